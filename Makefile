@@ -1,0 +1,230 @@
+# deepmoon -- GNU make
+#
+#   make                 build the libraries, the Lua module and the deepmoon host
+#   make test            install missing Debian packages, build, run C tests and busted specs;
+#                        the last line is "N passed, N failed"
+#   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build-asan/)
+#   make test BLAS=0     the same without OpenBLAS, naive kernels only (objects in build-noblas/)
+#   make demo | bench | clean | install PREFIX=/usr/local DESTDIR= | uninstall
+#
+# Each configuration builds into its own directory, so switching never mixes objects.
+
+SANITIZE ?= 0
+BLAS     ?= 1
+BUILDDIR ?= build$(if $(filter 1,$(SANITIZE)),-asan)$(if $(filter 0,$(BLAS)),-noblas)
+
+CC       ?= cc
+AR       ?= ar
+PKG_CONFIG ?= pkg-config
+LUA      ?= lua5.4
+BUSTED   ?= /usr/bin/busted
+
+# ---- flags -----------------------------------------------------------------------------
+OPT      ?= -O2
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# always bugs in C11 (a pointer truncated through an implicit int); errors from gcc 14 on
+WARN     += -Werror=implicit-function-declaration -Werror=int-conversion
+SANFLAGS :=
+ifeq ($(SANITIZE),1)
+  OPT      := -O1 -g
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+ifeq ($(BLAS),0)
+  BLAS_CFLAGS :=
+  BLAS_LIBS   :=
+else
+  BLAS_CFLAGS = -DDM_USE_BLAS=1 $(shell $(PKG_CONFIG) --cflags openblas)
+  BLAS_LIBS   = $(shell $(PKG_CONFIG) --libs openblas)
+endif
+LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua5.4)
+LUA_LIBS   = $(shell $(PKG_CONFIG) --libs lua5.4)
+
+# core/ is plain C: it never sees the Lua headers
+BASE_CFLAGS = $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP $(CPPFLAGS) $(CFLAGS)
+CORE_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS)
+BIND_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore $(LUA_CFLAGS)
+HOST_CFLAGS = $(BASE_CFLAGS) $(LUA_CFLAGS)
+TEST_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore -Itests/c
+
+# ---- files -----------------------------------------------------------------------------
+OBJDIR    := $(BUILDDIR)/obj
+CORE_SRC  := $(sort $(wildcard core/*.c))
+BIND_SRC  := $(sort $(wildcard bindings/*.c))
+CTEST_SRC := $(sort $(wildcard tests/c/test_*.c))
+CORE_OBJ  := $(CORE_SRC:%.c=$(OBJDIR)/%.o)
+BIND_OBJ  := $(BIND_SRC:%.c=$(OBJDIR)/%.o)
+HOST_OBJ  := $(OBJDIR)/host/deepmoon.o
+CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILDDIR)/tests/%)
+DEPS      := $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(HOST_OBJ:.o=.d) $(CTEST_BIN:=.d)
+
+LIB_A  := $(BUILDDIR)/libdeepmoon.a
+LIB_SO := $(BUILDDIR)/libdeepmoon.so
+MODULE := $(BUILDDIR)/deepmoon/core.so
+HOST   := $(BUILDDIR)/deepmoon-host
+
+.PHONY: all test test-run deps demo bench clean install uninstall
+.DEFAULT_GOAL := all
+
+all: $(LIB_A) $(LIB_SO) $(MODULE) $(HOST)
+
+$(OBJDIR)/core/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(OBJDIR)/bindings/%.o: bindings/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BIND_CFLAGS) -c $< -o $@
+
+$(OBJDIR)/host/%.o: host/%.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--no-undefined -o $@ $^ $(BLAS_LIBS) -lm
+
+# The module gets the core linked in statically but never -llua5.4: the interpreter that loads
+# it provides the Lua API, and a second copy of the Lua runtime in one process corrupts state
+# silently.  It exports only luaopen_* (the version script).  A dm_ symbol left undefined is a
+# binding calling a core function nobody wrote, which would only show at require time: refuse
+# it here.
+$(MODULE): $(BIND_OBJ) $(LIB_A) $(BUILDDIR)/module.map
+	@mkdir -p $(@D)
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--version-script=$(BUILDDIR)/module.map \
+	    -o $@ $(BIND_OBJ) $(LIB_A) $(BLAS_LIBS) -lm
+	@if nm -u $@ | grep -q ' dm_'; then \
+	    echo "$@: undefined core symbols:" $$(nm -u $@ | grep ' dm_' | awk '{print $$2}') >&2; \
+	    rm -f $@; exit 1; fi
+
+$(BUILDDIR)/module.map:
+	@mkdir -p $(@D)
+	echo '{ global: luaopen_*; local: *; };' > $@
+
+# -Wl,-E exports the Lua API from the host to the C modules it loads
+$(HOST): $(HOST_OBJ)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) -lm
+
+$(BUILDDIR)/tests/%: tests/c/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -MF $@.d -MT $@ -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
+
+-include $(DEPS)
+
+# ---- tests -----------------------------------------------------------------------------
+# `test` installs what is missing first, then runs the rest in a fresh make so that the
+# pkg-config queries see the freshly installed packages.
+test:
+	@tools/deps.sh
+	@$(MAKE) --no-print-directory test-run
+
+deps:
+	@tools/deps.sh
+
+# The sanitized run executes the specs under the sanitized host (its executable carries the
+# ASan runtime, which must come first in the process); Lua's own exit-time allocations are
+# not ours, so leak checking is off there and on for the C tests.
+ifeq ($(SANITIZE),1)
+  SPEC_LUA  := $(HOST)
+  SAN_ENV   := ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  CTEST_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+else
+  SPEC_LUA  := $(LUA)
+  SAN_ENV   :=
+  CTEST_ENV :=
+endif
+LUA_ENV = LUA_PATH_5_4='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
+          LUA_CPATH_5_4='$(abspath $(BUILDDIR))/?.so;;'
+SPECS   = $(wildcard tests/*_spec.lua tests/spec/*_spec.lua tests/spec/*/*_spec.lua)
+
+# Every C test prints "name: N passed, M failed" as its last counting line; a test that
+# crashes, exits non-zero or prints no count adds a failure.  tests/c/test_*.sh likewise.
+# busted prints "busted: N passed, M failed, P pending" through tests/helpers/summary_handler.
+# The closing line "N passed, N failed" sums them all (CI reads it).
+test-run: all $(CTEST_BIN)
+	@pass=0; fail=0; log=$(BUILDDIR)/tests/log; mkdir -p $$log; \
+	tally() { \
+	    set -- "$$1" "$$2" $$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$$3" | tail -n 1 | \
+	                          sed 's/ passed, / /; s/ failed//'); \
+	    if [ $$# -ne 4 ]; then \
+	        echo "$$1: FAILED (exit status $$2, no 'N passed, N failed' line)"; \
+	        set -- "$$1" "$$2" 0 1; \
+	    elif [ "$$2" -ne 0 ] && [ "$$4" -eq 0 ]; then \
+	        echo "$$1: FAILED (exit status $$2)"; \
+	        set -- "$$1" "$$2" "$$3" 1; \
+	    fi; \
+	    pass=$$((pass + $$3)); fail=$$((fail + $$4)); \
+	}; \
+	for t in $(CTEST_BIN); do \
+	    name=$${t##*/}; \
+	    $(CTEST_ENV) $$t > $$log/$$name.out 2>&1; rc=$$?; \
+	    cat $$log/$$name.out; tally $$name $$rc $$log/$$name.out; \
+	done; \
+	for t in $(wildcard tests/c/test_*.sh); do \
+	    name=$${t##*/}; name=$${name%.sh}; \
+	    DM_HOST=$(abspath $(HOST)) $(LUA_ENV) $(SAN_ENV) sh $$t > $$log/$$name.out 2>&1; rc=$$?; \
+	    cat $$log/$$name.out; tally $$name $$rc $$log/$$name.out; \
+	done; \
+	if [ -n "$(SPECS)" ]; then \
+	    { $(LUA_ENV) $(SAN_ENV) $(SPEC_LUA) $(BUSTED) --ignore-lua --cpath='$(abspath $(BUILDDIR))/?.so' \
+	        $(BUSTED_ARGS) 2>&1; echo $$? > $$log/busted.rc; } | tee $$log/busted.out; \
+	    tally busted "$$(cat $$log/busted.rc)" $$log/busted.out; \
+	else \
+	    echo "busted: no spec files (tests/*_spec.lua)"; \
+	fi; \
+	echo "$$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
+
+# ---- running things --------------------------------------------------------------------
+DEMO := $(firstword $(wildcard examples/article.lua) examples/tour.lua)
+
+demo: all
+	./deepmoon $(DEMO)
+
+bench: all
+	@if [ ! -f bench/run.lua ]; then \
+	    echo "make bench: bench/run.lua is missing (no benchmarks written yet)" >&2; exit 1; fi
+	./deepmoon bench/run.lua
+
+clean:
+	rm -rf build build-asan build-noblas build-asan-noblas $(BUILDDIR)
+
+# ---- install ---------------------------------------------------------------------------
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+LUA_CDIR   ?= $(LIBDIR)/lua/5.4
+LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
+PCDIR      ?= $(LIBDIR)/pkgconfig
+VERSION     = $(shell sed -n 's/^#define DM_VERSION "\(.*\)"/\1/p' core/deepmoon.h)
+LUA_FILES   = $(shell cd lua && find deepmoon -name '*.lua' | sort)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(LUA_CDIR)/deepmoon $(DESTDIR)$(PCDIR)
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libdeepmoon.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libdeepmoon.so
+	install -m 644 core/deepmoon.h $(DESTDIR)$(INCLUDEDIR)/deepmoon.h
+	install -m 755 $(MODULE) $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so
+	install -m 755 $(HOST) $(DESTDIR)$(BINDIR)/deepmoon
+	for f in $(LUA_FILES); do \
+	    install -D -m 644 lua/$$f $(DESTDIR)$(LUA_LDIR)/$$f || exit 1; done
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: deepmoon' 'Description: deep-learning toolkit core (tensors, autograd)' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ldeepmoon' \
+	    'Libs.private: $(BLAS_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libdeepmoon.a $(DESTDIR)$(LIBDIR)/libdeepmoon.so \
+	    $(DESTDIR)$(INCLUDEDIR)/deepmoon.h $(DESTDIR)$(BINDIR)/deepmoon \
+	    $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so $(DESTDIR)$(PCDIR)/deepmoon.pc
+	-rmdir $(DESTDIR)$(LUA_CDIR)/deepmoon 2>/dev/null
+	rm -rf $(DESTDIR)$(LUA_LDIR)/deepmoon

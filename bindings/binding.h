@@ -1,0 +1,50 @@
+/* binding.h -- shared by the files of the Lua module deepmoon.core.
+ *
+ * A Lua Tensor is a full userdata holding exactly one reference (dm_tensor *), NULL once
+ * released.  The box is created before the C object so that a Lua memory error cannot leak
+ * it: `dm_tensor **slot = lb_newbox(L); *slot = dm_op(...); lb_check_result(L, *slot);`.
+ * Dims and indices arrive 1-based from Lua and are converted here, never in the core. */
+#ifndef DM_BINDING_H
+#define DM_BINDING_H
+
+#include "../core/deepmoon.h"
+#include <lua.h>
+#include <lauxlib.h>
+
+#define LB_TENSOR "deepmoon.Tensor"
+#define LB_GENERATOR "deepmoon.Generator"
+
+/* ---- tensors ---------------------------------------------------------------------- */
+dm_tensor **lb_newbox(lua_State *L);              /* pushes an empty Tensor box */
+dm_tensor *lb_check(lua_State *L, int idx);       /* a live Tensor, or raise */
+dm_tensor *lb_opt(lua_State *L, int idx);         /* nil/none -> NULL */
+int lb_is_tensor(lua_State *L, int idx);
+/* after *slot = op(...): raise the core's message if NULL, else report the new bytes to
+   the collector; returns 1 (the box is on the stack) */
+int lb_done(lua_State *L, dm_tensor *t);
+/* push a new reference as a new box (used where the box-first order is not possible,
+   e.g. several outputs); raises on NULL */
+int lb_push(lua_State *L, dm_tensor *t);
+/* a tensor from arg idx, which may be a Tensor or a number (a 0-dim tensor is made);
+   *made is set when the caller must release the result */
+dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made);
+/* tell the collector about bytes the core allocated outside Lua's heap */
+void lb_account(lua_State *L, int64_t bytes);
+
+/* ---- arguments ---------------------------------------------------------------------- */
+/* Lua dim (1-based, negative from the end, 0 invalid) -> core dim (0-based or negative) */
+int lb_dim(lua_State *L, int idx, const char *fn);
+int lb_optdim(lua_State *L, int idx, const char *fn, int def);
+/* sizes given as varargs from idx or as one table at idx; returns ndim */
+int lb_sizes(lua_State *L, int idx, int64_t *shape, const char *fn);
+/* the options table at idx (or none): field accessors; unknown keys raise via lb_opts_check */
+int lb_opts_check(lua_State *L, int idx, const char *fn, const char *const *known);
+dm_rng *lb_generator(lua_State *L, int opts_idx);     /* {generator = g} or the default */
+dm_rng *lb_check_generator(lua_State *L, int idx);
+
+/* ---- registration (each file registers its functions) ------------------------------ */
+void lb_open_tensor(lua_State *L, int methods, int module);
+void lb_open_random(lua_State *L, int methods, int module);
+void lb_open_nn(lua_State *L, int methods, int module);
+
+#endif

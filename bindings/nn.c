@@ -1,0 +1,209 @@
+/* nn.c -- Lua functions for layers, losses and optimizer updates (core/nn.c, loss.c,
+ * optim.c).  These are the kernels the Lua nn and optim layers call; arguments are
+ * positional, in PyTorch's order, optional ones nil.
+ *
+ * Class targets arrive 1-based from Lua.  The core wants 0-based indices, so nll_loss and
+ * cross_entropy pass a temporary `target - 1` and `ignore_index - 1`: a target equal to
+ * ignore_index stays equal, and the core's messages report indices + 1, i.e. in the same
+ * 1-based terms the user wrote. */
+#include "binding.h"
+
+#define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
+                          return lb_done(L, *slot_); } while (0)
+
+static const char *const reductions[] = { "none", "mean", "sum", NULL };
+
+/* the reduction string at idx (default "mean"); luaL_checkoption's error names the
+   function being called */
+static dm_reduction check_reduction(lua_State *L, int idx)
+{
+    switch (luaL_checkoption(L, idx, "mean", reductions)) {
+    case 0: return DM_REDUCTION_NONE;
+    case 2: return DM_REDUCTION_SUM;
+    default: return DM_REDUCTION_MEAN;
+    }
+}
+
+/* boolean argument: none means def, anything else is Lua truth */
+static int opt_bool(lua_State *L, int idx, int def)
+{
+    return lua_isnone(L, idx) ? def : lua_toboolean(L, idx);
+}
+
+/* a new tensor holding t - 1 (no autograd: class indices are never differentiated) */
+static dm_tensor *minus_one(const dm_tensor *t)
+{
+    dm_tensor *c = dm_tensor_new(t->ndim, t->shape);
+    if (!c) return NULL;
+    float *d = dm_data(c);
+    dm_to_buffer(t, d);
+    for (int64_t i = 0, n = dm_numel(c); i < n; i++) d[i] -= 1.0f;
+    return c;
+}
+
+/* ---- layers --------------------------------------------------------------------------- */
+
+/* core.dropout(x, p = 0.5, training = true, generator = default) */
+static int l_dropout(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1);
+    double p = luaL_optnumber(L, 2, 0.5);
+    int training = opt_bool(L, 3, 1);
+    dm_rng *g = lua_isnoneornil(L, 4) ? dm_default_rng() : lb_check_generator(L, 4);
+    RESULT(dm_dropout(x, p, training, g));
+}
+
+/* core.batch_norm(x, running_mean, running_var, weight, bias, training, momentum = 0.1,
+   eps = 1e-5); running statistics are updated in place when training */
+static int l_batch_norm(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1);
+    dm_tensor *rm = lb_opt(L, 2), *rv = lb_opt(L, 3);
+    dm_tensor *w = lb_opt(L, 4), *b = lb_opt(L, 5);
+    int training = opt_bool(L, 6, 1);
+    double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
+    RESULT(dm_batch_norm(x, rm, rv, w, b, training, momentum, eps));
+}
+
+/* ---- losses --------------------------------------------------------------------------- */
+
+/* core.bce_loss(input, target, weight, reduction) */
+static int l_bce_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
+    dm_reduction r = check_reduction(L, 4);
+    RESULT(dm_bce_loss(x, t, w, r));
+}
+
+/* core.bce_with_logits_loss(input, target, weight, pos_weight, reduction) */
+static int l_bce_with_logits_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_tensor *w = lb_opt(L, 3), *pw = lb_opt(L, 4);
+    dm_reduction r = check_reduction(L, 5);
+    RESULT(dm_bce_with_logits_loss(x, t, w, pw, r));
+}
+
+/* core.mse_loss(input, target, reduction) */
+static int l_mse_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_reduction r = check_reduction(L, 3);
+    RESULT(dm_mse_loss(x, t, r));
+}
+
+/* core.l1_loss(input, target, reduction) */
+static int l_l1_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_reduction r = check_reduction(L, 3);
+    RESULT(dm_l1_loss(x, t, r));
+}
+
+/* core.smooth_l1_loss(input, target, reduction, beta = 1) */
+static int l_smooth_l1_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_reduction r = check_reduction(L, 3);
+    double beta = luaL_optnumber(L, 4, 1.0);
+    RESULT(dm_smooth_l1_loss(x, t, r, beta));
+}
+
+/* core.huber_loss(input, target, reduction, delta = 1) */
+static int l_huber_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_reduction r = check_reduction(L, 3);
+    double delta = luaL_optnumber(L, 4, 1.0);
+    RESULT(dm_huber_loss(x, t, r, delta));
+}
+
+/* ignore_index from Lua (1-based terms, default -100) */
+static int64_t check_ignore(lua_State *L, int idx)
+{
+    return (int64_t)luaL_optinteger(L, idx, -100);
+}
+
+/* core.nll_loss(input, target, weight, reduction, ignore_index = -100); target 1-based */
+static int l_nll_loss(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
+    dm_reduction r = check_reduction(L, 4);
+    int64_t ignore = check_ignore(L, 5);
+    dm_tensor **slot = lb_newbox(L);
+    dm_tensor *t0 = minus_one(t);
+    if (t0) *slot = dm_nll_loss(x, t0, w, r, ignore - 1);
+    dm_tensor_release(t0);
+    return lb_done(L, *slot);
+}
+
+/* core.cross_entropy(input, target, weight, reduction, ignore_index = -100,
+   label_smoothing = 0); target holds 1-based classes, or probabilities of input's shape */
+static int l_cross_entropy(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
+    dm_reduction r = check_reduction(L, 4);
+    int64_t ignore = check_ignore(L, 5);
+    double ls = luaL_optnumber(L, 6, 0.0);
+    dm_tensor **slot = lb_newbox(L);
+    if (dm_same_shape(x, t)) {                  /* probabilities: no conversion */
+        *slot = dm_cross_entropy(x, t, w, r, ignore - 1, ls);
+        return lb_done(L, *slot);
+    }
+    dm_tensor *t0 = minus_one(t);
+    if (t0) *slot = dm_cross_entropy(x, t0, w, r, ignore - 1, ls);
+    dm_tensor_release(t0);
+    return lb_done(L, *slot);
+}
+
+/* ---- optimizer updates (write into p and the state tensors; return nothing) ---------- */
+
+/* core.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
+   first) */
+static int l_sgd_step(lua_State *L)
+{
+    dm_tensor *p = lb_check(L, 1), *g = lb_check(L, 2), *buf = lb_opt(L, 3);
+    double lr = luaL_checknumber(L, 4);
+    double momentum = luaL_optnumber(L, 5, 0), dampening = luaL_optnumber(L, 6, 0);
+    double wd = luaL_optnumber(L, 7, 0);
+    int nesterov = lua_toboolean(L, 8), maximize = lua_toboolean(L, 9);
+    int first = lua_toboolean(L, 10);
+    if (dm_sgd_step(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize, first))
+        return luaL_error(L, "%s", dm_errmsg());
+    return 0;
+}
+
+/* core.adam_step(p, grad, exp_avg, exp_avg_sq, max_sq, step, lr, beta1, beta2, eps,
+   weight_decay, decoupled, maximize); step counts from 1 */
+static int l_adam_step(lua_State *L)
+{
+    dm_tensor *p = lb_check(L, 1), *g = lb_check(L, 2);
+    dm_tensor *m = lb_check(L, 3), *v = lb_check(L, 4), *vmax = lb_opt(L, 5);
+    lua_Integer step = luaL_checkinteger(L, 6);
+    double lr = luaL_optnumber(L, 7, 1e-3);
+    double beta1 = luaL_optnumber(L, 8, 0.9), beta2 = luaL_optnumber(L, 9, 0.999);
+    double eps = luaL_optnumber(L, 10, 1e-8), wd = luaL_optnumber(L, 11, 0);
+    int decoupled = lua_toboolean(L, 12), maximize = lua_toboolean(L, 13);
+    if (dm_adam_step(p, g, m, v, vmax, (int64_t)step, lr, beta1, beta2, eps, wd, decoupled,
+                     maximize))
+        return luaL_error(L, "%s", dm_errmsg());
+    return 0;
+}
+
+static const luaL_Reg nn_fns[] = {
+    { "dropout", l_dropout }, { "batch_norm", l_batch_norm },
+    { "bce_loss", l_bce_loss }, { "bce_with_logits_loss", l_bce_with_logits_loss },
+    { "mse_loss", l_mse_loss }, { "l1_loss", l_l1_loss },
+    { "smooth_l1_loss", l_smooth_l1_loss }, { "huber_loss", l_huber_loss },
+    { "nll_loss", l_nll_loss }, { "cross_entropy", l_cross_entropy },
+    { "sgd_step", l_sgd_step }, { "adam_step", l_adam_step },
+    { NULL, NULL }
+};
+
+void lb_open_nn(lua_State *L, int methods, int module)
+{
+    (void)methods;
+    lua_pushvalue(L, module);
+    luaL_setfuncs(L, nn_fns, 0);
+    lua_pop(L, 1);
+}

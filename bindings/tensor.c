@@ -1,0 +1,1052 @@
+/* tensor.c -- the Tensor type for Lua: creation, inspection, views, math, autograd. */
+#include "binding.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* expr runs after the box is pushed: parse every argument before using RESULT */
+#define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
+                          return lb_done(L, *slot_); } while (0)
+
+/* ---- creation from nested tables ------------------------------------------------------ */
+
+/* walk the first elements to find the shape */
+static int nested_shape(lua_State *L, int idx, int64_t *shape)
+{
+    int nd = 0;
+    lua_pushvalue(L, idx);
+    while (lua_istable(L, -1) && !lb_is_tensor(L, -1)) {
+        if (nd >= DM_MAX_DIMS) luaL_error(L, "tensor: nested deeper than %d levels", DM_MAX_DIMS);
+        shape[nd++] = (int64_t)luaL_len(L, -1);
+        if (shape[nd - 1] == 0) break;
+        lua_geti(L, -1, 1);
+        lua_remove(L, -2);
+    }
+    lua_pop(L, 1);
+    return nd;
+}
+
+static void path_str(luaL_Buffer *b, const int64_t *path, int depth)
+{
+    for (int d = 0; d < depth; d++) {
+        char s[32];
+        snprintf(s, sizeof s, "[%lld]", (long long)path[d] + 1);
+        luaL_addstring(b, s);
+    }
+}
+
+static void nested_error(lua_State *L, const char *what, const int64_t *path, int depth)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "tensor: ");
+    luaL_addstring(&b, what);
+    luaL_addstring(&b, " at ");
+    if (depth == 0) luaL_addstring(&b, "top level");
+    else path_str(&b, path, depth);
+    luaL_pushresult(&b);
+    lua_error(L);
+}
+
+static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, int64_t *pos,
+                        int64_t *path, int depth)
+{
+    /* table on top of stack */
+    if (depth == nd) {
+        int isnum;
+        lua_Number v = lua_tonumberx(L, -1, &isnum);
+        if (!isnum || lua_type(L, -1) != LUA_TNUMBER) {
+            const char *tn = luaL_typename(L, -1);
+            lua_pushfstring(L, "expected a number, got %s", tn);
+            nested_error(L, lua_tostring(L, -1), path, depth);
+        }
+        out[(*pos)++] = (float)v;
+        return;
+    }
+    if (!lua_istable(L, -1) || lb_is_tensor(L, -1)) {
+        lua_pushfstring(L, "expected a table of %I elements, got %s", (lua_Integer)shape[depth],
+                        luaL_typename(L, -1));
+        nested_error(L, lua_tostring(L, -1), path, depth);
+    }
+    int64_t len = (int64_t)luaL_len(L, -1);
+    if (len != shape[depth]) {
+        lua_pushfstring(L, "ragged nested table: expected %I elements, got %I",
+                        (lua_Integer)shape[depth], (lua_Integer)len);
+        nested_error(L, lua_tostring(L, -1), path, depth);
+    }
+    luaL_checkstack(L, 4, "tensor: nesting too deep");
+    for (int64_t i = 0; i < len; i++) {
+        lua_geti(L, -1, i + 1);
+        path[depth] = i;
+        nested_fill(L, nd, shape, out, pos, path, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+static const char *const grad_opts[] = { "requires_grad", "generator", NULL };
+
+/* trailing {requires_grad = true} */
+static void apply_requires_grad(lua_State *L, int opts, dm_tensor *t)
+{
+    if (opts && lua_istable(L, opts)) {
+        lua_getfield(L, opts, "requires_grad");
+        if (lua_toboolean(L, -1)) dm_set_requires_grad(t, 1);
+        lua_pop(L, 1);
+    }
+}
+
+static int t_tensor(lua_State *L)
+{
+    int64_t shape[DM_MAX_DIMS], path[DM_MAX_DIMS];
+    lb_opts_check(L, 2, "tensor", grad_opts);
+    dm_tensor **slot = lb_newbox(L);
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        *slot = dm_tensor_scalar((float)lua_tonumber(L, 1));
+    } else if (lb_is_tensor(L, 1)) {
+        dm_tensor *src = lb_check(L, 1);
+        *slot = dm_tensor_new(src->ndim, src->shape);
+        if (*slot) dm_to_buffer(src, dm_data(*slot));
+    } else {
+        if (!lua_istable(L, 1))
+            luaL_argerror(L, 1, lua_pushfstring(L, "tensor: expected a number or a nested table, got %s",
+                                                luaL_typename(L, 1)));
+        int nd = nested_shape(L, 1, shape);
+        *slot = dm_tensor_new(nd, shape);
+        if (!*slot) return luaL_error(L, "tensor: %s", dm_errmsg());
+        int64_t pos = 0;
+        lua_pushvalue(L, 1);
+        nested_fill(L, nd, shape, dm_data(*slot), &pos, path, 0);
+        lua_pop(L, 1);
+    }
+    lb_done(L, *slot);
+    apply_requires_grad(L, 2, *slot);
+    return 1;
+}
+
+/* sizes then an optional options table */
+static int creation(lua_State *L, const char *fn, int64_t *shape, int *opts)
+{
+    int nd = lb_sizes(L, 1, shape, fn);
+    int next = (lua_istable(L, 1) && !lb_is_tensor(L, 1)) ? 2 : nd + 1;
+    if (!lua_isnoneornil(L, next) && !lua_istable(L, next))
+        luaL_argerror(L, next, lua_pushfstring(L, "%s: expected a size or an options table, got %s",
+                                               fn, luaL_typename(L, next)));
+    lb_opts_check(L, next, fn, grad_opts);
+    *opts = lua_istable(L, next) ? next : 0;
+    return nd;
+}
+
+static int make_filled(lua_State *L, const char *fn, int mode, float v)
+{
+    int64_t shape[DM_MAX_DIMS];
+    int opts;
+    int nd = creation(L, fn, shape, &opts);
+    dm_tensor **slot = lb_newbox(L);
+    switch (mode) {
+    case 0: *slot = dm_tensor_full(nd, shape, v); break;
+    case 1: *slot = dm_tensor_zeros(nd, shape); break;            /* empty: zeroed for safety */
+    case 2: case 3: {
+        *slot = dm_tensor_new(nd, shape);
+        if (*slot) {
+            dm_rng *g = lb_generator(L, opts);
+            if (mode == 2) dm_uniform_(*slot, 0, 1, g); else dm_normal_(*slot, 0, 1, g);
+        }
+        break;
+    }
+    }
+    lb_done(L, *slot);
+    apply_requires_grad(L, opts, *slot);
+    return 1;
+}
+
+static int t_zeros(lua_State *L) { return make_filled(L, "zeros", 0, 0.0f); }
+static int t_ones(lua_State *L) { return make_filled(L, "ones", 0, 1.0f); }
+static int t_empty(lua_State *L) { return make_filled(L, "empty", 1, 0.0f); }
+static int t_rand(lua_State *L) { return make_filled(L, "rand", 2, 0.0f); }
+static int t_randn(lua_State *L) { return make_filled(L, "randn", 3, 0.0f); }
+
+static int t_full(lua_State *L)
+{
+    int64_t shape[DM_MAX_DIMS];
+    int nd;
+    /* full(size_table, value [, opts]) or full(d1, ..., dn, value) is ambiguous: require
+       the table form as PyTorch does */
+    luaL_checktype(L, 1, LUA_TTABLE);
+    nd = lb_sizes(L, 1, shape, "full");
+    float v = (float)luaL_checknumber(L, 2);
+    lb_opts_check(L, 3, "full", grad_opts);
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_tensor_full(nd, shape, v);
+    lb_done(L, *slot);
+    apply_requires_grad(L, lua_istable(L, 3) ? 3 : 0, *slot);
+    return 1;
+}
+
+/* x_like(t [, value] [, opts]) */
+static int like(lua_State *L, const char *fn, int mode)
+{
+    dm_tensor *t = lb_check(L, 1);
+    float v = 0;
+    int opts = 2;
+    if (mode == 4) { v = (float)luaL_checknumber(L, 2); opts = 3; }
+    lb_opts_check(L, opts, fn, grad_opts);
+    dm_tensor **slot = lb_newbox(L);
+    dm_rng *g = lb_generator(L, lua_istable(L, opts) ? opts : 0);
+    switch (mode) {
+    case 0: *slot = dm_tensor_zeros(t->ndim, t->shape); break;
+    case 1: *slot = dm_tensor_full(t->ndim, t->shape, 1.0f); break;
+    case 2: *slot = dm_tensor_zeros(t->ndim, t->shape); if (*slot) dm_uniform_(*slot, 0, 1, g); break;
+    case 3: *slot = dm_tensor_zeros(t->ndim, t->shape); if (*slot) dm_normal_(*slot, 0, 1, g); break;
+    case 4: *slot = dm_tensor_full(t->ndim, t->shape, v); break;
+    }
+    lb_done(L, *slot);
+    apply_requires_grad(L, lua_istable(L, opts) ? opts : 0, *slot);
+    return 1;
+}
+static int t_zeros_like(lua_State *L) { return like(L, "zeros_like", 0); }
+static int t_empty_like(lua_State *L) { return like(L, "empty_like", 0); }
+static int t_ones_like(lua_State *L) { return like(L, "ones_like", 1); }
+static int t_rand_like(lua_State *L) { return like(L, "rand_like", 2); }
+static int t_randn_like(lua_State *L) { return like(L, "randn_like", 3); }
+static int t_full_like(lua_State *L) { return like(L, "full_like", 4); }
+
+static int t_arange(lua_State *L)
+{
+    double start = 0, end, step = 1;
+    int top = lua_gettop(L);
+    while (top > 0 && lua_istable(L, top)) top--;   /* trailing options */
+    if (top <= 1) end = luaL_checknumber(L, 1);
+    else { start = luaL_checknumber(L, 1); end = luaL_checknumber(L, 2); step = luaL_optnumber(L, 3, 1); }
+    lb_opts_check(L, top + 1, "arange", grad_opts);
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_arange(start, end, step);
+    lb_done(L, *slot);
+    apply_requires_grad(L, lua_istable(L, top + 1) ? top + 1 : 0, *slot);
+    return 1;
+}
+
+static int t_linspace(lua_State *L)
+{
+    double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
+    lua_Integer n = luaL_checkinteger(L, 3);
+    RESULT(dm_linspace(a, b, n));
+}
+
+static int t_eye(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1), m = luaL_optinteger(L, 2, n);
+    RESULT(dm_eye(n, m));
+}
+
+/* ---- inspection ----------------------------------------------------------------------- */
+
+static int t_size(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        int d = lb_dim(L, 2, "size");
+        int w = dm_wrap_dim("size", d, t->ndim, 0);
+        if (w < 0 || t->ndim == 0) return luaL_error(L, "%s", t->ndim ? dm_errmsg() :
+                                                     "size: a 0-dim tensor has no dims");
+        lua_pushinteger(L, t->shape[w]);
+        return 1;
+    }
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) { lua_pushinteger(L, t->shape[d]); lua_rawseti(L, -2, d + 1); }
+    return 1;
+}
+
+static int t_stride(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) { lua_pushinteger(L, t->stride[d]); lua_rawseti(L, -2, d + 1); }
+    return 1;
+}
+
+static int t_dim(lua_State *L) { lua_pushinteger(L, lb_check(L, 1)->ndim); return 1; }
+static int t_numel(lua_State *L) { lua_pushinteger(L, dm_numel(lb_check(L, 1))); return 1; }
+static int t_is_contiguous(lua_State *L) { lua_pushboolean(L, dm_is_contiguous(lb_check(L, 1))); return 1; }
+
+static int t_len(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (t->ndim == 0) return luaL_error(L, "len: a 0-dim tensor has no length");
+    lua_pushinteger(L, t->shape[0]);
+    return 1;
+}
+
+static int t_item(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    char b[64];
+    if (dm_numel(t) != 1)
+        return luaL_error(L, "item: a tensor with %I elements (size %s) cannot be converted to a number",
+                          (lua_Integer)dm_numel(t), dm_shape_str(t->ndim, t->shape, b, sizeof b));
+    float v;
+    dm_to_buffer(t, &v);
+    lua_pushnumber(L, v);
+    return 1;
+}
+
+static void push_nested(lua_State *L, const dm_tensor *t, int d, int64_t off)
+{
+    const float *base = t->storage->data;
+    if (d == t->ndim) { lua_pushnumber(L, base[off]); return; }
+    luaL_checkstack(L, 3, "totable");
+    lua_createtable(L, (int)t->shape[d], 0);
+    for (int64_t i = 0; i < t->shape[d]; i++) {
+        push_nested(L, t, d + 1, off + i * t->stride[d]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int t_totable(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    push_nested(L, t, 0, t->offset);
+    return 1;
+}
+
+/* flat row-major values as a Lua array (used by printing) */
+static int t_values(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t n = dm_numel(t);
+    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
+    if (!buf) return luaL_error(L, "values: out of memory");
+    dm_to_buffer(t, buf);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) { lua_pushnumber(L, buf[i]); lua_rawseti(L, -2, i + 1); }
+    free(buf);
+    return 1;
+}
+
+/* 1-based indices (negative from the end) from idx on; n of them */
+static void get_index(lua_State *L, dm_tensor *t, int idx, int n, int64_t *out, const char *fn)
+{
+    char b[64];
+    if (n != t->ndim)
+        luaL_error(L, "%s: %d indices for a tensor of size %s", fn, n,
+                   dm_shape_str(t->ndim, t->shape, b, sizeof b));
+    for (int d = 0; d < n; d++) {
+        lua_Integer i = luaL_checkinteger(L, idx + d);
+        int64_t z = i > 0 ? i - 1 : (i < 0 ? t->shape[d] + i : -1);
+        if (z < 0 || z >= t->shape[d])
+            luaL_error(L, "%s: index %I out of range for dim %d of size %s", fn, i, d + 1,
+                       dm_shape_str(t->ndim, t->shape, b, sizeof b));
+        out[d] = z;
+    }
+}
+
+static int t_get(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t idx[DM_MAX_DIMS];
+    get_index(L, t, 2, lua_gettop(L) - 1, idx, "get");
+    lua_pushnumber(L, dm_get(t, idx));
+    return 1;
+}
+
+static int t_set(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t idx[DM_MAX_DIMS];
+    int n = lua_gettop(L) - 2;
+    if (n < 0) return luaL_error(L, "set: expected indices and a value");
+    float v = (float)luaL_checknumber(L, n + 2);
+    get_index(L, t, 2, n, idx, "set");
+    if (dm_grad_enabled() && t->requires_grad)
+        return luaL_error(L, "set: a leaf tensor that requires grad is being used in an "
+                          "in-place operation; wrap it in no_grad");
+    dm_set(t, idx, v);
+    return 0;
+}
+
+/* ---- views ---------------------------------------------------------------------------- */
+
+static int view_like(lua_State *L, const char *fn, int reshape)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t shape[DM_MAX_DIMS];
+    int nd = 0;
+    if (lua_istable(L, 2)) {
+        nd = (int)luaL_len(L, 2);
+        if (nd > DM_MAX_DIMS) return luaL_error(L, "%s: more than %d dimensions", fn, DM_MAX_DIMS);
+        for (int i = 1; i <= nd; i++) {
+            lua_geti(L, 2, i);
+            shape[i - 1] = luaL_checkinteger(L, -1);
+            lua_pop(L, 1);
+        }
+    } else {
+        for (int i = 2; i <= lua_gettop(L); i++) {
+            if (nd >= DM_MAX_DIMS) return luaL_error(L, "%s: more than %d dimensions", fn, DM_MAX_DIMS);
+            shape[nd++] = luaL_checkinteger(L, i);
+        }
+    }
+    RESULT(reshape ? dm_reshape(t, nd, shape) : dm_view(t, nd, shape));
+}
+static int t_view(lua_State *L) { return view_like(L, "view", 0); }
+static int t_reshape(lua_State *L) { return view_like(L, "reshape", 1); }
+
+static int t_t(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dimensions, got %d", t->ndim);
+    if (t->ndim < 2) RESULT(dm_transpose(t, 0, 0));
+    RESULT(dm_transpose(t, 0, 1));
+}
+
+static int t_transpose(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int a = lb_dim(L, 2, "transpose"), b = lb_dim(L, 3, "transpose");
+    RESULT(dm_transpose(t, a, b));
+}
+
+static int t_permute(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int dims[DM_MAX_DIMS], n = 0;
+    if (lua_istable(L, 2)) {
+        n = (int)luaL_len(L, 2);
+        lua_settop(L, 2);
+        for (int i = 1; i <= n && i <= DM_MAX_DIMS; i++) {
+            lua_geti(L, 2, i);
+            dims[i - 1] = lb_dim(L, 3, "permute");
+            lua_pop(L, 1);
+        }
+    } else {
+        n = lua_gettop(L) - 1;
+        for (int i = 0; i < n && i < DM_MAX_DIMS; i++) dims[i] = lb_dim(L, i + 2, "permute");
+    }
+    if (n != t->ndim) {
+        char b[64];
+        return luaL_error(L, "permute: %d dims given for a tensor of size %s", n,
+                          dm_shape_str(t->ndim, t->shape, b, sizeof b));
+    }
+    RESULT(dm_permute(t, dims));
+}
+
+static int t_narrow(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int d = lb_dim(L, 2, "narrow");
+    lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+    int w = t->ndim ? dm_wrap_dim("narrow", d, t->ndim, 0) : 0;
+    if (w < 0) return luaL_error(L, "%s", dm_errmsg());
+    if (start < 0 && t->ndim) start += t->shape[w] + 1;     /* -1 = last */
+    RESULT(dm_narrow(t, d, start - 1, len));
+}
+
+static int t_select(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int d = lb_dim(L, 2, "select");
+    lua_Integer i = luaL_checkinteger(L, 3);
+    if (i == 0) return luaL_error(L, "select: index 0 is invalid (indices are 1-based)");
+    RESULT(dm_select(t, d, i > 0 ? i - 1 : i));
+}
+
+static int t_squeeze(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int d = lb_optdim(L, 2, "squeeze", DM_ALL);
+    RESULT(dm_squeeze(t, d));
+}
+
+static int t_unsqueeze(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int d = lb_dim(L, 2, "unsqueeze");
+    RESULT(dm_unsqueeze(t, d));
+}
+
+static int t_flatten(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int a = lb_optdim(L, 2, "flatten", 0), b = lb_optdim(L, 3, "flatten", -1);
+    RESULT(dm_flatten(t, a, b));
+}
+
+static int t_expand(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t shape[DM_MAX_DIMS];
+    int nd = 0;
+    if (lua_istable(L, 2) && !lb_is_tensor(L, 2)) {
+        nd = (int)luaL_len(L, 2);
+        if (nd > DM_MAX_DIMS) return luaL_error(L, "expand: more than %d dimensions", DM_MAX_DIMS);
+        for (int i = 1; i <= nd; i++) { lua_geti(L, 2, i); shape[i - 1] = luaL_checkinteger(L, -1); lua_pop(L, 1); }
+    } else if (lb_is_tensor(L, 2)) {        /* expand_as */
+        dm_tensor *o = lb_check(L, 2);
+        nd = o->ndim;
+        memcpy(shape, o->shape, sizeof shape);
+    } else {
+        for (int i = 2; i <= lua_gettop(L); i++) {
+            if (nd >= DM_MAX_DIMS) return luaL_error(L, "expand: more than %d dimensions", DM_MAX_DIMS);
+            shape[nd++] = luaL_checkinteger(L, i);
+        }
+    }
+    RESULT(dm_expand(t, nd, shape));
+}
+
+static int t_contiguous(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_contiguous(t)); }
+static int t_clone(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_clone(t)); }
+static int t_detach(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_detach(t)); }
+
+/* ---- math --------------------------------------------------------------------------- */
+
+static int binary(lua_State *L, dm_binop op, const char *fn)
+{
+    int a_num = lua_type(L, 1) == LUA_TNUMBER, b_num = lua_type(L, 2) == LUA_TNUMBER;
+    if (a_num && b_num) return luaL_error(L, "%s: expected at least one tensor", fn);
+    if (!a_num && !lb_is_tensor(L, 1))
+        return luaL_typeerror(L, 1, "deepmoon.Tensor or number");
+    if (!b_num && !lb_is_tensor(L, 2))
+        return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
+    if (b_num) {
+        dm_tensor *a = lb_check(L, 1);
+        float s = (float)lua_tonumber(L, 2);
+        RESULT(dm_binary_scalar(op, a, s, 0));
+    }
+    if (a_num) {
+        dm_tensor *b = lb_check(L, 2);
+        float s = (float)lua_tonumber(L, 1);
+        RESULT(dm_binary_scalar(op, b, s, 1));
+    }
+    dm_tensor *a = lb_check(L, 1), *b = lb_check(L, 2);
+    RESULT(dm_binary(op, a, b));
+}
+
+static int t_add(lua_State *L) { return binary(L, DM_BIN_ADD, "add"); }
+static int t_sub(lua_State *L) { return binary(L, DM_BIN_SUB, "sub"); }
+static int t_mul(lua_State *L) { return binary(L, DM_BIN_MUL, "mul"); }
+static int t_div(lua_State *L) { return binary(L, DM_BIN_DIV, "div"); }
+static int t_pow(lua_State *L) { return binary(L, DM_BIN_POW, "pow"); }
+static int t_eq(lua_State *L) { return binary(L, DM_BIN_EQ, "eq"); }
+static int t_ne(lua_State *L) { return binary(L, DM_BIN_NE, "ne"); }
+static int t_lt(lua_State *L) { return binary(L, DM_BIN_LT, "lt"); }
+static int t_le(lua_State *L) { return binary(L, DM_BIN_LE, "le"); }
+static int t_gt(lua_State *L) { return binary(L, DM_BIN_GT, "gt"); }
+static int t_ge(lua_State *L) { return binary(L, DM_BIN_GE, "ge"); }
+static int t_maximum(lua_State *L) { return binary(L, DM_BIN_MAXIMUM, "maximum"); }
+static int t_minimum(lua_State *L) { return binary(L, DM_BIN_MINIMUM, "minimum"); }
+
+static int t_unm(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_unary(DM_UN_NEG, t)); }
+
+#define UNARY(name, op) \
+    static int t_##name(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_unary(op, t)); }
+UNARY(neg, DM_UN_NEG) UNARY(exp, DM_UN_EXP) UNARY(log, DM_UN_LOG) UNARY(sqrt, DM_UN_SQRT)
+UNARY(abs, DM_UN_ABS) UNARY(sign, DM_UN_SIGN) UNARY(round, DM_UN_ROUND)
+UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY(tanh, DM_UN_TANH)
+UNARY(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY(reciprocal, DM_UN_RECIPROCAL)
+UNARY(sin, DM_UN_SIN) UNARY(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
+UNARY(square, DM_UN_SQUARE) UNARY(log1p, DM_UN_LOG1P)
+
+static float optbound(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NAN : (float)luaL_checknumber(L, idx);
+}
+
+/* clamp(min, max) or clamp{min = , max = } */
+static void clamp_args(lua_State *L, float *lo, float *hi)
+{
+    if (lua_istable(L, 2)) {
+        static const char *const known[] = { "min", "max", NULL };
+        lb_opts_check(L, 2, "clamp", known);
+        lua_getfield(L, 2, "min");
+        lua_getfield(L, 2, "max");
+        *lo = optbound(L, -2);
+        *hi = optbound(L, -1);
+        lua_pop(L, 2);
+    } else {
+        *lo = optbound(L, 2);
+        *hi = optbound(L, 3);
+    }
+}
+
+static int t_clamp(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    float lo, hi;
+    clamp_args(L, &lo, &hi);
+    RESULT(dm_clamp(t, lo, hi));
+}
+
+static int t_leaky_relu(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    float slope = (float)luaL_optnumber(L, 2, 0.01);
+    RESULT(dm_leaky_relu(t, slope));
+}
+
+static int t_elu(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    float alpha = (float)luaL_optnumber(L, 2, 1.0);
+    RESULT(dm_elu(t, alpha));
+}
+
+static int t_where(lua_State *L)
+{
+    dm_tensor *c = lb_check(L, 1);
+    int ma, mb;
+    dm_tensor *a = lb_tensor_or_number(L, 2, &ma);
+    dm_tensor *b = lb_tensor_or_number(L, 3, &mb);
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_where(c, a, b);
+    if (ma) dm_tensor_release(a);
+    if (mb) dm_tensor_release(b);
+    return lb_done(L, *slot);
+}
+
+/* reductions: t:sum([dim] [, keepdim]) */
+static int reduce(lua_State *L, dm_redop op, const char *fn)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int dim = lb_optdim(L, 2, fn, DM_ALL);
+    int keepdim = lua_toboolean(L, 3);
+    RESULT(dm_reduce(op, t, dim, keepdim, 1));
+}
+static int t_sum(lua_State *L) { return reduce(L, DM_RED_SUM, "sum"); }
+static int t_mean(lua_State *L) { return reduce(L, DM_RED_MEAN, "mean"); }
+static int t_prod(lua_State *L) { return reduce(L, DM_RED_PROD, "prod"); }
+
+/* argmax/argmin give 1-based indices */
+static int arg_reduce(lua_State *L, dm_redop op, const char *fn)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int dim = lb_optdim(L, 2, fn, DM_ALL);
+    int keepdim = lua_toboolean(L, 3);
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_reduce(op, t, dim, keepdim, 1);
+    if (*slot) dm_add_scalar_(*slot, 1.0f);
+    return lb_done(L, *slot);
+}
+static int t_argmax(lua_State *L) { return arg_reduce(L, DM_RED_ARGMAX, "argmax"); }
+static int t_argmin(lua_State *L) { return arg_reduce(L, DM_RED_ARGMIN, "argmin"); }
+
+/* max() -> value tensor; max(dim [, keepdim]) -> values, 1-based indices;
+   max(other_tensor) -> elementwise maximum */
+static int maxmin(lua_State *L, int is_min)
+{
+    const char *fn = is_min ? "min" : "max";
+    dm_tensor *t = lb_check(L, 1);
+    if (lb_is_tensor(L, 2)) return binary(L, is_min ? DM_BIN_MINIMUM : DM_BIN_MAXIMUM, fn);
+    if (lua_isnoneornil(L, 2)) RESULT(dm_reduce(is_min ? DM_RED_MIN : DM_RED_MAX, t, DM_ALL, 0, 1));
+    int dim = lb_dim(L, 2, fn);
+    int keepdim = lua_toboolean(L, 3);
+    dm_tensor **vs = lb_newbox(L);
+    dm_tensor **is = lb_newbox(L);
+    if (dm_max_dim(t, dim, keepdim, is_min, vs, is) != 0) return luaL_error(L, "%s", dm_errmsg());
+    dm_add_scalar_(*is, 1.0f);
+    lb_done(L, *vs);
+    lb_done(L, *is);
+    return 2;
+}
+static int t_max(lua_State *L) { return maxmin(L, 0); }
+static int t_min(lua_State *L) { return maxmin(L, 1); }
+
+/* var([dim] [, unbiased | {correction=, unbiased=, keepdim=}] [, keepdim]) */
+static int varstd(lua_State *L, dm_redop op, const char *fn)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int dim = lb_optdim(L, 2, fn, DM_ALL);
+    int correction = 1, keepdim = lua_toboolean(L, 4);
+    if (lua_istable(L, 3)) {
+        static const char *const known[] = { "correction", "unbiased", "keepdim", NULL };
+        lb_opts_check(L, 3, fn, known);
+        lua_getfield(L, 3, "unbiased");
+        if (!lua_isnil(L, -1)) correction = lua_toboolean(L, -1);
+        lua_getfield(L, 3, "correction");
+        if (!lua_isnil(L, -1)) correction = (int)luaL_checkinteger(L, -1);
+        lua_getfield(L, 3, "keepdim");
+        if (!lua_isnil(L, -1)) keepdim = lua_toboolean(L, -1);
+        lua_pop(L, 3);
+    } else if (!lua_isnoneornil(L, 3)) {
+        correction = lua_toboolean(L, 3);
+    }
+    RESULT(dm_reduce(op, t, dim, keepdim, correction));
+}
+static int t_var(lua_State *L) { return varstd(L, DM_RED_VAR, "var"); }
+static int t_std(lua_State *L) { return varstd(L, DM_RED_STD, "std"); }
+
+static int t_softmax(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int d = lb_dim(L, 2, "softmax");
+    RESULT(dm_softmax(t, d));
+}
+
+static int t_log_softmax(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int d = lb_dim(L, 2, "log_softmax");
+    RESULT(dm_log_softmax(t, d));
+}
+
+static int t_matmul(lua_State *L)
+{
+    dm_tensor *a = lb_check(L, 1), *b = lb_check(L, 2);
+    RESULT(dm_matmul(a, b));
+}
+
+static int t_linear(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1), *w = lb_check(L, 2), *b = lb_opt(L, 3);
+    RESULT(dm_linear(x, w, b));
+}
+
+/* a Lua array of tensors at idx into a malloc'd array */
+static dm_tensor **tensor_list(lua_State *L, int idx, int *n, const char *fn)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    *n = (int)luaL_len(L, idx);
+    if (*n == 0) { luaL_error(L, "%s: expected a non-empty list of tensors", fn); return NULL; }
+    dm_tensor **ts = lua_newuserdatauv(L, (size_t)*n * sizeof *ts, 0);   /* freed by GC */
+    for (int i = 1; i <= *n; i++) {
+        lua_geti(L, idx, i);
+        if (!lb_is_tensor(L, -1))
+            luaL_error(L, "%s: element %d of the list is a %s, expected a tensor", fn, i, luaL_typename(L, -1));
+        ts[i - 1] = lb_check(L, -1);
+        lua_pop(L, 1);
+    }
+    return ts;
+}
+
+static int t_cat(lua_State *L)
+{
+    int n;
+    int dim = lb_optdim(L, 2, "cat", 0);
+    lua_settop(L, 2);
+    dm_tensor **ts = tensor_list(L, 1, &n, "cat");
+    RESULT(dm_cat(n, ts, dim));
+}
+
+static int t_stack(lua_State *L)
+{
+    int n;
+    int dim = lb_optdim(L, 2, "stack", 0);
+    lua_settop(L, 2);
+    dm_tensor **ts = tensor_list(L, 1, &n, "stack");
+    RESULT(dm_stack(n, ts, dim));
+}
+
+/* 1-based index tensor or Lua array -> 0-based float tensor (new reference) */
+static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
+{
+    dm_tensor *z;
+    if (lb_is_tensor(L, idx)) {
+        dm_tensor *src = lb_check(L, idx);
+        z = dm_tensor_new(src->ndim, src->shape);
+        if (z) dm_to_buffer(src, dm_data(z));
+    } else {
+        luaL_checktype(L, idx, LUA_TTABLE);
+        int64_t n = (int64_t)luaL_len(L, idx);
+        z = dm_tensor_new(1, &n);
+        for (int64_t i = 0; z && i < n; i++) {
+            lua_geti(L, idx, i + 1);
+            int ok;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            lua_pop(L, 1);
+            if (!ok) {
+                dm_tensor_release(z);
+                luaL_error(L, "%s: index %d is not an integer", fn, (int)i + 1);
+            }
+            dm_data(z)[i] = (float)v;
+        }
+    }
+    if (!z) { luaL_error(L, "%s: %s", fn, dm_errmsg()); return NULL; }
+    /* 1-based to 0-based; negative counts from the end stays for the core to reject */
+    dm_add_scalar_(z, -1.0f);
+    return z;
+}
+
+static int t_index_select(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int dim = lb_dim(L, 2, "index_select");
+    dm_tensor **slot = lb_newbox(L);
+    dm_tensor *z = index_arg(L, 3, "index_select");
+    *slot = dm_index_select(t, dim, z);
+    dm_tensor_release(z);
+    return lb_done(L, *slot);
+}
+
+/* ---- in-place --------------------------------------------------------------------------- */
+
+static int inplace_result(lua_State *L, int rc)
+{
+    if (rc != 0) return luaL_error(L, "%s", dm_errmsg());
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_copy_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1), *s = lb_check(L, 2);
+    return inplace_result(L, dm_copy_(t, s));
+}
+
+static int t_fill_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    return inplace_result(L, dm_fill_(t, (float)luaL_checknumber(L, 2)));
+}
+
+static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check(L, 1))); }
+
+static int t_add_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) return inplace_result(L, dm_add_scalar_(t, (float)lua_tonumber(L, 2)));
+    dm_tensor *o = lb_check(L, 2);
+    return inplace_result(L, dm_add_(t, o, (float)luaL_optnumber(L, 3, 1.0)));
+}
+
+static int t_sub_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) return inplace_result(L, dm_add_scalar_(t, -(float)lua_tonumber(L, 2)));
+    dm_tensor *o = lb_check(L, 2);
+    return inplace_result(L, dm_add_(t, o, -(float)luaL_optnumber(L, 3, 1.0)));
+}
+
+static int t_mul_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) return inplace_result(L, dm_mul_scalar_(t, (float)lua_tonumber(L, 2)));
+    return inplace_result(L, dm_mul_(t, lb_check(L, 2)));
+}
+
+static int t_div_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    return inplace_result(L, dm_mul_scalar_(t, 1.0f / (float)luaL_checknumber(L, 2)));
+}
+
+static int t_clamp_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    float lo, hi;
+    clamp_args(L, &lo, &hi);
+    return inplace_result(L, dm_clamp_(t, lo, hi));
+}
+
+/* ---- autograd ------------------------------------------------------------------------- */
+
+static int t_backward(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *g = NULL;
+    int retain = 0, opts = 0;
+    if (lb_is_tensor(L, 2)) { g = lb_check(L, 2); opts = 3; }
+    else if (lua_istable(L, 2)) opts = 2;
+    else if (!lua_isnoneornil(L, 2)) return luaL_typeerror(L, 2, "deepmoon.Tensor or options table");
+    if (opts && lua_istable(L, opts)) {
+        static const char *const known[] = { "retain_graph", "gradient", NULL };
+        lb_opts_check(L, opts, "backward", known);
+        lua_getfield(L, opts, "retain_graph");
+        retain = lua_toboolean(L, -1);
+        lua_getfield(L, opts, "gradient");
+        if (!lua_isnil(L, -1)) g = lb_check(L, lua_gettop(L));
+    }
+    if (dm_backward(t, g, retain) != 0) return luaL_error(L, "backward: %s", dm_errmsg());
+    return 0;
+}
+
+static int t_requires_grad_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int on = lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2);
+    if (dm_set_requires_grad(t, on) != 0) return luaL_error(L, "%s", dm_errmsg());
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_retain_grad(lua_State *L)
+{
+    if (dm_retain_grad(lb_check(L, 1)) != 0) return luaL_error(L, "%s", dm_errmsg());
+    return 0;
+}
+
+static int t_free(lua_State *L)
+{
+    dm_tensor **slot = luaL_checkudata(L, 1, LB_TENSOR);
+    dm_tensor_release(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+static int t_is_released(lua_State *L)
+{
+    dm_tensor **slot = luaL_checkudata(L, 1, LB_TENSOR);
+    lua_pushboolean(L, *slot == NULL);
+    return 1;
+}
+
+/* raw storage identity, for tests of sharing */
+static int t_storage_id(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    lua_pushfstring(L, "%p", (void *)t->storage);
+    return 1;
+}
+
+/* ---- fields: t.grad, t.requires_grad, t.grad_fn, t.is_leaf, t.shape; t[i] selects ---- */
+
+static int t_index(lua_State *L)
+{
+    /* methods first: the common case */
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    dm_tensor *t = lb_check(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Integer i = luaL_checkinteger(L, 2);
+        if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
+        if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
+        RESULT(dm_select(t, 0, i > 0 ? i - 1 : i));
+    }
+    const char *k = lua_tostring(L, 2);
+    if (!k) return 0;
+    if (strcmp(k, "grad") == 0) {
+        if (!t->grad) return 0;
+        return lb_push(L, dm_tensor_retain(t->grad));
+    }
+    if (strcmp(k, "requires_grad") == 0) { lua_pushboolean(L, t->requires_grad); return 1; }
+    if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, dm_is_leaf(t)); return 1; }
+    if (strcmp(k, "grad_fn") == 0) {
+        const char *n = dm_grad_fn_name(t);
+        if (!n) return 0;
+        lua_pushstring(L, n);
+        return 1;
+    }
+    if (strcmp(k, "shape") == 0) { lua_settop(L, 1); return t_size(L); }
+    if (strcmp(k, "ndim") == 0) { lua_pushinteger(L, t->ndim); return 1; }
+    if (strcmp(k, "T") == 0) { lua_settop(L, 1); return t_t(L); }
+    return 0;
+}
+
+static int t_newindex(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Integer i = luaL_checkinteger(L, 2);
+        if (t->ndim == 0 || i == 0) return luaL_error(L, "index: invalid index %I", i);
+        dm_tensor *v = dm_select(t, 0, i > 0 ? i - 1 : i);
+        if (!v) return luaL_error(L, "%s", dm_errmsg());
+        int rc;
+        if (lua_type(L, 3) == LUA_TNUMBER) rc = dm_fill_(v, (float)lua_tonumber(L, 3));
+        else if (lb_is_tensor(L, 3)) rc = dm_copy_(v, lb_check(L, 3));
+        else { dm_tensor_release(v); return luaL_typeerror(L, 3, "deepmoon.Tensor or number"); }
+        dm_tensor_release(v);
+        if (rc) return luaL_error(L, "%s", dm_errmsg());
+        return 0;
+    }
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "grad") == 0) {
+        if (lua_isnil(L, 3)) { dm_tensor_release(t->grad); t->grad = NULL; return 0; }
+        dm_tensor *g = lb_check(L, 3);
+        if (!dm_same_shape(g, t)) {
+            char b1[64], b2[64];
+            return luaL_error(L, "grad: assigned grad has size %s, but the tensor has size %s",
+                              dm_shape_str(g->ndim, g->shape, b1, sizeof b1),
+                              dm_shape_str(t->ndim, t->shape, b2, sizeof b2));
+        }
+        dm_tensor_retain(g);
+        dm_tensor_release(t->grad);
+        t->grad = g;
+        return 0;
+    }
+    if (strcmp(k, "requires_grad") == 0) {
+        if (dm_set_requires_grad(t, lua_toboolean(L, 3)) != 0) return luaL_error(L, "%s", dm_errmsg());
+        return 0;
+    }
+    return luaL_error(L, "Tensor: cannot set field '%s'", k);
+}
+
+static int t_gc(lua_State *L)
+{
+    dm_tensor **slot = luaL_checkudata(L, 1, LB_TENSOR);
+    dm_tensor_release(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+static const luaL_Reg methods_fns[] = {
+    { "size", t_size }, { "stride", t_stride }, { "dim", t_dim }, { "numel", t_numel },
+    { "nelement", t_numel }, { "is_contiguous", t_is_contiguous }, { "item", t_item },
+    { "totable", t_totable }, { "values", t_values }, { "get", t_get }, { "set", t_set },
+    { "view", t_view }, { "reshape", t_reshape }, { "t", t_t }, { "transpose", t_transpose },
+    { "permute", t_permute }, { "narrow", t_narrow }, { "select", t_select },
+    { "squeeze", t_squeeze }, { "unsqueeze", t_unsqueeze }, { "flatten", t_flatten },
+    { "expand", t_expand }, { "expand_as", t_expand }, { "contiguous", t_contiguous },
+    { "clone", t_clone }, { "detach", t_detach },
+    { "add", t_add }, { "sub", t_sub }, { "mul", t_mul }, { "div", t_div }, { "pow", t_pow },
+    { "eq", t_eq }, { "ne", t_ne }, { "lt", t_lt }, { "le", t_le }, { "gt", t_gt }, { "ge", t_ge },
+    { "maximum", t_maximum }, { "minimum", t_minimum },
+    { "neg", t_neg }, { "exp", t_exp }, { "log", t_log }, { "sqrt", t_sqrt }, { "abs", t_abs },
+    { "sign", t_sign }, { "round", t_round }, { "floor", t_floor }, { "ceil", t_ceil },
+    { "tanh", t_tanh }, { "sigmoid", t_sigmoid }, { "relu", t_relu },
+    { "reciprocal", t_reciprocal }, { "sin", t_sin }, { "cos", t_cos }, { "selu", t_selu },
+    { "gelu", t_gelu }, { "square", t_square }, { "log1p", t_log1p },
+    { "clamp", t_clamp }, { "clip", t_clamp }, { "leaky_relu", t_leaky_relu }, { "elu", t_elu },
+    { "sum", t_sum }, { "mean", t_mean }, { "prod", t_prod }, { "max", t_max }, { "min", t_min },
+    { "argmax", t_argmax }, { "argmin", t_argmin }, { "var", t_var }, { "std", t_std },
+    { "softmax", t_softmax }, { "log_softmax", t_log_softmax },
+    { "matmul", t_matmul }, { "mm", t_matmul }, { "index_select", t_index_select },
+    { "copy_", t_copy_ }, { "fill_", t_fill_ }, { "zero_", t_zero_ }, { "add_", t_add_ },
+    { "sub_", t_sub_ }, { "mul_", t_mul_ }, { "div_", t_div_ }, { "clamp_", t_clamp_ },
+    { "backward", t_backward }, { "requires_grad_", t_requires_grad_ },
+    { "retain_grad", t_retain_grad }, { "free", t_free }, { "is_released", t_is_released },
+    { "storage_id", t_storage_id },
+    { NULL, NULL }
+};
+
+static const luaL_Reg module_fns[] = {
+    { "tensor", t_tensor }, { "zeros", t_zeros }, { "ones", t_ones }, { "empty", t_empty },
+    { "full", t_full }, { "rand", t_rand }, { "randn", t_randn },
+    { "zeros_like", t_zeros_like }, { "ones_like", t_ones_like }, { "empty_like", t_empty_like },
+    { "full_like", t_full_like }, { "rand_like", t_rand_like }, { "randn_like", t_randn_like },
+    { "arange", t_arange }, { "linspace", t_linspace }, { "eye", t_eye },
+    { "where", t_where }, { "cat", t_cat }, { "stack", t_stack }, { "linear", t_linear },
+    { NULL, NULL }
+};
+
+/* functions that exist both as methods and as dm.<name>(t, ...) */
+static const char *const shared_names[] = {
+    "add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge", "maximum",
+    "minimum", "neg", "exp", "log", "sqrt", "abs", "sign", "round", "floor", "ceil", "tanh",
+    "sigmoid", "relu", "reciprocal", "sin", "cos", "selu", "gelu", "square", "log1p", "clamp",
+    "leaky_relu", "elu", "sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std",
+    "softmax", "log_softmax", "matmul", "mm", "index_select", "reshape", "transpose",
+    "permute", "narrow", "select", "squeeze", "unsqueeze", "flatten", "clone", "detach",
+    "numel", "t", NULL
+};
+
+void lb_open_tensor(lua_State *L, int methods, int module)
+{
+    luaL_setfuncs(L, methods_fns, 0);           /* into methods (top of stack) */
+    lua_pushvalue(L, module);
+    luaL_setfuncs(L, module_fns, 0);
+    lua_pop(L, 1);
+    for (int i = 0; shared_names[i]; i++) {
+        lua_getfield(L, methods, shared_names[i]);
+        lua_setfield(L, module, shared_names[i]);
+    }
+    luaL_getmetatable(L, LB_TENSOR);
+    lua_pushvalue(L, methods);
+    lua_pushcclosure(L, t_index, 1);
+    lua_setfield(L, -2, "__index");
+    static const luaL_Reg meta[] = {
+        { "__newindex", t_newindex }, { "__gc", t_gc }, { "__close", t_gc },
+        { "__add", t_add }, { "__sub", t_sub }, { "__mul", t_mul }, { "__div", t_div },
+        { "__pow", t_pow }, { "__unm", t_unm }, { "__len", t_len }, { NULL, NULL }
+    };
+    luaL_setfuncs(L, meta, 0);
+    lua_pushliteral(L, "deepmoon.Tensor");
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,106 @@
+/* blas.c -- dm_gemm(): cblas_sgemm when built with BLAS, the naive kernel otherwise.
+ *
+ * Everything is row-major: C[m x n] = alpha * op(A) @ op(B) + beta * C, where op(A) is
+ * [m x k] (A stored [m x k] with row stride lda, or stored [k x m] when transa) and op(B)
+ * is [k x n] (B stored [k x n] with row stride ldb, or [n x k] when transb).
+ *
+ * dm_gemm_naive is the reference the BLAS path is tested against.  It accumulates each dot
+ * product in double, so it is at least as accurate as any float kernel and its results do
+ * not depend on the loop order; it is also the kernel `make BLAS=0` builds run on, so its
+ * loops are arranged to walk memory contiguously where the layout allows. */
+#include "internal.h"
+
+#if defined(DM_USE_BLAS) && DM_USE_BLAS
+#include <cblas.h>
+#include <limits.h>
+#define HAVE_BLAS 1
+#else
+#define HAVE_BLAS 0
+#endif
+
+static int use_blas = 1;            /* the runtime switch (tests compare both paths) */
+
+int dm_have_blas(void) { return HAVE_BLAS; }
+void dm_set_use_blas(int on) { use_blas = on ? 1 : 0; }
+
+/* C[i][j] = alpha * s + beta * C[i][j], never reading C when beta is 0 (it may hold
+ * uninitialised memory or NaN, and BLAS semantics say it is then ignored) */
+static inline float gemm_out(double s, float alpha, float beta, const float *cij)
+{
+    if (beta == 0.0f) return (float)(alpha * s);
+    return (float)(alpha * s + (double)beta * *cij);
+}
+
+#define GEMM_BLOCK 256
+
+void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                   float *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        if (!transb) {
+            /* B is [k x n]: sweep its rows, accumulating a block of C's row in double */
+            for (int64_t j0 = 0; j0 < n; j0 += GEMM_BLOCK) {
+                int64_t jn = n - j0 < GEMM_BLOCK ? n - j0 : GEMM_BLOCK;
+                double acc[GEMM_BLOCK];
+                for (int64_t jj = 0; jj < jn; jj++) acc[jj] = 0.0;
+                for (int64_t p = 0; p < k; p++) {
+                    double av = transa ? a[p * lda + i] : a[i * lda + p];
+                    const float *bp = b + p * ldb + j0;
+                    for (int64_t jj = 0; jj < jn; jj++) acc[jj] += av * bp[jj];
+                }
+                for (int64_t jj = 0; jj < jn; jj++)
+                    ci[j0 + jj] = gemm_out(acc[jj], alpha, beta, &ci[j0 + jj]);
+            }
+        } else {
+            /* B is stored [n x k]: each C[i][j] is a dot product along B's rows */
+            for (int64_t j = 0; j < n; j++) {
+                const float *bj = b + j * ldb;
+                double s = 0.0;
+                if (transa) for (int64_t p = 0; p < k; p++) s += (double)a[p * lda + i] * bj[p];
+                else {
+                    const float *ai = a + i * lda;
+                    for (int64_t p = 0; p < k; p++) s += (double)ai[p] * bj[p];
+                }
+                ci[j] = gemm_out(s, alpha, beta, &ci[j]);
+            }
+        }
+    }
+}
+
+#if HAVE_BLAS
+/* A leading dimension BLAS accepts: at least the stored row length, and at least 1.  When
+ * the stored matrix has a single row its ld is never used, so any caller value is fine and
+ * we substitute a valid one.  Returns 0 when the caller's value cannot be passed on. */
+static int fix_ld(int64_t rows, int64_t cols, int64_t *ld)
+{
+    int64_t need = cols > 1 ? cols : 1;
+    if (rows <= 1) *ld = need;
+    return *ld >= need && *ld <= INT_MAX;
+}
+#endif
+
+void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+             float *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+#if HAVE_BLAS
+    /* k == 0 only scales C; the naive loop does that without BLAS's ld checks on A and B */
+    if (use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
+        int64_t la = lda, lb = ldb, lc = ldc;
+        int ok = fix_ld(transa ? k : m, transa ? m : k, &la)
+              && fix_ld(transb ? n : k, transb ? k : n, &lb)
+              && fix_ld(m, n, &lc);
+        if (ok) {
+            cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                        transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
+                        a, (int)la, b, (int)lb, beta, c, (int)lc);
+            return;
+        }
+    }
+#endif
+    dm_gemm_naive(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}

@@ -1,0 +1,283 @@
+/*
+ * deepmoon.h -- the public C API of deepmoon's core.
+ *
+ * A tensor is an N-dimensional array of float32 values (N <= DM_MAX_DIMS) that views a
+ * refcounted storage through a shape, strides (in elements) and an offset.  Several tensors
+ * may view one storage (transpose, narrow, select, ...); the storage lives while any of them
+ * does.  A tensor of 0 dimensions holds one value (a scalar).
+ *
+ * Ownership: "borrowed in, new reference out".  Every function that returns a dm_tensor *
+ * returns a new reference that the caller releases with dm_tensor_release(); arguments are
+ * borrowed.  Accessors marked "borrowed" return pointers that stay valid while their owner
+ * does.  Anything that stores a pointer retains it.
+ *
+ * Errors: no function aborts, exits or longjmps.  A failing function returns NULL (or a
+ * negative status) and leaves a message, readable with dm_errmsg(), that names the function
+ * and the shapes involved, e.g. "shape mismatch: a [2 x 3], b [4 x 5]".
+ *
+ * Autograd: a tensor with requires_grad records, for every op applied to it while grad mode
+ * is on, a node (its grad_fn) that retains the op's inputs.  dm_backward() walks the graph
+ * from a tensor, accumulates gradients into the .grad of leaf tensors that require grad,
+ * and frees the graph unless asked to keep it.
+ *
+ * Dims and indices are 0-based here; the Lua binding converts from Lua's 1-based ones.
+ *
+ *     dm_tensor *a = dm_tensor_new(2, (int64_t[]){2, 3});
+ *     dm_tensor *b = dm_tensor_new(2, (int64_t[]){3, 4});
+ *     dm_fill_(a, 1.0f); dm_fill_(b, 2.0f);
+ *     dm_tensor *c = dm_matmul(a, b);          // [2 x 4], every value 6
+ *     if (!c) fprintf(stderr, "%s\n", dm_errmsg());
+ *     dm_tensor_release(a); dm_tensor_release(b); dm_tensor_release(c);
+ */
+#ifndef DEEPMOON_H
+#define DEEPMOON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DM_VERSION "0.1.0"
+#define DM_MAX_DIMS 8
+
+typedef struct dm_storage dm_storage;
+typedef struct dm_tensor dm_tensor;
+typedef struct dm_node dm_node;
+typedef struct dm_rng dm_rng;
+
+struct dm_storage {
+    float *data;
+    int64_t size;        /* in elements */
+    int refcount;
+};
+
+struct dm_tensor {
+    int refcount;
+    int ndim;
+    int64_t shape[DM_MAX_DIMS];
+    int64_t stride[DM_MAX_DIMS];  /* in elements */
+    int64_t offset;               /* in elements, into storage->data */
+    dm_storage *storage;
+    /* autograd */
+    int requires_grad;
+    int retains_grad;             /* non-leaf that keeps its .grad (retain_grad) */
+    dm_tensor *grad;              /* owned; NULL until a backward pass writes it */
+    dm_node *grad_fn;             /* owned; NULL for leaves */
+};
+
+/* ---- errors and memory ------------------------------------------------------------- */
+const char *dm_errmsg(void);                  /* last error of this thread (borrowed) */
+void dm_seterr(const char *fmt, ...);         /* set it (printf-style); used by bindings too */
+int64_t dm_live_bytes(void);                  /* bytes of tensor storage now allocated */
+int64_t dm_live_tensors(void);                /* tensor structs now allocated */
+
+/* shape as "[2 x 3]" ("[]" for a scalar) into buf; returns buf */
+char *dm_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+dm_tensor *dm_tensor_new(int ndim, const int64_t *shape);    /* uninitialised, contiguous */
+dm_tensor *dm_tensor_zeros(int ndim, const int64_t *shape);
+dm_tensor *dm_tensor_full(int ndim, const int64_t *shape, float v);
+dm_tensor *dm_tensor_scalar(float v);                        /* 0-dim */
+dm_tensor *dm_tensor_from_data(int ndim, const int64_t *shape, const float *data); /* copies */
+dm_tensor *dm_tensor_retain(dm_tensor *t);                   /* returns t */
+void dm_tensor_release(dm_tensor *t);                        /* NULL is fine */
+/* a new tensor struct viewing t's storage with the given geometry; no autograd link */
+dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
+                           const int64_t *stride, int64_t offset);
+dm_tensor *dm_tensor_like(const dm_tensor *t);               /* new, same shape, uninit */
+
+/* ---- inspection --------------------------------------------------------------------- */
+int64_t dm_numel(const dm_tensor *t);
+int dm_is_contiguous(const dm_tensor *t);
+int dm_same_shape(const dm_tensor *a, const dm_tensor *b);
+float *dm_data(const dm_tensor *t);            /* borrowed: storage->data + offset */
+float dm_get(const dm_tensor *t, const int64_t *idx);        /* no checks */
+void dm_set(dm_tensor *t, const int64_t *idx, float v);      /* no checks */
+int dm_check_index(const char *fn, const dm_tensor *t, int n, const int64_t *idx);
+/* copy values in row-major order into out (numel floats) */
+void dm_to_buffer(const dm_tensor *t, float *out);
+/* normalise a possibly negative dim against ndim (+1 when allow_end); -1 and a message on error */
+int dm_wrap_dim(const char *fn, int dim, int ndim, int allow_end);
+
+/* ---- grad mode ---------------------------------------------------------------------- */
+int dm_grad_enabled(void);
+int dm_set_grad_enabled(int on);               /* returns the previous mode */
+
+/* ---- creation ----------------------------------------------------------------------- */
+dm_tensor *dm_arange(double start, double end, double step);        /* [ceil((end-start)/step)] */
+dm_tensor *dm_linspace(double start, double end, int64_t steps);
+dm_tensor *dm_eye(int64_t n, int64_t m);
+
+/* ---- random numbers (see rng.c for the algorithm) ----------------------------------- */
+dm_rng *dm_rng_new(uint64_t seed);
+void dm_rng_free(dm_rng *g);
+void dm_rng_seed(dm_rng *g, uint64_t seed);
+uint64_t dm_rng_initial_seed(const dm_rng *g);
+uint32_t dm_rng_u32(dm_rng *g);
+double dm_rng_uniform(dm_rng *g);                /* [0, 1), 53 bits */
+float dm_rng_uniformf(dm_rng *g);                /* [0, 1), 24 bits */
+double dm_rng_normal(dm_rng *g);                 /* N(0, 1) */
+uint64_t dm_rng_below(dm_rng *g, uint64_t n);    /* uniform integer in [0, n), unbiased */
+size_t dm_rng_state_size(void);
+void dm_rng_get_state(const dm_rng *g, void *buf);    /* dm_rng_state_size() bytes */
+void dm_rng_set_state(dm_rng *g, const void *buf);
+dm_rng *dm_default_rng(void);                    /* the process default generator */
+/* fill in place; t may be non-contiguous */
+int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g);        /* U[a, b) */
+int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g);
+int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g); /* [low, high) */
+dm_tensor *dm_randperm(int64_t n, dm_rng *g);    /* 0 .. n-1 shuffled (Fisher-Yates) */
+int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g);                /* 1 with probability p */
+
+/* ---- views (share storage; record autograd) ----------------------------------------- */
+dm_tensor *dm_view(const dm_tensor *t, int ndim, const int64_t *shape);   /* one -1 allowed */
+dm_tensor *dm_reshape(const dm_tensor *t, int ndim, const int64_t *shape);/* view or copy */
+dm_tensor *dm_transpose(const dm_tensor *t, int d0, int d1);
+dm_tensor *dm_permute(const dm_tensor *t, const int *dims);
+dm_tensor *dm_narrow(const dm_tensor *t, int dim, int64_t start, int64_t len);
+dm_tensor *dm_select(const dm_tensor *t, int dim, int64_t index);       /* drops dim */
+dm_tensor *dm_squeeze(const dm_tensor *t, int dim);                      /* dim < 0: all */
+dm_tensor *dm_unsqueeze(const dm_tensor *t, int dim);
+dm_tensor *dm_flatten(const dm_tensor *t, int start, int end);
+dm_tensor *dm_expand(const dm_tensor *t, int ndim, const int64_t *shape);/* -1 keeps */
+dm_tensor *dm_contiguous(const dm_tensor *t);    /* t itself (retained) when contiguous */
+dm_tensor *dm_clone(const dm_tensor *t);
+dm_tensor *dm_detach(const dm_tensor *t);        /* shares storage, no grad */
+
+/* ---- in-place (no autograd; refused on leaves that require grad in grad mode) -------- */
+int dm_copy_(dm_tensor *dst, const dm_tensor *src);   /* src broadcast to dst */
+int dm_fill_(dm_tensor *t, float v);
+int dm_zero_(dm_tensor *t);
+int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha);   /* t += alpha * o (broadcast) */
+int dm_add_scalar_(dm_tensor *t, float v);
+int dm_mul_(dm_tensor *t, const dm_tensor *o);
+int dm_mul_scalar_(dm_tensor *t, float v);
+int dm_clamp_(dm_tensor *t, float lo, float hi);      /* NAN bound = none */
+
+/* ---- elementwise ------------------------------------------------------------------- */
+typedef enum {
+    DM_BIN_ADD, DM_BIN_SUB, DM_BIN_MUL, DM_BIN_DIV, DM_BIN_POW,
+    DM_BIN_EQ, DM_BIN_NE, DM_BIN_LT, DM_BIN_LE, DM_BIN_GT, DM_BIN_GE,
+    DM_BIN_MAXIMUM, DM_BIN_MINIMUM
+} dm_binop;
+/* broadcasting binary op; comparisons give 0/1 and carry no gradient */
+dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b);
+dm_tensor *dm_add(const dm_tensor *a, const dm_tensor *b);
+dm_tensor *dm_sub(const dm_tensor *a, const dm_tensor *b);
+dm_tensor *dm_mul(const dm_tensor *a, const dm_tensor *b);
+dm_tensor *dm_div(const dm_tensor *a, const dm_tensor *b);
+dm_tensor *dm_pow(const dm_tensor *a, const dm_tensor *b);
+/* a op scalar, or scalar op a when reversed (s - a, s / a, s ^ a) */
+dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int reversed);
+
+typedef enum {
+    DM_UN_NEG, DM_UN_EXP, DM_UN_LOG, DM_UN_SQRT, DM_UN_ABS, DM_UN_SIGN, DM_UN_ROUND,
+    DM_UN_FLOOR, DM_UN_CEIL, DM_UN_TANH, DM_UN_SIGMOID, DM_UN_RELU, DM_UN_RECIPROCAL,
+    DM_UN_SIN, DM_UN_COS, DM_UN_SELU, DM_UN_GELU, DM_UN_SQUARE, DM_UN_LOG1P,
+    DM_UN_COUNT
+} dm_unop;
+dm_tensor *dm_unary(dm_unop op, const dm_tensor *x);
+dm_tensor *dm_clamp(const dm_tensor *x, float lo, float hi);     /* NAN bound = none */
+dm_tensor *dm_leaky_relu(const dm_tensor *x, float slope);
+dm_tensor *dm_elu(const dm_tensor *x, float alpha);
+dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a, const dm_tensor *b);
+
+/* ---- reductions (dim < 0 after wrapping is impossible; use dm_*_all for everything) -- */
+typedef enum { DM_RED_SUM, DM_RED_MEAN, DM_RED_PROD, DM_RED_MAX, DM_RED_MIN,
+               DM_RED_ARGMAX, DM_RED_ARGMIN, DM_RED_VAR, DM_RED_STD } dm_redop;
+/* dim = DM_ALL reduces everything to a 0-dim tensor; correction is for var/std (1 = unbiased).
+   argmax/argmin give 0-based indices as floats; max/min over everything give the value. */
+#define DM_ALL (-1000)
+dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int correction);
+/* max/min along dim giving both values and 0-based indices */
+int dm_max_dim(const dm_tensor *x, int dim, int keepdim, int is_min,
+               dm_tensor **values, dm_tensor **indices);
+dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape); /* undo broadcast */
+dm_tensor *dm_softmax(const dm_tensor *x, int dim);
+dm_tensor *dm_log_softmax(const dm_tensor *x, int dim);
+
+/* ---- linear algebra ----------------------------------------------------------------- */
+/* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched 3-D (either side 2-D
+   or 3-D, batch broadcast when one side has batch 1 or is 2-D) */
+dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b);
+/* y = x @ w^T + b; x [N x in], w [out x in], b [out] or NULL -> [N x out] */
+dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b);
+/* C[m x n] = alpha * op(A) @ op(B) + beta * C, row-major, contiguous leading dims */
+void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+             float *c, int64_t ldc);
+void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                   float *c, int64_t ldc);
+int dm_have_blas(void);
+void dm_set_use_blas(int on);          /* testing: route dm_gemm to the naive kernel */
+
+/* ---- joining and indexing ----------------------------------------------------------- */
+dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim);
+dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim);
+/* idx holds 0-based indices as floats (1-D) */
+dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx);
+
+/* ---- layers (nn.c) ------------------------------------------------------------------ */
+/* inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity when not
+   training or p == 0 */
+dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g);
+/* batch norm over dim 1 of x [N x C] or [N x C x L]; weight, bias [C] or NULL; running
+   statistics [C] (or NULL) are updated in place when training (unbiased variance, as
+   PyTorch) and used when not */
+dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor *running_var,
+                         const dm_tensor *weight, const dm_tensor *bias, int training,
+                         double momentum, double eps);
+
+/* ---- losses (loss.c) ---------------------------------------------------------------- */
+typedef enum { DM_REDUCTION_NONE, DM_REDUCTION_MEAN, DM_REDUCTION_SUM } dm_reduction;
+/* input and target same shape; weight broadcast to it or NULL; log clamped at -100 */
+dm_tensor *dm_bce_loss(const dm_tensor *input, const dm_tensor *target,
+                       const dm_tensor *weight, dm_reduction r);
+/* pos_weight broadcast along the last dim, or NULL */
+dm_tensor *dm_bce_with_logits_loss(const dm_tensor *input, const dm_tensor *target,
+                                   const dm_tensor *weight, const dm_tensor *pos_weight,
+                                   dm_reduction r);
+dm_tensor *dm_mse_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r);
+dm_tensor *dm_l1_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r);
+dm_tensor *dm_smooth_l1_loss(const dm_tensor *input, const dm_tensor *target,
+                             dm_reduction r, double beta);
+dm_tensor *dm_huber_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r,
+                         double delta);
+/* input [N x C] log-probabilities (or [C]); target [N] of 0-based class indices as floats;
+   weight [C] or NULL; targets equal to ignore_index contribute nothing */
+dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
+                       const dm_tensor *weight, dm_reduction r, int64_t ignore_index);
+/* input [N x C] logits; target [N] class indices (0-based) or [N x C] probabilities */
+dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
+                            const dm_tensor *weight, dm_reduction r, int64_t ignore_index,
+                            double label_smoothing);
+
+/* ---- optimizer updates (optim.c); p, grad and state buffers share p's shape --------- */
+/* PyTorch's SGD; buf is the momentum buffer (needed when momentum != 0), first = 1 on the
+   step that initialises it */
+int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
+                double momentum, double dampening, double weight_decay, int nesterov,
+                int maximize, int first);
+/* PyTorch's Adam (decoupled = 0) and AdamW (decoupled = 1); step counts from 1;
+   max_sq only with amsgrad, else NULL */
+int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
+                 dm_tensor *exp_avg_sq, dm_tensor *max_sq, int64_t step, double lr,
+                 double beta1, double beta2, double eps, double weight_decay,
+                 int decoupled, int maximize);
+
+/* ---- autograd ----------------------------------------------------------------------- */
+/* gradient NULL means ones (t must then hold one element) */
+int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph);
+const char *dm_grad_fn_name(const dm_tensor *t);     /* "AddBackward0" or NULL (borrowed) */
+int dm_is_leaf(const dm_tensor *t);
+int dm_set_requires_grad(dm_tensor *t, int on);      /* leaves only */
+int dm_retain_grad(dm_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,148 @@
+/* inplace.c -- ops that write into an existing tensor.  They record no autograd history;
+ * writing into a leaf that requires grad is refused while grad mode is on (as PyTorch does),
+ * so optimizers and initializers run under no_grad. */
+#include "internal.h"
+
+int dm__check_inplace(const char *fn, const dm_tensor *t)
+{
+    if (dm_grad_enabled() && t->requires_grad) {
+        dm_seterr("%s: a leaf tensor that requires grad is being used in an in-place "
+                  "operation; wrap it in no_grad", fn);
+        return -1;
+    }
+    return 0;
+}
+
+/* apply f(dst, src) elementwise with src broadcast to dst's shape */
+typedef void (*pairfn)(float *d, float s, float a);
+
+static void f_copy(float *d, float s, float a) { (void)a; *d = s; }
+static void f_axpy(float *d, float s, float a) { *d += a * s; }
+static void f_mul(float *d, float s, float a) { (void)a; *d *= s; }
+
+static int apply_pair(const char *fn, dm_tensor *dst, const dm_tensor *src, pairfn f, float a)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    /* src must broadcast to dst's shape exactly */
+    int ok = src->ndim <= dst->ndim;
+    for (int d = 0; ok && d < src->ndim; d++) {
+        int64_t s = src->shape[d], t = dst->shape[d + dst->ndim - src->ndim];
+        if (s != t && s != 1) ok = 0;
+    }
+    if (!ok) {
+        dm_seterr("%s: source %s cannot be broadcast to destination %s", fn, SHAPE(src, b1),
+                  SHAPE(dst, b2));
+        return -1;
+    }
+    int64_t n = dm_numel(dst);
+    float *dd = dst->storage->data;
+    const float *sd = src->storage->data;
+    /* src may overlap dst (x:copy_(x:t())): read it first when storages are shared */
+    float *tmp = NULL;
+    dm_tensor *srcv = (dm_tensor *)src;
+    dm_tensor *tsrc = NULL;
+    if (src->storage == dst->storage && !(dm_same_shape(src, dst) && src->offset == dst->offset &&
+                                          !memcmp(src->stride, dst->stride, sizeof src->stride))) {
+        tmp = dm__alloc_floats(dm_numel(src));
+        if (!tmp) return -1;
+        dm_to_buffer(src, tmp);
+        int64_t st[DM_MAX_DIMS], s = 1;
+        for (int d = src->ndim - 1; d >= 0; d--) { st[d] = s; s *= src->shape[d]; }
+        tsrc = calloc(1, sizeof *tsrc);
+        if (!tsrc) { dm__free_floats(tmp, dm_numel(src)); dm_seterr("out of memory"); return -1; }
+        *tsrc = *src;
+        memcpy(tsrc->stride, st, sizeof st);
+        tsrc->offset = 0;
+        srcv = tsrc;
+        sd = tmp;
+    }
+    if (dm_is_contiguous(dst) && dm_is_contiguous(srcv) && dm_same_shape(dst, srcv)) {
+        float *dp = dd + dst->offset;
+        const float *sp = sd + srcv->offset;
+        if (f == f_copy) memmove(dp, sp, (size_t)n * sizeof(float));
+        else if (f == f_axpy) for (int64_t i = 0; i < n; i++) dp[i] += a * sp[i];
+        else for (int64_t i = 0; i < n; i++) f(dp + i, sp[i], a);
+    } else {
+        dm_iter id, is;
+        dm_iter_init(&id, dst);
+        dm_iter_init_bcast(&is, srcv, dst->ndim, dst->shape);
+        for (int64_t i = 0; i < n; i++) {
+            f(dd + id.off, sd[is.off], a);
+            dm_iter_next(&id);
+            dm_iter_next(&is);
+        }
+    }
+    if (tmp) { dm__free_floats(tmp, dm_numel(src)); free(tsrc); }
+    return 0;
+}
+
+int dm_copy_(dm_tensor *dst, const dm_tensor *src)
+{
+    if (dm__check_inplace("copy_", dst)) return -1;
+    return apply_pair("copy_", dst, src, f_copy, 0);
+}
+
+int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha)
+{
+    if (dm__check_inplace("add_", t)) return -1;
+    return apply_pair("add_", t, o, f_axpy, alpha);
+}
+
+int dm_mul_(dm_tensor *t, const dm_tensor *o)
+{
+    if (dm__check_inplace("mul_", t)) return -1;
+    return apply_pair("mul_", t, o, f_mul, 0);
+}
+
+/* v = f(v) over every element of t */
+#define FOR_EACH(t, expr) do { \
+    int64_t n_ = dm_numel(t); \
+    if (dm_is_contiguous(t)) { \
+        float *p_ = dm_data(t); \
+        for (int64_t i_ = 0; i_ < n_; i_++) { float *v = p_ + i_; expr; } \
+    } else { \
+        dm_iter it_; dm_iter_init(&it_, t); \
+        float *b_ = (t)->storage->data; \
+        for (int64_t i_ = 0; i_ < n_; i_++) { float *v = b_ + it_.off; expr; dm_iter_next(&it_); } \
+    } \
+} while (0)
+
+int dm_fill_(dm_tensor *t, float x)
+{
+    if (dm__check_inplace("fill_", t)) return -1;
+    FOR_EACH(t, *v = x);
+    return 0;
+}
+
+int dm_zero_(dm_tensor *t)
+{
+    if (dm__check_inplace("zero_", t)) return -1;
+    FOR_EACH(t, *v = 0.0f);
+    return 0;
+}
+
+int dm_add_scalar_(dm_tensor *t, float x)
+{
+    if (dm__check_inplace("add_", t)) return -1;
+    FOR_EACH(t, *v += x);
+    return 0;
+}
+
+int dm_mul_scalar_(dm_tensor *t, float x)
+{
+    if (dm__check_inplace("mul_", t)) return -1;
+    FOR_EACH(t, *v *= x);
+    return 0;
+}
+
+int dm_clamp_(dm_tensor *t, float lo, float hi)
+{
+    if (dm__check_inplace("clamp_", t)) return -1;
+    int has_lo = !isnan(lo), has_hi = !isnan(hi);
+    /* PyTorch: min(max(x, lo), hi), NaN stays NaN */
+    FOR_EACH(t, {
+        if (has_lo && *v < lo) *v = lo;
+        if (has_hi && *v > hi) *v = hi;
+    });
+    return 0;
+}

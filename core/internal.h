@@ -1,0 +1,148 @@
+/* internal.h -- shared by the core's .c files only; never installed. */
+#ifndef DM_INTERNAL_H
+#define DM_INTERNAL_H
+
+#include "deepmoon.h"
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#define DM_UNUSED(x) ((void)(x))
+
+/* memory: every float buffer goes through these so dm_live_bytes() is exact */
+float *dm__alloc_floats(int64_t n);
+void dm__free_floats(float *p, int64_t n);
+dm_storage *dm__storage_new(int64_t n);
+void dm__storage_release(dm_storage *s);
+void dm__count_tensor(int delta);
+
+/* error helpers: dm_seterr("%s: ...", fn, ...) is the pattern; shapes via SHAPE() */
+#define DM_SHAPE_BUF 160
+#define SHAPE(t, buf) dm_shape_str((t)->ndim, (t)->shape, (buf), sizeof(buf))
+
+/* Walk every element of t in row-major order, giving its storage offset.
+ *   dm_iter it; dm_iter_init(&it, t);
+ *   for (int64_t i = 0; i < n; i++) { float v = base[it.off]; dm_iter_next(&it); }     */
+typedef struct {
+    int ndim;
+    int64_t off;
+    int64_t idx[DM_MAX_DIMS];
+    int64_t shape[DM_MAX_DIMS];
+    int64_t stride[DM_MAX_DIMS];
+} dm_iter;
+void dm_iter_init(dm_iter *it, const dm_tensor *t);
+/* iterate t with a broadcast shape (t's shape right-aligned to ndim/shape, size-1 dims
+   given stride 0) */
+void dm_iter_init_bcast(dm_iter *it, const dm_tensor *t, int ndim, const int64_t *shape);
+static inline void dm_iter_next(dm_iter *it) {
+    for (int d = it->ndim - 1; d >= 0; d--) {
+        it->off += it->stride[d];
+        if (++it->idx[d] < it->shape[d]) return;
+        it->off -= it->stride[d] * it->shape[d];
+        it->idx[d] = 0;
+    }
+}
+
+/* broadcast shapes of a and b into out (ndim returned), -1 with message on mismatch */
+int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b,
+                        int64_t *out);
+/* a contiguous row-major copy of t's values, or t's own data when already contiguous
+   (then *owned is 0); release with dm__buf_release */
+float *dm__contig_data(const dm_tensor *t, int *owned);
+void dm__buf_release(const dm_tensor *t, float *buf, int owned);
+
+/* refuse in-place writes to leaves that require grad while grad mode is on */
+int dm__check_inplace(const char *fn, const dm_tensor *t);
+
+/* ---- autograd nodes ------------------------------------------------------------------
+ * An op whose output needs grad records a node on the output (out->grad_fn).  The node
+ * retains its inputs (never its output: no cycles) and any saved tensors.  Only the
+ * output tensor owns the node.  Backward rules live next to the forward kernels. */
+typedef enum {
+    DM_OP_NONE = 0,
+    /* views */
+    DM_OP_VIEW, DM_OP_TRANSPOSE, DM_OP_PERMUTE, DM_OP_NARROW, DM_OP_SELECT,
+    DM_OP_EXPAND, DM_OP_CLONE,
+    /* elementwise */
+    DM_OP_ADD, DM_OP_SUB, DM_OP_MUL, DM_OP_DIV, DM_OP_POW, DM_OP_MAXIMUM, DM_OP_MINIMUM,
+    DM_OP_ADDS, DM_OP_MULS, DM_OP_RSUBS, DM_OP_RDIVS, DM_OP_POWS, DM_OP_RPOWS,
+    DM_OP_UNARY, DM_OP_CLAMP, DM_OP_LEAKY_RELU, DM_OP_ELU, DM_OP_WHERE,
+    /* reductions */
+    DM_OP_SUM, DM_OP_MEAN, DM_OP_PROD, DM_OP_MAXMIN, DM_OP_MAXMIN_ALL, DM_OP_VAR, DM_OP_STD,
+    DM_OP_SOFTMAX, DM_OP_LOG_SOFTMAX,
+    /* linear algebra, joining */
+    DM_OP_MATMUL, DM_OP_LINEAR, DM_OP_CAT, DM_OP_INDEX_SELECT,
+    /* layers and losses (nn.c, loss.c) */
+    DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
+    DM_OP_COUNT
+} dm_op;
+
+#define DM_NODE_MAX_SAVED 4
+struct dm_node {
+    dm_op op;
+    int sub;                      /* op variant (dm_unop, dm_redop, loss kind, ...) */
+    int ninputs;
+    dm_tensor **in;               /* retained; an entry may be NULL */
+    dm_tensor *saved[DM_NODE_MAX_SAVED];   /* retained; detached aliases, masks, indices */
+    double f[6];                  /* scalar parameters */
+    int64_t i[2 * DM_MAX_DIMS];   /* integer parameters (dims, perms, sizes) */
+    int in_ndim;                  /* shape of in[0] at record time */
+    int64_t in_shape[DM_MAX_DIMS];
+    int freed;                    /* graph released by a backward pass */
+    /* backward bookkeeping */
+    dm_tensor *gacc;              /* gradient flowing into this node's output */
+    int pending;                  /* consumers not yet processed */
+    int mark;
+};
+
+/* Backward rule: given the gradient of the output (contiguous, output's shape), set gin[k]
+ * to a new tensor of in[k]'s shape for each input with requires_grad (leave NULL
+ * otherwise).  Return 0, or -1 with a message. */
+typedef int (*dm_backward_fn)(dm_node *n, const dm_tensor *gout, dm_tensor **gin);
+typedef struct {
+    const char *name;             /* PyTorch's grad_fn class name, e.g. "AddBackward0" */
+    dm_backward_fn backward;
+} dm_opdef;
+typedef enum {
+    DM_LOSS_BCE, DM_LOSS_BCE_LOGITS, DM_LOSS_MSE, DM_LOSS_L1, DM_LOSS_SMOOTH_L1,
+    DM_LOSS_HUBER, DM_LOSS_NLL, DM_LOSS_CROSS_ENTROPY, DM_LOSS_COUNT
+} dm_loss_kind;
+const dm_opdef *dm__opdef(dm_op op);
+/* name per op/sub: DM_OP_UNARY and DM_OP_LOSS pick by n->sub */
+const char *dm__node_name(const dm_node *n);
+
+/* Should an op with these inputs record a node?  (grad mode on and any input requires grad) */
+int dm__needs_grad(int n, const dm_tensor *const *in);
+/* Create the node on out (sets out->requires_grad, out->grad_fn); inputs retained.  NULL
+ * inputs allowed.  Returns the node so the caller can fill parameters and saved tensors. */
+dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in);
+void dm__node_free(dm_node *n);
+/* save a detached alias of t (breaks the out -> node -> out cycle) */
+dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t);
+
+/* backward rules, one per op, defined beside the forward code */
+int dm__bw_view(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_transpose(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_permute(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_narrow(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_select(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_expand(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_clone(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_binary(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scalar(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_unary(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_clamp(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_leaky_relu(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_elu(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_where(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_reduce(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_softmax(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_matmul(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_linear(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_cat(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_select(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_dropout(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_batchnorm(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_loss(dm_node *, const dm_tensor *, dm_tensor **);
+
+#endif

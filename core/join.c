@@ -1,0 +1,263 @@
+/* join.c -- cat, stack and index_select, forward and backward.
+ *
+ * All three move whole slabs.  Seen around the dim they work on, a tensor is
+ * [outer x size x inner] (outer: product of the dims before, inner: product of the dims
+ * after); cat and stack lay their inputs side by side along the middle dim, index_select
+ * picks slabs from it.  Outputs are contiguous; inputs are read through dm_iter (or a
+ * contiguous copy) when they are not. */
+#include "internal.h"
+#include <stdio.h>
+
+static int64_t prod(const int64_t *shape, int from, int to)
+{
+    int64_t p = 1;
+    for (int d = from; d < to; d++) p *= shape[d];
+    return p;
+}
+
+/* Copy t (any strides) into dst[outer x total*inner] at columns [off*inner, (off+e)*inner)
+ * of each outer row, where t holds outer * e * inner values in row-major order. */
+static void put_slab(float *dst, const dm_tensor *t, int64_t outer, int64_t e, int64_t inner,
+                     int64_t total, int64_t off)
+{
+    int64_t run = e * inner;
+    if (run == 0 || outer == 0) return;
+    float *d = dst + off * inner;
+    if (dm_is_contiguous(t)) {
+        const float *s = dm_data(t);
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(d + o * total * inner, s + o * run, (size_t)run * sizeof *d);
+        return;
+    }
+    dm_iter it;
+    dm_iter_init(&it, t);
+    const float *base = t->storage->data;
+    for (int64_t o = 0; o < outer; o++) {
+        float *row = d + o * total * inner;
+        for (int64_t r = 0; r < run; r++) { row[r] = base[it.off]; dm_iter_next(&it); }
+    }
+}
+
+/* PyTorch still skips 1-D empty tensors in cat, whatever the other shapes (legacy) */
+static int cat_skipped(const dm_tensor *t) { return t->ndim == 1 && t->shape[0] == 0; }
+
+dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    if (n <= 0) { dm_seterr("cat: expected a non-empty list of tensors"); return NULL; }
+    for (int k = 0; k < n; k++)
+        if (!ts[k]) { dm_seterr("cat: tensor at position %d is missing", k + 1); return NULL; }
+    /* the first tensor not skipped sets the shape */
+    int ref = 0;
+    while (ref < n && cat_skipped(ts[ref])) ref++;
+    if (ref == n) ref = 0;          /* all of them [0]: the result is [0] */
+    const dm_tensor *r = ts[ref];
+    for (int k = 0; k < n; k++)
+        if (ts[k]->ndim == 0) {
+            dm_seterr("cat: zero-dimensional tensor (at position %d) cannot be concatenated",
+                      k + 1);
+            return NULL;
+        }
+    int d = dm_wrap_dim("cat", dim, r->ndim, 0);
+    if (d < 0) return NULL;
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        const dm_tensor *t = ts[k];
+        if (k != ref && cat_skipped(t)) continue;
+        if (t->ndim != r->ndim) {
+            dm_seterr("cat: tensors must have the same number of dimensions: %s vs %s at "
+                      "position %d", SHAPE(r, b1), SHAPE(t, b2), k + 1);
+            return NULL;
+        }
+        for (int i = 0; i < r->ndim; i++)
+            if (i != d && t->shape[i] != r->shape[i]) {
+                dm_seterr("cat: tensors must have the same shape except in dim %d: %s vs %s "
+                          "at position %d", d + 1, SHAPE(r, b1), SHAPE(t, b2), k + 1);
+                return NULL;
+            }
+        total += t->shape[d];
+    }
+    int64_t shape[DM_MAX_DIMS];
+    memcpy(shape, r->shape, (size_t)r->ndim * sizeof *shape);
+    shape[d] = total;
+    dm_tensor *out = dm_tensor_new(r->ndim, shape);
+    if (!out) return NULL;
+    // each input is [outer x e_k x inner]; out is [outer x total x inner]
+    int64_t outer = prod(shape, 0, d), inner = prod(shape, d + 1, r->ndim), off = 0;
+    for (int k = 0; k < n; k++) {
+        if (k != ref && cat_skipped(ts[k])) continue;
+        int64_t e = ts[k]->shape[d];
+        put_slab(dm_data(out), ts[k], outer, e, inner, total, off);
+        off += e;
+    }
+    if (dm__needs_grad(n, (const dm_tensor *const *)ts)) {
+        dm_node *nd = dm__record(DM_OP_CAT, 0, out, n, (const dm_tensor *const *)ts);
+        if (!nd) { dm_tensor_release(out); return NULL; }
+        nd->i[0] = d;
+    }
+    return out;
+}
+
+dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    if (n <= 0) { dm_seterr("stack: expected a non-empty list of tensors"); return NULL; }
+    for (int k = 0; k < n; k++)
+        if (!ts[k]) { dm_seterr("stack: tensor at position %d is missing", k + 1); return NULL; }
+    const dm_tensor *r = ts[0];
+    for (int k = 1; k < n; k++)
+        if (!dm_same_shape(ts[k], r)) {
+            dm_seterr("stack: expected each tensor to be equal size, but got %s at position 1 "
+                      "and %s at position %d", SHAPE(r, b1), SHAPE(ts[k], b2), k + 1);
+            return NULL;
+        }
+    if (r->ndim + 1 > DM_MAX_DIMS) {
+        dm_seterr("stack: the result would have %d dimensions (at most %d supported)",
+                  r->ndim + 1, DM_MAX_DIMS);
+        return NULL;
+    }
+    int d = dm_wrap_dim("stack", dim, r->ndim, 1);
+    if (d < 0) return NULL;
+    int64_t shape[DM_MAX_DIMS];
+    for (int i = 0, j = 0; i <= r->ndim; i++) shape[i] = i == d ? n : r->shape[j++];
+    dm_tensor *out = dm_tensor_new(r->ndim + 1, shape);
+    if (!out) return NULL;
+    // each input is [outer x 1 x inner] of out [outer x n x inner]
+    int64_t outer = prod(shape, 0, d), inner = prod(shape, d + 1, r->ndim + 1);
+    for (int k = 0; k < n; k++) put_slab(dm_data(out), ts[k], outer, 1, inner, n, k);
+    if (dm__needs_grad(n, (const dm_tensor *const *)ts)) {
+        dm_node *nd = dm__record(DM_OP_CAT, 1, out, n, (const dm_tensor *const *)ts);
+        if (!nd) { dm_tensor_release(out); return NULL; }
+        nd->i[0] = d;
+    }
+    return out;
+}
+
+/* Cat and stack alike: input k owns e_k consecutive positions of the output's dim (its size
+ * there for cat, 0 for an input cat skipped, 1 for stack).  The extents are read from the
+ * inputs' shapes now, so the node needs no per-input storage. */
+int dm__bw_cat(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+{
+    int d = (int)n->i[0];
+    int64_t total = gout->shape[d];
+    int64_t outer = prod(gout->shape, 0, d), inner = prod(gout->shape, d + 1, gout->ndim);
+    const float *g = dm_data(gout);
+    int64_t off = 0;
+    for (int k = 0; k < n->ninputs; k++) {
+        const dm_tensor *x = n->in[k];
+        int64_t e;
+        if (n->sub) e = 1;
+        else e = x->ndim == gout->ndim ? x->shape[d] : 0;   /* a skipped [0] otherwise */
+        if (x->requires_grad) {
+            dm_tensor *gx = dm_tensor_new(x->ndim, x->shape);
+            if (!gx) return -1;
+            float *dst = dm_data(gx);
+            int64_t run = e * inner;
+            if (run > 0)
+                for (int64_t o = 0; o < outer; o++)
+                    memcpy(dst + o * run, g + (o * total + off) * inner, (size_t)run * sizeof *dst);
+            gin[k] = gx;
+        }
+        off += e;
+    }
+    return 0;
+}
+
+/* Read idx's values as 0-based positions checked against size; NULL with a message. */
+static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t size,
+                           int64_t *count)
+{
+    int64_t m = dm_numel(idx);
+    int64_t *pos = malloc((size_t)(m ? m : 1) * sizeof *pos);
+    if (!pos) { dm_seterr("%s: out of memory", fn); return NULL; }
+    dm_iter it;
+    dm_iter_init(&it, idx);
+    const float *base = idx->storage->data;
+    for (int64_t j = 0; j < m; j++) {
+        float v = base[it.off];
+        dm_iter_next(&it);
+        if (!(v == floorf(v))) {        /* also NaN and infinities */
+            dm_seterr("%s: index %g is not an integer", fn, (double)v + 1);
+            free(pos);
+            return NULL;
+        }
+        if (v < 0 || v >= (double)size) {
+            dm_seterr("%s: index %.0f out of range for dim %d of size %lld", fn, (double)v + 1,
+                      d + 1, (long long)size);
+            free(pos);
+            return NULL;
+        }
+        pos[j] = (int64_t)v;
+    }
+    *count = m;
+    return pos;
+}
+
+dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
+{
+    char b1[DM_SHAPE_BUF];
+    if (idx->ndim > 1) {
+        dm_seterr("index_select: index must be a vector (1-D), got %s", SHAPE(idx, b1));
+        return NULL;
+    }
+    if (x->ndim == 0) {
+        dm_seterr("index_select: expected a tensor with at least 1 dimension, got []");
+        return NULL;
+    }
+    int d = dm_wrap_dim("index_select", dim, x->ndim, 0);
+    if (d < 0) return NULL;
+    int64_t m;
+    int64_t *pos = read_index("index_select", idx, d, x->shape[d], &m);
+    if (!pos) return NULL;
+    int64_t shape[DM_MAX_DIMS];
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    shape[d] = m;
+    dm_tensor *out = dm_tensor_new(x->ndim, shape);
+    int owned = 0;
+    float *src = out ? dm__contig_data(x, &owned) : NULL;
+    if (!src) { free(pos); dm_tensor_release(out); return NULL; }
+    // x is [outer x size x inner], out is [outer x m x inner]
+    int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
+    int64_t size = x->shape[d];
+    float *o = dm_data(out);
+    if (inner > 0)
+        for (int64_t a = 0; a < outer; a++)
+            for (int64_t j = 0; j < m; j++)
+                memcpy(o + (a * m + j) * inner, src + (a * size + pos[j]) * inner,
+                       (size_t)inner * sizeof *o);
+    dm__buf_release(x, src, owned);
+    free(pos);
+    const dm_tensor *ins[2] = { x, idx };
+    if (dm__needs_grad(1, ins)) {       /* the index itself is not differentiable */
+        dm_node *nd = dm__record(DM_OP_INDEX_SELECT, 0, out, 2, ins);
+        if (!nd) { dm_tensor_release(out); return NULL; }
+        nd->i[0] = d;
+    }
+    return out;
+}
+
+/* Scatter the gradient back; repeated indices accumulate. */
+int dm__bw_index_select(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+{
+    const dm_tensor *x = n->in[0], *idx = n->in[1];
+    if (!x->requires_grad) return 0;
+    int d = (int)n->i[0];
+    int64_t m;
+    int64_t *pos = read_index("index_select", idx, d, x->shape[d], &m);
+    if (!pos) return -1;
+    dm_tensor *gx = dm_tensor_zeros(x->ndim, x->shape);
+    if (!gx) { free(pos); return -1; }
+    int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
+    int64_t size = x->shape[d];
+    const float *g = dm_data(gout);     // [outer x m x inner]
+    float *dst = dm_data(gx);           // [outer x size x inner]
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t j = 0; j < m; j++) {
+            float *row = dst + (a * size + pos[j]) * inner;
+            const float *grow = g + (a * m + j) * inner;
+            for (int64_t r = 0; r < inner; r++) row[r] += grow[r];
+        }
+    free(pos);
+    gin[0] = gx;
+    return 0;
+}

@@ -1,0 +1,341 @@
+/* linalg.c -- matmul (torch.matmul's rules) and linear (x @ w^T + b), forward and backward.
+ *
+ * Every product goes through dm_gemm.  An operand is first described as a stack of
+ * matrices (the `mat` below): a batch count, the logical rows and columns, and how each
+ * matrix sits in memory -- row-major with a row stride (ld), or "transposed", i.e. stored
+ * as its transpose in row-major order, which is what a transposed view of a contiguous
+ * matrix is.  Both layouts go to gemm as they are, with the trans flag set for the second,
+ * so transposed and narrowed views cost no copy; any other layout is copied once. */
+#include "internal.h"
+
+typedef struct {
+    const float *p;         /* first element of batch 0 */
+    int64_t nb, r, c;       /* batch count, logical rows and columns of each matrix */
+    int64_t sb;             /* batch stride (unused when nb == 1) */
+    int64_t ld;             /* row stride of the stored matrix */
+    int trans;              /* stored as its [c x r] transpose */
+    const dm_tensor *src;   /* tensor the copy below was made from */
+    float *copy;            /* owned contiguous copy, or NULL */
+} mat;
+
+static int64_t max1(int64_t v) { return v > 1 ? v : 1; }
+
+static void mat_free(mat *m)
+{
+    if (m->copy) dm__buf_release(m->src, m->copy, 1);
+    m->copy = NULL;
+}
+
+/* Describe t as [nb x r x c].  A 1-D operand is a row vector [1 x k] on the left (role 0)
+ * and a column vector [k x 1] on the right (role 1); a 2-D one is a batch of one. */
+static int mat_init(mat *m, const dm_tensor *t, int role)
+{
+    int64_t sr, sc;
+    memset(m, 0, sizeof *m);
+    m->src = t;
+    m->nb = 1;
+    if (t->ndim == 1) {
+        if (role == 0) { m->r = 1; m->c = t->shape[0]; sr = 0; sc = t->stride[0]; }
+        else { m->r = t->shape[0]; m->c = 1; sr = t->stride[0]; sc = 0; }
+    } else {
+        int d = t->ndim - 2;
+        if (t->ndim == 3) { m->nb = t->shape[0]; m->sb = t->stride[0]; }
+        m->r = t->shape[d]; m->c = t->shape[d + 1];
+        sr = t->stride[d]; sc = t->stride[d + 1];
+    }
+    m->p = dm_data(t);
+    if (dm_numel(t) == 0) {             /* nothing is read; any valid geometry will do */
+        m->ld = max1(m->c);
+        m->sb = m->r * m->c;
+        return 0;
+    }
+    /* a stride matters only along a dim of size > 1 */
+    int row_ok = (m->c == 1 || sc == 1) && (m->r == 1 || sr >= m->c);
+    int tr_ok = (m->r == 1 || sr == 1) && (m->c == 1 || sc >= m->r);
+    if (m->nb > 1 && m->sb < 0) row_ok = tr_ok = 0;
+    if (row_ok) {
+        m->ld = m->r == 1 ? max1(m->c) : sr;
+        return 0;
+    }
+    if (tr_ok) {
+        m->trans = 1;
+        m->ld = m->c == 1 ? max1(m->r) : sc;
+        return 0;
+    }
+    int owned;
+    float *buf = dm__contig_data(t, &owned);
+    if (!buf) return -1;
+    m->copy = owned ? buf : NULL;
+    m->p = buf;
+    m->ld = max1(m->c);
+    m->sb = m->r * m->c;
+    return 0;
+}
+
+/* matrix `b` of the batch (a single matrix is broadcast over all batches) */
+static const float *mat_at(const mat *m, int64_t b) { return m->nb == 1 ? m->p : m->p + b * m->sb; }
+
+/* Can the batches be read as one tall row-major matrix [nb * r x c]? */
+static int mat_foldable(const mat *m)
+{
+    return !m->trans && (m->nb == 1 || m->sb == m->r * m->ld);
+}
+
+/* ---- matmul ----------------------------------------------------------------------- */
+
+enum { MM_MM = 0, MM_DOT = 1, MM_MV = 2, MM_BMM = 3, MM_VM = 4 };
+
+/* Validate, and work out the output shape and the variant (the autograd node's sub). */
+static int matmul_shape(const dm_tensor *a, const dm_tensor *b, int *ndim, int64_t *shape,
+                        int *sub)
+{
+    char ba[DM_SHAPE_BUF], bb[DM_SHAPE_BUF];
+    if (a->ndim == 0 || b->ndim == 0) {
+        dm_seterr("matmul: both arguments need at least 1 dimension, got a %s and b %s",
+                  SHAPE(a, ba), SHAPE(b, bb));
+        return -1;
+    }
+    if (a->ndim > 3 || b->ndim > 3) {
+        dm_seterr("matmul: tensors of more than 3 dimensions are not supported, "
+                  "got a %s and b %s", SHAPE(a, ba), SHAPE(b, bb));
+        return -1;
+    }
+    int64_t k_a = a->shape[a->ndim - 1];
+    int64_t k_b = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
+    if (k_a != k_b) {
+        dm_seterr("matmul: shape mismatch: a %s, b %s", SHAPE(a, ba), SHAPE(b, bb));
+        return -1;
+    }
+    int64_t nba = a->ndim == 3 ? a->shape[0] : 1, nbb = b->ndim == 3 ? b->shape[0] : 1;
+    if (nba != nbb && nba != 1 && nbb != 1) {
+        dm_seterr("matmul: batch dimensions differ: a %s, b %s", SHAPE(a, ba), SHAPE(b, bb));
+        return -1;
+    }
+    int nd = 0;
+    if (a->ndim == 3 || b->ndim == 3) shape[nd++] = nba == 1 ? nbb : nba;
+    if (a->ndim >= 2) shape[nd++] = a->shape[a->ndim - 2];
+    if (b->ndim >= 2) shape[nd++] = b->shape[b->ndim - 1];
+    *ndim = nd;
+    if (a->ndim == 3 || b->ndim == 3) *sub = MM_BMM;
+    else if (a->ndim == 1) *sub = b->ndim == 1 ? MM_DOT : MM_VM;
+    else *sub = b->ndim == 1 ? MM_MV : MM_MM;
+    return 0;
+}
+
+/* out[nbo x m x n] (contiguous) = A @ B, batches broadcast */
+static void matmul_kernel(const mat *A, const mat *B, int64_t nbo, float *out)
+{
+    int64_t m = A->r, k = A->c, n = B->c;
+    if (B->nb == 1 && nbo > 1 && mat_foldable(A)) {
+        /* [nbo x m x k] @ [k x n]: one tall gemm [nbo*m x k] @ [k x n] */
+        dm_gemm(0, B->trans, nbo * m, n, k, 1.0f, A->p, A->ld, B->p, B->ld, 0.0f,
+                out, max1(n));
+        return;
+    }
+    for (int64_t bo = 0; bo < nbo; bo++)
+        dm_gemm(A->trans, B->trans, m, n, k, 1.0f, mat_at(A, bo), A->ld, mat_at(B, bo),
+                B->ld, 0.0f, out + bo * m * n, max1(n));
+}
+
+dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b)
+{
+    int ndim, sub;
+    int64_t shape[3];
+    if (matmul_shape(a, b, &ndim, shape, &sub)) return NULL;
+    mat A, B;
+    if (mat_init(&A, a, 0)) return NULL;
+    if (mat_init(&B, b, 1)) { mat_free(&A); return NULL; }
+    dm_tensor *out = dm_tensor_new(ndim, shape);
+    if (out) {
+        int64_t nbo = A.nb == 1 ? B.nb : A.nb;
+        matmul_kernel(&A, &B, nbo, dm_data(out));
+    }
+    mat_free(&A);
+    mat_free(&B);
+    if (!out) return NULL;
+    const dm_tensor *ins[2] = { a, b };
+    if (dm__needs_grad(2, ins)) {
+        dm_node *nd = dm__record(DM_OP_MATMUL, sub, out, 2, ins);
+        if (!nd) { dm_tensor_release(out); return NULL; }
+    }
+    return out;
+}
+
+/* dA = dC @ B^T and dB = A^T @ dC, batch by batch; an operand that was broadcast over the
+ * batch gets the sum over batches, accumulated by gemm itself (beta = 1 after the first). */
+int dm__bw_matmul(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+{
+    const dm_tensor *a = n->in[0], *b = n->in[1];
+    int need_a = a && a->requires_grad, need_b = b && b->requires_grad;
+    mat A, B;
+    if (mat_init(&A, a, 0)) return -1;
+    if (mat_init(&B, b, 1)) { mat_free(&A); return -1; }
+    int64_t m = A.r, k = A.c, nn = B.c;
+    int64_t nbo = A.nb == 1 ? B.nb : A.nb;
+    const float *g = dm_data(gout);          /* [nbo x m x n], contiguous */
+    int rc = 0;
+    if (need_a) {
+        dm_tensor *ga = dm_tensor_new(a->ndim, a->shape);   /* [A.nb x m x k] */
+        if (!ga) rc = -1;
+        else {
+            float *d = dm_data(ga);
+            int bt = !B.trans;               /* B^T as gemm's op(B) */
+            if (A.nb == nbo && B.nb == 1 && nbo > 1) {
+                dm_gemm(0, bt, nbo * m, k, nn, 1.0f, g, max1(nn), B.p, B.ld, 0.0f, d, max1(k));
+            } else if (A.nb == nbo) {
+                for (int64_t bo = 0; bo < nbo; bo++)
+                    dm_gemm(0, bt, m, k, nn, 1.0f, g + bo * m * nn, max1(nn), mat_at(&B, bo),
+                            B.ld, 0.0f, d + bo * m * k, max1(k));
+            } else {                         /* a broadcast over nbo batches */
+                if (nbo == 0) memset(d, 0, (size_t)dm_numel(ga) * sizeof *d);
+                for (int64_t bo = 0; bo < nbo; bo++)
+                    dm_gemm(0, bt, m, k, nn, 1.0f, g + bo * m * nn, max1(nn), mat_at(&B, bo),
+                            B.ld, bo ? 1.0f : 0.0f, d, max1(k));
+            }
+            gin[0] = ga;
+        }
+    }
+    if (need_b && rc == 0) {
+        dm_tensor *gb = dm_tensor_new(b->ndim, b->shape);   /* [B.nb x k x n] */
+        if (!gb) rc = -1;
+        else {
+            float *d = dm_data(gb);
+            int at = !A.trans;               /* A^T as gemm's op(A) */
+            if (B.nb == nbo) {
+                for (int64_t bo = 0; bo < nbo; bo++)
+                    dm_gemm(at, 0, k, nn, m, 1.0f, mat_at(&A, bo), A.ld, g + bo * m * nn,
+                            max1(nn), 0.0f, d + bo * k * nn, max1(nn));
+            } else if (mat_foldable(&A)) {   /* b broadcast: A_flat^T @ dC_flat */
+                dm_gemm(1, 0, k, nn, nbo * m, 1.0f, A.p, A.ld, g, max1(nn), 0.0f, d, max1(nn));
+            } else {
+                if (nbo == 0) memset(d, 0, (size_t)dm_numel(gb) * sizeof *d);
+                for (int64_t bo = 0; bo < nbo; bo++)
+                    dm_gemm(at, 0, k, nn, m, 1.0f, mat_at(&A, bo), A.ld, g + bo * m * nn,
+                            max1(nn), bo ? 1.0f : 0.0f, d, max1(nn));
+            }
+            gin[1] = gb;
+        }
+    }
+    mat_free(&A);
+    mat_free(&B);
+    return rc;
+}
+
+/* ---- linear ----------------------------------------------------------------------- */
+
+/* Describe x [*, in] as one matrix [N x in]; leading dims fold into N. */
+static int linear_x(mat *m, const dm_tensor *x)
+{
+    if (x->ndim <= 2) return mat_init(m, x, 0);
+    memset(m, 0, sizeof *m);
+    m->src = x;
+    m->nb = 1;
+    m->c = x->shape[x->ndim - 1];
+    m->r = 1;
+    for (int d = 0; d < x->ndim - 1; d++) m->r *= x->shape[d];
+    m->ld = max1(m->c);
+    int owned;
+    float *buf = dm__contig_data(x, &owned);
+    if (!buf) return -1;
+    m->p = buf;
+    m->copy = owned ? buf : NULL;
+    return 0;
+}
+
+dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
+{
+    char bx[DM_SHAPE_BUF], bw[DM_SHAPE_BUF];
+    if (w->ndim != 2) {
+        dm_seterr("linear: weight must be 2-D [out x in], got %s", SHAPE(w, bw));
+        return NULL;
+    }
+    int64_t in = w->shape[1], nout = w->shape[0];
+    if (x->ndim == 0 || x->shape[x->ndim - 1] != in) {
+        dm_seterr("linear: expected input [N x %lld], got %s", (long long)in, SHAPE(x, bx));
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != nout)) {
+        dm_seterr("linear: expected bias [%lld], got %s", (long long)nout, SHAPE(b, bx));
+        return NULL;
+    }
+    int64_t shape[DM_MAX_DIMS];
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    shape[x->ndim - 1] = nout;
+    mat X, W;
+    if (linear_x(&X, x)) return NULL;
+    if (mat_init(&W, w, 0)) { mat_free(&X); return NULL; }
+    dm_tensor *y = dm_tensor_new(x->ndim, shape);
+    if (y) {
+        // x is [N x in], w is [out x in], y is [N x out]; the bias seeds y and gemm adds to it
+        float *yd = dm_data(y);
+        int64_t N = X.r;
+        if (b && N > 0) {
+            dm_iter it;
+            const float *bd = b->storage->data;
+            float *row0 = yd;
+            dm_iter_init(&it, b);
+            for (int64_t j = 0; j < nout; j++) { row0[j] = bd[it.off]; dm_iter_next(&it); }
+            for (int64_t i = 1; i < N; i++) memcpy(yd + i * nout, row0, (size_t)nout * sizeof *yd);
+        }
+        /* op(B) = w^T: w stored row-major needs the trans flag, a transposed w does not */
+        dm_gemm(X.trans, !W.trans, N, nout, in, 1.0f, X.p, X.ld, W.p, W.ld, b ? 1.0f : 0.0f,
+                yd, max1(nout));
+    }
+    mat_free(&X);
+    mat_free(&W);
+    if (!y) return NULL;
+    const dm_tensor *ins[3] = { x, w, b };
+    if (dm__needs_grad(3, ins)) {
+        dm_node *nd = dm__record(DM_OP_LINEAR, b ? 1 : 0, y, 3, ins);
+        if (!nd) { dm_tensor_release(y); return NULL; }
+    }
+    return y;
+}
+
+/* dx = dy @ w, dw = dy^T @ x, db = column sums of dy */
+int dm__bw_linear(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+{
+    const dm_tensor *x = n->in[0], *w = n->in[1], *b = n->ninputs > 2 ? n->in[2] : NULL;
+    const float *g = dm_data(gout);          // dy is [N x out], contiguous
+    int64_t nout = w->shape[0], in = w->shape[1];
+    int64_t N = 1;                           /* rows: the product of the leading dims */
+    for (int d = 0; d < gout->ndim - 1; d++) N *= gout->shape[d];
+    if (x->requires_grad) {
+        mat W;
+        if (mat_init(&W, w, 0)) return -1;
+        dm_tensor *gx = dm_tensor_new(x->ndim, x->shape);
+        if (gx) dm_gemm(0, W.trans, N, in, nout, 1.0f, g, max1(nout), W.p, W.ld, 0.0f,
+                        dm_data(gx), max1(in));
+        mat_free(&W);
+        if (!gx) return -1;
+        gin[0] = gx;
+    }
+    if (w->requires_grad) {
+        mat X;
+        if (linear_x(&X, x)) return -1;
+        dm_tensor *gw = dm_tensor_new(2, w->shape);
+        if (gw) dm_gemm(1, X.trans, nout, in, N, 1.0f, g, max1(nout), X.p, X.ld, 0.0f,
+                        dm_data(gw), max1(in));
+        mat_free(&X);
+        if (!gw) return -1;
+        gin[1] = gw;
+    }
+    if (b && b->requires_grad) {
+        dm_tensor *gb = dm_tensor_new(1, b->shape);
+        if (!gb) return -1;
+        float *d = dm_data(gb);
+        /* sum down the rows a block of columns at a time, in double */
+        for (int64_t j0 = 0; j0 < nout; j0 += 256) {
+            int64_t jn = nout - j0 < 256 ? nout - j0 : 256;
+            double acc[256];
+            for (int64_t jj = 0; jj < jn; jj++) acc[jj] = 0.0;
+            for (int64_t i = 0; i < N; i++) {
+                const float *row = g + i * nout + j0;
+                for (int64_t jj = 0; jj < jn; jj++) acc[jj] += row[jj];
+            }
+            for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (float)acc[jj];
+        }
+        gin[2] = gb;
+    }
+    return 0;
+}

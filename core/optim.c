@@ -1,0 +1,170 @@
+/* optim.c -- parameter updates of SGD, Adam and AdamW, written in place.
+ *
+ * These are PyTorch 1.13's single-tensor ("for-loop") implementations in torch/optim/sgd.py
+ * and adam.py / adamw.py, one element at a time, with the same float32 operations in the
+ * same order: each tensor op there (mul_, add_ with alpha, addcmul_, addcdiv_, sqrt, div by
+ * a Python float) becomes one float expression here, its scalar rounded to float first as
+ * aten does.  Scalars PyTorch computes in Python (bias corrections, step size) are doubles.
+ *
+ * Callers run these with grad mode off (optimizers do); no autograd is recorded. */
+#include "internal.h"
+
+/* every state tensor must have p's shape */
+static int check_same(const char *fn, const char *what, const dm_tensor *t, const dm_tensor *p)
+{
+    if (t && !dm_same_shape(t, p)) {
+        char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+        dm_seterr("%s: %s size %s differs from parameter size %s", fn, what, SHAPE(t, b1),
+                  SHAPE(p, b2));
+        return -1;
+    }
+    return 0;
+}
+
+/* A contiguous view of t's values to update: its own data when contiguous, else a gathered
+ * copy that put_back() scatters into t afterwards. */
+typedef struct { dm_tensor *t; float *d; int owned; } span;
+
+static int get_span(span *s, const dm_tensor *t)
+{
+    s->t = (dm_tensor *)t;
+    s->owned = 0;
+    s->d = NULL;
+    if (!t) return 0;
+    s->d = dm__contig_data(t, &s->owned);
+    return s->d ? 0 : -1;
+}
+
+static void put_back(span *s, int write)
+{
+    if (!s->t || !s->owned) return;
+    if (write) {
+        int64_t n = dm_numel(s->t);
+        float *base = s->t->storage->data;
+        dm_iter it;
+        dm_iter_init(&it, s->t);
+        for (int64_t i = 0; i < n; i++) { base[it.off] = s->d[i]; dm_iter_next(&it); }
+    }
+    dm__buf_release(s->t, s->d, s->owned);
+    s->owned = 0;
+}
+
+/* torch.optim.SGD, per element:
+ *   d = maximize ? -g : g
+ *   if weight_decay != 0:  d = d + wd * p
+ *   if momentum != 0:      buf = first ? d : buf * momentum + (1 - dampening) * d
+ *                          d = nesterov ? d + momentum * buf : buf
+ *   p = p + (-lr) * d                                                                    */
+int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
+                double momentum, double dampening, double weight_decay, int nesterov,
+                int maximize, int first)
+{
+    const char *fn = "sgd_step";
+    if (check_same(fn, "grad", grad, p) || check_same(fn, "momentum_buffer", buf, p))
+        return -1;
+    if (momentum != 0 && !buf) {
+        dm_seterr("%s: momentum %g needs a momentum buffer", fn, momentum);
+        return -1;
+    }
+    if (nesterov && (momentum <= 0 || dampening != 0)) {
+        dm_seterr("%s: nesterov momentum requires a momentum and zero dampening", fn);
+        return -1;
+    }
+    span sp, sg, sb;
+    get_span(&sp, NULL); get_span(&sg, NULL); get_span(&sb, NULL);
+    if (get_span(&sp, p) || get_span(&sg, grad) || (momentum != 0 && get_span(&sb, buf))) {
+        put_back(&sp, 0); put_back(&sg, 0); put_back(&sb, 0);
+        return -1;
+    }
+    const float wd = (float)weight_decay, mom = (float)momentum;
+    const float damp1 = (float)(1 - dampening), neglr = (float)(-lr);
+    const int use_wd = weight_decay != 0, use_mom = momentum != 0;
+    float *pd = sp.d, *bd = sb.d;
+    const float *gd = sg.d;
+    int64_t n = dm_numel(p);
+    for (int64_t i = 0; i < n; i++) {
+        float d = maximize ? -gd[i] : gd[i];
+        if (use_wd) d = d + wd * pd[i];
+        if (use_mom) {
+            float b = first ? d : bd[i] * mom;
+            if (!first) b = b + damp1 * d;
+            bd[i] = b;
+            d = nesterov ? d + mom * b : b;
+        }
+        pd[i] = pd[i] + neglr * d;
+    }
+    put_back(&sp, 1); put_back(&sg, 0); put_back(&sb, 1);
+    return 0;
+}
+
+/* torch.optim.Adam (decoupled = 0) and AdamW (decoupled = 1), per element:
+ *   g = maximize ? -g : g
+ *   Adam:   if weight_decay != 0:  g = g + wd * p
+ *   AdamW:  p = p * (1 - lr wd)
+ *   m = m * beta1 + (1 - beta1) * g
+ *   v = v * beta2 + (1 - beta2) * g * g
+ *   bc1 = 1 - beta1^step, bc2 = 1 - beta2^step          (double, as Python computes them)
+ *   amsgrad: vmax = max(vmax, v), and vmax replaces v below
+ *   denom = sqrt(v) / sqrt(bc2) + eps
+ *   p = p + (-lr / bc1) * m / denom                                                      */
+int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
+                 dm_tensor *exp_avg_sq, dm_tensor *max_sq, int64_t step, double lr,
+                 double beta1, double beta2, double eps, double weight_decay,
+                 int decoupled, int maximize)
+{
+    const char *fn = "adam_step";
+    if (check_same(fn, "grad", grad, p) || check_same(fn, "exp_avg", exp_avg, p) ||
+        check_same(fn, "exp_avg_sq", exp_avg_sq, p) ||
+        check_same(fn, "max_exp_avg_sq", max_sq, p))
+        return -1;
+    if (!exp_avg || !exp_avg_sq) {
+        dm_seterr("%s: exp_avg and exp_avg_sq are required", fn);
+        return -1;
+    }
+    if (step < 1) {
+        dm_seterr("%s: step must be at least 1, got %lld", fn, (long long)step);
+        return -1;
+    }
+    span sp, sg, sm, sv, sx;
+    get_span(&sp, NULL); get_span(&sg, NULL); get_span(&sm, NULL);
+    get_span(&sv, NULL); get_span(&sx, NULL);
+    if (get_span(&sp, p) || get_span(&sg, grad) || get_span(&sm, exp_avg) ||
+        get_span(&sv, exp_avg_sq) || get_span(&sx, max_sq)) {
+        put_back(&sp, 0); put_back(&sg, 0); put_back(&sm, 0);
+        put_back(&sv, 0); put_back(&sx, 0);
+        return -1;
+    }
+    double bc1 = 1 - pow(beta1, (double)step), bc2 = 1 - pow(beta2, (double)step);
+    const float neg_step_size = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
+    const float b1 = (float)beta1, b2 = (float)beta2;
+    const float omb1 = (float)(1 - beta1), omb2 = (float)(1 - beta2);
+    const float wd = (float)weight_decay, decay = (float)(1 - lr * weight_decay);
+    const float epsf = (float)eps;
+    const int l2 = !decoupled && weight_decay != 0;
+    float *pd = sp.d, *md = sm.d, *vd = sv.d, *xd = sx.d;
+    const float *gd = sg.d;
+    int64_t n = dm_numel(p);
+    for (int64_t i = 0; i < n; i++) {
+        float g = maximize ? -gd[i] : gd[i];
+        if (l2) g = g + wd * pd[i];
+        if (decoupled) pd[i] = pd[i] * decay;
+        float m = md[i] * b1;
+        m = m + omb1 * g;
+        float v = vd[i] * b2;
+        v = v + omb2 * g * g;
+        md[i] = m;
+        vd[i] = v;
+        if (xd) {
+            /* torch.maximum: NaN wins */
+            float x = xd[i];
+            if (v > x || v != v) x = v;
+            xd[i] = x;
+            v = x;
+        }
+        float denom = sqrtf(v) / bc2_sqrt + epsf;
+        pd[i] = pd[i] + neg_step_size * m / denom;
+    }
+    put_back(&sp, 1); put_back(&sg, 0); put_back(&sm, 1);
+    put_back(&sv, 1); put_back(&sx, 1);
+    return 0;
+}

@@ -1,0 +1,285 @@
+/* tensor.c -- tensor lifecycle, inspection and element iteration. */
+#include "internal.h"
+#include <stdio.h>
+
+static dm_tensor *tensor_struct(void)
+{
+    dm_tensor *t = calloc(1, sizeof *t);
+    if (!t) { dm_seterr("out of memory"); return NULL; }
+    t->refcount = 1;
+    dm__count_tensor(1);
+    return t;
+}
+
+static int64_t check_shape(const char *fn, int ndim, const int64_t *shape)
+{
+    if (ndim < 0 || ndim > DM_MAX_DIMS) {
+        dm_seterr("%s: %d dimensions (at most %d supported)", fn, ndim, DM_MAX_DIMS);
+        return -1;
+    }
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0) {
+            char b[DM_SHAPE_BUF];
+            dm_seterr("%s: negative size in %s", fn, dm_shape_str(ndim, shape, b, sizeof b));
+            return -1;
+        }
+        if (shape[d] && n > INT64_MAX / 8 / shape[d]) {
+            dm_seterr("%s: size too large", fn);
+            return -1;
+        }
+        n *= shape[d];
+    }
+    return n;
+}
+
+static void set_contiguous_strides(dm_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        t->stride[d] = s;
+        s *= t->shape[d] ? t->shape[d] : 1;
+    }
+}
+
+dm_tensor *dm_tensor_new(int ndim, const int64_t *shape)
+{
+    int64_t n = check_shape("tensor", ndim, shape);
+    if (n < 0) return NULL;
+    dm_tensor *t = tensor_struct();
+    if (!t) return NULL;
+    t->storage = dm__storage_new(n);
+    if (!t->storage) { free(t); dm__count_tensor(-1); return NULL; }
+    t->ndim = ndim;
+    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    set_contiguous_strides(t);
+    return t;
+}
+
+dm_tensor *dm_tensor_zeros(int ndim, const int64_t *shape)
+{
+    dm_tensor *t = dm_tensor_new(ndim, shape);
+    if (t) memset(t->storage->data, 0, (size_t)t->storage->size * sizeof(float));
+    return t;
+}
+
+dm_tensor *dm_tensor_full(int ndim, const int64_t *shape, float v)
+{
+    dm_tensor *t = dm_tensor_new(ndim, shape);
+    if (t) for (int64_t i = 0; i < t->storage->size; i++) t->storage->data[i] = v;
+    return t;
+}
+
+dm_tensor *dm_tensor_scalar(float v) { return dm_tensor_full(0, NULL, v); }
+
+dm_tensor *dm_tensor_from_data(int ndim, const int64_t *shape, const float *data)
+{
+    dm_tensor *t = dm_tensor_new(ndim, shape);
+    if (t) memcpy(t->storage->data, data, (size_t)t->storage->size * sizeof(float));
+    return t;
+}
+
+dm_tensor *dm_tensor_like(const dm_tensor *t) { return dm_tensor_new(t->ndim, t->shape); }
+
+dm_tensor *dm_tensor_retain(dm_tensor *t)
+{
+    if (t) t->refcount++;
+    return t;
+}
+
+/* Releasing a graph can chain through many tensors (a long training history); walk it
+ * with an explicit stack instead of recursion so deep graphs cannot overflow the C stack. */
+void dm_tensor_release(dm_tensor *t)
+{
+    dm_tensor *stackbuf[64];
+    dm_tensor **stack = stackbuf;
+    int64_t top = 0, cap = 64;
+    if (!t) return;
+    stack[top++] = t;
+    while (top > 0) {
+        dm_tensor *x = stack[--top];
+        if (--x->refcount > 0) continue;
+        dm__storage_release(x->storage);
+        dm_node *n = x->grad_fn;
+        dm_tensor *g = x->grad;
+        free(x);
+        dm__count_tensor(-1);
+        /* children to release: the grad, and the node's inputs and saved tensors */
+        int64_t need = 1 + (n ? n->ninputs + DM_NODE_MAX_SAVED : 0);
+        if (top + need > cap) {
+            int64_t ncap = (top + need) * 2;
+            dm_tensor **ns = malloc((size_t)ncap * sizeof *ns);
+            if (!ns) {          /* cannot grow: fall back to recursion for this node */
+                if (g) dm_tensor_release(g);
+                if (n) dm__node_free(n);
+                continue;
+            }
+            memcpy(ns, stack, (size_t)top * sizeof *ns);
+            if (stack != stackbuf) free(stack);
+            stack = ns;
+            cap = ncap;
+        }
+        if (g) stack[top++] = g;
+        if (n) {
+            for (int i = 0; i < n->ninputs; i++) if (n->in[i]) stack[top++] = n->in[i];
+            for (int i = 0; i < DM_NODE_MAX_SAVED; i++) if (n->saved[i]) stack[top++] = n->saved[i];
+            if (n->gacc) stack[top++] = n->gacc;
+            free(n->in);
+            free(n);
+        }
+    }
+    if (stack != stackbuf) free(stack);
+}
+
+dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
+                           const int64_t *stride, int64_t offset)
+{
+    dm_tensor *a = tensor_struct();
+    if (!a) return NULL;
+    a->ndim = ndim;
+    if (ndim) {
+        memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
+        memcpy(a->stride, stride, (size_t)ndim * sizeof *stride);
+    }
+    a->offset = offset;
+    a->storage = t->storage;
+    t->storage->refcount++;
+    return a;
+}
+
+int64_t dm_numel(const dm_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+int dm_is_contiguous(const dm_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != s) return 0;
+        s *= t->shape[d];
+    }
+    return 1;
+}
+
+int dm_same_shape(const dm_tensor *a, const dm_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++) if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+float *dm_data(const dm_tensor *t) { return t->storage->data + t->offset; }
+
+static int64_t offset_of(const dm_tensor *t, const int64_t *idx)
+{
+    int64_t off = t->offset;
+    for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+    return off;
+}
+
+float dm_get(const dm_tensor *t, const int64_t *idx) { return t->storage->data[offset_of(t, idx)]; }
+void dm_set(dm_tensor *t, const int64_t *idx, float v) { t->storage->data[offset_of(t, idx)] = v; }
+
+int dm_check_index(const char *fn, const dm_tensor *t, int n, const int64_t *idx)
+{
+    char b[DM_SHAPE_BUF];
+    if (n != t->ndim) {
+        dm_seterr("%s: %d indices for a tensor of size %s", fn, n, SHAPE(t, b));
+        return -1;
+    }
+    for (int d = 0; d < n; d++)
+        if (idx[d] < 0 || idx[d] >= t->shape[d]) {
+            dm_seterr("%s: index %lld out of range for dim %d of size %s", fn,
+                      (long long)idx[d] + 1, d + 1, SHAPE(t, b));
+            return -1;
+        }
+    return 0;
+}
+
+int dm_wrap_dim(const char *fn, int dim, int ndim, int allow_end)
+{
+    int n = ndim + (allow_end ? 1 : 0);
+    int lo = n > 0 ? -n : -1, hi = n > 0 ? n - 1 : 0;
+    if (dim < lo || dim > hi) {
+        /* report in the 1-based terms users see */
+        dm_seterr("%s: dim %d out of range for a tensor of %d dimension%s "
+                  "(expected 1 to %d, or %d to -1)", fn, dim >= 0 ? dim + 1 : dim, ndim,
+                  ndim == 1 ? "" : "s", hi + 1, lo);
+        return -1;
+    }
+    if (dim < 0) dim += n > 0 ? n : 1;
+    return dim;
+}
+
+void dm_iter_init(dm_iter *it, const dm_tensor *t)
+{
+    it->ndim = t->ndim;
+    it->off = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        it->idx[d] = 0;
+        it->shape[d] = t->shape[d];
+        it->stride[d] = t->stride[d];
+    }
+}
+
+void dm_iter_init_bcast(dm_iter *it, const dm_tensor *t, int ndim, const int64_t *shape)
+{
+    int lead = ndim - t->ndim;
+    it->ndim = ndim;
+    it->off = t->offset;
+    for (int d = 0; d < ndim; d++) {
+        it->idx[d] = 0;
+        it->shape[d] = shape[d];
+        if (d < lead || t->shape[d - lead] == 1) it->stride[d] = 0;
+        else it->stride[d] = t->stride[d - lead];
+    }
+}
+
+void dm_to_buffer(const dm_tensor *t, float *out)
+{
+    int64_t n = dm_numel(t);
+    if (dm_is_contiguous(t)) {
+        memcpy(out, dm_data(t), (size_t)n * sizeof(float));
+        return;
+    }
+    dm_iter it;
+    dm_iter_init(&it, t);
+    const float *base = t->storage->data;
+    for (int64_t i = 0; i < n; i++) { out[i] = base[it.off]; dm_iter_next(&it); }
+}
+
+float *dm__contig_data(const dm_tensor *t, int *owned)
+{
+    if (dm_is_contiguous(t)) { *owned = 0; return dm_data(t); }
+    int64_t n = dm_numel(t);
+    float *buf = dm__alloc_floats(n);
+    if (!buf) return NULL;
+    dm_to_buffer(t, buf);
+    *owned = 1;
+    return buf;
+}
+
+void dm__buf_release(const dm_tensor *t, float *buf, int owned)
+{
+    if (owned) dm__free_floats(buf, dm_numel(t));
+}
+
+int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b, int64_t *out)
+{
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int d = 0; d < nd; d++) {
+        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+        int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char ba[DM_SHAPE_BUF], bb[DM_SHAPE_BUF];
+            dm_seterr("%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", fn,
+                      SHAPE(a, ba), SHAPE(b, bb), d + 1, (long long)sa, (long long)sb);
+            return -1;
+        }
+        out[d] = sa == 1 ? sb : sa;
+    }
+    return nd;
+}

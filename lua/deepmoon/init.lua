@@ -1,0 +1,117 @@
+--- deepmoon: deep learning for Lua 5.4 with a C core.
+--
+--   local dm = require "deepmoon"
+--   local x = dm.randn(3, 4)
+--   print(x:matmul(x:t()))
+--
+-- The C module deepmoon.core holds tensors, ops and autograd; this file adds what is easier
+-- in Lua (printing, grad-mode helpers) and the submodules nn, optim, data, init.
+
+local core = require "deepmoon.core"
+local format = require "deepmoon.format"
+
+local dm = {}
+for k, v in pairs(core) do dm[k] = v end
+
+local Tensor = core.Tensor
+local meta = getmetatable(core.zeros(0))
+
+dm.Tensor = Tensor
+dm.format = format
+dm.set_printoptions = format.set_printoptions
+dm.get_printoptions = format.get_printoptions
+
+--- Is x a deepmoon tensor?
+function dm.is_tensor (x)
+  return getmetatable(x) == meta
+end
+
+-- PyTorch's repr: values, then requires_grad=True or grad_fn=<...>
+local function suffixes (t)
+  local grad_fn = t.grad_fn
+  if grad_fn then return { "grad_fn=<" .. grad_fn .. ">" } end
+  if t.requires_grad then return { "requires_grad=True" } end
+  return nil
+end
+
+-- tensors that nn.Parameter marked; they print as "Parameter containing:" first
+dm._parameters = setmetatable({}, { __mode = "k" })
+
+--- The text PyTorch would print for this tensor; opts.prefix replaces "tensor(".
+function Tensor.tostring (t, opts)
+  if t:is_released() then return "tensor(<released>)" end
+  if dm._parameters[t] and not (opts and opts.plain) then
+    return "Parameter containing:\n" .. Tensor.tostring(t, { plain = true })
+  end
+  local sizes, n = t:size(), t:numel()
+  local values
+  local get
+  if n <= format.get_printoptions().threshold then
+    values = t:values()
+    get = function (k) return values[k + 1] end
+  else
+    -- only the printed corners are fetched; strides turn a flat index into an element
+    local dims = #sizes
+    local idx = {}
+    get = function (k)
+      for d = dims, 1, -1 do
+        idx[d] = k % sizes[d] + 1
+        k = k // sizes[d]
+      end
+      return t:get(table.unpack(idx, 1, dims))
+    end
+  end
+  return format.tensor_from_getter(sizes, get, {
+    prefix = opts and opts.prefix, suffix = (opts and opts.suffix) or suffixes(t) })
+end
+
+meta.__tostring = Tensor.tostring
+
+-- t:type() and friends that scripts ported from PyTorch expect
+function Tensor.type () return "deepmoon.FloatTensor" end
+function Tensor.float (t) return t end
+function Tensor.numpy () error("numpy: deepmoon has no numpy; use t:totable()", 2) end
+function Tensor.tolist (t) return t:totable() end
+function Tensor.size_str (t) return format.shape_str(t:size()) end
+
+--- Run fn with gradient recording off, or, called with no function, turn it off until the
+--- returned value is closed: `local _ <close> = dm.no_grad()`.
+function dm.no_grad (fn, ...)
+  local prev = core.set_grad_enabled(false)
+  if fn == nil then
+    return setmetatable({}, { __close = function () core.set_grad_enabled(prev) end })
+  end
+  local res = table.pack(pcall(fn, ...))
+  core.set_grad_enabled(prev)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+--- The opposite of no_grad, same two forms.
+function dm.enable_grad (fn, ...)
+  local prev = core.set_grad_enabled(true)
+  if fn == nil then
+    return setmetatable({}, { __close = function () core.set_grad_enabled(prev) end })
+  end
+  local res = table.pack(pcall(fn, ...))
+  core.set_grad_enabled(prev)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- submodules load on first use so `require "deepmoon"` stays cheap
+local submodules = { nn = "deepmoon.nn", optim = "deepmoon.optim", data = "deepmoon.data",
+                     init = "deepmoon.nn.init", plot = "deepmoon.plot" }
+setmetatable(dm, {
+  __index = function (t, k)
+    local name = submodules[k]
+    if name then
+      local m = require(name)
+      rawset(t, k, m)
+      return m
+    end
+    return nil
+  end
+})
+
+return dm

@@ -1,0 +1,530 @@
+/*
+ * test_elementwise.c -- broadcasting binary ops, tensor-scalar ops, unary ops, clamp,
+ * leaky_relu, elu and where (core/elementwise.c), forward and backward.
+ *
+ * The fixtures (forward values and gradients for a gradient of ones) come from PyTorch 1.13
+ * (Debian's python3-torch); they were printed by this script and pasted below:
+ *
+ *   import torch, math
+ *   F = torch.nn.functional
+ *   def fmt(t): ...                      # floats as %.9g, nan/inf as NAN/INFINITY
+ *   X = [-2.5, -1.0, -0.5, 0.0, 0.5, 1.5, 2.5, 3.7]
+ *   for name, f in [("NEG", torch.neg), ("EXP", torch.exp), ..., ("GELU", F.gelu), ...]:
+ *       x = torch.tensor(X, requires_grad=True); y = f(x); y.backward(torch.ones_like(y))
+ *       print(name, fmt(y.detach()), fmt(x.grad))
+ *   A = [0.0, -1.5, 2.0, 0.5, 3.0, -2.0, 0.0, 1.0]; B = [0.0, 2.0, 0.5, 0.0, 3.0, 0.5, -1.0, 1.0]
+ *   for torch.add, sub, mul, div, pow, maximum, minimum: y = f(a, b), backward, print y, a.grad, b.grad
+ *   XS = [-2.0, -0.5, 0.0, 0.5, 3.0]
+ *   for (x + s, s + x, x - s, s - x, x * s, x / s, s / x, x ** s, s ** x) with the listed s:
+ *       print y, x.grad, y.grad_fn.name()
+ *   XP = [-2.0, -0.5, 0.0, 0.5, 3.0, nan]: clamp(x, -0.5, 0.5), clamp(x, min=0),
+ *       clamp(x, max=0.5), clamp(x, 1, -1), leaky_relu(x, 0.1), elu(x, 0.7)
+ */
+#include "testutil.h"
+
+#define N_OF(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+/* equal within tol relative (NaN matches NaN, inf matches the same inf) */
+static int close_to(float got, float want, double tol)
+{
+    if (isnan(want)) return isnan(got);
+    if (isinf(want)) return got == want;
+    double s = fabs(want) > 1 ? fabs(want) : 1;
+    return fabs((double)got - want) <= tol * s;
+}
+
+/* t's values (row-major) against want[0..n-1]; prints the first mismatch */
+static int vals_match(const dm_tensor *t, const float *want, int64_t n, double tol,
+                      const char *what)
+{
+    if (!t) { printf("  %s: no tensor (%s)\n", what, dm_errmsg()); return 0; }
+    if (dm_numel(t) != n) {
+        printf("  %s: %lld elements, expected %lld\n", what, (long long)dm_numel(t), (long long)n);
+        return 0;
+    }
+    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
+    dm_to_buffer(t, buf);
+    int ok = 1;
+    for (int64_t i = 0; i < n && ok; i++)
+        if (!close_to(buf[i], want[i], tol)) {
+            printf("  %s: element %lld is %.9g, expected %.9g\n", what, (long long)i,
+                   buf[i], want[i]);
+            ok = 0;
+        }
+    free(buf);
+    return ok;
+}
+
+/* bit-for-bit equality of two tensors' values (NaN == NaN) */
+static int same_bits(const dm_tensor *a, const dm_tensor *b)
+{
+    if (!a || !b || !dm_same_shape(a, b)) return 0;
+    int64_t n = dm_numel(a);
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x), *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+    dm_to_buffer(a, x);
+    dm_to_buffer(b, y);
+    int ok = 1;
+    for (int64_t i = 0; i < n && ok; i++)
+        if (!(memcmp(&x[i], &y[i], sizeof(float)) == 0 || (isnan(x[i]) && isnan(y[i])))) ok = 0;
+    free(x);
+    free(y);
+    return ok;
+}
+
+static int has_shape(const dm_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t || t->ndim != ndim) return 0;
+    for (int d = 0; d < ndim; d++) if (t->shape[d] != shape[d]) return 0;
+    return 1;
+}
+
+static dm_tensor *rnd(int ndim, const int64_t *shape, float lo, float hi, unsigned seed)
+{
+    dm_tensor *t = dm_tensor_new(ndim, shape);
+    tu_fill(t, lo, hi, seed);
+    return t;
+}
+
+static dm_tensor *leaf(dm_tensor *t)
+{
+    dm_set_requires_grad(t, 1);
+    return t;
+}
+
+/* the same values as t in a non-contiguous layout: column-major storage at offset 3 */
+static dm_tensor *noncontig(const dm_tensor *t)
+{
+    int64_t n = dm_numel(t);
+    dm_tensor *store = dm_tensor_zeros(1, (int64_t[]){ n + 3 });
+    int64_t st[DM_MAX_DIMS], s = 1;
+    for (int d = 0; d < t->ndim; d++) { st[d] = s; s *= t->shape[d]; }
+    dm_tensor *a = dm_tensor_alias(store, t->ndim, t->shape, st, 3);
+    dm_tensor_release(store);
+    int64_t idx[DM_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        dm_set(a, idx, dm_get(t, idx));
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return a;
+}
+
+/* a one-element tensor seen as (ndim, shape) through zero strides: numel > 1, so the op
+   cannot take its single-element fast path */
+static dm_tensor *expanded(const dm_tensor *one, int ndim, const int64_t *shape)
+{
+    int64_t st[DM_MAX_DIMS] = {0};
+    return dm_tensor_alias(one, ndim, shape, st, one->offset);
+}
+
+/* per-element reference formulas, written from PyTorch's CPU kernels */
+static float ref_bin(dm_binop op, float x, float y)
+{
+    switch (op) {
+    case DM_BIN_ADD: return x + y;
+    case DM_BIN_SUB: return x - y;
+    case DM_BIN_MUL: return x * y;
+    case DM_BIN_DIV: return x / y;
+    case DM_BIN_POW: return powf(x, y);
+    case DM_BIN_EQ: return x == y;
+    case DM_BIN_NE: return x != y;
+    case DM_BIN_LT: return x < y;
+    case DM_BIN_LE: return x <= y;
+    case DM_BIN_GT: return x > y;
+    case DM_BIN_GE: return x >= y;
+    case DM_BIN_MAXIMUM: return isnan(x) || isnan(y) ? NAN : (x > y ? x : y);
+    case DM_BIN_MINIMUM: return isnan(x) || isnan(y) ? NAN : (x < y ? x : y);
+    }
+    return NAN;
+}
+
+static float ref_un(dm_unop op, float x)
+{
+    switch (op) {
+    case DM_UN_NEG: return -x;
+    case DM_UN_EXP: return expf(x);
+    case DM_UN_LOG: return logf(x);
+    case DM_UN_SQRT: return sqrtf(x);
+    case DM_UN_ABS: return fabsf(x);
+    case DM_UN_SIGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : 0.0f;
+    case DM_UN_ROUND: return nearbyintf(x);
+    case DM_UN_FLOOR: return floorf(x);
+    case DM_UN_CEIL: return ceilf(x);
+    case DM_UN_TANH: return tanhf(x);
+    case DM_UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case DM_UN_RELU: return x > 0 ? x : 0.0f;
+    case DM_UN_RECIPROCAL: return 1.0f / x;
+    case DM_UN_SIN: return sinf(x);
+    case DM_UN_COS: return cosf(x);
+    case DM_UN_SELU: return (float)(x > 0 ? 1.0507009873554805 * x
+                                          : 1.0507009873554805 * 1.6732632423543772 * expm1(x));
+    case DM_UN_GELU: return (float)(0.5 * x * (1 + erf(x / sqrt(2.0))));
+    case DM_UN_SQUARE: return x * x;
+    case DM_UN_LOG1P: return log1pf(x);
+    case DM_UN_COUNT: break;
+    }
+    return NAN;
+}
+
+static const char *binname[] = { "add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le",
+                                 "gt", "ge", "maximum", "minimum" };
+#define NBIN 13
+
+/* ---- fixtures from PyTorch ---------------------------------------------------------------- */
+
+static const float UX[8] = { -2.5f, -1.0f, -0.5f, 0.0f, 0.5f, 1.5f, 2.5f, 3.7f };
+static const struct { dm_unop op; float y[8], dx[8]; } UFIX[] = {
+    { DM_UN_NEG, {2.5f, 1f, 0.5f, -0f, -0.5f, -1.5f, -2.5f, -3.70000005f},
+      {-1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f} },
+    { DM_UN_EXP, {0.0820849985f, 0.36787945f, 0.606530666f, 1f, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f},
+      {0.0820849985f, 0.36787945f, 0.606530666f, 1f, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f} },
+    { DM_UN_LOG, {NAN, NAN, NAN, -INFINITY, -0.693147182f, 0.405465096f, 0.91629076f, 1.3083328f},
+      {-0.400000006f, -1f, -2f, INFINITY, 2f, 0.666666687f, 0.400000006f, 0.270270258f} },
+    { DM_UN_SQRT, {NAN, NAN, NAN, 0f, 0.707106769f, 1.22474492f, 1.58113885f, 1.92353845f},
+      {NAN, NAN, NAN, INFINITY, 0.707106769f, 0.408248276f, 0.316227764f, 0.259937614f} },
+    { DM_UN_ABS, {2.5f, 1f, 0.5f, 0f, 0.5f, 1.5f, 2.5f, 3.70000005f},
+      {-1f, -1f, -1f, 0f, 1f, 1f, 1f, 1f} },
+    { DM_UN_SIGN, {-1f, -1f, -1f, 0f, 1f, 1f, 1f, 1f},
+      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
+    { DM_UN_ROUND, {-2f, -1f, -0f, 0f, 0f, 2f, 2f, 4f},
+      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
+    { DM_UN_FLOOR, {-3f, -1f, -1f, 0f, 0f, 1f, 2f, 3f},
+      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
+    { DM_UN_CEIL, {-2f, -1f, -0f, 0f, 1f, 2f, 3f, 4f},
+      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
+    { DM_UN_TANH, {-0.986614287f, -0.761594176f, -0.462117165f, 0f, 0.462117165f, 0.905148268f, 0.986614287f, 0.998778224f},
+      {0.0265922491f, 0.419974297f, 0.786447704f, 1f, 0.786447704f, 0.18070662f, 0.0265922491f, 0.00244205934f} },
+    { DM_UN_SIGMOID, {0.0758581758f, 0.268941432f, 0.377540678f, 0.5f, 0.622459352f, 0.817574441f, 0.924141824f, 0.975872993f},
+      {0.0701037124f, 0.196611941f, 0.23500371f, 0.25f, 0.23500371f, 0.149146467f, 0.0701037124f, 0.0235448945f} },
+    { DM_UN_RELU, {0f, 0f, 0f, 0f, 0.5f, 1.5f, 2.5f, 3.70000005f},
+      {0f, 0f, 0f, 0f, 1f, 1f, 1f, 1f} },
+    { DM_UN_RECIPROCAL, {-0.400000006f, -1f, -2f, INFINITY, 2f, 0.666666687f, 0.400000006f, 0.270270258f},
+      {-0.160000011f, -1f, -4f, -INFINITY, -4f, -0.444444478f, -0.160000011f, -0.0730460137f} },
+    { DM_UN_SIN, {-0.598472118f, -0.841470957f, -0.47942555f, 0f, 0.47942555f, 0.997494996f, 0.598472118f, -0.529836178f},
+      {-0.801143587f, 0.540302336f, 0.87758255f, 1f, 0.87758255f, 0.070737198f, -0.801143587f, -0.848100007f} },
+    { DM_UN_COS, {-0.801143587f, 0.540302336f, 0.87758255f, 1f, 0.87758255f, 0.070737198f, -0.801143587f, -0.848100007f},
+      {0.598472118f, 0.841470957f, 0.47942555f, -0f, -0.47942555f, -0.997494996f, -0.598472118f, 0.529836178f} },
+    { DM_UN_SELU, {-1.61378574f, -1.11133075f, -0.691758156f, 0f, 0.525350511f, 1.57605147f, 2.62675261f, 3.88759375f},
+      {0.144313574f, 0.64676863f, 1.06634116f, 1.75809932f, 1.05070102f, 1.05070102f, 1.05070102f, 1.05070102f} },
+    { DM_UN_GELU, {-0.0155241787f, -0.158655286f, -0.154268786f, 0f, 0.345731199f, 1.39978909f, 2.48447585f, 3.69960117f},
+      {-0.0376110673f, -0.0833154321f, 0.13250491f, 0.5f, 0.86749506f, 1.12746918f, 1.03761101f, 1.00146389f} },
+    { DM_UN_SQUARE, {6.25f, 1f, 0.25f, 0f, 0.25f, 2.25f, 6.25f, 13.6900005f},
+      {-5f, -2f, -1f, 0f, 1f, 3f, 5f, 7.4000001f} },
+    { DM_UN_LOG1P, {NAN, -INFINITY, -0.693147182f, 0f, 0.405465096f, 0.91629076f, 1.25276291f, 1.54756248f},
+      {-0.666666687f, INFINITY, 2f, 1f, 0.666666687f, 0.400000006f, 0.285714298f, 0.212765962f} },
+};
+static const char *UNAME[DM_UN_COUNT] = {
+    "NegBackward0", "ExpBackward0", "LogBackward0", "SqrtBackward0", "AbsBackward0",
+    "SignBackward0", "RoundBackward0", "FloorBackward0", "CeilBackward0", "TanhBackward0",
+    "SigmoidBackward0", "ReluBackward0", "ReciprocalBackward0", "SinBackward0", "CosBackward0",
+    "EluBackward0", "GeluBackward0", "PowBackward0", "Log1PBackward0",
+};
+
+static const float BA[8] = { 0.0f, -1.5f, 2.0f, 0.5f, 3.0f, -2.0f, 0.0f, 1.0f };
+static const float BB[8] = { 0.0f, 2.0f, 0.5f, 0.0f, 3.0f, 0.5f, -1.0f, 1.0f };
+static const struct { dm_binop op; float y[8], da[8], db[8]; const char *name; } BFIX[] = {
+    { DM_BIN_ADD, {0f, 0.5f, 2.5f, 0.5f, 6f, -1.5f, -1f, 2f},
+      {1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f},
+      {1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f}, "AddBackward0" },
+    { DM_BIN_SUB, {0f, -3.5f, 1.5f, 0.5f, 0f, -2.5f, 1f, 0f},
+      {1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f},
+      {-1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f}, "SubBackward0" },
+    { DM_BIN_MUL, {0f, -3f, 1f, 0f, 9f, -1f, -0f, 1f},
+      {0f, 2f, 0.5f, 0f, 3f, 0.5f, -1f, 1f},
+      {0f, -1.5f, 2f, 0.5f, 3f, -2f, 0f, 1f}, "MulBackward0" },
+    { DM_BIN_DIV, {NAN, -0.75f, 4f, INFINITY, 1f, -4f, -0f, 1f},
+      {INFINITY, 0.5f, 2f, INFINITY, 0.333333343f, 2f, -1f, 1f},
+      {NAN, 0.375f, -8f, -INFINITY, -0.333333343f, 8f, -0f, -1f}, "DivBackward0" },
+    { DM_BIN_POW, {1f, 2.25f, 1.41421354f, 1f, 27f, NAN, INFINITY, 1f},
+      {0f, -3f, 0.353553385f, 0f, 27f, NAN, -INFINITY, 1f},
+      {0f, NAN, 0.980258107f, -0.693147182f, 29.6625328f, NAN, -INFINITY, 0f}, "PowBackward1" },
+    { DM_BIN_MAXIMUM, {0f, 2f, 2f, 0.5f, 3f, 0.5f, 0f, 1f},
+      {0.5f, 0f, 1f, 1f, 0.5f, 0f, 1f, 0.5f},
+      {0.5f, 1f, 0f, 0f, 0.5f, 1f, 0f, 0.5f}, "MaximumBackward0" },
+    { DM_BIN_MINIMUM, {0f, -1.5f, 0.5f, 0f, 3f, -2f, -1f, 1f},
+      {0.5f, 1f, 0f, 0f, 0.5f, 1f, 0f, 0.5f},
+      {0.5f, 0f, 1f, 1f, 0.5f, 0f, 1f, 0.5f}, "MinimumBackward0" },
+};
+
+static const float SX[5] = { -2.0f, -0.5f, 0.0f, 0.5f, 3.0f };
+static const struct { dm_binop op; float s; int rev; float y[5], dx[5]; const char *name; } SFIX[] = {
+    { DM_BIN_ADD, 1.5f, 0, {-0.5f, 1f, 1.5f, 2f, 4.5f},
+      {1f, 1f, 1f, 1f, 1f}, "AddBackward0" },
+    { DM_BIN_ADD, 1.5f, 1, {-0.5f, 1f, 1.5f, 2f, 4.5f},
+      {1f, 1f, 1f, 1f, 1f}, "AddBackward0" },
+    { DM_BIN_SUB, 1.5f, 0, {-3.5f, -2f, -1.5f, -1f, 1.5f},
+      {1f, 1f, 1f, 1f, 1f}, "SubBackward0" },
+    { DM_BIN_SUB, 1.5f, 1, {3.5f, 2f, 1.5f, 1f, -1.5f},
+      {-1f, -1f, -1f, -1f, -1f}, "RsubBackward1" },
+    { DM_BIN_MUL, -3f, 0, {6f, 1.5f, -0f, -1.5f, -9f},
+      {-3f, -3f, -3f, -3f, -3f}, "MulBackward0" },
+    { DM_BIN_MUL, -3f, 1, {6f, 1.5f, -0f, -1.5f, -9f},
+      {-3f, -3f, -3f, -3f, -3f}, "MulBackward0" },
+    { DM_BIN_DIV, 3f, 0, {-0.666666687f, -0.166666672f, 0f, 0.166666672f, 1f},
+      {0.333333343f, 0.333333343f, 0.333333343f, 0.333333343f, 0.333333343f}, "DivBackward0" },
+    { DM_BIN_DIV, 3f, 1, {-1.5f, -6f, INFINITY, 6f, 1f},
+      {-0.75f, -12f, -INFINITY, -12f, -0.333333373f}, "MulBackward0" },
+    { DM_BIN_POW, 2f, 0, {4f, 0.25f, 0f, 0.25f, 9f},
+      {-4f, -1f, 0f, 1f, 6f}, "PowBackward0" },
+    { DM_BIN_POW, 3f, 0, {-8f, -0.125f, 0f, 0.125f, 27f},
+      {12f, 0.75f, 0f, 0.75f, 27f}, "PowBackward0" },
+    { DM_BIN_POW, 0.5f, 0, {NAN, NAN, 0f, 0.707106769f, 1.73205078f},
+      {NAN, NAN, INFINITY, 0.707106769f, 0.288675129f}, "PowBackward0" },
+    { DM_BIN_POW, -0.5f, 0, {NAN, NAN, INFINITY, 1.41421354f, 0.577350259f},
+      {NAN, NAN, -INFINITY, -1.41421354f, -0.0962250456f}, "PowBackward0" },
+    { DM_BIN_POW, -1f, 0, {-0.5f, -2f, INFINITY, 2f, 0.333333343f},
+      {-0.25f, -4f, -INFINITY, -4f, -0.111111112f}, "PowBackward0" },
+    { DM_BIN_POW, -2f, 0, {0.25f, 4f, INFINITY, 4f, 0.111111112f},
+      {0.25f, 16f, -INFINITY, -16f, -0.0740740746f}, "PowBackward0" },
+    { DM_BIN_POW, 0f, 0, {1f, 1f, 1f, 1f, 1f},
+      {0f, 0f, 0f, 0f, 0f}, "PowBackward0" },
+    { DM_BIN_POW, 1f, 0, {-2f, -0.5f, 0f, 0.5f, 3f},
+      {1f, 1f, 1f, 1f, 1f}, "PowBackward0" },
+    { DM_BIN_POW, 2.5f, 0, {NAN, NAN, 0f, 0.176776692f, 15.5884571f},
+      {NAN, NAN, 0f, 0.883883476f, 12.9903803f}, "PowBackward0" },
+    { DM_BIN_POW, 1.5f, 0, {NAN, NAN, 0f, 0.353553385f, 5.19615221f},
+      {NAN, NAN, 0f, 1.06066012f, 2.59807611f}, "PowBackward0" },
+    { DM_BIN_POW, 2f, 1, {0.25f, 0.707106769f, 1f, 1.41421354f, 8f},
+      {0.173286796f, 0.490129054f, 0.693147182f, 0.980258107f, 5.54517746f}, "PowBackward1" },
+    { DM_BIN_POW, 0f, 1, {INFINITY, INFINITY, 1f, 0f, 0f},
+      {-INFINITY, -INFINITY, 0f, 0f, 0f}, "PowBackward1" },
+    { DM_BIN_POW, -2f, 1, {0.25f, NAN, 1f, NAN, -8f},
+      {NAN, NAN, NAN, NAN, NAN}, "PowBackward1" },
+    { DM_BIN_POW, 1f, 1, {1f, 1f, 1f, 1f, 1f},
+      {0f, 0f, 0f, 0f, 0f}, "PowBackward1" },
+    { DM_BIN_POW, 0.3f, 1, {11.1111107f, 1.82574177f, 1f, 0.547722578f, 0.0270000026f},
+      {-13.3774748f, -2.19814348f, -1.20397282f, -0.65944308f, -0.0325072706f}, "PowBackward1" },
+};
+
+static const float PX[6] = { -2.0f, -0.5f, 0.0f, 0.5f, 3.0f, NAN };
+enum { P_CLAMP, P_LEAKY, P_ELU };
+static const struct { int kind; float p0, p1; float y[6], dx[6]; const char *name; } PFIX[] = {
+    { P_CLAMP, -0.5f, 0.5f, {-0.5f, -0.5f, 0f, 0.5f, 0.5f, NAN},
+      {0f, 1f, 1f, 1f, 0f, 0f}, "ClampBackward1" },
+    { P_CLAMP, 0.0f, NAN, {0f, 0f, 0f, 0.5f, 3f, NAN},
+      {0f, 0f, 1f, 1f, 1f, 0f}, "ClampBackward1" },
+    { P_CLAMP, NAN, 0.5f, {-2f, -0.5f, 0f, 0.5f, 0.5f, NAN},
+      {1f, 1f, 1f, 1f, 0f, 0f}, "ClampBackward1" },
+    { P_CLAMP, 1.0f, -1.0f, {-1f, -1f, -1f, -1f, -1f, NAN},       /* lo > hi: everything hi */
+      {0f, 0f, 0f, 0f, 0f, 0f}, "ClampBackward1" },
+    { P_LEAKY, 0.1f, 0, {-0.200000003f, -0.0500000007f, 0f, 0.5f, 3f, NAN},
+      {0.100000001f, 0.100000001f, 0.100000001f, 1f, 1f, 0.100000001f}, "LeakyReluBackward0" },
+    { P_ELU, 0.7f, 0, {-0.605265319f, -0.275428534f, 0f, 0.5f, 3f, NAN},
+      {0.0947346985f, 0.424571455f, 0.699999988f, 1f, 1f, 1f}, "EluBackward0" },
+};
+
+static dm_tensor *param_op(int kind, const dm_tensor *x, float p0, float p1)
+{
+    switch (kind) {
+    case P_CLAMP: return dm_clamp(x, p0, p1);
+    case P_LEAKY: return dm_leaky_relu(x, p0);
+    default: return dm_elu(x, p0);
+    }
+}
+
+/* y = op(inputs); backward with ones; return x's grad values into dx (n values) */
+static int backward_ones(dm_tensor *y)
+{
+    dm_tensor *g = dm_tensor_full(y->ndim, y->shape, 1.0f);
+    int rc = dm_backward(y, g, 0);
+    dm_tensor_release(g);
+    return rc;
+}
+
+/* ---- forward and gradients against PyTorch ------------------------------------------------- */
+
+static void test_fixtures(void)
+{
+    char what[128];
+    int64_t s8[1] = { 8 }, s5[1] = { 5 }, s6[1] = { 6 };
+    CHECK(N_OF(UFIX) == DM_UN_COUNT, "a fixture for every unary op");
+    for (int k = 0; k < N_OF(UFIX); k++) {
+        dm_unop op = UFIX[k].op;
+        dm_tensor *x = leaf(tu_tensor(1, s8, UX));
+        dm_tensor *y = dm_unary(op, x);
+        snprintf(what, sizeof what, "unary %s forward", UNAME[op]);
+        CHECK(vals_match(y, UFIX[k].y, 8, 1e-6, what), what);
+        snprintf(what, sizeof what, "unary %s grad_fn", UNAME[op]);
+        CHECK(y && dm_grad_fn_name(y) && strcmp(dm_grad_fn_name(y), UNAME[op]) == 0, what);
+        snprintf(what, sizeof what, "unary %s backward", UNAME[op]);
+        CHECK(y && backward_ones(y) == 0 && vals_match(x->grad, UFIX[k].dx, 8, 1e-6, what), what);
+        dm_tensor_release(y);
+        dm_tensor_release(x);
+    }
+    for (int k = 0; k < N_OF(BFIX); k++) {
+        dm_tensor *a = leaf(tu_tensor(1, s8, BA)), *b = leaf(tu_tensor(1, s8, BB));
+        dm_tensor *y = dm_binary(BFIX[k].op, a, b);
+        const char *nm = binname[BFIX[k].op];
+        snprintf(what, sizeof what, "%s forward", nm);
+        CHECK(vals_match(y, BFIX[k].y, 8, 1e-6, what), what);
+        snprintf(what, sizeof what, "%s grad_fn", nm);
+        CHECK(y && strcmp(dm_grad_fn_name(y), BFIX[k].name) == 0, what);
+        snprintf(what, sizeof what, "%s backward", nm);
+        CHECK(y && backward_ones(y) == 0 && vals_match(a->grad, BFIX[k].da, 8, 1e-6, what) &&
+              vals_match(b->grad, BFIX[k].db, 8, 1e-6, what), what);
+        dm_tensor_release(y);
+        dm_tensor_release(a);
+        dm_tensor_release(b);
+    }
+    for (int k = 0; k < N_OF(SFIX); k++) {
+        dm_tensor *x = leaf(tu_tensor(1, s5, SX));
+        dm_tensor *y = dm_binary_scalar(SFIX[k].op, x, SFIX[k].s, SFIX[k].rev);
+        const char *nm = binname[SFIX[k].op];
+        snprintf(what, sizeof what, "%s scalar %g reversed %d forward", nm, SFIX[k].s, SFIX[k].rev);
+        CHECK(vals_match(y, SFIX[k].y, 5, 1e-6, what), what);
+        snprintf(what, sizeof what, "%s scalar %g reversed %d grad_fn", nm, SFIX[k].s, SFIX[k].rev);
+        CHECK(y && strcmp(dm_grad_fn_name(y), SFIX[k].name) == 0, what);
+        snprintf(what, sizeof what, "%s scalar %g reversed %d backward", nm, SFIX[k].s, SFIX[k].rev);
+        CHECK(y && backward_ones(y) == 0 && vals_match(x->grad, SFIX[k].dx, 5, 1e-6, what), what);
+        dm_tensor_release(y);
+        dm_tensor_release(x);
+    }
+    for (int k = 0; k < N_OF(PFIX); k++) {
+        dm_tensor *x = leaf(tu_tensor(1, s6, PX));
+        dm_tensor *y = param_op(PFIX[k].kind, x, PFIX[k].p0, PFIX[k].p1);
+        snprintf(what, sizeof what, "%s(%g, %g) forward", PFIX[k].name, PFIX[k].p0, PFIX[k].p1);
+        CHECK(vals_match(y, PFIX[k].y, 6, 1e-6, what), what);
+        snprintf(what, sizeof what, "%s(%g, %g) grad_fn", PFIX[k].name, PFIX[k].p0, PFIX[k].p1);
+        CHECK(y && strcmp(dm_grad_fn_name(y), PFIX[k].name) == 0, what);
+        snprintf(what, sizeof what, "%s(%g, %g) backward", PFIX[k].name, PFIX[k].p0, PFIX[k].p1);
+        CHECK(y && backward_ones(y) == 0 && vals_match(x->grad, PFIX[k].dx, 6, 1e-6, what), what);
+        dm_tensor_release(y);
+        dm_tensor_release(x);
+    }
+}
+
+/* ---- hand-computed forward values ----------------------------------------------------------- */
+
+static void test_forward_by_hand(void)
+{
+    /* a [2 x 3] with b [3]: row broadcast */
+    dm_tensor *a = tu_tensor(2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6});
+    dm_tensor *b = tu_tensor(1, (int64_t[]){3}, (float[]){10, 20, 30});
+    dm_tensor *y = dm_add(a, b);
+    CHECK(has_shape(y, 2, (int64_t[]){2, 3}), "add: broadcast shape [2 x 3]");
+    CHECK(vals_match(y, (float[]){11, 22, 33, 14, 25, 36}, 6, 0, "add"), "add [2 x 3] + [3]");
+    dm_tensor_release(y);
+    y = dm_sub(b, a);
+    CHECK(vals_match(y, (float[]){9, 18, 27, 6, 15, 24}, 6, 0, "sub"), "sub [3] - [2 x 3]");
+    dm_tensor_release(y);
+    y = dm_mul(a, b);
+    CHECK(vals_match(y, (float[]){10, 40, 90, 40, 100, 180}, 6, 0, "mul"), "mul");
+    dm_tensor_release(y);
+    y = dm_div(b, a);
+    CHECK(vals_match(y, (float[]){10, 10, 10, 2.5f, 4, 5}, 6, 0, "div"), "div");
+    dm_tensor_release(y);
+    dm_tensor_release(b);
+
+    /* column [2 x 1] against row [1 x 3]: an outer sum; a 0-dim exponent */
+    dm_tensor *c = tu_tensor(2, (int64_t[]){2, 1}, (float[]){1, 2});
+    dm_tensor *r = tu_tensor(2, (int64_t[]){1, 3}, (float[]){0, 10, 20});
+    y = dm_add(c, r);
+    CHECK(vals_match(y, (float[]){1, 11, 21, 2, 12, 22}, 6, 0, "outer"), "add [2 x 1] + [1 x 3]");
+    dm_tensor_release(y);
+    dm_tensor *two = dm_tensor_scalar(2);
+    y = dm_pow(a, two);
+    CHECK(vals_match(y, (float[]){1, 4, 9, 16, 25, 36}, 6, 0, "pow"), "pow with a 0-dim exponent");
+    CHECK(has_shape(y, 2, (int64_t[]){2, 3}), "pow: shape of a");
+    dm_tensor_release(y);
+    y = dm_binary(DM_BIN_MAXIMUM, c, r);
+    CHECK(vals_match(y, (float[]){1, 10, 20, 2, 10, 20}, 6, 0, "maximum"), "maximum");
+    dm_tensor_release(y);
+    y = dm_binary(DM_BIN_MINIMUM, c, r);
+    CHECK(vals_match(y, (float[]){0, 1, 1, 0, 2, 2}, 6, 0, "minimum"), "minimum");
+    dm_tensor_release(y);
+
+    /* two 0-dim tensors give a 0-dim result; [1] with [] gives [1] */
+    dm_tensor *three = dm_tensor_scalar(3);
+    y = dm_mul(two, three);
+    CHECK(y && y->ndim == 0 && dm_data(y)[0] == 6, "0-dim * 0-dim is 0-dim");
+    dm_tensor_release(y);
+    dm_tensor *one1 = tu_tensor(1, (int64_t[]){1}, (float[]){5});
+    y = dm_sub(three, one1);
+    CHECK(has_shape(y, 1, (int64_t[]){1}) && dm_data(y)[0] == -2, "[] - [1] is [1]");
+    dm_tensor_release(y);
+
+    /* empty tensors broadcast to empty results */
+    dm_tensor *e = dm_tensor_new(2, (int64_t[]){0, 3});
+    dm_tensor *e3 = dm_tensor_new(1, (int64_t[]){3});
+    dm_fill_(e3, 1);
+    y = dm_add(e, e3);
+    CHECK(has_shape(y, 2, (int64_t[]){0, 3}), "[0 x 3] + [3] is [0 x 3]");
+    dm_tensor_release(y);
+    y = dm_unary(DM_UN_EXP, e);
+    CHECK(has_shape(y, 2, (int64_t[]){0, 3}), "exp of [0 x 3]");
+    dm_tensor_release(y);
+
+    /* comparisons: 0/1, NaN compares unequal to everything */
+    dm_tensor *p = tu_tensor(1, (int64_t[]){4}, (float[]){1, 2, 3, NAN});
+    dm_tensor *q = tu_tensor(1, (int64_t[]){4}, (float[]){2, 2, 2, NAN});
+    static const float cmp_want[6][4] = {
+        {0, 1, 0, 0}, {1, 0, 1, 1}, {1, 0, 0, 0}, {1, 1, 0, 0}, {0, 0, 1, 0}, {0, 1, 1, 0},
+    };
+    for (int op = DM_BIN_EQ; op <= DM_BIN_GE; op++) {
+        y = dm_binary((dm_binop)op, p, q);
+        CHECK(vals_match(y, cmp_want[op - DM_BIN_EQ], 4, 0, binname[op]), binname[op]);
+        dm_tensor_release(y);
+        /* x op 2 (scalar), and 2 op x reversed: 2 < x is x > 2 */
+        y = dm_binary_scalar((dm_binop)op, p, 2.0f, 0);
+        CHECK(vals_match(y, cmp_want[op - DM_BIN_EQ], 4, 0, binname[op]), "comparison with a scalar");
+        dm_tensor_release(y);
+    }
+    y = dm_binary_scalar(DM_BIN_LT, p, 2.0f, 1);
+    CHECK(vals_match(y, (float[]){0, 0, 1, 0}, 4, 0, "2 < x"), "reversed lt: 2 < x");
+    dm_tensor_release(y);
+    y = dm_binary_scalar(DM_BIN_GE, p, 2.0f, 1);
+    CHECK(vals_match(y, (float[]){1, 1, 0, 0}, 4, 0, "2 >= x"), "reversed ge: 2 >= x");
+    dm_tensor_release(y);
+    y = dm_binary_scalar(DM_BIN_MAXIMUM, p, 2.0f, 0);
+    CHECK(vals_match(y, (float[]){2, 2, 3, NAN}, 4, 0, "maximum(x, 2)"), "maximum with a scalar (NaN propagates)");
+    dm_tensor_release(y);
+    y = dm_binary_scalar(DM_BIN_MINIMUM, p, 2.0f, 1);
+    CHECK(vals_match(y, (float[]){1, 2, 2, NAN}, 4, 0, "minimum(2, x)"), "minimum with a scalar");
+    dm_tensor_release(y);
+    y = dm_binary(DM_BIN_MAXIMUM, q, p);
+    CHECK(vals_match(y, (float[]){2, 2, 3, NAN}, 4, 0, "maximum"), "maximum propagates NaN");
+    dm_tensor_release(y);
+
+    /* where: cond [2 x 1], a [2 x 3], b [3] */
+    dm_tensor *cond = tu_tensor(2, (int64_t[]){2, 1}, (float[]){1, 0});
+    dm_tensor *wb = tu_tensor(1, (int64_t[]){3}, (float[]){-1, -2, -3});
+    y = dm_where(cond, a, wb);
+    CHECK(has_shape(y, 2, (int64_t[]){2, 3}), "where: broadcast shape");
+    CHECK(vals_match(y, (float[]){1, 2, 3, -1, -2, -3}, 6, 0, "where"), "where [2 x 1], [2 x 3], [3]");
+    dm_tensor_release(y);
+    /* NaN and negative conditions count as true (nonzero) */
+    dm_tensor *cond2 = tu_tensor(1, (int64_t[]){3}, (float[]){NAN, -1, 0});
+    dm_tensor *seven = dm_tensor_scalar(7);
+    y = dm_where(cond2, seven, wb);
+    CHECK(vals_match(y, (float[]){7, 7, -3}, 3, 0, "where nan"), "where: NaN and -1 are true");
+    dm_tensor_release(y);
+
+    /* round is half-to-even; relu keeps NaN; sign(NaN) = 0 */
+    dm_tensor *h = tu_tensor(1, (int64_t[]){7}, (float[]){-1.5f, -0.5f, 0.5f, 1.5f, 2.5f, 2.6f, NAN});
+    y = dm_unary(DM_UN_ROUND, h);
+    CHECK(vals_match(y, (float[]){-2, -0.0f, 0, 2, 2, 3, NAN}, 7, 0, "round"), "round half to even");
+    dm_tensor_release(y);
+    y = dm_unary(DM_UN_RELU, h);
+    CHECK(vals_match(y, (float[]){0, 0, 0.5f, 1.5f, 2.5f, 2.6f, NAN}, 7, 0, "relu"), "relu keeps NaN");
+    dm_tensor_release(y);
+    y = dm_unary(DM_UN_SIGN, h);
+    CHECK(vals_match(y, (float[]){-1, -1, 1, 1, 1, 1, 0}, 7, 0, "sign"), "sign(NaN) = 0");
+    dm_tensor_release(y);
+
+    dm_tensor *objs[] = { a, c, r, two, three, one1, e, e3, p, q, cond, wb, cond2, seven, h };
+    for (int i = 0; i < N_OF(objs); i++) dm_tensor_release(objs[i]);
+}
+
+int main(void)
+{
+    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    test_fixtures();
+    test_forward_by_hand();
+    CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
+    CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
+    return TEST_END("test_elementwise");
+}

@@ -1,0 +1,60 @@
+#!/bin/sh
+# tools/deps.sh -- install the Debian packages deepmoon builds and tests with, if any is missing.
+#
+# Does nothing when all are present.  Otherwise runs `apt-get update` once and installs the
+# missing ones non-interactively; needs root (or sudo without a password).
+set -eu
+
+PACKAGES="build-essential pkg-config lua5.4 liblua5.4-dev libopenblas-dev lua-busted"
+
+installed () {
+    dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
+}
+
+if ! command -v dpkg >/dev/null 2>&1; then
+    echo "deps.sh: not a Debian system; make sure these (or their equivalents) are installed:" >&2
+    echo "  $PACKAGES" >&2
+    exit 0
+fi
+
+missing=""
+for p in $PACKAGES; do
+    installed "$p" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root="sudo"
+else
+    echo "deps.sh: missing packages:$missing" >&2
+    echo "deps.sh: run as root:  apt-get update && apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt_get () {
+    $as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -y \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+apt_get update
+# lua-busted depends on "lua5.2 | lua": with lua5.4 installed first, apt takes it as the
+# interpreter instead of pulling in lua5.2.
+first=""
+for p in $missing; do
+    [ "$p" = lua-busted ] || first="$first $p"
+done
+if [ -n "$first" ]; then
+    # shellcheck disable=SC2086  # one word per package
+    apt_get install $first
+fi
+case " $missing " in *" lua-busted "*) apt_get install lua-busted ;; esac
+
+for p in $PACKAGES; do
+    if ! installed "$p"; then
+        echo "deps.sh: $p is still not installed" >&2
+        exit 1
+    fi
+done
