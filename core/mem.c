@@ -16,9 +16,12 @@ float *dm__alloc_floats(int64_t n)
         dm_seterr("out of memory: cannot allocate %lld floats", (long long)n);
         return NULL;
     }
-    /* 64-byte alignment suits SIMD kernels and BLAS */
-    size_t bytes = ((size_t)(n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
+    /* plain malloc: glibc's aligned_alloc leaves fragments around large blocks that stop
+     * freed blocks from being reused, and a loop of 1 MB temporaries then grew RSS to 2 GB
+     * while live bytes stayed at 2 MB.  malloc's 16-byte alignment is enough for our
+     * kernels (unaligned SIMD loads) and for OpenBLAS. */
+    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+    float *p = malloc(bytes);
     if (!p) {
         dm_seterr("out of memory: cannot allocate %lld bytes", (long long)bytes);
         return NULL;

@@ -5,6 +5,9 @@
  * same order: each tensor op there (mul_, add_ with alpha, addcmul_, addcdiv_, sqrt, div by
  * a Python float) becomes one float expression here, its scalar rounded to float first as
  * aten does.  Scalars PyTorch computes in Python (bias corrections, step size) are doubles.
+ * aten's CPU kernels (AVX2 and up) compute `a.add_(b, alpha=s)` as fma(b, s, a) and
+ * `a.addcmul_(b, c, value=s)` as fma(s * b, c, a), with one rounding: so do we, with fmaf,
+ * which makes the results bit-identical to PyTorch's on such machines.
  *
  * Callers run these with grad mode off (optimizers do); no autograd is recorded. */
 #include "internal.h"
@@ -50,7 +53,7 @@ static void put_back(span *s, int write)
 }
 
 /* torch.optim.SGD, per element:
- *   d = maximize ? -g : g
+ *   d = maximize ? -g : g                              (a + s * b below is fma(s, b, a))
  *   if weight_decay != 0:  d = d + wd * p
  *   if momentum != 0:      buf = first ? d : buf * momentum + (1 - dampening) * d
  *                          d = nesterov ? d + momentum * buf : buf
@@ -84,14 +87,13 @@ int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
     int64_t n = dm_numel(p);
     for (int64_t i = 0; i < n; i++) {
         float d = maximize ? -gd[i] : gd[i];
-        if (use_wd) d = d + wd * pd[i];
+        if (use_wd) d = fmaf(wd, pd[i], d);
         if (use_mom) {
-            float b = first ? d : bd[i] * mom;
-            if (!first) b = b + damp1 * d;
+            float b = first ? d : fmaf(damp1, d, bd[i] * mom);
             bd[i] = b;
-            d = nesterov ? d + mom * b : b;
+            d = nesterov ? fmaf(mom, b, d) : b;
         }
-        pd[i] = pd[i] + neglr * d;
+        pd[i] = fmaf(neglr, d, pd[i]);
     }
     put_back(&sp, 1); put_back(&sg, 0); put_back(&sb, 1);
     return 0;
@@ -146,12 +148,10 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
     int64_t n = dm_numel(p);
     for (int64_t i = 0; i < n; i++) {
         float g = maximize ? -gd[i] : gd[i];
-        if (l2) g = g + wd * pd[i];
+        if (l2) g = fmaf(wd, pd[i], g);
         if (decoupled) pd[i] = pd[i] * decay;
-        float m = md[i] * b1;
-        m = m + omb1 * g;
-        float v = vd[i] * b2;
-        v = v + omb2 * g * g;
+        float m = fmaf(omb1, g, md[i] * b1);
+        float v = fmaf(omb2 * g, g, vd[i] * b2);
         md[i] = m;
         vd[i] = v;
         if (xd) {

@@ -178,44 +178,44 @@ static const char *binname[] = { "add", "sub", "mul", "div", "pow", "eq", "ne", 
 
 static const float UX[8] = { -2.5f, -1.0f, -0.5f, 0.0f, 0.5f, 1.5f, 2.5f, 3.7f };
 static const struct { dm_unop op; float y[8], dx[8]; } UFIX[] = {
-    { DM_UN_NEG, {2.5f, 1f, 0.5f, -0f, -0.5f, -1.5f, -2.5f, -3.70000005f},
-      {-1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f} },
-    { DM_UN_EXP, {0.0820849985f, 0.36787945f, 0.606530666f, 1f, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f},
-      {0.0820849985f, 0.36787945f, 0.606530666f, 1f, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f} },
+    { DM_UN_NEG, {2.5f, 1, 0.5f, -0, -0.5f, -1.5f, -2.5f, -3.70000005f},
+      {-1, -1, -1, -1, -1, -1, -1, -1} },
+    { DM_UN_EXP, {0.0820849985f, 0.36787945f, 0.606530666f, 1, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f},
+      {0.0820849985f, 0.36787945f, 0.606530666f, 1, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f} },
     { DM_UN_LOG, {NAN, NAN, NAN, -INFINITY, -0.693147182f, 0.405465096f, 0.91629076f, 1.3083328f},
-      {-0.400000006f, -1f, -2f, INFINITY, 2f, 0.666666687f, 0.400000006f, 0.270270258f} },
-    { DM_UN_SQRT, {NAN, NAN, NAN, 0f, 0.707106769f, 1.22474492f, 1.58113885f, 1.92353845f},
+      {-0.400000006f, -1, -2, INFINITY, 2, 0.666666687f, 0.400000006f, 0.270270258f} },
+    { DM_UN_SQRT, {NAN, NAN, NAN, 0, 0.707106769f, 1.22474492f, 1.58113885f, 1.92353845f},
       {NAN, NAN, NAN, INFINITY, 0.707106769f, 0.408248276f, 0.316227764f, 0.259937614f} },
-    { DM_UN_ABS, {2.5f, 1f, 0.5f, 0f, 0.5f, 1.5f, 2.5f, 3.70000005f},
-      {-1f, -1f, -1f, 0f, 1f, 1f, 1f, 1f} },
-    { DM_UN_SIGN, {-1f, -1f, -1f, 0f, 1f, 1f, 1f, 1f},
-      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
-    { DM_UN_ROUND, {-2f, -1f, -0f, 0f, 0f, 2f, 2f, 4f},
-      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
-    { DM_UN_FLOOR, {-3f, -1f, -1f, 0f, 0f, 1f, 2f, 3f},
-      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
-    { DM_UN_CEIL, {-2f, -1f, -0f, 0f, 1f, 2f, 3f, 4f},
-      {0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f} },
-    { DM_UN_TANH, {-0.986614287f, -0.761594176f, -0.462117165f, 0f, 0.462117165f, 0.905148268f, 0.986614287f, 0.998778224f},
-      {0.0265922491f, 0.419974297f, 0.786447704f, 1f, 0.786447704f, 0.18070662f, 0.0265922491f, 0.00244205934f} },
+    { DM_UN_ABS, {2.5f, 1, 0.5f, 0, 0.5f, 1.5f, 2.5f, 3.70000005f},
+      {-1, -1, -1, 0, 1, 1, 1, 1} },
+    { DM_UN_SIGN, {-1, -1, -1, 0, 1, 1, 1, 1},
+      {0, 0, 0, 0, 0, 0, 0, 0} },
+    { DM_UN_ROUND, {-2, -1, -0, 0, 0, 2, 2, 4},
+      {0, 0, 0, 0, 0, 0, 0, 0} },
+    { DM_UN_FLOOR, {-3, -1, -1, 0, 0, 1, 2, 3},
+      {0, 0, 0, 0, 0, 0, 0, 0} },
+    { DM_UN_CEIL, {-2, -1, -0, 0, 1, 2, 3, 4},
+      {0, 0, 0, 0, 0, 0, 0, 0} },
+    { DM_UN_TANH, {-0.986614287f, -0.761594176f, -0.462117165f, 0, 0.462117165f, 0.905148268f, 0.986614287f, 0.998778224f},
+      {0.0265922491f, 0.419974297f, 0.786447704f, 1, 0.786447704f, 0.18070662f, 0.0265922491f, 0.00244205934f} },
     { DM_UN_SIGMOID, {0.0758581758f, 0.268941432f, 0.377540678f, 0.5f, 0.622459352f, 0.817574441f, 0.924141824f, 0.975872993f},
       {0.0701037124f, 0.196611941f, 0.23500371f, 0.25f, 0.23500371f, 0.149146467f, 0.0701037124f, 0.0235448945f} },
-    { DM_UN_RELU, {0f, 0f, 0f, 0f, 0.5f, 1.5f, 2.5f, 3.70000005f},
-      {0f, 0f, 0f, 0f, 1f, 1f, 1f, 1f} },
-    { DM_UN_RECIPROCAL, {-0.400000006f, -1f, -2f, INFINITY, 2f, 0.666666687f, 0.400000006f, 0.270270258f},
-      {-0.160000011f, -1f, -4f, -INFINITY, -4f, -0.444444478f, -0.160000011f, -0.0730460137f} },
-    { DM_UN_SIN, {-0.598472118f, -0.841470957f, -0.47942555f, 0f, 0.47942555f, 0.997494996f, 0.598472118f, -0.529836178f},
-      {-0.801143587f, 0.540302336f, 0.87758255f, 1f, 0.87758255f, 0.070737198f, -0.801143587f, -0.848100007f} },
-    { DM_UN_COS, {-0.801143587f, 0.540302336f, 0.87758255f, 1f, 0.87758255f, 0.070737198f, -0.801143587f, -0.848100007f},
-      {0.598472118f, 0.841470957f, 0.47942555f, -0f, -0.47942555f, -0.997494996f, -0.598472118f, 0.529836178f} },
-    { DM_UN_SELU, {-1.61378574f, -1.11133075f, -0.691758156f, 0f, 0.525350511f, 1.57605147f, 2.62675261f, 3.88759375f},
+    { DM_UN_RELU, {0, 0, 0, 0, 0.5f, 1.5f, 2.5f, 3.70000005f},
+      {0, 0, 0, 0, 1, 1, 1, 1} },
+    { DM_UN_RECIPROCAL, {-0.400000006f, -1, -2, INFINITY, 2, 0.666666687f, 0.400000006f, 0.270270258f},
+      {-0.160000011f, -1, -4, -INFINITY, -4, -0.444444478f, -0.160000011f, -0.0730460137f} },
+    { DM_UN_SIN, {-0.598472118f, -0.841470957f, -0.47942555f, 0, 0.47942555f, 0.997494996f, 0.598472118f, -0.529836178f},
+      {-0.801143587f, 0.540302336f, 0.87758255f, 1, 0.87758255f, 0.070737198f, -0.801143587f, -0.848100007f} },
+    { DM_UN_COS, {-0.801143587f, 0.540302336f, 0.87758255f, 1, 0.87758255f, 0.070737198f, -0.801143587f, -0.848100007f},
+      {0.598472118f, 0.841470957f, 0.47942555f, -0, -0.47942555f, -0.997494996f, -0.598472118f, 0.529836178f} },
+    { DM_UN_SELU, {-1.61378574f, -1.11133075f, -0.691758156f, 0, 0.525350511f, 1.57605147f, 2.62675261f, 3.88759375f},
       {0.144313574f, 0.64676863f, 1.06634116f, 1.75809932f, 1.05070102f, 1.05070102f, 1.05070102f, 1.05070102f} },
-    { DM_UN_GELU, {-0.0155241787f, -0.158655286f, -0.154268786f, 0f, 0.345731199f, 1.39978909f, 2.48447585f, 3.69960117f},
+    { DM_UN_GELU, {-0.0155241787f, -0.158655286f, -0.154268786f, 0, 0.345731199f, 1.39978909f, 2.48447585f, 3.69960117f},
       {-0.0376110673f, -0.0833154321f, 0.13250491f, 0.5f, 0.86749506f, 1.12746918f, 1.03761101f, 1.00146389f} },
-    { DM_UN_SQUARE, {6.25f, 1f, 0.25f, 0f, 0.25f, 2.25f, 6.25f, 13.6900005f},
-      {-5f, -2f, -1f, 0f, 1f, 3f, 5f, 7.4000001f} },
-    { DM_UN_LOG1P, {NAN, -INFINITY, -0.693147182f, 0f, 0.405465096f, 0.91629076f, 1.25276291f, 1.54756248f},
-      {-0.666666687f, INFINITY, 2f, 1f, 0.666666687f, 0.400000006f, 0.285714298f, 0.212765962f} },
+    { DM_UN_SQUARE, {6.25f, 1, 0.25f, 0, 0.25f, 2.25f, 6.25f, 13.6900005f},
+      {-5, -2, -1, 0, 1, 3, 5, 7.4000001f} },
+    { DM_UN_LOG1P, {NAN, -INFINITY, -0.693147182f, 0, 0.405465096f, 0.91629076f, 1.25276291f, 1.54756248f},
+      {-0.666666687f, INFINITY, 2, 1, 0.666666687f, 0.400000006f, 0.285714298f, 0.212765962f} },
 };
 static const char *UNAME[DM_UN_COUNT] = {
     "NegBackward0", "ExpBackward0", "LogBackward0", "SqrtBackward0", "AbsBackward0",
@@ -227,94 +227,94 @@ static const char *UNAME[DM_UN_COUNT] = {
 static const float BA[8] = { 0.0f, -1.5f, 2.0f, 0.5f, 3.0f, -2.0f, 0.0f, 1.0f };
 static const float BB[8] = { 0.0f, 2.0f, 0.5f, 0.0f, 3.0f, 0.5f, -1.0f, 1.0f };
 static const struct { dm_binop op; float y[8], da[8], db[8]; const char *name; } BFIX[] = {
-    { DM_BIN_ADD, {0f, 0.5f, 2.5f, 0.5f, 6f, -1.5f, -1f, 2f},
-      {1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f},
-      {1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f}, "AddBackward0" },
-    { DM_BIN_SUB, {0f, -3.5f, 1.5f, 0.5f, 0f, -2.5f, 1f, 0f},
-      {1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f},
-      {-1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f}, "SubBackward0" },
-    { DM_BIN_MUL, {0f, -3f, 1f, 0f, 9f, -1f, -0f, 1f},
-      {0f, 2f, 0.5f, 0f, 3f, 0.5f, -1f, 1f},
-      {0f, -1.5f, 2f, 0.5f, 3f, -2f, 0f, 1f}, "MulBackward0" },
-    { DM_BIN_DIV, {NAN, -0.75f, 4f, INFINITY, 1f, -4f, -0f, 1f},
-      {INFINITY, 0.5f, 2f, INFINITY, 0.333333343f, 2f, -1f, 1f},
-      {NAN, 0.375f, -8f, -INFINITY, -0.333333343f, 8f, -0f, -1f}, "DivBackward0" },
-    { DM_BIN_POW, {1f, 2.25f, 1.41421354f, 1f, 27f, NAN, INFINITY, 1f},
-      {0f, -3f, 0.353553385f, 0f, 27f, NAN, -INFINITY, 1f},
-      {0f, NAN, 0.980258107f, -0.693147182f, 29.6625328f, NAN, -INFINITY, 0f}, "PowBackward1" },
-    { DM_BIN_MAXIMUM, {0f, 2f, 2f, 0.5f, 3f, 0.5f, 0f, 1f},
-      {0.5f, 0f, 1f, 1f, 0.5f, 0f, 1f, 0.5f},
-      {0.5f, 1f, 0f, 0f, 0.5f, 1f, 0f, 0.5f}, "MaximumBackward0" },
-    { DM_BIN_MINIMUM, {0f, -1.5f, 0.5f, 0f, 3f, -2f, -1f, 1f},
-      {0.5f, 1f, 0f, 0f, 0.5f, 1f, 0f, 0.5f},
-      {0.5f, 0f, 1f, 1f, 0.5f, 0f, 1f, 0.5f}, "MinimumBackward0" },
+    { DM_BIN_ADD, {0, 0.5f, 2.5f, 0.5f, 6, -1.5f, -1, 2},
+      {1, 1, 1, 1, 1, 1, 1, 1},
+      {1, 1, 1, 1, 1, 1, 1, 1}, "AddBackward0" },
+    { DM_BIN_SUB, {0, -3.5f, 1.5f, 0.5f, 0, -2.5f, 1, 0},
+      {1, 1, 1, 1, 1, 1, 1, 1},
+      {-1, -1, -1, -1, -1, -1, -1, -1}, "SubBackward0" },
+    { DM_BIN_MUL, {0, -3, 1, 0, 9, -1, -0, 1},
+      {0, 2, 0.5f, 0, 3, 0.5f, -1, 1},
+      {0, -1.5f, 2, 0.5f, 3, -2, 0, 1}, "MulBackward0" },
+    { DM_BIN_DIV, {NAN, -0.75f, 4, INFINITY, 1, -4, -0, 1},
+      {INFINITY, 0.5f, 2, INFINITY, 0.333333343f, 2, -1, 1},
+      {NAN, 0.375f, -8, -INFINITY, -0.333333343f, 8, -0, -1}, "DivBackward0" },
+    { DM_BIN_POW, {1, 2.25f, 1.41421354f, 1, 27, NAN, INFINITY, 1},
+      {0, -3, 0.353553385f, 0, 27, NAN, -INFINITY, 1},
+      {0, NAN, 0.980258107f, -0.693147182f, 29.6625328f, NAN, -INFINITY, 0}, "PowBackward1" },
+    { DM_BIN_MAXIMUM, {0, 2, 2, 0.5f, 3, 0.5f, 0, 1},
+      {0.5f, 0, 1, 1, 0.5f, 0, 1, 0.5f},
+      {0.5f, 1, 0, 0, 0.5f, 1, 0, 0.5f}, "MaximumBackward0" },
+    { DM_BIN_MINIMUM, {0, -1.5f, 0.5f, 0, 3, -2, -1, 1},
+      {0.5f, 1, 0, 0, 0.5f, 1, 0, 0.5f},
+      {0.5f, 0, 1, 1, 0.5f, 0, 1, 0.5f}, "MinimumBackward0" },
 };
 
 static const float SX[5] = { -2.0f, -0.5f, 0.0f, 0.5f, 3.0f };
 static const struct { dm_binop op; float s; int rev; float y[5], dx[5]; const char *name; } SFIX[] = {
-    { DM_BIN_ADD, 1.5f, 0, {-0.5f, 1f, 1.5f, 2f, 4.5f},
-      {1f, 1f, 1f, 1f, 1f}, "AddBackward0" },
-    { DM_BIN_ADD, 1.5f, 1, {-0.5f, 1f, 1.5f, 2f, 4.5f},
-      {1f, 1f, 1f, 1f, 1f}, "AddBackward0" },
-    { DM_BIN_SUB, 1.5f, 0, {-3.5f, -2f, -1.5f, -1f, 1.5f},
-      {1f, 1f, 1f, 1f, 1f}, "SubBackward0" },
-    { DM_BIN_SUB, 1.5f, 1, {3.5f, 2f, 1.5f, 1f, -1.5f},
-      {-1f, -1f, -1f, -1f, -1f}, "RsubBackward1" },
-    { DM_BIN_MUL, -3f, 0, {6f, 1.5f, -0f, -1.5f, -9f},
-      {-3f, -3f, -3f, -3f, -3f}, "MulBackward0" },
-    { DM_BIN_MUL, -3f, 1, {6f, 1.5f, -0f, -1.5f, -9f},
-      {-3f, -3f, -3f, -3f, -3f}, "MulBackward0" },
-    { DM_BIN_DIV, 3f, 0, {-0.666666687f, -0.166666672f, 0f, 0.166666672f, 1f},
+    { DM_BIN_ADD, 1.5f, 0, {-0.5f, 1, 1.5f, 2, 4.5f},
+      {1, 1, 1, 1, 1}, "AddBackward0" },
+    { DM_BIN_ADD, 1.5f, 1, {-0.5f, 1, 1.5f, 2, 4.5f},
+      {1, 1, 1, 1, 1}, "AddBackward0" },
+    { DM_BIN_SUB, 1.5f, 0, {-3.5f, -2, -1.5f, -1, 1.5f},
+      {1, 1, 1, 1, 1}, "SubBackward0" },
+    { DM_BIN_SUB, 1.5f, 1, {3.5f, 2, 1.5f, 1, -1.5f},
+      {-1, -1, -1, -1, -1}, "RsubBackward1" },
+    { DM_BIN_MUL, -3, 0, {6, 1.5f, -0, -1.5f, -9},
+      {-3, -3, -3, -3, -3}, "MulBackward0" },
+    { DM_BIN_MUL, -3, 1, {6, 1.5f, -0, -1.5f, -9},
+      {-3, -3, -3, -3, -3}, "MulBackward0" },
+    { DM_BIN_DIV, 3, 0, {-0.666666687f, -0.166666672f, 0, 0.166666672f, 1},
       {0.333333343f, 0.333333343f, 0.333333343f, 0.333333343f, 0.333333343f}, "DivBackward0" },
-    { DM_BIN_DIV, 3f, 1, {-1.5f, -6f, INFINITY, 6f, 1f},
-      {-0.75f, -12f, -INFINITY, -12f, -0.333333373f}, "MulBackward0" },
-    { DM_BIN_POW, 2f, 0, {4f, 0.25f, 0f, 0.25f, 9f},
-      {-4f, -1f, 0f, 1f, 6f}, "PowBackward0" },
-    { DM_BIN_POW, 3f, 0, {-8f, -0.125f, 0f, 0.125f, 27f},
-      {12f, 0.75f, 0f, 0.75f, 27f}, "PowBackward0" },
-    { DM_BIN_POW, 0.5f, 0, {NAN, NAN, 0f, 0.707106769f, 1.73205078f},
+    { DM_BIN_DIV, 3, 1, {-1.5f, -6, INFINITY, 6, 1},
+      {-0.75f, -12, -INFINITY, -12, -0.333333373f}, "MulBackward0" },
+    { DM_BIN_POW, 2, 0, {4, 0.25f, 0, 0.25f, 9},
+      {-4, -1, 0, 1, 6}, "PowBackward0" },
+    { DM_BIN_POW, 3, 0, {-8, -0.125f, 0, 0.125f, 27},
+      {12, 0.75f, 0, 0.75f, 27}, "PowBackward0" },
+    { DM_BIN_POW, 0.5f, 0, {NAN, NAN, 0, 0.707106769f, 1.73205078f},
       {NAN, NAN, INFINITY, 0.707106769f, 0.288675129f}, "PowBackward0" },
     { DM_BIN_POW, -0.5f, 0, {NAN, NAN, INFINITY, 1.41421354f, 0.577350259f},
       {NAN, NAN, -INFINITY, -1.41421354f, -0.0962250456f}, "PowBackward0" },
-    { DM_BIN_POW, -1f, 0, {-0.5f, -2f, INFINITY, 2f, 0.333333343f},
-      {-0.25f, -4f, -INFINITY, -4f, -0.111111112f}, "PowBackward0" },
-    { DM_BIN_POW, -2f, 0, {0.25f, 4f, INFINITY, 4f, 0.111111112f},
-      {0.25f, 16f, -INFINITY, -16f, -0.0740740746f}, "PowBackward0" },
-    { DM_BIN_POW, 0f, 0, {1f, 1f, 1f, 1f, 1f},
-      {0f, 0f, 0f, 0f, 0f}, "PowBackward0" },
-    { DM_BIN_POW, 1f, 0, {-2f, -0.5f, 0f, 0.5f, 3f},
-      {1f, 1f, 1f, 1f, 1f}, "PowBackward0" },
-    { DM_BIN_POW, 2.5f, 0, {NAN, NAN, 0f, 0.176776692f, 15.5884571f},
-      {NAN, NAN, 0f, 0.883883476f, 12.9903803f}, "PowBackward0" },
-    { DM_BIN_POW, 1.5f, 0, {NAN, NAN, 0f, 0.353553385f, 5.19615221f},
-      {NAN, NAN, 0f, 1.06066012f, 2.59807611f}, "PowBackward0" },
-    { DM_BIN_POW, 2f, 1, {0.25f, 0.707106769f, 1f, 1.41421354f, 8f},
+    { DM_BIN_POW, -1, 0, {-0.5f, -2, INFINITY, 2, 0.333333343f},
+      {-0.25f, -4, -INFINITY, -4, -0.111111112f}, "PowBackward0" },
+    { DM_BIN_POW, -2, 0, {0.25f, 4, INFINITY, 4, 0.111111112f},
+      {0.25f, 16, -INFINITY, -16, -0.0740740746f}, "PowBackward0" },
+    { DM_BIN_POW, 0, 0, {1, 1, 1, 1, 1},
+      {0, 0, 0, 0, 0}, "PowBackward0" },
+    { DM_BIN_POW, 1, 0, {-2, -0.5f, 0, 0.5f, 3},
+      {1, 1, 1, 1, 1}, "PowBackward0" },
+    { DM_BIN_POW, 2.5f, 0, {NAN, NAN, 0, 0.176776692f, 15.5884571f},
+      {NAN, NAN, 0, 0.883883476f, 12.9903803f}, "PowBackward0" },
+    { DM_BIN_POW, 1.5f, 0, {NAN, NAN, 0, 0.353553385f, 5.19615221f},
+      {NAN, NAN, 0, 1.06066012f, 2.59807611f}, "PowBackward0" },
+    { DM_BIN_POW, 2, 1, {0.25f, 0.707106769f, 1, 1.41421354f, 8},
       {0.173286796f, 0.490129054f, 0.693147182f, 0.980258107f, 5.54517746f}, "PowBackward1" },
-    { DM_BIN_POW, 0f, 1, {INFINITY, INFINITY, 1f, 0f, 0f},
-      {-INFINITY, -INFINITY, 0f, 0f, 0f}, "PowBackward1" },
-    { DM_BIN_POW, -2f, 1, {0.25f, NAN, 1f, NAN, -8f},
+    { DM_BIN_POW, 0, 1, {INFINITY, INFINITY, 1, 0, 0},
+      {-INFINITY, -INFINITY, 0, 0, 0}, "PowBackward1" },
+    { DM_BIN_POW, -2, 1, {0.25f, NAN, 1, NAN, -8},
       {NAN, NAN, NAN, NAN, NAN}, "PowBackward1" },
-    { DM_BIN_POW, 1f, 1, {1f, 1f, 1f, 1f, 1f},
-      {0f, 0f, 0f, 0f, 0f}, "PowBackward1" },
-    { DM_BIN_POW, 0.3f, 1, {11.1111107f, 1.82574177f, 1f, 0.547722578f, 0.0270000026f},
+    { DM_BIN_POW, 1, 1, {1, 1, 1, 1, 1},
+      {0, 0, 0, 0, 0}, "PowBackward1" },
+    { DM_BIN_POW, 0.3f, 1, {11.1111107f, 1.82574177f, 1, 0.547722578f, 0.0270000026f},
       {-13.3774748f, -2.19814348f, -1.20397282f, -0.65944308f, -0.0325072706f}, "PowBackward1" },
 };
 
 static const float PX[6] = { -2.0f, -0.5f, 0.0f, 0.5f, 3.0f, NAN };
 enum { P_CLAMP, P_LEAKY, P_ELU };
 static const struct { int kind; float p0, p1; float y[6], dx[6]; const char *name; } PFIX[] = {
-    { P_CLAMP, -0.5f, 0.5f, {-0.5f, -0.5f, 0f, 0.5f, 0.5f, NAN},
-      {0f, 1f, 1f, 1f, 0f, 0f}, "ClampBackward1" },
-    { P_CLAMP, 0.0f, NAN, {0f, 0f, 0f, 0.5f, 3f, NAN},
-      {0f, 0f, 1f, 1f, 1f, 0f}, "ClampBackward1" },
-    { P_CLAMP, NAN, 0.5f, {-2f, -0.5f, 0f, 0.5f, 0.5f, NAN},
-      {1f, 1f, 1f, 1f, 0f, 0f}, "ClampBackward1" },
-    { P_CLAMP, 1.0f, -1.0f, {-1f, -1f, -1f, -1f, -1f, NAN},       /* lo > hi: everything hi */
-      {0f, 0f, 0f, 0f, 0f, 0f}, "ClampBackward1" },
-    { P_LEAKY, 0.1f, 0, {-0.200000003f, -0.0500000007f, 0f, 0.5f, 3f, NAN},
-      {0.100000001f, 0.100000001f, 0.100000001f, 1f, 1f, 0.100000001f}, "LeakyReluBackward0" },
-    { P_ELU, 0.7f, 0, {-0.605265319f, -0.275428534f, 0f, 0.5f, 3f, NAN},
-      {0.0947346985f, 0.424571455f, 0.699999988f, 1f, 1f, 1f}, "EluBackward0" },
+    { P_CLAMP, -0.5f, 0.5f, {-0.5f, -0.5f, 0, 0.5f, 0.5f, NAN},
+      {0, 1, 1, 1, 0, 0}, "ClampBackward1" },
+    { P_CLAMP, 0.0f, NAN, {0, 0, 0, 0.5f, 3, NAN},
+      {0, 0, 1, 1, 1, 0}, "ClampBackward1" },
+    { P_CLAMP, NAN, 0.5f, {-2, -0.5f, 0, 0.5f, 0.5f, NAN},
+      {1, 1, 1, 1, 0, 0}, "ClampBackward1" },
+    { P_CLAMP, 1.0f, -1.0f, {-1, -1, -1, -1, -1, NAN},       /* lo > hi: everything hi */
+      {0, 0, 0, 0, 0, 0}, "ClampBackward1" },
+    { P_LEAKY, 0.1f, 0, {-0.200000003f, -0.0500000007f, 0, 0.5f, 3, NAN},
+      {0.100000001f, 0.100000001f, 0.100000001f, 1, 1, 0.100000001f}, "LeakyReluBackward0" },
+    { P_ELU, 0.7f, 0, {-0.605265319f, -0.275428534f, 0, 0.5f, 3, NAN},
+      {0.0947346985f, 0.424571455f, 0.699999988f, 1, 1, 1}, "EluBackward0" },
 };
 
 static dm_tensor *param_op(int kind, const dm_tensor *x, float p0, float p1)
@@ -519,11 +519,265 @@ static void test_forward_by_hand(void)
     for (int i = 0; i < N_OF(objs); i++) dm_tensor_release(objs[i]);
 }
 
+/* ---- gradient checks ---------------------------------------------------------------------- */
+
+typedef struct { int op; int rev; float s, p1; const dm_tensor *cond; } gctx;
+
+static dm_tensor *g_binary(dm_tensor *const *in, void *ctx)
+{
+    return dm_binary((dm_binop)((gctx *)ctx)->op, in[0], in[1]);
+}
+static dm_tensor *g_scalar(dm_tensor *const *in, void *ctx)
+{
+    gctx *c = ctx;
+    return dm_binary_scalar((dm_binop)c->op, in[0], c->s, c->rev);
+}
+static dm_tensor *g_unary(dm_tensor *const *in, void *ctx)
+{
+    return dm_unary((dm_unop)((gctx *)ctx)->op, in[0]);
+}
+static dm_tensor *g_param(dm_tensor *const *in, void *ctx)
+{
+    gctx *c = ctx;
+    return param_op(c->op, in[0], c->s, c->p1);
+}
+static dm_tensor *g_where(dm_tensor *const *in, void *ctx)
+{
+    return dm_where(((gctx *)ctx)->cond, in[0], in[1]);
+}
+
+/* keep |v| >= margin so no sample sits on a kink (0 for abs, relu, selu, ...) */
+static void push_from_zero(dm_tensor *t, float margin)
+{
+    float *d = dm_data(t);
+    for (int64_t i = 0; i < dm_numel(t); i++) d[i] = d[i] < 0 ? d[i] - margin : d[i] + margin;
+}
+
+static void test_gradcheck(void)
+{
+    char what[128];
+    const double eps = 1e-3, tol = 1e-2;
+    /* every differentiable binary op on three broadcast patterns */
+    static const struct { int na; int64_t sa[2]; int nb; int64_t sb[2]; } pats[] = {
+        { 2, {2, 3}, 1, {3, 0} },          /* row broadcast */
+        { 2, {2, 1}, 2, {1, 3} },          /* both sides broadcast */
+        { 2, {2, 3}, 0, {0, 0} },          /* 0-dim right side */
+    };
+    static const dm_binop diff_ops[] = { DM_BIN_ADD, DM_BIN_SUB, DM_BIN_MUL, DM_BIN_DIV,
+                                         DM_BIN_POW, DM_BIN_MAXIMUM, DM_BIN_MINIMUM };
+    for (int k = 0; k < N_OF(diff_ops); k++)
+        for (int p = 0; p < N_OF(pats); p++) {
+            dm_binop op = diff_ops[k];
+            dm_tensor *a = rnd(pats[p].na, pats[p].sa, -2, 2, 11 + (unsigned)p);
+            dm_tensor *b = rnd(pats[p].nb, pats[p].sb, -2, 2, 23 + (unsigned)p);
+            if (op == DM_BIN_DIV) push_from_zero(b, 0.5f);
+            if (op == DM_BIN_POW) { tu_fill(a, 0.5f, 2, 5 + (unsigned)p); tu_fill(b, -1.5f, 1.5f, 6); }
+            if (op == DM_BIN_MAXIMUM || op == DM_BIN_MINIMUM) {
+                /* a in [-2, -0.1] U [0.1, 2] against b in (-0.05, 0.05): never within eps */
+                push_from_zero(a, 0.1f);
+                tu_fill(b, -0.05f, 0.05f, 9);
+            }
+            leaf(a);
+            leaf(b);
+            gctx c = { .op = op };
+            double err = gradcheck(g_binary, 2, (dm_tensor *[]){ a, b }, &c, eps);
+            snprintf(what, sizeof what, "gradcheck %s pattern %d (err %.3g)", binname[op], p, err);
+            CHECK(err < tol, what);
+            dm_tensor_release(a);
+            dm_tensor_release(b);
+        }
+
+    /* every unary op; the loop covers the whole op table so a new op needs a domain here */
+    static const struct { float lo, hi, margin; } dom[DM_UN_COUNT] = {
+        [DM_UN_NEG] = { -2, 2, 0 }, [DM_UN_EXP] = { -2, 2, 0 }, [DM_UN_LOG] = { 0.5f, 2, 0 },
+        [DM_UN_SQRT] = { 0.5f, 2, 0 }, [DM_UN_ABS] = { -2, 2, 0.1f },
+        [DM_UN_SIGN] = { -2, 2, 0.1f }, [DM_UN_ROUND] = { 0.1f, 0.4f, 0 },
+        [DM_UN_FLOOR] = { 0.1f, 0.9f, 0 }, [DM_UN_CEIL] = { 0.1f, 0.9f, 0 },
+        [DM_UN_TANH] = { -2, 2, 0 }, [DM_UN_SIGMOID] = { -3, 3, 0 },
+        [DM_UN_RELU] = { -2, 2, 0.1f }, [DM_UN_RECIPROCAL] = { 0.5f, 2, 0 },
+        [DM_UN_SIN] = { -3, 3, 0 }, [DM_UN_COS] = { -3, 3, 0 }, [DM_UN_SELU] = { -2, 2, 0.1f },
+        [DM_UN_GELU] = { -3, 3, 0 }, [DM_UN_SQUARE] = { -2, 2, 0 }, [DM_UN_LOG1P] = { -0.5f, 2, 0 },
+    };
+    for (int op = 0; op < DM_UN_COUNT; op++) {
+        CHECK(dom[op].hi > dom[op].lo, "a gradcheck domain for every unary op");
+        dm_tensor *x = rnd(2, (int64_t[]){3, 4}, dom[op].lo, dom[op].hi, 100 + (unsigned)op);
+        if (dom[op].margin > 0) push_from_zero(x, dom[op].margin);
+        leaf(x);
+        gctx c = { .op = op };
+        double err = gradcheck(g_unary, 1, &x, &c, eps);
+        snprintf(what, sizeof what, "gradcheck %s (err %.3g)", UNAME[op], err);
+        CHECK(err < tol, what);
+        dm_tensor_release(x);
+    }
+
+    /* every tensor-scalar case of the fixture table, on positive inputs */
+    for (int k = 0; k < N_OF(SFIX); k++) {
+        dm_tensor *x = leaf(rnd(2, (int64_t[]){2, 3}, 0.5f, 2, 200 + (unsigned)k));
+        gctx c = { .op = SFIX[k].op, .s = SFIX[k].s, .rev = SFIX[k].rev };
+        double err = gradcheck(g_scalar, 1, &x, &c, eps);
+        snprintf(what, sizeof what, "gradcheck %s scalar %g reversed %d (err %.3g)",
+                 binname[SFIX[k].op], SFIX[k].s, SFIX[k].rev, err);
+        CHECK(err < tol, what);
+        dm_tensor_release(x);
+    }
+    /* scalar maximum/minimum go through the tensor rule */
+    for (int op = DM_BIN_MAXIMUM; op <= DM_BIN_MINIMUM; op++) {
+        dm_tensor *x = rnd(1, (int64_t[]){6}, -2, 2, 300 + (unsigned)op);
+        push_from_zero(x, 0.1f);
+        leaf(x);
+        gctx c = { .op = op, .s = 0.0f };
+        double err = gradcheck(g_scalar, 1, &x, &c, eps);
+        snprintf(what, sizeof what, "gradcheck %s with a scalar (err %.3g)", binname[op], err);
+        CHECK(err < tol, what);
+        dm_tensor_release(x);
+    }
+
+    /* clamp (both bounds, one bound), leaky_relu, elu: samples kept off the kinks */
+    static const struct { int kind; float p0, p1; } pc[] = {
+        { P_CLAMP, -0.5f, 0.5f }, { P_CLAMP, 0.0f, NAN }, { P_CLAMP, NAN, 0.0f },
+        { P_LEAKY, 0.1f, 0 }, { P_LEAKY, 0.01f, 0 }, { P_ELU, 1.0f, 0 }, { P_ELU, 0.7f, 0 },
+    };
+    for (int k = 0; k < N_OF(pc); k++) {
+        dm_tensor *x = rnd(2, (int64_t[]){3, 4}, -2, 2, 400 + (unsigned)k);
+        push_from_zero(x, 0.1f);
+        float *d = dm_data(x);
+        for (int i = 0; i < 12; i++)               /* and off the clamp bounds +-0.5 */
+            if (fabsf(fabsf(d[i]) - 0.5f) < 0.05f) d[i] += 0.1f;
+        leaf(x);
+        gctx c = { .op = pc[k].kind, .s = pc[k].p0, .p1 = pc[k].p1 };
+        double err = gradcheck(g_param, 1, &x, &c, eps);
+        snprintf(what, sizeof what, "gradcheck param op %d (%g, %g) (err %.3g)", pc[k].kind,
+                 pc[k].p0, pc[k].p1, err);
+        CHECK(err < tol, what);
+        dm_tensor_release(x);
+    }
+
+    /* where with cond [2 x 1], a [2 x 3], b [3] */
+    dm_tensor *cond = tu_tensor(2, (int64_t[]){2, 1}, (float[]){0, 1});
+    dm_tensor *a = leaf(rnd(2, (int64_t[]){2, 3}, -1, 1, 501));
+    dm_tensor *b = leaf(rnd(1, (int64_t[]){3}, -1, 1, 502));
+    gctx c = { .cond = cond };
+    double err = gradcheck(g_where, 2, (dm_tensor *[]){ a, b }, &c, eps);
+    snprintf(what, sizeof what, "gradcheck where (err %.3g)", err);
+    CHECK(err < tol, what);
+    dm_tensor_release(a);
+    dm_tensor_release(b);
+    dm_tensor_release(cond);
+}
+
+/* ---- fast paths against the general path, and both against per-element formulas ---------- */
+
+static void test_fast_vs_reference(void)
+{
+    char what[128];
+    /* 37 x 45: odd sizes, so vector loops have tails */
+    int64_t sh[2] = { 37, 45 };
+    for (int op = 0; op < NBIN; op++) {
+        dm_tensor *a = rnd(2, sh, -2, 2, 700 + (unsigned)op);
+        dm_tensor *b = rnd(2, sh, -2, 2, 800 + (unsigned)op);
+        if (op == DM_BIN_POW) tu_fill(a, 0, 2, 7);
+        /* some exact ties for the comparisons and maximum/minimum */
+        for (int i = 0; i < 37 * 45; i += 7) dm_data(b)[i] = dm_data(a)[i];
+        dm_tensor *an = noncontig(a), *bn = noncontig(b);
+        dm_tensor *fast = dm_binary((dm_binop)op, a, b);           /* path (a) */
+        dm_tensor *gen = dm_binary((dm_binop)op, an, bn);          /* general path */
+        snprintf(what, sizeof what, "%s: contiguous fast path == general path", binname[op]);
+        CHECK(same_bits(fast, gen), what);
+        /* against the formula, element by element */
+        int ok = fast != NULL;
+        for (int64_t i = 0; ok && i < 37 * 45; i++)
+            ok = close_to(dm_data(fast)[i], ref_bin((dm_binop)op, dm_data(a)[i], dm_data(b)[i]), 1e-6);
+        snprintf(what, sizeof what, "%s: matches the per-element reference", binname[op]);
+        CHECK(ok, what);
+        dm_tensor_release(fast);
+        dm_tensor_release(gen);
+
+        /* path (b): one side a single element, against the same value expanded */
+        dm_tensor *one = tu_tensor(2, (int64_t[]){1, 1}, (float[]){0.75f});
+        dm_tensor *onex = expanded(one, 2, sh);
+        fast = dm_binary((dm_binop)op, a, one);
+        gen = dm_binary((dm_binop)op, an, onex);
+        snprintf(what, sizeof what, "%s: single-element right side == general path", binname[op]);
+        CHECK(same_bits(fast, gen), what);
+        dm_tensor_release(fast);
+        dm_tensor_release(gen);
+        fast = dm_binary((dm_binop)op, one, a);
+        gen = dm_binary((dm_binop)op, onex, an);
+        snprintf(what, sizeof what, "%s: single-element left side == general path", binname[op]);
+        CHECK(same_bits(fast, gen), what);
+        dm_tensor_release(gen);
+        /* and the scalar form gives the same values (pow and div have their own scalar
+           kernels, as in PyTorch; compare those within rounding) */
+        gen = dm_binary_scalar((dm_binop)op, a, 0.75f, 1);
+        snprintf(what, sizeof what, "%s: scalar reversed == tensor op", binname[op]);
+        if (op == DM_BIN_DIV || op == DM_BIN_POW) {
+            ok = gen != NULL;
+            for (int64_t i = 0; ok && i < 37 * 45; i++)
+                ok = close_to(dm_data(gen)[i], dm_data(fast)[i], 1e-6);
+            CHECK(ok, what);
+        } else {
+            CHECK(same_bits(fast, gen), what);
+        }
+        dm_tensor_release(fast);
+        dm_tensor_release(gen);
+        dm_tensor_release(onex);
+        dm_tensor_release(one);
+
+        /* a 3-D broadcast [4 x 1 x 5] op [3 x 1] -> [4 x 3 x 5], against the formula */
+        dm_tensor *p = rnd(3, (int64_t[]){4, 1, 5}, -2, 2, 900 + (unsigned)op);
+        dm_tensor *q = rnd(2, (int64_t[]){3, 1}, -2, 2, 950 + (unsigned)op);
+        if (op == DM_BIN_POW) tu_fill(p, 0, 2, 8);
+        dm_tensor *y = dm_binary((dm_binop)op, p, q);
+        ok = has_shape(y, 3, (int64_t[]){4, 3, 5});
+        for (int i = 0; ok && i < 4; i++)
+            for (int j = 0; ok && j < 3; j++)
+                for (int k = 0; ok && k < 5; k++)
+                    ok = close_to(dm_get(y, (int64_t[]){i, j, k}),
+                                  ref_bin((dm_binop)op, dm_get(p, (int64_t[]){i, 0, k}),
+                                          dm_get(q, (int64_t[]){j, 0})), 1e-6);
+        snprintf(what, sizeof what, "%s: [4 x 1 x 5] with [3 x 1] matches the reference", binname[op]);
+        CHECK(ok, what);
+        dm_tensor *pn = noncontig(p);
+        dm_tensor *yn = dm_binary((dm_binop)op, pn, q);
+        snprintf(what, sizeof what, "%s: 3-D broadcast, non-contiguous == contiguous", binname[op]);
+        CHECK(same_bits(y, yn), what);
+        dm_tensor_release(yn);
+        dm_tensor_release(pn);
+        dm_tensor_release(y);
+        dm_tensor_release(p);
+        dm_tensor_release(q);
+        dm_tensor_release(an);
+        dm_tensor_release(bn);
+        dm_tensor_release(a);
+        dm_tensor_release(b);
+    }
+
+    /* unary: contiguous vs non-contiguous, and against the formula */
+    for (int op = 0; op < DM_UN_COUNT; op++) {
+        dm_tensor *x = rnd(2, sh, -3, 3, 1000 + (unsigned)op);
+        dm_tensor *xn = noncontig(x);
+        dm_tensor *fast = dm_unary((dm_unop)op, x), *gen = dm_unary((dm_unop)op, xn);
+        snprintf(what, sizeof what, "%s: contiguous == non-contiguous", UNAME[op]);
+        CHECK(same_bits(fast, gen), what);
+        int ok = fast != NULL;
+        for (int64_t i = 0; ok && i < 37 * 45; i++)
+            ok = close_to(dm_data(fast)[i], ref_un((dm_unop)op, dm_data(x)[i]), 2e-6);
+        snprintf(what, sizeof what, "%s: matches the per-element reference", UNAME[op]);
+        CHECK(ok, what);
+        dm_tensor_release(fast);
+        dm_tensor_release(gen);
+        dm_tensor_release(xn);
+        dm_tensor_release(x);
+    }
+}
+
 int main(void)
 {
     int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
     test_fixtures();
     test_forward_by_hand();
+    test_gradcheck();
+    test_fast_vs_reference();
     CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
     CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
     return TEST_END("test_elementwise");

@@ -1,0 +1,74 @@
+--- deepmoon.nn.linear: nn.Linear, y = x W^T + b.
+
+local dm = require "deepmoon"
+local format = require "deepmoon.format"
+local module = require "deepmoon.nn.module"
+local util = require "deepmoon.nn.util"
+
+local Module, Parameter = module.Module, module.Parameter
+
+local Linear = Module:extend("Linear")
+
+local function check_init (fn, what)
+  if fn ~= nil and type(fn) ~= "function" then
+    error(("Linear: %s must be a function, got %s"):format(what, type(fn)), 4)
+  end
+end
+
+--- nn.Linear(in_features, out_features [, bias = true] [, {bias =, init =, bias_init =}]):
+--- weight [out x in] and bias [out], both drawn from U(-1/sqrt(in), 1/sqrt(in)) as PyTorch
+--- does (kaiming_uniform_ with a = sqrt(5)), from the default generator.  init(weight) and
+--- bias_init(bias), when given, run afterwards under no_grad (e.g. init = nn.init.xavier_normal_).
+function Linear:__init (...)
+  local a = util.args("Linear", 3, { "in_features", "out_features", "bias" },
+                      { "init", "bias_init" }, ...)
+  local nin, nout = a.in_features, a.out_features
+  for _, k in ipairs({ "in_features", "out_features" }) do
+    local v = a[k]
+    if math.type(v) ~= "integer" or v < 0 then
+      error(("Linear: %s must be a non-negative integer, got %s"):format(k, tostring(v)), 3)
+    end
+  end
+  local bias = a.bias
+  if bias == nil then bias = true end
+  if type(bias) ~= "boolean" then
+    error(("Linear: bias must be a boolean, got %s"):format(type(bias)), 3)
+  end
+  check_init(a.init, "init")
+  check_init(a.bias_init, "bias_init")
+  self.in_features, self.out_features = nin, nout
+  local bound = nin > 0 and 1 / math.sqrt(nin) or 0
+  local w = dm.empty(nout, nin)
+  local b = bias and dm.empty(nout) or nil
+  dm.no_grad(function ()
+    w:uniform_(-bound, bound)
+    if b then b:uniform_(-bound, bound) end
+  end)
+  self.weight = Parameter(w)
+  if b then self.bias = Parameter(b) else self:register_parameter("bias", nil) end
+  if a.init or a.bias_init then
+    dm.no_grad(function ()
+      if a.init then a.init(self.weight) end
+      if a.bias_init and self.bias then a.bias_init(self.bias) end
+    end)
+  end
+end
+
+function Linear:forward (x)
+  if not dm.is_tensor(x) then
+    error(("Linear: expected a Tensor input, got %s"):format(type(x)), 2)
+  end
+  local d = x:dim()
+  if d == 0 or x:size(d) ~= self.in_features then
+    error(("Linear: expected input [N x %d], got %s"):format(self.in_features,
+          format.shape_str(x:size())), 2)
+  end
+  return dm.linear(x, self.weight, self.bias)
+end
+
+function Linear:extra_repr ()
+  return ("in_features=%d, out_features=%d, bias=%s"):format(self.in_features,
+    self.out_features, self.bias ~= nil and "True" or "False")
+end
+
+return { Linear = Linear }

@@ -1,0 +1,690 @@
+--- deepmoon.nn.module: nn.Module, the base class of layers and models, its class mechanism,
+-- and nn.Parameter.
+--
+--   local SimpleNN = nn.Module:extend("SimpleNN")     -- a class; SimpleNN.super is nn.Module
+--
+--   function SimpleNN:__init(n)                        -- the constructor
+--     nn.Module.__init(self)                           -- optional (PyTorch's super().__init__())
+--     self.fc1 = nn.Linear(2, n)                       -- registered in assignment order
+--     self.fc2 = nn.Linear(n, 1)
+--   end
+--
+--   function SimpleNN:forward(x) return self.fc2(self.fc1(x):relu()) end
+--
+--   local model = SimpleNN(64)                         -- construct; model(x) calls forward
+--
+-- Assigning a module, or a tensor marked with nn.Parameter, to a field of an instance
+-- registers it (PyTorch's __setattr__), so parameters(), state_dict() and tostring(model)
+-- see it under that name.  Other values are kept as plain fields.
+--
+-- Collections: parameters(), buffers(), children() and modules() return Lua lists that can
+-- also be iterated directly (`for p in model:parameters() do`); the named_* forms return
+-- iterators of (name, value) in registration order (`for name, p in model:named_parameters()`).
+-- state_dict() returns a table name -> tensor whose pairs() and :keys() follow PyTorch's order.
+
+local dm = require "deepmoon"
+local format = require "deepmoon.format"
+
+local M = {}
+
+local is_tensor = dm.is_tensor
+
+-- the value a registered-but-empty slot holds (PyTorch's `self.bias = None` after
+-- register_parameter("bias", None)): the name stays reserved, iteration skips it
+local NONE = setmetatable({}, { __name = "None", __tostring = function () return "None" end })
+
+-- ---- ordered dictionaries ---------------------------------------------------------------
+
+local function od_new () return { keys = {}, map = {} } end
+
+local function od_set (od, k, v)
+  if v == nil then
+    if od.map[k] ~= nil then
+      od.map[k] = nil
+      for i, name in ipairs(od.keys) do
+        if name == k then table.remove(od.keys, i) break end
+      end
+    end
+    return
+  end
+  if od.map[k] == nil then od.keys[#od.keys + 1] = k end
+  od.map[k] = v
+end
+
+-- ---- lists that a generic for can call --------------------------------------------------
+
+-- `for v in list do` calls the list with the previous value; values are unique (the
+-- collections deduplicate), so a value -> position map finds the next one
+local positions = setmetatable({}, { __mode = "k" })
+local List = {
+  __name = "deepmoon.nn.List",
+  __call = function (list, _, prev)
+    local pos
+    if prev == nil then
+      pos = {}
+      for i, v in ipairs(list) do pos[v] = i end
+      positions[list] = pos
+      return list[1]
+    end
+    pos = positions[list]
+    local i = pos and pos[prev]
+    if i == nil then return nil end
+    return list[i + 1]
+  end,
+}
+
+local function list (t) return setmetatable(t, List) end
+
+-- an iterator over parallel arrays of names and values
+local function pairs_iter (names, values)
+  local i = 0
+  return function ()
+    i = i + 1
+    if names[i] ~= nil then return names[i], values[i] end
+  end
+end
+
+-- ---- classes ------------------------------------------------------------------------------
+
+-- metamethods live in each class table (Lua reads them raw from the metatable), so a
+-- subclass copies its parent's
+local METAMETHODS = { "__index", "__newindex", "__call", "__tostring", "__len", "__close",
+                      "__concat", "__eq", "__lt", "__le", "__unm", "__add" }
+
+local Module = {}
+M.Module = Module
+
+--- Is v a module (an instance of nn.Module or a subclass)?
+local function is_module (v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(v, "_modules") ~= nil and mt.__is_module == true
+end
+M.is_module = is_module
+Module.__is_module = true
+
+local function class_name (self)
+  local mt = getmetatable(self)
+  return mt and rawget(mt, "__name") or "Module"
+end
+
+-- the fresh private state of an instance (raw fields; everything else goes through
+-- __index / __newindex)
+local function new_state ()
+  return { _parameters = od_new(), _buffers = od_new(), _modules = od_new(), _attrs = {},
+           _non_persistent = {}, training = true }
+end
+
+local function construct (cls, ...)
+  local self = setmetatable(new_state(), cls)
+  cls.__init(self, ...)
+  return self
+end
+
+local function class_tostring (cls) return "class " .. rawget(cls, "__name") end
+
+--- Define a subclass: `local MyNet = nn.Module:extend("MyNet")`.  Instances are made by
+--- calling the class, `MyNet(...)`, which runs `MyNet:__init(...)`.
+function Module.extend (cls, name)
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+    error(("%s:extend: expected a class name (an identifier), got %s"):format(
+      rawget(cls, "__name") or "Module", type(name) == "string" and ("'" .. name .. "'")
+      or type(name)), 2)
+  end
+  local sub = {}
+  for _, k in ipairs(METAMETHODS) do sub[k] = rawget(cls, k) end
+  sub.__name = name
+  sub.super = cls
+  return setmetatable(sub, { __index = cls, __call = construct, __tostring = class_tostring })
+end
+
+--- Is self an instance of cls or of one of its subclasses?
+function Module.is_a (self, cls)
+  local c = getmetatable(self)
+  while c do
+    if c == cls then return true end
+    c = rawget(c, "super")
+  end
+  return false
+end
+
+--- The base constructor.  Subclasses may call it (`nn.Module.__init(self)`, as PyTorch's
+--- super().__init__()); the state it sets up already exists, so forgetting it is harmless.
+function Module.__init (self, ...)
+  if select("#", ...) > 0 then
+    error(("%s: nn.Module takes no arguments (to define a model class, use " ..
+           "nn.Module:extend(\"Name\"))"):format(class_name(self)), 3)
+  end
+end
+
+-- field reads: plain fields, then parameters, buffers, submodules, then the class
+function Module.__index (self, k)
+  local v = rawget(self, "_attrs")[k]
+  if v ~= nil then return v end
+  v = rawget(self, "_parameters").map[k]
+  if v == nil then v = rawget(self, "_buffers").map[k] end
+  if v == nil then v = rawget(self, "_modules").map[k] end
+  if v ~= nil then
+    if v == NONE then return nil end
+    return v
+  end
+  local cls = getmetatable(self)
+  if type(k) == "number" then
+    local get = cls.__getitem
+    if get then return get(self, k) end
+    return nil
+  end
+  return cls[k]
+end
+
+local function typename (v)
+  if is_tensor(v) then return "Tensor" end
+  if is_module(v) then return class_name(v) end
+  return type(v)
+end
+
+local function remove_everywhere (self, k)
+  od_set(rawget(self, "_parameters"), k, nil)
+  od_set(rawget(self, "_buffers"), k, nil)
+  od_set(rawget(self, "_modules"), k, nil)
+  rawget(self, "_attrs")[k] = nil
+end
+
+-- field writes register modules and parameters (PyTorch's Module.__setattr__)
+function Module.__newindex (self, k, v)
+  if type(k) ~= "string" then
+    local set = getmetatable(self).__setitem
+    if set then return set(self, k, v) end
+    error(("%s: cannot assign to index %s"):format(class_name(self), tostring(k)), 2)
+  end
+  local params, bufs, mods = rawget(self, "_parameters"), rawget(self, "_buffers"),
+                             rawget(self, "_modules")
+  if is_module(v) then
+    remove_everywhere(self, k)
+    od_set(mods, k, v)
+  elseif is_tensor(v) and dm._parameters[v] then
+    remove_everywhere(self, k)
+    od_set(params, k, v)
+  elseif params.map[k] ~= nil then
+    if v ~= nil then
+      error(("%s: cannot assign a %s as parameter '%s' (nn.Parameter or nil expected)"):format(
+        class_name(self), typename(v), k), 2)
+    end
+    od_set(params, k, NONE)
+  elseif bufs.map[k] ~= nil then
+    if v ~= nil and not is_tensor(v) then
+      error(("%s: cannot assign a %s as buffer '%s' (Tensor or nil expected)"):format(
+        class_name(self), typename(v), k), 2)
+    end
+    od_set(bufs, k, v == nil and NONE or v)
+  elseif mods.map[k] ~= nil then
+    if v ~= nil then
+      error(("%s: cannot assign a %s as child module '%s' (nn.Module or nil expected)"):format(
+        class_name(self), typename(v), k), 2)
+    end
+    od_set(mods, k, nil)
+  else
+    rawget(self, "_attrs")[k] = v
+  end
+end
+
+--- model(...) runs model:forward(...)
+function Module.__call (self, ...)
+  return self:forward(...)
+end
+
+--- Subclasses define forward.
+function Module.forward (self)
+  error(("%s: forward is not implemented (define function %s:forward(...))"):format(
+    class_name(self), class_name(self)), 2)
+end
+
+-- ---- registration ------------------------------------------------------------------------
+
+local function check_name (self, what, name, level)
+  if type(name) ~= "string" then
+    error(("%s: %s name should be a string, got %s"):format(class_name(self), what, type(name)),
+          level + 1)
+  end
+  if name == "" then
+    error(("%s: %s name can't be empty"):format(class_name(self), what), level + 1)
+  end
+  if name:find(".", 1, true) then
+    error(("%s: %s name can't contain \".\", got '%s'"):format(class_name(self), what, name),
+          level + 1)
+  end
+end
+
+--- Register a parameter (a tensor marked with nn.Parameter, or nil to reserve the name).
+function Module.register_parameter (self, name, param)
+  check_name(self, "parameter", name, 2)
+  if param ~= nil and not (is_tensor(param) and dm._parameters[param]) then
+    error(("%s: cannot register a %s as parameter '%s' (nn.Parameter or nil expected)"):format(
+      class_name(self), is_tensor(param) and "plain Tensor" or type(param), name), 2)
+  end
+  remove_everywhere(self, name)
+  od_set(rawget(self, "_parameters"), name, param == nil and NONE or param)
+end
+
+--- Register a buffer: state that is saved in state_dict but is not a parameter (running
+--- statistics).  `persistent` (default true; also {persistent = false}) keeps it out of
+--- state_dict when false.
+function Module.register_buffer (self, name, t, persistent)
+  check_name(self, "buffer", name, 2)
+  if type(persistent) == "table" then
+    for k in pairs(persistent) do
+      if k ~= "persistent" then
+        error(("register_buffer: unknown option '%s'"):format(tostring(k)), 2)
+      end
+    end
+    persistent = persistent.persistent
+  end
+  if t ~= nil and not is_tensor(t) then
+    error(("%s: cannot register a %s as buffer '%s' (Tensor or nil expected)"):format(
+      class_name(self), type(t), name), 2)
+  end
+  remove_everywhere(self, name)
+  od_set(rawget(self, "_buffers"), name, t == nil and NONE or t)
+  rawget(self, "_non_persistent")[name] = (persistent == false) or nil
+end
+
+--- Register a child module under name.
+function Module.add_module (self, name, module)
+  check_name(self, "module", name, 2)
+  if module ~= nil and not is_module(module) then
+    error(("%s: %s is not a Module"):format(class_name(self), type(module)), 2)
+  end
+  remove_everywhere(self, name)
+  od_set(rawget(self, "_modules"), name, module)
+end
+Module.register_module = Module.add_module
+
+-- ---- traversal ---------------------------------------------------------------------------
+
+-- (prefix .. name, module) for self and every module below it, pre-order, each module once
+local function walk_modules (self, prefix, out_names, out_mods, seen)
+  if seen[self] then return end
+  seen[self] = true
+  out_names[#out_names + 1] = prefix
+  out_mods[#out_mods + 1] = self
+  local mods = rawget(self, "_modules")
+  for _, k in ipairs(mods.keys) do
+    local child = mods.map[k]
+    walk_modules(child, prefix == "" and k or (prefix .. "." .. k), out_names, out_mods, seen)
+  end
+end
+
+local function all_modules (self)
+  local names, mods = {}, {}
+  walk_modules(self, "", names, mods, {})
+  return names, mods
+end
+
+-- named members (parameters or buffers) of every module, each tensor once
+local function named_members (self, field, recurse)
+  local names, values, seen = {}, {}, {}
+  local mnames, mods
+  if recurse == false then mnames, mods = { "" }, { self }
+  else mnames, mods = all_modules(self) end
+  for i, m in ipairs(mods) do
+    local od = rawget(m, field)
+    for _, k in ipairs(od.keys) do
+      local v = od.map[k]
+      if v ~= NONE and not seen[v] then
+        seen[v] = true
+        names[#names + 1] = mnames[i] == "" and k or (mnames[i] .. "." .. k)
+        values[#values + 1] = v
+      end
+    end
+  end
+  return names, values
+end
+
+--- Parameters of this module and all below it, in registration order, each once: a list
+--- (`#`, ipairs, or `for p in model:parameters() do`).  recurse = false: this module's own.
+function Module.parameters (self, recurse)
+  local _, values = named_members(self, "_parameters", recurse)
+  return list(values)
+end
+
+--- Iterator of (dotted name, parameter): `fc1.weight`, `0.bias`, as PyTorch names them.
+function Module.named_parameters (self, recurse)
+  return pairs_iter(named_members(self, "_parameters", recurse))
+end
+
+--- Buffers (running statistics, ...) of this module and all below it: a list.
+function Module.buffers (self, recurse)
+  local _, values = named_members(self, "_buffers", recurse)
+  return list(values)
+end
+
+--- Iterator of (dotted name, buffer).
+function Module.named_buffers (self, recurse)
+  return pairs_iter(named_members(self, "_buffers", recurse))
+end
+
+local function named_children (self)
+  local names, values, seen = {}, {}, {}
+  local mods = rawget(self, "_modules")
+  for _, k in ipairs(mods.keys) do
+    local m = mods.map[k]
+    if not seen[m] then
+      seen[m] = true
+      names[#names + 1] = k
+      values[#values + 1] = m
+    end
+  end
+  return names, values
+end
+
+--- The direct children: a list.
+function Module.children (self)
+  local _, values = named_children(self)
+  return list(values)
+end
+
+--- Iterator of (name, child).
+function Module.named_children (self)
+  return pairs_iter(named_children(self))
+end
+
+--- self and every module below it, pre-order, each once: a list.
+function Module.modules (self)
+  local _, mods = all_modules(self)
+  return list(mods)
+end
+
+--- Iterator of (dotted name, module); self comes first with the name "".
+function Module.named_modules (self)
+  return pairs_iter(all_modules(self))
+end
+
+--- Call fn on every child (recursively) and then on self, as PyTorch; returns self.
+function Module.apply (self, fn)
+  for m in Module.children(self) do m:apply(fn) end
+  fn(self)
+  return self
+end
+
+--- Set training mode (default true) on this module and all below it; returns self.
+function Module.train (self, mode)
+  if mode == nil then mode = true end
+  if type(mode) ~= "boolean" then
+    error(("%s: train: mode should be a boolean, got %s"):format(class_name(self), type(mode)), 2)
+  end
+  for m in Module.modules(self) do rawset(m, "training", mode) end
+  return self
+end
+
+--- Evaluation mode (dropout off, batch norm uses running statistics); returns self.
+function Module.eval (self)
+  return Module.train(self, false)
+end
+
+--- Set requires_grad on every parameter; returns self.
+function Module.requires_grad_ (self, on)
+  if on == nil then on = true end
+  for p in Module.parameters(self) do p.requires_grad = on end
+  return self
+end
+
+--- Zero the gradients of every parameter in place (PyTorch 1.13's default), or drop them
+--- with `model:zero_grad{set_to_none = true}` (also `model:zero_grad(true)`).
+function Module.zero_grad (self, opts)
+  local to_none = false
+  if type(opts) == "table" then
+    for k in pairs(opts) do
+      if k ~= "set_to_none" then
+        error(("zero_grad: unknown option '%s'"):format(tostring(k)), 2)
+      end
+    end
+    to_none = opts.set_to_none and true or false
+  elseif opts ~= nil then
+    to_none = opts and true or false
+  end
+  for p in Module.parameters(self) do
+    local g = p.grad
+    if g ~= nil then
+      if to_none then p.grad = nil else g:zero_() end
+    end
+  end
+end
+
+-- ---- state_dict --------------------------------------------------------------------------
+
+local StateDict = {}
+StateDict.__index = StateDict
+local sd_order = setmetatable({}, { __mode = "k" })
+
+--- The keys in order: those the state_dict was made with (still present), then any added
+--- since, sorted.
+function StateDict.keys (sd)
+  local out, seen = {}, {}
+  for _, k in ipairs(sd_order[sd] or {}) do
+    if rawget(sd, k) ~= nil then out[#out + 1] = k; seen[k] = true end
+  end
+  local extra = {}
+  for k in next, sd do
+    if not seen[k] then extra[#extra + 1] = k end
+  end
+  table.sort(extra, function (a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(extra) do out[#out + 1] = k end
+  return out
+end
+
+function StateDict.__pairs (sd)
+  local keys = StateDict.keys(sd)
+  local i = 0
+  return function ()
+    i = i + 1
+    local k = keys[i]
+    if k ~= nil then return k, rawget(sd, k) end
+  end, sd, nil
+end
+
+StateDict.__name = "deepmoon.nn.StateDict"
+
+--- A state_dict-like ordered table from a list of names and a name -> tensor map.
+function M.state_dict_from (names, map)
+  local sd = setmetatable({}, StateDict)
+  for _, k in ipairs(names) do rawset(sd, k, map[k]) end
+  sd_order[sd] = { table.unpack(names) }
+  return sd
+end
+
+-- (name, tensor) of everything state_dict holds, in PyTorch's order: each module's
+-- parameters, then its persistent buffers, then its children's, recursively
+local function state_entries (self, prefix, names, values)
+  local params, bufs = rawget(self, "_parameters"), rawget(self, "_buffers")
+  for _, k in ipairs(params.keys) do
+    local v = params.map[k]
+    if v ~= NONE then names[#names + 1] = prefix .. k; values[#values + 1] = v end
+  end
+  local np = rawget(self, "_non_persistent")
+  for _, k in ipairs(bufs.keys) do
+    local v = bufs.map[k]
+    if v ~= NONE and not np[k] then
+      names[#names + 1] = prefix .. k; values[#values + 1] = v
+    end
+  end
+  local mods = rawget(self, "_modules")
+  for _, k in ipairs(mods.keys) do
+    state_entries(mods.map[k], prefix .. k .. ".", names, values)
+  end
+  return names, values
+end
+
+--- The module's state: a table dotted name -> tensor (parameters and persistent buffers),
+--- detached (sharing storage) unless {keep_vars = true}.  pairs(sd) and sd:keys() give
+--- PyTorch's order; the names are PyTorch's state_dict keys.
+function Module.state_dict (self, opts)
+  local keep, prefix = false, ""
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error(("state_dict: expected an options table, got %s"):format(type(opts)), 2)
+    end
+    for k in pairs(opts) do
+      if k ~= "keep_vars" and k ~= "prefix" then
+        error(("state_dict: unknown option '%s'"):format(tostring(k)), 2)
+      end
+    end
+    keep = opts.keep_vars and true or false
+    prefix = opts.prefix or ""
+  end
+  local names, values = state_entries(self, prefix, {}, {})
+  local map = {}
+  for i, k in ipairs(names) do map[k] = keep and values[i] or values[i]:detach() end
+  return M.state_dict_from(names, map)
+end
+
+local function quoted_list (keys)
+  local q = {}
+  for i, k in ipairs(keys) do q[i] = '"' .. tostring(k) .. '"' end
+  return table.concat(q, ", ")
+end
+
+--- Copy the tensors of sd into this module's parameters and buffers (under no_grad).
+--- strict (default true; `{strict = false}` or a boolean) makes missing and unexpected keys
+--- an error; a shape mismatch is always one.  Returns {missing_keys =, unexpected_keys =}.
+function Module.load_state_dict (self, sd, opts)
+  local strict = true
+  if type(opts) == "boolean" then
+    strict = opts
+  elseif type(opts) == "table" then
+    for k in pairs(opts) do
+      if k ~= "strict" then
+        error(("load_state_dict: unknown option '%s'"):format(tostring(k)), 2)
+      end
+    end
+    if opts.strict ~= nil then strict = opts.strict and true or false end
+  elseif opts ~= nil then
+    error(("load_state_dict: expected an options table, got %s"):format(type(opts)), 2)
+  end
+  if type(sd) ~= "table" then
+    error(("load_state_dict: expected a state_dict table, got %s"):format(type(sd)), 2)
+  end
+  local names, values = state_entries(self, "", {}, {})
+  local expected = {}
+  local missing, unexpected, errors = {}, {}, {}
+  local _ <close> = dm.no_grad()
+  for i, k in ipairs(names) do
+    expected[k] = true
+    local src = sd[k]
+    if src == nil then
+      missing[#missing + 1] = k
+    elseif not is_tensor(src) then
+      errors[#errors + 1] = ('While copying the parameter named "%s", expected a Tensor ' ..
+                             'from checkpoint but received %s'):format(k, type(src))
+    else
+      local dst = values[i]
+      if not (dst:dim() == src:dim() and dst:numel() == src:numel() and
+              format.shape_str(dst:size()) == format.shape_str(src:size())) then
+        errors[#errors + 1] = ("size mismatch for %s: copying a param with shape %s from " ..
+                               "checkpoint, the shape in current model is %s."):format(
+          k, format.shape_str(src:size()), format.shape_str(dst:size()))
+      else
+        dst:copy_(src)
+      end
+    end
+  end
+  local sd_keys
+  if getmetatable(sd) == StateDict then
+    sd_keys = StateDict.keys(sd)
+  else
+    sd_keys = {}
+    for k in pairs(sd) do sd_keys[#sd_keys + 1] = k end
+    table.sort(sd_keys, function (a, b) return tostring(a) < tostring(b) end)
+  end
+  for _, k in ipairs(sd_keys) do
+    if not expected[k] then unexpected[#unexpected + 1] = k end
+  end
+  if strict then
+    if #unexpected > 0 then
+      table.insert(errors, 1, "Unexpected key(s) in state_dict: " .. quoted_list(unexpected) .. ".")
+    end
+    if #missing > 0 then
+      table.insert(errors, 1, "Missing key(s) in state_dict: " .. quoted_list(missing) .. ".")
+    end
+  end
+  if #errors > 0 then
+    error(("Error(s) in loading state_dict for %s:\n\t%s"):format(
+      class_name(self), table.concat(errors, "\n\t")), 2)
+  end
+  return { missing_keys = missing, unexpected_keys = unexpected }
+end
+
+-- ---- printing ----------------------------------------------------------------------------
+
+--- The class name (PyTorch's _get_name).
+function Module._get_name (self)
+  return class_name(self)
+end
+
+--- The layer's own settings for printing, e.g. "in_features=2, out_features=64, bias=True";
+--- layers override it.
+function Module.extra_repr ()
+  return ""
+end
+
+local function add_indent (s, n)
+  local pad = ("\n" .. (" "):rep(n))
+  return (s:gsub("\n", pad))
+end
+
+--- PyTorch's repr: "Name(extra)" or "Name(\n  (child): ...\n)".
+function Module.__tostring (self)
+  local lines = {}
+  local extra = self:extra_repr()
+  local n_extra = 0
+  if extra ~= nil and extra ~= "" then
+    for line in (extra .. "\n"):gmatch("(.-)\n") do
+      lines[#lines + 1] = line
+      n_extra = n_extra + 1
+    end
+  end
+  local mods = rawget(self, "_modules")
+  for _, k in ipairs(mods.keys) do
+    lines[#lines + 1] = "(" .. k .. "): " .. add_indent(tostring(mods.map[k]), 2)
+  end
+  local s = class_name(self) .. "("
+  if #lines > 0 then
+    if n_extra == 1 and #lines == 1 then
+      s = s .. lines[1]
+    else
+      s = s .. "\n  " .. table.concat(lines, "\n  ") .. "\n"
+    end
+  end
+  return s .. ")"
+end
+
+Module.__name = "Module"
+setmetatable(Module, { __call = construct, __tostring = class_tostring })
+
+-- ---- Parameter ---------------------------------------------------------------------------
+
+--- Mark a tensor as a parameter: it requires grad (unless requires_grad is false), prints
+--- as "Parameter containing:", and a module registers it when it is assigned to a field.
+--- A tensor produced by an op is detached first (a parameter is a leaf).  Returns it.
+function M.Parameter (t, requires_grad)
+  if not is_tensor(t) then
+    error(("Parameter: expected a Tensor, got %s"):format(type(t)), 2)
+  end
+  if type(requires_grad) == "table" then
+    for k in pairs(requires_grad) do
+      if k ~= "requires_grad" then
+        error(("Parameter: unknown option '%s'"):format(tostring(k)), 2)
+      end
+    end
+    requires_grad = requires_grad.requires_grad
+  end
+  if requires_grad == nil then requires_grad = true end
+  if not t.is_leaf then t = t:detach() end
+  t.requires_grad = requires_grad and true or false
+  dm._parameters[t] = true
+  return t
+end
+
+M.list = list
+M.NONE = NONE
+
+return M

@@ -1,0 +1,79 @@
+--- deepmoon.optim.sgd: stochastic gradient descent, PyTorch 1.13's torch.optim.SGD.
+--
+--   local opt = optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9})
+--   opt:zero_grad(); loss:backward(); opt:step()
+--
+-- Per parameter with a gradient g (PyTorch's rule, run by core.sgd_step in one pass):
+--   g = maximize and -g or g;  g = g + weight_decay * p
+--   momentum ~= 0:  buf = g on the first step, else momentum * buf + (1 - dampening) * g;
+--                   g = nesterov and g + momentum * buf or buf
+--   p = p - lr * g
+-- State per parameter: momentum_buffer (only when momentum ~= 0).
+
+local core = require "deepmoon.core"
+local Optimizer = require "deepmoon.optim.optimizer"
+
+local sgd_step = core.sgd_step
+local zeros_like = core.zeros_like
+local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
+
+local function validate (name, g, where)
+  local lr = number(name, g, "lr", where)
+  local momentum = number(name, g, "momentum", where)
+  local dampening = number(name, g, "dampening", where)
+  local wd = number(name, g, "weight_decay", where)
+  local nesterov = boolean(name, g, "nesterov", where)
+  boolean(name, g, "maximize", where)
+  if lr < 0 then fail("%s: invalid learning rate: %s%s", name, lr, where) end
+  if momentum < 0 then fail("%s: invalid momentum value: %s%s", name, momentum, where) end
+  if wd < 0 then fail("%s: invalid weight_decay value: %s%s", name, wd, where) end
+  if nesterov and (momentum <= 0 or dampening ~= 0) then
+    fail("%s: nesterov momentum requires a momentum and zero dampening%s", name, where)
+  end
+end
+
+local SGD = Optimizer.class {
+  name = "SGD",
+  positional = { "lr", "momentum", "dampening", "weight_decay", "nesterov" },
+  defaults = { lr = Optimizer.required, momentum = 0, dampening = 0, weight_decay = 0,
+               nesterov = false, maximize = false },
+  validate = validate,
+}
+
+--- One update of every parameter that has a gradient; parameters whose grad is nil are
+--- skipped.  closure (optional) re-evaluates the model and returns the loss, which step
+--- returns.
+function SGD.step (self, closure)
+  local loss
+  if closure ~= nil then loss = Optimizer._closure(closure) end
+  local state = self.state
+  local groups = self.param_groups
+  for gi = 1, #groups do
+    local group = groups[gi]
+    local params = group.params
+    local lr, momentum, dampening = group.lr, group.momentum, group.dampening
+    local wd, nesterov, maximize = group.weight_decay, group.nesterov, group.maximize
+    for i = 1, #params do
+      local p = params[i]
+      local g = p.grad
+      if g then
+        if momentum ~= 0 then
+          local st = state[p]
+          local buf = st and st.momentum_buffer
+          if buf then
+            sgd_step(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize, false)
+          else
+            buf = zeros_like(p)
+            if st then st.momentum_buffer = buf else state[p] = { momentum_buffer = buf } end
+            sgd_step(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize, true)
+          end
+        else
+          sgd_step(p, g, nil, lr, 0, dampening, wd, nesterov, maximize, false)
+        end
+      end
+    end
+  end
+  return loss
+end
+
+return SGD
