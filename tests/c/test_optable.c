@@ -1,0 +1,257 @@
+/* test_optable.c -- every entry of the op table has a gradient check.
+ *
+ * The loop runs over every dm_op (and every variant that names a different rule: each unary
+ * function, each loss).  For each it looks up a case below, runs it once to confirm the case
+ * really records that op, then compares autograd with central differences.  Adding an op to
+ * the table without adding a case here fails this test. */
+#include "testutil.h"
+#include "../../core/internal.h"
+
+typedef struct {
+    dm_op op;
+    int sub;                   /* -1: any */
+    const char *name;
+    tu_fn f;
+    int n;                     /* inputs */
+    int ndim[3];
+    int64_t shape[3][3];
+    float lo, hi;              /* input range */
+} gcase;
+
+#define A (in[0])
+#define B (in[1])
+#define C (in[2])
+
+static dm_tensor *f_view(dm_tensor *const *in, void *c) { (void)c; return dm_view(A, 2, (int64_t[]){3, 2}); }
+static dm_tensor *f_transpose(dm_tensor *const *in, void *c) { (void)c; return dm_transpose(A, 0, 1); }
+static dm_tensor *f_permute(dm_tensor *const *in, void *c) { (void)c; return dm_permute(A, (int[]){2, 0, 1}); }
+static dm_tensor *f_narrow(dm_tensor *const *in, void *c) { (void)c; return dm_narrow(A, 1, 1, 2); }
+static dm_tensor *f_select(dm_tensor *const *in, void *c) { (void)c; return dm_select(A, 0, 1); }
+static dm_tensor *f_expand(dm_tensor *const *in, void *c) { (void)c; return dm_expand(A, 3, (int64_t[]){2, 2, 3}); }
+static dm_tensor *f_clone(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *t = dm_transpose(A, 0, 1);
+    dm_tensor *y = dm_contiguous(t);      /* a non-contiguous input makes a clone */
+    dm_tensor_release(t);
+    return y;
+}
+
+static dm_tensor *f_binary(dm_tensor *const *in, void *c) { return dm_binary(*(dm_binop *)c, A, B); }
+static dm_binop b_add = DM_BIN_ADD, b_sub = DM_BIN_SUB, b_mul = DM_BIN_MUL, b_div = DM_BIN_DIV,
+                b_pow = DM_BIN_POW, b_max = DM_BIN_MAXIMUM, b_min = DM_BIN_MINIMUM;
+static dm_tensor *f_add(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_add); }
+static dm_tensor *f_sub(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_sub); }
+static dm_tensor *f_mul(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_mul); }
+static dm_tensor *f_div(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_div); }
+static dm_tensor *f_pow(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_pow); }
+static dm_tensor *f_maximum(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_max); }
+static dm_tensor *f_minimum(dm_tensor *const *in, void *c) { (void)c; return f_binary(in, &b_min); }
+
+static dm_tensor *f_adds(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_ADD, A, 1.5f, 0); }
+static dm_tensor *f_subs(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_SUB, A, 1.5f, 0); }
+static dm_tensor *f_muls(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_MUL, A, -2.5f, 0); }
+static dm_tensor *f_divs(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_DIV, A, 3.0f, 0); }
+static dm_tensor *f_rsubs(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_SUB, A, 2.0f, 1); }
+static dm_tensor *f_rdivs(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_DIV, A, 2.0f, 1); }
+static dm_tensor *f_pows(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_POW, A, 2.5f, 0); }
+static dm_tensor *f_rpows(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_POW, A, 1.7f, 1); }
+
+static dm_unop cur_unop;
+static dm_tensor *f_unary(dm_tensor *const *in, void *c) { (void)c; return dm_unary(cur_unop, A); }
+static dm_tensor *f_clamp(dm_tensor *const *in, void *c) { (void)c; return dm_clamp(A, -0.5f, 0.5f); }
+static dm_tensor *f_leaky(dm_tensor *const *in, void *c) { (void)c; return dm_leaky_relu(A, 0.1f); }
+static dm_tensor *f_elu(dm_tensor *const *in, void *c) { (void)c; return dm_elu(A, 1.3f); }
+static dm_tensor *f_where(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *cond = dm_binary_scalar(DM_BIN_GT, C, 0.0f, 0);
+    dm_tensor *y = dm_where(cond, A, B);
+    dm_tensor_release(cond);
+    return y;
+}
+
+static dm_tensor *f_sum(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_SUM, A, 1, 0, 1); }
+static dm_tensor *f_mean(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_MEAN, A, 0, 1, 1); }
+static dm_tensor *f_prod(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_PROD, A, 1, 0, 1); }
+static dm_tensor *f_maxdim(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_MAX, A, 1, 0, 1); }
+static dm_tensor *f_maxall(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_MIN, A, DM_ALL, 0, 1); }
+static dm_tensor *f_var(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_VAR, A, 1, 0, 1); }
+static dm_tensor *f_std(dm_tensor *const *in, void *c) { (void)c; return dm_reduce(DM_RED_STD, A, DM_ALL, 0, 1); }
+static dm_tensor *f_softmax(dm_tensor *const *in, void *c) { (void)c; return dm_softmax(A, 1); }
+static dm_tensor *f_log_softmax(dm_tensor *const *in, void *c) { (void)c; return dm_log_softmax(A, 0); }
+
+static dm_tensor *f_matmul(dm_tensor *const *in, void *c) { (void)c; return dm_matmul(A, B); }
+static dm_tensor *f_linear(dm_tensor *const *in, void *c) { (void)c; return dm_linear(A, B, C); }
+static dm_tensor *f_cat(dm_tensor *const *in, void *c) { (void)c; return dm_cat(2, (dm_tensor *[]){A, B}, 1); }
+static dm_tensor *f_index_select(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *idx = dm_tensor_from_data(1, (int64_t[]){4}, (float[]){2, 0, 2, 1});
+    dm_tensor *y = dm_index_select(A, 1, idx);
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_dropout(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_rng *g = dm_rng_new(5);             /* the same mask on every call */
+    dm_tensor *y = dm_dropout(A, 0.3, 1, g);
+    dm_rng_free(g);
+    return y;
+}
+static dm_tensor *f_batchnorm(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_batch_norm(A, NULL, NULL, B, C, 1, 0.1, 1e-5);
+}
+
+static dm_loss_kind cur_loss;
+static dm_tensor *f_loss(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *y = NULL, *t = NULL;
+    switch (cur_loss) {
+    case DM_LOSS_BCE: {
+        dm_tensor *p = dm_unary(DM_UN_SIGMOID, A);
+        y = dm_bce_loss(p, B, NULL, DM_REDUCTION_MEAN);
+        dm_tensor_release(p);
+        return y;
+    }
+    case DM_LOSS_BCE_LOGITS: return dm_bce_with_logits_loss(A, B, NULL, NULL, DM_REDUCTION_SUM);
+    case DM_LOSS_MSE: return dm_mse_loss(A, B, DM_REDUCTION_MEAN);
+    case DM_LOSS_L1: return dm_l1_loss(A, B, DM_REDUCTION_NONE);
+    case DM_LOSS_SMOOTH_L1: return dm_smooth_l1_loss(A, B, DM_REDUCTION_MEAN, 0.5);
+    case DM_LOSS_HUBER: return dm_huber_loss(A, B, DM_REDUCTION_SUM, 0.7);
+    case DM_LOSS_NLL: {
+        dm_tensor *lp = dm_log_softmax(A, 1);
+        t = dm_tensor_from_data(1, (int64_t[]){2}, (float[]){2, 0});
+        y = dm_nll_loss(lp, t, NULL, DM_REDUCTION_MEAN, -100);
+        dm_tensor_release(lp);
+        dm_tensor_release(t);
+        return y;
+    }
+    case DM_LOSS_CROSS_ENTROPY:
+        t = dm_tensor_from_data(1, (int64_t[]){2}, (float[]){1, 2});
+        y = dm_cross_entropy(A, t, NULL, DM_REDUCTION_MEAN, -100, 0.1);
+        dm_tensor_release(t);
+        return y;
+    default: return NULL;
+    }
+}
+
+#define S1(a) 1, {{a}}
+static const gcase cases[] = {
+    { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_TRANSPOSE, -1, "transpose", f_transpose, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_PERMUTE, -1, "permute", f_permute, 1, {3}, {{2, 3, 2}}, -1, 1 },
+    { DM_OP_NARROW, -1, "narrow", f_narrow, 1, {2}, {{2, 4}}, -1, 1 },
+    { DM_OP_SELECT, -1, "select", f_select, 1, {2}, {{3, 2}}, -1, 1 },
+    { DM_OP_EXPAND, -1, "expand", f_expand, 1, {2}, {{1, 3}}, -1, 1 },
+    { DM_OP_CLONE, -1, "clone", f_clone, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_ADD, -1, "add", f_add, 2, {2, 1}, {{2, 3}, {3}}, -1, 1 },
+    { DM_OP_SUB, -1, "sub", f_sub, 2, {2, 2}, {{2, 1}, {1, 3}}, -1, 1 },
+    { DM_OP_MUL, -1, "mul", f_mul, 2, {2, 1}, {{2, 3}, {3}}, -1, 1 },
+    { DM_OP_DIV, -1, "div", f_div, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.5f, 2 },
+    { DM_OP_POW, -1, "pow", f_pow, 2, {2, 1}, {{2, 3}, {3}}, 0.5f, 2 },
+    { DM_OP_MAXIMUM, -1, "maximum", f_maximum, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1 },
+    { DM_OP_MINIMUM, -1, "minimum", f_minimum, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1 },
+    { DM_OP_ADDS, DM_BIN_ADD, "add scalar", f_adds, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_ADDS, DM_BIN_SUB, "sub scalar", f_subs, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_MULS, DM_BIN_MUL, "mul scalar", f_muls, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_MULS, DM_BIN_DIV, "div scalar", f_divs, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_RSUBS, -1, "scalar - x", f_rsubs, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_RDIVS, -1, "scalar / x", f_rdivs, 1, {2}, {{2, 3}}, 0.5f, 2 },
+    { DM_OP_POWS, -1, "x ^ scalar", f_pows, 1, {2}, {{2, 3}}, 0.5f, 2 },
+    { DM_OP_RPOWS, -1, "scalar ^ x", f_rpows, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_UNARY, -2, "unary", f_unary, 1, {2}, {{2, 3}}, 0.3f, 1.2f },
+    { DM_OP_CLAMP, -1, "clamp", f_clamp, 1, {2}, {{3, 4}}, -1, 1 },
+    { DM_OP_LEAKY_RELU, -1, "leaky_relu", f_leaky, 1, {2}, {{3, 4}}, -1, 1 },
+    { DM_OP_ELU, -1, "elu", f_elu, 1, {2}, {{3, 4}}, -1, 1 },
+    { DM_OP_WHERE, -1, "where", f_where, 3, {2, 2, 2}, {{2, 3}, {2, 3}, {2, 3}}, -1, 1 },
+    { DM_OP_SUM, -1, "sum", f_sum, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_MEAN, -1, "mean", f_mean, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_PROD, -1, "prod", f_prod, 1, {2}, {{2, 3}}, 0.5f, 1.5f },
+    { DM_OP_MAXMIN, -1, "max(dim)", f_maxdim, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_MAXMIN_ALL, -1, "min()", f_maxall, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_VAR, -1, "var", f_var, 1, {2}, {{2, 4}}, -1, 1 },
+    { DM_OP_STD, -1, "std", f_std, 1, {2}, {{2, 4}}, -1, 1 },
+    { DM_OP_SOFTMAX, -1, "softmax", f_softmax, 1, {2}, {{2, 4}}, -2, 2 },
+    { DM_OP_LOG_SOFTMAX, -1, "log_softmax", f_log_softmax, 1, {2}, {{3, 2}}, -2, 2 },
+    { DM_OP_MATMUL, -1, "matmul", f_matmul, 2, {2, 2}, {{2, 3}, {3, 4}}, -1, 1 },
+    { DM_OP_LINEAR, -1, "linear", f_linear, 3, {2, 2, 1}, {{4, 3}, {2, 3}, {2}}, -1, 1 },
+    { DM_OP_CAT, -1, "cat", f_cat, 2, {2, 2}, {{2, 3}, {2, 1}}, -1, 1 },
+    { DM_OP_INDEX_SELECT, -1, "index_select", f_index_select, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1 },
+    { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1 },
+    { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f },
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* run one case (with the current unary/loss variant); returns 1 if it recorded op/sub */
+static int run_case(const gcase *c, int want_sub)
+{
+    dm_tensor *in[3] = {0};
+    for (int i = 0; i < c->n; i++) {
+        in[i] = dm_tensor_new(c->ndim[i], c->shape[i]);
+        tu_fill(in[i], c->lo, c->hi, (unsigned)(i + 3) * 17u + (unsigned)c->op);
+        dm_set_requires_grad(in[i], 1);
+    }
+    dm_tensor *y = c->f(in, NULL);
+    int ok = y && y->grad_fn && (int)y->grad_fn->op == (int)c->op &&
+             (want_sub < 0 || y->grad_fn->sub == want_sub);
+    char what[128];
+    snprintf(what, sizeof what, "%s (sub %d) records its op: %s", c->name, want_sub,
+             y ? (dm_grad_fn_name(y) ? dm_grad_fn_name(y) : "no grad_fn") : dm_errmsg());
+    CHECK(ok, what);
+    dm_tensor_release(y);
+    if (ok) {
+        double err = gradcheck(c->f, c->n, in, NULL, 1e-3);
+        snprintf(what, sizeof what, "%s (sub %d) gradient matches finite differences (err %.2e)",
+                 c->name, want_sub, err);
+        CHECK(err < 2e-2, what);
+    }
+    for (int i = 0; i < c->n; i++) dm_tensor_release(in[i]);
+    return ok;
+}
+
+static const gcase *find(dm_op op, int sub)
+{
+    for (int i = 0; i < NCASES; i++)
+        if (cases[i].op == op && (cases[i].sub == -1 || cases[i].sub == sub || cases[i].sub < -1))
+            return &cases[i];
+    return NULL;
+}
+
+int main(void)
+{
+    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
+        if (op == DM_OP_UNARY) {
+            for (int u = 0; u < DM_UN_COUNT; u++) {
+                const gcase *c = find(op, u);
+                CHECK(c != NULL, "unary op has a gradient case");
+                cur_unop = (dm_unop)u;
+                if (c) run_case(c, u);
+            }
+        } else if (op == DM_OP_LOSS) {
+            for (int l = 0; l < DM_LOSS_COUNT; l++) {
+                const gcase *c = find(op, l);
+                CHECK(c != NULL, "loss has a gradient case");
+                cur_loss = (dm_loss_kind)l;
+                if (c) run_case(c, l);
+            }
+        } else {
+            int found = 0;
+            for (int i = 0; i < NCASES; i++)
+                if ((int)cases[i].op == op) { found = 1; run_case(&cases[i], cases[i].sub); }
+            char what[96];
+            snprintf(what, sizeof what, "op %d (%s) has a gradient case", op,
+                     dm__opdef((dm_op)op)->name);
+            CHECK(found, what);
+        }
+    }
+    CHECK(dm_live_bytes() == bytes0, "no storage leaked");
+    CHECK(dm_live_tensors() == tensors0, "no tensor leaked");
+    return TEST_END("test_optable");
+}
