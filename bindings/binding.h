@@ -46,5 +46,7 @@ dm_rng *lb_check_generator(lua_State *L, int idx);
 void lb_open_tensor(lua_State *L, int methods, int module);
 void lb_open_random(lua_State *L, int methods, int module);
 void lb_open_nn(lua_State *L, int methods, int module);
+void lb_open_io(lua_State *L, int methods, int module);
+void lb_open_init(lua_State *L, int methods, int module);
 
 #endif

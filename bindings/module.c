@@ -180,6 +180,8 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_tensor(L, methods, module);
     lb_open_random(L, methods, module);
     lb_open_nn(L, methods, module);
+    lb_open_io(L, methods, module);
+    lb_open_init(L, methods, module);
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");
     lua_pushliteral(L, DM_VERSION);

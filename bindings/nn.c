@@ -24,10 +24,10 @@ static dm_reduction check_reduction(lua_State *L, int idx)
     }
 }
 
-/* boolean argument: none means def, anything else is Lua truth */
+/* boolean argument: none or nil means def, anything else is Lua truth */
 static int opt_bool(lua_State *L, int idx, int def)
 {
-    return lua_isnone(L, idx) ? def : lua_toboolean(L, idx);
+    return lua_isnoneornil(L, idx) ? def : lua_toboolean(L, idx);
 }
 
 /* a new tensor holding t - 1 (no autograd: class indices are never differentiated) */

@@ -269,6 +269,83 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
                  double beta1, double beta2, double eps, double weight_decay,
                  int decoupled, int maximize);
 
+/* ---- weight initialisation (init.c) ------------------------------------------------- */
+/* PyTorch's torch.nn.init: fill t in place (any strides), record no autograd and accept
+   leaves that require grad; g NULL = the default generator; 0 or -1 with a message.
+   Tensors with no elements are left alone.  Fans of [out x in x k...]: fan_in = in * k...,
+   fan_out = out * k...  Random streams are deepmoon's, not PyTorch's. */
+int dm_calculate_gain(const char *nonlinearity, double param, int has_param, double *out);
+                        /* linear, conv*, sigmoid 1; tanh 5/3; relu sqrt 2; selu 3/4;
+                           leaky_relu sqrt(2 / (1 + s^2)), s = param or 0.01 */
+int dm_fans(const char *fn, const dm_tensor *t, int64_t *fan_in, int64_t *fan_out);
+                        /* needs >= 2 dims; fn names the caller in the message */
+double dm_erfinv(double x);                                    /* erf(dm_erfinv(x)) = x */
+int dm_init_uniform_(dm_tensor *t, double a, double b, dm_rng *g);        /* U[a, b) */
+int dm_init_normal_(dm_tensor *t, double mean, double std, dm_rng *g);
+/* N(mean, std^2) truncated to [a, b] by the inverse CDF (PyTorch's method) */
+int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, double b,
+                          dm_rng *g);
+int dm_init_constant_(dm_tensor *t, float v);
+int dm_init_eye_(dm_tensor *t);                                /* 2-D: identity */
+int dm_init_dirac_(dm_tensor *t, int64_t groups);  /* 3/4/5-D conv weight passing inputs */
+int dm_init_xavier_uniform_(dm_tensor *t, double gain, dm_rng *g);
+                        /* U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) */
+int dm_init_xavier_normal_(dm_tensor *t, double gain, dm_rng *g);
+                        /* N(0, std^2), std = gain sqrt(2 / (fan_in + fan_out)) */
+/* mode "fan_in"/"fan_out" (NULL = fan_in), nonlinearity as calculate_gain with param a
+   (NULL = leaky_relu): std = gain / sqrt(fan); the uniform bound is sqrt(3) std */
+int dm_init_kaiming_uniform_(dm_tensor *t, double a, const char *mode,
+                             const char *nonlinearity, dm_rng *g);
+int dm_init_kaiming_normal_(dm_tensor *t, double a, const char *mode,
+                            const char *nonlinearity, dm_rng *g);
+int dm_init_lecun_uniform_(dm_tensor *t, dm_rng *g);    /* U(-b, b), b = sqrt(3 / fan_in) */
+int dm_init_lecun_normal_(dm_tensor *t, dm_rng *g);     /* N(0, 1 / fan_in) */
+/* >= 2-D, viewed as [shape[0] x numel / shape[0]]: (semi-)orthogonal rows or columns * gain */
+int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g);
+/* 2-D: N(0, std^2) with ceil(sparsity * rows) zeros in every column */
+int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g);
+
+/* ---- files (io.c) ------------------------------------------------------------------ */
+/* Named tensors with string metadata: what a safetensors file holds.  The struct is public
+   so plain-C hosts can walk it:
+       dm_named_tensors *w = dm_safetensors_load("model.safetensors");
+       if (!w) { fprintf(stderr, "%s\n", dm_errmsg()); return 1; }
+       for (int64_t i = 0; i < w->count; i++) use(w->names[i], w->tensors[i]);
+       dm_named_tensors_free(w);
+   The list owns its strings and one reference to each tensor. */
+typedef struct dm_named_tensors {
+    int64_t count;
+    char **names;                  /* count UTF-8 names */
+    dm_tensor **tensors;           /* count tensors, float32, contiguous */
+    int64_t meta_count;
+    char **meta_keys, **meta_values;
+    int64_t cap_, meta_cap_;       /* private */
+} dm_named_tensors;
+dm_named_tensors *dm_named_tensors_new(void);                   /* empty */
+void dm_named_tensors_free(dm_named_tensors *nt);               /* releases the tensors */
+int dm_named_tensors_add(dm_named_tensors *nt, const char *name, dm_tensor *t);
+                        /* name copied, t retained; a duplicate name is an error */
+dm_tensor *dm_named_tensors_get(const dm_named_tensors *nt, const char *name); /* borrowed */
+int dm_named_tensors_set_meta(dm_named_tensors *nt, const char *key, const char *value);
+                        /* copies; replaces the value of an existing key */
+const char *dm_named_tensors_get_meta(const dm_named_tensors *nt, const char *key);
+                        /* borrowed, or NULL when absent */
+/* Safetensors: every tensor is written as F32 in name order (bytewise), metadata sorted by
+   key, through a temporary file renamed over path.  Loading accepts F32, F16, BF16, F64,
+   I64, I32, I16, I8, U8, U16, U32, U64 and BOOL, converted to float32; tensors come in the
+   order of their data in the file.  A malformed or hostile file gives NULL and a message
+   "load: <path>: <problem>", never a crash or a read out of bounds. */
+int dm_safetensors_save(const char *path, const dm_named_tensors *nt);
+dm_named_tensors *dm_safetensors_load(const char *path);
+dm_named_tensors *dm_safetensors_load_buffer(const void *data, size_t len, const char *name);
+                        /* from memory; name is used in messages */
+/* NumPy .npy (format 1.0-3.0): written as '<f4' C order, format 1.0; read: f2/f4/f8, i1-i8,
+   u1-u8, b1 of either byte order, C or Fortran order (transposed to row-major).  Messages
+   "save_npy: <path>: ..." and "load_npy: <path>: ...". */
+int dm_npy_save(const char *path, const dm_tensor *t);
+dm_tensor *dm_npy_load(const char *path);
+dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);
+
 /* ---- autograd ----------------------------------------------------------------------- */
 /* gradient NULL means ones (t must then hold one element) */
 int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph);

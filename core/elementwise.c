@@ -93,10 +93,16 @@ typedef void (*binkern)(int64_t n, const float *a, int64_t sa, const float *b, i
 /* for (i = 0; i < n; i++) BODY, split so the main loop's trip count is a multiple of 8:
  * GCC's -O2 vectoriser (the "very cheap" cost model) only takes loops it needs no scalar
  * epilogue for. */
-#define VLOOP(n, BODY) do {                                                                 \
+#define VLOOP(n, ...) do {                                                                  \
         int64_t n_ = (n), m_ = n_ & ~(int64_t)7;                                            \
-        for (int64_t i = 0; i < m_; i++) { BODY }                                           \
-        for (int64_t i = m_; i < n_; i++) { BODY }                                          \
+        for (int64_t i = 0; i < m_; i++) { __VA_ARGS__ }                                    \
+        for (int64_t i = m_; i < n_; i++) { __VA_ARGS__ }                                   \
+    } while (0)
+
+/* the same over a strided row x (stride sx) of n elements, the element named v */
+#define ROWLOOP(...) do {                                                                   \
+        if (sx == 1) VLOOP(n, const float v = x[i]; __VA_ARGS__);                           \
+        else for (int64_t i = 0; i < n; i++) { const float v = x[i * sx]; __VA_ARGS__ }     \
     } while (0)
 
 /* The common stride patterns get their own loops so they vectorise. */
@@ -388,22 +394,21 @@ static void row_scalar(const rowctx *c, int64_t n, const float *x, int64_t sx, f
 static void row_rdiv(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
 {
     const float s = c->s;
-    if (sx == 1) for (int64_t i = 0; i < n; i++) o[i] = (1.0f / x[i]) * s;
-    else for (int64_t i = 0; i < n; i++) o[i] = (1.0f / x[i * sx]) * s;
+    ROWLOOP(o[i] = (1.0f / v) * s;);
 }
 
 /* x ^ s with the special cases of torch's pow(Tensor, Scalar) kernel */
 static void pow_scalar_row(int64_t n, const float *x, int64_t sx, float s, float *restrict o)
 {
     if (s == 0.0f)       for (int64_t i = 0; i < n; i++) o[i] = 1.0f;
-    else if (s == 1.0f)  for (int64_t i = 0; i < n; i++) o[i] = x[i * sx];
-    else if (s == 2.0f)  for (int64_t i = 0; i < n; i++) { float v = x[i * sx]; o[i] = v * v; }
-    else if (s == 3.0f)  for (int64_t i = 0; i < n; i++) { float v = x[i * sx]; o[i] = v * v * v; }
-    else if (s == 0.5f)  for (int64_t i = 0; i < n; i++) o[i] = sqrtf(x[i * sx]);
-    else if (s == -0.5f) for (int64_t i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i * sx]);
-    else if (s == -1.0f) for (int64_t i = 0; i < n; i++) o[i] = 1.0f / x[i * sx];
-    else if (s == -2.0f) for (int64_t i = 0; i < n; i++) { float v = x[i * sx]; o[i] = 1.0f / (v * v); }
-    else                 for (int64_t i = 0; i < n; i++) o[i] = powf(x[i * sx], s);
+    else if (s == 1.0f)  ROWLOOP(o[i] = v;);
+    else if (s == 2.0f)  ROWLOOP(o[i] = v * v;);
+    else if (s == 3.0f)  ROWLOOP(o[i] = v * v * v;);
+    else if (s == 0.5f)  ROWLOOP(o[i] = sqrtf(v););
+    else if (s == -0.5f) ROWLOOP(o[i] = 1.0f / sqrtf(v););
+    else if (s == -1.0f) ROWLOOP(o[i] = 1.0f / v;);
+    else if (s == -2.0f) ROWLOOP(o[i] = 1.0f / (v * v););
+    else                 ROWLOOP(o[i] = powf(v, s););
 }
 
 static void row_pows(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
@@ -506,28 +511,21 @@ dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int revers
 static void row_clamp(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
 {
     const float lo = c->lo, hi = c->hi;
-    int has_lo = !isnan(lo), has_hi = !isnan(hi);
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i * sx];
-        if (has_lo) v = v < lo ? lo : v;
-        if (has_hi) v = hi < v ? hi : v;
-        o[i] = v;
-    }
+    if (isnan(hi))      ROWLOOP(o[i] = v < lo ? lo : v;);
+    else if (isnan(lo)) ROWLOOP(o[i] = hi < v ? hi : v;);
+    else                ROWLOOP(const float w = v < lo ? lo : v; o[i] = hi < w ? hi : w;);
 }
 
 static void row_leaky(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
 {
     const float slope = c->s;
-    for (int64_t i = 0; i < n; i++) { float v = x[i * sx]; o[i] = v > 0 ? v : v * slope; }
+    ROWLOOP(o[i] = v > 0 ? v : v * slope;);
 }
 
 static void row_elu(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
 {
     const float alpha = c->s;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i * sx];
-        o[i] = v <= 0 ? (expf(v) - 1.0f) * alpha : v;
-    }
+    ROWLOOP(o[i] = v <= 0 ? (expf(v) - 1.0f) * alpha : v;);
 }
 
 dm_tensor *dm_clamp(const dm_tensor *x, float lo, float hi)
@@ -563,18 +561,28 @@ dm_tensor *dm_elu(const dm_tensor *x, float alpha)
 
 /* ---- where ------------------------------------------------------------------------------ */
 
-/* broadcast shape of three tensors; the message names the pair that fails */
+/* broadcast shape of three tensors.  Three shapes broadcast together exactly when every pair
+ * does, so check the pairs (a, b), (cond, a), (cond, b): the message then names two of the
+ * shapes the caller passed. */
 static int broadcast3(const char *fn, const dm_tensor *c, const dm_tensor *a,
                       const dm_tensor *b, int64_t *out)
 {
-    int64_t ab[DM_MAX_DIMS];
-    int nab = dm__broadcast_shape(fn, a, b, ab);
-    if (nab < 0) return -1;
-    dm_tensor tmp;                         /* shape-only stand-in for "a and b together" */
-    memset(&tmp, 0, sizeof tmp);
-    tmp.ndim = nab;
-    memcpy(tmp.shape, ab, sizeof ab);
-    return dm__broadcast_shape(fn, c, &tmp, out);
+    int64_t tmp[DM_MAX_DIMS];
+    if (dm__broadcast_shape(fn, a, b, tmp) < 0 || dm__broadcast_shape(fn, c, a, tmp) < 0 ||
+        dm__broadcast_shape(fn, c, b, tmp) < 0)
+        return -1;
+    int nd = c->ndim;
+    if (a->ndim > nd) nd = a->ndim;
+    if (b->ndim > nd) nd = b->ndim;
+    const dm_tensor *ts[3] = { c, a, b };
+    for (int d = 0; d < nd; d++) {
+        out[d] = 1;
+        for (int k = 0; k < 3; k++) {
+            int dk = d - (nd - ts[k]->ndim);
+            if (dk >= 0 && ts[k]->shape[dk] != 1) out[d] = ts[k]->shape[dk];
+        }
+    }
+    return nd;
 }
 
 dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a, const dm_tensor *b)
@@ -617,7 +625,15 @@ dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a, const dm_tensor *
     return out;
 }
 
-/* ---- backward rules --------------------------------------------------------------------- */
+/* ---- backward rules ---------------------------------------------------------------------
+ * What the nodes hold:
+ *   ADD SUB MUL DIV POW MAXIMUM MINIMUM   in {a, b}, sub = dm_binop; POW: saved[0] = output
+ *   ADDS     f[0] = the value added (s, or -s for x - s; sub DM_BIN_SUB names it SubBackward0)
+ *   MULS     f[0] = the multiplier (s, or 1/s for x / s with sub DM_BIN_DIV), f[1] = s for x / s
+ *   RSUBS RDIVS POWS RPOWS   f[0] = s; RPOWS: saved[0] = output
+ *   UNARY    sub = dm_unop; saved[0] = output for exp sqrt tanh sigmoid relu reciprocal
+ *   CLAMP    f[0] = lo, f[1] = hi (NaN = none); LEAKY_RELU f[0] = slope; ELU f[0] = alpha
+ *   WHERE    in {a, b}; saved[0] = cond (never differentiated) */
 
 static int wants_grad(const dm_node *n, int k)
 {
@@ -756,7 +772,7 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (!gx) return -1;
     int64_t m = dm_numel(gout);
     const float *g = dm_data(gout);
-    float *o = dm_data(gx);
+    float *restrict o = dm_data(gx);
     const float s = (float)n->f[0];
     int owned = 0;
     const float *xv = NULL;
@@ -768,13 +784,13 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     case DM_OP_MULS:
         if (n->sub == DM_BIN_DIV) {                /* x / s: g / s */
             const float d = (float)n->f[1];
-            for (int64_t i = 0; i < m; i++) o[i] = g[i] / d;
+            VLOOP(m, o[i] = g[i] / d;);
         } else {
-            for (int64_t i = 0; i < m; i++) o[i] = g[i] * s;
+            VLOOP(m, o[i] = g[i] * s;);
         }
         break;
     case DM_OP_RSUBS:                              /* s - x */
-        for (int64_t i = 0; i < m; i++) o[i] = -g[i];
+        VLOOP(m, o[i] = -g[i];);
         break;
     case DM_OP_RDIVS:                              /* (1/x) * s: -(g * s) * (r * r), r = 1/x */
         for (int64_t i = 0; i < m; i++) {
@@ -784,11 +800,11 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         break;
     case DM_OP_POWS:                               /* x ^ s: g * (s * x^(s-1)), 0 for s = 0 */
         if (s == 0.0f) {
-            for (int64_t i = 0; i < m; i++) o[i] = 0.0f;
+            VLOOP(m, o[i] = 0.0f;);
         } else {
             float *t = o;                          /* x^(s-1) first, in place */
             pow_scalar_row(m, xv, 1, (float)(n->f[0] - 1.0), t);
-            for (int64_t i = 0; i < m; i++) o[i] = g[i] * (s * t[i]);
+            VLOOP(m, o[i] = g[i] * (s * t[i]););
         }
         break;
     case DM_OP_RPOWS: {                            /* s ^ x: g * (y * log s); 0 at s = 0, x >= 0 */
@@ -797,9 +813,9 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         if (s == 0.0f) {
             xv = dm__contig_data(x, &owned);
             if (!xv) { dm_tensor_release(gx); return -1; }
-            for (int64_t i = 0; i < m; i++) o[i] = g[i] * (xv[i] >= 0 ? 0.0f : y[i] * ls);
+            VLOOP(m, o[i] = g[i] * (xv[i] >= 0 ? 0.0f : y[i] * ls););
         } else {
-            for (int64_t i = 0; i < m; i++) o[i] = g[i] * (y[i] * ls);
+            VLOOP(m, o[i] = g[i] * (y[i] * ls););
         }
         break;
     }
@@ -826,7 +842,7 @@ int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (!gx) return -1;
     int64_t m = dm_numel(gout);
     const float *g = dm_data(gout);
-    float *o = dm_data(gx);
+    float *restrict o = dm_data(gx);
     int owned = 0;
     const float *x = NULL, *y = NULL;
     if (uninfo[n->sub].need_x && !(x = dm__contig_data(xt, &owned))) {
@@ -837,40 +853,40 @@ int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     // g, x, y, o are all [m], row-major in x's shape
     switch ((dm_unop)n->sub) {
     case DM_UN_NEG:
-        for (int64_t i = 0; i < m; i++) o[i] = -g[i];
+        VLOOP(m, o[i] = -g[i];);
         break;
     case DM_UN_EXP:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * y[i];
+        VLOOP(m, o[i] = g[i] * y[i];);
         break;
     case DM_UN_LOG:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] / x[i];
+        VLOOP(m, o[i] = g[i] / x[i];);
         break;
     case DM_UN_SQRT:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] / (2.0f * y[i]);
+        VLOOP(m, o[i] = g[i] / (2.0f * y[i]););
         break;
     case DM_UN_ABS:                                /* sign(0) = 0: no gradient at 0 */
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * sign_of(x[i]);
+        VLOOP(m, o[i] = g[i] * sign_of(x[i]););
         break;
     case DM_UN_SIGN: case DM_UN_ROUND: case DM_UN_FLOOR: case DM_UN_CEIL:
-        for (int64_t i = 0; i < m; i++) o[i] = 0.0f;
+        VLOOP(m, o[i] = 0.0f;);
         break;
     case DM_UN_TANH:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1.0f - y[i] * y[i]);
+        VLOOP(m, o[i] = g[i] * (1.0f - y[i] * y[i]););
         break;
     case DM_UN_SIGMOID:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1.0f - y[i]) * y[i];
+        VLOOP(m, o[i] = g[i] * (1.0f - y[i]) * y[i];);
         break;
     case DM_UN_RELU:                               /* relu'(0) = 0 */
-        for (int64_t i = 0; i < m; i++) o[i] = y[i] <= 0 ? 0.0f : g[i];
+        VLOOP(m, o[i] = y[i] <= 0 ? 0.0f : g[i];);
         break;
     case DM_UN_RECIPROCAL:
-        for (int64_t i = 0; i < m; i++) o[i] = -g[i] * (y[i] * y[i]);
+        VLOOP(m, o[i] = -g[i] * (y[i] * y[i]););
         break;
     case DM_UN_SIN:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * cosf(x[i]);
+        VLOOP(m, o[i] = g[i] * cosf(x[i]););
         break;
     case DM_UN_COS:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * -sinf(x[i]);
+        VLOOP(m, o[i] = g[i] * -sinf(x[i]););
         break;
     case DM_UN_SELU:
         for (int64_t i = 0; i < m; i++)
@@ -884,10 +900,10 @@ int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         }
         break;
     case DM_UN_SQUARE:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (2.0f * x[i]);
+        VLOOP(m, o[i] = g[i] * (2.0f * x[i]););
         break;
     case DM_UN_LOG1P:
-        for (int64_t i = 0; i < m; i++) o[i] = g[i] / (x[i] + 1.0f);
+        VLOOP(m, o[i] = g[i] / (x[i] + 1.0f););
         break;
     case DM_UN_COUNT:
         break;
@@ -917,7 +933,7 @@ int dm__bw_clamp(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (bw_param_setup(n, gout, &gx, &x, &owned)) return -1;
     int64_t m = dm_numel(gout);
     const float *g = dm_data(gout);
-    float *o = dm_data(gx);
+    float *restrict o = dm_data(gx);
     const float lo = (float)n->f[0], hi = (float)n->f[1];
     int has_lo = !isnan(lo), has_hi = !isnan(hi);
     /* the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
@@ -939,9 +955,9 @@ int dm__bw_leaky_relu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (bw_param_setup(n, gout, &gx, &x, &owned)) return -1;
     int64_t m = dm_numel(gout);
     const float *g = dm_data(gout);
-    float *o = dm_data(gx);
+    float *restrict o = dm_data(gx);
     const float slope = (float)n->f[0];
-    for (int64_t i = 0; i < m; i++) o[i] = x[i] > 0 ? g[i] : g[i] * slope;
+    VLOOP(m, o[i] = x[i] > 0 ? g[i] : g[i] * slope;);
     dm__buf_release(n->in[0], (float *)x, owned);
     gin[0] = gx;
     return 0;
@@ -956,9 +972,9 @@ int dm__bw_elu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (bw_param_setup(n, gout, &gx, &x, &owned)) return -1;
     int64_t m = dm_numel(gout);
     const float *g = dm_data(gout);
-    float *o = dm_data(gx);
+    float *restrict o = dm_data(gx);
     const float alpha = (float)n->f[0];
-    for (int64_t i = 0; i < m; i++) o[i] = x[i] <= 0 ? g[i] * alpha * expf(x[i]) : g[i];
+    VLOOP(m, o[i] = x[i] <= 0 ? g[i] * alpha * expf(x[i]) : g[i];);
     dm__buf_release(n->in[0], (float *)x, owned);
     gin[0] = gx;
     return 0;

@@ -173,6 +173,64 @@ static inline double elem_dt(dm_loss_kind k, double x, double t, double w, doubl
     }
 }
 
+/* The loops below are instantiated once per kind (K a constant), so that elem_* inline
+ * into straight-line code with no switch per element. */
+#define FOR_EACH_KIND(k, LOOP) do { switch (k) { \
+    case DM_LOSS_BCE: LOOP(DM_LOSS_BCE); break; \
+    case DM_LOSS_BCE_LOGITS: LOOP(DM_LOSS_BCE_LOGITS); break; \
+    case DM_LOSS_MSE: LOOP(DM_LOSS_MSE); break; \
+    case DM_LOSS_L1: LOOP(DM_LOSS_L1); break; \
+    case DM_LOSS_SMOOTH_L1: LOOP(DM_LOSS_SMOOTH_L1); break; \
+    case DM_LOSS_HUBER: LOOP(DM_LOSS_HUBER); break; \
+    default: break; } } while (0)
+
+#define W_(i) (w ? (double)w[i] : 1.0)
+#define PW_(i) (pw ? (double)pw[i] : 1.0)
+
+/* the losses of n elements (all arrays contiguous, w and pw may be NULL): written to out
+ * (then 0 is returned), or summed when out is NULL (four partial sums: no serial chain) */
+static double forward_kernel(dm_loss_kind k, int64_t n, const float *x, const float *t,
+                             const float *w, const float *pw, double par, float *out)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#define FWD_LOOP(K) \
+    if (out) { \
+        for (int64_t i = 0; i < n; i++) \
+            out[i] = (float)elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
+    } else { \
+        int64_t i = 0; \
+        for (; i + 4 <= n; i += 4) { \
+            s0 += elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
+            s1 += elem_loss(K, x[i + 1], t[i + 1], W_(i + 1), PW_(i + 1), par); \
+            s2 += elem_loss(K, x[i + 2], t[i + 2], W_(i + 2), PW_(i + 2), par); \
+            s3 += elem_loss(K, x[i + 3], t[i + 3], W_(i + 3), PW_(i + 3), par); \
+        } \
+        for (; i < n; i++) s0 += elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
+    }
+    FOR_EACH_KIND(k, FWD_LOOP);
+#undef FWD_LOOP
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* gradients of n elements into dx and/or dt (either may be NULL); the incoming gradient
+ * is go[i] when go is given, else g0 for every element */
+static void backward_kernel(dm_loss_kind k, int64_t n, const float *x, const float *t,
+                            const float *w, const float *pw, double par, const float *go,
+                            double g0, float *dx, float *dt)
+{
+#define BWD_LOOP(K) \
+    for (int64_t i = 0; i < n; i++) { \
+        double g = go ? (double)go[i] : g0; \
+        if (dx) dx[i] = (float)elem_dx(K, x[i], t[i], W_(i), PW_(i), par, g); \
+        if (dt) dt[i] = (float)elem_dt(K, x[i], t[i], W_(i), PW_(i), par, g); \
+    }
+    FOR_EACH_KIND(k, BWD_LOOP);
+#undef BWD_LOOP
+}
+
+#undef W_
+#undef PW_
+
 static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
                                    const dm_tensor *target, const dm_tensor *weight,
                                    const dm_tensor *pos_weight, dm_reduction r, double par)
@@ -218,13 +276,9 @@ static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
     if (r == DM_REDUCTION_NONE) {
         out = dm_tensor_new(nd, shape);
         if (!out) goto done;
-        float *o = dm_data(out);
-        for (int64_t i = 0; i < n; i++)
-            o[i] = (float)elem_loss(k, x[i], t[i], w ? w[i] : 1, pw ? pw[i] : 1, par);
+        forward_kernel(k, n, x, t, w, pw, par, dm_data(out));
     } else {
-        double s = 0;
-        for (int64_t i = 0; i < n; i++)
-            s += elem_loss(k, x[i], t[i], w ? w[i] : 1, pw ? pw[i] : 1, par);
+        double s = forward_kernel(k, n, x, t, w, pw, par, NULL);
         if (r == DM_REDUCTION_MEAN) s = n ? s / (double)n : NAN;
         out = dm_tensor_scalar((float)s);
         if (!out) goto done;
@@ -286,14 +340,9 @@ static int bw_elementwise(dm_node *nd_, const dm_tensor *gout, dm_tensor **gin)
     if (want_t && !(gt = dm_tensor_new(nd, shape))) goto done;
 
     const float *go = dm_data(gout);
-    double scale = r == DM_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;
-    float *dx = gx ? dm_data(gx) : NULL, *dt = gt ? dm_data(gt) : NULL;
-    for (int64_t i = 0; i < n; i++) {
-        double g = r == DM_REDUCTION_NONE ? go[i] : go[0] * scale;
-        double wi = w ? w[i] : 1, pi = pw ? pw[i] : 1;
-        if (dx) dx[i] = (float)elem_dx(k, x[i], t[i], wi, pi, par, g);
-        if (dt) dt[i] = (float)elem_dt(k, x[i], t[i], wi, pi, par, g);
-    }
+    double g0 = r == DM_REDUCTION_MEAN ? go[0] / (double)n : go[0];
+    backward_kernel(k, n, x, t, w, pw, par, r == DM_REDUCTION_NONE ? go : NULL, g0,
+                    gx ? dm_data(gx) : NULL, gt ? dm_data(gt) : NULL);
     if (gx && !(gx = reduce_to_input(gx, input))) goto done;
     if (gt && !(gt = reduce_to_input(gt, target))) goto done;
     gin[0] = gx;
@@ -651,7 +700,7 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
         }
         if (dx)
             for (int64_t c = 0; c < G.C; c++)
-                dx[i * G.C + c] = (float)(exp((double)l[c]) * S - a[c]);
+                dx[i * G.C + c] = (float)(expf(l[c]) * S - a[c]);
     }
     free(a);
     gin[0] = gx;

@@ -114,4 +114,10 @@ setmetatable(dm, {
   end
 })
 
+-- ---- files (deepmoon.io) -------------------------------------------------------------
+local dmio = require "deepmoon.io"
+dm.io = dmio
+dm.save, dm.load = dmio.save, dmio.load
+dm.save_npy, dm.load_npy = dmio.save_npy, dmio.load_npy
+
 return dm

@@ -326,7 +326,7 @@ static dm_tensor *param_op(int kind, const dm_tensor *x, float p0, float p1)
     }
 }
 
-/* y = op(inputs); backward with ones; return x's grad values into dx (n values) */
+/* backward from y with a gradient of ones */
 static int backward_ones(dm_tensor *y)
 {
     dm_tensor *g = dm_tensor_full(y->ndim, y->shape, 1.0f);
@@ -771,6 +771,246 @@ static void test_fast_vs_reference(void)
     }
 }
 
+/* ---- non-contiguous inputs, forward and backward ------------------------------------------ */
+
+typedef dm_tensor *(*op1)(const dm_tensor *x);
+static dm_tensor *o_adds(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_ADD, x, 0.3f, 0); }
+static dm_tensor *o_subs(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_SUB, x, 0.3f, 0); }
+static dm_tensor *o_muls(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_MUL, x, -1.3f, 1); }
+static dm_tensor *o_maxs(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_MAXIMUM, x, 1, 0); }
+static dm_tensor *o_rsub(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_SUB, x, 2, 1); }
+static dm_tensor *o_divs(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_DIV, x, 3, 0); }
+static dm_tensor *o_rdiv(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_DIV, x, 3, 1); }
+static dm_tensor *o_pows(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_POW, x, 2.5f, 0); }
+static dm_tensor *o_rpow(const dm_tensor *x) { return dm_binary_scalar(DM_BIN_POW, x, 1.7f, 1); }
+static dm_tensor *o_clamp(const dm_tensor *x) { return dm_clamp(x, 0.6f, 1.4f); }
+static dm_tensor *o_leaky(const dm_tensor *x) { return dm_leaky_relu(x, 0.2f); }
+static dm_tensor *o_elu(const dm_tensor *x) { return dm_elu(x, 0.5f); }
+static dm_tensor *o_gelu(const dm_tensor *x) { return dm_unary(DM_UN_GELU, x); }
+static dm_tensor *o_sqrt(const dm_tensor *x) { return dm_unary(DM_UN_SQRT, x); }
+
+static void test_noncontiguous(void)
+{
+    char what[128];
+    /* scalar comparisons: values only */
+    {
+        dm_tensor *x = rnd(2, (int64_t[]){13, 17}, -1, 1, 77);
+        dm_tensor *xn = noncontig(x);
+        for (int op = DM_BIN_EQ; op <= DM_BIN_GE; op++)
+            for (int rev = 0; rev < 2; rev++) {
+                dm_tensor *y1 = dm_binary_scalar((dm_binop)op, x, 0.1f, rev);
+                dm_tensor *y2 = dm_binary_scalar((dm_binop)op, xn, 0.1f, rev);
+                snprintf(what, sizeof what, "%s scalar (reversed %d) on a strided input", binname[op], rev);
+                CHECK(same_bits(y1, y2), what);
+                dm_tensor_release(y1);
+                dm_tensor_release(y2);
+            }
+        dm_tensor_release(xn);
+        dm_tensor_release(x);
+    }
+    /* a transposed [17 x 13] view of [13 x 17] storage, and a narrowed [13 x 9] one (offset,
+       gaps); their contiguous copies run the vectorised loops, main part and tail */
+    dm_tensor *base = rnd(2, (int64_t[]){13, 17}, 0.2f, 2, 1234);
+    dm_tensor *tr = dm_tensor_alias(base, 2, (int64_t[]){17, 13}, (int64_t[]){1, 17}, 0);
+    dm_tensor *nar = dm_tensor_alias(base, 2, (int64_t[]){13, 9}, (int64_t[]){17, 1}, 2);
+    dm_tensor *views[2] = { tr, nar };
+    static const struct { const char *name; op1 f; } ops[] = {
+        { "add scalar", o_adds }, { "sub scalar", o_subs }, { "mul scalar", o_muls },
+        { "maximum scalar", o_maxs }, { "rsub", o_rsub }, { "div scalar", o_divs }, { "rdiv", o_rdiv }, { "pow scalar", o_pows },
+        { "rpow", o_rpow }, { "clamp", o_clamp }, { "leaky_relu", o_leaky }, { "elu", o_elu },
+        { "gelu", o_gelu }, { "sqrt", o_sqrt },
+    };
+    for (int v = 0; v < 2; v++) {
+        CHECK(!dm_is_contiguous(views[v]), "the view is non-contiguous");
+        for (int k = 0; k < N_OF(ops); k++) {
+            /* forward: the view against a contiguous copy of it */
+            dm_tensor *vw = dm_tensor_alias(views[v], views[v]->ndim, views[v]->shape,
+                                            views[v]->stride, views[v]->offset);
+            dm_tensor *cp = dm_tensor_new(vw->ndim, vw->shape);
+            dm_to_buffer(vw, dm_data(cp));
+            leaf(vw);
+            leaf(cp);
+            dm_tensor *y1 = ops[k].f(vw), *y2 = ops[k].f(cp);
+            snprintf(what, sizeof what, "%s on view %d == on a contiguous copy", ops[k].name, v);
+            CHECK(same_bits(y1, y2), what);
+            /* backward: the rule reads the strided input */
+            CHECK(y1 && y2 && backward_ones(y1) == 0 && backward_ones(y2) == 0, "backward runs");
+            snprintf(what, sizeof what, "%s on view %d: same gradient", ops[k].name, v);
+            CHECK(vw->grad && cp->grad && same_bits(vw->grad, cp->grad), what);
+            dm_tensor_release(y1);
+            dm_tensor_release(y2);
+            dm_tensor_release(vw);
+            dm_tensor_release(cp);
+        }
+    }
+
+    /* binary and where with a transposed operand, forward and backward */
+    dm_tensor *other = rnd(2, (int64_t[]){17, 13}, 0.5f, 1.5f, 4321);
+    dm_tensor *trc = dm_tensor_new(2, (int64_t[]){17, 13});
+    dm_to_buffer(tr, dm_data(trc));
+    for (int op = 0; op < NBIN; op++) {
+        dm_tensor *vw = leaf(dm_tensor_alias(tr, 2, tr->shape, tr->stride, 0));
+        dm_tensor *cp = leaf(dm_tensor_new(2, tr->shape));
+        dm_to_buffer(vw, dm_data(cp));
+        dm_tensor *y1 = dm_binary((dm_binop)op, vw, other), *y2 = dm_binary((dm_binop)op, cp, other);
+        snprintf(what, sizeof what, "%s with a transposed operand", binname[op]);
+        CHECK(same_bits(y1, y2), what);
+        if (op < DM_BIN_EQ || op > DM_BIN_GE) {
+            CHECK(backward_ones(y1) == 0 && backward_ones(y2) == 0, "backward runs");
+            snprintf(what, sizeof what, "%s with a transposed operand: same gradient", binname[op]);
+            CHECK(vw->grad && cp->grad && same_bits(vw->grad, cp->grad), what);
+        }
+        dm_tensor_release(y1);
+        dm_tensor_release(y2);
+        dm_tensor_release(vw);
+        dm_tensor_release(cp);
+    }
+    dm_tensor *cond = rnd(2, (int64_t[]){17, 1}, -1, 1, 99);
+    for (int i = 0; i < 17; i += 3) dm_data(cond)[i] = 0;
+    dm_tensor *condt = dm_tensor_alias(cond, 2, (int64_t[]){17, 13}, (int64_t[]){1, 0}, 0);
+    dm_tensor *y1 = dm_where(condt, tr, other), *y2 = dm_where(cond, trc, other);
+    CHECK(same_bits(y1, y2), "where with strided cond and a transposed operand");
+    dm_tensor_release(y1);
+    dm_tensor_release(y2);
+
+    dm_tensor *objs[] = { condt, cond, trc, other, tr, nar, base };
+    for (int i = 0; i < N_OF(objs); i++) dm_tensor_release(objs[i]);
+}
+
+/* ---- autograd details ------------------------------------------------------------------- */
+
+static void test_autograd(void)
+{
+    dm_tensor *x = leaf(tu_tensor(1, (int64_t[]){3}, (float[]){1, 2, 3}));
+    dm_tensor *w = leaf(tu_tensor(1, (int64_t[]){3}, (float[]){3, 2, 1}));
+
+    /* comparisons carry no gradient, whatever their inputs */
+    for (int op = DM_BIN_EQ; op <= DM_BIN_GE; op++) {
+        dm_tensor *y = dm_binary((dm_binop)op, x, w);
+        CHECK(y && !y->requires_grad && !dm_grad_fn_name(y), "comparison: no grad_fn");
+        dm_tensor_release(y);
+        y = dm_binary_scalar((dm_binop)op, x, 2, op & 1);
+        CHECK(y && !y->requires_grad && !dm_grad_fn_name(y), "scalar comparison: no grad_fn");
+        dm_tensor_release(y);
+    }
+
+    /* x used twice: gradients from both inputs accumulate */
+    dm_tensor *y = dm_add(x, x);
+    CHECK(backward_ones(y) == 0 && vals_match(x->grad, (float[]){2, 2, 2}, 3, 0, "x + x"),
+          "d(x + x)/dx = 2");
+    dm_tensor_release(y);
+    dm_zero_(x->grad);
+    dm_tensor *sq = dm_mul(x, x);
+    y = dm_add(sq, x);
+    CHECK(backward_ones(y) == 0 && vals_match(x->grad, (float[]){3, 5, 7}, 3, 0, "x*x + x"),
+          "d(x*x + x)/dx = 2x + 1");
+    dm_tensor_release(y);
+    dm_tensor_release(sq);
+
+    /* a chain of ops keeps intermediate outputs alive only through the graph */
+    dm_zero_(x->grad);
+    dm_tensor *t1 = dm_unary(DM_UN_EXP, x);
+    dm_tensor *t2 = dm_unary(DM_UN_TANH, t1);
+    dm_tensor_release(t1);
+    dm_tensor *t3 = dm_binary_scalar(DM_BIN_POW, t2, 2, 1);
+    dm_tensor_release(t2);
+    CHECK(t3 && strcmp(dm_grad_fn_name(t3), "PowBackward1") == 0, "2 ^ x is PowBackward1");
+    CHECK(backward_ones(t3) == 0, "backward through exp, tanh, 2^x");
+    int ok = x->grad != NULL;
+    for (int i = 0; ok && i < 3; i++) {
+        double xv = i + 1, e = exp(xv), th = tanh(e);
+        double want = pow(2, th) * log(2.0) * (1 - th * th) * e;
+        ok = fabs(dm_data(x->grad)[i] - want) <= 1e-5 * fmax(1, fabs(want));
+    }
+    CHECK(ok, "chain rule through three ops");
+    dm_tensor_release(t3);
+
+    /* only the inputs that require grad get one; grad mode off records nothing */
+    dm_tensor *c = tu_tensor(1, (int64_t[]){3}, (float[]){1, 1, 1});
+    dm_zero_(x->grad);
+    y = dm_binary(DM_BIN_DIV, c, x);
+    CHECK(y && strcmp(dm_grad_fn_name(y), "DivBackward0") == 0, "div records DivBackward0");
+    CHECK(backward_ones(y) == 0 && !c->grad &&
+          vals_match(x->grad, (float[]){-1, -0.25f, -1.0f / 9}, 3, 1e-6, "d(1/x)"),
+          "div: gradient only to the input that requires it");
+    dm_tensor_release(y);
+    int prev = dm_set_grad_enabled(0);
+    y = dm_mul(x, w);
+    CHECK(y && !y->requires_grad && !dm_grad_fn_name(y), "no_grad: mul records nothing");
+    dm_tensor_release(y);
+    y = dm_unary(DM_UN_RELU, x);
+    CHECK(y && !dm_grad_fn_name(y), "no_grad: relu records nothing");
+    dm_tensor_release(y);
+    dm_set_grad_enabled(prev);
+
+    /* where: no gradient to cond even when cond requires grad; names */
+    dm_tensor *cond = leaf(tu_tensor(1, (int64_t[]){3}, (float[]){1, 0, 1}));
+    dm_zero_(x->grad);
+    y = dm_where(cond, x, w);
+    CHECK(y && strcmp(dm_grad_fn_name(y), "WhereBackward0") == 0, "where is WhereBackward0");
+    CHECK(backward_ones(y) == 0 && !cond->grad &&
+          vals_match(x->grad, (float[]){1, 0, 1}, 3, 0, "where da") &&
+          vals_match(w->grad, (float[]){0, 1, 0}, 3, 0, "where db"), "where gradients");
+    dm_tensor_release(y);
+
+    /* names of a few more nodes */
+    static const struct { dm_binop op; float s; int rev; const char *name; } names[] = {
+        { DM_BIN_SUB, 1, 0, "SubBackward0" }, { DM_BIN_SUB, 1, 1, "RsubBackward1" },
+        { DM_BIN_DIV, 2, 0, "DivBackward0" }, { DM_BIN_DIV, 2, 1, "MulBackward0" },
+        { DM_BIN_MAXIMUM, 0, 0, "MaximumBackward0" }, { DM_BIN_MINIMUM, 0, 1, "MinimumBackward0" },
+    };
+    for (int k = 0; k < N_OF(names); k++) {
+        y = dm_binary_scalar(names[k].op, x, names[k].s, names[k].rev);
+        CHECK(y && strcmp(dm_grad_fn_name(y), names[k].name) == 0, names[k].name);
+        dm_tensor_release(y);
+    }
+    y = dm_clamp(x, NAN, 2);
+    CHECK(y && strcmp(dm_grad_fn_name(y), "ClampBackward1") == 0, "clamp(max) is ClampBackward1");
+    dm_tensor_release(y);
+
+    /* the backward graph is freed: a second backward is refused */
+    y = dm_unary(DM_UN_SIGMOID, x);
+    CHECK(backward_ones(y) == 0, "first backward");
+    CHECK(backward_ones(y) != 0, "second backward refused");
+    dm_tensor_release(y);
+
+    dm_tensor *objs[] = { x, w, c, cond };
+    for (int i = 0; i < N_OF(objs); i++) dm_tensor_release(objs[i]);
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static void test_errors(void)
+{
+    dm_tensor *a = dm_tensor_zeros(2, (int64_t[]){2, 3});
+    dm_tensor *b = dm_tensor_zeros(1, (int64_t[]){4});
+    dm_tensor *c = dm_tensor_zeros(3, (int64_t[]){5, 1, 3});
+    CHECK_ERR(dm_add(a, b), "add: shapes [2 x 3] and [4] cannot be broadcast (dim 2: 3 vs 4)");
+    CHECK_ERR(dm_sub(b, a), "sub: shapes [4] and [2 x 3] cannot be broadcast (dim 2: 4 vs 3)");
+    CHECK_ERR(dm_pow(a, b), "pow: shapes [2 x 3] and [4] cannot be broadcast (dim 2: 3 vs 4)");
+    CHECK_ERR(dm_binary(DM_BIN_MAXIMUM, c, b),
+              "maximum: shapes [5 x 1 x 3] and [4] cannot be broadcast (dim 3: 3 vs 4)");
+    CHECK_ERR(dm_binary(DM_BIN_LT, a, b),
+              "lt: shapes [2 x 3] and [4] cannot be broadcast (dim 2: 3 vs 4)");
+    CHECK_ERR(dm_where(a, b, b), "where: shapes [2 x 3] and [4] cannot be broadcast (dim 2: 3 vs 4)");
+    CHECK_ERR(dm_where(b, a, a), "where: shapes [4] and [2 x 3] cannot be broadcast (dim 2: 4 vs 3)");
+    CHECK_ERR(dm_where(c, c, b), "where: shapes [5 x 1 x 3] and [4] cannot be broadcast (dim 3: 3 vs 4)");
+    CHECK_ERR(dm_where(b, a, c),
+              "where: shapes [4] and [2 x 3] cannot be broadcast (dim 2: 4 vs 3)");
+    CHECK_ERR(dm_clamp(a, NAN, NAN), "clamp: at least one of min and max must be given");
+    CHECK_ERR(dm_binary((dm_binop)99, a, a), "binary: unknown op 99");
+    CHECK_ERR(dm_binary_scalar((dm_binop)-1, a, 1, 0), "binary: unknown op -1");
+    CHECK_ERR(dm_unary((dm_unop)DM_UN_COUNT, a), "unary: unknown op 19");
+    CHECK_ERR(dm_mul(a, NULL), "mul: expected two tensors, got NULL");
+    /* an op that fails records nothing and leaks nothing */
+    dm_tensor *g = leaf(dm_tensor_zeros(1, (int64_t[]){4}));
+    CHECK_ERR(dm_add(a, g), "add: shapes [2 x 3] and [4] cannot be broadcast (dim 2: 3 vs 4)");
+    dm_tensor_release(g);
+    dm_tensor_release(a);
+    dm_tensor_release(b);
+    dm_tensor_release(c);
+}
+
 int main(void)
 {
     int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
@@ -778,6 +1018,9 @@ int main(void)
     test_forward_by_hand();
     test_gradcheck();
     test_fast_vs_reference();
+    test_noncontiguous();
+    test_autograd();
+    test_errors();
     CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
     CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
     return TEST_END("test_elementwise");

@@ -19,6 +19,7 @@
 local core = require "deepmoon.core"
 
 local zeros_like = core.zeros_like
+local zero_ = core.Tensor.zero_          -- called directly: no method lookup per parameter
 local tensor_meta = getmetatable(core.zeros(0))
 
 local Optimizer = {}
@@ -137,7 +138,12 @@ function Optimizer._init (self, spec, params, opts)
   if type(params) ~= "table" then
     fail("%s: params must be a list of tensors or of parameter groups, got %s", name, typename(params))
   end
-  if #params == 0 then fail("%s: optimizer got an empty parameter list", name) end
+  if #params == 0 then
+    if params.params ~= nil then
+      fail("%s: params must be a list of parameter groups; wrap the group in a table: {{params = ...}}", name)
+    end
+    fail("%s: optimizer got an empty parameter list", name)
+  end
   if is_tensor(params[1]) then
     self:_add_group({ params = params }, "params")
   else
@@ -233,7 +239,7 @@ function Optimizer.zero_grad (self, opts)
       local p = params[i]
       local g = p.grad
       if g then
-        if to_none then p.grad = nil else g:zero_() end
+        if to_none then p.grad = nil else zero_(g) end
       end
     end
   end

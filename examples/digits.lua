@@ -1,0 +1,60 @@
+-- Handwritten digits: a two-layer network learns the 8x8 UCI digits (the data set
+-- scikit-learn calls `digits`, shipped in data/digits/) and is tested on a held-out fifth.
+-- Run from the repository root:  ./deepmoon examples/digits.lua  [path/to/digits.csv]
+local dm = require "deepmoon"
+local nn = require "deepmoon.nn"
+local optim = require "deepmoon.optim"
+local data = require "deepmoon.data"
+local csv = require "deepmoon.data.csv"
+local prep = require "deepmoon.data.prep"
+local progress = require "deepmoon.progress"
+
+local path = arg and arg[1] or "data/digits/digits.csv"
+
+-- 1797 images of 64 pixels (0..16) and the digit each shows
+local X, digit = assert(csv.read_csv(path, { label_column = "digit" }))
+local y = digit + 1                                   -- class labels are 1-based: digit d -> d + 1
+print(("read %d images of %d pixels from %s"):format(X:size(1), X:size(2), path))
+
+-- a seeded split, then each pixel scaled with the training split's statistics
+local g = dm.Generator(0)
+local Xtr, Xte, ytr, yte = prep.train_test_split(X, y, { test_size = 0.2, generator = g })
+local mean, std
+Xtr, mean, std = prep.standardize(Xtr)
+Xte = prep.standardize(Xte, { mean = mean, std = std })
+print(("%d training images, %d test images"):format(Xtr:size(1), Xte:size(1)))
+
+dm.manual_seed(0)
+local model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+local criterion = nn.CrossEntropyLoss()
+local optimizer = optim.Adam(model:parameters(), { lr = 1e-3 })
+local loader = data.DataLoader(data.TensorDataset(Xtr, ytr),
+                               { batch_size = 32, shuffle = true, generator = g })
+
+local function accuracy (inputs, labels)
+  model:eval()
+  local _ <close> = dm.no_grad()
+  local predicted = model(inputs):argmax(2)
+  model:train()
+  return predicted:eq(labels):mean():item()
+end
+
+local epochs = 30
+for epoch = 1, epochs do
+  local bar = progress.bar{ desc = ("epoch %2d/%d"):format(epoch, epochs), every = #loader }
+  local total, batches = 0, 0
+  for xb, yb in bar:wrap(loader) do
+    optimizer:zero_grad()
+    local loss = criterion(model(xb), yb)
+    loss:backward()
+    optimizer:step()
+    total, batches = total + loss:item(), batches + 1
+    bar:set_postfix{ loss = total / batches }
+  end
+  if epoch % 10 == 0 then
+    print(("  train accuracy %.2f%%, test accuracy %.2f%%")
+          :format(100 * accuracy(Xtr, ytr), 100 * accuracy(Xte, yte)))
+  end
+end
+
+print(("Test accuracy: %.2f%%"):format(100 * accuracy(Xte, yte)))

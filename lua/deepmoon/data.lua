@@ -1,0 +1,31 @@
+--- deepmoon.data: datasets and batch loading under PyTorch's names
+--- (torch.utils.data: TensorDataset, Subset, random_split, DataLoader, default_collate).
+--
+--   local data = require "deepmoon.data"          -- or dm.data
+--   local ds = data.TensorDataset(x, y)
+--   local train, val = data.random_split(ds, {0.8, 0.2}, {generator = dm.Generator(42)})
+--   for xb, yb in data.DataLoader(train, {batch_size = 32, shuffle = true}) do ... end
+--
+-- Indices are 1-based.  Any Lua object with a length and an indexer is a dataset; see
+-- data/dataset.lua for the protocol and data/dataloader.lua for batching.
+
+local dataset = require "deepmoon.data.dataset"
+local dataloader = require "deepmoon.data.dataloader"
+
+local data = {
+  TensorDataset = dataset.TensorDataset,
+  Subset = dataset.Subset,
+  random_split = dataset.random_split,
+  DataLoader = dataloader.DataLoader,
+  default_collate = dataloader.default_collate,
+}
+
+-- data.csv (deepmoon.data.csv, CSV files into tensors) loads on first use
+return setmetatable(data, { __index = function (t, k)
+  if k == "csv" then
+    local m = require "deepmoon.data.csv"
+    rawset(t, k, m)
+    return m
+  end
+  return nil
+end })

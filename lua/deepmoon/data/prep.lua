@@ -1,0 +1,169 @@
+--- deepmoon.data.prep: preparing a feature matrix for training, after scikit-learn's
+--- StandardScaler and train_test_split.
+--
+--   local Xtr, Xte, ytr, yte = prep.train_test_split(X, y, {test_size = 0.2, generator = g})
+--   local Xtr_s, mean, std = prep.standardize(Xtr)
+--   local Xte_s = prep.standardize(Xte, {mean = mean, std = std})
+
+local core = require "deepmoon.core"
+
+local M = {}
+
+local tensor_meta = getmetatable(core.zeros(0))
+local gen_meta = getmetatable(core.Generator(0))
+local function is_tensor (x) return getmetatable(x) == tensor_meta end
+
+local function typename (x)
+  if is_tensor(x) then return "tensor" end
+  if getmetatable(x) == gen_meta then return "Generator" end
+  return type(x)
+end
+
+local function shape_str (t) return "[" .. table.concat(t:size(), " x ") .. "]" end
+
+local function check_opts (fn, opts, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" or is_tensor(opts) then
+    error(("%s: expected an options table, got %s"):format(fn, typename(opts)), 3)
+  end
+  for k in pairs(opts) do
+    if not known[k] then error(("%s: unknown option '%s'"):format(fn, tostring(k)), 3) end
+  end
+  return opts
+end
+
+-- a given mean or std as a [F] tensor (a Lua list of numbers is accepted too)
+local function stat_tensor (name, v, F)
+  if type(v) == "table" and not is_tensor(v) then
+    for i = 1, #v do
+      if type(v[i]) ~= "number" then
+        error(("standardize: %s[%d] is a %s, expected a number"):format(name, i, type(v[i])), 4)
+      end
+    end
+    v = core.tensor(v)
+  end
+  if not is_tensor(v) then
+    error(("standardize: %s must be a tensor, got %s"):format(name, typename(v)), 4)
+  end
+  if v:numel() ~= F or v:dim() > 2 or (v:dim() == 2 and v:size(1) ~= 1) then
+    error(("standardize: %s must have one value per column, [%d], got %s")
+          :format(name, F, shape_str(v)), 4)
+  end
+  return v:reshape(F)
+end
+
+--- standardize(X [, {mean =, std =}]) -> Xs, mean, std.
+--- Per column of the [N x F] matrix X: Xs = (X - mean) / std, mean and std [F] tensors.
+--- Without options they are X's own column means and population standard deviations
+--- (divisor N, as StandardScaler); a constant column gets std 1, so it maps to 0 rather than
+--- to nan.  Give the stats of the training split to scale a test split the same way.
+function M.standardize (X, opts)
+  opts = check_opts("standardize", opts, { mean = true, std = true })
+  if not is_tensor(X) then
+    error(("standardize: X must be a tensor, got %s"):format(typename(X)), 2)
+  end
+  if X:dim() ~= 2 then
+    error(("standardize: X must be a matrix [N x F], got %s"):format(shape_str(X)), 2)
+  end
+  local N, F = X:size(1), X:size(2)
+  local mean, std
+  if opts.mean ~= nil or opts.std ~= nil then
+    if opts.mean == nil or opts.std == nil then
+      error("standardize: give both mean and std, or neither", 2)
+    end
+    mean = stat_tensor("mean", opts.mean, F)
+    std = stat_tensor("std", opts.std, F)
+  else
+    if N == 0 then
+      error(("standardize: cannot compute the stats of an empty matrix %s"):format(shape_str(X)), 2)
+    end
+    local prev = core.set_grad_enabled(false)
+    mean = X:mean(1)
+    std = X:std(1, { correction = 0 })
+    -- a constant column's computed std is its rounding noise (float32 sums of N copies of
+    -- the same value); treat anything below that as zero, as StandardScaler does
+    local noise = mean:abs() * (N * 1.2e-7)
+    std = core.where(std:le(noise), 1, std)
+    core.set_grad_enabled(prev)
+  end
+  return (X - mean) / std, mean, std
+end
+
+--- train_test_split(X [, y] [, opts]) -> Xtrain, Xtest, ytrain, ytest (scikit-learn's order).
+--- Rows of X (and the matching entries of y) go to one side or the other.  Options:
+--- test_size (a fraction in (0, 1), rounded up, or a row count; default 0.25 as scikit-learn),
+--- train_size (likewise, rounded down; default all the rows not in the test split),
+--- shuffle (default true: a random permutation from dm.randperm; false keeps the order, the
+--- training rows first), generator (a dm.Generator for a reproducible split).
+function M.train_test_split (X, y, opts)
+  if opts == nil and type(y) == "table" and not is_tensor(y) then y, opts = nil, y end
+  opts = check_opts("train_test_split", opts,
+                    { test_size = true, train_size = true, shuffle = true, generator = true })
+  if not is_tensor(X) then
+    error(("train_test_split: X must be a tensor, got %s"):format(typename(X)), 2)
+  end
+  if X:dim() == 0 then error("train_test_split: X is 0-dim; it needs rows to split", 2) end
+  if y ~= nil then
+    if not is_tensor(y) then
+      error(("train_test_split: y must be a tensor, got %s"):format(typename(y)), 2)
+    end
+    if y:dim() == 0 or y:size(1) ~= X:size(1) then
+      error(("train_test_split: X and y have different numbers of rows: X %s, y %s")
+            :format(shape_str(X), shape_str(y)), 2)
+    end
+  end
+  local g = opts.generator
+  if g ~= nil and getmetatable(g) ~= gen_meta then
+    error(("train_test_split: generator must be a dm.Generator, got %s"):format(typename(g)), 2)
+  end
+  local n = X:size(1)
+
+  -- sizes as scikit-learn computes them
+  local function size_of (name, v, round)
+    if v == nil then return nil end
+    if type(v) ~= "number" then
+      error(("train_test_split: %s must be a number, got %s"):format(name, typename(v)), 3)
+    end
+    if math.type(v) == "integer" then
+      if v < 1 or v >= n then
+        error(("train_test_split: %s = %d must be a row count in [1, %d) for %d rows")
+              :format(name, v, n, n), 3)
+      end
+      return v
+    end
+    if not (v > 0 and v < 1) then
+      error(("train_test_split: %s = %s must be a fraction in (0, 1) or a row count")
+            :format(name, tostring(v)), 3)
+    end
+    return math.tointeger(round(v * n))
+  end
+  local n_test = size_of("test_size", opts.test_size, math.ceil)
+  local n_train = size_of("train_size", opts.train_size, math.floor)
+  if n_test == nil and n_train == nil then n_test = math.ceil(0.25 * n) end
+  n_test = n_test or n - n_train
+  n_train = n_train or n - n_test
+  if n_train + n_test > n then
+    error(("train_test_split: train_size + test_size = %d + %d rows, more than the %d rows of X")
+          :format(n_train, n_test, n), 2)
+  end
+  if n_train == 0 or n_test == 0 then
+    error(("train_test_split: with %d rows, test_size and train_size leave an empty split "
+           .. "(%d train, %d test)"):format(n, n_train, n_test), 2)
+  end
+
+  local train_idx, test_idx
+  if opts.shuffle == false then
+    local order = core.arange(1, n_train + n_test + 1)
+    train_idx = order:narrow(1, 1, n_train)
+    test_idx = order:narrow(1, n_train + 1, n_test)
+  else
+    local perm = core.randperm(n, g and { generator = g } or nil)
+    test_idx = perm:narrow(1, 1, n_test)
+    train_idx = perm:narrow(1, n_test + 1, n_train)
+  end
+  local Xtr, Xte = X:index_select(1, train_idx), X:index_select(1, test_idx)
+  if y == nil then return Xtr, Xte end
+  return Xtr, Xte, y:index_select(1, train_idx), y:index_select(1, test_idx)
+end
+
+return M

@@ -1,0 +1,47 @@
+--- deepmoon.nn: layers, losses and the Module class to build models from (PyTorch's torch.nn).
+--
+--   local dm = require "deepmoon"
+--   local nn = require "deepmoon.nn"          -- also dm.nn
+--
+--   local Net = nn.Module:extend("Net")
+--   function Net:__init ()
+--     self.fc1 = nn.Linear(2, 64)
+--     self.fc2 = nn.Linear(64, 1)
+--   end
+--   function Net:forward (x) return self.fc2(self.fc1(x):relu()):sigmoid() end
+--
+--   local model = Net()
+--   local loss = nn.BCELoss()(model(x), y)
+--
+-- nn.functional (also nn.F) holds the same operations as functions; nn.init (loaded on
+-- first use) the weight initializers.  Dims, positions (model[1]) and class labels are
+-- 1-based; names in state_dict() and tostring(model) are PyTorch's ("0.weight").
+
+local module = require "deepmoon.nn.module"
+
+local nn = {
+  Module = module.Module,
+  Parameter = module.Parameter,
+  is_module = module.is_module,
+  functional = require "deepmoon.nn.functional",
+}
+nn.F = nn.functional
+
+for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
+                        "shape", "loss" }) do
+  for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
+end
+
+-- nn.init is written separately (deepmoon.nn.init) and loaded when first used
+setmetatable(nn, {
+  __index = function (t, k)
+    if k == "init" then
+      local m = require "deepmoon.nn.init"
+      rawset(t, k, m)
+      return m
+    end
+    return nil
+  end,
+})
+
+return nn

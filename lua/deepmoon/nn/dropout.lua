@@ -1,0 +1,37 @@
+--- deepmoon.nn.dropout: nn.Dropout, inverted dropout while training, identity in eval mode.
+
+local dm = require "deepmoon"
+local module = require "deepmoon.nn.module"
+local util = require "deepmoon.nn.util"
+
+local Dropout = module.Module:extend("Dropout")
+
+--- nn.Dropout([p = 0.5] [, inplace]): while training, zero each value with probability p
+--- (drawn from the default generator) and scale the rest by 1 / (1 - p)
+function Dropout:__init (...)
+  local a = util.args("Dropout", 3, { "p", "inplace" }, nil, ...)
+  local p = a.p
+  if p == nil then p = 0.5 end
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
+    error(("Dropout: dropout probability has to be between 0 and 1, but got %s"):format(
+      tostring(p)), 3)
+  end
+  if a.inplace ~= nil and type(a.inplace) ~= "boolean" then
+    error(("Dropout: inplace must be a boolean, got %s"):format(type(a.inplace)), 3)
+  end
+  self.p = p
+  self.inplace = a.inplace or false
+end
+
+function Dropout:forward (x)
+  if not dm.is_tensor(x) then
+    error(("Dropout: expected a Tensor input, got %s"):format(type(x)), 2)
+  end
+  return dm.dropout(x, self.p, self.training and true or false)
+end
+
+function Dropout:extra_repr ()
+  return ("p=%s, inplace=%s"):format(util.pyrepr(self.p, true), util.pyrepr(self.inplace))
+end
+
+return { Dropout = Dropout }

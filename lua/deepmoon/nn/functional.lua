@@ -1,0 +1,340 @@
+--- deepmoon.nn.functional (also nn.F): the layers and losses as plain functions, in
+-- PyTorch's argument order, optional arguments also as one trailing options table.
+--
+--   local F = nn.functional
+--   local y = F.relu(F.linear(x, w, b))
+--   local loss = F.cross_entropy(logits, target, { label_smoothing = 0.1 })
+--
+-- Dims are 1-based; class targets of cross_entropy and nll_loss are 1-based class indices.
+-- Loss targets must have the input's shape (PyTorch broadcasts some with a warning; here
+-- it is an error, the usual cause being a [N] target for an [N x 1] output).
+
+local dm = require "deepmoon"
+local format = require "deepmoon.format"
+local util = require "deepmoon.nn.util"
+
+local F = {}
+local shape_str = function (t) return format.shape_str(t:size()) end
+
+local function need_tensor (fname, what, v, level)
+  if not dm.is_tensor(v) then
+    error(("%s: %s must be a Tensor, got %s"):format(fname, what, type(v)), level + 1)
+  end
+end
+
+-- ---- activations -------------------------------------------------------------------------
+
+--- relu(x) = max(0, x)
+function F.relu (x) need_tensor("relu", "input", x, 2); return x:relu() end
+--- sigmoid(x) = 1 / (1 + exp(-x))
+function F.sigmoid (x) need_tensor("sigmoid", "input", x, 2); return x:sigmoid() end
+--- tanh(x)
+function F.tanh (x) need_tensor("tanh", "input", x, 2); return x:tanh() end
+--- selu(x), PyTorch's constants
+function F.selu (x) need_tensor("selu", "input", x, 2); return x:selu() end
+
+--- leaky_relu(x [, negative_slope = 0.01])
+function F.leaky_relu (x, ...)
+  need_tensor("leaky_relu", "input", x, 2)
+  local a = util.args("leaky_relu", 2, { "negative_slope", "inplace" }, nil, ...)
+  return x:leaky_relu(a.negative_slope or 0.01)
+end
+
+--- elu(x [, alpha = 1])
+function F.elu (x, ...)
+  need_tensor("elu", "input", x, 2)
+  local a = util.args("elu", 2, { "alpha", "inplace" }, nil, ...)
+  return x:elu(a.alpha or 1.0)
+end
+
+local SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+--- gelu(x [, approximate = "none"]): x * Phi(x); "tanh" gives
+--- 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as PyTorch's approximate='tanh'
+function F.gelu (x, ...)
+  need_tensor("gelu", "input", x, 2)
+  local a = util.args("gelu", 2, { "approximate" }, nil, ...)
+  local ap = a.approximate or "none"
+  if ap == "none" then return x:gelu() end
+  if ap ~= "tanh" then
+    error(("gelu: approximate must be 'none' or 'tanh', got %s"):format(tostring(ap)), 2)
+  end
+  local inner = ((x * x * x) * 0.044715 + x) * SQRT_2_OVER_PI
+  return (inner:tanh() + 1) * x * 0.5
+end
+
+-- PyTorch's legacy implicit softmax dim (0-based 0 for 0-, 1-, 3-D, else 1), 1-based here
+local function softmax_dim (x, dim)
+  if dim ~= nil then return dim end
+  local d = x:dim()
+  if d == 0 or d == 1 or d == 3 then return 1 end
+  return 2
+end
+
+--- softmax(x, dim): along dim (1-based, negative from the end)
+function F.softmax (x, dim)
+  need_tensor("softmax", "input", x, 2)
+  return x:softmax(softmax_dim(x, dim))
+end
+
+--- log_softmax(x, dim)
+function F.log_softmax (x, dim)
+  need_tensor("log_softmax", "input", x, 2)
+  return x:log_softmax(softmax_dim(x, dim))
+end
+
+-- ---- layers ------------------------------------------------------------------------------
+
+--- linear(x, weight [, bias]) = x weight^T + bias; x [* x in], weight [out x in]
+function F.linear (x, w, b)
+  need_tensor("linear", "input", x, 2)
+  need_tensor("linear", "weight", w, 2)
+  if b ~= nil then need_tensor("linear", "bias", b, 2) end
+  return dm.linear(x, w, b)
+end
+
+--- dropout(x [, p = 0.5] [, training = true] [, inplace]) or dropout(x, {p =, training =,
+--- generator =}): zero each value with probability p and scale the rest by 1 / (1 - p)
+function F.dropout (x, ...)
+  need_tensor("dropout", "input", x, 2)
+  local a = util.args("dropout", 2, { "p", "training", "inplace" }, { "generator" }, ...)
+  local p = a.p
+  if p == nil then p = 0.5 end
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
+    error(("dropout: dropout probability has to be between 0 and 1, but got %s"):format(
+      tostring(p)), 2)
+  end
+  local training = a.training
+  if training == nil then training = true end
+  return dm.dropout(x, p, training and true or false, a.generator)
+end
+
+--- batch_norm(x, running_mean, running_var [, weight] [, bias] [, training = false]
+--- [, momentum = 0.1] [, eps = 1e-5]): normalise over dim 2 of x [N x C] or [N x C x L];
+--- when training, batch statistics are used and the running ones (if given) updated in place
+function F.batch_norm (x, ...)
+  need_tensor("batch_norm", "input", x, 2)
+  local a = util.args("batch_norm", 2, { "running_mean", "running_var", "weight", "bias",
+                                         "training", "momentum", "eps" }, nil, ...)
+  local training = a.training and true or false
+  local momentum = a.momentum
+  if momentum == nil then momentum = 0.1 end
+  return dm.batch_norm(x, a.running_mean, a.running_var, a.weight, a.bias, training,
+                       momentum, a.eps or 1e-5)
+end
+
+-- ---- losses ------------------------------------------------------------------------------
+-- The implementations take the name to report (the module's, e.g. "BCELoss", or the
+-- function's) and are reached by tail calls, so level 2 (3 in helpers) is the user's line.
+
+local REDUCTIONS = { none = true, mean = true, sum = true }
+
+local function check_reduction (fname, r)
+  if r == nil then return "mean" end
+  if not REDUCTIONS[r] then
+    error(("%s: %s is not a valid value for reduction (expected 'none', 'mean' or 'sum')")
+          :format(fname, type(r) == "string" and ("'" .. r .. "'") or tostring(r)), 3)
+  end
+  return r
+end
+
+local function check_pair (fname, input, target)
+  need_tensor(fname, "input", input, 3)
+  need_tensor(fname, "target", target, 3)
+  if input:dim() ~= target:dim() or shape_str(input) ~= shape_str(target) then
+    error(("%s: expected target of the input's size %s, got %s"):format(
+      fname, shape_str(input), shape_str(target)), 3)
+  end
+end
+
+local function opt_tensor (fname, what, v)
+  if v ~= nil then need_tensor(fname, what, v, 3) end
+  return v
+end
+
+-- run a core loss; its error ("cross_entropy: target 4 out of range ...") is re-raised
+-- under the caller's name ("CrossEntropyLoss: target 4 ...") at the user's line
+local function core_loss (fname, cname, f, ...)
+  local ok, res = pcall(f, ...)
+  if ok then return res end
+  if type(res) == "string" then
+    local prefix = cname .. ": "
+    if res:sub(1, #prefix) == prefix then res = res:sub(#prefix + 1) end
+    error(fname .. ": " .. res, 3)
+  end
+  error(res, 0)
+end
+
+local impl = {}
+F._impl = impl
+
+function impl.binary_cross_entropy (fname, input, target, weight, reduction)
+  check_pair(fname, input, target)
+  opt_tensor(fname, "weight", weight)
+  local out = core_loss(fname, "binary_cross_entropy", dm.bce_loss, input, target, weight,
+                        check_reduction(fname, reduction))
+  return out
+end
+
+function impl.binary_cross_entropy_with_logits (fname, input, target, weight, pos_weight,
+                                                reduction)
+  check_pair(fname, input, target)
+  opt_tensor(fname, "weight", weight)
+  opt_tensor(fname, "pos_weight", pos_weight)
+  local out = core_loss(fname, "binary_cross_entropy_with_logits", dm.bce_with_logits_loss,
+                        input, target, weight, pos_weight, check_reduction(fname, reduction))
+  return out
+end
+
+function impl.mse_loss (fname, input, target, reduction)
+  check_pair(fname, input, target)
+  local out = core_loss(fname, "mse_loss", dm.mse_loss, input, target,
+                        check_reduction(fname, reduction))
+  return out
+end
+
+function impl.l1_loss (fname, input, target, reduction)
+  check_pair(fname, input, target)
+  local out = core_loss(fname, "l1_loss", dm.l1_loss, input, target,
+                        check_reduction(fname, reduction))
+  return out
+end
+
+local function check_positive (fname, what, v, default, allow_zero)
+  if v == nil then return default end
+  if type(v) ~= "number" or v < 0 or (v == 0 and not allow_zero) then
+    error(("%s: %s must be a %s number, got %s"):format(fname, what,
+      allow_zero and "non-negative" or "positive", tostring(v)), 3)
+  end
+  return v
+end
+
+function impl.smooth_l1_loss (fname, input, target, reduction, beta)
+  check_pair(fname, input, target)
+  beta = check_positive(fname, "beta", beta, 1.0, true)
+  local out = core_loss(fname, "smooth_l1_loss", dm.smooth_l1_loss, input, target,
+                        check_reduction(fname, reduction), beta)
+  return out
+end
+
+function impl.huber_loss (fname, input, target, reduction, delta)
+  check_pair(fname, input, target)
+  delta = check_positive(fname, "delta", delta, 1.0, false)
+  local out = core_loss(fname, "huber_loss", dm.huber_loss, input, target,
+                        check_reduction(fname, reduction), delta)
+  return out
+end
+
+-- input [N x C] (or [C]); target [N] (or []) of 1-based classes, or probabilities of
+-- input's shape when allowed
+local function check_class_target (fname, input, target, allow_probs)
+  need_tensor(fname, "input", input, 3)
+  need_tensor(fname, "target", target, 3)
+  local d = input:dim()
+  if d ~= 1 and d ~= 2 then
+    error(("%s: expected input [N x C] or [C], got %s"):format(fname, shape_str(input)), 3)
+  end
+  local want = d == 2 and ("[" .. input:size(1) .. "]") or "[]"
+  local got = shape_str(target)
+  if got == want then return end
+  if allow_probs and got == shape_str(input) then return end
+  if allow_probs then
+    error(("%s: expected target %s of class indices or %s of probabilities, got %s"):format(
+      fname, want, shape_str(input), got), 3)
+  end
+  error(("%s: expected target %s of class indices, got %s"):format(fname, want, got), 3)
+end
+
+local function check_ignore (fname, v)
+  if v == nil then return -100 end
+  if math.type(v) ~= "integer" then
+    error(("%s: ignore_index must be an integer, got %s"):format(fname, tostring(v)), 3)
+  end
+  return v
+end
+
+function impl.cross_entropy (fname, input, target, weight, ignore_index, reduction,
+                             label_smoothing)
+  check_class_target(fname, input, target, true)
+  opt_tensor(fname, "weight", weight)
+  ignore_index = check_ignore(fname, ignore_index)
+  label_smoothing = label_smoothing or 0.0
+  if type(label_smoothing) ~= "number" or label_smoothing < 0 or label_smoothing > 1 then
+    error(("%s: label_smoothing must be between 0.0 and 1.0, got %s"):format(
+      fname, tostring(label_smoothing)), 2)
+  end
+  local out = core_loss(fname, "cross_entropy", dm.cross_entropy, input, target, weight,
+                        check_reduction(fname, reduction), ignore_index, label_smoothing)
+  return out
+end
+
+function impl.nll_loss (fname, input, target, weight, ignore_index, reduction)
+  check_class_target(fname, input, target, false)
+  opt_tensor(fname, "weight", weight)
+  ignore_index = check_ignore(fname, ignore_index)
+  local out = core_loss(fname, "nll_loss", dm.nll_loss, input, target, weight,
+                        check_reduction(fname, reduction), ignore_index)
+  return out
+end
+
+--- binary_cross_entropy(input, target [, weight] [, {weight =, reduction = "mean"}]):
+--- -w (t log x + (1 - t) log(1 - x)), logs clamped at -100 as PyTorch
+function F.binary_cross_entropy (input, target, ...)
+  local a = util.args("binary_cross_entropy", 2, { "weight" }, { "reduction" }, ...)
+  return impl.binary_cross_entropy("binary_cross_entropy", input, target, a.weight,
+                                   a.reduction)
+end
+
+--- binary_cross_entropy_with_logits(input, target [, weight] [, {weight =, pos_weight =,
+--- reduction =}]): sigmoid and BCE in one stable step; pos_weight [C] weighs positives
+function F.binary_cross_entropy_with_logits (input, target, ...)
+  local a = util.args("binary_cross_entropy_with_logits", 2, { "weight" },
+                      { "pos_weight", "reduction" }, ...)
+  return impl.binary_cross_entropy_with_logits("binary_cross_entropy_with_logits", input,
+    target, a.weight, a.pos_weight, a.reduction)
+end
+
+--- mse_loss(input, target [, {reduction =}]): (x - t)^2
+function F.mse_loss (input, target, ...)
+  local a = util.args("mse_loss", 2, {}, { "reduction" }, ...)
+  return impl.mse_loss("mse_loss", input, target, a.reduction)
+end
+
+--- l1_loss(input, target [, {reduction =}]): |x - t|
+function F.l1_loss (input, target, ...)
+  local a = util.args("l1_loss", 2, {}, { "reduction" }, ...)
+  return impl.l1_loss("l1_loss", input, target, a.reduction)
+end
+
+--- smooth_l1_loss(input, target [, {reduction =, beta = 1}]): 0.5 d^2 / beta for |d| < beta,
+--- else |d| - 0.5 beta
+function F.smooth_l1_loss (input, target, ...)
+  local a = util.args("smooth_l1_loss", 2, {}, { "reduction", "beta" }, ...)
+  return impl.smooth_l1_loss("smooth_l1_loss", input, target, a.reduction, a.beta)
+end
+
+--- huber_loss(input, target [, {reduction =, delta = 1}]): 0.5 d^2 for |d| < delta,
+--- else delta (|d| - 0.5 delta)
+function F.huber_loss (input, target, ...)
+  local a = util.args("huber_loss", 2, {}, { "reduction", "delta" }, ...)
+  return impl.huber_loss("huber_loss", input, target, a.reduction, a.delta)
+end
+
+--- cross_entropy(input, target [, weight] [, {weight =, ignore_index = -100, reduction =,
+--- label_smoothing = 0}]): log_softmax then nll; input [N x C] logits, target [N] of
+--- 1-based classes or [N x C] of probabilities
+function F.cross_entropy (input, target, ...)
+  local a = util.args("cross_entropy", 2, { "weight" },
+                      { "ignore_index", "reduction", "label_smoothing" }, ...)
+  return impl.cross_entropy("cross_entropy", input, target, a.weight, a.ignore_index,
+                            a.reduction, a.label_smoothing)
+end
+
+--- nll_loss(input, target [, weight] [, {weight =, ignore_index = -100, reduction =}]):
+--- -input[i][target[i]], input [N x C] log-probabilities, target [N] of 1-based classes
+function F.nll_loss (input, target, ...)
+  local a = util.args("nll_loss", 2, { "weight" }, { "ignore_index", "reduction" }, ...)
+  return impl.nll_loss("nll_loss", input, target, a.weight, a.ignore_index, a.reduction)
+end
+
+return F

@@ -1,0 +1,117 @@
+--- deepmoon.nn.normalization: nn.BatchNorm1d.
+
+local dm = require "deepmoon"
+local format = require "deepmoon.format"
+local module = require "deepmoon.nn.module"
+local util = require "deepmoon.nn.util"
+
+local Module, Parameter = module.Module, module.Parameter
+local pyrepr = util.pyrepr
+
+local BatchNorm1d = Module:extend("BatchNorm1d")
+
+--- nn.BatchNorm1d(num_features [, eps = 1e-5] [, momentum = 0.1] [, affine = true]
+--- [, track_running_stats = true]), also as an options table.  Normalises x [N x C] or
+--- [N x C x L] per channel: with the batch's statistics while training (updating the running
+--- ones: new = (1 - momentum) old + momentum batch, unbiased variance), with the running ones
+--- in eval mode.  momentum = false is PyTorch's momentum=None (a cumulative average).
+--- Parameters weight (ones) and bias (zeros) when affine; buffers running_mean,
+--- running_var and num_batches_tracked when track_running_stats.
+function BatchNorm1d:__init (...)
+  local a = util.args("BatchNorm1d", 3, { "num_features", "eps", "momentum", "affine",
+                                          "track_running_stats" }, nil, ...)
+  local n = a.num_features
+  if math.type(n) ~= "integer" or n <= 0 then
+    error(("BatchNorm1d: num_features must be a positive integer, got %s"):format(tostring(n)),
+          3)
+  end
+  local eps = a.eps
+  if eps == nil then eps = 1e-5 end
+  if type(eps) ~= "number" or eps < 0 then
+    error(("BatchNorm1d: eps must be a non-negative number, got %s"):format(tostring(eps)), 3)
+  end
+  local momentum = a.momentum
+  if momentum == nil then momentum = 0.1 end
+  if momentum ~= false and type(momentum) ~= "number" then
+    error(("BatchNorm1d: momentum must be a number or false (cumulative average), got %s")
+          :format(type(momentum)), 3)
+  end
+  local affine, track = a.affine, a.track_running_stats
+  if affine == nil then affine = true end
+  if track == nil then track = true end
+  for k, v in pairs({ affine = affine, track_running_stats = track }) do
+    if type(v) ~= "boolean" then
+      error(("BatchNorm1d: %s must be a boolean, got %s"):format(k, type(v)), 3)
+    end
+  end
+  self.num_features, self.eps, self.momentum = n, eps, momentum
+  self.affine, self.track_running_stats = affine, track
+  if affine then
+    self.weight = Parameter(dm.ones(n))
+    self.bias = Parameter(dm.zeros(n))
+  else
+    self:register_parameter("weight", nil)
+    self:register_parameter("bias", nil)
+  end
+  if track then
+    self:register_buffer("running_mean", dm.zeros(n))
+    self:register_buffer("running_var", dm.ones(n))
+    self:register_buffer("num_batches_tracked", dm.tensor(0))
+  else
+    self:register_buffer("running_mean", nil)
+    self:register_buffer("running_var", nil)
+    self:register_buffer("num_batches_tracked", nil)
+  end
+end
+
+--- Running statistics back to mean 0, variance 1, no batches seen.
+function BatchNorm1d:reset_running_stats ()
+  if not self.track_running_stats then return end
+  dm.no_grad(function ()
+    self.running_mean:zero_()
+    self.running_var:fill_(1)
+    self.num_batches_tracked:zero_()
+  end)
+end
+
+function BatchNorm1d:forward (x)
+  if not dm.is_tensor(x) then
+    error(("BatchNorm1d: expected a Tensor input, got %s"):format(type(x)), 2)
+  end
+  local d = x:dim()
+  if d ~= 2 and d ~= 3 then
+    error(("BatchNorm1d: expected 2D or 3D input (got %dD input)"):format(d), 2)
+  end
+  local n = self.num_features
+  if x:size(2) ~= n then
+    error(("BatchNorm1d: expected input [N x %d] or [N x %d x L], got %s"):format(
+      n, n, format.shape_str(x:size())), 2)
+  end
+  local training = self.training
+  local use_batch = training or self.running_mean == nil
+  if use_batch and x:numel() // n <= 1 then
+    error(("BatchNorm1d: expected more than 1 value per channel when training, got input " ..
+           "size %s"):format(format.shape_str(x:size())), 2)
+  end
+  local factor = self.momentum or 0.0
+  if training and self.track_running_stats then
+    local nbt = self.num_batches_tracked
+    dm.no_grad(function () nbt:add_(1) end)
+    if self.momentum == false then factor = 1.0 / nbt:item() end
+  end
+  local rm, rv
+  if not training or self.track_running_stats then
+    rm, rv = self.running_mean, self.running_var
+  end
+  return dm.batch_norm(x, rm, rv, self.weight, self.bias, use_batch and true or false,
+                       factor, self.eps)
+end
+
+function BatchNorm1d:extra_repr ()
+  return ("%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s"):format(
+    self.num_features, pyrepr(self.eps, true),
+    self.momentum == false and "None" or pyrepr(self.momentum, true),
+    pyrepr(self.affine), pyrepr(self.track_running_stats))
+end
+
+return { BatchNorm1d = BatchNorm1d }
