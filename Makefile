@@ -187,7 +187,10 @@ test-run: all $(CTEST_BIN)
 # ---- running things --------------------------------------------------------------------
 DEMO := $(firstword $(wildcard examples/article.lua) examples/tour.lua)
 
-demo: all
+# like test, demo works on a fresh machine: install what is missing, then build in a fresh make
+demo:
+	@tools/deps.sh
+	@$(MAKE) --no-print-directory all
 	./deepmoon $(DEMO)
 
 bench: all
