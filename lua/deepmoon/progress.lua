@@ -65,29 +65,41 @@ function M.resolution ()
 end
 
 -- ---------------------------------------------------------------------------------------
--- is a file descriptor a terminal?  Lua has no isatty; on Linux the link /proc/<pid>/fd/N
--- names the terminal device.  The pid comes from /proc/self/stat read by this process
--- itself (a child's "self" would be the child), and a child reads the link.
+-- is a file descriptor a terminal?  Lua has no isatty.  The lua-term module (installed with
+-- busted) has one; without it, on Linux, the link /proc/<pid>/fd/N names the terminal
+-- device.  The pid comes from /proc/self/stat read by this process itself (a child's "self"
+-- would be the child), and a child process reads the link.
 
 local tty_cache = {}
 
+-- the /proc way; false where /proc or readlink is missing
+local function proc_isatty (fd)
+  local f = io.open("/proc/self/stat", "r")
+  if not f then return false end
+  local pid = (f:read("l") or ""):match("^(%d+)")
+  f:close()
+  if not pid then return false end
+  local ok, p = pcall(io.popen, ("readlink /proc/%s/fd/%d 2>/dev/null"):format(pid, fd))
+  if not ok or not p then return false end
+  local target = p:read("l") or ""
+  p:close()
+  return target:match("^/dev/pts/%d+$") ~= nil or target:match("^/dev/tty") ~= nil
+end
+M._proc_isatty = proc_isatty
+
 --- Whether file descriptor fd (1: standard output, 2: standard error) of this process is a
---- terminal.  False where /proc is missing.
+--- terminal.  False where neither lua-term nor /proc is there to tell.
 function M.isatty (fd)
   fd = fd or 1
   if tty_cache[fd] ~= nil then return tty_cache[fd] end
-  local result = false
-  local f = io.open("/proc/self/stat", "r")
-  if f then
-    local pid = (f:read("l") or ""):match("^(%d+)")
-    f:close()
-    local ok, p = pcall(io.popen, ("readlink /proc/%s/fd/%d 2>/dev/null"):format(pid, fd))
-    if pid and ok and p then
-      local target = p:read("l") or ""
-      p:close()
-      result = target:match("^/dev/pts/%d+$") ~= nil or target:match("^/dev/tty") ~= nil
-    end
+  local result
+  local ok, term = pcall(require, "term")
+  if ok and type(term) == "table" and type(term.isatty) == "function" and (fd == 1 or fd == 2) then
+    local r
+    ok, r = pcall(term.isatty, fd == 1 and io.stdout or io.stderr)
+    if ok and type(r) == "boolean" then result = r end
   end
+  if result == nil then result = proc_isatty(fd) end
   tty_cache[fd] = result
   return result
 end
