@@ -74,10 +74,9 @@ function Tensor.numpy () error("numpy: deepmoon has no numpy; use t:totable()", 
 function Tensor.tolist (t) return t:totable() end
 function Tensor.size_str (t) return format.shape_str(t:size()) end
 
---- Run fn with gradient recording off, or, called with no function, turn it off until the
---- returned value is closed: `local _ <close> = dm.no_grad()`.
-function dm.no_grad (fn, ...)
-  local prev = core.set_grad_enabled(false)
+-- set grad mode for the duration of fn, or until the returned value is closed
+local function grad_mode (on, fn, ...)
+  local prev = core.set_grad_enabled(on)
   if fn == nil then
     return setmetatable({}, { __close = function () core.set_grad_enabled(prev) end })
   end
@@ -87,17 +86,12 @@ function dm.no_grad (fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+--- Run fn with gradient recording off, or, called with no function, turn it off until the
+--- returned value is closed: `local _ <close> = dm.no_grad()`.
+function dm.no_grad (fn, ...) return grad_mode(false, fn, ...) end
+
 --- The opposite of no_grad, same two forms.
-function dm.enable_grad (fn, ...)
-  local prev = core.set_grad_enabled(true)
-  if fn == nil then
-    return setmetatable({}, { __close = function () core.set_grad_enabled(prev) end })
-  end
-  local res = table.pack(pcall(fn, ...))
-  core.set_grad_enabled(prev)
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+function dm.enable_grad (fn, ...) return grad_mode(true, fn, ...) end
 
 -- submodules load on first use so `require "deepmoon"` stays cheap
 local submodules = { nn = "deepmoon.nn", optim = "deepmoon.optim", data = "deepmoon.data",

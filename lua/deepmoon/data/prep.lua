@@ -37,17 +37,17 @@ local function stat_tensor (name, v, F)
   if type(v) == "table" and not is_tensor(v) then
     for i = 1, #v do
       if type(v[i]) ~= "number" then
-        error(("standardize: %s[%d] is a %s, expected a number"):format(name, i, type(v[i])), 4)
+        error(("standardize: %s[%d] is a %s, expected a number"):format(name, i, type(v[i])), 3)
       end
     end
     v = core.tensor(v)
   end
   if not is_tensor(v) then
-    error(("standardize: %s must be a tensor, got %s"):format(name, typename(v)), 4)
+    error(("standardize: %s must be a tensor, got %s"):format(name, typename(v)), 3)
   end
   if v:numel() ~= F or v:dim() > 2 or (v:dim() == 2 and v:size(1) ~= 1) then
     error(("standardize: %s must have one value per column, [%d], got %s")
-          :format(name, F, shape_str(v)), 4)
+          :format(name, F, shape_str(v)), 3)
   end
   return v:reshape(F)
 end
