@@ -38,12 +38,21 @@ else
 endif
 LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua5.4)
 LUA_LIBS   = $(shell $(PKG_CONFIG) --libs lua5.4)
+# GNU readline gives the prompt line editing, history and Tab completion; it is used when
+# present (READLINE=0 builds without it: the prompt then reads plain lines)
+ifeq ($(origin READLINE),undefined)
+  READLINE := $(shell $(PKG_CONFIG) --exists readline 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(READLINE),1)
+  RL_CFLAGS = -DDM_READLINE=1 $(shell $(PKG_CONFIG) --cflags readline)
+  RL_LIBS   = $(shell $(PKG_CONFIG) --libs readline)
+endif
 
 # core/ is plain C: it never sees the Lua headers
 BASE_CFLAGS = $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP $(CPPFLAGS) $(CFLAGS)
 CORE_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS)
 BIND_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore $(LUA_CFLAGS)
-HOST_CFLAGS = $(BASE_CFLAGS) $(LUA_CFLAGS)
+HOST_CFLAGS = $(BASE_CFLAGS) $(LUA_CFLAGS) $(RL_CFLAGS) -I$(OBJDIR)/host
 TEST_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore -Itests/c
 
 # ---- files -----------------------------------------------------------------------------
@@ -53,7 +62,7 @@ BIND_SRC  := $(sort $(wildcard bindings/*.c))
 CTEST_SRC := $(sort $(wildcard tests/c/test_*.c))
 CORE_OBJ  := $(CORE_SRC:%.c=$(OBJDIR)/%.o)
 BIND_OBJ  := $(BIND_SRC:%.c=$(OBJDIR)/%.o)
-HOST_OBJ  := $(OBJDIR)/host/deepmoon.o
+HOST_OBJ  := $(OBJDIR)/host/deepmoon.o $(OBJDIR)/host/lineedit.o
 CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILDDIR)/tests/%)
 DEPS      := $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(HOST_OBJ:.o=.d) $(CTEST_BIN:=.d)
 
@@ -61,8 +70,10 @@ LIB_A  := $(BUILDDIR)/libdeepmoon.a
 LIB_SO := $(BUILDDIR)/libdeepmoon.so
 MODULE := $(BUILDDIR)/deepmoon/core.so
 HOST   := $(BUILDDIR)/deepmoon-host
+REPL_H := $(OBJDIR)/host/repl_lua.h
+HOST_CONF := $(BUILDDIR)/host.conf
 
-.PHONY: all test test-run deps demo bench clean install uninstall
+.PHONY: all test test-run deps demo bench clean install uninstall FORCE valgrind
 .DEFAULT_GOAL := all
 
 all: $(LIB_A) $(LIB_SO) $(MODULE) $(HOST)
@@ -105,9 +116,29 @@ $(BUILDDIR)/module.map:
 	@mkdir -p $(@D)
 	echo '{ global: luaopen_*; local: *; };' > $@
 
+# The prompt (host/repl.lua) is compiled into the host as a C string, so an installed
+# deepmoon needs no file of its own besides the Lua module.
+$(REPL_H): host/repl.lua
+	@mkdir -p $(@D)
+	{ echo '/* generated from host/repl.lua by the Makefile; do not edit */'; \
+	  echo 'static const char repl_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(OBJDIR)/host/deepmoon.o: $(REPL_H)
+
+# remembers READLINE, so switching it rebuilds and relinks the host
+$(HOST_CONF): FORCE
+	@mkdir -p $(@D)
+	@echo 'READLINE=$(READLINE)' | cmp -s - $@ || echo 'READLINE=$(READLINE)' > $@
+
+FORCE:
+
+$(OBJDIR)/host/lineedit.o: $(HOST_CONF)
+
 # -Wl,-E exports the Lua API from the host to the C modules it loads
-$(HOST): $(HOST_OBJ)
-	$(CC) $(SANFLAGS) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) -lm
+$(HOST): $(HOST_OBJ) $(HOST_CONF)
+	$(CC) $(SANFLAGS) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LUA_LIBS) $(RL_LIBS) -lm
 
 $(BUILDDIR)/tests/%: tests/c/%.c $(LIB_A)
 	@mkdir -p $(@D)
@@ -182,6 +213,25 @@ test-run: all $(CTEST_BIN)
 	    echo "busted: no spec files (tests/*_spec.lua)"; \
 	fi; \
 	echo "$$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
+
+# Memcheck over the C tests, the tensor and nn specs and the tour: any error or definite leak
+# fails.  Slow (a few minutes), so .ci/run calls it once, on the default build.
+VALGRIND = valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite
+valgrind: all $(CTEST_BIN)
+	@pass=0; fail=0; \
+	for t in $(CTEST_BIN); do \
+	    if $(VALGRIND) $$t > $(BUILDDIR)/tests/vg.out 2>&1; then pass=$$((pass + 1)); \
+	    else fail=$$((fail + 1)); echo "valgrind: $$t failed"; cat $(BUILDDIR)/tests/vg.out; fi; \
+	done; \
+	for s in examples/tour.lua; do \
+	    if $(LUA_ENV) $(VALGRIND) $(LUA) $$s > $(BUILDDIR)/tests/vg.out 2>&1; then pass=$$((pass + 1)); \
+	    else fail=$$((fail + 1)); echo "valgrind: $$s failed"; cat $(BUILDDIR)/tests/vg.out; fi; \
+	done; \
+	if $(LUA_ENV) $(VALGRIND) $(LUA) $(BUSTED) --ignore-lua --cpath='$(abspath $(BUILDDIR))/?.so' \
+	    tests/tensor_spec.lua tests/nn_spec.lua > $(BUILDDIR)/tests/vg.out 2>&1; then pass=$$((pass + 1)); \
+	else fail=$$((fail + 1)); echo "valgrind: specs failed"; cat $(BUILDDIR)/tests/vg.out; fi; \
+	echo "valgrind: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
 # ---- running things --------------------------------------------------------------------

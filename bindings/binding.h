@@ -17,6 +17,8 @@
 /* ---- tensors ---------------------------------------------------------------------- */
 dm_tensor **lb_newbox(lua_State *L);              /* pushes an empty Tensor box */
 dm_tensor *lb_check(lua_State *L, int idx);       /* a live Tensor, or raise */
+dm_tensor **lb_checkbox(lua_State *L, int idx);   /* a Tensor box (maybe released), or raise */
+dm_tensor *lb_totensor(lua_State *L, int idx);    /* a live Tensor, NULL if not a Tensor */
 dm_tensor *lb_opt(lua_State *L, int idx);         /* nil/none -> NULL */
 int lb_is_tensor(lua_State *L, int idx);
 /* after *slot = op(...): raise the core's message if NULL, else report the new bytes to
@@ -25,6 +27,10 @@ int lb_done(lua_State *L, dm_tensor *t);
 /* push a new reference as a new box (used where the box-first order is not possible,
    e.g. several outputs); raises on NULL */
 int lb_push(lua_State *L, dm_tensor *t);
+/* t.grad for the box at idx holding t: the same box while the grad tensor is unchanged
+   (cached in the box's user value); pushes nil when there is none */
+void lb_grad_box(lua_State *L, int idx, dm_tensor *t);
+void lb_grad_forget(lua_State *L, int idx);       /* drop that cache (grad set or cleared) */
 /* a tensor from arg idx, which may be a Tensor or a number (a 0-dim tensor is made);
    *made is set when the caller must release the result */
 dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made);

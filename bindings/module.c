@@ -1,25 +1,72 @@
 /* module.c -- luaopen_deepmoon_core and the helpers every binding file shares. */
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime */
 #include "binding.h"
 #include <string.h>
+#include <time.h>
 
 /* ---- the Tensor box ------------------------------------------------------------------ */
 
+/* The Tensor metatable is kept in the registry under the name LB_TENSOR (for luaL_testudata
+ * elsewhere) and under tensor_mt_key.  Type checks run several times per op, and the
+ * registry lookups they need cost more than a small op itself, so the metatable's address
+ * is also kept here: a box is recognised by comparing its metatable's address.  That
+ * address belongs to the Lua state that opened the module last; other states (rare: several
+ * interpreters in one process) fall back to the registry check, and when the owning state
+ * closes, a finalizer clears the address so a later table at the same address cannot pass. */
+static const char tensor_mt_key = 0;
+static const void *tensor_mt;
+
+static int mt_guard_gc(lua_State *L)
+{
+    if (lua_topointer(L, lua_upvalueindex(1)) == tensor_mt) tensor_mt = NULL;
+    return 0;
+}
+
+/* is the value at idx a Tensor box?  (pushes nothing) */
+static inline int is_box(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx)) return 0;
+    const void *mt = lua_topointer(L, -1);
+    if (mt == tensor_mt && mt) { lua_pop(L, 1); return lua_type(L, idx) == LUA_TUSERDATA; }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    int ok = lua_rawequal(L, -1, -2) && lua_type(L, idx) == LUA_TUSERDATA;
+    lua_pop(L, 2);
+    return ok;
+}
+
+/* A box has one user value: the box last returned for its tensor's .grad (so `p.grad` gives
+ * the same object while the gradient tensor is the same; see lb_grad_box). */
 dm_tensor **lb_newbox(lua_State *L)
 {
-    dm_tensor **slot = lua_newuserdatauv(L, sizeof(dm_tensor *), 0);
+    dm_tensor **slot = lua_newuserdatauv(L, sizeof(dm_tensor *), 1);
     *slot = NULL;
-    luaL_setmetatable(L, LB_TENSOR);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    lua_setmetatable(L, -2);
     return slot;
 }
 
 int lb_is_tensor(lua_State *L, int idx)
 {
-    return luaL_testudata(L, idx, LB_TENSOR) != NULL;
+    return is_box(L, idx);
+}
+
+dm_tensor **lb_checkbox(lua_State *L, int idx)
+{
+    if (!is_box(L, idx)) luaL_typeerror(L, idx, LB_TENSOR);
+    return lua_touserdata(L, idx);
+}
+
+dm_tensor *lb_totensor(lua_State *L, int idx)
+{
+    if (!is_box(L, idx)) return NULL;
+    dm_tensor **slot = lua_touserdata(L, idx);
+    if (!*slot) luaL_argerror(L, idx, "tensor was released");
+    return *slot;
 }
 
 dm_tensor *lb_check(lua_State *L, int idx)
 {
-    dm_tensor **slot = luaL_checkudata(L, idx, LB_TENSOR);
+    dm_tensor **slot = lb_checkbox(L, idx);
     if (!*slot) luaL_argerror(L, idx, "tensor was released");
     return *slot;
 }
@@ -59,10 +106,35 @@ int lb_done(lua_State *L, dm_tensor *t)
 int lb_push(lua_State *L, dm_tensor *t)
 {
     if (!t) return luaL_error(L, "%s", dm_errmsg());
-    dm_tensor **slot = lua_newuserdatauv(L, sizeof(dm_tensor *), 0);
+    dm_tensor **slot = lb_newbox(L);
     *slot = t;
-    luaL_setmetatable(L, LB_TENSOR);
     return lb_done(L, t);
+}
+
+/* Push the box of t->grad for the box at idx (a live tensor): the cached one in the box's
+ * user value while it still holds that very tensor, else a new box, cached.  Pushes nil
+ * when t has no grad. */
+void lb_grad_box(lua_State *L, int idx, dm_tensor *t)
+{
+    idx = lua_absindex(L, idx);
+    if (!t->grad) { lua_pushnil(L); return; }
+    if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA) {
+        dm_tensor **g = lua_touserdata(L, -1);
+        if (*g == t->grad) return;
+    }
+    lua_pop(L, 1);
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_tensor_retain(t->grad);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, 1);
+}
+
+/* forget the cached grad box of the box at idx */
+void lb_grad_forget(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    lua_setiuservalue(L, idx, 1);
 }
 
 dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made)
@@ -156,6 +228,30 @@ static int m_set_grad_enabled(lua_State *L)
 static int m_is_grad_enabled(lua_State *L) { lua_pushboolean(L, dm_grad_enabled()); return 1; }
 static int m_have_blas(lua_State *L) { lua_pushboolean(L, dm_have_blas()); return 1; }
 static int m_set_use_blas(lua_State *L) { dm_set_use_blas(lua_toboolean(L, 1)); return 0; }
+static int m_memory_cached(lua_State *L) { lua_pushinteger(L, dm_cached_bytes()); return 1; }
+static int m_empty_cache(lua_State *L) { (void)L; dm_empty_cache(); return 0; }
+
+/* dm.set_num_threads(n): threads for BLAS and deepmoon's parallel kernels */
+static int m_set_num_threads(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1 || n > 4096)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "set_num_threads: expected a positive "
+                                                   "number of threads, got %I", n));
+    if (dm_set_num_threads((int)n) != 0) return luaL_error(L, "%s", dm_errmsg());
+    return 0;
+}
+static int m_get_num_threads(lua_State *L) { lua_pushinteger(L, dm_get_num_threads()); return 1; }
+static int m_blas_info(lua_State *L) { lua_pushstring(L, dm_blas_info()); return 1; }
+
+/* dm.clock(): seconds on a monotonic wall clock (arbitrary origin), for timing */
+static int m_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
 
 static const luaL_Reg module_fns[] = {
     { "memory", m_live_bytes },
@@ -164,6 +260,12 @@ static const luaL_Reg module_fns[] = {
     { "is_grad_enabled", m_is_grad_enabled },
     { "have_blas", m_have_blas },
     { "set_use_blas", m_set_use_blas },
+    { "memory_cached", m_memory_cached },
+    { "empty_cache", m_empty_cache },
+    { "set_num_threads", m_set_num_threads },
+    { "get_num_threads", m_get_num_threads },
+    { "blas_info", m_blas_info },
+    { "clock", m_clock },
     { NULL, NULL }
 };
 
@@ -176,6 +278,17 @@ int luaopen_deepmoon_core(lua_State *L)
     lua_newtable(L);                            /* Tensor methods */
     int methods = lua_gettop(L);
     luaL_newmetatable(L, LB_TENSOR);
+    tensor_mt = lua_topointer(L, -1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    /* a guard object, anchored in the registry, whose finalizer runs when the state closes */
+    lua_newuserdatauv(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, -3);                       /* the metatable, as the finalizer's upvalue */
+    lua_pushcclosure(L, mt_guard_gc, 1);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
     lb_open_tensor(L, methods, module);
     lb_open_random(L, methods, module);

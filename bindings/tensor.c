@@ -499,24 +499,18 @@ static int t_detach(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_det
 
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
+    dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
+    if (a && b) RESULT(dm_binary(op, a, b));
     int a_num = lua_type(L, 1) == LUA_TNUMBER, b_num = lua_type(L, 2) == LUA_TNUMBER;
     if (a_num && b_num) return luaL_error(L, "%s: expected at least one tensor", fn);
-    if (!a_num && !lb_is_tensor(L, 1))
-        return luaL_typeerror(L, 1, "deepmoon.Tensor or number");
-    if (!b_num && !lb_is_tensor(L, 2))
-        return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
+    if (!a_num && !a) return luaL_typeerror(L, 1, "deepmoon.Tensor or number");
+    if (!b_num && !b) return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
     if (b_num) {
-        dm_tensor *a = lb_check(L, 1);
         float s = (float)lua_tonumber(L, 2);
         RESULT(dm_binary_scalar(op, a, s, 0));
     }
-    if (a_num) {
-        dm_tensor *b = lb_check(L, 2);
-        float s = (float)lua_tonumber(L, 1);
-        RESULT(dm_binary_scalar(op, b, s, 1));
-    }
-    dm_tensor *a = lb_check(L, 1), *b = lb_check(L, 2);
-    RESULT(dm_binary(op, a, b));
+    float s = (float)lua_tonumber(L, 1);
+    RESULT(dm_binary_scalar(op, b, s, 1));
 }
 
 static int t_add(lua_State *L) { return binary(L, DM_BIN_ADD, "add"); }
@@ -873,7 +867,7 @@ static int t_retain_grad(lua_State *L)
 
 static int t_free(lua_State *L)
 {
-    dm_tensor **slot = luaL_checkudata(L, 1, LB_TENSOR);
+    dm_tensor **slot = lb_checkbox(L, 1);
     dm_tensor_release(*slot);
     *slot = NULL;
     return 0;
@@ -881,7 +875,7 @@ static int t_free(lua_State *L)
 
 static int t_is_released(lua_State *L)
 {
-    dm_tensor **slot = luaL_checkudata(L, 1, LB_TENSOR);
+    dm_tensor **slot = lb_checkbox(L, 1);
     lua_pushboolean(L, *slot == NULL);
     return 1;
 }
@@ -912,8 +906,8 @@ static int t_index(lua_State *L)
     const char *k = lua_tostring(L, 2);
     if (!k) return 0;
     if (strcmp(k, "grad") == 0) {
-        if (!t->grad) return 0;
-        return lb_push(L, dm_tensor_retain(t->grad));
+        lb_grad_box(L, 1, t);
+        return 1;
     }
     if (strcmp(k, "requires_grad") == 0) { lua_pushboolean(L, t->requires_grad); return 1; }
     if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, dm_is_leaf(t)); return 1; }
@@ -947,7 +941,12 @@ static int t_newindex(lua_State *L)
     }
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "grad") == 0) {
-        if (lua_isnil(L, 3)) { dm_tensor_release(t->grad); t->grad = NULL; return 0; }
+        if (lua_isnil(L, 3)) {
+            dm_tensor_release(t->grad);
+            t->grad = NULL;
+            lb_grad_forget(L, 1);
+            return 0;
+        }
         dm_tensor *g = lb_check(L, 3);
         if (!dm_same_shape(g, t)) {
             char b1[64], b2[64];
@@ -958,6 +957,8 @@ static int t_newindex(lua_State *L)
         dm_tensor_retain(g);
         dm_tensor_release(t->grad);
         t->grad = g;
+        lua_settop(L, 3);
+        lua_setiuservalue(L, 1, 1);     /* t.grad now returns the very box assigned */
         return 0;
     }
     if (strcmp(k, "requires_grad") == 0) {
@@ -969,7 +970,7 @@ static int t_newindex(lua_State *L)
 
 static int t_gc(lua_State *L)
 {
-    dm_tensor **slot = luaL_checkudata(L, 1, LB_TENSOR);
+    dm_tensor **slot = lb_checkbox(L, 1);
     dm_tensor_release(*slot);
     *slot = NULL;
     return 0;

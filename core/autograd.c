@@ -144,13 +144,12 @@ int dm__needs_grad(int n, const dm_tensor *const *in)
 
 dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in)
 {
-    dm_node *node = calloc(1, sizeof *node);
-    dm_tensor **ins = calloc((size_t)(n ? n : 1), sizeof *ins);
-    if (!node || !ins) {
-        free(node); free(ins);
-        dm_seterr("out of memory");
-        return NULL;
-    }
+    /* the node and its input array in one block from the core's cache */
+    size_t bytes = sizeof(dm_node) + (size_t)(n ? n : 1) * sizeof(dm_tensor *);
+    dm_node *node = dm__obj_alloc(bytes);
+    if (!node) return NULL;
+    memset(node, 0, bytes);
+    dm_tensor **ins = (dm_tensor **)(node + 1);
     node->op = op;
     node->sub = sub;
     node->ninputs = n;
@@ -184,12 +183,16 @@ static void node_clear(dm_node *n)
     n->gacc = NULL;
 }
 
+void dm__node_dealloc(dm_node *n)
+{
+    if (n) dm__obj_free(n, sizeof(dm_node) + (size_t)(n->ninputs ? n->ninputs : 1) * sizeof(dm_tensor *));
+}
+
 void dm__node_free(dm_node *n)
 {
     if (!n) return;
     node_clear(n);
-    free(n->in);
-    free(n);
+    dm__node_dealloc(n);
 }
 
 /* a gradient we may own and add into: contiguous and referenced by nobody else */

@@ -9,6 +9,7 @@
  * not depend on the loop order; it is also the kernel `make BLAS=0` builds run on, so its
  * loops are arranged to walk memory contiguously where the layout allows. */
 #include "internal.h"
+#include <stdio.h>
 
 #if defined(DM_USE_BLAS) && DM_USE_BLAS
 #include <cblas.h>
@@ -103,4 +104,44 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
     }
 #endif
     dm_gemm_naive(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- threads -------------------------------------------------------------------------- */
+
+static int nthreads;                /* 0 = not set: BLAS's own default */
+
+int dm_set_num_threads(int n)
+{
+    if (n < 1) {
+        dm_seterr("set_num_threads: expected a positive number of threads, got %d", n);
+        return -1;
+    }
+    nthreads = n;
+#if HAVE_BLAS
+    openblas_set_num_threads(n);
+#endif
+    return 0;
+}
+
+int dm_get_num_threads(void)
+{
+#if HAVE_BLAS
+    return openblas_get_num_threads();
+#else
+    return nthreads > 0 ? nthreads : 1;
+#endif
+}
+
+const char *dm_blas_info(void)
+{
+#if HAVE_BLAS
+    static char buf[256];
+    if (!buf[0]) {
+        const char *cfg = openblas_get_config(), *core = openblas_get_corename();
+        snprintf(buf, sizeof buf, "%s (core %s)", cfg ? cfg : "OpenBLAS", core ? core : "?");
+    }
+    return buf;
+#else
+    return "naive kernels (built without BLAS)";
+#endif
 }

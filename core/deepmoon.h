@@ -72,6 +72,12 @@ const char *dm_errmsg(void);                  /* last error of this thread (borr
 void dm_seterr(const char *fmt, ...);         /* set it (printf-style); used by bindings too */
 int64_t dm_live_bytes(void);                  /* bytes of tensor storage now allocated */
 int64_t dm_live_tensors(void);                /* tensor structs now allocated */
+/* Freed tensor structs and storage blocks are kept in a cache (by size class, at most
+   dm_cache_limit bytes) and handed out again, so a training loop allocates nothing from the
+   system in steady state.  Live bytes count blocks in use only, never cached ones. */
+int64_t dm_cached_bytes(void);                /* bytes held in the cache, free for reuse */
+void dm_empty_cache(void);                    /* give every cached block back to the system */
+int64_t dm_cache_limit(int64_t bytes);        /* set the limit (bytes < 0: keep); returns it */
 
 /* shape as "[2 x 3]" ("[]" for a scalar) into buf; returns buf */
 char *dm_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
@@ -214,6 +220,10 @@ void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, floa
                    float *c, int64_t ldc);
 int dm_have_blas(void);
 void dm_set_use_blas(int on);          /* testing: route dm_gemm to the naive kernel */
+/* threads for BLAS (OpenBLAS's pool) and for deepmoon's own parallel kernels; n >= 1 */
+int dm_set_num_threads(int n);         /* 0, or -1 with a message */
+int dm_get_num_threads(void);
+const char *dm_blas_info(void);        /* e.g. "OpenBLAS 0.3.21 ... (core Zen)"; borrowed */
 
 /* ---- joining and indexing ----------------------------------------------------------- */
 dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim);

@@ -15,6 +15,11 @@ void dm__free_floats(float *p, int64_t n);
 dm_storage *dm__storage_new(int64_t n);
 void dm__storage_release(dm_storage *s);
 void dm__count_tensor(int delta);
+/* small objects (tensor structs, nodes) from the same cache; free with the same size */
+void *dm__obj_alloc(size_t bytes);            /* uninitialised; NULL and a message on failure */
+void dm__obj_free(void *p, size_t bytes);
+void *dm__tensor_alloc(void);                 /* a dm_tensor's memory, counted as live */
+void dm__tensor_free(void *t);
 
 /* error helpers: dm_seterr("%s: ...", fn, ...) is the pattern; shapes via SHAPE() */
 #define DM_SHAPE_BUF 160
@@ -117,6 +122,7 @@ int dm__needs_grad(int n, const dm_tensor *const *in);
  * inputs allowed.  Returns the node so the caller can fill parameters and saved tensors. */
 dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in);
 void dm__node_free(dm_node *n);
+void dm__node_dealloc(dm_node *n);           /* the memory only: retains nothing any more */
 /* save a detached alias of t (breaks the out -> node -> out cycle) */
 dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t);
 

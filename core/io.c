@@ -93,7 +93,7 @@ static void convert(kind k, int size, int big, const unsigned char *in, float *o
         case K_BF16: out[i] = bits_to_float((uint32_t)u << 16); break;
         case K_F64: { double d; memcpy(&d, &u, 8); out[i] = (float)d; break; }
         case K_I64: { int64_t v; memcpy(&v, &u, 8); out[i] = (float)v; break; }
-        case K_I32: out[i] = (float)(int32_t)(u ^ 0x80000000u) - 2147483648.0f; break;
+        case K_I32: out[i] = (float)((int64_t)u - (u & 0x80000000u ? 4294967296LL : 0)); break;
         case K_I16: out[i] = (float)((int32_t)u - (u & 0x8000u ? 65536 : 0)); break;
         case K_I8: out[i] = (float)((int32_t)u - (u & 0x80u ? 256 : 0)); break;
         case K_U8: case K_U16: case K_U32: case K_U64: out[i] = (float)u; break;
@@ -785,7 +785,7 @@ static int check_layout(src *s, entries *es, uint64_t datalen)
                             (unsigned long long)bytes, (long long)e->begin,
                             (long long)e->end, (long long)(e->end - e->begin));
     }
-    qsort(es->e, (size_t)es->n, sizeof *es->e, cmp_entry_offset);
+    if (es->n > 1) qsort(es->e, (size_t)es->n, sizeof *es->e, cmp_entry_offset);
     int64_t at = 0;
     for (int64_t i = 0; i < es->n; i++) {
         entry *e = &es->e[i];

@@ -4,10 +4,10 @@
 
 static dm_tensor *tensor_struct(void)
 {
-    dm_tensor *t = calloc(1, sizeof *t);
-    if (!t) { dm_seterr("out of memory"); return NULL; }
+    dm_tensor *t = dm__tensor_alloc();
+    if (!t) return NULL;
+    memset(t, 0, sizeof *t);       /* unused shape/stride slots too: some code compares them */
     t->refcount = 1;
-    dm__count_tensor(1);
     return t;
 }
 
@@ -49,7 +49,7 @@ dm_tensor *dm_tensor_new(int ndim, const int64_t *shape)
     dm_tensor *t = tensor_struct();
     if (!t) return NULL;
     t->storage = dm__storage_new(n);
-    if (!t->storage) { free(t); dm__count_tensor(-1); return NULL; }
+    if (!t->storage) { dm__tensor_free(t); return NULL; }
     t->ndim = ndim;
     if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     set_contiguous_strides(t);
@@ -102,8 +102,7 @@ void dm_tensor_release(dm_tensor *t)
         dm__storage_release(x->storage);
         dm_node *n = x->grad_fn;
         dm_tensor *g = x->grad;
-        free(x);
-        dm__count_tensor(-1);
+        dm__tensor_free(x);
         /* children to release: the grad, and the node's inputs and saved tensors */
         int64_t need = 1 + (n ? n->ninputs + DM_NODE_MAX_SAVED : 0);
         if (top + need > cap) {
@@ -124,8 +123,7 @@ void dm_tensor_release(dm_tensor *t)
             for (int i = 0; i < n->ninputs; i++) if (n->in[i]) stack[top++] = n->in[i];
             for (int i = 0; i < DM_NODE_MAX_SAVED; i++) if (n->saved[i]) stack[top++] = n->saved[i];
             if (n->gacc) stack[top++] = n->gacc;
-            free(n->in);
-            free(n);
+            dm__node_dealloc(n);
         }
     }
     if (stack != stackbuf) free(stack);

@@ -1,27 +1,27 @@
 -- Handwritten digits: a two-layer network learns the 8x8 UCI digits (the data set
 -- scikit-learn calls `digits`, shipped in data/digits/) and is tested on a held-out fifth.
--- Run from the repository root:  ./deepmoon examples/digits.lua  [path/to/digits.csv]
+-- Run:  ./deepmoon examples/digits.lua  [path/to/digits.csv]
 local dm = require "deepmoon"
 local nn = require "deepmoon.nn"
 local optim = require "deepmoon.optim"
 local data = require "deepmoon.data"
-local csv = require "deepmoon.data.csv"
-local prep = require "deepmoon.data.prep"
 local progress = require "deepmoon.progress"
 
-local path = arg and arg[1] or "data/digits/digits.csv"
+-- the data set lies at ../data/digits/ from this script
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local path = arg and arg[1] or here .. "/../data/digits/digits.csv"
 
 -- 1797 images of 64 pixels (0..16) and the digit each shows
-local X, digit = assert(csv.read_csv(path, { label_column = "digit" }))
+local X, digit = assert(data.read_csv(path, { label_column = "digit" }))
 local y = digit + 1                                   -- class labels are 1-based: digit d -> d + 1
 print(("read %d images of %d pixels from %s"):format(X:size(1), X:size(2), path))
 
 -- a seeded split, then each pixel scaled with the training split's statistics
 local g = dm.Generator(0)
-local Xtr, Xte, ytr, yte = prep.train_test_split(X, y, { test_size = 0.2, generator = g })
+local Xtr, Xte, ytr, yte = data.train_test_split(X, y, { test_size = 0.2, generator = g })
 local mean, std
-Xtr, mean, std = prep.standardize(Xtr)
-Xte = prep.standardize(Xte, { mean = mean, std = std })
+Xtr, mean, std = data.standardize(Xtr)
+Xte = data.standardize(Xte, { mean = mean, std = std })
 print(("%d training images, %d test images"):format(Xtr:size(1), Xte:size(1)))
 
 dm.manual_seed(0)

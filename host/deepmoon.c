@@ -23,6 +23,8 @@
 #include "lauxlib.h"
 #include "lualib.h"
 
+#include "lineedit.h"
+
 static const char *progname = "deepmoon";   /* prefix of error messages; none at the prompt */
 static lua_State *running = NULL;           /* the state a Ctrl-C interrupts */
 
@@ -223,117 +225,54 @@ static int handle_luainit (lua_State *L) {
 
 /* ---- the interactive prompt ---------------------------------------------------------- */
 
-/* Prompt, then push one input line without its newline; 0 at end of input. */
-static int pushline (lua_State *L, int first) {
-    lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
-    const char *prompt = lua_tostring(L, -1);
-    fputs(prompt ? prompt : first ? "> " : ">> ", stdout);
-    fflush(stdout);
-    lua_pop(L, 1);
-    char buf[512];
-    int pieces = 0;
-    while (fgets(buf, sizeof buf, stdin) != NULL) {           /* any length, 511 at a time */
-        size_t len = strlen(buf);
-        int eol = len > 0 && buf[len - 1] == '\n';
-        lua_pushlstring(L, buf, eol ? len - 1 : len);
-        pieces++;
-        if (eol) break;
-    }
-    if (pieces == 0) return 0;
-    lua_concat(L, pieces);
-    return 1;
+/* The prompt itself is Lua (host/repl.lua, compiled in as repl_lua[] by the Makefile):
+   reading statements, printing values, completion.  C gives it line input (lineedit.c) and
+   a protected call that Ctrl-C can interrupt. */
+#include "repl_lua.h"
+
+/* A hook left by a Ctrl-C that came after the call had finished would fire in the prompt's
+   own code; drop it (and only it). */
+static void clear_stop_hook (lua_State *L) {
+    if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);
 }
 
-/* A syntax error that ends at <eof> means the statement goes on; pops the message then. */
-static int incomplete (lua_State *L, int status) {
-    size_t len;
-    const char *msg = lua_tolstring(L, -1, &len);
-    if (status == LUA_ERRSYNTAX && len >= 5 && strcmp(msg + len - 5, "<eof>") == 0) {
-        lua_pop(L, 1);
-        return 1;
-    }
-    return 0;
+/* host.xpcall(f, handler) -> true, results... | false, handler(error): f runs with Ctrl-C
+   armed, as a script's main chunk does */
+static int host_xpcall (lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lua_insert(L, 1);                                         /* handler, f */
+    running = L;
+    catch_sigint(1);
+    int status = lua_pcall(L, 0, LUA_MULTRET, 1);
+    catch_sigint(0);
+    clear_stop_hook(L);
+    lua_pushboolean(L, status == LUA_OK);
+    lua_replace(L, 1);                                        /* status over the handler */
+    return lua_gettop(L);
 }
-
-/* Read a statement and push it compiled (LUA_OK) or a load error message (its status);
-   -1 at end of input.  An expression is tried first as "return <line>", like lua. */
-static int loadstatement (lua_State *L) {
-    if (!pushline(L, 1)) return -1;
-    const char *ret = lua_pushfstring(L, "return %s;", lua_tostring(L, -1));
-    if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
-        lua_replace(L, -3);                                   /* chunk over the line */
-        lua_pop(L, 1);
-        return LUA_OK;
-    }
-    lua_pop(L, 2);                                            /* message and "return ..." */
-    for (;;) {                                                /* stack: source so far */
-        size_t len;
-        const char *src = lua_tolstring(L, -1, &len);
-        int status = luaL_loadbuffer(L, src, len, "=stdin");
-        if (!incomplete(L, status)) {
-            lua_remove(L, -2);
-            return status;
-        }
-        if (!pushline(L, 0)) {
-            lua_pop(L, 1);
-            return -1;
-        }
-        lua_pushliteral(L, "\n");
-        lua_insert(L, -2);
-        lua_concat(L, 3);
-    }
-}
-
-/* require deepmoon into dm and hand out its submodules as globals; a failure only warns */
-static const char preload[] =
-    "local ok, dm = pcall(require, 'deepmoon')\n"
-    "if not ok then return nil, dm end\n"
-    "_G.dm = dm\n"
-    "local names = {'dm'}\n"
-    "local function get(f) local ok2, v = pcall(f); if ok2 then return v end end\n"
-    "for _, k in ipairs{'nn', 'optim', 'init', 'data'} do\n"
-    "  local v = get(function() return dm[k] end)\n"
-    "  if v == nil and k == 'init' then v = get(function() return dm.nn.init end) end\n"
-    "  if v ~= nil then _G[k] = v; names[#names + 1] = k end\n"
-    "end\n"
-    "local v = type(dm) == 'table' and (rawget(dm, '_VERSION') or rawget(dm, 'version'))\n"
-    "return 'deepmoon' .. (type(v) == 'string' and ' ' .. v or '') .. ': '\n"
-    "  .. table.concat(names, ', ') .. ' ready'\n";
 
 static void repl (lua_State *L) {
-    int status;
-    if (luaL_loadbuffer(L, preload, sizeof preload - 1, "=preload") == LUA_OK &&
-        lua_pcall(L, 0, 2, 0) == LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        fflush(stdout);
-        if (lua_isstring(L, -2))
-            printf("%s\n", lua_tostring(L, -2));
-        else if (msg && strncmp(msg, "module 'deepmoon' not found", 27) == 0)
-            fprintf(stderr, "%s: module 'deepmoon' not found (run ./deepmoon from the source "
-                    "tree, or make install)\n", progname);
-        else
-            fprintf(stderr, "%s: deepmoon not loaded: %s\n", progname, msg ? msg : "?");
-    }
-    lua_settop(L, 0);
     const char *saved = progname;
-    progname = NULL;
-    while ((status = loadstatement(L)) != -1) {
-        if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
-        if (status == LUA_OK && lua_gettop(L) > 0) {          /* print what it returned */
-            int n = lua_gettop(L);
-            luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-            lua_getglobal(L, "print");
-            lua_insert(L, 1);
-            if (lua_pcall(L, n, 0, 0) != LUA_OK)
-                message(lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
-        } else {
-            report(L, status);
-        }
-        lua_settop(L, 0);
+    progname = NULL;                                          /* prompt errors are bare */
+    int status = luaL_loadbuffer(L, repl_lua, sizeof repl_lua - 1, "@host/repl.lua");
+    if (status == LUA_OK) {
+        lua_newtable(L);                                      /* the host table */
+        le_register(L);
+        lua_pushcfunction(L, host_xpcall);
+        lua_setfield(L, -2, "xpcall");
+        lua_pushstring(L, saved);
+        lua_setfield(L, -2, "progname");
+        /* not docall: Ctrl-C is armed only while the user's code runs (host.xpcall) */
+        lua_pushcfunction(L, msghandler);
+        lua_insert(L, -3);
+        status = lua_pcall(L, 1, 0, -3);
+        lua_remove(L, -1 - (status != LUA_OK));
     }
-    fputs("\n", stdout);
-    fflush(stdout);
     progname = saved;
+    report(L, status);
+    fflush(stdout);
 }
 
 /* ---- main ------------------------------------------------------------------------------ */

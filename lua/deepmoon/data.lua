@@ -20,12 +20,19 @@ local data = {
   default_collate = dataloader.default_collate,
 }
 
--- data.csv (deepmoon.data.csv, CSV files into tensors) loads on first use
+-- CSV files and preparation load on first use: data.read_csv, data.standardize,
+-- data.train_test_split (and the modules themselves as data.csv, data.prep)
+local lazy = {
+  csv = function () return require "deepmoon.data.csv" end,
+  prep = function () return require "deepmoon.data.prep" end,
+  read_csv = function () return require("deepmoon.data.csv").read_csv end,
+  standardize = function () return require("deepmoon.data.prep").standardize end,
+  train_test_split = function () return require("deepmoon.data.prep").train_test_split end,
+}
 return setmetatable(data, { __index = function (t, k)
-  if k == "csv" then
-    local m = require "deepmoon.data.csv"
-    rawset(t, k, m)
-    return m
-  end
-  return nil
+  local load = lazy[k]
+  if not load then return nil end
+  local v = load()
+  rawset(t, k, v)
+  return v
 end })

@@ -95,7 +95,8 @@ function dm.enable_grad (fn, ...) return grad_mode(true, fn, ...) end
 
 -- submodules load on first use so `require "deepmoon"` stays cheap
 local submodules = { nn = "deepmoon.nn", optim = "deepmoon.optim", data = "deepmoon.data",
-                     init = "deepmoon.nn.init", plot = "deepmoon.plot" }
+                     init = "deepmoon.nn.init", plot = "deepmoon.plot",
+                     progress = "deepmoon.progress" }
 setmetatable(dm, {
   __index = function (t, k)
     local name = submodules[k]

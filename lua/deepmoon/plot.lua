@@ -107,8 +107,8 @@ local function log_ticks (lo, hi, fixed)
       ticks[#ticks + 1] = e
       labels[#labels + 1] = pow10_label(e)
     end
-    if decades <= 2 then
-      -- few decades: 2 and 5 times each as well
+    if decades <= 3 then
+      -- up to three decades: 2 and 5 times each as well
       for _, m in ipairs({ 2, 5 }) do
         local v = e + log10(m)
         if v >= e0 - 1e-9 and v <= e1 + 1e-9 then
@@ -141,7 +141,7 @@ local function values_of (v, what)
   if type(v) == "table" and getmetatable(v) == nil then
     for i = 1, #v do
       if type(v[i]) ~= "number" then
-        error(("plot.line: %s[%d] is a %s, expected a number"):format(what, i, type(v[i])), 4)
+        error(("plot.line: %s[%d] is a %s, expected a number"):format(what, i, type(v[i])), 3)
       end
     end
     return v
@@ -149,11 +149,11 @@ local function values_of (v, what)
   local ok, vals = pcall(function () return v:values() end)
   if ok and type(vals) == "table" then
     if v:dim() > 1 then
-      error(("plot.line: %s must be 1-D, got [%s]"):format(what, table.concat(v:size(), " x ")), 4)
+      error(("plot.line: %s must be 1-D, got [%s]"):format(what, table.concat(v:size(), " x ")), 3)
     end
     return vals
   end
-  error(("plot.line: %s must be a list of numbers or a 1-D tensor, got %s"):format(what, type(v)), 4)
+  error(("plot.line: %s must be a list of numbers or a 1-D tensor, got %s"):format(what, type(v)), 3)
 end
 
 local function check_limits (name, v)
@@ -188,6 +188,9 @@ function M.line (opts)
   end
   if type(opts.series) ~= "table" then
     error("plot.line: series must be a list of series tables {y = ..., x = ..., name = ...}", 2)
+  end
+  if opts.path ~= nil and type(opts.path) ~= "string" then
+    error(("plot.line: path must be a string, got %s"):format(type(opts.path)), 2)
   end
   local W = opts.width or 640
   local H = opts.height or 400
@@ -390,9 +393,6 @@ function M.line (opts)
   local svg = table.concat(out, "\n") .. "\n"
 
   if opts.path ~= nil then
-    if type(opts.path) ~= "string" then
-      error(("plot.line: path must be a string, got %s"):format(type(opts.path)), 2)
-    end
     local f, err = io.open(opts.path, "w")
     if not f then return nil, "plot.line: " .. err end
     local ok, werr = f:write(svg)

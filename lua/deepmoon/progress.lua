@@ -203,12 +203,20 @@ function M.bar (opts)
   if opts.desc ~= nil and type(opts.desc) ~= "string" then
     error(("progress.bar: desc must be a string, got %s"):format(type(opts.desc)), 2)
   end
+  local mi = opts.min_interval
+  if mi ~= nil and (type(mi) ~= "number" or not (mi >= 0)) then
+    error(("progress.bar: min_interval must be a number of seconds >= 0, got %s"):format(tostring(mi)), 2)
+  end
   local file = opts.file or io.stdout
+  if io.type(file) ~= "file" and not (type(file) == "table" and type(file.write) == "function") then
+    error(("progress.bar: file must be an open file or have a write method, got %s")
+          :format(io.type(file) or type(file)), 2)
+  end
   local clock = opts.clock or M.clock
-  local res = opts.clock and 0 or M.resolution()
   if type(clock) ~= "function" then
     error(("progress.bar: clock must be a function, got %s"):format(type(clock)), 2)
   end
+  local res = opts.clock and 0 or M.resolution()
   local now = clock()
   local self = setmetatable({
     n = 0, total = opts.total, desc = opts.desc, postfix = nil,
@@ -284,19 +292,23 @@ function Bar:line (plain)
   return left .. bar .. right
 end
 
+local function flush (file)
+  if file.flush then file:flush() end
+end
+
 local function draw (self, final)
   local text = self:line(false)
   local len = text_width(text)
   local pad = self._last_len > len and (" "):rep(self._last_len - len) or ""
   self.file:write("\r", text, pad, final and "\n" or "")
-  self.file:flush()
+  flush(self.file)
   self._last_len = len
   self._last_draw = self.clock()
 end
 
 local function print_line (self)
   self.file:write(self:line(true), "\n")
-  self.file:flush()
+  flush(self.file)
   self._last_n = self.n
   self._last_time_line = self.clock()
 end
@@ -350,7 +362,7 @@ function Bar:write (msg)
     draw(self, false)
   else
     self.file:write(tostring(msg), "\n")
-    self.file:flush()
+    flush(self.file)
   end
 end
 

@@ -26,91 +26,18 @@
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-/* equal within tol relative (NaN matches NaN, inf matches the same inf) */
-static int close_to(float got, float want, double tol)
-{
-    if (isnan(want)) return isnan(got);
-    if (isinf(want)) return got == want;
-    double s = fabs(want) > 1 ? fabs(want) : 1;
-    return fabs((double)got - want) <= tol * s;
-}
-
-/* t's values (row-major) against want[0..n-1]; prints the first mismatch */
-static int vals_match(const dm_tensor *t, const float *want, int64_t n, double tol,
-                      const char *what)
-{
-    if (!t) { printf("  %s: no tensor (%s)\n", what, dm_errmsg()); return 0; }
-    if (dm_numel(t) != n) {
-        printf("  %s: %lld elements, expected %lld\n", what, (long long)dm_numel(t), (long long)n);
-        return 0;
-    }
-    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
-    dm_to_buffer(t, buf);
-    int ok = 1;
-    for (int64_t i = 0; i < n && ok; i++)
-        if (!close_to(buf[i], want[i], tol)) {
-            printf("  %s: element %lld is %.9g, expected %.9g\n", what, (long long)i,
-                   buf[i], want[i]);
-            ok = 0;
-        }
-    free(buf);
-    return ok;
-}
-
-/* bit-for-bit equality of two tensors' values (NaN == NaN) */
-static int same_bits(const dm_tensor *a, const dm_tensor *b)
-{
-    if (!a || !b || !dm_same_shape(a, b)) return 0;
-    int64_t n = dm_numel(a);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x), *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    dm_to_buffer(a, x);
-    dm_to_buffer(b, y);
-    int ok = 1;
-    for (int64_t i = 0; i < n && ok; i++)
-        if (!(memcmp(&x[i], &y[i], sizeof(float)) == 0 || (isnan(x[i]) && isnan(y[i])))) ok = 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
-static int has_shape(const dm_tensor *t, int ndim, const int64_t *shape)
-{
-    if (!t || t->ndim != ndim) return 0;
-    for (int d = 0; d < ndim; d++) if (t->shape[d] != shape[d]) return 0;
-    return 1;
-}
-
-static dm_tensor *rnd(int ndim, const int64_t *shape, float lo, float hi, unsigned seed)
-{
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    tu_fill(t, lo, hi, seed);
-    return t;
-}
-
 static dm_tensor *leaf(dm_tensor *t)
 {
     dm_set_requires_grad(t, 1);
     return t;
 }
 
-/* the same values as t in a non-contiguous layout: column-major storage at offset 3 */
+/* the same values as t in a non-contiguous layout: column-major, NaN around them */
 static dm_tensor *noncontig(const dm_tensor *t)
 {
-    int64_t n = dm_numel(t);
-    dm_tensor *store = dm_tensor_zeros(1, (int64_t[]){ n + 3 });
-    int64_t st[DM_MAX_DIMS], s = 1;
-    for (int d = 0; d < t->ndim; d++) { st[d] = s; s *= t->shape[d]; }
-    dm_tensor *a = dm_tensor_alias(store, t->ndim, t->shape, st, 3);
-    dm_tensor_release(store);
-    int64_t idx[DM_MAX_DIMS] = {0};
-    for (int64_t i = 0; i < n; i++) {
-        dm_set(a, idx, dm_get(t, idx));
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            if (++idx[d] < t->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-    return a;
+    int order[DM_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) order[d] = t->ndim - 1 - d;
+    return tu_strided_copy(t, order, 1, 0);
 }
 
 /* a one-element tensor seen as (ndim, shape) through zero strides: numel > 1, so the op
@@ -347,11 +274,12 @@ static void test_fixtures(void)
         dm_tensor *x = leaf(tu_tensor(1, s8, UX));
         dm_tensor *y = dm_unary(op, x);
         snprintf(what, sizeof what, "unary %s forward", UNAME[op]);
-        CHECK(vals_match(y, UFIX[k].y, 8, 1e-6, what), what);
+        CHECK(tu_vals_matchf(y, UFIX[k].y, 8, 1e-6, what), what);
         snprintf(what, sizeof what, "unary %s grad_fn", UNAME[op]);
         CHECK(y && dm_grad_fn_name(y) && strcmp(dm_grad_fn_name(y), UNAME[op]) == 0, what);
         snprintf(what, sizeof what, "unary %s backward", UNAME[op]);
-        CHECK(y && backward_ones(y) == 0 && vals_match(x->grad, UFIX[k].dx, 8, 1e-6, what), what);
+        CHECK(y && backward_ones(y) == 0 && tu_vals_matchf(x->grad, UFIX[k].dx, 8, 1e-6, what),
+              what);
         dm_tensor_release(y);
         dm_tensor_release(x);
     }
@@ -360,12 +288,12 @@ static void test_fixtures(void)
         dm_tensor *y = dm_binary(BFIX[k].op, a, b);
         const char *nm = binname[BFIX[k].op];
         snprintf(what, sizeof what, "%s forward", nm);
-        CHECK(vals_match(y, BFIX[k].y, 8, 1e-6, what), what);
+        CHECK(tu_vals_matchf(y, BFIX[k].y, 8, 1e-6, what), what);
         snprintf(what, sizeof what, "%s grad_fn", nm);
         CHECK(y && strcmp(dm_grad_fn_name(y), BFIX[k].name) == 0, what);
         snprintf(what, sizeof what, "%s backward", nm);
-        CHECK(y && backward_ones(y) == 0 && vals_match(a->grad, BFIX[k].da, 8, 1e-6, what) &&
-              vals_match(b->grad, BFIX[k].db, 8, 1e-6, what), what);
+        CHECK(y && backward_ones(y) == 0 && tu_vals_matchf(a->grad, BFIX[k].da, 8, 1e-6, what) &&
+              tu_vals_matchf(b->grad, BFIX[k].db, 8, 1e-6, what), what);
         dm_tensor_release(y);
         dm_tensor_release(a);
         dm_tensor_release(b);
@@ -375,11 +303,12 @@ static void test_fixtures(void)
         dm_tensor *y = dm_binary_scalar(SFIX[k].op, x, SFIX[k].s, SFIX[k].rev);
         const char *nm = binname[SFIX[k].op];
         snprintf(what, sizeof what, "%s scalar %g reversed %d forward", nm, SFIX[k].s, SFIX[k].rev);
-        CHECK(vals_match(y, SFIX[k].y, 5, 1e-6, what), what);
+        CHECK(tu_vals_matchf(y, SFIX[k].y, 5, 1e-6, what), what);
         snprintf(what, sizeof what, "%s scalar %g reversed %d grad_fn", nm, SFIX[k].s, SFIX[k].rev);
         CHECK(y && strcmp(dm_grad_fn_name(y), SFIX[k].name) == 0, what);
         snprintf(what, sizeof what, "%s scalar %g reversed %d backward", nm, SFIX[k].s, SFIX[k].rev);
-        CHECK(y && backward_ones(y) == 0 && vals_match(x->grad, SFIX[k].dx, 5, 1e-6, what), what);
+        CHECK(y && backward_ones(y) == 0 && tu_vals_matchf(x->grad, SFIX[k].dx, 5, 1e-6, what),
+              what);
         dm_tensor_release(y);
         dm_tensor_release(x);
     }
@@ -387,11 +316,12 @@ static void test_fixtures(void)
         dm_tensor *x = leaf(tu_tensor(1, s6, PX));
         dm_tensor *y = param_op(PFIX[k].kind, x, PFIX[k].p0, PFIX[k].p1);
         snprintf(what, sizeof what, "%s(%g, %g) forward", PFIX[k].name, PFIX[k].p0, PFIX[k].p1);
-        CHECK(vals_match(y, PFIX[k].y, 6, 1e-6, what), what);
+        CHECK(tu_vals_matchf(y, PFIX[k].y, 6, 1e-6, what), what);
         snprintf(what, sizeof what, "%s(%g, %g) grad_fn", PFIX[k].name, PFIX[k].p0, PFIX[k].p1);
         CHECK(y && strcmp(dm_grad_fn_name(y), PFIX[k].name) == 0, what);
         snprintf(what, sizeof what, "%s(%g, %g) backward", PFIX[k].name, PFIX[k].p0, PFIX[k].p1);
-        CHECK(y && backward_ones(y) == 0 && vals_match(x->grad, PFIX[k].dx, 6, 1e-6, what), what);
+        CHECK(y && backward_ones(y) == 0 && tu_vals_matchf(x->grad, PFIX[k].dx, 6, 1e-6, what),
+              what);
         dm_tensor_release(y);
         dm_tensor_release(x);
     }
@@ -405,17 +335,17 @@ static void test_forward_by_hand(void)
     dm_tensor *a = tu_tensor(2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6});
     dm_tensor *b = tu_tensor(1, (int64_t[]){3}, (float[]){10, 20, 30});
     dm_tensor *y = dm_add(a, b);
-    CHECK(has_shape(y, 2, (int64_t[]){2, 3}), "add: broadcast shape [2 x 3]");
-    CHECK(vals_match(y, (float[]){11, 22, 33, 14, 25, 36}, 6, 0, "add"), "add [2 x 3] + [3]");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){2, 3}), "add: broadcast shape [2 x 3]");
+    CHECK(tu_vals_matchf(y, (float[]){11, 22, 33, 14, 25, 36}, 6, 0, "add"), "add [2 x 3] + [3]");
     dm_tensor_release(y);
     y = dm_sub(b, a);
-    CHECK(vals_match(y, (float[]){9, 18, 27, 6, 15, 24}, 6, 0, "sub"), "sub [3] - [2 x 3]");
+    CHECK(tu_vals_matchf(y, (float[]){9, 18, 27, 6, 15, 24}, 6, 0, "sub"), "sub [3] - [2 x 3]");
     dm_tensor_release(y);
     y = dm_mul(a, b);
-    CHECK(vals_match(y, (float[]){10, 40, 90, 40, 100, 180}, 6, 0, "mul"), "mul");
+    CHECK(tu_vals_matchf(y, (float[]){10, 40, 90, 40, 100, 180}, 6, 0, "mul"), "mul");
     dm_tensor_release(y);
     y = dm_div(b, a);
-    CHECK(vals_match(y, (float[]){10, 10, 10, 2.5f, 4, 5}, 6, 0, "div"), "div");
+    CHECK(tu_vals_matchf(y, (float[]){10, 10, 10, 2.5f, 4, 5}, 6, 0, "div"), "div");
     dm_tensor_release(y);
     dm_tensor_release(b);
 
@@ -423,18 +353,20 @@ static void test_forward_by_hand(void)
     dm_tensor *c = tu_tensor(2, (int64_t[]){2, 1}, (float[]){1, 2});
     dm_tensor *r = tu_tensor(2, (int64_t[]){1, 3}, (float[]){0, 10, 20});
     y = dm_add(c, r);
-    CHECK(vals_match(y, (float[]){1, 11, 21, 2, 12, 22}, 6, 0, "outer"), "add [2 x 1] + [1 x 3]");
+    CHECK(tu_vals_matchf(y, (float[]){1, 11, 21, 2, 12, 22}, 6, 0, "outer"),
+          "add [2 x 1] + [1 x 3]");
     dm_tensor_release(y);
     dm_tensor *two = dm_tensor_scalar(2);
     y = dm_pow(a, two);
-    CHECK(vals_match(y, (float[]){1, 4, 9, 16, 25, 36}, 6, 0, "pow"), "pow with a 0-dim exponent");
-    CHECK(has_shape(y, 2, (int64_t[]){2, 3}), "pow: shape of a");
+    CHECK(tu_vals_matchf(y, (float[]){1, 4, 9, 16, 25, 36}, 6, 0, "pow"),
+          "pow with a 0-dim exponent");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){2, 3}), "pow: shape of a");
     dm_tensor_release(y);
     y = dm_binary(DM_BIN_MAXIMUM, c, r);
-    CHECK(vals_match(y, (float[]){1, 10, 20, 2, 10, 20}, 6, 0, "maximum"), "maximum");
+    CHECK(tu_vals_matchf(y, (float[]){1, 10, 20, 2, 10, 20}, 6, 0, "maximum"), "maximum");
     dm_tensor_release(y);
     y = dm_binary(DM_BIN_MINIMUM, c, r);
-    CHECK(vals_match(y, (float[]){0, 1, 1, 0, 2, 2}, 6, 0, "minimum"), "minimum");
+    CHECK(tu_vals_matchf(y, (float[]){0, 1, 1, 0, 2, 2}, 6, 0, "minimum"), "minimum");
     dm_tensor_release(y);
 
     /* two 0-dim tensors give a 0-dim result; [1] with [] gives [1] */
@@ -444,7 +376,7 @@ static void test_forward_by_hand(void)
     dm_tensor_release(y);
     dm_tensor *one1 = tu_tensor(1, (int64_t[]){1}, (float[]){5});
     y = dm_sub(three, one1);
-    CHECK(has_shape(y, 1, (int64_t[]){1}) && dm_data(y)[0] == -2, "[] - [1] is [1]");
+    CHECK(tu_shape_is(y, 1, (int64_t[]){1}) && dm_data(y)[0] == -2, "[] - [1] is [1]");
     dm_tensor_release(y);
 
     /* empty tensors broadcast to empty results */
@@ -452,10 +384,10 @@ static void test_forward_by_hand(void)
     dm_tensor *e3 = dm_tensor_new(1, (int64_t[]){3});
     dm_fill_(e3, 1);
     y = dm_add(e, e3);
-    CHECK(has_shape(y, 2, (int64_t[]){0, 3}), "[0 x 3] + [3] is [0 x 3]");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){0, 3}), "[0 x 3] + [3] is [0 x 3]");
     dm_tensor_release(y);
     y = dm_unary(DM_UN_EXP, e);
-    CHECK(has_shape(y, 2, (int64_t[]){0, 3}), "exp of [0 x 3]");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){0, 3}), "exp of [0 x 3]");
     dm_tensor_release(y);
 
     /* comparisons: 0/1, NaN compares unequal to everything */
@@ -466,53 +398,59 @@ static void test_forward_by_hand(void)
     };
     for (int op = DM_BIN_EQ; op <= DM_BIN_GE; op++) {
         y = dm_binary((dm_binop)op, p, q);
-        CHECK(vals_match(y, cmp_want[op - DM_BIN_EQ], 4, 0, binname[op]), binname[op]);
+        CHECK(tu_vals_matchf(y, cmp_want[op - DM_BIN_EQ], 4, 0, binname[op]), binname[op]);
         dm_tensor_release(y);
         /* x op 2 (scalar), and 2 op x reversed: 2 < x is x > 2 */
         y = dm_binary_scalar((dm_binop)op, p, 2.0f, 0);
-        CHECK(vals_match(y, cmp_want[op - DM_BIN_EQ], 4, 0, binname[op]), "comparison with a scalar");
+        CHECK(tu_vals_matchf(y, cmp_want[op - DM_BIN_EQ], 4, 0, binname[op]),
+              "comparison with a scalar");
         dm_tensor_release(y);
     }
     y = dm_binary_scalar(DM_BIN_LT, p, 2.0f, 1);
-    CHECK(vals_match(y, (float[]){0, 0, 1, 0}, 4, 0, "2 < x"), "reversed lt: 2 < x");
+    CHECK(tu_vals_matchf(y, (float[]){0, 0, 1, 0}, 4, 0, "2 < x"), "reversed lt: 2 < x");
     dm_tensor_release(y);
     y = dm_binary_scalar(DM_BIN_GE, p, 2.0f, 1);
-    CHECK(vals_match(y, (float[]){1, 1, 0, 0}, 4, 0, "2 >= x"), "reversed ge: 2 >= x");
+    CHECK(tu_vals_matchf(y, (float[]){1, 1, 0, 0}, 4, 0, "2 >= x"), "reversed ge: 2 >= x");
     dm_tensor_release(y);
     y = dm_binary_scalar(DM_BIN_MAXIMUM, p, 2.0f, 0);
-    CHECK(vals_match(y, (float[]){2, 2, 3, NAN}, 4, 0, "maximum(x, 2)"), "maximum with a scalar (NaN propagates)");
+    CHECK(tu_vals_matchf(y, (float[]){2, 2, 3, NAN}, 4, 0, "maximum(x, 2)"),
+          "maximum with a scalar (NaN propagates)");
     dm_tensor_release(y);
     y = dm_binary_scalar(DM_BIN_MINIMUM, p, 2.0f, 1);
-    CHECK(vals_match(y, (float[]){1, 2, 2, NAN}, 4, 0, "minimum(2, x)"), "minimum with a scalar");
+    CHECK(tu_vals_matchf(y, (float[]){1, 2, 2, NAN}, 4, 0, "minimum(2, x)"),
+          "minimum with a scalar");
     dm_tensor_release(y);
     y = dm_binary(DM_BIN_MAXIMUM, q, p);
-    CHECK(vals_match(y, (float[]){2, 2, 3, NAN}, 4, 0, "maximum"), "maximum propagates NaN");
+    CHECK(tu_vals_matchf(y, (float[]){2, 2, 3, NAN}, 4, 0, "maximum"), "maximum propagates NaN");
     dm_tensor_release(y);
 
     /* where: cond [2 x 1], a [2 x 3], b [3] */
     dm_tensor *cond = tu_tensor(2, (int64_t[]){2, 1}, (float[]){1, 0});
     dm_tensor *wb = tu_tensor(1, (int64_t[]){3}, (float[]){-1, -2, -3});
     y = dm_where(cond, a, wb);
-    CHECK(has_shape(y, 2, (int64_t[]){2, 3}), "where: broadcast shape");
-    CHECK(vals_match(y, (float[]){1, 2, 3, -1, -2, -3}, 6, 0, "where"), "where [2 x 1], [2 x 3], [3]");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){2, 3}), "where: broadcast shape");
+    CHECK(tu_vals_matchf(y, (float[]){1, 2, 3, -1, -2, -3}, 6, 0, "where"),
+          "where [2 x 1], [2 x 3], [3]");
     dm_tensor_release(y);
     /* NaN and negative conditions count as true (nonzero) */
     dm_tensor *cond2 = tu_tensor(1, (int64_t[]){3}, (float[]){NAN, -1, 0});
     dm_tensor *seven = dm_tensor_scalar(7);
     y = dm_where(cond2, seven, wb);
-    CHECK(vals_match(y, (float[]){7, 7, -3}, 3, 0, "where nan"), "where: NaN and -1 are true");
+    CHECK(tu_vals_matchf(y, (float[]){7, 7, -3}, 3, 0, "where nan"), "where: NaN and -1 are true");
     dm_tensor_release(y);
 
     /* round is half-to-even; relu keeps NaN; sign(NaN) = 0 */
     dm_tensor *h = tu_tensor(1, (int64_t[]){7}, (float[]){-1.5f, -0.5f, 0.5f, 1.5f, 2.5f, 2.6f, NAN});
     y = dm_unary(DM_UN_ROUND, h);
-    CHECK(vals_match(y, (float[]){-2, -0.0f, 0, 2, 2, 3, NAN}, 7, 0, "round"), "round half to even");
+    CHECK(tu_vals_matchf(y, (float[]){-2, -0.0f, 0, 2, 2, 3, NAN}, 7, 0, "round"),
+          "round half to even");
     dm_tensor_release(y);
     y = dm_unary(DM_UN_RELU, h);
-    CHECK(vals_match(y, (float[]){0, 0, 0.5f, 1.5f, 2.5f, 2.6f, NAN}, 7, 0, "relu"), "relu keeps NaN");
+    CHECK(tu_vals_matchf(y, (float[]){0, 0, 0.5f, 1.5f, 2.5f, 2.6f, NAN}, 7, 0, "relu"),
+          "relu keeps NaN");
     dm_tensor_release(y);
     y = dm_unary(DM_UN_SIGN, h);
-    CHECK(vals_match(y, (float[]){-1, -1, 1, 1, 1, 1, 0}, 7, 0, "sign"), "sign(NaN) = 0");
+    CHECK(tu_vals_matchf(y, (float[]){-1, -1, 1, 1, 1, 1, 0}, 7, 0, "sign"), "sign(NaN) = 0");
     dm_tensor_release(y);
 
     dm_tensor *objs[] = { a, c, r, two, three, one1, e, e3, p, q, cond, wb, cond2, seven, h };
@@ -568,8 +506,8 @@ static void test_gradcheck(void)
     for (int k = 0; k < N_OF(diff_ops); k++)
         for (int p = 0; p < N_OF(pats); p++) {
             dm_binop op = diff_ops[k];
-            dm_tensor *a = rnd(pats[p].na, pats[p].sa, -2, 2, 11 + (unsigned)p);
-            dm_tensor *b = rnd(pats[p].nb, pats[p].sb, -2, 2, 23 + (unsigned)p);
+            dm_tensor *a = tu_rand(pats[p].na, pats[p].sa, -2, 2, 11 + (unsigned)p);
+            dm_tensor *b = tu_rand(pats[p].nb, pats[p].sb, -2, 2, 23 + (unsigned)p);
             if (op == DM_BIN_DIV) push_from_zero(b, 0.5f);
             if (op == DM_BIN_POW) { tu_fill(a, 0.5f, 2, 5 + (unsigned)p); tu_fill(b, -1.5f, 1.5f, 6); }
             if (op == DM_BIN_MAXIMUM || op == DM_BIN_MINIMUM) {
@@ -600,7 +538,7 @@ static void test_gradcheck(void)
     };
     for (int op = 0; op < DM_UN_COUNT; op++) {
         CHECK(dom[op].hi > dom[op].lo, "a gradcheck domain for every unary op");
-        dm_tensor *x = rnd(2, (int64_t[]){3, 4}, dom[op].lo, dom[op].hi, 100 + (unsigned)op);
+        dm_tensor *x = tu_rand(2, (int64_t[]){3, 4}, dom[op].lo, dom[op].hi, 100 + (unsigned)op);
         if (dom[op].margin > 0) push_from_zero(x, dom[op].margin);
         leaf(x);
         gctx c = { .op = op };
@@ -612,7 +550,7 @@ static void test_gradcheck(void)
 
     /* every tensor-scalar case of the fixture table, on positive inputs */
     for (int k = 0; k < N_OF(SFIX); k++) {
-        dm_tensor *x = leaf(rnd(2, (int64_t[]){2, 3}, 0.5f, 2, 200 + (unsigned)k));
+        dm_tensor *x = leaf(tu_rand(2, (int64_t[]){2, 3}, 0.5f, 2, 200 + (unsigned)k));
         gctx c = { .op = SFIX[k].op, .s = SFIX[k].s, .rev = SFIX[k].rev };
         double err = gradcheck(g_scalar, 1, &x, &c, eps);
         snprintf(what, sizeof what, "gradcheck %s scalar %g reversed %d (err %.3g)",
@@ -622,7 +560,7 @@ static void test_gradcheck(void)
     }
     /* scalar maximum/minimum go through the tensor rule */
     for (int op = DM_BIN_MAXIMUM; op <= DM_BIN_MINIMUM; op++) {
-        dm_tensor *x = rnd(1, (int64_t[]){6}, -2, 2, 300 + (unsigned)op);
+        dm_tensor *x = tu_rand(1, (int64_t[]){6}, -2, 2, 300 + (unsigned)op);
         push_from_zero(x, 0.1f);
         leaf(x);
         gctx c = { .op = op, .s = 0.0f };
@@ -638,7 +576,7 @@ static void test_gradcheck(void)
         { P_LEAKY, 0.1f, 0 }, { P_LEAKY, 0.01f, 0 }, { P_ELU, 1.0f, 0 }, { P_ELU, 0.7f, 0 },
     };
     for (int k = 0; k < N_OF(pc); k++) {
-        dm_tensor *x = rnd(2, (int64_t[]){3, 4}, -2, 2, 400 + (unsigned)k);
+        dm_tensor *x = tu_rand(2, (int64_t[]){3, 4}, -2, 2, 400 + (unsigned)k);
         push_from_zero(x, 0.1f);
         float *d = dm_data(x);
         for (int i = 0; i < 12; i++)               /* and off the clamp bounds +-0.5 */
@@ -654,8 +592,8 @@ static void test_gradcheck(void)
 
     /* where with cond [2 x 1], a [2 x 3], b [3] */
     dm_tensor *cond = tu_tensor(2, (int64_t[]){2, 1}, (float[]){0, 1});
-    dm_tensor *a = leaf(rnd(2, (int64_t[]){2, 3}, -1, 1, 501));
-    dm_tensor *b = leaf(rnd(1, (int64_t[]){3}, -1, 1, 502));
+    dm_tensor *a = leaf(tu_rand(2, (int64_t[]){2, 3}, -1, 1, 501));
+    dm_tensor *b = leaf(tu_rand(1, (int64_t[]){3}, -1, 1, 502));
     gctx c = { .cond = cond };
     double err = gradcheck(g_where, 2, (dm_tensor *[]){ a, b }, &c, eps);
     snprintf(what, sizeof what, "gradcheck where (err %.3g)", err);
@@ -673,8 +611,8 @@ static void test_fast_vs_reference(void)
     /* 37 x 45: odd sizes, so vector loops have tails */
     int64_t sh[2] = { 37, 45 };
     for (int op = 0; op < NBIN; op++) {
-        dm_tensor *a = rnd(2, sh, -2, 2, 700 + (unsigned)op);
-        dm_tensor *b = rnd(2, sh, -2, 2, 800 + (unsigned)op);
+        dm_tensor *a = tu_rand(2, sh, -2, 2, 700 + (unsigned)op);
+        dm_tensor *b = tu_rand(2, sh, -2, 2, 800 + (unsigned)op);
         if (op == DM_BIN_POW) tu_fill(a, 0, 2, 7);
         /* some exact ties for the comparisons and maximum/minimum */
         for (int i = 0; i < 37 * 45; i += 7) dm_data(b)[i] = dm_data(a)[i];
@@ -682,11 +620,11 @@ static void test_fast_vs_reference(void)
         dm_tensor *fast = dm_binary((dm_binop)op, a, b);           /* path (a) */
         dm_tensor *gen = dm_binary((dm_binop)op, an, bn);          /* general path */
         snprintf(what, sizeof what, "%s: contiguous fast path == general path", binname[op]);
-        CHECK(same_bits(fast, gen), what);
+        CHECK(tu_same_bits(fast, gen), what);
         /* against the formula, element by element */
         int ok = fast != NULL;
         for (int64_t i = 0; ok && i < 37 * 45; i++)
-            ok = close_to(dm_data(fast)[i], ref_bin((dm_binop)op, dm_data(a)[i], dm_data(b)[i]), 1e-6);
+            ok = tu_close(dm_data(fast)[i], ref_bin((dm_binop)op, dm_data(a)[i], dm_data(b)[i]), 1e-6);
         snprintf(what, sizeof what, "%s: matches the per-element reference", binname[op]);
         CHECK(ok, what);
         dm_tensor_release(fast);
@@ -698,13 +636,13 @@ static void test_fast_vs_reference(void)
         fast = dm_binary((dm_binop)op, a, one);
         gen = dm_binary((dm_binop)op, an, onex);
         snprintf(what, sizeof what, "%s: single-element right side == general path", binname[op]);
-        CHECK(same_bits(fast, gen), what);
+        CHECK(tu_same_bits(fast, gen), what);
         dm_tensor_release(fast);
         dm_tensor_release(gen);
         fast = dm_binary((dm_binop)op, one, a);
         gen = dm_binary((dm_binop)op, onex, an);
         snprintf(what, sizeof what, "%s: single-element left side == general path", binname[op]);
-        CHECK(same_bits(fast, gen), what);
+        CHECK(tu_same_bits(fast, gen), what);
         dm_tensor_release(gen);
         /* and the scalar form gives the same values (pow and div have their own scalar
            kernels, as in PyTorch; compare those within rounding) */
@@ -713,10 +651,10 @@ static void test_fast_vs_reference(void)
         if (op == DM_BIN_DIV || op == DM_BIN_POW) {
             ok = gen != NULL;
             for (int64_t i = 0; ok && i < 37 * 45; i++)
-                ok = close_to(dm_data(gen)[i], dm_data(fast)[i], 1e-6);
+                ok = tu_close(dm_data(gen)[i], dm_data(fast)[i], 1e-6);
             CHECK(ok, what);
         } else {
-            CHECK(same_bits(fast, gen), what);
+            CHECK(tu_same_bits(fast, gen), what);
         }
         dm_tensor_release(fast);
         dm_tensor_release(gen);
@@ -724,15 +662,15 @@ static void test_fast_vs_reference(void)
         dm_tensor_release(one);
 
         /* a 3-D broadcast [4 x 1 x 5] op [3 x 1] -> [4 x 3 x 5], against the formula */
-        dm_tensor *p = rnd(3, (int64_t[]){4, 1, 5}, -2, 2, 900 + (unsigned)op);
-        dm_tensor *q = rnd(2, (int64_t[]){3, 1}, -2, 2, 950 + (unsigned)op);
+        dm_tensor *p = tu_rand(3, (int64_t[]){4, 1, 5}, -2, 2, 900 + (unsigned)op);
+        dm_tensor *q = tu_rand(2, (int64_t[]){3, 1}, -2, 2, 950 + (unsigned)op);
         if (op == DM_BIN_POW) tu_fill(p, 0, 2, 8);
         dm_tensor *y = dm_binary((dm_binop)op, p, q);
-        ok = has_shape(y, 3, (int64_t[]){4, 3, 5});
+        ok = tu_shape_is(y, 3, (int64_t[]){4, 3, 5});
         for (int i = 0; ok && i < 4; i++)
             for (int j = 0; ok && j < 3; j++)
                 for (int k = 0; ok && k < 5; k++)
-                    ok = close_to(dm_get(y, (int64_t[]){i, j, k}),
+                    ok = tu_close(dm_get(y, (int64_t[]){i, j, k}),
                                   ref_bin((dm_binop)op, dm_get(p, (int64_t[]){i, 0, k}),
                                           dm_get(q, (int64_t[]){j, 0})), 1e-6);
         snprintf(what, sizeof what, "%s: [4 x 1 x 5] with [3 x 1] matches the reference", binname[op]);
@@ -740,7 +678,7 @@ static void test_fast_vs_reference(void)
         dm_tensor *pn = noncontig(p);
         dm_tensor *yn = dm_binary((dm_binop)op, pn, q);
         snprintf(what, sizeof what, "%s: 3-D broadcast, non-contiguous == contiguous", binname[op]);
-        CHECK(same_bits(y, yn), what);
+        CHECK(tu_same_bits(y, yn), what);
         dm_tensor_release(yn);
         dm_tensor_release(pn);
         dm_tensor_release(y);
@@ -754,14 +692,14 @@ static void test_fast_vs_reference(void)
 
     /* unary: contiguous vs non-contiguous, and against the formula */
     for (int op = 0; op < DM_UN_COUNT; op++) {
-        dm_tensor *x = rnd(2, sh, -3, 3, 1000 + (unsigned)op);
+        dm_tensor *x = tu_rand(2, sh, -3, 3, 1000 + (unsigned)op);
         dm_tensor *xn = noncontig(x);
         dm_tensor *fast = dm_unary((dm_unop)op, x), *gen = dm_unary((dm_unop)op, xn);
         snprintf(what, sizeof what, "%s: contiguous == non-contiguous", UNAME[op]);
-        CHECK(same_bits(fast, gen), what);
+        CHECK(tu_same_bits(fast, gen), what);
         int ok = fast != NULL;
         for (int64_t i = 0; ok && i < 37 * 45; i++)
-            ok = close_to(dm_data(fast)[i], ref_un((dm_unop)op, dm_data(x)[i]), 2e-6);
+            ok = tu_close(dm_data(fast)[i], ref_un((dm_unop)op, dm_data(x)[i]), 2e-6);
         snprintf(what, sizeof what, "%s: matches the per-element reference", UNAME[op]);
         CHECK(ok, what);
         dm_tensor_release(fast);
@@ -794,14 +732,14 @@ static void test_noncontiguous(void)
     char what[128];
     /* scalar comparisons: values only */
     {
-        dm_tensor *x = rnd(2, (int64_t[]){13, 17}, -1, 1, 77);
+        dm_tensor *x = tu_rand(2, (int64_t[]){13, 17}, -1, 1, 77);
         dm_tensor *xn = noncontig(x);
         for (int op = DM_BIN_EQ; op <= DM_BIN_GE; op++)
             for (int rev = 0; rev < 2; rev++) {
                 dm_tensor *y1 = dm_binary_scalar((dm_binop)op, x, 0.1f, rev);
                 dm_tensor *y2 = dm_binary_scalar((dm_binop)op, xn, 0.1f, rev);
                 snprintf(what, sizeof what, "%s scalar (reversed %d) on a strided input", binname[op], rev);
-                CHECK(same_bits(y1, y2), what);
+                CHECK(tu_same_bits(y1, y2), what);
                 dm_tensor_release(y1);
                 dm_tensor_release(y2);
             }
@@ -810,7 +748,7 @@ static void test_noncontiguous(void)
     }
     /* a transposed [17 x 13] view of [13 x 17] storage, and a narrowed [13 x 9] one (offset,
        gaps); their contiguous copies run the vectorised loops, main part and tail */
-    dm_tensor *base = rnd(2, (int64_t[]){13, 17}, 0.2f, 2, 1234);
+    dm_tensor *base = tu_rand(2, (int64_t[]){13, 17}, 0.2f, 2, 1234);
     dm_tensor *tr = dm_tensor_alias(base, 2, (int64_t[]){17, 13}, (int64_t[]){1, 17}, 0);
     dm_tensor *nar = dm_tensor_alias(base, 2, (int64_t[]){13, 9}, (int64_t[]){17, 1}, 2);
     dm_tensor *views[2] = { tr, nar };
@@ -832,11 +770,11 @@ static void test_noncontiguous(void)
             leaf(cp);
             dm_tensor *y1 = ops[k].f(vw), *y2 = ops[k].f(cp);
             snprintf(what, sizeof what, "%s on view %d == on a contiguous copy", ops[k].name, v);
-            CHECK(same_bits(y1, y2), what);
+            CHECK(tu_same_bits(y1, y2), what);
             /* backward: the rule reads the strided input */
             CHECK(y1 && y2 && backward_ones(y1) == 0 && backward_ones(y2) == 0, "backward runs");
             snprintf(what, sizeof what, "%s on view %d: same gradient", ops[k].name, v);
-            CHECK(vw->grad && cp->grad && same_bits(vw->grad, cp->grad), what);
+            CHECK(vw->grad && cp->grad && tu_same_bits(vw->grad, cp->grad), what);
             dm_tensor_release(y1);
             dm_tensor_release(y2);
             dm_tensor_release(vw);
@@ -845,7 +783,7 @@ static void test_noncontiguous(void)
     }
 
     /* binary and where with a transposed operand, forward and backward */
-    dm_tensor *other = rnd(2, (int64_t[]){17, 13}, 0.5f, 1.5f, 4321);
+    dm_tensor *other = tu_rand(2, (int64_t[]){17, 13}, 0.5f, 1.5f, 4321);
     dm_tensor *trc = dm_tensor_new(2, (int64_t[]){17, 13});
     dm_to_buffer(tr, dm_data(trc));
     for (int op = 0; op < NBIN; op++) {
@@ -854,22 +792,22 @@ static void test_noncontiguous(void)
         dm_to_buffer(vw, dm_data(cp));
         dm_tensor *y1 = dm_binary((dm_binop)op, vw, other), *y2 = dm_binary((dm_binop)op, cp, other);
         snprintf(what, sizeof what, "%s with a transposed operand", binname[op]);
-        CHECK(same_bits(y1, y2), what);
+        CHECK(tu_same_bits(y1, y2), what);
         if (op < DM_BIN_EQ || op > DM_BIN_GE) {
             CHECK(backward_ones(y1) == 0 && backward_ones(y2) == 0, "backward runs");
             snprintf(what, sizeof what, "%s with a transposed operand: same gradient", binname[op]);
-            CHECK(vw->grad && cp->grad && same_bits(vw->grad, cp->grad), what);
+            CHECK(vw->grad && cp->grad && tu_same_bits(vw->grad, cp->grad), what);
         }
         dm_tensor_release(y1);
         dm_tensor_release(y2);
         dm_tensor_release(vw);
         dm_tensor_release(cp);
     }
-    dm_tensor *cond = rnd(2, (int64_t[]){17, 1}, -1, 1, 99);
+    dm_tensor *cond = tu_rand(2, (int64_t[]){17, 1}, -1, 1, 99);
     for (int i = 0; i < 17; i += 3) dm_data(cond)[i] = 0;
     dm_tensor *condt = dm_tensor_alias(cond, 2, (int64_t[]){17, 13}, (int64_t[]){1, 0}, 0);
     dm_tensor *y1 = dm_where(condt, tr, other), *y2 = dm_where(cond, trc, other);
-    CHECK(same_bits(y1, y2), "where with strided cond and a transposed operand");
+    CHECK(tu_same_bits(y1, y2), "where with strided cond and a transposed operand");
     dm_tensor_release(y1);
     dm_tensor_release(y2);
 
@@ -896,13 +834,13 @@ static void test_autograd(void)
 
     /* x used twice: gradients from both inputs accumulate */
     dm_tensor *y = dm_add(x, x);
-    CHECK(backward_ones(y) == 0 && vals_match(x->grad, (float[]){2, 2, 2}, 3, 0, "x + x"),
+    CHECK(backward_ones(y) == 0 && tu_vals_matchf(x->grad, (float[]){2, 2, 2}, 3, 0, "x + x"),
           "d(x + x)/dx = 2");
     dm_tensor_release(y);
     dm_zero_(x->grad);
     dm_tensor *sq = dm_mul(x, x);
     y = dm_add(sq, x);
-    CHECK(backward_ones(y) == 0 && vals_match(x->grad, (float[]){3, 5, 7}, 3, 0, "x*x + x"),
+    CHECK(backward_ones(y) == 0 && tu_vals_matchf(x->grad, (float[]){3, 5, 7}, 3, 0, "x*x + x"),
           "d(x*x + x)/dx = 2x + 1");
     dm_tensor_release(y);
     dm_tensor_release(sq);
@@ -931,7 +869,7 @@ static void test_autograd(void)
     y = dm_binary(DM_BIN_DIV, c, x);
     CHECK(y && strcmp(dm_grad_fn_name(y), "DivBackward0") == 0, "div records DivBackward0");
     CHECK(backward_ones(y) == 0 && !c->grad &&
-          vals_match(x->grad, (float[]){-1, -0.25f, -1.0f / 9}, 3, 1e-6, "d(1/x)"),
+          tu_vals_matchf(x->grad, (float[]){-1, -0.25f, -1.0f / 9}, 3, 1e-6, "d(1/x)"),
           "div: gradient only to the input that requires it");
     dm_tensor_release(y);
     int prev = dm_set_grad_enabled(0);
@@ -949,8 +887,8 @@ static void test_autograd(void)
     y = dm_where(cond, x, w);
     CHECK(y && strcmp(dm_grad_fn_name(y), "WhereBackward0") == 0, "where is WhereBackward0");
     CHECK(backward_ones(y) == 0 && !cond->grad &&
-          vals_match(x->grad, (float[]){1, 0, 1}, 3, 0, "where da") &&
-          vals_match(w->grad, (float[]){0, 1, 0}, 3, 0, "where db"), "where gradients");
+          tu_vals_matchf(x->grad, (float[]){1, 0, 1}, 3, 0, "where da") &&
+          tu_vals_matchf(w->grad, (float[]){0, 1, 0}, 3, 0, "where db"), "where gradients");
     dm_tensor_release(y);
 
     /* names of a few more nodes */
@@ -1013,7 +951,7 @@ static void test_errors(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_fixtures();
     test_forward_by_hand();
     test_gradcheck();
@@ -1021,7 +959,6 @@ int main(void)
     test_noncontiguous();
     test_autograd();
     test_errors();
-    CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
-    CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_elementwise");
 }

@@ -36,21 +36,6 @@ static stats stats_of(const dm_tensor *t)
 
 static dm_tensor *new2(int64_t a, int64_t b) { return dm_tensor_zeros(2, (int64_t[]){ a, b }); }
 
-/* values of a and b equal, element by element in row-major order */
-static int same_values(const dm_tensor *a, const dm_tensor *b)
-{
-    int64_t n = dm_numel(a);
-    if (n != dm_numel(b)) return 0;
-    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
-    float *x = malloc(bytes), *y = malloc(bytes);
-    dm_to_buffer(a, x);
-    dm_to_buffer(b, y);
-    int same = memcmp(x, y, (size_t)n * sizeof *x) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* a uniform sample on [-bound, bound]: inside, reaching close to both ends, flat */
 static void check_uniform(const dm_tensor *t, double lo, double hi, const char *what)
 {
@@ -258,10 +243,10 @@ static void test_noncontiguous(void)
         }
         char msg[80];
         snprintf(msg, sizeof msg, "initialiser %d: view equals contiguous", k);
-        CHECK(r1 == 0 && r2 == 0 && same_values(v, c), msg);
+        CHECK(r1 == 0 && r2 == 0 && tu_same_bits(v, c), msg);
     }
     CHECK(dm_init_lecun_uniform_(v, g1) == 0 && dm_init_lecun_uniform_(c, g2) == 0 &&
-          same_values(v, c), "lecun_uniform_ view");
+          tu_same_bits(v, c), "lecun_uniform_ view");
     /* the odd rows of base were never touched */
     int untouched = 1;
     for (int64_t i = 1; i < 400; i += 2)
@@ -626,11 +611,11 @@ static void test_determinism(void)
         char msg[80];
         dm_rng *g1 = dm_rng_new(42), *g2 = dm_rng_new(42);
         snprintf(msg, sizeof msg, "initialiser %d: same seed, same values", k);
-        CHECK(run_random(k, a, g1) == 0 && run_random(k, b, g2) == 0 && same_values(a, b), msg);
+        CHECK(run_random(k, a, g1) == 0 && run_random(k, b, g2) == 0 && tu_same_bits(a, b), msg);
         dm_rng_seed(g2, 43);
         run_random(k, b, g2);
         snprintf(msg, sizeof msg, "initialiser %d: another seed, other values", k);
-        CHECK(!same_values(a, b), msg);
+        CHECK(!tu_same_bits(a, b), msg);
         dm_rng_free(g1);
         dm_rng_free(g2);
     }
@@ -640,7 +625,7 @@ static void test_determinism(void)
     dm_init_kaiming_uniform_(a, 0, NULL, NULL, NULL);
     dm_rng_seed(d, 7);
     dm_init_kaiming_uniform_(b, 0, NULL, NULL, d);
-    CHECK(same_values(a, b), "NULL generator is the default");
+    CHECK(tu_same_bits(a, b), "NULL generator is the default");
     dm_tensor_release(a);
     dm_tensor_release(b);
 }
@@ -663,7 +648,7 @@ static void test_leaf_requires_grad(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_gain();
     test_fans();
     test_erfinv();
@@ -678,7 +663,6 @@ int main(void)
     test_sparse();
     test_determinism();
     test_leaf_requires_grad();
-    CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
-    CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_init");
 }

@@ -4,61 +4,10 @@
  */
 #include "testutil.h"
 
-#define CHECKF(cond, ...) do {                                          \
-        if (cond) tu_pass++;                                            \
-        else {                                                          \
-            tu_fail++;                                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                 \
-            printf(__VA_ARGS__);                                        \
-            printf("\n");                                               \
-        }                                                               \
-    } while (0)
-
-static dm_tensor *rnd(int ndim, const int64_t *shape, unsigned seed)
-{
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    tu_fill(t, -1, 1, seed);
-    return t;
-}
-
 /* does t hold exactly these values, in this shape? */
 static int is(const dm_tensor *t, int ndim, const int64_t *shape, const float *v)
 {
-    if (!t || t->ndim != ndim) return 0;
-    for (int d = 0; d < ndim; d++) if (t->shape[d] != shape[d]) return 0;
-    int64_t n = dm_numel(t);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    dm_to_buffer(t, x);
-    int ok = 1;
-    for (int64_t i = 0; i < n; i++) if (x[i] != v[i]) ok = 0;
-    free(x);
-    return ok;
-}
-
-static int same(const dm_tensor *a, const dm_tensor *b)
-{
-    if (!a || !b || !dm_same_shape(a, b)) return 0;
-    int64_t n = dm_numel(a);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
-    dm_to_buffer(a, x);
-    int ok = is(b, a->ndim, a->shape, x);
-    free(x);
-    return ok;
-}
-
-/* a transposed-in-memory copy of a 2-D tensor (same values, strides swapped) */
-static dm_tensor *transposed_copy(const dm_tensor *src)
-{
-    int64_t r = src->shape[0], c = src->shape[1];
-    dm_tensor *buf = dm_tensor_full(1, (int64_t[]){ r * c + 1 }, NAN);
-    dm_tensor *t = dm_tensor_alias(buf, 2, src->shape, (int64_t[]){ 1, r > 0 ? r : 1 }, 1);
-    dm_tensor_release(buf);
-    for (int64_t i = 0; i < r; i++)
-        for (int64_t j = 0; j < c; j++) {
-            int64_t ix[2] = { i, j };
-            dm_set(t, ix, dm_get(src, ix));
-        }
-    return t;
+    return tu_shape_is(t, ndim, shape) && tu_vals_matchf(t, v, dm_numel(t), 0, "values");
 }
 
 /* ---- cat -------------------------------------------------------------------------- */
@@ -103,19 +52,19 @@ static void test_cat(void)
     dm_tensor_release(y);
 
     /* non-contiguous inputs give the contiguous results */
-    dm_tensor *at = transposed_copy(a), *ct = transposed_copy(c);
+    dm_tensor *at = tu_transposed_copy(a), *ct = tu_transposed_copy(c);
     dm_tensor *nc[3] = { at, ct, a };
     dm_tensor *y1 = dm_cat(3, nc, 1), *y2 = dm_cat(3, aca, 1);
-    CHECK(same(y1, y2), "cat of transposed views");
+    CHECK(tu_same_values(y1, y2, 0), "cat of transposed views");
     dm_tensor_release(y1); dm_tensor_release(y2);
-    dm_tensor *big = rnd(3, (int64_t[]){3, 4, 5}, 3);
+    dm_tensor *big = tu_rand(3, (int64_t[]){3, 4, 5}, -1, 1, 3);
     dm_tensor *bigt = dm_transpose(big, 0, 2);                /* [5 x 4 x 3] view */
     dm_tensor *bigc = dm_contiguous(bigt);
     for (int d = 0; d < 3; d++) {
         dm_tensor *v2[2] = { bigt, bigt }, *c2[2] = { bigc, bigc };
         y1 = dm_cat(2, v2, d);
         y2 = dm_cat(2, c2, d);
-        CHECKF(same(y1, y2), "cat of a 3-D transposed view along dim %d", d + 1);
+        CHECKF(tu_same_values(y1, y2, 0), "cat of a 3-D transposed view along dim %d", d + 1);
         dm_tensor_release(y1); dm_tensor_release(y2);
     }
 
@@ -167,11 +116,11 @@ static void test_stack(void)
     dm_tensor_release(y);
 
     /* non-contiguous */
-    dm_tensor *at = transposed_copy(a), *bt = transposed_copy(b);
+    dm_tensor *at = tu_transposed_copy(a), *bt = tu_transposed_copy(b);
     dm_tensor *nc[2] = { at, bt };
     for (int d = -3; d < 3; d++) {
         dm_tensor *y1 = dm_stack(2, nc, d), *y2 = dm_stack(2, ab, d);
-        CHECKF(same(y1, y2), "stack of transposed views, dim %d", d);
+        CHECKF(tu_same_values(y1, y2, 0), "stack of transposed views, dim %d", d);
         dm_tensor_release(y1); dm_tensor_release(y2);
     }
 
@@ -217,14 +166,14 @@ static void test_index_select(void)
     dm_tensor_release(y);
 
     /* non-contiguous x and index */
-    dm_tensor *xt = transposed_copy(x);
+    dm_tensor *xt = tu_transposed_copy(x);
     dm_tensor *ibuf = tu_tensor(1, (int64_t[]){6}, (float[]){3, -7, 1, -7, 0, -7});
     dm_tensor *istr = dm_tensor_alias(ibuf, 1, (int64_t[]){3}, (int64_t[]){2}, 0);  /* 3, 1, 0 */
     dm_tensor *icon = tu_tensor(1, (int64_t[]){3}, (float[]){3, 1, 0});
     for (int d = 0; d < 2; d++) {
         dm_tensor *id = d ? istr : i0, *idc = d ? icon : i0;
         dm_tensor *y1 = dm_index_select(xt, d, id), *y2 = dm_index_select(x, d, idc);
-        CHECKF(same(y1, y2), "index_select of a transposed view, dim %d", d + 1);
+        CHECKF(tu_same_values(y1, y2, 0), "index_select of a transposed view, dim %d", d + 1);
         dm_tensor_release(y1); dm_tensor_release(y2);
     }
 
@@ -282,7 +231,8 @@ static void test_grad(void)
             int64_t s0[2] = { 2, 3 }, s1[2] = { 2, 3 };
             if (tr) { s0[0] = 3; s0[1] = 2; s1[0] = 3; s1[1] = 2; }
             s1[tr ? 1 - d : d] = 4;         /* the second input differs along the cat dim */
-            dm_tensor *in[3] = { rnd(2, s0, 1), rnd(2, s1, 2), rnd(2, s0, 3) };
+            dm_tensor *in[3] = { tu_rand(2, s0, -1, 1, 1), tu_rand(2, s1, -1, 1, 2),
+                                 tu_rand(2, s0, -1, 1, 3) };
             for (int k = 0; k < 3; k++) dm_set_requires_grad(in[k], 1);
             join_ctx c = { 3, d, 0, tr };
             double e = gradcheck(f_join, 3, in, &c, 1e-3);
@@ -291,8 +241,9 @@ static void test_grad(void)
         }
     /* cat skipping a [0] that requires grad: it gets a [0] gradient */
     {
-        dm_tensor *in[3] = { dm_tensor_new(1, (int64_t[]){0}), rnd(2, (int64_t[]){2, 2}, 4),
-                             rnd(2, (int64_t[]){1, 2}, 5) };
+        dm_tensor *in[3] = { dm_tensor_new(1, (int64_t[]){0}),
+                             tu_rand(2, (int64_t[]){2, 2}, -1, 1, 4),
+                             tu_rand(2, (int64_t[]){1, 2}, -1, 1, 5) };
         for (int k = 0; k < 3; k++) dm_set_requires_grad(in[k], 1);
         join_ctx c = { 3, 0, 0, 0 };
         double e = gradcheck(f_join, 3, in, &c, 1e-3);
@@ -305,7 +256,7 @@ static void test_grad(void)
     {
         dm_tensor *in[12];
         for (int k = 0; k < 12; k++) {
-            in[k] = rnd(2, (int64_t[]){k % 3 + 1, 2}, 10 + k);
+            in[k] = tu_rand(2, (int64_t[]){k % 3 + 1, 2}, -1, 1, 10 + k);
             dm_set_requires_grad(in[k], k % 4 != 1);      /* some without grad */
         }
         join_ctx c = { 12, 0, 0, 0 };
@@ -319,7 +270,7 @@ static void test_grad(void)
         for (int d = -3; d < 3; d++) {
             dm_tensor *in[3];
             for (int k = 0; k < 3; k++) {
-                in[k] = rnd(2, (int64_t[]){2, 3}, 20 + k);
+                in[k] = tu_rand(2, (int64_t[]){2, 3}, -1, 1, 20 + k);
                 dm_set_requires_grad(in[k], 1);
             }
             join_ctx c = { 3, d, 1, tr };
@@ -330,7 +281,7 @@ static void test_grad(void)
     {
         dm_tensor *in[10];
         for (int k = 0; k < 10; k++) {
-            in[k] = rnd(1, (int64_t[]){3}, 30 + k);
+            in[k] = tu_rand(1, (int64_t[]){3}, -1, 1, 30 + k);
             dm_set_requires_grad(in[k], 1);
         }
         join_ctx c = { 10, 1, 1, 0 };
@@ -342,7 +293,7 @@ static void test_grad(void)
     dm_tensor *idx = tu_tensor(1, (int64_t[]){5}, (float[]){1, 0, 1, 1, 2});
     for (int tr = 0; tr < 2; tr++)
         for (int d = 0; d < 2; d++) {
-            dm_tensor *x = rnd(2, (int64_t[]){3, 3}, 40 + d);
+            dm_tensor *x = tu_rand(2, (int64_t[]){3, 3}, -1, 1, 40 + d);
             dm_set_requires_grad(x, 1);
             isel_ctx c = { d, idx, tr };
             double e = gradcheck(f_isel, 1, &x, &c, 1e-3);
@@ -350,7 +301,7 @@ static void test_grad(void)
             dm_tensor_release(x);
         }
     {   /* by hand: d/dx sum(index_select(x, 0, [1,0,1,1,2])) counts each row's uses */
-        dm_tensor *x = rnd(2, (int64_t[]){3, 2}, 50);
+        dm_tensor *x = tu_rand(2, (int64_t[]){3, 2}, -1, 1, 50);
         dm_set_requires_grad(x, 1);
         dm_tensor *y = dm_index_select(x, 0, idx);
         dm_tensor *g = dm_tensor_full(2, (int64_t[]){5, 2}, 1.0f);
@@ -361,7 +312,7 @@ static void test_grad(void)
     }
 
     /* grad_fn names */
-    dm_tensor *a = rnd(2, (int64_t[]){2, 2}, 60);
+    dm_tensor *a = tu_rand(2, (int64_t[]){2, 2}, -1, 1, 60);
     dm_set_requires_grad(a, 1);
     dm_tensor *aa[2] = { a, a };
     dm_tensor *y = dm_cat(2, aa, 0);
@@ -388,14 +339,11 @@ static void test_grad(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_cat();
     test_stack();
     test_index_select();
     test_grad();
-    CHECKF(dm_live_bytes() == bytes0, "live bytes back to baseline (%lld vs %lld)",
-           (long long)dm_live_bytes(), (long long)bytes0);
-    CHECKF(dm_live_tensors() == tensors0, "live tensors back to baseline (%lld vs %lld)",
-           (long long)dm_live_tensors(), (long long)tensors0);
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_join");
 }

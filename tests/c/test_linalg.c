@@ -6,80 +6,6 @@
  */
 #include "testutil.h"
 
-#define CHECKF(cond, ...) do {                                          \
-        if (cond) tu_pass++;                                            \
-        else {                                                          \
-            tu_fail++;                                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                 \
-            printf(__VA_ARGS__);                                        \
-            printf("\n");                                               \
-        }                                                               \
-    } while (0)
-
-/* ---- helpers ------------------------------------------------------------------------ */
-
-static dm_tensor *rnd(int ndim, const int64_t *shape, unsigned seed)
-{
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    tu_fill(t, -1, 1, seed);
-    return t;
-}
-
-static int next_index(int ndim, const int64_t *shape, int64_t *idx)
-{
-    for (int d = ndim - 1; d >= 0; d--) {
-        if (++idx[d] < shape[d]) return 1;
-        idx[d] = 0;
-    }
-    return 0;
-}
-
-/* A non-contiguous tensor holding src's values.  order[] lists src's dims from outermost
- * to innermost in memory; the innermost gets stride `step`, and `pad` unused floats follow
- * each innermost run.  The rest of the buffer holds NaN so a stray read shows up. */
-static dm_tensor *strided_copy(const dm_tensor *src, const int *order, int64_t step,
-                               int64_t pad)
-{
-    int nd = src->ndim;
-    int64_t st[DM_MAX_DIMS], s = step;
-    for (int q = nd - 1; q >= 0; q--) {
-        int d = order[q];
-        st[d] = s;
-        s = s * (src->shape[d] > 1 ? src->shape[d] : 1) + (q == nd - 1 ? pad : 0);
-    }
-    dm_tensor *buf = dm_tensor_full(1, (int64_t[]){ s + 3 }, NAN);
-    dm_tensor *t = dm_tensor_alias(buf, nd, src->shape, st, 2);
-    dm_tensor_release(buf);
-    int64_t idx[DM_MAX_DIMS] = {0};
-    if (dm_numel(src) > 0)
-        do dm_set(t, idx, dm_get(src, idx)); while (next_index(nd, src->shape, idx));
-    return t;
-}
-
-/* the usual "transposed view": last two dims swapped in memory */
-static dm_tensor *transposed_copy(const dm_tensor *src)
-{
-    int order[3] = { 0, 1, 2 };
-    if (src->ndim >= 2) { order[src->ndim - 2] = src->ndim - 1; order[src->ndim - 1] = src->ndim - 2; }
-    return strided_copy(src, order, 1, 0);
-}
-
-static int same_values(const dm_tensor *a, const dm_tensor *b, double tol)
-{
-    if (!a || !b || !dm_same_shape(a, b)) return 0;
-    int64_t n = dm_numel(a);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x), *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    dm_to_buffer(a, x);
-    dm_to_buffer(b, y);
-    int ok = 1;
-    for (int64_t i = 0; i < n; i++) {
-        double s = fabs(y[i]) > 1 ? fabs(y[i]) : 1;
-        if (!(fabs((double)x[i] - y[i]) <= tol * s)) ok = 0;
-    }
-    free(x); free(y);
-    return ok;
-}
-
 /* ---- gemm ------------------------------------------------------------------------- */
 
 /* C = alpha op(A) op(B) + beta C, the textbook way, in double */
@@ -102,11 +28,7 @@ static void ref_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alp
 static float *rnd_buf(int64_t n, unsigned seed)
 {
     float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
-    uint32_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        p[i] = -1 + 2 * (float)((s >> 8) * (1.0 / 16777216.0));
-    }
+    tu_fill_buf(p, n, -1, 1, seed);
     return p;
 }
 
@@ -311,7 +233,8 @@ static void test_matmul_forward(void)
         dm_set_use_blas(blas);
         for (int ci = 0; ci < N_MM_CASES; ci++) {
             const mm_case *cs = &mm_cases[ci];
-            dm_tensor *a = rnd(cs->na, cs->sa, 100 + ci), *b = rnd(cs->nb, cs->sb, 200 + ci);
+            dm_tensor *a = tu_rand(cs->na, cs->sa, -1, 1, 100 + ci);
+            dm_tensor *b = tu_rand(cs->nb, cs->sb, -1, 1, 200 + ci);
             check_against_ref(a, b, cs, blas ? "matmul (blas)" : "matmul (naive)", ci);
             dm_tensor_release(a); dm_tensor_release(b);
         }
@@ -325,27 +248,28 @@ static void test_matmul_noncontig(void)
 {
     for (int ci = 0; ci < N_MM_CASES; ci++) {
         const mm_case *cs = &mm_cases[ci];
-        dm_tensor *a = rnd(cs->na, cs->sa, 300 + ci), *b = rnd(cs->nb, cs->sb, 400 + ci);
+        dm_tensor *a = tu_rand(cs->na, cs->sa, -1, 1, 300 + ci);
+        dm_tensor *b = tu_rand(cs->nb, cs->sb, -1, 1, 400 + ci);
         dm_tensor *want = dm_matmul(a, b);
         for (int kind = 0; kind < 4; kind++) {
             dm_tensor *x[2] = { a, b }, *y[2];
             for (int s = 0; s < 2; s++) {
                 int nd = x[s]->ndim;
                 int order[3] = { 0, 1, 2 };
-                if (kind == 0) { y[s] = transposed_copy(x[s]); continue; }
-                if (kind == 1) { y[s] = strided_copy(x[s], order, 1, 3); continue; }
+                if (kind == 0) { y[s] = tu_transposed_copy(x[s]); continue; }
+                if (kind == 1) { y[s] = tu_strided_copy(x[s], order, 1, 3); continue; }
                 if (kind == 2 && nd == 3) {      /* stored [r x B x c] */
                     int o2[3] = { 1, 0, 2 };
-                    y[s] = strided_copy(x[s], o2, 1, 0);
+                    y[s] = tu_strided_copy(x[s], o2, 1, 0);
                     continue;
                 }
-                y[s] = strided_copy(x[s], order, 2, 1);
+                y[s] = tu_strided_copy(x[s], order, 2, 1);
             }
             for (int mix = 0; mix < 3; mix++) {   /* a only, b only, both */
                 const dm_tensor *p = mix == 1 ? a : y[0], *q = mix == 0 ? b : y[1];
                 dm_tensor *got = dm_matmul(p, q);
-                CHECKF(same_values(got, want, 1e-5), "matmul non-contiguous case %d kind %d mix %d",
-                       ci, kind, mix);
+                CHECKF(tu_same_values(got, want, 1e-5),
+                       "matmul non-contiguous case %d kind %d mix %d", ci, kind, mix);
                 dm_tensor_release(got);
             }
             dm_tensor_release(y[0]); dm_tensor_release(y[1]);
@@ -354,16 +278,16 @@ static void test_matmul_noncontig(void)
         dm_tensor_release(a); dm_tensor_release(b);
     }
     /* a stride-0 (expanded) operand and a 1-D vector with a stride */
-    dm_tensor *a = rnd(2, (int64_t[]){3, 4}, 11);
+    dm_tensor *a = tu_rand(2, (int64_t[]){3, 4}, -1, 1, 11);
     dm_tensor *ones = dm_tensor_full(1, (int64_t[]){4}, 2.0f);
     dm_tensor *buf = dm_tensor_scalar(2.0f);
     dm_tensor *ex = dm_tensor_alias(buf, 1, (int64_t[]){4}, (int64_t[]){0}, 0);
     dm_tensor *w1 = dm_matmul(a, ones), *w2 = dm_matmul(a, ex);
-    CHECK(same_values(w2, w1, 1e-6), "matmul with an expanded (stride 0) vector");
+    CHECK(tu_same_values(w2, w1, 1e-6), "matmul with an expanded (stride 0) vector");
     dm_tensor *e2 = dm_tensor_alias(buf, 2, (int64_t[]){4, 3}, (int64_t[]){0, 0}, 0);
     dm_tensor *full2 = dm_tensor_full(2, (int64_t[]){4, 3}, 2.0f);
     dm_tensor *w3 = dm_matmul(a, e2), *w4 = dm_matmul(a, full2);
-    CHECK(same_values(w3, w4, 1e-6), "matmul with an expanded (stride 0) matrix");
+    CHECK(tu_same_values(w3, w4, 1e-6), "matmul with an expanded (stride 0) matrix");
     dm_tensor_release(w1); dm_tensor_release(w2); dm_tensor_release(w3); dm_tensor_release(w4);
     dm_tensor_release(ex); dm_tensor_release(e2); dm_tensor_release(full2);
     dm_tensor_release(buf); dm_tensor_release(ones); dm_tensor_release(a);
@@ -400,7 +324,7 @@ static dm_tensor *f_linear(dm_tensor *const *in, void *ctx)
 static void gc_matmul(int na, const int64_t *sa, int nb, const int64_t *sb, int flags,
                       const char *what)
 {
-    dm_tensor *in[2] = { rnd(na, sa, 21), rnd(nb, sb, 22) };
+    dm_tensor *in[2] = { tu_rand(na, sa, -1, 1, 21), tu_rand(nb, sb, -1, 1, 22) };
     dm_set_requires_grad(in[0], 1);
     dm_set_requires_grad(in[1], 1);
     double e = gradcheck(f_matmul, 2, in, &flags, 1e-3);
@@ -439,7 +363,8 @@ static void test_matmul_grad(void)
     dm_set_use_blas(1);
 
     /* only one side requiring grad; the other gets none */
-    dm_tensor *a = rnd(2, (int64_t[]){2, 3}, 1), *b = rnd(2, (int64_t[]){3, 2}, 2);
+    dm_tensor *a = tu_rand(2, (int64_t[]){2, 3}, -1, 1, 1);
+    dm_tensor *b = tu_rand(2, (int64_t[]){3, 2}, -1, 1, 2);
     dm_set_requires_grad(a, 1);
     dm_tensor *y = dm_matmul(a, b);
     dm_tensor *g = dm_tensor_full(2, (int64_t[]){2, 2}, 1.0f);
@@ -454,7 +379,7 @@ static void test_matmul_grad(void)
                                    "BmmBackward0", "SqueezeBackward1" };
     for (int ci = 0; ci < 11; ci++) {
         const mm_case *cs = &mm_cases[ci];
-        dm_tensor *p = rnd(cs->na, cs->sa, 5), *q = rnd(cs->nb, cs->sb, 6);
+        dm_tensor *p = tu_rand(cs->na, cs->sa, -1, 1, 5), *q = tu_rand(cs->nb, cs->sb, -1, 1, 6);
         dm_set_requires_grad(p, 1);
         dm_tensor *r = dm_matmul(p, q);
         const char *nm = r ? dm_grad_fn_name(r) : NULL;
@@ -501,8 +426,9 @@ static void test_linear(void)
         dm_set_use_blas(blas);
         for (int s = 0; s < 6; s++) {
             int64_t N = shapes[s][0], I = shapes[s][1], O = shapes[s][2];
-            dm_tensor *xx = rnd(2, (int64_t[]){N, I}, 31 + s), *ww = rnd(2, (int64_t[]){O, I}, 41 + s);
-            dm_tensor *bb = rnd(1, (int64_t[]){O}, 51 + s);
+            dm_tensor *xx = tu_rand(2, (int64_t[]){N, I}, -1, 1, 31 + s);
+            dm_tensor *ww = tu_rand(2, (int64_t[]){O, I}, -1, 1, 41 + s);
+            dm_tensor *bb = tu_rand(1, (int64_t[]){O}, -1, 1, 51 + s);
             dm_tensor *yy = dm_linear(xx, ww, bb);
             double worst = 0;
             for (int64_t i = 0; i < N; i++)
@@ -517,16 +443,17 @@ static void test_linear(void)
                    "linear [%lld x %lld] -> %lld (blas %d): err %g", (long long)N, (long long)I,
                    (long long)O, blas, worst);
             /* non-contiguous x, w and b give the same values */
-            dm_tensor *xt = transposed_copy(xx), *wt = transposed_copy(ww);
+            dm_tensor *xt = tu_transposed_copy(xx), *wt = tu_transposed_copy(ww);
             int o1[1] = { 0 };
-            dm_tensor *bs = strided_copy(bb, o1, 3, 0);
+            dm_tensor *bs = tu_strided_copy(bb, o1, 3, 0);
             dm_tensor *y2 = dm_linear(xt, wt, bs);
-            CHECKF(same_values(y2, yy, 1e-5), "linear on transposed x, w, strided b (case %d)", s);
+            CHECKF(tu_same_values(y2, yy, 1e-5),
+                   "linear on transposed x, w, strided b (case %d)", s);
             dm_tensor_release(y2);
             int o2[2] = { 0, 1 };
-            dm_tensor *xs = strided_copy(xx, o2, 2, 1);
+            dm_tensor *xs = tu_strided_copy(xx, o2, 2, 1);
             y2 = dm_linear(xs, ww, bb);
-            CHECKF(same_values(y2, yy, 1e-5), "linear on a strided x (case %d)", s);
+            CHECKF(tu_same_values(y2, yy, 1e-5), "linear on a strided x (case %d)", s);
             dm_tensor_release(y2);
             dm_tensor_release(xs); dm_tensor_release(xt); dm_tensor_release(wt); dm_tensor_release(bs);
             dm_tensor_release(xx); dm_tensor_release(ww); dm_tensor_release(bb); dm_tensor_release(yy);
@@ -535,7 +462,7 @@ static void test_linear(void)
     dm_set_use_blas(1);
 
     /* a 3-D input [B x T x in] works like PyTorch's F.linear over the leading dims */
-    dm_tensor *x3 = rnd(3, (int64_t[]){2, 3, 2}, 61);
+    dm_tensor *x3 = tu_rand(3, (int64_t[]){2, 3, 2}, -1, 1, 61);
     dm_tensor *y3 = dm_linear(x3, w, b);
     CHECK(y3 && y3->ndim == 3 && y3->shape[0] == 2 && y3->shape[1] == 3 && y3->shape[2] == 3,
           "linear of [2 x 3 x 2] gives [2 x 3 x 3]");
@@ -545,9 +472,9 @@ static void test_linear(void)
                    1e-6, "linear 3-D value");
     }
     int perm3[3] = { 1, 0, 2 };
-    dm_tensor *x3p = strided_copy(x3, perm3, 1, 0);
+    dm_tensor *x3p = tu_strided_copy(x3, perm3, 1, 0);
     dm_tensor *y3p = dm_linear(x3p, w, b);
-    CHECK(same_values(y3p, y3, 1e-6), "linear of a non-contiguous 3-D input");
+    CHECK(tu_same_values(y3p, y3, 1e-6), "linear of a non-contiguous 3-D input");
     dm_tensor_release(y3p); dm_tensor_release(x3p);
     dm_tensor_release(y3); dm_tensor_release(x3);
 
@@ -570,7 +497,8 @@ static void test_linear(void)
             int64_t sx[2] = { 4, 3 }, sw[2] = { 5, 3 };
             if (flags & 1) { sx[0] = 3; sx[1] = 4; }
             if (flags & 2) { sw[0] = 3; sw[1] = 5; }
-            dm_tensor *in[3] = { rnd(2, sx, 71), rnd(2, sw, 72), rnd(1, (int64_t[]){5}, 73) };
+            dm_tensor *in[3] = { tu_rand(2, sx, -1, 1, 71), tu_rand(2, sw, -1, 1, 72),
+                                 tu_rand(1, (int64_t[]){5}, -1, 1, 73) };
             for (int i = 0; i < 3; i++) dm_set_requires_grad(in[i], 1);
             double e = gradcheck(f_linear, 3, in, &flags, 1e-3);
             CHECKF(e < 1e-2, "gradcheck linear flags %d (blas %d): %g", flags, blas, e);
@@ -579,8 +507,10 @@ static void test_linear(void)
         }
         for (int nd = 1; nd <= 3; nd += 2) {
             int64_t sx[3] = { 2, 3, 4 };
-            dm_tensor *in[3] = { nd == 1 ? rnd(1, (int64_t[]){4}, 81) : rnd(3, sx, 81),
-                                 rnd(2, (int64_t[]){5, 4}, 82), rnd(1, (int64_t[]){5}, 83) };
+            dm_tensor *in[3] = { nd == 1 ? tu_rand(1, (int64_t[]){4}, -1, 1, 81)
+                                           : tu_rand(3, sx, -1, 1, 81),
+                                 tu_rand(2, (int64_t[]){5, 4}, -1, 1, 82),
+                                 tu_rand(1, (int64_t[]){5}, -1, 1, 83) };
             for (int i = 0; i < 3; i++) dm_set_requires_grad(in[i], 1);
             int flags = 0;
             double e = gradcheck(f_linear, 3, in, &flags, 1e-3);
@@ -629,16 +559,13 @@ static void test_errors(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_gemm();
     test_matmul_forward();
     test_matmul_noncontig();
     test_matmul_grad();
     test_linear();
     test_errors();
-    CHECKF(dm_live_bytes() == bytes0, "live bytes back to baseline (%lld vs %lld)",
-           (long long)dm_live_bytes(), (long long)bytes0);
-    CHECKF(dm_live_tensors() == tensors0, "live tensors back to baseline (%lld vs %lld)",
-           (long long)dm_live_tensors(), (long long)tensors0);
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_linalg");
 }

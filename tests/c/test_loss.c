@@ -10,55 +10,6 @@
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static dm_tensor *mk(int ndim, const int64_t *shape, const float *v)
-{
-    return tu_tensor(ndim, shape, v);
-}
-
-static dm_tensor *rnd(int ndim, const int64_t *shape, float lo, float hi, unsigned seed)
-{
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    tu_fill(t, lo, hi, seed);
-    return t;
-}
-
-static void check_vals(const dm_tensor *t, const double *want, int64_t n, double tol,
-                       const char *what)
-{
-    if (!t) { CHECK(0, what); printf("  error: %s\n", dm_errmsg()); return; }
-    CHECK(dm_numel(t) == n, what);
-    if (dm_numel(t) != n) return;
-    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
-    dm_to_buffer(t, buf);
-    for (int64_t k = 0; k < n; k++) {
-        if (isnan(want[k])) CHECK(isnan(buf[k]), what);
-        else CHECK_NEAR(buf[k], want[k], tol, what);
-    }
-    free(buf);
-}
-
-static double val0(const dm_tensor *t)
-{
-    float v = NAN;
-    if (t) dm_to_buffer(t, &v);
-    return v;
-}
-
-static int same_values(const dm_tensor *a, const dm_tensor *b, double tol)
-{
-    if (!a || !b || !dm_same_shape(a, b)) return 0;
-    int64_t n = dm_numel(a);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x), *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    dm_to_buffer(a, x);
-    dm_to_buffer(b, y);
-    int ok = 1;
-    for (int64_t k = 0; k < n; k++)
-        if (fabs((double)x[k] - y[k]) > tol * fmax(1, fabs(y[k]))) ok = 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
 static const dm_reduction REDS[3] = { DM_REDUCTION_NONE, DM_REDUCTION_MEAN, DM_REDUCTION_SUM };
 static const char *const RED_NAME[3] = { "none", "mean", "sum" };
 
@@ -69,14 +20,14 @@ static void check_reductions(dm_tensor *(*f)(dm_reduction, void *), void *ctx,
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += want_none[i];
     dm_tensor *y = f(DM_REDUCTION_NONE, ctx);
-    check_vals(y, want_none, n, 1e-6, what);
+    tu_check_vals(y, want_none, n, 1e-6, what);
     dm_tensor_release(y);
     y = f(DM_REDUCTION_SUM, ctx);
     CHECK(y && y->ndim == 0, what);
-    CHECK_NEAR(val0(y), s, 1e-6, what);
+    CHECK_NEAR(tu_val0(y), s, 1e-6, what);
     dm_tensor_release(y);
     y = f(DM_REDUCTION_MEAN, ctx);
-    CHECK_NEAR(val0(y), s / (double)n, 1e-6, what);
+    CHECK_NEAR(tu_val0(y), s / (double)n, 1e-6, what);
     dm_tensor_release(y);
 }
 
@@ -110,7 +61,8 @@ static dm_tensor *loss_red(dm_reduction r, void *ctx)
 static void test_elementwise_values(void)
 {
     const int64_t s3[] = { 3 };
-    dm_tensor *x = mk(1, s3, (float[]){ 1, 2, 3 }), *t = mk(1, s3, (float[]){ 0, 2, 5 });
+    dm_tensor *x = tu_tensor(1, s3, (float[]){ 1, 2, 3 });
+    dm_tensor *t = tu_tensor(1, s3, (float[]){ 0, 2, 5 });
     lctx c = { x, t, NULL, NULL, K_MSE, 0, 0 };
     check_reductions(loss_red, &c, (double[]){ 1, 0, 4 }, 3, "mse values");
     c.kind = K_L1;
@@ -130,12 +82,12 @@ static void test_elementwise_values(void)
 
     /* bce: -(t log x + (1 - t) log(1 - x)), logs clamped at -100 */
     const int64_t s4[] = { 4 };
-    x = mk(1, s4, (float[]){ 0.5f, 0.9f, 0, 1 });
-    t = mk(1, s4, (float[]){ 1, 0, 1, 1 });
+    x = tu_tensor(1, s4, (float[]){ 0.5f, 0.9f, 0, 1 });
+    t = tu_tensor(1, s4, (float[]){ 1, 0, 1, 1 });
     c = (lctx){ x, t, NULL, NULL, K_BCE, 0, 0 };
     check_reductions(loss_red, &c, (double[]){ log(2), -log(1 - (double)0.9f), 100, 0 }, 4,
                      "bce values");
-    dm_tensor *w = mk(1, (int64_t[]){ 1 }, (float[]){ 2 });     /* broadcast */
+    dm_tensor *w = tu_tensor(1, (int64_t[]){ 1 }, (float[]){ 2 });     /* broadcast */
     c.w = w;
     check_reductions(loss_red, &c, (double[]){ 2 * log(2), -2 * log(1 - (double)0.9f), 200, 0 },
                      4, "bce weight values");
@@ -145,13 +97,13 @@ static void test_elementwise_values(void)
 
     /* bce with logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x) */
     const int64_t s22[] = { 2, 2 };
-    x = mk(2, s22, (float[]){ 0, 2, -3, 50 });
-    t = mk(2, s22, (float[]){ 1, 0, 0.25f, 1 });
+    x = tu_tensor(2, s22, (float[]){ 0, 2, -3, 50 });
+    t = tu_tensor(2, s22, (float[]){ 1, 0, 0.25f, 1 });
     c = (lctx){ x, t, NULL, NULL, K_BCEL, 0, 0 };
     double sp2 = log1p(exp(-2.0)), sp3 = log1p(exp(-3.0));
     double want[4] = { log(2), 2 + sp2, 0.75 * -3 + (3 + sp3), log1p(exp(-50.0)) };
     check_reductions(loss_red, &c, want, 4, "bce_logits values");
-    dm_tensor *pw = mk(1, (int64_t[]){ 2 }, (float[]){ 3, 0.5f });   /* along the last dim */
+    dm_tensor *pw = tu_tensor(1, (int64_t[]){ 2 }, (float[]){ 3, 0.5f });   /* along the last dim */
     c.pw = pw;
     double wantp[4] = { 3 * log(2), 2 + sp2, 0.75 * -3 + (1 + 2 * 0.25) * (3 + sp3),
                         0.5 * log1p(exp(-50.0)) };
@@ -161,8 +113,8 @@ static void test_elementwise_values(void)
     dm_tensor_release(t);
 
     /* broadcasting target (as PyTorch, which warns) */
-    dm_tensor *xb = mk(2, (int64_t[]){ 2, 2 }, (float[]){ 1, 2, 3, 4 });
-    dm_tensor *tb = mk(1, (int64_t[]){ 2 }, (float[]){ 1, 1 });
+    dm_tensor *xb = tu_tensor(2, (int64_t[]){ 2, 2 }, (float[]){ 1, 2, 3, 4 });
+    dm_tensor *tb = tu_tensor(1, (int64_t[]){ 2 }, (float[]){ 1, 1 });
     c = (lctx){ xb, tb, NULL, NULL, K_MSE, 0, 0 };
     check_reductions(loss_red, &c, (double[]){ 0, 1, 4, 9 }, 4, "mse broadcast target");
     dm_tensor_release(xb);
@@ -171,10 +123,10 @@ static void test_elementwise_values(void)
     /* mean of nothing is nan, sum is 0 */
     dm_tensor *e = dm_tensor_new(1, (int64_t[]){ 0 });
     dm_tensor *y = dm_mse_loss(e, e, DM_REDUCTION_MEAN);
-    CHECK(y && isnan(val0(y)), "mse of empty is nan");
+    CHECK(y && isnan(tu_val0(y)), "mse of empty is nan");
     dm_tensor_release(y);
     y = dm_mse_loss(e, e, DM_REDUCTION_SUM);
-    CHECK(y && val0(y) == 0, "sum of empty mse is 0");
+    CHECK(y && tu_val0(y) == 0, "sum of empty mse is 0");
     dm_tensor_release(y);
     dm_tensor_release(e);
 }
@@ -182,92 +134,92 @@ static void test_elementwise_values(void)
 static void test_class_values(void)
 {
     const int64_t s23[] = { 2, 3 }, s2[] = { 2 }, s3[] = { 3 };
-    dm_tensor *lp = mk(2, s23, (float[]){ -1, -2, -3, -4, -5, -6 });
-    dm_tensor *t = mk(1, s2, (float[]){ 2, 0 });
-    dm_tensor *w = mk(1, s3, (float[]){ 1, 2, 3 });
+    dm_tensor *lp = tu_tensor(2, s23, (float[]){ -1, -2, -3, -4, -5, -6 });
+    dm_tensor *t = tu_tensor(1, s2, (float[]){ 2, 0 });
+    dm_tensor *w = tu_tensor(1, s3, (float[]){ 1, 2, 3 });
     lctx c = { lp, t, NULL, NULL, K_NLL, 0, -100 };
     check_reductions(loss_red, &c, (double[]){ 3, 4 }, 2, "nll values");
     c.w = w;                            /* none: 9, 4; mean divides by 3 + 1 */
     dm_tensor *y = loss_red(DM_REDUCTION_MEAN, &c);
-    CHECK_NEAR(val0(y), 13.0 / 4, 1e-6, "nll weighted mean");
+    CHECK_NEAR(tu_val0(y), 13.0 / 4, 1e-6, "nll weighted mean");
     dm_tensor_release(y);
     y = loss_red(DM_REDUCTION_NONE, &c);
-    check_vals(y, (double[]){ 9, 4 }, 2, 1e-6, "nll weighted none");
+    tu_check_vals(y, (double[]){ 9, 4 }, 2, 1e-6, "nll weighted none");
     dm_tensor_release(y);
     c.ignore = 0;                       /* the second row is ignored */
     y = loss_red(DM_REDUCTION_NONE, &c);
-    check_vals(y, (double[]){ 9, 0 }, 2, 1e-6, "nll ignore none");
+    tu_check_vals(y, (double[]){ 9, 0 }, 2, 1e-6, "nll ignore none");
     dm_tensor_release(y);
     y = loss_red(DM_REDUCTION_MEAN, &c);
-    CHECK_NEAR(val0(y), 3, 1e-6, "nll ignore mean");
+    CHECK_NEAR(tu_val0(y), 3, 1e-6, "nll ignore mean");
     dm_tensor_release(y);
     c.ignore = 2;                       /* every target ignored: mean 0 / 0 */
-    dm_tensor *t2 = mk(1, s2, (float[]){ 2, 2 });
+    dm_tensor *t2 = tu_tensor(1, s2, (float[]){ 2, 2 });
     c.t = t2;
     y = loss_red(DM_REDUCTION_MEAN, &c);
-    CHECK(y && isnan(val0(y)), "nll all ignored mean is nan");
+    CHECK(y && isnan(tu_val0(y)), "nll all ignored mean is nan");
     dm_tensor_release(y);
     y = loss_red(DM_REDUCTION_SUM, &c);
-    CHECK(y && val0(y) == 0, "nll all ignored sum is 0");
+    CHECK(y && tu_val0(y) == 0, "nll all ignored sum is 0");
     dm_tensor_release(y);
     dm_tensor_release(t2);
 
     /* 1-D input with a 0-dim target */
-    dm_tensor *lp1 = mk(1, s3, (float[]){ -1, -2, -3 }), *t0 = dm_tensor_scalar(1);
+    dm_tensor *lp1 = tu_tensor(1, s3, (float[]){ -1, -2, -3 }), *t0 = dm_tensor_scalar(1);
     y = dm_nll_loss(lp1, t0, NULL, DM_REDUCTION_NONE, -100);
-    CHECK(y && y->ndim == 0 && val0(y) == 2, "nll 1-D input");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 2, "nll 1-D input");
     dm_tensor_release(y);
 
     /* cross entropy: logits [1 2 3], target 2 */
-    dm_tensor *x1 = mk(2, (int64_t[]){ 1, 3 }, (float[]){ 1, 2, 3 });
-    dm_tensor *tt = mk(1, (int64_t[]){ 1 }, (float[]){ 2 });
+    dm_tensor *x1 = tu_tensor(2, (int64_t[]){ 1, 3 }, (float[]){ 1, 2, 3 });
+    dm_tensor *tt = tu_tensor(1, (int64_t[]){ 1 }, (float[]){ 2 });
     double lse = 3 + log(1 + exp(-1.0) + exp(-2.0));
     double nlp[3] = { lse - 1, lse - 2, lse - 3 };        /* -log_softmax */
     y = dm_cross_entropy(x1, tt, NULL, DM_REDUCTION_MEAN, -100, 0);
-    CHECK_NEAR(val0(y), nlp[2], 1e-6, "ce value");
+    CHECK_NEAR(tu_val0(y), nlp[2], 1e-6, "ce value");
     dm_tensor_release(y);
     y = dm_cross_entropy(x1, tt, NULL, DM_REDUCTION_MEAN, -100, 0.3);
-    CHECK_NEAR(val0(y), 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 1e-6, "ce smoothing");
+    CHECK_NEAR(tu_val0(y), 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 1e-6, "ce smoothing");
     dm_tensor_release(y);
     y = dm_cross_entropy(x1, tt, w, DM_REDUCTION_MEAN, -100, 0.3);
     /* both parts over the target's weight 3 */
-    CHECK_NEAR(val0(y), (0.7 * 3 * nlp[2] + 0.1 * (nlp[0] + 2 * nlp[1] + 3 * nlp[2])) / 3, 1e-6,
+    CHECK_NEAR(tu_val0(y), (0.7 * 3 * nlp[2] + 0.1 * (nlp[0] + 2 * nlp[1] + 3 * nlp[2])) / 3, 1e-6,
                "ce smoothing weight");
     dm_tensor_release(y);
     y = dm_cross_entropy(x1, tt, w, DM_REDUCTION_SUM, -100, 0.3);
-    CHECK_NEAR(val0(y), 0.7 * 3 * nlp[2] + 0.1 * (nlp[0] + 2 * nlp[1] + 3 * nlp[2]), 1e-6,
+    CHECK_NEAR(tu_val0(y), 0.7 * 3 * nlp[2] + 0.1 * (nlp[0] + 2 * nlp[1] + 3 * nlp[2]), 1e-6,
                "ce smoothing weight sum");
     dm_tensor_release(y);
 
     /* two rows, one ignored: the smoothing term's mean is over rows not ignored too */
-    dm_tensor *x2 = mk(2, s23, (float[]){ 1, 2, 3, 0, 0, 0 });
-    dm_tensor *tig = mk(1, s2, (float[]){ 2, -100 });
+    dm_tensor *x2 = tu_tensor(2, s23, (float[]){ 1, 2, 3, 0, 0, 0 });
+    dm_tensor *tig = tu_tensor(1, s2, (float[]){ 2, -100 });
     y = dm_cross_entropy(x2, tig, NULL, DM_REDUCTION_MEAN, -100, 0.3);
-    CHECK_NEAR(val0(y), 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 1e-6,
+    CHECK_NEAR(tu_val0(y), 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 1e-6,
                "ce smoothing ignore mean");
     dm_tensor_release(y);
     y = dm_cross_entropy(x2, tig, NULL, DM_REDUCTION_NONE, -100, 0.3);
-    check_vals(y, (double[]){ 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 0 }, 2, 1e-6,
-               "ce smoothing ignore none");
+    tu_check_vals(y, (double[]){ 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 0 }, 2, 1e-6,
+                  "ce smoothing ignore none");
     dm_tensor_release(y);
 
     /* probability targets: -sum t lp; mean over rows; smoothing mixes in 1 / C */
-    dm_tensor *tp = mk(2, (int64_t[]){ 1, 3 }, (float[]){ 0.2f, 0.3f, 0.5f });
+    dm_tensor *tp = tu_tensor(2, (int64_t[]){ 1, 3 }, (float[]){ 0.2f, 0.3f, 0.5f });
     double p0 = 0.2 * nlp[0] + 0.3 * nlp[1] + 0.5 * nlp[2];
     y = dm_cross_entropy(x1, tp, NULL, DM_REDUCTION_MEAN, -100, 0);
-    CHECK_NEAR(val0(y), p0, 1e-6, "ce probabilities");
+    CHECK_NEAR(tu_val0(y), p0, 1e-6, "ce probabilities");
     dm_tensor_release(y);
     y = dm_cross_entropy(x1, tp, w, DM_REDUCTION_NONE, -100, 0.6);
     double tq[3] = { 0.2 * 0.4 + 0.2, 0.3 * 0.4 + 0.2, 0.5 * 0.4 + 0.2 };
-    check_vals(y, (double[]){ tq[0] * nlp[0] + 2 * tq[1] * nlp[1] + 3 * tq[2] * nlp[2] }, 1,
-               1e-6, "ce probabilities weight smoothing");
+    tu_check_vals(y, (double[]){ tq[0] * nlp[0] + 2 * tq[1] * nlp[1] + 3 * tq[2] * nlp[2] }, 1,
+                  1e-6, "ce probabilities weight smoothing");
     dm_tensor_release(y);
 
     /* 1-D logits */
-    dm_tensor *x1d = mk(1, s3, (float[]){ 1, 2, 3 }), *tz = dm_tensor_scalar(0);
+    dm_tensor *x1d = tu_tensor(1, s3, (float[]){ 1, 2, 3 }), *tz = dm_tensor_scalar(0);
     y = dm_cross_entropy(x1d, tz, NULL, DM_REDUCTION_SUM, -100, 0);
     CHECK(y && y->ndim == 0, "ce 1-D is a scalar");
-    CHECK_NEAR(val0(y), nlp[0], 1e-6, "ce 1-D value");
+    CHECK_NEAR(tu_val0(y), nlp[0], 1e-6, "ce 1-D value");
     dm_tensor_release(y);
 
     dm_tensor *objs[] = { lp, t, w, lp1, t0, x1, tt, x2, tig, tp, x1d, tz };
@@ -306,56 +258,60 @@ static void test_gradients(void)
 {
     const int64_t s34[] = { 3, 4 }, s4[] = { 4 }, s5[] = { 5 }, s54[] = { 5, 4 };
     lctx c = { NULL, NULL, NULL, NULL, K_BCE, 0, -100 };
-    grad_case("bce", c, rnd(2, s34, 0.1f, 0.9f, 1), rnd(2, s34, 0, 1, 2), 1);
-    dm_tensor *w4 = rnd(1, s4, 0.5f, 2, 3), *pw4 = rnd(1, s4, 0.2f, 3, 4);
+    grad_case("bce", c, tu_rand(2, s34, 0.1f, 0.9f, 1), tu_rand(2, s34, 0, 1, 2), 1);
+    dm_tensor *w4 = tu_rand(1, s4, 0.5f, 2, 3), *pw4 = tu_rand(1, s4, 0.2f, 3, 4);
     c.w = w4;
-    grad_case("bce weight", c, rnd(2, s34, 0.1f, 0.9f, 5), rnd(2, s34, 0, 1, 6), 1);
+    grad_case("bce weight", c, tu_rand(2, s34, 0.1f, 0.9f, 5), tu_rand(2, s34, 0, 1, 6), 1);
     c.kind = K_BCEL; c.w = NULL;
-    grad_case("bce_logits", c, rnd(2, s34, -4, 4, 7), rnd(2, s34, 0, 1, 8), 1);
+    grad_case("bce_logits", c, tu_rand(2, s34, -4, 4, 7), tu_rand(2, s34, 0, 1, 8), 1);
     c.w = w4; c.pw = pw4;
-    grad_case("bce_logits weight pos_weight", c, rnd(2, s34, -4, 4, 9), rnd(2, s34, 0, 1, 10), 1);
+    grad_case("bce_logits weight pos_weight", c,
+              tu_rand(2, s34, -4, 4, 9), tu_rand(2, s34, 0, 1, 10), 1);
     c.w = NULL;
-    grad_case("bce_logits pos_weight", c, rnd(2, s34, -4, 4, 11), rnd(2, s34, 0, 1, 12), 1);
+    grad_case("bce_logits pos_weight", c, tu_rand(2, s34, -4, 4, 11), tu_rand(2, s34, 0, 1, 12), 1);
     c.pw = NULL;
     c.kind = K_MSE;
-    grad_case("mse", c, rnd(2, s34, -2, 2, 13), rnd(2, s34, -2, 2, 14), 1);
-    grad_case("mse broadcast target", c, rnd(2, s34, -2, 2, 15), rnd(1, s4, -2, 2, 16), 1);
+    grad_case("mse", c, tu_rand(2, s34, -2, 2, 13), tu_rand(2, s34, -2, 2, 14), 1);
+    grad_case("mse broadcast target", c, tu_rand(2, s34, -2, 2, 15), tu_rand(1, s4, -2, 2, 16), 1);
     c.kind = K_L1;
-    grad_case("l1", c, rnd(2, s34, -2, 2, 17), rnd(2, s34, -2, 2, 18), 1);
+    grad_case("l1", c, tu_rand(2, s34, -2, 2, 17), tu_rand(2, s34, -2, 2, 18), 1);
     c.kind = K_SL1; c.par = 1;
-    grad_case("smooth_l1", c, rnd(2, s34, -2, 2, 19), rnd(2, s34, -2, 2, 20), 1);
+    grad_case("smooth_l1", c, tu_rand(2, s34, -2, 2, 19), tu_rand(2, s34, -2, 2, 20), 1);
     c.par = 0.3;
-    grad_case("smooth_l1 beta 0.3", c, rnd(2, s34, -2, 2, 21), rnd(2, s34, -2, 2, 22), 1);
+    grad_case("smooth_l1 beta 0.3", c, tu_rand(2, s34, -2, 2, 21), tu_rand(2, s34, -2, 2, 22), 1);
     c.kind = K_HUBER; c.par = 1;
-    grad_case("huber", c, rnd(2, s34, -2, 2, 23), rnd(2, s34, -2, 2, 24), 1);
+    grad_case("huber", c, tu_rand(2, s34, -2, 2, 23), tu_rand(2, s34, -2, 2, 24), 1);
     c.par = 0.4;
-    grad_case("huber delta 0.4", c, rnd(2, s34, -2, 2, 25), rnd(2, s34, -2, 2, 26), 1);
+    grad_case("huber delta 0.4", c, tu_rand(2, s34, -2, 2, 25), tu_rand(2, s34, -2, 2, 26), 1);
 
     /* class losses: targets 0 1 2 3 1 with class 1 ignored in some cases */
-    dm_tensor *w5 = rnd(1, s4, 0.5f, 2, 27);
+    dm_tensor *w5 = tu_rand(1, s4, 0.5f, 2, 27);
     const float tv[5] = { 0, 1, 2, 3, 1 };
     c = (lctx){ NULL, NULL, NULL, NULL, K_NLL, 0, -100 };
-    grad_case("nll", c, rnd(2, s54, -3, 0, 28), mk(1, s5, tv), 0);
+    grad_case("nll", c, tu_rand(2, s54, -3, 0, 28), tu_tensor(1, s5, tv), 0);
     c.w = w5;
-    grad_case("nll weight", c, rnd(2, s54, -3, 0, 29), mk(1, s5, tv), 0);
+    grad_case("nll weight", c, tu_rand(2, s54, -3, 0, 29), tu_tensor(1, s5, tv), 0);
     c.ignore = 1;
-    grad_case("nll weight ignore", c, rnd(2, s54, -3, 0, 30), mk(1, s5, tv), 0);
+    grad_case("nll weight ignore", c, tu_rand(2, s54, -3, 0, 30), tu_tensor(1, s5, tv), 0);
     c.kind = K_CE; c.w = NULL; c.ignore = -100;
-    grad_case("cross_entropy", c, rnd(2, s54, -3, 3, 31), mk(1, s5, tv), 0);
+    grad_case("cross_entropy", c, tu_rand(2, s54, -3, 3, 31), tu_tensor(1, s5, tv), 0);
     c.w = w5; c.ignore = 1;
-    grad_case("cross_entropy weight ignore", c, rnd(2, s54, -3, 3, 32), mk(1, s5, tv), 0);
+    grad_case("cross_entropy weight ignore", c,
+              tu_rand(2, s54, -3, 3, 32), tu_tensor(1, s5, tv), 0);
     c.par = 0.2;
-    grad_case("cross_entropy weight ignore smoothing", c, rnd(2, s54, -3, 3, 33),
-              mk(1, s5, tv), 0);
+    grad_case("cross_entropy weight ignore smoothing", c, tu_rand(2, s54, -3, 3, 33),
+              tu_tensor(1, s5, tv), 0);
     c.w = NULL;
-    grad_case("cross_entropy smoothing ignore", c, rnd(2, s54, -3, 3, 34), mk(1, s5, tv), 0);
+    grad_case("cross_entropy smoothing ignore", c,
+              tu_rand(2, s54, -3, 3, 34), tu_tensor(1, s5, tv), 0);
     c.ignore = -100; c.par = 0;
-    grad_case("cross_entropy probabilities", c, rnd(2, s54, -3, 3, 35), rnd(2, s54, 0, 1, 36), 1);
+    grad_case("cross_entropy probabilities", c,
+              tu_rand(2, s54, -3, 3, 35), tu_rand(2, s54, 0, 1, 36), 1);
     c.w = w5; c.par = 0.25;
-    grad_case("cross_entropy probabilities weight smoothing", c, rnd(2, s54, -3, 3, 37),
-              rnd(2, s54, 0, 1, 38), 1);
+    grad_case("cross_entropy probabilities weight smoothing", c, tu_rand(2, s54, -3, 3, 37),
+              tu_rand(2, s54, 0, 1, 38), 1);
     c.w = NULL; c.par = 0;
-    grad_case("cross_entropy 1-D", c, rnd(1, s4, -3, 3, 39), dm_tensor_scalar(2), 0);
+    grad_case("cross_entropy 1-D", c, tu_rand(1, s4, -3, 3, 39), dm_tensor_scalar(2), 0);
     dm_tensor_release(w4);
     dm_tensor_release(pw4);
     dm_tensor_release(w5);
@@ -365,12 +321,12 @@ static void test_gradients(void)
 static void test_bce_edge_gradient(void)
 {
     const int64_t s2[] = { 2 };
-    dm_tensor *x = mk(1, s2, (float[]){ 0, 1 }), *t = mk(1, s2, (float[]){ 1, 0 });
+    dm_tensor *x = tu_tensor(1, s2, (float[]){ 0, 1 }), *t = tu_tensor(1, s2, (float[]){ 1, 0 });
     dm_set_requires_grad(x, 1);
     dm_tensor *y = dm_bce_loss(x, t, NULL, DM_REDUCTION_SUM);
-    CHECK_NEAR(val0(y), 200, 1e-6, "bce at the edges");
+    CHECK_NEAR(tu_val0(y), 200, 1e-6, "bce at the edges");
     CHECK(dm_backward(y, NULL, 0) == 0, "bce edge backward");
-    check_vals(x->grad, (double[]){ -1e12, 1e12 }, 2, 1e-6, "bce edge gradient");
+    tu_check_vals(x->grad, (double[]){ -1e12, 1e12 }, 2, 1e-6, "bce edge gradient");
     dm_tensor_release(y);
     dm_tensor_release(x);
     dm_tensor_release(t);
@@ -382,11 +338,11 @@ static void test_noncontiguous(void)
 {
     /* x, t as transposed views of [4 x 3] buffers; compare with contiguous copies */
     const int64_t s43[] = { 4, 3 };
-    dm_tensor *bx = rnd(2, s43, 0.1f, 0.9f, 40), *bt = rnd(2, s43, 0, 1, 41);
+    dm_tensor *bx = tu_rand(2, s43, 0.1f, 0.9f, 40), *bt = tu_rand(2, s43, 0, 1, 41);
     dm_tensor *xv = dm_transpose(bx, 0, 1), *tv = dm_transpose(bt, 0, 1);
     dm_tensor *xc = dm_clone(xv), *tc = dm_clone(tv);
     CHECK(!dm_is_contiguous(xv) && dm_is_contiguous(xc), "views are non-contiguous");
-    dm_tensor *w = rnd(1, (int64_t[]){ 4 }, 0.5f, 2, 42);
+    dm_tensor *w = tu_rand(1, (int64_t[]){ 4 }, 0.5f, 2, 42);
     dm_tensor *w2 = dm_tensor_new(1, (int64_t[]){ 8 });    /* a strided weight view */
     for (int i = 0; i < 8; i++) dm_data(w2)[i] = dm_data(w)[i / 2];
     dm_tensor *wv = dm_tensor_alias(w2, 1, (int64_t[]){ 4 }, (int64_t[]){ 2 }, 0);
@@ -397,24 +353,24 @@ static void test_noncontiguous(void)
         for (int k = 0; k < 3; k++) {
             dm_tensor *a = call_loss(&c, xv, tv, REDS[k]);
             dm_tensor *b = call_loss(&cc, xc, tc, REDS[k]);
-            CHECK(same_values(a, b, 1e-6), "elementwise loss on views");
+            CHECK(tu_same_values(a, b, 1e-6), "elementwise loss on views");
             dm_tensor_release(a);
             dm_tensor_release(b);
         }
     }
     /* class losses: logits [3 x 4] as a transposed view; targets strided */
-    dm_tensor *lg = rnd(2, s43, -2, 2, 43);
+    dm_tensor *lg = tu_rand(2, s43, -2, 2, 43);
     dm_tensor *lv = dm_transpose(lg, 0, 1), *lc = dm_clone(lv);
-    dm_tensor *tb = mk(1, (int64_t[]){ 6 }, (float[]){ 2, 9, 0, 9, 3, 9 });
+    dm_tensor *tb = tu_tensor(1, (int64_t[]){ 6 }, (float[]){ 2, 9, 0, 9, 3, 9 });
     dm_tensor *tsv = dm_tensor_alias(tb, 1, (int64_t[]){ 3 }, (int64_t[]){ 2 }, 0);
-    dm_tensor *tsc = mk(1, (int64_t[]){ 3 }, (float[]){ 2, 0, 3 });
+    dm_tensor *tsc = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 2, 0, 3 });
     for (int kind = K_NLL; kind <= K_CE; kind++)
         for (int k = 0; k < 3; k++) {
             lctx c = { NULL, NULL, wv, NULL, kind, 0.1, 0 }, cc = c;
             cc.w = w;
             dm_tensor *a = call_loss(&c, lv, tsv, REDS[k]);
             dm_tensor *b = call_loss(&cc, lc, tsc, REDS[k]);
-            CHECK(same_values(a, b, 1e-6), "class loss on views");
+            CHECK(tu_same_values(a, b, 1e-6), "class loss on views");
             dm_tensor_release(a);
             dm_tensor_release(b);
         }
@@ -427,7 +383,7 @@ static void test_noncontiguous(void)
     dm_tensor *y2 = dm_cross_entropy(lc, tsc, NULL, DM_REDUCTION_SUM, -100, 0);
     CHECK(y2 && dm_backward(y2, NULL, 0) == 0, "backward contiguous");
     dm_tensor *gt = lg->grad ? dm_transpose(lg->grad, 0, 1) : NULL;
-    CHECK(gt && lc->grad && same_values(gt, lc->grad, 1e-6), "gradient through a view");
+    CHECK(gt && lc->grad && tu_same_values(gt, lc->grad, 1e-6), "gradient through a view");
     dm_tensor *objs[] = { bx, bt, xv, tv, xc, tc, w, w2, wv, lg, lv, lc, tb, tsv, tsc, lv2,
                           y, y2, gt };
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) dm_tensor_release(objs[i]);
@@ -468,13 +424,13 @@ static void test_errors(void)
 
     /* class losses (indices in messages are 1-based, as users see them) */
     dm_tensor *x33 = dm_tensor_full(2, (int64_t[]){ 3, 3 }, -1);
-    dm_tensor *tbad = mk(1, (int64_t[]){ 3 }, (float[]){ 0, 4, 1 });
+    dm_tensor *tbad = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, 4, 1 });
     CHECK_ERR(dm_nll_loss(x33, tbad, NULL, DM_REDUCTION_MEAN, -100),
               "nll_loss: target 5 out of range for 3 classes");
-    dm_tensor *tneg = mk(1, (int64_t[]){ 3 }, (float[]){ 0, -1, 1 });
+    dm_tensor *tneg = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, -1, 1 });
     CHECK_ERR(dm_cross_entropy(x33, tneg, NULL, DM_REDUCTION_MEAN, -100, 0),
               "cross_entropy: target 0 out of range for 3 classes");
-    dm_tensor *tfrac = mk(1, (int64_t[]){ 3 }, (float[]){ 0, 1.5f, 1 });
+    dm_tensor *tfrac = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, 1.5f, 1 });
     CHECK_ERR(dm_nll_loss(x33, tfrac, NULL, DM_REDUCTION_NONE, -100),
               "nll_loss: target 2.5 is not an integer class index");
     CHECK_ERR(dm_nll_loss(x33, t4, NULL, DM_REDUCTION_MEAN, -100),
@@ -493,7 +449,8 @@ static void test_errors(void)
 static void test_names(void)
 {
     const int64_t s2[] = { 2 }, s22[] = { 2, 2 };
-    dm_tensor *x = mk(1, s2, (float[]){ 0.3f, 0.6f }), *t = mk(1, s2, (float[]){ 0, 1 });
+    dm_tensor *x = tu_tensor(1, s2, (float[]){ 0.3f, 0.6f });
+    dm_tensor *t = tu_tensor(1, s2, (float[]){ 0, 1 });
     dm_set_requires_grad(x, 1);
     struct { dm_tensor *y; const char *name; } cases[] = {
         { dm_bce_loss(x, t, NULL, DM_REDUCTION_MEAN), "BinaryCrossEntropyBackward0" },
@@ -508,7 +465,7 @@ static void test_names(void)
         CHECK(n && strcmp(n, cases[i].name) == 0, cases[i].name);
         dm_tensor_release(cases[i].y);
     }
-    dm_tensor *lp = mk(2, s22, (float[]){ -1, -2, -3, -4 });
+    dm_tensor *lp = tu_tensor(2, s22, (float[]){ -1, -2, -3, -4 });
     dm_set_requires_grad(lp, 1);
     dm_tensor *y = dm_nll_loss(lp, t, NULL, DM_REDUCTION_MEAN, -100);
     CHECK(y && strcmp(dm_grad_fn_name(y), "NllLossBackward0") == 0, "NllLossBackward0");
@@ -517,7 +474,7 @@ static void test_names(void)
     CHECK(y && strcmp(dm_grad_fn_name(y), "NllLossBackward0") == 0, "cross_entropy's name");
     dm_tensor_release(y);
     /* no grad mode, no inputs requiring grad: no node */
-    dm_tensor *t2 = mk(1, s2, (float[]){ 0, 1 });
+    dm_tensor *t2 = tu_tensor(1, s2, (float[]){ 0, 1 });
     y = dm_mse_loss(t2, t, DM_REDUCTION_MEAN);
     CHECK(y && !y->grad_fn && !y->requires_grad, "no node without grad");
     dm_tensor_release(y);
@@ -534,7 +491,7 @@ static void test_names(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_elementwise_values();
     test_class_values();
     test_gradients();
@@ -542,7 +499,6 @@ int main(void)
     test_noncontiguous();
     test_errors();
     test_names();
-    CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
-    CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_loss");
 }

@@ -8,45 +8,6 @@
  * [N x C] and [N x C x L], non-contiguous inputs, errors verbatim, names, no leaks. */
 #include "testutil.h"
 
-static dm_tensor *mk(int ndim, const int64_t *shape, const float *v)
-{
-    return tu_tensor(ndim, shape, v);
-}
-
-static dm_tensor *rnd(int ndim, const int64_t *shape, float lo, float hi, unsigned seed)
-{
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    tu_fill(t, lo, hi, seed);
-    return t;
-}
-
-static void check_vals(const dm_tensor *t, const double *want, int64_t n, double tol,
-                       const char *what)
-{
-    if (!t) { CHECK(0, what); printf("  error: %s\n", dm_errmsg()); return; }
-    CHECK(dm_numel(t) == n, what);
-    if (dm_numel(t) != n) return;
-    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
-    dm_to_buffer(t, buf);
-    for (int64_t k = 0; k < n; k++) CHECK_NEAR(buf[k], want[k], tol, what);
-    free(buf);
-}
-
-static int same_values(const dm_tensor *a, const dm_tensor *b, double tol)
-{
-    if (!a || !b || !dm_same_shape(a, b)) return 0;
-    int64_t n = dm_numel(a);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x), *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    dm_to_buffer(a, x);
-    dm_to_buffer(b, y);
-    int ok = 1;
-    for (int64_t k = 0; k < n; k++)
-        if (fabs((double)x[k] - y[k]) > tol * fmax(1, fabs(y[k]))) ok = 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
 /* ---- dropout --------------------------------------------------------------------------- */
 
 typedef struct { double p; dm_rng *g; uint64_t seed; } dctx;
@@ -61,7 +22,7 @@ static dm_tensor *dropout_fixed(dm_tensor *const *in, void *ctx)
 static void test_dropout(void)
 {
     const int64_t s[] = { 6, 50 };
-    dm_tensor *x = rnd(2, s, -2, 2, 1);
+    dm_tensor *x = tu_rand(2, s, -2, 2, 1);
     int64_t n = dm_numel(x);
 
     /* identity: not training, or p == 0 */
@@ -90,7 +51,7 @@ static void test_dropout(void)
     CHECK(ok, "dropout output is x * mask from the generator's draws");
     CHECK(kept > 0.6 * n && kept < 0.8 * n, "about 70% kept");
     /* gradient: mask * gout exactly */
-    dm_tensor *go = rnd(2, s, -1, 1, 2);
+    dm_tensor *go = tu_rand(2, s, -1, 1, 2);
     CHECK(dm_backward(y, go, 0) == 0, "dropout backward");
     ok = x->grad != NULL;
     for (int64_t i = 0; ok && i < n; i++)
@@ -138,7 +99,7 @@ static void test_dropout(void)
     dm_tensor *a = dm_dropout(xt, 0.25, 1, g);
     dm_rng_seed(g, 7);
     dm_tensor *b = dm_dropout(xc, 0.25, 1, g);
-    CHECK(same_values(a, b, 0), "dropout on a transposed view");
+    CHECK(tu_same_values(a, b, 0), "dropout on a transposed view");
     dm_tensor_release(a);
     dm_tensor_release(b);
     dm_tensor_release(xt);
@@ -161,8 +122,8 @@ static void test_batchnorm_values(void)
     /* x [4 x 2]: channel 0 is 1 3 5 7, channel 1 is 2 4 6 8: mean 4 and 5, biased var 5,
        unbiased 20 / 3 */
     const int64_t s42[] = { 4, 2 }, s2[] = { 2 };
-    dm_tensor *x = mk(2, s42, (float[]){ 1, 2, 3, 4, 5, 6, 7, 8 });
-    dm_tensor *w = mk(1, s2, (float[]){ 2, 1 }), *b = mk(1, s2, (float[]){ 0, 1 });
+    dm_tensor *x = tu_tensor(2, s42, (float[]){ 1, 2, 3, 4, 5, 6, 7, 8 });
+    dm_tensor *w = tu_tensor(1, s2, (float[]){ 2, 1 }), *b = tu_tensor(1, s2, (float[]){ 0, 1 });
     dm_tensor *rm = dm_tensor_zeros(1, s2), *rv = dm_tensor_full(1, s2, 1);
     double eps = 1e-5, sd = sqrt(5 + eps);
     dm_tensor *y = dm_batch_norm(x, rm, rv, w, b, 1, 0.1, eps);
@@ -171,26 +132,27 @@ static void test_batchnorm_values(void)
         want[2 * i] = 2 * ((1 + 2 * i) - 4) / sd;
         want[2 * i + 1] = ((2 + 2 * i) - 5) / sd + 1;
     }
-    check_vals(y, want, 8, 1e-6, "batch_norm training values");
-    check_vals(rm, (double[]){ 0.4, 0.5 }, 2, 1e-6, "running_mean");
-    check_vals(rv, (double[]){ 0.9 + 0.1 * 20 / 3.0, 0.9 + 0.1 * 20 / 3.0 }, 2, 1e-6,
-               "running_var (unbiased)");
+    tu_check_vals(y, want, 8, 1e-6, "batch_norm training values");
+    tu_check_vals(rm, (double[]){ 0.4, 0.5 }, 2, 1e-6, "running_mean");
+    tu_check_vals(rv, (double[]){ 0.9 + 0.1 * 20 / 3.0, 0.9 + 0.1 * 20 / 3.0 }, 2, 1e-6,
+                  "running_var (unbiased)");
     dm_tensor_release(y);
 
     /* eval: the running statistics */
-    dm_tensor *rm2 = mk(1, s2, (float[]){ 1, -1 }), *rv2 = mk(1, s2, (float[]){ 4, 0.25f });
+    dm_tensor *rm2 = tu_tensor(1, s2, (float[]){ 1, -1 });
+    dm_tensor *rv2 = tu_tensor(1, s2, (float[]){ 4, 0.25f });
     y = dm_batch_norm(x, rm2, rv2, w, b, 0, 0.1, eps);
     for (int i = 0; i < 4; i++) {
         want[2 * i] = 2 * ((1 + 2 * i) - 1) / sqrt(4 + eps);
         want[2 * i + 1] = ((2 + 2 * i) + 1) / sqrt(0.25 + eps) + 1;
     }
-    check_vals(y, want, 8, 1e-6, "batch_norm eval values");
-    check_vals(rm2, (double[]){ 1, -1 }, 2, 0, "eval leaves running_mean");
+    tu_check_vals(y, want, 8, 1e-6, "batch_norm eval values");
+    tu_check_vals(rm2, (double[]){ 1, -1 }, 2, 0, "eval leaves running_mean");
     dm_tensor_release(y);
 
     /* no affine parameters, no running statistics; [N x C x L] */
     const int64_t s223[] = { 2, 2, 3 };
-    dm_tensor *x3 = mk(3, s223, (float[]){ 1, 2, 3, 10, 10, 10, 5, 6, 7, 10, 10, 14 });
+    dm_tensor *x3 = tu_tensor(3, s223, (float[]){ 1, 2, 3, 10, 10, 10, 5, 6, 7, 10, 10, 14 });
     y = dm_batch_norm(x3, NULL, NULL, NULL, NULL, 1, 0.1, 0);
     /* channel 0: 1 2 3 5 6 7, mean 4, var (9+4+1+1+4+9)/6 = 14/3;
        channel 1: 10 x5 and 14, mean 32/3... */
@@ -199,7 +161,7 @@ static void test_batchnorm_values(void)
     double w3[12] = { -3 / s0, -2 / s0, -1 / s0, (10 - m1) / s1, (10 - m1) / s1,
                       (10 - m1) / s1, 1 / s0, 2 / s0, 3 / s0, (10 - m1) / s1,
                       (10 - m1) / s1, (14 - m1) / s1 };
-    check_vals(y, w3, 12, 1e-5, "batch_norm [N x C x L]");
+    tu_check_vals(y, w3, 12, 1e-5, "batch_norm [N x C x L]");
     dm_tensor_release(y);
 
     dm_tensor *objs[] = { x, w, b, rm, rv, rm2, rv2, x3 };
@@ -217,9 +179,9 @@ static dm_tensor *bn_fn(dm_tensor *const *in, void *ctx)
 static void bn_gradcheck(const char *what, int ndim, const int64_t *shape, int training)
 {
     int64_t C = shape[1];
-    dm_tensor *x = rnd(ndim, shape, -2, 2, 11 + (unsigned)ndim);
-    dm_tensor *w = rnd(1, &C, 0.5f, 2, 12), *b = rnd(1, &C, -1, 1, 13);
-    dm_tensor *rm = rnd(1, &C, -0.5f, 0.5f, 14), *rv = rnd(1, &C, 0.5f, 2, 15);
+    dm_tensor *x = tu_rand(ndim, shape, -2, 2, 11 + (unsigned)ndim);
+    dm_tensor *w = tu_rand(1, &C, 0.5f, 2, 12), *b = tu_rand(1, &C, -1, 1, 13);
+    dm_tensor *rm = tu_rand(1, &C, -0.5f, 0.5f, 14), *rv = tu_rand(1, &C, 0.5f, 2, 15);
     dm_set_requires_grad(x, 1);
     dm_set_requires_grad(w, 1);
     dm_set_requires_grad(b, 1);
@@ -244,7 +206,7 @@ static void test_batchnorm_grad(void)
 
     /* only x requires grad, no affine */
     const int64_t s[] = { 5, 2 };
-    dm_tensor *x = rnd(2, s, -1, 1, 21);
+    dm_tensor *x = tu_rand(2, s, -1, 1, 21);
     dm_set_requires_grad(x, 1);
     dm_tensor *y = dm_batch_norm(x, NULL, NULL, NULL, NULL, 1, 0.1, 1e-5);
     CHECK(y && strcmp(dm_grad_fn_name(y), "NativeBatchNormBackward0") == 0,
@@ -253,7 +215,7 @@ static void test_batchnorm_grad(void)
     /* the sum of a normalised channel is constant: zero gradient */
     CHECK(s1 && dm_backward(s1, NULL, 0) == 0, "backward of sum");
     double zeros[10] = { 0 };
-    check_vals(x->grad, zeros, 10, 1e-5, "gradient of a normalised sum is zero");
+    tu_check_vals(x->grad, zeros, 10, 1e-5, "gradient of a normalised sum is zero");
     dm_tensor_release(s1);
     dm_tensor_release(y);
     dm_tensor_release(x);
@@ -263,16 +225,16 @@ static void test_batchnorm_views_errors(void)
 {
     /* x [5 x 3] as a transposed view; running stats as strided views */
     const int64_t s35[] = { 3, 5 }, s3[] = { 3 }, s6[] = { 6 };
-    dm_tensor *base = rnd(2, s35, -2, 2, 31);
+    dm_tensor *base = tu_rand(2, s35, -2, 2, 31);
     dm_tensor *xv = dm_transpose(base, 0, 1), *xc = dm_clone(xv);
     dm_tensor *rs = dm_tensor_zeros(1, s6), *rc = dm_tensor_zeros(1, s3);
     dm_tensor *rmv = dm_tensor_alias(rs, 1, s3, (int64_t[]){ 2 }, 0);
-    dm_tensor *w = rnd(1, s3, 0.5f, 2, 32), *b = rnd(1, s3, -1, 1, 33);
+    dm_tensor *w = tu_rand(1, s3, 0.5f, 2, 32), *b = tu_rand(1, s3, -1, 1, 33);
     for (int training = 1; training >= 0; training--) {
         dm_tensor *a = dm_batch_norm(xv, rmv, NULL, w, b, training, 0.2, 1e-5);
         dm_tensor *c = training ? dm_batch_norm(xc, rc, NULL, w, b, 1, 0.2, 1e-5) : NULL;
         if (training) {
-            CHECK(same_values(a, c, 1e-6), "batch_norm on a transposed view");
+            CHECK(tu_same_values(a, c, 1e-6), "batch_norm on a transposed view");
             CHECK(dm_data(rs)[0] == dm_data(rc)[0] && dm_data(rs)[2] == dm_data(rc)[1] &&
                   dm_data(rs)[4] == dm_data(rc)[2] && dm_data(rs)[1] == 0,
                   "strided running_mean updated in place");
@@ -309,12 +271,11 @@ static void test_batchnorm_views_errors(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_dropout();
     test_batchnorm_values();
     test_batchnorm_grad();
     test_batchnorm_views_errors();
-    CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
-    CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_nn");
 }

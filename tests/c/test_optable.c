@@ -225,7 +225,7 @@ static const gcase *find(dm_op op, int sub)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
         if (op == DM_OP_UNARY) {
             for (int u = 0; u < DM_UN_COUNT; u++) {
@@ -251,7 +251,6 @@ int main(void)
             CHECK(found, what);
         }
     }
-    CHECK(dm_live_bytes() == bytes0, "no storage leaked");
-    CHECK(dm_live_tensors() == tensors0, "no tensor leaked");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_optable");
 }

@@ -7,66 +7,6 @@
  * messages verbatim, grad_fn names, and no leaks. */
 #include "testutil.h"
 
-/* ---- helpers --------------------------------------------------------------------------- */
-
-static dm_tensor *mk(int ndim, const int64_t *shape, const float *v)
-{
-    return tu_tensor(ndim, shape, v);
-}
-
-static dm_tensor *rnd(int ndim, const int64_t *shape, float lo, float hi, unsigned seed)
-{
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    tu_fill(t, lo, hi, seed);
-    return t;
-}
-
-static int shape_is(const dm_tensor *t, int ndim, const int64_t *shape)
-{
-    if (!t || t->ndim != ndim) return 0;
-    for (int d = 0; d < ndim; d++) if (t->shape[d] != shape[d]) return 0;
-    return 1;
-}
-
-/* t's values (row-major) against want[0..n) */
-static void check_vals(const dm_tensor *t, const float *want, int64_t n, double tol,
-                       const char *what)
-{
-    if (!t) { CHECK(0, what); printf("  error: %s\n", dm_errmsg()); return; }
-    CHECK(dm_numel(t) == n, what);
-    if (dm_numel(t) != n) return;
-    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
-    dm_to_buffer(t, buf);
-    for (int64_t k = 0; k < n; k++) {
-        if (isnan(want[k])) CHECK(isnan(buf[k]), what);
-        else CHECK_NEAR(buf[k], want[k], tol, what);
-    }
-    free(buf);
-}
-
-static float val0(const dm_tensor *t)
-{
-    float v;
-    dm_to_buffer(t, &v);
-    return v;
-}
-
-/* identical values and shape (the same op on a view and on a contiguous copy) */
-static int same_tensor(const dm_tensor *a, const dm_tensor *b)
-{
-    if (!a || !b || !dm_same_shape(a, b)) return 0;
-    int64_t n = dm_numel(a);
-    float *x = malloc((size_t)(n ? n : 1) * sizeof *x), *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    dm_to_buffer(a, x);
-    dm_to_buffer(b, y);
-    int ok = 1;
-    for (int64_t k = 0; k < n; k++)
-        if (!(x[k] == y[k] || (isnan(x[k]) && isnan(y[k])))) ok = 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
 /* ---- 1. forward values ----------------------------------------------------------------- */
 
 static const float M23[] = { 1, 2, 3, 4, 5, 6 };      /* [[1 2 3] [4 5 6]] */
@@ -74,7 +14,7 @@ static const int64_t S23[] = { 2, 3 };
 
 static void test_values(void)
 {
-    dm_tensor *x = mk(2, S23, M23), *y;
+    dm_tensor *x = tu_tensor(2, S23, M23), *y;
     struct { dm_redop op; int dim; float want[3]; int n; } cases[] = {
         { DM_RED_SUM, DM_ALL, { 21 }, 1 },
         { DM_RED_SUM, 0, { 5, 7, 9 }, 3 },
@@ -105,7 +45,7 @@ static void test_values(void)
         y = dm_reduce(cases[k].op, x, cases[k].dim, 0, 1);
         char what[96];
         snprintf(what, sizeof what, "values case %zu", k);
-        check_vals(y, cases[k].want, cases[k].n, 1e-6, what);
+        tu_check_valsf(y, cases[k].want, cases[k].n, 1e-6, what);
         if (y) {
             int64_t want_nd = cases[k].dim == DM_ALL ? 0 : 1;
             CHECK(y->ndim == want_nd, "result ndim");
@@ -115,81 +55,81 @@ static void test_values(void)
 
     /* correction: population variance 17.5 / 6, and correction 2 */
     y = dm_reduce(DM_RED_VAR, x, DM_ALL, 0, 0);
-    CHECK_NEAR(val0(y), 17.5 / 6, 1e-6, "var correction 0");
+    CHECK_NEAR(tu_val0(y), 17.5 / 6, 1e-6, "var correction 0");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_STD, x, 1, 0, 0);
-    check_vals(y, (float[]){ 0.81649658f, 0.81649658f }, 2, 1e-6, "std dim 1 correction 0");
+    tu_check_valsf(y, (float[]){ 0.81649658f, 0.81649658f }, 2, 1e-6, "std dim 1 correction 0");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_VAR, x, DM_ALL, 0, 2);
-    CHECK_NEAR(val0(y), 17.5 / 4, 1e-6, "var correction 2");
+    CHECK_NEAR(tu_val0(y), 17.5 / 4, 1e-6, "var correction 2");
     dm_tensor_release(y);
 
     /* keepdim shapes */
     y = dm_reduce(DM_RED_SUM, x, 1, 1, 1);
-    CHECK(shape_is(y, 2, (int64_t[]){ 2, 1 }), "keepdim dim 1 -> [2 x 1]");
-    check_vals(y, (float[]){ 6, 15 }, 2, 0, "keepdim values");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){ 2, 1 }), "keepdim dim 1 -> [2 x 1]");
+    tu_check_valsf(y, (float[]){ 6, 15 }, 2, 0, "keepdim values");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MEAN, x, DM_ALL, 1, 1);
-    CHECK(shape_is(y, 2, (int64_t[]){ 1, 1 }), "keepdim full -> [1 x 1]");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){ 1, 1 }), "keepdim full -> [1 x 1]");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_ARGMAX, x, 0, 1, 1);
-    CHECK(shape_is(y, 2, (int64_t[]){ 1, 3 }), "argmax keepdim -> [1 x 3]");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){ 1, 3 }), "argmax keepdim -> [1 x 3]");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MAX, x, 0, 1, 1);
-    CHECK(shape_is(y, 2, (int64_t[]){ 1, 3 }), "max keepdim -> [1 x 3]");
-    check_vals(y, (float[]){ 4, 5, 6 }, 3, 0, "max keepdim values");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){ 1, 3 }), "max keepdim -> [1 x 3]");
+    tu_check_valsf(y, (float[]){ 4, 5, 6 }, 3, 0, "max keepdim values");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* a 3-D case with inner > 1: [2 x 2 x 2] = 0..7, sum over dim 1 */
-    x = mk(3, (int64_t[]){ 2, 2, 2 }, (float[]){ 0, 1, 2, 3, 4, 5, 6, 7 });
+    x = tu_tensor(3, (int64_t[]){ 2, 2, 2 }, (float[]){ 0, 1, 2, 3, 4, 5, 6, 7 });
     y = dm_reduce(DM_RED_SUM, x, 1, 0, 1);
-    check_vals(y, (float[]){ 2, 4, 10, 12 }, 4, 0, "3-D sum dim 2");
+    tu_check_valsf(y, (float[]){ 2, 4, 10, 12 }, 4, 0, "3-D sum dim 2");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_ARGMAX, x, 1, 0, 1);
-    check_vals(y, (float[]){ 1, 1, 1, 1 }, 4, 0, "3-D argmax dim 2");
+    tu_check_valsf(y, (float[]){ 1, 1, 1, 1 }, 4, 0, "3-D argmax dim 2");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* ties: first occurrence */
-    x = mk(1, (int64_t[]){ 5 }, (float[]){ 1, 3, 3, 2, 1 });
+    x = tu_tensor(1, (int64_t[]){ 5 }, (float[]){ 1, 3, 3, 2, 1 });
     y = dm_reduce(DM_RED_ARGMAX, x, DM_ALL, 0, 1);
-    CHECK(val0(y) == 1, "argmax tie -> first");
+    CHECK(tu_val0(y) == 1, "argmax tie -> first");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_ARGMIN, x, 0, 0, 1);
-    CHECK(val0(y) == 0, "argmin tie -> first");
+    CHECK(tu_val0(y) == 0, "argmin tie -> first");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* NaN counts as the extreme for max and min alike, first NaN wins */
-    x = mk(1, (int64_t[]){ 4 }, (float[]){ 1, NAN, 5, NAN });
+    x = tu_tensor(1, (int64_t[]){ 4 }, (float[]){ 1, NAN, 5, NAN });
     y = dm_reduce(DM_RED_ARGMAX, x, DM_ALL, 0, 1);
-    CHECK(val0(y) == 1, "argmax nan");
+    CHECK(tu_val0(y) == 1, "argmax nan");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_ARGMIN, x, 0, 0, 1);
-    CHECK(val0(y) == 1, "argmin nan");
+    CHECK(tu_val0(y) == 1, "argmin nan");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MAX, x, DM_ALL, 0, 1);
-    CHECK(isnan(val0(y)), "max nan");
+    CHECK(isnan(tu_val0(y)), "max nan");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MIN, x, 0, 0, 1);
-    CHECK(isnan(val0(y)), "min dim nan");
+    CHECK(isnan(tu_val0(y)), "min dim nan");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* empty tensors: sum 0, prod 1, mean/var nan */
     x = dm_tensor_new(1, (int64_t[]){ 0 });
     y = dm_reduce(DM_RED_SUM, x, DM_ALL, 0, 1);
-    CHECK(y && y->ndim == 0 && val0(y) == 0, "sum of empty");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 0, "sum of empty");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_PROD, x, 0, 0, 1);
-    CHECK(y && val0(y) == 1, "prod of empty");
+    CHECK(y && tu_val0(y) == 1, "prod of empty");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MEAN, x, DM_ALL, 0, 1);
-    CHECK(y && isnan(val0(y)), "mean of empty is nan");
+    CHECK(y && isnan(tu_val0(y)), "mean of empty is nan");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_VAR, x, DM_ALL, 0, 1);
-    CHECK(y && isnan(val0(y)), "var of empty is nan");
+    CHECK(y && isnan(tu_val0(y)), "var of empty is nan");
     dm_tensor_release(y);
     CHECK_ERR(dm_reduce(DM_RED_MAX, x, DM_ALL, 0, 1),
               "max: cannot reduce an empty tensor of size [0]");
@@ -200,24 +140,24 @@ static void test_values(void)
     CHECK_ERR(dm_reduce(DM_RED_MIN, x, 0, 0, 1),
               "min: cannot reduce over dim 1 of size 0 (tensor of size [0 x 3])");
     y = dm_reduce(DM_RED_MAX, x, 1, 0, 1);           /* reducing a non-empty dim is fine */
-    CHECK(shape_is(y, 1, (int64_t[]){ 0 }), "max over dim 2 of [0 x 3] -> [0]");
+    CHECK(tu_shape_is(y, 1, (int64_t[]){ 0 }), "max over dim 2 of [0 x 3] -> [0]");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MEAN, x, 0, 0, 1);
-    check_vals(y, (float[]){ NAN, NAN, NAN }, 3, 0, "mean over an empty dim");
+    tu_check_valsf(y, (float[]){ NAN, NAN, NAN }, 3, 0, "mean over an empty dim");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_SUM, x, 0, 1, 1);
-    CHECK(shape_is(y, 2, (int64_t[]){ 1, 3 }), "sum keepdim over empty dim -> [1 x 3]");
-    check_vals(y, (float[]){ 0, 0, 0 }, 3, 0, "sum over an empty dim");
+    CHECK(tu_shape_is(y, 2, (int64_t[]){ 1, 3 }), "sum keepdim over empty dim -> [1 x 3]");
+    tu_check_valsf(y, (float[]){ 0, 0, 0 }, 3, 0, "sum over an empty dim");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* one element: unbiased var is nan, biased is 0 */
-    x = mk(1, (int64_t[]){ 1 }, (float[]){ 2 });
+    x = tu_tensor(1, (int64_t[]){ 1 }, (float[]){ 2 });
     y = dm_reduce(DM_RED_VAR, x, DM_ALL, 0, 1);
-    CHECK(isnan(val0(y)), "var of one element, correction 1");
+    CHECK(isnan(tu_val0(y)), "var of one element, correction 1");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_STD, x, 0, 0, 0);
-    CHECK(val0(y) == 0, "std of one element, correction 0");
+    CHECK(tu_val0(y) == 0, "std of one element, correction 0");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
@@ -225,17 +165,17 @@ static void test_values(void)
     x = dm_tensor_scalar(3);
     for (int d = -1; d <= 0; d++) {
         y = dm_reduce(DM_RED_SUM, x, d, 0, 1);
-        CHECK(y && y->ndim == 0 && val0(y) == 3, "sum of 0-dim over dim");
+        CHECK(y && y->ndim == 0 && tu_val0(y) == 3, "sum of 0-dim over dim");
         dm_tensor_release(y);
         y = dm_reduce(DM_RED_ARGMAX, x, d, 1, 1);
-        CHECK(y && y->ndim == 0 && val0(y) == 0, "argmax of 0-dim");
+        CHECK(y && y->ndim == 0 && tu_val0(y) == 0, "argmax of 0-dim");
         dm_tensor_release(y);
     }
     y = dm_reduce(DM_RED_MAX, x, 0, 0, 1);
-    CHECK(y && y->ndim == 0 && val0(y) == 3, "max of 0-dim over dim");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 3, "max of 0-dim over dim");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_PROD, x, DM_ALL, 1, 1);
-    CHECK(y && y->ndim == 0 && val0(y) == 3, "prod of 0-dim, keepdim");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 3, "prod of 0-dim, keepdim");
     dm_tensor_release(y);
     CHECK_ERR(dm_reduce(DM_RED_SUM, x, 1, 0, 1),
               "sum: dim 2 out of range for a tensor of 0 dimensions (expected 1 to 1, or -1 to -1)");
@@ -245,31 +185,31 @@ static void test_values(void)
     int64_t big = 1000000;
     x = dm_tensor_full(1, &big, 0.1f);
     y = dm_reduce(DM_RED_SUM, x, DM_ALL, 0, 1);
-    CHECK_NEAR(val0(y), 1e6 * (double)0.1f, 1e-7, "sum of 1e6 x 0.1f");
+    CHECK_NEAR(tu_val0(y), 1e6 * (double)0.1f, 1e-7, "sum of 1e6 x 0.1f");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_MEAN, x, 0, 0, 1);
-    CHECK_NEAR(val0(y), (double)0.1f, 1e-7, "mean of 1e6 x 0.1f");
+    CHECK_NEAR(tu_val0(y), (double)0.1f, 1e-7, "mean of 1e6 x 0.1f");
     dm_tensor_release(y);
     y = dm_reduce(DM_RED_VAR, x, DM_ALL, 0, 1);
-    CHECK(fabs(val0(y)) < 1e-12, "var of constant is 0");
+    CHECK(fabs(tu_val0(y)) < 1e-12, "var of constant is 0");
     dm_tensor_release(y);
     dm_tensor_release(x);
 }
 
 static void test_max_dim(void)
 {
-    dm_tensor *x = mk(2, (int64_t[]){ 2, 3 }, (float[]){ 1, 7, 7, 5, 2, 9 }), *v, *ix;
+    dm_tensor *x = tu_tensor(2, (int64_t[]){ 2, 3 }, (float[]){ 1, 7, 7, 5, 2, 9 }), *v, *ix;
     CHECK(dm_max_dim(x, 1, 0, 0, &v, &ix) == 0, "max_dim");
-    check_vals(v, (float[]){ 7, 9 }, 2, 0, "max_dim values");
-    check_vals(ix, (float[]){ 1, 2 }, 2, 0, "max_dim indices (first of ties)");
+    tu_check_valsf(v, (float[]){ 7, 9 }, 2, 0, "max_dim values");
+    tu_check_valsf(ix, (float[]){ 1, 2 }, 2, 0, "max_dim indices (first of ties)");
     CHECK(ix && !ix->requires_grad, "indices need no grad");
     dm_tensor_release(v);
     dm_tensor_release(ix);
     CHECK(dm_max_dim(x, 0, 1, 1, &v, &ix) == 0, "min_dim keepdim");
-    CHECK(shape_is(v, 2, (int64_t[]){ 1, 3 }) && shape_is(ix, 2, (int64_t[]){ 1, 3 }),
+    CHECK(tu_shape_is(v, 2, (int64_t[]){ 1, 3 }) && tu_shape_is(ix, 2, (int64_t[]){ 1, 3 }),
           "min_dim keepdim shapes");
-    check_vals(v, (float[]){ 1, 2, 7 }, 3, 0, "min_dim values");
-    check_vals(ix, (float[]){ 0, 1, 0 }, 3, 0, "min_dim indices");
+    tu_check_valsf(v, (float[]){ 1, 2, 7 }, 3, 0, "min_dim values");
+    tu_check_valsf(ix, (float[]){ 0, 1, 0 }, 3, 0, "min_dim indices");
     dm_tensor_release(v);
     dm_tensor_release(ix);
     /* the caller may rewrite the indices (the binding makes them 1-based): backward keeps
@@ -279,7 +219,7 @@ static void test_max_dim(void)
     dm_add_scalar_(ix, 1.0f);
     dm_tensor *s = dm_reduce(DM_RED_SUM, v, DM_ALL, 0, 1);
     CHECK(s && dm_backward(s, NULL, 0) == 0, "max_dim backward after indices rewritten");
-    if (x->grad) check_vals(x->grad, (float[]){ 0, 1, 0, 0, 0, 1 }, 6, 0, "max_dim grad");
+    if (x->grad) tu_check_valsf(x->grad, (float[]){ 0, 1, 0, 0, 0, 1 }, 6, 0, "max_dim grad");
     else CHECK(0, "max_dim grad");
     dm_tensor_release(s);
     dm_tensor_release(v);
@@ -296,36 +236,36 @@ static void test_softmax(void)
 {
     const float sm[] = { 0.09003057f, 0.24472847f, 0.66524096f };
     const float lsm[] = { -2.40760596f, -1.40760596f, -0.40760596f };
-    dm_tensor *x = mk(1, (int64_t[]){ 3 }, (float[]){ 1, 2, 3 }), *y;
+    dm_tensor *x = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 1, 2, 3 }), *y;
     y = dm_softmax(x, 0);
-    check_vals(y, sm, 3, 1e-6, "softmax [1 2 3]");
+    tu_check_valsf(y, sm, 3, 1e-6, "softmax [1 2 3]");
     dm_tensor_release(y);
     y = dm_log_softmax(x, -1);
-    check_vals(y, lsm, 3, 1e-6, "log_softmax [1 2 3]");
+    tu_check_valsf(y, lsm, 3, 1e-6, "log_softmax [1 2 3]");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* large inputs do not overflow (the max is subtracted) */
-    x = mk(1, (int64_t[]){ 3 }, (float[]){ 1000, 1001, 1002 });
+    x = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 1000, 1001, 1002 });
     y = dm_softmax(x, 0);
-    check_vals(y, sm, 3, 1e-6, "softmax stable");
+    tu_check_valsf(y, sm, 3, 1e-6, "softmax stable");
     dm_tensor_release(y);
     y = dm_log_softmax(x, 0);
-    check_vals(y, lsm, 3, 1e-5, "log_softmax stable");
+    tu_check_valsf(y, lsm, 3, 1e-5, "log_softmax stable");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* over dim 1 (first) of [3 x 2]: columns [1 2 3] and [0 0 0] */
-    x = mk(2, (int64_t[]){ 3, 2 }, (float[]){ 1, 0, 2, 0, 3, 0 });
+    x = tu_tensor(2, (int64_t[]){ 3, 2 }, (float[]){ 1, 0, 2, 0, 3, 0 });
     y = dm_softmax(x, 0);
     const float third = 1.0f / 3;
-    check_vals(y, (float[]){ sm[0], third, sm[1], third, sm[2], third }, 6, 1e-6,
-               "softmax over dim 1");
+    tu_check_valsf(y, (float[]){ sm[0], third, sm[1], third, sm[2], third }, 6, 1e-6,
+                   "softmax over dim 1");
     dm_tensor_release(y);
     y = dm_log_softmax(x, 0);
     const float lt = -1.0986123f;
-    check_vals(y, (float[]){ lsm[0], lt, lsm[1], lt, lsm[2], lt }, 6, 1e-6,
-               "log_softmax over dim 1");
+    tu_check_valsf(y, (float[]){ lsm[0], lt, lsm[1], lt, lsm[2], lt }, 6, 1e-6,
+                   "log_softmax over dim 1");
     dm_tensor_release(y);
     CHECK_ERR(dm_softmax(x, 2),
               "softmax: dim 3 out of range for a tensor of 2 dimensions (expected 1 to 2, or -2 to -1)");
@@ -336,17 +276,17 @@ static void test_softmax(void)
     /* 0-dim: softmax 1, log_softmax 0 */
     x = dm_tensor_scalar(5);
     y = dm_softmax(x, 0);
-    CHECK(y && y->ndim == 0 && val0(y) == 1, "softmax of 0-dim");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 1, "softmax of 0-dim");
     dm_tensor_release(y);
     y = dm_log_softmax(x, -1);
-    CHECK(y && y->ndim == 0 && val0(y) == 0, "log_softmax of 0-dim");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 0, "log_softmax of 0-dim");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* -inf entries get probability 0 */
-    x = mk(1, (int64_t[]){ 3 }, (float[]){ 0, -INFINITY, 0 });
+    x = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, -INFINITY, 0 });
     y = dm_softmax(x, 0);
-    check_vals(y, (float[]){ 0.5f, 0, 0.5f }, 3, 1e-7, "softmax with -inf");
+    tu_check_valsf(y, (float[]){ 0.5f, 0, 0.5f }, 3, 1e-7, "softmax with -inf");
     dm_tensor_release(y);
     dm_tensor_release(x);
 }
@@ -367,10 +307,7 @@ static dm_tensor *ref_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
             o = o * shape[d] + i;
         }
         acc[o] += dm_get(x, idx);
-        for (int d = x->ndim - 1; d >= 0; d--) {
-            if (++idx[d] < x->shape[d]) break;
-            idx[d] = 0;
-        }
+        tu_next_index(x->ndim, x->shape, idx);
     }
     for (int64_t k = 0; k < m; k++) dm_data(out)[k] = (float)acc[k];
     free(acc);
@@ -379,23 +316,23 @@ static dm_tensor *ref_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
 
 static void test_sum_to(void)
 {
-    dm_tensor *x = mk(2, S23, M23), *y;
+    dm_tensor *x = tu_tensor(2, S23, M23), *y;
     y = dm_sum_to(x, 1, (int64_t[]){ 3 });
-    check_vals(y, (float[]){ 5, 7, 9 }, 3, 0, "sum_to [3]");
+    tu_check_valsf(y, (float[]){ 5, 7, 9 }, 3, 0, "sum_to [3]");
     dm_tensor_release(y);
     y = dm_sum_to(x, 2, (int64_t[]){ 2, 1 });
-    check_vals(y, (float[]){ 6, 15 }, 2, 0, "sum_to [2 x 1]");
+    tu_check_valsf(y, (float[]){ 6, 15 }, 2, 0, "sum_to [2 x 1]");
     dm_tensor_release(y);
     y = dm_sum_to(x, 0, NULL);
-    CHECK(y && y->ndim == 0 && val0(y) == 21, "sum_to []");
+    CHECK(y && y->ndim == 0 && tu_val0(y) == 21, "sum_to []");
     dm_tensor_release(y);
     y = dm_sum_to(x, 2, S23);
     CHECK(y && y != x && y->storage != x->storage, "sum_to same shape gives a new tensor");
-    check_vals(y, M23, 6, 0, "sum_to same shape");
+    tu_check_valsf(y, M23, 6, 0, "sum_to same shape");
     dm_tensor_release(y);
     y = dm_sum_to(x, 3, (int64_t[]){ 1, 1, 3 });
-    check_vals(y, (float[]){ 5, 7, 9 }, 3, 0, "sum_to extra leading 1");
-    CHECK(shape_is(y, 3, (int64_t[]){ 1, 1, 3 }), "sum_to [1 x 1 x 3] shape");
+    tu_check_valsf(y, (float[]){ 5, 7, 9 }, 3, 0, "sum_to extra leading 1");
+    CHECK(tu_shape_is(y, 3, (int64_t[]){ 1, 1, 3 }), "sum_to [1 x 1 x 3] shape");
     dm_tensor_release(y);
     CHECK_ERR(dm_sum_to(x, 1, (int64_t[]){ 4 }),
               "sum_to: size [4] is not expandable to size [2 x 3]");
@@ -405,7 +342,7 @@ static void test_sum_to(void)
 
     /* the run-merging fast path against the reference, on many targets */
     const int64_t xs[4] = { 3, 4, 5, 6 };
-    x = rnd(4, xs, -1, 1, 11);
+    x = tu_rand(4, xs, -1, 1, 11);
     dm_tensor *xt = dm_tensor_alias(x, 4, (int64_t[]){ 3, 4, 6, 5 }, (int64_t[]){ 120, 30, 1, 6 }, 0);
     for (int mask = 0; mask < 16; mask++)
         for (int drop = 0; drop <= 2; drop++) {
@@ -431,29 +368,29 @@ static void test_sum_to(void)
     dm_tensor_release(x);
 
     /* size-1 dims of x and empty x */
-    x = rnd(3, (int64_t[]){ 4, 1, 3 }, -1, 1, 12);
+    x = tu_rand(3, (int64_t[]){ 4, 1, 3 }, -1, 1, 12);
     y = dm_sum_to(x, 2, (int64_t[]){ 1, 3 });
     dm_tensor *r = ref_sum_to(x, 2, (int64_t[]){ 1, 3 });
-    check_vals(y, dm_data(r), 3, 1e-6, "sum_to [4 x 1 x 3] -> [1 x 3]");
+    tu_check_valsf(y, dm_data(r), 3, 1e-6, "sum_to [4 x 1 x 3] -> [1 x 3]");
     dm_tensor_release(y);
     dm_tensor_release(r);
     dm_tensor_release(x);
     x = dm_tensor_new(2, (int64_t[]){ 0, 3 });
     y = dm_sum_to(x, 2, (int64_t[]){ 1, 3 });
-    check_vals(y, (float[]){ 0, 0, 0 }, 3, 0, "sum_to of empty");
+    tu_check_valsf(y, (float[]){ 0, 0, 0 }, 3, 0, "sum_to of empty");
     dm_tensor_release(y);
     dm_tensor_release(x);
 
     /* big [B x N] -> [N] and [B x 1] paths */
-    x = rnd(2, (int64_t[]){ 257, 131 }, -1, 1, 13);
+    x = tu_rand(2, (int64_t[]){ 257, 131 }, -1, 1, 13);
     y = dm_sum_to(x, 1, (int64_t[]){ 131 });
     r = ref_sum_to(x, 1, (int64_t[]){ 131 });
-    check_vals(y, dm_data(r), 131, 1e-6, "sum_to [257 x 131] -> [131]");
+    tu_check_valsf(y, dm_data(r), 131, 1e-6, "sum_to [257 x 131] -> [131]");
     dm_tensor_release(y);
     dm_tensor_release(r);
     y = dm_sum_to(x, 2, (int64_t[]){ 257, 1 });
     r = ref_sum_to(x, 2, (int64_t[]){ 257, 1 });
-    check_vals(y, dm_data(r), 257, 1e-6, "sum_to [257 x 131] -> [257 x 1]");
+    tu_check_valsf(y, dm_data(r), 257, 1e-6, "sum_to [257 x 131] -> [257 x 1]");
     dm_tensor_release(y);
     dm_tensor_release(r);
     dm_tensor_release(x);
@@ -471,22 +408,24 @@ static void test_sum_fast_paths(void)
 {
     const int64_t shapes[][3] = { { 5, 7, 9 }, { 1, 33, 17 }, { 13, 1, 40 }, { 3, 100, 1 } };
     for (int s = 0; s < 4; s++) {
-        dm_tensor *x = rnd(3, shapes[s], -2, 2, 20 + (unsigned)s);
+        dm_tensor *x = tu_rand(3, shapes[s], -2, 2, 20 + (unsigned)s);
         for (int dim = 0; dim < 3; dim++) {
             dm_tensor *y = dm_reduce(DM_RED_SUM, x, dim, 1, 1);
             dm_tensor *r = ref_sum_dim(x, dim);
             CHECK(y && dm_same_shape(y, r), "sum keepdim shape vs reference");
-            if (y && dm_same_shape(y, r)) check_vals(y, dm_data(r), dm_numel(r), 1e-6, "sum vs reference");
+            if (y && dm_same_shape(y, r))
+                tu_check_valsf(y, dm_data(r), dm_numel(r), 1e-6, "sum vs reference");
             dm_tensor_release(y);
             y = dm_reduce(DM_RED_MEAN, x, dim, 1, 1);
             for (int64_t k = 0; y && k < dm_numel(r); k++) dm_data(r)[k] /= (float)shapes[s][dim];
-            if (y && dm_same_shape(y, r)) check_vals(y, dm_data(r), dm_numel(r), 1e-6, "mean vs reference");
+            if (y && dm_same_shape(y, r))
+                tu_check_valsf(y, dm_data(r), dm_numel(r), 1e-6, "mean vs reference");
             dm_tensor_release(y);
             dm_tensor_release(r);
         }
         dm_tensor *y = dm_reduce(DM_RED_SUM, x, DM_ALL, 0, 1);
         dm_tensor *r = ref_sum_to(x, 0, NULL);
-        CHECK_NEAR(val0(y), val0(r), 1e-6, "full sum vs reference");
+        CHECK_NEAR(tu_val0(y), tu_val0(r), 1e-6, "full sum vs reference");
         dm_tensor_release(y);
         dm_tensor_release(r);
         dm_tensor_release(x);
@@ -498,7 +437,7 @@ static void test_sum_fast_paths(void)
 static void test_noncontig(void)
 {
     /* base [3 x 4]; a transposed view [4 x 3] and a narrowed view [3 x 2] (columns 2..3) */
-    dm_tensor *base = rnd(2, (int64_t[]){ 3, 4 }, -3, 3, 31);
+    dm_tensor *base = tu_rand(2, (int64_t[]){ 3, 4 }, -3, 3, 31);
     dm_tensor *views[2] = {
         dm_tensor_alias(base, 2, (int64_t[]){ 4, 3 }, (int64_t[]){ 1, 4 }, 0),
         dm_tensor_alias(base, 2, (int64_t[]){ 3, 2 }, (int64_t[]){ 4, 1 }, 1),
@@ -517,30 +456,30 @@ static void test_noncontig(void)
                     char what[96];
                     snprintf(what, sizeof what, "view %d op %d dim %d keepdim %d", v, op,
                              dims[di], kd);
-                    CHECK(same_tensor(a, b), what);
+                    CHECK(tu_same_values(a, b, 0), what);
                     dm_tensor_release(a);
                     dm_tensor_release(b);
                 }
         for (int d = 0; d < 2; d++) {
             dm_tensor *a = dm_softmax(view, d), *b = dm_softmax(copy, d);
-            CHECK(same_tensor(a, b), "softmax on a view");
+            CHECK(tu_same_values(a, b, 0), "softmax on a view");
             dm_tensor_release(a);
             dm_tensor_release(b);
             a = dm_log_softmax(view, d);
             b = dm_log_softmax(copy, d);
-            CHECK(same_tensor(a, b), "log_softmax on a view");
+            CHECK(tu_same_values(a, b, 0), "log_softmax on a view");
             dm_tensor_release(a);
             dm_tensor_release(b);
             dm_tensor *av, *ai, *bv, *bi;
             dm_max_dim(view, d, 0, d, &av, &ai);
             dm_max_dim(copy, d, 0, d, &bv, &bi);
-            CHECK(same_tensor(av, bv) && same_tensor(ai, bi), "max_dim on a view");
+            CHECK(tu_same_values(av, bv, 0) && tu_same_values(ai, bi, 0), "max_dim on a view");
             dm_tensor_release(av); dm_tensor_release(ai);
             dm_tensor_release(bv); dm_tensor_release(bi);
         }
         dm_tensor *a = dm_sum_to(view, 1, (int64_t[]){ view->shape[1] });
         dm_tensor *b = dm_sum_to(copy, 1, (int64_t[]){ view->shape[1] });
-        CHECK(same_tensor(a, b), "sum_to on a view");
+        CHECK(tu_same_values(a, b, 0), "sum_to on a view");
         dm_tensor_release(a);
         dm_tensor_release(b);
         dm_tensor_release(copy);
@@ -596,7 +535,7 @@ static dm_tensor *gfun(dm_tensor *const *in, void *p)
 static void run_gradcheck(gctx c, int ndim, const int64_t *shape, float lo, float hi,
                           unsigned seed, const char *what)
 {
-    dm_tensor *x = rnd(ndim, shape, lo, hi, seed);
+    dm_tensor *x = tu_rand(ndim, shape, lo, hi, seed);
     dm_set_requires_grad(x, 1);
     double err = gradcheck(gfun, 1, &x, &c, 1e-3);
     if (!(err < 1e-2)) printf("  %s: worst error %g\n", what, err);
@@ -656,7 +595,7 @@ static void test_gradcheck(void)
         const float *cases[] = { one0, two0 };
         for (int k = 0; k < 2; k++)
             for (int dim = DM_ALL; dim <= 1; dim = dim == DM_ALL ? 0 : dim + 1) {
-                dm_tensor *x = mk(2, (int64_t[]){ 2, 2 }, cases[k]);
+                dm_tensor *x = tu_tensor(2, (int64_t[]){ 2, 2 }, cases[k]);
                 dm_set_requires_grad(x, 1);
                 c.dim = dim;
                 CHECK(gradcheck(gfun, 1, &x, &c, 1e-3) < 1e-2, "gradcheck prod with zeros");
@@ -669,12 +608,12 @@ static void test_gradcheck(void)
 static void grad_of(dm_redop op, int ndim, const int64_t *shape, const float *v, int dim,
                     int correction, const float *want, const char *what)
 {
-    dm_tensor *x = mk(ndim, shape, v);
+    dm_tensor *x = tu_tensor(ndim, shape, v);
     dm_set_requires_grad(x, 1);
     dm_tensor *y = dm_reduce(op, x, dim, 0, correction);
     dm_tensor *s = y && y->ndim ? dm_reduce(DM_RED_SUM, y, DM_ALL, 0, 1) : dm_tensor_retain(y);
     CHECK(s && dm_backward(s, NULL, 0) == 0, what);
-    if (x->grad) check_vals(x->grad, want, dm_numel(x), 1e-6, what);
+    if (x->grad) tu_check_valsf(x->grad, want, dm_numel(x), 1e-6, what);
     else CHECK(0, what);
     dm_tensor_release(s);
     dm_tensor_release(y);
@@ -727,7 +666,7 @@ static void check_name(dm_tensor *y, const char *want)
 
 static void test_names(void)
 {
-    dm_tensor *x = rnd(2, (int64_t[]){ 2, 3 }, -1, 1, 60), *v, *ix;
+    dm_tensor *x = tu_rand(2, (int64_t[]){ 2, 3 }, -1, 1, 60), *v, *ix;
     dm_set_requires_grad(x, 1);
     check_name(dm_reduce(DM_RED_SUM, x, DM_ALL, 0, 1), "SumBackward0");
     check_name(dm_reduce(DM_RED_SUM, x, 1, 0, 1), "SumBackward1");
@@ -769,7 +708,7 @@ static void test_names(void)
     dm_tensor_release(x);
 
     /* the graph is freed after backward: nothing stays alive */
-    x = rnd(2, (int64_t[]){ 4, 5 }, -1, 1, 61);
+    x = tu_rand(2, (int64_t[]){ 4, 5 }, -1, 1, 61);
     dm_set_requires_grad(x, 1);
     dm_tensor *y1 = dm_softmax(x, 1);
     dm_tensor *y2 = dm_reduce(DM_RED_STD, y1, 0, 1, 1);
@@ -784,7 +723,7 @@ static void test_names(void)
 
 int main(void)
 {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_values();
     test_max_dim();
     test_softmax();
@@ -794,7 +733,6 @@ int main(void)
     test_gradcheck();
     test_grad_values();
     test_names();
-    CHECK(dm_live_bytes() == bytes0, "no leaked bytes");
-    CHECK(dm_live_tensors() == tensors0, "no leaked tensors");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_reduce");
 }

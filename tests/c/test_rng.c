@@ -7,17 +7,6 @@
  */
 #include "testutil.h"
 
-/* CHECK with a printf-style message, counted by testutil.h's tallies */
-#define CHECKF(cond, ...) do {                                          \
-        if (cond) tu_pass++;                                            \
-        else {                                                          \
-            tu_fail++;                                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                 \
-            printf(__VA_ARGS__);                                        \
-            printf("\n");                                               \
-        }                                                               \
-    } while (0)
-
 /* ---- reference implementation, written from rng.c's comment ------------------------- */
 
 typedef struct {
@@ -533,7 +522,7 @@ static void test_bernoulli_errors(void) {
 }
 
 int main(void) {
-    int64_t bytes0 = dm_live_bytes(), tensors0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
 
     test_known_answers();
     test_seeding();
@@ -548,10 +537,7 @@ int main(void) {
     test_randperm();
     test_bernoulli_errors();
 
-    CHECKF(dm_live_bytes() == bytes0, "live bytes %lld, expected %lld",
-           (long long)dm_live_bytes(), (long long)bytes0);
-    CHECKF(dm_live_tensors() == tensors0, "live tensors %lld, expected %lld",
-           (long long)dm_live_tensors(), (long long)tensors0);
+    CHECK_NO_LEAKS(live0);
 
     return TEST_END("test_rng");
 }

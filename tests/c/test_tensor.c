@@ -1,8 +1,6 @@
 /* test_tensor.c -- lifecycle, views, in-place ops, errors and the backward engine, from C. */
 #include "testutil.h"
 
-static dm_tensor *mk(int nd, const int64_t *shape, const float *v) { return dm_tensor_from_data(nd, shape, v); }
-
 static void test_lifecycle(void)
 {
     int64_t b0 = dm_live_bytes();
@@ -70,18 +68,18 @@ static void test_views(void)
 static void test_inplace(void)
 {
     dm_tensor *a = dm_tensor_zeros(2, (int64_t[]){2, 3});
-    dm_tensor *row = mk(1, (int64_t[]){3}, (float[]){1, 2, 3});
+    dm_tensor *row = tu_tensor(1, (int64_t[]){3}, (float[]){1, 2, 3});
     CHECK(dm_copy_(a, row) == 0 && dm_get(a, (int64_t[]){1, 2}) == 3, "copy_ broadcasts");
     CHECK(dm_add_(a, row, 2.0f) == 0 && dm_get(a, (int64_t[]){0, 0}) == 3, "add_ with alpha");
     dm_tensor *tr = dm_transpose(a, 0, 1);
     CHECK(dm_fill_(tr, 5) == 0 && dm_get(a, (int64_t[]){1, 1}) == 5, "fill_ through a view");
     /* overlapping copy: a square matrix into its own transpose */
-    dm_tensor *m = mk(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
+    dm_tensor *m = tu_tensor(2, (int64_t[]){2, 2}, (float[]){1, 2, 3, 4});
     dm_tensor *mt = dm_transpose(m, 0, 1);
     CHECK(dm_copy_(m, mt) == 0 && dm_get(m, (int64_t[]){0, 1}) == 3 && dm_get(m, (int64_t[]){1, 0}) == 2,
           "copy_ from an overlapping view reads the source first");
     CHECK(dm_clamp_(m, NAN, 2.5f) == 0 && dm_get(m, (int64_t[]){1, 1}) == 2.5f, "clamp_ upper only");
-    dm_tensor *four = mk(1, (int64_t[]){4}, (float[]){1, 2, 3, 4});
+    dm_tensor *four = tu_tensor(1, (int64_t[]){4}, (float[]){1, 2, 3, 4});
     CHECK_ERR(dm_copy_(a, four), "copy_: source [4] cannot be broadcast to destination [2 x 3]");
     dm_tensor *leaf = dm_tensor_zeros(1, (int64_t[]){2});
     dm_set_requires_grad(leaf, 1);
@@ -109,7 +107,7 @@ static void test_create(void)
 static void test_backward_engine(void)
 {
     /* diamond: y = (x * 2) + (x * 3) sums both paths */
-    dm_tensor *x = mk(1, (int64_t[]){2}, (float[]){1, 2});
+    dm_tensor *x = tu_tensor(1, (int64_t[]){2}, (float[]){1, 2});
     dm_set_requires_grad(x, 1);
     dm_tensor *a = dm_binary_scalar(DM_BIN_MUL, x, 2, 0);
     dm_tensor *b = dm_binary_scalar(DM_BIN_MUL, x, 3, 0);
@@ -151,7 +149,7 @@ static void test_backward_engine(void)
     /* errors */
     dm_tensor *v = dm_binary_scalar(DM_BIN_MUL, x, 2, 0);
     CHECK_ERR(dm_backward(v, NULL, 0), "grad can be implicitly created only for scalar outputs, got [2]");
-    dm_tensor *g = mk(1, (int64_t[]){3}, (float[]){1, 1, 1});
+    dm_tensor *g = tu_tensor(1, (int64_t[]){3}, (float[]){1, 1, 1});
     CHECK_ERR(dm_backward(v, g, 0), "gradient has shape [3] but the tensor has shape [2]");
     dm_tensor *c = dm_tensor_zeros(1, (int64_t[]){1});
     CHECK_ERR(dm_backward(c, NULL, 0), "element 0 of tensors does not require grad and does not have a grad_fn");
@@ -178,13 +176,12 @@ static void test_backward_engine(void)
 
 int main(void)
 {
-    int64_t b0 = dm_live_bytes(), t0 = dm_live_tensors();
+    tu_live live0 = tu_live_now();
     test_lifecycle();
     test_views();
     test_inplace();
     test_create();
     test_backward_engine();
-    CHECK(dm_live_bytes() == b0, "no storage leaked");
-    CHECK(dm_live_tensors() == t0, "no tensor leaked");
+    CHECK_NO_LEAKS(live0);
     return TEST_END("test_tensor");
 }

@@ -21,18 +21,13 @@ local special = { nan = 0 / 0, ["+nan"] = 0 / 0, ["-nan"] = 0 / 0,
                   inf = math.huge, ["+inf"] = math.huge, ["-inf"] = -math.huge,
                   infinity = math.huge, ["+infinity"] = math.huge, ["-infinity"] = -math.huge }
 
--- a field's number, or nil when it is not one
-local function to_number (s)
-  if s:find("[xX]") then
-    local v = special[s:match("^%s*(.-)%s*$"):lower()]
-    return v
-  end
-  local v = tonumber(s)
-  if v then return v end
-  return special[s:match("^%s*(.-)%s*$"):lower()]
-end
-
 local function trim (s) return (s:match("^%s*(.-)%s*$")) end
+
+-- a field's number, or nil when it is not one (tonumber would take "0x10" too)
+local function to_number (s)
+  if s:find("[xX]") then return nil end
+  return tonumber(s) or special[trim(s):lower()]
+end
 
 -- Splits one record into `out` (cleared first) and returns the number of fields.  `line` may
 -- end inside an open quote; then `more()` supplies the next physical line (without its
@@ -279,7 +274,9 @@ function M.read_csv (path, opts)
   local ok, X, y, rows, F, label, names = pcall(parse)
   f:close()
   if not ok then
-    if type(X) == "table" then error(X[1], 2) end
+    -- a file whose contents cannot be read as numbers fails to load: nil, message, as
+    -- io.open does for a missing one; anything else is a bug and raises
+    if type(X) == "table" then return nil, X[1] end
     error(X, 0)
   end
   local Xt = core.tensor(X):view(rows, F)

@@ -222,4 +222,20 @@ define("orthogonal_", { { "gain", "number", 1 } }, C.orthogonal_, true)
 --- sparse_(t, sparsity, std = 0.01).
 define("sparse_", { { "sparsity", "number" }, { "std", "number", 0.01 } }, C.sparse_, true)
 
+-- ---- tools built on the initialisers (loaded on first use) ------------------------------
+-- init.lsuv_ (deepmoon.nn.lsuv), init.recommend and init.diagnose (deepmoon.nn.advisor),
+-- init.compare (deepmoon.nn.compare).  They require deepmoon.nn, which loads this file, so
+-- they are fetched when first read, not here.
+local tools = { lsuv_ = "deepmoon.nn.lsuv", recommend = "deepmoon.nn.advisor",
+                diagnose = "deepmoon.nn.advisor", compare = "deepmoon.nn.compare" }
+setmetatable(init, {
+  __index = function (t, k)
+    local name = tools[k]
+    if name == nil then return nil end
+    local f = require(name)[k]
+    rawset(t, k, f)
+    return f
+  end,
+})
+
 return init
