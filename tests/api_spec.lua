@@ -1,0 +1,246 @@
+-- Every function the C module exposes, as a Tensor method or a module function, is exercised
+-- here at least once with an assertion; a new binding without an entry below fails the
+-- "covers every binding" test.  Deeper checks live in the topic specs.
+local dm = require "deepmoon"
+local core = require "deepmoon.core"
+
+local function close(a, b, tol)
+  tol = tol or 1e-5
+  if type(a) == "table" then
+    assert.are.equal(#b, #a)
+    for i = 1, #a do close(a[i], b[i], tol) end
+    return
+  end
+  assert(math.abs(a - b) <= tol * math.max(1, math.abs(b)),
+         string.format("expected %.9g, got %.9g", b, a))
+end
+
+local x = function () return dm.tensor({{1, -2}, {3, 4}}) end
+local v = function () return dm.tensor({0.5, -1, 2}) end
+
+-- name -> a check; methods are called on tensors, functions on the module
+local methods = {
+  abs = function () assert.are.same({0.5, 1, 2}, v():abs():totable()) end,
+  add = function () assert.are.same({1.5, 0, 3}, v():add(1):totable()) end,
+  add_ = function () assert.are.same({1.5, 0, 3}, v():add_(1):totable()) end,
+  argmax = function () assert.are.equal(3, v():argmax():item()) end,
+  argmin = function () assert.are.equal(2, v():argmin():item()) end,
+  backward = function ()
+    local t = v():requires_grad_(); (t * t):sum():backward(); assert.are.same({1, -2, 4}, t.grad:totable())
+  end,
+  bernoulli_ = function ()
+    local t = dm.empty(1000):bernoulli_(0.25, {generator = dm.Generator(1)})
+    close(t:mean():item(), 0.25, 0.2)
+    assert.are.same({0, 1}, dm.tensor({0, 1}):clone():bernoulli_(1):mul(dm.tensor({0, 1})):totable())
+  end,
+  ceil = function () assert.are.same({1, -1, 2}, v():ceil():totable()) end,
+  clamp = function () assert.are.same({0.5, 0, 1}, v():clamp(0, 1):totable()) end,
+  clamp_ = function () assert.are.same({0.5, 0, 1}, v():clamp_(0, 1):totable()) end,
+  clip = function () assert.are.same({0.5, -1, 1}, v():clip(nil, 1):totable()) end,
+  clone = function () local a = v(); local c = a:clone(); c:fill_(0); assert.are.equal(0.5, a:get(1)) end,
+  contiguous = function () assert.is_true(x():t():contiguous():is_contiguous()) end,
+  copy_ = function () assert.are.same({1, 1, 1}, v():copy_(dm.ones(3)):totable()) end,
+  cos = function () close(dm.tensor({0, math.pi}):cos():totable(), {1, -1}) end,
+  detach = function () assert.is_false(v():requires_grad_():detach().requires_grad) end,
+  dim = function () assert.are.equal(2, x():dim()) end,
+  div = function () assert.are.same({0.25, -0.5, 1}, v():div(2):totable()) end,
+  div_ = function () assert.are.same({0.25, -0.5, 1}, v():div_(2):totable()) end,
+  elu = function () close(v():elu():totable(), {0.5, math.exp(-1) - 1, 2}) end,
+  eq = function () assert.are.same({0, 1, 0}, v():eq(-1):totable()) end,
+  exp = function () close(v():exp():totable(), {math.exp(0.5), math.exp(-1), math.exp(2)}) end,
+  expand = function () assert.are.same({2, 3}, v():expand(2, 3):size()) end,
+  expand_as = function () assert.are.same({4, 3}, v():expand_as(dm.zeros(4, 3)):size()) end,
+  fill_ = function () assert.are.same({7, 7, 7}, v():fill_(7):totable()) end,
+  flatten = function () assert.are.same({1, -2, 3, 4}, x():flatten():totable()) end,
+  float = function () local a = v(); assert.are.equal(a, a:float()) end,
+  floor = function () assert.are.same({0, -1, 2}, v():floor():totable()) end,
+  free = function () local a = v(); a:free(); assert.is_true(a:is_released()) end,
+  ge = function () assert.are.same({1, 0, 1}, v():ge(0.5):totable()) end,
+  gelu = function () close(dm.tensor({0, 1}):gelu():totable(), {0, 0.8413447460685429}) end,
+  get = function () assert.are.equal(-2, x():get(1, 2)) end,
+  gt = function () assert.are.same({0, 0, 1}, v():gt(0.5):totable()) end,
+  index_select = function () assert.are.same({2, 0.5}, v():index_select(1, {3, 1}):totable()) end,
+  is_contiguous = function () assert.is_false(x():t():is_contiguous()) end,
+  is_released = function () assert.is_false(v():is_released()) end,
+  item = function () assert.are.equal(4, x():max():item()) end,
+  le = function () assert.are.same({1, 1, 0}, v():le(0.5):totable()) end,
+  leaky_relu = function () close(v():leaky_relu(0.1):totable(), {0.5, -0.1, 2}) end,
+  log = function () close(dm.tensor({1, math.exp(2)}):log():totable(), {0, 2}) end,
+  log1p = function () close(dm.tensor({0, math.exp(1) - 1}):log1p():totable(), {0, 1}) end,
+  log_softmax = function () close(dm.tensor({0, 0}):log_softmax(1):totable(), {-math.log(2), -math.log(2)}) end,
+  lt = function () assert.are.same({0, 1, 0}, v():lt(0.5):totable()) end,
+  matmul = function () assert.are.same({{-5, -6}, {15, 22}}, x():matmul(x():abs()):totable()) end,
+  max = function () local m, i = x():max(1); assert.are.same({3, 4}, m:totable()); assert.are.same({2, 2}, i:totable()) end,
+  maximum = function () assert.are.same({0.5, 0, 2}, v():maximum(dm.zeros(3)):totable()) end,
+  mean = function () close(v():mean():item(), 0.5) end,
+  min = function () assert.are.equal(-2, x():min():item()) end,
+  minimum = function () assert.are.same({0, -1, 0}, v():minimum(dm.zeros(3)):totable()) end,
+  mm = function () assert.are.same({{1, -2}, {3, 4}}, x():mm(dm.eye(2)):totable()) end,
+  mul = function () assert.are.same({1, -2, 4}, v():mul(2):totable()) end,
+  mul_ = function () assert.are.same({1, -2, 4}, v():mul_(2):totable()) end,
+  narrow = function () assert.are.same({-1, 2}, v():narrow(1, 2, 2):totable()) end,
+  ne = function () assert.are.same({1, 0, 1}, v():ne(-1):totable()) end,
+  neg = function () assert.are.same({-0.5, 1, -2}, v():neg():totable()) end,
+  nelement = function () assert.are.equal(4, x():nelement()) end,
+  normal_ = function () local t = dm.empty(5000):normal_(1, 2); close(t:mean():item(), 1, 0.15) end,
+  numel = function () assert.are.equal(3, v():numel()) end,
+  numpy = function () assert.has_error(function () v():numpy() end) end,
+  permute = function () assert.are.same({3, 1, 2}, dm.zeros(1, 2, 3):permute(3, 1, 2):size()) end,
+  pow = function () assert.are.same({0.25, 1, 4}, v():pow(2):totable()) end,
+  prod = function () assert.are.equal(-1, v():prod():item()) end,
+  reciprocal = function () assert.are.same({2, -1, 0.5}, v():reciprocal():totable()) end,
+  relu = function () assert.are.same({0.5, 0, 2}, v():relu():totable()) end,
+  requires_grad_ = function () assert.is_true(v():requires_grad_().requires_grad) end,
+  reshape = function () assert.are.same({4}, x():t():reshape(-1):size()) end,
+  retain_grad = function ()
+    local a = v():requires_grad_(); local b = a * 2; b:retain_grad(); b:sum():backward()
+    assert.are.same({1, 1, 1}, b.grad:totable())
+  end,
+  round = function () assert.are.same({0, -1, 2}, v():round():totable()) end,
+  select = function () assert.are.same({3, 4}, x():select(1, 2):totable()) end,
+  selu = function () close(dm.tensor({1}):selu():item(), 1.0507009873554805) end,
+  set = function () local a = x(); a:set(2, 1, 9); assert.are.equal(9, a:get(2, 1)) end,
+  sigmoid = function () close(dm.tensor({0}):sigmoid():item(), 0.5) end,
+  sign = function () assert.are.same({1, -1, 1}, v():sign():totable()) end,
+  sin = function () close(dm.tensor({0, math.pi / 2}):sin():totable(), {0, 1}) end,
+  size = function () assert.are.same({2, 2}, x():size()) end,
+  size_str = function () assert.are.equal("[2 x 2]", x():size_str()) end,
+  softmax = function () close(dm.tensor({0, 0}):softmax(1):totable(), {0.5, 0.5}) end,
+  sqrt = function () assert.are.same({2, 3}, dm.tensor({4, 9}):sqrt():totable()) end,
+  square = function () assert.are.same({0.25, 1, 4}, v():square():totable()) end,
+  squeeze = function () assert.are.same({3}, dm.zeros(1, 3):squeeze():size()) end,
+  std = function () close(dm.tensor({1, 3}):std():item(), math.sqrt(2)) end,
+  storage_id = function () local a = v(); assert.are.equal(a:storage_id(), a:view(3, 1):storage_id()) end,
+  stride = function () assert.are.same({1, 2}, x():t():stride()) end,
+  sub = function () assert.are.same({-0.5, -2, 1}, v():sub(1):totable()) end,
+  sub_ = function () assert.are.same({-0.5, -2, 1}, v():sub_(1):totable()) end,
+  sum = function () assert.are.same({4, 2}, x():sum(1):totable()) end,
+  t = function () assert.are.same({{1, 3}, {-2, 4}}, x():t():totable()) end,
+  tanh = function () close(dm.tensor({0}):tanh():item(), 0) end,
+  tolist = function () assert.are.same({{1, -2}, {3, 4}}, x():tolist()) end,
+  tostring = function () assert.are.equal("tensor([ 0.5000, -1.0000,  2.0000])", v():tostring()) end,
+  totable = function () assert.are.same({0.5, -1, 2}, v():totable()) end,
+  transpose = function () assert.are.same({{1, 3}, {-2, 4}}, x():transpose(1, 2):totable()) end,
+  type = function () assert.are.equal("deepmoon.FloatTensor", v():type()) end,
+  uniform_ = function () local t = dm.empty(1000):uniform_(2, 3); assert.is_true(t:min():item() >= 2) end,
+  unsqueeze = function () assert.are.same({3, 1}, v():unsqueeze(2):size()) end,
+  values = function () assert.are.same({1, -2, 3, 4}, x():values()) end,
+  var = function () close(dm.tensor({1, 3}):var():item(), 2) end,
+  view = function () assert.are.same({4, 1}, x():view(4, 1):size()) end,
+  zero_ = function () assert.are.same({0, 0, 0}, v():zero_():totable()) end,
+}
+
+local function tmpfile(ext) return os.tmpname() .. ext end
+
+local functions = {
+  Generator = function () local g = dm.Generator(3); assert.are.equal(3, g:initial_seed()) end,
+  adam_step = function ()
+    local p, g = dm.tensor({1.0}), dm.tensor({0.5})
+    core.adam_step(p, g, dm.zeros(1), dm.zeros(1), nil, 1, 0.1, 0.9, 0.999, 1e-8, 0, false, false)
+    close(p:item(), 0.9, 1e-6)
+  end,
+  arange = function () assert.are.same({0, 1, 2}, dm.arange(3):totable()) end,
+  batch_norm = function ()
+    local y = core.batch_norm(dm.tensor({{1}, {3}}), nil, nil, nil, nil, true, 0.1, 0)
+    close(y:totable(), {{-1}, {1}})
+  end,
+  bce_loss = function () close(core.bce_loss(dm.tensor({0.5}), dm.tensor({1}), nil, "mean"):item(), math.log(2)) end,
+  bce_with_logits_loss = function ()
+    close(core.bce_with_logits_loss(dm.tensor({0}), dm.tensor({1}), nil, nil, "mean"):item(), math.log(2))
+  end,
+  blas_info = function () assert.are.equal("string", type(dm.blas_info())) end,
+  cat = function () assert.are.same({1, 2}, dm.cat({dm.tensor({1}), dm.tensor({2})}):totable()) end,
+  clock = function () local a = dm.clock(); assert.is_true(dm.clock() >= a) end,
+  cross_entropy = function ()
+    close(core.cross_entropy(dm.zeros(1, 4), dm.tensor({2}), nil, "mean", -100, 0):item(), math.log(4))
+  end,
+  dropout = function () assert.are.same({0, 0}, core.dropout(dm.ones(2), 1, true):totable()) end,
+  empty = function () assert.are.same({2, 1}, dm.empty(2, 1):size()) end,
+  empty_cache = function () dm.empty_cache(); assert.is_true(dm.memory_cached() >= 0) end,
+  empty_like = function () assert.are.same({2, 2}, dm.empty_like(x()):size()) end,
+  eye = function () assert.are.same({{1, 0}, {0, 1}}, dm.eye(2):totable()) end,
+  full = function () assert.are.same({3, 3}, dm.full({2}, 3):totable()) end,
+  full_like = function () assert.are.same({5, 5, 5}, dm.full_like(v(), 5):totable()) end,
+  get_num_threads = function () assert.is_true(dm.get_num_threads() >= 1) end,
+  get_rng_state = function ()
+    local s = dm.get_rng_state(); local a = dm.rand(3):totable()
+    dm.set_rng_state(s); assert.are.same(a, dm.rand(3):totable())
+  end,
+  have_blas = function () assert.are.equal("boolean", type(dm.have_blas())) end,
+  huber_loss = function () close(core.huber_loss(dm.tensor({3}), dm.tensor({0}), "mean", 1):item(), 2.5) end,
+  initial_seed = function () dm.manual_seed(11); assert.are.equal(11, dm.initial_seed()) end,
+  is_grad_enabled = function () assert.is_true(dm.is_grad_enabled()) end,
+  l1_loss = function () assert.are.equal(2, core.l1_loss(dm.tensor({1, -3}), dm.zeros(2), "mean"):item()) end,
+  linear = function () assert.are.same({{5}}, dm.linear(dm.tensor({{1, 2}}), dm.tensor({{1, 1}}), dm.tensor({2})):totable()) end,
+  linspace = function () assert.are.same({0, 0.5, 1}, dm.linspace(0, 1, 3):totable()) end,
+  live_tensors = function () assert.is_true(dm.live_tensors() > 0) end,
+  manual_seed = function () dm.manual_seed(5); local a = dm.rand(2):totable(); dm.manual_seed(5); assert.are.same(a, dm.rand(2):totable()) end,
+  memory = function () assert.is_true(dm.memory() > 0) end,
+  memory_cached = function () assert.are.equal("number", math.type(dm.memory_cached()) and "number") end,
+  mse_loss = function () assert.are.equal(5, core.mse_loss(dm.tensor({1, 3}), dm.zeros(2), "mean"):item()) end,
+  nll_loss = function () assert.are.equal(2, core.nll_loss(dm.tensor({{-1, -2}}), dm.tensor({2}), nil, "mean", -100):item()) end,
+  npy_save = function ()
+    local p = tmpfile(".npy"); dm.save_npy(p, x()); assert.are.same(x():totable(), dm.load_npy(p):totable()); os.remove(p)
+  end,
+  npy_load = function () local t, msg = dm.load_npy("/nonexistent/x.npy"); assert.is_nil(t); assert.is_string(msg) end,
+  ones = function () assert.are.same({1, 1}, dm.ones(2):totable()) end,
+  ones_like = function () assert.are.same({1, 1, 1}, dm.ones_like(v()):totable()) end,
+  rand = function () local t = dm.rand(100); assert.is_true(t:min():item() >= 0 and t:max():item() < 1) end,
+  rand_like = function () assert.are.same({3}, dm.rand_like(v()):size()) end,
+  randint = function () local t = dm.randint(0, 2, {100}); assert.is_true(t:max():item() <= 1) end,
+  randn = function () assert.are.same({2, 3}, dm.randn(2, 3):size()) end,
+  randn_like = function () assert.are.same({2, 2}, dm.randn_like(x()):size()) end,
+  randperm = function () local p = dm.randperm(4):totable(); table.sort(p); assert.are.same({1, 2, 3, 4}, p) end,
+  safetensors_save = function ()
+    local p = tmpfile(".safetensors"); dm.save(p, {w = x()})
+    local t = dm.load(p); assert.are.same(x():totable(), t.w:totable()); os.remove(p)
+  end,
+  safetensors_load = function () local t, msg = dm.load("/nonexistent/m.safetensors"); assert.is_nil(t); assert.is_string(msg) end,
+  set_grad_enabled = function () local prev = dm.set_grad_enabled(false); assert.is_false(dm.is_grad_enabled()); dm.set_grad_enabled(prev) end,
+  set_num_threads = function () local n = dm.get_num_threads(); dm.set_num_threads(1); assert.are.equal(1, dm.get_num_threads()); dm.set_num_threads(n) end,
+  set_rng_state = function () local s = dm.get_rng_state(); dm.rand(5); dm.set_rng_state(s); assert.are.equal(s, dm.get_rng_state()) end,
+  set_use_blas = function () dm.set_use_blas(false); assert.are.same({{1, -2}, {3, 4}}, x():matmul(dm.eye(2)):totable()); dm.set_use_blas(true) end,
+  sgd_step = function () local p = dm.tensor({1}); core.sgd_step(p, dm.tensor({2}), nil, 0.1, 0, 0, 0, false, false, true); close(p:item(), 0.8) end,
+  smooth_l1_loss = function () close(core.smooth_l1_loss(dm.tensor({0.5}), dm.zeros(1), "mean", 1):item(), 0.125) end,
+  stack = function () assert.are.same({{1}, {2}}, dm.stack({dm.tensor({1}), dm.tensor({2})}):totable()) end,
+  tensor = function () assert.are.same({{1, 2}}, dm.tensor({{1, 2}}):totable()) end,
+  where = function () assert.are.same({1, 0}, dm.where(dm.tensor({1, 0}), 1, 0):totable()) end,
+  zeros = function () assert.are.same({0, 0}, dm.zeros(2):totable()) end,
+  zeros_like = function () assert.are.same({0, 0, 0}, dm.zeros_like(v()):totable()) end,
+}
+
+describe("the Lua API", function ()
+  it("covers every binding", function ()
+    local missing = {}
+    for k, f in pairs(dm.Tensor) do
+      if type(f) == "function" and not methods[k] then missing[#missing + 1] = "Tensor:" .. k end
+    end
+    for k, f in pairs(core) do
+      if type(f) == "function" and not functions[k] and not methods[k] then
+        missing[#missing + 1] = "core." .. k
+      end
+    end
+    table.sort(missing)
+    assert.are.equal("", table.concat(missing, ", "))
+  end)
+
+  local mnames, fnames = {}, {}
+  for k in pairs(methods) do mnames[#mnames + 1] = k end
+  for k in pairs(functions) do fnames[#fnames + 1] = k end
+  table.sort(mnames)
+  table.sort(fnames)
+  for _, k in ipairs(mnames) do
+    it("Tensor:" .. k, methods[k])
+  end
+  for _, k in ipairs(fnames) do
+    it("dm." .. k, functions[k])
+  end
+
+  it("adds no globals", function ()
+    local p = io.popen((os.getenv("DM_LUA") or "lua5.4") .. [[ -e "local g = {} for k in pairs(_G) do g[k] = true end
+      require 'deepmoon' for k in pairs(_G) do if not g[k] then print(k) end end" 2>&1]])
+    local out = p:read("a")
+    p:close()
+    assert.are.equal("", out)
+  end)
+end)
