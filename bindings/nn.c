@@ -158,35 +158,80 @@ static int l_cross_entropy(lua_State *L)
 
 /* ---- optimizer updates (write into p and the state tensors; return nothing) ---------- */
 
+/* the gradient argument of an update: a tensor, or nil for p's own .grad (no box is made
+   for it); NULL when p has none */
+static dm_tensor *update_grad(lua_State *L, int idx, dm_tensor *p)
+{
+    return lua_isnoneornil(L, idx) ? p->grad : lb_check(L, idx);
+}
+
 /* core.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
-   first) */
+   first); grad nil = p.grad.  Returns true, or false (nothing done) when p has no grad. */
 static int l_sgd_step(lua_State *L)
 {
-    dm_tensor *p = lb_check(L, 1), *g = lb_check(L, 2), *buf = lb_opt(L, 3);
+    dm_tensor *p = lb_check(L, 1), *g = update_grad(L, 2, p), *buf = lb_opt(L, 3);
     double lr = luaL_checknumber(L, 4);
     double momentum = luaL_optnumber(L, 5, 0), dampening = luaL_optnumber(L, 6, 0);
     double wd = luaL_optnumber(L, 7, 0);
     int nesterov = lua_toboolean(L, 8), maximize = lua_toboolean(L, 9);
     int first = lua_toboolean(L, 10);
+    if (!g) { lua_pushboolean(L, 0); return 1; }
     if (dm_sgd_step(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize, first))
         return luaL_error(L, "%s", dm_errmsg());
-    return 0;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* core.adam_step(p, grad, exp_avg, exp_avg_sq, max_sq, step, lr, beta1, beta2, eps,
-   weight_decay, decoupled, maximize); step counts from 1 */
+   weight_decay, decoupled, maximize); step counts from 1; grad nil = p.grad.  Returns true,
+   or false when p has no grad. */
 static int l_adam_step(lua_State *L)
 {
-    dm_tensor *p = lb_check(L, 1), *g = lb_check(L, 2);
+    dm_tensor *p = lb_check(L, 1), *g = update_grad(L, 2, p);
     dm_tensor *m = lb_check(L, 3), *v = lb_check(L, 4), *vmax = lb_opt(L, 5);
     lua_Integer step = luaL_checkinteger(L, 6);
     double lr = luaL_optnumber(L, 7, 1e-3);
     double beta1 = luaL_optnumber(L, 8, 0.9), beta2 = luaL_optnumber(L, 9, 0.999);
     double eps = luaL_optnumber(L, 10, 1e-8), wd = luaL_optnumber(L, 11, 0);
     int decoupled = lua_toboolean(L, 12), maximize = lua_toboolean(L, 13);
+    if (!g) { lua_pushboolean(L, 0); return 1; }
     if (dm_adam_step(p, g, m, v, vmax, (int64_t)step, lr, beta1, beta2, eps, wd, decoupled,
                      maximize))
         return luaL_error(L, "%s", dm_errmsg());
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.has_grad(p): p.grad ~= nil without making a box */
+static int l_has_grad(lua_State *L)
+{
+    lua_pushboolean(L, lb_check(L, 1)->grad != NULL);
+    return 1;
+}
+
+/* core.zero_grads(list, set_to_none): zero (or drop) the .grad of every tensor in the list,
+   in one call */
+static int l_zero_grads(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int to_none = lua_toboolean(L, 2);
+    lua_Integer n = luaL_len(L, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        dm_tensor *t = lb_totensor(L, -1);
+        if (!t) return luaL_error(L, "zero_grad: element %d of the list is a %s, expected a "
+                                  "tensor", (int)i, luaL_typename(L, -1));
+        if (t->grad) {
+            if (to_none) {
+                dm_tensor_release(t->grad);
+                t->grad = NULL;
+                lb_grad_forget(L, -1);
+            } else if (dm_zero_(t->grad) != 0) {
+                return luaL_error(L, "zero_grad: %s", dm_errmsg());
+            }
+        }
+        lua_pop(L, 1);
+    }
     return 0;
 }
 
@@ -197,6 +242,7 @@ static const luaL_Reg nn_fns[] = {
     { "smooth_l1_loss", l_smooth_l1_loss }, { "huber_loss", l_huber_loss },
     { "nll_loss", l_nll_loss }, { "cross_entropy", l_cross_entropy },
     { "sgd_step", l_sgd_step }, { "adam_step", l_adam_step },
+    { "has_grad", l_has_grad }, { "zero_grads", l_zero_grads },
     { NULL, NULL }
 };
 

@@ -692,6 +692,36 @@ static int t_linear(lua_State *L)
     RESULT(dm_linear(x, w, b));
 }
 
+/* core._try_linear(x, w, b): dm.linear for nn.Linear's fast path, or nil when the
+   arguments are not tensors of matching shapes (the caller then raises its own message) */
+static int t_try_linear(lua_State *L)
+{
+    dm_tensor *x = lb_totensor(L, 1), *w = lb_totensor(L, 2), *b = NULL;
+    if (!lua_isnoneornil(L, 3) && !(b = lb_totensor(L, 3))) return 0;
+    if (!x || !w || w->ndim != 2 || x->ndim == 0 || x->shape[x->ndim - 1] != w->shape[1] ||
+        (b && (b->ndim != 1 || b->shape[0] != w->shape[0])))
+        return 0;
+    RESULT(dm_linear(x, w, b));
+}
+
+/* core._same_shape(a, b): both tensors of the same shape */
+static int t_same_shape(lua_State *L)
+{
+    dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
+    lua_pushboolean(L, a && b && dm_same_shape(a, b));
+    return 1;
+}
+
+/* core._class_target_ok(input, target): input [N x C] with target [N], or input [C] with
+   a 0-dim target (the class-index form the losses take) */
+static int t_class_target_ok(lua_State *L)
+{
+    dm_tensor *x = lb_totensor(L, 1), *t = lb_totensor(L, 2);
+    lua_pushboolean(L, x && t && ((x->ndim == 2 && t->ndim == 1 && t->shape[0] == x->shape[0])
+                                  || (x->ndim == 1 && t->ndim == 0)));
+    return 1;
+}
+
 /* a Lua array of tensors at idx into a malloc'd array */
 static dm_tensor **tensor_list(lua_State *L, int idx, int *n, const char *fn)
 {
@@ -1013,6 +1043,8 @@ static const luaL_Reg module_fns[] = {
     { "full_like", t_full_like }, { "rand_like", t_rand_like }, { "randn_like", t_randn_like },
     { "arange", t_arange }, { "linspace", t_linspace }, { "eye", t_eye },
     { "where", t_where }, { "cat", t_cat }, { "stack", t_stack }, { "linear", t_linear },
+    { "_try_linear", t_try_linear }, { "_same_shape", t_same_shape },
+    { "_class_target_ok", t_class_target_ok },
     { NULL, NULL }
 };
 

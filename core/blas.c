@@ -71,6 +71,75 @@ void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, floa
     }
 }
 
+/* ---- small products ---------------------------------------------------------------------
+ * A BLAS call costs a few thousand instructions before any arithmetic (argument checks,
+ * buffer set-up, packing), which is most of a [16 x 2] @ [2 x 64] product.  Small products
+ * run here instead, in float like BLAS, in two forms the compiler vectorizes:
+ *   axpy form: row i of C = sum over p of A(i, p) * (row p of B), B read row-major [k x n]
+ *              (a B stored transposed is first copied to that layout: at most SMALL_KN floats)
+ *   dot form:  C(i, j) = dot(row i of A, row j of B) when both are stored along k (A not
+ *              transposed, B transposed) and k is long enough for a dot to pay. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define DM_VECTORIZE __attribute__((optimize("O3")))    /* -O2's cost model skips these */
+#else
+#define DM_VECTORIZE
+#endif
+#define SMALL_WORK 32768            /* m * n * k at most */
+#define SMALL_KN 4096               /* k * n at most */
+#define SMALL_N 1024                /* n at most (one row of C in a local buffer) */
+
+static int small_ok(int64_t m, int64_t n, int64_t k)
+{
+    return m * n * k <= SMALL_WORK && k * n <= SMALL_KN && n <= SMALL_N;
+}
+
+DM_VECTORIZE static float dot(const float *restrict x, const float *restrict y, int64_t k)
+{
+    float s[8] = { 0 };
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8)
+        for (int l = 0; l < 8; l++) s[l] += x[p + l] * y[p + l];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; p < k; p++) t += x[p] * y[p];
+    return t;
+}
+
+DM_VECTORIZE static void gemm_small(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                       float *c, int64_t ldc)
+{
+    if (transb && !transa && k >= 16) {
+        // C(i, j) = dot(a[i, :], b[j, :])
+        for (int64_t i = 0; i < m; i++) {
+            float *ci = c + i * ldc;
+            for (int64_t j = 0; j < n; j++) {
+                float v = alpha * dot(a + i * lda, b + j * ldb, k);
+                ci[j] = beta == 0.0f ? v : v + beta * ci[j];
+            }
+        }
+        return;
+    }
+    float bt[SMALL_KN], row[SMALL_N];
+    if (transb) {                   /* b is stored [n x k]: lay it out as [k x n] */
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t p = 0; p < k; p++) bt[p * n + j] = b[j * ldb + p];
+        b = bt;
+        ldb = n;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        float *restrict r = row;
+        for (int64_t j = 0; j < n; j++) r[j] = 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+            const float av = transa ? a[p * lda + i] : a[i * lda + p];
+            const float *restrict bp = b + p * ldb;
+            for (int64_t j = 0; j < n; j++) r[j] += av * bp[j];
+        }
+        float *restrict ci = c + i * ldc;
+        if (beta == 0.0f) for (int64_t j = 0; j < n; j++) ci[j] = alpha * r[j];
+        else for (int64_t j = 0; j < n; j++) ci[j] = alpha * r[j] + beta * ci[j];
+    }
+}
+
 #if HAVE_BLAS
 /* A leading dimension BLAS accepts: at least the stored row length, and at least 1.  When
  * the stored matrix has a single row its ld is never used, so any caller value is fine and
@@ -90,6 +159,10 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
     if (m <= 0 || n <= 0) return;
 #if HAVE_BLAS
     /* k == 0 only scales C; the naive loop does that without BLAS's ld checks on A and B */
+    if (use_blas && k > 0 && small_ok(m, n, k)) {
+        gemm_small(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     if (use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
         int64_t la = lda, lb = ldb, lc = ldc;
         int ok = fix_ld(transa ? k : m, transa ? m : k, &la)

@@ -518,13 +518,15 @@ static int juint(jp *j, int64_t *out, const char *what)
     }
     j->p = p;
     int len = (int)(p - start) > 40 ? 40 : (int)(p - start);
+    const char *more = p - start > 40 ? "..." : "";
     if (neg && !(integral && v == 0 && !overflow))
-        return src_fail(j->s, "%s holds a negative number %.*s", what, len, (const char *)start);
+        return src_fail(j->s, "%s holds a negative number %.*s%s", what, len,
+                        (const char *)start, more);
     if (!integral)
-        return src_fail(j->s, "%s holds %.*s, not an integer", what, len, (const char *)start);
+        return src_fail(j->s, "%s holds %.*s%s, not an integer", what, len, (const char *)start,
+                        more);
     if (overflow)
-        return src_fail(j->s, "%s holds %.*s%s, too large", what, len, (const char *)start,
-                        p - start > 40 ? "..." : "");
+        return src_fail(j->s, "%s holds %.*s%s, too large", what, len, (const char *)start, more);
     *out = (int64_t)v;
     return 0;
 }

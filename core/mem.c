@@ -195,7 +195,7 @@ void *dm__tensor_alloc(void)
 
 void dm__tensor_free(void *t)
 {
-    if (t) cache_put(t, sizeof(dm_tensor), 0, -1);
+    if (t) cache_put(t, sizeof(dm_tensor), 0, 1);
 }
 
 static int check_count(int64_t n)

@@ -12,6 +12,17 @@
  * Callers run these with grad mode off (optimizers do); no autograd is recorded. */
 #include "internal.h"
 
+/* fmaf is one instruction on processors with FMA, but without -mfma the compiler must call
+ * libm's software fmaf, ~30 instructions per element.  The update loops are therefore
+ * compiled twice, for FMA and for the baseline, and the loader picks one (GCC's
+ * target_clones; elsewhere the baseline only).  Both compute the same correctly rounded
+ * fmaf, so results do not depend on the machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DM_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define DM_FMA_CLONES
+#endif
+
 /* every state tensor must have p's shape */
 static int check_same(const char *fn, const char *what, const dm_tensor *t, const dm_tensor *p)
 {
@@ -58,6 +69,23 @@ static void put_back(span *s, int write)
  *   if momentum != 0:      buf = first ? d : buf * momentum + (1 - dampening) * d
  *                          d = nesterov ? d + momentum * buf : buf
  *   p = p + (-lr) * d                                                                    */
+DM_FMA_CLONES
+static void sgd_loop(int64_t n, float *pd, const float *gd, float *bd, float wd, float mom,
+                     float damp1, float neglr, int use_wd, int use_mom, int nesterov,
+                     int maximize, int first)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float d = maximize ? -gd[i] : gd[i];
+        if (use_wd) d = fmaf(wd, pd[i], d);
+        if (use_mom) {
+            float b = first ? d : fmaf(damp1, d, bd[i] * mom);
+            bd[i] = b;
+            d = nesterov ? fmaf(mom, b, d) : b;
+        }
+        pd[i] = fmaf(neglr, d, pd[i]);
+    }
+}
+
 int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
                 double momentum, double dampening, double weight_decay, int nesterov,
                 int maximize, int first)
@@ -79,25 +107,17 @@ int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
         put_back(&sp, 0); put_back(&sg, 0); put_back(&sb, 0);
         return -1;
     }
-    const float wd = (float)weight_decay, mom = (float)momentum;
-    const float damp1 = (float)(1 - dampening), neglr = (float)(-lr);
-    const int use_wd = weight_decay != 0, use_mom = momentum != 0;
-    float *pd = sp.d, *bd = sb.d;
-    const float *gd = sg.d;
-    int64_t n = dm_numel(p);
-    for (int64_t i = 0; i < n; i++) {
-        float d = maximize ? -gd[i] : gd[i];
-        if (use_wd) d = fmaf(wd, pd[i], d);
-        if (use_mom) {
-            float b = first ? d : fmaf(damp1, d, bd[i] * mom);
-            bd[i] = b;
-            d = nesterov ? fmaf(mom, b, d) : b;
-        }
-        pd[i] = fmaf(neglr, d, pd[i]);
-    }
+    sgd_loop(dm_numel(p), sp.d, sg.d, sb.d, (float)weight_decay, (float)momentum,
+             (float)(1 - dampening), (float)(-lr), weight_decay != 0, momentum != 0, nesterov,
+             maximize, first);
     put_back(&sp, 1); put_back(&sg, 0); put_back(&sb, 1);
     return 0;
 }
+
+static void adam_loop(int64_t n, float *pd, const float *gd, float *md, float *vd, float *xd,
+                      float neg_step_size, float bc2_sqrt, float b1, float b2, float omb1,
+                      float omb2, float wd, float decay, float epsf, int l2, int decoupled,
+                      int maximize);
 
 /* torch.optim.Adam (decoupled = 0) and AdamW (decoupled = 1), per element:
  *   g = maximize ? -g : g
@@ -143,9 +163,19 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
     const float wd = (float)weight_decay, decay = (float)(1 - lr * weight_decay);
     const float epsf = (float)eps;
     const int l2 = !decoupled && weight_decay != 0;
-    float *pd = sp.d, *md = sm.d, *vd = sv.d, *xd = sx.d;
-    const float *gd = sg.d;
-    int64_t n = dm_numel(p);
+    adam_loop(dm_numel(p), sp.d, sg.d, sm.d, sv.d, sx.d, neg_step_size, bc2_sqrt, b1, b2,
+              omb1, omb2, wd, decay, epsf, l2, decoupled, maximize);
+    put_back(&sp, 1); put_back(&sg, 0); put_back(&sm, 1);
+    put_back(&sv, 1); put_back(&sx, 1);
+    return 0;
+}
+
+DM_FMA_CLONES
+static void adam_loop(int64_t n, float *pd, const float *gd, float *md, float *vd, float *xd,
+                      float neg_step_size, float bc2_sqrt, float b1, float b2, float omb1,
+                      float omb2, float wd, float decay, float epsf, int l2, int decoupled,
+                      int maximize)
+{
     for (int64_t i = 0; i < n; i++) {
         float g = maximize ? -gd[i] : gd[i];
         if (l2) g = fmaf(wd, pd[i], g);
@@ -164,7 +194,4 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
         float denom = sqrtf(v) / bc2_sqrt + epsf;
         pd[i] = pd[i] + neg_step_size * m / denom;
     }
-    put_back(&sp, 1); put_back(&sg, 0); put_back(&sm, 1);
-    put_back(&sv, 1); put_back(&sx, 1);
-    return 0;
 }

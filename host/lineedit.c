@@ -232,6 +232,8 @@ static int read_readline (lua_State *L, const char *prompt) {
 
 static int le_add_history (lua_State *L) {
     const char *line = luaL_checkstring(L, 1);
+    HIST_ENTRY *last = history_get(history_base + history_length - 1);
+    if (last != NULL && strcmp(last->line, line) == 0) return 0;   /* a repeat: once */
     add_history(line);
     if (history_path != NULL && append_history(1, history_path) != 0)
         write_history(history_path);              /* the file did not exist yet */

@@ -272,10 +272,50 @@ end
 
 -- ---- running them ------------------------------------------------------------------------
 
--- The error message with a traceback that stops at the typed chunk (the frames below it
--- are the prompt's own).  As lua5.4 does, an error object with __tostring is shown as that,
--- without a traceback.
-local function handler (chunk)
+-- the name luaL_traceback gives a function found in a loaded module ("error", "dm.zeros")
+local function global_name (f)
+  for modname, mod in next, package.loaded do
+    if type(mod) == "table" then
+      for k, v in next, mod do
+        if v == f and type(k) == "string" then
+          return modname == "_G" and k or modname .. "." .. k
+        end
+      end
+    end
+  end
+end
+
+local LEVELS1, LEVELS2 = 10, 11     -- a long traceback shows its first and last frames
+
+-- lua5.4's traceback of the given stack levels (relative to the caller of this function)
+local function traceback (msg, first, last)
+  local frames = {}
+  for level = first + 1, last + 1 do
+    local ar = debug.getinfo(level, "Slnft")
+    if not ar then break end
+    local name = global_name(ar.func)
+    if name then name = "function '" .. name .. "'"
+    elseif ar.namewhat ~= "" then name = ar.namewhat .. " '" .. ar.name .. "'"
+    elseif ar.what == "main" then name = "main chunk"
+    elseif ar.what ~= "C" then name = ("function <%s:%d>"):format(ar.short_src, ar.linedefined)
+    else name = "?" end
+    local where = ar.currentline > 0 and ar.short_src .. ":" .. ar.currentline or ar.short_src
+    frames[#frames + 1] = "\n\t" .. where .. ": in " .. name
+                          .. (ar.istailcall and "\n\t(...tail calls...)" or "")
+  end
+  if #frames > LEVELS1 + LEVELS2 then
+    local skip = #frames - LEVELS1 - LEVELS2
+    table.move(frames, LEVELS1 + skip + 1, #frames, LEVELS1 + 2)
+    for i = #frames, LEVELS1 + LEVELS2 + 2, -1 do frames[i] = nil end
+    frames[LEVELS1 + 1] = ("\n\t...\t(skipping %d levels)"):format(skip)
+  end
+  return msg .. "\nstack traceback:" .. table.concat(frames)
+end
+
+-- The error message with a traceback that stops at the typed chunk: the frames from xp
+-- (the protected call that ran it) down are the prompt's own.  As lua5.4 does, an error
+-- object with __tostring is shown as that, without a traceback.
+local function handler (xp)
   return function (err)
     if type(err) ~= "string" then
       if has_tostring(err) then
@@ -284,23 +324,13 @@ local function handler (chunk)
       end
       err = ("(error object is a %s value)"):format(type(err))
     end
-    local tb = debug.traceback(err, 2)
-    -- drop the lines of the frames below the chunk: one each, two after a tail call
-    -- (debug.traceback always shows the last 11 frames in full)
-    local level, cut, drop = 2, nil, 0
+    local level = 2                       -- 1 is this handler, 2 what raised the error
     while true do
-      local info = debug.getinfo(level, "ft")
-      if not info then break end
-      if cut then drop = drop + (info.istailcall and 2 or 1) end
-      if info.func == chunk then cut = level end
+      local info = debug.getinfo(level, "f")
+      if not info or info.func == xp then break end
       level = level + 1
     end
-    if cut and drop > 0 then
-      local lines = {}
-      for l in (tb .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
-      for _ = 1, math.min(drop, #lines - 2) do lines[#lines] = nil end
-      tb = table.concat(lines, "\n")
-    end
+    local tb = traceback(err, 2, level - 1)     -- not a tail call: levels count from here
     return tb
   end
 end
@@ -314,7 +344,7 @@ end
 --- the printing of its results (a huge tensor's, say).
 function M.evaluate (chunk, xp)
   xp = xp or xpcall
-  local res = table.pack(xp(chunk, handler(chunk)))
+  local res = table.pack(xp(chunk, handler(xp)))
   if not res[1] then return nil, res[2] end
   local values = table.move(res, 2, res.n, 1, { n = res.n - 1 })
   local ok, s = xp(function () return M.format_results(values) end, message_only)

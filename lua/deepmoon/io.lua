@@ -17,6 +17,10 @@
 --   dm.save("ckpt.safetensors", tensors, meta)
 --   local ckpt = dm.io.unflatten(assert(dm.load("ckpt.safetensors")))
 --   opt:load_state_dict(ckpt.optim)
+--
+-- A model's state_dict() is flat already and its keys hold dots, which flatten refuses: put
+-- it in the same file under a prefix of your own ("model.0.weight") and pick those keys back
+-- out by hand; unflatten(tensors, meta, "optim") then reads only the optimizer's part.
 
 local core = require "deepmoon.core"
 
@@ -97,6 +101,8 @@ end
 --- Read a safetensors file: a table name -> tensor (float32; F16, BF16, F64 and integer
 --- tensors are converted) and the metadata table (empty when the file has none); or nil and
 --- a message ("load: model.safetensors: header length ... exceeds file size ...").
+--- Mind the second value: `model:load_state_dict((dm.load(path)))` (extra parentheses) or
+--- `local sd = assert(dm.load(path))`, since load_state_dict takes options second.
 function M.load (path)
   if type(path) ~= "string" then
     error(("load: expected a file name, got %s"):format(typename(path)), 2)

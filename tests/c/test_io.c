@@ -166,7 +166,8 @@ static void test_roundtrip(void)
     CHECK(strcmp(dm_named_tensors_get_meta(nt, "epoch"), "4") == 0, "get_meta");
     CHECK(dm_named_tensors_get_meta(nt, "nope") == NULL, "get_meta absent");
     CHECK(dm_named_tensors_get(nt, "scalar") == s, "get borrowed");
-    const char *path = tmp_path("rt.safetensors");
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("rt.safetensors"));
     CHECK(dm_safetensors_save(path, nt) == 0, "save");
     CHECK(count_tmp_files() == 0, "no temporary file left");
 
@@ -262,7 +263,8 @@ static void test_roundtrip(void)
  * as it was and no temporary file behind. */
 static void test_failed_write_keeps_old_file(void)
 {
-    const char *path = tmp_path("keep.safetensors");
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("keep.safetensors"));
     dm_tensor *small = dm_tensor_full(1, (int64_t[]){ 4 }, 1.0f);
     dm_tensor *big = dm_tensor_full(1, (int64_t[]){ 100000 }, 2.0f);
     dm_named_tensors *a = dm_named_tensors_new(), *b = dm_named_tensors_new();
@@ -421,7 +423,8 @@ static void test_fixtures(void)
 
 static void test_npy_roundtrip(void)
 {
-    const char *path = tmp_path("a.npy");
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("a.npy"));
     dm_tensor *a = tu_tensor(2, (int64_t[]){ 2, 3 }, (float[]){ 1, 2, 3, 4, 5, 6 });
     CHECK(dm_npy_save(path, a) == 0, "save_npy");
     size_t n;

@@ -10,6 +10,7 @@ local F = require "deepmoon.nn.functional"
 
 local Module = module.Module
 local pyrepr = util.pyrepr
+local is_tensor = dm.is_tensor
 
 local A = {}
 
@@ -46,9 +47,10 @@ local function simple (name, method, has_inplace)
       util.args(name, 3, {}, nil, ...)
     end
   end
+  local f = dm.Tensor[method]     -- the C function itself: no method lookup per call
   function C:forward (x)
-    check_tensor(name, x)
-    return x[method](x)
+    if not is_tensor(x) then check_tensor(name, x) end
+    return f(x)
   end
   if has_inplace then
     function C:extra_repr () return self.inplace and "inplace=True" or "" end

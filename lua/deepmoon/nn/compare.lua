@@ -48,7 +48,10 @@ local KNOWN = { model = true, schemes = true, data = true, val = true, loss = tr
                 target_loss = true, metric = true, maximize = true, plot = true,
                 title = true, verbose = true }
 
+-- errors point at the user's line: fail is called from compare itself (level 3), fail4 from
+-- the helpers compare calls
 local function fail (fmt, ...) error(("init.compare: " .. fmt):format(...), 3) end
+local function fail4 (fmt, ...) error(("init.compare: " .. fmt):format(...), 4) end
 
 local function finite (v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
 
@@ -96,29 +99,29 @@ local BUILTIN = {
 local function parse_schemes (schemes)
   local out, seen = {}, {}
   local function add (name, apply)
-    if seen[name] then fail("scheme '%s' given twice", name) end
+    if seen[name] then error(("init.compare: scheme '%s' given twice"):format(name), 5) end
     seen[name] = true
     out[#out + 1] = { name = name, apply = apply }
   end
   for i, s in ipairs(schemes) do
     if type(s) ~= "string" then
-      fail("schemes[%d] must be a scheme name, got %s (name custom schemes: {mine = fn})",
+      fail4("schemes[%d] must be a scheme name, got %s (name custom schemes: {mine = fn})",
            i, type(s))
     end
     if not BUILTIN[s] then
       local names = {}
       for k in pairs(BUILTIN) do names[#names + 1] = k end
       table.sort(names)
-      fail("unknown scheme '%s' (known: %s)", s, table.concat(names, ", "))
+      fail4("unknown scheme '%s' (known: %s)", s, table.concat(names, ", "))
     end
     add(s, BUILTIN[s])
   end
   local named = {}
   for k, v in pairs(schemes) do
     if math.type(k) ~= "integer" or k < 1 or k > #schemes then
-      if type(k) ~= "string" then fail("scheme keys must be names, got %s", tostring(k)) end
+      if type(k) ~= "string" then fail4("scheme keys must be names, got %s", tostring(k)) end
       if type(v) ~= "function" then
-        fail("scheme '%s' must be a function (weight, layer), got %s", k, type(v))
+        fail4("scheme '%s' must be a function (weight, layer), got %s", k, type(v))
       end
       named[#named + 1] = k
     end
@@ -128,16 +131,16 @@ local function parse_schemes (schemes)
     local fn = schemes[k]
     add(k, function (model) per_weight(model, fn) end)
   end
-  if #out == 0 then fail("no schemes to compare") end
+  if #out == 0 then fail4("no schemes to compare") end
   return out
 end
 
 local function check_pair (what, v)
   if type(v) ~= "table" or not dm.is_tensor(v[1]) or not dm.is_tensor(v[2]) then
-    fail("%s must be {inputs, targets} (two Tensors)", what)
+    fail4("%s must be {inputs, targets} (two Tensors)", what)
   end
   if v[1]:size(1) ~= v[2]:size(1) then
-    fail("%s: %d inputs but %d targets", what, v[1]:size(1), v[2]:size(1))
+    fail4("%s: %d inputs but %d targets", what, v[1]:size(1), v[2]:size(1))
   end
 end
 
@@ -164,7 +167,7 @@ local function fmt_loss (v)
 end
 
 --- init.compare(opts): train opts.model() under each scheme and compare.  Options:
----   model        function returning a fresh model (required)
+---   model        function returning a fresh model, or a model class (required)
 ---   data         {X, y}, batched by a DataLoader (shuffled by dm.Generator(seed)), or a
 ---                function returning something to iterate per epoch (for xb, yb in ...)
 ---                (required)
@@ -191,8 +194,10 @@ function M.compare (opts)
   for k in pairs(opts) do
     if not KNOWN[k] then error(("init.compare: unknown option '%s'"):format(tostring(k)), 2) end
   end
-  if type(opts.model) ~= "function" then
-    fail("model must be a function returning a fresh model, got %s", type(opts.model))
+  local mt = type(opts.model) == "table" and getmetatable(opts.model)
+  if type(opts.model) ~= "function" and not (mt and mt.__call) then
+    fail("model must be a function (or a model class) returning a fresh model, got %s",
+         type(opts.model))
   end
   if opts.loss == nil then fail("missing option 'loss'") end
   if opts.data == nil then fail("missing option 'data'") end
@@ -266,7 +271,7 @@ function M.compare (opts)
       end
     end
     for i, s in ipairs(schemes) do
-      local t0 = os.clock()
+      local t0 = dm.clock()
       dm.manual_seed(seed)
       local model = opts.model()
       if not module.is_module(model) then
@@ -311,7 +316,7 @@ function M.compare (opts)
         end)
         model:train()
       end
-      r.seconds = os.clock() - t0
+      r.seconds = dm.clock() - t0
       results[i] = r
       results[s.name] = r
     end
@@ -347,7 +352,8 @@ function M.compare (opts)
   local plot = require "deepmoon.plot"
   local svg, perr = plot.line{ series = series, title = opts.title or
                                "Training loss by initialisation", xlabel = "epoch",
-                               ylabel = "mean training loss", log_y = true, path = opts.plot }
+                               ylabel = "mean training loss", log_y = true,
+                               legend = "bottom-left", path = opts.plot }
   if not svg then error("init.compare: " .. tostring(perr), 2) end
   res.svg = svg
   res.plot = opts.plot
@@ -361,6 +367,8 @@ M.Comparison.__index = M.Comparison
 
 function M.Comparison.__tostring (res)
   local pct = res.metric == "accuracy"
+  local any_diverged = false
+  for _, r in ipairs(res.results) do any_diverged = any_diverged or r.diverged end
   local rows = {}
   for i, r in ipairs(res.results) do
     local vm = r.val_metric
@@ -368,12 +376,17 @@ function M.Comparison.__tostring (res)
     if vm ~= nil then vtext = pct and ("%.1f%%"):format(vm * 100) or ("%.4g"):format(vm) end
     rows[i] = { r.name .. (r.name == res.winner and " *" or ""), fmt_loss(r.final_loss),
                 r.epochs_to_target and tostring(r.epochs_to_target) or "-",
-                vtext, r.diverged and "yes" or "", ("%.1f s"):format(r.seconds) }
+                vtext, ("%.1f s"):format(r.seconds) }
+    if any_diverged then table.insert(rows[i], 5, r.diverged and "yes" or "") end
   end
   local target = res.target_loss and ("epochs to %g"):format(res.target_loss) or "epochs to target"
-  local s = advisor._table({ "scheme", "final loss", target, "val " .. res.metric,
-                             "diverged", "time" }, rows,
-                           { false, true, true, true, false, true })
+  local headers = { "scheme", "final loss", target, "val " .. res.metric, "time" }
+  local right = { false, true, true, true, true }
+  if any_diverged then
+    table.insert(headers, 5, "diverged")
+    table.insert(right, 5, false)
+  end
+  local s = advisor._table(headers, rows, right)
   if res.winner then
     local w = res.results[res.winner]
     local why

@@ -54,7 +54,17 @@ function Linear:__init (...)
   end
 end
 
+local try_linear = dm._try_linear
+local NONE = module.NONE
+
 function Linear:forward (x)
+  -- fast path: one C call that checks the shapes; on any mismatch it returns nil and the
+  -- checks below raise the message
+  local p = rawget(self, "_parameters").map
+  local b = p.bias
+  if b == NONE then b = nil end
+  local y = try_linear(x, p.weight, b)
+  if y ~= nil then return y end
   if not dm.is_tensor(x) then
     error(("Linear: expected a Tensor input, got %s"):format(type(x)), 2)
   end

@@ -229,8 +229,12 @@ function Module.__newindex (self, k, v)
 end
 
 --- model(...) runs model:forward(...)
+-- (the instance's own forward, when one was assigned to it, else the class's: what
+-- self.forward finds, without the general field lookup, which costs a call per step)
 function Module.__call (self, ...)
-  return self:forward(...)
+  local f = rawget(self, "_attrs").forward
+  if f == nil then f = getmetatable(self).forward end
+  return f(self, ...)
 end
 
 --- Subclasses define forward.
@@ -442,12 +446,7 @@ function Module.zero_grad (self, opts)
   elseif opts ~= nil then
     to_none = opts and true or false
   end
-  for p in Module.parameters(self) do
-    local g = p.grad
-    if g ~= nil then
-      if to_none then p.grad = nil else g:zero_() end
-    end
-  end
+  dm.zero_grads(Module.parameters(self), to_none)
 end
 
 -- ---- state_dict --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ local core = require "deepmoon.core"
 local Optimizer = require "deepmoon.optim.optimizer"
 
 local adam_step = core.adam_step
+local has_grad = core.has_grad
 local zeros_like = core.zeros_like
 local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
 local typename = Optimizer._typename
@@ -59,8 +60,7 @@ local function step (self, closure, decoupled)
     local amsgrad, maximize = group.amsgrad, group.maximize
     for i = 1, #params do
       local p = params[i]
-      local g = p.grad
-      if g then
+      if has_grad(p) then
         local st = state[p]
         if not st or st.exp_avg == nil then
           st = { step = 0, exp_avg = zeros_like(p), exp_avg_sq = zeros_like(p) }
@@ -73,7 +73,7 @@ local function step (self, closure, decoupled)
         end
         local t = st.step + 1
         st.step = t
-        adam_step(p, g, st.exp_avg, st.exp_avg_sq, vmax, t, lr, beta1, beta2, eps, wd,
+        adam_step(p, nil, st.exp_avg, st.exp_avg_sq, vmax, t, lr, beta1, beta2, eps, wd,
                   decoupled, maximize)
       end
     end

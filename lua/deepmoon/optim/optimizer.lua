@@ -19,7 +19,7 @@
 local core = require "deepmoon.core"
 
 local zeros_like = core.zeros_like
-local zero_ = core.Tensor.zero_          -- called directly: no method lookup per parameter
+local zero_grads = core.zero_grads      -- every parameter in one call, no box per gradient
 local tensor_meta = getmetatable(core.zeros(0))
 
 local Optimizer = {}
@@ -233,16 +233,7 @@ function Optimizer.zero_grad (self, opts)
     end
   end
   local groups = self.param_groups
-  for gi = 1, #groups do
-    local params = groups[gi].params
-    for i = 1, #params do
-      local p = params[i]
-      local g = p.grad
-      if g then
-        if to_none then p.grad = nil else zero_(g) end
-      end
-    end
-  end
+  for gi = 1, #groups do zero_grads(groups[gi].params, to_none) end
 end
 
 --- Run the closure (if any) with grad enabled and return its value; used by step().

@@ -14,6 +14,7 @@ local core = require "deepmoon.core"
 local Optimizer = require "deepmoon.optim.optimizer"
 
 local sgd_step = core.sgd_step
+local has_grad = core.has_grad
 local zeros_like = core.zeros_like
 local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
 
@@ -53,23 +54,21 @@ function SGD.step (self, closure)
     local params = group.params
     local lr, momentum, dampening = group.lr, group.momentum, group.dampening
     local wd, nesterov, maximize = group.weight_decay, group.nesterov, group.maximize
+    -- the kernel reads p's own .grad (nil grad argument): no Lua box per gradient
     for i = 1, #params do
       local p = params[i]
-      local g = p.grad
-      if g then
-        if momentum ~= 0 then
-          local st = state[p]
-          local buf = st and st.momentum_buffer
-          if buf then
-            sgd_step(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize, false)
-          else
-            buf = zeros_like(p)
-            if st then st.momentum_buffer = buf else state[p] = { momentum_buffer = buf } end
-            sgd_step(p, g, buf, lr, momentum, dampening, wd, nesterov, maximize, true)
-          end
-        else
-          sgd_step(p, g, nil, lr, 0, dampening, wd, nesterov, maximize, false)
+      if momentum ~= 0 then
+        local st = state[p]
+        local buf = st and st.momentum_buffer
+        if buf then
+          sgd_step(p, nil, buf, lr, momentum, dampening, wd, nesterov, maximize, false)
+        elseif has_grad(p) then
+          buf = zeros_like(p)
+          if st then st.momentum_buffer = buf else state[p] = { momentum_buffer = buf } end
+          sgd_step(p, nil, buf, lr, momentum, dampening, wd, nesterov, maximize, true)
         end
+      else
+        sgd_step(p, nil, nil, lr, 0, dampening, wd, nesterov, maximize, false)
       end
     end
   end
