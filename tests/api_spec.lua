@@ -166,6 +166,19 @@ local functions = {
     local s = dm.get_rng_state(); local a = dm.rand(3):totable()
     dm.set_rng_state(s); assert.are.same(a, dm.rand(3):totable())
   end,
+  has_grad = function ()
+    local t = v():requires_grad_()
+    assert.is_false(core.has_grad(t))
+    t:sum():backward()
+    assert.is_true(core.has_grad(t))
+  end,
+  zero_grads = function ()
+    local a, b = v():requires_grad_(), x():requires_grad_()
+    ;(a:sum() + b:sum()):backward()
+    core.zero_grads({a, b})
+    assert.are.same({0, 0, 0}, a.grad:totable())
+    assert.are.same({{0, 0}, {0, 0}}, b.grad:totable())
+  end,
   have_blas = function () assert.are.equal("boolean", type(dm.have_blas())) end,
   huber_loss = function () close(core.huber_loss(dm.tensor({3}), dm.tensor({0}), "mean", 1):item(), 2.5) end,
   initial_seed = function () dm.manual_seed(11); assert.are.equal(11, dm.initial_seed()) end,
@@ -216,7 +229,8 @@ describe("the Lua API", function ()
       if type(f) == "function" and not methods[k] then missing[#missing + 1] = "Tensor:" .. k end
     end
     for k, f in pairs(core) do
-      if type(f) == "function" and not functions[k] and not methods[k] then
+      -- names starting with "_" are the Lua layer's private helpers
+      if type(f) == "function" and not functions[k] and not methods[k] and not k:match("^_") then
         missing[#missing + 1] = "core." .. k
       end
     end
