@@ -307,8 +307,8 @@ describe("init.recommend", function ()
     for l in s:gmatch("[^\n]+") do lines[#lines + 1] = l end
     assert.are.equal("init.recommend: 2 weighted layers, order traced", lines[1])
     assert.is_truthy(lines[2]:find("^#  name  layer"))
-    assert.is_truthy(lines[3]:find("^1  0     Linear 2%->4  ReLU     kaiming_normal_%(a=0, relu%)"))
-    assert.is_truthy(lines[4]:find("Sigmoid  xavier_normal_%(gain=1%)"))
+    assert.is_truthy(lines[3]:find("^1  0     Linear 2%->4  ReLU +kaiming_normal_%(a=0, relu%) +1  ReLU"))
+    assert.is_truthy(lines[4]:find("^2  2     Linear 4%->1  Sigmoid +xavier_normal_%(gain=1%) +0%.6325  Sigmoid"))
     assert.are.equal(4, #lines)
   end)
 
@@ -400,7 +400,7 @@ describe("init.diagnose", function ()
     local d = init.diagnose(model, X, { loss = nn.BCELoss(), target = y, verbose = false })
     -- BCE after sigmoid: d loss / d logit = (p - y) / N
     local p = dm.no_grad(model, X)
-    close(d.layers[4].grad_std, std((p - y) / 128) * math.sqrt(1), 1e-3)
+    close(d.layers[3].grad_std, std((p - y) / 128), 1e-3)
     local f = init.diagnose(model, X, { loss = function (out) return out:sum() end,
                                         verbose = false })
     close(f.layers[4].grad_std, 0, 1e-9)   -- d sum / d out is all ones
@@ -427,7 +427,7 @@ describe("init.diagnose", function ()
     end)
     local text, d = captured(init.diagnose, model, X)
     assert.is_truthy(text:find("^init%.diagnose: 39 layer calls, batch %[128 x 2%]\n"))
-    assert.is_truthy(text:find("\n #  name  layer          out mean", 1))
+    assert.is_truthy(text:find("\n #  name  layer +out mean +out std +grad std +w std +w grad std  note\n"))
     assert.is_truthy(text:find("\n 1  0     Linear 2%->32"))
     assert.is_truthy(text:find("\nvanishing: activation std falls"))
     assert.are.equal(tostring(d), text)

@@ -444,7 +444,8 @@ function Diagnosis.__tostring (d)
                 fmt(l.std), fmt(l.grad_std), fmt(l.weight_std), fmt(l.weight_grad_std),
                 table.concat(note, ", ") }
   end
-  local s = ("init.diagnose: %d layer calls, batch [%s]\n"):format(#d.layers, d.batch_shape) ..
+  local s = ("init.diagnose: %d layer call%s, batch [%s]\n"):format(#d.layers,
+    #d.layers == 1 and "" or "s", d.batch_shape) ..
     M._table({ "#", "name", "layer", "out mean", "out std", "grad std", "w std", "w grad std",
                "note" }, rows, { true, false, false, true, true, true, true, true, false })
   if #d.flags == 0 then

@@ -166,6 +166,43 @@ local function fmt_loss (v)
   return ("%.4f"):format(v)
 end
 
+-- the corner of the plot whose legend box would cover the fewest curve points (the y axis
+-- is logarithmic and spans whole decades, as plot.line draws it)
+local function legend_corner (results)
+  local lo, hi, n = math.huge, -math.huge, 1
+  for _, r in ipairs(results) do
+    n = math.max(n, #r.curve)
+    for _, v in ipairs(r.curve) do
+      if finite(v) and v > 0 then
+        lo, hi = math.min(lo, math.log(v, 10)), math.max(hi, math.log(v, 10))
+      end
+    end
+  end
+  if lo > hi then return "top-right" end
+  lo, hi = math.floor(lo), math.ceil(hi)
+  if hi <= lo then hi = lo + 1 end
+  -- the legend's share of the plot: about 20 px per entry of a 310 px high, 560 px wide area
+  local h = math.min(0.9, (#results * 20 + 8) / 310)
+  local w = 0.3
+  local best, fewest
+  for _, corner in ipairs({ "top-right", "bottom-left", "top-left", "bottom-right" }) do
+    local x0 = corner:find("left") and 0 or 1 - w
+    local y0 = corner:find("bottom") and 0 or 1 - h
+    local count = 0
+    for _, r in ipairs(results) do
+      for e, v in ipairs(r.curve) do
+        local x = n > 1 and (e - 1) / (n - 1) or 0
+        if finite(v) and v > 0 and x >= x0 and x <= x0 + w then
+          local y = (math.log(v, 10) - lo) / (hi - lo)
+          if y >= y0 and y <= y0 + h then count = count + 1 end
+        end
+      end
+    end
+    if fewest == nil or count < fewest then best, fewest = corner, count end
+  end
+  return best
+end
+
 --- init.compare(opts): train opts.model() under each scheme and compare.  Options:
 ---   model        function returning a fresh model, or a model class (required)
 ---   data         {X, y}, batched by a DataLoader (shuffled by dm.Generator(seed)), or a
@@ -353,7 +390,7 @@ function M.compare (opts)
   local svg, perr = plot.line{ series = series, title = opts.title or
                                "Training loss by initialisation", xlabel = "epoch",
                                ylabel = "mean training loss", log_y = true,
-                               legend = "bottom-left", path = opts.plot }
+                               legend = legend_corner(results), path = opts.plot }
   if not svg then error("init.compare: " .. tostring(perr), 2) end
   res.svg = svg
   res.plot = opts.plot
