@@ -144,6 +144,41 @@ $(BUILDDIR)/tests/%: tests/c/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -MF $@.d -MT $@ -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
 
+# ---- embedding: luaopen_deepmoon with the Lua sources built in; C hosts -----------------
+# lua_sources.h (tools/embed_lua.sh) holds lua/deepmoon/**.lua as bytes for bindings/embed.c,
+# which is in the module and in libdeepmoon_lua.a (core + binding, no Lua: hosts link their
+# own).  It is regenerated on every run and replaced only when it changes, so adding or
+# removing a Lua file rebuilds it.
+LUA_SRC_H := $(OBJDIR)/gen/lua_sources.h
+LIB_LUA_A := $(BUILDDIR)/libdeepmoon_lua.a
+EMBED_BIN := $(BUILDDIR)/examples/embed_host $(BUILDDIR)/examples/embed_infer
+
+all: $(LIB_LUA_A) $(EMBED_BIN)
+
+$(LUA_SRC_H): FORCE
+	@mkdir -p $(@D)
+	@sh tools/embed_lua.sh lua > $@.tmp && \
+	    { if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi; }
+
+$(OBJDIR)/bindings/embed.o: $(LUA_SRC_H)
+$(OBJDIR)/bindings/embed.o: BIND_CFLAGS += -I$(OBJDIR)/gen
+
+$(LIB_LUA_A): $(CORE_OBJ) $(BIND_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILDDIR)/examples/embed_host: examples/embed/host.c $(LIB_LUA_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Icore -Ibindings $(LUA_CFLAGS) -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< \
+	    $(LIB_LUA_A) $(LUA_LIBS) $(BLAS_LIBS) -lm
+
+$(BUILDDIR)/examples/embed_infer: examples/embed/infer.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Icore -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
+
+-include $(EMBED_BIN:=.d)
+
 -include $(DEPS)
 
 # ---- tests -----------------------------------------------------------------------------
@@ -252,6 +287,14 @@ clean:
 	rm -rf $(sort build build-asan build-noblas build-asan-noblas $(BUILDDIR))
 
 # ---- install ---------------------------------------------------------------------------
+# make install PREFIX=/usr/local DESTDIR=   installs
+#   $(BINDIR)/deepmoon                      the host (the prompt is compiled into it)
+#   $(LUA_LDIR)/deepmoon/*.lua              the Lua side      (lua5.4 searches both of these
+#   $(LUA_CDIR)/deepmoon/core.so            the C module       under /usr/local by default)
+#   $(LIBDIR)/libdeepmoon.{a,so}, $(INCLUDEDIR)/deepmoon.h, $(PCDIR)/deepmoon.pc  (for C)
+#   $(LIBDIR)/libdeepmoon_lua.a, $(INCLUDEDIR)/deepmoon_lua.h     (for C programs hosting Lua)
+# INSTALL_DEV=0 leaves out the C libraries, headers and pkg-config file (the rockspec does, so
+# luarocks does not deploy libdeepmoon as a Lua module).
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 LIBDIR     ?= $(PREFIX)/lib
@@ -260,27 +303,38 @@ BINDIR     ?= $(PREFIX)/bin
 LUA_CDIR   ?= $(LIBDIR)/lua/5.4
 LUA_LDIR   ?= $(PREFIX)/share/lua/5.4
 PCDIR      ?= $(LIBDIR)/pkgconfig
+INSTALL_DEV ?= 1
 VERSION     = $(shell sed -n 's/^#define DM_VERSION "\(.*\)"/\1/p' core/deepmoon.h)
 LUA_FILES   = $(shell cd lua && find deepmoon -name '*.lua' | sort)
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
-	    $(DESTDIR)$(LUA_CDIR)/deepmoon $(DESTDIR)$(PCDIR)
-	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libdeepmoon.a
-	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libdeepmoon.so
-	install -m 644 core/deepmoon.h $(DESTDIR)$(INCLUDEDIR)/deepmoon.h
-	install -m 755 $(MODULE) $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_CDIR)/deepmoon $(DESTDIR)$(LUA_LDIR)
 	install -m 755 $(HOST) $(DESTDIR)$(BINDIR)/deepmoon
+	install -m 755 $(MODULE) $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so
 	for f in $(LUA_FILES); do \
 	    install -D -m 644 lua/$$f $(DESTDIR)$(LUA_LDIR)/$$f || exit 1; done
+ifeq ($(INSTALL_DEV),1)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libdeepmoon.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libdeepmoon.so
+	install -m 644 $(LIB_LUA_A) $(DESTDIR)$(LIBDIR)/libdeepmoon_lua.a
+	install -m 644 core/deepmoon.h bindings/deepmoon_lua.h $(DESTDIR)$(INCLUDEDIR)/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	    'Name: deepmoon' 'Description: deep-learning toolkit core (tensors, autograd)' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ldeepmoon' \
 	    'Libs.private: $(BLAS_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon.pc
+	@# a real install into a system directory: let the dynamic loader see libdeepmoon.so
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig > /dev/null; then \
+	    ldconfig; fi
+endif
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libdeepmoon.a $(DESTDIR)$(LIBDIR)/libdeepmoon.so \
-	    $(DESTDIR)$(INCLUDEDIR)/deepmoon.h $(DESTDIR)$(BINDIR)/deepmoon \
-	    $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so $(DESTDIR)$(PCDIR)/deepmoon.pc
-	-rmdir $(DESTDIR)$(LUA_CDIR)/deepmoon 2>/dev/null
-	rm -rf $(DESTDIR)$(LUA_LDIR)/deepmoon
+	rm -f $(DESTDIR)$(BINDIR)/deepmoon $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so \
+	    $(DESTDIR)$(LIBDIR)/libdeepmoon.a $(DESTDIR)$(LIBDIR)/libdeepmoon.so \
+	    $(DESTDIR)$(LIBDIR)/libdeepmoon_lua.a $(DESTDIR)$(INCLUDEDIR)/deepmoon.h \
+	    $(DESTDIR)$(INCLUDEDIR)/deepmoon_lua.h $(DESTDIR)$(PCDIR)/deepmoon.pc
+	for f in $(LUA_FILES); do rm -f $(DESTDIR)$(LUA_LDIR)/$$f; done
+	-find $(DESTDIR)$(LUA_LDIR)/deepmoon $(DESTDIR)$(LUA_CDIR)/deepmoon -depth -type d \
+	    -exec rmdir {} \; 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig > /dev/null; then \
+	    ldconfig; fi

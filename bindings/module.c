@@ -77,22 +77,25 @@ dm_tensor *lb_opt(lua_State *L, int idx)
 }
 
 /* Bytes the core allocated are invisible to Lua's collector; without telling it, a loop of
- * temporaries grows without bound (Torch7's failure).  Report them in batches as GC steps,
- * and force a full collection when live tensor bytes double since the last one. */
-static int64_t pending_bytes, soft_limit = 64 << 20;
+ * temporaries grows without bound (Torch7's failure).  The policy is Torch7's: when live
+ * tensor bytes (which include tensors whose boxes are garbage not yet collected) pass a soft
+ * limit, run a full collection, then set the limit to twice what is still live, and at least
+ * SOFT_MIN.  Garbage is thus bounded by max(SOFT_MIN, live), and a collection, whose cost is
+ * the Lua heap's size (~80 us for a few hundred KB), runs once per SOFT_MIN bytes of
+ * temporaries at most, whatever their sizes.  Reporting every allocation as collector debt
+ * (lua_gc STEP) bounded memory as well but made the collector traverse the heap once per
+ * few hundred KB of tensors: a tenth of a large model's training time.  Freed tensor memory
+ * goes to the core's cache and is reused by the next step's tensors. */
+#define SOFT_MIN ((int64_t)8 << 20)
+static int64_t soft_limit = SOFT_MIN;
 
 void lb_account(lua_State *L, int64_t bytes)
 {
-    pending_bytes += bytes;
-    if (pending_bytes >= (256 << 10)) {
-        int kb = (int)(pending_bytes >> 10);
-        pending_bytes = 0;
-        lua_gc(L, LUA_GCSTEP, kb);
-    }
+    (void)bytes;
     if (dm_live_bytes() > soft_limit) {
         lua_gc(L, LUA_GCCOLLECT);
         int64_t live = dm_live_bytes();
-        soft_limit = live * 2 > (64 << 20) ? live * 2 : (64 << 20);
+        soft_limit = live * 2 > SOFT_MIN ? live * 2 : SOFT_MIN;
     }
 }
 

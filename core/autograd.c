@@ -6,6 +6,9 @@
  * a node runs only once all gradient flowing into it has been summed (Kahn's algorithm).
  * Nothing recurses, so very deep graphs are fine. */
 #include "internal.h"
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")           /* vectorize the accumulation loop (see elementwise.c) */
+#endif
 #include <stdio.h>
 
 static _Thread_local int grad_disabled;
@@ -213,7 +216,18 @@ static int accumulate(dm_tensor **slot, dm_tensor *g)
         *slot = owned_grad(g);
         return *slot ? 0 : -1;
     }
-    int rc = dm_add_(*slot, g, 1.0f);
+    dm_tensor *s = *slot;
+    int rc = 0;
+    if (dm_same_shape(s, g) && dm_is_contiguous(s) && dm_is_contiguous(g) &&
+        s->storage != g->storage) {
+        /* the usual case (a leaf's grad from the last step, zeroed) without the general
+           broadcasting add */
+        float *restrict d = dm_data(s);
+        const float *restrict x = dm_data(g);
+        for (int64_t i = 0, n = dm_numel(s); i < n; i++) d[i] += x[i];
+    } else {
+        rc = dm_add_(s, g, 1.0f);
+    }
     dm_tensor_release(g);
     return rc;
 }

@@ -74,37 +74,61 @@ void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, floa
 /* ---- small products ---------------------------------------------------------------------
  * A BLAS call costs a few thousand instructions before any arithmetic (argument checks,
  * buffer set-up, packing), which is most of a [16 x 2] @ [2 x 64] product.  Small products
- * run here instead, in float like BLAS, in two forms the compiler vectorizes:
+ * run here instead, in float like BLAS, register-blocked on 4-float vectors (GCC/Clang
+ * vector extensions; SSE2 at least):
  *   axpy form: row i of C = sum over p of A(i, p) * (row p of B), B read row-major [k x n]
  *              (a B stored transposed is first copied to that layout: at most SMALL_KN floats)
  *   dot form:  C(i, j) = dot(row i of A, row j of B) when both are stored along k (A not
- *              transposed, B transposed) and k is long enough for a dot to pay. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define DM_VECTORIZE __attribute__((optimize("O3")))    /* -O2's cost model skips these */
-#else
-#define DM_VECTORIZE
-#endif
+ *              transposed, B transposed) and k is long enough for a dot to pay
+ *   few columns (n < 8) and many rows: C^T = op(B)^T op(A)^T is computed, with long rows. */
 #define SMALL_WORK 32768            /* m * n * k at most */
-#define SMALL_KN 4096               /* k * n at most */
-#define SMALL_N 1024                /* n at most (one row of C in a local buffer) */
+#define SMALL_KN 4096               /* k * n (and m * n when transposing) at most */
+
+#if defined(__GNUC__) || defined(__clang__)
+/* 8 floats: one AVX register, or two SSE registers on the baseline; lanes are computed
+ * independently, so both give bit-identical results */
+typedef float v8f __attribute__((vector_size(32)));
+/* macros, not functions: a function taking or returning v8f has a different ABI with and
+   without AVX, which GCC warns about */
+#define ld8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define st8(p, v) do { v8f w_ = (v); memcpy((p), &w_, sizeof w_); } while (0)
+#define hsum8(v) (((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7]))
+#define HAVE_V8F 1
+#else
+#define HAVE_V8F 0
+#endif
+#if HAVE_V8F && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__)
+#define DM_AVX_CLONES __attribute__((target_clones("avx", "default")))
+#else
+#define DM_AVX_CLONES
+#endif
 
 static int small_ok(int64_t m, int64_t n, int64_t k)
 {
-    return m * n * k <= SMALL_WORK && k * n <= SMALL_KN && n <= SMALL_N;
+    return HAVE_V8F && m * n * k <= SMALL_WORK && k * n <= SMALL_KN;
 }
 
-DM_VECTORIZE static float dot(const float *restrict x, const float *restrict y, int64_t k)
+#if HAVE_V8F
+static inline float dot(const float *x, const float *y, int64_t k)
 {
-    float s[8] = { 0 };
+    v8f s0 = { 0 };
     int64_t p = 0;
-    for (; p + 8 <= k; p += 8)
-        for (int l = 0; l < 8; l++) s[l] += x[p + l] * y[p + l];
-    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; p + 8 <= k; p += 8) s0 += ld8(x + p) * ld8(y + p);
+    float t = hsum8(s0);
     for (; p < k; p++) t += x[p] * y[p];
     return t;
 }
 
-DM_VECTORIZE static void gemm_small(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+/* c[j] = alpha * v[j] + beta * c[j] (c not read when beta is 0) for 8 columns */
+#define out8(c, v, alpha, beta) do { \
+        v8f o_ = (v) * (alpha); \
+        if ((beta) != 0.0f) o_ += ld8(c) * (beta); \
+        st8((c), o_); \
+    } while (0)
+
+DM_AVX_CLONES
+static void gemm_small(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                        float *c, int64_t ldc)
 {
@@ -119,26 +143,59 @@ DM_VECTORIZE static void gemm_small(int transa, int transb, int64_t m, int64_t n
         }
         return;
     }
-    float bt[SMALL_KN], row[SMALL_N];
+    if (n < 8 && m >= 2 * n && m * n <= SMALL_KN && k * m <= SMALL_KN) {
+        /* (the inner call's operands obey the same k * n bound as ours) */
+        float d[SMALL_KN];          // d = C^T [n x m]
+        gemm_small(!transb, !transa, n, m, k, 1.0f, b, ldb, a, lda, 0.0f, d, m);
+        for (int64_t i = 0; i < m; i++) {
+            float *ci = c + i * ldc;
+            for (int64_t j = 0; j < n; j++)
+                ci[j] = beta == 0.0f ? alpha * d[j * m + i] : alpha * d[j * m + i] + beta * ci[j];
+        }
+        return;
+    }
+    float bt[SMALL_KN];
     if (transb) {                   /* b is stored [n x k]: lay it out as [k x n] */
-        for (int64_t j = 0; j < n; j++)
-            for (int64_t p = 0; p < k; p++) bt[p * n + j] = b[j * ldb + p];
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t j = 0; j < n; j++) bt[p * n + j] = b[j * ldb + p];
         b = bt;
         ldb = n;
     }
+    // row i of C from 32 (then 8, then 1) columns at a time, accumulated in registers
+    const int64_t sa_i = transa ? 1 : lda, sa_p = transa ? lda : 1;
     for (int64_t i = 0; i < m; i++) {
-        float *restrict r = row;
-        for (int64_t j = 0; j < n; j++) r[j] = 0.0f;
-        for (int64_t p = 0; p < k; p++) {
-            const float av = transa ? a[p * lda + i] : a[i * lda + p];
-            const float *restrict bp = b + p * ldb;
-            for (int64_t j = 0; j < n; j++) r[j] += av * bp[j];
+        const float *ai = a + i * sa_i;
+        float *ci = c + i * ldc;
+        int64_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+            v8f c0 = { 0 }, c1 = c0, c2 = c0, c3 = c0;
+            const float *bp = b + j;
+            for (int64_t p = 0; p < k; p++, bp += ldb) {
+                const float av = ai[p * sa_p];
+                c0 += ld8(bp) * av;
+                c1 += ld8(bp + 8) * av;
+                c2 += ld8(bp + 16) * av;
+                c3 += ld8(bp + 24) * av;
+            }
+            out8(ci + j, c0, alpha, beta);
+            out8(ci + j + 8, c1, alpha, beta);
+            out8(ci + j + 16, c2, alpha, beta);
+            out8(ci + j + 24, c3, alpha, beta);
         }
-        float *restrict ci = c + i * ldc;
-        if (beta == 0.0f) for (int64_t j = 0; j < n; j++) ci[j] = alpha * r[j];
-        else for (int64_t j = 0; j < n; j++) ci[j] = alpha * r[j] + beta * ci[j];
+        for (; j + 8 <= n; j += 8) {
+            v8f c0 = { 0 };
+            const float *bp = b + j;
+            for (int64_t p = 0; p < k; p++, bp += ldb) c0 += ld8(bp) * ai[p * sa_p];
+            out8(ci + j, c0, alpha, beta);
+        }
+        for (; j < n; j++) {
+            float v = 0.0f;
+            for (int64_t p = 0; p < k; p++) v += ai[p * sa_p] * b[p * ldb + j];
+            ci[j] = beta == 0.0f ? alpha * v : alpha * v + beta * ci[j];
+        }
     }
 }
+#endif
 
 #if HAVE_BLAS
 /* A leading dimension BLAS accepts: at least the stored row length, and at least 1.  When
@@ -159,10 +216,12 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
     if (m <= 0 || n <= 0) return;
 #if HAVE_BLAS
     /* k == 0 only scales C; the naive loop does that without BLAS's ld checks on A and B */
+#if HAVE_V8F
     if (use_blas && k > 0 && small_ok(m, n, k)) {
         gemm_small(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
+#endif
     if (use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
         int64_t la = lda, lb = ldb, lc = ldc;
         int ok = fix_ld(transa ? k : m, transa ? m : k, &la)

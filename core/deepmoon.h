@@ -356,6 +356,33 @@ int dm_npy_save(const char *path, const dm_tensor *t);
 dm_tensor *dm_npy_load(const char *path);
 dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);
 
+/* ---- inference (model.c) ------------------------------------------------------------ */
+/* Run a model saved from Lua (nn.save_model(model, path), or model:save(path)) from plain C,
+   no Lua needed.  The file is safetensors: the model's state_dict under PyTorch's names (so
+   PyTorch's load_state_dict reads it too) plus a description of the layers in the metadata
+   key "deepmoon.model" (a Sequential of Linear, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU,
+   GELU, Softmax, LogSoftmax, Identity, Flatten, Dropout, BatchNorm1d; the text format is
+   documented at the top of core/model.c).  Inference is eval mode (Dropout passes values
+   through, BatchNorm1d uses its running statistics) on rows of in_features floats:
+       dm_model *m = dm_model_load("model.safetensors");
+       if (!m) { fprintf(stderr, "%s\n", dm_errmsg()); return 1; }
+       float x[2 * 4] = { ... }, y[2 * 3];          // in_features 4, out_features 3
+       if (dm_model_forward(m, x, 2, y) != 0) fprintf(stderr, "%s\n", dm_errmsg());
+       dm_model_free(m);
+   A malformed or hostile file gives NULL and a message ("load: <path>: ..." for the file,
+   "load_model: <path>: line 3: ..." for the description), never a crash.  Tensor reference
+   counts are not atomic, so threads that run a model at the same time each load their own. */
+typedef struct dm_model dm_model;
+dm_model *dm_model_load(const char *path);
+dm_model *dm_model_load_buffer(const void *data, size_t len, const char *name);
+                        /* a model file's bytes in memory; name is used in messages */
+int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float *output);
+                        /* input [batch x in_features] -> output [batch x out_features],
+                           row-major; 0, or -1 with a message */
+int64_t dm_model_in_features(const dm_model *m);
+int64_t dm_model_out_features(const dm_model *m);
+void dm_model_free(dm_model *m);                                /* NULL is fine */
+
 /* ---- autograd ----------------------------------------------------------------------- */
 /* gradient NULL means ones (t must then hold one element) */
 int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph);

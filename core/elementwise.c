@@ -17,6 +17,12 @@
  * division, s / x is reciprocal(x) * s, x ^ s special-cases s = 0, 1, 2, 3, 0.5, -0.5, -1, -2,
  * elu and selu use exp(x) - 1 (not expm1), round is half-to-even. */
 #include "internal.h"
+/* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
+ * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
+ * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
 
 /* ---- the plan: row-by-row walk over a broadcast shape --------------------------------- */
 

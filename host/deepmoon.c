@@ -3,8 +3,10 @@
  *
  * It takes the stock lua5.4 options and builds the same `arg` table, so a script runs here
  * exactly as under lua5.4 (scripts do their own `local dm = require "deepmoon"`).  The one
- * difference is the interactive prompt, which starts with `dm` (and `nn`, `optim`, `init`,
- * `data` when deepmoon has them) already loaded.
+ * difference is the interactive prompt (host/repl.lua, compiled in), which starts with `dm`
+ * (and `nn`, `optim`, `init`, `data`) already loaded, prints tables and tensors, and on a
+ * terminal edits lines with readline (lineedit.c): history in ~/.deepmoon_history (or
+ * $DEEPMOON_HISTORY; empty for none) and Tab completion of globals, fields and methods.
  *
  *     deepmoon [options] [script [args]]
  *

@@ -234,7 +234,7 @@ function M.complete (word, before, env)
   table.sort(out)
   local prefix = chain .. sep
   for i, k in ipairs(out) do out[i] = prefix .. k end
-  if #out == 1 and sep ~= "" and type(names[out[1]:sub(#prefix + 1)]) == "function" then
+  if #out == 1 and type(names[out[1]:sub(#prefix + 1)]) == "function" then
     out[1] = out[1] .. "("
   end
   return out

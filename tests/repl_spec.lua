@@ -100,7 +100,7 @@ describe("repl.complete", function ()
   teardown(function () env.t, env.lin, env.net = nil, nil, nil end)
 
   it("completes globals and keywords", function ()
-    assert.are.same({ "print" }, complete("pri"))
+    assert.are.same({ "print(" }, complete("pri"))
     assert.are.same({ "function" }, complete("functi"))
     assert.are.same({ "dm" }, complete("dm"))
     assert.are.same({ "optim" }, complete("opti"))

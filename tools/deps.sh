@@ -6,6 +6,12 @@
 set -eu
 
 PACKAGES="build-essential pkg-config lua5.4 liblua5.4-dev libopenblas-dev lua-busted"
+# the embedding test (tests/c/test_lighttpd.sh) serves predictions from a real Lua-hosting
+# application: lighttpd's mod_magnet (linked with Lua 5.4), asked through curl
+PACKAGES="$PACKAGES lighttpd lighttpd-modules-lua curl"
+# optional for the build (the Makefile uses readline when present), wanted for the tests: the
+# prompt's line editing and Tab completion, checked on a terminal under tmux
+PACKAGES="$PACKAGES libreadline-dev tmux"
 
 installed () {
     dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'

@@ -128,7 +128,6 @@ wait_for () {
     done
     fail=$((fail + 1))
     printf 'FAIL %s: no line matching %s (x%s) on the screen:\n' "$1" "$2" "$want"
-    screen | sed '/^$/d'
     return 1
 }
 
@@ -155,6 +154,7 @@ else
     q () { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
     {
         echo "#!/bin/sh"
+        echo "trap : INT          # Ctrl-C is for deepmoon; this shell waits for its status"
         for v in LUA_PATH_5_4 LUA_CPATH_5_4 ASAN_OPTIONS UBSAN_OPTIONS; do
             eval "val=\${$v-}"
             [ -n "$val" ] && echo "export $v=$(q "$val")"

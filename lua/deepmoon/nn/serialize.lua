@@ -172,13 +172,7 @@ local function check_opts (opts, level)
   return opts
 end
 
---- The "deepmoon.model" text describing model (see save_model for model and opts).
-function M.describe (model, opts)
-  local text = M._describe(model, check_opts(opts, 2), 2)
-  return text
-end
-
-function M._describe (model, opts, level)
+local function describe (model, opts, level)
   level = level + 1
   if not is_module(model) then fail(level, "expected a Module, got %s", type(model)) end
   local chain = {}
@@ -231,11 +225,17 @@ function M._describe (model, opts, level)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- The "deepmoon.model" text that save_model stores for model (same arguments).
+function M.describe_model (model, opts)
+  local text = describe(model, check_opts(opts, 2), 2)
+  return text
+end
+
 local function save (model, path, opts, level)
   level = level + 1
   if type(path) ~= "string" then fail(level, "expected a file name, got %s", type(path)) end
   opts = check_opts(opts, level)
-  local text = M._describe(model, opts, level)
+  local text = describe(model, opts, level)
   local meta = {}
   if opts.metadata ~= nil then
     if type(opts.metadata) ~= "table" then
@@ -451,8 +451,10 @@ local function build (ctx, text, tensors)
   end
   local layers, width, ended = {}, nil, false
   local lines = {}
-  for line in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("(.-)\n") do
-    lines[#lines + 1] = line
+  if text ~= "" then
+    for line in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("(.-)\n") do
+      lines[#lines + 1] = line
+    end
   end
   for i, line in ipairs(lines) do
     ctx.line = i

@@ -1,0 +1,370 @@
+-- Embedding: nn.save_model / nn.load_model / model:save (deepmoon.nn.serialize), the same
+-- files run by the plain-C inference API (build/examples/embed_infer, which uses only
+-- dm_model_load and dm_model_forward) and compared with the Lua forward, and
+-- luaopen_deepmoon opening deepmoon from the module file alone in a fresh interpreter.
+-- (tests/c/test_model.c covers the C parser in depth; tests/c/test_embed.sh the C hosts.)
+
+local dm = require "deepmoon"
+local nn = dm.nn
+local serialize = require "deepmoon.nn.serialize"
+
+collectgarbage()
+collectgarbage()
+local baseline = dm.memory()
+
+local function script_dir ()
+  local src = debug.getinfo(1, "S").source
+  return src:match("^@(.*/)") or "./"
+end
+local ROOT = script_dir() .. "../"
+
+-- the build directory of the configuration under test: the first LUA_CPATH_5_4 entry
+local BUILD = ((os.getenv("LUA_CPATH_5_4") or ""):match("^([^;]*)/%?%.so")) or (ROOT .. "build")
+local LUA = os.getenv("DM_LUA") or "lua5.4"
+
+local function sh_quote (s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- the message of the error fn raises, without the position
+local function err (fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert(not ok, "expected an error")
+  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
+end
+
+local tmpfiles = {}
+local function tmp (suffix)
+  local base = os.tmpname()
+  os.remove(base)
+  local p = base .. (suffix or ".safetensors")
+  tmpfiles[#tmpfiles + 1] = p
+  return p
+end
+
+-- run a command; its stdout and whether it succeeded
+local function run (cmd)
+  local f = assert(io.popen(cmd .. " 2>&1"))
+  local out = f:read("a")
+  local ok = f:close()
+  return out, ok
+end
+
+-- rows of x through the C program; a Lua table of rows of numbers
+local function c_forward (path, x)
+  local args = {}
+  for i, row in ipairs(x:totable()) do
+    local vals = {}
+    for j, v in ipairs(row) do vals[j] = ("%.9g"):format(v) end
+    args[i] = table.concat(vals, ",")
+  end
+  local out, ok = run(sh_quote(BUILD .. "/examples/embed_infer") .. " " .. sh_quote(path) ..
+                      " " .. table.concat(args, " "))
+  assert(ok, "embed_infer failed: " .. out)
+  local rows = {}
+  for line in out:gmatch("[^\n]+") do
+    local r = {}
+    for v in line:gmatch("%S+") do r[#r + 1] = tonumber(v) end
+    rows[#rows + 1] = r
+  end
+  return rows
+end
+
+local function assert_close (want, got, tol)
+  assert.are.equal(#want, #got)
+  for i = 1, #want do
+    assert.are.equal(#want[i], #got[i])
+    for j = 1, #want[i] do
+      local d = math.abs(want[i][j] - got[i][j]) / math.max(1, math.abs(want[i][j]))
+      assert(d <= tol, ("row %d col %d: Lua %.9g, C %.9g"):format(i, j, want[i][j], got[i][j]))
+    end
+  end
+end
+
+-- a model with trained-looking running statistics in its BatchNorm1d layers
+local function warm_up (model, width)
+  model:train()
+  dm.no_grad(function ()
+    for _ = 1, 3 do model(dm.randn(16, width) * 2 + 0.5) end
+  end)
+  return model:eval()
+end
+
+describe("nn.save_model", function ()
+  it("writes the state_dict under PyTorch's names and the layer chain", function ()
+    dm.manual_seed(3)
+    local model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.25),
+                                nn.Linear(4, 2, false), nn.LogSoftmax(2))
+    local path = tmp()
+    assert.is_true(nn.save_model(model, path, { metadata = { classes = "a,b" } }))
+    local tensors, meta = assert(dm.load(path))
+    local names = {}
+    for k in pairs(tensors) do names[#names + 1] = k end
+    table.sort(names)
+    assert.are.same({ "0.bias", "0.weight", "3.weight" }, names)
+    assert.are.equal(0, (tensors["0.weight"] - model[1].weight):abs():max():item())
+    assert.are.equal("a,b", meta.classes)
+    assert.are.equal(table.concat({
+      "deepmoon.model 1",
+      "in_features=3",
+      "layer 0 Linear in_features=3 out_features=4 bias=true",
+      "layer 1 ReLU",
+      "layer 2 Dropout p=0.25",
+      "layer 3 Linear in_features=4 out_features=2 bias=false",
+      "layer 4 LogSoftmax dim=2",
+      "end", "" }, "\n"), meta["deepmoon.model"])
+  end)
+
+  it("describes every supported layer, nested Sequentials flattened", function ()
+    local model = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(2, { momentum = false,
+      affine = false }), nn.Sequential(nn.Linear(2, 3), nn.GELU("tanh")), nn.LeakyReLU(0.1),
+      nn.ELU(), nn.SELU(), nn.Sigmoid(), nn.Tanh(), nn.Identity(), nn.GELU(),
+      nn.Softmax())
+    assert.are.equal(table.concat({
+      "deepmoon.model 1",
+      "in_features=2",
+      "layer 0 Flatten start_dim=2 end_dim=-1",
+      "layer 1 BatchNorm1d num_features=2 eps=1e-05 momentum=none affine=false " ..
+        "track_running_stats=true",
+      "layer 2.0 Linear in_features=2 out_features=3 bias=true",
+      "layer 2.1 GELU approximate=tanh",
+      "layer 3 LeakyReLU negative_slope=0.1",
+      "layer 4 ELU alpha=1",
+      "layer 5 SELU", "layer 6 Sigmoid", "layer 7 Tanh", "layer 8 Identity",
+      "layer 9 GELU approximate=none",
+      "layer 10 Softmax dim=none",
+      "end", "" }, "\n"), serialize.describe_model(model))
+  end)
+
+  it("takes the chain of other models from {layers = ...}", function ()
+    local Net = nn.Module:extend("Net")
+    function Net:__init ()
+      self.fc1 = nn.Linear(2, 5)
+      self.fc2 = nn.Linear(5, 1)
+    end
+    function Net:forward (x) return self.fc2(self.fc1(x):relu()):sigmoid() end
+    local net = Net()
+    local path = tmp()
+    assert.is_true(nn.save_model(net, path,
+                                 { layers = { net.fc1, nn.ReLU(), net.fc2, nn.Sigmoid() } }))
+    local tensors, meta = assert(dm.load(path))
+    assert.is_not_nil(tensors["fc1.weight"])
+    assert.is_not_nil(tensors["fc2.bias"])
+    assert.truthy(meta["deepmoon.model"]:find("layer fc1 Linear", 1, true))
+    assert.truthy(meta["deepmoon.model"]:find("layer - ReLU", 1, true))
+    local x = dm.randn(4, 2)
+    assert_close(dm.no_grad(function () return net(x) end):totable(), c_forward(path, x), 1e-6)
+    local back = assert(nn.load_model(path))
+    assert.are.equal(0, (back(x) - net(x)):abs():max():item())
+  end)
+
+  it("is also model:save", function ()
+    local model = nn.Sequential(nn.Linear(2, 2))
+    local a, b = tmp(), tmp()
+    assert.is_true(model:save(a))
+    assert.is_true(nn.save_model(model, b))
+    local fa, fb = io.open(a, "rb"), io.open(b, "rb")
+    assert.are.equal(fa:read("a"), fb:read("a"))
+    fa:close()
+    fb:close()
+  end)
+
+  it("explains what it cannot describe", function ()
+    local path = tmp()
+    assert.are.equal("save_model: expected a Sequential, got Linear (for another model, pass " ..
+                     "the chain its forward runs: {layers = {...}})",
+                     err(nn.save_model, nn.Linear(2, 3), path))
+    assert.are.equal("save_model: Sequential[2] (MSELoss) is not supported in model files " ..
+                     "(Linear, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, GELU, Softmax, " ..
+                     "LogSoftmax, Identity, Flatten, Dropout, BatchNorm1d and Sequential are)",
+                     err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.MSELoss()), path))
+    assert.are.equal("save_model: Sequential[2] (Linear): in_features 4 does not match the " ..
+                     "width 3 before it",
+                     err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)), path))
+    assert.are.equal("save_model: Sequential[1] (Flatten): only Flatten(2, -1) (the default) " ..
+                     "is supported, got Flatten(1, -1)",
+                     err(nn.save_model, nn.Sequential(nn.Flatten(1), nn.Linear(2, 1)), path))
+    assert.are.equal("save_model: cannot tell the width of the input (no Linear or " ..
+                     "BatchNorm1d); pass {in_features = n}",
+                     err(nn.save_model, nn.Sequential(nn.ReLU()), path))
+    assert.is_true(nn.save_model(nn.Sequential(nn.ReLU()), path, { in_features = 3 }))
+    assert.are.equal("save_model: layers[1] (Linear) is not part of the model, so its " ..
+                     "tensors have no name",
+                     err(nn.save_model, nn.Sequential(), path, { layers = { nn.Linear(1, 1) } }))
+    assert.are.equal("save_model: unknown option 'layer'",
+                     err(nn.save_model, nn.Sequential(), path, { layer = {} }))
+    assert.are.equal("save_model: metadata key 'deepmoon.model' is reserved",
+                     err(nn.save_model, nn.Sequential(nn.Linear(1, 1)), path,
+                         { metadata = { ["deepmoon.model"] = "x" } }))
+    assert.are.equal("save_model: expected a file name, got nil",
+                     err(nn.save_model, nn.Sequential()))
+    local ok, msg = nn.save_model(nn.Sequential(nn.Linear(1, 1)), "/nonexistent/dir/m.st")
+    assert.is_nil(ok)
+    assert.truthy(msg:find("/nonexistent/dir/m.st", 1, true))
+  end)
+end)
+
+describe("the plain-C inference API", function ()
+  -- each layer type after a Linear 3 -> 5, run by Lua and by C on the same rows
+  local cases = {
+    { "Linear", function () return nn.Linear(5, 2, false) end },
+    { "ReLU", function () return nn.ReLU() end },
+    { "LeakyReLU", function () return nn.LeakyReLU(0.3) end },
+    { "Sigmoid", function () return nn.Sigmoid() end },
+    { "Tanh", function () return nn.Tanh() end },
+    { "ELU", function () return nn.ELU(0.6) end },
+    { "SELU", function () return nn.SELU() end },
+    { "GELU", function () return nn.GELU() end },
+    { "GELU tanh", function () return nn.GELU("tanh") end },
+    { "Softmax", function () return nn.Softmax(2) end },
+    { "Softmax over the batch", function () return nn.Softmax(1) end },
+    { "LogSoftmax", function () return nn.LogSoftmax(-1) end },
+    { "Identity", function () return nn.Identity() end },
+    { "Flatten", function () return nn.Flatten() end },
+    { "Dropout", function () return nn.Dropout(0.5) end },
+    { "BatchNorm1d", function () return nn.BatchNorm1d(5) end },
+    { "BatchNorm1d without affine", function () return nn.BatchNorm1d(5, { affine = false }) end },
+    { "BatchNorm1d with batch statistics",
+      function () return nn.BatchNorm1d(5, { eps = 1e-3, track_running_stats = false }) end },
+  }
+  for _, case in ipairs(cases) do
+    it("matches the Lua forward: " .. case[1], function ()
+      dm.manual_seed(11)
+      local model = nn.Sequential(nn.Linear(3, 5), case[2]())
+      warm_up(model, 3)
+      local path = tmp()
+      assert.is_true(nn.save_model(model, path))
+      local x = dm.randn(6, 3) * 2
+      local want = model(x):totable()
+      assert_close(want, c_forward(path, x), 1e-6)
+      -- and nn.load_model gives the same model back
+      local back = assert(nn.load_model(path))
+      assert.is_false(back.training)
+      assert_close(want, back(x):totable(), 0)
+    end)
+  end
+
+  it("runs the example script's model", function ()
+    local path = tmp()
+    local out, ok = run(("%s %s %s"):format(sh_quote(LUA),
+      sh_quote(ROOT .. "examples/embed/train_and_save.lua"), sh_quote(path)))
+    assert(ok, out)
+    assert.truthy(out:find("training accuracy", 1, true))
+    local model = assert(nn.load_model(path))
+    local x = dm.tensor({ { -2, 0 }, { 2, 0 }, { 0, 2.5 }, { 0.3, -0.7 } })
+    local want = model(x):totable()
+    assert_close(want, c_forward(path, x), 1e-6)
+    local predicted = model(x):argmax(2)
+    for i = 1, 3 do                                  -- the cluster centres are learned
+      assert.are.equal(i, predicted:get(i))
+    end
+  end)
+end)
+
+describe("nn.load_model", function ()
+  -- a file holding Linear 2 -> 3 as "0" and the given description
+  local function file_with (text)
+    local path = tmp()
+    local tensors = { ["0.weight"] = dm.full({ 3, 2 }, 0.5), ["0.bias"] = dm.full({ 3 }, 0.1) }
+    assert.is_true(dm.save(path, tensors, text and { ["deepmoon.model"] = text } or nil))
+    return path
+  end
+  local HEAD = "deepmoon.model 1\nin_features=2\n"
+  local LIN = "layer 0 Linear in_features=2 out_features=3 bias=true\n"
+
+  it("returns nil and the same messages as the C loader for bad descriptions", function ()
+    local cases = {
+      { nil, "no 'deepmoon.model' metadata (write the file with nn.save_model)" },
+      { "", "the model description is truncated (no 'end' line)" },
+      { "deepmoon.model 2\nin_features=2\nend\n",
+        "line 1: format version '2' is not supported (this build reads 1)" },
+      { HEAD .. "end\nend\n", "line 4: text after 'end'" },
+      { HEAD .. "layer 0 Conv2d\nend\n", "line 3: unknown layer type 'Conv2d'" },
+      { HEAD .. "layer 0 Linear in_features=3 out_features=3 bias=true\nend\n",
+        "line 3: Linear: in_features 3 does not match the width 2 before it" },
+      { HEAD .. "layer 0 Linear in_features=2 out_features=4 bias=true\nend\n",
+        "line 3: Linear: tensor '0.weight' is [3 x 2], expected [4 x 2]" },
+      { HEAD .. "layer 1 Linear in_features=2 out_features=3 bias=true\nend\n",
+        "line 3: Linear: tensor '1.weight' is missing" },
+      { "deepmoon.model 1\nin_features=99999999999999999999999\nend\n",
+        "line 2: model: in_features must be in 1 .. 1073741824, got 99999999999999999999999" },
+      { "deepmoon.model 1\nin_features=0x10\nend\n",
+        "line 2: model: in_features must be an integer, got '0x10'" },
+      { HEAD .. LIN .. "layer 1 LeakyReLU negative_slope=nan\nend\n",
+        "line 4: LeakyReLU: negative_slope must be a number, got 'nan'" },
+      { HEAD .. LIN .. "layer 1 ELU alpha=1e999\nend\n",
+        "line 4: ELU: alpha must be finite, got 1e999" },
+      { HEAD .. LIN .. "layer 1 Softmax dim=3\nend\n",
+        "line 4: Softmax: dim must be in -2 .. 2, got 3" },
+      { HEAD .. LIN .. "layer 1 Flatten start_dim=1 end_dim=-1\nend\n",
+        "line 4: Flatten: only start_dim=2 end_dim=-1 is supported, got start_dim=1 end_dim=-1" },
+      { HEAD .. LIN .. "layer 1\tReLU\nend\n", "line 4: character 0x09 is not printable ASCII" },
+      { HEAD .. LIN .. "layer 1  ReLU\nend\n", "line 4: extra space" },
+      { HEAD .. LIN .. "layer ../x ReLU\nend\n",
+        "line 4: layer name '../x' has a character other than A-Z a-z 0-9 _ ." },
+      { HEAD .. LIN .. "layer 1 ReLU inplace=true\nend\n",
+        "line 4: ReLU: unexpected field 'inplace=true'" },
+      { HEAD .. LIN .. "layer 1 BatchNorm1d num_features=3 eps=1e-05 momentum=0.1 " ..
+        "affine=true track_running_stats=false\nend\n",
+        "line 4: BatchNorm1d: tensor '1.weight' is missing" },
+    }
+    for _, case in ipairs(cases) do
+      local path = file_with(case[1])
+      local model, msg = nn.load_model(path)
+      assert.is_nil(model)
+      assert.are.equal("load_model: " .. path .. ": " .. case[2], msg)
+      -- the C loader agrees
+      local out, ok = run(sh_quote(BUILD .. "/examples/embed_infer") .. " " .. sh_quote(path) ..
+                          " 1,2")
+      assert.is_falsy(ok)
+      assert.are.equal("load_model: " .. path .. ": " .. case[2] .. "\n", out)
+    end
+  end)
+
+  it("returns nil and the loader's message for files that are not safetensors", function ()
+    local path = tmp()
+    local f = assert(io.open(path, "wb"))
+    f:write("not a model")
+    f:close()
+    local model, msg = nn.load_model(path)
+    assert.is_nil(model)
+    assert.truthy(msg:find("^load: "))
+    assert.are.equal("load_model: expected a file name, got nil", err(nn.load_model))
+  end)
+end)
+
+describe("luaopen_deepmoon", function ()
+  it("opens deepmoon from the module file alone, no Lua files on the path", function ()
+    local so = BUILD .. "/deepmoon/core.so"
+    local script = ([[
+      local open = assert(package.loadlib(%q, "luaopen_deepmoon"))
+      local dm = open()
+      assert(package.searchpath("deepmoon.nn", package.path) == nil, "Lua files reachable")
+      assert(dm == require "deepmoon")
+      local model = dm.nn.Sequential(dm.nn.Linear(2, 3), dm.nn.ReLU())
+      assert(model(dm.ones(4, 2)):size(1) == 4)
+      print(debug.getinfo(dm.nn.Sequential.forward, "S").source)
+      print(package.preload["deepmoon.optim.adam"] ~= nil, dm.optim.Adam ~= nil)
+    ]]):format(so)
+    local out, ok = run(("cd / && LUA_PATH_5_4=';;' LUA_CPATH_5_4=';;' LUA_PATH= LUA_CPATH= " ..
+                         "%s -e %s"):format(sh_quote(LUA), sh_quote(script)))
+    assert(ok, out)
+    assert.are.equal("@deepmoon/nn/container.lua\ntrue\ttrue\n", out)
+  end)
+end)
+
+describe("embed", function ()
+  it("adds no globals", function ()
+    local before = {}
+    for k in pairs(_G) do before[k] = true end
+    package.loaded["deepmoon.nn.serialize"] = nil
+    local s = require "deepmoon.nn.serialize"
+    s.describe_model(nn.Sequential(nn.Linear(1, 1)))
+    for k in pairs(_G) do assert.is_true(before[k], "new global " .. tostring(k)) end
+  end)
+
+  it("returns to the live-byte baseline", function ()
+    for _, p in ipairs(tmpfiles) do os.remove(p) end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(baseline, dm.memory())
+  end)
+end)
