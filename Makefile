@@ -147,18 +147,21 @@ $(BUILDDIR)/tests/%: tests/c/%.c $(LIB_A)
 # ---- embedding: luaopen_deepmoon with the Lua sources built in; C hosts -----------------
 # lua_sources.h (tools/embed_lua.sh) holds lua/deepmoon/**.lua as bytes for bindings/embed.c,
 # which is in the module and in libdeepmoon_lua.a (core + binding, no Lua: hosts link their
-# own).  It is regenerated on every run and replaced only when it changes, so adding or
-# removing a Lua file rebuilds it.
+# own).  lua_files.txt remembers the list of files, so adding or removing one rebuilds it.
 LUA_SRC_H := $(OBJDIR)/gen/lua_sources.h
+LUA_LIST  := $(OBJDIR)/gen/lua_files.txt
+LUA_MODS  := $(shell find lua/deepmoon -name '*.lua' | LC_ALL=C sort)
 LIB_LUA_A := $(BUILDDIR)/libdeepmoon_lua.a
 EMBED_BIN := $(BUILDDIR)/examples/embed_host $(BUILDDIR)/examples/embed_infer
 
 all: $(LIB_LUA_A) $(EMBED_BIN)
 
-$(LUA_SRC_H): FORCE
+$(LUA_LIST): FORCE
 	@mkdir -p $(@D)
-	@sh tools/embed_lua.sh lua > $@.tmp && \
-	    { if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi; }
+	@echo '$(LUA_MODS)' | cmp -s - $@ || echo '$(LUA_MODS)' > $@
+
+$(LUA_SRC_H): $(LUA_MODS) $(LUA_LIST) tools/embed_lua.sh
+	sh tools/embed_lua.sh lua > $@.tmp && mv $@.tmp $@
 
 $(OBJDIR)/bindings/embed.o: $(LUA_SRC_H)
 $(OBJDIR)/bindings/embed.o: BIND_CFLAGS += -I$(OBJDIR)/gen
@@ -278,10 +281,15 @@ demo:
 	@$(MAKE) --no-print-directory all
 	./deepmoon $(DEMO)
 
+# Prints one table and records it in BENCHMARKS.md (bench/run.lua); the sgemm-ceiling helper
+# is built here when BLAS is on.  PyTorch runs too where /usr/bin/python3 imports torch.
 bench: all
-	@if [ ! -f bench/run.lua ]; then \
-	    echo "make bench: bench/run.lua is missing (no benchmarks written yet)" >&2; exit 1; fi
-	./deepmoon bench/run.lua
+	@mkdir -p $(BUILDDIR)/bench
+	@if [ "$(BLAS)" != 0 ]; then \
+	    $(CC) -std=c11 -O2 $(BLAS_CFLAGS) bench/sgemm.c -o $(BUILDDIR)/bench/sgemm $(BLAS_LIBS) \
+	    || exit 1; fi
+	DM_BENCH_SGEMM=$(if $(filter 0,$(BLAS)),,$(abspath $(BUILDDIR))/bench/sgemm) \
+	    ./deepmoon bench/run.lua
 
 clean:
 	rm -rf $(sort build build-asan build-noblas build-asan-noblas $(BUILDDIR))
@@ -292,7 +300,8 @@ clean:
 #   $(LUA_LDIR)/deepmoon/*.lua              the Lua side      (lua5.4 searches both of these
 #   $(LUA_CDIR)/deepmoon/core.so            the C module       under /usr/local by default)
 #   $(LIBDIR)/libdeepmoon.{a,so}, $(INCLUDEDIR)/deepmoon.h, $(PCDIR)/deepmoon.pc  (for C)
-#   $(LIBDIR)/libdeepmoon_lua.a, $(INCLUDEDIR)/deepmoon_lua.h     (for C programs hosting Lua)
+#   $(LIBDIR)/libdeepmoon_lua.a, $(INCLUDEDIR)/deepmoon_lua.h, $(PCDIR)/deepmoon-lua.pc
+#                                           (for C programs hosting Lua)
 # INSTALL_DEV=0 leaves out the C libraries, headers and pkg-config file (the rockspec does, so
 # luarocks does not deploy libdeepmoon as a Lua module).
 PREFIX     ?= /usr/local
@@ -323,6 +332,10 @@ ifeq ($(INSTALL_DEV),1)
 	    'Name: deepmoon' 'Description: deep-learning toolkit core (tensors, autograd)' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ldeepmoon' \
 	    'Libs.private: $(BLAS_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon.pc
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: deepmoon-lua' 'Description: deepmoon for programs hosting Lua 5.4 (luaopen_deepmoon)' \
+	    'Version: $(VERSION)' 'Requires: lua5.4' 'Cflags: -I$${includedir}' \
+	    'Libs: -L$${libdir} -ldeepmoon_lua $(BLAS_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon-lua.pc
 	@# a real install into a system directory: let the dynamic loader see libdeepmoon.so
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig > /dev/null; then \
 	    ldconfig; fi
@@ -332,7 +345,8 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/deepmoon $(DESTDIR)$(LUA_CDIR)/deepmoon/core.so \
 	    $(DESTDIR)$(LIBDIR)/libdeepmoon.a $(DESTDIR)$(LIBDIR)/libdeepmoon.so \
 	    $(DESTDIR)$(LIBDIR)/libdeepmoon_lua.a $(DESTDIR)$(INCLUDEDIR)/deepmoon.h \
-	    $(DESTDIR)$(INCLUDEDIR)/deepmoon_lua.h $(DESTDIR)$(PCDIR)/deepmoon.pc
+	    $(DESTDIR)$(INCLUDEDIR)/deepmoon_lua.h $(DESTDIR)$(PCDIR)/deepmoon.pc \
+	    $(DESTDIR)$(PCDIR)/deepmoon-lua.pc
 	for f in $(LUA_FILES); do rm -f $(DESTDIR)$(LUA_LDIR)/$$f; done
 	-find $(DESTDIR)$(LUA_LDIR)/deepmoon $(DESTDIR)$(LUA_CDIR)/deepmoon -depth -type d \
 	    -exec rmdir {} \; 2>/dev/null

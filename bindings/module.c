@@ -77,21 +77,32 @@ dm_tensor *lb_opt(lua_State *L, int idx)
 }
 
 /* Bytes the core allocated are invisible to Lua's collector; without telling it, a loop of
- * temporaries grows without bound (Torch7's failure).  The policy is Torch7's: when live
- * tensor bytes (which include tensors whose boxes are garbage not yet collected) pass a soft
- * limit, run a full collection, then set the limit to twice what is still live, and at least
- * SOFT_MIN.  Garbage is thus bounded by max(SOFT_MIN, live), and a collection, whose cost is
- * the Lua heap's size (~80 us for a few hundred KB), runs once per SOFT_MIN bytes of
- * temporaries at most, whatever their sizes.  Reporting every allocation as collector debt
- * (lua_gc STEP) bounded memory as well but made the collector traverse the heap once per
- * few hundred KB of tensors: a tenth of a large model's training time.  Freed tensor memory
- * goes to the core's cache and is reused by the next step's tensors. */
-#define SOFT_MIN ((int64_t)8 << 20)
-static int64_t soft_limit = SOFT_MIN;
+ * temporaries grows without bound (Torch7's failure).  Two mechanisms, measured on the
+ * benchmarks (BENCHMARKS.md):
+ *
+ * - Each new tensor is reported as collector debt (lua_gc STEP, in batches of STEP_BATCH),
+ *   counting at most REPORT_CAP bytes per tensor.  Small temporaries are thus collected
+ *   within a few dozen KB, so their memory comes back through the core's cache while still
+ *   in the CPU cache (a training step of small tensors ran 1.5x slower when its garbage was
+ *   left to pile up to megabytes).  The cap keeps the collector's work per large tensor
+ *   bounded: reporting all 256 KB of an activation made it traverse the Lua heap several
+ *   times per step of a large model, a tenth of its training time.
+ * - Large garbage is bounded by Torch7's rule: when live tensor bytes (which include tensors
+ *   whose boxes are garbage not yet collected) pass a soft limit, run a full collection,
+ *   then set the limit to twice what is still live, and at least SOFT_MIN. */
+#define REPORT_CAP ((int64_t)16 << 10)
+#define STEP_BATCH ((int64_t)32 << 10)
+#define SOFT_MIN ((int64_t)16 << 20)
+static int64_t pending_bytes, soft_limit = SOFT_MIN;
 
 void lb_account(lua_State *L, int64_t bytes)
 {
-    (void)bytes;
+    pending_bytes += bytes < REPORT_CAP ? bytes : REPORT_CAP;
+    if (pending_bytes >= STEP_BATCH) {
+        int kb = (int)(pending_bytes >> 10);
+        pending_bytes = 0;
+        lua_gc(L, LUA_GCSTEP, kb);
+    }
     if (dm_live_bytes() > soft_limit) {
         lua_gc(L, LUA_GCCOLLECT);
         int64_t live = dm_live_bytes();

@@ -7,6 +7,7 @@
  * ignore_index stays equal, and the core's messages report indices + 1, i.e. in the same
  * 1-based terms the user wrote. */
 #include "binding.h"
+#include <string.h>
 
 #define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
                           return lb_done(L, *slot_); } while (0)
@@ -156,6 +157,66 @@ static int l_cross_entropy(lua_State *L)
     return lb_done(L, *slot);
 }
 
+/* core._try_loss(kind, input, target, weight, pos_weight, reduction, ignore_index,
+   label_smoothing): the loss modules' fast path.  kind: 1 bce, 2 bce with logits, 3 mse,
+   4 l1, 5 cross entropy, 6 nll.  Returns the loss, or nil whenever anything is not as the
+   Lua layer's own checks would accept it (not tensors, shapes that differ, a setting of the
+   wrong type or value) or the core fails: the caller then takes its checked path, which
+   raises the message the user should see.  Never raises itself (except out of memory). */
+static int l_try_loss(lua_State *L)
+{
+    lua_Integer kind = lua_tointeger(L, 1);
+    dm_tensor *x = lb_totensor(L, 2), *t = lb_totensor(L, 3);
+    dm_tensor *w = NULL, *pw = NULL;
+    if (!x || !t) return 0;
+    if (!lua_isnil(L, 4) && !(w = lb_totensor(L, 4))) return 0;
+    if (!lua_isnoneornil(L, 5) && !(pw = lb_totensor(L, 5))) return 0;
+    dm_reduction r = DM_REDUCTION_MEAN;
+    if (!lua_isnoneornil(L, 6)) {
+        if (lua_type(L, 6) != LUA_TSTRING) return 0;
+        const char *s = lua_tostring(L, 6);
+        if (strcmp(s, "mean") == 0) r = DM_REDUCTION_MEAN;
+        else if (strcmp(s, "sum") == 0) r = DM_REDUCTION_SUM;
+        else if (strcmp(s, "none") == 0) r = DM_REDUCTION_NONE;
+        else return 0;
+    }
+    int64_t ignore = -100;
+    if (!lua_isnoneornil(L, 7)) {
+        if (!lua_isinteger(L, 7)) return 0;
+        ignore = (int64_t)lua_tointeger(L, 7);
+    }
+    double ls = 0;
+    if (!lua_isnoneornil(L, 8)) {
+        if (lua_type(L, 8) != LUA_TNUMBER) return 0;
+        ls = lua_tonumber(L, 8);
+        if (!(ls >= 0 && ls <= 1)) return 0;
+    }
+    dm_tensor *out = NULL, *t0 = NULL;
+    switch (kind) {
+    case 1: case 2: case 3: case 4:
+        if (!dm_same_shape(x, t)) return 0;
+        if (kind == 1 && !pw) out = dm_bce_loss(x, t, w, r);
+        else if (kind == 2) out = dm_bce_with_logits_loss(x, t, w, pw, r);
+        else if (kind == 3 && !w && !pw) out = dm_mse_loss(x, t, r);
+        else if (kind == 4 && !w && !pw) out = dm_l1_loss(x, t, r);
+        break;
+    case 5: case 6:
+        /* class indices: input [N x C] with target [N], or [C] with a 0-dim target */
+        if (pw || !((x->ndim == 2 && t->ndim == 1 && t->shape[0] == x->shape[0]) ||
+                    (x->ndim == 1 && t->ndim == 0)))
+            return 0;
+        if (!(t0 = minus_one(t))) return 0;
+        out = kind == 5 ? dm_cross_entropy(x, t0, w, r, ignore - 1, ls)
+                        : (ls == 0 ? dm_nll_loss(x, t0, w, r, ignore - 1) : NULL);
+        dm_tensor_release(t0);
+        break;
+    default:
+        return 0;
+    }
+    if (!out) return 0;
+    return lb_push(L, out);
+}
+
 /* ---- optimizer updates (write into p and the state tensors; return nothing) ---------- */
 
 /* the gradient argument of an update: a tensor, or nil for p's own .grad (no box is made
@@ -202,6 +263,40 @@ static int l_adam_step(lua_State *L)
     return 1;
 }
 
+/* core.sgd_steps(params, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
+   core.sgd_step(p, nil, bufs[i], ...) for every params[i] that has a grad, in one call;
+   bufs is nil when momentum is 0, else a list with every buffer present (not first steps).
+   Returns the number of parameters updated. */
+static int l_sgd_steps(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int has_bufs = !lua_isnoneornil(L, 2);
+    if (has_bufs) luaL_checktype(L, 2, LUA_TTABLE);
+    double lr = luaL_checknumber(L, 3);
+    double momentum = luaL_optnumber(L, 4, 0), dampening = luaL_optnumber(L, 5, 0);
+    double wd = luaL_optnumber(L, 6, 0);
+    int nesterov = lua_toboolean(L, 7), maximize = lua_toboolean(L, 8);
+    if (momentum != 0 && !has_bufs) return luaL_error(L, "sgd_steps: momentum needs buffers");
+    lua_Integer n = luaL_len(L, 1), done = 0;
+    lua_settop(L, 8);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        dm_tensor *p = lb_check(L, 9), *buf = NULL;
+        if (has_bufs) {
+            lua_geti(L, 2, i);
+            buf = lb_check(L, 10);
+        }
+        if (p->grad) {
+            if (dm_sgd_step(p, p->grad, buf, lr, momentum, dampening, wd, nesterov, maximize, 0))
+                return luaL_error(L, "%s", dm_errmsg());
+            done++;
+        }
+        lua_settop(L, 8);
+    }
+    lua_pushinteger(L, done);
+    return 1;
+}
+
 /* core.has_grad(p): p.grad ~= nil without making a box */
 static int l_has_grad(lua_State *L)
 {
@@ -242,7 +337,7 @@ static const luaL_Reg nn_fns[] = {
     { "smooth_l1_loss", l_smooth_l1_loss }, { "huber_loss", l_huber_loss },
     { "nll_loss", l_nll_loss }, { "cross_entropy", l_cross_entropy },
     { "sgd_step", l_sgd_step }, { "adam_step", l_adam_step },
-    { "has_grad", l_has_grad }, { "zero_grads", l_zero_grads },
+    { "sgd_steps", l_sgd_steps }, { "has_grad", l_has_grad }, { "zero_grads", l_zero_grads }, { "_try_loss", l_try_loss },
     { NULL, NULL }
 };
 

@@ -704,6 +704,13 @@ static int t_try_linear(lua_State *L)
     RESULT(dm_linear(x, w, b));
 }
 
+/* core._is_tensor(x): x is a Tensor (released or not) */
+static int t_is_tensor(lua_State *L)
+{
+    lua_pushboolean(L, lb_is_tensor(L, 1));
+    return 1;
+}
+
 /* core._same_shape(a, b): both tensors of the same shape */
 static int t_same_shape(lua_State *L)
 {
@@ -1044,7 +1051,7 @@ static const luaL_Reg module_fns[] = {
     { "arange", t_arange }, { "linspace", t_linspace }, { "eye", t_eye },
     { "where", t_where }, { "cat", t_cat }, { "stack", t_stack }, { "linear", t_linear },
     { "_try_linear", t_try_linear }, { "_same_shape", t_same_shape },
-    { "_class_target_ok", t_class_target_ok },
+    { "_class_target_ok", t_class_target_ok }, { "_is_tensor", t_is_tensor },
     { NULL, NULL }
 };
 

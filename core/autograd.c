@@ -209,6 +209,42 @@ static dm_tensor *owned_grad(dm_tensor *g)
     return c;
 }
 
+/* ---- accumulating straight into a leaf's .grad -----------------------------------------
+ * A leaf's gradient is usually added to its existing .grad (zeroed by zero_grad), which
+ * costs a temporary and a pass over both.  While a rule runs, dm__grad_dest(n, k) offers
+ * the .grad of input k when that is a leaf whose .grad is contiguous and of its shape; a
+ * rule that adds its gradient there itself (a gemm with beta = 1) calls dm__grad_done(n, k)
+ * and leaves gin[k] NULL, and the engine then has nothing to add. */
+static _Thread_local struct {
+    const dm_node *node;
+    dm_tensor *dest[8];
+    unsigned char done[8];
+} bwctx;
+
+dm_tensor *dm__grad_dest(const dm_node *n, int k)
+{
+    return bwctx.node == n && k >= 0 && k < 8 ? bwctx.dest[k] : NULL;
+}
+
+void dm__grad_done(const dm_node *n, int k)
+{
+    if (bwctx.node == n && k >= 0 && k < 8 && bwctx.dest[k]) bwctx.done[k] = 1;
+}
+
+static void grad_dest_setup(const dm_node *n)
+{
+    bwctx.node = n;
+    for (int i = 0; i < 8; i++) {
+        bwctx.dest[i] = NULL;
+        bwctx.done[i] = 0;
+        const dm_tensor *x = i < n->ninputs ? n->in[i] : NULL;
+        if (!x || !x->requires_grad || x->grad_fn || !x->grad) continue;
+        const dm_tensor *g = x->grad;
+        if (dm_same_shape(g, x) && dm_is_contiguous(g) && !g->grad_fn && g->storage != x->storage)
+            bwctx.dest[i] = x->grad;
+    }
+}
+
 /* *slot += g, taking ownership of g */
 static int accumulate(dm_tensor **slot, dm_tensor *g)
 {
@@ -344,13 +380,20 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
-        } else if (def->backward(n, n->gacc, gin) != 0) {
-            rc = -1;
+        } else {
+            grad_dest_setup(n);
+            if (def->backward(n, n->gacc, gin) != 0) rc = -1;
         }
+        bwctx.node = NULL;
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
             dm_tensor *g = gin[i];
             if (!x || !x->requires_grad) { dm_tensor_release(g); continue; }
+            if (i < 8 && bwctx.done[i]) {       /* the rule added it to x->grad itself */
+                bwctx.done[i] = 0;
+                dm_tensor_release(g);
+                continue;
+            }
             if (rc == 0 && g && !dm_same_shape(g, x)) {
                 dm_seterr("backward: %s produced a gradient of shape %s for an input of "
                           "shape %s", dm__node_name(n), SHAPE(g, b1), SHAPE(x, b2));

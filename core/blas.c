@@ -146,11 +146,12 @@ static void gemm_small(int transa, int transb, int64_t m, int64_t n, int64_t k, 
     if (n < 8 && m >= 2 * n && m * n <= SMALL_KN && k * m <= SMALL_KN) {
         /* (the inner call's operands obey the same k * n bound as ours) */
         float d[SMALL_KN];          // d = C^T [n x m]
-        gemm_small(!transb, !transa, n, m, k, 1.0f, b, ldb, a, lda, 0.0f, d, m);
-        for (int64_t i = 0; i < m; i++) {
-            float *ci = c + i * ldc;
-            for (int64_t j = 0; j < n; j++)
-                ci[j] = beta == 0.0f ? alpha * d[j * m + i] : alpha * d[j * m + i] + beta * ci[j];
+        gemm_small(!transb, !transa, n, m, k, alpha, b, ldb, a, lda, 0.0f, d, m);
+        for (int64_t j = 0; j < n; j++) {        /* C = D^T (+ beta C), a column at a time */
+            const float *dj = d + j * m;
+            float *cj = c + j;
+            if (beta == 0.0f) for (int64_t i = 0; i < m; i++) cj[i * ldc] = dj[i];
+            else for (int64_t i = 0; i < m; i++) cj[i * ldc] = dj[i] + beta * cj[i * ldc];
         }
         return;
     }

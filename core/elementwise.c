@@ -525,7 +525,7 @@ static void row_clamp(const rowctx *c, int64_t n, const float *x, int64_t sx, fl
 static void row_leaky(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
 {
     const float slope = c->s;
-    ROWLOOP(o[i] = v > 0 ? v : v * slope;);
+    ROWLOOP(const float vs = v * slope; o[i] = v > 0 ? v : vs;);
 }
 
 static void row_elu(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
@@ -883,7 +883,7 @@ int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         VLOOP(m, o[i] = g[i] * (1.0f - y[i]) * y[i];);
         break;
     case DM_UN_RELU:                               /* relu'(0) = 0 */
-        VLOOP(m, o[i] = y[i] <= 0 ? 0.0f : g[i];);
+        VLOOP(m, const float gi = g[i]; o[i] = y[i] <= 0 ? 0.0f : gi;);   /* loads first: vectorizes */
         break;
     case DM_UN_RECIPROCAL:
         VLOOP(m, o[i] = -g[i] * (y[i] * y[i]););
@@ -963,7 +963,7 @@ int dm__bw_leaky_relu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     const float *g = dm_data(gout);
     float *restrict o = dm_data(gx);
     const float slope = (float)n->f[0];
-    VLOOP(m, o[i] = x[i] > 0 ? g[i] : g[i] * slope;);
+    VLOOP(m, const float gi = g[i], gs = gi * slope; o[i] = x[i] > 0 ? gi : gs;);
     dm__buf_release(n->in[0], (float *)x, owned);
     gin[0] = gx;
     return 0;

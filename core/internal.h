@@ -123,6 +123,11 @@ int dm__needs_grad(int n, const dm_tensor *const *in);
 dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in);
 void dm__node_free(dm_node *n);
 void dm__node_dealloc(dm_node *n);           /* the memory only: retains nothing any more */
+/* For backward rules: the existing .grad of input k to accumulate into (a contiguous
+ * tensor of in[k]'s shape), or NULL; after adding the gradient there, call dm__grad_done
+ * and leave gin[k] NULL. */
+dm_tensor *dm__grad_dest(const dm_node *n, int k);
+void dm__grad_done(const dm_node *n, int k);
 /* save a detached alias of t (breaks the out -> node -> out cycle) */
 dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t);
 

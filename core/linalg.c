@@ -319,17 +319,22 @@ int dm__bw_linear(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (w->requires_grad) {
         mat X;
         if (linear_x(&X, x)) return -1;
-        dm_tensor *gw = dm_tensor_new(2, w->shape);
-        if (gw) dm_gemm(1, X.trans, nout, in, N, 1.0f, g, max1(nout), X.p, X.ld, 0.0f,
-                        dm_data(gw), max1(in));
+        /* straight into w's existing .grad when the engine offers it (beta = 1) */
+        dm_tensor *dst = dm__grad_dest(n, 1);
+        dm_tensor *gw = dst ? NULL : dm_tensor_new(2, w->shape);
+        if (dst || gw)
+            dm_gemm(1, X.trans, nout, in, N, 1.0f, g, max1(nout), X.p, X.ld, dst ? 1.0f : 0.0f,
+                    dm_data(dst ? dst : gw), max1(in));
         mat_free(&X);
-        if (!gw) return -1;
-        gin[1] = gw;
+        if (dst) dm__grad_done(n, 1);
+        else if (!gw) return -1;
+        else gin[1] = gw;
     }
     if (b && b->requires_grad) {
-        dm_tensor *gb = dm_tensor_new(1, b->shape);
-        if (!gb) return -1;
-        float *d = dm_data(gb);
+        dm_tensor *dst = dm__grad_dest(n, 2);
+        dm_tensor *gb = dst ? NULL : dm_tensor_new(1, b->shape);
+        if (!dst && !gb) return -1;
+        float *d = dm_data(dst ? dst : gb);
         /* sum down the rows a block of columns at a time, in double */
         for (int64_t j0 = 0; j0 < nout; j0 += 256) {
             int64_t jn = nout - j0 < 256 ? nout - j0 : 256;
@@ -339,9 +344,11 @@ int dm__bw_linear(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
                 const float *row = g + i * nout + j0;
                 for (int64_t jj = 0; jj < jn; jj++) acc[jj] += row[jj];
             }
-            for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (float)acc[jj];
+            if (dst) for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] += (float)acc[jj];
+            else for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (float)acc[jj];
         }
-        gin[2] = gb;
+        if (dst) dm__grad_done(n, 2);
+        else gin[2] = gb;
     }
     return 0;
 }

@@ -47,7 +47,6 @@
  * model's bit for bit on the same build. */
 #include "deepmoon.h"
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,12 +159,10 @@ static int parse_num(parser *p, const char *s, const char *key, const char *type
     if (*s == '\0' || strspn(s, "0123456789+-.eE") != strlen(s) || strlen(s) > 40)
         return perr(p, "%s: %s must be a number, got '%.60s'", type, key, s);
     char *end;
-    errno = 0;
-    double v = strtod(s, &end);
+    double v = strtod(s, &end);                /* underflow gives 0 or a denormal: fine */
     if (*end != '\0' || end == s)
         return perr(p, "%s: %s must be a number, got '%.60s'", type, key, s);
-    if (!isfinite(v) || errno == ERANGE)
-        return perr(p, "%s: %s must be finite, got %.60s", type, key, s);
+    if (!isfinite(v)) return perr(p, "%s: %s must be finite, got %.60s", type, key, s);
     *out = v;
     return 0;
 }

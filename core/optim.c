@@ -75,11 +75,34 @@ static void put_back(span *s, int write)
  *   if momentum != 0:      buf = first ? d : buf * momentum + (1 - dampening) * d
  *                          d = nesterov ? d + momentum * buf : buf
  *   p = p + (-lr) * d                                                                    */
+/* the two common cases in loops of their own, which vectorize (the same expressions as the
+   general loop below) */
+static inline void sgd_plain(int64_t n, float *restrict pd, const float *restrict gd,
+                             float neglr)
+{
+    for (int64_t i = 0; i < n; i++) pd[i] = fmaf(neglr, gd[i], pd[i]);
+}
+
+static inline void sgd_momentum(int64_t n, float *restrict pd, const float *restrict gd,
+                                float *restrict bd, float mom, float damp1, float neglr)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float b = fmaf(damp1, gd[i], bd[i] * mom);
+        bd[i] = b;
+        pd[i] = fmaf(neglr, b, pd[i]);
+    }
+}
+
 DM_FMA_CLONES
 static void sgd_loop(int64_t n, float *pd, const float *gd, float *bd, float wd, float mom,
                      float damp1, float neglr, int use_wd, int use_mom, int nesterov,
                      int maximize, int first)
 {
+    if (!maximize && !use_wd && !nesterov && !first && pd != gd && pd != bd && gd != bd) {
+        if (use_mom) sgd_momentum(n, pd, gd, bd, mom, damp1, neglr);
+        else sgd_plain(n, pd, gd, neglr);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         float d = maximize ? -gd[i] : gd[i];
         if (use_wd) d = fmaf(wd, pd[i], d);

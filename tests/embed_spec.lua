@@ -302,6 +302,11 @@ describe("nn.load_model", function ()
         "line 4: layer name '../x' has a character other than A-Z a-z 0-9 _ ." },
       { HEAD .. LIN .. "layer 1 ReLU inplace=true\nend\n",
         "line 4: ReLU: unexpected field 'inplace=true'" },
+      { HEAD .. LIN .. "layer 1 ReLU a b c d e f g h i j k l m n\nend\n",
+        "line 4: too many fields" },
+      { HEAD .. LIN .. "\nend\n", "line 4: empty line" },
+      { HEAD .. "layer - Linear in_features=2 out_features=3 bias=true\nend\n",
+        "line 3: Linear: a layer with tensors needs a name" },
       { HEAD .. LIN .. "layer 1 BatchNorm1d num_features=3 eps=1e-05 momentum=0.1 " ..
         "affine=true track_running_stats=false\nend\n",
         "line 4: BatchNorm1d: tensor '1.weight' is missing" },

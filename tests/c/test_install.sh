@@ -58,6 +58,7 @@ expected=$({
     echo usr/local/lib/libdeepmoon_lua.a
     echo usr/local/lib/lua/5.4/deepmoon/core.so
     echo usr/local/lib/pkgconfig/deepmoon.pc
+    echo usr/local/lib/pkgconfig/deepmoon-lua.pc
     (cd lua && find deepmoon -name '*.lua') | sed 's|^|usr/local/share/lua/5.4/|'
 } | sort)
 check "installed files" "$expected" "$(cd "$stage" && find . -type f | sed 's|^\./||' | sort)"

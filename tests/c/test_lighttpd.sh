@@ -25,8 +25,10 @@ give_up () {
 }
 
 lighttpd=$(command -v lighttpd || { [ -x /usr/sbin/lighttpd ] && echo /usr/sbin/lighttpd; })
-[ -n "$lighttpd" ] || give_up "lighttpd is not installed (tools/deps.sh installs lighttpd, lighttpd-modules-lua and curl)"
-[ -f /usr/lib/lighttpd/mod_magnet.so ] || give_up "mod_magnet is missing (apt-get install lighttpd-modules-lua)"
+[ -n "$lighttpd" ] ||
+    give_up "lighttpd is missing (tools/deps.sh installs lighttpd, lighttpd-modules-lua, curl)"
+[ -f /usr/lib/lighttpd/mod_magnet.so ] ||
+    give_up "mod_magnet is missing (apt-get install lighttpd-modules-lua)"
 command -v curl > /dev/null || give_up "curl is not installed"
 [ -f "$builddir/deepmoon/core.so" ] || give_up "$builddir/deepmoon/core.so is not built"
 

@@ -10,7 +10,7 @@ local F = require "deepmoon.nn.functional"
 
 local Module = module.Module
 local pyrepr = util.pyrepr
-local is_tensor = dm.is_tensor
+local is_tensor = dm._is_tensor      -- the C check: cheaper than getmetatable from Lua
 
 local A = {}
 

@@ -60,7 +60,7 @@ local NONE = module.NONE
 function Linear:forward (x)
   -- fast path: one C call that checks the shapes; on any mismatch it returns nil and the
   -- checks below raise the message
-  local p = rawget(self, "_parameters").map
+  local p = self._parameters.map      -- a raw field: no __index call
   local b = p.bias
   if b == NONE then b = nil end
   local y = try_linear(x, p.weight, b)

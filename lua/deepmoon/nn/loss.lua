@@ -15,51 +15,16 @@ local F = require "deepmoon.nn.functional"
 
 local Module = module.Module
 local impl = F._impl
-local is_tensor, same_shape, class_target_ok = dm.is_tensor, dm._same_shape,
-                                               dm._class_target_ok
+local try_loss = dm._try_loss
 
--- Fast paths.  When the arguments pass the checks impl[fn] would make (tensors of one shape,
--- or an [N x C] input with [N] class targets; settings of the right types), the core
--- function is called directly: one C call instead of the checks' dozen.  A fast function
--- returns nil when it does not apply, and runs under pcall: on any error the call goes the
--- slow way, through impl[fn], which raises the message the user should see.
-local REDUCTION = { mean = true, sum = true, none = true }
-local function opt_t (v) return v == nil or is_tensor(v) end
-local function opt_r (v) return v == nil or REDUCTION[v] == true end
-local function opt_i (v) return v == nil or math.type(v) == "integer" end
-
+-- Fast paths: one C call, core._try_loss, which returns nil unless the arguments pass the
+-- checks impl[fn] would make (tensors of one shape, or an [N x C] input with [N] class
+-- targets; settings of the right types and values) and the core succeeds.  On nil the call
+-- goes the checked way, through impl[fn], which raises the message the user should see.
+-- FAST[fn] = the kind number core._try_loss takes.
 local FAST = {
-  binary_cross_entropy = function (self, x, t)
-    if not same_shape(x, t) then return nil end
-    local w, r = self.weight, self.reduction
-    if opt_t(w) and opt_r(r) then return dm.bce_loss(x, t, w, r) end
-  end,
-  binary_cross_entropy_with_logits = function (self, x, t)
-    if not same_shape(x, t) then return nil end
-    local w, pw, r = self.weight, self.pos_weight, self.reduction
-    if opt_t(w) and opt_t(pw) and opt_r(r) then return dm.bce_with_logits_loss(x, t, w, pw, r) end
-  end,
-  mse_loss = function (self, x, t)
-    local r = self.reduction
-    if same_shape(x, t) and opt_r(r) then return dm.mse_loss(x, t, r) end
-  end,
-  l1_loss = function (self, x, t)
-    local r = self.reduction
-    if same_shape(x, t) and opt_r(r) then return dm.l1_loss(x, t, r) end
-  end,
-  cross_entropy = function (self, x, t)
-    if not class_target_ok(x, t) then return nil end
-    local w, ii, r, ls = self.weight, self.ignore_index, self.reduction, self.label_smoothing
-    if opt_t(w) and opt_i(ii) and opt_r(r) and
-       (ls == nil or (type(ls) == "number" and ls >= 0 and ls <= 1)) then
-      return dm.cross_entropy(x, t, w, r, ii, ls)
-    end
-  end,
-  nll_loss = function (self, x, t)
-    if not class_target_ok(x, t) then return nil end
-    local w, ii, r = self.weight, self.ignore_index, self.reduction
-    if opt_t(w) and opt_i(ii) and opt_r(r) then return dm.nll_loss(x, t, w, r, ii) end
-  end,
+  binary_cross_entropy = 1, binary_cross_entropy_with_logits = 2, mse_loss = 3, l1_loss = 4,
+  cross_entropy = 5, nll_loss = 6,
 }
 
 local L = {}
@@ -91,11 +56,23 @@ local function loss_class (name, fn, positional, extra, weights, order)
   end
   local f = impl[fn]
   local n = #order
-  local fast = FAST[fn]
+  local kind = FAST[fn]
+  local fast
+  if kind then
+    -- the settings this class has, in core._try_loss's order (absent ones nil)
+    local has = {}
+    for _, k in ipairs(order) do has[k] = true end
+    fast = function (self, input, target)
+      return try_loss(kind, input, target, has.weight and self.weight or nil,
+                      has.pos_weight and self.pos_weight or nil, self.reduction,
+                      has.ignore_index and self.ignore_index or nil,
+                      has.label_smoothing and self.label_smoothing or nil)
+    end
+  end
   function C:forward (input, target)
     if fast then
-      local ok, out = pcall(fast, self, input, target)
-      if ok and out ~= nil then return out end
+      local out = fast(self, input, target)
+      if out ~= nil then return out end
     end
     local s = {}
     for i = 1, n do s[i] = self[order[i]] end

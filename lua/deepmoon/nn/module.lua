@@ -115,6 +115,44 @@ local function new_state ()
            _non_persistent = {}, training = true }
 end
 
+-- Each class gets its own __call that knows the class, so a call finds forward without the
+-- general field lookup (Module.__index, a function call per access): the instance's own
+-- forward when one was assigned to it (as trace.lua does), else the class's.
+local default_calls = setmetatable({}, { __mode = "k" })
+
+local function make_call (cls)
+  local function call (self, ...)
+    local f = self._attrs.forward
+    if f == nil then f = cls.forward end
+    return f(self, ...)
+  end
+  default_calls[call] = true
+  return call
+end
+
+local default_indexes = setmetatable({}, { __mode = "k" })
+
+local function make_index (cls)
+  local function index (self, k)
+    local v = self._modules.map[k]
+    if v == nil then v = self._attrs[k] end
+    if v == nil then v = self._parameters.map[k] end
+    if v == nil then v = self._buffers.map[k] end
+    if v ~= nil then
+      if v == NONE then return nil end
+      return v
+    end
+    if type(k) == "number" then
+      local get = cls.__getitem
+      if get then return get(self, k) end
+      return nil
+    end
+    return cls[k]
+  end
+  default_indexes[index] = true
+  return index
+end
+
 local function construct (cls, ...)
   local self = setmetatable(new_state(), cls)
   cls.__init(self, ...)
@@ -133,6 +171,8 @@ function Module.extend (cls, name)
   end
   local sub = {}
   for _, k in ipairs(METAMETHODS) do sub[k] = rawget(cls, k) end
+  if default_calls[sub.__call] then sub.__call = make_call(sub) end
+  if default_indexes[sub.__index] then sub.__index = make_index(sub) end
   sub.__name = name
   sub.super = cls
   return setmetatable(sub, { __index = cls, __call = construct, __tostring = class_tostring })
@@ -157,25 +197,12 @@ function Module.__init (self, ...)
   end
 end
 
--- field reads: plain fields, then parameters, buffers, submodules, then the class
-function Module.__index (self, k)
-  local v = rawget(self, "_attrs")[k]
-  if v ~= nil then return v end
-  v = rawget(self, "_parameters").map[k]
-  if v == nil then v = rawget(self, "_buffers").map[k] end
-  if v == nil then v = rawget(self, "_modules").map[k] end
-  if v ~= nil then
-    if v == NONE then return nil end
-    return v
-  end
-  local cls = getmetatable(self)
-  if type(k) == "number" then
-    local get = cls.__getitem
-    if get then return get(self, k) end
-    return nil
-  end
-  return cls[k]
-end
+-- field reads: plain fields, parameters, buffers and submodules (a name lives in one of
+-- them at most: registration removes it from the others), then the class.  Each class gets
+-- its own closure (see make_index), which knows the class without a getmetatable call, and
+-- the private tables are raw fields, read without rawget: a forward reads several fields
+-- per call, and this lookup was a tenth of a small model's training step.
+Module.__index = make_index(Module)
 
 local function typename (v)
   if is_tensor(v) then return "Tensor" end
@@ -229,13 +256,7 @@ function Module.__newindex (self, k, v)
 end
 
 --- model(...) runs model:forward(...)
--- (the instance's own forward, when one was assigned to it, else the class's: what
--- self.forward finds, without the general field lookup, which costs a call per step)
-function Module.__call (self, ...)
-  local f = rawget(self, "_attrs").forward
-  if f == nil then f = getmetatable(self).forward end
-  return f(self, ...)
-end
+Module.__call = make_call(Module)
 
 --- Subclasses define forward.
 function Module.forward (self)

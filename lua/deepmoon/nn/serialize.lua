@@ -461,11 +461,11 @@ local function build (ctx, text, tensors)
     if ended then bad(ctx, "text after 'end'") end
     if line == "" then bad(ctx, "empty line") end
     local f = {}
-    for field in (line .. " "):gmatch("(.-) ") do
+    for field in (line .. " "):gmatch("(.-) ") do     -- as the C parser: count, then check
+      if #f == 16 then bad(ctx, "too many fields") end
       if field == "" then bad(ctx, "extra space") end
       f[#f + 1] = field
     end
-    if #f > 16 then bad(ctx, "too many fields") end
     if i == 1 then
       if #f ~= 2 or f[1] ~= KEY then bad(ctx, "expected '%s 1'", KEY) end
       if f[2] ~= "1" then

@@ -13,7 +13,7 @@
 local core = require "deepmoon.core"
 local Optimizer = require "deepmoon.optim.optimizer"
 
-local sgd_step = core.sgd_step
+local sgd_step, sgd_steps = core.sgd_step, core.sgd_steps
 local has_grad = core.has_grad
 local zeros_like = core.zeros_like
 local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
@@ -45,6 +45,7 @@ local SGD = Optimizer.class {
 --- skipped.  closure (optional) re-evaluates the model and returns the loss, which step
 --- returns.
 function SGD.step (self, closure)
+  if not self._bufs then self._bufs = setmetatable({}, { __mode = "k" }) end
   local loss
   if closure ~= nil then loss = Optimizer._closure(closure) end
   local state = self.state
@@ -54,7 +55,24 @@ function SGD.step (self, closure)
     local params = group.params
     local lr, momentum, dampening = group.lr, group.momentum, group.dampening
     local wd, nesterov, maximize = group.weight_decay, group.nesterov, group.maximize
-    -- the kernel reads p's own .grad (nil grad argument): no Lua box per gradient
+    -- the kernel reads p's own .grad (nil grad argument): no Lua box per gradient; in the
+    -- steady state (no momentum, or every buffer made) the whole group is one C call
+    local bufs, all = nil, true
+    if momentum ~= 0 then
+      bufs = self._bufs[group]
+      if not bufs then bufs = {}; self._bufs[group] = bufs end
+      for i = 1, #params do
+        local st = state[params[i]]
+        local b = st and st.momentum_buffer
+        bufs[i] = b
+        if not b then all = false end
+      end
+      for i = #params + 1, #bufs do bufs[i] = nil end
+    end
+    if all then
+      sgd_steps(params, bufs, lr, momentum, dampening, wd, nesterov, maximize)
+      goto next_group
+    end
     for i = 1, #params do
       local p = params[i]
       if momentum ~= 0 then
@@ -71,6 +89,7 @@ function SGD.step (self, closure)
         sgd_step(p, nil, nil, lr, 0, dampening, wd, nesterov, maximize, false)
       end
     end
+    ::next_group::
   end
   return loss
 end

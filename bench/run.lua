@@ -1,0 +1,232 @@
+--- bench/run.lua: `make bench`.  Runs every workload of bench/workloads.lua in a fresh
+-- process (so each peak RSS is its own), the same workloads in PyTorch through
+-- bench/torch_bench.py when /usr/bin/python3 imports torch (at 1 and 2 threads, keeping the
+-- best), the sgemm ceiling through the helper the bench target builds (bench/sgemm.c), then
+-- prints one table and records it, with the machine, in BENCHMARKS.md between the
+-- "make bench" markers (the analysis around them is kept).
+--
+--   ./deepmoon bench/run.lua [--no-write]
+--
+-- Environment: DM_BENCH_SGEMM (the helper's path; without it the ceiling is "n/a"),
+-- DM_BENCH_PYTHON (default /usr/bin/python3), DM_BENCH_THREADS (thread counts to try,
+-- default "1 2").
+
+local dm = require "deepmoon"
+
+local here = (arg and arg[0] or "bench/run.lua"):match("^(.*)/[^/]*$") or "."
+local root = here:match("^(.*)/[^/]*$") or "."
+local write = not (arg and arg[1] == "--no-write")
+local python = os.getenv("DM_BENCH_PYTHON") or "/usr/bin/python3"
+local sgemm = os.getenv("DM_BENCH_SGEMM")
+local thread_counts = {}
+for n in (os.getenv("DM_BENCH_THREADS") or "1 2"):gmatch("%d+") do
+  thread_counts[#thread_counts + 1] = tonumber(n)
+end
+
+local function sh_quote (s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- run a command; its last line of key=value pairs as a table (nil, output on failure)
+local function run (cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  p:close()
+  local last
+  for line in out:gmatch("[^\n]+") do last = line end
+  if not last or not last:find("=") then return nil, out end
+  local t = {}
+  for k, v in last:gmatch("([%w_]+)=(%S+)") do t[k] = tonumber(v) or v end
+  if t.error then return nil, tostring(t.error) end
+  return t
+end
+
+local function progress (msg) io.stderr:write(msg, "\n") end
+
+local function deepmoon (...)
+  local parts = { sh_quote(root .. "/deepmoon"), sh_quote(here .. "/workloads.lua") }
+  for i = 1, select("#", ...) do parts[#parts + 1] = sh_quote(select(i, ...)) end
+  local r, err = run(table.concat(parts, " "))
+  if not r then error("bench: deepmoon workload failed: " .. tostring(err), 0) end
+  return r
+end
+
+local function torch (workload, threads)
+  return run(("%s %s %s %d"):format(sh_quote(python), sh_quote(here .. "/torch_bench.py"),
+                                     workload, threads))
+end
+
+-- ---- measurements --------------------------------------------------------------------
+
+progress("bench: deepmoon (a) article training ...")
+local a = deepmoon("article", "7000")
+local a_rss = deepmoon("article", "50000", "1000,50000")
+progress("bench: deepmoon (b) MLP ...")
+local b, b_all = nil, {}
+for _, n in ipairs(thread_counts) do
+  local r = deepmoon("mlp", tostring(n))
+  b_all[n] = r
+  if not b or r.samples_per_s > b.samples_per_s then b = r end
+end
+progress("bench: deepmoon (c) per-op overhead ...")
+local c = deepmoon("ops")
+
+local ceiling = {}
+if sgemm and io.open(sgemm, "r") then
+  progress("bench: sgemm ceiling ...")
+  for _, n in ipairs(thread_counts) do ceiling[n] = run(sh_quote(sgemm) .. " " .. n) end
+end
+
+local ta, tb, tc, torch_err = nil, nil, nil, nil
+do
+  local probe, err = torch("ops", 1)
+  if not probe then
+    torch_err = err and err:gsub("_", " ") or "torch does not import"
+  else
+    progress("bench: PyTorch (a), (b), (c) at " .. table.concat(thread_counts, ", ") ..
+             " threads ...")
+    tc = probe
+    for _, n in ipairs(thread_counts) do
+      local ra = torch("article", n)
+      if ra and (not ta or ra.time < ta.time) then ta = ra end
+      local rb = torch("mlp", n)
+      if rb and (not tb or rb.samples_per_s > tb.samples_per_s) then tb = rb end
+      if n ~= 1 then
+        local rc = torch("ops", n)
+        if rc and rc.add_us < tc.add_us then tc.add_us, tc.threads = rc.add_us, rc.threads end
+        if rc and rc.linear_us < tc.linear_us then tc.linear_us = rc.linear_us end
+      end
+    end
+  end
+end
+
+-- ---- the table -----------------------------------------------------------------------
+
+local PARAMS = 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10   -- 669 706
+local FLOP_PER_SAMPLE = 6 * PARAMS
+
+local function mb (kb) return kb and ("%.1f MB"):format(kb / 1024) or "n/a" end
+local function yes (ok) if ok == nil then return "n/a" end return ok and "yes" or "**no**" end
+local function thousands (x)
+  local s = ("%d"):format(math.floor(x + 0.5))
+  return (s:reverse():gsub("(%d%d%d)", "%1 "):reverse():gsub("^ ", ""))
+end
+
+local rows = {}
+local function row (...) rows[#rows + 1] = "| " .. table.concat({ ... }, " | ") .. " |" end
+
+local speed_a = ta and ta.time / a.time
+row("(a) article training: 7000 SGD steps, 2-64-1, batch 16",
+    ("%.3f s (%.1f us/step)"):format(a.time, a.time / a.steps * 1e6),
+    ta and ("%.2f s (%d thr)"):format(ta.time, ta.threads) or "n/a",
+    speed_a and ("%.1fx faster"):format(speed_a) or "n/a",
+    "at least 25x faster", yes(speed_a and speed_a >= 25))
+
+local speed_b = tb and b.samples_per_s / tb.samples_per_s
+row("(b) MLP 784-512-512-10, ReLU, CE, SGD m=0.9, batch 128",
+    ("%s samples/s (%d thr)"):format(thousands(b.samples_per_s), b.threads),
+    tb and ("%s samples/s (%d thr)"):format(thousands(tb.samples_per_s), tb.threads) or "n/a",
+    speed_b and ("%.2fx"):format(speed_b) or "n/a", "at least 1.5x", yes(speed_b and speed_b >= 1.5))
+
+row("(c) `a + b` on 4x4 tensors", ("%.3f us"):format(c.add_us),
+    tc and ("%.3f us"):format(tc.add_us) or "n/a",
+    tc and ("%.1fx faster"):format(tc.add_us / c.add_us) or "n/a",
+    "at most 0.25 us", yes(c.add_us <= 0.25))
+row("(c) Linear(2, 2) forward on a 1x2 input", ("%.3f us"):format(c.linear_us),
+    tc and ("%.3f us"):format(tc.linear_us) or "n/a",
+    tc and ("%.1fx faster"):format(tc.linear_us / c.linear_us) or "n/a",
+    "at most 0.25 us", yes(c.linear_us <= 0.25))
+
+local ceil = ceiling[b.threads]
+local frac = ceil and b.samples_per_s * FLOP_PER_SAMPLE / 1e9 / ceil.gflops
+row(("(d) sgemm ceiling, OpenBLAS n=1024, %d thr"):format(b.threads),
+    ceil and ("%.1f GFLOP/s"):format(ceil.gflops) or "n/a (no BLAS helper)", "", "", "", "")
+row("(d) (b) as a fraction of the ceiling (6 x params flops/sample)",
+    frac and ("%.0f%% (%.1f GFLOP/s)"):format(frac * 100, b.samples_per_s * FLOP_PER_SAMPLE / 1e9)
+    or "n/a",
+    (tb and ceiling[tb.threads]) and ("%.0f%%"):format(tb.samples_per_s * FLOP_PER_SAMPLE / 1e9
+                                                      / ceiling[tb.threads].gflops * 100) or "n/a",
+    "", "at least 65%", yes(frac and frac >= 0.65))
+
+row("(e) peak RSS of (a)", mb(a.hwm_kb), ta and mb(ta.hwm_kb) or "n/a",
+    ta and ("%.0fx smaller"):format(ta.hwm_kb / a.hwm_kb) or "n/a", "at most 20 MB",
+    yes(a.hwm_kb <= 20 * 1024))
+row("(e) peak RSS of (b)", mb(b.hwm_kb), tb and mb(tb.hwm_kb) or "n/a",
+    tb and ("%.0fx smaller"):format(tb.hwm_kb / b.hwm_kb) or "n/a", "", "")
+local r1, r50 = a_rss.rss_1000, a_rss.rss_50000
+local drift = (r1 and r50) and (r50 - r1) / r1
+row("(e) RSS of (a) after 1 000 / 50 000 steps",
+    ("%s / %s (%+.1f%%)"):format(mb(r1), mb(r50), (drift or 0) * 100), "", "",
+    "within 10%", yes(drift and math.abs(drift) <= 0.10))
+
+-- ---- the machine ---------------------------------------------------------------------
+
+local function first_line (cmd)
+  local p = io.popen(cmd .. " 2>/dev/null")
+  local s = p and p:read("l")
+  if p then p:close() end
+  return s
+end
+
+local cpu = first_line("lscpu | sed -n 's/^Model name: *//p'") or "?"
+local family = first_line("lscpu | sed -n 's/^CPU family: *//p'")
+local model = first_line("lscpu | sed -n 's/^Model: *//p'")
+local cores = first_line("nproc") or "?"
+local mem = first_line("sed -n 's/^MemTotal: *//p' /proc/meminfo") or "?"
+local env_core = os.getenv("OPENBLAS_CORETYPE")
+local date = os.date("!%Y-%m-%d %H:%M UTC")
+local machine = {
+  ("- machine: %s (family %s, model %s), %s cores, %s memory"):format(cpu, family or "?",
+                                                                     model or "?", cores, mem),
+  ("- OpenBLAS: %s%s"):format(dm.have_blas() and dm.blas_info() or "not built in (BLAS=0)",
+                              env_core and (", OPENBLAS_CORETYPE=" .. env_core) or ""),
+  ("- %s, deepmoon %s; PyTorch: %s"):format(_VERSION, dm.version,
+    torch_err and ("not available (" .. torch_err .. ")") or
+    (tc and ("%s, best of %s threads"):format(tc.version, table.concat(thread_counts, " and ")))
+    or "n/a"),
+  ("- deepmoon (b) at each thread count: %s"):format((function ()
+    local parts = {}
+    for _, n in ipairs(thread_counts) do
+      local r = b_all[n]
+      parts[#parts + 1] = ("%d thr %s samples/s"):format(n, thousands(r.samples_per_s))
+      if ceiling[n] then
+        parts[#parts] = parts[#parts] .. (" (ceiling %.0f GFLOP/s)"):format(ceiling[n].gflops)
+      end
+    end
+    return table.concat(parts, ", ")
+  end)()),
+}
+
+local lines = {
+  ("Run of %s (`make bench`)."):format(date), "",
+  table.concat(machine, "\n"), "",
+  "| workload | deepmoon | PyTorch | ratio | target | met |",
+  "|---|---|---|---|---|---|",
+  table.concat(rows, "\n"),
+}
+if torch_err then
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "PyTorch: not available (" .. torch_err .. "); ratios n/a."
+end
+local report = table.concat(lines, "\n")
+print(report)
+
+-- ---- BENCHMARKS.md ---------------------------------------------------------------------
+
+if write then
+  local path = root .. "/BENCHMARKS.md"
+  local BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
+  local f = io.open(path, "r")
+  local text = f and f:read("a") or "# Benchmarks\n\n"
+  if f then f:close() end
+  local block = BEGIN .. "\n" .. report .. "\n" .. END
+  local i = text:find(BEGIN, 1, true)
+  local k, l = text:find(END, 1, true)
+  if i and k and k > i then
+    text = text:sub(1, i - 1) .. block .. text:sub(l + 1)
+  else
+    text = text .. "\n" .. block .. "\n"
+  end
+  f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  io.stderr:write("bench: recorded in BENCHMARKS.md\n")
+end

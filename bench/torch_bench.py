@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""PyTorch side of `make bench`: the workloads of bench/run.lua, written the way a PyTorch
+user would write them, one workload per process so its peak RSS is its own.
+
+    /usr/bin/python3 bench/torch_bench.py WORKLOAD THREADS
+
+prints one line of key=value pairs (times in seconds, rss in KB), or
+`error=...` when torch cannot be imported.  WORKLOAD is one of
+  article   the seed article's loop: 2-64-1 network, BCELoss, SGD lr 0.01, batch 16,
+            100 samples, shuffled DataLoader, 1000 epochs = 7000 steps
+  mlp       784-512-512-10 ReLU MLP, cross-entropy, SGD momentum 0.9, batch 128, random data
+  ops       per-op overhead: a + b on 4x4 tensors, nn.Linear(2, 2) forward on a 1x2 input
+"""
+import sys
+import time
+
+
+def vm_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def main():
+    workload = sys.argv[1]
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    try:
+        import torch
+        import torch.nn as nn
+    except Exception as e:  # noqa: BLE001 - any import failure means "not available"
+        print("error=%s" % str(e).replace(" ", "_"))
+        return
+    torch.set_num_threads(threads)
+    out = {"threads": torch.get_num_threads(), "version": torch.__version__}
+
+    if workload == "article":
+        torch.manual_seed(42)
+        X = torch.rand(100, 2)
+        y = (X.sum(1, keepdim=True) > 1).float()
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y),
+                                             batch_size=16, shuffle=True)
+
+        class SimpleClassifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1 = nn.Linear(2, 64)
+                self.relu = nn.ReLU()
+                self.fc2 = nn.Linear(64, 1)
+                self.sigmoid = nn.Sigmoid()
+                nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
+                nn.init.kaiming_normal_(self.fc2.weight, nonlinearity="relu")
+
+            def forward(self, x):
+                x = self.relu(self.fc1(x))
+                return self.sigmoid(self.fc2(x))
+
+        model = SimpleClassifier()
+        criterion = nn.BCELoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        steps = 0
+        t0 = time.perf_counter()
+        for _ in range(1000):
+            for inputs, labels in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(inputs), labels)
+                loss.backward()
+                optimizer.step()
+                steps += 1
+        out["time"] = time.perf_counter() - t0
+        out["steps"] = steps
+        out["loss"] = loss.item()
+
+    elif workload == "mlp":
+        torch.manual_seed(0)
+        batch, nbatches = 128, 16
+        xs = [torch.randn(batch, 784) for _ in range(nbatches)]
+        ys = [torch.randint(0, 10, (batch,)) for _ in range(nbatches)]
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                              nn.Linear(512, 10))
+        criterion = nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step(k):
+            optimizer.zero_grad()
+            loss = criterion(model(xs[k % nbatches]), ys[k % nbatches])
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        for k in range(5):
+            step(k)
+        # windows of 10 steps for ~2 s; the best window is the figure, as in workloads.lua
+        steps, best, t0 = 0, float("inf"), time.perf_counter()
+        while True:
+            w0 = time.perf_counter()
+            for _ in range(10):
+                loss = step(steps)
+                steps += 1
+            best = min(best, time.perf_counter() - w0)
+            t = time.perf_counter() - t0
+            if t > 2.0:
+                break
+        out["time"] = t
+        out["steps"] = steps
+        out["samples_per_s"] = 10 * batch / best
+        out["samples_per_s_avg"] = steps * batch / t
+        out["loss"] = loss.item()
+
+    elif workload == "ops":
+        a, b = torch.rand(4, 4), torch.rand(4, 4)
+        lin = nn.Linear(2, 2)
+        x = torch.tensor([[1.0, 2.0]])
+        best_add = best_lin = float("inf")
+        n = 200000
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                a + b
+            best_add = min(best_add, (time.perf_counter() - t0) / n)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                lin(x)
+            best_lin = min(best_lin, (time.perf_counter() - t0) / n)
+        out["add_us"] = best_add * 1e6
+        out["linear_us"] = best_lin * 1e6
+    else:
+        print("error=unknown_workload_%s" % workload)
+        return
+
+    out["hwm_kb"] = vm_kb("VmHWM")
+    out["rss_kb"] = vm_kb("VmRSS")
+    print(" ".join("%s=%s" % (k, v) for k, v in out.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+--- bench/workloads.lua: the workloads of `make bench`, run one per process by bench/run.lua
+-- (so that each peak RSS is its own):
+--
+--   ./deepmoon bench/workloads.lua article [steps [checkpoint,...]]
+--   ./deepmoon bench/workloads.lua mlp [threads]
+--   ./deepmoon bench/workloads.lua ops
+--
+-- Each prints one line of key=value pairs (times in seconds, memory in KB).  The same
+-- workloads in PyTorch are in bench/torch_bench.py; keep the two in step.
+
+local dm = require "deepmoon"
+local nn = require "deepmoon.nn"
+local optim = require "deepmoon.optim"
+local data = require "deepmoon.data"
+
+local clock = dm.clock
+
+local function vm_kb (field)
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^" .. field .. ":%s+(%d+) kB")
+    if kb then return tonumber(kb) end
+  end
+  return -1
+end
+
+local function report (t)
+  t.hwm_kb = vm_kb("VmHWM")
+  t.rss_kb = vm_kb("VmRSS")
+  t.threads = t.threads or dm.get_num_threads()
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = k .. "=" .. tostring(t[k]) end
+  print(table.concat(parts, " "))
+end
+
+local W = {}
+
+--- (a) the seed article's training loop, as examples/article.lua writes it: 1000 epochs of
+--- 7 batches.  steps > 7000 runs more epochs; checkpoints (comma-separated step counts)
+--- record VmRSS when reached.
+function W.article (steps, checkpoints)
+  steps = tonumber(steps) or 7000
+  local marks = {}
+  for s in tostring(checkpoints or ""):gmatch("%d+") do marks[tonumber(s)] = true end
+  local init = nn.init
+
+  local SimpleClassifier = nn.Module:extend("SimpleClassifier")
+  function SimpleClassifier:__init ()
+    nn.Module.__init(self)
+    self.fc1 = nn.Linear(2, 64)
+    self.relu = nn.ReLU()
+    self.fc2 = nn.Linear(64, 1)
+    self.sigmoid = nn.Sigmoid()
+    init.kaiming_normal_(self.fc1.weight, { nonlinearity = "relu" })
+    init.kaiming_normal_(self.fc2.weight, { nonlinearity = "relu" })
+  end
+  function SimpleClassifier:forward (x)
+    x = self.relu(self.fc1(x))
+    return self.sigmoid(self.fc2(x))
+  end
+
+  dm.manual_seed(42)
+  local X = dm.rand(100, 2)
+  local y = X:sum(2, true):gt(1)
+  local loader = data.DataLoader(data.TensorDataset(X, y), { batch_size = 16, shuffle = true })
+  local model = SimpleClassifier()
+  local criterion = nn.BCELoss()
+  local optimizer = optim.SGD(model:parameters(), { lr = 0.01 })
+
+  local out = {}
+  local step, loss = 0, nil
+  local t0 = clock()
+  while step < steps do
+    for inputs, labels in loader do
+      optimizer:zero_grad()
+      local outputs = model(inputs)
+      loss = criterion(outputs, labels)
+      loss:backward()
+      optimizer:step()
+      step = step + 1
+      if marks[step] then out["rss_" .. step] = vm_kb("VmRSS") end
+    end
+  end
+  out.time = clock() - t0
+  out.steps = step
+  out.loss = loss:item()
+  report(out)
+end
+
+--- (b) a 784-512-512-10 ReLU MLP, cross-entropy, SGD with momentum 0.9, batch 128, on 16
+--- fixed batches of random data; samples per second in the best window of 10 steps over
+--- ~2 s, after 5 warm-up steps.
+function W.mlp (threads)
+  threads = tonumber(threads)
+  if threads then dm.set_num_threads(threads) end
+  dm.manual_seed(0)
+  local batch, nbatches = 128, 16
+  local xs, ys = {}, {}
+  for k = 1, nbatches do
+    xs[k] = dm.randn(batch, 784)
+    ys[k] = (dm.rand(batch) * 10):floor() + 1          -- classes 1 .. 10
+  end
+  local model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                              nn.Linear(512, 10))
+  local criterion = nn.CrossEntropyLoss()
+  local optimizer = optim.SGD(model:parameters(), { lr = 0.01, momentum = 0.9 })
+  local function step (k)
+    local i = k % nbatches + 1
+    optimizer:zero_grad()
+    local loss = criterion(model(xs[i]), ys[i])
+    loss:backward()
+    optimizer:step()
+    return loss
+  end
+  for k = 1, 5 do step(k) end
+  -- windows of 10 steps for ~2 s: the best window is the figure (this machine is shared and
+  -- its speed varies from second to second), the total the average
+  local steps, loss, best = 0, nil, math.huge
+  local t0 = clock()
+  repeat
+    local w0 = clock()
+    for _ = 1, 10 do
+      loss = step(steps)
+      steps = steps + 1
+    end
+    best = math.min(best, clock() - w0)
+  until clock() - t0 > 2.0
+  local t = clock() - t0
+  report({ time = t, steps = steps, samples_per_s = 10 * batch / best,
+           samples_per_s_avg = steps * batch / t, loss = loss:item(),
+           threads = dm.get_num_threads() })
+end
+
+--- (c) per-op overhead from Lua: a + b on 4x4 tensors, and nn.Linear(2, 2) forward on a
+--- 1x2 input (recording autograd, as in training); the best of 3 runs of n calls each.
+function W.ops ()
+  local a, b = dm.rand(4, 4), dm.rand(4, 4)
+  local lin = nn.Linear(2, 2)
+  local x = dm.tensor({ { 1.0, 2.0 } })
+  local n = 1000000
+  local best_add, best_lin = math.huge, math.huge
+  for _ = 1, 3 do
+    local t0 = clock()
+    for _ = 1, n do local _ = a + b end
+    best_add = math.min(best_add, (clock() - t0) / n)
+    t0 = clock()
+    for _ = 1, n do local _ = lin(x) end
+    best_lin = math.min(best_lin, (clock() - t0) / n)
+  end
+  report({ add_us = best_add * 1e6, linear_us = best_lin * 1e6 })
+end
+
+local name = arg and arg[1]
+if not W[name] then
+  io.stderr:write("usage: workloads.lua article|mlp|ops [args]\n")
+  os.exit(2)
+end
+W[name](select(2, table.unpack(arg)))
