@@ -222,6 +222,10 @@ local functions = {
   zeros_like = function () assert.are.same({0, 0, 0}, dm.zeros_like(v()):totable()) end,
 }
 
+collectgarbage()
+collectgarbage()
+local baseline = dm.memory()
+
 describe("the Lua API", function ()
   it("covers every binding", function ()
     local missing = {}
@@ -256,5 +260,11 @@ describe("the Lua API", function ()
     local out = p:read("a")
     p:close()
     assert.are.equal("", out)
+  end)
+
+  it("leaves live tensor bytes at the baseline", function ()
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(baseline, dm.memory())
   end)
 end)
