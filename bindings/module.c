@@ -15,6 +15,7 @@
  * closes, a finalizer clears the address so a later table at the same address cannot pass. */
 static const char tensor_mt_key = 0;
 static const void *tensor_mt;
+static int tensor_mt_ref = LUA_NOREF;   /* also at this integer key: found without hashing */
 
 static int mt_guard_gc(lua_State *L)
 {
@@ -22,16 +23,22 @@ static int mt_guard_gc(lua_State *L)
     return 0;
 }
 
-/* is the value at idx a Tensor box?  (pushes nothing) */
-static inline int is_box(lua_State *L, int idx)
+/* the Tensor box at idx, or NULL when the value is not one (pushes nothing) */
+static inline dm_tensor **to_box(lua_State *L, int idx)
 {
-    if (!lua_getmetatable(L, idx)) return 0;
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx)) return NULL;
     const void *mt = lua_topointer(L, -1);
-    if (mt == tensor_mt && mt) { lua_pop(L, 1); return lua_type(L, idx) == LUA_TUSERDATA; }
+    if (mt == tensor_mt && mt) {
+        lua_pop(L, 1);
+        /* a full userdata: light ones share one metatable, which debug.setmetatable could
+           make ours */
+        return lua_type(L, idx) == LUA_TUSERDATA ? p : NULL;
+    }
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     int ok = lua_rawequal(L, -1, -2) && lua_type(L, idx) == LUA_TUSERDATA;
     lua_pop(L, 2);
-    return ok;
+    return ok ? p : NULL;
 }
 
 /* A box has one user value: the box last returned for its tensor's .grad (so `p.grad` gives
@@ -40,26 +47,33 @@ dm_tensor **lb_newbox(lua_State *L)
 {
     dm_tensor **slot = lua_newuserdatauv(L, sizeof(dm_tensor *), 1);
     *slot = NULL;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    /* the registry's array part first; its integer key is only valid in the state that
+       made it, so the table found there must be the one whose address we keep */
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, tensor_mt_ref) != LUA_TTABLE ||
+        lua_topointer(L, -1) != tensor_mt) {
+        lua_pop(L, 1);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    }
     lua_setmetatable(L, -2);
     return slot;
 }
 
 int lb_is_tensor(lua_State *L, int idx)
 {
-    return is_box(L, idx);
+    return to_box(L, idx) != NULL;
 }
 
 dm_tensor **lb_checkbox(lua_State *L, int idx)
 {
-    if (!is_box(L, idx)) luaL_typeerror(L, idx, LB_TENSOR);
-    return lua_touserdata(L, idx);
+    dm_tensor **slot = to_box(L, idx);
+    if (!slot) luaL_typeerror(L, idx, LB_TENSOR);
+    return slot;
 }
 
 dm_tensor *lb_totensor(lua_State *L, int idx)
 {
-    if (!is_box(L, idx)) return NULL;
-    dm_tensor **slot = lua_touserdata(L, idx);
+    dm_tensor **slot = to_box(L, idx);
+    if (!slot) return NULL;
     if (!*slot) luaL_argerror(L, idx, "tensor was released");
     return *slot;
 }
@@ -245,7 +259,7 @@ static int m_set_use_blas(lua_State *L) { dm_set_use_blas(lua_toboolean(L, 1)); 
 static int m_memory_cached(lua_State *L) { lua_pushinteger(L, dm_cached_bytes()); return 1; }
 static int m_empty_cache(lua_State *L) { (void)L; dm_empty_cache(); return 0; }
 
-/* dm.set_num_threads(n): threads for BLAS and deepmoon's parallel kernels */
+/* dm.set_num_threads(n): threads for BLAS (OpenBLAS's pool) */
 static int m_set_num_threads(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -295,6 +309,8 @@ int luaopen_deepmoon_core(lua_State *L)
     tensor_mt = lua_topointer(L, -1);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    lua_pushvalue(L, -1);
+    tensor_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* a guard object, anchored in the registry, whose finalizer runs when the state closes */
     lua_newuserdatauv(L, 1, 0);
     lua_createtable(L, 0, 1);

@@ -263,7 +263,7 @@ static int l_adam_step(lua_State *L)
     return 1;
 }
 
-/* core.sgd_steps(params, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
+/* core._sgd_steps(params, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
    core.sgd_step(p, nil, bufs[i], ...) for every params[i] that has a grad, in one call;
    bufs is nil when momentum is 0, else a list with every buffer present (not first steps).
    Returns the number of parameters updated. */
@@ -321,6 +321,8 @@ static int l_zero_grads(lua_State *L)
                 dm_tensor_release(t->grad);
                 t->grad = NULL;
                 lb_grad_forget(L, -1);
+            } else if (dm_is_contiguous(t->grad) && !t->grad->requires_grad) {
+                memset(dm_data(t->grad), 0, (size_t)dm_numel(t->grad) * sizeof(float));
             } else if (dm_zero_(t->grad) != 0) {
                 return luaL_error(L, "zero_grad: %s", dm_errmsg());
             }
@@ -337,7 +339,8 @@ static const luaL_Reg nn_fns[] = {
     { "smooth_l1_loss", l_smooth_l1_loss }, { "huber_loss", l_huber_loss },
     { "nll_loss", l_nll_loss }, { "cross_entropy", l_cross_entropy },
     { "sgd_step", l_sgd_step }, { "adam_step", l_adam_step },
-    { "sgd_steps", l_sgd_steps }, { "has_grad", l_has_grad }, { "zero_grads", l_zero_grads }, { "_try_loss", l_try_loss },
+    { "_sgd_steps", l_sgd_steps }, { "_try_loss", l_try_loss },
+    { "has_grad", l_has_grad }, { "zero_grads", l_zero_grads },
     { NULL, NULL }
 };
 

@@ -711,24 +711,6 @@ static int t_is_tensor(lua_State *L)
     return 1;
 }
 
-/* core._same_shape(a, b): both tensors of the same shape */
-static int t_same_shape(lua_State *L)
-{
-    dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
-    lua_pushboolean(L, a && b && dm_same_shape(a, b));
-    return 1;
-}
-
-/* core._class_target_ok(input, target): input [N x C] with target [N], or input [C] with
-   a 0-dim target (the class-index form the losses take) */
-static int t_class_target_ok(lua_State *L)
-{
-    dm_tensor *x = lb_totensor(L, 1), *t = lb_totensor(L, 2);
-    lua_pushboolean(L, x && t && ((x->ndim == 2 && t->ndim == 1 && t->shape[0] == x->shape[0])
-                                  || (x->ndim == 1 && t->ndim == 0)));
-    return 1;
-}
-
 /* a Lua array of tensors at idx into a malloc'd array */
 static dm_tensor **tensor_list(lua_State *L, int idx, int *n, const char *fn)
 {
@@ -771,7 +753,14 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
     if (lb_is_tensor(L, idx)) {
         dm_tensor *src = lb_check(L, idx);
         z = dm_tensor_new(src->ndim, src->shape);
-        if (z) dm_to_buffer(src, dm_data(z));
+        if (z) {
+            /* 1-based to 0-based in the copy; negative counts from the end stay for the
+               core to reject */
+            float *d = dm_data(z);
+            dm_to_buffer(src, d);
+            for (int64_t i = 0, n = dm_numel(z); i < n; i++) d[i] -= 1.0f;
+            return z;
+        }
     } else {
         luaL_checktype(L, idx, LUA_TTABLE);
         int64_t n = (int64_t)luaL_len(L, idx);
@@ -1050,8 +1039,7 @@ static const luaL_Reg module_fns[] = {
     { "full_like", t_full_like }, { "rand_like", t_rand_like }, { "randn_like", t_randn_like },
     { "arange", t_arange }, { "linspace", t_linspace }, { "eye", t_eye },
     { "where", t_where }, { "cat", t_cat }, { "stack", t_stack }, { "linear", t_linear },
-    { "_try_linear", t_try_linear }, { "_same_shape", t_same_shape },
-    { "_class_target_ok", t_class_target_ok }, { "_is_tensor", t_is_tensor },
+    { "_try_linear", t_try_linear }, { "_is_tensor", t_is_tensor },
     { NULL, NULL }
 };
 

@@ -11,7 +11,16 @@
 #endif
 #include <stdio.h>
 
-static _Thread_local int grad_disabled;
+/* Thread-local state read on every op: the initial-exec TLS model makes that a plain load
+ * instead of a __tls_get_addr call per access (the core is a shared object; the few bytes
+ * fit in the static TLS space glibc keeps for libraries loaded later). */
+#if defined(__GNUC__) && defined(__ELF__)
+#define DM_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define DM_TLS _Thread_local
+#endif
+
+static DM_TLS int grad_disabled;
 
 int dm_grad_enabled(void) { return !grad_disabled; }
 
@@ -215,7 +224,7 @@ static dm_tensor *owned_grad(dm_tensor *g)
  * the .grad of input k when that is a leaf whose .grad is contiguous and of its shape; a
  * rule that adds its gradient there itself (a gemm with beta = 1) calls dm__grad_done(n, k)
  * and leaves gin[k] NULL, and the engine then has nothing to add. */
-static _Thread_local struct {
+static DM_TLS struct {
     const dm_node *node;
     dm_tensor *dest[8];
     unsigned char done[8];
@@ -268,31 +277,39 @@ static int accumulate(dm_tensor **slot, dm_tensor *g)
     return rc;
 }
 
-typedef struct { dm_node **v; int64_t n, cap; } nodevec;
+/* growable arrays that start in the struct itself: a small graph's backward mallocs nothing */
+#define VEC_INLINE 32
+typedef struct { dm_node **v; int64_t n, cap; dm_node *inl[VEC_INLINE]; } nodevec;
+typedef struct { dm_tensor **v; int64_t n, cap; dm_tensor *inl[VEC_INLINE]; } tensvec;
+
+/* a twice larger copy of the array v (cap elements of elem bytes); inl: v is the inline one */
+static void *grow(void *v, int inl, int64_t cap, size_t elem)
+{
+    void *nv = inl ? malloc((size_t)(2 * cap) * elem) : realloc(v, (size_t)(2 * cap) * elem);
+    if (!nv) { dm_seterr("backward: out of memory"); return NULL; }
+    if (inl) memcpy(nv, v, (size_t)cap * elem);
+    return nv;
+}
 
 static int vec_push(nodevec *s, dm_node *x)
 {
     if (s->n == s->cap) {
-        int64_t nc = s->cap ? s->cap * 2 : 64;
-        dm_node **nv = realloc(s->v, (size_t)nc * sizeof *nv);
-        if (!nv) { dm_seterr("backward: out of memory"); return -1; }
+        dm_node **nv = grow(s->v, s->v == s->inl, s->cap, sizeof *nv);
+        if (!nv) return -1;
         s->v = nv;
-        s->cap = nc;
+        s->cap *= 2;
     }
     s->v[s->n++] = x;
     return 0;
 }
 
-typedef struct { dm_tensor **v; int64_t n, cap; } tensvec;
-
 static int tvec_push(tensvec *s, dm_tensor *x)
 {
     if (s->n == s->cap) {
-        int64_t nc = s->cap ? s->cap * 2 : 64;
-        dm_tensor **nv = realloc(s->v, (size_t)nc * sizeof *nv);
-        if (!nv) { dm_seterr("backward: out of memory"); return -1; }
+        dm_tensor **nv = grow(s->v, s->v == s->inl, s->cap, sizeof *nv);
+        if (!nv) return -1;
         s->v = nv;
-        s->cap = nc;
+        s->cap *= 2;
     }
     s->v[s->n++] = dm_tensor_retain(x);
     return 0;
@@ -334,8 +351,11 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
     }
 
     /* 1. discover nodes, counting consumers; keep their owners alive for the walk */
-    nodevec all = {0}, ready = {0};
-    tensvec owners = {0};
+    nodevec all, ready;
+    tensvec owners;
+    all.v = all.inl; ready.v = ready.inl; owners.v = owners.inl;
+    all.n = ready.n = owners.n = 0;
+    all.cap = ready.cap = owners.cap = VEC_INLINE;
     dm_node *root = t->grad_fn;
     rc = vec_push(&all, root);
     root->mark = 1;
@@ -424,7 +444,9 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
         all.v[k]->gacc = NULL;
     }
     for (int64_t k = 0; k < owners.n; k++) dm_tensor_release(owners.v[k]);
-    free(all.v); free(ready.v); free(owners.v);
+    if (all.v != all.inl) free(all.v);
+    if (ready.v != ready.inl) free(ready.v);
+    if (owners.v != owners.inl) free(owners.v);
     dm_tensor_release(g0);
     dm_set_grad_enabled(prev);
     return rc;

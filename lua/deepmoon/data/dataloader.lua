@@ -33,6 +33,7 @@ local core = require "deepmoon.core"
 local dataset = require "deepmoon.data.dataset"
 
 local is_tensor, typename = dataset._is_tensor, dataset._typename
+local narrow = core.Tensor.narrow        -- the C function: no method lookup per batch
 local length = dataset.length
 local gen_meta = getmetatable(core.Generator(0))
 
@@ -207,10 +208,10 @@ local function next_batch (self, e)
   local w = e.whole
   if w then
     local k = e.k
-    if k == 2 then return w[1]:narrow(1, start, len), w[2]:narrow(1, start, len) end
-    if k == 1 then return w[1]:narrow(1, start, len) end
+    if k == 2 then return narrow(w[1], 1, start, len), narrow(w[2], 1, start, len) end
+    if k == 1 then return narrow(w[1], 1, start, len) end
     local out = {}
-    for j = 1, k do out[j] = w[j]:narrow(1, start, len) end
+    for j = 1, k do out[j] = narrow(w[j], 1, start, len) end
     return table.unpack(out, 1, k)
   end
   if e.fast then return self.dataset:get_batch(e.order:narrow(1, start, len)) end

@@ -57,21 +57,15 @@ local function loss_class (name, fn, positional, extra, weights, order)
   local f = impl[fn]
   local n = #order
   local kind = FAST[fn]
-  local fast
-  if kind then
-    -- the settings this class has, in core._try_loss's order (absent ones nil)
-    local has = {}
-    for _, k in ipairs(order) do has[k] = true end
-    fast = function (self, input, target)
-      return try_loss(kind, input, target, has.weight and self.weight or nil,
-                      has.pos_weight and self.pos_weight or nil, self.reduction,
-                      has.ignore_index and self.ignore_index or nil,
-                      has.label_smoothing and self.label_smoothing or nil)
-    end
-  end
+  -- the settings this class has (the others are passed to core._try_loss as nil)
+  local has = {}
+  for _, k in ipairs(order) do has[k] = true end
+  local hw, hpw, hii, hls = has.weight, has.pos_weight, has.ignore_index, has.label_smoothing
   function C:forward (input, target)
-    if fast then
-      local out = fast(self, input, target)
+    if kind then
+      local out = try_loss(kind, input, target, hw and self.weight or nil,
+                           hpw and self.pos_weight or nil, self.reduction,
+                           hii and self.ignore_index or nil, hls and self.label_smoothing or nil)
       if out ~= nil then return out end
     end
     local s = {}

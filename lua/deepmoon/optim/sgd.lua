@@ -13,7 +13,7 @@
 local core = require "deepmoon.core"
 local Optimizer = require "deepmoon.optim.optimizer"
 
-local sgd_step, sgd_steps = core.sgd_step, core.sgd_steps
+local sgd_step, sgd_steps = core.sgd_step, core._sgd_steps
 local has_grad = core.has_grad
 local zeros_like = core.zeros_like
 local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
