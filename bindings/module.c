@@ -297,10 +297,36 @@ static const luaL_Reg module_fns[] = {
     { NULL, NULL }
 };
 
+/* The core keeps freed blocks in a process-wide cache.  When the Lua state closes, Lua
+ * unloads this library after running finalizers; hand the cached blocks back first, or they
+ * would be lost with the library's static data (valgrind reports them as leaks). */
+static int cache_sentinel_gc(lua_State *L)
+{
+    (void)L;
+    dm_empty_cache();
+    return 0;
+}
+
+static void register_cache_sentinel(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "deepmoon.cache_sentinel") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_newuserdatauv(L, 1, 0);
+    lua_newtable(L);
+    lua_pushcfunction(L, cache_sentinel_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "deepmoon.cache_sentinel");
+}
+
 int luaopen_deepmoon_core(lua_State *L);
 
 int luaopen_deepmoon_core(lua_State *L)
 {
+    register_cache_sentinel(L);
     luaL_newlib(L, module_fns);                 /* module */
     int module = lua_gettop(L);
     lua_newtable(L);                            /* Tensor methods */

@@ -23,6 +23,14 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
+/* The elementwise kernels also get an AVX copy, picked at load time where the CPU has AVX
+ * (GCC's target clones): 8 floats per instruction instead of 4.  Without FMA contraction
+ * (C11 mode) and with the same libm calls, both copies give bit-identical results. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DM_AVX_CLONES __attribute__((target_clones("avx", "default")))
+#else
+#define DM_AVX_CLONES
+#endif
 
 /* ---- the plan: row-by-row walk over a broadcast shape --------------------------------- */
 
@@ -113,6 +121,7 @@ typedef void (*binkern)(int64_t n, const float *a, int64_t sa, const float *b, i
 
 /* The common stride patterns get their own loops so they vectorise. */
 #define BINARY_KERNEL(name, EXPR)                                                           \
+    DM_AVX_CLONES                                                                           \
     static void name(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,     \
                      float *restrict o)                                                     \
     {                                                                                       \
@@ -290,6 +299,7 @@ static dm_tensor *map1(const dm_tensor *x, const rowctx *c)
 typedef void (*unkern)(int64_t n, const float *x, int64_t sx, float *restrict o);
 
 #define UNARY_KERNEL(name, EXPR)                                                            \
+    DM_AVX_CLONES                                                                           \
     static void name(int64_t n, const float *xs, int64_t sx, float *restrict o)             \
     {                                                                                       \
         if (sx == 1) {                                                                      \
@@ -836,6 +846,7 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     return 0;
 }
 
+DM_AVX_CLONES
 int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;

@@ -276,11 +276,13 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
         float *yd = dm_data(y);
         int64_t N = X.r;
         if (b && N > 0) {
-            dm_iter it;
-            const float *bd = b->storage->data;
             float *row0 = yd;
-            dm_iter_init(&it, b);
-            for (int64_t j = 0; j < nout; j++) { row0[j] = bd[it.off]; dm_iter_next(&it); }
+            if (b->stride[0] == 1 || nout == 1) {
+                memcpy(row0, dm_data(b), (size_t)nout * sizeof *yd);
+            } else {
+                const float *bd = dm_data(b);
+                for (int64_t j = 0; j < nout; j++) row0[j] = bd[j * b->stride[0]];
+            }
             for (int64_t i = 1; i < N; i++) memcpy(yd + i * nout, row0, (size_t)nout * sizeof *yd);
         }
         /* op(B) = w^T: w stored row-major needs the trans flag, a transposed w does not */
