@@ -12,12 +12,7 @@ local BASELINE = dm.memory()
 
 local SQRT2 = math.sqrt(2)
 
--- the error message raised by fn, without the position prefix
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 local function close (a, b, tol, what)
   assert(math.abs(a - b) <= (tol or 1e-6) * math.max(1, math.abs(b)),

@@ -13,12 +13,7 @@ local BASELINE = dm.memory()
 
 local SIX = { "uniform", "default", "xavier", "kaiming", "orthogonal", "lsuv" }
 
--- the error message raised by fn, without the position prefix
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 local function captured (fn, ...)
   local out = {}

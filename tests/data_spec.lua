@@ -7,12 +7,7 @@ collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
 
--- the message of the error fn raises, without the position
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 -- x is [n x 2] with rows (2i, 2i + 1), y is 0 .. n-1 (row i of both belongs to sample i + 1)
 local function xy (n)

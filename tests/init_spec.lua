@@ -19,12 +19,7 @@ local function close (a, b, tol, what)
          string.format("%sexpected %.9g, got %.9g", what and (what .. ": ") or "", b, a))
 end
 
--- the error message raised by fn, without the position prefix
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 local function max_abs (t) return t:abs():max():item() end
 

@@ -19,12 +19,7 @@ collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
 
--- the message of the error fn raises, without the position
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 local tmpfiles = {}
 local function tmp (suffix)

@@ -11,12 +11,7 @@ collectgarbage()
 collectgarbage()
 local BASELINE = dm.memory()
 
--- the error message raised by fn, without the position prefix
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 -- variance (n - 1 in the denominator, as t:var()) computed in Lua
 local function variance (t)

@@ -9,11 +9,7 @@ collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
 
-local function err (fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))
-end
+local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
 local function same_values (a, b)
   local x, y = a:values(), b:values()
