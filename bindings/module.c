@@ -7,15 +7,25 @@
 /* ---- the Tensor box ------------------------------------------------------------------ */
 
 /* The Tensor metatable is kept in the registry under the name LB_TENSOR (for luaL_testudata
- * elsewhere) and under tensor_mt_key.  Type checks run several times per op, and the
- * registry lookups they need cost more than a small op itself, so the metatable's address
- * is also kept here: a box is recognised by comparing its metatable's address.  That
- * address belongs to the Lua state that opened the module last; other states (rare: several
- * interpreters in one process) fall back to the registry check, and when the owning state
- * closes, a finalizer clears the address so a later table at the same address cannot pass. */
+ * elsewhere), under tensor_mt_key and, for lb_newbox, at an integer key whose table is
+ * checked against the address kept here (the integer belongs to the state that opened the
+ * module last; other states, rare, fall back to the pointer key).  When the owning state
+ * closes, a finalizer clears the address so a later table at the same address cannot pass.
+ *
+ * Type checks run several times per op, and reading a value's metatable through the API
+ * costs more than a small op itself, so a box is recognised by its contents instead: a
+ * full userdata of exactly sizeof(lb_box) bytes whose tag is the address of box_tag, a
+ * value only this library writes (Lua code cannot write a userdata's bytes).  The tensor
+ * pointer comes first, so a box's address is also its dm_tensor ** slot. */
+typedef struct {
+    dm_tensor *t;
+    const void *tag;
+} lb_box;
+
+static const char box_tag = 0;
 static const char tensor_mt_key = 0;
 static const void *tensor_mt;
-static int tensor_mt_ref = LUA_NOREF;   /* also at this integer key: found without hashing */
+static int tensor_mt_ref = LUA_NOREF;
 
 static int mt_guard_gc(lua_State *L)
 {
@@ -23,39 +33,29 @@ static int mt_guard_gc(lua_State *L)
     return 0;
 }
 
-/* the Tensor box at idx, or NULL when the value is not one (pushes nothing) */
+/* the Tensor box at idx, or NULL when the value is not one (pushes nothing); a light
+ * userdata has length 0, so only full userdata of the box's size are read */
 static inline dm_tensor **to_box(lua_State *L, int idx)
 {
-    void *p = lua_touserdata(L, idx);
-    if (!p || !lua_getmetatable(L, idx)) return NULL;
-    const void *mt = lua_topointer(L, -1);
-    if (mt == tensor_mt && mt) {
-        lua_pop(L, 1);
-        /* a full userdata: light ones share one metatable, which debug.setmetatable could
-           make ours */
-        return lua_type(L, idx) == LUA_TUSERDATA ? p : NULL;
-    }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-    int ok = lua_rawequal(L, -1, -2) && lua_type(L, idx) == LUA_TUSERDATA;
-    lua_pop(L, 2);
-    return ok ? p : NULL;
+    lb_box *b = lua_touserdata(L, idx);
+    if (!b || lua_rawlen(L, idx) != sizeof(lb_box) || b->tag != &box_tag) return NULL;
+    return &b->t;
 }
 
 /* A box has one user value: the box last returned for its tensor's .grad (so `p.grad` gives
  * the same object while the gradient tensor is the same; see lb_grad_box). */
 dm_tensor **lb_newbox(lua_State *L)
 {
-    dm_tensor **slot = lua_newuserdatauv(L, sizeof(dm_tensor *), 1);
-    *slot = NULL;
-    /* the registry's array part first; its integer key is only valid in the state that
-       made it, so the table found there must be the one whose address we keep */
+    lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 1);
+    b->t = NULL;
+    b->tag = &box_tag;
     if (lua_rawgeti(L, LUA_REGISTRYINDEX, tensor_mt_ref) != LUA_TTABLE ||
         lua_topointer(L, -1) != tensor_mt) {
         lua_pop(L, 1);
         lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     }
     lua_setmetatable(L, -2);
-    return slot;
+    return &b->t;
 }
 
 int lb_is_tensor(lua_State *L, int idx)
@@ -147,8 +147,8 @@ void lb_grad_box(lua_State *L, int idx, dm_tensor *t)
     idx = lua_absindex(L, idx);
     if (!t->grad) { lua_pushnil(L); return; }
     if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA) {
-        dm_tensor **g = lua_touserdata(L, -1);
-        if (*g == t->grad) return;
+        dm_tensor **g = to_box(L, -1);
+        if (g && *g == t->grad) return;
     }
     lua_pop(L, 1);
     dm_tensor **slot = lb_newbox(L);

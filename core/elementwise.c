@@ -240,8 +240,18 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         dm_seterr("%s: expected two tensors, got NULL", bininfo[op].name);
         return NULL;
     }
-    dm_tensor *out = binary_forward(op, a, b);
-    if (!out) return NULL;
+    dm_tensor *out;
+    if (a->ndim == b->ndim && !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof *a->shape)
+        && dm__is_contig(a) && dm__is_contig(b)) {
+        /* the common case, without the broadcasting machinery: same shape, contiguous */
+        int64_t n = dm__numel(a);
+        out = dm__tensor_new_checked(a->ndim, a->shape, n);
+        if (!out) return NULL;
+        if (n) bininfo[op].kern(n, dm__data(a), 1, dm__data(b), 1, dm__data(out));
+    } else {
+        out = binary_forward(op, a, b);
+        if (!out) return NULL;
+    }
     const dm_tensor *ins[2] = { a, b };
     if (bininfo[op].op != DM_OP_NONE && dm__needs_grad(2, ins)) {
         dm_node *nd = dm__record(bininfo[op].op, (int)op, out, 2, ins);

@@ -12,7 +12,12 @@
 /* memory: every float buffer goes through these so dm_live_bytes() is exact */
 float *dm__alloc_floats(int64_t n);
 void dm__free_floats(float *p, int64_t n);
-dm_storage *dm__storage_new(int64_t n);
+/* a tensor with its own storage of n floats, in one block (refcount 1, all else zero but
+   the storage; shape and strides to fill in) */
+dm_tensor *dm__tensor_block(int64_t n);
+/* a tensor whose refcount reached 0: drop its storage reference and free its memory
+   (grad and grad_fn are the caller's) */
+void dm__tensor_dispose(dm_tensor *t);
 void dm__storage_release(dm_storage *s);
 void dm__count_tensor(int delta);
 /* small objects (tensor structs, nodes) from the same cache; free with the same size */
@@ -20,6 +25,28 @@ void *dm__obj_alloc(size_t bytes);            /* uninitialised; NULL and a messa
 void dm__obj_free(void *p, size_t bytes);
 void *dm__tensor_alloc(void);                 /* a dm_tensor's memory, counted as live */
 void dm__tensor_free(void *t);
+/* a new contiguous tensor of a shape already checked (n = its element count): the fast
+   path of dm_tensor_new for ops whose output shape is an input's */
+dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n);
+
+/* inline forms of dm_numel / dm_is_contiguous / dm_data for the per-op fast paths (the
+   exported functions are calls across translation units) */
+static inline int64_t dm__numel(const dm_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+static inline int dm__is_contig(const dm_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != s) return 0;
+        s *= t->shape[d];
+    }
+    return 1;
+}
+static inline float *dm__data(const dm_tensor *t) { return t->storage->data + t->offset; }
 
 /* error helpers: dm_seterr("%s: ...", fn, ...) is the pattern; shapes via SHAPE() */
 #define DM_SHAPE_BUF 160

@@ -223,29 +223,58 @@ void dm__free_floats(float *p, int64_t n)
     if (p) cache_put(p, (size_t)(n ? n : 1) * sizeof(float), n * (int64_t)sizeof(float), 0);
 }
 
-/* A storage and its floats are one block: the dm_storage header, padded to 32 bytes so the
- * data keeps malloc's alignment, then the data. */
+/* A new tensor, its storage header and its floats are one block (one trip to the cache):
+ *
+ *     [dm_tensor, padded to TENSOR_HEAD][dm_storage, padded to STORAGE_HEADER][floats]
+ *
+ * The paddings keep the floats at malloc's alignment.  Views share the storage but not the
+ * block's tensor, so the block goes back when both the tensor and its storage are dead:
+ * whichever dies last returns it (a storage outliving its tensor keeps the tensor's bytes
+ * until then).  DM_STORAGE_IN_BLOCK marks such a storage. */
 #define STORAGE_HEADER 32
+#define TENSOR_HEAD (((sizeof(dm_tensor)) + 31) & ~(size_t)31)
+#define DM_STORAGE_IN_BLOCK 1
 _Static_assert(sizeof(dm_storage) <= STORAGE_HEADER, "storage header too small");
 
-dm_storage *dm__storage_new(int64_t n)
+static size_t block_bytes(int64_t n) { return TENSOR_HEAD + STORAGE_HEADER + (size_t)n * sizeof(float); }
+
+dm_tensor *dm__tensor_block(int64_t n)
 {
     if (check_count(n)) return NULL;
-    size_t bytes = STORAGE_HEADER + (size_t)n * sizeof(float), r;
-    dm_storage *s = cache_get(bytes, &r, n * (int64_t)sizeof(float), 0);
-    if (!s) {
-        dm_seterr("out of memory: cannot allocate %lld bytes", (long long)bytes);
+    size_t r;
+    dm_tensor *t = cache_get(block_bytes(n), &r, n * (int64_t)sizeof(float), 1);
+    if (!t) {
+        dm_seterr("out of memory: cannot allocate %lld bytes", (long long)block_bytes(n));
         return NULL;
     }
+    memset(t, 0, sizeof *t);
+    dm_storage *s = (dm_storage *)((char *)t + TENSOR_HEAD);
     s->data = (float *)((char *)s + STORAGE_HEADER);
     s->size = n;
     s->refcount = 1;
-    return s;
+    s->flags = DM_STORAGE_IN_BLOCK;
+    t->storage = s;
+    t->refcount = 1;
+    return t;
 }
 
 void dm__storage_release(dm_storage *s)
 {
     if (!s || --s->refcount > 0) return;
-    cache_put(s, STORAGE_HEADER + (size_t)s->size * sizeof(float),
-              s->size * (int64_t)sizeof(float), 0);
+    /* only a storage made in a block exists; its tensor died first (it held a reference) */
+    cache_put((char *)s - TENSOR_HEAD, block_bytes(s->size), s->size * (int64_t)sizeof(float), 0);
+}
+
+void dm__tensor_dispose(dm_tensor *t)
+{
+    dm_storage *s = t->storage;
+    if (s && (char *)s == (char *)t + TENSOR_HEAD) {       /* its own block */
+        if (--s->refcount == 0)
+            cache_put(t, block_bytes(s->size), s->size * (int64_t)sizeof(float), 1);
+        else
+            dm__count_tensor(-1);        /* views keep the block; the last one returns it */
+        return;
+    }
+    dm__storage_release(s);
+    dm__tensor_free(t);
 }

@@ -46,10 +46,13 @@ dm_tensor *dm_tensor_new(int ndim, const int64_t *shape)
 {
     int64_t n = check_shape("tensor", ndim, shape);
     if (n < 0) return NULL;
-    dm_tensor *t = tensor_struct();
+    return dm__tensor_new_checked(ndim, shape, n);
+}
+
+dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n)
+{
+    dm_tensor *t = dm__tensor_block(n);
     if (!t) return NULL;
-    t->storage = dm__storage_new(n);
-    if (!t->storage) { dm__tensor_free(t); return NULL; }
     t->ndim = ndim;
     if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     set_contiguous_strides(t);
@@ -89,20 +92,31 @@ dm_tensor *dm_tensor_retain(dm_tensor *t)
 
 /* Releasing a graph can chain through many tensors (a long training history); walk it
  * with an explicit stack instead of recursion so deep graphs cannot overflow the C stack. */
+static void release_graph(dm_tensor *t);
+
 void dm_tensor_release(dm_tensor *t)
+{
+    if (!t) return;
+    if (t->refcount > 1) { t->refcount--; return; }
+    if (!t->grad_fn && !t->grad) {          /* the common case: nothing hangs off it */
+        dm__tensor_dispose(t);
+        return;
+    }
+    release_graph(t);
+}
+
+static void release_graph(dm_tensor *t)
 {
     dm_tensor *stackbuf[64];
     dm_tensor **stack = stackbuf;
     int64_t top = 0, cap = 64;
-    if (!t) return;
     stack[top++] = t;
     while (top > 0) {
         dm_tensor *x = stack[--top];
         if (--x->refcount > 0) continue;
-        dm__storage_release(x->storage);
         dm_node *n = x->grad_fn;
         dm_tensor *g = x->grad;
-        dm__tensor_free(x);
+        dm__tensor_dispose(x);
         /* children to release: the grad, and the node's inputs and saved tensors */
         int64_t need = 1 + (n ? n->ninputs + DM_NODE_MAX_SAVED : 0);
         if (top + need > cap) {
