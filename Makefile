@@ -62,7 +62,7 @@ BIND_SRC  := $(sort $(wildcard bindings/*.c))
 CTEST_SRC := $(sort $(wildcard tests/c/test_*.c))
 CORE_OBJ  := $(CORE_SRC:%.c=$(OBJDIR)/%.o)
 BIND_OBJ  := $(BIND_SRC:%.c=$(OBJDIR)/%.o)
-HOST_OBJ  := $(OBJDIR)/host/deepmoon.o $(OBJDIR)/host/lineedit.o
+HOST_OBJ  := $(OBJDIR)/host/deepmoon.o $(OBJDIR)/host/heap.o $(OBJDIR)/host/lineedit.o
 CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILDDIR)/tests/%)
 DEPS      := $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(HOST_OBJ:.o=.d) $(CTEST_BIN:=.d)
 
@@ -142,7 +142,7 @@ $(HOST): $(HOST_OBJ) $(HOST_CONF)
 
 $(BUILDDIR)/tests/%: tests/c/%.c $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -MF $@.d -MT $@ -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
+	$(CC) $(TEST_CFLAGS) -pthread -MF $@.d -MT $@ -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
 
 # ---- embedding: luaopen_deepmoon with the Lua sources built in; C hosts -----------------
 # lua_sources.h (tools/embed_lua.sh) holds lua/deepmoon/**.lua as bytes for bindings/embed.c,

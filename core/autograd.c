@@ -11,15 +11,6 @@
 #endif
 #include <stdio.h>
 
-/* Thread-local state read on every op: the initial-exec TLS model makes that a plain load
- * instead of a __tls_get_addr call per access (the core is a shared object; the few bytes
- * fit in the static TLS space glibc keeps for libraries loaded later). */
-#if defined(__GNUC__) && defined(__ELF__)
-#define DM_TLS _Thread_local __attribute__((tls_model("initial-exec")))
-#else
-#define DM_TLS _Thread_local
-#endif
-
 static DM_TLS int grad_disabled;
 
 int dm_grad_enabled(void) { return !grad_disabled; }

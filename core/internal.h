@@ -9,6 +9,15 @@
 
 #define DM_UNUSED(x) ((void)(x))
 
+/* Thread-local state read on every op: the initial-exec TLS model makes that a plain load
+ * instead of a __tls_get_addr call per access (the core is a shared object; the few bytes
+ * fit in the static TLS space glibc keeps for libraries loaded later). */
+#if defined(__GNUC__) && defined(__ELF__)
+#define DM_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define DM_TLS _Thread_local
+#endif
+
 /* memory: every float buffer goes through these so dm_live_bytes() is exact */
 float *dm__alloc_floats(int64_t n);
 void dm__free_floats(float *p, int64_t n);

@@ -16,20 +16,30 @@
 #include "internal.h"
 #include <stdatomic.h>
 
-/* ---- the block cache ------------------------------------------------------------------ */
+/* ---- the block cache ------------------------------------------------------------------
+ *
+ * Two caches: the owner's, used without any lock by the first thread that allocates (the
+ * thread running the Lua state, in practice: a lock costs more than a small op's
+ * arithmetic), and a shared one under a spin lock for every other thread.  A block goes
+ * back to the cache of the thread that frees it.  Each counter is the sum of an owner part
+ * (written by the owner only) and a shared part (written under the lock); they are read
+ * with relaxed loads, so a thread sees its own changes exactly. */
 
 #define NCLASS 100
 #define CACHE_MAX_BLOCK ((size_t)1 << 30)
 
 typedef struct block { struct block *next; } block;
 
-static block *freelist[NCLASS];
-static int64_t cached_bytes;                    /* under the lock */
-/* Counters, changed under the lock (so no atomic read-modify-write of their own) and read
- * without it (relaxed atomic loads) */
-static _Atomic int64_t live_bytes, live_tensors;
-static int64_t cache_limit = (int64_t)256 << 20;
-static atomic_flag lock = ATOMIC_FLAG_INIT;     /* the core may be used from several threads */
+typedef struct {
+    block *free[NCLASS];
+    _Atomic int64_t cached, live_bytes, live_tensors;
+} cache;
+
+static cache own, shared;                       /* shared: under the lock */
+static _Atomic int64_t cache_limit = (int64_t)256 << 20;
+static atomic_flag lock = ATOMIC_FLAG_INIT;
+static atomic_int owner_taken;
+static DM_TLS int role;                         /* 0: not yet known, 1: owner, 2: other */
 
 static inline void lock_cache(void)
 {
@@ -37,24 +47,36 @@ static inline void lock_cache(void)
 }
 static inline void unlock_cache(void) { atomic_flag_clear_explicit(&lock, memory_order_release); }
 
-/* add to a counter while holding the lock */
+static inline int is_owner(void)
+{
+    if (role == 0) {
+        int expected = 0;
+        role = atomic_compare_exchange_strong(&owner_taken, &expected, 1) ? 1 : 2;
+    }
+    return role == 1;
+}
+
+/* add to a counter with a single writer (the owner, or whoever holds the lock) */
 static inline void bump(_Atomic int64_t *c, int64_t d)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
                           memory_order_relaxed);
 }
+static inline int64_t get(_Atomic int64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-int64_t dm_live_bytes(void) { return atomic_load_explicit(&live_bytes, memory_order_relaxed); }
-int64_t dm_live_tensors(void) { return atomic_load_explicit(&live_tensors, memory_order_relaxed); }
+int64_t dm_live_bytes(void) { return get(&own.live_bytes) + get(&shared.live_bytes); }
+int64_t dm_live_tensors(void) { return get(&own.live_tensors) + get(&shared.live_tensors); }
+
 void dm__count_tensor(int delta)
 {
+    if (is_owner()) { bump(&own.live_tensors, delta); return; }
     lock_cache();
-    bump(&live_tensors, delta);
+    bump(&shared.live_tensors, delta);
     unlock_cache();
 }
 
 /* the class of a block of `bytes` (> 0) and its rounded size; -1 when not cached */
-static int size_class(size_t bytes, size_t *rounded)
+static inline int size_class(size_t bytes, size_t *rounded)
 {
     if (bytes <= 256) {
         size_t c = (bytes + 31) / 32;                       /* 1 .. 8 */
@@ -69,29 +91,58 @@ static int size_class(size_t bytes, size_t *rounded)
     return 8 + (e - 8) * 4 + (int)(r / step - 5);
 }
 
+/* take a block of class c from k, or NULL; the counters change by dbytes and dtensors */
+static inline block *take(cache *k, int c, size_t r, int64_t dbytes, int dtensors)
+{
+    block *b = NULL;
+    if (c >= 0 && (b = k->free[c]) != NULL) {
+        k->free[c] = b->next;
+        bump(&k->cached, -(int64_t)r);
+    }
+    bump(&k->live_bytes, dbytes);
+    bump(&k->live_tensors, dtensors);
+    return b;
+}
+
+/* put p (class c) into k when the limit allows; returns p when it must go to free() */
+static inline void *keep(cache *k, void *p, int c, size_t r, int64_t dbytes, int dtensors)
+{
+    if (c >= 0 && get(&own.cached) + get(&shared.cached) + (int64_t)r <= get(&cache_limit)) {
+        block *b = p;
+        b->next = k->free[c];
+        k->free[c] = b;
+        bump(&k->cached, (int64_t)r);
+        p = NULL;
+    }
+    bump(&k->live_bytes, -dbytes);
+    bump(&k->live_tensors, -dtensors);
+    return p;
+}
+
 /* A block of at least `bytes` (its class size in *size); the live counters change by
- * dbytes and dtensors in the same locked section. */
+ * dbytes and dtensors. */
 static void *cache_get(size_t bytes, size_t *size, int64_t dbytes, int dtensors)
 {
     size_t r;
     int c = size_class(bytes ? bytes : 1, &r);
     *size = r;
-    block *b = NULL;
-    lock_cache();
-    if (c >= 0 && (b = freelist[c]) != NULL) {
-        freelist[c] = b->next;
-        cached_bytes -= (int64_t)r;
+    block *b;
+    cache *k = &own;
+    if (is_owner()) {
+        b = take(&own, c, r, dbytes, dtensors);
+    } else {
+        k = &shared;
+        lock_cache();
+        b = take(&shared, c, r, dbytes, dtensors);
+        unlock_cache();
     }
-    bump(&live_bytes, dbytes);
-    bump(&live_tensors, dtensors);
-    unlock_cache();
     if (!b) {
         b = malloc(r);
         if (!b) {                         /* undo the counts */
-            lock_cache();
-            bump(&live_bytes, -dbytes);
-            bump(&live_tensors, -dtensors);
-            unlock_cache();
+            if (k == &shared) lock_cache();
+            bump(&k->live_bytes, -dbytes);
+            bump(&k->live_tensors, -dtensors);
+            if (k == &shared) unlock_cache();
         }
     }
     return b;
@@ -101,27 +152,17 @@ static void cache_put(void *p, size_t size, int64_t dbytes, int dtensors)
 {
     size_t r;
     int c = size_class(size ? size : 1, &r);
-    lock_cache();
-    if (c >= 0 && cached_bytes + (int64_t)r <= cache_limit) {
-        block *b = p;
-        b->next = freelist[c];
-        freelist[c] = b;
-        cached_bytes += (int64_t)r;
-        p = NULL;
+    if (is_owner()) {
+        p = keep(&own, p, c, r, dbytes, dtensors);
+    } else {
+        lock_cache();
+        p = keep(&shared, p, c, r, dbytes, dtensors);
+        unlock_cache();
     }
-    bump(&live_bytes, -dbytes);
-    bump(&live_tensors, -dtensors);
-    unlock_cache();
     free(p);
 }
 
-int64_t dm_cached_bytes(void)
-{
-    lock_cache();
-    int64_t n = cached_bytes;
-    unlock_cache();
-    return n;
-}
+int64_t dm_cached_bytes(void) { return get(&own.cached) + get(&shared.cached); }
 
 /* the rounded size of class c (the inverse of size_class) */
 static size_t class_size(int c)
@@ -131,43 +172,43 @@ static size_t class_size(int c)
     return (size_t)(5 + (c - 8) % 4) << (e - 2);
 }
 
+/* free cached blocks of k, from the largest class down, until its cached bytes are at most
+ * `keep_bytes` (the lock held for the shared cache) */
+static void trim(cache *k, int64_t keep_bytes)
+{
+    for (int c = NCLASS - 1; c >= 0 && get(&k->cached) > keep_bytes; c--) {
+        while (get(&k->cached) > keep_bytes && k->free[c]) {
+            block *b = k->free[c];
+            k->free[c] = b->next;
+            bump(&k->cached, -(int64_t)class_size(c));
+            free(b);
+        }
+    }
+}
+
+/* Only the owner may empty or trim the owner's cache; another thread does the shared one */
 void dm_empty_cache(void)
 {
-    for (int c = 0; c < NCLASS; c++) {
-        lock_cache();
-        block *b = freelist[c];
-        freelist[c] = NULL;
-        for (block *x = b; x; x = x->next) cached_bytes -= (int64_t)class_size(c);
-        unlock_cache();
-        while (b) { block *nx = b->next; free(b); b = nx; }
-    }
+    if (is_owner()) trim(&own, 0);
+    lock_cache();
+    trim(&shared, 0);
+    unlock_cache();
 }
 
 int64_t dm_cache_limit(int64_t bytes)
 {
     if (bytes >= 0) {
-        lock_cache();
-        cache_limit = bytes;
-        int64_t over = cached_bytes > bytes;
-        unlock_cache();
-        if (over) {
-            /* trim whole classes from the top until under the limit */
-            for (int c = NCLASS - 1; c >= 0; c--) {
-                lock_cache();
-                while (cached_bytes > bytes && freelist[c]) {
-                    block *b = freelist[c];
-                    freelist[c] = b->next;
-                    cached_bytes -= (int64_t)class_size(c);
-                    free(b);
-                }
-                unlock_cache();
-            }
+        atomic_store_explicit(&cache_limit, bytes, memory_order_relaxed);
+        int64_t own_part = 0;
+        if (is_owner()) {
+            trim(&own, bytes);
+            own_part = get(&own.cached);
         }
+        lock_cache();
+        trim(&shared, bytes > own_part ? bytes - own_part : 0);
+        unlock_cache();
     }
-    lock_cache();
-    int64_t lim = cache_limit;
-    unlock_cache();
-    return lim;
+    return get(&cache_limit);
 }
 
 /* ---- objects ---------------------------------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include "lauxlib.h"
 #include "lualib.h"
 
+#include "heap.h"
 #include "lineedit.h"
 
 static const char *progname = "deepmoon";   /* prefix of error messages; none at the prompt */
@@ -316,7 +317,8 @@ static int pmain (lua_State *L) {
 }
 
 int main (int argc, char **argv) {
-    lua_State *L = luaL_newstate();
+    host_heap *heap = NULL;
+    lua_State *L = host_heap_newstate(&heap);
     if (L == NULL) {
         message("cannot create state: not enough memory");
         return EXIT_FAILURE;
@@ -329,5 +331,6 @@ int main (int argc, char **argv) {
     int ok = status == LUA_OK && lua_toboolean(L, -1);
     report(L, status);
     lua_close(L);
+    host_heap_free(heap);
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -60,6 +60,46 @@ check "bad option message" "deepmoon: unrecognized option '-x'" "$(head -n 1 "$t
 "$host" -e 2> "$tmp/err"
 check "-e needs argument" "deepmoon: '-e' needs argument" "$(head -n 1 "$tmp/err")"
 
+# warnings behave as in lua5.4: off unless -W or "@on"; pieces join into one line
+check "warnings off by default" "" "$("$host" -e 'warn("hidden")' 2>&1)"
+check "-W turns warnings on" "Lua warning: shown" "$("$host" -W -e 'warn("shown")' 2>&1)"
+check "@on and pieces" "Lua warning: a-b-c" "$("$host" -e 'warn("@on"); warn("a-", "b-", "c")' 2>&1)"
+check "@off" "" "$("$host" -W -e 'warn("@off"); warn("gone")' 2>&1)"
+check "same as lua5.4" "$(lua5.4 -W -e 'warn("x", "y")' 2>&1)" "$("$host" -W -e 'warn("x", "y")' 2>&1)"
+
+# the host's small-block heap: blocks grow and shrink across its size classes and past its
+# largest one, keep their contents, and are reused (memory stays flat over many cycles)
+cat > "$tmp/heap.lua" <<'LUA'
+local ok = true
+local t = {}
+for i = 1, 3000 do t[i] = i end                    -- a table grows through every class
+for i = 1, 3000 do if t[i] ~= i then ok = false end end
+for i = 3000, 11, -1 do t[i] = nil end             -- and shrinks back (rehash on insert)
+collectgarbage()
+t.x = 1
+for i = 1, 10 do if t[i] ~= i then ok = false end end
+local s = ""
+for i = 1, 600 do s = s .. string.char(65 + i % 26) end   -- strings of every small size
+for i = 1, 600 do if s:byte(i) ~= 65 + i % 26 then ok = false end end
+local function rss ()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmRSS:%s+(%d+)")
+    if kb then return tonumber(kb) end
+  end
+end
+local function churn ()
+  for _ = 1, 200000 do local _ = { 1, 2, 3, { x = 1 }, "s" .. _ } end
+end
+churn(); collectgarbage()
+local r1 = rss()
+for _ = 1, 5 do churn() end
+collectgarbage()
+local r2 = rss()
+print(ok, r2 - r1 < 8192)
+LUA
+check "heap keeps contents and reuses blocks" "true	true" "$("$host" "$tmp/heap.lua" 2>&1)"
+check "heap with DEEPMOON_LUA_MALLOC" "true	true" "$(DEEPMOON_LUA_MALLOC=1 "$host" "$tmp/heap.lua" 2>&1)"
+
 # the prompt: expressions print, statements continue over lines, errors do not end it
 printf '%s\n' '1 + 1' 'x = 10' 'x, nil' 'for i = 1, 2 do' '  print(i)' 'end' \
     'error("oops")' '"still here"' 'local y =' > "$tmp/in"
