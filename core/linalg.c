@@ -248,6 +248,9 @@ static int linear_x(mat *m, const dm_tensor *x)
     return 0;
 }
 
+/* up to this many multiply-adds (N x out x in), linear computes in place */
+#define TINY_LINEAR 256
+
 dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
 {
     char bx[DM_SHAPE_BUF], bw[DM_SHAPE_BUF];
@@ -267,6 +270,28 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[x->ndim - 1] = nout;
+    const dm_tensor *ins[3] = { x, w, b };
+    if (x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR && dm__is_contig(x) &&
+        dm__is_contig(w) && (!b || dm__is_contig(b))) {
+        /* a product this small costs less than a call into any gemm: dot products in
+           place, then the bias, as addmm adds it */
+        int64_t N = x->ndim == 2 ? x->shape[0] : 1;
+        dm_tensor *y = dm__tensor_new_checked(x->ndim, shape, N * nout);
+        if (!y) return NULL;
+        const float *xd = dm__data(x), *wd = dm__data(w), *bd = b ? dm__data(b) : NULL;
+        float *yd = dm__data(y);
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = 0; j < nout; j++) {
+                float acc = 0;
+                for (int64_t k = 0; k < in; k++) acc += xd[i * in + k] * wd[j * in + k];
+                yd[i * nout + j] = bd ? acc + bd[j] : acc;
+            }
+        if (dm__needs_grad(3, ins) && !dm__record(DM_OP_LINEAR, b ? 1 : 0, y, 3, ins)) {
+            dm_tensor_release(y);
+            return NULL;
+        }
+        return y;
+    }
     mat X, W;
     if (linear_x(&X, x)) return NULL;
     if (mat_init(&W, w, 0)) { mat_free(&X); return NULL; }
@@ -292,7 +317,6 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     mat_free(&X);
     mat_free(&W);
     if (!y) return NULL;
-    const dm_tensor *ins[3] = { x, w, b };
     if (dm__needs_grad(3, ins)) {
         dm_node *nd = dm__record(DM_OP_LINEAR, b ? 1 : 0, y, 3, ins);
         if (!nd) { dm_tensor_release(y); return NULL; }
