@@ -28,9 +28,10 @@ int lb_done(lua_State *L, dm_tensor *t);
    e.g. several outputs); raises on NULL */
 int lb_push(lua_State *L, dm_tensor *t);
 /* t.grad for the box at idx holding t: the same box while the grad tensor is unchanged
-   (cached in the box's user value); pushes nil when there is none */
+   (cached in a weak-keyed registry table); pushes nil when there is none */
 void lb_grad_box(lua_State *L, int idx, dm_tensor *t);
-void lb_grad_forget(lua_State *L, int idx);       /* drop that cache (grad set or cleared) */
+void lb_grad_forget(lua_State *L, int idx);       /* drop that cache (grad cleared) */
+void lb_grad_set(lua_State *L, int idx, int gidx); /* cache the box at gidx (grad assigned) */
 /* a tensor from arg idx, which may be a Tensor or a number (a 0-dim tensor is made);
    *made is set when the caller must release the result */
 dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made);

@@ -42,11 +42,9 @@ static inline dm_tensor **to_box(lua_State *L, int idx)
     return &b->t;
 }
 
-/* A box has one user value: the box last returned for its tensor's .grad (so `p.grad` gives
- * the same object while the gradient tensor is the same; see lb_grad_box). */
 dm_tensor **lb_newbox(lua_State *L)
 {
-    lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 1);
+    lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 0);
     b->t = NULL;
     b->tag = &box_tag;
     if (lua_rawgeti(L, LUA_REGISTRYINDEX, tensor_mt_ref) != LUA_TTABLE ||
@@ -139,30 +137,67 @@ int lb_push(lua_State *L, dm_tensor *t)
     return lb_done(L, t);
 }
 
-/* Push the box of t->grad for the box at idx (a live tensor): the cached one in the box's
- * user value while it still holds that very tensor, else a new box, cached.  Pushes nil
- * when t has no grad. */
+/* The box last returned for a tensor's .grad (so `p.grad` gives the same object while the
+ * gradient tensor is the same) is kept in a registry table with weak keys, box -> grad
+ * box: an ephemeron, so the grad box lives as long as its tensor's box.  Boxes carry no
+ * user value of their own: the collector handles one fewer reference per box, and most
+ * boxes never have a grad. */
+static const char gradbox_key = 0;
+
+static void push_gradboxes(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &gradbox_key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &gradbox_key);
+}
+
+/* Push the box of t->grad for the box at idx (a live tensor): the cached one while it
+ * still holds that very tensor, else a new box, cached.  Pushes nil when t has no grad. */
 void lb_grad_box(lua_State *L, int idx, dm_tensor *t)
 {
     idx = lua_absindex(L, idx);
     if (!t->grad) { lua_pushnil(L); return; }
-    if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA) {
+    push_gradboxes(L);
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, -2) == LUA_TUSERDATA) {
         dm_tensor **g = to_box(L, -1);
-        if (g && *g == t->grad) return;
+        if (g && *g == t->grad) {
+            lua_remove(L, -2);
+            return;
+        }
     }
     lua_pop(L, 1);
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_tensor_retain(t->grad);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, idx, 1);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);                           /* table[box] = grad box */
+    lua_remove(L, -2);
 }
 
-/* forget the cached grad box of the box at idx */
+void lb_grad_set(lua_State *L, int idx, int gidx)
+{
+    idx = lua_absindex(L, idx);
+    gidx = lua_absindex(L, gidx);
+    push_gradboxes(L);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, gidx);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
 void lb_grad_forget(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
-    lua_setiuservalue(L, idx, 1);
+    lb_grad_set(L, idx, -1);
+    lua_pop(L, 1);
 }
 
 dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made)

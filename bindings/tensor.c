@@ -983,8 +983,7 @@ static int t_newindex(lua_State *L)
         dm_tensor_retain(g);
         dm_tensor_release(t->grad);
         t->grad = g;
-        lua_settop(L, 3);
-        lua_setiuservalue(L, 1, 1);     /* t.grad now returns the very box assigned */
+        lb_grad_set(L, 1, 3);           /* t.grad now returns the very box assigned */
         return 0;
     }
     if (strcmp(k, "requires_grad") == 0) {

@@ -56,6 +56,19 @@ static inline int dm__is_contig(const dm_tensor *t)
     return 1;
 }
 static inline float *dm__data(const dm_tensor *t) { return t->storage->data + t->offset; }
+/* a and b have the same shape and are both contiguous; *numel gets their element count */
+static inline int dm__same_contig(const dm_tensor *a, const dm_tensor *b, int64_t *numel)
+{
+    if (a->ndim != b->ndim) return 0;
+    int64_t s = 1;
+    for (int d = a->ndim - 1; d >= 0; d--) {
+        int64_t n = a->shape[d];
+        if (n != b->shape[d] || (n != 1 && (a->stride[d] != s || b->stride[d] != s))) return 0;
+        s *= n;
+    }
+    *numel = s;
+    return 1;
+}
 
 /* error helpers: dm_seterr("%s: ...", fn, ...) is the pattern; shapes via SHAPE() */
 #define DM_SHAPE_BUF 160

@@ -121,7 +121,7 @@ static inline void *keep(cache *k, void *p, int c, size_t r, int64_t dbytes, int
 
 /* A block of at least `bytes` (its class size in *size); the live counters change by
  * dbytes and dtensors. */
-static void *cache_get(size_t bytes, size_t *size, int64_t dbytes, int dtensors)
+static inline __attribute__((always_inline)) void *cache_get(size_t bytes, size_t *size, int64_t dbytes, int dtensors)
 {
     size_t r;
     int c = size_class(bytes ? bytes : 1, &r);
@@ -148,7 +148,7 @@ static void *cache_get(size_t bytes, size_t *size, int64_t dbytes, int dtensors)
     return b;
 }
 
-static void cache_put(void *p, size_t size, int64_t dbytes, int dtensors)
+static inline __attribute__((always_inline)) void cache_put(void *p, size_t size, int64_t dbytes, int dtensors)
 {
     size_t r;
     int c = size_class(size ? size : 1, &r);
