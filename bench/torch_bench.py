@@ -23,6 +23,20 @@ def vm_kb(field):
     return -1
 
 
+def blas_threads(torch):
+    """Threads of the matrix products: Debian's torch calls the system BLAS (OpenBLAS here),
+    whose own pool follows OPENBLAS_NUM_THREADS (all cores by default), not
+    torch.set_num_threads."""
+    a = torch.ones(64, 64)
+    a @ a                                  # the BLAS library is loaded by now
+    with open("/proc/self/maps") as f:
+        if "openblas" not in f.read():
+            return torch.get_num_threads()
+    import os
+    env = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return int(env) if env and env.isdigit() else os.cpu_count()
+
+
 def main():
     workload = sys.argv[1]
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
@@ -33,7 +47,8 @@ def main():
         print("error=%s" % str(e).replace(" ", "_"))
         return
     torch.set_num_threads(threads)
-    out = {"threads": torch.get_num_threads(), "version": torch.__version__}
+    out = {"threads": torch.get_num_threads(), "version": torch.__version__,
+           "blas_threads": blas_threads(torch)}
 
     if workload == "article":
         torch.manual_seed(42)
