@@ -127,19 +127,29 @@ def main():
         a, b = torch.rand(4, 4), torch.rand(4, 4)
         lin = nn.Linear(2, 2)
         x = torch.tensor([[1.0, 2.0]])
-        best_add = best_lin = float("inf")
-        n = 200000
-        for _ in range(3):
-            t0 = time.perf_counter()
+        window = 5000
+
+        def measure(f):
+            """best window of `window` calls over ~1.5 s, and the average (as bench/workloads.lua)"""
+            f(window)
+            best, total, calls = float("inf"), 0.0, 0
+            while total <= 1.5:
+                t0 = time.perf_counter()
+                f(window)
+                dt = time.perf_counter() - t0
+                best, total, calls = min(best, dt), total + dt, calls + window
+            return best / window * 1e6, total / calls * 1e6
+
+        def adds(n):
             for _ in range(n):
                 a + b
-            best_add = min(best_add, (time.perf_counter() - t0) / n)
-            t0 = time.perf_counter()
+
+        def lins(n):
             for _ in range(n):
                 lin(x)
-            best_lin = min(best_lin, (time.perf_counter() - t0) / n)
-        out["add_us"] = best_add * 1e6
-        out["linear_us"] = best_lin * 1e6
+
+        out["add_us"], out["add_us_avg"] = measure(adds)
+        out["linear_us"], out["linear_us_avg"] = measure(lins)
     else:
         print("error=unknown_workload_%s" % workload)
         return
