@@ -39,6 +39,22 @@ describe("t.grad", function ()
     same_values(w.grad, dm.full({ 2 }, 4))
   end)
 
+  it("does not keep the tensor or its gradient alive (the cache has weak keys)", function ()
+    collectgarbage()
+    collectgarbage()
+    local before = dm.memory()
+    do
+      local w = dm.randn(1000, { requires_grad = true })
+      w:sum():backward()
+      local g = w.grad
+      assert.are.equal(g, w.grad)
+      assert.is_true(dm.memory() >= before + 2 * 4000)       -- w and its gradient
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(before, dm.memory())
+  end)
+
   it("is a fresh box after the box was freed", function ()
     local w = dm.randn(2, { requires_grad = true })
     w:sum():backward()

@@ -419,12 +419,13 @@ static void test_linear(void)
     dm_tensor_release(y);
     dm_tensor_release(x1);
 
-    /* against matmul + add, both paths, several shapes (including N = 1 and N = 0) */
+    /* against a double reference, both gemm paths, several shapes (including N = 1 and
+       N = 0, and both sides of the in-place path's 256 multiply-adds) */
     static const int64_t shapes[][3] = { {1, 1, 1}, {4, 3, 5}, {17, 64, 129}, {129, 17, 1},
-                                         {0, 3, 2}, {3, 0, 2} };
+                                         {0, 3, 2}, {3, 0, 2}, {8, 4, 8}, {1, 257, 1} };
     for (int blas = 0; blas < 2; blas++) {
         dm_set_use_blas(blas);
-        for (int s = 0; s < 6; s++) {
+        for (int s = 0; s < 8; s++) {
             int64_t N = shapes[s][0], I = shapes[s][1], O = shapes[s][2];
             dm_tensor *xx = tu_rand(2, (int64_t[]){N, I}, -1, 1, 31 + s);
             dm_tensor *ww = tu_rand(2, (int64_t[]){O, I}, -1, 1, 41 + s);
