@@ -125,5 +125,5 @@ int main(void)
     test_cache_limit();
     test_threads();
     CHECK_NO_LEAKS(t0);
-    return TEST_END("mem");
+    return TEST_END("test_mem");
 }
