@@ -51,7 +51,6 @@ struct dm_storage {
     float *data;
     int64_t size;        /* in elements */
     int refcount;
-    int flags;           /* the core's own (how the memory was allocated) */
 };
 
 struct dm_tensor {

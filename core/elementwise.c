@@ -241,9 +241,9 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         return NULL;
     }
     dm_tensor *out;
-    int64_t n;
-    if (dm__same_contig(a, b, &n)) {
+    if (dm__same_shape(a, b) && dm__is_contig(a) && dm__is_contig(b)) {
         /* the common case, without the broadcasting machinery: same shape, contiguous */
+        int64_t n = dm__numel(a);
         out = dm__tensor_new_checked(a->ndim, a->shape, n);
         if (!out) return NULL;
         if (n) bininfo[op].kern(n, dm__data(a), 1, dm__data(b), 1, dm__data(out));

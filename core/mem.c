@@ -271,10 +271,10 @@ void dm__free_floats(float *p, int64_t n)
  * The paddings keep the floats at malloc's alignment.  Views share the storage but not the
  * block's tensor, so the block goes back when both the tensor and its storage are dead:
  * whichever dies last returns it (a storage outliving its tensor keeps the tensor's bytes
- * until then).  DM_STORAGE_IN_BLOCK marks such a storage. */
+ * until then).  Every storage is made this way; a tensor owns its block when its storage
+ * sits right after it. */
 #define STORAGE_HEADER 32
 #define TENSOR_HEAD (((sizeof(dm_tensor)) + 31) & ~(size_t)31)
-#define DM_STORAGE_IN_BLOCK 1
 _Static_assert(sizeof(dm_storage) <= STORAGE_HEADER, "storage header too small");
 
 static size_t block_bytes(int64_t n) { return TENSOR_HEAD + STORAGE_HEADER + (size_t)n * sizeof(float); }
@@ -293,7 +293,6 @@ dm_tensor *dm__tensor_block(int64_t n)
     s->data = (float *)((char *)s + STORAGE_HEADER);
     s->size = n;
     s->refcount = 1;
-    s->flags = DM_STORAGE_IN_BLOCK;
     t->storage = s;
     t->refcount = 1;
     return t;

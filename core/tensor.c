@@ -90,8 +90,6 @@ dm_tensor *dm_tensor_retain(dm_tensor *t)
     return t;
 }
 
-/* Releasing a graph can chain through many tensors (a long training history); walk it
- * with an explicit stack instead of recursion so deep graphs cannot overflow the C stack. */
 static void release_graph(dm_tensor *t);
 
 void dm_tensor_release(dm_tensor *t)
@@ -105,6 +103,8 @@ void dm_tensor_release(dm_tensor *t)
     release_graph(t);
 }
 
+/* Releasing a graph can chain through many tensors (a long training history); walk it
+ * with an explicit stack instead of recursion so deep graphs cannot overflow the C stack. */
 static void release_graph(dm_tensor *t)
 {
     dm_tensor *stackbuf[64];
@@ -159,31 +159,10 @@ dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
     return a;
 }
 
-int64_t dm_numel(const dm_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-    return n;
-}
-
-int dm_is_contiguous(const dm_tensor *t)
-{
-    int64_t s = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->stride[d] != s) return 0;
-        s *= t->shape[d];
-    }
-    return 1;
-}
-
-int dm_same_shape(const dm_tensor *a, const dm_tensor *b)
-{
-    if (a->ndim != b->ndim) return 0;
-    for (int d = 0; d < a->ndim; d++) if (a->shape[d] != b->shape[d]) return 0;
-    return 1;
-}
-
-float *dm_data(const dm_tensor *t) { return t->storage->data + t->offset; }
+int64_t dm_numel(const dm_tensor *t) { return dm__numel(t); }
+int dm_is_contiguous(const dm_tensor *t) { return dm__is_contig(t); }
+int dm_same_shape(const dm_tensor *a, const dm_tensor *b) { return dm__same_shape(a, b); }
+float *dm_data(const dm_tensor *t) { return dm__data(t); }
 
 static int64_t offset_of(const dm_tensor *t, const int64_t *idx)
 {
