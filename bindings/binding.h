@@ -16,9 +16,10 @@
 
 /* ---- tensors ---------------------------------------------------------------------- */
 dm_tensor **lb_newbox(lua_State *L);              /* pushes an empty Tensor box */
-dm_tensor *lb_check(lua_State *L, int idx);       /* a live Tensor, or raise */
+dm_tensor *lb_check(lua_State *L, int idx);       /* a live float32 Tensor, or raise */
+dm_tensor *lb_check_any(lua_State *L, int idx);   /* a live Tensor of any dtype, or raise */
 dm_tensor **lb_checkbox(lua_State *L, int idx);   /* a Tensor box (maybe released), or raise */
-dm_tensor *lb_totensor(lua_State *L, int idx);    /* a live Tensor, NULL if not a Tensor */
+dm_tensor *lb_totensor(lua_State *L, int idx);    /* a live float32 Tensor, NULL if not a Tensor */
 dm_tensor *lb_opt(lua_State *L, int idx);         /* nil/none -> NULL */
 int lb_is_tensor(lua_State *L, int idx);
 /* after *slot = op(...): raise the core's message if NULL, else report the new bytes to
@@ -49,11 +50,23 @@ int lb_opts_check(lua_State *L, int idx, const char *fn, const char *const *know
 dm_rng *lb_generator(lua_State *L, int opts_idx);     /* {generator = g} or the default */
 dm_rng *lb_check_generator(lua_State *L, int idx);
 
+/* ---- dtypes (dtype.c) ---------------------------------------------------------------- */
+/* Ops whose kernels handle float32 only take their tensors through lb_check/lb_totensor,
+   which refuse other dtypes with a message that says how to convert; dtype-aware ones use
+   lb_check_any. */
+void lb_push_dtype(lua_State *L, dm_dtype dt);
+dm_dtype lb_check_dtype(lua_State *L, int idx);
+int lb_opt_dtype(lua_State *L, int opts, dm_dtype def);    /* {dtype = ...} of the table at opts */
+dm_dtype lb_default_dtype(lua_State *L);
+void lb_push_value(lua_State *L, const dm_tensor *t, const int64_t *idx);  /* by dtype */
+void lb_set_value(lua_State *L, dm_tensor *t, const int64_t *at, int vidx);
+
 /* ---- registration (each file registers its functions) ------------------------------ */
 void lb_open_tensor(lua_State *L, int methods, int module);
 void lb_open_random(lua_State *L, int methods, int module);
 void lb_open_nn(lua_State *L, int methods, int module);
 void lb_open_io(lua_State *L, int methods, int module);
 void lb_open_init(lua_State *L, int methods, int module);
+void lb_open_dtype(lua_State *L, int methods, int module);
 
 #endif

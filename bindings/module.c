@@ -68,19 +68,33 @@ dm_tensor **lb_checkbox(lua_State *L, int idx)
     return slot;
 }
 
+static void dtype_error(lua_State *L, int idx, const dm_tensor *t)
+{
+    luaL_argerror(L, idx, lua_pushfstring(L, "expected a float32 tensor, got %s (convert with "
+                                          ":float())", dm_dtype_name(t->dtype)));
+}
+
 dm_tensor *lb_totensor(lua_State *L, int idx)
 {
     dm_tensor **slot = to_box(L, idx);
     if (!slot) return NULL;
+    if (!*slot) luaL_argerror(L, idx, "tensor was released");
+    if ((*slot)->dtype != DM_FLOAT32) dtype_error(L, idx, *slot);
+    return *slot;
+}
+
+dm_tensor *lb_check_any(lua_State *L, int idx)
+{
+    dm_tensor **slot = lb_checkbox(L, idx);
     if (!*slot) luaL_argerror(L, idx, "tensor was released");
     return *slot;
 }
 
 dm_tensor *lb_check(lua_State *L, int idx)
 {
-    dm_tensor **slot = lb_checkbox(L, idx);
-    if (!*slot) luaL_argerror(L, idx, "tensor was released");
-    return *slot;
+    dm_tensor *t = lb_check_any(L, idx);
+    if (t->dtype != DM_FLOAT32) dtype_error(L, idx, t);
+    return t;
 }
 
 dm_tensor *lb_opt(lua_State *L, int idx)
@@ -125,7 +139,7 @@ void lb_account(lua_State *L, int64_t bytes)
 int lb_done(lua_State *L, dm_tensor *t)
 {
     if (!t) return luaL_error(L, "%s", dm_errmsg());
-    if (t->storage->refcount == 1) lb_account(L, t->storage->size * (int64_t)sizeof(float));
+    if (!dm_storage_shared(t)) lb_account(L, dm_storage_nbytes(t));
     return 1;
 }
 
@@ -386,6 +400,7 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_nn(L, methods, module);
     lb_open_io(L, methods, module);
     lb_open_init(L, methods, module);
+    lb_open_dtype(L, methods, module);
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");
     lua_pushliteral(L, DM_VERSION);

@@ -48,19 +48,21 @@ static void nested_error(lua_State *L, const char *what, const int64_t *path, in
     lua_error(L);
 }
 
-static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, int64_t *pos,
-                        int64_t *path, int depth)
+/* the leaves of a nested table into out (float32) or, when out is NULL, into flat (a 1-D
+   tensor of any dtype, converted as its dtype converts) */
+static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, dm_tensor *flat,
+                        int64_t *pos, int64_t *path, int depth)
 {
     /* table on top of stack */
     if (depth == nd) {
-        int isnum;
-        lua_Number v = lua_tonumberx(L, -1, &isnum);
-        if (!isnum || lua_type(L, -1) != LUA_TNUMBER) {
+        int t = lua_type(L, -1);
+        if (t != LUA_TNUMBER && !(t == LUA_TBOOLEAN && !out)) {
             const char *tn = luaL_typename(L, -1);
             lua_pushfstring(L, "expected a number, got %s", tn);
             nested_error(L, lua_tostring(L, -1), path, depth);
         }
-        out[(*pos)++] = (float)v;
+        if (out) out[(*pos)++] = (float)lua_tonumber(L, -1);
+        else { lb_set_value(L, flat, pos, lua_gettop(L)); (*pos)++; }
         return;
     }
     if (!lua_istable(L, -1) || lb_is_tensor(L, -1)) {
@@ -78,45 +80,90 @@ static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, 
     for (int64_t i = 0; i < len; i++) {
         lua_geti(L, -1, i + 1);
         path[depth] = i;
-        nested_fill(L, nd, shape, out, pos, path, depth + 1);
+        nested_fill(L, nd, shape, out, flat, pos, path, depth + 1);
         lua_pop(L, 1);
     }
 }
 
-static const char *const grad_opts[] = { "requires_grad", "generator", NULL };
+/* the dtype PyTorch infers from Lua values: bool when every leaf is a boolean, else the
+   default floating type (int64 from integers comes with integer kernels) */
+static int infer_leaf_bool(lua_State *L, int idx, int depth)
+{
+    if (lua_type(L, idx) == LUA_TBOOLEAN) return 1;
+    if (!lua_istable(L, idx) || lb_is_tensor(L, idx) || depth > DM_MAX_DIMS) return 0;
+    lua_Integer n = luaL_len(L, idx);
+    if (n == 0) return 0;
+    luaL_checkstack(L, 2, "tensor: nesting too deep");
+    int all = 1;
+    for (lua_Integer i = 1; all && i <= n; i++) {
+        lua_geti(L, idx, i);
+        all = infer_leaf_bool(L, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+    }
+    return all;
+}
+
+static const char *const grad_opts[] = { "requires_grad", "generator", "dtype", "device", NULL };
 
 /* trailing {requires_grad = true} */
 static void apply_requires_grad(lua_State *L, int opts, dm_tensor *t)
 {
     if (opts && lua_istable(L, opts)) {
         lua_getfield(L, opts, "requires_grad");
-        if (lua_toboolean(L, -1)) dm_set_requires_grad(t, 1);
+        if (lua_toboolean(L, -1) && dm_set_requires_grad(t, 1) != 0)
+            luaL_error(L, "%s", dm_errmsg());
         lua_pop(L, 1);
     }
+}
+
+/* {device = "cpu"}: the only device there is */
+static void check_device(lua_State *L, int opts)
+{
+    if (!opts || !lua_istable(L, opts)) return;
+    if (lua_getfield(L, opts, "device") != LUA_TNIL) {
+        const char *d = lua_tostring(L, -1);
+        if (!d || strcmp(d, "cpu") != 0)
+            luaL_error(L, "device: unknown device '%s' (deepmoon has \"cpu\")",
+                       d ? d : luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
 }
 
 static int t_tensor(lua_State *L)
 {
     int64_t shape[DM_MAX_DIMS], path[DM_MAX_DIMS];
     lb_opts_check(L, 2, "tensor", grad_opts);
+    check_device(L, 2);
+    int given = lua_istable(L, 2) && lua_getfield(L, 2, "dtype") != LUA_TNIL;
+    if (lua_istable(L, 2)) lua_pop(L, 1);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, lua_istable(L, 2) ? 2 : 0, lb_default_dtype(L));
     dm_tensor **slot = lb_newbox(L);
-    if (lua_type(L, 1) == LUA_TNUMBER) {
-        *slot = dm_tensor_scalar((float)lua_tonumber(L, 1));
-    } else if (lb_is_tensor(L, 1)) {
-        dm_tensor *src = lb_check(L, 1);
-        *slot = dm_tensor_new(src->ndim, src->shape);
-        if (*slot) dm_to_buffer(src, dm_data(*slot));
+    if (lb_is_tensor(L, 1)) {
+        dm_tensor *src = lb_check_any(L, 1);
+        if (!given) dt = src->dtype;
+        *slot = dm_tensor_new_dtype(src->ndim, src->shape, dt);
+        if (*slot) dm_to_buffer_dtype(src, dm_data_ptr(*slot), dt);
+    } else if (lua_type(L, 1) == LUA_TNUMBER || lua_type(L, 1) == LUA_TBOOLEAN) {
+        if (!given && lua_type(L, 1) == LUA_TBOOLEAN) dt = DM_BOOL;
+        *slot = dm_tensor_new_dtype(0, NULL, dt);
+        if (*slot) lb_set_value(L, *slot, NULL, 1);
     } else {
         if (!lua_istable(L, 1))
             luaL_argerror(L, 1, lua_pushfstring(L, "tensor: expected a number or a nested table, got %s",
                                                 luaL_typename(L, 1)));
+        if (!given && infer_leaf_bool(L, 1, 0)) dt = DM_BOOL;
         int nd = nested_shape(L, 1, shape);
-        *slot = dm_tensor_new(nd, shape);
+        *slot = dm_tensor_new_dtype(nd, shape, dt);
         if (!*slot) return luaL_error(L, "tensor: %s", dm_errmsg());
-        int64_t pos = 0;
+        int64_t pos = 0, n = dm_numel(*slot);
+        dm_tensor *flat = dt == DM_FLOAT32 ? NULL : dm_view(*slot, 1, &n);
+        if (dt != DM_FLOAT32 && !flat) return luaL_error(L, "tensor: %s", dm_errmsg());
         lua_pushvalue(L, 1);
-        nested_fill(L, nd, shape, dm_data(*slot), &pos, path, 0);
-        lua_pop(L, 1);
+        /* a Lua error inside leaves flat to the collector's care: hold it in a box */
+        dm_tensor **fslot = NULL;
+        if (flat) { fslot = lb_newbox(L); *fslot = flat; lua_insert(L, -2); }
+        nested_fill(L, nd, shape, flat ? NULL : dm_data(*slot), flat, &pos, path, 0);
+        lua_pop(L, flat ? 2 : 1);
     }
     lb_done(L, *slot);
     apply_requires_grad(L, 2, *slot);
@@ -141,15 +188,23 @@ static int make_filled(lua_State *L, const char *fn, int mode, float v)
     int64_t shape[DM_MAX_DIMS];
     int opts;
     int nd = creation(L, fn, shape, &opts);
+    check_device(L, opts);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, opts, lb_default_dtype(L));
     dm_tensor **slot = lb_newbox(L);
     switch (mode) {
-    case 0: *slot = dm_tensor_full(nd, shape, v); break;
-    case 1: *slot = dm_tensor_zeros(nd, shape); break;            /* empty: zeroed for safety */
+    case 0: *slot = dt == DM_FLOAT32 ? dm_tensor_full(nd, shape, v)
+                                     : dm_tensor_full_dtype(nd, shape, v, dt); break;
+    case 1: *slot = dm_tensor_zeros_dtype(nd, shape, dt); break;  /* empty: zeroed for safety */
     case 2: case 3: {
-        *slot = dm_tensor_new(nd, shape);
-        if (*slot) {
+        if (!dm_is_floating(dt))
+            return luaL_error(L, "%s: expected a floating-point dtype, got %s", fn, dm_dtype_name(dt));
+        /* drawn in float32 (the generator's stream), then converted */
+        dm_tensor *f = dm_tensor_new(nd, shape);
+        if (f) {
             dm_rng *g = lb_generator(L, opts);
-            if (mode == 2) dm_uniform_(*slot, 0, 1, g); else dm_normal_(*slot, 0, 1, g);
+            if (mode == 2) dm_uniform_(f, 0, 1, g); else dm_normal_(f, 0, 1, g);
+            *slot = dm_to_dtype(f, dt);
+            dm_tensor_release(f);
         }
         break;
     }
@@ -173,10 +228,16 @@ static int t_full(lua_State *L)
        the table form as PyTorch does */
     luaL_checktype(L, 1, LUA_TTABLE);
     nd = lb_sizes(L, 1, shape, "full");
-    float v = (float)luaL_checknumber(L, 2);
+    if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2);
     lb_opts_check(L, 3, "full", grad_opts);
+    check_device(L, lua_istable(L, 3) ? 3 : 0);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, lua_istable(L, 3) ? 3 : 0, lb_default_dtype(L));
     dm_tensor **slot = lb_newbox(L);
-    *slot = dm_tensor_full(nd, shape, v);
+    *slot = dm_tensor_new_dtype(nd, shape, dt);
+    if (*slot) {
+        dm_tensor *one = dm_tensor_new_dtype(0, NULL, dt);
+        if (one) { lb_set_value(L, one, NULL, 2); dm_copy_(*slot, one); dm_tensor_release(one); }
+    }
     lb_done(L, *slot);
     apply_requires_grad(L, lua_istable(L, 3) ? 3 : 0, *slot);
     return 1;
@@ -185,22 +246,38 @@ static int t_full(lua_State *L)
 /* x_like(t [, value] [, opts]) */
 static int like(lua_State *L, const char *fn, int mode)
 {
-    dm_tensor *t = lb_check(L, 1);
-    float v = 0;
+    dm_tensor *t = lb_check_any(L, 1);
     int opts = 2;
-    if (mode == 4) { v = (float)luaL_checknumber(L, 2); opts = 3; }
+    if (mode == 4) { if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2); opts = 3; }
     lb_opts_check(L, opts, fn, grad_opts);
+    int o = lua_istable(L, opts) ? opts : 0;
+    check_device(L, o);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, t->dtype);
+    if ((mode == 2 || mode == 3) && !dm_is_floating(dt))
+        return luaL_error(L, "%s: expected a floating-point dtype, got %s", fn, dm_dtype_name(dt));
     dm_tensor **slot = lb_newbox(L);
-    dm_rng *g = lb_generator(L, lua_istable(L, opts) ? opts : 0);
+    dm_rng *g = lb_generator(L, o);
     switch (mode) {
-    case 0: *slot = dm_tensor_zeros(t->ndim, t->shape); break;
-    case 1: *slot = dm_tensor_full(t->ndim, t->shape, 1.0f); break;
-    case 2: *slot = dm_tensor_zeros(t->ndim, t->shape); if (*slot) dm_uniform_(*slot, 0, 1, g); break;
-    case 3: *slot = dm_tensor_zeros(t->ndim, t->shape); if (*slot) dm_normal_(*slot, 0, 1, g); break;
-    case 4: *slot = dm_tensor_full(t->ndim, t->shape, v); break;
+    case 0: *slot = dm_tensor_zeros_dtype(t->ndim, t->shape, dt); break;
+    case 1: *slot = dm_tensor_full_dtype(t->ndim, t->shape, 1.0, dt); break;
+    case 2: case 3: {
+        dm_tensor *f = dm_tensor_zeros(t->ndim, t->shape);
+        if (f) {
+            if (mode == 2) dm_uniform_(f, 0, 1, g); else dm_normal_(f, 0, 1, g);
+            *slot = dm_to_dtype(f, dt);
+            dm_tensor_release(f);
+        }
+        break;
+    }
+    case 4: {
+        *slot = dm_tensor_new_dtype(t->ndim, t->shape, dt);
+        dm_tensor *one = *slot ? dm_tensor_new_dtype(0, NULL, dt) : NULL;
+        if (one) { lb_set_value(L, one, NULL, 2); dm_copy_(*slot, one); dm_tensor_release(one); }
+        break;
+    }
     }
     lb_done(L, *slot);
-    apply_requires_grad(L, lua_istable(L, opts) ? opts : 0, *slot);
+    apply_requires_grad(L, o, *slot);
     return 1;
 }
 static int t_zeros_like(lua_State *L) { return like(L, "zeros_like", 0); }
@@ -218,8 +295,19 @@ static int t_arange(lua_State *L)
     if (top <= 1) end = luaL_checknumber(L, 1);
     else { start = luaL_checknumber(L, 1); end = luaL_checknumber(L, 2); step = luaL_optnumber(L, 3, 1); }
     lb_opts_check(L, top + 1, "arange", grad_opts);
+    int o = lua_istable(L, top + 1) ? top + 1 : 0;
+    check_device(L, o);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, DM_FLOAT32);
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_arange(start, end, step);
+    if (*slot && dt != DM_FLOAT32) {
+        /* the values again in dt, computed in double (exact for integers below 2^53) */
+        dm_tensor *f = *slot;
+        *slot = dm_tensor_new_dtype(f->ndim, f->shape, dt);
+        for (int64_t i = 0; *slot && i < f->shape[0]; i++)
+            dm_set_f64(*slot, &i, start + (double)i * step);
+        dm_tensor_release(f);
+    }
     lb_done(L, *slot);
     apply_requires_grad(L, lua_istable(L, top + 1) ? top + 1 : 0, *slot);
     return 1;
@@ -242,7 +330,7 @@ static int t_eye(lua_State *L)
 
 static int t_size(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     if (!lua_isnoneornil(L, 2)) {
         int d = lb_dim(L, 2, "size");
         int w = dm_wrap_dim("size", d, t->ndim, 0);
@@ -258,19 +346,19 @@ static int t_size(lua_State *L)
 
 static int t_stride(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     lua_createtable(L, t->ndim, 0);
     for (int d = 0; d < t->ndim; d++) { lua_pushinteger(L, t->stride[d]); lua_rawseti(L, -2, d + 1); }
     return 1;
 }
 
-static int t_dim(lua_State *L) { lua_pushinteger(L, lb_check(L, 1)->ndim); return 1; }
-static int t_numel(lua_State *L) { lua_pushinteger(L, dm_numel(lb_check(L, 1))); return 1; }
-static int t_is_contiguous(lua_State *L) { lua_pushboolean(L, dm_is_contiguous(lb_check(L, 1))); return 1; }
+static int t_dim(lua_State *L) { lua_pushinteger(L, lb_check_any(L, 1)->ndim); return 1; }
+static int t_numel(lua_State *L) { lua_pushinteger(L, dm_numel(lb_check_any(L, 1))); return 1; }
+static int t_is_contiguous(lua_State *L) { lua_pushboolean(L, dm_is_contiguous(lb_check_any(L, 1))); return 1; }
 
 static int t_len(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     if (t->ndim == 0) return luaL_error(L, "len: a 0-dim tensor has no length");
     lua_pushinteger(L, t->shape[0]);
     return 1;
@@ -278,41 +366,52 @@ static int t_len(lua_State *L)
 
 static int t_item(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     char b[64];
     if (dm_numel(t) != 1)
         return luaL_error(L, "item: a tensor with %I elements (size %s) cannot be converted to a number",
                           (lua_Integer)dm_numel(t), dm_shape_str(t->ndim, t->shape, b, sizeof b));
-    float v;
-    dm_to_buffer(t, &v);
-    lua_pushnumber(L, v);
+    int64_t idx[DM_MAX_DIMS] = { 0 };
+    lb_push_value(L, t, idx);
     return 1;
 }
 
-static void push_nested(lua_State *L, const dm_tensor *t, int d, int64_t off)
+static void push_nested(lua_State *L, const dm_tensor *t, int d, int64_t *idx)
 {
-    const float *base = t->storage->data;
-    if (d == t->ndim) { lua_pushnumber(L, base[off]); return; }
+    if (d == t->ndim) { lb_push_value(L, t, idx); return; }
     luaL_checkstack(L, 3, "totable");
     lua_createtable(L, (int)t->shape[d], 0);
     for (int64_t i = 0; i < t->shape[d]; i++) {
-        push_nested(L, t, d + 1, off + i * t->stride[d]);
+        idx[d] = i;
+        push_nested(L, t, d + 1, idx);
         lua_rawseti(L, -2, i + 1);
     }
 }
 
 static int t_totable(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    push_nested(L, t, 0, t->offset);
+    dm_tensor *t = lb_check_any(L, 1);
+    int64_t idx[DM_MAX_DIMS] = { 0 };
+    push_nested(L, t, 0, idx);
     return 1;
 }
 
 /* flat row-major values as a Lua array (used by printing) */
 static int t_values(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int64_t n = dm_numel(t);
+    if (t->dtype != DM_FLOAT32) {
+        dm_tensor *c = dm_contiguous(t);
+        if (!c) return luaL_error(L, "%s", dm_errmsg());
+        dm_tensor *flat = dm_view(c, 1, &n);
+        dm_tensor_release(c);
+        if (!flat) return luaL_error(L, "%s", dm_errmsg());
+        lua_createtable(L, (int)n, 0);
+        for (int64_t i = 0; i < n; i++) { lb_push_value(L, flat, &i); lua_rawseti(L, -2, i + 1); }
+        dm_tensor_release(flat);
+        return 1;
+    }
     float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
     if (!buf) return luaL_error(L, "values: out of memory");
     dm_to_buffer(t, buf);
@@ -341,25 +440,26 @@ static void get_index(lua_State *L, dm_tensor *t, int idx, int n, int64_t *out, 
 
 static int t_get(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int64_t idx[DM_MAX_DIMS];
     get_index(L, t, 2, lua_gettop(L) - 1, idx, "get");
-    lua_pushnumber(L, dm_get(t, idx));
+    lb_push_value(L, t, idx);
     return 1;
 }
 
 static int t_set(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int64_t idx[DM_MAX_DIMS];
     int n = lua_gettop(L) - 2;
     if (n < 0) return luaL_error(L, "set: expected indices and a value");
-    float v = (float)luaL_checknumber(L, n + 2);
+    if (lua_type(L, n + 2) != LUA_TBOOLEAN) luaL_checknumber(L, n + 2);
     get_index(L, t, 2, n, idx, "set");
     if (dm_grad_enabled() && t->requires_grad)
         return luaL_error(L, "set: a leaf tensor that requires grad is being used in an "
                           "in-place operation; wrap it in no_grad");
-    dm_set(t, idx, v);
+    if (t->dtype == DM_FLOAT32) dm_set(t, idx, (float)lua_tonumber(L, n + 2));
+    else lb_set_value(L, t, idx, n + 2);
     return 0;
 }
 
@@ -367,7 +467,7 @@ static int t_set(lua_State *L)
 
 static int view_like(lua_State *L, const char *fn, int reshape)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int64_t shape[DM_MAX_DIMS];
     int nd = 0;
     if (lua_istable(L, 2)) {
@@ -391,7 +491,7 @@ static int t_reshape(lua_State *L) { return view_like(L, "reshape", 1); }
 
 static int t_t(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dimensions, got %d", t->ndim);
     if (t->ndim < 2) RESULT(dm_transpose(t, 0, 0));
     RESULT(dm_transpose(t, 0, 1));
@@ -399,14 +499,14 @@ static int t_t(lua_State *L)
 
 static int t_transpose(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int a = lb_dim(L, 2, "transpose"), b = lb_dim(L, 3, "transpose");
     RESULT(dm_transpose(t, a, b));
 }
 
 static int t_permute(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int dims[DM_MAX_DIMS], n = 0;
     if (lua_istable(L, 2)) {
         n = (int)luaL_len(L, 2);
@@ -430,7 +530,7 @@ static int t_permute(lua_State *L)
 
 static int t_narrow(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int d = lb_dim(L, 2, "narrow");
     lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
     int w = t->ndim ? dm_wrap_dim("narrow", d, t->ndim, 0) : 0;
@@ -441,7 +541,7 @@ static int t_narrow(lua_State *L)
 
 static int t_select(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int d = lb_dim(L, 2, "select");
     lua_Integer i = luaL_checkinteger(L, 3);
     if (i == 0) return luaL_error(L, "select: index 0 is invalid (indices are 1-based)");
@@ -450,28 +550,28 @@ static int t_select(lua_State *L)
 
 static int t_squeeze(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int d = lb_optdim(L, 2, "squeeze", DM_ALL);
     RESULT(dm_squeeze(t, d));
 }
 
 static int t_unsqueeze(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int d = lb_dim(L, 2, "unsqueeze");
     RESULT(dm_unsqueeze(t, d));
 }
 
 static int t_flatten(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int a = lb_optdim(L, 2, "flatten", 0), b = lb_optdim(L, 3, "flatten", -1);
     RESULT(dm_flatten(t, a, b));
 }
 
 static int t_expand(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int64_t shape[DM_MAX_DIMS];
     int nd = 0;
     if (lua_istable(L, 2) && !lb_is_tensor(L, 2)) {
@@ -479,7 +579,7 @@ static int t_expand(lua_State *L)
         if (nd > DM_MAX_DIMS) return luaL_error(L, "expand: more than %d dimensions", DM_MAX_DIMS);
         for (int i = 1; i <= nd; i++) { lua_geti(L, 2, i); shape[i - 1] = luaL_checkinteger(L, -1); lua_pop(L, 1); }
     } else if (lb_is_tensor(L, 2)) {        /* expand_as */
-        dm_tensor *o = lb_check(L, 2);
+        dm_tensor *o = lb_check_any(L, 2);
         nd = o->ndim;
         memcpy(shape, o->shape, sizeof shape);
     } else {
@@ -491,9 +591,9 @@ static int t_expand(lua_State *L)
     RESULT(dm_expand(t, nd, shape));
 }
 
-static int t_contiguous(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_contiguous(t)); }
-static int t_clone(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_clone(t)); }
-static int t_detach(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_detach(t)); }
+static int t_contiguous(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_contiguous(t)); }
+static int t_clone(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_clone(t)); }
+static int t_detach(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_detach(t)); }
 
 /* ---- math --------------------------------------------------------------------------- */
 
@@ -805,17 +905,24 @@ static int inplace_result(lua_State *L, int rc)
 
 static int t_copy_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1), *s = lb_check(L, 2);
+    dm_tensor *t = lb_check_any(L, 1), *s = lb_check_any(L, 2);
     return inplace_result(L, dm_copy_(t, s));
 }
 
 static int t_fill_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    return inplace_result(L, dm_fill_(t, (float)luaL_checknumber(L, 2)));
+    dm_tensor *t = lb_check_any(L, 1);
+    if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_fill_(t, (float)luaL_checknumber(L, 2)));
+    if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2);
+    dm_tensor *v = dm_tensor_new_dtype(0, NULL, t->dtype);    /* the value in t's dtype */
+    if (!v) return luaL_error(L, "%s", dm_errmsg());
+    lb_set_value(L, v, NULL, 2);
+    int rc = dm_copy_(t, v);
+    dm_tensor_release(v);
+    return inplace_result(L, rc);
 }
 
-static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check(L, 1))); }
+static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check_any(L, 1))); }
 
 static int t_add_(lua_State *L)
 {
@@ -878,7 +985,7 @@ static int t_backward(lua_State *L)
 
 static int t_requires_grad_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int on = lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2);
     if (dm_set_requires_grad(t, on) != 0) return luaL_error(L, "%s", dm_errmsg());
     lua_settop(L, 1);
@@ -887,7 +994,7 @@ static int t_requires_grad_(lua_State *L)
 
 static int t_retain_grad(lua_State *L)
 {
-    if (dm_retain_grad(lb_check(L, 1)) != 0) return luaL_error(L, "%s", dm_errmsg());
+    if (dm_retain_grad(lb_check_any(L, 1)) != 0) return luaL_error(L, "%s", dm_errmsg());
     return 0;
 }
 
@@ -909,7 +1016,7 @@ static int t_is_released(lua_State *L)
 /* raw storage identity, for tests of sharing */
 static int t_storage_id(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     lua_pushfstring(L, "%p", (void *)t->storage);
     return 1;
 }
@@ -922,7 +1029,7 @@ static int t_index(lua_State *L)
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer i = luaL_checkinteger(L, 2);
         if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
@@ -945,13 +1052,16 @@ static int t_index(lua_State *L)
     }
     if (strcmp(k, "shape") == 0) { lua_settop(L, 1); return t_size(L); }
     if (strcmp(k, "ndim") == 0) { lua_pushinteger(L, t->ndim); return 1; }
+    if (strcmp(k, "dtype") == 0) { lb_push_dtype(L, t->dtype); return 1; }
+    if (strcmp(k, "device") == 0) { lua_pushstring(L, dm_device_name(dm_tensor_device(t))); return 1; }
+    if (strcmp(k, "is_cuda") == 0) { lua_pushboolean(L, 0); return 1; }
     if (strcmp(k, "T") == 0) { lua_settop(L, 1); return t_t(L); }
     return 0;
 }
 
 static int t_newindex(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer i = luaL_checkinteger(L, 2);
         if (t->ndim == 0 || i == 0) return luaL_error(L, "index: invalid index %I", i);
@@ -959,7 +1069,7 @@ static int t_newindex(lua_State *L)
         if (!v) return luaL_error(L, "%s", dm_errmsg());
         int rc;
         if (lua_type(L, 3) == LUA_TNUMBER) rc = dm_fill_(v, (float)lua_tonumber(L, 3));
-        else if (lb_is_tensor(L, 3)) rc = dm_copy_(v, lb_check(L, 3));
+        else if (lb_is_tensor(L, 3)) rc = dm_copy_(v, lb_check_any(L, 3));
         else { dm_tensor_release(v); return luaL_typeerror(L, 3, "deepmoon.Tensor or number"); }
         dm_tensor_release(v);
         if (rc) return luaL_error(L, "%s", dm_errmsg());
@@ -973,7 +1083,7 @@ static int t_newindex(lua_State *L)
             lb_grad_forget(L, 1);
             return 0;
         }
-        dm_tensor *g = lb_check(L, 3);
+        dm_tensor *g = lb_check_any(L, 3);
         if (!dm_same_shape(g, t)) {
             char b1[64], b2[64];
             return luaL_error(L, "grad: assigned grad has size %s, but the tensor has size %s",

@@ -62,6 +62,7 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_LINEAR]       = { "AddmmBackward0", dm__bw_linear },
     [DM_OP_CAT]          = { "CatBackward0", dm__bw_cat },
     [DM_OP_INDEX_SELECT] = { "IndexSelectBackward0", dm__bw_index_select },
+    [DM_OP_TO_DTYPE]     = { "ToCopyBackward0", dm__bw_to_dtype },
     [DM_OP_DROPOUT]      = { "NativeDropoutBackward0", dm__bw_dropout },
     [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0", dm__bw_batchnorm },
     [DM_OP_LOSS]         = { "LossBackward0", dm__bw_loss },
@@ -123,6 +124,11 @@ int dm_set_requires_grad(dm_tensor *t, int on)
             return -1;
         }
         return 0;
+    }
+    if (on && !dm_is_floating(t->dtype)) {
+        dm_seterr("requires_grad_: only tensors of floating point dtype can require gradients "
+                  "(got %s; convert with :float())", dm_dtype_name(t->dtype));
+        return -1;
     }
     t->requires_grad = on ? 1 : 0;
     return 0;
@@ -204,7 +210,7 @@ static dm_tensor *owned_grad(dm_tensor *g)
     if (g->refcount == 1 && g->storage->refcount == 1 && dm_is_contiguous(g) && !g->grad_fn)
         return g;
     dm_tensor *c = dm_tensor_new(g->ndim, g->shape);
-    if (c) dm_to_buffer(g, c->storage->data);
+    if (c) dm_to_buffer(g, dm__fbase(c));
     dm_tensor_release(g);
     return c;
 }
@@ -331,7 +337,7 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
     }
     dm_tensor *g0 = gradient ? dm_tensor_new(t->ndim, t->shape) : dm_tensor_full(t->ndim, t->shape, 1.0f);
     if (!g0) return -1;
-    if (gradient) dm_to_buffer(gradient, g0->storage->data);
+    if (gradient) dm_to_buffer(gradient, dm__fbase(g0));
 
     int prev = dm_set_grad_enabled(0);
     int rc = 0;

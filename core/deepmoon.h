@@ -42,24 +42,41 @@ extern "C" {
 #define DM_VERSION "0.1.0"
 #define DM_MAX_DIMS 8
 
-typedef struct dm_storage dm_storage;
+typedef struct dm_storage dm_storage;      /* opaque: bytes, a device, an allocator */
 typedef struct dm_tensor dm_tensor;
 typedef struct dm_node dm_node;
 typedef struct dm_rng dm_rng;
 
-struct dm_storage {
-    float *data;
-    int64_t size;        /* in elements */
-    int refcount;
-};
+/* Element types, as PyTorch's.  float32 is the default; integer and bool tensors carry
+   indices, labels and masks and never require grad. */
+typedef enum {
+    DM_FLOAT32 = 0, DM_FLOAT64, DM_INT64, DM_UINT8, DM_BOOL,
+    DM_NDTYPES
+} dm_dtype;
+
+/* Devices: where a storage's bytes live and whose kernels run on them.  DM_CPU is the only
+   one today; a device gets its own allocator and kernel table (core/README.md). */
+typedef enum { DM_CPU = 0, DM_NDEVICES } dm_device;
+
+/* Where a storage's bytes come from (Torch7's THAllocator).  Tensors made by the core's own
+   constructors use the core's caching allocator and need none; a host (or a device backend)
+   passes its own to dm_tensor_new_with, and the storage calls free(ctx, p, bytes) when its
+   last view dies. */
+typedef struct dm_allocator {
+    const char *name;
+    void *(*alloc)(void *ctx, size_t bytes);          /* NULL on failure */
+    void (*free)(void *ctx, void *p, size_t bytes);
+    void *ctx;
+} dm_allocator;
 
 struct dm_tensor {
     int refcount;
     int ndim;
+    dm_dtype dtype;
     int64_t shape[DM_MAX_DIMS];
     int64_t stride[DM_MAX_DIMS];  /* in elements */
-    int64_t offset;               /* in elements, into storage->data */
-    dm_storage *storage;
+    int64_t offset;               /* in elements, from the start of the storage */
+    dm_storage *storage;          /* opaque; reach the values through dm_data / dm_data_ptr */
     /* autograd */
     int requires_grad;
     int retains_grad;             /* non-leaf that keeps its .grad (retain_grad) */
@@ -95,16 +112,50 @@ dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
                            const int64_t *stride, int64_t offset);
 dm_tensor *dm_tensor_like(const dm_tensor *t);               /* new, same shape, uninit */
 
+/* ---- dtypes ------------------------------------------------------------------------ */
+const char *dm_dtype_name(dm_dtype dt);        /* "float32", "float64", "int64", "uint8", "bool" */
+size_t dm_dtype_size(dm_dtype dt);             /* bytes per element: 4, 8, 8, 1, 1 */
+int dm_is_floating(dm_dtype dt);               /* float32, float64 */
+/* PyTorch's promote_types: bool < uint8 < int64 < float32 < float64 (the higher category
+   wins; float32 with an integer type gives float32) */
+dm_dtype dm_promote_types(dm_dtype a, dm_dtype b);
+/* contiguous tensors of a given dtype; full's value is converted as dm_copy_ converts */
+dm_tensor *dm_tensor_new_dtype(int ndim, const int64_t *shape, dm_dtype dt);  /* uninit */
+dm_tensor *dm_tensor_zeros_dtype(int ndim, const int64_t *shape, dm_dtype dt);
+dm_tensor *dm_tensor_full_dtype(int ndim, const int64_t *shape, double v, dm_dtype dt);
+dm_tensor *dm_tensor_full_i64(int ndim, const int64_t *shape, int64_t v, dm_dtype dt);
+/* storage from a host's allocator (see dm_allocator); contiguous, uninitialised */
+dm_tensor *dm_tensor_new_with(int ndim, const int64_t *shape, dm_dtype dt,
+                              const dm_allocator *a);
+/* t converted to dt (a new tensor; t itself, retained, when it already is dt).  Between
+   floating types it is differentiable (ToCopyBackward0).  Conversions as PyTorch's on x86:
+   float -> integer truncates toward zero (NaN and out-of-range values give INT64_MIN for
+   int64, their int64 value modulo 256 for uint8); anything -> bool is v != 0. */
+dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt);
+int dm_tensor_device(const dm_tensor *t);      /* dm_device of its storage */
+const char *dm_device_name(int device);        /* "cpu" */
+const dm_allocator *dm_tensor_allocator(const dm_tensor *t);  /* NULL: the core's own */
+int64_t dm_storage_nbytes(const dm_tensor *t); /* bytes of t's storage */
+int dm_storage_shared(const dm_tensor *t);     /* another tensor views t's storage */
+
 /* ---- inspection --------------------------------------------------------------------- */
 int64_t dm_numel(const dm_tensor *t);
 int dm_is_contiguous(const dm_tensor *t);
 int dm_same_shape(const dm_tensor *a, const dm_tensor *b);
-float *dm_data(const dm_tensor *t);            /* borrowed: storage->data + offset */
-float dm_get(const dm_tensor *t, const int64_t *idx);        /* no checks */
-void dm_set(dm_tensor *t, const int64_t *idx, float v);      /* no checks */
+float *dm_data(const dm_tensor *t);            /* borrowed: the first value (float32 only) */
+void *dm_data_ptr(const dm_tensor *t);         /* borrowed: the first element, any dtype */
+float dm_get(const dm_tensor *t, const int64_t *idx);        /* float32; no checks */
+void dm_set(dm_tensor *t, const int64_t *idx, float v);      /* float32; no checks */
+/* any dtype, converted through double or int64 (exact for int64); no checks */
+double dm_get_f64(const dm_tensor *t, const int64_t *idx);
+int64_t dm_get_i64(const dm_tensor *t, const int64_t *idx);
+void dm_set_f64(dm_tensor *t, const int64_t *idx, double v);
+void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v);
 int dm_check_index(const char *fn, const dm_tensor *t, int n, const int64_t *idx);
-/* copy values in row-major order into out (numel floats) */
+/* copy values in row-major order into out (numel floats; t float32) */
 void dm_to_buffer(const dm_tensor *t, float *out);
+/* the same for any dtype into a buffer of dtype out_dt, converting as dm_to_dtype */
+void dm_to_buffer_dtype(const dm_tensor *t, void *out, dm_dtype out_dt);
 /* normalise a possibly negative dim against ndim (+1 when allow_end); -1 and a message on error */
 int dm_wrap_dim(const char *fn, int dim, int ndim, int allow_end);
 
@@ -154,7 +205,7 @@ dm_tensor *dm_clone(const dm_tensor *t);
 dm_tensor *dm_detach(const dm_tensor *t);        /* shares storage, no grad */
 
 /* ---- in-place (no autograd; refused on leaves that require grad in grad mode) -------- */
-int dm_copy_(dm_tensor *dst, const dm_tensor *src);   /* src broadcast to dst */
+int dm_copy_(dm_tensor *dst, const dm_tensor *src);   /* src broadcast to dst, converted */
 int dm_fill_(dm_tensor *t, float v);
 int dm_zero_(dm_tensor *t);
 int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha);   /* t += alpha * o (broadcast) */

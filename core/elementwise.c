@@ -54,7 +54,7 @@ static void plan_init(plan *p, int nin, const dm_tensor *const *t, int ndim,
     p->nin = nin;
     for (int k = 0; k < nin; k++) {
         p->off[k] = t[k]->offset;
-        p->base[k] = t[k]->storage->data;
+        p->base[k] = dm__fbase(t[k]);
     }
     for (int d = 0; d < ndim; d++) {
         if (shape[d] == 1) continue;       /* a size-1 dim never moves any operand */

@@ -205,7 +205,7 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
     float fa = (float)a, fb = (float)b;
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -220,7 +220,7 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
 int dm_init_constant_(dm_tensor *t, float v)
 {
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -241,7 +241,7 @@ int dm_init_eye_(dm_tensor *t)
     }
     // t is [rows x cols]: 1 where row == col
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -273,7 +273,7 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
     int64_t per = t->shape[0] / groups;
     int64_t min_dim = per < t->shape[1] ? per : t->shape[1];
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -443,7 +443,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
         double s = rdiag[j] < 0 ? -gain : gain;
         for (int64_t i = 0; i < m; i++) q[j * m + i] *= s;
     }
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < rows; i++)
@@ -489,7 +489,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
     }
     dm_normal_(t, 0, std, g);
     for (int64_t i = 0; i < rows; i++) perm[i] = i;
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     for (int64_t c = 0; c < cols; c++) {
         /* perm stays a permutation across columns, so each column's pick is uniform */
         for (int64_t k = 0; k < nzero; k++) {

@@ -35,8 +35,8 @@ static int apply_pair(const char *fn, dm_tensor *dst, const dm_tensor *src, pair
         return -1;
     }
     int64_t n = dm_numel(dst);
-    float *dd = dst->storage->data;
-    const float *sd = src->storage->data;
+    float *dd = dm__fbase(dst);
+    const float *sd = dm__fbase(src);
     /* src may overlap dst (x:copy_(x:t())): read it first when storages are shared */
     float *tmp = NULL;
     dm_tensor *srcv = (dm_tensor *)src;
@@ -79,7 +79,27 @@ static int apply_pair(const char *fn, dm_tensor *dst, const dm_tensor *src, pair
 int dm_copy_(dm_tensor *dst, const dm_tensor *src)
 {
     if (dm__check_inplace("copy_", dst)) return -1;
-    return apply_pair("copy_", dst, src, f_copy, 0);
+    if (dst->dtype == DM_FLOAT32 && src->dtype == DM_FLOAT32)
+        return apply_pair("copy_", dst, src, f_copy, 0);
+    /* another dtype on either side: convert, through a contiguous copy of src (which also
+       takes care of overlap) */
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    int ok = src->ndim <= dst->ndim;
+    for (int d = 0; ok && d < src->ndim; d++) {
+        int64_t s = src->shape[d], t = dst->shape[d + dst->ndim - src->ndim];
+        if (s != t && s != 1) ok = 0;
+    }
+    if (!ok) {
+        dm_seterr("copy_: source %s cannot be broadcast to destination %s", SHAPE(src, b1),
+                  SHAPE(dst, b2));
+        return -1;
+    }
+    dm_tensor *c = dm_tensor_new_dtype(src->ndim, src->shape, src->dtype);
+    if (!c) return -1;
+    dm_to_buffer_dtype(src, dm__ptr(c), src->dtype);
+    dm__copy_convert(dst, c);
+    dm_tensor_release(c);
+    return 0;
 }
 
 int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha)
@@ -107,8 +127,20 @@ int dm_mul_(dm_tensor *t, const dm_tensor *o)
     } \
 } while (0)
 
+/* fill t (any dtype) with src's one value, converted */
+static int fill_other(const char *fn, dm_tensor *t, double x)
+{
+    if (dm__check_inplace(fn, t)) return -1;
+    dm_tensor *s = dm_tensor_full_dtype(0, NULL, x, DM_FLOAT64);
+    if (!s) return -1;
+    dm__copy_convert(t, s);
+    dm_tensor_release(s);
+    return 0;
+}
+
 int dm_fill_(dm_tensor *t, float x)
 {
+    if (t->dtype != DM_FLOAT32) return fill_other("fill_", t, x);
     if (dm__check_inplace("fill_", t)) return -1;
     FOR_EACH(t, *v = x);
     return 0;
@@ -116,6 +148,7 @@ int dm_fill_(dm_tensor *t, float x)
 
 int dm_zero_(dm_tensor *t)
 {
+    if (t->dtype != DM_FLOAT32) return fill_other("zero_", t, 0);
     if (dm__check_inplace("zero_", t)) return -1;
     FOR_EACH(t, *v = 0.0f);
     return 0;

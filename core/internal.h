@@ -18,12 +18,29 @@
 #define DM_TLS _Thread_local
 #endif
 
+/* A storage: bytes on a device.  One made by the core sits in its first tensor's block
+ * (allocator NULL, see mem.c); one from a host's allocator is a separate object. */
+struct dm_storage {
+    void *data;
+    int64_t nbytes;
+    int refcount;
+    int device;                       /* dm_device */
+    const dm_allocator *allocator;    /* NULL: the core's cache, in a tensor block */
+};
+
+static inline size_t dm__esize(dm_dtype dt)
+{
+    return dt == DM_FLOAT32 ? 4 : (dt == DM_FLOAT64 || dt == DM_INT64) ? 8 : 1;
+}
+
 /* memory: every float buffer goes through these so dm_live_bytes() is exact */
 float *dm__alloc_floats(int64_t n);
 void dm__free_floats(float *p, int64_t n);
-/* a tensor with its own storage of n floats, in one block (refcount 1, all else zero but
-   the storage; shape and strides to fill in) */
+/* a tensor with its own storage of n floats (or nbytes bytes), in one block (refcount 1,
+   dtype float32, all else zero but the storage; shape and strides to fill in) */
 dm_tensor *dm__tensor_block(int64_t n);
+dm_tensor *dm__tensor_block_bytes(int64_t nbytes);
+void dm__count_bytes(int64_t delta);          /* live bytes held outside the cache */
 /* a tensor whose refcount reached 0: drop its storage reference and free its memory
    (grad and grad_fn are the caller's) */
 void dm__tensor_dispose(dm_tensor *t);
@@ -36,7 +53,11 @@ void *dm__tensor_alloc(void);                 /* a dm_tensor's memory, counted a
 void dm__tensor_free(void *t);
 /* a new contiguous tensor of a shape already checked (n = its element count): the fast
    path of dm_tensor_new for ops whose output shape is an input's */
+/* the element count of a shape, or -1 and a message (fn names the caller): at most
+   DM_MAX_DIMS dims, no negative size, the count times 8 fits int64 */
+int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape);
 dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n);
+dm_tensor *dm__tensor_new_checked_dt(int ndim, const int64_t *shape, int64_t n, dm_dtype dt);
 
 /* dm_numel / dm_is_contiguous / dm_data / dm_same_shape, inline for the per-op fast paths
    (the exported functions, calls across translation units, are these) */
@@ -55,7 +76,19 @@ static inline int dm__is_contig(const dm_tensor *t)
     }
     return 1;
 }
-static inline float *dm__data(const dm_tensor *t) { return t->storage->data + t->offset; }
+static inline float *dm__data(const dm_tensor *t) { return (float *)t->storage->data + t->offset; }
+static inline float *dm__fbase(const dm_tensor *t) { return (float *)t->storage->data; }
+static inline void *dm__ptr(const dm_tensor *t)
+{
+    return (char *)t->storage->data + t->offset * (int64_t)dm__esize(t->dtype);
+}
+/* refuse a tensor of another dtype than the op's kernels handle (a message names both) */
+int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt);
+int64_t dm__offset_of(const dm_tensor *t, const int64_t *idx);   /* in elements */
+/* dst (any strides) = src broadcast to dst's shape, converted to dst's dtype */
+void dm__copy_convert(dm_tensor *dst, const dm_tensor *src);
+#define DM_NEED_F32(fn, t) do { if ((t) && (t)->dtype != DM_FLOAT32 && \
+                                    dm__need_dtype((fn), (t), DM_FLOAT32)) return NULL; } while (0)
 static inline int dm__same_shape(const dm_tensor *a, const dm_tensor *b)
 {
     if (a->ndim != b->ndim) return 0;
@@ -119,6 +152,8 @@ typedef enum {
     DM_OP_SOFTMAX, DM_OP_LOG_SOFTMAX,
     /* linear algebra, joining */
     DM_OP_MATMUL, DM_OP_LINEAR, DM_OP_CAT, DM_OP_INDEX_SELECT,
+    /* dtypes */
+    DM_OP_TO_DTYPE,
     /* layers and losses (nn.c, loss.c) */
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
     DM_OP_COUNT
@@ -197,5 +232,6 @@ int dm__bw_index_select(dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_dropout(dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_batchnorm(dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_to_dtype(dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif

@@ -31,7 +31,7 @@ static void put_slab(float *dst, const dm_tensor *t, int64_t outer, int64_t e, i
     }
     dm_iter it;
     dm_iter_init(&it, t);
-    const float *base = t->storage->data;
+    const float *base = dm__fbase(t);
     for (int64_t o = 0; o < outer; o++) {
         float *row = d + o * total * inner;
         for (int64_t r = 0; r < run; r++) { row[r] = base[it.off]; dm_iter_next(&it); }
@@ -172,7 +172,7 @@ static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t 
     if (!pos) { dm_seterr("%s: out of memory", fn); return NULL; }
     dm_iter it;
     dm_iter_init(&it, idx);
-    const float *base = idx->storage->data;
+    const float *base = dm__fbase(idx);
     for (int64_t j = 0; j < m; j++) {
         float v = base[it.off];
         dm_iter_next(&it);

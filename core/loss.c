@@ -43,7 +43,7 @@ static int check_reduction(const char *fn, dm_reduction r)
 /* element i of a 1-D tensor (any stride) */
 static inline float at1(const dm_tensor *t, int64_t i)
 {
-    return t->storage->data[t->offset + i * (t->ndim ? t->stride[0] : 0)];
+    return dm__fbase(t)[t->offset + i * (t->ndim ? t->stride[0] : 0)];
 }
 
 /* t's values broadcast to shape (numel n), as a contiguous array: t's own data when it is
@@ -58,7 +58,7 @@ static float *bcast_data(const dm_tensor *t, int nd, const int64_t *shape, int64
     if (!buf) return NULL;
     dm_iter it;
     dm_iter_init_bcast(&it, t, nd, shape);
-    const float *base = t->storage->data;
+    const float *base = dm__fbase(t);
     for (int64_t i = 0; i < n; i++) { buf[i] = base[it.off]; dm_iter_next(&it); }
     *owned = 1;
     return buf;
@@ -486,7 +486,7 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
     if (check_reduction(fn, r) || class_geom(fn, input, &G) ||
         check_class_target(fn, input, target, &G) || check_class_weight(fn, weight, G.C))
         return NULL;
-    const float *xb = input->storage->data + input->offset;
+    const float *xb = dm__fbase(input) + input->offset;
     dm_tensor *out = r == DM_REDUCTION_NONE ? dm_tensor_new(target->ndim, target->shape)
                                             : dm_tensor_scalar(0);
     if (!out) return NULL;
@@ -544,7 +544,7 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
 /* log_softmax of every row into lp (contiguous [N x C]) */
 static void log_softmax_rows(const dm_tensor *input, const classgeom *G, float *lp)
 {
-    const float *xb = input->storage->data + input->offset;
+    const float *xb = dm__fbase(input) + input->offset;
     for (int64_t i = 0; i < G->N; i++) {
         const float *x = xb + i * G->sn;
         float *y = lp + i * G->C;
@@ -589,7 +589,7 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
     double sum = 0, div = 1;
     if (prob) {
         /* loss_i = -sum_c w_c t'_ic lp_ic,  t' = t (1 - ls) + ls / C;  mean divides by N */
-        const float *tb = target->storage->data + target->offset;
+        const float *tb = dm__fbase(target) + target->offset;
         int64_t tn = target->ndim == 2 ? target->stride[0] : 0;
         int64_t tc = target->stride[target->ndim - 1];
         for (int64_t i = 0; i < G.N; i++) {
@@ -673,7 +673,7 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
         return -1;
     }
     float *dx = gx ? dm_data(gx) : NULL, *dt = gt ? dm_data(gt) : NULL;
-    const float *tb = target->storage->data + target->offset;
+    const float *tb = dm__fbase(target) + target->offset;
     int64_t tn = prob && target->ndim == 2 ? target->stride[0] : 0;
     int64_t tc = target->ndim ? target->stride[target->ndim - 1] : 0;
     for (int64_t i = 0; i < G.N; i++) {

@@ -239,18 +239,26 @@ void dm__tensor_free(void *t)
     if (t) cache_put(t, sizeof(dm_tensor), 0, 1);
 }
 
-static int check_count(int64_t n)
+static int check_bytes(int64_t nbytes)
 {
-    if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float) / 2) {
-        dm_seterr("out of memory: cannot allocate %lld floats", (long long)n);
+    if (nbytes < 0 || (uint64_t)nbytes > SIZE_MAX / 2) {
+        dm_seterr("out of memory: cannot allocate %lld bytes", (long long)nbytes);
         return -1;
     }
     return 0;
 }
 
+void dm__count_bytes(int64_t delta)
+{
+    if (is_owner()) { bump(&own.live_bytes, delta); return; }
+    lock_cache();
+    bump(&shared.live_bytes, delta);
+    unlock_cache();
+}
+
 float *dm__alloc_floats(int64_t n)
 {
-    if (check_count(n)) return NULL;
+    if (n < 0 || n > INT64_MAX / 8 || check_bytes(n * (int64_t)sizeof(float))) return NULL;
     /* malloc's 16-byte alignment is enough for our kernels (unaligned SIMD loads) and for
      * OpenBLAS; aligned_alloc fragmented the heap badly when blocks were not cached */
     size_t bytes = (size_t)(n ? n : 1) * sizeof(float), r;
@@ -264,45 +272,105 @@ void dm__free_floats(float *p, int64_t n)
     if (p) cache_put(p, (size_t)(n ? n : 1) * sizeof(float), n * (int64_t)sizeof(float), 0);
 }
 
-/* A new tensor, its storage header and its floats are one block (one trip to the cache):
+/* A new tensor, its storage header and its bytes are one block (one trip to the cache):
  *
- *     [dm_tensor, padded to TENSOR_HEAD][dm_storage, padded to STORAGE_HEADER][floats]
+ *     [dm_tensor, padded to TENSOR_HEAD][dm_storage, padded to STORAGE_HEADER][bytes]
  *
- * The paddings keep the floats at malloc's alignment.  Views share the storage but not the
+ * The paddings keep the data at malloc's alignment.  Views share the storage but not the
  * block's tensor, so the block goes back when both the tensor and its storage are dead:
  * whichever dies last returns it (a storage outliving its tensor keeps the tensor's bytes
- * until then).  Every storage is made this way; a tensor owns its block when its storage
- * sits right after it. */
+ * until then).  A tensor owns its block when its storage sits right after it; a storage
+ * from a host's allocator (dm_tensor_new_with) is a separate object. */
 #define STORAGE_HEADER 32
 #define TENSOR_HEAD (((sizeof(dm_tensor)) + 31) & ~(size_t)31)
 _Static_assert(sizeof(dm_storage) <= STORAGE_HEADER, "storage header too small");
 
-static size_t block_bytes(int64_t n) { return TENSOR_HEAD + STORAGE_HEADER + (size_t)n * sizeof(float); }
+static size_t block_bytes(int64_t nbytes) { return TENSOR_HEAD + STORAGE_HEADER + (size_t)nbytes; }
 
-dm_tensor *dm__tensor_block(int64_t n)
+dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
 {
-    if (check_count(n)) return NULL;
+    if (check_bytes(nbytes)) return NULL;
     size_t r;
-    dm_tensor *t = cache_get(block_bytes(n), &r, n * (int64_t)sizeof(float), 1);
+    dm_tensor *t = cache_get(block_bytes(nbytes), &r, nbytes, 1);
     if (!t) {
-        dm_seterr("out of memory: cannot allocate %lld bytes", (long long)block_bytes(n));
+        dm_seterr("out of memory: cannot allocate %lld bytes", (long long)block_bytes(nbytes));
         return NULL;
     }
     memset(t, 0, sizeof *t);
     dm_storage *s = (dm_storage *)((char *)t + TENSOR_HEAD);
-    s->data = (float *)((char *)s + STORAGE_HEADER);
-    s->size = n;
+    s->data = (char *)s + STORAGE_HEADER;
+    s->nbytes = nbytes;
     s->refcount = 1;
+    s->device = DM_CPU;
+    s->allocator = NULL;
     t->storage = s;
     t->refcount = 1;
+    return t;
+}
+
+dm_tensor *dm__tensor_block(int64_t n)
+{
+    if (n < 0 || n > INT64_MAX / 8) {
+        dm_seterr("out of memory: cannot allocate %lld floats", (long long)n);
+        return NULL;
+    }
+    return dm__tensor_block_bytes(n * (int64_t)sizeof(float));
+}
+
+/* a storage whose bytes come from a host's allocator: a separate object */
+dm_tensor *dm_tensor_new_with(int ndim, const int64_t *shape, dm_dtype dt,
+                              const dm_allocator *a)
+{
+    if (!a || !a->alloc || !a->free) {
+        dm_seterr("tensor: an allocator needs alloc and free functions");
+        return NULL;
+    }
+    if ((unsigned)dt >= DM_NDTYPES) { dm_seterr("tensor: unknown dtype %d", (int)dt); return NULL; }
+    int64_t n = dm__check_shape("tensor", ndim, shape);
+    if (n < 0) return NULL;
+    int64_t nbytes = n * (int64_t)dm__esize(dt);
+    dm_storage *s = dm__obj_alloc(sizeof *s);
+    dm_tensor *t = s ? dm__tensor_alloc() : NULL;
+    void *data = t ? a->alloc(a->ctx, (size_t)(nbytes ? nbytes : 1)) : NULL;
+    if (!data) {
+        if (t) dm_seterr("out of memory: allocator '%s' could not give %lld bytes",
+                         a->name ? a->name : "?", (long long)nbytes);
+        if (t) dm__tensor_free(t);
+        if (s) dm__obj_free(s, sizeof *s);
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    s->data = data;
+    s->nbytes = nbytes;
+    s->refcount = 1;
+    s->device = DM_CPU;
+    s->allocator = a;
+    dm__count_bytes(nbytes);
+    t->refcount = 1;
+    t->storage = s;
+    t->dtype = dt;
+    t->ndim = ndim;
+    int64_t st = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        t->shape[d] = shape[d];
+        t->stride[d] = st;
+        st *= shape[d] ? shape[d] : 1;
+    }
     return t;
 }
 
 void dm__storage_release(dm_storage *s)
 {
     if (!s || --s->refcount > 0) return;
-    /* only a storage made in a block exists; its tensor died first (it held a reference) */
-    cache_put((char *)s - TENSOR_HEAD, block_bytes(s->size), s->size * (int64_t)sizeof(float), 0);
+    if (s->allocator) {
+        const dm_allocator *a = s->allocator;
+        a->free(a->ctx, s->data, (size_t)(s->nbytes ? s->nbytes : 1));
+        dm__count_bytes(-s->nbytes);
+        dm__obj_free(s, sizeof *s);
+        return;
+    }
+    /* a storage made in a block; its tensor died first (it held a reference) */
+    cache_put((char *)s - TENSOR_HEAD, block_bytes(s->nbytes), s->nbytes, 0);
 }
 
 void dm__tensor_dispose(dm_tensor *t)
@@ -310,7 +378,7 @@ void dm__tensor_dispose(dm_tensor *t)
     dm_storage *s = t->storage;
     if (s && (char *)s == (char *)t + TENSOR_HEAD) {       /* its own block */
         if (--s->refcount == 0)
-            cache_put(t, block_bytes(s->size), s->size * (int64_t)sizeof(float), 1);
+            cache_put(t, block_bytes(s->nbytes), s->nbytes, 1);
         else
             dm__count_tensor(-1);        /* views keep the block; the last one returns it */
         return;

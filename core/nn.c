@@ -14,7 +14,7 @@
 /* element i of a 1-D tensor (any stride) */
 static inline float *at1p(const dm_tensor *t, int64_t i)
 {
-    return t->storage->data + t->offset + i * t->stride[0];
+    return dm__fbase(t) + t->offset + i * t->stride[0];
 }
 
 /* ---- dropout -------------------------------------------------------------------------- */
@@ -47,7 +47,7 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
     } else {
         dm_iter it;
         dm_iter_init(&it, x);
-        const float *base = x->storage->data;
+        const float *base = dm__fbase(x);
         for (int64_t i = 0; i < n; i++) { o[i] = base[it.off] * m[i]; dm_iter_next(&it); }
     }
 

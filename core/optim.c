@@ -60,7 +60,7 @@ static void put_back(span *s, int write)
     if (!s->t || !s->owned) return;
     if (write) {
         int64_t n = dm_numel(s->t);
-        float *base = s->t->storage->data;
+        float *base = dm__fbase(s->t);
         dm_iter it;
         dm_iter_init(&it, s->t);
         for (int64_t i = 0; i < n; i++) { base[it.off] = s->d[i]; dm_iter_next(&it); }

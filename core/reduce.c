@@ -533,7 +533,7 @@ int dm__bw_reduce(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (dim == DIM_SUM_TO) {                  /* expand gout back over the summed dims */
         dm_iter it;
         dm_iter_init_bcast(&it, gout, n->in_ndim, n->in_shape);
-        const float *base = gout->storage->data;
+        const float *base = dm__fbase(gout);
         for (int64_t k = 0; k < nin; k++) { gd[k] = base[it.off]; dm_iter_next(&it); }
         gin[0] = gi;
         return 0;

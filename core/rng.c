@@ -219,7 +219,7 @@ void dm_rng_set_state(dm_rng *g, const void *buf) {
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -232,7 +232,7 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -253,7 +253,7 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
        to the right signed value */
     uint64_t span = (uint64_t)high - (uint64_t)low;
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
@@ -273,7 +273,7 @@ dm_tensor *dm_randperm(int64_t n, dm_rng *g) {
     if (!g) g = dm_default_rng();
     dm_tensor *t = dm_tensor_new(1, &n);
     if (!t) return NULL;
-    float *v = t->storage->data + t->offset;
+    float *v = dm__fbase(t) + t->offset;
     for (int64_t i = 0; i < n; i++) v[i] = (float)i;
     for (int64_t i = n - 1; i >= 1; i--) {
         int64_t j = (int64_t)dm_rng_below(g, (uint64_t)i + 1);
@@ -292,7 +292,7 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
     }
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
-    float *base = t->storage->data;
+    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {

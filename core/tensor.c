@@ -11,7 +11,7 @@ static dm_tensor *tensor_struct(void)
     return t;
 }
 
-static int64_t check_shape(const char *fn, int ndim, const int64_t *shape)
+int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape)
 {
     if (ndim < 0 || ndim > DM_MAX_DIMS) {
         dm_seterr("%s: %d dimensions (at most %d supported)", fn, ndim, DM_MAX_DIMS);
@@ -44,9 +44,17 @@ static void set_contiguous_strides(dm_tensor *t)
 
 dm_tensor *dm_tensor_new(int ndim, const int64_t *shape)
 {
-    int64_t n = check_shape("tensor", ndim, shape);
+    int64_t n = dm__check_shape("tensor", ndim, shape);
     if (n < 0) return NULL;
     return dm__tensor_new_checked(ndim, shape, n);
+}
+
+dm_tensor *dm_tensor_new_dtype(int ndim, const int64_t *shape, dm_dtype dt)
+{
+    if ((unsigned)dt >= DM_NDTYPES) { dm_seterr("tensor: unknown dtype %d", (int)dt); return NULL; }
+    int64_t n = dm__check_shape("tensor", ndim, shape);
+    if (n < 0) return NULL;
+    return dm__tensor_new_checked_dt(ndim, shape, n, dt);
 }
 
 dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n)
@@ -59,17 +67,35 @@ dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n)
     return t;
 }
 
+dm_tensor *dm__tensor_new_checked_dt(int ndim, const int64_t *shape, int64_t n, dm_dtype dt)
+{
+    dm_tensor *t = dm__tensor_block_bytes(n * (int64_t)dm__esize(dt));
+    if (!t) return NULL;
+    t->dtype = dt;
+    t->ndim = ndim;
+    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    set_contiguous_strides(t);
+    return t;
+}
+
 dm_tensor *dm_tensor_zeros(int ndim, const int64_t *shape)
 {
-    dm_tensor *t = dm_tensor_new(ndim, shape);
-    if (t) memset(t->storage->data, 0, (size_t)t->storage->size * sizeof(float));
+    return dm_tensor_zeros_dtype(ndim, shape, DM_FLOAT32);
+}
+
+dm_tensor *dm_tensor_zeros_dtype(int ndim, const int64_t *shape, dm_dtype dt)
+{
+    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
+    if (t) memset(dm__fbase(t), 0, (size_t)t->storage->nbytes);   /* 0 in every dtype */
     return t;
 }
 
 dm_tensor *dm_tensor_full(int ndim, const int64_t *shape, float v)
 {
     dm_tensor *t = dm_tensor_new(ndim, shape);
-    if (t) for (int64_t i = 0; i < t->storage->size; i++) t->storage->data[i] = v;
+    if (!t) return NULL;
+    float *d = dm__fbase(t);
+    for (int64_t i = 0, n = dm__numel(t); i < n; i++) d[i] = v;
     return t;
 }
 
@@ -78,11 +104,11 @@ dm_tensor *dm_tensor_scalar(float v) { return dm_tensor_full(0, NULL, v); }
 dm_tensor *dm_tensor_from_data(int ndim, const int64_t *shape, const float *data)
 {
     dm_tensor *t = dm_tensor_new(ndim, shape);
-    if (t) memcpy(t->storage->data, data, (size_t)t->storage->size * sizeof(float));
+    if (t) memcpy(dm__fbase(t), data, (size_t)t->storage->nbytes);
     return t;
 }
 
-dm_tensor *dm_tensor_like(const dm_tensor *t) { return dm_tensor_new(t->ndim, t->shape); }
+dm_tensor *dm_tensor_like(const dm_tensor *t) { return dm_tensor_new_dtype(t->ndim, t->shape, t->dtype); }
 
 dm_tensor *dm_tensor_retain(dm_tensor *t)
 {
@@ -154,6 +180,7 @@ dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
         memcpy(a->stride, stride, (size_t)ndim * sizeof *stride);
     }
     a->offset = offset;
+    a->dtype = t->dtype;
     a->storage = t->storage;
     t->storage->refcount++;
     return a;
@@ -171,8 +198,10 @@ static int64_t offset_of(const dm_tensor *t, const int64_t *idx)
     return off;
 }
 
-float dm_get(const dm_tensor *t, const int64_t *idx) { return t->storage->data[offset_of(t, idx)]; }
-void dm_set(dm_tensor *t, const int64_t *idx, float v) { t->storage->data[offset_of(t, idx)] = v; }
+void *dm_data_ptr(const dm_tensor *t) { return dm__ptr(t); }
+float dm_get(const dm_tensor *t, const int64_t *idx) { return dm__fbase(t)[offset_of(t, idx)]; }
+void dm_set(dm_tensor *t, const int64_t *idx, float v) { dm__fbase(t)[offset_of(t, idx)] = v; }
+int64_t dm__offset_of(const dm_tensor *t, const int64_t *idx) { return offset_of(t, idx); }
 
 int dm_check_index(const char *fn, const dm_tensor *t, int n, const int64_t *idx)
 {
@@ -238,7 +267,7 @@ void dm_to_buffer(const dm_tensor *t, float *out)
     }
     dm_iter it;
     dm_iter_init(&it, t);
-    const float *base = t->storage->data;
+    const float *base = dm__fbase(t);
     for (int64_t i = 0; i < n; i++) { out[i] = base[it.off]; dm_iter_next(&it); }
 }
 

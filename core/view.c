@@ -293,9 +293,9 @@ dm_tensor *dm_expand(const dm_tensor *t, int ndim, const int64_t *shape)
 dm_tensor *dm_clone(const dm_tensor *t)
 {
     dm_node *nd;
-    dm_tensor *out = dm_tensor_new(t->ndim, t->shape);
+    dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype);
     if (!out) return NULL;
-    dm_to_buffer(t, out->storage->data);
+    dm_to_buffer_dtype(t, dm__ptr(out), t->dtype);
     return finish(out, DM_OP_CLONE, t, &nd);
 }
 

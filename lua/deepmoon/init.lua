@@ -68,8 +68,6 @@ end
 meta.__tostring = Tensor.tostring
 
 -- t:type() and friends that scripts ported from PyTorch expect
-function Tensor.type () return "deepmoon.FloatTensor" end
-function Tensor.float (t) return t end
 function Tensor.numpy () error("numpy: deepmoon has no numpy; use t:totable()", 2) end
 function Tensor.tolist (t) return t:totable() end
 function Tensor.size_str (t) return format.shape_str(t:size()) end

@@ -57,6 +57,16 @@ static dm_tensor *f_rdivs(dm_tensor *const *in, void *c) { (void)c; return dm_bi
 static dm_tensor *f_pows(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_POW, A, 2.5f, 0); }
 static dm_tensor *f_rpows(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_POW, A, 1.7f, 1); }
 
+/* float32 -> float64 -> (scaled) -> float32: the outer conversion records ToCopyBackward0 */
+static dm_tensor *f_to_dtype(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *d = dm_to_dtype(A, DM_FLOAT64);
+    dm_tensor *y = d ? dm_to_dtype(d, DM_FLOAT32) : NULL;
+    dm_tensor_release(d);
+    return y;
+}
+
 static dm_unop cur_unop;
 static dm_tensor *f_unary(dm_tensor *const *in, void *c) { (void)c; return dm_unary(cur_unop, A); }
 static dm_tensor *f_clamp(dm_tensor *const *in, void *c) { (void)c; return dm_clamp(A, -0.5f, 0.5f); }
@@ -182,6 +192,7 @@ static const gcase cases[] = {
     { DM_OP_LINEAR, -1, "linear", f_linear, 3, {2, 2, 1}, {{4, 3}, {2, 3}, {2}}, -1, 1 },
     { DM_OP_CAT, -1, "cat", f_cat, 2, {2, 2}, {{2, 3}, {2, 1}}, -1, 1 },
     { DM_OP_INDEX_SELECT, -1, "index_select", f_index_select, 1, {2}, {{2, 3}}, -1, 1 },
+    { DM_OP_TO_DTYPE, -1, "to_dtype", f_to_dtype, 1, {2}, {{2, 3}}, -1, 1 },
     { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1 },
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f },

@@ -1,0 +1,216 @@
+/* dtype.c -- element types: names, promotion, conversion between them, and element access
+ * for any dtype.
+ *
+ * Conversions follow PyTorch 1.13 on x86: integer and float values convert by C's casts
+ * where those are defined; where C leaves them undefined (a float out of an integer's range,
+ * NaN) the result is what x86's truncating conversion gives, INT64_MIN, so no conversion is
+ * undefined behaviour here.  uint8 takes the low byte of the int64 value (-1 -> 255); bool is
+ * v != 0 (NaN -> true). */
+#include "internal.h"
+
+static const char *const names[DM_NDTYPES] = {
+    [DM_FLOAT32] = "float32", [DM_FLOAT64] = "float64", [DM_INT64] = "int64",
+    [DM_UINT8] = "uint8", [DM_BOOL] = "bool",
+};
+
+const char *dm_dtype_name(dm_dtype dt) { return (unsigned)dt < DM_NDTYPES ? names[dt] : "?"; }
+size_t dm_dtype_size(dm_dtype dt) { return (unsigned)dt < DM_NDTYPES ? dm__esize(dt) : 0; }
+int dm_is_floating(dm_dtype dt) { return dt == DM_FLOAT32 || dt == DM_FLOAT64; }
+
+/* rank along PyTorch's lattice for the five types: bool < uint8 < int64 < float32 < float64 */
+static int rank(dm_dtype dt)
+{
+    switch (dt) {
+    case DM_BOOL: return 0;
+    case DM_UINT8: return 1;
+    case DM_INT64: return 2;
+    case DM_FLOAT32: return 3;
+    default: return 4;
+    }
+}
+
+dm_dtype dm_promote_types(dm_dtype a, dm_dtype b) { return rank(a) >= rank(b) ? a : b; }
+
+int dm_tensor_device(const dm_tensor *t) { return t->storage->device; }
+const char *dm_device_name(int device) { return device == DM_CPU ? "cpu" : "?"; }
+const dm_allocator *dm_tensor_allocator(const dm_tensor *t) { return t->storage->allocator; }
+int64_t dm_storage_nbytes(const dm_tensor *t) { return t->storage->nbytes; }
+int dm_storage_shared(const dm_tensor *t) { return t->storage->refcount > 1; }
+
+int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt)
+{
+    if (t->dtype == dt) return 0;
+    dm_seterr("%s: expected a %s tensor, got %s (convert with :%s())", fn, dm_dtype_name(dt),
+              dm_dtype_name(t->dtype), dt == DM_FLOAT32 ? "float" : dt == DM_FLOAT64 ? "double"
+              : dt == DM_INT64 ? "long" : dt == DM_UINT8 ? "byte" : "bool");
+    return -1;
+}
+
+/* ---- one element ---------------------------------------------------------------------- */
+
+static inline int64_t f2i(double x)
+{
+    /* [-2^63, 2^63) converts exactly by truncation; anything else (and NaN) is INT64_MIN */
+    if (x >= -9223372036854775808.0 && x < 9223372036854775808.0) return (int64_t)x;
+    return INT64_MIN;
+}
+
+static inline double load_f(const char *p, dm_dtype dt)
+{
+    switch (dt) {
+    case DM_FLOAT32: return *(const float *)p;
+    case DM_FLOAT64: return *(const double *)p;
+    case DM_INT64: return (double)*(const int64_t *)p;
+    default: return (double)*(const uint8_t *)p;
+    }
+}
+
+static inline int64_t load_i(const char *p, dm_dtype dt)
+{
+    switch (dt) {
+    case DM_FLOAT32: return f2i(*(const float *)p);
+    case DM_FLOAT64: return f2i(*(const double *)p);
+    case DM_INT64: return *(const int64_t *)p;
+    default: return *(const uint8_t *)p;
+    }
+}
+
+/* *d (of type dd) = *s (of type sd) */
+static inline void convert1(char *d, dm_dtype dd, const char *s, dm_dtype sd)
+{
+    switch (dd) {
+    case DM_FLOAT32:
+        /* int64 -> float32 directly: through double it would round twice */
+        *(float *)d = sd == DM_FLOAT32 ? *(const float *)s
+                    : sd == DM_INT64 ? (float)*(const int64_t *)s : (float)load_f(s, sd);
+        break;
+    case DM_FLOAT64: *(double *)d = load_f(s, sd); break;
+    case DM_INT64: *(int64_t *)d = load_i(s, sd); break;
+    case DM_UINT8: *(uint8_t *)d = (uint8_t)(uint64_t)load_i(s, sd); break;
+    default:
+        *(uint8_t *)d = dm_is_floating(sd) ? load_f(s, sd) != 0 : load_i(s, sd) != 0;
+        break;
+    }
+}
+
+double dm_get_f64(const dm_tensor *t, const int64_t *idx)
+{
+    return load_f((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+                  t->dtype);
+}
+
+int64_t dm_get_i64(const dm_tensor *t, const int64_t *idx)
+{
+    return load_i((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+                  t->dtype);
+}
+
+void dm_set_f64(dm_tensor *t, const int64_t *idx, double v)
+{
+    convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+             t->dtype, (const char *)&v, DM_FLOAT64);
+}
+
+void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v)
+{
+    convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+             t->dtype, (const char *)&v, DM_INT64);
+}
+
+/* ---- whole tensors -------------------------------------------------------------------- */
+
+/* n elements from src (walked by its iterator; row-major) into a contiguous buffer */
+static void gather_convert(const dm_tensor *src, char *out, dm_dtype od)
+{
+    int64_t n = dm__numel(src);
+    size_t se = dm__esize(src->dtype), oe = dm__esize(od);
+    if (dm__is_contig(src) && src->dtype == od) {
+        memcpy(out, dm__ptr(src), (size_t)n * se);
+        return;
+    }
+    const char *base = src->storage->data;
+    if (dm__is_contig(src)) {
+        const char *p = dm__ptr(src);
+        for (int64_t i = 0; i < n; i++) convert1(out + i * (int64_t)oe, od, p + i * (int64_t)se, src->dtype);
+        return;
+    }
+    dm_iter it;
+    dm_iter_init(&it, src);
+    for (int64_t i = 0; i < n; i++) {
+        convert1(out + i * (int64_t)oe, od, base + it.off * (int64_t)se, src->dtype);
+        dm_iter_next(&it);
+    }
+}
+
+void dm_to_buffer_dtype(const dm_tensor *t, void *out, dm_dtype out_dt)
+{
+    gather_convert(t, out, out_dt);
+}
+
+/* dst (any strides) = src broadcast to dst's shape, converted; no overlap handling (the
+   caller reads an overlapping source into a temporary first) */
+void dm__copy_convert(dm_tensor *dst, const dm_tensor *src)
+{
+    int64_t n = dm__numel(dst);
+    size_t de = dm__esize(dst->dtype), se = dm__esize(src->dtype);
+    if (dm__is_contig(dst) && dm__same_shape(dst, src)) {
+        gather_convert(src, dm__ptr(dst), dst->dtype);
+        return;
+    }
+    dm_iter id, is;
+    dm_iter_init(&id, dst);
+    dm_iter_init_bcast(&is, src, dst->ndim, dst->shape);
+    char *db = dst->storage->data;
+    const char *sb = src->storage->data;
+    for (int64_t i = 0; i < n; i++) {
+        convert1(db + id.off * (int64_t)de, dst->dtype, sb + is.off * (int64_t)se, src->dtype);
+        dm_iter_next(&id);
+        dm_iter_next(&is);
+    }
+}
+
+dm_tensor *dm_tensor_full_dtype(int ndim, const int64_t *shape, double v, dm_dtype dt)
+{
+    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
+    if (!t) return NULL;
+    char one[8];
+    convert1(one, dt, (const char *)&v, DM_FLOAT64);
+    size_t e = dm__esize(dt);
+    char *d = t->storage->data;
+    for (int64_t i = 0, n = dm__numel(t); i < n; i++) memcpy(d + i * (int64_t)e, one, e);
+    return t;
+}
+
+dm_tensor *dm_tensor_full_i64(int ndim, const int64_t *shape, int64_t v, dm_dtype dt)
+{
+    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
+    if (!t) return NULL;
+    char one[8];
+    convert1(one, dt, (const char *)&v, DM_INT64);
+    size_t e = dm__esize(dt);
+    char *d = t->storage->data;
+    for (int64_t i = 0, n = dm__numel(t); i < n; i++) memcpy(d + i * (int64_t)e, one, e);
+    return t;
+}
+
+dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt)
+{
+    if ((unsigned)dt >= DM_NDTYPES) { dm_seterr("to: unknown dtype %d", (int)dt); return NULL; }
+    if (t->dtype == dt) return dm_tensor_retain((dm_tensor *)t);
+    dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, dt);
+    if (!out) return NULL;
+    gather_convert(t, dm__ptr(out), dt);
+    const dm_tensor *in[1] = { t };
+    if (dm_is_floating(dt) && dm__needs_grad(1, in) && !dm__record(DM_OP_TO_DTYPE, 0, out, 1, in)) {
+        dm_tensor_release(out);
+        return NULL;
+    }
+    return out;
+}
+
+int dm__bw_to_dtype(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+{
+    if (!n->in[0] || !n->in[0]->requires_grad) return 0;
+    gin[0] = dm_to_dtype(gout, n->in[0]->dtype);
+    return gin[0] ? 0 : -1;
+}
