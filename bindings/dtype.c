@@ -109,6 +109,7 @@ static int t_to(lua_State *L)
             return luaL_typeerror(L, 2, "deepmoon dtype, device name or Tensor");
         }
     }
+    if ((dm_dtype)dt == t->dtype) { lua_settop(L, 1); return 1; }   /* PyTorch returns self */
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_dtype(t, (dm_dtype)dt);
     return lb_done(L, *slot);

@@ -293,7 +293,7 @@ static int t_arange(lua_State *L)
     int top = lua_gettop(L);
     while (top > 0 && lua_istable(L, top)) top--;   /* trailing options */
     if (top <= 1) end = luaL_checknumber(L, 1);
-    else { start = luaL_checknumber(L, 1); end = luaL_checknumber(L, 2); step = luaL_optnumber(L, 3, 1); }
+    else { start = luaL_checknumber(L, 1); end = luaL_checknumber(L, 2); if (top >= 3) step = luaL_checknumber(L, 3); }
     lb_opts_check(L, top + 1, "arange", grad_opts);
     int o = lua_istable(L, top + 1) ? top + 1 : 0;
     check_device(L, o);
