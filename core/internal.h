@@ -53,8 +53,11 @@ void *dm__tensor_alloc(void);                 /* a dm_tensor's memory, counted a
 void dm__tensor_free(void *t);
 /* a new contiguous tensor of a shape already checked (n = its element count): the fast
    path of dm_tensor_new for ops whose output shape is an input's */
-/* the element count of a shape, or -1 and a message (fn names the caller): at most
-   DM_MAX_DIMS dims, no negative size, the count times 8 fits int64 */
+/* The one checked helper for sizes: the element count of a shape, or -1 and a message (fn
+   names the caller): at most DM_MAX_DIMS dims, no negative size, and the product of the
+   nonzero sizes at most DM_MAX_NUMEL (so counts, strides and byte sizes fit int64).  Every
+   shape a tensor takes passes through it (constructors, view, expand, cat, ...). */
+#define DM_MAX_NUMEL ((int64_t)1 << 60)
 int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape);
 dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n);
 dm_tensor *dm__tensor_new_checked_dt(int ndim, const int64_t *shape, int64_t n, dm_dtype dt);

@@ -17,20 +17,27 @@ int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape)
         dm_seterr("%s: %d dimensions (at most %d supported)", fn, ndim, DM_MAX_DIMS);
         return -1;
     }
-    int64_t n = 1;
+    /* The product of the nonzero sizes (the span: what contiguous strides multiply up to)
+       must fit with room for 8-byte elements, even when a zero size makes the count 0, so
+       that no stride, offset or byte count computed from the shape can overflow. */
+    int64_t span = 1;
+    int zero = 0;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0) {
             char b[DM_SHAPE_BUF];
             dm_seterr("%s: negative size in %s", fn, dm_shape_str(ndim, shape, b, sizeof b));
             return -1;
         }
-        if (shape[d] && n > INT64_MAX / 8 / shape[d]) {
-            dm_seterr("%s: size too large", fn);
+        if (shape[d] == 0) { zero = 1; continue; }
+        if (span > DM_MAX_NUMEL / shape[d]) {
+            char b[DM_SHAPE_BUF];
+            dm_seterr("%s: size %s is too large (more than 2^60 elements)", fn,
+                      dm_shape_str(ndim, shape, b, sizeof b));
             return -1;
         }
-        n *= shape[d];
+        span *= shape[d];
     }
-    return n;
+    return zero ? 0 : span;
 }
 
 static void set_contiguous_strides(dm_tensor *t)

@@ -55,6 +55,15 @@ static int infer_shape(const char *fn, const dm_tensor *t, int ndim, const int64
     }
     int64_t known = 1, numel = dm_numel(t);
     int infer = -1;
+    for (int d = 0; d < ndim; d++) {           /* sizes checked with -1 taken as 1 */
+        out[d] = in[d] == -1 ? 1 : in[d];
+        if (in[d] < -1) {
+            dm_seterr("%s: invalid size %lld in %s", fn, (long long)in[d],
+                      dm_shape_str(ndim, in, b1, sizeof b1));
+            return -1;
+        }
+    }
+    if (dm__check_shape(fn, ndim, out) < 0) return -1;
     for (int d = 0; d < ndim; d++) {
         out[d] = in[d];
         if (in[d] == -1) {
@@ -159,7 +168,7 @@ dm_tensor *dm_narrow(const dm_tensor *t, int dim, int64_t start, int64_t len)
     char b[DM_SHAPE_BUF];
     if (t->ndim == 0) { dm_seterr("narrow: cannot narrow a 0-dim tensor"); return NULL; }
     if ((dim = dm_wrap_dim("narrow", dim, t->ndim, 0)) < 0) return NULL;
-    if (start < 0 || len < 0 || start + len > t->shape[dim]) {
+    if (start < 0 || len < 0 || start > t->shape[dim] || len > t->shape[dim] - start) {
         dm_seterr("narrow: start %lld and length %lld out of range for dim %d of size %s",
                   (long long)start + 1, (long long)len, dim + 1, SHAPE(t, b));
         return NULL;
@@ -278,6 +287,11 @@ dm_tensor *dm_expand(const dm_tensor *t, int ndim, const int64_t *shape)
         }
         int64_t have = t->shape[d - lead];
         if (want == -1) want = have;
+        if (want < 0) {
+            dm_seterr("expand: negative size %lld in %s", (long long)want,
+                      dm_shape_str(ndim, shape, b1, sizeof b1));
+            return NULL;
+        }
         if (want != have && have != 1) {
             dm_seterr("expand: size %s cannot be expanded to %s (dim %d: %lld vs %lld)",
                       SHAPE(t, b1), dm_shape_str(ndim, shape, b2, sizeof b2), d + 1,
@@ -287,6 +301,7 @@ dm_tensor *dm_expand(const dm_tensor *t, int ndim, const int64_t *shape)
         sh[d] = want;
         st[d] = (have == 1 && want != 1) ? 0 : t->stride[d - lead];
     }
+    if (dm__check_shape("expand", ndim, sh) < 0) return NULL;
     return finish(dm_tensor_alias(t, ndim, sh, st, t->offset), DM_OP_EXPAND, t, &nd);
 }
 
