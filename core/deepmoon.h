@@ -1,10 +1,13 @@
 /*
  * deepmoon.h -- the public C API of deepmoon's core.
  *
- * A tensor is an N-dimensional array of float32 values (N <= DM_MAX_DIMS) that views a
- * refcounted storage through a shape, strides (in elements) and an offset.  Several tensors
- * may view one storage (transpose, narrow, select, ...); the storage lives while any of them
- * does.  A tensor of 0 dimensions holds one value (a scalar).
+ * A tensor is an N-dimensional array (N <= DM_MAX_DIMS) of one dtype (float32 by default;
+ * float64, int64, uint8, bool) that views a refcounted storage through a shape, strides (in
+ * elements) and an offset.  A storage is bytes on a device, from an allocator (the core's
+ * own cache unless a host gives one).  Several tensors may view one storage (transpose,
+ * narrow, select, ...); the storage lives while any of them does.  A tensor of 0 dimensions
+ * holds one value (a scalar).  Every shape is checked once (no size may be negative, and
+ * the product of the nonzero sizes is at most 2^60), so no count or stride overflows.
  *
  * Ownership: "borrowed in, new reference out".  Every function that returns a dm_tensor *
  * returns a new reference that the caller releases with dm_tensor_release(); arguments are
