@@ -1056,6 +1056,7 @@ static int t_index(lua_State *L)
     if (strcmp(k, "device") == 0) { lua_pushstring(L, dm_device_name(dm_tensor_device(t))); return 1; }
     if (strcmp(k, "is_cuda") == 0) { lua_pushboolean(L, 0); return 1; }
     if (strcmp(k, "T") == 0) { lua_settop(L, 1); return t_t(L); }
+    if (strcmp(k, "data") == 0) { lua_settop(L, 1); return t_detach(L); }   /* as PyTorch's */
     return 0;
 }
 
@@ -1098,6 +1099,27 @@ static int t_newindex(lua_State *L)
     }
     if (strcmp(k, "requires_grad") == 0) {
         if (dm_set_requires_grad(t, lua_toboolean(L, 3)) != 0) return luaL_error(L, "%s", dm_errmsg());
+        return 0;
+    }
+    if (strcmp(k, "data") == 0) {
+        /* PyTorch's `p.data = x`: this very Lua object now views x's values (x's dtype and
+           shape), keeping requires_grad and .grad; what Module:to uses to convert parameters
+           in place of the objects optimizers and tables hold */
+        dm_tensor *x = lb_check_any(L, 3);
+        if (!dm_is_leaf(t)) return luaL_error(L, "data: only a leaf tensor's data can be replaced");
+        if (t->requires_grad && !dm_is_floating(x->dtype))
+            return luaL_error(L, "data: a tensor that requires grad needs floating data, got %s",
+                              dm_dtype_name(x->dtype));
+        dm_tensor *n = dm_tensor_alias(x, x->ndim, x->shape, x->stride, x->offset);
+        if (!n || (t->requires_grad && dm_set_requires_grad(n, 1) != 0)) {
+            dm_tensor_release(n);
+            return luaL_error(L, "%s", dm_errmsg());
+        }
+        n->grad = t->grad;
+        t->grad = NULL;
+        dm_tensor **slot = lb_checkbox(L, 1);
+        dm_tensor_release(*slot);
+        *slot = n;
         return 0;
     }
     return luaL_error(L, "Tensor: cannot set field '%s'", k);

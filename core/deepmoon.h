@@ -381,7 +381,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g);
 typedef struct dm_named_tensors {
     int64_t count;
     char **names;                  /* count UTF-8 names */
-    dm_tensor **tensors;           /* count tensors, float32, contiguous */
+    dm_tensor **tensors;           /* count tensors; loaded ones are contiguous */
     int64_t meta_count;
     char **meta_keys, **meta_values;
     int64_t cap_, meta_cap_;       /* private */
@@ -395,18 +395,25 @@ int dm_named_tensors_set_meta(dm_named_tensors *nt, const char *key, const char 
                         /* copies; replaces the value of an existing key */
 const char *dm_named_tensors_get_meta(const dm_named_tensors *nt, const char *key);
                         /* borrowed, or NULL when absent */
-/* Safetensors: every tensor is written as F32 in name order (bytewise), metadata sorted by
-   key, through a temporary file renamed over path.  Loading accepts F32, F16, BF16, F64,
-   I64, I32, I16, I8, U8, U16, U32, U64 and BOOL, converted to float32; tensors come in the
-   order of their data in the file.  A malformed or hostile file gives NULL and a message
-   "load: <path>: <problem>", never a crash or a read out of bounds. */
+/* Safetensors: every tensor is written in its own dtype (F32, F64, I64, U8, BOOL) in name
+   order (bytewise), metadata sorted by key, through a temporary file renamed over path.
+   Loading keeps those five dtypes bit for bit and reads the others into the nearest of ours,
+   as PyTorch would hold them: F16 and BF16 as float32, I32, I16, I8, U16, U32 and U64 as
+   int64 (a U64 above INT64_MAX wraps); PyTorch's BatchNorm num_batches_tracked is I64 and
+   loads as int64.  Tensors come in the order of their data in the file.  A malformed or
+   hostile file gives NULL and a message "load: <path>: <problem>", never a crash or a read
+   out of bounds. */
 int dm_safetensors_save(const char *path, const dm_named_tensors *nt);
 dm_named_tensors *dm_safetensors_load(const char *path);
 dm_named_tensors *dm_safetensors_load_buffer(const void *data, size_t len, const char *name);
                         /* from memory; name is used in messages */
-/* NumPy .npy (format 1.0-3.0): written as '<f4' C order, format 1.0; read: f2/f4/f8, i1-i8,
-   u1-u8, b1 of either byte order, C or Fortran order (transposed to row-major).  Messages
-   "save_npy: <path>: ..." and "load_npy: <path>: ...". */
+/* every tensor of nt not already dt converted to dt (only the floating ones when
+   floating_only): for hosts that want, say, all weights as float32; 0, or -1 with a message */
+int dm_named_tensors_to_dtype(dm_named_tensors *nt, dm_dtype dt, int floating_only);
+/* NumPy .npy (format 1.0-3.0): written in the tensor's dtype ('<f4', '<f8', '<i8', '|u1',
+   '|b1'), C order, format 1.0; read: f2/f4/f8, i1-i8, u1-u8, b1 of either byte order, C or
+   Fortran order (transposed to row-major), into dtypes as safetensors' (f2 -> float32, other
+   integers -> int64).  Messages "save_npy: <path>: ..." and "load_npy: <path>: ...". */
 int dm_npy_save(const char *path, const dm_tensor *t);
 dm_tensor *dm_npy_load(const char *path);
 dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);

@@ -16,7 +16,13 @@
  * name -> {"dtype", "shape", "data_offsets": [begin, end]}, optional "__metadata__": string
  * map; space padded), then the data buffer.  Offsets are relative to the buffer and must
  * tile it exactly: sorted by offset, each tensor starts where the previous one ended, the
- * first at 0, the last ends at the buffer's end.  Data are row-major little-endian. */
+ * first at 0, the last ends at the buffer's end.  Data are row-major little-endian.
+ *
+ * Element types: F32, F64, I64, U8 and BOOL (numpy's <f4, <f8, <i8, |u1, |b1) are ours and
+ * round-trip bit for bit.  The others load into the nearest of ours, as PyTorch would hold
+ * them: F16 and BF16 as float32 (exact), I32, I16, I8, U16, U32 and U64 as int64 (exact, but
+ * a U64 above INT64_MAX wraps to a negative value, as numpy's astype does).  A BOOL byte
+ * other than 0 reads as true. */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L     /* fstat, fsync, getpid */
 #endif
@@ -82,22 +88,51 @@ static float half_to_float(uint16_t h)
     return bits_to_float(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
-/* n elements of kind k, size bytes each, at in -> n floats at out */
-static void convert(kind k, int size, int big, const unsigned char *in, float *out, size_t n)
+/* the dtype a file's element kind loads as (see the top of the file) */
+static dm_dtype kind_dtype(kind k)
 {
+    switch (k) {
+    case K_F32: case K_F16: case K_BF16: return DM_FLOAT32;
+    case K_F64: return DM_FLOAT64;
+    case K_U8: return DM_UINT8;
+    case K_BOOL: return DM_BOOL;
+    default: return DM_INT64;
+    }
+}
+
+/* the file's name of one of our dtypes: safetensors' and numpy's */
+static const char *st_name(dm_dtype dt)
+{
+    static const char *const n[DM_NDTYPES] = { "F32", "F64", "I64", "U8", "BOOL" };
+    return n[dt];
+}
+static const char *npy_name(dm_dtype dt)
+{
+    static const char *const n[DM_NDTYPES] = { "<f4", "<f8", "<i8", "|u1", "|b1" };
+    return n[dt];
+}
+
+/* n elements of kind k, size bytes each, at in -> n elements of kind_dtype(k) at out */
+static void convert(kind k, int size, int big, const unsigned char *in, void *out, size_t n)
+{
+    float *f = out;
+    double *d = out;
+    int64_t *l = out;
+    uint8_t *b = out;
     for (size_t i = 0; i < n; i++, in += size) {
         uint64_t u = get_uint(in, size, big);
         switch (k) {
-        case K_F32: out[i] = bits_to_float((uint32_t)u); break;
-        case K_F16: out[i] = half_to_float((uint16_t)u); break;
-        case K_BF16: out[i] = bits_to_float((uint32_t)u << 16); break;
-        case K_F64: { double d; memcpy(&d, &u, 8); out[i] = (float)d; break; }
-        case K_I64: { int64_t v; memcpy(&v, &u, 8); out[i] = (float)v; break; }
-        case K_I32: out[i] = (float)((int64_t)u - (u & 0x80000000u ? 4294967296LL : 0)); break;
-        case K_I16: out[i] = (float)((int32_t)u - (u & 0x8000u ? 65536 : 0)); break;
-        case K_I8: out[i] = (float)((int32_t)u - (u & 0x80u ? 256 : 0)); break;
-        case K_U8: case K_U16: case K_U32: case K_U64: out[i] = (float)u; break;
-        case K_BOOL: out[i] = u ? 1.0f : 0.0f; break;
+        case K_F32: f[i] = bits_to_float((uint32_t)u); break;
+        case K_F16: f[i] = half_to_float((uint16_t)u); break;
+        case K_BF16: f[i] = bits_to_float((uint32_t)u << 16); break;
+        case K_F64: memcpy(&d[i], &u, 8); break;
+        case K_I64: case K_U64: memcpy(&l[i], &u, 8); break;
+        case K_I32: l[i] = (int64_t)u - (u & 0x80000000u ? 4294967296LL : 0); break;
+        case K_I16: l[i] = (int64_t)u - (u & 0x8000u ? 65536 : 0); break;
+        case K_I8: l[i] = (int64_t)u - (u & 0x80u ? 256 : 0); break;
+        case K_U16: case K_U32: l[i] = (int64_t)u; break;
+        case K_U8: b[i] = (uint8_t)u; break;
+        case K_BOOL: b[i] = u != 0; break;
         }
     }
 }
@@ -179,13 +214,18 @@ static int src_read(src *s, uint64_t off, void *buf, size_t n)
     return 0;
 }
 
-/* read numel elements of (k, size, big) at off into t's (contiguous) storage */
+/* read numel elements of (k, size, big) at off into t's (contiguous) storage, t being of
+   dtype kind_dtype(k) */
 static int src_read_tensor(src *s, uint64_t off, kind k, int size, int big, dm_tensor *t)
 {
     uint64_t n = (uint64_t)dm_numel(t);
-    float *out = dm_data(t);
-    if (k == K_F32 && !big && host_little_endian())
-        return src_read(s, off, out, (size_t)n * 4);
+    unsigned char *out = dm__ptr(t);
+    size_t esize = dm__esize(t->dtype);
+    /* our own layouts are read straight in; bools still go through convert, which makes
+       every byte 0 or 1 */
+    if ((k == K_F32 || k == K_F64 || k == K_I64 || k == K_U8) && (!big || size == 1) &&
+        host_little_endian())
+        return src_read(s, off, out, (size_t)n * esize);
     unsigned char *buf = malloc(CHUNK);
     if (!buf) return src_fail(s, "out of memory");
     uint64_t per = (uint64_t)(CHUNK / size);
@@ -195,7 +235,7 @@ static int src_read_tensor(src *s, uint64_t off, kind k, int size, int big, dm_t
             free(buf);
             return -1;
         }
-        convert(k, size, big, buf, out + i, m);
+        convert(k, size, big, buf, out + i * esize, m);
     }
     free(buf);
     return 0;
@@ -852,7 +892,7 @@ static dm_named_tensors *st_load(src *s)
     hdr = NULL;
     for (int64_t i = 0; i < es.n; i++) {
         entry *e = &es.e[i];
-        dm_tensor *t = dm_tensor_new(e->ndim, e->shape);
+        dm_tensor *t = dm_tensor_new_dtype(e->ndim, e->shape, kind_dtype(e->dt->k));
         if (!t) { src_fail(s, "%s", dm_errmsg()); goto fail; }
         if (src_read_tensor(s, data_at + (uint64_t)e->begin, e->dt->k, e->dt->size, 0, t)) {
             dm_tensor_release(t);
@@ -961,30 +1001,35 @@ static int wcommit(wfile *w)
     return rc;
 }
 
-/* t's values as little-endian float32, row-major, whatever its strides */
-static int write_floats(wfile *w, const dm_tensor *t)
+/* t's values in its own dtype, little-endian, row-major, whatever its strides */
+static int write_elems(wfile *w, const dm_tensor *t)
 {
     int64_t n = dm_numel(t);
     if (n == 0) return 0;
-    int owned;
-    float *d = dm__contig_data(t, &owned);
-    if (!d) { dm_seterr("%s: %s: out of memory", w->fn, w->path); return -1; }
+    size_t es = dm__esize(t->dtype);
+    const unsigned char *d = dm__ptr(t);
+    unsigned char *copy = NULL;
+    if (!dm__is_contig(t)) {
+        copy = malloc((size_t)n * es);
+        if (!copy) { dm_seterr("%s: %s: out of memory", w->fn, w->path); return -1; }
+        dm_to_buffer_dtype(t, copy, t->dtype);
+        d = copy;
+    }
     int rc = 0;
-    if (host_little_endian()) {
-        rc = wwrite(w, d, (size_t)n * 4);
+    if (host_little_endian() || es == 1) {
+        rc = wwrite(w, d, (size_t)n * es);
     } else {
         unsigned char buf[4096];
-        for (int64_t i = 0; i < n && rc == 0; i += 1024) {
-            int64_t m = n - i < 1024 ? n - i : 1024;
-            for (int64_t k = 0; k < m; k++) {
-                uint32_t u;
-                memcpy(&u, d + i + k, 4);
-                for (int b = 0; b < 4; b++) buf[4 * k + b] = (unsigned char)(u >> (8 * b));
-            }
-            rc = wwrite(w, buf, (size_t)m * 4);
+        int64_t per = (int64_t)(sizeof buf / es);
+        for (int64_t i = 0; i < n && rc == 0; i += per) {
+            int64_t m = n - i < per ? n - i : per;
+            for (int64_t k = 0; k < m; k++)
+                for (size_t b = 0; b < es; b++)
+                    buf[(size_t)k * es + b] = d[(size_t)(i + k) * es + es - 1 - b];
+            rc = wwrite(w, buf, (size_t)m * es);
         }
     }
-    dm__buf_release(t, d, owned);
+    free(copy);
     return rc;
 }
 
@@ -1126,9 +1171,9 @@ int dm_safetensors_save(const char *path, const dm_named_tensors *nt)
         const dm_tensor *t = nt->tensors[order[i]];
         if (i || nt->meta_count) sb_str(&h, ",");
         sb_json(&h, nt->names[order[i]]);
-        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", st_name(t->dtype));
         for (int d = 0; d < t->ndim; d++) sb_printf(&h, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-        int64_t bytes = dm_numel(t) * 4;
+        int64_t bytes = dm_numel(t) * (int64_t)dm__esize(t->dtype);
         sb_printf(&h, "],\"data_offsets\":[%lld,", (long long)off);
         sb_printf(&h, "%lld]}", (long long)(off + bytes));
         off += bytes;
@@ -1147,7 +1192,7 @@ int dm_safetensors_save(const char *path, const dm_named_tensors *nt)
     if (wopen(&w, fn, path) != 0) goto done;
     if (wwrite(&w, lenbuf, 8) != 0 || wwrite(&w, h.p, h.n) != 0) { wabort(&w); goto done; }
     for (int64_t i = 0; i < nt->count; i++)
-        if (write_floats(&w, nt->tensors[order[i]]) != 0) { wabort(&w); goto done; }
+        if (write_elems(&w, nt->tensors[order[i]]) != 0) { wabort(&w); goto done; }
     rc = wcommit(&w);
 done:
     free(order);
@@ -1368,15 +1413,16 @@ static dm_tensor *npy_load(src *s)
        that back gives the array */
     int64_t fshape[DM_MAX_DIMS];
     for (int d = 0; d < ndim; d++) fshape[d] = fortran ? shape[ndim - 1 - d] : shape[d];
-    dm_tensor *t = dm_tensor_new(ndim, fshape);
+    dm_tensor *t = dm_tensor_new_dtype(ndim, fshape, kind_dtype(k));
     if (!t) { src_fail(s, "%s", dm_errmsg()); return NULL; }
     if (src_read_tensor(s, data_at, k, size, big, t) != 0) { dm_tensor_release(t); return NULL; }
     if (!fortran || ndim < 2) return t;
     int64_t stride[DM_MAX_DIMS];
     for (int d = 0; d < ndim; d++) stride[d] = t->stride[ndim - 1 - d];
     dm_tensor *view = dm_tensor_alias(t, ndim, shape, stride, 0);
-    dm_tensor *c = view ? dm_clone(view) : NULL;
-    if (!c) src_fail(s, "%s", dm_errmsg());
+    dm_tensor *c = view ? dm_tensor_new_dtype(ndim, shape, t->dtype) : NULL;
+    if (c) dm__copy_convert(c, view);
+    else src_fail(s, "%s", dm_errmsg());
     dm_tensor_release(view);
     dm_tensor_release(t);
     return c;
@@ -1403,7 +1449,7 @@ int dm_npy_save(const char *path, const dm_tensor *t)
 {
     if (!path || !t) { dm_seterr("save_npy: %s is NULL", !path ? "path" : "tensor"); return -1; }
     sbuf h = { NULL, 0, 0, 0 };
-    sb_str(&h, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    sb_printf(&h, "{'descr': '%s', 'fortran_order': False, 'shape': (", npy_name(t->dtype));
     for (int d = 0; d < t->ndim; d++) sb_printf(&h, d ? ", %lld" : "%lld", (long long)t->shape[d]);
     sb_str(&h, t->ndim == 1 ? ",), }" : "), }");
     /* numpy pads with spaces so that the data start at a multiple of 64, then '\n' */
@@ -1415,11 +1461,25 @@ int dm_npy_save(const char *path, const dm_tensor *t)
     wfile w;
     int rc = -1;
     if (wopen(&w, "save_npy", path) == 0) {
-        if (wwrite(&w, pre, 10) != 0 || wwrite(&w, h.p, h.n) != 0 || write_floats(&w, t) != 0)
+        if (wwrite(&w, pre, 10) != 0 || wwrite(&w, h.p, h.n) != 0 || write_elems(&w, t) != 0)
             wabort(&w);
         else
             rc = wcommit(&w);
     }
     free(h.p);
     return rc;
+}
+
+int dm_named_tensors_to_dtype(dm_named_tensors *nt, dm_dtype dt, int floating_only)
+{
+    for (int64_t i = 0; i < nt->count; i++) {
+        dm_tensor *t = nt->tensors[i];
+        if (t->dtype == dt || (floating_only && !dm_is_floating(t->dtype))) continue;
+        dm_tensor *c = dm_tensor_new_dtype(t->ndim, t->shape, dt);
+        if (!c) return -1;
+        dm__copy_convert(c, t);
+        nt->tensors[i] = c;
+        dm_tensor_release(t);
+    }
+    return 0;
 }

@@ -22,7 +22,7 @@ end
 describe("format.tensor matches PyTorch 1.13", function ()
   for i, c in ipairs(cases) do
     it(("#%d %s"):format(i, c.name), function ()
-      local opts = { suffix = c.suffix, prefix = c.prefix }
+      local opts = { suffix = c.suffix, prefix = c.prefix, dtype = c.dtype }
       local got
       if c.printoptions then
         got = with_printoptions(c.printoptions, function ()
@@ -60,10 +60,24 @@ describe("format.tensor_from_getter", function ()
     for _, c in ipairs(cases) do
       if not c.printoptions then
         local got = format.tensor_from_getter(c.sizes, function (k) return c.values[k + 1] end,
-                                              { suffix = c.suffix, prefix = c.prefix })
+                                              { suffix = c.suffix, prefix = c.prefix,
+                                                dtype = c.dtype })
         assert.are.equal(c.expected, got)
       end
     end
+  end)
+
+  it("takes dtype objects or names, and checks them", function ()
+    assert.are.equal("tensor([1, 2], dtype=deepmoon.uint8)",
+                     format.tensor({ 2 }, { 1, 2 }, { dtype = { name = "uint8" } }))
+    assert.are.equal("tensor([ True, False,  True])",
+                     format.tensor({ 3 }, { true, false, 1 }, { dtype = "bool" }))
+    assert.are.equal("tensor([1.5000, 2.0000], dtype=deepmoon.float32)",
+                     format.tensor({ 2 }, { 1.5, 2 }, { default_dtype = "float64" }))
+    assert.has_error(function () format.tensor({ 1 }, { 1 }, { dtype = "int32" }) end,
+      "format.tensor: dtype must be float32, float64, int64, uint8 or bool, got int32")
+    assert.has_error(function () format.tensor({ 1 }, { true }) end,
+      "format.tensor: value #1 is a boolean, expected a number")
   end)
 
   it("never calls get for an empty tensor", function ()

@@ -49,19 +49,21 @@ local function st_bytes (header, data)
 end
 
 local function tensor_of (c)
-  if #c.shape == 0 then return dm.tensor(c.data[1]) end
-  return dm.tensor(c.data):view(c.shape)
+  local opts = { dtype = dm[c.dtype or "float32"] }
+  if #c.shape == 0 then return dm.tensor(c.data[1], opts) end
+  return dm.tensor(c.data, opts):view(c.shape)
 end
 
--- same shape, and values equal exactly (NaN equal to NaN)
+-- same shape and dtype, and values equal exactly (NaN equal to NaN; integers as integers)
 local function assert_same (want, t, what)
   assert.are.same(want.shape, t:size(), what .. ": shape")
+  assert.are.equal(dm[want.dtype or "float32"], t.dtype, what .. ": dtype")
   local got = t:values()
   assert.are.equal(#want.data, #got, what .. ": element count")
   for i = 1, #got do
     local a, b = got[i], want.data[i]
-    if not (a == b or (a ~= a and b ~= b)) then
-      error(("%s: element %d is %.9g, expected %.9g"):format(what, i, a, b), 2)
+    if not (math.type(a) == math.type(b) and a == b or (a ~= a and b ~= b)) then
+      error(("%s: element %d is %s, expected %s"):format(what, i, tostring(a), tostring(b)), 2)
     end
   end
 end
@@ -188,7 +190,7 @@ describe("dm.save / dm.load", function ()
     assert(ok and out:find("check: OK"), "PyTorch check failed:\n" .. out)
   end)
 
-  it("converts every dtype PyTorch writes to float32", function ()
+  it("keeps F32, F64, I64, U8, BOOL and widens the other dtypes PyTorch writes", function ()
     local t, meta = dm.load(FIX .. "st_dtypes.safetensors")
     assert(t, meta)
     for name, want in pairs(cases.dtypes.tensors) do
@@ -303,6 +305,32 @@ describe("dm.save_npy / dm.load_npy", function ()
       assert_same(want, t, name)
       assert.is_true(t:is_contiguous())
     end
+  end)
+
+  it("round-trips every dtype, in both formats", function ()
+    local st, npy = tmp(".safetensors"), tmp(".npy")
+    local want = {
+      float32 = dm.tensor({ 1.5, -0.0, 1e-30 }),
+      float64 = dm.tensor({ 0.1, 1e300, -2.5 }, { dtype = dm.float64 }),
+      int64 = dm.tensor({ math.mininteger, 9007199254740993, math.maxinteger }, { dtype = dm.int64 }),
+      uint8 = dm.tensor({ 0, 255, 7 }, { dtype = dm.uint8 }),
+      bool = dm.tensor({ true, false, true }),
+    }
+    assert.is_true(dm.save(st, want))
+    local back = assert(dm.load(st))
+    for name, t in pairs(want) do
+      assert.are.equal(t.dtype, back[name].dtype, name)
+      assert.are.same(t:values(), back[name]:values(), name)
+      assert.is_true(dm.save_npy(npy, t))
+      local n = assert(dm.load_npy(npy))
+      assert.are.equal(t.dtype, n.dtype, name)
+      assert.are.same(t:values(), n:values(), name)
+    end
+    assert.truthy(read_bytes(st):find('"int64":{"dtype":"I64","shape":[3]', 1, true))
+    assert.is_true(dm.save_npy(npy, want.bool))
+    assert.truthy(read_bytes(npy):find("'descr': '|b1'", 1, true))
+    os.remove(st)
+    os.remove(npy)
   end)
 
   it("round-trips shapes (), (n,) and views", function ()

@@ -406,6 +406,49 @@ end)
 
 -- ---- state_dict ---------------------------------------------------------------------------
 
+describe("Module:to(dtype)", function ()
+  it("converts parameters in place, their grads, and floating buffers", function ()
+    local m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    local w, b = m[1].weight, m[1].bias
+    local w0 = w:values()
+    m(dm.randn(4, 3)):sum():backward()
+    local mean = m[2].running_mean
+    m[2]:register_buffer("count", dm.tensor({ 3 }, { dtype = dm.int64 }))
+    assert.are.equal(m, m:double())
+    assert.is_true(rawequal(w, m[1].weight) and rawequal(b, m[1].bias))
+    assert.are.equal(dm.float64, w.dtype)
+    assert.are.equal(dm.float64, w.grad.dtype)
+    assert.is_true(w.requires_grad and w.is_leaf)
+    assert.are.equal("Parameter containing:", tostring(w):match("^[^\n]*"))
+    assert.are.same(w0, w:float():values())
+    assert.are.equal(dm.float64, m[2].running_mean.dtype)
+    assert.is_false(rawequal(mean, m[2].running_mean))
+    assert.are.equal(dm.int64, m[2].count.dtype)
+    for p in m:parameters() do assert.are.equal(dm.float64, p.dtype) end
+    m:to("float32")
+    assert.are.equal(dm.float32, w.dtype)
+    assert.are.same(w0, w:values())
+    m:float()
+    assert.are.equal(dm.float32, w.grad.dtype)
+    assert.has_error(function () m:to(dm.int64) end,
+                     "Sequential.to: only floating dtypes are accepted, got deepmoon.int64")
+    assert.has_error(function () m:to("cuda") end, "Sequential.to: expected a dtype, got cuda")
+  end)
+
+  it("t.data = x replaces a leaf's values, keeping the object", function ()
+    local p = dm.tensor({ 1, 2 }, { requires_grad = true })
+    p.data = dm.tensor({ 3, 4 }, { dtype = dm.float64 })
+    assert.are.equal(dm.float64, p.dtype)
+    assert.is_true(p.requires_grad)
+    assert.are.same({ 3, 4 }, p.data:values())
+    assert.has_error(function () p.data = dm.tensor({ 1, 2 }, { dtype = dm.int64 }) end,
+                     "data: a tensor that requires grad needs floating data, got int64")
+    local q = dm.tensor({ 1, 2 }, { requires_grad = true }) * 2
+    assert.has_error(function () q.data = dm.ones(2) end,
+                     "data: only a leaf tensor's data can be replaced")
+  end)
+end)
+
 describe("state_dict", function ()
   local Simple = nn.Module:extend("SimpleNN")
   function Simple:__init ()

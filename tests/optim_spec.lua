@@ -228,6 +228,42 @@ describe("optimizer", function ()
   end)
 end)
 
+describe("optimizer state follows its parameter's dtype", function ()
+  local function quad (p) return (p * p):sum() end
+  it("SGD momentum and Adam moments are converted lazily", function ()
+    for _, make in ipairs({
+      function (ps) return dm.optim.SGD(ps, { lr = 0.1, momentum = 0.9 }) end,
+      function (ps) return dm.optim.Adam(ps, { lr = 0.1, amsgrad = true }) end }) do
+      local p = dm.tensor({ 1, -2 }, { requires_grad = true })
+      local opt = make({ p })
+      quad(p):backward()
+      opt:step()
+      local st = opt.state[p]
+      for k, v in pairs(st) do
+        if dm.is_tensor(v) then st[k] = v:double() end   -- state of another dtype
+      end
+      opt:zero_grad()
+      quad(p):backward()
+      opt:step()
+      for k, v in pairs(opt.state[p]) do
+        if dm.is_tensor(v) then assert.are.equal(dm.float32, v.dtype, k) end
+      end
+    end
+  end)
+
+  it("load_state_dict casts floating state to the parameter's dtype", function ()
+    local p = dm.tensor({ 1, -2 }, { requires_grad = true })
+    local opt = dm.optim.SGD({ p }, { lr = 0.1, momentum = 0.9 })
+    quad(p):backward()
+    opt:step()
+    local sd = opt:state_dict()
+    local opt2 = dm.optim.SGD({ p }, { lr = 0.1, momentum = 0.9 })
+    for _, s in pairs(sd.state) do s.momentum_buffer = s.momentum_buffer:double() end
+    opt2:load_state_dict(sd)
+    assert.are.equal(dm.float32, opt2.state[p].momentum_buffer.dtype)
+  end)
+end)
+
 describe("optimizer state_dict", function ()
   for _, name in ipairs({ "SGD momentum dampening weight_decay", "Adam weight_decay amsgrad",
                           "AdamW weight_decay amsgrad", "Adam param groups",

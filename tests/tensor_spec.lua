@@ -400,13 +400,40 @@ describe("printing", function ()
     local n = 0
     for _, c in ipairs(cases) do
       if not c.printoptions and not c.prefix and (not c.suffix or #c.suffix == 0) then
-        local t = dm.tensor(c.values)
+        local t = dm.tensor(c.values, { dtype = dm[c.dtype or "float32"] })
         if #c.sizes == 0 then t = t:view({}) else t = t:view(c.sizes) end
+        assert.are.equal(dm[c.dtype or "float32"], t.dtype)
         assert.are.equal(c.expected, tostring(t))
         n = n + 1
       end
     end
-    assert.is_true(n > 40)
+    assert.is_true(n > 80)
+  end)
+  it("prints dtypes as PyTorch does", function ()
+    assert.are.equal("deepmoon.int64", tostring(dm.int64))
+    assert.are.equal("tensor([1, 2, 3])", tostring(dm.tensor({1, 2, 3}):long()))
+    assert.are.equal("tensor([1, 2, 3], dtype=deepmoon.uint8)",
+                     tostring(dm.tensor({1, 2, 3}):byte()))
+    assert.are.equal("tensor([ True, False])", tostring(dm.tensor({true, false})))
+    assert.are.equal("tensor([1.5000, 2.0000], dtype=deepmoon.float64)",
+                     tostring(dm.tensor({1.5, 2}):double()))
+    assert.are.equal("tensor([], dtype=deepmoon.int64)", tostring(dm.zeros(0):long()))
+    assert.are.equal("tensor([], size=(0, 3), dtype=deepmoon.bool)",
+                     tostring(dm.zeros(0, 3):bool()))
+    assert.are.equal("tensor([1., 2.], dtype=deepmoon.float64, requires_grad=True)",
+                     tostring(dm.tensor({1, 2}, {dtype = dm.float64, requires_grad = true})))
+    -- with float64 as the default, float32 is the one that says its dtype
+    local prev = dm.get_default_dtype()
+    dm.set_default_dtype(dm.float64)
+    local ok, err = pcall(function ()
+      assert.are.equal("tensor([1., 2.], dtype=deepmoon.float32)",
+                       tostring(dm.tensor({1, 2}, {dtype = dm.float32})))
+      assert.are.equal("tensor([1., 2.])", tostring(dm.tensor({1, 2}, {dtype = dm.float64})))
+      assert.are.equal("tensor([], dtype=deepmoon.float32)",
+                       tostring(dm.zeros(0, {dtype = dm.float32})))
+    end)
+    dm.set_default_dtype(prev)
+    assert(ok, err)
   end)
   it("summarizes big tensors", function ()
     local s = tostring(dm.arange(2000))

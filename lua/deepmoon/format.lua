@@ -1,7 +1,6 @@
 --- deepmoon.format: tensor printing that matches PyTorch 1.13 character for character.
 --
--- The rules are those of torch/_tensor_str.py, for float32 tensors (the only dtype deepmoon
--- has). In short:
+-- The rules are those of torch/_tensor_str.py. In short:
 --   * one formatter is chosen for the whole tensor from its nonzero finite values (or, when the
 --     tensor is summarized, from the printed values only): integer mode (`1.`, `-3.`) when all
 --     are integral, scientific (`1.0000e+08`) when max/min > 1000, max > 1e8 or (for non-integral
@@ -9,8 +8,12 @@
 --   * PyTorch 1.13 has no common scale factor: each element is printed in full;
 --   * numel > threshold prints only `edgeitems` items at each end of every long dimension;
 --   * rows wrap at `linewidth`; nested blocks are separated by dim - 1 newlines;
---   * suffixes (`requires_grad=True`, `grad_fn=<...>`) go inside the parentheses, on a new line
---     when the last line would pass `linewidth`.
+--   * integer tensors (int64, uint8) print each element as Python's str() of it, bool ones as
+--     True/False, right-aligned to the widest (no precision, no scientific mode);
+--   * suffixes (`size=(0, 3)` for an empty tensor that is not 1-D, `dtype=deepmoon.float64`,
+--     then `requires_grad=True` or `grad_fn=<...>`) go inside the parentheses, on a new line
+--     when the last line would pass `linewidth`. The dtype is shown when it is not the default
+--     dtype and not int64 or bool; an empty tensor shows it whenever it is not the default.
 -- Values reach this module as Lua numbers that are exactly the float32 values, and C's printf
 -- rounds doubles exactly as Python's format() does, so `%.4f` / `%.4e` give PyTorch's digits.
 -- Only nan and the infinities need care: Python prints `nan`, `inf`, `-inf` whatever the sign
@@ -193,6 +196,32 @@ local function format_value (f, v)
   return s
 end
 
+local FLOATING = { float32 = true, float64 = true }
+local DTYPES = { float32 = true, float64 = true, int64 = true, uint8 = true, bool = true }
+
+-- The non-floating formatter: Python's str() of each element (True/False for bool),
+-- left-padded to the widest of them
+local function int_strings (vals, n, is_bool)
+  local strs, width = {}, 1
+  for i = 1, n do
+    local v, s = vals[i], nil
+    if is_bool then
+      if type(v) == "number" then v = v ~= 0 end
+      s = v and "True" or "False"
+    else
+      local iv = math.tointeger(v)
+      s = iv and tostring(iv) or sfmt("%.0f", v)
+    end
+    strs[i] = s
+    if #s > width then width = #s end
+  end
+  for i = 1, n do
+    local pad = width - #strs[i]
+    if pad > 0 then strs[i] = srep(" ", pad) .. strs[i] end
+  end
+  return { max_width = width }, strs
+end
+
 -- The indices printed along one dimension of size n; false stands for the "..." row/column.
 local function printed_indices (n, summarize, edge)
   local idx = {}
@@ -227,18 +256,25 @@ end
 
 -- Everything after the arguments were checked. Returns the string, or nil and a message when
 -- the getter misbehaves.
-local function render (fname, sizes, numel, get, prefix, suffix_in)
+local function render (fname, sizes, numel, get, prefix, suffix_in, dtype, default_dtype)
   local opt = po
   local ndim = #sizes
   local indent = #prefix
   local suffixes = {}
+  local floating = FLOATING[dtype]
+  local is_bool = dtype == "bool"
 
   local body
   if numel == 0 then
     body = "[]"
-    -- PyTorch shows the shape of an empty tensor unless it is 1-D
+    -- PyTorch shows the shape of an empty tensor unless it is 1-D, and its dtype whenever it
+    -- is not the default: there are no elements to tell int64 from float32
     if ndim ~= 1 then suffixes[1] = "size=" .. tuple_str(sizes) end
+    if dtype ~= default_dtype then suffixes[#suffixes + 1] = "dtype=deepmoon." .. dtype end
   else
+    if dtype ~= default_dtype and dtype ~= "int64" and dtype ~= "bool" then
+      suffixes[1] = "dtype=deepmoon." .. dtype
+    end
     local summarize = numel > opt.threshold
     local edge = opt.edgeitems
 
@@ -257,12 +293,13 @@ local function render (fname, sizes, numel, get, prefix, suffix_in)
     local function fetch (d, base)
       if d > ndim then
         local v = get(base)
-        if type(v) ~= "number" then
-          return sfmt("%s: get(%d) returned %s, expected a number", fname, base,
-                      v == nil and "nil" or "a " .. type(v))
+        if type(v) ~= "number" and not (is_bool and type(v) == "boolean") then
+          return sfmt("%s: get(%d) returned %s, expected a %s", fname, base,
+                      v == nil and "nil" or "a " .. type(v), is_bool and "boolean" or "number")
         end
         n = n + 1
-        vals[n] = v * 1.0 -- a float, keeping the sign of -0.0
+        if floating then v = v * 1.0 end -- a float, keeping the sign of -0.0
+        vals[n] = v
         return nil
       end
       local id, st = idx[d], strides[d]
@@ -277,9 +314,14 @@ local function render (fname, sizes, numel, get, prefix, suffix_in)
     local err = fetch(1, 0)
     if err then return nil, err end
 
-    local f = make_formatter(vals, n, opt)
-    local strs = {}
-    for i = 1, n do strs[i] = format_value(f, vals[i]) end
+    local f, strs
+    if floating then
+      f = make_formatter(vals, n, opt)
+      strs = {}
+      for i = 1, n do strs[i] = format_value(f, vals[i]) end
+    else
+      f, strs = int_strings(vals, n, is_bool)
+    end
 
     if ndim == 0 then
       body = strs[1]
@@ -343,10 +385,25 @@ local function check_sizes (fname, sizes)
   return dims, numel
 end
 
-local OPTION_NAMES = { prefix = true, suffix = true }
+local OPTION_NAMES = { prefix = true, suffix = true, dtype = true, default_dtype = true }
+
+-- a dtype option: a name ("int64") or a dtype object (dm.int64, whose name field is that)
+local function check_dtype (fname, key, v)
+  if v == nil then return "float32" end
+  local name = v
+  if type(v) ~= "string" then
+    local ok, n = pcall(function () return v.name end)
+    name = ok and n or nil
+  end
+  if type(name) ~= "string" or not DTYPES[name] then
+    error(sfmt("%s: %s must be float32, float64, int64, uint8 or bool, got %s", fname, key,
+               tostring(v)), 4)
+  end
+  return name
+end
 
 local function check_opts (fname, opts)
-  if opts == nil then return "tensor(", {} end
+  if opts == nil then return "tensor(", {}, "float32", "float32" end
   if type(opts) ~= "table" then
     error(sfmt("%s: options table expected, got %s", fname, type(opts)), 3)
   end
@@ -369,7 +426,8 @@ local function check_opts (fname, opts)
       error(sfmt("%s: suffix #%d must be a string, got %s", fname, i, type(suffix[i])), 3)
     end
   end
-  return prefix, suffix
+  return prefix, suffix, check_dtype(fname, "dtype", opts.dtype),
+    check_dtype(fname, "default_dtype", opts.default_dtype)
 end
 
 --- Print a tensor whose elements are fetched on demand: get(k) returns the element at the
@@ -383,15 +441,17 @@ function M.tensor_from_getter (sizes, get, opts)
   if type(get) ~= "function" then
     error(sfmt("%s: get must be a function, got %s", fname, type(get)), 2)
   end
-  local prefix, suffix = check_opts(fname, opts)
-  local s, err = render(fname, sizes, numel, get, prefix, suffix)
+  local prefix, suffix, dtype, default_dtype = check_opts(fname, opts)
+  local s, err = render(fname, sizes, numel, get, prefix, suffix, dtype, default_dtype)
   if not s then error(err, 2) end
   return s
 end
 
 --- Print a tensor as PyTorch's str() would. sizes: list of dims ({} for 0-dim); values: the
--- elements in row-major order; opts (optional): prefix (default "tensor(") and suffix, a list
--- of strings such as "requires_grad=True" or "grad_fn=<MulBackward0>".
+-- elements in row-major order (numbers; booleans or numbers for bool); opts (optional):
+-- prefix (default "tensor("), suffix, a list of strings such as "requires_grad=True" or
+-- "grad_fn=<MulBackward0>", dtype and default_dtype (names or dtype objects, both float32
+-- unless given).
 function M.tensor (sizes, values, opts)
   local fname = "format.tensor"
   local numel
@@ -402,14 +462,16 @@ function M.tensor (sizes, values, opts)
   if #values ~= numel then
     error(sfmt("%s: %d values for size %s", fname, #values, shape_str(sizes)), 2)
   end
+  local prefix, suffix, dtype, default_dtype = check_opts(fname, opts)
   for i = 1, numel do
-    if type(values[i]) ~= "number" then
-      error(sfmt("%s: value #%d is a %s, expected a number", fname, i, type(values[i])), 2)
+    local ty = type(values[i])
+    if ty ~= "number" and not (dtype == "bool" and ty == "boolean") then
+      error(sfmt("%s: value #%d is a %s, expected a %s", fname, i, ty,
+                 dtype == "bool" and "boolean" or "number"), 2)
     end
   end
-  local prefix, suffix = check_opts(fname, opts)
   local s, err = render(fname, sizes, numel, function (k) return values[k + 1] end,
-                        prefix, suffix)
+                        prefix, suffix, dtype, default_dtype)
   if not s then error(err, 2) end
   return s
 end

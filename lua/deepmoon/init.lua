@@ -62,7 +62,8 @@ function Tensor.tostring (t, opts)
     end
   end
   return format.tensor_from_getter(sizes, get, {
-    prefix = opts and opts.prefix, suffix = (opts and opts.suffix) or suffixes(t) })
+    prefix = opts and opts.prefix, suffix = (opts and opts.suffix) or suffixes(t),
+    dtype = t.dtype.name, default_dtype = core.get_default_dtype().name })
 end
 
 meta.__tostring = Tensor.tostring

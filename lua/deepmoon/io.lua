@@ -4,7 +4,9 @@
 --   local sd, meta = assert(dm.load("model.safetensors"))     -- name -> tensor, metadata
 --   model:load_state_dict(sd)
 --
--- Safetensors files hold named float32 tensors plus string metadata; the names of
+-- Safetensors files hold named tensors plus string metadata, each tensor in its own dtype
+-- (float32, float64, int64, uint8 and bool round-trip exactly; F16/BF16 load as float32, the
+-- other integer types as int64, as PyTorch would hold them); the names of
 -- model:state_dict() are PyTorch's, so files go both ways with no renaming (PyTorch:
 -- `safetensors.torch.load_file` / `save_file`).  .npy files hold one array (numpy.save /
 -- numpy.load).  A file that cannot be read or written gives nil and a message naming the file
@@ -56,7 +58,7 @@ local function typename (x)
 end
 
 --- Write tensors (a table name -> tensor, e.g. model:state_dict()) to a safetensors file,
---- as float32, names sorted; metadata is an optional table of string (or number) values.
+--- each in its dtype, names sorted; metadata is an optional table of string (or number) values.
 --- Returns true, or nil and a message.  The file is replaced only once fully written.
 function M.save (path, tensors, metadata)
   if type(path) ~= "string" then
@@ -98,8 +100,8 @@ function M.save (path, tensors, metadata)
   return core.safetensors_save(path, names, list, meta)
 end
 
---- Read a safetensors file: a table name -> tensor (float32; F16, BF16, F64 and integer
---- tensors are converted) and the metadata table (empty when the file has none); or nil and
+--- Read a safetensors file: a table name -> tensor (F32, F64, I64, U8 and BOOL keep their
+--- dtype; F16 and BF16 load as float32, I32, I16, I8, U16, U32, U64 as int64) and the metadata table (empty when the file has none); or nil and
 --- a message ("load: model.safetensors: header length ... exceeds file size ...").
 --- Mind the second value: `model:load_state_dict((dm.load(path)))` (extra parentheses) or
 --- `local sd = assert(dm.load(path))`, since load_state_dict takes options second.
@@ -110,7 +112,7 @@ function M.load (path)
   return core.safetensors_load(path)
 end
 
---- Write one tensor as a .npy file ('<f4', C order).  Returns true, or nil and a message.
+--- Write one tensor as a .npy file in its dtype ('<f4', '<f8', '<i8', '|u1', '|b1'; C order).  Returns true, or nil and a message.
 function M.save_npy (path, t)
   if type(path) ~= "string" then
     error(("save_npy: expected a file name, got %s"):format(typename(path)), 2)
@@ -121,8 +123,8 @@ function M.save_npy (path, t)
   return core.npy_save(path, t)
 end
 
---- Read a .npy file (float, integer and bool arrays, C or Fortran order) as a float32
---- tensor, or nil and a message.
+--- Read a .npy file (float, integer and bool arrays, C or Fortran order) as a tensor of
+--- the same dtype (f2 -> float32, other integers -> int64), or nil and a message.
 function M.load_npy (path)
   if type(path) ~= "string" then
     error(("load_npy: expected a file name, got %s"):format(typename(path)), 2)

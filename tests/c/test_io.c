@@ -129,7 +129,7 @@ static int values_equal(const dm_tensor *t, const float *want, int64_t n)
 {
     if (dm_numel(t) != n) return 0;
     float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
-    dm_to_buffer(t, buf);
+    dm_to_buffer_dtype(t, buf, DM_FLOAT32);     /* any dtype, compared as float32 */
     int ok = 1;
     for (int64_t i = 0; i < n; i++)
         if (memcmp(&buf[i], &want[i], sizeof(float)) != 0 && !(buf[i] == want[i])) ok = 0;
@@ -317,10 +317,12 @@ static void test_fixtures(void)
     if (m) {
         CHECK(m->count == 9, "9 tensors");
         CHECK(strcmp(dm_named_tensors_get_meta(m, "format"), "pt") == 0, "format pt");
-        /* I64 num_batches_tracked came first (sorted by dtype size), as a 0-dim float */
+        /* I64 num_batches_tracked came first (sorted by dtype size), as a 0-dim int64 */
         CHECK(strcmp(m->names[0], "1.num_batches_tracked") == 0, "data order");
         dm_tensor *nb = dm_named_tensors_get(m, "1.num_batches_tracked");
-        CHECK(nb && nb->ndim == 0 && dm_data(nb)[0] == 1.0f, "num_batches_tracked = 1");
+        CHECK(nb && nb->ndim == 0 && nb->dtype == DM_INT64 && dm_get_i64(nb, NULL) == 1,
+              "num_batches_tracked = 1, int64");
+        CHECK(dm_named_tensors_get(m, "0.weight")->dtype == DM_FLOAT32, "F32 weight");
         CHECK(shape_is(dm_named_tensors_get(m, "0.weight"), 2, (int64_t[]){ 8, 4 }),
               "Linear weight is [out x in]");
         CHECK(shape_is(dm_named_tensors_get(m, "3.bias"), 1, (int64_t[]){ 3 }), "bias");
@@ -331,22 +333,23 @@ static void test_fixtures(void)
     CHECK(d != NULL, "st_dtypes.safetensors loads");
     if (!d) printf("  %s\n", dm_errmsg());
     if (d) {
-        struct { const char *name; float v[6]; } want[] = {
-            { "f32", { 1.5f, -2.25f, 3e38f, 1e-45f, -0.0f, INFINITY } },
-            { "f16", { 1, -2.5f, 65504, 5.9604644775390625e-8f, -0.0f, -INFINITY } },
-            { "bf16", { 1, -3, 9.9999998e37f /* bf16 rounding */, 0.15625f, -0.0f, 7 } },
-            { "f64", { 0.1f, -0.0f, INFINITY, 1.41421356f, -7, 1e-10f } },
-            { "i64", { 0, -1, 1099511627776.0f, -4611686018427387904.0f,
+        /* our five dtypes are kept; F16/BF16 load as float32, the other integers as int64 */
+        struct { const char *name; dm_dtype dt; float v[6]; } want[] = {
+            { "f32", DM_FLOAT32, { 1.5f, -2.25f, 3e38f, 1e-45f, -0.0f, INFINITY } },
+            { "f16", DM_FLOAT32, { 1, -2.5f, 65504, 5.9604644775390625e-8f, -0.0f, -INFINITY } },
+            { "bf16", DM_FLOAT32, { 1, -3, 9.9999998e37f /* bf16 rounding */, 0.15625f, -0.0f, 7 } },
+            { "f64", DM_FLOAT64, { 0.1f, -0.0f, INFINITY, 1.41421356f, -7, 1e-10f } },
+            { "i64", DM_INT64, { 0, -1, 1099511627776.0f, -4611686018427387904.0f,
                        9223372036854775807.0f, 12345 } },
-            { "i32", { 0, -1, 2147483647.0f, -2147483648.0f, 7, -123456 } },
-            { "i16", { 0, -1, 32767, -32768, 300, -5 } },
-            { "i8", { 0, -1, 127, -128, 5, -6 } },
-            { "u8", { 0, 1, 255, 128, 7, 200 } },
-            { "bool", { 1, 0, 1, 0, 0, 1 } },
+            { "i32", DM_INT64, { 0, -1, 2147483647.0f, -2147483648.0f, 7, -123456 } },
+            { "i16", DM_INT64, { 0, -1, 32767, -32768, 300, -5 } },
+            { "i8", DM_INT64, { 0, -1, 127, -128, 5, -6 } },
+            { "u8", DM_UINT8, { 0, 1, 255, 128, 7, 200 } },
+            { "bool", DM_BOOL, { 1, 0, 1, 0, 0, 1 } },
         };
         for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
             dm_tensor *t = dm_named_tensors_get(d, want[k].name);
-            int ok = t && shape_is(t, 2, (int64_t[]){ 2, 3 });
+            int ok = t && shape_is(t, 2, (int64_t[]){ 2, 3 }) && t->dtype == want[k].dt;
             if (ok && strcmp(want[k].name, "bf16") != 0) ok = values_equal(t, want[k].v, 6);
             if (ok && strcmp(want[k].name, "bf16") == 0) {     /* 1e38 in bf16 is inexact */
                 float *p = dm_data(t);
@@ -357,6 +360,13 @@ static void test_fixtures(void)
             snprintf(what, sizeof what, "dtype fixture %s", want[k].name);
             CHECK(ok, what);
         }
+        /* int64 and float64 bit for bit, past what float32 holds */
+        dm_tensor *i64 = dm_named_tensors_get(d, "i64");
+        CHECK(i64 && dm_get_i64(i64, (int64_t[]){ 1, 1 }) == 9223372036854775807LL &&
+              dm_get_i64(i64, (int64_t[]){ 1, 2 }) == 12345, "I64 exact");
+        dm_tensor *f64 = dm_named_tensors_get(d, "f64");
+        CHECK(f64 && dm_get_f64(f64, (int64_t[]){ 0, 0 }) == 0.1 &&
+              dm_get_f64(f64, (int64_t[]){ 1, 2 }) == 1e-10, "F64 exact");
         CHECK(shape_is(dm_named_tensors_get(d, "empty"), 2, (int64_t[]){ 0, 3 }), "empty");
         CHECK(shape_is(dm_named_tensors_get(d, "scalar"), 0, NULL), "scalar");
         const char *note = dm_named_tensors_get_meta(d, "note");
@@ -373,28 +383,28 @@ static void test_fixtures(void)
               "load: tests/fixtures/st_f8.safetensors: unsupported dtype 'F8_E5M2' for tensor 'x'");
 
     /* .npy */
-    struct { const char *file; int ndim; int64_t shape[3]; float v[8]; int nv; } np[] = {
-        { "npy_f4_2d", 2, { 2, 3 }, { 1.5f, -2, 3, 4, 5.25f, -6 }, 6 },
-        { "npy_f8_1d", 1, { 5 }, { 0.1f, -0.0f, INFINITY, 2, -0.5f }, 5 },
-        { "npy_i8", 2, { 2, 2 }, { 0, -1, 1099511627776.0f, -4611686018427387904.0f }, 4 },
-        { "npy_fortran_2d", 2, { 3, 4 }, { 0, 1, 2, 3, 4, 5, 6, 7 }, 8 },
-        { "npy_scalar", 0, { 0 }, { 2.5f }, 1 },
-        { "npy_1d", 1, { 1 }, { 7 }, 1 },
-        { "npy_empty", 2, { 0, 2 }, { 0 }, 0 },
-        { "npy_be_f4", 2, { 2, 2 }, { 1, -2, 0.5f, 1e30f }, 4 },
-        { "npy_bool", 1, { 3 }, { 1, 0, 1 }, 3 },
-        { "npy_f2", 1, { 3 }, { 1, -0.5f, 65504 }, 3 },
-        { "npy_u1", 1, { 3 }, { 0, 128, 255 }, 3 },
-        { "npy_v2", 2, { 3, 2 }, { 0, 1, 2, 3, 4, 5 }, 6 },
+    struct { const char *file; dm_dtype dt; int ndim; int64_t shape[3]; float v[8]; int nv; } np[] = {
+        { "npy_f4_2d", DM_FLOAT32, 2, { 2, 3 }, { 1.5f, -2, 3, 4, 5.25f, -6 }, 6 },
+        { "npy_f8_1d", DM_FLOAT64, 1, { 5 }, { 0.1f, -0.0f, INFINITY, 2, -0.5f }, 5 },
+        { "npy_i8", DM_INT64, 2, { 2, 2 }, { 0, -1, 1099511627776.0f, -4611686018427387904.0f }, 4 },
+        { "npy_fortran_2d", DM_FLOAT32, 2, { 3, 4 }, { 0, 1, 2, 3, 4, 5, 6, 7 }, 8 },
+        { "npy_scalar", DM_FLOAT32, 0, { 0 }, { 2.5f }, 1 },
+        { "npy_1d", DM_FLOAT32, 1, { 1 }, { 7 }, 1 },
+        { "npy_empty", DM_FLOAT32, 2, { 0, 2 }, { 0 }, 0 },
+        { "npy_be_f4", DM_FLOAT32, 2, { 2, 2 }, { 1, -2, 0.5f, 1e30f }, 4 },
+        { "npy_bool", DM_BOOL, 1, { 3 }, { 1, 0, 1 }, 3 },
+        { "npy_f2", DM_FLOAT32, 1, { 3 }, { 1, -0.5f, 65504 }, 3 },
+        { "npy_u1", DM_UINT8, 1, { 3 }, { 0, 128, 255 }, 3 },
+        { "npy_v2", DM_FLOAT32, 2, { 3, 2 }, { 0, 1, 2, 3, 4, 5 }, 6 },
     };
     for (size_t k = 0; k < sizeof np / sizeof *np; k++) {
         char path[128], what[160];
         snprintf(path, sizeof path, "tests/fixtures/%s.npy", np[k].file);
         dm_tensor *t = dm_npy_load(path);
-        int ok = t && shape_is(t, np[k].ndim, np[k].shape);
+        int ok = t && shape_is(t, np[k].ndim, np[k].shape) && t->dtype == np[k].dt;
         if (ok) {
             float *buf = malloc((size_t)(dm_numel(t) + 1) * sizeof *buf);
-            dm_to_buffer(t, buf);
+            dm_to_buffer_dtype(t, buf, DM_FLOAT32);
             for (int i = 0; i < np[k].nv; i++)
                 if (!(buf[i] == np[k].v[i])) ok = 0;
             free(buf);
@@ -406,17 +416,141 @@ static void test_fixtures(void)
     }
     /* Fortran order, 3-D: element [i][j][k] = (12 i + 4 j + k) / 8 - 1 */
     dm_tensor *f3 = dm_npy_load("tests/fixtures/npy_fortran_3d.npy");
-    int ok = f3 && shape_is(f3, 3, (int64_t[]){ 2, 3, 4 });
+    int ok = f3 && shape_is(f3, 3, (int64_t[]){ 2, 3, 4 }) && f3->dtype == DM_FLOAT64 &&
+             dm_is_contiguous(f3);
     for (int i = 0; ok && i < 2; i++)
         for (int j = 0; j < 3; j++)
             for (int k = 0; k < 4; k++)
-                if (dm_get(f3, (int64_t[]){ i, j, k }) != (12 * i + 4 * j + k) / 8.0f - 1) ok = 0;
+                if (dm_get_f64(f3, (int64_t[]){ i, j, k }) != (12 * i + 4 * j + k) / 8.0 - 1)
+                    ok = 0;
     CHECK(ok, "Fortran-order 3-D array transposed to row-major");
     dm_tensor_release(f3);
     dm_tensor *i4 = dm_npy_load("tests/fixtures/npy_i4_3d.npy");
-    CHECK(i4 && shape_is(i4, 3, (int64_t[]){ 2, 3, 4 }) && dm_data(i4)[0] == -12 &&
-          dm_data(i4)[23] == 11, "<i4 3-D");
+    CHECK(i4 && shape_is(i4, 3, (int64_t[]){ 2, 3, 4 }) && i4->dtype == DM_INT64 &&
+          dm_get_i64(i4, (int64_t[]){ 0, 0, 0 }) == -12 &&
+          dm_get_i64(i4, (int64_t[]){ 1, 2, 3 }) == 11, "<i4 3-D as int64");
     dm_tensor_release(i4);
+}
+
+/* ---- every dtype keeps its dtype and its bits, through both formats ------------------- */
+
+static int contains(const unsigned char *p, size_t n, const char *s)
+{
+    size_t m = strlen(s);
+    for (size_t i = 0; i + m <= n; i++) if (memcmp(p + i, s, m) == 0) return 1;
+    return 0;
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void test_dtype_roundtrip(void)
+{
+    static const char *const st_names[] = { "F32", "F64", "I64", "U8", "BOOL" };
+    static const char *const npy_names[] = { "<f4", "<f8", "<i8", "|u1", "|b1" };
+    int64_t shape[2] = { 2, 3 };
+    double dv[6] = { 0.1, -2.5, 1e300, -0.0, 7, 1e-310 };
+    int64_t iv[6] = { INT64_MIN, -1, 0, 255, 9007199254740993LL, INT64_MAX };
+    char path[512], npath[512], what[96];
+    snprintf(path, sizeof path, "%s", tmp_path("dt.safetensors"));
+    snprintf(npath, sizeof npath, "%s", tmp_path("dt.npy"));
+    for (int dt = 0; dt < DM_NDTYPES; dt++) {
+        dm_tensor *t = dm_tensor_new_dtype(2, shape, (dm_dtype)dt);
+        for (int i = 0; i < 6; i++) {
+            int64_t idx[2] = { i / 3, i % 3 };
+            if (dm_is_floating((dm_dtype)dt)) dm_set_f64(t, idx, dv[i]);
+            else dm_set_i64(t, idx, dt == DM_INT64 ? iv[i] : i % 2 ? 200 + i : 0);
+        }
+        /* a transposed view: written row-major as it reads */
+        dm_tensor *tt = dm_transpose(t, 0, 1);
+        dm_named_tensors *nt = dm_named_tensors_new();
+        dm_named_tensors_add(nt, "t", t);
+        dm_named_tensors_add(nt, "tt", tt);
+        CHECK(dm_safetensors_save(path, nt) == 0, "save any dtype");
+        size_t n;
+        unsigned char *bytes = slurp(path, &n);
+        char want[32];
+        snprintf(want, sizeof want, "\"dtype\":\"%s\"", st_names[dt]);
+        snprintf(what, sizeof what, "header says %s", st_names[dt]);
+        CHECK(bytes && contains(bytes, n, want), what);
+        CHECK(bytes && n == 8 + (size_t)get_le64(bytes) + 12 * dm_dtype_size((dm_dtype)dt),
+              "data sized by the dtype");
+        free(bytes);
+        dm_named_tensors *back = dm_safetensors_load(path);
+        int ok = back != NULL;
+        for (int k = 0; ok && k < 2; k++) {
+            const dm_tensor *a = k ? tt : t, *b = dm_named_tensors_get(back, k ? "tt" : "t");
+            ok = b && b->dtype == (dm_dtype)dt && dm_same_shape(a, b);
+            for (int i = 0; ok && i < 2; i++)
+                for (int j = 0; j < 3; j++) {
+                    int64_t idx[2] = { k ? j : i, k ? i : j };
+                    if (dm_is_floating((dm_dtype)dt)) {
+                        double x = dm_get_f64(a, idx), y = dm_get_f64(b, idx);
+                        if (memcmp(&x, &y, 8) != 0) ok = 0;
+                    } else if (dm_get_i64(a, idx) != dm_get_i64(b, idx)) ok = 0;
+                }
+        }
+        snprintf(what, sizeof what, "safetensors round trip %s", dm_dtype_name((dm_dtype)dt));
+        CHECK(ok, what);
+        dm_named_tensors_free(back);
+
+        CHECK(dm_npy_save(npath, tt) == 0, "save_npy any dtype");
+        bytes = slurp(npath, &n);
+        snprintf(want, sizeof want, "'descr': '%s'", npy_names[dt]);
+        snprintf(what, sizeof what, "npy descr %s", npy_names[dt]);
+        CHECK(bytes && contains(bytes, n, want) && n % 64 ==
+              (6 * dm_dtype_size((dm_dtype)dt)) % 64, what);
+        free(bytes);
+        dm_tensor *nb = dm_npy_load(npath);
+        ok = nb && nb->dtype == (dm_dtype)dt && dm_same_shape(nb, tt);
+        for (int i = 0; ok && i < 3; i++)
+            for (int j = 0; j < 2; j++) {
+                int64_t idx[2] = { i, j };
+                if (dm_is_floating((dm_dtype)dt)) {
+                    double x = dm_get_f64(tt, idx), y = dm_get_f64(nb, idx);
+                    if (memcmp(&x, &y, 8) != 0) ok = 0;
+                } else if (dm_get_i64(tt, idx) != dm_get_i64(nb, idx)) ok = 0;
+            }
+        snprintf(what, sizeof what, "npy round trip %s", dm_dtype_name((dm_dtype)dt));
+        CHECK(ok, what);
+        dm_tensor_release(nb);
+        dm_named_tensors_free(nt);
+        dm_tensor_release(tt);
+        dm_tensor_release(t);
+    }
+    /* a BOOL byte other than 0/1 reads as true, stored as 1 */
+    unsigned char bb[8 + 56 + 3];
+    const char *hdr = "{\"b\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[0,3]}}";
+    size_t hl = strlen(hdr);
+    memset(bb, 0, sizeof bb);
+    bb[0] = (unsigned char)hl;
+    memcpy(bb + 8, hdr, hl);
+    bb[8 + hl] = 0; bb[8 + hl + 1] = 7; bb[8 + hl + 2] = 255;
+    dm_named_tensors *b = dm_safetensors_load_buffer(bb, 8 + hl + 3, "bool");
+    dm_tensor *bt = b ? dm_named_tensors_get(b, "b") : NULL;
+    CHECK(bt && bt->dtype == DM_BOOL && ((unsigned char *)dm_data_ptr(bt))[0] == 0 &&
+          ((unsigned char *)dm_data_ptr(bt))[1] == 1 && ((unsigned char *)dm_data_ptr(bt))[2] == 1,
+          "BOOL bytes normalised to 0/1");
+    /* dm_named_tensors_to_dtype: floating ones only, or all */
+    if (b) {
+        dm_tensor *f = dm_tensor_full_dtype(1, (int64_t[]){ 2 }, 0.1, DM_FLOAT64);
+        dm_named_tensors_add(b, "f", f);
+        dm_tensor_release(f);
+        CHECK(dm_named_tensors_to_dtype(b, DM_FLOAT32, 1) == 0 &&
+              dm_named_tensors_get(b, "f")->dtype == DM_FLOAT32 &&
+              dm_named_tensors_get(b, "b")->dtype == DM_BOOL &&
+              dm_data(dm_named_tensors_get(b, "f"))[1] == 0.1f, "to_dtype floating only");
+        CHECK(dm_named_tensors_to_dtype(b, DM_FLOAT32, 0) == 0 &&
+              dm_named_tensors_get(b, "b")->dtype == DM_FLOAT32 &&
+              dm_data(dm_named_tensors_get(b, "b"))[1] == 1.0f, "to_dtype all");
+    }
+    dm_named_tensors_free(b);
+    remove(path);
+    remove(npath);
 }
 
 /* ---- .npy writing ------------------------------------------------------------------- */
@@ -796,6 +930,7 @@ int main(void)
     test_failed_write_keeps_old_file();
     test_fixtures();
     test_npy_roundtrip();
+    test_dtype_roundtrip();
     test_st_hostile();
     test_npy_hostile();
     test_regressions();

@@ -453,6 +453,47 @@ function Module.requires_grad_ (self, on)
   return self
 end
 
+--- Convert the floating parameters and buffers of every module to a floating dtype
+--- (dm.float32, dm.float64 or their names), as PyTorch's module.to(dtype): parameters keep
+--- their identity (the objects optimizers hold now view the converted values), their grads
+--- are converted too, and floating buffers are replaced by converted ones; integer buffers
+--- and tensors already of that dtype are left alone. Returns self.
+function Module.to (self, dtype)
+  local dt = dm[type(dtype) == "string" and dtype or "?"] or dtype
+  if type(dt) ~= "table" or getmetatable(dt) ~= getmetatable(dm.float32) then
+    error(("%s.to: expected a dtype, got %s"):format(class_name(self), tostring(dtype)), 2)
+  end
+  if not dt.is_floating_point then
+    error(("%s.to: only floating dtypes are accepted, got %s"):format(class_name(self),
+          tostring(dt)), 2)
+  end
+  local _, mods = all_modules(self)
+  for _, m in ipairs(mods) do
+    local params, bufs = rawget(m, "_parameters"), rawget(m, "_buffers")
+    for _, k in ipairs(params.keys) do
+      local p = params.map[k]
+      if p ~= NONE and p.dtype.is_floating_point and p.dtype ~= dt then
+        local g = p.grad
+        p.data = p:detach():to(dt)
+        if g then p.grad = g:to(dt) end
+      end
+    end
+    for _, k in ipairs(bufs.keys) do
+      local b = bufs.map[k]
+      if b ~= NONE and b.dtype.is_floating_point and b.dtype ~= dt then
+        bufs.map[k] = b:to(dt)
+      end
+    end
+  end
+  return self
+end
+
+--- model:to(dm.float64); returns self.
+function Module.double (self) return Module.to(self, dm.float64) end
+
+--- model:to(dm.float32); returns self.
+function Module.float (self) return Module.to(self, dm.float32) end
+
 --- Zero the gradients of every parameter in place (PyTorch 1.13's default), or drop them
 --- with `model:zero_grad{set_to_none = true}` (also `model:zero_grad(true)`).
 function Module.zero_grad (self, opts)

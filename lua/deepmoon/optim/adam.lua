@@ -65,6 +65,11 @@ local function step (self, closure, decoupled)
         if not st or st.exp_avg == nil then
           st = { step = 0, exp_avg = zeros_like(p), exp_avg_sq = zeros_like(p) }
           state[p] = st
+        elseif st.exp_avg.dtype ~= p.dtype then
+          -- the parameter changed dtype (model:double()): its state follows
+          for _, k in ipairs({ "exp_avg", "exp_avg_sq", "max_exp_avg_sq" }) do
+            if st[k] then st[k] = st[k]:to(p.dtype) end
+          end
         end
         local vmax = nil
         if amsgrad then

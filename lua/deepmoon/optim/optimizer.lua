@@ -331,6 +331,8 @@ local function load_state (self, sd)
                  name, key, tostring(id), v:size_str(), p:size_str())
           end
           v = v:detach():clone()
+          -- as PyTorch casts it: floating state takes its parameter's dtype
+          if v.dtype.is_floating_point and v.dtype ~= p.dtype then v = v:to(p.dtype) end
         end
       end
       copy[key] = v

@@ -64,6 +64,8 @@ function SGD.step (self, closure)
       for i = 1, #params do
         local st = state[params[i]]
         local b = st and st.momentum_buffer
+        -- the parameter changed dtype (model:double()): its buffer follows
+        if b and b.dtype ~= params[i].dtype then b = b:to(params[i].dtype); st.momentum_buffer = b end
         bufs[i] = b
         if not b then all = false end
       end
