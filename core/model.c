@@ -442,6 +442,8 @@ dm_model *dm_model_load(const char *path)
     if (!path) { dm_seterr("load_model: path is NULL"); return NULL; }
     dm_named_tensors *nt = dm_safetensors_load(path);
     if (!nt) return NULL;                     /* "load: <path>: <problem>" */
+    /* the inference API computes in float32: a float64 model is read as float32 */
+    if (dm_named_tensors_to_dtype(nt, DM_FLOAT32, 1) != 0) { dm_named_tensors_free(nt); return NULL; }
     dm_model *m = from_named(nt, path);
     dm_named_tensors_free(nt);
     return m;
@@ -452,6 +454,7 @@ dm_model *dm_model_load_buffer(const void *data, size_t len, const char *name)
     if (!name) name = "(buffer)";
     dm_named_tensors *nt = dm_safetensors_load_buffer(data, len, name);
     if (!nt) return NULL;
+    if (dm_named_tensors_to_dtype(nt, DM_FLOAT32, 1) != 0) { dm_named_tensors_free(nt); return NULL; }
     dm_model *m = from_named(nt, name);
     dm_named_tensors_free(nt);
     return m;
