@@ -112,9 +112,11 @@ describe("check.options", function ()
   end)
 
   it("takes alternatives and names them all", function ()
-    assert.are.same({ size = 2 }, check.options("f", { size = 2 }, { size = { "number", "table" } }))
-    assert.are.same({ size = {} }, check.options("f", { size = {} }, { size = { "number", "table" } }))
-    assert.are.equal("f: option 'size' must be a number or a table, got string", err(f, { size = "2" }))
+    local spec = { size = { "number", "table" } }
+    assert.are.same({ size = 2 }, check.options("f", { size = 2 }, spec))
+    assert.are.same({ size = {} }, check.options("f", { size = {} }, spec))
+    assert.are.equal("f: option 'size' must be a number or a table, got string",
+                     err(f, { size = "2" }))
     assert.are.equal("f: option 'mode' must be a string, an integer or a table, got 0.5",
                      err(f, { mode = 0.5 }))
     assert.are.equal("f: option 'mode' must be a string, an integer or a table, got boolean",
@@ -136,8 +138,8 @@ describe("check.options", function ()
     assert.are.equal(("check_spec.lua:%d: f: unknown option 'lrate'"):format(line),
                      msg:match("[^/]*$"))
     msg = full_err(function () line = here(); f({ lr = "x" }) end)
-    assert.are.equal(("check_spec.lua:%d: f: option 'lr' must be a number, got string"):format(line),
-                     msg:match("[^/]*$"))
+    assert.are.equal(("check_spec.lua:%d: f: option 'lr' must be a number, got string")
+                     :format(line), msg:match("[^/]*$"))
     msg = full_err(function () line = here(); f(1) end)
     assert.are.equal(("check_spec.lua:%d: f: expected an options table, got number"):format(line),
                      msg:match("[^/]*$"))
@@ -208,6 +210,106 @@ describe("check.arg", function ()
     assert.are.equal(("check_spec.lua:%d: api: v must be a string, got number"):format(line),
                      msg:match("[^/]*$"))
   end)
+end)
+
+-- Every public function that takes options, given one it does not know: the house message
+-- at the line that called it.  Each case's function is one line, so the line it was defined
+-- on is the line of the call.
+describe("an unknown option", function ()
+  local nn = require "deepmoon.nn"
+  local F = nn.functional
+  local init = require "deepmoon.nn.init"
+  local optim = require "deepmoon.optim"
+  local data = require "deepmoon.data"
+  local format = require "deepmoon.format"
+  local progress = require "deepmoon.progress"
+  local plot = require "deepmoon.plot"
+  local B = { bogus = 1 }
+
+  local X, y, w = dm.randn(4, 2), dm.tensor({ 1, 0, 1, 0 }), dm.empty(3, 2)
+  local p, t = dm.rand(4, 1) * 0.5 + 0.25, dm.rand(4, 1):gt(0.5)
+  local logits, cls = dm.randn(4, 3), dm.tensor({ 1, 2, 3, 1 })
+  local model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+  local function P () return dm.zeros(2):requires_grad_() end
+  local function sgd () return optim.SGD({ P() }, { lr = 0.1 }) end
+
+  local cases = {
+    { "format.set_printoptions", function () format.set_printoptions(B) end },
+    { "format.tensor", function () format.tensor({ 1 }, { 1 }, B) end },
+    { "format.tensor_from_getter", function () format.tensor_from_getter({ 1 }, print, B) end },
+    { "progress.bar", function () progress.bar(B) end },
+    { "progress.bar", function () progress.wrap({ 1 }, B) end },
+    { "plot.line", function () plot.line({ series = {}, bogus = 1 }) end },
+    { "DataLoader", function () data.DataLoader(X, B) end },
+    { "DataLoader", function () data.DataLoader(X, 2, B) end },
+    { "random_split", function () data.random_split(X, { 2, 2 }, B) end },
+    { "read_csv", function () data.read_csv("none.csv", B) end },
+    { "standardize", function () data.standardize(X, B) end },
+    { "train_test_split", function () data.train_test_split(X, y, B) end },
+    { "SGD", function () optim.SGD({ P() }, { lr = 0.1, bogus = 1 }) end },
+    { "SGD", function () optim.SGD({ P() }, 0.1, B) end },
+    { "Adam", function () optim.Adam({ P() }, B) end },
+    { "AdamW", function () optim.AdamW({ P() }, B) end },
+    { "SGD", function () sgd():add_param_group({ params = { P() }, bogus = 1 }) end,
+      " in param_groups[2]" },
+    { "zero_grad", function () sgd():zero_grad(B) end },
+    { "StepLR", function () optim.StepLR(sgd(), { step_size = 1, bogus = 1 }) end },
+    { "ExponentialLR", function () optim.ExponentialLR(sgd(), { gamma = 0.5, bogus = 1 }) end },
+    { "CosineAnnealingLR", function () optim.CosineAnnealingLR(sgd(), { T_max = 2, x = 1 }) end,
+      nil, "x" },
+    { "zero_grad", function () model:zero_grad(B) end },
+    { "state_dict", function () model:state_dict(B) end },
+    { "load_state_dict", function () model:load_state_dict(model:state_dict(), B) end },
+    { "register_buffer", function () nn.Module():register_buffer("b", dm.zeros(1), B) end },
+    { "Parameter", function () nn.Parameter(dm.zeros(1), B) end },
+    { "Linear", function () nn.Linear(2, 3, B) end },
+    { "BatchNorm1d", function () nn.BatchNorm1d(3, B) end },
+    { "Dropout", function () nn.Dropout(B) end },
+    { "Flatten", function () nn.Flatten(B) end },
+    { "leaky_relu", function () F.leaky_relu(X, B) end },
+    { "elu", function () F.elu(X, B) end },
+    { "gelu", function () F.gelu(X, B) end },
+    { "dropout", function () F.dropout(X, B) end },
+    { "batch_norm", function () F.batch_norm(X, B) end },
+    { "binary_cross_entropy", function () F.binary_cross_entropy(p, t, B) end },
+    { "binary_cross_entropy_with_logits",
+      function () F.binary_cross_entropy_with_logits(p, t, B) end },
+    { "mse_loss", function () F.mse_loss(p, t, B) end },
+    { "l1_loss", function () F.l1_loss(p, t, B) end },
+    { "smooth_l1_loss", function () F.smooth_l1_loss(p, t, B) end },
+    { "huber_loss", function () F.huber_loss(p, t, B) end },
+    { "cross_entropy", function () F.cross_entropy(logits, cls, B) end },
+    { "nll_loss", function () F.nll_loss(logits, cls, B) end },
+    { "calculate_gain", function () init.calculate_gain("relu", B) end },
+    { "init.recommend", function () init.recommend(model, B) end },
+    { "init.diagnose", function () init.diagnose(model, X, B) end },
+    { "init.lsuv_", function () init.lsuv_(model, X, B) end },
+    { "init.compare", function () init.compare(B) end },
+  }
+  for _, name in ipairs({ "ReLU", "SELU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU",
+                          "Softmax", "LogSoftmax", "BCELoss", "BCEWithLogitsLoss", "MSELoss",
+                          "L1Loss", "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss" }) do
+    cases[#cases + 1] = { name, function () nn[name](B) end }
+  end
+  for _, name in ipairs({ "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
+                          "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                          "kaiming_normal_", "lecun_normal_", "lecun_uniform_", "orthogonal_",
+                          "sparse_" }) do
+    cases[#cases + 1] = { name, function () init[name](w, B) end }
+  end
+
+  teardown(function ()
+    X, y, w, p, t, logits, cls, model = nil, nil, nil, nil, nil, nil, nil, nil
+  end)
+
+  for _, c in ipairs(cases) do
+    local want = ("%s: unknown option '%s'%s"):format(c[1], c[4] or "bogus", c[3] or "")
+    it("raises " .. want, function ()
+      local msg = full_err(c[2])
+      local line = debug.getinfo(c[2], "S").linedefined
+      assert.are.equal(("check_spec.lua:%d: %s"):format(line, want), msg:match("[^/]*$"))
+    end)
+  end
 end)
 
 describe("deepmoon.check", function ()
