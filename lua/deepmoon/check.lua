@@ -13,11 +13,12 @@
 --
 -- Type names: "number", "integer" (a number with an integral value), "boolean", "string",
 -- "table", "function", "callable" (a function or an object with __call), "tensor",
--- "generator" (a deepmoon.Generator), "any".  A spec entry is a type name, a list of them
--- (alternatives: {"number", "boolean"} reads "must be a number or a boolean"), either with a
--- default ({"number", default = 0.1}), or `true` for any value.  check.arg checks one value
--- that may also have come positionally and names it without "option":
--- "ReLU: inplace must be a boolean, got number".
+-- "generator" (a deepmoon.Generator), "any".  A spec entry is a type name; a list of them
+-- (alternatives: {"number", "boolean"} reads "must be a number or a boolean"), which may
+-- carry a default ({"number", default = 0.1}); or `true`, any value (the caller checks what
+-- it needs, e.g. a range, with a message of its own).  Options a value may also reach
+-- positionally are checked after parsing with check.arg, which names the value without
+-- "option": "ReLU: inplace must be a boolean, got number".
 --
 -- `level` is error()'s, counted from the function that calls the check: 1 is that function,
 -- 2 (the default) its caller -- the user's line when a public function checks its own

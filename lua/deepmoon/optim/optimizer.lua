@@ -123,10 +123,10 @@ function Optimizer._init (self, spec, params, opts)
     if opts[k] ~= nil then defaults[k] = copy_value(opts[k]) else defaults[k] = v end
   end
   do   -- check the defaults before the parameters, as PyTorch does
-    local check = {}
-    for k, v in pairs(defaults) do check[k] = v end
-    if check.lr == Optimizer.required then check.lr = 0 end
-    spec.validate(name, check, "")
+    local values = {}
+    for k, v in pairs(defaults) do values[k] = v end
+    if values.lr == Optimizer.required then values.lr = 0 end
+    spec.validate(name, values, "")
   end
   self.defaults = defaults
   self.state = {}
