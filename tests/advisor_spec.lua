@@ -311,7 +311,7 @@ describe("init.recommend", function ()
     assert.are.equal("init.recommend: expected a Module, got number", err(init.recommend, 3))
     assert.are.equal("init.recommend: unknown option 'aply'",
                      err(init.recommend, nn.Linear(2, 2), { aply = true }))
-    assert.are.equal("init.recommend: batch must be a Tensor, got table",
+    assert.are.equal("init.recommend: option 'batch' must be a Tensor, got table",
                      err(init.recommend, nn.Linear(2, 2), { batch = {} }))
   end)
 end)

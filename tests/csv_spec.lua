@@ -324,7 +324,7 @@ describe("train_test_split", function ()
                      err(prep.train_test_split, X, y, { test_size = 4 }))
     assert.are.equal("train_test_split: train_size + test_size = 3 + 2 rows, more than the 4 rows of X",
                      err(prep.train_test_split, X, y, { test_size = 2, train_size = 3 }))
-    assert.are.equal("train_test_split: generator must be a dm.Generator, got number",
+    assert.are.equal("train_test_split: option 'generator' must be a deepmoon.Generator, got number",
                      err(prep.train_test_split, X, y, { generator = 1 }))
   end)
 end)

@@ -329,9 +329,9 @@ describe("DataLoader", function ()
       function () return data.DataLoader(W(), { batch_size = "8" }) end },
     { "DataLoader: option 'shuffle' must be a boolean, got number",
       function () return data.DataLoader(W(), { shuffle = 1 }) end },
-    { "DataLoader: generator must be a deepmoon.Generator, got number",
+    { "DataLoader: option 'generator' must be a deepmoon.Generator, got number",
       function () return data.DataLoader(W(), { generator = 42 }) end },
-    { "DataLoader: collate_fn must be a function, got string",
+    { "DataLoader: option 'collate_fn' must be a function, got string",
       function () return data.DataLoader(W(), { collate_fn = "stack" }) end },
     { "DataLoader: expected a dataset, got nil", function () return data.DataLoader(nil) end },
     { "DataLoader: a 0-dim tensor is not a dataset", function () return data.DataLoader(dm.tensor(3)) end },
@@ -447,7 +447,7 @@ describe("Subset and random_split", function ()
       function () return data.random_split(dm.arange(10), { "5", 5 }) end },
     { "random_split: unknown option 'seed'",
       function () return data.random_split(dm.arange(10), { 5, 5 }, { seed = 1 }) end },
-    { "random_split: generator must be a deepmoon.Generator, got number",
+    { "random_split: option 'generator' must be a deepmoon.Generator, got number",
       function () return data.random_split(dm.arange(10), { 5, 5 }, { generator = 1 }) end },
   }
   for _, c in ipairs(cases) do

@@ -360,7 +360,7 @@ describe("generators", function ()
   end)
 
   it("are checked", function ()
-    assert.are.equal("normal_: generator must be a deepmoon.Generator, got number",
+    assert.are.equal("normal_: option 'generator' must be a deepmoon.Generator, got number",
                      err(init.normal_, dm.empty(2, 2), { generator = 3 }))
     assert.are.equal("normal_: generator given twice",
                      err(init.normal_, dm.empty(2, 2), dm.Generator(1),

@@ -225,7 +225,7 @@ describe("init.lsuv_", function ()
                      err(init.lsuv_, m, x, { tol = 0 }))
     assert.are.equal("init.lsuv_: max_iter must be a non-negative integer, got 1.5",
                      err(init.lsuv_, m, x, { max_iter = 1.5 }))
-    assert.are.equal("init.lsuv_: generator must be a deepmoon.Generator",
+    assert.are.equal("init.lsuv_: option 'generator' must be a deepmoon.Generator, got number",
                      err(init.lsuv_, m, x, { generator = 3 }))
     local ok, e = pcall(function () init.lsuv_(m, x, { tol = -1 }) end)
     assert.is_false(ok)

@@ -19,6 +19,8 @@
 -- Only nan and the infinities need care: Python prints `nan`, `inf`, `-inf` whatever the sign
 -- bit and the format, where glibc may print `-nan`.
 
+local check = require "deepmoon.check"
+
 local M = {}
 
 local huge = math.huge
@@ -61,6 +63,7 @@ local function is_int (x)
     and x ~= huge and x ~= -huge)
 end
 
+-- (the values are checked below, with their ranges)
 local PRINTOPTION_NAMES = {
   precision = true, threshold = true, edgeitems = true, linewidth = true, sci_mode = true,
   profile = true,
@@ -71,27 +74,19 @@ local PRINTOPTION_NAMES = {
 -- "short" or "full", applied before the other fields). As in PyTorch, sci_mode is reset to
 -- automatic unless given.
 function M.set_printoptions (t)
-  if t == nil then t = {} end
-  if type(t) ~= "table" then
-    error("format.set_printoptions: options table expected, got " .. type(t), 2)
-  end
-  for k in pairs(t) do
-    if not PRINTOPTION_NAMES[k] then
-      error("format.set_printoptions: unknown option '" .. tostring(k) .. "'", 2)
-    end
-  end
-  local function check (name, ok, what)
+  t = check.options("format.set_printoptions", t, PRINTOPTION_NAMES)
+  local function check_value (name, ok, what)
     if t[name] ~= nil and not ok(t[name]) then
       error(sfmt("format.set_printoptions: %s must be %s, got %s", name, what, tostring(t[name])), 2)
     end
   end
-  check("precision", function (v) return is_int(v) and v >= 0 and v <= 99 end,
-        "an integer in 0..99")
-  check("threshold", function (v) return type(v) == "number" and v == v and v >= 0 end,
-        "a non-negative number")
-  check("edgeitems", function (v) return is_int(v) and v >= 1 end, "a positive integer")
-  check("linewidth", function (v) return is_int(v) and v >= 1 end, "a positive integer")
-  check("sci_mode", function (v) return type(v) == "boolean" end, "a boolean or nil")
+  check_value("precision", function (v) return is_int(v) and v >= 0 and v <= 99 end,
+              "an integer in 0..99")
+  check_value("threshold", function (v) return type(v) == "number" and v == v and v >= 0 end,
+              "a non-negative number")
+  check_value("edgeitems", function (v) return is_int(v) and v >= 1 end, "a positive integer")
+  check_value("linewidth", function (v) return is_int(v) and v >= 1 end, "a positive integer")
+  check_value("sci_mode", function (v) return type(v) == "boolean" end, "a boolean or nil")
   local profile = t.profile
   if profile ~= nil and not PROFILES[profile] then
     error("format.set_printoptions: unknown profile '" .. tostring(profile) ..
@@ -385,8 +380,6 @@ local function check_sizes (fname, sizes)
   return dims, numel
 end
 
-local OPTION_NAMES = { prefix = true, suffix = true, dtype = true, default_dtype = true }
-
 -- a dtype option: a name ("int64") or a dtype object (dm.int64, whose name field is that)
 local function check_dtype (fname, key, v)
   if v == nil then return "float32" end
@@ -402,20 +395,12 @@ local function check_dtype (fname, key, v)
   return name
 end
 
+local OPTIONS = { prefix = "string", suffix = true, dtype = true, default_dtype = true }
+
 local function check_opts (fname, opts)
   if opts == nil then return "tensor(", {}, "float32", "float32" end
-  if type(opts) ~= "table" then
-    error(sfmt("%s: options table expected, got %s", fname, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not OPTION_NAMES[k] then
-      error(sfmt("%s: unknown option '%s'", fname, tostring(k)), 3)
-    end
-  end
+  check.options(fname, opts, OPTIONS, 3)
   local prefix = opts.prefix or "tensor("
-  if type(prefix) ~= "string" then
-    error(sfmt("%s: prefix must be a string, got %s", fname, type(prefix)), 3)
-  end
   local suffix = opts.suffix or {}
   if type(suffix) == "string" then suffix = { suffix } end
   if type(suffix) ~= "table" then

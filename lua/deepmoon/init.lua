@@ -9,6 +9,7 @@
 
 local core = require "deepmoon.core"
 local format = require "deepmoon.format"
+local check = require "deepmoon.check"
 
 local dm = {}
 for k, v in pairs(core) do dm[k] = v end
@@ -21,10 +22,8 @@ dm.format = format
 dm.set_printoptions = format.set_printoptions
 dm.get_printoptions = format.get_printoptions
 
---- Is x a deepmoon tensor?
-function dm.is_tensor (x)
-  return getmetatable(x) == meta
-end
+--- Is x a deepmoon tensor (released or not)?  dm.is_tensor(x)
+dm.is_tensor = check.is_tensor
 
 -- PyTorch's repr: values, then requires_grad=True or grad_fn=<...>
 local function suffixes (t)

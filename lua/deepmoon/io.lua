@@ -25,9 +25,9 @@
 -- out by hand; unflatten(tensors, meta, "optim") then reads only the optimizer's part.
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 
-local tensor_meta = getmetatable(core.zeros(0))
-local function is_tensor (x) return getmetatable(x) == tensor_meta end
+local is_tensor, typename = check.is_tensor, check.typename
 
 local M = {}
 
@@ -50,11 +50,6 @@ local function guarded (fn, ...)
   if r[1] then return table.unpack(r, 2, r.n) end
   if getmetatable(r[2]) == Fail then error(r[2].msg, 3) end
   error(r[2], 0)
-end
-
-local function typename (x)
-  if is_tensor(x) then return "tensor" end
-  return type(x)
 end
 
 --- Write tensors (a table name -> tensor, e.g. model:state_dict()) to a safetensors file,

@@ -13,6 +13,8 @@
 -- either side is drawn as a dot.  Ticks fall on round numbers (1, 2 or 5 times a power of
 -- ten); the legend lists the series in their colours.
 
+local check = require "deepmoon.check"
+
 local M = {}
 
 -- Tableau's ten colours: distinct, and readable by most colour-blind viewers
@@ -129,9 +131,10 @@ M._log_ticks = log_ticks
 -- ---------------------------------------------------------------------------------------
 -- input checking
 
-local known_opts = { series = true, title = true, xlabel = true, ylabel = true, log_y = true,
-                     width = true, height = true, path = true, xlim = true, ylim = true,
-                     legend = true }
+-- the options; true: any value, or checked in M.line
+local OPTIONS = { series = true, title = true, xlabel = true, ylabel = true, log_y = true,
+                  width = true, height = true, path = "string", xlim = true, ylim = true,
+                  legend = true }
 local known_series = { y = true, x = true, name = true, color = true }
 local legend_places = { ["top-right"] = true, ["top-left"] = true, ["bottom-right"] = true,
                         ["bottom-left"] = true }
@@ -146,14 +149,14 @@ local function values_of (v, what)
     end
     return v
   end
-  local ok, vals = pcall(function () return v:values() end)
-  if ok and type(vals) == "table" then
+  if check.is_tensor(v) then
     if v:dim() > 1 then
       error(("plot.line: %s must be 1-D, got [%s]"):format(what, table.concat(v:size(), " x ")), 3)
     end
-    return vals
+    return v:values()
   end
-  error(("plot.line: %s must be a list of numbers or a 1-D tensor, got %s"):format(what, type(v)), 3)
+  error(("plot.line: %s must be a list of numbers or a 1-D tensor, got %s")
+        :format(what, check.typename(v)), 3)
 end
 
 local function check_limits (name, v)
@@ -180,17 +183,12 @@ end
 --- ticks), legend ("top-right" (default), "top-left", "bottom-right", "bottom-left" or
 --- false), width (640), height (400), path (a file to write the SVG to).
 function M.line (opts)
-  if type(opts) ~= "table" then
-    error(("plot.line: expected an options table, got %s"):format(type(opts)), 2)
+  if type(opts) ~= "table" then      -- required: series has no default
+    error(("plot.line: expected an options table, got %s"):format(check.typename(opts)), 2)
   end
-  for k in pairs(opts) do
-    if not known_opts[k] then error(("plot.line: unknown option '%s'"):format(tostring(k)), 2) end
-  end
+  check.options("plot.line", opts, OPTIONS)
   if type(opts.series) ~= "table" then
     error("plot.line: series must be a list of series tables {y = ..., x = ..., name = ...}", 2)
-  end
-  if opts.path ~= nil and type(opts.path) ~= "string" then
-    error(("plot.line: path must be a string, got %s"):format(type(opts.path)), 2)
   end
   local W = opts.width or 640
   local H = opts.height or 400

@@ -18,7 +18,11 @@
 -- else the environment variable DEEPMOON_PROGRESS=bar|plain|off, else whether standard output
 -- is a terminal (/proc/<pid>/fd/1 links to /dev/pts/N or /dev/ttyX, and TERM is not dumb).
 
+local check = require "deepmoon.check"
+
 local M = {}
+
+local is_tensor = check.is_tensor
 
 -- ---------------------------------------------------------------------------------------
 -- time: Lua's os.time counts whole seconds and os.clock counts CPU time (which runs faster
@@ -120,7 +124,7 @@ local function fmt_value (v)
     if math.type(v) == "integer" then return tostring(v) end
     return ("%.4g"):format(v)
   end
-  if type(v) == "userdata" then
+  if is_tensor(v) then
     -- a one-element tensor, such as a loss
     local ok, x = pcall(function () return v:item() end)
     if ok and type(x) == "number" then return ("%.4g"):format(x) end
@@ -148,9 +152,10 @@ local Bar = {}
 Bar.__index = Bar
 Bar.__name = "deepmoon.progress.Bar"
 
-local known_opts = { total = true, desc = true, every = true, tty = true, disable = true,
-                     file = true, width = true, min_interval = true, clock = true,
-                     ascii = true }
+-- the options; true: any value, or checked in M.bar with the range it must be in
+local OPTIONS = { total = true, desc = "string", every = true, tty = true, disable = true,
+                  file = true, width = true, min_interval = true, clock = "function",
+                  ascii = true }
 
 local function utf8_locale ()
   for _, name in ipairs({ "LC_ALL", "LC_CTYPE", "LANG" }) do
@@ -190,19 +195,10 @@ end
 --- seconds, default progress.clock), ascii (bar drawn with '#'; default unless the locale
 --- is UTF-8).
 function M.bar (opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    error(("progress.bar: expected an options table, got %s"):format(type(opts)), 2)
-  end
-  for k in pairs(opts) do
-    if not known_opts[k] then error(("progress.bar: unknown option '%s'"):format(tostring(k)), 2) end
-  end
+  opts = check.options("progress.bar", opts, OPTIONS)
   check_count("total", opts.total, true)
   check_count("every", opts.every, false)
   check_count("width", opts.width, false)
-  if opts.desc ~= nil and type(opts.desc) ~= "string" then
-    error(("progress.bar: desc must be a string, got %s"):format(type(opts.desc)), 2)
-  end
   local mi = opts.min_interval
   if mi ~= nil and (type(mi) ~= "number" or not (mi >= 0)) then
     error(("progress.bar: min_interval must be a number of seconds >= 0, got %s"):format(tostring(mi)), 2)
@@ -213,9 +209,6 @@ function M.bar (opts)
           :format(io.type(file) or type(file)), 2)
   end
   local clock = opts.clock or M.clock
-  if type(clock) ~= "function" then
-    error(("progress.bar: clock must be a function, got %s"):format(type(clock)), 2)
-  end
   local res = opts.clock and 0 or M.resolution()
   local now = clock()
   local self = setmetatable({

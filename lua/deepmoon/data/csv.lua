@@ -11,11 +11,13 @@
 -- the line and the column, so that `assert` is not needed to see what went wrong.
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 
 local M = {}
 
-local known_opts = { header = true, label_column = true, columns = true, delimiter = true,
-                     skip = true }
+-- the options; true: checked in check_opts with the values they may take
+local OPTIONS = { header = true, label_column = true, columns = true, delimiter = true,
+                  skip = true }
 
 local special = { nan = 0 / 0, ["+nan"] = 0 / 0, ["-nan"] = 0 / 0,
                   inf = math.huge, ["+inf"] = math.huge, ["-inf"] = -math.huge,
@@ -92,13 +94,7 @@ local function split_record (line, delim, out, more)
 end
 
 local function check_opts (opts)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("read_csv: expected an options table, got %s"):format(type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known_opts[k] then error(("read_csv: unknown option '%s'"):format(tostring(k)), 3) end
-  end
+  opts = check.options("read_csv", opts, OPTIONS, 3)
   local d = opts.delimiter
   if d ~= nil and (type(d) ~= "string" or #d ~= 1 or d == '"' or d == "\n" or d == "\r") then
     error(("read_csv: delimiter must be one character other than a quote or a newline, got %s")

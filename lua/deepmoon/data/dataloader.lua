@@ -30,12 +30,12 @@
 -- batch values; a table with named fields yields one table of batches).
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 local dataset = require "deepmoon.data.dataset"
 
-local is_tensor, typename = dataset._is_tensor, dataset._typename
+local is_tensor, typename = check.is_tensor, check.typename
 local narrow = core.Tensor.narrow        -- the C function: no method lookup per batch
 local length = dataset.length
-local gen_meta = getmetatable(core.Generator(0))
 
 local DataLoader = {}
 
@@ -268,14 +268,10 @@ end
 -- ---------------------------------------------------------------------------------------
 -- construction
 
-local known = { batch_size = true, shuffle = true, drop_last = true, generator = true,
-                collate_fn = true, num_workers = true, pin_memory = true }
-
-local function callable (f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
-end
+-- the options; true: checked in new with the range it must be in
+local OPTIONS = { batch_size = true, shuffle = "boolean", drop_last = "boolean",
+                  generator = "generator", collate_fn = "callable", num_workers = true,
+                  pin_memory = "boolean" }
 
 local function new (ds, ...)
   local opts = {}
@@ -302,9 +298,7 @@ local function new (ds, ...)
       end
     end
   end
-  for k in pairs(opts) do
-    if not known[k] then fail("DataLoader: unknown option '%s'", tostring(k)) end
-  end
+  check.options("DataLoader", opts, OPTIONS, fail)
   if is_tensor(ds) then
     if ds:dim() == 0 then fail("DataLoader: a 0-dim tensor is not a dataset") end
     ds = dataset.TensorDataset(ds)
@@ -318,18 +312,7 @@ local function new (ds, ...)
     fail("DataLoader: batch_size must be a positive integer, got %s",
          type(bs) == "number" and tostring(bs) or typename(bs))
   end
-  for _, k in ipairs({ "shuffle", "drop_last", "pin_memory" }) do
-    if opts[k] ~= nil and type(opts[k]) ~= "boolean" then
-      fail("DataLoader: option '%s' must be a boolean, got %s", k, typename(opts[k]))
-    end
-  end
   local g = opts.generator
-  if g ~= nil and getmetatable(g) ~= gen_meta then
-    fail("DataLoader: generator must be a deepmoon.Generator, got %s", typename(g))
-  end
-  if opts.collate_fn ~= nil and not callable(opts.collate_fn) then
-    fail("DataLoader: collate_fn must be a function, got %s", typename(opts.collate_fn))
-  end
   local nw = opts.num_workers
   if nw ~= nil and (type(nw) ~= "number" or math.tointeger(nw) == nil or nw < 0) then
     fail("DataLoader: num_workers must be a non-negative integer, got %s", tostring(nw))

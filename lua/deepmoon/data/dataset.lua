@@ -10,28 +10,22 @@
 -- tensor); the DataLoader uses it when no collate_fn is given.
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 
-local tensor_meta = getmetatable(core.zeros(0))
-local function is_tensor (x) return getmetatable(x) == tensor_meta end
+local is_tensor, typename = check.is_tensor, check.typename
 
 local M = {}
 
-local function typename (x)
-  if is_tensor(x) then return "tensor" end
-  return type(x)
-end
-M._typename = typename
-M._is_tensor = is_tensor
-
--- Raise msg at the first caller outside deepmoon's data modules: the user's line, however
--- deep inside them the problem was found (and through tail calls).
+-- Raise msg at the first caller outside deepmoon's data modules (and the shared checker):
+-- the user's line, however deep inside them the problem was found (and through tail calls).
 local function raise (fmt, ...)
   local msg = select("#", ...) > 0 and fmt:format(...) or fmt
   local level = 2
   while true do
     local info = debug.getinfo(level, "S")
     if not info then error(msg, 0) end
-    if info.what ~= "C" and not info.source:find("deepmoon[/\\]data[/\\]?[%w_]*%.lua$") then
+    if info.what ~= "C" and not info.source:find("deepmoon[/\\]data[/\\]?[%w_]*%.lua$")
+       and not info.source:find("deepmoon[/\\]check%.lua$") then
       break
     end
     level = level + 1
@@ -241,7 +235,7 @@ end
 -- ---------------------------------------------------------------------------------------
 -- random_split
 
-local gen_meta = getmetatable(core.Generator(0))
+local SPLIT_OPTIONS = { generator = "generator" }
 
 --- random_split(dataset, lengths [, {generator = g}]): disjoint random Subsets, returned as
 --- several values.  lengths are counts summing to #dataset, or fractions summing to 1
@@ -249,19 +243,10 @@ local gen_meta = getmetatable(core.Generator(0))
 --- first).  The generator may also be given directly as the third argument.
 function M.random_split (dataset, lengths, opts)
   local g
-  if getmetatable(opts) == gen_meta then
+  if check.is_generator(opts) then
     g = opts
-  elseif opts ~= nil then
-    if type(opts) ~= "table" then
-      raise("random_split: expected an options table {generator = g}, got %s", typename(opts))
-    end
-    for k in pairs(opts) do
-      if k ~= "generator" then raise("random_split: unknown option '%s'", tostring(k)) end
-    end
-    g = opts.generator
-    if g ~= nil and getmetatable(g) ~= gen_meta then
-      raise("random_split: generator must be a deepmoon.Generator, got %s", typename(g))
-    end
+  else
+    g = check.options("random_split", opts, SPLIT_OPTIONS, raise).generator
   end
   if type(lengths) ~= "table" or is_tensor(lengths) then
     raise("random_split: lengths must be a list of numbers, got %s", typename(lengths))

@@ -6,31 +6,13 @@
 --   local Xte_s = prep.standardize(Xte, {mean = mean, std = std})
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 
 local M = {}
 
-local tensor_meta = getmetatable(core.zeros(0))
-local gen_meta = getmetatable(core.Generator(0))
-local function is_tensor (x) return getmetatable(x) == tensor_meta end
-
-local function typename (x)
-  if is_tensor(x) then return "tensor" end
-  if getmetatable(x) == gen_meta then return "Generator" end
-  return type(x)
-end
+local is_tensor, typename = check.is_tensor, check.typename
 
 local function shape_str (t) return "[" .. table.concat(t:size(), " x ") .. "]" end
-
-local function check_opts (fn, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" or is_tensor(opts) then
-    error(("%s: expected an options table, got %s"):format(fn, typename(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then error(("%s: unknown option '%s'"):format(fn, tostring(k)), 3) end
-  end
-  return opts
-end
 
 -- a given mean or std as a [F] tensor (a Lua list of numbers is accepted too)
 local function stat_tensor (name, v, F)
@@ -52,13 +34,16 @@ local function stat_tensor (name, v, F)
   return v:reshape(F)
 end
 
+-- mean and std: a tensor or a list of numbers, checked by stat_tensor
+local STANDARDIZE_OPTIONS = { mean = true, std = true }
+
 --- standardize(X [, {mean =, std =}]) -> Xs, mean, std.
 --- Per column of the [N x F] matrix X: Xs = (X - mean) / std, mean and std [F] tensors.
 --- Without options they are X's own column means and population standard deviations
 --- (divisor N, as StandardScaler); a constant column gets std 1, so it maps to 0 rather than
 --- to nan.  Give the stats of the training split to scale a test split the same way.
 function M.standardize (X, opts)
-  opts = check_opts("standardize", opts, { mean = true, std = true })
+  opts = check.options("standardize", opts, STANDARDIZE_OPTIONS)
   if not is_tensor(X) then
     error(("standardize: X must be a tensor, got %s"):format(typename(X)), 2)
   end
@@ -89,6 +74,9 @@ function M.standardize (X, opts)
   return (X - mean) / std, mean, std
 end
 
+local SPLIT_OPTIONS = { test_size = "number", train_size = "number", shuffle = true,
+                        generator = "generator" }
+
 --- train_test_split(X [, y] [, opts]) -> Xtrain, Xtest, ytrain, ytest (scikit-learn's order).
 --- Rows of X (and the matching entries of y) go to one side or the other.  Options:
 --- test_size (a fraction in (0, 1), rounded up, or a row count; default 0.25 as scikit-learn),
@@ -97,8 +85,7 @@ end
 --- training rows first), generator (a dm.Generator for a reproducible split).
 function M.train_test_split (X, y, opts)
   if opts == nil and type(y) == "table" and not is_tensor(y) then y, opts = nil, y end
-  opts = check_opts("train_test_split", opts,
-                    { test_size = true, train_size = true, shuffle = true, generator = true })
+  opts = check.options("train_test_split", opts, SPLIT_OPTIONS)
   if not is_tensor(X) then
     error(("train_test_split: X must be a tensor, got %s"):format(typename(X)), 2)
   end
@@ -113,17 +100,11 @@ function M.train_test_split (X, y, opts)
     end
   end
   local g = opts.generator
-  if g ~= nil and getmetatable(g) ~= gen_meta then
-    error(("train_test_split: generator must be a dm.Generator, got %s"):format(typename(g)), 2)
-  end
   local n = X:size(1)
 
   -- sizes as scikit-learn computes them
   local function size_of (name, v, round)
     if v == nil then return nil end
-    if type(v) ~= "number" then
-      error(("train_test_split: %s must be a number, got %s"):format(name, typename(v)), 3)
-    end
     if math.type(v) == "integer" then
       if v < 1 or v >= n then
         error(("train_test_split: %s = %d must be a row count in [1, %d) for %d rows")

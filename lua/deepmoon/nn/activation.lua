@@ -4,36 +4,21 @@
 -- tensor (autograd needs the input).
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 local F = require "deepmoon.nn.functional"
 
 local Module = module.Module
 local pyrepr = util.pyrepr
-local is_tensor = dm._is_tensor      -- the C check: cheaper than getmetatable from Lua
+local is_tensor, arg = check.is_tensor, check.arg
 
 local A = {}
 
-local function check_tensor (name, x)
-  if not dm.is_tensor(x) then
-    error(("%s: expected a Tensor input, got %s"):format(name, type(x)), 3)
-  end
-end
-
-local function check_bool (name, k, v, default)
-  if v == nil then return default end
-  if type(v) ~= "boolean" then
-    error(("%s: %s must be a boolean, got %s"):format(name, k, type(v)), 4)
-  end
-  return v
-end
-
-local function check_number (name, k, v, default)
-  if v == nil then return default end
-  if type(v) ~= "number" then
-    error(("%s: %s must be a number, got %s"):format(name, k, type(v)), 4)
-  end
-  return v
+-- A forward tests its input with one C call (is_tensor) and raises from here, so that the
+-- message names the module and points at the user's line; the op itself checks again in C.
+local function bad_input (name, x)
+  error(("%s: expected a Tensor input, got %s"):format(name, check.typename(x)), 3)
 end
 
 -- an activation whose only setting is `inplace` (ReLU, SELU) or nothing (Sigmoid, Tanh)
@@ -42,14 +27,14 @@ local function simple (name, method, has_inplace)
   function C:__init (...)
     if has_inplace then
       local a = util.args(name, 3, { "inplace" }, nil, ...)
-      self.inplace = check_bool(name, "inplace", a.inplace, false)
+      self.inplace = arg(name, "inplace", a.inplace, "boolean", false, 3)
     else
       util.args(name, 3, {}, nil, ...)
     end
   end
   local f = dm.Tensor[method]     -- the C function itself: no method lookup per call
   function C:forward (x)
-    if not is_tensor(x) then check_tensor(name, x) end
+    if not is_tensor(x) then bad_input(name, x) end
     return f(x)
   end
   if has_inplace then
@@ -73,12 +58,13 @@ local LeakyReLU = Module:extend("LeakyReLU")
 A.LeakyReLU = LeakyReLU
 function LeakyReLU:__init (...)
   local a = util.args("LeakyReLU", 3, { "negative_slope", "inplace" }, nil, ...)
-  self.negative_slope = check_number("LeakyReLU", "negative_slope", a.negative_slope, 0.01)
-  self.inplace = check_bool("LeakyReLU", "inplace", a.inplace, false)
+  self.negative_slope = arg("LeakyReLU", "negative_slope", a.negative_slope, "number", 0.01, 3)
+  self.inplace = arg("LeakyReLU", "inplace", a.inplace, "boolean", false, 3)
 end
+local leaky_relu = dm.Tensor.leaky_relu
 function LeakyReLU:forward (x)
-  check_tensor("LeakyReLU", x)
-  return x:leaky_relu(self.negative_slope)
+  if not is_tensor(x) then bad_input("LeakyReLU", x) end
+  return leaky_relu(x, self.negative_slope)
 end
 function LeakyReLU:extra_repr ()
   return "negative_slope=" .. pyrepr(self.negative_slope, true) ..
@@ -90,12 +76,13 @@ local ELU = Module:extend("ELU")
 A.ELU = ELU
 function ELU:__init (...)
   local a = util.args("ELU", 3, { "alpha", "inplace" }, nil, ...)
-  self.alpha = check_number("ELU", "alpha", a.alpha, 1.0)
-  self.inplace = check_bool("ELU", "inplace", a.inplace, false)
+  self.alpha = arg("ELU", "alpha", a.alpha, "number", 1.0, 3)
+  self.inplace = arg("ELU", "inplace", a.inplace, "boolean", false, 3)
 end
+local elu = dm.Tensor.elu
 function ELU:forward (x)
-  check_tensor("ELU", x)
-  return x:elu(self.alpha)
+  if not is_tensor(x) then bad_input("ELU", x) end
+  return elu(x, self.alpha)
 end
 function ELU:extra_repr ()
   return "alpha=" .. pyrepr(self.alpha, true) .. (self.inplace and ", inplace=True" or "")
@@ -112,8 +99,10 @@ function GELU:__init (...)
   end
   self.approximate = ap
 end
+local gelu = dm.Tensor.gelu
 function GELU:forward (x)
-  check_tensor("GELU", x)
+  if not is_tensor(x) then bad_input("GELU", x) end
+  if self.approximate == "none" then return gelu(x) end
   return F.gelu(x, self.approximate)
 end
 function GELU:extra_repr ()
@@ -131,9 +120,12 @@ local function softmax_class (name, fname)
     end
     self.dim = a.dim
   end
+  local f, op = F[fname], dm.Tensor[fname]
   function C:forward (x)
-    check_tensor(name, x)
-    return F[fname](x, self.dim)
+    if not is_tensor(x) then bad_input(name, x) end
+    local dim = self.dim
+    if dim == nil then return f(x) end      -- PyTorch's implicit dim, chosen by F
+    return op(x, dim)
   end
   function C:extra_repr ()
     return "dim=" .. pyrepr(self.dim)

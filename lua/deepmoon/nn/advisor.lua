@@ -42,6 +42,7 @@
 --   dead        a ReLU-family module outputs more than 90% zeros
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local init = require "deepmoon.nn.init"
 local module = require "deepmoon.nn.module"
 local trace = require "deepmoon.nn.trace"
@@ -327,16 +328,9 @@ end
 
 -- ---- recommend ----------------------------------------------------------------------------
 
-local function check_opts (fname, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(fname, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
-  end
-  return opts
-end
+local RECOMMEND_OPTIONS = { apply = true, batch = "tensor", trace = true, generator = "generator" }
+-- loss and ratio: checked in diagnose with the values they may take
+local DIAGNOSE_OPTIONS = { loss = true, target = true, ratio = true, verbose = true }
 
 --- Apply one recommendation entry (as recommend returns them) under no_grad, drawing from
 --- generator g (nil: the default one).
@@ -367,11 +361,7 @@ function M.recommend (model, opts)
   if not is_module(model) then
     error(("init.recommend: expected a Module, got %s"):format(type(model)), 2)
   end
-  opts = check_opts("init.recommend", opts,
-                    { apply = true, batch = true, trace = true, generator = true })
-  if opts.batch ~= nil and not dm.is_tensor(opts.batch) then
-    error(("init.recommend: batch must be a Tensor, got %s"):format(type(opts.batch)), 2)
-  end
+  opts = check.options("init.recommend", opts, RECOMMEND_OPTIONS)
   local steps, out, traced = steps_of(model, opts.batch, opts.trace ~= false)
   local entries = analyse(steps, out)
   steps, out = nil, nil
@@ -406,9 +396,6 @@ function M.recommend (model, opts)
       "order, and activations called as tensor methods are not seen (pass {batch = x})"
   end
   if opts.apply then
-    if opts.generator ~= nil and getmetatable(opts.generator) ~= getmetatable(dm.Generator(0)) then
-      error("init.recommend: generator must be a deepmoon.Generator", 2)
-    end
     for _, e in ipairs(r) do M.apply_entry(e, opts.generator) end
   end
   return r
@@ -473,8 +460,7 @@ function M.diagnose (model, batch, opts)
   if not dm.is_tensor(batch) then
     error(("init.diagnose: batch must be a Tensor, got %s"):format(type(batch)), 2)
   end
-  opts = check_opts("init.diagnose", opts,
-                    { loss = true, target = true, ratio = true, verbose = true })
+  opts = check.options("init.diagnose", opts, DIAGNOSE_OPTIONS)
   local ratio = opts.ratio or 100
   if type(ratio) ~= "number" or ratio <= 1 then
     error("init.diagnose: ratio must be a number above 1, got " .. tostring(ratio), 2)

@@ -32,6 +32,7 @@
 -- drew.  The default generator is restored to its state before compare afterwards.
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local init = require "deepmoon.nn.init"
 local trace = require "deepmoon.nn.trace"
@@ -43,10 +44,11 @@ local M = {}
 local DEFAULT_SCHEMES = { "uniform", "default", "xavier", "kaiming", "orthogonal", "lsuv" }
 local LSUV_ROWS = 256
 
-local KNOWN = { model = true, schemes = true, data = true, val = true, loss = true,
-                optimizer = true, epochs = true, batch_size = true, seed = true,
-                target_loss = true, metric = true, maximize = true, plot = true,
-                title = true, verbose = true }
+-- the options; true: any value, or checked in compare with the values it may take
+local OPTIONS = { model = true, schemes = true, data = true, val = true, loss = true,
+                  optimizer = true, epochs = true, batch_size = true, seed = true,
+                  target_loss = "number", metric = true, maximize = true, plot = true,
+                  title = true, verbose = true }
 
 -- errors point at the user's line: fail is called from compare itself (level 3), fail4 from
 -- the helpers compare calls
@@ -225,12 +227,10 @@ end
 --- gives the table.  The winner has the best validation metric, ties broken by the lower
 --- final loss, then by the fewer epochs to target; diverged runs never win.
 function M.compare (opts)
-  if type(opts) ~= "table" then
-    error(("init.compare: expected an options table, got %s"):format(type(opts)), 2)
+  if type(opts) ~= "table" then      -- required: model, data and loss have no default
+    error(("init.compare: expected an options table, got %s"):format(check.typename(opts)), 2)
   end
-  for k in pairs(opts) do
-    if not KNOWN[k] then error(("init.compare: unknown option '%s'"):format(tostring(k)), 2) end
-  end
+  check.options("init.compare", opts, OPTIONS)
   local mt = type(opts.model) == "table" and getmetatable(opts.model)
   if type(opts.model) ~= "function" and not (mt and mt.__call) then
     fail("model must be a function (or a model class) returning a fresh model, got %s",
@@ -250,9 +250,6 @@ function M.compare (opts)
     end
   end
   local target = opts.target_loss
-  if target ~= nil and type(target) ~= "number" then
-    fail("target_loss must be a number, got %s", type(target))
-  end
   local metric = opts.metric or "accuracy"
   if metric ~= "accuracy" and metric ~= "loss" and type(metric) ~= "function" then
     fail("metric must be \"accuracy\", \"loss\" or a function, got %s", tostring(metric))

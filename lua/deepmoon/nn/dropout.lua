@@ -1,8 +1,11 @@
 --- deepmoon.nn.dropout: nn.Dropout, inverted dropout while training, identity in eval mode.
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
+
+local is_tensor = check.is_tensor
 
 local Dropout = module.Module:extend("Dropout")
 
@@ -16,16 +19,13 @@ function Dropout:__init (...)
     error(("Dropout: dropout probability has to be between 0 and 1, but got %s"):format(
       tostring(p)), 3)
   end
-  if a.inplace ~= nil and type(a.inplace) ~= "boolean" then
-    error(("Dropout: inplace must be a boolean, got %s"):format(type(a.inplace)), 3)
-  end
   self.p = p
-  self.inplace = a.inplace or false
+  self.inplace = check.arg("Dropout", "inplace", a.inplace, "boolean", false, 3)
 end
 
 function Dropout:forward (x)
-  if not dm.is_tensor(x) then
-    error(("Dropout: expected a Tensor input, got %s"):format(type(x)), 2)
+  if not is_tensor(x) then
+    error(("Dropout: expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end
   return dm.dropout(x, self.p, self.training and true or false)
 end

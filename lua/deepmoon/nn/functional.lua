@@ -10,15 +10,17 @@
 -- it is an error, the usual cause being a [N] target for an [N x 1] output).
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local format = require "deepmoon.format"
 local util = require "deepmoon.nn.util"
 
 local F = {}
 local shape_str = function (t) return format.shape_str(t:size()) end
+local is_tensor = check.is_tensor
 
 local function need_tensor (fname, what, v, level)
-  if not dm.is_tensor(v) then
-    error(("%s: %s must be a Tensor, got %s"):format(fname, what, type(v)), level + 1)
+  if not is_tensor(v) then
+    error(("%s: %s must be a Tensor, got %s"):format(fname, what, check.typename(v)), level + 1)
   end
 end
 

@@ -21,19 +21,12 @@
 -- through the private table deepmoon.core._init.
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 local C = core._init
 
 local init = {}
 
-local tensor_meta = getmetatable(core.zeros(0))
-local generator_meta = getmetatable(core.Generator(0))
-
-local function typename (v)
-  local mt = getmetatable(v)
-  if mt == tensor_meta then return "deepmoon.Tensor" end
-  if mt == generator_meta then return "deepmoon.Generator" end
-  return type(v)
-end
+local typename, is_generator = check.typename, check.is_generator
 
 -- Errors point at the user's line.  fail serves the argument checkers, which the public
 -- functions call (fail -> checker -> public function -> user: level 4); public functions
@@ -50,7 +43,7 @@ local function call (f, ...)
 end
 
 local function check_tensor (fname, t)
-  if getmetatable(t) ~= tensor_meta then
+  if not check.is_tensor(t) then
     fail("%s: expected a Tensor as argument 1, got %s", fname, typename(t))
   end
   if t:is_released() then fail("%s: the tensor was released", fname) end
@@ -59,9 +52,10 @@ end
 -- Parameter lists: { name, kind, default }, kind "number", "integer" or "string"; a nil
 -- default makes the argument required.
 --
--- parse(fname, params, ...) takes the arguments after the tensor and returns the values in
--- params' order plus the generator (nil: the default one).
-local function parse (fname, params, ...)
+-- parse(fname, params, options, ...) takes the arguments after the tensor and returns the
+-- values in params' order plus the generator (nil: the default one); options is the spec of
+-- the options table (params' names and generator) for deepmoon.check.
+local function parse (fname, params, options, ...)
   local n = select("#", ...)
   local args = { ... }
   local opts, gen
@@ -69,7 +63,7 @@ local function parse (fname, params, ...)
     opts = args[n]
     n = n - 1
   end
-  if n > 0 and getmetatable(args[n]) == generator_meta then
+  if n > 0 and is_generator(args[n]) then
     gen = args[n]
     n = n - 1
   end
@@ -79,40 +73,28 @@ local function parse (fname, params, ...)
   local vals = {}
   for i = 1, n do vals[i] = args[i] end
   if opts then
-    for k, v in pairs(opts) do
-      local found
-      for i, p in ipairs(params) do
-        if p[1] == k then found = i end
-      end
-      if k == "generator" then
-        if gen ~= nil then fail("%s: generator given twice", fname) end
-        if getmetatable(v) ~= generator_meta then
-          fail("%s: generator must be a deepmoon.Generator, got %s", fname, typename(v))
+    check.options(fname, opts, options, 3)
+    if opts.generator ~= nil then
+      if gen ~= nil then fail("%s: generator given twice", fname) end
+      gen = opts.generator
+    end
+    for i, p in ipairs(params) do
+      local v = opts[p[1]]
+      if v ~= nil then
+        if vals[i] ~= nil then
+          fail("%s: argument '%s' given twice (positionally and as an option)", fname, p[1])
         end
-        gen = v
-      elseif found then
-        if vals[found] ~= nil then
-          fail("%s: argument '%s' given twice (positionally and as an option)", fname, k)
-        end
-        vals[found] = v
-      else
-        fail("%s: unknown option '%s'", fname, tostring(k))
+        vals[i] = v
       end
     end
   end
   for i, p in ipairs(params) do
-    local v, name, kind = vals[i], p[1], p[2]
-    if v == nil then
-      if p[3] == nil then fail("%s: missing argument '%s'", fname, name) end
+    if vals[i] == nil then
+      if p[3] == nil then fail("%s: missing argument '%s'", fname, p[1]) end
       vals[i] = p[3]
-    elseif kind == "integer" then
-      if math.type(v) ~= "integer" and not (type(v) == "number" and math.tointeger(v)) then
-        fail("%s: %s must be an integer, got %s", fname, name,
-             type(v) == "number" and tostring(v) or typename(v))
-      end
-      vals[i] = math.tointeger(v)
-    elseif type(v) ~= kind then
-      fail("%s: %s must be a %s, got %s", fname, name, kind, typename(v))
+    else
+      -- named as an argument (it may have come positionally); integral floats -> integers
+      vals[i] = check.arg(fname, p[1], vals[i], p[2], nil, 3)
     end
   end
   return vals, gen
@@ -121,9 +103,11 @@ end
 -- init[name](t, ...) calls the C kernel cfn(t, values..., generator): generator only when
 -- random; `fixed` replaces the values (ones_, zeros_)
 local function define (name, params, cfn, random, fixed)
+  local options = { generator = "generator" }     -- the parameters' types: checked by parse
+  for _, p in ipairs(params) do options[p[1]] = true end
   init[name] = function (t, ...)
     check_tensor(name, t)
-    local v, g = parse(name, params, ...)
+    local v, g = parse(name, params, options, ...)
     if fixed then v = fixed end
     local n = #v
     if random then
@@ -135,6 +119,8 @@ local function define (name, params, cfn, random, fixed)
   end
 end
 
+local GAIN_OPTIONS = { param = true }
+
 --- The recommended gain for a nonlinearity (PyTorch's table): linear, conv1d/2d/3d,
 --- conv_transpose1d/2d/3d and sigmoid 1; tanh 5/3; relu sqrt(2); selu 3/4; leaky_relu
 --- sqrt(2 / (1 + slope^2)) with slope = param or 0.01.  Also calculate_gain(nl, {param = p}).
@@ -143,11 +129,7 @@ function init.calculate_gain (nonlinearity, param)
     error("calculate_gain: nonlinearity must be a string, got " .. typename(nonlinearity), 2)
   end
   if type(param) == "table" then
-    for k in pairs(param) do
-      if k ~= "param" then
-        error(string.format("calculate_gain: unknown option '%s'", tostring(k)), 2)
-      end
-    end
+    check.options("calculate_gain", param, GAIN_OPTIONS)
     param = param.param
   end
   local gain = call(C.calculate_gain, nonlinearity, param)

@@ -1,19 +1,15 @@
 --- deepmoon.nn.linear: nn.Linear, y = x W^T + b.
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local format = require "deepmoon.format"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 
 local Module, Parameter = module.Module, module.Parameter
+local arg = check.arg
 
 local Linear = Module:extend("Linear")
-
-local function check_init (fn, what)
-  if fn ~= nil and type(fn) ~= "function" then
-    error(("Linear: %s must be a function, got %s"):format(what, type(fn)), 4)
-  end
-end
 
 --- nn.Linear(in_features, out_features [, bias = true] [, {bias =, init =, bias_init =}]):
 --- weight [out x in] and bias [out], both drawn from U(-1/sqrt(in), 1/sqrt(in)) as PyTorch
@@ -29,13 +25,9 @@ function Linear:__init (...)
       error(("Linear: %s must be a non-negative integer, got %s"):format(k, tostring(v)), 3)
     end
   end
-  local bias = a.bias
-  if bias == nil then bias = true end
-  if type(bias) ~= "boolean" then
-    error(("Linear: bias must be a boolean, got %s"):format(type(bias)), 3)
-  end
-  check_init(a.init, "init")
-  check_init(a.bias_init, "bias_init")
+  local bias = arg("Linear", "bias", a.bias, "boolean", true, 3)
+  arg("Linear", "init", a.init, "function", nil, 3)
+  arg("Linear", "bias_init", a.bias_init, "function", nil, 3)
   self.in_features, self.out_features = nin, nout
   local bound = nin > 0 and 1 / math.sqrt(nin) or 0
   local w = dm.empty(nout, nin)
@@ -65,8 +57,8 @@ function Linear:forward (x)
   if b == NONE then b = nil end
   local y = try_linear(x, p.weight, b)
   if y ~= nil then return y end
-  if not dm.is_tensor(x) then
-    error(("Linear: expected a Tensor input, got %s"):format(type(x)), 2)
+  if not check.is_tensor(x) then
+    error(("Linear: expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end
   local d = x:dim()
   if d == 0 or x:size(d) ~= self.in_features then

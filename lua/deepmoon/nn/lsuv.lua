@@ -19,16 +19,16 @@
 -- order of the layers is traced from one forward pass (see deepmoon.nn.trace).
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local init = require "deepmoon.nn.init"
 local module = require "deepmoon.nn.module"
 local trace = require "deepmoon.nn.trace"
 
 local M = {}
 
-local generator_meta = getmetatable(dm.Generator(0))
-
-local KNOWN = { tol = true, max_iter = true, orthogonal = true, generator = true,
-                verbose = true }
+-- tol and max_iter: checked in lsuv_ with the values they may take
+local OPTIONS = { tol = true, max_iter = true, orthogonal = true, generator = "generator",
+                  verbose = true }
 
 -- the weighted layers in the order of their first call, with their names
 local function weighted_layers (model, batch)
@@ -73,13 +73,7 @@ function M.lsuv_ (model, batch, opts)
   if not dm.is_tensor(batch) then
     error(("init.lsuv_: batch must be a Tensor, got %s"):format(type(batch)), 2)
   end
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(("init.lsuv_: expected an options table, got %s"):format(type(opts)), 2)
-  end
-  for k in pairs(opts) do
-    if not KNOWN[k] then error(("init.lsuv_: unknown option '%s'"):format(tostring(k)), 2) end
-  end
+  opts = check.options("init.lsuv_", opts, OPTIONS)
   local tol = opts.tol or 0.1
   if type(tol) ~= "number" or not (tol > 0) then
     error(("init.lsuv_: tol must be a positive number, got %s"):format(tostring(tol)), 2)
@@ -90,9 +84,6 @@ function M.lsuv_ (model, batch, opts)
       tostring(max_iter)), 2)
   end
   local g = opts.generator
-  if g ~= nil and getmetatable(g) ~= generator_meta then
-    error("init.lsuv_: generator must be a deepmoon.Generator", 2)
-  end
 
   local restore_mode = trace.set_mode(model, false)
   local ok, report = pcall(function ()

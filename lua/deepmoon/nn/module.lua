@@ -23,11 +23,12 @@
 -- state_dict() returns a table name -> tensor whose pairs() and :keys() follow PyTorch's order.
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local format = require "deepmoon.format"
 
 local M = {}
 
-local is_tensor = dm.is_tensor
+local is_tensor = check.is_tensor
 
 -- the value a registered-but-empty slot holds (PyTorch's `self.bias = None` after
 -- register_parameter("bias", None)): the name stays reserved, iteration skips it
@@ -291,17 +292,15 @@ function Module.register_parameter (self, name, param)
   od_set(rawget(self, "_parameters"), name, param == nil and NONE or param)
 end
 
+local BUFFER_OPTIONS = { persistent = true }
+
 --- Register a buffer: state that is saved in state_dict but is not a parameter (running
 --- statistics).  `persistent` (default true; also {persistent = false}) keeps it out of
 --- state_dict when false.
 function Module.register_buffer (self, name, t, persistent)
   check_name(self, "buffer", name, 2)
   if type(persistent) == "table" then
-    for k in pairs(persistent) do
-      if k ~= "persistent" then
-        error(("register_buffer: unknown option '%s'"):format(tostring(k)), 2)
-      end
-    end
+    check.options("register_buffer", persistent, BUFFER_OPTIONS)
     persistent = persistent.persistent
   end
   if t ~= nil and not is_tensor(t) then
@@ -494,16 +493,14 @@ function Module.double (self) return Module.to(self, dm.float64) end
 --- model:to(dm.float32); returns self.
 function Module.float (self) return Module.to(self, dm.float32) end
 
+local ZERO_GRAD_OPTIONS = { set_to_none = true }
+
 --- Zero the gradients of every parameter in place (PyTorch 1.13's default), or drop them
 --- with `model:zero_grad{set_to_none = true}` (also `model:zero_grad(true)`).
 function Module.zero_grad (self, opts)
   local to_none = false
   if type(opts) == "table" then
-    for k in pairs(opts) do
-      if k ~= "set_to_none" then
-        error(("zero_grad: unknown option '%s'"):format(tostring(k)), 2)
-      end
-    end
+    check.options("zero_grad", opts, ZERO_GRAD_OPTIONS)
     to_none = opts.set_to_none and true or false
   elseif opts ~= nil then
     to_none = opts and true or false
@@ -575,20 +572,15 @@ local function state_entries (self, prefix, names, values)
   return names, values
 end
 
+local STATE_DICT_OPTIONS = { keep_vars = true, prefix = true }
+
 --- The module's state: a table dotted name -> tensor (parameters and persistent buffers),
 --- detached (sharing storage) unless {keep_vars = true}.  pairs(sd) and sd:keys() give
 --- PyTorch's order; the names are PyTorch's state_dict keys.
 function Module.state_dict (self, opts)
   local keep, prefix = false, ""
   if opts ~= nil then
-    if type(opts) ~= "table" then
-      error(("state_dict: expected an options table, got %s"):format(type(opts)), 2)
-    end
-    for k in pairs(opts) do
-      if k ~= "keep_vars" and k ~= "prefix" then
-        error(("state_dict: unknown option '%s'"):format(tostring(k)), 2)
-      end
-    end
+    check.options("state_dict", opts, STATE_DICT_OPTIONS)
     keep = opts.keep_vars and true or false
     prefix = opts.prefix or ""
   end
@@ -604,6 +596,8 @@ local function quoted_list (keys)
   return table.concat(q, ", ")
 end
 
+local LOAD_OPTIONS = { strict = true }
+
 --- Copy the tensors of sd into this module's parameters and buffers (under no_grad).
 --- strict (default true; `{strict = false}` or a boolean) makes missing and unexpected keys
 --- an error; a shape mismatch is always one.  Returns {missing_keys =, unexpected_keys =}.
@@ -612,11 +606,7 @@ function Module.load_state_dict (self, sd, opts)
   if type(opts) == "boolean" then
     strict = opts
   elseif type(opts) == "table" then
-    for k in pairs(opts) do
-      if k ~= "strict" then
-        error(("load_state_dict: unknown option '%s'"):format(tostring(k)), 2)
-      end
-    end
+    check.options("load_state_dict", opts, LOAD_OPTIONS)
     if opts.strict ~= nil then strict = opts.strict and true or false end
   elseif opts ~= nil then
     error(("load_state_dict: expected an options table, got %s"):format(type(opts)), 2)
@@ -723,6 +713,8 @@ setmetatable(Module, { __call = construct, __tostring = class_tostring })
 
 -- ---- Parameter ---------------------------------------------------------------------------
 
+local PARAMETER_OPTIONS = { requires_grad = true }
+
 --- Mark a tensor as a parameter: it requires grad (unless requires_grad is false), prints
 --- as "Parameter containing:", and a module registers it when it is assigned to a field.
 --- A tensor produced by an op is detached first (a parameter is a leaf).  Returns it.
@@ -731,11 +723,7 @@ function M.Parameter (t, requires_grad)
     error(("Parameter: expected a Tensor, got %s"):format(type(t)), 2)
   end
   if type(requires_grad) == "table" then
-    for k in pairs(requires_grad) do
-      if k ~= "requires_grad" then
-        error(("Parameter: unknown option '%s'"):format(tostring(k)), 2)
-      end
-    end
+    check.options("Parameter", requires_grad, PARAMETER_OPTIONS)
     requires_grad = requires_grad.requires_grad
   end
   if requires_grad == nil then requires_grad = true end

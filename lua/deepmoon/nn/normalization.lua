@@ -1,6 +1,7 @@
 --- deepmoon.nn.normalization: nn.BatchNorm1d.
 
 local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local format = require "deepmoon.format"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
@@ -36,14 +37,9 @@ function BatchNorm1d:__init (...)
     error(("BatchNorm1d: momentum must be a number or false (cumulative average), got %s")
           :format(type(momentum)), 3)
   end
-  local affine, track = a.affine, a.track_running_stats
-  if affine == nil then affine = true end
-  if track == nil then track = true end
-  for k, v in pairs({ affine = affine, track_running_stats = track }) do
-    if type(v) ~= "boolean" then
-      error(("BatchNorm1d: %s must be a boolean, got %s"):format(k, type(v)), 3)
-    end
-  end
+  local affine = check.arg("BatchNorm1d", "affine", a.affine, "boolean", true, 3)
+  local track = check.arg("BatchNorm1d", "track_running_stats", a.track_running_stats,
+                          "boolean", true, 3)
   self.num_features, self.eps, self.momentum = n, eps, momentum
   self.affine, self.track_running_stats = affine, track
   if affine then
@@ -75,8 +71,8 @@ function BatchNorm1d:reset_running_stats ()
 end
 
 function BatchNorm1d:forward (x)
-  if not dm.is_tensor(x) then
-    error(("BatchNorm1d: expected a Tensor input, got %s"):format(type(x)), 2)
+  if not check.is_tensor(x) then
+    error(("BatchNorm1d: expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end
   local d = x:dim()
   if d ~= 2 and d ~= 3 then

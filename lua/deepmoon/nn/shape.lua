@@ -1,7 +1,7 @@
 --- deepmoon.nn.shape: layers that only pass values on or reshape them: nn.Identity and
 -- nn.Flatten.
 
-local dm = require "deepmoon"
+local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 
@@ -30,8 +30,8 @@ function Flatten:__init (...)
 end
 
 function Flatten:forward (x)
-  if not dm.is_tensor(x) then
-    error(("Flatten: expected a Tensor input, got %s"):format(type(x)), 2)
+  if not check.is_tensor(x) then
+    error(("Flatten: expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end
   return x:flatten(self.start_dim, self.end_dim)
 end

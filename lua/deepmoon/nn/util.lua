@@ -2,6 +2,8 @@
 -- order or one trailing options table) and values written the way Python's repr writes them,
 -- so that tostring(model) reads like PyTorch's print(model).
 
+local check = require "deepmoon.check"
+
 local util = {}
 
 local function is_options (v)
@@ -30,13 +32,11 @@ function util.args (fname, level, positional, extra, ...)
   local out = {}
   for i = 1, n do out[positional[i]] = (select(i, ...)) end
   if opts then
-    local known = {}
-    for _, k in ipairs(positional) do known[k] = true end
-    for _, k in ipairs(extra or {}) do known[k] = true end
+    local spec = {}          -- any value: the caller checks them, named as arguments
+    for _, k in ipairs(positional) do spec[k] = true end
+    for _, k in ipairs(extra or {}) do spec[k] = true end
+    check.options(fname, opts, spec, level + 1)
     for k, v in pairs(opts) do
-      if type(k) ~= "string" or not known[k] then
-        error(("%s: unknown option '%s'"):format(fname, tostring(k)), level + 1)
-      end
       if out[k] ~= nil then
         error(("%s: '%s' given both as an argument and as an option"):format(fname, k), level + 1)
       end

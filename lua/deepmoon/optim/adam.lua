@@ -13,25 +13,21 @@
 -- and max_exp_avg_sq with amsgrad.
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 local Optimizer = require "deepmoon.optim.optimizer"
 
 local adam_step = core.adam_step
 local has_grad = core.has_grad
 local zeros_like = core.zeros_like
-local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
-local typename = Optimizer._typename
+local fail = Optimizer._fail
 
+-- the values of a group whose types are checked (TYPES), but for betas
 local function validate (name, g, where)
-  local lr = number(name, g, "lr", where)
-  local eps = number(name, g, "eps", where)
-  local wd = number(name, g, "weight_decay", where)
-  boolean(name, g, "amsgrad", where)
-  boolean(name, g, "maximize", where)
+  local lr, eps, wd = g.lr, g.eps, g.weight_decay
   local betas = g.betas
   if type(betas) ~= "table" or type(betas[1]) ~= "number" or type(betas[2]) ~= "number"
      or betas[3] ~= nil then
-    local got = (type(betas) == "table" and not Optimizer._is_tensor(betas))
-                and Optimizer._show(betas) or typename(betas)
+    local got = type(betas) == "table" and Optimizer._show(betas) or check.typename(betas)
     fail("%s: option 'betas' must be a table of two numbers {beta1, beta2}, got %s%s",
          name, got, where)
   end
@@ -87,12 +83,15 @@ local function step (self, closure, decoupled)
 end
 
 local positional = { "lr", "betas", "eps", "weight_decay", "amsgrad" }
+local TYPES = { lr = "number", eps = "number", weight_decay = "number", amsgrad = "boolean",
+                maximize = "boolean" }
 
 local Adam = Optimizer.class {
   name = "Adam",
   positional = positional,
   defaults = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0,
                amsgrad = false, maximize = false },
+  types = TYPES,
   validate = validate,
 }
 
@@ -105,6 +104,7 @@ local AdamW = Optimizer.class {
   positional = positional,
   defaults = { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2,
                amsgrad = false, maximize = false },
+  types = TYPES,
   validate = validate,
 }
 

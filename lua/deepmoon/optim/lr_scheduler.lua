@@ -10,9 +10,10 @@
 -- epoch with the closed form.  Options: PyTorch's, as a table or positionally
 -- (StepLR(opt, step_size, gamma, last_epoch, verbose)).
 
+local check = require "deepmoon.check"
 local Optimizer = require "deepmoon.optim.optimizer"
 
-local fail, guard, typename = Optimizer._fail, Optimizer._guard, Optimizer._typename
+local fail, guard, typename = Optimizer._fail, Optimizer._guard, check.typename
 
 local LRScheduler = {}
 LRScheduler.__index = LRScheduler
@@ -34,9 +35,6 @@ local function init (self, optimizer, opts)
   end
   last_epoch = math.tointeger(last_epoch)
   local verbose = opts.verbose
-  if verbose ~= nil and type(verbose) ~= "boolean" then
-    fail("%s: option 'verbose' must be a boolean, got %s", name, typename(verbose))
-  end
   local groups = optimizer.param_groups
   if last_epoch == -1 then
     for _, g in ipairs(groups) do
@@ -137,17 +135,16 @@ local function current (self)
   return lrs
 end
 
--- a scheduler class: spec.name, positional option names, known options, check(self, opts)
+-- a scheduler class: spec.name, positional option names, types (the class's own options ->
+-- a deepmoon.check type name), check(self, opts)
 local function class (spec)
   local cls = setmetatable({}, { __index = LRScheduler })
   cls.__index = cls
-  local known = { last_epoch = true, verbose = true }
-  for _, k in ipairs(spec.positional) do known[k] = true end
+  local options = { last_epoch = true, verbose = "boolean" }   -- last_epoch: checked in init
+  for k, t in pairs(spec.types) do options[k] = t end
   local function build (optimizer, ...)
     local opts = Optimizer._options(spec.name, spec.positional, ...)
-    for k in pairs(opts) do
-      if not known[k] then fail("%s: unknown option '%s'", spec.name, k) end
-    end
+    check.options(spec.name, opts, options, fail)
     local self = setmetatable({ _name = spec.name }, cls)
     spec.check(self, opts)
     init(self, optimizer, opts)
@@ -161,13 +158,13 @@ local function class (spec)
   return cls
 end
 
-local function need_number (name, opts, key, default)
+-- opts[key], or default; without a default the option is required
+local function need (name, opts, key, default)
   local v = opts[key]
   if v == nil then
     if default == nil then fail("%s: option '%s' is required", name, key) end
     return default
   end
-  if type(v) ~= "number" then fail("%s: option '%s' must be a number, got %s", name, key, typename(v)) end
   return v
 end
 
@@ -175,13 +172,14 @@ end
 local StepLR = class {
   name = "StepLR",
   positional = { "step_size", "gamma", "last_epoch", "verbose" },
+  types = { step_size = "number", gamma = "number" },
   check = function (self, opts)
-    local s = need_number("StepLR", opts, "step_size")
+    local s = need("StepLR", opts, "step_size")
     if not is_integer(s) or s < 1 then
       fail("StepLR: step_size must be a positive integer, got %s", tostring(s))
     end
     self.step_size = math.tointeger(s)
-    self.gamma = need_number("StepLR", opts, "gamma", 0.1)
+    self.gamma = need("StepLR", opts, "gamma", 0.1)
   end,
 }
 
@@ -203,8 +201,9 @@ end
 local ExponentialLR = class {
   name = "ExponentialLR",
   positional = { "gamma", "last_epoch", "verbose" },
+  types = { gamma = "number" },
   check = function (self, opts)
-    self.gamma = need_number("ExponentialLR", opts, "gamma")
+    self.gamma = need("ExponentialLR", opts, "gamma")
   end,
 }
 
@@ -227,11 +226,12 @@ end
 local CosineAnnealingLR = class {
   name = "CosineAnnealingLR",
   positional = { "T_max", "eta_min", "last_epoch", "verbose" },
+  types = { T_max = "number", eta_min = "number" },
   check = function (self, opts)
-    local t = need_number("CosineAnnealingLR", opts, "T_max")
+    local t = need("CosineAnnealingLR", opts, "T_max")
     if not (t > 0) then fail("CosineAnnealingLR: T_max must be positive, got %s", tostring(t)) end
     self.T_max = math.tointeger(t) or t
-    self.eta_min = need_number("CosineAnnealingLR", opts, "eta_min", 0)
+    self.eta_min = need("CosineAnnealingLR", opts, "eta_min", 0)
   end,
 }
 

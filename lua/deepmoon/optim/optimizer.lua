@@ -9,18 +9,19 @@
 --   opt.state          state of each parameter, keyed by the parameter tensor
 --
 -- Subclasses (SGD, Adam, AdamW) give a spec (name, option names in PyTorch's positional
--- order, defaults, a validation function) and a step method.  The update itself runs in one
--- C kernel per parameter (core.sgd_step, core.adam_step), which records no autograd history,
--- so a step needs no grad-mode switching.
+-- order, defaults, the options' types, a validation function) and a step method.  The
+-- update itself runs in one C kernel per parameter (core.sgd_step, core.adam_step), which
+-- records no autograd history, so a step needs no grad-mode switching.
 --
 -- state_dict() numbers the parameters from 1 across the groups in order (PyTorch numbers
 -- them from 0): { state = { [k] = {...} }, param_groups = { {lr = ..., params = {1, 2}} } }.
 
 local core = require "deepmoon.core"
+local check = require "deepmoon.check"
 
 local zeros_like = core.zeros_like
 local zero_grads = core.zero_grads      -- every parameter in one call, no box per gradient
-local tensor_meta = getmetatable(core.zeros(0))
+local is_tensor, typename = check.is_tensor, check.typename
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
@@ -42,14 +43,6 @@ function Optimizer._guard (level, fn, ...)
   error(e, 0)
 end
 
-local function is_tensor (x) return getmetatable(x) == tensor_meta end
-Optimizer._is_tensor = is_tensor
-
-local function typename (x)
-  if is_tensor(x) then return "tensor" end
-  return type(x)
-end
-Optimizer._typename = typename
 
 -- option values print as Lua writes them; tables (betas) as {0.9, 0.999}
 local function show (v)
@@ -91,13 +84,21 @@ function Optimizer._options (name, positional, ...)
   return opts
 end
 
-local function check_known (name, opts, defaults, where)
-  for k in pairs(opts) do
-    if k ~= "params" and defaults[k] == nil and k ~= "initial_lr" then
-      if type(k) ~= "string" then fail("%s: option names must be strings, got %s%s", name, type(k), where) end
-      fail("%s: unknown option '%s'%s", name, k, where)
-    end
+-- the names a constructor's options or a parameter group may hold: the class's options,
+-- with their types (spec.types; true: any), params, and initial_lr (schedulers add it)
+local function option_spec (spec)
+  local s = spec._option_spec
+  if not s then
+    s = { params = true, initial_lr = true }
+    for k in pairs(spec.defaults) do s[k] = spec.types and spec.types[k] or true end
+    spec._option_spec = s
   end
+  return s
+end
+
+-- unknown options and wrong types, raised with fail (and `where`, the group, appended)
+local function check_options (spec, opts, where)
+  check.options(spec.name, opts, option_spec(spec), function (msg) fail(msg .. where) end)
 end
 
 -- copy a group's option values (betas is a table: copy it so groups never share one)
@@ -111,20 +112,21 @@ local function copy_value (v)
 end
 
 --- Set up self from the constructor's arguments. spec: name, defaults (option -> value or
---- Optimizer.required), validate(name, group, where) raising with fail().
+--- Optimizer.required), types (option -> a deepmoon.check type name), validate(name, group,
+--- where) checking the values (their types are checked already), raising with fail().
 function Optimizer._init (self, spec, params, opts)
   local name = spec.name
   self._spec = spec
-  check_known(name, opts, spec.defaults, "")
+  check_options(spec, opts, "")
   local defaults = {}
   for k, v in pairs(spec.defaults) do
     if opts[k] ~= nil then defaults[k] = copy_value(opts[k]) else defaults[k] = v end
   end
   do   -- check the defaults before the parameters, as PyTorch does
-    local check = {}
-    for k, v in pairs(defaults) do check[k] = v end
-    if check.lr == Optimizer.required then check.lr = 0 end
-    spec.validate(name, check, "")
+    local values = {}
+    for k, v in pairs(defaults) do values[k] = v end
+    if values.lr == Optimizer.required then values.lr = 0 end
+    spec.validate(name, values, "")
   end
   self.defaults = defaults
   self.state = {}
@@ -168,7 +170,7 @@ function Optimizer._add_group (self, g, where)
     fail("%s: %s.params must be a list of tensors, got %s", name, where, typename(ps))
   end
   local label = where == "params" and "params" or where .. ".params"
-  check_known(name, g, spec.defaults, where == "params" and "" or " in " .. where)
+  check_options(spec, g, where == "params" and "" or " in " .. where)
   local list, seen = {}, {}
   for i = 1, #ps do
     local p = ps[i]
@@ -214,6 +216,8 @@ function Optimizer.add_param_group (self, group)
                    ("param_groups[%d]"):format(#self.param_groups + 1))
 end
 
+local ZERO_GRAD_OPTIONS = { set_to_none = true }
+
 --- Set the gradients of all parameters to zero in place (PyTorch 1.13's default), or drop
 --- them with zero_grad({set_to_none = true}) (zero_grad(true) also works).
 function Optimizer.zero_grad (self, opts)
@@ -222,11 +226,7 @@ function Optimizer.zero_grad (self, opts)
     if type(opts) == "boolean" then
       to_none = opts
     elseif type(opts) == "table" then
-      for k in pairs(opts) do
-        if k ~= "set_to_none" then
-          error(("zero_grad: unknown option '%s'"):format(tostring(k)), 2)
-        end
-      end
+      check.options("zero_grad", opts, ZERO_GRAD_OPTIONS)
       to_none = opts.set_to_none and true or false
     else
       error(("zero_grad: expected an options table {set_to_none = ...}, got %s"):format(typename(opts)), 2)
@@ -394,23 +394,6 @@ function Optimizer.class (spec)
     __call = function (_, params, ...) local o = Optimizer._guard(2, build, params, ...); return o end,
   })
   return cls
-end
-
---- Checks shared by the optimizers' validate functions.
-function Optimizer._number (name, group, key, where)
-  local v = group[key]
-  if type(v) ~= "number" then
-    fail("%s: option '%s' must be a number, got %s%s", name, key, typename(v), where)
-  end
-  return v
-end
-
-function Optimizer._boolean (name, group, key, where)
-  local v = group[key]
-  if type(v) ~= "boolean" then
-    fail("%s: option '%s' must be a boolean, got %s%s", name, key, typename(v), where)
-  end
-  return v
 end
 
 Optimizer._zeros_like = zeros_like

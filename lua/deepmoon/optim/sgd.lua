@@ -16,15 +16,12 @@ local Optimizer = require "deepmoon.optim.optimizer"
 local sgd_step, sgd_steps = core.sgd_step, core._sgd_steps
 local has_grad = core.has_grad
 local zeros_like = core.zeros_like
-local fail, number, boolean = Optimizer._fail, Optimizer._number, Optimizer._boolean
+local fail = Optimizer._fail
 
+-- the values of a group whose types are checked (spec.types)
 local function validate (name, g, where)
-  local lr = number(name, g, "lr", where)
-  local momentum = number(name, g, "momentum", where)
-  local dampening = number(name, g, "dampening", where)
-  local wd = number(name, g, "weight_decay", where)
-  local nesterov = boolean(name, g, "nesterov", where)
-  boolean(name, g, "maximize", where)
+  local lr, momentum, dampening = g.lr, g.momentum, g.dampening
+  local wd, nesterov = g.weight_decay, g.nesterov
   if lr < 0 then fail("%s: invalid learning rate: %s%s", name, lr, where) end
   if momentum < 0 then fail("%s: invalid momentum value: %s%s", name, momentum, where) end
   if wd < 0 then fail("%s: invalid weight_decay value: %s%s", name, wd, where) end
@@ -38,6 +35,8 @@ local SGD = Optimizer.class {
   positional = { "lr", "momentum", "dampening", "weight_decay", "nesterov" },
   defaults = { lr = Optimizer.required, momentum = 0, dampening = 0, weight_decay = 0,
                nesterov = false, maximize = false },
+  types = { lr = "number", momentum = "number", dampening = "number", weight_decay = "number",
+            nesterov = "boolean", maximize = "boolean" },
   validate = validate,
 }
 
