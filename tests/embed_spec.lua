@@ -319,6 +319,25 @@ describe("nn.load_model", function ()
     end
   end)
 
+  it("loads a file written before the layer registry, in Lua and in C", function ()
+    local path = ROOT .. "tests/fixtures/st_saved_model_v1.safetensors"
+    local model, meta = nn.load_model(path)
+    assert(model, meta)
+    local function rows (s)
+      local out = {}
+      for r in s:gmatch("[^;]+") do
+        local row = {}
+        for v in r:gmatch("[^,]+") do row[#row + 1] = tonumber(v) end
+        out[#out + 1] = row
+      end
+      return out
+    end
+    local x, want = dm.tensor(rows(meta["test.x"])), rows(meta["test.y"])
+    assert.are.equal(19, #model)
+    assert_close(want, model(x):totable(), 1e-6)
+    assert_close(want, c_forward(path, x), 1e-6)
+  end)
+
   it("returns nil and the loader's message for files that are not safetensors", function ()
     local path = tmp()
     local f = assert(io.open(path, "wb"))

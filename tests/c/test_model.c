@@ -297,6 +297,46 @@ static void test_layers(void)
                                                    { .type = "Sigmoid" } } }, 1);
 }
 
+/* ---- a file written before the layer registry ----------------------------------------- */
+
+/* "a,b;c,d" -> floats; returns the count (at most cap) and the number of rows */
+static int64_t parse_rows(const char *s, float *out, int64_t cap, int64_t *rows)
+{
+    int64_t n = 0;
+    *rows = s && *s ? 1 : 0;
+    while (s && *s && n < cap) {
+        char *end;
+        out[n++] = strtof(s, &end);
+        if (*end == ';') ++*rows;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static void test_saved_v1(void)
+{
+    const char *path = "tests/fixtures/st_saved_model_v1.safetensors";
+    dm_named_tensors *nt = dm_safetensors_load(path);
+    CHECK(nt != NULL, "the v1 fixture reads as safetensors");
+    if (!nt) return;
+    float x[64], want[64], y[64];
+    int64_t bx, by;
+    int64_t nx = parse_rows(dm_named_tensors_get_meta(nt, "test.x"), x, 64, &bx);
+    int64_t ny = parse_rows(dm_named_tensors_get_meta(nt, "test.y"), want, 64, &by);
+    dm_named_tensors_free(nt);
+    dm_model *m = dm_model_load(path);
+    CHECKF(m != NULL, "the v1 fixture loads (%s)", m ? "ok" : dm_errmsg());
+    if (!m) return;
+    CHECK(bx == 5 && by == 5 && dm_model_in_features(m) * bx == nx
+          && dm_model_out_features(m) * by == ny, "the v1 fixture: shapes");
+    int rc = dm_model_forward(m, x, bx, y);
+    CHECKF(rc == 0, "the v1 fixture runs (%s)", rc ? dm_errmsg() : "ok");
+    int close = rc == 0;
+    for (int64_t i = 0; close && i < ny; i++) close = tu_close(y[i], want[i], 1e-6);
+    CHECK(close, "the v1 fixture gives the output Lua saved with it");
+    dm_model_free(m);
+}
+
 /* ---- from a file, and the forward's own errors --------------------------------------- */
 
 static void test_file_and_forward(void)
@@ -572,6 +612,7 @@ int main(void)
     test_file_and_forward();
     test_hostile();
     test_damaged();
+    test_saved_v1();
 
     CHECK(rmdir(tmpdir) == 0, "no files left in the temporary directory");
     CHECK_NO_LEAKS(start);

@@ -414,7 +414,8 @@ local function parse_layer (ctx, f, tensors, width)
     local eps = parse_num(ctx, es, "eps", t)
     if eps < 0 then bad(ctx, "BatchNorm1d: eps must be >= 0, got %s", es) end
     local ms = keyval(ctx, f, 6, "momentum", t)
-    local momentum = ms == "none" and false or parse_num(ctx, ms, "momentum", t)
+    local momentum = false                       -- "none": PyTorch's None
+    if ms ~= "none" then momentum = parse_num(ctx, ms, "momentum", t) end
     local affine = parse_bool(ctx, keyval(ctx, f, 7, "affine", t), "affine", t)
     local track = parse_bool(ctx, keyval(ctx, f, 8, "track_running_stats", t),
                              "track_running_stats", t)
