@@ -174,11 +174,11 @@ describe("nn.save_model", function ()
     assert.are.equal("save_model: Sequential[2] (Linear): in_features 4 does not match the " ..
                      "width 3 before it",
                      err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)), path))
-    assert.are.equal("save_model: Sequential[1] (Flatten): only Flatten(2, -1) (the default) " ..
-                     "is supported, got Flatten(1, -1)",
+    assert.are.equal("save_model: Sequential[1] (Flatten): only start_dim=2 end_dim=-1 is " ..
+                     "supported, got start_dim=1 end_dim=-1",
                      err(nn.save_model, nn.Sequential(nn.Flatten(1), nn.Linear(2, 1)), path))
-    assert.are.equal("save_model: cannot tell the width of the input (no Linear or " ..
-                     "BatchNorm1d); pass {in_features = n}",
+    assert.are.equal("save_model: cannot tell the width of the input (no layer in the " ..
+                     "chain fixes it); pass {in_features = n}",
                      err(nn.save_model, nn.Sequential(nn.ReLU()), path))
     assert.is_true(nn.save_model(nn.Sequential(nn.ReLU()), path, { in_features = 3 }))
     assert.are.equal("save_model: layers[1] (Linear) is not part of the model, so its " ..
