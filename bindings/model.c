@@ -9,7 +9,6 @@
  * message.  Option values cross as Lua values: INT and DIM integers, NUM numbers, BOOL
  * booleans, CHOICE the word, and none (PyTorch's None) as false. */
 #include "binding.h"
-#include <math.h>
 #include <string.h>
 
 #define LB_MODELBOX "deepmoon.ModelCheck"
@@ -77,9 +76,9 @@ static int m_layer_kinds(lua_State *L)
                 lua_pushinteger(L, (lua_Integer)o->hi);
                 lua_setfield(L, -2, "max");
             } else if (o->type == DM_OPT_NUM) {
-                lua_pushnumber(L, o->lo > -1e300 ? o->lo : -HUGE_VAL);
+                lua_pushnumber(L, o->lo);
                 lua_setfield(L, -2, "min");
-                lua_pushnumber(L, o->hi < 1e300 ? o->hi : HUGE_VAL);
+                lua_pushnumber(L, o->hi);
                 lua_setfield(L, -2, "max");
             } else if (o->type == DM_OPT_CHOICE) {
                 lua_newtable(L);

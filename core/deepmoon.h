@@ -396,7 +396,7 @@ typedef struct dm_layer_opt {
     dm_opt_type type;
     const char *def;    /* PyTorch's default as the text writes it ("0.01", "true", "none"),
                            taken when the key is left out; NULL: the key is required */
-    double lo, hi;      /* INT, NUM, DIM: the values accepted */
+    double lo, hi;      /* INT, NUM, DIM: the values accepted (NUM: +-INFINITY, none) */
     const char *choices;/* CHOICE: the words, space-separated ("none tanh") */
     int none_ok;        /* "none" (PyTorch's None) is accepted; never for BOOL */
 } dm_layer_opt;

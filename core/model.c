@@ -148,7 +148,7 @@ static int parse_value(const dm_layer_opt *o, const char *s, const char *what, d
         if (*end != '\0' || end == s)
             return kerr(what, "%s must be a number, got '%.60s'", o->name, s);
         if (!isfinite(x)) return kerr(what, "%s must be finite, got %.60s", o->name, s);
-        int has_lo = o->lo > -1e300, has_hi = o->hi < 1e300;
+        int has_lo = !isinf(o->lo), has_hi = !isinf(o->hi);
         if (has_lo && has_hi && (x < o->lo || x > o->hi))
             return kerr(what, "%s must be in %g .. %g, got %.60s", o->name, o->lo, o->hi, s);
         if (has_lo && !has_hi && x < o->lo)

@@ -11,10 +11,10 @@
  * `width` floats, [width].  Shape rules check and report; they never allocate, so a
  * description is checked against its tensors before anything of its size exists. */
 #include "deepmoon.h"
+#include <math.h>
 #include <string.h>
 
 #define MAX_WIDTH ((double)((int64_t)1 << 30))
-#define NO_LIMIT 1e308
 
 /* ---- shape helpers ------------------------------------------------------------------ */
 
@@ -221,7 +221,7 @@ static dm_tensor *batch_norm_forward(const dm_opt_value *opt, dm_tensor *const *
 /* ---- the rows ------------------------------------------------------------------------- */
 
 #define WIDTH(name) { name, DM_OPT_INT, NULL, 1, MAX_WIDTH, NULL, 0 }
-#define NUMBER(name, def) { name, DM_OPT_NUM, def, -NO_LIMIT, NO_LIMIT, NULL, 0 }
+#define NUMBER(name, def) { name, DM_OPT_NUM, def, -INFINITY, INFINITY, NULL, 0 }
 #define BOOL(name, def) { name, DM_OPT_BOOL, def, 0, 1, NULL, 0 }
 #define DIM(name, def, none) { name, DM_OPT_DIM, def, -DM_MAX_DIMS, DM_MAX_DIMS, NULL, none }
 #define PARAM(name, when) { name, 0, when, 0 }
@@ -248,8 +248,8 @@ static const dm_layer_kind kinds[] = {
     { "Dropout", { { "p", DM_OPT_NUM, "0.5", 0, 1, NULL, 0 } }, { { 0 } },
       same_shape, pass_forward },
     { "BatchNorm1d",
-      { WIDTH("num_features"), { "eps", DM_OPT_NUM, "1e-05", 0, NO_LIMIT, NULL, 0 },
-        { "momentum", DM_OPT_NUM, "0.1", -NO_LIMIT, NO_LIMIT, NULL, 1 },
+      { WIDTH("num_features"), { "eps", DM_OPT_NUM, "1e-05", 0, INFINITY, NULL, 0 },
+        { "momentum", DM_OPT_NUM, "0.1", -INFINITY, INFINITY, NULL, 1 },
         BOOL("affine", "true"), BOOL("track_running_stats", "true") },
       { PARAM("weight", "affine"), PARAM("bias", "affine"),
         BUFFER("running_mean", "track_running_stats", 0),
