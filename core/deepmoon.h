@@ -361,11 +361,10 @@ dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);
 /* Run a model saved from Lua (nn.save_model(model, path), or model:save(path)) from plain C,
    no Lua needed.  The file is safetensors: the model's state_dict under PyTorch's names (so
    PyTorch's load_state_dict reads it too) plus a description of the layers in the metadata
-   key "deepmoon.model": a Sequential of the layer kinds of the registry below (Linear, ReLU,
-   LeakyReLU, Sigmoid, Tanh, ELU, SELU, GELU, Softmax, LogSoftmax, Identity, Flatten, Dropout,
-   BatchNorm1d; the text format is documented at the top of core/model.c).  Inference is eval
-   mode (Dropout passes values through, BatchNorm1d uses its running statistics) on rows of
-   in_features floats:
+   key "deepmoon.model": a Sequential of the layer kinds of the registry below (Linear,
+   BatchNorm1d, the activations, ...: dm_layer_kinds() lists them; the text format is
+   documented at the top of core/model.c).  Inference is eval mode (Dropout passes values
+   through, BatchNorm1d uses its running statistics) on rows of in_features floats:
        dm_model *m = dm_model_load("model.safetensors");
        if (!m) { fprintf(stderr, "%s\n", dm_errmsg()); return 1; }
        float x[2 * 4] = { ... }, y[2 * 3];          // in_features 4, out_features 3

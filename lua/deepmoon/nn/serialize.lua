@@ -11,15 +11,15 @@
 -- with dm_model_load (core/deepmoon.h; the format is documented at the top of core/model.c).
 --
 -- Models: nn.Sequential (nested Sequentials are flattened) of the layer kinds of the core's
--- layer registry (core/registry.c): Linear, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, GELU,
--- Softmax, LogSoftmax, Identity, Flatten (the default start_dim = 2, end_dim = -1), Dropout
--- and BatchNorm1d (on [N x C]) today.  This file keeps no list of its own: a registry row
--- names the kind (the nn class of that name), its options (the module's fields of those
--- names: PyTorch's constructor arguments), its tensors (state_dict names) and its shape
--- rule, and the core checks every layer and every file.  Subclasses that keep their base
--- class's forward count as the base class.  A model of another class whose forward is a
--- plain chain names the chain: every tensor of the model is saved, the chain's layers are
--- found in it by identity, and layers without tensors may be new ones:
+-- layer registry (core/registry.c; dm._layer_kinds() lists them: Linear, BatchNorm1d on
+-- [N x C], the activations, Dropout, Flatten with its default dims, ...).  This file keeps
+-- no list of its own: a registry row names the kind (the nn class of that name), its
+-- options (the module's fields of those names: PyTorch's constructor arguments), its
+-- tensors (state_dict names) and its shape rule, and the core checks every layer and every
+-- file.  Subclasses that keep their base class's forward count as the base class.  A model
+-- of another class whose forward is a plain chain names the chain: every tensor of the
+-- model is saved, the chain's layers are found in it by identity, and layers without
+-- tensors may be new ones:
 --   nn.save_model(net, path, {layers = {net.fc1, nn.ReLU(), net.fc2, nn.Sigmoid()}})
 -- The description is of inference on [batch x in_features] rows: Dropout is the identity
 -- there and BatchNorm1d uses its running statistics.
