@@ -58,6 +58,9 @@
 #define MAX_NAME 200
 #define META_KEY "deepmoon.model"
 
+/* a layer line is "layer NAME TYPE" and every option of its row */
+_Static_assert(MAX_FIELDS >= 3 + DM_LAYER_MAX_OPTS, "a layer line must hold every option");
+
 typedef struct {
     const dm_layer_kind *kind;
     char *name;                                 /* owned */
