@@ -418,12 +418,12 @@ int dm_npy_save(const char *path, const dm_tensor *t);
 dm_tensor *dm_npy_load(const char *path);
 dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);
 
-/* ---- inference (model.c) ------------------------------------------------------------ */
+/* ---- inference (model.c) and the layer registry (registry.c) ------------------------ */
 /* Run a model saved from Lua (nn.save_model(model, path), or model:save(path)) from plain C,
    no Lua needed.  The file is safetensors: the model's state_dict under PyTorch's names (so
    PyTorch's load_state_dict reads it too) plus a description of the layers in the metadata
-   key "deepmoon.model" (a Sequential of Linear, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU,
-   GELU, Softmax, LogSoftmax, Identity, Flatten, Dropout, BatchNorm1d; the text format is
+   key "deepmoon.model": a Sequential of the layer kinds of the registry below (Linear,
+   BatchNorm1d, the activations, ...: dm_layer_kinds() lists them; the text format is
    documented at the top of core/model.c).  Inference is eval mode (Dropout passes values
    through, BatchNorm1d uses its running statistics) on rows of in_features floats:
        dm_model *m = dm_model_load("model.safetensors");
@@ -432,17 +432,97 @@ dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);
        if (dm_model_forward(m, x, 2, y) != 0) fprintf(stderr, "%s\n", dm_errmsg());
        dm_model_free(m);
    A malformed or hostile file gives NULL and a message ("load: <path>: ..." for the file,
-   "load_model: <path>: line 3: ..." for the description), never a crash.  Tensor reference
-   counts are not atomic, so threads that run a model at the same time each load their own. */
+   "load_model: <path>: line 3: ..." for the description), never a crash; every tensor is
+   checked against the description before the model is built, so a small file cannot make
+   the loader allocate a large layer.  Tensor reference counts are not atomic, so threads
+   that run a model at the same time each load their own.
+
+   The layer registry is one row per layer kind a model file can hold: the kind's name, its
+   options, its tensors, a shape rule and an eval-mode forward.  model.c parses, checks and
+   runs descriptions with it, and nn.save_model / nn.load_model read it through the binding,
+   so a new kind is one row plus its forward kernel (core/README.md walks through one).
+   Shapes here are one sample's: the batch dim is left out ([in_features] for a Linear). */
+#define DM_LAYER_MAX_OPTS 12
+#define DM_LAYER_MAX_TENSORS 6
+typedef enum {
+    DM_OPT_INT,         /* a decimal integer in lo .. hi */
+    DM_OPT_NUM,         /* a finite decimal number in lo .. hi */
+    DM_OPT_BOOL,        /* true or false */
+    DM_OPT_CHOICE,      /* one of the words of choices; its value is the word's index */
+    DM_OPT_DIM          /* a dim of [batch x sample...]: 1-based, negative from the end, not 0 */
+} dm_opt_type;
+typedef struct dm_layer_opt {
+    const char *name;   /* PyTorch's argument name (also the Lua module's field) */
+    dm_opt_type type;
+    const char *def;    /* PyTorch's default as the text writes it ("0.01", "true", "none"),
+                           taken when the key is left out; NULL: the key is required */
+    double lo, hi;      /* INT, NUM, DIM: the values accepted (NUM: +-INFINITY, none) */
+    const char *choices;/* CHOICE: the words, space-separated ("none tanh") */
+    int none_ok;        /* "none" (PyTorch's None) is accepted; never for BOOL */
+} dm_layer_opt;
+typedef struct dm_opt_value {
+    int none;           /* the value is "none" */
+    double v;           /* the number; BOOL 0 or 1; CHOICE the word's index; DIM as written */
+} dm_opt_value;
+typedef struct dm_layer_tensor {
+    const char *name;   /* the state_dict suffix: "weight", "running_mean" */
+    int buffer;         /* 1: a buffer (register_buffer), 0: a parameter */
+    const char *when;   /* the BOOL option under which it exists; NULL: always */
+    int optional;       /* the forward does without it: it may be missing, and is checked
+                           when present (num_batches_tracked) */
+} dm_layer_tensor;
+typedef struct dm_layer_shape {
+    int ndim;           /* -1: not known (a shape flowing in) or absent (a tensor) */
+    int64_t d[DM_MAX_DIMS];
+} dm_layer_shape;
+typedef struct dm_layer_kind {
+    const char *name;                               /* PyTorch's class name: "Linear" */
+    dm_layer_opt opt[DM_LAYER_MAX_OPTS];            /* in the text's order; to a NULL name */
+    dm_layer_tensor tensor[DM_LAYER_MAX_TENSORS];   /* to a NULL name */
+    /* The shape rule: check the options together and against in, the sample flowing in
+       (ndim -1: not known yet, when nn.save_model looks for the model's input; a layer that
+       fixes its input then sets in), set out to the sample flowing out (ndim -1 when in is
+       not known and the layer does not fix it) and t[i] to the shape tensor i must have.
+       0, or -1 with the problem in dm_errmsg() without the kind's name ("in_features 3
+       does not match the width 2 before it").  Allocates nothing. */
+    int (*shape)(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                 dm_layer_shape *t);
+    /* Eval mode: x [batch x sample...] (borrowed) -> a new reference, or NULL with a
+       message; t[i] is tensor i, contiguous, NULL where absent or optional. */
+    dm_tensor *(*forward)(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x);
+} dm_layer_kind;
+const dm_layer_kind *dm_layer_kinds(int *n);     /* the rows, *n of them (static, borrowed) */
+const dm_layer_kind *dm_layer_kind_find(const char *name);     /* NULL when there is none */
+/* One layer's description, "TYPE key=value ..." (a layer line after "layer NAME "): the
+   kind, the options (DM_LAYER_MAX_OPTS values, in the row's order, defaults filled in) and
+   the row's shape rule run on in and out as above, with t[i].ndim -1 for a tensor absent
+   under these options.  0, or -1 with a message "TYPE: problem" ("unknown layer type 'X'"
+   when no row has that name).  nn.save_model checks each layer with it. */
+int dm_layer_parse(const char *spec, const dm_layer_kind **kind, dm_opt_value *opt,
+                   dm_layer_shape *in, dm_layer_shape *out, dm_layer_shape *t);
+
 typedef struct dm_model dm_model;
 dm_model *dm_model_load(const char *path);
 dm_model *dm_model_load_buffer(const void *data, size_t len, const char *name);
                         /* a model file's bytes in memory; name is used in messages */
+dm_model *dm_model_from_named(const dm_named_tensors *nt, const char *name);
+                        /* a model file's contents (tensors and metadata); the model
+                           retains the tensors it uses, so nt may be freed after */
 int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float *output);
                         /* input [batch x in_features] -> output [batch x out_features],
                            row-major; 0, or -1 with a message */
-int64_t dm_model_in_features(const dm_model *m);
-int64_t dm_model_out_features(const dm_model *m);
+int64_t dm_model_in_features(const dm_model *m);    /* floats per input row; -1 for NULL */
+int64_t dm_model_out_features(const dm_model *m);   /* floats per output row; -1 for NULL */
+int dm_model_input_shape(const dm_model *m, int64_t *shape);
+                        /* the sample the model expects, batch dim left out ([in_features]
+                           for now), into shape[DM_MAX_DIMS]; returns its ndim, -1 for NULL */
+int dm_model_output_shape(const dm_model *m, int64_t *shape);   /* the same for the output */
+int dm_model_num_layers(const dm_model *m);         /* -1 for NULL */
+/* layer i (0-based): its state_dict prefix ("0", "fc1"; "-" for a layer without tensors),
+   with its kind and option values (the row's order) in *kind and *opt when not NULL;
+   NULL when i is out of range.  Borrowed, valid while m is. */
+const char *dm_model_layer(const dm_model *m, int i, const dm_layer_kind **kind,
+                           const dm_opt_value **opt);
 void dm_model_free(dm_model *m);                                /* NULL is fine */
 
 /* ---- autograd ----------------------------------------------------------------------- */

@@ -174,16 +174,26 @@ describe("nn.save_model", function ()
     assert.are.equal("save_model: Sequential[2] (Linear): in_features 4 does not match the " ..
                      "width 3 before it",
                      err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)), path))
-    assert.are.equal("save_model: Sequential[1] (Flatten): only Flatten(2, -1) (the default) " ..
-                     "is supported, got Flatten(1, -1)",
+    assert.are.equal("save_model: Sequential[1] (Flatten): only start_dim=2 end_dim=-1 is " ..
+                     "supported, got start_dim=1 end_dim=-1",
                      err(nn.save_model, nn.Sequential(nn.Flatten(1), nn.Linear(2, 1)), path))
-    assert.are.equal("save_model: cannot tell the width of the input (no Linear or " ..
-                     "BatchNorm1d); pass {in_features = n}",
+    assert.are.equal("save_model: cannot tell the width of the input (no layer in the " ..
+                     "chain fixes it); pass {in_features = n}",
                      err(nn.save_model, nn.Sequential(nn.ReLU()), path))
     assert.is_true(nn.save_model(nn.Sequential(nn.ReLU()), path, { in_features = 3 }))
     assert.are.equal("save_model: layers[1] (Linear) is not part of the model, so its " ..
                      "tensors have no name",
                      err(nn.save_model, nn.Sequential(), path, { layers = { nn.Linear(1, 1) } }))
+    local lin = nn.Linear(2, 3)
+    lin.weight = nn.Parameter(dm.zeros(3, 5))
+    assert.are.equal("save_model: Sequential[1] (Linear): tensor '0.weight' is [3 x 5], " ..
+                     "expected [3 x 2]", err(nn.save_model, nn.Sequential(lin), path))
+    assert.are.equal("save_model: Sequential[2] (Softmax): dim must be in -2 .. 2, got 3",
+                     err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.Softmax(3)), path))
+    local gelu = nn.GELU()
+    gelu.approximate = "a b"
+    assert.are.equal("save_model: Sequential[2] (GELU): approximate cannot be written as " ..
+                     "'a b'", err(nn.save_model, nn.Sequential(nn.Linear(2, 3), gelu), path))
     assert.are.equal("save_model: unknown option 'layer'",
                      err(nn.save_model, nn.Sequential(), path, { layer = {} }))
     assert.are.equal("save_model: metadata key 'deepmoon.model' is reserved",
@@ -219,7 +229,21 @@ describe("the plain-C inference API", function ()
     { "BatchNorm1d without affine", function () return nn.BatchNorm1d(5, { affine = false }) end },
     { "BatchNorm1d with batch statistics",
       function () return nn.BatchNorm1d(5, { eps = 1e-3, track_running_stats = false }) end },
+    { "BatchNorm1d with a cumulative average",
+      function () return nn.BatchNorm1d(5, { momentum = false }) end },
   }
+
+  it("has a case above for every row of the layer registry", function ()
+    local covered = {}
+    for _, case in ipairs(cases) do covered[case[2]():_get_name()] = true end
+    local kinds = dm._layer_kinds()
+    assert(#kinds >= 14)
+    for _, k in ipairs(kinds) do
+      assert(covered[k.name], "no round-trip case for the layer kind " .. k.name ..
+             ": add one to the cases of tests/embed_spec.lua")
+      assert(nn[k.name], "no nn class for the layer kind " .. k.name)
+    end
+  end)
   for _, case in ipairs(cases) do
     it("matches the Lua forward: " .. case[1], function ()
       dm.manual_seed(11)
@@ -317,6 +341,100 @@ describe("nn.load_model", function ()
       assert.is_falsy(ok)
       assert.are.equal("load_model: " .. path .. ": " .. case[2] .. "\n", out)
     end
+  end)
+
+  it("loads a file written before the layer registry, in Lua and in C", function ()
+    local path = ROOT .. "tests/fixtures/st_saved_model_v1.safetensors"
+    local model, meta = nn.load_model(path)
+    assert(model, meta)
+    local function rows (s)
+      local out = {}
+      for r in s:gmatch("[^;]+") do
+        local row = {}
+        for v in r:gmatch("[^,]+") do row[#row + 1] = tonumber(v) end
+        out[#out + 1] = row
+      end
+      return out
+    end
+    local x, want = dm.tensor(rows(meta["test.x"])), rows(meta["test.y"])
+    assert.are.equal(19, #model)
+    assert_close(want, model(x):totable(), 1e-6)
+    assert_close(want, c_forward(path, x), 1e-6)
+  end)
+
+  it("names an unknown layer kind, in Lua and in C", function ()
+    local path = file_with(HEAD .. LIN .. "layer 1 Conv7d kernel_size=3\nend\n")
+    local model, msg = nn.load_model(path)
+    assert.is_nil(model)
+    assert.are.equal("load_model: " .. path .. ": line 4: unknown layer type 'Conv7d'", msg)
+    local out, ok = run(sh_quote(BUILD .. "/examples/embed_infer") .. " " .. sh_quote(path) ..
+                        " 1,2")
+    assert.is_falsy(ok)
+    assert.are.equal(msg .. "\n", out)
+  end)
+
+  it("refuses a layer larger than the file's tensors before building anything", function ()
+    local built = 0
+    local saved = {}                   -- every registered class's constructor, counted
+    for _, k in ipairs(dm._layer_kinds()) do
+      local cls = nn[k.name]
+      local init = rawget(cls, "__init")
+      local run_init = cls.__init
+      saved[#saved + 1] = { cls, init }
+      cls.__init = function (...)
+        built = built + 1
+        return run_init(...)
+      end
+    end
+    local ok, err_ = pcall(function ()
+      local cases = {
+        { "deepmoon.model 1\nin_features=1073741824\nlayer 0 BatchNorm1d " ..
+          "num_features=1073741824\nend\n",
+          "line 3: BatchNorm1d: tensor '0.weight' is [3 x 2], expected [1073741824]" },
+        { HEAD .. "layer 0 Linear in_features=2 out_features=1073741824\nend\n",
+          "line 3: Linear: tensor '0.weight' is [3 x 2], expected [1073741824 x 2]" },
+        { HEAD .. LIN .. "layer 1 Linear in_features=3 out_features=1073741824\nend\n",
+          "line 4: Linear: tensor '1.weight' is missing" },
+      }
+      for _, case in ipairs(cases) do
+        local path = file_with(case[1])
+        local f = assert(io.open(path, "rb"))
+        local size = #f:read("a")
+        f:close()
+        assert(size < 400, "the file is small")
+        collectgarbage()
+        local before = dm.memory()
+        local model, msg = nn.load_model(path)
+        assert.is_nil(model)
+        assert.are.equal("load_model: " .. path .. ": " .. case[2], msg)
+        collectgarbage()
+        assert.are.equal(before, dm.memory())
+        local out = run(sh_quote(BUILD .. "/examples/embed_infer") .. " " .. sh_quote(path) ..
+                        " 1,2")
+        assert.are.equal(msg .. "\n", out)
+      end
+      assert.are.equal(0, built)
+      assert(nn.load_model(file_with(HEAD .. LIN .. "end\n")))    -- the count counts
+    end)
+    for _, e in ipairs(saved) do rawset(e[1], "__init", e[2]) end
+    assert(ok, err_)
+    assert.are.equal(1, built)                     -- the Linear of the last file
+  end)
+
+  it("fills in the defaults of options a description leaves out", function ()
+    local path = file_with(HEAD .. LIN .. "layer - ELU\nlayer - LeakyReLU\nlayer - Dropout\n" ..
+                           "layer - GELU\nlayer - Softmax\nlayer - BatchNorm1d " ..
+                           "num_features=3 affine=false track_running_stats=false\nend\n")
+    local m = assert(nn.load_model(path))
+    assert.are.equal(1, m[2].alpha)
+    assert.are.equal(0.01, m[3].negative_slope)
+    assert.are.equal(0.5, m[4].p)
+    assert.are.equal("none", m[5].approximate)
+    assert.is_nil(m[6].dim)
+    assert.are.equal(1e-5, m[7].eps)
+    assert.are.equal(0.1, m[7].momentum)
+    local x = dm.randn(4, 2)
+    assert_close(m(x):totable(), c_forward(path, x), 1e-6)
   end)
 
   it("returns nil and the loader's message for files that are not safetensors", function ()

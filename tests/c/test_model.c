@@ -179,6 +179,16 @@ static double *reference(const tmodel *m, const dm_named_tensors *nt, const floa
                     x[b * w + c] = (x[b * w + c] - mean) / sqrt(var + L->arg) * g + be;
             }
         } else {
+            static const char *const known[] = { "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU",
+                "SELU", "GELU", "Identity", "Dropout", "Flatten" };
+            int found = 0;
+            for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+                found |= strcmp(t, known[k]) == 0;
+            if (!found) {                        // a new layer kind needs its reference here
+                printf("  no reference for the layer kind '%s'\n", t);
+                free(x);
+                return NULL;
+            }
             for (int64_t i = 0; i < B * w; i++) {
                 double v = x[i];
                 if (strcmp(t, "ReLU") == 0) v = v > 0 ? v : 0;
@@ -216,6 +226,12 @@ static void check_model(const char *what, const tmodel *m, int64_t B)
         tu_fill_buf(x, B * m->in, -2.5f, 2.5f, 5u);
         int64_t w;
         double *want = reference(m, nt, x, B, &w);
+        snprintf(msg, sizeof msg, "%s: has a reference", what);
+        CHECK(want != NULL, msg);
+        if (!want) {
+            free(x);
+            goto done;
+        }
         snprintf(msg, sizeof msg, "%s: in_features", what);
         CHECK(dm_model_in_features(mod) == m->in, msg);
         snprintf(msg, sizeof msg, "%s: out_features", what);
@@ -239,6 +255,7 @@ static void check_model(const char *what, const tmodel *m, int64_t B)
         free(y);
         free(want);
     }
+done:
     dm_model_free(mod);
     free(bytes);
     dm_named_tensors_free(nt);
@@ -295,6 +312,305 @@ static void test_layers(void)
         { .type = "Linear", .out = 3, .bias = 1 }, { .type = "LogSoftmax", .dim = 2 } } }, 9);
     check_model("batch of one", &(tmodel){ 2, 2, { { .type = "Linear", .out = 3, .bias = 1 },
                                                    { .type = "Sigmoid" } } }, 1);
+}
+
+/* ---- the layer registry ------------------------------------------------------------------ */
+
+static int same_values(const dm_opt_value *a, const dm_opt_value *b)
+{
+    for (int j = 0; j < DM_LAYER_MAX_OPTS; j++)
+        if (a[j].none != b[j].none || a[j].v != b[j].v) return 0;
+    return 1;
+}
+
+/* what the rows must be for model.c and serialize.lua to work from them alone */
+static void test_registry_rows(void)
+{
+    int n = 0;
+    const dm_layer_kind *k = dm_layer_kinds(&n);
+    CHECK(k != NULL && n >= 14, "the registry has its rows");
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        const dm_layer_kind *r = &k[i];
+        if (!r->name || !r->shape || !r->forward || dm_layer_kind_find(r->name) != r) {
+            printf("  row %d: name, shape rule or forward missing, or the name repeats\n", i);
+            ok = 0;
+            continue;
+        }
+        for (int j = 0; j < DM_LAYER_MAX_OPTS && r->opt[j].name; j++) {
+            const dm_layer_opt *o = &r->opt[j];
+            for (int j2 = 0; j2 < j; j2++)
+                if (strcmp(r->opt[j2].name, o->name) == 0) {
+                    printf("  %s: option %s twice\n", r->name, o->name);
+                    ok = 0;
+                }
+            if (o->type == DM_OPT_BOOL && (o->none_ok || !o->def)) {
+                printf("  %s: boolean %s has no default or takes none\n", r->name, o->name);
+                ok = 0;
+            }
+            if (!o->def && o->type != DM_OPT_INT) {
+                printf("  %s: only integer options may be required (%s)\n", r->name, o->name);
+                ok = 0;
+            }
+            if (o->type == DM_OPT_CHOICE && (!o->choices || !*o->choices)) {
+                printf("  %s: choice %s has no words\n", r->name, o->name);
+                ok = 0;
+            }
+        }
+        for (int j = 0; j < DM_LAYER_MAX_TENSORS && r->tensor[j].name; j++) {
+            const char *when = r->tensor[j].when;
+            int found = when == NULL;
+            for (int j2 = 0; when && j2 < DM_LAYER_MAX_OPTS && r->opt[j2].name; j2++)
+                found |= strcmp(r->opt[j2].name, when) == 0 && r->opt[j2].type == DM_OPT_BOOL;
+            for (int j2 = 0; j2 < j; j2++) found &= strcmp(r->tensor[j2].name,
+                                                           r->tensor[j].name) != 0;
+            if (!found) {
+                printf("  %s: tensor %s repeats or exists under no boolean option\n", r->name,
+                       r->tensor[j].name);
+                ok = 0;
+            }
+        }
+    }
+    CHECK(ok, "every row is well formed");
+    CHECK(dm_layer_kind_find("Conv7d") == NULL && dm_layer_kind_find(NULL) == NULL,
+          "an unknown kind is not found");
+}
+
+/* "KIND" and its required integer options (widths) = w; all: every option, defaults as
+   their text */
+static void spec_of(const dm_layer_kind *k, int all, int64_t w, char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(buf, cap, "%s", k->name);
+    for (int j = 0; j < DM_LAYER_MAX_OPTS && k->opt[j].name; j++) {
+        const dm_layer_opt *o = &k->opt[j];
+        if (o->def && all)
+            len += (size_t)snprintf(buf + len, cap - len, " %s=%s", o->name, o->def);
+        else if (!o->def)
+            len += (size_t)snprintf(buf + len, cap - len, " %s=%lld", o->name, (long long)w);
+    }
+}
+
+/* the test's own record of a layer, from the values the registry parsed */
+static int to_tlayer(const dm_layer_kind *k, const dm_opt_value *o, tlayer *L)
+{
+    memset(L, 0, sizeof *L);
+    L->type = k->name;
+    const char *t = k->name;
+    if (strcmp(t, "Linear") == 0) { L->out = (int64_t)o[1].v; L->bias = o[2].v != 0; }
+    else if (strcmp(t, "LeakyReLU") == 0 || strcmp(t, "ELU") == 0 || strcmp(t, "Dropout") == 0)
+        L->arg = o[0].v;
+    else if (strcmp(t, "GELU") == 0) L->tanh_approx = o[0].v != 0;
+    else if (strcmp(t, "Softmax") == 0 || strcmp(t, "LogSoftmax") == 0)
+        L->dim = o[0].none ? 0 : (int)o[0].v;
+    else if (strcmp(t, "BatchNorm1d") == 0) {
+        L->arg = o[1].v;
+        L->affine = o[3].v != 0;
+        L->track = o[4].v != 0;
+    }
+    return 0;
+}
+
+/* every row: a description written from the row alone (its defaults left out, then all
+   written out), tensors of the shapes its rule gives, loaded from a file, run, and compared
+   with the double reference above (a new row without one fails here) */
+static void test_every_row(void)
+{
+    int n;
+    const dm_layer_kind *k = dm_layer_kinds(&n);
+    for (int i = 0; i < n; i++) {
+        char spec[512], full[512], text[1200], msg[200];
+        const char *name = k[i].name;
+        spec_of(&k[i], 0, 5, spec, sizeof spec);
+        spec_of(&k[i], 1, 5, full, sizeof full);
+        const dm_layer_kind *kind = NULL, *kind2 = NULL;
+        dm_opt_value opt[DM_LAYER_MAX_OPTS], opt2[DM_LAYER_MAX_OPTS];
+        dm_layer_shape in = { 1, { 5 } }, out, t[DM_LAYER_MAX_TENSORS];
+        dm_layer_shape in2 = { 1, { 5 } }, out2, t2[DM_LAYER_MAX_TENSORS];
+        int rc = dm_layer_parse(spec, &kind, opt, &in, &out, t);
+        CHECKF(rc == 0 && kind == &k[i], "%s: '%s' parses (%s)", name, spec,
+               rc ? dm_errmsg() : "ok");
+        rc |= dm_layer_parse(full, &kind2, opt2, &in2, &out2, t2);
+        CHECKF(rc == 0 && same_values(opt, opt2) && out.ndim == out2.ndim,
+               "%s: the defaults are what '%s' writes", name, full);
+        if (rc) continue;
+
+        dm_named_tensors *nt = dm_named_tensors_new();
+        for (int j = 0; j < DM_LAYER_MAX_TENSORS && k[i].tensor[j].name; j++) {
+            if (t[j].ndim < 0) continue;
+            char key[64];
+            snprintf(key, sizeof key, "0.%s", k[i].tensor[j].name);
+            dm_tensor *v = dm_tensor_new(t[j].ndim, t[j].d);
+            tu_fill(v, 0.5f, 1.5f, 40u + (unsigned)(i * 8 + j));   /* variances stay > 0 */
+            dm_named_tensors_add(nt, key, v);
+            dm_tensor_release(v);
+        }
+        snprintf(text, sizeof text, "deepmoon.model 1\nin_features=5\nlayer 0 %s\nend\n", spec);
+        dm_named_tensors_set_meta(nt, "deepmoon.model", text);
+        size_t len = 0;
+        unsigned char *bytes = file_bytes(nt, &len);
+        dm_model *m = bytes ? dm_model_load_buffer(bytes, len, name) : NULL;
+        CHECKF(m != NULL, "%s: the file loads (%s)", name, m ? "ok" : dm_errmsg());
+        if (m) {
+            const dm_layer_kind *lk = NULL;
+            const dm_opt_value *lo = NULL;
+            const char *lname = dm_model_layer(m, 0, &lk, &lo);
+            int64_t shape[DM_MAX_DIMS];
+            CHECKF(dm_model_num_layers(m) == 1 && lname && strcmp(lname, "0") == 0
+                   && lk == &k[i] && same_values(lo, opt), "%s: the loaded layer", name);
+            CHECKF(dm_model_input_shape(m, shape) == 1 && shape[0] == 5,
+                   "%s: the input shape", name);
+            int od = dm_model_output_shape(m, shape);
+            int same = od == out.ndim;
+            for (int d = 0; same && d < od; d++) same = shape[d] == out.d[d];
+            CHECKF(same, "%s: the output shape is the shape rule's", name);
+            tmodel tm = { 5, 1, { { 0 } } };
+            to_tlayer(&k[i], lo, &tm.l[0]);
+            const int64_t B = 4;
+            float x[4 * 5], y[4 * 64];
+            tu_fill_buf(x, B * 5, -2.0f, 2.0f, 7u + (unsigned)i);
+            int64_t w = 0;
+            double *want = reference(&tm, nt, x, B, &w);
+            snprintf(msg, sizeof msg, "%s: has a reference in this test", name);
+            CHECK(want != NULL, msg);
+            if (want && w == dm_model_out_features(m) && w <= 64) {
+                rc = dm_model_forward(m, x, B, y);
+                int close = rc == 0;
+                for (int64_t j = 0; close && j < B * w; j++) close = tu_close(y[j], want[j], 2e-5);
+                CHECKF(close, "%s: runs as the reference (%s)", name, rc ? dm_errmsg() : "ok");
+            } else if (want) {
+                CHECKF(0, "%s: the reference gives %lld values a row", name, (long long)w);
+            }
+            free(want);
+        }
+        dm_model_free(m);
+        free(bytes);
+        dm_named_tensors_free(nt);
+    }
+}
+
+static void test_layer_parse(void)
+{
+    const dm_layer_kind *k;
+    dm_opt_value opt[DM_LAYER_MAX_OPTS];
+    dm_layer_shape in = { .ndim = -1 }, out, t[DM_LAYER_MAX_TENSORS];
+    int rc = dm_layer_parse("Linear in_features=3 out_features=4", &k, opt, &in, &out, t);
+    CHECK(rc == 0 && strcmp(k->name, "Linear") == 0 && in.ndim == 1 && in.d[0] == 3
+          && out.ndim == 1 && out.d[0] == 4 && t[0].ndim == 2 && t[0].d[0] == 4
+          && t[0].d[1] == 3 && t[1].ndim == 1 && t[1].d[0] == 4 && opt[2].v == 1,
+          "an unknown input becomes the input a Linear takes");
+    in.ndim = -1;
+    rc = dm_layer_parse("ReLU", &k, opt, &in, &out, t);
+    CHECK(rc == 0 && in.ndim == -1 && out.ndim == -1, "a ReLU leaves an unknown input unknown");
+    in = (dm_layer_shape){ 1, { 4 } };
+    rc = dm_layer_parse("Linear in_features=4 out_features=2 bias=false", &k, opt, &in, &out, t);
+    CHECK(rc == 0 && t[0].ndim == 2 && t[1].ndim == -1, "no bias: no bias tensor");
+    in = (dm_layer_shape){ 1, { 4 } };
+    rc = dm_layer_parse("BatchNorm1d num_features=4 affine=false", &k, opt, &in, &out, t);
+    CHECK(rc == 0 && opt[1].v == 1e-5 && opt[2].v == 0.1 && opt[4].v == 1 && t[0].ndim == -1
+          && t[1].ndim == -1 && t[2].ndim == 1 && t[4].ndim == 0,
+          "options left out take their defaults; tensors follow affine");
+    in = (dm_layer_shape){ 1, { 4 } };
+    rc = dm_layer_parse("BatchNorm1d num_features=4 momentum=none", &k, opt, &in, &out, t);
+    CHECK(rc == 0 && opt[2].none == 1, "momentum=none");
+    in = (dm_layer_shape){ 1, { 2 } };
+    CHECK_ERR(dm_layer_parse("Linear in_features=3 out_features=4", &k, opt, &in, &out, t),
+              "Linear: in_features 3 does not match the width 2 before it");
+    CHECK_ERR(dm_layer_parse("Conv7d kernel_size=3", &k, opt, &in, &out, t),
+              "unknown layer type 'Conv7d'");
+    CHECK_ERR(dm_layer_parse("ReLU\n", &k, opt, &in, &out, t),
+              "character 0x0a is not printable ASCII");
+    CHECK_ERR(dm_layer_parse("", &k, opt, &in, &out, t), "empty line");
+    CHECK_ERR(dm_layer_parse("GELU approximate=erf", &k, opt, &in, &out, t),
+              "GELU: approximate must be none or tanh, got 'erf'");
+    CHECK_ERR(dm_layer_parse("ELU alpha=x", &k, opt, &in, &out, t),
+              "ELU: alpha must be a number, got 'x'");
+    in = (dm_layer_shape){ 1, { 2 } };
+    CHECK_ERR(dm_layer_parse("Softmax dim=-3", &k, opt, &in, &out, t),
+              "Softmax: dim must be in -2 .. 2, got -3");
+    CHECK_ERR(dm_layer_parse(NULL, &k, opt, &in, &out, t), "layer_parse: an argument is NULL");
+    int64_t shape[DM_MAX_DIMS];
+    CHECK(dm_model_input_shape(NULL, shape) == -1 && dm_model_output_shape(NULL, shape) == -1
+          && dm_model_num_layers(NULL) == -1 && dm_model_layer(NULL, 0, NULL, NULL) == NULL,
+          "the accessors take NULL");
+}
+
+/* a description naming a layer far larger than the file's tensors fails before anything of
+   that size exists (the file is a few hundred bytes) */
+static void test_large_layer(void)
+{
+    static const struct { const char *meta, *msg; } cases[] = {
+        { "deepmoon.model 1\nin_features=1073741824\nlayer 0 BatchNorm1d "
+          "num_features=1073741824\nend\n",
+          "load_model: big: line 3: BatchNorm1d: tensor '0.weight' is [2], expected "
+          "[1073741824]" },
+        { "deepmoon.model 1\nin_features=2\nlayer 0 Linear in_features=2 "
+          "out_features=1073741824\nend\n",
+          "load_model: big: line 3: Linear: tensor '0.weight' is [3 x 2], expected "
+          "[1073741824 x 2]" },
+        { "deepmoon.model 1\nin_features=1073741824\nlayer 1 BatchNorm1d "
+          "num_features=1073741824 affine=false\nend\n",
+          "load_model: big: line 3: BatchNorm1d: tensor '1.running_mean' is missing" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dm_named_tensors *nt = dm_named_tensors_new();
+        dm_tensor *w = dm_tensor_full(2, (int64_t[]){ 3, 2 }, 0.5f);
+        dm_tensor *b = dm_tensor_full(1, (int64_t[]){ 2 }, 0.1f);
+        dm_named_tensors_add(nt, strstr(cases[i].meta, "Linear") ? "0.weight" : "0.bias", w);
+        if (!strstr(cases[i].meta, "Linear")) dm_named_tensors_add(nt, "0.weight", b);
+        dm_tensor_release(w);
+        dm_tensor_release(b);
+        dm_named_tensors_set_meta(nt, "deepmoon.model", cases[i].meta);
+        size_t len = 0;
+        unsigned char *bytes = file_bytes(nt, &len);
+        dm_named_tensors_free(nt);
+        int64_t before = dm_live_bytes();
+        dm_model *m = dm_model_load_buffer(bytes, len, "big");
+        CHECKF(m == NULL && strcmp(dm_errmsg(), cases[i].msg) == 0,
+               "a large layer in a %zu-byte file: %s", len, m ? "loaded" : dm_errmsg());
+        CHECK(dm_live_bytes() == before && len < 400, "a large layer: nothing allocated");
+        dm_model_free(m);
+        free(bytes);
+    }
+}
+
+/* ---- a file written before the layer registry ----------------------------------------- */
+
+/* "a,b;c,d" -> floats; returns the count (at most cap) and the number of rows */
+static int64_t parse_rows(const char *s, float *out, int64_t cap, int64_t *rows)
+{
+    int64_t n = 0;
+    *rows = s && *s ? 1 : 0;
+    while (s && *s && n < cap) {
+        char *end;
+        out[n++] = strtof(s, &end);
+        if (*end == ';') ++*rows;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static void test_saved_v1(void)
+{
+    const char *path = "tests/fixtures/st_saved_model_v1.safetensors";
+    dm_named_tensors *nt = dm_safetensors_load(path);
+    CHECK(nt != NULL, "the v1 fixture reads as safetensors");
+    if (!nt) return;
+    float x[64], want[64], y[64];
+    int64_t bx, by;
+    int64_t nx = parse_rows(dm_named_tensors_get_meta(nt, "test.x"), x, 64, &bx);
+    int64_t ny = parse_rows(dm_named_tensors_get_meta(nt, "test.y"), want, 64, &by);
+    dm_named_tensors_free(nt);
+    dm_model *m = dm_model_load(path);
+    CHECKF(m != NULL, "the v1 fixture loads (%s)", m ? "ok" : dm_errmsg());
+    if (!m) return;
+    CHECK(bx == 5 && by == 5 && dm_model_in_features(m) * bx == nx
+          && dm_model_out_features(m) * by == ny, "the v1 fixture: shapes");
+    int rc = dm_model_forward(m, x, bx, y);
+    CHECKF(rc == 0, "the v1 fixture runs (%s)", rc ? dm_errmsg() : "ok");
+    int close = rc == 0;
+    for (int64_t i = 0; close && i < ny; i++) close = tu_close(y[i], want[i], 1e-6);
+    CHECK(close, "the v1 fixture gives the output Lua saved with it");
+    dm_model_free(m);
 }
 
 /* ---- from a file, and the forward's own errors --------------------------------------- */
@@ -428,7 +744,10 @@ static void test_hostile(void)
           "load_model: m.safetensors: line 4: ELU: alpha must be finite, got 1e999" },
         { HEAD LIN "layer 1 ELU alpha=1.2.3\nend\n",
           "load_model: m.safetensors: line 4: ELU: alpha must be a number, got '1.2.3'" },
-        { HEAD LIN "layer 1 ELU\nend\n", "load_model: m.safetensors: line 4: ELU: missing alpha" },
+        { HEAD "layer 0 Linear in_features=2\nend\n",
+          "load_model: m.safetensors: line 3: Linear: missing out_features" },
+        { HEAD "layer 0 Linear in_features=2 bias=true\nend\n",
+          "load_model: m.safetensors: line 3: Linear: expected out_features=..., got 'bias=true'" },
         { HEAD LIN "layer 1 ReLU inplace=true\nend\n",
           "load_model: m.safetensors: line 4: ReLU: unexpected field 'inplace=true'" },
         { HEAD "layer 0 Linear out_features=3 in_features=2 bias=true\nend\n",
@@ -572,6 +891,11 @@ int main(void)
     test_file_and_forward();
     test_hostile();
     test_damaged();
+    test_saved_v1();
+    test_registry_rows();
+    test_every_row();
+    test_layer_parse();
+    test_large_layer();
 
     CHECK(rmdir(tmpdir) == 0, "no files left in the temporary directory");
     CHECK_NO_LEAKS(start);
