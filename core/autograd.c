@@ -211,38 +211,26 @@ static dm_tensor *owned_grad(dm_tensor *g)
 
 /* ---- accumulating straight into a leaf's .grad -----------------------------------------
  * A leaf's gradient is usually added to its existing .grad (zeroed by zero_grad), which
- * costs a temporary and a pass over both.  While a rule runs, dm__grad_dest(n, k) offers
+ * costs a temporary and a pass over both.  While a rule runs, dm__grad_dest(ctx, k) offers
  * the .grad of input k when that is a leaf whose .grad is contiguous and of its shape; a
- * rule that adds its gradient there itself (a gemm with beta = 1) calls dm__grad_done(n, k)
- * and leaves gin[k] NULL, and the engine then has nothing to add. */
-static DM_TLS struct {
-    const dm_node *node;
-    dm_tensor *dest[8];
-    unsigned char done[8];
-} bwctx;
-
-dm_tensor *dm__grad_dest(const dm_node *n, int k)
+ * rule that adds its gradient there itself (a gemm with beta = 1) calls
+ * dm__grad_done(ctx, k) and leaves gin[k] NULL, and the engine then has nothing to add.
+ * The offer is worked out when asked (few rules ask), not before every rule. */
+dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k)
 {
-    return bwctx.node == n && k >= 0 && k < 8 ? bwctx.dest[k] : NULL;
+    const dm_node *n = ctx->node;
+    if (k < 0 || k >= 8 || k >= n->ninputs) return NULL;
+    const dm_tensor *x = n->in[k];
+    if (!x || !x->requires_grad || x->grad_fn || !x->grad) return NULL;
+    dm_tensor *g = x->grad;
+    if (dm__same_shape(g, x) && dm__is_contig(g) && !g->grad_fn && g->storage != x->storage)
+        return g;
+    return NULL;
 }
 
-void dm__grad_done(const dm_node *n, int k)
+void dm__grad_done(dm_bwctx *ctx, int k)
 {
-    if (bwctx.node == n && k >= 0 && k < 8 && bwctx.dest[k]) bwctx.done[k] = 1;
-}
-
-static void grad_dest_setup(const dm_node *n)
-{
-    bwctx.node = n;
-    for (int i = 0; i < 8; i++) {
-        bwctx.dest[i] = NULL;
-        bwctx.done[i] = 0;
-        const dm_tensor *x = i < n->ninputs ? n->in[i] : NULL;
-        if (!x || !x->requires_grad || x->grad_fn || !x->grad) continue;
-        const dm_tensor *g = x->grad;
-        if (dm_same_shape(g, x) && dm_is_contiguous(g) && !g->grad_fn && g->storage != x->storage)
-            bwctx.dest[i] = x->grad;
-    }
+    if (dm__grad_dest(ctx, k)) ctx->done[k] = 1;
 }
 
 /* *slot += g, taking ownership of g */
@@ -380,28 +368,28 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
         rc = vec_push(&ready, root);
     }
     dm_tensor *gin_small[8];
+    dm_bwctx ctx;
     while (rc == 0 && ready.n > 0) {
         dm_node *n = ready.v[--ready.n];
         dm_tensor **gin = n->ninputs <= 8 ? gin_small : calloc((size_t)n->ninputs, sizeof *gin);
         if (!gin) { dm_seterr("backward: out of memory"); rc = -1; break; }
         memset(gin, 0, (size_t)n->ninputs * sizeof *gin);
         const dm_opdef *def = dm__opdef(n->op);
+        ctx.node = n;
+        memset(ctx.done, 0, sizeof ctx.done);
         if (!n->gacc) {
             /* no gradient reached this node (all paths were non-differentiable) */
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
         } else {
-            grad_dest_setup(n);
-            if (def->backward(n, n->gacc, gin) != 0) rc = -1;
+            if (def->backward(&ctx, n, n->gacc, gin) != 0) rc = -1;
         }
-        bwctx.node = NULL;
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
             dm_tensor *g = gin[i];
             if (!x || !x->requires_grad) { dm_tensor_release(g); continue; }
-            if (i < 8 && bwctx.done[i]) {       /* the rule added it to x->grad itself */
-                bwctx.done[i] = 0;
+            if (i < 8 && ctx.done[i]) {         /* the rule added it to x->grad itself */
                 dm_tensor_release(g);
                 continue;
             }
