@@ -127,6 +127,8 @@ typedef enum {
     DM_OP_MATMUL, DM_OP_LINEAR, DM_OP_CAT, DM_OP_INDEX_SELECT,
     /* layers and losses (nn.c, loss.c) */
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
+    /* a host function as the rule (dm_record_custom) */
+    DM_OP_CUSTOM,
     DM_OP_COUNT
 } dm_op;
 
@@ -141,6 +143,7 @@ struct dm_node {
     int64_t i[2 * DM_MAX_DIMS];   /* integer parameters (dims, perms, sizes) */
     int in_ndim;                  /* shape of in[0] at record time */
     int64_t in_shape[DM_MAX_DIMS];
+    dm_tensor *out;               /* the output tensor, which owns the node (not retained) */
     int freed;                    /* graph released by a backward pass */
     /* backward bookkeeping */
     dm_tensor *gacc;              /* gradient flowing into this node's output */
@@ -179,7 +182,9 @@ int dm__needs_grad(int n, const dm_tensor *const *in);
  * inputs allowed.  Returns the node so the caller can fill parameters and saved tensors. */
 dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in);
 void dm__node_free(dm_node *n);
-void dm__node_dealloc(dm_node *n);           /* the memory only: retains nothing any more */
+void dm__node_dealloc(dm_node *n);  /* the memory (and a custom node's ud): retains no tensor */
+/* free t's gradient hooks (each free_ud once); for the release of a tensor */
+void dm__hooks_free(dm_tensor *t);
 /* For backward rules: the existing .grad of input k to accumulate into (a contiguous
  * tensor of in[k]'s shape), or NULL; after adding the gradient there, call dm__grad_done
  * and leave gin[k] NULL. */
@@ -212,5 +217,6 @@ int dm__bw_index_select(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_dropout(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif
