@@ -93,6 +93,9 @@ static custom_ext *custom_of(const dm_node *n)
 }
 
 /* the host's data goes back once: when the node is cleared by backward or freed */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
 static void custom_drop(custom_ext *c)
 {
     void (*free_ud)(void *) = c->free_ud;
@@ -278,13 +281,13 @@ static void node_clear(dm_node *n)
 void dm__node_dealloc(dm_node *n)
 {
     if (!n) return;
-    size_t bytes = node_bytes(n->ninputs);
-    if (n->op == DM_OP_CUSTOM) {
-        custom_ext *c = custom_of(n);
-        custom_drop(c);
-        bytes = c->bytes;
+    if (n->op != DM_OP_CUSTOM) {
+        dm__obj_free(n, node_bytes(n->ninputs));
+        return;
     }
-    dm__obj_free(n, bytes);
+    custom_ext *c = custom_of(n);
+    custom_drop(c);
+    dm__obj_free(n, c->bytes);
 }
 
 /* ---- tensor hooks ---------------------------------------------------------------------
@@ -438,7 +441,7 @@ dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k)
 
 void dm__grad_done(dm_bwctx *ctx, int k)
 {
-    if (dm__grad_dest(ctx, k)) ctx->done[k] = 1;
+    if (k >= 0 && k < 8) ctx->done[k] = 1;       /* only ever after dm__grad_dest offered it */
 }
 
 /* *slot += g, taking ownership of g */
