@@ -399,9 +399,10 @@ int dm_retain_grad(dm_tensor *t);
  * a host function as its backward rule (an autograd.Function written in Lua); a walk's own
  * callbacks hear of every node it runs and of every leaf whose .grad is final (where
  * data-parallel training starts the allreduce of a bucket while backward goes on).
- * Callbacks run inside dm_backward with grad mode off.  They return 0, or -1 after
- * dm_seterr(): the walk then stops and dm_backward fails with that message; nodes already
- * run are freed as usual, the rest of the graph is left as it was.
+ * Callbacks run inside dm_backward with grad mode off and must not start a backward over
+ * the graph being walked.  They return 0, or -1 after dm_seterr(): the walk then stops and
+ * dm_backward fails with that message; nodes already run are freed as usual (gradients they
+ * added to a .grad stay), the rest of the graph is left as it was.
  * A ud given with its free_ud belongs to the core from that call on: free_ud(ud) (when not
  * NULL) runs exactly once, when the hook is removed, when its tensor or node is freed
  * (after a backward without retain_graph, a custom node's), or at once when the call fails
@@ -431,9 +432,10 @@ int dm_record_custom(dm_tensor *out, int ninputs, const dm_tensor *const *inputs
                      dm_custom_backward fn, void *ud, void (*free_ud)(void *),
                      const char *name);
                         /* out = f(inputs) computed by the host: give out a grad_fn named name
-                           (copied) running fn; inputs retained.  out must be new (no grad_fn,
-                           no requires_grad, the caller's only reference).  Records nothing
-                           (and frees ud) in no-grad mode or when no input requires grad */
+                           (copied; NULL: "CustomBackward") running fn; inputs retained.  out
+                           must be new (no grad_fn, no requires_grad, the caller's only
+                           reference).  Records nothing (and frees ud) in no-grad mode or
+                           when no input requires grad */
 
 typedef struct dm_backward_hooks {
     int (*on_node)(void *ud, const char *name, const dm_tensor *out, const dm_tensor *grad,
@@ -445,7 +447,7 @@ typedef struct dm_backward_hooks {
                         /* once per leaf that requires grad and that the walk reaches, when
                            its .grad holds its final value of this walk (every node using it
                            has run); leaf->grad is unchanged when no gradient reached it */
-    void *ud;
+    void *ud;                   /* passed to both; h is read during the call only */
 } dm_backward_hooks;
 int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                    const dm_backward_hooks *h);     /* dm_backward with callbacks (h may be NULL) */
