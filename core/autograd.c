@@ -4,7 +4,9 @@
  * whose own nodes lead further back.  dm_backward() finds every node reachable from the
  * root, counts how many consumers each has, then runs the backward rules in an order where
  * a node runs only once all gradient flowing into it has been summed (Kahn's algorithm).
- * Nothing recurses, so very deep graphs are fine. */
+ * Nothing recurses, so very deep graphs are fine.  The walk calls its host where asked:
+ * tensor hooks when a tensor's gradient is complete, custom nodes whose rule is a host
+ * function, and a walk's own callbacks per node run and per leaf whose .grad is final. */
 #include "internal.h"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")           /* vectorize the accumulation loop (see elementwise.c) */
@@ -66,7 +68,44 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_DROPOUT]      = { "NativeDropoutBackward0", dm__bw_dropout },
     [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0", dm__bw_batchnorm },
     [DM_OP_LOSS]         = { "LossBackward0", dm__bw_loss },
+    [DM_OP_CUSTOM]       = { "CustomBackward", dm__bw_custom },
 };
+
+/* ---- custom nodes ----------------------------------------------------------------------
+ * A custom node's block carries, after its input array, the host's backward function, its
+ * user data and the node's name:
+ *     [dm_node][in[0] .. in[n-1]][custom_ext, name]                                       */
+typedef struct {
+    dm_custom_backward fn;
+    void *ud;
+    void (*free_ud)(void *);
+    size_t bytes;                 /* the node's whole block */
+    char name[];
+} custom_ext;
+
+static size_t node_bytes(int ninputs)
+{
+    return sizeof(dm_node) + (size_t)(ninputs ? ninputs : 1) * sizeof(dm_tensor *);
+}
+
+static custom_ext *custom_of(const dm_node *n)
+{
+    return (custom_ext *)((char *)n + node_bytes(n->ninputs));
+}
+
+/* the host's data goes back once: when the node is cleared by backward or freed */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static void custom_drop(custom_ext *c)
+{
+    void (*free_ud)(void *) = c->free_ud;
+    void *ud = c->ud;
+    c->fn = NULL;
+    c->ud = NULL;
+    c->free_ud = NULL;
+    if (free_ud) free_ud(ud);
+}
 
 const dm_opdef *dm__opdef(dm_op op) { return op > DM_OP_NONE && op < DM_OP_COUNT ? &optable[op] : NULL; }
 
@@ -108,6 +147,7 @@ const char *dm__node_name(const dm_node *n)
     }
     case DM_OP_LINEAR: return n->sub ? "AddmmBackward0" : "MmBackward0";
     case DM_OP_CAT: return n->sub ? "StackBackward0" : "CatBackward0";
+    case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }
 }
@@ -151,10 +191,11 @@ int dm__needs_grad(int n, const dm_tensor *const *in)
     return 0;
 }
 
-dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in)
+/* the node and its input array (and extra bytes) in one block from the core's cache */
+static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
+                                const dm_tensor *const *in, size_t extra)
 {
-    /* the node and its input array in one block from the core's cache */
-    size_t bytes = sizeof(dm_node) + (size_t)(n ? n : 1) * sizeof(dm_tensor *);
+    size_t bytes = node_bytes(n) + extra;
     dm_node *node = dm__obj_alloc(bytes);
     if (!node) return NULL;
     memset(node, 0, bytes);
@@ -168,10 +209,60 @@ dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *c
         node->in_ndim = in[0]->ndim;
         memcpy(node->in_shape, in[0]->shape, sizeof node->in_shape);
     }
+    node->out = out;
     if (out->grad_fn) dm__node_free(out->grad_fn);
     out->grad_fn = node;
     out->requires_grad = 1;
     return node;
+}
+
+dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in)
+{
+    return node_new(op, sub, out, n, in, 0);
+}
+
+int dm_record_custom(dm_tensor *out, int ninputs, const dm_tensor *const *inputs,
+                     dm_custom_backward fn, void *ud, void (*free_ud)(void *),
+                     const char *name)
+{
+    const char *err = NULL;
+    if (!out || !fn || ninputs < 0 || (ninputs > 0 && !inputs))
+        err = "record_custom: needs an output, a backward function and the inputs";
+    else if (out->grad_fn || out->requires_grad || out->refcount != 1)
+        err = "record_custom: the output must be a new tensor (no grad_fn, not requiring "
+              "grad, referenced only by the caller)";
+    for (int i = 0; !err && i < ninputs; i++)
+        if (inputs[i] == out) err = "record_custom: the output cannot be one of the inputs";
+    if (err) {
+        dm_seterr("%s", err);
+        if (free_ud) free_ud(ud);
+        return -1;
+    }
+    if (!dm__needs_grad(ninputs, inputs)) {
+        if (free_ud) free_ud(ud);
+        return 0;
+    }
+    if (!name) name = "CustomBackward";
+    size_t len = strlen(name), extra = sizeof(custom_ext) + len + 1;
+    dm_node *node = node_new(DM_OP_CUSTOM, 0, out, ninputs, inputs, extra);
+    if (!node) {
+        if (free_ud) free_ud(ud);
+        return -1;
+    }
+    custom_ext *c = custom_of(node);
+    c->fn = fn;
+    c->ud = ud;
+    c->free_ud = free_ud;
+    c->bytes = node_bytes(ninputs) + extra;
+    memcpy(c->name, name, len + 1);
+    return 0;
+}
+
+int dm__bw_custom(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                  dm_tensor **gin)
+{
+    custom_ext *c = custom_of(n);
+    return c->fn(c->ud, gout, n->ninputs, (const dm_tensor *const *)n->in, gin);
 }
 
 dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t)
@@ -190,11 +281,130 @@ static void node_clear(dm_node *n)
     for (int i = 0; i < DM_NODE_MAX_SAVED; i++) { dm_tensor_release(n->saved[i]); n->saved[i] = NULL; }
     dm_tensor_release(n->gacc);
     n->gacc = NULL;
+    if (n->op == DM_OP_CUSTOM) custom_drop(custom_of(n));
 }
 
 void dm__node_dealloc(dm_node *n)
 {
-    if (n) dm__obj_free(n, sizeof(dm_node) + (size_t)(n->ninputs ? n->ninputs : 1) * sizeof(dm_tensor *));
+    if (!n) return;
+    if (n->op != DM_OP_CUSTOM) {
+        dm__obj_free(n, node_bytes(n->ninputs));
+        return;
+    }
+    custom_ext *c = custom_of(n);
+    custom_drop(c);
+    dm__obj_free(n, c->bytes);
+}
+
+/* ---- tensor hooks ---------------------------------------------------------------------
+ * A tensor's hooks in the order added.  Hooks may add or remove hooks while they run: a
+ * removed entry is emptied then (its free_ud runs at once) and the list closed up after.
+ * The list stays with its tensor once made, so that ids are never handed out twice. */
+struct dm_hook_list {
+    int n, cap, next_id;
+    int live;                     /* entries not removed */
+    int running;                  /* run_hooks calls in progress on this list */
+    int emptied;                  /* entries removed while running, to close up */
+    struct dm_hook { int id; dm_grad_hook fn; void *ud; void (*free_ud)(void *); } *v;
+};
+
+int dm_tensor_add_hook(dm_tensor *t, dm_grad_hook fn, void *ud, void (*free_ud)(void *))
+{
+    if (!fn || !t->requires_grad) {
+        dm_seterr(fn ? "add_hook: cannot register a hook on a tensor that doesn't require "
+                       "gradient" : "add_hook: no hook function");
+        if (free_ud) free_ud(ud);
+        return -1;
+    }
+    dm_hook_list *l = t->hooks;
+    if (!l && !(l = t->hooks = calloc(1, sizeof *l))) goto oom;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 2;
+        struct dm_hook *v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) goto oom;
+        l->v = v;
+        l->cap = cap;
+    }
+    int id = ++l->next_id;
+    l->v[l->n++] = (struct dm_hook){ id, fn, ud, free_ud };
+    l->live++;
+    return id;
+oom:
+    dm_seterr("add_hook: out of memory");
+    if (free_ud) free_ud(ud);
+    return -1;
+}
+
+static void hooks_close_up(dm_hook_list *l)
+{
+    int k = 0;
+    for (int i = 0; i < l->n; i++) if (l->v[i].fn) l->v[k++] = l->v[i];
+    l->n = k;
+    l->emptied = 0;
+}
+
+/* t has hooks to run (and its gradient must be summed apart for them) */
+static inline int has_hooks(const dm_tensor *t) { return t->hooks && t->hooks->live > 0; }
+
+int dm_tensor_remove_hook(dm_tensor *t, int id)
+{
+    dm_hook_list *l = t->hooks;
+    for (int i = 0; l && id > 0 && i < l->n; i++) {
+        if (l->v[i].id != id || !l->v[i].fn) continue;
+        struct dm_hook h = l->v[i];
+        l->v[i].fn = NULL;
+        l->v[i].free_ud = NULL;
+        l->emptied = 1;
+        l->live--;
+        if (!l->running) hooks_close_up(l);
+        if (h.free_ud) h.free_ud(h.ud);
+        return 0;
+    }
+    dm_seterr("remove_hook: the tensor has no hook %d", id);
+    return -1;
+}
+
+void dm__hooks_free(dm_tensor *t)
+{
+    dm_hook_list *l = t->hooks;
+    t->hooks = NULL;
+    if (!l) return;
+    for (int i = 0; i < l->n; i++) if (l->v[i].free_ud) l->v[i].free_ud(l->v[i].ud);
+    free(l->v);
+    free(l);
+}
+
+/* Run t's hooks on its gradient *g (owned), each on the one before's result; a replacement
+ * takes *g's place (contiguous, as rules expect).  On failure *g is left as it was. */
+static int run_hooks(dm_tensor *t, dm_tensor **g)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    dm_hook_list *l = t->hooks;
+    int rc = 0;
+    l->running++;
+    for (int i = 0; rc == 0 && i < l->n; i++) {
+        if (!l->v[i].fn) continue;
+        dm_tensor *r = NULL;
+        if (l->v[i].fn(l->v[i].ud, t, *g, &r) != 0) {
+            dm_tensor_release(r);
+            rc = -1;
+        } else if (r && !dm__same_shape(r, t)) {
+            dm_seterr("backward: a hook on a tensor of shape %s returned a gradient of shape "
+                      "%s", SHAPE(t, b1), SHAPE(r, b2));
+            dm_tensor_release(r);
+            rc = -1;
+        } else if (r) {
+            dm_tensor *c = dm__is_contig(r) ? r : dm_contiguous(r);
+            if (c != r) dm_tensor_release(r);
+            if (!c) rc = -1;
+            else {
+                dm_tensor_release(*g);
+                *g = c;
+            }
+        }
+    }
+    if (--l->running == 0 && l->emptied) hooks_close_up(l);
+    return rc;
 }
 
 void dm__node_free(dm_node *n)
@@ -217,38 +427,27 @@ static dm_tensor *owned_grad(dm_tensor *g)
 
 /* ---- accumulating straight into a leaf's .grad -----------------------------------------
  * A leaf's gradient is usually added to its existing .grad (zeroed by zero_grad), which
- * costs a temporary and a pass over both.  While a rule runs, dm__grad_dest(n, k) offers
+ * costs a temporary and a pass over both.  While a rule runs, dm__grad_dest(ctx, k) offers
  * the .grad of input k when that is a leaf whose .grad is contiguous and of its shape; a
- * rule that adds its gradient there itself (a gemm with beta = 1) calls dm__grad_done(n, k)
- * and leaves gin[k] NULL, and the engine then has nothing to add. */
-static DM_TLS struct {
-    const dm_node *node;
-    dm_tensor *dest[8];
-    unsigned char done[8];
-} bwctx;
-
-dm_tensor *dm__grad_dest(const dm_node *n, int k)
+ * rule that adds its gradient there itself (a gemm with beta = 1) calls
+ * dm__grad_done(ctx, k) and leaves gin[k] NULL, and the engine then has nothing to add.
+ * The offer is worked out when asked (few rules ask), not before every rule. */
+dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k)
 {
-    return bwctx.node == n && k >= 0 && k < 8 ? bwctx.dest[k] : NULL;
+    const dm_node *n = ctx->node;
+    if (k < 0 || k >= 8 || k >= n->ninputs) return NULL;
+    const dm_tensor *x = n->in[k];
+    /* a leaf with hooks gets its gradient summed apart, for them to see whole */
+    if (!x || !x->requires_grad || x->grad_fn || !x->grad || has_hooks(x)) return NULL;
+    dm_tensor *g = x->grad;
+    if (dm__same_shape(g, x) && dm__is_contig(g) && !g->grad_fn && g->storage != x->storage)
+        return g;
+    return NULL;
 }
 
-void dm__grad_done(const dm_node *n, int k)
+void dm__grad_done(dm_bwctx *ctx, int k)
 {
-    if (bwctx.node == n && k >= 0 && k < 8 && bwctx.dest[k]) bwctx.done[k] = 1;
-}
-
-static void grad_dest_setup(const dm_node *n)
-{
-    bwctx.node = n;
-    for (int i = 0; i < 8; i++) {
-        bwctx.dest[i] = NULL;
-        bwctx.done[i] = 0;
-        const dm_tensor *x = i < n->ninputs ? n->in[i] : NULL;
-        if (!x || !x->requires_grad || x->grad_fn || !x->grad) continue;
-        const dm_tensor *g = x->grad;
-        if (dm_same_shape(g, x) && dm_is_contiguous(g) && !g->grad_fn && g->storage != x->storage)
-            bwctx.dest[i] = x->grad;
-    }
+    if (k >= 0 && k < 8) ctx->done[k] = 1;       /* only ever after dm__grad_dest offered it */
 }
 
 /* *slot += g, taking ownership of g */
@@ -312,7 +511,81 @@ static int tvec_push(tensvec *s, dm_tensor *x)
     return 0;
 }
 
+/* ---- leaves followed one by one --------------------------------------------------------
+ * Leaves with hooks, or all of them when the caller wants to hear when each is final: how
+ * many of their uses are still to run and, for a leaf with hooks, its gradient of this walk
+ * so far.  Open addressing keyed by address, inline for small graphs; untouched (and the
+ * walk as cheap as ever) when nobody asked. */
+typedef struct { dm_tensor *x; int64_t pending; dm_tensor *gbuf; } leafent;
+typedef struct { leafent *v; int64_t n, cap; leafent inl[16]; } leafmap;
+
+static leafent *leaf_slot(leafent *v, int64_t cap, const dm_tensor *x)
+{
+    uint64_t h = (uint64_t)(uintptr_t)x * 0x9E3779B97F4A7C15u;
+    int64_t i = (int64_t)((h ^ (h >> 32)) & (uint64_t)(cap - 1));
+    while (v[i].x && v[i].x != x) i = (i + 1) & (cap - 1);
+    return &v[i];
+}
+
+static leafent *leaf_find(const leafmap *m, const dm_tensor *x)
+{
+    leafent *e = leaf_slot(m->v, m->cap, x);
+    return e->x ? e : NULL;
+}
+
+/* one more use of leaf x */
+static int leaf_use(leafmap *m, dm_tensor *x)
+{
+    if (!m->v) {
+        memset(m->inl, 0, sizeof m->inl);
+        m->v = m->inl;
+        m->cap = 16;
+    }
+    if (2 * (m->n + 1) > m->cap) {
+        int64_t cap = 2 * m->cap;
+        leafent *v = calloc((size_t)cap, sizeof *v);
+        if (!v) { dm_seterr("backward: out of memory"); return -1; }
+        for (int64_t k = 0; k < m->cap; k++) if (m->v[k].x) *leaf_slot(v, cap, m->v[k].x) = m->v[k];
+        if (m->v != m->inl) free(m->v);
+        m->v = v;
+        m->cap = cap;
+    }
+    leafent *e = leaf_slot(m->v, m->cap, x);
+    if (!e->x) { e->x = x; m->n++; }
+    e->pending++;
+    return 0;
+}
+
+/* the last use of leaf e->x has run: its hooks, its gradient into .grad, then the host */
+static int leaf_final(leafent *e, const dm_backward_hooks *h)
+{
+    dm_tensor *x = e->x, *g = e->gbuf;
+    e->gbuf = NULL;
+    if (g) {
+        if (has_hooks(x) && run_hooks(x, &g)) { dm_tensor_release(g); return -1; }
+        if (accumulate(&x->grad, g)) return -1;
+    }
+    return h && h->on_leaf_grad ? h->on_leaf_grad(h->ud, x) : 0;
+}
+
+/* the gradient flowing into non-leaf t is whole (*g, owned): t's hooks, then retain_grad */
+static int nonleaf_final(dm_tensor *t, dm_tensor **g)
+{
+    if (has_hooks(t) && run_hooks(t, g)) return -1;
+    if (t->retains_grad) {
+        dm_tensor *c = dm_clone(*g);
+        if (!c || accumulate(&t->grad, c)) return -1;
+    }
+    return 0;
+}
+
 int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
+{
+    return dm_backward_ex(t, gradient, retain_graph, NULL);
+}
+
+int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
+                   const dm_backward_hooks *h)
 {
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     if (!t->requires_grad) {
@@ -342,17 +615,22 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
     int prev = dm_set_grad_enabled(0);
     int rc = 0;
     if (!t->grad_fn) {                       /* a leaf: its gradient is the seed */
-        rc = accumulate(&t->grad, g0);
+        leafent e = { t, 0, g0 };
+        rc = leaf_final(&e, h);
         dm_set_grad_enabled(prev);
         return rc;
     }
 
-    /* 1. discover nodes, counting consumers; keep their owners alive for the walk */
+    /* 1. discover nodes, counting consumers; keep their owners alive for the walk; count
+          the uses of the leaves followed one by one */
+    int track = h && h->on_leaf_grad;
     nodevec all, ready;
     tensvec owners;
+    leafmap lm;
     all.v = all.inl; ready.v = ready.inl; owners.v = owners.inl;
     all.n = ready.n = owners.n = 0;
     all.cap = ready.cap = owners.cap = VEC_INLINE;
+    lm.v = NULL; lm.n = lm.cap = 0;
     dm_node *root = t->grad_fn;
     rc = vec_push(&all, root);
     root->mark = 1;
@@ -368,7 +646,11 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
         }
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
-            if (!x || !x->requires_grad || !x->grad_fn) continue;
+            if (!x || !x->requires_grad) continue;
+            if (!x->grad_fn) {
+                if ((track || has_hooks(x)) && leaf_use(&lm, x)) { rc = -1; break; }
+                continue;
+            }
             dm_node *m = x->grad_fn;
             if (!m->mark) {
                 m->mark = 1;
@@ -386,50 +668,59 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
         rc = vec_push(&ready, root);
     }
     dm_tensor *gin_small[8];
+    dm_bwctx ctx;
     while (rc == 0 && ready.n > 0) {
         dm_node *n = ready.v[--ready.n];
+        dm_tensor *o = n->out;
+        if (n->gacc && (o->hooks || o->retains_grad) && nonleaf_final(o, &n->gacc)) {
+            rc = -1;
+            break;
+        }
+        const char *name = h && h->on_node ? dm__node_name(n) : NULL;
+        if (name && h->on_node(h->ud, name, o, n->gacc, 0)) { rc = -1; break; }
         dm_tensor **gin = n->ninputs <= 8 ? gin_small : calloc((size_t)n->ninputs, sizeof *gin);
         if (!gin) { dm_seterr("backward: out of memory"); rc = -1; break; }
         memset(gin, 0, (size_t)n->ninputs * sizeof *gin);
         const dm_opdef *def = dm__opdef(n->op);
+        ctx.node = n;
+        memset(ctx.done, 0, sizeof ctx.done);
         if (!n->gacc) {
             /* no gradient reached this node (all paths were non-differentiable) */
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
         } else {
-            grad_dest_setup(n);
-            if (def->backward(n, n->gacc, gin) != 0) rc = -1;
+            if (def->backward(&ctx, n, n->gacc, gin) != 0) rc = -1;
         }
-        bwctx.node = NULL;
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
             dm_tensor *g = gin[i];
             if (!x || !x->requires_grad) { dm_tensor_release(g); continue; }
-            if (i < 8 && bwctx.done[i]) {       /* the rule added it to x->grad itself */
-                bwctx.done[i] = 0;
+            if (i < 8 && ctx.done[i]) {         /* the rule added it to x->grad itself */
                 dm_tensor_release(g);
-                continue;
-            }
-            if (rc == 0 && g && !dm_same_shape(g, x)) {
+                g = NULL;
+            } else if (rc == 0 && g && !dm_same_shape(g, x)) {
                 dm_seterr("backward: %s produced a gradient of shape %s for an input of "
                           "shape %s", dm__node_name(n), SHAPE(g, b1), SHAPE(x, b2));
                 rc = -1;
             }
             if (rc != 0) { dm_tensor_release(g); continue; }
             if (!x->grad_fn) {
-                if (g && accumulate(&x->grad, g)) rc = -1;
+                leafent *e = lm.n && (track || has_hooks(x)) ? leaf_find(&lm, x) : NULL;
+                if (!e) {
+                    if (g && accumulate(&x->grad, g)) rc = -1;
+                } else {
+                    if (g && accumulate(has_hooks(x) ? &e->gbuf : &x->grad, g)) rc = -1;
+                    if (rc == 0 && --e->pending == 0 && leaf_final(e, h)) rc = -1;
+                }
                 continue;
-            }
-            if (g && x->retains_grad) {
-                dm_tensor *c = dm_clone(g);
-                if (!c || accumulate(&x->grad, c)) rc = -1;
             }
             dm_node *m = x->grad_fn;
             if (g && accumulate(&m->gacc, g)) rc = -1;
             if (--m->pending == 0 && rc == 0) rc = vec_push(&ready, m);
         }
         if (gin != gin_small) free(gin);
+        if (name && rc == 0 && h->on_node(h->ud, name, o, n->gacc, 1)) rc = -1;
         dm_tensor_release(n->gacc);
         n->gacc = NULL;
         if (!retain_graph && rc == 0) { node_clear(n); n->freed = 1; }
@@ -441,9 +732,11 @@ int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
         all.v[k]->gacc = NULL;
     }
     for (int64_t k = 0; k < owners.n; k++) dm_tensor_release(owners.v[k]);
+    for (int64_t k = 0; k < lm.cap; k++) if (lm.v[k].x) dm_tensor_release(lm.v[k].gbuf);
     if (all.v != all.inl) free(all.v);
     if (ready.v != ready.inl) free(ready.v);
     if (owners.v != owners.inl) free(owners.v);
+    if (lm.v != lm.inl) free(lm.v);
     dm_tensor_release(g0);
     dm_set_grad_enabled(prev);
     return rc;

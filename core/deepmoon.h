@@ -49,6 +49,7 @@ typedef struct dm_storage dm_storage;      /* opaque: bytes, a device, an alloca
 typedef struct dm_tensor dm_tensor;
 typedef struct dm_node dm_node;
 typedef struct dm_rng dm_rng;
+typedef struct dm_hook_list dm_hook_list;
 
 /* Element types, as PyTorch's.  float32 is the default; integer and bool tensors carry
    indices, labels and masks and never require grad. */
@@ -85,6 +86,7 @@ struct dm_tensor {
     int retains_grad;             /* non-leaf that keeps its .grad (retain_grad) */
     dm_tensor *grad;              /* owned; NULL until a backward pass writes it */
     dm_node *grad_fn;             /* owned; NULL for leaves */
+    dm_hook_list *hooks;          /* owned; gradient hooks (dm_tensor_add_hook), or NULL */
 };
 
 /* ---- errors and memory ------------------------------------------------------------- */
@@ -532,6 +534,64 @@ const char *dm_grad_fn_name(const dm_tensor *t);     /* "AddBackward0" or NULL (
 int dm_is_leaf(const dm_tensor *t);
 int dm_set_requires_grad(dm_tensor *t, int on);      /* leaves only */
 int dm_retain_grad(dm_tensor *t);
+
+/* ---- autograd: the walk calls its host ---------------------------------------------
+ * Tensor hooks see (and may replace) the gradient flowing into a tensor; a custom node runs
+ * a host function as its backward rule (an autograd.Function written in Lua); a walk's own
+ * callbacks hear of every node it runs and of every leaf whose .grad is final (where
+ * data-parallel training starts the allreduce of a bucket while backward goes on).
+ * Callbacks run inside dm_backward with grad mode off and must not start a backward over
+ * the graph being walked.  They return 0, or -1 after dm_seterr(): the walk then stops and
+ * dm_backward fails with that message; nodes already run are freed as usual (gradients they
+ * added to a .grad stay), the rest of the graph is left as it was.
+ * A ud given with its free_ud belongs to the core from that call on: free_ud(ud) (when not
+ * NULL) runs exactly once, when the hook is removed, when its tensor or node is freed
+ * (after a backward without retain_graph, a custom node's), or at once when the call fails
+ * or records nothing.  The core retains nothing for a callback: a ud that holds a tensor
+ * the hook is on makes a cycle only the host can break.
+ *
+ *     static int twice(void *ud, dm_tensor *t, const dm_tensor *g, dm_tensor **replace)
+ *     { *replace = dm_binary_scalar(DM_BIN_MUL, g, 2.0f, 0); return *replace ? 0 : -1; }
+ *     int id = dm_tensor_add_hook(w, twice, NULL, NULL);  // w's gradients count double
+ */
+typedef int (*dm_grad_hook)(void *ud, dm_tensor *t, const dm_tensor *grad,
+                            dm_tensor **replace);
+                        /* grad is t's whole gradient of this walk (borrowed); may set *replace
+                           to a new reference of t's shape to pass on instead */
+int dm_tensor_add_hook(dm_tensor *t, dm_grad_hook fn, void *ud, void (*free_ud)(void *));
+                        /* id > 0, or -1; t must require grad.  Hooks run in the order added,
+                           each on the one before's result: on a leaf before the gradient is
+                           added to .grad, on a non-leaf before its grad_fn runs (and before
+                           retain_grad keeps it); not at all when no gradient reaches t */
+int dm_tensor_remove_hook(dm_tensor *t, int id);     /* 0, or -1 when t has no hook id */
+
+typedef int (*dm_custom_backward)(void *ud, const dm_tensor *grad, int ninputs,
+                                  const dm_tensor *const *inputs, dm_tensor **grads);
+                        /* grad: the output's gradient (contiguous, borrowed); set grads[k] to
+                           a new reference of inputs[k]'s shape, or leave it NULL (none) */
+int dm_record_custom(dm_tensor *out, int ninputs, const dm_tensor *const *inputs,
+                     dm_custom_backward fn, void *ud, void (*free_ud)(void *),
+                     const char *name);
+                        /* out = f(inputs) computed by the host: give out a grad_fn named name
+                           (copied; NULL: "CustomBackward") running fn; inputs retained.  out
+                           must be new (no grad_fn, no requires_grad, the caller's only
+                           reference).  Records nothing (and frees ud) in no-grad mode or
+                           when no input requires grad */
+
+typedef struct dm_backward_hooks {
+    int (*on_node)(void *ud, const char *name, const dm_tensor *out, const dm_tensor *grad,
+                   int after);
+                        /* before (after = 0) and after (1) each node of the walk runs, once
+                           each: out its output tensor, grad the gradient flowing into it
+                           (NULL when none reached it); borrowed */
+    int (*on_leaf_grad)(void *ud, dm_tensor *leaf);
+                        /* once per leaf that requires grad and that the walk reaches, when
+                           its .grad holds its final value of this walk (every node using it
+                           has run); leaf->grad is unchanged when no gradient reached it */
+    void *ud;                   /* passed to both; h is read during the call only */
+} dm_backward_hooks;
+int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
+                   const dm_backward_hooks *h);     /* dm_backward with callbacks (h may be NULL) */
 
 #ifdef __cplusplus
 }

@@ -208,7 +208,7 @@ dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt)
     return out;
 }
 
-int dm__bw_to_dtype(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_to_dtype(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     gin[0] = dm_to_dtype(gout, n->in[0]->dtype);

@@ -747,7 +747,7 @@ static int bw_binary_loop(dm_node *n, const dm_tensor *gout, int need_a, int nee
     return 0;
 }
 
-int dm__bw_binary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     int need_a = wants_grad(n, 0), need_b = wants_grad(n, 1);
     const dm_tensor *a = n->in[0], *b = n->in[1];
@@ -785,7 +785,7 @@ int dm__bw_binary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 }
 
 /* gx = rule(g, x) elementwise over x's shape; x may be non-contiguous */
-int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     const dm_tensor *x = n->in[0];
@@ -856,7 +856,7 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 }
 
 DM_AVX_CLONES
-int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     if (n->sub < 0 || n->sub >= DM_UN_COUNT) {
@@ -950,7 +950,7 @@ static int bw_param_setup(dm_node *n, const dm_tensor *gout, dm_tensor **gx, con
     return 0;
 }
 
-int dm__bw_clamp(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_clamp(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     dm_tensor *gx;
@@ -972,7 +972,8 @@ int dm__bw_clamp(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     return 0;
 }
 
-int dm__bw_leaky_relu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_leaky_relu(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                      dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     dm_tensor *gx;
@@ -989,7 +990,7 @@ int dm__bw_leaky_relu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     return 0;
 }
 
-int dm__bw_elu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_elu(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     dm_tensor *gx;
@@ -1006,7 +1007,7 @@ int dm__bw_elu(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     return 0;
 }
 
-int dm__bw_where(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_where(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     int need_a = wants_grad(n, 0), need_b = wants_grad(n, 1);
     if (!need_a && !need_b) return 0;

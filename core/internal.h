@@ -8,6 +8,12 @@
 #include <math.h>
 
 #define DM_UNUSED(x) ((void)(x))
+/* a parameter that some definitions of a function type do not read (C23's [[maybe_unused]]) */
+#if defined(__GNUC__)
+#define DM_MAYBE_UNUSED __attribute__((unused))
+#else
+#define DM_MAYBE_UNUSED
+#endif
 
 /* Thread-local state read on every op: the initial-exec TLS model makes that a plain load
  * instead of a __tls_get_addr call per access (the core is a shared object; the few bytes
@@ -159,6 +165,8 @@ typedef enum {
     DM_OP_TO_DTYPE,
     /* layers and losses (nn.c, loss.c) */
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
+    /* a host function as the rule (dm_record_custom) */
+    DM_OP_CUSTOM,
     DM_OP_COUNT
 } dm_op;
 
@@ -173,6 +181,7 @@ struct dm_node {
     int64_t i[2 * DM_MAX_DIMS];   /* integer parameters (dims, perms, sizes) */
     int in_ndim;                  /* shape of in[0] at record time */
     int64_t in_shape[DM_MAX_DIMS];
+    dm_tensor *out;               /* the output tensor, which owns the node (not retained) */
     int freed;                    /* graph released by a backward pass */
     /* backward bookkeeping */
     dm_tensor *gacc;              /* gradient flowing into this node's output */
@@ -180,10 +189,19 @@ struct dm_node {
     int mark;
 };
 
+/* What the engine hands a backward rule besides its node: where it may write (today the
+ * leaves' .grad it can accumulate into itself, through dm__grad_dest/dm__grad_done).  One
+ * per walk, on the walk's stack: rules read no thread-local or global state. */
+typedef struct dm_bwctx {
+    dm_node *node;                /* the node whose rule runs */
+    unsigned char done[8];        /* input k's gradient went straight into its .grad */
+} dm_bwctx;
+
 /* Backward rule: given the gradient of the output (contiguous, output's shape), set gin[k]
  * to a new tensor of in[k]'s shape for each input with requires_grad (leave NULL
  * otherwise).  Return 0, or -1 with a message. */
-typedef int (*dm_backward_fn)(dm_node *n, const dm_tensor *gout, dm_tensor **gin);
+typedef int (*dm_backward_fn)(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout,
+                              dm_tensor **gin);
 typedef struct {
     const char *name;             /* PyTorch's grad_fn class name, e.g. "AddBackward0" */
     dm_backward_fn backward;
@@ -202,39 +220,42 @@ int dm__needs_grad(int n, const dm_tensor *const *in);
  * inputs allowed.  Returns the node so the caller can fill parameters and saved tensors. */
 dm_node *dm__record(dm_op op, int sub, dm_tensor *out, int n, const dm_tensor *const *in);
 void dm__node_free(dm_node *n);
-void dm__node_dealloc(dm_node *n);           /* the memory only: retains nothing any more */
+void dm__node_dealloc(dm_node *n);  /* the memory (and a custom node's ud): retains no tensor */
+/* free t's gradient hooks (each free_ud once); for the release of a tensor */
+void dm__hooks_free(dm_tensor *t);
 /* For backward rules: the existing .grad of input k to accumulate into (a contiguous
  * tensor of in[k]'s shape), or NULL; after adding the gradient there, call dm__grad_done
  * and leave gin[k] NULL. */
-dm_tensor *dm__grad_dest(const dm_node *n, int k);
-void dm__grad_done(const dm_node *n, int k);
+dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k);
+void dm__grad_done(dm_bwctx *ctx, int k);
 /* save a detached alias of t (breaks the out -> node -> out cycle) */
 dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t);
 
 /* backward rules, one per op, defined beside the forward code */
-int dm__bw_view(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_transpose(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_permute(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_narrow(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_select(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_expand(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_clone(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_binary(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_scalar(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_unary(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_clamp(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_leaky_relu(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_elu(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_where(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_reduce(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_softmax(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_matmul(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_linear(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_cat(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_index_select(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_dropout(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_batchnorm(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_loss(dm_node *, const dm_tensor *, dm_tensor **);
-int dm__bw_to_dtype(dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_view(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_transpose(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_permute(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_narrow(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_select(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_expand(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_clone(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_binary(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scalar(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_unary(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_clamp(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_leaky_relu(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_elu(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_where(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_reduce(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_softmax(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_matmul(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_linear(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_cat(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_select(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_dropout(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif

@@ -136,7 +136,7 @@ dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim)
 /* Cat and stack alike: input k owns e_k consecutive positions of the output's dim (its size
  * there for cat, 0 for an input cat skipped, 1 for stack).  The extents are read from the
  * inputs' shapes now, so the node needs no per-input storage. */
-int dm__bw_cat(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_cat(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     int d = (int)n->i[0];
     int64_t total = gout->shape[d];
@@ -237,7 +237,8 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
 }
 
 /* Scatter the gradient back; repeated indices accumulate. */
-int dm__bw_index_select(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_index_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                        dm_tensor **gin)
 {
     const dm_tensor *x = n->in[0], *idx = n->in[1];
     if (!x->requires_grad) return 0;

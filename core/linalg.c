@@ -169,7 +169,7 @@ dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b)
 
 /* dA = dC @ B^T and dB = A^T @ dC, batch by batch; an operand that was broadcast over the
  * batch gets the sum over batches, accumulated by gemm itself (beta = 1 after the first). */
-int dm__bw_matmul(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_matmul(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     const dm_tensor *a = n->in[0], *b = n->in[1];
     int need_a = a && a->requires_grad, need_b = b && b->requires_grad;
@@ -325,7 +325,7 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
 }
 
 /* dx = dy @ w, dw = dy^T @ x, db = column sums of dy */
-int dm__bw_linear(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_linear(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     const dm_tensor *x = n->in[0], *w = n->in[1], *b = n->ninputs > 2 ? n->in[2] : NULL;
     const float *g = dm_data(gout);          // dy is [N x out], contiguous
@@ -346,18 +346,18 @@ int dm__bw_linear(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         mat X;
         if (linear_x(&X, x)) return -1;
         /* straight into w's existing .grad when the engine offers it (beta = 1) */
-        dm_tensor *dst = dm__grad_dest(n, 1);
+        dm_tensor *dst = dm__grad_dest(ctx, 1);
         dm_tensor *gw = dst ? NULL : dm_tensor_new(2, w->shape);
         if (dst || gw)
             dm_gemm(1, X.trans, nout, in, N, 1.0f, g, max1(nout), X.p, X.ld, dst ? 1.0f : 0.0f,
                     dm_data(dst ? dst : gw), max1(in));
         mat_free(&X);
-        if (dst) dm__grad_done(n, 1);
+        if (dst) dm__grad_done(ctx, 1);
         else if (!gw) return -1;
         else gin[1] = gw;
     }
     if (b && b->requires_grad) {
-        dm_tensor *dst = dm__grad_dest(n, 2);
+        dm_tensor *dst = dm__grad_dest(ctx, 2);
         dm_tensor *gb = dst ? NULL : dm_tensor_new(1, b->shape);
         if (!dst && !gb) return -1;
         float *d = dm_data(dst ? dst : gb);
@@ -373,7 +373,7 @@ int dm__bw_linear(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
             if (dst) for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] += (float)acc[jj];
             else for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (float)acc[jj];
         }
-        if (dst) dm__grad_done(n, 2);
+        if (dst) dm__grad_done(ctx, 2);
         else gin[2] = gb;
     }
     return 0;

@@ -714,7 +714,7 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     return 0;
 }
 
-int dm__bw_loss(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_loss(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     switch (n->sub) {
     case DM_LOSS_NLL: return bw_nll(n, gout, gin);

@@ -64,7 +64,8 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
     return out;
 }
 
-int dm__bw_dropout(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_dropout(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                   dm_tensor **gin)
 {
     if (!n->in[0]->requires_grad) return 0;
     const dm_tensor *mask = n->saved[0];          /* contiguous, x's shape */
@@ -200,7 +201,8 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
 /* training:  dx = (g - mean(g) - xhat mean(g xhat)) invstd w   (the batch stats depend on x)
  * eval:      dx = g invstd w
  * both:      dw = sum(g xhat), db = sum(g) */
-int dm__bw_batchnorm(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_batchnorm(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                     dm_tensor **gin)
 {
     const dm_tensor *x = n->in[0], *weight = n->in[1], *bias = n->in[2];
     int training = (int)n->i[0];

@@ -462,7 +462,8 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim) { return softmax_impl(x, 
 
 /* softmax:     gin = y * (g - sum_r g*y)
    log_softmax: gin = g - exp(y) * sum_r g */
-int dm__bw_softmax(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                   dm_tensor **gin)
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     const dm_tensor *yt = n->saved[0];
@@ -519,7 +520,7 @@ static void var_backward(const float *xd, geom G, int full, int correction,
         }
 }
 
-int dm__bw_reduce(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_reduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     dm_tensor *x = n->in[0];
     if (!x || !x->requires_grad) return 0;

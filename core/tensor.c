@@ -129,7 +129,7 @@ void dm_tensor_release(dm_tensor *t)
 {
     if (!t) return;
     if (t->refcount > 1) { t->refcount--; return; }
-    if (!t->grad_fn && !t->grad) {          /* the common case: nothing hangs off it */
+    if (!t->grad_fn && !t->grad && !t->hooks) {  /* the common case: nothing hangs off it */
         dm__tensor_dispose(t);
         return;
     }
@@ -147,6 +147,7 @@ static void release_graph(dm_tensor *t)
     while (top > 0) {
         dm_tensor *x = stack[--top];
         if (--x->refcount > 0) continue;
+        if (x->hooks) dm__hooks_free(x);
         dm_node *n = x->grad_fn;
         dm_tensor *g = x->grad;
         dm__tensor_dispose(x);

@@ -329,28 +329,28 @@ dm_tensor *dm_detach(const dm_tensor *t)
 
 static int want(dm_node *n, int k) { return n->in[k] && n->in[k]->requires_grad; }
 
-int dm__bw_view(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_view(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     gin[0] = dm_reshape(g, n->in_ndim, n->in_shape);
     return gin[0] ? 0 : -1;
 }
 
-int dm__bw_clone(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_clone(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     gin[0] = dm_tensor_retain((dm_tensor *)g);
     return 0;
 }
 
-int dm__bw_transpose(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_transpose(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     gin[0] = dm_transpose(g, (int)n->i[0], (int)n->i[1]);
     return gin[0] ? 0 : -1;
 }
 
-int dm__bw_permute(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_permute(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     int inv[DM_MAX_DIMS];
@@ -372,7 +372,7 @@ static int scatter_window(dm_node *n, const dm_tensor *g, dm_tensor **gin,
     return 0;
 }
 
-int dm__bw_narrow(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_narrow(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     dm_tensor *z = dm_tensor_zeros(n->in_ndim, n->in_shape);
@@ -390,13 +390,13 @@ static dm_tensor *select_window(const dm_tensor *z, dm_node *n)
     return dm_select(z, (int)n->i[0], n->i[1]);
 }
 
-int dm__bw_select(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     return scatter_window(n, g, gin, select_window);
 }
 
-int dm__bw_expand(dm_node *n, const dm_tensor *g, dm_tensor **gin)
+int dm__bw_expand(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
     gin[0] = dm_sum_to(g, n->in_ndim, n->in_shape);

@@ -150,6 +150,29 @@ static dm_tensor *f_loss(dm_tensor *const *in, void *c)
     }
 }
 
+/* a host-computed product with a host backward rule (a custom node): da = g b, db = g a */
+static int custom_mul_bw(void *ud, const dm_tensor *g, int n, const dm_tensor *const *in,
+                         dm_tensor **gin)
+{
+    (void)ud; (void)n;
+    gin[0] = dm_mul(g, in[1]);
+    gin[1] = dm_mul(g, in[0]);
+    return gin[0] && gin[1] ? 0 : -1;
+}
+static dm_tensor *f_custom(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    int prev = dm_set_grad_enabled(0);
+    dm_tensor *y = dm_mul(A, B);
+    dm_set_grad_enabled(prev);
+    if (y && dm_record_custom(y, 2, (const dm_tensor *const *)in, custom_mul_bw, NULL, NULL,
+                              "CustomMulBackward")) {
+        dm_tensor_release(y);
+        return NULL;
+    }
+    return y;
+}
+
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1 },
@@ -196,6 +219,7 @@ static const gcase cases[] = {
     { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1 },
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f },
+    { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
