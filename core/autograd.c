@@ -184,6 +184,83 @@ int dm_retain_grad(dm_tensor *t)
     return 0;
 }
 
+/* a dim of more than one element and stride 0: writing the tensor writes a cell twice */
+static int self_overlaps(const dm_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++) if (t->shape[d] > 1 && t->stride[d] == 0) return 1;
+    return 0;
+}
+
+int dm_set_grad(dm_tensor *t, dm_tensor *g)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    if (g) {
+        if (g == t || g->storage == t->storage) {
+            dm_seterr("grad: can't assign a tensor (or a view of it) as its own grad");
+            return -1;
+        }
+        if (g->dtype != t->dtype) {
+            dm_seterr("grad: assigned grad has data of a different type (%s, expected %s)",
+                      dm_dtype_name(g->dtype), dm_dtype_name(t->dtype));
+            return -1;
+        }
+        if (!dm__same_shape(g, t)) {
+            dm_seterr("grad: assigned grad has size %s, but the tensor has size %s",
+                      SHAPE(g, b1), SHAPE(t, b2));
+            return -1;
+        }
+        if (dm_tensor_device(g) != dm_tensor_device(t)) {
+            dm_seterr("grad: assigned grad is on %s, but the tensor is on %s",
+                      dm_device_name(dm_tensor_device(g)), dm_device_name(dm_tensor_device(t)));
+            return -1;
+        }
+        if (self_overlaps(g)) {
+            dm_seterr("grad: assigned grad %s overlaps itself (an expanded tensor); assign "
+                      "a :clone() of it", SHAPE(g, b1));
+            return -1;
+        }
+        dm_tensor_retain(g);
+    }
+    dm_tensor_release(t->grad);
+    t->grad = g;
+    return 0;
+}
+
+int dm_zero_grad(dm_tensor *t, int set_to_none)
+{
+    dm_tensor *g = t->grad;
+    if (!g) return 0;
+    if (set_to_none) {
+        t->grad = NULL;
+        dm_tensor_release(g);
+        return 0;
+    }
+    if (dm__is_contig(g) && !g->requires_grad) {     /* the usual case: one memset */
+        memset(dm__ptr(g), 0, (size_t)dm__numel(g) * dm__esize(g->dtype));
+        return 0;
+    }
+    int prev = dm_set_grad_enabled(0);
+    int rc = dm_zero_(g);
+    dm_set_grad_enabled(prev);
+    return rc;
+}
+
+dm_tensor *dm_tensor_with_data(dm_tensor *t, const dm_tensor *x)
+{
+    if (t->grad_fn) { dm_seterr("data: only a leaf tensor's data can be replaced"); return NULL; }
+    if (t->requires_grad && !dm_is_floating(x->dtype)) {
+        dm_seterr("data: a tensor that requires grad needs floating data, got %s",
+                  dm_dtype_name(x->dtype));
+        return NULL;
+    }
+    dm_tensor *n = dm_tensor_alias(x, x->ndim, x->shape, x->stride, x->offset);
+    if (!n) return NULL;
+    n->requires_grad = t->requires_grad;
+    n->grad = t->grad;
+    t->grad = NULL;
+    return n;
+}
+
 int dm__needs_grad(int n, const dm_tensor *const *in)
 {
     if (grad_disabled) return 0;

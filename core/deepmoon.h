@@ -534,6 +534,14 @@ const char *dm_grad_fn_name(const dm_tensor *t);     /* "AddBackward0" or NULL (
 int dm_is_leaf(const dm_tensor *t);
 int dm_set_requires_grad(dm_tensor *t, int on);      /* leaves only */
 int dm_retain_grad(dm_tensor *t);
+/* t.grad = g (retained; NULL clears): g must have t's shape, dtype and device, must not share
+   t's memory and must not overlap itself (an expanded tensor would take one gradient cell's
+   accumulation several times); 0, or -1 with a message */
+int dm_set_grad(dm_tensor *t, dm_tensor *g);
+int dm_zero_grad(dm_tensor *t, int set_to_none);     /* zero t.grad in place, or drop it */
+/* PyTorch's `t.data = x`: a new leaf viewing x's values that takes over t's requires_grad and
+   .grad (t keeps neither); t must be a leaf, and x floating when t requires grad */
+dm_tensor *dm_tensor_with_data(dm_tensor *t, const dm_tensor *x);
 
 /* ---- autograd: the walk calls its host ---------------------------------------------
  * Tensor hooks see (and may replace) the gradient flowing into a tensor; a custom node runs
