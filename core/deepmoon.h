@@ -269,6 +269,13 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
 void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                    float *c, int64_t ldc);
+/* the same in double (cblas_dgemm; the naive kernel is its reference and BLAS=0 path) */
+void dm_dgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+              double *c, int64_t ldc);
+void dm_dgemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+                    const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                    double *c, int64_t ldc);
 int dm_have_blas(void);
 void dm_set_use_blas(int on);          /* testing: route dm_gemm to the naive kernel */
 /* threads for BLAS (OpenBLAS's pool); n >= 1.  deepmoon's own loops run on the calling
