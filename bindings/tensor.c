@@ -198,13 +198,11 @@ static int make_filled(lua_State *L, const char *fn, int mode, float v)
     case 2: case 3: {
         if (!dm_is_floating(dt))
             return luaL_error(L, "%s: expected a floating-point dtype, got %s", fn, dm_dtype_name(dt));
-        /* drawn in float32 (the generator's stream), then converted */
-        dm_tensor *f = dm_tensor_new(nd, shape);
-        if (f) {
+        /* drawn in the dtype's own precision */
+        *slot = dm_tensor_new_dtype(nd, shape, dt);
+        if (*slot) {
             dm_rng *g = lb_generator(L, opts);
-            if (mode == 2) dm_uniform_(f, 0, 1, g); else dm_normal_(f, 0, 1, g);
-            *slot = dm_to_dtype(f, dt);
-            dm_tensor_release(f);
+            if (mode == 2) dm_uniform_(*slot, 0, 1, g); else dm_normal_(*slot, 0, 1, g);
         }
         break;
     }
@@ -261,12 +259,8 @@ static int like(lua_State *L, const char *fn, int mode)
     case 0: *slot = dm_tensor_zeros_dtype(t->ndim, t->shape, dt); break;
     case 1: *slot = dm_tensor_full_dtype(t->ndim, t->shape, 1.0, dt); break;
     case 2: case 3: {
-        dm_tensor *f = dm_tensor_zeros(t->ndim, t->shape);
-        if (f) {
-            if (mode == 2) dm_uniform_(f, 0, 1, g); else dm_normal_(f, 0, 1, g);
-            *slot = dm_to_dtype(f, dt);
-            dm_tensor_release(f);
-        }
+        *slot = dm_tensor_new_dtype(t->ndim, t->shape, dt);
+        if (*slot) { if (mode == 2) dm_uniform_(*slot, 0, 1, g); else dm_normal_(*slot, 0, 1, g); }
         break;
     }
     case 4: {

@@ -186,7 +186,7 @@ dm_rng *dm_default_rng(void);                    /* the process default generato
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g);        /* U[a, b) */
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g);
 int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g); /* [low, high) */
-dm_tensor *dm_randperm(int64_t n, dm_rng *g);    /* 0 .. n-1 shuffled (Fisher-Yates) */
+dm_tensor *dm_randperm(int64_t n, dm_rng *g);    /* int64 0 .. n-1 shuffled (Fisher-Yates) */
 int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g);                /* 1 with probability p */
 
 /* ---- views (share storage; record autograd) ----------------------------------------- */
