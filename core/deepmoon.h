@@ -354,7 +354,7 @@ int dm_init_normal_(dm_tensor *t, double mean, double std, dm_rng *g);
 /* N(mean, std^2) truncated to [a, b] by the inverse CDF (PyTorch's method) */
 int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, double b,
                           dm_rng *g);
-int dm_init_constant_(dm_tensor *t, float v);
+int dm_init_constant_(dm_tensor *t, double v);
 int dm_init_eye_(dm_tensor *t);                                /* 2-D: identity */
 int dm_init_dirac_(dm_tensor *t, int64_t groups);  /* 3/4/5-D conv weight passing inputs */
 int dm_init_xavier_uniform_(dm_tensor *t, double gain, dm_rng *g);
