@@ -858,7 +858,10 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
         return z;
     }
     if (lb_is_tensor(L, idx)) {
-        dm_tensor *src = lb_check(L, idx);
+        dm_tensor *src = lb_check_any(L, idx);
+        if (src->dtype != DM_FLOAT32)
+            luaL_error(L, "%s: expected an int64 index tensor, got %s", fn,
+                       dm_dtype_name(src->dtype));
         z = dm_tensor_new(src->ndim, src->shape);
         if (z) {
             /* 1-based to 0-based in the copy; negative counts from the end stay for the
