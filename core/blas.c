@@ -211,6 +211,17 @@ static int fix_ld(int64_t rows, int64_t cols, int64_t *ld)
     if (rows <= 1) *ld = need;
     return *ld >= need && *ld <= INT_MAX;
 }
+
+/* Can this product go to BLAS (switched on, k > 0, sizes and lds fit int)?  The leading
+ * dimensions are fixed up in place (fix_ld). */
+static int blas_args(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t *la,
+                     int64_t *lb, int64_t *lc)
+{
+    return use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX
+        && fix_ld(transa ? k : m, transa ? m : k, la)
+        && fix_ld(transb ? n : k, transb ? k : n, lb)
+        && fix_ld(m, n, lc);
+}
 #endif
 
 void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -226,17 +237,12 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
         return;
     }
 #endif
-    if (use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
-        int64_t la = lda, lb = ldb, lc = ldc;
-        int ok = fix_ld(transa ? k : m, transa ? m : k, &la)
-              && fix_ld(transb ? n : k, transb ? k : n, &lb)
-              && fix_ld(m, n, &lc);
-        if (ok) {
-            cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
-                        transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
-                        a, (int)la, b, (int)lb, beta, c, (int)lc);
-            return;
-        }
+    int64_t la = lda, lb = ldb, lc = ldc;
+    if (blas_args(transa, transb, m, n, k, &la, &lb, &lc)) {
+        cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                    transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
+                    a, (int)la, b, (int)lb, beta, c, (int)lc);
+        return;
     }
 #endif
     dm_gemm_naive(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -250,17 +256,12 @@ void dm_dgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, double al
 {
     if (m <= 0 || n <= 0) return;
 #if HAVE_BLAS
-    if (use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
-        int64_t la = lda, lb = ldb, lc = ldc;
-        int ok = fix_ld(transa ? k : m, transa ? m : k, &la)
-              && fix_ld(transb ? n : k, transb ? k : n, &lb)
-              && fix_ld(m, n, &lc);
-        if (ok) {
-            cblas_dgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
-                        transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
-                        a, (int)la, b, (int)lb, beta, c, (int)lc);
-            return;
-        }
+    int64_t la = lda, lb = ldb, lc = ldc;
+    if (blas_args(transa, transb, m, n, k, &la, &lb, &lc)) {
+        cblas_dgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                    transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
+                    a, (int)la, b, (int)lb, beta, c, (int)lc);
+        return;
     }
 #endif
     dm_dgemm_naive(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

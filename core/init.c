@@ -155,32 +155,9 @@ double dm_erfinv(double x)
     return x < 0 ? -y : y;
 }
 
-/* ---- element stores ----------------------------------------------------------------------- */
-
-/* Random initialisers need a float tensor and draw in its precision (float64 values in
+/* ---- plain fills --------------------------------------------------------------------------
+ * Random initialisers need a float tensor and draw in its precision (float64 values in
  * double throughout); the deterministic ones (constant_, eye_, dirac_) fill any dtype. */
-static int need_float(const char *fn, const dm_tensor *t)
-{
-    if (dm_is_floating(t->dtype)) return 0;
-    dm_seterr("%s: expected a floating-point tensor, got %s", fn, dm_dtype_name(t->dtype));
-    return -1;
-}
-
-/* element off (in elements) of t's storage = v, converted to t's dtype */
-static inline void put(dm_tensor *t, int64_t off, double v)
-{
-    char *p = (char *)t->storage->data + off * (int64_t)dm__esize(t->dtype);
-    switch (t->dtype) {
-    case DM_FLOAT32: *(float *)p = (float)v; break;
-    case DM_FLOAT64: *(double *)p = v; break;
-    case DM_INT64: *(int64_t *)p = v >= -9223372036854775808.0 && v < 9223372036854775808.0
-                                   ? (int64_t)v : INT64_MIN; break;
-    case DM_UINT8: *(uint8_t *)p = (uint8_t)(v >= 0 && v < 256 ? (int)v : 0); break;
-    default: *(uint8_t *)p = v != 0; break;
-    }
-}
-
-/* ---- plain fills -------------------------------------------------------------------------- */
 
 int dm_init_uniform_(dm_tensor *t, double a, double b, dm_rng *g)
 {
@@ -225,7 +202,7 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
         dm_seterr("trunc_normal_: expected a <= b, got a = %g, b = %g", a, b);
         return -1;
     }
-    if (need_float("trunc_normal_", t)) return -1;
+    if (dm__need_float("trunc_normal_", t)) return -1;
     if (!g) g = dm_default_rng();
     double lo = 2 * norm_cdf((a - mean) / std) - 1;
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
@@ -259,7 +236,7 @@ int dm_init_constant_(dm_tensor *t, double v)
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
-        put(t, it.off, v);
+        dm__store_f64(t, it.off, v);
         dm_iter_next(&it);
     }
     return 0;
@@ -279,7 +256,7 @@ int dm_init_eye_(dm_tensor *t)
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
-        put(t, it.off, it.idx[0] == it.idx[1]);
+        dm__store_f64(t, it.off, it.idx[0] == it.idx[1]);
         dm_iter_next(&it);
     }
     return 0;
@@ -313,7 +290,7 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
         int64_t d = it.idx[0] % per;
         int one = d < min_dim && it.idx[1] == d;
         for (int k = 2; one && k < t->ndim; k++) one = it.idx[k] == t->shape[k] / 2;
-        put(t, it.off, one);
+        dm__store_f64(t, it.off, one);
         dm_iter_next(&it);
     }
     return 0;
@@ -325,7 +302,7 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
 static int xavier(const char *fn, dm_tensor *t, double gain, int uniform, dm_rng *g)
 {
     int64_t fin, fout;
-    if (dm_fans(fn, t, &fin, &fout) != 0 || need_float(fn, t)) return -1;
+    if (dm_fans(fn, t, &fin, &fout) != 0 || dm__need_float(fn, t)) return -1;
     if (dm_numel(t) == 0) return 0;    /* PyTorch divides by zero on [0 x 0] */
     double std = gain * sqrt(2.0 / (double)(fin + fout));
     if (uniform) {
@@ -353,7 +330,7 @@ static int kaiming(const char *fn, dm_tensor *t, double a, const char *mode,
     int64_t fan;
     if (!mode) mode = "fan_in";
     if (!nonlinearity) nonlinearity = "leaky_relu";
-    if (check_mode(fn, mode) != 0 || need_float(fn, t)) return -1;
+    if (check_mode(fn, mode) != 0 || dm__need_float(fn, t)) return -1;
     if (gain_for(fn, nonlinearity, a, 1, &gain) != 0) return -1;
     /* before the fans, as PyTorch: a 1-D tensor with no elements is fine */
     if (dm_numel(t) == 0) return 0;
@@ -449,7 +426,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
                   SHAPE(t, sb));
         return -1;
     }
-    if (need_float("orthogonal_", t)) return -1;
+    if (dm__need_float("orthogonal_", t)) return -1;
     int64_t total = dm_numel(t);
     if (total == 0) return 0;
     if (!g) g = dm_default_rng();
@@ -484,7 +461,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) {
             // result [rows x cols] is q (tall, [rows x cols]) or q^T (q is [cols x rows])
-            put(t, it.off, wide ? q[i * m + j] : q[j * m + i]);
+            dm__store_f64(t, it.off, wide ? q[i * m + j] : q[j * m + i]);
             dm_iter_next(&it);
         }
     free(a);
@@ -513,7 +490,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
         dm_seterr("sparse_: std must be non-negative, got %g", std);
         return -1;
     }
-    if (need_float("sparse_", t)) return -1;
+    if (dm__need_float("sparse_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t rows = t->shape[0], cols = t->shape[1];
     int64_t nzero = (int64_t)ceil(sparsity * (double)rows);
@@ -532,7 +509,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
             int64_t tmp = perm[k];
             perm[k] = perm[j];
             perm[j] = tmp;
-            put(t, t->offset + perm[k] * t->stride[0] + c * t->stride[1], 0.0);
+            dm__store_f64(t, t->offset + perm[k] * t->stride[0] + c * t->stride[1], 0.0);
         }
     }
     free(perm);

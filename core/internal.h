@@ -84,6 +84,10 @@ static inline void *dm__ptr(const dm_tensor *t)
 }
 /* refuse a tensor of another dtype than the op's kernels handle (a message names both) */
 int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt);
+int dm__need_float(const char *fn, const dm_tensor *t);    /* float32 or float64 */
+/* element off (in elements, from the storage's start) of t = v, converted as dm_to_dtype */
+void dm__store_f64(dm_tensor *t, int64_t off, double v);
+void dm__store_i64(dm_tensor *t, int64_t off, int64_t v);
 int64_t dm__offset_of(const dm_tensor *t, const int64_t *idx);   /* in elements */
 /* dst (any strides) = src broadcast to dst's shape, converted to dst's dtype */
 void dm__copy_convert(dm_tensor *dst, const dm_tensor *src);

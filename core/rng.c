@@ -219,28 +219,9 @@ void dm_rng_set_state(dm_rng *g, const void *buf) {
 /* Fills take a tensor of any strides.  Float values are drawn in the tensor's precision
  * (float32 from 24-bit draws as before, float64 from 53-bit ones, as PyTorch's CPU
  * generator does); integer fills store exact integers in any dtype. */
-static int need_float(const char *fn, const dm_tensor *t)
-{
-    if (dm_is_floating(t->dtype)) return 0;
-    dm_seterr("%s: expected a floating-point tensor, got %s", fn, dm_dtype_name(t->dtype));
-    return -1;
-}
-
-/* element off (in elements) of t's storage = v, for an integer-valued v of any dtype */
-static inline void store_i(dm_tensor *t, int64_t off, int64_t v)
-{
-    char *p = (char *)t->storage->data + off * (int64_t)dm__esize(t->dtype);
-    switch (t->dtype) {
-    case DM_FLOAT32: *(float *)p = (float)v; break;
-    case DM_FLOAT64: *(double *)p = (double)v; break;
-    case DM_INT64: *(int64_t *)p = v; break;
-    case DM_UINT8: *(uint8_t *)p = (uint8_t)(uint64_t)v; break;
-    default: *(uint8_t *)p = v != 0; break;
-    }
-}
 
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
-    if (t->dtype != DM_FLOAT32 && need_float("uniform_", t)) return -1;
+    if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
     dm_iter it;
@@ -262,7 +243,7 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
 }
 
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
-    if (t->dtype != DM_FLOAT32 && need_float("normal_", t)) return -1;
+    if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
     dm_iter it;
@@ -299,7 +280,7 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
     for (int64_t i = 0; i < n; i++) {
         uint64_t v = (uint64_t)low + dm_rng_below(g, span);
         int64_t sv = v > (uint64_t)INT64_MAX ? -(int64_t)(~v) - 1 : (int64_t)v;
-        store_i(t, it.off, sv);
+        dm__store_i64(t, it.off, sv);
         dm_iter_next(&it);
     }
     return 0;
@@ -343,7 +324,7 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
         return 0;
     }
     for (int64_t i = 0; i < n; i++) {
-        store_i(t, it.off, dm_rng_uniform(g) < p);
+        dm__store_i64(t, it.off, dm_rng_uniform(g) < p);
         dm_iter_next(&it);
     }
     return 0;
