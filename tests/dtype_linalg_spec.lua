@@ -69,6 +69,16 @@ describe("float64 and int64 linear algebra", function ()
                      tostring(y.grad_fn))
   end)
 
+  it("nn.Linear's fast path takes float64 weights and names a dtype mismatch", function ()
+    local l = dm.nn.Linear(3, 2)
+    assert.are.equal("linear: expected input and weight of one dtype, got input float64 "
+                     .. "[4 x 3] and weight float32 [2 x 3] (convert one with :to())",
+                     err(l, dm.ones(4, 3, F64)))
+    local y = require("deepmoon.core")._try_linear(dm.ones(4, 3, F64), dm.ones(2, 3, F64))
+    assert.are.equal(dm.float64, y.dtype)
+    assert.are.same({ 3, 3, 3, 3, 3, 3, 3, 3 }, y:values())
+  end)
+
   it("mixed dtypes raise naming both", function ()
     assert.are.equal("matmul: expected a and b of one dtype, got a float32 [2 x 3] and b "
                      .. "float64 [3 x 2] (convert one with :to())",
