@@ -25,8 +25,8 @@ int dm_have_blas(void) { return HAVE_BLAS; }
 void dm_set_use_blas(int on) { use_blas = on ? 1 : 0; }
 
 /* The naive kernel, one definition per element type T with accumulator ACC: float and
- * double accumulate in double, int64 in uint64 (wrapping on overflow as PyTorch's Long mm
- * does, without signed-overflow UB).  C[i][j] = alpha * s + beta * C[i][j], never reading
+ * double accumulate in double, int64 and uint8 in uint64 (wrapping on overflow as PyTorch's
+ * integer mm does, without signed-overflow UB).  C[i][j] = alpha * s + beta * C[i][j], never reading
  * C when beta is 0 (it may hold uninitialised memory or NaN, and BLAS semantics say it is
  * then ignored). */
 #define GEMM_BLOCK 256
@@ -73,6 +73,7 @@ void NAME(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha, cons
 DEF_GEMM_NAIVE(dm_gemm_naive, float, double)
 DEF_GEMM_NAIVE(dm_dgemm_naive, double, double)
 DEF_GEMM_NAIVE(dm__gemm_i64, int64_t, uint64_t)
+DEF_GEMM_NAIVE(dm__gemm_u8, uint8_t, uint64_t)
 
 /* ---- small products ---------------------------------------------------------------------
  * A BLAS call costs a few thousand instructions before any arithmetic (argument checks,

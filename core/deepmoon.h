@@ -258,7 +258,8 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim);
 
 /* ---- linear algebra ----------------------------------------------------------------- */
 /* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched 3-D (either side 2-D
-   or 3-D, batch broadcast when one side has batch 1 or is 2-D) */
+   or 3-D, batch broadcast when one side has batch 1 or is 2-D); matmul and linear take
+   float32, float64, int64 or uint8 (integers wrap as PyTorch's), all operands one dtype */
 dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b);
 /* y = x @ w^T + b; x [N x in], w [out x in], b [out] or NULL -> [N x out] */
 dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b);

@@ -139,10 +139,14 @@ void dm__buf_release(const dm_tensor *t, float *buf, int owned);
    data); release with dm__buf_release_any */
 void *dm__contig_any(const dm_tensor *t, int *owned);
 void dm__buf_release_any(const dm_tensor *t, void *buf, int owned);
-/* int64 gemm (blas.c), exact modulo 2^64 as PyTorch's Long mm; arguments as dm_gemm's */
+/* integer gemm (blas.c), exact modulo 2^64 (2^8) as PyTorch's Long (Byte) mm; arguments
+   as dm_gemm's */
 void dm__gemm_i64(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t alpha,
                   const int64_t *a, int64_t lda, const int64_t *b, int64_t ldb, int64_t beta,
                   int64_t *c, int64_t ldc);
+void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_t alpha,
+                 const uint8_t *a, int64_t lda, const uint8_t *b, int64_t ldb, uint8_t beta,
+                 uint8_t *c, int64_t ldc);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);

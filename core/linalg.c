@@ -7,8 +7,8 @@
  * matrix is.  Both layouts go to gemm as they are, with the trans flag set for the second,
  * so transposed and narrowed views cost no copy; any other layout is copied once.
  *
- * Element types: float32 (dm_gemm), float64 (dm_dgemm) and int64 (an exact naive kernel, as
- * PyTorch's Long mm on the CPU); the code below moves bytes and leaves arithmetic to
+ * Element types: float32 (dm_gemm), float64 (dm_dgemm), int64 and uint8 (exact naive
+ * kernels wrapping as PyTorch's integer mm on the CPU); the code below moves bytes and leaves arithmetic to
  * gemm_dt, so one body serves all three.  Both operands must have one dtype. */
 #include "internal.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
@@ -102,8 +102,10 @@ static void gemm_dt(dm_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
         dm_gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, acc ? 1.0f : 0.0f, c, ldc);
     else if (dt == DM_FLOAT64)
         dm_dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, acc ? 1.0 : 0.0, c, ldc);
-    else
+    else if (dt == DM_INT64)
         dm__gemm_i64(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
+    else
+        dm__gemm_u8(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
 }
 
 /* The slow path of the dtype check (the caller has seen some operand that is not float32):
@@ -122,9 +124,9 @@ static int check_dtypes(const char *fn, int n, const dm_tensor *const *t,
                       dm_dtype_name(t[k]->dtype), SHAPE(t[k], b2));
             return -1;
         }
-    if (dt != DM_FLOAT32 && dt != DM_FLOAT64 && dt != DM_INT64) {
-        dm_seterr("%s: not implemented for %s tensors (float32, float64 and int64 are)", fn,
-                  dm_dtype_name(dt));
+    if (dt == DM_BOOL) {
+        dm_seterr("%s: not implemented for %s tensors (float32, float64, int64 and uint8 are)",
+                  fn, dm_dtype_name(dt));
         return -1;
     }
     return 0;

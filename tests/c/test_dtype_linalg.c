@@ -248,8 +248,24 @@ static void test_matmul_i64(void)
     CHECK_ERR(dm_linear(x64, w64, b32), "linear: expected input and bias of one dtype, got "
               "input float64 [2 x 3] and bias float32 [4] (convert one with :to())");
     dm_tensor *bo = dm_tensor_full_dtype(1, s2, 1, DM_BOOL);
-    CHECK_ERR(dm_matmul(bo, bo), "matmul: not implemented for bool tensors (float32, float64 "
-              "and int64 are)");
+    CHECK_ERR(dm_matmul(bo, bo), "matmul: not implemented for bool tensors (float32, float64, "
+              "int64 and uint8 are)");
+    /* uint8 wraps modulo 256 as PyTorch's Byte mm: [200 3] @ [2 1]^T = 403 -> 147, + 100 -> 247 */
+    {
+        dm_tensor *ua = dm_tensor_new_dtype(2, (int64_t[]){ 1, 2 }, DM_UINT8);
+        dm_tensor *ub = dm_tensor_new_dtype(2, (int64_t[]){ 1, 2 }, DM_UINT8);
+        dm_tensor *ubias = dm_tensor_full_dtype(1, (int64_t[]){ 1 }, 100, DM_UINT8);
+        uint8_t *p = dm_data_ptr(ua), *q = dm_data_ptr(ub);
+        p[0] = 200; p[1] = 3; q[0] = 2; q[1] = 1;
+        dm_tensor *ubt = dm_transpose(ub, 0, 1);
+        dm_tensor *um = dm_matmul(ua, ubt), *ul = dm_linear(ua, ub, ubias);
+        CHECK(um && um->dtype == DM_UINT8 && *(uint8_t *)dm_data_ptr(um) == 147,
+              "matmul uint8 wraps modulo 256 (PyTorch: 147)");
+        CHECK(ul && ul->dtype == DM_UINT8 && *(uint8_t *)dm_data_ptr(ul) == 247,
+              "linear uint8 wraps modulo 256 (PyTorch: 247)");
+        dm_tensor_release(um); dm_tensor_release(ul); dm_tensor_release(ubt);
+        dm_tensor_release(ua); dm_tensor_release(ub); dm_tensor_release(ubias);
+    }
     dm_tensor_release(f32); dm_tensor_release(f64); dm_tensor_release(w64);
     dm_tensor_release(b32); dm_tensor_release(x64); dm_tensor_release(bo);
     dm_tensor_release(a); dm_tensor_release(b);
