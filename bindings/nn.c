@@ -223,14 +223,20 @@ static int l_try_loss(lua_State *L)
    for it); NULL when p has none */
 static dm_tensor *update_grad(lua_State *L, int idx, dm_tensor *p)
 {
-    return lua_isnoneornil(L, idx) ? p->grad : lb_check(L, idx);
+    return lua_isnoneornil(L, idx) ? p->grad : lb_check_any(L, idx);
+}
+
+/* an optional state tensor of any dtype (the core checks it against the parameter's) */
+static dm_tensor *opt_any(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NULL : lb_check_any(L, idx);
 }
 
 /* core.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
    first); grad nil = p.grad.  Returns true, or false (nothing done) when p has no grad. */
 static int l_sgd_step(lua_State *L)
 {
-    dm_tensor *p = lb_check(L, 1), *g = update_grad(L, 2, p), *buf = lb_opt(L, 3);
+    dm_tensor *p = lb_check_any(L, 1), *g = update_grad(L, 2, p), *buf = opt_any(L, 3);
     double lr = luaL_checknumber(L, 4);
     double momentum = luaL_optnumber(L, 5, 0), dampening = luaL_optnumber(L, 6, 0);
     double wd = luaL_optnumber(L, 7, 0);
@@ -248,8 +254,8 @@ static int l_sgd_step(lua_State *L)
    or false when p has no grad. */
 static int l_adam_step(lua_State *L)
 {
-    dm_tensor *p = lb_check(L, 1), *g = update_grad(L, 2, p);
-    dm_tensor *m = lb_check(L, 3), *v = lb_check(L, 4), *vmax = lb_opt(L, 5);
+    dm_tensor *p = lb_check_any(L, 1), *g = update_grad(L, 2, p);
+    dm_tensor *m = lb_check_any(L, 3), *v = lb_check_any(L, 4), *vmax = opt_any(L, 5);
     lua_Integer step = luaL_checkinteger(L, 6);
     double lr = luaL_optnumber(L, 7, 1e-3);
     double beta1 = luaL_optnumber(L, 8, 0.9), beta2 = luaL_optnumber(L, 9, 0.999);
@@ -281,10 +287,10 @@ static int l_sgd_steps(lua_State *L)
     lua_settop(L, 8);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        dm_tensor *p = lb_check(L, 9), *buf = NULL;
+        dm_tensor *p = lb_check_any(L, 9), *buf = NULL;
         if (has_bufs) {
             lua_geti(L, 2, i);
-            buf = lb_check(L, 10);
+            buf = lb_check_any(L, 10);
         }
         if (p->grad) {
             if (dm_sgd_step(p, p->grad, buf, lr, momentum, dampening, wd, nesterov, maximize, 0))
@@ -300,7 +306,7 @@ static int l_sgd_steps(lua_State *L)
 /* core.has_grad(p): p.grad ~= nil without making a box */
 static int l_has_grad(lua_State *L)
 {
-    lua_pushboolean(L, lb_check(L, 1)->grad != NULL);
+    lua_pushboolean(L, lb_check_any(L, 1)->grad != NULL);
     return 1;
 }
 

@@ -96,8 +96,10 @@ static int m_get_rng_state(lua_State *L) { return push_state(L, dm_default_rng()
 static int m_set_rng_state(lua_State *L) { set_state(L, dm_default_rng(), 1); return 0; }
 
 static const char *const rand_opts[] = { "generator", "requires_grad", NULL };
+static const char *const randint_opts[] = { "generator", "requires_grad", "dtype", NULL };
 
-/* randint(low, high, size [, opts]) or randint(high, size [, opts]); high exclusive */
+/* randint(low, high, size [, opts]) or randint(high, size [, opts]); high exclusive; int64
+   unless {dtype = ...} says otherwise, as PyTorch */
 static int m_randint(lua_State *L)
 {
     lua_Integer low = 0, high;
@@ -107,15 +109,17 @@ static int m_randint(lua_State *L)
     int64_t shape[DM_MAX_DIMS];
     luaL_checktype(L, at, LUA_TTABLE);
     int nd = lb_sizes(L, at, shape, "randint");
-    lb_opts_check(L, at + 1, "randint", rand_opts);
-    dm_rng *g = lb_generator(L, lua_istable(L, at + 1) ? at + 1 : 0);
+    lb_opts_check(L, at + 1, "randint", randint_opts);
+    int opts = lua_istable(L, at + 1) ? at + 1 : 0;
+    dm_rng *g = lb_generator(L, opts);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, opts, DM_INT64);
     dm_tensor **slot = lb_newbox(L);
-    *slot = dm_tensor_new(nd, shape);
+    *slot = dm_tensor_new_dtype(nd, shape, dt);
     if (*slot && dm_randint_(*slot, low, high, g) != 0) { dm_tensor_release(*slot); *slot = NULL; }
     return lb_done(L, *slot);
 }
 
-/* randperm(n [, opts]): a permutation of 1..n (1-based, as Lua indices) */
+/* randperm(n [, opts]): a permutation of 1..n (1-based, as Lua indices), int64 */
 static int m_randperm(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -123,7 +127,10 @@ static int m_randperm(lua_State *L)
     dm_rng *g = lb_generator(L, lua_istable(L, 2) ? 2 : 0);
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_randperm(n, g);
-    if (*slot) dm_add_scalar_(*slot, 1.0f);
+    if (*slot) {
+        int64_t *v = dm_data_ptr(*slot);
+        for (lua_Integer i = 0; i < n; i++) v[i] += 1;
+    }
     return lb_done(L, *slot);
 }
 
@@ -157,7 +164,7 @@ static double optnum(lua_State *L, int idx, int opts, double def)
 /* t:uniform_([a [, b]] [, opts]) */
 static int t_uniform_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int opts = fill_opts(L);
     double a = optnum(L, 2, opts, 0), b = optnum(L, 3, opts, 1);
     lb_opts_check(L, opts, "uniform_", rand_opts);
@@ -168,7 +175,7 @@ static int t_uniform_(lua_State *L)
 /* t:normal_([mean [, std]] [, opts]) */
 static int t_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int opts = fill_opts(L);
     double mean = optnum(L, 2, opts, 0), std = optnum(L, 3, opts, 1);
     if (std < 0) return luaL_error(L, "normal_: std must be non-negative, got %f", std);
@@ -179,7 +186,7 @@ static int t_normal_(lua_State *L)
 
 static int t_bernoulli_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int opts = fill_opts(L);
     double p = optnum(L, 2, opts, 0.5);
     lb_opts_check(L, opts, "bernoulli_", rand_opts);

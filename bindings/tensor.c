@@ -198,13 +198,11 @@ static int make_filled(lua_State *L, const char *fn, int mode, float v)
     case 2: case 3: {
         if (!dm_is_floating(dt))
             return luaL_error(L, "%s: expected a floating-point dtype, got %s", fn, dm_dtype_name(dt));
-        /* drawn in float32 (the generator's stream), then converted */
-        dm_tensor *f = dm_tensor_new(nd, shape);
-        if (f) {
+        /* drawn in the dtype's own precision */
+        *slot = dm_tensor_new_dtype(nd, shape, dt);
+        if (*slot) {
             dm_rng *g = lb_generator(L, opts);
-            if (mode == 2) dm_uniform_(f, 0, 1, g); else dm_normal_(f, 0, 1, g);
-            *slot = dm_to_dtype(f, dt);
-            dm_tensor_release(f);
+            if (mode == 2) dm_uniform_(*slot, 0, 1, g); else dm_normal_(*slot, 0, 1, g);
         }
         break;
     }
@@ -261,12 +259,8 @@ static int like(lua_State *L, const char *fn, int mode)
     case 0: *slot = dm_tensor_zeros_dtype(t->ndim, t->shape, dt); break;
     case 1: *slot = dm_tensor_full_dtype(t->ndim, t->shape, 1.0, dt); break;
     case 2: case 3: {
-        dm_tensor *f = dm_tensor_zeros(t->ndim, t->shape);
-        if (f) {
-            if (mode == 2) dm_uniform_(f, 0, 1, g); else dm_normal_(f, 0, 1, g);
-            *slot = dm_to_dtype(f, dt);
-            dm_tensor_release(f);
-        }
+        *slot = dm_tensor_new_dtype(t->ndim, t->shape, dt);
+        if (*slot) { if (mode == 2) dm_uniform_(*slot, 0, 1, g); else dm_normal_(*slot, 0, 1, g); }
         break;
     }
     case 4: {
@@ -782,13 +776,14 @@ static int t_log_softmax(lua_State *L)
 
 static int t_matmul(lua_State *L)
 {
-    dm_tensor *a = lb_check(L, 1), *b = lb_check(L, 2);
+    dm_tensor *a = lb_check_any(L, 1), *b = lb_check_any(L, 2);
     RESULT(dm_matmul(a, b));
 }
 
 static int t_linear(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *w = lb_check(L, 2), *b = lb_opt(L, 3);
+    dm_tensor *x = lb_check_any(L, 1), *w = lb_check_any(L, 2);
+    dm_tensor *b = lua_isnoneornil(L, 3) ? NULL : lb_check_any(L, 3);
     RESULT(dm_linear(x, w, b));
 }
 
@@ -796,8 +791,10 @@ static int t_linear(lua_State *L)
    arguments are not tensors of matching shapes (the caller then raises its own message) */
 static int t_try_linear(lua_State *L)
 {
-    dm_tensor *x = lb_totensor(L, 1), *w = lb_totensor(L, 2), *b = NULL;
-    if (!lua_isnoneornil(L, 3) && !(b = lb_totensor(L, 3))) return 0;
+    /* any dtype: dm_linear itself names mismatched dtypes */
+    dm_tensor *x = lb_is_tensor(L, 1) ? lb_check_any(L, 1) : NULL;
+    dm_tensor *w = lb_is_tensor(L, 2) ? lb_check_any(L, 2) : NULL, *b = NULL;
+    if (!lua_isnoneornil(L, 3) && !(b = lb_is_tensor(L, 3) ? lb_check_any(L, 3) : NULL)) return 0;
     if (!x || !w || w->ndim != 2 || x->ndim == 0 || x->shape[x->ndim - 1] != w->shape[1] ||
         (b && (b->ndim != 1 || b->shape[0] != w->shape[0])))
         return 0;
@@ -822,7 +819,7 @@ static dm_tensor **tensor_list(lua_State *L, int idx, int *n, const char *fn)
         lua_geti(L, idx, i);
         if (!lb_is_tensor(L, -1))
             luaL_error(L, "%s: element %d of the list is a %s, expected a tensor", fn, i, luaL_typename(L, -1));
-        ts[i - 1] = lb_check(L, -1);
+        ts[i - 1] = lb_check_any(L, -1);
         lua_pop(L, 1);
     }
     return ts;
@@ -846,12 +843,27 @@ static int t_stack(lua_State *L)
     RESULT(dm_stack(n, ts, dim));
 }
 
-/* 1-based index tensor or Lua array -> 0-based float tensor (new reference) */
+/* 1-based index tensor or Lua array -> 0-based index tensor (new reference): int64 from
+   an int64 tensor or a Lua array, float32 from a float32 tensor (older code's form) */
 static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
 {
     dm_tensor *z;
+    if (lb_is_tensor(L, idx) && lb_check_any(L, idx)->dtype == DM_INT64) {
+        dm_tensor *src = lb_check_any(L, idx);
+        z = dm_tensor_new_dtype(src->ndim, src->shape, DM_INT64);
+        if (!z) { luaL_error(L, "%s: %s", fn, dm_errmsg()); return NULL; }
+        int64_t *d = dm_data_ptr(z);
+        dm_to_buffer_dtype(src, d, DM_INT64);
+        /* 1-based to 0-based; 0 and negatives stay out of range for the core to reject */
+        for (int64_t i = 0, n = dm_numel(z); i < n; i++)
+            d[i] = d[i] == INT64_MIN ? d[i] : d[i] - 1;
+        return z;
+    }
     if (lb_is_tensor(L, idx)) {
-        dm_tensor *src = lb_check(L, idx);
+        dm_tensor *src = lb_check_any(L, idx);
+        if (src->dtype != DM_FLOAT32)
+            luaL_error(L, "%s: expected an int64 index tensor, got %s", fn,
+                       dm_dtype_name(src->dtype));
         z = dm_tensor_new(src->ndim, src->shape);
         if (z) {
             /* 1-based to 0-based in the copy; negative counts from the end stay for the
@@ -864,7 +876,7 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
     } else {
         luaL_checktype(L, idx, LUA_TTABLE);
         int64_t n = (int64_t)luaL_len(L, idx);
-        z = dm_tensor_new(1, &n);
+        z = dm_tensor_new_dtype(1, &n, DM_INT64);
         for (int64_t i = 0; z && i < n; i++) {
             lua_geti(L, idx, i + 1);
             int ok;
@@ -874,8 +886,10 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
                 dm_tensor_release(z);
                 luaL_error(L, "%s: index %d is not an integer", fn, (int)i + 1);
             }
-            dm_data(z)[i] = (float)v;
+            ((int64_t *)dm_data_ptr(z))[i] = v == LUA_MININTEGER ? v : v - 1;
         }
+        if (!z) { luaL_error(L, "%s: %s", fn, dm_errmsg()); return NULL; }
+        return z;
     }
     if (!z) { luaL_error(L, "%s: %s", fn, dm_errmsg()); return NULL; }
     /* 1-based to 0-based; negative counts from the end stays for the core to reject */
@@ -885,7 +899,7 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
 
 static int t_index_select(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int dim = lb_dim(L, 2, "index_select");
     dm_tensor **slot = lb_newbox(L);
     dm_tensor *z = index_arg(L, 3, "index_select");

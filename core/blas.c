@@ -4,7 +4,7 @@
  * [m x k] (A stored [m x k] with row stride lda, or stored [k x m] when transa) and op(B)
  * is [k x n] (B stored [k x n] with row stride ldb, or [n x k] when transb).
  *
- * dm_gemm_naive is the reference the BLAS path is tested against.  It accumulates each dot
+ * dm_gemm_naive (dm_dgemm_naive for double) is the reference the BLAS path is tested against.  It accumulates each dot
  * product in double, so it is at least as accurate as any float kernel and its results do
  * not depend on the loop order; it is also the kernel `make BLAS=0` builds run on, so its
  * loops are arranged to walk memory contiguously where the layout allows. */
@@ -24,52 +24,56 @@ static int use_blas = 1;            /* the runtime switch (tests compare both pa
 int dm_have_blas(void) { return HAVE_BLAS; }
 void dm_set_use_blas(int on) { use_blas = on ? 1 : 0; }
 
-/* C[i][j] = alpha * s + beta * C[i][j], never reading C when beta is 0 (it may hold
- * uninitialised memory or NaN, and BLAS semantics say it is then ignored) */
-static inline float gemm_out(double s, float alpha, float beta, const float *cij)
-{
-    if (beta == 0.0f) return (float)(alpha * s);
-    return (float)(alpha * s + (double)beta * *cij);
-}
-
+/* The naive kernel, one definition per element type T with accumulator ACC: float and
+ * double accumulate in double, int64 and uint8 in uint64 (wrapping on overflow as PyTorch's
+ * integer mm does, without signed-overflow UB).  C[i][j] = alpha * s + beta * C[i][j], never reading
+ * C when beta is 0 (it may hold uninitialised memory or NaN, and BLAS semantics say it is
+ * then ignored). */
 #define GEMM_BLOCK 256
 
-void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
-                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                   float *c, int64_t ldc)
-{
-    if (m <= 0 || n <= 0) return;
-    for (int64_t i = 0; i < m; i++) {
-        float *ci = c + i * ldc;
-        if (!transb) {
-            /* B is [k x n]: sweep its rows, accumulating a block of C's row in double */
-            for (int64_t j0 = 0; j0 < n; j0 += GEMM_BLOCK) {
-                int64_t jn = n - j0 < GEMM_BLOCK ? n - j0 : GEMM_BLOCK;
-                double acc[GEMM_BLOCK];
-                for (int64_t jj = 0; jj < jn; jj++) acc[jj] = 0.0;
-                for (int64_t p = 0; p < k; p++) {
-                    double av = transa ? a[p * lda + i] : a[i * lda + p];
-                    const float *bp = b + p * ldb + j0;
-                    for (int64_t jj = 0; jj < jn; jj++) acc[jj] += av * bp[jj];
-                }
-                for (int64_t jj = 0; jj < jn; jj++)
-                    ci[j0 + jj] = gemm_out(acc[jj], alpha, beta, &ci[j0 + jj]);
-            }
-        } else {
-            /* B is stored [n x k]: each C[i][j] is a dot product along B's rows */
-            for (int64_t j = 0; j < n; j++) {
-                const float *bj = b + j * ldb;
-                double s = 0.0;
-                if (transa) for (int64_t p = 0; p < k; p++) s += (double)a[p * lda + i] * bj[p];
-                else {
-                    const float *ai = a + i * lda;
-                    for (int64_t p = 0; p < k; p++) s += (double)ai[p] * bj[p];
-                }
-                ci[j] = gemm_out(s, alpha, beta, &ci[j]);
-            }
-        }
-    }
+#define DEF_GEMM_NAIVE(NAME, T, ACC) \
+void NAME(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha, const T *a, \
+          int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) \
+{ \
+    if (m <= 0 || n <= 0) return; \
+    for (int64_t i = 0; i < m; i++) { \
+        T *ci = c + i * ldc; \
+        if (!transb) { \
+            /* B is [k x n]: sweep its rows, accumulating a block of C's row */ \
+            for (int64_t j0 = 0; j0 < n; j0 += GEMM_BLOCK) { \
+                int64_t jn = n - j0 < GEMM_BLOCK ? n - j0 : GEMM_BLOCK; \
+                ACC acc[GEMM_BLOCK]; \
+                for (int64_t jj = 0; jj < jn; jj++) acc[jj] = 0; \
+                for (int64_t p = 0; p < k; p++) { \
+                    ACC av = (ACC)(transa ? a[p * lda + i] : a[i * lda + p]); \
+                    const T *bp = b + p * ldb + j0; \
+                    for (int64_t jj = 0; jj < jn; jj++) acc[jj] += av * (ACC)bp[jj]; \
+                } \
+                for (int64_t jj = 0; jj < jn; jj++) \
+                    ci[j0 + jj] = beta == 0 ? (T)((ACC)alpha * acc[jj]) \
+                        : (T)((ACC)alpha * acc[jj] + (ACC)beta * (ACC)ci[j0 + jj]); \
+            } \
+        } else { \
+            /* B is stored [n x k]: each C[i][j] is a dot product along B's rows */ \
+            for (int64_t j = 0; j < n; j++) { \
+                const T *bj = b + j * ldb; \
+                ACC s = 0; \
+                if (transa) for (int64_t p = 0; p < k; p++) s += (ACC)a[p * lda + i] * (ACC)bj[p]; \
+                else { \
+                    const T *ai = a + i * lda; \
+                    for (int64_t p = 0; p < k; p++) s += (ACC)ai[p] * (ACC)bj[p]; \
+                } \
+                ci[j] = beta == 0 ? (T)((ACC)alpha * s) \
+                    : (T)((ACC)alpha * s + (ACC)beta * (ACC)ci[j]); \
+            } \
+        } \
+    } \
 }
+
+DEF_GEMM_NAIVE(dm_gemm_naive, float, double)
+DEF_GEMM_NAIVE(dm_dgemm_naive, double, double)
+DEF_GEMM_NAIVE(dm__gemm_i64, int64_t, uint64_t)
+DEF_GEMM_NAIVE(dm__gemm_u8, uint8_t, uint64_t)
 
 /* ---- small products ---------------------------------------------------------------------
  * A BLAS call costs a few thousand instructions before any arithmetic (argument checks,
@@ -208,6 +212,17 @@ static int fix_ld(int64_t rows, int64_t cols, int64_t *ld)
     if (rows <= 1) *ld = need;
     return *ld >= need && *ld <= INT_MAX;
 }
+
+/* Can this product go to BLAS (switched on, k > 0, sizes and lds fit int)?  The leading
+ * dimensions are fixed up in place (fix_ld). */
+static int blas_args(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t *la,
+                     int64_t *lb, int64_t *lc)
+{
+    return use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX
+        && fix_ld(transa ? k : m, transa ? m : k, la)
+        && fix_ld(transb ? n : k, transb ? k : n, lb)
+        && fix_ld(m, n, lc);
+}
 #endif
 
 void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -223,20 +238,34 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
         return;
     }
 #endif
-    if (use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) {
-        int64_t la = lda, lb = ldb, lc = ldc;
-        int ok = fix_ld(transa ? k : m, transa ? m : k, &la)
-              && fix_ld(transb ? n : k, transb ? k : n, &lb)
-              && fix_ld(m, n, &lc);
-        if (ok) {
-            cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
-                        transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
-                        a, (int)la, b, (int)lb, beta, c, (int)lc);
-            return;
-        }
+    int64_t la = lda, lb = ldb, lc = ldc;
+    if (blas_args(transa, transb, m, n, k, &la, &lb, &lc)) {
+        cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                    transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
+                    a, (int)la, b, (int)lb, beta, c, (int)lc);
+        return;
     }
 #endif
     dm_gemm_naive(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* the same for double: cblas_dgemm, or the naive kernel (no small-product path: float64
+   is for accuracy, not for the tiny products of a training step) */
+void dm_dgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+              double *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0) return;
+#if HAVE_BLAS
+    int64_t la = lda, lb = ldb, lc = ldc;
+    if (blas_args(transa, transb, m, n, k, &la, &lb, &lc)) {
+        cblas_dgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                    transb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
+                    a, (int)la, b, (int)lb, beta, c, (int)lc);
+        return;
+    }
+#endif
+    dm_dgemm_naive(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* ---- threads -------------------------------------------------------------------------- */

@@ -191,7 +191,7 @@ dm_rng *dm_default_rng(void);                    /* the process default generato
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g);        /* U[a, b) */
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g);
 int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g); /* [low, high) */
-dm_tensor *dm_randperm(int64_t n, dm_rng *g);    /* 0 .. n-1 shuffled (Fisher-Yates) */
+dm_tensor *dm_randperm(int64_t n, dm_rng *g);    /* int64 0 .. n-1 shuffled (Fisher-Yates) */
 int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g);                /* 1 with probability p */
 
 /* ---- views (share storage; record autograd) ----------------------------------------- */
@@ -263,7 +263,8 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim);
 
 /* ---- linear algebra ----------------------------------------------------------------- */
 /* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched 3-D (either side 2-D
-   or 3-D, batch broadcast when one side has batch 1 or is 2-D) */
+   or 3-D, batch broadcast when one side has batch 1 or is 2-D); matmul and linear take
+   float32, float64, int64 or uint8 (integers wrap as PyTorch's), all operands one dtype */
 dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b);
 /* y = x @ w^T + b; x [N x in], w [out x in], b [out] or NULL -> [N x out] */
 dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b);
@@ -274,6 +275,13 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
 void dm_gemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                    float *c, int64_t ldc);
+/* the same in double (cblas_dgemm; the naive kernel is its reference and BLAS=0 path) */
+void dm_dgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+              const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+              double *c, int64_t ldc);
+void dm_dgemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+                    const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                    double *c, int64_t ldc);
 int dm_have_blas(void);
 void dm_set_use_blas(int on);          /* testing: route dm_gemm to the naive kernel */
 /* threads for BLAS (OpenBLAS's pool); n >= 1.  deepmoon's own loops run on the calling
@@ -352,7 +360,7 @@ int dm_init_normal_(dm_tensor *t, double mean, double std, dm_rng *g);
 /* N(mean, std^2) truncated to [a, b] by the inverse CDF (PyTorch's method) */
 int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, double b,
                           dm_rng *g);
-int dm_init_constant_(dm_tensor *t, float v);
+int dm_init_constant_(dm_tensor *t, double v);
 int dm_init_eye_(dm_tensor *t);                                /* 2-D: identity */
 int dm_init_dirac_(dm_tensor *t, int64_t groups);  /* 3/4/5-D conv weight passing inputs */
 int dm_init_xavier_uniform_(dm_tensor *t, double gain, dm_rng *g);

@@ -46,6 +46,13 @@ int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt)
     return -1;
 }
 
+int dm__need_float(const char *fn, const dm_tensor *t)
+{
+    if (dm_is_floating(t->dtype)) return 0;
+    dm_seterr("%s: expected a floating-point tensor, got %s", fn, dm_dtype_name(t->dtype));
+    return -1;
+}
+
 /* ---- one element ---------------------------------------------------------------------- */
 
 static inline int64_t f2i(double x)
@@ -115,6 +122,18 @@ void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v)
 {
     convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
              t->dtype, (const char *)&v, DM_INT64);
+}
+
+void dm__store_f64(dm_tensor *t, int64_t off, double v)
+{
+    convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
+             (const char *)&v, DM_FLOAT64);
+}
+
+void dm__store_i64(dm_tensor *t, int64_t off, int64_t v)
+{
+    convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
+             (const char *)&v, DM_INT64);
 }
 
 /* ---- whole tensors -------------------------------------------------------------------- */

@@ -155,7 +155,9 @@ double dm_erfinv(double x)
     return x < 0 ? -y : y;
 }
 
-/* ---- plain fills -------------------------------------------------------------------------- */
+/* ---- plain fills --------------------------------------------------------------------------
+ * Random initialisers need a float tensor and draw in its precision (float64 values in
+ * double throughout); the deterministic ones (constant_, eye_, dirac_) fill any dtype. */
 
 int dm_init_uniform_(dm_tensor *t, double a, double b, dm_rng *g)
 {
@@ -200,14 +202,25 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
         dm_seterr("trunc_normal_: expected a <= b, got a = %g, b = %g", a, b);
         return -1;
     }
+    if (dm__need_float("trunc_normal_", t)) return -1;
     if (!g) g = dm_default_rng();
     double lo = 2 * norm_cdf((a - mean) / std) - 1;
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
-    float fa = (float)a, fb = (float)b;
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
+    if (t->dtype == DM_FLOAT64) {
+        double *base = t->storage->data;
+        for (int64_t i = 0; i < n; i++) {
+            double u = lo + (hi - lo) * dm_rng_uniform(g);
+            double v = mean + std * sqrt(2.0) * dm_erfinv(u);
+            base[it.off] = v < a ? a : v > b ? b : v;
+            dm_iter_next(&it);
+        }
+        return 0;
+    }
+    float fa = (float)a, fb = (float)b;
+    float *base = dm__fbase(t);
     for (int64_t i = 0; i < n; i++) {
         double u = lo + (hi - lo) * (double)dm_rng_uniformf(g);
         float v = (float)(mean + std * sqrt(2.0) * dm_erfinv(u));
@@ -217,14 +230,13 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
     return 0;
 }
 
-int dm_init_constant_(dm_tensor *t, float v)
+int dm_init_constant_(dm_tensor *t, double v)
 {
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
-        base[it.off] = v;
+        dm__store_f64(t, it.off, v);
         dm_iter_next(&it);
     }
     return 0;
@@ -241,11 +253,10 @@ int dm_init_eye_(dm_tensor *t)
     }
     // t is [rows x cols]: 1 where row == col
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
-        base[it.off] = it.idx[0] == it.idx[1] ? 1.0f : 0.0f;
+        dm__store_f64(t, it.off, it.idx[0] == it.idx[1]);
         dm_iter_next(&it);
     }
     return 0;
@@ -273,14 +284,13 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
     int64_t per = t->shape[0] / groups;
     int64_t min_dim = per < t->shape[1] ? per : t->shape[1];
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
         int64_t d = it.idx[0] % per;
         int one = d < min_dim && it.idx[1] == d;
         for (int k = 2; one && k < t->ndim; k++) one = it.idx[k] == t->shape[k] / 2;
-        base[it.off] = one ? 1.0f : 0.0f;
+        dm__store_f64(t, it.off, one);
         dm_iter_next(&it);
     }
     return 0;
@@ -292,7 +302,7 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
 static int xavier(const char *fn, dm_tensor *t, double gain, int uniform, dm_rng *g)
 {
     int64_t fin, fout;
-    if (dm_fans(fn, t, &fin, &fout) != 0) return -1;
+    if (dm_fans(fn, t, &fin, &fout) != 0 || dm__need_float(fn, t)) return -1;
     if (dm_numel(t) == 0) return 0;    /* PyTorch divides by zero on [0 x 0] */
     double std = gain * sqrt(2.0 / (double)(fin + fout));
     if (uniform) {
@@ -320,7 +330,7 @@ static int kaiming(const char *fn, dm_tensor *t, double a, const char *mode,
     int64_t fan;
     if (!mode) mode = "fan_in";
     if (!nonlinearity) nonlinearity = "leaky_relu";
-    if (check_mode(fn, mode) != 0) return -1;
+    if (check_mode(fn, mode) != 0 || dm__need_float(fn, t)) return -1;
     if (gain_for(fn, nonlinearity, a, 1, &gain) != 0) return -1;
     /* before the fans, as PyTorch: a 1-D tensor with no elements is fine */
     if (dm_numel(t) == 0) return 0;
@@ -416,9 +426,11 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
                   SHAPE(t, sb));
         return -1;
     }
+    if (dm__need_float("orthogonal_", t)) return -1;
     int64_t total = dm_numel(t);
     if (total == 0) return 0;
     if (!g) g = dm_default_rng();
+    int f64 = t->dtype == DM_FLOAT64;
     int64_t rows = t->shape[0], cols = total / rows;
     int wide = rows < cols;
     int64_t m = wide ? cols : rows, n = wide ? rows : cols;    /* the tall shape */
@@ -434,7 +446,8 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
        transpose (wide) */
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) {
-            double v = (double)(float)dm_rng_normal(g);    /* PyTorch draws a float tensor */
+            /* PyTorch draws a tensor of t's dtype */
+            double v = f64 ? dm_rng_normal(g) : (double)(float)dm_rng_normal(g);
             if (wide) a[i * m + j] = v;     /* a[j, i] of [cols x rows] */
             else a[j * m + i] = v;          /* a[i, j] of [rows x cols] */
         }
@@ -443,13 +456,12 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
         double s = rdiag[j] < 0 ? -gain : gain;
         for (int64_t i = 0; i < m; i++) q[j * m + i] *= s;
     }
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) {
             // result [rows x cols] is q (tall, [rows x cols]) or q^T (q is [cols x rows])
-            base[it.off] = (float)(wide ? q[i * m + j] : q[j * m + i]);
+            dm__store_f64(t, it.off, wide ? q[i * m + j] : q[j * m + i]);
             dm_iter_next(&it);
         }
     free(a);
@@ -478,6 +490,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
         dm_seterr("sparse_: std must be non-negative, got %g", std);
         return -1;
     }
+    if (dm__need_float("sparse_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t rows = t->shape[0], cols = t->shape[1];
     int64_t nzero = (int64_t)ceil(sparsity * (double)rows);
@@ -489,7 +502,6 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
     }
     dm_normal_(t, 0, std, g);
     for (int64_t i = 0; i < rows; i++) perm[i] = i;
-    float *base = dm__fbase(t);
     for (int64_t c = 0; c < cols; c++) {
         /* perm stays a permutation across columns, so each column's pick is uniform */
         for (int64_t k = 0; k < nzero; k++) {
@@ -497,7 +509,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
             int64_t tmp = perm[k];
             perm[k] = perm[j];
             perm[j] = tmp;
-            base[t->offset + perm[k] * t->stride[0] + c * t->stride[1]] = 0.0f;
+            dm__store_f64(t, t->offset + perm[k] * t->stride[0] + c * t->stride[1], 0.0);
         }
     }
     free(perm);

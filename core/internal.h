@@ -93,6 +93,10 @@ static inline void *dm__ptr(const dm_tensor *t)
 }
 /* refuse a tensor of another dtype than the op's kernels handle (a message names both) */
 int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt);
+int dm__need_float(const char *fn, const dm_tensor *t);    /* float32 or float64 */
+/* element off (in elements, from the storage's start) of t = v, converted as dm_to_dtype */
+void dm__store_f64(dm_tensor *t, int64_t off, double v);
+void dm__store_i64(dm_tensor *t, int64_t off, int64_t v);
 int64_t dm__offset_of(const dm_tensor *t, const int64_t *idx);   /* in elements */
 /* dst (any strides) = src broadcast to dst's shape, converted to dst's dtype */
 void dm__copy_convert(dm_tensor *dst, const dm_tensor *src);
@@ -139,6 +143,19 @@ int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b,
    (then *owned is 0); release with dm__buf_release */
 float *dm__contig_data(const dm_tensor *t, int *owned);
 void dm__buf_release(const dm_tensor *t, float *buf, int owned);
+
+/* the same for any dtype: a contiguous copy of t's elements in t's dtype (or its own
+   data); release with dm__buf_release_any */
+void *dm__contig_any(const dm_tensor *t, int *owned);
+void dm__buf_release_any(const dm_tensor *t, void *buf, int owned);
+/* integer gemm (blas.c), exact modulo 2^64 (2^8) as PyTorch's Long (Byte) mm; arguments
+   as dm_gemm's */
+void dm__gemm_i64(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t alpha,
+                  const int64_t *a, int64_t lda, const int64_t *b, int64_t ldb, int64_t beta,
+                  int64_t *c, int64_t ldc);
+void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_t alpha,
+                 const uint8_t *a, int64_t lda, const uint8_t *b, int64_t ldb, uint8_t beta,
+                 uint8_t *c, int64_t ldc);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);

@@ -15,27 +15,37 @@ static int64_t prod(const int64_t *shape, int from, int to)
     return p;
 }
 
-/* Copy t (any strides) into dst[outer x total*inner] at columns [off*inner, (off+e)*inner)
- * of each outer row, where t holds outer * e * inner values in row-major order. */
-static void put_slab(float *dst, const dm_tensor *t, int64_t outer, int64_t e, int64_t inner,
-                     int64_t total, int64_t off)
+/* Copy t (any strides, any dtype) into out [outer x total x inner] at positions
+ * [off, off + e) of the middle dim, where t holds outer * e * inner values in row-major
+ * order (t's shape is out's with e in the middle, or without that dim for stack). */
+static int put_slab(dm_tensor *out, const dm_tensor *t, int d, int stack, int64_t outer,
+                    int64_t e, int64_t inner, int64_t total, int64_t off)
 {
     int64_t run = e * inner;
-    if (run == 0 || outer == 0) return;
-    float *d = dst + off * inner;
-    if (dm_is_contiguous(t)) {
-        const float *s = dm_data(t);
+    if (run == 0 || outer == 0) return 0;
+    size_t es = dm__esize(out->dtype);
+    if (t->dtype == out->dtype && dm_is_contiguous(t)) {
+        char *dst = (char *)dm__ptr(out) + off * inner * (int64_t)es;
+        const char *s = dm__ptr(t);
         for (int64_t o = 0; o < outer; o++)
-            memcpy(d + o * total * inner, s + o * run, (size_t)run * sizeof *d);
-        return;
+            memcpy(dst + o * total * inner * (int64_t)es, s + o * run * (int64_t)es,
+                   (size_t)run * es);
+        return 0;
     }
-    dm_iter it;
-    dm_iter_init(&it, t);
-    const float *base = dm__fbase(t);
-    for (int64_t o = 0; o < outer; o++) {
-        float *row = d + o * total * inner;
-        for (int64_t r = 0; r < run; r++) { row[r] = base[it.off]; dm_iter_next(&it); }
-    }
+    /* strided or of another dtype: through a view of out's slab */
+    dm_tensor *v = stack ? dm_select(out, d, off) : dm_narrow(out, d, off, e);
+    if (!v) return -1;
+    dm__copy_convert(v, t);
+    dm_tensor_release(v);
+    return 0;
+}
+
+/* the dtype of cat/stack's result: PyTorch's promotion over all inputs */
+static dm_dtype join_dtype(int n, dm_tensor *const *ts)
+{
+    dm_dtype dt = ts[0]->dtype;
+    for (int k = 1; k < n; k++) dt = dm_promote_types(dt, ts[k]->dtype);
+    return dt;
 }
 
 /* PyTorch still skips 1-D empty tensors in cat, whatever the other shapes (legacy) */
@@ -80,14 +90,17 @@ dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, r->shape, (size_t)r->ndim * sizeof *shape);
     shape[d] = total;
-    dm_tensor *out = dm_tensor_new(r->ndim, shape);
+    dm_tensor *out = dm_tensor_new_dtype(r->ndim, shape, join_dtype(n, ts));
     if (!out) return NULL;
     // each input is [outer x e_k x inner]; out is [outer x total x inner]
     int64_t outer = prod(shape, 0, d), inner = prod(shape, d + 1, r->ndim), off = 0;
     for (int k = 0; k < n; k++) {
         if (k != ref && cat_skipped(ts[k])) continue;
         int64_t e = ts[k]->shape[d];
-        put_slab(dm_data(out), ts[k], outer, e, inner, total, off);
+        if (put_slab(out, ts[k], d, 0, outer, e, inner, total, off)) {
+            dm_tensor_release(out);
+            return NULL;
+        }
         off += e;
     }
     if (dm__needs_grad(n, (const dm_tensor *const *)ts)) {
@@ -120,11 +133,15 @@ dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim)
     if (d < 0) return NULL;
     int64_t shape[DM_MAX_DIMS];
     for (int i = 0, j = 0; i <= r->ndim; i++) shape[i] = i == d ? n : r->shape[j++];
-    dm_tensor *out = dm_tensor_new(r->ndim + 1, shape);
+    dm_tensor *out = dm_tensor_new_dtype(r->ndim + 1, shape, join_dtype(n, ts));
     if (!out) return NULL;
     // each input is [outer x 1 x inner] of out [outer x n x inner]
     int64_t outer = prod(shape, 0, d), inner = prod(shape, d + 1, r->ndim + 1);
-    for (int k = 0; k < n; k++) put_slab(dm_data(out), ts[k], outer, 1, inner, n, k);
+    for (int k = 0; k < n; k++)
+        if (put_slab(out, ts[k], d, 1, outer, 1, inner, n, k)) {
+            dm_tensor_release(out);
+            return NULL;
+        }
     if (dm__needs_grad(n, (const dm_tensor *const *)ts)) {
         dm_node *nd = dm__record(DM_OP_CAT, 1, out, n, (const dm_tensor *const *)ts);
         if (!nd) { dm_tensor_release(out); return NULL; }
@@ -141,7 +158,8 @@ int dm__bw_cat(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
     int d = (int)n->i[0];
     int64_t total = gout->shape[d];
     int64_t outer = prod(gout->shape, 0, d), inner = prod(gout->shape, d + 1, gout->ndim);
-    const float *g = dm_data(gout);
+    const char *g = dm__ptr(gout);
+    size_t es = dm__esize(gout->dtype);
     int64_t off = 0;
     for (int k = 0; k < n->ninputs; k++) {
         const dm_tensor *x = n->in[k];
@@ -149,13 +167,21 @@ int dm__bw_cat(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
         if (n->sub) e = 1;
         else e = x->ndim == gout->ndim ? x->shape[d] : 0;   /* a skipped [0] otherwise */
         if (x->requires_grad) {
-            dm_tensor *gx = dm_tensor_new(x->ndim, x->shape);
+            /* the slab in the result's dtype, then back to the input's (a mixed cat) */
+            dm_tensor *gx = dm_tensor_new_dtype(x->ndim, x->shape, gout->dtype);
             if (!gx) return -1;
-            float *dst = dm_data(gx);
+            char *dst = dm__ptr(gx);
             int64_t run = e * inner;
             if (run > 0)
                 for (int64_t o = 0; o < outer; o++)
-                    memcpy(dst + o * run, g + (o * total + off) * inner, (size_t)run * sizeof *dst);
+                    memcpy(dst + o * run * (int64_t)es, g + (o * total + off) * inner * (int64_t)es,
+                           (size_t)run * es);
+            if (x->dtype != gx->dtype) {
+                dm_tensor *c = dm_to_dtype(gx, x->dtype);
+                dm_tensor_release(gx);
+                if (!c) return -1;
+                gx = c;
+            }
             gin[k] = gx;
         }
         off += e;
@@ -163,31 +189,48 @@ int dm__bw_cat(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
     return 0;
 }
 
-/* Read idx's values as 0-based positions checked against size; NULL with a message. */
+/* Read idx's values as 0-based positions checked against size; NULL with a message.  The
+ * index is int64 (PyTorch's form, exact at any size); float32 indices are still read, as
+ * older code passes them (exact up to 2^24). */
 static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t size,
                            int64_t *count)
 {
+    if (idx->dtype != DM_INT64 && idx->dtype != DM_FLOAT32) {
+        dm_seterr("%s: expected an int64 index tensor, got %s", fn, dm_dtype_name(idx->dtype));
+        return NULL;
+    }
     int64_t m = dm_numel(idx);
     int64_t *pos = malloc((size_t)(m ? m : 1) * sizeof *pos);
     if (!pos) { dm_seterr("%s: out of memory", fn); return NULL; }
     dm_iter it;
     dm_iter_init(&it, idx);
-    const float *base = dm__fbase(idx);
     for (int64_t j = 0; j < m; j++) {
-        float v = base[it.off];
+        int64_t p;
+        if (idx->dtype == DM_INT64) {
+            p = ((const int64_t *)idx->storage->data)[it.off];
+            if (p < 0 || p >= size) {       /* shown 1-based, as the caller passed it */
+                dm_seterr("%s: index %lld out of range for dim %d of size %lld", fn,
+                          (long long)(p == INT64_MAX ? p : p + 1), d + 1, (long long)size);
+                free(pos);
+                return NULL;
+            }
+        } else {
+            float v = dm__fbase(idx)[it.off];
+            if (!(v == floorf(v))) {        /* also NaN and infinities */
+                dm_seterr("%s: index %g is not an integer", fn, (double)v + 1);
+                free(pos);
+                return NULL;
+            }
+            if (v < 0 || v >= (double)size) {
+                dm_seterr("%s: index %.0f out of range for dim %d of size %lld", fn,
+                          (double)v + 1, d + 1, (long long)size);
+                free(pos);
+                return NULL;
+            }
+            p = (int64_t)v;
+        }
         dm_iter_next(&it);
-        if (!(v == floorf(v))) {        /* also NaN and infinities */
-            dm_seterr("%s: index %g is not an integer", fn, (double)v + 1);
-            free(pos);
-            return NULL;
-        }
-        if (v < 0 || v >= (double)size) {
-            dm_seterr("%s: index %.0f out of range for dim %d of size %lld", fn, (double)v + 1,
-                      d + 1, (long long)size);
-            free(pos);
-            return NULL;
-        }
-        pos[j] = (int64_t)v;
+        pos[j] = p;
     }
     *count = m;
     return pos;
@@ -212,20 +255,20 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[d] = m;
-    dm_tensor *out = dm_tensor_new(x->ndim, shape);
+    dm_tensor *out = dm_tensor_new_dtype(x->ndim, shape, x->dtype);
     int owned = 0;
-    float *src = out ? dm__contig_data(x, &owned) : NULL;
+    char *src = out ? dm__contig_any(x, &owned) : NULL;
     if (!src) { free(pos); dm_tensor_release(out); return NULL; }
     // x is [outer x size x inner], out is [outer x m x inner]
     int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
     int64_t size = x->shape[d];
-    float *o = dm_data(out);
+    char *o = dm__ptr(out);
+    int64_t row = inner * (int64_t)dm__esize(x->dtype);     /* bytes of one slab */
     if (inner > 0)
         for (int64_t a = 0; a < outer; a++)
             for (int64_t j = 0; j < m; j++)
-                memcpy(o + (a * m + j) * inner, src + (a * size + pos[j]) * inner,
-                       (size_t)inner * sizeof *o);
-    dm__buf_release(x, src, owned);
+                memcpy(o + (a * m + j) * row, src + (a * size + pos[j]) * row, (size_t)row);
+    dm__buf_release_any(x, src, owned);
     free(pos);
     const dm_tensor *ins[2] = { x, idx };
     if (dm__needs_grad(1, ins)) {       /* the index itself is not differentiable */
@@ -235,6 +278,24 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
     }
     return out;
 }
+
+/* dst [outer x size x inner] += g [outer x m x inner] scattered by pos; one definition
+   per float type */
+#define DEF_SCATTER_ADD(NAME, T) \
+static void NAME(void *dst_, const void *g_, const int64_t *pos, int64_t outer, int64_t m, \
+                 int64_t size, int64_t inner) \
+{ \
+    T *dst = dst_; \
+    const T *g = g_; \
+    for (int64_t a = 0; a < outer; a++) \
+        for (int64_t j = 0; j < m; j++) { \
+            T *row = dst + (a * size + pos[j]) * inner; \
+            const T *grow = g + (a * m + j) * inner; \
+            for (int64_t r = 0; r < inner; r++) row[r] += grow[r]; \
+        } \
+}
+DEF_SCATTER_ADD(scatter_add_f32, float)
+DEF_SCATTER_ADD(scatter_add_f64, double)
 
 /* Scatter the gradient back; repeated indices accumulate. */
 int dm__bw_index_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
@@ -246,18 +307,12 @@ int dm__bw_index_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tens
     int64_t m;
     int64_t *pos = read_index("index_select", idx, d, x->shape[d], &m);
     if (!pos) return -1;
-    dm_tensor *gx = dm_tensor_zeros(x->ndim, x->shape);
+    dm_tensor *gx = dm_tensor_zeros_dtype(x->ndim, x->shape, x->dtype);
     if (!gx) { free(pos); return -1; }
     int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
-    int64_t size = x->shape[d];
-    const float *g = dm_data(gout);     // [outer x m x inner]
-    float *dst = dm_data(gx);           // [outer x size x inner]
-    for (int64_t a = 0; a < outer; a++)
-        for (int64_t j = 0; j < m; j++) {
-            float *row = dst + (a * size + pos[j]) * inner;
-            const float *grow = g + (a * m + j) * inner;
-            for (int64_t r = 0; r < inner; r++) row[r] += grow[r];
-        }
+    // g is [outer x m x inner], gx is [outer x size x inner]
+    (x->dtype == DM_FLOAT64 ? scatter_add_f64 : scatter_add_f32)(dm__ptr(gx), dm__ptr(gout),
+        pos, outer, m, x->shape[d], inner);
     free(pos);
     gin[0] = gx;
     return 0;

@@ -5,7 +5,11 @@
  * matrix sits in memory -- row-major with a row stride (ld), or "transposed", i.e. stored
  * as its transpose in row-major order, which is what a transposed view of a contiguous
  * matrix is.  Both layouts go to gemm as they are, with the trans flag set for the second,
- * so transposed and narrowed views cost no copy; any other layout is copied once. */
+ * so transposed and narrowed views cost no copy; any other layout is copied once.
+ *
+ * Element types: float32 (dm_gemm), float64 (dm_dgemm), int64 and uint8 (exact naive
+ * kernels wrapping as PyTorch's integer mm on the CPU); the code below moves bytes and leaves arithmetic to
+ * gemm_dt, so one body serves all three.  Both operands must have one dtype. */
 #include "internal.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
@@ -15,20 +19,21 @@
 #endif
 
 typedef struct {
-    const float *p;         /* first element of batch 0 */
+    const char *p;          /* first element of batch 0 */
+    size_t es;              /* element size in bytes */
     int64_t nb, r, c;       /* batch count, logical rows and columns of each matrix */
     int64_t sb;             /* batch stride (unused when nb == 1) */
     int64_t ld;             /* row stride of the stored matrix */
     int trans;              /* stored as its [c x r] transpose */
     const dm_tensor *src;   /* tensor the copy below was made from */
-    float *copy;            /* owned contiguous copy, or NULL */
+    void *copy;             /* owned contiguous copy, or NULL */
 } mat;
 
 static int64_t max1(int64_t v) { return v > 1 ? v : 1; }
 
 static void mat_free(mat *m)
 {
-    if (m->copy) dm__buf_release(m->src, m->copy, 1);
+    if (m->copy) dm__buf_release_any(m->src, m->copy, 1);
     m->copy = NULL;
 }
 
@@ -39,6 +44,7 @@ static int mat_init(mat *m, const dm_tensor *t, int role)
     int64_t sr, sc;
     memset(m, 0, sizeof *m);
     m->src = t;
+    m->es = dm__esize(t->dtype);
     m->nb = 1;
     if (t->ndim == 1) {
         if (role == 0) { m->r = 1; m->c = t->shape[0]; sr = 0; sc = t->stride[0]; }
@@ -49,7 +55,7 @@ static int mat_init(mat *m, const dm_tensor *t, int role)
         m->r = t->shape[d]; m->c = t->shape[d + 1];
         sr = t->stride[d]; sc = t->stride[d + 1];
     }
-    m->p = dm_data(t);
+    m->p = dm__ptr(t);
     if (dm_numel(t) == 0) {             /* nothing is read; any valid geometry will do */
         m->ld = max1(m->c);
         m->sb = m->r * m->c;
@@ -69,7 +75,7 @@ static int mat_init(mat *m, const dm_tensor *t, int role)
         return 0;
     }
     int owned;
-    float *buf = dm__contig_data(t, &owned);
+    void *buf = dm__contig_any(t, &owned);
     if (!buf) return -1;
     m->copy = owned ? buf : NULL;
     m->p = buf;
@@ -79,7 +85,52 @@ static int mat_init(mat *m, const dm_tensor *t, int role)
 }
 
 /* matrix `b` of the batch (a single matrix is broadcast over all batches) */
-static const float *mat_at(const mat *m, int64_t b) { return m->nb == 1 ? m->p : m->p + b * m->sb; }
+static const void *mat_at(const mat *m, int64_t b)
+{
+    return m->nb == 1 ? m->p : m->p + b * m->sb * (int64_t)m->es;
+}
+
+/* element i of a contiguous buffer of element size es */
+#define AT(p, i, es) ((char *)(p) + (i) * (int64_t)(es))
+
+/* C = op(A) @ op(B) (+ C when acc) in dtype dt; the kernels' alpha is always 1 here */
+static void gemm_dt(dm_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, int64_t lda, const void *b, int64_t ldb, int acc,
+                    void *c, int64_t ldc)
+{
+    if (dt == DM_FLOAT32)
+        dm_gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, acc ? 1.0f : 0.0f, c, ldc);
+    else if (dt == DM_FLOAT64)
+        dm_dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, acc ? 1.0 : 0.0, c, ldc);
+    else if (dt == DM_INT64)
+        dm__gemm_i64(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
+    else
+        dm__gemm_u8(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
+}
+
+/* The slow path of the dtype check (the caller has seen some operand that is not float32):
+ * every operand must have the first one's dtype, and that must be one gemm_dt handles.
+ * names[k] labels operand k in the message; NULL operands (an absent bias) are skipped. */
+static int check_dtypes(const char *fn, int n, const dm_tensor *const *t,
+                        const char *const *names)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    dm_dtype dt = t[0]->dtype;
+    for (int k = 1; k < n; k++)
+        if (t[k] && t[k]->dtype != dt) {
+            dm_seterr("%s: expected %s and %s of one dtype, got %s %s %s and %s %s %s "
+                      "(convert one with :to())", fn, names[0], names[k], names[0],
+                      dm_dtype_name(dt), SHAPE(t[0], b1), names[k],
+                      dm_dtype_name(t[k]->dtype), SHAPE(t[k], b2));
+            return -1;
+        }
+    if (dt == DM_BOOL) {
+        dm_seterr("%s: not implemented for %s tensors (float32, float64, int64 and uint8 are)",
+                  fn, dm_dtype_name(dt));
+        return -1;
+    }
+    return 0;
+}
 
 /* Can the batches be read as one tall row-major matrix [nb * r x c]? */
 static int mat_foldable(const mat *m)
@@ -128,38 +179,41 @@ static int matmul_shape(const dm_tensor *a, const dm_tensor *b, int *ndim, int64
     return 0;
 }
 
-/* out[nbo x m x n] (contiguous) = A @ B, batches broadcast */
-static void matmul_kernel(const mat *A, const mat *B, int64_t nbo, float *out)
+/* out[nbo x m x n] (contiguous, dtype dt) = A @ B, batches broadcast */
+static void matmul_kernel(dm_dtype dt, const mat *A, const mat *B, int64_t nbo, void *out)
 {
     int64_t m = A->r, k = A->c, n = B->c;
     if (B->nb == 1 && nbo > 1 && mat_foldable(A)) {
         /* [nbo x m x k] @ [k x n]: one tall gemm [nbo*m x k] @ [k x n] */
-        dm_gemm(0, B->trans, nbo * m, n, k, 1.0f, A->p, A->ld, B->p, B->ld, 0.0f,
-                out, max1(n));
+        gemm_dt(dt, 0, B->trans, nbo * m, n, k, A->p, A->ld, B->p, B->ld, 0, out, max1(n));
         return;
     }
     for (int64_t bo = 0; bo < nbo; bo++)
-        dm_gemm(A->trans, B->trans, m, n, k, 1.0f, mat_at(A, bo), A->ld, mat_at(B, bo),
-                B->ld, 0.0f, out + bo * m * n, max1(n));
+        gemm_dt(dt, A->trans, B->trans, m, n, k, mat_at(A, bo), A->ld, mat_at(B, bo),
+                B->ld, 0, AT(out, bo * m * n, A->es), max1(n));
 }
 
 dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b)
 {
     int ndim, sub;
     int64_t shape[3];
+    const dm_tensor *ins[2] = { a, b };
+    if ((a->dtype | b->dtype) != DM_FLOAT32) {      /* DM_FLOAT32 is 0: one compare */
+        static const char *const names[2] = { "a", "b" };
+        if (check_dtypes("matmul", 2, ins, names)) return NULL;
+    }
     if (matmul_shape(a, b, &ndim, shape, &sub)) return NULL;
     mat A, B;
     if (mat_init(&A, a, 0)) return NULL;
     if (mat_init(&B, b, 1)) { mat_free(&A); return NULL; }
-    dm_tensor *out = dm_tensor_new(ndim, shape);
+    dm_tensor *out = dm_tensor_new_dtype(ndim, shape, a->dtype);
     if (out) {
         int64_t nbo = A.nb == 1 ? B.nb : A.nb;
-        matmul_kernel(&A, &B, nbo, dm_data(out));
+        matmul_kernel(a->dtype, &A, &B, nbo, dm__ptr(out));
     }
     mat_free(&A);
     mat_free(&B);
     if (!out) return NULL;
-    const dm_tensor *ins[2] = { a, b };
     if (dm__needs_grad(2, ins)) {
         dm_node *nd = dm__record(DM_OP_MATMUL, sub, out, 2, ins);
         if (!nd) { dm_tensor_release(out); return NULL; }
@@ -173,51 +227,53 @@ int dm__bw_matmul(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
 {
     const dm_tensor *a = n->in[0], *b = n->in[1];
     int need_a = a && a->requires_grad, need_b = b && b->requires_grad;
+    dm_dtype dt = a->dtype;
     mat A, B;
     if (mat_init(&A, a, 0)) return -1;
     if (mat_init(&B, b, 1)) { mat_free(&A); return -1; }
     int64_t m = A.r, k = A.c, nn = B.c;
     int64_t nbo = A.nb == 1 ? B.nb : A.nb;
-    const float *g = dm_data(gout);          /* [nbo x m x n], contiguous */
+    size_t es = A.es;
+    const void *g = dm__ptr(gout);           /* [nbo x m x n], contiguous */
     int rc = 0;
     if (need_a) {
-        dm_tensor *ga = dm_tensor_new(a->ndim, a->shape);   /* [A.nb x m x k] */
+        dm_tensor *ga = dm_tensor_new_dtype(a->ndim, a->shape, dt);   /* [A.nb x m x k] */
         if (!ga) rc = -1;
         else {
-            float *d = dm_data(ga);
+            void *d = dm__ptr(ga);
             int bt = !B.trans;               /* B^T as gemm's op(B) */
             if (A.nb == nbo && B.nb == 1 && nbo > 1) {
-                dm_gemm(0, bt, nbo * m, k, nn, 1.0f, g, max1(nn), B.p, B.ld, 0.0f, d, max1(k));
+                gemm_dt(dt, 0, bt, nbo * m, k, nn, g, max1(nn), B.p, B.ld, 0, d, max1(k));
             } else if (A.nb == nbo) {
                 for (int64_t bo = 0; bo < nbo; bo++)
-                    dm_gemm(0, bt, m, k, nn, 1.0f, g + bo * m * nn, max1(nn), mat_at(&B, bo),
-                            B.ld, 0.0f, d + bo * m * k, max1(k));
+                    gemm_dt(dt, 0, bt, m, k, nn, AT(g, bo * m * nn, es), max1(nn),
+                            mat_at(&B, bo), B.ld, 0, AT(d, bo * m * k, es), max1(k));
             } else {                         /* a broadcast over nbo batches */
-                if (nbo == 0) memset(d, 0, (size_t)dm_numel(ga) * sizeof *d);
+                if (nbo == 0) memset(d, 0, (size_t)dm_numel(ga) * es);
                 for (int64_t bo = 0; bo < nbo; bo++)
-                    dm_gemm(0, bt, m, k, nn, 1.0f, g + bo * m * nn, max1(nn), mat_at(&B, bo),
-                            B.ld, bo ? 1.0f : 0.0f, d, max1(k));
+                    gemm_dt(dt, 0, bt, m, k, nn, AT(g, bo * m * nn, es), max1(nn),
+                            mat_at(&B, bo), B.ld, bo != 0, d, max1(k));
             }
             gin[0] = ga;
         }
     }
     if (need_b && rc == 0) {
-        dm_tensor *gb = dm_tensor_new(b->ndim, b->shape);   /* [B.nb x k x n] */
+        dm_tensor *gb = dm_tensor_new_dtype(b->ndim, b->shape, dt);   /* [B.nb x k x n] */
         if (!gb) rc = -1;
         else {
-            float *d = dm_data(gb);
+            void *d = dm__ptr(gb);
             int at = !A.trans;               /* A^T as gemm's op(A) */
             if (B.nb == nbo) {
                 for (int64_t bo = 0; bo < nbo; bo++)
-                    dm_gemm(at, 0, k, nn, m, 1.0f, mat_at(&A, bo), A.ld, g + bo * m * nn,
-                            max1(nn), 0.0f, d + bo * k * nn, max1(nn));
+                    gemm_dt(dt, at, 0, k, nn, m, mat_at(&A, bo), A.ld, AT(g, bo * m * nn, es),
+                            max1(nn), 0, AT(d, bo * k * nn, es), max1(nn));
             } else if (mat_foldable(&A)) {   /* b broadcast: A_flat^T @ dC_flat */
-                dm_gemm(1, 0, k, nn, nbo * m, 1.0f, A.p, A.ld, g, max1(nn), 0.0f, d, max1(nn));
+                gemm_dt(dt, 1, 0, k, nn, nbo * m, A.p, A.ld, g, max1(nn), 0, d, max1(nn));
             } else {
-                if (nbo == 0) memset(d, 0, (size_t)dm_numel(gb) * sizeof *d);
+                if (nbo == 0) memset(d, 0, (size_t)dm_numel(gb) * es);
                 for (int64_t bo = 0; bo < nbo; bo++)
-                    dm_gemm(at, 0, k, nn, m, 1.0f, mat_at(&A, bo), A.ld, g + bo * m * nn,
-                            max1(nn), bo ? 1.0f : 0.0f, d, max1(nn));
+                    gemm_dt(dt, at, 0, k, nn, m, mat_at(&A, bo), A.ld, AT(g, bo * m * nn, es),
+                            max1(nn), bo != 0, d, max1(nn));
             }
             gin[1] = gb;
         }
@@ -235,13 +291,14 @@ static int linear_x(mat *m, const dm_tensor *x)
     if (x->ndim <= 2) return mat_init(m, x, 0);
     memset(m, 0, sizeof *m);
     m->src = x;
+    m->es = dm__esize(x->dtype);
     m->nb = 1;
     m->c = x->shape[x->ndim - 1];
     m->r = 1;
     for (int d = 0; d < x->ndim - 1; d++) m->r *= x->shape[d];
     m->ld = max1(m->c);
     int owned;
-    float *buf = dm__contig_data(x, &owned);
+    void *buf = dm__contig_any(x, &owned);
     if (!buf) return -1;
     m->p = buf;
     m->copy = owned ? buf : NULL;
@@ -254,6 +311,13 @@ static int linear_x(mat *m, const dm_tensor *x)
 dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
 {
     char bx[DM_SHAPE_BUF], bw[DM_SHAPE_BUF];
+    const dm_tensor *ins[3] = { x, w, b };
+    dm_dtype dt = x->dtype | w->dtype | (b ? b->dtype : DM_FLOAT32);
+    if (dt != DM_FLOAT32) {                 /* DM_FLOAT32 is 0: one compare */
+        static const char *const names[3] = { "input", "weight", "bias" };
+        if (check_dtypes("linear", 3, ins, names)) return NULL;
+        dt = x->dtype;
+    }
     if (w->ndim != 2) {
         dm_seterr("linear: weight must be 2-D [out x in], got %s", SHAPE(w, bw));
         return NULL;
@@ -270,8 +334,7 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[x->ndim - 1] = nout;
-    const dm_tensor *ins[3] = { x, w, b };
-    if (x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR && dm__is_contig(x) &&
+    if (dt == DM_FLOAT32 && x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR && dm__is_contig(x) &&
         dm__is_contig(w) && (!b || dm__is_contig(b))) {
         /* a product this small costs less than a call into any gemm: dot products in
            place, then the bias, as addmm adds it */
@@ -295,23 +358,25 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     mat X, W;
     if (linear_x(&X, x)) return NULL;
     if (mat_init(&W, w, 0)) { mat_free(&X); return NULL; }
-    dm_tensor *y = dm_tensor_new(x->ndim, shape);
+    dm_tensor *y = dm_tensor_new_dtype(x->ndim, shape, dt);
     if (y) {
         // x is [N x in], w is [out x in], y is [N x out]; the bias seeds y and gemm adds to it
-        float *yd = dm_data(y);
+        char *yd = dm__ptr(y);
+        size_t es = X.es;
         int64_t N = X.r;
         if (b && N > 0) {
-            float *row0 = yd;
+            char *row0 = yd;
             if (b->stride[0] == 1 || nout == 1) {
-                memcpy(row0, dm_data(b), (size_t)nout * sizeof *yd);
+                memcpy(row0, dm__ptr(b), (size_t)nout * es);
             } else {
-                const float *bd = dm_data(b);
-                for (int64_t j = 0; j < nout; j++) row0[j] = bd[j * b->stride[0]];
+                const char *bd = dm__ptr(b);
+                for (int64_t j = 0; j < nout; j++)
+                    memcpy(row0 + j * (int64_t)es, bd + j * b->stride[0] * (int64_t)es, es);
             }
-            for (int64_t i = 1; i < N; i++) memcpy(yd + i * nout, row0, (size_t)nout * sizeof *yd);
+            for (int64_t i = 1; i < N; i++) memcpy(AT(yd, i * nout, es), row0, (size_t)nout * es);
         }
         /* op(B) = w^T: w stored row-major needs the trans flag, a transposed w does not */
-        dm_gemm(X.trans, !W.trans, N, nout, in, 1.0f, X.p, X.ld, W.p, W.ld, b ? 1.0f : 0.0f,
+        gemm_dt(dt, X.trans, !W.trans, N, nout, in, X.p, X.ld, W.p, W.ld, b != NULL,
                 yd, max1(nout));
     }
     mat_free(&X);
@@ -324,20 +389,43 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     return y;
 }
 
+/* d[j] (+)= column sum j of g [N x nout] (added when acc), a block of columns at a time,
+   in double; one definition per float type */
+#define DEF_BIAS_SUM(NAME, T) \
+static void NAME(const void *g_, void *d_, int64_t N, int64_t nout, int acc) \
+{ \
+    const T *g = g_; \
+    T *d = d_; \
+    for (int64_t j0 = 0; j0 < nout; j0 += 256) { \
+        int64_t jn = nout - j0 < 256 ? nout - j0 : 256; \
+        double s[256]; \
+        for (int64_t jj = 0; jj < jn; jj++) s[jj] = 0.0; \
+        for (int64_t i = 0; i < N; i++) { \
+            const T *row = g + i * nout + j0; \
+            for (int64_t jj = 0; jj < jn; jj++) s[jj] += row[jj]; \
+        } \
+        if (acc) for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] += (T)s[jj]; \
+        else for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (T)s[jj]; \
+    } \
+}
+DEF_BIAS_SUM(bias_sum_f32, float)
+DEF_BIAS_SUM(bias_sum_f64, double)
+
 /* dx = dy @ w, dw = dy^T @ x, db = column sums of dy */
 int dm__bw_linear(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     const dm_tensor *x = n->in[0], *w = n->in[1], *b = n->ninputs > 2 ? n->in[2] : NULL;
-    const float *g = dm_data(gout);          // dy is [N x out], contiguous
+    dm_dtype dt = x->dtype;
+    const void *g = dm__ptr(gout);           // dy is [N x out], contiguous
     int64_t nout = w->shape[0], in = w->shape[1];
     int64_t N = 1;                           /* rows: the product of the leading dims */
     for (int d = 0; d < gout->ndim - 1; d++) N *= gout->shape[d];
     if (x->requires_grad) {
         mat W;
         if (mat_init(&W, w, 0)) return -1;
-        dm_tensor *gx = dm_tensor_new(x->ndim, x->shape);
-        if (gx) dm_gemm(0, W.trans, N, in, nout, 1.0f, g, max1(nout), W.p, W.ld, 0.0f,
-                        dm_data(gx), max1(in));
+        dm_tensor *gx = dm_tensor_new_dtype(x->ndim, x->shape, dt);
+        if (gx) gemm_dt(dt, 0, W.trans, N, in, nout, g, max1(nout), W.p, W.ld, 0,
+                        dm__ptr(gx), max1(in));
         mat_free(&W);
         if (!gx) return -1;
         gin[0] = gx;
@@ -347,10 +435,10 @@ int dm__bw_linear(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **
         if (linear_x(&X, x)) return -1;
         /* straight into w's existing .grad when the engine offers it (beta = 1) */
         dm_tensor *dst = dm__grad_dest(ctx, 1);
-        dm_tensor *gw = dst ? NULL : dm_tensor_new(2, w->shape);
+        dm_tensor *gw = dst ? NULL : dm_tensor_new_dtype(2, w->shape, dt);
         if (dst || gw)
-            dm_gemm(1, X.trans, nout, in, N, 1.0f, g, max1(nout), X.p, X.ld, dst ? 1.0f : 0.0f,
-                    dm_data(dst ? dst : gw), max1(in));
+            gemm_dt(dt, 1, X.trans, nout, in, N, g, max1(nout), X.p, X.ld, dst != NULL,
+                    dm__ptr(dst ? dst : gw), max1(in));
         mat_free(&X);
         if (dst) dm__grad_done(ctx, 1);
         else if (!gw) return -1;
@@ -358,21 +446,10 @@ int dm__bw_linear(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **
     }
     if (b && b->requires_grad) {
         dm_tensor *dst = dm__grad_dest(ctx, 2);
-        dm_tensor *gb = dst ? NULL : dm_tensor_new(1, b->shape);
+        dm_tensor *gb = dst ? NULL : dm_tensor_new_dtype(1, b->shape, dt);
         if (!dst && !gb) return -1;
-        float *d = dm_data(dst ? dst : gb);
-        /* sum down the rows a block of columns at a time, in double */
-        for (int64_t j0 = 0; j0 < nout; j0 += 256) {
-            int64_t jn = nout - j0 < 256 ? nout - j0 : 256;
-            double acc[256];
-            for (int64_t jj = 0; jj < jn; jj++) acc[jj] = 0.0;
-            for (int64_t i = 0; i < N; i++) {
-                const float *row = g + i * nout + j0;
-                for (int64_t jj = 0; jj < jn; jj++) acc[jj] += row[jj];
-            }
-            if (dst) for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] += (float)acc[jj];
-            else for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (float)acc[jj];
-        }
+        void *d = dm__ptr(dst ? dst : gb);
+        (dt == DM_FLOAT32 ? bias_sum_f32 : bias_sum_f64)(g, d, N, nout, dst != NULL);
         if (dst) dm__grad_done(ctx, 2);
         else gin[2] = gb;
     }

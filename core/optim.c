@@ -41,9 +41,31 @@ static int check_same(const char *fn, const char *what, const dm_tensor *t, cons
     return 0;
 }
 
+/* Parameters and their state are float32 or float64 (PyTorch keeps the state in the
+ * parameter's dtype); every tensor of one step has the parameter's dtype. */
+static int check_dtype(const char *fn, const char *what, const dm_tensor *t, const dm_tensor *p)
+{
+    if (t && t->dtype != p->dtype) {
+        dm_seterr("%s: %s dtype %s differs from parameter dtype %s", fn, what,
+                  dm_dtype_name(t->dtype), dm_dtype_name(p->dtype));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_param(const char *fn, const dm_tensor *p)
+{
+    if (p->dtype != DM_FLOAT32 && p->dtype != DM_FLOAT64) {
+        dm_seterr("%s: expected a float32 or float64 parameter, got %s", fn,
+                  dm_dtype_name(p->dtype));
+        return -1;
+    }
+    return 0;
+}
+
 /* A contiguous view of t's values to update: its own data when contiguous, else a gathered
  * copy that put_back() scatters into t afterwards. */
-typedef struct { dm_tensor *t; float *d; int owned; } span;
+typedef struct { dm_tensor *t; void *d; int owned; } span;
 
 static int get_span(span *s, const dm_tensor *t)
 {
@@ -51,7 +73,7 @@ static int get_span(span *s, const dm_tensor *t)
     s->owned = 0;
     s->d = NULL;
     if (!t) return 0;
-    s->d = dm__contig_data(t, &s->owned);
+    s->d = dm__contig_any(t, &s->owned);
     return s->d ? 0 : -1;
 }
 
@@ -60,12 +82,17 @@ static void put_back(span *s, int write)
     if (!s->t || !s->owned) return;
     if (write) {
         int64_t n = dm_numel(s->t);
-        float *base = dm__fbase(s->t);
+        size_t es = dm__esize(s->t->dtype);
+        char *base = s->t->storage->data;
+        const char *src = s->d;
         dm_iter it;
         dm_iter_init(&it, s->t);
-        for (int64_t i = 0; i < n; i++) { base[it.off] = s->d[i]; dm_iter_next(&it); }
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(base + it.off * (int64_t)es, src + i * (int64_t)es, es);
+            dm_iter_next(&it);
+        }
     }
-    dm__buf_release(s->t, s->d, s->owned);
+    dm__buf_release_any(s->t, s->d, s->owned);
     s->owned = 0;
 }
 
@@ -75,45 +102,47 @@ static void put_back(span *s, int write)
  *   if momentum != 0:      buf = first ? d : buf * momentum + (1 - dampening) * d
  *                          d = nesterov ? d + momentum * buf : buf
  *   p = p + (-lr) * d                                                                    */
+/* The update loops, one definition per element type T (float with fmaf/sqrtf, double with
+ * fma/sqrt): the same expressions in the same order for both. */
 /* the two common cases in loops of their own, which vectorize (the same expressions as the
    general loop below) */
-static inline void sgd_plain(int64_t n, float *restrict pd, const float *restrict gd,
-                             float neglr)
-{
-    for (int64_t i = 0; i < n; i++) pd[i] = fmaf(neglr, gd[i], pd[i]);
+#define DEF_SGD(SFX, T, FMA) \
+static inline void sgd_plain##SFX(int64_t n, T *restrict pd, const T *restrict gd, T neglr) \
+{ \
+    for (int64_t i = 0; i < n; i++) pd[i] = FMA(neglr, gd[i], pd[i]); \
+} \
+static inline void sgd_momentum##SFX(int64_t n, T *restrict pd, const T *restrict gd, \
+                                     T *restrict bd, T mom, T damp1, T neglr) \
+{ \
+    for (int64_t i = 0; i < n; i++) { \
+        T b = FMA(damp1, gd[i], bd[i] * mom); \
+        bd[i] = b; \
+        pd[i] = FMA(neglr, b, pd[i]); \
+    } \
+} \
+DM_FMA_CLONES \
+static void sgd_loop##SFX(int64_t n, T *pd, const T *gd, T *bd, T wd, T mom, T damp1, \
+                          T neglr, int use_wd, int use_mom, int nesterov, int maximize, \
+                          int first) \
+{ \
+    if (!maximize && !use_wd && !nesterov && !first && pd != gd && pd != bd && gd != bd) { \
+        if (use_mom) sgd_momentum##SFX(n, pd, gd, bd, mom, damp1, neglr); \
+        else sgd_plain##SFX(n, pd, gd, neglr); \
+        return; \
+    } \
+    for (int64_t i = 0; i < n; i++) { \
+        T d = maximize ? -gd[i] : gd[i]; \
+        if (use_wd) d = FMA(wd, pd[i], d); \
+        if (use_mom) { \
+            T b = first ? d : FMA(damp1, d, bd[i] * mom); \
+            bd[i] = b; \
+            d = nesterov ? FMA(mom, b, d) : b; \
+        } \
+        pd[i] = FMA(neglr, d, pd[i]); \
+    } \
 }
-
-static inline void sgd_momentum(int64_t n, float *restrict pd, const float *restrict gd,
-                                float *restrict bd, float mom, float damp1, float neglr)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float b = fmaf(damp1, gd[i], bd[i] * mom);
-        bd[i] = b;
-        pd[i] = fmaf(neglr, b, pd[i]);
-    }
-}
-
-DM_FMA_CLONES
-static void sgd_loop(int64_t n, float *pd, const float *gd, float *bd, float wd, float mom,
-                     float damp1, float neglr, int use_wd, int use_mom, int nesterov,
-                     int maximize, int first)
-{
-    if (!maximize && !use_wd && !nesterov && !first && pd != gd && pd != bd && gd != bd) {
-        if (use_mom) sgd_momentum(n, pd, gd, bd, mom, damp1, neglr);
-        else sgd_plain(n, pd, gd, neglr);
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        float d = maximize ? -gd[i] : gd[i];
-        if (use_wd) d = fmaf(wd, pd[i], d);
-        if (use_mom) {
-            float b = first ? d : fmaf(damp1, d, bd[i] * mom);
-            bd[i] = b;
-            d = nesterov ? fmaf(mom, b, d) : b;
-        }
-        pd[i] = fmaf(neglr, d, pd[i]);
-    }
-}
+DEF_SGD(_f32, float, fmaf)
+DEF_SGD(_f64, double, fma)
 
 int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
                 double momentum, double dampening, double weight_decay, int nesterov,
@@ -121,6 +150,10 @@ int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
 {
     const char *fn = "sgd_step";
     if (check_same(fn, "grad", grad, p) || check_same(fn, "momentum_buffer", buf, p))
+        return -1;
+    if ((p->dtype | (grad ? grad->dtype : DM_FLOAT32) | (buf ? buf->dtype : DM_FLOAT32)) != DM_FLOAT32 &&
+        (check_param(fn, p) || check_dtype(fn, "grad", grad, p) ||
+         check_dtype(fn, "momentum_buffer", buf, p)))
         return -1;
     if (momentum != 0 && !buf) {
         dm_seterr("%s: momentum %g needs a momentum buffer", fn, momentum);
@@ -136,17 +169,23 @@ int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
         put_back(&sp, 0); put_back(&sg, 0); put_back(&sb, 0);
         return -1;
     }
-    sgd_loop(dm_numel(p), sp.d, sg.d, sb.d, (float)weight_decay, (float)momentum,
-             (float)(1 - dampening), (float)(-lr), weight_decay != 0, momentum != 0, nesterov,
-             maximize, first);
+    if (p->dtype == DM_FLOAT32)
+        sgd_loop_f32(dm_numel(p), sp.d, sg.d, sb.d, (float)weight_decay, (float)momentum,
+                     (float)(1 - dampening), (float)(-lr), weight_decay != 0, momentum != 0,
+                     nesterov, maximize, first);
+    else
+        sgd_loop_f64(dm_numel(p), sp.d, sg.d, sb.d, weight_decay, momentum, 1 - dampening,
+                     -lr, weight_decay != 0, momentum != 0, nesterov, maximize, first);
     put_back(&sp, 1); put_back(&sg, 0); put_back(&sb, 1);
     return 0;
 }
 
-static void adam_loop(int64_t n, float *pd, const float *gd, float *md, float *vd, float *xd,
-                      float neg_step_size, float bc2_sqrt, float b1, float b2, float omb1,
-                      float omb2, float wd, float decay, float epsf, int l2, int decoupled,
-                      int maximize);
+#define DEF_ADAM(SFX, T) \
+static void adam_loop##SFX(int64_t n, T *pd, const T *gd, T *md, T *vd, T *xd, \
+                           T neg_step_size, T bc2_sqrt, T b1, T b2, T omb1, T omb2, T wd, \
+                           T decay, T epsf, int l2, int decoupled, int maximize);
+DEF_ADAM(_f32, float)
+DEF_ADAM(_f64, double)
 
 /* torch.optim.Adam (decoupled = 0) and AdamW (decoupled = 1), per element:
  *   g = maximize ? -g : g
@@ -176,6 +215,12 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
         dm_seterr("%s: step must be at least 1, got %lld", fn, (long long)step);
         return -1;
     }
+    if ((p->dtype | (grad ? grad->dtype : DM_FLOAT32) | exp_avg->dtype | exp_avg_sq->dtype |
+         (max_sq ? max_sq->dtype : DM_FLOAT32)) != DM_FLOAT32 &&
+        (check_param(fn, p) || check_dtype(fn, "grad", grad, p) ||
+         check_dtype(fn, "exp_avg", exp_avg, p) || check_dtype(fn, "exp_avg_sq", exp_avg_sq, p) ||
+         check_dtype(fn, "max_exp_avg_sq", max_sq, p)))
+        return -1;
     span sp, sg, sm, sv, sx;
     get_span(&sp, NULL); get_span(&sg, NULL); get_span(&sm, NULL);
     get_span(&sv, NULL); get_span(&sx, NULL);
@@ -186,41 +231,51 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
         return -1;
     }
     double bc1 = 1 - pow(beta1, (double)step), bc2 = 1 - pow(beta2, (double)step);
+    const int l2 = !decoupled && weight_decay != 0;
+    if (p->dtype == DM_FLOAT64) {
+        adam_loop_f64(dm_numel(p), sp.d, sg.d, sm.d, sv.d, sx.d, -(lr / bc1), sqrt(bc2), beta1,
+                      beta2, 1 - beta1, 1 - beta2, weight_decay, 1 - lr * weight_decay, eps,
+                      l2, decoupled, maximize);
+        goto done;
+    }
     const float neg_step_size = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
     const float b1 = (float)beta1, b2 = (float)beta2;
     const float omb1 = (float)(1 - beta1), omb2 = (float)(1 - beta2);
     const float wd = (float)weight_decay, decay = (float)(1 - lr * weight_decay);
     const float epsf = (float)eps;
-    const int l2 = !decoupled && weight_decay != 0;
-    adam_loop(dm_numel(p), sp.d, sg.d, sm.d, sv.d, sx.d, neg_step_size, bc2_sqrt, b1, b2,
-              omb1, omb2, wd, decay, epsf, l2, decoupled, maximize);
+    adam_loop_f32(dm_numel(p), sp.d, sg.d, sm.d, sv.d, sx.d, neg_step_size, bc2_sqrt, b1, b2,
+                  omb1, omb2, wd, decay, epsf, l2, decoupled, maximize);
+done:
     put_back(&sp, 1); put_back(&sg, 0); put_back(&sm, 1);
     put_back(&sv, 1); put_back(&sx, 1);
     return 0;
 }
 
-DM_FMA_CLONES
-static void adam_loop(int64_t n, float *pd, const float *gd, float *md, float *vd, float *xd,
-                      float neg_step_size, float bc2_sqrt, float b1, float b2, float omb1,
-                      float omb2, float wd, float decay, float epsf, int l2, int decoupled,
-                      int maximize)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float g = maximize ? -gd[i] : gd[i];
-        if (l2) g = fmaf(wd, pd[i], g);
-        if (decoupled) pd[i] = pd[i] * decay;
-        float m = fmaf(omb1, g, md[i] * b1);
-        float v = fmaf(omb2 * g, g, vd[i] * b2);
-        md[i] = m;
-        vd[i] = v;
-        if (xd) {
-            /* torch.maximum: NaN wins */
-            float x = xd[i];
-            if (v > x || v != v) x = v;
-            xd[i] = x;
-            v = x;
-        }
-        float denom = sqrtf(v) / bc2_sqrt + epsf;
-        pd[i] = pd[i] + neg_step_size * m / denom;
-    }
+#undef DEF_ADAM
+#define DEF_ADAM(SFX, T, FMA, SQRT) \
+DM_FMA_CLONES \
+static void adam_loop##SFX(int64_t n, T *pd, const T *gd, T *md, T *vd, T *xd, \
+                           T neg_step_size, T bc2_sqrt, T b1, T b2, T omb1, T omb2, T wd, \
+                           T decay, T epsf, int l2, int decoupled, int maximize) \
+{ \
+    for (int64_t i = 0; i < n; i++) { \
+        T g = maximize ? -gd[i] : gd[i]; \
+        if (l2) g = FMA(wd, pd[i], g); \
+        if (decoupled) pd[i] = pd[i] * decay; \
+        T m = FMA(omb1, g, md[i] * b1); \
+        T v = FMA(omb2 * g, g, vd[i] * b2); \
+        md[i] = m; \
+        vd[i] = v; \
+        if (xd) { \
+            /* torch.maximum: NaN wins */ \
+            T x = xd[i]; \
+            if (v > x || v != v) x = v; \
+            xd[i] = x; \
+            v = x; \
+        } \
+        T denom = SQRT(v) / bc2_sqrt + epsf; \
+        pd[i] = pd[i] + neg_step_size * m / denom; \
+    } \
 }
+DEF_ADAM(_f32, float, fmaf, sqrtf)
+DEF_ADAM(_f64, double, fma, sqrt)

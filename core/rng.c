@@ -216,12 +216,25 @@ void dm_rng_set_state(dm_rng *g, const void *buf) {
 
 /* ---- tensor fills ------------------------------------------------------------------- */
 
+/* Fills take a tensor of any strides.  Float values are drawn in the tensor's precision
+ * (float32 from 24-bit draws as before, float64 from 53-bit ones, as PyTorch's CPU
+ * generator does); integer fills store exact integers in any dtype. */
+
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
+    if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
+    if (t->dtype == DM_FLOAT64) {
+        double *base = t->storage->data;
+        for (int64_t i = 0; i < n; i++) {
+            base[it.off] = a + (b - a) * dm_rng_uniform(g);
+            dm_iter_next(&it);
+        }
+        return 0;
+    }
+    float *base = dm__fbase(t);
     for (int64_t i = 0; i < n; i++) {
         base[it.off] = (float)(a + (b - a) * (double)dm_rng_uniformf(g));
         dm_iter_next(&it);
@@ -230,11 +243,20 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
 }
 
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
+    if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
+    if (t->dtype == DM_FLOAT64) {
+        double *base = t->storage->data;
+        for (int64_t i = 0; i < n; i++) {
+            base[it.off] = mean + std * dm_rng_normal(g);
+            dm_iter_next(&it);
+        }
+        return 0;
+    }
+    float *base = dm__fbase(t);
     for (int64_t i = 0; i < n; i++) {
         base[it.off] = (float)(mean + std * dm_rng_normal(g));
         dm_iter_next(&it);
@@ -253,13 +275,12 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
        to the right signed value */
     uint64_t span = (uint64_t)high - (uint64_t)low;
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
     for (int64_t i = 0; i < n; i++) {
         uint64_t v = (uint64_t)low + dm_rng_below(g, span);
         int64_t sv = v > (uint64_t)INT64_MAX ? -(int64_t)(~v) - 1 : (int64_t)v;
-        base[it.off] = (float)sv;
+        dm__store_i64(t, it.off, sv);
         dm_iter_next(&it);
     }
     return 0;
@@ -271,13 +292,13 @@ dm_tensor *dm_randperm(int64_t n, dm_rng *g) {
         return NULL;
     }
     if (!g) g = dm_default_rng();
-    dm_tensor *t = dm_tensor_new(1, &n);
+    dm_tensor *t = dm_tensor_new_dtype(1, &n, DM_INT64);
     if (!t) return NULL;
-    float *v = dm__fbase(t) + t->offset;
-    for (int64_t i = 0; i < n; i++) v[i] = (float)i;
+    int64_t *v = dm__ptr(t);
+    for (int64_t i = 0; i < n; i++) v[i] = i;
     for (int64_t i = n - 1; i >= 1; i--) {
         int64_t j = (int64_t)dm_rng_below(g, (uint64_t)i + 1);
-        float tmp = v[i];
+        int64_t tmp = v[i];
         v[i] = v[j];
         v[j] = tmp;
     }
@@ -292,11 +313,18 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
     }
     if (!g) g = dm_default_rng();
     int64_t n = dm_numel(t);
-    float *base = dm__fbase(t);
     dm_iter it;
     dm_iter_init(&it, t);
+    if (t->dtype == DM_FLOAT32) {
+        float *base = dm__fbase(t);
+        for (int64_t i = 0; i < n; i++) {
+            base[it.off] = dm_rng_uniform(g) < p ? 1.0f : 0.0f;
+            dm_iter_next(&it);
+        }
+        return 0;
+    }
     for (int64_t i = 0; i < n; i++) {
-        base[it.off] = dm_rng_uniform(g) < p ? 1.0f : 0.0f;
+        dm__store_i64(t, it.off, dm_rng_uniform(g) < p);
         dm_iter_next(&it);
     }
     return 0;

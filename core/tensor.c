@@ -295,6 +295,23 @@ void dm__buf_release(const dm_tensor *t, float *buf, int owned)
     if (owned) dm__free_floats(buf, dm_numel(t));
 }
 
+void *dm__contig_any(const dm_tensor *t, int *owned)
+{
+    if (t->dtype == DM_FLOAT32) return dm__contig_data(t, owned);
+    if (dm_is_contiguous(t)) { *owned = 0; return dm__ptr(t); }
+    int64_t nf = (dm_numel(t) * (int64_t)dm__esize(t->dtype) + 3) / 4;
+    void *buf = dm__alloc_floats(nf);
+    if (!buf) return NULL;
+    dm_to_buffer_dtype(t, buf, t->dtype);
+    *owned = 1;
+    return buf;
+}
+
+void dm__buf_release_any(const dm_tensor *t, void *buf, int owned)
+{
+    if (owned) dm__free_floats(buf, (dm_numel(t) * (int64_t)dm__esize(t->dtype) + 3) / 4);
+}
+
 int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b, int64_t *out)
 {
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;

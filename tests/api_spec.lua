@@ -208,7 +208,7 @@ local functions = {
   ones_like = function () assert.are.same({1, 1, 1}, dm.ones_like(v()):totable()) end,
   rand = function () local t = dm.rand(100); assert.is_true(t:min():item() >= 0 and t:max():item() < 1) end,
   rand_like = function () assert.are.same({3}, dm.rand_like(v()):size()) end,
-  randint = function () local t = dm.randint(0, 2, {100}); assert.is_true(t:max():item() <= 1) end,
+  randint = function () local t = dm.randint(0, 2, {100}); assert.are.equal(dm.int64, t.dtype); assert.is_true(t:float():max():item() <= 1) end,
   randn = function () assert.are.same({2, 3}, dm.randn(2, 3):size()) end,
   randn_like = function () assert.are.same({2, 2}, dm.randn_like(x()):size()) end,
   randperm = function () local p = dm.randperm(4):totable(); table.sort(p); assert.are.same({1, 2, 3, 4}, p) end,

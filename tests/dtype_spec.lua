@@ -119,10 +119,10 @@ describe("dtypes", function ()
     assert.has_error(function () b.requires_grad = true end)
   end)
 
-  it("say how to convert where an op takes float32 only", function ()
+  it("say how to convert where dtypes do not mix", function ()
     local l = dm.tensor({1, 2}, {dtype = dm.int64})
-    assert.matches("expected a float32 tensor, got int64 %(convert with :float%(%)%)",
-      err(function () return dm.zeros(2):matmul(l) end))
+    assert.are.equal("matmul: expected a and b of one dtype, got a float32 [2] and b int64 [2] "
+      .. "(convert one with :to())", err(function () return dm.zeros(2):matmul(l) end))
   end)
 
   it("reject unknown dtypes and devices", function ()

@@ -332,6 +332,8 @@ describe("random numbers", function ()
   end)
   it("randint, randperm, uniform_, normal_", function ()
     local r = dm.randint(3, 7, {1000})
+    assert.are.equal(dm.int64, r.dtype)          -- PyTorch's default for randint
+    r = r:float()
     assert.is_true(r:min():item() >= 3 and r:max():item() <= 6)
     assert.are.same({2, 3}, dm.randint(5, {2, 3}):size())
     local p = dm.randperm(10):totable()

@@ -467,14 +467,15 @@ static void test_randint(void) {
 static void test_randperm(void) {
     dm_rng *g = dm_rng_new(17), *h = dm_rng_new(17);
     dm_tensor *p = dm_randperm(1000, g);
-    CHECKF(p && p->ndim == 1 && p->shape[0] == 1000, "randperm(1000) shape");
+    CHECKF(p && p->ndim == 1 && p->shape[0] == 1000 && p->dtype == DM_INT64,
+           "randperm(1000) shape and dtype (int64)");
     if (p) {
-        const float *v = dm_data(p);
+        const int64_t *v = dm_data_ptr(p);
         char *seen = calloc(1000, 1);
         int bad = 0, fixed = 0;
         for (int i = 0; i < 1000; i++) {
             int k = (int)v[i];
-            if ((float)k != v[i] || k < 0 || k >= 1000 || seen[k]) { bad++; continue; }
+            if ((int64_t)k != v[i] || k < 0 || k >= 1000 || seen[k]) { bad++; continue; }
             seen[k] = 1;
             fixed += k == i;
         }
@@ -483,11 +484,11 @@ static void test_randperm(void) {
         free(seen);
 
         /* the documented Fisher-Yates, replayed */
-        float w[1000];
-        for (int i = 0; i < 1000; i++) w[i] = (float)i;
+        int64_t w[1000];
+        for (int i = 0; i < 1000; i++) w[i] = i;
         for (int i = 999; i >= 1; i--) {
             int j = (int)dm_rng_below(h, (uint64_t)i + 1);
-            float tmp = w[i]; w[i] = w[j]; w[j] = tmp;
+            int64_t tmp = w[i]; w[i] = w[j]; w[j] = tmp;
         }
         CHECKF(memcmp(v, w, sizeof w) == 0, "randperm differs from the documented shuffle");
     }
@@ -497,7 +498,7 @@ static void test_randperm(void) {
     CHECKF(p && p->ndim == 1 && p->shape[0] == 0, "randperm(0) is not an empty [0] tensor");
     dm_tensor_release(p);
     p = dm_randperm(1, g);
-    CHECKF(p && dm_data(p)[0] == 0.0f, "randperm(1)");
+    CHECKF(p && ((int64_t *)dm_data_ptr(p))[0] == 0, "randperm(1)");
     dm_tensor_release(p);
 
     dm_seterr("none");
