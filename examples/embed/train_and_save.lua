@@ -16,7 +16,7 @@ dm.manual_seed(42)
 local centers = { { -2, 0 }, { 2, 0 }, { 0, 2.5 } }
 local n = 60                                          -- points per class
 local x = dm.zeros(3 * n, 2)
-local y = dm.zeros(3 * n)
+local y = dm.zeros(3 * n, { dtype = dm.int64 })           -- class labels: int64
 local noise = dm.randn(3 * n, 2) * 0.6
 for c, center in ipairs(centers) do
   for i = 1, n do
