@@ -55,7 +55,7 @@ static dm_tensor *opt_any(lua_State *L, int idx)
 /* core.dropout(x, p = 0.5, training = true, generator = default) */
 static int l_dropout(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1);
+    dm_tensor *x = lb_check_any(L, 1);
     double p = luaL_optnumber(L, 2, 0.5);
     int training = opt_bool(L, 3, 1);
     dm_rng *g = lua_isnoneornil(L, 4) ? dm_default_rng() : lb_check_generator(L, 4);
@@ -66,9 +66,9 @@ static int l_dropout(lua_State *L)
    eps = 1e-5); running statistics are updated in place when training */
 static int l_batch_norm(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1);
-    dm_tensor *rm = lb_opt(L, 2), *rv = lb_opt(L, 3);
-    dm_tensor *w = lb_opt(L, 4), *b = lb_opt(L, 5);
+    dm_tensor *x = lb_check_any(L, 1);
+    dm_tensor *rm = opt_any(L, 2), *rv = opt_any(L, 3);
+    dm_tensor *w = opt_any(L, 4), *b = opt_any(L, 5);
     int training = opt_bool(L, 6, 1);
     double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
     RESULT(dm_batch_norm(x, rm, rv, w, b, training, momentum, eps));
