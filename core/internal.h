@@ -131,6 +131,11 @@ int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b,
 float *dm__contig_data(const dm_tensor *t, int *owned);
 void dm__buf_release(const dm_tensor *t, float *buf, int owned);
 
+/* t's values as a contiguous array of dtype dt: t's own when it already is one (*hold NULL),
+   else those of a converted copy *hold to release (NULL and a message on failure); backward
+   rules take their incoming gradient through it (the engine seeds with float32) */
+const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
+
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);
 

@@ -291,16 +291,6 @@ static int need_float_input(const char *fn, const dm_tensor *input)
     return -1;
 }
 
-/* the incoming gradient as a contiguous tensor of dt (the engine seeds with float32) */
-static const dm_tensor *gout_as(const dm_tensor *gout, dm_dtype dt, dm_tensor **tmp)
-{
-    *tmp = NULL;
-    if (gout->dtype == dt && dm__is_contig(gout)) return gout;
-    dm_tensor *c = dm_tensor_new_dtype(gout->ndim, gout->shape, dt);
-    if (c) dm_to_buffer_dtype(gout, dm__ptr(c), dt);
-    return *tmp = c;
-}
-
 #define T float
 #define S f
 #define TEXP expf
@@ -443,13 +433,13 @@ static int bw_elementwise(dm_node *nd_, const dm_tensor *gout, dm_tensor **gin)
     const void *t = x ? operand(target, nd, shape, n, &ht) : NULL;
     const void *w = t && weight ? operand(weight, nd, shape, n, &hw) : NULL;
     const void *pw = t && pos_weight ? operand(pos_weight, nd, shape, n, &hp) : NULL;
-    const dm_tensor *g = t ? gout_as(gout, dt, &hg) : NULL;
+    const void *g = t ? dm__contig_as(gout, dt, &hg) : NULL;
     if (!x || !t || !g || (weight && !w) || (pos_weight && !pw)) goto done;
     if (want_x && !(gx = dm_tensor_new_dtype(nd, shape, dt))) goto done;
     if (want_t && !(gt = dm_tensor_new_dtype(nd, shape, dt))) goto done;
 
-    const void *go = r == DM_REDUCTION_NONE ? dm__ptr(g) : NULL;
-    double g0 = dt == DM_FLOAT32 ? *(const float *)dm__ptr(g) : *(const double *)dm__ptr(g);
+    const void *go = r == DM_REDUCTION_NONE ? g : NULL;
+    double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
     if (r == DM_REDUCTION_MEAN) g0 /= (double)n;
     if (dt == DM_FLOAT32)
         backward_kernel_f(k, n, x, t, w, pw, par, go, g0, gx ? dm__ptr(gx) : NULL,
@@ -576,10 +566,10 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     classgeom G;
     if (class_geom("nll_loss", input, &G)) return -1;
     dm_tensor *hg, *gx = dm_tensor_zeros_dtype(input->ndim, input->shape, dt);
-    const dm_tensor *g = gx ? gout_as(gout, dt, &hg) : NULL;
+    const void *g = gx ? dm__contig_as(gout, dt, &hg) : NULL;
     if (!g) { dm_tensor_release(gx); return -1; }
-    const void *go = r == DM_REDUCTION_NONE ? dm__ptr(g) : NULL;
-    double g0 = dt == DM_FLOAT32 ? *(const float *)dm__ptr(g) : *(const double *)dm__ptr(g);
+    const void *go = r == DM_REDUCTION_NONE ? g : NULL;
+    double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
     if (r == DM_REDUCTION_MEAN) g0 /= nd->f[1];
     int rc = dt == DM_FLOAT32
         ? nll_bw_f(&G, target, WBASE(weight, float), WSTR(weight), nd->i[1], go, g0,
@@ -676,8 +666,8 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     dm_dtype dt = input->dtype;
     classgeom G;
     if (class_geom("cross_entropy", input, &G)) return -1;
-    dm_tensor *hg;
-    const dm_tensor *g = gout_as(gout, dt, &hg);
+    dm_tensor *hg = NULL;
+    const void *g = dm__contig_as(gout, dt, &hg);
     dm_tensor *gx = want_x ? dm_tensor_new_dtype(input->ndim, input->shape, dt) : NULL;
     dm_tensor *gt = want_t ? dm_tensor_new_dtype(target->ndim, target->shape, dt) : NULL;
     double *a = malloc((size_t)(G.C ? G.C : 1) * sizeof *a);
@@ -686,8 +676,8 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
         if (!a) dm_seterr("cross_entropy: out of memory");
         goto done;
     }
-    const void *go = r == DM_REDUCTION_NONE ? dm__ptr(g) : NULL;
-    double g0 = dt == DM_FLOAT32 ? *(const float *)dm__ptr(g) : *(const double *)dm__ptr(g);
+    const void *go = r == DM_REDUCTION_NONE ? g : NULL;
+    double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
     if (r == DM_REDUCTION_MEAN) g0 /= div;
     int64_t tn = prob && target->ndim == 2 ? target->stride[0] : 0;
     int64_t tc = prob && target->ndim ? target->stride[target->ndim - 1] : 0;

@@ -11,16 +11,6 @@
 #pragma GCC optimize("O3")
 #endif
 
-/* a contiguous copy of t's values as dt, or t's own data (*hold NULL): release *hold */
-static const void *contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
-{
-    *hold = NULL;
-    if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
-    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
-    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
-    return dm__ptr(*hold);
-}
-
 #define T float
 #define S f
 #include "nn_gen.h"
@@ -70,7 +60,7 @@ int dm__bw_dropout(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     const dm_tensor *mask = n->saved[0];          /* contiguous, x's shape and dtype */
     dm_dtype dt = mask->dtype;
     dm_tensor *hg, *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, dt);
-    const void *g = gx ? contig_as(gout, dt, &hg) : NULL;
+    const void *g = gx ? dm__contig_as(gout, dt, &hg) : NULL;
     if (!g) { dm_tensor_release(gx); return -1; }
     if (dt == DM_FLOAT32) dropout_bw_f(g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
     else dropout_bw_d(g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
@@ -132,7 +122,7 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
     }
 
     dm_tensor *hx;
-    const void *xd = contig_as(x, dt, &hx);
+    const void *xd = dm__contig_as(x, dt, &hx);
     dm_tensor *out = xd ? dm_tensor_new_dtype(x->ndim, x->shape, dt) : NULL;
     dm_tensor *meant = out ? dm_tensor_new_dtype(1, &C, dt) : NULL;
     dm_tensor *invt = meant ? dm_tensor_new_dtype(1, &C, dt) : NULL;
@@ -178,8 +168,8 @@ int dm__bw_batchnorm(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     for (int d = 2; d < x->ndim; d++) L *= x->shape[d];
 
     dm_tensor *hx = NULL, *hg = NULL;
-    const void *xd = contig_as(x, dt, &hx);
-    const void *g = xd ? contig_as(gout, dt, &hg) : NULL;
+    const void *xd = dm__contig_as(x, dt, &hx);
+    const void *g = xd ? dm__contig_as(gout, dt, &hg) : NULL;
     double *acc = g ? calloc((size_t)(2 * C + 1), sizeof *acc) : NULL;
     dm_tensor *gx = acc && want_x ? dm_tensor_new_dtype(x->ndim, x->shape, dt) : NULL;
     dm_tensor *gw = acc && want_w ? dm_tensor_new_dtype(1, &C, dt) : NULL;

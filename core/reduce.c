@@ -457,13 +457,13 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim) { return softmax_impl(x, 
 
 /* The engine seeds backward with float32 ones, so a float64 graph may get a float32 gout:
    the rules work in their input's dtype and convert gout to it first (exact). */
-static const dm_tensor *gout_as(const dm_tensor *gout, dm_dtype dt, dm_tensor **tmp)
+const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
 {
-    *tmp = NULL;
-    if (gout->dtype == dt && dm__is_contig(gout)) return gout;
-    dm_tensor *c = dm_tensor_new_dtype(gout->ndim, gout->shape, dt);
-    if (c) dm_to_buffer_dtype(gout, dm__ptr(c), dt);
-    return *tmp = c;
+    *hold = NULL;
+    if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
+    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
+    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
+    return dm__ptr(*hold);
 }
 
 int dm__bw_softmax(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
@@ -473,11 +473,11 @@ int dm__bw_softmax(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     dm_dtype dt = yt->dtype;
     geom G = geom_of(n->in_ndim, n->in_shape, (int)n->i[0]);
     dm_tensor *gtmp, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
-    const dm_tensor *g = gout_as(gout, dt, &gtmp);
+    const void *g = dm__contig_as(gout, dt, &gtmp);
     int owned = 0;
     const void *yd = gi && g ? contig_as(yt, dt, &owned) : NULL;
     if (!yd) { dm_tensor_release(gi); dm_tensor_release(gtmp); return -1; }
-    kern_of(dt)->softmax_bw(yd, dm__ptr(g), dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
+    kern_of(dt)->softmax_bw(yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
     buf_free(yt, dt, yd, owned);
     dm_tensor_release(gtmp);
     gin[0] = gi;
@@ -490,14 +490,14 @@ int dm__bw_reduce(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     if (!x || !x->requires_grad) return 0;
     int dim = (int)n->i[0];
     dm_dtype dt = x->dtype;
-    dm_tensor *gtmp, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
-    const dm_tensor *gt = gi ? gout_as(gout, dt, &gtmp) : NULL;   /* contiguous, output's shape */
-    if (!gt) { dm_tensor_release(gi); return -1; }
+    dm_tensor *gtmp = NULL, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
+    const void *g = gi ? dm__contig_as(gout, dt, &gtmp) : NULL;   /* the output's shape */
+    if (!g) { dm_tensor_release(gi); return -1; }
     int64_t nin = dm__numel(gi);
     int rc = 0;
 
     if (dim == DIM_SUM_TO) {                  /* expand gout back over the summed dims */
-        dm__copy_convert(gi, gt);
+        dm__copy_convert(gi, gout);
     } else {
         geom G = geom_of(n->in_ndim, n->in_shape, dim);
         int full = dim < 0 || n->in_ndim == 0;
@@ -509,7 +509,7 @@ int dm__bw_reduce(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         const int64_t *ix = n->op == DM_OP_MAXMIN ? dm__ptr(n->saved[0]) : NULL;
         const void *sd = n->op == DM_OP_STD ? dm__ptr(n->saved[0]) : NULL;
         if (rc == 0)
-            rc = kern_of(dt)->reduce_bw(n, G, full, xd, dm__ptr(gt), ix, sd, dm__ptr(gi), nin);
+            rc = kern_of(dt)->reduce_bw(n, G, full, xd, g, ix, sd, dm__ptr(gi), nin);
         if (xd) buf_free(x, dt, xd, owned);
     }
     dm_tensor_release(gtmp);
