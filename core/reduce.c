@@ -13,11 +13,17 @@
  * PyTorch (which sums floats pairwise) to ~1e-7 relative.  Variance is two-pass (mean, then
  * squared deviations) in double.
  *
+ * Dtypes: the kernels are written once in reduce_gen.h and instantiated for float32 and
+ * float64 (one table each); integer and bool inputs are read as int64 (sums and products
+ * exact in int64, max/min by comparison, converted back to the input's dtype).  Backward
+ * rules compute in their input's dtype.
+ *
  * Node parameters:
  *   i[0]  reduced dim (0-based), -1 for a full reduction, -2 for dm_sum_to
  *   i[1]  keepdim          i[2]  correction (var/std)
  *   f[0]  the max/min value (DM_OP_MAXMIN_ALL)
- *   saved[0]  a private copy of the indices (DM_OP_MAXMIN); the output (DM_OP_STD, DM_OP_SOFTMAX, _LOG_SOFTMAX)
+ *   saved[0]  a private copy of the int64 indices (DM_OP_MAXMIN); the output (DM_OP_STD,
+ *             DM_OP_SOFTMAX, _LOG_SOFTMAX)
  */
 #include "internal.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
