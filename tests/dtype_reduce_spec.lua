@@ -218,6 +218,26 @@ describe("layers per dtype", function ()
   end)
 end)
 
+describe("int64 labels in the data helpers", function ()
+  it("split and batch exactly (index_select takes float32 only for now)", function ()
+    local data = require "deepmoon.data"
+    local X = dm.arange(1, 7):view(6, 1)
+    local y = dm.tensor({ 1, 2, 3, 1, 2, (1 << 40) + 1 }, { dtype = dm.int64 })
+    local Xtr, Xte, ytr, yte = data.train_test_split(X, y, { test_size = 2, shuffle = false })
+    assert.are.equal(dm.int64, ytr.dtype)
+    assert.are.same({ 2, (1 << 40) + 1 }, yte:values())
+    assert.are.same({ 4 }, { Xtr:size(1) })
+    local seen = {}
+    for xb, yb in data.DataLoader(data.TensorDataset(X, y), { batch_size = 4 }) do
+      assert.are.equal(dm.int64, yb.dtype)
+      for _, v in ipairs(yb:values()) do seen[#seen + 1] = v end
+      assert.are.equal(xb:size(1), yb:size(1))
+    end
+    assert.are.same(y:values(), seen)
+    assert.are.same({ 2, 1 }, Xte:size())
+  end)
+end)
+
 describe("dtype_reduce_spec", function ()
   it("leaves no live tensor bytes behind", function ()
     x, p, t, w, cls, probs, li, u8, bo = nil, nil, nil, nil, nil, nil, nil, nil, nil

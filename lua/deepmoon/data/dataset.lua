@@ -127,6 +127,7 @@ local function take (t, idx)
   end
   return t:float():index_select(1, idx):to(t.dtype)
 end
+M._take = take
 
 --- The samples at idx (1-D tensor or list of 1-based indices), one tensor per field.
 function TD.get_batch (self, idx)

@@ -6,6 +6,7 @@
 --   local Xte_s = prep.standardize(Xte, {mean = mean, std = std})
 
 local core = require "deepmoon.core"
+local take = require("deepmoon.data.dataset")._take    -- index_select for any dtype
 
 local M = {}
 
@@ -163,7 +164,7 @@ function M.train_test_split (X, y, opts)
   end
   local Xtr, Xte = X:index_select(1, train_idx), X:index_select(1, test_idx)
   if y == nil then return Xtr, Xte end
-  return Xtr, Xte, y:index_select(1, train_idx), y:index_select(1, test_idx)
+  return Xtr, Xte, take(y, train_idx), take(y, test_idx)
 end
 
 return M
