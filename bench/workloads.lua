@@ -100,7 +100,7 @@ function W.mlp (threads)
   local xs, ys = {}, {}
   for k = 1, nbatches do
     xs[k] = dm.randn(batch, 784)
-    ys[k] = (dm.rand(batch) * 10):floor() + 1          -- classes 1 .. 10
+    ys[k] = ((dm.rand(batch) * 10):floor() + 1):long() -- classes 1 .. 10 (int64)
   end
   local model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                               nn.Linear(512, 10))

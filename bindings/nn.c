@@ -2,10 +2,10 @@
  * optim.c).  These are the kernels the Lua nn and optim layers call; arguments are
  * positional, in PyTorch's order, optional ones nil.
  *
- * Class targets arrive 1-based from Lua.  The core wants 0-based indices, so nll_loss and
- * cross_entropy pass a temporary `target - 1` and `ignore_index - 1`: a target equal to
- * ignore_index stays equal, and the core's messages report indices + 1, i.e. in the same
- * 1-based terms the user wrote. */
+ * Class targets arrive 1-based from Lua, as int64 (or uint8) tensors.  The core wants 0-based
+ * indices, so nll_loss and cross_entropy pass a temporary int64 `target - 1` and
+ * `ignore_index - 1`: a target equal to ignore_index stays equal, and the core's messages
+ * report indices + 1, i.e. in the same 1-based terms the user wrote. */
 #include "binding.h"
 #include <string.h>
 
@@ -31,15 +31,24 @@ static int opt_bool(lua_State *L, int idx, int def)
     return lua_isnoneornil(L, idx) ? def : lua_toboolean(L, idx);
 }
 
-/* a new tensor holding t - 1 (no autograd: class indices are never differentiated) */
+/* a new int64 tensor holding t - 1 for an integer class target (no autograd: class indices
+   are never differentiated); any other target is returned retained, unchanged, for the core
+   to refuse with its message */
 static dm_tensor *minus_one(const dm_tensor *t)
 {
-    dm_tensor *c = dm_tensor_new(t->ndim, t->shape);
+    if (t->dtype != DM_INT64 && t->dtype != DM_UINT8) return dm_tensor_retain((dm_tensor *)t);
+    dm_tensor *c = dm_tensor_new_dtype(t->ndim, t->shape, DM_INT64);
     if (!c) return NULL;
-    float *d = dm_data(c);
-    dm_to_buffer(t, d);
-    for (int64_t i = 0, n = dm_numel(c); i < n; i++) d[i] -= 1.0f;
+    int64_t *d = dm_data_ptr(c);
+    dm_to_buffer_dtype(t, d, DM_INT64);
+    for (int64_t i = 0, n = dm_numel(c); i < n; i++) d[i] -= 1;
     return c;
+}
+
+/* an optional tensor of any dtype (the core checks it: state against its parameter, ...) */
+static dm_tensor *opt_any(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NULL : lb_check_any(L, idx);
 }
 
 /* ---- layers --------------------------------------------------------------------------- */
@@ -47,7 +56,7 @@ static dm_tensor *minus_one(const dm_tensor *t)
 /* core.dropout(x, p = 0.5, training = true, generator = default) */
 static int l_dropout(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1);
+    dm_tensor *x = lb_check_any(L, 1);
     double p = luaL_optnumber(L, 2, 0.5);
     int training = opt_bool(L, 3, 1);
     dm_rng *g = lua_isnoneornil(L, 4) ? dm_default_rng() : lb_check_generator(L, 4);
@@ -58,9 +67,9 @@ static int l_dropout(lua_State *L)
    eps = 1e-5); running statistics are updated in place when training */
 static int l_batch_norm(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1);
-    dm_tensor *rm = lb_opt(L, 2), *rv = lb_opt(L, 3);
-    dm_tensor *w = lb_opt(L, 4), *b = lb_opt(L, 5);
+    dm_tensor *x = lb_check_any(L, 1);
+    dm_tensor *rm = opt_any(L, 2), *rv = opt_any(L, 3);
+    dm_tensor *w = opt_any(L, 4), *b = opt_any(L, 5);
     int training = opt_bool(L, 6, 1);
     double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
     RESULT(dm_batch_norm(x, rm, rv, w, b, training, momentum, eps));
@@ -71,7 +80,7 @@ static int l_batch_norm(lua_State *L)
 /* core.bce_loss(input, target, weight, reduction) */
 static int l_bce_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2), *w = opt_any(L, 3);
     dm_reduction r = check_reduction(L, 4);
     RESULT(dm_bce_loss(x, t, w, r));
 }
@@ -79,8 +88,8 @@ static int l_bce_loss(lua_State *L)
 /* core.bce_with_logits_loss(input, target, weight, pos_weight, reduction) */
 static int l_bce_with_logits_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
-    dm_tensor *w = lb_opt(L, 3), *pw = lb_opt(L, 4);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
+    dm_tensor *w = opt_any(L, 3), *pw = opt_any(L, 4);
     dm_reduction r = check_reduction(L, 5);
     RESULT(dm_bce_with_logits_loss(x, t, w, pw, r));
 }
@@ -88,7 +97,7 @@ static int l_bce_with_logits_loss(lua_State *L)
 /* core.mse_loss(input, target, reduction) */
 static int l_mse_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
     dm_reduction r = check_reduction(L, 3);
     RESULT(dm_mse_loss(x, t, r));
 }
@@ -96,7 +105,7 @@ static int l_mse_loss(lua_State *L)
 /* core.l1_loss(input, target, reduction) */
 static int l_l1_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
     dm_reduction r = check_reduction(L, 3);
     RESULT(dm_l1_loss(x, t, r));
 }
@@ -104,7 +113,7 @@ static int l_l1_loss(lua_State *L)
 /* core.smooth_l1_loss(input, target, reduction, beta = 1) */
 static int l_smooth_l1_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
     dm_reduction r = check_reduction(L, 3);
     double beta = luaL_optnumber(L, 4, 1.0);
     RESULT(dm_smooth_l1_loss(x, t, r, beta));
@@ -113,7 +122,7 @@ static int l_smooth_l1_loss(lua_State *L)
 /* core.huber_loss(input, target, reduction, delta = 1) */
 static int l_huber_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
     dm_reduction r = check_reduction(L, 3);
     double delta = luaL_optnumber(L, 4, 1.0);
     RESULT(dm_huber_loss(x, t, r, delta));
@@ -128,7 +137,7 @@ static int64_t check_ignore(lua_State *L, int idx)
 /* core.nll_loss(input, target, weight, reduction, ignore_index = -100); target 1-based */
 static int l_nll_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2), *w = opt_any(L, 3);
     dm_reduction r = check_reduction(L, 4);
     int64_t ignore = check_ignore(L, 5);
     dm_tensor **slot = lb_newbox(L);
@@ -142,12 +151,12 @@ static int l_nll_loss(lua_State *L)
    label_smoothing = 0); target holds 1-based classes, or probabilities of input's shape */
 static int l_cross_entropy(lua_State *L)
 {
-    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
+    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2), *w = opt_any(L, 3);
     dm_reduction r = check_reduction(L, 4);
     int64_t ignore = check_ignore(L, 5);
     double ls = luaL_optnumber(L, 6, 0.0);
     dm_tensor **slot = lb_newbox(L);
-    if (dm_same_shape(x, t)) {                  /* probabilities: no conversion */
+    if (dm_is_floating(t->dtype)) {             /* probabilities (the core checks the shape) */
         *slot = dm_cross_entropy(x, t, w, r, ignore - 1, ls);
         return lb_done(L, *slot);
     }
@@ -166,11 +175,11 @@ static int l_cross_entropy(lua_State *L)
 static int l_try_loss(lua_State *L)
 {
     lua_Integer kind = lua_tointeger(L, 1);
-    dm_tensor *x = lb_totensor(L, 2), *t = lb_totensor(L, 3);
+    dm_tensor *x = lb_totensor_any(L, 2), *t = lb_totensor_any(L, 3);
     dm_tensor *w = NULL, *pw = NULL;
     if (!x || !t) return 0;
-    if (!lua_isnil(L, 4) && !(w = lb_totensor(L, 4))) return 0;
-    if (!lua_isnoneornil(L, 5) && !(pw = lb_totensor(L, 5))) return 0;
+    if (!lua_isnil(L, 4) && !(w = lb_totensor_any(L, 4))) return 0;
+    if (!lua_isnoneornil(L, 5) && !(pw = lb_totensor_any(L, 5))) return 0;
     dm_reduction r = DM_REDUCTION_MEAN;
     if (!lua_isnoneornil(L, 6)) {
         if (lua_type(L, 6) != LUA_TSTRING) return 0;
@@ -205,6 +214,7 @@ static int l_try_loss(lua_State *L)
         if (pw || !((x->ndim == 2 && t->ndim == 1 && t->shape[0] == x->shape[0]) ||
                     (x->ndim == 1 && t->ndim == 0)))
             return 0;
+        if (t->dtype != DM_INT64 && t->dtype != DM_UINT8) return 0;
         if (!(t0 = minus_one(t))) return 0;
         out = kind == 5 ? dm_cross_entropy(x, t0, w, r, ignore - 1, ls)
                         : (ls == 0 ? dm_nll_loss(x, t0, w, r, ignore - 1) : NULL);
@@ -224,12 +234,6 @@ static int l_try_loss(lua_State *L)
 static dm_tensor *update_grad(lua_State *L, int idx, dm_tensor *p)
 {
     return lua_isnoneornil(L, idx) ? p->grad : lb_check_any(L, idx);
-}
-
-/* an optional state tensor of any dtype (the core checks it against the parameter's) */
-static dm_tensor *opt_any(lua_State *L, int idx)
-{
-    return lua_isnoneornil(L, idx) ? NULL : lb_check_any(L, idx);
 }
 
 /* core.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,

@@ -692,7 +692,7 @@ static int t_where(lua_State *L)
 /* reductions: t:sum([dim] [, keepdim]) */
 static int reduce(lua_State *L, dm_redop op, const char *fn)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
     int keepdim = lua_toboolean(L, 3);
     RESULT(dm_reduce(op, t, dim, keepdim, 1));
@@ -701,26 +701,33 @@ static int t_sum(lua_State *L) { return reduce(L, DM_RED_SUM, "sum"); }
 static int t_mean(lua_State *L) { return reduce(L, DM_RED_MEAN, "mean"); }
 static int t_prod(lua_State *L) { return reduce(L, DM_RED_PROD, "prod"); }
 
-/* argmax/argmin give 1-based indices */
+/* the core's 0-based int64 indices (a new contiguous tensor) made 1-based, as Lua sees them */
+static void one_based(dm_tensor *ix)
+{
+    int64_t *p = dm_data_ptr(ix);
+    for (int64_t i = 0, n = dm_numel(ix); i < n; i++) p[i] += 1;
+}
+
+/* argmax/argmin give 1-based int64 indices */
 static int arg_reduce(lua_State *L, dm_redop op, const char *fn)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
     int keepdim = lua_toboolean(L, 3);
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_reduce(op, t, dim, keepdim, 1);
-    if (*slot) dm_add_scalar_(*slot, 1.0f);
+    if (*slot) one_based(*slot);
     return lb_done(L, *slot);
 }
 static int t_argmax(lua_State *L) { return arg_reduce(L, DM_RED_ARGMAX, "argmax"); }
 static int t_argmin(lua_State *L) { return arg_reduce(L, DM_RED_ARGMIN, "argmin"); }
 
-/* max() -> value tensor; max(dim [, keepdim]) -> values, 1-based indices;
+/* max() -> value tensor; max(dim [, keepdim]) -> values, 1-based int64 indices;
    max(other_tensor) -> elementwise maximum */
 static int maxmin(lua_State *L, int is_min)
 {
     const char *fn = is_min ? "min" : "max";
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     if (lb_is_tensor(L, 2)) return binary(L, is_min ? DM_BIN_MINIMUM : DM_BIN_MAXIMUM, fn);
     if (lua_isnoneornil(L, 2)) RESULT(dm_reduce(is_min ? DM_RED_MIN : DM_RED_MAX, t, DM_ALL, 0, 1));
     int dim = lb_dim(L, 2, fn);
@@ -728,7 +735,7 @@ static int maxmin(lua_State *L, int is_min)
     dm_tensor **vs = lb_newbox(L);
     dm_tensor **is = lb_newbox(L);
     if (dm_max_dim(t, dim, keepdim, is_min, vs, is) != 0) return luaL_error(L, "%s", dm_errmsg());
-    dm_add_scalar_(*is, 1.0f);
+    one_based(*is);
     lb_done(L, *vs);
     lb_done(L, *is);
     return 2;
@@ -739,7 +746,7 @@ static int t_min(lua_State *L) { return maxmin(L, 1); }
 /* var([dim] [, unbiased | {correction=, unbiased=, keepdim=}] [, keepdim]) */
 static int varstd(lua_State *L, dm_redop op, const char *fn)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
     int correction = 1, keepdim = lua_toboolean(L, 4);
     if (lua_istable(L, 3)) {
@@ -762,14 +769,14 @@ static int t_std(lua_State *L) { return varstd(L, DM_RED_STD, "std"); }
 
 static int t_softmax(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int d = lb_dim(L, 2, "softmax");
     RESULT(dm_softmax(t, d));
 }
 
 static int t_log_softmax(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *t = lb_check_any(L, 1);
     int d = lb_dim(L, 2, "log_softmax");
     RESULT(dm_log_softmax(t, d));
 }

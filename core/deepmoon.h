@@ -251,10 +251,13 @@ dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a, const dm_tensor *
 typedef enum { DM_RED_SUM, DM_RED_MEAN, DM_RED_PROD, DM_RED_MAX, DM_RED_MIN,
                DM_RED_ARGMAX, DM_RED_ARGMIN, DM_RED_VAR, DM_RED_STD } dm_redop;
 /* dim = DM_ALL reduces everything to a 0-dim tensor; correction is for var/std (1 = unbiased).
-   argmax/argmin give 0-based indices as floats; max/min over everything give the value. */
+   argmax/argmin give 0-based int64 indices; max/min over everything give the value.
+   Dtypes as PyTorch: float32 and float64 compute in their own type (sums in double);
+   sum/prod of int64, uint8, bool give int64 (exact, wrapping); max/min keep the dtype;
+   mean/var/std (and softmax) of an integer or bool tensor are refused. */
 #define DM_ALL (-1000)
 dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int correction);
-/* max/min along dim giving both values and 0-based indices */
+/* max/min along dim giving both values (x's dtype) and 0-based int64 indices */
 int dm_max_dim(const dm_tensor *x, int dim, int keepdim, int is_min,
                dm_tensor **values, dm_tensor **indices);
 dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape); /* undo broadcast */
@@ -302,12 +305,15 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx);
 dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g);
 /* batch norm over dim 1 of x [N x C] or [N x C x L]; weight, bias [C] or NULL; running
    statistics [C] (or NULL) are updated in place when training (unbiased variance, as
-   PyTorch) and used when not */
+   PyTorch) and used when not; all of x's floating dtype */
 dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor *running_var,
                          const dm_tensor *weight, const dm_tensor *bias, int training,
                          double momentum, double eps);
 
-/* ---- losses (loss.c) ---------------------------------------------------------------- */
+/* ---- losses (loss.c) ----------------------------------------------------------------
+   float32 or float64, computed in the promoted type of input and target (mse of float32
+   and float64 is float64; an integer target of mse/l1/smooth_l1/huber takes the input's
+   type); bce targets must be floating (bce's of the input's dtype); weights are converted. */
 typedef enum { DM_REDUCTION_NONE, DM_REDUCTION_MEAN, DM_REDUCTION_SUM } dm_reduction;
 /* input and target same shape; weight broadcast to it or NULL; log clamped at -100 */
 dm_tensor *dm_bce_loss(const dm_tensor *input, const dm_tensor *target,
@@ -322,11 +328,12 @@ dm_tensor *dm_smooth_l1_loss(const dm_tensor *input, const dm_tensor *target,
                              dm_reduction r, double beta);
 dm_tensor *dm_huber_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r,
                          double delta);
-/* input [N x C] log-probabilities (or [C]); target [N] of 0-based class indices as floats;
-   weight [C] or NULL; targets equal to ignore_index contribute nothing */
+/* input [N x C] log-probabilities (or [C]); target [N] of 0-based class indices, int64 (or
+   uint8); weight [C] or NULL; targets equal to ignore_index contribute nothing */
 dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
                        const dm_tensor *weight, dm_reduction r, int64_t ignore_index);
-/* input [N x C] logits; target [N] class indices (0-based) or [N x C] probabilities */
+/* input [N x C] logits; target [N] int64 class indices (0-based) or [N x C] floating
+   probabilities */
 dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
                             const dm_tensor *weight, dm_reduction r, int64_t ignore_index,
                             double label_smoothing);

@@ -156,6 +156,10 @@ void dm__gemm_i64(int transa, int transb, int64_t m, int64_t n, int64_t k, int64
 void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_t alpha,
                  const uint8_t *a, int64_t lda, const uint8_t *b, int64_t ldb, uint8_t beta,
                  uint8_t *c, int64_t ldc);
+/* t's values as a contiguous array of dtype dt: t's own when it already is one (*hold NULL),
+   else those of a converted copy *hold to release (NULL and a message on failure); backward
+   rules take their incoming gradient through it (the engine seeds with float32) */
+const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);

@@ -40,28 +40,42 @@ static int check_reduction(const char *fn, dm_reduction r)
     return 0;
 }
 
-/* element i of a 1-D tensor (any stride) */
-static inline float at1(const dm_tensor *t, int64_t i)
+/* t's values broadcast to shape (numel n) as a contiguous array of t's dtype: t's own data
+ * when it is already contiguous with exactly that shape (*hold NULL), else the data of a
+ * new tensor *hold for the caller to release */
+static void *operand(const dm_tensor *t, int nd, const int64_t *shape, int64_t n,
+                     dm_tensor **hold)
 {
-    return dm__fbase(t)[t->offset + i * (t->ndim ? t->stride[0] : 0)];
-}
-
-/* t's values broadcast to shape (numel n), as a contiguous array: t's own data when it is
- * already contiguous with exactly that shape (*owned = 0), else a new buffer */
-static float *bcast_data(const dm_tensor *t, int nd, const int64_t *shape, int64_t n,
-                         int *owned)
-{
+    *hold = NULL;
     int same = t->ndim == nd;
     for (int d = 0; same && d < nd; d++) same = t->shape[d] == shape[d];
-    if (same && dm_is_contiguous(t)) { *owned = 0; return dm_data(t); }
-    float *buf = dm__alloc_floats(n);
-    if (!buf) return NULL;
-    dm_iter it;
-    dm_iter_init_bcast(&it, t, nd, shape);
-    const float *base = dm__fbase(t);
-    for (int64_t i = 0; i < n; i++) { buf[i] = base[it.off]; dm_iter_next(&it); }
-    *owned = 1;
-    return buf;
+    if (same && dm__is_contig(t)) return dm__ptr(t);
+    if (!(*hold = dm_tensor_new_dtype(nd, shape, t->dtype))) return NULL;
+    if (t->dtype != DM_FLOAT32) {
+        dm__copy_convert(*hold, t);
+    } else {
+        float *buf = dm__ptr(*hold);
+        dm_iter it;
+        dm_iter_init_bcast(&it, t, nd, shape);
+        const float *base = dm__fbase(t);
+        for (int64_t i = 0; i < n; i++) { buf[i] = base[it.off]; dm_iter_next(&it); }
+    }
+    return dm__ptr(*hold);
+}
+
+/* t converted to dt (retained when it already is; differentiable between floating types):
+   the drivers call themselves again with every operand of one dtype */
+static dm_tensor *as_dtype(const dm_tensor *t, dm_dtype dt, int *bad)
+{
+    if (!t) return NULL;
+    dm_tensor *c = dm_to_dtype(t, dt);
+    if (!c) *bad = 1;
+    return c;
+}
+
+static void release4(dm_tensor *a, dm_tensor *b, dm_tensor *c, dm_tensor *d)
+{
+    dm_tensor_release(a); dm_tensor_release(b); dm_tensor_release(c); dm_tensor_release(d);
 }
 
 static int64_t shape_numel(int nd, const int64_t *shape)
@@ -190,226 +204,6 @@ static inline double elem_dt(dm_loss_kind k, double x, double t, double w, doubl
     case DM_LOSS_HUBER: LOOP(DM_LOSS_HUBER); break; \
     default: break; } } while (0)
 
-#define W_(i) (w ? (double)w[i] : 1.0)
-#define PW_(i) (pw ? (double)pw[i] : 1.0)
-
-/* the losses of n elements (all arrays contiguous, w and pw may be NULL): written to out
- * (then 0 is returned), or summed when out is NULL (four partial sums: no serial chain) */
-static double forward_kernel(dm_loss_kind k, int64_t n, const float *x, const float *t,
-                             const float *w, const float *pw, double par, float *out)
-{
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#define FWD_LOOP(K) \
-    if (out) { \
-        for (int64_t i = 0; i < n; i++) \
-            out[i] = (float)elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
-    } else { \
-        int64_t i = 0; \
-        for (; i + 4 <= n; i += 4) { \
-            s0 += elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
-            s1 += elem_loss(K, x[i + 1], t[i + 1], W_(i + 1), PW_(i + 1), par); \
-            s2 += elem_loss(K, x[i + 2], t[i + 2], W_(i + 2), PW_(i + 2), par); \
-            s3 += elem_loss(K, x[i + 3], t[i + 3], W_(i + 3), PW_(i + 3), par); \
-        } \
-        for (; i < n; i++) s0 += elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
-    }
-    FOR_EACH_KIND(k, FWD_LOOP);
-#undef FWD_LOOP
-    return (s0 + s1) + (s2 + s3);
-}
-
-/* gradients of n elements into dx and/or dt (either may be NULL); the incoming gradient
- * is go[i] when go is given, else g0 for every element */
-static void backward_kernel(dm_loss_kind k, int64_t n, const float *x, const float *t,
-                            const float *w, const float *pw, double par, const float *go,
-                            double g0, float *dx, float *dt)
-{
-#define BWD_LOOP(K) \
-    for (int64_t i = 0; i < n; i++) { \
-        double g = go ? (double)go[i] : g0; \
-        if (dx) dx[i] = (float)elem_dx(K, x[i], t[i], W_(i), PW_(i), par, g); \
-        if (dt) dt[i] = (float)elem_dt(K, x[i], t[i], W_(i), PW_(i), par, g); \
-    }
-    FOR_EACH_KIND(k, BWD_LOOP);
-#undef BWD_LOOP
-}
-
-#undef W_
-#undef PW_
-
-static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
-                                   const dm_tensor *target, const dm_tensor *weight,
-                                   const dm_tensor *pos_weight, dm_reduction r, double par)
-{
-    const char *fn = loss_name[k];
-    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
-    if (check_reduction(fn, r)) return NULL;
-    int64_t shape[DM_MAX_DIMS];
-    int nd;
-    if (k == DM_LOSS_BCE || k == DM_LOSS_BCE_LOGITS) {
-        if (!dm_same_shape(input, target)) {
-            dm_seterr("%s: target size %s differs from input size %s", fn, SHAPE(target, b1),
-                      SHAPE(input, b2));
-            return NULL;
-        }
-        nd = input->ndim;
-        memcpy(shape, input->shape, sizeof shape);
-    } else {
-        nd = dm__broadcast_shape(fn, input, target, shape);
-        if (nd < 0) return NULL;
-    }
-    if (check_bcast_to(fn, "weight", weight, nd, shape) ||
-        check_bcast_to(fn, "pos_weight", pos_weight, nd, shape))
-        return NULL;
-
-    int64_t n = shape_numel(nd, shape);
-    int ox = 0, ot = 0, ow = 0, op = 0;
-    float *x = bcast_data(input, nd, shape, n, &ox);
-    float *t = x ? bcast_data(target, nd, shape, n, &ot) : NULL;
-    float *w = t && weight ? bcast_data(weight, nd, shape, n, &ow) : NULL;
-    float *pw = t && pos_weight ? bcast_data(pos_weight, nd, shape, n, &op) : NULL;
-    dm_tensor *out = NULL;
-    if (!x || !t || (weight && !w) || (pos_weight && !pw)) goto done;
-
-    if (k == DM_LOSS_BCE) {
-        for (int64_t i = 0; i < n; i++)
-            if (!(x[i] >= 0 && x[i] <= 1)) {
-                dm_seterr("%s: all elements of input should be between 0 and 1", fn);
-                goto done;
-            }
-    }
-
-    if (r == DM_REDUCTION_NONE) {
-        out = dm_tensor_new(nd, shape);
-        if (!out) goto done;
-        forward_kernel(k, n, x, t, w, pw, par, dm_data(out));
-    } else {
-        double s = forward_kernel(k, n, x, t, w, pw, par, NULL);
-        if (r == DM_REDUCTION_MEAN) s = n ? s / (double)n : NAN;
-        out = dm_tensor_scalar((float)s);
-        if (!out) goto done;
-    }
-
-    const dm_tensor *ins[4] = { input, target, weight, pos_weight };
-    if (dm__needs_grad(4, ins)) {
-        dm_node *nd_ = dm__record(DM_OP_LOSS, k, out, 4, ins);
-        if (!nd_) { dm_tensor_release(out); out = NULL; goto done; }
-        nd_->i[0] = r;
-        nd_->f[0] = par;
-    }
-done:
-    if (x && ox) dm__free_floats(x, n);
-    if (t && ot) dm__free_floats(t, n);
-    if (w && ow) dm__free_floats(w, n);
-    if (pw && op) dm__free_floats(pw, n);
-    return out;
-}
-
-/* a new tensor of shape [nd: shape] reduced (summed) to in's shape */
-static dm_tensor *reduce_to_input(dm_tensor *g, const dm_tensor *in)
-{
-    if (dm_same_shape(g, in)) return g;
-    dm_tensor *s = dm_sum_to(g, in->ndim, in->shape);
-    dm_tensor_release(g);
-    return s;
-}
-
-static int bw_elementwise(dm_node *nd_, const dm_tensor *gout, dm_tensor **gin)
-{
-    dm_loss_kind k = (dm_loss_kind)nd_->sub;
-    const dm_tensor *input = nd_->in[0], *target = nd_->in[1];
-    const dm_tensor *weight = nd_->in[2], *pos_weight = nd_->in[3];
-    dm_reduction r = (dm_reduction)nd_->i[0];
-    double par = nd_->f[0];
-    int want_x = input->requires_grad, want_t = target->requires_grad;
-    if (!want_x && !want_t) return 0;
-
-    int64_t shape[DM_MAX_DIMS];
-    int nd;
-    if (k == DM_LOSS_BCE || k == DM_LOSS_BCE_LOGITS) {
-        nd = input->ndim;
-        memcpy(shape, input->shape, sizeof shape);
-    } else {
-        nd = dm__broadcast_shape(loss_name[k], input, target, shape);
-        if (nd < 0) return -1;
-    }
-    int64_t n = shape_numel(nd, shape);
-    int ox = 0, ot = 0, ow = 0, op = 0;
-    int rc = -1;
-    dm_tensor *gx = NULL, *gt = NULL;
-    float *x = bcast_data(input, nd, shape, n, &ox);
-    float *t = x ? bcast_data(target, nd, shape, n, &ot) : NULL;
-    float *w = t && weight ? bcast_data(weight, nd, shape, n, &ow) : NULL;
-    float *pw = t && pos_weight ? bcast_data(pos_weight, nd, shape, n, &op) : NULL;
-    if (!x || !t || (weight && !w) || (pos_weight && !pw)) goto done;
-    if (want_x && !(gx = dm_tensor_new(nd, shape))) goto done;
-    if (want_t && !(gt = dm_tensor_new(nd, shape))) goto done;
-
-    const float *go = dm_data(gout);
-    double g0 = r == DM_REDUCTION_MEAN ? go[0] / (double)n : go[0];
-    backward_kernel(k, n, x, t, w, pw, par, r == DM_REDUCTION_NONE ? go : NULL, g0,
-                    gx ? dm_data(gx) : NULL, gt ? dm_data(gt) : NULL);
-    if (gx && !(gx = reduce_to_input(gx, input))) goto done;
-    if (gt && !(gt = reduce_to_input(gt, target))) goto done;
-    gin[0] = gx;
-    gin[1] = gt;
-    gx = gt = NULL;
-    rc = 0;
-done:
-    dm_tensor_release(gx);
-    dm_tensor_release(gt);
-    if (x && ox) dm__free_floats(x, n);
-    if (t && ot) dm__free_floats(t, n);
-    if (w && ow) dm__free_floats(w, n);
-    if (pw && op) dm__free_floats(pw, n);
-    return rc;
-}
-
-dm_tensor *dm_bce_loss(const dm_tensor *input, const dm_tensor *target,
-                       const dm_tensor *weight, dm_reduction r)
-{
-    return elementwise_loss(DM_LOSS_BCE, input, target, weight, NULL, r, 0);
-}
-
-dm_tensor *dm_bce_with_logits_loss(const dm_tensor *input, const dm_tensor *target,
-                                   const dm_tensor *weight, const dm_tensor *pos_weight,
-                                   dm_reduction r)
-{
-    return elementwise_loss(DM_LOSS_BCE_LOGITS, input, target, weight, pos_weight, r, 0);
-}
-
-dm_tensor *dm_mse_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r)
-{
-    return elementwise_loss(DM_LOSS_MSE, input, target, NULL, NULL, r, 0);
-}
-
-dm_tensor *dm_l1_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r)
-{
-    return elementwise_loss(DM_LOSS_L1, input, target, NULL, NULL, r, 0);
-}
-
-dm_tensor *dm_smooth_l1_loss(const dm_tensor *input, const dm_tensor *target,
-                             dm_reduction r, double beta)
-{
-    if (!(beta >= 0)) {
-        dm_seterr("smooth_l1_loss: beta must be non-negative, got %g", beta);
-        return NULL;
-    }
-    if (beta == 0)          /* PyTorch falls back to l1_loss */
-        return elementwise_loss(DM_LOSS_L1, input, target, NULL, NULL, r, 0);
-    return elementwise_loss(DM_LOSS_SMOOTH_L1, input, target, NULL, NULL, r, beta);
-}
-
-dm_tensor *dm_huber_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r,
-                         double delta)
-{
-    if (!(delta > 0)) {
-        dm_seterr("huber_loss: delta must be positive, got %g", delta);
-        return NULL;
-    }
-    return elementwise_loss(DM_LOSS_HUBER, input, target, NULL, NULL, r, delta);
-}
-
 /* ====================================================================================
  * Class losses: nll, cross entropy.  input [N x C] (or [C], N = 1), rows read with the
  * input's own strides.
@@ -461,51 +255,296 @@ static int check_class_weight(const char *fn, const dm_tensor *weight, int64_t C
     return 0;
 }
 
-/* the class index of row i (float target), -1 when ignored, -2 on error (message set) */
+/* the class index of row i (an int64 or uint8 target, checked by check_class_dtype), -1
+   when ignored, -2 on error (message set; indices reported 1-based, as Lua passes them) */
 static int64_t class_of(const char *fn, const dm_tensor *target, int64_t i, int64_t C,
                         int64_t ignore_index)
 {
-    double v = at1(target, i);
-    if (v == (double)ignore_index) return -1;
-    if (v != floor(v)) {
-        dm_seterr("%s: target %g is not an integer class index", fn, v + 1);
+    int64_t off = target->offset + i * (target->ndim ? target->stride[0] : 0);
+    int64_t v = target->dtype == DM_INT64 ? ((const int64_t *)target->storage->data)[off]
+                                          : ((const uint8_t *)target->storage->data)[off];
+    if (v == ignore_index) return -1;
+    if (v < 0 || v >= C) {
+        dm_seterr("%s: target %lld out of range for %lld classes (class labels are 1-based, "
+                  "1 to %lld%s)", fn, (long long)v + 1, (long long)C, (long long)C,
+                  v == -1 ? "; 0-based labels need + 1" : "");
         return -2;
     }
-    if (v < 0 || v >= (double)C) {
-        dm_seterr("%s: target %.17g out of range for %lld classes", fn, v + 1, (long long)C);
-        return -2;
-    }
-    return (int64_t)v;
+    return v;
 }
+
+/* class targets are int64 (uint8 accepted, as PyTorch); floats are refused with advice */
+static int check_class_dtype(const char *fn, const dm_tensor *target, int probs_ok)
+{
+    if (target->dtype == DM_INT64 || target->dtype == DM_UINT8) return 0;
+    dm_seterr("%s: expected an int64 tensor of class indices%s, got %s (use :long())", fn,
+              probs_ok ? " (or probabilities of the input's size)" : "",
+              dm_dtype_name(target->dtype));
+    return -1;
+}
+
+static int need_float_input(const char *fn, const dm_tensor *input)
+{
+    if (dm_is_floating(input->dtype)) return 0;
+    dm_seterr("%s: expected a floating point input, got %s (use :float())", fn,
+              dm_dtype_name(input->dtype));
+    return -1;
+}
+
+#define T float
+#define S f
+#define TEXP expf
+#include "loss_gen.h"
+#define T double
+#define S d
+#define TEXP exp
+#include "loss_gen.h"
+
+/* ---- elementwise losses: drivers ----------------------------------------------------- */
+
+static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
+                                   const dm_tensor *target, const dm_tensor *weight,
+                                   const dm_tensor *pos_weight, dm_reduction r, double par)
+{
+    const char *fn = loss_name[k];
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    if (check_reduction(fn, r) || need_float_input(fn, input)) return NULL;
+    int bce = k == DM_LOSS_BCE || k == DM_LOSS_BCE_LOGITS;
+    if (bce && !dm_is_floating(target->dtype)) {
+        dm_seterr("%s: expected a floating point target, got %s (use :float())", fn,
+                  dm_dtype_name(target->dtype));
+        return NULL;
+    }
+    if (k == DM_LOSS_BCE && target->dtype != input->dtype) {    /* PyTorch refuses too */
+        dm_seterr("%s: target is %s but input is %s (convert one of them)", fn,
+                  dm_dtype_name(target->dtype), dm_dtype_name(input->dtype));
+        return NULL;
+    }
+    /* everything in the promoted type (mse of float32 and float64 is float64, as PyTorch) */
+    dm_dtype dt = dm_promote_types(input->dtype, target->dtype);
+    if (input->dtype != dt || target->dtype != dt || (weight && weight->dtype != dt) ||
+        (pos_weight && pos_weight->dtype != dt)) {
+        int bad = 0;
+        dm_tensor *x = as_dtype(input, dt, &bad), *t = as_dtype(target, dt, &bad);
+        dm_tensor *w = as_dtype(weight, dt, &bad), *pw = as_dtype(pos_weight, dt, &bad);
+        dm_tensor *out = bad ? NULL : elementwise_loss(k, x, t, w, pw, r, par);
+        release4(x, t, w, pw);
+        return out;
+    }
+    int64_t shape[DM_MAX_DIMS];
+    int nd;
+    if (bce) {
+        if (!dm_same_shape(input, target)) {
+            dm_seterr("%s: target size %s differs from input size %s", fn, SHAPE(target, b1),
+                      SHAPE(input, b2));
+            return NULL;
+        }
+        nd = input->ndim;
+        memcpy(shape, input->shape, sizeof shape);
+    } else {
+        nd = dm__broadcast_shape(fn, input, target, shape);
+        if (nd < 0) return NULL;
+    }
+    if (check_bcast_to(fn, "weight", weight, nd, shape) ||
+        check_bcast_to(fn, "pos_weight", pos_weight, nd, shape))
+        return NULL;
+
+    int64_t n = shape_numel(nd, shape);
+    dm_tensor *hx, *ht = NULL, *hw = NULL, *hp = NULL, *out = NULL;
+    const void *x = operand(input, nd, shape, n, &hx);
+    const void *t = x ? operand(target, nd, shape, n, &ht) : NULL;
+    const void *w = t && weight ? operand(weight, nd, shape, n, &hw) : NULL;
+    const void *pw = t && pos_weight ? operand(pos_weight, nd, shape, n, &hp) : NULL;
+    if (!x || !t || (weight && !w) || (pos_weight && !pw)) goto done;
+
+    if (k == DM_LOSS_BCE) {
+        int ok = 1;
+        if (dt == DM_FLOAT32) {
+            const float *xf = x;
+            for (int64_t i = 0; i < n && ok; i++) ok = xf[i] >= 0 && xf[i] <= 1;
+        } else {
+            const double *xd = x;
+            for (int64_t i = 0; i < n && ok; i++) ok = xd[i] >= 0 && xd[i] <= 1;
+        }
+        if (!ok) {
+            dm_seterr("%s: all elements of input should be between 0 and 1", fn);
+            goto done;
+        }
+    }
+
+    if (r == DM_REDUCTION_NONE) {
+        out = dm_tensor_new_dtype(nd, shape, dt);
+        if (!out) goto done;
+        if (dt == DM_FLOAT32) forward_kernel_f(k, n, x, t, w, pw, par, dm__ptr(out));
+        else forward_kernel_d(k, n, x, t, w, pw, par, dm__ptr(out));
+    } else {
+        double s = dt == DM_FLOAT32 ? forward_kernel_f(k, n, x, t, w, pw, par, NULL)
+                                    : forward_kernel_d(k, n, x, t, w, pw, par, NULL);
+        if (r == DM_REDUCTION_MEAN) s = n ? s / (double)n : NAN;
+        out = dm_tensor_full_dtype(0, NULL, s, dt);
+        if (!out) goto done;
+    }
+
+    const dm_tensor *ins[4] = { input, target, weight, pos_weight };
+    if (dm__needs_grad(4, ins)) {
+        dm_node *nd_ = dm__record(DM_OP_LOSS, k, out, 4, ins);
+        if (!nd_) { dm_tensor_release(out); out = NULL; goto done; }
+        nd_->i[0] = r;
+        nd_->f[0] = par;
+    }
+done:
+    release4(hx, ht, hw, hp);
+    return out;
+}
+
+/* a new tensor of shape [nd: shape] reduced (summed) to in's shape */
+static dm_tensor *reduce_to_input(dm_tensor *g, const dm_tensor *in)
+{
+    if (dm_same_shape(g, in)) return g;
+    dm_tensor *s = dm_sum_to(g, in->ndim, in->shape);
+    dm_tensor_release(g);
+    return s;
+}
+
+static int bw_elementwise(dm_node *nd_, const dm_tensor *gout, dm_tensor **gin)
+{
+    dm_loss_kind k = (dm_loss_kind)nd_->sub;
+    const dm_tensor *input = nd_->in[0], *target = nd_->in[1];
+    const dm_tensor *weight = nd_->in[2], *pos_weight = nd_->in[3];
+    dm_reduction r = (dm_reduction)nd_->i[0];
+    double par = nd_->f[0];
+    int want_x = input->requires_grad, want_t = target->requires_grad;
+    if (!want_x && !want_t) return 0;
+    dm_dtype dt = input->dtype;                 /* every operand's (elementwise_loss) */
+
+    int64_t shape[DM_MAX_DIMS];
+    int nd;
+    if (k == DM_LOSS_BCE || k == DM_LOSS_BCE_LOGITS) {
+        nd = input->ndim;
+        memcpy(shape, input->shape, sizeof shape);
+    } else {
+        nd = dm__broadcast_shape(loss_name[k], input, target, shape);
+        if (nd < 0) return -1;
+    }
+    int64_t n = shape_numel(nd, shape);
+    int rc = -1;
+    dm_tensor *gx = NULL, *gt = NULL, *hx, *ht = NULL, *hw = NULL, *hp = NULL, *hg = NULL;
+    const void *x = operand(input, nd, shape, n, &hx);
+    const void *t = x ? operand(target, nd, shape, n, &ht) : NULL;
+    const void *w = t && weight ? operand(weight, nd, shape, n, &hw) : NULL;
+    const void *pw = t && pos_weight ? operand(pos_weight, nd, shape, n, &hp) : NULL;
+    const void *g = t ? dm__contig_as(gout, dt, &hg) : NULL;
+    if (!x || !t || !g || (weight && !w) || (pos_weight && !pw)) goto done;
+    if (want_x && !(gx = dm_tensor_new_dtype(nd, shape, dt))) goto done;
+    if (want_t && !(gt = dm_tensor_new_dtype(nd, shape, dt))) goto done;
+
+    const void *go = r == DM_REDUCTION_NONE ? g : NULL;
+    double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
+    if (r == DM_REDUCTION_MEAN) g0 /= (double)n;
+    if (dt == DM_FLOAT32)
+        backward_kernel_f(k, n, x, t, w, pw, par, go, g0, gx ? dm__ptr(gx) : NULL,
+                          gt ? dm__ptr(gt) : NULL);
+    else
+        backward_kernel_d(k, n, x, t, w, pw, par, go, g0, gx ? dm__ptr(gx) : NULL,
+                          gt ? dm__ptr(gt) : NULL);
+    if (gx && !(gx = reduce_to_input(gx, input))) goto done;
+    if (gt && !(gt = reduce_to_input(gt, target))) goto done;
+    gin[0] = gx;
+    gin[1] = gt;
+    gx = gt = NULL;
+    rc = 0;
+done:
+    dm_tensor_release(gx);
+    dm_tensor_release(gt);
+    release4(hx, ht, hw, hp);
+    dm_tensor_release(hg);
+    return rc;
+}
+
+dm_tensor *dm_bce_loss(const dm_tensor *input, const dm_tensor *target,
+                       const dm_tensor *weight, dm_reduction r)
+{
+    return elementwise_loss(DM_LOSS_BCE, input, target, weight, NULL, r, 0);
+}
+
+dm_tensor *dm_bce_with_logits_loss(const dm_tensor *input, const dm_tensor *target,
+                                   const dm_tensor *weight, const dm_tensor *pos_weight,
+                                   dm_reduction r)
+{
+    return elementwise_loss(DM_LOSS_BCE_LOGITS, input, target, weight, pos_weight, r, 0);
+}
+
+dm_tensor *dm_mse_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r)
+{
+    return elementwise_loss(DM_LOSS_MSE, input, target, NULL, NULL, r, 0);
+}
+
+dm_tensor *dm_l1_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r)
+{
+    return elementwise_loss(DM_LOSS_L1, input, target, NULL, NULL, r, 0);
+}
+
+dm_tensor *dm_smooth_l1_loss(const dm_tensor *input, const dm_tensor *target,
+                             dm_reduction r, double beta)
+{
+    if (!(beta >= 0)) {
+        dm_seterr("smooth_l1_loss: beta must be non-negative, got %g", beta);
+        return NULL;
+    }
+    if (beta == 0)          /* PyTorch falls back to l1_loss */
+        return elementwise_loss(DM_LOSS_L1, input, target, NULL, NULL, r, 0);
+    return elementwise_loss(DM_LOSS_SMOOTH_L1, input, target, NULL, NULL, r, beta);
+}
+
+dm_tensor *dm_huber_loss(const dm_tensor *input, const dm_tensor *target, dm_reduction r,
+                         double delta)
+{
+    if (!(delta > 0)) {
+        dm_seterr("huber_loss: delta must be positive, got %g", delta);
+        return NULL;
+    }
+    return elementwise_loss(DM_LOSS_HUBER, input, target, NULL, NULL, r, delta);
+}
+
+/* ---- class losses: drivers ------------------------------------------------------------ */
+
+/* weight (of the input's dtype after the drivers' conversion) as base and stride */
+#define WBASE(weight, T) ((weight) ? (const T *)(weight)->storage->data + (weight)->offset : NULL)
+#define WSTR(weight) ((weight) ? (weight)->stride[0] : 0)
 
 dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
                        const dm_tensor *weight, dm_reduction r, int64_t ignore_index)
 {
     const char *fn = "nll_loss";
     classgeom G;
-    if (check_reduction(fn, r) || class_geom(fn, input, &G) ||
+    if (check_reduction(fn, r) || need_float_input(fn, input) ||
+        check_class_dtype(fn, target, 0) || class_geom(fn, input, &G) ||
         check_class_target(fn, input, target, &G) || check_class_weight(fn, weight, G.C))
         return NULL;
-    const float *xb = dm__fbase(input) + input->offset;
-    dm_tensor *out = r == DM_REDUCTION_NONE ? dm_tensor_new(target->ndim, target->shape)
-                                            : dm_tensor_scalar(0);
-    if (!out) return NULL;
-    float *o = dm_data(out);
-    double sum = 0, tw = 0;
-    for (int64_t i = 0; i < G.N; i++) {
-        int64_t c = class_of(fn, target, i, G.C, ignore_index);
-        if (c == -2) { dm_tensor_release(out); return NULL; }
-        double l = 0;
-        if (c >= 0) {
-            double w = weight ? at1(weight, c) : 1;
-            l = -w * xb[i * G.sn + c * G.sc];
-            tw += w;
-        }
-        if (r == DM_REDUCTION_NONE) o[i] = (float)l;
-        else sum += l;
+    dm_dtype dt = input->dtype;
+    if (weight && weight->dtype != dt) {
+        int bad = 0;
+        dm_tensor *w = as_dtype(weight, dt, &bad);
+        dm_tensor *out = bad ? NULL : dm_nll_loss(input, target, w, r, ignore_index);
+        dm_tensor_release(w);
+        return out;
     }
-    if (r == DM_REDUCTION_SUM) o[0] = (float)sum;
-    if (r == DM_REDUCTION_MEAN) o[0] = (float)(tw != 0 ? sum / tw : NAN);
+    int none = r == DM_REDUCTION_NONE;
+    dm_tensor *out = none ? dm_tensor_new_dtype(target->ndim, target->shape, dt)
+                          : dm_tensor_zeros_dtype(0, NULL, dt);
+    if (!out) return NULL;
+    double sum = 0, tw = 0;
+    int rc = dt == DM_FLOAT32
+        ? nll_fwd_f(fn, (const float *)dm__ptr(input), &G, target, WBASE(weight, float),
+                    WSTR(weight), ignore_index, none, dm__ptr(out), &sum, &tw)
+        : nll_fwd_d(fn, (const double *)dm__ptr(input), &G, target, WBASE(weight, double),
+                    WSTR(weight), ignore_index, none, dm__ptr(out), &sum, &tw);
+    if (rc) { dm_tensor_release(out); return NULL; }
+    if (!none) {
+        double v = r == DM_REDUCTION_SUM ? sum : tw != 0 ? sum / tw : NAN;
+        if (dt == DM_FLOAT32) *(float *)dm__ptr(out) = (float)v;
+        else *(double *)dm__ptr(out) = v;
+    }
 
     const dm_tensor *ins[3] = { input, target, weight };
     if (dm__needs_grad(3, ins)) {
@@ -523,39 +562,24 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     const dm_tensor *input = nd->in[0], *target = nd->in[1], *weight = nd->in[2];
     if (!input->requires_grad) return 0;
     dm_reduction r = (dm_reduction)nd->i[0];
+    dm_dtype dt = input->dtype;
     classgeom G;
     if (class_geom("nll_loss", input, &G)) return -1;
-    dm_tensor *gx = dm_tensor_zeros(input->ndim, input->shape);
-    if (!gx) return -1;
-    float *d = dm_data(gx);         /* contiguous: row stride C */
-    const float *go = dm_data(gout);
-    double g0 = r == DM_REDUCTION_MEAN ? go[0] / nd->f[1] : go[0];
-    for (int64_t i = 0; i < G.N; i++) {
-        int64_t c = class_of("nll_loss", target, i, G.C, nd->i[1]);
-        if (c == -2) { dm_tensor_release(gx); return -1; }
-        if (c < 0) continue;
-        double g = r == DM_REDUCTION_NONE ? go[i] : g0;
-        d[i * G.C + c] = (float)(-(weight ? at1(weight, c) : 1) * g);
-    }
+    dm_tensor *hg, *gx = dm_tensor_zeros_dtype(input->ndim, input->shape, dt);
+    const void *g = gx ? dm__contig_as(gout, dt, &hg) : NULL;
+    if (!g) { dm_tensor_release(gx); return -1; }
+    const void *go = r == DM_REDUCTION_NONE ? g : NULL;
+    double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
+    if (r == DM_REDUCTION_MEAN) g0 /= nd->f[1];
+    int rc = dt == DM_FLOAT32
+        ? nll_bw_f(&G, target, WBASE(weight, float), WSTR(weight), nd->i[1], go, g0,
+                   dm__ptr(gx))
+        : nll_bw_d(&G, target, WBASE(weight, double), WSTR(weight), nd->i[1], go, g0,
+                   dm__ptr(gx));
+    dm_tensor_release(hg);
+    if (rc) { dm_tensor_release(gx); return -1; }
     gin[0] = gx;
     return 0;
-}
-
-/* log_softmax of every row into lp (contiguous [N x C]) */
-static void log_softmax_rows(const dm_tensor *input, const classgeom *G, float *lp)
-{
-    const float *xb = dm__fbase(input) + input->offset;
-    for (int64_t i = 0; i < G->N; i++) {
-        const float *x = xb + i * G->sn;
-        float *y = lp + i * G->C;
-        float mx = -INFINITY;
-        for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
-        if (mx == -INFINITY || mx != mx) mx = 0;   /* all -inf row, or NaN: no shift */
-        double s = 0;
-        for (int64_t c = 0; c < G->C; c++) s += expf(x[c * G->sc] - mx);
-        float lse = (float)log(s);
-        for (int64_t c = 0; c < G->C; c++) y[c] = (x[c * G->sc] - mx) - lse;
-    }
 }
 
 dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
@@ -564,71 +588,54 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
 {
     const char *fn = "cross_entropy";
     classgeom G;
-    if (check_reduction(fn, r) || class_geom(fn, input, &G)) return NULL;
+    if (check_reduction(fn, r) || need_float_input(fn, input) || class_geom(fn, input, &G))
+        return NULL;
     if (!(label_smoothing >= 0 && label_smoothing <= 1)) {
         dm_seterr("%s: label_smoothing must be between 0.0 and 1.0, got %g", fn,
                   label_smoothing);
         return NULL;
     }
-    int prob = dm_same_shape(input, target);
-    if (!prob && check_class_target(fn, input, target, &G)) return NULL;
+    /* a floating target is probabilities, and only when it has the input's shape */
+    int prob = dm_is_floating(target->dtype) && dm_same_shape(input, target);
+    if (!prob && (check_class_dtype(fn, target, 1) || check_class_target(fn, input, target, &G)))
+        return NULL;
     if (check_class_weight(fn, weight, G.C)) return NULL;
+    dm_dtype dt = prob ? dm_promote_types(input->dtype, target->dtype) : input->dtype;
+    if (input->dtype != dt || (prob && target->dtype != dt) || (weight && weight->dtype != dt)) {
+        int bad = 0;
+        dm_tensor *x = as_dtype(input, dt, &bad), *w = as_dtype(weight, dt, &bad);
+        dm_tensor *t = prob ? as_dtype(target, dt, &bad) : dm_tensor_retain((dm_tensor *)target);
+        dm_tensor *out = bad ? NULL : dm_cross_entropy(x, t, w, r, ignore_index, label_smoothing);
+        release4(x, t, w, NULL);
+        return out;
+    }
 
-    dm_tensor *lpt = dm_tensor_new(input->ndim, input->shape);
+    dm_tensor *lpt = dm_tensor_new_dtype(input->ndim, input->shape, dt);
     if (!lpt) return NULL;
-    float *lp = dm_data(lpt);
-    log_softmax_rows(input, &G, lp);
+    if (dt == DM_FLOAT32) log_softmax_rows_f(dm__ptr(input), &G, dm__ptr(lpt));
+    else log_softmax_rows_d(dm__ptr(input), &G, dm__ptr(lpt));
 
     int none = r == DM_REDUCTION_NONE;
-    dm_tensor *out = none ? (prob ? dm_tensor_new(input->ndim - 1, input->shape)
-                                  : dm_tensor_new(target->ndim, target->shape))
-                          : dm_tensor_scalar(0);
+    dm_tensor *out = none ? (prob ? dm_tensor_new_dtype(input->ndim - 1, input->shape, dt)
+                                  : dm_tensor_new_dtype(target->ndim, target->shape, dt))
+                          : dm_tensor_zeros_dtype(0, NULL, dt);
     if (!out) { dm_tensor_release(lpt); return NULL; }
-    float *o = dm_data(out);
-    double ls = label_smoothing, C = (double)G.C;
     double sum = 0, div = 1;
-    if (prob) {
-        /* loss_i = -sum_c w_c t'_ic lp_ic,  t' = t (1 - ls) + ls / C;  mean divides by N */
-        const float *tb = dm__fbase(target) + target->offset;
-        int64_t tn = target->ndim == 2 ? target->stride[0] : 0;
-        int64_t tc = target->stride[target->ndim - 1];
-        for (int64_t i = 0; i < G.N; i++) {
-            double l = 0;
-            for (int64_t c = 0; c < G.C; c++) {
-                double t = tb[i * tn + c * tc];
-                if (ls > 0) t = t * (1 - ls) + ls / C;
-                l -= (weight ? at1(weight, c) : 1) * t * lp[i * G.C + c];
-            }
-            if (none) o[i] = (float)l;
-            else sum += l;
-        }
-        div = (double)G.N;
-    } else {
-        /* loss_i = (1 - ls) w_t (-lp_it) + ls / C sum_c w_c (-lp_ic), ignored rows 0;
-           mean divides both parts by the summed weight of the rows not ignored */
-        double tw = 0;
-        for (int64_t i = 0; i < G.N; i++) {
-            int64_t t = class_of(fn, target, i, G.C, ignore_index);
-            if (t == -2) { dm_tensor_release(out); dm_tensor_release(lpt); return NULL; }
-            double l = 0;
-            if (t >= 0) {
-                double wt = weight ? at1(weight, t) : 1;
-                tw += wt;
-                l = -(1 - ls) * wt * lp[i * G.C + t];
-                if (ls > 0) {
-                    double sm = 0;
-                    for (int64_t c = 0; c < G.C; c++)
-                        sm -= (weight ? at1(weight, c) : 1) * lp[i * G.C + c];
-                    l += ls / C * sm;
-                }
-            }
-            if (none) o[i] = (float)l;
-            else sum += l;
-        }
-        div = tw;
+    int64_t tn = prob && target->ndim == 2 ? target->stride[0] : 0;
+    int64_t tc = prob ? target->stride[target->ndim - 1] : 0;
+    int rc = dt == DM_FLOAT32
+        ? ce_fwd_f(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
+                   WBASE(weight, float), WSTR(weight), ignore_index, label_smoothing, none,
+                   dm__ptr(out), &sum, &div)
+        : ce_fwd_d(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
+                   WBASE(weight, double), WSTR(weight), ignore_index, label_smoothing, none,
+                   dm__ptr(out), &sum, &div);
+    if (rc) { dm_tensor_release(out); dm_tensor_release(lpt); return NULL; }
+    if (!none) {
+        double v = r == DM_REDUCTION_SUM ? sum : div != 0 ? sum / div : NAN;
+        if (dt == DM_FLOAT32) *(float *)dm__ptr(out) = (float)v;
+        else *(double *)dm__ptr(out) = v;
     }
-    if (r == DM_REDUCTION_SUM) o[0] = (float)sum;
-    if (r == DM_REDUCTION_MEAN) o[0] = (float)(div != 0 ? sum / div : NAN);
 
     const dm_tensor *ins[3] = { input, target, weight };
     if (dm__needs_grad(3, ins)) {
@@ -640,15 +647,13 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
         nd->i[0] = r;
         nd->i[1] = ignore_index;
         nd->i[2] = prob;
-        nd->f[0] = ls;
+        nd->f[0] = label_smoothing;
         nd->f[1] = div;
     }
     dm_tensor_release(lpt);
     return out;
 }
 
-/* d loss / d x_ik = p_ik S_i - a_ik, where a_ic is the coefficient of -lp_ic in the loss
- * (times the incoming gradient) and S_i = sum_c a_ic */
 static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
 {
     const dm_tensor *input = nd->in[0], *target = nd->in[1], *weight = nd->in[2];
@@ -658,57 +663,35 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     double ls = nd->f[0], div = nd->f[1];
     int want_x = input->requires_grad, want_t = prob && target->requires_grad;
     if (!want_x && !want_t) return 0;
+    dm_dtype dt = input->dtype;
     classgeom G;
     if (class_geom("cross_entropy", input, &G)) return -1;
-    double C = (double)G.C;
-    const float *lp = dm_data(lpt);
-    const float *go = dm_data(gout);
-    double g0 = r == DM_REDUCTION_MEAN ? go[0] / div : go[0];
-    dm_tensor *gx = want_x ? dm_tensor_new(input->ndim, input->shape) : NULL;
-    dm_tensor *gt = want_t ? dm_tensor_new(target->ndim, target->shape) : NULL;
+    dm_tensor *hg = NULL;
+    const void *g = dm__contig_as(gout, dt, &hg);
+    dm_tensor *gx = want_x ? dm_tensor_new_dtype(input->ndim, input->shape, dt) : NULL;
+    dm_tensor *gt = want_t ? dm_tensor_new_dtype(target->ndim, target->shape, dt) : NULL;
     double *a = malloc((size_t)(G.C ? G.C : 1) * sizeof *a);
-    if ((want_x && !gx) || (want_t && !gt) || !a) {
+    int rc = -1;
+    if (!g || (want_x && !gx) || (want_t && !gt) || !a) {
         if (!a) dm_seterr("cross_entropy: out of memory");
-        dm_tensor_release(gx); dm_tensor_release(gt); free(a);
-        return -1;
+        goto done;
     }
-    float *dx = gx ? dm_data(gx) : NULL, *dt = gt ? dm_data(gt) : NULL;
-    const float *tb = dm__fbase(target) + target->offset;
+    const void *go = r == DM_REDUCTION_NONE ? g : NULL;
+    double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
+    if (r == DM_REDUCTION_MEAN) g0 /= div;
     int64_t tn = prob && target->ndim == 2 ? target->stride[0] : 0;
-    int64_t tc = target->ndim ? target->stride[target->ndim - 1] : 0;
-    for (int64_t i = 0; i < G.N; i++) {
-        double g = r == DM_REDUCTION_NONE ? go[i] : g0;
-        const float *l = lp + i * G.C;
-        double S = 0;
-        if (prob) {
-            for (int64_t c = 0; c < G.C; c++) {
-                double w = weight ? at1(weight, c) : 1;
-                double t = tb[i * tn + c * tc];
-                if (ls > 0) t = t * (1 - ls) + ls / C;
-                a[c] = g * w * t;
-                S += a[c];
-                if (dt) dt[i * G.C + c] = (float)(-g * w * (ls > 0 ? 1 - ls : 1) * l[c]);
-            }
-        } else {
-            int64_t t = class_of("cross_entropy", target, i, G.C, nd->i[1]);
-            if (t == -2) {
-                dm_tensor_release(gx); dm_tensor_release(gt); free(a);
-                return -1;
-            }
-            for (int64_t c = 0; c < G.C; c++) a[c] = 0;
-            if (t >= 0) {
-                if (ls > 0)
-                    for (int64_t c = 0; c < G.C; c++)
-                        a[c] = g * ls / C * (weight ? at1(weight, c) : 1);
-                a[t] += g * (1 - ls) * (weight ? at1(weight, t) : 1);
-                for (int64_t c = 0; c < G.C; c++) S += a[c];
-            }
-        }
-        if (dx)
-            for (int64_t c = 0; c < G.C; c++)
-                dx[i * G.C + c] = (float)(expf(l[c]) * S - a[c]);
-    }
+    int64_t tc = prob && target->ndim ? target->stride[target->ndim - 1] : 0;
+    rc = dt == DM_FLOAT32
+        ? ce_bw_f(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
+                  WBASE(weight, float), WSTR(weight), nd->i[1], ls, go, g0, a,
+                  gx ? dm__ptr(gx) : NULL, gt ? dm__ptr(gt) : NULL)
+        : ce_bw_d(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
+                  WBASE(weight, double), WSTR(weight), nd->i[1], ls, go, g0, a,
+                  gx ? dm__ptr(gx) : NULL, gt ? dm__ptr(gt) : NULL);
+done:
     free(a);
+    dm_tensor_release(hg);
+    if (rc) { dm_tensor_release(gx); dm_tensor_release(gt); return -1; }
     gin[0] = gx;
     gin[1] = gt;
     return 0;

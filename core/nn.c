@@ -11,11 +11,12 @@
 #pragma GCC optimize("O3")
 #endif
 
-/* element i of a 1-D tensor (any stride) */
-static inline float *at1p(const dm_tensor *t, int64_t i)
-{
-    return dm__fbase(t) + t->offset + i * t->stride[0];
-}
+#define T float
+#define S f
+#include "nn_gen.h"
+#define T double
+#define S d
+#include "nn_gen.h"
 
 /* ---- dropout -------------------------------------------------------------------------- */
 
@@ -25,31 +26,20 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
         dm_seterr("dropout: probability has to be between 0 and 1, but got %g", p);
         return NULL;
     }
+    if (!dm_is_floating(x->dtype)) {
+        dm_seterr("dropout: expected a floating point tensor, got %s (use :float())",
+                  dm_dtype_name(x->dtype));
+        return NULL;
+    }
     if (!training || p == 0) return dm_tensor_retain((dm_tensor *)x);
     if (!g) g = dm_default_rng();
 
-    int64_t n = dm_numel(x);
-    dm_tensor *mask = dm_tensor_new(x->ndim, x->shape);
-    dm_tensor *out = mask ? dm_tensor_new(x->ndim, x->shape) : NULL;
+    int64_t n = dm__numel(x);
+    dm_tensor *mask = dm_tensor_new_dtype(x->ndim, x->shape, x->dtype);
+    dm_tensor *out = mask ? dm_tensor_new_dtype(x->ndim, x->shape, x->dtype) : NULL;
     if (!out) { dm_tensor_release(mask); return NULL; }
-    float *m = dm_data(mask), *o = dm_data(out);
-    /* PyTorch: noise.bernoulli_(1 - p); noise.div_(1 - p); input * noise (all float) */
-    double q = 1 - p;
-    float scale = p == 1 ? 0.0f : 1.0f / (float)q;
-    if (p == 1) {
-        for (int64_t i = 0; i < n; i++) m[i] = 0.0f;
-    } else {
-        for (int64_t i = 0; i < n; i++) m[i] = dm_rng_uniform(g) < q ? scale : 0.0f;
-    }
-    if (dm_is_contiguous(x)) {
-        const float *xd = dm_data(x);
-        for (int64_t i = 0; i < n; i++) o[i] = xd[i] * m[i];
-    } else {
-        dm_iter it;
-        dm_iter_init(&it, x);
-        const float *base = dm__fbase(x);
-        for (int64_t i = 0; i < n; i++) { o[i] = base[it.off] * m[i]; dm_iter_next(&it); }
-    }
+    if (x->dtype == DM_FLOAT32) dropout_fwd_f(x, n, p, g, dm__ptr(mask), dm__ptr(out));
+    else dropout_fwd_d(x, n, p, g, dm__ptr(mask), dm__ptr(out));
 
     const dm_tensor *ins[1] = { x };
     if (dm__needs_grad(1, ins)) {
@@ -68,24 +58,32 @@ int dm__bw_dropout(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
                    dm_tensor **gin)
 {
     if (!n->in[0]->requires_grad) return 0;
-    const dm_tensor *mask = n->saved[0];          /* contiguous, x's shape */
-    dm_tensor *gx = dm_tensor_new(gout->ndim, gout->shape);
-    if (!gx) return -1;
-    int64_t k = dm_numel(gout);
-    const float *g = dm_data(gout), *m = dm_data(mask);
-    float *d = dm_data(gx);
-    for (int64_t i = 0; i < k; i++) d[i] = g[i] * m[i];
+    const dm_tensor *mask = n->saved[0];          /* contiguous, x's shape and dtype */
+    dm_dtype dt = mask->dtype;
+    dm_tensor *hg, *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, dt);
+    const void *g = gx ? dm__contig_as(gout, dt, &hg) : NULL;
+    if (!g) { dm_tensor_release(gx); return -1; }
+    if (dt == DM_FLOAT32) dropout_bw_f(g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
+    else dropout_bw_d(g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
+    dm_tensor_release(hg);
     gin[0] = gx;
     return 0;
 }
 
 /* ---- batch norm ----------------------------------------------------------------------- */
 
-static int check_param(const char *what, const dm_tensor *t, int64_t C)
+/* a parameter or running statistic: C elements of the input's dtype (as PyTorch, which
+   refuses a float32 module's buffers for a float64 input) */
+static int check_param(const char *what, const dm_tensor *t, int64_t C, dm_dtype dt)
 {
     if (t && !(t->ndim == 1 && t->shape[0] == C)) {
         dm_seterr("batch_norm: %s should contain %lld elements not %lld", what, (long long)C,
                   (long long)dm_numel(t));
+        return -1;
+    }
+    if (t && t->dtype != dt) {
+        dm_seterr("batch_norm: %s is %s but the input is %s (convert the module or the input)",
+                  what, dm_dtype_name(t->dtype), dm_dtype_name(dt));
         return -1;
     }
     return 0;
@@ -100,12 +98,18 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
         dm_seterr("batch_norm: expected input [N x C] or [N x C x L], got %s", SHAPE(x, b));
         return NULL;
     }
+    dm_dtype dt = x->dtype;
+    if (!dm_is_floating(dt)) {
+        dm_seterr("batch_norm: expected a floating point input, got %s (use :float())",
+                  dm_dtype_name(dt));
+        return NULL;
+    }
     // x is [N x C x L] (L = 1 for [N x C]; trailing dims beyond 3 fold into L)
     int64_t N = x->shape[0], C = x->shape[1], L = 1;
     for (int d = 2; d < x->ndim; d++) L *= x->shape[d];
-    if (check_param("running_mean", running_mean, C) ||
-        check_param("running_var", running_var, C) || check_param("weight", weight, C) ||
-        check_param("bias", bias, C))
+    if (check_param("running_mean", running_mean, C, dt) ||
+        check_param("running_var", running_var, C, dt) || check_param("weight", weight, C, dt) ||
+        check_param("bias", bias, C, dt))
         return NULL;
     int64_t cnt = N * L;                  /* values per channel */
     if (training && cnt <= 1) {
@@ -118,70 +122,26 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
         return NULL;
     }
 
-    int owned = 0;
-    const float *xd = dm__contig_data(x, &owned);
-    dm_tensor *out = xd ? dm_tensor_new(x->ndim, x->shape) : NULL;
-    dm_tensor *meant = out ? dm_tensor_new(1, &C) : NULL;
-    dm_tensor *invt = meant ? dm_tensor_new(1, &C) : NULL;
+    dm_tensor *hx;
+    const void *xd = dm__contig_as(x, dt, &hx);
+    dm_tensor *out = xd ? dm_tensor_new_dtype(x->ndim, x->shape, dt) : NULL;
+    dm_tensor *meant = out ? dm_tensor_new_dtype(1, &C, dt) : NULL;
+    dm_tensor *invt = meant ? dm_tensor_new_dtype(1, &C, dt) : NULL;
     double *acc = invt ? calloc((size_t)(2 * C + 1), sizeof *acc) : NULL;
     if (!acc) {
         if (invt) dm_seterr("batch_norm: out of memory");
         dm_tensor_release(out); dm_tensor_release(meant); dm_tensor_release(invt);
-        if (xd) dm__buf_release(x, (float *)xd, owned);
+        dm_tensor_release(hx);
         return NULL;
     }
-    double *mean = acc, *inv = acc + C;
-    float *sm = dm_data(meant), *si = dm_data(invt);
-
-    if (training) {
-        /* two passes in row-major order: mean, then the sum of squared deviations */
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t c = 0; c < C; c++) {
-                const float *v = xd + (i * C + c) * L;
-                double s = 0;
-                for (int64_t l = 0; l < L; l++) s += v[l];
-                mean[c] += s;
-            }
-        for (int64_t c = 0; c < C; c++) mean[c] /= (double)cnt;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t c = 0; c < C; c++) {
-                const float *v = xd + (i * C + c) * L;
-                double s = 0, m = mean[c];
-                for (int64_t l = 0; l < L; l++) s += (v[l] - m) * (v[l] - m);
-                inv[c] += s;                      /* var_sum for now */
-            }
-        for (int64_t c = 0; c < C; c++) {
-            double var_sum = inv[c];
-            inv[c] = 1 / sqrt(var_sum / (double)cnt + eps);
-            if (running_mean) {
-                float *rm = at1p(running_mean, c);
-                *rm = (float)(momentum * mean[c] + (1 - momentum) * *rm);
-            }
-            if (running_var) {
-                float *rv = at1p(running_var, c);
-                *rv = (float)(momentum * (var_sum / (double)(cnt - 1)) + (1 - momentum) * *rv);
-            }
-        }
-    } else {
-        for (int64_t c = 0; c < C; c++) {
-            mean[c] = *at1p(running_mean, c);
-            inv[c] = 1 / sqrt((double)*at1p(running_var, c) + eps);
-        }
-    }
-
-    /* y = (x - mean) invstd w + b  =  x alpha + beta */
-    float *o = dm_data(out);
-    for (int64_t i = 0; i < N; i++)
-        for (int64_t c = 0; c < C; c++) {
-            double w = weight ? *at1p(weight, c) : 1, bb = bias ? *at1p(bias, c) : 0;
-            double alpha = inv[c] * w, beta = bb - mean[c] * alpha;
-            const float *v = xd + (i * C + c) * L;
-            float *y = o + (i * C + c) * L;
-            for (int64_t l = 0; l < L; l++) y[l] = (float)(v[l] * alpha + beta);
-        }
-    for (int64_t c = 0; c < C; c++) { sm[c] = (float)mean[c]; si[c] = (float)inv[c]; }
+    if (dt == DM_FLOAT32)
+        bn_fwd_f(xd, N, C, L, training, momentum, eps, running_mean, running_var, weight, bias,
+                 acc, acc + C, dm__ptr(out), dm__ptr(meant), dm__ptr(invt));
+    else
+        bn_fwd_d(xd, N, C, L, training, momentum, eps, running_mean, running_var, weight, bias,
+                 acc, acc + C, dm__ptr(out), dm__ptr(meant), dm__ptr(invt));
     free(acc);
-    dm__buf_release(x, (float *)xd, owned);
+    dm_tensor_release(hx);
 
     const dm_tensor *ins[3] = { x, weight, bias };
     if (dm__needs_grad(3, ins)) {
@@ -208,60 +168,35 @@ int dm__bw_batchnorm(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor 
     int training = (int)n->i[0];
     int want_x = x->requires_grad, want_w = weight && weight->requires_grad;
     int want_b = bias && bias->requires_grad;
+    dm_dtype dt = x->dtype;
     int64_t N = x->shape[0], C = x->shape[1], L = 1;
     for (int d = 2; d < x->ndim; d++) L *= x->shape[d];
-    double cnt = (double)(N * L);
-    const float *sm = dm_data(n->saved[0]), *si = dm_data(n->saved[1]);
-    const float *g = dm_data(gout);
 
-    int owned = 0;
-    const float *xd = dm__contig_data(x, &owned);
-    double *acc = xd ? calloc((size_t)(2 * C + 1), sizeof *acc) : NULL;
-    if (!acc) {
-        if (xd) { dm_seterr("batch_norm: out of memory"); dm__buf_release(x, (float *)xd, owned); }
-        return -1;
-    }
-    double *gsum = acc, *dotp = acc + C;          /* sum(g), sum((x - mean) g) per channel */
-    for (int64_t i = 0; i < N; i++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *v = xd + (i * C + c) * L, *gv = g + (i * C + c) * L;
-            double s = 0, d = 0, m = sm[c];
-            for (int64_t l = 0; l < L; l++) { s += gv[l]; d += (v[l] - m) * gv[l]; }
-            gsum[c] += s;
-            dotp[c] += d;
-        }
-
-    dm_tensor *gx = want_x ? dm_tensor_new(x->ndim, x->shape) : NULL;
-    dm_tensor *gw = want_w ? dm_tensor_new(1, &C) : NULL;
-    dm_tensor *gb = want_b ? dm_tensor_new(1, &C) : NULL;
-    if ((want_x && !gx) || (want_w && !gw) || (want_b && !gb)) {
+    dm_tensor *hx = NULL, *hg = NULL;
+    const void *xd = dm__contig_as(x, dt, &hx);
+    const void *g = xd ? dm__contig_as(gout, dt, &hg) : NULL;
+    double *acc = g ? calloc((size_t)(2 * C + 1), sizeof *acc) : NULL;
+    dm_tensor *gx = acc && want_x ? dm_tensor_new_dtype(x->ndim, x->shape, dt) : NULL;
+    dm_tensor *gw = acc && want_w ? dm_tensor_new_dtype(1, &C, dt) : NULL;
+    dm_tensor *gb = acc && want_b ? dm_tensor_new_dtype(1, &C, dt) : NULL;
+    int rc = 0;
+    if (!acc || (want_x && !gx) || (want_w && !gw) || (want_b && !gb)) {
+        if (g && !acc) dm_seterr("batch_norm: out of memory");
         dm_tensor_release(gx); dm_tensor_release(gw); dm_tensor_release(gb);
-        free(acc);
-        dm__buf_release(x, (float *)xd, owned);
-        return -1;
-    }
-    if (gx) {
-        float *d = dm_data(gx);
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t c = 0; c < C; c++) {
-                double w = weight ? *at1p(weight, c) : 1, inv = si[c], m = sm[c];
-                const float *v = xd + (i * C + c) * L, *gv = g + (i * C + c) * L;
-                float *dv = d + (i * C + c) * L;
-                if (training) {
-                    double k = dotp[c] * inv * inv / cnt, gm = gsum[c] / cnt;
-                    for (int64_t l = 0; l < L; l++)
-                        dv[l] = (float)((gv[l] - gm - (v[l] - m) * k) * inv * w);
-                } else {
-                    for (int64_t l = 0; l < L; l++) dv[l] = (float)(gv[l] * inv * w);
-                }
-            }
-    }
-    for (int64_t c = 0; c < C; c++) {
-        if (gw) dm_data(gw)[c] = (float)(dotp[c] * si[c]);
-        if (gb) dm_data(gb)[c] = (float)gsum[c];
+        rc = -1;
+    } else if (dt == DM_FLOAT32) {
+        bn_bw_f(xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), N, C, L, training, weight,
+                acc, acc + C, gx ? dm__ptr(gx) : NULL, gw ? dm__ptr(gw) : NULL,
+                gb ? dm__ptr(gb) : NULL);
+    } else {
+        bn_bw_d(xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), N, C, L, training, weight,
+                acc, acc + C, gx ? dm__ptr(gx) : NULL, gw ? dm__ptr(gw) : NULL,
+                gb ? dm__ptr(gb) : NULL);
     }
     free(acc);
-    dm__buf_release(x, (float *)xd, owned);
+    dm_tensor_release(hx);
+    dm_tensor_release(hg);
+    if (rc) return -1;
     gin[0] = gx;
     gin[1] = gw;
     gin[2] = gb;

@@ -13,11 +13,17 @@
  * PyTorch (which sums floats pairwise) to ~1e-7 relative.  Variance is two-pass (mean, then
  * squared deviations) in double.
  *
+ * Dtypes: the kernels are written once in reduce_gen.h and instantiated for float32 and
+ * float64 (one table each); integer and bool inputs are read as int64 (sums and products
+ * exact in int64, max/min by comparison, converted back to the input's dtype).  Backward
+ * rules compute in their input's dtype.
+ *
  * Node parameters:
  *   i[0]  reduced dim (0-based), -1 for a full reduction, -2 for dm_sum_to
  *   i[1]  keepdim          i[2]  correction (var/std)
  *   f[0]  the max/min value (DM_OP_MAXMIN_ALL)
- *   saved[0]  a private copy of the indices (DM_OP_MAXMIN); the output (DM_OP_STD, DM_OP_SOFTMAX, _LOG_SOFTMAX)
+ *   saved[0]  a private copy of the int64 indices (DM_OP_MAXMIN); the output (DM_OP_STD,
+ *             DM_OP_SOFTMAX, _LOG_SOFTMAX)
  */
 #include "internal.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
@@ -59,84 +65,103 @@ static int reduced_shape(const dm_tensor *x, int dim, int keepdim, int64_t *os)
     return nd;
 }
 
-/* ---- kernels --------------------------------------------------------------------------- */
+/* ---- kernels ---------------------------------------------------------------------------
+ * One table per floating type, instantiated from reduce_gen.h; integer inputs go through
+ * the int64 kernels below (sum and prod exact in int64, max/min by comparison). */
+typedef struct {
+    int (*sum)(const void *x, geom G, double scale, void *y);
+    void (*fold)(dm_redop op, const void *x, geom G, int correction, void *y);
+    void (*maxmin)(const void *x, geom G, int is_min, void *v, int64_t *ix);
+    void (*sum_runs)(const void *x, int nb, const int64_t *bsize, const int *bred, int64_t n,
+                     double *acc);
+    void (*softmax)(const void *x, void *y, geom G, int logsm);
+    void (*softmax_bw)(const void *y, const void *g, void *gi, geom G, int logsm);
+    int (*reduce_bw)(const dm_node *n, geom G, int full, const void *x, const void *g,
+                     const int64_t *ix, const void *sd, void *gi, int64_t nin);
+} kernels;
 
-/* sum of n contiguous floats in double; eight independent lanes let the compiler vectorise
-   without reassociating (no -ffast-math needed) */
-static double sum_contig(const float *x, int64_t n)
-{
-    double lane[8] = { 0 };
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) lane[j] += (double)x[i + j];
-    double s = 0;
-    for (; i < n; i++) s += (double)x[i];
-    return s + (((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-                ((lane[4] + lane[5]) + (lane[6] + lane[7])));
-}
+#define IS_NAN(v) ((v) != (v))
+#define T float
+#define S f
+#define TEXP expf
+#include "reduce_gen.h"
+#define T double
+#define S d
+#define TEXP exp
+#include "reduce_gen.h"
 
-/* acc[k] += x[k], k < n; blocks of eight so -O2's cheap vectoriser takes it too */
-static void add_row(double *restrict acc, const float *restrict x, int64_t n)
-{
-    int64_t k = 0;
-    for (; k + 8 <= n; k += 8)
-        for (int j = 0; j < 8; j++) acc[k + j] += (double)x[k + j];
-    for (; k < n; k++) acc[k] += (double)x[k];
-}
+static const kernels *kern_of(dm_dtype dt) { return dt == DM_FLOAT32 ? &kern_f : &kern_d; }
 
-/* y[o, i] = scale * sum_r x[o, r, i]; x is [outer x R x inner], y is [outer x inner] */
-static int sum_kernel(const float *x, geom G, double scale, float *y)
+/* index of the extreme of an int64 slice (R > 0): the first occurrence */
+static int64_t extreme_index_l(const int64_t *s, int64_t R, int64_t stride, int is_min)
 {
-    if (G.inner == 1) {
-        for (int64_t o = 0; o < G.outer; o++)
-            y[o] = (float)(sum_contig(x + o * G.r, G.r) * scale);
-        return 0;
-    }
-    double *acc = malloc((size_t)G.inner * sizeof *acc);
-    if (!acc) { dm_seterr("out of memory"); return -1; }
-    for (int64_t o = 0; o < G.outer; o++) {
-        const float *xo = x + o * G.r * G.inner;
-        for (int64_t i = 0; i < G.inner; i++) acc[i] = 0;
-        for (int64_t r = 0; r < G.r; r++) add_row(acc, xo + r * G.inner, G.inner);
-        for (int64_t i = 0; i < G.inner; i++) y[o * G.inner + i] = (float)(acc[i] * scale);
-    }
-    free(acc);
-    return 0;
-}
-
-/* index of the extreme among s[0], s[stride], ... (R > 0): the first NaN if any (NaN wins,
-   as in PyTorch), else the first occurrence of the max (min) */
-static int64_t extreme_index(const float *s, int64_t R, int64_t stride, int is_min)
-{
-    float best = s[0];
-    int64_t at = 0;
-    if (isnan(best)) return 0;
+    int64_t best = s[0], at = 0;
     for (int64_t r = 1; r < R; r++) {
-        float v = s[r * stride];
-        if (isnan(v)) return r;
+        int64_t v = s[r * stride];
         if (is_min ? v < best : v > best) { best = v; at = r; }
     }
     return at;
 }
 
-static double slice_mean(const float *s, int64_t R, int64_t stride)
+/* sum, prod (wrapping as PyTorch's int64 arithmetic), max, min, argmax, argmin of int64
+   slices into y (int64; ix, when given, receives max/min's 0-based indices) */
+static void fold_l(dm_redop op, const int64_t *xd, geom G, int64_t *y, int64_t *ix)
 {
-    double sum = 0;
-    for (int64_t r = 0; r < R; r++) sum += (double)s[r * stride];
-    return R > 0 ? sum / (double)R : NAN;
+    int is_min = op == DM_RED_MIN || op == DM_RED_ARGMIN;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            const int64_t *s = xd + o * G.r * G.inner + i;
+            int64_t k = o * G.inner + i, at;
+            uint64_t acc = op == DM_RED_PROD;
+            switch (op) {
+            case DM_RED_SUM:
+                for (int64_t r = 0; r < G.r; r++) acc += (uint64_t)s[r * G.inner];
+                y[k] = (int64_t)acc;
+                break;
+            case DM_RED_PROD:
+                for (int64_t r = 0; r < G.r; r++) acc *= (uint64_t)s[r * G.inner];
+                y[k] = (int64_t)acc;
+                break;
+            case DM_RED_ARGMAX: case DM_RED_ARGMIN:
+                y[k] = extreme_index_l(s, G.r, G.inner, is_min);
+                break;
+            default:
+                at = extreme_index_l(s, G.r, G.inner, is_min);
+                y[k] = s[at * G.inner];
+                if (ix) ix[k] = at;
+                break;
+            }
+        }
 }
 
-/* variance of one slice: sum (x - mean)^2 / max(0, R - correction), as PyTorch */
-static double slice_var(const float *s, int64_t R, int64_t stride, int correction)
+/* t's values as a contiguous buffer of dtype dt: t's own data when it already is one
+   (*owned = 0), else a converted copy to release with buf_free */
+static void *contig_as(const dm_tensor *t, dm_dtype dt, int *owned)
 {
-    if (R == 0) return NAN;
-    double mean = slice_mean(s, R, stride), m2 = 0;
-    for (int64_t r = 0; r < R; r++) {
-        double d = (double)s[r * stride] - mean;
-        m2 += d * d;
-    }
-    double div = R > correction ? (double)(R - correction) : 0.0;
-    return div > 0 ? m2 / div : (m2 > 0 ? INFINITY : NAN);
+    if (dt == DM_FLOAT32 && t->dtype == DM_FLOAT32) return dm__contig_data(t, owned);
+    if (t->dtype == dt && dm__is_contig(t)) { *owned = 0; return dm__ptr(t); }
+    int64_t n = dm__numel(t);
+    void *b = malloc((size_t)(n > 0 ? n : 1) * dm__esize(dt));
+    if (!b) { dm_seterr("out of memory"); return NULL; }
+    dm_to_buffer_dtype(t, b, dt);
+    *owned = 1;
+    return b;
+}
+
+static void buf_free(const dm_tensor *t, dm_dtype dt, const void *b, int owned)
+{
+    if (!owned) return;
+    if (dt == DM_FLOAT32 && t->dtype == DM_FLOAT32) dm__buf_release(t, (float *)b, owned);
+    else free((void *)b);
+}
+
+/* refuse integer and bool inputs to ops that need a floating type */
+static int need_float(const char *fn, const dm_tensor *x)
+{
+    if (dm_is_floating(x->dtype)) return 0;
+    dm_seterr("%s: expected a floating point tensor, got %s (use :float())", fn,
+              dm_dtype_name(x->dtype));
+    return -1;
 }
 
 /* ---- forward --------------------------------------------------------------------------- */
@@ -160,7 +185,8 @@ static int check_nonempty(const char *fn, const dm_tensor *x, int dim, geom G)
     return -1;
 }
 
-/* max/min along a wrapped dim (0 for a 0-dim tensor) -> values and 0-based indices */
+/* max/min along a wrapped dim (0 for a 0-dim tensor) -> values (x's dtype) and 0-based
+   int64 indices */
 static int maxmin_dim(const char *fn, const dm_tensor *x, int dim, int keepdim, int is_min,
                       dm_tensor **values, dm_tensor **indices)
 {
@@ -169,27 +195,29 @@ static int maxmin_dim(const char *fn, const dm_tensor *x, int dim, int keepdim, 
     if (check_nonempty(fn, x, dim, G)) return -1;
     int64_t os[DM_MAX_DIMS];
     int ond = reduced_shape(x, dim, keepdim, os);
-    dm_tensor *val = dm_tensor_new(ond, os), *idx = dm_tensor_new(ond, os);
+    int flt = dm_is_floating(x->dtype);
+    dm_dtype kt = flt ? x->dtype : DM_INT64;             /* the kernel's type */
+    dm_tensor *val = dm_tensor_new_dtype(ond, os, kt), *idx = dm_tensor_new_dtype(ond, os, DM_INT64);
     int owned = 0;
-    const float *xd = val && idx ? dm__contig_data(x, &owned) : NULL;
+    const void *xd = val && idx ? contig_as(x, kt, &owned) : NULL;
     if (!xd) goto fail;
-    float *vd = dm_data(val), *id = dm_data(idx);
-    for (int64_t o = 0; o < G.outer; o++)
-        for (int64_t i = 0; i < G.inner; i++) {
-            const float *s = xd + o * G.r * G.inner + i;
-            int64_t at = extreme_index(s, G.r, G.inner, is_min);
-            vd[o * G.inner + i] = s[at * G.inner];
-            id[o * G.inner + i] = (float)at;
-        }
-    dm__buf_release(x, (float *)xd, owned);
+    if (flt) kern_of(kt)->maxmin(xd, G, is_min, dm__ptr(val), dm__ptr(idx));
+    else fold_l(is_min ? DM_RED_MIN : DM_RED_MAX, xd, G, dm__ptr(val), dm__ptr(idx));
+    buf_free(x, kt, xd, owned);
+    if (kt != x->dtype) {                               /* uint8, bool: back to x's dtype */
+        dm_tensor *v = dm_to_dtype(val, x->dtype);
+        dm_tensor_release(val);
+        if (!(val = v)) goto fail;
+    }
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(DM_OP_MAXMIN, is_min, val, 1, &x);
         if (!nd) goto fail;
         nd->i[0] = dim;
         nd->i[1] = keepdim;
         /* a private copy: the caller owns idx and may rewrite it (1-based, in place) */
-        dm_tensor *keep = dm_tensor_from_data(ond, os, id);
+        dm_tensor *keep = dm_tensor_new_dtype(ond, os, DM_INT64);
         if (!keep) goto fail;
+        memcpy(dm__ptr(keep), dm__ptr(idx), (size_t)dm__numel(idx) * sizeof(int64_t));
         dm_tensor *saved = dm__save(nd, 0, keep);
         dm_tensor_release(keep);
         if (!saved) goto fail;
@@ -213,6 +241,26 @@ int dm_max_dim(const dm_tensor *x, int dim, int keepdim, int is_min,
     return maxmin_dim(fn, x, d, keepdim, is_min, values, indices);
 }
 
+/* a reduction of an integer or bool tensor: sum, prod -> int64; max, min -> x's dtype;
+   argmax, argmin -> int64 (mean, var, std refused before) */
+static dm_tensor *reduce_int(dm_redop op, const dm_tensor *x, int dim, geom G, int ond,
+                             const int64_t *os)
+{
+    dm_tensor *out = dm_tensor_new_dtype(ond, os, DM_INT64);
+    int owned = 0;
+    const int64_t *xd = out ? contig_as(x, DM_INT64, &owned) : NULL;
+    if (!xd) { dm_tensor_release(out); return NULL; }
+    fold_l(op, xd, G, dm__ptr(out), NULL);
+    buf_free(x, DM_INT64, xd, owned);
+    DM_UNUSED(dim);
+    if ((op == DM_RED_MAX || op == DM_RED_MIN) && x->dtype != DM_INT64) {
+        dm_tensor *v = dm_to_dtype(out, x->dtype);
+        dm_tensor_release(out);
+        out = v;
+    }
+    return out;
+}
+
 dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int correction)
 {
     if ((int)op < 0 || op > DM_RED_STD) {
@@ -220,73 +268,44 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int 
         return NULL;
     }
     const char *fn = red_name[op];
-    int is_min = op == DM_RED_MIN || op == DM_RED_ARGMIN;
+    dm_dtype dt = x->dtype;
+    if ((op == DM_RED_MEAN || op == DM_RED_VAR || op == DM_RED_STD) && need_float(fn, x))
+        return NULL;
     if (dim == DM_ALL) dim = DIM_ALL;
     else if ((dim = dm_wrap_dim(fn, dim, x->ndim, 0)) < 0) return NULL;
 
     if ((op == DM_RED_MAX || op == DM_RED_MIN) && dim >= 0) {
         dm_tensor *v, *ix;
-        if (maxmin_dim(fn, x, dim, keepdim, is_min, &v, &ix)) return NULL;
+        if (maxmin_dim(fn, x, dim, keepdim, op == DM_RED_MIN, &v, &ix)) return NULL;
         dm_tensor_release(ix);
         return v;
     }
 
     geom G = geom_of(x->ndim, x->shape, dim);
-    int extreme = op == DM_RED_MAX || op == DM_RED_MIN || op == DM_RED_ARGMAX ||
-                  op == DM_RED_ARGMIN;
+    int arg = op == DM_RED_ARGMAX || op == DM_RED_ARGMIN;
+    int extreme = arg || op == DM_RED_MAX || op == DM_RED_MIN;
     if (extreme && check_nonempty(fn, x, dim, G)) return NULL;
     int64_t os[DM_MAX_DIMS];
     int ond = reduced_shape(x, dim, keepdim, os);
-    dm_tensor *out = dm_tensor_new(ond, os);
+    if (!dm_is_floating(dt)) return reduce_int(op, x, dim, G, ond, os);
+
+    dm_tensor *out = dm_tensor_new_dtype(ond, os, arg ? DM_INT64 : dt);
     if (!out) return NULL;
     int owned = 0;
-    const float *xd = dm__contig_data(x, &owned);
+    const void *xd = contig_as(x, dt, &owned);
     if (!xd) { dm_tensor_release(out); return NULL; }
-    float *y = dm_data(out);
+    const kernels *K = kern_of(dt);
+    void *y = dm__ptr(out);
     int rc = 0;
-
-    switch (op) {
-    case DM_RED_SUM:
-        rc = sum_kernel(xd, G, 1.0, y);
-        break;
-    case DM_RED_MEAN:                       /* mean of nothing is nan */
-        rc = sum_kernel(xd, G, G.r > 0 ? 1.0 / (double)G.r : NAN, y);
-        break;
-    default:
-        for (int64_t o = 0; o < G.outer; o++)
-            for (int64_t i = 0; i < G.inner; i++) {
-                const float *s = xd + o * G.r * G.inner + i;
-                float *yo = y + o * G.inner + i;
-                switch (op) {
-                case DM_RED_PROD: {
-                    double p = 1;
-                    for (int64_t r = 0; r < G.r; r++) p *= (double)s[r * G.inner];
-                    *yo = (float)p;
-                    break;
-                }
-                case DM_RED_MAX: case DM_RED_MIN:
-                    *yo = s[extreme_index(s, G.r, G.inner, is_min) * G.inner];
-                    break;
-                case DM_RED_ARGMAX: case DM_RED_ARGMIN:
-                    *yo = (float)extreme_index(s, G.r, G.inner, is_min);
-                    break;
-                case DM_RED_VAR:
-                    *yo = (float)slice_var(s, G.r, G.inner, correction);
-                    break;
-                case DM_RED_STD:
-                    *yo = (float)sqrt(slice_var(s, G.r, G.inner, correction));
-                    break;
-                default:
-                    break;
-                }
-            }
-        break;
-    }
-    dm__buf_release(x, (float *)xd, owned);
+    if (op == DM_RED_SUM) rc = K->sum(xd, G, 1.0, y);
+    else if (op == DM_RED_MEAN)                 /* mean of nothing is nan */
+        rc = K->sum(xd, G, G.r > 0 ? 1.0 / (double)G.r : NAN, y);
+    else K->fold(op, xd, G, correction, y);
+    buf_free(x, dt, xd, owned);
     if (rc) { dm_tensor_release(out); return NULL; }
 
     /* argmax/argmin are not differentiable and never record */
-    if (!(op == DM_RED_ARGMAX || op == DM_RED_ARGMIN) && dm__needs_grad(1, &x)) {
+    if (!arg && dm__needs_grad(1, &x)) {
         dm_op nop;
         int sub = dim >= 0;
         switch (op) {
@@ -295,14 +314,15 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int 
         case DM_RED_PROD: nop = DM_OP_PROD; break;
         case DM_RED_VAR: nop = DM_OP_VAR; sub = 0; break;
         case DM_RED_STD: nop = DM_OP_STD; sub = 0; break;
-        default: nop = DM_OP_MAXMIN_ALL; sub = is_min; break;   /* full max/min */
+        default: nop = DM_OP_MAXMIN_ALL; sub = op == DM_RED_MIN; break;   /* full max/min */
         }
         dm_node *nd = dm__record(nop, sub, out, 1, &x);
         if (!nd) { dm_tensor_release(out); return NULL; }
         nd->i[0] = dim;
         nd->i[1] = keepdim;
         nd->i[2] = correction;
-        if (nop == DM_OP_MAXMIN_ALL) nd->f[0] = y[0];
+        if (nop == DM_OP_MAXMIN_ALL)
+            nd->f[0] = dt == DM_FLOAT32 ? *(const float *)y : *(const double *)y;
         if (nop == DM_OP_STD && !dm__save(nd, 0, out)) { dm_tensor_release(out); return NULL; }
     }
     return out;
@@ -335,10 +355,11 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
             return NULL;
         }
     }
-    dm_tensor *out = dm_tensor_new(ndim, shape);
+    /* integer and bool inputs sum to int64 (exactly), as PyTorch's sum */
+    dm_dtype dt = x->dtype, ot = dm_is_floating(dt) ? dt : DM_INT64;
+    dm_tensor *out = dm_tensor_new_dtype(ndim, shape, ot);
     if (!out) return NULL;
-    float *y = dm_data(out);
-    int64_t n = dm_numel(x), m = dm_numel(out);
+    int64_t n = dm__numel(x), m = dm__numel(out);
 
     /* runs of x's dims: size and whether summed away */
     int64_t bsize[DM_MAX_DIMS];
@@ -354,44 +375,49 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
     }
 
     if (n == 0) {
-        for (int64_t k = 0; k < m; k++) y[k] = 0.0f;
+        memset(dm__ptr(out), 0, (size_t)m * dm__esize(ot));
     } else if (!any_red) {
-        dm_to_buffer(x, y);                 /* same elements, same order */
+        dm_to_buffer_dtype(x, dm__ptr(out), ot);       /* same elements, same order */
+    } else if (ot == DM_INT64) {                       /* rare: plain broadcast walk */
+        int64_t *y = dm__ptr(out);
+        memset(y, 0, (size_t)m * sizeof *y);
+        int owned = 0;
+        const int64_t *xd = contig_as(x, DM_INT64, &owned);
+        if (!xd) { dm_tensor_release(out); return NULL; }
+        /* out seen with x's ndim (its extra leading dims are all 1), broadcast to x */
+        dm_tensor ov = *out;
+        int extra = ndim > nd ? ndim - nd : 0;
+        ov.ndim = ndim - extra;
+        for (int d = 0; d < ov.ndim; d++) {
+            ov.shape[d] = out->shape[d + extra];
+            ov.stride[d] = out->stride[d + extra];
+        }
+        dm_iter it;
+        dm_iter_init_bcast(&it, &ov, nd, x->shape);
+        for (int64_t k = 0; k < n; k++) {
+            y[it.off] = (int64_t)((uint64_t)y[it.off] + (uint64_t)xd[k]);
+            dm_iter_next(&it);
+        }
+        buf_free(x, DM_INT64, xd, owned);
     } else {
         int owned = 0;
-        const float *xd = dm__contig_data(x, &owned);
+        const void *xd = contig_as(x, dt, &owned);
         double *acc = xd ? calloc((size_t)m, sizeof *acc) : NULL;
         if (!acc) {
             if (xd) dm_seterr("out of memory");
-            dm__buf_release(x, (float *)xd, owned);
+            buf_free(x, dt, xd, owned);
             dm_tensor_release(out);
             return NULL;
         }
-        int64_t xstr[DM_MAX_DIMS], ostr[DM_MAX_DIMS], idx[DM_MAX_DIMS] = { 0 };
-        int64_t xs = 1, ost = 1;
-        for (int b = nb - 1; b >= 0; b--) {
-            xstr[b] = xs;
-            xs *= bsize[b];
-            ostr[b] = bred[b] ? 0 : ost;
-            if (!bred[b]) ost *= bsize[b];
+        kern_of(dt)->sum_runs(xd, nb, bsize, bred, n, acc);
+        if (dt == DM_FLOAT32) {
+            float *y = dm__ptr(out);
+            for (int64_t k = 0; k < m; k++) y[k] = (float)acc[k];
+        } else {
+            memcpy(dm__ptr(out), acc, (size_t)m * sizeof *acc);
         }
-        int last = nb - 1;
-        int64_t len = bsize[last], xoff = 0, ooff = 0;
-        for (int64_t it = 0, nit = n / len; it < nit; it++) {
-            if (bred[last]) acc[ooff] += sum_contig(xd + xoff, len);
-            else add_row(acc + ooff, xd + xoff, len);
-            for (int b = last - 1; b >= 0; b--) {
-                xoff += xstr[b];
-                ooff += ostr[b];
-                if (++idx[b] < bsize[b]) break;
-                xoff -= xstr[b] * bsize[b];
-                ooff -= ostr[b] * bsize[b];
-                idx[b] = 0;
-            }
-        }
-        for (int64_t k = 0; k < m; k++) y[k] = (float)acc[k];
         free(acc);
-        dm__buf_release(x, (float *)xd, owned);
+        buf_free(x, dt, xd, owned);
     }
     if (dm__needs_grad(1, &x)) {
         dm_node *node = dm__record(DM_OP_SUM, 1, out, 1, &x);
@@ -403,50 +429,25 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
 
 /* ---- softmax / log_softmax ------------------------------------------------------------- */
 
-/* one softmax over s[r * st], r < R, into y[r * st]; subtracting the max keeps exp finite.
-   Like PyTorch, softmax multiplies by the reciprocal of the sum.  Inlined with st = 1 for
-   the common last-dim case so those loops are plain contiguous ones. */
-static inline void softmax_slice(const float *s, float *y, int64_t R, int64_t st, int logsm)
-{
-    float mx = -INFINITY;
-    for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
-    double sum = 0;
-    if (logsm) {
-        for (int64_t r = 0; r < R; r++) sum += (double)expf(s[r * st] - mx);
-        float lse = (float)log(sum);
-        for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
-    } else {
-        for (int64_t r = 0; r < R; r++) {
-            float e = expf(s[r * st] - mx);
-            y[r * st] = e;
-            sum += (double)e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
-    }
-}
-
 static dm_tensor *softmax_impl(const dm_tensor *x, int dim, int logsm)
 {
     const char *fn = logsm ? "log_softmax" : "softmax";
+    dm_dtype dt = x->dtype;
+    if (!dm_is_floating(dt)) {                  /* PyTorch 1.13 has no integer kernel */
+        dm_seterr("%s: not implemented for %s tensors (convert with :float())", fn,
+                  dm_dtype_name(dt));
+        return NULL;
+    }
     int d = dm_wrap_dim(fn, dim, x->ndim, 0);
     if (d < 0) return NULL;
     geom G = geom_of(x->ndim, x->shape, d);
-    dm_tensor *out = dm_tensor_new(x->ndim, x->shape);
+    dm_tensor *out = dm_tensor_new_dtype(x->ndim, x->shape, dt);
     if (!out) return NULL;
     int owned = 0;
-    const float *xd = dm__contig_data(x, &owned);
+    const void *xd = contig_as(x, dt, &owned);
     if (!xd) { dm_tensor_release(out); return NULL; }
-    float *yd = dm_data(out);
-    // x and y are [outer x R x inner]; one softmax per (o, i)
-    for (int64_t o = 0; o < G.outer; o++) {
-        int64_t base = o * G.r * G.inner;
-        if (G.inner == 1) softmax_slice(xd + base, yd + base, G.r, 1, logsm);
-        else
-            for (int64_t i = 0; i < G.inner; i++)
-                softmax_slice(xd + base + i, yd + base + i, G.r, G.inner, logsm);
-    }
-    dm__buf_release(x, (float *)xd, owned);
+    kern_of(dt)->softmax(xd, dm__ptr(out), G, logsm);
+    buf_free(x, dt, xd, owned);
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(logsm ? DM_OP_LOG_SOFTMAX : DM_OP_SOFTMAX, 0, out, 1, &x);
         if (!nd || !dm__save(nd, 0, out)) { dm_tensor_release(out); return NULL; }
@@ -460,6 +461,17 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim) { return softmax_impl(x, 
 
 /* ---- backward -------------------------------------------------------------------------- */
 
+/* The engine seeds backward with float32 ones, so a float64 graph may get a float32 gout:
+   the rules work in their input's dtype and convert gout to it first (exact). */
+const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
+{
+    *hold = NULL;
+    if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
+    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
+    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
+    return dm__ptr(*hold);
+}
+
 /* softmax:     gin = y * (g - sum_r g*y)
    log_softmax: gin = g - exp(y) * sum_r g */
 int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
@@ -467,169 +479,50 @@ int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     const dm_tensor *yt = n->saved[0];
+    dm_dtype dt = yt->dtype;
     geom G = geom_of(n->in_ndim, n->in_shape, (int)n->i[0]);
-    dm_tensor *gi = dm_tensor_new(n->in_ndim, n->in_shape);
-    if (!gi) return -1;
+    dm_tensor *gtmp, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
+    const void *g = dm__contig_as(gout, dt, &gtmp);
     int owned = 0;
-    const float *yd = dm__contig_data(yt, &owned);
-    if (!yd) { dm_tensor_release(gi); return -1; }
-    const float *g = dm_data(gout);
-    float *gd = dm_data(gi);
-    int64_t st = G.inner;
-    int logsm = n->op == DM_OP_LOG_SOFTMAX;
-    for (int64_t o = 0; o < G.outer; o++)
-        for (int64_t i = 0; i < G.inner; i++) {
-            int64_t base = o * G.r * G.inner + i;
-            const float *ys = yd + base, *gs = g + base;
-            float *out = gd + base;
-            double acc = 0;
-            if (logsm) {
-                for (int64_t r = 0; r < G.r; r++) acc += (double)gs[r * st];
-                for (int64_t r = 0; r < G.r; r++)
-                    out[r * st] = (float)((double)gs[r * st] - exp((double)ys[r * st]) * acc);
-            } else {
-                for (int64_t r = 0; r < G.r; r++) acc += (double)gs[r * st] * ys[r * st];
-                for (int64_t r = 0; r < G.r; r++)
-                    out[r * st] = (float)((double)ys[r * st] * ((double)gs[r * st] - acc));
-            }
-        }
-    dm__buf_release(yt, (float *)yd, owned);
+    const void *yd = gi && g ? contig_as(yt, dt, &owned) : NULL;
+    if (!yd) { dm_tensor_release(gi); dm_tensor_release(gtmp); return -1; }
+    kern_of(dt)->softmax_bw(yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
+    buf_free(yt, dt, yd, owned);
+    dm_tensor_release(gtmp);
     gin[0] = gi;
     return 0;
 }
 
-/* d var / dx = 2 (x - mean) / (R - correction), scaled by gv[o, i] for each slice; for a
-   full reduction with R - correction <= 0 PyTorch gives nan where x == mean, inf elsewhere */
-static void var_backward(const float *xd, geom G, int full, int correction,
-                         const float *gv, float *gd)
-{
-    double dof = (double)G.r - (double)correction;
-    for (int64_t o = 0; o < G.outer; o++)
-        for (int64_t i = 0; i < G.inner; i++) {
-            int64_t base = o * G.r * G.inner + i;
-            const float *s = xd + base;
-            float *out = gd + base;
-            double g = gv[o * G.inner + i];
-            double mean = slice_mean(s, G.r, G.inner);
-            for (int64_t r = 0; r < G.r; r++) {
-                double x = s[r * G.inner], v;
-                if (full && dof <= 0) v = g * (x == mean ? NAN : INFINITY);
-                else v = g * (dof != 0 ? 2.0 / dof : INFINITY) * (x - mean);
-                out[r * G.inner] = (float)v;
-            }
-        }
-}
-
-int dm__bw_reduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+int dm__bw_reduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+            dm_tensor **gin)
 {
     dm_tensor *x = n->in[0];
     if (!x || !x->requires_grad) return 0;
     int dim = (int)n->i[0];
-    const float *g = dm_data(gout);           /* contiguous, output's shape */
-    dm_tensor *gi = dm_tensor_new(n->in_ndim, n->in_shape);
-    if (!gi) return -1;
-    float *gd = dm_data(gi);
-    int64_t nin = dm_numel(gi);
-
-    if (dim == DIM_SUM_TO) {                  /* expand gout back over the summed dims */
-        dm_iter it;
-        dm_iter_init_bcast(&it, gout, n->in_ndim, n->in_shape);
-        const float *base = dm__fbase(gout);
-        for (int64_t k = 0; k < nin; k++) { gd[k] = base[it.off]; dm_iter_next(&it); }
-        gin[0] = gi;
-        return 0;
-    }
-
-    geom G = geom_of(n->in_ndim, n->in_shape, dim);
-    int full = dim < 0 || n->in_ndim == 0;
-    int owned = 0;
-    const float *xd = NULL;
-    if (n->op != DM_OP_SUM && n->op != DM_OP_MEAN && n->op != DM_OP_MAXMIN) {
-        xd = dm__contig_data(x, &owned);
-        if (!xd) { dm_tensor_release(gi); return -1; }
-    }
+    dm_dtype dt = x->dtype;
+    dm_tensor *gtmp = NULL, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
+    const void *g = gi ? dm__contig_as(gout, dt, &gtmp) : NULL;   /* the output's shape */
+    if (!g) { dm_tensor_release(gi); return -1; }
+    int64_t nin = dm__numel(gi);
     int rc = 0;
 
-    switch (n->op) {
-    case DM_OP_SUM:
-    case DM_OP_MEAN: {                        /* gout expanded (over R for the mean) */
-        float div = n->op == DM_OP_MEAN ? (float)G.r : 1.0f;
-        for (int64_t o = 0; o < G.outer; o++)
-            for (int64_t r = 0; r < G.r; r++) {
-                float *row = gd + (o * G.r + r) * G.inner;
-                const float *go = g + o * G.inner;
-                for (int64_t i = 0; i < G.inner; i++) row[i] = go[i] / div;
-            }
-        break;
+    if (dim == DIM_SUM_TO) {                  /* expand gout back over the summed dims */
+        dm__copy_convert(gi, gout);
+    } else {
+        geom G = geom_of(n->in_ndim, n->in_shape, dim);
+        int full = dim < 0 || n->in_ndim == 0;
+        int owned = 0;
+        const void *xd = NULL;
+        if (n->op != DM_OP_SUM && n->op != DM_OP_MEAN && n->op != DM_OP_MAXMIN &&
+            !(xd = contig_as(x, dt, &owned)))
+            rc = -1;
+        const int64_t *ix = n->op == DM_OP_MAXMIN ? dm__ptr(n->saved[0]) : NULL;
+        const void *sd = n->op == DM_OP_STD ? dm__ptr(n->saved[0]) : NULL;
+        if (rc == 0)
+            rc = kern_of(dt)->reduce_bw(n, G, full, xd, g, ix, sd, dm__ptr(gi), nin);
+        if (xd) buf_free(x, dt, xd, owned);
     }
-    case DM_OP_PROD: {
-        /* product of the others, from prefix and suffix products: exact with zeros */
-        double *suf = malloc((size_t)(G.r > 0 ? G.r : 1) * sizeof *suf);
-        if (!suf) { dm_seterr("out of memory"); rc = -1; break; }
-        for (int64_t o = 0; o < G.outer; o++)
-            for (int64_t i = 0; i < G.inner; i++) {
-                int64_t base = o * G.r * G.inner + i, st = G.inner;
-                const float *s = xd + base;
-                double gv = g[o * G.inner + i], pre = 1;
-                if (G.r == 0) continue;
-                suf[G.r - 1] = 1;
-                for (int64_t r = G.r - 2; r >= 0; r--) suf[r] = suf[r + 1] * s[(r + 1) * st];
-                for (int64_t r = 0; r < G.r; r++) {
-                    gd[base + r * st] = (float)(gv * pre * suf[r]);
-                    pre *= s[r * st];
-                }
-            }
-        free(suf);
-        break;
-    }
-    case DM_OP_MAXMIN: {                      /* the gradient goes to the returned index */
-        const dm_tensor *ix = n->saved[0];
-        int iowned = 0;
-        const float *id = dm__contig_data(ix, &iowned);
-        if (!id) { rc = -1; break; }
-        memset(gd, 0, (size_t)nin * sizeof *gd);
-        for (int64_t o = 0; o < G.outer && rc == 0; o++)
-            for (int64_t i = 0; i < G.inner; i++) {
-                float f = id[o * G.inner + i];
-                if (!(f >= 0 && f < (float)G.r)) {
-                    dm_seterr("backward: %s: saved index %g out of range", dm__node_name(n), f);
-                    rc = -1;
-                    break;
-                }
-                gd[(o * G.r + (int64_t)f) * G.inner + i] = g[o * G.inner + i];
-            }
-        dm__buf_release(ix, (float *)id, iowned);
-        break;
-    }
-    case DM_OP_MAXMIN_ALL: {                  /* shared evenly among ties, as PyTorch */
-        float v = (float)n->f[0];
-        int64_t count = 0;
-        for (int64_t k = 0; k < nin; k++)
-            count += xd[k] == v || (isnan(xd[k]) && isnan(v));
-        float share = g[0] / (float)count;
-        for (int64_t k = 0; k < nin; k++)
-            gd[k] = xd[k] == v || (isnan(xd[k]) && isnan(v)) ? share : 0.0f;
-        break;
-    }
-    case DM_OP_VAR:
-        var_backward(xd, G, full, (int)n->i[2], g, gd);
-        break;
-    case DM_OP_STD: {                         /* d std = d var / (2 std), 0 where std == 0 */
-        const float *sd = dm_data(n->saved[0]);
-        int64_t m = G.outer * G.inner;
-        float *gv = malloc((size_t)(m > 0 ? m : 1) * sizeof *gv);
-        if (!gv) { dm_seterr("out of memory"); rc = -1; break; }
-        for (int64_t k = 0; k < m; k++) gv[k] = sd[k] == 0 ? 0.0f : g[k] / (sd[k] * 2);
-        var_backward(xd, G, full, (int)n->i[2], gv, gd);
-        free(gv);
-        break;
-    }
-    default:
-        dm_seterr("backward: %s is not a reduction", dm__node_name(n));
-        rc = -1;
-        break;
-    }
-    if (xd) dm__buf_release(x, (float *)xd, owned);
+    dm_tensor_release(gtmp);
     if (rc) { dm_tensor_release(gi); return -1; }
     gin[0] = gi;
     return 0;

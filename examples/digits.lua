@@ -13,7 +13,7 @@ local path = arg and arg[1] or here .. "/../data/digits/digits.csv"
 
 -- 1797 images of 64 pixels (0..16) and the digit each shows
 local X, digit = assert(data.read_csv(path, { label_column = "digit" }))
-local y = digit + 1                                   -- class labels are 1-based: digit d -> d + 1
+local y = (digit + 1):long()                          -- class labels: 1-based int64, digit d -> d + 1
 print(("read %d images of %d pixels from %s"):format(X:size(1), X:size(2), path))
 
 -- a seeded split, then each pixel scaled with the training split's statistics
@@ -36,7 +36,7 @@ local function accuracy (inputs, labels)
   local _ <close> = dm.no_grad()
   local predicted = model(inputs):argmax(2)
   model:train()
-  return predicted:eq(labels):mean():item()
+  return predicted:float():eq(labels:float()):mean():item()
 end
 
 local epochs = 30

@@ -160,7 +160,7 @@ local functions = {
   cat = function () assert.are.same({1, 2}, dm.cat({dm.tensor({1}), dm.tensor({2})}):totable()) end,
   clock = function () local a = dm.clock(); assert.is_true(dm.clock() >= a) end,
   cross_entropy = function ()
-    close(core.cross_entropy(dm.zeros(1, 4), dm.tensor({2}), nil, "mean", -100, 0):item(), math.log(4))
+    close(core.cross_entropy(dm.zeros(1, 4), dm.tensor({2}):long(), nil, "mean", -100, 0):item(), math.log(4))
   end,
   dropout = function () assert.are.same({0, 0}, core.dropout(dm.ones(2), 1, true):totable()) end,
   empty = function () assert.are.same({2, 1}, dm.empty(2, 1):size()) end,
@@ -199,7 +199,7 @@ local functions = {
   memory = function () assert.is_true(dm.memory() > 0) end,
   memory_cached = function () assert.are.equal("number", math.type(dm.memory_cached()) and "number") end,
   mse_loss = function () assert.are.equal(5, core.mse_loss(dm.tensor({1, 3}), dm.zeros(2), "mean"):item()) end,
-  nll_loss = function () assert.are.equal(2, core.nll_loss(dm.tensor({{-1, -2}}), dm.tensor({2}), nil, "mean", -100):item()) end,
+  nll_loss = function () assert.are.equal(2, core.nll_loss(dm.tensor({{-1, -2}}), dm.tensor({2}):long(), nil, "mean", -100):item()) end,
   npy_save = function ()
     local p = tmpfile(".npy"); dm.save_npy(p, x()); assert.are.same(x():totable(), dm.load_npy(p):totable()); os.remove(p)
   end,

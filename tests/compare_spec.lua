@@ -213,7 +213,7 @@ describe("init.compare", function ()
   end)
 
   it("computes accuracy for class scores, logits and probabilities", function ()
-    local labels = Y:reshape(48) + 1                         -- classes 1 and 2
+    local labels = (Y:reshape(48) + 1):long()                -- classes 1 and 2
     local r = init.compare{
       model = function () return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)) end,
       schemes = { "kaiming" }, data = { X, labels }, val = { X, labels },

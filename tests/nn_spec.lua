@@ -1030,7 +1030,7 @@ describe("losses", function ()
 
   it("CrossEntropyLoss and NLLLoss take 1-based class targets", function ()
     local logits = dm.tensor{ { 1, 2, 3 }, { 1, 1, 1 } }
-    local target = dm.tensor{ 3, 1 }
+    local target = dm.tensor({ 3, 1 }, { dtype = dm.int64 })
     local want = (0.4076059644443804 + 1.0986122886681098) / 2
     assert_close({ want }, nn.CrossEntropyLoss()(logits, target))
     assert_close({ want }, nn.NLLLoss()(logits:log_softmax(2), target))
@@ -1047,7 +1047,7 @@ describe("losses", function ()
     local probs = dm.tensor{ { 0, 0, 1 }, { 1, 0, 0 } }
     assert_close({ want }, nn.CrossEntropyLoss()(logits, probs))
     -- a single sample [C] with a 0-dim target
-    assert_close({ 0.4076059644443804 }, nn.CrossEntropyLoss()(dm.tensor{ 1, 2, 3 }, dm.tensor(3)))
+    assert_close({ 0.4076059644443804 }, nn.CrossEntropyLoss()(dm.tensor{ 1, 2, 3 }, dm.tensor(3):long()))
     -- label smoothing 0.3: (1 - 0.3) * nll + 0.3 * mean over classes of -log p
     local lp = { -2.4076059644443806, -1.4076059644443804, -0.4076059644443804 }
     local s1 = 0.7 * 0.4076059644443804 - 0.3 * (lp[1] + lp[2] + lp[3]) / 3
@@ -1099,17 +1099,22 @@ describe("losses", function ()
       nn.CrossEntropyLoss{ ignore_index = 1.5 }(dm.ones(1, 2), dm.ones(1))
     end, "CrossEntropyLoss: ignore_index must be an integer, got 1.5")
     -- the core's checks, under the module's name
-    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }) end,
-                     "CrossEntropyLoss: target 4 out of range for 3 classes")
-    assert.has_error(function () F.cross_entropy(dm.rand(2, 3), dm.tensor{ 0, 1 }) end,
-                     "cross_entropy: target 0 out of range for 3 classes")
+    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }:long()) end,
+      "CrossEntropyLoss: target 4 out of range for 3 classes (class labels are 1-based, 1 to 3)")
+    assert.has_error(function () F.cross_entropy(dm.rand(2, 3), dm.tensor{ 0, 1 }:long()) end,
+                     "cross_entropy: target 0 out of range for 3 classes (class labels are " ..
+                     "1-based, 1 to 3; 0-based labels need + 1)")
+    -- class indices are int64; a float target is probabilities only at the input's size
     assert.has_error(function () nn.NLLLoss()(dm.rand(2, 3), dm.tensor{ 1.5, 1 }) end,
-                     "NLLLoss: target 1.5 is not an integer class index")
+                     "NLLLoss: expected an int64 tensor of class indices, got float32 (use :long())")
+    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 3, 1 }) end,
+                     "CrossEntropyLoss: expected an int64 tensor of class indices (or " ..
+                     "probabilities of the input's size), got float32 (use :long())")
     assert.has_error(function () nn.BCELoss(dm.ones(2))(dm.rand(2, 3), dm.rand(2, 3)) end,
                      "BCELoss: weight [2] cannot be broadcast to input [2 x 3]")
     local line = debug.getinfo(1, "l").currentline
     local _, err = pcall(function ()
-      local l = nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }); return l
+      local l = nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }:long()); return l
     end)
     assert.is_truthy(err:find("nn_spec.lua:" .. (line + 2) .. ": CrossEntropyLoss", 1, true))
   end)
@@ -1210,7 +1215,7 @@ describe("gradcheck", function ()
       gradcheck(function () return nn.HuberLoss(o)(x2, t2) end, { x2 })
       gradcheck(function () return nn.HuberLoss{ delta = 0.5, reduction = red }(x2, t2) end, { x2 })
       local logits = input(5, 4, 9)
-      local cls = dm.tensor{ 1, 4, 2, 2, 3 }
+      local cls = dm.tensor({ 1, 4, 2, 2, 3 }, { dtype = dm.int64 })
       local cw = dm.tensor{ 1, 0.5, 2, 1.5 }
       gradcheck(function () return nn.CrossEntropyLoss(o)(logits, cls) end, { logits })
       gradcheck(function ()
@@ -1248,7 +1253,7 @@ describe("non-contiguous inputs", function ()
                             nn.HuberLoss(), nn.BCEWithLogitsLoss() }) do
       assert_close(crit(p:contiguous(), t:contiguous()), crit(p, t), 1e-6, tostring(crit))
     end
-    local cls = dm.tensor{ { 1, 2, 3, 1, 2 } }:t():select(2, 1)
+    local cls = dm.tensor({ { 1, 2, 3, 1, 2 } }, { dtype = dm.int64 }):t():select(2, 1)
     assert_close(nn.CrossEntropyLoss()(xc, cls:contiguous()), nn.CrossEntropyLoss()(xt, cls), 1e-6)
   end)
 

@@ -52,6 +52,8 @@ end
 local function run_loss (c)
   local x = T(c.input):requires_grad_()
   local t = T(c.target)
+  -- class indices are int64 (probabilities, of the input's shape, stay float)
+  if (c.fn == "nll_loss" or c.fn == "cross_entropy") and t:dim() ~= x:dim() then t = t:long() end
   if c.grad_target then t:requires_grad_() end
   local loss
   if c.fn == "bce_loss" then
@@ -143,18 +145,20 @@ end)
 describe("deepmoon.core kernels from Lua", function ()
   it("convert 1-based class targets and ignore_index", function ()
     local lp = core.tensor({{-1, -2, -3}, {-4, -5, -6}})
-    local l = core.nll_loss(lp, core.tensor({3, 1}), nil, "none")
+    local l = core.nll_loss(lp, core.tensor({3, 1}):long(), nil, "none")
     assert.are.same({3, 4}, l:values())
-    l = core.nll_loss(lp, core.tensor({3, 2}), nil, "sum", 2)
+    l = core.nll_loss(lp, core.tensor({3, 2}):long(), nil, "sum", 2)
     assert.are.same({3}, l:values())
   end)
 
   it("report class targets out of range in 1-based terms", function ()
     local lp = core.tensor({{-1, -2, -3}})
-    assert.has_error(function () core.nll_loss(lp, core.tensor({4})) end,
-                     "nll_loss: target 4 out of range for 3 classes")
-    assert.has_error(function () core.cross_entropy(lp, core.tensor({0})) end,
-                     "cross_entropy: target 0 out of range for 3 classes")
+    assert.has_error(function () core.nll_loss(lp, core.tensor({4}):long()) end,
+                     "nll_loss: target 4 out of range for 3 classes (class labels are 1-based, "
+                     .. "1 to 3)")
+    assert.has_error(function () core.cross_entropy(lp, core.tensor({0}):long()) end,
+                     "cross_entropy: target 0 out of range for 3 classes (class labels are "
+                     .. "1-based, 1 to 3; 0-based labels need + 1)")
   end)
 
   it("name the function in a bad reduction", function ()

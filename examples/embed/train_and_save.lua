@@ -16,7 +16,7 @@ dm.manual_seed(42)
 local centers = { { -2, 0 }, { 2, 0 }, { 0, 2.5 } }
 local n = 60                                          -- points per class
 local x = dm.zeros(3 * n, 2)
-local y = dm.zeros(3 * n)
+local y = dm.zeros(3 * n, { dtype = dm.int64 })           -- class labels: int64
 local noise = dm.randn(3 * n, 2) * 0.6
 for c, center in ipairs(centers) do
   for i = 1, n do
@@ -44,5 +44,5 @@ model:add(nn.Softmax(2))                              -- probabilities for the h
 model:eval()
 local ok, err = nn.save_model(model, path)
 if not ok then error(err, 0) end
-local correct = model(x):argmax(2):eq(y):sum():item()
+local correct = model(x):argmax(2):float():eq(y:float()):sum():item()
 print(("saved %s: %d -> %d, training accuracy %.3f"):format(path, 2, 3, correct / (3 * n)))

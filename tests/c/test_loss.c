@@ -37,6 +37,14 @@ typedef struct { dm_tensor *x, *t, *w, *pw; int kind; double par; int64_t ignore
 
 enum { K_BCE, K_BCEL, K_MSE, K_L1, K_SL1, K_HUBER, K_NLL, K_CE };
 
+/* class targets are int64: f's values as a new int64 tensor (f released) */
+static dm_tensor *lt(dm_tensor *f)
+{
+    dm_tensor *l = dm_to_dtype(f, DM_INT64);
+    dm_tensor_release(f);
+    return l;
+}
+
 static dm_tensor *call_loss(const lctx *c, const dm_tensor *x, const dm_tensor *t,
                             dm_reduction r)
 {
@@ -135,7 +143,7 @@ static void test_class_values(void)
 {
     const int64_t s23[] = { 2, 3 }, s2[] = { 2 }, s3[] = { 3 };
     dm_tensor *lp = tu_tensor(2, s23, (float[]){ -1, -2, -3, -4, -5, -6 });
-    dm_tensor *t = tu_tensor(1, s2, (float[]){ 2, 0 });
+    dm_tensor *t = lt(tu_tensor(1, s2, (float[]){ 2, 0 }));
     dm_tensor *w = tu_tensor(1, s3, (float[]){ 1, 2, 3 });
     lctx c = { lp, t, NULL, NULL, K_NLL, 0, -100 };
     check_reductions(loss_red, &c, (double[]){ 3, 4 }, 2, "nll values");
@@ -154,7 +162,7 @@ static void test_class_values(void)
     CHECK_NEAR(tu_val0(y), 3, 1e-6, "nll ignore mean");
     dm_tensor_release(y);
     c.ignore = 2;                       /* every target ignored: mean 0 / 0 */
-    dm_tensor *t2 = tu_tensor(1, s2, (float[]){ 2, 2 });
+    dm_tensor *t2 = lt(tu_tensor(1, s2, (float[]){ 2, 2 }));
     c.t = t2;
     y = loss_red(DM_REDUCTION_MEAN, &c);
     CHECK(y && isnan(tu_val0(y)), "nll all ignored mean is nan");
@@ -165,14 +173,14 @@ static void test_class_values(void)
     dm_tensor_release(t2);
 
     /* 1-D input with a 0-dim target */
-    dm_tensor *lp1 = tu_tensor(1, s3, (float[]){ -1, -2, -3 }), *t0 = dm_tensor_scalar(1);
+    dm_tensor *lp1 = tu_tensor(1, s3, (float[]){ -1, -2, -3 }), *t0 = lt(dm_tensor_scalar(1));
     y = dm_nll_loss(lp1, t0, NULL, DM_REDUCTION_NONE, -100);
     CHECK(y && y->ndim == 0 && tu_val0(y) == 2, "nll 1-D input");
     dm_tensor_release(y);
 
     /* cross entropy: logits [1 2 3], target 2 */
     dm_tensor *x1 = tu_tensor(2, (int64_t[]){ 1, 3 }, (float[]){ 1, 2, 3 });
-    dm_tensor *tt = tu_tensor(1, (int64_t[]){ 1 }, (float[]){ 2 });
+    dm_tensor *tt = lt(tu_tensor(1, (int64_t[]){ 1 }, (float[]){ 2 }));
     double lse = 3 + log(1 + exp(-1.0) + exp(-2.0));
     double nlp[3] = { lse - 1, lse - 2, lse - 3 };        /* -log_softmax */
     y = dm_cross_entropy(x1, tt, NULL, DM_REDUCTION_MEAN, -100, 0);
@@ -193,7 +201,7 @@ static void test_class_values(void)
 
     /* two rows, one ignored: the smoothing term's mean is over rows not ignored too */
     dm_tensor *x2 = tu_tensor(2, s23, (float[]){ 1, 2, 3, 0, 0, 0 });
-    dm_tensor *tig = tu_tensor(1, s2, (float[]){ 2, -100 });
+    dm_tensor *tig = lt(tu_tensor(1, s2, (float[]){ 2, -100 }));
     y = dm_cross_entropy(x2, tig, NULL, DM_REDUCTION_MEAN, -100, 0.3);
     CHECK_NEAR(tu_val0(y), 0.7 * nlp[2] + 0.1 * (nlp[0] + nlp[1] + nlp[2]), 1e-6,
                "ce smoothing ignore mean");
@@ -216,7 +224,7 @@ static void test_class_values(void)
     dm_tensor_release(y);
 
     /* 1-D logits */
-    dm_tensor *x1d = tu_tensor(1, s3, (float[]){ 1, 2, 3 }), *tz = dm_tensor_scalar(0);
+    dm_tensor *x1d = tu_tensor(1, s3, (float[]){ 1, 2, 3 }), *tz = lt(dm_tensor_scalar(0));
     y = dm_cross_entropy(x1d, tz, NULL, DM_REDUCTION_SUM, -100, 0);
     CHECK(y && y->ndim == 0, "ce 1-D is a scalar");
     CHECK_NEAR(tu_val0(y), nlp[0], 1e-6, "ce 1-D value");
@@ -288,22 +296,22 @@ static void test_gradients(void)
     dm_tensor *w5 = tu_rand(1, s4, 0.5f, 2, 27);
     const float tv[5] = { 0, 1, 2, 3, 1 };
     c = (lctx){ NULL, NULL, NULL, NULL, K_NLL, 0, -100 };
-    grad_case("nll", c, tu_rand(2, s54, -3, 0, 28), tu_tensor(1, s5, tv), 0);
+    grad_case("nll", c, tu_rand(2, s54, -3, 0, 28), lt(tu_tensor(1, s5, tv)), 0);
     c.w = w5;
-    grad_case("nll weight", c, tu_rand(2, s54, -3, 0, 29), tu_tensor(1, s5, tv), 0);
+    grad_case("nll weight", c, tu_rand(2, s54, -3, 0, 29), lt(tu_tensor(1, s5, tv)), 0);
     c.ignore = 1;
-    grad_case("nll weight ignore", c, tu_rand(2, s54, -3, 0, 30), tu_tensor(1, s5, tv), 0);
+    grad_case("nll weight ignore", c, tu_rand(2, s54, -3, 0, 30), lt(tu_tensor(1, s5, tv)), 0);
     c.kind = K_CE; c.w = NULL; c.ignore = -100;
-    grad_case("cross_entropy", c, tu_rand(2, s54, -3, 3, 31), tu_tensor(1, s5, tv), 0);
+    grad_case("cross_entropy", c, tu_rand(2, s54, -3, 3, 31), lt(tu_tensor(1, s5, tv)), 0);
     c.w = w5; c.ignore = 1;
     grad_case("cross_entropy weight ignore", c,
-              tu_rand(2, s54, -3, 3, 32), tu_tensor(1, s5, tv), 0);
+              tu_rand(2, s54, -3, 3, 32), lt(tu_tensor(1, s5, tv)), 0);
     c.par = 0.2;
     grad_case("cross_entropy weight ignore smoothing", c, tu_rand(2, s54, -3, 3, 33),
-              tu_tensor(1, s5, tv), 0);
+              lt(tu_tensor(1, s5, tv)), 0);
     c.w = NULL;
     grad_case("cross_entropy smoothing ignore", c,
-              tu_rand(2, s54, -3, 3, 34), tu_tensor(1, s5, tv), 0);
+              tu_rand(2, s54, -3, 3, 34), lt(tu_tensor(1, s5, tv)), 0);
     c.ignore = -100; c.par = 0;
     grad_case("cross_entropy probabilities", c,
               tu_rand(2, s54, -3, 3, 35), tu_rand(2, s54, 0, 1, 36), 1);
@@ -311,7 +319,7 @@ static void test_gradients(void)
     grad_case("cross_entropy probabilities weight smoothing", c, tu_rand(2, s54, -3, 3, 37),
               tu_rand(2, s54, 0, 1, 38), 1);
     c.w = NULL; c.par = 0;
-    grad_case("cross_entropy 1-D", c, tu_rand(1, s4, -3, 3, 39), dm_tensor_scalar(2), 0);
+    grad_case("cross_entropy 1-D", c, tu_rand(1, s4, -3, 3, 39), lt(dm_tensor_scalar(2)), 0);
     dm_tensor_release(w4);
     dm_tensor_release(pw4);
     dm_tensor_release(w5);
@@ -361,9 +369,9 @@ static void test_noncontiguous(void)
     /* class losses: logits [3 x 4] as a transposed view; targets strided */
     dm_tensor *lg = tu_rand(2, s43, -2, 2, 43);
     dm_tensor *lv = dm_transpose(lg, 0, 1), *lc = dm_clone(lv);
-    dm_tensor *tb = tu_tensor(1, (int64_t[]){ 6 }, (float[]){ 2, 9, 0, 9, 3, 9 });
+    dm_tensor *tb = lt(tu_tensor(1, (int64_t[]){ 6 }, (float[]){ 2, 9, 0, 9, 3, 9 }));
     dm_tensor *tsv = dm_tensor_alias(tb, 1, (int64_t[]){ 3 }, (int64_t[]){ 2 }, 0);
-    dm_tensor *tsc = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 2, 0, 3 });
+    dm_tensor *tsc = lt(tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 2, 0, 3 }));
     for (int kind = K_NLL; kind <= K_CE; kind++)
         for (int k = 0; k < 3; k++) {
             lctx c = { NULL, NULL, wv, NULL, kind, 0.1, 0 }, cc = c;
@@ -424,25 +432,30 @@ static void test_errors(void)
 
     /* class losses (indices in messages are 1-based, as users see them) */
     dm_tensor *x33 = dm_tensor_full(2, (int64_t[]){ 3, 3 }, -1);
-    dm_tensor *tbad = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, 4, 1 });
+    dm_tensor *tbad = lt(tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, 4, 1 }));
     CHECK_ERR(dm_nll_loss(x33, tbad, NULL, DM_REDUCTION_MEAN, -100),
-              "nll_loss: target 5 out of range for 3 classes");
-    dm_tensor *tneg = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, -1, 1 });
+              "nll_loss: target 5 out of range for 3 classes (class labels are 1-based, 1 to 3)");
+    dm_tensor *tneg = lt(tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, -1, 1 }));
     CHECK_ERR(dm_cross_entropy(x33, tneg, NULL, DM_REDUCTION_MEAN, -100, 0),
-              "cross_entropy: target 0 out of range for 3 classes");
+              "cross_entropy: target 0 out of range for 3 classes (class labels are 1-based, 1 to "
+              "3; 0-based labels need + 1)");
     dm_tensor *tfrac = tu_tensor(1, (int64_t[]){ 3 }, (float[]){ 0, 1.5f, 1 });
     CHECK_ERR(dm_nll_loss(x33, tfrac, NULL, DM_REDUCTION_NONE, -100),
-              "nll_loss: target 2.5 is not an integer class index");
-    CHECK_ERR(dm_nll_loss(x33, t4, NULL, DM_REDUCTION_MEAN, -100),
+              "nll_loss: expected an int64 tensor of class indices, got float32 (use :long())");
+    CHECK_ERR(dm_cross_entropy(x33, tfrac, NULL, DM_REDUCTION_NONE, -100, 0),
+              "cross_entropy: expected an int64 tensor of class indices (or probabilities of "
+              "the input's size), got float32 (use :long())");
+    dm_tensor *t4l = dm_to_dtype(t4, DM_INT64), *t3l = lt(dm_tensor_zeros(1, (int64_t[]){ 3 }));
+    CHECK_ERR(dm_nll_loss(x33, t4l, NULL, DM_REDUCTION_MEAN, -100),
               "nll_loss: size mismatch (got input: [3 x 3], target: [4])");
-    CHECK_ERR(dm_nll_loss(x33, w3, w2, DM_REDUCTION_MEAN, -100),
+    CHECK_ERR(dm_nll_loss(x33, t3l, w2, DM_REDUCTION_MEAN, -100),
               "nll_loss: weight should have one element per class (3), got [2]");
     dm_tensor *x3d = dm_tensor_full(3, (int64_t[]){ 2, 3, 4 }, 0);
     CHECK_ERR(dm_cross_entropy(x3d, t4, NULL, DM_REDUCTION_MEAN, -100, 0),
               "cross_entropy: expected input [N x C] or [C], got [2 x 3 x 4]");
     CHECK_ERR(dm_cross_entropy(x33, w3, NULL, DM_REDUCTION_MEAN, -100, 1.5),
               "cross_entropy: label_smoothing must be between 0.0 and 1.0, got 1.5");
-    dm_tensor *objs[] = { x16, t16, bad, w3, x23, w2, t4, x33, tbad, tneg, tfrac, x3d };
+    dm_tensor *objs[] = { x16, t16, bad, w3, x23, w2, t4, x33, tbad, tneg, tfrac, x3d, t4l, t3l };
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) dm_tensor_release(objs[i]);
 }
 
@@ -467,12 +480,14 @@ static void test_names(void)
     }
     dm_tensor *lp = tu_tensor(2, s22, (float[]){ -1, -2, -3, -4 });
     dm_set_requires_grad(lp, 1);
-    dm_tensor *y = dm_nll_loss(lp, t, NULL, DM_REDUCTION_MEAN, -100);
+    dm_tensor *tl = dm_to_dtype(t, DM_INT64);
+    dm_tensor *y = dm_nll_loss(lp, tl, NULL, DM_REDUCTION_MEAN, -100);
     CHECK(y && strcmp(dm_grad_fn_name(y), "NllLossBackward0") == 0, "NllLossBackward0");
     dm_tensor_release(y);
-    y = dm_cross_entropy(lp, t, NULL, DM_REDUCTION_MEAN, -100, 0);
+    y = dm_cross_entropy(lp, tl, NULL, DM_REDUCTION_MEAN, -100, 0);
     CHECK(y && strcmp(dm_grad_fn_name(y), "NllLossBackward0") == 0, "cross_entropy's name");
     dm_tensor_release(y);
+    dm_tensor_release(tl);
     /* no grad mode, no inputs requiring grad: no node */
     dm_tensor *t2 = tu_tensor(1, s2, (float[]){ 0, 1 });
     y = dm_mse_loss(t2, t, DM_REDUCTION_MEAN);

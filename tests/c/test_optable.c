@@ -135,14 +135,16 @@ static dm_tensor *f_loss(dm_tensor *const *in, void *c)
     case DM_LOSS_HUBER: return dm_huber_loss(A, B, DM_REDUCTION_SUM, 0.7);
     case DM_LOSS_NLL: {
         dm_tensor *lp = dm_log_softmax(A, 1);
-        t = dm_tensor_from_data(1, (int64_t[]){2}, (float[]){2, 0});
+        t = dm_tensor_new_dtype(1, (int64_t[]){2}, DM_INT64);          /* classes 2, 0 */
+        memcpy(dm_data_ptr(t), (int64_t[]){2, 0}, 2 * sizeof(int64_t));
         y = dm_nll_loss(lp, t, NULL, DM_REDUCTION_MEAN, -100);
         dm_tensor_release(lp);
         dm_tensor_release(t);
         return y;
     }
     case DM_LOSS_CROSS_ENTROPY:
-        t = dm_tensor_from_data(1, (int64_t[]){2}, (float[]){1, 2});
+        t = dm_tensor_new_dtype(1, (int64_t[]){2}, DM_INT64);          /* classes 1, 2 */
+        memcpy(dm_data_ptr(t), (int64_t[]){1, 2}, 2 * sizeof(int64_t));
         y = dm_cross_entropy(A, t, NULL, DM_REDUCTION_MEAN, -100, 0.1);
         dm_tensor_release(t);
         return y;

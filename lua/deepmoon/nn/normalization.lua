@@ -17,10 +17,11 @@ local BatchNorm1d = Module:extend("BatchNorm1d")
 --- ones: new = (1 - momentum) old + momentum batch, unbiased variance), with the running ones
 --- in eval mode.  momentum = false is PyTorch's momentum=None (a cumulative average).
 --- Parameters weight (ones) and bias (zeros) when affine; buffers running_mean,
---- running_var and num_batches_tracked when track_running_stats.
+--- running_var and num_batches_tracked when track_running_stats.  Option dtype = dm.float64
+--- makes the parameters and running statistics float64 (the input's dtype must match).
 function BatchNorm1d:__init (...)
   local a = util.args("BatchNorm1d", 3, { "num_features", "eps", "momentum", "affine",
-                                          "track_running_stats" }, nil, ...)
+                                          "track_running_stats" }, { "dtype" }, ...)
   local n = a.num_features
   if math.type(n) ~= "integer" or n <= 0 then
     error(("BatchNorm1d: num_features must be a positive integer, got %s"):format(tostring(n)),
@@ -40,18 +41,26 @@ function BatchNorm1d:__init (...)
   local affine = check.arg("BatchNorm1d", "affine", a.affine, "boolean", true, 3)
   local track = check.arg("BatchNorm1d", "track_running_stats", a.track_running_stats,
                           "boolean", true, 3)
+  -- {dtype = dm.float64}: parameters and running statistics of that dtype (the input's must
+  -- match, as in PyTorch)
+  local dtype = a.dtype or dm.float32
+  if dtype ~= dm.float32 and dtype ~= dm.float64 then
+    error(("BatchNorm1d: dtype must be dm.float32 or dm.float64, got %s"):format(
+      tostring(dtype)), 3)
+  end
+  local like = { dtype = dtype }
   self.num_features, self.eps, self.momentum = n, eps, momentum
   self.affine, self.track_running_stats = affine, track
   if affine then
-    self.weight = Parameter(dm.ones(n))
-    self.bias = Parameter(dm.zeros(n))
+    self.weight = Parameter(dm.ones(n, like))
+    self.bias = Parameter(dm.zeros(n, like))
   else
     self:register_parameter("weight", nil)
     self:register_parameter("bias", nil)
   end
   if track then
-    self:register_buffer("running_mean", dm.zeros(n))
-    self:register_buffer("running_var", dm.ones(n))
+    self:register_buffer("running_mean", dm.zeros(n, like))
+    self:register_buffer("running_var", dm.ones(n, like))
     self:register_buffer("num_batches_tracked", dm.tensor(0))
   else
     self:register_buffer("running_mean", nil)
@@ -82,6 +91,12 @@ function BatchNorm1d:forward (x)
   if x:size(2) ~= n then
     error(("BatchNorm1d: expected input [N x %d] or [N x %d x L], got %s"):format(
       n, n, format.shape_str(x:size())), 2)
+  end
+  local own = self.weight or self.running_mean         -- the module's dtype, as PyTorch's check
+  if own and x.dtype ~= own.dtype then
+    local name = function (t) return (tostring(t.dtype):gsub("^deepmoon%.", "")) end
+    error(("BatchNorm1d: expected a %s input (the module's dtype), got %s"):format(
+      name(own), name(x)), 2)
   end
   local training = self.training
   local use_batch = training or self.running_mean == nil

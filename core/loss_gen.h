@@ -1,0 +1,201 @@
+/* loss_gen.h -- the loss kernels for one floating type, included by loss.c once per type
+ * (as reduce_gen.h): T the element type, S its suffix (f float32, d float64), TEXP its exp.
+ * The drivers in loss.c check arguments, bring every operand to T, allocate and record;
+ * these loops only compute.  Sums are in double for every T. */
+#define KN(name) KN2(name, S)
+#define KN2(name, s) KN3(name, s)
+#define KN3(name, s) name##_##s
+
+#define W_(i) (w ? (double)w[i] : 1.0)
+#define PW_(i) (pw ? (double)pw[i] : 1.0)
+
+/* the losses of n elements (all arrays contiguous, w and pw may be NULL): written to out
+ * (then 0 is returned), or summed when out is NULL (four partial sums: no serial chain) */
+static double KN(forward_kernel)(dm_loss_kind k, int64_t n, const T *x, const T *t,
+                                 const T *w, const T *pw, double par, T *out)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#define FWD_LOOP(K) \
+    if (out) { \
+        for (int64_t i = 0; i < n; i++) \
+            out[i] = (T)elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
+    } else { \
+        int64_t i = 0; \
+        for (; i + 4 <= n; i += 4) { \
+            s0 += elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
+            s1 += elem_loss(K, x[i + 1], t[i + 1], W_(i + 1), PW_(i + 1), par); \
+            s2 += elem_loss(K, x[i + 2], t[i + 2], W_(i + 2), PW_(i + 2), par); \
+            s3 += elem_loss(K, x[i + 3], t[i + 3], W_(i + 3), PW_(i + 3), par); \
+        } \
+        for (; i < n; i++) s0 += elem_loss(K, x[i], t[i], W_(i), PW_(i), par); \
+    }
+    FOR_EACH_KIND(k, FWD_LOOP);
+#undef FWD_LOOP
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* gradients of n elements into dx and/or dt (either may be NULL); the incoming gradient
+ * is go[i] when go is given, else g0 for every element */
+static void KN(backward_kernel)(dm_loss_kind k, int64_t n, const T *x, const T *t,
+                                const T *w, const T *pw, double par, const T *go,
+                                double g0, T *dx, T *dt)
+{
+#define BWD_LOOP(K) \
+    for (int64_t i = 0; i < n; i++) { \
+        double g = go ? (double)go[i] : g0; \
+        if (dx) dx[i] = (T)elem_dx(K, x[i], t[i], W_(i), PW_(i), par, g); \
+        if (dt) dt[i] = (T)elem_dt(K, x[i], t[i], W_(i), PW_(i), par, g); \
+    }
+    FOR_EACH_KIND(k, BWD_LOOP);
+#undef BWD_LOOP
+}
+
+#undef W_
+#undef PW_
+
+/* a class weight (wb/ws: base and stride of a 1-D tensor of type T, NULL: 1) */
+#define CW_(c) (wb ? (double)wb[(c) * ws] : 1.0)
+
+/* nll: o[i] (none) or the sum into *sum, the summed weight into *tw; -1 on a bad target */
+static int KN(nll_fwd)(const char *fn, const T *xb, const classgeom *G, const dm_tensor *target,
+                       const T *wb, int64_t ws, int64_t ignore_index, int none, T *o,
+                       double *sum, double *tw)
+{
+    for (int64_t i = 0; i < G->N; i++) {
+        int64_t c = class_of(fn, target, i, G->C, ignore_index);
+        if (c == -2) return -1;
+        double l = 0;
+        if (c >= 0) {
+            double w = CW_(c);
+            l = -w * xb[i * G->sn + c * G->sc];
+            *tw += w;
+        }
+        if (none) o[i] = (T)l;
+        else *sum += l;
+    }
+    return 0;
+}
+
+/* nll's gradient into d (zeroed, contiguous [N x C]); go[i] when none, else g0 */
+static int KN(nll_bw)(const classgeom *G, const dm_tensor *target, const T *wb, int64_t ws,
+                      int64_t ignore_index, const T *go, double g0, T *d)
+{
+    for (int64_t i = 0; i < G->N; i++) {
+        int64_t c = class_of("nll_loss", target, i, G->C, ignore_index);
+        if (c == -2) return -1;
+        if (c < 0) continue;
+        double g = go ? (double)go[i] : g0;
+        d[i * G->C + c] = (T)(-CW_(c) * g);
+    }
+    return 0;
+}
+
+/* log_softmax of every row into lp (contiguous [N x C]) */
+static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
+{
+    for (int64_t i = 0; i < G->N; i++) {
+        const T *x = xb + i * G->sn;
+        T *y = lp + i * G->C;
+        T mx = -INFINITY;
+        for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
+        if (mx == -INFINITY || mx != mx) mx = 0;   /* all -inf row, or NaN: no shift */
+        double s = 0;
+        for (int64_t c = 0; c < G->C; c++) s += TEXP(x[c * G->sc] - mx);
+        T lse = (T)log(s);
+        for (int64_t c = 0; c < G->C; c++) y[c] = (x[c * G->sc] - mx) - lse;
+    }
+}
+
+/* cross entropy from the log-probabilities lp: o[i] (none) or the sum into *sum; *div the
+   mean's divisor.  tb/tn/tc: probability targets (prob), else target holds classes */
+static int KN(ce_fwd)(const T *lp, const classgeom *G, int prob, const T *tb, int64_t tn,
+                      int64_t tc, const dm_tensor *target, const T *wb, int64_t ws,
+                      int64_t ignore_index, double ls, int none, T *o, double *sum,
+                      double *div)
+{
+    double C = (double)G->C;
+    if (prob) {
+        /* loss_i = -sum_c w_c t'_ic lp_ic,  t' = t (1 - ls) + ls / C;  mean divides by N */
+        for (int64_t i = 0; i < G->N; i++) {
+            double l = 0;
+            for (int64_t c = 0; c < G->C; c++) {
+                double t = tb[i * tn + c * tc];
+                if (ls > 0) t = t * (1 - ls) + ls / C;
+                l -= CW_(c) * t * lp[i * G->C + c];
+            }
+            if (none) o[i] = (T)l;
+            else *sum += l;
+        }
+        *div = (double)G->N;
+        return 0;
+    }
+    /* loss_i = (1 - ls) w_t (-lp_it) + ls / C sum_c w_c (-lp_ic), ignored rows 0;
+       mean divides both parts by the summed weight of the rows not ignored */
+    double tw = 0;
+    for (int64_t i = 0; i < G->N; i++) {
+        int64_t t = class_of("cross_entropy", target, i, G->C, ignore_index);
+        if (t == -2) return -1;
+        double l = 0;
+        if (t >= 0) {
+            double wt = CW_(t);
+            tw += wt;
+            l = -(1 - ls) * wt * lp[i * G->C + t];
+            if (ls > 0) {
+                double sm = 0;
+                for (int64_t c = 0; c < G->C; c++) sm -= CW_(c) * lp[i * G->C + c];
+                l += ls / C * sm;
+            }
+        }
+        if (none) o[i] = (T)l;
+        else *sum += l;
+    }
+    *div = tw;
+    return 0;
+}
+
+/* d loss / d x_ik = p_ik S_i - a_ik, where a_ic is the coefficient of -lp_ic in the loss
+ * (times the incoming gradient) and S_i = sum_c a_ic; a is scratch of C doubles */
+static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int64_t tn,
+                     int64_t tc, const dm_tensor *target, const T *wb, int64_t ws,
+                     int64_t ignore_index, double ls, const T *go, double g0, double *a,
+                     T *dx, T *dt)
+{
+    double C = (double)G->C;
+    for (int64_t i = 0; i < G->N; i++) {
+        double g = go ? (double)go[i] : g0;
+        const T *l = lp + i * G->C;
+        double S = 0;
+        if (prob) {
+            for (int64_t c = 0; c < G->C; c++) {
+                double w = CW_(c);
+                double t = tb[i * tn + c * tc];
+                if (ls > 0) t = t * (1 - ls) + ls / C;
+                a[c] = g * w * t;
+                S += a[c];
+                if (dt) dt[i * G->C + c] = (T)(-g * w * (ls > 0 ? 1 - ls : 1) * l[c]);
+            }
+        } else {
+            int64_t t = class_of("cross_entropy", target, i, G->C, ignore_index);
+            if (t == -2) return -1;
+            for (int64_t c = 0; c < G->C; c++) a[c] = 0;
+            if (t >= 0) {
+                if (ls > 0)
+                    for (int64_t c = 0; c < G->C; c++) a[c] = g * ls / C * CW_(c);
+                a[t] += g * (1 - ls) * CW_(t);
+                for (int64_t c = 0; c < G->C; c++) S += a[c];
+            }
+        }
+        if (dx)
+            for (int64_t c = 0; c < G->C; c++)
+                dx[i * G->C + c] = (T)(TEXP(l[c]) * S - a[c]);
+    }
+    return 0;
+}
+
+#undef CW_
+#undef KN
+#undef KN2
+#undef KN3
+#undef T
+#undef S
+#undef TEXP

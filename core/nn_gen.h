@@ -1,0 +1,137 @@
+/* nn_gen.h -- dropout and batch norm kernels for one floating type, included by nn.c once
+ * per type (as reduce_gen.h): T the element type, S its suffix (f float32, d float64).  The
+ * drivers in nn.c check arguments, allocate and record; these loops only compute, with
+ * statistics in double for every T. */
+#define KN(name) KN2(name, S)
+#define KN2(name, s) KN3(name, s)
+#define KN3(name, s) name##_##s
+/* element i of a 1-D tensor of type T (any stride) */
+#define AT1(t, i) ((T *)(t)->storage->data + (t)->offset + (i) * (t)->stride[0])
+
+/* m = the mask (0 or 1 / (1 - p)), o = x * m; n elements, x any strides */
+static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, T *m, T *o)
+{
+    /* PyTorch: noise.bernoulli_(1 - p); noise.div_(1 - p); input * noise (all in T) */
+    double q = 1 - p;
+    T scale = p == 1 ? (T)0 : (T)1 / (T)q;
+    if (p == 1) {
+        for (int64_t i = 0; i < n; i++) m[i] = (T)0;
+    } else {
+        for (int64_t i = 0; i < n; i++) m[i] = dm_rng_uniform(g) < q ? scale : (T)0;
+    }
+    const T *base = x->storage->data;
+    if (dm__is_contig(x)) {
+        const T *xd = base + x->offset;
+        for (int64_t i = 0; i < n; i++) o[i] = xd[i] * m[i];
+    } else {
+        dm_iter it;
+        dm_iter_init(&it, x);
+        for (int64_t i = 0; i < n; i++) { o[i] = base[it.off] * m[i]; dm_iter_next(&it); }
+    }
+}
+
+static void KN(dropout_bw)(const T *g, const T *m, T *d, int64_t k)
+{
+    for (int64_t i = 0; i < k; i++) d[i] = g[i] * m[i];
+}
+
+// x is [N x C x L]; mean and inv (C doubles each, zeroed) receive the statistics used,
+// sm and si their T copies (saved for backward), o the output
+static void KN(bn_fwd)(const T *xd, int64_t N, int64_t C, int64_t L, int training,
+                       double momentum, double eps, dm_tensor *running_mean,
+                       dm_tensor *running_var, const dm_tensor *weight, const dm_tensor *bias,
+                       double *mean, double *inv, T *o, T *sm, T *si)
+{
+    int64_t cnt = N * L;                  /* values per channel */
+    if (training) {
+        /* two passes in row-major order: mean, then the sum of squared deviations */
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t c = 0; c < C; c++) {
+                const T *v = xd + (i * C + c) * L;
+                double s = 0;
+                for (int64_t l = 0; l < L; l++) s += v[l];
+                mean[c] += s;
+            }
+        for (int64_t c = 0; c < C; c++) mean[c] /= (double)cnt;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t c = 0; c < C; c++) {
+                const T *v = xd + (i * C + c) * L;
+                double s = 0, m = mean[c];
+                for (int64_t l = 0; l < L; l++) s += (v[l] - m) * (v[l] - m);
+                inv[c] += s;                      /* var_sum for now */
+            }
+        for (int64_t c = 0; c < C; c++) {
+            double var_sum = inv[c];
+            inv[c] = 1 / sqrt(var_sum / (double)cnt + eps);
+            if (running_mean) {
+                T *rm = AT1(running_mean, c);
+                *rm = (T)(momentum * mean[c] + (1 - momentum) * *rm);
+            }
+            if (running_var) {
+                T *rv = AT1(running_var, c);
+                *rv = (T)(momentum * (var_sum / (double)(cnt - 1)) + (1 - momentum) * *rv);
+            }
+        }
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            mean[c] = *AT1(running_mean, c);
+            inv[c] = 1 / sqrt((double)*AT1(running_var, c) + eps);
+        }
+    }
+
+    /* y = (x - mean) invstd w + b  =  x alpha + beta */
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t c = 0; c < C; c++) {
+            double w = weight ? *AT1(weight, c) : 1, bb = bias ? *AT1(bias, c) : 0;
+            double alpha = inv[c] * w, beta = bb - mean[c] * alpha;
+            const T *v = xd + (i * C + c) * L;
+            T *y = o + (i * C + c) * L;
+            for (int64_t l = 0; l < L; l++) y[l] = (T)(v[l] * alpha + beta);
+        }
+    for (int64_t c = 0; c < C; c++) { sm[c] = (T)mean[c]; si[c] = (T)inv[c]; }
+}
+
+/* training:  dx = (g - mean(g) - xhat mean(g xhat)) invstd w   (the batch stats depend on x)
+ * eval:      dx = g invstd w
+ * both:      dw = sum(g xhat), db = sum(g)
+ * gsum and dotp: C doubles each, zeroed; gx, gw, gb may be NULL */
+static void KN(bn_bw)(const T *xd, const T *g, const T *sm, const T *si, int64_t N, int64_t C,
+                      int64_t L, int training, const dm_tensor *weight, double *gsum,
+                      double *dotp, T *gx, T *gw, T *gb)
+{
+    double cnt = (double)(N * L);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t c = 0; c < C; c++) {
+            const T *v = xd + (i * C + c) * L, *gv = g + (i * C + c) * L;
+            double s = 0, d = 0, m = sm[c];
+            for (int64_t l = 0; l < L; l++) { s += gv[l]; d += (v[l] - m) * gv[l]; }
+            gsum[c] += s;
+            dotp[c] += d;
+        }
+    if (gx) {
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t c = 0; c < C; c++) {
+                double w = weight ? *AT1(weight, c) : 1, inv = si[c], m = sm[c];
+                const T *v = xd + (i * C + c) * L, *gv = g + (i * C + c) * L;
+                T *dv = gx + (i * C + c) * L;
+                if (training) {
+                    double k = dotp[c] * inv * inv / cnt, gm = gsum[c] / cnt;
+                    for (int64_t l = 0; l < L; l++)
+                        dv[l] = (T)((gv[l] - gm - (v[l] - m) * k) * inv * w);
+                } else {
+                    for (int64_t l = 0; l < L; l++) dv[l] = (T)(gv[l] * inv * w);
+                }
+            }
+    }
+    for (int64_t c = 0; c < C; c++) {
+        if (gw) gw[c] = (T)(dotp[c] * si[c]);
+        if (gb) gb[c] = (T)gsum[c];
+    }
+}
+
+#undef AT1
+#undef KN
+#undef KN2
+#undef KN3
+#undef T
+#undef S

@@ -1,0 +1,342 @@
+/* reduce_gen.h -- the reduction kernels for one element type, included by reduce.c once per
+ * type (Torch7's generic/ pattern): T is the element type, S its suffix (f float32,
+ * d float64, l int64), TEXP its exp.  Each inclusion defines the kernels as T_S-suffixed
+ * static functions and the table `kern_S` that reduce.c dispatches through, so float32 runs
+ * the very loops it ran before and float64 the same loops in double.  Kernels see contiguous
+ * [outer x R x inner] blocks (reduce.c); none allocates tensors or records nodes. */
+#define KN(name) KN2(name, S)
+#define KN2(name, s) KN3(name, s)
+#define KN3(name, s) name##_##s
+
+/* sum of n contiguous values in double; eight independent lanes let the compiler vectorise
+   without reassociating (no -ffast-math needed) */
+static inline double KN(sum_contig)(const T *x, int64_t n)
+{
+    double lane[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)x[i + j];
+    double s = 0;
+    for (; i < n; i++) s += (double)x[i];
+    return s + (((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+}
+
+/* acc[k] += x[k], k < n; blocks of eight so -O2's cheap vectoriser takes it too */
+static inline void KN(add_row)(double *restrict acc, const T *restrict x, int64_t n)
+{
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) acc[k + j] += (double)x[k + j];
+    for (; k < n; k++) acc[k] += (double)x[k];
+}
+
+/* y[o, i] = scale * sum_r x[o, r, i]; x is [outer x R x inner], y is [outer x inner] */
+static int KN(sum)(const void *xv, geom G, double scale, void *yv)
+{
+    const T *x = xv;
+    T *y = yv;
+    if (G.inner == 1) {
+        for (int64_t o = 0; o < G.outer; o++)
+            y[o] = (T)(KN(sum_contig)(x + o * G.r, G.r) * scale);
+        return 0;
+    }
+    double *acc = malloc((size_t)G.inner * sizeof *acc);
+    if (!acc) { dm_seterr("out of memory"); return -1; }
+    for (int64_t o = 0; o < G.outer; o++) {
+        const T *xo = x + o * G.r * G.inner;
+        for (int64_t i = 0; i < G.inner; i++) acc[i] = 0;
+        for (int64_t r = 0; r < G.r; r++) KN(add_row)(acc, xo + r * G.inner, G.inner);
+        for (int64_t i = 0; i < G.inner; i++) y[o * G.inner + i] = (T)(acc[i] * scale);
+    }
+    free(acc);
+    return 0;
+}
+
+/* index of the extreme among s[0], s[stride], ... (R > 0): the first NaN if any (NaN wins,
+   as in PyTorch), else the first occurrence of the max (min) */
+static inline int64_t KN(extreme_index)(const T *s, int64_t R, int64_t stride, int is_min)
+{
+    T best = s[0];
+    int64_t at = 0;
+    if (IS_NAN(best)) return 0;
+    for (int64_t r = 1; r < R; r++) {
+        T v = s[r * stride];
+        if (IS_NAN(v)) return r;
+        if (is_min ? v < best : v > best) { best = v; at = r; }
+    }
+    return at;
+}
+
+static inline double KN(slice_mean)(const T *s, int64_t R, int64_t stride)
+{
+    double sum = 0;
+    for (int64_t r = 0; r < R; r++) sum += (double)s[r * stride];
+    return R > 0 ? sum / (double)R : NAN;
+}
+
+/* variance of one slice: sum (x - mean)^2 / max(0, R - correction), as PyTorch */
+static inline double KN(slice_var)(const T *s, int64_t R, int64_t stride, int correction)
+{
+    if (R == 0) return NAN;
+    double mean = KN(slice_mean)(s, R, stride), m2 = 0;
+    for (int64_t r = 0; r < R; r++) {
+        double d = (double)s[r * stride] - mean;
+        m2 += d * d;
+    }
+    double div = R > correction ? (double)(R - correction) : 0.0;
+    return div > 0 ? m2 / div : (m2 > 0 ? INFINITY : NAN);
+}
+
+/* prod, max, min, var, std of every slice into y ([outer x inner], type T); argmax/argmin
+   into y as int64 */
+static void KN(fold)(dm_redop op, const void *xv, geom G, int correction, void *yv)
+{
+    const T *xd = xv;
+    int is_min = op == DM_RED_MIN || op == DM_RED_ARGMIN;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            const T *s = xd + o * G.r * G.inner + i;
+            int64_t k = o * G.inner + i;
+            switch (op) {
+            case DM_RED_PROD: {
+                double p = 1;
+                for (int64_t r = 0; r < G.r; r++) p *= (double)s[r * G.inner];
+                ((T *)yv)[k] = (T)p;
+                break;
+            }
+            case DM_RED_MAX: case DM_RED_MIN:
+                ((T *)yv)[k] = s[KN(extreme_index)(s, G.r, G.inner, is_min) * G.inner];
+                break;
+            case DM_RED_ARGMAX: case DM_RED_ARGMIN:
+                ((int64_t *)yv)[k] = KN(extreme_index)(s, G.r, G.inner, is_min);
+                break;
+            case DM_RED_VAR:
+                ((T *)yv)[k] = (T)KN(slice_var)(s, G.r, G.inner, correction);
+                break;
+            case DM_RED_STD:
+                ((T *)yv)[k] = (T)sqrt(KN(slice_var)(s, G.r, G.inner, correction));
+                break;
+            default:
+                break;
+            }
+        }
+}
+
+/* max/min along the reduced dim: values (type T) and 0-based indices */
+static void KN(maxmin)(const void *xv, geom G, int is_min, void *vv, int64_t *id)
+{
+    const T *xd = xv;
+    T *vd = vv;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            const T *s = xd + o * G.r * G.inner + i;
+            int64_t at = KN(extreme_index)(s, G.r, G.inner, is_min);
+            vd[o * G.inner + i] = s[at * G.inner];
+            id[o * G.inner + i] = at;
+        }
+}
+
+/* dm_sum_to's odometer over runs of dims (see reduce.c): acc[m] += the summed elements */
+static void KN(sum_runs)(const void *xv, int nb, const int64_t *bsize, const int *bred,
+                         int64_t n, double *acc)
+{
+    const T *xd = xv;
+    int64_t xstr[DM_MAX_DIMS], ostr[DM_MAX_DIMS], idx[DM_MAX_DIMS] = { 0 };
+    int64_t xs = 1, ost = 1;
+    for (int b = nb - 1; b >= 0; b--) {
+        xstr[b] = xs;
+        xs *= bsize[b];
+        ostr[b] = bred[b] ? 0 : ost;
+        if (!bred[b]) ost *= bsize[b];
+    }
+    int last = nb - 1;
+    int64_t len = bsize[last], xoff = 0, ooff = 0;
+    for (int64_t it = 0, nit = n / len; it < nit; it++) {
+        if (bred[last]) acc[ooff] += KN(sum_contig)(xd + xoff, len);
+        else KN(add_row)(acc + ooff, xd + xoff, len);
+        for (int b = last - 1; b >= 0; b--) {
+            xoff += xstr[b];
+            ooff += ostr[b];
+            if (++idx[b] < bsize[b]) break;
+            xoff -= xstr[b] * bsize[b];
+            ooff -= ostr[b] * bsize[b];
+            idx[b] = 0;
+        }
+    }
+}
+
+/* one softmax over s[r * st], r < R, into y[r * st]; subtracting the max keeps exp finite.
+   Like PyTorch, softmax multiplies by the reciprocal of the sum.  Inlined with st = 1 for
+   the common last-dim case so those loops are plain contiguous ones. */
+static inline void KN(softmax_slice)(const T *s, T *y, int64_t R, int64_t st, int logsm)
+{
+    T mx = -INFINITY;
+    for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
+    double sum = 0;
+    if (logsm) {
+        for (int64_t r = 0; r < R; r++) sum += (double)TEXP(s[r * st] - mx);
+        T lse = (T)log(sum);
+        for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
+    } else {
+        for (int64_t r = 0; r < R; r++) {
+            T e = TEXP(s[r * st] - mx);
+            y[r * st] = e;
+            sum += (double)e;
+        }
+        T inv = (T)(1.0 / sum);
+        for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
+    }
+}
+
+// x and y are [outer x R x inner]; one softmax per (o, i)
+static void KN(softmax)(const void *xv, void *yv, geom G, int logsm)
+{
+    const T *xd = xv;
+    T *yd = yv;
+    for (int64_t o = 0; o < G.outer; o++) {
+        int64_t base = o * G.r * G.inner;
+        if (G.inner == 1) KN(softmax_slice)(xd + base, yd + base, G.r, 1, logsm);
+        else
+            for (int64_t i = 0; i < G.inner; i++)
+                KN(softmax_slice)(xd + base + i, yd + base + i, G.r, G.inner, logsm);
+    }
+}
+
+/* softmax:     gin = y * (g - sum_r g*y)
+   log_softmax: gin = g - exp(y) * sum_r g */
+static void KN(softmax_bw)(const void *yv, const void *gv, void *giv, geom G, int logsm)
+{
+    const T *yd = yv, *g = gv;
+    T *gd = giv;
+    int64_t st = G.inner;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            int64_t base = o * G.r * G.inner + i;
+            const T *ys = yd + base, *gs = g + base;
+            T *out = gd + base;
+            double acc = 0;
+            if (logsm) {
+                for (int64_t r = 0; r < G.r; r++) acc += (double)gs[r * st];
+                for (int64_t r = 0; r < G.r; r++)
+                    out[r * st] = (T)((double)gs[r * st] - exp((double)ys[r * st]) * acc);
+            } else {
+                for (int64_t r = 0; r < G.r; r++) acc += (double)gs[r * st] * ys[r * st];
+                for (int64_t r = 0; r < G.r; r++)
+                    out[r * st] = (T)((double)ys[r * st] * ((double)gs[r * st] - acc));
+            }
+        }
+}
+
+/* d var / dx = 2 (x - mean) / (R - correction), scaled by gv[o, i] for each slice; for a
+   full reduction with R - correction <= 0 PyTorch gives nan where x == mean, inf elsewhere */
+static void KN(var_bw)(const T *xd, geom G, int full, int correction, const T *gv, T *gd)
+{
+    double dof = (double)G.r - (double)correction;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            int64_t base = o * G.r * G.inner + i;
+            const T *s = xd + base;
+            T *out = gd + base;
+            double g = gv[o * G.inner + i];
+            double mean = KN(slice_mean)(s, G.r, G.inner);
+            for (int64_t r = 0; r < G.r; r++) {
+                double x = s[r * G.inner], v;
+                if (full && dof <= 0) v = g * (x == mean ? NAN : INFINITY);
+                else v = g * (dof != 0 ? 2.0 / dof : INFINITY) * (x - mean);
+                out[r * G.inner] = (T)v;
+            }
+        }
+}
+
+/* the backward rules of sum, mean, prod, max/min and var/std: gin (gd, the input's shape)
+   from g (the output's), x the input's values (NULL for sum, mean, max/min(dim)), ix the
+   saved 0-based indices of max/min(dim), sd the saved std */
+static int KN(reduce_bw)(const dm_node *n, geom G, int full, const void *xv, const void *gv,
+                         const int64_t *ix, const void *sdv, void *giv, int64_t nin)
+{
+    const T *xd = xv, *g = gv, *sd = sdv;
+    T *gd = giv;
+    switch (n->op) {
+    case DM_OP_SUM:
+    case DM_OP_MEAN: {                        /* gout expanded (over R for the mean) */
+        T div = n->op == DM_OP_MEAN ? (T)G.r : (T)1;
+        for (int64_t o = 0; o < G.outer; o++)
+            for (int64_t r = 0; r < G.r; r++) {
+                T *row = gd + (o * G.r + r) * G.inner;
+                const T *go = g + o * G.inner;
+                for (int64_t i = 0; i < G.inner; i++) row[i] = go[i] / div;
+            }
+        return 0;
+    }
+    case DM_OP_PROD: {
+        /* product of the others, from prefix and suffix products: exact with zeros */
+        double *suf = malloc((size_t)(G.r > 0 ? G.r : 1) * sizeof *suf);
+        if (!suf) { dm_seterr("out of memory"); return -1; }
+        for (int64_t o = 0; o < G.outer; o++)
+            for (int64_t i = 0; i < G.inner; i++) {
+                int64_t base = o * G.r * G.inner + i, st = G.inner;
+                const T *s = xd + base;
+                double gval = g[o * G.inner + i], pre = 1;
+                if (G.r == 0) continue;
+                suf[G.r - 1] = 1;
+                for (int64_t r = G.r - 2; r >= 0; r--) suf[r] = suf[r + 1] * s[(r + 1) * st];
+                for (int64_t r = 0; r < G.r; r++) {
+                    gd[base + r * st] = (T)(gval * pre * suf[r]);
+                    pre *= s[r * st];
+                }
+            }
+        free(suf);
+        return 0;
+    }
+    case DM_OP_MAXMIN:                        /* the gradient goes to the returned index */
+        memset(gd, 0, (size_t)nin * sizeof *gd);
+        for (int64_t o = 0; o < G.outer; o++)
+            for (int64_t i = 0; i < G.inner; i++) {
+                int64_t at = ix[o * G.inner + i];
+                if (!(at >= 0 && at < G.r)) {
+                    dm_seterr("backward: %s: saved index %lld out of range", dm__node_name(n),
+                              (long long)at);
+                    return -1;
+                }
+                gd[(o * G.r + at) * G.inner + i] = g[o * G.inner + i];
+            }
+        return 0;
+    case DM_OP_MAXMIN_ALL: {                  /* shared evenly among ties, as PyTorch */
+        T v = (T)n->f[0];
+        int64_t count = 0;
+        for (int64_t k = 0; k < nin; k++)
+            count += xd[k] == v || (IS_NAN(xd[k]) && IS_NAN(v));
+        T share = g[0] / (T)count;
+        for (int64_t k = 0; k < nin; k++)
+            gd[k] = xd[k] == v || (IS_NAN(xd[k]) && IS_NAN(v)) ? share : (T)0;
+        return 0;
+    }
+    case DM_OP_VAR:
+        KN(var_bw)(xd, G, full, (int)n->i[2], g, gd);
+        return 0;
+    case DM_OP_STD: {                         /* d std = d var / (2 std), 0 where std == 0 */
+        int64_t m = G.outer * G.inner;
+        T *gs = malloc((size_t)(m > 0 ? m : 1) * sizeof *gs);
+        if (!gs) { dm_seterr("out of memory"); return -1; }
+        for (int64_t k = 0; k < m; k++) gs[k] = sd[k] == 0 ? (T)0 : g[k] / (sd[k] * 2);
+        KN(var_bw)(xd, G, full, (int)n->i[2], gs, gd);
+        free(gs);
+        return 0;
+    }
+    default:
+        dm_seterr("backward: %s is not a reduction", dm__node_name(n));
+        return -1;
+    }
+}
+
+static const kernels KN(kern) = {
+    KN(sum), KN(fold), KN(maxmin), KN(sum_runs), KN(softmax), KN(softmax_bw), KN(reduce_bw),
+};
+
+#undef KN
+#undef KN2
+#undef KN3
+#undef T
+#undef S
+#undef TEXP
