@@ -20,6 +20,7 @@ dm_tensor *lb_check(lua_State *L, int idx);       /* a live float32 Tensor, or r
 dm_tensor *lb_check_any(lua_State *L, int idx);   /* a live Tensor of any dtype, or raise */
 dm_tensor **lb_checkbox(lua_State *L, int idx);   /* a Tensor box (maybe released), or raise */
 dm_tensor *lb_totensor(lua_State *L, int idx);    /* a live float32 Tensor, NULL if not a Tensor */
+dm_tensor *lb_totensor_any(lua_State *L, int idx);   /* the same, any dtype */
 dm_tensor *lb_opt(lua_State *L, int idx);         /* nil/none -> NULL */
 int lb_is_tensor(lua_State *L, int idx);
 /* after *slot = op(...): raise the core's message if NULL, else report the new bytes to

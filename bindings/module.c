@@ -83,6 +83,14 @@ dm_tensor *lb_totensor(lua_State *L, int idx)
     return *slot;
 }
 
+dm_tensor *lb_totensor_any(lua_State *L, int idx)
+{
+    dm_tensor **slot = to_box(L, idx);
+    if (!slot) return NULL;
+    if (!*slot) luaL_argerror(L, idx, "tensor was released");
+    return *slot;
+}
+
 dm_tensor *lb_check_any(lua_State *L, int idx)
 {
     dm_tensor **slot = lb_checkbox(L, idx);

@@ -172,7 +172,7 @@ static inline float *tu_values(const dm_tensor *t)
 {
     int64_t n = dm_numel(t);
     float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    dm_to_buffer(t, v);
+    dm_to_buffer_dtype(t, v, DM_FLOAT32);          /* any dtype, as float32 */
     return v;
 }
 
@@ -188,7 +188,7 @@ static inline int tu_close(double got, double want, double tol)
 static inline double tu_val0(const dm_tensor *t)
 {
     static const int64_t zero[DM_MAX_DIMS];
-    return t && dm_numel(t) > 0 ? dm_get(t, zero) : NAN;
+    return t && dm_numel(t) > 0 ? dm_get_f64(t, zero) : NAN;
 }
 
 static inline int tu_shape_is(const dm_tensor *t, int ndim, const int64_t *shape)

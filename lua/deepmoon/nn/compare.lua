@@ -157,7 +157,7 @@ local function accuracy (out, target, logits)
     pred = out:gt(logits and 0 or 0.5)
     truth = target:gt(0.5)
   end
-  return pred:reshape(n):eq(truth:reshape(n)):mean():item()
+  return pred:reshape(n):eq(truth:reshape(n)):float():mean():item()
 end
 
 local function fmt_loss (v)
