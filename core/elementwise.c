@@ -317,6 +317,10 @@ static int check_types(dm_binop op, dm_dtype ta, dm_dtype tb, dm_dtype rt, int n
                   "to invert a mask, use logical_not()");
         return -1;
     }
+    if (op == DM_BIN_POW && rt == DM_BOOL) {
+        dm_seterr("pow: not implemented for bool tensors");
+        return -1;
+    }
     if (op == DM_BIN_POW && neg_int_exp && !dm_is_floating(rt)) {
         dm_seterr("pow: integers to negative integer powers are not allowed");
         return -1;
@@ -784,8 +788,11 @@ static dm_tensor *binary_scalar_any(dm_binop op, const dm_tensor *a, double sd, 
     }
     /* the rest through the tensor op with a 0-dim operand of the result type: integer
        results, comparisons (bool), and maximum/minimum (whose gradient rule shares ties) */
-    dm_tensor *s = is_int ? dm_tensor_full_i64(0, NULL, si, rt)
-                          : dm_tensor_full_dtype(0, NULL, sd, rt);
+    /* the number in the result type (uint8 - 3 wraps as uint8 arithmetic does), but for a
+       true division, which converts it to float32 as it is */
+    dm_dtype sdt = op == DM_BIN_DIV && !dm_is_floating(rt) ? DM_FLOAT32 : rt;
+    dm_tensor *s = is_int ? dm_tensor_full_i64(0, NULL, si, sdt)
+                          : dm_tensor_full_dtype(0, NULL, sd, sdt);
     if (!s) return NULL;
     dm_tensor *ca, *cb;
     dm_tensor *out = reversed ? binary_any(op, s, a, rt, &ca, &cb)
