@@ -13,6 +13,14 @@
  * broadcasting.  The fast paths are that same kernel called once on the whole buffer, for
  * (a) contiguous operands of one shape and (b) one operand holding a single element.
  *
+ * Dtypes.  Every kernel is written once over its element type (BINARY_KERNEL_T,
+ * UNARY_KERNEL_T, ROW_T, the BW_* rules) and instantiated for float32, float64 (the same
+ * formula in double: <tgmath.h> picks exp or expf by type) and, where integers need their
+ * own, int64 (exact, wrapping).  Two float32 operands take the float32 code as before, after
+ * one dtype compare; anything else finds the result type (torch.result_type), converts the
+ * operands to the type it computes in (uint8 and bool arithmetic in int64, integer division
+ * in float32), runs the kernels through the plan and converts back where needed.
+ *
  * Numerics follow PyTorch 1.13's CPU kernels, including their quirks: x / s is a true
  * division, s / x is reciprocal(x) * s, x ^ s special-cases s = 0, 1, 2, 3, 0.5, -0.5, -1, -2,
  * elu and selu use exp(x) - 1 (not expm1), round is half-to-even. */
@@ -434,9 +442,9 @@ struct rowctx {
 /* out = f(x), a new contiguous tensor of x's shape and dtype */
 static dm_tensor *map1(const dm_tensor *x, const rowctx *c)
 {
-    dm_tensor *out = dm_tensor_new_dtype(x->ndim, x->shape, x->dtype);
-    if (!out) return NULL;
     int64_t n = dm__numel(x);
+    dm_tensor *out = dm__tensor_new_checked_dt(x->ndim, x->shape, n, x->dtype);
+    if (!out) return NULL;
     if (n == 0) return out;
     char *o = dm__ptr(out);
     if (dm__is_contig(x)) {                /* fast path: one row */
@@ -705,11 +713,11 @@ static dm_tensor *record_scalar(dm_tensor *out, const dm_tensor *x, dm_op op, in
     return out;
 }
 
-/* a op s (s op a when reversed) for a floating a of a floating result: the float32 path,
-   and for float64 the same rows in double (s is then the double sd) */
-static dm_tensor *scalar_floating(dm_binop op, const dm_tensor *a, double sd, int reversed)
+/* a op s (s op a when reversed) for a floating a of a floating result: the float32 path
+   (d = 0), and for float64 (d = 1) the same rows in double (s is then the double sd) */
+static inline dm_tensor *scalar_floating(dm_binop op, const dm_tensor *a, double sd,
+                                         int reversed, int d)
 {
-    int d = a->dtype == DM_FLOAT64;
     float s = (float)sd;
     double sv = d ? sd : s;                        /* the scalar as the kernels see it */
     rowctx c = { .fn = d ? row_scalar_d : row_scalar, .s = s, .sd = sd };
@@ -780,9 +788,11 @@ static dm_tensor *binary_scalar_any(dm_binop op, const dm_tensor *a, double sd, 
                     !reversed && is_int && si < 0))
         return NULL;
     if (dm_is_floating(rt) && !IS_CMP(op) && op != DM_BIN_MAXIMUM && op != DM_BIN_MINIMUM) {
-        if (a->dtype == rt) return scalar_floating(op, a, is_int ? (double)si : sd, reversed);
+        double s = is_int ? (double)si : sd;
+        int d = rt == DM_FLOAT64;
+        if (a->dtype == rt) return scalar_floating(op, a, s, reversed, d);
         dm_tensor *fa = dm_to_dtype(a, rt);            /* an integer tensor, a float scalar */
-        dm_tensor *out = fa ? scalar_floating(op, fa, is_int ? (double)si : sd, reversed) : NULL;
+        dm_tensor *out = fa ? scalar_floating(op, fa, s, reversed, d) : NULL;
         dm_tensor_release(fa);
         return out;
     }
@@ -807,21 +817,21 @@ static dm_tensor *binary_scalar_any(dm_binop op, const dm_tensor *a, double sd, 
 dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int reversed)
 {
     if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
-        return scalar_floating(op, a, s, reversed);
+        return scalar_floating(op, a, s, reversed, 0);
     return binary_scalar_any(op, a, s, 0, 0, reversed);
 }
 
 dm_tensor *dm_binary_scalar_f64(dm_binop op, const dm_tensor *a, double s, int reversed)
 {
     if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
-        return scalar_floating(op, a, (float)s, reversed);
+        return scalar_floating(op, a, (float)s, reversed, 0);
     return binary_scalar_any(op, a, s, 0, 0, reversed);
 }
 
 dm_tensor *dm_binary_scalar_i64(dm_binop op, const dm_tensor *a, int64_t s, int reversed)
 {
     if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
-        return scalar_floating(op, a, (float)s, reversed);
+        return scalar_floating(op, a, (float)s, reversed, 0);
     return binary_scalar_any(op, a, (double)s, s, 1, reversed);
 }
 
