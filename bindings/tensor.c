@@ -961,9 +961,15 @@ static int add_like(lua_State *L, int sign)
     }
     dm_tensor *o = lb_check_any(L, 2);
     double alpha = luaL_optnumber(L, 3, 1.0);
-    if ((t->dtype | o->dtype) != DM_FLOAT32 && alpha == 1.0)
-        return inplace_result(L, dm_binary_(op, t, o));
-    return inplace_result(L, dm_add_(t, o, (float)sign * (float)alpha));
+    if ((t->dtype | o->dtype) == DM_FLOAT32)
+        return inplace_result(L, dm_add_(t, o, (float)sign * (float)alpha));
+    if (alpha == 1.0) return inplace_result(L, dm_binary_(op, t, o));
+    /* t op= alpha * o, alpha typed as any number (an integer keeps integer tensors) */
+    dm_tensor **slot = lb_newbox(L);
+    *slot = lua_isinteger(L, 3) ? dm_binary_scalar_i64(DM_BIN_MUL, o, lua_tointeger(L, 3), 0)
+                                : dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
+    lb_done(L, *slot);
+    return inplace_result(L, dm_binary_(op, t, *slot));
 }
 
 static int t_add_(lua_State *L) { return add_like(L, 1); }

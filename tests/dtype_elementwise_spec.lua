@@ -153,6 +153,10 @@ describe("elementwise ops on every dtype", function ()
                      err(i.div_, i, 2))
     assert.are.same({3, 5}, i:mul_(2):add_(1):totable())
     assert.are.same({2, 4}, i:sub_(I({1, 1})):totable())
+    assert.are.same({4, 6}, i:add_(I({1, 1}), 2):totable())   -- an integer alpha
+    assert.are.same({2, 4}, i:sub_(I({1, 1}), 2):totable())
+    assert.are.equal("add_: result type float32 can't be cast to the desired output type int64",
+                     err(i.add_, i, I({1, 1}), 0.5))
     assert.are.same({2, 3}, i:clamp_(0, 3):totable())
     assert.are.equal(dm.int64, i.dtype)
     local f = dm.tensor({0.5, 0.5})
