@@ -597,20 +597,40 @@ static int t_detach(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm
 
 /* ---- math --------------------------------------------------------------------------- */
 
+/* Where PyTorch gives an integer tensor the default float dtype (an integer tensor with a
+   float number, integer true division, float functions of integers), the core gives
+   float32; with dm.set_default_dtype(dm.float64) the integer operand is made float64 first
+   (a temporary box on the stack, collected after the call) */
+static dm_tensor *default_float(lua_State *L, dm_tensor *t)
+{
+    if (dm_is_floating(t->dtype) || lb_default_dtype(L) != DM_FLOAT64) return t;
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_to_dtype(t, DM_FLOAT64);
+    lb_done(L, *slot);
+    return *slot;
+}
+
 /* Lua numbers keep their kind: an integer is integral, a float floating (as Python's int
    and float), which decides the result's dtype (dm_binary_scalar_i64 / _f64) */
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
     dm_tensor *a = lb_totensor_any(L, 1), *b = lb_totensor_any(L, 2);
-    if (a && b) RESULT(dm_binary(op, a, b));
+    if (a && b) {
+        if (op == DM_BIN_DIV && !dm_is_floating(a->dtype) && !dm_is_floating(b->dtype))
+            a = default_float(L, a);
+        RESULT(dm_binary(op, a, b));
+    }
     int a_num = lua_type(L, 1) == LUA_TNUMBER, b_num = lua_type(L, 2) == LUA_TNUMBER;
     if (a_num && b_num) return luaL_error(L, "%s: expected at least one tensor", fn);
     if (!a_num && !a) return luaL_typeerror(L, 1, "deepmoon.Tensor or number");
     if (!b_num && !b) return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
     int rev = !b_num, si = rev ? 1 : 2;
     dm_tensor *t = rev ? b : a;
-    if (lua_isinteger(L, si)) RESULT(dm_binary_scalar_i64(op, t, lua_tointeger(L, si), rev));
-    RESULT(dm_binary_scalar_f64(op, t, lua_tonumber(L, si), rev));
+    if (lua_isinteger(L, si)) {
+        if (op == DM_BIN_DIV) t = default_float(L, t);
+        RESULT(dm_binary_scalar_i64(op, t, lua_tointeger(L, si), rev));
+    }
+    RESULT(dm_binary_scalar_f64(op, default_float(L, t), lua_tonumber(L, si), rev));
 }
 
 static int t_add(lua_State *L) { return binary(L, DM_BIN_ADD, "add"); }
@@ -631,12 +651,16 @@ static int t_unm(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_un
 
 #define UNARY(name, op) \
     static int t_##name(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_unary(op, t)); }
-UNARY(neg, DM_UN_NEG) UNARY(exp, DM_UN_EXP) UNARY(log, DM_UN_LOG) UNARY(sqrt, DM_UN_SQRT)
+/* float functions: an integer input gives the default float dtype */
+#define UNARY_F(name, op) \
+    static int t_##name(lua_State *L) \
+    { dm_tensor *t = default_float(L, lb_check_any(L, 1)); RESULT(dm_unary(op, t)); }
+UNARY(neg, DM_UN_NEG) UNARY_F(exp, DM_UN_EXP) UNARY_F(log, DM_UN_LOG) UNARY_F(sqrt, DM_UN_SQRT)
 UNARY(abs, DM_UN_ABS) UNARY(sign, DM_UN_SIGN) UNARY(round, DM_UN_ROUND)
-UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY(tanh, DM_UN_TANH)
-UNARY(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY(reciprocal, DM_UN_RECIPROCAL)
-UNARY(sin, DM_UN_SIN) UNARY(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
-UNARY(square, DM_UN_SQUARE) UNARY(log1p, DM_UN_LOG1P)
+UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY_F(tanh, DM_UN_TANH)
+UNARY_F(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY_F(reciprocal, DM_UN_RECIPROCAL)
+UNARY_F(sin, DM_UN_SIN) UNARY_F(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
+UNARY(square, DM_UN_SQUARE) UNARY_F(log1p, DM_UN_LOG1P)
 
 /* a bound: NAN for none; *int_bounds is cleared by a float bound */
 static double optbound(lua_State *L, int idx, int *int_bounds)
@@ -670,6 +694,7 @@ static int t_clamp(lua_State *L)
     double lo, hi;
     int ib;
     clamp_args(L, &lo, &hi, &ib);
+    if (!ib) t = default_float(L, t);
     RESULT(dm_clamp_ex(t, lo, hi, ib));
 }
 
@@ -688,8 +713,8 @@ static int t_elu(lua_State *L)
 }
 
 /* where's value at idx: a Tensor, or a number made a 0-dim tensor typed as the op types a
-   number (an integer int64; a float float64 beside a float64 tensor, else float32), so
-   that the promotion is torch.where's */
+   number (an integer int64; a float float64 beside a float64 tensor or when that is the
+   default dtype, else float32), so that the promotion is torch.where's */
 static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
 {
     *made = 0;
@@ -698,7 +723,8 @@ static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
     dm_tensor *t = lua_isinteger(L, idx)
         ? dm_tensor_full_i64(0, NULL, lua_tointeger(L, idx), DM_INT64)
         : dm_tensor_full_dtype(0, NULL, lua_tonumber(L, idx),
-                               o && o->dtype == DM_FLOAT64 ? DM_FLOAT64 : DM_FLOAT32);
+                               (o && o->dtype == DM_FLOAT64) ||
+                               lb_default_dtype(L) == DM_FLOAT64 ? DM_FLOAT64 : DM_FLOAT32);
     if (!t) luaL_error(L, "%s", dm_errmsg());
     *made = 1;
     return t;
