@@ -316,6 +316,16 @@ static void test_float64_gradients(void)
         double err = gradcheck64(g_binary, bops[k], 2, (dm_tensor *[]){ x, x2 });
         CHECKF(err < 1e-6, "float64 gradcheck %s (err %.3g)", BN[bops[k]], err);
     }
+    /* broadcast: [2 x 7] op [7], the [7] side's gradient summed over the rows */
+    dm_tensor *r14 = rand_f64(14, 0.2, 2.2, 13), *m = dm_view(r14, 2, (int64_t[]){2, 7});
+    for (size_t k = 0; k < sizeof bops / sizeof bops[0]; k++) {
+        double err = gradcheck64(g_binary, bops[k], 2, (dm_tensor *[]){ m, x });
+        CHECKF(err < 1e-6, "float64 gradcheck %s [2 x 7] with [7] (err %.3g)", BN[bops[k]], err);
+        err = gradcheck64(g_binary, bops[k], 2, (dm_tensor *[]){ x, m });
+        CHECKF(err < 1e-6, "float64 gradcheck %s [7] with [2 x 7] (err %.3g)", BN[bops[k]], err);
+    }
+    dm_tensor_release(m);
+    dm_tensor_release(r14);
     for (int k = 0; k <= 14; k++) {
         double err = gradcheck64(g_misc, k, k == 13 ? 2 : 1, (dm_tensor *[]){ x, x2 });
         CHECKF(err < 1e-6, "float64 gradcheck of scalar/param form %d (err %.3g)", k, err);
