@@ -1060,8 +1060,19 @@ fail:
     return -1;
 }
 
-/* the gradient passed through unchanged (a new reference to gout) */
-static dm_tensor *pass(const dm_tensor *g) { return dm_tensor_retain((dm_tensor *)g); }
+/* the gradient passed through unchanged, in x's dtype (a new reference) */
+static dm_tensor *pass(const dm_tensor *g, const dm_tensor *x) { return dm_to_dtype(g, x->dtype); }
+
+/* gout in the node's floating type (that of its inputs): the rules below read it with the
+   inputs' element type, whatever dtype the engine seeded the walk with.  *hold is the
+   converted copy to release, or NULL. */
+static const dm_tensor *node_gout(const dm_node *n, const dm_tensor *gout, dm_tensor **hold)
+{
+    const dm_tensor *x = n->in[0] ? n->in[0] : n->in[1];
+    *hold = NULL;
+    if (!x || x->dtype == gout->dtype) return gout;
+    return *hold = dm_to_dtype(gout, x->dtype);
+}
 
 /* The rules below that loop over elements are written once over the element type T and
  * instantiated for float32 (name_f) and float64 (name_d); gout has the output's dtype. */
@@ -1136,11 +1147,11 @@ int dm__bw_binary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     dm_tensor *ga = NULL, *gb = NULL;
     switch (n->op) {
     case DM_OP_ADD:
-        if (need_a) ga = pass(gout);
-        if (need_b) gb = pass(gout);
+        if (need_a) ga = pass(gout, a);
+        if (need_b) gb = pass(gout, b);
         break;
     case DM_OP_SUB:
-        if (need_a) ga = pass(gout);
+        if (need_a) ga = pass(gout, a);
         if (need_b) gb = dm_unary(DM_UN_NEG, gout);
         break;
     case DM_OP_MUL:
@@ -1157,8 +1168,14 @@ int dm__bw_binary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         }
         break;
     case DM_OP_POW: case DM_OP_MAXIMUM: case DM_OP_MINIMUM:
-        if (BW_PICK(bw_binary_loop, gout, n, gout, need_a, need_b, &ga, &gb)) return -1;
+    {
+        dm_tensor *hold;
+        const dm_tensor *g = node_gout(n, gout, &hold);
+        int rc = !g || BW_PICK(bw_binary_loop, g, n, g, need_a, need_b, &ga, &gb);
+        dm_tensor_release(hold);
+        if (rc) return -1;
         break;
+    }
     default:
         dm_seterr("backward: binary rule called for %s", dm__node_name(n));
         return -1;
@@ -1238,10 +1255,14 @@ int dm__bw_scalar(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     if (n->op == DM_OP_ADDS) {                     /* x + s, x - s */
-        gin[0] = pass(gout);
-        return 0;
+        gin[0] = pass(gout, n->in[0]);
+        return gin[0] ? 0 : -1;
     }
-    return BW_PICK(bw_scalar, gout, n, gout, gin);
+    dm_tensor *hold;
+    const dm_tensor *g = node_gout(n, gout, &hold);
+    int rc = g ? BW_PICK(bw_scalar, g, n, g, gin) : -1;
+    dm_tensor_release(hold);
+    return rc;
 }
 
 #define BW_UNARY(name, T)                                                                   \
@@ -1334,7 +1355,11 @@ int dm__bw_unary(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
         dm_seterr("backward: unknown unary op %d", n->sub);
         return -1;
     }
-    return BW_PICK(bw_unary, gout, n, gout, gin);
+    dm_tensor *hold;
+    const dm_tensor *g = node_gout(n, gout, &hold);
+    int rc = g ? BW_PICK(bw_unary, g, n, g, gin) : -1;
+    dm_tensor_release(hold);
+    return rc;
 }
 
 /* clamp, leaky_relu, elu: o = rule(g, x) with the node's parameters f[0], f[1] in T */
@@ -1357,7 +1382,14 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
 #define BW_PARAM_BOTH(name, ...) \
     BW_PARAM(name##_f, float, __VA_ARGS__) BW_PARAM(name##_d, double, __VA_ARGS__) \
     int dm__##name(dm_node *n, const dm_tensor *gout, dm_tensor **gin) \
-    { return wants_grad(n, 0) ? BW_PICK(name, gout, n, gout, gin) : 0; }
+    { \
+        if (!wants_grad(n, 0)) return 0; \
+        dm_tensor *hold; \
+        const dm_tensor *g = node_gout(n, gout, &hold); \
+        int rc = g ? BW_PICK(name, g, n, g, gin) : -1; \
+        dm_tensor_release(hold); \
+        return rc; \
+    }
 
 /* clamp: the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
 BW_PARAM_BOTH(bw_clamp,
@@ -1398,9 +1430,13 @@ int dm__bw_where(dm_node *n, const dm_tensor *gout, dm_tensor **gin)
     int need_a = wants_grad(n, 0), need_b = wants_grad(n, 1);
     if (!need_a && !need_b) return 0;
     const dm_tensor *cond = n->saved[0];
-    dm_tensor *ga = need_a ? dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype) : NULL;
-    dm_tensor *gb = need_b ? dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype) : NULL;
-    if (dm__numel(gout) > 0 && (!need_a || ga) && (!need_b || gb))
-        (void)BW_PICK(bw_where, gout, cond, gout, ga, gb);
+    dm_tensor *hold;
+    const dm_tensor *g = node_gout(n, gout, &hold);
+    if (!g) return -1;
+    dm_tensor *ga = need_a ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
+    dm_tensor *gb = need_b ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
+    if (dm__numel(g) > 0 && (!need_a || ga) && (!need_b || gb))
+        BW_PICK(bw_where, g, cond, g, ga, gb);
+    dm_tensor_release(hold);
     return finish2(n, ga, gb, need_a, need_b, gin);
 }

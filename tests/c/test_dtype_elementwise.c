@@ -345,6 +345,17 @@ static void test_float64_gradients(void)
     CHECK(y3->grad_fn->in[0] && y3->grad_fn->in[0]->grad_fn &&
           !strcmp(dm_grad_fn_name(y3->grad_fn->in[0]), "ToCopyBackward0"),
           "mixed float32 * float64: the float32 operand goes through ToCopyBackward0");
+    /* the engine seeds a walk with a float32 gradient today: the float64 rules convert it,
+       so a single-path float64 graph gets its float64 gradient end to end */
+    dm_tensor *s0 = dm_tensor_full_dtype(0, NULL, 0.7, DM_FLOAT64);
+    dm_set_requires_grad(s0, 1);
+    dm_tensor *s1 = dm_binary_scalar_f64(DM_BIN_MUL, s0, 3, 0), *s2 = dm_unary(DM_UN_EXP, s1);
+    CHECK(s2 && dm_backward(s2, NULL, 0) == 0 && s0->grad && s0->grad->dtype == DM_FLOAT64 &&
+          fabs(dm_get_f64(s0->grad, NULL) - 3 * exp(2.1)) < 1e-12,
+          "exp(3 x) in float64 backward from a float32 seed: a float64 gradient, exact");
+    dm_tensor_release(s2);
+    dm_tensor_release(s1);
+    dm_tensor_release(s0);
     dm_tensor *in = input(A, DM_INT64), *yi = dm_mul(in, in);
     CHECK(yi && !yi->requires_grad && !dm_grad_fn_name(yi), "integer results record nothing");
     dm_tensor *objs[] = { y1, y2, y3, f, in, yi, x, x2 };
