@@ -63,7 +63,7 @@ function W.article (steps, checkpoints)
 
   dm.manual_seed(42)
   local X = dm.rand(100, 2)
-  local y = X:sum(2, true):gt(1)
+  local y = X:sum(2, true):gt(1):float()
   local loader = data.DataLoader(data.TensorDataset(X, y), { batch_size = 16, shuffle = true })
   local model = SimpleClassifier()
   local criterion = nn.BCELoss()

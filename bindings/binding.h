@@ -34,9 +34,6 @@ int lb_push(lua_State *L, dm_tensor *t);
 void lb_grad_box(lua_State *L, int idx, dm_tensor *t);
 void lb_grad_forget(lua_State *L, int idx);       /* drop that cache (grad cleared) */
 void lb_grad_set(lua_State *L, int idx, int gidx); /* cache the box at gidx (grad assigned) */
-/* a tensor from arg idx, which may be a Tensor or a number (a 0-dim tensor is made);
-   *made is set when the caller must release the result */
-dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made);
 /* tell the collector about bytes the core allocated outside Lua's heap */
 void lb_account(lua_State *L, int64_t bytes);
 

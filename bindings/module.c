@@ -222,18 +222,6 @@ void lb_grad_forget(lua_State *L, int idx)
     lua_pop(L, 1);
 }
 
-dm_tensor *lb_tensor_or_number(lua_State *L, int idx, int *made)
-{
-    *made = 0;
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-        dm_tensor *t = dm_tensor_scalar((float)lua_tonumber(L, idx));
-        if (!t) luaL_error(L, "%s", dm_errmsg());
-        *made = 1;
-        return t;
-    }
-    return lb_check(L, idx);
-}
-
 /* ---- arguments ------------------------------------------------------------------------ */
 
 int lb_dim(lua_State *L, int idx, const char *fn)

@@ -591,20 +591,40 @@ static int t_detach(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm
 
 /* ---- math --------------------------------------------------------------------------- */
 
+/* Where PyTorch gives an integer tensor the default float dtype (an integer tensor with a
+   float number, integer true division, float functions of integers), the core gives
+   float32; with dm.set_default_dtype(dm.float64) the integer operand is made float64 first
+   (a temporary box on the stack, collected after the call) */
+static dm_tensor *default_float(lua_State *L, dm_tensor *t)
+{
+    if (dm_is_floating(t->dtype) || lb_default_dtype(L) != DM_FLOAT64) return t;
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_to_dtype(t, DM_FLOAT64);
+    lb_done(L, *slot);
+    return *slot;
+}
+
+/* Lua numbers keep their kind: an integer is integral, a float floating (as Python's int
+   and float), which decides the result's dtype (dm_binary_scalar_i64 / _f64) */
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
-    dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
-    if (a && b) RESULT(dm_binary(op, a, b));
+    dm_tensor *a = lb_totensor_any(L, 1), *b = lb_totensor_any(L, 2);
+    if (a && b) {
+        if (op == DM_BIN_DIV && !dm_is_floating(a->dtype) && !dm_is_floating(b->dtype))
+            a = default_float(L, a);
+        RESULT(dm_binary(op, a, b));
+    }
     int a_num = lua_type(L, 1) == LUA_TNUMBER, b_num = lua_type(L, 2) == LUA_TNUMBER;
     if (a_num && b_num) return luaL_error(L, "%s: expected at least one tensor", fn);
     if (!a_num && !a) return luaL_typeerror(L, 1, "deepmoon.Tensor or number");
     if (!b_num && !b) return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
-    if (b_num) {
-        float s = (float)lua_tonumber(L, 2);
-        RESULT(dm_binary_scalar(op, a, s, 0));
+    int rev = !b_num, si = rev ? 1 : 2;
+    dm_tensor *t = rev ? b : a;
+    if (lua_isinteger(L, si)) {
+        if (op == DM_BIN_DIV) t = default_float(L, t);
+        RESULT(dm_binary_scalar_i64(op, t, lua_tointeger(L, si), rev));
     }
-    float s = (float)lua_tonumber(L, 1);
-    RESULT(dm_binary_scalar(op, b, s, 1));
+    RESULT(dm_binary_scalar_f64(op, default_float(L, t), lua_tonumber(L, si), rev));
 }
 
 static int t_add(lua_State *L) { return binary(L, DM_BIN_ADD, "add"); }
@@ -621,67 +641,97 @@ static int t_ge(lua_State *L) { return binary(L, DM_BIN_GE, "ge"); }
 static int t_maximum(lua_State *L) { return binary(L, DM_BIN_MAXIMUM, "maximum"); }
 static int t_minimum(lua_State *L) { return binary(L, DM_BIN_MINIMUM, "minimum"); }
 
-static int t_unm(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_unary(DM_UN_NEG, t)); }
+static int t_unm(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_unary(DM_UN_NEG, t)); }
 
 #define UNARY(name, op) \
-    static int t_##name(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_unary(op, t)); }
-UNARY(neg, DM_UN_NEG) UNARY(exp, DM_UN_EXP) UNARY(log, DM_UN_LOG) UNARY(sqrt, DM_UN_SQRT)
+    static int t_##name(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_unary(op, t)); }
+/* float functions: an integer input gives the default float dtype */
+#define UNARY_F(name, op) \
+    static int t_##name(lua_State *L) \
+    { dm_tensor *t = default_float(L, lb_check_any(L, 1)); RESULT(dm_unary(op, t)); }
+UNARY(neg, DM_UN_NEG) UNARY_F(exp, DM_UN_EXP) UNARY_F(log, DM_UN_LOG) UNARY_F(sqrt, DM_UN_SQRT)
 UNARY(abs, DM_UN_ABS) UNARY(sign, DM_UN_SIGN) UNARY(round, DM_UN_ROUND)
-UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY(tanh, DM_UN_TANH)
-UNARY(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY(reciprocal, DM_UN_RECIPROCAL)
-UNARY(sin, DM_UN_SIN) UNARY(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
-UNARY(square, DM_UN_SQUARE) UNARY(log1p, DM_UN_LOG1P)
+UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY_F(tanh, DM_UN_TANH)
+UNARY_F(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY_F(reciprocal, DM_UN_RECIPROCAL)
+UNARY_F(sin, DM_UN_SIN) UNARY_F(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
+UNARY(square, DM_UN_SQUARE) UNARY_F(log1p, DM_UN_LOG1P)
 
-static float optbound(lua_State *L, int idx)
+/* a bound: NAN for none; *int_bounds is cleared by a float bound */
+static double optbound(lua_State *L, int idx, int *int_bounds)
 {
-    return lua_isnoneornil(L, idx) ? NAN : (float)luaL_checknumber(L, idx);
+    if (lua_isnoneornil(L, idx)) return NAN;
+    if (!lua_isinteger(L, idx)) *int_bounds = 0;
+    return luaL_checknumber(L, idx);
 }
 
-/* clamp(min, max) or clamp{min = , max = } */
-static void clamp_args(lua_State *L, float *lo, float *hi)
+/* clamp(min, max) or clamp{min = , max = }; int_bounds: every bound given is an integer */
+static void clamp_args(lua_State *L, double *lo, double *hi, int *int_bounds)
 {
+    *int_bounds = 1;
     if (lua_istable(L, 2)) {
         static const char *const known[] = { "min", "max", NULL };
         lb_opts_check(L, 2, "clamp", known);
         lua_getfield(L, 2, "min");
         lua_getfield(L, 2, "max");
-        *lo = optbound(L, -2);
-        *hi = optbound(L, -1);
+        *lo = optbound(L, -2, int_bounds);
+        *hi = optbound(L, -1, int_bounds);
         lua_pop(L, 2);
     } else {
-        *lo = optbound(L, 2);
-        *hi = optbound(L, 3);
+        *lo = optbound(L, 2, int_bounds);
+        *hi = optbound(L, 3, int_bounds);
     }
 }
 
 static int t_clamp(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    float lo, hi;
-    clamp_args(L, &lo, &hi);
-    RESULT(dm_clamp(t, lo, hi));
+    dm_tensor *t = lb_check_any(L, 1);
+    double lo, hi;
+    int ib;
+    clamp_args(L, &lo, &hi, &ib);
+    if (!ib) t = default_float(L, t);
+    RESULT(dm_clamp_ex(t, lo, hi, ib));
 }
 
 static int t_leaky_relu(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    float slope = (float)luaL_optnumber(L, 2, 0.01);
+    dm_tensor *t = lb_check_any(L, 1);
+    double slope = luaL_optnumber(L, 2, 0.01);
     RESULT(dm_leaky_relu(t, slope));
 }
 
 static int t_elu(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    float alpha = (float)luaL_optnumber(L, 2, 1.0);
+    dm_tensor *t = lb_check_any(L, 1);
+    double alpha = luaL_optnumber(L, 2, 1.0);
     RESULT(dm_elu(t, alpha));
 }
 
+/* where's value at idx: a Tensor, or a number made a 0-dim tensor typed as the op types a
+   number (an integer int64; a float float64 beside a float64 tensor or when that is the
+   default dtype, else float32), so that the promotion is torch.where's */
+static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
+{
+    *made = 0;
+    if (lua_type(L, idx) != LUA_TNUMBER) return lb_check_any(L, idx);
+    dm_tensor *o = lb_totensor_any(L, other);
+    dm_tensor *t = lua_isinteger(L, idx)
+        ? dm_tensor_full_i64(0, NULL, lua_tointeger(L, idx), DM_INT64)
+        : dm_tensor_full_dtype(0, NULL, lua_tonumber(L, idx),
+                               (o && o->dtype == DM_FLOAT64) ||
+                               lb_default_dtype(L) == DM_FLOAT64 ? DM_FLOAT64 : DM_FLOAT32);
+    if (!t) luaL_error(L, "%s", dm_errmsg());
+    *made = 1;
+    return t;
+}
+
+/* where(cond, a, b): cond is a bool tensor, as in PyTorch 1.13 (a float mask is refused
+   with the core's message; convert it with :bool() or build it with a comparison) */
 static int t_where(lua_State *L)
 {
-    dm_tensor *c = lb_check(L, 1);
+    dm_tensor *c = lb_check_any(L, 1);
     int ma, mb;
-    dm_tensor *a = lb_tensor_or_number(L, 2, &ma);
-    dm_tensor *b = lb_tensor_or_number(L, 3, &mb);
+    dm_tensor *a = where_value(L, 2, 3, &ma);
+    dm_tensor *b = where_value(L, 3, 2, &mb);
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_where(c, a, b);
     if (ma) dm_tensor_release(a);
@@ -945,41 +995,61 @@ static int t_fill_(lua_State *L)
 
 static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check_any(L, 1))); }
 
-static int t_add_(lua_State *L)
+/* t:add_(x [, alpha]) and t:sub_: a float32 t keeps its own loops; other dtypes go through
+   the typed ops, and a result that cannot be cast to t's dtype is refused as in PyTorch */
+static int add_like(lua_State *L, int sign)
 {
-    dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) return inplace_result(L, dm_add_scalar_(t, (float)lua_tonumber(L, 2)));
-    dm_tensor *o = lb_check(L, 2);
-    return inplace_result(L, dm_add_(t, o, (float)luaL_optnumber(L, 3, 1.0)));
+    dm_tensor *t = lb_check_any(L, 1);
+    dm_binop op = sign > 0 ? DM_BIN_ADD : DM_BIN_SUB;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        if (t->dtype == DM_FLOAT32)
+            return inplace_result(L, dm_add_scalar_(t, (float)sign * (float)lua_tonumber(L, 2)));
+        return inplace_result(L, dm_binary_scalar_(op, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
+    }
+    dm_tensor *o = lb_check_any(L, 2);
+    double alpha = luaL_optnumber(L, 3, 1.0);
+    if ((t->dtype | o->dtype) == DM_FLOAT32)
+        return inplace_result(L, dm_add_(t, o, (float)sign * (float)alpha));
+    if (alpha == 1.0) return inplace_result(L, dm_binary_(op, t, o));
+    /* t op= alpha * o, alpha typed as any number (an integer keeps integer tensors) */
+    dm_tensor **slot = lb_newbox(L);
+    *slot = lua_isinteger(L, 3) ? dm_binary_scalar_i64(DM_BIN_MUL, o, lua_tointeger(L, 3), 0)
+                                : dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
+    lb_done(L, *slot);
+    return inplace_result(L, dm_binary_(op, t, *slot));
 }
 
-static int t_sub_(lua_State *L)
-{
-    dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) return inplace_result(L, dm_add_scalar_(t, -(float)lua_tonumber(L, 2)));
-    dm_tensor *o = lb_check(L, 2);
-    return inplace_result(L, dm_add_(t, o, -(float)luaL_optnumber(L, 3, 1.0)));
-}
+static int t_add_(lua_State *L) { return add_like(L, 1); }
+static int t_sub_(lua_State *L) { return add_like(L, -1); }
 
 static int t_mul_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) return inplace_result(L, dm_mul_scalar_(t, (float)lua_tonumber(L, 2)));
-    return inplace_result(L, dm_mul_(t, lb_check(L, 2)));
+    dm_tensor *t = lb_check_any(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_mul_scalar_(t, (float)lua_tonumber(L, 2)));
+        return inplace_result(L, dm_binary_scalar_(DM_BIN_MUL, t, lua_tonumber(L, 2),
+                                                   lua_isinteger(L, 2)));
+    }
+    return inplace_result(L, dm_mul_(t, lb_check_any(L, 2)));
 }
 
 static int t_div_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    return inplace_result(L, dm_mul_scalar_(t, 1.0f / (float)luaL_checknumber(L, 2)));
+    dm_tensor *t = lb_check_any(L, 1);
+    if (lua_type(L, 2) != LUA_TNUMBER) return inplace_result(L, dm_binary_(DM_BIN_DIV, t, lb_check_any(L, 2)));
+    if (t->dtype == DM_FLOAT32)
+        return inplace_result(L, dm_mul_scalar_(t, 1.0f / (float)luaL_checknumber(L, 2)));
+    return inplace_result(L, dm_binary_scalar_(DM_BIN_DIV, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
 }
 
 static int t_clamp_(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    float lo, hi;
-    clamp_args(L, &lo, &hi);
-    return inplace_result(L, dm_clamp_(t, lo, hi));
+    dm_tensor *t = lb_check_any(L, 1);
+    double lo, hi;
+    int ib;
+    clamp_args(L, &lo, &hi, &ib);
+    if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_clamp_(t, (float)lo, (float)hi));
+    return inplace_result(L, dm_clamp_ex_(t, lo, hi, ib));
 }
 
 /* ---- autograd ------------------------------------------------------------------------- */

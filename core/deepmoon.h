@@ -225,7 +225,14 @@ typedef enum {
     DM_BIN_EQ, DM_BIN_NE, DM_BIN_LT, DM_BIN_LE, DM_BIN_GT, DM_BIN_GE,
     DM_BIN_MAXIMUM, DM_BIN_MINIMUM
 } dm_binop;
-/* broadcasting binary op; comparisons give 0/1 and carry no gradient */
+/* Elementwise ops take every dtype.  The result's dtype is torch.result_type's: tensors
+   promote as dm_promote_types, but a 0-dim tensor or a number promotes a tensor with dims
+   only from a higher category (bool < integer < floating): int64 [n] + 2 is int64, + 2.5
+   float32; uint8 [n] + int64 0-dim is uint8.  Integer arithmetic is exact and wraps; div
+   is true division (integers give float32); uint8 and bool results are computed in int64
+   and converted back.  Unary float functions (exp, log, sigmoid, ...) of integers give
+   float32; neg/abs/sign/square/relu keep integer types, round/floor/ceil return them. */
+/* broadcasting binary op; comparisons give bool tensors and carry no gradient */
 dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b);
 dm_tensor *dm_add(const dm_tensor *a, const dm_tensor *b);
 dm_tensor *dm_sub(const dm_tensor *a, const dm_tensor *b);
@@ -234,6 +241,16 @@ dm_tensor *dm_div(const dm_tensor *a, const dm_tensor *b);
 dm_tensor *dm_pow(const dm_tensor *a, const dm_tensor *b);
 /* a op scalar, or scalar op a when reversed (s - a, s / a, s ^ a) */
 dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int reversed);
+/* the same with a floating (f64) or an integral (i64) number, typed as PyTorch types a
+   Python float or int: x ^ s with integer x and s < 0 is an error */
+dm_tensor *dm_binary_scalar_f64(dm_binop op, const dm_tensor *a, double s, int reversed);
+dm_tensor *dm_binary_scalar_i64(dm_binop op, const dm_tensor *a, int64_t s, int reversed);
+/* t = t op o (o broadcast to t) / t = t op s for any dtypes: the result type must cast to
+   t's (no floating result into an integer tensor, only bool into bool); is_int: s is an
+   integral number (typed as dm_binary_scalar_i64 types it) */
+int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o);
+int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int);
+int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds);
 
 typedef enum {
     DM_UN_NEG, DM_UN_EXP, DM_UN_LOG, DM_UN_SQRT, DM_UN_ABS, DM_UN_SIGN, DM_UN_ROUND,
@@ -242,9 +259,12 @@ typedef enum {
     DM_UN_COUNT
 } dm_unop;
 dm_tensor *dm_unary(dm_unop op, const dm_tensor *x);
-dm_tensor *dm_clamp(const dm_tensor *x, float lo, float hi);     /* NAN bound = none */
-dm_tensor *dm_leaky_relu(const dm_tensor *x, float slope);
-dm_tensor *dm_elu(const dm_tensor *x, float alpha);
+dm_tensor *dm_clamp(const dm_tensor *x, double lo, double hi);   /* NAN bound = none */
+/* int_bounds: the bounds are integral numbers (an integer x then stays integer) */
+dm_tensor *dm_clamp_ex(const dm_tensor *x, double lo, double hi, int int_bounds);
+dm_tensor *dm_leaky_relu(const dm_tensor *x, double slope);      /* floating x only */
+dm_tensor *dm_elu(const dm_tensor *x, double alpha);             /* floating x only */
+/* cond (bool) ? a : b, broadcast; a and b promoted as a binary op's operands */
 dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a, const dm_tensor *b);
 
 /* ---- reductions (dim < 0 after wrapping is impossible; use dm_*_all for everything) -- */

@@ -13,10 +13,19 @@
  * broadcasting.  The fast paths are that same kernel called once on the whole buffer, for
  * (a) contiguous operands of one shape and (b) one operand holding a single element.
  *
+ * Dtypes.  Every kernel is written once over its element type (BINARY_KERNEL_T,
+ * UNARY_KERNEL_T, ROW_T, the BW_* rules) and instantiated for float32, float64 (the same
+ * formula in double: <tgmath.h> picks exp or expf by type) and, where integers need their
+ * own, int64 (exact, wrapping).  Two float32 operands take the float32 code as before, after
+ * one dtype compare; anything else finds the result type (torch.result_type), converts the
+ * operands to the type it computes in (uint8 and bool arithmetic in int64, integer division
+ * in float32), runs the kernels through the plan and converts back where needed.
+ *
  * Numerics follow PyTorch 1.13's CPU kernels, including their quirks: x / s is a true
  * division, s / x is reciprocal(x) * s, x ^ s special-cases s = 0, 1, 2, 3, 0.5, -0.5, -1, -2,
  * elu and selu use exp(x) - 1 (not expm1), round is half-to-even. */
 #include "internal.h"
+#include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
@@ -43,7 +52,8 @@ typedef struct {
     int64_t st[PLAN_MAX_IN][DM_MAX_DIMS];  /* strides in elements, 0 where broadcast */
     int64_t off[PLAN_MAX_IN];              /* current storage offset of each operand */
     int64_t idx[DM_MAX_DIMS];
-    const float *base[PLAN_MAX_IN];        /* storage->data of each operand */
+    const char *base[PLAN_MAX_IN];         /* storage->data of each operand */
+    int esz[PLAN_MAX_IN];                  /* its element size in bytes */
 } plan;
 
 /* t[k] broadcast to (ndim, shape); shape must hold no zero */
@@ -54,7 +64,8 @@ static void plan_init(plan *p, int nin, const dm_tensor *const *t, int ndim,
     p->nin = nin;
     for (int k = 0; k < nin; k++) {
         p->off[k] = t[k]->offset;
-        p->base[k] = dm__fbase(t[k]);
+        p->base[k] = (const char *)t[k]->storage->data;
+        p->esz[k] = (int)dm__esize(t[k]->dtype);
     }
     for (int d = 0; d < ndim; d++) {
         if (shape[d] == 1) continue;       /* a size-1 dim never moves any operand */
@@ -86,7 +97,10 @@ static void plan_init(plan *p, int nin, const dm_tensor *const *t, int ndim,
 
 static inline int64_t plan_row_len(const plan *p) { return p->shape[p->nd - 1]; }
 static inline int64_t plan_row_stride(const plan *p, int k) { return p->st[k][p->nd - 1]; }
-static inline const float *plan_ptr(const plan *p, int k) { return p->base[k] + p->off[k]; }
+static inline const void *plan_ptr(const plan *p, int k)
+{
+    return p->base[k] + p->off[k] * p->esz[k];
+}
 
 /* step to the next row (odometer over every dim but the last) */
 static inline void plan_next_row(plan *p)
@@ -99,10 +113,15 @@ static inline void plan_next_row(plan *p)
     }
 }
 
-/* ---- binary kernels: o[i] = f(a[i*sa], b[i*sb]) --------------------------------------- */
+/* ---- binary kernels: o[i] = f(a[i*sa], b[i*sb]) ---------------------------------------
+ * Each is written once over the element type T (output type OT); float32 and float64 get
+ * the same formula (tgmath picks expf or exp), int64 its own exact one. */
 
 typedef void (*binkern)(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
                         float *restrict o);
+/* any element types: the kernels' entry points for the dtype-generic path */
+typedef void (*vkern)(int64_t n, const void *a, int64_t sa, const void *b, int64_t sb,
+                      void *o);
 
 /* for (i = 0; i < n; i++) BODY, split so the main loop's trip count is a multiple of 8:
  * GCC's -O2 vectoriser (the "very cheap" cost model) only takes loops it needs no scalar
@@ -113,120 +132,265 @@ typedef void (*binkern)(int64_t n, const float *a, int64_t sa, const float *b, i
         for (int64_t i = m_; i < n_; i++) { __VA_ARGS__ }                                   \
     } while (0)
 
-/* the same over a strided row x (stride sx) of n elements, the element named v */
-#define ROWLOOP(...) do {                                                                   \
-        if (sx == 1) VLOOP(n, const float v = x[i]; __VA_ARGS__);                           \
-        else for (int64_t i = 0; i < n; i++) { const float v = x[i * sx]; __VA_ARGS__ }     \
+/* the same over a strided row x (stride sx) of n elements of type T, the element named v */
+#define ROWLOOP_T(T, ...) do {                                                              \
+        if (sx == 1) VLOOP(n, const T v = x[i]; __VA_ARGS__);                               \
+        else for (int64_t i = 0; i < n; i++) { const T v = x[i * sx]; __VA_ARGS__ }         \
     } while (0)
+#define ROWLOOP(...) ROWLOOP_T(float, __VA_ARGS__)
 
 /* The common stride patterns get their own loops so they vectorise. */
-#define BINARY_KERNEL(name, EXPR)                                                           \
+#define BINARY_KERNEL_T(name, T, OT, EXPR)                                                  \
     DM_AVX_CLONES                                                                           \
-    static void name(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,     \
-                     float *restrict o)                                                     \
+    static void name(int64_t n, const T *a, int64_t sa, const T *b, int64_t sb,             \
+                     OT *restrict o)                                                        \
     {                                                                                       \
         if (sa == 1 && sb == 1) {                                                           \
-            VLOOP(n, float x = a[i]; float y = b[i]; o[i] = (EXPR););                       \
+            VLOOP(n, T x = a[i]; T y = b[i]; o[i] = (EXPR););                               \
         } else if (sa == 1 && sb == 0) {                                                    \
-            const float y = b[0];                                                           \
-            VLOOP(n, float x = a[i]; o[i] = (EXPR););                                       \
+            const T y = b[0];                                                               \
+            VLOOP(n, T x = a[i]; o[i] = (EXPR););                                           \
         } else if (sa == 0 && sb == 1) {                                                    \
-            const float x = a[0];                                                           \
-            VLOOP(n, float y = b[i]; o[i] = (EXPR););                                       \
+            const T x = a[0];                                                               \
+            VLOOP(n, T y = b[i]; o[i] = (EXPR););                                           \
         } else {                                                                            \
             for (int64_t i = 0; i < n; i++) {                                               \
-                float x = a[i * sa], y = b[i * sb];                                         \
+                T x = a[i * sa], y = b[i * sb];                                             \
                 o[i] = (EXPR);                                                              \
             }                                                                               \
         }                                                                                   \
+    }                                                                                       \
+    static void name##_v(int64_t n, const void *a, int64_t sa, const void *b, int64_t sb,   \
+                         void *o)                                                           \
+    {                                                                                       \
+        name(n, (const T *)a, sa, (const T *)b, sb, (OT *)o);                               \
     }
+#define BINARY_KERNEL(name, EXPR) BINARY_KERNEL_T(name, float, float, EXPR)
+/* the float32 and float64 kernels of one formula */
+#define BINARY_FLOATS(name, EXPR) BINARY_KERNEL(name, EXPR) \
+    BINARY_KERNEL_T(name##_d, double, double, EXPR)
+/* a comparison for the three compute types, into bool (one byte, 0 or 1) */
+#define BINARY_CMP(name, EXPR) BINARY_KERNEL_T(name, float, uint8_t, EXPR) \
+    BINARY_KERNEL_T(name##_d, double, uint8_t, EXPR) BINARY_KERNEL_T(name##_i, int64_t, uint8_t, EXPR)
 
 /* maximum/minimum propagate NaN from either side, as torch.maximum does */
-static inline float max_nan(float x, float y)
+#define MAXMIN_NAN(T, sfx)                                                                  \
+    static inline T max_nan##sfx(T x, T y)                                                  \
+    {                                                                                       \
+        T r = x < y ? y : x;                                                                \
+        r = y != y ? y : r;                                                                 \
+        return x != x ? x : r;                                                              \
+    }                                                                                       \
+    static inline T min_nan##sfx(T x, T y)                                                  \
+    {                                                                                       \
+        T r = y < x ? y : x;                                                                \
+        r = y != y ? y : r;                                                                 \
+        return x != x ? x : r;                                                              \
+    }
+MAXMIN_NAN(float, )
+MAXMIN_NAN(double, _d)
+#define MAX_NAN(x, y) _Generic((x), float: max_nan, default: max_nan_d)(x, y)
+#define MIN_NAN(x, y) _Generic((x), float: min_nan, default: min_nan_d)(x, y)
+
+/* int64 arithmetic wraps around as PyTorch's (two's complement), without C's overflow UB */
+#define WRAP(x, OP, y) ((int64_t)((uint64_t)(x) OP (uint64_t)(y)))
+/* b ^ e for integers: exact, wrapping; a negative e gives 0 but for b = 1 and b = -1 */
+static inline int64_t ipow(int64_t b, int64_t e)
 {
-    float r = x < y ? y : x;
-    r = y != y ? y : r;
-    return x != x ? x : r;
-}
-static inline float min_nan(float x, float y)
-{
-    float r = y < x ? y : x;
-    r = y != y ? y : r;
-    return x != x ? x : r;
+    if (e < 0) return b == 1 ? 1 : b == -1 ? ((e & 1) ? -1 : 1) : 0;
+    uint64_t r = 1, x = (uint64_t)b;
+    for (; e; e >>= 1, x *= x) if (e & 1) r *= x;
+    return (int64_t)r;
 }
 
-BINARY_KERNEL(k_add, x + y)
-BINARY_KERNEL(k_sub, x - y)
-BINARY_KERNEL(k_mul, x * y)
-BINARY_KERNEL(k_div, x / y)
-BINARY_KERNEL(k_pow, powf(x, y))
-BINARY_KERNEL(k_eq, (float)(x == y))
-BINARY_KERNEL(k_ne, (float)(x != y))
-BINARY_KERNEL(k_lt, (float)(x < y))
-BINARY_KERNEL(k_le, (float)(x <= y))
-BINARY_KERNEL(k_gt, (float)(x > y))
-BINARY_KERNEL(k_ge, (float)(x >= y))
-BINARY_KERNEL(k_maximum, max_nan(x, y))
-BINARY_KERNEL(k_minimum, min_nan(x, y))
+BINARY_FLOATS(k_add, x + y)
+BINARY_FLOATS(k_sub, x - y)
+BINARY_FLOATS(k_mul, x * y)
+BINARY_FLOATS(k_div, x / y)
+BINARY_FLOATS(k_pow, pow(x, y))
+BINARY_FLOATS(k_maximum, MAX_NAN(x, y))
+BINARY_FLOATS(k_minimum, MIN_NAN(x, y))
+BINARY_KERNEL_T(k_add_i, int64_t, int64_t, WRAP(x, +, y))
+BINARY_KERNEL_T(k_sub_i, int64_t, int64_t, WRAP(x, -, y))
+BINARY_KERNEL_T(k_mul_i, int64_t, int64_t, WRAP(x, *, y))
+BINARY_KERNEL_T(k_pow_i, int64_t, int64_t, ipow(x, y))
+BINARY_KERNEL_T(k_maximum_i, int64_t, int64_t, x < y ? y : x)
+BINARY_KERNEL_T(k_minimum_i, int64_t, int64_t, y < x ? y : x)
+BINARY_CMP(k_eq, x == y)
+BINARY_CMP(k_ne, x != y)
+BINARY_CMP(k_lt, x < y)
+BINARY_CMP(k_le, x <= y)
+BINARY_CMP(k_gt, x > y)
+BINARY_CMP(k_ge, x >= y)
 
 #define NBINOPS (DM_BIN_MINIMUM + 1)
+#define IS_CMP(op) ((op) >= DM_BIN_EQ && (op) <= DM_BIN_GE)
 
+/* kernels by compute type: [0] float32, [1] float64, [2] int64 (NULL: none, as for int64
+   division, which is a true division computed in float32) */
+#define KERNS(k) k, { k##_v, k##_d_v, k##_i_v }
+#define KERNS_F(k) k, { k##_v, k##_d_v, NULL }
+#define KERNS_C(k) NULL, { k##_v, k##_d_v, k##_i_v }
 static const struct {
     const char *name;
-    binkern kern;
+    binkern kern;           /* the float32 fast path; NULL for comparisons (their output is bool) */
+    vkern vk[3];
     dm_op op;               /* DM_OP_NONE: a comparison, no gradient */
 } bininfo[NBINOPS] = {
-    [DM_BIN_ADD] = { "add", k_add, DM_OP_ADD },
-    [DM_BIN_SUB] = { "sub", k_sub, DM_OP_SUB },
-    [DM_BIN_MUL] = { "mul", k_mul, DM_OP_MUL },
-    [DM_BIN_DIV] = { "div", k_div, DM_OP_DIV },
-    [DM_BIN_POW] = { "pow", k_pow, DM_OP_POW },
-    [DM_BIN_EQ] = { "eq", k_eq, DM_OP_NONE },
-    [DM_BIN_NE] = { "ne", k_ne, DM_OP_NONE },
-    [DM_BIN_LT] = { "lt", k_lt, DM_OP_NONE },
-    [DM_BIN_LE] = { "le", k_le, DM_OP_NONE },
-    [DM_BIN_GT] = { "gt", k_gt, DM_OP_NONE },
-    [DM_BIN_GE] = { "ge", k_ge, DM_OP_NONE },
-    [DM_BIN_MAXIMUM] = { "maximum", k_maximum, DM_OP_MAXIMUM },
-    [DM_BIN_MINIMUM] = { "minimum", k_minimum, DM_OP_MINIMUM },
+    [DM_BIN_ADD] = { "add", KERNS(k_add), DM_OP_ADD },
+    [DM_BIN_SUB] = { "sub", KERNS(k_sub), DM_OP_SUB },
+    [DM_BIN_MUL] = { "mul", KERNS(k_mul), DM_OP_MUL },
+    [DM_BIN_DIV] = { "div", KERNS_F(k_div), DM_OP_DIV },
+    [DM_BIN_POW] = { "pow", KERNS(k_pow), DM_OP_POW },
+    [DM_BIN_EQ] = { "eq", KERNS_C(k_eq), DM_OP_NONE },
+    [DM_BIN_NE] = { "ne", KERNS_C(k_ne), DM_OP_NONE },
+    [DM_BIN_LT] = { "lt", KERNS_C(k_lt), DM_OP_NONE },
+    [DM_BIN_LE] = { "le", KERNS_C(k_le), DM_OP_NONE },
+    [DM_BIN_GT] = { "gt", KERNS_C(k_gt), DM_OP_NONE },
+    [DM_BIN_GE] = { "ge", KERNS_C(k_ge), DM_OP_NONE },
+    [DM_BIN_MAXIMUM] = { "maximum", KERNS(k_maximum), DM_OP_MAXIMUM },
+    [DM_BIN_MINIMUM] = { "minimum", KERNS(k_minimum), DM_OP_MINIMUM },
 };
 
-/* o (contiguous, broadcast shape) = kern(a, b); the general path */
-static void binary_general(binkern kern, const dm_tensor *a, const dm_tensor *b, int ndim,
-                           const int64_t *shape, int64_t n, float *o)
+/* o (contiguous, broadcast shape, osz bytes an element) = kern(a, b); the general path */
+static void binary_general(vkern kern, const dm_tensor *a, const dm_tensor *b, int ndim,
+                           const int64_t *shape, int64_t n, char *o, size_t osz)
 {
     const dm_tensor *ts[2] = { a, b };
     plan p;
     plan_init(&p, 2, ts, ndim, shape);
     int64_t len = plan_row_len(&p), sa = plan_row_stride(&p, 0), sb = plan_row_stride(&p, 1);
     for (int64_t done = 0; done < n; done += len) {
-        kern(len, plan_ptr(&p, 0), sa, plan_ptr(&p, 1), sb, o + done);
+        kern(len, plan_ptr(&p, 0), sa, plan_ptr(&p, 1), sb, o + done * (int64_t)osz);
         plan_next_row(&p);
     }
 }
 
-/* out = a op b where out has the broadcast shape; no autograd */
-static dm_tensor *binary_forward(dm_binop op, const dm_tensor *a, const dm_tensor *b)
+/* out (dtype odt) = a op b with the kernel k of a and b's common dtype; no autograd */
+static dm_tensor *binary_forward(const char *fn, vkern kern, const dm_tensor *a,
+                                 const dm_tensor *b, dm_dtype odt)
 {
     int64_t shape[DM_MAX_DIMS];
-    int nd = dm__broadcast_shape(bininfo[op].name, a, b, shape);
+    int nd = dm__broadcast_shape(fn, a, b, shape);
     if (nd < 0) return NULL;
-    dm_tensor *out = dm_tensor_new(nd, shape);
+    dm_tensor *out = dm_tensor_new_dtype(nd, shape, odt);
     if (!out) return NULL;
-    int64_t n = dm_numel(out);
+    int64_t n = dm__numel(out);
     if (n == 0) return out;
-    binkern kern = bininfo[op].kern;
-    float *o = dm_data(out);
-    int ca = dm_is_contiguous(a), cb = dm_is_contiguous(b);
-    int64_t na = dm_numel(a), nb = dm_numel(b);
+    void *o = dm__ptr(out);
+    int ca = dm__is_contig(a), cb = dm__is_contig(b);
+    int64_t na = dm__numel(a), nb = dm__numel(b);
     if (ca && cb && na == n && nb == n)                    /* (a) same shape, contiguous */
-        kern(n, dm_data(a), 1, dm_data(b), 1, o);
+        kern(n, dm__ptr(a), 1, dm__ptr(b), 1, o);
     else if (nb == 1 && ca && na == n)                     /* (b) b is one element */
-        kern(n, dm_data(a), 1, dm_data(b), 0, o);
+        kern(n, dm__ptr(a), 1, dm__ptr(b), 0, o);
     else if (na == 1 && cb && nb == n)                     /* (b) a is one element */
-        kern(n, dm_data(a), 0, dm_data(b), 1, o);
+        kern(n, dm__ptr(a), 0, dm__ptr(b), 1, o);
     else                                                   /* (c) anything */
-        binary_general(kern, a, b, nd, shape, n, o);
+        binary_general(kern, a, b, nd, shape, n, o, dm__esize(odt));
+    return out;
+}
+
+/* ---- type promotion (torch.result_type) ------------------------------------------------ */
+
+/* the type of hi (a tensor with dims, or a 0-dim one against a Lua number) meeting lo (a
+   0-dim tensor or a number): lo promotes hi only from a higher category (bool < integer <
+   floating), or when hi is bool */
+static dm_dtype combine_types(dm_dtype hi, dm_dtype lo)
+{
+    if (dm_is_floating(hi)) return hi;
+    if (hi == DM_BOOL || dm_is_floating(lo)) return dm_promote_types(hi, lo);
+    return hi;
+}
+
+static dm_dtype result_type2(const dm_tensor *a, const dm_tensor *b)
+{
+    if ((a->ndim == 0) == (b->ndim == 0)) return dm_promote_types(a->dtype, b->dtype);
+    return a->ndim ? combine_types(a->dtype, b->dtype) : combine_types(b->dtype, a->dtype);
+}
+
+/* a number's own type: integral numbers are int64, floating ones the default float32 */
+static dm_dtype scalar_type(int is_int) { return is_int ? DM_INT64 : DM_FLOAT32; }
+
+/* the errors PyTorch raises on types before computing anything (fn names the op) */
+static int check_types(dm_binop op, dm_dtype ta, dm_dtype tb, dm_dtype rt, int neg_int_exp)
+{
+    if (op == DM_BIN_SUB && ta == DM_BOOL && tb == DM_BOOL) {
+        dm_seterr("sub: subtraction, the `-` operator, with two bool tensors is not "
+                  "supported; use the `^` or logical_xor() operator instead");
+        return -1;
+    }
+    if (op == DM_BIN_SUB && (ta == DM_BOOL || tb == DM_BOOL)) {
+        dm_seterr("sub: subtraction, the `-` operator, with a bool tensor is not supported; "
+                  "to invert a mask, use logical_not()");
+        return -1;
+    }
+    if (op == DM_BIN_POW && rt == DM_BOOL) {
+        dm_seterr("pow: not implemented for bool tensors");
+        return -1;
+    }
+    if (op == DM_BIN_POW && neg_int_exp && !dm_is_floating(rt)) {
+        dm_seterr("pow: integers to negative integer powers are not allowed");
+        return -1;
+    }
+    return 0;
+}
+
+/* the dtype op computes in for a promoted type rt: true division of integers is float32;
+   uint8 and bool arithmetic is done in int64 and converted back (wrapping as PyTorch's) */
+static dm_dtype compute_type(dm_binop op, dm_dtype rt)
+{
+    if (dm_is_floating(rt)) return rt;
+    return op == DM_BIN_DIV ? DM_FLOAT32 : DM_INT64;
+}
+static int kclass(dm_dtype ct) { return ct == DM_FLOAT32 ? 0 : ct == DM_FLOAT64 ? 1 : 2; }
+
+/* a op b for any dtypes, rt their promoted type: the inputs converted to the compute type
+   (differentiably, between floating types) are left in *ca, *cb for the caller to record
+   with and release */
+static dm_tensor *binary_any(dm_binop op, const dm_tensor *a, const dm_tensor *b, dm_dtype rt,
+                             dm_tensor **ca, dm_tensor **cb)
+{
+    *ca = *cb = NULL;
+    dm_dtype ct = compute_type(op, rt);
+    if (!(*ca = dm_to_dtype(a, ct)) || !(*cb = dm_to_dtype(b, ct))) return NULL;
+    int cmp = IS_CMP(op);
+    dm_tensor *out = binary_forward(bininfo[op].name, bininfo[op].vk[kclass(ct)], *ca, *cb,
+                                    cmp ? DM_BOOL : ct);
+    if (out && !cmp && ct != rt && op != DM_BIN_DIV) {      /* uint8, bool: back from int64 */
+        dm_tensor *r = dm_to_dtype(out, rt);
+        dm_tensor_release(out);
+        out = r;
+    }
+    return out;
+}
+
+/* record the node of a binary op on out (a floating result whose inputs need grad);
+   releases out and returns NULL on failure */
+static dm_tensor *record_binary(dm_binop op, dm_tensor *out, const dm_tensor *a,
+                                const dm_tensor *b)
+{
+    const dm_tensor *ins[2] = { a, b };
+    if (bininfo[op].op != DM_OP_NONE && dm__needs_grad(2, ins)) {
+        dm_node *nd = dm__record(bininfo[op].op, (int)op, out, 2, ins);
+        if (!nd || (op == DM_BIN_POW && !dm__save(nd, 0, out))) {
+            dm_tensor_release(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* dm_binary for anything but two float32 operands of an arithmetic op */
+static dm_tensor *binary_other(dm_binop op, const dm_tensor *a, const dm_tensor *b)
+{
+    dm_dtype rt = result_type2(a, b);
+    if (check_types(op, a->dtype, b->dtype, rt, 0)) return NULL;
+    dm_tensor *ca, *cb;
+    dm_tensor *out = binary_any(op, a, b, rt, &ca, &cb);
+    if (out && dm_is_floating(out->dtype)) out = record_binary(op, out, ca, cb);
+    dm_tensor_release(ca);
+    dm_tensor_release(cb);
     return out;
 }
 
@@ -240,6 +404,8 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         dm_seterr("%s: expected two tensors, got NULL", bininfo[op].name);
         return NULL;
     }
+    if ((a->dtype | b->dtype) != DM_FLOAT32 || !bininfo[op].kern)  /* DM_FLOAT32 is 0 */
+        return binary_other(op, a, b);
     dm_tensor *out;
     if (dm__same_shape(a, b) && dm__is_contig(a) && dm__is_contig(b)) {
         /* the common case, without the broadcasting machinery: same shape, contiguous */
@@ -248,18 +414,10 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         if (!out) return NULL;
         if (n) bininfo[op].kern(n, dm__data(a), 1, dm__data(b), 1, dm__data(out));
     } else {
-        out = binary_forward(op, a, b);
+        out = binary_forward(bininfo[op].name, bininfo[op].vk[0], a, b, DM_FLOAT32);
         if (!out) return NULL;
     }
-    const dm_tensor *ins[2] = { a, b };
-    if (bininfo[op].op != DM_OP_NONE && dm__needs_grad(2, ins)) {
-        dm_node *nd = dm__record(bininfo[op].op, (int)op, out, 2, ins);
-        if (!nd || (op == DM_BIN_POW && !dm__save(nd, 0, out))) {
-            dm_tensor_release(out);
-            return NULL;
-        }
-    }
-    return out;
+    return record_binary(op, out, a, b);
 }
 
 dm_tensor *dm_add(const dm_tensor *a, const dm_tensor *b) { return dm_binary(DM_BIN_ADD, a, b); }
@@ -271,116 +429,204 @@ dm_tensor *dm_pow(const dm_tensor *a, const dm_tensor *b) { return dm_binary(DM_
 /* ---- one-input maps: o = f(x) row by row ------------------------------------------------ */
 
 typedef struct rowctx rowctx;
-typedef void (*rowfn)(const rowctx *c, int64_t n, const float *x, int64_t sx,
-                      float *restrict o);
+typedef void (*rowfn)(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o);
 struct rowctx {
     rowfn fn;
     int which;              /* dm_unop for unary rows */
-    binkern bk;             /* for tensor-scalar rows */
+    vkern bk;               /* for tensor-scalar rows */
     int reversed;
-    float s, lo, hi;        /* scalar operand / parameters */
+    float s, lo, hi;        /* scalar operand / parameters (float32 rows) */
+    double sd, lod, hid;    /* the same for float64 rows */
 };
 
-/* out = f(x), a new contiguous tensor of x's shape */
+/* out = f(x), a new contiguous tensor of x's shape and dtype */
 static dm_tensor *map1(const dm_tensor *x, const rowctx *c)
 {
-    dm_tensor *out = dm_tensor_new(x->ndim, x->shape);
+    int64_t n = dm__numel(x);
+    dm_tensor *out = dm__tensor_new_checked_dt(x->ndim, x->shape, n, x->dtype);
     if (!out) return NULL;
-    int64_t n = dm_numel(x);
     if (n == 0) return out;
-    float *o = dm_data(out);
-    if (dm_is_contiguous(x)) {             /* fast path: one row */
-        c->fn(c, n, dm_data(x), 1, o);
+    char *o = dm__ptr(out);
+    if (dm__is_contig(x)) {                /* fast path: one row */
+        c->fn(c, n, dm__ptr(x), 1, o);
         return out;
     }
     plan p;
     plan_init(&p, 1, &x, x->ndim, x->shape);
-    int64_t len = plan_row_len(&p), sx = plan_row_stride(&p, 0);
+    int64_t len = plan_row_len(&p), sx = plan_row_stride(&p, 0), esz = p.esz[0];
     for (int64_t done = 0; done < n; done += len) {
-        c->fn(c, len, plan_ptr(&p, 0), sx, o + done);
+        c->fn(c, len, plan_ptr(&p, 0), sx, o + done * esz);
         plan_next_row(&p);
     }
     return out;
 }
 
-/* ---- unary kernels ---------------------------------------------------------------------- */
-
-typedef void (*unkern)(int64_t n, const float *x, int64_t sx, float *restrict o);
-
-#define UNARY_KERNEL(name, EXPR)                                                            \
-    DM_AVX_CLONES                                                                           \
-    static void name(int64_t n, const float *xs, int64_t sx, float *restrict o)             \
+/* a row function over float32 (name) and float64 (name_d) elements: the body sees x, o of
+   type T and, for each of the rowctx parameters, its value in T (s, lo, hi) */
+#define ROW_FLOATS(name, ...)                                                               \
+    ROW_T(name, float, c->s, c->lo, c->hi, __VA_ARGS__)                                     \
+    ROW_T(name##_d, double, c->sd, c->lod, c->hid, __VA_ARGS__)
+#define ROW_T(name, T, S, LO, HI, ...)                                                      \
+    static void name(const rowctx *c, int64_t n, const void *xv, int64_t sx, void *ov)      \
     {                                                                                       \
-        if (sx == 1) {                                                                      \
-            VLOOP(n, float x = xs[i]; o[i] = (EXPR););                                      \
-        } else {                                                                            \
-            for (int64_t i = 0; i < n; i++) { float x = xs[i * sx]; o[i] = (EXPR); }        \
-        }                                                                                   \
+        const T *x = xv;                                                                    \
+        T *restrict o = ov;                                                                 \
+        const T s = S, lo = LO, hi = HI;                                                    \
+        (void)s; (void)lo; (void)hi;                                                        \
+        __VA_ARGS__                                                                         \
     }
 
-/* torch.selu is elu with these (scale * alpha on the negative side, computed in float) */
+/* ---- unary kernels ---------------------------------------------------------------------- */
+
+typedef void (*ukern)(int64_t n, const void *x, int64_t sx, void *o);
+
+#define UNARY_KERNEL_T(name, T, EXPR)                                                       \
+    DM_AVX_CLONES                                                                           \
+    static void name(int64_t n, const T *xs, int64_t sx, T *restrict o)                     \
+    {                                                                                       \
+        if (sx == 1) {                                                                      \
+            VLOOP(n, T x = xs[i]; o[i] = (EXPR););                                          \
+        } else {                                                                            \
+            for (int64_t i = 0; i < n; i++) { T x = xs[i * sx]; o[i] = (EXPR); }            \
+        }                                                                                   \
+    }                                                                                       \
+    static void name##_v(int64_t n, const void *x, int64_t sx, void *o)                     \
+    {                                                                                       \
+        name(n, (const T *)x, sx, (T *)o);                                                  \
+    }
+#define UNARY_FLOATS(name, EXPR) UNARY_KERNEL_T(name, float, EXPR) \
+    UNARY_KERNEL_T(name##_d, double, EXPR)
+
+/* torch.selu is elu with these (scale * alpha on the negative side, computed in the
+   tensor's type) */
+#define SELU_ALPHA_D 1.6732632423543772848170429916717
+#define SELU_SCALE_D 1.0507009873554804934193349852946
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f
 /* gelu (exact): x * Phi(x); its derivative uses Phi and the normal density */
-#define GELU_ALPHA ((float)0.70710678118654752440)                 /* 1/sqrt(2) */
-#define GELU_BETA ((float)(1.12837916709551257390 * 0.70710678118654752440 * 0.5)) /* 1/sqrt(2 pi) */
+#define GELU_ALPHA_D 0.70710678118654752440                                  /* 1/sqrt(2) */
+#define GELU_BETA_D (1.12837916709551257390 * 0.70710678118654752440 * 0.5)  /* 1/sqrt(2 pi) */
+#define GELU_ALPHA ((float)GELU_ALPHA_D)
+#define GELU_BETA ((float)GELU_BETA_D)
+/* the constant c in the type of x */
+#define KT(x, c) _Generic((x), float: c, default: c##_D)
 
-static inline float sign_of(float x) { return (float)((0 < x) - (x < 0)); }   /* sign(NaN) = 0 */
+#define SIGN_OF(x) ((0 < (x)) - ((x) < 0))        /* sign(NaN) = 0 */
+static inline float sign_of(float x) { return (float)SIGN_OF(x); }
 static inline float selu_f(float x)
 {
     return x <= 0 ? (expf(x) - 1.0f) * (SELU_ALPHA * SELU_SCALE) : x * SELU_SCALE;
 }
+static inline double selu_d(double x)
+{
+    return x <= 0 ? (exp(x) - 1.0) * (SELU_ALPHA_D * SELU_SCALE_D) : x * SELU_SCALE_D;
+}
 static inline float gelu_f(float x) { return x * 0.5f * (1.0f + erff(x * GELU_ALPHA)); }
+static inline double gelu_d(double x) { return x * 0.5 * (1.0 + erf(x * GELU_ALPHA_D)); }
+#define SELU(x) _Generic((x), float: selu_f, default: selu_d)(x)
+#define GELU(x) _Generic((x), float: gelu_f, default: gelu_d)(x)
 
-UNARY_KERNEL(u_neg, -x)
-UNARY_KERNEL(u_exp, expf(x))
-UNARY_KERNEL(u_log, logf(x))
-UNARY_KERNEL(u_sqrt, sqrtf(x))
-UNARY_KERNEL(u_abs, fabsf(x))
-UNARY_KERNEL(u_sign, sign_of(x))
-UNARY_KERNEL(u_round, nearbyintf(x))
-UNARY_KERNEL(u_floor, floorf(x))
-UNARY_KERNEL(u_ceil, ceilf(x))
-UNARY_KERNEL(u_tanh, tanhf(x))
-UNARY_KERNEL(u_sigmoid, 1.0f / (1.0f + expf(-x)))
-UNARY_KERNEL(u_relu, x < 0 ? 0.0f : x)          /* keeps NaN, as clamp_min(x, 0) does */
-UNARY_KERNEL(u_reciprocal, 1.0f / x)
-UNARY_KERNEL(u_sin, sinf(x))
-UNARY_KERNEL(u_cos, cosf(x))
-UNARY_KERNEL(u_selu, selu_f(x))
-UNARY_KERNEL(u_gelu, gelu_f(x))
-UNARY_KERNEL(u_square, x * x)
-UNARY_KERNEL(u_log1p, log1pf(x))
+UNARY_FLOATS(u_neg, -x)
+UNARY_FLOATS(u_exp, exp(x))
+UNARY_FLOATS(u_log, log(x))
+UNARY_FLOATS(u_sqrt, sqrt(x))
+UNARY_FLOATS(u_abs, fabs(x))
+UNARY_FLOATS(u_sign, (__typeof__(x))SIGN_OF(x))
+UNARY_FLOATS(u_round, nearbyint(x))
+UNARY_FLOATS(u_floor, floor(x))
+UNARY_FLOATS(u_ceil, ceil(x))
+UNARY_FLOATS(u_tanh, tanh(x))
+UNARY_FLOATS(u_sigmoid, 1 / (1 + exp(-x)))
+UNARY_FLOATS(u_relu, x < 0 ? 0 : x)          /* keeps NaN, as clamp_min(x, 0) does */
+UNARY_FLOATS(u_reciprocal, 1 / x)
+UNARY_FLOATS(u_sin, sin(x))
+UNARY_FLOATS(u_cos, cos(x))
+UNARY_FLOATS(u_selu, SELU(x))
+UNARY_FLOATS(u_gelu, GELU(x))
+UNARY_FLOATS(u_square, x * x)
+UNARY_FLOATS(u_log1p, log1p(x))
+/* integers: exact, wrapping as PyTorch's (-INT64_MIN is INT64_MIN) */
+UNARY_KERNEL_T(u_neg_i, int64_t, WRAP(0, -, x))
+UNARY_KERNEL_T(u_abs_i, int64_t, x < 0 ? WRAP(0, -, x) : x)
+UNARY_KERNEL_T(u_sign_i, int64_t, SIGN_OF(x))
+UNARY_KERNEL_T(u_square_i, int64_t, WRAP(x, *, x))
+UNARY_KERNEL_T(u_relu_i, int64_t, x < 0 ? 0 : x)
 
+/* what an op does on integer and bool inputs */
+enum { UN_FLOAT,            /* a float function: computed in float32 */
+       UN_INT,              /* integer in, the same integer type out (ki) */
+       UN_SAME,             /* round, floor, ceil: the input itself (a copy) */
+       UN_NONE };           /* floating types only (selu, gelu) */
+
+#define UK(k) k##_v, k##_d_v
 static const struct {
     const char *name;
-    unkern kern;
+    ukern kern, kd, ki;     /* float32, float64, int64 */
     char need_x, need_y;    /* what the backward rule reads: the input, the output */
+    char ints, bools;       /* on integers, on bool: UN_*; bools UN_NONE is an error */
 } uninfo[DM_UN_COUNT] = {
-    [DM_UN_NEG] = { "neg", u_neg, 0, 0 },
-    [DM_UN_EXP] = { "exp", u_exp, 0, 1 },
-    [DM_UN_LOG] = { "log", u_log, 1, 0 },
-    [DM_UN_SQRT] = { "sqrt", u_sqrt, 0, 1 },
-    [DM_UN_ABS] = { "abs", u_abs, 1, 0 },
-    [DM_UN_SIGN] = { "sign", u_sign, 0, 0 },
-    [DM_UN_ROUND] = { "round", u_round, 0, 0 },
-    [DM_UN_FLOOR] = { "floor", u_floor, 0, 0 },
-    [DM_UN_CEIL] = { "ceil", u_ceil, 0, 0 },
-    [DM_UN_TANH] = { "tanh", u_tanh, 0, 1 },
-    [DM_UN_SIGMOID] = { "sigmoid", u_sigmoid, 0, 1 },
-    [DM_UN_RELU] = { "relu", u_relu, 0, 1 },
-    [DM_UN_RECIPROCAL] = { "reciprocal", u_reciprocal, 0, 1 },
-    [DM_UN_SIN] = { "sin", u_sin, 1, 0 },
-    [DM_UN_COS] = { "cos", u_cos, 1, 0 },
-    [DM_UN_SELU] = { "selu", u_selu, 1, 0 },
-    [DM_UN_GELU] = { "gelu", u_gelu, 1, 0 },
-    [DM_UN_SQUARE] = { "square", u_square, 1, 0 },
-    [DM_UN_LOG1P] = { "log1p", u_log1p, 1, 0 },
+    [DM_UN_NEG] = { "neg", UK(u_neg), u_neg_i_v, 0, 0, UN_INT, UN_NONE },
+    [DM_UN_EXP] = { "exp", UK(u_exp), NULL, 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_LOG] = { "log", UK(u_log), NULL, 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SQRT] = { "sqrt", UK(u_sqrt), NULL, 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ABS] = { "abs", UK(u_abs), u_abs_i_v, 1, 0, UN_INT, UN_NONE },
+    [DM_UN_SIGN] = { "sign", UK(u_sign), u_sign_i_v, 0, 0, UN_INT, UN_INT },
+    [DM_UN_ROUND] = { "round", UK(u_round), NULL, 0, 0, UN_SAME, UN_NONE },
+    [DM_UN_FLOOR] = { "floor", UK(u_floor), NULL, 0, 0, UN_SAME, UN_NONE },
+    [DM_UN_CEIL] = { "ceil", UK(u_ceil), NULL, 0, 0, UN_SAME, UN_NONE },
+    [DM_UN_TANH] = { "tanh", UK(u_tanh), NULL, 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SIGMOID] = { "sigmoid", UK(u_sigmoid), NULL, 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_RELU] = { "relu", UK(u_relu), u_relu_i_v, 0, 1, UN_INT, UN_NONE },
+    [DM_UN_RECIPROCAL] = { "reciprocal", UK(u_reciprocal), NULL, 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SIN] = { "sin", UK(u_sin), NULL, 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_COS] = { "cos", UK(u_cos), NULL, 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SELU] = { "selu", UK(u_selu), NULL, 1, 0, UN_NONE, UN_NONE },
+    [DM_UN_GELU] = { "gelu", UK(u_gelu), NULL, 1, 0, UN_NONE, UN_NONE },
+    [DM_UN_SQUARE] = { "square", UK(u_square), u_square_i_v, 1, 0, UN_INT, UN_INT },
+    [DM_UN_LOG1P] = { "log1p", UK(u_log1p), NULL, 1, 0, UN_FLOAT, UN_FLOAT },
 };
 
-static void row_unary(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
+static void row_unary(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)
 {
     uninfo[c->which].kern(n, x, sx, o);
+}
+static void row_unary_d(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)
+{
+    uninfo[c->which].kd(n, x, sx, o);
+}
+static void row_unary_i(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)
+{
+    uninfo[c->which].ki(n, x, sx, o);
+}
+
+/* unary ops on integer and bool tensors, as PyTorch types them */
+static dm_tensor *unary_int(dm_unop op, const dm_tensor *x)
+{
+    int kind = x->dtype == DM_BOOL ? uninfo[op].bools : uninfo[op].ints;
+    if (kind == UN_NONE) {
+        if (op == DM_UN_NEG)
+            dm_seterr("neg: negation, the `-` operator, on a bool tensor is not supported; "
+                      "to invert a mask, use logical_not()");
+        else
+            dm_seterr("%s: not implemented for %s tensors", uninfo[op].name,
+                      dm_dtype_name(x->dtype));
+        return NULL;
+    }
+    if (kind == UN_SAME) return dm_clone(x);
+    dm_dtype ct = kind == UN_FLOAT ? DM_FLOAT32 : DM_INT64;
+    dm_tensor *cx = dm_to_dtype(x, ct);
+    if (!cx) return NULL;
+    dm_tensor *out = kind == UN_FLOAT ? dm_unary(op, cx)
+                   : map1(cx, &(rowctx){ .fn = row_unary_i, .which = (int)op });
+    dm_tensor_release(cx);
+    /* integer results keep the input's type; bool's square is int64, its sign bool */
+    dm_dtype rt = op == DM_UN_SQUARE && x->dtype == DM_BOOL ? DM_INT64 : x->dtype;
+    if (out && kind == UN_INT && rt != DM_INT64) {
+        dm_tensor *r = dm_to_dtype(out, rt);
+        dm_tensor_release(out);
+        out = r;
+    }
+    return out;
 }
 
 dm_tensor *dm_unary(dm_unop op, const dm_tensor *x)
@@ -394,6 +640,10 @@ dm_tensor *dm_unary(dm_unop op, const dm_tensor *x)
         return NULL;
     }
     rowctx c = { .fn = row_unary, .which = (int)op };
+    if (x->dtype != DM_FLOAT32) {
+        if (x->dtype != DM_FLOAT64) return unary_int(op, x);
+        c.fn = row_unary_d;
+    }
     dm_tensor *out = map1(x, &c);
     if (!out) return NULL;
     if (dm__needs_grad(1, &x)) {
@@ -409,44 +659,45 @@ dm_tensor *dm_unary(dm_unop op, const dm_tensor *x)
 /* ---- tensor-scalar ops ------------------------------------------------------------------ */
 
 /* x op s through a binary kernel with a stride-0 scalar operand (or s op x when reversed) */
-static void row_scalar(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
+static void row_scalar(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)
 {
     if (c->reversed) c->bk(n, &c->s, 0, x, sx, o);
     else c->bk(n, x, sx, &c->s, 0, o);
 }
+static void row_scalar_d(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)
+{
+    if (c->reversed) c->bk(n, &c->sd, 0, x, sx, o);
+    else c->bk(n, x, sx, &c->sd, 0, o);
+}
 
 /* s / x is torch's reciprocal(x) * s */
-static void row_rdiv(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
-{
-    const float s = c->s;
-    ROWLOOP(o[i] = (1.0f / v) * s;);
-}
+ROW_FLOATS(row_rdiv, ROWLOOP_T(__typeof__(s), o[i] = (1 / v) * s;);)
 
 /* x ^ s with the special cases of torch's pow(Tensor, Scalar) kernel */
-static void pow_scalar_row(int64_t n, const float *x, int64_t sx, float s, float *restrict o)
-{
-    if (s == 0.0f)       for (int64_t i = 0; i < n; i++) o[i] = 1.0f;
-    else if (s == 1.0f)  ROWLOOP(o[i] = v;);
-    else if (s == 2.0f)  ROWLOOP(o[i] = v * v;);
-    else if (s == 3.0f)  ROWLOOP(o[i] = v * v * v;);
-    else if (s == 0.5f)  ROWLOOP(o[i] = sqrtf(v););
-    else if (s == -0.5f) ROWLOOP(o[i] = 1.0f / sqrtf(v););
-    else if (s == -1.0f) ROWLOOP(o[i] = 1.0f / v;);
-    else if (s == -2.0f) ROWLOOP(o[i] = 1.0f / (v * v););
-    else                 ROWLOOP(o[i] = powf(v, s););
-}
+#define POW_SCALAR_ROW(name, T)                                                             \
+    static void name(int64_t n, const T *x, int64_t sx, T s, T *restrict o)                 \
+    {                                                                                       \
+        if (s == 0)         for (int64_t i = 0; i < n; i++) o[i] = 1;                       \
+        else if (s == 1)    ROWLOOP_T(T, o[i] = v;);                                        \
+        else if (s == 2)    ROWLOOP_T(T, o[i] = v * v;);                                    \
+        else if (s == 3)    ROWLOOP_T(T, o[i] = v * v * v;);                                \
+        else if (s == 0.5)  ROWLOOP_T(T, o[i] = sqrt(v););                                  \
+        else if (s == -0.5) ROWLOOP_T(T, o[i] = 1 / sqrt(v););                              \
+        else if (s == -1)   ROWLOOP_T(T, o[i] = 1 / v;);                                    \
+        else if (s == -2)   ROWLOOP_T(T, o[i] = 1 / (v * v););                              \
+        else                ROWLOOP_T(T, o[i] = pow(v, s););                                \
+    }
+POW_SCALAR_ROW(pow_scalar_row, float)
+POW_SCALAR_ROW(pow_scalar_row_d, double)
+#define POW_SCALAR(n, x, sx, s, o) \
+    _Generic((s), float: pow_scalar_row, default: pow_scalar_row_d)(n, x, sx, s, o)
 
-static void row_pows(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
-{
-    pow_scalar_row(n, x, sx, c->s, o);
-}
+ROW_FLOATS(row_pows, POW_SCALAR(n, x, sx, s, o);)
 
 /* s ^ x; torch answers 1 everywhere for s = 1 (even for NaN exponents) */
-static void row_rpows(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
-{
-    if (c->s == 1.0f) for (int64_t i = 0; i < n; i++) o[i] = 1.0f;
-    else k_pow(n, &c->s, 0, x, sx, o);
-}
+ROW_FLOATS(row_rpows,
+    if (s == 1) for (int64_t i = 0; i < n; i++) o[i] = 1;
+    else _Generic(s, float: k_pow, default: k_pow_d)(n, &s, 0, x, sx, o);)
 
 static dm_tensor *record_scalar(dm_tensor *out, const dm_tensor *x, dm_op op, int sub,
                                 double f0, double f1, int save_out)
@@ -462,7 +713,67 @@ static dm_tensor *record_scalar(dm_tensor *out, const dm_tensor *x, dm_op op, in
     return out;
 }
 
-dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int reversed)
+/* a op s (s op a when reversed) for a floating a of a floating result: the float32 path
+   (d = 0), and for float64 (d = 1) the same rows in double (s is then the double sd) */
+static inline dm_tensor *scalar_floating(dm_binop op, const dm_tensor *a, double sd,
+                                         int reversed, int d)
+{
+    float s = (float)sd;
+    double sv = d ? sd : s;                        /* the scalar as the kernels see it */
+    rowctx c = { .fn = d ? row_scalar_d : row_scalar, .s = s, .sd = sd };
+    int k = d;
+#define PICK(f) (d ? f##_d : f)
+    dm_tensor *out;
+    switch (op) {
+    case DM_BIN_ADD:                                   /* x + s = s + x */
+        c.bk = bininfo[DM_BIN_ADD].vk[k];
+        if (!(out = map1(a, &c))) return NULL;
+        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_ADD, sv, 0, 0);
+    case DM_BIN_SUB:
+        if (reversed) {                                /* s - x */
+            c.bk = bininfo[DM_BIN_SUB].vk[k];
+            c.reversed = 1;
+            if (!(out = map1(a, &c))) return NULL;
+            return record_scalar(out, a, DM_OP_RSUBS, DM_BIN_SUB, sv, 0, 0);
+        }
+        c.bk = bininfo[DM_BIN_ADD].vk[k];              /* x - s = x + (-s), exactly */
+        c.s = -s;
+        c.sd = -sd;
+        if (!(out = map1(a, &c))) return NULL;
+        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_SUB, -sv, 0, 0);
+    case DM_BIN_MUL:
+        c.bk = bininfo[DM_BIN_MUL].vk[k];
+        if (!(out = map1(a, &c))) return NULL;
+        return record_scalar(out, a, DM_OP_MULS, DM_BIN_MUL, sv, 0, 0);
+    case DM_BIN_DIV:
+        if (reversed) {                                /* s / x */
+            c.fn = PICK(row_rdiv);
+            if (!(out = map1(a, &c))) return NULL;
+            return record_scalar(out, a, DM_OP_RDIVS, DM_BIN_DIV, sv, 0, 0);
+        }
+        c.bk = bininfo[DM_BIN_DIV].vk[k];              /* x / s, a true division */
+        if (!(out = map1(a, &c))) return NULL;
+        /* f[0] is the multiplier 1/s the node stands for, f[1] the divisor itself */
+        return record_scalar(out, a, DM_OP_MULS, DM_BIN_DIV, 1.0 / sv, sv, 0);
+    case DM_BIN_POW:
+        if (reversed) {                                /* s ^ x */
+            c.fn = PICK(row_rpows);
+            if (!(out = map1(a, &c))) return NULL;
+            return record_scalar(out, a, DM_OP_RPOWS, DM_BIN_POW, sv, 0, 1);
+        }
+        c.fn = PICK(row_pows);                         /* x ^ s */
+        if (!(out = map1(a, &c))) return NULL;
+        return record_scalar(out, a, DM_OP_POWS, DM_BIN_POW, sv, 0, 0);
+    default:
+        break;
+    }
+#undef PICK
+    return NULL;
+}
+
+/* a op s for any a: s is the number the caller has, integral (si) or floating (sd) */
+static dm_tensor *binary_scalar_any(dm_binop op, const dm_tensor *a, double sd, int64_t si,
+                                    int is_int, int reversed)
 {
     if ((unsigned)op >= NBINOPS) {
         dm_seterr("binary: unknown op %d", (int)op);
@@ -472,114 +783,127 @@ dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int revers
         dm_seterr("%s: expected a tensor, got NULL", bininfo[op].name);
         return NULL;
     }
-    rowctx c = { .fn = row_scalar, .s = s };
-    dm_tensor *out;
-    switch (op) {
-    case DM_BIN_ADD:                                   /* x + s = s + x */
-        c.bk = k_add;
-        if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_ADD, s, 0, 0);
-    case DM_BIN_SUB:
-        if (reversed) {                                /* s - x */
-            c.bk = k_sub;
-            c.reversed = 1;
-            if (!(out = map1(a, &c))) return NULL;
-            return record_scalar(out, a, DM_OP_RSUBS, DM_BIN_SUB, s, 0, 0);
-        }
-        c.bk = k_add;                                  /* x - s = x + (-s), exactly */
-        c.s = -s;
-        if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_SUB, -(double)s, 0, 0);
-    case DM_BIN_MUL:
-        c.bk = k_mul;
-        if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_MULS, DM_BIN_MUL, s, 0, 0);
-    case DM_BIN_DIV:
-        if (reversed) {                                /* s / x */
-            c.fn = row_rdiv;
-            if (!(out = map1(a, &c))) return NULL;
-            return record_scalar(out, a, DM_OP_RDIVS, DM_BIN_DIV, s, 0, 0);
-        }
-        c.bk = k_div;                                  /* x / s, a true division */
-        if (!(out = map1(a, &c))) return NULL;
-        /* f[0] is the multiplier 1/s the node stands for, f[1] the divisor itself */
-        return record_scalar(out, a, DM_OP_MULS, DM_BIN_DIV, 1.0 / s, s, 0);
-    case DM_BIN_POW:
-        if (reversed) {                                /* s ^ x */
-            c.fn = row_rpows;
-            if (!(out = map1(a, &c))) return NULL;
-            return record_scalar(out, a, DM_OP_RPOWS, DM_BIN_POW, s, 0, 1);
-        }
-        c.fn = row_pows;                               /* x ^ s */
-        if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_POWS, DM_BIN_POW, s, 0, 0);
-    case DM_BIN_EQ: case DM_BIN_NE: case DM_BIN_LT: case DM_BIN_LE: case DM_BIN_GT:
-    case DM_BIN_GE:
-        c.bk = bininfo[op].kern;
-        c.reversed = reversed;
-        return map1(a, &c);                            /* comparisons record nothing */
-    case DM_BIN_MAXIMUM: case DM_BIN_MINIMUM: {
-        /* symmetric; through the tensor op so the gradient rule (ties share) is one */
-        dm_tensor *st = dm_tensor_scalar(s);
-        if (!st) return NULL;
-        out = dm_binary(op, a, st);
-        dm_tensor_release(st);
+    dm_dtype st = scalar_type(is_int), rt = combine_types(a->dtype, st);
+    if (check_types(op, reversed ? st : a->dtype, reversed ? a->dtype : st, rt,
+                    !reversed && is_int && si < 0))
+        return NULL;
+    if (dm_is_floating(rt) && !IS_CMP(op) && op != DM_BIN_MAXIMUM && op != DM_BIN_MINIMUM) {
+        double s = is_int ? (double)si : sd;
+        int d = rt == DM_FLOAT64;
+        if (a->dtype == rt) return scalar_floating(op, a, s, reversed, d);
+        dm_tensor *fa = dm_to_dtype(a, rt);            /* an integer tensor, a float scalar */
+        dm_tensor *out = fa ? scalar_floating(op, fa, s, reversed, d) : NULL;
+        dm_tensor_release(fa);
         return out;
     }
-    }
-    return NULL;
+    /* the rest through the tensor op with a 0-dim operand of the result type: integer
+       results, comparisons (bool), and maximum/minimum (whose gradient rule shares ties) */
+    /* the number in the result type (uint8 - 3 wraps as uint8 arithmetic does), but for a
+       true division, which converts it to float32 as it is */
+    dm_dtype sdt = op == DM_BIN_DIV && !dm_is_floating(rt) ? DM_FLOAT32 : rt;
+    dm_tensor *s = is_int ? dm_tensor_full_i64(0, NULL, si, sdt)
+                          : dm_tensor_full_dtype(0, NULL, sd, sdt);
+    if (!s) return NULL;
+    dm_tensor *ca, *cb;
+    dm_tensor *out = reversed ? binary_any(op, s, a, rt, &ca, &cb)
+                              : binary_any(op, a, s, rt, &ca, &cb);
+    if (out && dm_is_floating(out->dtype)) out = record_binary(op, out, ca, cb);
+    dm_tensor_release(ca);
+    dm_tensor_release(cb);
+    dm_tensor_release(s);
+    return out;
+}
+
+dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int reversed)
+{
+    if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
+        return scalar_floating(op, a, s, reversed, 0);
+    return binary_scalar_any(op, a, s, 0, 0, reversed);
+}
+
+dm_tensor *dm_binary_scalar_f64(dm_binop op, const dm_tensor *a, double s, int reversed)
+{
+    if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
+        return scalar_floating(op, a, (float)s, reversed, 0);
+    return binary_scalar_any(op, a, s, 0, 0, reversed);
+}
+
+dm_tensor *dm_binary_scalar_i64(dm_binop op, const dm_tensor *a, int64_t s, int reversed)
+{
+    if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
+        return scalar_floating(op, a, (float)s, reversed, 0);
+    return binary_scalar_any(op, a, (double)s, s, 1, reversed);
 }
 
 /* ---- clamp, leaky_relu, elu ------------------------------------------------------------- */
 
 /* min(max(x, lo), hi) as std::min/std::max compute it: NaN x stays NaN, lo > hi gives hi */
-static void row_clamp(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
+ROW_FLOATS(row_clamp,
+    if (isnan(hi))      ROWLOOP_T(__typeof__(s), o[i] = v < lo ? lo : v;);
+    else if (isnan(lo)) ROWLOOP_T(__typeof__(s), o[i] = hi < v ? hi : v;);
+    else ROWLOOP_T(__typeof__(s), const __typeof__(s) w = v < lo ? lo : v; o[i] = hi < w ? hi : w;);)
+
+ROW_FLOATS(row_leaky,
+    ROWLOOP_T(__typeof__(s), const __typeof__(s) vs = v * s; o[i] = v > 0 ? v : vs;);)
+
+ROW_FLOATS(row_elu, ROWLOOP_T(__typeof__(s), o[i] = v <= 0 ? (exp(v) - 1) * s : v;);)
+
+/* x of a floating type: f over it with the parameters (s, lo, hi); other types an error */
+static dm_tensor *map_param(const char *fn, const dm_tensor *x, rowfn f32, rowfn f64,
+                            double s, double lo, double hi)
 {
-    const float lo = c->lo, hi = c->hi;
-    if (isnan(hi))      ROWLOOP(o[i] = v < lo ? lo : v;);
-    else if (isnan(lo)) ROWLOOP(o[i] = hi < v ? hi : v;);
-    else                ROWLOOP(const float w = v < lo ? lo : v; o[i] = hi < w ? hi : w;);
+    if (!x) { dm_seterr("%s: expected a tensor, got NULL", fn); return NULL; }
+    if (x->dtype != DM_FLOAT32 && x->dtype != DM_FLOAT64) {
+        dm_seterr("%s: not implemented for %s tensors", fn, dm_dtype_name(x->dtype));
+        return NULL;
+    }
+    rowctx c = { .fn = x->dtype == DM_FLOAT32 ? f32 : f64, .s = (float)s, .lo = (float)lo,
+                 .hi = (float)hi, .sd = s, .lod = lo, .hid = hi };
+    return map1(x, &c);
 }
 
-static void row_leaky(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
-{
-    const float slope = c->s;
-    ROWLOOP(const float vs = v * slope; o[i] = v > 0 ? v : vs;);
-}
-
-static void row_elu(const rowctx *c, int64_t n, const float *x, int64_t sx, float *restrict o)
-{
-    const float alpha = c->s;
-    ROWLOOP(o[i] = v <= 0 ? (expf(v) - 1.0f) * alpha : v;);
-}
-
-dm_tensor *dm_clamp(const dm_tensor *x, float lo, float hi)
+dm_tensor *dm_clamp_ex(const dm_tensor *x, double lo, double hi, int int_bounds)
 {
     if (!x) { dm_seterr("clamp: expected a tensor, got NULL"); return NULL; }
     if (isnan(lo) && isnan(hi)) {
         dm_seterr("clamp: at least one of min and max must be given");
         return NULL;
     }
-    rowctx c = { .fn = row_clamp, .lo = lo, .hi = hi };
-    dm_tensor *out = map1(x, &c);
+    dm_dtype rt = combine_types(x->dtype, scalar_type(int_bounds));
+    if (!dm_is_floating(rt)) {                     /* integers: exact, through max/min */
+        dm_tensor *t = isnan(lo) ? dm_tensor_retain((dm_tensor *)x)
+                     : dm_binary_scalar_i64(DM_BIN_MAXIMUM, x, (int64_t)lo, 0);
+        dm_tensor *r = t && !isnan(hi) ? dm_binary_scalar_i64(DM_BIN_MINIMUM, t, (int64_t)hi, 0)
+                     : dm_tensor_retain(t);
+        dm_tensor_release(t);
+        return r;
+    }
+    if (x->dtype != rt) {                          /* integers with a float bound */
+        dm_tensor *fx = dm_to_dtype(x, rt);
+        dm_tensor *out = fx ? dm_clamp_ex(fx, lo, hi, 0) : NULL;
+        dm_tensor_release(fx);
+        return out;
+    }
+    dm_tensor *out = map_param("clamp", x, row_clamp, row_clamp_d, 0, lo, hi);
     if (!out) return NULL;
     return record_scalar(out, x, DM_OP_CLAMP, 0, lo, hi, 0);
 }
 
-dm_tensor *dm_leaky_relu(const dm_tensor *x, float slope)
+dm_tensor *dm_clamp(const dm_tensor *x, double lo, double hi)
 {
-    if (!x) { dm_seterr("leaky_relu: expected a tensor, got NULL"); return NULL; }
-    rowctx c = { .fn = row_leaky, .s = slope };
-    dm_tensor *out = map1(x, &c);
+    return dm_clamp_ex(x, lo, hi, 0);
+}
+
+dm_tensor *dm_leaky_relu(const dm_tensor *x, double slope)
+{
+    dm_tensor *out = map_param("leaky_relu", x, row_leaky, row_leaky_d, slope, 0, 0);
     if (!out) return NULL;
     return record_scalar(out, x, DM_OP_LEAKY_RELU, 0, slope, 0, 0);
 }
 
-dm_tensor *dm_elu(const dm_tensor *x, float alpha)
+dm_tensor *dm_elu(const dm_tensor *x, double alpha)
 {
-    if (!x) { dm_seterr("elu: expected a tensor, got NULL"); return NULL; }
-    rowctx c = { .fn = row_elu, .s = alpha };
-    dm_tensor *out = map1(x, &c);
+    dm_tensor *out = map_param("elu", x, row_elu, row_elu_d, alpha, 0, 0);
     if (!out) return NULL;
     return record_scalar(out, x, DM_OP_ELU, 0, alpha, 0, 0);
 }
@@ -610,43 +934,59 @@ static int broadcast3(const char *fn, const dm_tensor *c, const dm_tensor *a,
     return nd;
 }
 
-dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a, const dm_tensor *b)
+/* o[i] = c[i] ? a[i] : b[i] over rows of the plan, elements of type T */
+#define WHERE_ROWS(T) do {                                                                  \
+        T *o = dm__ptr(out);                                                                \
+        for (int64_t done = 0; done < n; done += len) {                                     \
+            const uint8_t *cp = plan_ptr(&p, 0);                                            \
+            const T *ap = plan_ptr(&p, 1), *bp = plan_ptr(&p, 2);                           \
+            for (int64_t i = 0; i < len; i++)                                               \
+                o[done + i] = cp[i * sc] ? ap[i * sa] : bp[i * sb];                         \
+            plan_next_row(&p);                                                              \
+        }                                                                                   \
+    } while (0)
+
+dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a0, const dm_tensor *b0)
 {
-    if (!cond || !a || !b) {
+    if (!cond || !a0 || !b0) {
         dm_seterr("where: expected three tensors, got NULL");
         return NULL;
     }
     int64_t shape[DM_MAX_DIMS];
-    int nd = broadcast3("where", cond, a, b, shape);
+    int nd = broadcast3("where", cond, a0, b0, shape);
     if (nd < 0) return NULL;
-    dm_tensor *out = dm_tensor_new(nd, shape);
-    if (!out) return NULL;
-    int64_t n = dm_numel(out);
-    float *o = dm_data(out);
+    if (cond->dtype != DM_BOOL) {
+        dm_seterr("where: expected a bool condition, got %s", dm_dtype_name(cond->dtype));
+        return NULL;
+    }
+    dm_dtype rt = result_type2(a0, b0);
+    dm_tensor *a = dm_to_dtype(a0, rt), *b = a ? dm_to_dtype(b0, rt) : NULL;
+    dm_tensor *out = b ? dm_tensor_new_dtype(nd, shape, rt) : NULL;
+    int64_t n = out ? dm__numel(out) : 0;
     if (n > 0) {
         const dm_tensor *ts[3] = { cond, a, b };
         plan p;
         plan_init(&p, 3, ts, nd, shape);
         int64_t len = plan_row_len(&p);
+        // cond, a, b are rows of len elements with strides sc, sa, sb
         int64_t sc = plan_row_stride(&p, 0), sa = plan_row_stride(&p, 1),
                 sb = plan_row_stride(&p, 2);
-        for (int64_t done = 0; done < n; done += len) {
-            const float *cp = plan_ptr(&p, 0), *ap = plan_ptr(&p, 1), *bp = plan_ptr(&p, 2);
-            // cond, a, b are rows of len elements with strides sc, sa, sb
-            for (int64_t i = 0; i < len; i++)
-                o[done + i] = cp[i * sc] != 0 ? ap[i * sa] : bp[i * sb];
-            plan_next_row(&p);
+        switch (dm__esize(rt)) {
+        case 4: WHERE_ROWS(float); break;
+        case 8: WHERE_ROWS(int64_t); break;        /* float64 moves as its 8 bytes */
+        default: WHERE_ROWS(uint8_t); break;
         }
     }
-    const dm_tensor *ins[2] = { a, b };
-    if (dm__needs_grad(2, ins)) {
+    if (out && dm__needs_grad(2, (const dm_tensor *const[]){ a, b })) {
         /* cond carries no gradient: keep it as a saved tensor, not an input */
-        dm_node *node = dm__record(DM_OP_WHERE, 0, out, 2, ins);
+        dm_node *node = dm__record(DM_OP_WHERE, 0, out, 2, (const dm_tensor *const[]){ a, b });
         if (!node || !dm__save(node, 0, cond)) {
             dm_tensor_release(out);
-            return NULL;
+            out = NULL;
         }
     }
+    dm_tensor_release(a);
+    dm_tensor_release(b);
     return out;
 }
 
@@ -665,11 +1005,41 @@ static int wants_grad(const dm_node *n, int k)
     return k < n->ninputs && n->in[k] && n->in[k]->requires_grad;
 }
 
+/* t's values as a contiguous buffer: t's own when contiguous, else a copy kept in *hold
+   (release it after use) */
+static const void *contig_any(const dm_tensor *t, dm_tensor **hold)
+{
+    *hold = NULL;
+    if (dm__is_contig(t)) return dm__ptr(t);
+    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype))) return NULL;
+    dm_to_buffer_dtype(t, dm__ptr(*hold), t->dtype);
+    return dm__ptr(*hold);
+}
+
+/* sum of a float64 g over the dims x was broadcast along, in x's shape (dm_sum_to, in
+   reduce.c, takes float32): each of g's elements, in row-major order, is added where x's
+   broadcast view puts it */
+static dm_tensor *sum_to_f64(const dm_tensor *g, const dm_tensor *x)
+{
+    dm_tensor *r = dm_tensor_zeros_dtype(x->ndim, x->shape, DM_FLOAT64), *hold = NULL;
+    const double *gp = r ? contig_any(g, &hold) : NULL;
+    if (!gp) { dm_tensor_release(r); return NULL; }
+    double *rp = dm__ptr(r);
+    dm_iter it;
+    dm_iter_init_bcast(&it, r, g->ndim, g->shape);
+    for (int64_t i = 0, n = dm__numel(g); i < n; i++) {
+        rp[it.off] += gp[i];
+        dm_iter_next(&it);
+    }
+    dm_tensor_release(hold);
+    return r;
+}
+
 /* g has the broadcast (output) shape; give it back in x's shape, taking ownership of g */
 static dm_tensor *reduce_to(dm_tensor *g, const dm_tensor *x)
 {
     if (!g || dm_same_shape(g, x)) return g;
-    dm_tensor *r = dm_sum_to(g, x->ndim, x->shape);
+    dm_tensor *r = g->dtype == DM_FLOAT64 ? sum_to_f64(g, x) : dm_sum_to(g, x->ndim, x->shape);
     dm_tensor_release(g);
     return r;
 }
@@ -690,62 +1060,85 @@ fail:
     return -1;
 }
 
-/* the gradient passed through unchanged (a new reference to gout) */
-static dm_tensor *pass(const dm_tensor *g) { return dm_tensor_retain((dm_tensor *)g); }
+/* the gradient passed through unchanged, in x's dtype (a new reference) */
+static dm_tensor *pass(const dm_tensor *g, const dm_tensor *x) { return dm_to_dtype(g, x->dtype); }
+
+/* gout in the node's floating type (that of its inputs): the rules below read it with the
+   inputs' element type, whatever dtype the engine seeded the walk with.  *hold is the
+   converted copy to release, or NULL. */
+static const dm_tensor *node_gout(const dm_node *n, const dm_tensor *gout, dm_tensor **hold)
+{
+    const dm_tensor *x = n->in[0] ? n->in[0] : n->in[1];
+    *hold = NULL;
+    if (!x || x->dtype == gout->dtype) return gout;
+    return *hold = dm_to_dtype(gout, x->dtype);
+}
+
+/* The rules below that loop over elements are written once over the element type T and
+ * instantiated for float32 (name_f) and float64 (name_d); gout has the output's dtype. */
+
+
+/* call name_f or name_d, by gout's dtype (the node's floating type) */
+#define BW_PICK(name, gout, ...) \
+    ((gout)->dtype == DM_FLOAT64 ? name##_d(__VA_ARGS__) : name##_f(__VA_ARGS__))
 
 /* pow, maximum and minimum: one pass over the output computing both full gradients */
-static int bw_binary_loop(dm_node *n, const dm_tensor *gout, int need_a, int need_b,
-                          dm_tensor **ga_out, dm_tensor **gb_out)
-{
-    const dm_tensor *a = n->in[0], *b = n->in[1];
-    dm_tensor *ga = need_a ? dm_tensor_new(gout->ndim, gout->shape) : NULL;
-    dm_tensor *gb = need_b ? dm_tensor_new(gout->ndim, gout->shape) : NULL;
-    if ((need_a && !ga) || (need_b && !gb)) {
-        dm_tensor_release(ga); dm_tensor_release(gb);
-        return -1;
-    }
-    int64_t total = dm_numel(gout);
-    const float *g = dm_data(gout);
-    const float *y = n->saved[0] ? dm_data(n->saved[0]) : NULL;   /* pow's output */
-    float *oa = ga ? dm_data(ga) : NULL, *ob = gb ? dm_data(gb) : NULL;
-    if (total > 0) {
-        const dm_tensor *ts[2] = { a, b };
-        plan p;
-        plan_init(&p, 2, ts, gout->ndim, gout->shape);
-        int64_t len = plan_row_len(&p), sa = plan_row_stride(&p, 0), sb = plan_row_stride(&p, 1);
-        for (int64_t done = 0; done < total; done += len) {
-            const float *ap = plan_ptr(&p, 0), *bp = plan_ptr(&p, 1);
-            for (int64_t i = 0; i < len; i++) {
-                float x = ap[i * sa], e = bp[i * sb], gg = g[done + i], da = 0, db = 0;
-                switch (n->op) {
-                case DM_OP_POW:
-                    /* d/da = e * a^(e-1), 0 where e == 0; d/de = y * log(a), 0 where
-                       a == 0 and e >= 0 (both as torch masks them) */
-                    da = e == 0 ? 0.0f : gg * (e * powf(x, e - 1.0f));
-                    db = gg * ((x == 0 && e >= 0) ? 0.0f : y[done + i] * logf(x));
-                    break;
-                case DM_OP_MAXIMUM:
-                    /* ties share the gradient equally; NaN on either side passes it to both */
-                    da = db = x == e ? gg / 2 : gg;
-                    if (x < e) da = 0;
-                    if (x > e) db = 0;
-                    break;
-                default:                            /* DM_OP_MINIMUM */
-                    da = db = x == e ? gg / 2 : gg;
-                    if (x > e) da = 0;
-                    if (x < e) db = 0;
-                    break;
-                }
-                if (oa) oa[done + i] = da;
-                if (ob) ob[done + i] = db;
-            }
-            plan_next_row(&p);
-        }
-    }
-    *ga_out = ga;
-    *gb_out = gb;
-    return 0;
+#define BW_BINARY_LOOP(name, T)                                                             \
+static int name(dm_node *n, const dm_tensor *gout, int need_a, int need_b,                 \
+                dm_tensor **ga_out, dm_tensor **gb_out)                                    \
+{                                                                                           \
+    const dm_tensor *a = n->in[0], *b = n->in[1];                                           \
+    dm_tensor *ga = need_a ? dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype) : NULL; \
+    dm_tensor *gb = need_b ? dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype) : NULL; \
+    if ((need_a && !ga) || (need_b && !gb)) {                                               \
+        dm_tensor_release(ga); dm_tensor_release(gb);                                       \
+        return -1;                                                                          \
+    }                                                                                       \
+    int64_t total = dm__numel(gout);                                                        \
+    const T *g = dm__ptr(gout);                                                             \
+    const T *y = n->saved[0] ? dm__ptr(n->saved[0]) : NULL;   /* pow's output */            \
+    T *oa = ga ? dm__ptr(ga) : NULL, *ob = gb ? dm__ptr(gb) : NULL;                          \
+    if (total > 0) {                                                                        \
+        const dm_tensor *ts[2] = { a, b };                                                  \
+        plan p;                                                                             \
+        plan_init(&p, 2, ts, gout->ndim, gout->shape);                                      \
+        int64_t len = plan_row_len(&p), sa = plan_row_stride(&p, 0),                        \
+                sb = plan_row_stride(&p, 1);                                                \
+        for (int64_t done = 0; done < total; done += len) {                                 \
+            const T *ap = plan_ptr(&p, 0), *bp = plan_ptr(&p, 1);                           \
+            for (int64_t i = 0; i < len; i++) {                                             \
+                T x = ap[i * sa], e = bp[i * sb], gg = g[done + i], da = 0, db = 0;         \
+                switch (n->op) {                                                            \
+                case DM_OP_POW:                                                             \
+                    /* d/da = e * a^(e-1), 0 where e == 0; d/de = y * log(a), 0 where       \
+                       a == 0 and e >= 0 (both as torch masks them) */                      \
+                    da = e == 0 ? 0 : gg * (e * pow(x, e - 1));                             \
+                    db = gg * ((x == 0 && e >= 0) ? 0 : y[done + i] * log(x));              \
+                    break;                                                                  \
+                case DM_OP_MAXIMUM:                                                         \
+                    /* ties share the gradient equally; NaN on either side passes it to both */ \
+                    da = db = x == e ? gg / 2 : gg;                                         \
+                    if (x < e) da = 0;                                                      \
+                    if (x > e) db = 0;                                                      \
+                    break;                                                                  \
+                default:                            /* DM_OP_MINIMUM */                     \
+                    da = db = x == e ? gg / 2 : gg;                                         \
+                    if (x > e) da = 0;                                                      \
+                    if (x < e) db = 0;                                                      \
+                    break;                                                                  \
+                }                                                                           \
+                if (oa) oa[done + i] = da;                                                  \
+                if (ob) ob[done + i] = db;                                                  \
+            }                                                                               \
+            plan_next_row(&p);                                                              \
+        }                                                                                   \
+    }                                                                                       \
+    *ga_out = ga;                                                                           \
+    *gb_out = gb;                                                                           \
+    return 0;                                                                               \
 }
+BW_BINARY_LOOP(bw_binary_loop_f, float)
+BW_BINARY_LOOP(bw_binary_loop_d, double)
 
 int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
@@ -754,11 +1147,11 @@ int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
     dm_tensor *ga = NULL, *gb = NULL;
     switch (n->op) {
     case DM_OP_ADD:
-        if (need_a) ga = pass(gout);
-        if (need_b) gb = pass(gout);
+        if (need_a) ga = pass(gout, a);
+        if (need_b) gb = pass(gout, b);
         break;
     case DM_OP_SUB:
-        if (need_a) ga = pass(gout);
+        if (need_a) ga = pass(gout, a);
         if (need_b) gb = dm_unary(DM_UN_NEG, gout);
         break;
     case DM_OP_MUL:
@@ -775,8 +1168,14 @@ int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         }
         break;
     case DM_OP_POW: case DM_OP_MAXIMUM: case DM_OP_MINIMUM:
-        if (bw_binary_loop(n, gout, need_a, need_b, &ga, &gb)) return -1;
+    {
+        dm_tensor *hold;
+        const dm_tensor *g = node_gout(n, gout, &hold);
+        int rc = !g || BW_PICK(bw_binary_loop, g, n, g, need_a, need_b, &ga, &gb);
+        dm_tensor_release(hold);
+        if (rc) return -1;
         break;
+    }
     default:
         dm_seterr("backward: binary rule called for %s", dm__node_name(n));
         return -1;
@@ -785,251 +1184,262 @@ int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
 }
 
 /* gx = rule(g, x) elementwise over x's shape; x may be non-contiguous */
-int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+#define BW_SCALAR(name, T)                                                                  \
+static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
+{                                                                                           \
+    const dm_tensor *x = n->in[0];                                                          \
+    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype);              \
+    if (!gx) return -1;                                                                     \
+    int64_t m = dm__numel(gout);                                                            \
+    const T *g = dm__ptr(gout);                                                             \
+    T *restrict o = dm__ptr(gx);                                                            \
+    const T s = (T)n->f[0];                                                                 \
+    dm_tensor *hold = NULL;                                                                 \
+    const T *xv = NULL;                                                                     \
+    if (n->op == DM_OP_RDIVS || n->op == DM_OP_POWS ||                                      \
+        (n->op == DM_OP_RPOWS && s == 0)) {                                                 \
+        xv = contig_any(x, &hold);                                                          \
+        if (!xv) { dm_tensor_release(gx); return -1; }                                      \
+    }                                                                                       \
+    switch (n->op) {                                                                        \
+    case DM_OP_MULS:                                                                        \
+        if (n->sub == DM_BIN_DIV) {                /* x / s: g / s */                       \
+            const T d = (T)n->f[1];                                                         \
+            VLOOP(m, o[i] = g[i] / d;);                                                     \
+        } else {                                                                            \
+            VLOOP(m, o[i] = g[i] * s;);                                                     \
+        }                                                                                   \
+        break;                                                                              \
+    case DM_OP_RSUBS:                              /* s - x */                              \
+        VLOOP(m, o[i] = -g[i];);                                                            \
+        break;                                                                              \
+    case DM_OP_RDIVS:                              /* (1/x) * s: -(g * s) * (r * r), r = 1/x */ \
+        for (int64_t i = 0; i < m; i++) {                                                   \
+            T r = 1 / xv[i];                                                                \
+            o[i] = -(g[i] * s) * (r * r);                                                   \
+        }                                                                                   \
+        break;                                                                              \
+    case DM_OP_POWS:                               /* x ^ s: g * (s * x^(s-1)), 0 for s = 0 */ \
+        if (s == 0) {                                                                       \
+            VLOOP(m, o[i] = 0;);                                                            \
+        } else {                                                                            \
+            T *t = o;                              /* x^(s-1) first, in place */            \
+            POW_SCALAR(m, xv, 1, (T)(n->f[0] - 1.0), t);                                    \
+            VLOOP(m, o[i] = g[i] * (s * t[i]););                                            \
+        }                                                                                   \
+        break;                                                                              \
+    case DM_OP_RPOWS: {                            /* s ^ x: g * (y * log s); 0 at s = 0, x >= 0 */ \
+        const T *y = dm__ptr(n->saved[0]);                                                  \
+        const T ls = (T)log(n->f[0]);                                                       \
+        if (s == 0) {                                                                       \
+            VLOOP(m, o[i] = g[i] * (xv[i] >= 0 ? 0 : y[i] * ls););                          \
+        } else {                                                                            \
+            VLOOP(m, o[i] = g[i] * (y[i] * ls););                                           \
+        }                                                                                   \
+        break;                                                                              \
+    }                                                                                       \
+    default:                                                                                \
+        dm_tensor_release(hold);                                                            \
+        dm_tensor_release(gx);                                                              \
+        dm_seterr("backward: scalar rule called for %s", dm__node_name(n));                 \
+        return -1;                                                                          \
+    }                                                                                       \
+    dm_tensor_release(hold);                                                                \
+    gin[0] = gx;                                                                            \
+    return 0;                                                                               \
+}
+BW_SCALAR(bw_scalar_f, float)
+BW_SCALAR(bw_scalar_d, double)
+
+int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                 dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
-    const dm_tensor *x = n->in[0];
     if (n->op == DM_OP_ADDS) {                     /* x + s, x - s */
-        gin[0] = pass(gout);
-        return 0;
+        gin[0] = pass(gout, n->in[0]);
+        return gin[0] ? 0 : -1;
     }
-    dm_tensor *gx = dm_tensor_new(gout->ndim, gout->shape);
-    if (!gx) return -1;
-    int64_t m = dm_numel(gout);
-    const float *g = dm_data(gout);
-    float *restrict o = dm_data(gx);
-    const float s = (float)n->f[0];
-    int owned = 0;
-    const float *xv = NULL;
-    if (n->op == DM_OP_RDIVS || n->op == DM_OP_POWS) {
-        xv = dm__contig_data(x, &owned);
-        if (!xv) { dm_tensor_release(gx); return -1; }
-    }
-    switch (n->op) {
-    case DM_OP_MULS:
-        if (n->sub == DM_BIN_DIV) {                /* x / s: g / s */
-            const float d = (float)n->f[1];
-            VLOOP(m, o[i] = g[i] / d;);
-        } else {
-            VLOOP(m, o[i] = g[i] * s;);
-        }
-        break;
-    case DM_OP_RSUBS:                              /* s - x */
-        VLOOP(m, o[i] = -g[i];);
-        break;
-    case DM_OP_RDIVS:                              /* (1/x) * s: -(g * s) * (r * r), r = 1/x */
-        for (int64_t i = 0; i < m; i++) {
-            float r = 1.0f / xv[i];
-            o[i] = -(g[i] * s) * (r * r);
-        }
-        break;
-    case DM_OP_POWS:                               /* x ^ s: g * (s * x^(s-1)), 0 for s = 0 */
-        if (s == 0.0f) {
-            VLOOP(m, o[i] = 0.0f;);
-        } else {
-            float *t = o;                          /* x^(s-1) first, in place */
-            pow_scalar_row(m, xv, 1, (float)(n->f[0] - 1.0), t);
-            VLOOP(m, o[i] = g[i] * (s * t[i]););
-        }
-        break;
-    case DM_OP_RPOWS: {                            /* s ^ x: g * (y * log s); 0 at s = 0, x >= 0 */
-        const float *y = dm_data(n->saved[0]);
-        const float ls = (float)log(n->f[0]);
-        if (s == 0.0f) {
-            xv = dm__contig_data(x, &owned);
-            if (!xv) { dm_tensor_release(gx); return -1; }
-            VLOOP(m, o[i] = g[i] * (xv[i] >= 0 ? 0.0f : y[i] * ls););
-        } else {
-            VLOOP(m, o[i] = g[i] * (y[i] * ls););
-        }
-        break;
-    }
-    default:
-        dm__buf_release(x, (float *)xv, owned);
-        dm_tensor_release(gx);
-        dm_seterr("backward: scalar rule called for %s", dm__node_name(n));
-        return -1;
-    }
-    dm__buf_release(x, (float *)xv, owned);
-    gin[0] = gx;
-    return 0;
+    dm_tensor *hold;
+    const dm_tensor *g = node_gout(n, gout, &hold);
+    int rc = g ? BW_PICK(bw_scalar, g, n, g, gin) : -1;
+    dm_tensor_release(hold);
+    return rc;
 }
 
-DM_AVX_CLONES
-int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+#define BW_UNARY(name, T)                                                                   \
+DM_AVX_CLONES                                                                               \
+static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
+{                                                                                           \
+    const dm_tensor *xt = n->in[0];                                                         \
+    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype);              \
+    if (!gx) return -1;                                                                     \
+    int64_t m = dm__numel(gout);                                                            \
+    const T *g = dm__ptr(gout);                                                             \
+    T *restrict o = dm__ptr(gx);                                                            \
+    dm_tensor *hold = NULL;                                                                 \
+    const T *x = NULL, *y = NULL;                                                           \
+    if (uninfo[n->sub].need_x && !(x = contig_any(xt, &hold))) {                            \
+        dm_tensor_release(gx);                                                              \
+        return -1;                                                                          \
+    }                                                                                       \
+    if (uninfo[n->sub].need_y) y = dm__ptr(n->saved[0]);                                    \
+    /* g, x, y, o are all [m], row-major in x's shape */                                    \
+    switch ((dm_unop)n->sub) {                                                              \
+    case DM_UN_NEG:                                                                         \
+        VLOOP(m, o[i] = -g[i];);                                                            \
+        break;                                                                              \
+    case DM_UN_EXP:                                                                         \
+        VLOOP(m, o[i] = g[i] * y[i];);                                                      \
+        break;                                                                              \
+    case DM_UN_LOG:                                                                         \
+        VLOOP(m, o[i] = g[i] / x[i];);                                                      \
+        break;                                                                              \
+    case DM_UN_SQRT:                                                                        \
+        VLOOP(m, o[i] = g[i] / (2 * y[i]););                                                \
+        break;                                                                              \
+    case DM_UN_ABS:                                /* sign(0) = 0: no gradient at 0 */      \
+        VLOOP(m, o[i] = g[i] * (T)SIGN_OF(x[i]););                                          \
+        break;                                                                              \
+    case DM_UN_SIGN: case DM_UN_ROUND: case DM_UN_FLOOR: case DM_UN_CEIL:                   \
+        VLOOP(m, o[i] = 0;);                                                                \
+        break;                                                                              \
+    case DM_UN_TANH:                                                                        \
+        VLOOP(m, o[i] = g[i] * (1 - y[i] * y[i]););                                         \
+        break;                                                                              \
+    case DM_UN_SIGMOID:                                                                     \
+        VLOOP(m, o[i] = g[i] * (1 - y[i]) * y[i];);                                         \
+        break;                                                                              \
+    case DM_UN_RELU:                               /* relu'(0) = 0 */                       \
+        VLOOP(m, const T gi = g[i]; o[i] = y[i] <= 0 ? 0 : gi;);  /* loads first: vectorizes */ \
+        break;                                                                              \
+    case DM_UN_RECIPROCAL:                                                                  \
+        VLOOP(m, o[i] = -g[i] * (y[i] * y[i]););                                            \
+        break;                                                                              \
+    case DM_UN_SIN:                                                                         \
+        VLOOP(m, o[i] = g[i] * cos(x[i]););                                                 \
+        break;                                                                              \
+    case DM_UN_COS:                                                                         \
+        VLOOP(m, o[i] = g[i] * -sin(x[i]););                                                \
+        break;                                                                              \
+    case DM_UN_SELU:                                                                        \
+        for (int64_t i = 0; i < m; i++)                                                     \
+            o[i] = x[i] <= 0 ? g[i] * (KT(x[i], SELU_ALPHA) * KT(x[i], SELU_SCALE)) * exp(x[i]) \
+                             : g[i] * KT(x[i], SELU_SCALE);                                 \
+        break;                                                                              \
+    case DM_UN_GELU:                                                                        \
+        for (int64_t i = 0; i < m; i++) {                                                   \
+            T cdf = (T)0.5 * (1 + erf(x[i] * KT(x[i], GELU_ALPHA)));                        \
+            T pdf = KT(x[i], GELU_BETA) * exp(x[i] * x[i] * (T)-0.5);                       \
+            o[i] = g[i] * (cdf + x[i] * pdf);                                               \
+        }                                                                                   \
+        break;                                                                              \
+    case DM_UN_SQUARE:                                                                      \
+        VLOOP(m, o[i] = g[i] * (2 * x[i]););                                                \
+        break;                                                                              \
+    case DM_UN_LOG1P:                                                                       \
+        VLOOP(m, o[i] = g[i] / (x[i] + 1););                                                \
+        break;                                                                              \
+    case DM_UN_COUNT:                                                                       \
+        break;                                                                              \
+    }                                                                                       \
+    dm_tensor_release(hold);                                                                \
+    gin[0] = gx;                                                                            \
+    return 0;                                                                               \
+}
+BW_UNARY(bw_unary_f, float)
+BW_UNARY(bw_unary_d, double)
+
+int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                 dm_tensor **gin)
 {
     if (!wants_grad(n, 0)) return 0;
     if (n->sub < 0 || n->sub >= DM_UN_COUNT) {
         dm_seterr("backward: unknown unary op %d", n->sub);
         return -1;
     }
-    const dm_tensor *xt = n->in[0];
-    dm_tensor *gx = dm_tensor_new(gout->ndim, gout->shape);
-    if (!gx) return -1;
-    int64_t m = dm_numel(gout);
-    const float *g = dm_data(gout);
-    float *restrict o = dm_data(gx);
-    int owned = 0;
-    const float *x = NULL, *y = NULL;
-    if (uninfo[n->sub].need_x && !(x = dm__contig_data(xt, &owned))) {
-        dm_tensor_release(gx);
-        return -1;
-    }
-    if (uninfo[n->sub].need_y) y = dm_data(n->saved[0]);
-    // g, x, y, o are all [m], row-major in x's shape
-    switch ((dm_unop)n->sub) {
-    case DM_UN_NEG:
-        VLOOP(m, o[i] = -g[i];);
-        break;
-    case DM_UN_EXP:
-        VLOOP(m, o[i] = g[i] * y[i];);
-        break;
-    case DM_UN_LOG:
-        VLOOP(m, o[i] = g[i] / x[i];);
-        break;
-    case DM_UN_SQRT:
-        VLOOP(m, o[i] = g[i] / (2.0f * y[i]););
-        break;
-    case DM_UN_ABS:                                /* sign(0) = 0: no gradient at 0 */
-        VLOOP(m, o[i] = g[i] * sign_of(x[i]););
-        break;
-    case DM_UN_SIGN: case DM_UN_ROUND: case DM_UN_FLOOR: case DM_UN_CEIL:
-        VLOOP(m, o[i] = 0.0f;);
-        break;
-    case DM_UN_TANH:
-        VLOOP(m, o[i] = g[i] * (1.0f - y[i] * y[i]););
-        break;
-    case DM_UN_SIGMOID:
-        VLOOP(m, o[i] = g[i] * (1.0f - y[i]) * y[i];);
-        break;
-    case DM_UN_RELU:                               /* relu'(0) = 0 */
-        VLOOP(m, const float gi = g[i]; o[i] = y[i] <= 0 ? 0.0f : gi;);   /* loads first: vectorizes */
-        break;
-    case DM_UN_RECIPROCAL:
-        VLOOP(m, o[i] = -g[i] * (y[i] * y[i]););
-        break;
-    case DM_UN_SIN:
-        VLOOP(m, o[i] = g[i] * cosf(x[i]););
-        break;
-    case DM_UN_COS:
-        VLOOP(m, o[i] = g[i] * -sinf(x[i]););
-        break;
-    case DM_UN_SELU:
-        for (int64_t i = 0; i < m; i++)
-            o[i] = x[i] <= 0 ? g[i] * (SELU_ALPHA * SELU_SCALE) * expf(x[i]) : g[i] * SELU_SCALE;
-        break;
-    case DM_UN_GELU:
-        for (int64_t i = 0; i < m; i++) {
-            float cdf = 0.5f * (1.0f + erff(x[i] * GELU_ALPHA));
-            float pdf = GELU_BETA * expf(x[i] * x[i] * -0.5f);
-            o[i] = g[i] * (cdf + x[i] * pdf);
-        }
-        break;
-    case DM_UN_SQUARE:
-        VLOOP(m, o[i] = g[i] * (2.0f * x[i]););
-        break;
-    case DM_UN_LOG1P:
-        VLOOP(m, o[i] = g[i] / (x[i] + 1.0f););
-        break;
-    case DM_UN_COUNT:
-        break;
-    }
-    dm__buf_release(xt, (float *)x, owned);
-    gin[0] = gx;
-    return 0;
+    dm_tensor *hold;
+    const dm_tensor *g = node_gout(n, gout, &hold);
+    int rc = g ? BW_PICK(bw_unary, g, n, g, gin) : -1;
+    dm_tensor_release(hold);
+    return rc;
 }
 
-/* the input's values as a contiguous buffer, and a new gradient tensor beside it */
-static int bw_param_setup(dm_node *n, const dm_tensor *gout, dm_tensor **gx, const float **x,
-                          int *owned)
-{
-    *gx = dm_tensor_new(gout->ndim, gout->shape);
-    if (!*gx) return -1;
-    *x = dm__contig_data(n->in[0], owned);
-    if (!*x) { dm_tensor_release(*gx); *gx = NULL; return -1; }
-    return 0;
+/* clamp, leaky_relu, elu: o = rule(g, x) with the node's parameters f[0], f[1] in T */
+#define BW_PARAM(name, T, ...)                                                              \
+static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
+{                                                                                           \
+    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype), *hold;       \
+    const T *x = gx ? contig_any(n->in[0], &hold) : NULL;                                   \
+    if (!x) { dm_tensor_release(gx); return -1; }                                           \
+    int64_t m = dm__numel(gout);                                                            \
+    const T *g = dm__ptr(gout);                                                             \
+    T *restrict o = dm__ptr(gx);                                                            \
+    const T p0 = (T)n->f[0], p1 = (T)n->f[1];                                               \
+    (void)p1;                                                                               \
+    __VA_ARGS__                                                                             \
+    dm_tensor_release(hold);                                                                \
+    gin[0] = gx;                                                                            \
+    return 0;                                                                               \
 }
+#define BW_PARAM_BOTH(name, ...) \
+    BW_PARAM(name##_f, float, __VA_ARGS__) BW_PARAM(name##_d, double, __VA_ARGS__) \
+    int dm__##name(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, \
+                   dm_tensor **gin) \
+    { \
+        if (!wants_grad(n, 0)) return 0; \
+        dm_tensor *hold; \
+        const dm_tensor *g = node_gout(n, gout, &hold); \
+        int rc = g ? BW_PICK(name, g, n, g, gin) : -1; \
+        dm_tensor_release(hold); \
+        return rc; \
+    }
 
-int dm__bw_clamp(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
-{
-    if (!wants_grad(n, 0)) return 0;
-    dm_tensor *gx;
-    const float *x;
-    int owned;
-    if (bw_param_setup(n, gout, &gx, &x, &owned)) return -1;
-    int64_t m = dm_numel(gout);
-    const float *g = dm_data(gout);
-    float *restrict o = dm_data(gx);
-    const float lo = (float)n->f[0], hi = (float)n->f[1];
-    int has_lo = !isnan(lo), has_hi = !isnan(hi);
-    /* the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
+/* clamp: the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
+BW_PARAM_BOTH(bw_clamp,
+    int has_lo = !isnan(p0), has_hi = !isnan(p1);
     for (int64_t i = 0; i < m; i++) {
-        int in = (!has_lo || x[i] >= lo) && (!has_hi || x[i] <= hi);
-        o[i] = in ? g[i] : 0.0f;
-    }
-    dm__buf_release(n->in[0], (float *)x, owned);
-    gin[0] = gx;
-    return 0;
-}
+        int in = (!has_lo || x[i] >= p0) && (!has_hi || x[i] <= p1);
+        o[i] = in ? g[i] : 0;
+    })
+BW_PARAM_BOTH(bw_leaky_relu,                       /* p0 = slope */
+    VLOOP(m, const __typeof__(p0) gi = g[i], gs = gi * p0; o[i] = x[i] > 0 ? gi : gs;);)
+BW_PARAM_BOTH(bw_elu,                              /* p0 = alpha */
+    VLOOP(m, o[i] = x[i] <= 0 ? g[i] * p0 * exp(x[i]) : g[i];);)
 
-int dm__bw_leaky_relu(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
-                      dm_tensor **gin)
-{
-    if (!wants_grad(n, 0)) return 0;
-    dm_tensor *gx;
-    const float *x;
-    int owned;
-    if (bw_param_setup(n, gout, &gx, &x, &owned)) return -1;
-    int64_t m = dm_numel(gout);
-    const float *g = dm_data(gout);
-    float *restrict o = dm_data(gx);
-    const float slope = (float)n->f[0];
-    VLOOP(m, const float gi = g[i], gs = gi * slope; o[i] = x[i] > 0 ? gi : gs;);
-    dm__buf_release(n->in[0], (float *)x, owned);
-    gin[0] = gx;
-    return 0;
+#define BW_WHERE(name, T)                                                                   \
+static void name(const dm_tensor *cond, const dm_tensor *gout, dm_tensor *ga, dm_tensor *gb) \
+{                                                                                           \
+    int64_t total = dm__numel(gout);                                                        \
+    const T *g = dm__ptr(gout);                                                             \
+    T *oa = ga ? dm__ptr(ga) : NULL, *ob = gb ? dm__ptr(gb) : NULL;                          \
+    plan p;                                                                                 \
+    plan_init(&p, 1, &cond, gout->ndim, gout->shape);                                       \
+    int64_t len = plan_row_len(&p), sc = plan_row_stride(&p, 0);                            \
+    for (int64_t done = 0; done < total; done += len) {                                     \
+        const uint8_t *cp = plan_ptr(&p, 0);                                                \
+        for (int64_t i = 0; i < len; i++) {                                                 \
+            int c = cp[i * sc] != 0;                                                        \
+            if (oa) oa[done + i] = c ? g[done + i] : 0;                                     \
+            if (ob) ob[done + i] = c ? 0 : g[done + i];                                     \
+        }                                                                                   \
+        plan_next_row(&p);                                                                  \
+    }                                                                                       \
 }
-
-int dm__bw_elu(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
-{
-    if (!wants_grad(n, 0)) return 0;
-    dm_tensor *gx;
-    const float *x;
-    int owned;
-    if (bw_param_setup(n, gout, &gx, &x, &owned)) return -1;
-    int64_t m = dm_numel(gout);
-    const float *g = dm_data(gout);
-    float *restrict o = dm_data(gx);
-    const float alpha = (float)n->f[0];
-    VLOOP(m, o[i] = x[i] <= 0 ? g[i] * alpha * expf(x[i]) : g[i];);
-    dm__buf_release(n->in[0], (float *)x, owned);
-    gin[0] = gx;
-    return 0;
-}
+BW_WHERE(bw_where_f, float)
+BW_WHERE(bw_where_d, double)
 
 int dm__bw_where(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     int need_a = wants_grad(n, 0), need_b = wants_grad(n, 1);
     if (!need_a && !need_b) return 0;
     const dm_tensor *cond = n->saved[0];
-    dm_tensor *ga = need_a ? dm_tensor_new(gout->ndim, gout->shape) : NULL;
-    dm_tensor *gb = need_b ? dm_tensor_new(gout->ndim, gout->shape) : NULL;
-    int64_t total = dm_numel(gout);
-    if (total > 0 && (!need_a || ga) && (!need_b || gb)) {
-        const float *g = dm_data(gout);
-        float *oa = ga ? dm_data(ga) : NULL, *ob = gb ? dm_data(gb) : NULL;
-        plan p;
-        plan_init(&p, 1, &cond, gout->ndim, gout->shape);
-        int64_t len = plan_row_len(&p), sc = plan_row_stride(&p, 0);
-        for (int64_t done = 0; done < total; done += len) {
-            const float *cp = plan_ptr(&p, 0);
-            for (int64_t i = 0; i < len; i++) {
-                int c = cp[i * sc] != 0;
-                if (oa) oa[done + i] = c ? g[done + i] : 0.0f;
-                if (ob) ob[done + i] = c ? 0.0f : g[done + i];
-            }
-            plan_next_row(&p);
-        }
-    }
+    dm_tensor *hold;
+    const dm_tensor *g = node_gout(n, gout, &hold);
+    if (!g) return -1;
+    dm_tensor *ga = need_a ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
+    dm_tensor *gb = need_b ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
+    if (dm__numel(g) > 0 && (!need_a || ga) && (!need_b || gb))
+        BW_PICK(bw_where, g, cond, g, ga, gb);
+    dm_tensor_release(hold);
     return finish2(n, ga, gb, need_a, need_b, gin);
 }

@@ -105,12 +105,20 @@ int dm_copy_(dm_tensor *dst, const dm_tensor *src)
 int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha)
 {
     if (dm__check_inplace("add_", t)) return -1;
+    if ((t->dtype | o->dtype) != DM_FLOAT32) {             /* DM_FLOAT32 is 0 */
+        if (alpha == 1.0f) return dm_binary_(DM_BIN_ADD, t, o);
+        dm_tensor *ao = dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
+        int rc = ao ? dm_binary_(DM_BIN_ADD, t, ao) : -1;
+        dm_tensor_release(ao);
+        return rc;
+    }
     return apply_pair("add_", t, o, f_axpy, alpha);
 }
 
 int dm_mul_(dm_tensor *t, const dm_tensor *o)
 {
     if (dm__check_inplace("mul_", t)) return -1;
+    if ((t->dtype | o->dtype) != DM_FLOAT32) return dm_binary_(DM_BIN_MUL, t, o);
     return apply_pair("mul_", t, o, f_mul, 0);
 }
 
@@ -156,6 +164,7 @@ int dm_zero_(dm_tensor *t)
 
 int dm_add_scalar_(dm_tensor *t, float x)
 {
+    if (t->dtype != DM_FLOAT32) return dm_binary_scalar_(DM_BIN_ADD, t, x, 0);
     if (dm__check_inplace("add_", t)) return -1;
     FOR_EACH(t, *v += x);
     return 0;
@@ -163,6 +172,7 @@ int dm_add_scalar_(dm_tensor *t, float x)
 
 int dm_mul_scalar_(dm_tensor *t, float x)
 {
+    if (t->dtype != DM_FLOAT32) return dm_binary_scalar_(DM_BIN_MUL, t, x, 0);
     if (dm__check_inplace("mul_", t)) return -1;
     FOR_EACH(t, *v *= x);
     return 0;
@@ -170,6 +180,7 @@ int dm_mul_scalar_(dm_tensor *t, float x)
 
 int dm_clamp_(dm_tensor *t, float lo, float hi)
 {
+    if (t->dtype != DM_FLOAT32) return dm_clamp_ex_(t, lo, hi, 0);
     if (dm__check_inplace("clamp_", t)) return -1;
     int has_lo = !isnan(lo), has_hi = !isnan(hi);
     /* PyTorch: min(max(x, lo), hi), NaN stays NaN */
@@ -178,4 +189,74 @@ int dm_clamp_(dm_tensor *t, float lo, float hi)
         if (has_hi && *v > hi) *v = hi;
     });
     return 0;
+}
+
+/* ---- in-place ops on any dtype: t = t op x, computed out of place and written back ----- */
+
+/* PyTorch's canCast: no floating result into an integer tensor, nothing but bool into bool */
+static int can_cast(dm_dtype from, dm_dtype to)
+{
+    if (dm_is_floating(from) && !dm_is_floating(to)) return 0;
+    if (from != DM_BOOL && to == DM_BOOL) return 0;
+    return 1;
+}
+
+/* t = r (a new reference, released here; NULL: the op failed): r must have t's shape and a
+   dtype that casts to t's */
+static int assign_result(const char *fn, dm_tensor *t, dm_tensor *r)
+{
+    if (!r) return -1;
+    int rc = -1;
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    if (!can_cast(r->dtype, t->dtype))
+        dm_seterr("%s: result type %s can't be cast to the desired output type %s", fn,
+                  dm_dtype_name(r->dtype), dm_dtype_name(t->dtype));
+    else if (!dm__same_shape(r, t))
+        dm_seterr("%s: the result's shape %s differs from the destination's %s", fn,
+                  SHAPE(r, b1), SHAPE(t, b2));
+    else
+        rc = dm_copy_(t, r);
+    dm_tensor_release(r);
+    return rc;
+}
+
+static const char *const inplace_name[] = {
+    [DM_BIN_ADD] = "add_", [DM_BIN_SUB] = "sub_", [DM_BIN_MUL] = "mul_", [DM_BIN_DIV] = "div_",
+    [DM_BIN_POW] = "pow_", [DM_BIN_EQ] = "eq_", [DM_BIN_NE] = "ne_", [DM_BIN_LT] = "lt_",
+    [DM_BIN_LE] = "le_", [DM_BIN_GT] = "gt_", [DM_BIN_GE] = "ge_",
+    [DM_BIN_MAXIMUM] = "maximum_", [DM_BIN_MINIMUM] = "minimum_",
+};
+
+int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o)
+{
+    if ((unsigned)op > DM_BIN_MINIMUM) { dm_seterr("binary_: unknown op %d", (int)op); return -1; }
+    if (dm__check_inplace(inplace_name[op], t)) return -1;
+    if (t->dtype == DM_FLOAT32 && o->dtype == DM_FLOAT32) {
+        if (op == DM_BIN_ADD) return apply_pair("add_", t, o, f_axpy, 1.0f);
+        if (op == DM_BIN_MUL) return apply_pair("mul_", t, o, f_mul, 0);
+    }
+    return assign_result(inplace_name[op], t, dm_binary(op, t, o));
+}
+
+int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int)
+{
+    if ((unsigned)op > DM_BIN_MINIMUM) { dm_seterr("binary_: unknown op %d", (int)op); return -1; }
+    if (dm__check_inplace(inplace_name[op], t)) return -1;
+    if (t->dtype == DM_FLOAT32 && (op == DM_BIN_ADD || op == DM_BIN_SUB || op == DM_BIN_MUL)) {
+        float x = (float)s;
+        if (op == DM_BIN_MUL) FOR_EACH(t, *v *= x);
+        else if (op == DM_BIN_ADD) FOR_EACH(t, *v += x);
+        else FOR_EACH(t, *v -= x);
+        return 0;
+    }
+    dm_tensor *r = is_int ? dm_binary_scalar_i64(op, t, (int64_t)s, 0)
+                          : dm_binary_scalar_f64(op, t, s, 0);
+    return assign_result(inplace_name[op], t, r);
+}
+
+int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds)
+{
+    if (t->dtype == DM_FLOAT32) return dm_clamp_(t, (float)lo, (float)hi);
+    if (dm__check_inplace("clamp_", t)) return -1;
+    return assign_result("clamp_", t, dm_clamp_ex(t, lo, hi, int_bounds));
 }

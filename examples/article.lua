@@ -45,7 +45,7 @@ end
 -- data: label 1 when x1 + x2 > 1
 dm.manual_seed(42)
 local X = dm.rand(100, 2)
-local y = X:sum(2, true):gt(1)                  -- [100 x 1] of 0 and 1
+local y = X:sum(2, true):gt(1):float()                -- [100 x 1] of 0 and 1
 
 local loader = data.DataLoader(data.TensorDataset(X, y), { batch_size = 16, shuffle = true })
 
@@ -73,8 +73,8 @@ end
 model:eval()
 dm.no_grad(function ()
   local test_data = dm.rand(20, 2)
-  local test_labels = test_data:sum(2, true):gt(1)
+  local test_labels = test_data:sum(2, true):gt(1):float()
   local predicted = model(test_data):gt(0.5)
-  local accuracy = predicted:eq(test_labels):mean():item()
+  local accuracy = predicted:eq(test_labels):float():mean():item()
   print(("Test Accuracy: %.2f%%"):format(accuracy * 100))
 end)

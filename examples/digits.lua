@@ -36,7 +36,7 @@ local function accuracy (inputs, labels)
   local _ <close> = dm.no_grad()
   local predicted = model(inputs):argmax(2)
   model:train()
-  return predicted:float():eq(labels:float()):mean():item()
+  return predicted:eq(labels):float():mean():item()
 end
 
 local epochs = 30

@@ -18,9 +18,9 @@ local prefix = arg and arg[1] or "init_"
 -- the article's data: label 1 when x1 + x2 > 1; fresh points to validate on
 dm.manual_seed(42)
 local X = dm.rand(100, 2)
-local y = X:sum(2, true):gt(1)
+local y = X:sum(2, true):gt(1):float()
 local Xval = dm.rand(400, 2)
-local yval = Xval:sum(2, true):gt(1)
+local yval = Xval:sum(2, true):gt(1):float()
 
 -- 1. The article's classifier ----------------------------------------------------------
 local SimpleClassifier = nn.Module:extend("SimpleClassifier")
@@ -66,7 +66,7 @@ end
 
 dm.manual_seed(7)
 local Xd = dm.rand(400, 2)
-local yd = Xd:sum(2, true):gt(1)
+local yd = Xd:sum(2, true):gt(1):float()
 
 print(("\n== A deep narrow MLP: %d Linear layers of width %d, tanh\n"):format(DEPTH, WIDTH))
 

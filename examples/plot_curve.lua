@@ -12,7 +12,7 @@ local path = arg and arg[1] or "curve.svg"
 
 dm.manual_seed(42)
 local X = dm.rand(200, 2)
-local y = X:sum(2, true):gt(1)                    -- [200 x 1] of 0 and 1
+local y = X:sum(2, true):gt(1):float()                  -- [200 x 1] of 0 and 1
 
 local function train (init_fn, epochs)
   dm.manual_seed(1)

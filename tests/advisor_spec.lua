@@ -391,7 +391,7 @@ describe("init.diagnose", function ()
 
   it("uses a loss when given one", function ()
     local model = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1), nn.Sigmoid())
-    local y = X:sum(2, true):gt(1)
+    local y = X:sum(2, true):gt(1):float()
     local d = init.diagnose(model, X, { loss = nn.BCELoss(), target = y, verbose = false })
     -- BCE after sigmoid: d loss / d logit = (p - y) / N
     local p = dm.no_grad(model, X)

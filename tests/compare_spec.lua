@@ -28,9 +28,9 @@ end
 -- the article's task, small
 local g = dm.Generator(42)
 local X = dm.rand(48, 2, { generator = g })
-local Y = X:sum(2, true):gt(1)
+local Y = X:sum(2, true):gt(1):float()
 local Xv = dm.rand(64, 2, { generator = g })
-local Yv = Xv:sum(2, true):gt(1)
+local Yv = Xv:sum(2, true):gt(1):float()
 
 local function classifier ()
   return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())

@@ -1127,7 +1127,7 @@ describe("gradcheck", function ()
     dm.manual_seed(seed or 1)
     -- values away from 0 so that kinks (relu, l1, ...) are not crossed by eps
     local x = dm.rand(rows, cols) * 1.6 + 0.2
-    local s = dm.rand(rows, cols):gt(0.5) * 2 - 1
+    local s = dm.rand(rows, cols):gt(0.5):float() * 2 - 1
     return dm.tensor((x * s):totable(), { requires_grad = true })
   end
 

@@ -44,5 +44,5 @@ model:add(nn.Softmax(2))                              -- probabilities for the h
 model:eval()
 local ok, err = nn.save_model(model, path)
 if not ok then error(err, 0) end
-local correct = model(x):argmax(2):float():eq(y:float()):sum():item()
+local correct = model(x):argmax(2):eq(y):float():sum():item()
 print(("saved %s: %d -> %d, training accuracy %.3f"):format(path, 2, 3, correct / (3 * n)))

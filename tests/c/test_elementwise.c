@@ -26,6 +26,26 @@
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
+/* comparisons give bool tensors: their values as float32, to compare with the formulas */
+static dm_tensor *as_f32(dm_tensor *t)
+{
+    if (!t || t->dtype == DM_FLOAT32) return t;
+    dm_tensor *f = dm_to_dtype(t, DM_FLOAT32);
+    dm_tensor_release(t);
+    return f;
+}
+static dm_tensor *binf(dm_binop op, const dm_tensor *a, const dm_tensor *b)
+{
+    return as_f32(dm_binary(op, a, b));
+}
+/* a float 0/1 mask as the bool condition where() takes */
+static dm_tensor *to_bool(dm_tensor *t)
+{
+    dm_tensor *b = dm_to_dtype(t, DM_BOOL);
+    dm_tensor_release(t);
+    return b;
+}
+
 static dm_tensor *leaf(dm_tensor *t)
 {
     dm_set_requires_grad(t, 1);
@@ -425,7 +445,7 @@ static void test_forward_by_hand(void)
     dm_tensor_release(y);
 
     /* where: cond [2 x 1], a [2 x 3], b [3] */
-    dm_tensor *cond = tu_tensor(2, (int64_t[]){2, 1}, (float[]){1, 0});
+    dm_tensor *cond = to_bool(tu_tensor(2, (int64_t[]){2, 1}, (float[]){1, 0}));
     dm_tensor *wb = tu_tensor(1, (int64_t[]){3}, (float[]){-1, -2, -3});
     y = dm_where(cond, a, wb);
     CHECK(tu_shape_is(y, 2, (int64_t[]){2, 3}), "where: broadcast shape");
@@ -433,7 +453,7 @@ static void test_forward_by_hand(void)
           "where [2 x 1], [2 x 3], [3]");
     dm_tensor_release(y);
     /* NaN and negative conditions count as true (nonzero) */
-    dm_tensor *cond2 = tu_tensor(1, (int64_t[]){3}, (float[]){NAN, -1, 0});
+    dm_tensor *cond2 = to_bool(tu_tensor(1, (int64_t[]){3}, (float[]){NAN, -1, 0}));
     dm_tensor *seven = dm_tensor_scalar(7);
     y = dm_where(cond2, seven, wb);
     CHECK(tu_vals_matchf(y, (float[]){7, 7, -3}, 3, 0, "where nan"), "where: NaN and -1 are true");
@@ -591,7 +611,7 @@ static void test_gradcheck(void)
     }
 
     /* where with cond [2 x 1], a [2 x 3], b [3] */
-    dm_tensor *cond = tu_tensor(2, (int64_t[]){2, 1}, (float[]){0, 1});
+    dm_tensor *cond = to_bool(tu_tensor(2, (int64_t[]){2, 1}, (float[]){0, 1}));
     dm_tensor *a = leaf(tu_rand(2, (int64_t[]){2, 3}, -1, 1, 501));
     dm_tensor *b = leaf(tu_rand(1, (int64_t[]){3}, -1, 1, 502));
     gctx c = { .cond = cond };
@@ -617,8 +637,8 @@ static void test_fast_vs_reference(void)
         /* some exact ties for the comparisons and maximum/minimum */
         for (int i = 0; i < 37 * 45; i += 7) dm_data(b)[i] = dm_data(a)[i];
         dm_tensor *an = noncontig(a), *bn = noncontig(b);
-        dm_tensor *fast = dm_binary((dm_binop)op, a, b);           /* path (a) */
-        dm_tensor *gen = dm_binary((dm_binop)op, an, bn);          /* general path */
+        dm_tensor *fast = binf((dm_binop)op, a, b);           /* path (a) */
+        dm_tensor *gen = binf((dm_binop)op, an, bn);          /* general path */
         snprintf(what, sizeof what, "%s: contiguous fast path == general path", binname[op]);
         CHECK(tu_same_bits(fast, gen), what);
         /* against the formula, element by element */
@@ -633,20 +653,20 @@ static void test_fast_vs_reference(void)
         /* path (b): one side a single element, against the same value expanded */
         dm_tensor *one = tu_tensor(2, (int64_t[]){1, 1}, (float[]){0.75f});
         dm_tensor *onex = expanded(one, 2, sh);
-        fast = dm_binary((dm_binop)op, a, one);
-        gen = dm_binary((dm_binop)op, an, onex);
+        fast = binf((dm_binop)op, a, one);
+        gen = binf((dm_binop)op, an, onex);
         snprintf(what, sizeof what, "%s: single-element right side == general path", binname[op]);
         CHECK(tu_same_bits(fast, gen), what);
         dm_tensor_release(fast);
         dm_tensor_release(gen);
-        fast = dm_binary((dm_binop)op, one, a);
-        gen = dm_binary((dm_binop)op, onex, an);
+        fast = binf((dm_binop)op, one, a);
+        gen = binf((dm_binop)op, onex, an);
         snprintf(what, sizeof what, "%s: single-element left side == general path", binname[op]);
         CHECK(tu_same_bits(fast, gen), what);
         dm_tensor_release(gen);
         /* and the scalar form gives the same values (pow and div have their own scalar
            kernels, as in PyTorch; compare those within rounding) */
-        gen = dm_binary_scalar((dm_binop)op, a, 0.75f, 1);
+        gen = as_f32(dm_binary_scalar((dm_binop)op, a, 0.75f, 1));
         snprintf(what, sizeof what, "%s: scalar reversed == tensor op", binname[op]);
         if (op == DM_BIN_DIV || op == DM_BIN_POW) {
             ok = gen != NULL;
@@ -665,7 +685,7 @@ static void test_fast_vs_reference(void)
         dm_tensor *p = tu_rand(3, (int64_t[]){4, 1, 5}, -2, 2, 900 + (unsigned)op);
         dm_tensor *q = tu_rand(2, (int64_t[]){3, 1}, -2, 2, 950 + (unsigned)op);
         if (op == DM_BIN_POW) tu_fill(p, 0, 2, 8);
-        dm_tensor *y = dm_binary((dm_binop)op, p, q);
+        dm_tensor *y = binf((dm_binop)op, p, q);
         ok = tu_shape_is(y, 3, (int64_t[]){4, 3, 5});
         for (int i = 0; ok && i < 4; i++)
             for (int j = 0; ok && j < 3; j++)
@@ -676,7 +696,7 @@ static void test_fast_vs_reference(void)
         snprintf(what, sizeof what, "%s: [4 x 1 x 5] with [3 x 1] matches the reference", binname[op]);
         CHECK(ok, what);
         dm_tensor *pn = noncontig(p);
-        dm_tensor *yn = dm_binary((dm_binop)op, pn, q);
+        dm_tensor *yn = binf((dm_binop)op, pn, q);
         snprintf(what, sizeof what, "%s: 3-D broadcast, non-contiguous == contiguous", binname[op]);
         CHECK(tu_same_bits(y, yn), what);
         dm_tensor_release(yn);
@@ -805,6 +825,7 @@ static void test_noncontiguous(void)
     }
     dm_tensor *cond = tu_rand(2, (int64_t[]){17, 1}, -1, 1, 99);
     for (int i = 0; i < 17; i += 3) dm_data(cond)[i] = 0;
+    cond = to_bool(cond);
     dm_tensor *condt = dm_tensor_alias(cond, 2, (int64_t[]){17, 13}, (int64_t[]){1, 0}, 0);
     dm_tensor *y1 = dm_where(condt, tr, other), *y2 = dm_where(cond, trc, other);
     CHECK(tu_same_bits(y1, y2), "where with strided cond and a transposed operand");
@@ -881,8 +902,8 @@ static void test_autograd(void)
     dm_tensor_release(y);
     dm_set_grad_enabled(prev);
 
-    /* where: no gradient to cond even when cond requires grad; names */
-    dm_tensor *cond = leaf(tu_tensor(1, (int64_t[]){3}, (float[]){1, 0, 1}));
+    /* where: no gradient to cond (a bool tensor, which cannot require grad); names */
+    dm_tensor *cond = to_bool(tu_tensor(1, (int64_t[]){3}, (float[]){1, 0, 1}));
     dm_zero_(x->grad);
     y = dm_where(cond, x, w);
     CHECK(y && strcmp(dm_grad_fn_name(y), "WhereBackward0") == 0, "where is WhereBackward0");

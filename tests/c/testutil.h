@@ -172,7 +172,7 @@ static inline float *tu_values(const dm_tensor *t)
 {
     int64_t n = dm_numel(t);
     float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    dm_to_buffer_dtype(t, v, DM_FLOAT32);                /* any dtype, as float32 */
+    dm_to_buffer_dtype(t, v, DM_FLOAT32);          /* any dtype, as float32 */
     return v;
 }
 

@@ -520,11 +520,11 @@ function M.diagnose (model, batch, opts)
         if g then l.grad_std = std_of(g); l.finite = l.finite and finite(l.grad_std) end
         local fam = FAMILY[l.layer]
         if fam == "tanh" then
-          l.saturated = y:abs():gt(0.99):mean():item()
+          l.saturated = y:abs():gt(0.99):float():mean():item()
         elseif fam == "sigmoid" then
-          l.saturated = (y:lt(0.01) + y:gt(0.99)):mean():item()
+          l.saturated = (y:lt(0.01):float() + y:gt(0.99):float()):mean():item()
         elseif fam == "relu" or fam == "leaky" then
-          l.zeros = y:eq(0):mean():item()
+          l.zeros = y:eq(0):float():mean():item()
         end
       end
       if trace.is_weighted(m) then

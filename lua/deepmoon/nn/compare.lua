@@ -159,8 +159,7 @@ local function accuracy (out, target, logits)
     pred = out:gt(logits and 0 or 0.5)
     truth = target:gt(0.5)
   end
-  -- argmax gives int64 indices; compare as floats (labels may be either dtype)
-  return pred:reshape(n):float():eq(truth:reshape(n):float()):mean():item()
+  return pred:reshape(n):eq(truth:reshape(n)):float():mean():item()
 end
 
 local function fmt_loss (v)
