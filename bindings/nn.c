@@ -323,20 +323,12 @@ static int l_zero_grads(lua_State *L)
     lua_Integer n = luaL_len(L, 1);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        dm_tensor *t = lb_totensor(L, -1);
+        dm_tensor *t = lb_totensor_any(L, -1);
         if (!t) return luaL_error(L, "zero_grad: element %d of the list is a %s, expected a "
                                   "tensor", (int)i, luaL_typename(L, -1));
-        if (t->grad) {
-            if (to_none) {
-                dm_tensor_release(t->grad);
-                t->grad = NULL;
-                lb_grad_forget(L, -1);
-            } else if (dm_is_contiguous(t->grad) && !t->grad->requires_grad) {
-                memset(dm_data(t->grad), 0, (size_t)dm_numel(t->grad) * sizeof(float));
-            } else if (dm_zero_(t->grad) != 0) {
-                return luaL_error(L, "zero_grad: %s", dm_errmsg());
-            }
-        }
+        int had = t->grad != NULL;
+        if (dm_zero_grad(t, to_none) != 0) return luaL_error(L, "zero_grad: %s", dm_errmsg());
+        if (had && to_none) lb_grad_forget(L, -1);
         lua_pop(L, 1);
     }
     return 0;

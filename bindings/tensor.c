@@ -1169,23 +1169,10 @@ static int t_newindex(lua_State *L)
     }
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "grad") == 0) {
-        if (lua_isnil(L, 3)) {
-            dm_tensor_release(t->grad);
-            t->grad = NULL;
-            lb_grad_forget(L, 1);
-            return 0;
-        }
-        dm_tensor *g = lb_check_any(L, 3);
-        if (!dm_same_shape(g, t)) {
-            char b1[64], b2[64];
-            return luaL_error(L, "grad: assigned grad has size %s, but the tensor has size %s",
-                              dm_shape_str(g->ndim, g->shape, b1, sizeof b1),
-                              dm_shape_str(t->ndim, t->shape, b2, sizeof b2));
-        }
-        dm_tensor_retain(g);
-        dm_tensor_release(t->grad);
-        t->grad = g;
-        lb_grad_set(L, 1, 3);           /* t.grad now returns the very box assigned */
+        dm_tensor *g = lua_isnil(L, 3) ? NULL : lb_check_any(L, 3);
+        if (dm_set_grad(t, g) != 0) return luaL_error(L, "%s", dm_errmsg());
+        if (g) lb_grad_set(L, 1, 3);    /* t.grad now returns the very box assigned */
+        else lb_grad_forget(L, 1);
         return 0;
     }
     if (strcmp(k, "requires_grad") == 0) {
@@ -1196,18 +1183,8 @@ static int t_newindex(lua_State *L)
         /* PyTorch's `p.data = x`: this very Lua object now views x's values (x's dtype and
            shape), keeping requires_grad and .grad; what Module:to uses to convert parameters
            in place of the objects optimizers and tables hold */
-        dm_tensor *x = lb_check_any(L, 3);
-        if (!dm_is_leaf(t)) return luaL_error(L, "data: only a leaf tensor's data can be replaced");
-        if (t->requires_grad && !dm_is_floating(x->dtype))
-            return luaL_error(L, "data: a tensor that requires grad needs floating data, got %s",
-                              dm_dtype_name(x->dtype));
-        dm_tensor *n = dm_tensor_alias(x, x->ndim, x->shape, x->stride, x->offset);
-        if (!n || (t->requires_grad && dm_set_requires_grad(n, 1) != 0)) {
-            dm_tensor_release(n);
-            return luaL_error(L, "%s", dm_errmsg());
-        }
-        n->grad = t->grad;
-        t->grad = NULL;
+        dm_tensor *n = dm_tensor_with_data(t, lb_check_any(L, 3));
+        if (!n) return luaL_error(L, "%s", dm_errmsg());
         dm_tensor **slot = lb_checkbox(L, 1);
         dm_tensor_release(*slot);
         *slot = n;
