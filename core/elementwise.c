@@ -1016,30 +1016,11 @@ static const void *contig_any(const dm_tensor *t, dm_tensor **hold)
     return dm__ptr(*hold);
 }
 
-/* sum of a float64 g over the dims x was broadcast along, in x's shape (dm_sum_to, in
-   reduce.c, takes float32): each of g's elements, in row-major order, is added where x's
-   broadcast view puts it */
-static dm_tensor *sum_to_f64(const dm_tensor *g, const dm_tensor *x)
-{
-    dm_tensor *r = dm_tensor_zeros_dtype(x->ndim, x->shape, DM_FLOAT64), *hold = NULL;
-    const double *gp = r ? contig_any(g, &hold) : NULL;
-    if (!gp) { dm_tensor_release(r); return NULL; }
-    double *rp = dm__ptr(r);
-    dm_iter it;
-    dm_iter_init_bcast(&it, r, g->ndim, g->shape);
-    for (int64_t i = 0, n = dm__numel(g); i < n; i++) {
-        rp[it.off] += gp[i];
-        dm_iter_next(&it);
-    }
-    dm_tensor_release(hold);
-    return r;
-}
-
 /* g has the broadcast (output) shape; give it back in x's shape, taking ownership of g */
 static dm_tensor *reduce_to(dm_tensor *g, const dm_tensor *x)
 {
     if (!g || dm_same_shape(g, x)) return g;
-    dm_tensor *r = g->dtype == DM_FLOAT64 ? sum_to_f64(g, x) : dm_sum_to(g, x->ndim, x->shape);
+    dm_tensor *r = dm_sum_to(g, x->ndim, x->shape);
     dm_tensor_release(g);
     return r;
 }

@@ -396,33 +396,9 @@ int dm__bw_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g,
     return scatter_window(n, g, gin, select_window);
 }
 
-/* sum of g [*, out shape] down to shape (right-aligned; size-1 dims of shape summed over),
- * in double: expand's rule for float64 gradients while dm_sum_to (reduce.c) reads float32
- * only.  Once it takes float64, dm__bw_expand can call it for every dtype. */
-static dm_tensor *sum_to_f64(const dm_tensor *g, int ndim, const int64_t *shape)
-{
-    dm_tensor *out = dm_tensor_zeros_dtype(ndim, shape, DM_FLOAT64);
-    if (!out) return NULL;
-    int lead = g->ndim - ndim;          /* leading dims of g that shape lacks */
-    int64_t n = dm__numel(g);
-    const double *gb = g->storage->data;
-    double *o = dm__ptr(out);
-    dm_iter it;
-    dm_iter_init(&it, g);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t at = 0;                 /* out is contiguous: row-major position */
-        for (int d = 0; d < ndim; d++)
-            at = at * shape[d] + (shape[d] == 1 ? 0 : it.idx[lead + d]);
-        o[at] += gb[it.off];
-        dm_iter_next(&it);
-    }
-    return out;
-}
-
 int dm__bw_expand(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
-    gin[0] = g->dtype == DM_FLOAT64 ? sum_to_f64(g, n->in_ndim, n->in_shape)
-                                    : dm_sum_to(g, n->in_ndim, n->in_shape);
+    gin[0] = dm_sum_to(g, n->in_ndim, n->in_shape);
     return gin[0] ? 0 : -1;
 }

@@ -109,27 +109,14 @@ end
 --- Sample i (1-based, negative from the end) as several values: t1[i], t2[i], ...
 function TD.get (self, i) return td_get(self, i) end
 
--- t:index_select(1, idx).  index_select takes float32 only until the join kernels learn
--- every dtype; meanwhile a 1-D field of another dtype (int64 class labels) is gathered
--- element by element, exactly, and other shapes go through float32.
-local function take (t, idx)
-  if t.dtype == core.float32 then return t:index_select(1, idx) end
-  if t:dim() == 1 then
-    local list, vals = is_tensor(idx) and idx:values() or idx, {}
-    for i, k in ipairs(list) do vals[i] = t:get(math.tointeger(k) or k) end
-    return core.tensor(vals, { dtype = t.dtype })
-  end
-  return t:float():index_select(1, idx):to(t.dtype)
-end
-M._take = take
 
 --- The samples at idx (1-D tensor or list of 1-based indices), one tensor per field.
 function TD.get_batch (self, idx)
   local ts = self.tensors
-  if self._k == 1 then return take(ts[1], idx) end
-  if self._k == 2 then return take(ts[1], idx), take(ts[2], idx) end
+  if self._k == 1 then return ts[1]:index_select(1, idx) end
+  if self._k == 2 then return ts[1]:index_select(1, idx), ts[2]:index_select(1, idx) end
   local out = {}
-  for j = 1, self._k do out[j] = take(ts[j], idx) end
+  for j = 1, self._k do out[j] = ts[j]:index_select(1, idx) end
   return table.unpack(out, 1, self._k)
 end
 

@@ -7,7 +7,6 @@
 
 local core = require "deepmoon.core"
 local check = require "deepmoon.check"
-local take = require("deepmoon.data.dataset")._take    -- index_select for any dtype
 
 local M = {}
 
@@ -145,7 +144,7 @@ function M.train_test_split (X, y, opts)
   end
   local Xtr, Xte = X:index_select(1, train_idx), X:index_select(1, test_idx)
   if y == nil then return Xtr, Xte end
-  return Xtr, Xte, take(y, train_idx), take(y, test_idx)
+  return Xtr, Xte, y:index_select(1, train_idx), y:index_select(1, test_idx)
 end
 
 return M
