@@ -56,12 +56,13 @@ static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, 
     /* table on top of stack */
     if (depth == nd) {
         int t = lua_type(L, -1);
-        if (t != LUA_TNUMBER && !(t == LUA_TBOOLEAN && !out)) {
+        if (t != LUA_TNUMBER && t != LUA_TBOOLEAN) {
             const char *tn = luaL_typename(L, -1);
             lua_pushfstring(L, "expected a number, got %s", tn);
             nested_error(L, lua_tostring(L, -1), path, depth);
         }
-        if (out) out[(*pos)++] = (float)lua_tonumber(L, -1);
+        if (out) out[(*pos)++] = t == LUA_TBOOLEAN ? (float)lua_toboolean(L, -1)
+                                                   : (float)lua_tonumber(L, -1);
         else { lb_set_value(L, flat, pos, lua_gettop(L)); (*pos)++; }
         return;
     }
