@@ -56,12 +56,13 @@ static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, 
     /* table on top of stack */
     if (depth == nd) {
         int t = lua_type(L, -1);
-        if (t != LUA_TNUMBER && !(t == LUA_TBOOLEAN && !out)) {
+        if (t != LUA_TNUMBER && t != LUA_TBOOLEAN) {
             const char *tn = luaL_typename(L, -1);
             lua_pushfstring(L, "expected a number, got %s", tn);
             nested_error(L, lua_tostring(L, -1), path, depth);
         }
-        if (out) out[(*pos)++] = (float)lua_tonumber(L, -1);
+        if (out) out[(*pos)++] = t == LUA_TBOOLEAN ? (float)lua_toboolean(L, -1)
+                                                   : (float)lua_tonumber(L, -1);
         else { lb_set_value(L, flat, pos, lua_gettop(L)); (*pos)++; }
         return;
     }
@@ -85,22 +86,36 @@ static void nested_fill(lua_State *L, int nd, const int64_t *shape, float *out, 
     }
 }
 
-/* the dtype PyTorch infers from Lua values: bool when every leaf is a boolean, else the
-   default floating type (int64 from integers comes with integer kernels) */
-static int infer_leaf_bool(lua_State *L, int idx, int depth)
+/* the kinds of leaf a Lua value holds, or-ed together: PyTorch infers float from any float
+   leaf, else int64 from any integer leaf, else bool from booleans (an empty table: float) */
+enum { LEAF_BOOL = 1, LEAF_INT = 2, LEAF_FLOAT = 4 };
+
+static int leaf_kinds(lua_State *L, int idx, int depth)
 {
-    if (lua_type(L, idx) == LUA_TBOOLEAN) return 1;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: return LEAF_BOOL;
+    case LUA_TNUMBER: return lua_isinteger(L, idx) ? LEAF_INT : LEAF_FLOAT;
+    default: break;
+    }
     if (!lua_istable(L, idx) || lb_is_tensor(L, idx) || depth > DM_MAX_DIMS) return 0;
     lua_Integer n = luaL_len(L, idx);
-    if (n == 0) return 0;
     luaL_checkstack(L, 2, "tensor: nesting too deep");
-    int all = 1;
-    for (lua_Integer i = 1; all && i <= n; i++) {
+    int kinds = 0;
+    for (lua_Integer i = 1; !(kinds & LEAF_FLOAT) && i <= n; i++) {
         lua_geti(L, idx, i);
-        all = infer_leaf_bool(L, lua_gettop(L), depth + 1);
+        kinds |= leaf_kinds(L, lua_gettop(L), depth + 1);
         lua_pop(L, 1);
     }
-    return all;
+    return kinds;
+}
+
+static dm_dtype infer_dtype(lua_State *L, int idx)
+{
+    int k = leaf_kinds(L, idx, 0);
+    if (k & LEAF_FLOAT) return lb_default_dtype(L);
+    if (k & LEAF_INT) return DM_INT64;
+    if (k & LEAF_BOOL) return DM_BOOL;
+    return lb_default_dtype(L);
 }
 
 static const char *const grad_opts[] = { "requires_grad", "generator", "dtype", "device", NULL };
@@ -144,14 +159,14 @@ static int t_tensor(lua_State *L)
         *slot = dm_tensor_new_dtype(src->ndim, src->shape, dt);
         if (*slot) dm_to_buffer_dtype(src, dm_data_ptr(*slot), dt);
     } else if (lua_type(L, 1) == LUA_TNUMBER || lua_type(L, 1) == LUA_TBOOLEAN) {
-        if (!given && lua_type(L, 1) == LUA_TBOOLEAN) dt = DM_BOOL;
+        if (!given) dt = infer_dtype(L, 1);
         *slot = dm_tensor_new_dtype(0, NULL, dt);
         if (*slot) lb_set_value(L, *slot, NULL, 1);
     } else {
         if (!lua_istable(L, 1))
             luaL_argerror(L, 1, lua_pushfstring(L, "tensor: expected a number or a nested table, got %s",
                                                 luaL_typename(L, 1)));
-        if (!given && infer_leaf_bool(L, 1, 0)) dt = DM_BOOL;
+        if (!given) dt = infer_dtype(L, 1);
         int nd = nested_shape(L, 1, shape);
         *slot = dm_tensor_new_dtype(nd, shape, dt);
         if (!*slot) return luaL_error(L, "tensor: %s", dm_errmsg());
@@ -229,7 +244,8 @@ static int t_full(lua_State *L)
     if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2);
     lb_opts_check(L, 3, "full", grad_opts);
     check_device(L, lua_istable(L, 3) ? 3 : 0);
-    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, lua_istable(L, 3) ? 3 : 0, lb_default_dtype(L));
+    /* PyTorch: the fill value's kind gives the dtype (bool, int64, or the default float) */
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, lua_istable(L, 3) ? 3 : 0, infer_dtype(L, 2));
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_tensor_new_dtype(nd, shape, dt);
     if (*slot) {
@@ -288,10 +304,13 @@ static int t_arange(lua_State *L)
     while (top > 0 && lua_istable(L, top)) top--;   /* trailing options */
     if (top <= 1) end = luaL_checknumber(L, 1);
     else { start = luaL_checknumber(L, 1); end = luaL_checknumber(L, 2); if (top >= 3) step = luaL_checknumber(L, 3); }
+    /* PyTorch: int64 when every bound is an integer, else the default floating type */
+    int ints = 1;
+    for (int i = 1; i <= (top < 1 ? 1 : top) && i <= 3; i++) ints = ints && lua_isinteger(L, i);
     lb_opts_check(L, top + 1, "arange", grad_opts);
     int o = lua_istable(L, top + 1) ? top + 1 : 0;
     check_device(L, o);
-    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, DM_FLOAT32);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, ints ? DM_INT64 : lb_default_dtype(L));
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_arange(start, end, step);
     if (*slot && dt != DM_FLOAT32) {

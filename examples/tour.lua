@@ -3,7 +3,7 @@ local dm = require "deepmoon"
 
 dm.manual_seed(0)
 
-local a = dm.tensor({{1, 2, 3}, {4, 5, 6}})
+local a = dm.tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}})   -- float data: 1.0, not 1 (int64)
 print("a =", a)
 print("size:", table.concat(a:size(), " x "), "  a[2][3] =", a:get(2, 3))
 

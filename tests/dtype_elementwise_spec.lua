@@ -44,12 +44,12 @@ describe("elementwise ops on every dtype", function ()
   end)
 
   it("promote tensors with one another, 0-dim tensors only from a higher category", function ()
-    assert.are.equal(dm.float64, (dm.tensor({1}) + D({1})).dtype)
-    assert.are.equal(dm.float32, (dm.tensor({1}) + I({1})).dtype)
+    assert.are.equal(dm.float64, (dm.tensor({1.0}) + D({1})).dtype)
+    assert.are.equal(dm.float32, (dm.tensor({1.0}) + I({1})).dtype)
     assert.are.equal(dm.int64, (U({1}) + I({1})).dtype)
     assert.are.equal(dm.uint8, (U({1, 2}) + I({5}):select(1, 1)).dtype)    -- 0-dim int64
-    assert.are.equal(dm.float32, (dm.tensor({1}) + D({5}):select(1, 1)).dtype)
-    assert.are.equal(dm.float32, (I({1}) + dm.tensor({5}):select(1, 1)).dtype)
+    assert.are.equal(dm.float32, (dm.tensor({1.0}) + D({5}):select(1, 1)).dtype)
+    assert.are.equal(dm.float32, (I({1}) + dm.tensor({5.0}):select(1, 1)).dtype)
   end)
 
   it("divide truly: integers give float32", function ()
@@ -140,13 +140,13 @@ describe("elementwise ops on every dtype", function ()
     assert.are.equal(dm.float64, dm.where(c, D({1, 2}), 0.1).dtype)
     assert.are.equal(0.1, dm.where(c, D({1, 2}), 0.1):totable()[2])
     assert.are.equal("where: expected a bool condition, got float32",
-                     err(dm.where, dm.tensor({1, 0}), 1, 0))
+                     err(dm.where, dm.tensor({1.0, 0.0}), 1, 0))
   end)
 
   it("in-place ops refuse results that cannot be cast to the tensor's dtype", function ()
     local i = I({1, 2})
     assert.are.equal("add_: result type float32 can't be cast to the desired output type int64",
-                     err(i.add_, i, dm.tensor({1, 1})))
+                     err(i.add_, i, dm.tensor({1.0, 1.0})))
     assert.are.equal("mul_: result type float32 can't be cast to the desired output type int64",
                      err(i.mul_, i, 2.5))
     assert.are.equal("div_: result type float32 can't be cast to the desired output type int64",

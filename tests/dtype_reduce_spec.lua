@@ -139,7 +139,7 @@ end)
 
 describe("loss targets and dtypes", function ()
   it("take int64 (or uint8) class targets, 1-based", function ()
-    local logits = dm.tensor{ { 1, 2, 3 }, { 1, 1, 1 } }
+    local logits = dm.tensor{ { 1.0, 2.0, 3.0 }, { 1.0, 1.0, 1.0 } }
     local want = (0.4076059644443804 + 1.0986122886681098) / 2
     local l = nn.CrossEntropyLoss()(logits, dm.tensor({ 3, 1 }, { dtype = dm.int64 }))
     assert(math.abs(l:item() - want) < 1e-6)
@@ -151,12 +151,12 @@ describe("loss targets and dtypes", function ()
 
   it("refuse float class indices with advice; float targets of the input's size are probabilities", function ()
     local logits = dm.rand(2, 3)
-    assert.has_error(function () nn.NLLLoss()(logits, dm.tensor{ 3, 1 }) end,
+    assert.has_error(function () nn.NLLLoss()(logits, dm.tensor{ 3.0, 1.0 }) end,
                      "NLLLoss: expected an int64 tensor of class indices, got float32 (use :long())")
-    assert.has_error(function () F.cross_entropy(logits, dm.tensor{ 3, 1 }) end,
+    assert.has_error(function () F.cross_entropy(logits, dm.tensor{ 3.0, 1.0 }) end,
                      "cross_entropy: expected an int64 tensor of class indices (or probabilities " ..
                      "of the input's size), got float32 (use :long())")
-    local probs2 = dm.tensor{ { 0, 0, 1 }, { 1, 0, 0 } }
+    local probs2 = dm.tensor{ { 0.0, 0.0, 1.0 }, { 1.0, 0.0, 0.0 } }
     local a = nn.CrossEntropyLoss()(logits, probs2)
     local b = nn.CrossEntropyLoss()(logits, dm.tensor({ 3, 1 }, { dtype = dm.int64 }))
     assert(math.abs(a:item() - b:item()) < 1e-6)

@@ -104,7 +104,7 @@ describe("dtypes", function ()
   end)
 
   it("keep grad flowing between floating types", function ()
-    local x = dm.tensor({1, 2}, {requires_grad = true})
+    local x = dm.tensor({1.0, 2.0}, {requires_grad = true})
     local y = x:double()
     assert.are.equal("ToCopyBackward0", y.grad_fn)
     y:float():sum():backward()

@@ -175,7 +175,7 @@ describe("dm.save / dm.load", function ()
     model:load_state_dict(sd)
     local mpath, npath = tmp(".safetensors"), tmp(".npy")
     assert.is_true(dm.save(mpath, model:state_dict()))
-    local x = dm.arange(0, 24):view(2, 3, 4):transpose(1, 3)   -- non-contiguous [4 x 3 x 2]
+    local x = dm.arange(0.0, 24):view(2, 3, 4):transpose(1, 3)   -- float32, non-contiguous [4 x 3 x 2]
     assert.is_true(dm.save_npy(npath, x))
     local cmd = ("/usr/bin/python3 %sgen_safetensors.py check %s %s 2>&1"):format(FIX, mpath, npath)
     local p = assert(io.popen(cmd))
@@ -342,7 +342,7 @@ describe("dm.save_npy / dm.load_npy", function ()
       assert.are.same(t:size(), back:size())
       assert.are.same(t:values(), back:values())
     end
-    assert.is_true(dm.save_npy(path, dm.tensor({ 1, 2, 3 })))
+    assert.is_true(dm.save_npy(path, dm.tensor({ 1.0, 2.0, 3.0 })))
     local s = read_bytes(path)
     assert.are.equal("\x93NUMPY\1\0", s:sub(1, 8))
     assert.truthy(s:find("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 11, true))

@@ -19,9 +19,10 @@ local cases = dofile(script_dir() .. "fixtures/nn_cases.lua")
 
 local RTOL, ATOL = 1e-5, 1e-6
 
+-- fixture data is float (PyTorch wrote 1.0 as 1): say so rather than let 1 mean int64
 local function T (f)
-  if #f.shape == 0 then return dm.tensor(f.data[1]) end
-  return dm.tensor(f.data):view(f.shape)
+  if #f.shape == 0 then return dm.tensor(f.data[1], {dtype = dm.float32}) end
+  return dm.tensor(f.data, {dtype = dm.float32}):view(f.shape)
 end
 
 local function assert_match (expected, got, what)

@@ -109,7 +109,7 @@ end
 
 -- a leaf tensor with given values that requires grad
 local function leaf (v)
-  return dm.tensor(v, { requires_grad = true })
+  return dm.tensor(v, { dtype = dm.get_default_dtype(), requires_grad = true })
 end
 
 -- ---- the class mechanism --------------------------------------------------------------------
@@ -261,10 +261,10 @@ end)
 
 describe("nn.Parameter", function ()
   it("marks a tensor: requires grad, prints as a parameter, registers on assignment", function ()
-    local p = nn.Parameter(dm.tensor{ 1, 2 })
+    local p = nn.Parameter(dm.tensor{ 1.0, 2.0 })
     assert.is_true(p.requires_grad)
     assert.are.equal("Parameter containing:\ntensor([1., 2.], requires_grad=True)", tostring(p))
-    local q = nn.Parameter(dm.tensor{ 1 }, false)
+    local q = nn.Parameter(dm.tensor{ 1.0 }, false)
     assert.is_false(q.requires_grad)
     assert.are.equal("Parameter containing:\ntensor([1.])", tostring(q))
     local r = nn.Parameter(dm.ones(1), { requires_grad = false })
@@ -436,14 +436,14 @@ describe("Module:to(dtype)", function ()
   end)
 
   it("t.data = x replaces a leaf's values, keeping the object", function ()
-    local p = dm.tensor({ 1, 2 }, { requires_grad = true })
+    local p = dm.tensor({ 1.0, 2.0 }, { requires_grad = true })
     p.data = dm.tensor({ 3, 4 }, { dtype = dm.float64 })
     assert.are.equal(dm.float64, p.dtype)
     assert.is_true(p.requires_grad)
     assert.are.same({ 3, 4 }, p.data:values())
     assert.has_error(function () p.data = dm.tensor({ 1, 2 }, { dtype = dm.int64 }) end,
                      "data: a tensor that requires grad needs floating data, got int64")
-    local q = dm.tensor({ 1, 2 }, { requires_grad = true }) * 2
+    local q = dm.tensor({ 1.0, 2.0 }, { requires_grad = true }) * 2
     assert.has_error(function () q.data = dm.ones(2) end,
                      "data: only a leaf tensor's data can be replaced")
   end)
@@ -628,12 +628,12 @@ describe("nn.Linear", function ()
     local lin = nn.Linear(2, 3)
     set_(lin.weight, { { 1, 2 }, { 3, 4 }, { 5, 6 } })
     set_(lin.bias, { 0.5, -1, 2 })
-    local y = lin(dm.tensor{ { 1, 1 }, { 0, -1 } })
+    local y = lin(dm.tensor{ { 1.0, 1.0 }, { 0.0, -1.0 } })
     assert.are.same({ 2, 3 }, y:size())
     assert_close({ 3.5, 6, 13, -1.5, -5, -4 }, y)
     assert.are.equal("AddmmBackward0", y.grad_fn)
     -- 1-D and 3-D inputs: the last dim is the feature dim
-    assert_close({ 3.5, 6, 13 }, lin(dm.tensor{ 1, 1 }))
+    assert_close({ 3.5, 6, 13 }, lin(dm.tensor{ 1.0, 1.0 }))
     assert.are.same({ 2, 2, 3 }, lin(dm.zeros(2, 2, 2)):size())
   end)
 
@@ -642,7 +642,7 @@ describe("nn.Linear", function ()
       assert.is_nil(lin.bias)
       assert.are.equal(1, #lin:parameters())
       set_(lin.weight, { { 1, 2 }, { 3, 4 }, { 5, 6 } })
-      assert_close({ 3, 7, 11 }, lin(dm.tensor{ { 1, 1 } }))
+      assert_close({ 3, 7, 11 }, lin(dm.tensor{ { 1.0, 1.0 } }))
     end
   end)
 
@@ -724,7 +724,7 @@ describe("activations", function ()
   end
 
   it("Softmax and LogSoftmax along a 1-based dim", function ()
-    local x2 = dm.tensor{ { 1, 2, 3 }, { 1, 1, 1 } }
+    local x2 = dm.tensor{ { 1.0, 2.0, 3.0 }, { 1.0, 1.0, 1.0 } }
     local sm = { 0.09003057317038045, 0.2447284710547976, 0.6652409557748218,
                  1 / 3, 1 / 3, 1 / 3 }
     assert_close(sm, nn.Softmax(2)(x2))
@@ -735,7 +735,7 @@ describe("activations", function ()
                  nn.LogSoftmax(2)(x2))
     local cols = nn.Softmax(1)(x2)
     assert_close({ 0.5, 0.7310586, 0.8807971, 0.5, 0.2689414, 0.1192029 }, cols)
-    assert_close({ 1 / 6, 1 / 3, 1 / 2 }, nn.Softmax()(dm.tensor{ 1, 2, 3 }:log()))
+    assert_close({ 1 / 6, 1 / 3, 1 / 2 }, nn.Softmax()(dm.tensor{ 1.0, 2.0, 3.0 }:log()))
   end)
 
   it("functional forms agree with the modules", function ()
@@ -749,7 +749,7 @@ describe("activations", function ()
     assert_close(nn.ELU(0.5)(t), F.elu(t, 0.5))
     assert_close(nn.GELU()(t), F.gelu(t))
     assert_close(nn.GELU("tanh")(t), F.gelu(t, { approximate = "tanh" }))
-    local t2 = dm.tensor{ { 1, 2 }, { 3, 5 } }
+    local t2 = dm.tensor{ { 1.0, 2.0 }, { 3.0, 5.0 } }
     assert_close(nn.Softmax(1)(t2), F.softmax(t2, 1))
     assert_close(nn.LogSoftmax(2)(t2), F.log_softmax(t2, 2))
     assert_close(nn.LogSoftmax(2)(t2), dm.log_softmax(t2, 2))
@@ -816,7 +816,7 @@ describe("nn.Dropout", function ()
 end)
 
 describe("nn.BatchNorm1d", function ()
-  local x = { { 1, 2 }, { 3, 6 }, { 5, 10 }, { 7, 14 } }   -- means 4, 8; biased var 5, 20
+  local x = { { 1.0, 2.0 }, { 3.0, 6.0 }, { 5.0, 10.0 }, { 7.0, 14.0 } }   -- means 4, 8; biased var 5, 20
 
   it("normalises with the batch statistics while training", function ()
     local bn = nn.BatchNorm1d(2)
@@ -839,7 +839,7 @@ describe("nn.BatchNorm1d", function ()
     set_(bn.weight, { 2, 3 })
     set_(bn.bias, { 0.5, -1 })
     bn:eval()
-    local y = bn(dm.tensor{ { 3, 6 } })
+    local y = bn(dm.tensor{ { 3.0, 6.0 } })
     local e = 1e-5
     assert_close({ 2 * 2 / math.sqrt(4 + e) + 0.5, 3 * 4 / math.sqrt(16 + e) - 1 }, y)
     assert_close({ 1, 2 }, bn.running_mean)           -- unchanged
@@ -849,7 +849,7 @@ describe("nn.BatchNorm1d", function ()
   it("supports [N x C x L], momentum = false (cumulative), affine = false", function ()
     local bn = nn.BatchNorm1d(2, { momentum = false, affine = false })
     assert.are.equal(0, #bn:parameters())
-    local x3 = dm.tensor{ { { 1, 3 }, { 0, 0 } }, { { 5, 7 }, { 2, 2 } } }   -- [2 x 2 x 2]
+    local x3 = dm.tensor{ { { 1.0, 3.0 }, { 0.0, 0.0 } }, { { 5.0, 7.0 }, { 2.0, 2.0 } } }   -- [2 x 2 x 2]
     local y = bn(x3)
     assert.are.same({ 2, 2, 2 }, y:size())
     -- channel 1: values 1 3 5 7 (mean 4, var 5); channel 2: 0 0 2 2 (mean 1, var 1)
@@ -955,8 +955,8 @@ describe("nn.Sequential", function ()
     set_(lin.weight, { { 1, -1 } })
     set_(lin.bias, { 0 })
     local m = nn.Sequential(lin, nn.ReLU())
-    assert_close({ 0, 3 }, m(dm.tensor{ { 1, 2 }, { 4, 1 } }))
-    assert_close({ 5 }, nn.Sequential()(dm.tensor{ 5 }))
+    assert_close({ 0, 3 }, m(dm.tensor{ { 1.0, 2.0 }, { 4.0, 1.0 } }))
+    assert_close({ 5 }, nn.Sequential()(dm.tensor{ 5.0 }))
   end)
 
   it("names the failing child in errors (1-based position)", function ()
@@ -985,7 +985,7 @@ end)
 
 describe("losses", function ()
   it("BCELoss on known values, with weight and each reduction", function ()
-    local p, t = dm.tensor{ 0.8, 0.4 }, dm.tensor{ 1, 0 }
+    local p, t = dm.tensor{ 0.8, 0.4 }, dm.tensor{ 1.0, 0.0 }
     local l1, l2 = -math.log(0.8), -math.log(0.6)
     assert_close({ (l1 + l2) / 2 }, nn.BCELoss()(p, t))
     assert_close({ l1 + l2 }, nn.BCELoss{ reduction = "sum" }(p, t))
@@ -997,13 +997,13 @@ describe("losses", function ()
     assert_close({ (l1 + l2) / 2 }, F.binary_cross_entropy(p, t))
     assert_close({ 2 * l1, 0.5 * l2 }, F.binary_cross_entropy(p, t, w, { reduction = "none" }))
     -- log clamped at -100
-    assert_close({ 100 }, nn.BCELoss()(dm.tensor{ 0 }, dm.tensor{ 1 }))
+    assert_close({ 100 }, nn.BCELoss()(dm.tensor{ 0.0 }, dm.tensor{ 1.0 }))
   end)
 
   it("BCEWithLogitsLoss equals BCE of the sigmoid; pos_weight weighs positives", function ()
-    local z, t = dm.tensor{ { 1.5, -0.3 }, { 0.2, 2 } }, dm.tensor{ { 1, 0 }, { 0, 1 } }
+    local z, t = dm.tensor{ { 1.5, -0.3 }, { 0.2, 2.0 } }, dm.tensor{ { 1.0, 0.0 }, { 0.0, 1.0 } }
     assert_close(nn.BCELoss()(z:sigmoid(), t), nn.BCEWithLogitsLoss()(z, t))
-    local pw = dm.tensor{ 3, 1 }
+    local pw = dm.tensor{ 3.0, 1.0 }
     local s = z:sigmoid():values()
     local want = (-3 * math.log(s[1]) - math.log(1 - s[2]) - math.log(1 - s[3]) -
                   math.log(s[4])) / 4
@@ -1012,7 +1012,7 @@ describe("losses", function ()
   end)
 
   it("MSELoss, L1Loss, SmoothL1Loss and HuberLoss on known values", function ()
-    local x, t = dm.tensor{ 0, 1, 3 }, dm.tensor{ 0.5, 1, 0 }     -- diffs -0.5, 0, 3
+    local x, t = dm.tensor{ 0.0, 1.0, 3.0 }, dm.tensor{ 0.5, 1.0, 0.0 }     -- diffs -0.5, 0, 3
     assert_close({ (0.25 + 9) / 3 }, nn.MSELoss()(x, t))
     assert_close({ 0.25 + 9 }, nn.MSELoss{ reduction = "sum" }(x, t))
     assert_close({ 3.5 / 3 }, nn.L1Loss()(x, t))
@@ -1029,7 +1029,7 @@ describe("losses", function ()
   end)
 
   it("CrossEntropyLoss and NLLLoss take 1-based class targets", function ()
-    local logits = dm.tensor{ { 1, 2, 3 }, { 1, 1, 1 } }
+    local logits = dm.tensor{ { 1.0, 2.0, 3.0 }, { 1.0, 1.0, 1.0 } }
     local target = dm.tensor({ 3, 1 }, { dtype = dm.int64 })
     local want = (0.4076059644443804 + 1.0986122886681098) / 2
     assert_close({ want }, nn.CrossEntropyLoss()(logits, target))
@@ -1037,17 +1037,17 @@ describe("losses", function ()
     assert_close({ want }, F.cross_entropy(logits, target))
     assert_close({ want }, F.nll_loss(F.log_softmax(logits, 2), target))
     -- weights: the mean divides by the targets' summed weight
-    local w = dm.tensor{ 1, 1, 3 }
+    local w = dm.tensor{ 1.0, 1.0, 3.0 }
     assert_close({ (3 * 0.4076059644443804 + 1.0986122886681098) / 4 },
                  nn.CrossEntropyLoss(w)(logits, target))
     -- ignore_index (1-based class numbers, like the targets)
     assert_close({ 0.4076059644443804 },
                  nn.CrossEntropyLoss{ ignore_index = 1 }(logits, target))
     -- probability targets
-    local probs = dm.tensor{ { 0, 0, 1 }, { 1, 0, 0 } }
+    local probs = dm.tensor{ { 0.0, 0.0, 1.0 }, { 1.0, 0.0, 0.0 } }
     assert_close({ want }, nn.CrossEntropyLoss()(logits, probs))
     -- a single sample [C] with a 0-dim target
-    assert_close({ 0.4076059644443804 }, nn.CrossEntropyLoss()(dm.tensor{ 1, 2, 3 }, dm.tensor(3):long()))
+    assert_close({ 0.4076059644443804 }, nn.CrossEntropyLoss()(dm.tensor{ 1.0, 2.0, 3.0 }, dm.tensor(3)))
     -- label smoothing 0.3: (1 - 0.3) * nll + 0.3 * mean over classes of -log p
     local lp = { -2.4076059644443806, -1.4076059644443804, -0.4076059644443804 }
     local s1 = 0.7 * 0.4076059644443804 - 0.3 * (lp[1] + lp[2] + lp[3]) / 3
@@ -1099,22 +1099,22 @@ describe("losses", function ()
       nn.CrossEntropyLoss{ ignore_index = 1.5 }(dm.ones(1, 2), dm.ones(1))
     end, "CrossEntropyLoss: ignore_index must be an integer, got 1.5")
     -- the core's checks, under the module's name
-    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }:long()) end,
+    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }) end,
       "CrossEntropyLoss: target 4 out of range for 3 classes (class labels are 1-based, 1 to 3)")
-    assert.has_error(function () F.cross_entropy(dm.rand(2, 3), dm.tensor{ 0, 1 }:long()) end,
+    assert.has_error(function () F.cross_entropy(dm.rand(2, 3), dm.tensor{ 0, 1 }) end,
                      "cross_entropy: target 0 out of range for 3 classes (class labels are " ..
                      "1-based, 1 to 3; 0-based labels need + 1)")
     -- class indices are int64; a float target is probabilities only at the input's size
     assert.has_error(function () nn.NLLLoss()(dm.rand(2, 3), dm.tensor{ 1.5, 1 }) end,
                      "NLLLoss: expected an int64 tensor of class indices, got float32 (use :long())")
-    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 3, 1 }) end,
+    assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 3.0, 1.0 }) end,
                      "CrossEntropyLoss: expected an int64 tensor of class indices (or " ..
                      "probabilities of the input's size), got float32 (use :long())")
     assert.has_error(function () nn.BCELoss(dm.ones(2))(dm.rand(2, 3), dm.rand(2, 3)) end,
                      "BCELoss: weight [2] cannot be broadcast to input [2 x 3]")
     local line = debug.getinfo(1, "l").currentline
     local _, err = pcall(function ()
-      local l = nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }:long()); return l
+      local l = nn.CrossEntropyLoss()(dm.rand(2, 3), dm.tensor{ 4, 1 }); return l
     end)
     assert.is_truthy(err:find("nn_spec.lua:" .. (line + 2) .. ": CrossEntropyLoss", 1, true))
   end)

@@ -165,7 +165,7 @@ describe("optimizer", function ()
   it("zero_grad zeroes gradients in place, or drops them with set_to_none", function ()
     local a, b = three()
     local opt = optim.SGD({ a, b }, { lr = 0.1 })
-    a.grad = dm.full({ 2, 2 }, 3)
+    a.grad = dm.full({ 2, 2 }, 3.0)
     local g = a.grad
     opt:zero_grad()                                  -- b has no grad: left nil
     assert.are.same({ 0, 0, 0, 0 }, g:values())
@@ -181,7 +181,7 @@ describe("optimizer", function ()
   end)
 
   it("runs the closure with grad enabled and returns its loss", function ()
-    local w = dm.tensor({ 2 }, { requires_grad = true })
+    local w = dm.tensor({ 2.0 }, { requires_grad = true })
     local opt = optim.SGD({ w }, { lr = 0.25 })
     local loss = dm.no_grad(function ()
       return opt:step(function ()
@@ -234,7 +234,7 @@ describe("optimizer state follows its parameter's dtype", function ()
     for _, make in ipairs({
       function (ps) return dm.optim.SGD(ps, { lr = 0.1, momentum = 0.9 }) end,
       function (ps) return dm.optim.Adam(ps, { lr = 0.1, amsgrad = true }) end }) do
-      local p = dm.tensor({ 1, -2 }, { requires_grad = true })
+      local p = dm.tensor({ 1.0, -2.0 }, { requires_grad = true })
       local opt = make({ p })
       quad(p):backward()
       opt:step()
@@ -252,7 +252,7 @@ describe("optimizer state follows its parameter's dtype", function ()
   end)
 
   it("load_state_dict casts floating state to the parameter's dtype", function ()
-    local p = dm.tensor({ 1, -2 }, { requires_grad = true })
+    local p = dm.tensor({ 1.0, -2.0 }, { requires_grad = true })
     local opt = dm.optim.SGD({ p }, { lr = 0.1, momentum = 0.9 })
     quad(p):backward()
     opt:step()

@@ -41,7 +41,7 @@ describe("repl.format", function ()
   end)
 
   it("prints tensors and modules as tostring does (PyTorch's format)", function ()
-    local t = dm.tensor({ { 1, 2 }, { 3, 4 } })
+    local t = dm.tensor({ { 1.0, 2.0 }, { 3.0, 4.0 } })
     assert.are.equal("tensor([[1., 2.],\n        [3., 4.]])", repl.format(t))
     local lin = dm.nn.Linear(2, 3)
     assert.are.equal("Linear(in_features=2, out_features=3, bias=True)", repl.format(lin))

@@ -65,7 +65,7 @@ for i = 2, select("#", ...) do
   for v in (select(i, ...) .. ","):gmatch("([^,]*),") do r[#r + 1] = tonumber(v) end
   rows[#rows + 1] = r
 end
-for _, row in ipairs(model(dm.tensor(rows)):totable()) do
+for _, row in ipairs(model(dm.tensor(rows, { dtype = dm.float32 })):totable()) do
   local vals = {}
   for j, v in ipairs(row) do vals[j] = ("%.9g"):format(v) end
   print(table.concat(vals, " "))

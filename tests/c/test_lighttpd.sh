@@ -144,7 +144,7 @@ for line in io.lines(dir .. "/requests") do
       for v in (row .. ","):gmatch("([^,]*),") do r[#r + 1] = tonumber(v) end
       rows[#rows + 1] = r
     end
-    local want = model(dm.tensor(rows)):totable()
+    local want = model(dm.tensor(rows, { dtype = dm.float32 })):totable()
     local f = io.open(dir .. "/" .. mode .. "." .. name .. ".body")
     local body = f and f:read("a") or ""
     if f then f:close() end

@@ -81,7 +81,7 @@ end
 
 local ok, y = pcall(function ()
   local _ <close> = dm.no_grad()
-  return model(dm.tensor(rows)):totable()
+  return model(dm.tensor(rows, { dtype = dm.float32 })):totable()   -- "1,2" is float data too
 end)
 if not ok then return answer(400, '{"error":' .. json_string(y) .. '}') end
 

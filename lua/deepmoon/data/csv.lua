@@ -146,9 +146,11 @@ local function resolve_column (c, what, nf, names, fail)
 end
 
 --- read_csv(path [, opts]) -> X, y, names | nil, message.
---- X is a [N x F] tensor of the feature columns; y (when opts.label_column is given) is a
---- 1-D [N] tensor of the label column; names lists X's column names from the header (nil with
---- header = false), names.label naming the label column.
+--- X is a [N x F] tensor of the feature columns, in the default floating dtype; y (when
+--- opts.label_column is given) is a 1-D [N] tensor of the label column, int64 when every label
+--- is an integer (as pandas reads such a column), else in the default floating dtype; names
+--- lists X's column names from the header (nil with header = false), names.label naming the
+--- label column.
 --- Options: header (default true: the first line after `skip` holds column names),
 --- label_column (a 1-based column number, negative from the end, or a header name),
 --- columns (the feature columns, numbers or names, in the order wanted; default every column
@@ -275,7 +277,7 @@ function M.read_csv (path, opts)
     if type(X) == "table" then return nil, X[1] end
     error(X, 0)
   end
-  local Xt = core.tensor(X):view(rows, F)
+  local Xt = core.tensor(X, { dtype = core.get_default_dtype() }):view(rows, F)
   local yt = label and core.tensor(y) or nil
   return Xt, yt, names
 end

@@ -25,9 +25,10 @@
 -- a TensorDataset (or a Subset of one) of at most 32 MB, gathers the whole epoch in its
 -- order once and gives each batch as a view of that copy (never of the dataset); other
 -- datasets go sample by sample through default_collate: tensors are stacked along a new
--- first dim, numbers become a 1-D tensor, strings stay a list, tables of fields are
--- collated field by field (a sample of several values, or a list {x, y}, yields several
--- batch values; a table with named fields yields one table of batches).
+-- first dim, numbers become a 1-D tensor (int64 when all are integers, else the default
+-- float dtype, as dm.tensor infers), booleans a bool tensor, strings stay a list, tables of
+-- fields are collated field by field (a sample of several values, or a list {x, y}, yields
+-- several batch values; a table with named fields yields one table of batches).
 
 local core = require "deepmoon.core"
 local check = require "deepmoon.check"
@@ -80,12 +81,8 @@ collate = function (batch, where)
       fail("DataLoader: default collate: %s%s", where, tostring(res))
     end
     return res
-  elseif kind == "number" then
+  elseif kind == "number" or kind == "boolean" then
     return core.tensor(batch)
-  elseif kind == "boolean" then
-    local v = {}
-    for j = 1, #batch do v[j] = batch[j] and 1 or 0 end
-    return core.tensor(v)
   elseif kind == "string" then
     local v = {}
     for j = 1, #batch do v[j] = batch[j] end

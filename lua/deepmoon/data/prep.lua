@@ -22,7 +22,7 @@ local function stat_tensor (name, v, F)
         error(("standardize: %s[%d] is a %s, expected a number"):format(name, i, type(v[i])), 3)
       end
     end
-    v = core.tensor(v)
+    v = core.tensor(v, { dtype = core.get_default_dtype() })
   end
   if not is_tensor(v) then
     error(("standardize: %s must be a tensor, got %s"):format(name, typename(v)), 3)
@@ -41,7 +41,8 @@ local STANDARDIZE_OPTIONS = { mean = true, std = true }
 --- Per column of the [N x F] matrix X: Xs = (X - mean) / std, mean and std [F] tensors.
 --- Without options they are X's own column means and population standard deviations
 --- (divisor N, as StandardScaler); a constant column gets std 1, so it maps to 0 rather than
---- to nan.  Give the stats of the training split to scale a test split the same way.
+--- to nan.  Give the stats of the training split to scale a test split the same way.  An
+--- integer X is scaled in the default floating dtype, as StandardScaler does.
 function M.standardize (X, opts)
   opts = check.options("standardize", opts, STANDARDIZE_OPTIONS)
   if not is_tensor(X) then
@@ -51,6 +52,7 @@ function M.standardize (X, opts)
     error(("standardize: X must be a matrix [N x F], got %s"):format(shape_str(X)), 2)
   end
   local N, F = X:size(1), X:size(2)
+  if not X:is_floating_point() then X = X:to(core.get_default_dtype()) end
   local mean, std
   if opts.mean ~= nil or opts.std ~= nil then
     if opts.mean == nil or opts.std == nil then

@@ -61,7 +61,7 @@ function BatchNorm1d:__init (...)
   if track then
     self:register_buffer("running_mean", dm.zeros(n, like))
     self:register_buffer("running_var", dm.ones(n, like))
-    self:register_buffer("num_batches_tracked", dm.tensor(0))
+    self:register_buffer("num_batches_tracked", dm.tensor(0))     -- int64, as in PyTorch
   else
     self:register_buffer("running_mean", nil)
     self:register_buffer("running_var", nil)
