@@ -6,9 +6,12 @@
 
 typedef struct { dm_rng *g; } genbox;
 
+/* a generator whose finalizer has run (reachable again from another finalizer) holds NULL:
+   using it is an error, as for a released tensor */
 dm_rng *lb_check_generator(lua_State *L, int idx)
 {
     genbox *b = luaL_checkudata(L, idx, LB_GENERATOR);
+    if (!b->g) luaL_argerror(L, idx, "generator was released");
     return b->g;
 }
 
@@ -20,6 +23,7 @@ dm_rng *lb_generator(lua_State *L, int opts)
     if (!lua_isnil(L, -1)) {
         genbox *b = luaL_testudata(L, -1, LB_GENERATOR);
         if (!b) luaL_error(L, "generator option must be a deepmoon.Generator, got %s", luaL_typename(L, -1));
+        if (!b->g) luaL_error(L, "generator option: generator was released");
         g = b->g;
     }
     lua_pop(L, 1);

@@ -445,8 +445,8 @@ static void get_index(lua_State *L, dm_tensor *t, int idx, int n, int64_t *out, 
         lua_Integer i = luaL_checkinteger(L, idx + d);
         int64_t z = i > 0 ? i - 1 : (i < 0 ? t->shape[d] + i : -1);
         if (z < 0 || z >= t->shape[d])
-            luaL_error(L, "%s: index %I out of range for dim %d of size %s", fn, i, d + 1,
-                       dm_shape_str(t->ndim, t->shape, b, sizeof b));
+            luaL_argerror(L, idx + d, lua_pushfstring(L, "index %I out of range for dim %d of "
+                          "size %s", i, d + 1, dm_shape_str(t->ndim, t->shape, b, sizeof b)));
         out[d] = z;
     }
 }
@@ -1175,13 +1175,19 @@ static int t_newindex(lua_State *L)
     dm_tensor *t = lb_check_any(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer i = luaL_checkinteger(L, 2);
-        if (t->ndim == 0 || i == 0) return luaL_error(L, "index: invalid index %I", i);
+        if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
+        if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
+        int vt = lua_type(L, 3);
+        if (vt != LUA_TNUMBER && vt != LUA_TBOOLEAN && !lb_is_tensor(L, 3))
+            return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
         dm_tensor *v = dm_select(t, 0, i > 0 ? i - 1 : i);
         if (!v) return luaL_error(L, "%s", dm_errmsg());
-        int rc;
-        if (lua_type(L, 3) == LUA_TNUMBER) rc = dm_fill_(v, (float)lua_tonumber(L, 3));
-        else if (lb_is_tensor(L, 3)) rc = dm_copy_(v, lb_check_any(L, 3));
-        else { dm_tensor_release(v); return luaL_typeerror(L, 3, "deepmoon.Tensor or number"); }
+        /* the value in t's dtype first (exact for int64), then copied into the row */
+        dm_tensor *src = lb_is_tensor(L, 3) ? dm_tensor_retain(lb_check_any(L, 3))
+                                            : dm_tensor_new_dtype(0, NULL, t->dtype);
+        if (src && !lb_is_tensor(L, 3)) lb_set_value(L, src, NULL, 3);
+        int rc = src ? dm_copy_(v, src) : -1;
+        dm_tensor_release(src);
         dm_tensor_release(v);
         if (rc) return luaL_error(L, "%s", dm_errmsg());
         return 0;

@@ -85,6 +85,10 @@ dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim)
                           "at position %d", d + 1, SHAPE(r, b1), SHAPE(t, b2), k + 1);
                 return NULL;
             }
+        if (t->shape[d] > DM_MAX_NUMEL - total) {      /* the sum stays countable */
+            dm_seterr("cat: the sizes along dim %d add up to more than 2^60", d + 1);
+            return NULL;
+        }
         total += t->shape[d];
     }
     int64_t shape[DM_MAX_DIMS];

@@ -40,6 +40,15 @@ describe("checked sizes", function ()
     assert.matches("out of range", err(function () return dm.tensor({1}):narrow(1, minint, 1) end))
   end)
 
+  it("refuse cat of expanded tensors whose sizes overflow; flatten stays countable", function ()
+    local big = dm.zeros(1):expand(2^59)
+    local parts = {}
+    for i = 1, 9 do parts[i] = big end
+    assert.are.equal("cat: the sizes along dim 1 add up to more than 2^60", err(dm.cat, parts))
+    local e = dm.zeros(1, 1):expand(2^40, 2^19)     -- every shape is checked: no product
+    assert.are.same({2^59}, e:flatten():size())     -- of its sizes can overflow
+  end)
+
   it("leaves live tensor bytes at the baseline", function ()
     collectgarbage()
     collectgarbage()

@@ -97,7 +97,12 @@ describe("inspection", function ()
     assert.are.equal(4, t[2][2]:item())
   end)
   it("raises on bad indices", function ()
-    assert.are.equal("get: index 3 out of range for dim 1 of size [2 x 3]", err(t.get, t, 3, 1))
+    assert.are.equal("bad argument #1 to 'get' (index 3 out of range for dim 1 of size [2 x 3])",
+      err(function () return t:get(3, 1) end))
+    assert.are.equal("bad argument #2 to 'set' (index -4 out of range for dim 2 of size [2 x 3])",
+      err(function () return t:set(1, -4, 0) end))
+    assert.are.equal("index: index 0 is invalid (indices are 1-based)",
+      err(function () t[0] = 1 end))
     assert.are.equal("get: 1 indices for a tensor of size [2 x 3]", err(t.get, t, 1))
     assert.are.equal("item: a tensor with 6 elements (size [2 x 3]) cannot be converted to a number",
                      err(t.item, t))
