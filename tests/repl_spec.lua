@@ -3,6 +3,8 @@
 
 local dm = require "deepmoon"
 
+collectgarbage()
+collectgarbage()
 local BASELINE = dm.memory()
 
 local function script_dir ()
