@@ -3,6 +3,8 @@
 -- the errors.  (Printing is format.lua's, not tested here.)
 local dm = require "deepmoon"
 
+collectgarbage()
+collectgarbage()
 local baseline = dm.memory()
 
 -- the error message raised by fn, without the position prefix
