@@ -188,28 +188,27 @@ void dm__copy_convert(dm_tensor *dst, const dm_tensor *src)
     }
 }
 
-dm_tensor *dm_tensor_full_dtype(int ndim, const int64_t *shape, double v, dm_dtype dt)
+/* a new tensor of dt filled with the value at v (of type vt), converted once */
+static dm_tensor *full_of(int ndim, const int64_t *shape, dm_dtype dt, const void *v, dm_dtype vt)
 {
     dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
     if (!t) return NULL;
     char one[8];
-    convert1(one, dt, (const char *)&v, DM_FLOAT64);
+    convert1(one, dt, v, vt);
     size_t e = dm__esize(dt);
     char *d = t->storage->data;
     for (int64_t i = 0, n = dm__numel(t); i < n; i++) memcpy(d + i * (int64_t)e, one, e);
     return t;
 }
 
+dm_tensor *dm_tensor_full_dtype(int ndim, const int64_t *shape, double v, dm_dtype dt)
+{
+    return full_of(ndim, shape, dt, &v, DM_FLOAT64);
+}
+
 dm_tensor *dm_tensor_full_i64(int ndim, const int64_t *shape, int64_t v, dm_dtype dt)
 {
-    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
-    if (!t) return NULL;
-    char one[8];
-    convert1(one, dt, (const char *)&v, DM_INT64);
-    size_t e = dm__esize(dt);
-    char *d = t->storage->data;
-    for (int64_t i = 0, n = dm__numel(t); i < n; i++) memcpy(d + i * (int64_t)e, one, e);
-    return t;
+    return full_of(ndim, shape, dt, &v, DM_INT64);
 }
 
 dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt)
