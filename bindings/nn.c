@@ -323,7 +323,7 @@ static int l_zero_grads(lua_State *L)
     lua_Integer n = luaL_len(L, 1);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        dm_tensor *t = lb_totensor(L, -1);
+        dm_tensor *t = lb_totensor_any(L, -1);
         if (!t) return luaL_error(L, "zero_grad: element %d of the list is a %s, expected a "
                                   "tensor", (int)i, luaL_typename(L, -1));
         if (t->grad) {
@@ -331,9 +331,7 @@ static int l_zero_grads(lua_State *L)
                 dm_tensor_release(t->grad);
                 t->grad = NULL;
                 lb_grad_forget(L, -1);
-            } else if (dm_is_contiguous(t->grad) && !t->grad->requires_grad) {
-                memset(dm_data(t->grad), 0, (size_t)dm_numel(t->grad) * sizeof(float));
-            } else if (dm_zero_(t->grad) != 0) {
+            } else if (dm_zero_grad(t, 0) != 0) {      /* any dtype; one memset when it can */
                 return luaL_error(L, "zero_grad: %s", dm_errmsg());
             }
         }
