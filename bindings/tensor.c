@@ -1075,10 +1075,10 @@ static int t_clamp_(lua_State *L)
 
 static int t_backward(lua_State *L)
 {
-    dm_tensor *t = lb_check(L, 1);
-    dm_tensor *g = NULL;
+    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *g = NULL;               /* of any dtype: converted to t's, as PyTorch does */
     int retain = 0, opts = 0;
-    if (lb_is_tensor(L, 2)) { g = lb_check(L, 2); opts = 3; }
+    if (lb_is_tensor(L, 2)) { g = lb_check_any(L, 2); opts = 3; }
     else if (lua_istable(L, 2)) opts = 2;
     else if (!lua_isnoneornil(L, 2)) return luaL_typeerror(L, 2, "deepmoon.Tensor or options table");
     if (opts && lua_istable(L, opts)) {
@@ -1087,7 +1087,7 @@ static int t_backward(lua_State *L)
         lua_getfield(L, opts, "retain_graph");
         retain = lua_toboolean(L, -1);
         lua_getfield(L, opts, "gradient");
-        if (!lua_isnil(L, -1)) g = lb_check(L, lua_gettop(L));
+        if (!lua_isnil(L, -1)) g = lb_check_any(L, lua_gettop(L));
     }
     if (dm_backward(t, g, retain) != 0) return luaL_error(L, "backward: %s", dm_errmsg());
     return 0;

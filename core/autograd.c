@@ -470,6 +470,11 @@ static int run_hooks(dm_tensor *t, dm_tensor **g)
                       "%s", SHAPE(t, b1), SHAPE(r, b2));
             dm_tensor_release(r);
             rc = -1;
+        } else if (r && r->dtype != t->dtype) {    /* PyTorch refuses it too */
+            dm_seterr("backward: a hook on a tensor of dtype %s returned a gradient of dtype "
+                      "%s", dm_dtype_name(t->dtype), dm_dtype_name(r->dtype));
+            dm_tensor_release(r);
+            rc = -1;
         } else if (r) {
             dm_tensor *c = dm__is_contig(r) ? r : dm_contiguous(r);
             if (c != r) dm_tensor_release(r);
@@ -496,8 +501,8 @@ static dm_tensor *owned_grad(dm_tensor *g)
 {
     if (g->refcount == 1 && g->storage->refcount == 1 && dm_is_contiguous(g) && !g->grad_fn)
         return g;
-    dm_tensor *c = dm_tensor_new(g->ndim, g->shape);
-    if (c) dm_to_buffer(g, dm__fbase(c));
+    dm_tensor *c = dm_tensor_new_dtype(g->ndim, g->shape, g->dtype);
+    if (c) dm_to_buffer_dtype(g, dm__ptr(c), g->dtype);
     dm_tensor_release(g);
     return c;
 }
@@ -517,7 +522,8 @@ dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k)
     /* a leaf with hooks gets its gradient summed apart, for them to see whole */
     if (!x || !x->requires_grad || x->grad_fn || !x->grad || has_hooks(x)) return NULL;
     dm_tensor *g = x->grad;
-    if (dm__same_shape(g, x) && dm__is_contig(g) && !g->grad_fn && g->storage != x->storage)
+    if (dm__same_shape(g, x) && dm__is_contig(g) && g->dtype == x->dtype && !g->grad_fn &&
+        g->storage != x->storage)
         return g;
     return NULL;
 }
@@ -527,22 +533,36 @@ void dm__grad_done(dm_bwctx *ctx, int k)
     if (k >= 0 && k < 8) ctx->done[k] = 1;       /* only ever after dm__grad_dest offered it */
 }
 
-/* *slot += g, taking ownership of g */
-static int accumulate(dm_tensor **slot, dm_tensor *g)
+/* d[i] += x[i] over n elements of T: the usual accumulation (a leaf's grad from the last
+   step, zeroed) without the general broadcasting add */
+#define ACC_LOOP(T, s, g) do {                                                           \
+    T *restrict d_ = dm__ptr(s);                                                         \
+    const T *restrict x_ = dm__ptr(g);                                                   \
+    for (int64_t i_ = 0, n_ = dm__numel(s); i_ < n_; i_++) d_[i_] += x_[i_];             \
+} while (0)
+
+/* *slot += g, taking ownership of g.  The sum has dtype dt, that of the tensor whose
+ * gradient it is (or of *slot when there is one already): a gradient of another dtype, from
+ * a rule or a hook that did not convert, is cast first, as PyTorch's engine does in
+ * validate_outputs. */
+static int accumulate(dm_tensor **slot, dm_tensor *g, dm_dtype dt)
 {
-    if (!*slot) {
+    dm_tensor *s = *slot;
+    if (s) dt = s->dtype;
+    if (g->dtype != dt) {
+        dm_tensor *c = dm_to_dtype(g, dt);        /* grad mode is off: records nothing */
+        dm_tensor_release(g);
+        if (!(g = c)) return -1;
+    }
+    if (!s) {
         *slot = owned_grad(g);
         return *slot ? 0 : -1;
     }
-    dm_tensor *s = *slot;
     int rc = 0;
-    if (dm_same_shape(s, g) && dm_is_contiguous(s) && dm_is_contiguous(g) &&
-        s->storage != g->storage) {
-        /* the usual case (a leaf's grad from the last step, zeroed) without the general
-           broadcasting add */
-        float *restrict d = dm_data(s);
-        const float *restrict x = dm_data(g);
-        for (int64_t i = 0, n = dm_numel(s); i < n; i++) d[i] += x[i];
+    if (dm__same_shape(s, g) && dm__is_contig(s) && dm__is_contig(g) &&
+        s->storage != g->storage && (dt == DM_FLOAT32 || dt == DM_FLOAT64)) {
+        if (dt == DM_FLOAT32) ACC_LOOP(float, s, g);
+        else ACC_LOOP(double, s, g);
     } else {
         rc = dm_add_(s, g, 1.0f);
     }
@@ -640,7 +660,7 @@ static int leaf_final(leafent *e, const dm_backward_hooks *h)
     e->gbuf = NULL;
     if (g) {
         if (has_hooks(x) && run_hooks(x, &g)) { dm_tensor_release(g); return -1; }
-        if (accumulate(&x->grad, g)) return -1;
+        if (accumulate(&x->grad, g, x->dtype)) return -1;
     }
     return h && h->on_leaf_grad ? h->on_leaf_grad(h->ud, x) : 0;
 }
@@ -651,7 +671,7 @@ static int nonleaf_final(dm_tensor *t, dm_tensor **g)
     if (has_hooks(t) && run_hooks(t, g)) return -1;
     if (t->retains_grad) {
         dm_tensor *c = dm_clone(*g);
-        if (!c || accumulate(&t->grad, c)) return -1;
+        if (!c || accumulate(&t->grad, c, t->dtype)) return -1;
     }
     return 0;
 }
@@ -685,9 +705,13 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                   "{retain_graph = true} to the first backward");
         return -1;
     }
-    dm_tensor *g0 = gradient ? dm_tensor_new(t->ndim, t->shape) : dm_tensor_full(t->ndim, t->shape, 1.0f);
+    /* the seed in the root's dtype: ones, or the given gradient converted (of any dtype, as
+       PyTorch casts it) */
+    dm_tensor *g0 = gradient ? dm_tensor_new_dtype(t->ndim, t->shape, t->dtype)
+                  : t->dtype == DM_FLOAT32 ? dm_tensor_full(t->ndim, t->shape, 1.0f)
+                  : dm_tensor_full_dtype(t->ndim, t->shape, 1.0, t->dtype);
     if (!g0) return -1;
-    if (gradient) dm_to_buffer(gradient, dm__fbase(g0));
+    if (gradient) dm_to_buffer_dtype(gradient, dm__ptr(g0), t->dtype);
 
     int prev = dm_set_grad_enabled(0);
     int rc = 0;
@@ -785,15 +809,15 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
             if (!x->grad_fn) {
                 leafent *e = lm.n && (track || has_hooks(x)) ? leaf_find(&lm, x) : NULL;
                 if (!e) {
-                    if (g && accumulate(&x->grad, g)) rc = -1;
+                    if (g && accumulate(&x->grad, g, x->dtype)) rc = -1;
                 } else {
-                    if (g && accumulate(has_hooks(x) ? &e->gbuf : &x->grad, g)) rc = -1;
+                    if (g && accumulate(has_hooks(x) ? &e->gbuf : &x->grad, g, x->dtype)) rc = -1;
                     if (rc == 0 && --e->pending == 0 && leaf_final(e, h)) rc = -1;
                 }
                 continue;
             }
             dm_node *m = x->grad_fn;
-            if (g && accumulate(&m->gacc, g)) rc = -1;
+            if (g && accumulate(&m->gacc, g, x->dtype)) rc = -1;
             if (--m->pending == 0 && rc == 0) rc = vec_push(&ready, m);
         }
         if (gin != gin_small) free(gin);

@@ -563,7 +563,9 @@ const char *dm_model_layer(const dm_model *m, int i, const dm_layer_kind **kind,
 void dm_model_free(dm_model *m);                                /* NULL is fine */
 
 /* ---- autograd ----------------------------------------------------------------------- */
-/* gradient NULL means ones (t must then hold one element) */
+/* gradient NULL means ones (t must then hold one element); a given gradient of any dtype is
+   converted to t's, and every gradient of the walk has its tensor's dtype (one a rule or
+   custom node gives in another dtype is cast, as PyTorch's engine does) */
 int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph);
 const char *dm_grad_fn_name(const dm_tensor *t);     /* "AddBackward0" or NULL (borrowed) */
 int dm_is_leaf(const dm_tensor *t);
@@ -599,8 +601,9 @@ dm_tensor *dm_tensor_with_data(dm_tensor *t, const dm_tensor *x);
  */
 typedef int (*dm_grad_hook)(void *ud, dm_tensor *t, const dm_tensor *grad,
                             dm_tensor **replace);
-                        /* grad is t's whole gradient of this walk (borrowed); may set *replace
-                           to a new reference of t's shape to pass on instead */
+                        /* grad is t's whole gradient of this walk (borrowed, t's dtype); may
+                           set *replace to a new reference of t's shape and dtype to pass on
+                           instead (another dtype is an error, as in PyTorch) */
 int dm_tensor_add_hook(dm_tensor *t, dm_grad_hook fn, void *ud, void (*free_ud)(void *));
                         /* id > 0, or -1; t must require grad.  Hooks run in the order added,
                            each on the one before's result: on a leaf before the gradient is
@@ -610,8 +613,9 @@ int dm_tensor_remove_hook(dm_tensor *t, int id);     /* 0, or -1 when t has no h
 
 typedef int (*dm_custom_backward)(void *ud, const dm_tensor *grad, int ninputs,
                                   const dm_tensor *const *inputs, dm_tensor **grads);
-                        /* grad: the output's gradient (contiguous, borrowed); set grads[k] to
-                           a new reference of inputs[k]'s shape, or leave it NULL (none) */
+                        /* grad: the output's gradient (contiguous, the output's dtype,
+                           borrowed); set grads[k] to a new reference of inputs[k]'s shape
+                           (cast to inputs[k]'s dtype when of another), or leave it NULL */
 int dm_record_custom(dm_tensor *out, int ninputs, const dm_tensor *const *inputs,
                      dm_custom_backward fn, void *ud, void (*free_ud)(void *),
                      const char *name);

@@ -1044,20 +1044,11 @@ fail:
 /* the gradient passed through unchanged, in x's dtype (a new reference) */
 static dm_tensor *pass(const dm_tensor *g, const dm_tensor *x) { return dm_to_dtype(g, x->dtype); }
 
-/* gout in the node's floating type (that of its inputs): the rules below read it with the
-   inputs' element type, whatever dtype the engine seeded the walk with.  *hold is the
-   converted copy to release, or NULL. */
-static const dm_tensor *node_gout(const dm_node *n, const dm_tensor *gout, dm_tensor **hold)
-{
-    const dm_tensor *x = n->in[0] ? n->in[0] : n->in[1];
-    *hold = NULL;
-    if (!x || x->dtype == gout->dtype) return gout;
-    return *hold = dm_to_dtype(gout, x->dtype);
-}
-
 /* The rules below that loop over elements are written once over the element type T and
- * instantiated for float32 (name_f) and float64 (name_d); gout has the output's dtype. */
-
+ * instantiated for float32 (name_f) and float64 (name_d).  gout has the output's dtype,
+ * which is the inputs' (the node records the inputs converted to the compute type), so one
+ * T serves gout, the inputs and the gradients; the engine casts what flows into a node to
+ * its output's dtype, and a direct caller passes it so too (see dm_backward_fn). */
 
 /* call name_f or name_d, by gout's dtype (the node's floating type) */
 #define BW_PICK(name, gout, ...) \
@@ -1149,14 +1140,8 @@ int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         }
         break;
     case DM_OP_POW: case DM_OP_MAXIMUM: case DM_OP_MINIMUM:
-    {
-        dm_tensor *hold;
-        const dm_tensor *g = node_gout(n, gout, &hold);
-        int rc = !g || BW_PICK(bw_binary_loop, g, n, g, need_a, need_b, &ga, &gb);
-        dm_tensor_release(hold);
-        if (rc) return -1;
+        if (BW_PICK(bw_binary_loop, gout, n, gout, need_a, need_b, &ga, &gb)) return -1;
         break;
-    }
     default:
         dm_seterr("backward: binary rule called for %s", dm__node_name(n));
         return -1;
@@ -1240,11 +1225,7 @@ int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         gin[0] = pass(gout, n->in[0]);
         return gin[0] ? 0 : -1;
     }
-    dm_tensor *hold;
-    const dm_tensor *g = node_gout(n, gout, &hold);
-    int rc = g ? BW_PICK(bw_scalar, g, n, g, gin) : -1;
-    dm_tensor_release(hold);
-    return rc;
+    return BW_PICK(bw_scalar, gout, n, gout, gin);
 }
 
 #define BW_UNARY(name, T)                                                                   \
@@ -1338,11 +1319,7 @@ int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
         dm_seterr("backward: unknown unary op %d", n->sub);
         return -1;
     }
-    dm_tensor *hold;
-    const dm_tensor *g = node_gout(n, gout, &hold);
-    int rc = g ? BW_PICK(bw_unary, g, n, g, gin) : -1;
-    dm_tensor_release(hold);
-    return rc;
+    return BW_PICK(bw_unary, gout, n, gout, gin);
 }
 
 /* clamp, leaky_relu, elu: o = rule(g, x) with the node's parameters f[0], f[1] in T */
@@ -1368,11 +1345,7 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
                    dm_tensor **gin) \
     { \
         if (!wants_grad(n, 0)) return 0; \
-        dm_tensor *hold; \
-        const dm_tensor *g = node_gout(n, gout, &hold); \
-        int rc = g ? BW_PICK(name, g, n, g, gin) : -1; \
-        dm_tensor_release(hold); \
-        return rc; \
+        return BW_PICK(name, gout, n, gout, gin); \
     }
 
 /* clamp: the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
@@ -1413,14 +1386,10 @@ int dm__bw_where(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
 {
     int need_a = wants_grad(n, 0), need_b = wants_grad(n, 1);
     if (!need_a && !need_b) return 0;
-    const dm_tensor *cond = n->saved[0];
-    dm_tensor *hold;
-    const dm_tensor *g = node_gout(n, gout, &hold);
-    if (!g) return -1;
+    const dm_tensor *cond = n->saved[0], *g = gout;
     dm_tensor *ga = need_a ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
     dm_tensor *gb = need_b ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
     if (dm__numel(g) > 0 && (!need_a || ga) && (!need_b || gb))
         BW_PICK(bw_where, g, cond, g, ga, gb);
-    dm_tensor_release(hold);
     return finish2(n, ga, gb, need_a, need_b, gin);
 }

@@ -158,7 +158,7 @@ void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_
                  uint8_t *c, int64_t ldc);
 /* t's values as a contiguous array of dtype dt: t's own when it already is one (*hold NULL),
    else those of a converted copy *hold to release (NULL and a message on failure); backward
-   rules take their incoming gradient through it (the engine seeds with float32) */
+   rules that work in their input's dtype read their incoming gradient through it */
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
@@ -218,9 +218,11 @@ typedef struct dm_bwctx {
     unsigned char done[8];        /* input k's gradient went straight into its .grad */
 } dm_bwctx;
 
-/* Backward rule: given the gradient of the output (contiguous, output's shape), set gin[k]
- * to a new tensor of in[k]'s shape for each input with requires_grad (leave NULL
- * otherwise).  Return 0, or -1 with a message. */
+/* Backward rule: given the gradient of the output (contiguous, the output's shape and
+ * dtype), set gin[k] to a new tensor of in[k]'s shape for each input with requires_grad
+ * (leave NULL otherwise).  Return 0, or -1 with a message.  gin[k] should have in[k]'s
+ * dtype; one of another dtype is cast by the engine before it is summed (as PyTorch's
+ * validate_outputs does), so gout always arrives in the output's dtype. */
 typedef int (*dm_backward_fn)(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout,
                               dm_tensor **gin);
 typedef struct {

@@ -461,8 +461,8 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim) { return softmax_impl(x, 
 
 /* ---- backward -------------------------------------------------------------------------- */
 
-/* The engine seeds backward with float32 ones, so a float64 graph may get a float32 gout:
-   the rules work in their input's dtype and convert gout to it first (exact). */
+/* The rules work in their input's dtype: a gout already contiguous in it (what the engine
+   hands) is read in place; another (a direct caller's view, a mixed node) is converted. */
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
 {
     *hold = NULL;

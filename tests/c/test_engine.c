@@ -580,6 +580,119 @@ static void test_custom(void)
     }
 }
 
+/* ---- float64 through the engine --------------------------------------------------------
+ * The seed, every gradient summed on the way and every .grad in float64, bit for bit what
+ * PyTorch 1.13 computes in float64 (the same sums in the same order). */
+static dm_tensor *leaf64(int64_t n, const double *v)
+{
+    dm_tensor *t = dm_tensor_new_dtype(1, (int64_t[]){ n }, DM_FLOAT64);
+    memcpy(dm_data_ptr(t), v, (size_t)n * sizeof *v);
+    dm_set_requires_grad(t, 1);
+    return t;
+}
+
+static double d_at(const dm_tensor *t, int64_t i) { return dm_get_f64(t, (int64_t[]){ i }); }
+
+/* a custom rule that answers in float32 for its float64 input: d(2x)/dx = 2, the engine casts */
+static int twice_bw32(void *ud, const dm_tensor *grad, int ninputs, const dm_tensor *const *in,
+                      dm_tensor **gin)
+{
+    (void)ud; (void)ninputs; (void)in;
+    dm_tensor *g32 = dm_to_dtype(grad, DM_FLOAT32);
+    gin[0] = g32 ? dm_binary_scalar(DM_BIN_MUL, g32, 2.0f, 0) : NULL;
+    dm_tensor_release(g32);
+    return gin[0] ? 0 : -1;
+}
+
+static dm_dtype seen_dtype;
+static int dtype_hook(void *ud, dm_tensor *t, const dm_tensor *grad, dm_tensor **replace)
+{
+    (void)t;
+    seen_dtype = grad->dtype;
+    if (ud) *replace = dm_to_dtype(grad, DM_FLOAT32);        /* changes the dtype: refused */
+    return 0;
+}
+
+static void test_float64(void)
+{
+    /* x*x + x, x used three times: its gradient sums 1 (add), then x and x (mul) in double */
+    const double v[4] = { 0.1, 1.0 / 3, -2.7, 1e-9 };
+    const double torch[4] = { 1.2000000000000002, 1.6666666666666665, -4.4, 1.0000000020000002 };
+    dm_tensor *x = leaf64(4, v);
+    dm_tensor *xx = dm_mul(x, x), *y = dm_add(xx, x);
+    CHECK(y && y->dtype == DM_FLOAT64, "x*x + x is float64");
+    CHECK(backward_sum(y, 1) == 0, "backward through a float64 graph (seeded with float64 ones)");
+    int ok = x->grad && x->grad->dtype == DM_FLOAT64;
+    for (int i = 0; ok && i < 4; i++) ok = d_at(x->grad, i) == torch[i];
+    CHECK(ok, "x*x + x: x.grad is PyTorch's float64 gradient bit for bit");
+    /* a second walk adds each use's gradient into the float64 .grad (the same-shape fast
+       path): ((g + 1) + x) + x, within an ulp or two of 2 g */
+    CHECK(backward_sum(y, 0) == 0, "second backward");
+    for (int i = 0; ok && i < 4; i++) {
+        double want = ((torch[i] + 1) + v[i]) + v[i];
+        ok = d_at(x->grad, i) == want && fabs(want - 2 * torch[i]) <= 1e-15 * fabs(want);
+    }
+    CHECK(ok, "a second backward adds to the float64 .grad in float64");
+    dm_tensor_release(xx);
+    dm_tensor_release(y);
+
+    /* a float32 gradient given for a float64 root is converted, as PyTorch casts it */
+    dm_zero_grad(x, 1);
+    y = dm_binary_scalar(DM_BIN_MUL, x, 3.0f, 0);
+    dm_tensor *g32 = dm_tensor_from_data(1, (int64_t[]){ 4 }, (float[]){ 0.5f, 2, -1, 0.25f });
+    CHECK(dm_backward(y, g32, 0) == 0, "backward with a float32 gradient on a float64 root");
+    CHECK(x->grad && x->grad->dtype == DM_FLOAT64 && d_at(x->grad, 0) == 1.5 &&
+          d_at(x->grad, 1) == 6 && d_at(x->grad, 2) == -3 && d_at(x->grad, 3) == 0.75,
+          "the float32 gradient arrives as float64");
+    dm_tensor_release(y);
+    dm_tensor_release(g32);
+
+    /* a float64 gradient for a float32 graph: the seed takes the root's dtype */
+    dm_tensor *x32 = leaf(1, S3, (float[]){ 1, 2, 3 });
+    y = dm_binary_scalar(DM_BIN_MUL, x32, 2.0f, 0);
+    dm_tensor *g64 = dm_tensor_full_dtype(1, S3, 0.1, DM_FLOAT64);
+    CHECK(dm_backward(y, g64, 0) == 0 && x32->grad && x32->grad->dtype == DM_FLOAT32 &&
+          dm_data(x32->grad)[0] == 2 * 0.1f, "a float64 gradient for a float32 root is cast");
+    dm_tensor_release(y);
+    dm_tensor_release(g64);
+    dm_tensor_release(x32);
+
+    /* a rule answering in another dtype: cast to the input's dtype before it is summed, into
+       .grad and into a node's sum alike */
+    dm_zero_grad(x, 1);
+    int prev = dm_set_grad_enabled(0);
+    dm_tensor *t = dm_binary_scalar(DM_BIN_MUL, x, 2.0f, 0);
+    dm_set_grad_enabled(prev);
+    CHECK(t && dm_record_custom(t, 1, (const dm_tensor *const[]){ x }, twice_bw32, NULL, NULL,
+                                "Twice32Backward") == 0, "custom float64 node recorded");
+    dm_tensor *u = dm_add(t, x);                        // x reaches u twice: 2x + x
+    CHECK(backward_sum(u, 0) == 0, "backward through a rule answering in float32");
+    CHECK(x->grad && x->grad->dtype == DM_FLOAT64 && d_at(x->grad, 0) == 3 &&
+          d_at(x->grad, 3) == 3, "its float32 gradient is cast to float64 and summed");
+    dm_tensor_release(u);
+    dm_tensor_release(t);
+
+    /* retain_grad and hooks see float64; a hook may not change the dtype */
+    dm_zero_grad(x, 1);
+    xx = dm_mul(x, x);
+    CHECK(dm_retain_grad(xx) == 0, "retain_grad on a float64 non-leaf");
+    int id = dm_tensor_add_hook(x, dtype_hook, NULL, NULL);
+    seen_dtype = DM_BOOL;
+    CHECK(backward_sum(xx, 0) == 0, "backward with a hook on a float64 leaf");
+    CHECK(seen_dtype == DM_FLOAT64, "the hook saw a float64 gradient");
+    CHECK(xx->grad && xx->grad->dtype == DM_FLOAT64 && d_at(xx->grad, 2) == 1,
+          "retain_grad keeps a float64 gradient");
+    CHECK(d_at(x->grad, 0) == 0.1 + 0.1, "x.grad = 2x in float64");
+    dm_tensor_remove_hook(x, id);
+    dm_tensor_release(xx);
+    xx = dm_mul(x, x);
+    dm_tensor_add_hook(xx, dtype_hook, (void *)1, NULL);
+    CHECK_ERR(backward_sum(xx, 0), "backward: a hook on a tensor of dtype float64 returned a "
+                                   "gradient of dtype float32");
+    dm_tensor_release(xx);
+    dm_tensor_release(x);
+}
+
 int main(void)
 {
     tu_live live0 = tu_live_now();
@@ -587,6 +700,7 @@ int main(void)
     test_hooks();
     test_walk();
     test_custom();
+    test_float64();
     CHECK(dm_live_tensors() == tensors0, "dm_live_tensors() back at its baseline");
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_engine");

@@ -3,7 +3,14 @@
  * The loop runs over every dm_op (and every variant that names a different rule: each unary
  * function, each loss).  For each it looks up a case below, runs it once to confirm the case
  * really records that op, then compares autograd with central differences.  Adding an op to
- * the table without adding a case here fails this test. */
+ * the table without adding a case here fails this test.
+ *
+ * Each case runs twice: in float64 (inputs, weights and the whole backward walk in double;
+ * central differences with eps 1e-6 against a 1e-8 tolerance relative to max(1, |numeric|):
+ * the honest error is below 5e-10 for every case, while one float32 rounding on the way, e.g.
+ * a pass-through gradient sent through float32, shows as 2e-8 to 4e-8), and in float32 as a
+ * smoke check of the float32 kernels and the engine's float32 path (finite differences in
+ * float32 hide errors, hence the loose 2e-2). */
 #include "testutil.h"
 #include "../../core/internal.h"
 
@@ -16,6 +23,7 @@ typedef struct {
     int ndim[3];
     int64_t shape[3][3];
     float lo, hi;              /* input range */
+    int grid;                  /* float64: inputs, weights and steps exact in float32 */
 } gcase;
 
 #define A (in[0])
@@ -57,12 +65,14 @@ static dm_tensor *f_rdivs(dm_tensor *const *in, void *c) { (void)c; return dm_bi
 static dm_tensor *f_pows(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_POW, A, 2.5f, 0); }
 static dm_tensor *f_rpows(dm_tensor *const *in, void *c) { (void)c; return dm_binary_scalar(DM_BIN_POW, A, 1.7f, 1); }
 
-/* float32 -> float64 -> (scaled) -> float32: the outer conversion records ToCopyBackward0 */
+/* to the other floating dtype and back: the outer conversion records ToCopyBackward0 (in
+   float64 through float32, exact for the case's grid inputs, see gcase.grid) */
 static dm_tensor *f_to_dtype(dm_tensor *const *in, void *c)
 {
     (void)c;
-    dm_tensor *d = dm_to_dtype(A, DM_FLOAT64);
-    dm_tensor *y = d ? dm_to_dtype(d, DM_FLOAT32) : NULL;
+    dm_dtype dt = A->dtype, other = dt == DM_FLOAT32 ? DM_FLOAT64 : DM_FLOAT32;
+    dm_tensor *d = dm_to_dtype(A, other);
+    dm_tensor *y = d ? dm_to_dtype(d, dt) : NULL;
     dm_tensor_release(d);
     return y;
 }
@@ -177,75 +187,155 @@ static dm_tensor *f_custom(dm_tensor *const *in, void *c)
 
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
-    { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_TRANSPOSE, -1, "transpose", f_transpose, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_PERMUTE, -1, "permute", f_permute, 1, {3}, {{2, 3, 2}}, -1, 1 },
-    { DM_OP_NARROW, -1, "narrow", f_narrow, 1, {2}, {{2, 4}}, -1, 1 },
-    { DM_OP_SELECT, -1, "select", f_select, 1, {2}, {{3, 2}}, -1, 1 },
-    { DM_OP_EXPAND, -1, "expand", f_expand, 1, {2}, {{1, 3}}, -1, 1 },
-    { DM_OP_CLONE, -1, "clone", f_clone, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_ADD, -1, "add", f_add, 2, {2, 1}, {{2, 3}, {3}}, -1, 1 },
-    { DM_OP_SUB, -1, "sub", f_sub, 2, {2, 2}, {{2, 1}, {1, 3}}, -1, 1 },
-    { DM_OP_MUL, -1, "mul", f_mul, 2, {2, 1}, {{2, 3}, {3}}, -1, 1 },
-    { DM_OP_DIV, -1, "div", f_div, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.5f, 2 },
-    { DM_OP_POW, -1, "pow", f_pow, 2, {2, 1}, {{2, 3}, {3}}, 0.5f, 2 },
-    { DM_OP_MAXIMUM, -1, "maximum", f_maximum, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1 },
-    { DM_OP_MINIMUM, -1, "minimum", f_minimum, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1 },
-    { DM_OP_ADDS, DM_BIN_ADD, "add scalar", f_adds, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_ADDS, DM_BIN_SUB, "sub scalar", f_subs, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_MULS, DM_BIN_MUL, "mul scalar", f_muls, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_MULS, DM_BIN_DIV, "div scalar", f_divs, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_RSUBS, -1, "scalar - x", f_rsubs, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_RDIVS, -1, "scalar / x", f_rdivs, 1, {2}, {{2, 3}}, 0.5f, 2 },
-    { DM_OP_POWS, -1, "x ^ scalar", f_pows, 1, {2}, {{2, 3}}, 0.5f, 2 },
-    { DM_OP_RPOWS, -1, "scalar ^ x", f_rpows, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_UNARY, -2, "unary", f_unary, 1, {2}, {{2, 3}}, 0.3f, 1.2f },
-    { DM_OP_CLAMP, -1, "clamp", f_clamp, 1, {2}, {{3, 4}}, -1, 1 },
-    { DM_OP_LEAKY_RELU, -1, "leaky_relu", f_leaky, 1, {2}, {{3, 4}}, -1, 1 },
-    { DM_OP_ELU, -1, "elu", f_elu, 1, {2}, {{3, 4}}, -1, 1 },
-    { DM_OP_WHERE, -1, "where", f_where, 3, {2, 2, 2}, {{2, 3}, {2, 3}, {2, 3}}, -1, 1 },
-    { DM_OP_SUM, -1, "sum", f_sum, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_MEAN, -1, "mean", f_mean, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_PROD, -1, "prod", f_prod, 1, {2}, {{2, 3}}, 0.5f, 1.5f },
-    { DM_OP_MAXMIN, -1, "max(dim)", f_maxdim, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_MAXMIN_ALL, -1, "min()", f_maxall, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_VAR, -1, "var", f_var, 1, {2}, {{2, 4}}, -1, 1 },
-    { DM_OP_STD, -1, "std", f_std, 1, {2}, {{2, 4}}, -1, 1 },
-    { DM_OP_SOFTMAX, -1, "softmax", f_softmax, 1, {2}, {{2, 4}}, -2, 2 },
-    { DM_OP_LOG_SOFTMAX, -1, "log_softmax", f_log_softmax, 1, {2}, {{3, 2}}, -2, 2 },
-    { DM_OP_MATMUL, -1, "matmul", f_matmul, 2, {2, 2}, {{2, 3}, {3, 4}}, -1, 1 },
-    { DM_OP_LINEAR, -1, "linear", f_linear, 3, {2, 2, 1}, {{4, 3}, {2, 3}, {2}}, -1, 1 },
-    { DM_OP_CAT, -1, "cat", f_cat, 2, {2, 2}, {{2, 3}, {2, 1}}, -1, 1 },
-    { DM_OP_INDEX_SELECT, -1, "index_select", f_index_select, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_TO_DTYPE, -1, "to_dtype", f_to_dtype, 1, {2}, {{2, 3}}, -1, 1 },
-    { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1 },
-    { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1 },
-    { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f },
-    { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1 },
+    { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_TRANSPOSE, -1, "transpose", f_transpose, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_PERMUTE, -1, "permute", f_permute, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NARROW, -1, "narrow", f_narrow, 1, {2}, {{2, 4}}, -1, 1, 0 },
+    { DM_OP_SELECT, -1, "select", f_select, 1, {2}, {{3, 2}}, -1, 1, 0 },
+    { DM_OP_EXPAND, -1, "expand", f_expand, 1, {2}, {{1, 3}}, -1, 1, 0 },
+    { DM_OP_CLONE, -1, "clone", f_clone, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_ADD, -1, "add", f_add, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_SUB, -1, "sub", f_sub, 2, {2, 2}, {{2, 1}, {1, 3}}, -1, 1, 0 },
+    { DM_OP_MUL, -1, "mul", f_mul, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_DIV, -1, "div", f_div, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.5f, 2, 0 },
+    { DM_OP_POW, -1, "pow", f_pow, 2, {2, 1}, {{2, 3}, {3}}, 0.5f, 2, 0 },
+    { DM_OP_MAXIMUM, -1, "maximum", f_maximum, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_MINIMUM, -1, "minimum", f_minimum, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_ADDS, DM_BIN_ADD, "add scalar", f_adds, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_ADDS, DM_BIN_SUB, "sub scalar", f_subs, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_MULS, DM_BIN_MUL, "mul scalar", f_muls, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_MULS, DM_BIN_DIV, "div scalar", f_divs, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_RSUBS, -1, "scalar - x", f_rsubs, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_RDIVS, -1, "scalar / x", f_rdivs, 1, {2}, {{2, 3}}, 0.5f, 2, 0 },
+    { DM_OP_POWS, -1, "x ^ scalar", f_pows, 1, {2}, {{2, 3}}, 0.5f, 2, 0 },
+    { DM_OP_RPOWS, -1, "scalar ^ x", f_rpows, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_UNARY, -2, "unary", f_unary, 1, {2}, {{2, 3}}, 0.3f, 1.2f, 0 },
+    { DM_OP_CLAMP, -1, "clamp", f_clamp, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_LEAKY_RELU, -1, "leaky_relu", f_leaky, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_ELU, -1, "elu", f_elu, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_WHERE, -1, "where", f_where, 3, {2, 2, 2}, {{2, 3}, {2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_SUM, -1, "sum", f_sum, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_MEAN, -1, "mean", f_mean, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_PROD, -1, "prod", f_prod, 1, {2}, {{2, 3}}, 0.5f, 1.5f, 0 },
+    { DM_OP_MAXMIN, -1, "max(dim)", f_maxdim, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_MAXMIN_ALL, -1, "min()", f_maxall, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_VAR, -1, "var", f_var, 1, {2}, {{2, 4}}, -1, 1, 0 },
+    { DM_OP_STD, -1, "std", f_std, 1, {2}, {{2, 4}}, -1, 1, 0 },
+    { DM_OP_SOFTMAX, -1, "softmax", f_softmax, 1, {2}, {{2, 4}}, -2, 2, 0 },
+    { DM_OP_LOG_SOFTMAX, -1, "log_softmax", f_log_softmax, 1, {2}, {{3, 2}}, -2, 2, 0 },
+    { DM_OP_MATMUL, -1, "matmul", f_matmul, 2, {2, 2}, {{2, 3}, {3, 4}}, -1, 1, 0 },
+    { DM_OP_LINEAR, -1, "linear", f_linear, 3, {2, 2, 1}, {{4, 3}, {2, 3}, {2}}, -1, 1, 0 },
+    { DM_OP_CAT, -1, "cat", f_cat, 2, {2, 2}, {{2, 3}, {2, 1}}, -1, 1, 0 },
+    { DM_OP_INDEX_SELECT, -1, "index_select", f_index_select, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_TO_DTYPE, -1, "to_dtype", f_to_dtype, 1, {2}, {{2, 3}}, -1, 1, 1 },
+    { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1, 0 },
+    { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1, 0 },
+    { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f, 0 },
+    { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
-/* run one case (with the current unary/loss variant); returns 1 if it recorded op/sub */
-static int run_case(const gcase *c, int want_sub)
+/* n doubles in [lo, hi) with all 53 bits in play (two steps of the generator per value); on
+   a grid, multiples of 2^-8 (exact in float32, and so are their sums with 2^-10) */
+static void fill64(double *d, int64_t n, double lo, double hi, unsigned seed, int grid)
 {
+    uint32_t s = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        double u = (double)s / 4294967296.0;
+        s = s * 1664525u + 1013904223u;
+        u += (double)s / 18446744073709551616.0;
+        d[i] = lo + (hi - lo) * u;
+        if (grid) d[i] = ldexp(floor(ldexp(d[i], 8)), -8);
+    }
+}
+
+/* gradcheck in float64: dm_backward on sum(f(in) * w) (the whole engine, w a float64
+ * gradient), each input's .grad against central differences in double.  Returns the worst
+ * error relative to max(1, |numeric|), or +inf when anything is not float64. */
+static double gradcheck64(tu_fn f, int n, dm_tensor *const *in, int grid)
+{
+    const double eps = grid ? 1.0 / 1024 : 1e-6;
+    dm_tensor *y = f(in, NULL);
+    if (!y || y->dtype != DM_FLOAT64) {
+        printf("  gradcheck64: %s\n", y ? "the output is not float64" : dm_errmsg());
+        dm_tensor_release(y);
+        return INFINITY;
+    }
+    int64_t ny = dm_numel(y);
+    dm_tensor *w = dm_tensor_new_dtype(y->ndim, y->shape, DM_FLOAT64);
+    double *wd = dm_data_ptr(w), *yb = malloc((size_t)(ny ? ny : 1) * sizeof *yb);
+    fill64(wd, ny, -1, 1, 7, grid);
+    for (int i = 0; i < n; i++) if (in[i]->grad) dm_zero_grad(in[i], 1);
+    int rc = dm_backward(y, w, 0);
+    dm_tensor_release(y);
+    double worst = rc ? INFINITY : 0;
+    if (rc) printf("  gradcheck64: backward failed: %s\n", dm_errmsg());
+    int prev = dm_set_grad_enabled(0);
+    for (int i = 0; !rc && i < n; i++) {
+        const dm_tensor *g = in[i]->grad;
+        if (g && (g->dtype != DM_FLOAT64 || !dm_is_contiguous(g))) {
+            printf("  gradcheck64: input %d got a %s gradient\n", i, dm_dtype_name(g->dtype));
+            worst = INFINITY;
+            break;
+        }
+        double *x = dm_data_ptr(in[i]);
+        for (int64_t k = 0; k < dm_numel(in[i]); k++) {
+            double orig = x[k], loss[2];
+            for (int sg = 0; sg < 2; sg++) {
+                x[k] = orig + (sg ? -eps : eps);
+                dm_tensor *yy = f(in, NULL);
+                loss[sg] = 0;
+                if (yy) dm_to_buffer_dtype(yy, yb, DM_FLOAT64);
+                for (int64_t j = 0; yy && j < ny; j++) loss[sg] += yb[j] * wd[j];
+                if (!yy) loss[sg] = NAN;
+                dm_tensor_release(yy);
+            }
+            x[k] = orig;
+            double num = (loss[0] - loss[1]) / (2 * eps);
+            double ana = g ? ((const double *)dm_data_ptr(g))[k] : 0;
+            double err = fabs(num - ana) / (fabs(num) > 1 ? fabs(num) : 1);
+            if (!(err <= worst)) worst = err;           /* NaN too */
+        }
+    }
+    dm_set_grad_enabled(prev);
+    free(yb);
+    dm_tensor_release(w);
+    return worst;
+}
+
+/* run one case (with the current unary/loss variant) in dtype dt; returns 1 if it recorded
+   op/sub */
+static int run_case(const gcase *c, int want_sub, dm_dtype dt)
+{
+    const char *dn = dm_dtype_name(dt);
     dm_tensor *in[3] = {0};
     for (int i = 0; i < c->n; i++) {
-        in[i] = dm_tensor_new(c->ndim[i], c->shape[i]);
-        tu_fill(in[i], c->lo, c->hi, (unsigned)(i + 3) * 17u + (unsigned)c->op);
+        unsigned seed = (unsigned)(i + 3) * 17u + (unsigned)c->op;
+        in[i] = dm_tensor_new_dtype(c->ndim[i], c->shape[i], dt);
+        if (dt == DM_FLOAT64) fill64(dm_data_ptr(in[i]), dm_numel(in[i]), c->lo, c->hi, seed,
+                                     c->grid);
+        else tu_fill(in[i], c->lo, c->hi, seed);
         dm_set_requires_grad(in[i], 1);
     }
     dm_tensor *y = c->f(in, NULL);
     int ok = y && y->grad_fn && (int)y->grad_fn->op == (int)c->op &&
-             (want_sub < 0 || y->grad_fn->sub == want_sub);
-    char what[128];
-    snprintf(what, sizeof what, "%s (sub %d) records its op: %s", c->name, want_sub,
-             y ? (dm_grad_fn_name(y) ? dm_grad_fn_name(y) : "no grad_fn") : dm_errmsg());
+             (want_sub < 0 || y->grad_fn->sub == want_sub) && y->dtype == dt;
+    char what[160];
+    snprintf(what, sizeof what, "%s (sub %d) in %s records its op: %s (%s)", c->name, want_sub,
+             dn, y ? (dm_grad_fn_name(y) ? dm_grad_fn_name(y) : "no grad_fn") : dm_errmsg(),
+             y ? dm_dtype_name(y->dtype) : "-");
     CHECK(ok, what);
     dm_tensor_release(y);
-    if (ok) {
+    if (ok && dt == DM_FLOAT64) {
+        double err = gradcheck64(c->f, c->n, in, c->grid);
+        snprintf(what, sizeof what, "%s (sub %d) float64 gradient matches central differences "
+                 "(err %.2e)", c->name, want_sub, err);
+        CHECK(err < 1e-8, what);
+    } else if (ok) {
         double err = gradcheck(c->f, c->n, in, NULL, 1e-3);
-        snprintf(what, sizeof what, "%s (sub %d) gradient matches finite differences (err %.2e)",
-                 c->name, want_sub, err);
+        snprintf(what, sizeof what, "%s (sub %d) float32 gradient matches finite differences "
+                 "(err %.2e)", c->name, want_sub, err);
         CHECK(err < 2e-2, what);
     }
     for (int i = 0; i < c->n; i++) dm_tensor_release(in[i]);
@@ -260,34 +350,41 @@ static const gcase *find(dm_op op, int sub)
     return NULL;
 }
 
-int main(void)
+/* every op and variant of the table in dtype dt */
+static void run_table(dm_dtype dt)
 {
-    tu_live live0 = tu_live_now();
     for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
         if (op == DM_OP_UNARY) {
             for (int u = 0; u < DM_UN_COUNT; u++) {
                 const gcase *c = find(op, u);
                 CHECK(c != NULL, "unary op has a gradient case");
                 cur_unop = (dm_unop)u;
-                if (c) run_case(c, u);
+                if (c) run_case(c, u, dt);
             }
         } else if (op == DM_OP_LOSS) {
             for (int l = 0; l < DM_LOSS_COUNT; l++) {
                 const gcase *c = find(op, l);
                 CHECK(c != NULL, "loss has a gradient case");
                 cur_loss = (dm_loss_kind)l;
-                if (c) run_case(c, l);
+                if (c) run_case(c, l, dt);
             }
         } else {
             int found = 0;
             for (int i = 0; i < NCASES; i++)
-                if ((int)cases[i].op == op) { found = 1; run_case(&cases[i], cases[i].sub); }
+                if ((int)cases[i].op == op) { found = 1; run_case(&cases[i], cases[i].sub, dt); }
             char what[96];
             snprintf(what, sizeof what, "op %d (%s) has a gradient case", op,
                      dm__opdef((dm_op)op)->name);
             CHECK(found, what);
         }
     }
+}
+
+int main(void)
+{
+    tu_live live0 = tu_live_now();
+    run_table(DM_FLOAT64);
+    run_table(DM_FLOAT32);
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_optable");
 }
