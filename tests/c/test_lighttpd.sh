@@ -76,6 +76,7 @@ signs|x=-0.5,-0.25
 bad_width|x=1,2,3
 bad_number|x=1,abc
 bad_missing|y=1,2
+bad_huge|x=1e308,1e308
 EOF
 
 # start_server MODE: lighttpd on a free port; sets $pid and $port

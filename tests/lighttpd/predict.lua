@@ -4,7 +4,8 @@
 --   GET /predict?x=0.3,0.9            one input row
 --   GET /predict?x=0.3,0.9;-1,2       several rows, separated by ';'
 --   -> 200 application/json {"y":[[p1,p2,p3],[...]]}  (values as %.9g)
---   -> 400 {"error":"..."} for a malformed query or rows of the wrong width, 404 elsewhere
+--   -> 400 {"error":"..."} for a malformed query, rows of the wrong width or values beyond
+--      float32's range; 422 when the model's output is not finite; 404 elsewhere
 --
 -- The server's environment says where things are: DM_MODEL (the file nn.save_model wrote),
 -- and either DM_CORE_SO (the module file deepmoon/core.so, opened with luaopen_deepmoon:
@@ -17,6 +18,7 @@
 local r = lighty.r
 local KEY = "deepmoon.tests.lighttpd.predict"
 local MAX_ROWS = 256
+local FLOAT32_MAX = 3.4028234663852886e38
 
 local function answer (status, body)
   r.resp_header["Content-Type"] = "application/json"
@@ -70,6 +72,9 @@ for row in (x .. ";"):gmatch("([^;]*);") do
     if n == nil or n ~= n or n == math.huge or n == -math.huge then
       return answer(400, '{"error":' .. json_string("not a number: '" .. v .. "'") .. '}')
     end
+    if math.abs(n) > FLOAT32_MAX then            -- it would reach the model as inf
+      return answer(400, '{"error":' .. json_string("out of float32's range: '" .. v .. "'") .. '}')
+    end
     vals[#vals + 1] = n
   end
   if width and #vals ~= width then
@@ -88,7 +93,12 @@ if not ok then return answer(400, '{"error":' .. json_string(y) .. '}') end
 local out = {}
 for i, row in ipairs(y) do
   local vals = {}
-  for j, v in ipairs(row) do vals[j] = ("%.9g"):format(v) end
+  for j, v in ipairs(row) do
+    if v ~= v or v == math.huge or v == -math.huge then    -- JSON has no nan or inf
+      return answer(422, '{"error":"the model gave a non-finite output"}')
+    end
+    vals[j] = ("%.9g"):format(v)
+  end
   out[i] = "[" .. table.concat(vals, ",") .. "]"
 end
 r.resp_header["X-Deepmoon-Opened"] = state.opened
