@@ -80,7 +80,11 @@ static inline int dm__is_contig(const dm_tensor *t)
 {
     int64_t s = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->stride[d] != s) return 0;
+        if (t->shape[d] != 1 && t->stride[d] != s) {
+            /* a tensor with no elements is contiguous whatever its strides (PyTorch) */
+            for (int k = 0; k < t->ndim; k++) if (t->shape[k] == 0) return 1;
+            return 0;
+        }
         s *= t->shape[d];
     }
     return 1;

@@ -446,7 +446,9 @@ static dm_tensor *softmax_impl(const dm_tensor *x, int dim, int logsm)
     int owned = 0;
     const void *xd = contig_as(x, dt, &owned);
     if (!xd) { dm_tensor_release(out); return NULL; }
-    kern_of(dt)->softmax(xd, dm__ptr(out), G, logsm);
+    /* an empty tensor has nothing to compute: no loop over the other dims (which may be
+       huge) */
+    if (dm__numel(x) != 0) kern_of(dt)->softmax(xd, dm__ptr(out), G, logsm);
     buf_free(x, dt, xd, owned);
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(logsm ? DM_OP_LOG_SOFTMAX : DM_OP_SOFTMAX, 0, out, 1, &x);
@@ -486,7 +488,8 @@ int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     int owned = 0;
     const void *yd = gi && g ? contig_as(yt, dt, &owned) : NULL;
     if (!yd) { dm_tensor_release(gi); dm_tensor_release(gtmp); return -1; }
-    kern_of(dt)->softmax_bw(yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
+    if (dm__numel(yt) != 0)
+        kern_of(dt)->softmax_bw(yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
     buf_free(yt, dt, yd, owned);
     dm_tensor_release(gtmp);
     gin[0] = gi;

@@ -32,3 +32,38 @@ describe("a size table whose __len is negative", function ()
     assert.matches("%-1 dims given", err(function () return t:permute(neg) end))
   end)
 end)
+
+describe("public functions given the wrong kind of argument", function ()
+  it("raise their own message, not Lua's 'attempt to ...'", function ()
+    assert.are.equal("Linear.apply: fn must be a function, got number",
+      err(function () return dm.nn.Linear(2, 2):apply(5) end))
+    assert.are.equal("tostring: expected an options table, got number", err(dm.Tensor.tostring, dm.zeros(2), 5))
+    assert.are.equal("shape_str: expected a list of sizes, got number", err(dm.format.shape_str, 5))
+    assert.are.equal("default_collate: expected a list of samples, got number", err(dm.data.default_collate, 5))
+    local opt = dm.optim.SGD(dm.nn.Linear(2, 2):parameters(), { lr = 0.1 })
+    local s = dm.optim.lr_scheduler.StepLR(opt, { step_size = 1 })
+    assert.are.equal("StepLR: load_state_dict: 'last_epoch' must be a number, got string",
+      err(function () s:load_state_dict({ last_epoch = "x" }) end))
+    s:step()
+    assert.is_true(math.abs(s:get_last_lr()[1] - 0.01) < 1e-12)   -- state intact: one decay
+  end)
+
+  it("read_csv of a directory returns nil and a message", function ()
+    local t, msg = dm.data.read_csv("/tmp")
+    assert.is_nil(t)
+    assert.matches("^read_csv: /tmp: ", msg)
+  end)
+end)
+
+describe("tensors with no elements", function ()
+  it("are contiguous whatever their strides, as in PyTorch", function ()
+    assert.is_true(dm.zeros(0, 3):t():is_contiguous())
+    assert.is_true(dm.zeros(3, 0):is_contiguous())
+  end)
+
+  it("softmax and log_softmax over huge empty shapes return at once", function ()
+    local x = dm.zeros(0, 2^40, 2^19)
+    assert.are.same({0, 2^40, 2^19}, x:softmax(1):size())
+    assert.are.same({0, 2^40, 2^19}, x:log_softmax(2):size())
+  end)
+end)

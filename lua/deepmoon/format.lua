@@ -45,6 +45,9 @@ local po = {
 
 -- [2 x 3], the one way shapes print in deepmoon messages
 local function shape_str (sizes)
+  if type(sizes) ~= "table" then
+    error(("shape_str: expected a list of sizes, got %s"):format(type(sizes)), 2)
+  end
   local parts = {}
   for i = 1, #sizes do parts[i] = tostring(sizes[i]) end
   return "[" .. concat(parts, " x ") .. "]"

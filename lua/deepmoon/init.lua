@@ -38,6 +38,9 @@ dm._parameters = setmetatable({}, { __mode = "k" })
 
 --- The text PyTorch would print for this tensor; opts.prefix replaces "tensor(".
 function Tensor.tostring (t, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("tostring: expected an options table, got %s"):format(type(opts)), 2)
+  end
   if t:is_released() then return "tensor(<released>)" end
   if dm._parameters[t] and not (opts and opts.plain) then
     return "Parameter containing:\n" .. Tensor.tostring(t, { plain = true })

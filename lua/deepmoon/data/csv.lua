@@ -168,6 +168,12 @@ function M.read_csv (path, opts)
   local f, err = io.open(path, "rb")
   if not f then return nil, "read_csv: " .. err end
 
+  -- a directory opens on Linux but cannot be read: say so as for a missing file
+  local probe, rerr = f:read(0)
+  if probe == nil and rerr then
+    f:close()
+    return nil, "read_csv: " .. path .. ": " .. rerr
+  end
   local lineno = 0
   local lines = f:lines()
   local function nextline ()

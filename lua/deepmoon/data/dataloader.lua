@@ -118,6 +118,10 @@ end
 --- PyTorch's default_collate: the batch of a list of samples (see above); a sample that is
 --- a list of fields gives several values.
 local function default_collate (samples)
+  if type(samples) ~= "table" or is_tensor(samples) then
+    error(("default_collate: expected a list of samples, got %s"):format(
+      is_tensor(samples) and "tensor" or type(samples)), 2)
+  end
   local first = samples[1]
   local out = collate(samples, "")
   if type(first) == "table" and not is_tensor(first) and #first > 0 then

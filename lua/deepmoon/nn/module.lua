@@ -425,6 +425,8 @@ end
 
 --- Call fn on every child (recursively) and then on self, as PyTorch; returns self.
 function Module.apply (self, fn)
+  if fn == nil then error(("%s.apply: fn must be a function, got nil"):format(class_name(self)), 2) end
+  check.arg(class_name(self) .. ".apply", "fn", fn, "callable", nil, 2)
   for m in Module.children(self) do m:apply(fn) end
   fn(self)
   return self

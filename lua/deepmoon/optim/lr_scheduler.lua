@@ -118,6 +118,13 @@ function LRScheduler.load_state_dict (self, sd)
     error(("%s: load_state_dict expects a table, got %s"):format(self._name, typename(sd)), 2)
   end
   for k, v in pairs(sd) do
+    local have = rawget(self, k)
+    if k ~= "optimizer" and have ~= nil and type(v) ~= type(have) then
+      error(("%s: load_state_dict: '%s' must be a %s, got %s"):format(self._name, tostring(k),
+            type(have), typename(v)), 2)
+    end
+  end
+  for k, v in pairs(sd) do
     if k ~= "optimizer" then
       if type(v) == "table" then
         local c = {}
