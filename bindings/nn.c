@@ -41,7 +41,9 @@ static dm_tensor *minus_one(const dm_tensor *t)
     if (!c) return NULL;
     int64_t *d = dm_data_ptr(c);
     dm_to_buffer_dtype(t, d, DM_INT64);
-    for (int64_t i = 0, n = dm_numel(c); i < n; i++) d[i] -= 1;
+    /* wrapping (math.mininteger - 1 is math.maxinteger, as Lua computes it): no overflow,
+       and a target equal to ignore_index stays equal to it after both are shifted */
+    for (int64_t i = 0, n = dm_numel(c); i < n; i++) d[i] = (int64_t)((uint64_t)d[i] - 1);
     return c;
 }
 
@@ -134,6 +136,9 @@ static int64_t check_ignore(lua_State *L, int idx)
     return (int64_t)luaL_optinteger(L, idx, -100);
 }
 
+/* ignore_index shifted to 0-based as the targets are (wrapping, see minus_one) */
+static int64_t zero_based(int64_t ignore) { return (int64_t)((uint64_t)ignore - 1); }
+
 /* core.nll_loss(input, target, weight, reduction, ignore_index = -100); target 1-based */
 static int l_nll_loss(lua_State *L)
 {
@@ -142,7 +147,7 @@ static int l_nll_loss(lua_State *L)
     int64_t ignore = check_ignore(L, 5);
     dm_tensor **slot = lb_newbox(L);
     dm_tensor *t0 = minus_one(t);
-    if (t0) *slot = dm_nll_loss(x, t0, w, r, ignore - 1);
+    if (t0) *slot = dm_nll_loss(x, t0, w, r, zero_based(ignore));
     dm_tensor_release(t0);
     return lb_done(L, *slot);
 }
@@ -157,11 +162,11 @@ static int l_cross_entropy(lua_State *L)
     double ls = luaL_optnumber(L, 6, 0.0);
     dm_tensor **slot = lb_newbox(L);
     if (dm_is_floating(t->dtype)) {             /* probabilities (the core checks the shape) */
-        *slot = dm_cross_entropy(x, t, w, r, ignore - 1, ls);
+        *slot = dm_cross_entropy(x, t, w, r, zero_based(ignore), ls);
         return lb_done(L, *slot);
     }
     dm_tensor *t0 = minus_one(t);
-    if (t0) *slot = dm_cross_entropy(x, t0, w, r, ignore - 1, ls);
+    if (t0) *slot = dm_cross_entropy(x, t0, w, r, zero_based(ignore), ls);
     dm_tensor_release(t0);
     return lb_done(L, *slot);
 }
@@ -216,8 +221,8 @@ static int l_try_loss(lua_State *L)
             return 0;
         if (t->dtype != DM_INT64 && t->dtype != DM_UINT8) return 0;
         if (!(t0 = minus_one(t))) return 0;
-        out = kind == 5 ? dm_cross_entropy(x, t0, w, r, ignore - 1, ls)
-                        : (ls == 0 ? dm_nll_loss(x, t0, w, r, ignore - 1) : NULL);
+        out = kind == 5 ? dm_cross_entropy(x, t0, w, r, zero_based(ignore), ls)
+                        : (ls == 0 ? dm_nll_loss(x, t0, w, r, zero_based(ignore)) : NULL);
         dm_tensor_release(t0);
         break;
     default:

@@ -817,14 +817,15 @@ static int varstd(lua_State *L, dm_redop op, const char *fn)
 {
     dm_tensor *t = lb_check_any(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
-    int correction = 1, keepdim = lua_toboolean(L, 4);
+    int64_t correction = 1;
+    int keepdim = lua_toboolean(L, 4);
     if (lua_istable(L, 3)) {
         static const char *const known[] = { "correction", "unbiased", "keepdim", NULL };
         lb_opts_check(L, 3, fn, known);
         lua_getfield(L, 3, "unbiased");
         if (!lua_isnil(L, -1)) correction = lua_toboolean(L, -1);
         lua_getfield(L, 3, "correction");
-        if (!lua_isnil(L, -1)) correction = (int)luaL_checkinteger(L, -1);
+        if (!lua_isnil(L, -1)) correction = (int64_t)luaL_checkinteger(L, -1);
         lua_getfield(L, 3, "keepdim");
         if (!lua_isnil(L, -1)) keepdim = lua_toboolean(L, -1);
         lua_pop(L, 3);

@@ -276,7 +276,7 @@ typedef enum { DM_RED_SUM, DM_RED_MEAN, DM_RED_PROD, DM_RED_MAX, DM_RED_MIN,
    sum/prod of int64, uint8, bool give int64 (exact, wrapping); max/min keep the dtype;
    mean/var/std (and softmax) of an integer or bool tensor are refused. */
 #define DM_ALL (-1000)
-dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int correction);
+dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int64_t correction);
 /* max/min along dim giving both values (x's dtype) and 0-based int64 indices */
 int dm_max_dim(const dm_tensor *x, int dim, int keepdim, int is_min,
                dm_tensor **values, dm_tensor **indices);

@@ -266,7 +266,7 @@ static int64_t class_of(const char *fn, const dm_tensor *target, int64_t i, int6
     if (v == ignore_index) return -1;
     if (v < 0 || v >= C) {
         dm_seterr("%s: target %lld out of range for %lld classes (class labels are 1-based, "
-                  "1 to %lld%s)", fn, (long long)v + 1, (long long)C, (long long)C,
+                  "1 to %lld%s)", fn, (long long)((uint64_t)v + 1), (long long)C, (long long)C,
                   v == -1 ? "; 0-based labels need + 1" : "");
         return -2;
     }

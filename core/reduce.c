@@ -70,7 +70,7 @@ static int reduced_shape(const dm_tensor *x, int dim, int keepdim, int64_t *os)
  * the int64 kernels below (sum and prod exact in int64, max/min by comparison). */
 typedef struct {
     int (*sum)(const void *x, geom G, double scale, void *y);
-    void (*fold)(dm_redop op, const void *x, geom G, int correction, void *y);
+    void (*fold)(dm_redop op, const void *x, geom G, int64_t correction, void *y);
     void (*maxmin)(const void *x, geom G, int is_min, void *v, int64_t *ix);
     void (*sum_runs)(const void *x, int nb, const int64_t *bsize, const int *bred, int64_t n,
                      double *acc);
@@ -261,7 +261,7 @@ static dm_tensor *reduce_int(dm_redop op, const dm_tensor *x, int dim, geom G, i
     return out;
 }
 
-dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int correction)
+dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int64_t correction)
 {
     if ((int)op < 0 || op > DM_RED_STD) {
         dm_seterr("reduce: unknown reduction %d", (int)op);

@@ -76,7 +76,7 @@ static inline double KN(slice_mean)(const T *s, int64_t R, int64_t stride)
 }
 
 /* variance of one slice: sum (x - mean)^2 / max(0, R - correction), as PyTorch */
-static inline double KN(slice_var)(const T *s, int64_t R, int64_t stride, int correction)
+static inline double KN(slice_var)(const T *s, int64_t R, int64_t stride, int64_t correction)
 {
     if (R == 0) return NAN;
     double mean = KN(slice_mean)(s, R, stride), m2 = 0;
@@ -84,13 +84,13 @@ static inline double KN(slice_var)(const T *s, int64_t R, int64_t stride, int co
         double d = (double)s[r * stride] - mean;
         m2 += d * d;
     }
-    double div = R > correction ? (double)(R - correction) : 0.0;
+    double div = (double)R > (double)correction ? (double)R - (double)correction : 0.0;
     return div > 0 ? m2 / div : (m2 > 0 ? INFINITY : NAN);
 }
 
 /* prod, max, min, var, std of every slice into y ([outer x inner], type T); argmax/argmin
    into y as int64 */
-static void KN(fold)(dm_redop op, const void *xv, geom G, int correction, void *yv)
+static void KN(fold)(dm_redop op, const void *xv, geom G, int64_t correction, void *yv)
 {
     const T *xd = xv;
     int is_min = op == DM_RED_MIN || op == DM_RED_ARGMIN;
@@ -230,7 +230,7 @@ static void KN(softmax_bw)(const void *yv, const void *gv, void *giv, geom G, in
 
 /* d var / dx = 2 (x - mean) / (R - correction), scaled by gv[o, i] for each slice; for a
    full reduction with R - correction <= 0 PyTorch gives nan where x == mean, inf elsewhere */
-static void KN(var_bw)(const T *xd, geom G, int full, int correction, const T *gv, T *gd)
+static void KN(var_bw)(const T *xd, geom G, int full, int64_t correction, const T *gv, T *gd)
 {
     double dof = (double)G.r - (double)correction;
     for (int64_t o = 0; o < G.outer; o++)
@@ -313,14 +313,14 @@ static int KN(reduce_bw)(const dm_node *n, geom G, int full, const void *xv, con
         return 0;
     }
     case DM_OP_VAR:
-        KN(var_bw)(xd, G, full, (int)n->i[2], g, gd);
+        KN(var_bw)(xd, G, full, n->i[2], g, gd);
         return 0;
     case DM_OP_STD: {                         /* d std = d var / (2 std), 0 where std == 0 */
         int64_t m = G.outer * G.inner;
         T *gs = malloc((size_t)(m > 0 ? m : 1) * sizeof *gs);
         if (!gs) { dm_seterr("out of memory"); return -1; }
         for (int64_t k = 0; k < m; k++) gs[k] = sd[k] == 0 ? (T)0 : g[k] / (sd[k] * 2);
-        KN(var_bw)(xd, G, full, (int)n->i[2], gs, gd);
+        KN(var_bw)(xd, G, full, n->i[2], gs, gd);
         free(gs);
         return 0;
     }
