@@ -16,6 +16,8 @@
 
 /* ---- tensors ---------------------------------------------------------------------- */
 dm_tensor **lb_newbox(lua_State *L);              /* pushes an empty Tensor box */
+/* the device the next lb_newbox makes current ({device = ...} of a constructor), -1: cpu */
+extern _Thread_local int lb_next_device;
 dm_tensor *lb_check(lua_State *L, int idx);       /* a live float32 Tensor, or raise */
 dm_tensor *lb_check_any(lua_State *L, int idx);   /* a live Tensor of any dtype, or raise */
 dm_tensor **lb_checkbox(lua_State *L, int idx);   /* a Tensor box (maybe released), or raise */
