@@ -42,7 +42,7 @@ static inline dm_tensor **to_box(lua_State *L, int idx)
     return &b->t;
 }
 
-_Thread_local int lb_next_device = -1;
+DM_LB_TLS int lb_next_device = -1;
 
 dm_tensor **lb_newbox(lua_State *L)
 {

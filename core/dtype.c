@@ -53,7 +53,7 @@ int dm_device_parse(const char *name)
 void dm_set_device(int device) { if ((unsigned)device < DM_NDEVICES) dm__cur_device = device; }
 int dm_current_device(void) { return dm__cur_device; }
 
-int dm__same_device(const char *fn, int n, const dm_tensor *const *t)
+int dm__device_mismatch(const char *fn, int n, const dm_tensor *const *t)
 {
     int dev = -1;
     for (int k = 0; k < n; k++) {
@@ -63,11 +63,10 @@ int dm__same_device(const char *fn, int n, const dm_tensor *const *t)
         else if (d != dev) {
             dm_seterr("%s: expected all tensors on one device, got %s and %s", fn,
                       device_names[dev], device_names[d]);
-            return -1;
+            break;
         }
     }
-    if (dev >= 0) dm__cur_device = dev;
-    return dev;
+    return -1;
 }
 
 /* A copy on another device.  Both devices hold host memory, so the copy is the same

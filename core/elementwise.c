@@ -404,7 +404,7 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         dm_seterr("%s: expected two tensors, got NULL", bininfo[op].name);
         return NULL;
     }
-    if (dm__same_device(bininfo[op].name, 2, (const dm_tensor *[]){ a, b }) < 0) return NULL;
+    if (dm__same_device2(bininfo[op].name, a, b) < 0) return NULL;
     if ((a->dtype | b->dtype) != DM_FLOAT32 || !bininfo[op].kern)  /* DM_FLOAT32 is 0 */
         return binary_other(op, a, b);
     dm_tensor *out;

@@ -48,7 +48,22 @@ static inline size_t dm__esize(dm_dtype dt)
 extern DM_TLS int dm__cur_device;
 /* the one device of an op's n inputs (NULL entries skipped), made the current device; -1 and
    "fn: expected all tensors on one device, got cpu and cpu:ref" when they differ */
-int dm__same_device(const char *fn, int n, const dm_tensor *const *t);
+int dm__device_mismatch(const char *fn, int n, const dm_tensor *const *t);  /* the message */
+static inline int dm__same_device(const char *fn, int n, const dm_tensor *const *t)
+{
+    int dev = -1;
+    for (int k = 0; k < n; k++) {
+        if (!t[k]) continue;
+        if (dev < 0) dev = t[k]->storage->device;
+        else if (t[k]->storage->device != dev) return dm__device_mismatch(fn, n, t);
+    }
+    if (dev >= 0) dm__cur_device = dev;
+    return dev;
+}
+static inline int dm__same_device2(const char *fn, const dm_tensor *a, const dm_tensor *b)
+{
+    return dm__same_device(fn, 2, (const dm_tensor *[]){ a, b });
+}
 static inline void dm__device_of(const dm_tensor *t)
 {
     if (t) dm__cur_device = t->storage->device;
