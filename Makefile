@@ -50,14 +50,15 @@ endif
 
 # core/ is plain C: it never sees the Lua headers
 BASE_CFLAGS = $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP $(CPPFLAGS) $(CFLAGS)
-CORE_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS)
+# -Icore: the backends under core/backend/ include internal.h and backend.h by name
+CORE_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore -Icore/backend
 BIND_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore $(LUA_CFLAGS)
 HOST_CFLAGS = $(BASE_CFLAGS) $(LUA_CFLAGS) $(RL_CFLAGS) -I$(OBJDIR)/host
 TEST_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore -Itests/c
 
 # ---- files -----------------------------------------------------------------------------
 OBJDIR    := $(BUILDDIR)/obj
-CORE_SRC  := $(sort $(wildcard core/*.c))
+CORE_SRC  := $(sort $(shell find core -name '*.c'))   # core/**/*.c (backends nest)
 BIND_SRC  := $(sort $(wildcard bindings/*.c))
 CTEST_SRC := $(sort $(wildcard tests/c/test_*.c))
 CORE_OBJ  := $(CORE_SRC:%.c=$(OBJDIR)/%.o)

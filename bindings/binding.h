@@ -16,6 +16,13 @@
 
 /* ---- tensors ---------------------------------------------------------------------- */
 dm_tensor **lb_newbox(lua_State *L);              /* pushes an empty Tensor box */
+/* the device the next lb_newbox makes current ({device = ...} of a constructor), -1: cpu */
+#if defined(__GNUC__) && defined(__ELF__)
+#define DM_LB_TLS _Thread_local __attribute__((tls_model("initial-exec")))   /* a plain load */
+#else
+#define DM_LB_TLS _Thread_local
+#endif
+extern DM_LB_TLS int lb_next_device;
 dm_tensor *lb_check(lua_State *L, int idx);       /* a live float32 Tensor, or raise */
 dm_tensor *lb_check_any(lua_State *L, int idx);   /* a live Tensor of any dtype, or raise */
 dm_tensor **lb_checkbox(lua_State *L, int idx);   /* a Tensor box (maybe released), or raise */

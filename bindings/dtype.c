@@ -96,8 +96,12 @@ static int t_to(lua_State *L)
 {
     dm_tensor *t = lb_check_any(L, 1);
     int dt = -1;
-    if (lua_type(L, 2) == LUA_TSTRING && !strcmp(lua_tostring(L, 2), "cpu")) {
-        dt = t->dtype;                          /* t:to("cpu"): the only device there is */
+    int dev = lua_type(L, 2) == LUA_TSTRING ? dm_device_parse(lua_tostring(L, 2)) : -1;
+    if (dev >= 0) {
+        if (dm_tensor_device(t) == dev) { lua_settop(L, 1); return 1; }   /* self, as PyTorch */
+        dm_tensor **slot = lb_newbox(L);
+        *slot = dm_to_device(t, dev);           /* t:to("cpu:ref"), t:to("cpu") */
+        return lb_done(L, *slot);
     } else if (lb_is_tensor(L, 2)) {
         dt = lb_check_any(L, 2)->dtype;         /* t:to(other): other's dtype */
     } else {
@@ -153,7 +157,14 @@ static int t_element_size(lua_State *L)
     return 1;
 }
 
-static int t_cpu(lua_State *L) { lb_check_any(L, 1); lua_settop(L, 1); return 1; }
+static int t_cpu(lua_State *L)
+{
+    dm_tensor *t = lb_check_any(L, 1);
+    if (dm_tensor_device(t) == DM_CPU) { lua_settop(L, 1); return 1; }
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_to_device(t, DM_CPU);
+    return lb_done(L, *slot);
+}
 
 /* dm.set_default_dtype / get_default_dtype: kept in the registry of this state */
 static const char default_key = 0;

@@ -42,8 +42,14 @@ static inline dm_tensor **to_box(lua_State *L, int idx)
     return &b->t;
 }
 
+DM_LB_TLS int lb_next_device = -1;
+
 dm_tensor **lb_newbox(lua_State *L)
 {
+    /* a constructor makes its tensor on the device its options named, else on cpu; an op
+       makes its result on its inputs' device whatever is current */
+    dm_set_device(lb_next_device >= 0 ? lb_next_device : DM_CPU);
+    lb_next_device = -1;
     lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 0);
     b->t = NULL;
     b->tag = &box_tag;

@@ -131,15 +131,17 @@ static void apply_requires_grad(lua_State *L, int opts, dm_tensor *t)
     }
 }
 
-/* {device = "cpu"}: the only device there is */
+/* {device = "cpu"} or "cpu:ref": the device the next box's tensor is made on */
 static void check_device(lua_State *L, int opts)
 {
     if (!opts || !lua_istable(L, opts)) return;
     if (lua_getfield(L, opts, "device") != LUA_TNIL) {
         const char *d = lua_tostring(L, -1);
-        if (!d || strcmp(d, "cpu") != 0)
-            luaL_error(L, "device: unknown device '%s' (deepmoon has \"cpu\")",
+        int dev = dm_device_parse(d);
+        if (dev < 0)
+            luaL_error(L, "device: unknown device '%s' (deepmoon has \"cpu\" and \"cpu:ref\")",
                        d ? d : luaL_typename(L, -1));
+        lb_next_device = dev;
     }
     lua_pop(L, 1);
 }

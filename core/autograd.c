@@ -705,6 +705,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                   "{retain_graph = true} to the first backward");
         return -1;
     }
+    dm__device_of(t);                        /* the seed sits on t's device */
     /* the seed in the root's dtype: ones, or the given gradient converted (of any dtype, as
        PyTorch casts it) */
     dm_tensor *g0 = gradient ? dm_tensor_new_dtype(t->ndim, t->shape, t->dtype)
@@ -783,6 +784,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         if (!gin) { dm_seterr("backward: out of memory"); rc = -1; break; }
         memset(gin, 0, (size_t)n->ninputs * sizeof *gin);
         const dm_opdef *def = dm__opdef(n->op);
+        dm__cur_device = o->storage->device;     /* the rule's tensors go where the op ran */
         ctx.node = n;
         memset(ctx.done, 0, sizeof ctx.done);
         if (!n->gacc) {

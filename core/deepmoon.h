@@ -58,9 +58,12 @@ typedef enum {
     DM_NDTYPES
 } dm_dtype;
 
-/* Devices: where a storage's bytes live and whose kernels run on them.  DM_CPU is the only
-   one today; a device gets its own allocator and kernel table (core/README.md). */
-typedef enum { DM_CPU = 0, DM_NDEVICES } dm_device;
+/* Devices: where a storage's bytes live and whose kernels run on them; each has a kernel
+   table (core/backend/backend.h, core/README.md).  DM_CPU ("cpu") runs the fast kernels
+   (BLAS, vectorised loops); DM_CPU_REF ("cpu:ref") holds host memory too but runs the naive
+   reference kernels, so every op can be compared between the two (tests/c/test_backend_ops.c).
+   A storage's device is fixed when it is made; ops refuse inputs on different devices. */
+typedef enum { DM_CPU = 0, DM_CPU_REF, DM_NDEVICES } dm_device;
 
 /* Where a storage's bytes come from (Torch7's THAllocator).  Tensors made by the core's own
    constructors use the core's caching allocator and need none; a host (or a device backend)
@@ -138,7 +141,15 @@ dm_tensor *dm_tensor_new_with(int ndim, const int64_t *shape, dm_dtype dt,
    int64, their int64 value modulo 256 for uint8); anything -> bool is v != 0. */
 dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt);
 int dm_tensor_device(const dm_tensor *t);      /* dm_device of its storage */
-const char *dm_device_name(int device);        /* "cpu" */
+const char *dm_device_name(int device);        /* "cpu", "cpu:ref"; NULL for no device */
+int dm_device_parse(const char *name);         /* "cpu" -> DM_CPU ...; -1 for no device */
+/* t copied to device (a new tensor; t itself, retained, when it is already there).
+   Differentiable: the gradient is copied back (ToCopyBackward0, as PyTorch's .to()). */
+dm_tensor *dm_to_device(const dm_tensor *t, int device);
+/* The current device (thread-local, DM_CPU at start): constructors make tensors there, and
+   every op makes its inputs' device current (so an op's results follow its inputs). */
+void dm_set_device(int device);
+int dm_current_device(void);
 const dm_allocator *dm_tensor_allocator(const dm_tensor *t);  /* NULL: the core's own */
 int64_t dm_storage_nbytes(const dm_tensor *t); /* bytes of t's storage */
 int dm_storage_shared(const dm_tensor *t);     /* another tensor views t's storage */

@@ -32,7 +32,62 @@ static int rank(dm_dtype dt)
 dm_dtype dm_promote_types(dm_dtype a, dm_dtype b) { return rank(a) >= rank(b) ? a : b; }
 
 int dm_tensor_device(const dm_tensor *t) { return t->storage->device; }
-const char *dm_device_name(int device) { return device == DM_CPU ? "cpu" : "?"; }
+
+/* ---- devices -------------------------------------------------------------------------- */
+
+DM_TLS int dm__cur_device = DM_CPU;
+static const char *const device_names[DM_NDEVICES] = { "cpu", "cpu:ref" };
+
+const char *dm_device_name(int device)
+{
+    return (unsigned)device < DM_NDEVICES ? device_names[device] : NULL;
+}
+
+int dm_device_parse(const char *name)
+{
+    for (int d = 0; name && d < DM_NDEVICES; d++)
+        if (!strcmp(name, device_names[d])) return d;
+    return -1;
+}
+
+void dm_set_device(int device) { if ((unsigned)device < DM_NDEVICES) dm__cur_device = device; }
+int dm_current_device(void) { return dm__cur_device; }
+
+int dm__device_mismatch(const char *fn, int n, const dm_tensor *const *t)
+{
+    int dev = -1;
+    for (int k = 0; k < n; k++) {
+        if (!t[k]) continue;
+        int d = t[k]->storage->device;
+        if (dev < 0) dev = d;
+        else if (d != dev) {
+            dm_seterr("%s: expected all tensors on one device, got %s and %s", fn,
+                      device_names[dev], device_names[d]);
+            break;
+        }
+    }
+    return -1;
+}
+
+/* A copy on another device.  Both devices hold host memory, so the copy is the same
+   gather as a clone; a device with memory of its own would copy through its table. */
+dm_tensor *dm_to_device(const dm_tensor *t, int device)
+{
+    if ((unsigned)device >= DM_NDEVICES) { dm_seterr("to: unknown device %d", device); return NULL; }
+    if (t->storage->device == device) return dm_tensor_retain((dm_tensor *)t);
+    int was = dm__cur_device;
+    dm__cur_device = device;
+    dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype);
+    dm__cur_device = was;
+    if (!out) return NULL;
+    dm__copy_convert(out, t);
+    const dm_tensor *in[1] = { t };
+    if (dm_is_floating(t->dtype) && dm__needs_grad(1, in)) {
+        dm_node *nd = dm__record(DM_OP_TO_DTYPE, 1, out, 1, in);   /* sub 1: a device copy */
+        if (!nd) { dm_tensor_release(out); return NULL; }
+    }
+    return out;
+}
 const dm_allocator *dm_tensor_allocator(const dm_tensor *t) { return t->storage->allocator; }
 int64_t dm_storage_nbytes(const dm_tensor *t) { return t->storage->nbytes; }
 int dm_storage_shared(const dm_tensor *t) { return t->storage->refcount > 1; }
@@ -215,6 +270,7 @@ dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt)
 {
     if ((unsigned)dt >= DM_NDTYPES) { dm_seterr("to: unknown dtype %d", (int)dt); return NULL; }
     if (t->dtype == dt) return dm_tensor_retain((dm_tensor *)t);
+    dm__device_of(t);
     dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, dt);
     if (!out) return NULL;
     gather_convert(t, dm__ptr(out), dt);
@@ -229,6 +285,10 @@ dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt)
 int dm__bw_to_dtype(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
+    if (n->sub == 1) {                   /* dm_to_device: the gradient goes back */
+        gin[0] = dm_to_device(gout, n->in[0]->storage->device);
+        return gin[0] ? 0 : -1;
+    }
     gin[0] = dm_to_dtype(gout, n->in[0]->dtype);
     return gin[0] ? 0 : -1;
 }

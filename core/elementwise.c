@@ -404,6 +404,7 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         dm_seterr("%s: expected two tensors, got NULL", bininfo[op].name);
         return NULL;
     }
+    if (dm__same_device2(bininfo[op].name, a, b) < 0) return NULL;
     if ((a->dtype | b->dtype) != DM_FLOAT32 || !bininfo[op].kern)  /* DM_FLOAT32 is 0 */
         return binary_other(op, a, b);
     dm_tensor *out;
@@ -639,6 +640,7 @@ dm_tensor *dm_unary(dm_unop op, const dm_tensor *x)
         dm_seterr("%s: expected a tensor, got NULL", uninfo[op].name);
         return NULL;
     }
+    dm__device_of(x);
     rowctx c = { .fn = row_unary, .which = (int)op };
     if (x->dtype != DM_FLOAT32) {
         if (x->dtype != DM_FLOAT64) return unary_int(op, x);
@@ -816,6 +818,7 @@ static dm_tensor *binary_scalar_any(dm_binop op, const dm_tensor *a, double sd, 
 
 dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int reversed)
 {
+    dm__device_of(a);
     if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
         return scalar_floating(op, a, s, reversed, 0);
     return binary_scalar_any(op, a, s, 0, 0, reversed);
@@ -823,6 +826,7 @@ dm_tensor *dm_binary_scalar(dm_binop op, const dm_tensor *a, float s, int revers
 
 dm_tensor *dm_binary_scalar_f64(dm_binop op, const dm_tensor *a, double s, int reversed)
 {
+    dm__device_of(a);
     if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
         return scalar_floating(op, a, (float)s, reversed, 0);
     return binary_scalar_any(op, a, s, 0, 0, reversed);
@@ -830,6 +834,7 @@ dm_tensor *dm_binary_scalar_f64(dm_binop op, const dm_tensor *a, double s, int r
 
 dm_tensor *dm_binary_scalar_i64(dm_binop op, const dm_tensor *a, int64_t s, int reversed)
 {
+    dm__device_of(a);
     if (a && a->dtype == DM_FLOAT32 && (unsigned)op < DM_BIN_EQ)
         return scalar_floating(op, a, (float)s, reversed, 0);
     return binary_scalar_any(op, a, (double)s, s, 1, reversed);
@@ -853,6 +858,7 @@ static dm_tensor *map_param(const char *fn, const dm_tensor *x, rowfn f32, rowfn
                             double s, double lo, double hi)
 {
     if (!x) { dm_seterr("%s: expected a tensor, got NULL", fn); return NULL; }
+    dm__device_of(x);
     if (x->dtype != DM_FLOAT32 && x->dtype != DM_FLOAT64) {
         dm_seterr("%s: not implemented for %s tensors", fn, dm_dtype_name(x->dtype));
         return NULL;
@@ -865,6 +871,7 @@ static dm_tensor *map_param(const char *fn, const dm_tensor *x, rowfn f32, rowfn
 dm_tensor *dm_clamp_ex(const dm_tensor *x, double lo, double hi, int int_bounds)
 {
     if (!x) { dm_seterr("clamp: expected a tensor, got NULL"); return NULL; }
+    dm__device_of(x);
     if (isnan(lo) && isnan(hi)) {
         dm_seterr("clamp: at least one of min and max must be given");
         return NULL;
@@ -952,6 +959,7 @@ dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a0, const dm_tensor 
         dm_seterr("where: expected three tensors, got NULL");
         return NULL;
     }
+    if (dm__same_device("where", 3, (const dm_tensor *[]){ cond, a0, b0 }) < 0) return NULL;
     int64_t shape[DM_MAX_DIMS];
     int nd = broadcast3("where", cond, a0, b0, shape);
     if (nd < 0) return NULL;

@@ -39,6 +39,36 @@ static inline size_t dm__esize(dm_dtype dt)
     return dt == DM_FLOAT32 ? 4 : (dt == DM_FLOAT64 || dt == DM_INT64) ? 8 : 1;
 }
 
+/* The current device (thread-local; DM_CPU to start): the device every new storage is made
+ * on.  Each op makes it its inputs' device on entry (dm__same_device, dm__device_of), and the
+ * backward walk makes it each node's before its rule runs, so an op's outputs, temporaries
+ * and gradients sit on its inputs' device without every constructor taking a device.  The
+ * idea is PyTorch's DeviceGuard; C has no destructor to restore it on return, so it stays
+ * set until the next op or constructor from a binding sets it (dm_set_device). */
+extern DM_TLS int dm__cur_device;
+/* the one device of an op's n inputs (NULL entries skipped), made the current device; -1 and
+   "fn: expected all tensors on one device, got cpu and cpu:ref" when they differ */
+int dm__device_mismatch(const char *fn, int n, const dm_tensor *const *t);  /* the message */
+static inline int dm__same_device(const char *fn, int n, const dm_tensor *const *t)
+{
+    int dev = -1;
+    for (int k = 0; k < n; k++) {
+        if (!t[k]) continue;
+        if (dev < 0) dev = t[k]->storage->device;
+        else if (t[k]->storage->device != dev) return dm__device_mismatch(fn, n, t);
+    }
+    if (dev >= 0) dm__cur_device = dev;
+    return dev;
+}
+static inline int dm__same_device2(const char *fn, const dm_tensor *a, const dm_tensor *b)
+{
+    return dm__same_device(fn, 2, (const dm_tensor *[]){ a, b });
+}
+static inline void dm__device_of(const dm_tensor *t)
+{
+    if (t) dm__cur_device = t->storage->device;
+}
+
 /* memory: every float buffer goes through these so dm_live_bytes() is exact */
 float *dm__alloc_floats(int64_t n);
 void dm__free_floats(float *p, int64_t n);
@@ -152,7 +182,7 @@ void dm__buf_release(const dm_tensor *t, float *buf, int owned);
    data); release with dm__buf_release_any */
 void *dm__contig_any(const dm_tensor *t, int *owned);
 void dm__buf_release_any(const dm_tensor *t, void *buf, int owned);
-/* integer gemm (blas.c), exact modulo 2^64 (2^8) as PyTorch's Long (Byte) mm; arguments
+/* integer gemm (backend/ref/gemm.c), exact modulo 2^64 (2^8) as PyTorch's Long (Byte) mm; arguments
    as dm_gemm's */
 void dm__gemm_i64(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t alpha,
                   const int64_t *a, int64_t lda, const int64_t *b, int64_t ldb, int64_t beta,

@@ -57,6 +57,7 @@ dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim)
     if (n <= 0) { dm_seterr("cat: expected a non-empty list of tensors"); return NULL; }
     for (int k = 0; k < n; k++)
         if (!ts[k]) { dm_seterr("cat: tensor at position %d is missing", k + 1); return NULL; }
+    if (dm__same_device("cat", n, (const dm_tensor *const *)ts) < 0) return NULL;
     /* the first tensor not skipped sets the shape */
     int ref = 0;
     while (ref < n && cat_skipped(ts[ref])) ref++;
@@ -121,6 +122,7 @@ dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim)
     if (n <= 0) { dm_seterr("stack: expected a non-empty list of tensors"); return NULL; }
     for (int k = 0; k < n; k++)
         if (!ts[k]) { dm_seterr("stack: tensor at position %d is missing", k + 1); return NULL; }
+    if (dm__same_device("stack", n, (const dm_tensor *const *)ts) < 0) return NULL;
     const dm_tensor *r = ts[0];
     for (int k = 1; k < n; k++)
         if (!dm_same_shape(ts[k], r)) {
@@ -243,6 +245,7 @@ static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t 
 dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
 {
     char b1[DM_SHAPE_BUF];
+    if (dm__same_device("index_select", 2, (const dm_tensor *[]){ x, idx }) < 0) return NULL;
     if (idx->ndim > 1) {
         dm_seterr("index_select: index must be a vector (1-D), got %s", SHAPE(idx, b1));
         return NULL;

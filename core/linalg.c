@@ -11,6 +11,7 @@
  * kernels wrapping as PyTorch's integer mm on the CPU); the code below moves bytes and leaves arithmetic to
  * gemm_dt, so one body serves all three.  Both operands must have one dtype. */
 #include "internal.h"
+#include "backend.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
@@ -98,14 +99,15 @@ static void gemm_dt(dm_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
                     const void *a, int64_t lda, const void *b, int64_t ldb, int acc,
                     void *c, int64_t ldc)
 {
+    const dm_kernels *K = dm__kernels(dm__cur_device);     /* the operands' device */
     if (dt == DM_FLOAT32)
-        dm_gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, acc ? 1.0f : 0.0f, c, ldc);
+        K->sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, acc ? 1.0f : 0.0f, c, ldc);
     else if (dt == DM_FLOAT64)
-        dm_dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, acc ? 1.0 : 0.0, c, ldc);
+        K->dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, acc ? 1.0 : 0.0, c, ldc);
     else if (dt == DM_INT64)
-        dm__gemm_i64(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
+        K->gemm_i64(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
     else
-        dm__gemm_u8(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
+        K->gemm_u8(ta, tb, m, n, k, 1, a, lda, b, ldb, acc ? 1 : 0, c, ldc);
 }
 
 /* The slow path of the dtype check (the caller has seen some operand that is not float32):
@@ -198,6 +200,7 @@ dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b)
     int ndim, sub;
     int64_t shape[3];
     const dm_tensor *ins[2] = { a, b };
+    if (dm__same_device("matmul", 2, ins) < 0) return NULL;
     if ((a->dtype | b->dtype) != DM_FLOAT32) {      /* DM_FLOAT32 is 0: one compare */
         static const char *const names[2] = { "a", "b" };
         if (check_dtypes("matmul", 2, ins, names)) return NULL;
@@ -312,6 +315,7 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
 {
     char bx[DM_SHAPE_BUF], bw[DM_SHAPE_BUF];
     const dm_tensor *ins[3] = { x, w, b };
+    if (dm__same_device("linear", 3, ins) < 0) return NULL;
     dm_dtype dt = x->dtype | w->dtype | (b ? b->dtype : DM_FLOAT32);
     if (dt != DM_FLOAT32) {                 /* DM_FLOAT32 is 0: one compare */
         static const char *const names[3] = { "input", "weight", "bias" };
@@ -334,7 +338,9 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[x->ndim - 1] = nout;
-    if (dt == DM_FLOAT32 && x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR && dm__is_contig(x) &&
+    /* (cpu's own small-product path; cpu:ref takes its table's gemm) */
+    if (dt == DM_FLOAT32 && x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR &&
+        x->storage->device == DM_CPU && dm__is_contig(x) &&
         dm__is_contig(w) && (!b || dm__is_contig(b))) {
         /* a product this small costs less than a call into any gemm: dot products in
            place, then the bias, as addmm adds it */

@@ -308,6 +308,8 @@ static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
 {
     const char *fn = loss_name[k];
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    if (dm__same_device(fn, 4, (const dm_tensor *[]){ input, target, weight, pos_weight }) < 0)
+        return NULL;
     if (check_reduction(fn, r) || need_float_input(fn, input)) return NULL;
     int bce = k == DM_LOSS_BCE || k == DM_LOSS_BCE_LOGITS;
     if (bce && !dm_is_floating(target->dtype)) {
@@ -517,6 +519,7 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
 {
     const char *fn = "nll_loss";
     classgeom G;
+    if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
     if (check_reduction(fn, r) || need_float_input(fn, input) ||
         check_class_dtype(fn, target, 0) || class_geom(fn, input, &G) ||
         check_class_target(fn, input, target, &G) || check_class_weight(fn, weight, G.C))
@@ -588,6 +591,7 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
 {
     const char *fn = "cross_entropy";
     classgeom G;
+    if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
     if (check_reduction(fn, r) || need_float_input(fn, input) || class_geom(fn, input, &G))
         return NULL;
     if (!(label_smoothing >= 0 && label_smoothing <= 1)) {

@@ -301,7 +301,7 @@ dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
     s->data = (char *)s + STORAGE_HEADER;
     s->nbytes = nbytes;
     s->refcount = 1;
-    s->device = DM_CPU;
+    s->device = dm__cur_device;
     s->allocator = NULL;
     t->storage = s;
     t->refcount = 1;

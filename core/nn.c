@@ -26,6 +26,7 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
         dm_seterr("dropout: probability has to be between 0 and 1, but got %g", p);
         return NULL;
     }
+    dm__device_of(x);
     if (!dm_is_floating(x->dtype)) {
         dm_seterr("dropout: expected a floating point tensor, got %s (use :float())",
                   dm_dtype_name(x->dtype));
@@ -94,6 +95,9 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
                          double momentum, double eps)
 {
     char b[DM_SHAPE_BUF];
+    if (dm__same_device("batch_norm", 5, (const dm_tensor *[]){ x, running_mean, running_var,
+                                                                 weight, bias }) < 0)
+        return NULL;
     if (x->ndim < 2) {
         dm_seterr("batch_norm: expected input [N x C] or [N x C x L], got %s", SHAPE(x, b));
         return NULL;

@@ -268,6 +268,7 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
         return NULL;
     }
     const char *fn = red_name[op];
+    dm__device_of(x);
     dm_dtype dt = x->dtype;
     if ((op == DM_RED_MEAN || op == DM_RED_VAR || op == DM_RED_STD) && need_float(fn, x))
         return NULL;
@@ -345,6 +346,7 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
         dm_seterr("sum_to: %d dimensions (at most %d supported)", ndim, DM_MAX_DIMS);
         return NULL;
     }
+    dm__device_of(x);
     int nd = x->ndim;
     for (int d = 0; d < ndim; d++) {
         int xd = d - (ndim - nd);
@@ -432,6 +434,7 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
 static dm_tensor *softmax_impl(const dm_tensor *x, int dim, int logsm)
 {
     const char *fn = logsm ? "log_softmax" : "softmax";
+    dm__device_of(x);
     dm_dtype dt = x->dtype;
     if (!dm_is_floating(dt)) {                  /* PyTorch 1.13 has no integer kernel */
         dm_seterr("%s: not implemented for %s tensors (convert with :float())", fn,

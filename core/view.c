@@ -308,6 +308,7 @@ dm_tensor *dm_expand(const dm_tensor *t, int ndim, const int64_t *shape)
 dm_tensor *dm_clone(const dm_tensor *t)
 {
     dm_node *nd;
+    dm__device_of(t);
     dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype);
     if (!out) return NULL;
     dm_to_buffer_dtype(t, dm__ptr(out), t->dtype);

@@ -1,5 +1,5 @@
 /*
- * test_linalg.c -- dm_gemm (BLAS and naive), dm_matmul and dm_linear (core/blas.c, linalg.c).
+ * test_linalg.c -- dm_gemm (BLAS and naive), dm_matmul and dm_linear (core/backend/, linalg.c).
  *
  * The references here are deliberately plain: a triple loop in double over logical indices
  * (dm_get), with torch.matmul's promotion rules spelled out case by case.
