@@ -99,7 +99,8 @@ dm_tensor *lb_totensor_any(lua_State *L, int idx)
 
 dm_tensor *lb_check_any(lua_State *L, int idx)
 {
-    dm_tensor **slot = lb_checkbox(L, idx);
+    dm_tensor **slot = to_box(L, idx);
+    if (!slot) luaL_typeerror(L, idx, LB_TENSOR);
     if (!*slot) luaL_argerror(L, idx, "tensor was released");
     return *slot;
 }
@@ -153,7 +154,8 @@ void lb_account(lua_State *L, int64_t bytes)
 int lb_done(lua_State *L, dm_tensor *t)
 {
     if (!t) return luaL_error(L, "%s", dm_errmsg());
-    if (!dm_storage_shared(t)) lb_account(L, dm_storage_nbytes(t));
+    int64_t fresh = dm_fresh_bytes(t);
+    if (fresh) lb_account(L, fresh);
     return 1;
 }
 

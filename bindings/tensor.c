@@ -871,9 +871,8 @@ static int t_linear(lua_State *L)
 static int t_try_linear(lua_State *L)
 {
     /* any dtype: dm_linear itself names mismatched dtypes */
-    dm_tensor *x = lb_is_tensor(L, 1) ? lb_check_any(L, 1) : NULL;
-    dm_tensor *w = lb_is_tensor(L, 2) ? lb_check_any(L, 2) : NULL, *b = NULL;
-    if (!lua_isnoneornil(L, 3) && !(b = lb_is_tensor(L, 3) ? lb_check_any(L, 3) : NULL)) return 0;
+    dm_tensor *x = lb_totensor_any(L, 1), *w = lb_totensor_any(L, 2), *b = NULL;
+    if (!lua_isnoneornil(L, 3) && !(b = lb_totensor_any(L, 3))) return 0;
     if (!x || !w || w->ndim != 2 || x->ndim == 0 || x->shape[x->ndim - 1] != w->shape[1] ||
         (b && (b->ndim != 1 || b->shape[0] != w->shape[0])))
         return 0;

@@ -152,6 +152,8 @@ void dm_set_device(int device);
 int dm_current_device(void);
 const dm_allocator *dm_tensor_allocator(const dm_tensor *t);  /* NULL: the core's own */
 int64_t dm_storage_nbytes(const dm_tensor *t); /* bytes of t's storage */
+int64_t dm_fresh_bytes(const dm_tensor *t);    /* t's storage bytes when no other tensor
+                                                  views it, else 0 (a new op result's cost) */
 int dm_storage_shared(const dm_tensor *t);     /* another tensor views t's storage */
 
 /* ---- inspection --------------------------------------------------------------------- */

@@ -91,6 +91,7 @@ dm_tensor *dm_to_device(const dm_tensor *t, int device)
 const dm_allocator *dm_tensor_allocator(const dm_tensor *t) { return t->storage->allocator; }
 int64_t dm_storage_nbytes(const dm_tensor *t) { return t->storage->nbytes; }
 int dm_storage_shared(const dm_tensor *t) { return t->storage->refcount > 1; }
+int64_t dm_fresh_bytes(const dm_tensor *t) { return t->storage->refcount > 1 ? 0 : t->storage->nbytes; }
 
 int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt)
 {
