@@ -702,7 +702,7 @@ ROW_FLOATS(row_rpows,
     else _Generic(s, float: k_pow, default: k_pow_d)(n, &s, 0, x, sx, o);)
 
 static dm_tensor *record_scalar(dm_tensor *out, const dm_tensor *x, dm_op op, int sub,
-                                double f0, double f1, int save_out)
+                                dm_params par, int save_out)
 {
     if (!dm__needs_grad(1, &x)) return out;
     dm_node *nd = dm__record(op, sub, out, 1, &x);
@@ -710,8 +710,7 @@ static dm_tensor *record_scalar(dm_tensor *out, const dm_tensor *x, dm_op op, in
         dm_tensor_release(out);
         return NULL;
     }
-    nd->f[0] = f0;
-    nd->f[1] = f1;
+    nd->par = par;
     return out;
 }
 
@@ -730,42 +729,43 @@ static inline dm_tensor *scalar_floating(dm_binop op, const dm_tensor *a, double
     case DM_BIN_ADD:                                   /* x + s = s + x */
         c.bk = bininfo[DM_BIN_ADD].vk[k];
         if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_ADD, sv, 0, 0);
+        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_ADD, (dm_params){ .scalar.s = sv }, 0);
     case DM_BIN_SUB:
         if (reversed) {                                /* s - x */
             c.bk = bininfo[DM_BIN_SUB].vk[k];
             c.reversed = 1;
             if (!(out = map1(a, &c))) return NULL;
-            return record_scalar(out, a, DM_OP_RSUBS, DM_BIN_SUB, sv, 0, 0);
+            return record_scalar(out, a, DM_OP_RSUBS, DM_BIN_SUB, (dm_params){ .scalar.s = sv }, 0);
         }
         c.bk = bininfo[DM_BIN_ADD].vk[k];              /* x - s = x + (-s), exactly */
         c.s = -s;
         c.sd = -sd;
         if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_SUB, -sv, 0, 0);
+        return record_scalar(out, a, DM_OP_ADDS, DM_BIN_SUB, (dm_params){ .scalar.s = -sv }, 0);
     case DM_BIN_MUL:
         c.bk = bininfo[DM_BIN_MUL].vk[k];
         if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_MULS, DM_BIN_MUL, sv, 0, 0);
+        return record_scalar(out, a, DM_OP_MULS, DM_BIN_MUL, (dm_params){ .scalar.s = sv }, 0);
     case DM_BIN_DIV:
         if (reversed) {                                /* s / x */
             c.fn = PICK(row_rdiv);
             if (!(out = map1(a, &c))) return NULL;
-            return record_scalar(out, a, DM_OP_RDIVS, DM_BIN_DIV, sv, 0, 0);
+            return record_scalar(out, a, DM_OP_RDIVS, DM_BIN_DIV, (dm_params){ .scalar.s = sv }, 0);
         }
         c.bk = bininfo[DM_BIN_DIV].vk[k];              /* x / s, a true division */
         if (!(out = map1(a, &c))) return NULL;
-        /* f[0] is the multiplier 1/s the node stands for, f[1] the divisor itself */
-        return record_scalar(out, a, DM_OP_MULS, DM_BIN_DIV, 1.0 / sv, sv, 0);
+        /* the node stands for the multiplier 1/s; the divisor itself goes with it */
+        return record_scalar(out, a, DM_OP_MULS, DM_BIN_DIV,
+                             (dm_params){ .scalar = { .s = 1.0 / sv, .div = sv } }, 0);
     case DM_BIN_POW:
         if (reversed) {                                /* s ^ x */
             c.fn = PICK(row_rpows);
             if (!(out = map1(a, &c))) return NULL;
-            return record_scalar(out, a, DM_OP_RPOWS, DM_BIN_POW, sv, 0, 1);
+            return record_scalar(out, a, DM_OP_RPOWS, DM_BIN_POW, (dm_params){ .scalar.s = sv }, 1);
         }
         c.fn = PICK(row_pows);                         /* x ^ s */
         if (!(out = map1(a, &c))) return NULL;
-        return record_scalar(out, a, DM_OP_POWS, DM_BIN_POW, sv, 0, 0);
+        return record_scalar(out, a, DM_OP_POWS, DM_BIN_POW, (dm_params){ .scalar.s = sv }, 0);
     default:
         break;
     }
@@ -893,7 +893,7 @@ dm_tensor *dm_clamp_ex(const dm_tensor *x, double lo, double hi, int int_bounds)
     }
     dm_tensor *out = map_param("clamp", x, row_clamp, row_clamp_d, 0, lo, hi);
     if (!out) return NULL;
-    return record_scalar(out, x, DM_OP_CLAMP, 0, lo, hi, 0);
+    return record_scalar(out, x, DM_OP_CLAMP, 0, (dm_params){ .clamp = { lo, hi } }, 0);
 }
 
 dm_tensor *dm_clamp(const dm_tensor *x, double lo, double hi)
@@ -905,14 +905,14 @@ dm_tensor *dm_leaky_relu(const dm_tensor *x, double slope)
 {
     dm_tensor *out = map_param("leaky_relu", x, row_leaky, row_leaky_d, slope, 0, 0);
     if (!out) return NULL;
-    return record_scalar(out, x, DM_OP_LEAKY_RELU, 0, slope, 0, 0);
+    return record_scalar(out, x, DM_OP_LEAKY_RELU, 0, (dm_params){ .slope = slope }, 0);
 }
 
 dm_tensor *dm_elu(const dm_tensor *x, double alpha)
 {
     dm_tensor *out = map_param("elu", x, row_elu, row_elu_d, alpha, 0, 0);
     if (!out) return NULL;
-    return record_scalar(out, x, DM_OP_ELU, 0, alpha, 0, 0);
+    return record_scalar(out, x, DM_OP_ELU, 0, (dm_params){ .alpha = alpha }, 0);
 }
 
 /* ---- where ------------------------------------------------------------------------------ */
@@ -1167,7 +1167,7 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
     int64_t m = dm__numel(gout);                                                            \
     const T *g = dm__ptr(gout);                                                             \
     T *restrict o = dm__ptr(gx);                                                            \
-    const T s = (T)n->f[0];                                                                 \
+    const T s = (T)n->par.scalar.s;                                                         \
     dm_tensor *hold = NULL;                                                                 \
     const T *xv = NULL;                                                                     \
     if (n->op == DM_OP_RDIVS || n->op == DM_OP_POWS ||                                      \
@@ -1178,7 +1178,7 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
     switch (n->op) {                                                                        \
     case DM_OP_MULS:                                                                        \
         if (n->sub == DM_BIN_DIV) {                /* x / s: g / s */                       \
-            const T d = (T)n->f[1];                                                         \
+            const T d = (T)n->par.scalar.div;                                               \
             VLOOP(m, o[i] = g[i] / d;);                                                     \
         } else {                                                                            \
             VLOOP(m, o[i] = g[i] * s;);                                                     \
@@ -1198,13 +1198,13 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
             VLOOP(m, o[i] = 0;);                                                            \
         } else {                                                                            \
             T *t = o;                              /* x^(s-1) first, in place */            \
-            POW_SCALAR(m, xv, 1, (T)(n->f[0] - 1.0), t);                                    \
+            POW_SCALAR(m, xv, 1, (T)(n->par.scalar.s - 1.0), t);                            \
             VLOOP(m, o[i] = g[i] * (s * t[i]););                                            \
         }                                                                                   \
         break;                                                                              \
     case DM_OP_RPOWS: {                            /* s ^ x: g * (y * log s); 0 at s = 0, x >= 0 */ \
         const T *y = dm__ptr(n->saved[0]);                                                  \
-        const T ls = (T)log(n->f[0]);                                                       \
+        const T ls = (T)log(n->par.scalar.s);                                               \
         if (s == 0) {                                                                       \
             VLOOP(m, o[i] = g[i] * (xv[i] >= 0 ? 0 : y[i] * ls););                          \
         } else {                                                                            \
@@ -1330,8 +1330,16 @@ int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     return BW_PICK(bw_unary, gout, n, gout, gin);
 }
 
-/* clamp, leaky_relu, elu: o = rule(g, x) with the node's parameters f[0], f[1] in T */
-#define BW_PARAM(name, T, ...)                                                              \
+/* clamp, leaky_relu, elu: o = rule(g, x) with the node's parameters p0, p1 in T, each op's
+   read from its own record by its accessor */
+typedef struct { double p0, p1; } param2;
+static inline param2 clamp_param(const dm_node *n)
+{
+    return (param2){ n->par.clamp.lo, n->par.clamp.hi };
+}
+static inline param2 leaky_relu_param(const dm_node *n) { return (param2){ n->par.slope, 0 }; }
+static inline param2 elu_param(const dm_node *n) { return (param2){ n->par.alpha, 0 }; }
+#define BW_PARAM(name, T, PARAM, ...)                                                       \
 static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
 {                                                                                           \
     dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype), *hold;       \
@@ -1340,15 +1348,16 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
     int64_t m = dm__numel(gout);                                                            \
     const T *g = dm__ptr(gout);                                                             \
     T *restrict o = dm__ptr(gx);                                                            \
-    const T p0 = (T)n->f[0], p1 = (T)n->f[1];                                               \
+    const param2 pp = PARAM(n);                                                             \
+    const T p0 = (T)pp.p0, p1 = (T)pp.p1;                                                   \
     (void)p1;                                                                               \
     __VA_ARGS__                                                                             \
     dm_tensor_release(hold);                                                                \
     gin[0] = gx;                                                                            \
     return 0;                                                                               \
 }
-#define BW_PARAM_BOTH(name, ...) \
-    BW_PARAM(name##_f, float, __VA_ARGS__) BW_PARAM(name##_d, double, __VA_ARGS__) \
+#define BW_PARAM_BOTH(name, PARAM, ...) \
+    BW_PARAM(name##_f, float, PARAM, __VA_ARGS__) BW_PARAM(name##_d, double, PARAM, __VA_ARGS__) \
     int dm__##name(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, \
                    dm_tensor **gin) \
     { \
@@ -1357,15 +1366,15 @@ static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)             
     }
 
 /* clamp: the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
-BW_PARAM_BOTH(bw_clamp,
+BW_PARAM_BOTH(bw_clamp, clamp_param,
     int has_lo = !isnan(p0), has_hi = !isnan(p1);
     for (int64_t i = 0; i < m; i++) {
         int in = (!has_lo || x[i] >= p0) && (!has_hi || x[i] <= p1);
         o[i] = in ? g[i] : 0;
     })
-BW_PARAM_BOTH(bw_leaky_relu,                       /* p0 = slope */
+BW_PARAM_BOTH(bw_leaky_relu, leaky_relu_param,     /* p0 = slope */
     VLOOP(m, const __typeof__(p0) gi = g[i], gs = gi * p0; o[i] = x[i] > 0 ? gi : gs;);)
-BW_PARAM_BOTH(bw_elu,                              /* p0 = alpha */
+BW_PARAM_BOTH(bw_elu, elu_param,                   /* p0 = alpha */
     VLOOP(m, o[i] = x[i] <= 0 ? g[i] * p0 * exp(x[i]) : g[i];);)
 
 #define BW_WHERE(name, T)                                                                   \

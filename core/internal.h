@@ -226,14 +226,72 @@ typedef enum {
 } dm_op;
 
 #define DM_NODE_MAX_SAVED 4
+
+/* A node's parameters: one typed record per kind of op, the one its op table row names
+ * (autograd.c's optable, .params).  The op function writes it when it records the node and
+ * the backward rule reads the same member back; no member is read through another. */
+typedef union {
+    struct {                      /* adds, muls, rsubs, rdivs, pows, rpows (a op s, s op a) */
+        double s;                 /* the scalar as applied: -s for x - s, 1/s for x / s */
+        double div;               /* x / s: s itself, the gradient's divisor (g / s) */
+    } scalar;
+    struct {                      /* clamp */
+        double lo, hi;            /* the bounds; NaN: none on that side */
+    } clamp;
+    double slope;                 /* leaky_relu: negative_slope */
+    double alpha;                 /* elu: alpha */
+    struct {                      /* sum, mean, prod, max/min (by dim and over all), var, std */
+        int dim;                  /* the reduced dim; -1 all of them, -2 dm_sum_to's marker */
+        int keepdim;              /* the reduced dim kept as size 1 */
+        int64_t correction;       /* var/std: the divisor is N - correction */
+        double value;             /* max/min over all: the result, to find the ties */
+    } reduce;
+    int dim;                      /* softmax, log_softmax, cat, stack, index_select: the dim */
+    struct {                      /* transpose */
+        int d0, d1;               /* the two dims swapped */
+    } transpose;
+    struct {                      /* permute */
+        int perm[DM_MAX_DIMS];    /* output dim d is input dim perm[d] */
+    } permute;
+    struct {                      /* narrow (SliceBackward0) */
+        int dim;                  /* the dim narrowed */
+        int64_t start;            /* the window's first index (0-based) */
+    } narrow;
+    struct {                      /* select */
+        int dim;                  /* the dim removed */
+        int64_t index;            /* the index taken (0-based, wrapped) */
+    } select;
+    struct {                      /* the elementwise losses (bce ... huber) */
+        dm_reduction reduction;   /* none, mean or sum */
+        double param;             /* smooth_l1's beta, huber's delta; unused by the others */
+    } loss;
+    struct {                      /* nll_loss */
+        dm_reduction reduction;   /* none, mean or sum */
+        int64_t ignore_index;     /* targets equal to it add nothing (0-based) */
+        double total_weight;      /* mean: the divisor, the summed weight of the counted rows */
+    } nll;
+    struct {                      /* cross_entropy */
+        dm_reduction reduction;   /* none, mean or sum */
+        int prob;                 /* the target is probabilities, not class indices */
+        int64_t ignore_index;     /* class targets equal to it add nothing (0-based) */
+        double label_smoothing;   /* the mass spread evenly over the classes */
+        double divisor;           /* mean: what the summed loss was divided by */
+    } cross_entropy;
+    struct {                      /* dropout */
+        double p;                 /* the probability of a zero */
+    } dropout;
+    struct {                      /* batch_norm */
+        int training;             /* batch statistics (1) or the running ones (0) */
+        double eps;               /* added to the variance */
+    } batchnorm;
+} dm_params;
 struct dm_node {
     dm_op op;
     int sub;                      /* op variant (dm_unop, dm_redop, loss kind, ...) */
     int ninputs;
     dm_tensor **in;               /* retained; an entry may be NULL */
     dm_tensor *saved[DM_NODE_MAX_SAVED];   /* retained; detached aliases, masks, indices */
-    double f[6];                  /* scalar parameters */
-    int64_t i[2 * DM_MAX_DIMS];   /* integer parameters (dims, perms, sizes) */
+    dm_params par;                /* the op's parameters: the record its op table row names */
     int in_ndim;                  /* shape of in[0] at record time */
     int64_t in_shape[DM_MAX_DIMS];
     dm_tensor *out;               /* the output tensor, which owns the node (not retained) */
@@ -243,6 +301,8 @@ struct dm_node {
     int pending;                  /* consumers not yet processed */
     int mark;
 };
+/* the records stay small: a node is allocated per op on every recorded forward */
+_Static_assert(sizeof(dm_params) <= 64, "dm_params: a record outgrew a cache line");
 
 /* What the engine hands a backward rule besides its node: where it may write (today the
  * leaves' .grad it can accumulate into itself, through dm__grad_dest/dm__grad_done).  One
@@ -261,6 +321,7 @@ typedef int (*dm_backward_fn)(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout,
                               dm_tensor **gin);
 typedef struct {
     const char *name;             /* PyTorch's grad_fn class name, e.g. "AddBackward0" */
+    const char *params;           /* the dm_params member its nodes carry (NULL: none) */
     dm_backward_fn backward;
 } dm_opdef;
 typedef enum {

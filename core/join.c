@@ -111,7 +111,7 @@ dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim)
     if (dm__needs_grad(n, (const dm_tensor *const *)ts)) {
         dm_node *nd = dm__record(DM_OP_CAT, 0, out, n, (const dm_tensor *const *)ts);
         if (!nd) { dm_tensor_release(out); return NULL; }
-        nd->i[0] = d;
+        nd->par.dim = d;
     }
     return out;
 }
@@ -151,7 +151,7 @@ dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim)
     if (dm__needs_grad(n, (const dm_tensor *const *)ts)) {
         dm_node *nd = dm__record(DM_OP_CAT, 1, out, n, (const dm_tensor *const *)ts);
         if (!nd) { dm_tensor_release(out); return NULL; }
-        nd->i[0] = d;
+        nd->par.dim = d;
     }
     return out;
 }
@@ -161,7 +161,7 @@ dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim)
  * inputs' shapes now, so the node needs no per-input storage. */
 int dm__bw_cat(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
-    int d = (int)n->i[0];
+    int d = n->par.dim;
     int64_t total = gout->shape[d];
     int64_t outer = prod(gout->shape, 0, d), inner = prod(gout->shape, d + 1, gout->ndim);
     const char *g = dm__ptr(gout);
@@ -281,7 +281,7 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
     if (dm__needs_grad(1, ins)) {       /* the index itself is not differentiable */
         dm_node *nd = dm__record(DM_OP_INDEX_SELECT, 0, out, 2, ins);
         if (!nd) { dm_tensor_release(out); return NULL; }
-        nd->i[0] = d;
+        nd->par.dim = d;
     }
     return out;
 }
@@ -310,7 +310,7 @@ int dm__bw_index_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tens
 {
     const dm_tensor *x = n->in[0], *idx = n->in[1];
     if (!x->requires_grad) return 0;
-    int d = (int)n->i[0];
+    int d = n->par.dim;
     int64_t m;
     int64_t *pos = read_index("index_select", idx, d, x->shape[d], &m);
     if (!pos) return -1;

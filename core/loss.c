@@ -391,8 +391,8 @@ static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
     if (dm__needs_grad(4, ins)) {
         dm_node *nd_ = dm__record(DM_OP_LOSS, k, out, 4, ins);
         if (!nd_) { dm_tensor_release(out); out = NULL; goto done; }
-        nd_->i[0] = r;
-        nd_->f[0] = par;
+        nd_->par.loss.reduction = r;
+        nd_->par.loss.param = par;
     }
 done:
     release4(hx, ht, hw, hp);
@@ -413,8 +413,8 @@ static int bw_elementwise(dm_node *nd_, const dm_tensor *gout, dm_tensor **gin)
     dm_loss_kind k = (dm_loss_kind)nd_->sub;
     const dm_tensor *input = nd_->in[0], *target = nd_->in[1];
     const dm_tensor *weight = nd_->in[2], *pos_weight = nd_->in[3];
-    dm_reduction r = (dm_reduction)nd_->i[0];
-    double par = nd_->f[0];
+    dm_reduction r = nd_->par.loss.reduction;
+    double par = nd_->par.loss.param;
     int want_x = input->requires_grad, want_t = target->requires_grad;
     if (!want_x && !want_t) return 0;
     dm_dtype dt = input->dtype;                 /* every operand's (elementwise_loss) */
@@ -553,9 +553,9 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
     if (dm__needs_grad(3, ins)) {
         dm_node *nd = dm__record(DM_OP_LOSS, DM_LOSS_NLL, out, 3, ins);
         if (!nd) { dm_tensor_release(out); return NULL; }
-        nd->i[0] = r;
-        nd->i[1] = ignore_index;
-        nd->f[1] = tw;
+        nd->par.nll.reduction = r;
+        nd->par.nll.ignore_index = ignore_index;
+        nd->par.nll.total_weight = tw;
     }
     return out;
 }
@@ -564,7 +564,8 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
 {
     const dm_tensor *input = nd->in[0], *target = nd->in[1], *weight = nd->in[2];
     if (!input->requires_grad) return 0;
-    dm_reduction r = (dm_reduction)nd->i[0];
+    dm_reduction r = nd->par.nll.reduction;
+    int64_t ignore = nd->par.nll.ignore_index;
     dm_dtype dt = input->dtype;
     classgeom G;
     if (class_geom("nll_loss", input, &G)) return -1;
@@ -573,11 +574,11 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     if (!g) { dm_tensor_release(gx); return -1; }
     const void *go = r == DM_REDUCTION_NONE ? g : NULL;
     double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
-    if (r == DM_REDUCTION_MEAN) g0 /= nd->f[1];
+    if (r == DM_REDUCTION_MEAN) g0 /= nd->par.nll.total_weight;
     int rc = dt == DM_FLOAT32
-        ? nll_bw_f(&G, target, WBASE(weight, float), WSTR(weight), nd->i[1], go, g0,
+        ? nll_bw_f(&G, target, WBASE(weight, float), WSTR(weight), ignore, go, g0,
                    dm__ptr(gx))
-        : nll_bw_d(&G, target, WBASE(weight, double), WSTR(weight), nd->i[1], go, g0,
+        : nll_bw_d(&G, target, WBASE(weight, double), WSTR(weight), ignore, go, g0,
                    dm__ptr(gx));
     dm_tensor_release(hg);
     if (rc) { dm_tensor_release(gx); return -1; }
@@ -648,11 +649,11 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
             dm_tensor_release(out); dm_tensor_release(lpt);
             return NULL;
         }
-        nd->i[0] = r;
-        nd->i[1] = ignore_index;
-        nd->i[2] = prob;
-        nd->f[0] = label_smoothing;
-        nd->f[1] = div;
+        nd->par.cross_entropy.reduction = r;
+        nd->par.cross_entropy.ignore_index = ignore_index;
+        nd->par.cross_entropy.prob = prob;
+        nd->par.cross_entropy.label_smoothing = label_smoothing;
+        nd->par.cross_entropy.divisor = div;
     }
     dm_tensor_release(lpt);
     return out;
@@ -662,9 +663,10 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
 {
     const dm_tensor *input = nd->in[0], *target = nd->in[1], *weight = nd->in[2];
     const dm_tensor *lpt = nd->saved[0];
-    dm_reduction r = (dm_reduction)nd->i[0];
-    int prob = (int)nd->i[2];
-    double ls = nd->f[0], div = nd->f[1];
+    dm_reduction r = nd->par.cross_entropy.reduction;
+    int prob = nd->par.cross_entropy.prob;
+    int64_t ignore = nd->par.cross_entropy.ignore_index;
+    double ls = nd->par.cross_entropy.label_smoothing, div = nd->par.cross_entropy.divisor;
     int want_x = input->requires_grad, want_t = prob && target->requires_grad;
     if (!want_x && !want_t) return 0;
     dm_dtype dt = input->dtype;
@@ -687,10 +689,10 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     int64_t tc = prob && target->ndim ? target->stride[target->ndim - 1] : 0;
     rc = dt == DM_FLOAT32
         ? ce_bw_f(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
-                  WBASE(weight, float), WSTR(weight), nd->i[1], ls, go, g0, a,
+                  WBASE(weight, float), WSTR(weight), ignore, ls, go, g0, a,
                   gx ? dm__ptr(gx) : NULL, gt ? dm__ptr(gt) : NULL)
         : ce_bw_d(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
-                  WBASE(weight, double), WSTR(weight), nd->i[1], ls, go, g0, a,
+                  WBASE(weight, double), WSTR(weight), ignore, ls, go, g0, a,
                   gx ? dm__ptr(gx) : NULL, gt ? dm__ptr(gt) : NULL);
 done:
     free(a);

@@ -49,7 +49,7 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
             dm_tensor_release(mask); dm_tensor_release(out);
             return NULL;
         }
-        nd->f[0] = p;
+        nd->par.dropout.p = p;
     }
     dm_tensor_release(mask);
     return out;
@@ -154,8 +154,8 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
             dm_tensor_release(out); dm_tensor_release(meant); dm_tensor_release(invt);
             return NULL;
         }
-        nd->i[0] = training ? 1 : 0;
-        nd->f[0] = eps;
+        nd->par.batchnorm.training = training ? 1 : 0;
+        nd->par.batchnorm.eps = eps;
     }
     dm_tensor_release(meant);
     dm_tensor_release(invt);
@@ -169,7 +169,7 @@ int dm__bw_batchnorm(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor 
                      dm_tensor **gin)
 {
     const dm_tensor *x = n->in[0], *weight = n->in[1], *bias = n->in[2];
-    int training = (int)n->i[0];
+    int training = n->par.batchnorm.training;
     int want_x = x->requires_grad, want_w = weight && weight->requires_grad;
     int want_b = bias && bias->requires_grad;
     dm_dtype dt = x->dtype;

@@ -33,8 +33,8 @@
 #pragma GCC optimize("O3")
 #endif
 
-#define DIM_ALL (-1)        /* i[0] of a full reduction */
-#define DIM_SUM_TO (-2)     /* i[0] of dm_sum_to: output right-aligned against the input */
+#define DIM_ALL (-1)        /* reduce.dim of a full reduction */
+#define DIM_SUM_TO (-2)     /* reduce.dim of dm_sum_to: output right-aligned against the input */
 
 /* ---- geometry -------------------------------------------------------------------------- */
 
@@ -212,8 +212,8 @@ static int maxmin_dim(const char *fn, const dm_tensor *x, int dim, int keepdim, 
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(DM_OP_MAXMIN, is_min, val, 1, &x);
         if (!nd) goto fail;
-        nd->i[0] = dim;
-        nd->i[1] = keepdim;
+        nd->par.reduce.dim = dim;
+        nd->par.reduce.keepdim = keepdim;
         /* a private copy: the caller owns idx and may rewrite it (1-based, in place) */
         dm_tensor *keep = dm_tensor_new_dtype(ond, os, DM_INT64);
         if (!keep) goto fail;
@@ -319,11 +319,11 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
         }
         dm_node *nd = dm__record(nop, sub, out, 1, &x);
         if (!nd) { dm_tensor_release(out); return NULL; }
-        nd->i[0] = dim;
-        nd->i[1] = keepdim;
-        nd->i[2] = correction;
+        nd->par.reduce.dim = dim;
+        nd->par.reduce.keepdim = keepdim;
+        nd->par.reduce.correction = correction;
         if (nop == DM_OP_MAXMIN_ALL)
-            nd->f[0] = dt == DM_FLOAT32 ? *(const float *)y : *(const double *)y;
+            nd->par.reduce.value = dt == DM_FLOAT32 ? *(const float *)y : *(const double *)y;
         if (nop == DM_OP_STD && !dm__save(nd, 0, out)) { dm_tensor_release(out); return NULL; }
     }
     return out;
@@ -424,7 +424,7 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
     if (dm__needs_grad(1, &x)) {
         dm_node *node = dm__record(DM_OP_SUM, 1, out, 1, &x);
         if (!node) { dm_tensor_release(out); return NULL; }
-        node->i[0] = DIM_SUM_TO;
+        node->par.reduce.dim = DIM_SUM_TO;
     }
     return out;
 }
@@ -456,7 +456,7 @@ static dm_tensor *softmax_impl(const dm_tensor *x, int dim, int logsm)
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(logsm ? DM_OP_LOG_SOFTMAX : DM_OP_SOFTMAX, 0, out, 1, &x);
         if (!nd || !dm__save(nd, 0, out)) { dm_tensor_release(out); return NULL; }
-        nd->i[0] = d;
+        nd->par.dim = d;
     }
     return out;
 }
@@ -485,7 +485,7 @@ int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     const dm_tensor *yt = n->saved[0];
     dm_dtype dt = yt->dtype;
-    geom G = geom_of(n->in_ndim, n->in_shape, (int)n->i[0]);
+    geom G = geom_of(n->in_ndim, n->in_shape, n->par.dim);
     dm_tensor *gtmp, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
     const void *g = dm__contig_as(gout, dt, &gtmp);
     int owned = 0;
@@ -504,7 +504,7 @@ int dm__bw_reduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
 {
     dm_tensor *x = n->in[0];
     if (!x || !x->requires_grad) return 0;
-    int dim = (int)n->i[0];
+    int dim = n->par.reduce.dim;
     dm_dtype dt = x->dtype;
     dm_tensor *gtmp = NULL, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
     const void *g = gi ? dm__contig_as(gout, dt, &gtmp) : NULL;   /* the output's shape */

@@ -303,7 +303,7 @@ static int KN(reduce_bw)(const dm_node *n, geom G, int full, const void *xv, con
             }
         return 0;
     case DM_OP_MAXMIN_ALL: {                  /* shared evenly among ties, as PyTorch */
-        T v = (T)n->f[0];
+        T v = (T)n->par.reduce.value;
         int64_t count = 0;
         for (int64_t k = 0; k < nin; k++)
             count += xd[k] == v || (IS_NAN(xd[k]) && IS_NAN(v));
@@ -313,14 +313,14 @@ static int KN(reduce_bw)(const dm_node *n, geom G, int full, const void *xv, con
         return 0;
     }
     case DM_OP_VAR:
-        KN(var_bw)(xd, G, full, n->i[2], g, gd);
+        KN(var_bw)(xd, G, full, n->par.reduce.correction, g, gd);
         return 0;
     case DM_OP_STD: {                         /* d std = d var / (2 std), 0 where std == 0 */
         int64_t m = G.outer * G.inner;
         T *gs = malloc((size_t)(m > 0 ? m : 1) * sizeof *gs);
         if (!gs) { dm_seterr("out of memory"); return -1; }
         for (int64_t k = 0; k < m; k++) gs[k] = sd[k] == 0 ? (T)0 : g[k] / (sd[k] * 2);
-        KN(var_bw)(xd, G, full, n->i[2], gs, gd);
+        KN(var_bw)(xd, G, full, n->par.reduce.correction, gs, gd);
         free(gs);
         return 0;
     }

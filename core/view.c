@@ -139,7 +139,7 @@ dm_tensor *dm_transpose(const dm_tensor *t, int d0, int d1)
         x = st[d0]; st[d0] = st[d1]; st[d1] = x;
     }
     dm_tensor *out = finish(dm_tensor_alias(t, t->ndim, sh, st, t->offset), DM_OP_TRANSPOSE, t, &nd);
-    if (nd) { nd->i[0] = d0; nd->i[1] = d1; }
+    if (nd) { nd->par.transpose.d0 = d0; nd->par.transpose.d1 = d1; }
     return out;
 }
 
@@ -158,7 +158,7 @@ dm_tensor *dm_permute(const dm_tensor *t, const int *dims)
         st[d] = t->stride[k];
     }
     dm_tensor *out = finish(dm_tensor_alias(t, t->ndim, sh, st, t->offset), DM_OP_PERMUTE, t, &nd);
-    if (nd) for (int d = 0; d < t->ndim; d++) nd->i[d] = p[d];
+    if (nd) memcpy(nd->par.permute.perm, p, (size_t)t->ndim * sizeof *p);
     return out;
 }
 
@@ -179,7 +179,7 @@ dm_tensor *dm_narrow(const dm_tensor *t, int dim, int64_t start, int64_t len)
     dm_tensor *out = finish(dm_tensor_alias(t, t->ndim, sh, t->stride,
                                             t->offset + start * t->stride[dim]),
                             DM_OP_NARROW, t, &nd);
-    if (nd) { nd->i[0] = dim; nd->i[1] = start; }
+    if (nd) { nd->par.narrow.dim = dim; nd->par.narrow.start = start; }
     return out;
 }
 
@@ -202,7 +202,7 @@ dm_tensor *dm_select(const dm_tensor *t, int dim, int64_t index)
     dm_tensor *out = finish(dm_tensor_alias(t, t->ndim - 1, sh, st,
                                             t->offset + index * t->stride[dim]),
                             DM_OP_SELECT, t, &nd);
-    if (nd) { nd->i[0] = dim; nd->i[1] = index; }
+    if (nd) { nd->par.select.dim = dim; nd->par.select.index = index; }
     return out;
 }
 
@@ -347,7 +347,7 @@ int dm__bw_clone(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, 
 int dm__bw_transpose(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)
 {
     if (!want(n, 0)) return 0;
-    gin[0] = dm_transpose(g, (int)n->i[0], (int)n->i[1]);
+    gin[0] = dm_transpose(g, n->par.transpose.d0, n->par.transpose.d1);
     return gin[0] ? 0 : -1;
 }
 
@@ -355,7 +355,7 @@ int dm__bw_permute(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
 {
     if (!want(n, 0)) return 0;
     int inv[DM_MAX_DIMS];
-    for (int d = 0; d < n->in_ndim; d++) inv[n->i[d]] = d;
+    for (int d = 0; d < n->in_ndim; d++) inv[n->par.permute.perm[d]] = d;
     gin[0] = dm_permute(g, inv);
     return gin[0] ? 0 : -1;
 }
@@ -378,8 +378,8 @@ int dm__bw_narrow(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g,
     if (!want(n, 0)) return 0;
     dm_tensor *z = dm_tensor_zeros_dtype(n->in_ndim, n->in_shape, g->dtype);
     if (!z) return -1;
-    int dim = (int)n->i[0];
-    dm_tensor *w = dm_narrow(z, dim, n->i[1], g->shape[dim]);
+    int dim = n->par.narrow.dim;
+    dm_tensor *w = dm_narrow(z, dim, n->par.narrow.start, g->shape[dim]);
     if (!w || dm_copy_(w, g)) { dm_tensor_release(w); dm_tensor_release(z); return -1; }
     dm_tensor_release(w);
     gin[0] = z;
@@ -388,7 +388,7 @@ int dm__bw_narrow(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g,
 
 static dm_tensor *select_window(const dm_tensor *z, dm_node *n)
 {
-    return dm_select(z, (int)n->i[0], n->i[1]);
+    return dm_select(z, n->par.select.dim, n->par.select.index);
 }
 
 int dm__bw_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm_tensor **gin)

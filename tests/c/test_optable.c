@@ -383,6 +383,8 @@ static void run_table(dm_dtype dt)
 int main(void)
 {
     tu_live live0 = tu_live_now();
+    printf("  dm_node: %zu bytes, of which its parameters (dm_params) %zu\n", sizeof(dm_node),
+           sizeof(dm_params));
     run_table(DM_FLOAT64);
     run_table(DM_FLOAT32);
     CHECK_NO_LEAKS(live0);
