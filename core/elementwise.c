@@ -1001,11 +1001,12 @@ dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a0, const dm_tensor 
 /* ---- backward rules ---------------------------------------------------------------------
  * What the nodes hold:
  *   ADD SUB MUL DIV POW MAXIMUM MINIMUM   in {a, b}, sub = dm_binop; POW: saved[0] = output
- *   ADDS     f[0] = the value added (s, or -s for x - s; sub DM_BIN_SUB names it SubBackward0)
- *   MULS     f[0] = the multiplier (s, or 1/s for x / s with sub DM_BIN_DIV), f[1] = s for x / s
- *   RSUBS RDIVS POWS RPOWS   f[0] = s; RPOWS: saved[0] = output
+ *   ADDS     par.scalar.s = the value added (s, or -s for x - s; sub DM_BIN_SUB: SubBackward0)
+ *   MULS     par.scalar.s = the multiplier (s, or 1/s for x / s with sub DM_BIN_DIV),
+ *            par.scalar.div = s for x / s
+ *   RSUBS RDIVS POWS RPOWS   par.scalar.s = s; RPOWS: saved[0] = output
  *   UNARY    sub = dm_unop; saved[0] = output for exp sqrt tanh sigmoid relu reciprocal
- *   CLAMP    f[0] = lo, f[1] = hi (NaN = none); LEAKY_RELU f[0] = slope; ELU f[0] = alpha
+ *   CLAMP    par.clamp.lo, .hi (NaN = none); LEAKY_RELU par.slope; ELU par.alpha
  *   WHERE    in {a, b}; saved[0] = cond (never differentiated) */
 
 static int wants_grad(const dm_node *n, int k)

@@ -9,8 +9,9 @@
  * Node layout (all kinds):
  *   in    {input, target, weight, pos_weight}   (elementwise kinds; unused entries NULL)
  *         {input, target, weight}               (nll, cross entropy)
- *   i[0]  reduction, i[1] ignore_index, i[2] 1 when cross entropy has probability targets
- *   f[0]  beta / delta / label_smoothing, f[1] the mean's divisor (nll, cross entropy)
+ *   par   .loss (elementwise kinds: reduction, beta / delta), .nll (reduction,
+ *         ignore_index, the mean's divisor), .cross_entropy (reduction, ignore_index,
+ *         probability targets, label_smoothing, the mean's divisor)
  *   saved[0]  log_softmax of the input (cross entropy)
  */
 #include "internal.h"

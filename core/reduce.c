@@ -19,9 +19,9 @@
  * rules compute in their input's dtype.
  *
  * Node parameters:
- *   i[0]  reduced dim (0-based), -1 for a full reduction, -2 for dm_sum_to
- *   i[1]  keepdim          i[2]  correction (var/std)
- *   f[0]  the max/min value (DM_OP_MAXMIN_ALL)
+ *   par.reduce  .dim (0-based), -1 for a full reduction, -2 for dm_sum_to; .keepdim;
+ *               .correction (var/std); .value, the max/min (DM_OP_MAXMIN_ALL)
+ *   par.dim     the softmax dim (DM_OP_SOFTMAX, _LOG_SOFTMAX)
  *   saved[0]  a private copy of the int64 indices (DM_OP_MAXMIN); the output (DM_OP_STD,
  *             DM_OP_SOFTMAX, _LOG_SOFTMAX)
  */
