@@ -321,6 +321,7 @@ typedef int (*dm_backward_fn)(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout,
                               dm_tensor **gin);
 typedef struct {
     const char *name;             /* PyTorch's grad_fn class name, e.g. "AddBackward0" */
+    int arity;                    /* tensor inputs its nodes record; -1: a variable count */
     const char *params;           /* the dm_params member its nodes carry (NULL: none) */
     dm_backward_fn backward;
 } dm_opdef;

@@ -326,6 +326,11 @@ static int run_case(const gcase *c, int want_sub, dm_dtype dt)
              dn, y ? (dm_grad_fn_name(y) ? dm_grad_fn_name(y) : "no grad_fn") : dm_errmsg(),
              y ? dm_dtype_name(y->dtype) : "-");
     CHECK(ok, what);
+    if (ok) {                       /* the node has as many inputs as its table row says */
+        int arity = dm__opdef(y->grad_fn->op)->arity;
+        CHECKF(arity < 0 || y->grad_fn->ninputs == arity, "%s: %d inputs recorded, the op "
+               "table says %d", c->name, y->grad_fn->ninputs, arity);
+    }
     dm_tensor_release(y);
     if (ok && dt == DM_FLOAT64) {
         double err = gradcheck64(c->f, c->n, in, c->grid);
