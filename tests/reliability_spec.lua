@@ -129,3 +129,17 @@ describe("api fuzzer findings", function ()
       err(bar.set_description, bar, dm.zeros(1)))
   end)
 end)
+
+describe("api fuzzer findings: a __len that lies", function ()
+  local huge = setmetatable({}, { __len = function () return math.maxinteger end })
+  it("format.tensor refuses sizes with that many dimensions", function ()
+    assert.are.equal("format.tensor: sizes has 9223372036854775807 dimensions",
+      err(dm.format.tensor, huge, {}))
+  end)
+  it("default_collate of a batch without a sample 1 fails at once (was a hang)", function ()
+    assert.are.equal("DataLoader: default collate: samples are nils; expected tensors, numbers, "
+      .. "strings or tables of them", err(dm.data.default_collate, huge))
+    assert.are.equal("DataLoader: default collate: samples are nils; expected tensors, numbers, "
+      .. "strings or tables of them", err(dm.data.default_collate, {}))
+  end)
+end)
