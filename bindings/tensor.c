@@ -102,7 +102,9 @@ static int leaf_kinds(lua_State *L, int idx, int depth)
     luaL_checkstack(L, 2, "tensor: nesting too deep");
     int kinds = 0;
     for (lua_Integer i = 1; !(kinds & LEAF_FLOAT) && i <= n; i++) {
-        lua_geti(L, idx, i);
+        /* a hole (a __len larger than the table) ends the walk: filling reports it, and a
+           length of math.maxinteger is not walked to the end */
+        if (lua_geti(L, idx, i) == LUA_TNIL) { lua_pop(L, 1); break; }
         kinds |= leaf_kinds(L, lua_gettop(L), depth + 1);
         lua_pop(L, 1);
     }

@@ -87,3 +87,59 @@ describe("integer arguments at the ends of Lua's range", function ()
       .. "labels are 1-based, 1 to 3)", err(dm.nn.functional.nll_loss, x, t))
   end)
 end)
+
+-- Found by the API fuzzer (tests/fuzz/api_fuzz.lua); each was a hang or Lua's own message.
+describe("api fuzzer findings", function ()
+  it("dm.tensor of a table whose __len is math.maxinteger errors at once (was a hang in C)", function ()
+    local huge = setmetatable({}, { __len = function () return math.maxinteger end })
+    assert.matches("tensor: ", err(dm.tensor, huge))
+    local inner = { 1, setmetatable({}, { __len = function () return math.maxinteger end }) }
+    assert.matches("tensor: ", err(dm.tensor, inner))
+  end)
+
+  it("no_grad / enable_grad given something not callable name it", function ()
+    assert.are.equal("no_grad: expected a function or nothing, got number", err(dm.no_grad, 0.5))
+    assert.are.equal("enable_grad: expected a function or nothing, got tensor",
+      err(dm.enable_grad, dm.zeros(1)))
+    assert.are.equal(3, dm.no_grad(setmetatable({}, { __call = function () return 3 end })))
+  end)
+
+  it("Lua-written Tensor methods check their receiver", function ()
+    assert.are.equal("tostring: expected a Tensor, got number", err(dm.Tensor.tostring, -1))
+    assert.are.equal("tolist: expected a Tensor, got table", err(dm.Tensor.tolist, {}))
+    assert.are.equal("size_str: expected a Tensor, got number", err(dm.Tensor.size_str, 2))
+    assert.are.equal("[2 x 3]", dm.zeros(2, 3):size_str())
+  end)
+
+  it("softmax / log_softmax with a dim that is no integer", function ()
+    local x = dm.zeros(2, 3)
+    assert.are.equal("softmax: dim must be an integer, got -inf",
+      err(dm.nn.functional.softmax, x, -1 / 0))
+    assert.are.equal("log_softmax: dim must be an integer, got 1.5",
+      err(dm.nn.functional.log_softmax, x, 1.5))
+    assert.are.equal(3, dm.nn.functional.softmax(x, 2.0):size(2))
+  end)
+
+  it("progress.isatty and Bar:set_description check their argument", function ()
+    local progress = dm.progress
+    assert.are.equal("isatty: fd must be an integer, got table", err(progress.isatty, {}))
+    assert.are.equal("isatty: fd must be an integer, got float", err(progress.isatty, 1 / 0))
+    local bar = progress.bar { total = 2, disable = true }
+    assert.are.equal("set_description: desc must be a string, got userdata",
+      err(bar.set_description, bar, dm.zeros(1)))
+  end)
+end)
+
+describe("api fuzzer findings: a __len that lies", function ()
+  local huge = setmetatable({}, { __len = function () return math.maxinteger end })
+  it("format.tensor refuses sizes with that many dimensions", function ()
+    assert.are.equal("format.tensor: sizes has 9223372036854775807 dimensions",
+      err(dm.format.tensor, huge, {}))
+  end)
+  it("default_collate of a batch without a sample 1 fails at once (was a hang)", function ()
+    assert.are.equal("DataLoader: default collate: samples are nils; expected tensors, numbers, "
+      .. "strings or tables of them", err(dm.data.default_collate, huge))
+    assert.are.equal("DataLoader: default collate: samples are nils; expected tensors, numbers, "
+      .. "strings or tables of them", err(dm.data.default_collate, {}))
+  end)
+end)

@@ -368,7 +368,11 @@ local function check_sizes (fname, sizes)
     error(sfmt("%s: sizes must be a table, got %s", fname, type(sizes)), 3)
   end
   local dims, numel = {}, 1
-  for d = 1, #sizes do
+  local nd = #sizes
+  if math.type(nd) ~= "integer" or nd < 0 or nd > 64 then   -- a __len that lies
+    error(sfmt("%s: sizes has %s dimensions", fname, tostring(nd)), 3)
+  end
+  for d = 1, nd do
     local n = sizes[d]
     n = type(n) == "number" and math.tointeger(n) or nil
     if not n or n < 0 then

@@ -37,7 +37,15 @@ end
 dm._parameters = setmetatable({}, { __mode = "k" })
 
 --- The text PyTorch would print for this tensor; opts.prefix replaces "tensor(".
+-- methods written in Lua check their receiver, as the C ones do
+local function need_self (fname, t)
+  if not check.is_tensor(t) then
+    error(("%s: expected a Tensor, got %s"):format(fname, check.typename(t)), 3)
+  end
+end
+
 function Tensor.tostring (t, opts)
+  need_self("tostring", t)
   if opts ~= nil and type(opts) ~= "table" then
     error(("tostring: expected an options table, got %s"):format(type(opts)), 2)
   end
@@ -72,11 +80,16 @@ meta.__tostring = Tensor.tostring
 
 -- t:type() and friends that scripts ported from PyTorch expect
 function Tensor.numpy () error("numpy: deepmoon has no numpy; use t:totable()", 2) end
-function Tensor.tolist (t) return t:totable() end
-function Tensor.size_str (t) return format.shape_str(t:size()) end
+function Tensor.tolist (t) need_self("tolist", t); return t:totable() end
+function Tensor.size_str (t) need_self("size_str", t); return format.shape_str(t:size()) end
 
 -- set grad mode for the duration of fn, or until the returned value is closed
 local function grad_mode (on, fn, ...)
+  local mt = getmetatable(fn)
+  if fn ~= nil and type(fn) ~= "function" and not (type(mt) == "table" and rawget(mt, "__call")) then
+    error(("%s: expected a function or nothing, got %s"):format(on and "enable_grad" or "no_grad",
+          check.typename(fn)), 3)
+  end
   local prev = core.set_grad_enabled(on)
   if fn == nil then
     return setmetatable({}, { __close = function () core.set_grad_enabled(prev) end })

@@ -95,6 +95,9 @@ M._proc_isatty = proc_isatty
 --- terminal.  False where neither lua-term nor /proc is there to tell.
 function M.isatty (fd)
   fd = fd or 1
+  if math.type(fd) ~= "integer" then
+    error(("isatty: fd must be an integer, got %s"):format(math.type(fd) or type(fd)), 2)
+  end
   if tty_cache[fd] ~= nil then return tty_cache[fd] end
   local result
   local ok, term = pcall(require, "term")
@@ -345,6 +348,9 @@ end
 
 --- Changes the label.
 function Bar:set_description (desc)
+  if desc ~= nil and type(desc) ~= "string" then
+    error(("set_description: desc must be a string, got %s"):format(type(desc)), 2)
+  end
   self.desc = desc
 end
 

@@ -60,6 +60,10 @@ end
 collate = function (batch, where)
   local first = batch[1]
   local kind = is_tensor(first) and "tensor" or type(first)
+  if first == nil then   -- no sample 1: the message below, without walking a __len that lies
+    fail("DataLoader: default collate: %ssamples are %ss; expected tensors, numbers, strings or tables of them",
+         where, kind)
+  end
   for j = 2, #batch do
     local v = batch[j]
     local k = is_tensor(v) and "tensor" or type(v)

@@ -66,8 +66,9 @@ function F.gelu (x, ...)
 end
 
 -- PyTorch's legacy implicit softmax dim (0-based 0 for 0-, 1-, 3-D, else 1), 1-based here
-local function softmax_dim (x, dim)
-  if dim ~= nil then return dim end
+local function softmax_dim (fname, x, dim)
+  -- level 3: the caller of F.softmax
+  if dim ~= nil then return check.arg(fname, "dim", dim, "integer", nil, 3) end
   local d = x:dim()
   if d == 0 or d == 1 or d == 3 then return 1 end
   return 2
@@ -76,13 +77,13 @@ end
 --- softmax(x, dim): along dim (1-based, negative from the end)
 function F.softmax (x, dim)
   need_tensor("softmax", "input", x, 2)
-  return x:softmax(softmax_dim(x, dim))
+  return x:softmax(softmax_dim("softmax", x, dim))
 end
 
 --- log_softmax(x, dim)
 function F.log_softmax (x, dim)
   need_tensor("log_softmax", "input", x, 2)
-  return x:log_softmax(softmax_dim(x, dim))
+  return x:log_softmax(softmax_dim("log_softmax", x, dim))
 end
 
 -- ---- layers ------------------------------------------------------------------------------
