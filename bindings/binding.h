@@ -54,6 +54,9 @@ int lb_sizes(lua_State *L, int idx, int64_t *shape, const char *fn);
 int lb_opts_check(lua_State *L, int idx, const char *fn, const char *const *known);
 dm_rng *lb_generator(lua_State *L, int opts_idx);     /* {generator = g} or the default */
 dm_rng *lb_check_generator(lua_State *L, int idx);
+/* this Lua state's default generator (each state has its own, seeded with 0 when the module
+   opens: dm.manual_seed in one state never moves another's stream) */
+dm_rng *lb_default_rng(lua_State *L);
 
 /* ---- dtypes (dtype.c) ---------------------------------------------------------------- */
 /* Ops whose kernels handle float32 only take their tensors through lb_check/lb_totensor,

@@ -61,7 +61,7 @@ static int l_dropout(lua_State *L)
     dm_tensor *x = lb_check_any(L, 1);
     double p = luaL_optnumber(L, 2, 0.5);
     int training = opt_bool(L, 3, 1);
-    dm_rng *g = lua_isnoneornil(L, 4) ? dm_default_rng() : lb_check_generator(L, 4);
+    dm_rng *g = lua_isnoneornil(L, 4) ? lb_default_rng(L) : lb_check_generator(L, 4);
     RESULT(dm_dropout(x, p, training, g));
 }
 
