@@ -12,11 +12,13 @@
  * library: each has its own Tensor metatable, collector accounting and default generator.
  *
  * Finding it must cost little, since every new box needs the metatable: every C function of
- * the module is a closure whose first upvalue is the state's lb_state (luaopen wraps them), so
- * the hot path reads an upvalue (no table lookup).  A C function without it (one with other
- * upvalues, or one a host registered) falls back to the registry.  An lb_state is recognised
- * like a box below: a full userdata of its exact size whose tag is the address of
- * state_tag.  The Tensor metatable is the lb_state's user value 1. */
+ * the module is a closure whose upvalues are the state's lb_state and its Tensor metatable
+ * (luaopen wraps them), so the hot path reads upvalues (no table lookup).  The rule that makes reading it safe: a C
+ * function of this module that calls lb_newbox or lb_done either has the lb_state as its first
+ * upvalue or has no userdata there (t_index has a table; plain C functions have none), and
+ * these then use the registry.  Host C functions, whose upvalues are unknown, never come here:
+ * dm_lua_push_tensor goes through lb_push_foreign.  The tag is checked as well (a cheap
+ * load). */
 typedef struct {
     const void *tag;
     int64_t pending_bytes, soft_limit;      /* lb_account's */
@@ -26,13 +28,11 @@ typedef struct {
 static const char state_tag = 0;
 static const char state_key = 0;
 
-/* the lb_state in the running C function's first upvalue, or NULL */
+/* the lb_state in the running C function's first upvalue, or NULL (see the rule above) */
 static inline lb_state *upvalue_state(lua_State *L)
 {
     lb_state *S = lua_touserdata(L, lua_upvalueindex(1));
-    if (!S || lua_rawlen(L, lua_upvalueindex(1)) != sizeof(lb_state) || S->tag != &state_tag)
-        return NULL;
-    return S;
+    return S && S->tag == &state_tag ? S : NULL;
 }
 
 static lb_state *registry_state(lua_State *L)
@@ -71,7 +71,7 @@ static lb_state *push_state(lua_State *L)
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key) == LUA_TUSERDATA)
         return lua_touserdata(L, -1);
     lua_pop(L, 1);
-    lb_state *S = lua_newuserdatauv(L, sizeof *S, 1);
+    lb_state *S = lua_newuserdatauv(L, sizeof *S, 0);
     S->tag = NULL;                              /* not valid until the generator exists */
     S->pending_bytes = 0;
     S->soft_limit = (int64_t)16 << 20;
@@ -93,10 +93,11 @@ static lb_state *push_state(lua_State *L)
  * full userdata of exactly sizeof(lb_box) bytes whose tag is the address of box_tag, a
  * value only this library writes (Lua code cannot write a userdata's bytes).  The tag is a
  * constant, the same for every state.  The tensor pointer comes first, so a box's address
- * is also its dm_tensor ** slot. */
+ * is also its dm_tensor ** slot (lb_done finds the box's state through it). */
 typedef struct {
     dm_tensor *t;
     const void *tag;
+    lb_state *state;    /* its Lua state's, for lb_done (a box never leaves its state) */
 } lb_box;
 
 static const char box_tag = 0;
@@ -113,20 +114,26 @@ static inline dm_tensor **to_box(lua_State *L, int idx)
 
 DM_LB_TLS int lb_next_device = -1;
 
-dm_tensor **lb_newbox(lua_State *L)
+static dm_tensor **newbox(lua_State *L, int upvalue)
 {
     /* a constructor makes its tensor on the device its options named, else on cpu; an op
        makes its result on its inputs' device whatever is current */
     dm_set_device(lb_next_device >= 0 ? lb_next_device : DM_CPU);
     lb_next_device = -1;
+    lb_state *S = upvalue ? upvalue_state(L) : NULL;
+    int from_upvalue = S != NULL;
+    if (!S) S = registry_state(L);
     lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 0);
     b->t = NULL;
     b->tag = &box_tag;
-    if (upvalue_state(L)) lua_getiuservalue(L, lua_upvalueindex(1), 1);
+    b->state = S;
+    if (from_upvalue) lua_pushvalue(L, lua_upvalueindex(2));
     else lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     lua_setmetatable(L, -2);
     return &b->t;
 }
+
+dm_tensor **lb_newbox(lua_State *L) { return newbox(L, 1); }
 
 int lb_is_tensor(lua_State *L, int idx)
 {
@@ -204,9 +211,8 @@ dm_tensor *lb_opt(lua_State *L, int idx)
 /* The live-byte counter is the process's (the core's caches are shared): with several
  * states a collection in this one may free nothing of what pushed the counter up, and the
  * limit then doubles from what is live, so no state collects on every allocation. */
-void lb_account(lua_State *L, int64_t bytes)
+static void account(lua_State *L, lb_state *S, int64_t bytes)
 {
-    lb_state *S = get_state(L);
     S->pending_bytes += bytes < REPORT_CAP ? bytes : REPORT_CAP;
     if (S->pending_bytes >= STEP_BATCH) {
         int kb = (int)(S->pending_bytes >> 10);
@@ -220,11 +226,14 @@ void lb_account(lua_State *L, int64_t bytes)
     }
 }
 
-int lb_done(lua_State *L, dm_tensor *t)
+void lb_account(lua_State *L, int64_t bytes) { account(L, get_state(L), bytes); }
+
+int lb_done(lua_State *L, dm_tensor **slot)
 {
+    dm_tensor *t = *slot;
     if (!t) return luaL_error(L, "%s", dm_errmsg());
     int64_t fresh = dm_fresh_bytes(t);
-    if (fresh) lb_account(L, fresh);
+    if (fresh) account(L, ((lb_box *)slot)->state, fresh);
     return 1;
 }
 
@@ -233,7 +242,14 @@ int lb_push(lua_State *L, dm_tensor *t)
     if (!t) return luaL_error(L, "%s", dm_errmsg());
     dm_tensor **slot = lb_newbox(L);
     *slot = t;
-    return lb_done(L, t);
+    return lb_done(L, slot);
+}
+
+void lb_push_foreign(lua_State *L, dm_tensor *t)
+{
+    dm_tensor **slot = newbox(L, 0);    /* the box first: a memory error leaks nothing */
+    *slot = dm_tensor_retain(t);
+    lb_done(L, slot);
 }
 
 /* The box last returned for a tensor's .grad (so `p.grad` gives the same object while the
@@ -445,9 +461,9 @@ static void register_cache_sentinel(lua_State *L)
 }
 
 /* Make every C function without upvalues in the table at t (and in the tables it holds, to
- * any depth) a closure over the lb_state at S; memo (a table) maps each function to its
+ * any depth) a closure over the lb_state at S and the Tensor metatable at mt; memo (a table) maps each function to its
  * closure, so a function stored under two names stays one value. */
-static void wrap_functions(lua_State *L, int t, int S, int memo)
+static void wrap_functions(lua_State *L, int t, int S, int mt, int memo)
 {
     lua_pushvalue(L, t);
     if (lua_rawget(L, memo) != LUA_TNIL) { lua_pop(L, 1); return; }   /* seen */
@@ -459,13 +475,14 @@ static void wrap_functions(lua_State *L, int t, int S, int memo)
     while (lua_next(L, t)) {
         int v = lua_gettop(L);
         if (lua_type(L, v) == LUA_TTABLE) {
-            wrap_functions(L, v, S, memo);
+            wrap_functions(L, v, S, mt, memo);
         } else if (lua_tocfunction(L, v) && !lua_getupvalue(L, v, 1)) {
             lua_pushvalue(L, v);
             if (lua_rawget(L, memo) == LUA_TNIL) {
                 lua_pop(L, 1);
                 lua_pushvalue(L, S);
-                lua_pushcclosure(L, lua_tocfunction(L, v), 1);
+                lua_pushvalue(L, mt);
+                lua_pushcclosure(L, lua_tocfunction(L, v), 2);
                 lua_pushvalue(L, v);
                 lua_pushvalue(L, -2);
                 lua_rawset(L, memo);
@@ -489,14 +506,12 @@ int luaopen_deepmoon_core(lua_State *L)
     int state = lua_gettop(L);
     luaL_newlib(L, module_fns);                 /* module */
     int module = lua_gettop(L);
-    lua_newtable(L);                            /* Tensor methods */
-    int methods = lua_gettop(L);
     luaL_newmetatable(L, LB_TENSOR);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, state, 1);
-    lua_pop(L, 1);
+    int mt = lua_gettop(L);
+    lua_newtable(L);                            /* Tensor methods (lb_open_tensor: on top) */
+    int methods = lua_gettop(L);
     lb_open_tensor(L, methods, module);
     lb_open_random(L, methods, module);
     lb_open_nn(L, methods, module);
@@ -511,11 +526,11 @@ int luaopen_deepmoon_core(lua_State *L)
     /* the module's functions and the metatables' (reached through the registry names) */
     lua_newtable(L);
     int memo = lua_gettop(L);
-    wrap_functions(L, module, state, memo);
+    wrap_functions(L, module, state, mt, memo);
     static const char *const metatables[] = { LB_TENSOR, LB_GENERATOR, NULL };
     for (int i = 0; metatables[i]; i++) {
         if (luaL_getmetatable(L, metatables[i]) == LUA_TTABLE)
-            wrap_functions(L, lua_gettop(L), state, memo);
+            wrap_functions(L, lua_gettop(L), state, mt, memo);
         lua_pop(L, 1);
     }
     lua_settop(L, module);

@@ -120,7 +120,7 @@ static int m_randint(lua_State *L)
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_tensor_new_dtype(nd, shape, dt);
     if (*slot && dm_randint_(*slot, low, high, g) != 0) { dm_tensor_release(*slot); *slot = NULL; }
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* randperm(n [, opts]): a permutation of 1..n (1-based, as Lua indices), int64 */
@@ -135,7 +135,7 @@ static int m_randperm(lua_State *L)
         int64_t *v = dm_data_ptr(*slot);
         for (lua_Integer i = 0; i < n; i++) v[i] += 1;
     }
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 static int inplace_done(lua_State *L, int rc)
