@@ -13,12 +13,17 @@
  *
  * Finding it must cost little, since every new box needs the metatable: every C function of
  * the module is a closure whose upvalues are the state's lb_state and its Tensor metatable
- * (luaopen wraps them), so the hot path reads upvalues (no table lookup).  The rule that makes reading it safe: a C
- * function of this module that calls lb_newbox or lb_done either has the lb_state as its first
- * upvalue or has no userdata there (t_index has a table; plain C functions have none), and
- * these then use the registry.  Host C functions, whose upvalues are unknown, never come here:
- * dm_lua_push_tensor goes through lb_push_foreign.  The tag is checked as well (a cheap
- * load). */
+ * (luaopen wraps them), so the hot path reads upvalues (no table lookup), and a box keeps its
+ * state's pointer for lb_done.  The rule that makes reading upvalues safe: a C function of
+ * this module that calls lb_newbox or get_state either has the lb_state first and the
+ * metatable second, or has no userdata first (t_index has a table; functions registered with
+ * lua_pushcfunction have no upvalues), and these use the registry.  Host C functions, whose
+ * upvalues are unknown, never come here: dm_lua_push_tensor goes through lb_push_foreign.
+ * The tag is checked as well (a load, no API call).
+ *
+ * Not here, and why: the grad-box cache and the default dtype are registry tables (already
+ * per state); lb_next_device is thread-local and lives within one call (set by a constructor's
+ * options, consumed by its lb_newbox). */
 typedef struct {
     const void *tag;
     int64_t pending_bytes, soft_limit;      /* lb_account's */
@@ -461,8 +466,8 @@ static void register_cache_sentinel(lua_State *L)
 }
 
 /* Make every C function without upvalues in the table at t (and in the tables it holds, to
- * any depth) a closure over the lb_state at S and the Tensor metatable at mt; memo (a table) maps each function to its
- * closure, so a function stored under two names stays one value. */
+ * any depth) a closure over the lb_state at S and the Tensor metatable at mt; memo (a table)
+ * maps each function to its closure, so a function stored under two names stays one value. */
 static void wrap_functions(lua_State *L, int t, int S, int mt, int memo)
 {
     lua_pushvalue(L, t);
