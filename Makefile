@@ -5,12 +5,20 @@
 #                        the last line is "N passed, N failed"
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build-asan/)
 #   make test BLAS=0     the same without OpenBLAS, naive kernels only (objects in build-noblas/)
+#   make test-tsan       the threads test (several threads, several Lua states) under
+#                        ThreadSanitizer, BLAS=0 (objects in build-tsan/); any report fails
 #   make demo | bench | clean | install PREFIX=/usr/local DESTDIR= | uninstall
 #
 # Each configuration builds into its own directory, so switching never mixes objects.
 
 SANITIZE ?= 0
 BLAS     ?= 1
+TSAN     ?= 0
+# ThreadSanitizer builds without OpenBLAS: its thread pool (not instrumented) gives false reports
+ifeq ($(TSAN),1)
+  override BLAS := 0
+  BUILDDIR ?= build-tsan
+endif
 BUILDDIR ?= build$(if $(filter 1,$(SANITIZE)),-asan)$(if $(filter 0,$(BLAS)),-noblas)
 
 CC       ?= cc
@@ -28,6 +36,10 @@ SANFLAGS :=
 ifeq ($(SANITIZE),1)
   OPT      := -O1 -g
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+ifeq ($(TSAN),1)
+  OPT      := -O1 -g
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 endif
 ifeq ($(BLAS),0)
   BLAS_CFLAGS :=
@@ -74,7 +86,7 @@ HOST   := $(BUILDDIR)/deepmoon-host
 REPL_H := $(OBJDIR)/host/repl_lua.h
 HOST_CONF := $(BUILDDIR)/host.conf
 
-.PHONY: all test test-run deps demo bench clean install uninstall FORCE valgrind
+.PHONY: all test test-run test-tsan tsan-run deps demo bench clean install uninstall FORCE valgrind
 .DEFAULT_GOAL := all
 
 all: $(LIB_A) $(LIB_SO) $(MODULE) $(HOST)
@@ -181,6 +193,12 @@ $(BUILDDIR)/examples/embed_infer: examples/embed/infer.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Icore -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
 
+# test_threads opens Lua states in several threads: it links the binding and the Lua library
+$(BUILDDIR)/tests/test_threads: tests/c/test_threads.c $(LIB_LUA_A)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -Ibindings $(LUA_CFLAGS) -pthread -MF $@.d -MT $@ -o $@ $< \
+	    $(LIB_LUA_A) $(LUA_LIBS) $(BLAS_LIBS) -lm
+
 -include $(EMBED_BIN:=.d)
 
 -include $(DEPS)
@@ -284,6 +302,31 @@ fuzz-api:
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@DM_HOST=$(abspath build-asan/deepmoon-host) tests/fuzz/api_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SEED)
 
+# ThreadSanitizer over the tests that run threads: each runs TSAN_ROUNDS times (interleavings
+# differ from run to run); a report, a crash or a failed check fails it.  The last line is
+# "tsan: N passed, N failed" (one count per run).  Uninstrumented code (Lua, libc) is not
+# checked, only what it does to memory deepmoon's code touches.
+TSAN_TESTS  := test_threads
+TSAN_ROUNDS ?= 3
+test-tsan:
+	@tools/deps.sh
+	@$(MAKE) --no-print-directory TSAN=1 tsan-run
+
+tsan-run: $(TSAN_TESTS:%=$(BUILDDIR)/tests/%)
+	@pass=0; fail=0; mkdir -p $(BUILDDIR)/tests/log; \
+	for t in $^; do \
+	    for r in $$(seq 1 $(TSAN_ROUNDS)); do \
+	        out=$(BUILDDIR)/tests/log/$${t##*/}.tsan$$r.out; \
+	        TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 $$t > $$out 2>&1; \
+	        rc=$$?; tail -n 1 $$out; \
+	        if [ $$rc -eq 0 ] && ! grep -q 'ThreadSanitizer' $$out; then pass=$$((pass + 1)); \
+	        else fail=$$((fail + 1)); echo "tsan: $$t (round $$r) failed, exit status $$rc"; \
+	            cat $$out; fi; \
+	    done; \
+	done; \
+	echo "tsan: $$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
+
 # ---- running things --------------------------------------------------------------------
 DEMO := $(firstword $(wildcard examples/article.lua) examples/tour.lua)
 
@@ -304,7 +347,7 @@ bench: all
 	    ./deepmoon bench/run.lua
 
 clean:
-	rm -rf $(sort build build-asan build-noblas build-asan-noblas $(BUILDDIR))
+	rm -rf $(sort build build-asan build-noblas build-asan-noblas build-tsan $(BUILDDIR))
 
 # ---- install ---------------------------------------------------------------------------
 # make install PREFIX=/usr/local DESTDIR=   installs

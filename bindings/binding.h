@@ -30,9 +30,9 @@ dm_tensor *lb_totensor(lua_State *L, int idx);    /* a live float32 Tensor, NULL
 dm_tensor *lb_totensor_any(lua_State *L, int idx);   /* the same, any dtype */
 dm_tensor *lb_opt(lua_State *L, int idx);         /* nil/none -> NULL */
 int lb_is_tensor(lua_State *L, int idx);
-/* after *slot = op(...): raise the core's message if NULL, else report the new bytes to
-   the collector; returns 1 (the box is on the stack) */
-int lb_done(lua_State *L, dm_tensor *t);
+/* after *slot = op(...), slot from lb_newbox: raise the core's message if *slot is NULL,
+   else report the new bytes to the collector; returns 1 (the box is on the stack) */
+int lb_done(lua_State *L, dm_tensor **slot);
 /* push a new reference as a new box (used where the box-first order is not possible,
    e.g. several outputs); raises on NULL */
 int lb_push(lua_State *L, dm_tensor *t);
@@ -43,6 +43,10 @@ void lb_grad_forget(lua_State *L, int idx);       /* drop that cache (grad clear
 void lb_grad_set(lua_State *L, int idx, int gidx); /* cache the box at gidx (grad assigned) */
 /* tell the collector about bytes the core allocated outside Lua's heap */
 void lb_account(lua_State *L, int64_t bytes);
+/* lb_newbox, lb_done and lb_account find the Lua state's module state through the running C
+   function's first upvalue (module.c): call them from this module's own C functions only.
+   A host's C function (upvalues unknown) pushes a box of t (retained) with lb_push_foreign. */
+void lb_push_foreign(lua_State *L, dm_tensor *t);
 
 /* ---- arguments ---------------------------------------------------------------------- */
 /* Lua dim (1-based, negative from the end, 0 invalid) -> core dim (0-based or negative) */
@@ -54,6 +58,9 @@ int lb_sizes(lua_State *L, int idx, int64_t *shape, const char *fn);
 int lb_opts_check(lua_State *L, int idx, const char *fn, const char *const *known);
 dm_rng *lb_generator(lua_State *L, int opts_idx);     /* {generator = g} or the default */
 dm_rng *lb_check_generator(lua_State *L, int idx);
+/* this Lua state's default generator (each state has its own, seeded with 0 when the module
+   opens: dm.manual_seed in one state never moves another's stream) */
+dm_rng *lb_default_rng(lua_State *L);
 
 /* ---- dtypes (dtype.c) ---------------------------------------------------------------- */
 /* Ops whose kernels handle float32 only take their tensors through lb_check/lb_totensor,

@@ -101,7 +101,7 @@ static int t_to(lua_State *L)
         if (dm_tensor_device(t) == dev) { lua_settop(L, 1); return 1; }   /* self, as PyTorch */
         dm_tensor **slot = lb_newbox(L);
         *slot = dm_to_device(t, dev);           /* t:to("cpu:ref"), t:to("cpu") */
-        return lb_done(L, *slot);
+        return lb_done(L, slot);
     } else if (lb_is_tensor(L, 2)) {
         dt = lb_check_any(L, 2)->dtype;         /* t:to(other): other's dtype */
     } else {
@@ -116,7 +116,7 @@ static int t_to(lua_State *L)
     if ((dm_dtype)dt == t->dtype) { lua_settop(L, 1); return 1; }   /* PyTorch returns self */
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_dtype(t, (dm_dtype)dt);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 static int convert(lua_State *L, dm_dtype dt)
@@ -125,7 +125,7 @@ static int convert(lua_State *L, dm_dtype dt)
     if (t->dtype == dt) { lua_settop(L, 1); return 1; }
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_dtype(t, dt);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 static int t_float(lua_State *L) { return convert(L, DM_FLOAT32); }
 static int t_double(lua_State *L) { return convert(L, DM_FLOAT64); }
@@ -163,7 +163,7 @@ static int t_cpu(lua_State *L)
     if (dm_tensor_device(t) == DM_CPU) { lua_settop(L, 1); return 1; }
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_device(t, DM_CPU);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* dm.set_default_dtype / get_default_dtype: kept in the registry of this state */

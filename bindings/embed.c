@@ -76,9 +76,7 @@ void dm_lua_push_tensor(lua_State *L, dm_tensor *t)
         return;
     }
     lua_pop(L, 1);
-    dm_tensor **slot = lb_newbox(L);    /* the box first: a memory error leaks nothing */
-    *slot = dm_tensor_retain(t);
-    lb_done(L, *slot);
+    lb_push_foreign(L, t);
 }
 
 dm_tensor *dm_lua_totensor(lua_State *L, int idx)

@@ -11,7 +11,7 @@
 
 static dm_rng *opt_generator(lua_State *L, int idx)
 {
-    return lua_isnoneornil(L, idx) ? dm_default_rng() : lb_check_generator(L, idx);
+    return lua_isnoneornil(L, idx) ? lb_default_rng(L) : lb_check_generator(L, idx);
 }
 
 /* the tensor at 1 back to Lua, or the core's message (which names the function) */

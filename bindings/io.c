@@ -103,7 +103,7 @@ static int m_safetensors_load(lua_State *L)
         dm_tensor **slot = lb_newbox(L);    /* the box takes over the list's reference */
         *slot = nt->tensors[i];
         nt->tensors[i] = NULL;
-        lb_done(L, *slot);
+        lb_done(L, slot);
         lua_setfield(L, -2, nt->names[i]);
     }
     lua_createtable(L, 0, nt->meta_count > 1000 ? 1000 : (int)nt->meta_count);
@@ -141,7 +141,7 @@ static int m_npy_load(lua_State *L)
         lua_pushstring(L, dm_errmsg());
         return 2;
     }
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 static const luaL_Reg io_fns[] = {

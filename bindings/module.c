@@ -6,32 +6,107 @@
 
 /* ---- the Tensor box ------------------------------------------------------------------ */
 
-/* The Tensor metatable is kept in the registry under the name LB_TENSOR (for luaL_testudata
- * elsewhere), under tensor_mt_key and, for lb_newbox, at an integer key whose table is
- * checked against the address kept here (the integer belongs to the state that opened the
- * module last; other states, rare, fall back to the pointer key).  When the owning state
- * closes, a finalizer clears the address so a later table at the same address cannot pass.
+/* Per-state data.  Everything mutable that the module keeps lives in one userdata per
+ * lua_State (lb_state, anchored in the registry under &state_key), so several states, in one
+ * thread or one per thread (lighttpd, OpenResty workers), share nothing through this
+ * library: each has its own Tensor metatable, collector accounting and default generator.
  *
- * Type checks run several times per op, and reading a value's metatable through the API
+ * Finding it must cost little, since every new box needs the metatable: every C function of
+ * the module is a closure whose upvalues are the state's lb_state and its Tensor metatable
+ * (luaopen wraps them), so the hot path reads upvalues (no table lookup), and a box keeps its
+ * state's pointer for lb_done.  The rule that makes reading upvalues safe: a C function of
+ * this module that calls lb_newbox or get_state either has the lb_state first and the
+ * metatable second, or has no userdata first (t_index has a table; functions registered with
+ * lua_pushcfunction have no upvalues), and these use the registry.  Host C functions, whose
+ * upvalues are unknown, never come here: dm_lua_push_tensor goes through lb_push_foreign.
+ * The tag is checked as well (a load, no API call).
+ *
+ * Not here, and why: the grad-box cache and the default dtype are registry tables (already
+ * per state); lb_next_device is thread-local and lives within one call (set by a constructor's
+ * options, consumed by its lb_newbox). */
+typedef struct {
+    const void *tag;
+    int64_t pending_bytes, soft_limit;      /* lb_account's */
+    dm_rng *rng;                            /* the state's default generator */
+} lb_state;
+
+static const char state_tag = 0;
+static const char state_key = 0;
+
+/* the lb_state in the running C function's first upvalue, or NULL (see the rule above) */
+static inline lb_state *upvalue_state(lua_State *L)
+{
+    lb_state *S = lua_touserdata(L, lua_upvalueindex(1));
+    return S && S->tag == &state_tag ? S : NULL;
+}
+
+static lb_state *registry_state(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key);
+    lb_state *S = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!S) luaL_error(L, "deepmoon: the module is not open in this Lua state");
+    return S;
+}
+
+static inline lb_state *get_state(lua_State *L)
+{
+    lb_state *S = upvalue_state(L);
+    return S ? S : registry_state(L);
+}
+
+dm_rng *lb_default_rng(lua_State *L)
+{
+    lb_state *S = get_state(L);
+    if (!S->rng) luaL_error(L, "the default generator was released (the Lua state is closing)");
+    return S->rng;
+}
+
+static int state_gc(lua_State *L)
+{
+    lb_state *S = lua_touserdata(L, 1);
+    dm_rng_free(S->rng);
+    S->rng = NULL;
+    return 0;
+}
+
+/* the state's lb_state, made on first use; pushes it */
+static lb_state *push_state(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key) == LUA_TUSERDATA)
+        return lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lb_state *S = lua_newuserdatauv(L, sizeof *S, 0);
+    S->tag = NULL;                              /* not valid until the generator exists */
+    S->pending_bytes = 0;
+    S->soft_limit = (int64_t)16 << 20;
+    S->rng = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, state_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    S->rng = dm_rng_new(0);                     /* seeded with 0, as PyTorch's at start */
+    if (!S->rng) luaL_error(L, "%s", dm_errmsg());
+    S->tag = &state_tag;
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
+    return S;
+}
+
+/* Type checks run several times per op, and reading a value's metatable through the API
  * costs more than a small op itself, so a box is recognised by its contents instead: a
  * full userdata of exactly sizeof(lb_box) bytes whose tag is the address of box_tag, a
- * value only this library writes (Lua code cannot write a userdata's bytes).  The tensor
- * pointer comes first, so a box's address is also its dm_tensor ** slot. */
+ * value only this library writes (Lua code cannot write a userdata's bytes).  The tag is a
+ * constant, the same for every state.  The tensor pointer comes first, so a box's address
+ * is also its dm_tensor ** slot (lb_done finds the box's state through it). */
 typedef struct {
     dm_tensor *t;
     const void *tag;
+    lb_state *state;    /* its Lua state's, for lb_done (a box never leaves its state) */
 } lb_box;
 
 static const char box_tag = 0;
 static const char tensor_mt_key = 0;
-static const void *tensor_mt;
-static int tensor_mt_ref = LUA_NOREF;
-
-static int mt_guard_gc(lua_State *L)
-{
-    if (lua_topointer(L, lua_upvalueindex(1)) == tensor_mt) tensor_mt = NULL;
-    return 0;
-}
 
 /* the Tensor box at idx, or NULL when the value is not one (pushes nothing); a light
  * userdata has length 0, so only full userdata of the box's size are read */
@@ -44,23 +119,26 @@ static inline dm_tensor **to_box(lua_State *L, int idx)
 
 DM_LB_TLS int lb_next_device = -1;
 
-dm_tensor **lb_newbox(lua_State *L)
+static dm_tensor **newbox(lua_State *L, int upvalue)
 {
     /* a constructor makes its tensor on the device its options named, else on cpu; an op
        makes its result on its inputs' device whatever is current */
     dm_set_device(lb_next_device >= 0 ? lb_next_device : DM_CPU);
     lb_next_device = -1;
+    lb_state *S = upvalue ? upvalue_state(L) : NULL;
+    int from_upvalue = S != NULL;
+    if (!S) S = registry_state(L);
     lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 0);
     b->t = NULL;
     b->tag = &box_tag;
-    if (lua_rawgeti(L, LUA_REGISTRYINDEX, tensor_mt_ref) != LUA_TTABLE ||
-        lua_topointer(L, -1) != tensor_mt) {
-        lua_pop(L, 1);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-    }
+    b->state = S;
+    if (from_upvalue) lua_pushvalue(L, lua_upvalueindex(2));
+    else lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     lua_setmetatable(L, -2);
     return &b->t;
 }
+
+dm_tensor **lb_newbox(lua_State *L) { return newbox(L, 1); }
 
 int lb_is_tensor(lua_State *L, int idx)
 {
@@ -134,28 +212,33 @@ dm_tensor *lb_opt(lua_State *L, int idx)
 #define REPORT_CAP ((int64_t)16 << 10)
 #define STEP_BATCH ((int64_t)32 << 10)
 #define SOFT_MIN ((int64_t)16 << 20)
-static int64_t pending_bytes, soft_limit = SOFT_MIN;
 
-void lb_account(lua_State *L, int64_t bytes)
+/* The live-byte counter is the process's (the core's caches are shared): with several
+ * states a collection in this one may free nothing of what pushed the counter up, and the
+ * limit then doubles from what is live, so no state collects on every allocation. */
+static void account(lua_State *L, lb_state *S, int64_t bytes)
 {
-    pending_bytes += bytes < REPORT_CAP ? bytes : REPORT_CAP;
-    if (pending_bytes >= STEP_BATCH) {
-        int kb = (int)(pending_bytes >> 10);
-        pending_bytes = 0;
+    S->pending_bytes += bytes < REPORT_CAP ? bytes : REPORT_CAP;
+    if (S->pending_bytes >= STEP_BATCH) {
+        int kb = (int)(S->pending_bytes >> 10);
+        S->pending_bytes = 0;
         lua_gc(L, LUA_GCSTEP, kb);
     }
-    if (dm_live_bytes() > soft_limit) {
+    if (dm_live_bytes() > S->soft_limit) {
         lua_gc(L, LUA_GCCOLLECT);
         int64_t live = dm_live_bytes();
-        soft_limit = live * 2 > SOFT_MIN ? live * 2 : SOFT_MIN;
+        S->soft_limit = live * 2 > SOFT_MIN ? live * 2 : SOFT_MIN;
     }
 }
 
-int lb_done(lua_State *L, dm_tensor *t)
+void lb_account(lua_State *L, int64_t bytes) { account(L, get_state(L), bytes); }
+
+int lb_done(lua_State *L, dm_tensor **slot)
 {
+    dm_tensor *t = *slot;
     if (!t) return luaL_error(L, "%s", dm_errmsg());
     int64_t fresh = dm_fresh_bytes(t);
-    if (fresh) lb_account(L, fresh);
+    if (fresh) account(L, ((lb_box *)slot)->state, fresh);
     return 1;
 }
 
@@ -164,7 +247,14 @@ int lb_push(lua_State *L, dm_tensor *t)
     if (!t) return luaL_error(L, "%s", dm_errmsg());
     dm_tensor **slot = lb_newbox(L);
     *slot = t;
-    return lb_done(L, t);
+    return lb_done(L, slot);
+}
+
+void lb_push_foreign(lua_State *L, dm_tensor *t)
+{
+    dm_tensor **slot = newbox(L, 0);    /* the box first: a memory error leaks nothing */
+    *slot = dm_tensor_retain(t);
+    lb_done(L, slot);
 }
 
 /* The box last returned for a tensor's .grad (so `p.grad` gives the same object while the
@@ -375,30 +465,58 @@ static void register_cache_sentinel(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "deepmoon.cache_sentinel");
 }
 
+/* Make every C function without upvalues in the table at t (and in the tables it holds, to
+ * any depth) a closure over the lb_state at S and the Tensor metatable at mt; memo (a table)
+ * maps each function to its closure, so a function stored under two names stays one value. */
+static void wrap_functions(lua_State *L, int t, int S, int mt, int memo)
+{
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, memo) != LUA_TNIL) { lua_pop(L, 1); return; }   /* seen */
+    lua_pop(L, 1);
+    lua_pushvalue(L, t);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, memo);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int v = lua_gettop(L);
+        if (lua_type(L, v) == LUA_TTABLE) {
+            wrap_functions(L, v, S, mt, memo);
+        } else if (lua_tocfunction(L, v) && !lua_getupvalue(L, v, 1)) {
+            lua_pushvalue(L, v);
+            if (lua_rawget(L, memo) == LUA_TNIL) {
+                lua_pop(L, 1);
+                lua_pushvalue(L, S);
+                lua_pushvalue(L, mt);
+                lua_pushcclosure(L, lua_tocfunction(L, v), 2);
+                lua_pushvalue(L, v);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, memo);
+            }
+            lua_pushvalue(L, v - 1);            /* key */
+            lua_insert(L, -2);
+            lua_rawset(L, t);                   /* replacing an existing key is allowed */
+        } else if (lua_tocfunction(L, v)) {
+            lua_pop(L, 1);                      /* the upvalue lua_getupvalue pushed */
+        }
+        lua_settop(L, v - 1);
+    }
+}
+
 int luaopen_deepmoon_core(lua_State *L);
 
 int luaopen_deepmoon_core(lua_State *L)
 {
     register_cache_sentinel(L);
+    push_state(L);
+    int state = lua_gettop(L);
     luaL_newlib(L, module_fns);                 /* module */
     int module = lua_gettop(L);
-    lua_newtable(L);                            /* Tensor methods */
-    int methods = lua_gettop(L);
     luaL_newmetatable(L, LB_TENSOR);
-    tensor_mt = lua_topointer(L, -1);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-    lua_pushvalue(L, -1);
-    tensor_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    /* a guard object, anchored in the registry, whose finalizer runs when the state closes */
-    lua_newuserdatauv(L, 1, 0);
-    lua_createtable(L, 0, 1);
-    lua_pushvalue(L, -3);                       /* the metatable, as the finalizer's upvalue */
-    lua_pushcclosure(L, mt_guard_gc, 1);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pop(L, 1);
+    int mt = lua_gettop(L);
+    lua_newtable(L);                            /* Tensor methods (lb_open_tensor: on top) */
+    int methods = lua_gettop(L);
     lb_open_tensor(L, methods, module);
     lb_open_random(L, methods, module);
     lb_open_nn(L, methods, module);
@@ -410,6 +528,16 @@ int luaopen_deepmoon_core(lua_State *L)
     lua_setfield(L, module, "Tensor");
     lua_pushliteral(L, DM_VERSION);
     lua_setfield(L, module, "version");
+    /* the module's functions and the metatables' (reached through the registry names) */
+    lua_newtable(L);
+    int memo = lua_gettop(L);
+    wrap_functions(L, module, state, mt, memo);
+    static const char *const metatables[] = { LB_TENSOR, LB_GENERATOR, NULL };
+    for (int i = 0; metatables[i]; i++) {
+        if (luaL_getmetatable(L, metatables[i]) == LUA_TTABLE)
+            wrap_functions(L, lua_gettop(L), state, mt, memo);
+        lua_pop(L, 1);
+    }
     lua_settop(L, module);
     return 1;
 }

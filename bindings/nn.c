@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
-                          return lb_done(L, *slot_); } while (0)
+                          return lb_done(L, slot_); } while (0)
 
 static const char *const reductions[] = { "none", "mean", "sum", NULL };
 
@@ -61,7 +61,7 @@ static int l_dropout(lua_State *L)
     dm_tensor *x = lb_check_any(L, 1);
     double p = luaL_optnumber(L, 2, 0.5);
     int training = opt_bool(L, 3, 1);
-    dm_rng *g = lua_isnoneornil(L, 4) ? dm_default_rng() : lb_check_generator(L, 4);
+    dm_rng *g = lua_isnoneornil(L, 4) ? lb_default_rng(L) : lb_check_generator(L, 4);
     RESULT(dm_dropout(x, p, training, g));
 }
 
@@ -149,7 +149,7 @@ static int l_nll_loss(lua_State *L)
     dm_tensor *t0 = minus_one(t);
     if (t0) *slot = dm_nll_loss(x, t0, w, r, zero_based(ignore));
     dm_tensor_release(t0);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* core.cross_entropy(input, target, weight, reduction, ignore_index = -100,
@@ -163,12 +163,12 @@ static int l_cross_entropy(lua_State *L)
     dm_tensor **slot = lb_newbox(L);
     if (dm_is_floating(t->dtype)) {             /* probabilities (the core checks the shape) */
         *slot = dm_cross_entropy(x, t, w, r, zero_based(ignore), ls);
-        return lb_done(L, *slot);
+        return lb_done(L, slot);
     }
     dm_tensor *t0 = minus_one(t);
     if (t0) *slot = dm_cross_entropy(x, t0, w, r, zero_based(ignore), ls);
     dm_tensor_release(t0);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* core._try_loss(kind, input, target, weight, pos_weight, reduction, ignore_index,

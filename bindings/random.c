@@ -17,9 +17,9 @@ dm_rng *lb_check_generator(lua_State *L, int idx)
 
 dm_rng *lb_generator(lua_State *L, int opts)
 {
-    if (!opts || !lua_istable(L, opts)) return dm_default_rng();
+    if (!opts || !lua_istable(L, opts)) return lb_default_rng(L);
     lua_getfield(L, opts, "generator");
-    dm_rng *g = dm_default_rng();
+    dm_rng *g = lb_default_rng(L);
     if (!lua_isnil(L, -1)) {
         genbox *b = luaL_testudata(L, -1, LB_GENERATOR);
         if (!b) luaL_error(L, "generator option must be a deepmoon.Generator, got %s", luaL_typename(L, -1));
@@ -92,12 +92,12 @@ static int g_set_state(lua_State *L) { set_state(L, lb_check_generator(L, 1), 2)
 
 static int m_manual_seed(lua_State *L)
 {
-    dm_rng_seed(dm_default_rng(), check_seed(L, 1));
+    dm_rng_seed(lb_default_rng(L), check_seed(L, 1));
     return 0;
 }
-static int m_initial_seed(lua_State *L) { lua_pushinteger(L, (lua_Integer)dm_rng_initial_seed(dm_default_rng())); return 1; }
-static int m_get_rng_state(lua_State *L) { return push_state(L, dm_default_rng()); }
-static int m_set_rng_state(lua_State *L) { set_state(L, dm_default_rng(), 1); return 0; }
+static int m_initial_seed(lua_State *L) { lua_pushinteger(L, (lua_Integer)dm_rng_initial_seed(lb_default_rng(L))); return 1; }
+static int m_get_rng_state(lua_State *L) { return push_state(L, lb_default_rng(L)); }
+static int m_set_rng_state(lua_State *L) { set_state(L, lb_default_rng(L), 1); return 0; }
 
 static const char *const rand_opts[] = { "generator", "requires_grad", NULL };
 static const char *const randint_opts[] = { "generator", "requires_grad", "dtype", NULL };
@@ -120,7 +120,7 @@ static int m_randint(lua_State *L)
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_tensor_new_dtype(nd, shape, dt);
     if (*slot && dm_randint_(*slot, low, high, g) != 0) { dm_tensor_release(*slot); *slot = NULL; }
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* randperm(n [, opts]): a permutation of 1..n (1-based, as Lua indices), int64 */
@@ -135,7 +135,7 @@ static int m_randperm(lua_State *L)
         int64_t *v = dm_data_ptr(*slot);
         for (lua_Integer i = 0; i < n; i++) v[i] += 1;
     }
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 static int inplace_done(lua_State *L, int rc)

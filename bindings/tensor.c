@@ -6,7 +6,7 @@
 
 /* expr runs after the box is pushed: parse every argument before using RESULT */
 #define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
-                          return lb_done(L, *slot_); } while (0)
+                          return lb_done(L, slot_); } while (0)
 
 /* ---- creation from nested tables ------------------------------------------------------ */
 
@@ -184,7 +184,7 @@ static int t_tensor(lua_State *L)
         nested_fill(L, nd, shape, flat ? NULL : dm_data(*slot), flat, &pos, path, 0);
         lua_pop(L, flat ? 2 : 1);
     }
-    lb_done(L, *slot);
+    lb_done(L, slot);
     apply_requires_grad(L, 2, *slot);
     return 1;
 }
@@ -226,7 +226,7 @@ static int make_filled(lua_State *L, const char *fn, int mode, float v)
         break;
     }
     }
-    lb_done(L, *slot);
+    lb_done(L, slot);
     apply_requires_grad(L, opts, *slot);
     return 1;
 }
@@ -256,7 +256,7 @@ static int t_full(lua_State *L)
         dm_tensor *one = dm_tensor_new_dtype(0, NULL, dt);
         if (one) { lb_set_value(L, one, NULL, 2); dm_copy_(*slot, one); dm_tensor_release(one); }
     }
-    lb_done(L, *slot);
+    lb_done(L, slot);
     apply_requires_grad(L, lua_istable(L, 3) ? 3 : 0, *slot);
     return 1;
 }
@@ -290,7 +290,7 @@ static int like(lua_State *L, const char *fn, int mode)
         break;
     }
     }
-    lb_done(L, *slot);
+    lb_done(L, slot);
     apply_requires_grad(L, o, *slot);
     return 1;
 }
@@ -325,7 +325,7 @@ static int t_arange(lua_State *L)
             dm_set_f64(*slot, &i, start + (double)i * step);
         dm_tensor_release(f);
     }
-    lb_done(L, *slot);
+    lb_done(L, slot);
     apply_requires_grad(L, lua_istable(L, top + 1) ? top + 1 : 0, *slot);
     return 1;
 }
@@ -623,7 +623,7 @@ static dm_tensor *default_float(lua_State *L, dm_tensor *t)
     if (dm_is_floating(t->dtype) || lb_default_dtype(L) != DM_FLOAT64) return t;
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_dtype(t, DM_FLOAT64);
-    lb_done(L, *slot);
+    lb_done(L, slot);
     return *slot;
 }
 
@@ -759,7 +759,7 @@ static int t_where(lua_State *L)
     *slot = dm_where(c, a, b);
     if (ma) dm_tensor_release(a);
     if (mb) dm_tensor_release(b);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* reductions: t:sum([dim] [, keepdim]) */
@@ -790,7 +790,7 @@ static int arg_reduce(lua_State *L, dm_redop op, const char *fn)
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_reduce(op, t, dim, keepdim, 1);
     if (*slot) one_based(*slot);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 static int t_argmax(lua_State *L) { return arg_reduce(L, DM_RED_ARGMAX, "argmax"); }
 static int t_argmin(lua_State *L) { return arg_reduce(L, DM_RED_ARGMIN, "argmin"); }
@@ -809,8 +809,8 @@ static int maxmin(lua_State *L, int is_min)
     dm_tensor **is = lb_newbox(L);
     if (dm_max_dim(t, dim, keepdim, is_min, vs, is) != 0) return luaL_error(L, "%s", dm_errmsg());
     one_based(*is);
-    lb_done(L, *vs);
-    lb_done(L, *is);
+    lb_done(L, vs);
+    lb_done(L, is);
     return 2;
 }
 static int t_max(lua_State *L) { return maxmin(L, 0); }
@@ -985,7 +985,7 @@ static int t_index_select(lua_State *L)
     dm_tensor *z = index_arg(L, 3, "index_select");
     *slot = dm_index_select(t, dim, z);
     dm_tensor_release(z);
-    return lb_done(L, *slot);
+    return lb_done(L, slot);
 }
 
 /* ---- in-place --------------------------------------------------------------------------- */
@@ -1038,7 +1038,7 @@ static int add_like(lua_State *L, int sign)
     dm_tensor **slot = lb_newbox(L);
     *slot = lua_isinteger(L, 3) ? dm_binary_scalar_i64(DM_BIN_MUL, o, lua_tointeger(L, 3), 0)
                                 : dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
-    lb_done(L, *slot);
+    lb_done(L, slot);
     return inplace_result(L, dm_binary_(op, t, *slot));
 }
 

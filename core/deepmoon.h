@@ -25,6 +25,27 @@
  *
  * Dims and indices are 0-based here; the Lua binding converts from Lua's 1-based ones.
  *
+ * Threads: any thread may call the core; a tensor (its reference count is not atomic), a
+ * generator and a model belong to one thread at a time (hand them over with the caller's own
+ * synchronisation).  State the core keeps, and whose it is:
+ *   per thread  the error message (dm_errmsg), grad mode (dm_set_grad_enabled), the current
+ *               device (dm_set_device) and the default generator (dm_default_rng: each
+ *               thread has its own, seeded with 0 on first use, so no lock is needed and a
+ *               thread's draws do not depend on the others').
+ *   per Lua state (the binding, not the core) the Tensor metatable, the collector's
+ *               accounting and the default generator of dm.manual_seed: states in one thread
+ *               or in several share none of them.
+ *   process-wide, and why:
+ *     - the live-byte and live-tensor counters (dm_live_bytes): they measure the process's
+ *       memory, which is what a soft limit protects; atomic counters.
+ *     - the block caches (dm_cached_bytes, dm_empty_cache, dm_cache_limit): blocks freed by
+ *       one thread are reused by any; the first thread that allocates owns a lock-free cache,
+ *       the others share one under a spin lock.
+ *     - the BLAS thread count (dm_set_num_threads): OpenBLAS has one pool per process.
+ *     - the BLAS switch (dm_set_use_blas, a testing aid; an atomic flag) and the text of
+ *       dm_blas_info (filled once per thread).
+ *     - the layer registry (dm_layer_kinds) and the device kernel tables: constant.
+ *
  *     dm_tensor *a = dm_tensor_new(2, (int64_t[]){2, 3});
  *     dm_tensor *b = dm_tensor_new(2, (int64_t[]){3, 4});
  *     dm_fill_(a, 1.0f); dm_fill_(b, 2.0f);
@@ -199,7 +220,7 @@ uint64_t dm_rng_below(dm_rng *g, uint64_t n);    /* uniform integer in [0, n), u
 size_t dm_rng_state_size(void);
 void dm_rng_get_state(const dm_rng *g, void *buf);    /* dm_rng_state_size() bytes */
 void dm_rng_set_state(dm_rng *g, const void *buf);
-dm_rng *dm_default_rng(void);                    /* the process default generator */
+dm_rng *dm_default_rng(void);                    /* this thread's default (thread-local) */
 /* fill in place; t may be non-contiguous */
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g);        /* U[a, b) */
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g);

@@ -35,7 +35,10 @@
 /* The elementwise kernels also get an AVX copy, picked at load time where the CPU has AVX
  * (GCC's target clones): 8 floats per instruction instead of 4.  Without FMA contraction
  * (C11 mode) and with the same libm calls, both copies give bit-identical results. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* not under ThreadSanitizer: the loader runs the clones' resolvers before its runtime is up,
+   and the instrumented resolver crashes */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(__SANITIZE_THREAD__)
 #define DM_AVX_CLONES __attribute__((target_clones("avx", "default")))
 #else
 #define DM_AVX_CLONES

@@ -23,7 +23,10 @@
  * compiled twice, for FMA and for the baseline, and the loader picks one (GCC's
  * target_clones; elsewhere the baseline only).  Both compute the same correctly rounded
  * fmaf, so results do not depend on the machine. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* not under ThreadSanitizer: the loader runs the clones' resolvers before its runtime is up,
+   and the instrumented resolver crashes */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(__SANITIZE_THREAD__)
 #define DM_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
 #define DM_FMA_CLONES

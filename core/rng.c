@@ -77,9 +77,11 @@
  *                             for i = n-1 down to 1: j = below(i + 1); swap(v[i], v[j]).
  *                             (Values are floats: exact up to 2^24.)
  *
- * The default generator (dm_default_rng) is seeded with 0 on its first use; manual_seed in
- * the Lua module reseeds it.  Generators are not locked: share one between threads only
- * with the caller's own locking.
+ * The default generator (dm_default_rng) is per thread: each thread has its own, seeded with 0
+ * on its first use in that thread, so threads never race on it and a thread's stream does not
+ * depend on what the others draw (reproducible whatever the scheduling).  The Lua module does
+ * not use it: each Lua state has its own default generator.  Generators are not locked:
+ * share one between threads only with the caller's own locking.
  */
 #include "internal.h"
 
@@ -122,11 +124,13 @@ dm_rng *dm_rng_new(uint64_t seed) {
     return g;
 }
 
-static dm_rng default_rng;
-static int default_ready;
+/* thread-local (a 32-byte struct and a flag; not on a hot path, so the default TLS model) */
+static _Thread_local dm_rng default_rng;
+static _Thread_local int default_ready;
 
 void dm_rng_free(dm_rng *g) {
-    /* the default generator is static; freeing it by mistake must not corrupt the heap */
+    /* this thread's default generator is not malloc'd; freeing it by mistake must not
+       corrupt the heap */
     if (g && g != &default_rng) free(g);
 }
 

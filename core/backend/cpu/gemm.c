@@ -10,6 +10,7 @@
  * tested against, the kernel of the cpu:ref device, and what `make BLAS=0` builds run on. */
 #include "internal.h"
 #include "backend.h"
+#include <stdatomic.h>
 #include <stdio.h>
 
 #if defined(DM_USE_BLAS) && DM_USE_BLAS
@@ -20,10 +21,15 @@
 #define HAVE_BLAS 0
 #endif
 
-static int use_blas = 1;            /* the runtime switch (tests compare both paths) */
+/* the runtime switch (tests compare both paths); process-wide, read relaxed (a plain load) */
+static _Atomic int use_blas = 1;
 
 int dm_have_blas(void) { return HAVE_BLAS; }
-void dm_set_use_blas(int on) { use_blas = on ? 1 : 0; }
+void dm_set_use_blas(int on)
+{
+    atomic_store_explicit(&use_blas, on ? 1 : 0, memory_order_relaxed);
+}
+static inline int blas_on(void) { return atomic_load_explicit(&use_blas, memory_order_relaxed); }
 
 /* ---- small products ---------------------------------------------------------------------
  * A BLAS call costs a few thousand instructions before any arithmetic (argument checks,
@@ -51,8 +57,9 @@ typedef float v8f __attribute__((vector_size(32)));
 #else
 #define HAVE_V8F 0
 #endif
+/* (not under ThreadSanitizer: see core/elementwise.c) */
 #if HAVE_V8F && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__)
+    defined(__linux__) && !defined(__SANITIZE_THREAD__)
 #define DM_AVX_CLONES __attribute__((target_clones("avx", "default")))
 #else
 #define DM_AVX_CLONES
@@ -168,7 +175,7 @@ static int fix_ld(int64_t rows, int64_t cols, int64_t *ld)
 static int blas_args(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t *la,
                      int64_t *lb, int64_t *lc)
 {
-    return use_blas && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX
+    return blas_on() && k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX
         && fix_ld(transa ? k : m, transa ? m : k, la)
         && fix_ld(transb ? n : k, transb ? k : n, lb)
         && fix_ld(m, n, lc);
@@ -183,7 +190,7 @@ void dm_gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alph
 #if HAVE_BLAS
     /* k == 0 only scales C; the naive loop does that without BLAS's ld checks on A and B */
 #if HAVE_V8F
-    if (use_blas && k > 0 && small_ok(m, n, k)) {
+    if (blas_on() && k > 0 && small_ok(m, n, k)) {
         gemm_small(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -220,7 +227,7 @@ void dm_dgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, double al
 
 /* ---- threads -------------------------------------------------------------------------- */
 
-static int nthreads;                /* 0 = not set: BLAS's own default */
+static _Atomic int nthreads;        /* 0 = not set: BLAS's own default */
 
 int dm_set_num_threads(int n)
 {
@@ -247,7 +254,7 @@ int dm_get_num_threads(void)
 const char *dm_blas_info(void)
 {
 #if HAVE_BLAS
-    static char buf[256];
+    static _Thread_local char buf[256];  /* filled once per thread: no race, no lock */
     if (!buf[0]) {
         const char *cfg = openblas_get_config(), *core = openblas_get_corename();
         snprintf(buf, sizeof buf, "%s (core %s)", cfg ? cfg : "OpenBLAS", core ? core : "?");
