@@ -25,8 +25,42 @@
     void (*name)(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha,         \
                  const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)
 
+/* tensor-scalar maps, out = f(x, s): s is the number in x's type (rounded to float for a
+   float32 x); x - s comes as DM_SC_ADD of -s */
+typedef enum {
+    DM_SC_ADD, DM_SC_MUL, DM_SC_DIV,  /* x + s, x * s, x / s (a true division) */
+    DM_SC_RSUB, DM_SC_RDIV,           /* s - x, s / x (torch's reciprocal(x) * s) */
+    DM_SC_POW, DM_SC_RPOW             /* x ^ s (torch's special cases), s ^ x */
+} dm_scalar_kind;
+
+/* The elementwise kernels write out, a new contiguous tensor (its shape the broadcast of
+ * the inputs', at least one element); the inputs have any strides and offsets, broadcast to
+ * out's shape (right-aligned, size-1 dims repeated).  Dtypes are the compute types the op
+ * functions convert to (elementwise.c): float32, float64, or int64 where the op has an
+ * integer kernel (not div, pow with a scalar, the float maps); out has the inputs' dtype, bool
+ * for comparisons. */
+typedef void (*dm_binary_fn)(dm_binop op, dm_tensor *out, const dm_tensor *a,
+                             const dm_tensor *b);
+/* the common case without the broadcasting machinery: a, b and o contiguous, n elements
+   each, of dtype dt (the compute type), o of dt or bool for comparisons */
+typedef void (*dm_binary_flat_fn)(dm_binop op, dm_dtype dt, int64_t n, const void *a,
+                                  const void *b, void *o);
+typedef void (*dm_unary_fn)(dm_unop op, dm_tensor *out, const dm_tensor *x);
+typedef void (*dm_scalar_fn)(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
+/* p0, p1: clamp's lo and hi (NaN: none), leaky_relu's slope, elu's alpha; in x's type */
+typedef void (*dm_param_fn)(dm_tensor *out, const dm_tensor *x, double p0, double p1);
+/* out = cond ? a : b; cond bool, a and b of out's dtype (any) */
+typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
+                            const dm_tensor *b);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
+    dm_binary_fn binary;              /* a op b, any dm_binop */
+    dm_binary_flat_fn binary_flat;    /* the same, contiguous operands of one shape */
+    dm_unary_fn unary;                /* f(x), any dm_unop (int64: neg abs sign square relu) */
+    dm_scalar_fn scalar;              /* x op s */
+    dm_param_fn clamp, leaky_relu, elu;
+    dm_where_fn where;
     DM_GEMM_FN(sgemm, float);         /* float32 */
     DM_GEMM_FN(dgemm, double);        /* float64 */
     DM_GEMM_FN(gemm_i64, int64_t);    /* exact modulo 2^64 (PyTorch's Long mm) */

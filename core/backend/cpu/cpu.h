@@ -1,0 +1,18 @@
+/* cpu.h -- the cpu device's kernels, gathered into its table by cpu/table.c */
+#ifndef DM_CPU_H
+#define DM_CPU_H
+
+#include "backend.h"
+
+void dm__cpu_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_tensor *b);
+void dm__cpu_binary_flat(dm_binop op, dm_dtype dt, int64_t n, const void *a, const void *b,
+                        void *o);
+void dm__cpu_unary(dm_unop op, dm_tensor *out, const dm_tensor *x);
+void dm__cpu_scalar(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
+void dm__cpu_clamp(dm_tensor *out, const dm_tensor *x, double lo, double hi);
+void dm__cpu_leaky_relu(dm_tensor *out, const dm_tensor *x, double slope, double unused);
+void dm__cpu_elu(dm_tensor *out, const dm_tensor *x, double alpha, double unused);
+void dm__cpu_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
+                   const dm_tensor *b);
+
+#endif
