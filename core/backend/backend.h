@@ -53,6 +53,21 @@ typedef void (*dm_param_fn)(dm_tensor *out, const dm_tensor *x, double p0, doubl
 typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
                             const dm_tensor *b);
 
+/* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
+ * reduced dim, outer the product of the dims before it, inner of those after it (a full
+ * reduction is 1 x numel x 1); slice (o, i)'s result sits at y[o * inner + i]. */
+typedef struct { int64_t outer, r, inner; } dm_geom;
+/* sum (times scale: 1, or 1/r for the mean), prod, max, min, argmax, argmin (int64 y), var
+   and std (correction) of x of dtype dt: float32, float64, or int64 for sum, prod, max, min,
+   argmax, argmin (exact, wrapping); y has dt but for argmax/argmin.  0, or -1 and a message */
+typedef int (*dm_reduce_fn)(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double scale,
+                            int64_t correction, void *y);
+/* max or min along r: values v (dt) and their first 0-based indices ix (NaN wins) */
+typedef void (*dm_maxmin_fn)(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v,
+                             int64_t *ix);
+/* softmax or log_softmax along r, x and y [outer x r x inner] of dt (float32, float64) */
+typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -61,6 +76,9 @@ typedef struct dm_kernels {
     dm_scalar_fn scalar;              /* x op s */
     dm_param_fn clamp, leaky_relu, elu;
     dm_where_fn where;
+    dm_reduce_fn reduce;              /* reductions over one dim, or all */
+    dm_maxmin_fn maxmin;
+    dm_softmax_fn softmax;
     DM_GEMM_FN(sgemm, float);         /* float32 */
     DM_GEMM_FN(dgemm, double);        /* float64 */
     DM_GEMM_FN(gemm_i64, int64_t);    /* exact modulo 2^64 (PyTorch's Long mm) */

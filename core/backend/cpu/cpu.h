@@ -14,5 +14,9 @@ void dm__cpu_leaky_relu(dm_tensor *out, const dm_tensor *x, double slope, double
 void dm__cpu_elu(dm_tensor *out, const dm_tensor *x, double alpha, double unused);
 void dm__cpu_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
                    const dm_tensor *b);
+int dm__cpu_reduce(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double scale,
+                   int64_t correction, void *y);
+void dm__cpu_maxmin(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v, int64_t *ix);
+void dm__cpu_softmax(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
 
 #endif

@@ -19,4 +19,7 @@ const dm_kernels dm__cpu_kernels = {
     .leaky_relu = dm__cpu_leaky_relu,
     .elu = dm__cpu_elu,
     .where = dm__cpu_where,
+    .reduce = dm__cpu_reduce,         /* reduce.c */
+    .maxmin = dm__cpu_maxmin,
+    .softmax = dm__cpu_softmax,
 };

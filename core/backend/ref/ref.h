@@ -14,5 +14,9 @@ void dm__ref_leaky_relu(dm_tensor *out, const dm_tensor *x, double slope, double
 void dm__ref_elu(dm_tensor *out, const dm_tensor *x, double alpha, double unused);
 void dm__ref_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
                    const dm_tensor *b);
+int dm__ref_reduce(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double scale,
+                   int64_t correction, void *y);
+void dm__ref_maxmin(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v, int64_t *ix);
+void dm__ref_softmax(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
 
 #endif

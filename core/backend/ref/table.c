@@ -16,4 +16,7 @@ const dm_kernels dm__ref_kernels = {
     .leaky_relu = dm__ref_leaky_relu,
     .elu = dm__ref_elu,
     .where = dm__ref_where,
+    .reduce = dm__ref_reduce,         /* reduce.c */
+    .maxmin = dm__ref_maxmin,
+    .softmax = dm__ref_softmax,
 };
