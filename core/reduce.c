@@ -26,6 +26,7 @@
  *             DM_OP_SOFTMAX, _LOG_SOFTMAX)
  */
 #include "internal.h"
+#include "walk.h"
 #include "backend.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
@@ -348,12 +349,9 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
             ov.shape[d] = out->shape[d + extra];
             ov.stride[d] = out->stride[d + extra];
         }
-        dm_iter it;
-        dm_iter_init_bcast(&it, &ov, nd, x->shape);
-        for (int64_t k = 0; k < n; k++) {
-            y[it.off] = (int64_t)((uint64_t)y[it.off] + (uint64_t)xd[k]);
-            dm_iter_next(&it);
-        }
+        (void)n;
+        DM_WALK_EACH_TO(&ov, nd, x->shape, k, off,
+            y[off] = (int64_t)((uint64_t)y[off] + (uint64_t)xd[k]););
         buf_free(x, DM_INT64, xd, owned);
     } else {
         int owned = 0;

@@ -78,6 +78,9 @@ static inline const void *dm_walk_ptr(const dm_walk *p, int k)
     return p->base[k] + p->off[k] * p->esz[k];
 }
 
+/* operand k's current storage offset, in elements */
+static inline int64_t dm_walk_offset(const dm_walk *p, int k) { return p->off[k]; }
+
 /* step to the next row (odometer over every dim but the last) */
 static inline void dm_walk_next_row(dm_walk *p)
 {
@@ -88,5 +91,28 @@ static inline void dm_walk_next_row(dm_walk *p)
         p->idx[d] = 0;
     }
 }
+
+/* BODY for every element of t broadcast to (ndim, shape), in row-major order: i is the
+ * element's index (0, 1, ...), off its storage offset in t (elements).  For loops that are
+ * per element by nature (a converting copy, a random fill in order, index checks); they run
+ * a row at a time like the kernels.  `continue` goes to the next element; leave with
+ * `return` or `goto`, not `break`. */
+#define DM_WALK_EACH_TO(t, ndim, shape, i, off, ...) do {                                   \
+        const dm_tensor *wt_ = (t);                                                         \
+        int wnd_ = (ndim);                                                                  \
+        const int64_t *wsh_ = (shape);                                                      \
+        int64_t wn_ = 1;                                                                    \
+        for (int d_ = 0; d_ < wnd_; d_++) wn_ *= wsh_[d_];                                  \
+        if (wn_ == 0) break;                                                                \
+        dm_walk w_;                                                                         \
+        dm_walk_init(&w_, 1, &wt_, wnd_, wsh_);                                             \
+        int64_t wlen_ = dm_walk_row_len(&w_), wst_ = dm_walk_row_stride(&w_, 0);            \
+        for (int64_t i = 0; i < wn_; dm_walk_next_row(&w_))                                 \
+            for (int64_t wj_ = 0, off = dm_walk_offset(&w_, 0); wj_ < wlen_; wj_++, i++, off += wst_) {  \
+                __VA_ARGS__                                                                 \
+            }                                                                               \
+    } while (0)
+#define DM_WALK_EACH(t, i, off, ...) \
+    DM_WALK_EACH_TO(t, (t)->ndim, (t)->shape, i, off, __VA_ARGS__)
 
 #endif
