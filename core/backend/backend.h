@@ -5,16 +5,18 @@
  * this table: dm__kernels(dm__cur_device), which is the inputs' device (internal.h).  A
  * backend is a directory under core/backend/ that defines one dm_kernels:
  *
- *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (cpu/gemm.c)
- *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (ref/gemm.c), compared with
- *          the cpu device op by op in tests/c/test_backend_ops.c
+ *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
+ *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c)
+ *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
+ *          reduce.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
- * rules, every dtype).  Everything else still runs the loops in its op file on both devices:
- * the elementwise, reduction, copy/convert and fill loops, joins, losses, nn (dropout, batch
- * norm), init and random fills, optimizers.  Both devices hold host memory, so those loops
- * are correct on cpu:ref tensors (results carry the inputs' device); moving a loop behind
- * the table is adding its field here and a kernel in each backend (core/README.md). */
+ * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
+ * leaky_relu, elu, where) and the reductions and softmax.  Everything else (the backward
+ * loops, dm_sum_to, copy/convert and fill, joins, losses, nn, init and random fills,
+ * optimizers) runs one implementation on both devices, correct because both hold host memory
+ * (results carry the inputs' device); moving a loop behind the table is adding its field
+ * here and a kernel in each backend, named in its table.c (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
