@@ -179,7 +179,7 @@ dm_tensor *dm_binary(dm_binop op, const dm_tensor *a, const dm_tensor *b)
         int64_t n = dm__numel(a);
         out = dm__tensor_new_checked(a->ndim, a->shape, n);
         if (!out) return NULL;
-        if (n) K->binary_flat(op, DM_FLOAT32, n, dm__data(a), dm__data(b), dm__data(out));
+        if (n) K->binary_f32[op](n, dm__data(a), 1, dm__data(b), 1, dm__data(out));
     } else {
         out = binary_forward(bininfo[op].name, op, a, b, DM_FLOAT32);
         if (!out) return NULL;

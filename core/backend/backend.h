@@ -43,10 +43,11 @@ typedef enum {
  * for comparisons. */
 typedef void (*dm_binary_fn)(dm_binop op, dm_tensor *out, const dm_tensor *a,
                              const dm_tensor *b);
-/* the common case without the broadcasting machinery: a, b and o contiguous, n elements
-   each, of dtype dt (the compute type), o of dt or bool for comparisons */
-typedef void (*dm_binary_flat_fn)(dm_binop op, dm_dtype dt, int64_t n, const void *a,
-                                  const void *b, void *o);
+/* the common case without the broadcasting machinery, float32 into float32: a row of n
+   elements of a (stride sa) op b (stride sb) into o, one function per arithmetic dm_binop
+   (NULL for comparisons, whose output is bool) */
+typedef void (*dm_f32_row_fn)(int64_t n, const float *a, int64_t sa, const float *b,
+                              int64_t sb, float *o);
 typedef void (*dm_unary_fn)(dm_unop op, dm_tensor *out, const dm_tensor *x);
 typedef void (*dm_scalar_fn)(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
 /* p0, p1: clamp's lo and hi (NaN: none), leaky_relu's slope, elu's alpha; in x's type */
@@ -73,7 +74,7 @@ typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, in
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
-    dm_binary_flat_fn binary_flat;    /* the same, contiguous operands of one shape */
+    const dm_f32_row_fn *binary_f32;  /* [dm_binop]: the same on float32 rows */
     dm_unary_fn unary;                /* f(x), any dm_unop (int64: neg abs sign square relu) */
     dm_scalar_fn scalar;              /* x op s */
     dm_param_fn clamp, leaky_relu, elu;

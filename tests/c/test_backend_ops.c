@@ -165,9 +165,9 @@ static void test_seam(void)
     CHECK(!strcmp(dm_device_name(DM_CPU_REF), "cpu:ref") && dm_device_parse("cpu:ref") == DM_CPU_REF
           && dm_device_parse("cuda") == -1, "device names");
     const dm_kernels *kc = dm__kernels(DM_CPU), *kr = dm__kernels(DM_CPU_REF);
-    CHECK(kc->binary && kc->binary_flat && kc->unary && kc->scalar && kc->clamp &&
+    CHECK(kc->binary && kc->binary_f32 && kc->unary && kc->scalar && kc->clamp &&
           kc->leaky_relu && kc->elu && kc->where && kc->reduce && kc->maxmin && kc->softmax &&
-          kr->binary != kc->binary && kr->binary_flat != kc->binary_flat &&
+          kr->binary != kc->binary && kr->binary_f32[DM_BIN_ADD] != kc->binary_f32[DM_BIN_ADD] &&
           kr->unary != kc->unary && kr->scalar != kc->scalar && kr->clamp != kc->clamp &&
           kr->leaky_relu != kc->leaky_relu && kr->elu != kc->elu && kr->where != kc->where &&
           kr->reduce != kc->reduce && kr->maxmin != kc->maxmin && kr->softmax != kc->softmax,

@@ -128,7 +128,7 @@ static const vkern bink[NBINOPS][3] = {
     [DM_BIN_MAXIMUM] = KERNS(k_maximum), [DM_BIN_MINIMUM] = KERNS(k_minimum),
 };
 /* float32 into float32, typed (the common case's direct call); NULL for comparisons */
-static const binkern binf[NBINOPS] = {
+const dm_f32_row_fn dm__cpu_binary_f32[NBINOPS] = {
     [DM_BIN_ADD] = k_add, [DM_BIN_SUB] = k_sub, [DM_BIN_MUL] = k_mul, [DM_BIN_DIV] = k_div,
     [DM_BIN_POW] = k_pow, [DM_BIN_MAXIMUM] = k_maximum, [DM_BIN_MINIMUM] = k_minimum,
 };
@@ -159,14 +159,6 @@ void dm__cpu_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_te
             dm_walk_next_row(&w);
         }
     }
-}
-
-// a, b, o are [n], contiguous
-void dm__cpu_binary_flat(dm_binop op, dm_dtype dt, int64_t n, const void *a, const void *b,
-                         void *o)
-{
-    if (dt == DM_FLOAT32 && binf[op]) binf[op](n, a, 1, b, 1, o);   /* float32 into float32 */
-    else bink[op][kclass(dt)](n, a, 1, b, 1, o);
 }
 
 /* ---- one-input maps: o = f(x) row by row ------------------------------------------------ */

@@ -12,7 +12,7 @@ const dm_kernels dm__cpu_kernels = {
     .gemm_u8 = dm__gemm_u8,
     /* the vectorised elementwise kernels (elementwise.c) */
     .binary = dm__cpu_binary,
-    .binary_flat = dm__cpu_binary_flat,
+    .binary_f32 = dm__cpu_binary_f32,
     .unary = dm__cpu_unary,
     .scalar = dm__cpu_scalar,
     .clamp = dm__cpu_clamp,

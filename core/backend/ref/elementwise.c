@@ -124,27 +124,25 @@ void dm__ref_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_te
     }
 }
 
-// the same over contiguous [n] buffers: the tensors the table entry's pointers are
-void dm__ref_binary_flat(dm_binop op, dm_dtype dt, int64_t n, const void *a, const void *b,
-                         void *o)
-{
-    int cmp = op >= DM_BIN_EQ && op <= DM_BIN_GE;
-    for (int64_t i = 0; i < n; i++) {
-        double r;
-        if (dt == DM_INT64) {
-            int64_t ri = bin_i(op, ((const int64_t *)a)[i], ((const int64_t *)b)[i]);
-            if (!cmp) { ((int64_t *)o)[i] = ri; continue; }
-            r = (double)ri;
-        } else if (dt == DM_FLOAT64) {
-            r = bin_f(op, ((const double *)a)[i], ((const double *)b)[i]);
-        } else {
-            r = bin_f(op, ((const float *)a)[i], ((const float *)b)[i]);
-        }
-        if (cmp) ((uint8_t *)o)[i] = r != 0;
-        else if (dt == DM_FLOAT64) ((double *)o)[i] = r;
-        else ((float *)o)[i] = (float)r;
+// the same over float32 rows: o[i] = a[i * sa] op b[i * sb], i < n
+#define REF_F32(name, op)                                                                   \
+    static void name(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,     \
+                     float *o)                                                              \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++) o[i] = (float)bin_f(op, a[i * sa], b[i * sb]);      \
     }
-}
+REF_F32(add_f32, DM_BIN_ADD)
+REF_F32(sub_f32, DM_BIN_SUB)
+REF_F32(mul_f32, DM_BIN_MUL)
+REF_F32(div_f32, DM_BIN_DIV)
+REF_F32(pow_f32, DM_BIN_POW)
+REF_F32(maximum_f32, DM_BIN_MAXIMUM)
+REF_F32(minimum_f32, DM_BIN_MINIMUM)
+const dm_f32_row_fn dm__ref_binary_f32[DM_BIN_MINIMUM + 1] = {
+    [DM_BIN_ADD] = add_f32, [DM_BIN_SUB] = sub_f32, [DM_BIN_MUL] = mul_f32,
+    [DM_BIN_DIV] = div_f32, [DM_BIN_POW] = pow_f32, [DM_BIN_MAXIMUM] = maximum_f32,
+    [DM_BIN_MINIMUM] = minimum_f32,
+};
 
 /* torch.selu and gelu's constants */
 #define SELU_ALPHA 1.6732632423543772848170429916717

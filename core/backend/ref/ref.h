@@ -5,8 +5,7 @@
 #include "backend.h"
 
 void dm__ref_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_tensor *b);
-void dm__ref_binary_flat(dm_binop op, dm_dtype dt, int64_t n, const void *a, const void *b,
-                        void *o);
+extern const dm_f32_row_fn dm__ref_binary_f32[DM_BIN_MINIMUM + 1];
 void dm__ref_unary(dm_unop op, dm_tensor *out, const dm_tensor *x);
 void dm__ref_scalar(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
 void dm__ref_clamp(dm_tensor *out, const dm_tensor *x, double lo, double hi);
