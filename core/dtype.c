@@ -7,6 +7,7 @@
  * undefined behaviour here.  uint8 takes the low byte of the int64 value (-1 -> 255); bool is
  * v != 0 (NaN -> true). */
 #include "internal.h"
+#include "walk.h"
 
 static const char *const names[DM_NDTYPES] = {
     [DM_FLOAT32] = "float32", [DM_FLOAT64] = "float64", [DM_INT64] = "int64",
@@ -209,12 +210,8 @@ static void gather_convert(const dm_tensor *src, char *out, dm_dtype od)
         for (int64_t i = 0; i < n; i++) convert1(out + i * (int64_t)oe, od, p + i * (int64_t)se, src->dtype);
         return;
     }
-    dm_iter it;
-    dm_iter_init(&it, src);
-    for (int64_t i = 0; i < n; i++) {
-        convert1(out + i * (int64_t)oe, od, base + it.off * (int64_t)se, src->dtype);
-        dm_iter_next(&it);
-    }
+    DM_WALK_EACH(src, i, off,
+        convert1(out + i * (int64_t)oe, od, base + off * (int64_t)se, src->dtype););
 }
 
 void dm_to_buffer_dtype(const dm_tensor *t, void *out, dm_dtype out_dt)
@@ -232,15 +229,19 @@ void dm__copy_convert(dm_tensor *dst, const dm_tensor *src)
         gather_convert(src, dm__ptr(dst), dst->dtype);
         return;
     }
-    dm_iter id, is;
-    dm_iter_init(&id, dst);
-    dm_iter_init_bcast(&is, src, dst->ndim, dst->shape);
+    if (n == 0) return;
+    // dst and src (broadcast) walked together, row by row: strides sd and ss in a row
+    dm_walk w;
+    dm_walk_init(&w, 2, (const dm_tensor *[]){ dst, src }, dst->ndim, dst->shape);
     char *db = dst->storage->data;
     const char *sb = src->storage->data;
-    for (int64_t i = 0; i < n; i++) {
-        convert1(db + id.off * (int64_t)de, dst->dtype, sb + is.off * (int64_t)se, src->dtype);
-        dm_iter_next(&id);
-        dm_iter_next(&is);
+    int64_t len = dm_walk_row_len(&w), sd = dm_walk_row_stride(&w, 0),
+            ss = dm_walk_row_stride(&w, 1);
+    for (int64_t done = 0; done < n; done += len) {
+        for (int64_t j = 0; j < len; j++)
+            convert1(db + (w.off[0] + j * sd) * (int64_t)de, dst->dtype,
+                     sb + (w.off[1] + j * ss) * (int64_t)se, src->dtype);
+        dm_walk_next_row(&w);
     }
 }
 

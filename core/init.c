@@ -17,6 +17,7 @@
  *     fan_in  = in  * k1 * k2 * ...        fan_out = out * k1 * k2 * ...
  */
 #include "internal.h"
+#include "walk.h"
 #include <float.h>
 
 /* ---- gains and fans ------------------------------------------------------------------- */
@@ -207,38 +208,27 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
     double lo = 2 * norm_cdf((a - mean) / std) - 1;
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
     int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
+    (void)n;
     if (t->dtype == DM_FLOAT64) {
         double *base = t->storage->data;
-        for (int64_t i = 0; i < n; i++) {
+        DM_WALK_EACH(t, i, off,
             double u = lo + (hi - lo) * dm_rng_uniform(g);
             double v = mean + std * sqrt(2.0) * dm_erfinv(u);
-            base[it.off] = v < a ? a : v > b ? b : v;
-            dm_iter_next(&it);
-        }
+            base[off] = v < a ? a : v > b ? b : v;);
         return 0;
     }
     float fa = (float)a, fb = (float)b;
     float *base = dm__fbase(t);
-    for (int64_t i = 0; i < n; i++) {
+    DM_WALK_EACH(t, i, off,
         double u = lo + (hi - lo) * (double)dm_rng_uniformf(g);
         float v = (float)(mean + std * sqrt(2.0) * dm_erfinv(u));
-        base[it.off] = v < fa ? fa : v > fb ? fb : v;
-        dm_iter_next(&it);
-    }
+        base[off] = v < fa ? fa : v > fb ? fb : v;);
     return 0;
 }
 
 int dm_init_constant_(dm_tensor *t, double v)
 {
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
-    for (int64_t i = 0; i < n; i++) {
-        dm__store_f64(t, it.off, v);
-        dm_iter_next(&it);
-    }
+    DM_WALK_EACH(t, i, off, dm__store_f64(t, off, v););
     return 0;
 }
 
@@ -252,13 +242,8 @@ int dm_init_eye_(dm_tensor *t)
         return -1;
     }
     // t is [rows x cols]: 1 where row == col
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
-    for (int64_t i = 0; i < n; i++) {
-        dm__store_f64(t, it.off, it.idx[0] == it.idx[1]);
-        dm_iter_next(&it);
-    }
+    int64_t cols = t->shape[1];
+    DM_WALK_EACH(t, i, off, dm__store_f64(t, off, i / cols == i % cols););
     return 0;
 }
 
@@ -283,16 +268,13 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
     // input channel d through the kernel's centre, for d < min(per, in)
     int64_t per = t->shape[0] / groups;
     int64_t min_dim = per < t->shape[1] ? per : t->shape[1];
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t d = it.idx[0] % per;
-        int one = d < min_dim && it.idx[1] == d;
-        for (int k = 2; one && k < t->ndim; k++) one = it.idx[k] == t->shape[k] / 2;
-        dm__store_f64(t, it.off, one);
-        dm_iter_next(&it);
-    }
+    DM_WALK_EACH(t, i, off,
+        int64_t idx[DM_MAX_DIMS] = { 0 }, rest = i;           /* element i's index */
+        for (int k = t->ndim - 1; k >= 0; k--) { idx[k] = rest % t->shape[k]; rest /= t->shape[k]; }
+        int64_t d = idx[0] % per;
+        int one = d < min_dim && idx[1] == d;
+        for (int k = 2; one && k < t->ndim; k++) one = idx[k] == t->shape[k] / 2;
+        dm__store_f64(t, off, one););
     return 0;
 }
 
@@ -456,14 +438,11 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
         double s = rdiag[j] < 0 ? -gain : gain;
         for (int64_t i = 0; i < m; i++) q[j * m + i] *= s;
     }
-    dm_iter it;
-    dm_iter_init(&it, t);
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) {
-            // result [rows x cols] is q (tall, [rows x cols]) or q^T (q is [cols x rows])
-            dm__store_f64(t, it.off, wide ? q[i * m + j] : q[j * m + i]);
-            dm_iter_next(&it);
-        }
+    // result [rows x cols] is q (tall, [rows x cols]) or q^T (q is [cols x rows])
+    DM_WALK_EACH(t, k, off,
+        int64_t i = k / cols, j = k % cols;
+        dm__store_f64(t, off, wide ? q[i * m + j] : q[j * m + i]););
+    (void)rows;
     free(a);
     free(q);
     free(rdiag);

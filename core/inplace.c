@@ -2,6 +2,7 @@
  * writing into a leaf that requires grad is refused while grad mode is on (as PyTorch does),
  * so optimizers and initializers run under no_grad. */
 #include "internal.h"
+#include "walk.h"
 
 int dm__check_inplace(const char *fn, const dm_tensor *t)
 {
@@ -63,13 +64,14 @@ static int apply_pair(const char *fn, dm_tensor *dst, const dm_tensor *src, pair
         else if (f == f_axpy) for (int64_t i = 0; i < n; i++) dp[i] += a * sp[i];
         else for (int64_t i = 0; i < n; i++) f(dp + i, sp[i], a);
     } else {
-        dm_iter id, is;
-        dm_iter_init(&id, dst);
-        dm_iter_init_bcast(&is, srcv, dst->ndim, dst->shape);
-        for (int64_t i = 0; i < n; i++) {
-            f(dd + id.off, sd[is.off], a);
-            dm_iter_next(&id);
-            dm_iter_next(&is);
+        // dst and srcv (broadcast) walked together, row by row
+        dm_walk w;
+        dm_walk_init(&w, 2, (const dm_tensor *[]){ dst, srcv }, dst->ndim, dst->shape);
+        int64_t len = dm_walk_row_len(&w), s0 = dm_walk_row_stride(&w, 0),
+                s1 = dm_walk_row_stride(&w, 1);
+        for (int64_t done = 0; n > 0 && done < n; done += len) {
+            for (int64_t j = 0; j < len; j++) f(dd + w.off[0] + j * s0, sd[w.off[1] + j * s1], a);
+            dm_walk_next_row(&w);
         }
     }
     if (tmp) { dm__free_floats(tmp, dm_numel(src)); free(tsrc); }
@@ -129,9 +131,8 @@ int dm_mul_(dm_tensor *t, const dm_tensor *o)
         float *p_ = dm_data(t); \
         for (int64_t i_ = 0; i_ < n_; i_++) { float *v = p_ + i_; expr; } \
     } else { \
-        dm_iter it_; dm_iter_init(&it_, t); \
         float *b_ = (t)->storage->data; \
-        for (int64_t i_ = 0; i_ < n_; i_++) { float *v = b_ + it_.off; expr; dm_iter_next(&it_); } \
+        DM_WALK_EACH(t, i_, off_, float *v = b_ + off_; expr;); \
     } \
 } while (0)
 

@@ -147,29 +147,6 @@ static inline int dm__same_shape(const dm_tensor *a, const dm_tensor *b)
 #define DM_SHAPE_BUF 160
 #define SHAPE(t, buf) dm_shape_str((t)->ndim, (t)->shape, (buf), sizeof(buf))
 
-/* Walk every element of t in row-major order, giving its storage offset.
- *   dm_iter it; dm_iter_init(&it, t);
- *   for (int64_t i = 0; i < n; i++) { float v = base[it.off]; dm_iter_next(&it); }     */
-typedef struct {
-    int ndim;
-    int64_t off;
-    int64_t idx[DM_MAX_DIMS];
-    int64_t shape[DM_MAX_DIMS];
-    int64_t stride[DM_MAX_DIMS];
-} dm_iter;
-void dm_iter_init(dm_iter *it, const dm_tensor *t);
-/* iterate t with a broadcast shape (t's shape right-aligned to ndim/shape, size-1 dims
-   given stride 0) */
-void dm_iter_init_bcast(dm_iter *it, const dm_tensor *t, int ndim, const int64_t *shape);
-static inline void dm_iter_next(dm_iter *it) {
-    for (int d = it->ndim - 1; d >= 0; d--) {
-        it->off += it->stride[d];
-        if (++it->idx[d] < it->shape[d]) return;
-        it->off -= it->stride[d] * it->shape[d];
-        it->idx[d] = 0;
-    }
-}
-
 /* broadcast shapes of a and b into out (ndim returned), -1 with message on mismatch */
 int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b,
                         int64_t *out);

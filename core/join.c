@@ -3,9 +3,10 @@
  * All three move whole slabs.  Seen around the dim they work on, a tensor is
  * [outer x size x inner] (outer: product of the dims before, inner: product of the dims
  * after); cat and stack lay their inputs side by side along the middle dim, index_select
- * picks slabs from it.  Outputs are contiguous; inputs are read through dm_iter (or a
+ * picks slabs from it.  Outputs are contiguous; inputs are read through the walker (walk.h; or a
  * contiguous copy) when they are not. */
 #include "internal.h"
+#include "walk.h"
 #include <stdio.h>
 
 static int64_t prod(const int64_t *shape, int from, int to)
@@ -208,12 +209,10 @@ static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t 
     int64_t m = dm_numel(idx);
     int64_t *pos = malloc((size_t)(m ? m : 1) * sizeof *pos);
     if (!pos) { dm_seterr("%s: out of memory", fn); return NULL; }
-    dm_iter it;
-    dm_iter_init(&it, idx);
-    for (int64_t j = 0; j < m; j++) {
+    DM_WALK_EACH(idx, j, off,
         int64_t p;
         if (idx->dtype == DM_INT64) {
-            p = ((const int64_t *)idx->storage->data)[it.off];
+            p = ((const int64_t *)idx->storage->data)[off];
             if (p < 0 || p >= size) {       /* shown 1-based, as the caller passed it */
                 dm_seterr("%s: index %lld out of range for dim %d of size %lld", fn,
                           (long long)(p == INT64_MAX ? p : p + 1), d + 1, (long long)size);
@@ -221,7 +220,7 @@ static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t 
                 return NULL;
             }
         } else {
-            float v = dm__fbase(idx)[it.off];
+            float v = dm__fbase(idx)[off];
             if (!(v == floorf(v))) {        /* also NaN and infinities */
                 dm_seterr("%s: index %g is not an integer", fn, (double)v + 1);
                 free(pos);
@@ -235,9 +234,7 @@ static int64_t *read_index(const char *fn, const dm_tensor *idx, int d, int64_t 
             }
             p = (int64_t)v;
         }
-        dm_iter_next(&it);
-        pos[j] = p;
-    }
+        pos[j] = p;);
     *count = m;
     return pos;
 }

@@ -15,6 +15,7 @@
  *   saved[0]  log_softmax of the input (cross entropy)
  */
 #include "internal.h"
+#include "walk.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
@@ -48,6 +49,7 @@ static void *operand(const dm_tensor *t, int nd, const int64_t *shape, int64_t n
                      dm_tensor **hold)
 {
     *hold = NULL;
+    (void)n;                                  /* the walk counts shape's elements itself */
     int same = t->ndim == nd;
     for (int d = 0; same && d < nd; d++) same = t->shape[d] == shape[d];
     if (same && dm__is_contig(t)) return dm__ptr(t);
@@ -56,10 +58,8 @@ static void *operand(const dm_tensor *t, int nd, const int64_t *shape, int64_t n
         dm__copy_convert(*hold, t);
     } else {
         float *buf = dm__ptr(*hold);
-        dm_iter it;
-        dm_iter_init_bcast(&it, t, nd, shape);
         const float *base = dm__fbase(t);
-        for (int64_t i = 0; i < n; i++) { buf[i] = base[it.off]; dm_iter_next(&it); }
+        DM_WALK_EACH_TO(t, nd, shape, i, off, buf[i] = base[off];);
     }
     return dm__ptr(*hold);
 }

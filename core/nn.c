@@ -4,6 +4,7 @@
  * drawn as bernoulli(1 - p) (the same draws as dm_bernoulli_(mask, 1 - p, g)); batch norm is
  * aten's native_batch_norm, statistics accumulated in double. */
 #include "internal.h"
+#include "walk.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */

@@ -24,9 +24,7 @@ static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, 
         const T *xd = base + x->offset;
         for (int64_t i = 0; i < n; i++) o[i] = xd[i] * m[i];
     } else {
-        dm_iter it;
-        dm_iter_init(&it, x);
-        for (int64_t i = 0; i < n; i++) { o[i] = base[it.off] * m[i]; dm_iter_next(&it); }
+        DM_WALK_EACH(x, i, off, o[i] = base[off] * m[i];);
     }
 }
 

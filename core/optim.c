@@ -11,6 +11,7 @@
  *
  * Callers run these with grad mode off (optimizers do); no autograd is recorded. */
 #include "internal.h"
+#include "walk.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
@@ -88,12 +89,8 @@ static void put_back(span *s, int write)
         size_t es = dm__esize(s->t->dtype);
         char *base = s->t->storage->data;
         const char *src = s->d;
-        dm_iter it;
-        dm_iter_init(&it, s->t);
-        for (int64_t i = 0; i < n; i++) {
-            memcpy(base + it.off * (int64_t)es, src + i * (int64_t)es, es);
-            dm_iter_next(&it);
-        }
+        (void)n;
+        DM_WALK_EACH(s->t, i, off, memcpy(base + off * (int64_t)es, src + i * (int64_t)es, es););
     }
     dm__buf_release_any(s->t, s->d, s->owned);
     s->owned = 0;

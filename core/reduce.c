@@ -26,6 +26,8 @@
  *             DM_OP_SOFTMAX, _LOG_SOFTMAX)
  */
 #include "internal.h"
+#include "walk.h"
+#include "backend.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
@@ -38,7 +40,7 @@
 
 /* ---- geometry -------------------------------------------------------------------------- */
 
-typedef struct { int64_t outer, r, inner; } geom;
+typedef dm_geom geom;
 
 static geom geom_of(int ndim, const int64_t *shape, int dim)
 {
@@ -66,15 +68,12 @@ static int reduced_shape(const dm_tensor *x, int dim, int keepdim, int64_t *os)
 }
 
 /* ---- kernels ---------------------------------------------------------------------------
- * One table per floating type, instantiated from reduce_gen.h; integer inputs go through
- * the int64 kernels below (sum and prod exact in int64, max/min by comparison). */
+ * The forward reductions and softmax are the device's (backend.h: cpu/reduce.c, ref/reduce.c);
+ * the backward rules' kernels and dm_sum_to's are here, one table per floating type
+ * instantiated from reduce_gen.h. */
 typedef struct {
-    int (*sum)(const void *x, geom G, double scale, void *y);
-    void (*fold)(dm_redop op, const void *x, geom G, int64_t correction, void *y);
-    void (*maxmin)(const void *x, geom G, int is_min, void *v, int64_t *ix);
     void (*sum_runs)(const void *x, int nb, const int64_t *bsize, const int *bred, int64_t n,
                      double *acc);
-    void (*softmax)(const void *x, void *y, geom G, int logsm);
     void (*softmax_bw)(const void *y, const void *g, void *gi, geom G, int logsm);
     int (*reduce_bw)(const dm_node *n, geom G, int full, const void *x, const void *g,
                      const int64_t *ix, const void *sd, void *gi, int64_t nin);
@@ -83,56 +82,15 @@ typedef struct {
 #define IS_NAN(v) ((v) != (v))
 #define T float
 #define S f
-#define TEXP expf
 #include "reduce_gen.h"
 #define T double
 #define S d
-#define TEXP exp
 #include "reduce_gen.h"
 
 static const kernels *kern_of(dm_dtype dt) { return dt == DM_FLOAT32 ? &kern_f : &kern_d; }
 
-/* index of the extreme of an int64 slice (R > 0): the first occurrence */
-static int64_t extreme_index_l(const int64_t *s, int64_t R, int64_t stride, int is_min)
-{
-    int64_t best = s[0], at = 0;
-    for (int64_t r = 1; r < R; r++) {
-        int64_t v = s[r * stride];
-        if (is_min ? v < best : v > best) { best = v; at = r; }
-    }
-    return at;
-}
-
-/* sum, prod (wrapping as PyTorch's int64 arithmetic), max, min, argmax, argmin of int64
-   slices into y (int64; ix, when given, receives max/min's 0-based indices) */
-static void fold_l(dm_redop op, const int64_t *xd, geom G, int64_t *y, int64_t *ix)
-{
-    int is_min = op == DM_RED_MIN || op == DM_RED_ARGMIN;
-    for (int64_t o = 0; o < G.outer; o++)
-        for (int64_t i = 0; i < G.inner; i++) {
-            const int64_t *s = xd + o * G.r * G.inner + i;
-            int64_t k = o * G.inner + i, at;
-            uint64_t acc = op == DM_RED_PROD;
-            switch (op) {
-            case DM_RED_SUM:
-                for (int64_t r = 0; r < G.r; r++) acc += (uint64_t)s[r * G.inner];
-                y[k] = (int64_t)acc;
-                break;
-            case DM_RED_PROD:
-                for (int64_t r = 0; r < G.r; r++) acc *= (uint64_t)s[r * G.inner];
-                y[k] = (int64_t)acc;
-                break;
-            case DM_RED_ARGMAX: case DM_RED_ARGMIN:
-                y[k] = extreme_index_l(s, G.r, G.inner, is_min);
-                break;
-            default:
-                at = extreme_index_l(s, G.r, G.inner, is_min);
-                y[k] = s[at * G.inner];
-                if (ix) ix[k] = at;
-                break;
-            }
-        }
-}
+/* the kernels of the current device: the op's input's (dm__device_of) */
+#define DEV (dm__kernels(dm__cur_device))
 
 /* t's values as a contiguous buffer of dtype dt: t's own data when it already is one
    (*owned = 0), else a converted copy to release with buf_free */
@@ -201,8 +159,7 @@ static int maxmin_dim(const char *fn, const dm_tensor *x, int dim, int keepdim, 
     int owned = 0;
     const void *xd = val && idx ? contig_as(x, kt, &owned) : NULL;
     if (!xd) goto fail;
-    if (flt) kern_of(kt)->maxmin(xd, G, is_min, dm__ptr(val), dm__ptr(idx));
-    else fold_l(is_min ? DM_RED_MIN : DM_RED_MAX, xd, G, dm__ptr(val), dm__ptr(idx));
+    DEV->maxmin(kt, xd, G, is_min, dm__ptr(val), dm__ptr(idx));
     buf_free(x, kt, xd, owned);
     if (kt != x->dtype) {                               /* uint8, bool: back to x's dtype */
         dm_tensor *v = dm_to_dtype(val, x->dtype);
@@ -250,8 +207,9 @@ static dm_tensor *reduce_int(dm_redop op, const dm_tensor *x, int dim, geom G, i
     int owned = 0;
     const int64_t *xd = out ? contig_as(x, DM_INT64, &owned) : NULL;
     if (!xd) { dm_tensor_release(out); return NULL; }
-    fold_l(op, xd, G, dm__ptr(out), NULL);
+    int rc = DEV->reduce(op, DM_INT64, xd, G, 1, 0, dm__ptr(out));
     buf_free(x, DM_INT64, xd, owned);
+    if (rc) { dm_tensor_release(out); return NULL; }
     DM_UNUSED(dim);
     if ((op == DM_RED_MAX || op == DM_RED_MIN) && x->dtype != DM_INT64) {
         dm_tensor *v = dm_to_dtype(out, x->dtype);
@@ -295,13 +253,10 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
     int owned = 0;
     const void *xd = contig_as(x, dt, &owned);
     if (!xd) { dm_tensor_release(out); return NULL; }
-    const kernels *K = kern_of(dt);
     void *y = dm__ptr(out);
-    int rc = 0;
-    if (op == DM_RED_SUM) rc = K->sum(xd, G, 1.0, y);
-    else if (op == DM_RED_MEAN)                 /* mean of nothing is nan */
-        rc = K->sum(xd, G, G.r > 0 ? 1.0 / (double)G.r : NAN, y);
-    else K->fold(op, xd, G, correction, y);
+    /* the mean is the sum times 1/r; the mean of nothing is nan */
+    double scale = op != DM_RED_MEAN ? 1.0 : G.r > 0 ? 1.0 / (double)G.r : NAN;
+    int rc = DEV->reduce(op, dt, xd, G, scale, correction, y);
     buf_free(x, dt, xd, owned);
     if (rc) { dm_tensor_release(out); return NULL; }
 
@@ -394,12 +349,9 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
             ov.shape[d] = out->shape[d + extra];
             ov.stride[d] = out->stride[d + extra];
         }
-        dm_iter it;
-        dm_iter_init_bcast(&it, &ov, nd, x->shape);
-        for (int64_t k = 0; k < n; k++) {
-            y[it.off] = (int64_t)((uint64_t)y[it.off] + (uint64_t)xd[k]);
-            dm_iter_next(&it);
-        }
+        (void)n;
+        DM_WALK_EACH_TO(&ov, nd, x->shape, k, off,
+            y[off] = (int64_t)((uint64_t)y[off] + (uint64_t)xd[k]););
         buf_free(x, DM_INT64, xd, owned);
     } else {
         int owned = 0;
@@ -451,7 +403,7 @@ static dm_tensor *softmax_impl(const dm_tensor *x, int dim, int logsm)
     if (!xd) { dm_tensor_release(out); return NULL; }
     /* an empty tensor has nothing to compute: no loop over the other dims (which may be
        huge) */
-    if (dm__numel(x) != 0) kern_of(dt)->softmax(xd, dm__ptr(out), G, logsm);
+    if (dm__numel(x) != 0) DEV->softmax(dt, xd, dm__ptr(out), G, logsm);
     buf_free(x, dt, xd, owned);
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(logsm ? DM_OP_LOG_SOFTMAX : DM_OP_SOFTMAX, 0, out, 1, &x);

@@ -84,6 +84,7 @@
  * share one between threads only with the caller's own locking.
  */
 #include "internal.h"
+#include "walk.h"
 
 #define PCG_MULT 6364136223846793005ULL
 #define PCG_INC  1442695040888963407ULL
@@ -227,44 +228,26 @@ void dm_rng_set_state(dm_rng *g, const void *buf) {
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t)) return -1;
     if (!g) g = dm_default_rng();
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
     if (t->dtype == DM_FLOAT64) {
         double *base = t->storage->data;
-        for (int64_t i = 0; i < n; i++) {
-            base[it.off] = a + (b - a) * dm_rng_uniform(g);
-            dm_iter_next(&it);
-        }
+        DM_WALK_EACH(t, i, off, base[off] = a + (b - a) * dm_rng_uniform(g););
         return 0;
     }
     float *base = dm__fbase(t);
-    for (int64_t i = 0; i < n; i++) {
-        base[it.off] = (float)(a + (b - a) * (double)dm_rng_uniformf(g));
-        dm_iter_next(&it);
-    }
+    DM_WALK_EACH(t, i, off, base[off] = (float)(a + (b - a) * (double)dm_rng_uniformf(g)););
     return 0;
 }
 
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t)) return -1;
     if (!g) g = dm_default_rng();
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
     if (t->dtype == DM_FLOAT64) {
         double *base = t->storage->data;
-        for (int64_t i = 0; i < n; i++) {
-            base[it.off] = mean + std * dm_rng_normal(g);
-            dm_iter_next(&it);
-        }
+        DM_WALK_EACH(t, i, off, base[off] = mean + std * dm_rng_normal(g););
         return 0;
     }
     float *base = dm__fbase(t);
-    for (int64_t i = 0; i < n; i++) {
-        base[it.off] = (float)(mean + std * dm_rng_normal(g));
-        dm_iter_next(&it);
-    }
+    DM_WALK_EACH(t, i, off, base[off] = (float)(mean + std * dm_rng_normal(g)););
     return 0;
 }
 
@@ -278,15 +261,10 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
     /* the span can exceed INT64_MAX (low very negative); unsigned arithmetic wraps back
        to the right signed value */
     uint64_t span = (uint64_t)high - (uint64_t)low;
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
-    for (int64_t i = 0; i < n; i++) {
+    DM_WALK_EACH(t, i, off,
         uint64_t v = (uint64_t)low + dm_rng_below(g, span);
         int64_t sv = v > (uint64_t)INT64_MAX ? -(int64_t)(~v) - 1 : (int64_t)v;
-        dm__store_i64(t, it.off, sv);
-        dm_iter_next(&it);
-    }
+        dm__store_i64(t, off, sv););
     return 0;
 }
 
@@ -316,20 +294,11 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
         return -1;
     }
     if (!g) g = dm_default_rng();
-    int64_t n = dm_numel(t);
-    dm_iter it;
-    dm_iter_init(&it, t);
     if (t->dtype == DM_FLOAT32) {
         float *base = dm__fbase(t);
-        for (int64_t i = 0; i < n; i++) {
-            base[it.off] = dm_rng_uniform(g) < p ? 1.0f : 0.0f;
-            dm_iter_next(&it);
-        }
+        DM_WALK_EACH(t, i, off, base[off] = dm_rng_uniform(g) < p ? 1.0f : 0.0f;);
         return 0;
     }
-    for (int64_t i = 0; i < n; i++) {
-        dm__store_i64(t, it.off, dm_rng_uniform(g) < p);
-        dm_iter_next(&it);
-    }
+    DM_WALK_EACH(t, i, off, dm__store_i64(t, off, dm_rng_uniform(g) < p););
     return 0;
 }

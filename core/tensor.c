@@ -1,5 +1,6 @@
 /* tensor.c -- tensor lifecycle, inspection and element iteration. */
 #include "internal.h"
+#include "walk.h"
 #include <stdio.h>
 
 static dm_tensor *tensor_struct(void)
@@ -242,30 +243,6 @@ int dm_wrap_dim(const char *fn, int dim, int ndim, int allow_end)
     return dim;
 }
 
-void dm_iter_init(dm_iter *it, const dm_tensor *t)
-{
-    it->ndim = t->ndim;
-    it->off = t->offset;
-    for (int d = 0; d < t->ndim; d++) {
-        it->idx[d] = 0;
-        it->shape[d] = t->shape[d];
-        it->stride[d] = t->stride[d];
-    }
-}
-
-void dm_iter_init_bcast(dm_iter *it, const dm_tensor *t, int ndim, const int64_t *shape)
-{
-    int lead = ndim - t->ndim;
-    it->ndim = ndim;
-    it->off = t->offset;
-    for (int d = 0; d < ndim; d++) {
-        it->idx[d] = 0;
-        it->shape[d] = shape[d];
-        if (d < lead || t->shape[d - lead] == 1) it->stride[d] = 0;
-        else it->stride[d] = t->stride[d - lead];
-    }
-}
-
 void dm_to_buffer(const dm_tensor *t, float *out)
 {
     int64_t n = dm_numel(t);
@@ -273,10 +250,8 @@ void dm_to_buffer(const dm_tensor *t, float *out)
         memcpy(out, dm_data(t), (size_t)n * sizeof(float));
         return;
     }
-    dm_iter it;
-    dm_iter_init(&it, t);
     const float *base = dm__fbase(t);
-    for (int64_t i = 0; i < n; i++) { out[i] = base[it.off]; dm_iter_next(&it); }
+    DM_WALK_EACH(t, i, off, out[i] = base[off];);
 }
 
 float *dm__contig_data(const dm_tensor *t, int *owned)

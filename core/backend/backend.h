@@ -5,16 +5,18 @@
  * this table: dm__kernels(dm__cur_device), which is the inputs' device (internal.h).  A
  * backend is a directory under core/backend/ that defines one dm_kernels:
  *
- *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (cpu/gemm.c)
- *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (ref/gemm.c), compared with
- *          the cpu device op by op in tests/c/test_backend_ops.c
+ *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
+ *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c)
+ *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
+ *          reduce.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
- * rules, every dtype).  Everything else still runs the loops in its op file on both devices:
- * the elementwise, reduction, copy/convert and fill loops, joins, losses, nn (dropout, batch
- * norm), init and random fills, optimizers.  Both devices hold host memory, so those loops
- * are correct on cpu:ref tensors (results carry the inputs' device); moving a loop behind
- * the table is adding its field here and a kernel in each backend (core/README.md). */
+ * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
+ * leaky_relu, elu, where) and the reductions and softmax.  Everything else (the backward
+ * loops, dm_sum_to, copy/convert and fill, joins, losses, nn, init and random fills,
+ * optimizers) runs one implementation on both devices, correct because both hold host memory
+ * (results carry the inputs' device); moving a loop behind the table is adding its field
+ * here and a kernel in each backend, named in its table.c (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
@@ -25,8 +27,61 @@
     void (*name)(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha,         \
                  const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)
 
+/* tensor-scalar maps, out = f(x, s): s is the number in x's type (rounded to float for a
+   float32 x); x - s comes as DM_SC_ADD of -s */
+typedef enum {
+    DM_SC_ADD, DM_SC_MUL, DM_SC_DIV,  /* x + s, x * s, x / s (a true division) */
+    DM_SC_RSUB, DM_SC_RDIV,           /* s - x, s / x (torch's reciprocal(x) * s) */
+    DM_SC_POW, DM_SC_RPOW             /* x ^ s (torch's special cases), s ^ x */
+} dm_scalar_kind;
+
+/* The elementwise kernels write out, a new contiguous tensor (its shape the broadcast of
+ * the inputs', at least one element); the inputs have any strides and offsets, broadcast to
+ * out's shape (right-aligned, size-1 dims repeated).  Dtypes are the compute types the op
+ * functions convert to (elementwise.c): float32, float64, or int64 where the op has an
+ * integer kernel (not div, pow with a scalar, the float maps); out has the inputs' dtype, bool
+ * for comparisons. */
+typedef void (*dm_binary_fn)(dm_binop op, dm_tensor *out, const dm_tensor *a,
+                             const dm_tensor *b);
+/* the common case without the broadcasting machinery, float32 into float32: a row of n
+   elements of a (stride sa) op b (stride sb) into o, one function per arithmetic dm_binop
+   (NULL for comparisons, whose output is bool) */
+typedef void (*dm_f32_row_fn)(int64_t n, const float *a, int64_t sa, const float *b,
+                              int64_t sb, float *o);
+typedef void (*dm_unary_fn)(dm_unop op, dm_tensor *out, const dm_tensor *x);
+typedef void (*dm_scalar_fn)(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
+/* p0, p1: clamp's lo and hi (NaN: none), leaky_relu's slope, elu's alpha; in x's type */
+typedef void (*dm_param_fn)(dm_tensor *out, const dm_tensor *x, double p0, double p1);
+/* out = cond ? a : b; cond bool, a and b of out's dtype (any) */
+typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
+                            const dm_tensor *b);
+
+/* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
+ * reduced dim, outer the product of the dims before it, inner of those after it (a full
+ * reduction is 1 x numel x 1); slice (o, i)'s result sits at y[o * inner + i]. */
+typedef struct { int64_t outer, r, inner; } dm_geom;
+/* sum (times scale: 1, or 1/r for the mean), prod, max, min, argmax, argmin (int64 y), var
+   and std (correction) of x of dtype dt: float32, float64, or int64 for sum, prod, max, min,
+   argmax, argmin (exact, wrapping); y has dt but for argmax/argmin.  0, or -1 and a message */
+typedef int (*dm_reduce_fn)(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double scale,
+                            int64_t correction, void *y);
+/* max or min along r: values v (dt) and their first 0-based indices ix (NaN wins) */
+typedef void (*dm_maxmin_fn)(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v,
+                             int64_t *ix);
+/* softmax or log_softmax along r, x and y [outer x r x inner] of dt (float32, float64) */
+typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
+    dm_binary_fn binary;              /* a op b, any dm_binop */
+    const dm_f32_row_fn *binary_f32;  /* [dm_binop]: the same on float32 rows */
+    dm_unary_fn unary;                /* f(x), any dm_unop (int64: neg abs sign square relu) */
+    dm_scalar_fn scalar;              /* x op s */
+    dm_param_fn clamp, leaky_relu, elu;
+    dm_where_fn where;
+    dm_reduce_fn reduce;              /* reductions over one dim, or all */
+    dm_maxmin_fn maxmin;
+    dm_softmax_fn softmax;
     DM_GEMM_FN(sgemm, float);         /* float32 */
     DM_GEMM_FN(dgemm, double);        /* float64 */
     DM_GEMM_FN(gemm_i64, int64_t);    /* exact modulo 2^64 (PyTorch's Long mm) */

@@ -6,12 +6,17 @@
  * table with its gradient case is compared here too, and an op without one fails there.  For
  * each case and dtype the same inputs are made on both devices; the op runs on each, and the
  * test checks that the result and every input's gradient sit on that device and agree:
- *   float32  relative 1e-5, and 1e-4 for the matrix products (BLAS sums in float in its own
- *            order, the reference in double)
- *   float64  relative 1e-12 (both sum in double; the orders differ only in the products)
- * Only the matrix products are behind the kernel table today (core/backend/backend.h); the
- * other ops run the same loops on both devices, and for them this checks that the device
- * propagates (results, temporaries, gradients) and the numbers agree.  A case that fails on
+ *   ops with two kernels (elementwise, reductions, softmax: core/backend/{cpu,ref}/):
+ *            float32 relative 1e-6 (the reference computes in double and rounds once, the
+ *            cpu kernels in float, or sum in another order), float64 1e-12
+ *   matrix products: float32 1e-4 (BLAS sums in float in its own order, the reference in
+ *            double), float64 1e-12
+ *   the rest (one implementation on both devices: losses, nn, joins, views, conversions):
+ *            float32 1e-5, float64 1e-12; for them this checks that the device propagates
+ *            (results, temporaries, gradients) and the numbers agree.
+ * (relative to max(1, |x|), so tiny values are compared absolutely.)  test_kernels below
+ * compares the two-kernel ops directly too, on what the op table's cases do not reach:
+ * broadcasting, transposed and offset views, integer and bool dtypes, comparisons.  A case that fails on
  * cpu for a dtype must fail on cpu:ref with the same message (printed as a note), so nothing
  * is skipped silently.  Backward starts from a float32 copy of the result (see run_on). */
 #define main optable_main
@@ -35,7 +40,7 @@ static double rel_diff(const dm_tensor *a, const dm_tensor *b)
     double *x = values_f64(a), *y = values_f64(b), worst = 0;
     for (int64_t i = 0; i < n; i++) {
         double d = fabs(x[i] - y[i]), s = fmax(1.0, fmax(fabs(x[i]), fabs(y[i])));
-        if (isnan(x[i]) && isnan(y[i])) continue;
+        if ((isnan(x[i]) && isnan(y[i])) || x[i] == y[i]) continue;   /* also equal infinities */
         if (!(d / s <= worst)) worst = isnan(d) ? INFINITY : d / s;
     }
     free(x);
@@ -99,13 +104,19 @@ static void outcome_free(outcome *o)
 
 static int ncompared, nnoted;
 
+/* ops whose forward kernels are in both tables (core/backend/{cpu,ref}/) */
+static int two_kernels(dm_op op)
+{
+    return (op >= DM_OP_ADD && op <= DM_OP_WHERE) || (op >= DM_OP_SUM && op <= DM_OP_LOG_SOFTMAX);
+}
+
 static void compare_case(const gcase *c, int sub)
 {
     static const dm_dtype dts[2] = { DM_FLOAT32, DM_FLOAT64 };
     int gemm = c->op == DM_OP_MATMUL || c->op == DM_OP_LINEAR;
     for (int k = 0; k < 2; k++) {
         dm_dtype dt = dts[k];
-        double tol = dt == DM_FLOAT32 ? (gemm ? 1e-4 : 1e-5) : 1e-12;
+        double tol = dt == DM_FLOAT32 ? (gemm ? 1e-4 : two_kernels(c->op) ? 1e-6 : 1e-5) : 1e-12;
         outcome a, b;
         run_on(c, dt, DM_CPU, &a);
         run_on(c, dt, DM_CPU_REF, &b);
@@ -153,6 +164,14 @@ static void test_seam(void)
 {
     CHECK(!strcmp(dm_device_name(DM_CPU_REF), "cpu:ref") && dm_device_parse("cpu:ref") == DM_CPU_REF
           && dm_device_parse("cuda") == -1, "device names");
+    const dm_kernels *kc = dm__kernels(DM_CPU), *kr = dm__kernels(DM_CPU_REF);
+    CHECK(kc->binary && kc->binary_f32 && kc->unary && kc->scalar && kc->clamp &&
+          kc->leaky_relu && kc->elu && kc->where && kc->reduce && kc->maxmin && kc->softmax &&
+          kr->binary != kc->binary && kr->binary_f32[DM_BIN_ADD] != kc->binary_f32[DM_BIN_ADD] &&
+          kr->unary != kc->unary && kr->scalar != kc->scalar && kr->clamp != kc->clamp &&
+          kr->leaky_relu != kc->leaky_relu && kr->elu != kc->elu && kr->where != kc->where &&
+          kr->reduce != kc->reduce && kr->maxmin != kc->maxmin && kr->softmax != kc->softmax,
+          "elementwise, reduction and softmax kernels: one of each in each table, different");
     CHECK(dm__kernels(DM_CPU_REF)->sgemm == dm_gemm_naive &&
           dm__kernels(DM_CPU_REF)->dgemm == dm_dgemm_naive && dm__kernels(DM_CPU)->sgemm == dm_gemm,
           "cpu:ref's table holds the naive gemm, cpu's the BLAS one");
@@ -181,10 +200,127 @@ static void test_seam(void)
     dm_set_device(DM_CPU);
 }
 
+/* ---- the two-kernel ops on what the op table's cases do not reach ------------------------ */
+
+typedef dm_tensor *(*kfn)(dm_tensor *const *in);
+static dm_tensor *k_add(dm_tensor *const *in) { return dm_add(in[0], in[1]); }
+static dm_tensor *k_sub(dm_tensor *const *in) { return dm_sub(in[0], in[1]); }
+static dm_tensor *k_mul(dm_tensor *const *in) { return dm_mul(in[0], in[1]); }
+static dm_tensor *k_div(dm_tensor *const *in) { return dm_div(in[0], in[1]); }
+static dm_tensor *k_pow(dm_tensor *const *in) { return dm_pow(in[0], in[1]); }
+static dm_tensor *k_max(dm_tensor *const *in) { return dm_binary(DM_BIN_MAXIMUM, in[0], in[1]); }
+static dm_tensor *k_lt(dm_tensor *const *in) { return dm_binary(DM_BIN_LT, in[0], in[1]); }
+static dm_tensor *k_ge(dm_tensor *const *in) { return dm_binary(DM_BIN_GE, in[0], in[1]); }
+static dm_tensor *k_neg(dm_tensor *const *in) { return dm_unary(DM_UN_NEG, in[0]); }
+static dm_tensor *k_abs(dm_tensor *const *in) { return dm_unary(DM_UN_ABS, in[0]); }
+static dm_tensor *k_square(dm_tensor *const *in) { return dm_unary(DM_UN_SQUARE, in[0]); }
+static dm_tensor *k_exp(dm_tensor *const *in) { return dm_unary(DM_UN_EXP, in[0]); }
+static dm_tensor *k_sig(dm_tensor *const *in) { return dm_unary(DM_UN_SIGMOID, in[0]); }
+static dm_tensor *k_rsub(dm_tensor *const *in) { return dm_binary_scalar_f64(DM_BIN_SUB, in[0], 2.5, 1); }
+static dm_tensor *k_rdiv(dm_tensor *const *in) { return dm_binary_scalar_f64(DM_BIN_DIV, in[0], 3, 1); }
+static dm_tensor *k_pows(dm_tensor *const *in) { return dm_binary_scalar_f64(DM_BIN_POW, in[0], 2, 0); }
+static dm_tensor *k_clamp(dm_tensor *const *in) { return dm_clamp(in[0], -0.5, 0.25); }
+static dm_tensor *k_where(dm_tensor *const *in)
+{
+    dm_tensor *c = dm_binary(DM_BIN_LT, in[0], in[1]);
+    dm_tensor *r = c ? dm_where(c, in[0], in[1]) : NULL;
+    dm_tensor_release(c);
+    return r;
+}
+static dm_tensor *k_sum1(dm_tensor *const *in) { return dm_reduce(DM_RED_SUM, in[0], 1, 0, 0); }
+static dm_tensor *k_prod0(dm_tensor *const *in) { return dm_reduce(DM_RED_PROD, in[0], 0, 1, 0); }
+static dm_tensor *k_var(dm_tensor *const *in) { return dm_reduce(DM_RED_VAR, in[0], 1, 0, 1); }
+static dm_tensor *k_argmin(dm_tensor *const *in) { return dm_reduce(DM_RED_ARGMIN, in[0], 0, 0, 0); }
+static dm_tensor *k_maxall(dm_tensor *const *in) { return dm_reduce(DM_RED_MAX, in[0], DM_ALL, 0, 0); }
+static dm_tensor *k_max1(dm_tensor *const *in) { return dm_reduce(DM_RED_MAX, in[0], 1, 0, 0); }
+static dm_tensor *k_lsm(dm_tensor *const *in) { return dm_log_softmax(in[0], 0); }
+
+/* x [3 x 4] as a transposed view of a [4 x 3] tensor, y [4], z [3 x 1]; values in
+   [-2, 2] (integers rounded) */
+static void inputs(dm_dtype dt, int dev, dm_tensor **x, dm_tensor **y, dm_tensor **z)
+{
+    dm_set_device(DM_CPU);
+    dm_tensor *b = dm_tensor_new(2, (int64_t[]){4, 3}), *v = dm_tensor_new(1, (int64_t[]){4});
+    dm_tensor *w = dm_tensor_new(2, (int64_t[]){3, 1});
+    tu_fill(b, -2, 2, 11);
+    tu_fill(v, -2, 2, 12);
+    tu_fill(w, -2, 2, 13);
+    dm_tensor *src[3] = { b, v, w }, **dst[3] = { x, y, z };
+    for (int k = 0; k < 3; k++) {
+        dm_tensor *r = dm_is_floating(dt) ? dm_tensor_retain(src[k]) : dm_unary(DM_UN_ROUND, src[k]);
+        dm_tensor *c = dm_to_dtype(r, dt), *d = dm_to_device(c, dev);
+        *dst[k] = d;
+        dm_tensor_release(r);
+        dm_tensor_release(c);
+        dm_tensor_release(src[k]);
+    }
+    dm_tensor *t = dm_transpose(*x, 0, 1);
+    dm_tensor_release(*x);
+    *x = t;
+    dm_set_device(dev);
+}
+
+static void test_kernels(void)
+{
+    static const struct { const char *name; kfn f; int nin; } ops[] = {
+        { "add", k_add, 2 }, { "sub", k_sub, 2 }, { "mul", k_mul, 2 }, { "div", k_div, 2 },
+        { "pow", k_pow, 2 }, { "maximum", k_max, 2 }, { "lt", k_lt, 2 }, { "ge", k_ge, 2 },
+        { "where", k_where, 2 }, { "neg", k_neg, 1 }, { "abs", k_abs, 1 },
+        { "square", k_square, 1 }, { "exp", k_exp, 1 }, { "sigmoid", k_sig, 1 },
+        { "2.5 - x", k_rsub, 1 }, { "3 / x", k_rdiv, 1 }, { "x ^ 2", k_pows, 1 },
+        { "clamp", k_clamp, 1 }, { "sum(1)", k_sum1, 1 }, { "prod(0, keepdim)", k_prod0, 1 },
+        { "var(1)", k_var, 1 }, { "argmin(0)", k_argmin, 1 }, { "max()", k_maxall, 1 },
+        { "max(1)", k_max1, 1 }, { "log_softmax(0)", k_lsm, 1 },
+    };
+    static const dm_dtype dts[] = { DM_FLOAT32, DM_FLOAT64, DM_INT64, DM_UINT8, DM_BOOL };
+    int compared = 0;
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (int pair = 0; pair < (ops[o].nin == 2 ? 2 : 1); pair++)
+            for (size_t k = 0; k < sizeof dts / sizeof dts[0]; k++) {
+                dm_dtype dt = dts[k];
+                dm_tensor *r[2] = { NULL, NULL };
+                char err[2][256] = { "", "" };
+                for (int dev = 0; dev < 2; dev++) {
+                    dm_tensor *x, *y, *z;
+                    inputs(dt, dev ? DM_CPU_REF : DM_CPU, &x, &y, &z);
+                    /* x [3 x 4] (transposed) with y [4], or with z [3 x 1] */
+                    dm_tensor *in[2] = { x, pair ? z : y };
+                    r[dev] = ops[o].f(in);
+                    if (!r[dev]) snprintf(err[dev], sizeof err[dev], "%s", dm_errmsg());
+                    dm_tensor_release(x);
+                    dm_tensor_release(y);
+                    dm_tensor_release(z);
+                    dm_set_device(DM_CPU);
+                }
+                const char *dn = dm_dtype_name(dt);
+                if (!r[0]) {
+                    CHECKF(!r[1] && !strcmp(err[0], err[1]), "kernels: %s %s fails alike (%s; %s)",
+                           ops[o].name, dn, err[0], r[1] ? "ran" : err[1]);
+                    continue;
+                }
+                CHECKF(r[1] && r[0]->dtype == r[1]->dtype && dm_tensor_device(r[1]) == DM_CPU_REF,
+                       "kernels: %s %s runs on cpu:ref, same dtype", ops[o].name, dn);
+                if (r[1]) {
+                    double e = rel_diff(r[0], r[1]);
+                    /* float32: the reference rounds a double result once; the rest exact
+                       but for float64's libm-against-libm formulas */
+                    double tol = r[0]->dtype == DM_FLOAT32 ? 1e-6 : r[0]->dtype == DM_FLOAT64 ? 1e-12 : 0;
+                    CHECKF(e <= tol, "kernels: %s (%s) %s agrees (rel %.1e)", ops[o].name,
+                           pair ? "with [3 x 1]" : "with [4]", dn, e);
+                    compared++;
+                }
+                dm_tensor_release(r[0]);
+                dm_tensor_release(r[1]);
+            }
+    printf("test_backend_ops: %d kernel cases compared on views, broadcasts and dtypes\n",
+           compared);
+}
+
 int main(void)
 {
     tu_live live0 = tu_live_now();
     test_seam();
+    test_kernels();
     for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
         if (op == DM_OP_UNARY) {
             for (int u = 0; u < DM_UN_COUNT; u++) {

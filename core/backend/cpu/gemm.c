@@ -264,13 +264,3 @@ const char *dm_blas_info(void)
     return "naive kernels (built without BLAS)";
 #endif
 }
-
-/* the cpu device's kernel table (backend.h): BLAS and the small-product path for floating
-   types; the integer products are exact and have one kernel, shared with cpu:ref */
-const dm_kernels dm__cpu_kernels = {
-    .name = "cpu",
-    .sgemm = dm_gemm,
-    .dgemm = dm_dgemm,
-    .gemm_i64 = dm__gemm_i64,
-    .gemm_u8 = dm__gemm_u8,
-};

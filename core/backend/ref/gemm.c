@@ -60,11 +60,3 @@ DEF_GEMM_NAIVE(dm_gemm_naive, float, double)
 DEF_GEMM_NAIVE(dm_dgemm_naive, double, double)
 DEF_GEMM_NAIVE(dm__gemm_i64, int64_t, uint64_t)
 DEF_GEMM_NAIVE(dm__gemm_u8, uint8_t, uint64_t)
-
-const dm_kernels dm__ref_kernels = {
-    .name = "cpu:ref",
-    .sgemm = dm_gemm_naive,
-    .dgemm = dm_dgemm_naive,
-    .gemm_i64 = dm__gemm_i64,
-    .gemm_u8 = dm__gemm_u8,
-};

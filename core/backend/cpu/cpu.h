@@ -1,0 +1,21 @@
+/* cpu.h -- the cpu device's kernels, gathered into its table by cpu/table.c */
+#ifndef DM_CPU_H
+#define DM_CPU_H
+
+#include "backend.h"
+
+void dm__cpu_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_tensor *b);
+extern const dm_f32_row_fn dm__cpu_binary_f32[DM_BIN_MINIMUM + 1];
+void dm__cpu_unary(dm_unop op, dm_tensor *out, const dm_tensor *x);
+void dm__cpu_scalar(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
+void dm__cpu_clamp(dm_tensor *out, const dm_tensor *x, double lo, double hi);
+void dm__cpu_leaky_relu(dm_tensor *out, const dm_tensor *x, double slope, double unused);
+void dm__cpu_elu(dm_tensor *out, const dm_tensor *x, double alpha, double unused);
+void dm__cpu_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
+                   const dm_tensor *b);
+int dm__cpu_reduce(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double scale,
+                   int64_t correction, void *y);
+void dm__cpu_maxmin(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v, int64_t *ix);
+void dm__cpu_softmax(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
+
+#endif

@@ -1,0 +1,183 @@
+/* cpu/reduce_gen.h -- the cpu device's reduction and softmax kernels for one element type,
+ * included by cpu/reduce.c once per type (Torch7's generic/ pattern): T is the element type,
+ * S its suffix (f float32, d float64), TEXP its exp.  Each inclusion defines the kernels as
+ * T_S-suffixed static functions, so float32 runs the very loops it ran before and float64
+ * the same loops in double.  Kernels see contiguous [outer x R x inner] blocks (dm_geom,
+ * backend.h); none allocates tensors or records nodes.  The naive reference for each is in
+ * ref/reduce.c. */
+#define KN(name) KN2(name, S)
+#define KN2(name, s) KN3(name, s)
+#define KN3(name, s) name##_##s
+
+/* sum of n contiguous values in double; eight independent lanes let the compiler vectorise
+   without reassociating (no -ffast-math needed) */
+static inline double KN(sum_contig)(const T *x, int64_t n)
+{
+    double lane[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)x[i + j];
+    double s = 0;
+    for (; i < n; i++) s += (double)x[i];
+    return s + (((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+}
+
+/* acc[k] += x[k], k < n; blocks of eight so -O2's cheap vectoriser takes it too */
+static inline void KN(add_row)(double *restrict acc, const T *restrict x, int64_t n)
+{
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) acc[k + j] += (double)x[k + j];
+    for (; k < n; k++) acc[k] += (double)x[k];
+}
+
+/* y[o, i] = scale * sum_r x[o, r, i]; x is [outer x R x inner], y is [outer x inner] */
+static int KN(sum)(const void *xv, geom G, double scale, void *yv)
+{
+    const T *x = xv;
+    T *y = yv;
+    if (G.inner == 1) {
+        for (int64_t o = 0; o < G.outer; o++)
+            y[o] = (T)(KN(sum_contig)(x + o * G.r, G.r) * scale);
+        return 0;
+    }
+    double *acc = malloc((size_t)G.inner * sizeof *acc);
+    if (!acc) { dm_seterr("out of memory"); return -1; }
+    for (int64_t o = 0; o < G.outer; o++) {
+        const T *xo = x + o * G.r * G.inner;
+        for (int64_t i = 0; i < G.inner; i++) acc[i] = 0;
+        for (int64_t r = 0; r < G.r; r++) KN(add_row)(acc, xo + r * G.inner, G.inner);
+        for (int64_t i = 0; i < G.inner; i++) y[o * G.inner + i] = (T)(acc[i] * scale);
+    }
+    free(acc);
+    return 0;
+}
+
+/* index of the extreme among s[0], s[stride], ... (R > 0): the first NaN if any (NaN wins,
+   as in PyTorch), else the first occurrence of the max (min) */
+static inline int64_t KN(extreme_index)(const T *s, int64_t R, int64_t stride, int is_min)
+{
+    T best = s[0];
+    int64_t at = 0;
+    if (IS_NAN(best)) return 0;
+    for (int64_t r = 1; r < R; r++) {
+        T v = s[r * stride];
+        if (IS_NAN(v)) return r;
+        if (is_min ? v < best : v > best) { best = v; at = r; }
+    }
+    return at;
+}
+
+static inline double KN(slice_mean)(const T *s, int64_t R, int64_t stride)
+{
+    double sum = 0;
+    for (int64_t r = 0; r < R; r++) sum += (double)s[r * stride];
+    return R > 0 ? sum / (double)R : NAN;
+}
+
+/* variance of one slice: sum (x - mean)^2 / max(0, R - correction), as PyTorch */
+static inline double KN(slice_var)(const T *s, int64_t R, int64_t stride, int64_t correction)
+{
+    if (R == 0) return NAN;
+    double mean = KN(slice_mean)(s, R, stride), m2 = 0;
+    for (int64_t r = 0; r < R; r++) {
+        double d = (double)s[r * stride] - mean;
+        m2 += d * d;
+    }
+    double div = (double)R > (double)correction ? (double)R - (double)correction : 0.0;
+    return div > 0 ? m2 / div : (m2 > 0 ? INFINITY : NAN);
+}
+
+/* prod, max, min, var, std of every slice into y ([outer x inner], type T); argmax/argmin
+   into y as int64 */
+static void KN(fold)(dm_redop op, const void *xv, geom G, int64_t correction, void *yv)
+{
+    const T *xd = xv;
+    int is_min = op == DM_RED_MIN || op == DM_RED_ARGMIN;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            const T *s = xd + o * G.r * G.inner + i;
+            int64_t k = o * G.inner + i;
+            switch (op) {
+            case DM_RED_PROD: {
+                double p = 1;
+                for (int64_t r = 0; r < G.r; r++) p *= (double)s[r * G.inner];
+                ((T *)yv)[k] = (T)p;
+                break;
+            }
+            case DM_RED_MAX: case DM_RED_MIN:
+                ((T *)yv)[k] = s[KN(extreme_index)(s, G.r, G.inner, is_min) * G.inner];
+                break;
+            case DM_RED_ARGMAX: case DM_RED_ARGMIN:
+                ((int64_t *)yv)[k] = KN(extreme_index)(s, G.r, G.inner, is_min);
+                break;
+            case DM_RED_VAR:
+                ((T *)yv)[k] = (T)KN(slice_var)(s, G.r, G.inner, correction);
+                break;
+            case DM_RED_STD:
+                ((T *)yv)[k] = (T)sqrt(KN(slice_var)(s, G.r, G.inner, correction));
+                break;
+            default:
+                break;
+            }
+        }
+}
+
+/* max/min along the reduced dim: values (type T) and 0-based indices */
+static void KN(maxmin)(const void *xv, geom G, int is_min, void *vv, int64_t *id)
+{
+    const T *xd = xv;
+    T *vd = vv;
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+            const T *s = xd + o * G.r * G.inner + i;
+            int64_t at = KN(extreme_index)(s, G.r, G.inner, is_min);
+            vd[o * G.inner + i] = s[at * G.inner];
+            id[o * G.inner + i] = at;
+        }
+}
+
+/* one softmax over s[r * st], r < R, into y[r * st]; subtracting the max keeps exp finite.
+   Like PyTorch, softmax multiplies by the reciprocal of the sum.  Inlined with st = 1 for
+   the common last-dim case so those loops are plain contiguous ones. */
+static inline void KN(softmax_slice)(const T *s, T *y, int64_t R, int64_t st, int logsm)
+{
+    T mx = -INFINITY;
+    for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
+    double sum = 0;
+    if (logsm) {
+        for (int64_t r = 0; r < R; r++) sum += (double)TEXP(s[r * st] - mx);
+        T lse = (T)log(sum);
+        for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
+    } else {
+        for (int64_t r = 0; r < R; r++) {
+            T e = TEXP(s[r * st] - mx);
+            y[r * st] = e;
+            sum += (double)e;
+        }
+        T inv = (T)(1.0 / sum);
+        for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
+    }
+}
+
+// x and y are [outer x R x inner]; one softmax per (o, i)
+static void KN(softmax)(const void *xv, void *yv, geom G, int logsm)
+{
+    const T *xd = xv;
+    T *yd = yv;
+    for (int64_t o = 0; o < G.outer; o++) {
+        int64_t base = o * G.r * G.inner;
+        if (G.inner == 1) KN(softmax_slice)(xd + base, yd + base, G.r, 1, logsm);
+        else
+            for (int64_t i = 0; i < G.inner; i++)
+                KN(softmax_slice)(xd + base + i, yd + base + i, G.r, G.inner, logsm);
+    }
+}
+
+#undef KN
+#undef KN2
+#undef KN3
+#undef T
+#undef S
+#undef TEXP

@@ -1,0 +1,25 @@
+/* cpu/table.c -- the cpu device's kernel table (backend.h) */
+#include "internal.h"
+#include "cpu.h"
+
+const dm_kernels dm__cpu_kernels = {
+    .name = "cpu",
+    /* BLAS and the small-product path for floating types (gemm.c); the integer products
+       are exact and have one kernel, shared with cpu:ref */
+    .sgemm = dm_gemm,
+    .dgemm = dm_dgemm,
+    .gemm_i64 = dm__gemm_i64,
+    .gemm_u8 = dm__gemm_u8,
+    /* the vectorised elementwise kernels (elementwise.c) */
+    .binary = dm__cpu_binary,
+    .binary_f32 = dm__cpu_binary_f32,
+    .unary = dm__cpu_unary,
+    .scalar = dm__cpu_scalar,
+    .clamp = dm__cpu_clamp,
+    .leaky_relu = dm__cpu_leaky_relu,
+    .elu = dm__cpu_elu,
+    .where = dm__cpu_where,
+    .reduce = dm__cpu_reduce,         /* reduce.c */
+    .maxmin = dm__cpu_maxmin,
+    .softmax = dm__cpu_softmax,
+};

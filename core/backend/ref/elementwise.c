@@ -1,0 +1,274 @@
+/* ref/elementwise.c -- the naive elementwise kernels: the cpu:ref device's, and the
+ * reference the cpu device's vectorised kernels (cpu/elementwise.c) are tested against in
+ * tests/c/test_backend_ops.c.
+ *
+ * One obvious loop per op: element i of the result (row-major in out's shape) is computed
+ * from the inputs' elements found by their own index arithmetic (no walker, no fast path),
+ * in double for floating types and in int64 (wrapping) for integers, and stored in out's
+ * dtype.  For float32 that is the formula in double rounded once, so it may differ from the
+ * float computation in the last bits (within 1e-6 relative); float64 follows the same
+ * formulas as cpu, PyTorch's (s / x is reciprocal(x) * s, x ^ s special-cases a few s). */
+#include "internal.h"
+#include "ref.h"
+#include <math.h>
+#include <string.h>
+
+/* the storage offset of out's element i in t, t broadcast to out's shape */
+static int64_t at(const dm_tensor *t, const dm_tensor *out, int64_t i)
+{
+    int64_t off = t->offset;
+    for (int d = out->ndim - 1; d >= 0; d--) {
+        int64_t k = i % out->shape[d];
+        i /= out->shape[d];
+        int dt = d - (out->ndim - t->ndim);
+        if (dt >= 0 && t->shape[dt] != 1) off += k * t->stride[dt];
+    }
+    return off;
+}
+
+static double get(const dm_tensor *t, int64_t off)
+{
+    const void *p = t->storage->data;
+    switch (t->dtype) {
+    case DM_FLOAT32: return ((const float *)p)[off];
+    case DM_FLOAT64: return ((const double *)p)[off];
+    case DM_INT64: return (double)((const int64_t *)p)[off];
+    default: return ((const uint8_t *)p)[off];
+    }
+}
+static int64_t geti(const dm_tensor *t, int64_t off)
+{
+    return t->dtype == DM_INT64 ? ((const int64_t *)t->storage->data)[off]
+                                : (int64_t)((const uint8_t *)t->storage->data)[off];
+}
+
+/* out[i] = v, out contiguous */
+static void put(dm_tensor *out, int64_t i, double v)
+{
+    void *p = dm__ptr(out);
+    switch (out->dtype) {
+    case DM_FLOAT32: ((float *)p)[i] = (float)v; break;
+    case DM_FLOAT64: ((double *)p)[i] = v; break;
+    case DM_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
+    default: ((uint8_t *)p)[i] = v != 0; break;
+    }
+}
+static void puti(dm_tensor *out, int64_t i, int64_t v)
+{
+    if (out->dtype == DM_INT64) ((int64_t *)dm__ptr(out))[i] = v;
+    else ((uint8_t *)dm__ptr(out))[i] = v != 0;
+}
+
+/* int64 arithmetic wraps (two's complement), as PyTorch's */
+static int64_t wrap(uint64_t v) { return (int64_t)v; }
+
+/* b ^ e, exact and wrapping; a negative e gives 0 but for b = 1 and b = -1 */
+static int64_t ipow(int64_t b, int64_t e)
+{
+    if (e < 0) return b == 1 ? 1 : b == -1 ? ((e & 1) ? -1 : 1) : 0;
+    uint64_t r = 1;
+    for (uint64_t x = (uint64_t)b; e; e >>= 1, x *= x) if (e & 1) r *= x;
+    return (int64_t)r;
+}
+
+/* x op y for floating types (in double) and integers (int64, wrapping) */
+static double bin_f(dm_binop op, double x, double y)
+{
+    switch (op) {
+    case DM_BIN_ADD: return x + y;
+    case DM_BIN_SUB: return x - y;
+    case DM_BIN_MUL: return x * y;
+    case DM_BIN_DIV: return x / y;
+    case DM_BIN_POW: return pow(x, y);
+    case DM_BIN_EQ: return x == y;
+    case DM_BIN_NE: return x != y;
+    case DM_BIN_LT: return x < y;
+    case DM_BIN_LE: return x <= y;
+    case DM_BIN_GT: return x > y;
+    case DM_BIN_GE: return x >= y;
+    /* NaN on either side gives NaN */
+    case DM_BIN_MAXIMUM: return isnan(x) ? x : isnan(y) ? y : x < y ? y : x;
+    case DM_BIN_MINIMUM: return isnan(x) ? x : isnan(y) ? y : y < x ? y : x;
+    }
+    return 0;
+}
+static int64_t bin_i(dm_binop op, int64_t x, int64_t y)
+{
+    switch (op) {
+    case DM_BIN_ADD: return wrap((uint64_t)x + (uint64_t)y);
+    case DM_BIN_SUB: return wrap((uint64_t)x - (uint64_t)y);
+    case DM_BIN_MUL: return wrap((uint64_t)x * (uint64_t)y);
+    case DM_BIN_POW: return ipow(x, y);
+    case DM_BIN_EQ: return x == y;
+    case DM_BIN_NE: return x != y;
+    case DM_BIN_LT: return x < y;
+    case DM_BIN_LE: return x <= y;
+    case DM_BIN_GT: return x > y;
+    case DM_BIN_GE: return x >= y;
+    case DM_BIN_MAXIMUM: return x < y ? y : x;
+    case DM_BIN_MINIMUM: return y < x ? y : x;
+    case DM_BIN_DIV: break;                 /* the op divides integers in float32 */
+    }
+    return 0;
+}
+
+// out[i] = a[i] op b[i], a and b broadcast to out's shape [n]
+void dm__ref_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_tensor *b)
+{
+    int64_t n = dm__numel(out);
+    for (int64_t i = 0; i < n; i++) {
+        if (a->dtype == DM_INT64)
+            puti(out, i, bin_i(op, geti(a, at(a, out, i)), geti(b, at(b, out, i))));
+        else
+            put(out, i, bin_f(op, get(a, at(a, out, i)), get(b, at(b, out, i))));
+    }
+}
+
+// the same over float32 rows: o[i] = a[i * sa] op b[i * sb], i < n
+#define REF_F32(name, op)                                                                   \
+    static void name(int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,     \
+                     float *o)                                                              \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++) o[i] = (float)bin_f(op, a[i * sa], b[i * sb]);      \
+    }
+REF_F32(add_f32, DM_BIN_ADD)
+REF_F32(sub_f32, DM_BIN_SUB)
+REF_F32(mul_f32, DM_BIN_MUL)
+REF_F32(div_f32, DM_BIN_DIV)
+REF_F32(pow_f32, DM_BIN_POW)
+REF_F32(maximum_f32, DM_BIN_MAXIMUM)
+REF_F32(minimum_f32, DM_BIN_MINIMUM)
+const dm_f32_row_fn dm__ref_binary_f32[DM_BIN_MINIMUM + 1] = {
+    [DM_BIN_ADD] = add_f32, [DM_BIN_SUB] = sub_f32, [DM_BIN_MUL] = mul_f32,
+    [DM_BIN_DIV] = div_f32, [DM_BIN_POW] = pow_f32, [DM_BIN_MAXIMUM] = maximum_f32,
+    [DM_BIN_MINIMUM] = minimum_f32,
+};
+
+/* torch.selu and gelu's constants */
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+#define SQRT1_2 0.70710678118654752440
+
+// out[i] = f(x[i]), out and x of one shape
+void dm__ref_unary(dm_unop op, dm_tensor *out, const dm_tensor *x)
+{
+    int64_t n = dm__numel(out);
+    for (int64_t i = 0; i < n; i++) {
+        if (x->dtype == DM_INT64) {
+            int64_t v = geti(x, at(x, out, i)), r = 0;
+            switch (op) {
+            case DM_UN_NEG: r = wrap(0 - (uint64_t)v); break;
+            case DM_UN_ABS: r = v < 0 ? wrap(0 - (uint64_t)v) : v; break;
+            case DM_UN_SIGN: r = (v > 0) - (v < 0); break;
+            case DM_UN_SQUARE: r = wrap((uint64_t)v * (uint64_t)v); break;
+            case DM_UN_RELU: r = v < 0 ? 0 : v; break;
+            default: break;                     /* the others compute in float32 */
+            }
+            puti(out, i, r);
+            continue;
+        }
+        double v = get(x, at(x, out, i)), r = 0;
+        switch (op) {
+        case DM_UN_NEG: r = -v; break;
+        case DM_UN_EXP: r = exp(v); break;
+        case DM_UN_LOG: r = log(v); break;
+        case DM_UN_SQRT: r = sqrt(v); break;
+        case DM_UN_ABS: r = fabs(v); break;
+        case DM_UN_SIGN: r = (v > 0) - (v < 0); break;       /* sign(NaN) = 0 */
+        case DM_UN_ROUND: r = nearbyint(v); break;           /* half to even */
+        case DM_UN_FLOOR: r = floor(v); break;
+        case DM_UN_CEIL: r = ceil(v); break;
+        case DM_UN_TANH: r = tanh(v); break;
+        case DM_UN_SIGMOID: r = 1 / (1 + exp(-v)); break;
+        case DM_UN_RELU: r = v < 0 ? 0 : v; break;           /* keeps NaN */
+        case DM_UN_RECIPROCAL: r = 1 / v; break;
+        case DM_UN_SIN: r = sin(v); break;
+        case DM_UN_COS: r = cos(v); break;
+        case DM_UN_SELU: r = v <= 0 ? (exp(v) - 1) * (SELU_ALPHA * SELU_SCALE) : v * SELU_SCALE;
+            break;
+        case DM_UN_GELU: r = v * 0.5 * (1 + erf(v * SQRT1_2)); break;
+        case DM_UN_SQUARE: r = v * v; break;
+        case DM_UN_LOG1P: r = log1p(v); break;
+        case DM_UN_COUNT: break;
+        }
+        put(out, i, r);
+    }
+}
+
+/* x ^ s as torch's pow(Tensor, Scalar) defines it */
+static double pow_scalar(double v, double s)
+{
+    if (s == 0) return 1;
+    if (s == 1) return v;
+    if (s == 2) return v * v;
+    if (s == 3) return v * v * v;
+    if (s == 0.5) return sqrt(v);
+    if (s == -0.5) return 1 / sqrt(v);
+    if (s == -1) return 1 / v;
+    if (s == -2) return 1 / (v * v);
+    return pow(v, s);
+}
+
+// out[i] = x[i] op s, x floating
+void dm__ref_scalar(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s)
+{
+    int64_t n = dm__numel(out);
+    for (int64_t i = 0; i < n; i++) {
+        double v = get(x, at(x, out, i)), r = 0;
+        switch (k) {
+        case DM_SC_ADD: r = v + s; break;
+        case DM_SC_MUL: r = v * s; break;
+        case DM_SC_DIV: r = v / s; break;
+        case DM_SC_RSUB: r = s - v; break;
+        case DM_SC_RDIV: r = (1 / v) * s; break;
+        case DM_SC_POW: r = pow_scalar(v, s); break;
+        case DM_SC_RPOW: r = s == 1 ? 1 : pow(s, v); break;   /* 1 ^ NaN is 1 */
+        }
+        put(out, i, r);
+    }
+}
+
+// out[i] = min(max(x[i], lo), hi), a NaN bound is none; NaN x stays NaN, lo > hi gives hi
+void dm__ref_clamp(dm_tensor *out, const dm_tensor *x, double lo, double hi)
+{
+    int64_t n = dm__numel(out);
+    for (int64_t i = 0; i < n; i++) {
+        double v = get(x, at(x, out, i));
+        if (!isnan(lo) && v < lo) v = lo;
+        if (!isnan(hi) && v > hi) v = hi;
+        put(out, i, v);
+    }
+}
+
+void dm__ref_leaky_relu(dm_tensor *out, const dm_tensor *x, double slope, double unused)
+{
+    (void)unused;
+    int64_t n = dm__numel(out);
+    for (int64_t i = 0; i < n; i++) {
+        double v = get(x, at(x, out, i));
+        put(out, i, v > 0 ? v : v * slope);
+    }
+}
+
+void dm__ref_elu(dm_tensor *out, const dm_tensor *x, double alpha, double unused)
+{
+    (void)unused;
+    int64_t n = dm__numel(out);
+    for (int64_t i = 0; i < n; i++) {
+        double v = get(x, at(x, out, i));
+        put(out, i, v <= 0 ? (exp(v) - 1) * alpha : v);
+    }
+}
+
+// out[i] = cond[i] ? a[i] : b[i], the element's bytes as they are
+void dm__ref_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
+                   const dm_tensor *b)
+{
+    int64_t n = dm__numel(out);
+    size_t es = dm__esize(out->dtype);
+    for (int64_t i = 0; i < n; i++) {
+        const dm_tensor *src = ((const uint8_t *)cond->storage->data)[at(cond, out, i)] ? a : b;
+        memcpy((char *)dm__ptr(out) + i * (int64_t)es,
+               (const char *)src->storage->data + at(src, out, i) * (int64_t)es, es);
+    }
+}

@@ -1,0 +1,21 @@
+/* ref.h -- the cpu:ref device's kernels, gathered into its table by ref/table.c */
+#ifndef DM_REF_H
+#define DM_REF_H
+
+#include "backend.h"
+
+void dm__ref_binary(dm_binop op, dm_tensor *out, const dm_tensor *a, const dm_tensor *b);
+extern const dm_f32_row_fn dm__ref_binary_f32[DM_BIN_MINIMUM + 1];
+void dm__ref_unary(dm_unop op, dm_tensor *out, const dm_tensor *x);
+void dm__ref_scalar(dm_scalar_kind k, dm_tensor *out, const dm_tensor *x, double s);
+void dm__ref_clamp(dm_tensor *out, const dm_tensor *x, double lo, double hi);
+void dm__ref_leaky_relu(dm_tensor *out, const dm_tensor *x, double slope, double unused);
+void dm__ref_elu(dm_tensor *out, const dm_tensor *x, double alpha, double unused);
+void dm__ref_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
+                   const dm_tensor *b);
+int dm__ref_reduce(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double scale,
+                   int64_t correction, void *y);
+void dm__ref_maxmin(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v, int64_t *ix);
+void dm__ref_softmax(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
+
+#endif

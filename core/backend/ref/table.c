@@ -1,0 +1,22 @@
+/* ref/table.c -- the cpu:ref device's kernel table (backend.h): the naive loops */
+#include "internal.h"
+#include "ref.h"
+
+const dm_kernels dm__ref_kernels = {
+    .name = "cpu:ref",
+    .sgemm = dm_gemm_naive,          /* gemm.c */
+    .dgemm = dm_dgemm_naive,
+    .gemm_i64 = dm__gemm_i64,
+    .gemm_u8 = dm__gemm_u8,
+    .binary = dm__ref_binary,        /* elementwise.c */
+    .binary_f32 = dm__ref_binary_f32,
+    .unary = dm__ref_unary,
+    .scalar = dm__ref_scalar,
+    .clamp = dm__ref_clamp,
+    .leaky_relu = dm__ref_leaky_relu,
+    .elu = dm__ref_elu,
+    .where = dm__ref_where,
+    .reduce = dm__ref_reduce,         /* reduce.c */
+    .maxmin = dm__ref_maxmin,
+    .softmax = dm__ref_softmax,
+};
