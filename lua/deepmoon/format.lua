@@ -452,7 +452,7 @@ function M.tensor (sizes, values, opts)
     error(sfmt("%s: values must be a table, got %s", fname, type(values)), 2)
   end
   if #values ~= numel then
-    error(sfmt("%s: %d values for size %s", fname, #values, shape_str(sizes)), 2)
+    error(sfmt("%s: %s values for size %s", fname, tostring(#values), shape_str(sizes)), 2)
   end
   local prefix, suffix, dtype, default_dtype = check_opts(fname, opts)
   for i = 1, numel do

@@ -103,7 +103,7 @@ do
   local function collect (t)
     if type(t) ~= "table" then return end
     for k, v in pairs(t) do
-      if type(k) == "string" and type(v) == "function" and not have[k] and not k:match("^__") then
+      if type(k) == "string" and type(v) == "function" and not have[k] and not k:match("^_") then
         have[k] = v; names[#names + 1] = k
       end
     end
@@ -337,7 +337,7 @@ local function methods_of (obj)
     local idx = rawget(mt, "__index")
     local src = type(idx) == "table" and idx or mt
     for k, v in pairs(src) do
-      if type(k) == "string" and type(v) == "function" and not have[k] and not k:match("^__") then
+      if type(k) == "string" and type(v) == "function" and not have[k] and not k:match("^_") then
         have[k] = true; list[#list + 1] = k
       end
     end
@@ -345,7 +345,7 @@ local function methods_of (obj)
     mt = getmetatable(idx); depth = depth + 1
   end
   for k, v in pairs(obj) do
-    if type(k) == "string" and type(v) == "function" and not have[k] then
+    if type(k) == "string" and type(v) == "function" and not have[k] and not k:match("^_") then
       have[k] = true; list[#list + 1] = k
     end
   end
@@ -359,7 +359,10 @@ local function keep_results (name, res)
     if dm.is_tensor(v) then
       local ok, n = pcall(function () return v:is_released() and 0 or v:numel() end)
       if ok and n <= 1 << 16 then pool[rnd(#pool)] = { v } end
-    elseif type(v) == "table" and getmetatable(v) and not rawequal(v, dm) then
+    -- objects only: a class (a table that is its own instances' __index) is not a receiver;
+    -- methods called on it with itself as self are a programmer's error Lua reports as such
+    elseif type(v) == "table" and getmetatable(v) and not rawequal(v, dm)
+        and rawget(v, "__index") == nil then
       local ok, list = pcall(methods_of, v)
       if ok and #list > 0 then
         if #objects >= 32 then table.remove(objects, rnd(#objects)) end

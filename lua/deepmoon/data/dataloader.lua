@@ -266,7 +266,7 @@ DataLoader.__call = function (self, _, control)
 end
 
 DataLoader.__tostring = function (self)
-  return ("DataLoader(%d batches of %d%s%s)"):format(DL.len(self), self.batch_size,
+  return ("DataLoader(%s batches of %s%s%s)"):format(DL.len(self), self.batch_size,
     self.shuffle and ", shuffled" or "", self.drop_last and ", drop_last" or "")
 end
 
