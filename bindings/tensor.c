@@ -679,6 +679,20 @@ UNARY_F(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY_F(reciprocal, DM_U
 UNARY_F(sin, DM_UN_SIN) UNARY_F(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
 UNARY(square, DM_UN_SQUARE) UNARY_F(log1p, DM_UN_LOG1P)
 
+/* core._try_unary(x, code): unary op `code` (core._unary_codes) on x, as the method of that
+   name does, or nothing when x is not a Tensor: the nn activations make this one C call and
+   raise their own message (naming the module, at the user's line) only when it returns
+   nothing */
+static int t_try_unary(lua_State *L)
+{
+    dm_tensor *x = lb_totensor_any(L, 1);
+    if (!x) return 0;
+    lua_Integer op = luaL_checkinteger(L, 2);
+    if (op < 0 || op >= DM_UN_COUNT) return luaL_argerror(L, 2, "unknown unary op");
+    if (op == DM_UN_SIGMOID || op == DM_UN_TANH) x = default_float(L, x);   /* as UNARY_F */
+    RESULT(dm_unary((dm_unop)op, x));
+}
+
 /* a bound: NAN for none; *int_bounds is cleared by a float bound */
 static double optbound(lua_State *L, int idx, int *int_bounds)
 {
@@ -1268,6 +1282,7 @@ static const luaL_Reg module_fns[] = {
     { "arange", t_arange }, { "linspace", t_linspace }, { "eye", t_eye },
     { "where", t_where }, { "cat", t_cat }, { "stack", t_stack }, { "linear", t_linear },
     { "_try_linear", t_try_linear }, { "_is_tensor", t_is_tensor },
+    { "_try_unary", t_try_unary },
     { NULL, NULL }
 };
 
@@ -1292,6 +1307,17 @@ void lb_open_tensor(lua_State *L, int methods, int module)
         lua_getfield(L, methods, shared_names[i]);
         lua_setfield(L, module, shared_names[i]);
     }
+    /* core._unary_codes: method name -> the code core._try_unary takes */
+    static const struct { const char *name; dm_unop op; } codes[] = {
+        { "relu", DM_UN_RELU }, { "selu", DM_UN_SELU }, { "sigmoid", DM_UN_SIGMOID },
+        { "tanh", DM_UN_TANH }, { "gelu", DM_UN_GELU },
+    };
+    lua_createtable(L, 0, (int)(sizeof codes / sizeof *codes));
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+        lua_pushinteger(L, codes[i].op);
+        lua_setfield(L, -2, codes[i].name);
+    }
+    lua_setfield(L, module, "_unary_codes");
     luaL_getmetatable(L, LB_TENSOR);
     lua_pushvalue(L, methods);
     lua_pushcclosure(L, t_index, 1);

@@ -4,6 +4,7 @@
 -- tensor (autograd needs the input).
 
 local dm = require "deepmoon"
+local core = require "deepmoon.core"
 local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
@@ -15,8 +16,9 @@ local is_tensor, arg = check.is_tensor, check.arg
 
 local A = {}
 
--- A forward tests its input with one C call (is_tensor) and raises from here, so that the
--- message names the module and points at the user's line; the op itself checks again in C.
+-- A forward makes one C call, which returns nothing for an input that is not a tensor; only
+-- then does it raise, from here, so that the message names the module and points at the
+-- user's line.  (LeakyReLU, ELU, GELU and the softmaxes still test first with is_tensor.)
 local function bad_input (name, x)
   error(("%s: expected a Tensor input, got %s"):format(name, check.typename(x)), 3)
 end
@@ -32,10 +34,12 @@ local function simple (name, method, has_inplace)
       util.args(name, 3, {}, nil, ...)
     end
   end
-  local f = dm.Tensor[method]     -- the C function itself: no method lookup per call
+  -- one C call: the op, or nothing when x is not a tensor (then the message from here)
+  local try, code = core._try_unary, core._unary_codes[method]
   function C:forward (x)
-    if not is_tensor(x) then bad_input(name, x) end
-    return f(x)
+    local y = try(x, code)
+    if y == nil then bad_input(name, x) end
+    return y
   end
   if has_inplace then
     function C:extra_repr () return self.inplace and "inplace=True" or "" end
