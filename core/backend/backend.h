@@ -6,15 +6,16 @@
  * backend is a directory under core/backend/ that defines one dm_kernels:
  *
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
- *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c)
+ *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
+ *          backward kernels and dm_sum_to's (reduce_bw.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
- * leaky_relu, elu, where) and the reductions and softmax.  Everything else (the backward
- * loops, dm_sum_to, copy/convert and fill, joins, losses, nn, init and random fills,
- * optimizers) runs one implementation on both devices, correct because both hold host memory
+ * leaky_relu, elu, where), the reductions and softmax, their backward kernels and dm_sum_to's
+ * sum.  Everything else (the elementwise backward loops, copy/convert and fill, joins,
+ * losses, nn, init and random fills, optimizers) runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * here and a kernel in each backend, named in its table.c (core/README.md). */
 #ifndef DM_BACKEND_H
@@ -71,6 +72,25 @@ typedef void (*dm_maxmin_fn)(dm_dtype dt, const void *x, dm_geom g, int is_min, 
 /* softmax or log_softmax along r, x and y [outer x r x inner] of dt (float32, float64) */
 typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
 
+/* dm_sum_to's sum: x (dt: float32, float64), contiguous, seen as nb runs of dims of
+ * bsize[b] elements each, bred[b] whether the run is summed away (the innermost run last),
+ * n elements in all; y [m] (dt) receives the sums, the kept elements in x's order.
+ * Accumulates in double.  0, or -1 and a message */
+typedef int (*dm_sum_to_fn)(dm_dtype dt, const void *x, int nb, const int64_t *bsize,
+                            const int *bred, int64_t n, int64_t m, void *y);
+/* softmax's (logsm 0) or log_softmax's backward along r: gi from the output y and its
+   gradient g, all [outer x r x inner] of dt (float32, float64) */
+typedef void (*dm_softmax_bw_fn)(dm_dtype dt, const void *y, const void *g, void *gi,
+                                 dm_geom G, int logsm);
+/* the backward rules of sum, mean, prod, max/min and var/std (n->op, n->par.reduce): gi
+ * [outer x r x inner], nin elements, from g [outer x inner]; x the input's values (NULL for
+ * sum, mean, max/min(dim)), ix max/min(dim)'s saved 0-based indices, sd std's saved output;
+ * full: a reduction over everything.  All of dt (float32, float64).  0, or -1 and a message */
+struct dm_node;
+typedef int (*dm_reduce_bw_fn)(dm_dtype dt, const struct dm_node *n, dm_geom G, int full,
+                               const void *x, const void *g, const int64_t *ix, const void *sd,
+                               void *gi, int64_t nin);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -82,6 +102,9 @@ typedef struct dm_kernels {
     dm_reduce_fn reduce;              /* reductions over one dim, or all */
     dm_maxmin_fn maxmin;
     dm_softmax_fn softmax;
+    dm_sum_to_fn sum_to;              /* dm_sum_to's sum, and SumBackward1's */
+    dm_softmax_bw_fn softmax_bw;      /* backward kernels of the reductions */
+    dm_reduce_bw_fn reduce_bw;
     DM_GEMM_FN(sgemm, float);         /* float32 */
     DM_GEMM_FN(dgemm, double);        /* float64 */
     DM_GEMM_FN(gemm_i64, int64_t);    /* exact modulo 2^64 (PyTorch's Long mm) */

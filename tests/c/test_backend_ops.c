@@ -6,7 +6,8 @@
  * table with its gradient case is compared here too, and an op without one fails there.  For
  * each case and dtype the same inputs are made on both devices; the op runs on each, and the
  * test checks that the result and every input's gradient sit on that device and agree:
- *   ops with two kernels (elementwise, reductions, softmax: core/backend/{cpu,ref}/):
+ *   ops with two kernels (elementwise, reductions, softmax: core/backend/{cpu,ref}/; the
+ *            reductions' and softmax's backward kernels too):
  *            float32 relative 1e-6 (the reference computes in double and rounds once, the
  *            cpu kernels in float, or sum in another order), float64 1e-12
  *   matrix products: float32 1e-4 (BLAS sums in float in its own order, the reference in
@@ -16,7 +17,9 @@
  *            (results, temporaries, gradients) and the numbers agree.
  * (relative to max(1, |x|), so tiny values are compared absolutely.)  test_kernels below
  * compares the two-kernel ops directly too, on what the op table's cases do not reach:
- * broadcasting, transposed and offset views, integer and bool dtypes, comparisons.  A case that fails on
+ * broadcasting, transposed and offset views, integer and bool dtypes, comparisons;
+ * test_backward_kernels the reductions', softmax's and sum_to's backward kernels on a
+ * transposed view with an upstream gradient that is not all ones.  A case that fails on
  * cpu for a dtype must fail on cpu:ref with the same message (printed as a note), so nothing
  * is skipped silently.  Backward starts from a float32 copy of the result (see run_on). */
 #define main optable_main
@@ -170,8 +173,11 @@ static void test_seam(void)
           kr->binary != kc->binary && kr->binary_f32[DM_BIN_ADD] != kc->binary_f32[DM_BIN_ADD] &&
           kr->unary != kc->unary && kr->scalar != kc->scalar && kr->clamp != kc->clamp &&
           kr->leaky_relu != kc->leaky_relu && kr->elu != kc->elu && kr->where != kc->where &&
-          kr->reduce != kc->reduce && kr->maxmin != kc->maxmin && kr->softmax != kc->softmax,
-          "elementwise, reduction and softmax kernels: one of each in each table, different");
+          kr->reduce != kc->reduce && kr->maxmin != kc->maxmin && kr->softmax != kc->softmax &&
+          kc->sum_to && kc->softmax_bw && kc->reduce_bw && kr->sum_to != kc->sum_to &&
+          kr->softmax_bw != kc->softmax_bw && kr->reduce_bw != kc->reduce_bw,
+          "elementwise, reduction, softmax and their backward kernels: one of each in each "
+          "table, different");
     CHECK(dm__kernels(DM_CPU_REF)->sgemm == dm_gemm_naive &&
           dm__kernels(DM_CPU_REF)->dgemm == dm_dgemm_naive && dm__kernels(DM_CPU)->sgemm == dm_gemm,
           "cpu:ref's table holds the naive gemm, cpu's the BLAS one");
@@ -316,11 +322,84 @@ static void test_kernels(void)
            compared);
 }
 
+/* ---- the backward kernels (reductions, softmax, sum_to) on a transposed view ------------ */
+
+static dm_tensor *k_mean0(dm_tensor *const *in) { return dm_reduce(DM_RED_MEAN, in[0], 0, 0, 0); }
+static dm_tensor *k_stdall(dm_tensor *const *in) { return dm_reduce(DM_RED_STD, in[0], DM_ALL, 0, 1); }
+static dm_tensor *k_min0(dm_tensor *const *in) { return dm_reduce(DM_RED_MIN, in[0], 0, 1, 0); }
+static dm_tensor *k_sm1(dm_tensor *const *in) { return dm_softmax(in[0], 1); }
+static dm_tensor *k_sumto4(dm_tensor *const *in) { return dm_sum_to(in[0], 1, (int64_t[]){4}); }
+static dm_tensor *k_sumto31(dm_tensor *const *in) { return dm_sum_to(in[0], 2, (int64_t[]){3, 1}); }
+static dm_tensor *k_sumto11(dm_tensor *const *in) { return dm_sum_to(in[0], 2, (int64_t[]){1, 1}); }
+
+static void test_backward_kernels(void)
+{
+    static const struct { const char *name; kfn f; } ops[] = {
+        { "sum(1)", k_sum1 }, { "mean(0)", k_mean0 }, { "prod(0, keepdim)", k_prod0 },
+        { "var(1)", k_var }, { "std()", k_stdall }, { "max(1)", k_max1 }, { "max()", k_maxall },
+        { "min(0, keepdim)", k_min0 }, { "log_softmax(0)", k_lsm }, { "softmax(1)", k_sm1 },
+        { "sum_to [4]", k_sumto4 }, { "sum_to [3 x 1]", k_sumto31 },
+        { "sum_to [1 x 1]", k_sumto11 },
+    };
+    static const dm_dtype dts[] = { DM_FLOAT32, DM_FLOAT64 };
+    int compared = 0;
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (size_t k = 0; k < 2; k++) {
+            dm_dtype dt = dts[k];
+            dm_tensor *r[2] = { NULL, NULL }, *gr[2] = { NULL, NULL };
+            for (int dev = 0; dev < 2; dev++) {
+                dm_tensor *x, *y, *z;
+                inputs(dt, dev ? DM_CPU_REF : DM_CPU, &x, &y, &z);
+                dm_set_requires_grad(x, 1);
+                r[dev] = ops[o].f(&x);
+                if (r[dev]) {               /* an upstream gradient of r's shape, not all ones */
+                    dm_set_device(DM_CPU);
+                    dm_tensor *g = dm_tensor_new(r[dev]->ndim, r[dev]->shape);
+                    tu_fill(g, -2, 2, 14);
+                    dm_tensor *gc = dm_to_dtype(g, dt);
+                    dm_tensor *gd = dm_to_device(gc, dev ? DM_CPU_REF : DM_CPU);
+                    CHECKF(dm_backward(r[dev], gd, 0) == 0, "backward kernels: %s %s runs (%s)",
+                           ops[o].name, dm_dtype_name(dt), dm_errmsg());
+                    gr[dev] = x->grad ? dm_tensor_retain(x->grad) : NULL;
+                    dm_tensor_release(g);
+                    dm_tensor_release(gc);
+                    dm_tensor_release(gd);
+                }
+                dm_tensor_release(x);
+                dm_tensor_release(y);
+                dm_tensor_release(z);
+                dm_set_device(DM_CPU);
+            }
+            const char *dn = dm_dtype_name(dt);
+            double tol = dt == DM_FLOAT32 ? 1e-6 : 1e-12;
+            CHECKF(r[0] && r[1] && gr[0] && gr[1] && dm_tensor_device(gr[1]) == DM_CPU_REF,
+                   "backward kernels: %s %s: gradients on both devices", ops[o].name, dn);
+            if (r[0] && r[1]) {
+                double e = rel_diff(r[0], r[1]);
+                CHECKF(e <= tol, "backward kernels: %s %s forward agrees (rel %.1e)", ops[o].name,
+                       dn, e);
+            }
+            if (gr[0] && gr[1]) {
+                double e = rel_diff(gr[0], gr[1]);
+                CHECKF(e <= tol, "backward kernels: %s %s gradient agrees (rel %.1e)",
+                       ops[o].name, dn, e);
+                compared++;
+            }
+            for (int d = 0; d < 2; d++) {
+                dm_tensor_release(r[d]);
+                dm_tensor_release(gr[d]);
+            }
+        }
+    printf("test_backend_ops: %d backward kernel cases compared on a transposed view\n",
+           compared);
+}
+
 int main(void)
 {
     tu_live live0 = tu_live_now();
     test_seam();
     test_kernels();
+    test_backward_kernels();
     for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
         if (op == DM_OP_UNARY) {
             for (int u = 0; u < DM_UN_COUNT; u++) {

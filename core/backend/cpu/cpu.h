@@ -17,5 +17,11 @@ int dm__cpu_reduce(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double sc
                    int64_t correction, void *y);
 void dm__cpu_maxmin(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v, int64_t *ix);
 void dm__cpu_softmax(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
+int dm__cpu_sum_to(dm_dtype dt, const void *x, int nb, const int64_t *bsize, const int *bred,
+                  int64_t n, int64_t m, void *y);
+void dm__cpu_softmax_bw(dm_dtype dt, const void *y, const void *g, void *gi, dm_geom G,
+                      int logsm);
+int dm__cpu_reduce_bw(dm_dtype dt, const struct dm_node *n, dm_geom G, int full, const void *x,
+                    const void *g, const int64_t *ix, const void *sd, void *gi, int64_t nin);
 
 #endif

@@ -22,4 +22,7 @@ const dm_kernels dm__cpu_kernels = {
     .reduce = dm__cpu_reduce,         /* reduce.c */
     .maxmin = dm__cpu_maxmin,
     .softmax = dm__cpu_softmax,
+    .sum_to = dm__cpu_sum_to,          /* reduce_bw.c */
+    .softmax_bw = dm__cpu_softmax_bw,
+    .reduce_bw = dm__cpu_reduce_bw,
 };

@@ -19,4 +19,7 @@ const dm_kernels dm__ref_kernels = {
     .reduce = dm__ref_reduce,         /* reduce.c */
     .maxmin = dm__ref_maxmin,
     .softmax = dm__ref_softmax,
+    .sum_to = dm__ref_sum_to,          /* reduce.c */
+    .softmax_bw = dm__ref_softmax_bw,
+    .reduce_bw = dm__ref_reduce_bw,
 };
