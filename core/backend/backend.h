@@ -7,14 +7,15 @@
  *
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
  *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
- *          backward kernels and dm_sum_to's (reduce_bw.c)
+ *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
+ *          (elementwise_bw.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
- * leaky_relu, elu, where), the reductions and softmax, their backward kernels and dm_sum_to's
- * sum.  Everything else (the elementwise backward loops, copy/convert and fill, joins,
+ * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
+ * backward kernels and dm_sum_to's sum.  Everything else (copy/convert and fill, joins,
  * losses, nn, init and random fills, optimizers) runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * here and a kernel in each backend, named in its table.c (core/README.md). */
@@ -56,6 +57,32 @@ typedef void (*dm_param_fn)(dm_tensor *out, const dm_tensor *x, double p0, doubl
 /* out = cond ? a : b; cond bool, a and b of out's dtype (any) */
 typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
                             const dm_tensor *b);
+
+/* The elementwise backward kernels write o, the input's gradient, from g, the output's, over
+ * m contiguous elements of dt (float32, float64); x the input's values and y the output's,
+ * contiguous, each NULL where the rule reads none.  op is the node's dm_op (internal.h). */
+/* the rule of unary op u: x for log abs sin cos selu gelu square log1p, y for exp sqrt tanh
+   sigmoid relu reciprocal */
+typedef void (*dm_unary_bw_fn)(dm_dtype dt, dm_unop u, int64_t m, const void *g,
+                               const void *x, const void *y, void *o);
+/* the tensor-scalar rules, s the scalar: DM_OP_MULS g * s (div: g / p1, x / s), DM_OP_RSUBS
+   -g, DM_OP_RDIVS (x), DM_OP_POWS g * s * o, o holding x^(s-1) on entry (zeros for s = 0),
+   DM_OP_RPOWS (y; x too for s = 0) */
+typedef void (*dm_scalar_bw_fn)(dm_dtype dt, int op, int div, int64_t m, const void *g,
+                                const void *x, const void *y, double s, double p1, void *o);
+/* DM_OP_CLAMP (p0 lo, p1 hi; NaN: none), DM_OP_LEAKY_RELU (p0 slope), DM_OP_ELU (p0 alpha),
+   reading x */
+typedef void (*dm_param_bw_fn)(dm_dtype dt, int op, int64_t m, const void *g, const void *x,
+                               double p0, double p1, void *o);
+/* DM_OP_POW (y its output, contiguous), DM_OP_MAXIMUM, DM_OP_MINIMUM: the full gradients ga
+   and gb (either NULL), contiguous in gout's shape, from gout (contiguous) and a, b (any
+   strides, broadcast to gout's shape); all of dt */
+typedef void (*dm_binary_bw_fn)(dm_dtype dt, int op, const dm_tensor *gout, const dm_tensor *a,
+                                const dm_tensor *b, const dm_tensor *y, dm_tensor *ga,
+                                dm_tensor *gb);
+/* where: ga = cond ? g : 0, gb = cond ? 0 : g (either NULL); cond bool, broadcast to gout */
+typedef void (*dm_where_bw_fn)(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout,
+                               dm_tensor *ga, dm_tensor *gb);
 
 /* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
  * reduced dim, outer the product of the dims before it, inner of those after it (a full
@@ -99,6 +126,11 @@ typedef struct dm_kernels {
     dm_scalar_fn scalar;              /* x op s */
     dm_param_fn clamp, leaky_relu, elu;
     dm_where_fn where;
+    dm_unary_bw_fn unary_bw;          /* the elementwise backward kernels */
+    dm_scalar_bw_fn scalar_bw;
+    dm_param_bw_fn param_bw;
+    dm_binary_bw_fn binary_bw;
+    dm_where_bw_fn where_bw;
     dm_reduce_fn reduce;              /* reductions over one dim, or all */
     dm_maxmin_fn maxmin;
     dm_softmax_fn softmax;

@@ -23,5 +23,15 @@ void dm__cpu_softmax_bw(dm_dtype dt, const void *y, const void *g, void *gi, dm_
                       int logsm);
 int dm__cpu_reduce_bw(dm_dtype dt, const struct dm_node *n, dm_geom G, int full, const void *x,
                     const void *g, const int64_t *ix, const void *sd, void *gi, int64_t nin);
+void dm__cpu_unary_bw(dm_dtype dt, dm_unop u, int64_t m, const void *g, const void *x,
+                      const void *y, void *o);
+void dm__cpu_scalar_bw(dm_dtype dt, int op, int div, int64_t m, const void *g, const void *x,
+                       const void *y, double s, double p1, void *o);
+void dm__cpu_param_bw(dm_dtype dt, int op, int64_t m, const void *g, const void *x, double p0,
+                      double p1, void *o);
+void dm__cpu_binary_bw(dm_dtype dt, int op, const dm_tensor *gout, const dm_tensor *a,
+                       const dm_tensor *b, const dm_tensor *y, dm_tensor *ga, dm_tensor *gb);
+void dm__cpu_where_bw(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout, dm_tensor *ga,
+                      dm_tensor *gb);
 
 #endif
