@@ -8,15 +8,16 @@
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
  *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
  *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
- *          (elementwise_bw.c)
+ *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
+ *          reduce.c, copy.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
  * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
- * backward kernels and dm_sum_to's sum.  Everything else (copy/convert and fill, joins,
- * losses, nn, init and random fills, optimizers) runs one implementation on both devices, correct because both hold host memory
+ * backward kernels and dm_sum_to's sum, copies with conversion, fills and the float32
+ * in-place updates.  Everything else (joins, losses, nn, init and random fills, optimizers)
+ * runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * here and a kernel in each backend, named in its table.c (core/README.md). */
 #ifndef DM_BACKEND_H
@@ -84,6 +85,20 @@ typedef void (*dm_binary_bw_fn)(dm_dtype dt, int op, const dm_tensor *gout, cons
 typedef void (*dm_where_bw_fn)(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout,
                                dm_tensor *ga, dm_tensor *gb);
 
+/* Copies and fills (dtype.c, inplace.c).  copy: dst (any strides) = src broadcast to dst's
+ * shape, converted to dst's dtype (dtype.c's rules); the caller handles overlap.  gather:
+ * src's elements, row-major, converted into out, a contiguous buffer of od.  fill: every
+ * element of t (any strides) = *v, one element of t's dtype. */
+typedef void (*dm_copy_fn)(dm_tensor *dst, const dm_tensor *src);
+typedef void (*dm_gather_fn)(const dm_tensor *src, void *out, dm_dtype od);
+typedef void (*dm_fill_fn)(dm_tensor *t, const void *v);
+/* float32 in place (inplace.c), t any strides: t = src, t += a * src, t *= src with src
+   broadcast to t's shape (the caller handles overlap); t += a, t *= a, t = clamp(t, a, b)
+   (NaN: no bound) with src NULL */
+typedef enum { DM_IP_COPY, DM_IP_AXPY, DM_IP_MUL, DM_IP_ADDS, DM_IP_MULS, DM_IP_CLAMP } dm_ip_kind;
+typedef void (*dm_inplace_f32_fn)(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a,
+                                  float b);
+
 /* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
  * reduced dim, outer the product of the dims before it, inner of those after it (a full
  * reduction is 1 x numel x 1); slice (o, i)'s result sits at y[o * inner + i]. */
@@ -131,6 +146,10 @@ typedef struct dm_kernels {
     dm_param_bw_fn param_bw;
     dm_binary_bw_fn binary_bw;
     dm_where_bw_fn where_bw;
+    dm_copy_fn copy;                  /* copies with conversion, fills */
+    dm_gather_fn gather;
+    dm_fill_fn fill;
+    dm_inplace_f32_fn inplace_f32;
     dm_reduce_fn reduce;              /* reductions over one dim, or all */
     dm_maxmin_fn maxmin;
     dm_softmax_fn softmax;

@@ -19,7 +19,8 @@
  * compares the two-kernel ops directly too, on what the op table's cases do not reach:
  * broadcasting, transposed and offset views, integer and bool dtypes, comparisons;
  * test_backward_kernels the elementwise ops', reductions', softmax's and sum_to's backward
- * kernels on a transposed view (and a broadcast second input) with an upstream gradient that is not all ones.  A case that fails on
+ * kernels on a transposed view (and a broadcast second input); test_copy_kernels the copies
+ * with conversion between every pair of dtypes, fills and float32 in-place updates, exactly with an upstream gradient that is not all ones.  A case that fails on
  * cpu for a dtype must fail on cpu:ref with the same message (printed as a note), so nothing
  * is skipped silently.  Backward starts from a float32 copy of the result (see run_on). */
 #define main optable_main
@@ -179,7 +180,9 @@ static void test_seam(void)
           kc->unary_bw && kc->scalar_bw && kc->param_bw && kc->binary_bw && kc->where_bw &&
           kr->unary_bw != kc->unary_bw && kr->scalar_bw != kc->scalar_bw &&
           kr->param_bw != kc->param_bw && kr->binary_bw != kc->binary_bw &&
-          kr->where_bw != kc->where_bw,
+          kr->where_bw != kc->where_bw && kc->copy && kc->gather && kc->fill &&
+          kc->inplace_f32 && kr->copy != kc->copy && kr->gather != kc->gather &&
+          kr->fill != kc->fill && kr->inplace_f32 != kc->inplace_f32,
           "elementwise, reduction, softmax and their backward kernels: one of each in each "
           "table, different");
     CHECK(dm__kernels(DM_CPU_REF)->sgemm == dm_gemm_naive &&
@@ -436,12 +439,98 @@ static void test_backward_kernels(void)
            compared);
 }
 
+/* ---- copies with conversion, fills and float32 in-place updates ------------------------- */
+
+/* a [4 x 3] tensor of dt on dev holding awkward values (NaN, out of int64's range, negative,
+   fractional, above 255), and v, its [3 x 4] transposed view */
+static dm_tensor *awkward(dm_dtype dt, int dev, dm_tensor **v)
+{
+    static const double vals[12] = { -2.5, 0, 1, 255.7, -1, NAN, 1e20, 3e9, -0.0, 1.5, 7, -300 };
+    dm_set_device(DM_CPU);
+    dm_tensor *d = dm_tensor_new_dtype(2, (int64_t[]){4, 3}, DM_FLOAT64);
+    memcpy(dm__ptr(d), vals, sizeof vals);
+    dm_tensor *c = dm_to_dtype(d, dt), *r = dm_to_device(c, dev);
+    dm_tensor_release(d);
+    dm_tensor_release(c);
+    *v = dm_transpose(r, 0, 1);
+    dm_set_device(dev);
+    return r;
+}
+
+static void test_copy_kernels(void)
+{
+    static const dm_dtype dts[] = { DM_FLOAT32, DM_FLOAT64, DM_INT64, DM_UINT8, DM_BOOL };
+    int compared = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            dm_tensor *res[2][3] = { { NULL } };
+            for (int dev = 0; dev < 2; dev++) {
+                int d = dev ? DM_CPU_REF : DM_CPU;
+                dm_tensor *sv, *s = awkward(dts[i], d, &sv), *dv, *t = awkward(dts[j], d, &dv);
+                res[dev][0] = dm_to_dtype(sv, dts[j]);          /* gather, converting */
+                dm_tensor *row = dm_narrow(sv, 0, 1, 1);        /* [1 x 4], broadcast */
+                CHECKF(row && dm_copy_(dv, row) == 0, "copies: copy_ %s -> %s runs",
+                       dm_dtype_name(dts[i]), dm_dtype_name(dts[j]));
+                res[dev][1] = dm_tensor_retain(t);
+                dm_tensor *f, *fv = NULL;
+                f = awkward(dts[j], d, &fv);
+                CHECK(dm_fill_(fv, 2.5f) == 0, "copies: fill_ runs");
+                res[dev][2] = f;
+                dm_tensor_release(fv);
+                dm_tensor_release(row);
+                dm_tensor_release(sv);
+                dm_tensor_release(s);
+                dm_tensor_release(dv);
+                dm_tensor_release(t);
+                dm_set_device(DM_CPU);
+            }
+            for (int k = 0; k < 3; k++) {
+                if (i && k == 2) continue;                    /* fill_ depends on j only */
+                static const char *what[3] = { "to_dtype", "copy_ (broadcast, into a view)",
+                                               "fill_ (a view)" };
+                double e = res[0][k] && res[1][k] ? rel_diff(res[0][k], res[1][k]) : INFINITY;
+                CHECKF(e == 0 && dm_tensor_device(res[1][k]) == DM_CPU_REF,
+                       "copies: %s %s -> %s agrees exactly (rel %.1e)", what[k],
+                       dm_dtype_name(dts[i]), dm_dtype_name(dts[j]), e);
+                compared++;
+            }
+            for (int dev = 0; dev < 2; dev++)
+                for (int k = 0; k < 3; k++) dm_tensor_release(res[dev][k]);
+        }
+    /* float32 in place: t op= a broadcast row, t op= a scalar, on a transposed view */
+    for (int op = 0; op < 6; op++) {
+        dm_tensor *res[2];
+        for (int dev = 0; dev < 2; dev++) {
+            int d = dev ? DM_CPU_REF : DM_CPU;
+            dm_tensor *sv, *s = awkward(DM_FLOAT32, d, &sv), *tv, *t = awkward(DM_FLOAT32, d, &tv);
+            dm_tensor *row = dm_narrow(sv, 0, 2, 1);
+            int rc = op == 0 ? dm_copy_(tv, row) : op == 1 ? dm_add_(tv, row, 0.5f)
+                   : op == 2 ? dm_mul_(tv, row) : op == 3 ? dm_add_scalar_(tv, 1.25f)
+                   : op == 4 ? dm_mul_scalar_(tv, -3) : dm_clamp_(tv, -1, 2);
+            CHECKF(rc == 0, "in place: op %d runs", op);
+            res[dev] = t;
+            dm_tensor_release(row);
+            dm_tensor_release(sv);
+            dm_tensor_release(s);
+            dm_tensor_release(tv);
+            dm_set_device(DM_CPU);
+        }
+        double e = rel_diff(res[0], res[1]);
+        CHECKF(e == 0, "in place: float32 op %d agrees exactly (rel %.1e)", op, e);
+        compared++;
+        dm_tensor_release(res[0]);
+        dm_tensor_release(res[1]);
+    }
+    printf("test_backend_ops: %d copy, fill and in-place cases compared\n", compared);
+}
+
 int main(void)
 {
     tu_live live0 = tu_live_now();
     test_seam();
     test_kernels();
     test_backward_kernels();
+    test_copy_kernels();
     for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
         if (op == DM_OP_UNARY) {
             for (int u = 0; u < DM_UN_COUNT; u++) {

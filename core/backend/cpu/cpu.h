@@ -33,5 +33,9 @@ void dm__cpu_binary_bw(dm_dtype dt, int op, const dm_tensor *gout, const dm_tens
                        const dm_tensor *b, const dm_tensor *y, dm_tensor *ga, dm_tensor *gb);
 void dm__cpu_where_bw(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout, dm_tensor *ga,
                       dm_tensor *gb);
+void dm__cpu_copy(dm_tensor *dst, const dm_tensor *src);
+void dm__cpu_gather(const dm_tensor *src, void *out, dm_dtype od);
+void dm__cpu_fill(dm_tensor *t, const void *v);
+void dm__cpu_inplace_f32(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a, float b);
 
 #endif

@@ -309,7 +309,8 @@ void dm__ref_unary_bw(dm_dtype dt, dm_unop u, int64_t m, const void *g, const vo
         case DM_UN_COS: d = -sin(xv); break;
         case DM_UN_SELU: d = xv <= 0 ? sa * ss * exp(xv) : ss; break;
         case DM_UN_GELU:
-            d = 0.5 * (1 + erf(xv / sqrt(2.0))) + xv * exp(-0.5 * xv * xv) / sqrt(2 * 3.14159265358979323846);
+            d = 0.5 * (1 + erf(xv / sqrt(2.0)))
+                + xv * exp(-0.5 * xv * xv) / sqrt(2 * 3.14159265358979323846);
             break;
         case DM_UN_SQUARE: d = 2 * xv; break;
         case DM_UN_LOG1P: d = 1 / (xv + 1); break;
