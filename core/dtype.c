@@ -1,5 +1,5 @@
 /* dtype.c -- element types: names, promotion, conversion between them, and element access
- * for any dtype.
+ * for any dtype (one element: backend/convert.h; whole tensors: the device's copy kernels).
  *
  * Conversions follow PyTorch 1.13 on x86: integer and float values convert by C's casts
  * where those are defined; where C leaves them undefined (a float out of an integer's range,
@@ -7,7 +7,8 @@
  * undefined behaviour here.  uint8 takes the low byte of the int64 value (-1 -> 255); bool is
  * v != 0 (NaN -> true). */
 #include "internal.h"
-#include "walk.h"
+#include "backend.h"
+#include "convert.h"
 
 static const char *const names[DM_NDTYPES] = {
     [DM_FLOAT32] = "float32", [DM_FLOAT64] = "float64", [DM_INT64] = "int64",
@@ -110,139 +111,59 @@ int dm__need_float(const char *fn, const dm_tensor *t)
     return -1;
 }
 
-/* ---- one element ---------------------------------------------------------------------- */
-
-static inline int64_t f2i(double x)
-{
-    /* [-2^63, 2^63) converts exactly by truncation; anything else (and NaN) is INT64_MIN */
-    if (x >= -9223372036854775808.0 && x < 9223372036854775808.0) return (int64_t)x;
-    return INT64_MIN;
-}
-
-static inline double load_f(const char *p, dm_dtype dt)
-{
-    switch (dt) {
-    case DM_FLOAT32: return *(const float *)p;
-    case DM_FLOAT64: return *(const double *)p;
-    case DM_INT64: return (double)*(const int64_t *)p;
-    default: return (double)*(const uint8_t *)p;
-    }
-}
-
-static inline int64_t load_i(const char *p, dm_dtype dt)
-{
-    switch (dt) {
-    case DM_FLOAT32: return f2i(*(const float *)p);
-    case DM_FLOAT64: return f2i(*(const double *)p);
-    case DM_INT64: return *(const int64_t *)p;
-    default: return *(const uint8_t *)p;
-    }
-}
-
-/* *d (of type dd) = *s (of type sd) */
-static inline void convert1(char *d, dm_dtype dd, const char *s, dm_dtype sd)
-{
-    switch (dd) {
-    case DM_FLOAT32:
-        /* int64 -> float32 directly: through double it would round twice */
-        *(float *)d = sd == DM_FLOAT32 ? *(const float *)s
-                    : sd == DM_INT64 ? (float)*(const int64_t *)s : (float)load_f(s, sd);
-        break;
-    case DM_FLOAT64: *(double *)d = load_f(s, sd); break;
-    case DM_INT64: *(int64_t *)d = load_i(s, sd); break;
-    case DM_UINT8: *(uint8_t *)d = (uint8_t)(uint64_t)load_i(s, sd); break;
-    default:
-        *(uint8_t *)d = dm_is_floating(sd) ? load_f(s, sd) != 0 : load_i(s, sd) != 0;
-        break;
-    }
-}
+/* ---- one element (convert.h's dm__convert1) -------------------------------------------- */
 
 double dm_get_f64(const dm_tensor *t, const int64_t *idx)
 {
-    return load_f((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+    return dm__load_f((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
                   t->dtype);
 }
 
 int64_t dm_get_i64(const dm_tensor *t, const int64_t *idx)
 {
-    return load_i((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+    return dm__load_i((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
                   t->dtype);
 }
 
 void dm_set_f64(dm_tensor *t, const int64_t *idx, double v)
 {
-    convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+    dm__convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
              t->dtype, (const char *)&v, DM_FLOAT64);
 }
 
 void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v)
 {
-    convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
+    dm__convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
              t->dtype, (const char *)&v, DM_INT64);
 }
 
 void dm__store_f64(dm_tensor *t, int64_t off, double v)
 {
-    convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
+    dm__convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
              (const char *)&v, DM_FLOAT64);
 }
 
 void dm__store_i64(dm_tensor *t, int64_t off, int64_t v)
 {
-    convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
+    dm__convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
              (const char *)&v, DM_INT64);
 }
 
 /* ---- whole tensors -------------------------------------------------------------------- */
 
-/* n elements from src (walked by its iterator; row-major) into a contiguous buffer */
-static void gather_convert(const dm_tensor *src, char *out, dm_dtype od)
-{
-    int64_t n = dm__numel(src);
-    size_t se = dm__esize(src->dtype), oe = dm__esize(od);
-    if (dm__is_contig(src) && src->dtype == od) {
-        memcpy(out, dm__ptr(src), (size_t)n * se);
-        return;
-    }
-    const char *base = src->storage->data;
-    if (dm__is_contig(src)) {
-        const char *p = dm__ptr(src);
-        for (int64_t i = 0; i < n; i++) convert1(out + i * (int64_t)oe, od, p + i * (int64_t)se, src->dtype);
-        return;
-    }
-    DM_WALK_EACH(src, i, off,
-        convert1(out + i * (int64_t)oe, od, base + off * (int64_t)se, src->dtype););
-}
+/* The loops are the device's (backend.h: cpu/copy.c, ref/copy.c), the source's for a
+   gather and the destination's for a copy. */
 
 void dm_to_buffer_dtype(const dm_tensor *t, void *out, dm_dtype out_dt)
 {
-    gather_convert(t, out, out_dt);
+    dm__kernels(t->storage->device)->gather(t, out, out_dt);
 }
 
 /* dst (any strides) = src broadcast to dst's shape, converted; no overlap handling (the
    caller reads an overlapping source into a temporary first) */
 void dm__copy_convert(dm_tensor *dst, const dm_tensor *src)
 {
-    int64_t n = dm__numel(dst);
-    size_t de = dm__esize(dst->dtype), se = dm__esize(src->dtype);
-    if (dm__is_contig(dst) && dm__same_shape(dst, src)) {
-        gather_convert(src, dm__ptr(dst), dst->dtype);
-        return;
-    }
-    if (n == 0) return;
-    // dst and src (broadcast) walked together, row by row: strides sd and ss in a row
-    dm_walk w;
-    dm_walk_init(&w, 2, (const dm_tensor *[]){ dst, src }, dst->ndim, dst->shape);
-    char *db = dst->storage->data;
-    const char *sb = src->storage->data;
-    int64_t len = dm_walk_row_len(&w), sd = dm_walk_row_stride(&w, 0),
-            ss = dm_walk_row_stride(&w, 1);
-    for (int64_t done = 0; done < n; done += len) {
-        for (int64_t j = 0; j < len; j++)
-            convert1(db + (w.off[0] + j * sd) * (int64_t)de, dst->dtype,
-                     sb + (w.off[1] + j * ss) * (int64_t)se, src->dtype);
-        dm_walk_next_row(&w);
-    }
+    dm__kernels(dst->storage->device)->copy(dst, src);
 }
 
 /* a new tensor of dt filled with the value at v (of type vt), converted once */
@@ -251,10 +172,8 @@ static dm_tensor *full_of(int ndim, const int64_t *shape, dm_dtype dt, const voi
     dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
     if (!t) return NULL;
     char one[8];
-    convert1(one, dt, v, vt);
-    size_t e = dm__esize(dt);
-    char *d = t->storage->data;
-    for (int64_t i = 0, n = dm__numel(t); i < n; i++) memcpy(d + i * (int64_t)e, one, e);
+    dm__convert1(one, dt, v, vt);
+    dm__kernels(t->storage->device)->fill(t, one);
     return t;
 }
 
@@ -275,7 +194,7 @@ dm_tensor *dm_to_dtype(const dm_tensor *t, dm_dtype dt)
     dm__device_of(t);
     dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, dt);
     if (!out) return NULL;
-    gather_convert(t, dm__ptr(out), dt);
+    dm_to_buffer_dtype(t, dm__ptr(out), dt);
     const dm_tensor *in[1] = { t };
     if (dm_is_floating(dt) && dm__needs_grad(1, in) && !dm__record(DM_OP_TO_DTYPE, 0, out, 1, in)) {
         dm_tensor_release(out);

@@ -4,8 +4,8 @@
  * An op here checks its arguments, finds the result's dtype and shape, converts the operands
  * to the type it computes in, calls its device's kernel (backend.h: the vectorised loops of
  * backend/cpu/elementwise.c, the naive ones of backend/ref/elementwise.c) and records the
- * autograd node.  The backward rules below are written with ops, the table's kernels, or
- * loops over contiguous gradients (the same on every device that holds host memory).
+ * autograd node.  The backward rules below are written with ops or the table's backward
+ * kernels (backend/cpu/elementwise_bw.c, backend/ref/elementwise.c).
  *
  * Dtypes.  Two float32 operands take the float32 path after one dtype compare; anything else
  * finds the result type (torch.result_type), converts the operands to the type it computes in
@@ -613,73 +613,11 @@ fail:
 /* the gradient passed through unchanged, in x's dtype (a new reference) */
 static dm_tensor *pass(const dm_tensor *g, const dm_tensor *x) { return dm_to_dtype(g, x->dtype); }
 
-/* The rules below that loop over elements are written once over the element type T and
- * instantiated for float32 (name_f) and float64 (name_d).  gout has the output's dtype,
- * which is the inputs' (the node records the inputs converted to the compute type), so one
- * T serves gout, the inputs and the gradients; the engine casts what flows into a node to
- * its output's dtype, and a direct caller passes it so too (see dm_backward_fn). */
-
-/* call name_f or name_d, by gout's dtype (the node's floating type) */
-#define BW_PICK(name, gout, ...) \
-    ((gout)->dtype == DM_FLOAT64 ? name##_d(__VA_ARGS__) : name##_f(__VA_ARGS__))
-
-/* pow, maximum and minimum: one pass over the output computing both full gradients */
-#define BW_BINARY_LOOP(name, T)                                                             \
-static int name(dm_node *n, const dm_tensor *gout, int need_a, int need_b,                 \
-                dm_tensor **ga_out, dm_tensor **gb_out)                                    \
-{                                                                                           \
-    const dm_tensor *a = n->in[0], *b = n->in[1];                                           \
-    dm_tensor *ga = need_a ? dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype) : NULL; \
-    dm_tensor *gb = need_b ? dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype) : NULL; \
-    if ((need_a && !ga) || (need_b && !gb)) {                                               \
-        dm_tensor_release(ga); dm_tensor_release(gb);                                       \
-        return -1;                                                                          \
-    }                                                                                       \
-    int64_t total = dm__numel(gout);                                                        \
-    const T *g = dm__ptr(gout);                                                             \
-    const T *y = n->saved[0] ? dm__ptr(n->saved[0]) : NULL;   /* pow's output */            \
-    T *oa = ga ? dm__ptr(ga) : NULL, *ob = gb ? dm__ptr(gb) : NULL;                          \
-    if (total > 0) {                                                                        \
-        const dm_tensor *ts[2] = { a, b };                                                  \
-        dm_walk p;                                                                             \
-        dm_walk_init(&p, 2, ts, gout->ndim, gout->shape);                                      \
-        int64_t len = dm_walk_row_len(&p), sa = dm_walk_row_stride(&p, 0),                        \
-                sb = dm_walk_row_stride(&p, 1);                                                \
-        for (int64_t done = 0; done < total; done += len) {                                 \
-            const T *ap = dm_walk_ptr(&p, 0), *bp = dm_walk_ptr(&p, 1);                           \
-            for (int64_t i = 0; i < len; i++) {                                             \
-                T x = ap[i * sa], e = bp[i * sb], gg = g[done + i], da = 0, db = 0;         \
-                switch (n->op) {                                                            \
-                case DM_OP_POW:                                                             \
-                    /* d/da = e * a^(e-1), 0 where e == 0; d/de = y * log(a), 0 where       \
-                       a == 0 and e >= 0 (both as torch masks them) */                      \
-                    da = e == 0 ? 0 : gg * (e * pow(x, e - 1));                             \
-                    db = gg * ((x == 0 && e >= 0) ? 0 : y[done + i] * log(x));              \
-                    break;                                                                  \
-                case DM_OP_MAXIMUM:                                                         \
-                    /* ties share the gradient equally; NaN on either side passes it to both */ \
-                    da = db = x == e ? gg / 2 : gg;                                         \
-                    if (x < e) da = 0;                                                      \
-                    if (x > e) db = 0;                                                      \
-                    break;                                                                  \
-                default:                            /* DM_OP_MINIMUM */                     \
-                    da = db = x == e ? gg / 2 : gg;                                         \
-                    if (x > e) da = 0;                                                      \
-                    if (x < e) db = 0;                                                      \
-                    break;                                                                  \
-                }                                                                           \
-                if (oa) oa[done + i] = da;                                                  \
-                if (ob) ob[done + i] = db;                                                  \
-            }                                                                               \
-            dm_walk_next_row(&p);                                                              \
-        }                                                                                   \
-    }                                                                                       \
-    *ga_out = ga;                                                                           \
-    *gb_out = gb;                                                                           \
-    return 0;                                                                               \
-}
-BW_BINARY_LOOP(bw_binary_loop_f, float)
-BW_BINARY_LOOP(bw_binary_loop_d, double)
+/* The rules below that loop over elements call the device's backward kernels (backend.h),
+ * in the node's floating type: gout has the output's dtype, which is the inputs' (the node
+ * records the inputs converted to the compute type), so one type serves gout, the inputs and
+ * the gradients; the engine casts what flows into a node to its output's dtype, and a direct
+ * caller passes it so too (see dm_backward_fn). */
 
 int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
@@ -709,7 +647,14 @@ int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         }
         break;
     case DM_OP_POW: case DM_OP_MAXIMUM: case DM_OP_MINIMUM:
-        if (BW_PICK(bw_binary_loop, gout, n, gout, need_a, need_b, &ga, &gb)) return -1;
+        /* one pass over the output computing both full gradients */
+        if (need_a && !(ga = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype)))
+            return -1;
+        if (need_b && !(gb = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype))) {
+            dm_tensor_release(ga);
+            return -1;
+        }
+        K->binary_bw(gout->dtype, n->op, gout, a, b, n->saved[0], ga, gb);
         break;
     default:
         dm_seterr("backward: binary rule called for %s", dm__node_name(n));
@@ -719,73 +664,6 @@ int dm__bw_binary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
 }
 
 /* gx = rule(g, x) elementwise over x's shape; x may be non-contiguous */
-#define BW_SCALAR(name, T)                                                                  \
-static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
-{                                                                                           \
-    const dm_tensor *x = n->in[0];                                                          \
-    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype);              \
-    if (!gx) return -1;                                                                     \
-    int64_t m = dm__numel(gout);                                                            \
-    const T *g = dm__ptr(gout);                                                             \
-    T *restrict o = dm__ptr(gx);                                                            \
-    const T s = (T)n->par.scalar.s;                                                         \
-    dm_tensor *hold = NULL;                                                                 \
-    const T *xv = NULL;                                                                     \
-    if (n->op == DM_OP_RDIVS ||                                                             \
-        (n->op == DM_OP_RPOWS && s == 0)) {                                                 \
-        xv = contig_any(x, &hold);                                                          \
-        if (!xv) { dm_tensor_release(gx); return -1; }                                      \
-    }                                                                                       \
-    switch (n->op) {                                                                        \
-    case DM_OP_MULS:                                                                        \
-        if (n->sub == DM_BIN_DIV) {                /* x / s: g / s */                       \
-            const T d = (T)n->par.scalar.div;                                               \
-            VLOOP(m, o[i] = g[i] / d;);                                                     \
-        } else {                                                                            \
-            VLOOP(m, o[i] = g[i] * s;);                                                     \
-        }                                                                                   \
-        break;                                                                              \
-    case DM_OP_RSUBS:                              /* s - x */                              \
-        VLOOP(m, o[i] = -g[i];);                                                            \
-        break;                                                                              \
-    case DM_OP_RDIVS:                              /* (1/x) * s: -(g * s) * (r * r), r = 1/x */ \
-        for (int64_t i = 0; i < m; i++) {                                                   \
-            T r = 1 / xv[i];                                                                \
-            o[i] = -(g[i] * s) * (r * r);                                                   \
-        }                                                                                   \
-        break;                                                                              \
-    case DM_OP_POWS:                               /* x ^ s: g * (s * x^(s-1)), 0 for s = 0 */ \
-        if (s == 0) {                                                                       \
-            VLOOP(m, o[i] = 0;);                                                            \
-        } else {                                                                            \
-            T *t = o;                              /* x^(s-1) first, in place */            \
-            if (m) K->scalar(DM_SC_POW, gx, x, (double)(T)(n->par.scalar.s - 1.0));                 \
-            VLOOP(m, o[i] = g[i] * (s * t[i]););                                            \
-        }                                                                                   \
-        break;                                                                              \
-    case DM_OP_RPOWS: {                            /* s ^ x: g * (y * log s); 0 at s = 0, x >= 0 */ \
-        const T *y = dm__ptr(n->saved[0]);                                                  \
-        const T ls = (T)log(n->par.scalar.s);                                               \
-        if (s == 0) {                                                                       \
-            VLOOP(m, o[i] = g[i] * (xv[i] >= 0 ? 0 : y[i] * ls););                          \
-        } else {                                                                            \
-            VLOOP(m, o[i] = g[i] * (y[i] * ls););                                           \
-        }                                                                                   \
-        break;                                                                              \
-    }                                                                                       \
-    default:                                                                                \
-        dm_tensor_release(hold);                                                            \
-        dm_tensor_release(gx);                                                              \
-        dm_seterr("backward: scalar rule called for %s", dm__node_name(n));                 \
-        return -1;                                                                          \
-    }                                                                                       \
-    dm_tensor_release(hold);                                                                \
-    gin[0] = gx;                                                                            \
-    return 0;                                                                               \
-}
-BW_SCALAR(bw_scalar_f, float)
-BW_SCALAR(bw_scalar_d, double)
-
 int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
                  dm_tensor **gin)
 {
@@ -794,91 +672,34 @@ int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         gin[0] = pass(gout, n->in[0]);
         return gin[0] ? 0 : -1;
     }
-    return BW_PICK(bw_scalar, gout, n, gout, gin);
+    if (n->op != DM_OP_MULS && n->op != DM_OP_RSUBS && n->op != DM_OP_RDIVS &&
+        n->op != DM_OP_POWS && n->op != DM_OP_RPOWS) {
+        dm_seterr("backward: scalar rule called for %s", dm__node_name(n));
+        return -1;
+    }
+    const dm_tensor *x = n->in[0];
+    dm_dtype dt = gout->dtype;
+    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, dt);
+    if (!gx) return -1;
+    int64_t m = dm__numel(gout);
+    double s = n->par.scalar.s;
+    /* the scalar as the kernels see it, in the node's type */
+    double st = dt == DM_FLOAT32 ? (double)(float)s : s;
+    dm_tensor *hold = NULL;
+    const void *xv = NULL;
+    if (n->op == DM_OP_RDIVS || (n->op == DM_OP_RPOWS && st == 0)) {
+        xv = contig_any(x, &hold);
+        if (!xv) { dm_tensor_release(gx); return -1; }
+    }
+    if (n->op == DM_OP_POWS && st != 0 && m)     /* x^(s-1) first, into gx */
+        K->scalar(DM_SC_POW, gx, x, dt == DM_FLOAT32 ? (double)(float)(s - 1.0) : s - 1.0);
+    K->scalar_bw(dt, n->op, n->op == DM_OP_MULS && n->sub == DM_BIN_DIV, m, dm__ptr(gout), xv,
+                 n->op == DM_OP_RPOWS ? dm__ptr(n->saved[0]) : NULL, s, n->par.scalar.div,
+                 dm__ptr(gx));
+    dm_tensor_release(hold);
+    gin[0] = gx;
+    return 0;
 }
-
-#define BW_UNARY(name, T)                                                                   \
-DM_AVX_CLONES                                                                               \
-static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
-{                                                                                           \
-    const dm_tensor *xt = n->in[0];                                                         \
-    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype);              \
-    if (!gx) return -1;                                                                     \
-    int64_t m = dm__numel(gout);                                                            \
-    const T *g = dm__ptr(gout);                                                             \
-    T *restrict o = dm__ptr(gx);                                                            \
-    dm_tensor *hold = NULL;                                                                 \
-    const T *x = NULL, *y = NULL;                                                           \
-    if (uninfo[n->sub].need_x && !(x = contig_any(xt, &hold))) {                            \
-        dm_tensor_release(gx);                                                              \
-        return -1;                                                                          \
-    }                                                                                       \
-    if (uninfo[n->sub].need_y) y = dm__ptr(n->saved[0]);                                    \
-    /* g, x, y, o are all [m], row-major in x's shape */                                    \
-    switch ((dm_unop)n->sub) {                                                              \
-    case DM_UN_NEG:                                                                         \
-        VLOOP(m, o[i] = -g[i];);                                                            \
-        break;                                                                              \
-    case DM_UN_EXP:                                                                         \
-        VLOOP(m, o[i] = g[i] * y[i];);                                                      \
-        break;                                                                              \
-    case DM_UN_LOG:                                                                         \
-        VLOOP(m, o[i] = g[i] / x[i];);                                                      \
-        break;                                                                              \
-    case DM_UN_SQRT:                                                                        \
-        VLOOP(m, o[i] = g[i] / (2 * y[i]););                                                \
-        break;                                                                              \
-    case DM_UN_ABS:                                /* sign(0) = 0: no gradient at 0 */      \
-        VLOOP(m, o[i] = g[i] * (T)SIGN_OF(x[i]););                                          \
-        break;                                                                              \
-    case DM_UN_SIGN: case DM_UN_ROUND: case DM_UN_FLOOR: case DM_UN_CEIL:                   \
-        VLOOP(m, o[i] = 0;);                                                                \
-        break;                                                                              \
-    case DM_UN_TANH:                                                                        \
-        VLOOP(m, o[i] = g[i] * (1 - y[i] * y[i]););                                         \
-        break;                                                                              \
-    case DM_UN_SIGMOID:                                                                     \
-        VLOOP(m, o[i] = g[i] * (1 - y[i]) * y[i];);                                         \
-        break;                                                                              \
-    case DM_UN_RELU:                               /* relu'(0) = 0 */                       \
-        VLOOP(m, const T gi = g[i]; o[i] = y[i] <= 0 ? 0 : gi;);  /* loads first: vectorizes */ \
-        break;                                                                              \
-    case DM_UN_RECIPROCAL:                                                                  \
-        VLOOP(m, o[i] = -g[i] * (y[i] * y[i]););                                            \
-        break;                                                                              \
-    case DM_UN_SIN:                                                                         \
-        VLOOP(m, o[i] = g[i] * cos(x[i]););                                                 \
-        break;                                                                              \
-    case DM_UN_COS:                                                                         \
-        VLOOP(m, o[i] = g[i] * -sin(x[i]););                                                \
-        break;                                                                              \
-    case DM_UN_SELU:                                                                        \
-        for (int64_t i = 0; i < m; i++)                                                     \
-            o[i] = x[i] <= 0 ? g[i] * (KT(x[i], SELU_ALPHA) * KT(x[i], SELU_SCALE)) * exp(x[i]) \
-                             : g[i] * KT(x[i], SELU_SCALE);                                 \
-        break;                                                                              \
-    case DM_UN_GELU:                                                                        \
-        for (int64_t i = 0; i < m; i++) {                                                   \
-            T cdf = (T)0.5 * (1 + erf(x[i] * KT(x[i], GELU_ALPHA)));                        \
-            T pdf = KT(x[i], GELU_BETA) * exp(x[i] * x[i] * (T)-0.5);                       \
-            o[i] = g[i] * (cdf + x[i] * pdf);                                               \
-        }                                                                                   \
-        break;                                                                              \
-    case DM_UN_SQUARE:                                                                      \
-        VLOOP(m, o[i] = g[i] * (2 * x[i]););                                                \
-        break;                                                                              \
-    case DM_UN_LOG1P:                                                                       \
-        VLOOP(m, o[i] = g[i] / (x[i] + 1););                                                \
-        break;                                                                              \
-    case DM_UN_COUNT:                                                                       \
-        break;                                                                              \
-    }                                                                                       \
-    dm_tensor_release(hold);                                                                \
-    gin[0] = gx;                                                                            \
-    return 0;                                                                               \
-}
-BW_UNARY(bw_unary_f, float)
-BW_UNARY(bw_unary_d, double)
 
 int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
                  dm_tensor **gin)
@@ -888,11 +709,25 @@ int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
         dm_seterr("backward: unknown unary op %d", n->sub);
         return -1;
     }
-    return BW_PICK(bw_unary, gout, n, gout, gin);
+    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype);
+    if (!gx) return -1;
+    dm_tensor *hold = NULL;
+    const void *x = NULL, *y = NULL;
+    if (uninfo[n->sub].need_x && !(x = contig_any(n->in[0], &hold))) {
+        dm_tensor_release(gx);
+        return -1;
+    }
+    if (uninfo[n->sub].need_y) y = dm__ptr(n->saved[0]);
+    /* g, x, y, gx are all [m], row-major in x's shape */
+    K->unary_bw(gout->dtype, (dm_unop)n->sub, dm__numel(gout), dm__ptr(gout), x, y,
+                dm__ptr(gx));
+    dm_tensor_release(hold);
+    gin[0] = gx;
+    return 0;
 }
 
-/* clamp, leaky_relu, elu: o = rule(g, x) with the node's parameters p0, p1 in T, each op's
-   read from its own record by its accessor */
+/* clamp, leaky_relu, elu: gx = rule(g, x) with the node's parameters p0, p1, each op's read
+   from its own record by its accessor */
 typedef struct { double p0, p1; } param2;
 static inline param2 clamp_param(const dm_node *n)
 {
@@ -900,65 +735,24 @@ static inline param2 clamp_param(const dm_node *n)
 }
 static inline param2 leaky_relu_param(const dm_node *n) { return (param2){ n->par.slope, 0 }; }
 static inline param2 elu_param(const dm_node *n) { return (param2){ n->par.alpha, 0 }; }
-#define BW_PARAM(name, T, PARAM, ...)                                                       \
-static int name(dm_node *n, const dm_tensor *gout, dm_tensor **gin)                        \
-{                                                                                           \
-    dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype), *hold;       \
-    const T *x = gx ? contig_any(n->in[0], &hold) : NULL;                                   \
-    if (!x) { dm_tensor_release(gx); return -1; }                                           \
-    int64_t m = dm__numel(gout);                                                            \
-    const T *g = dm__ptr(gout);                                                             \
-    T *restrict o = dm__ptr(gx);                                                            \
-    const param2 pp = PARAM(n);                                                             \
-    const T p0 = (T)pp.p0, p1 = (T)pp.p1;                                                   \
-    (void)p1;                                                                               \
-    __VA_ARGS__                                                                             \
-    dm_tensor_release(hold);                                                                \
-    gin[0] = gx;                                                                            \
-    return 0;                                                                               \
-}
-#define BW_PARAM_BOTH(name, PARAM, ...) \
-    BW_PARAM(name##_f, float, PARAM, __VA_ARGS__) BW_PARAM(name##_d, double, PARAM, __VA_ARGS__) \
-    int dm__##name(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, \
-                   dm_tensor **gin) \
-    { \
-        if (!wants_grad(n, 0)) return 0; \
-        return BW_PICK(name, gout, n, gout, gin); \
+#define BW_PARAM(name, PARAM)                                                               \
+    int dm__##name(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,        \
+                   dm_tensor **gin)                                                         \
+    {                                                                                       \
+        if (!wants_grad(n, 0)) return 0;                                                    \
+        dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype), *hold;   \
+        const void *x = gx ? contig_any(n->in[0], &hold) : NULL;                            \
+        if (!x) { dm_tensor_release(gx); return -1; }                                       \
+        const param2 pp = PARAM(n);                                                         \
+        K->param_bw(gout->dtype, n->op, dm__numel(gout), dm__ptr(gout), x, pp.p0, pp.p1,    \
+                    dm__ptr(gx));                                                           \
+        dm_tensor_release(hold);                                                            \
+        gin[0] = gx;                                                                        \
+        return 0;                                                                           \
     }
-
-/* clamp: the gradient passes where lo <= x <= hi, bounds included (NaN x gets none) */
-BW_PARAM_BOTH(bw_clamp, clamp_param,
-    int has_lo = !isnan(p0), has_hi = !isnan(p1);
-    for (int64_t i = 0; i < m; i++) {
-        int in = (!has_lo || x[i] >= p0) && (!has_hi || x[i] <= p1);
-        o[i] = in ? g[i] : 0;
-    })
-BW_PARAM_BOTH(bw_leaky_relu, leaky_relu_param,     /* p0 = slope */
-    VLOOP(m, const __typeof__(p0) gi = g[i], gs = gi * p0; o[i] = x[i] > 0 ? gi : gs;);)
-BW_PARAM_BOTH(bw_elu, elu_param,                   /* p0 = alpha */
-    VLOOP(m, o[i] = x[i] <= 0 ? g[i] * p0 * exp(x[i]) : g[i];);)
-
-#define BW_WHERE(name, T)                                                                   \
-static void name(const dm_tensor *cond, const dm_tensor *gout, dm_tensor *ga, dm_tensor *gb) \
-{                                                                                           \
-    int64_t total = dm__numel(gout);                                                        \
-    const T *g = dm__ptr(gout);                                                             \
-    T *oa = ga ? dm__ptr(ga) : NULL, *ob = gb ? dm__ptr(gb) : NULL;                          \
-    dm_walk p;                                                                                 \
-    dm_walk_init(&p, 1, &cond, gout->ndim, gout->shape);                                       \
-    int64_t len = dm_walk_row_len(&p), sc = dm_walk_row_stride(&p, 0);                            \
-    for (int64_t done = 0; done < total; done += len) {                                     \
-        const uint8_t *cp = dm_walk_ptr(&p, 0);                                                \
-        for (int64_t i = 0; i < len; i++) {                                                 \
-            int c = cp[i * sc] != 0;                                                        \
-            if (oa) oa[done + i] = c ? g[done + i] : 0;                                     \
-            if (ob) ob[done + i] = c ? 0 : g[done + i];                                     \
-        }                                                                                   \
-        dm_walk_next_row(&p);                                                                  \
-    }                                                                                       \
-}
-BW_WHERE(bw_where_f, float)
-BW_WHERE(bw_where_d, double)
+BW_PARAM(bw_clamp, clamp_param)
+BW_PARAM(bw_leaky_relu, leaky_relu_param)
+BW_PARAM(bw_elu, elu_param)
 
 int dm__bw_where(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
 {
@@ -968,6 +762,6 @@ int dm__bw_where(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     dm_tensor *ga = need_a ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
     dm_tensor *gb = need_b ? dm_tensor_new_dtype(g->ndim, g->shape, g->dtype) : NULL;
     if (dm__numel(g) > 0 && (!need_a || ga) && (!need_b || gb))
-        BW_PICK(bw_where, g, cond, g, ga, gb);
+        K->where_bw(g->dtype, cond, g, ga, gb);
     return finish2(n, ga, gb, need_a, need_b, gin);
 }

@@ -1,5 +1,6 @@
 /* loss_gen.h -- the loss kernels for one floating type, included by loss.c once per type
- * (as reduce_gen.h): T the element type, S its suffix (f float32, d float64), TEXP its exp.
+ * (as backend/cpu/reduce_gen.h): T the element type, S its suffix (f float32, d float64),
+ * TEXP its exp.
  * The drivers in loss.c check arguments, bring every operand to T, allocate and record;
  * these loops only compute.  Sums are in double for every T. */
 #define KN(name) KN2(name, S)

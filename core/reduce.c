@@ -13,10 +13,9 @@
  * PyTorch (which sums floats pairwise) to ~1e-7 relative.  Variance is two-pass (mean, then
  * squared deviations) in double.
  *
- * Dtypes: the kernels are written once in reduce_gen.h and instantiated for float32 and
- * float64 (one table each); integer and bool inputs are read as int64 (sums and products
- * exact in int64, max/min by comparison, converted back to the input's dtype).  Backward
- * rules compute in their input's dtype.
+ * Dtypes: the kernels (the device's, backend.h) take float32 and float64; integer and bool
+ * inputs are read as int64 (sums and products exact in int64, max/min by comparison,
+ * converted back to the input's dtype).  Backward rules compute in their input's dtype.
  *
  * Node parameters:
  *   par.reduce  .dim (0-based), -1 for a full reduction, -2 for dm_sum_to; .keepdim;
@@ -68,26 +67,8 @@ static int reduced_shape(const dm_tensor *x, int dim, int keepdim, int64_t *os)
 }
 
 /* ---- kernels ---------------------------------------------------------------------------
- * The forward reductions and softmax are the device's (backend.h: cpu/reduce.c, ref/reduce.c);
- * the backward rules' kernels and dm_sum_to's are here, one table per floating type
- * instantiated from reduce_gen.h. */
-typedef struct {
-    void (*sum_runs)(const void *x, int nb, const int64_t *bsize, const int *bred, int64_t n,
-                     double *acc);
-    void (*softmax_bw)(const void *y, const void *g, void *gi, geom G, int logsm);
-    int (*reduce_bw)(const dm_node *n, geom G, int full, const void *x, const void *g,
-                     const int64_t *ix, const void *sd, void *gi, int64_t nin);
-} kernels;
-
-#define IS_NAN(v) ((v) != (v))
-#define T float
-#define S f
-#include "reduce_gen.h"
-#define T double
-#define S d
-#include "reduce_gen.h"
-
-static const kernels *kern_of(dm_dtype dt) { return dt == DM_FLOAT32 ? &kern_f : &kern_d; }
+ * The forward reductions, softmax, their backward kernels and dm_sum_to's sum are the
+ * device's (backend.h: cpu/reduce.c, cpu/reduce_bw.c; ref/reduce.c). */
 
 /* the kernels of the current device: the op's input's (dm__device_of) */
 #define DEV (dm__kernels(dm__cur_device))
@@ -356,22 +337,9 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
     } else {
         int owned = 0;
         const void *xd = contig_as(x, dt, &owned);
-        double *acc = xd ? calloc((size_t)m, sizeof *acc) : NULL;
-        if (!acc) {
-            if (xd) dm_seterr("out of memory");
-            buf_free(x, dt, xd, owned);
-            dm_tensor_release(out);
-            return NULL;
-        }
-        kern_of(dt)->sum_runs(xd, nb, bsize, bred, n, acc);
-        if (dt == DM_FLOAT32) {
-            float *y = dm__ptr(out);
-            for (int64_t k = 0; k < m; k++) y[k] = (float)acc[k];
-        } else {
-            memcpy(dm__ptr(out), acc, (size_t)m * sizeof *acc);
-        }
-        free(acc);
+        int rc = xd ? DEV->sum_to(dt, xd, nb, bsize, bred, n, m, dm__ptr(out)) : -1;
         buf_free(x, dt, xd, owned);
+        if (rc) { dm_tensor_release(out); return NULL; }
     }
     if (dm__needs_grad(1, &x)) {
         dm_node *node = dm__record(DM_OP_SUM, 1, out, 1, &x);
@@ -444,7 +412,7 @@ int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     const void *yd = gi && g ? contig_as(yt, dt, &owned) : NULL;
     if (!yd) { dm_tensor_release(gi); dm_tensor_release(gtmp); return -1; }
     if (dm__numel(yt) != 0)
-        kern_of(dt)->softmax_bw(yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
+        DEV->softmax_bw(dt, yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
     buf_free(yt, dt, yd, owned);
     dm_tensor_release(gtmp);
     gin[0] = gi;
@@ -477,7 +445,7 @@ int dm__bw_reduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         const int64_t *ix = n->op == DM_OP_MAXMIN ? dm__ptr(n->saved[0]) : NULL;
         const void *sd = n->op == DM_OP_STD ? dm__ptr(n->saved[0]) : NULL;
         if (rc == 0)
-            rc = kern_of(dt)->reduce_bw(n, G, full, xd, g, ix, sd, dm__ptr(gi), nin);
+            rc = DEV->reduce_bw(dt, n, G, full, xd, g, ix, sd, dm__ptr(gi), nin);
         if (xd) buf_free(x, dt, xd, owned);
     }
     dm_tensor_release(gtmp);

@@ -1,6 +1,5 @@
 /* tensor.c -- tensor lifecycle, inspection and element iteration. */
 #include "internal.h"
-#include "walk.h"
 #include <stdio.h>
 
 static dm_tensor *tensor_struct(void)
@@ -245,13 +244,7 @@ int dm_wrap_dim(const char *fn, int dim, int ndim, int allow_end)
 
 void dm_to_buffer(const dm_tensor *t, float *out)
 {
-    int64_t n = dm_numel(t);
-    if (dm_is_contiguous(t)) {
-        memcpy(out, dm_data(t), (size_t)n * sizeof(float));
-        return;
-    }
-    const float *base = dm__fbase(t);
-    DM_WALK_EACH(t, i, off, out[i] = base[off];);
+    dm_to_buffer_dtype(t, out, DM_FLOAT32);
 }
 
 float *dm__contig_data(const dm_tensor *t, int *owned)

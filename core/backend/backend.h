@@ -6,15 +6,18 @@
  * backend is a directory under core/backend/ that defines one dm_kernels:
  *
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
- *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c)
+ *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
+ *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
+ *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
+ *          reduce.c, copy.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
- * leaky_relu, elu, where) and the reductions and softmax.  Everything else (the backward
- * loops, dm_sum_to, copy/convert and fill, joins, losses, nn, init and random fills,
- * optimizers) runs one implementation on both devices, correct because both hold host memory
+ * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
+ * backward kernels and dm_sum_to's sum, copies with conversion, fills and the float32
+ * in-place updates.  Everything else (joins, losses, nn, init and random fills, optimizers)
+ * runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * here and a kernel in each backend, named in its table.c (core/README.md). */
 #ifndef DM_BACKEND_H
@@ -56,6 +59,46 @@ typedef void (*dm_param_fn)(dm_tensor *out, const dm_tensor *x, double p0, doubl
 typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
                             const dm_tensor *b);
 
+/* The elementwise backward kernels write o, the input's gradient, from g, the output's, over
+ * m contiguous elements of dt (float32, float64); x the input's values and y the output's,
+ * contiguous, each NULL where the rule reads none.  op is the node's dm_op (internal.h). */
+/* the rule of unary op u: x for log abs sin cos selu gelu square log1p, y for exp sqrt tanh
+   sigmoid relu reciprocal */
+typedef void (*dm_unary_bw_fn)(dm_dtype dt, dm_unop u, int64_t m, const void *g,
+                               const void *x, const void *y, void *o);
+/* the tensor-scalar rules, s the scalar: DM_OP_MULS g * s (div: g / p1, x / s), DM_OP_RSUBS
+   -g, DM_OP_RDIVS (x), DM_OP_POWS g * s * o, o holding x^(s-1) on entry (zeros for s = 0),
+   DM_OP_RPOWS (y; x too for s = 0) */
+typedef void (*dm_scalar_bw_fn)(dm_dtype dt, int op, int div, int64_t m, const void *g,
+                                const void *x, const void *y, double s, double p1, void *o);
+/* DM_OP_CLAMP (p0 lo, p1 hi; NaN: none), DM_OP_LEAKY_RELU (p0 slope), DM_OP_ELU (p0 alpha),
+   reading x */
+typedef void (*dm_param_bw_fn)(dm_dtype dt, int op, int64_t m, const void *g, const void *x,
+                               double p0, double p1, void *o);
+/* DM_OP_POW (y its output, contiguous), DM_OP_MAXIMUM, DM_OP_MINIMUM: the full gradients ga
+   and gb (either NULL), contiguous in gout's shape, from gout (contiguous) and a, b (any
+   strides, broadcast to gout's shape); all of dt */
+typedef void (*dm_binary_bw_fn)(dm_dtype dt, int op, const dm_tensor *gout, const dm_tensor *a,
+                                const dm_tensor *b, const dm_tensor *y, dm_tensor *ga,
+                                dm_tensor *gb);
+/* where: ga = cond ? g : 0, gb = cond ? 0 : g (either NULL); cond bool, broadcast to gout */
+typedef void (*dm_where_bw_fn)(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout,
+                               dm_tensor *ga, dm_tensor *gb);
+
+/* Copies and fills (dtype.c, inplace.c).  copy: dst (any strides) = src broadcast to dst's
+ * shape, converted to dst's dtype (dtype.c's rules); the caller handles overlap.  gather:
+ * src's elements, row-major, converted into out, a contiguous buffer of od.  fill: every
+ * element of t (any strides) = *v, one element of t's dtype. */
+typedef void (*dm_copy_fn)(dm_tensor *dst, const dm_tensor *src);
+typedef void (*dm_gather_fn)(const dm_tensor *src, void *out, dm_dtype od);
+typedef void (*dm_fill_fn)(dm_tensor *t, const void *v);
+/* float32 in place (inplace.c), t any strides: t = src, t += a * src, t *= src with src
+   broadcast to t's shape (the caller handles overlap); t += a, t *= a, t = clamp(t, a, b)
+   (NaN: no bound) with src NULL */
+typedef enum { DM_IP_COPY, DM_IP_AXPY, DM_IP_MUL, DM_IP_ADDS, DM_IP_MULS, DM_IP_CLAMP } dm_ip_kind;
+typedef void (*dm_inplace_f32_fn)(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a,
+                                  float b);
+
 /* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
  * reduced dim, outer the product of the dims before it, inner of those after it (a full
  * reduction is 1 x numel x 1); slice (o, i)'s result sits at y[o * inner + i]. */
@@ -71,6 +114,25 @@ typedef void (*dm_maxmin_fn)(dm_dtype dt, const void *x, dm_geom g, int is_min, 
 /* softmax or log_softmax along r, x and y [outer x r x inner] of dt (float32, float64) */
 typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
 
+/* dm_sum_to's sum: x (dt: float32, float64), contiguous, seen as nb runs of dims of
+ * bsize[b] elements each, bred[b] whether the run is summed away (the innermost run last),
+ * n elements in all; y [m] (dt) receives the sums, the kept elements in x's order.
+ * Accumulates in double.  0, or -1 and a message */
+typedef int (*dm_sum_to_fn)(dm_dtype dt, const void *x, int nb, const int64_t *bsize,
+                            const int *bred, int64_t n, int64_t m, void *y);
+/* softmax's (logsm 0) or log_softmax's backward along r: gi from the output y and its
+   gradient g, all [outer x r x inner] of dt (float32, float64) */
+typedef void (*dm_softmax_bw_fn)(dm_dtype dt, const void *y, const void *g, void *gi,
+                                 dm_geom G, int logsm);
+/* the backward rules of sum, mean, prod, max/min and var/std (n->op, n->par.reduce): gi
+ * [outer x r x inner], nin elements, from g [outer x inner]; x the input's values (NULL for
+ * sum, mean, max/min(dim)), ix max/min(dim)'s saved 0-based indices, sd std's saved output;
+ * full: a reduction over everything.  All of dt (float32, float64).  0, or -1 and a message */
+struct dm_node;
+typedef int (*dm_reduce_bw_fn)(dm_dtype dt, const struct dm_node *n, dm_geom G, int full,
+                               const void *x, const void *g, const int64_t *ix, const void *sd,
+                               void *gi, int64_t nin);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -79,9 +141,21 @@ typedef struct dm_kernels {
     dm_scalar_fn scalar;              /* x op s */
     dm_param_fn clamp, leaky_relu, elu;
     dm_where_fn where;
+    dm_unary_bw_fn unary_bw;          /* the elementwise backward kernels */
+    dm_scalar_bw_fn scalar_bw;
+    dm_param_bw_fn param_bw;
+    dm_binary_bw_fn binary_bw;
+    dm_where_bw_fn where_bw;
+    dm_copy_fn copy;                  /* copies with conversion, fills */
+    dm_gather_fn gather;
+    dm_fill_fn fill;
+    dm_inplace_f32_fn inplace_f32;
     dm_reduce_fn reduce;              /* reductions over one dim, or all */
     dm_maxmin_fn maxmin;
     dm_softmax_fn softmax;
+    dm_sum_to_fn sum_to;              /* dm_sum_to's sum, and SumBackward1's */
+    dm_softmax_bw_fn softmax_bw;      /* backward kernels of the reductions */
+    dm_reduce_bw_fn reduce_bw;
     DM_GEMM_FN(sgemm, float);         /* float32 */
     DM_GEMM_FN(dgemm, double);        /* float64 */
     DM_GEMM_FN(gemm_i64, int64_t);    /* exact modulo 2^64 (PyTorch's Long mm) */

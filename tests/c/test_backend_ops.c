@@ -6,7 +6,8 @@
  * table with its gradient case is compared here too, and an op without one fails there.  For
  * each case and dtype the same inputs are made on both devices; the op runs on each, and the
  * test checks that the result and every input's gradient sit on that device and agree:
- *   ops with two kernels (elementwise, reductions, softmax: core/backend/{cpu,ref}/):
+ *   ops with two kernels (elementwise, reductions, softmax: core/backend/{cpu,ref}/, and
+ *            their backward kernels):
  *            float32 relative 1e-6 (the reference computes in double and rounds once, the
  *            cpu kernels in float, or sum in another order), float64 1e-12
  *   matrix products: float32 1e-4 (BLAS sums in float in its own order, the reference in
@@ -16,7 +17,10 @@
  *            (results, temporaries, gradients) and the numbers agree.
  * (relative to max(1, |x|), so tiny values are compared absolutely.)  test_kernels below
  * compares the two-kernel ops directly too, on what the op table's cases do not reach:
- * broadcasting, transposed and offset views, integer and bool dtypes, comparisons.  A case that fails on
+ * broadcasting, transposed and offset views, integer and bool dtypes, comparisons;
+ * test_backward_kernels the elementwise ops', reductions', softmax's and sum_to's backward
+ * kernels on a transposed view (and a broadcast second input); test_copy_kernels the copies
+ * with conversion between every pair of dtypes, fills and float32 in-place updates, exactly with an upstream gradient that is not all ones.  A case that fails on
  * cpu for a dtype must fail on cpu:ref with the same message (printed as a note), so nothing
  * is skipped silently.  Backward starts from a float32 copy of the result (see run_on). */
 #define main optable_main
@@ -170,8 +174,17 @@ static void test_seam(void)
           kr->binary != kc->binary && kr->binary_f32[DM_BIN_ADD] != kc->binary_f32[DM_BIN_ADD] &&
           kr->unary != kc->unary && kr->scalar != kc->scalar && kr->clamp != kc->clamp &&
           kr->leaky_relu != kc->leaky_relu && kr->elu != kc->elu && kr->where != kc->where &&
-          kr->reduce != kc->reduce && kr->maxmin != kc->maxmin && kr->softmax != kc->softmax,
-          "elementwise, reduction and softmax kernels: one of each in each table, different");
+          kr->reduce != kc->reduce && kr->maxmin != kc->maxmin && kr->softmax != kc->softmax &&
+          kc->sum_to && kc->softmax_bw && kc->reduce_bw && kr->sum_to != kc->sum_to &&
+          kr->softmax_bw != kc->softmax_bw && kr->reduce_bw != kc->reduce_bw &&
+          kc->unary_bw && kc->scalar_bw && kc->param_bw && kc->binary_bw && kc->where_bw &&
+          kr->unary_bw != kc->unary_bw && kr->scalar_bw != kc->scalar_bw &&
+          kr->param_bw != kc->param_bw && kr->binary_bw != kc->binary_bw &&
+          kr->where_bw != kc->where_bw && kc->copy && kc->gather && kc->fill &&
+          kc->inplace_f32 && kr->copy != kc->copy && kr->gather != kc->gather &&
+          kr->fill != kc->fill && kr->inplace_f32 != kc->inplace_f32,
+          "elementwise, reduction, softmax and their backward kernels: one of each in each "
+          "table, different");
     CHECK(dm__kernels(DM_CPU_REF)->sgemm == dm_gemm_naive &&
           dm__kernels(DM_CPU_REF)->dgemm == dm_dgemm_naive && dm__kernels(DM_CPU)->sgemm == dm_gemm,
           "cpu:ref's table holds the naive gemm, cpu's the BLAS one");
@@ -316,11 +329,208 @@ static void test_kernels(void)
            compared);
 }
 
+/* ---- the backward kernels on a transposed view, a broadcast second input ---------------- */
+
+static dm_tensor *k_mean0(dm_tensor *const *in) { return dm_reduce(DM_RED_MEAN, in[0], 0, 0, 0); }
+static dm_tensor *k_stdall(dm_tensor *const *in) { return dm_reduce(DM_RED_STD, in[0], DM_ALL, 0, 1); }
+static dm_tensor *k_min0(dm_tensor *const *in) { return dm_reduce(DM_RED_MIN, in[0], 0, 1, 0); }
+static dm_tensor *k_sm1(dm_tensor *const *in) { return dm_softmax(in[0], 1); }
+static dm_tensor *k_sumto4(dm_tensor *const *in) { return dm_sum_to(in[0], 1, (int64_t[]){4}); }
+static dm_tensor *k_sumto31(dm_tensor *const *in) { return dm_sum_to(in[0], 2, (int64_t[]){3, 1}); }
+static dm_tensor *k_sumto11(dm_tensor *const *in) { return dm_sum_to(in[0], 2, (int64_t[]){1, 1}); }
+
+static dm_tensor *k_relu(dm_tensor *const *in) { return dm_unary(DM_UN_RELU, in[0]); }
+static dm_tensor *k_gelu(dm_tensor *const *in) { return dm_unary(DM_UN_GELU, in[0]); }
+static dm_tensor *k_selu(dm_tensor *const *in) { return dm_unary(DM_UN_SELU, in[0]); }
+static dm_tensor *k_sin(dm_tensor *const *in) { return dm_unary(DM_UN_SIN, in[0]); }
+static dm_tensor *k_divs(dm_tensor *const *in) { return dm_binary_scalar_f64(DM_BIN_DIV, in[0], 3, 0); }
+static dm_tensor *k_rpow(dm_tensor *const *in) { return dm_binary_scalar_f64(DM_BIN_POW, in[0], 2, 1); }
+static dm_tensor *k_pow3(dm_tensor *const *in) { return dm_binary_scalar_f64(DM_BIN_POW, in[0], 3, 0); }
+static dm_tensor *k_lrelu(dm_tensor *const *in) { return dm_leaky_relu(in[0], 0.1); }
+static dm_tensor *k_elu(dm_tensor *const *in) { return dm_elu(in[0], 1.5); }
+static dm_tensor *k_min(dm_tensor *const *in) { return dm_binary(DM_BIN_MINIMUM, in[0], in[1]); }
+static dm_tensor *k_powab(dm_tensor *const *in)
+{
+    dm_tensor *a = dm_unary(DM_UN_ABS, in[0]);      /* a positive base */
+    dm_tensor *r = a ? dm_pow(a, in[1]) : NULL;
+    dm_tensor_release(a);
+    return r;
+}
+
+static void test_backward_kernels(void)
+{
+    static const struct { const char *name; kfn f; int nin; } ops[] = {
+        /* the elementwise rules, x [3 x 4] transposed, y [4] broadcast */
+        { "pow", k_powab, 2 }, { "maximum", k_max, 2 }, { "minimum", k_min, 2 },
+        { "where", k_where, 2 }, { "mul", k_mul, 2 }, { "exp", k_exp, 1 },
+        { "sigmoid", k_sig, 1 }, { "relu", k_relu, 1 }, { "gelu", k_gelu, 1 },
+        { "selu", k_selu, 1 }, { "sin", k_sin, 1 }, { "abs", k_abs, 1 },
+        { "square", k_square, 1 }, { "x / 3", k_divs, 1 }, { "3 / x", k_rdiv, 1 },
+        { "2.5 - x", k_rsub, 1 }, { "x ^ 3", k_pow3, 1 }, { "2 ^ x", k_rpow, 1 },
+        { "clamp", k_clamp, 1 }, { "leaky_relu", k_lrelu, 1 }, { "elu", k_elu, 1 },
+        /* the reductions' */
+        { "sum(1)", k_sum1, 1 }, { "mean(0)", k_mean0, 1 }, { "prod(0, keepdim)", k_prod0, 1 },
+        { "var(1)", k_var, 1 }, { "std()", k_stdall, 1 }, { "max(1)", k_max1, 1 },
+        { "max()", k_maxall, 1 }, { "min(0, keepdim)", k_min0, 1 },
+        { "log_softmax(0)", k_lsm, 1 }, { "softmax(1)", k_sm1, 1 },
+        { "sum_to [4]", k_sumto4, 1 }, { "sum_to [3 x 1]", k_sumto31, 1 },
+        { "sum_to [1 x 1]", k_sumto11, 1 },
+    };
+    static const dm_dtype dts[] = { DM_FLOAT32, DM_FLOAT64 };
+    int compared = 0;
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+        for (size_t k = 0; k < 2; k++) {
+            dm_dtype dt = dts[k];
+            dm_tensor *r[2] = { NULL, NULL }, *gr[2] = { NULL, NULL }, *gy[2] = { NULL, NULL };
+            for (int dev = 0; dev < 2; dev++) {
+                dm_tensor *x, *y, *z;
+                inputs(dt, dev ? DM_CPU_REF : DM_CPU, &x, &y, &z);
+                dm_set_requires_grad(x, 1);
+                dm_set_requires_grad(y, 1);
+                dm_tensor *in[2] = { x, y };
+                r[dev] = ops[o].f(in);
+                if (r[dev]) {               /* an upstream gradient of r's shape, not all ones */
+                    dm_set_device(DM_CPU);
+                    dm_tensor *g = dm_tensor_new(r[dev]->ndim, r[dev]->shape);
+                    tu_fill(g, -2, 2, 14);
+                    dm_tensor *gc = dm_to_dtype(g, dt);
+                    dm_tensor *gd = dm_to_device(gc, dev ? DM_CPU_REF : DM_CPU);
+                    CHECKF(dm_backward(r[dev], gd, 0) == 0, "backward kernels: %s %s runs (%s)",
+                           ops[o].name, dm_dtype_name(dt), dm_errmsg());
+                    gr[dev] = x->grad ? dm_tensor_retain(x->grad) : NULL;
+                    gy[dev] = y->grad ? dm_tensor_retain(y->grad) : NULL;
+                    dm_tensor_release(g);
+                    dm_tensor_release(gc);
+                    dm_tensor_release(gd);
+                }
+                dm_tensor_release(x);
+                dm_tensor_release(y);
+                dm_tensor_release(z);
+                dm_set_device(DM_CPU);
+            }
+            const char *dn = dm_dtype_name(dt);
+            double tol = dt == DM_FLOAT32 ? 1e-6 : 1e-12;
+            CHECKF(r[0] && r[1] && gr[0] && gr[1] && dm_tensor_device(gr[1]) == DM_CPU_REF,
+                   "backward kernels: %s %s: gradients on both devices", ops[o].name, dn);
+            if (r[0] && r[1]) {
+                double e = rel_diff(r[0], r[1]);
+                CHECKF(e <= tol, "backward kernels: %s %s forward agrees (rel %.1e)", ops[o].name,
+                       dn, e);
+            }
+            if (gr[0] && gr[1]) {
+                double e = rel_diff(gr[0], gr[1]);
+                CHECKF(e <= tol, "backward kernels: %s %s gradient agrees (rel %.1e)",
+                       ops[o].name, dn, e);
+                compared++;
+            }
+            if (ops[o].nin == 2) {
+                CHECKF(gy[0] && gy[1], "backward kernels: %s %s: y's gradients", ops[o].name, dn);
+                double e = gy[0] && gy[1] ? rel_diff(gy[0], gy[1]) : INFINITY;
+                CHECKF(e <= tol, "backward kernels: %s %s gradient of y agrees (rel %.1e)",
+                       ops[o].name, dn, e);
+            }
+            for (int d = 0; d < 2; d++) {
+                dm_tensor_release(r[d]);
+                dm_tensor_release(gr[d]);
+                dm_tensor_release(gy[d]);
+            }
+        }
+    printf("test_backend_ops: %d backward kernel cases compared on a transposed view\n",
+           compared);
+}
+
+/* ---- copies with conversion, fills and float32 in-place updates ------------------------- */
+
+/* a [4 x 3] tensor of dt on dev holding awkward values (NaN, out of int64's range, negative,
+   fractional, above 255), and v, its [3 x 4] transposed view */
+static dm_tensor *awkward(dm_dtype dt, int dev, dm_tensor **v)
+{
+    static const double vals[12] = { -2.5, 0, 1, 255.7, -1, NAN, 1e20, 3e9, -0.0, 1.5, 7, -300 };
+    dm_set_device(DM_CPU);
+    dm_tensor *d = dm_tensor_new_dtype(2, (int64_t[]){4, 3}, DM_FLOAT64);
+    memcpy(dm__ptr(d), vals, sizeof vals);
+    dm_tensor *c = dm_to_dtype(d, dt), *r = dm_to_device(c, dev);
+    dm_tensor_release(d);
+    dm_tensor_release(c);
+    *v = dm_transpose(r, 0, 1);
+    dm_set_device(dev);
+    return r;
+}
+
+static void test_copy_kernels(void)
+{
+    static const dm_dtype dts[] = { DM_FLOAT32, DM_FLOAT64, DM_INT64, DM_UINT8, DM_BOOL };
+    int compared = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            dm_tensor *res[2][3] = { { NULL } };
+            for (int dev = 0; dev < 2; dev++) {
+                int d = dev ? DM_CPU_REF : DM_CPU;
+                dm_tensor *sv, *s = awkward(dts[i], d, &sv), *dv, *t = awkward(dts[j], d, &dv);
+                res[dev][0] = dm_to_dtype(sv, dts[j]);          /* gather, converting */
+                dm_tensor *row = dm_narrow(sv, 0, 1, 1);        /* [1 x 4], broadcast */
+                CHECKF(row && dm_copy_(dv, row) == 0, "copies: copy_ %s -> %s runs",
+                       dm_dtype_name(dts[i]), dm_dtype_name(dts[j]));
+                res[dev][1] = dm_tensor_retain(t);
+                dm_tensor *f, *fv = NULL;
+                f = awkward(dts[j], d, &fv);
+                CHECK(dm_fill_(fv, 2.5f) == 0, "copies: fill_ runs");
+                res[dev][2] = f;
+                dm_tensor_release(fv);
+                dm_tensor_release(row);
+                dm_tensor_release(sv);
+                dm_tensor_release(s);
+                dm_tensor_release(dv);
+                dm_tensor_release(t);
+                dm_set_device(DM_CPU);
+            }
+            for (int k = 0; k < 3; k++) {
+                if (i && k == 2) continue;                    /* fill_ depends on j only */
+                static const char *what[3] = { "to_dtype", "copy_ (broadcast, into a view)",
+                                               "fill_ (a view)" };
+                double e = res[0][k] && res[1][k] ? rel_diff(res[0][k], res[1][k]) : INFINITY;
+                CHECKF(e == 0 && dm_tensor_device(res[1][k]) == DM_CPU_REF,
+                       "copies: %s %s -> %s agrees exactly (rel %.1e)", what[k],
+                       dm_dtype_name(dts[i]), dm_dtype_name(dts[j]), e);
+                compared++;
+            }
+            for (int dev = 0; dev < 2; dev++)
+                for (int k = 0; k < 3; k++) dm_tensor_release(res[dev][k]);
+        }
+    /* float32 in place: t op= a broadcast row, t op= a scalar, on a transposed view */
+    for (int op = 0; op < 6; op++) {
+        dm_tensor *res[2];
+        for (int dev = 0; dev < 2; dev++) {
+            int d = dev ? DM_CPU_REF : DM_CPU;
+            dm_tensor *sv, *s = awkward(DM_FLOAT32, d, &sv), *tv, *t = awkward(DM_FLOAT32, d, &tv);
+            dm_tensor *row = dm_narrow(sv, 0, 2, 1);
+            int rc = op == 0 ? dm_copy_(tv, row) : op == 1 ? dm_add_(tv, row, 0.5f)
+                   : op == 2 ? dm_mul_(tv, row) : op == 3 ? dm_add_scalar_(tv, 1.25f)
+                   : op == 4 ? dm_mul_scalar_(tv, -3) : dm_clamp_(tv, -1, 2);
+            CHECKF(rc == 0, "in place: op %d runs", op);
+            res[dev] = t;
+            dm_tensor_release(row);
+            dm_tensor_release(sv);
+            dm_tensor_release(s);
+            dm_tensor_release(tv);
+            dm_set_device(DM_CPU);
+        }
+        double e = rel_diff(res[0], res[1]);
+        CHECKF(e == 0, "in place: float32 op %d agrees exactly (rel %.1e)", op, e);
+        compared++;
+        dm_tensor_release(res[0]);
+        dm_tensor_release(res[1]);
+    }
+    printf("test_backend_ops: %d copy, fill and in-place cases compared\n", compared);
+}
+
 int main(void)
 {
     tu_live live0 = tu_live_now();
     test_seam();
     test_kernels();
+    test_backward_kernels();
+    test_copy_kernels();
     for (int op = DM_OP_NONE + 1; op < DM_OP_COUNT; op++) {
         if (op == DM_OP_UNARY) {
             for (int u = 0; u < DM_UN_COUNT; u++) {

@@ -17,5 +17,25 @@ int dm__cpu_reduce(dm_redop op, dm_dtype dt, const void *x, dm_geom g, double sc
                    int64_t correction, void *y);
 void dm__cpu_maxmin(dm_dtype dt, const void *x, dm_geom g, int is_min, void *v, int64_t *ix);
 void dm__cpu_softmax(dm_dtype dt, const void *x, void *y, dm_geom g, int logsm);
+int dm__cpu_sum_to(dm_dtype dt, const void *x, int nb, const int64_t *bsize, const int *bred,
+                  int64_t n, int64_t m, void *y);
+void dm__cpu_softmax_bw(dm_dtype dt, const void *y, const void *g, void *gi, dm_geom G,
+                      int logsm);
+int dm__cpu_reduce_bw(dm_dtype dt, const struct dm_node *n, dm_geom G, int full, const void *x,
+                    const void *g, const int64_t *ix, const void *sd, void *gi, int64_t nin);
+void dm__cpu_unary_bw(dm_dtype dt, dm_unop u, int64_t m, const void *g, const void *x,
+                      const void *y, void *o);
+void dm__cpu_scalar_bw(dm_dtype dt, int op, int div, int64_t m, const void *g, const void *x,
+                       const void *y, double s, double p1, void *o);
+void dm__cpu_param_bw(dm_dtype dt, int op, int64_t m, const void *g, const void *x, double p0,
+                      double p1, void *o);
+void dm__cpu_binary_bw(dm_dtype dt, int op, const dm_tensor *gout, const dm_tensor *a,
+                       const dm_tensor *b, const dm_tensor *y, dm_tensor *ga, dm_tensor *gb);
+void dm__cpu_where_bw(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout, dm_tensor *ga,
+                      dm_tensor *gb);
+void dm__cpu_copy(dm_tensor *dst, const dm_tensor *src);
+void dm__cpu_gather(const dm_tensor *src, void *out, dm_dtype od);
+void dm__cpu_fill(dm_tensor *t, const void *v);
+void dm__cpu_inplace_f32(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a, float b);
 
 #endif

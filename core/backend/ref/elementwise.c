@@ -272,3 +272,120 @@ void dm__ref_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
                (const char *)src->storage->data + at(src, out, i) * (int64_t)es, es);
     }
 }
+
+/* ---- backward: each rule's formula in double, one element at a time ----------------------- */
+
+/* element k of a contiguous buffer of dt (float32, float64), and its store */
+static double ldk(dm_dtype dt, const void *p, int64_t k)
+{
+    return dt == DM_FLOAT32 ? ((const float *)p)[k] : ((const double *)p)[k];
+}
+static void stk(dm_dtype dt, void *p, int64_t k, double v)
+{
+    if (dt == DM_FLOAT32) ((float *)p)[k] = (float)v;
+    else ((double *)p)[k] = v;
+}
+/* a parameter as the node's type holds it */
+static double in_type(dm_dtype dt, double v) { return dt == DM_FLOAT32 ? (double)(float)v : v; }
+
+// g, x, y, o are [m]: o = g * f'(x), f' read from x or from y = f(x)
+void dm__ref_unary_bw(dm_dtype dt, dm_unop u, int64_t m, const void *g, const void *x,
+                      const void *y, void *o)
+{
+    const double sa = 1.6732632423543772848170429916717, ss = 1.0507009873554804934193349852946;
+    for (int64_t i = 0; i < m; i++) {
+        double gv = ldk(dt, g, i), xv = x ? ldk(dt, x, i) : 0, yv = y ? ldk(dt, y, i) : 0, d;
+        switch (u) {
+        case DM_UN_NEG: d = -1; break;
+        case DM_UN_EXP: d = yv; break;
+        case DM_UN_LOG: d = 1 / xv; break;
+        case DM_UN_SQRT: d = 1 / (2 * yv); break;
+        case DM_UN_ABS: d = xv > 0 ? 1 : xv < 0 ? -1 : 0; break;
+        case DM_UN_TANH: d = 1 - yv * yv; break;
+        case DM_UN_SIGMOID: d = (1 - yv) * yv; break;
+        case DM_UN_RELU: stk(dt, o, i, yv <= 0 ? 0 : gv); continue;
+        case DM_UN_RECIPROCAL: d = -(yv * yv); break;
+        case DM_UN_SIN: d = cos(xv); break;
+        case DM_UN_COS: d = -sin(xv); break;
+        case DM_UN_SELU: d = xv <= 0 ? sa * ss * exp(xv) : ss; break;
+        case DM_UN_GELU:
+            d = 0.5 * (1 + erf(xv / sqrt(2.0)))
+                + xv * exp(-0.5 * xv * xv) / sqrt(2 * 3.14159265358979323846);
+            break;
+        case DM_UN_SQUARE: d = 2 * xv; break;
+        case DM_UN_LOG1P: d = 1 / (xv + 1); break;
+        default: stk(dt, o, i, 0); continue;        /* sign, round, floor, ceil: 0 */
+        }
+        stk(dt, o, i, gv * d);
+    }
+}
+
+// g, x, y, o are [m]: the tensor-scalar rules with s (o holds x^(s-1) for pow)
+void dm__ref_scalar_bw(dm_dtype dt, int op, int div, int64_t m, const void *g, const void *x,
+                       const void *y, double s, double p1, void *o)
+{
+    double sv = in_type(dt, s);
+    for (int64_t i = 0; i < m; i++) {
+        double gv = ldk(dt, g, i), v;
+        switch (op) {
+        case DM_OP_MULS: v = div ? gv / in_type(dt, p1) : gv * sv; break;
+        case DM_OP_RSUBS: v = -gv; break;
+        case DM_OP_RDIVS: { double r = 1 / ldk(dt, x, i); v = -(gv * sv) * (r * r); break; }
+        case DM_OP_POWS: v = sv == 0 ? 0 : gv * sv * ldk(dt, o, i); break;
+        default:                                     /* DM_OP_RPOWS */
+            v = sv == 0 && ldk(dt, x, i) >= 0 ? 0 : gv * ldk(dt, y, i) * log(s);
+            break;
+        }
+        stk(dt, o, i, v);
+    }
+}
+
+// g, x, o are [m]: clamp passes g inside [lo, hi], leaky_relu and elu scale it below 0
+void dm__ref_param_bw(dm_dtype dt, int op, int64_t m, const void *g, const void *x, double p0,
+                      double p1, void *o)
+{
+    double a = in_type(dt, p0), b = in_type(dt, p1);
+    for (int64_t i = 0; i < m; i++) {
+        double gv = ldk(dt, g, i), xv = ldk(dt, x, i), v;
+        if (op == DM_OP_CLAMP) v = (isnan(a) || xv >= a) && (isnan(b) || xv <= b) ? gv : 0;
+        else if (op == DM_OP_LEAKY_RELU) v = xv > 0 ? gv : gv * a;
+        else v = xv <= 0 ? gv * a * exp(xv) : gv;
+        stk(dt, o, i, v);
+    }
+}
+
+// gout, ga, gb, y contiguous [out]; a, b broadcast to it
+void dm__ref_binary_bw(dm_dtype dt, int op, const dm_tensor *gout, const dm_tensor *a,
+                       const dm_tensor *b, const dm_tensor *y, dm_tensor *ga, dm_tensor *gb)
+{
+    int64_t n = dm__numel(gout);
+    const void *g = dm__ptr(gout);
+    for (int64_t i = 0; i < n; i++) {
+        double x = get(a, at(a, gout, i)), e = get(b, at(b, gout, i)), gg = ldk(dt, g, i);
+        double da, db;
+        if (op == DM_OP_POW) {
+            da = e == 0 ? 0 : gg * e * pow(x, e - 1);
+            db = x == 0 && e >= 0 ? 0 : gg * ldk(dt, dm__ptr(y), i) * log(x);
+        } else {                                    /* maximum, minimum: ties share */
+            int a_wins = op == DM_OP_MAXIMUM ? x > e : x < e;
+            int b_wins = op == DM_OP_MAXIMUM ? x < e : x > e;
+            da = a_wins ? gg : b_wins ? 0 : x == e ? gg / 2 : gg;
+            db = b_wins ? gg : a_wins ? 0 : x == e ? gg / 2 : gg;
+        }
+        if (ga) put(ga, i, da);
+        if (gb) put(gb, i, db);
+    }
+}
+
+// gout, ga, gb contiguous [out]; cond broadcast to it
+void dm__ref_where_bw(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout, dm_tensor *ga,
+                      dm_tensor *gb)
+{
+    int64_t n = dm__numel(gout);
+    for (int64_t i = 0; i < n; i++) {
+        int c = get(cond, at(cond, gout, i)) != 0;
+        double gv = ldk(dt, dm__ptr(gout), i);
+        if (ga) put(ga, i, c ? gv : 0);
+        if (gb) put(gb, i, c ? 0 : gv);
+    }
+}

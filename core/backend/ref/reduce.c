@@ -1,6 +1,7 @@
-/* ref/reduce.c -- the naive reductions and softmax: the cpu:ref device's, and the reference
- * for the cpu device's (cpu/reduce_gen.h).  One slice at a time, element r of slice (o, i)
- * at x[(o * r_count + r) * inner + i], accumulated in double in plain order (int64 exact,
+/* ref/reduce.c -- the naive reductions and softmax, their backward kernels and dm_sum_to's
+ * sum: the cpu:ref device's, and the reference for the cpu device's (cpu/reduce_gen.h,
+ * reduce_bw_gen.h).  One slice at a time, element r of slice (o, i) at
+ * x[(o * r_count + r) * inner + i], accumulated in double in plain order (int64 exact,
  * wrapping); the result stored in the input's type. */
 #include "internal.h"
 #include "ref.h"
@@ -110,4 +111,118 @@ void dm__ref_softmax(dm_dtype dt, const void *x, void *y, dm_geom G, int logsm)
             }
 #undef AT
         }
+}
+
+/* ---- dm_sum_to and the backward kernels -------------------------------------------------- */
+
+// x is the runs [bsize[0] x ... x bsize[nb-1]], y [m] the kept runs: one element at a time
+int dm__ref_sum_to(dm_dtype dt, const void *x, int nb, const int64_t *bsize, const int *bred,
+                   int64_t n, int64_t m, void *y)
+{
+    double *acc = calloc((size_t)(m > 0 ? m : 1), sizeof *acc);
+    if (!acc) { dm_seterr("out of memory"); return -1; }
+    int64_t idx[DM_MAX_DIMS] = { 0 };
+    for (int64_t k = 0; k < n; k++) {
+        int64_t at = 0;                   /* row-major index over the kept runs */
+        for (int b = 0; b < nb; b++)
+            if (!bred[b]) at = at * bsize[b] + idx[b];
+        acc[at] += ld(dt, x, k);
+        for (int b = nb - 1; b >= 0 && ++idx[b] == bsize[b]; b--) idx[b] = 0;
+    }
+    for (int64_t k = 0; k < m; k++) st(dt, y, k, acc[k]);
+    free(acc);
+    return 0;
+}
+
+// y, g, gi are [outer x r x inner]: gi = y (g - sum g y), or g - exp(y) sum g
+void dm__ref_softmax_bw(dm_dtype dt, const void *y, const void *g, void *gi, dm_geom G,
+                        int logsm)
+{
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+#define AT(j) (((o) * G.r + (j)) * G.inner + i)
+            double s = 0;
+            for (int64_t r = 0; r < G.r; r++)
+                s += logsm ? ld(dt, g, AT(r)) : ld(dt, g, AT(r)) * ld(dt, y, AT(r));
+            for (int64_t r = 0; r < G.r; r++) {
+                double yv = ld(dt, y, AT(r)), gv = ld(dt, g, AT(r));
+                st(dt, gi, AT(r), logsm ? gv - exp(yv) * s : yv * (gv - s));
+            }
+#undef AT
+        }
+}
+
+// d var / dx of slice (o, i), times gs: 2 (x - mean) / (r - correction)
+static void var_bw(dm_dtype dt, const void *x, dm_geom G, int full, int64_t correction,
+                   int64_t o, int64_t i, double gs, void *gi)
+{
+#define AT(j) (((o) * G.r + (j)) * G.inner + i)
+    double mean = 0, dof = (double)G.r - (double)correction;
+    for (int64_t r = 0; r < G.r; r++) mean += ld(dt, x, AT(r));
+    mean = G.r > 0 ? mean / (double)G.r : NAN;
+    for (int64_t r = 0; r < G.r; r++) {
+        double xv = ld(dt, x, AT(r));
+        if (full && dof <= 0) st(dt, gi, AT(r), gs * (xv == mean ? NAN : INFINITY));
+        else st(dt, gi, AT(r), gs * (dof != 0 ? 2.0 / dof : INFINITY) * (xv - mean));
+    }
+#undef AT
+}
+
+int dm__ref_reduce_bw(dm_dtype dt, const struct dm_node *n, dm_geom G, int full, const void *x,
+                      const void *g, const int64_t *ix, const void *sd, void *gi, int64_t nin)
+{
+    if (n->op == DM_OP_MAXMIN_ALL) {          /* shared evenly among ties */
+        double v = dt == DM_FLOAT32 ? (double)(float)n->par.reduce.value : n->par.reduce.value;
+        int64_t count = 0;
+        for (int64_t k = 0; k < nin; k++) {
+            double xv = ld(dt, x, k);
+            count += xv == v || (isnan(xv) && isnan(v));
+        }
+        for (int64_t k = 0; k < nin; k++) {
+            double xv = ld(dt, x, k);
+            st(dt, gi, k, xv == v || (isnan(xv) && isnan(v)) ? ld(dt, g, 0) / (double)count : 0);
+        }
+        return 0;
+    }
+    for (int64_t o = 0; o < G.outer; o++)
+        for (int64_t i = 0; i < G.inner; i++) {
+#define AT(j) (((o) * G.r + (j)) * G.inner + i)
+            int64_t k = o * G.inner + i;
+            double gv = ld(dt, g, k);
+            switch (n->op) {
+            case DM_OP_SUM: case DM_OP_MEAN:
+                for (int64_t r = 0; r < G.r; r++)
+                    st(dt, gi, AT(r), n->op == DM_OP_MEAN ? gv / (double)G.r : gv);
+                break;
+            case DM_OP_PROD:                  /* the product of the others */
+                for (int64_t r = 0; r < G.r; r++) {
+                    double p = gv;
+                    for (int64_t q = 0; q < G.r; q++) if (q != r) p *= ld(dt, x, AT(q));
+                    st(dt, gi, AT(r), p);
+                }
+                break;
+            case DM_OP_MAXMIN:
+                if (!(ix[k] >= 0 && ix[k] < G.r)) {
+                    dm_seterr("backward: %s: saved index %lld out of range", dm__node_name(n),
+                              (long long)ix[k]);
+                    return -1;
+                }
+                for (int64_t r = 0; r < G.r; r++) st(dt, gi, AT(r), r == ix[k] ? gv : 0);
+                break;
+            case DM_OP_VAR:
+                var_bw(dt, x, G, full, n->par.reduce.correction, o, i, gv, gi);
+                break;
+            case DM_OP_STD: {                 /* d std = d var / (2 std), 0 where std == 0 */
+                double s = ld(dt, sd, k);
+                var_bw(dt, x, G, full, n->par.reduce.correction, o, i, s == 0 ? 0 : gv / (2 * s),
+                       gi);
+                break;
+            }
+            default:
+                dm_seterr("backward: %s is not a reduction", dm__node_name(n));
+                return -1;
+            }
+#undef AT
+        }
+    return 0;
 }

@@ -1,15 +1,14 @@
-/* reduce_gen.h -- the reductions' backward kernels and dm_sum_to's for one element type,
- * included by reduce.c once per type (Torch7's generic/ pattern): T is the element type, S
- * its suffix (f float32, d float64).  Each inclusion defines the kernels as T_S-suffixed
- * static functions and the table `kern_S` that reduce.c dispatches through.  The forward
- * reductions and softmax are the device's kernels (backend/cpu/reduce_gen.h, ref/reduce.c).
- * Kernels see contiguous [outer x R x inner] blocks (reduce.c); none allocates tensors or
- * records nodes. */
+/* cpu/reduce_bw_gen.h -- the cpu device's backward kernels of the reductions and
+ * dm_sum_to's kernel for one element type, included by cpu/reduce_bw.c once per type
+ * (Torch7's generic/ pattern): T is the element type, S its suffix (f float32, d float64).
+ * Each inclusion defines the kernels as T_S-suffixed static functions.  Kernels see
+ * contiguous [outer x R x inner] blocks (dm_geom, backend.h); none allocates tensors or
+ * records nodes.  The naive reference for each is in ref/reduce.c. */
 #define KN(name) KN2(name, S)
 #define KN2(name, s) KN3(name, s)
 #define KN3(name, s) name##_##s
 
-#include "backend/sums_gen.h"
+#include "../sums_gen.h"
 
 static inline double KN(slice_mean)(const T *s, int64_t R, int64_t stride)
 {
@@ -18,7 +17,7 @@ static inline double KN(slice_mean)(const T *s, int64_t R, int64_t stride)
     return R > 0 ? sum / (double)R : NAN;
 }
 
-/* dm_sum_to's odometer over runs of dims (see reduce.c): acc[m] += the summed elements */
+/* dm_sum_to's odometer over runs of dims (see core/reduce.c): acc[m] += the summed elements */
 static void KN(sum_runs)(const void *xv, int nb, const int64_t *bsize, const int *bred,
                          int64_t n, double *acc)
 {
@@ -173,8 +172,6 @@ static int KN(reduce_bw)(const dm_node *n, geom G, int full, const void *xv, con
         return -1;
     }
 }
-
-static const kernels KN(kern) = { KN(sum_runs), KN(softmax_bw), KN(reduce_bw) };
 
 #undef KN
 #undef KN2
