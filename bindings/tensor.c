@@ -330,11 +330,31 @@ static int t_arange(lua_State *L)
     return 1;
 }
 
+/* linspace(start, end, steps [, {dtype =, device =, requires_grad =}]): the default dtype
+   unless told, as PyTorch; computed in double and converted once */
 static int t_linspace(lua_State *L)
 {
     double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
     lua_Integer n = luaL_checkinteger(L, 3);
-    RESULT(dm_linspace(a, b, n));
+    lb_opts_check(L, 4, "linspace", grad_opts);
+    int o = lua_istable(L, 4) ? 4 : 0;
+    check_device(L, o);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, lb_default_dtype(L));
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_linspace(a, b, n);
+    if (*slot && dt != DM_FLOAT32) {
+        dm_tensor *f = *slot;
+        *slot = dm_tensor_new_dtype(1, f->shape, dt);
+        /* PyTorch fills the first half from start and the second half from end */
+        double step = n > 1 ? (b - a) / (double)(n - 1) : 0;
+        for (int64_t i = 0; *slot && i < n; i++)
+            dm_set_f64(*slot, &i, n == 1 ? a : i < n / 2 ? a + step * (double)i
+                                                         : b - step * (double)(n - 1 - i));
+        dm_tensor_release(f);
+    }
+    lb_done(L, slot);
+    apply_requires_grad(L, o, *slot);
+    return 1;
 }
 
 static int t_eye(lua_State *L)

@@ -65,13 +65,16 @@ function M.standardize (X, opts)
       error(("standardize: cannot compute the stats of an empty matrix %s"):format(shape_str(X)), 2)
     end
     local prev = core.set_grad_enabled(false)
-    mean = X:mean(1)
-    std = X:std(1, { correction = 0 })
-    -- a constant column's computed std is its rounding noise (float32 sums of N copies of
-    -- the same value); treat anything below that as zero, as StandardScaler does
-    local noise = mean:abs() * (N * 1.2e-7)
-    std = core.where(std:le(noise), 1, std)
+    local ok, err = pcall(function ()       -- grad mode comes back even if this raises
+      mean = X:mean(1)
+      std = X:std(1, { correction = 0 })
+      -- a constant column's computed std is its rounding noise (float32 sums of N copies of
+      -- the same value); treat anything below that as zero, as StandardScaler does
+      local noise = mean:abs() * (N * 1.2e-7)
+      std = core.where(std:le(noise), 1, std)
+    end)
     core.set_grad_enabled(prev)
+    if not ok then error(err, 0) end
   end
   return (X - mean) / std, mean, std
 end
