@@ -34,7 +34,6 @@ static int to_dtype(lua_State *L, int idx)
         if (strncmp(s, "deepmoon.", 9) == 0) s += 9;
         for (int d = 0; d < DM_NDTYPES; d++)
             if (!strcmp(s, dm_dtype_name((dm_dtype)d)) || !strcmp(s, short_names[d])) return d;
-        if (!strcmp(s, "float64")) return DM_FLOAT64;
         return -1;
     }
     if (!lua_istable(L, idx)) return -1;
@@ -92,10 +91,20 @@ void lb_set_value(lua_State *L, dm_tensor *t, const int64_t *at, int vidx)
 
 /* ---- methods ----------------------------------------------------------------------------- */
 
+/* t in dtype dt: t itself when it already is (PyTorch returns self), else a converted copy */
+static int convert(lua_State *L, dm_dtype dt)
+{
+    dm_tensor *t = lb_check_any(L, 1);
+    if (t->dtype == dt) { lua_settop(L, 1); return 1; }
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_to_dtype(t, dt);
+    return lb_done(L, slot);
+}
+
 static int t_to(lua_State *L)
 {
     dm_tensor *t = lb_check_any(L, 1);
-    int dt = -1;
+    int dt;
     int dev = lua_type(L, 2) == LUA_TSTRING ? dm_device_parse(lua_tostring(L, 2)) : -1;
     if (dev >= 0) {
         if (dm_tensor_device(t) == dev) { lua_settop(L, 1); return 1; }   /* self, as PyTorch */
@@ -113,20 +122,10 @@ static int t_to(lua_State *L)
             return luaL_typeerror(L, 2, "deepmoon dtype, device name or Tensor");
         }
     }
-    if ((dm_dtype)dt == t->dtype) { lua_settop(L, 1); return 1; }   /* PyTorch returns self */
-    dm_tensor **slot = lb_newbox(L);
-    *slot = dm_to_dtype(t, (dm_dtype)dt);
-    return lb_done(L, slot);
+    lua_settop(L, 1);
+    return convert(L, (dm_dtype)dt);
 }
 
-static int convert(lua_State *L, dm_dtype dt)
-{
-    dm_tensor *t = lb_check_any(L, 1);
-    if (t->dtype == dt) { lua_settop(L, 1); return 1; }
-    dm_tensor **slot = lb_newbox(L);
-    *slot = dm_to_dtype(t, dt);
-    return lb_done(L, slot);
-}
 static int t_float(lua_State *L) { return convert(L, DM_FLOAT32); }
 static int t_double(lua_State *L) { return convert(L, DM_FLOAT64); }
 static int t_long(lua_State *L) { return convert(L, DM_INT64); }

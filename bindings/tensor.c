@@ -120,6 +120,18 @@ static dm_dtype infer_dtype(lua_State *L, int idx)
     return lb_default_dtype(L);
 }
 
+/* dst = the Lua value at vidx (a number or a boolean), converted once in dst's dtype (exact
+   for int64) and broadcast; 0, or -1 with the core's message */
+static int fill_value(lua_State *L, dm_tensor *dst, int vidx)
+{
+    dm_tensor *one = dm_tensor_new_dtype(0, NULL, dst->dtype);
+    if (!one) return -1;
+    lb_set_value(L, one, NULL, vidx);
+    int rc = dm_copy_(dst, one);
+    dm_tensor_release(one);
+    return rc;
+}
+
 static const char *const grad_opts[] = { "requires_grad", "generator", "dtype", "device", NULL };
 
 /* trailing {requires_grad = true} */
@@ -252,10 +264,7 @@ static int t_full(lua_State *L)
     dm_dtype dt = (dm_dtype)lb_opt_dtype(L, lua_istable(L, 3) ? 3 : 0, infer_dtype(L, 2));
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_tensor_new_dtype(nd, shape, dt);
-    if (*slot) {
-        dm_tensor *one = dm_tensor_new_dtype(0, NULL, dt);
-        if (one) { lb_set_value(L, one, NULL, 2); dm_copy_(*slot, one); dm_tensor_release(one); }
-    }
+    if (*slot && fill_value(L, *slot, 2) != 0) { dm_tensor_release(*slot); *slot = NULL; }
     lb_done(L, slot);
     apply_requires_grad(L, lua_istable(L, 3) ? 3 : 0, *slot);
     return 1;
@@ -285,8 +294,7 @@ static int like(lua_State *L, const char *fn, int mode)
     }
     case 4: {
         *slot = dm_tensor_new_dtype(t->ndim, t->shape, dt);
-        dm_tensor *one = *slot ? dm_tensor_new_dtype(0, NULL, dt) : NULL;
-        if (one) { lb_set_value(L, one, NULL, 2); dm_copy_(*slot, one); dm_tensor_release(one); }
+        if (*slot && fill_value(L, *slot, 2) != 0) { dm_tensor_release(*slot); *slot = NULL; }
         break;
     }
     }
@@ -1042,12 +1050,7 @@ static int t_fill_(lua_State *L)
     dm_tensor *t = lb_check_any(L, 1);
     if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_fill_(t, (float)luaL_checknumber(L, 2)));
     if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2);
-    dm_tensor *v = dm_tensor_new_dtype(0, NULL, t->dtype);    /* the value in t's dtype */
-    if (!v) return luaL_error(L, "%s", dm_errmsg());
-    lb_set_value(L, v, NULL, 2);
-    int rc = dm_copy_(t, v);
-    dm_tensor_release(v);
-    return inplace_result(L, rc);
+    return inplace_result(L, fill_value(L, t, 2));
 }
 
 static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check_any(L, 1))); }
@@ -1216,16 +1219,12 @@ static int t_newindex(lua_State *L)
         if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
         if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
         int vt = lua_type(L, 3);
-        if (vt != LUA_TNUMBER && vt != LUA_TBOOLEAN && !lb_is_tensor(L, 3))
+        dm_tensor *src = lb_is_tensor(L, 3) ? lb_check_any(L, 3) : NULL;   /* raises first */
+        if (!src && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
             return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
         dm_tensor *v = dm_select(t, 0, i > 0 ? i - 1 : i);
         if (!v) return luaL_error(L, "%s", dm_errmsg());
-        /* the value in t's dtype first (exact for int64), then copied into the row */
-        dm_tensor *src = lb_is_tensor(L, 3) ? dm_tensor_retain(lb_check_any(L, 3))
-                                            : dm_tensor_new_dtype(0, NULL, t->dtype);
-        if (src && !lb_is_tensor(L, 3)) lb_set_value(L, src, NULL, 3);
-        int rc = src ? dm_copy_(v, src) : -1;
-        dm_tensor_release(src);
+        int rc = src ? dm_copy_(v, src) : fill_value(L, v, 3);
         dm_tensor_release(v);
         if (rc) return luaL_error(L, "%s", dm_errmsg());
         return 0;

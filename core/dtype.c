@@ -90,64 +90,50 @@ dm_tensor *dm_to_device(const dm_tensor *t, int device)
     }
     return out;
 }
+
 const dm_allocator *dm_tensor_allocator(const dm_tensor *t) { return t->storage->allocator; }
 int64_t dm_storage_nbytes(const dm_tensor *t) { return t->storage->nbytes; }
 int dm_storage_shared(const dm_tensor *t) { return t->storage->refcount > 1; }
 int64_t dm_fresh_bytes(const dm_tensor *t) { return t->storage->refcount > 1 ? 0 : t->storage->nbytes; }
 
-int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt)
-{
-    if (t->dtype == dt) return 0;
-    dm_seterr("%s: expected a %s tensor, got %s (convert with :%s())", fn, dm_dtype_name(dt),
-              dm_dtype_name(t->dtype), dt == DM_FLOAT32 ? "float" : dt == DM_FLOAT64 ? "double"
-              : dt == DM_INT64 ? "long" : dt == DM_UINT8 ? "byte" : "bool");
-    return -1;
-}
-
-int dm__need_float(const char *fn, const dm_tensor *t)
+int dm__need_float(const char *fn, const dm_tensor *t, const char *what)
 {
     if (dm_is_floating(t->dtype)) return 0;
-    dm_seterr("%s: expected a floating-point tensor, got %s", fn, dm_dtype_name(t->dtype));
+    dm_seterr("%s: expected a floating point %s, got %s (use :float())", fn, what,
+              dm_dtype_name(t->dtype));
     return -1;
 }
 
 /* ---- one element (convert.h's dm__convert1) -------------------------------------------- */
 
+/* the address of element off (in elements, from the storage's start) of t */
+static inline char *elem(const dm_tensor *t, int64_t off)
+{
+    return (char *)t->storage->data + off * (int64_t)dm__esize(t->dtype);
+}
+
 double dm_get_f64(const dm_tensor *t, const int64_t *idx)
 {
-    return dm__load_f((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
-                  t->dtype);
+    return dm__load_f(elem(t, dm__offset_of(t, idx)), t->dtype);
 }
 
 int64_t dm_get_i64(const dm_tensor *t, const int64_t *idx)
 {
-    return dm__load_i((const char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
-                  t->dtype);
-}
-
-void dm_set_f64(dm_tensor *t, const int64_t *idx, double v)
-{
-    dm__convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
-             t->dtype, (const char *)&v, DM_FLOAT64);
-}
-
-void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v)
-{
-    dm__convert1((char *)t->storage->data + dm__offset_of(t, idx) * (int64_t)dm__esize(t->dtype),
-             t->dtype, (const char *)&v, DM_INT64);
+    return dm__load_i(elem(t, dm__offset_of(t, idx)), t->dtype);
 }
 
 void dm__store_f64(dm_tensor *t, int64_t off, double v)
 {
-    dm__convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
-             (const char *)&v, DM_FLOAT64);
+    dm__convert1(elem(t, off), t->dtype, (const char *)&v, DM_FLOAT64);
 }
 
 void dm__store_i64(dm_tensor *t, int64_t off, int64_t v)
 {
-    dm__convert1((char *)t->storage->data + off * (int64_t)dm__esize(t->dtype), t->dtype,
-             (const char *)&v, DM_INT64);
+    dm__convert1(elem(t, off), t->dtype, (const char *)&v, DM_INT64);
 }
+
+void dm_set_f64(dm_tensor *t, const int64_t *idx, double v) { dm__store_f64(t, dm__offset_of(t, idx), v); }
+void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v) { dm__store_i64(t, dm__offset_of(t, idx), v); }
 
 /* ---- whole tensors -------------------------------------------------------------------- */
 

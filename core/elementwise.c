@@ -574,17 +574,6 @@ static int wants_grad(const dm_node *n, int k)
     return k < n->ninputs && n->in[k] && n->in[k]->requires_grad;
 }
 
-/* t's values as a contiguous buffer: t's own when contiguous, else a copy kept in *hold
-   (release it after use) */
-static const void *contig_any(const dm_tensor *t, dm_tensor **hold)
-{
-    *hold = NULL;
-    if (dm__is_contig(t)) return dm__ptr(t);
-    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype))) return NULL;
-    dm_to_buffer_dtype(t, dm__ptr(*hold), t->dtype);
-    return dm__ptr(*hold);
-}
-
 /* g has the broadcast (output) shape; give it back in x's shape, taking ownership of g */
 static dm_tensor *reduce_to(dm_tensor *g, const dm_tensor *x)
 {
@@ -688,7 +677,7 @@ int dm__bw_scalar(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
     dm_tensor *hold = NULL;
     const void *xv = NULL;
     if (n->op == DM_OP_RDIVS || (n->op == DM_OP_RPOWS && st == 0)) {
-        xv = contig_any(x, &hold);
+        xv = dm__contig_as(x, x->dtype, &hold);
         if (!xv) { dm_tensor_release(gx); return -1; }
     }
     if (n->op == DM_OP_POWS && st != 0 && m)     /* x^(s-1) first, into gx */
@@ -713,7 +702,7 @@ int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     if (!gx) return -1;
     dm_tensor *hold = NULL;
     const void *x = NULL, *y = NULL;
-    if (uninfo[n->sub].need_x && !(x = contig_any(n->in[0], &hold))) {
+    if (uninfo[n->sub].need_x && !(x = dm__contig_as(n->in[0], n->in[0]->dtype, &hold))) {
         dm_tensor_release(gx);
         return -1;
     }
@@ -741,7 +730,7 @@ static inline param2 elu_param(const dm_node *n) { return (param2){ n->par.alpha
     {                                                                                       \
         if (!wants_grad(n, 0)) return 0;                                                    \
         dm_tensor *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype), *hold;   \
-        const void *x = gx ? contig_any(n->in[0], &hold) : NULL;                            \
+        const void *x = gx ? dm__contig_as(n->in[0], n->in[0]->dtype, &hold) : NULL;       \
         if (!x) { dm_tensor_release(gx); return -1; }                                       \
         const param2 pp = PARAM(n);                                                         \
         K->param_bw(gout->dtype, n->op, dm__numel(gout), dm__ptr(gout), x, pp.p0, pp.p1,    \

@@ -203,7 +203,7 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
         dm_seterr("trunc_normal_: expected a <= b, got a = %g, b = %g", a, b);
         return -1;
     }
-    if (dm__need_float("trunc_normal_", t)) return -1;
+    if (dm__need_float("trunc_normal_", t, "tensor")) return -1;
     if (!g) g = dm_default_rng();
     double lo = 2 * norm_cdf((a - mean) / std) - 1;
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
@@ -284,7 +284,7 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
 static int xavier(const char *fn, dm_tensor *t, double gain, int uniform, dm_rng *g)
 {
     int64_t fin, fout;
-    if (dm_fans(fn, t, &fin, &fout) != 0 || dm__need_float(fn, t)) return -1;
+    if (dm_fans(fn, t, &fin, &fout) != 0 || dm__need_float(fn, t, "tensor")) return -1;
     if (dm_numel(t) == 0) return 0;    /* PyTorch divides by zero on [0 x 0] */
     double std = gain * sqrt(2.0 / (double)(fin + fout));
     if (uniform) {
@@ -312,7 +312,7 @@ static int kaiming(const char *fn, dm_tensor *t, double a, const char *mode,
     int64_t fan;
     if (!mode) mode = "fan_in";
     if (!nonlinearity) nonlinearity = "leaky_relu";
-    if (check_mode(fn, mode) != 0 || dm__need_float(fn, t)) return -1;
+    if (check_mode(fn, mode) != 0 || dm__need_float(fn, t, "tensor")) return -1;
     if (gain_for(fn, nonlinearity, a, 1, &gain) != 0) return -1;
     /* before the fans, as PyTorch: a 1-D tensor with no elements is fine */
     if (dm_numel(t) == 0) return 0;
@@ -408,7 +408,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
                   SHAPE(t, sb));
         return -1;
     }
-    if (dm__need_float("orthogonal_", t)) return -1;
+    if (dm__need_float("orthogonal_", t, "tensor")) return -1;
     int64_t total = dm_numel(t);
     if (total == 0) return 0;
     if (!g) g = dm_default_rng();
@@ -469,7 +469,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
         dm_seterr("sparse_: std must be non-negative, got %g", std);
         return -1;
     }
-    if (dm__need_float("sparse_", t)) return -1;
+    if (dm__need_float("sparse_", t, "tensor")) return -1;
     if (!g) g = dm_default_rng();
     int64_t rows = t->shape[0], cols = t->shape[1];
     int64_t nzero = (int64_t)ceil(sparsity * (double)rows);

@@ -69,12 +69,8 @@ static inline void dm__device_of(const dm_tensor *t)
     if (t) dm__cur_device = t->storage->device;
 }
 
-/* memory: every float buffer goes through these so dm_live_bytes() is exact */
-float *dm__alloc_floats(int64_t n);
-void dm__free_floats(float *p, int64_t n);
-/* a tensor with its own storage of n floats (or nbytes bytes), in one block (refcount 1,
-   dtype float32, all else zero but the storage; shape and strides to fill in) */
-dm_tensor *dm__tensor_block(int64_t n);
+/* a tensor with its own storage of nbytes bytes, in one block (refcount 1, dtype float32,
+   all else zero but the storage; shape, strides and dtype to fill in) */
 dm_tensor *dm__tensor_block_bytes(int64_t nbytes);
 void dm__count_bytes(int64_t delta);          /* live bytes held outside the cache */
 /* a tensor whose refcount reached 0: drop its storage reference and free its memory
@@ -126,16 +122,15 @@ static inline void *dm__ptr(const dm_tensor *t)
     return (char *)t->storage->data + t->offset * (int64_t)dm__esize(t->dtype);
 }
 /* refuse a tensor of another dtype than the op's kernels handle (a message names both) */
-int dm__need_dtype(const char *fn, const dm_tensor *t, dm_dtype dt);
-int dm__need_float(const char *fn, const dm_tensor *t);    /* float32 or float64 */
+/* 0 when t is float32 or float64, else -1 and "fn: expected a floating point <what>, got
+   int64 (use :float())" (what: "tensor", "input", "target") */
+int dm__need_float(const char *fn, const dm_tensor *t, const char *what);
 /* element off (in elements, from the storage's start) of t = v, converted as dm_to_dtype */
 void dm__store_f64(dm_tensor *t, int64_t off, double v);
 void dm__store_i64(dm_tensor *t, int64_t off, int64_t v);
 int64_t dm__offset_of(const dm_tensor *t, const int64_t *idx);   /* in elements */
 /* dst (any strides) = src broadcast to dst's shape, converted to dst's dtype */
 void dm__copy_convert(dm_tensor *dst, const dm_tensor *src);
-#define DM_NEED_F32(fn, t) do { if ((t) && (t)->dtype != DM_FLOAT32 && \
-                                    dm__need_dtype((fn), (t), DM_FLOAT32)) return NULL; } while (0)
 static inline int dm__same_shape(const dm_tensor *a, const dm_tensor *b)
 {
     if (a->ndim != b->ndim) return 0;
@@ -150,15 +145,6 @@ static inline int dm__same_shape(const dm_tensor *a, const dm_tensor *b)
 /* broadcast shapes of a and b into out (ndim returned), -1 with message on mismatch */
 int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b,
                         int64_t *out);
-/* a contiguous row-major copy of t's values, or t's own data when already contiguous
-   (then *owned is 0); release with dm__buf_release */
-float *dm__contig_data(const dm_tensor *t, int *owned);
-void dm__buf_release(const dm_tensor *t, float *buf, int owned);
-
-/* the same for any dtype: a contiguous copy of t's elements in t's dtype (or its own
-   data); release with dm__buf_release_any */
-void *dm__contig_any(const dm_tensor *t, int *owned);
-void dm__buf_release_any(const dm_tensor *t, void *buf, int owned);
 /* integer gemm (backend/ref/gemm.c), exact modulo 2^64 (2^8) as PyTorch's Long (Byte) mm; arguments
    as dm_gemm's */
 void dm__gemm_i64(int transa, int transb, int64_t m, int64_t n, int64_t k, int64_t alpha,
@@ -167,9 +153,9 @@ void dm__gemm_i64(int transa, int transb, int64_t m, int64_t n, int64_t k, int64
 void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_t alpha,
                  const uint8_t *a, int64_t lda, const uint8_t *b, int64_t ldb, uint8_t beta,
                  uint8_t *c, int64_t ldc);
-/* t's values as a contiguous array of dtype dt: t's own when it already is one (*hold NULL),
-   else those of a converted copy *hold to release (NULL and a message on failure); backward
-   rules that work in their input's dtype read their incoming gradient through it */
+/* t's values as a contiguous row-major array of dtype dt: t's own when it already is one
+   (*hold NULL), else those of a converted contiguous copy *hold, to release (NULL and a
+   message on failure).  The one way kernels that want flat data get it (tensor.c). */
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */

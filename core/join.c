@@ -260,8 +260,8 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[d] = m;
     dm_tensor *out = dm_tensor_new_dtype(x->ndim, shape, x->dtype);
-    int owned = 0;
-    char *src = out ? dm__contig_any(x, &owned) : NULL;
+    dm_tensor *held = NULL;
+    const char *src = out ? dm__contig_as(x, x->dtype, &held) : NULL;
     if (!src) { free(pos); dm_tensor_release(out); return NULL; }
     // x is [outer x size x inner], out is [outer x m x inner]
     int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
@@ -272,7 +272,7 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
         for (int64_t a = 0; a < outer; a++)
             for (int64_t j = 0; j < m; j++)
                 memcpy(o + (a * m + j) * row, src + (a * size + pos[j]) * row, (size_t)row);
-    dm__buf_release_any(x, src, owned);
+    dm_tensor_release(held);
     free(pos);
     const dm_tensor *ins[2] = { x, idx };
     if (dm__needs_grad(1, ins)) {       /* the index itself is not differentiable */

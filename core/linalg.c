@@ -26,15 +26,14 @@ typedef struct {
     int64_t sb;             /* batch stride (unused when nb == 1) */
     int64_t ld;             /* row stride of the stored matrix */
     int trans;              /* stored as its [c x r] transpose */
-    const dm_tensor *src;   /* tensor the copy below was made from */
-    void *copy;             /* owned contiguous copy, or NULL */
+    dm_tensor *copy;        /* the contiguous copy p points into, or NULL */
 } mat;
 
 static int64_t max1(int64_t v) { return v > 1 ? v : 1; }
 
 static void mat_free(mat *m)
 {
-    if (m->copy) dm__buf_release_any(m->src, m->copy, 1);
+    dm_tensor_release(m->copy);
     m->copy = NULL;
 }
 
@@ -44,7 +43,6 @@ static int mat_init(mat *m, const dm_tensor *t, int role)
 {
     int64_t sr, sc;
     memset(m, 0, sizeof *m);
-    m->src = t;
     m->es = dm__esize(t->dtype);
     m->nb = 1;
     if (t->ndim == 1) {
@@ -75,10 +73,8 @@ static int mat_init(mat *m, const dm_tensor *t, int role)
         m->ld = m->c == 1 ? max1(m->r) : sc;
         return 0;
     }
-    int owned;
-    void *buf = dm__contig_any(t, &owned);
+    const void *buf = dm__contig_as(t, t->dtype, &m->copy);
     if (!buf) return -1;
-    m->copy = owned ? buf : NULL;
     m->p = buf;
     m->ld = max1(m->c);
     m->sb = m->r * m->c;
@@ -293,18 +289,15 @@ static int linear_x(mat *m, const dm_tensor *x)
 {
     if (x->ndim <= 2) return mat_init(m, x, 0);
     memset(m, 0, sizeof *m);
-    m->src = x;
     m->es = dm__esize(x->dtype);
     m->nb = 1;
     m->c = x->shape[x->ndim - 1];
     m->r = 1;
     for (int d = 0; d < x->ndim - 1; d++) m->r *= x->shape[d];
     m->ld = max1(m->c);
-    int owned;
-    void *buf = dm__contig_any(x, &owned);
+    const void *buf = dm__contig_as(x, x->dtype, &m->copy);
     if (!buf) return -1;
     m->p = buf;
-    m->copy = owned ? buf : NULL;
     return 0;
 }
 

@@ -284,14 +284,6 @@ static int check_class_dtype(const char *fn, const dm_tensor *target, int probs_
     return -1;
 }
 
-static int need_float_input(const char *fn, const dm_tensor *input)
-{
-    if (dm_is_floating(input->dtype)) return 0;
-    dm_seterr("%s: expected a floating point input, got %s (use :float())", fn,
-              dm_dtype_name(input->dtype));
-    return -1;
-}
-
 #define T float
 #define S f
 #define TEXP expf
@@ -311,13 +303,9 @@ static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     if (dm__same_device(fn, 4, (const dm_tensor *[]){ input, target, weight, pos_weight }) < 0)
         return NULL;
-    if (check_reduction(fn, r) || need_float_input(fn, input)) return NULL;
+    if (check_reduction(fn, r) || dm__need_float(fn, input, "input")) return NULL;
     int bce = k == DM_LOSS_BCE || k == DM_LOSS_BCE_LOGITS;
-    if (bce && !dm_is_floating(target->dtype)) {
-        dm_seterr("%s: expected a floating point target, got %s (use :float())", fn,
-                  dm_dtype_name(target->dtype));
-        return NULL;
-    }
+    if (bce && dm__need_float(fn, target, "target")) return NULL;
     if (k == DM_LOSS_BCE && target->dtype != input->dtype) {    /* PyTorch refuses too */
         dm_seterr("%s: target is %s but input is %s (convert one of them)", fn,
                   dm_dtype_name(target->dtype), dm_dtype_name(input->dtype));
@@ -521,7 +509,7 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
     const char *fn = "nll_loss";
     classgeom G;
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
-    if (check_reduction(fn, r) || need_float_input(fn, input) ||
+    if (check_reduction(fn, r) || dm__need_float(fn, input, "input") ||
         check_class_dtype(fn, target, 0) || class_geom(fn, input, &G) ||
         check_class_target(fn, input, target, &G) || check_class_weight(fn, weight, G.C))
         return NULL;
@@ -594,7 +582,7 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
     const char *fn = "cross_entropy";
     classgeom G;
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
-    if (check_reduction(fn, r) || need_float_input(fn, input) || class_geom(fn, input, &G))
+    if (check_reduction(fn, r) || dm__need_float(fn, input, "input") || class_geom(fn, input, &G))
         return NULL;
     if (!(label_smoothing >= 0 && label_smoothing <= 1)) {
         dm_seterr("%s: label_smoothing must be between 0.0 and 1.0, got %g", fn,

@@ -256,22 +256,6 @@ void dm__count_bytes(int64_t delta)
     unlock_cache();
 }
 
-float *dm__alloc_floats(int64_t n)
-{
-    if (n < 0 || n > INT64_MAX / 8 || check_bytes(n * (int64_t)sizeof(float))) return NULL;
-    /* malloc's 16-byte alignment is enough for our kernels (unaligned SIMD loads) and for
-     * OpenBLAS; aligned_alloc fragmented the heap badly when blocks were not cached */
-    size_t bytes = (size_t)(n ? n : 1) * sizeof(float), r;
-    float *p = cache_get(bytes, &r, n * (int64_t)sizeof(float), 0);
-    if (!p) dm_seterr("out of memory: cannot allocate %lld bytes", (long long)bytes);
-    return p;
-}
-
-void dm__free_floats(float *p, int64_t n)
-{
-    if (p) cache_put(p, (size_t)(n ? n : 1) * sizeof(float), n * (int64_t)sizeof(float), 0);
-}
-
 /* A new tensor, its storage header and its bytes are one block (one trip to the cache):
  *
  *     [dm_tensor, padded to TENSOR_HEAD][dm_storage, padded to STORAGE_HEADER][bytes]
@@ -306,15 +290,6 @@ dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
     t->storage = s;
     t->refcount = 1;
     return t;
-}
-
-dm_tensor *dm__tensor_block(int64_t n)
-{
-    if (n < 0 || n > INT64_MAX / 8) {
-        dm_seterr("out of memory: cannot allocate %lld floats", (long long)n);
-        return NULL;
-    }
-    return dm__tensor_block_bytes(n * (int64_t)sizeof(float));
 }
 
 /* a storage whose bytes come from a host's allocator: a separate object */

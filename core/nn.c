@@ -28,11 +28,7 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
         return NULL;
     }
     dm__device_of(x);
-    if (!dm_is_floating(x->dtype)) {
-        dm_seterr("dropout: expected a floating point tensor, got %s (use :float())",
-                  dm_dtype_name(x->dtype));
-        return NULL;
-    }
+    if (dm__need_float("dropout", x, "tensor")) return NULL;
     if (!training || p == 0) return dm_tensor_retain((dm_tensor *)x);
     if (!g) g = dm_default_rng();
 
@@ -104,11 +100,7 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
         return NULL;
     }
     dm_dtype dt = x->dtype;
-    if (!dm_is_floating(dt)) {
-        dm_seterr("batch_norm: expected a floating point input, got %s (use :float())",
-                  dm_dtype_name(dt));
-        return NULL;
-    }
+    if (dm__need_float("batch_norm", x, "input")) return NULL;
     // x is [N x C x L] (L = 1 for [N x C]; trailing dims beyond 3 fold into L)
     int64_t N = x->shape[0], C = x->shape[1], L = 1;
     for (int d = 2; d < x->ndim; d++) L *= x->shape[d];

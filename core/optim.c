@@ -11,7 +11,6 @@
  *
  * Callers run these with grad mode off (optimizers do); no autograd is recorded. */
 #include "internal.h"
-#include "walk.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
@@ -69,31 +68,25 @@ static int check_param(const char *fn, const dm_tensor *p)
 
 /* A contiguous view of t's values to update: its own data when contiguous, else a gathered
  * copy that put_back() scatters into t afterwards. */
-typedef struct { dm_tensor *t; void *d; int owned; } span;
+/* t's values as a contiguous array d: t's own, or those of a copy (held) written back */
+typedef struct { dm_tensor *t; void *d; dm_tensor *held; } span;
 
 static int get_span(span *s, const dm_tensor *t)
 {
     s->t = (dm_tensor *)t;
-    s->owned = 0;
+    s->held = NULL;
     s->d = NULL;
     if (!t) return 0;
-    s->d = dm__contig_any(t, &s->owned);
+    s->d = (void *)dm__contig_as(t, t->dtype, &s->held);
     return s->d ? 0 : -1;
 }
 
 static void put_back(span *s, int write)
 {
-    if (!s->t || !s->owned) return;
-    if (write) {
-        int64_t n = dm_numel(s->t);
-        size_t es = dm__esize(s->t->dtype);
-        char *base = s->t->storage->data;
-        const char *src = s->d;
-        (void)n;
-        DM_WALK_EACH(s->t, i, off, memcpy(base + off * (int64_t)es, src + i * (int64_t)es, es););
-    }
-    dm__buf_release_any(s->t, s->d, s->owned);
-    s->owned = 0;
+    if (!s->t || !s->held) return;
+    if (write) dm__copy_convert(s->t, s->held);    /* the updated values into t's strides */
+    dm_tensor_release(s->held);
+    s->held = NULL;
 }
 
 /* torch.optim.SGD, per element:

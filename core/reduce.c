@@ -73,36 +73,6 @@ static int reduced_shape(const dm_tensor *x, int dim, int keepdim, int64_t *os)
 /* the kernels of the current device: the op's input's (dm__device_of) */
 #define DEV (dm__kernels(dm__cur_device))
 
-/* t's values as a contiguous buffer of dtype dt: t's own data when it already is one
-   (*owned = 0), else a converted copy to release with buf_free */
-static void *contig_as(const dm_tensor *t, dm_dtype dt, int *owned)
-{
-    if (dt == DM_FLOAT32 && t->dtype == DM_FLOAT32) return dm__contig_data(t, owned);
-    if (t->dtype == dt && dm__is_contig(t)) { *owned = 0; return dm__ptr(t); }
-    int64_t n = dm__numel(t);
-    void *b = malloc((size_t)(n > 0 ? n : 1) * dm__esize(dt));
-    if (!b) { dm_seterr("out of memory"); return NULL; }
-    dm_to_buffer_dtype(t, b, dt);
-    *owned = 1;
-    return b;
-}
-
-static void buf_free(const dm_tensor *t, dm_dtype dt, const void *b, int owned)
-{
-    if (!owned) return;
-    if (dt == DM_FLOAT32 && t->dtype == DM_FLOAT32) dm__buf_release(t, (float *)b, owned);
-    else free((void *)b);
-}
-
-/* refuse integer and bool inputs to ops that need a floating type */
-static int need_float(const char *fn, const dm_tensor *x)
-{
-    if (dm_is_floating(x->dtype)) return 0;
-    dm_seterr("%s: expected a floating point tensor, got %s (use :float())", fn,
-              dm_dtype_name(x->dtype));
-    return -1;
-}
-
 /* ---- forward --------------------------------------------------------------------------- */
 
 static const char *const red_name[] = {
@@ -137,11 +107,11 @@ static int maxmin_dim(const char *fn, const dm_tensor *x, int dim, int keepdim, 
     int flt = dm_is_floating(x->dtype);
     dm_dtype kt = flt ? x->dtype : DM_INT64;             /* the kernel's type */
     dm_tensor *val = dm_tensor_new_dtype(ond, os, kt), *idx = dm_tensor_new_dtype(ond, os, DM_INT64);
-    int owned = 0;
-    const void *xd = val && idx ? contig_as(x, kt, &owned) : NULL;
+    dm_tensor *held = NULL;
+    const void *xd = val && idx ? dm__contig_as(x, kt, &held) : NULL;
     if (!xd) goto fail;
     DEV->maxmin(kt, xd, G, is_min, dm__ptr(val), dm__ptr(idx));
-    buf_free(x, kt, xd, owned);
+    dm_tensor_release(held);
     if (kt != x->dtype) {                               /* uint8, bool: back to x's dtype */
         dm_tensor *v = dm_to_dtype(val, x->dtype);
         dm_tensor_release(val);
@@ -185,11 +155,11 @@ static dm_tensor *reduce_int(dm_redop op, const dm_tensor *x, int dim, geom G, i
                              const int64_t *os)
 {
     dm_tensor *out = dm_tensor_new_dtype(ond, os, DM_INT64);
-    int owned = 0;
-    const int64_t *xd = out ? contig_as(x, DM_INT64, &owned) : NULL;
+    dm_tensor *held = NULL;
+    const int64_t *xd = out ? dm__contig_as(x, DM_INT64, &held) : NULL;
     if (!xd) { dm_tensor_release(out); return NULL; }
     int rc = DEV->reduce(op, DM_INT64, xd, G, 1, 0, dm__ptr(out));
-    buf_free(x, DM_INT64, xd, owned);
+    dm_tensor_release(held);
     if (rc) { dm_tensor_release(out); return NULL; }
     DM_UNUSED(dim);
     if ((op == DM_RED_MAX || op == DM_RED_MIN) && x->dtype != DM_INT64) {
@@ -209,7 +179,8 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
     const char *fn = red_name[op];
     dm__device_of(x);
     dm_dtype dt = x->dtype;
-    if ((op == DM_RED_MEAN || op == DM_RED_VAR || op == DM_RED_STD) && need_float(fn, x))
+    if ((op == DM_RED_MEAN || op == DM_RED_VAR || op == DM_RED_STD) &&
+        dm__need_float(fn, x, "tensor"))
         return NULL;
     if (dim == DM_ALL) dim = DIM_ALL;
     else if ((dim = dm_wrap_dim(fn, dim, x->ndim, 0)) < 0) return NULL;
@@ -231,14 +202,14 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
 
     dm_tensor *out = dm_tensor_new_dtype(ond, os, arg ? DM_INT64 : dt);
     if (!out) return NULL;
-    int owned = 0;
-    const void *xd = contig_as(x, dt, &owned);
+    dm_tensor *held = NULL;
+    const void *xd = dm__contig_as(x, dt, &held);
     if (!xd) { dm_tensor_release(out); return NULL; }
     void *y = dm__ptr(out);
     /* the mean is the sum times 1/r; the mean of nothing is nan */
     double scale = op != DM_RED_MEAN ? 1.0 : G.r > 0 ? 1.0 / (double)G.r : NAN;
     int rc = DEV->reduce(op, dt, xd, G, scale, correction, y);
-    buf_free(x, dt, xd, owned);
+    dm_tensor_release(held);
     if (rc) { dm_tensor_release(out); return NULL; }
 
     /* argmax/argmin are not differentiable and never record */
@@ -319,8 +290,8 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
     } else if (ot == DM_INT64) {                       /* rare: plain broadcast walk */
         int64_t *y = dm__ptr(out);
         memset(y, 0, (size_t)m * sizeof *y);
-        int owned = 0;
-        const int64_t *xd = contig_as(x, DM_INT64, &owned);
+        dm_tensor *held = NULL;
+        const int64_t *xd = dm__contig_as(x, DM_INT64, &held);
         if (!xd) { dm_tensor_release(out); return NULL; }
         /* out seen with x's ndim (its extra leading dims are all 1), broadcast to x */
         dm_tensor ov = *out;
@@ -333,12 +304,12 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
         (void)n;
         DM_WALK_EACH_TO(&ov, nd, x->shape, k, off,
             y[off] = (int64_t)((uint64_t)y[off] + (uint64_t)xd[k]););
-        buf_free(x, DM_INT64, xd, owned);
+        dm_tensor_release(held);
     } else {
-        int owned = 0;
-        const void *xd = contig_as(x, dt, &owned);
+        dm_tensor *held = NULL;
+        const void *xd = dm__contig_as(x, dt, &held);
         int rc = xd ? DEV->sum_to(dt, xd, nb, bsize, bred, n, m, dm__ptr(out)) : -1;
-        buf_free(x, dt, xd, owned);
+        dm_tensor_release(held);
         if (rc) { dm_tensor_release(out); return NULL; }
     }
     if (dm__needs_grad(1, &x)) {
@@ -366,13 +337,13 @@ static dm_tensor *softmax_impl(const dm_tensor *x, int dim, int logsm)
     geom G = geom_of(x->ndim, x->shape, d);
     dm_tensor *out = dm_tensor_new_dtype(x->ndim, x->shape, dt);
     if (!out) return NULL;
-    int owned = 0;
-    const void *xd = contig_as(x, dt, &owned);
+    dm_tensor *held = NULL;
+    const void *xd = dm__contig_as(x, dt, &held);
     if (!xd) { dm_tensor_release(out); return NULL; }
     /* an empty tensor has nothing to compute: no loop over the other dims (which may be
        huge) */
     if (dm__numel(x) != 0) DEV->softmax(dt, xd, dm__ptr(out), G, logsm);
-    buf_free(x, dt, xd, owned);
+    dm_tensor_release(held);
     if (dm__needs_grad(1, &x)) {
         dm_node *nd = dm__record(logsm ? DM_OP_LOG_SOFTMAX : DM_OP_SOFTMAX, 0, out, 1, &x);
         if (!nd || !dm__save(nd, 0, out)) { dm_tensor_release(out); return NULL; }
@@ -387,15 +358,7 @@ dm_tensor *dm_log_softmax(const dm_tensor *x, int dim) { return softmax_impl(x, 
 /* ---- backward -------------------------------------------------------------------------- */
 
 /* The rules work in their input's dtype: a gout already contiguous in it (what the engine
-   hands) is read in place; another (a direct caller's view, a mixed node) is converted. */
-const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
-{
-    *hold = NULL;
-    if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
-    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
-    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
-    return dm__ptr(*hold);
-}
+   hands) is read in place (dm__contig_as); another (a direct caller's view) is converted. */
 
 /* softmax:     gin = y * (g - sum_r g*y)
    log_softmax: gin = g - exp(y) * sum_r g */
@@ -408,12 +371,12 @@ int dm__bw_softmax(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     geom G = geom_of(n->in_ndim, n->in_shape, n->par.dim);
     dm_tensor *gtmp, *gi = dm_tensor_new_dtype(n->in_ndim, n->in_shape, dt);
     const void *g = dm__contig_as(gout, dt, &gtmp);
-    int owned = 0;
-    const void *yd = gi && g ? contig_as(yt, dt, &owned) : NULL;
+    dm_tensor *held = NULL;
+    const void *yd = gi && g ? dm__contig_as(yt, dt, &held) : NULL;
     if (!yd) { dm_tensor_release(gi); dm_tensor_release(gtmp); return -1; }
     if (dm__numel(yt) != 0)
         DEV->softmax_bw(dt, yd, g, dm__ptr(gi), G, n->op == DM_OP_LOG_SOFTMAX);
-    buf_free(yt, dt, yd, owned);
+    dm_tensor_release(held);
     dm_tensor_release(gtmp);
     gin[0] = gi;
     return 0;
@@ -437,16 +400,16 @@ int dm__bw_reduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
     } else {
         geom G = geom_of(n->in_ndim, n->in_shape, dim);
         int full = dim < 0 || n->in_ndim == 0;
-        int owned = 0;
+        dm_tensor *held = NULL;
         const void *xd = NULL;
         if (n->op != DM_OP_SUM && n->op != DM_OP_MEAN && n->op != DM_OP_MAXMIN &&
-            !(xd = contig_as(x, dt, &owned)))
+            !(xd = dm__contig_as(x, dt, &held)))
             rc = -1;
         const int64_t *ix = n->op == DM_OP_MAXMIN ? dm__ptr(n->saved[0]) : NULL;
         const void *sd = n->op == DM_OP_STD ? dm__ptr(n->saved[0]) : NULL;
         if (rc == 0)
             rc = DEV->reduce_bw(dt, n, G, full, xd, g, ix, sd, dm__ptr(gi), nin);
-        if (xd) buf_free(x, dt, xd, owned);
+        dm_tensor_release(held);
     }
     dm_tensor_release(gtmp);
     if (rc) { dm_tensor_release(gi); return -1; }

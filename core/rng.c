@@ -226,7 +226,7 @@ void dm_rng_set_state(dm_rng *g, const void *buf) {
  * generator does); integer fills store exact integers in any dtype. */
 
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
-    if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t)) return -1;
+    if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t, "tensor")) return -1;
     if (!g) g = dm_default_rng();
     if (t->dtype == DM_FLOAT64) {
         double *base = t->storage->data;
@@ -239,7 +239,7 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
 }
 
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
-    if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t)) return -1;
+    if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t, "tensor")) return -1;
     if (!g) g = dm_default_rng();
     if (t->dtype == DM_FLOAT64) {
         double *base = t->storage->data;

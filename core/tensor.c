@@ -64,9 +64,11 @@ dm_tensor *dm_tensor_new_dtype(int ndim, const int64_t *shape, dm_dtype dt)
     return dm__tensor_new_checked_dt(ndim, shape, n, dt);
 }
 
+/* float32, the hot path of most ops: no element-size lookup (dm__tensor_block_bytes leaves
+   the dtype float32) */
 dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n)
 {
-    dm_tensor *t = dm__tensor_block(n);
+    dm_tensor *t = dm__tensor_block_bytes(n * (int64_t)sizeof(float));
     if (!t) return NULL;
     t->ndim = ndim;
     if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
@@ -247,37 +249,13 @@ void dm_to_buffer(const dm_tensor *t, float *out)
     dm_to_buffer_dtype(t, out, DM_FLOAT32);
 }
 
-float *dm__contig_data(const dm_tensor *t, int *owned)
+const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
 {
-    if (dm_is_contiguous(t)) { *owned = 0; return dm_data(t); }
-    int64_t n = dm_numel(t);
-    float *buf = dm__alloc_floats(n);
-    if (!buf) return NULL;
-    dm_to_buffer(t, buf);
-    *owned = 1;
-    return buf;
-}
-
-void dm__buf_release(const dm_tensor *t, float *buf, int owned)
-{
-    if (owned) dm__free_floats(buf, dm_numel(t));
-}
-
-void *dm__contig_any(const dm_tensor *t, int *owned)
-{
-    if (t->dtype == DM_FLOAT32) return dm__contig_data(t, owned);
-    if (dm_is_contiguous(t)) { *owned = 0; return dm__ptr(t); }
-    int64_t nf = (dm_numel(t) * (int64_t)dm__esize(t->dtype) + 3) / 4;
-    void *buf = dm__alloc_floats(nf);
-    if (!buf) return NULL;
-    dm_to_buffer_dtype(t, buf, t->dtype);
-    *owned = 1;
-    return buf;
-}
-
-void dm__buf_release_any(const dm_tensor *t, void *buf, int owned)
-{
-    if (owned) dm__free_floats(buf, (dm_numel(t) * (int64_t)dm__esize(t->dtype) + 3) / 4);
+    *hold = NULL;
+    if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
+    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
+    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
+    return dm__ptr(*hold);
 }
 
 int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b, int64_t *out)

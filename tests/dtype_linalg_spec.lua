@@ -185,7 +185,7 @@ describe("float64 and int64 random numbers", function ()
     dm.nn.init.kaiming_uniform_(t)
     dm.nn.init.constant_(t, 0.1)
     assert.are.equal(0.1, t:values()[1])
-    assert.are.equal("uniform_: expected a floating-point tensor, got int64",
+    assert.are.equal("uniform_: expected a floating point tensor, got int64 (use :float())",
                      err(function () dm.zeros(3, { dtype = dm.int64 }):uniform_() end))
   end)
 end)

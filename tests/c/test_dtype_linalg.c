@@ -688,11 +688,13 @@ static void test_init_rng(void)
 
     /* integer tensors: random float fills refuse, integer fills are exact */
     dm_tensor *it = dm_tensor_new_dtype(1, (int64_t[]){ 1000 }, DM_INT64);
-    CHECK_ERR(dm_uniform_(it, 0, 1, g), "uniform_: expected a floating-point tensor, got int64");
-    CHECK_ERR(dm_normal_(it, 0, 1, g), "normal_: expected a floating-point tensor, got int64");
+    CHECK_ERR(dm_uniform_(it, 0, 1, g),
+              "uniform_: expected a floating point tensor, got int64 (use :float())");
+    CHECK_ERR(dm_normal_(it, 0, 1, g),
+              "normal_: expected a floating point tensor, got int64 (use :float())");
     CHECK_ERR(dm_init_kaiming_uniform_(q = dm_tensor_new_dtype(2, (int64_t[]){ 2, 2 }, DM_INT64),
                                        0, NULL, NULL, g),
-              "kaiming_uniform_: expected a floating-point tensor, got int64");
+              "kaiming_uniform_: expected a floating point tensor, got int64 (use :float())");
     dm_tensor_release(q);
     int64_t base = ((int64_t)1 << 60) + 1;
     CHECK(dm_randint_(it, base, base + 10, g) == 0, "randint_ int64 near 2^60");
