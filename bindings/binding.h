@@ -2,7 +2,7 @@
  *
  * A Lua Tensor is a full userdata holding exactly one reference (dm_tensor *), NULL once
  * released.  The box is created before the C object so that a Lua memory error cannot leak
- * it: `dm_tensor **slot = lb_newbox(L); *slot = dm_op(...); lb_check_result(L, *slot);`.
+ * it: `dm_tensor **slot = lb_newbox(L); *slot = dm_op(...); lb_done(L, slot);`.
  * Dims and indices arrive 1-based from Lua and are converted here, never in the core. */
 #ifndef DM_BINDING_H
 #define DM_BINDING_H
@@ -23,12 +23,10 @@ dm_tensor **lb_newbox(lua_State *L);              /* pushes an empty Tensor box 
 #define DM_LB_TLS _Thread_local
 #endif
 extern DM_LB_TLS int lb_next_device;
-dm_tensor *lb_check(lua_State *L, int idx);       /* a live float32 Tensor, or raise */
-dm_tensor *lb_check_any(lua_State *L, int idx);   /* a live Tensor of any dtype, or raise */
+dm_tensor *lb_check(lua_State *L, int idx);   /* a live Tensor (any dtype), or raise */
 dm_tensor **lb_checkbox(lua_State *L, int idx);   /* a Tensor box (maybe released), or raise */
-dm_tensor *lb_totensor(lua_State *L, int idx);    /* a live float32 Tensor, NULL if not a Tensor */
-dm_tensor *lb_totensor_any(lua_State *L, int idx);   /* the same, any dtype */
-dm_tensor *lb_opt(lua_State *L, int idx);         /* nil/none -> NULL */
+dm_tensor *lb_totensor(lua_State *L, int idx);   /* a live Tensor, NULL if not one */
+dm_tensor *lb_opt(lua_State *L, int idx);        /* nil/none -> NULL, else lb_check */
 int lb_is_tensor(lua_State *L, int idx);
 /* after *slot = op(...), slot from lb_newbox: raise the core's message if *slot is NULL,
    else report the new bytes to the collector; returns 1 (the box is on the stack) */
@@ -63,9 +61,8 @@ dm_rng *lb_check_generator(lua_State *L, int idx);
 dm_rng *lb_default_rng(lua_State *L);
 
 /* ---- dtypes (dtype.c) ---------------------------------------------------------------- */
-/* Ops whose kernels handle float32 only take their tensors through lb_check/lb_totensor,
-   which refuse other dtypes with a message that says how to convert; dtype-aware ones use
-   lb_check_any. */
+/* Every op takes tensors of any dtype (lb_check): the core checks dtypes and says how
+   to convert. */
 void lb_push_dtype(lua_State *L, dm_dtype dt);
 dm_dtype lb_check_dtype(lua_State *L, int idx);
 int lb_opt_dtype(lua_State *L, int opts, dm_dtype def);    /* {dtype = ...} of the table at opts */

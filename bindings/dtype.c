@@ -94,7 +94,7 @@ void lb_set_value(lua_State *L, dm_tensor *t, const int64_t *at, int vidx)
 /* t in dtype dt: t itself when it already is (PyTorch returns self), else a converted copy */
 static int convert(lua_State *L, dm_dtype dt)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (t->dtype == dt) { lua_settop(L, 1); return 1; }
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_dtype(t, dt);
@@ -103,7 +103,7 @@ static int convert(lua_State *L, dm_dtype dt)
 
 static int t_to(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int dt;
     int dev = lua_type(L, 2) == LUA_TSTRING ? dm_device_parse(lua_tostring(L, 2)) : -1;
     if (dev >= 0) {
@@ -112,7 +112,7 @@ static int t_to(lua_State *L)
         *slot = dm_to_device(t, dev);           /* t:to("cpu:ref"), t:to("cpu") */
         return lb_done(L, slot);
     } else if (lb_is_tensor(L, 2)) {
-        dt = lb_check_any(L, 2)->dtype;         /* t:to(other): other's dtype */
+        dt = lb_check(L, 2)->dtype;         /* t:to(other): other's dtype */
     } else {
         dt = to_dtype(L, 2);
         if (dt < 0) {
@@ -134,13 +134,13 @@ static int t_bool(lua_State *L) { return convert(L, DM_BOOL); }
 
 static int t_is_floating_point(lua_State *L)
 {
-    lua_pushboolean(L, dm_is_floating(lb_check_any(L, 1)->dtype));
+    lua_pushboolean(L, dm_is_floating(lb_check(L, 1)->dtype));
     return 1;
 }
 
 static int t_type(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (lua_isnoneornil(L, 2)) { lua_pushstring(L, type_names[t->dtype]); return 1; }
     int dt = to_dtype(L, 2);
     if (dt < 0 && lua_type(L, 2) == LUA_TSTRING)
@@ -152,13 +152,13 @@ static int t_type(lua_State *L)
 
 static int t_element_size(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)dm_dtype_size(lb_check_any(L, 1)->dtype));
+    lua_pushinteger(L, (lua_Integer)dm_dtype_size(lb_check(L, 1)->dtype));
     return 1;
 }
 
 static int t_cpu(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (dm_tensor_device(t) == DM_CPU) { lua_settop(L, 1); return 1; }
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_to_device(t, DM_CPU);

@@ -41,7 +41,7 @@ static int i_calculate_gain(lua_State *L)
 /* _init.fans(t, fname) -> fan_in, fan_out; fname names the caller in errors */
 static int i_fans(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t fin, fout;
     if (dm_fans(luaL_optstring(L, 2, "calculate_fan_in_and_fan_out"), t, &fin, &fout) != 0)
         return luaL_error(L, "%s", dm_errmsg());
@@ -59,7 +59,7 @@ static int i_erfinv(lua_State *L)
 /* _init.uniform_(t, a, b, g) */
 static int i_uniform_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double a = luaL_checknumber(L, 2), b = luaL_checknumber(L, 3);
     return filled(L, dm_init_uniform_(t, a, b, opt_generator(L, 4)));
 }
@@ -67,7 +67,7 @@ static int i_uniform_(lua_State *L)
 /* _init.normal_(t, mean, std, g) */
 static int i_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double mean = luaL_checknumber(L, 2), std = luaL_checknumber(L, 3);
     return filled(L, dm_init_normal_(t, mean, std, opt_generator(L, 4)));
 }
@@ -75,7 +75,7 @@ static int i_normal_(lua_State *L)
 /* _init.trunc_normal_(t, mean, std, a, b, g) */
 static int i_trunc_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double mean = luaL_checknumber(L, 2), std = luaL_checknumber(L, 3);
     double a = luaL_checknumber(L, 4), b = luaL_checknumber(L, 5);
     return filled(L, dm_init_trunc_normal_(t, mean, std, a, b, opt_generator(L, 6)));
@@ -84,39 +84,39 @@ static int i_trunc_normal_(lua_State *L)
 /* _init.constant_(t, val) */
 static int i_constant_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_constant_(t, luaL_checknumber(L, 2)));
 }
 
 static int i_eye_(lua_State *L)
 {
-    return filled(L, dm_init_eye_(lb_check_any(L, 1)));
+    return filled(L, dm_init_eye_(lb_check(L, 1)));
 }
 
 /* _init.dirac_(t, groups) */
 static int i_dirac_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_dirac_(t, (int64_t)luaL_checkinteger(L, 2)));
 }
 
 /* _init.xavier_uniform_(t, gain, g), xavier_normal_ likewise */
 static int i_xavier_uniform_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_xavier_uniform_(t, luaL_checknumber(L, 2), opt_generator(L, 3)));
 }
 
 static int i_xavier_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_xavier_normal_(t, luaL_checknumber(L, 2), opt_generator(L, 3)));
 }
 
 /* _init.kaiming_uniform_(t, a, mode, nonlinearity, g), kaiming_normal_ likewise */
 static int i_kaiming_uniform_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double a = luaL_checknumber(L, 2);
     const char *mode = luaL_checkstring(L, 3), *nl = luaL_checkstring(L, 4);
     return filled(L, dm_init_kaiming_uniform_(t, a, mode, nl, opt_generator(L, 5)));
@@ -124,7 +124,7 @@ static int i_kaiming_uniform_(lua_State *L)
 
 static int i_kaiming_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double a = luaL_checknumber(L, 2);
     const char *mode = luaL_checkstring(L, 3), *nl = luaL_checkstring(L, 4);
     return filled(L, dm_init_kaiming_normal_(t, a, mode, nl, opt_generator(L, 5)));
@@ -133,27 +133,27 @@ static int i_kaiming_normal_(lua_State *L)
 /* _init.lecun_uniform_(t, g), lecun_normal_ likewise */
 static int i_lecun_uniform_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_lecun_uniform_(t, opt_generator(L, 2)));
 }
 
 static int i_lecun_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_lecun_normal_(t, opt_generator(L, 2)));
 }
 
 /* _init.orthogonal_(t, gain, g) */
 static int i_orthogonal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     return filled(L, dm_init_orthogonal_(t, luaL_checknumber(L, 2), opt_generator(L, 3)));
 }
 
 /* _init.sparse_(t, sparsity, std, g) */
 static int i_sparse_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double sparsity = luaL_checknumber(L, 2), std = luaL_checknumber(L, 3);
     return filled(L, dm_init_sparse_(t, sparsity, std, opt_generator(L, 4)));
 }

@@ -120,7 +120,7 @@ static int m_safetensors_load(lua_State *L)
 static int m_npy_save(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    dm_tensor *t = lb_check_any(L, 2);
+    dm_tensor *t = lb_check(L, 2);
     if (dm_npy_save(path, t) != 0) {
         luaL_pushfail(L);
         lua_pushstring(L, dm_errmsg());

@@ -194,7 +194,7 @@ static int m_model_parse(lua_State *L)
     if (!(b->nt = dm_named_tensors_new())) return luaL_error(L, "%s", dm_errmsg());
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        dm_tensor *t = lb_totensor_any(L, -1);   /* num_batches_tracked is int64 */
+        dm_tensor *t = lb_totensor(L, -1);   /* num_batches_tracked is int64 */
         if (lua_type(L, -2) != LUA_TSTRING || !t)
             return luaL_error(L, "load_model: tensors must map names to tensors, got %s = %s",
                               luaL_typename(L, -2), luaL_typename(L, -1));

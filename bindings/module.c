@@ -152,42 +152,20 @@ dm_tensor **lb_checkbox(lua_State *L, int idx)
     return slot;
 }
 
-static void dtype_error(lua_State *L, int idx, const dm_tensor *t)
-{
-    luaL_argerror(L, idx, lua_pushfstring(L, "expected a float32 tensor, got %s (convert with "
-                                          ":float())", dm_dtype_name(t->dtype)));
-}
-
 dm_tensor *lb_totensor(lua_State *L, int idx)
 {
     dm_tensor **slot = to_box(L, idx);
     if (!slot) return NULL;
-    if (!*slot) luaL_argerror(L, idx, "tensor was released");
-    if ((*slot)->dtype != DM_FLOAT32) dtype_error(L, idx, *slot);
-    return *slot;
-}
-
-dm_tensor *lb_totensor_any(lua_State *L, int idx)
-{
-    dm_tensor **slot = to_box(L, idx);
-    if (!slot) return NULL;
-    if (!*slot) luaL_argerror(L, idx, "tensor was released");
-    return *slot;
-}
-
-dm_tensor *lb_check_any(lua_State *L, int idx)
-{
-    dm_tensor **slot = to_box(L, idx);
-    if (!slot) luaL_typeerror(L, idx, LB_TENSOR);
     if (!*slot) luaL_argerror(L, idx, "tensor was released");
     return *slot;
 }
 
 dm_tensor *lb_check(lua_State *L, int idx)
 {
-    dm_tensor *t = lb_check_any(L, idx);
-    if (t->dtype != DM_FLOAT32) dtype_error(L, idx, t);
-    return t;
+    dm_tensor **slot = to_box(L, idx);
+    if (!slot) luaL_typeerror(L, idx, LB_TENSOR);
+    if (!*slot) luaL_argerror(L, idx, "tensor was released");
+    return *slot;
 }
 
 dm_tensor *lb_opt(lua_State *L, int idx)

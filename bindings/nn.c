@@ -47,18 +47,12 @@ static dm_tensor *minus_one(const dm_tensor *t)
     return c;
 }
 
-/* an optional tensor of any dtype (the core checks it: state against its parameter, ...) */
-static dm_tensor *opt_any(lua_State *L, int idx)
-{
-    return lua_isnoneornil(L, idx) ? NULL : lb_check_any(L, idx);
-}
-
 /* ---- layers --------------------------------------------------------------------------- */
 
 /* core.dropout(x, p = 0.5, training = true, generator = default) */
 static int l_dropout(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1);
+    dm_tensor *x = lb_check(L, 1);
     double p = luaL_optnumber(L, 2, 0.5);
     int training = opt_bool(L, 3, 1);
     dm_rng *g = lua_isnoneornil(L, 4) ? lb_default_rng(L) : lb_check_generator(L, 4);
@@ -69,9 +63,9 @@ static int l_dropout(lua_State *L)
    eps = 1e-5); running statistics are updated in place when training */
 static int l_batch_norm(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1);
-    dm_tensor *rm = opt_any(L, 2), *rv = opt_any(L, 3);
-    dm_tensor *w = opt_any(L, 4), *b = opt_any(L, 5);
+    dm_tensor *x = lb_check(L, 1);
+    dm_tensor *rm = lb_opt(L, 2), *rv = lb_opt(L, 3);
+    dm_tensor *w = lb_opt(L, 4), *b = lb_opt(L, 5);
     int training = opt_bool(L, 6, 1);
     double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
     RESULT(dm_batch_norm(x, rm, rv, w, b, training, momentum, eps));
@@ -82,7 +76,7 @@ static int l_batch_norm(lua_State *L)
 /* core.bce_loss(input, target, weight, reduction) */
 static int l_bce_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2), *w = opt_any(L, 3);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
     dm_reduction r = check_reduction(L, 4);
     RESULT(dm_bce_loss(x, t, w, r));
 }
@@ -90,8 +84,8 @@ static int l_bce_loss(lua_State *L)
 /* core.bce_with_logits_loss(input, target, weight, pos_weight, reduction) */
 static int l_bce_with_logits_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
-    dm_tensor *w = opt_any(L, 3), *pw = opt_any(L, 4);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
+    dm_tensor *w = lb_opt(L, 3), *pw = lb_opt(L, 4);
     dm_reduction r = check_reduction(L, 5);
     RESULT(dm_bce_with_logits_loss(x, t, w, pw, r));
 }
@@ -99,7 +93,7 @@ static int l_bce_with_logits_loss(lua_State *L)
 /* core.mse_loss(input, target, reduction) */
 static int l_mse_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
     dm_reduction r = check_reduction(L, 3);
     RESULT(dm_mse_loss(x, t, r));
 }
@@ -107,7 +101,7 @@ static int l_mse_loss(lua_State *L)
 /* core.l1_loss(input, target, reduction) */
 static int l_l1_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
     dm_reduction r = check_reduction(L, 3);
     RESULT(dm_l1_loss(x, t, r));
 }
@@ -115,7 +109,7 @@ static int l_l1_loss(lua_State *L)
 /* core.smooth_l1_loss(input, target, reduction, beta = 1) */
 static int l_smooth_l1_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
     dm_reduction r = check_reduction(L, 3);
     double beta = luaL_optnumber(L, 4, 1.0);
     RESULT(dm_smooth_l1_loss(x, t, r, beta));
@@ -124,7 +118,7 @@ static int l_smooth_l1_loss(lua_State *L)
 /* core.huber_loss(input, target, reduction, delta = 1) */
 static int l_huber_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2);
     dm_reduction r = check_reduction(L, 3);
     double delta = luaL_optnumber(L, 4, 1.0);
     RESULT(dm_huber_loss(x, t, r, delta));
@@ -142,7 +136,7 @@ static int64_t zero_based(int64_t ignore) { return (int64_t)((uint64_t)ignore - 
 /* core.nll_loss(input, target, weight, reduction, ignore_index = -100); target 1-based */
 static int l_nll_loss(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2), *w = opt_any(L, 3);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
     dm_reduction r = check_reduction(L, 4);
     int64_t ignore = check_ignore(L, 5);
     dm_tensor **slot = lb_newbox(L);
@@ -156,7 +150,7 @@ static int l_nll_loss(lua_State *L)
    label_smoothing = 0); target holds 1-based classes, or probabilities of input's shape */
 static int l_cross_entropy(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *t = lb_check_any(L, 2), *w = opt_any(L, 3);
+    dm_tensor *x = lb_check(L, 1), *t = lb_check(L, 2), *w = lb_opt(L, 3);
     dm_reduction r = check_reduction(L, 4);
     int64_t ignore = check_ignore(L, 5);
     double ls = luaL_optnumber(L, 6, 0.0);
@@ -180,11 +174,11 @@ static int l_cross_entropy(lua_State *L)
 static int l_try_loss(lua_State *L)
 {
     lua_Integer kind = lua_tointeger(L, 1);
-    dm_tensor *x = lb_totensor_any(L, 2), *t = lb_totensor_any(L, 3);
+    dm_tensor *x = lb_totensor(L, 2), *t = lb_totensor(L, 3);
     dm_tensor *w = NULL, *pw = NULL;
     if (!x || !t) return 0;
-    if (!lua_isnil(L, 4) && !(w = lb_totensor_any(L, 4))) return 0;
-    if (!lua_isnoneornil(L, 5) && !(pw = lb_totensor_any(L, 5))) return 0;
+    if (!lua_isnil(L, 4) && !(w = lb_totensor(L, 4))) return 0;
+    if (!lua_isnoneornil(L, 5) && !(pw = lb_totensor(L, 5))) return 0;
     dm_reduction r = DM_REDUCTION_MEAN;
     if (!lua_isnoneornil(L, 6)) {
         if (lua_type(L, 6) != LUA_TSTRING) return 0;
@@ -238,14 +232,14 @@ static int l_try_loss(lua_State *L)
    for it); NULL when p has none */
 static dm_tensor *update_grad(lua_State *L, int idx, dm_tensor *p)
 {
-    return lua_isnoneornil(L, idx) ? p->grad : lb_check_any(L, idx);
+    return lua_isnoneornil(L, idx) ? p->grad : lb_check(L, idx);
 }
 
 /* core.sgd_step(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
    first); grad nil = p.grad.  Returns true, or false (nothing done) when p has no grad. */
 static int l_sgd_step(lua_State *L)
 {
-    dm_tensor *p = lb_check_any(L, 1), *g = update_grad(L, 2, p), *buf = opt_any(L, 3);
+    dm_tensor *p = lb_check(L, 1), *g = update_grad(L, 2, p), *buf = lb_opt(L, 3);
     double lr = luaL_checknumber(L, 4);
     double momentum = luaL_optnumber(L, 5, 0), dampening = luaL_optnumber(L, 6, 0);
     double wd = luaL_optnumber(L, 7, 0);
@@ -263,8 +257,8 @@ static int l_sgd_step(lua_State *L)
    or false when p has no grad. */
 static int l_adam_step(lua_State *L)
 {
-    dm_tensor *p = lb_check_any(L, 1), *g = update_grad(L, 2, p);
-    dm_tensor *m = lb_check_any(L, 3), *v = lb_check_any(L, 4), *vmax = opt_any(L, 5);
+    dm_tensor *p = lb_check(L, 1), *g = update_grad(L, 2, p);
+    dm_tensor *m = lb_check(L, 3), *v = lb_check(L, 4), *vmax = lb_opt(L, 5);
     lua_Integer step = luaL_checkinteger(L, 6);
     double lr = luaL_optnumber(L, 7, 1e-3);
     double beta1 = luaL_optnumber(L, 8, 0.9), beta2 = luaL_optnumber(L, 9, 0.999);
@@ -296,10 +290,10 @@ static int l_sgd_steps(lua_State *L)
     lua_settop(L, 8);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        dm_tensor *p = lb_check_any(L, 9), *buf = NULL;
+        dm_tensor *p = lb_check(L, 9), *buf = NULL;
         if (has_bufs) {
             lua_geti(L, 2, i);
-            buf = lb_check_any(L, 10);
+            buf = lb_check(L, 10);
         }
         if (p->grad) {
             if (dm_sgd_step(p, p->grad, buf, lr, momentum, dampening, wd, nesterov, maximize, 0))
@@ -315,7 +309,7 @@ static int l_sgd_steps(lua_State *L)
 /* core.has_grad(p): p.grad ~= nil without making a box */
 static int l_has_grad(lua_State *L)
 {
-    lua_pushboolean(L, lb_check_any(L, 1)->grad != NULL);
+    lua_pushboolean(L, lb_check(L, 1)->grad != NULL);
     return 1;
 }
 
@@ -328,7 +322,7 @@ static int l_zero_grads(lua_State *L)
     lua_Integer n = luaL_len(L, 1);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        dm_tensor *t = lb_totensor_any(L, -1);
+        dm_tensor *t = lb_totensor(L, -1);
         if (!t) return luaL_error(L, "zero_grad: element %d of the list is a %s, expected a "
                                   "tensor", (int)i, luaL_typename(L, -1));
         int had = t->grad != NULL;

@@ -168,7 +168,7 @@ static double optnum(lua_State *L, int idx, int opts, double def)
 /* t:uniform_([a [, b]] [, opts]) */
 static int t_uniform_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int opts = fill_opts(L);
     double a = optnum(L, 2, opts, 0), b = optnum(L, 3, opts, 1);
     lb_opts_check(L, opts, "uniform_", rand_opts);
@@ -179,7 +179,7 @@ static int t_uniform_(lua_State *L)
 /* t:normal_([mean [, std]] [, opts]) */
 static int t_normal_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int opts = fill_opts(L);
     double mean = optnum(L, 2, opts, 0), std = optnum(L, 3, opts, 1);
     if (std < 0) return luaL_error(L, "normal_: std must be non-negative, got %f", std);
@@ -190,7 +190,7 @@ static int t_normal_(lua_State *L)
 
 static int t_bernoulli_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int opts = fill_opts(L);
     double p = optnum(L, 2, opts, 0.5);
     lb_opts_check(L, opts, "bernoulli_", rand_opts);

@@ -170,7 +170,7 @@ static int t_tensor(lua_State *L)
     dm_dtype dt = (dm_dtype)lb_opt_dtype(L, lua_istable(L, 2) ? 2 : 0, lb_default_dtype(L));
     dm_tensor **slot = lb_newbox(L);
     if (lb_is_tensor(L, 1)) {
-        dm_tensor *src = lb_check_any(L, 1);
+        dm_tensor *src = lb_check(L, 1);
         if (!given) dt = src->dtype;
         *slot = dm_tensor_new_dtype(src->ndim, src->shape, dt);
         if (*slot) dm_to_buffer_dtype(src, dm_data_ptr(*slot), dt);
@@ -273,7 +273,7 @@ static int t_full(lua_State *L)
 /* x_like(t [, value] [, opts]) */
 static int like(lua_State *L, const char *fn, int mode)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int opts = 2;
     if (mode == 4) { if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2); opts = 3; }
     lb_opts_check(L, opts, fn, grad_opts);
@@ -375,7 +375,7 @@ static int t_eye(lua_State *L)
 
 static int t_size(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (!lua_isnoneornil(L, 2)) {
         int d = lb_dim(L, 2, "size");
         int w = dm_wrap_dim("size", d, t->ndim, 0);
@@ -391,19 +391,19 @@ static int t_size(lua_State *L)
 
 static int t_stride(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     lua_createtable(L, t->ndim, 0);
     for (int d = 0; d < t->ndim; d++) { lua_pushinteger(L, t->stride[d]); lua_rawseti(L, -2, d + 1); }
     return 1;
 }
 
-static int t_dim(lua_State *L) { lua_pushinteger(L, lb_check_any(L, 1)->ndim); return 1; }
-static int t_numel(lua_State *L) { lua_pushinteger(L, dm_numel(lb_check_any(L, 1))); return 1; }
-static int t_is_contiguous(lua_State *L) { lua_pushboolean(L, dm_is_contiguous(lb_check_any(L, 1))); return 1; }
+static int t_dim(lua_State *L) { lua_pushinteger(L, lb_check(L, 1)->ndim); return 1; }
+static int t_numel(lua_State *L) { lua_pushinteger(L, dm_numel(lb_check(L, 1))); return 1; }
+static int t_is_contiguous(lua_State *L) { lua_pushboolean(L, dm_is_contiguous(lb_check(L, 1))); return 1; }
 
 static int t_len(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (t->ndim == 0) return luaL_error(L, "len: a 0-dim tensor has no length");
     lua_pushinteger(L, t->shape[0]);
     return 1;
@@ -411,7 +411,7 @@ static int t_len(lua_State *L)
 
 static int t_item(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     char b[64];
     if (dm_numel(t) != 1)
         return luaL_error(L, "item: a tensor with %I elements (size %s) cannot be converted to a number",
@@ -435,7 +435,7 @@ static void push_nested(lua_State *L, const dm_tensor *t, int d, int64_t *idx)
 
 static int t_totable(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t idx[DM_MAX_DIMS] = { 0 };
     push_nested(L, t, 0, idx);
     return 1;
@@ -444,7 +444,7 @@ static int t_totable(lua_State *L)
 /* flat row-major values as a Lua array (used by printing) */
 static int t_values(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t n = dm_numel(t);
     if (t->dtype != DM_FLOAT32) {
         dm_tensor *c = dm_contiguous(t);
@@ -485,7 +485,7 @@ static void get_index(lua_State *L, dm_tensor *t, int idx, int n, int64_t *out, 
 
 static int t_get(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t idx[DM_MAX_DIMS];
     get_index(L, t, 2, lua_gettop(L) - 1, idx, "get");
     lb_push_value(L, t, idx);
@@ -494,7 +494,7 @@ static int t_get(lua_State *L)
 
 static int t_set(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t idx[DM_MAX_DIMS];
     int n = lua_gettop(L) - 2;
     if (n < 0) return luaL_error(L, "set: expected indices and a value");
@@ -512,7 +512,7 @@ static int t_set(lua_State *L)
 
 static int view_like(lua_State *L, const char *fn, int reshape)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t shape[DM_MAX_DIMS];
     int nd = 0;
     if (lua_istable(L, 2)) {
@@ -536,7 +536,7 @@ static int t_reshape(lua_State *L) { return view_like(L, "reshape", 1); }
 
 static int t_t(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dimensions, got %d", t->ndim);
     if (t->ndim < 2) RESULT(dm_transpose(t, 0, 0));
     RESULT(dm_transpose(t, 0, 1));
@@ -544,14 +544,14 @@ static int t_t(lua_State *L)
 
 static int t_transpose(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int a = lb_dim(L, 2, "transpose"), b = lb_dim(L, 3, "transpose");
     RESULT(dm_transpose(t, a, b));
 }
 
 static int t_permute(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int dims[DM_MAX_DIMS], n = 0;
     if (lua_istable(L, 2)) {
         n = (int)luaL_len(L, 2);
@@ -575,7 +575,7 @@ static int t_permute(lua_State *L)
 
 static int t_narrow(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int d = lb_dim(L, 2, "narrow");
     lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
     int w = t->ndim ? dm_wrap_dim("narrow", d, t->ndim, 0) : 0;
@@ -586,7 +586,7 @@ static int t_narrow(lua_State *L)
 
 static int t_select(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int d = lb_dim(L, 2, "select");
     lua_Integer i = luaL_checkinteger(L, 3);
     if (i == 0) return luaL_error(L, "select: index 0 is invalid (indices are 1-based)");
@@ -595,28 +595,28 @@ static int t_select(lua_State *L)
 
 static int t_squeeze(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int d = lb_optdim(L, 2, "squeeze", DM_ALL);
     RESULT(dm_squeeze(t, d));
 }
 
 static int t_unsqueeze(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int d = lb_dim(L, 2, "unsqueeze");
     RESULT(dm_unsqueeze(t, d));
 }
 
 static int t_flatten(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int a = lb_optdim(L, 2, "flatten", 0), b = lb_optdim(L, 3, "flatten", -1);
     RESULT(dm_flatten(t, a, b));
 }
 
 static int t_expand(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int64_t shape[DM_MAX_DIMS];
     int nd = 0;
     if (lua_istable(L, 2) && !lb_is_tensor(L, 2)) {
@@ -624,7 +624,7 @@ static int t_expand(lua_State *L)
         if (nd > DM_MAX_DIMS) return luaL_error(L, "expand: more than %d dimensions", DM_MAX_DIMS);
         for (int i = 1; i <= nd; i++) { lua_geti(L, 2, i); shape[i - 1] = luaL_checkinteger(L, -1); lua_pop(L, 1); }
     } else if (lb_is_tensor(L, 2)) {        /* expand_as */
-        dm_tensor *o = lb_check_any(L, 2);
+        dm_tensor *o = lb_check(L, 2);
         nd = o->ndim;
         memcpy(shape, o->shape, sizeof shape);
     } else {
@@ -636,9 +636,9 @@ static int t_expand(lua_State *L)
     RESULT(dm_expand(t, nd, shape));
 }
 
-static int t_contiguous(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_contiguous(t)); }
-static int t_clone(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_clone(t)); }
-static int t_detach(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_detach(t)); }
+static int t_contiguous(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_contiguous(t)); }
+static int t_clone(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_clone(t)); }
+static int t_detach(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_detach(t)); }
 
 /* ---- math --------------------------------------------------------------------------- */
 
@@ -659,7 +659,7 @@ static dm_tensor *default_float(lua_State *L, dm_tensor *t)
    and float), which decides the result's dtype (dm_binary_scalar_i64 / _f64) */
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
-    dm_tensor *a = lb_totensor_any(L, 1), *b = lb_totensor_any(L, 2);
+    dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
     if (a && b) {
         if (op == DM_BIN_DIV && !dm_is_floating(a->dtype) && !dm_is_floating(b->dtype))
             a = default_float(L, a);
@@ -692,14 +692,14 @@ static int t_ge(lua_State *L) { return binary(L, DM_BIN_GE, "ge"); }
 static int t_maximum(lua_State *L) { return binary(L, DM_BIN_MAXIMUM, "maximum"); }
 static int t_minimum(lua_State *L) { return binary(L, DM_BIN_MINIMUM, "minimum"); }
 
-static int t_unm(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_unary(DM_UN_NEG, t)); }
+static int t_unm(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_unary(DM_UN_NEG, t)); }
 
 #define UNARY(name, op) \
-    static int t_##name(lua_State *L) { dm_tensor *t = lb_check_any(L, 1); RESULT(dm_unary(op, t)); }
+    static int t_##name(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_unary(op, t)); }
 /* float functions: an integer input gives the default float dtype */
 #define UNARY_F(name, op) \
     static int t_##name(lua_State *L) \
-    { dm_tensor *t = default_float(L, lb_check_any(L, 1)); RESULT(dm_unary(op, t)); }
+    { dm_tensor *t = default_float(L, lb_check(L, 1)); RESULT(dm_unary(op, t)); }
 UNARY(neg, DM_UN_NEG) UNARY_F(exp, DM_UN_EXP) UNARY_F(log, DM_UN_LOG) UNARY_F(sqrt, DM_UN_SQRT)
 UNARY(abs, DM_UN_ABS) UNARY(sign, DM_UN_SIGN) UNARY(round, DM_UN_ROUND)
 UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY_F(tanh, DM_UN_TANH)
@@ -713,7 +713,7 @@ UNARY(square, DM_UN_SQUARE) UNARY_F(log1p, DM_UN_LOG1P)
    nothing */
 static int t_try_unary(lua_State *L)
 {
-    dm_tensor *x = lb_totensor_any(L, 1);
+    dm_tensor *x = lb_totensor(L, 1);
     if (!x) return 0;
     lua_Integer op = luaL_checkinteger(L, 2);
     if (op < 0 || op >= DM_UN_COUNT) return luaL_argerror(L, 2, "unknown unary op");
@@ -749,7 +749,7 @@ static void clamp_args(lua_State *L, double *lo, double *hi, int *int_bounds)
 
 static int t_clamp(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double lo, hi;
     int ib;
     clamp_args(L, &lo, &hi, &ib);
@@ -759,14 +759,14 @@ static int t_clamp(lua_State *L)
 
 static int t_leaky_relu(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double slope = luaL_optnumber(L, 2, 0.01);
     RESULT(dm_leaky_relu(t, slope));
 }
 
 static int t_elu(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double alpha = luaL_optnumber(L, 2, 1.0);
     RESULT(dm_elu(t, alpha));
 }
@@ -777,8 +777,8 @@ static int t_elu(lua_State *L)
 static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
 {
     *made = 0;
-    if (lua_type(L, idx) != LUA_TNUMBER) return lb_check_any(L, idx);
-    dm_tensor *o = lb_totensor_any(L, other);
+    if (lua_type(L, idx) != LUA_TNUMBER) return lb_check(L, idx);
+    dm_tensor *o = lb_totensor(L, other);
     dm_tensor *t = lua_isinteger(L, idx)
         ? dm_tensor_full_i64(0, NULL, lua_tointeger(L, idx), DM_INT64)
         : dm_tensor_full_dtype(0, NULL, lua_tonumber(L, idx),
@@ -793,7 +793,7 @@ static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
    with the core's message; convert it with :bool() or build it with a comparison) */
 static int t_where(lua_State *L)
 {
-    dm_tensor *c = lb_check_any(L, 1);
+    dm_tensor *c = lb_check(L, 1);
     int ma, mb;
     dm_tensor *a = where_value(L, 2, 3, &ma);
     dm_tensor *b = where_value(L, 3, 2, &mb);
@@ -807,7 +807,7 @@ static int t_where(lua_State *L)
 /* reductions: t:sum([dim] [, keepdim]) */
 static int reduce(lua_State *L, dm_redop op, const char *fn)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
     int keepdim = lua_toboolean(L, 3);
     RESULT(dm_reduce(op, t, dim, keepdim, 1));
@@ -826,7 +826,7 @@ static void one_based(dm_tensor *ix)
 /* argmax/argmin give 1-based int64 indices */
 static int arg_reduce(lua_State *L, dm_redop op, const char *fn)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
     int keepdim = lua_toboolean(L, 3);
     dm_tensor **slot = lb_newbox(L);
@@ -842,7 +842,7 @@ static int t_argmin(lua_State *L) { return arg_reduce(L, DM_RED_ARGMIN, "argmin"
 static int maxmin(lua_State *L, int is_min)
 {
     const char *fn = is_min ? "min" : "max";
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (lb_is_tensor(L, 2)) return binary(L, is_min ? DM_BIN_MINIMUM : DM_BIN_MAXIMUM, fn);
     if (lua_isnoneornil(L, 2)) RESULT(dm_reduce(is_min ? DM_RED_MIN : DM_RED_MAX, t, DM_ALL, 0, 1));
     int dim = lb_dim(L, 2, fn);
@@ -861,7 +861,7 @@ static int t_min(lua_State *L) { return maxmin(L, 1); }
 /* var([dim] [, unbiased | {correction=, unbiased=, keepdim=}] [, keepdim]) */
 static int varstd(lua_State *L, dm_redop op, const char *fn)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int dim = lb_optdim(L, 2, fn, DM_ALL);
     int64_t correction = 1;
     int keepdim = lua_toboolean(L, 4);
@@ -885,28 +885,28 @@ static int t_std(lua_State *L) { return varstd(L, DM_RED_STD, "std"); }
 
 static int t_softmax(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int d = lb_dim(L, 2, "softmax");
     RESULT(dm_softmax(t, d));
 }
 
 static int t_log_softmax(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int d = lb_dim(L, 2, "log_softmax");
     RESULT(dm_log_softmax(t, d));
 }
 
 static int t_matmul(lua_State *L)
 {
-    dm_tensor *a = lb_check_any(L, 1), *b = lb_check_any(L, 2);
+    dm_tensor *a = lb_check(L, 1), *b = lb_check(L, 2);
     RESULT(dm_matmul(a, b));
 }
 
 static int t_linear(lua_State *L)
 {
-    dm_tensor *x = lb_check_any(L, 1), *w = lb_check_any(L, 2);
-    dm_tensor *b = lua_isnoneornil(L, 3) ? NULL : lb_check_any(L, 3);
+    dm_tensor *x = lb_check(L, 1), *w = lb_check(L, 2);
+    dm_tensor *b = lua_isnoneornil(L, 3) ? NULL : lb_check(L, 3);
     RESULT(dm_linear(x, w, b));
 }
 
@@ -915,8 +915,8 @@ static int t_linear(lua_State *L)
 static int t_try_linear(lua_State *L)
 {
     /* any dtype: dm_linear itself names mismatched dtypes */
-    dm_tensor *x = lb_totensor_any(L, 1), *w = lb_totensor_any(L, 2), *b = NULL;
-    if (!lua_isnoneornil(L, 3) && !(b = lb_totensor_any(L, 3))) return 0;
+    dm_tensor *x = lb_totensor(L, 1), *w = lb_totensor(L, 2), *b = NULL;
+    if (!lua_isnoneornil(L, 3) && !(b = lb_totensor(L, 3))) return 0;
     if (!x || !w || w->ndim != 2 || x->ndim == 0 || x->shape[x->ndim - 1] != w->shape[1] ||
         (b && (b->ndim != 1 || b->shape[0] != w->shape[0])))
         return 0;
@@ -941,7 +941,7 @@ static dm_tensor **tensor_list(lua_State *L, int idx, int *n, const char *fn)
         lua_geti(L, idx, i);
         if (!lb_is_tensor(L, -1))
             luaL_error(L, "%s: element %d of the list is a %s, expected a tensor", fn, i, luaL_typename(L, -1));
-        ts[i - 1] = lb_check_any(L, -1);
+        ts[i - 1] = lb_check(L, -1);
         lua_pop(L, 1);
     }
     return ts;
@@ -970,8 +970,8 @@ static int t_stack(lua_State *L)
 static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
 {
     dm_tensor *z;
-    if (lb_is_tensor(L, idx) && lb_check_any(L, idx)->dtype == DM_INT64) {
-        dm_tensor *src = lb_check_any(L, idx);
+    if (lb_is_tensor(L, idx) && lb_check(L, idx)->dtype == DM_INT64) {
+        dm_tensor *src = lb_check(L, idx);
         z = dm_tensor_new_dtype(src->ndim, src->shape, DM_INT64);
         if (!z) { luaL_error(L, "%s: %s", fn, dm_errmsg()); return NULL; }
         int64_t *d = dm_data_ptr(z);
@@ -982,7 +982,7 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
         return z;
     }
     if (lb_is_tensor(L, idx)) {
-        dm_tensor *src = lb_check_any(L, idx);
+        dm_tensor *src = lb_check(L, idx);
         if (src->dtype != DM_FLOAT32)
             luaL_error(L, "%s: expected an int64 index tensor, got %s", fn,
                        dm_dtype_name(src->dtype));
@@ -1021,7 +1021,7 @@ static dm_tensor *index_arg(lua_State *L, int idx, const char *fn)
 
 static int t_index_select(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int dim = lb_dim(L, 2, "index_select");
     dm_tensor **slot = lb_newbox(L);
     dm_tensor *z = index_arg(L, 3, "index_select");
@@ -1041,32 +1041,32 @@ static int inplace_result(lua_State *L, int rc)
 
 static int t_copy_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1), *s = lb_check_any(L, 2);
+    dm_tensor *t = lb_check(L, 1), *s = lb_check(L, 2);
     return inplace_result(L, dm_copy_(t, s));
 }
 
 static int t_fill_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_fill_(t, (float)luaL_checknumber(L, 2)));
     if (lua_type(L, 2) != LUA_TBOOLEAN) luaL_checknumber(L, 2);
     return inplace_result(L, fill_value(L, t, 2));
 }
 
-static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check_any(L, 1))); }
+static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check(L, 1))); }
 
 /* t:add_(x [, alpha]) and t:sub_: a float32 t keeps its own loops; other dtypes go through
    the typed ops, and a result that cannot be cast to t's dtype is refused as in PyTorch */
 static int add_like(lua_State *L, int sign)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     dm_binop op = sign > 0 ? DM_BIN_ADD : DM_BIN_SUB;
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->dtype == DM_FLOAT32)
             return inplace_result(L, dm_add_scalar_(t, (float)sign * (float)lua_tonumber(L, 2)));
         return inplace_result(L, dm_binary_scalar_(op, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
     }
-    dm_tensor *o = lb_check_any(L, 2);
+    dm_tensor *o = lb_check(L, 2);
     double alpha = luaL_optnumber(L, 3, 1.0);
     if ((t->dtype | o->dtype) == DM_FLOAT32)
         return inplace_result(L, dm_add_(t, o, (float)sign * (float)alpha));
@@ -1084,19 +1084,19 @@ static int t_sub_(lua_State *L) { return add_like(L, -1); }
 
 static int t_mul_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_mul_scalar_(t, (float)lua_tonumber(L, 2)));
         return inplace_result(L, dm_binary_scalar_(DM_BIN_MUL, t, lua_tonumber(L, 2),
                                                    lua_isinteger(L, 2)));
     }
-    return inplace_result(L, dm_mul_(t, lb_check_any(L, 2)));
+    return inplace_result(L, dm_mul_(t, lb_check(L, 2)));
 }
 
 static int t_div_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
-    if (lua_type(L, 2) != LUA_TNUMBER) return inplace_result(L, dm_binary_(DM_BIN_DIV, t, lb_check_any(L, 2)));
+    dm_tensor *t = lb_check(L, 1);
+    if (lua_type(L, 2) != LUA_TNUMBER) return inplace_result(L, dm_binary_(DM_BIN_DIV, t, lb_check(L, 2)));
     if (t->dtype == DM_FLOAT32)
         return inplace_result(L, dm_mul_scalar_(t, 1.0f / (float)luaL_checknumber(L, 2)));
     return inplace_result(L, dm_binary_scalar_(DM_BIN_DIV, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
@@ -1104,7 +1104,7 @@ static int t_div_(lua_State *L)
 
 static int t_clamp_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     double lo, hi;
     int ib;
     clamp_args(L, &lo, &hi, &ib);
@@ -1116,10 +1116,10 @@ static int t_clamp_(lua_State *L)
 
 static int t_backward(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     dm_tensor *g = NULL;               /* of any dtype: converted to t's, as PyTorch does */
     int retain = 0, opts = 0;
-    if (lb_is_tensor(L, 2)) { g = lb_check_any(L, 2); opts = 3; }
+    if (lb_is_tensor(L, 2)) { g = lb_check(L, 2); opts = 3; }
     else if (lua_istable(L, 2)) opts = 2;
     else if (!lua_isnoneornil(L, 2)) return luaL_typeerror(L, 2, "deepmoon.Tensor or options table");
     if (opts && lua_istable(L, opts)) {
@@ -1128,7 +1128,7 @@ static int t_backward(lua_State *L)
         lua_getfield(L, opts, "retain_graph");
         retain = lua_toboolean(L, -1);
         lua_getfield(L, opts, "gradient");
-        if (!lua_isnil(L, -1)) g = lb_check_any(L, lua_gettop(L));
+        if (!lua_isnil(L, -1)) g = lb_check(L, lua_gettop(L));
     }
     if (dm_backward(t, g, retain) != 0) return luaL_error(L, "backward: %s", dm_errmsg());
     return 0;
@@ -1136,7 +1136,7 @@ static int t_backward(lua_State *L)
 
 static int t_requires_grad_(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     int on = lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2);
     if (dm_set_requires_grad(t, on) != 0) return luaL_error(L, "%s", dm_errmsg());
     lua_settop(L, 1);
@@ -1145,7 +1145,7 @@ static int t_requires_grad_(lua_State *L)
 
 static int t_retain_grad(lua_State *L)
 {
-    if (dm_retain_grad(lb_check_any(L, 1)) != 0) return luaL_error(L, "%s", dm_errmsg());
+    if (dm_retain_grad(lb_check(L, 1)) != 0) return luaL_error(L, "%s", dm_errmsg());
     return 0;
 }
 
@@ -1167,7 +1167,7 @@ static int t_is_released(lua_State *L)
 /* raw storage identity, for tests of sharing */
 static int t_storage_id(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     lua_pushfstring(L, "%p", (void *)t->storage);
     return 1;
 }
@@ -1180,7 +1180,7 @@ static int t_index(lua_State *L)
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer i = luaL_checkinteger(L, 2);
         if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
@@ -1213,13 +1213,13 @@ static int t_index(lua_State *L)
 
 static int t_newindex(lua_State *L)
 {
-    dm_tensor *t = lb_check_any(L, 1);
+    dm_tensor *t = lb_check(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         lua_Integer i = luaL_checkinteger(L, 2);
         if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
         if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
         int vt = lua_type(L, 3);
-        dm_tensor *src = lb_is_tensor(L, 3) ? lb_check_any(L, 3) : NULL;   /* raises first */
+        dm_tensor *src = lb_is_tensor(L, 3) ? lb_check(L, 3) : NULL;   /* raises first */
         if (!src && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
             return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
         dm_tensor *v = dm_select(t, 0, i > 0 ? i - 1 : i);
@@ -1231,7 +1231,7 @@ static int t_newindex(lua_State *L)
     }
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "grad") == 0) {
-        dm_tensor *g = lua_isnil(L, 3) ? NULL : lb_check_any(L, 3);
+        dm_tensor *g = lua_isnil(L, 3) ? NULL : lb_check(L, 3);
         if (dm_set_grad(t, g) != 0) return luaL_error(L, "%s", dm_errmsg());
         if (g) lb_grad_set(L, 1, 3);    /* t.grad now returns the very box assigned */
         else lb_grad_forget(L, 1);
@@ -1245,7 +1245,7 @@ static int t_newindex(lua_State *L)
         /* PyTorch's `p.data = x`: this very Lua object now views x's values (x's dtype and
            shape), keeping requires_grad and .grad; what Module:to uses to convert parameters
            in place of the objects optimizers and tables hold */
-        dm_tensor *n = dm_tensor_with_data(t, lb_check_any(L, 3));
+        dm_tensor *n = dm_tensor_with_data(t, lb_check(L, 3));
         if (!n) return luaL_error(L, "%s", dm_errmsg());
         dm_tensor **slot = lb_checkbox(L, 1);
         dm_tensor_release(*slot);
