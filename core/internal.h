@@ -121,7 +121,6 @@ static inline void *dm__ptr(const dm_tensor *t)
 {
     return (char *)t->storage->data + t->offset * (int64_t)dm__esize(t->dtype);
 }
-/* refuse a tensor of another dtype than the op's kernels handle (a message names both) */
 /* 0 when t is float32 or float64, else -1 and "fn: expected a floating point <what>, got
    int64 (use :float())" (what: "tensor", "input", "target") */
 int dm__need_float(const char *fn, const dm_tensor *t, const char *what);
