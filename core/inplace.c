@@ -156,9 +156,10 @@ static int can_cast(dm_dtype from, dm_dtype to)
 
 /* t = r (a new reference, released here; NULL: the op failed): r must have t's shape and a
    dtype that casts to t's */
-static int assign_result(const char *fn, dm_tensor *t, dm_tensor *r)
+int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r)
 {
     if (!r) return -1;
+    if (dm__check_inplace(fn, t)) { dm_tensor_release(r); return -1; }
     int rc = -1;
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     if (!can_cast(r->dtype, t->dtype))
@@ -188,7 +189,7 @@ int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o)
         if (op == DM_BIN_ADD) return apply_pair("add_", t, o, DM_IP_AXPY, 1.0f);
         if (op == DM_BIN_MUL) return apply_pair("mul_", t, o, DM_IP_MUL, 0);
     }
-    return assign_result(inplace_name[op], t, dm_binary(op, t, o));
+    return dm__inplace_commit(inplace_name[op], t, dm_binary(op, t, o));
 }
 
 int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int)
@@ -204,12 +205,12 @@ int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int)
     }
     dm_tensor *r = is_int ? dm_binary_scalar_i64(op, t, (int64_t)s, 0)
                           : dm_binary_scalar_f64(op, t, s, 0);
-    return assign_result(inplace_name[op], t, r);
+    return dm__inplace_commit(inplace_name[op], t, r);
 }
 
 int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds)
 {
     if (t->dtype == DM_FLOAT32) return dm_clamp_(t, (float)lo, (float)hi);
     if (dm__check_inplace("clamp_", t)) return -1;
-    return assign_result("clamp_", t, dm_clamp_ex(t, lo, hi, int_bounds));
+    return dm__inplace_commit("clamp_", t, dm_clamp_ex(t, lo, hi, int_bounds));
 }

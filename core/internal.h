@@ -159,6 +159,12 @@ const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);
+/* The one way an in-place op fn ("index_put_", "scatter_") writes its result: r is the
+ * out-of-place result (any history it has), t the tensor written.  t takes r's values
+ * (r's dtype must cast to t's; shapes must match) and r is released (NULL r: returns -1,
+ * the message already set).  Leaves that require grad are refused in grad mode.  The
+ * reliability work makes t take r's history too (PyTorch's rebase) and bumps t's version. */
+int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r);
 
 /* ---- autograd nodes ------------------------------------------------------------------
  * An op whose output needs grad records a node on the output (out->grad_fn).  The node
