@@ -1,4 +1,5 @@
-/*
+/* SPDX-License-Identifier: MIT -- Copyright (c) 2026 The deepmoon authors
+ *
  * deepmoon.h -- the public C API of deepmoon's core.
  *
  * A tensor is an N-dimensional array (N <= DM_MAX_DIMS) of one dtype (float32 by default;

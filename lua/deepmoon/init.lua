@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT -- Copyright (c) 2026 The deepmoon authors
 --- deepmoon: deep learning for Lua 5.4 with a C core.
 --
 --   local dm = require "deepmoon"
