@@ -142,4 +142,27 @@ describe("api fuzzer findings: a __len that lies", function ()
     assert.are.equal("DataLoader: default collate: samples are nils; expected tensors, numbers, "
       .. "strings or tables of them", err(dm.data.default_collate, {}))
   end)
+  it("Subset of an index list whose __len lies stops at its first hole (was a long walk)", function ()
+    local ds = dm.data.TensorDataset(dm.zeros(4, 2))
+    assert.are.equal("Subset: indices[1] is nil, but the list's length is 9223372036854775807",
+      err(dm.data.Subset, ds, huge))
+    local two = setmetatable({ 2, 3 }, { __len = function () return 1000000000 end })
+    assert.are.equal("Subset: indices[3] is nil, but the list's length is 1000000000",
+      err(dm.data.Subset, ds, two))
+    assert.are.equal(2, #dm.data.Subset(ds, { 2, 3 }))
+  end)
+  it("a dataset whose length is not a non-negative integer is refused by name (was Lua's format error)", function ()
+    local nan = setmetatable({}, { __len = function () return 0 / 0 end })
+    assert.truthy(err(dm.data.Subset, nan, { 1 }):find("^Subset: the dataset's length is %-?nan; "
+      .. "expected a non%-negative integer$"))
+    local neg = setmetatable({}, { __len = function () return -2 end })
+    assert.are.equal("DataLoader: the dataset's length is -2; expected a non-negative integer",
+      err(dm.data.DataLoader, neg))
+  end)
+  it("format.shape_str refuses a list longer than any shape (was a long walk)", function ()
+    assert.are.equal("shape_str: a shape has 0 to 64 sizes, got a list of length "
+      .. "9223372036854775807", err(dm.format.shape_str, huge))
+    assert.are.equal("[2 x 3]", dm.format.shape_str({ 2, 3 }))
+    assert.are.equal("[]", dm.format.shape_str({}))
+  end)
 end)
