@@ -159,6 +159,16 @@ describe("api fuzzer findings: a __len that lies", function ()
     assert.are.equal("DataLoader: the dataset's length is -2; expected a non-negative integer",
       err(dm.data.DataLoader, neg))
   end)
+  it("default_collate of a sample that holds itself fails at once (was a hang: endless nesting)", function ()
+    local cyc = {}
+    cyc[1] = cyc
+    assert.are.equal("DataLoader: default collate: samples nest deeper than 32 tables (does a "
+      .. "sample hold itself?)", err(dm.data.default_collate, { cyc }))
+    local keyed = {}
+    keyed.x = keyed
+    assert.are.equal("DataLoader: default collate: samples nest deeper than 32 tables (does a "
+      .. "sample hold itself?)", err(dm.data.default_collate, { keyed, keyed }))
+  end)
   it("format.shape_str refuses a list longer than any shape (was a long walk)", function ()
     assert.are.equal("shape_str: a shape has 0 to 64 sizes, got a list of length "
       .. "9223372036854775807", err(dm.format.shape_str, huge))

@@ -247,7 +247,7 @@ local function args (n)
   return a
 end
 
-local function describe (v)
+local function describe (v, depth)
   local tv = type(v)
   if tv == "number" then
     if v ~= v then return "0/0" end
@@ -270,7 +270,14 @@ local function describe (v)
     local mt = getmetatable(v)
     if mt and mt.__len then return "<table __len>" end
     if mt and mt.__index then return "<table __index>" end
-    return ("<table #%d>"):format(rawlen(v))
+    local n = rawlen(v)
+    -- a short plain list shows its entries (one level), so a replayed finding can be rebuilt
+    if n > 0 and n <= 4 and (depth or 0) < 1 then
+      local parts = {}
+      for i = 1, n do parts[i] = describe(rawget(v, i), (depth or 0) + 1) end
+      return ("<table #%d {%s}>"):format(n, table.concat(parts, ", "))
+    end
+    return ("<table #%d>"):format(n)
   end
   return "<" .. tv .. ">"
 end
