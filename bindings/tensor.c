@@ -812,6 +812,7 @@ static int reduce(lua_State *L, dm_redop op, const char *fn)
     lb_rargs a;
     lb_reduce_args(L, 2, fn, op == DM_RED_PROD ? 0 : LB_RA_MULTI, 0, NULL, &a);
     if (a.n < 0) RESULT(dm_reduce(op, t, DM_ALL, a.keepdim, 1));
+    if (a.n == 1) RESULT(dm_reduce(op, t, a.dims[0], a.keepdim, 1));
     RESULT(dm_reduce_dims(op, t, a.n, a.dims, a.keepdim));
 }
 static int t_sum(lua_State *L) { return reduce(L, DM_RED_SUM, "sum"); }
