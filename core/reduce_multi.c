@@ -396,7 +396,8 @@ dm_tensor *dm_isclass(const dm_tensor *x, int kind)
     const double *v = dm__contig_as(x, DM_FLOAT64, &hold);
     if (!v) { dm_tensor_release(out); return NULL; }
     for (int64_t i = 0; i < n; i++)
-        y[i] = (uint8_t)(kind == 0 ? isnan(v[i]) : kind == 1 ? isinf(v[i]) : isfinite(v[i]));
+        y[i] = (uint8_t)(kind == 0 ? !!isnan(v[i]) : kind == 1 ? !!isinf(v[i])   /* isinf(-inf): -1 */
+                                                     : !!isfinite(v[i]));
     dm_tensor_release(hold);
     return out;
 }

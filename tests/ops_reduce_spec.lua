@@ -218,6 +218,14 @@ describe("ops_reduce arguments", function ()
     assert.are.same({ 0, 0 }, (t % -1):totable())
   end)
 
+  it("gives bool results that hold 0 or 1", function ()
+    local t = dm.tensor({ -1 / 0, 1 / 0, 0 / 0, 1.0 })
+    assert.are.same({ 1, 1, 0, 0 }, t:isinf():long():totable())
+    assert.are.same({ 0, 0, 1, 0 }, t:isnan():long():totable())
+    assert.are.same({ 0, 0, 0, 1 }, t:isfinite():long():totable())
+    assert.are.same({ 1, 1, 1, 1 }, t:logical_or(t):long():totable())
+  end)
+
   it("gives the gradient of floor_divide as zero", function ()
     local a = dm.tensor({ 1.5, -2.5, 7 }, { requires_grad = true })
     local y = a // 2
