@@ -4,8 +4,8 @@
  *   t:sum()  t:sum(2)  t:sum(2, true)  t:sum({1, 3}, true)        positional
  *   t:sum({dim = {1, 3}, keepdim = true})  t:sum(2, {keepdim = true})   options
  *
- * A table whose [1] is set is a list of dims; any other table is the options table, which is
- * the last argument.  The same argument given both ways is an error (`sum: dim given
+ * A table whose [1] is set is a list of dims; any other plain table (no metatable: not a
+ * dtype) is the options table, which is the last argument.  The same argument given both ways is an error (`sum: dim given
  * twice`), and so is an unknown option.  Plain numbers take the first branch only: a few
  * lua_type calls, no table is touched. */
 #include "binding.h"
@@ -16,6 +16,13 @@ static int is_dims_list(lua_State *L, int i)
     int set = lua_rawgeti(L, i, 1) != LUA_TNIL;
     lua_pop(L, 1);
     return set;
+}
+
+static int has_metatable(lua_State *L, int i)
+{
+    if (!lua_getmetatable(L, i)) return 0;
+    lua_pop(L, 1);
+    return 1;
 }
 
 /* one Lua dim (1-based, negative from the end) at stack index i -> core dim */
@@ -66,8 +73,8 @@ void lb_reduce_args(lua_State *L, int idx, const char *fn, int flags, int nmid,
     a->keepdim = 0;
     a->opts = 0;
     int top = lua_gettop(L), last = top;
-    if (top >= idx && lua_type(L, top) == LUA_TTABLE && !lb_is_tensor(L, top) &&
-        !is_dims_list(L, top))
+    if (top >= idx && lua_type(L, top) == LUA_TTABLE && !is_dims_list(L, top) &&
+        !has_metatable(L, top))                   /* a dtype (a table with one) is no options */
         { a->opts = top; last = top - 1; }
     if (last >= idx && !lua_isnil(L, idx)) read_dims(L, idx, fn, flags, 1, a);
     int kpos = idx + 1 + nmid, kgiven = 0;
