@@ -74,6 +74,14 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0",  3, "batchnorm", dm__bw_batchnorm },
     [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss },
     [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom },
+    [DM_OP_AMAX]         = { "AmaxBackward0",             1, "dims",      dm__bw_mreduce },
+    [DM_OP_AMIN]         = { "AminBackward0",             1, "dims",      dm__bw_mreduce },
+    [DM_OP_LOGSUMEXP]    = { "LogsumexpBackward0",        1, "dims",      dm__bw_mreduce },
+    [DM_OP_NORM]         = { "NormBackward1",             1, "dims",      dm__bw_mreduce },
+    [DM_OP_NAN_TO_NUM]   = { "NanToNumBackward0",         1, NULL,        dm__bw_nan_to_num },
+    [DM_OP_REMAINDER]    = { "RemainderBackward1",        2, NULL,        dm__bw_divmod },
+    [DM_OP_FMOD]         = { "FmodBackward1",             2, NULL,        dm__bw_divmod },
+    [DM_OP_FLOOR_DIVIDE] = { "FloorDivideBackward0",      2, NULL,        dm__bw_divmod },
 };
 
 /* ---- custom nodes ----------------------------------------------------------------------

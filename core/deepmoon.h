@@ -675,6 +675,31 @@ typedef struct dm_backward_hooks {
 int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                    const dm_backward_hooks *h);     /* dm_backward with callbacks (h may be NULL) */
 
+
+/* ---- reductions over several dims, tests of values, bitwise and integer division ------
+   (reduce_multi.c, bitwise.c) dims: n 0-based (or negative) dims; n == 0 reduces all. */
+dm_tensor *dm_reduce_dims(dm_redop op, const dm_tensor *x, int n, const int *dims,
+                          int keepdim);                    /* sum or mean over several dims */
+dm_tensor *dm_amax(const dm_tensor *x, int n, const int *dims, int keepdim); /* ties share g */
+dm_tensor *dm_amin(const dm_tensor *x, int n, const int *dims, int keepdim);
+dm_tensor *dm_logsumexp(const dm_tensor *x, int n, const int *dims, int keepdim); /* stable */
+/* (sum |x|^p)^(1/p); p = 0 counts nonzeros, +-INFINITY max/min |x|; floating x only */
+dm_tensor *dm_norm(const dm_tensor *x, double p, int n, const int *dims, int keepdim);
+/* any/all over dim (DM_ALL: everything): bool (uint8 for a uint8 x, as PyTorch 1.13) */
+dm_tensor *dm_any_all(const dm_tensor *x, int dim, int keepdim, int is_all);
+dm_tensor *dm_isclass(const dm_tensor *x, int kind);    /* kind 0 isnan, 1 isinf, 2 isfinite */
+/* nan -> nan, +inf -> *posinf, -inf -> *neginf (NULL: the dtype's largest/lowest value) */
+dm_tensor *dm_nan_to_num(const dm_tensor *x, double nan, const double *posinf,
+                         const double *neginf);
+typedef enum {
+    DM_B2_BITWISE_AND, DM_B2_BITWISE_OR, DM_B2_BITWISE_XOR,      /* integer and bool only */
+    DM_B2_LOGICAL_AND, DM_B2_LOGICAL_OR, DM_B2_LOGICAL_XOR,      /* any dtypes -> bool */
+    DM_B2_FLOOR_DIVIDE, DM_B2_REMAINDER, DM_B2_FMOD,             /* no bool; int / 0 errors */
+    DM_B2_COUNT
+} dm_binop2;
+dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b); /* broadcast */
+dm_tensor *dm_unop2_apply(int logical, const dm_tensor *x);   /* logical_not / bitwise_not */
+
 #ifdef __cplusplus
 }
 #endif

@@ -190,6 +190,9 @@ typedef enum {
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
     /* a host function as the rule (dm_record_custom) */
     DM_OP_CUSTOM,
+    /* several-dim reductions, nan_to_num, remainder/fmod/floor_divide (reduce_multi.c, bitwise.c) */
+    DM_OP_AMAX, DM_OP_AMIN, DM_OP_LOGSUMEXP, DM_OP_NORM, DM_OP_NAN_TO_NUM,
+    DM_OP_REMAINDER, DM_OP_FMOD, DM_OP_FLOOR_DIVIDE,
     DM_OP_COUNT
 } dm_op;
 
@@ -252,6 +255,10 @@ typedef union {
         int training;             /* batch statistics (1) or the running ones (0) */
         double eps;               /* added to the variance */
     } batchnorm;
+    struct {                      /* amax, amin, logsumexp, norm (over several dims) */
+        uint32_t mask;            /* bit d: input dim d reduced */
+        double p;                 /* norm: the order (inf, -inf, 0, any real) */
+    } dims;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -344,5 +351,8 @@ int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_mreduce(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_nan_to_num(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_divmod(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif

@@ -185,6 +185,40 @@ static dm_tensor *f_custom(dm_tensor *const *in, void *c)
     return y;
 }
 
+/* several-dim reductions, nan_to_num and the integer-division family (reduce_multi.c,
+   bitwise.c) */
+static dm_tensor *f_amax(dm_tensor *const *in, void *c) { (void)c; return dm_amax(A, 2, (int[]){0, 2}, 0); }
+static dm_tensor *f_amin(dm_tensor *const *in, void *c) { (void)c; return dm_amin(A, 1, (int[]){-1}, 1); }
+static dm_tensor *f_logsumexp(dm_tensor *const *in, void *c) { (void)c; return dm_logsumexp(A, 2, (int[]){2, 0}, 1); }
+static double cur_p;
+static dm_tensor *f_norm(dm_tensor *const *in, void *c) { (void)c; return dm_norm(A, cur_p, 2, (int[]){0, 1}, 0); }
+#define NORM_CASE(name, p) \
+    static dm_tensor *f_norm_##name(dm_tensor *const *in, void *c) { cur_p = p; return f_norm(in, c); }
+NORM_CASE(2, 2) NORM_CASE(1, 1) NORM_CASE(3, 3) NORM_CASE(half, 0.5) NORM_CASE(1_5, 1.5)
+NORM_CASE(inf, INFINITY) NORM_CASE(ninf, -INFINITY) NORM_CASE(0, 0)
+static dm_tensor *f_norm_all(dm_tensor *const *in, void *c) { (void)c; return dm_norm(A, 2, 0, NULL, 0); }
+static dm_tensor *f_nan_to_num(dm_tensor *const *in, void *c)
+{
+    (void)c;                                  /* log of the negative inputs: nan -> 0 */
+    dm_tensor *l = dm_unary(DM_UN_LOG, A);
+    dm_tensor *y = l ? dm_nan_to_num(l, 0, NULL, NULL) : NULL;
+    dm_tensor_release(l);
+    return y;
+}
+/* a' = 2a + 0.5 in [2.5, 2.7], b in [1, 1.1]: a'/b in (2.27, 2.7), away from the jumps */
+static dm_tensor *divmod_case(dm_tensor *const *in, dm_binop2 op)
+{
+    dm_tensor *a2 = dm_binary_scalar(DM_BIN_MUL, A, 2.0f, 0);
+    dm_tensor *a3 = a2 ? dm_binary_scalar(DM_BIN_ADD, a2, 0.5f, 0) : NULL;
+    dm_tensor *y = a3 ? dm_binop2_apply(op, a3, B) : NULL;
+    dm_tensor_release(a2);
+    dm_tensor_release(a3);
+    return y;
+}
+static dm_tensor *f_remainder(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_REMAINDER); }
+static dm_tensor *f_fmod(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_FMOD); }
+static dm_tensor *f_floor_divide(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_FLOOR_DIVIDE); }
+
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -232,6 +266,22 @@ static const gcase cases[] = {
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1, 0 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f, 0 },
     { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_AMAX, -1, "amax", f_amax, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_AMIN, -1, "amin", f_amin, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_LOGSUMEXP, -1, "logsumexp", f_logsumexp, 1, {3}, {{2, 3, 2}}, -2, 2, 0 },
+    { DM_OP_NORM, -1, "norm p=2", f_norm_2, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=1", f_norm_1, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=3", f_norm_3, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=0.5", f_norm_half, 1, {3}, {{2, 3, 2}}, 0.3f, 1.2f, 0 },
+    { DM_OP_NORM, -1, "norm p=1.5", f_norm_1_5, 1, {3}, {{2, 3, 2}}, 0.3f, 1.2f, 0 },
+    { DM_OP_NORM, -1, "norm p=inf", f_norm_inf, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=-inf", f_norm_ninf, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=0", f_norm_0, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm (all)", f_norm_all, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_NAN_TO_NUM, -1, "nan_to_num", f_nan_to_num, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_REMAINDER, -1, "remainder", f_remainder, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
+    { DM_OP_FMOD, -1, "fmod", f_fmod, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
+    { DM_OP_FLOOR_DIVIDE, -1, "floor_divide", f_floor_divide, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
