@@ -190,6 +190,9 @@ typedef enum {
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
     /* a host function as the rule (dm_record_custom) */
     DM_OP_CUSTOM,
+    /* indexing, sorting, scans (gather.c, sort.c, scan.c) */
+    DM_OP_GATHER, DM_OP_SCATTER, DM_OP_SCATTER_ADD, DM_OP_INDEX_ADD, DM_OP_SORT, DM_OP_TOPK,
+    DM_OP_KTHVALUE, DM_OP_CUMSUM, DM_OP_CUMPROD,
     DM_OP_COUNT
 } dm_op;
 
@@ -252,6 +255,12 @@ typedef union {
         int training;             /* batch statistics (1) or the running ones (0) */
         double eps;               /* added to the variance */
     } batchnorm;
+    struct {                      /* gather, scatter(_add), index_add, sort, topk, kthvalue,
+                                     cumsum, cumprod (their index, if any, is saved[0]) */
+        int dim;                  /* the dim indexed, sorted or scanned (0-based) */
+        int keepdim;              /* kthvalue: the dim kept as size 1 */
+        double alpha;             /* index_add: the source's multiplier */
+    } index;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -344,5 +353,10 @@ int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_gather(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scatter(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_add(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_sort(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scan(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif
