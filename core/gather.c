@@ -215,7 +215,7 @@ static dm_tensor *scatter_impl(const char *fn, const dm_tensor *x, int dim,
     if (d < 0 || check_shapes(fn, x, d, index, src)) return NULL;
     const dm_tensor *ins[2] = { x, src };
     int grad = dm__needs_grad(2, ins);
-    if (grad && reduce != DM_SCATTER_NONE) {
+    if (grad && reduce != DM_SCATTER_NONE && op == DM_OP_SCATTER) {
         dm_seterr("%s: the derivative with reduce='%s' is not implemented (as in PyTorch)",
                   fn, reduce == DM_SCATTER_ADD ? "add" : "multiply");
         return NULL;
