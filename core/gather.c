@@ -75,7 +75,6 @@ static int64_t *offsets_for(const char *fn, const dm_tensor *x, int d, const int
                             const dm_tensor *index, const dm_tensor *src, int64_t **so,
                             int64_t *m)
 {
-    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     eshape xs = eshape_of(x), is = eshape_of(index), ss = src ? eshape_of(src) : xs;
     *m = dm__numel(index);
     int64_t *xo = malloc((size_t)(*m ? *m : 1) * sizeof *xo);
@@ -89,7 +88,6 @@ static int64_t *offsets_for(const char *fn, const dm_tensor *x, int d, const int
         free(xo); free(*so); *so = NULL;
         return NULL;
     }
-    (void)b1; (void)b2;
     return xo;
 }
 
@@ -190,11 +188,6 @@ int dm__bw_gather(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
 
 /* ---- scatter ---------------------------------------------------------------------------- */
 
-static const char *scatter_name(int kind, dm_scatter_reduce r)
-{
-    return kind == 1 ? "scatter_add" : kind == 2 ? "index_add" : r ? "scatter" : "scatter";
-}
-
 /* x with src (or value, src NULL) written, added or multiplied at index along dim */
 static dm_tensor *scatter_impl(const char *fn, const dm_tensor *x, int dim,
                                const dm_tensor *index, const dm_tensor *src, double value,
@@ -260,7 +253,7 @@ static dm_tensor *scatter_impl(const char *fn, const dm_tensor *x, int dim,
 dm_tensor *dm_scatter(const dm_tensor *x, int dim, const dm_tensor *index,
                       const dm_tensor *src, dm_scatter_reduce reduce)
 {
-    return scatter_impl(scatter_name(0, reduce), x, dim, index, src, 0, reduce, DM_OP_SCATTER);
+    return scatter_impl("scatter", x, dim, index, src, 0, reduce, DM_OP_SCATTER);
 }
 
 dm_tensor *dm_scatter_value(const dm_tensor *x, int dim, const dm_tensor *index, double value,
@@ -314,10 +307,9 @@ int dm__bw_scatter(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
 /* ---- index_add ------------------------------------------------------------------------- */
 
 /* x [outer x size x inner] with alpha * src [outer x m x inner] added at rows pos */
-dm_tensor *dm_index_add(const dm_tensor *x, int dim, const dm_tensor *index,
-                        const dm_tensor *src, double alpha)
+static dm_tensor *index_add_impl(const char *fn, const dm_tensor *x, int dim,
+                                 const dm_tensor *index, const dm_tensor *src, double alpha)
 {
-    const char *fn = "index_add";
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ x, index, src }) < 0) return NULL;
     if (need_index(fn, index)) return NULL;
@@ -387,6 +379,12 @@ dm_tensor *dm_index_add(const dm_tensor *x, int dim, const dm_tensor *index,
     }
     dm_tensor_release(hi);
     return out;
+}
+
+dm_tensor *dm_index_add(const dm_tensor *x, int dim, const dm_tensor *index,
+                        const dm_tensor *src, double alpha)
+{
+    return index_add_impl("index_add", x, dim, index, src, alpha);
 }
 
 /* self: g; source: alpha * g read at the indexed rows */
@@ -535,19 +533,23 @@ int dm_scatter_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *
                 double value, dm_scatter_reduce reduce)
 {
     if (dm__check_inplace("scatter_", t)) return -1;
-    return dm__inplace_commit("scatter_", t, src ? dm_scatter(t, dim, index, src, reduce)
-                                                 : dm_scatter_value(t, dim, index, value, reduce));
+    return dm__inplace_commit("scatter_", t,
+        scatter_impl("scatter_", t, dim, index, src, value, reduce, DM_OP_SCATTER));
 }
 
 int dm_scatter_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src)
 {
     if (dm__check_inplace("scatter_add_", t)) return -1;
-    return dm__inplace_commit("scatter_add_", t, dm_scatter_add(t, dim, index, src));
+    if (!src) { dm_seterr("scatter_add_: src is required"); return -1; }
+    return dm__inplace_commit("scatter_add_", t, scatter_impl("scatter_add_", t, dim, index, src,
+                                                              0, DM_SCATTER_ADD,
+                                                              DM_OP_SCATTER_ADD));
 }
 
 int dm_index_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
                   double alpha)
 {
     if (dm__check_inplace("index_add_", t)) return -1;
-    return dm__inplace_commit("index_add_", t, dm_index_add(t, dim, index, src, alpha));
+    return dm__inplace_commit("index_add_", t, index_add_impl("index_add_", t, dim, index, src,
+                                                              alpha));
 }

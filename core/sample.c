@@ -4,6 +4,7 @@
  * order of the result. */
 #include "ops_index.h"
 #include "walk.h"
+#include <stdio.h>
 
 /* probs [C] or [B x C] -> int64 [n] or [B x n], 0-based categories.  With replacement: the
  * cumulative distribution and a binary search per draw (as PyTorch's CPU kernel).  Without:
@@ -41,8 +42,11 @@ dm_tensor *dm_multinomial(const dm_tensor *probs, int64_t n, int replacement, dm
         for (int64_t i = 0; i < c; i++) {
             double v = p[b * c + i];
             if (!(v >= 0) || isinf(v)) {
-                dm_seterr("multinomial: probs hold inf, nan or a negative value (%g in row %lld)",
-                          v, (long long)b + 1);
+                char vb[32];
+                if (v != v) snprintf(vb, sizeof vb, "nan");
+                else snprintf(vb, sizeof vb, "%g", v);
+                dm_seterr("multinomial: probs hold inf, nan or a negative value (%s in row %lld)",
+                          vb, (long long)b + 1);
                 dm_tensor_release(h);
                 return NULL;
             }
