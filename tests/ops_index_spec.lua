@@ -150,6 +150,15 @@ describe("ops_index details", function ()
     assert.are.same({ 3, 4, 1, 2 }, i:values())
   end)
 
+  it("bincount and multinomial take non-contiguous inputs", function ()
+    local l = dm.tensor({ { 1, 9 }, { 3, 9 }, { 3, 9 } }, { dtype = dm.int64 }):select(2, 1)
+    assert.is_false(l:is_contiguous())
+    assert.are.same({ 1, 0, 2 }, dm.bincount(l):values())
+    local p = dm.tensor({ { 0.0, 1.0 }, { 1.0, 0.0 } }):t()      -- rows {0, 1} and {1, 0}
+    assert.is_false(p:is_contiguous())
+    assert.are.same({ { 2 }, { 1 } }, dm.multinomial(p, 1):totable())
+  end)
+
   it("sort positional forms: sort(dim, descending)", function ()
     local v = dm.tensor({ { 1, 3, 2 } }):sort(2, true)
     assert.are.same({ 3, 2, 1 }, v:values())
