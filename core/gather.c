@@ -223,7 +223,8 @@ static dm_tensor *scatter_impl(const char *fn, const dm_tensor *x, int dim,
         DM_TYPED(x->dtype,
             T *o = dm__ptr(out);
             const T *s = sp;
-            T v = (T)value;
+            /* integer types: through int64 (PyTorch's cast of the Scalar) */
+            T v = dm_is_floating(x->dtype) ? (T)value : (T)(int64_t)value;
             if (x->dtype == DM_BOOL) v = value != 0;
             if (src) {
                 if (reduce == DM_SCATTER_ADD) for (int64_t j = 0; j < m; j++) o[xo[j]] += s[so[j]];
@@ -359,7 +360,7 @@ static dm_tensor *index_add_impl(const char *fn, const dm_tensor *x, int dim,
         DM_TYPED(x->dtype,
             T *o = dm__ptr(out);
             const T *s = sp;
-            T a = (T)alpha;
+            T a = dm_is_floating(x->dtype) ? (T)alpha : (T)(int64_t)alpha;
             for (int64_t q = 0; q < outer; q++)
                 for (int64_t j = 0; j < m; j++) {
                     T *row = o + (q * size + pos[j]) * inner;
