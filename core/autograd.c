@@ -82,6 +82,15 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_REMAINDER]    = { "RemainderBackward1",        2, NULL,        dm__bw_divmod },
     [DM_OP_FMOD]         = { "FmodBackward1",             2, NULL,        dm__bw_divmod },
     [DM_OP_FLOOR_DIVIDE] = { "FloorDivideBackward0",      2, NULL,        dm__bw_divmod },
+    [DM_OP_GATHER]       = { "GatherBackward0",           1, "index",     dm__bw_gather },
+    [DM_OP_SCATTER]      = { "ScatterBackward0",          2, "index",     dm__bw_scatter },
+    [DM_OP_SCATTER_ADD]  = { "ScatterAddBackward0",       2, "index",     dm__bw_scatter },
+    [DM_OP_INDEX_ADD]    = { "IndexAddBackward0",         2, "index",     dm__bw_index_add },
+    [DM_OP_SORT]         = { "SortBackward0",             1, "index",     dm__bw_sort },
+    [DM_OP_TOPK]         = { "TopkBackward0",             1, "index",     dm__bw_sort },
+    [DM_OP_KTHVALUE]     = { "KthvalueBackward0",         1, "index",     dm__bw_sort },
+    [DM_OP_CUMSUM]       = { "CumsumBackward0",           1, "index",     dm__bw_scan },
+    [DM_OP_CUMPROD]      = { "CumprodBackward0",          1, "index",     dm__bw_scan },
 };
 
 /* ---- custom nodes ----------------------------------------------------------------------

@@ -354,6 +354,53 @@ dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim);
 /* idx holds 0-based indices as floats (1-D) */
 dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx);
 
+/* ---- gather, scatter, sort, scans, sampling (gather.c, sort.c, scan.c, sample.c) ------
+   PyTorch 1.13's semantics; positions (indices in and out) are 0-based int64 here. */
+typedef enum { DM_SCATTER_NONE = 0, DM_SCATTER_ADD, DM_SCATTER_MUL } dm_scatter_reduce;
+/* out[c] = x[c with c[dim] = index[c]]; out has index's shape */
+dm_tensor *dm_gather(const dm_tensor *x, int dim, const dm_tensor *index);
+/* x with src[c] written (or added, multiplied) at c with c[dim] = index[c]; a copy */
+dm_tensor *dm_scatter(const dm_tensor *x, int dim, const dm_tensor *index,
+                      const dm_tensor *src, dm_scatter_reduce reduce);
+dm_tensor *dm_scatter_value(const dm_tensor *x, int dim, const dm_tensor *index, double value,
+                            dm_scatter_reduce reduce);
+dm_tensor *dm_scatter_add(const dm_tensor *x, int dim, const dm_tensor *index,
+                          const dm_tensor *src);
+/* x with alpha * src's slices j added at slice index[j] along dim (index 1-D) */
+dm_tensor *dm_index_add(const dm_tensor *x, int dim, const dm_tensor *index,
+                        const dm_tensor *src, double alpha);
+/* the same written into t (the out-of-place result through the one in-place commit); src
+   NULL: scatter value */
+int dm_scatter_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
+                double value, dm_scatter_reduce reduce);
+int dm_scatter_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src);
+int dm_index_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
+                  double alpha);
+/* counts of the values 0 .. max of x [N] (or summed weights [N]); at least minlength long */
+dm_tensor *dm_bincount(const dm_tensor *x, const dm_tensor *weights, int64_t minlength);
+/* labels [...] (int64, 0 .. C-1) -> int64 [... x C]; num_classes -1: max + 1 */
+dm_tensor *dm_one_hot(const dm_tensor *labels, int64_t num_classes);
+/* sorted unique values (dim DM_ALL: of the flattened x) or slices along dim; inverse (x's
+   shape, or [x.shape[dim]]) and counts; three new references */
+int dm_unique(const dm_tensor *x, int dim, dm_tensor **values, dm_tensor **inverse,
+              dm_tensor **counts);
+/* values and int64 indices along dim; stable (ties keep their order), NaN sorts as largest */
+int dm_sort(const dm_tensor *x, int dim, int descending, int stable, dm_tensor **values,
+            dm_tensor **indices);
+int dm_topk(const dm_tensor *x, int64_t k, int dim, int largest, int sorted,
+            dm_tensor **values, dm_tensor **indices);
+int dm_kthvalue(const dm_tensor *x, int64_t k, int dim, int keepdim, dm_tensor **values,
+                dm_tensor **indices);   /* the k-th smallest, k in 1 .. size */
+dm_tensor *dm_cumsum(const dm_tensor *x, int dim);   /* integer and bool x give int64 */
+dm_tensor *dm_cumprod(const dm_tensor *x, int dim);
+/* probs [C] or [B x C] -> int64 [n] or [B x n], 0-based categories */
+dm_tensor *dm_multinomial(const dm_tensor *probs, int64_t n, int replacement, dm_rng *g);
+dm_tensor *dm_bernoulli(const dm_tensor *p, dm_rng *g);         /* 1 with probability p */
+int dm_bernoulli_tensor_(dm_tensor *t, const dm_tensor *p, dm_rng *g);
+/* (mean or mean_s) + (std or std_s) * N(0, 1); at least one of mean, std a tensor */
+dm_tensor *dm_normal_tensor(const dm_tensor *mean, double mean_s, const dm_tensor *std,
+                            double std_s, dm_rng *g);
+
 /* ---- layers (nn.c) ------------------------------------------------------------------ */
 /* inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity when not
    training or p == 0 */

@@ -193,6 +193,9 @@ typedef enum {
     /* several-dim reductions, nan_to_num, remainder/fmod/floor_divide (reduce_multi.c, bitwise.c) */
     DM_OP_AMAX, DM_OP_AMIN, DM_OP_LOGSUMEXP, DM_OP_NORM, DM_OP_NAN_TO_NUM,
     DM_OP_REMAINDER, DM_OP_FMOD, DM_OP_FLOOR_DIVIDE,
+    /* indexing, sorting, scans (gather.c, sort.c, scan.c) */
+    DM_OP_GATHER, DM_OP_SCATTER, DM_OP_SCATTER_ADD, DM_OP_INDEX_ADD, DM_OP_SORT, DM_OP_TOPK,
+    DM_OP_KTHVALUE, DM_OP_CUMSUM, DM_OP_CUMPROD,
     DM_OP_COUNT
 } dm_op;
 
@@ -259,6 +262,12 @@ typedef union {
         uint32_t mask;            /* bit d: input dim d reduced */
         double p;                 /* norm: the order (inf, -inf, 0, any real) */
     } dims;
+    struct {                      /* gather, scatter(_add), index_add, sort, topk, kthvalue,
+                                     cumsum, cumprod (their index, if any, is saved[0]) */
+        int dim;                  /* the dim indexed, sorted or scanned (0-based) */
+        int keepdim;              /* kthvalue: the dim kept as size 1 */
+        double alpha;             /* index_add: the source's multiplier */
+    } index;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -354,5 +363,10 @@ int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_mreduce(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_nan_to_num(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_divmod(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_gather(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scatter(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_add(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_sort(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scan(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif

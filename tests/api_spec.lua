@@ -157,6 +157,25 @@ local methods = {
   floor_divide = function () assert.are.same({-2, 1}, dm.tensor({-3, 3}):floor_divide(2):totable()) end,
   remainder = function () assert.are.same({1, 1}, dm.tensor({-3, 3}):remainder(2):totable()) end,
   fmod = function () assert.are.same({-1, 1}, dm.tensor({-3, 3}):fmod(2):totable()) end,
+  -- ops_index (tests/ops_index_spec.lua has the PyTorch fixtures)
+  gather = function () assert.are.same({{1, 1}, {4, 3}}, x():gather(2, dm.tensor({{1, 1}, {2, 1}}, {dtype = dm.int64})):totable()) end,
+  scatter = function () assert.are.same({0, 7, 0}, dm.zeros(3):scatter(1, dm.tensor({2}, {dtype = dm.int64}), 7):totable()) end,
+  scatter_ = function () assert.are.same({0, 9, 0}, dm.zeros(3):scatter_(1, dm.tensor({2}, {dtype = dm.int64}), dm.tensor({9.0})):totable()) end,
+  scatter_add = function () assert.are.same({0, 2, 0}, dm.zeros(3):scatter_add(1, dm.tensor({2, 2}, {dtype = dm.int64}), dm.ones(2)):totable()) end,
+  scatter_add_ = function () assert.are.same({1, 0, 0}, dm.zeros(3):scatter_add_(1, dm.tensor({1}, {dtype = dm.int64}), dm.ones(1)):totable()) end,
+  index_add = function () assert.are.same({2, 0, 0}, dm.zeros(3):index_add(1, dm.tensor({1}, {dtype = dm.int64}), dm.ones(1), {alpha = 2}):totable()) end,
+  index_add_ = function () assert.are.same({0, 0, 1}, dm.zeros(3):index_add_(1, dm.tensor({3}, {dtype = dm.int64}), dm.ones(1)):totable()) end,
+  bincount = function () assert.are.same({1, 0, 2}, dm.tensor({3, 1, 3}, {dtype = dm.int64}):bincount():totable()) end,
+  one_hot = function () assert.are.same({{0, 1}}, dm.tensor({2}, {dtype = dm.int64}):one_hot(2):totable()) end,
+  unique = function () assert.are.same({-1, 0.5, 2}, v():unique():totable()) end,
+  sort = function () local s, i = v():sort(); assert.are.same({-1, 0.5, 2}, s:totable()); assert.are.same({2, 1, 3}, i:totable()) end,
+  argsort = function () assert.are.same({3, 1, 2}, v():argsort({descending = true}):totable()) end,
+  topk = function () local s, i = v():topk(1); assert.are.same({2}, s:totable()); assert.are.same({3}, i:totable()) end,
+  kthvalue = function () local s, i = v():kthvalue(2); assert.are.equal(0.5, s:item()); assert.are.equal(1, i:item()) end,
+  cumsum = function () assert.are.same({0.5, -0.5, 1.5}, v():cumsum(1):totable()) end,
+  cumprod = function () assert.are.same({0.5, -0.5, -1}, v():cumprod(1):totable()) end,
+  multinomial = function () assert.are.same({2}, dm.tensor({0.0, 1.0}):multinomial(1):totable()) end,
+  bernoulli = function () assert.are.same({0, 1}, dm.tensor({0.0, 1.0}):bernoulli():totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end
@@ -252,6 +271,8 @@ local functions = {
   where = function () assert.are.same({1, 0}, dm.where(dm.tensor({1, 0}):bool(), 1, 0):totable()) end,
   zeros = function () assert.are.same({0, 0}, dm.zeros(2):totable()) end,
   zeros_like = function () assert.are.same({0, 0, 0}, dm.zeros_like(v()):totable()) end,
+  normal = function () assert.are.same({2, 3}, dm.normal(0, 1, {2, 3}):size()); assert.are.same({1.5}, dm.normal(dm.tensor({1.5}), 0):totable()) end,
+  randint_like = function () assert.are.same({4, 4}, dm.randint_like(dm.zeros(2), 4, 5):totable()) end,
 }
 
 collectgarbage()

@@ -218,6 +218,73 @@ static dm_tensor *divmod_case(dm_tensor *const *in, dm_binop2 op)
 static dm_tensor *f_remainder(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_REMAINDER); }
 static dm_tensor *f_fmod(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_FMOD); }
 static dm_tensor *f_floor_divide(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_FLOOR_DIVIDE); }
+/* index tensors for the gather/scatter/sort cases: int64, 0-based */
+static dm_tensor *i64(int ndim, const int64_t *shape, const int64_t *v)
+{
+    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, DM_INT64);
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    memcpy(dm_data_ptr(t), v, (size_t)n * sizeof *v);
+    return t;
+}
+static dm_tensor *f_gather(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *ix = i64(2, (int64_t[]){3, 2}, (int64_t[]){0, 3, 2, 2, 1, 0});
+    dm_tensor *y = dm_gather(A, 1, ix);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_scatter(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* no position written twice: src's gradient is then exact */
+    dm_tensor *ix = i64(2, (int64_t[]){2, 4}, (int64_t[]){0, 1, 2, 0, 2, 0, 1, 1});
+    dm_tensor *y = dm_scatter(A, 0, ix, B, DM_SCATTER_NONE);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_scatter_add(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *ix = i64(2, (int64_t[]){2, 3}, (int64_t[]){0, 1, 2, 0, 0, 1});
+    dm_tensor *y = dm_scatter_add(A, 0, ix, B);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_index_add(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *ix = i64(1, (int64_t[]){3}, (int64_t[]){2, 0, 2});
+    dm_tensor *y = dm_index_add(A, 0, ix, B, 1.5);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_sort(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *v, *ix;
+    if (dm_sort(A, 1, 1, 0, &v, &ix)) return NULL;
+    dm_tensor_release(ix);
+    return v;
+}
+static dm_tensor *f_topk(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *v, *ix;
+    if (dm_topk(A, 2, 1, 1, 1, &v, &ix)) return NULL;
+    dm_tensor_release(ix);
+    return v;
+}
+static dm_tensor *f_kthvalue(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *v, *ix;
+    if (dm_kthvalue(A, 3, 1, 0, &v, &ix)) return NULL;
+    dm_tensor_release(ix);
+    return v;
+}
+static dm_tensor *f_cumsum(dm_tensor *const *in, void *c) { (void)c; return dm_cumsum(A, 1); }
+static dm_tensor *f_cumprod(dm_tensor *const *in, void *c) { (void)c; return dm_cumprod(A, 0); }
 
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
@@ -282,6 +349,15 @@ static const gcase cases[] = {
     { DM_OP_REMAINDER, -1, "remainder", f_remainder, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
     { DM_OP_FMOD, -1, "fmod", f_fmod, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
     { DM_OP_FLOOR_DIVIDE, -1, "floor_divide", f_floor_divide, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
+    { DM_OP_GATHER, -1, "gather", f_gather, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_SCATTER, -1, "scatter", f_scatter, 2, {2, 2}, {{3, 4}, {2, 4}}, -1, 1, 0 },
+    { DM_OP_SCATTER_ADD, -1, "scatter_add", f_scatter_add, 2, {2, 2}, {{3, 4}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_INDEX_ADD, -1, "index_add", f_index_add, 2, {2, 2}, {{4, 3}, {3, 3}}, -1, 1, 0 },
+    { DM_OP_SORT, -1, "sort", f_sort, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_TOPK, -1, "topk", f_topk, 1, {2}, {{3, 5}}, -1, 1, 0 },
+    { DM_OP_KTHVALUE, -1, "kthvalue", f_kthvalue, 1, {2}, {{3, 5}}, -1, 1, 0 },
+    { DM_OP_CUMSUM, -1, "cumsum", f_cumsum, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_CUMPROD, -1, "cumprod", f_cumprod, 1, {2}, {{3, 4}}, 0.5f, 1.5f, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

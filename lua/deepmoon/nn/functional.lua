@@ -340,4 +340,11 @@ function F.nll_loss (input, target, ...)
   return impl.nll_loss("nll_loss", input, target, a.weight, a.ignore_index, a.reduction)
 end
 
+--- one_hot(labels [, num_classes = -1]): labels 1..C (int64) -> int64 [... x C]; -1 takes
+--- C from the largest label
+function F.one_hot (labels, num_classes)
+  need_tensor("one_hot", "labels", labels, 2)
+  return dm.one_hot(labels, num_classes or -1)
+end
+
 return F
