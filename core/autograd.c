@@ -74,6 +74,11 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0",  3, "batchnorm", dm__bw_batchnorm },
     [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss },
     [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom },
+    [DM_OP_DIAGONAL]     = { "DiagonalBackward0",         1, "diagonal",  dm__bw_diagonal },
+    [DM_OP_DIAG]         = { "DiagBackward0",             1, "diagonal",  dm__bw_diag },
+    [DM_OP_TRIL]         = { "TrilBackward0",             1, "diagonal",  dm__bw_tri },
+    [DM_OP_TRIU]         = { "TriuBackward0",             1, "diagonal",  dm__bw_tri },
+    [DM_OP_FLIP]         = { "FlipBackward0",             1, "flip_dims", dm__bw_flip },
 };
 
 /* ---- custom nodes ----------------------------------------------------------------------

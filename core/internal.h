@@ -190,6 +190,8 @@ typedef enum {
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
     /* a host function as the rule (dm_record_custom) */
     DM_OP_CUSTOM,
+    /* diagonals, triangles, flip (shape_ops.c) */
+    DM_OP_DIAGONAL, DM_OP_DIAG, DM_OP_TRIL, DM_OP_TRIU, DM_OP_FLIP,
     DM_OP_COUNT
 } dm_op;
 
@@ -252,6 +254,11 @@ typedef union {
         int training;             /* batch statistics (1) or the running ones (0) */
         double eps;               /* added to the variance */
     } batchnorm;
+    struct {                      /* diagonal, diag (of a vector), tril, triu */
+        int64_t offset;           /* the diagonal: 0 main, > 0 above it (tril/triu's k) */
+        int dim1, dim2;           /* diagonal: the two dims it runs across */
+    } diagonal;
+    unsigned flip_dims;           /* flip: bit d set when dim d is reversed */
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -344,5 +351,11 @@ int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+/* matmul of operands of which one has more than 3 dims (products.c; dm_matmul calls it) */
+dm_tensor *dm__matmul_nd(const dm_tensor *a, const dm_tensor *b);
+int dm__bw_diagonal(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif
