@@ -272,6 +272,13 @@ dm_tensor *dm_einsum(const char *eq, int n, dm_tensor *const *ops)
         for (d = 0; d < t->ndim; d++) {
             int l = op[k].lab[d];
             int64_t s = t->shape[d];
+            for (int d0 = 0; d0 < d; d0++)
+                if (op[k].lab[d0] == l && t->shape[d0] != s) {
+                    dm_seterr("einsum: subscript '%c' is repeated in operand %d %s with sizes "
+                              "%lld and %lld", label_char(l), k + 1, SHAPE(t, b1),
+                              (long long)t->shape[d0], (long long)s);
+                    goto done;
+                }
             lcount[l]++;
             if (!seen[l]) { seen[l] = 1; lops[l]++; }
             if (lsize[l] < 0 || lsize[l] == 1) {

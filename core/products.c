@@ -93,20 +93,16 @@ dm_tensor *dm_bmm(const dm_tensor *a, const dm_tensor *b)
     return dm_matmul(a, b);
 }
 
-/* v * s, with s typed as the tensor's kind of number (integral for integer tensors) */
-static dm_tensor *scale(const char *fn, const char *name, const dm_tensor *v, double s)
+/* v * s; an integer tensor takes s truncated toward zero, as PyTorch converts its scalar */
+static dm_tensor *scale(const dm_tensor *v, double s)
 {
     if (dm_is_floating(v->dtype)) return dm_binary_scalar_f64(DM_BIN_MUL, v, s, 0);
-    if (s != floor(s) || fabs(s) > 9.2e18) {
-        dm_seterr("%s: %s must be an integer for %s tensors, got %g", fn, name,
-                  dm_dtype_name(v->dtype), s);
-        return NULL;
-    }
     return dm_binary_scalar_i64(DM_BIN_MUL, v, (int64_t)s, 0);
 }
 
 /* beta * input + alpha * prod (prod a new reference, consumed), input broadcast to prod's
- * shape; with beta 0 the input is not read (its NaNs do not spread), as PyTorch's */
+ * shape; with beta 0 the input is not read (its NaNs do not spread), as PyTorch's; integer
+ * tensors take beta and alpha truncated toward zero (PyTorch's conversion) */
 static dm_tensor *add_scaled(const char *fn, const dm_tensor *input, dm_tensor *prod,
                              double beta, double alpha)
 {
@@ -129,19 +125,17 @@ static dm_tensor *add_scaled(const char *fn, const dm_tensor *input, dm_tensor *
         dm_tensor_release(prod);
         return NULL;
     }
-    if (!dm_is_floating(prod->dtype) && (beta != floor(beta) || fabs(beta) > 9.2e18)) {
-        dm_seterr("%s: beta must be an integer for %s tensors, got %g", fn,
-                  dm_dtype_name(prod->dtype), beta);
-        dm_tensor_release(prod);
-        return NULL;
+    if (!dm_is_floating(prod->dtype)) {      /* integers: the scalars truncated */
+        beta = fabs(beta) < 9.2e18 ? (double)(int64_t)beta : 0;
+        alpha = fabs(alpha) < 9.2e18 ? (double)(int64_t)alpha : 0;
     }
     if (alpha != 1) {
-        dm_tensor *p = scale(fn, "alpha", prod, alpha);
+        dm_tensor *p = scale(prod, alpha);
         dm_tensor_release(prod);
         if (!(prod = p)) return NULL;
     }
     if (beta == 0) return prod;
-    dm_tensor *in = beta == 1 ? dm_tensor_retain((dm_tensor *)input) : scale(fn, "beta", input, beta);
+    dm_tensor *in = beta == 1 ? dm_tensor_retain((dm_tensor *)input) : scale(input, beta);
     dm_tensor *out = in ? dm_add(in, prod) : NULL;
     dm_tensor_release(in);
     dm_tensor_release(prod);

@@ -142,6 +142,10 @@ dm_tensor *dm_trace(const dm_tensor *t)
         dm_seterr("trace: expected a matrix, got %s", SHAPE(t, b));
         return NULL;
     }
+    if (t->dtype == DM_BOOL) {
+        dm_seterr("trace: not implemented for bool tensors");
+        return NULL;
+    }
     dm_tensor *d = dm_diagonal(t, 0, 0, 1);
     if (!d) return NULL;
     dm_tensor *out = dm_reduce(DM_RED_SUM, d, DM_ALL, 0, 0);
@@ -454,6 +458,14 @@ dm_tensor **dm_chunk(const dm_tensor *t, int64_t chunks, int dim, int64_t *count
     }
     if ((dim = split_dim("chunk", t, dim)) < 0) return NULL;
     int64_t len = t->shape[dim];
+    if (len == 0) {                     /* PyTorch: chunks empty pieces */
+        int64_t *z = calloc((size_t)chunks, sizeof *z);
+        if (!z) { dm_seterr("chunk: out of memory"); return NULL; }
+        dm_tensor **out = pieces(t, dim, chunks, z);
+        free(z);
+        if (out) *count = chunks;
+        return out;
+    }
     return dm_split(t, (len + chunks - 1) / chunks, dim, count);
 }
 

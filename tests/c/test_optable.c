@@ -185,6 +185,13 @@ static dm_tensor *f_custom(dm_tensor *const *in, void *c)
     return y;
 }
 
+/* shape_ops.c: a view across dims 0 and 2, a vector onto a matrix, triangles, a flip */
+static dm_tensor *f_diagonal(dm_tensor *const *in, void *c) { (void)c; return dm_diagonal(A, 1, 0, 2); }
+static dm_tensor *f_diag(dm_tensor *const *in, void *c) { (void)c; return dm_diag(A, -1); }
+static dm_tensor *f_tril(dm_tensor *const *in, void *c) { (void)c; return dm_tril(A, -1); }
+static dm_tensor *f_triu(dm_tensor *const *in, void *c) { (void)c; return dm_triu(A, 1); }
+static dm_tensor *f_flip(dm_tensor *const *in, void *c) { (void)c; return dm_flip(A, 2, (int[]){0, -1}); }
+
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -232,6 +239,11 @@ static const gcase cases[] = {
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1, 0 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f, 0 },
     { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_DIAGONAL, -1, "diagonal", f_diagonal, 1, {3}, {{3, 2, 4}}, -1, 1, 0 },
+    { DM_OP_DIAG, -1, "diag", f_diag, 1, {1}, {{3}}, -1, 1, 0 },
+    { DM_OP_TRIL, -1, "tril", f_tril, 1, {3}, {{2, 3, 4}}, -1, 1, 0 },
+    { DM_OP_TRIU, -1, "triu", f_triu, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_FLIP, -1, "flip", f_flip, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
