@@ -491,8 +491,7 @@ dm_tensor **dm_unbind(const dm_tensor *t, int dim, int64_t *count)
 static dm_tensor *roll1(const dm_tensor *t, int64_t shift, int dim)
 {
     int64_t len = t->shape[dim];
-    if (len == 0) return dm_tensor_retain((dm_tensor *)t);
-    int64_t s = ((shift % len) + len) % len;
+    int64_t s = len ? ((shift % len) + len) % len : 0;
     if (s == 0) return dm_clone(t);
     dm_tensor *a = dm_narrow(t, dim, len - s, s);
     dm_tensor *b = a ? dm_narrow(t, dim, 0, len - s) : NULL;
