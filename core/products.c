@@ -22,6 +22,21 @@ dm_tensor *dm__matmul_nd(const dm_tensor *a, const dm_tensor *b)
         dm_seterr("matmul: shape mismatch: a %s, b %s", SHAPE(a, ba), SHAPE(b, bb));
         return NULL;
     }
+    if (b->ndim <= 2) {
+        /* [*, n, k] @ [k, m] (or [k]): a's batch dims fold into its rows, one product */
+        int64_t rows = 1;
+        for (int d = 0; d < a->ndim - 1; d++) rows *= a->shape[d];
+        dm_tensor *f = dm_reshape(a, 2, (int64_t[]){ rows, k });
+        dm_tensor *p = f ? dm_matmul(f, b) : NULL;
+        dm_tensor_release(f);
+        if (!p) return NULL;
+        int64_t osh[DM_MAX_DIMS];
+        memcpy(osh, a->shape, (size_t)(a->ndim - 1) * sizeof *osh);
+        if (b->ndim == 2) osh[a->ndim - 1] = m;
+        dm_tensor *out = dm_reshape(p, a->ndim - (b->ndim == 1), osh);
+        dm_tensor_release(p);
+        return out;
+    }
     int na = a->ndim > 2 ? a->ndim - 2 : 0, nb = b->ndim > 2 ? b->ndim - 2 : 0;
     int nbat = na > nb ? na : nb;
     int64_t bat[DM_MAX_DIMS], B = 1;

@@ -240,6 +240,10 @@ describe("gradients (float64 central differences)", function ()
               "matmul 4-D")
     gradcheck(function (x) return x[1]:matmul(x[2]) end, leaves({ 4 }, { 2, 2, 4, 3 }),
               "matmul 1-D @ 4-D")
+    gradcheck(function (x) return x[1]:matmul(x[2]) end, leaves({ 2, 2, 3, 4 }, { 4, 2 }),
+              "matmul 4-D @ 2-D")
+    gradcheck(function (x) return x[1]:matmul(x[2]) end, leaves({ 2, 1, 3, 4 }, { 4 }),
+              "matmul 4-D @ 1-D")
   end)
 
   it("of einsum", function ()
