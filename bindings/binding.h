@@ -95,5 +95,6 @@ void lb_open_dtype(lua_State *L, int methods, int module);
 void lb_open_model(lua_State *L, int methods, int module);
 void lb_open_ops_reduce(lua_State *L, int methods, int module);
 void lb_open_ops_index(lua_State *L, int methods, int module);
+void lb_open_ops_shape(lua_State *L, int methods, int module);
 
 #endif

@@ -91,6 +91,11 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_KTHVALUE]     = { "KthvalueBackward0",         1, "index",     dm__bw_sort },
     [DM_OP_CUMSUM]       = { "CumsumBackward0",           1, "index",     dm__bw_scan },
     [DM_OP_CUMPROD]      = { "CumprodBackward0",          1, "index",     dm__bw_scan },
+    [DM_OP_DIAGONAL]     = { "DiagonalBackward0",         1, "diagonal",  dm__bw_diagonal },
+    [DM_OP_DIAG]         = { "DiagBackward0",             1, "diagonal",  dm__bw_diag },
+    [DM_OP_TRIL]         = { "TrilBackward0",             1, "diagonal",  dm__bw_tri },
+    [DM_OP_TRIU]         = { "TriuBackward0",             1, "diagonal",  dm__bw_tri },
+    [DM_OP_FLIP]         = { "FlipBackward0",             1, "flip_dims", dm__bw_flip },
 };
 
 /* ---- custom nodes ----------------------------------------------------------------------

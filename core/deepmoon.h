@@ -320,8 +320,8 @@ dm_tensor *dm_softmax(const dm_tensor *x, int dim);
 dm_tensor *dm_log_softmax(const dm_tensor *x, int dim);
 
 /* ---- linear algebra ----------------------------------------------------------------- */
-/* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched 3-D (either side 2-D
-   or 3-D, batch broadcast when one side has batch 1 or is 2-D); matmul and linear take
+/* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched (all dims but the last
+   two are batch dims, broadcast as torch.matmul's; a 1-D side has none); matmul and linear take
    float32, float64, int64 or uint8 (integers wrap as PyTorch's), all operands one dtype */
 dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b);
 /* y = x @ w^T + b; x [N x in], w [out x in], b [out] or NULL -> [N x out] */
@@ -746,6 +746,45 @@ typedef enum {
 } dm_binop2;
 dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b); /* broadcast */
 dm_tensor *dm_unop2_apply(int logical, const dm_tensor *x);   /* logical_not / bitwise_not */
+/* ---- products, diagonals and shape ops (products.c, einsum.c, shape_ops.c) ------------
+   PyTorch 1.13's semantics; dims 0-based.  Products take float32, float64, int64, uint8,
+   every operand one dtype; the rest take every dtype. */
+dm_tensor *dm_bmm(const dm_tensor *a, const dm_tensor *b);  /* [B x n x k] @ [B x k x m] -> [B x n x m] */
+/* beta * input + alpha * bmm(b1, b2), input broadcast to [B x n x m]; beta 0: input unread */
+dm_tensor *dm_baddbmm(const dm_tensor *input, const dm_tensor *b1, const dm_tensor *b2,
+                      double beta, double alpha);
+/* beta * input + alpha * m1 @ m2; m1 [n x k], m2 [k x m], input broadcast to [n x m] */
+dm_tensor *dm_addmm(const dm_tensor *input, const dm_tensor *m1, const dm_tensor *m2,
+                    double beta, double alpha);
+dm_tensor *dm_outer(const dm_tensor *a, const dm_tensor *b);   /* [n], [m] -> [n x m] a_i b_j */
+/* torch.einsum("bij,bjk->bik", ...): n operands; repeated subscripts take diagonals,
+   "..." broadcasts, no "->": the output is "..." then the letters named once, sorted */
+dm_tensor *dm_einsum(const char *equation, int n, dm_tensor *const *operands);
+/* view of the diagonal offset (> 0 above the main one) across dim1 and dim2, which go;
+   the diagonal becomes the last dim */
+dm_tensor *dm_diagonal(const dm_tensor *t, int64_t offset, int dim1, int dim2);
+dm_tensor *dm_diag(const dm_tensor *t, int64_t offset);   /* [n] -> [n+|k| x n+|k|]; [r x c] -> [len] */
+dm_tensor *dm_trace(const dm_tensor *t);                  /* [r x c] -> [] sum of the diagonal */
+dm_tensor *dm_tril(const dm_tensor *t, int64_t k);        /* [.. x r x c]: zero where j > i + k */
+dm_tensor *dm_triu(const dm_tensor *t, int64_t k);        /* [.. x r x c]: zero where j < i + k */
+/* n repeats, n >= ndim (leading ones add dims): a copy of [r0 s0 x r1 s1 ...] */
+dm_tensor *dm_repeat(const dm_tensor *t, int n, const int64_t *repeats);
+dm_tensor *dm_tile(const dm_tensor *t, int n, const int64_t *repeats);  /* fewer: ones in front */
+/* Several views along dim, as a malloc'd array of *count new references (free() it after
+   releasing them): pieces of size (the last smaller), of the given sizes, chunks of
+   ceil(len / chunks), or every index (unbind, dim removed) */
+dm_tensor **dm_split(const dm_tensor *t, int64_t size, int dim, int64_t *count);
+dm_tensor **dm_split_sizes(const dm_tensor *t, int n, const int64_t *sizes, int dim,
+                           int64_t *count);
+dm_tensor **dm_chunk(const dm_tensor *t, int64_t chunks, int dim, int64_t *count);
+dm_tensor **dm_unbind(const dm_tensor *t, int dim, int64_t *count);
+dm_tensor *dm_flip(const dm_tensor *t, int n, const int *dims);         /* a copy, reversed */
+/* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
+dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
+                   const int *dims);
+dm_tensor *dm_narrow_copy(const dm_tensor *t, int dim, int64_t start, int64_t len);
+/* dims src[i] moved to dst[i], the others in their order (a permuted view) */
+dm_tensor *dm_movedim(const dm_tensor *t, int n, const int *src, const int *dst);
 
 #ifdef __cplusplus
 }

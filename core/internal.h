@@ -196,6 +196,8 @@ typedef enum {
     /* indexing, sorting, scans (gather.c, sort.c, scan.c) */
     DM_OP_GATHER, DM_OP_SCATTER, DM_OP_SCATTER_ADD, DM_OP_INDEX_ADD, DM_OP_SORT, DM_OP_TOPK,
     DM_OP_KTHVALUE, DM_OP_CUMSUM, DM_OP_CUMPROD,
+    /* diagonals, triangles, flip (shape_ops.c) */
+    DM_OP_DIAGONAL, DM_OP_DIAG, DM_OP_TRIL, DM_OP_TRIU, DM_OP_FLIP,
     DM_OP_COUNT
 } dm_op;
 
@@ -268,6 +270,11 @@ typedef union {
         int keepdim;              /* kthvalue: the dim kept as size 1 */
         double alpha;             /* index_add: the source's multiplier */
     } index;
+    struct {                      /* diagonal, diag (of a vector), tril, triu */
+        int64_t offset;           /* the diagonal: 0 main, > 0 above it (tril/triu's k) */
+        int dim1, dim2;           /* diagonal: the two dims it runs across */
+    } diagonal;
+    unsigned flip_dims;           /* flip: bit d set when dim d is reversed */
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -368,5 +375,11 @@ int dm__bw_scatter(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_add(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_sort(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_scan(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+/* matmul of operands of which one has more than 3 dims (products.c; dm_matmul calls it) */
+dm_tensor *dm__matmul_nd(const dm_tensor *a, const dm_tensor *b);
+int dm__bw_diagonal(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif

@@ -176,6 +176,27 @@ local methods = {
   cumprod = function () assert.are.same({0.5, -0.5, -1}, v():cumprod(1):totable()) end,
   multinomial = function () assert.are.same({2}, dm.tensor({0.0, 1.0}):multinomial(1):totable()) end,
   bernoulli = function () assert.are.same({0, 1}, dm.tensor({0.0, 1.0}):bernoulli():totable()) end,
+  -- products, diagonals and shape ops (tests/ops_shape_spec.lua)
+  bmm = function () assert.are.same({{{7}}}, dm.ones(1, 1, 7):bmm(dm.ones(1, 7, 1)):totable()) end,
+  baddbmm = function () assert.are.same({{{9}}}, dm.ones(1, 1, 1):baddbmm(dm.ones(1, 1, 2), dm.ones(1, 2, 1), {beta = 3, alpha = 3}):totable()) end,
+  addmm = function () assert.are.same({{5}}, dm.ones(1):addmm(dm.ones(1, 2), dm.ones(2, 1), {alpha = 2}):totable()) end,
+  outer = function () assert.are.same({{0.5, -1, 2}}, dm.ones(1):outer(v()):totable()) end,
+  ger = function () assert.are.same({{0.5, -1, 2}}, dm.ones(1):ger(v()):totable()) end,
+  diag = function () assert.are.same({1, 4}, x():diag():totable()) end,
+  diagonal = function () assert.are.same({-2}, x():diagonal(1):totable()) end,
+  trace = function () assert.are.equal(5, x():trace():item()) end,
+  tril = function () assert.are.same({{1, 0}, {3, 4}}, x():tril():totable()) end,
+  triu = function () assert.are.same({{0, -2}, {0, 0}}, x():triu(1):totable()) end,
+  ["repeat"] = function () assert.are.same({0.5, -1, 2, 0.5, -1, 2}, v()["repeat"](v(), 2):totable()) end,
+  repeat_tensor = function () assert.are.same({2, 6}, v():repeat_tensor(2, 2):size()) end,
+  tile = function () assert.are.same({{1, -2, 1, -2}, {3, 4, 3, 4}}, x():tile(2):totable()) end,
+  chunk = function () assert.are.same({2, 1}, { v():chunk(2)[1]:numel(), v():chunk(2)[2]:numel() }) end,
+  split = function () assert.are.same({{0.5}, {-1, 2}}, { v():split({1, 2})[1]:totable(), v():split({1, 2})[2]:totable() }) end,
+  unbind = function () assert.are.same({3, 4}, x():unbind()[2]:totable()) end,
+  flip = function () assert.are.same({2, -1, 0.5}, v():flip(1):totable()) end,
+  roll = function () assert.are.same({2, 0.5, -1}, v():roll(1):totable()) end,
+  narrow_copy = function () assert.are.same({-1, 2}, v():narrow_copy(1, 2, 2):totable()) end,
+  movedim = function () assert.are.same({{1, 3}, {-2, 4}}, x():movedim(1, 2):totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end
@@ -273,6 +294,7 @@ local functions = {
   zeros_like = function () assert.are.same({0, 0, 0}, dm.zeros_like(v()):totable()) end,
   normal = function () assert.are.same({2, 3}, dm.normal(0, 1, {2, 3}):size()); assert.are.same({1.5}, dm.normal(dm.tensor({1.5}), 0):totable()) end,
   randint_like = function () assert.are.same({4, 4}, dm.randint_like(dm.zeros(2), 4, 5):totable()) end,
+  einsum = function () assert.are.same({{1, 3}, {-2, 4}}, dm.einsum("ij->ji", x()):totable()) end,
 }
 
 collectgarbage()

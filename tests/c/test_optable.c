@@ -285,6 +285,12 @@ static dm_tensor *f_kthvalue(dm_tensor *const *in, void *c)
 }
 static dm_tensor *f_cumsum(dm_tensor *const *in, void *c) { (void)c; return dm_cumsum(A, 1); }
 static dm_tensor *f_cumprod(dm_tensor *const *in, void *c) { (void)c; return dm_cumprod(A, 0); }
+/* shape_ops.c: a view across dims 0 and 2, a vector onto a matrix, triangles, a flip */
+static dm_tensor *f_diagonal(dm_tensor *const *in, void *c) { (void)c; return dm_diagonal(A, 1, 0, 2); }
+static dm_tensor *f_diag(dm_tensor *const *in, void *c) { (void)c; return dm_diag(A, -1); }
+static dm_tensor *f_tril(dm_tensor *const *in, void *c) { (void)c; return dm_tril(A, -1); }
+static dm_tensor *f_triu(dm_tensor *const *in, void *c) { (void)c; return dm_triu(A, 1); }
+static dm_tensor *f_flip(dm_tensor *const *in, void *c) { (void)c; return dm_flip(A, 2, (int[]){0, -1}); }
 
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
@@ -358,6 +364,11 @@ static const gcase cases[] = {
     { DM_OP_KTHVALUE, -1, "kthvalue", f_kthvalue, 1, {2}, {{3, 5}}, -1, 1, 0 },
     { DM_OP_CUMSUM, -1, "cumsum", f_cumsum, 1, {2}, {{3, 4}}, -1, 1, 0 },
     { DM_OP_CUMPROD, -1, "cumprod", f_cumprod, 1, {2}, {{3, 4}}, 0.5f, 1.5f, 0 },
+    { DM_OP_DIAGONAL, -1, "diagonal", f_diagonal, 1, {3}, {{3, 2, 4}}, -1, 1, 0 },
+    { DM_OP_DIAG, -1, "diag", f_diag, 1, {1}, {{3}}, -1, 1, 0 },
+    { DM_OP_TRIL, -1, "tril", f_tril, 1, {3}, {{2, 3, 4}}, -1, 1, 0 },
+    { DM_OP_TRIU, -1, "triu", f_triu, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_FLIP, -1, "flip", f_flip, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
