@@ -74,6 +74,10 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0",  3, "batchnorm", dm__bw_batchnorm },
     [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss },
     [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom },
+    [DM_OP_SLICE]        = { "SliceBackward0",            1, "slice",     dm__bw_slice },
+    [DM_OP_INDEX]        = { "IndexBackward0",            1, "index",     dm__bw_index },
+    [DM_OP_INDEX_PUT]    = { "IndexPutBackward0",         2, "index",     dm__bw_index_put },
+    [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill },
 };
 
 /* ---- custom nodes ----------------------------------------------------------------------

@@ -190,6 +190,8 @@ typedef enum {
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
     /* a host function as the rule (dm_record_custom) */
     DM_OP_CUSTOM,
+    /* indexing (index.c) */
+    DM_OP_SLICE, DM_OP_INDEX, DM_OP_INDEX_PUT, DM_OP_MASKED_FILL,
     DM_OP_COUNT
 } dm_op;
 
@@ -252,6 +254,16 @@ typedef union {
         int training;             /* batch statistics (1) or the running ones (0) */
         double eps;               /* added to the variance */
     } batchnorm;
+    struct {                      /* slice (a strided narrow) */
+        int dim;                  /* the dim sliced */
+        int64_t start;            /* the first index taken (0-based) */
+        int64_t step;             /* the distance between two taken (> 0) */
+    } slice;
+    struct {                      /* index, index_put (saved[0]: the window, saved[1]: the
+                                     broadcast indices [k x B...]) */
+        unsigned dims;            /* bit d: dim d of the (windowed) input is indexed */
+        int accumulate;           /* index_put: values added, not written */
+    } index;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -344,5 +356,9 @@ int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_masked_fill(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif
