@@ -55,7 +55,7 @@ end
 --- The number of samples of a dataset (see the protocol above).
 function M.length (ds, what)
   if type(ds) == "table" or type(ds) == "userdata" then
-    local len = ds.len
+    local len = not is_tensor(ds) and ds.len      -- a Tensor has no member len: #ds
     if type(len) == "function" then return len(ds) end
     local mt = getmetatable(ds)
     if type(ds) == "table" and (mt == nil or mt.__len) then return #ds end

@@ -340,4 +340,10 @@ function F.nll_loss (input, target, ...)
   return impl.nll_loss("nll_loss", input, target, a.weight, a.ignore_index, a.reduction)
 end
 
+-- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+setmetatable(F, { __index = function (_, k)
+  if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
+  return nil
+end })
+
 return F
