@@ -253,8 +253,9 @@ int lb_index_get(lua_State *L)
     return lb_done(L, slot_);
 }
 
-/* t[key] = value (a number, a boolean or a tensor broadcast to the slot) */
-int lb_index_set(lua_State *L)
+/* t[key] = value (a number, a boolean or a tensor broadcast to the slot); not inplace: the
+   result of that write as a new tensor, pushed (the op the assignment commits) */
+static int index_set(lua_State *L, int inplace)
 {
     dm_tensor *t = lb_check(L, 1);
     int vt = lua_type(L, 3);
@@ -281,11 +282,27 @@ int lb_index_set(lua_State *L)
         if (vt == LUA_TNUMBER && lua_isinteger(L, 3) && v && t->dtype == DM_INT64)
             *(int64_t *)dm_data_ptr(v) = lua_tointeger(L, 3);
     }
+    if (!inplace) {
+        dm_tensor **slot_ = lb_newbox(L);
+        *slot_ = v ? dm_index_put_ex(t, start, len, step, ne, e, v, 0) : NULL;
+        if (v != src) dm_tensor_release(v);
+        key_free(&k);
+        return lb_done(L, slot_);
+    }
     int rc = v ? dm_index_put_ex_(t, start, len, step, ne, e, v, 0) : -1;
     if (v != src) dm_tensor_release(v);
     key_free(&k);
     if (rc) return luaL_error(L, "%s", dm_errmsg());
     return 0;
+}
+
+int lb_index_set(lua_State *L) { return index_set(L, 1); }
+
+/* core._index_put_key(t, key, value): what t[key] = value writes, as a new tensor */
+static int m_index_put_key(lua_State *L)
+{
+    lua_settop(L, 3);
+    return index_set(L, 0);
 }
 
 /* ---- methods ----------------------------------------------------------------------------- */
@@ -452,6 +469,8 @@ void lb_open_index(lua_State *L, int methods, int module)
         lua_getfield(L, methods, r->name);
         lua_setfield(L, module, r->name);
     }
+    lua_pushcfunction(L, m_index_put_key);
+    lua_setfield(L, module, "_index_put_key");
     /* where: the module's functions keep the module state as their first upvalue */
     lua_getfield(L, module, "where");
     if (lua_getupvalue(L, -1, 1) == NULL) lua_pushnil(L);
