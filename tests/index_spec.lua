@@ -295,7 +295,7 @@ describe("indexing", function ()
       { function () t[9] = 1 end, "index: index 9 is out of range for dim 1 of size [3 x 4]" },
       { function () t[1] = "x" end, "bad argument #3 to 'newindex' (deepmoon.Tensor or number expected, got string)" },
       { function () return t:masked_fill(t:gt(1):float(), 0) end, "masked_fill: expected a bool mask, got float32 (compare with a value, e.g. x:gt(0))" },
-      { function () return t:masked_fill(dm.tensor({ true, false }), 0) end, "masked_fill: shapes [3 x 4] and [2] cannot be broadcast" },
+      { function () return t:masked_fill(dm.tensor({ true, false }), 0) end, "masked_fill: shapes [3 x 4] and [2] cannot be broadcast (dim 2: 4 vs 2)" },
       { function () return t:masked_select(t) end, "masked_select: expected a bool mask, got int64 (compare with a value, e.g. x:gt(0))" },
       { function () t:masked_fill_(dm.ones(2, 3, 4):bool(), 0) end, "masked_fill_: the result's shape [2 x 3 x 4] differs from the destination's [3 x 4]" },
       { function () t:index_put_({ idx({ 4 }) }, dm.tensor({ 1 })) end, "index: index 4 is out of range for dim 1 of size [3 x 4]" },
