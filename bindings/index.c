@@ -243,6 +243,11 @@ int lb_index_get(lua_State *L)
     }
     const dm_tensor *e[DM_MAX_DIMS];
     int ne = adv_entries(&k, e);
+    if (cur == t) {                   /* t[{}], t[{ {} }]: a view of the whole, as t[:] */
+        dm_tensor *v = dm_reshape(t, t->ndim, t->shape);
+        dm_tensor_release(cur);
+        cur = v;
+    }
     if (cur && ne) {
         dm_tensor *r = dm_index(cur, ne, e);
         dm_tensor_release(cur);

@@ -578,9 +578,7 @@ dm_tensor *dm_masked_select(const dm_tensor *t, const dm_tensor *mask)
     if (nd < 0) return NULL;
     /* t and the mask broadcast together, then t[mask]: the gradient flows through expand */
     dm_tensor *te = dm_expand(t, nd, sh);
-    int prev = dm_set_grad_enabled(0);
-    dm_tensor *me = dm_expand(mask, nd, sh);
-    dm_set_grad_enabled(prev);
+    dm_tensor *me = dm_expand(mask, nd, sh);          /* a bool: records nothing */
     dm_tensor *out = NULL;
     if (te && me) {
         if (nd == 0) {          /* a 0-dim pair: one element or none */

@@ -199,6 +199,10 @@ describe("indexing", function ()
     assert.are.same({ 0, 8 }, t[{ { 1, 3, 2 }, 1 }]:totable())
     assert.are.same({ 3, 3 }, t[{ {}, { 2, -1 } }]:size())
     assert.are.same({ 0, 4 }, t[{ { 2, 1 } }]:size())    -- empty: b = a - 1
+    local all = t[{}]
+    assert.are.equal(t:storage_id(), all:storage_id())
+    assert.are.same(t:totable(), t[{ {}, {} }]:totable())
+    assert.are.same(t:totable(), all:totable())
   end)
 
   it("mixes index tensors with numbers and ranges as PyTorch", function ()
