@@ -426,6 +426,9 @@ static int t_index_put(lua_State *L, int inplace)
         if (lua_istable(L, top) && luaL_len(L, top) == 0) {       /* {}: the whole dim */
             e[j - 1] = NULL;
             d++;
+        } else if (!lb_is_tensor(L, top)) {
+            KEY_ERROR(L, &k, "%s: indices[%I] must be an int64 or bool tensor or {}, got %s",
+                      fn, j, luaL_typename(L, top));
         } else {
             tensor_slot(L, &k, t, d, top);
             e[j - 1] = k.s[k.n - 1].ix;

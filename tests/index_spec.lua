@@ -303,6 +303,8 @@ describe("indexing", function ()
       { function () return t:masked_select(t) end, "masked_select: expected a bool mask, got int64 (compare with a value, e.g. x:gt(0))" },
       { function () t:masked_fill_(dm.ones(2, 3, 4):bool(), 0) end, "masked_fill_: the result's shape [2 x 3 x 4] differs from the destination's [3 x 4]" },
       { function () t:index_put_({ idx({ 4 }) }, dm.tensor({ 1 })) end, "index: index 4 is out of range for dim 1 of size [3 x 4]" },
+      { function () t:index_put_({ idx({ 1 }), 2 }, dm.tensor({ 1 })) end, "index_put_: indices[2] must be an int64 or bool tensor or {}, got number" },
+      { function () return t:index_put({ {}, {}, {} }, dm.tensor({ 1 })) end, "index_put: too many indices (3) for a tensor with 2 dims" },
     }
     for _, c in ipairs(cases) do
       local ok, err = pcall(c[1])
