@@ -1199,14 +1199,8 @@ static int t_index(lua_State *L)
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
     dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Integer i = luaL_checkinteger(L, 2);
-        if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
-        if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
-        RESULT(dm_select(t, 0, i > 0 ? i - 1 : i));
-    }
+    if (lua_type(L, 2) != LUA_TSTRING) return lb_index_get(L);   /* t[i], t[{...}], t[mask] */
     const char *k = lua_tostring(L, 2);
-    if (!k) return 0;
     if (strcmp(k, "grad") == 0) {
         lb_grad_box(L, 1, t);
         return 1;
@@ -1226,27 +1220,13 @@ static int t_index(lua_State *L)
     if (strcmp(k, "is_cuda") == 0) { lua_pushboolean(L, 0); return 1; }
     if (strcmp(k, "T") == 0) { lua_settop(L, 1); return t_t(L); }
     if (strcmp(k, "data") == 0) { lua_settop(L, 1); return t_detach(L); }   /* as PyTorch's */
-    return 0;
+    return luaL_error(L, "deepmoon.Tensor has no member '%s'", k);
 }
 
 static int t_newindex(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Integer i = luaL_checkinteger(L, 2);
-        if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
-        if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
-        int vt = lua_type(L, 3);
-        dm_tensor *src = lb_is_tensor(L, 3) ? lb_check(L, 3) : NULL;   /* raises first */
-        if (!src && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
-            return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
-        dm_tensor *v = dm_select(t, 0, i > 0 ? i - 1 : i);
-        if (!v) return luaL_error(L, "%s", dm_errmsg());
-        int rc = src ? dm_copy_(v, src) : fill_value(L, v, 3);
-        dm_tensor_release(v);
-        if (rc) return luaL_error(L, "%s", dm_errmsg());
-        return 0;
-    }
+    if (lua_type(L, 2) != LUA_TSTRING) return lb_index_set(L);   /* t[i] = v, t[{...}] = v */
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "grad") == 0) {
         dm_tensor *g = lua_isnil(L, 3) ? NULL : lb_check(L, 3);

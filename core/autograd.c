@@ -96,6 +96,10 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_TRIL]         = { "TrilBackward0",             1, "diagonal",  dm__bw_tri },
     [DM_OP_TRIU]         = { "TriuBackward0",             1, "diagonal",  dm__bw_tri },
     [DM_OP_FLIP]         = { "FlipBackward0",             1, "flip_dims", dm__bw_flip },
+    [DM_OP_SLICE]        = { "SliceBackward0",            1, "slice",     dm__bw_slice },
+    [DM_OP_INDEX]        = { "IndexBackward0",            1, "adv",       dm__bw_index },
+    [DM_OP_INDEX_PUT]    = { "IndexPutBackward0",         2, "adv",       dm__bw_index_put },
+    [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill },
 };
 
 /* ---- custom nodes ----------------------------------------------------------------------

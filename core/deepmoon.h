@@ -785,6 +785,35 @@ dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int n
 dm_tensor *dm_narrow_copy(const dm_tensor *t, int dim, int64_t start, int64_t len);
 /* dims src[i] moved to dst[i], the others in their order (a permuted view) */
 dm_tensor *dm_movedim(const dm_tensor *t, int n, const int *src, const int *dst);
+/* ---- indexing (index.c): positions 0-based, negative from the end ------------------------
+ * idx lists: one entry per dim from the first: NULL (the whole dim), an int64 tensor (that
+ * dim) or a bool mask (as many dims as it has, its shape theirs).  The index tensors
+ * broadcast together to B; the result has B in place of the indexed dims when they are
+ * adjacent, else first (PyTorch's advanced indexing). */
+dm_tensor *dm_slice(const dm_tensor *t, int dim, int64_t start, int64_t len, int64_t step);
+                        /* view: len elements of dim from start, step apart (step > 0) */
+dm_tensor *dm_index(const dm_tensor *x, int n, const dm_tensor *const *idx);  /* x[idx], a copy */
+dm_tensor *dm_index_put(const dm_tensor *t, int n, const dm_tensor *const *idx,
+                        const dm_tensor *values, int accumulate);
+                        /* a copy of t with t[idx] = values (+= when accumulate, repeated
+                           indices summed); values broadcast to x[idx]'s shape, converted */
+int dm_index_put_(dm_tensor *t, int n, const dm_tensor *const *idx, const dm_tensor *values,
+                  int accumulate);                    /* the same, written into t */
+dm_tensor *dm_index_put_ex(const dm_tensor *t, const int64_t *start, const int64_t *len,
+                           const int64_t *step, int n, const dm_tensor *const *idx,
+                           const dm_tensor *values, int accumulate);
+                        /* index_put into a window of t: per dim of t, start, len and step
+                           (step 0: the dim is selected at start and goes); idx index the
+                           window's dims.  start NULL: the whole of t */
+int dm_index_put_ex_(dm_tensor *t, const int64_t *start, const int64_t *len,
+                     const int64_t *step, int n, const dm_tensor *const *idx,
+                     const dm_tensor *values, int accumulate);
+dm_tensor *dm_masked_fill(const dm_tensor *t, const dm_tensor *mask, double value);
+                        /* t with value where the bool mask (broadcast) is true */
+int dm_masked_fill_(dm_tensor *t, const dm_tensor *mask, double value);
+dm_tensor *dm_masked_select(const dm_tensor *t, const dm_tensor *mask);
+                        /* 1-d: t's elements where mask is true (both broadcast), row-major */
+dm_tensor *dm_nonzero(const dm_tensor *t);   /* int64 [n x ndim]: positions of nonzeros */
 
 #ifdef __cplusplus
 }

@@ -198,6 +198,8 @@ typedef enum {
     DM_OP_KTHVALUE, DM_OP_CUMSUM, DM_OP_CUMPROD,
     /* diagonals, triangles, flip (shape_ops.c) */
     DM_OP_DIAGONAL, DM_OP_DIAG, DM_OP_TRIL, DM_OP_TRIU, DM_OP_FLIP,
+    /* indexing (index.c) */
+    DM_OP_SLICE, DM_OP_INDEX, DM_OP_INDEX_PUT, DM_OP_MASKED_FILL,
     DM_OP_COUNT
 } dm_op;
 
@@ -275,6 +277,16 @@ typedef union {
         int dim1, dim2;           /* diagonal: the two dims it runs across */
     } diagonal;
     unsigned flip_dims;           /* flip: bit d set when dim d is reversed */
+    struct {                      /* slice (a strided narrow) */
+        int dim;                  /* the dim sliced */
+        int64_t start;            /* the first index taken (0-based) */
+        int64_t step;             /* the distance between two taken (> 0) */
+    } slice;
+    struct {                      /* index, index_put (saved[0]: the window, saved[1]: the
+                                     broadcast indices [k x B...]) */
+        unsigned dims;            /* bit d: dim d of the (windowed) input is indexed */
+        int accumulate;           /* index_put: values added, not written */
+    } adv;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -381,5 +393,9 @@ int dm__bw_diagonal(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_masked_fill(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 
 #endif

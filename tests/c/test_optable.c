@@ -291,6 +291,50 @@ static dm_tensor *f_diag(dm_tensor *const *in, void *c) { (void)c; return dm_dia
 static dm_tensor *f_tril(dm_tensor *const *in, void *c) { (void)c; return dm_tril(A, -1); }
 static dm_tensor *f_triu(dm_tensor *const *in, void *c) { (void)c; return dm_triu(A, 1); }
 static dm_tensor *f_flip(dm_tensor *const *in, void *c) { (void)c; return dm_flip(A, 2, (int[]){0, -1}); }
+/* indexing (index.c) */
+static dm_tensor *i64v(int n, const int64_t *v)
+{
+    dm_tensor *t = dm_tensor_new_dtype(1, (int64_t[]){n}, DM_INT64);
+    if (t) memcpy(dm_data_ptr(t), v, (size_t)n * sizeof *v);
+    return t;
+}
+static dm_tensor *f_slice(dm_tensor *const *in, void *c) { (void)c; return dm_slice(A, 1, 0, 2, 2); }
+static dm_tensor *f_index(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *idx = i64v(4, (int64_t[]){2, 0, 2, -2});         /* repeats sum back */
+    dm_tensor *y = dm_index(A, 2, (const dm_tensor *[]){ NULL, idx });
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_index_put(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    /* rows 1 and 3 of the window A[:, 0:3:2] = B */
+    dm_tensor *idx = i64v(2, (int64_t[]){1, 3});
+    dm_tensor *y = dm_index_put_ex(A, (int64_t[]){0, 0}, (int64_t[]){4, 2}, (int64_t[]){1, 2},
+                                   1, (const dm_tensor *[]){ idx }, B, 0);
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_index_put_acc(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *idx = i64v(3, (int64_t[]){1, 1, 0});
+    dm_tensor *y = dm_index_put(A, 1, (const dm_tensor *[]){ idx }, B, 1);
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_masked_fill(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *m = dm_tensor_new_dtype(1, (int64_t[]){3}, DM_BOOL);
+    if (!m) return NULL;
+    memcpy(dm_data_ptr(m), (uint8_t[]){1, 0, 1}, 3);
+    dm_tensor *y = dm_masked_fill(A, m, -0.5);
+    dm_tensor_release(m);
+    return y;
+}
 
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
@@ -369,6 +413,11 @@ static const gcase cases[] = {
     { DM_OP_TRIL, -1, "tril", f_tril, 1, {3}, {{2, 3, 4}}, -1, 1, 0 },
     { DM_OP_TRIU, -1, "triu", f_triu, 1, {2}, {{3, 4}}, -1, 1, 0 },
     { DM_OP_FLIP, -1, "flip", f_flip, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_SLICE, -1, "slice", f_slice, 1, {2}, {{2, 4}}, -1, 1, 0 },
+    { DM_OP_INDEX, -1, "index", f_index, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_INDEX_PUT, -1, "index_put window", f_index_put, 2, {2, 1}, {{4, 3}, {2}}, -1, 1, 0 },
+    { DM_OP_INDEX_PUT, -1, "index_put accumulate", f_index_put_acc, 2, {2, 2}, {{3, 2}, {3, 2}}, -1, 1, 0 },
+    { DM_OP_MASKED_FILL, -1, "masked_fill", f_masked_fill, 1, {2}, {{2, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -64,7 +64,7 @@ end
 
 function M.length (ds, what)
   if type(ds) == "table" or type(ds) == "userdata" then
-    local len = ds.len
+    local len = not is_tensor(ds) and ds.len      -- a Tensor has no member len: #ds
     if type(len) == "function" then return checked_length(len(ds), what) end
     local mt = getmetatable(ds)
     if type(ds) == "table" and (mt == nil or mt.__len) then return checked_length(#ds, what) end

@@ -346,5 +346,10 @@ function F.one_hot (labels, num_classes)
   need_tensor("one_hot", "labels", labels, 2)
   return dm.one_hot(labels, num_classes or -1)
 end
+-- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+setmetatable(F, { __index = function (_, k)
+  if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
+  return nil
+end })
 
 return F
