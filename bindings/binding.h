@@ -78,5 +78,6 @@ void lb_open_io(lua_State *L, int methods, int module);
 void lb_open_init(lua_State *L, int methods, int module);
 void lb_open_dtype(lua_State *L, int methods, int module);
 void lb_open_model(lua_State *L, int methods, int module);
+void lb_open_pt(lua_State *L, int methods, int module);
 
 #endif
