@@ -121,7 +121,7 @@ static dm_pyval *upfail(up *u, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    dm_seterr("data.pkl: %s (opcode at offset %zu)", msg, u->op_at);
+    dm_seterr("data.pkl, offset %zu: %s", u->op_at, msg);
     return NULL;
 }
 

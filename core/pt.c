@@ -67,8 +67,8 @@ static dm_pyval *hook_global(void *ctx, dm_pydoc *d, const char *module, const c
             dm_seterr("storage type torch.%s is not supported (float, double, half, bfloat16, "
                       "long, int, short, char, byte and bool are)", name);
         else
-            dm_seterr("global '%s.%s' is not allowed: a weights file only needs PyTorch's "
-                      "tensor rebuilders (refused, never called)", module, name);
+            dm_seterr("global '%s.%s' is not allowed (a weights file needs only PyTorch's "
+                      "tensor rebuilders; refused, never called)", module, name);
         return NULL;
     }
     dm_pyval *v = dm_pyval_new(d, DM_PY_OTHER);
