@@ -33,6 +33,19 @@ static docbox *new_docbox(lua_State *L)
 
 /* push v's Lua value; 0, or -1 with a message in err and nothing pushed.  memo: the index of
    a table pointer -> value of what has been converted already */
+/* the dtype a storage type of the file had when it is not the one it loads as */
+static const char *widened(const char *storage)
+{
+    static const char *const map[][2] = {
+        { "torch.HalfStorage", "float16" }, { "torch.BFloat16Storage", "bfloat16" },
+        { "torch.IntStorage", "int32" }, { "torch.ShortStorage", "int16" },
+        { "torch.CharStorage", "int8" },
+    };
+    for (size_t i = 0; storage && i < sizeof map / sizeof *map; i++)
+        if (!strcmp(storage, map[i][0])) return map[i][1];
+    return NULL;
+}
+
 static int push_py(lua_State *L, const dm_pyval *v, int depth, int memo, char *err, size_t errlen)
 {
     if (depth > MAX_DEPTH) {
@@ -61,6 +74,14 @@ static int push_py(lua_State *L, const dm_pyval *v, int depth, int memo, char *e
         lb_done(L, slot);
         lua_pushvalue(L, -1);
         lua_rawsetp(L, memo, v);
+        const char *was = widened(v->s);
+        if (was) {                      /* memo[1]: tensor -> the file's dtype */
+            lua_rawgeti(L, memo, 1);
+            lua_pushvalue(L, -2);
+            lua_pushstring(L, was);
+            lua_rawset(L, -3);
+            lua_pop(L, 1);
+        }
         return 0;
     }
     int dict = v->kind == DM_PY_DICT;
@@ -96,10 +117,12 @@ static int push_py(lua_State *L, const dm_pyval *v, int depth, int memo, char *e
     return 0;
 }
 
-/* pt_load(path) -> value | nil, message */
+/* pt_load(path) -> value, {tensor = dtype in the file} (for the tensors whose dtype was
+   widened: float16, bfloat16 -> float32; int32, int16, int8 -> int64) | nil, message */
 static int m_pt_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
     docbox *b = new_docbox(L);
     b->d = dm_pt_load(path);
     if (!b->d) {
@@ -109,13 +132,23 @@ static int m_pt_load(lua_State *L)
     }
     lua_newtable(L);
     int memo = lua_gettop(L);
+    lua_newtable(L);
+    int types = lua_gettop(L);
+    lua_pushvalue(L, types);
+    lua_rawseti(L, memo, 1);            /* no pointer key is 1 */
     char err[400];
+    if (b->d->root->kind == DM_PY_NONE) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "load: %s: the checkpoint holds None", path);
+        return 2;
+    }
     if (push_py(L, b->d->root, 0, memo, err, sizeof err) != 0) {
         luaL_pushfail(L);
         lua_pushfstring(L, "load: %s: %s", path, err);
         return 2;
     }
-    return 1;
+    lua_pushvalue(L, types);
+    return 2;
 }
 
 /* ---- writing ------------------------------------------------------------------------ */

@@ -696,7 +696,8 @@ typedef struct dm_pyval {
     dm_pykind kind;
     int64_t i;                  /* BOOL (0, 1), INT */
     double f;                   /* FLOAT */
-    char *s;                    /* STR: UTF-8, len bytes and a 0; OTHER: what it is */
+    char *s;                    /* STR: UTF-8, len bytes and a 0; OTHER: what it is; a
+                                   loaded TENSOR: the file's storage type ("torch.HalfStorage") */
     size_t len;
     dm_tensor *t;               /* TENSOR: one reference, owned by the document */
     int64_t n;                  /* LIST, TUPLE: items; DICT: pairs, keys items[2k], values items[2k+1] */

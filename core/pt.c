@@ -20,6 +20,7 @@
 
 enum {
     G_ODICT = 1, G_REBUILD_V2, G_REBUILD, G_PARAM, G_PARAM_STATE, G_PARAM_CLS, G_STORAGE,
+    G_SIZE,
     T_STORAGE = 100             /* a loaded storage (not a global) */
 };
 
@@ -43,6 +44,7 @@ static const struct { const char *module, *name; int id; } allowed[] = {
     { "torch._utils", "_rebuild_parameter", G_PARAM },
     { "torch._utils", "_rebuild_parameter_with_state", G_PARAM_STATE },
     { "torch.nn.parameter", "Parameter", G_PARAM_CLS },
+    { "torch", "Size", G_SIZE },
 };
 
 typedef struct {
@@ -262,6 +264,10 @@ static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
     if (!t) return NULL;
     dm_pyval *v = dm_pyval_tensor(d, t);
     dm_tensor_release(t);
+    if (v && (v->s = malloc(a[0]->len + 1)) != NULL) {    /* the file's type, for hosts */
+        memcpy(v->s, a[0]->s, a[0]->len + 1);
+        v->len = a[0]->len;
+    }
     return v;
 }
 
@@ -281,6 +287,16 @@ static dm_pyval *hook_reduce(void *ctx, dm_pydoc *d, dm_pyval *fn, dm_pyval *arg
     case G_REBUILD:
         if (n != 4) break;
         return rebuild(d, a);
+    case G_SIZE:                /* torch.Size((2, 3)): the tuple */
+        if (n != 1 || (a[0]->kind != DM_PY_TUPLE && a[0]->kind != DM_PY_LIST)) break;
+        for (int64_t i = 0; i < a[0]->n; i++) if (a[0]->items[i]->kind != DM_PY_INT) goto bad;
+        if (a[0]->kind == DM_PY_TUPLE) return a[0];
+        else {
+            dm_pyval *t = dm_pyval_new(d, DM_PY_TUPLE);
+            for (int64_t i = 0; t && i < a[0]->n; i++)
+                if (dm_pyval_append(t, a[0]->items[i]) != 0) return NULL;
+            return t;
+        }
     case G_PARAM: case G_PARAM_STATE: case G_PARAM_CLS:
         if (n < 1 || n > 4 || a[0]->kind != DM_PY_TENSOR) break;
         return a[0];
@@ -290,6 +306,7 @@ static dm_pyval *hook_reduce(void *ctx, dm_pydoc *d, dm_pyval *fn, dm_pyval *arg
                   fn->kind == DM_PY_OTHER ? fn->s : dm_pykind_name(fn->kind));
         return NULL;
     }
+bad:
     dm_seterr("%s called with %lld arguments of an unexpected form", fn->s, (long long)n);
     return NULL;
 }

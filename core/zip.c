@@ -203,7 +203,7 @@ static int zip64_extra(dm__zip *z, const unsigned char *x, size_t xlen, const ch
 
 static int read_directory(dm__zip *z)
 {
-    uint64_t cd_off, cd_size, count;
+    uint64_t cd_off = 0, cd_size = 0, count = 0;
     if (find_directory(z, &cd_off, &cd_size, &count) != 0) return -1;
     unsigned char *cd = malloc(cd_size ? (size_t)cd_size : 1);
     z->entries = calloc(count ? (size_t)count : 1, sizeof *z->entries);

@@ -158,7 +158,11 @@ function M.load (path)
     error(("load: expected a file name, got %s"):format(typename(path)), 2)
   end
   local kind = sniff(path)
-  if kind == "pt" then return core.pt_load(path) end
+  if kind == "pt" then
+    local v, e = core.pt_load(path)     -- e: the message, or the widened dtypes (convert's)
+    if v == nil then return nil, e end
+    return v
+  end
   if kind == "npy" then return core.npy_load(path) end
   return core.safetensors_load(path)
 end
