@@ -279,6 +279,50 @@ describe("dm.save to .pt", function ()
   end)
 end)
 
+describe("deepmoon convert", function ()
+  local convert = require "deepmoon.convert"
+
+  it("converts .pt to .safetensors and back, warning for every widened dtype", function ()
+    local st, pt = tmp(".safetensors"), tmp(".pt")
+    local warnings = {}
+    local function warn (m) warnings[#warnings + 1] = m end
+    assert.is_true(convert.convert(FIX .. "pt_dtypes.pt", st, warn))
+    assert.are.same({
+      "convert: warning: 'bf16' is bfloat16 in " .. FIX .. "pt_dtypes.pt and is written as float32",
+      "convert: warning: 'f16' is float16 in " .. FIX .. "pt_dtypes.pt and is written as float32",
+      "convert: warning: 'i16' is int16 in " .. FIX .. "pt_dtypes.pt and is written as int64",
+      "convert: warning: 'i32' is int32 in " .. FIX .. "pt_dtypes.pt and is written as int64",
+      "convert: warning: 'i8' is int8 in " .. FIX .. "pt_dtypes.pt and is written as int64",
+    }, warnings)
+    warnings = {}
+    assert.is_true(convert.convert(st, pt, warn))
+    assert.are.same({}, warnings)
+    local back = assert(dm.load(pt))
+    for k, want in pairs(cases.dtypes) do assert_same(want, back[k], k) end
+    -- safetensors' own narrow dtypes are named too
+    assert.is_true(convert.convert(FIX .. "st_dtypes.safetensors", tmp(".pt"), warn))
+    assert(warnings[1]:find("'bf16' is bfloat16 in .*st_dtypes.safetensors and is written as float32"),
+           warnings[1])
+  end)
+
+  it("refuses what safetensors cannot hold and explains its usage", function ()
+    local ok, msg = convert.convert(FIX .. "pt_nested.pt", tmp(".safetensors"), function () end)
+    assert.is_nil(ok)
+    assert(msg:find("safetensors holds named tensors only"), msg)
+    ok, msg = convert.convert(FIX .. "pt_hostile.pt", tmp(".safetensors"))
+    assert.is_nil(ok)
+    assert(msg:find("global 'posix.system' is not allowed"), msg)
+    local host = script_dir() .. "../deepmoon"
+    if io.open(host) then
+      local st = tmp(".safetensors")
+      local rc = os.execute(("%s convert %s %s 2>/dev/null"):format(host, FIX .. "pt_module.pt", st))
+      assert.is_true(rc)
+      local sd = assert(dm.load(st))
+      assert_same(cases.module["1.running_mean"], sd["1.running_mean"], "via the command")
+    end
+  end)
+end)
+
 describe("pt memory", function ()
   it("returns to the live-byte baseline", function ()
     for _, p in ipairs(tmpfiles) do os.remove(p) end
