@@ -43,6 +43,40 @@ local function write_bytes (path, s)
   f:close()
 end
 
+-- a stored zip of records { {name, bytes}, ... }, as torch.save lays them out (no alignment)
+local function crc32 (s)
+  local c = 0xffffffff
+  for i = 1, #s do
+    c = c ~ s:byte(i)
+    for _ = 1, 8 do c = (c & 1 == 1) and (0xedb88320 ~ (c >> 1)) or (c >> 1) end
+  end
+  return ~c & 0xffffffff
+end
+
+local function zip (recs)
+  local out, cd, off = {}, {}, 0
+  for _, r in ipairs(recs) do
+    local name, data = r[1], r[2]
+    local crc = crc32(data)
+    local lh = string.pack("<I4I2I2I2I2I2I4I4I4I2I2", 0x04034b50, 20, 0, 0, 0, 0, crc, #data,
+                           #data, #name, 0) .. name .. data
+    cd[#cd + 1] = string.pack("<I4I2I2I2I2I2I2I4I4I4I2I2I2I2I2I4I4", 0x02014b50, 20, 20, 0, 0,
+                              0, 0, crc, #data, #data, #name, 0, 0, 0, 0, 0, off) .. name
+    out[#out + 1] = lh
+    off = off + #lh
+  end
+  local cds = table.concat(cd)
+  return table.concat(out) .. cds .. string.pack("<I4I2I2I2I2I4I4I2", 0x06054b50, 0, 0, #recs,
+                                                 #recs, #cds, off, 0)
+end
+
+-- a checkpoint whose data.pkl is the given pickle
+local function pickled (pk)
+  local p = tmp(".pt")
+  write_bytes(p, zip({ { "archive/data.pkl", pk }, { "archive/version", "3\n" } }))
+  return p
+end
+
 -- same shape and dtype, values equal exactly (integers as integers, NaN as NaN)
 local function assert_same (want, t, what)
   assert(dm.is_tensor(t), what .. ": not a tensor")
@@ -170,6 +204,35 @@ describe("dm.load of a PyTorch checkpoint", function ()
     assert.is_nil(t)
     assert.are.equal("load: " .. p .. ": entry 'pt_module/data.pkl' is compressed (method 8); "
       .. "only stored entries are read (torch.save writes them stored)", msg)
+  end)
+
+  it("turns shared and self-referencing values into shared Lua values", function ()
+    local t = assert(dm.load(pickled("\x80\x02]q\x00h\x00a.")))     -- l = []; l.append(l)
+    assert.is_true(rawequal(t, t[1]))
+    local p = pickled("\x80\x02" .. ("]"):rep(300) .. ("a"):rep(299) .. ".")
+    local v, msg = dm.load(p)
+    assert.is_nil(v)
+    assert.are.equal("load: " .. p .. ": values nested more than 200 deep", msg)
+  end)
+
+  it("gives nil and a message for values Lua cannot hold", function ()
+    local p = pickled("\x80\x02ctorch\nFloatStorage\n.")
+    local v, msg = dm.load(p)
+    assert.is_nil(v)
+    assert.are.equal("load: " .. p .. ": the checkpoint holds a torch.FloatStorage object, "
+      .. "which has no value here (tensors, numbers, strings, booleans, None, dicts, lists and "
+      .. "tuples do)", msg)
+    p = pickled("\x80\x02}(K\x01K\x02\x86K\x03u.")
+    v, msg = dm.load(p)
+    assert.is_nil(v)
+    assert.are.equal("load: " .. p .. ": a dict key is a tuple (keys here are strings, numbers "
+      .. "and booleans)", msg)
+    p = pickled("\x80\x02N.")
+    v, msg = dm.load(p)
+    assert.is_nil(v)
+    assert.are.equal("load: " .. p .. ": the checkpoint holds None", msg)
+    p = pickled("\x80\x02ctorch\nSize\nK\x02K\x03\x86\x85R.")
+    assert.are.same({ 2, 3 }, assert(dm.load(p)))                   -- torch.Size((2, 3))
   end)
 
   it("gives nil and a message for every truncation of a checkpoint", function ()

@@ -75,8 +75,9 @@ local function sniff (path)
   local head = f:read(16) or ""
   f:close()
   if head:sub(1, 4) == "PK\3\4" or head:sub(1, 4) == "PK\5\6" then return "pt" end
-  if head:sub(1, 1) == "\x80" and head:byte(2) and head:byte(2) <= 5 then return "pt" end
   if head:sub(1, 6) == "\x93NUMPY" then return "npy" end
+  if head:sub(9, 9) == "{" then return nil end    -- safetensors: a length, then JSON
+  if head:sub(1, 1) == "\x80" and head:byte(2) and head:byte(2) <= 5 then return "pt" end
   return nil
 end
 
@@ -163,7 +164,11 @@ function M.load (path)
     if v == nil then return nil, e end
     return v
   end
-  if kind == "npy" then return core.npy_load(path) end
+  if kind == "npy" then
+    local t, e = core.npy_load(path)
+    if t == nil then return nil, (e:gsub("^load_npy: ", "load: ")) end
+    return t
+  end
   return core.safetensors_load(path)
 end
 
