@@ -85,7 +85,9 @@ end
 --- or, when the name ends in .pt or .pth, to a PyTorch checkpoint that
 --- torch.load(path, weights_only=True) reads as an OrderedDict (model.load_state_dict takes
 --- it); there nested tables of tensors, numbers, strings and booleans become dicts (or lists,
---- for tables 1..n) and no metadata is taken.  Safetensors: tensors are written
+--- for tables 1..n) and no metadata is taken (PyTorch 1.13's weights_only loader has no
+--- opcode for floats: a file with float values outside tensors needs weights_only=False
+--- there).  Safetensors: tensors are written
 --- each in its dtype, names sorted; metadata is an optional table of string (or number) values.
 --- Returns true, or nil and a message.  The file is replaced only once fully written.
 function M.save (path, tensors, metadata)
