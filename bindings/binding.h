@@ -101,5 +101,6 @@ void lb_open_index(lua_State *L, int methods, int module);
    (value at 3); lb_index_get pushes the result */
 int lb_index_get(lua_State *L);
 int lb_index_set(lua_State *L);
+void lb_open_pt(lua_State *L, int methods, int module);
 
 #endif

@@ -814,6 +814,57 @@ int dm_masked_fill_(dm_tensor *t, const dm_tensor *mask, double value);
 dm_tensor *dm_masked_select(const dm_tensor *t, const dm_tensor *mask);
                         /* 1-d: t's elements where mask is true (both broadcast), row-major */
 dm_tensor *dm_nonzero(const dm_tensor *t);   /* int64 [n x ndim]: positions of nonzeros */
+/* ---- PyTorch checkpoints (pt.c; pickle.c, zip.c) ------------------------------------ */
+/* What torch.save writes since PyTorch 1.6: a zip archive ("<name>/data.pkl", a pickle of
+   the object, and "<name>/data/<key>", one stored record per storage).  A checkpoint is read
+   as a tree of Python-like values (a dm_pydoc owns every value of one tree, shared and even
+   self-referencing ones, and frees them at once).  Only what a weights file needs is
+   understood: the pickle opcodes of protocol 2, and the callables of PyTorch's
+   weights_only=True allowlist that rebuild tensors (torch._utils._rebuild_tensor_v2,
+   _rebuild_parameter, collections.OrderedDict, the torch.*Storage types); anything else
+   (another global, a REDUCE of anything but those, an unknown opcode, a compressed record,
+   the pre-1.6 format) gives NULL and a message naming it, and nothing a file names is ever
+   called.  Storages load as float32 (Float, Half, BFloat16), float64, int64 (Long, Int,
+   Short, Char), uint8 and bool; tensors are views of them with the file's offset, sizes and
+   strides, so tensors sharing a storage in the file share one here. */
+typedef enum {
+    DM_PY_NONE, DM_PY_BOOL, DM_PY_INT, DM_PY_FLOAT, DM_PY_STR, DM_PY_TENSOR,
+    DM_PY_LIST, DM_PY_TUPLE, DM_PY_DICT,
+    DM_PY_OTHER                 /* something with no value here (a callable, a bare storage) */
+} dm_pykind;
+typedef struct dm_pyval {
+    dm_pykind kind;
+    int64_t i;                  /* BOOL (0, 1), INT */
+    double f;                   /* FLOAT */
+    char *s;                    /* STR: UTF-8, len bytes and a 0; OTHER: what it is; a
+                                   loaded TENSOR: the file's storage type ("torch.HalfStorage") */
+    size_t len;
+    dm_tensor *t;               /* TENSOR: one reference, owned by the document */
+    int64_t n;                  /* LIST, TUPLE: items; DICT: pairs, keys items[2k], values items[2k+1] */
+    struct dm_pyval **items;
+    int64_t cap_;               /* private */
+    int tag_, half_;
+} dm_pyval;
+typedef struct dm_pydoc {
+    dm_pyval *root;
+    dm_pyval **all_;            /* private: every value of the document */
+    int64_t count_, cap_;
+} dm_pydoc;
+dm_pydoc *dm_pydoc_new(void);
+void dm_pydoc_free(dm_pydoc *d);                      /* every value, and the tensors' references */
+dm_pyval *dm_pyval_new(dm_pydoc *d, dm_pykind kind);  /* zeroed, owned by d; NULL on failure */
+dm_pyval *dm_pyval_str(dm_pydoc *d, const char *s, size_t len);      /* copies */
+dm_pyval *dm_pyval_tensor(dm_pydoc *d, dm_tensor *t);                /* retains t */
+int dm_pyval_append(dm_pyval *c, dm_pyval *v);    /* a list or tuple item; a dict's key, then its value */
+const char *dm_pykind_name(dm_pykind k);          /* "None", "bool", "int", ... "dict", "object" */
+dm_pydoc *dm_pt_load(const char *path);           /* NULL and "load: <path>: <problem>" */
+dm_pydoc *dm_pt_load_buffer(const void *data, size_t len, const char *name);
+/* root as a checkpoint torch.load(path, weights_only=True) reads: the top dict as a
+   collections.OrderedDict (what state_dict() gives), other dicts, lists and tuples as
+   themselves, each tensor as a contiguous storage of its own in its dtype (float32 ->
+   FloatStorage, float64, int64, uint8, bool); strings must be UTF-8.  Through a temporary
+   file renamed over path; 0, or -1 and "save: <path>: <problem>". */
+int dm_pt_save(const char *path, const dm_pyval *root);
 
 #ifdef __cplusplus
 }
