@@ -78,5 +78,9 @@ void lb_open_io(lua_State *L, int methods, int module);
 void lb_open_init(lua_State *L, int methods, int module);
 void lb_open_dtype(lua_State *L, int methods, int module);
 void lb_open_model(lua_State *L, int methods, int module);
+void lb_open_autograd(lua_State *L, int methods, int module);
+/* the Lua state a backward walk runs in (set by the functions that start one, for the hooks
+   and custom nodes written in Lua that it calls: bindings/autograd.c) */
+extern DM_LB_TLS lua_State *lb_walk_L;
 
 #endif

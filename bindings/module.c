@@ -502,6 +502,7 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_init(L, methods, module);
     lb_open_dtype(L, methods, module);
     lb_open_model(L, methods, module);
+    lb_open_autograd(L, methods, module);
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");
     lua_pushliteral(L, DM_VERSION);
