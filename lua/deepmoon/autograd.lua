@@ -280,20 +280,24 @@ apply = function (cls, ...)
   end
   if #outs == 0 then return table.unpack(res, 1, res.n) end
   local bw = make_backward(cls, ctx, args, tpos, outs)
+  -- the closure keeps shapes only: an output held there would hold its own node (through
+  -- the registry reference to the closure) and never be collected
+  local ts = {}
+  for i, o in ipairs(outs) do ts[i] = o.t; o.t = nil end
   if #outs == 1 then
-    res[outs[1].pos] = core._record_custom(outs[1].t, tin, bw, name .. "Backward")
+    res[outs[1].pos] = core._record_custom(ts[1], tin, bw, name .. "Backward")
   else
     -- several outputs: one node records them packed end to end, each output a view of it
-    local dt = outs[1].t.dtype
+    local dt = ts[1].dtype
     local flat, off = {}, 0
     for i, o in ipairs(outs) do
-      if o.t.dtype ~= dt then
+      if ts[i].dtype ~= dt then
         error(("%s.forward: differentiable outputs of different dtypes (%s and %s) are not " ..
-               "supported"):format(name, dt.name, o.t.dtype.name), 2)
+               "supported"):format(name, dt.name, ts[i].dtype.name), 2)
       end
       o.packed, o.offset = true, off
       off = off + o.numel
-      flat[i] = o.t:reshape(-1)
+      flat[i] = ts[i]:reshape(-1)
     end
     local packed = with_grad(false, core.cat, flat)
     packed = core._record_custom(packed, tin, bw, name .. "Backward")
