@@ -81,6 +81,40 @@ end
 
 M.RemovableHandle = Handle
 
+-- PyTorch 1.13's retain_grad on a non-leaf is a hook among the others: it keeps the
+-- gradient as the hooks registered before it left it, not those registered after.  The
+-- core keeps a retained gradient after all hooks, so a non-leaf's retain_grad is a hook
+-- here.  It holds its tensor weakly: a hook holding the tensor it is on would keep it (and
+-- its graph) alive.
+local core_retain_grad = Tensor.retain_grad
+local retaining = setmetatable({}, { __mode = "k" })
+
+--- t:retain_grad(): a non-leaf keeps its gradient in t.grad after backward (summed over
+--- backward passes), as the hooks registered before this call leave it.
+function Tensor.retain_grad (t)
+  if not is_tensor(t) then
+    error(("retain_grad: expected a Tensor, got %s"):format(typename(t)), 2)
+  end
+  if t:is_released() or t.is_leaf or not t.requires_grad then
+    local ok, err = pcall(core_retain_grad, t)
+    if not ok then error(err, 2) end
+    return
+  end
+  if retaining[t] then return end
+  retaining[t] = true
+  local ref = setmetatable({ t }, { __mode = "v" })
+  core._add_hook(t, function (g)
+    local x = ref[1]
+    if x == nil or x:is_released() then return nil end
+    local old = x.grad
+    if old ~= nil then x.grad = old + g else x.grad = g:clone() end
+    return nil
+  end)
+end
+
+--- t.retains_grad as PyTorch: true after retain_grad on a non-leaf.
+function M.retains_grad (t) return retaining[t] == true end
+
 -- ---- Function ----------------------------------------------------------------------------
 
 local Ctx = {}
@@ -508,7 +542,8 @@ function M.gradcheck (fn, inputs, opts)
       local rows
       if t.requires_grad then
         local go = core.zeros_like(t)
-        if ne > 0 then go:set(table.unpack(unflatten(t:size(), e)), 1) end
+        if t:dim() == 0 then go:fill_(1)
+        else go:set(table.unpack(unflatten(t:size(), e)), 1) end
         local wx = {}
         for j, i in ipairs(wrt) do wx[j] = inputs[i] end
         rows = M.grad(t, wx, { grad_outputs = go, retain_graph = true, allow_unused = true })
