@@ -523,9 +523,12 @@ function M.gradcheck (fn, inputs, opts)
     end
     return list
   end
+  -- the values at once: an output may alias an input, which is perturbed next
   local function evaluate ()
     before()
-    return outputs_of(table.pack(with_grad(false, fn, table.unpack(inputs, 1, n_in))))
+    local os = outputs_of(table.pack(with_grad(false, fn, table.unpack(inputs, 1, n_in))))
+    for k, o in ipairs(os) do os[k] = o.t:to(core.float64):reshape(-1):totable() end
+    return os
   end
 
   -- analytical: one vector-Jacobian product per output element
@@ -543,7 +546,11 @@ function M.gradcheck (fn, inputs, opts)
       if t.requires_grad then
         local go = core.zeros_like(t)
         if t:dim() == 0 then go:fill_(1)
-        else go:set(table.unpack(unflatten(t:size(), e)), 1) end
+        else
+          local at = unflatten(t:size(), e)
+          at[#at + 1] = 1
+          go:set(table.unpack(at))
+        end
         local wx = {}
         for j, i in ipairs(wrt) do wx[j] = inputs[i] end
         rows = M.grad(t, wx, { grad_outputs = go, retain_graph = true, allow_unused = true })
@@ -581,8 +588,7 @@ function M.gradcheck (fn, inputs, opts)
       local fm = evaluate()
       put(orig)
       for oi = 1, #outs do
-        local vp = fp[oi].t:to(core.float64):reshape(-1):totable()
-        local vm = fm[oi].t:to(core.float64):reshape(-1):totable()
+        local vp, vm = fp[oi], fm[oi]
         local col = num[oi][j]
         for e = 1, #vp do
           col[e] = col[e] or {}
