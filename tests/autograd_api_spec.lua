@@ -217,7 +217,9 @@ describe("dm.autograd.Function", function ()
       ctx:save_for_backward(x, i)
       return v, i
     end
-    function ArgMaxAndMax.backward (ctx, g)
+    local gi_seen
+    function ArgMaxAndMax.backward (ctx, g, gi)
+      gi_seen = gi
       local x, i = table.unpack(ctx.saved_tensors)
       local out = dm.zeros_like(x)
       out:set(i:item(), g:item())
@@ -229,6 +231,17 @@ describe("dm.autograd.Function", function ()
     assert.is_false(i.requires_grad)
     v:backward()
     assert.are.same({ 0, 1, 0 }, x.grad:values())
+    assert.are.equal(0, gi_seen:item())       -- zeros for the output without gradient
+    -- an integer output is left out without being marked
+    local Count = dm.autograd.Function:extend("CountPositive")
+    function Count.forward (_, t) return t * 2, t:gt(0):sum() end
+    function Count.backward (_, g, gc) assert.are.equal(dm.int64, gc.dtype); return g * 2 end
+    local d, c = Count.apply(x)
+    assert.is_false(c.requires_grad)
+    assert.are.equal(3, c:item())
+    x.grad = nil
+    d:sum():backward()
+    assert.are.same({ 2, 2, 2 }, x.grad:values())
   end)
 
   it("an input returned as it came is recorded on a copy", function ()

@@ -118,7 +118,6 @@ function M.retains_grad (t) return retaining[t] == true end
 -- ---- Function ----------------------------------------------------------------------------
 
 local Ctx = {}
-Ctx.__index = Ctx
 Ctx.__name = "deepmoon.autograd.FunctionCtx"
 
 --- ctx:save_for_backward(t1, t2, ...): tensors (or nil) that backward reads back as
@@ -216,20 +215,23 @@ Function.apply = function ()
 end
 
 -- the backward closure of one application: the engine gives the gradient of the recorded
--- output (the packed one for several outputs); this returns one gradient per tensor input
-local function make_backward (cls, ctx, args, tpos, outs)
+-- output (the packed one for several outputs); backward gets one gradient per value forward
+-- returned (zeros for a tensor output without gradient, nil for a value not a tensor, as
+-- PyTorch); this returns one gradient per tensor input.  nd: position -> {shape, dtype} of
+-- the tensor outputs without gradient; nres: how many values forward returned.
+local function make_backward (cls, ctx, args, tpos, outs, nd, nres)
   local name = fn_name(cls)
   return function (g)
-    local grads
+    local grads = {}
     if #outs == 1 and not outs[1].packed then
-      grads = { g }
+      grads[outs[1].pos] = g
     else
-      grads = {}
-      for i, o in ipairs(outs) do
-        grads[i] = g:narrow(1, o.offset + 1, o.numel):reshape(o.shape)
+      for _, o in ipairs(outs) do
+        grads[o.pos] = g:narrow(1, o.offset + 1, o.numel):reshape(o.shape)
       end
     end
-    local res = table.pack(cls.backward(ctx, table.unpack(grads, 1, #outs)))
+    for pos, z in pairs(nd) do grads[pos] = core.zeros(z.shape, { dtype = z.dtype }) end
+    local res = table.pack(cls.backward(ctx, table.unpack(grads, 1, nres)))
     -- one per argument of forward: trailing nils may be left out in Lua
     local n = res.n
     while n > args.n and res[n] == nil do n = n - 1 end
@@ -296,24 +298,23 @@ apply = function (cls, ...)
     return table.unpack(res, 1, res.n)
   end
   -- the differentiable outputs: tensors not marked otherwise
-  local nd = rawget(ctx, "_non_diff")
-  local outs = {}
+  local marked = rawget(ctx, "_non_diff")
+  local outs, nd = {}, {}
   for i = 1, res.n do
     local v = res[i]
     if is_tensor(v) then
-      if nd[v] then
+      -- integer outputs (indices, counts) cannot carry gradients: left out, as PyTorch
+      if marked[v] or not v:is_floating_point() then
+        nd[i] = { shape = v:size(), dtype = v.dtype }
         if v.requires_grad then res[i] = v:detach() end
       else
-        if not v:is_floating_point() then
-          error(("%s.forward: output %d is of dtype %s, which cannot require gradients; " ..
-                 "mark it with ctx:mark_non_differentiable"):format(name, i, v.dtype.name), 2)
-        end
         outs[#outs + 1] = { pos = i, t = v, shape = v:size(), numel = v:numel() }
       end
     end
   end
   if #outs == 0 then return table.unpack(res, 1, res.n) end
-  local bw = make_backward(cls, ctx, args, tpos, outs)
+  rawset(ctx, "_non_diff", nil)
+  local bw = make_backward(cls, ctx, args, tpos, outs, nd, res.n)
   -- the closure keeps shapes only: an output held there would hold its own node (through
   -- the registry reference to the closure) and never be collected
   local ts = {}
