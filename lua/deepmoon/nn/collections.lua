@@ -30,10 +30,12 @@ local function list_keys (self, field) return od(self, field).keys end
 
 local function norm_index (self, cname, i, n, level)
   if math.type(i) ~= "integer" then
-    if type(i) == "number" and i == math.floor(i) then i = math.tointeger(i)
-    else
-      error(("%s: indices must be integers, got %s"):format(cname, typename(i)), level + 1)
+    local j = type(i) == "number" and math.tointeger(i) or nil
+    if j == nil then
+      error(("%s: indices must be integers, got %s"):format(cname,
+            type(i) == "number" and tostring(i) or typename(i)), level + 1)
     end
+    i = j
   end
   local j = i < 0 and n + 1 + i or i
   if j < 1 or j > n then
@@ -53,6 +55,30 @@ local function renumber (self, field)
     map[keys[i]] = v
   end
   o.keys, o.map = keys, map
+end
+
+-- the receiver of a container's method must be one (a method called with another table)
+local function need_self (self, name, field, fname, level)
+  if not (is_module(self) and type(rawget(self, field)) == "table") then
+    error(("%s.%s: expected a %s as self, got %s"):format(name, fname, name, typename(self)),
+          level + 1)
+  end
+end
+
+-- the entries of a list given to extend: a plain Lua list (read raw) or a list container
+local function entries_of (name, fname, vs, level)
+  if is_module(vs) and type(rawget(vs, "_modules")) == "table" and getmetatable(vs).__getitem then
+    local out = {}
+    for _, v in ipairs(vs) do out[#out + 1] = v end
+    return out
+  end
+  if type(vs) ~= "table" or is_tensor(vs) or is_module(vs) then
+    error(("%s.%s should be called with a list, but got %s"):format(name, fname,
+          typename(vs)), level + 1)
+  end
+  local out = {}
+  for i = 1, rawlen(vs) do out[i] = rawget(vs, i) end
+  return out
 end
 
 local function make_list_class (name, field, accept)
@@ -95,6 +121,7 @@ local function make_list_class (name, field, accept)
 
   --- Append v at the end; returns self.
   function L.append (self, v)
+    need_self(self, name, field, "append", 2)
     v = accept(self, v, 3)
     local o = od(self, field)
     local k = tostring(#o.keys)
@@ -105,16 +132,14 @@ local function make_list_class (name, field, accept)
 
   --- Append every entry of a list (or of another list container); returns self.
   function L.extend (self, vs)
-    if type(vs) ~= "table" or is_tensor(vs) or (is_module(vs) and not vs.__getitem) then
-      error(("%s.extend should be called with a list, but got %s"):format(name,
-            typename(vs)), 2)
-    end
-    for _, v in ipairs(vs) do L.append(self, v) end
+    need_self(self, name, field, "extend", 2)
+    for _, v in ipairs(entries_of(name, "extend", vs, 2)) do L.append(self, v) end
     return self
   end
 
   --- Insert v before position i (1-based; #list + 1 appends).
   function L.insert (self, i, v)
+    need_self(self, name, field, "insert", 2)
     local ks = list_keys(self, field)
     local n = #ks
     if math.type(i) ~= "integer" then
@@ -132,6 +157,7 @@ local function make_list_class (name, field, accept)
 
   --- Remove and return the entry at position i (default the last).
   function L.pop (self, i)
+    need_self(self, name, field, "pop", 2)
     local ks = list_keys(self, field)
     local j = norm_index(self, name, i or #ks, #ks, 2)
     local o = od(self, field)
@@ -218,23 +244,32 @@ local function make_dict_class (name, field, accept)
   end
 
   --- d:keys(), d:values(), d:items(): lists in insertion order (items: {key, value} pairs).
-  function D.keys (self) return { table.unpack(od(self, field).keys) } end
+  function D.keys (self)
+    need_self(self, name, field, "keys", 2)
+    return { table.unpack(od(self, field).keys) }
+  end
   function D.values (self)
+    need_self(self, name, field, "values", 2)
     local o, out = od(self, field), {}
     for i, k in ipairs(o.keys) do out[i] = o.map[k] end
     return out
   end
   function D.items (self)
+    need_self(self, name, field, "items", 2)
     local o, out = od(self, field), {}
     for i, k in ipairs(o.keys) do out[i] = { k, o.map[k] } end
     return out
   end
 
   --- Is key present?
-  function D.contains (self, k) return od(self, field).map[k] ~= nil end
+  function D.contains (self, k)
+    need_self(self, name, field, "contains", 2)
+    return k ~= nil and od(self, field).map[k] ~= nil
+  end
 
   --- Remove key and return its value (an error when absent, as Python's pop).
   function D.pop (self, k)
+    need_self(self, name, field, "pop", 2)
     check_key(k, 2)
     local v = od(self, field).map[k]
     if v == nil then error(("%s: key '%s' is not present"):format(name, k), 2) end
@@ -249,6 +284,7 @@ local function make_dict_class (name, field, accept)
 
   --- Remove every entry.
   function D.clear (self)
+    need_self(self, name, field, "clear", 2)
     local o = od(self, field)
     o.keys, o.map = {}, {}
   end
@@ -256,24 +292,26 @@ local function make_dict_class (name, field, accept)
   --- Add the entries of a table (sorted keys), a list of {key, value} pairs, or another
   --- dict (its order); returns self.
   function D.update (self, t)
-    if type(t) ~= "table" or is_tensor(t) then
+    need_self(self, name, field, "update", 2)
+    if type(t) ~= "table" or is_tensor(t) or (is_module(t) and not t.contains) then
       error(("%s.update should be called with a table, but got %s"):format(name,
             typename(t)), 2)
     end
     if is_module(t) then
       for k, v in pairs(t) do set(self, k, v, 2) end
-    elseif #t > 0 then
-      for i, kv in ipairs(t) do
-        if type(kv) ~= "table" or #kv ~= 2 then
+    elseif rawlen(t) > 0 then
+      for i = 1, rawlen(t) do
+        local kv = rawget(t, i)
+        if type(kv) ~= "table" or rawlen(kv) ~= 2 then
           error(("%s.update: element %d should be a {key, value} pair"):format(name, i), 2)
         end
-        set(self, kv[1], kv[2], 2)
+        set(self, rawget(kv, 1), rawget(kv, 2), 2)
       end
     else
       local ks = {}
-      for k in pairs(t) do ks[#ks + 1] = k end
+      for k in next, t do ks[#ks + 1] = k end
       table.sort(ks, function (a, b) return tostring(a) < tostring(b) end)
-      for _, k in ipairs(ks) do set(self, k, t[k], 2) end
+      for _, k in ipairs(ks) do set(self, k, rawget(t, k), 2) end
     end
     return self
   end
