@@ -4,7 +4,8 @@
  * The walk is the ordinary one (dm_backward, so hooks and custom nodes run as usual); what
  * differs is where the gradients go.  Before the walk every .grad the walk could write (the
  * leaves that require grad, the non-leaves that retain theirs) is set aside; after it the
- * leaves' new .grad are taken as results and everything is put back as it was.  A non-leaf
+ * leaves' new .grad are taken as results and everything is put back as it was (each tensor
+ * set aside is held meanwhile: the walk may free the graph's hold on it).  A non-leaf
  * input's gradient is caught by a hook added after the user's own (it sees their result). */
 #include "internal.h"
 #include <stdlib.h>
@@ -22,7 +23,8 @@ static int stash_push(stash *s, dm_tensor *x)
         s->v = v;
         s->cap = cap;
     }
-    s->v[s->n].x = x;
+    s->v[s->n].x = dm_tensor_retain(x);  /* a walk without retain_graph may free the
+                                           graph's last hold on a leaf */
     s->v[s->n].old = x->grad;         /* moved out: the walk starts from no .grad */
     x->grad = NULL;
     s->n++;
@@ -50,6 +52,7 @@ static void stash_restore(stash *s)
         dm_tensor *x = s->v[i].x;
         if (x->grad != s->v[i].old) dm_tensor_release(x->grad);
         x->grad = s->v[i].old;
+        dm_tensor_release(x);
     }
     free(s->v);
 }

@@ -64,6 +64,20 @@ int main(void)
         dm_tensor_release(y2); dm_tensor_release(c);
         dm_tensor_release(y); dm_tensor_release(g); dm_tensor_release(x);
     }
+    /* a leaf only the graph holds: the walk (no retain_graph) frees it while its .grad is
+       set aside; putting that back must not touch freed memory (ASan would see it) */
+    {
+        dm_tensor *held = leaf((float[]){ 1, 2, 3 }), *x = leaf((float[]){ 4, 5, 6 });
+        held->grad = tu_tensor(1, S3, (float[]){ 9, 9, 9 });
+        dm_tensor *y = dm_mul(held, x), *s = sum(y), *out[1];
+        dm_tensor_release(held);
+        dm_tensor_release(y);
+        CHECK(dm_autograd_grad(s, NULL, 0, 1, &x, out) == 0, "grad frees the graph");
+        tu_check_vals(out[0], (double[]){ 1, 2, 3 }, 3, 0, "d/dx = held");
+        dm_tensor_release(out[0]);
+        dm_tensor_release(s);
+        dm_tensor_release(x);
+    }
     CHECK(dm_live_tensors() == tensors0, "dm_live_tensors() back at its baseline");
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_autograd_grad");
