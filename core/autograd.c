@@ -726,7 +726,7 @@ static int version_error(const dm_node *n, const dm_tensor *x, uint32_t want, co
     char b[DM_SHAPE_BUF], which[192] = "";
     if (of)
         snprintf(which, sizeof which, ", which is %s %d of %s,", role, k, dm__node_name(of));
-    dm_seterr("backward: one of the variables needed for gradient computation has been "
+    dm_seterr("one of the variables needed for gradient computation has been "
               "modified by an inplace operation: [%s %s]%s is at version %u; expected "
               "version %u instead", dm_dtype_name(x->dtype), SHAPE(x, b), which,
               (unsigned)x->storage->version, (unsigned)want);
@@ -752,7 +752,7 @@ static int check_versions(const dm_node *n)
         /* PyTorch regenerates a view's grad_fn from its base's new history; here the view
            would send its gradient to the base's old history, so refuse */
         char b[DM_SHAPE_BUF];
-        dm_seterr("backward: the base [%s %s] of a view (%s) was modified by an inplace "
+        dm_seterr("the base [%s %s] of a view (%s) was modified by an inplace "
                   "operation after the view was taken; this is not supported yet (take the "
                   "view after the in-place operation)", dm_dtype_name(n->in[0]->dtype),
                   SHAPE(n->in[0], b), dm__node_name(n));
