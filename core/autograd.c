@@ -83,6 +83,7 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss, DM_READ_INS },
     [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom, DM_READ_INS },
     [DM_OP_COPY]         = { "CopyBackwards",            -1, NULL,        dm__bw_copy, 0 },
+    [DM_OP_COPY_SLICES]  = { "CopySlices",               -1, NULL,        dm__bw_copy_slices, 0 },
 };
 #undef R0
 #undef R1
@@ -735,7 +736,7 @@ static int version_error(const dm_node *n, const dm_tensor *x, uint32_t want, co
 }
 
 /* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved */
-static int check_versions(const dm_node *n)
+int dm__check_versions(const dm_node *n)
 {
     if ((n->reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
         return version_error(n, n->out, n->ver_out, "output", 0, n);
@@ -884,7 +885,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
-        } else if (check_versions(n)) {
+        } else if (dm__check_versions(n)) {
             rc = -1;
         } else {
             if (def->backward(&ctx, n, n->gacc, gin) != 0) rc = -1;

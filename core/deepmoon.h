@@ -247,10 +247,10 @@ dm_tensor *dm_detach(const dm_tensor *t);        /* shares storage, no grad */
  * Every in-place write bumps the version counter that a tensor shares with its views and
  * its detach() (it sits on the storage).  In grad mode, writing into a tensor that requires
  * grad, or from one, is recorded as in PyTorch: the tensor written takes the op's node (its
- * grad_fn becomes AddBackward0, ...), its old history reached through that node.  Refused:
- * a leaf that requires grad, or a view of a tensor that requires grad (not yet supported),
- * in grad mode.  backward raises when a value a node's rule reads was written in place after
- * the node was recorded. */
+ * grad_fn becomes AddBackward0, ...), its old history reached through that node; writing
+ * into a view of a non-leaf gives its base a CopySlices node.  Refused in grad mode: a leaf
+ * that requires grad and views of one.  backward raises when a value a node's rule reads
+ * was written in place after the node was recorded. */
 uint32_t dm_tensor_version(const dm_tensor *t);       /* t._version */
 int dm_copy_(dm_tensor *dst, const dm_tensor *src);   /* src broadcast to dst, converted */
 int dm_fill_(dm_tensor *t, float v);

@@ -122,31 +122,157 @@ static dm_tensor *old_value(dm_tensor *t, int copy)
     return c;
 }
 
+/* r's node, or one recorded for it when nothing of t flows into r (fill_, zero_, ...) */
+static dm_node *result_node(const char *fn, dm_tensor *t, dm_tensor *r)
+{
+    if (r->grad_fn) return r->grad_fn;
+    int sub = !strcmp(fn, "fill_") ? DM_COPY_FILL
+            : !strcmp(fn, "zero_") ? DM_COPY_ZERO : DM_COPY_COPY;
+    return dm__record(DM_OP_COPY, sub, r, 1, (const dm_tensor *[]){ t });
+}
+
+/* ---- in place into a view: the base's history is rewritten (PyTorch's CopySlices) -------
+ * v is a view (its grad_fn a chain of view nodes) of base.  r's node n stays on r, which
+ * the new node keeps (saved[0]); where n had v as an input it gets a copy of v's old values
+ * instead (its rule may read them; its gradient is routed by CopySlices, not by the engine).
+ * base gets the CopySlices node, in {old base, n's inputs}; the view node next to base is
+ * pointed at it, so v and the views beside it now lead to the new history. */
+static int rebase_view(const char *fn, dm_tensor *v, dm_tensor *r)
+{
+    dm_node *bottom = v->grad_fn;
+    while (bottom->in[0] && bottom->in[0]->grad_fn && is_view_op(bottom->in[0]->grad_fn->op))
+        bottom = bottom->in[0]->grad_fn;
+    dm_tensor *base = bottom->in[0];
+    if (!base || bottom->edge[0] == DM_EDGE_LEAF || !base->grad_fn) {
+        dm_seterr("%s: a view of a leaf Variable that requires grad is being used in an "
+                  "in-place operation.", fn);
+        return -1;
+    }
+    const char *why = NULL;
+    if (bottom->edge[0] != base->grad_fn)
+        why = "its base was itself written in place after the view was taken";
+    else if (!dm__is_contig(base) || base->storage != v->storage)
+        why = "its base is not contiguous";
+    else if (r->dtype != v->dtype)
+        why = "the result has another dtype";
+    if (why) {
+        dm_seterr("%s: an in-place operation on a view (%s) of a tensor that requires grad "
+                  "is not supported when %s", fn, dm__node_name(v->grad_fn), why);
+        return -1;
+    }
+    dm_node *n = result_node(fn, v, r);
+    if (!n) return -1;
+    /* the view's geometry within base: [ndim, offset, shape..., stride...] */
+    int64_t ng = 2 + 2 * (int64_t)v->ndim;
+    dm_tensor *geo = dm_tensor_new_dtype(1, &ng, DM_INT64);
+    if (!geo) return -1;
+    int64_t *gd = dm__ptr(geo);
+    gd[0] = v->ndim;
+    gd[1] = v->offset - base->offset;
+    for (int d = 0; d < v->ndim; d++) { gd[2 + d] = v->shape[d]; gd[2 + v->ndim + d] = v->stride[d]; }
+    int vk = -1;
+    dm_tensor *vold = NULL;
+    for (int k = 0; k < n->ninputs; k++) {
+        if (n->in[k] != v) continue;
+        if (!vold && !(vold = old_value(v, 1))) { dm_tensor_release(geo); return -1; }
+        vold->requires_grad = 1;       /* the rule computes its gradient: CopySlices uses it */
+        n->in[k] = dm_tensor_retain(vold);
+        n->ver[k] = vold->storage->version;
+        n->edge[k] = NULL;
+        dm_tensor_release(v);
+        if (vk < 0) vk = k;
+    }
+    dm_tensor_release(vold);
+    /* base's old history moves to an alias of it, the new node's first input */
+    dm_tensor *old = old_value(base, 0);
+    int ni = 1 + n->ninputs;
+    const dm_tensor **ins = old ? malloc((size_t)ni * sizeof *ins) : NULL;
+    if (!ins) {
+        if (old) dm_seterr("%s: out of memory", fn);
+        dm_tensor_release(old);
+        dm_tensor_release(geo);
+        return -1;
+    }
+    old->requires_grad = 1;
+    old->grad_fn = base->grad_fn;
+    old->grad_fn->out = old;
+    base->grad_fn = NULL;
+    ins[0] = old;
+    for (int k = 0; k < n->ninputs; k++) ins[1 + k] = n->in[k];
+    dm_node *cs = dm__record(DM_OP_COPY_SLICES, vk, base, ni, ins);
+    free(ins);
+    dm_tensor_release(old);
+    if (!cs) {           /* base lost its history to old, which is gone: nothing to undo to */
+        dm_tensor_release(geo);
+        return -1;
+    }
+    for (int k = 0; k < n->ninputs; k++) cs->edge[1 + k] = n->edge[k];
+    cs->saved[0] = dm_tensor_retain(r);
+    cs->ver_saved[0] = r->storage->version;
+    cs->saved[1] = geo;
+    cs->ver_saved[1] = geo->storage->version;
+    bottom->edge[0] = cs;
+    int rc = copy_raw(fn, v, r);
+    cs->ver_out = base->storage->version;
+    return rc;
+}
+
+/* gout is base's; the view's part of it goes through the op's rule, whose gradient for the
+   view's old values takes that part's place; the rest passes to the old base unchanged */
+int dm__bw_copy_slices(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *cs, const dm_tensor *gout,
+                       dm_tensor **gin)
+{
+    dm_tensor *r = cs->saved[0];
+    dm_node *n = r->grad_fn;
+    const int64_t *gd = dm__ptr(cs->saved[1]);
+    int nd = (int)gd[0];
+    if (dm__check_versions(n)) return -1;
+    dm_tensor *gb = dm_tensor_new_dtype(gout->ndim, gout->shape, gout->dtype);
+    if (!gb) return -1;
+    dm_to_buffer_dtype(gout, dm__ptr(gb), gout->dtype);
+    dm_tensor *gview = dm_tensor_alias(gb, nd, gd + 2, gd + 2 + nd, gb->offset + gd[1]);
+    dm_tensor *gv = gview ? dm_tensor_new_dtype(nd, gd + 2, gout->dtype) : NULL;
+    dm_tensor **gn = gv ? calloc((size_t)n->ninputs, sizeof *gn) : NULL;
+    int rc = -1;
+    if (gn) {
+        dm_to_buffer_dtype(gview, dm__ptr(gv), gout->dtype);
+        dm_bwctx c2;
+        c2.node = n;
+        memset(c2.done, 0, sizeof c2.done);
+        rc = dm__opdef(n->op)->backward(&c2, n, gv, gn);
+    }
+    if (rc == 0) {
+        int vk = cs->sub;
+        if (vk >= 0 && gn[vk]) {
+            dm__copy_convert(gview, gn[vk]);
+        } else {
+            dm_tensor *z = dm_tensor_full_dtype(0, NULL, 0.0, gout->dtype);
+            if (z) dm__copy_convert(gview, z);
+            else rc = -1;
+            dm_tensor_release(z);
+        }
+        for (int k = 0; k < n->ninputs; k++) {
+            if (k == vk || !n->edge[k]) continue;
+            gin[1 + k] = gn[k];           /* (a rule that added into a leaf's .grad left NULL) */
+            gn[k] = NULL;
+        }
+        if (cs->in[0] && cs->in[0]->requires_grad) { gin[0] = gb; gb = NULL; }
+    }
+    for (int k = 0; gn && k < n->ninputs; k++) dm_tensor_release(gn[k]);
+    free(gn);
+    dm_tensor_release(gv);
+    dm_tensor_release(gview);
+    dm_tensor_release(gb);
+    return rc;
+}
+
 /* t = r, t taking r's history; t or r requires grad and grad mode is on */
 static int rebase(const char *fn, dm_tensor *t, dm_tensor *r)
 {
     dm_node *old_fn = t->grad_fn;
-    if (old_fn && is_view_op(old_fn->op)) {
-        /* PyTorch rewrites the base's history (CopySlices); views do not know their base
-           here yet */
-        const dm_tensor *base = t;
-        while (base->grad_fn && is_view_op(base->grad_fn->op) && base->grad_fn->in[0])
-            base = base->grad_fn->in[0];
-        if (!base->grad_fn && base->requires_grad)
-            dm_seterr("%s: a view of a leaf Variable that requires grad is being used in an "
-                      "in-place operation.", fn);
-        else
-            dm_seterr("%s: an in-place operation on a view (%s) of a tensor that requires "
-                      "grad is not supported yet; write into a clone() of the view, or under "
-                      "no_grad", fn, dm__node_name(old_fn));
-        return -1;
-    }
-    dm_node *n = r->grad_fn;
-    if (!n) {                          /* nothing of t flows into r: fill_, zero_, ... */
-        int sub = !strcmp(fn, "fill_") ? DM_COPY_FILL
-                : !strcmp(fn, "zero_") ? DM_COPY_ZERO : DM_COPY_COPY;
-        if (!(n = dm__record(DM_OP_COPY, sub, r, 1, (const dm_tensor *[]){ t }))) return -1;
-    }
+    if (old_fn && is_view_op(old_fn->op)) return rebase_view(fn, t, r);
+    dm_node *n = result_node(fn, t, r);
+    if (!n) return -1;
     /* Where r's node has t as an input, it gets an alias of t's old value instead, which
        carries t's old history (a copy of the values when its rule reads them).  When it has
        not, a saved slot keeps the old history alive for the nodes recorded before, whose

@@ -183,7 +183,8 @@ static inline int dm__inplace_records(const dm_tensor *t, const dm_tensor *o)
  * alias of t's old value that carries t's old history (a copy of the old values when the
  * rule reads them).  r with no history but t with some (fill_, zero_) gets a node of its own
  * (FillBackward2, ZeroBackward0, CopyBackwards) that sends t's old history a zero gradient.
- * In-place on a view of a tensor that requires grad (PyTorch's CopySlices) is refused. */
+ * In-place on a view of a non-leaf rewrites the base's history instead (PyTorch's
+ * CopySlices; inplace.c says when that is refused). */
 int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r);
 
 /* ---- autograd nodes ------------------------------------------------------------------
@@ -213,6 +214,10 @@ typedef enum {
     /* an in-place write whose result does not depend on the old values: copy_, fill_, zero_
        (sub: DM_COPY_*); in {old self, src (copy_ only)} */
     DM_OP_COPY,
+    /* an in-place write into a view of a tensor that requires grad: the base's new history
+       (PyTorch's CopySlices); in {old base, the op's inputs}, saved[0] the op's result (its
+       node the op's), saved[1] the view's geometry, sub the op's input that was the view */
+    DM_OP_COPY_SLICES,
     DM_OP_COUNT
 } dm_op;
 
@@ -394,5 +399,9 @@ int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+/* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
+   PyTorch's message (autograd.c; the engine runs it before every rule) */
+int dm__check_versions(const dm_node *n);
 
 #endif

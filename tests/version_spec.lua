@@ -249,14 +249,38 @@ describe("in-place ops on tensors that require grad", function ()
     assert.are.equal(1, w._version)
   end)
 
-  it("refuse a view of a tensor that requires grad (not supported yet)", function ()
+  it("into a view of a non-leaf rewrite the base's history (CopySlices)", function ()
+    local x = dm.tensor({ 1.0, 2, 3, 4 }, { requires_grad = true })
+    local y = x * 2
+    local v = y:narrow(1, 2, 2)
+    v:mul_(3)
+    assert.are.equal("CopySlices", y.grad_fn)
+    assert.are.same({ 2, 12, 18, 8 }, y:totable())
+    assert.are.equal(1, y._version)
+    y:sum():backward()
+    assert.are.same({ 2, 6, 6, 2 }, x.grad:totable())      -- PyTorch's
+    x.grad = nil
+    y = x * 2
+    v = y:narrow(1, 2, 2)
+    v:fill_(7)
+    v:sum():backward()                     -- the view leads to the base's new history
+    assert.are.same({ 0, 0, 0, 0 }, x.grad:totable())
+  end)
+
+  it("refuse a view of a leaf, and views in cases not supported yet", function ()
     local x = dm.ones(4, { requires_grad = true })
     local y = x * 2
-    assert.are.equal("mul_: an in-place operation on a view (SliceBackward0) of a tensor that "
-      .. "requires grad is not supported yet; write into a clone() of the view, or under no_grad",
-      err(function () y:narrow(1, 2, 2):mul_(2) end))
     assert.are.equal("mul_: a view of a leaf Variable that requires grad is being used in an "
       .. "in-place operation.", err(function () x:narrow(1, 2, 2):mul_(2) end))
+    local v = y:narrow(1, 2, 2)
+    y:add_(1)
+    assert.are.equal("mul_: an in-place operation on a view (SliceBackward0) of a tensor that "
+      .. "requires grad is not supported when its base was itself written in place after the "
+      .. "view was taken", err(function () v:mul_(2) end))
+    local z = (x * 2):view(2, 2):t()
+    assert.are.equal("add_: an in-place operation on a view (TransposeBackward0) of a tensor "
+      .. "that requires grad is not supported when the result has another dtype",
+      err(function () z:add_(dm.ones(2, { dtype = dm.float64 })) end))
     assert.are.equal("set: writing one element of a tensor that requires grad is not supported "
       .. "yet; write under no_grad or build the values out of place", err(y.set, y, 1, 3))
   end)
@@ -274,6 +298,12 @@ describe("in-place ops on tensors that require grad", function ()
         for i = 2, #op do args[i - 1] = type(op[i]) == "string" and src[op[i]] or op[i] end
         if name == "mul" then y = y * args[1]
         elseif name == "sin" then y = y:sin()
+        elseif name == "narrow" then         -- in place into a view of y (CopySlices)
+          local v = y:narrow(args[1], args[2], args[3])
+          v[args[4]](v, table.unpack(args, 5))
+        elseif name == "tselect" then
+          local v = y:t():select(1, args[1])
+          v[args[2]](v, table.unpack(args, 3))
         else y[name](y, table.unpack(args)) end
       end
       assert.are.equal(c.grad_fn, y.grad_fn)

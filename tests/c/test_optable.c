@@ -200,6 +200,19 @@ static dm_tensor *f_copy_(dm_tensor *const *in, void *c) { (void)c; return f_cop
 static dm_tensor *f_fill_(dm_tensor *const *in, void *c) { (void)c; return f_copy(in, (void *)&copy_subs[1]); }
 static dm_tensor *f_zero_(dm_tensor *const *in, void *c) { (void)c; return f_copy(in, (void *)&copy_subs[2]); }
 
+/* in place into a view of a non-leaf (CopySlices): y = 2 A; y[:, 1:3] += B (broadcast),
+   then a column scaled (a rule that reads its inputs) */
+static dm_tensor *f_copy_slices(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *y = dm_binary_scalar(DM_BIN_MUL, A, 2.0f, 0);
+    dm_tensor *v = y ? dm_narrow(y, 1, 1, 2) : NULL;
+    int rc = v ? dm_add_(v, B, 1.0f) : -1;
+    dm_tensor_release(v);
+    if (rc) { dm_tensor_release(y); return NULL; }
+    return y;
+}
+
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -250,6 +263,7 @@ static const gcase cases[] = {
     { DM_OP_COPY, DM_COPY_COPY, "copy_", f_copy_, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
     { DM_OP_COPY, DM_COPY_FILL, "fill_", f_fill_, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_COPY, DM_COPY_ZERO, "zero_", f_zero_, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_COPY_SLICES, -1, "copy_slices", f_copy_slices, 2, {2, 1}, {{2, 3}, {2}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
