@@ -504,8 +504,17 @@ static int t_set(lua_State *L)
         if (dm_is_leaf(t))
             return luaL_error(L, "set: a leaf Variable that requires grad is being used in an "
                               "in-place operation.");
-        return luaL_error(L, "set: writing one element of a tensor that requires grad is not "
-                          "supported yet; write under no_grad or build the values out of place");
+        /* a non-leaf: the element as a view, written through copy_ (recorded: CopySlices) */
+        dm_tensor *v = dm_tensor_retain(t);
+        for (int d = 0; v && d < n; d++) {
+            dm_tensor *s = dm_select(v, 0, idx[d]);
+            dm_tensor_release(v);
+            v = s;
+        }
+        int rc = v ? fill_value(L, v, n + 2) : -1;
+        dm_tensor_release(v);
+        if (rc) return luaL_error(L, "%s", dm_errmsg());
+        return 0;
     }
     if (t->dtype == DM_FLOAT32) dm_set(t, idx, (float)lua_tonumber(L, n + 2));
     else lb_set_value(L, t, idx, n + 2);
