@@ -110,10 +110,11 @@ static size_t node_bytes(int ninputs)
 
 const char dm__edge_leaf = 0;
 
-unsigned dm__op_reads(dm_op op, int sub)
+static inline unsigned op_reads(dm_op op, int sub)
 {
     return op == DM_OP_UNARY ? dm__unary_reads(sub) : optable[op].reads;
 }
+unsigned dm__op_reads(dm_op op, int sub) { return op_reads(op, sub); }
 
 static custom_ext *custom_of(const dm_node *n)
 {
@@ -305,23 +306,24 @@ static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
     size_t bytes = node_bytes(n) + extra;
     dm_node *node = dm__obj_alloc(bytes);
     if (!node) return NULL;
-    memset(node, 0, bytes);
+    /* the struct zeroed; the arrays after it written in full below (a custom node's
+       extra bytes are its caller's) */
+    memset(node, 0, sizeof *node);
     dm_tensor **ins = (dm_tensor **)(node + 1);
-    size_t slots = (size_t)(n ? n : 1);
     node->op = op;
     node->sub = sub;
     node->ninputs = n;
     node->in = ins;
-    node->edge = (dm_node **)(ins + slots);
-    node->ver = (uint32_t *)(node->edge + slots);
-    node->reads = dm__op_reads(op, sub);
+    node->reads = op_reads(op, sub);
     node->ver_out = out->storage->version;
+    dm_node **edge = dm__edges(node);
+    uint32_t *ver = dm__vers(node);
+    if (!n) { ins[0] = NULL; edge[0] = NULL; ver[0] = 0; }
     for (int i = 0; i < n; i++) {
         dm_tensor *x = (dm_tensor *)in[i];
-        if (!x) continue;
-        ins[i] = dm_tensor_retain(x);
-        node->ver[i] = x->storage->version;
-        if (x->requires_grad) node->edge[i] = x->grad_fn ? x->grad_fn : DM_EDGE_LEAF;
+        ins[i] = x ? dm_tensor_retain(x) : NULL;
+        ver[i] = x ? x->storage->version : 0;
+        edge[i] = x && x->requires_grad ? (x->grad_fn ? x->grad_fn : DM_EDGE_LEAF) : NULL;
     }
     if (n && in[0]) {
         node->in_ndim = in[0]->ndim;
@@ -562,7 +564,7 @@ dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k)
     if (k < 0 || k >= 8 || k >= n->ninputs) return NULL;
     const dm_tensor *x = n->in[k];
     /* a leaf with hooks gets its gradient summed apart, for them to see whole */
-    if (!x || n->edge[k] != DM_EDGE_LEAF || !x->requires_grad || !x->grad || has_hooks(x))
+    if (!x || dm__edges(n)[k] != DM_EDGE_LEAF || !x->requires_grad || !x->grad || has_hooks(x))
         return NULL;
     dm_tensor *g = x->grad;
     if (dm__same_shape(g, x) && dm__is_contig(g) && g->dtype == x->dtype && !g->grad_fn &&
@@ -740,16 +742,16 @@ int dm__check_versions(const dm_node *n)
 {
     if ((n->reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
         return version_error(n, n->out, n->ver_out, "output", 0, n);
-    for (int k = 0; k < n->ninputs; k++) {
+    for (int k = 0; (n->reads & DM_READ_INS) && k < n->ninputs; k++) {
         const dm_tensor *x = n->in[k];
-        if (!x || !dm__reads_in(n->reads, k) || x->storage->version == n->ver[k]) continue;
+        if (!dm__reads_in(n->reads, k) || !x || x->storage->version == dm__vers(n)[k]) continue;
         /* a non-leaf: named by where it comes from now, as PyTorch does; a leaf (or a tensor
            without history) by the node it goes into */
-        return x->grad_fn ? version_error(n, x, n->ver[k], "output", 0, x->grad_fn)
-                          : version_error(n, x, n->ver[k], "input", k, n);
+        return x->grad_fn ? version_error(n, x, dm__vers(n)[k], "output", 0, x->grad_fn)
+                          : version_error(n, x, dm__vers(n)[k], "input", k, n);
     }
-    if (n->op >= DM_OP_VIEW && n->op <= DM_OP_EXPAND && n->in[0] && n->edge[0] &&
-        n->edge[0] != DM_EDGE_LEAF && n->in[0]->grad_fn != n->edge[0]) {
+    if (n->op >= DM_OP_VIEW && n->op <= DM_OP_EXPAND && n->in[0] && dm__edges(n)[0] &&
+        dm__edges(n)[0] != DM_EDGE_LEAF && n->in[0]->grad_fn != dm__edges(n)[0]) {
         /* PyTorch regenerates a view's grad_fn from its base's new history; here the view
            would send its gradient to the base's old history, so refuse */
         char b[DM_SHAPE_BUF];
@@ -841,7 +843,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         }
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
-            dm_node *m = n->edge[i];
+            dm_node *m = dm__edges(n)[i];
             if (!x || !m) continue;
             if (m == DM_EDGE_LEAF) {
                 if ((track || has_hooks(x)) && leaf_use(&lm, x)) { rc = -1; break; }
@@ -885,7 +887,9 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
-        } else if (dm__check_versions(n)) {
+        } else if ((n->reads || n->saved[0] || n->saved[1] || n->saved[2] || n->saved[3] ||
+                    (n->op >= DM_OP_VIEW && n->op <= DM_OP_EXPAND)) && dm__check_versions(n)) {
+            /* (the test before the call: most nodes have nothing to check) */
             rc = -1;
         } else {
             if (def->backward(&ctx, n, n->gacc, gin) != 0) rc = -1;
@@ -893,7 +897,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
             dm_tensor *g = gin[i];
-            dm_node *m = n->edge[i];
+            dm_node *m = dm__edges(n)[i];
             if (!x || !m) { dm_tensor_release(g); continue; }
             if (i < 8 && ctx.done[i]) {         /* the rule added it to x->grad itself */
                 dm_tensor_release(g);

@@ -143,13 +143,13 @@ static int rebase_view(const char *fn, dm_tensor *v, dm_tensor *r)
     while (bottom->in[0] && bottom->in[0]->grad_fn && is_view_op(bottom->in[0]->grad_fn->op))
         bottom = bottom->in[0]->grad_fn;
     dm_tensor *base = bottom->in[0];
-    if (!base || bottom->edge[0] == DM_EDGE_LEAF || !base->grad_fn) {
+    if (!base || dm__edges(bottom)[0] == DM_EDGE_LEAF || !base->grad_fn) {
         dm_seterr("%s: a view of a leaf Variable that requires grad is being used in an "
                   "in-place operation.", fn);
         return -1;
     }
     const char *why = NULL;
-    if (bottom->edge[0] != base->grad_fn)
+    if (dm__edges(bottom)[0] != base->grad_fn)
         why = "its base was itself written in place after the view was taken";
     else if (!dm__is_contig(base) || base->storage != v->storage)
         why = "its base is not contiguous";
@@ -177,8 +177,8 @@ static int rebase_view(const char *fn, dm_tensor *v, dm_tensor *r)
         if (!vold && !(vold = old_value(v, 1))) { dm_tensor_release(geo); return -1; }
         vold->requires_grad = 1;       /* the rule computes its gradient: CopySlices uses it */
         n->in[k] = dm_tensor_retain(vold);
-        n->ver[k] = vold->storage->version;
-        n->edge[k] = NULL;
+        dm__vers(n)[k] = vold->storage->version;
+        dm__edges(n)[k] = NULL;
         dm_tensor_release(v);
         if (vk < 0) vk = k;
     }
@@ -206,12 +206,12 @@ static int rebase_view(const char *fn, dm_tensor *v, dm_tensor *r)
         dm_tensor_release(geo);
         return -1;
     }
-    for (int k = 0; k < n->ninputs; k++) cs->edge[1 + k] = n->edge[k];
+    for (int k = 0; k < n->ninputs; k++) dm__edges(cs)[1 + k] = dm__edges(n)[k];
     cs->saved[0] = dm_tensor_retain(r);
     cs->ver_saved[0] = r->storage->version;
     cs->saved[1] = geo;
     cs->ver_saved[1] = geo->storage->version;
-    bottom->edge[0] = cs;
+    dm__edges(bottom)[0] = cs;
     int rc = copy_raw(fn, v, r);
     cs->ver_out = base->storage->version;
     return rc;
@@ -252,7 +252,7 @@ int dm__bw_copy_slices(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *cs, const dm_tens
             dm_tensor_release(z);
         }
         for (int k = 0; k < n->ninputs; k++) {
-            if (k == vk || !n->edge[k]) continue;
+            if (k == vk || !dm__edges(n)[k]) continue;
             gin[1 + k] = gn[k];           /* (a rule that added into a leaf's .grad left NULL) */
             gn[k] = NULL;
         }
@@ -299,7 +299,7 @@ static int rebase(const char *fn, dm_tensor *t, dm_tensor *r)
         for (int k = 0; k < n->ninputs; k++) {
             if (n->in[k] != t) continue;
             n->in[k] = dm_tensor_retain(old);
-            n->ver[k] = old->storage->version;
+            dm__vers(n)[k] = old->storage->version;
             dm_tensor_release(t);
         }
         if (keep >= 0) {

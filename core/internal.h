@@ -294,27 +294,35 @@ struct dm_node {
     dm_op op;
     int sub;                      /* op variant (dm_unop, dm_redop, loss kind, ...) */
     int ninputs;
-    dm_tensor **in;               /* retained; an entry may be NULL */
-    /* Where input k's gradient goes, fixed when the node is recorded (PyTorch's edges): its
-     * grad_fn then, DM_EDGE_LEAF (a leaf that requires grad: its .grad), or NULL (none).  An
-     * in-place op later gives in[k] a new grad_fn; this node's gradient still goes to the
-     * old one.  Not owned: the old node is kept alive by the alias the new one holds. */
-    dm_node **edge;
-    uint32_t *ver;                /* in[k]'s version when recorded (the read ones are checked) */
+    int in_ndim;                  /* shape of in[0] at record time */
+    /* retained; an entry may be NULL.  After it, in the same block, dm__edges(n) and
+     * dm__vers(n): where input k's gradient goes, fixed when the node is recorded (PyTorch's
+     * edges: its grad_fn then, DM_EDGE_LEAF for a leaf that requires grad, or NULL for none;
+     * an in-place op may later give in[k] a new grad_fn, and this node's gradient still goes
+     * to the old one, kept alive by the alias the new node holds), and in[k]'s version when
+     * recorded (those the rule reads are checked by backward). */
+    dm_tensor **in;
     unsigned reads;               /* what the rule reads: the op table's, refined by sub */
     uint32_t ver_out;             /* the output's version when recorded */
     uint32_t ver_saved[DM_NODE_MAX_SAVED];  /* saved[i]'s version when saved */
     dm_tensor *saved[DM_NODE_MAX_SAVED];   /* retained; detached aliases, masks, indices */
     dm_params par;                /* the op's parameters: the record its op table row names */
-    int in_ndim;                  /* shape of in[0] at record time */
     int64_t in_shape[DM_MAX_DIMS];
     dm_tensor *out;               /* the output tensor, which owns the node (not retained) */
-    int freed;                    /* graph released by a backward pass */
     /* backward bookkeeping */
     dm_tensor *gacc;              /* gradient flowing into this node's output */
+    int freed;                    /* graph released by a backward pass */
     int pending;                  /* consumers not yet processed */
     int mark;
 };
+static inline dm_node **dm__edges(const dm_node *n)
+{
+    return (dm_node **)(n->in + (n->ninputs ? n->ninputs : 1));
+}
+static inline uint32_t *dm__vers(const dm_node *n)
+{
+    return (uint32_t *)(n->in + 2 * (n->ninputs ? n->ninputs : 1));
+}
 /* the records stay small: a node is allocated per op on every recorded forward */
 _Static_assert(sizeof(dm_params) <= 64, "dm_params: a record outgrew a cache line");
 
