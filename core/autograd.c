@@ -314,7 +314,6 @@ static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
     node->sub = sub;
     node->ninputs = n;
     node->in = ins;
-    node->reads = op_reads(op, sub);
     node->ver_out = out->storage->version;
     dm_node **edge = dm__edges(node);
     uint32_t *ver = dm__vers(node);
@@ -391,7 +390,7 @@ dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t)
     if (!a) return NULL;
     if (n->saved[slot]) dm_tensor_release(n->saved[slot]);
     n->saved[slot] = a;
-    n->ver_saved[slot] = a->storage->version;
+    n->ver_saved[slot] = (uint16_t)a->storage->version;
     return a;
 }
 
@@ -740,11 +739,12 @@ static int version_error(const dm_node *n, const dm_tensor *x, uint32_t want, co
 /* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved */
 int dm__check_versions(const dm_node *n)
 {
-    if ((n->reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
+    const unsigned reads = op_reads(n->op, n->sub);
+    if ((reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
         return version_error(n, n->out, n->ver_out, "output", 0, n);
-    for (int k = 0; (n->reads & DM_READ_INS) && k < n->ninputs; k++) {
+    for (int k = 0; (reads & DM_READ_INS) && k < n->ninputs; k++) {
         const dm_tensor *x = n->in[k];
-        if (!dm__reads_in(n->reads, k) || !x || x->storage->version == dm__vers(n)[k]) continue;
+        if (!dm__reads_in(reads, k) || !x || x->storage->version == dm__vers(n)[k]) continue;
         /* a non-leaf: named by where it comes from now, as PyTorch does; a leaf (or a tensor
            without history) by the node it goes into */
         return x->grad_fn ? version_error(n, x, dm__vers(n)[k], "output", 0, x->grad_fn)
@@ -764,9 +764,10 @@ int dm__check_versions(const dm_node *n)
     for (int i = 0; i < DM_NODE_MAX_SAVED; i++) {
         const dm_tensor *x = n->saved[i];
         /* the rules that read their output read it from a saved alias */
-        if (x && x->storage->version != n->ver_saved[i])
-            return version_error(n, x, n->ver_saved[i], "output", 0,
-                                 n->reads & DM_READ_OUT ? n : NULL);
+        if (!x || (uint16_t)x->storage->version == n->ver_saved[i]) continue;
+        /* the version then: the latest one with those low bits */
+        uint32_t v = x->storage->version, want = v - (uint16_t)(v - n->ver_saved[i]);
+        return version_error(n, x, want, "output", 0, reads & DM_READ_OUT ? n : NULL);
     }
     return 0;
 }
@@ -887,9 +888,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
-        } else if ((n->reads || n->saved[0] || n->saved[1] || n->saved[2] || n->saved[3] ||
-                    (n->op >= DM_OP_VIEW && n->op <= DM_OP_EXPAND)) && dm__check_versions(n)) {
-            /* (the test before the call: most nodes have nothing to check) */
+        } else if (dm__check_versions(n)) {
             rc = -1;
         } else {
             if (def->backward(&ctx, n, n->gacc, gin) != 0) rc = -1;

@@ -208,9 +208,9 @@ static int rebase_view(const char *fn, dm_tensor *v, dm_tensor *r)
     }
     for (int k = 0; k < n->ninputs; k++) dm__edges(cs)[1 + k] = dm__edges(n)[k];
     cs->saved[0] = dm_tensor_retain(r);
-    cs->ver_saved[0] = r->storage->version;
+    cs->ver_saved[0] = (uint16_t)r->storage->version;
     cs->saved[1] = geo;
-    cs->ver_saved[1] = geo->storage->version;
+    cs->ver_saved[1] = (uint16_t)geo->storage->version;
     dm__edges(bottom)[0] = cs;
     int rc = copy_raw(fn, v, r);
     cs->ver_out = base->storage->version;
@@ -279,7 +279,7 @@ static int rebase(const char *fn, dm_tensor *t, dm_tensor *r)
        gradients still go there (their edges). */
     int uses = 0, reads = 0, keep = -1;
     for (int k = 0; k < n->ninputs; k++)
-        if (n->in[k] == t) { uses = 1; reads |= dm__reads_in(n->reads, k); }
+        if (n->in[k] == t) { uses = 1; reads |= dm__reads_in(dm__op_reads(n->op, n->sub), k); }
     if (!uses && old_fn) {
         for (int i = DM_NODE_MAX_SAVED - 1; i >= 0 && keep < 0; i--) if (!n->saved[i]) keep = i;
         if (keep < 0) {
@@ -304,7 +304,7 @@ static int rebase(const char *fn, dm_tensor *t, dm_tensor *r)
         }
         if (keep >= 0) {
             n->saved[keep] = dm_tensor_retain(old);
-            n->ver_saved[keep] = old->storage->version;
+            n->ver_saved[keep] = (uint16_t)old->storage->version;
         }
         dm_tensor_release(old);
     }

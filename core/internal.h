@@ -302,18 +302,19 @@ struct dm_node {
      * to the old one, kept alive by the alias the new node holds), and in[k]'s version when
      * recorded (those the rule reads are checked by backward). */
     dm_tensor **in;
-    unsigned reads;               /* what the rule reads: the op table's, refined by sub */
     uint32_t ver_out;             /* the output's version when recorded */
-    uint32_t ver_saved[DM_NODE_MAX_SAVED];  /* saved[i]'s version when saved */
+    /* saved[i]'s version when saved, its low 16 bits (the node stays within 256 bytes for
+       three inputs, the cache's small blocks; 65536 writes in between go unseen) */
+    uint16_t ver_saved[DM_NODE_MAX_SAVED];
     dm_tensor *saved[DM_NODE_MAX_SAVED];   /* retained; detached aliases, masks, indices */
     dm_params par;                /* the op's parameters: the record its op table row names */
     int64_t in_shape[DM_MAX_DIMS];
     dm_tensor *out;               /* the output tensor, which owns the node (not retained) */
     /* backward bookkeeping */
     dm_tensor *gacc;              /* gradient flowing into this node's output */
-    int freed;                    /* graph released by a backward pass */
     int pending;                  /* consumers not yet processed */
-    int mark;
+    unsigned char freed;          /* graph released by a backward pass */
+    unsigned char mark;
 };
 static inline dm_node **dm__edges(const dm_node *n)
 {

@@ -355,7 +355,7 @@ static int backward_after_write(const gcase *c, dm_tensor *const *in, int k, uns
     dm_tensor *y = c->f(in, NULL);
     if (!y || !y->grad_fn) { dm_tensor_release(y); dm_seterr("no node"); return -2; }
     dm_node *n = y->grad_fn;
-    *reads = n->reads;
+    *reads = dm__op_reads(n->op, n->sub);
     dm_tensor *x = k == -1 ? y : k >= 0 && k < n->ninputs ? n->in[k] : NULL;
     if (k >= -1 && !x) { dm_tensor_release(y); return -2; }
     if (x) {
