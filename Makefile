@@ -292,8 +292,9 @@ valgrind: all $(CTEST_BIN)
 	[ $$fail -eq 0 ]
 
 # The API fuzzer (tests/fuzz/api_fuzz.lua) under the sanitized host for FUZZ_SECONDS, first seed
-# FUZZ_SEED (default: today's date, printed); ends with "N passed, N failed" (calls without a
-# finding, findings: a crash, a hang, Lua's own message from deepmoon's Lua files).
+# FUZZ_SEED (default: today's date, printed), one process per seed; ends with the number of
+# calls, then "fuzz-api: N passed, N failed" (seeds without a finding, findings: a crash, a
+# hang, Lua's own message from deepmoon's Lua files).  .ci/run runs it as a stage.
 FUZZ_SECONDS ?= 150
 FUZZ_SEED    ?=
 .PHONY: fuzz-api

@@ -16,13 +16,13 @@ source = {
 description = {
   summary = "Deep learning for Lua 5.4: tensors, autograd and PyTorch-style nn in C and Lua",
   detailed = [[
-A small C11 core holds float32 tensors, their kernels (OpenBLAS for matrix products) and
+A small C11 core holds tensors (float32, float64, int64, uint8, bool), their kernels (OpenBLAS for matrix products) and
 reverse-mode autograd; pure Lua on top gives PyTorch-style layers, losses, optimizers and
 data loaders under PyTorch's names.  The deepmoon program is a Lua 5.4 interpreter whose
 prompt has deepmoon loaded, line editing and Tab completion.
 ]],
   homepage = "https://deepmoon.invalid",
-  -- license: not chosen yet; `luarocks lint` asks for one (luarocks make does not)
+  license = "MIT",
 }
 dependencies = {
   "lua >= 5.4, < 5.5",

@@ -60,6 +60,21 @@ dm_rng *lb_check_generator(lua_State *L, int idx);
    opens: dm.manual_seed in one state never moves another's stream) */
 dm_rng *lb_default_rng(lua_State *L);
 
+/* the dims and keepdim of a reduction (reduce_args.c): arguments from idx are
+   [dim | {dims}] [nmid arguments the caller reads] [keepdim] [options table]; the options
+   table (dim=, keepdim=, and the caller's extra names) may stand anywhere after self as the
+   last argument.  A name given both ways raises "fn: dim given twice". */
+#define LB_RA_MULTI 1      /* a list of dims is allowed */
+#define LB_RA_NOKEEP 2     /* no keepdim (softmax) */
+typedef struct {
+    int n;                 /* dims given (-1: none; 0: an empty list, i.e. all) */
+    int dims[DM_MAX_DIMS]; /* core dims (0-based, or negative from the end) */
+    int keepdim;
+    int opts;              /* stack index of the options table, 0 when none */
+} lb_rargs;
+void lb_reduce_args(lua_State *L, int idx, const char *fn, int flags, int nmid,
+                    const char *const *extra, lb_rargs *a);
+
 /* ---- dtypes (dtype.c) ---------------------------------------------------------------- */
 /* Every op takes tensors of any dtype (lb_check): the core checks dtypes and says how
    to convert. */
@@ -78,5 +93,14 @@ void lb_open_io(lua_State *L, int methods, int module);
 void lb_open_init(lua_State *L, int methods, int module);
 void lb_open_dtype(lua_State *L, int methods, int module);
 void lb_open_model(lua_State *L, int methods, int module);
+void lb_open_ops_reduce(lua_State *L, int methods, int module);
+void lb_open_ops_index(lua_State *L, int methods, int module);
+void lb_open_ops_shape(lua_State *L, int methods, int module);
+void lb_open_index(lua_State *L, int methods, int module);
+/* t[key] and t[key] = v for a key that is not a string (index.c): Tensor at 1, key at 2
+   (value at 3); lb_index_get pushes the result */
+int lb_index_get(lua_State *L);
+int lb_index_set(lua_State *L);
+void lb_open_pt(lua_State *L, int methods, int module);
 
 #endif

@@ -1,4 +1,5 @@
-/*
+/* SPDX-License-Identifier: MIT -- Copyright (c) 2026 The deepmoon authors
+ *
  * deepmoon_lua.h -- deepmoon for programs that host Lua 5.4 (the C API for embedding).
  *
  * A host opens deepmoon in any lua_State it owns; the Lua modules (deepmoon, deepmoon.nn,

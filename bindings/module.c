@@ -502,6 +502,11 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_init(L, methods, module);
     lb_open_dtype(L, methods, module);
     lb_open_model(L, methods, module);
+    lb_open_ops_reduce(L, methods, module);
+    lb_open_ops_index(L, methods, module);
+    lb_open_ops_shape(L, methods, module);
+    lb_open_index(L, methods, module);
+    lb_open_pt(L, methods, module);
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");
     lua_pushliteral(L, DM_VERSION);

@@ -817,13 +817,16 @@ static int t_where(lua_State *L)
     return lb_done(L, slot);
 }
 
-/* reductions: t:sum([dim] [, keepdim]) */
+/* reductions: t:sum([dim | {dims}] [, keepdim] [, {dim =, keepdim =}]) (reduce_args.c);
+   sum and mean over several dims at once, prod over one */
 static int reduce(lua_State *L, dm_redop op, const char *fn)
 {
     dm_tensor *t = lb_check(L, 1);
-    int dim = lb_optdim(L, 2, fn, DM_ALL);
-    int keepdim = lua_toboolean(L, 3);
-    RESULT(dm_reduce(op, t, dim, keepdim, 1));
+    lb_rargs a;
+    lb_reduce_args(L, 2, fn, op == DM_RED_PROD ? 0 : LB_RA_MULTI, 0, NULL, &a);
+    if (a.n < 0) RESULT(dm_reduce(op, t, DM_ALL, a.keepdim, 1));
+    if (a.n == 1) RESULT(dm_reduce(op, t, a.dims[0], a.keepdim, 1));
+    RESULT(dm_reduce_dims(op, t, a.n, a.dims, a.keepdim));
 }
 static int t_sum(lua_State *L) { return reduce(L, DM_RED_SUM, "sum"); }
 static int t_mean(lua_State *L) { return reduce(L, DM_RED_MEAN, "mean"); }
@@ -840,10 +843,10 @@ static void one_based(dm_tensor *ix)
 static int arg_reduce(lua_State *L, dm_redop op, const char *fn)
 {
     dm_tensor *t = lb_check(L, 1);
-    int dim = lb_optdim(L, 2, fn, DM_ALL);
-    int keepdim = lua_toboolean(L, 3);
+    lb_rargs a;
+    lb_reduce_args(L, 2, fn, 0, 0, NULL, &a);
     dm_tensor **slot = lb_newbox(L);
-    *slot = dm_reduce(op, t, dim, keepdim, 1);
+    *slot = dm_reduce(op, t, a.n < 0 ? DM_ALL : a.dims[0], a.keepdim, 1);
     if (*slot) one_based(*slot);
     return lb_done(L, slot);
 }
@@ -857,12 +860,13 @@ static int maxmin(lua_State *L, int is_min)
     const char *fn = is_min ? "min" : "max";
     dm_tensor *t = lb_check(L, 1);
     if (lb_is_tensor(L, 2)) return binary(L, is_min ? DM_BIN_MINIMUM : DM_BIN_MAXIMUM, fn);
-    if (lua_isnoneornil(L, 2)) RESULT(dm_reduce(is_min ? DM_RED_MIN : DM_RED_MAX, t, DM_ALL, 0, 1));
-    int dim = lb_dim(L, 2, fn);
-    int keepdim = lua_toboolean(L, 3);
+    lb_rargs a;
+    lb_reduce_args(L, 2, fn, 0, 0, NULL, &a);
+    if (a.n < 0) RESULT(dm_reduce(is_min ? DM_RED_MIN : DM_RED_MAX, t, DM_ALL, 0, 1));
     dm_tensor **vs = lb_newbox(L);
     dm_tensor **is = lb_newbox(L);
-    if (dm_max_dim(t, dim, keepdim, is_min, vs, is) != 0) return luaL_error(L, "%s", dm_errmsg());
+    if (dm_max_dim(t, a.dims[0], a.keepdim, is_min, vs, is) != 0)
+        return luaL_error(L, "%s", dm_errmsg());
     one_based(*is);
     lb_done(L, vs);
     lb_done(L, is);
@@ -871,42 +875,56 @@ static int maxmin(lua_State *L, int is_min)
 static int t_max(lua_State *L) { return maxmin(L, 0); }
 static int t_min(lua_State *L) { return maxmin(L, 1); }
 
-/* var([dim] [, unbiased | {correction=, unbiased=, keepdim=}] [, keepdim]) */
+/* var([dim] [, unbiased] [, keepdim] [, {dim=, correction=, unbiased=, keepdim=}]) */
 static int varstd(lua_State *L, dm_redop op, const char *fn)
 {
+    static const char *const extra[] = { "correction", "unbiased", NULL };
     dm_tensor *t = lb_check(L, 1);
-    int dim = lb_optdim(L, 2, fn, DM_ALL);
+    lb_rargs a;
+    lb_reduce_args(L, 2, fn, 0, 1, extra, &a);
     int64_t correction = 1;
-    int keepdim = lua_toboolean(L, 4);
-    if (lua_istable(L, 3)) {
-        static const char *const known[] = { "correction", "unbiased", "keepdim", NULL };
-        lb_opts_check(L, 3, fn, known);
-        lua_getfield(L, 3, "unbiased");
-        if (!lua_isnil(L, -1)) correction = lua_toboolean(L, -1);
-        lua_getfield(L, 3, "correction");
-        if (!lua_isnil(L, -1)) correction = (int64_t)luaL_checkinteger(L, -1);
-        lua_getfield(L, 3, "keepdim");
-        if (!lua_isnil(L, -1)) keepdim = lua_toboolean(L, -1);
-        lua_pop(L, 3);
-    } else if (!lua_isnoneornil(L, 3)) {
-        correction = lua_toboolean(L, 3);
+    int ugiven = a.opts != 3 && !lua_isnoneornil(L, 3);
+    if (ugiven) correction = lua_toboolean(L, 3);
+    if (a.opts) {
+        lua_getfield(L, a.opts, "unbiased");
+        if (!lua_isnil(L, -1)) {
+            if (ugiven) return luaL_error(L, "%s: unbiased given twice", fn);
+            correction = lua_toboolean(L, -1);
+        }
+        lua_getfield(L, a.opts, "correction");
+        if (!lua_isnil(L, -1)) {
+            if (ugiven) return luaL_error(L, "%s: correction given twice (as unbiased)", fn);
+            correction = (int64_t)luaL_checkinteger(L, -1);
+        }
+        lua_pop(L, 2);
     }
-    RESULT(dm_reduce(op, t, dim, keepdim, correction));
+    RESULT(dm_reduce(op, t, a.n < 0 ? DM_ALL : a.dims[0], a.keepdim, correction));
 }
 static int t_var(lua_State *L) { return varstd(L, DM_RED_VAR, "var"); }
 static int t_std(lua_State *L) { return varstd(L, DM_RED_STD, "std"); }
 
+/* softmax(dim) or softmax({dim = }) */
+static int softmax_dim(lua_State *L, const char *fn)
+{
+    if (lua_type(L, 2) == LUA_TNUMBER && lua_gettop(L) == 2) return lb_dim(L, 2, fn);
+    lb_rargs a;
+    lb_reduce_args(L, 2, fn, LB_RA_NOKEEP, 0, NULL, &a);
+    if (a.n < 0 && a.opts) return luaL_error(L, "%s: dim is required", fn);
+    if (a.n < 0) return lb_dim(L, 2, fn);              /* raises: dim is required */
+    return a.dims[0];
+}
+
 static int t_softmax(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
-    int d = lb_dim(L, 2, "softmax");
+    int d = softmax_dim(L, "softmax");
     RESULT(dm_softmax(t, d));
 }
 
 static int t_log_softmax(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
-    int d = lb_dim(L, 2, "log_softmax");
+    int d = softmax_dim(L, "log_softmax");
     RESULT(dm_log_softmax(t, d));
 }
 
@@ -1194,14 +1212,8 @@ static int t_index(lua_State *L)
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     lua_pop(L, 1);
     dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Integer i = luaL_checkinteger(L, 2);
-        if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
-        if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
-        RESULT(dm_select(t, 0, i > 0 ? i - 1 : i));
-    }
+    if (lua_type(L, 2) != LUA_TSTRING) return lb_index_get(L);   /* t[i], t[{...}], t[mask] */
     const char *k = lua_tostring(L, 2);
-    if (!k) return 0;
     if (strcmp(k, "grad") == 0) {
         lb_grad_box(L, 1, t);
         return 1;
@@ -1222,27 +1234,13 @@ static int t_index(lua_State *L)
     if (strcmp(k, "is_cuda") == 0) { lua_pushboolean(L, 0); return 1; }
     if (strcmp(k, "T") == 0) { lua_settop(L, 1); return t_t(L); }
     if (strcmp(k, "data") == 0) { lua_settop(L, 1); return t_detach(L); }   /* as PyTorch's */
-    return 0;
+    return luaL_error(L, "deepmoon.Tensor has no member '%s'", k);
 }
 
 static int t_newindex(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Integer i = luaL_checkinteger(L, 2);
-        if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-dim tensor");
-        if (i == 0) return luaL_error(L, "index: index 0 is invalid (indices are 1-based)");
-        int vt = lua_type(L, 3);
-        dm_tensor *src = lb_is_tensor(L, 3) ? lb_check(L, 3) : NULL;   /* raises first */
-        if (!src && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN)
-            return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
-        dm_tensor *v = dm_select(t, 0, i > 0 ? i - 1 : i);
-        if (!v) return luaL_error(L, "%s", dm_errmsg());
-        int rc = src ? dm_copy_(v, src) : fill_value(L, v, 3);
-        dm_tensor_release(v);
-        if (rc) return luaL_error(L, "%s", dm_errmsg());
-        return 0;
-    }
+    if (lua_type(L, 2) != LUA_TSTRING) return lb_index_set(L);   /* t[i] = v, t[{...}] = v */
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "grad") == 0) {
         dm_tensor *g = lua_isnil(L, 3) ? NULL : lb_check(L, 3);

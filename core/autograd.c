@@ -82,6 +82,32 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0",  3, "batchnorm", dm__bw_batchnorm, R0 | R1 },
     [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss, DM_READ_INS },
     [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom, DM_READ_INS },
+    [DM_OP_AMAX]         = { "AmaxBackward0",             1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_AMIN]         = { "AminBackward0",             1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_LOGSUMEXP]    = { "LogsumexpBackward0",        1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_NORM]         = { "NormBackward1",             1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_NAN_TO_NUM]   = { "NanToNumBackward0",         1, NULL,        dm__bw_nan_to_num, R0 },
+    [DM_OP_REMAINDER]    = { "RemainderBackward1",        2, NULL,        dm__bw_divmod, R0 | R1 },
+    [DM_OP_FMOD]         = { "FmodBackward1",             2, NULL,        dm__bw_divmod, R0 | R1 },
+    [DM_OP_FLOOR_DIVIDE] = { "FloorDivideBackward0",      2, NULL,        dm__bw_divmod, R0 | R1 },
+    [DM_OP_GATHER]       = { "GatherBackward0",           1, "index",     dm__bw_gather, 0 },
+    [DM_OP_SCATTER]      = { "ScatterBackward0",          2, "index",     dm__bw_scatter, 0 },
+    [DM_OP_SCATTER_ADD]  = { "ScatterAddBackward0",       2, "index",     dm__bw_scatter, 0 },
+    [DM_OP_INDEX_ADD]    = { "IndexAddBackward0",         2, "index",     dm__bw_index_add, 0 },
+    [DM_OP_SORT]         = { "SortBackward0",             1, "index",     dm__bw_sort, 0 },
+    [DM_OP_TOPK]         = { "TopkBackward0",             1, "index",     dm__bw_sort, 0 },
+    [DM_OP_KTHVALUE]     = { "KthvalueBackward0",         1, "index",     dm__bw_sort, 0 },
+    [DM_OP_CUMSUM]       = { "CumsumBackward0",           1, "index",     dm__bw_scan, 0 },
+    [DM_OP_CUMPROD]      = { "CumprodBackward0",          1, "index",     dm__bw_scan, R0 },
+    [DM_OP_DIAGONAL]     = { "DiagonalBackward0",         1, "diagonal",  dm__bw_diagonal, 0 },
+    [DM_OP_DIAG]         = { "DiagBackward0",             1, "diagonal",  dm__bw_diag, 0 },
+    [DM_OP_TRIL]         = { "TrilBackward0",             1, "diagonal",  dm__bw_tri, 0 },
+    [DM_OP_TRIU]         = { "TriuBackward0",             1, "diagonal",  dm__bw_tri, 0 },
+    [DM_OP_FLIP]         = { "FlipBackward0",             1, "flip_dims", dm__bw_flip, 0 },
+    [DM_OP_SLICE]        = { "SliceBackward0",            1, "slice",     dm__bw_slice, 0 },
+    [DM_OP_INDEX]        = { "IndexBackward0",            1, "adv",       dm__bw_index, 0 },
+    [DM_OP_INDEX_PUT]    = { "IndexPutBackward0",         2, "adv",       dm__bw_index_put, 0 },
+    [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill, 0 },
     [DM_OP_COPY]         = { "CopyBackwards",            -1, NULL,        dm__bw_copy, 0 },
     [DM_OP_COPY_SLICES]  = { "CopySlices",               -1, NULL,        dm__bw_copy_slices, 0 },
 };
@@ -750,7 +776,7 @@ int dm__check_versions(const dm_node *n)
         return x->grad_fn ? version_error(n, x, dm__vers(n)[k], "output", 0, x->grad_fn)
                           : version_error(n, x, dm__vers(n)[k], "input", k, n);
     }
-    if (n->op >= DM_OP_VIEW && n->op <= DM_OP_EXPAND && n->in[0] && dm__edges(n)[0] &&
+    if (dm__is_view_op(n->op) && n->in[0] && dm__edges(n)[0] &&
         dm__edges(n)[0] != DM_EDGE_LEAF && n->in[0]->grad_fn != dm__edges(n)[0]) {
         /* PyTorch regenerates a view's grad_fn from its base's new history; here the view
            would send its gradient to the base's old history, so refuse */

@@ -1,4 +1,5 @@
-/*
+/* SPDX-License-Identifier: MIT -- Copyright (c) 2026 The deepmoon authors
+ *
  * deepmoon.h -- the public C API of deepmoon's core.
  *
  * A tensor is an N-dimensional array (N <= DM_MAX_DIMS) of one dtype (float32 by default;
@@ -328,8 +329,8 @@ dm_tensor *dm_softmax(const dm_tensor *x, int dim);
 dm_tensor *dm_log_softmax(const dm_tensor *x, int dim);
 
 /* ---- linear algebra ----------------------------------------------------------------- */
-/* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched 3-D (either side 2-D
-   or 3-D, batch broadcast when one side has batch 1 or is 2-D); matmul and linear take
+/* 1-D x 1-D -> scalar, 2-D x 1-D, 1-D x 2-D, 2-D x 2-D, and batched (all dims but the last
+   two are batch dims, broadcast as torch.matmul's; a 1-D side has none); matmul and linear take
    float32, float64, int64 or uint8 (integers wrap as PyTorch's), all operands one dtype */
 dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b);
 /* y = x @ w^T + b; x [N x in], w [out x in], b [out] or NULL -> [N x out] */
@@ -361,6 +362,53 @@ dm_tensor *dm_cat(int n, dm_tensor *const *ts, int dim);
 dm_tensor *dm_stack(int n, dm_tensor *const *ts, int dim);
 /* idx holds 0-based indices as floats (1-D) */
 dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx);
+
+/* ---- gather, scatter, sort, scans, sampling (gather.c, sort.c, scan.c, sample.c) ------
+   PyTorch 1.13's semantics; positions (indices in and out) are 0-based int64 here. */
+typedef enum { DM_SCATTER_NONE = 0, DM_SCATTER_ADD, DM_SCATTER_MUL } dm_scatter_reduce;
+/* out[c] = x[c with c[dim] = index[c]]; out has index's shape */
+dm_tensor *dm_gather(const dm_tensor *x, int dim, const dm_tensor *index);
+/* x with src[c] written (or added, multiplied) at c with c[dim] = index[c]; a copy */
+dm_tensor *dm_scatter(const dm_tensor *x, int dim, const dm_tensor *index,
+                      const dm_tensor *src, dm_scatter_reduce reduce);
+dm_tensor *dm_scatter_value(const dm_tensor *x, int dim, const dm_tensor *index, double value,
+                            dm_scatter_reduce reduce);
+dm_tensor *dm_scatter_add(const dm_tensor *x, int dim, const dm_tensor *index,
+                          const dm_tensor *src);
+/* x with alpha * src's slices j added at slice index[j] along dim (index 1-D) */
+dm_tensor *dm_index_add(const dm_tensor *x, int dim, const dm_tensor *index,
+                        const dm_tensor *src, double alpha);
+/* the same written into t (the out-of-place result through the one in-place commit); src
+   NULL: scatter value */
+int dm_scatter_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
+                double value, dm_scatter_reduce reduce);
+int dm_scatter_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src);
+int dm_index_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
+                  double alpha);
+/* counts of the values 0 .. max of x [N] (or summed weights [N]); at least minlength long */
+dm_tensor *dm_bincount(const dm_tensor *x, const dm_tensor *weights, int64_t minlength);
+/* labels [...] (int64, 0 .. C-1) -> int64 [... x C]; num_classes -1: max + 1 */
+dm_tensor *dm_one_hot(const dm_tensor *labels, int64_t num_classes);
+/* sorted unique values (dim DM_ALL: of the flattened x) or slices along dim; inverse (x's
+   shape, or [x.shape[dim]]) and counts; three new references */
+int dm_unique(const dm_tensor *x, int dim, dm_tensor **values, dm_tensor **inverse,
+              dm_tensor **counts);
+/* values and int64 indices along dim; stable (ties keep their order), NaN sorts as largest */
+int dm_sort(const dm_tensor *x, int dim, int descending, int stable, dm_tensor **values,
+            dm_tensor **indices);
+int dm_topk(const dm_tensor *x, int64_t k, int dim, int largest, int sorted,
+            dm_tensor **values, dm_tensor **indices);
+int dm_kthvalue(const dm_tensor *x, int64_t k, int dim, int keepdim, dm_tensor **values,
+                dm_tensor **indices);   /* the k-th smallest, k in 1 .. size */
+dm_tensor *dm_cumsum(const dm_tensor *x, int dim);   /* integer and bool x give int64 */
+dm_tensor *dm_cumprod(const dm_tensor *x, int dim);
+/* probs [C] or [B x C] -> int64 [n] or [B x n], 0-based categories */
+dm_tensor *dm_multinomial(const dm_tensor *probs, int64_t n, int replacement, dm_rng *g);
+dm_tensor *dm_bernoulli(const dm_tensor *p, dm_rng *g);         /* 1 with probability p */
+int dm_bernoulli_tensor_(dm_tensor *t, const dm_tensor *p, dm_rng *g);
+/* (mean or mean_s) + (std or std_s) * N(0, 1); at least one of mean, std a tensor */
+dm_tensor *dm_normal_tensor(const dm_tensor *mean, double mean_s, const dm_tensor *std,
+                            double std_s, dm_rng *g);
 
 /* ---- layers (nn.c) ------------------------------------------------------------------ */
 /* inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity when not
@@ -682,6 +730,150 @@ typedef struct dm_backward_hooks {
 } dm_backward_hooks;
 int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                    const dm_backward_hooks *h);     /* dm_backward with callbacks (h may be NULL) */
+
+
+/* ---- reductions over several dims, tests of values, bitwise and integer division ------
+   (reduce_multi.c, bitwise.c) dims: n 0-based (or negative) dims; n == 0 reduces all. */
+dm_tensor *dm_reduce_dims(dm_redop op, const dm_tensor *x, int n, const int *dims,
+                          int keepdim);                    /* sum or mean over several dims */
+dm_tensor *dm_amax(const dm_tensor *x, int n, const int *dims, int keepdim); /* ties share g */
+dm_tensor *dm_amin(const dm_tensor *x, int n, const int *dims, int keepdim);
+dm_tensor *dm_logsumexp(const dm_tensor *x, int n, const int *dims, int keepdim); /* stable */
+/* (sum |x|^p)^(1/p); p = 0 counts nonzeros, +-INFINITY max/min |x|; floating x only */
+dm_tensor *dm_norm(const dm_tensor *x, double p, int n, const int *dims, int keepdim);
+/* any/all over dim (DM_ALL: everything): bool (uint8 for a uint8 x, as PyTorch 1.13) */
+dm_tensor *dm_any_all(const dm_tensor *x, int dim, int keepdim, int is_all);
+dm_tensor *dm_isclass(const dm_tensor *x, int kind);    /* kind 0 isnan, 1 isinf, 2 isfinite */
+/* nan -> nan, +inf -> *posinf, -inf -> *neginf (NULL: the dtype's largest/lowest value) */
+dm_tensor *dm_nan_to_num(const dm_tensor *x, double nan, const double *posinf,
+                         const double *neginf);
+typedef enum {
+    DM_B2_BITWISE_AND, DM_B2_BITWISE_OR, DM_B2_BITWISE_XOR,      /* integer and bool only */
+    DM_B2_LOGICAL_AND, DM_B2_LOGICAL_OR, DM_B2_LOGICAL_XOR,      /* any dtypes -> bool */
+    DM_B2_FLOOR_DIVIDE, DM_B2_REMAINDER, DM_B2_FMOD,             /* no bool; int / 0 errors */
+    DM_B2_COUNT
+} dm_binop2;
+dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b); /* broadcast */
+dm_tensor *dm_unop2_apply(int logical, const dm_tensor *x);   /* logical_not / bitwise_not */
+/* ---- products, diagonals and shape ops (products.c, einsum.c, shape_ops.c) ------------
+   PyTorch 1.13's semantics; dims 0-based.  Products take float32, float64, int64, uint8,
+   every operand one dtype; the rest take every dtype. */
+dm_tensor *dm_bmm(const dm_tensor *a, const dm_tensor *b);  /* [B x n x k] @ [B x k x m] -> [B x n x m] */
+/* beta * input + alpha * bmm(b1, b2), input broadcast to [B x n x m]; beta 0: input unread */
+dm_tensor *dm_baddbmm(const dm_tensor *input, const dm_tensor *b1, const dm_tensor *b2,
+                      double beta, double alpha);
+/* beta * input + alpha * m1 @ m2; m1 [n x k], m2 [k x m], input broadcast to [n x m] */
+dm_tensor *dm_addmm(const dm_tensor *input, const dm_tensor *m1, const dm_tensor *m2,
+                    double beta, double alpha);
+dm_tensor *dm_outer(const dm_tensor *a, const dm_tensor *b);   /* [n], [m] -> [n x m] a_i b_j */
+/* torch.einsum("bij,bjk->bik", ...): n operands; repeated subscripts take diagonals,
+   "..." broadcasts, no "->": the output is "..." then the letters named once, sorted */
+dm_tensor *dm_einsum(const char *equation, int n, dm_tensor *const *operands);
+/* view of the diagonal offset (> 0 above the main one) across dim1 and dim2, which go;
+   the diagonal becomes the last dim */
+dm_tensor *dm_diagonal(const dm_tensor *t, int64_t offset, int dim1, int dim2);
+dm_tensor *dm_diag(const dm_tensor *t, int64_t offset);   /* [n] -> [n+|k| x n+|k|]; [r x c] -> [len] */
+dm_tensor *dm_trace(const dm_tensor *t);                  /* [r x c] -> [] sum of the diagonal */
+dm_tensor *dm_tril(const dm_tensor *t, int64_t k);        /* [.. x r x c]: zero where j > i + k */
+dm_tensor *dm_triu(const dm_tensor *t, int64_t k);        /* [.. x r x c]: zero where j < i + k */
+/* n repeats, n >= ndim (leading ones add dims): a copy of [r0 s0 x r1 s1 ...] */
+dm_tensor *dm_repeat(const dm_tensor *t, int n, const int64_t *repeats);
+dm_tensor *dm_tile(const dm_tensor *t, int n, const int64_t *repeats);  /* fewer: ones in front */
+/* Several views along dim, as a malloc'd array of *count new references (free() it after
+   releasing them): pieces of size (the last smaller), of the given sizes, chunks of
+   ceil(len / chunks), or every index (unbind, dim removed) */
+dm_tensor **dm_split(const dm_tensor *t, int64_t size, int dim, int64_t *count);
+dm_tensor **dm_split_sizes(const dm_tensor *t, int n, const int64_t *sizes, int dim,
+                           int64_t *count);
+dm_tensor **dm_chunk(const dm_tensor *t, int64_t chunks, int dim, int64_t *count);
+dm_tensor **dm_unbind(const dm_tensor *t, int dim, int64_t *count);
+dm_tensor *dm_flip(const dm_tensor *t, int n, const int *dims);         /* a copy, reversed */
+/* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
+dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
+                   const int *dims);
+dm_tensor *dm_narrow_copy(const dm_tensor *t, int dim, int64_t start, int64_t len);
+/* dims src[i] moved to dst[i], the others in their order (a permuted view) */
+dm_tensor *dm_movedim(const dm_tensor *t, int n, const int *src, const int *dst);
+/* ---- indexing (index.c): positions 0-based, negative from the end ------------------------
+ * idx lists: one entry per dim from the first: NULL (the whole dim), an int64 tensor (that
+ * dim) or a bool mask (as many dims as it has, its shape theirs).  The index tensors
+ * broadcast together to B; the result has B in place of the indexed dims when they are
+ * adjacent, else first (PyTorch's advanced indexing). */
+dm_tensor *dm_slice(const dm_tensor *t, int dim, int64_t start, int64_t len, int64_t step);
+                        /* view: len elements of dim from start, step apart (step > 0) */
+dm_tensor *dm_index(const dm_tensor *x, int n, const dm_tensor *const *idx);  /* x[idx], a copy */
+dm_tensor *dm_index_put(const dm_tensor *t, int n, const dm_tensor *const *idx,
+                        const dm_tensor *values, int accumulate);
+                        /* a copy of t with t[idx] = values (+= when accumulate, repeated
+                           indices summed); values broadcast to x[idx]'s shape, converted */
+int dm_index_put_(dm_tensor *t, int n, const dm_tensor *const *idx, const dm_tensor *values,
+                  int accumulate);                    /* the same, written into t */
+dm_tensor *dm_index_put_ex(const dm_tensor *t, const int64_t *start, const int64_t *len,
+                           const int64_t *step, int n, const dm_tensor *const *idx,
+                           const dm_tensor *values, int accumulate);
+                        /* index_put into a window of t: per dim of t, start, len and step
+                           (step 0: the dim is selected at start and goes); idx index the
+                           window's dims.  start NULL: the whole of t */
+int dm_index_put_ex_(dm_tensor *t, const int64_t *start, const int64_t *len,
+                     const int64_t *step, int n, const dm_tensor *const *idx,
+                     const dm_tensor *values, int accumulate);
+dm_tensor *dm_masked_fill(const dm_tensor *t, const dm_tensor *mask, double value);
+                        /* t with value where the bool mask (broadcast) is true */
+int dm_masked_fill_(dm_tensor *t, const dm_tensor *mask, double value);
+dm_tensor *dm_masked_select(const dm_tensor *t, const dm_tensor *mask);
+                        /* 1-d: t's elements where mask is true (both broadcast), row-major */
+dm_tensor *dm_nonzero(const dm_tensor *t);   /* int64 [n x ndim]: positions of nonzeros */
+/* ---- PyTorch checkpoints (pt.c; pickle.c, zip.c) ------------------------------------ */
+/* What torch.save writes since PyTorch 1.6: a zip archive ("<name>/data.pkl", a pickle of
+   the object, and "<name>/data/<key>", one stored record per storage).  A checkpoint is read
+   as a tree of Python-like values (a dm_pydoc owns every value of one tree, shared and even
+   self-referencing ones, and frees them at once).  Only what a weights file needs is
+   understood: the pickle opcodes of protocol 2, and the callables of PyTorch's
+   weights_only=True allowlist that rebuild tensors (torch._utils._rebuild_tensor_v2,
+   _rebuild_parameter, collections.OrderedDict, the torch.*Storage types); anything else
+   (another global, a REDUCE of anything but those, an unknown opcode, a compressed record,
+   the pre-1.6 format) gives NULL and a message naming it, and nothing a file names is ever
+   called.  Storages load as float32 (Float, Half, BFloat16), float64, int64 (Long, Int,
+   Short, Char), uint8 and bool; tensors are views of them with the file's offset, sizes and
+   strides, so tensors sharing a storage in the file share one here. */
+typedef enum {
+    DM_PY_NONE, DM_PY_BOOL, DM_PY_INT, DM_PY_FLOAT, DM_PY_STR, DM_PY_TENSOR,
+    DM_PY_LIST, DM_PY_TUPLE, DM_PY_DICT,
+    DM_PY_OTHER                 /* something with no value here (a callable, a bare storage) */
+} dm_pykind;
+typedef struct dm_pyval {
+    dm_pykind kind;
+    int64_t i;                  /* BOOL (0, 1), INT */
+    double f;                   /* FLOAT */
+    char *s;                    /* STR: UTF-8, len bytes and a 0; OTHER: what it is; a
+                                   loaded TENSOR: the file's storage type ("torch.HalfStorage") */
+    size_t len;
+    dm_tensor *t;               /* TENSOR: one reference, owned by the document */
+    int64_t n;                  /* LIST, TUPLE: items; DICT: pairs, keys items[2k], values items[2k+1] */
+    struct dm_pyval **items;
+    int64_t cap_;               /* private */
+    int tag_, half_;
+} dm_pyval;
+typedef struct dm_pydoc {
+    dm_pyval *root;
+    dm_pyval **all_;            /* private: every value of the document */
+    int64_t count_, cap_;
+} dm_pydoc;
+dm_pydoc *dm_pydoc_new(void);
+void dm_pydoc_free(dm_pydoc *d);                      /* every value, and the tensors' references */
+dm_pyval *dm_pyval_new(dm_pydoc *d, dm_pykind kind);  /* zeroed, owned by d; NULL on failure */
+dm_pyval *dm_pyval_str(dm_pydoc *d, const char *s, size_t len);      /* copies */
+dm_pyval *dm_pyval_tensor(dm_pydoc *d, dm_tensor *t);                /* retains t */
+int dm_pyval_append(dm_pyval *c, dm_pyval *v);    /* a list or tuple item; a dict's key, then its value */
+const char *dm_pykind_name(dm_pykind k);          /* "None", "bool", "int", ... "dict", "object" */
+dm_pydoc *dm_pt_load(const char *path);           /* NULL and "load: <path>: <problem>" */
+dm_pydoc *dm_pt_load_buffer(const void *data, size_t len, const char *name);
+/* root as a checkpoint torch.load(path, weights_only=True) reads: the top dict as a
+   collections.OrderedDict (what state_dict() gives), other dicts, lists and tuples as
+   themselves, each tensor as a contiguous storage of its own in its dtype (float32 ->
+   FloatStorage, float64, int64, uint8, bool); strings must be UTF-8.  Through a temporary
+   file renamed over path; 0, or -1 and "save: <path>: <problem>". */
+int dm_pt_save(const char *path, const dm_pyval *root);
 
 #ifdef __cplusplus
 }

@@ -111,7 +111,6 @@ int dm__bw_copy(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout
 
 /* ---- recording an in-place write: PyTorch's rebase_history ----------------------------- */
 
-static int is_view_op(dm_op op) { return op >= DM_OP_VIEW && op <= DM_OP_EXPAND; }
 
 /* t's values as they are now: an alias, or a copy when they will be read after the write */
 static dm_tensor *old_value(dm_tensor *t, int copy)
@@ -140,7 +139,7 @@ static dm_node *result_node(const char *fn, dm_tensor *t, dm_tensor *r)
 static int rebase_view(const char *fn, dm_tensor *v, dm_tensor *r)
 {
     dm_node *bottom = v->grad_fn;
-    while (bottom->in[0] && bottom->in[0]->grad_fn && is_view_op(bottom->in[0]->grad_fn->op))
+    while (bottom->in[0] && bottom->in[0]->grad_fn && dm__is_view_op(bottom->in[0]->grad_fn->op))
         bottom = bottom->in[0]->grad_fn;
     dm_tensor *base = bottom->in[0];
     if (!base || dm__edges(bottom)[0] == DM_EDGE_LEAF || !base->grad_fn) {
@@ -270,7 +269,7 @@ int dm__bw_copy_slices(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *cs, const dm_tens
 static int rebase(const char *fn, dm_tensor *t, dm_tensor *r)
 {
     dm_node *old_fn = t->grad_fn;
-    if (old_fn && is_view_op(old_fn->op)) return rebase_view(fn, t, r);
+    if (old_fn && dm__is_view_op(old_fn->op)) return rebase_view(fn, t, r);
     dm_node *n = result_node(fn, t, r);
     if (!n) return -1;
     /* Where r's node has t as an input, it gets an alias of t's old value instead, which

@@ -211,6 +211,16 @@ typedef enum {
     DM_OP_DROPOUT, DM_OP_BATCHNORM, DM_OP_LOSS,
     /* a host function as the rule (dm_record_custom) */
     DM_OP_CUSTOM,
+    /* several-dim reductions, nan_to_num, remainder/fmod/floor_divide (reduce_multi.c, bitwise.c) */
+    DM_OP_AMAX, DM_OP_AMIN, DM_OP_LOGSUMEXP, DM_OP_NORM, DM_OP_NAN_TO_NUM,
+    DM_OP_REMAINDER, DM_OP_FMOD, DM_OP_FLOOR_DIVIDE,
+    /* indexing, sorting, scans (gather.c, sort.c, scan.c) */
+    DM_OP_GATHER, DM_OP_SCATTER, DM_OP_SCATTER_ADD, DM_OP_INDEX_ADD, DM_OP_SORT, DM_OP_TOPK,
+    DM_OP_KTHVALUE, DM_OP_CUMSUM, DM_OP_CUMPROD,
+    /* diagonals, triangles, flip (shape_ops.c) */
+    DM_OP_DIAGONAL, DM_OP_DIAG, DM_OP_TRIL, DM_OP_TRIU, DM_OP_FLIP,
+    /* indexing (index.c) */
+    DM_OP_SLICE, DM_OP_INDEX, DM_OP_INDEX_PUT, DM_OP_MASKED_FILL,
     /* an in-place write whose result does not depend on the old values: copy_, fill_, zero_
        (sub: DM_COPY_*); in {old self, src (copy_ only)} */
     DM_OP_COPY,
@@ -223,6 +233,12 @@ typedef enum {
 
 #define DM_NODE_MAX_SAVED 4
 enum { DM_COPY_COPY, DM_COPY_FILL, DM_COPY_ZERO };    /* DM_OP_COPY's subs */
+/* ops whose output is a view of their input (shares its storage): an in-place write into
+   one goes to its base's history (CopySlices) */
+static inline int dm__is_view_op(int op)
+{
+    return (op >= DM_OP_VIEW && op <= DM_OP_EXPAND) || op == DM_OP_DIAGONAL || op == DM_OP_SLICE;
+}
 
 /* What a backward rule reads (the op table's .reads): bit k for input k (bit 30 stands for
  * inputs 30 and above), DM_READ_OUT for the output.  The node notes their versions when it
@@ -289,6 +305,31 @@ typedef union {
         int training;             /* batch statistics (1) or the running ones (0) */
         double eps;               /* added to the variance */
     } batchnorm;
+    struct {                      /* amax, amin, logsumexp, norm (over several dims) */
+        uint32_t mask;            /* bit d: input dim d reduced */
+        double p;                 /* norm: the order (inf, -inf, 0, any real) */
+    } dims;
+    struct {                      /* gather, scatter(_add), index_add, sort, topk, kthvalue,
+                                     cumsum, cumprod (their index, if any, is saved[0]) */
+        int dim;                  /* the dim indexed, sorted or scanned (0-based) */
+        int keepdim;              /* kthvalue: the dim kept as size 1 */
+        double alpha;             /* index_add: the source's multiplier */
+    } index;
+    struct {                      /* diagonal, diag (of a vector), tril, triu */
+        int64_t offset;           /* the diagonal: 0 main, > 0 above it (tril/triu's k) */
+        int dim1, dim2;           /* diagonal: the two dims it runs across */
+    } diagonal;
+    unsigned flip_dims;           /* flip: bit d set when dim d is reversed */
+    struct {                      /* slice (a strided narrow) */
+        int dim;                  /* the dim sliced */
+        int64_t start;            /* the first index taken (0-based) */
+        int64_t step;             /* the distance between two taken (> 0) */
+    } slice;
+    struct {                      /* index, index_put (saved[0]: the window, saved[1]: the
+                                     broadcast indices [k x B...]) */
+        unsigned dims;            /* bit d: dim d of the (windowed) input is indexed */
+        int accumulate;           /* index_put: values added, not written */
+    } adv;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -407,6 +448,24 @@ int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_mreduce(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_nan_to_num(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_divmod(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_gather(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scatter(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_add(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_sort(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_scan(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+/* matmul of operands of which one has more than 3 dims (products.c; dm_matmul calls it) */
+dm_tensor *dm__matmul_nd(const dm_tensor *a, const dm_tensor *b);
+int dm__bw_diagonal(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_masked_fill(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and

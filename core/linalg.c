@@ -150,11 +150,6 @@ static int matmul_shape(const dm_tensor *a, const dm_tensor *b, int *ndim, int64
                   SHAPE(a, ba), SHAPE(b, bb));
         return -1;
     }
-    if (a->ndim > 3 || b->ndim > 3) {
-        dm_seterr("matmul: tensors of more than 3 dimensions are not supported, "
-                  "got a %s and b %s", SHAPE(a, ba), SHAPE(b, bb));
-        return -1;
-    }
     int64_t k_a = a->shape[a->ndim - 1];
     int64_t k_b = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
     if (k_a != k_b) {
@@ -201,6 +196,8 @@ dm_tensor *dm_matmul(const dm_tensor *a, const dm_tensor *b)
         static const char *const names[2] = { "a", "b" };
         if (check_dtypes("matmul", 2, ins, names)) return NULL;
     }
+    if ((a->ndim > 3 || b->ndim > 3) && a->ndim && b->ndim)
+        return dm__matmul_nd(a, b);             /* products.c: folds the batch dims */
     if (matmul_shape(a, b, &ndim, shape, &sub)) return NULL;
     mat A, B;
     if (mat_init(&A, a, 0)) return NULL;

@@ -47,6 +47,7 @@ static void usage (const char *badopt) {
         fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badopt);
     fprintf(stderr,
         "usage: %s [options] [script [args]]\n"
+        "       %s convert IN OUT   (.pt/.pth <-> .safetensors)\n"
         "Available options are:\n"
         "  -e stat   execute string 'stat'\n"
         "  -i        enter interactive mode after executing 'script'\n"
@@ -56,7 +57,7 @@ static void usage (const char *badopt) {
         "  -E        ignore environment variables\n"
         "  -W        turn warnings on\n"
         "  --        stop handling options\n"
-        "  -         stop handling options and execute stdin\n", progname);
+        "  -         stop handling options and execute stdin\n", progname, progname);
     fflush(stderr);
 }
 
@@ -301,6 +302,13 @@ static int pmain (lua_State *L) {
     lua_gc(L, LUA_GCGEN, 0, 0);                               /* as lua5.4 does */
     if (!(flags & ARG_NOENV) && handle_luainit(L) != LUA_OK) return 0;
     if (!runargs(L, argv, script)) return 0;
+    if (script == 1 && script < argc && strcmp(argv[1], "convert") == 0) {
+        /* "deepmoon convert IN OUT" is a command (./convert runs a script of that name) */
+        if (dostring(L, "os.exit(require('deepmoon.convert').main(arg))", "=convert") != LUA_OK)
+            return 0;
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     if (script < argc && runscript(L, argv, argc, script) != LUA_OK) return 0;
     if (flags & ARG_I) {
         repl(L);

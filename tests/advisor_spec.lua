@@ -100,7 +100,7 @@ describe("custom and per-layer initialisation", function ()
                                 nn.Linear(300, 1))
     local before3 = model[3].weight:clone()
     for i, m in ipairs(model) do
-      local nxt = model[i + 1]
+      local nxt = i < #model and model[i + 1]
       if m:_get_name() == "Linear" and nxt and nxt:_get_name() == "ReLU" then
         init.kaiming_normal_(m.weight, { nonlinearity = "relu" })
         init.zeros_(m.bias)

@@ -44,12 +44,20 @@ local po = {
 }
 
 -- [2 x 3], the one way shapes print in deepmoon messages
+-- more sizes than any tensor has (DM_MAX_DIMS is 8): a list this long is not a shape
+local MAX_SIZES = 64
+
 local function shape_str (sizes)
   if type(sizes) ~= "table" then
     error(("shape_str: expected a list of sizes, got %s"):format(type(sizes)), 2)
   end
+  local n = #sizes
+  if math_type(n) ~= "integer" or n < 0 or n > MAX_SIZES then
+    error(("shape_str: a shape has 0 to %d sizes, got a list of length %s"):format(MAX_SIZES,
+          tostring(n)), 2)
+  end
   local parts = {}
-  for i = 1, #sizes do parts[i] = tostring(sizes[i]) end
+  for i = 1, n do parts[i] = tostring(sizes[i]) end
   return "[" .. concat(parts, " x ") .. "]"
 end
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT -- Copyright (c) 2026 The deepmoon authors
 --- deepmoon: deep learning for Lua 5.4 with a C core.
 --
 --   local dm = require "deepmoon"
@@ -83,6 +84,27 @@ function Tensor.numpy () error("numpy: deepmoon has no numpy; use t:totable()", 
 function Tensor.tolist (t) need_self("tolist", t); return t:totable() end
 function Tensor.size_str (t) need_self("size_str", t); return format.shape_str(t:size()) end
 
+-- The guard dm.no_grad() returns: closing it restores grad mode.  One never closed (Python's
+-- `with torch.no_grad():` habit, written `dm.no_grad()`) would leave grad mode switched for
+-- good; when it is collected it restores the mode and warns, naming the two right forms.
+local guard_mt = {}
+function guard_mt.__close (g)
+  if not g.closed then g.closed = true; core.set_grad_enabled(g.prev) end
+end
+function guard_mt.__gc (g)
+  if g.closed then return end
+  g.closed = true
+  core.set_grad_enabled(g.prev)
+  dm._warn(("deepmoon: the guard of dm.%s() was never closed, so grad mode stayed changed "
+            .. "until it was collected; write dm.%s(function () ... end) or "
+            .. "local _ <close> = dm.%s()"):format(g.fn, g.fn, g.fn))
+end
+local function guard (fn, prev)
+  return setmetatable({ prev = prev, fn = fn, closed = false }, guard_mt)
+end
+--- where the warning of a guard never closed goes (warn by default; tests capture it)
+dm._warn = warn
+
 -- set grad mode for the duration of fn, or until the returned value is closed
 local function grad_mode (on, fn, ...)
   local mt = getmetatable(fn)
@@ -91,9 +113,7 @@ local function grad_mode (on, fn, ...)
           check.typename(fn)), 3)
   end
   local prev = core.set_grad_enabled(on)
-  if fn == nil then
-    return setmetatable({}, { __close = function () core.set_grad_enabled(prev) end })
-  end
+  if fn == nil then return guard(on and "enable_grad" or "no_grad", prev) end
   local res = table.pack(pcall(fn, ...))
   core.set_grad_enabled(prev)
   if not res[1] then error(res[2], 0) end
@@ -119,6 +139,8 @@ setmetatable(dm, {
       rawset(t, k, m)
       return m
     end
+    -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+    if type(k) == "string" then error("deepmoon has no dm." .. k, 2) end
     return nil
   end
 })

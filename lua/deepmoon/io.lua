@@ -52,12 +52,56 @@ local function guarded (fn, ...)
   error(r[2], 0)
 end
 
+-- .pt / .pth names: PyTorch's checkpoint format (torch.save since PyTorch 1.6)
+local function is_pt_name (path)
+  local ext = path:match("%.([%w]+)$")
+  ext = ext and ext:lower()
+  return ext == "pt" or ext == "pth"
+end
+
+-- raise a core error at the user's line (the core's message names the function already)
+local function guarded_core (fn, ...)
+  local r = table.pack(pcall(fn, ...))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  error(r[2], 3)
+end
+
+-- the format of a file from its first bytes: "pt" (a zip archive, or a pickle: PyTorch's
+-- legacy format, which the core names and refuses), "npy", or nil (safetensors, whose
+-- reader gives the messages about anything else)
+local function sniff (path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local head = f:read(16) or ""
+  f:close()
+  if head:sub(1, 4) == "PK\3\4" or head:sub(1, 4) == "PK\5\6" then return "pt" end
+  if head:sub(1, 6) == "\x93NUMPY" then return "npy" end
+  if head:sub(9, 9) == "{" then return nil end    -- safetensors: a length, then JSON
+  if head:sub(1, 1) == "\x80" and head:byte(2) and head:byte(2) <= 5 then return "pt" end
+  return nil
+end
+
 --- Write tensors (a table name -> tensor, e.g. model:state_dict()) to a safetensors file,
+--- or, when the name ends in .pt or .pth, to a PyTorch checkpoint that
+--- torch.load(path, weights_only=True) reads as an OrderedDict (model.load_state_dict takes
+--- it); there nested tables of tensors, numbers, strings and booleans become dicts (or lists,
+--- for tables 1..n) and no metadata is taken (PyTorch 1.13's weights_only loader has no
+--- opcode for floats: a file with float values outside tensors needs weights_only=False
+--- there).  Safetensors: tensors are written
 --- each in its dtype, names sorted; metadata is an optional table of string (or number) values.
 --- Returns true, or nil and a message.  The file is replaced only once fully written.
 function M.save (path, tensors, metadata)
   if type(path) ~= "string" then
     error(("save: expected a file name, got %s"):format(typename(path)), 2)
+  end
+  if is_pt_name(path) then
+    if type(tensors) ~= "table" or is_tensor(tensors) then
+      error(("save: expected a table of tensors, got %s"):format(typename(tensors)), 2)
+    end
+    if metadata ~= nil then
+      error("save: a .pt file takes no metadata table (put the values in the table saved)", 2)
+    end
+    return guarded_core(core.pt_save, path, tensors)
   end
   if type(tensors) ~= "table" or is_tensor(tensors) then
     error(("save: expected a table of tensors, got %s"):format(typename(tensors)), 2)
@@ -95,7 +139,19 @@ function M.save (path, tensors, metadata)
   return core.safetensors_save(path, names, list, meta)
 end
 
---- Read a safetensors file: a table name -> tensor (F32, F64, I64, U8 and BOOL keep their
+--- Read a file of tensors, its format told by its first bytes (not its name):
+---
+--- * PyTorch's checkpoint (torch.save, PyTorch 1.6 or later: a zip archive): the saved
+---   object as Lua values -- a dict a table with the same keys (integer keys stay
+---   integers), a list or tuple a 1-based array, None nil, tensors as Tensors (float32,
+---   float64, int64, uint8 and bool as themselves; float16 and bfloat16 as float32; int32,
+---   int16, int8 as int64).  Tensors that share a storage in the file (views) share one here.
+---   Only what weights need is read (PyTorch's weights_only=True); any other object the
+---   file would make Python build or call is refused with nil and a message naming it.
+--- * a .npy file: its one tensor (as dm.load_npy).
+--- * otherwise safetensors, as below.
+---
+--- Safetensors: a table name -> tensor (F32, F64, I64, U8 and BOOL keep their
 --- dtype; F16 and BF16 load as float32, I32, I16, I8, U16, U32, U64 as int64) and the metadata table (empty when the file has none); or nil and
 --- a message ("load: model.safetensors: header length ... exceeds file size ...").
 --- Mind the second value: `model:load_state_dict((dm.load(path)))` (extra parentheses) or
@@ -103,6 +159,17 @@ end
 function M.load (path)
   if type(path) ~= "string" then
     error(("load: expected a file name, got %s"):format(typename(path)), 2)
+  end
+  local kind = sniff(path)
+  if kind == "pt" then
+    local v, e = core.pt_load(path)     -- e: the message, or the widened dtypes (convert's)
+    if v == nil then return nil, e end
+    return v
+  end
+  if kind == "npy" then
+    local t, e = core.npy_load(path)
+    if t == nil then return nil, (e:gsub("^load_npy: ", "load: ")) end
+    return t
   end
   return core.safetensors_load(path)
 end

@@ -40,6 +40,8 @@ setmetatable(nn, {
       rawset(t, k, m)
       return m
     end
+    -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+    if type(k) == "string" then error("deepmoon has no nn." .. k, 2) end
     return nil
   end,
 })

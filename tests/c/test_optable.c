@@ -213,6 +213,157 @@ static dm_tensor *f_copy_slices(dm_tensor *const *in, void *c)
     return y;
 }
 
+/* several-dim reductions, nan_to_num and the integer-division family (reduce_multi.c,
+   bitwise.c) */
+static dm_tensor *f_amax(dm_tensor *const *in, void *c) { (void)c; return dm_amax(A, 2, (int[]){0, 2}, 0); }
+static dm_tensor *f_amin(dm_tensor *const *in, void *c) { (void)c; return dm_amin(A, 1, (int[]){-1}, 1); }
+static dm_tensor *f_logsumexp(dm_tensor *const *in, void *c) { (void)c; return dm_logsumexp(A, 2, (int[]){2, 0}, 1); }
+static double cur_p;
+static dm_tensor *f_norm(dm_tensor *const *in, void *c) { (void)c; return dm_norm(A, cur_p, 2, (int[]){0, 1}, 0); }
+#define NORM_CASE(name, p) \
+    static dm_tensor *f_norm_##name(dm_tensor *const *in, void *c) { cur_p = p; return f_norm(in, c); }
+NORM_CASE(2, 2) NORM_CASE(1, 1) NORM_CASE(3, 3) NORM_CASE(half, 0.5) NORM_CASE(1_5, 1.5)
+NORM_CASE(inf, INFINITY) NORM_CASE(ninf, -INFINITY) NORM_CASE(0, 0)
+static dm_tensor *f_norm_all(dm_tensor *const *in, void *c) { (void)c; return dm_norm(A, 2, 0, NULL, 0); }
+static dm_tensor *f_nan_to_num(dm_tensor *const *in, void *c)
+{
+    (void)c;                                  /* log of the negative inputs: nan -> 0 */
+    dm_tensor *l = dm_unary(DM_UN_LOG, A);
+    dm_tensor *y = l ? dm_nan_to_num(l, 0, NULL, NULL) : NULL;
+    dm_tensor_release(l);
+    return y;
+}
+/* a' = 2a + 0.5 in [2.5, 2.7], b in [1, 1.1]: a'/b in (2.27, 2.7), away from the jumps */
+static dm_tensor *divmod_case(dm_tensor *const *in, dm_binop2 op)
+{
+    dm_tensor *a2 = dm_binary_scalar(DM_BIN_MUL, A, 2.0f, 0);
+    dm_tensor *a3 = a2 ? dm_binary_scalar(DM_BIN_ADD, a2, 0.5f, 0) : NULL;
+    dm_tensor *y = a3 ? dm_binop2_apply(op, a3, B) : NULL;
+    dm_tensor_release(a2);
+    dm_tensor_release(a3);
+    return y;
+}
+static dm_tensor *f_remainder(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_REMAINDER); }
+static dm_tensor *f_fmod(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_FMOD); }
+static dm_tensor *f_floor_divide(dm_tensor *const *in, void *c) { (void)c; return divmod_case(in, DM_B2_FLOOR_DIVIDE); }
+/* index tensors for the gather/scatter/sort cases: int64, 0-based */
+static dm_tensor *i64(int ndim, const int64_t *shape, const int64_t *v)
+{
+    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, DM_INT64);
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    memcpy(dm_data_ptr(t), v, (size_t)n * sizeof *v);
+    return t;
+}
+static dm_tensor *f_gather(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *ix = i64(2, (int64_t[]){3, 2}, (int64_t[]){0, 3, 2, 2, 1, 0});
+    dm_tensor *y = dm_gather(A, 1, ix);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_scatter(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* no position written twice: src's gradient is then exact */
+    dm_tensor *ix = i64(2, (int64_t[]){2, 4}, (int64_t[]){0, 1, 2, 0, 2, 0, 1, 1});
+    dm_tensor *y = dm_scatter(A, 0, ix, B, DM_SCATTER_NONE);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_scatter_add(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *ix = i64(2, (int64_t[]){2, 3}, (int64_t[]){0, 1, 2, 0, 0, 1});
+    dm_tensor *y = dm_scatter_add(A, 0, ix, B);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_index_add(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *ix = i64(1, (int64_t[]){3}, (int64_t[]){2, 0, 2});
+    dm_tensor *y = dm_index_add(A, 0, ix, B, 1.5);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_sort(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *v, *ix;
+    if (dm_sort(A, 1, 1, 0, &v, &ix)) return NULL;
+    dm_tensor_release(ix);
+    return v;
+}
+static dm_tensor *f_topk(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *v, *ix;
+    if (dm_topk(A, 2, 1, 1, 1, &v, &ix)) return NULL;
+    dm_tensor_release(ix);
+    return v;
+}
+static dm_tensor *f_kthvalue(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *v, *ix;
+    if (dm_kthvalue(A, 3, 1, 0, &v, &ix)) return NULL;
+    dm_tensor_release(ix);
+    return v;
+}
+static dm_tensor *f_cumsum(dm_tensor *const *in, void *c) { (void)c; return dm_cumsum(A, 1); }
+static dm_tensor *f_cumprod(dm_tensor *const *in, void *c) { (void)c; return dm_cumprod(A, 0); }
+/* shape_ops.c: a view across dims 0 and 2, a vector onto a matrix, triangles, a flip */
+static dm_tensor *f_diagonal(dm_tensor *const *in, void *c) { (void)c; return dm_diagonal(A, 1, 0, 2); }
+static dm_tensor *f_diag(dm_tensor *const *in, void *c) { (void)c; return dm_diag(A, -1); }
+static dm_tensor *f_tril(dm_tensor *const *in, void *c) { (void)c; return dm_tril(A, -1); }
+static dm_tensor *f_triu(dm_tensor *const *in, void *c) { (void)c; return dm_triu(A, 1); }
+static dm_tensor *f_flip(dm_tensor *const *in, void *c) { (void)c; return dm_flip(A, 2, (int[]){0, -1}); }
+/* indexing (index.c) */
+static dm_tensor *i64v(int n, const int64_t *v)
+{
+    dm_tensor *t = dm_tensor_new_dtype(1, (int64_t[]){n}, DM_INT64);
+    if (t) memcpy(dm_data_ptr(t), v, (size_t)n * sizeof *v);
+    return t;
+}
+static dm_tensor *f_slice(dm_tensor *const *in, void *c) { (void)c; return dm_slice(A, 1, 0, 2, 2); }
+static dm_tensor *f_index(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *idx = i64v(4, (int64_t[]){2, 0, 2, -2});         /* repeats sum back */
+    dm_tensor *y = dm_index(A, 2, (const dm_tensor *[]){ NULL, idx });
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_index_put(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    /* rows 1 and 3 of the window A[:, 0:3:2] = B */
+    dm_tensor *idx = i64v(2, (int64_t[]){1, 3});
+    dm_tensor *y = dm_index_put_ex(A, (int64_t[]){0, 0}, (int64_t[]){4, 2}, (int64_t[]){1, 2},
+                                   1, (const dm_tensor *[]){ idx }, B, 0);
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_index_put_acc(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *idx = i64v(3, (int64_t[]){1, 1, 0});
+    dm_tensor *y = dm_index_put(A, 1, (const dm_tensor *[]){ idx }, B, 1);
+    dm_tensor_release(idx);
+    return y;
+}
+static dm_tensor *f_masked_fill(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *m = dm_tensor_new_dtype(1, (int64_t[]){3}, DM_BOOL);
+    if (!m) return NULL;
+    memcpy(dm_data_ptr(m), (uint8_t[]){1, 0, 1}, 3);
+    dm_tensor *y = dm_masked_fill(A, m, -0.5);
+    dm_tensor_release(m);
+    return y;
+}
+
 #define S1(a) 1, {{a}}
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -260,6 +411,41 @@ static const gcase cases[] = {
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1, 0 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f, 0 },
     { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_AMAX, -1, "amax", f_amax, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_AMIN, -1, "amin", f_amin, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_LOGSUMEXP, -1, "logsumexp", f_logsumexp, 1, {3}, {{2, 3, 2}}, -2, 2, 0 },
+    { DM_OP_NORM, -1, "norm p=2", f_norm_2, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=1", f_norm_1, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=3", f_norm_3, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=0.5", f_norm_half, 1, {3}, {{2, 3, 2}}, 0.3f, 1.2f, 0 },
+    { DM_OP_NORM, -1, "norm p=1.5", f_norm_1_5, 1, {3}, {{2, 3, 2}}, 0.3f, 1.2f, 0 },
+    { DM_OP_NORM, -1, "norm p=inf", f_norm_inf, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=-inf", f_norm_ninf, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm p=0", f_norm_0, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_NORM, -1, "norm (all)", f_norm_all, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_NAN_TO_NUM, -1, "nan_to_num", f_nan_to_num, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_REMAINDER, -1, "remainder", f_remainder, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
+    { DM_OP_FMOD, -1, "fmod", f_fmod, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
+    { DM_OP_FLOOR_DIVIDE, -1, "floor_divide", f_floor_divide, 2, {2, 1}, {{2, 3}, {3}}, 1.0f, 1.1f, 0 },
+    { DM_OP_GATHER, -1, "gather", f_gather, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_SCATTER, -1, "scatter", f_scatter, 2, {2, 2}, {{3, 4}, {2, 4}}, -1, 1, 0 },
+    { DM_OP_SCATTER_ADD, -1, "scatter_add", f_scatter_add, 2, {2, 2}, {{3, 4}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_INDEX_ADD, -1, "index_add", f_index_add, 2, {2, 2}, {{4, 3}, {3, 3}}, -1, 1, 0 },
+    { DM_OP_SORT, -1, "sort", f_sort, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_TOPK, -1, "topk", f_topk, 1, {2}, {{3, 5}}, -1, 1, 0 },
+    { DM_OP_KTHVALUE, -1, "kthvalue", f_kthvalue, 1, {2}, {{3, 5}}, -1, 1, 0 },
+    { DM_OP_CUMSUM, -1, "cumsum", f_cumsum, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_CUMPROD, -1, "cumprod", f_cumprod, 1, {2}, {{3, 4}}, 0.5f, 1.5f, 0 },
+    { DM_OP_DIAGONAL, -1, "diagonal", f_diagonal, 1, {3}, {{3, 2, 4}}, -1, 1, 0 },
+    { DM_OP_DIAG, -1, "diag", f_diag, 1, {1}, {{3}}, -1, 1, 0 },
+    { DM_OP_TRIL, -1, "tril", f_tril, 1, {3}, {{2, 3, 4}}, -1, 1, 0 },
+    { DM_OP_TRIU, -1, "triu", f_triu, 1, {2}, {{3, 4}}, -1, 1, 0 },
+    { DM_OP_FLIP, -1, "flip", f_flip, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },
+    { DM_OP_SLICE, -1, "slice", f_slice, 1, {2}, {{2, 4}}, -1, 1, 0 },
+    { DM_OP_INDEX, -1, "index", f_index, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_INDEX_PUT, -1, "index_put window", f_index_put, 2, {2, 1}, {{4, 3}, {2}}, -1, 1, 0 },
+    { DM_OP_INDEX_PUT, -1, "index_put accumulate", f_index_put_acc, 2, {2, 2}, {{3, 2}, {3, 2}}, -1, 1, 0 },
+    { DM_OP_MASKED_FILL, -1, "masked_fill", f_masked_fill, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_COPY, DM_COPY_COPY, "copy_", f_copy_, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
     { DM_OP_COPY, DM_COPY_FILL, "fill_", f_fill_, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_COPY, DM_COPY_ZERO, "zero_", f_zero_, 1, {2}, {{2, 3}}, -1, 1, 0 },

@@ -123,7 +123,7 @@ end
 -- ---- the hostile pool ------------------------------------------------------------------
 local dtypes = {}
 for _, n in ipairs { "float32", "float64", "int64", "uint8", "bool" } do
-  if dm[n] then dtypes[#dtypes + 1] = dm[n] end
+  if rawget(dm, n) then dtypes[#dtypes + 1] = dm[n] end
 end
 
 local function hostile_len (v) return setmetatable({}, { __len = function () return v end }) end
@@ -174,7 +174,7 @@ end
 
 local released_gen
 do
-  local g = dm.Generator and dm.Generator(7)
+  local g = rawget(dm, "Generator") and dm.Generator(7)
   if g then setmetatable({}, { __gc = function () released_gen = g end }) end
   g = nil
   collectgarbage(); collectgarbage()
@@ -217,7 +217,7 @@ local function rebuild_pool ()
   for _, v in ipairs(hostile_tables()) do pool[#pool + 1] = { v } end
   pool[#pool + 1] = { nested }; pool[#pool + 1] = { cyclic }
   for _, d in ipairs(dtypes) do pool[#pool + 1] = { d } end
-  if dm.Generator then pool[#pool + 1] = { dm.Generator(3) } end
+  if rawget(dm, "Generator") then pool[#pool + 1] = { dm.Generator(3) } end
   if released_gen then pool[#pool + 1] = { released_gen } end
   for _ = 1, 40 do
     local ok, t = pcall(make_tensor)
@@ -247,7 +247,7 @@ local function args (n)
   return a
 end
 
-local function describe (v)
+local function describe (v, depth)
   local tv = type(v)
   if tv == "number" then
     if v ~= v then return "0/0" end
@@ -270,7 +270,14 @@ local function describe (v)
     local mt = getmetatable(v)
     if mt and mt.__len then return "<table __len>" end
     if mt and mt.__index then return "<table __index>" end
-    return ("<table #%d>"):format(rawlen(v))
+    local n = rawlen(v)
+    -- a short plain list shows its entries (one level), so a replayed finding can be rebuilt
+    if n > 0 and n <= 4 and (depth or 0) < 1 then
+      local parts = {}
+      for i = 1, n do parts[i] = describe(rawget(v, i), (depth or 0) + 1) end
+      return ("<table #%d {%s}>"):format(n, table.concat(parts, ", "))
+    end
+    return ("<table #%d>"):format(n)
   end
   return "<" .. tv .. ">"
 end
@@ -410,7 +417,7 @@ while k < opt.calls and clock() - start < opt.seconds do
   k = k + 1
   if k % 500 == 0 or dm.memory() > 64 * 1024 * 1024 then
     rebuild_pool()
-    if dm.empty_cache then dm.empty_cache() end
+    if rawget(dm, "empty_cache") then dm.empty_cache() end
   end
   local r = rnd(100)
   local n = rnd(0, 4)

@@ -14,6 +14,7 @@ secs=${1:-120}
 seed=${2:-$(date -u +%Y%m%d)}
 host=${DM_HOST:-$root/build-asan/deepmoon-host}
 per=${FUZZ_PER_SEED:-40}
+hang=${FUZZ_HANG:-90}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export LUA_PATH_5_4="$root/lua/?.lua;$root/lua/?/init.lua;;"
@@ -23,7 +24,7 @@ export LUA_CPATH_5_4="$root/build-asan/?.so;;"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:allocator_may_return_null=1:max_allocation_size_mb=64
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export DM_SANITIZE=1
-pass=0 fail=0
+pass=0 fail=0 calls=0
 start=$(date +%s)
 echo "api_fuzz.sh: first seed $seed, $secs s in all ($per s a seed)"
 while :; do
@@ -31,13 +32,14 @@ while :; do
     [ "$left" -ge 5 ] || break
     run=$per; [ "$run" -le "$left" ] || run=$left
     rc=0
-    ( cd "$work" && timeout -k 5 $((run + 30)) "$host" "$root/tests/fuzz/api_fuzz.lua" --seed "$seed" \
+    ( cd "$work" && timeout -k 5 $((run + hang)) "$host" "$root/tests/fuzz/api_fuzz.lua" --seed "$seed" \
         --seconds "$run" --last "$work/last" > "$work/out" 2> "$work/err" ) || rc=$?
     grep -v '^[0-9]* passed, [0-9]* failed$' "$work/err" | grep -a '^api_fuzz' | head -n 60
     line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$work/out" | tail -n 1)
     if [ -n "$line" ]; then
         p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed}
-        pass=$((pass + p)); fail=$((fail + f))
+        calls=$((calls + p + f)); fail=$((fail + f))
+        [ "$f" -ne 0 ] || pass=$((pass + 1))
     else
         fail=$((fail + 1))
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "api_fuzz.sh: HANG (timeout) seed $seed"
@@ -47,5 +49,6 @@ while :; do
     fi
     seed=$((seed + 1))
 done
-echo "$pass passed, $fail failed"
+echo "api_fuzz.sh: $calls calls over $pass seeds without a finding, $fail findings"
+echo "fuzz-api: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

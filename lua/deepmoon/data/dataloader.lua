@@ -57,7 +57,15 @@ local function column (batch, f)
   return col
 end
 
-collate = function (batch, where)
+-- samples nest at most this deep (a table that holds itself would recurse without end)
+local MAX_NESTING = 32
+
+collate = function (batch, where, depth)
+  depth = depth or 0
+  if depth > MAX_NESTING then
+    fail("DataLoader: default collate: samples nest deeper than %d tables (does a sample hold itself?)",
+         MAX_NESTING)
+  end
   local first = batch[1]
   local kind = is_tensor(first) and "tensor" or type(first)
   if first == nil then   -- no sample 1: the message below, without walking a __len that lies
@@ -101,7 +109,7 @@ collate = function (batch, where)
         end
       end
       local out = {}
-      for f = 1, nf do out[f] = collate(column(batch, f), ("%sfield %d: "):format(where, f)) end
+      for f = 1, nf do out[f] = collate(column(batch, f), ("%sfield %d: "):format(where, f), depth + 1) end
       return out
     end
     local out = {}
@@ -111,7 +119,8 @@ collate = function (batch, where)
           fail("DataLoader: default collate: %ssample %d has no field '%s'", where, j, tostring(key))
         end
       end
-      out[key] = collate(column(batch, key), ("%sfield '%s': "):format(where, tostring(key)))
+      out[key] = collate(column(batch, key), ("%sfield '%s': "):format(where, tostring(key)),
+                         depth + 1)
     end
     return out
   end

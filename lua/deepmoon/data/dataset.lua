@@ -53,13 +53,23 @@ local function check_index (what, i, n)
 end
 
 --- The number of samples of a dataset (see the protocol above).
+-- a length a dataset gave, checked: a non-negative integer (a whole float is taken)
+local function checked_length (n, what)
+  local k = math.type(n) == "float" and math.tointeger(n) or n
+  if math.type(k) ~= "integer" or k < 0 then
+    raise("%s: the dataset's length is %s; expected a non-negative integer", what, tostring(n))
+  end
+  return k
+end
+
 function M.length (ds, what)
+  if is_tensor(ds) and ds:is_released() then raise("%s: the dataset is a released tensor", what) end
   if type(ds) == "table" or type(ds) == "userdata" then
-    local len = ds.len
-    if type(len) == "function" then return len(ds) end
+    local len = not is_tensor(ds) and ds.len      -- a Tensor has no member len: #ds
+    if type(len) == "function" then return checked_length(len(ds), what) end
     local mt = getmetatable(ds)
-    if type(ds) == "table" and (mt == nil or mt.__len) then return #ds end
-    if mt and mt.__len then return #ds end
+    if type(ds) == "table" and (mt == nil or mt.__len) then return checked_length(#ds, what) end
+    if mt and mt.__len then return checked_length(#ds, what) end
   end
   raise("%s: the dataset has no length: give it a len method or a __len metamethod (got %s)", what, typename(ds))
 end
@@ -150,8 +160,15 @@ local function new_subset (dataset, indices)
     list = {}
     for i, v in ipairs(indices:values()) do list[i] = math.tointeger(v) or v end
   elseif type(indices) == "table" then
+    -- a table whose __len claims more than it holds stops at its first hole, not at __len
     list = {}
-    for i = 1, #indices do list[i] = indices[i] end
+    for i = 1, #indices do
+      local v = indices[i]
+      if v == nil then
+        raise("Subset: indices[%d] is nil, but the list's length is %d", i, #indices)
+      end
+      list[i] = v
+    end
   else
     raise("Subset: indices must be a list of integers or a tensor, got %s", typename(indices))
   end

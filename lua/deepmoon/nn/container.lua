@@ -30,13 +30,27 @@ end
 
 local function keys (self) return rawget(self, "_modules").keys end
 
--- model[i]: the i-th child (negative from the end), nil past the end
+-- ipairs(model) reads model[#model + 1] to stop: that one read (from ipairs's own
+-- iterator) gets nil, every other position outside 1..n is an error
+local ipairs_iter = ipairs({})
+local function from_ipairs ()
+  for level = 3, 5 do
+    local info = debug.getinfo(level, "f")
+    if not info then return false end
+    if info.func == ipairs_iter then return true end
+  end
+  return false
+end
+
+-- model[i]: the i-th child (negative from the end); 0 or past the end is an error
 function Sequential.__getitem (self, i)
   local ks = keys(self)
-  if math.type(i) ~= "integer" then return nil end
-  if i < 0 then i = #ks + 1 + i end
-  local k = ks[i]
-  return k and rawget(self, "_modules").map[k] or nil
+  local n = #ks
+  local j = math.type(i) == "integer" and i < 0 and n + 1 + i or i
+  local k = math.type(j) == "integer" and ks[j]
+  if k then return rawget(self, "_modules").map[k] end
+  if j == n + 1 and from_ipairs() then return nil end
+  error(("Sequential: index %s out of range (1 to %d)"):format(tostring(i), n), 2)
 end
 
 -- model[i] = m replaces the i-th child

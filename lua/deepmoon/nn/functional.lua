@@ -340,4 +340,23 @@ function F.nll_loss (input, target, ...)
   return impl.nll_loss("nll_loss", input, target, a.weight, a.ignore_index, a.reduction)
 end
 
+--- one_hot(labels [, num_classes = -1]): labels 1..C (int64) -> int64 [... x C]; -1 takes
+--- C from the largest label
+function F.one_hot (labels, num_classes)
+  need_tensor("one_hot", "labels", labels, 2)
+  if num_classes == nil then num_classes = -1 end
+  local n = math.tointeger(num_classes)
+  if not n then
+    error(("one_hot: num_classes must be an integer, got %s"):format(
+      type(num_classes) == "number" and tostring(num_classes) or type(num_classes)), 2)
+  end
+  return dm.one_hot(labels, n)
+end
+
+-- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+setmetatable(F, { __index = function (_, k)
+  if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
+  return nil
+end })
+
 return F

@@ -460,7 +460,7 @@ end
 --- are converted too, and floating buffers are replaced by converted ones; integer buffers
 --- and tensors already of that dtype are left alone. Returns self.
 function Module.to (self, dtype)
-  local dt = dm[type(dtype) == "string" and dtype or "?"] or dtype
+  local dt = type(dtype) == "string" and rawget(dm, dtype) or dtype
   if type(dt) ~= "table" or getmetatable(dt) ~= getmetatable(dm.float32) then
     error(("%s.to: expected a dtype, got %s"):format(class_name(self), tostring(dtype)), 2)
   end
