@@ -326,9 +326,48 @@ int dm__needs_grad(int n, const dm_tensor *const *in)
 }
 
 /* the node and its input array (and extra bytes) in one block from the core's cache */
+/* x is a view (through a chain of view ops) of a base written in place after the view was
+   taken: its history leads to the base's old values.  PyTorch regenerates such a view's
+   grad_fn from the base's new history; here an op that takes it is refused (an op recorded
+   before the write keeps the old history, which is what it read, as PyTorch's does) */
+static const char *op_name(dm_op op, int sub)
+{
+    if (op == DM_OP_CUSTOM) return "CustomBackward";
+    dm_node tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.op = op;
+    tmp.sub = sub;
+    return dm__node_name(&tmp);
+}
+
+static const dm_tensor *stale_view(const dm_tensor *x)
+{
+    for (int depth = 0; x && x->grad_fn && dm__is_view_op(x->grad_fn->op) && depth < 64;
+         depth++) {
+        const dm_node *v = x->grad_fn;
+        const dm_tensor *base = v->in[0];
+        dm_node *e = dm__edges(v)[0];
+        if (base && e && e != DM_EDGE_LEAF && base->grad_fn != e) return base;
+        x = base;
+    }
+    return NULL;
+}
+
 static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
                                 const dm_tensor *const *in, size_t extra)
 {
+    for (int i = 0; i < n; i++) {
+        const dm_tensor *base = in[i] && in[i]->requires_grad ? stale_view(in[i]) : NULL;
+        if (base) {
+            char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+            dm_seterr("%s: input %d [%s %s] is a view of [%s %s], which was modified by an "
+                      "inplace operation after the view was taken; this is not supported yet "
+                      "(take the view again after the in-place operation)",
+                      op_name(op, sub), i + 1, dm_dtype_name(in[i]->dtype),
+                      SHAPE(in[i], b1), dm_dtype_name(base->dtype), SHAPE(base, b2));
+            return NULL;
+        }
+    }
     size_t bytes = node_bytes(n) + extra;
     dm_node *node = dm__obj_alloc(bytes);
     if (!node) return NULL;
@@ -776,17 +815,6 @@ int dm__check_versions(const dm_node *n)
         return x->grad_fn ? version_error(n, x, dm__vers(n)[k], "output", 0, x->grad_fn)
                           : version_error(n, x, dm__vers(n)[k], "input", k, n);
     }
-    if (dm__is_view_op(n->op) && n->in[0] && dm__edges(n)[0] &&
-        dm__edges(n)[0] != DM_EDGE_LEAF && n->in[0]->grad_fn != dm__edges(n)[0]) {
-        /* PyTorch regenerates a view's grad_fn from its base's new history; here the view
-           would send its gradient to the base's old history, so refuse */
-        char b[DM_SHAPE_BUF];
-        dm_seterr("the base [%s %s] of a view (%s) was modified by an inplace "
-                  "operation after the view was taken; this is not supported yet (take the "
-                  "view after the in-place operation)", dm_dtype_name(n->in[0]->dtype),
-                  SHAPE(n->in[0], b), dm__node_name(n));
-        return -1;
-    }
     for (int i = 0; i < DM_NODE_MAX_SAVED; i++) {
         const dm_tensor *x = n->saved[i];
         /* the rules that read their output read it from a saved alias */
@@ -825,6 +853,14 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         dm_seterr("trying to backward through the graph a second time (or directly access "
                   "saved tensors after they have already been freed); pass "
                   "{retain_graph = true} to the first backward");
+        return -1;
+    }
+    const dm_tensor *stale = stale_view(t);
+    if (stale) {
+        dm_seterr("the tensor [%s %s] is a view of [%s %s], which was modified by an inplace "
+                  "operation after the view was taken; this is not supported yet (take the "
+                  "view again after the in-place operation)", dm_dtype_name(t->dtype),
+                  SHAPE(t, b1), dm_dtype_name(stale->dtype), SHAPE(stale, b2));
         return -1;
     }
     dm__device_of(t);                        /* the seed sits on t's device */

@@ -157,6 +157,16 @@ describe("a tour of PyTorch's tensor tutorials", function ()
     check("grad through indexing", w.grad)
   end)
 
+  it("differentiates through assignment into a non-leaf", function ()
+    local w = dm.tensor({ { 1.0, -2.0, 3.0 }, { -4.0, 5.0, -6.0 } }, { requires_grad = true })
+    local y = w * 3
+    y[{ {}, 1 }] = 0.5
+    y[y:lt(0)] = 0
+    y[dm.tensor({ 2 })] = y[dm.tensor({ 2 })] * 2
+    ;(y * y):sum():backward()
+    check("grad through assignment", w.grad)
+  end)
+
   it("checked every step PyTorch computed", function ()
     for name in pairs(want) do
       assert.is_true(seen[name] == true, "step not checked: " .. name)
