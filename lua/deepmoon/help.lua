@@ -230,8 +230,11 @@ function M.api ()
       add(name .. "." .. m, v, "method")
     end
   end
-  local ns_names = {}
-  for _, ns in ipairs(M.NAMESPACES) do ns_names[ns[1]] = true end
+  local ns_names, ns_tables = {}, {}
+  for _, ns in ipairs(M.NAMESPACES) do
+    ns_names[ns[1]] = true
+    ns_tables[require(ns[2])] = true
+  end
   for _, ns in ipairs(M.NAMESPACES) do
     local prefix = ns[1]
     local t = require(ns[2])
@@ -248,6 +251,8 @@ function M.api ()
         add(name, v, "function")
       elseif k == "Tensor" then
         add(name, v, "value")
+      elseif ns_tables[v] then
+        add(name, v, "namespace")         -- another name of a namespace (nn.F)
       elseif is_class(k, v) then
         class(name, v)
       elseif type(v) == "table" then
