@@ -94,7 +94,13 @@ int dm__bw_diagonal(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *
 static dm_tensor *diag_embed(const dm_tensor *v, int64_t k)
 {
     dm__device_of(v);
-    int64_t n = v->shape[0], ak = k < 0 ? -k : k;
+    int64_t n = v->shape[0];
+    if (k < -DM_MAX_NUMEL || k > DM_MAX_NUMEL) {       /* |k| and n + |k| must not overflow */
+        dm_seterr("diag: offset %lld is out of range for a vector of %lld elements",
+                  (long long)k, (long long)n);
+        return NULL;
+    }
+    int64_t ak = k < 0 ? -k : k;
     int64_t m = n + ak;
     dm_tensor *out = dm_tensor_zeros_dtype(2, (int64_t[]){ m, m }, v->dtype);
     if (!out) return NULL;
@@ -161,6 +167,9 @@ static void tri_kernel(const dm_tensor *t, dm_tensor *out, int64_t k, int upper)
 {
     size_t es = dm__esize(t->dtype);
     int64_t r = t->shape[t->ndim - 2], c = t->shape[t->ndim - 1];
+    /* beyond -r..c every k keeps or zeroes whole rows alike; clamped, i + k cannot overflow */
+    if (k > c) k = c;
+    if (k < -r) k = -r;
     int64_t nb = r != 0 && c != 0 ? dm__numel(t) / (r * c) : 0;
     const char *src = dm__ptr(t);
     char *dst = dm__ptr(out);

@@ -169,6 +169,31 @@ describe("api fuzzer findings: a __len that lies", function ()
     assert.are.equal("DataLoader: default collate: samples nest deeper than 32 tables (does a "
       .. "sample hold itself?)", err(dm.data.default_collate, { keyed, keyed }))
   end)
+  it("one_hot with a num_classes that is no integer, Subset of a released tensor: their own messages", function ()
+    assert.are.equal("one_hot: num_classes must be an integer, got 1e+308",
+      err(dm.nn.functional.one_hot, dm.tensor({ 1, 2 }), 1e308))
+    assert.are.equal("one_hot: num_classes must be an integer, got table",
+      err(dm.nn.functional.one_hot, dm.tensor({ 1, 2 }), {}))
+    assert.are.equal("one_hot: num_classes must be an integer, got 2.5",
+      err(dm.nn.functional.one_hot, dm.tensor({ 1, 2 }), 2.5))
+    assert.are.same({ { 0, 1 } }, dm.nn.functional.one_hot(dm.tensor({ 2 }), 2.0):totable())
+    local t = dm.zeros(3)
+    t:free()
+    assert.are.equal("Subset: the dataset is a released tensor", err(dm.data.Subset, t, {}))
+  end)
+  it("tril/triu with an offset at the integer limits (was signed overflow), diag refuses one", function ()
+    local x = dm.arange(1, 13):reshape(1, 3, 4)
+    assert.are.same(x:totable(), x:tril(math.maxinteger):totable())
+    assert.are.same(dm.zeros(1, 3, 4, { dtype = dm.int64 }):totable(), x:triu(math.maxinteger):totable())
+    assert.are.same(dm.zeros(1, 3, 4, { dtype = dm.int64 }):totable(), x:tril(math.mininteger):totable())
+    assert.are.same(x:totable(), x:triu(math.mininteger):totable())
+    assert.are.same({ { 0, 2, 3, 4 }, { 0, 0, 7, 8 }, { 0, 0, 0, 12 } }, x[1]:triu(1):totable())
+    assert.are.equal("diag: offset -9223372036854775808 is out of range for a vector of 2 elements",
+      err(dm.diag, dm.tensor({ 1, 2 }), math.mininteger))
+    assert.are.equal("diag: offset 9223372036854775807 is out of range for a vector of 2 elements",
+      err(dm.diag, dm.tensor({ 1, 2 }), math.maxinteger))
+    assert.are.same({ 0 }, { dm.diag(x[1], math.maxinteger):numel() })
+  end)
   it("format.shape_str refuses a list longer than any shape (was a long walk)", function ()
     assert.are.equal("shape_str: a shape has 0 to 64 sizes, got a list of length "
       .. "9223372036854775807", err(dm.format.shape_str, huge))

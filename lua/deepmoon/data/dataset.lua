@@ -63,6 +63,7 @@ local function checked_length (n, what)
 end
 
 function M.length (ds, what)
+  if is_tensor(ds) and ds:is_released() then raise("%s: the dataset is a released tensor", what) end
   if type(ds) == "table" or type(ds) == "userdata" then
     local len = not is_tensor(ds) and ds.len      -- a Tensor has no member len: #ds
     if type(len) == "function" then return checked_length(len(ds), what) end

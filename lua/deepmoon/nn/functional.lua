@@ -344,8 +344,15 @@ end
 --- C from the largest label
 function F.one_hot (labels, num_classes)
   need_tensor("one_hot", "labels", labels, 2)
-  return dm.one_hot(labels, num_classes or -1)
+  if num_classes == nil then num_classes = -1 end
+  local n = math.tointeger(num_classes)
+  if not n then
+    error(("one_hot: num_classes must be an integer, got %s"):format(
+      type(num_classes) == "number" and tostring(num_classes) or type(num_classes)), 2)
+  end
+  return dm.one_hot(labels, n)
 end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
