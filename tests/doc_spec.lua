@@ -113,6 +113,11 @@ describe("help", function ()
     assert.is_truthy(help.text(dm.no_grad):find("gradient recording off", 1, true))
   end)
 
+  it("documents an instance by its class", function ()
+    assert.are.equal(help.text(dm.nn.Linear), help.text(dm.nn.Linear(2, 3)))
+    assert.are.equal(help.text(dm.Tensor), help.text(dm.zeros(2)))
+  end)
+
   it("takes a method's doc from its base class when it has none", function ()
     local t = help.text("nn.Linear.forward")
     assert.is_truthy(t:find("see nn.Module.forward", 1, true))

@@ -524,6 +524,16 @@ function M.text (x)
     names = { x }
   else
     names = M.names_of(x)
+    -- an instance (a model, a tensor, a DataLoader): its class
+    local mt = #names == 0 and getmetatable(x)
+    if #names == 0 and require("deepmoon").is_tensor(x) then
+      names = { "dm.Tensor" }
+    elseif type(mt) == "table" then
+      names = M.names_of(mt)
+      if #names == 0 and type(rawget(mt, "__index")) == "table" then
+        names = M.names_of(rawget(mt, "__index"))
+      end
+    end
     if #names == 0 then
       return ("help: %s is not a public deepmoon function or class"):format(tostring(x))
     end
