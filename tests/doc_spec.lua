@@ -47,6 +47,8 @@ describe("doc index", function ()
     expect("optim", dm.optim)
     expect("data", dm.data)
     expect("io", dm.io)
+    if rawget(dm, "autograd") then expect("autograd", dm.autograd) end
+    if rawget(dm.nn, "utils") then expect("nn.utils", dm.nn.utils) end
     for k, v in pairs(dm.Tensor) do
       if type(k) == "string" and not k:match("^_") and type(v) == "function" then
         assert(names["Tensor." .. k], "help.api() lacks Tensor." .. k)

@@ -20,6 +20,8 @@ local PAGES = {
   { "optim", "optim", nil },
   { "data", "data", nil },
   { "io", "io", nil },
+  { "autograd", "autograd", nil },
+  { "nn.utils", "nn.utils", nil },
 }
 
 -- the page a public name goes on: the longest page prefix (optim.lr_scheduler -> optim)
@@ -54,6 +56,7 @@ end
 local total = 0
 for _, p in ipairs(PAGES) do
   local name = p[1]
+  if #by_page[name] == 0 then goto continue end
   local intro = p[3] or help.lookup(name) or name
   local lines = { comment(intro), "-- @module " .. name, "" }
   for _, e in ipairs(by_page[name]) do
@@ -77,5 +80,6 @@ for _, p in ipairs(PAGES) do
   local f = assert(io.open(outdir .. "/" .. name .. ".lua", "w"))
   f:write(table.concat(lines, "\n"), "\n")
   f:close()
+  ::continue::
 end
 io.write(("docgen: %d entries on %d pages in %s\n"):format(total, #PAGES, outdir))

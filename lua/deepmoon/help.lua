@@ -32,6 +32,8 @@ M.NAMESPACES = {
   { "optim.lr_scheduler", "deepmoon.optim.lr_scheduler" },
   { "data", "deepmoon.data" },
   { "io", "deepmoon.io" },
+  { "autograd", "deepmoon.autograd" },         -- skipped where a module is absent
+  { "nn.utils", "deepmoon.nn.grad_utils" },
 }
 
 -- names that load on first use, so pairs() does not see them until then
@@ -43,6 +45,7 @@ M.LAZY = {
 
 -- other spellings of a namespace
 local ALIASES = { ["dm.nn"] = "nn", ["dm.optim"] = "optim", ["dm.data"] = "data",
+                  ["dm.autograd"] = "autograd",
                   ["dm.io"] = "io", ["dm.init"] = "nn.init", init = "nn.init",
                   ["nn.F"] = "nn.functional", F = "nn.functional", ["dm.Tensor"] = "Tensor",
                   deepmoon = "dm", torch = "dm" }
@@ -231,11 +234,16 @@ function M.api ()
     end
   end
   local ns_names, ns_tables = {}, {}
+  local present = {}
   for _, ns in ipairs(M.NAMESPACES) do
-    ns_names[ns[1]] = true
-    ns_tables[require(ns[2])] = true
+    if package.loaded[ns[2]] or package.searchpath(ns[2], package.path)
+       or package.preload[ns[2]] then
+      present[#present + 1] = ns
+      ns_names[ns[1]] = true
+      ns_tables[require(ns[2])] = true
+    end
   end
-  for _, ns in ipairs(M.NAMESPACES) do
+  for _, ns in ipairs(present) do
     local prefix = ns[1]
     local t = require(ns[2])
     for _, k in ipairs(M.LAZY[prefix] or {}) do local _ = t[k] end
