@@ -1148,7 +1148,11 @@ static int t_backward(lua_State *L)
         lua_getfield(L, opts, "gradient");
         if (!lua_isnil(L, -1)) g = lb_check(L, lua_gettop(L));
     }
-    if (dm_backward(t, g, retain) != 0) return luaL_error(L, "backward: %s", dm_errmsg());
+    lua_State *prev = lb_walk_L;      /* hooks and custom nodes written in Lua run here */
+    lb_walk_L = L;
+    int rc = dm_backward(t, g, retain);
+    lb_walk_L = prev;
+    if (rc != 0) return luaL_error(L, "backward: %s", dm_errmsg());
     return 0;
 }
 

@@ -721,6 +721,12 @@ typedef struct dm_backward_hooks {
 } dm_backward_hooks;
 int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                    const dm_backward_hooks *h);     /* dm_backward with callbacks (h may be NULL) */
+/* PyTorch's torch.autograd.grad: the gradients of root (seeded with gradient, as
+   dm_backward) with respect to inputs[0..n-1], as new references in out[k] (NULL for an input
+   no gradient reached), touching no .grad: every .grad the walk writes is set aside before
+   and put back after.  Hooks and custom nodes run as in dm_backward.  0, or -1 (out all NULL) */
+int dm_autograd_grad(dm_tensor *root, const dm_tensor *gradient, int retain_graph, int n,
+                     dm_tensor *const *inputs, dm_tensor **out);
 
 
 /* ---- reductions over several dims, tests of values, bitwise and integer division ------

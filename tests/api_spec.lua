@@ -106,6 +106,10 @@ local methods = {
   relu = function () assert.are.same({0.5, 0, 2}, v():relu():totable()) end,
   requires_grad_ = function () assert.is_true(v():requires_grad_().requires_grad) end,
   reshape = function () assert.are.same({4}, x():t():reshape(-1):size()) end,
+  register_hook = function ()
+    local a = v():requires_grad_(); a:register_hook(function (g) return g * 2 end)
+    a:sum():backward(); assert.are.same({2, 2, 2}, a.grad:totable())
+  end,
   retain_grad = function ()
     local a = v():requires_grad_(); local b = a * 2; b:retain_grad(); b:sum():backward()
     assert.are.same({1, 1, 1}, b.grad:totable())

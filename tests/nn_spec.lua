@@ -38,72 +38,16 @@ end
 
 local function shape (t) return dm.format.shape_str(t:size()) end
 
--- index tuple of the k-th element (1-based, row-major) of a tensor of the given sizes
-local function unflatten (sizes, k)
-  local idx = {}
-  k = k - 1
-  for d = #sizes, 1, -1 do
-    idx[d] = k % sizes[d] + 1
-    k = k // sizes[d]
-  end
-  return idx
-end
-
---- Central differences against autograd.  f() computes the output from the current values
---- of the tensors in wrt (leaves that require grad); the scalar checked is sum(out * R) for
---- fixed weights R, accumulated in double.  opts.before() runs before every evaluation
---- (e.g. to reseed a generator).
+--- Central differences against autograd: dm.autograd.gradcheck on the float32 modules and
+--- losses (allow_float32, with tolerances for float32).  f() computes the output from the
+--- current values of the tensors in wrt (leaves that require grad); opts.before() runs
+--- before every evaluation (e.g. to reseed a generator).
 local function gradcheck (f, wrt, opts)
   opts = opts or {}
-  local eps, atol, rtol = opts.eps or 1e-3, opts.atol or 2e-3, opts.rtol or 1e-2
-  local before = opts.before or function () end
-  before()
-  local out = f()
-  local n = out:numel()
-  local R = {}
-  for i = 1, n do R[i] = ((i * 37) % 11 - 5) / 5 + 0.1 end
-  local Rt = dm.tensor(R)
-  if out:dim() == 0 then Rt = dm.tensor(R[1]) else Rt = Rt:view(out:size()) end
-  for _, t in ipairs(wrt) do t.grad = nil end
-  out:backward(Rt)
-  local function fval ()
-    before()
-    local o = dm.no_grad(f)
-    local v = o:values()
-    local s = 0
-    for i = 1, #v do s = s + v[i] * R[i] end
-    return s
-  end
-  for w, t in ipairs(wrt) do
-    local g = t.grad
-    assert.is_not_nil(g, "no gradient for input " .. w)
-    local analytic = g:values()
-    local sizes = t:size()
-    for k = 1, t:numel() do
-      local idx = unflatten(sizes, k)
-      local orig = t:get(table.unpack(idx))
-      local fp, fm, hi, lo
-      local function put (v)
-        local args = { table.unpack(idx) }
-        args[#args + 1] = v
-        t:set(table.unpack(args))
-        return t:get(table.unpack(idx))
-      end
-      dm.no_grad(function ()
-        hi = put(orig + eps)
-        fp = fval()
-        lo = put(orig - eps)
-        fm = fval()
-        put(orig)
-      end)
-      local num = (fp - fm) / (hi - lo)
-      local a = analytic[k]
-      if math.abs(num - a) > atol + rtol * math.abs(num) then
-        error(("gradcheck: input %d element %d: numeric %.6g, autograd %.6g"):format(
-          w, k, num, a), 2)
-      end
-    end
-  end
+  local ok, err = pcall(dm.autograd.gradcheck, function () return f() end, wrt, {
+    eps = opts.eps or 1e-3, atol = opts.atol or 2e-3, rtol = opts.rtol or 1e-2,
+    before = opts.before, allow_float32 = true })
+  if not ok then error(err, 2) end
   return true
 end
 
@@ -541,7 +485,11 @@ describe("state_dict", function ()
     assert.has_error(function () m:load_state_dict(sd, { strict = false, x = 1 }) end,
                      "load_state_dict: unknown option 'x'")
     assert.has_error(function () m:load_state_dict(nil) end,
-                     "load_state_dict: expected a state_dict table, got nil")
+                     "load_state_dict: got nil instead of a state_dict: the load that " ..
+                     "produced it failed. Check the file's path and that it is a safetensors " ..
+                     "file written by dm.save / nn.save or torch's safetensors; dm.load " ..
+                     "returns nil and a message on failure, so write " ..
+                     "`local sd = assert(dm.load(path))`")
     assert.has_error(function ()
       m:load_state_dict({ ["fc1.weight"] = { 1 } }, { strict = false })
     end, 'Error(s) in loading state_dict for SimpleNN:\n\tWhile copying the parameter named ' ..

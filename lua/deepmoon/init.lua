@@ -145,6 +145,9 @@ setmetatable(dm, {
   end
 })
 
+-- ---- autograd (deepmoon.autograd): loaded now, since it adds t:register_hook ---------
+dm.autograd = require "deepmoon.autograd"
+
 -- ---- files (deepmoon.io) -------------------------------------------------------------
 local dmio = require "deepmoon.io"
 dm.io = dmio

@@ -28,9 +28,12 @@ local nn = {
 nn.F = nn.functional
 
 for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
-                        "shape", "loss", "serialize" }) do
+                        "shape", "loss", "serialize", "collections" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
+
+-- nn.utils: gradient clipping, parameters <-> one vector
+nn.utils = require "deepmoon.nn.grad_utils"
 
 -- nn.init is written separately (deepmoon.nn.init) and loaded when first used
 setmetatable(nn, {

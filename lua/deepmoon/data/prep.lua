@@ -80,14 +80,86 @@ function M.standardize (X, opts)
 end
 
 local SPLIT_OPTIONS = { test_size = "number", train_size = "number", shuffle = true,
-                        generator = "generator" }
+                        generator = "generator", stratify = { "tensor", "table" } }
+
+-- n rows split as counts per class in proportion (largest remainders, ties to the earlier
+-- class), none above cap[k]
+local function allocate (n, counts, total, cap)
+  local out, rem, given = {}, {}, 0
+  for k, c in ipairs(counts) do
+    local exact = n * c / total
+    out[k] = math.min(math.floor(exact), cap[k])
+    rem[k] = exact - out[k]
+    given = given + out[k]
+  end
+  local order = {}
+  for k = 1, #counts do order[k] = k end
+  table.sort(order, function (a, b)
+    if rem[a] ~= rem[b] then return rem[a] > rem[b] end
+    return a < b
+  end)
+  while given < n do
+    local moved = false
+    for _, k in ipairs(order) do
+      if given < n and out[k] < cap[k] then
+        out[k] = out[k] + 1
+        given = given + 1
+        moved = true
+      end
+    end
+    if not moved then break end
+  end
+  return out
+end
+
+-- the class of each row (1..C, classes in sorted order) and the count per class
+local function classes_of (labels, n, level)
+  local vals
+  if is_tensor(labels) then
+    if labels:dim() ~= 1 then
+      error(("train_test_split: stratify must be a 1-D tensor of labels, got %s"):format(
+        shape_str(labels)), level + 1)
+    end
+    vals = labels:values()
+  else
+    vals = labels
+  end
+  if #vals ~= n then
+    error(("train_test_split: stratify has %d labels but X has %d rows"):format(#vals, n),
+          level + 1)
+  end
+  local uniq, seen = {}, {}
+  for i = 1, n do
+    local v = vals[i]
+    if v == nil or (type(v) ~= "number" and type(v) ~= "string" and type(v) ~= "boolean") then
+      error(("train_test_split: stratify[%d] is a %s, expected a label (number or string)")
+            :format(i, typename(v)), level + 1)
+    end
+    if not seen[v] then seen[v] = true; uniq[#uniq + 1] = v end
+  end
+  table.sort(uniq, function (a, b)
+    if type(a) ~= type(b) then return type(a) < type(b) end
+    if type(a) == "boolean" then return (not a) and b end
+    return a < b
+  end)
+  local index, counts = {}, {}
+  for k, v in ipairs(uniq) do index[v] = k; counts[k] = 0 end
+  local cls = {}
+  for i = 1, n do
+    cls[i] = index[vals[i]]
+    counts[cls[i]] = counts[cls[i]] + 1
+  end
+  return cls, counts
+end
 
 --- train_test_split(X [, y] [, opts]) -> Xtrain, Xtest, ytrain, ytest (scikit-learn's order).
 --- Rows of X (and the matching entries of y) go to one side or the other.  Options:
 --- test_size (a fraction in (0, 1), rounded up, or a row count; default 0.25 as scikit-learn),
 --- train_size (likewise, rounded down; default all the rows not in the test split),
 --- shuffle (default true: a random permutation from dm.randperm; false keeps the order, the
---- training rows first), generator (a dm.Generator for a reproducible split).
+--- training rows first), generator (a dm.Generator for a reproducible split), stratify (the
+--- rows' class labels, a 1-D tensor or a Lua list: each class goes to the two sides in the
+--- proportion of the split, as scikit-learn's stratify; needs shuffle).
 function M.train_test_split (X, y, opts)
   if opts == nil and type(y) == "table" and not is_tensor(y) then y, opts = nil, y end
   opts = check.options("train_test_split", opts, SPLIT_OPTIONS)
@@ -138,7 +210,48 @@ function M.train_test_split (X, y, opts)
   end
 
   local train_idx, test_idx
-  if opts.shuffle == false then
+  if opts.stratify ~= nil then
+    -- each class split in the same proportion (scikit-learn's StratifiedShuffleSplit):
+    -- per-class counts by largest remainders, rows taken in the order of one permutation
+    if opts.shuffle == false then
+      error("train_test_split: Stratified train/test split is not implemented for " ..
+            "shuffle=False", 2)
+    end
+    local cls, counts = classes_of(opts.stratify, n, 2)
+    local C = #counts
+    for k = 1, C do
+      if counts[k] < 2 then
+        error("train_test_split: The least populated class in y has only 1 member, which " ..
+              "is too few. The minimum number of groups for any class cannot be less than 2.", 2)
+      end
+    end
+    if n_test < C then
+      error(("train_test_split: The test_size = %d should be greater or equal to the " ..
+             "number of classes = %d"):format(n_test, C), 2)
+    end
+    if n_train < C then
+      error(("train_test_split: The train_size = %d should be greater or equal to the " ..
+             "number of classes = %d"):format(n_train, C), 2)
+    end
+    local t_k = allocate(n_test, counts, n, counts)
+    local left = {}
+    for k = 1, C do left[k] = counts[k] - t_k[k] end
+    local r_k = allocate(n_train, left, n - n_test, left)
+    local perm = core.randperm(n, g and { generator = g } or nil):values()
+    local tr, te = {}, {}
+    for _, i in ipairs(perm) do
+      local k = cls[i]
+      if t_k[k] > 0 then
+        t_k[k] = t_k[k] - 1
+        te[#te + 1] = i
+      elseif r_k[k] > 0 then
+        r_k[k] = r_k[k] - 1
+        tr[#tr + 1] = i
+      end
+    end
+    train_idx = core.tensor(tr, { dtype = core.int64 })
+    test_idx = core.tensor(te, { dtype = core.int64 })
+  elseif opts.shuffle == false then
     local order = core.arange(1, n_train + n_test + 1)
     train_idx = order:narrow(1, 1, n_train)
     test_idx = order:narrow(1, n_train + 1, n_test)

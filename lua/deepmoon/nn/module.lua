@@ -90,7 +90,7 @@ end
 -- metamethods live in each class table (Lua reads them raw from the metatable), so a
 -- subclass copies its parent's
 local METAMETHODS = { "__index", "__newindex", "__call", "__tostring", "__len", "__close",
-                      "__concat", "__eq", "__lt", "__le", "__unm", "__add" }
+                      "__concat", "__eq", "__lt", "__le", "__unm", "__add", "__pairs" }
 
 local Module = {}
 M.Module = Module
@@ -121,10 +121,13 @@ end
 -- forward when one was assigned to it (as trace.lua does), else the class's.
 local default_calls = setmetatable({}, { __mode = "k" })
 
+local hooked_call              -- defined with the hooks, below
+
 local function make_call (cls)
   local function call (self, ...)
     local f = self._attrs.forward
     if f == nil then f = cls.forward end
+    if rawget(self, "_hooks") then return hooked_call(self, f, ...) end
     return f(self, ...)
   end
   default_calls[call] = true
@@ -510,6 +513,189 @@ function Module.zero_grad (self, opts)
   dm.zero_grads(Module.parameters(self), to_none)
 end
 
+-- ---- hooks -------------------------------------------------------------------------------
+-- Kept in a raw field of the instance, made when the first hook is registered: a module
+-- without hooks pays one rawget per call.  Each list holds { id =, fn = } in the order
+-- registered; a handle's remove() takes its entry out.
+
+local hook_ids = 0
+
+local HookHandle = {}
+HookHandle.__index = HookHandle
+HookHandle.__name = "deepmoon.nn.RemovableHandle"
+
+--- Remove the hook (again: nothing happens).
+function HookHandle:remove ()
+  local list = self._list
+  if not list then return end
+  self._list = nil
+  for i, h in ipairs(list) do
+    if h.id == self.id then table.remove(list, i) break end
+  end
+end
+
+local function add_hook (self, kind, fn, what)
+  local mt = getmetatable(fn)
+  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    error(("%s: %s: hook must be a function, got %s"):format(class_name(self), what,
+          check.typename(fn)), 3)
+  end
+  local H = rawget(self, "_hooks")
+  if not H then
+    H = { pre = {}, fwd = {}, bwd = {} }
+    rawset(self, "_hooks", H)
+  end
+  hook_ids = hook_ids + 1
+  local list = H[kind]
+  list[#list + 1] = { id = hook_ids, fn = fn }
+  return setmetatable({ id = hook_ids, _list = list }, HookHandle)
+end
+
+--- hook(module, input) runs before forward; input is the list of forward's arguments.  It
+--- may return a replacement: a list of arguments, or one value (the only argument).
+--- Returns a handle with :remove().
+function Module.register_forward_pre_hook (self, fn)
+  return add_hook(self, "pre", fn, "register_forward_pre_hook")
+end
+
+--- hook(module, input, output) runs after forward; it may return a replacement output.
+function Module.register_forward_hook (self, fn)
+  return add_hook(self, "fwd", fn, "register_forward_hook")
+end
+
+--- hook(module, grad_input, grad_output) runs when the gradients with respect to the
+--- module's tensor inputs are computed: grad_input and grad_output are lists, one entry per
+--- tensor argument of forward (nil where it needs no gradient) and per tensor output.  It
+--- may return a replacement list for grad_input.  As PyTorch's full backward hooks, the
+--- tensor inputs and outputs pass through an identity op ("BackwardHookFunctionBackward").
+function Module.register_full_backward_hook (self, fn)
+  return add_hook(self, "bwd", fn, "register_full_backward_hook")
+end
+
+function Module.register_backward_hook ()
+  error("register_backward_hook is deprecated in PyTorch and not provided; use " ..
+        "register_full_backward_hook", 2)
+end
+
+local function pack_result (r)
+  if type(r) == "table" and not is_tensor(r) and not is_module(r) then
+    if r.n == nil then r = table.pack(table.unpack(r)) end
+    return r
+  end
+  return table.pack(r)
+end
+
+-- copies: a hook may remove itself while the list is walked
+local function snapshot (list)
+  local c = {}
+  for i, h in ipairs(list) do c[i] = h end
+  return c
+end
+
+local InHook, OutHook            -- the identity Functions of full backward hooks
+
+local function bw_functions ()
+  if InHook then return end
+  local Function = require("deepmoon.autograd").Function
+  -- inputs: forward(ctx, state, x1, ...) returns x1, ...; its backward sees grad_input
+  InHook = Function:extend("BackwardHookFunction")
+  function InHook.forward (ctx, st, ...)
+    ctx.st = st
+    return ...
+  end
+  function InHook.backward (ctx, ...)
+    local st = ctx.st
+    local gi = {}
+    local n = select("#", ...)
+    for k = 1, #st.tin do gi[st.tin[k]] = k <= n and (select(k, ...)) or nil end
+    local grad_input = {}
+    for i = 1, st.n_in do grad_input[i] = gi[i] end
+    for _, h in ipairs(snapshot(st.hooks)) do
+      local r = h.fn(st.module, grad_input, st.grad_output or {})
+      if r ~= nil then
+        if is_tensor(r) then r = { r } end
+        grad_input = r
+      end
+    end
+    local out = { n = #st.tin + 1 }
+    for k, i in ipairs(st.tin) do out[k + 1] = grad_input[i] end
+    return table.unpack(out, 1, out.n)
+  end
+  -- outputs: its backward sees grad_output (and calls the hooks when no input needs a grad)
+  OutHook = Function:extend("BackwardHookFunction")
+  function OutHook.forward (ctx, st, ...)
+    ctx.st = st
+    return ...
+  end
+  function OutHook.backward (ctx, ...)
+    local st = ctx.st
+    local go = {}
+    local n = select("#", ...)
+    for k = 1, #st.tout do go[st.tout[k]] = k <= n and (select(k, ...)) or nil end
+    st.grad_output = go
+    if #st.tin == 0 then
+      for _, h in ipairs(snapshot(st.hooks)) do h.fn(st.module, {}, go) end
+    end
+    return nil, ...
+  end
+end
+
+hooked_call = function (self, f, ...)
+  local H = rawget(self, "_hooks")
+  local input = table.pack(...)
+  for _, h in ipairs(snapshot(H.pre)) do
+    local r = h.fn(self, input)
+    if r ~= nil then input = pack_result(r) end
+  end
+  local st
+  if #H.bwd > 0 and dm.is_grad_enabled() then
+    bw_functions()
+    st = { module = self, hooks = H.bwd, tin = {}, tout = {}, n_in = 0 }
+    local xs = {}
+    for i = 1, input.n do
+      local v = input[i]
+      if is_tensor(v) then
+        st.n_in = st.n_in + 1
+        if v.requires_grad then
+          st.tin[#st.tin + 1] = st.n_in
+          xs[#xs + 1] = i
+        end
+      end
+    end
+    if #xs > 0 then
+      local args = {}
+      for k, i in ipairs(xs) do args[k] = input[i] end
+      local wrapped = table.pack(InHook.apply(st, table.unpack(args, 1, #xs)))
+      input = table.pack(table.unpack(input, 1, input.n))
+      for k, i in ipairs(xs) do input[i] = wrapped[k] end
+    end
+  end
+  local out = table.pack(f(self, table.unpack(input, 1, input.n)))
+  for _, h in ipairs(snapshot(H.fwd)) do
+    local r = h.fn(self, input, out.n == 1 and out[1] or out)
+    if r ~= nil then
+      if out.n == 1 then out = table.pack(r) else out = pack_result(r) end
+    end
+  end
+  if st then
+    local ys, t = {}, 0
+    for i = 1, out.n do
+      local v = out[i]
+      if is_tensor(v) then
+        t = t + 1
+        if v.requires_grad then st.tout[#st.tout + 1] = t; ys[#ys + 1] = i end
+      end
+    end
+    if #ys > 0 then
+      local args = {}
+      for k, i in ipairs(ys) do args[k] = out[i] end
+      local wrapped = table.pack(OutHook.apply(st, table.unpack(args, 1, #ys)))
+      for k, i in ipairs(ys) do out[i] = wrapped[k] end
+    end
+  end
+  return table.unpack(out, 1, out.n)
+end
+
 -- ---- state_dict --------------------------------------------------------------------------
 
 local StateDict = {}
@@ -543,6 +729,26 @@ function StateDict.__pairs (sd)
 end
 
 StateDict.__name = "deepmoon.nn.StateDict"
+
+--- tostring(sd): one line per entry, its name, shape and dtype, in the state_dict's order.
+function StateDict.__tostring (sd)
+  local keys = StateDict.keys(sd)
+  local lines = { ("state_dict with %d %s"):format(#keys, #keys == 1 and "entry" or "entries") }
+  local w = 0
+  for _, k in ipairs(keys) do w = math.max(w, #tostring(k)) end
+  for _, k in ipairs(keys) do
+    local v = rawget(sd, k)
+    local desc
+    if is_tensor(v) then
+      desc = v:is_released() and "<released>"
+             or ("%s %s"):format(format.shape_str(v:size()), v.dtype.name)
+    else
+      desc = tostring(v)
+    end
+    lines[#lines + 1] = ("  %-" .. w .. "s  %s"):format(tostring(k), desc)
+  end
+  return table.concat(lines, "\n")
+end
 
 --- A state_dict-like ordered table from a list of names and a name -> tensor map.
 function M.state_dict_from (names, map)
@@ -604,6 +810,14 @@ local LOAD_OPTIONS = { strict = true }
 --- strict (default true; `{strict = false}` or a boolean) makes missing and unexpected keys
 --- an error; a shape mismatch is always one.  Returns {missing_keys =, unexpected_keys =}.
 function Module.load_state_dict (self, sd, opts)
+  if sd == nil then
+    -- what dm.load / nn.load give back when the file could not be read: nil, message
+    local why = type(opts) == "string" and (" (" .. opts .. ")") or ""
+    error(("load_state_dict: got nil instead of a state_dict: the load that produced it " ..
+           "failed%s. Check the file's path and that it is a safetensors file written by " ..
+           "dm.save / nn.save or torch's safetensors; dm.load returns nil and a message " ..
+           "on failure, so write `local sd = assert(dm.load(path))`"):format(why), 2)
+  end
   local strict = true
   if type(opts) == "boolean" then
     strict = opts
