@@ -42,7 +42,8 @@ local function comment (text)
       out[#out + 1] = (l == "" and "--" or "-- " .. l)
     end
   end
-  out[1] = "-" .. out[1]            -- the block opens with ---
+  -- the block opens with ---; LDoc misreads a " -- " in that first line
+  out[1] = "-" .. out[1]:gsub("(%S) %-%- ", "%1 - ")
   return table.concat(out, "\n")
 end
 
