@@ -82,8 +82,8 @@ while i <= n do
   elseif l:match("^%s*/%*") then
     local raw, nxt = read_comment(i)
     i = nxt
-    local title = raw:match("^%s*/%*%s*%-%-%-%-%s*(.-)%s*%-*%s*%*/%s*$")
-      or raw:match("^%s*/%*%s*%-%-%-%-%s*(.-)%s*%-%-%-+")
+    local first_line = raw:match("^[^\n]*")
+    local title = first_line:match("^%s*/%*%s*%-%-%-%-%s*(.-)[%s%-]*%*?/?%s*$")
     if first_block then
       first_block = false
       local text = comment_text(raw):gsub("^SPDX[^\n]*\n", "")
@@ -92,7 +92,7 @@ while i <= n do
       emit("</section>")
     elseif title then
       -- a section rule; its comment may go on past the rule line
-      local rest = raw:match("%-%-%-%-%-+%s*\n(.*)")
+      local rest = raw:match("^[^\n]*\n(.*)")
       local id = "s" .. (#sections + 1)
       sections[#sections + 1] = { id = id, title = title }
       emit(('<h2 id="%s">%s</h2>'):format(id, esc(title)))
