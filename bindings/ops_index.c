@@ -471,9 +471,13 @@ static int t_bernoulli_(lua_State *L)
     dm_tensor *p = lb_totensor(L, 2);
     if (p) return check_rc(L, dm_bernoulli_tensor_(t, p, g));
     double pv = (opts == 2 || lua_isnoneornil(L, 2)) ? 0.5 : luaL_checknumber(L, 2);
-    if (dm_grad_enabled() && t->requires_grad)
-        return luaL_error(L, "bernoulli_: a leaf tensor that requires grad is being used in an "
-                          "in-place operation; wrap it in no_grad");
+    if (dm_grad_enabled() && t->requires_grad) {
+        if (dm_is_leaf(t))
+            return luaL_error(L, "bernoulli_: a leaf Variable that requires grad is being used "
+                              "in an in-place operation.");
+        return luaL_error(L, "bernoulli_: a random fill of a tensor that requires grad is not "
+                          "supported yet; fill under no_grad");
+    }
     return check_rc(L, dm_bernoulli_(t, pv, g));
 }
 

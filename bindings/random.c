@@ -147,9 +147,13 @@ static int inplace_done(lua_State *L, int rc)
 
 static int refuse_leaf(lua_State *L, const char *fn, dm_tensor *t)
 {
-    if (dm_grad_enabled() && t->requires_grad)
-        return luaL_error(L, "%s: a leaf tensor that requires grad is being used in an in-place "
-                          "operation; wrap it in no_grad", fn);
+    if (dm_grad_enabled() && t->requires_grad) {
+        if (dm_is_leaf(t))
+            return luaL_error(L, "%s: a leaf Variable that requires grad is being used in an "
+                              "in-place operation.", fn);
+        return luaL_error(L, "%s: a random fill of a tensor that requires grad is not "
+                          "supported yet; fill under no_grad", fn);
+    }
     return 0;
 }
 

@@ -500,9 +500,22 @@ static int t_set(lua_State *L)
     if (n < 0) return luaL_error(L, "set: expected indices and a value");
     if (lua_type(L, n + 2) != LUA_TBOOLEAN) luaL_checknumber(L, n + 2);
     get_index(L, t, 2, n, idx, "set");
-    if (dm_grad_enabled() && t->requires_grad)
-        return luaL_error(L, "set: a leaf tensor that requires grad is being used in an "
-                          "in-place operation; wrap it in no_grad");
+    if (dm_grad_enabled() && t->requires_grad) {
+        if (dm_is_leaf(t))
+            return luaL_error(L, "set: a leaf Variable that requires grad is being used in an "
+                              "in-place operation.");
+        /* a non-leaf: the element as a view, written through copy_ (recorded: CopySlices) */
+        dm_tensor *v = dm_tensor_retain(t);
+        for (int d = 0; v && d < n; d++) {
+            dm_tensor *s = dm_select(v, 0, idx[d]);
+            dm_tensor_release(v);
+            v = s;
+        }
+        int rc = v ? fill_value(L, v, n + 2) : -1;
+        dm_tensor_release(v);
+        if (rc) return luaL_error(L, "%s", dm_errmsg());
+        return 0;
+    }
     if (t->dtype == DM_FLOAT32) dm_set(t, idx, (float)lua_tonumber(L, n + 2));
     else lb_set_value(L, t, idx, n + 2);
     return 0;
@@ -1080,14 +1093,14 @@ static int add_like(lua_State *L, int sign)
     dm_tensor *t = lb_check(L, 1);
     dm_binop op = sign > 0 ? DM_BIN_ADD : DM_BIN_SUB;
     if (lua_type(L, 2) == LUA_TNUMBER) {
-        if (t->dtype == DM_FLOAT32)
-            return inplace_result(L, dm_add_scalar_(t, (float)sign * (float)lua_tonumber(L, 2)));
+        if (t->dtype == DM_FLOAT32)            /* float32: the scalar in float, as before */
+            return inplace_result(L, dm_binary_scalar_(op, t, (float)lua_tonumber(L, 2), 0));
         return inplace_result(L, dm_binary_scalar_(op, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
     }
     dm_tensor *o = lb_check(L, 2);
     double alpha = luaL_optnumber(L, 3, 1.0);
     if ((t->dtype | o->dtype) == DM_FLOAT32)
-        return inplace_result(L, dm_add_(t, o, (float)sign * (float)alpha));
+        return inplace_result(L, sign > 0 ? dm_add_(t, o, (float)alpha) : dm_sub_(t, o, (float)alpha));
     if (alpha == 1.0) return inplace_result(L, dm_binary_(op, t, o));
     /* t op= alpha * o, alpha typed as any number (an integer keeps integer tensors) */
     dm_tensor **slot = lb_newbox(L);
@@ -1116,7 +1129,7 @@ static int t_div_(lua_State *L)
     dm_tensor *t = lb_check(L, 1);
     if (lua_type(L, 2) != LUA_TNUMBER) return inplace_result(L, dm_binary_(DM_BIN_DIV, t, lb_check(L, 2)));
     if (t->dtype == DM_FLOAT32)
-        return inplace_result(L, dm_mul_scalar_(t, 1.0f / (float)luaL_checknumber(L, 2)));
+        return inplace_result(L, dm_binary_scalar_(DM_BIN_DIV, t, (float)luaL_checknumber(L, 2), 0));
     return inplace_result(L, dm_binary_scalar_(DM_BIN_DIV, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
 }
 
@@ -1210,6 +1223,7 @@ static int t_index(lua_State *L)
         return 1;
     }
     if (strcmp(k, "requires_grad") == 0) { lua_pushboolean(L, t->requires_grad); return 1; }
+    if (strcmp(k, "_version") == 0) { lua_pushinteger(L, dm_tensor_version(t)); return 1; }
     if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, dm_is_leaf(t)); return 1; }
     if (strcmp(k, "grad_fn") == 0) {
         const char *n = dm_grad_fn_name(t);

@@ -26,81 +26,94 @@ int dm_set_grad_enabled(int on)
 
 /* One row per op: PyTorch's grad_fn name (dm__node_name refines it by sub), the dm_params
  * member its nodes carry (internal.h; NULL: none; the loss row's by sub: the elementwise
- * losses loss, DM_LOSS_NLL nll, DM_LOSS_CROSS_ENTROPY cross_entropy), the backward rule.
+ * losses loss, DM_LOSS_NLL nll, DM_LOSS_CROSS_ENTROPY cross_entropy), the backward rule,
+ * and what that rule reads (DM_READ_IN(k) input k's values, DM_READ_OUT the output's;
+ * the unary row's depend on the function).  A node notes the versions of what its rule
+ * reads; an in-place write to one of them before backward makes backward raise.  Reads are
+ * per row, not per needed gradient: Mul reads both inputs even when one gradient is needed
+ * (PyTorch saves only what the needed gradients use, so it raises in fewer cases).
  * Kernels are reached through the device's dm_kernels (backend/backend.h) or, for the ops
  * not yet behind it, the op file's own loops. */
+#define R0 DM_READ_IN(0)
+#define R1 DM_READ_IN(1)
+#define RO DM_READ_OUT
 static const dm_opdef optable[DM_OP_COUNT] = {
-    [DM_OP_NONE]         = { NULL,                        0, NULL,        NULL },
-    [DM_OP_VIEW]         = { "ViewBackward0",             1, NULL,        dm__bw_view },
-    [DM_OP_TRANSPOSE]    = { "TransposeBackward0",        1, "transpose", dm__bw_transpose },
-    [DM_OP_PERMUTE]      = { "PermuteBackward0",          1, "permute",   dm__bw_permute },
-    [DM_OP_NARROW]       = { "SliceBackward0",            1, "narrow",    dm__bw_narrow },
-    [DM_OP_SELECT]       = { "SelectBackward0",           1, "select",    dm__bw_select },
-    [DM_OP_EXPAND]       = { "ExpandBackward0",           1, NULL,        dm__bw_expand },
-    [DM_OP_CLONE]        = { "CloneBackward0",            1, NULL,        dm__bw_clone },
-    [DM_OP_ADD]          = { "AddBackward0",              2, NULL,        dm__bw_binary },
-    [DM_OP_SUB]          = { "SubBackward0",              2, NULL,        dm__bw_binary },
-    [DM_OP_MUL]          = { "MulBackward0",              2, NULL,        dm__bw_binary },
-    [DM_OP_DIV]          = { "DivBackward0",              2, NULL,        dm__bw_binary },
-    [DM_OP_POW]          = { "PowBackward1",              2, NULL,        dm__bw_binary },
-    [DM_OP_MAXIMUM]      = { "MaximumBackward0",          2, NULL,        dm__bw_binary },
-    [DM_OP_MINIMUM]      = { "MinimumBackward0",          2, NULL,        dm__bw_binary },
-    [DM_OP_ADDS]         = { "AddBackward0",              1, "scalar",    dm__bw_scalar },
-    [DM_OP_MULS]         = { "MulBackward0",              1, "scalar",    dm__bw_scalar },
-    [DM_OP_RSUBS]        = { "RsubBackward1",             1, "scalar",    dm__bw_scalar },
-    [DM_OP_RDIVS]        = { "MulBackward0",              1, "scalar",    dm__bw_scalar },
-    [DM_OP_POWS]         = { "PowBackward0",              1, "scalar",    dm__bw_scalar },
-    [DM_OP_RPOWS]        = { "PowBackward1",              1, "scalar",    dm__bw_scalar },
-    [DM_OP_UNARY]        = { "UnaryBackward0",            1, NULL,        dm__bw_unary },
-    [DM_OP_CLAMP]        = { "ClampBackward1",            1, "clamp",     dm__bw_clamp },
-    [DM_OP_LEAKY_RELU]   = { "LeakyReluBackward0",        1, "slope",     dm__bw_leaky_relu },
-    [DM_OP_ELU]          = { "EluBackward0",              1, "alpha",     dm__bw_elu },
-    [DM_OP_WHERE]        = { "WhereBackward0",            2, NULL,        dm__bw_where },
-    [DM_OP_SUM]          = { "SumBackward",               1, "reduce",    dm__bw_reduce },
-    [DM_OP_MEAN]         = { "MeanBackward",              1, "reduce",    dm__bw_reduce },
-    [DM_OP_PROD]         = { "ProdBackward",              1, "reduce",    dm__bw_reduce },
-    [DM_OP_MAXMIN]       = { "MaxBackward0",              1, "reduce",    dm__bw_reduce },
-    [DM_OP_MAXMIN_ALL]   = { "MaxBackward1",              1, "reduce",    dm__bw_reduce },
-    [DM_OP_VAR]          = { "VarBackward0",              1, "reduce",    dm__bw_reduce },
-    [DM_OP_STD]          = { "StdBackward0",              1, "reduce",    dm__bw_reduce },
-    [DM_OP_SOFTMAX]      = { "SoftmaxBackward0",          1, "dim",       dm__bw_softmax },
-    [DM_OP_LOG_SOFTMAX]  = { "LogSoftmaxBackward0",       1, "dim",       dm__bw_softmax },
-    [DM_OP_MATMUL]       = { "MmBackward0",               2, NULL,        dm__bw_matmul },
-    [DM_OP_LINEAR]       = { "AddmmBackward0",            3, NULL,        dm__bw_linear },
-    [DM_OP_CAT]          = { "CatBackward0",             -1, "dim",       dm__bw_cat },
-    [DM_OP_INDEX_SELECT] = { "IndexSelectBackward0",      2, "dim",       dm__bw_index_select },
-    [DM_OP_TO_DTYPE]     = { "ToCopyBackward0",           1, NULL,        dm__bw_to_dtype },
-    [DM_OP_DROPOUT]      = { "NativeDropoutBackward0",    1, "dropout",   dm__bw_dropout },
-    [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0",  3, "batchnorm", dm__bw_batchnorm },
-    [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss },
-    [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom },
-    [DM_OP_AMAX]         = { "AmaxBackward0",             1, "dims",      dm__bw_mreduce },
-    [DM_OP_AMIN]         = { "AminBackward0",             1, "dims",      dm__bw_mreduce },
-    [DM_OP_LOGSUMEXP]    = { "LogsumexpBackward0",        1, "dims",      dm__bw_mreduce },
-    [DM_OP_NORM]         = { "NormBackward1",             1, "dims",      dm__bw_mreduce },
-    [DM_OP_NAN_TO_NUM]   = { "NanToNumBackward0",         1, NULL,        dm__bw_nan_to_num },
-    [DM_OP_REMAINDER]    = { "RemainderBackward1",        2, NULL,        dm__bw_divmod },
-    [DM_OP_FMOD]         = { "FmodBackward1",             2, NULL,        dm__bw_divmod },
-    [DM_OP_FLOOR_DIVIDE] = { "FloorDivideBackward0",      2, NULL,        dm__bw_divmod },
-    [DM_OP_GATHER]       = { "GatherBackward0",           1, "index",     dm__bw_gather },
-    [DM_OP_SCATTER]      = { "ScatterBackward0",          2, "index",     dm__bw_scatter },
-    [DM_OP_SCATTER_ADD]  = { "ScatterAddBackward0",       2, "index",     dm__bw_scatter },
-    [DM_OP_INDEX_ADD]    = { "IndexAddBackward0",         2, "index",     dm__bw_index_add },
-    [DM_OP_SORT]         = { "SortBackward0",             1, "index",     dm__bw_sort },
-    [DM_OP_TOPK]         = { "TopkBackward0",             1, "index",     dm__bw_sort },
-    [DM_OP_KTHVALUE]     = { "KthvalueBackward0",         1, "index",     dm__bw_sort },
-    [DM_OP_CUMSUM]       = { "CumsumBackward0",           1, "index",     dm__bw_scan },
-    [DM_OP_CUMPROD]      = { "CumprodBackward0",          1, "index",     dm__bw_scan },
-    [DM_OP_DIAGONAL]     = { "DiagonalBackward0",         1, "diagonal",  dm__bw_diagonal },
-    [DM_OP_DIAG]         = { "DiagBackward0",             1, "diagonal",  dm__bw_diag },
-    [DM_OP_TRIL]         = { "TrilBackward0",             1, "diagonal",  dm__bw_tri },
-    [DM_OP_TRIU]         = { "TriuBackward0",             1, "diagonal",  dm__bw_tri },
-    [DM_OP_FLIP]         = { "FlipBackward0",             1, "flip_dims", dm__bw_flip },
-    [DM_OP_SLICE]        = { "SliceBackward0",            1, "slice",     dm__bw_slice },
-    [DM_OP_INDEX]        = { "IndexBackward0",            1, "adv",       dm__bw_index },
-    [DM_OP_INDEX_PUT]    = { "IndexPutBackward0",         2, "adv",       dm__bw_index_put },
-    [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill },
+    [DM_OP_NONE]         = { NULL,                        0, NULL,        NULL, 0 },
+    [DM_OP_VIEW]         = { "ViewBackward0",             1, NULL,        dm__bw_view, 0 },
+    [DM_OP_TRANSPOSE]    = { "TransposeBackward0",        1, "transpose", dm__bw_transpose, 0 },
+    [DM_OP_PERMUTE]      = { "PermuteBackward0",          1, "permute",   dm__bw_permute, 0 },
+    [DM_OP_NARROW]       = { "SliceBackward0",            1, "narrow",    dm__bw_narrow, 0 },
+    [DM_OP_SELECT]       = { "SelectBackward0",           1, "select",    dm__bw_select, 0 },
+    [DM_OP_EXPAND]       = { "ExpandBackward0",           1, NULL,        dm__bw_expand, 0 },
+    [DM_OP_CLONE]        = { "CloneBackward0",            1, NULL,        dm__bw_clone, 0 },
+    [DM_OP_ADD]          = { "AddBackward0",              2, NULL,        dm__bw_binary, 0 },
+    [DM_OP_SUB]          = { "SubBackward0",              2, NULL,        dm__bw_binary, 0 },
+    [DM_OP_MUL]          = { "MulBackward0",              2, NULL,        dm__bw_binary, R0 | R1 },
+    [DM_OP_DIV]          = { "DivBackward0",              2, NULL,        dm__bw_binary, R0 | R1 },
+    [DM_OP_POW]          = { "PowBackward1",              2, NULL,        dm__bw_binary, R0 | R1 | RO },
+    [DM_OP_MAXIMUM]      = { "MaximumBackward0",          2, NULL,        dm__bw_binary, R0 | R1 },
+    [DM_OP_MINIMUM]      = { "MinimumBackward0",          2, NULL,        dm__bw_binary, R0 | R1 },
+    [DM_OP_ADDS]         = { "AddBackward0",              1, "scalar",    dm__bw_scalar, 0 },
+    [DM_OP_MULS]         = { "MulBackward0",              1, "scalar",    dm__bw_scalar, 0 },
+    [DM_OP_RSUBS]        = { "RsubBackward1",             1, "scalar",    dm__bw_scalar, 0 },
+    [DM_OP_RDIVS]        = { "MulBackward0",              1, "scalar",    dm__bw_scalar, R0 },
+    [DM_OP_POWS]         = { "PowBackward0",              1, "scalar",    dm__bw_scalar, R0 },
+    [DM_OP_RPOWS]        = { "PowBackward1",              1, "scalar",    dm__bw_scalar, R0 | RO },
+    [DM_OP_UNARY]        = { "UnaryBackward0",            1, NULL,        dm__bw_unary, DM_READ_BY_SUB },
+    [DM_OP_CLAMP]        = { "ClampBackward1",            1, "clamp",     dm__bw_clamp, R0 },
+    [DM_OP_LEAKY_RELU]   = { "LeakyReluBackward0",        1, "slope",     dm__bw_leaky_relu, R0 },
+    [DM_OP_ELU]          = { "EluBackward0",              1, "alpha",     dm__bw_elu, R0 },
+    [DM_OP_WHERE]        = { "WhereBackward0",            2, NULL,        dm__bw_where, 0 },
+    [DM_OP_SUM]          = { "SumBackward",               1, "reduce",    dm__bw_reduce, 0 },
+    [DM_OP_MEAN]         = { "MeanBackward",              1, "reduce",    dm__bw_reduce, 0 },
+    [DM_OP_PROD]         = { "ProdBackward",              1, "reduce",    dm__bw_reduce, R0 },
+    [DM_OP_MAXMIN]       = { "MaxBackward0",              1, "reduce",    dm__bw_reduce, 0 },
+    [DM_OP_MAXMIN_ALL]   = { "MaxBackward1",              1, "reduce",    dm__bw_reduce, R0 },
+    [DM_OP_VAR]          = { "VarBackward0",              1, "reduce",    dm__bw_reduce, R0 },
+    [DM_OP_STD]          = { "StdBackward0",              1, "reduce",    dm__bw_reduce, R0 | RO },
+    [DM_OP_SOFTMAX]      = { "SoftmaxBackward0",          1, "dim",       dm__bw_softmax, RO },
+    [DM_OP_LOG_SOFTMAX]  = { "LogSoftmaxBackward0",       1, "dim",       dm__bw_softmax, RO },
+    [DM_OP_MATMUL]       = { "MmBackward0",               2, NULL,        dm__bw_matmul, R0 | R1 },
+    [DM_OP_LINEAR]       = { "AddmmBackward0",            3, NULL,        dm__bw_linear, R0 | R1 },
+    [DM_OP_CAT]          = { "CatBackward0",             -1, "dim",       dm__bw_cat, 0 },
+    [DM_OP_INDEX_SELECT] = { "IndexSelectBackward0",      2, "dim",       dm__bw_index_select, R1 },
+    [DM_OP_TO_DTYPE]     = { "ToCopyBackward0",           1, NULL,        dm__bw_to_dtype, 0 },
+    [DM_OP_DROPOUT]      = { "NativeDropoutBackward0",    1, "dropout",   dm__bw_dropout, 0 },
+    [DM_OP_BATCHNORM]    = { "NativeBatchNormBackward0",  3, "batchnorm", dm__bw_batchnorm, R0 | R1 },
+    [DM_OP_LOSS]         = { "LossBackward0",            -1, "loss nll cross_entropy", dm__bw_loss, DM_READ_INS },
+    [DM_OP_CUSTOM]       = { "CustomBackward",           -1, NULL,        dm__bw_custom, DM_READ_INS },
+    [DM_OP_AMAX]         = { "AmaxBackward0",             1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_AMIN]         = { "AminBackward0",             1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_LOGSUMEXP]    = { "LogsumexpBackward0",        1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_NORM]         = { "NormBackward1",             1, "dims",      dm__bw_mreduce, R0 | RO },
+    [DM_OP_NAN_TO_NUM]   = { "NanToNumBackward0",         1, NULL,        dm__bw_nan_to_num, R0 },
+    [DM_OP_REMAINDER]    = { "RemainderBackward1",        2, NULL,        dm__bw_divmod, R0 | R1 },
+    [DM_OP_FMOD]         = { "FmodBackward1",             2, NULL,        dm__bw_divmod, R0 | R1 },
+    [DM_OP_FLOOR_DIVIDE] = { "FloorDivideBackward0",      2, NULL,        dm__bw_divmod, R0 | R1 },
+    [DM_OP_GATHER]       = { "GatherBackward0",           1, "index",     dm__bw_gather, 0 },
+    [DM_OP_SCATTER]      = { "ScatterBackward0",          2, "index",     dm__bw_scatter, 0 },
+    [DM_OP_SCATTER_ADD]  = { "ScatterAddBackward0",       2, "index",     dm__bw_scatter, 0 },
+    [DM_OP_INDEX_ADD]    = { "IndexAddBackward0",         2, "index",     dm__bw_index_add, 0 },
+    [DM_OP_SORT]         = { "SortBackward0",             1, "index",     dm__bw_sort, 0 },
+    [DM_OP_TOPK]         = { "TopkBackward0",             1, "index",     dm__bw_sort, 0 },
+    [DM_OP_KTHVALUE]     = { "KthvalueBackward0",         1, "index",     dm__bw_sort, 0 },
+    [DM_OP_CUMSUM]       = { "CumsumBackward0",           1, "index",     dm__bw_scan, 0 },
+    [DM_OP_CUMPROD]      = { "CumprodBackward0",          1, "index",     dm__bw_scan, R0 },
+    [DM_OP_DIAGONAL]     = { "DiagonalBackward0",         1, "diagonal",  dm__bw_diagonal, 0 },
+    [DM_OP_DIAG]         = { "DiagBackward0",             1, "diagonal",  dm__bw_diag, 0 },
+    [DM_OP_TRIL]         = { "TrilBackward0",             1, "diagonal",  dm__bw_tri, 0 },
+    [DM_OP_TRIU]         = { "TriuBackward0",             1, "diagonal",  dm__bw_tri, 0 },
+    [DM_OP_FLIP]         = { "FlipBackward0",             1, "flip_dims", dm__bw_flip, 0 },
+    [DM_OP_SLICE]        = { "SliceBackward0",            1, "slice",     dm__bw_slice, 0 },
+    [DM_OP_INDEX]        = { "IndexBackward0",            1, "adv",       dm__bw_index, 0 },
+    [DM_OP_INDEX_PUT]    = { "IndexPutBackward0",         2, "adv",       dm__bw_index_put, 0 },
+    [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill, 0 },
+    [DM_OP_COPY]         = { "CopyBackwards",            -1, NULL,        dm__bw_copy, 0 },
+    [DM_OP_COPY_SLICES]  = { "CopySlices",               -1, NULL,        dm__bw_copy_slices, 0 },
 };
+#undef R0
+#undef R1
+#undef RO
 
 /* ---- custom nodes ----------------------------------------------------------------------
  * A custom node's block carries, after its input array, the host's backward function, its
@@ -114,10 +127,20 @@ typedef struct {
     char name[];
 } custom_ext;
 
+/* [dm_node][in[0] .. in[n-1]][edge[0] .. edge[n-1]][ver[0] .. ver[n-1], to 8 bytes] */
 static size_t node_bytes(int ninputs)
 {
-    return sizeof(dm_node) + (size_t)(ninputs ? ninputs : 1) * sizeof(dm_tensor *);
+    size_t n = (size_t)(ninputs ? ninputs : 1);
+    return sizeof(dm_node) + n * 2 * sizeof(dm_tensor *) + (n * sizeof(uint32_t) + 7) / 8 * 8;
 }
+
+const char dm__edge_leaf = 0;
+
+static inline unsigned op_reads(dm_op op, int sub)
+{
+    return op == DM_OP_UNARY ? dm__unary_reads(sub) : optable[op].reads;
+}
+unsigned dm__op_reads(dm_op op, int sub) { return op_reads(op, sub); }
 
 static custom_ext *custom_of(const dm_node *n)
 {
@@ -178,6 +201,9 @@ const char *dm__node_name(const dm_node *n)
     }
     case DM_OP_LINEAR: return n->sub ? "AddmmBackward0" : "MmBackward0";
     case DM_OP_CAT: return n->sub ? "StackBackward0" : "CatBackward0";
+    case DM_OP_COPY:
+        return n->sub == DM_COPY_FILL ? "FillBackward2"
+             : n->sub == DM_COPY_ZERO ? "ZeroBackward0" : "CopyBackwards";
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }
@@ -306,13 +332,24 @@ static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
     size_t bytes = node_bytes(n) + extra;
     dm_node *node = dm__obj_alloc(bytes);
     if (!node) return NULL;
-    memset(node, 0, bytes);
+    /* the struct zeroed; the arrays after it written in full below (a custom node's
+       extra bytes are its caller's) */
+    memset(node, 0, sizeof *node);
     dm_tensor **ins = (dm_tensor **)(node + 1);
     node->op = op;
     node->sub = sub;
     node->ninputs = n;
     node->in = ins;
-    for (int i = 0; i < n; i++) ins[i] = in[i] ? dm_tensor_retain((dm_tensor *)in[i]) : NULL;
+    node->ver_out = out->storage->version;
+    dm_node **edge = dm__edges(node);
+    uint32_t *ver = dm__vers(node);
+    if (!n) { ins[0] = NULL; edge[0] = NULL; ver[0] = 0; }
+    for (int i = 0; i < n; i++) {
+        dm_tensor *x = (dm_tensor *)in[i];
+        ins[i] = x ? dm_tensor_retain(x) : NULL;
+        ver[i] = x ? x->storage->version : 0;
+        edge[i] = x && x->requires_grad ? (x->grad_fn ? x->grad_fn : DM_EDGE_LEAF) : NULL;
+    }
     if (n && in[0]) {
         node->in_ndim = in[0]->ndim;
         memcpy(node->in_shape, in[0]->shape, sizeof node->in_shape);
@@ -379,6 +416,7 @@ dm_tensor *dm__save(dm_node *n, int slot, const dm_tensor *t)
     if (!a) return NULL;
     if (n->saved[slot]) dm_tensor_release(n->saved[slot]);
     n->saved[slot] = a;
+    n->ver_saved[slot] = (uint16_t)a->storage->version;
     return a;
 }
 
@@ -551,7 +589,8 @@ dm_tensor *dm__grad_dest(dm_bwctx *ctx, int k)
     if (k < 0 || k >= 8 || k >= n->ninputs) return NULL;
     const dm_tensor *x = n->in[k];
     /* a leaf with hooks gets its gradient summed apart, for them to see whole */
-    if (!x || !x->requires_grad || x->grad_fn || !x->grad || has_hooks(x)) return NULL;
+    if (!x || dm__edges(n)[k] != DM_EDGE_LEAF || !x->requires_grad || !x->grad || has_hooks(x))
+        return NULL;
     dm_tensor *g = x->grad;
     if (dm__same_shape(g, x) && dm__is_contig(g) && g->dtype == x->dtype && !g->grad_fn &&
         g->storage != x->storage)
@@ -707,6 +746,58 @@ static int nonleaf_final(dm_tensor *t, dm_tensor **g)
     return 0;
 }
 
+/* one of the values n's rule reads was written in place since n was recorded: PyTorch's
+   error, naming the tensor (dtype, shape) and the node it comes out of (or goes into) */
+static int version_error(const dm_node *n, const dm_tensor *x, uint32_t want, const char *role,
+                         int k, const dm_node *of)
+{
+    char b[DM_SHAPE_BUF], which[192] = "";
+    if (of)
+        snprintf(which, sizeof which, ", which is %s %d of %s,", role, k, dm__node_name(of));
+    dm_seterr("one of the variables needed for gradient computation has been "
+              "modified by an inplace operation: [%s %s]%s is at version %u; expected "
+              "version %u instead", dm_dtype_name(x->dtype), SHAPE(x, b), which,
+              (unsigned)x->storage->version, (unsigned)want);
+    (void)n;
+    return -1;
+}
+
+/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved */
+int dm__check_versions(const dm_node *n)
+{
+    const unsigned reads = op_reads(n->op, n->sub);
+    if ((reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
+        return version_error(n, n->out, n->ver_out, "output", 0, n);
+    for (int k = 0; (reads & DM_READ_INS) && k < n->ninputs; k++) {
+        const dm_tensor *x = n->in[k];
+        if (!dm__reads_in(reads, k) || !x || x->storage->version == dm__vers(n)[k]) continue;
+        /* a non-leaf: named by where it comes from now, as PyTorch does; a leaf (or a tensor
+           without history) by the node it goes into */
+        return x->grad_fn ? version_error(n, x, dm__vers(n)[k], "output", 0, x->grad_fn)
+                          : version_error(n, x, dm__vers(n)[k], "input", k, n);
+    }
+    if (dm__is_view_op(n->op) && n->in[0] && dm__edges(n)[0] &&
+        dm__edges(n)[0] != DM_EDGE_LEAF && n->in[0]->grad_fn != dm__edges(n)[0]) {
+        /* PyTorch regenerates a view's grad_fn from its base's new history; here the view
+           would send its gradient to the base's old history, so refuse */
+        char b[DM_SHAPE_BUF];
+        dm_seterr("the base [%s %s] of a view (%s) was modified by an inplace "
+                  "operation after the view was taken; this is not supported yet (take the "
+                  "view after the in-place operation)", dm_dtype_name(n->in[0]->dtype),
+                  SHAPE(n->in[0], b), dm__node_name(n));
+        return -1;
+    }
+    for (int i = 0; i < DM_NODE_MAX_SAVED; i++) {
+        const dm_tensor *x = n->saved[i];
+        /* the rules that read their output read it from a saved alias */
+        if (!x || (uint16_t)x->storage->version == n->ver_saved[i]) continue;
+        /* the version then: the latest one with those low bits */
+        uint32_t v = x->storage->version, want = v - (uint16_t)(v - n->ver_saved[i]);
+        return version_error(n, x, want, "output", 0, reads & DM_READ_OUT ? n : NULL);
+    }
+    return 0;
+}
+
 int dm_backward(dm_tensor *t, const dm_tensor *gradient, int retain_graph)
 {
     return dm_backward_ex(t, gradient, retain_graph, NULL);
@@ -779,16 +870,16 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         }
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
-            if (!x || !x->requires_grad) continue;
-            if (!x->grad_fn) {
+            dm_node *m = dm__edges(n)[i];
+            if (!x || !m) continue;
+            if (m == DM_EDGE_LEAF) {
                 if ((track || has_hooks(x)) && leaf_use(&lm, x)) { rc = -1; break; }
                 continue;
             }
-            dm_node *m = x->grad_fn;
             if (!m->mark) {
                 m->mark = 1;
                 m->pending = 0;
-                if (vec_push(&all, m) || tvec_push(&owners, x)) { rc = -1; break; }
+                if (vec_push(&all, m) || tvec_push(&owners, m->out)) { rc = -1; break; }
             }
             m->pending++;
         }
@@ -823,13 +914,16 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
         } else if (!def || !def->backward) {
             dm_seterr("backward: no backward rule for %s", dm__node_name(n));
             rc = -1;
+        } else if (dm__check_versions(n)) {
+            rc = -1;
         } else {
             if (def->backward(&ctx, n, n->gacc, gin) != 0) rc = -1;
         }
         for (int i = 0; i < n->ninputs; i++) {
             dm_tensor *x = n->in[i];
             dm_tensor *g = gin[i];
-            if (!x || !x->requires_grad) { dm_tensor_release(g); continue; }
+            dm_node *m = dm__edges(n)[i];
+            if (!x || !m) { dm_tensor_release(g); continue; }
             if (i < 8 && ctx.done[i]) {         /* the rule added it to x->grad itself */
                 dm_tensor_release(g);
                 g = NULL;
@@ -839,7 +933,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                 rc = -1;
             }
             if (rc != 0) { dm_tensor_release(g); continue; }
-            if (!x->grad_fn) {
+            if (m == DM_EDGE_LEAF) {
                 leafent *e = lm.n && (track || has_hooks(x)) ? leaf_find(&lm, x) : NULL;
                 if (!e) {
                     if (g && accumulate(&x->grad, g, x->dtype)) rc = -1;
@@ -849,8 +943,7 @@ int dm_backward_ex(dm_tensor *t, const dm_tensor *gradient, int retain_graph,
                 }
                 continue;
             }
-            dm_node *m = x->grad_fn;
-            if (g && accumulate(&m->gacc, g, x->dtype)) rc = -1;
+            if (g && accumulate(&m->gacc, g, m->out->dtype)) rc = -1;
             if (--m->pending == 0 && rc == 0) rc = vec_push(&ready, m);
         }
         if (gin != gin_small) free(gin);

@@ -244,11 +244,20 @@ dm_tensor *dm_contiguous(const dm_tensor *t);    /* t itself (retained) when con
 dm_tensor *dm_clone(const dm_tensor *t);
 dm_tensor *dm_detach(const dm_tensor *t);        /* shares storage, no grad */
 
-/* ---- in-place (no autograd; refused on leaves that require grad in grad mode) -------- */
+/* ---- in-place ---------------------------------------------------------------------------
+ * Every in-place write bumps the version counter that a tensor shares with its views and
+ * its detach() (it sits on the storage).  In grad mode, writing into a tensor that requires
+ * grad, or from one, is recorded as in PyTorch: the tensor written takes the op's node (its
+ * grad_fn becomes AddBackward0, ...), its old history reached through that node; writing
+ * into a view of a non-leaf gives its base a CopySlices node.  Refused in grad mode: a leaf
+ * that requires grad and views of one.  backward raises when a value a node's rule reads
+ * was written in place after the node was recorded. */
+uint32_t dm_tensor_version(const dm_tensor *t);       /* t._version */
 int dm_copy_(dm_tensor *dst, const dm_tensor *src);   /* src broadcast to dst, converted */
 int dm_fill_(dm_tensor *t, float v);
 int dm_zero_(dm_tensor *t);
 int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha);   /* t += alpha * o (broadcast) */
+int dm_sub_(dm_tensor *t, const dm_tensor *o, float alpha);   /* t -= alpha * o (broadcast) */
 int dm_add_scalar_(dm_tensor *t, float v);
 int dm_mul_(dm_tensor *t, const dm_tensor *o);
 int dm_mul_scalar_(dm_tensor *t, float v);

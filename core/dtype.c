@@ -132,8 +132,8 @@ void dm__store_i64(dm_tensor *t, int64_t off, int64_t v)
     dm__convert1(elem(t, off), t->dtype, (const char *)&v, DM_INT64);
 }
 
-void dm_set_f64(dm_tensor *t, const int64_t *idx, double v) { dm__store_f64(t, dm__offset_of(t, idx), v); }
-void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v) { dm__store_i64(t, dm__offset_of(t, idx), v); }
+void dm_set_f64(dm_tensor *t, const int64_t *idx, double v) { dm__store_f64(t, dm__offset_of(t, idx), v); dm__bump(t); }
+void dm_set_i64(dm_tensor *t, const int64_t *idx, int64_t v) { dm__store_i64(t, dm__offset_of(t, idx), v); dm__bump(t); }
 
 /* ---- whole tensors -------------------------------------------------------------------- */
 

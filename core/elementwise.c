@@ -558,6 +558,12 @@ dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a0, const dm_tensor 
     return out;
 }
 
+unsigned dm__unary_reads(int sub)
+{
+    if (sub < 0 || sub >= DM_UN_COUNT) return DM_READ_IN(0) | DM_READ_OUT;
+    return (uninfo[sub].need_x ? DM_READ_IN(0) : 0u) | (uninfo[sub].need_y ? DM_READ_OUT : 0u);
+}
+
 /* ---- backward rules ---------------------------------------------------------------------
  * What the nodes hold:
  *   ADD SUB MUL DIV POW MAXIMUM MINIMUM   in {a, b}, sub = dm_binop; POW: saved[0] = output

@@ -209,6 +209,7 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
     int64_t n = dm_numel(t);
     (void)n;
+    dm__bump(t);
     if (t->dtype == DM_FLOAT64) {
         double *base = t->storage->data;
         DM_WALK_EACH(t, i, off,
@@ -228,6 +229,7 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
 
 int dm_init_constant_(dm_tensor *t, double v)
 {
+    dm__bump(t);
     DM_WALK_EACH(t, i, off, dm__store_f64(t, off, v););
     return 0;
 }
@@ -241,6 +243,7 @@ int dm_init_eye_(dm_tensor *t)
         dm_seterr("eye_: only tensors with 2 dimensions are supported, got %s", SHAPE(t, sb));
         return -1;
     }
+    dm__bump(t);
     // t is [rows x cols]: 1 where row == col
     int64_t cols = t->shape[1];
     DM_WALK_EACH(t, i, off, dm__store_f64(t, off, i / cols == i % cols););
@@ -266,6 +269,7 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
     }
     // t is [out x in x k1 (x k2 (x k3))]: in group gr, output channel gr * per + d passes
     // input channel d through the kernel's centre, for d < min(per, in)
+    dm__bump(t);
     int64_t per = t->shape[0] / groups;
     int64_t min_dim = per < t->shape[1] ? per : t->shape[1];
     DM_WALK_EACH(t, i, off,
@@ -439,6 +443,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
         for (int64_t i = 0; i < m; i++) q[j * m + i] *= s;
     }
     // result [rows x cols] is q (tall, [rows x cols]) or q^T (q is [cols x rows])
+    dm__bump(t);
     DM_WALK_EACH(t, k, off,
         int64_t i = k / cols, j = k % cols;
         dm__store_f64(t, off, wide ? q[i * m + j] : q[j * m + i]););

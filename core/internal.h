@@ -32,7 +32,16 @@ struct dm_storage {
     int refcount;
     int device;                       /* dm_device */
     const dm_allocator *allocator;    /* NULL: the core's cache, in a tensor block */
+    /* The version counter (PyTorch's VariableVersion), bumped by every in-place write.  It
+     * sits on the storage, so a tensor, its views and its detach() share one counter, as in
+     * PyTorch.  t.data is detach() here and shares it too (PyTorch gives .data a fresh
+     * counter, so writes through it go unseen; here they are seen and backward raises).
+     * Nodes note the versions of what their rules read and backward compares them. */
+    uint32_t version;
 };
+
+/* an in-place write to t's values: one more version of t (and of its views) */
+static inline void dm__bump(dm_tensor *t) { t->storage->version++; }
 
 static inline size_t dm__esize(dm_dtype dt)
 {
@@ -159,11 +168,23 @@ const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);
+/* an in-place op on t (with source o, or NULL) must record history: grad mode is on and t
+   or o requires grad (else the op writes t directly, its fast path) */
+static inline int dm__inplace_records(const dm_tensor *t, const dm_tensor *o)
+{
+    return (t->requires_grad || (o && o->requires_grad)) && dm_grad_enabled();
+}
 /* The one way an in-place op fn ("index_put_", "scatter_") writes its result: r is the
  * out-of-place result (any history it has), t the tensor written.  t takes r's values
  * (r's dtype must cast to t's; shapes must match) and r is released (NULL r: returns -1,
- * the message already set).  Leaves that require grad are refused in grad mode.  The
- * reliability work makes t take r's history too (PyTorch's rebase) and bumps t's version. */
+ * the message already set).  Leaves that require grad are refused in grad mode.  t's version
+ * is bumped.  In grad mode, when t or r requires grad, t takes r's history (PyTorch's
+ * rebase_history): r's node moves to t, and where it had t as an input it gets instead an
+ * alias of t's old value that carries t's old history (a copy of the old values when the
+ * rule reads them).  r with no history but t with some (fill_, zero_) gets a node of its own
+ * (FillBackward2, ZeroBackward0, CopyBackwards) that sends t's old history a zero gradient.
+ * In-place on a view of a non-leaf rewrites the base's history instead (PyTorch's
+ * CopySlices; inplace.c says when that is refused). */
 int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r);
 
 /* ---- autograd nodes ------------------------------------------------------------------
@@ -200,10 +221,32 @@ typedef enum {
     DM_OP_DIAGONAL, DM_OP_DIAG, DM_OP_TRIL, DM_OP_TRIU, DM_OP_FLIP,
     /* indexing (index.c) */
     DM_OP_SLICE, DM_OP_INDEX, DM_OP_INDEX_PUT, DM_OP_MASKED_FILL,
+    /* an in-place write whose result does not depend on the old values: copy_, fill_, zero_
+       (sub: DM_COPY_*); in {old self, src (copy_ only)} */
+    DM_OP_COPY,
+    /* an in-place write into a view of a tensor that requires grad: the base's new history
+       (PyTorch's CopySlices); in {old base, the op's inputs}, saved[0] the op's result (its
+       node the op's), saved[1] the view's geometry, sub the op's input that was the view */
+    DM_OP_COPY_SLICES,
     DM_OP_COUNT
 } dm_op;
 
 #define DM_NODE_MAX_SAVED 4
+enum { DM_COPY_COPY, DM_COPY_FILL, DM_COPY_ZERO };    /* DM_OP_COPY's subs */
+/* ops whose output is a view of their input (shares its storage): an in-place write into
+   one goes to its base's history (CopySlices) */
+static inline int dm__is_view_op(int op)
+{
+    return (op >= DM_OP_VIEW && op <= DM_OP_EXPAND) || op == DM_OP_DIAGONAL || op == DM_OP_SLICE;
+}
+
+/* What a backward rule reads (the op table's .reads): bit k for input k (bit 30 stands for
+ * inputs 30 and above), DM_READ_OUT for the output.  The node notes their versions when it
+ * is recorded, and backward refuses to run the rule when one has changed since. */
+#define DM_READ_IN(k) (1u << (k))
+#define DM_READ_OUT (1u << 31)
+#define DM_READ_INS 0x7fffffffu      /* every input */
+static inline int dm__reads_in(unsigned reads, int k) { return (int)((reads >> (k < 30 ? k : 30)) & 1u); }
 
 /* A node's parameters: one typed record per kind of op, the one its op table row names
  * (autograd.c's optable, .params).  The op function writes it when it records the node and
@@ -292,18 +335,36 @@ struct dm_node {
     dm_op op;
     int sub;                      /* op variant (dm_unop, dm_redop, loss kind, ...) */
     int ninputs;
-    dm_tensor **in;               /* retained; an entry may be NULL */
+    int in_ndim;                  /* shape of in[0] at record time */
+    /* retained; an entry may be NULL.  After it, in the same block, dm__edges(n) and
+     * dm__vers(n): where input k's gradient goes, fixed when the node is recorded (PyTorch's
+     * edges: its grad_fn then, DM_EDGE_LEAF for a leaf that requires grad, or NULL for none;
+     * an in-place op may later give in[k] a new grad_fn, and this node's gradient still goes
+     * to the old one, kept alive by the alias the new node holds), and in[k]'s version when
+     * recorded (those the rule reads are checked by backward). */
+    dm_tensor **in;
+    uint32_t ver_out;             /* the output's version when recorded */
+    /* saved[i]'s version when saved, its low 16 bits (the node stays within 256 bytes for
+       three inputs, the cache's small blocks; 65536 writes in between go unseen) */
+    uint16_t ver_saved[DM_NODE_MAX_SAVED];
     dm_tensor *saved[DM_NODE_MAX_SAVED];   /* retained; detached aliases, masks, indices */
     dm_params par;                /* the op's parameters: the record its op table row names */
-    int in_ndim;                  /* shape of in[0] at record time */
     int64_t in_shape[DM_MAX_DIMS];
     dm_tensor *out;               /* the output tensor, which owns the node (not retained) */
-    int freed;                    /* graph released by a backward pass */
     /* backward bookkeeping */
     dm_tensor *gacc;              /* gradient flowing into this node's output */
     int pending;                  /* consumers not yet processed */
-    int mark;
+    unsigned char freed;          /* graph released by a backward pass */
+    unsigned char mark;
 };
+static inline dm_node **dm__edges(const dm_node *n)
+{
+    return (dm_node **)(n->in + (n->ninputs ? n->ninputs : 1));
+}
+static inline uint32_t *dm__vers(const dm_node *n)
+{
+    return (uint32_t *)(n->in + 2 * (n->ninputs ? n->ninputs : 1));
+}
 /* the records stay small: a node is allocated per op on every recorded forward */
 _Static_assert(sizeof(dm_params) <= 64, "dm_params: a record outgrew a cache line");
 
@@ -327,7 +388,15 @@ typedef struct {
     int arity;                    /* tensor inputs its nodes record; -1: a variable count */
     const char *params;           /* the dm_params member its nodes carry (NULL: none) */
     dm_backward_fn backward;
+    unsigned reads;               /* DM_READ_IN(k) | DM_READ_OUT: the values the rule reads;
+                                     DM_READ_BY_SUB: the unary row, per function */
 } dm_opdef;
+#define DM_READ_BY_SUB (1u << 30)
+/* the inputs of a node the rule reads (DM_READ_*), refined by sub where the row says so */
+unsigned dm__op_reads(dm_op op, int sub);
+unsigned dm__unary_reads(int sub);        /* elementwise.c: DM_READ_IN(0) and/or DM_READ_OUT */
+#define DM_EDGE_LEAF ((dm_node *)&dm__edge_leaf)
+extern const char dm__edge_leaf;
 typedef enum {
     DM_LOSS_BCE, DM_LOSS_BCE_LOGITS, DM_LOSS_MSE, DM_LOSS_L1, DM_LOSS_SMOOTH_L1,
     DM_LOSS_HUBER, DM_LOSS_NLL, DM_LOSS_CROSS_ENTROPY, DM_LOSS_COUNT
@@ -397,5 +466,10 @@ int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_masked_fill(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_copy(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+/* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
+   PyTorch's message (autograd.c; the engine runs it before every rule) */
+int dm__check_versions(const dm_node *n);
 
 #endif

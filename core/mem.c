@@ -265,7 +265,7 @@ void dm__count_bytes(int64_t delta)
  * whichever dies last returns it (a storage outliving its tensor keeps the tensor's bytes
  * until then).  A tensor owns its block when its storage sits right after it; a storage
  * from a host's allocator (dm_tensor_new_with) is a separate object. */
-#define STORAGE_HEADER 32
+#define STORAGE_HEADER 48                 /* a multiple of 16: the data keeps malloc's alignment */
 #define TENSOR_HEAD (((sizeof(dm_tensor)) + 31) & ~(size_t)31)
 _Static_assert(sizeof(dm_storage) <= STORAGE_HEADER, "storage header too small");
 
@@ -287,6 +287,7 @@ dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
     s->refcount = 1;
     s->device = dm__cur_device;
     s->allocator = NULL;
+    s->version = 0;
     t->storage = s;
     t->refcount = 1;
     return t;
@@ -320,6 +321,7 @@ dm_tensor *dm_tensor_new_with(int ndim, const int64_t *shape, dm_dtype dt,
     s->refcount = 1;
     s->device = DM_CPU;
     s->allocator = a;
+    s->version = 0;
     dm__count_bytes(nbytes);
     t->refcount = 1;
     t->storage = s;

@@ -139,6 +139,10 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
                  acc, acc + C, dm__ptr(out), dm__ptr(meant), dm__ptr(invt));
     free(acc);
     dm_tensor_release(hx);
+    /* the running statistics were updated in place (buffers no node reads: as in PyTorch,
+       their versions move and nothing raises) */
+    if (training && running_mean) dm__bump(running_mean);
+    if (training && running_var) dm__bump(running_var);
 
     const dm_tensor *ins[3] = { x, weight, bias };
     if (dm__needs_grad(3, ins)) {

@@ -83,6 +83,7 @@ static int get_span(span *s, const dm_tensor *t)
 
 static void put_back(span *s, int write)
 {
+    if (write && s->t) dm__bump(s->t);            /* a step is an in-place write (version) */
     if (!s->t || !s->held) return;
     if (write) dm__copy_convert(s->t, s->held);    /* the updated values into t's strides */
     dm_tensor_release(s->held);

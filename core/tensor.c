@@ -197,6 +197,7 @@ dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
 }
 
 int64_t dm_numel(const dm_tensor *t) { return dm__numel(t); }
+uint32_t dm_tensor_version(const dm_tensor *t) { return t->storage->version; }
 int dm_is_contiguous(const dm_tensor *t) { return dm__is_contig(t); }
 int dm_same_shape(const dm_tensor *a, const dm_tensor *b) { return dm__same_shape(a, b); }
 float *dm_data(const dm_tensor *t) { return dm__data(t); }
@@ -210,7 +211,7 @@ static int64_t offset_of(const dm_tensor *t, const int64_t *idx)
 
 void *dm_data_ptr(const dm_tensor *t) { return dm__ptr(t); }
 float dm_get(const dm_tensor *t, const int64_t *idx) { return dm__fbase(t)[offset_of(t, idx)]; }
-void dm_set(dm_tensor *t, const int64_t *idx, float v) { dm__fbase(t)[offset_of(t, idx)] = v; }
+void dm_set(dm_tensor *t, const int64_t *idx, float v) { dm__fbase(t)[offset_of(t, idx)] = v; dm__bump(t); }
 int64_t dm__offset_of(const dm_tensor *t, const int64_t *idx) { return offset_of(t, idx); }
 
 int dm_check_index(const char *fn, const dm_tensor *t, int n, const int64_t *idx)

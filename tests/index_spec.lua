@@ -252,8 +252,7 @@ describe("indexing", function ()
   it("refuses to write into a leaf that requires grad, as PyTorch", function ()
     local x = dm.zeros(2, 2):requires_grad_()
     assert.has_error(function () x[1] = 1 end,
-      "index_put_: a leaf tensor that requires grad is being used in an in-place operation; "
-      .. "wrap it in no_grad")
+      "index_put_: a leaf Variable that requires grad is being used in an in-place operation.")
     dm.no_grad(function () x[1] = 1 end)
     assert.are.same({ { 1, 1 }, { 0, 0 } }, x:totable())
   end)

@@ -139,8 +139,8 @@ describe("ops_index details", function ()
 
   it("scatter_ on a leaf that requires grad is refused, as PyTorch", function ()
     local x = dm.zeros(3):requires_grad_(true)
-    assert.are.equal("scatter_: a leaf tensor that requires grad is being used in an in-place "
-      .. "operation; wrap it in no_grad", util.err(function () x:scatter_(1, i64({ 1 }), 1) end))
+    assert.are.equal("scatter_: a leaf Variable that requires grad is being used in an in-place "
+      .. "operation.", util.err(function () x:scatter_(1, i64({ 1 }), 1) end))
   end)
 
   it("argsort gives the sort's indices", function ()

@@ -314,7 +314,7 @@ describe("in-place ops", function ()
   end)
   it("refuse leaves that require grad outside no_grad", function ()
     local w = dm.zeros(2, {requires_grad = true})
-    assert.are.equal("fill_: a leaf tensor that requires grad is being used in an in-place operation; wrap it in no_grad",
+    assert.are.equal("fill_: a leaf Variable that requires grad is being used in an in-place operation.",
                      err(w.fill_, w, 1))
     dm.no_grad(function () w:fill_(1) end)
     assert.are.same({1, 1}, w:totable())

@@ -185,6 +185,34 @@ static dm_tensor *f_custom(dm_tensor *const *in, void *c)
     return y;
 }
 
+/* in-place writes into a non-leaf: CopyBackwards (from B, broadcast), FillBackward2,
+   ZeroBackward0, each taking y's history (y = 2 A) as an input that gets a zero gradient */
+static dm_tensor *f_copy(dm_tensor *const *in, void *c)
+{
+    dm_tensor *y = dm_binary_scalar(DM_BIN_MUL, A, 2.0f, 0);
+    int k = *(const int *)c, rc = !y ? -1 : k == DM_COPY_COPY ? dm_copy_(y, B)
+                                        : k == DM_COPY_FILL ? dm_fill_(y, 1.5f) : dm_zero_(y);
+    if (rc) { dm_tensor_release(y); return NULL; }
+    return y;
+}
+static const int copy_subs[] = { DM_COPY_COPY, DM_COPY_FILL, DM_COPY_ZERO };
+static dm_tensor *f_copy_(dm_tensor *const *in, void *c) { (void)c; return f_copy(in, (void *)&copy_subs[0]); }
+static dm_tensor *f_fill_(dm_tensor *const *in, void *c) { (void)c; return f_copy(in, (void *)&copy_subs[1]); }
+static dm_tensor *f_zero_(dm_tensor *const *in, void *c) { (void)c; return f_copy(in, (void *)&copy_subs[2]); }
+
+/* in place into a view of a non-leaf (CopySlices): y = 2 A; y[:, 1:3] += B (broadcast),
+   then a column scaled (a rule that reads its inputs) */
+static dm_tensor *f_copy_slices(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *y = dm_binary_scalar(DM_BIN_MUL, A, 2.0f, 0);
+    dm_tensor *v = y ? dm_narrow(y, 1, 1, 2) : NULL;
+    int rc = v ? dm_add_(v, B, 1.0f) : -1;
+    dm_tensor_release(v);
+    if (rc) { dm_tensor_release(y); return NULL; }
+    return y;
+}
+
 /* several-dim reductions, nan_to_num and the integer-division family (reduce_multi.c,
    bitwise.c) */
 static dm_tensor *f_amax(dm_tensor *const *in, void *c) { (void)c; return dm_amax(A, 2, (int[]){0, 2}, 0); }
@@ -418,6 +446,10 @@ static const gcase cases[] = {
     { DM_OP_INDEX_PUT, -1, "index_put window", f_index_put, 2, {2, 1}, {{4, 3}, {2}}, -1, 1, 0 },
     { DM_OP_INDEX_PUT, -1, "index_put accumulate", f_index_put_acc, 2, {2, 2}, {{3, 2}, {3, 2}}, -1, 1, 0 },
     { DM_OP_MASKED_FILL, -1, "masked_fill", f_masked_fill, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_COPY, DM_COPY_COPY, "copy_", f_copy_, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_COPY, DM_COPY_FILL, "fill_", f_fill_, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_COPY, DM_COPY_ZERO, "zero_", f_zero_, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_COPY_SLICES, -1, "copy_slices", f_copy_slices, 2, {2, 1}, {{2, 3}, {2}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -490,6 +522,88 @@ static double gradcheck64(tu_fn f, int n, dm_tensor *const *in, int grid)
     return worst;
 }
 
+/* float64 inputs of case c, requiring grad */
+static void make_inputs(const gcase *c, dm_tensor **in)
+{
+    for (int i = 0; i < c->n; i++) {
+        unsigned seed = (unsigned)(i + 3) * 17u + (unsigned)c->op;
+        in[i] = dm_tensor_new_dtype(c->ndim[i], c->shape[i], DM_FLOAT64);
+        fill64(dm_data_ptr(in[i]), dm_numel(in[i]), c->lo, c->hi, seed, c->grid);
+        dm_set_requires_grad(in[i], 1);
+    }
+}
+
+/* backward of f(in) with a gradient of ones, after writing in place (under no_grad) into the
+   recorded node's input k (k = -1: its output) when k >= -1; 0 or -1 (the message set) */
+static int backward_after_write(const gcase *c, dm_tensor *const *in, int k, unsigned *reads)
+{
+    for (int i = 0; i < c->n; i++) dm_zero_grad(in[i], 1);
+    dm_tensor *y = c->f(in, NULL);
+    if (!y || !y->grad_fn) { dm_tensor_release(y); dm_seterr("no node"); return -2; }
+    dm_node *n = y->grad_fn;
+    *reads = dm__op_reads(n->op, n->sub);
+    dm_tensor *x = k == -1 ? y : k >= 0 && k < n->ninputs ? n->in[k] : NULL;
+    if (k >= -1 && !x) { dm_tensor_release(y); return -2; }
+    if (x) {
+        int prev = dm_set_grad_enabled(0);
+        /* a floating tensor's values move; another's version only (a copy onto itself) */
+        int rc = dm_is_floating(x->dtype) ? dm_add_scalar_(x, 0.25f) : dm_copy_(x, x);
+        dm_set_grad_enabled(prev);
+        if (rc) { dm_tensor_release(y); return -2; }
+    }
+    dm_tensor *w = dm_tensor_full_dtype(y->ndim, y->shape, 1.0, DM_FLOAT64);
+    int rc = dm_backward(y, w, 0);
+    dm_tensor_release(w);
+    dm_tensor_release(y);
+    return rc;
+}
+
+/* The op table's reads, for the recorded node's every input and its output: writing one in
+   place after the forward makes backward raise when the rule reads it; when it does not,
+   backward runs and the gradients are those without the write. */
+static void check_reads(const gcase *c, int want_sub)
+{
+    dm_tensor *in[3] = {0}, *ref[3] = {0};
+    unsigned reads = 0;
+    make_inputs(c, in);
+    if (backward_after_write(c, in, -2, &reads)) {
+        printf("  check_reads %s: %s\n", c->name, dm_errmsg());
+        CHECK(0, "check_reads: the plain backward runs");
+    }
+    for (int i = 0; i < c->n; i++) ref[i] = in[i]->grad ? dm_clone(in[i]->grad) : NULL;
+    for (int i = 0; i < c->n; i++) dm_tensor_release(in[i]);
+    for (int k = -1; k < 4; k++) {
+        make_inputs(c, in);
+        int rc = backward_after_write(c, in, k, &reads);
+        if (rc != -2) {
+            int r = k < 0 ? (reads & DM_READ_OUT) != 0 : dm__reads_in(reads, k);
+            const char *what = k < 0 ? "output" : "input";
+            if (r) {
+                CHECKF(rc == -1 && strstr(dm_errmsg(), "has been modified by an inplace "
+                                          "operation"),
+                       "%s (sub %d): writing the %s %d it reads makes backward raise (%s)",
+                       c->name, want_sub, what, k, rc ? dm_errmsg() : "it ran");
+            } else {
+                double worst = 0;
+                for (int i = 0; rc == 0 && i < c->n; i++) {
+                    const dm_tensor *g = in[i]->grad;
+                    if (!g != !ref[i]) { worst = INFINITY; break; }
+                    for (int64_t e = 0; g && e < dm_numel(g); e++) {
+                        double d = fabs(((const double *)dm_data_ptr(g))[e] -
+                                        ((const double *)dm_data_ptr(ref[i]))[e]);
+                        if (!(d <= worst)) worst = d;
+                    }
+                }
+                CHECKF(rc == 0 && worst < 1e-12, "%s (sub %d): writing the %s %d it does not "
+                       "read leaves backward as it was (%s, err %.2e)", c->name, want_sub, what,
+                       k, rc ? dm_errmsg() : "ran", worst);
+            }
+        }
+        for (int i = 0; i < c->n; i++) dm_tensor_release(in[i]);
+    }
+    for (int i = 0; i < c->n; i++) dm_tensor_release(ref[i]);
+}
+
 /* run one case (with the current unary/loss variant) in dtype dt; returns 1 if it recorded
    op/sub */
 static int run_case(const gcase *c, int want_sub, dm_dtype dt)
@@ -523,6 +637,7 @@ static int run_case(const gcase *c, int want_sub, dm_dtype dt)
         snprintf(what, sizeof what, "%s (sub %d) float64 gradient matches central differences "
                  "(err %.2e)", c->name, want_sub, err);
         CHECK(err < 1e-8, what);
+        check_reads(c, want_sub);
     } else if (ok) {
         double err = gradcheck(c->f, c->n, in, NULL, 1e-3);
         snprintf(what, sizeof what, "%s (sub %d) float32 gradient matches finite differences "

@@ -83,8 +83,8 @@ static void test_inplace(void)
     CHECK_ERR(dm_copy_(a, four), "copy_: source [4] cannot be broadcast to destination [2 x 3]");
     dm_tensor *leaf = dm_tensor_zeros(1, (int64_t[]){2});
     dm_set_requires_grad(leaf, 1);
-    CHECK_ERR(dm_fill_(leaf, 1), "fill_: a leaf tensor that requires grad is being used in an "
-                                 "in-place operation; wrap it in no_grad");
+    CHECK_ERR(dm_fill_(leaf, 1), "fill_: a leaf Variable that requires grad is being used in an "
+                                 "in-place operation.");
     int prev = dm_set_grad_enabled(0);
     CHECK(dm_fill_(leaf, 1) == 0, "allowed under no_grad");
     dm_set_grad_enabled(prev);
