@@ -408,3 +408,12 @@ uninstall:
 	    -exec rmdir {} \; 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig > /dev/null; then \
 	    ldconfig; fi
+
+# ---- the API reference -----------------------------------------------------------------
+# make doc: build/doc/index.html (the Lua API: LDoc over the doc comments, which
+# tools/docgen.lua collects through deepmoon.help) and build/doc/c_api.html (the C API, from
+# core/deepmoon.h by tools/cdoc.lua).  Installs Debian's lua-ldoc when missing (as root);
+# make test does not need it.
+.PHONY: doc
+doc: $(MODULE)
+	@BUILDDIR=$(BUILDDIR) LUA=$(LUA) sh tools/doc.sh

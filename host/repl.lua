@@ -10,7 +10,8 @@
 --
 -- It behaves as lua5.4's prompt does (a line is first tried as an expression, statements
 -- go on over lines while the error ends at <eof>, _PROMPT and _PROMPT2 are the prompts),
--- and adds: `dm`, `nn`, `optim`, `init` and `data` preloaded; tables printed as tables; an
+-- and adds: `dm`, `nn`, `optim`, `init` and `data` preloaded; help(fn) (deepmoon.help);
+-- tables printed as tables; an
 -- expression typed over several lines is printed too; tracebacks that end at the typed
 -- chunk; and Tab completion of globals, fields and methods (with readline).
 
@@ -352,7 +353,8 @@ function M.evaluate (chunk, xp)
   return nil, s
 end
 
---- require deepmoon into env.dm, its submodules into env.nn, optim, init, data.  Returns the
+--- require deepmoon into env.dm, its submodules into env.nn, optim, init, data, and define
+--- env.help (help(dm.zeros) prints a doc comment, see deepmoon.help).  Returns the
 --- line to show ("deepmoon: dm, nn, optim, init, data ready"), or nil and why not.
 function M.preload (env)
   local ok, dm = pcall(require, "deepmoon")
@@ -365,6 +367,15 @@ function M.preload (env)
     if v ~= nil then
       env[k] = v
       names[#names + 1] = k
+    end
+  end
+  -- help(dm.zeros), help(nn.Linear), help("Tensor.sum"): the doc comment; the doc index
+  -- (deepmoon.help) is read on the first call only
+  if rawget(env, "help") == nil then
+    env.help = function (...)
+      local ok, h = pcall(require, "deepmoon.help")
+      if not ok then error("help: deepmoon.help not found: " .. tostring(h), 2) end
+      return h.help(...)
     end
   end
   local version = type(dm) == "table" and (rawget(dm, "_VERSION") or rawget(dm, "version"))

@@ -79,6 +79,8 @@ function Tensor.register_hook (t, fn)
   return setmetatable({ _tensor = t, _id = id, id = id }, Handle)
 end
 
+--- dm.autograd.RemovableHandle: what t:register_hook and the modules' register_*_hook
+--- return; h:remove() takes the hook off again.
 M.RemovableHandle = Handle
 
 -- PyTorch 1.13's retain_grad on a non-leaf is a hook among the others: it keeps the
@@ -171,6 +173,13 @@ function Ctx.__index (self, k)
   return Ctx[k]
 end
 
+--- dm.autograd.Function: the base class of custom ops with a backward written in Lua
+--- (PyTorch's torch.autograd.Function).  Make one with Function:extend("Name"), define
+--- Name.forward(ctx, ...) and Name.backward(ctx, grad_out, ...), call Name.apply(...).
+---   local Square = dm.autograd.Function:extend("Square")
+---   function Square.forward (ctx, x) ctx:save_for_backward(x); return x * x end
+---   function Square.backward (ctx, g) local x = ctx.saved_tensors[1]; return g * 2 * x end
+---   local y = Square.apply(dm.randn(3, {requires_grad = true}))
 local Function = {}
 Function.__name = "Function"
 M.Function = Function
@@ -202,14 +211,20 @@ function Function.extend (cls, name)
   return sub
 end
 
+--- forward(ctx, ...): a subclass defines it; it runs with grad mode off and returns one or
+--- more values (tensors among them get the custom node as grad_fn).
 function Function.forward ()
   error("Function.forward: define forward(ctx, ...) in the subclass", 2)
 end
 
+--- backward(ctx, grad_out1, ...): a subclass defines it; one gradient (or nil) per
+--- argument of forward, in order.
 function Function.backward ()
   error("Function.backward: define backward(ctx, grad...) in the subclass", 2)
 end
 
+--- Name.apply(...): run the op (forward, and record the node for backward); called on a
+--- subclass made with Function:extend.
 Function.apply = function ()
   error("Function.apply: call apply on a subclass made with Function:extend(\"Name\")", 2)
 end

@@ -66,6 +66,20 @@ Sequential(
   (1): ReLU()
 )" "$(cat "$tmp/shown")"
 
+printf '%s\n' 'help(dm.ones)' 'help("Tensor.nosuch")' > "$tmp/in"
+prompt
+check "help prints a doc comment" 'dm.ones
+
+A tensor filled with ones.
+
+Parameters:
+  ...: sizes (integers, or one table of them)
+  opts (table, optional): `{dtype =, requires_grad =}`
+
+Usage:
+  dm.ones(4)
+help: no documentation for Tensor.nosuch' "$(cat "$tmp/shown")"
+
 printf '%s\n' '{1, 2, x = "a\nb", [true] = {}}' 'local t = {1}; t.me = t; return t' \
     '{{1, 2}, {3, {4, {5, {6}}}}}' '"text", 1.5, nil' \
     '{a = 1, bb = 2, ccc = 3, dddd = 4, eeeee = 5, ffffff = 6, ggggggg = 7, hhhhhhhh = 8}' \

@@ -193,7 +193,13 @@ local function accept_param (self, p, level)
   return p
 end
 
+--- nn.ModuleList([modules]): a list of modules registered as children (named "0", "1", ...
+--- in state_dict); m[i] (1-based), #m, ipairs, m:append(mod), m:extend(list), m:insert(i, mod).
+---   self.layers = nn.ModuleList({ nn.Linear(2, 8), nn.Linear(8, 1) })
 M.ModuleList = make_list_class("ModuleList", "_modules", accept_module)
+--- nn.ParameterList([tensors]): a list of parameters (plain tensors become Parameters);
+--- indexed and extended as ModuleList.
+---   self.scales = nn.ParameterList({ dm.ones(3), dm.zeros(3) })
 M.ParameterList = make_list_class("ParameterList", "_parameters", accept_param)
 
 -- a ParameterList or ParameterDict prints its entries as PyTorch does:
@@ -248,12 +254,14 @@ local function make_dict_class (name, field, accept)
     need_self(self, name, field, "keys", 2)
     return { table.unpack(od(self, field).keys) }
   end
+  --- d:values(): the entries in insertion order, a list.
   function D.values (self)
     need_self(self, name, field, "values", 2)
     local o, out = od(self, field), {}
     for i, k in ipairs(o.keys) do out[i] = o.map[k] end
     return out
   end
+  --- d:items(): {key, value} pairs in insertion order, a list.
   function D.items (self)
     need_self(self, name, field, "items", 2)
     local o, out = od(self, field), {}
@@ -326,7 +334,12 @@ local function make_dict_class (name, field, accept)
   return D
 end
 
+--- nn.ModuleDict([table]): modules under string keys, registered as children, in insertion
+--- order; d.key or d["key"], #d, pairs, d:keys(), d:values(), d:items(), d:update(t).
+---   self.heads = nn.ModuleDict({ cls = nn.Linear(8, 3) })
 M.ModuleDict = make_dict_class("ModuleDict", "_modules", accept_module)
+--- nn.ParameterDict([table]): parameters under string keys (plain tensors become
+--- Parameters), used as ModuleDict.
 M.ParameterDict = make_dict_class("ParameterDict", "_parameters", accept_param)
 M.ParameterDict.extra_repr = params_repr
 

@@ -572,6 +572,7 @@ function Module.register_full_backward_hook (self, fn)
   return add_hook(self, "bwd", fn, "register_full_backward_hook")
 end
 
+--- Not provided (deprecated in PyTorch): raises, naming register_full_backward_hook.
 function Module.register_backward_hook ()
   error("register_backward_hook is deprecated in PyTorch and not provided; use " ..
         "register_full_backward_hook", 2)

@@ -86,6 +86,10 @@ local positional = { "lr", "betas", "eps", "weight_decay", "amsgrad" }
 local TYPES = { lr = "number", eps = "number", weight_decay = "number", amsgrad = "boolean",
                 maximize = "boolean" }
 
+--- optim.Adam(params [, lr, betas, eps, weight_decay, amsgrad] | [, {lr = 1e-3,
+--- betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0, amsgrad = false, maximize = false}]):
+--- Adam, with L2 weight decay added to the gradient as PyTorch's.
+---   local opt = optim.Adam(model:parameters(), {lr = 1e-3})
 local Adam = Optimizer.class {
   name = "Adam",
   positional = positional,
@@ -99,6 +103,9 @@ local Adam = Optimizer.class {
 --- closure (optional) re-evaluates the model and returns the loss, which step returns.
 function Adam.step (self, closure) return step(self, closure, false) end
 
+--- optim.AdamW(params [, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2,
+--- amsgrad = false, maximize = false}]): Adam with decoupled weight decay.
+---   local opt = optim.AdamW(model:parameters(), {lr = 1e-3, weight_decay = 0.01})
 local AdamW = Optimizer.class {
   name = "AdamW",
   positional = positional,

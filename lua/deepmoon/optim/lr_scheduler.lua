@@ -15,6 +15,8 @@ local Optimizer = require "deepmoon.optim.optimizer"
 
 local fail, guard, typename = Optimizer._fail, Optimizer._guard, check.typename
 
+--- optim.lr_scheduler.LRScheduler: the base class of the schedulers (step, get_last_lr,
+--- state_dict, load_state_dict); each scheduler changes the lr of its optimizer's groups.
 local LRScheduler = {}
 LRScheduler.__index = LRScheduler
 
@@ -113,6 +115,7 @@ function LRScheduler.state_dict (self)
   return sd
 end
 
+--- Restore the fields a state_dict() saved.
 function LRScheduler.load_state_dict (self, sd)
   if type(sd) ~= "table" then
     error(("%s: load_state_dict expects a table, got %s"):format(self._name, typename(sd)), 2)
@@ -190,6 +193,7 @@ local StepLR = class {
   end,
 }
 
+--- The learning rates of this epoch, one per parameter group (step sets them).
 function StepLR.get_lr (self)
   local e = self.last_epoch
   if e == 0 or e % self.step_size ~= 0 then return current(self) end
@@ -214,6 +218,7 @@ local ExponentialLR = class {
   end,
 }
 
+--- The learning rates of this epoch, one per parameter group (step sets them).
 function ExponentialLR.get_lr (self)
   if self.last_epoch == 0 then return current(self) end
   local lrs, gamma = {}, self.gamma
@@ -242,6 +247,7 @@ local CosineAnnealingLR = class {
   end,
 }
 
+--- The learning rates of this epoch, one per parameter group (step sets them).
 function CosineAnnealingLR.get_lr (self)
   local e, T, eta_min = self.last_epoch, self.T_max, self.eta_min
   local groups = self.optimizer.param_groups

@@ -23,6 +23,9 @@ local zeros_like = core.zeros_like
 local zero_grads = core.zero_grads      -- every parameter in one call, no box per gradient
 local is_tensor, typename = check.is_tensor, check.typename
 
+--- optim.Optimizer: the base class of SGD, Adam and AdamW (param_groups, state, zero_grad,
+--- state_dict, load_state_dict, add_param_group); new optimizers are made with
+--- Optimizer.class(spec).
 local Optimizer = {}
 Optimizer.__index = Optimizer
 

@@ -30,6 +30,11 @@ local function validate (name, g, where)
   end
 end
 
+--- optim.SGD(params [, lr, momentum, dampening, weight_decay, nesterov] | [, {lr =,
+--- momentum = 0, dampening = 0, weight_decay = 0, nesterov = false, maximize = false}]):
+--- stochastic gradient descent; lr is required.  params: a list of tensors (model:parameters())
+--- or of parameter groups ({params = {...}, lr = ...}).
+---   local opt = optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9})
 local SGD = Optimizer.class {
   name = "SGD",
   positional = { "lr", "momentum", "dampening", "weight_decay", "nesterov" },

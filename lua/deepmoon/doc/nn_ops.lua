@@ -1,0 +1,186 @@
+--- Activations, layers, losses and optimizer updates as plain functions (written in C:
+-- bindings/tensor.c, nn.c).  nn.functional wraps them with PyTorch's signatures and option
+-- tables; the modules (nn.ReLU, nn.MSELoss, ...) and optimizers call them.  Class labels
+-- (targets of nll_loss and cross_entropy) are 1-based.
+-- This file is read by LDoc and by `help()`; it holds no code.
+-- @module nn_ops
+
+--- max(0, x).
+-- @function Tensor:relu
+-- @usage x:relu()
+
+--- 1 / (1 + exp(-x)).
+-- @function Tensor:sigmoid
+-- @usage logits:sigmoid()
+
+--- Hyperbolic tangent.
+-- @function Tensor:tanh
+-- @usage x:tanh()
+
+--- x for x > 0, alpha * (exp(x) - 1) below.
+-- @function Tensor:elu
+-- @number[opt=1] alpha
+-- @usage x:elu()
+
+--- SELU with PyTorch's constants (scale 1.0507..., alpha 1.6732...).
+-- @function Tensor:selu
+-- @usage x:selu()
+
+--- GELU, x * Phi(x) (the exact form; {approximate = "tanh"} for the tanh one where given).
+-- @function Tensor:gelu
+-- @usage x:gelu()
+
+--- x for x >= 0, negative_slope * x below.
+-- @function Tensor:leaky_relu
+-- @number[opt=0.01] negative_slope
+-- @usage x:leaky_relu(0.2)
+
+--- exp(x) / sum(exp(x)) along dim.
+-- @function Tensor:softmax
+-- @param dim an integer, or {dim =}
+-- @usage logits:softmax(2)
+
+--- log(softmax(x)) along dim, computed stably.
+-- @function Tensor:log_softmax
+-- @param dim an integer, or {dim =}
+-- @usage logits:log_softmax(2)
+
+--- x @ weight^T + bias: x [... x in], weight [out x in], bias [out] -> [... x out].
+-- @function dm.linear
+-- @tparam Tensor x
+-- @tparam Tensor weight
+-- @tparam[opt] Tensor bias
+-- @usage dm.linear(x, w, b)
+
+--- Zero elements with probability p and scale the rest by 1 / (1 - p) when training.
+-- @function dm.dropout
+-- @tparam Tensor x
+-- @number[opt=0.5] p
+-- @bool[opt=true] training
+-- @param[opt] generator a dm.Generator
+-- @usage dm.dropout(x, 0.1, true)
+
+--- Batch normalisation over dim 1 of [N x C] or [N x C x L]; when training the running
+-- statistics are updated in place (momentum), else used.
+-- @function dm.batch_norm
+-- @tparam Tensor x
+-- @tparam Tensor running_mean or nil
+-- @tparam Tensor running_var or nil
+-- @tparam Tensor weight or nil
+-- @tparam Tensor bias or nil
+-- @bool training
+-- @number[opt=0.1] momentum
+-- @number[opt=1e-5] eps
+-- @usage dm.batch_norm(x, rm, rv, w, b, true)
+
+--- Mean squared error; reduction "mean" (default), "sum" or "none".
+-- @function dm.mse_loss
+-- @tparam Tensor input
+-- @tparam Tensor target
+-- @string[opt="mean"] reduction
+-- @usage dm.mse_loss(pred, y)
+
+--- Mean absolute error.
+-- @function dm.l1_loss
+-- @tparam Tensor input
+-- @tparam Tensor target
+-- @string[opt="mean"] reduction
+-- @usage dm.l1_loss(pred, y, "sum")
+
+--- Smooth L1: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere.
+-- @function dm.smooth_l1_loss
+-- @tparam Tensor input
+-- @tparam Tensor target
+-- @string[opt="mean"] reduction
+-- @number[opt=1] beta
+-- @usage dm.smooth_l1_loss(pred, y)
+
+--- Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere.
+-- @function dm.huber_loss
+-- @tparam Tensor input
+-- @tparam Tensor target
+-- @string[opt="mean"] reduction
+-- @number[opt=1] delta
+-- @usage dm.huber_loss(pred, y, "mean", 2)
+
+--- Binary cross entropy of probabilities against targets in [0, 1].
+-- @function dm.bce_loss
+-- @tparam Tensor input probabilities
+-- @tparam Tensor target
+-- @tparam[opt] Tensor weight
+-- @string[opt="mean"] reduction
+-- @usage dm.bce_loss(p, y)
+
+--- Sigmoid and binary cross entropy in one, stable for large logits.
+-- @function dm.bce_with_logits_loss
+-- @tparam Tensor input logits
+-- @tparam Tensor target
+-- @tparam[opt] Tensor weight
+-- @tparam[opt] Tensor pos_weight
+-- @string[opt="mean"] reduction
+-- @usage dm.bce_with_logits_loss(z, y)
+
+--- Negative log likelihood of log-probabilities [N x C] at 1-based class targets [N].
+-- @function dm.nll_loss
+-- @tparam Tensor input log-probabilities
+-- @tparam Tensor target int64 classes 1 .. C
+-- @tparam[opt] Tensor weight per class
+-- @string[opt="mean"] reduction
+-- @int[opt=-100] ignore_index
+-- @usage dm.nll_loss(logp, y)
+
+--- log_softmax and nll_loss in one: logits [N x C], target [N] of 1-based classes or
+-- class probabilities of input's shape.
+-- @function dm.cross_entropy
+-- @tparam Tensor input logits
+-- @tparam Tensor target
+-- @tparam[opt] Tensor weight
+-- @string[opt="mean"] reduction
+-- @int[opt=-100] ignore_index
+-- @number[opt=0] label_smoothing
+-- @usage dm.cross_entropy(logits, y)
+
+--- One SGD update of p in place (PyTorch's formula, with its options); grad nil uses
+-- p.grad; buf is the momentum buffer.  Returns false when p has no gradient.  optim.SGD
+-- calls it.
+-- @function dm.sgd_step
+-- @tparam Tensor p
+-- @tparam Tensor grad or nil
+-- @tparam Tensor buf or nil
+-- @number lr
+-- @number momentum
+-- @number dampening
+-- @number weight_decay
+-- @bool nesterov
+-- @bool maximize
+-- @bool first true on the first step (the buffer starts as the gradient)
+-- @usage dm.sgd_step(p, nil, nil, 0.1, 0, 0, 0, false, false, true)
+
+--- One Adam/AdamW update of p in place; step counts from 1; decoupled = true is AdamW's
+-- weight decay; max_sq (or nil) is AMSGrad's.  Returns false when p has no gradient.
+-- @function dm.adam_step
+-- @tparam Tensor p
+-- @tparam Tensor grad or nil
+-- @tparam Tensor exp_avg
+-- @tparam Tensor exp_avg_sq
+-- @tparam Tensor max_sq or nil
+-- @int step
+-- @number lr
+-- @number beta1
+-- @number beta2
+-- @number eps
+-- @number weight_decay
+-- @bool decoupled
+-- @bool maximize
+-- @usage dm.adam_step(p, nil, m, v, nil, 1, 1e-3, 0.9, 0.999, 1e-8, 0, false, false)
+
+--- Does p have a .grad? (without making a Lua object for it)
+-- @function dm.has_grad
+-- @tparam Tensor p
+-- @usage if dm.has_grad(w) then ... end
+
+--- Zero the .grad of every tensor in the list, or drop them (set_to_none = true).
+-- @function dm.zero_grads
+-- @tparam table params a list of tensors
+-- @bool[opt=false] set_to_none
+-- @usage dm.zero_grads(model:parameters())
