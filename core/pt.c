@@ -53,7 +53,14 @@ typedef struct {
     int big;                    /* the byteorder record says "big" */
     struct { char *key; dm_pyval *v; } *cache;
     int64_t ncache, capcache;
+    int64_t spread;             /* elements of the views larger than their storages so far */
 } ptload;
+
+/* Views with more elements than their storage (stride 0: what torch.save keeps of an expanded
+   tensor) may add up to this many elements in one file, plus one per byte of the file: past
+   it a few bytes of pickle would stand for more values than anything could read (found by
+   tests/fuzz/fuzz_pt.c: a 13 KB file of 100 views of [4000 x 4000] over one float) */
+#define PT_SPREAD_LIMIT ((int64_t)1 << 24)
 
 static dm_pyval *hook_global(void *ctx, dm_pydoc *d, const char *module, const char *name)
 {
@@ -221,7 +228,7 @@ static int int_tuple(const dm_pyval *v, int64_t *out, int *n, const char *what)
 }
 
 /* storage, offset, size, stride -> a view, every element inside the storage */
-static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
+static dm_pyval *rebuild(ptload *L, dm_pydoc *d, dm_pyval *const *a)
 {
     if (a[0]->kind != DM_PY_OTHER || a[0]->tag_ != T_STORAGE) {
         dm_seterr("_rebuild_tensor_v2: the first argument is a %s, not a storage",
@@ -260,6 +267,18 @@ static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
                   (long long)total);
         return NULL;
     }
+    if (numel > total) {
+        int64_t limit = PT_SPREAD_LIMIT + (int64_t)(L->z->size > (uint64_t)DM_MAX_NUMEL
+                                                    ? (uint64_t)DM_MAX_NUMEL : L->z->size);
+        if (numel > limit - L->spread) {
+            char b[DM_SHAPE_BUF];
+            dm_seterr("_rebuild_tensor_v2: a view of size %s over a storage of %lld elements: "
+                      "views larger than their storages add up to more than %lld elements",
+                      dm_shape_str(nd, size, b, sizeof b), (long long)total, (long long)limit);
+            return NULL;
+        }
+        L->spread += numel;
+    }
     dm_tensor *t = dm_tensor_alias(st, nd, size, stride, numel ? off : 0);
     if (!t) return NULL;
     dm_pyval *v = dm_pyval_tensor(d, t);
@@ -273,7 +292,7 @@ static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
 
 static dm_pyval *hook_reduce(void *ctx, dm_pydoc *d, dm_pyval *fn, dm_pyval *args)
 {
-    (void)ctx;
+    ptload *L = ctx;
     int id = fn->kind == DM_PY_OTHER ? fn->tag_ : 0;
     dm_pyval *const *a = args->items;
     int64_t n = args->n;
@@ -283,10 +302,10 @@ static dm_pyval *hook_reduce(void *ctx, dm_pydoc *d, dm_pyval *fn, dm_pyval *arg
         return dm_pyval_new(d, DM_PY_DICT);
     case G_REBUILD_V2:
         if (n != 6 && n != 7) break;
-        return rebuild(d, a);
+        return rebuild(L, d, a);
     case G_REBUILD:
         if (n != 4) break;
-        return rebuild(d, a);
+        return rebuild(L, d, a);
     case G_SIZE:                /* torch.Size((2, 3)): the tuple */
         if (n != 1 || (a[0]->kind != DM_PY_TUPLE && a[0]->kind != DM_PY_LIST)) break;
         for (int64_t i = 0; i < a[0]->n; i++) if (a[0]->items[i]->kind != DM_PY_INT) goto bad;
