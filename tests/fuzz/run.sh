@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh [SECONDS] [--keep] -- fuzz deepmoon's safetensors and .npy readers.
 #
 # Builds tests/fuzz/fuzz_safetensors.c with libFuzzer + ASan + UBSan (clang; on Debian the
-# packages clang and libclang-rt-14-dev, dev tools only) into build-fuzz/, seeds it with the
+# packages clang and libclang-rt-14-dev, dev tools only) into build-fuzz/ (build.sh), seeds it with the
 # fixtures and the regression inputs, and fuzzes for SECONDS (default 240).  A crash, leak or
 # failed check is written to tests/fuzz/regress/ (crash-*, leak-*, ...): fix the reader, then
 # keep the file; test_io.c loads everything there and expects a clean error.
@@ -16,36 +16,32 @@ set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-240}
 keep=${2:-}
-cc=${FUZZ_CC:-$(command -v clang-14 || command -v clang)}
 out=build-fuzz
 jobs=""
 [ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs="-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS"
 target=${FUZZ_TARGET:-safetensors}
-san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 if [ "$target" = pt ]; then
-    out=build-fuzz/pt regress=tests/fuzz/regress/pt dict=tests/fuzz/pt.dict maxlen=16384
+    regress=tests/fuzz/regress/pt maxlen=16384
 else
-    regress=tests/fuzz/regress dict=tests/fuzz/safetensors.dict maxlen=8192
+    regress=tests/fuzz/regress maxlen=8192
 fi
-mkdir -p "$out/corpus" "$out/seeds" "$regress"
-"$cc" -std=c11 -g -O1 -fno-omit-frame-pointer $san -Icore core/*.c "tests/fuzz/fuzz_$target.c" \
-    -lm -o "$out/fuzz_$target"
-"$cc" -std=c11 -g -O1 -DFUZZ_CLASSIFY -Icore core/*.c "tests/fuzz/fuzz_$target.c" -lm \
-    -o "$out/classify"
+work=$out/run-$target
+mkdir -p "$work/corpus" "$work/seeds" "$regress"
+tests/fuzz/build.sh "$target"
 if [ "$target" = pt ]; then
-    cp tests/fixtures/pt_*.pt "$out/seeds/"
+    cp tests/fixtures/pt_*.pt "$work/seeds/"
 else
-    cp tests/fixtures/*.safetensors tests/fixtures/*.npy "$out/seeds/"
+    cp tests/fixtures/*.safetensors tests/fixtures/*.npy "$work/seeds/"
 fi
-for f in "$regress"/*; do [ -f "$f" ] && cp "$f" "$out/seeds/"; done
+for f in "$regress"/*; do [ -f "$f" ] && cp "$f" "$work/seeds/"; done
 "$out/fuzz_$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=$maxlen \
-    -dict=$dict -artifact_prefix="$regress/" $jobs "$out/corpus" "$out/seeds"
+    -dict="tests/fuzz/$target.dict" -artifact_prefix="$regress/" $jobs "$work/corpus" "$work/seeds"
 if [ "$keep" = "--keep" ]; then
-    rm -rf "$out/min" && mkdir -p "$out/min"
-    "$out/fuzz_$target" -merge=1 "$out/min" "$out/corpus" "$out/seeds" 2>/dev/null
+    rm -rf "$work/min" && mkdir -p "$work/min"
+    "$out/fuzz_$target" -merge=1 "$work/min" "$work/corpus" "$work/seeds" 2>/dev/null
     # one input (the smallest) per distinct pair of messages, numbers and names blurred;
     # inputs that either reader accepts are not regression inputs
-    ls -S -r "$out"/min/* | xargs "$out/classify" | awk -F '\t' '
+    ls -S -r "$work"/min/* | xargs "$out/classify_$target" | awk -F '\t' '
         $2 != "OK" && $3 != "OK" {
             key = $2 "|" $3
             gsub(/^[^:]*: [^:]*: /, "", key); gsub(/\|[^:]*: [^:]*: /, "|", key)
