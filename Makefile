@@ -303,6 +303,14 @@ fuzz-api:
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@DM_HOST=$(abspath build-asan/deepmoon-host) tests/fuzz/api_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SEED)
 
+# The file readers' libFuzzer targets (tests/fuzz/fuzz_safetensors.c, fuzz_pt.c; clang with
+# libFuzzer) for FUZZ_SECONDS each, -seed=FUZZ_SEED (default: the date, printed); a crash, leak,
+# timeout or out-of-memory fails it.  Last line "fuzz-files: N passed, N failed" (one count per
+# target).  .ci/run runs it as a stage for 60 s each.
+.PHONY: fuzz-files
+fuzz-files:
+	@tests/fuzz/fuzz_files.sh $(FUZZ_SECONDS) $(FUZZ_SEED)
+
 # ThreadSanitizer over the tests that run threads: each runs TSAN_ROUNDS times (interleavings
 # differ from run to run); a report, a crash or a failed check fails it.  The last line is
 # "tsan: N passed, N failed" (one count per run).  Uninstrumented code (Lua, libc) is not

@@ -257,7 +257,8 @@ static int step_items(up *u, int op)
     size_t from;
     if (op == 'u' || op == 'e' || op == 't') { if (pop_mark(u, &from) != 0) return -1; }
     if (op == 't') {
-        dm_pyval *t = new_tuple(u, u->stack + from, u->sp - from);
+        /* no pointer arithmetic on a stack never allocated (MARK, TUPLE on an empty pickle) */
+        dm_pyval *t = new_tuple(u, u->sp > from ? u->stack + from : NULL, u->sp - from);
         u->sp = from;
         return push(u, t);
     }

@@ -51,9 +51,15 @@ typedef struct {
     dm__zip *z;
     const char *prefix;         /* "<name>/" */
     int big;                    /* the byteorder record says "big" */
-    struct { char *key; dm_pyval *v; } *cache;
-    int64_t ncache, capcache;
+    dm_pyval **loaded;          /* by the index of its zip entry: each storage loaded once */
+    int64_t spread;             /* elements of the views larger than their storages so far */
 } ptload;
+
+/* Views with more elements than their storage (stride 0: what torch.save keeps of an expanded
+   tensor) may add up to this many elements in one file, plus one per byte of the file: past
+   it a few bytes of pickle would stand for more values than anything could read (found by
+   tests/fuzz/fuzz_pt.c: a 13 KB file of 100 views of [4000 x 4000] over one float) */
+#define PT_SPREAD_LIMIT ((int64_t)1 << 24)
 
 static dm_pyval *hook_global(void *ctx, dm_pydoc *d, const char *module, const char *name)
 {
@@ -140,20 +146,25 @@ static dm_pyval *hook_persid(void *ctx, dm_pydoc *d, dm_pyval *pid)
         dm_seterr("persistent id is not ('storage', type, key, location, numel)");
         return NULL;
     }
-    for (int64_t i = 0; i < L->ncache; i++)
-        if (!strcmp(L->cache[i].key, key->s)) {
-            dm_pyval *s = L->cache[i].v;
-            if (s->i != type->i || s->t->shape[0] != numel->i) {
-                dm_seterr("storage '%s' is loaded twice with different types or sizes", key->s);
-                return NULL;
-            }
-            return s;
-        }
-    int si = (int)type->i;
+    /* found by the zip entry (a binary search), not by comparing keys: a file of many
+       storages must not cost their number squared (tests/fuzz: 60000 storages took 23 s) */
     char rec[1100];
-    snprintf(rec, sizeof rec, "%sdata/%s", L->prefix, key->s);
+    if ((size_t)snprintf(rec, sizeof rec, "%sdata/%s", L->prefix, key->s) >= sizeof rec) {
+        dm_seterr("storage key of %zu bytes is too long", key->len);
+        return NULL;
+    }
     const dm__zentry *e = dm__zip_find(L->z, rec);
     if (!e) { dm_seterr("record '%s' is missing", rec); return NULL; }
+    dm_pyval **slot = &L->loaded[e - L->z->entries];
+    if (*slot) {
+        dm_pyval *s = *slot;
+        if (s->i != type->i || s->t->shape[0] != numel->i) {
+            dm_seterr("storage '%s' is loaded twice with different types or sizes", key->s);
+            return NULL;
+        }
+        return s;
+    }
+    int si = (int)type->i;
     uint64_t size = (uint64_t)storages[si].size;
     if ((uint64_t)numel->i > e->size / size) {
         dm_seterr("record '%s' holds %llu bytes, its storage of %lld elements needs %llu", rec,
@@ -185,15 +196,7 @@ static dm_pyval *hook_persid(void *ctx, dm_pydoc *d, dm_pyval *pid)
         convert(si, L->big, buf, dm__ptr(t), (size_t)numel->i);
         free(buf);
     }
-    if (L->ncache == L->capcache) {
-        int64_t cap = L->capcache ? 2 * L->capcache : 16;
-        void *q = realloc(L->cache, (size_t)cap * sizeof *L->cache);
-        if (!q) { dm_seterr("out of memory"); return NULL; }
-        L->cache = q;
-        L->capcache = cap;
-    }
-    L->cache[L->ncache].key = key->s;      /* owned by the document, which outlives us */
-    L->cache[L->ncache++].v = v;
+    *slot = v;
     return v;
 }
 
@@ -221,7 +224,7 @@ static int int_tuple(const dm_pyval *v, int64_t *out, int *n, const char *what)
 }
 
 /* storage, offset, size, stride -> a view, every element inside the storage */
-static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
+static dm_pyval *rebuild(ptload *L, dm_pydoc *d, dm_pyval *const *a)
 {
     if (a[0]->kind != DM_PY_OTHER || a[0]->tag_ != T_STORAGE) {
         dm_seterr("_rebuild_tensor_v2: the first argument is a %s, not a storage",
@@ -260,6 +263,18 @@ static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
                   (long long)total);
         return NULL;
     }
+    if (numel > total) {
+        int64_t limit = PT_SPREAD_LIMIT + (int64_t)(L->z->size > (uint64_t)DM_MAX_NUMEL
+                                                    ? (uint64_t)DM_MAX_NUMEL : L->z->size);
+        if (numel > limit - L->spread) {
+            char b[DM_SHAPE_BUF];
+            dm_seterr("_rebuild_tensor_v2: a view of size %s over a storage of %lld elements: "
+                      "views larger than their storages add up to more than %lld elements",
+                      dm_shape_str(nd, size, b, sizeof b), (long long)total, (long long)limit);
+            return NULL;
+        }
+        L->spread += numel;
+    }
     dm_tensor *t = dm_tensor_alias(st, nd, size, stride, numel ? off : 0);
     if (!t) return NULL;
     dm_pyval *v = dm_pyval_tensor(d, t);
@@ -273,7 +288,7 @@ static dm_pyval *rebuild(dm_pydoc *d, dm_pyval *const *a)
 
 static dm_pyval *hook_reduce(void *ctx, dm_pydoc *d, dm_pyval *fn, dm_pyval *args)
 {
-    (void)ctx;
+    ptload *L = ctx;
     int id = fn->kind == DM_PY_OTHER ? fn->tag_ : 0;
     dm_pyval *const *a = args->items;
     int64_t n = args->n;
@@ -283,10 +298,10 @@ static dm_pyval *hook_reduce(void *ctx, dm_pydoc *d, dm_pyval *fn, dm_pyval *arg
         return dm_pyval_new(d, DM_PY_DICT);
     case G_REBUILD_V2:
         if (n != 6 && n != 7) break;
-        return rebuild(d, a);
+        return rebuild(L, d, a);
     case G_REBUILD:
         if (n != 4) break;
-        return rebuild(d, a);
+        return rebuild(L, d, a);
     case G_SIZE:                /* torch.Size((2, 3)): the tuple */
         if (n != 1 || (a[0]->kind != DM_PY_TUPLE && a[0]->kind != DM_PY_LIST)) break;
         for (int64_t i = 0; i < a[0]->n; i++) if (a[0]->items[i]->kind != DM_PY_INT) goto bad;
@@ -369,17 +384,24 @@ static dm_pydoc *pt_load(dm__zip *z)
     }
     unsigned char *p = malloc(pkl->size ? (size_t)pkl->size : 1);
     dm_pydoc *d = dm_pydoc_new();
-    if (!p || !d) {
+    L.loaded = calloc((size_t)z->count, sizeof *L.loaded);     /* count >= 1: data.pkl */
+    if (!p || !d || !L.loaded) {
+        free(L.loaded);
         free(p);
         dm_pydoc_free(d);
         dm__zip_fail(z, "out of memory");
         return NULL;
     }
-    if (dm__zip_read_entry(z, pkl, p) != 0) { free(p); dm_pydoc_free(d); return NULL; }
+    if (dm__zip_read_entry(z, pkl, p) != 0) {
+        free(L.loaded);
+        free(p);
+        dm_pydoc_free(d);
+        return NULL;
+    }
     dm__unpickle_hooks h = { &L, hook_global, hook_persid, hook_reduce, hook_build };
     d->root = dm__unpickle(d, p, (size_t)pkl->size, &h);
     free(p);
-    free(L.cache);
+    free(L.loaded);
     if (!d->root) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", dm_errmsg());

@@ -44,12 +44,13 @@ static void spill(const uint8_t *data, size_t size)
     fclose(f);
 }
 
+/* same dtype, shape and bytes (the readers give contiguous tensors of any dtype) */
 static int same_tensor(const dm_tensor *a, const dm_tensor *b)
 {
-    if (a->ndim != b->ndim) return 0;
+    if (a->dtype != b->dtype || a->ndim != b->ndim) return 0;
     for (int d = 0; d < a->ndim; d++) if (a->shape[d] != b->shape[d]) return 0;
     int64_t n = dm_numel(a);
-    return n == 0 || memcmp(dm_data(a), dm_data(b), (size_t)n * sizeof(float)) == 0;
+    return n == 0 || memcmp(dm_data_ptr(a), dm_data_ptr(b), (size_t)n * dm_dtype_size(a->dtype)) == 0;
 }
 
 /* the message must be "<fn>: <name>: <something>" */
