@@ -40,7 +40,8 @@ static int index_offsets(const char *fn, const int64_t *idx, const eshape *is, i
 {
     int nd = is->nd;
     int64_t xst[DM_MAX_DIMS], sst[DM_MAX_DIMS], c[DM_MAX_DIMS] = { 0 }, m = 1;
-    for (int k = nd - 1, a = 1, b = 1; k >= 0; k--) {
+    int64_t a = 1, b = 1;
+    for (int k = nd - 1; k >= 0; k--) {
         xst[k] = a; a *= xs->s[k];
         sst[k] = ss ? b : 0; if (ss) b *= ss->s[k];
         m *= is->s[k];
@@ -449,7 +450,7 @@ dm_tensor *dm_bincount(const dm_tensor *x, const dm_tensor *weights, int64_t min
             dm_tensor_release(hx);
             return NULL;
         }
-        if (v[i] + 1 > len) len = v[i] + 1;
+        if (v[i] >= len) len = v[i] == INT64_MAX ? v[i] : v[i] + 1;   /* checked below */
     }
     dm_dtype rt = !weights ? DM_INT64 : weights->dtype == DM_FLOAT32 ? DM_FLOAT32 : DM_FLOAT64;
     dm_tensor *out = dm_tensor_zeros_dtype(1, &len, rt);
@@ -505,7 +506,7 @@ dm_tensor *dm_one_hot(const dm_tensor *labels, int64_t num_classes)
             dm_tensor_release(h);
             return NULL;
         }
-        num_classes = mx + 1;
+        num_classes = mx == INT64_MAX ? mx : mx + 1;   /* the size check refuses it below */
     } else if (num_classes < 0) {
         dm_seterr("one_hot: num_classes must be -1 or a count, got %lld", (long long)num_classes);
         dm_tensor_release(h);
