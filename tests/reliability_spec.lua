@@ -278,4 +278,20 @@ describe("api fuzzer findings: extreme counts, offsets and steps", function ()
     assert.matches("size %[1 x 4611686018427387904%] is too large",
       err(dm.nn.functional.one_hot, dm.tensor({ 1 }, { dtype = dm.int64 }), 2^62))
   end)
+
+  it("int64 cumsum/cumprod, scatter_add, scatter reduce and index_add wrap (were signed overflow)", function ()
+    local I = { dtype = dm.int64 }
+    local t = dm.tensor({ M, 1, m, -1 }, I)
+    assert.are.same({ M, m, 0, -1 }, t:cumsum(1):totable())
+    assert.are.same({ M, M, m, m }, t:cumprod(1):totable())
+    local one = dm.tensor({ 1, 1 }, I)
+    local two = dm.tensor({ M, M }, I)
+    assert.are.same({ M + M + M, M }, two:clone():scatter_add(1, one, two):totable())
+    assert.are.same({ M * M * M, M }, two:scatter(1, one, two, { reduce = "multiply" }):totable())
+    assert.are.same({ M + M + M, M }, two:scatter(1, one, two, { reduce = "add" }):totable())
+    assert.are.same({ M + M + M, M }, two:index_add(1, one, two):totable())
+    assert.are.same({ M + 3 * M + 3 * M, M }, two:index_add(1, one, two, { alpha = 3 }):totable())
+    assert.are.equal("index_add: alpha 1e+300 must be an integer (within int64's range) for a "
+      .. "int64 input", err(two.index_add, two, 1, one, two, { alpha = 1e300 }))
+  end)
 end)
