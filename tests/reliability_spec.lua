@@ -294,4 +294,12 @@ describe("api fuzzer findings: extreme counts, offsets and steps", function ()
     assert.are.equal("index_add: alpha 1e+300 must be an integer (within int64's range) for a "
       .. "int64 input", err(two.index_add, two, 1, one, two, { alpha = 1e300 }))
   end)
+
+  it("matmul of expanded batches whose broadcast passes the size limit (the product overflowed)", function ()
+    local a = dm.ones(1, 1, 1, 1):expand(2^40, 1, 1, 1)
+    local b = dm.ones(1, 1, 1, 1):expand(1, 2^40, 1, 1)
+    assert.are.equal("matmul: size [1099511627776 x 1099511627776] is too large (more than 2^60 "
+      .. "elements)", err(a.matmul, a, b))
+    assert.are.same({ 2, 3, 1, 1 }, dm.ones(2, 1, 1, 1):matmul(dm.ones(1, 3, 1, 1)):size())
+  end)
 end)
