@@ -302,4 +302,15 @@ describe("api fuzzer findings: extreme counts, offsets and steps", function ()
       .. "elements)", err(a.matmul, a, b))
     assert.are.same({ 2, 3, 1, 1 }, dm.ones(2, 1, 1, 1):matmul(dm.ones(1, 3, 1, 1)):size())
   end)
+
+  it("Subset with indices whose __len is 2^63 or NaN (was string.format's own message)", function ()
+    local function hl (v) return setmetatable({}, { __len = function () return v end }) end
+    assert.are.equal("Subset: the indices' length is 9.2233720368548e+18; expected an integer",
+      err(dm.data.Subset, dm.zeros(3, 2), hl(2^63)))
+    assert.matches("^Subset: the indices' length is %-?nan; expected an integer$",
+      err(dm.data.Subset, dm.zeros(3, 2), hl(0 / 0)))
+    assert.are.equal("Subset: indices[1] is nil, but the list's length is 2",
+      err(dm.data.Subset, dm.zeros(3, 2), hl(2.0)))
+    assert.are.equal(2, #dm.data.Subset(dm.zeros(3, 2), { 3, 1 }))
+  end)
 end)
