@@ -22,8 +22,10 @@ static int dims_arg(lua_State *L, int idx, int *dims, const char *fn)
         dims[0] = lb_dim(L, idx, fn);
         return 1;
     }
-    int n = (int)luaL_len(L, idx);
-    if (n > DM_MAX_DIMS) luaL_error(L, "%s: %d dims given (at most %d)", fn, n, DM_MAX_DIMS);
+    lua_Integer ln = luaL_len(L, idx);
+    if (ln < 0 || ln > DM_MAX_DIMS)
+        luaL_error(L, "%s: %I dims given (at most %d)", fn, ln, DM_MAX_DIMS);
+    int n = (int)ln;
     for (int i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
         dims[i - 1] = lb_dim(L, lua_gettop(L), fn);
@@ -41,8 +43,9 @@ static int ints_arg(lua_State *L, int idx, int64_t *v, int max, const char *fn,
         v[0] = luaL_checkinteger(L, idx);
         return 1;
     }
-    int n = (int)luaL_len(L, idx);
-    if (n > max) luaL_error(L, "%s: %d %s given (at most %d)", fn, n, what, max);
+    lua_Integer ln = luaL_len(L, idx);
+    if (ln < 0 || ln > max) luaL_error(L, "%s: %I %s given (at most %d)", fn, ln, what, max);
+    int n = (int)ln;
     for (int i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
         int ok;
@@ -115,7 +118,9 @@ static int o_einsum(lua_State *L)
     const char *eq = luaL_checkstring(L, 1);
     int n;
     int list = lua_istable(L, 2) && !lb_is_tensor(L, 2);
-    n = list ? (int)luaL_len(L, 2) : lua_gettop(L) - 1;
+    lua_Integer nl = list ? luaL_len(L, 2) : lua_gettop(L) - 1;
+    if (nl > INT32_MAX) return luaL_error(L, "einsum: %I operands are too many", nl);
+    n = (int)nl;
     if (n < 1) return luaL_error(L, "einsum: expected at least one tensor after the equation");
     dm_tensor **ts = lua_newuserdatauv(L, (size_t)n * sizeof *ts, 0);   /* freed by Lua */
     for (int i = 0; i < n; i++) {
@@ -251,7 +256,10 @@ static int o_split(lua_State *L)
     int64_t n = 0;
     dm_tensor **ts;
     if (lua_istable(L, 2)) {
-        int m = (int)luaL_len(L, 2);
+        lua_Integer ml = luaL_len(L, 2);
+        if (ml < 0 || ml > INT32_MAX)
+            return luaL_error(L, "split: a list of %I sizes", ml);
+        int m = (int)ml;
         int64_t *sizes = lua_newuserdatauv(L, (size_t)(m ? m : 1) * sizeof *sizes, 0);
         for (int i = 1; i <= m; i++) {
             lua_geti(L, 2, i);
@@ -313,6 +321,7 @@ static int o_narrow_copy(lua_State *L)
     int w = t->ndim ? dm_wrap_dim("narrow_copy", d, t->ndim, 0) : 0;
     if (w < 0) return luaL_error(L, "%s", dm_errmsg());
     if (start < 0 && t->ndim) start += t->shape[w] + 1;
+    if (!t->ndim) start = 1;            /* narrow refuses a 0-dim tensor; start - 1 stays defined */
     RESULT(dm_narrow_copy(t, d, start - 1, len));
 }
 

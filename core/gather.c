@@ -40,7 +40,8 @@ static int index_offsets(const char *fn, const int64_t *idx, const eshape *is, i
 {
     int nd = is->nd;
     int64_t xst[DM_MAX_DIMS], sst[DM_MAX_DIMS], c[DM_MAX_DIMS] = { 0 }, m = 1;
-    for (int k = nd - 1, a = 1, b = 1; k >= 0; k--) {
+    int64_t a = 1, b = 1;
+    for (int k = nd - 1; k >= 0; k--) {
         xst[k] = a; a *= xs->s[k];
         sst[k] = ss ? b : 0; if (ss) b *= ss->s[k];
         m *= is->s[k];
@@ -219,7 +220,16 @@ static dm_tensor *scatter_impl(const char *fn, const dm_tensor *x, int dim,
     int64_t m, *so = NULL;
     int64_t *xo = idx && (sp || !src) ? offsets_for(fn, x, d, idx, index, src, &so, &m) : NULL;
     dm_tensor *out = xo ? dm__contig_copy(x, x->dtype) : NULL;
-    if (out) {
+    if (out && x->dtype == DM_INT64 && reduce != DM_SCATTER_NONE) {
+        /* int64 sums and products wrap (as PyTorch's): unsigned arithmetic, since signed
+           overflow is undefined */
+        uint64_t *o = dm__ptr(out);
+        const uint64_t *s = sp, v = (uint64_t)(int64_t)value;
+        for (int64_t j = 0; j < m; j++) {
+            uint64_t b = src ? s[so[j]] : v;
+            o[xo[j]] = reduce == DM_SCATTER_ADD ? o[xo[j]] + b : o[xo[j]] * b;
+        }
+    } else if (out) {
         DM_TYPED(x->dtype,
             T *o = dm__ptr(out);
             const T *s = sp;
@@ -323,9 +333,9 @@ static dm_tensor *index_add_impl(const char *fn, const dm_tensor *x, int dim,
                   dm_dtype_name(x->dtype), dm_dtype_name(src->dtype));
         return NULL;
     }
-    if (!dm_is_floating(x->dtype) && alpha != floor(alpha)) {
-        dm_seterr("%s: alpha %g must be an integer for a %s input", fn, alpha,
-                  dm_dtype_name(x->dtype));
+    if (!dm_is_floating(x->dtype) && (alpha != floor(alpha) || !(fabs(alpha) < 0x1p63))) {
+        dm_seterr("%s: alpha %g must be an integer (within int64's range) for a %s input", fn,
+                  alpha, dm_dtype_name(x->dtype));
         return NULL;
     }
     int d = dm_wrap_dim(fn, dim, x->ndim ? x->ndim : 1, 0);
@@ -357,6 +367,16 @@ static dm_tensor *index_add_impl(const char *fn, const dm_tensor *x, int dim,
         dm__split_dim(out, d, &outer, &size, &inner);
         if (x->ndim == 0) size = 1;
         // out is [outer x size x inner], src is [outer x m x inner]
+        if (x->dtype == DM_INT64) {     /* wraps (as PyTorch's): unsigned arithmetic */
+            uint64_t *o = dm__ptr(out);
+            const uint64_t *s = sp, a = (uint64_t)(int64_t)alpha;
+            for (int64_t q = 0; q < outer; q++)
+                for (int64_t j = 0; j < m; j++) {
+                    uint64_t *row = o + (q * size + pos[j]) * inner;
+                    const uint64_t *srow = s + (q * m + j) * inner;
+                    for (int64_t r = 0; r < inner; r++) row[r] += a * srow[r];
+                }
+        } else
         DM_TYPED(x->dtype,
             T *o = dm__ptr(out);
             const T *s = sp;
@@ -449,7 +469,7 @@ dm_tensor *dm_bincount(const dm_tensor *x, const dm_tensor *weights, int64_t min
             dm_tensor_release(hx);
             return NULL;
         }
-        if (v[i] + 1 > len) len = v[i] + 1;
+        if (v[i] >= len) len = v[i] == INT64_MAX ? v[i] : v[i] + 1;   /* checked below */
     }
     dm_dtype rt = !weights ? DM_INT64 : weights->dtype == DM_FLOAT32 ? DM_FLOAT32 : DM_FLOAT64;
     dm_tensor *out = dm_tensor_zeros_dtype(1, &len, rt);
@@ -505,7 +525,7 @@ dm_tensor *dm_one_hot(const dm_tensor *labels, int64_t num_classes)
             dm_tensor_release(h);
             return NULL;
         }
-        num_classes = mx + 1;
+        num_classes = mx == INT64_MAX ? mx : mx + 1;   /* the size check refuses it below */
     } else if (num_classes < 0) {
         dm_seterr("one_hot: num_classes must be -1 or a count, got %lld", (long long)num_classes);
         dm_tensor_release(h);

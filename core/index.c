@@ -19,7 +19,9 @@ dm_tensor *dm_slice(const dm_tensor *t, int dim, int64_t start, int64_t len, int
     if ((dim = dm_wrap_dim("slice", dim, t->ndim, 0)) < 0) return NULL;
     if (step <= 0) { dm_seterr("slice: step must be positive, got %lld", (long long)step); return NULL; }
     int64_t size = t->shape[dim];
-    if (start < 0 || len < 0 || start > size || (len > 0 && start + (len - 1) * step >= size)) {
+    /* (len - 1) * step <= size - 1 - start, without the product (a huge step overflows) */
+    if (start < 0 || len < 0 || start > size ||
+        (len > 0 && (start >= size || len - 1 > (size - 1 - start) / step))) {
         dm_seterr("slice: start %lld, length %lld and step %lld out of range for dim %d of "
                   "size %s", (long long)start + 1, (long long)len, (long long)step, dim + 1,
                   SHAPE(t, b));
@@ -29,7 +31,7 @@ dm_tensor *dm_slice(const dm_tensor *t, int dim, int64_t start, int64_t len, int
     memcpy(sh, t->shape, sizeof sh);
     memcpy(st, t->stride, sizeof st);
     sh[dim] = len;
-    st[dim] = t->stride[dim] * step;
+    if (len > 1) st[dim] = t->stride[dim] * step;   /* len <= 1: the step is never taken */
     dm_tensor *out = dm_tensor_alias(t, t->ndim, sh, st, t->offset + start * t->stride[dim]);
     if (!out) return NULL;
     if (dm__needs_grad(1, &t)) {
@@ -237,8 +239,8 @@ static int make_plan(const char *fn, const dm_tensor *x, unsigned dims, const dm
     p->rnd = rnd;
     for (int r = 0, q = 0; r < rnd; r++)
         p->rshape[r] = src[r] >= 0 ? x->shape[src[r]] : stack->shape[1 + q++];
-    int64_t n = 1;
-    for (int r = 0; r < rnd; r++) n *= p->rshape[r];
+    int64_t n = dm__check_shape(fn, rnd, p->rshape);   /* B x the other dims can overflow */
+    if (n < 0) return -1;
     p->n = n;
     p->off = malloc((size_t)(n ? n : 1) * sizeof *p->off);
     if (!p->off) { dm_seterr("%s: out of memory", fn); return -1; }
@@ -405,13 +407,15 @@ dm_tensor *dm_index_put_ex(const dm_tensor *t, const int64_t *start, const int64
         for (int d = 0; d < t->ndim; d++) {
             int64_t s = start[d], l = len[d], st = step[d], size = t->shape[d];
             if (st < 0 || s < 0 || (st == 0 ? s >= size
-                                   : (l < 0 || s > size || (l > 0 && s + (l - 1) * st >= size)))) {
+                                   : (l < 0 || s > size ||
+                                      (l > 0 && (s >= size || l - 1 > (size - 1 - s) / st))))) {
                 dm_seterr("index_put_: window start %lld, length %lld, step %lld out of range "
                           "for dim %d of size %s", (long long)s + 1, (long long)l,
                           (long long)st, d + 1, SHAPE(t, b));
                 dm_tensor_release(spec);
                 return NULL;
             }
+            if (st > 1 && l <= 1) st = 1;   /* one element: the step is never taken */
             sp[d] = s; sp[t->ndim + d] = st == 0 ? 1 : l; sp[2 * t->ndim + d] = st;
         }
     }

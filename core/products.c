@@ -49,8 +49,10 @@ dm_tensor *dm__matmul_nd(const dm_tensor *a, const dm_tensor *b)
             return NULL;
         }
         bat[i] = sa == 1 ? sb : sa;
-        B *= bat[i];
     }
+    /* the broadcast batch of two expanded operands can pass the size limit (the product
+       overflowed): through the checked helper */
+    if ((B = dm__check_shape("matmul", nbat, bat)) < 0) return NULL;
     /* each operand as [B x r x c] (a 1-D a is [1 x k], a 1-D b [k x 1]) */
     dm_tensor *f[2] = { NULL, NULL };
     const dm_tensor *src[2] = { a, b };

@@ -14,6 +14,17 @@ static dm_tensor *scan(const char *fn, dm_op op, const dm_tensor *x, int dim)
     dm__split_dim(x, d, &outer, &n, &inner);
     if (x->ndim == 0) n = 1;
     // out is [outer x n x inner]; each (q, r) row runs along n
+    if (rt == DM_INT64) {               /* int64 wraps (as PyTorch's): unsigned arithmetic,
+                                           signed overflow would be undefined */
+        int64_t *o = dm__ptr(out);
+        for (int64_t q = 0; q < outer; q++)
+            for (int64_t i = 1; i < n; i++) {
+                int64_t *cur = o + (q * n + i) * inner, *prev = cur - inner;
+                for (int64_t r = 0; r < inner; r++)
+                    cur[r] = (int64_t)(op == DM_OP_CUMSUM ? (uint64_t)cur[r] + (uint64_t)prev[r]
+                                                          : (uint64_t)cur[r] * (uint64_t)prev[r]);
+            }
+    } else
     DM_TYPED(rt,
         T *o = dm__ptr(out);
         for (int64_t q = 0; q < outer; q++)

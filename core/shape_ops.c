@@ -312,6 +312,37 @@ static char *list_str(int n, const int64_t *v, char *buf, size_t len)
 /* t repeated reps[d] times along dim d, one cat per dim (the copies' gradients sum) */
 static dm_tensor *repeat_dims(const dm_tensor *t, const int64_t *reps)
 {
+    /* the result's shape first, through the checked helper: sizes * repeats must neither
+       overflow nor pass the size limit */
+    int64_t osh[DM_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] != 0 && reps[d] > DM_MAX_NUMEL / t->shape[d]) {
+            char b[DM_SHAPE_BUF];
+            dm_seterr("repeat: %lld repeats of dim %d of %s are too many (the result would "
+                      "have more than %lld elements)", (long long)reps[d], d + 1, SHAPE(t, b),
+                      (long long)DM_MAX_NUMEL);
+            return NULL;
+        }
+        osh[d] = t->shape[d] * reps[d];
+    }
+    int64_t on = dm__check_shape("repeat", t->ndim, osh);
+    if (on < 0) return NULL;
+    if (on == 0 && t->ndim > 0) {       /* nothing to copy (however many repeats): t's zero
+                                           elements (narrowed where a repeat is 0) reshaped */
+        int z = -1;
+        if (dm__numel(t) != 0) for (int d = 0; d < t->ndim && z < 0; d++) if (!reps[d]) z = d;
+        dm_tensor *e = z < 0 ? dm_tensor_retain((dm_tensor *)t) : dm_narrow(t, z, 0, 0);
+        dm_tensor *r = e ? dm_reshape(e, t->ndim, osh) : NULL;
+        dm_tensor *out = r ? dm_clone(r) : NULL;
+        dm_tensor_release(e);
+        dm_tensor_release(r);
+        return out;
+    }
+    for (int d = 0; d < t->ndim; d++)
+        if (reps[d] > INT32_MAX) {
+            dm_seterr("repeat: %lld repeats are too many", (long long)reps[d]);
+            return NULL;
+        }
     dm_tensor *cur = dm_tensor_retain((dm_tensor *)t);
     for (int d = 0; d < t->ndim && cur; d++) {
         if (reps[d] == 1) continue;
@@ -325,9 +356,7 @@ static dm_tensor *repeat_dims(const dm_tensor *t, const int64_t *reps)
             if (!list) { dm_seterr("repeat: out of memory"); next = NULL; }
             else {
                 for (int64_t i = 0; i < reps[d]; i++) list[i] = cur;
-                next = reps[d] > INT32_MAX ? NULL : dm_cat((int)reps[d], list, d);
-                if (reps[d] > INT32_MAX) dm_seterr("repeat: %lld repeats are too many",
-                                                   (long long)reps[d]);
+                next = dm_cat((int)reps[d], list, d);
                 free(list);
             }
         }
@@ -426,7 +455,7 @@ dm_tensor **dm_split(const dm_tensor *t, int64_t size, int dim, int64_t *count)
                   "or 0 for a dim of size 0)", (long long)size, dim + 1, SHAPE(t, b));
         return NULL;
     }
-    int64_t n = size == 0 ? 1 : (len + size - 1) / size;
+    int64_t n = size == 0 || len == 0 ? 1 : (len - 1) / size + 1;   /* no len + size */
     if (n < 1) n = 1;
     int64_t *lens = malloc((size_t)n * sizeof *lens);
     if (!lens) { dm_seterr("split: out of memory"); return NULL; }
@@ -447,7 +476,10 @@ dm_tensor **dm_split_sizes(const dm_tensor *t, int n, const int64_t *sizes, int 
     if ((dim = split_dim("split", t, dim)) < 0) return NULL;
     int64_t sum = 0;
     int bad = 0;
-    for (int k = 0; k < n; k++) { if (sizes[k] < 0) bad = 1; sum += sizes[k]; }
+    for (int k = 0; k < n && !bad; k++) {    /* each within the dim: the sum cannot overflow */
+        if (sizes[k] < 0 || sizes[k] > t->shape[dim] - sum) bad = 1;
+        else sum += sizes[k];
+    }
     if (bad || sum != t->shape[dim]) {
         dm_seterr("split: sizes %s must be non-negative and sum to %lld, the size of dim %d "
                   "of %s", list_str(n, sizes, b2, sizeof b2), (long long)t->shape[dim],
@@ -475,7 +507,7 @@ dm_tensor **dm_chunk(const dm_tensor *t, int64_t chunks, int dim, int64_t *count
         if (out) *count = chunks;
         return out;
     }
-    return dm_split(t, (len + chunks - 1) / chunks, dim, count);
+    return dm_split(t, (len - 1) / chunks + 1, dim, count);    /* ceil, no len + chunks */
 }
 
 dm_tensor **dm_unbind(const dm_tensor *t, int dim, int64_t *count)

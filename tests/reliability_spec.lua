@@ -201,3 +201,116 @@ describe("api fuzzer findings: a __len that lies", function ()
     assert.are.equal("[]", dm.format.shape_str({}))
   end)
 end)
+
+-- Extreme integers against the shape ops and indexing (review for the API fuzzer's classes):
+-- each was signed overflow (UBSan) or an unchecked size; now a clean error or the right result.
+describe("api fuzzer findings: extreme counts, offsets and steps", function ()
+  local M, m = math.maxinteger, math.mininteger
+  local function sizes (list) local s = {} for i, t in ipairs(list) do s[i] = t:size(1) end return s end
+
+  it("repeat/tile check the result's size first (repeats * size overflowed, the copy list too)", function ()
+    local x = dm.arange(1, 13):reshape(3, 4)
+    assert.are.equal("repeat: 2305843009213693952 repeats of dim 1 of [3 x 4] are too many (the "
+      .. "result would have more than 1152921504606846976 elements)", err(x["repeat"], x, 2^61, 1))
+    assert.matches("^repeat: 9223372036854775807 repeats of dim 1", err(x["repeat"], x, M, M))
+    assert.matches("^repeat: 4611686018427387904 repeats of dim 2", err(x.tile, x, 2^62))
+    assert.matches("^repeat: 2147483648 repeats are too many", err(x["repeat"], x, 2^31, 1))
+    -- nothing to copy: any number of repeats gives the empty result of PyTorch's shape
+    local e = dm.zeros(0, 3)["repeat"](dm.zeros(0, 3), 2^40, 2)
+    assert.are.same({ 0, 6 }, e:size())
+    assert.are.same({ 0, 2^40 * 4 }, x["repeat"](x, 0, 2^40):size())
+    assert.are.same({ 6, 4 }, x["repeat"](x, 2, 1):size())
+    local g = dm.zeros(0, 2, { requires_grad = true })
+    assert.are.same({ 0, 4 }, g["repeat"](g, 5, 2):size())
+  end)
+
+  it("split/chunk with a size or count of math.maxinteger (len + size - 1 overflowed)", function ()
+    local x = dm.arange(1, 13):reshape(3, 4)
+    assert.are.same({ 3 }, sizes(x:split(M)))
+    assert.are.same({ 1, 1, 1 }, sizes(x:chunk(M)))          -- as PyTorch: pieces of 1
+    assert.are.same({ 1, 1, 1 }, sizes(x:chunk(3)))
+    assert.are.same({ 2, 1 }, sizes(x:split(2)))
+    assert.are.equal("split: sizes [9223372036854775807, 9223372036854775807, 2] must be "
+      .. "non-negative and sum to 3, the size of dim 1 of [3 x 4]", err(x.split, x, { M, M, 2 }))
+    assert.matches("^split: sizes %[%-1, 4%]", err(x.split, x, { -1, 4 }))
+    assert.are.same({ 1, 2 }, sizes(x:split({ 1, 2 })))
+    local lies = setmetatable({}, { __len = function () return -1 end })
+    assert.matches("^split: a list of %-1 sizes", err(x.split, x, lies))
+    local many = setmetatable({}, { __len = function () return M end })
+    assert.matches("^roll: 9223372036854775807 shifts given", err(x.roll, x, many, 1))
+    assert.matches("^flip: 9223372036854775807 dims given", err(x.flip, x, many))
+  end)
+
+  it("narrow_copy of a 0-dim tensor with start math.mininteger (start - 1 overflowed)", function ()
+    assert.are.equal("narrow_copy: cannot narrow a 0-dim tensor",
+      err(dm.narrow_copy, dm.tensor(1), 1, m, 1))
+    assert.matches("^narrow_copy: start 9223372036854775807 and length",
+      err(dm.narrow_copy, dm.arange(1, 4), 1, M, M))
+  end)
+
+  it("a slice with a huge step (start + (len - 1) * step and stride * step overflowed)", function ()
+    local x = dm.arange(1, 13):reshape(3, 4)
+    assert.are.same({ { 1, 2, 3, 4 } }, x[{ { 1, 1, M } }]:totable())
+    assert.are.same({ { 1, 2, 3, 4 } }, x[{ { 1, 3, M } }]:totable())
+    assert.are.same({ { 1 }, { 5 }, { 9 } }, x[{ {}, { 1, 4, 2^62 } }]:totable())
+    local y = x:clone()
+    y[{ { 2, 3, M } }] = 0
+    assert.are.same({ { 1, 2, 3, 4 }, { 0, 0, 0, 0 }, { 9, 10, 11, 12 } }, y:totable())
+    local g = dm.ones(3, 2, { requires_grad = true })
+    g[{ { 2, 3, M } }]:sum():backward()
+    assert.are.same({ { 0, 0 }, { 1, 1 }, { 0, 0 } }, g.grad:totable())
+  end)
+
+  it("advanced indexing of an expanded tensor checks the result's size (the count overflowed)", function ()
+    local e = dm.zeros(1, 1):expand(2^58, 1)
+    assert.are.equal("index: size [288230376151711744 x 63] is too large (more than 2^60 elements)",
+      err(function () return e[{ {}, dm.ones(63, { dtype = dm.int64 }) }] end))
+  end)
+
+  it("bincount of math.maxinteger and one_hot of math.maxinteger (value + 1 overflowed)", function ()
+    assert.are.equal("tensor: size [9223372036854775807] is too large (more than 2^60 elements)",
+      err(dm.bincount, dm.tensor({ M }, { dtype = dm.int64 })))
+    assert.are.equal("tensor: size [4611686018427387904] is too large (more than 2^60 elements)",
+      err(dm.bincount, dm.tensor({ 1 }, { dtype = dm.int64 }), nil, 2^62))
+    assert.are.same({ 1, 0, 0 }, dm.bincount(dm.tensor({ 1 }, { dtype = dm.int64 }), nil, 3):totable())
+    assert.matches("size %[1 x 9223372036854775807%] is too large",
+      err(dm.nn.functional.one_hot, dm.tensor({ M }, { dtype = dm.int64 })))
+    assert.matches("size %[1 x 4611686018427387904%] is too large",
+      err(dm.nn.functional.one_hot, dm.tensor({ 1 }, { dtype = dm.int64 }), 2^62))
+  end)
+
+  it("int64 cumsum/cumprod, scatter_add, scatter reduce and index_add wrap (were signed overflow)", function ()
+    local I = { dtype = dm.int64 }
+    local t = dm.tensor({ M, 1, m, -1 }, I)
+    assert.are.same({ M, m, 0, -1 }, t:cumsum(1):totable())
+    assert.are.same({ M, M, m, m }, t:cumprod(1):totable())
+    local one = dm.tensor({ 1, 1 }, I)
+    local two = dm.tensor({ M, M }, I)
+    assert.are.same({ M + M + M, M }, two:clone():scatter_add(1, one, two):totable())
+    assert.are.same({ M * M * M, M }, two:scatter(1, one, two, { reduce = "multiply" }):totable())
+    assert.are.same({ M + M + M, M }, two:scatter(1, one, two, { reduce = "add" }):totable())
+    assert.are.same({ M + M + M, M }, two:index_add(1, one, two):totable())
+    assert.are.same({ M + 3 * M + 3 * M, M }, two:index_add(1, one, two, { alpha = 3 }):totable())
+    assert.are.equal("index_add: alpha 1e+300 must be an integer (within int64's range) for a "
+      .. "int64 input", err(two.index_add, two, 1, one, two, { alpha = 1e300 }))
+  end)
+
+  it("matmul of expanded batches whose broadcast passes the size limit (the product overflowed)", function ()
+    local a = dm.ones(1, 1, 1, 1):expand(2^40, 1, 1, 1)
+    local b = dm.ones(1, 1, 1, 1):expand(1, 2^40, 1, 1)
+    assert.are.equal("matmul: size [1099511627776 x 1099511627776] is too large (more than 2^60 "
+      .. "elements)", err(a.matmul, a, b))
+    assert.are.same({ 2, 3, 1, 1 }, dm.ones(2, 1, 1, 1):matmul(dm.ones(1, 3, 1, 1)):size())
+  end)
+
+  it("Subset with indices whose __len is 2^63 or NaN (was string.format's own message)", function ()
+    local function hl (v) return setmetatable({}, { __len = function () return v end }) end
+    assert.are.equal("Subset: the indices' length is 9.2233720368548e+18; expected an integer",
+      err(dm.data.Subset, dm.zeros(3, 2), hl(2^63)))
+    assert.matches("^Subset: the indices' length is %-?nan; expected an integer$",
+      err(dm.data.Subset, dm.zeros(3, 2), hl(0 / 0)))
+    assert.are.equal("Subset: indices[1] is nil, but the list's length is 2",
+      err(dm.data.Subset, dm.zeros(3, 2), hl(2.0)))
+    assert.are.equal(2, #dm.data.Subset(dm.zeros(3, 2), { 3, 1 }))
+  end)
+end)

@@ -24,7 +24,8 @@
 -- Memory: tensors the pool builds are small; shapes from hostile integers are refused by the
 -- core (overflow checks) or by the allocator (run it with ASAN_OPTIONS=max_allocation_size_mb=..
 -- :allocator_may_return_null=1, as api_fuzz.sh does); the pool is rebuilt when dm.memory()
--- passes a soft limit.
+-- passes a soft limit.  Some int64 tensors hold math.maxinteger and math.mininteger (sums, products
+-- and positions that overflow).
 
 local dm = require "deepmoon"
 
@@ -188,8 +189,14 @@ local function make_tensor ()
   local shape = pick(shapes)
   local dt = pick(dtypes)
   local t
-  local r = rnd(10)
-  if r <= 3 then t = dm.randn(shape):to(dt)
+  local r = rnd(11)
+  if r == 11 then      -- int64 at the limits: sums, products and positions that overflow
+    local n, vals = 1, {}
+    for _, s in ipairs(shape) do n = n * s end
+    local lim = { math.maxinteger, math.mininteger, -1, 1, 0, math.maxinteger - 1 }
+    for i = 1, n do vals[i] = lim[rnd(#lim)] end
+    t = dm.tensor(vals, { dtype = dm.int64 }):reshape(shape)
+  elseif r <= 3 then t = dm.randn(shape):to(dt)
   elseif r <= 4 then t = dm.zeros(shape, { dtype = dt })
   elseif r <= 5 then t = dm.ones(shape, { dtype = dt })
   elseif r <= 6 then t = dm.full(shape, pick { 0 / 0, 1 / 0, -1 / 0, -0.0, 1e30 }):to(dt)

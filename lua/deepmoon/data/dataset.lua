@@ -162,10 +162,15 @@ local function new_subset (dataset, indices)
   elseif type(indices) == "table" then
     -- a table whose __len claims more than it holds stops at its first hole, not at __len
     list = {}
-    for i = 1, #indices do
+    local len = #indices
+    local n = math.tointeger(len)     -- a __len may return a float beyond integers, NaN, a string
+    if not n then
+      raise("Subset: the indices' length is %s; expected an integer", tostring(len))
+    end
+    for i = 1, n do
       local v = indices[i]
       if v == nil then
-        raise("Subset: indices[%d] is nil, but the list's length is %d", i, #indices)
+        raise("Subset: indices[%d] is nil, but the list's length is %d", i, n)
       end
       list[i] = v
     end
