@@ -122,12 +122,16 @@ end
 local default_calls = setmetatable({}, { __mode = "k" })
 
 local hooked_call              -- defined with the hooks, below
+-- a module's hooks ({pre, fwd, bwd}) live in its _attrs under this key: every call reads it
+-- (a short-string lookup in a table the call reads anyway, the cheapest check there is)
+local HOOKS = "\0hooks"
 
 local function make_call (cls)
   local function call (self, ...)
-    local f = self._attrs.forward
+    local attrs = self._attrs
+    local f = attrs.forward
     if f == nil then f = cls.forward end
-    if rawget(self, "_hooks") then return hooked_call(self, f, ...) end
+    if attrs[HOOKS] then return hooked_call(self, f, ...) end
     return f(self, ...)
   end
   default_calls[call] = true
@@ -540,10 +544,10 @@ local function add_hook (self, kind, fn, what)
     error(("%s: %s: hook must be a function, got %s"):format(class_name(self), what,
           check.typename(fn)), 3)
   end
-  local H = rawget(self, "_hooks")
+  local H = self._attrs[HOOKS]
   if not H then
     H = { pre = {}, fwd = {}, bwd = {} }
-    rawset(self, "_hooks", H)
+    self._attrs[HOOKS] = H
   end
   hook_ids = hook_ids + 1
   local list = H[kind]
@@ -642,7 +646,7 @@ local function bw_functions ()
 end
 
 hooked_call = function (self, f, ...)
-  local H = rawget(self, "_hooks")
+  local H = self._attrs[HOOKS]
   local input = table.pack(...)
   for _, h in ipairs(snapshot(H.pre)) do
     local r = h.fn(self, input)
