@@ -194,6 +194,22 @@ describe("api fuzzer findings: a __len that lies", function ()
       err(dm.diag, dm.tensor({ 1, 2 }), math.maxinteger))
     assert.are.same({ 0 }, { dm.diag(x[1], math.maxinteger):numel() })
   end)
+  it("optimizer methods called on something that is not an optimizer say so (was Lua's index error)", function ()
+    local hostile = setmetatable({}, { __index = function (_, k) return k end })
+    for _, cls in ipairs({ dm.optim.SGD, dm.optim.Adam, dm.optim.AdamW }) do
+      assert.are.equal("step: expected an optimizer (call it as opt:step()), got table",
+        err(cls.step, hostile))
+      assert.are.equal("zero_grad: expected an optimizer (call it as opt:zero_grad()), got table",
+        err(cls.zero_grad, cls))
+    end
+    assert.are.equal("state_dict: expected an optimizer (call it as opt:state_dict()), got number",
+      err(dm.optim.SGD.state_dict, 3))
+    local p = dm.zeros(2, { requires_grad = true })
+    local opt = dm.optim.SGD({ p }, { lr = 0.1 })
+    p.grad = dm.ones(2)
+    opt:step()
+    assert.is_true(math.abs(p[1]:item() + 0.1) < 1e-7 and math.abs(p[2]:item() + 0.1) < 1e-7)
+  end)
   it("format.shape_str refuses a list longer than any shape (was a long walk)", function ()
     assert.are.equal("shape_str: a shape has 0 to 64 sizes, got a list of length "
       .. "9223372036854775807", err(dm.format.shape_str, huge))

@@ -101,7 +101,10 @@ local Adam = Optimizer.class {
 
 --- One Adam update of every parameter that has a gradient (nil grads are skipped);
 --- closure (optional) re-evaluates the model and returns the loss, which step returns.
-function Adam.step (self, closure) return step(self, closure, false) end
+function Adam.step (self, closure)
+  Optimizer._need_self(self, "step")
+  return step(self, closure, false)
+end
 
 --- optim.AdamW(params [, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2,
 --- amsgrad = false, maximize = false}]): Adam with decoupled weight decay.
@@ -116,6 +119,9 @@ local AdamW = Optimizer.class {
 }
 
 --- One AdamW update (decoupled weight decay); as Adam.step otherwise.
-function AdamW.step (self, closure) return step(self, closure, true) end
+function AdamW.step (self, closure)
+  Optimizer._need_self(self, "step")
+  return step(self, closure, true)
+end
 
 return { Adam = Adam, AdamW = AdamW }

@@ -36,6 +36,16 @@ local function fail (msg, ...)
 end
 Optimizer._fail = fail
 
+--- Raise at the caller's caller unless self is an optimizer (an instance of a class made by
+--- Optimizer.class): a method called with `.` instead of `:`, or on something else.
+function Optimizer._need_self (self, fname)
+  local mt = type(self) == "table" and getmetatable(self)
+  if not (type(mt) == "table" and rawget(mt, "_spec")) then
+    error(("%s: expected an optimizer (call it as opt:%s()), got %s"):format(fname,
+      fname:match("[^.:]*$"), check.typename(self)), 3)
+  end
+end
+
 --- Run fn(...); an error raised with fail() is raised again pointing `level` frames above
 --- the caller of guard (2 = the caller's caller, the user's line for a public function).
 function Optimizer._guard (level, fn, ...)
@@ -211,6 +221,7 @@ end
 
 --- Add a parameter group {params = {...}, lr = ...}; missing options take the defaults.
 function Optimizer.add_param_group (self, group)
+  Optimizer._need_self(self, "add_param_group")
   if type(group) ~= "table" or is_tensor(group) then
     error(("%s: add_param_group expects a table {params = {...}, ...}, got %s")
           :format(self._spec.name, typename(group)), 2)
@@ -224,6 +235,7 @@ local ZERO_GRAD_OPTIONS = { set_to_none = true }
 --- Set the gradients of all parameters to zero in place (PyTorch 1.13's default), or drop
 --- them with zero_grad({set_to_none = true}) (zero_grad(true) also works).
 function Optimizer.zero_grad (self, opts)
+  Optimizer._need_self(self, "zero_grad")
   local to_none = false
   if opts ~= nil then
     if type(opts) == "boolean" then
@@ -265,6 +277,7 @@ end
 --- where k numbers the parameters from 1 across the groups and each group's params is the
 --- list of its numbers.  State tensors are the optimizer's own (not copies), as in PyTorch.
 function Optimizer.state_dict (self)
+  Optimizer._need_self(self, "state_dict")
   local index = numbering(self)
   local state = {}
   for p, st in pairs(self.state) do
@@ -361,6 +374,7 @@ end
 
 --- Load a state from state_dict(); tensors are copied, options replace the groups' own.
 function Optimizer.load_state_dict (self, sd)
+  Optimizer._need_self(self, "load_state_dict")
   Optimizer._guard(2, load_state, self, sd)
 end
 

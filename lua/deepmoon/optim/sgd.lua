@@ -49,6 +49,7 @@ local SGD = Optimizer.class {
 --- skipped.  closure (optional) re-evaluates the model and returns the loss, which step
 --- returns.
 function SGD.step (self, closure)
+  Optimizer._need_self(self, "step")
   if not self._bufs then self._bufs = setmetatable({}, { __mode = "k" }) end
   local loss
   if closure ~= nil then loss = Optimizer._closure(closure) end
