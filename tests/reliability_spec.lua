@@ -207,6 +207,13 @@ describe("api fuzzer findings: a __len that lies", function ()
     local p = dm.zeros(2, { requires_grad = true })
     local opt = dm.optim.SGD({ p }, { lr = 0.1 })
     p.grad = dm.ones(2)
+    for _, bad in ipairs({ 0.5, setmetatable({}, { __index = function (t) return t end }) }) do
+      assert.are.equal("step: closure must be a function that returns the loss, got "
+        .. (type(bad) == "number" and "number" or "table"), err(opt.step, opt, bad))
+      local adam = dm.optim.AdamW({ p })
+      assert.are.equal("step: closure must be a function that returns the loss, got "
+        .. (type(bad) == "number" and "number" or "table"), err(adam.step, adam, bad))
+    end
     opt:step()
     assert.is_true(math.abs(p[1]:item() + 0.1) < 1e-7 and math.abs(p[2]:item() + 0.1) < 1e-7)
   end)

@@ -254,6 +254,11 @@ end
 --- Run the closure (if any) with grad enabled and return its value; used by step().
 function Optimizer._closure (closure)
   if closure == nil then return nil end
+  local mt = type(closure) ~= "function" and getmetatable(closure)
+  if type(closure) ~= "function" and not (type(mt) == "table" and rawget(mt, "__call")) then
+    error(("step: closure must be a function that returns the loss, got %s"):format(
+      check.typename(closure)), 3)
+  end
   local prev = core.set_grad_enabled(true)
   local r = table.pack(pcall(closure))
   core.set_grad_enabled(prev)
