@@ -187,6 +187,9 @@ static inline int dm__inplace_records(const dm_tensor *t, const dm_tensor *o)
  * CopySlices; inplace.c says when that is refused). */
 int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r);
 
+/* n when p[0..n) is valid UTF-8, else the offset of the first bad byte (io.c) */
+size_t dm__utf8_valid_prefix(const unsigned char *p, size_t n);
+
 /* ---- autograd nodes ------------------------------------------------------------------
  * An op whose output needs grad records a node on the output (out->grad_fn).  The node
  * retains its inputs (never its output: no cycles) and any saved tensors.  Only the

@@ -254,8 +254,8 @@ static const char *shown(const char *name, char *buf, size_t len)
 }
 
 /* Is p[0..n) valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF)?  Returns
- * n, or the offset of the first bad byte. */
-static size_t utf8_valid_prefix(const unsigned char *p, size_t n)
+ * n, or the offset of the first bad byte.  The one check for every reader and writer. */
+size_t dm__utf8_valid_prefix(const unsigned char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -876,7 +876,7 @@ static dm_named_tensors *st_load(src *s)
     hdr = malloc(hlen ? (size_t)hlen : 1);
     if (!hdr) { src_fail(s, "out of memory"); goto fail; }
     if (src_read(s, 8, hdr, (size_t)hlen) != 0) goto fail;
-    size_t bad = utf8_valid_prefix(hdr, (size_t)hlen);
+    size_t bad = dm__utf8_valid_prefix(hdr, (size_t)hlen);
     if (bad != hlen) {
         src_fail(s, "header is not valid UTF-8 (byte %zu)", bad);
         goto fail;
@@ -1083,7 +1083,7 @@ static void sb_json(sbuf *b, const char *s)
 static int check_utf8_name(const char *fn, const char *path, const char *what, const char *s)
 {
     size_t n = strlen(s);
-    if (utf8_valid_prefix((const unsigned char *)s, n) != n) {
+    if (dm__utf8_valid_prefix((const unsigned char *)s, n) != n) {
         dm_seterr("%s: %s: %s is not valid UTF-8", fn, path, what);
         return -1;
     }

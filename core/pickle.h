@@ -31,7 +31,6 @@ void dm__pk_int(dm__pkbuf *b, int64_t v);                       /* BININT1/2, BI
 void dm__pk_float(dm__pkbuf *b, double v);                      /* BINFLOAT */
 void dm__pk_str(dm__pkbuf *b, const char *s, size_t len);      /* BINUNICODE */
 void dm__pk_global(dm__pkbuf *b, const char *module, const char *name);
-int dm__utf8_valid(const char *s, size_t n);                    /* 1 when valid UTF-8 */
 
 enum {
     PK_MARK = '(', PK_STOP = '.', PK_BINPERSID = 'Q', PK_REDUCE = 'R', PK_BUILD = 'b',

@@ -526,7 +526,8 @@ static int pk_value(ptsave *S, const dm_pyval *v, int depth, int top)
     case DM_PY_INT: dm__pk_int(b, v->i); return 0;
     case DM_PY_FLOAT: dm__pk_float(b, v->f); return 0;
     case DM_PY_STR:
-        if (!dm__utf8_valid(v->s, v->len)) return save_fail(S, "a string is not valid UTF-8");
+        if (dm__utf8_valid_prefix((const unsigned char *)v->s, v->len) != v->len)
+            return save_fail(S, "a string is not valid UTF-8");
         dm__pk_str(b, v->s, v->len);
         return 0;
     case DM_PY_TENSOR: return pk_tensor(S, v->t);

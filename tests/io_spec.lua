@@ -19,29 +19,10 @@ collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
 
-local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
+local util = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua")
+local err = util.err
 
-local tmpfiles = {}
-local function tmp (suffix)
-  local base = os.tmpname()
-  os.remove(base)
-  local p = base .. (suffix or "")
-  tmpfiles[#tmpfiles + 1] = p
-  return p
-end
-
-local function read_bytes (path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_bytes (path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local tmp, read_bytes, write_bytes = util.tmp, util.read_bytes, util.write_bytes
 
 -- a safetensors file from a header string and raw data
 local function st_bytes (header, data)
@@ -480,7 +461,7 @@ end)
 
 describe("io memory", function ()
   it("returns to the live-byte baseline", function ()
-    for _, p in ipairs(tmpfiles) do os.remove(p) end
+    util.remove_tmp()
     collectgarbage()
     collectgarbage()
     assert.are.equal(baseline, dm.memory())

@@ -1,12 +1,8 @@
 -- The licence: MIT for the project (LICENSE, the rockspec, the installed headers and the Lua
 -- module carry it), and every data set shipped under data/ states its own licence beside it.
 
-local function read (path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local util = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua")
+local read = util.read_bytes
 
 describe("licence", function ()
   it("LICENSE holds the MIT licence text", function ()

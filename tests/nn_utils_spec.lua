@@ -21,16 +21,7 @@ local baseline = dm.memory()
 
 local function T (f, opts) return dm.tensor(f.data, opts or F64):view(f.shape) end
 
-local function assert_close (want, t, tol, what)
-  local got = t:to(dm.float64):values()
-  assert.are.equal(#want.data, #got, what .. ": element count")
-  for i = 1, #got do
-    local w = want.data[i]
-    if math.abs(got[i] - w) > tol * math.max(1, math.abs(w)) then
-      error(("%s: element %d is %.17g, PyTorch has %.17g"):format(what, i, got[i], w), 2)
-    end
-  end
-end
+local assert_close = util.assert_close
 
 local function settle ()
   collectgarbage()

@@ -7,12 +7,7 @@ local optim = require "deepmoon.optim"
 local data = require "deepmoon.data"
 local util = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua")
 
-local function read (path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = util.read_bytes
 
 local page = read("docs/porting.md")
 

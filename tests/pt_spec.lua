@@ -15,33 +15,14 @@ end
 local FIX = script_dir() .. "fixtures/"
 local cases = dofile(FIX .. "pt_cases.lua")
 local gen_dm = dofile(FIX .. "gen_pt_dm.lua")
-local err = dofile(script_dir() .. "helpers/util.lua").err
+local util = dofile(script_dir() .. "helpers/util.lua")
+local err = util.err
 
 collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
 
-local tmpfiles = {}
-local function tmp (suffix)
-  local base = os.tmpname()
-  os.remove(base)
-  local p = base .. (suffix or "")
-  tmpfiles[#tmpfiles + 1] = p
-  return p
-end
-
-local function read_bytes (path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_bytes (path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local tmp, read_bytes, write_bytes = util.tmp, util.read_bytes, util.write_bytes
 
 -- a stored zip of records { {name, bytes}, ... }, as torch.save lays them out (no alignment)
 local function crc32 (s)
@@ -388,7 +369,7 @@ end)
 
 describe("pt memory", function ()
   it("returns to the live-byte baseline", function ()
-    for _, p in ipairs(tmpfiles) do os.remove(p) end
+    util.remove_tmp()
     collectgarbage()
     collectgarbage()
     assert.are.equal(baseline, dm.memory())

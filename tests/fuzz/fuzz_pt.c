@@ -17,7 +17,7 @@
  * tests/fuzz/README).  Built with -DFUZZ_CLASSIFY instead, it is a plain program that prints,
  * for each file named on the command line, the reader's message (or OK). */
 #define _POSIX_C_SOURCE 200809L
-#include "../../core/deepmoon.h"
+#include "../../core/internal.h"   /* the core's UTF-8 check */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,31 +148,6 @@ static void walk(vset *seen, const dm_pyval *v)
 #define MAX_NODES 20000                 /* values once shared ones are written out per use */
 #define MAX_ELEMS ((int64_t)1 << 22)    /* tensor elements, the same way */
 
-static int utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        else if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-        else return 0;
-        if (n - i <= k) return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
 
 typedef struct { int64_t nodes, elems; } budget;
 
@@ -182,7 +157,8 @@ static int savable(const dm_pyval *v, int depth, budget *b)
     if (depth > 200 || ++b->nodes > MAX_NODES) return 0;
     switch (v->kind) {
     case DM_PY_NONE: case DM_PY_BOOL: case DM_PY_INT: case DM_PY_FLOAT: return 1;
-    case DM_PY_STR: return utf8_ok(v->s, v->len);
+    case DM_PY_STR:
+        return dm__utf8_valid_prefix((const unsigned char *)v->s, v->len) == v->len;
     case DM_PY_TENSOR:
         b->elems += dm_numel(v->t);
         return b->elems <= MAX_ELEMS;
