@@ -21,7 +21,7 @@ typedef struct {
     tu_fn f;
     int n;                     /* inputs */
     int ndim[3];
-    int64_t shape[3][3];
+    int64_t shape[3][4];       /* up to 4 dims (images: N x C x H x W) */
     float lo, hi;              /* input range */
     int grid;                  /* float64: inputs, weights and steps exact in float32 */
 } gcase;
