@@ -409,6 +409,7 @@ static const gcase cases[] = {
     { DM_OP_TO_DTYPE, -1, "to_dtype", f_to_dtype, 1, {2}, {{2, 3}}, -1, 1, 1 },
     { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1, 0 },
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1, 0 },
+    { DM_OP_BATCHNORM, -1, "batch_norm [N x C x H x W]", f_batchnorm, 3, {4, 1, 1}, {{2, 3, 2, 2}, {3}, {3}}, -1, 1, 0 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f, 0 },
     { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
     { DM_OP_AMAX, -1, "amax", f_amax, 1, {3}, {{2, 3, 2}}, -1, 1, 0 },

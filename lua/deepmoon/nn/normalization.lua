@@ -1,4 +1,7 @@
---- deepmoon.nn.normalization: nn.BatchNorm1d.
+--- deepmoon.nn.normalization: nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d.
+--
+-- The three differ only in the input ranks they take (PyTorch's _BatchNorm and its
+-- _check_input_dim); all run core.batch_norm, which folds the dims after the channels.
 
 local dm = require "deepmoon"
 local check = require "deepmoon.check"
@@ -10,6 +13,9 @@ local Module, Parameter = module.Module, module.Parameter
 local pyrepr = util.pyrepr
 
 local BatchNorm1d = Module:extend("BatchNorm1d")
+-- the ranks each class takes, and how its error messages show a sample
+BatchNorm1d._ranks, BatchNorm1d._rank_text = { [2] = true, [3] = true }, "2D or 3D"
+BatchNorm1d._sample = function (n) return ("[N x %d] or [N x %d x L]"):format(n, n) end
 
 --- nn.BatchNorm1d(num_features [, eps = 1e-5] [, momentum = 0.1] [, affine = true]
 --- [, track_running_stats = true]), also as an options table.  Normalises x [N x C] or
@@ -20,32 +26,33 @@ local BatchNorm1d = Module:extend("BatchNorm1d")
 --- running_var and num_batches_tracked when track_running_stats.  Option dtype = dm.float64
 --- makes the parameters and running statistics float64 (the input's dtype must match).
 function BatchNorm1d:__init (...)
-  local a = util.args("BatchNorm1d", 3, { "num_features", "eps", "momentum", "affine",
+  local cls = self:_get_name()
+  local a = util.args(cls, 3, { "num_features", "eps", "momentum", "affine",
                                           "track_running_stats" }, { "dtype" }, ...)
   local n = a.num_features
   if math.type(n) ~= "integer" or n <= 0 then
-    error(("BatchNorm1d: num_features must be a positive integer, got %s"):format(tostring(n)),
+    error((cls .. ": num_features must be a positive integer, got %s"):format(tostring(n)),
           3)
   end
   local eps = a.eps
   if eps == nil then eps = 1e-5 end
   if type(eps) ~= "number" or eps < 0 then
-    error(("BatchNorm1d: eps must be a non-negative number, got %s"):format(tostring(eps)), 3)
+    error((cls .. ": eps must be a non-negative number, got %s"):format(tostring(eps)), 3)
   end
   local momentum = a.momentum
   if momentum == nil then momentum = 0.1 end
   if momentum ~= false and type(momentum) ~= "number" then
-    error(("BatchNorm1d: momentum must be a number or false (cumulative average), got %s")
+    error((cls .. ": momentum must be a number or false (cumulative average), got %s")
           :format(type(momentum)), 3)
   end
-  local affine = check.arg("BatchNorm1d", "affine", a.affine, "boolean", true, 3)
-  local track = check.arg("BatchNorm1d", "track_running_stats", a.track_running_stats,
+  local affine = check.arg(cls, "affine", a.affine, "boolean", true, 3)
+  local track = check.arg(cls, "track_running_stats", a.track_running_stats,
                           "boolean", true, 3)
   -- {dtype = dm.float64}: parameters and running statistics of that dtype (the input's must
   -- match, as in PyTorch)
   local dtype = a.dtype or dm.float32
   if dtype ~= dm.float32 and dtype ~= dm.float64 then
-    error(("BatchNorm1d: dtype must be dm.float32 or dm.float64, got %s"):format(
+    error((cls .. ": dtype must be dm.float32 or dm.float64, got %s"):format(
       tostring(dtype)), 3)
   end
   local like = { dtype = dtype }
@@ -80,29 +87,30 @@ function BatchNorm1d:reset_running_stats ()
 end
 
 function BatchNorm1d:forward (x)
+  local cls = self:_get_name()
   if not check.is_tensor(x) then
-    error(("BatchNorm1d: expected a Tensor input, got %s"):format(check.typename(x)), 2)
+    error((cls .. ": expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end
   local d = x:dim()
-  if d ~= 2 and d ~= 3 then
-    error(("BatchNorm1d: expected 2D or 3D input (got %dD input)"):format(d), 2)
+  if not self._ranks[d] then
+    error(("%s: expected %s input (got %dD input)"):format(cls, self._rank_text, d), 2)
   end
   local n = self.num_features
   if x:size(2) ~= n then
-    error(("BatchNorm1d: expected input [N x %d] or [N x %d x L], got %s"):format(
-      n, n, format.shape_str(x:size())), 2)
+    error(("%s: expected input %s, got %s"):format(cls, self._sample(n),
+      format.shape_str(x:size())), 2)
   end
   local own = self.weight or self.running_mean         -- the module's dtype, as PyTorch's check
   if own and x.dtype ~= own.dtype then
     local name = function (t) return (tostring(t.dtype):gsub("^deepmoon%.", "")) end
-    error(("BatchNorm1d: expected a %s input (the module's dtype), got %s"):format(
-      name(own), name(x)), 2)
+    error(("%s: expected a %s input (the module's dtype), got %s"):format(
+      cls, name(own), name(x)), 2)
   end
   local training = self.training
   local use_batch = training or self.running_mean == nil
   if use_batch and x:numel() // n <= 1 then
-    error(("BatchNorm1d: expected more than 1 value per channel when training, got input " ..
-           "size %s"):format(format.shape_str(x:size())), 2)
+    error(("%s: expected more than 1 value per channel when training, got input " ..
+           "size %s"):format(cls, format.shape_str(x:size())), 2)
   end
   local factor = self.momentum or 0.0
   if training and self.track_running_stats then
@@ -125,4 +133,16 @@ function BatchNorm1d:extra_repr ()
     pyrepr(self.affine), pyrepr(self.track_running_stats))
 end
 
-return { BatchNorm1d = BatchNorm1d }
+--- nn.BatchNorm2d(num_features [, eps] [, momentum] [, affine] [, track_running_stats]):
+--- BatchNorm1d's options and statistics over x [N x C x H x W], per channel over N, H and W.
+local BatchNorm2d = BatchNorm1d:extend("BatchNorm2d")
+BatchNorm2d._ranks, BatchNorm2d._rank_text = { [4] = true }, "4D"
+BatchNorm2d._sample = function (n) return ("[N x %d x H x W]"):format(n) end
+
+--- nn.BatchNorm3d(num_features [, eps] [, momentum] [, affine] [, track_running_stats]):
+--- the same over x [N x C x D x H x W].
+local BatchNorm3d = BatchNorm1d:extend("BatchNorm3d")
+BatchNorm3d._ranks, BatchNorm3d._rank_text = { [5] = true }, "5D"
+BatchNorm3d._sample = function (n) return ("[N x %d x D x H x W]"):format(n) end
+
+return { BatchNorm1d = BatchNorm1d, BatchNorm2d = BatchNorm2d, BatchNorm3d = BatchNorm3d }
