@@ -112,6 +112,66 @@ function F.dropout (x, ...)
   return dm.dropout(x, p, training and true or false, a.generator)
 end
 
+-- PyTorch's feature dropout: one draw per (sample, channel), kept channels scaled by
+-- 1 / (1 - p); x [N x C x ...] (at least 2 dims).  ranks: the ranks the function is meant
+-- for (dropout1d refuses others; dropout2d and dropout3d take any rank >= 2, as PyTorch
+-- does after a warning); unbatched: the rank taken as one sample without the batch dim.
+local function feature_dropout (fname, ranks, strict, unbatched, x, ...)
+  need_tensor(fname, "input", x, 3)
+  local a = util.args(fname, 3, { "p", "training", "inplace" }, { "generator" }, ...)
+  local p = a.p
+  if p == nil then p = 0.5 end
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
+    error(("%s: dropout probability has to be between 0 and 1, but got %s"):format(
+      fname, tostring(p)), 3)
+  end
+  local d = x:dim()
+  if (strict and not ranks[d]) or d < 2 and d ~= unbatched then
+    error(("%s: expected %s input, got %s"):format(fname, ranks.text, shape_str(x)), 3)
+  end
+  local training = a.training
+  if training == nil then training = true end
+  if not training or p == 0 or x:numel() == 0 then return x end
+  if not x:is_floating_point() then
+    error(("%s: expected a floating-point input, got %s"):format(
+      fname, (tostring(x.dtype):gsub("^deepmoon%.", ""))), 3)
+  end
+  local batched = d ~= unbatched
+  local xs = batched and x or x:unsqueeze(1)
+  local size = { xs:size(1), xs:size(2) }
+  for i = 3, xs:dim() do size[i] = 1 end
+  local noise = dm.empty(size, { dtype = x.dtype })
+  if p == 1 then
+    noise:zero_()
+  else
+    noise:bernoulli_(1 - p, { generator = a.generator }):div_(1 - p)
+  end
+  if not batched then noise = noise:squeeze(1) end
+  return x * noise
+end
+
+--- dropout1d(x [, p = 0.5] [, training = true] [, inplace]), also {p =, training =,
+--- generator =}: zero whole channels of x [N x C x L] (or one sample [C x L]) with
+--- probability p, scaling the others by 1 / (1 - p)
+function F.dropout1d (x, ...)
+  return feature_dropout("dropout1d", { [2] = true, [3] = true, text = "[C x L] or [N x C x L]" },
+                         true, 2, x, ...)
+end
+
+--- dropout2d(x [, p = 0.5] [, training = true] [, inplace]): the same over x [N x C x H x W]
+--- (PyTorch 1.13's rule: a 3-dim input is [N x C x L], not one unbatched sample)
+function F.dropout2d (x, ...)
+  return feature_dropout("dropout2d", { [3] = true, [4] = true, text = "[N x C x H x W]" },
+                         false, nil, x, ...)
+end
+
+--- dropout3d(x [, p = 0.5] [, training = true] [, inplace]): the same over x
+--- [N x C x D x H x W] (or one sample [C x D x H x W])
+function F.dropout3d (x, ...)
+  return feature_dropout("dropout3d", { [4] = true, [5] = true, text = "[N x C x D x H x W]" },
+                         false, 4, x, ...)
+end
+
 --- batch_norm(x, running_mean, running_var [, weight] [, bias] [, training = false]
 --- [, momentum = 0.1] [, eps = 1e-5]): normalise over dim 2 of x [N x C] or [N x C x L];
 --- when training, batch statistics are used and the running ones (if given) updated in place
