@@ -38,19 +38,28 @@ end
 
 -- the channel-wise kinds: Dropout's options, F.dropout1d/2d/3d's forward
 local F = require "deepmoon.nn.functional"
-local out = { Dropout = Dropout }
-for _, k in ipairs({ "1d", "2d", "3d" }) do
-  local cls = Dropout:extend("Dropout" .. k)
-  local f = F["dropout" .. k]
-  --- nn.Dropout1d, nn.Dropout2d, nn.Dropout3d([p = 0.5] [, inplace]): zero whole channels
-  --- while training (F.dropout1d ...), identity in eval mode
-  function cls:forward (x)
-    if not is_tensor(x) then
-      error(("%s: expected a Tensor input, got %s"):format(self:_get_name(),
-                                                          check.typename(x)), 2)
-    end
-    return f(x, self.p, self.training and true or false)
+
+local function channel_forward (self, f, x)
+  if not is_tensor(x) then
+    error(("%s: expected a Tensor input, got %s"):format(self:_get_name(), check.typename(x)), 3)
   end
-  out["Dropout" .. k] = cls
+  return f(x, self.p, self.training and true or false)
 end
-return out
+
+local Dropout1d = Dropout:extend("Dropout1d")
+--- nn.Dropout1d([p = 0.5] [, inplace]): while training, zero whole channels of x [N x C x L]
+--- (or [C x L]) with probability p and scale the rest by 1 / (1 - p) (F.dropout1d)
+function Dropout1d:__init (...) return Dropout.__init(self, ...) end
+function Dropout1d:forward (x) return channel_forward(self, F.dropout1d, x) end
+
+local Dropout2d = Dropout:extend("Dropout2d")
+--- nn.Dropout2d([p = 0.5] [, inplace]): the same over x [N x C x H x W] (F.dropout2d)
+function Dropout2d:__init (...) return Dropout.__init(self, ...) end
+function Dropout2d:forward (x) return channel_forward(self, F.dropout2d, x) end
+
+local Dropout3d = Dropout:extend("Dropout3d")
+--- nn.Dropout3d([p = 0.5] [, inplace]): the same over x [N x C x D x H x W] (F.dropout3d)
+function Dropout3d:__init (...) return Dropout.__init(self, ...) end
+function Dropout3d:forward (x) return channel_forward(self, F.dropout3d, x) end
+
+return { Dropout = Dropout, Dropout1d = Dropout1d, Dropout2d = Dropout2d, Dropout3d = Dropout3d }

@@ -133,16 +133,18 @@ function BatchNorm1d:extra_repr ()
     pyrepr(self.affine), pyrepr(self.track_running_stats))
 end
 
---- nn.BatchNorm2d(num_features [, eps] [, momentum] [, affine] [, track_running_stats]):
---- BatchNorm1d's options and statistics over x [N x C x H x W], per channel over N, H and W.
 local BatchNorm2d = BatchNorm1d:extend("BatchNorm2d")
 BatchNorm2d._ranks, BatchNorm2d._rank_text = { [4] = true }, "4D"
 BatchNorm2d._sample = function (n) return ("[N x %d x H x W]"):format(n) end
+--- nn.BatchNorm2d(num_features [, eps] [, momentum] [, affine] [, track_running_stats]):
+--- BatchNorm1d's options and statistics over x [N x C x H x W], per channel over N, H and W.
+function BatchNorm2d:__init (...) return BatchNorm1d.__init(self, ...) end
 
---- nn.BatchNorm3d(num_features [, eps] [, momentum] [, affine] [, track_running_stats]):
---- the same over x [N x C x D x H x W].
 local BatchNorm3d = BatchNorm1d:extend("BatchNorm3d")
 BatchNorm3d._ranks, BatchNorm3d._rank_text = { [5] = true }, "5D"
 BatchNorm3d._sample = function (n) return ("[N x %d x D x H x W]"):format(n) end
+--- nn.BatchNorm3d(num_features [, eps] [, momentum] [, affine] [, track_running_stats]):
+--- the same over x [N x C x D x H x W].
+function BatchNorm3d:__init (...) return BatchNorm1d.__init(self, ...) end
 
 return { BatchNorm1d = BatchNorm1d, BatchNorm2d = BatchNorm2d, BatchNorm3d = BatchNorm3d }
