@@ -71,6 +71,28 @@ static int l_batch_norm(lua_State *L)
     RESULT(dm_batch_norm(x, rm, rv, w, b, training, momentum, eps));
 }
 
+/* core.layer_norm(x, normalized_shape (a table), weight, bias, eps) */
+static int l_layer_norm(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int64_t shape[DM_MAX_DIMS];
+    int n = lb_sizes(L, 2, shape, "layer_norm");
+    dm_tensor *w = lb_opt(L, 3), *b = lb_opt(L, 4);
+    double eps = luaL_optnumber(L, 5, 1e-5);
+    RESULT(dm_layer_norm(x, n, shape, w, b, eps));
+}
+
+/* core.group_norm(x, num_groups, weight, bias, eps) */
+static int l_group_norm(lua_State *L)
+{
+    dm_tensor *x = lb_check(L, 1);
+    lua_Integer g = luaL_checkinteger(L, 2);
+    dm_tensor *w = lb_opt(L, 3), *b = lb_opt(L, 4);
+    double eps = luaL_optnumber(L, 5, 1e-5);
+    RESULT(dm_group_norm(x, (int64_t)g, w, b, eps));
+}
+
 /* ---- losses --------------------------------------------------------------------------- */
 
 /* core.bce_loss(input, target, weight, reduction) */
@@ -335,6 +357,7 @@ static int l_zero_grads(lua_State *L)
 
 static const luaL_Reg nn_fns[] = {
     { "dropout", l_dropout }, { "batch_norm", l_batch_norm },
+    { "layer_norm", l_layer_norm }, { "group_norm", l_group_norm },
     { "bce_loss", l_bce_loss }, { "bce_with_logits_loss", l_bce_with_logits_loss },
     { "mse_loss", l_mse_loss }, { "l1_loss", l_l1_loss },
     { "smooth_l1_loss", l_smooth_l1_loss }, { "huber_loss", l_huber_loss },

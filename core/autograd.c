@@ -110,6 +110,8 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill, 0 },
     [DM_OP_COPY]         = { "CopyBackwards",            -1, NULL,        dm__bw_copy, 0 },
     [DM_OP_COPY_SLICES]  = { "CopySlices",               -1, NULL,        dm__bw_copy_slices, 0 },
+    [DM_OP_LAYER_NORM]   = { "NativeLayerNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
+    [DM_OP_GROUP_NORM]   = { "NativeGroupNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
 };
 #undef R0
 #undef R1

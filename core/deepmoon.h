@@ -420,6 +420,14 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g);
 dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor *running_var,
                          const dm_tensor *weight, const dm_tensor *bias, int training,
                          double momentum, double eps);
+/* layer_norm: x's last nnorm dims (equal to shape[0..nnorm-1]) normalised per row, then
+   weight * xhat + bias (either NULL; of that shape).  group_norm: x [N x C x ...]'s channels
+   in groups of C / groups normalised per sample and group, then weight and bias [C] per
+   channel.  PyTorch's biased variance, eps inside the square root; float32 or float64 */
+dm_tensor *dm_layer_norm(const dm_tensor *x, int nnorm, const int64_t *shape,
+                         const dm_tensor *weight, const dm_tensor *bias, double eps);
+dm_tensor *dm_group_norm(const dm_tensor *x, int64_t groups, const dm_tensor *weight,
+                         const dm_tensor *bias, double eps);
 
 /* ---- losses (loss.c) ----------------------------------------------------------------
    float32 or float64, computed in the promoted type of input and target (mse of float32

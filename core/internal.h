@@ -231,6 +231,8 @@ typedef enum {
        (PyTorch's CopySlices); in {old base, the op's inputs}, saved[0] the op's result (its
        node the op's), saved[1] the view's geometry, sub the op's input that was the view */
     DM_OP_COPY_SLICES,
+    /* layer norm and group norm (norm.c) */
+    DM_OP_LAYER_NORM, DM_OP_GROUP_NORM,
     DM_OP_COUNT
 } dm_op;
 
@@ -333,6 +335,11 @@ typedef union {
         unsigned dims;            /* bit d: dim d of the (windowed) input is indexed */
         int accumulate;           /* index_put: values added, not written */
     } adv;
+    struct {                      /* layer_norm, group_norm: x seen as [rows x K] */
+        int64_t rows;             /* the rows normalised (saved[0] mean, saved[1] 1/std) */
+        int64_t groups, hw;       /* group norm's G and spatial size (1, 1 for layer norm) */
+        double eps;               /* added to the variance */
+    } rownorm;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -448,6 +455,7 @@ int dm__bw_cat(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_select(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_dropout(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_batchnorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_rownorm(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_loss(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_custom(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_to_dtype(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

@@ -223,6 +223,12 @@ local functions = {
     local y = core.batch_norm(dm.tensor({{1.0}, {3.0}}), nil, nil, nil, nil, true, 0.1, 0)
     close(y:totable(), {{-1}, {1}})
   end,
+  layer_norm = function ()
+    close(core.layer_norm(dm.tensor({{1.0, 3.0}}), {2}, nil, nil, 0):totable(), {{-1, 1}})
+  end,
+  group_norm = function ()
+    close(core.group_norm(dm.tensor({{1.0, 3.0}}), 1, nil, nil, 0):totable(), {{-1, 1}})
+  end,
   bce_loss = function () close(core.bce_loss(dm.tensor({0.5}), dm.tensor({1.0}), nil, "mean"):item(), math.log(2)) end,
   bce_with_logits_loss = function ()
     close(core.bce_with_logits_loss(dm.tensor({0.0}), dm.tensor({1.0}), nil, nil, "mean"):item(), math.log(2))

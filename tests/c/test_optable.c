@@ -126,6 +126,17 @@ static dm_tensor *f_batchnorm(dm_tensor *const *in, void *c)
     return dm_batch_norm(A, NULL, NULL, B, C, 1, 0.1, 1e-5);
 }
 
+static dm_tensor *f_layer_norm(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_layer_norm(A, 2, (int64_t[]){3, 2}, B, C, 1e-5);
+}
+static dm_tensor *f_group_norm(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_group_norm(A, 2, B, C, 1e-5);
+}
+
 static dm_loss_kind cur_loss;
 static dm_tensor *f_loss(dm_tensor *const *in, void *c)
 {
@@ -409,6 +420,8 @@ static const gcase cases[] = {
     { DM_OP_TO_DTYPE, -1, "to_dtype", f_to_dtype, 1, {2}, {{2, 3}}, -1, 1, 1 },
     { DM_OP_DROPOUT, -1, "dropout", f_dropout, 1, {2}, {{4, 5}}, -1, 1, 0 },
     { DM_OP_BATCHNORM, -1, "batch_norm", f_batchnorm, 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, -1, 1, 0 },
+    { DM_OP_LAYER_NORM, -1, "layer_norm", f_layer_norm, 3, {3, 2, 2}, {{2, 3, 2}, {3, 2}, {3, 2}}, -1, 1, 0 },
+    { DM_OP_GROUP_NORM, -1, "group_norm", f_group_norm, 3, {4, 1, 1}, {{2, 4, 2, 2}, {4}, {4}}, -1, 1, 0 },
     { DM_OP_BATCHNORM, -1, "batch_norm [N x C x H x W]", f_batchnorm, 3, {4, 1, 1}, {{2, 3, 2, 2}, {3}, {3}}, -1, 1, 0 },
     { DM_OP_LOSS, -3, "loss", f_loss, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.1f, 0.9f, 0 },
     { DM_OP_CUSTOM, -1, "custom", f_custom, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },

@@ -73,6 +73,26 @@
 -- @number[opt=1e-5] eps
 -- @usage dm.batch_norm(x, rm, rv, w, b, true)
 
+--- Layer normalisation: x's last dims (their sizes normalized_shape) normalised per row
+-- (biased variance, eps inside the square root), then weight * xhat + bias.
+-- @function dm.layer_norm
+-- @tparam Tensor x
+-- @tparam table normalized_shape the sizes of x's last dims
+-- @tparam Tensor weight or nil (of normalized_shape)
+-- @tparam Tensor bias or nil
+-- @number[opt=1e-5] eps
+-- @usage dm.layer_norm(x, {x:size(-1)}, w, b)
+
+--- Group normalisation: the channels of x [N x C x ...] in num_groups groups, each group of
+-- each sample normalised, then weight and bias [C] per channel.
+-- @function dm.group_norm
+-- @tparam Tensor x
+-- @int num_groups divides C
+-- @tparam Tensor weight or nil
+-- @tparam Tensor bias or nil
+-- @number[opt=1e-5] eps
+-- @usage dm.group_norm(x, 2, w, b)
+
 --- Mean squared error; reduction "mean" (default), "sum" or "none".
 -- @function dm.mse_loss
 -- @tparam Tensor input

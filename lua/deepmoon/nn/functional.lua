@@ -150,6 +150,78 @@ local function feature_dropout (fname, ranks, strict, unbatched, x, ...)
   return x * noise
 end
 
+--- layer_norm(x, normalized_shape [, weight] [, bias] [, eps = 1e-5]), also {weight =,
+--- bias =, eps =}: x's last dims (their sizes normalized_shape, a number or a list)
+--- normalised per sample, then weight * xhat + bias
+function F.layer_norm (x, normalized_shape, ...)
+  need_tensor("layer_norm", "input", x, 2)
+  if type(normalized_shape) == "number" then normalized_shape = { normalized_shape } end
+  if type(normalized_shape) ~= "table" then
+    error(("layer_norm: normalized_shape must be a number or a list, got %s"):format(
+      type(normalized_shape)), 2)
+  end
+  local a = util.args("layer_norm", 2, { "weight", "bias", "eps" }, nil, ...)
+  if a.weight ~= nil then need_tensor("layer_norm", "weight", a.weight, 2) end
+  if a.bias ~= nil then need_tensor("layer_norm", "bias", a.bias, 2) end
+  return dm.layer_norm(x, normalized_shape, a.weight, a.bias, a.eps or 1e-5)
+end
+
+--- group_norm(x, num_groups [, weight] [, bias] [, eps = 1e-5]), also {weight =, bias =,
+--- eps =}: the channels of x [N x C x ...] in num_groups groups, each group of each sample
+--- normalised, then weight and bias [C] per channel
+function F.group_norm (x, num_groups, ...)
+  need_tensor("group_norm", "input", x, 2)
+  if math.type(num_groups) ~= "integer" then
+    error(("group_norm: num_groups must be an integer, got %s"):format(tostring(num_groups)), 2)
+  end
+  local a = util.args("group_norm", 2, { "weight", "bias", "eps" }, nil, ...)
+  if a.weight ~= nil then need_tensor("group_norm", "weight", a.weight, 2) end
+  if a.bias ~= nil then need_tensor("group_norm", "bias", a.bias, 2) end
+  return dm.group_norm(x, num_groups, a.weight, a.bias, a.eps or 1e-5)
+end
+
+--- instance_norm(x [, running_mean] [, running_var] [, weight] [, bias]
+--- [, use_input_stats = true] [, momentum = 0.1] [, eps = 1e-5]), also as an options table
+--- (unbatched = true: x is one sample [C x ...]): every channel of every sample of
+--- x [N x C x ...] normalised over its own values; with use_input_stats and running
+--- statistics, those move towards the mean over the samples of each channel's mean and
+--- unbiased variance; without use_input_stats, the running statistics normalise
+function F.instance_norm (x, ...)
+  need_tensor("instance_norm", "input", x, 2)
+  local a = util.args("instance_norm", 2, { "running_mean", "running_var", "weight", "bias",
+                                            "use_input_stats", "momentum", "eps" },
+                      { "unbatched" }, ...)
+  local eps, momentum = a.eps or 1e-5, a.momentum or 0.1
+  local use = a.use_input_stats
+  if use == nil then use = true end
+  local xb = a.unbatched and x:unsqueeze(1) or x
+  if xb:dim() < 3 then
+    error(("instance_norm: expected input [N x C x *] of at least 3 dims, got %s"):format(
+      shape_str(x)), 2)
+  end
+  local rm, rv = a.running_mean, a.running_var
+  local y
+  if use then
+    local n, c = xb:size(1), xb:size(2)
+    y = dm.group_norm(xb, c, a.weight, a.bias, eps)
+    if rm or rv then
+      dm.no_grad(function ()
+        local flat = xb:detach():reshape({ n, c, -1 })
+        if rm then rm:mul_(1 - momentum):add_(flat:mean(3):mean(1):to(rm.dtype) * momentum) end
+        if rv then
+          rv:mul_(1 - momentum):add_(flat:var(3):mean(1):to(rv.dtype) * momentum)
+        end
+      end)
+    end
+  else
+    if not (rm and rv) then
+      error("instance_norm: expected running_mean and running_var when use_input_stats is false", 2)
+    end
+    y = dm.batch_norm(xb, rm, rv, a.weight, a.bias, false, momentum, eps)
+  end
+  return a.unbatched and y:squeeze(1) or y
+end
+
 --- dropout1d(x [, p = 0.5] [, training = true] [, inplace]), also {p =, training =,
 --- generator =}: zero whole channels of x [N x C x L] (or one sample [C x L]) with
 --- probability p, scaling the others by 1 / (1 - p)

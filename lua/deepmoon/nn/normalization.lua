@@ -1,4 +1,5 @@
---- deepmoon.nn.normalization: nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d.
+--- deepmoon.nn.normalization: nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm,
+--- nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d.
 --
 -- The three differ only in the input ranks they take (PyTorch's _BatchNorm and its
 -- _check_input_dim); all run core.batch_norm, which folds the dims after the channels.
@@ -147,4 +148,214 @@ BatchNorm3d._sample = function (n) return ("[N x %d x D x H x W]"):format(n) end
 --- the same over x [N x C x D x H x W].
 function BatchNorm3d:__init (...) return BatchNorm1d.__init(self, ...) end
 
-return { BatchNorm1d = BatchNorm1d, BatchNorm2d = BatchNorm2d, BatchNorm3d = BatchNorm3d }
+local F = require "deepmoon.nn.functional"
+
+local function check_eps (cls, eps)
+  if eps == nil then return 1e-5 end
+  if type(eps) ~= "number" or eps < 0 then
+    error(("%s: eps must be a non-negative number, got %s"):format(cls, tostring(eps)), 4)
+  end
+  return eps
+end
+
+local function check_dtype (cls, dtype)
+  dtype = dtype or dm.float32
+  if dtype ~= dm.float32 and dtype ~= dm.float64 then
+    error(("%s: dtype must be dm.float32 or dm.float64, got %s"):format(cls, tostring(dtype)), 4)
+  end
+  return dtype
+end
+
+local function is_pos_int (n) return math.type(n) == "integer" and n > 0 end
+
+local function shape_text (s) return "[" .. table.concat(s, " x ") .. "]" end
+
+local LayerNorm = Module:extend("LayerNorm")
+
+--- nn.LayerNorm(normalized_shape [, eps = 1e-5] [, elementwise_affine = true]), also as an
+--- options table (dtype = dm.float64 too).  Normalises the last dims of x (their sizes
+--- normalized_shape, a number or a list) per sample with the biased variance, then
+--- weight * xhat + bias, both of normalized_shape (ones and zeros) when elementwise_affine.
+function LayerNorm:__init (ns, ...)
+  local a
+  if type(ns) == "table" and ns[1] ~= nil then      -- a list first: the shape, not options
+    a = util.args("LayerNorm", 3, { "eps", "elementwise_affine" }, { "dtype" }, ...)
+    a.normalized_shape = ns
+  else
+    a = util.args("LayerNorm", 3, { "normalized_shape", "eps", "elementwise_affine" },
+                  { "dtype" }, ns, ...)
+  end
+  ns = a.normalized_shape
+  if type(ns) == "number" then ns = { ns } end
+  local ok = type(ns) == "table" and #ns >= 1
+  for i = 1, ok and #ns or 0 do ok = ok and is_pos_int(ns[i]) end
+  if not ok then
+    error(("LayerNorm: normalized_shape must be a positive integer or a list of them, got %s")
+          :format(type(a.normalized_shape) == "table" and "a table" or tostring(a.normalized_shape)), 3)
+  end
+  local shape = {}
+  for i = 1, #ns do shape[i] = ns[i] end
+  self.normalized_shape = shape
+  self.eps = check_eps("LayerNorm", a.eps)
+  self.elementwise_affine = check.arg("LayerNorm", "elementwise_affine", a.elementwise_affine,
+                                      "boolean", true, 3)
+  local like = { dtype = check_dtype("LayerNorm", a.dtype) }
+  if self.elementwise_affine then
+    self.weight = Parameter(dm.ones(shape, like))
+    self.bias = Parameter(dm.zeros(shape, like))
+  else
+    self:register_parameter("weight", nil)
+    self:register_parameter("bias", nil)
+  end
+end
+
+function LayerNorm:forward (x)
+  if not check.is_tensor(x) then
+    error(("LayerNorm: expected a Tensor input, got %s"):format(check.typename(x)), 2)
+  end
+  local ns, d = self.normalized_shape, x:dim()
+  local ok = d >= #ns
+  for i = 1, ok and #ns or 0 do ok = ok and x:size(d - #ns + i) == ns[i] end
+  if not ok then
+    error(("LayerNorm: expected input [* x %s], got %s"):format(
+      shape_text(ns):sub(2, -2), format.shape_str(x:size())), 2)
+  end
+  return dm.layer_norm(x, ns, self.weight, self.bias, self.eps)
+end
+
+function LayerNorm:extra_repr ()
+  return ("(%s), eps=%s, elementwise_affine=%s"):format(
+    table.concat(self.normalized_shape, ", ") .. (#self.normalized_shape == 1 and "," or ""),
+    pyrepr(self.eps, true), pyrepr(self.elementwise_affine))
+end
+
+local GroupNorm = Module:extend("GroupNorm")
+
+--- nn.GroupNorm(num_groups, num_channels [, eps = 1e-5] [, affine = true]), also as an
+--- options table.  Splits the channels of x [N x C x ...] into num_groups groups and
+--- normalises each group of each sample (biased variance), then weight and bias per channel.
+function GroupNorm:__init (...)
+  local a = util.args("GroupNorm", 3, { "num_groups", "num_channels", "eps", "affine" },
+                      { "dtype" }, ...)
+  local g, c = a.num_groups, a.num_channels
+  if not is_pos_int(g) then
+    error(("GroupNorm: num_groups must be a positive integer, got %s"):format(tostring(g)), 3)
+  end
+  if not is_pos_int(c) then
+    error(("GroupNorm: num_channels must be a positive integer, got %s"):format(tostring(c)), 3)
+  end
+  if c % g ~= 0 then
+    error(("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)"):format(c, g), 3)
+  end
+  self.num_groups, self.num_channels = g, c
+  self.eps = check_eps("GroupNorm", a.eps)
+  self.affine = check.arg("GroupNorm", "affine", a.affine, "boolean", true, 3)
+  local like = { dtype = check_dtype("GroupNorm", a.dtype) }
+  if self.affine then
+    self.weight = Parameter(dm.ones(c, like))
+    self.bias = Parameter(dm.zeros(c, like))
+  else
+    self:register_parameter("weight", nil)
+    self:register_parameter("bias", nil)
+  end
+end
+
+function GroupNorm:forward (x)
+  if not check.is_tensor(x) then
+    error(("GroupNorm: expected a Tensor input, got %s"):format(check.typename(x)), 2)
+  end
+  if x:dim() < 2 or x:size(2) ~= self.num_channels then
+    error(("GroupNorm: expected input [N x %d x *], got %s"):format(
+      self.num_channels, format.shape_str(x:size())), 2)
+  end
+  return dm.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+end
+
+function GroupNorm:extra_repr ()
+  return ("%d, %d, eps=%s, affine=%s"):format(self.num_groups, self.num_channels,
+                                              pyrepr(self.eps, true), pyrepr(self.affine))
+end
+
+local InstanceNorm1d = Module:extend("InstanceNorm1d")
+InstanceNorm1d._rank = 3               -- a batched input's rank (one less: one sample)
+InstanceNorm1d._sample = "L"
+
+--- nn.InstanceNorm1d(num_features [, eps = 1e-5] [, momentum = 0.1] [, affine = false]
+--- [, track_running_stats = false]), also as an options table.  Normalises every channel of
+--- every sample of x [N x C x L] (or one sample [C x L]) over L; with track_running_stats,
+--- running statistics (the mean of the samples' means and unbiased variances) are kept
+--- while training and used in eval mode.
+function InstanceNorm1d:__init (...)
+  local cls = self:_get_name()
+  local a = util.args(cls, 3, { "num_features", "eps", "momentum", "affine",
+                                "track_running_stats" }, { "dtype" }, ...)
+  local n = a.num_features
+  if not is_pos_int(n) then
+    error(("%s: num_features must be a positive integer, got %s"):format(cls, tostring(n)), 3)
+  end
+  self.num_features = n
+  self.eps = check_eps(cls, a.eps)
+  local momentum = a.momentum
+  if momentum == nil then momentum = 0.1 end
+  if type(momentum) ~= "number" then
+    error(("%s: momentum must be a number, got %s"):format(cls, type(momentum)), 3)
+  end
+  self.momentum = momentum
+  self.affine = check.arg(cls, "affine", a.affine, "boolean", false, 3)
+  self.track_running_stats = check.arg(cls, "track_running_stats", a.track_running_stats,
+                                       "boolean", false, 3)
+  local like = { dtype = check_dtype(cls, a.dtype) }
+  if self.affine then
+    self.weight = Parameter(dm.ones(n, like))
+    self.bias = Parameter(dm.zeros(n, like))
+  else
+    self:register_parameter("weight", nil)
+    self:register_parameter("bias", nil)
+  end
+  if self.track_running_stats then
+    self:register_buffer("running_mean", dm.zeros(n, like))
+    self:register_buffer("running_var", dm.ones(n, like))
+    self:register_buffer("num_batches_tracked", dm.tensor(0))
+  else
+    self:register_buffer("running_mean", nil)
+    self:register_buffer("running_var", nil)
+    self:register_buffer("num_batches_tracked", nil)
+  end
+end
+
+function InstanceNorm1d:forward (x)
+  local cls = self:_get_name()
+  if not check.is_tensor(x) then
+    error(("%s: expected a Tensor input, got %s"):format(cls, check.typename(x)), 2)
+  end
+  local r, d = self._rank, x:dim()
+  if d ~= r and d ~= r - 1 then
+    error(("%s: expected %dD or %dD input (got %dD input)"):format(cls, r - 1, r, d), 2)
+  end
+  local c = x:size(d == r and 2 or 1)
+  if c ~= self.num_features and (self.affine or self.track_running_stats) then
+    error(("%s: expected input [N x %d x %s], got %s"):format(cls, self.num_features,
+      self._sample, format.shape_str(x:size())), 2)
+  end
+  local use_input = self.training or not self.track_running_stats
+  return F.instance_norm(x, { running_mean = self.running_mean, running_var = self.running_var,
+                              weight = self.weight, bias = self.bias,
+                              use_input_stats = use_input, momentum = self.momentum,
+                              eps = self.eps, unbatched = d == r - 1 })
+end
+
+function InstanceNorm1d:extra_repr ()
+  return ("%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s"):format(
+    self.num_features, pyrepr(self.eps, true), pyrepr(self.momentum, true),
+    pyrepr(self.affine), pyrepr(self.track_running_stats))
+end
+
+local InstanceNorm2d = InstanceNorm1d:extend("InstanceNorm2d")
+InstanceNorm2d._rank, InstanceNorm2d._sample = 4, "H x W"
+--- nn.InstanceNorm2d(num_features [, eps] [, momentum] [, affine = false]
+--- [, track_running_stats = false]): InstanceNorm1d's over x [N x C x H x W] (or [C x H x W]).
+function InstanceNorm2d:__init (...) return InstanceNorm1d.__init(self, ...) end
+
+return { BatchNorm1d = BatchNorm1d, BatchNorm2d = BatchNorm2d, BatchNorm3d = BatchNorm3d,
+         LayerNorm = LayerNorm, GroupNorm = GroupNorm, InstanceNorm1d = InstanceNorm1d,
+         InstanceNorm2d = InstanceNorm2d }
