@@ -102,12 +102,14 @@ static const char *gz_msg(const char *msg, const char *path, const char *dflt)
 /* the whole file (decompressed when gzipped) into a malloc'd buffer; -1 after dm_seterr */
 static int read_all(const char *path, unsigned char **out, size_t *outlen)
 {
+    int err;
     FILE *f = fopen(path, "rb");
     if (!f) {
         dm_seterr("read_idx: %s: cannot open file (%s)", path, strerror(errno));
         return -1;
     }
     unsigned char magic[2] = { 0, 0 };
+    errno = 0;
     size_t m = fread(magic, 1, 2, f);
     size_t plen = strlen(path);
     int gz = (m == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
@@ -153,24 +155,13 @@ static int read_all(const char *path, unsigned char **out, size_t *outlen)
         if (limit != UINT64_MAX && want > limit - len) want = (size_t)(limit - len);
         if (want > (1u << 30)) want = 1u << 30;
         int got = gzread(g, buf + len, (unsigned)want);
-        if (got < 0) {
-            int err;
-            const char *msg = gzerror(g, &err);
-            dm_seterr("read_idx: %s: corrupt gzip stream (%s)", path, gz_msg(msg, path,
-                      "read error"));
-            goto gz_fail;
-        }
-        if (got == 0) {
-            int err;
-            const char *msg = gzerror(g, &err);
-            if (err != Z_OK && err != Z_BUF_ERROR) {
+        if (got <= 0) {
+            /* 0 is the end of the stream, or one cut short (zlib's Z_BUF_ERROR) */
+            int zerr;
+            const char *msg = gzerror(g, &zerr);
+            if (got < 0 || zerr != Z_OK) {
                 dm_seterr("read_idx: %s: corrupt gzip stream (%s)", path,
-                          gz_msg(msg, path, "read error"));
-                goto gz_fail;
-            }
-            if (err == Z_BUF_ERROR) {
-                dm_seterr("read_idx: %s: corrupt gzip stream (%s)", path,
-                          gz_msg(msg, path, "unexpected end of file"));
+                          gz_msg(msg, path, got < 0 ? "read error" : "unexpected end of file"));
                 goto gz_fail;
             }
             break;
@@ -188,8 +179,9 @@ gz_fail:
     gzclose(g);
     return -1;
 io_error:
+    err = errno;
     fclose(f);
-    dm_seterr("read_idx: %s: read error", path);
+    dm_seterr("read_idx: %s: read error (%s)", path, strerror(err ? err : EIO));
     return -1;
 }
 
@@ -207,9 +199,10 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name)
                   (unsigned long long)nb, (unsigned long long)(len - hdr));
         return NULL;
     }
-    if (len - hdr > nb) {
-        dm_seterr("read_idx: %s: %llu bytes after the data", name,
-                  (unsigned long long)(len - hdr - nb));
+    if (len - hdr > nb) {     /* a gzip stream is read only one byte past, so no count */
+        char s[160];
+        dm_seterr("read_idx: %s: more data than shape %s needs (%llu bytes)", name,
+                  dm_shape_str(nd, shape, s, sizeof s), (unsigned long long)nb);
         return NULL;
     }
     dm_tensor *t = dm_tensor_new_dtype(nd, shape, dt);

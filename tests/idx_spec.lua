@@ -159,7 +159,10 @@ describe("data.read_idx", function ()
     end)
 
     it("data after the end", function ()
-      bad(write_idx(idx_bytes(0x08, { 2 }, { 1, 2 }) .. "xyz"), "3 bytes after the data")
+      bad(write_idx(idx_bytes(0x08, { 2 }, { 1, 2 }) .. "xyz"),
+          "more data than shape [2] needs (2 bytes)")
+      bad(write_gz(idx_bytes(0x0B, { 1, 2 }, { 1, 2 }) .. string.rep("z", 100000)),
+          "more data than shape [1 x 2] needs (4 bytes)")
     end)
 
     it("a corrupt gzip stream", function ()
@@ -185,6 +188,13 @@ describe("data.read_idx", function ()
       t, msg = data.read_idx(s)
       assert.is_nil(t)
       assert.is_truthy(msg:find("read_idx: " .. s .. ": corrupt gzip stream (", 1, true), msg)
+    end)
+
+    it("a directory", function ()
+      local d = util.tmp("")
+      assert(os.execute("mkdir '" .. d .. "'"))
+      bad(d, "read error (Is a directory)")
+      os.execute("rmdir '" .. d .. "'")
     end)
 
     it("a path that is not a string raises", function ()
