@@ -48,6 +48,9 @@ else
   BLAS_CFLAGS = -DDM_USE_BLAS=1 $(shell $(PKG_CONFIG) --cflags openblas)
   BLAS_LIBS   = $(shell $(PKG_CONFIG) --libs openblas)
 endif
+# zlib: the IDX reader (core/idx.c) reads gzipped files (MNIST's .gz) through it
+ZLIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags zlib)
+ZLIB_LIBS   = $(shell $(PKG_CONFIG) --libs zlib)
 LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua5.4)
 LUA_LIBS   = $(shell $(PKG_CONFIG) --libs lua5.4)
 # GNU readline gives the prompt line editing, history and Tab completion; it is used when
@@ -63,7 +66,7 @@ endif
 # core/ is plain C: it never sees the Lua headers
 BASE_CFLAGS = $(WARN) $(OPT) $(SANFLAGS) -fPIC -MMD -MP $(CPPFLAGS) $(CFLAGS)
 # -Icore: the backends under core/backend/ include internal.h and backend.h by name
-CORE_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore -Icore/backend
+CORE_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) $(ZLIB_CFLAGS) -Icore -Icore/backend
 BIND_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore $(LUA_CFLAGS)
 HOST_CFLAGS = $(BASE_CFLAGS) $(LUA_CFLAGS) $(RL_CFLAGS) -I$(OBJDIR)/host
 TEST_CFLAGS = $(BASE_CFLAGS) $(BLAS_CFLAGS) -Icore -Itests/c
@@ -110,7 +113,7 @@ $(LIB_A): $(CORE_OBJ)
 
 $(LIB_SO): $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--no-undefined -o $@ $^ $(BLAS_LIBS) -lm
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--no-undefined -o $@ $^ $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 # The module gets the core linked in statically but never -llua5.4: the interpreter that loads
 # it provides the Lua API, and a second copy of the Lua runtime in one process corrupts state
@@ -120,7 +123,7 @@ $(LIB_SO): $(CORE_OBJ)
 $(MODULE): $(BIND_OBJ) $(LIB_A) $(BUILDDIR)/module.map
 	@mkdir -p $(@D)
 	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--version-script=$(BUILDDIR)/module.map \
-	    -o $@ $(BIND_OBJ) $(LIB_A) $(BLAS_LIBS) -lm
+	    -o $@ $(BIND_OBJ) $(LIB_A) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 	@if nm -u $@ | grep -q ' dm_'; then \
 	    echo "$@: undefined core symbols:" $$(nm -u $@ | grep ' dm_' | awk '{print $$2}') >&2; \
 	    rm -f $@; exit 1; fi
@@ -155,7 +158,7 @@ $(HOST): $(HOST_OBJ) $(HOST_CONF)
 
 $(BUILDDIR)/tests/%: tests/c/%.c $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -pthread -MF $@.d -MT $@ -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
+	$(CC) $(TEST_CFLAGS) -pthread -MF $@.d -MT $@ -o $@ $< $(LIB_A) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 # ---- embedding: luaopen_deepmoon with the Lua sources built in; C hosts -----------------
 # lua_sources.h (tools/embed_lua.sh) holds lua/deepmoon/**.lua as bytes for bindings/embed.c,
@@ -187,17 +190,17 @@ $(LIB_LUA_A): $(CORE_OBJ) $(BIND_OBJ)
 $(BUILDDIR)/examples/embed_host: examples/embed/host.c $(LIB_LUA_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Icore -Ibindings $(LUA_CFLAGS) -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< \
-	    $(LIB_LUA_A) $(LUA_LIBS) $(BLAS_LIBS) -lm
+	    $(LIB_LUA_A) $(LUA_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 $(BUILDDIR)/examples/embed_infer: examples/embed/infer.c $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Icore -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< $(LIB_A) $(BLAS_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) -Icore -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< $(LIB_A) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 # test_threads opens Lua states in several threads: it links the binding and the Lua library
 $(BUILDDIR)/tests/test_threads: tests/c/test_threads.c $(LIB_LUA_A)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -Ibindings $(LUA_CFLAGS) -pthread -MF $@.d -MT $@ -o $@ $< \
-	    $(LIB_LUA_A) $(LUA_LIBS) $(BLAS_LIBS) -lm
+	    $(LIB_LUA_A) $(LUA_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 -include $(EMBED_BIN:=.d)
 
@@ -395,11 +398,11 @@ ifeq ($(INSTALL_DEV),1)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	    'Name: deepmoon' 'Description: deep-learning toolkit core (tensors, autograd)' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ldeepmoon' \
-	    'Libs.private: $(BLAS_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon.pc
+	    'Libs.private: $(BLAS_LIBS) $(ZLIB_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon.pc
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	    'Name: deepmoon-lua' 'Description: deepmoon for programs hosting Lua 5.4 (luaopen_deepmoon)' \
 	    'Version: $(VERSION)' 'Requires: lua5.4' 'Cflags: -I$${includedir}' \
-	    'Libs: -L$${libdir} -ldeepmoon_lua $(BLAS_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon-lua.pc
+	    'Libs: -L$${libdir} -ldeepmoon_lua $(BLAS_LIBS) $(ZLIB_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon-lua.pc
 	@# a real install into a system directory: let the dynamic loader see libdeepmoon.so
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig > /dev/null; then \
 	    ldconfig; fi

@@ -3,7 +3,7 @@
 -- deepmoon/core.so (LIBDIR) and the deepmoon program (BINDIR).  libdeepmoon, deepmoon.h and
 -- deepmoon.pc are for C programs and come with `make install` only (INSTALL_DEV=0 here).
 -- Needs a C compiler, pkg-config, the Lua 5.4 headers and library, and OpenBLAS
--- (Debian: build-essential pkg-config liblua5.4-dev libopenblas-dev; libreadline-dev for
+-- (Debian: build-essential pkg-config liblua5.4-dev libopenblas-dev zlib1g-dev; libreadline-dev for
 -- line editing at the prompt, optional).  Tests: `make test` (luarocks test runs it).
 rockspec_format = "3.0"
 package = "deepmoon"

@@ -90,6 +90,7 @@ void lb_open_tensor(lua_State *L, int methods, int module);
 void lb_open_random(lua_State *L, int methods, int module);
 void lb_open_nn(lua_State *L, int methods, int module);
 void lb_open_io(lua_State *L, int methods, int module);
+void lb_open_idx(lua_State *L, int methods, int module);
 void lb_open_init(lua_State *L, int methods, int module);
 void lb_open_dtype(lua_State *L, int methods, int module);
 void lb_open_model(lua_State *L, int methods, int module);

@@ -499,6 +499,7 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_random(L, methods, module);
     lb_open_nn(L, methods, module);
     lb_open_io(L, methods, module);
+    lb_open_idx(L, methods, module);
     lb_open_init(L, methods, module);
     lb_open_dtype(L, methods, module);
     lb_open_model(L, methods, module);

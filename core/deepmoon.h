@@ -553,6 +553,11 @@ int dm_named_tensors_to_dtype(dm_named_tensors *nt, dm_dtype dt, int floating_on
 int dm_npy_save(const char *path, const dm_tensor *t);
 dm_tensor *dm_npy_load(const char *path);
 dm_tensor *dm_npy_load_buffer(const void *data, size_t len, const char *name);
+/* IDX (MNIST's format; gzipped when the name ends in ".gz" or the data start 1f 8b): uint8
+   -> uint8, int8/int16/int32 -> int64, float32 -> float32, float64 -> float64, in the file's
+   shape.  Messages "read_idx: <path>: ...".  The buffer form takes plain (not gzipped) bytes. */
+dm_tensor *dm_idx_load(const char *path);
+dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
 
 /* ---- inference (model.c) and the layer registry (registry.c) ------------------------ */
 /* Run a model saved from Lua (nn.save_model(model, path), or model:save(path)) from plain C,

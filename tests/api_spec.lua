@@ -281,6 +281,7 @@ local functions = {
     local p = tmpfile(".npy"); dm.save_npy(p, x()); assert.are.same(x():totable(), dm.load_npy(p):totable()); os.remove(p)
   end,
   npy_load = function () local t, msg = dm.load_npy("/nonexistent/x.npy"); assert.is_nil(t); assert.is_string(msg) end,
+  idx_load = function () local t, msg = dm.data.read_idx("/nonexistent/x.idx"); assert.is_nil(t); assert.is_string(msg) end,
   pt_load = function () local t, msg = core.pt_load("/nonexistent/x.pt"); assert.is_nil(t); assert.is_string(msg) end,
   pt_save = function ()
     local p = tmpfile(".pt"); assert.is_true(core.pt_save(p, { w = x() })); assert.are.same(x():totable(), dm.load(p).w:totable()); os.remove(p)

@@ -5,7 +5,7 @@
 # missing ones non-interactively; needs root (or sudo without a password).
 set -eu
 
-PACKAGES="build-essential pkg-config lua5.4 liblua5.4-dev libopenblas-dev lua-busted"
+PACKAGES="build-essential pkg-config lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev lua-busted"
 # the embedding test (tests/c/test_lighttpd.sh) serves predictions from a real Lua-hosting
 # application: lighttpd's mod_magnet (linked with Lua 5.4), asked through curl
 PACKAGES="$PACKAGES lighttpd lighttpd-modules-lua curl"

@@ -1,5 +1,5 @@
 --- dtypes, grad mode, memory, threads and files at the C level (written in C: bindings/
--- module.c, dtype.c, io.c, pt.c).  dm.save / dm.load (deepmoon.io) are the usual way to
+-- module.c, dtype.c, io.c, idx.c, pt.c).  dm.save / dm.load (deepmoon.io) are the usual way to
 -- files; the functions here are what they call.
 -- This file is read by LDoc and by `help()`; it holds no code.
 -- @module system
@@ -124,6 +124,13 @@
 -- @function dm.npy_load
 -- @string path
 -- @usage local x = assert(dm.npy_load("x.npy"))
+
+--- Read an IDX file (MNIST's format; gzipped when named .gz or starting 1f 8b): a tensor,
+-- or nil and a message "read_idx: <path>: ...".  uint8 -> uint8, int8/int16/int32 -> int64,
+-- float32 -> float32, float64 -> float64.  data.read_idx is the usual way to it.
+-- @function dm.idx_load
+-- @string path
+-- @usage local images = assert(dm.idx_load("train-images-idx3-ubyte.gz"))
 
 --- Write a value (a tensor, or tables of tensors, numbers, strings, booleans) as a PyTorch
 -- checkpoint that torch.load reads; true, or nil and a message.
