@@ -110,6 +110,7 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_MASKED_FILL]  = { "MaskedFillBackward0",       1, NULL,        dm__bw_masked_fill, 0 },
     [DM_OP_COPY]         = { "CopyBackwards",            -1, NULL,        dm__bw_copy, 0 },
     [DM_OP_COPY_SLICES]  = { "CopySlices",               -1, NULL,        dm__bw_copy_slices, 0 },
+    [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
 };
 #undef R0
 #undef R1
@@ -204,6 +205,14 @@ const char *dm__node_name(const dm_node *n)
     case DM_OP_COPY:
         return n->sub == DM_COPY_FILL ? "FillBackward2"
              : n->sub == DM_COPY_ZERO ? "ZeroBackward0" : "CopyBackwards";
+    case DM_OP_PAD: {
+        static const char *pad[] = { "ConstantPadNdBackward0", "ReflectionPad1dBackward0",
+            "ReflectionPad2dBackward0", "ReflectionPad3dBackward0", "ReplicationPad1dBackward0",
+            "ReplicationPad2dBackward0", "ReplicationPad3dBackward0", "CircularPad1dBackward0",
+            "CircularPad2dBackward0", "CircularPad3dBackward0" };
+        int m = n->sub % 4, k = n->sub / 4;
+        return m == 0 ? pad[0] : k >= 1 && k <= 3 ? pad[1 + 3 * (m - 1) + (k - 1)] : "?";
+    }
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }

@@ -231,6 +231,8 @@ typedef enum {
        (PyTorch's CopySlices); in {old base, the op's inputs}, saved[0] the op's result (its
        node the op's), saved[1] the view's geometry, sub the op's input that was the view */
     DM_OP_COPY_SLICES,
+    /* F.pad (pad.c; sub: the mode + 4 x the dims padded for the modes but constant) */
+    DM_OP_PAD,
     DM_OP_COUNT
 } dm_op;
 
@@ -333,6 +335,9 @@ typedef union {
         unsigned dims;            /* bit d: dim d of the (windowed) input is indexed */
         int accumulate;           /* index_put: values added, not written */
     } adv;
+    struct {                      /* pad */
+        int64_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d] */
+    } pad;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -465,6 +470,7 @@ int dm__bw_diagonal(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
