@@ -206,10 +206,10 @@ const char *dm__node_name(const dm_node *n)
         return n->sub == DM_COPY_FILL ? "FillBackward2"
              : n->sub == DM_COPY_ZERO ? "ZeroBackward0" : "CopyBackwards";
     case DM_OP_PAD: {
-        static const char *pad[] = { "ConstantPadNdBackward0", "ReflectionPad1dBackward0",
-            "ReflectionPad2dBackward0", "ReflectionPad3dBackward0", "ReplicationPad1dBackward0",
-            "ReplicationPad2dBackward0", "ReplicationPad3dBackward0", "CircularPad1dBackward0",
-            "CircularPad2dBackward0", "CircularPad3dBackward0" };
+        static const char *pad[] = { "ConstantPadNdBackward0", "ReflectionPad1DBackward0",
+            "ReflectionPad2DBackward0", "ReflectionPad3DBackward0", "ReplicationPad1DBackward0",
+            "ReplicationPad2DBackward0", "ReplicationPad3DBackward0", "CircularPad1DBackward0",
+            "CircularPad2DBackward0", "CircularPad3DBackward0" };
         int m = n->sub % 4, k = n->sub / 4;
         return m == 0 ? pad[0] : k >= 1 && k <= 3 ? pad[1 + 3 * (m - 1) + (k - 1)] : "?";
     }
