@@ -9,9 +9,12 @@
 
 static const char *const mode_names[] = { "constant", "reflect", "replicate", "circular" };
 
-/* the source index along a dim of size n for output index o - lo, or -1 (the fill value) */
-static int64_t src_index(int mode, int64_t i, int64_t n)
+/* the source index along a dim of size n (padded to size on, l before it) for output index
+   o, or -1 (the fill value).  Circular wraps within what is left after negative pads crop
+   (PyTorch 1.13's _pad_circular crops first) */
+static int64_t src_index(int mode, int64_t o, int64_t l, int64_t n, int64_t on)
 {
+    int64_t i = o - l;
     switch (mode) {
     case DM_PAD_REFLECT:
         if (i < 0) i = -i;
@@ -19,8 +22,11 @@ static int64_t src_index(int mode, int64_t i, int64_t n)
         return i;
     case DM_PAD_REPLICATE:
         return i < 0 ? 0 : i >= n ? n - 1 : i;
-    case DM_PAD_CIRCULAR:
-        return ((i % n) + n) % n;
+    case DM_PAD_CIRCULAR: {
+        int64_t r = on - n - l, cs = l < 0 ? -l : 0, m = n - cs - (r < 0 ? -r : 0);
+        int64_t q = o - (l > 0 ? l : 0);
+        return cs + ((q % m) + m) % m;
+    }
     default:
         return i >= 0 && i < n ? i : -1;
     }
@@ -36,7 +42,7 @@ static void build_map(int nd, const int64_t *ishape, const int64_t *oshape, cons
     for (int64_t o = 0; o < total; o++) {
         int64_t off = 0;
         for (int d = 0; d < nd; d++) {
-            int64_t si = src_index(mode, idx[d] - lo[d], ishape[d]);
+            int64_t si = src_index(mode, idx[d], lo[d], ishape[d], oshape[d]);
             if (si < 0) { off = -1; break; }
             off += si * cs[d];
         }
@@ -114,6 +120,12 @@ dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, do
         if (mode != DM_PAD_CONSTANT && n == 0) {
             dm_seterr("pad: %s padding needs a non-empty dimension %d, got input %s",
                       mode_names[mode], d + 1, SHAPE(x, b1));
+            return NULL;
+        }
+        int64_t kept = n - (l < 0 ? -l : 0) - (r < 0 ? -r : 0);
+        if (mode == DM_PAD_CIRCULAR && kept < 1) {
+            dm_seterr("pad: circular padding (%lld, %lld) at dimension %d of input %s crops "
+                      "the whole dimension", (long long)l, (long long)r, d + 1, SHAPE(x, b1));
             return NULL;
         }
         if (n + l + r < 0 || (mode != DM_PAD_CONSTANT && n + l + r < 1)) {

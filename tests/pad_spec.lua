@@ -95,6 +95,8 @@ describe("pad errors", function ()
                    util.err(F.pad, x, {1, 1, 1, 1}, "reflect", 1), nil, true)
     assert.matches("pad: circular padding 4 wraps around more than once",
                    util.err(F.pad, x, {4, 0, 0, 0}, "circular"), nil, true)
+    assert.matches("pad: circular padding (-2, -1) at dimension 4 of input [1 x 1 x 3 x 3] crops "
+      .. "the whole dimension", util.err(F.pad, x, {-2, -1, 0, 0}, "circular"), nil, true)
     assert.matches("pad: unknown padding mode 'mirror'", util.err(F.pad, x, {1, 1}, "mirror"),
                    nil, true)
     assert.matches("pad: argument 'pad' must be a list of integers, got number",
