@@ -336,7 +336,8 @@ typedef union {
         int accumulate;           /* index_put: values added, not written */
     } adv;
     struct {                      /* pad */
-        int64_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d] */
+        int32_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d]
+                                     (int32: the record stays within the union's 32 bytes) */
     } pad;
 } dm_params;
 struct dm_node {

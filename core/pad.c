@@ -6,6 +6,7 @@
  * backward a scatter-add of the gradient into the source positions (float32, float64). */
 #include "internal.h"
 #include <stdio.h>
+#include <stdint.h>
 
 static const char *const mode_names[] = { "constant", "reflect", "replicate", "circular" };
 
@@ -34,7 +35,7 @@ static int64_t src_index(int mode, int64_t o, int64_t l, int64_t n, int64_t on)
 
 /* for each element of out (shape oshape, contiguous), its offset in the contiguous input (of
    shape ishape), or -1; map has numel(out) entries */
-static void build_map(int nd, const int64_t *ishape, const int64_t *oshape, const int64_t *lo,
+static void build_map(int nd, const int64_t *ishape, const int64_t *oshape, const int32_t *lo,
                       int mode, int64_t *map, int64_t total)
 {
     int64_t cs[DM_MAX_DIMS], idx[DM_MAX_DIMS] = {0}, s = 1;
@@ -99,11 +100,17 @@ dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, do
             return NULL;
         }
     }
-    int64_t lo[DM_MAX_DIMS] = {0}, oshape[DM_MAX_DIMS];
+    int32_t lo[DM_MAX_DIMS] = {0};
+    int64_t oshape[DM_MAX_DIMS];
     for (int d = 0; d < nd; d++) oshape[d] = x->shape[d];
     for (int j = 0; j < k; j++) {
         int d = nd - 1 - j;
         int64_t l = pad[2 * j], r = pad[2 * j + 1], n = x->shape[d];
+        if (l < -INT32_MAX || l > INT32_MAX || r < -INT32_MAX || r > INT32_MAX) {
+            dm_seterr("pad: padding (%lld, %lld) at dimension %d of input %s is too large",
+                      (long long)l, (long long)r, d + 1, SHAPE(x, b1));
+            return NULL;
+        }
         if (mode == DM_PAD_REFLECT && (l >= n || r >= n)) {
             dm_seterr("pad: padding size %lld should be less than the corresponding input "
                       "dimension, but got padding (%lld, %lld) at dimension %d of input %s",
@@ -133,7 +140,7 @@ dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, do
                       (long long)l, (long long)r, d + 1, SHAPE(x, b1), (long long)(n + l + r));
             return NULL;
         }
-        lo[d] = l;
+        lo[d] = (int32_t)l;
         oshape[d] = n + l + r;
     }
     dm__device_of(x);
