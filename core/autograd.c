@@ -112,6 +112,7 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_COPY_SLICES]  = { "CopySlices",               -1, NULL,        dm__bw_copy_slices, 0 },
     [DM_OP_LAYER_NORM]   = { "NativeLayerNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
     [DM_OP_GROUP_NORM]   = { "NativeGroupNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
+    [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
 };
 #undef R0
 #undef R1
@@ -206,6 +207,14 @@ const char *dm__node_name(const dm_node *n)
     case DM_OP_COPY:
         return n->sub == DM_COPY_FILL ? "FillBackward2"
              : n->sub == DM_COPY_ZERO ? "ZeroBackward0" : "CopyBackwards";
+    case DM_OP_PAD: {
+        static const char *pad[] = { "ConstantPadNdBackward0", "ReflectionPad1DBackward0",
+            "ReflectionPad2DBackward0", "ReflectionPad3DBackward0", "ReplicationPad1DBackward0",
+            "ReplicationPad2DBackward0", "ReplicationPad3DBackward0", "CircularPad1DBackward0",
+            "CircularPad2DBackward0", "CircularPad3DBackward0" };
+        int m = n->sub % 4, k = n->sub / 4;
+        return m == 0 ? pad[0] : k >= 1 && k <= 3 ? pad[1 + 3 * (m - 1) + (k - 1)] : "?";
+    }
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }

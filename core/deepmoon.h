@@ -807,6 +807,11 @@ dm_tensor **dm_split_sizes(const dm_tensor *t, int n, const int64_t *sizes, int 
 dm_tensor **dm_chunk(const dm_tensor *t, int64_t chunks, int dim, int64_t *count);
 dm_tensor **dm_unbind(const dm_tensor *t, int dim, int64_t *count);
 dm_tensor *dm_flip(const dm_tensor *t, int n, const int *dims);         /* a copy, reversed */
+/* F.pad: pad (npad values, even) as PyTorch orders it: the last dim's left and right, then
+   the dim before's, ...; constant pads any dims (negative values crop) with value; reflect,
+   replicate and circular pad the last 1..3 dims of a [N x] C x ... input (float32/64) */
+enum { DM_PAD_CONSTANT = 0, DM_PAD_REFLECT, DM_PAD_REPLICATE, DM_PAD_CIRCULAR };
+dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, double value);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

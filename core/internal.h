@@ -233,6 +233,8 @@ typedef enum {
     DM_OP_COPY_SLICES,
     /* layer norm and group norm (norm.c) */
     DM_OP_LAYER_NORM, DM_OP_GROUP_NORM,
+    /* F.pad (pad.c; sub: the mode + 4 x the dims padded for the modes but constant) */
+    DM_OP_PAD,
     DM_OP_COUNT
 } dm_op;
 
@@ -340,6 +342,10 @@ typedef union {
         int64_t groups, hw;       /* group norm's G and spatial size (1, 1 for layer norm) */
         double eps;               /* added to the variance */
     } rownorm;
+    struct {                      /* pad */
+        int32_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d]
+                                     (int32: the record stays within the union's 32 bytes) */
+    } pad;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -473,6 +479,7 @@ int dm__bw_diagonal(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

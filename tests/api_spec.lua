@@ -240,6 +240,7 @@ local functions = {
     close(core.cross_entropy(dm.zeros(1, 4), dm.tensor({2}), nil, "mean", -100, 0):item(), math.log(4))
   end,
   dropout = function () assert.are.same({0, 0}, core.dropout(dm.ones(2), 1, true):totable()) end,
+  pad = function () assert.are.same({0, 1, 2, 0}, core.pad(dm.tensor({1.0, 2.0}), {1, 1}):totable()) end,
   empty = function () assert.are.same({2, 1}, dm.empty(2, 1):size()) end,
   empty_cache = function () dm.empty_cache(); assert.is_true(dm.memory_cached() >= 0) end,
   empty_like = function () assert.are.same({2, 2}, dm.empty_like(x()):size()) end,

@@ -330,6 +330,27 @@ static dm_tensor *f_diag(dm_tensor *const *in, void *c) { (void)c; return dm_dia
 static dm_tensor *f_tril(dm_tensor *const *in, void *c) { (void)c; return dm_tril(A, -1); }
 static dm_tensor *f_triu(dm_tensor *const *in, void *c) { (void)c; return dm_triu(A, 1); }
 static dm_tensor *f_flip(dm_tensor *const *in, void *c) { (void)c; return dm_flip(A, 2, (int[]){0, -1}); }
+/* pad.c: constant with a crop, reflect and replicate of the last two dims, circular of one */
+static dm_tensor *f_pad_constant(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_pad(A, 6, (int64_t[]){1, -1, 2, 0, 0, 1}, DM_PAD_CONSTANT, 0.5);
+}
+static dm_tensor *f_pad_reflect(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_pad(A, 4, (int64_t[]){2, 1, 1, 2}, DM_PAD_REFLECT, 0);
+}
+static dm_tensor *f_pad_replicate(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_pad(A, 4, (int64_t[]){2, 1, 0, 3}, DM_PAD_REPLICATE, 0);
+}
+static dm_tensor *f_pad_circular(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_pad(A, 2, (int64_t[]){3, 2}, DM_PAD_CIRCULAR, 0);
+}
 /* indexing (index.c) */
 static dm_tensor *i64v(int n, const int64_t *v)
 {
@@ -464,6 +485,10 @@ static const gcase cases[] = {
     { DM_OP_COPY, DM_COPY_FILL, "fill_", f_fill_, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_COPY, DM_COPY_ZERO, "zero_", f_zero_, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_COPY_SLICES, -1, "copy_slices", f_copy_slices, 2, {2, 1}, {{2, 3}, {2}}, -1, 1, 0 },
+    { DM_OP_PAD, -1, "pad constant", f_pad_constant, 1, {3}, {{2, 3, 3}}, -1, 1, 0 },
+    { DM_OP_PAD, -1, "pad reflect", f_pad_reflect, 1, {4}, {{1, 2, 3, 4}}, -1, 1, 0 },
+    { DM_OP_PAD, -1, "pad replicate", f_pad_replicate, 1, {4}, {{2, 1, 3, 3}}, -1, 1, 0 },
+    { DM_OP_PAD, -1, "pad circular", f_pad_circular, 1, {3}, {{2, 2, 4}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

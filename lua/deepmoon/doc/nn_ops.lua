@@ -60,6 +60,16 @@
 -- @param[opt] generator a dm.Generator
 -- @usage dm.dropout(x, 0.1, true)
 
+--- Pad x as PyTorch's F.pad: pads lists the last dim's left and right, then the dim
+-- before's, ...; "constant" pads any dims with value (negative pads crop); "reflect",
+-- "replicate" and "circular" pad the last 1..3 dims of a [N x] C x ... input.
+-- @function dm.pad
+-- @tparam Tensor x
+-- @tparam table pads an even number of integers
+-- @string[opt="constant"] mode
+-- @number[opt=0] value
+-- @usage dm.pad(x, {1, 1, 2, 0}, "reflect")
+
 --- Batch normalisation over dim 1 of [N x C] or [N x C x L]; when training the running
 -- statistics are updated in place (momentum), else used.
 -- @function dm.batch_norm

@@ -244,6 +244,29 @@ function F.dropout3d (x, ...)
                          false, 4, x, ...)
 end
 
+--- pad(x, pad [, mode = "constant"] [, value = 0]) or pad(x, pad, {mode =, value =}):
+--- PyTorch's F.pad; pad lists the last dim's left and right, then the dim before's, ...;
+--- "constant" pads any dims (negative values crop), "reflect", "replicate" and "circular"
+--- the last 1..3 dims of a [N x] C x ... input
+function F.pad (x, pad, ...)
+  need_tensor("pad", "input", x, 2)
+  if type(pad) ~= "table" or not util.is_options(pad) then
+    error(("pad: argument 'pad' must be a list of integers, got %s"):format(
+      check.typename(pad)), 2)
+  end
+  local a = util.args("pad", 2, { "mode", "value" }, nil, ...)
+  local mode = a.mode
+  if mode == nil then mode = "constant" end
+  if type(mode) ~= "string" then
+    error(("pad: argument 'mode' must be a string, got %s"):format(check.typename(mode)), 2)
+  end
+  local value = a.value
+  if value ~= nil and type(value) ~= "number" then
+    error(("pad: argument 'value' must be a number, got %s"):format(check.typename(value)), 2)
+  end
+  return dm.pad(x, pad, mode, value or 0)
+end
+
 --- batch_norm(x, running_mean, running_var [, weight] [, bias] [, training = false]
 --- [, momentum = 0.1] [, eps = 1e-5]): normalise over dim 2 of x [N x C] or [N x C x L];
 --- when training, batch statistics are used and the running ones (if given) updated in place
