@@ -110,7 +110,7 @@ check "embed_host: missing file message" \
 # ---- the README's in-tree build command -----------------------------------------------------
 san=
 [ "${DM_SANITIZE:-0}" = 1 ] && san="-fsanitize=address,undefined"
-blas=$(pkg-config --libs openblas 2>/dev/null)
+blas="$(pkg-config --libs openblas 2>/dev/null) $(pkg-config --libs zlib)"
 # shellcheck disable=SC2086  # flag lists
 if cc -std=c11 $san -I"$root/core" -I"$root/bindings" $(pkg-config --cflags lua5.4) \
         -o "$tmp/host" "$root/examples/embed/host.c" "$builddir/libdeepmoon_lua.a" \
