@@ -509,6 +509,23 @@ function F.one_hot (labels, num_classes)
 end
 
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+-- size and scale_factor lists given as positional arguments, boxed so that util.args does not take
+-- it for the options table (unboxed by the caller)
+local SIZE_BOX = { __name = "size" }
+--- _size_list_box(...): the arguments with their lists (a size, a scale_factor) boxed, for F.interpolate
+--- and the upsampling modules
+function F._size_list_box (...)
+  local args = table.pack(...)
+  for i = 1, args.n do
+    local v = args[i]
+    if type(v) == "table" and getmetatable(v) == nil and v[1] ~= nil then
+      args[i] = setmetatable({ v = v }, SIZE_BOX)
+    end
+  end
+  return table.unpack(args, 1, args.n)
+end
+F._SIZE_BOX = SIZE_BOX
+
 --- interpolate(x [, size] [, scale_factor] [, mode = "nearest"] [, align_corners]
 --- [, recompute_scale_factor]) or interpolate(x, {size =, scale_factor =, mode =, ...}):
 --- PyTorch 1.13's F.interpolate for "nearest" (3D or 4D input), "linear" ([N x C x L]) and
@@ -516,7 +533,11 @@ end
 function F.interpolate (x, ...)
   need_tensor("interpolate", "input", x, 2)
   local a = util.args("interpolate", 2, { "size", "scale_factor", "mode", "align_corners",
-                                          "recompute_scale_factor" }, { "antialias" }, ...)
+                                          "recompute_scale_factor" }, { "antialias" },
+                      F._size_list_box(...))
+  for _, k in ipairs({ "size", "scale_factor" }) do
+    if type(a[k]) == "table" and getmetatable(a[k]) == SIZE_BOX then a[k] = a[k].v end
+  end
   local mode = a.mode or "nearest"
   local modes = { nearest = true, linear = true, bilinear = true }
   if type(mode) ~= "string" or not modes[mode] then

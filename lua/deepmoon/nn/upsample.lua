@@ -21,7 +21,10 @@ local function define (name, fixed_mode, fixed_align)
   function M:__init (...)
     local a = util.args(name, 3, fixed_mode and { "size", "scale_factor" }
                         or { "size", "scale_factor", "mode", "align_corners",
-                             "recompute_scale_factor" }, nil, ...)
+                             "recompute_scale_factor" }, nil, F._size_list_box(...))
+    for _, k in ipairs({ "size", "scale_factor" }) do
+      if type(a[k]) == "table" and getmetatable(a[k]) == F._SIZE_BOX then a[k] = a[k].v end
+    end
     self.size = a.size
     self.scale_factor = a.scale_factor
     self.mode = fixed_mode or a.mode or "nearest"
