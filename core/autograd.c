@@ -113,6 +113,7 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_LAYER_NORM]   = { "NativeLayerNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
     [DM_OP_GROUP_NORM]   = { "NativeGroupNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
     [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
+    [DM_OP_UPSAMPLE]     = { "UpsampleNearest2DBackward1", 1, "upsample", dm__bw_upsample, 0 },
 };
 #undef R0
 #undef R1
@@ -214,6 +215,11 @@ const char *dm__node_name(const dm_node *n)
             "CircularPad2DBackward0", "CircularPad3DBackward0" };
         int m = n->sub % 4, k = n->sub / 4;
         return m == 0 ? pad[0] : k >= 1 && k <= 3 ? pad[1 + 3 * (m - 1) + (k - 1)] : "?";
+    }
+    case DM_OP_UPSAMPLE: {
+        static const char *up[] = { "UpsampleNearest1DBackward1", "UpsampleLinear1DBackward1",
+            "UpsampleNearest2DBackward1", "UpsampleBilinear2DBackward1" };
+        return n->sub >= 0 && n->sub < 4 ? up[n->sub] : "?";
     }
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;

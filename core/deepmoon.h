@@ -812,6 +812,13 @@ dm_tensor *dm_flip(const dm_tensor *t, int n, const int *dims);         /* a cop
    replicate and circular pad the last 1..3 dims of a [N x] C x ... input (float32/64) */
 enum { DM_PAD_CONSTANT = 0, DM_PAD_REFLECT, DM_PAD_REPLICATE, DM_PAD_CIRCULAR };
 dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, double value);
+/* F.interpolate "nearest" and "linear"/"bilinear" of an [N x C x L] (nsp 1) or [N x C x H x W]
+   (nsp 2) input (float32/64) to the nsp sizes osize; scales (NULL, or per dim: the
+   scale_factor given, 0 for none) set the index scale 1 / scale as PyTorch 1.13 does when
+   recompute_scale_factor is not set (ignored with align_corners) */
+enum { DM_UPSAMPLE_NEAREST = 0, DM_UPSAMPLE_LINEAR };
+dm_tensor *dm_upsample(const dm_tensor *x, int nsp, const int64_t *osize, const double *scales,
+                       int mode, int align_corners);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

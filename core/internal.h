@@ -235,6 +235,8 @@ typedef enum {
     DM_OP_LAYER_NORM, DM_OP_GROUP_NORM,
     /* F.pad (pad.c; sub: the mode + 4 x the dims padded for the modes but constant) */
     DM_OP_PAD,
+    /* F.interpolate nearest/linear (upsample.c; sub: mode + 2 x (spatial dims - 1)) */
+    DM_OP_UPSAMPLE,
     DM_OP_COUNT
 } dm_op;
 
@@ -346,6 +348,10 @@ typedef union {
         int32_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d]
                                      (int32: the record stays within the union's 32 bytes) */
     } pad;
+    struct {                      /* upsample */
+        double scales[2];         /* the scale_factor per spatial dim given, or 0: in / out */
+        int align_corners;
+    } upsample;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -480,6 +486,7 @@ int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_upsample(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

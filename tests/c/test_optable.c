@@ -351,6 +351,27 @@ static dm_tensor *f_pad_circular(dm_tensor *const *in, void *c)
     (void)c;
     return dm_pad(A, 2, (int64_t[]){3, 2}, DM_PAD_CIRCULAR, 0);
 }
+/* upsample.c: nearest 2d by a scale factor, bilinear both ways, linear 1d */
+static dm_tensor *f_up_nearest(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_upsample(A, 2, (int64_t[]){5, 4}, (double[]){1.7, 0}, DM_UPSAMPLE_NEAREST, 0);
+}
+static dm_tensor *f_up_bilinear(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_upsample(A, 2, (int64_t[]){5, 3}, NULL, DM_UPSAMPLE_LINEAR, 0);
+}
+static dm_tensor *f_up_bilinear_ac(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_upsample(A, 2, (int64_t[]){4, 5}, NULL, DM_UPSAMPLE_LINEAR, 1);
+}
+static dm_tensor *f_up_linear(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_upsample(A, 1, (int64_t[]){7}, (double[]){2.5}, DM_UPSAMPLE_LINEAR, 0);
+}
 /* indexing (index.c) */
 static dm_tensor *i64v(int n, const int64_t *v)
 {
@@ -489,6 +510,10 @@ static const gcase cases[] = {
     { DM_OP_PAD, -1, "pad reflect", f_pad_reflect, 1, {4}, {{1, 2, 3, 4}}, -1, 1, 0 },
     { DM_OP_PAD, -1, "pad replicate", f_pad_replicate, 1, {4}, {{2, 1, 3, 3}}, -1, 1, 0 },
     { DM_OP_PAD, -1, "pad circular", f_pad_circular, 1, {3}, {{2, 2, 4}}, -1, 1, 0 },
+    { DM_OP_UPSAMPLE, 2, "upsample nearest", f_up_nearest, 1, {4}, {{1, 2, 3, 3}}, -1, 1, 0 },
+    { DM_OP_UPSAMPLE, 3, "upsample bilinear", f_up_bilinear, 1, {4}, {{2, 1, 3, 4}}, -1, 1, 0 },
+    { DM_OP_UPSAMPLE, 3, "upsample bilinear align", f_up_bilinear_ac, 1, {4}, {{1, 2, 2, 3}}, -1, 1, 0 },
+    { DM_OP_UPSAMPLE, 1, "upsample linear", f_up_linear, 1, {3}, {{2, 2, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -214,3 +214,15 @@
 -- @tparam table params a list of tensors
 -- @bool[opt=false] set_to_none
 -- @usage dm.zero_grads(model:parameters())
+
+--- Upsample x, [N x C x L] or [N x C x H x W], to the 1 or 2 spatial sizes in size, as
+-- PyTorch 1.13's F.interpolate does (F.interpolate computes the sizes from a scale_factor);
+-- scales, nil or one number per spatial dim (0: none), the scale_factor whose 1 / scale sets
+-- the source index; mode "nearest" or "linear" (bilinear for 4D input).
+-- @function dm.upsample
+-- @tparam Tensor x
+-- @tparam table size one or two integers
+-- @tparam[opt] table scales
+-- @string[opt="nearest"] mode
+-- @bool[opt=false] align_corners
+-- @usage dm.upsample(x, {6, 8}, nil, "linear", true)

@@ -509,6 +509,162 @@ function F.one_hot (labels, num_classes)
 end
 
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
+-- size and scale_factor lists given as positional arguments, boxed so that util.args does not take
+-- it for the options table (unboxed by the caller)
+local SIZE_BOX = { __name = "size" }
+--- _size_list_box(...): the arguments with their lists (a size, a scale_factor) boxed, for F.interpolate
+--- and the upsampling modules
+function F._size_list_box (...)
+  local args = table.pack(...)
+  for i = 1, args.n do
+    local v = args[i]
+    if type(v) == "table" and getmetatable(v) == nil and v[1] ~= nil then
+      args[i] = setmetatable({ v = v }, SIZE_BOX)
+    end
+  end
+  return table.unpack(args, 1, args.n)
+end
+F._SIZE_BOX = SIZE_BOX
+
+--- interpolate(x [, size] [, scale_factor] [, mode = "nearest"] [, align_corners]
+--- [, recompute_scale_factor]) or interpolate(x, {size =, scale_factor =, mode =, ...}):
+--- PyTorch 1.13's F.interpolate for "nearest" (3D or 4D input), "linear" ([N x C x L]) and
+--- "bilinear" ([N x C x H x W]); size and scale_factor a number or one per spatial dim
+function F.interpolate (x, ...)
+  need_tensor("interpolate", "input", x, 2)
+  local a = util.args("interpolate", 2, { "size", "scale_factor", "mode", "align_corners",
+                                          "recompute_scale_factor" }, { "antialias" },
+                      F._size_list_box(...))
+  for _, k in ipairs({ "size", "scale_factor" }) do
+    if type(a[k]) == "table" and getmetatable(a[k]) == SIZE_BOX then a[k] = a[k].v end
+  end
+  local mode = a.mode or "nearest"
+  local modes = { nearest = true, linear = true, bilinear = true }
+  if type(mode) ~= "string" or not modes[mode] then
+    error(("interpolate: unsupported mode %s (expected nearest, linear or bilinear)"):format(
+      type(mode) == "string" and ("'" .. mode .. "'") or check.typename(mode)), 2)
+  end
+  if a.antialias then error("interpolate: antialias is not supported", 2) end
+  if a.align_corners ~= nil and type(a.align_corners) ~= "boolean" then
+    error(("interpolate: argument 'align_corners' must be a boolean, got %s"):format(
+      check.typename(a.align_corners)), 2)
+  end
+  if a.align_corners ~= nil and mode == "nearest" then
+    error("interpolate: align_corners option can only be set with the interpolating modes: "
+          .. "linear | bilinear | bicubic | trilinear", 2)
+  end
+  local nd = x:dim()
+  local want = mode == "linear" and 3 or mode == "bilinear" and 4 or nil
+  if (want and nd ~= want) or (not want and nd ~= 3 and nd ~= 4) then
+    error(("interpolate: %s mode expects a %s input, got %s"):format(mode,
+      want == 3 and "3D [N x C x L]" or want == 4 and "4D [N x C x H x W]"
+        or "3D [N x C x L] or 4D [N x C x H x W]", shape_str(x)), 2)
+  end
+  local k = nd - 2
+  local size, sf = a.size, a.scale_factor
+  if size ~= nil and sf ~= nil then
+    error("interpolate: expected size or scale_factor, not both", 2)
+  end
+  if size == nil and sf == nil then
+    error("interpolate: expected size or scale_factor, got neither", 2)
+  end
+  local function list (what, v, isint)
+    if type(v) == "number" then v = k == 2 and { v, v } or { v } end
+    if type(v) ~= "table" or #v ~= k then
+      error(("interpolate: %s must be a number or a list of %d (the spatial dims of input %s), "
+             .. "got %s"):format(what, k, shape_str(x), type(v) == "table"
+             and ("a list of " .. #v) or check.typename(v)), 3)
+    end
+    local out = {}
+    for i = 1, k do
+      if (isint and math.type(v[i]) ~= "integer") or type(v[i]) ~= "number" then
+        error(("interpolate: %s must hold %s, got %s at position %d"):format(what,
+          isint and "integers" or "numbers", check.typename(v[i]), i), 3)
+      end
+      out[i] = v[i]
+    end
+    return out
+  end
+  local osize, scales
+  if size ~= nil then
+    osize = list("size", size, true)
+  else
+    local s = list("scale_factor", sf, false)
+    osize = {}
+    for i = 1, k do osize[i] = math.floor(x:size()[2 + i] * s[i]) end
+    if not a.recompute_scale_factor then scales = s end
+  end
+  return dm.upsample(x, osize, scales, mode == "nearest" and "nearest" or "linear",
+                     a.align_corners == true)
+end
+
+--- pixel_shuffle(x, upscale_factor): [*, C*r*r, H, W] -> [*, C, H*r, W*r] (PyTorch's
+--- F.pixel_shuffle)
+function F.pixel_shuffle (x, r)
+  need_tensor("pixel_shuffle", "input", x, 2)
+  if math.type(r) ~= "integer" or r < 1 then
+    error(("pixel_shuffle: upscale_factor must be a positive integer, got %s"):format(
+      check.typename(r)), 2)
+  end
+  local s = x:size()
+  local nd = #s
+  if nd < 3 then
+    error(("pixel_shuffle: expected input of at least 3 dims [* x C x H x W], got %s"):format(
+      shape_str(x)), 2)
+  end
+  local c, h, w = s[nd - 2], s[nd - 1], s[nd]
+  if c % (r * r) ~= 0 then
+    error(("pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+           .. "square of upscale_factor, but input.size(-3)=%d is not divisible by %d"):format(
+           c, r * r), 2)
+  end
+  local b = {}
+  for i = 1, nd - 3 do b[i] = s[i] end
+  local nb = #b
+  local v = {}
+  for i = 1, nb do v[i] = b[i] end
+  for _, d in ipairs({ c // (r * r), r, r, h, w }) do v[#v + 1] = d end
+  local perm = {}
+  for i = 1, nb do perm[i] = i end
+  for _, d in ipairs({ 1, 4, 2, 5, 3 }) do perm[#perm + 1] = nb + d end
+  local o = {}
+  for i = 1, nb do o[i] = b[i] end
+  for _, d in ipairs({ c // (r * r), h * r, w * r }) do o[#o + 1] = d end
+  return x:reshape(v):permute(table.unpack(perm)):reshape(o)
+end
+
+--- pixel_unshuffle(x, downscale_factor): [*, C, H*r, W*r] -> [*, C*r*r, H, W] (PyTorch's
+--- F.pixel_unshuffle)
+function F.pixel_unshuffle (x, r)
+  need_tensor("pixel_unshuffle", "input", x, 2)
+  if math.type(r) ~= "integer" or r < 1 then
+    error(("pixel_unshuffle: downscale_factor must be a positive integer, got %s"):format(
+      check.typename(r)), 2)
+  end
+  local s = x:size()
+  local nd = #s
+  if nd < 3 then
+    error(("pixel_unshuffle: expected input of at least 3 dims [* x C x H x W], got %s"):format(
+      shape_str(x)), 2)
+  end
+  local c, h, w = s[nd - 2], s[nd - 1], s[nd]
+  if h % r ~= 0 then
+    error(("pixel_unshuffle expects height to be divisible by downscale_factor, but "
+           .. "input.size(-2)=%d is not divisible by %d"):format(h, r), 2)
+  end
+  if w % r ~= 0 then
+    error(("pixel_unshuffle expects width to be divisible by downscale_factor, but "
+           .. "input.size(-1)=%d is not divisible by %d"):format(w, r), 2)
+  end
+  local nb = nd - 3
+  local v, perm, o = {}, {}, {}
+  for i = 1, nb do v[i] = s[i]; perm[i] = i; o[i] = s[i] end
+  for _, d in ipairs({ c, h // r, r, w // r, r }) do v[#v + 1] = d end
+  for _, d in ipairs({ 1, 3, 5, 2, 4 }) do perm[#perm + 1] = nb + d end
+  for _, d in ipairs({ c * r * r, h // r, w // r }) do o[#o + 1] = d end
+  return x:reshape(v):permute(table.unpack(perm)):reshape(o)
+end
+
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
   return nil
