@@ -21,6 +21,16 @@ local M = {}
 
 local DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 
+--- FashionMNIST(root, {train = true, transform = nil, target_transform = nil}): the
+-- Fashion-MNIST images (torchvision.datasets.FashionMNIST) read from root (default
+-- /usr/share/datasets/fashion-mnist: Debian's dataset-fashion-mnist).  Sample i is
+-- (image, label): the image float32 [1 x 28 x 28] in [0, 1] (ToTensor applied), or, with a
+-- transform, transform(uint8 [28 x 28] image); the label an integer 1..10 (1-based: class
+-- ds.classes[label]), or target_transform(label).  Fields: data (uint8 [N x 28 x 28]),
+-- targets (int64 [N], 1-based), classes, class_to_idx, train, root.  Without transforms,
+-- ds:get_batch(idx) gives a whole batch in one indexing (the DataLoader uses it).
+-- @usage local ds = data.FashionMNIST(nil, {train = false})
+--   local x, y = ds:get(1)     -- float32 [1 x 28 x 28], 10 ("Ankle boot")
 local FashionMNIST = {}
 local FM = {}
 
@@ -39,14 +49,6 @@ local function read (root, name)
   return t
 end
 
---- FashionMNIST(root, {train = true, transform = nil, target_transform = nil}): the
--- Fashion-MNIST images (torchvision.datasets.FashionMNIST) read from root (default
--- /usr/share/datasets/fashion-mnist: Debian's dataset-fashion-mnist).  Sample i is
--- (image, label): the image float32 [1 x 28 x 28] in [0, 1] (ToTensor applied), or, with a
--- transform, transform(uint8 [28 x 28] image); the label an integer 1..10 (1-based: class
--- ds.classes[label]), or target_transform(label).  Fields: data (uint8 [N x 28 x 28]),
--- targets (int64 [N], 1-based), classes, class_to_idx, train, root.  Without transforms,
--- ds:get_batch(idx) gives a whole batch in one indexing (the DataLoader uses it).
 local function new_fashion_mnist (root, opts)
   if root == nil then root = DEFAULT_ROOT end
   if type(root) ~= "string" then raise("FashionMNIST: root must be a directory name, got %s", typename(root)) end
