@@ -218,16 +218,15 @@ end, function (self)
   return s .. ")"
 end)
 
+local CROP_OPTIONS = { padding = true, pad_if_needed = "boolean", fill = "number", padding_mode = "string" }
+
 --- RandomCrop(size, {padding = nil, pad_if_needed = false, fill = 0, padding_mode = "constant"}):
 -- crops a random size[1] x size[2] window (size a number or {h, w}) out of an image [..., H x W],
 -- after padding it by padding (a number for all sides, {left/right, top/bottom} or
 -- {left, top, right, bottom}); pad_if_needed pads an image smaller than size up to it.
 -- padding_mode: "constant" (with fill), "edge" or "reflect" ("symmetric" is not supported).
 function M.RandomCrop (size, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(("RandomCrop: options must be a table, got %s"):format(typename(opts)), 2)
-  end
+  opts = check.options("RandomCrop", opts, CROP_OPTIONS)
   local sz
   if math.type(size) == "integer" then sz = { size, size }
   elseif type(size) == "table" and #size == 1 and math.type(size[1]) == "integer" then sz = { size[1], size[1] }
@@ -263,9 +262,6 @@ function M.RandomCrop (size, opts)
     error(("RandomCrop: padding_mode must be 'constant', 'edge' or 'reflect', got %s"):format(tostring(mode)), 2)
   end
   local fill = opts.fill or 0
-  if type(fill) ~= "number" then
-    error(("RandomCrop: fill must be a number, got %s"):format(typename(fill)), 2)
-  end
   return setmetatable({ size = sz, padding = padding, _pad = pad, pad_if_needed = opts.pad_if_needed and true or false,
                         fill = fill, padding_mode = mode }, RandomCrop)
 end

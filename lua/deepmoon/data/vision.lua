@@ -49,20 +49,15 @@ local function read (root, name)
   return t
 end
 
+-- download: accepted for torchvision's signature; the files come from Debian's package
+local OPTIONS = { train = { "boolean", default = true }, transform = "callable",
+                  target_transform = "callable", download = "boolean" }
+
 local function new_fashion_mnist (root, opts)
   if root == nil then root = DEFAULT_ROOT end
   if type(root) ~= "string" then raise("FashionMNIST: root must be a directory name, got %s", typename(root)) end
-  opts = opts or {}
-  if type(opts) ~= "table" then raise("FashionMNIST: options must be a table, got %s", typename(opts)) end
+  opts = check.options("FashionMNIST", opts, OPTIONS, raise)
   local train = opts.train
-  if train == nil then train = true end
-  for _, k in ipairs{ "transform", "target_transform" } do
-    local f = opts[k]
-    local mt = f ~= nil and getmetatable(f)
-    if f ~= nil and type(f) ~= "function" and not (mt and mt.__call) then
-      raise("FashionMNIST: %s must be a function or a callable, got %s", k, typename(f))
-    end
-  end
   local prefix = train and "train" or "t10k"
   local images = read(root, prefix .. "-images-idx3-ubyte.gz")
   local labels = read(root, prefix .. "-labels-idx1-ubyte.gz")
