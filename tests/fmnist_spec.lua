@@ -185,6 +185,13 @@ describe("data.FashionMNIST", function ()
     assert.matches("FashionMNIST: index 10001 out of range for a dataset of 10000 samples", err)
     ok, err = pcall(ds.get, ds, 1.5)
     assert.matches("FashionMNIST: index must be an integer, got 1.5", err)
+    ok, err = pcall(ds.get_batch, ds, dm.ones(2, 2):to(dm.int64))
+    assert.matches("FashionMNIST: get_batch expects a 1%-D tensor or a list of 1%-based indices, got %[2 x 2%]", err)
+    ok, err = pcall(ds.get_batch, ds, { 1, 2.5 })
+    assert.matches("FashionMNIST: get_batch: index 2 is 2.5, expected an integer", err)
+    local xb, yb = ds:get_batch({ 3, 1 })            -- a list works as a tensor does
+    assert.are.same({ 2, 1, 28, 28 }, xb:size())
+    assert.are.equal(select(2, ds:get(3)), yb[1]:item())
   end)
 
   it("errors: a corrupt file gives read_idx's message", function ()
@@ -254,7 +261,10 @@ describe("data.transforms", function ()
                      "Normalize: expected an image [..., H x W], got [2 x 2]")
     assert.has_error(function () T.Normalize({ 1 }, { 0 }) end,
                      "Normalize: std[1] is 0, which would divide by zero")
-    assert.has_error(function () T.Normalize("a", { 1 }) end)
+    assert.has_error(function () T.Normalize("a", { 1 }) end,
+                     "Normalize: mean must be a number or a non-empty list of numbers, got string")
+    assert.has_error(function () T.Normalize({ 1, "x" }, { 1 }) end,
+                     "Normalize: mean[2] is a string, expected a number")
   end)
 
   it("RandomHorizontalFlip: p = 0, 1 and about half at p = 0.5, reproducible", function ()

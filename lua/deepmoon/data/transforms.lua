@@ -32,9 +32,9 @@ local function num (v)
   return ("%.17g"):format(v)
 end
 local function seq (list, open, close)
-  if type(list) ~= "table" then return num(list) end
+  if type(list) ~= "table" then return type(list) == "number" and num(list) or tostring(list) end
   local parts = {}
-  for i, v in ipairs(list) do parts[i] = num(v) end
+  for i, v in ipairs(list) do parts[i] = type(v) == "number" and num(v) or tostring(v) end
   return (open or "[") .. table.concat(parts, ", ") .. (close or "]")
 end
 
@@ -110,15 +110,19 @@ function M.ToTensor () return setmetatable({}, ToTensor) end
 
 local function as_list (who, what, v)
   if type(v) == "number" then return { v } end
-  if type(v) ~= "table" or #v == 0 then
-    error(("%s: %s must be a number or a non-empty list of numbers, got %s"):format(who, what, typename(v)), 3)
-  end
-  for i, x in ipairs(v) do
-    if type(x) ~= "number" then
-      error(("%s: %s[%d] is a %s, expected a number"):format(who, what, i, typename(x)), 3)
+  local list = {}
+  if type(v) == "table" then
+    for i, x in ipairs(v) do
+      if type(x) ~= "number" then
+        error(("%s: %s[%d] is a %s, expected a number"):format(who, what, i, typename(x)), 3)
+      end
+      list[i] = x
     end
   end
-  return v
+  if #list == 0 then
+    error(("%s: %s must be a number or a non-empty list of numbers, got %s"):format(who, what, typename(v)), 3)
+  end
+  return list
 end
 
 local Normalize = class("Normalize", function (self, img)

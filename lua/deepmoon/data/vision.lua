@@ -98,10 +98,24 @@ function FM.get (self, i)
   return img, y
 end
 
---- The samples at idx (a 1-D int64 tensor of 1-based indices) at once: images [B x 1 x 28 x 28]
+--- The samples at idx (a 1-D int64 tensor or a list of 1-based indices) at once: images [B x 1 x 28 x 28]
 -- and labels int64 [B]; one index_select each without transforms, else each image transformed
 -- and stacked (labels through target_transform collated like the DataLoader does).
 function FM.get_batch (self, idx)
+  if type(idx) == "table" and not check.is_tensor(idx) then
+    local list = {}
+    for i, v in ipairs(idx) do
+      if math.type(v) ~= "integer" then
+        raise("FashionMNIST: get_batch: index %d is %s, expected an integer", i, type(v) == "number" and tostring(v) or typename(v))
+      end
+      list[i] = v
+    end
+    idx = dm.tensor(list, { dtype = dm.int64 })
+  end
+  if not check.is_tensor(idx) or idx:dim() ~= 1 then
+    raise("FashionMNIST: get_batch expects a 1-D tensor or a list of 1-based indices, got %s",
+          check.is_tensor(idx) and "[" .. table.concat(idx:size(), " x ") .. "]" or typename(idx))
+  end
   if not self.transform and not self.target_transform then
     local x = self.data:index_select(1, idx)
     return x:float():div(255):unsqueeze(2), self.targets:index_select(1, idx)
