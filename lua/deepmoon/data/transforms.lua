@@ -215,11 +215,9 @@ local RandomCrop = class("RandomCrop", function (self, img)
   local j = dm.randint(0, w - tw + 1, { 1 }):item()
   return img:narrow(d - 1, i + 1, th):narrow(d, j + 1, tw)
 end, function (self)
-  local s = ("RandomCrop(size=(%d, %d)"):format(self.size[1], self.size[2])
-  if self.padding ~= nil then
-    s = s .. ", padding=" .. seq(self.padding)
-  end
-  return s .. ")"
+  -- torchvision prints padding=None when there is none
+  return ("RandomCrop(size=(%d, %d), padding=%s)"):format(self.size[1], self.size[2],
+    self.padding == nil and "None" or seq(self.padding))
 end)
 
 local CROP_OPTIONS = { padding = true, pad_if_needed = "boolean", fill = "number", padding_mode = "string" }
