@@ -119,7 +119,9 @@ describe("data.FashionMNIST", function ()
     local ds = data.FashionMNIST(nil, { train = false, transform = T.Compose{ T.ToTensor() } })
     assert.are.equal("Dataset FashionMNIST\n    Number of datapoints: 10000\n" ..
       "    Root location: " .. ROOT .. "\n    Split: Test\n" ..
-      "    Transform: Compose(\n        ToTensor()\n    )", tostring(ds))
+      "    StandardTransform\nTransform: Compose(\n               ToTensor()\n           )", tostring(ds))
+    assert.are.equal("Dataset FashionMNIST\n    Number of datapoints: 60000\n" ..
+      "    Root location: " .. ROOT .. "\n    Split: Train", tostring(load(true)))
   end)
 
   it("a DataLoader: batches of 64, the last one short, and a timed epoch", function ()

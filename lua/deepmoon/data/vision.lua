@@ -27,7 +27,8 @@ local DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 -- (image, label): the image float32 [1 x 28 x 28] in [0, 1] (ToTensor applied), or, with a
 -- transform, transform(uint8 [28 x 28] image); the label an integer 1..10 (1-based: class
 -- ds.classes[label]), or target_transform(label).  Fields: data (uint8 [N x 28 x 28]),
--- targets (int64 [N], 1-based), classes, class_to_idx, train, root.  Without transforms,
+-- targets (int64 [N], 1-based), classes, class_to_idx, train, root.  download is accepted
+-- and ignored (the files come from the package; missing ones are an error).  Without transforms,
 -- ds:get_batch(idx) gives a whole batch in one indexing (the DataLoader uses it).
 -- @usage local ds = data.FashionMNIST(nil, {train = false})
 --   local x, y = ds:get(1)     -- float32 [1 x 28 x 28], 10 ("Ankle boot")
@@ -136,16 +137,25 @@ FashionMNIST.__index = function (self, key)
   if type(key) == "number" then return { self:get(key) } end
   return FM[key] or FashionMNIST[key]
 end
+-- torchvision's VisionDataset repr, StandardTransform's layout included
+local function format_transform (f, head)
+  local lines = {}
+  for l in (tostring(f) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = l end
+  local out = { head .. lines[1] }
+  for i = 2, #lines do out[i] = (" "):rep(#head) .. lines[i] end
+  return table.concat(out, "\n")
+end
+
 FashionMNIST.__tostring = function (self)
   local lines = { "Dataset FashionMNIST", "    Number of datapoints: " .. self._n,
                   "    Root location: " .. self.root, "    Split: " .. (self.train and "Train" or "Test") }
-  for _, k in ipairs{ "transform", "target_transform" } do
-    local f = self[k]
-    if f then
-      local name = k == "transform" and "Transform" or "Target transform"
-      local s = getmetatable(f) and getmetatable(f).__tostring and tostring(f) or tostring(f)
-      lines[#lines + 1] = "    " .. name .. ": " .. s:gsub("\n", "\n    ")
+  if self.transform or self.target_transform then
+    local body = { "StandardTransform" }
+    if self.transform then body[#body + 1] = format_transform(self.transform, "Transform: ") end
+    if self.target_transform then
+      body[#body + 1] = format_transform(self.target_transform, "Target transform: ")
     end
+    lines[#lines + 1] = "    " .. table.concat(body, "\n")
   end
   return table.concat(lines, "\n")
 end
