@@ -12,6 +12,9 @@ PACKAGES="$PACKAGES lighttpd lighttpd-modules-lua curl"
 # optional for the build (the Makefile uses readline when present), wanted for the tests: the
 # prompt's line editing and Tab completion, checked on a terminal under tmux
 PACKAGES="$PACKAGES libreadline-dev tmux"
+# the image datasets' tests (tests/fmnist_spec.lua) read Debian's Fashion-MNIST files from
+# /usr/share/datasets/fashion-mnist (data.FashionMNIST's default root)
+PACKAGES="$PACKAGES dataset-fashion-mnist"
 
 installed () {
     dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'

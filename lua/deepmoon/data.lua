@@ -8,6 +8,8 @@
 --
 -- Indices are 1-based.  Any Lua object with a length and an indexer is a dataset; see
 -- data/dataset.lua for the protocol and data/dataloader.lua for batching.
+-- Images: data.FashionMNIST (data/vision.lua) and data.transforms (data/transforms.lua), as
+-- torchvision.datasets.FashionMNIST and torchvision.transforms.
 
 local core = require "deepmoon.core"
 local dataset = require "deepmoon.data.dataset"
@@ -46,6 +48,10 @@ local lazy = {
   read_csv = function () return require("deepmoon.data.csv").read_csv end,
   standardize = function () return require("deepmoon.data.prep").standardize end,
   train_test_split = function () return require("deepmoon.data.prep").train_test_split end,
+  -- image datasets and transforms (torchvision's names): data.FashionMNIST, data.transforms
+  FashionMNIST = function () return require("deepmoon.data.vision").FashionMNIST end,
+  vision = function () return require "deepmoon.data.vision" end,
+  transforms = function () return require "deepmoon.data.transforms" end,
 }
 return setmetatable(data, { __index = function (t, k)
   local load = lazy[k]

@@ -34,13 +34,14 @@ M.NAMESPACES = {
   { "io", "deepmoon.io" },
   { "autograd", "deepmoon.autograd" },         -- skipped where a module is absent
   { "nn.utils", "deepmoon.nn.grad_utils" },
+  { "data.transforms", "deepmoon.data.transforms" },
 }
 
 -- names that load on first use, so pairs() does not see them until then
 M.LAZY = {
   dm = { "nn", "optim", "data", "init", "plot", "progress" },
   ["nn.init"] = { "lsuv_", "recommend", "diagnose", "compare" },
-  data = { "read_csv", "standardize", "train_test_split", "csv", "prep" },
+  data = { "read_csv", "standardize", "train_test_split", "csv", "prep", "FashionMNIST", "transforms" },
 }
 
 -- other spellings of a namespace
