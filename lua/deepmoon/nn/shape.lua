@@ -1,5 +1,5 @@
---- deepmoon.nn.shape: layers that only pass values on or reshape them: nn.Identity and
--- nn.Flatten.
+--- deepmoon.nn.shape: layers that only pass values on or reshape them: nn.Identity,
+-- nn.Flatten and nn.Unflatten.
 
 local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
@@ -40,4 +40,54 @@ function Flatten:extra_repr ()
   return ("start_dim=%d, end_dim=%d"):format(self.start_dim, self.end_dim)
 end
 
-return { Identity = Identity, Flatten = Flatten }
+local Unflatten = Module:extend("Unflatten")
+
+--- nn.Unflatten(dim, unflattened_size): dim of x (1-based; negative from the end) becomes
+--- the dims of unflattened_size (a list whose product is that dim's size; one entry may be
+--- -1), as a view: nn.Unflatten(2, {1, 8, 8}) turns [N x 64] into [N x 1 x 8 x 8]
+function Unflatten:__init (dim, sizes)
+  if math.type(dim) ~= "integer" or dim == 0 then
+    error(("Unflatten: dim must be a non-zero integer (dims are 1-based), got %s"):format(
+      tostring(dim)), 3)
+  end
+  local ok = type(sizes) == "table" and #sizes >= 1
+  for i = 1, ok and #sizes or 0 do
+    ok = ok and math.type(sizes[i]) == "integer" and (sizes[i] >= 0 or sizes[i] == -1)
+  end
+  if not ok then
+    error("Unflatten: unflattened_size must be a list of sizes, e.g. {1, 8, 8}", 3)
+  end
+  self.dim = dim
+  self.unflattened_size = { table.unpack(sizes) }
+end
+
+function Unflatten:forward (x)
+  if not check.is_tensor(x) then
+    error(("Unflatten: expected a Tensor input, got %s"):format(check.typename(x)), 2)
+  end
+  local size, n = x:size(), x:dim()
+  local d = self.dim < 0 and n + 1 + self.dim or self.dim
+  if d < 1 or d > n then
+    error(("Unflatten: dim %d out of range for a %d-dim input"):format(self.dim, n), 2)
+  end
+  local shape = {}
+  for i = 1, d - 1 do shape[#shape + 1] = size[i] end
+  local known, free = 1, false
+  for _, v in ipairs(self.unflattened_size) do
+    shape[#shape + 1] = v
+    if v == -1 then free = true else known = known * v end
+  end
+  for i = d + 1, n do shape[#shape + 1] = size[i] end
+  if (free and (known == 0 or size[d] % known ~= 0)) or (not free and known ~= size[d]) then
+    error(("Unflatten: sizes [%s] do not make dim %d's size %d"):format(
+      table.concat(self.unflattened_size, " x "), d, size[d]), 2)
+  end
+  return x:reshape(shape)
+end
+
+function Unflatten:extra_repr ()
+  return ("dim=%d, unflattened_size=(%s)"):format(self.dim,
+    table.concat(self.unflattened_size, ", ") .. (#self.unflattened_size == 1 and "," or ""))
+end
+
+return { Identity = Identity, Flatten = Flatten, Unflatten = Unflatten }
