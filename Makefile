@@ -233,7 +233,7 @@ else
   SAN_ENV   :=
   CTEST_ENV :=
 endif
-LUA_ENV = DM_LUA='$(SPEC_LUA)' LUA_PATH_5_4='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
+LUA_ENV = DM_LUA='$(SPEC_LUA)' DM_BLAS='$(BLAS)' LUA_PATH_5_4='$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;' \
           LUA_CPATH_5_4='$(abspath $(BUILDDIR))/?.so;;'
 SPECS   = $(wildcard tests/*_spec.lua tests/spec/*_spec.lua tests/spec/*/*_spec.lua)
 

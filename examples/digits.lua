@@ -1,6 +1,7 @@
 -- Handwritten digits: a two-layer network learns the 8x8 UCI digits (the data set
 -- scikit-learn calls `digits`, shipped in data/digits/) and is tested on a held-out fifth.
--- Run:  ./deepmoon examples/digits.lua  [path/to/digits.csv]
+-- Run:  ./deepmoon examples/digits.lua [--cnn] [path/to/digits.csv]
+--   --cnn: a small convolutional network on the 8x8 images instead of the two-layer one
 local dm = require "deepmoon"
 local nn = require "deepmoon.nn"
 local optim = require "deepmoon.optim"
@@ -9,7 +10,10 @@ local progress = require "deepmoon.progress"
 
 -- the data set lies at ../data/digits/ from this script
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-local path = arg and arg[1] or here .. "/../data/digits/digits.csv"
+local cnn, path = false, here .. "/../data/digits/digits.csv"
+for _, a in ipairs(arg or {}) do
+  if a == "--cnn" then cnn = true else path = a end
+end
 
 -- 1797 images of 64 pixels (0..16) and the digit each shows
 local X, digit = assert(data.read_csv(path, { label_column = "digit" }))
@@ -26,6 +30,13 @@ print(("%d training images, %d test images"):format(Xtr:size(1), Xte:size(1)))
 
 dm.manual_seed(0)
 local model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+if cnn then
+  -- the rows seen as 1-channel 8x8 images: two 3x3 convolutions, a 2x2 max-pool, a classifier
+  model = nn.Sequential(nn.Unflatten(2, { 1, 8, 8 }),
+                        nn.Conv2d(1, 32, 3, { padding = 1 }), nn.ReLU(),
+                        nn.Conv2d(32, 64, 3, { padding = 1 }), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, 10))
+end
 local criterion = nn.CrossEntropyLoss()
 local optimizer = optim.Adam(model:parameters(), { lr = 1e-3 })
 local loader = data.DataLoader(data.TensorDataset(Xtr, ytr),

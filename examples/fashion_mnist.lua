@@ -1,0 +1,88 @@
+-- Fashion-MNIST: a small convolutional network learns to tell ten kinds of clothing apart
+-- from 28x28 greyscale photos (60 000 to train on, 10 000 to test; Debian's
+-- dataset-fashion-mnist, which `make` installs), with a progress bar per epoch and the loss
+-- and accuracy curves drawn to an SVG file.
+-- Run:  ./deepmoon examples/fashion_mnist.lua [epochs [training images [plot.svg]]]
+--   defaults: 8 epochs over all 60 000 images, fashion_mnist.svg
+local dm = require "deepmoon"
+local nn = require "deepmoon.nn"
+local optim = require "deepmoon.optim"
+local data = require "deepmoon.data"
+local progress = require "deepmoon.progress"
+local plot = require "deepmoon.plot"
+
+local epochs = tonumber(arg and arg[1]) or 8
+local n_train = tonumber(arg and arg[2])
+local svg = arg and arg[3] or "fashion_mnist.svg"
+
+dm.manual_seed(0)
+local train_set = data.FashionMNIST(nil, { train = true })
+local test_set = data.FashionMNIST(nil, { train = false })
+
+-- whole splits as tensors: images [N x 1 x 28 x 28] in [0, 1], standardised with the
+-- training split's mean and std; labels 1..10
+local function tensors (set, n)
+  local x = set.data:float():div(255):unsqueeze(2)
+  local y = set.targets
+  if n and n < x:size(1) then x, y = x:narrow(1, 1, n), y:narrow(1, 1, n) end
+  return x, y
+end
+local Xtr, ytr = tensors(train_set, n_train)
+local Xte, yte = tensors(test_set)
+local mean, std = Xtr:mean():item(), Xtr:std():item()
+Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
+print(("%d training images, %d test images of %s"):format(Xtr:size(1), Xte:size(1),
+      table.concat(train_set.classes, ", ")))
+
+-- two convolutions with batch norm, ReLU and max-pooling, then a small classifier
+local model = nn.Sequential(
+  nn.Conv2d(1, 32, 3, { padding = 1 }), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+  nn.Conv2d(32, 64, 3, { padding = 1 }), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+  nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+print(model)
+
+local criterion = nn.CrossEntropyLoss()
+local optimizer = optim.Adam(model:parameters(), { lr = 1e-3 })
+local loader = data.DataLoader(data.TensorDataset(Xtr, ytr),
+                               { batch_size = 64, shuffle = true, generator = dm.Generator(1) })
+
+local function accuracy (X, y)
+  model:eval()
+  local _ <close> = dm.no_grad()
+  local right = 0
+  for i = 1, X:size(1), 1000 do
+    local n = math.min(1000, X:size(1) - i + 1)
+    right = right + model(X:narrow(1, i, n)):argmax(2):eq(y:narrow(1, i, n)):sum():item()
+  end
+  model:train()
+  return right / X:size(1)
+end
+
+local losses, accs = {}, {}
+local start = dm.clock()
+for epoch = 1, epochs do
+  local bar = progress.bar{ desc = ("epoch %d/%d"):format(epoch, epochs) }
+  local total, batches = 0, 0
+  for xb, yb in bar:wrap(loader) do
+    optimizer:zero_grad()
+    local loss = criterion(model(xb), yb)
+    loss:backward()
+    optimizer:step()
+    total, batches = total + loss:item(), batches + 1
+    bar:set_postfix{ loss = total / batches }
+  end
+  losses[epoch], accs[epoch] = total / batches, accuracy(Xte, yte)
+  print(("  epoch %d: training loss %.4f, test accuracy %.2f%%"):format(
+    epoch, losses[epoch], 100 * accs[epoch]))
+end
+local seconds = dm.clock() - start
+
+if epochs >= 2 then
+  assert(plot.line{ series = { { name = "training loss", y = losses },
+                               { name = "test accuracy", y = accs } },
+                    title = "Fashion-MNIST: a small CNN", xlabel = "epoch",
+                    ylabel = "loss (cross-entropy) and accuracy", path = svg })
+  print("wrote " .. svg)
+end
+print(("Test accuracy: %.2f%% after %d epochs in %.1f s (%.0f images/s)"):format(
+  100 * accs[epochs], epochs, seconds, epochs * Xtr:size(1) / seconds))
