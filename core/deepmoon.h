@@ -812,6 +812,22 @@ dm_tensor *dm_flip(const dm_tensor *t, int n, const int *dims);         /* a cop
    replicate and circular pad the last 1..3 dims of a [N x] C x ... input (float32/64) */
 enum { DM_PAD_CONSTANT = 0, DM_PAD_REFLECT, DM_PAD_REPLICATE, DM_PAD_CIRCULAR };
 dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, double value);
+/* convolutions (zero padding, symmetric; PyTorch 1.13 F.conv*d); b may be NULL:
+   x [N x Cin x H x W] or [Cin x H x W], w [Cout x Cin/groups x kh x kw], b [Cout]
+   -> [N x Cout x (H + 2p - d(kh - 1) - 1) / s + 1 x ...] */
+dm_tensor *dm_conv2d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                     const int64_t stride[2], const int64_t padding[2],
+                     const int64_t dilation[2], int64_t groups);
+/* x [N x Cin x L] or [Cin x L], w [Cout x Cin/groups x k] */
+dm_tensor *dm_conv1d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                     const int64_t stride[1], const int64_t padding[1],
+                     const int64_t dilation[1], int64_t groups);
+/* x [N x Cin x H x W], w [Cin x Cout/groups x kh x kw], b [Cout]
+   -> [N x Cout x (H - 1)s - 2p + d(kh - 1) + output_padding + 1 x ...] */
+dm_tensor *dm_conv_transpose2d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                               const int64_t stride[2], const int64_t padding[2],
+                               const int64_t output_padding[2], const int64_t dilation[2],
+                               int64_t groups);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

@@ -235,6 +235,8 @@ typedef enum {
     DM_OP_LAYER_NORM, DM_OP_GROUP_NORM,
     /* F.pad (pad.c; sub: the mode + 4 x the dims padded for the modes but constant) */
     DM_OP_PAD,
+    /* conv1d/conv2d (sub 0) and conv_transpose2d (sub 1) (conv.c); in {x, w, b or NULL} */
+    DM_OP_CONV,
     DM_OP_COUNT
 } dm_op;
 
@@ -346,6 +348,11 @@ typedef union {
         int32_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d]
                                      (int32: the record stays within the union's 32 bytes) */
     } pad;
+    struct {                      /* conv (dims beyond sp hold 1, 0, 1) */
+        int32_t stride[2], pad[2], dil[2];
+        int32_t groups;
+        int32_t sp;               /* spatial dims: 1 (conv1d) or 2 */
+    } conv;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -480,6 +487,7 @@ int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_conv(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
