@@ -317,6 +317,10 @@ local functions = {
   normal = function () assert.are.same({2, 3}, dm.normal(0, 1, {2, 3}):size()); assert.are.same({1.5}, dm.normal(dm.tensor({1.5}), 0):totable()) end,
   randint_like = function () assert.are.same({4, 4}, dm.randint_like(dm.zeros(2), 4, 5):totable()) end,
   einsum = function () assert.are.same({{1, 3}, {-2, 4}}, dm.einsum("ij->ji", x()):totable()) end,
+  conv = function ()
+    assert.are.same({{3, 5}}, core.conv(dm.tensor({{1.0, 2.0, 3.0}}), dm.ones(1, 1, 2),
+                                          dm.tensor({0.0}), {1}, {0}, {1}, 1):totable())
+  end,
 }
 
 collectgarbage()

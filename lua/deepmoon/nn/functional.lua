@@ -508,6 +508,103 @@ function F.one_hot (labels, num_classes)
   return dm.one_hot(labels, n)
 end
 
+-- a size argument of a convolution: a number or a list of sp integers -> a list of sp
+local function conv_size (fn, name, v, sp, lo)
+  local out = {}
+  if math.type(v) == "integer" then
+    for i = 1, sp do out[i] = v end
+  elseif type(v) == "table" and #v == sp then
+    for i = 1, sp do
+      if math.type(v[i]) ~= "integer" then out = nil break end
+      out[i] = v[i]
+    end
+  else
+    out = nil
+  end
+  if out then
+    for i = 1, sp do if out[i] < lo then out = nil break end end
+  end
+  if not out then
+    error(("%s: %s must be an integer >= %d or a list of %d such integers, got %s"):format(
+      fn, name, lo, sp, type(v) == "table" and "{" .. table.concat(v, ", ") .. "}"
+                        or check.typename(v)), 4)
+  end
+  return out
+end
+F._conv_size = conv_size
+
+-- conv with padding "valid", "same" (PyTorch's split: the odd extra on the right, padded
+-- first) or sizes
+local function conv_nd (fn, sp, x, w, ...)
+  need_tensor(fn, "input", x, 3)
+  need_tensor(fn, "weight", w, 3)
+  local a = util.args(fn, 3, { "bias", "stride", "padding", "dilation", "groups" }, nil, ...)
+  if a.bias ~= nil then need_tensor(fn, "bias", a.bias, 3) end
+  local stride = conv_size(fn, "stride", a.stride == nil and 1 or a.stride, sp, 1)
+  local dilation = conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, sp, 1)
+  local groups = a.groups == nil and 1 or a.groups
+  if math.type(groups) ~= "integer" or groups < 1 then
+    error(("%s: groups must be a positive integer, got %s"):format(fn, tostring(groups)), 3)
+  end
+  local padding = a.padding == nil and 0 or a.padding
+  if padding == "valid" then
+    padding = 0
+  elseif padding == "same" then
+    for i = 1, sp do
+      if stride[i] ~= 1 then
+        error(("%s: padding='same' is not supported for strided convolutions"):format(fn), 3)
+      end
+    end
+    local pads, sym, extra = {}, {}, false
+    for i = 1, sp do
+      local k = w:dim() == sp + 2 and w:size(2 + i) or 1
+      local total = dilation[i] * (k - 1)
+      sym[i] = total // 2
+      local r = total - 2 * sym[i]
+      -- F.pad lists the last dim first
+      pads[2 * (sp - i) + 1], pads[2 * (sp - i) + 2] = 0, r
+      if r > 0 then extra = true end
+    end
+    if extra then x = F.pad(x, pads) end
+    padding = sym
+  elseif type(padding) == "string" then
+    error(("%s: padding must be \"valid\", \"same\", an integer or a list, got '%s'"):format(
+      fn, padding), 3)
+  end
+  padding = conv_size(fn, "padding", padding, sp, 0)
+  return dm.conv(x, w, a.bias, stride, padding, dilation, groups)
+end
+
+--- conv1d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+--- x [N x Cin x L] or [Cin x L], weight [Cout x Cin/groups x k]; padding a number, a list,
+--- "valid" or "same"
+function F.conv1d (x, w, ...) return conv_nd("conv1d", 1, x, w, ...) end
+
+--- conv2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+--- x [N x Cin x H x W] or [Cin x H x W], weight [Cout x Cin/groups x kh x kw]; sizes a
+--- number or {h, w}; padding also "valid" or "same"
+function F.conv2d (x, w, ...) return conv_nd("conv2d", 2, x, w, ...) end
+
+--- conv_transpose2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, output_padding = 0]
+--- [, groups = 1] [, dilation = 1]): x [N x Cin x H x W], weight [Cin x Cout/groups x kh x kw]
+function F.conv_transpose2d (x, w, ...)
+  local fn = "conv_transpose2d"
+  need_tensor(fn, "input", x, 2)
+  need_tensor(fn, "weight", w, 2)
+  local a = util.args(fn, 2, { "bias", "stride", "padding", "output_padding", "groups",
+                               "dilation" }, nil, ...)
+  if a.bias ~= nil then need_tensor(fn, "bias", a.bias, 2) end
+  local groups = a.groups == nil and 1 or a.groups
+  if math.type(groups) ~= "integer" or groups < 1 then
+    error(("%s: groups must be a positive integer, got %s"):format(fn, tostring(groups)), 2)
+  end
+  return dm.conv(x, w, a.bias, conv_size(fn, "stride", a.stride == nil and 1 or a.stride, 2, 1),
+                 conv_size(fn, "padding", a.padding == nil and 0 or a.padding, 2, 0),
+                 conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, 2, 1), groups,
+                 conv_size(fn, "output_padding", a.output_padding == nil and 0
+                           or a.output_padding, 2, 0))
+end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
