@@ -11,6 +11,7 @@ local F = nn.functional
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local util = dofile(dir .. "helpers/util.lua")
 local fixture = dofile(dir .. "fixtures/conv_cases.lua")
+local folds = dofile(dir .. "fixtures/fold_cases.lua")
 local F64 = { dtype = dm.float64 }
 
 local function T (f, opts) return dm.tensor(f.data, opts or F64):view(f.shape) end
@@ -57,6 +58,41 @@ describe("convolutions against PyTorch 1.13", function ()
     it(c.name .. " (float64)", function () run(c, F64, 1e-12, 1e-10) end)
     it(c.name .. " (float32)", function () run(c, {}, 1e-5, 1e-4) end)
   end
+end)
+
+describe("nn.Unfold and nn.Fold against PyTorch 1.13", function ()
+  for _, c in ipairs(folds) do
+    for _, dt in ipairs({ { F64, 1e-12, 1e-10, "float64" }, { {}, 1e-5, 1e-4, "float32" } }) do
+      it(c.name .. " (" .. dt[4] .. ")", function ()
+        local args = {}
+        for i, v in ipairs(c.args) do args[i] = v end
+        args[#args + 1] = c.opts
+        local m = nn[c.class](table.unpack(args))
+        assert.are.equal(c.repr, tostring(m))
+        local x = T(c.x, dt[1]):requires_grad_()
+        local y = m(x)
+        assert.are.same(c.y.shape, y:size())
+        close(c.y, y, dt[2], dt[3], "forward");
+        (y * T(c.gy, dt[1])):sum():backward()
+        close(c.gx, x.grad, dt[2], dt[3], "grad input")
+      end)
+    end
+  end
+
+  it("unfold then fold counts each pixel's blocks", function ()
+    local x = dm.ones(1, 1, 3, 3)
+    local y = F.fold(F.unfold(x, 2), {3, 3}, 2)
+    assert.are.same({{{{1, 2, 1}, {2, 4, 2}, {1, 2, 1}}}}, y:totable())
+  end)
+
+  it("raise clear errors", function ()
+    assert.matches("unfold: expected input [N x C x H x W] or [C x H x W], got [3 x 4]",
+                   util.err(F.unfold, dm.randn(3, 4), 2), nil, true)
+    assert.matches("fold: expected input with 12 blocks (3 x 4) in its last dim, got [1 x 4 x 5]",
+                   util.err(F.fold, dm.randn(1, 4, 5), {4, 5}, 2), nil, true)
+    assert.matches("fold: expected input [N x C*4 x L] or [C*4 x L] (kernel_size (2, 2)), got "
+                   .. "[1 x 5 x 12]", util.err(F.fold, dm.randn(1, 5, 12), {4, 5}, 2), nil, true)
+  end)
 end)
 
 describe("convolution layers", function ()

@@ -185,7 +185,54 @@ function ConvTranspose2d:forward (x)
 end
 function ConvTranspose2d:extra_repr () return repr(self, true) end
 
+-- Unfold and Fold keep their arguments as given (PyTorch's reprs show them so)
+local function show (v)
+  if type(v) == "table" then return "(" .. table.concat(v, ", ") .. ")" end
+  return tostring(v)
+end
+
+local Unfold = Module:extend("Unfold")
+--- nn.Unfold(kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): F.unfold as a layer
+function Unfold:__init (...)
+  local a = util.args("Unfold", 3, { "kernel_size", "dilation", "padding", "stride" }, nil, ...)
+  self.kernel_size, self.dilation = a.kernel_size, a.dilation == nil and 1 or a.dilation
+  self.padding, self.stride = a.padding == nil and 0 or a.padding, a.stride == nil and 1 or a.stride
+  size("Unfold", "kernel_size", self.kernel_size, 2, 1)
+end
+function Unfold:forward (x)
+  return F.unfold(x, { kernel_size = self.kernel_size, dilation = self.dilation,
+                       padding = self.padding, stride = self.stride })
+end
+function Unfold:extra_repr ()
+  return ("kernel_size=%s, dilation=%s, padding=%s, stride=%s"):format(show(self.kernel_size),
+    show(self.dilation), show(self.padding), show(self.stride))
+end
+
+local Fold = Module:extend("Fold")
+--- nn.Fold(output_size, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): F.fold as
+--- a layer
+function Fold:__init (...)
+  local a = util.args("Fold", 3, { "output_size", "kernel_size", "dilation", "padding", "stride" },
+                      nil, ...)
+  self.output_size, self.kernel_size = a.output_size, a.kernel_size
+  self.dilation = a.dilation == nil and 1 or a.dilation
+  self.padding, self.stride = a.padding == nil and 0 or a.padding, a.stride == nil and 1 or a.stride
+  size("Fold", "output_size", self.output_size, 2, 1)
+  size("Fold", "kernel_size", self.kernel_size, 2, 1)
+end
+function Fold:forward (x)
+  return F.fold(x, { output_size = self.output_size, kernel_size = self.kernel_size,
+                     dilation = self.dilation, padding = self.padding, stride = self.stride })
+end
+function Fold:extra_repr ()
+  return ("output_size=%s, kernel_size=%s, dilation=%s, padding=%s, stride=%s"):format(
+    show(self.output_size), show(self.kernel_size), show(self.dilation), show(self.padding),
+    show(self.stride))
+end
+
 return {
+  Unfold = Unfold,
+  Fold = Fold,
   --- nn.Conv1d(in_channels, out_channels, kernel_size [, stride = 1] [, padding = 0]
   --- [, dilation = 1] [, groups = 1] [, bias = true] [, padding_mode = "zeros"]): weight
   --- [out x in/groups x k], bias [out]; padding a number, a list, "valid" or "same"

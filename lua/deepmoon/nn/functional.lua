@@ -605,6 +605,79 @@ function F.conv_transpose2d (x, w, ...)
                            or a.output_padding, 2, 0))
 end
 
+-- the [C*kh*kw x 1 x kh x kw] weight that picks each kernel position of each channel: unfold
+-- is a grouped conv2d with it, fold its adjoint (conv_transpose2d)
+local function pick_weight (c, k, dtype)
+  local kk = k[1] * k[2]
+  local e = dm.eye(kk):to(dtype):view(kk, 1, k[1], k[2])
+  if c == 1 then return e end
+  local parts = {}
+  for i = 1, c do parts[i] = e end
+  return dm.cat(parts, 1)
+end
+
+--- unfold(x, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): im2col of
+--- x [N x C x H x W] (or [C x H x W]) -> [N x C*kh*kw x L], L the number of blocks
+function F.unfold (x, ...)
+  local fn = "unfold"
+  need_tensor(fn, "input", x, 2)
+  local a = util.args(fn, 2, { "kernel_size", "dilation", "padding", "stride" }, nil, ...)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then
+    error(("unfold: expected input [N x C x H x W] or [C x H x W], got %s"):format(
+      require("deepmoon.format").shape_str(x:size())), 2)
+  end
+  local k = conv_size(fn, "kernel_size", a.kernel_size, 2, 1)
+  local c = x:size(d - 2)
+  local y = dm.conv(x, pick_weight(c, k, x.dtype), nil,
+                    conv_size(fn, "stride", a.stride == nil and 1 or a.stride, 2, 1),
+                    conv_size(fn, "padding", a.padding == nil and 0 or a.padding, 2, 0),
+                    conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, 2, 1), c)
+  local s = y:size()
+  if d == 4 then return y:reshape(s[1], s[2], s[3] * s[4]) end
+  return y:reshape(s[1], s[2] * s[3])
+end
+
+--- fold(x, output_size, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): col2im,
+--- x [N x C*kh*kw x L] (or [C*kh*kw x L]) summed into [N x C x H x W], (H, W) = output_size
+function F.fold (x, ...)
+  local fn = "fold"
+  need_tensor(fn, "input", x, 2)
+  local a = util.args(fn, 2, { "output_size", "kernel_size", "dilation", "padding", "stride" },
+                      nil, ...)
+  local osz = conv_size(fn, "output_size", a.output_size, 2, 1)
+  local k = conv_size(fn, "kernel_size", a.kernel_size, 2, 1)
+  local dil = conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, 2, 1)
+  local pad = conv_size(fn, "padding", a.padding == nil and 0 or a.padding, 2, 0)
+  local st = conv_size(fn, "stride", a.stride == nil and 1 or a.stride, 2, 1)
+  local d = x:dim()
+  local kk = k[1] * k[2]
+  local shape = require("deepmoon.format").shape_str(x:size())
+  if (d ~= 2 and d ~= 3) or x:size(d - 1) % kk ~= 0 then
+    error(("fold: expected input [N x C*%d x L] or [C*%d x L] (kernel_size (%d, %d)), got %s")
+          :format(kk, kk, k[1], k[2], shape), 2)
+  end
+  local blocks, op = {}, {}
+  for i = 1, 2 do
+    local span = osz[i] + 2 * pad[i] - dil[i] * (k[i] - 1) - 1
+    if span < 0 then
+      error(("fold: kernel_size (%d, %d) with dilation (%d, %d) doesn't fit output_size "
+             .. "(%d, %d) with padding (%d, %d)"):format(k[1], k[2], dil[1], dil[2], osz[1],
+             osz[2], pad[1], pad[2]), 2)
+    end
+    blocks[i] = span // st[i] + 1
+    op[i] = span % st[i]
+  end
+  if x:size(d) ~= blocks[1] * blocks[2] then
+    error(("fold: expected input with %d blocks (%d x %d) in its last dim, got %s"):format(
+      blocks[1] * blocks[2], blocks[1], blocks[2], shape), 2)
+  end
+  local c = x:size(d - 1) // kk
+  local x4 = d == 3 and x:reshape(x:size(1), c * kk, blocks[1], blocks[2])
+                     or x:reshape(c * kk, blocks[1], blocks[2])
+  return dm.conv(x4, pick_weight(c, k, x.dtype), nil, st, pad, dil, c, op)
+end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
