@@ -9,7 +9,8 @@
  *   small = W @ im2col(big)           conv forward, transposed conv's grad input
  *   big   = col2im(W^T @ small)       conv's grad input, transposed conv forward
  *   gw   += small @ im2col(big)^T     both ops' grad weight
- * The im2col workspace is one image's columns, in a per-thread buffer kept between calls. */
+ * The im2col workspace holds the columns of a chunk of one image's output rows (at most 8 MB
+ * unless one row needs more), in a per-thread buffer kept between calls. */
 #include "internal.h"
 #include "backend/backend.h"
 #include <stdio.h>
@@ -34,18 +35,19 @@ static void *workspace(size_t bytes)
     return p;
 }
 
-/* cols [Cb*kh*kw x Hs*Ws] from one image [Cb x Hb x Wb] (zeros outside); col2im adds back */
+/* cols [Cb*kh*kw x nr*Ws] from one image [Cb x Hb x Wb] for the output rows r0 .. r0+nr-1
+   (zeros outside the image); col2im adds them back */
 #define DEF_IM2COL(name, T)                                                                   \
-static void name##_im2col(const geom *g, const T *img, T *cols)                               \
+static void name##_im2col(const geom *g, const T *img, T *cols, int64_t r0, int64_t nr)       \
 {                                                                                             \
-    int64_t L = g->Hs * g->Ws;                                                                \
+    int64_t L = nr * g->Ws;                                                                   \
     for (int64_t c = 0; c < g->Cb; c++)                                                       \
         for (int64_t ki = 0; ki < g->kh; ki++)                                                \
             for (int64_t kj = 0; kj < g->kw; kj++) {                                          \
                 T *row = cols + ((c * g->kh + ki) * g->kw + kj) * L;                          \
                 const T *plane = img + c * g->Hb * g->Wb;                                     \
-                for (int64_t oi = 0; oi < g->Hs; oi++) {                                      \
-                    int64_t i = oi * g->sh - g->ph + ki * g->dh;                              \
+                for (int64_t oi = 0; oi < nr; oi++) {                                         \
+                    int64_t i = (r0 + oi) * g->sh - g->ph + ki * g->dh;                       \
                     T *r = row + oi * g->Ws;                                                  \
                     if (i < 0 || i >= g->Hb) {                                                \
                         for (int64_t oj = 0; oj < g->Ws; oj++) r[oj] = 0;                     \
@@ -59,16 +61,16 @@ static void name##_im2col(const geom *g, const T *img, T *cols)                 
                 }                                                                             \
             }                                                                                 \
 }                                                                                             \
-static void name##_col2im(const geom *g, const T *cols, T *img)                               \
+static void name##_col2im(const geom *g, const T *cols, T *img, int64_t r0, int64_t nr)       \
 {                                                                                             \
-    int64_t L = g->Hs * g->Ws;                                                                \
+    int64_t L = nr * g->Ws;                                                                   \
     for (int64_t c = 0; c < g->Cb; c++)                                                       \
         for (int64_t ki = 0; ki < g->kh; ki++)                                                \
             for (int64_t kj = 0; kj < g->kw; kj++) {                                          \
                 const T *row = cols + ((c * g->kh + ki) * g->kw + kj) * L;                    \
                 T *plane = img + c * g->Hb * g->Wb;                                           \
-                for (int64_t oi = 0; oi < g->Hs; oi++) {                                      \
-                    int64_t i = oi * g->sh - g->ph + ki * g->dh;                              \
+                for (int64_t oi = 0; oi < nr; oi++) {                                         \
+                    int64_t i = (r0 + oi) * g->sh - g->ph + ki * g->dh;                       \
                     if (i < 0 || i >= g->Hb) continue;                                        \
                     const T *r = row + oi * g->Ws;                                            \
                     T *dst = plane + i * g->Wb;                                               \
@@ -96,13 +98,24 @@ static void gemm_dt(dm_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
 
 static int64_t max1(int64_t v) { return v > 1 ? v : 1; }
 
-static void im2col_dt(dm_dtype dt, const geom *g, const void *img, void *cols)
+static void im2col_dt(dm_dtype dt, const geom *g, const void *img, void *cols, int64_t r0,
+                      int64_t nr)
 {
-    if (dt == DM_FLOAT32) f32_im2col(g, img, cols); else f64_im2col(g, img, cols);
+    if (dt == DM_FLOAT32) f32_im2col(g, img, cols, r0, nr); else f64_im2col(g, img, cols, r0, nr);
 }
-static void col2im_dt(dm_dtype dt, const geom *g, const void *cols, void *img)
+static void col2im_dt(dm_dtype dt, const geom *g, const void *cols, void *img, int64_t r0,
+                      int64_t nr)
 {
-    if (dt == DM_FLOAT32) f32_col2im(g, cols, img); else f64_col2im(g, cols, img);
+    if (dt == DM_FLOAT32) f32_col2im(g, cols, img, r0, nr); else f64_col2im(g, cols, img, r0, nr);
+}
+
+/* the workspace bound: the output rows of one chunk are as many as fit in it (at least one) */
+#define WS_BYTES ((int64_t)8 << 20)
+static int64_t chunk_rows(const geom *g, size_t es)
+{
+    int64_t row = g->Cb * g->kh * g->kw * g->Ws * (int64_t)es;
+    int64_t nr = row > 0 ? WS_BYTES / row : g->Hs;
+    return nr < 1 ? 1 : nr > g->Hs ? g->Hs : nr;
 }
 
 #define AT(p, i, es) ((char *)(p) + (i) * (int64_t)(es))
@@ -112,15 +125,18 @@ static int big_to_small(dm_dtype dt, const geom *g, const void *big, const void 
 {
     size_t es = dm_dtype_size(dt);
     int64_t L = g->Hs * g->Ws, Kg = g->Cb / g->G * g->kh * g->kw, Rg = g->R / g->G;
-    void *cols = workspace((size_t)max1(Kg * g->G * L) * es);
+    int64_t NR = chunk_rows(g, es);
+    void *cols = workspace((size_t)max1(Kg * g->G * NR * g->Ws) * es);
     if (!cols) return -1;
-    for (int64_t n = 0; n < g->N; n++) {
-        im2col_dt(dt, g, AT(big, n * g->Cb * g->Hb * g->Wb, es), cols);
-        for (int64_t gr = 0; gr < g->G; gr++)
-            gemm_dt(dt, 0, 0, Rg, L, Kg, AT(w, gr * Rg * Kg, es), max1(Kg),
-                    AT(cols, gr * Kg * L, es), max1(L), 0,
-                    AT(small, (n * g->R + gr * Rg) * L, es), max1(L));
-    }
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t r0 = 0; r0 < g->Hs; r0 += NR) {
+            int64_t nr = g->Hs - r0 < NR ? g->Hs - r0 : NR, lc = nr * g->Ws;
+            im2col_dt(dt, g, AT(big, n * g->Cb * g->Hb * g->Wb, es), cols, r0, nr);
+            for (int64_t gr = 0; gr < g->G; gr++)
+                gemm_dt(dt, 0, 0, Rg, lc, Kg, AT(w, gr * Rg * Kg, es), max1(Kg),
+                        AT(cols, gr * Kg * lc, es), max1(lc), 0,
+                        AT(small, (n * g->R + gr * Rg) * L + r0 * g->Ws, es), max1(L));
+        }
     return 0;
 }
 
@@ -130,16 +146,19 @@ static int small_to_big(dm_dtype dt, const geom *g, const void *small, const voi
     size_t es = dm_dtype_size(dt);
     int64_t L = g->Hs * g->Ws, Kg = g->Cb / g->G * g->kh * g->kw, Rg = g->R / g->G;
     int64_t B = g->Cb * g->Hb * g->Wb;
-    void *cols = workspace((size_t)max1(Kg * g->G * L) * es);
+    int64_t NR = chunk_rows(g, es);
+    void *cols = workspace((size_t)max1(Kg * g->G * NR * g->Ws) * es);
     if (!cols) return -1;
     memset(big, 0, (size_t)(g->N * B) * es);
-    for (int64_t n = 0; n < g->N; n++) {
-        for (int64_t gr = 0; gr < g->G; gr++)
-            gemm_dt(dt, 1, 0, Kg, L, Rg, AT(w, gr * Rg * Kg, es), max1(Kg),
-                    AT(small, (n * g->R + gr * Rg) * L, es), max1(L), 0,
-                    AT(cols, gr * Kg * L, es), max1(L));
-        col2im_dt(dt, g, cols, AT(big, n * B, es));
-    }
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t r0 = 0; r0 < g->Hs; r0 += NR) {
+            int64_t nr = g->Hs - r0 < NR ? g->Hs - r0 : NR, lc = nr * g->Ws;
+            for (int64_t gr = 0; gr < g->G; gr++)
+                gemm_dt(dt, 1, 0, Kg, lc, Rg, AT(w, gr * Rg * Kg, es), max1(Kg),
+                        AT(small, (n * g->R + gr * Rg) * L + r0 * g->Ws, es), max1(L), 0,
+                        AT(cols, gr * Kg * lc, es), max1(lc));
+            col2im_dt(dt, g, cols, AT(big, n * B, es), r0, nr);
+        }
     return 0;
 }
 
@@ -149,15 +168,19 @@ static int weight_grad(dm_dtype dt, const geom *g, const void *big, const void *
 {
     size_t es = dm_dtype_size(dt);
     int64_t L = g->Hs * g->Ws, Kg = g->Cb / g->G * g->kh * g->kw, Rg = g->R / g->G;
-    void *cols = workspace((size_t)max1(Kg * g->G * L) * es);
+    int64_t NR = chunk_rows(g, es);
+    void *cols = workspace((size_t)max1(Kg * g->G * NR * g->Ws) * es);
     if (!cols) return -1;
     if (!acc) memset(gw, 0, (size_t)(g->R * Kg) * es);
-    for (int64_t n = 0; n < g->N; n++) {
-        im2col_dt(dt, g, AT(big, n * g->Cb * g->Hb * g->Wb, es), cols);
-        for (int64_t gr = 0; gr < g->G; gr++)
-            gemm_dt(dt, 0, 1, Rg, Kg, L, AT(small, (n * g->R + gr * Rg) * L, es), max1(L),
-                    AT(cols, gr * Kg * L, es), max1(L), 1, AT(gw, gr * Rg * Kg, es), max1(Kg));
-    }
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t r0 = 0; r0 < g->Hs; r0 += NR) {
+            int64_t nr = g->Hs - r0 < NR ? g->Hs - r0 : NR, lc = nr * g->Ws;
+            im2col_dt(dt, g, AT(big, n * g->Cb * g->Hb * g->Wb, es), cols, r0, nr);
+            for (int64_t gr = 0; gr < g->G; gr++)
+                gemm_dt(dt, 0, 1, Rg, Kg, lc, AT(small, (n * g->R + gr * Rg) * L + r0 * g->Ws,
+                        es), max1(L), AT(cols, gr * Kg * lc, es), max1(lc), 1,
+                        AT(gw, gr * Rg * Kg, es), max1(Kg));
+        }
     return 0;
 }
 
