@@ -33,6 +33,8 @@
  *               device (dm_set_device) and the default generator (dm_default_rng: each
  *               thread has its own, seeded with 0 on first use, so no lock is needed and a
  *               thread's draws do not depend on the others').
+ *               Also the convolutions' im2col workspace (conv.c): at most 8 MB per thread
+ *               unless one output row needs more, kept for the next call, never freed.
  *   per Lua state (the binding, not the core) the Tensor metatable, the collector's
  *               accounting and the default generator of dm.manual_seed: states in one thread
  *               or in several share none of them.
