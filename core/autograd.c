@@ -114,6 +114,7 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_GROUP_NORM]   = { "NativeGroupNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
     [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
     [DM_OP_UPSAMPLE]     = { "UpsampleNearest2DBackward1", 1, "upsample", dm__bw_upsample, 0 },
+    [DM_OP_CONV]         = { "ConvolutionBackward0",      3, "conv",      dm__bw_conv, R0 | R1 },
 };
 #undef R0
 #undef R1

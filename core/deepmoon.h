@@ -33,6 +33,8 @@
  *               device (dm_set_device) and the default generator (dm_default_rng: each
  *               thread has its own, seeded with 0 on first use, so no lock is needed and a
  *               thread's draws do not depend on the others').
+ *               Also the convolutions' im2col workspace (conv.c): at most 8 MB per thread
+ *               unless one output row needs more, kept for the next call, never freed.
  *   per Lua state (the binding, not the core) the Tensor metatable, the collector's
  *               accounting and the default generator of dm.manual_seed: states in one thread
  *               or in several share none of them.
@@ -819,6 +821,22 @@ dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, do
 enum { DM_UPSAMPLE_NEAREST = 0, DM_UPSAMPLE_LINEAR };
 dm_tensor *dm_upsample(const dm_tensor *x, int nsp, const int64_t *osize, const double *scales,
                        int mode, int align_corners);
+/* convolutions (zero padding, symmetric; PyTorch 1.13 F.conv*d); b may be NULL:
+   x [N x Cin x H x W] or [Cin x H x W], w [Cout x Cin/groups x kh x kw], b [Cout]
+   -> [N x Cout x (H + 2p - d(kh - 1) - 1) / s + 1 x ...] */
+dm_tensor *dm_conv2d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                     const int64_t stride[2], const int64_t padding[2],
+                     const int64_t dilation[2], int64_t groups);
+/* x [N x Cin x L] or [Cin x L], w [Cout x Cin/groups x k] */
+dm_tensor *dm_conv1d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                     const int64_t stride[1], const int64_t padding[1],
+                     const int64_t dilation[1], int64_t groups);
+/* x [N x Cin x H x W], w [Cin x Cout/groups x kh x kw], b [Cout]
+   -> [N x Cout x (H - 1)s - 2p + d(kh - 1) + output_padding + 1 x ...] */
+dm_tensor *dm_conv_transpose2d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                               const int64_t stride[2], const int64_t padding[2],
+                               const int64_t output_padding[2], const int64_t dilation[2],
+                               int64_t groups);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

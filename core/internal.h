@@ -237,6 +237,8 @@ typedef enum {
     DM_OP_PAD,
     /* F.interpolate nearest/linear (upsample.c; sub: mode + 2 x (spatial dims - 1)) */
     DM_OP_UPSAMPLE,
+    /* conv1d/conv2d (sub 0) and conv_transpose2d (sub 1) (conv.c); in {x, w, b or NULL} */
+    DM_OP_CONV,
     DM_OP_COUNT
 } dm_op;
 
@@ -352,6 +354,11 @@ typedef union {
         double scales[2];         /* the scale_factor per spatial dim given, or 0: in / out */
         int align_corners;
     } upsample;
+    struct {                      /* conv (dims beyond sp hold 1, 0, 1) */
+        int32_t stride[2], pad[2], dil[2];
+        int32_t groups;
+        int32_t sp;               /* spatial dims: 1 (conv1d) or 2 */
+    } conv;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -487,6 +494,7 @@ int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_upsample(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_conv(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

@@ -319,6 +319,9 @@ local functions = {
   einsum = function () assert.are.same({{1, 3}, {-2, 4}}, dm.einsum("ij->ji", x()):totable()) end,
   upsample = function ()
     assert.are.same({1, 1, 2, 2}, core.upsample(dm.tensor({1.0, 2.0}):view(1, 1, 2), {4}):view(4):totable())
+  conv = function ()
+    assert.are.same({{3, 5}}, core.conv(dm.tensor({{1.0, 2.0, 3.0}}), dm.ones(1, 1, 2),
+                                          dm.tensor({0.0}), {1}, {0}, {1}, 1):totable())
   end,
 }
 

@@ -330,6 +330,30 @@ static dm_tensor *f_diag(dm_tensor *const *in, void *c) { (void)c; return dm_dia
 static dm_tensor *f_tril(dm_tensor *const *in, void *c) { (void)c; return dm_tril(A, -1); }
 static dm_tensor *f_triu(dm_tensor *const *in, void *c) { (void)c; return dm_triu(A, 1); }
 static dm_tensor *f_flip(dm_tensor *const *in, void *c) { (void)c; return dm_flip(A, 2, (int[]){0, -1}); }
+/* conv.c: conv2d plain and with every option, conv1d, conv_transpose2d with groups */
+static dm_tensor *f_conv2d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_conv2d(in[0], in[1], in[2], (int64_t[]){1, 1}, (int64_t[]){0, 0},
+                     (int64_t[]){1, 1}, 1);
+}
+static dm_tensor *f_conv2d_opts(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_conv2d(in[0], in[1], in[2], (int64_t[]){2, 1}, (int64_t[]){1, 2},
+                     (int64_t[]){2, 1}, 2);
+}
+static dm_tensor *f_conv1d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_conv1d(in[0], in[1], in[2], (int64_t[]){2}, (int64_t[]){1}, (int64_t[]){1}, 1);
+}
+static dm_tensor *f_conv_transpose2d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_conv_transpose2d(in[0], in[1], in[2], (int64_t[]){2, 1}, (int64_t[]){1, 0},
+                               (int64_t[]){1, 0}, (int64_t[]){1, 2}, 2);
+}
 /* pad.c: constant with a crop, reflect and replicate of the last two dims, circular of one */
 static dm_tensor *f_pad_constant(dm_tensor *const *in, void *c)
 {
@@ -514,6 +538,12 @@ static const gcase cases[] = {
     { DM_OP_UPSAMPLE, 3, "upsample bilinear", f_up_bilinear, 1, {4}, {{2, 1, 3, 4}}, -1, 1, 0 },
     { DM_OP_UPSAMPLE, 3, "upsample bilinear align", f_up_bilinear_ac, 1, {4}, {{1, 2, 2, 3}}, -1, 1, 0 },
     { DM_OP_UPSAMPLE, 1, "upsample linear", f_up_linear, 1, {3}, {{2, 2, 3}}, -1, 1, 0 },
+    { DM_OP_CONV, 0, "conv2d", f_conv2d, 3, {4, 4, 1}, {{2, 2, 5, 4}, {3, 2, 3, 2}, {3}}, -1, 1, 0 },
+    { DM_OP_CONV, 0, "conv2d stride padding dilation groups", f_conv2d_opts, 3, {4, 4, 1},
+      {{2, 4, 6, 5}, {6, 2, 2, 3}, {6}}, -1, 1, 0 },
+    { DM_OP_CONV, 0, "conv1d", f_conv1d, 3, {3, 3, 1}, {{2, 3, 7}, {4, 3, 3}, {4}}, -1, 1, 0 },
+    { DM_OP_CONV, 1, "conv_transpose2d", f_conv_transpose2d, 3, {4, 4, 1},
+      {{2, 4, 3, 3}, {4, 3, 2, 3}, {6}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

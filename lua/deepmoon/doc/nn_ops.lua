@@ -226,3 +226,17 @@
 -- @string[opt="nearest"] mode
 -- @bool[opt=false] align_corners
 -- @usage dm.upsample(x, {6, 8}, nil, "linear", true)
+--- Convolution as PyTorch's F.conv1d / F.conv2d (zero padding, symmetric), or
+-- F.conv_transpose2d when output_padding is given; the sizes are lists of 1 (a 3-dim weight)
+-- or 2 (a 4-dim weight) integers.  x [N x Cin x ...] or unbatched, w [Cout x Cin/groups x
+-- ...] ([Cin x Cout/groups x kh x kw] transposed), b [Cout] or nil.
+-- @function dm.conv
+-- @tparam Tensor x
+-- @tparam Tensor w
+-- @tparam Tensor b or nil
+-- @tparam table stride
+-- @tparam table padding
+-- @tparam table dilation
+-- @int groups
+-- @tparam[opt] table output_padding
+-- @usage dm.conv(x, w, b, {1, 1}, {2, 2}, {1, 1}, 1)

@@ -508,6 +508,176 @@ function F.one_hot (labels, num_classes)
   return dm.one_hot(labels, n)
 end
 
+-- a size argument of a convolution: a number or a list of sp integers -> a list of sp
+local function conv_size (fn, name, v, sp, lo)
+  local out = {}
+  if math.type(v) == "integer" then
+    for i = 1, sp do out[i] = v end
+  elseif type(v) == "table" and #v == sp then
+    for i = 1, sp do
+      if math.type(v[i]) ~= "integer" then out = nil break end
+      out[i] = v[i]
+    end
+  else
+    out = nil
+  end
+  if out then
+    for i = 1, sp do if out[i] < lo then out = nil break end end
+  end
+  if not out then
+    error(("%s: %s must be an integer >= %d or a list of %d such integers, got %s"):format(
+      fn, name, lo, sp, type(v) == "table" and "{" .. table.concat(v, ", ") .. "}"
+                        or check.typename(v)), 4)
+  end
+  return out
+end
+F._conv_size = conv_size
+
+-- conv with padding "valid", "same" (PyTorch's split: the odd extra on the right, padded
+-- first) or sizes
+local function conv_nd (fn, sp, x, w, ...)
+  need_tensor(fn, "input", x, 3)
+  need_tensor(fn, "weight", w, 3)
+  local a = util.args(fn, 3, { "bias", "stride", "padding", "dilation", "groups" }, nil, ...)
+  if a.bias ~= nil then need_tensor(fn, "bias", a.bias, 3) end
+  local stride = conv_size(fn, "stride", a.stride == nil and 1 or a.stride, sp, 1)
+  local dilation = conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, sp, 1)
+  local groups = a.groups == nil and 1 or a.groups
+  if math.type(groups) ~= "integer" or groups < 1 then
+    error(("%s: groups must be a positive integer, got %s"):format(fn, tostring(groups)), 3)
+  end
+  local padding = a.padding == nil and 0 or a.padding
+  if padding == "valid" then
+    padding = 0
+  elseif padding == "same" then
+    for i = 1, sp do
+      if stride[i] ~= 1 then
+        error(("%s: padding='same' is not supported for strided convolutions"):format(fn), 3)
+      end
+    end
+    local pads, sym, extra = {}, {}, false
+    for i = 1, sp do
+      local k = w:dim() == sp + 2 and w:size(2 + i) or 1
+      local total = dilation[i] * (k - 1)
+      sym[i] = total // 2
+      local r = total - 2 * sym[i]
+      -- F.pad lists the last dim first
+      pads[2 * (sp - i) + 1], pads[2 * (sp - i) + 2] = 0, r
+      if r > 0 then extra = true end
+    end
+    if extra then x = F.pad(x, pads) end
+    padding = sym
+  elseif type(padding) == "string" then
+    error(("%s: padding must be \"valid\", \"same\", an integer or a list, got '%s'"):format(
+      fn, padding), 3)
+  end
+  padding = conv_size(fn, "padding", padding, sp, 0)
+  return dm.conv(x, w, a.bias, stride, padding, dilation, groups)
+end
+
+--- conv1d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+--- x [N x Cin x L] or [Cin x L], weight [Cout x Cin/groups x k]; padding a number, a list,
+--- "valid" or "same"
+function F.conv1d (x, w, ...) return conv_nd("conv1d", 1, x, w, ...) end
+
+--- conv2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+--- x [N x Cin x H x W] or [Cin x H x W], weight [Cout x Cin/groups x kh x kw]; sizes a
+--- number or {h, w}; padding also "valid" or "same"
+function F.conv2d (x, w, ...) return conv_nd("conv2d", 2, x, w, ...) end
+
+--- conv_transpose2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, output_padding = 0]
+--- [, groups = 1] [, dilation = 1]): x [N x Cin x H x W], weight [Cin x Cout/groups x kh x kw]
+function F.conv_transpose2d (x, w, ...)
+  local fn = "conv_transpose2d"
+  need_tensor(fn, "input", x, 2)
+  need_tensor(fn, "weight", w, 2)
+  local a = util.args(fn, 2, { "bias", "stride", "padding", "output_padding", "groups",
+                               "dilation" }, nil, ...)
+  if a.bias ~= nil then need_tensor(fn, "bias", a.bias, 2) end
+  local groups = a.groups == nil and 1 or a.groups
+  if math.type(groups) ~= "integer" or groups < 1 then
+    error(("%s: groups must be a positive integer, got %s"):format(fn, tostring(groups)), 2)
+  end
+  return dm.conv(x, w, a.bias, conv_size(fn, "stride", a.stride == nil and 1 or a.stride, 2, 1),
+                 conv_size(fn, "padding", a.padding == nil and 0 or a.padding, 2, 0),
+                 conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, 2, 1), groups,
+                 conv_size(fn, "output_padding", a.output_padding == nil and 0
+                           or a.output_padding, 2, 0))
+end
+
+-- the [C*kh*kw x 1 x kh x kw] weight that picks each kernel position of each channel: unfold
+-- is a grouped conv2d with it, fold its adjoint (conv_transpose2d)
+local function pick_weight (c, k, dtype)
+  local kk = k[1] * k[2]
+  local e = dm.eye(kk):to(dtype):view(kk, 1, k[1], k[2])
+  if c == 1 then return e end
+  local parts = {}
+  for i = 1, c do parts[i] = e end
+  return dm.cat(parts, 1)
+end
+
+--- unfold(x, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): im2col of
+--- x [N x C x H x W] (or [C x H x W]) -> [N x C*kh*kw x L], L the number of blocks
+function F.unfold (x, ...)
+  local fn = "unfold"
+  need_tensor(fn, "input", x, 2)
+  local a = util.args(fn, 2, { "kernel_size", "dilation", "padding", "stride" }, nil, ...)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then
+    error(("unfold: expected input [N x C x H x W] or [C x H x W], got %s"):format(
+      require("deepmoon.format").shape_str(x:size())), 2)
+  end
+  local k = conv_size(fn, "kernel_size", a.kernel_size, 2, 1)
+  local c = x:size(d - 2)
+  local y = dm.conv(x, pick_weight(c, k, x.dtype), nil,
+                    conv_size(fn, "stride", a.stride == nil and 1 or a.stride, 2, 1),
+                    conv_size(fn, "padding", a.padding == nil and 0 or a.padding, 2, 0),
+                    conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, 2, 1), c)
+  local s = y:size()
+  if d == 4 then return y:reshape(s[1], s[2], s[3] * s[4]) end
+  return y:reshape(s[1], s[2] * s[3])
+end
+
+--- fold(x, output_size, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): col2im,
+--- x [N x C*kh*kw x L] (or [C*kh*kw x L]) summed into [N x C x H x W], (H, W) = output_size
+function F.fold (x, ...)
+  local fn = "fold"
+  need_tensor(fn, "input", x, 2)
+  local a = util.args(fn, 2, { "output_size", "kernel_size", "dilation", "padding", "stride" },
+                      nil, ...)
+  local osz = conv_size(fn, "output_size", a.output_size, 2, 1)
+  local k = conv_size(fn, "kernel_size", a.kernel_size, 2, 1)
+  local dil = conv_size(fn, "dilation", a.dilation == nil and 1 or a.dilation, 2, 1)
+  local pad = conv_size(fn, "padding", a.padding == nil and 0 or a.padding, 2, 0)
+  local st = conv_size(fn, "stride", a.stride == nil and 1 or a.stride, 2, 1)
+  local d = x:dim()
+  local kk = k[1] * k[2]
+  local shape = require("deepmoon.format").shape_str(x:size())
+  if (d ~= 2 and d ~= 3) or x:size(d - 1) % kk ~= 0 then
+    error(("fold: expected input [N x C*%d x L] or [C*%d x L] (kernel_size (%d, %d)), got %s")
+          :format(kk, kk, k[1], k[2], shape), 2)
+  end
+  local blocks, op = {}, {}
+  for i = 1, 2 do
+    local span = osz[i] + 2 * pad[i] - dil[i] * (k[i] - 1) - 1
+    if span < 0 then
+      error(("fold: kernel_size (%d, %d) with dilation (%d, %d) doesn't fit output_size "
+             .. "(%d, %d) with padding (%d, %d)"):format(k[1], k[2], dil[1], dil[2], osz[1],
+             osz[2], pad[1], pad[2]), 2)
+    end
+    blocks[i] = span // st[i] + 1
+    op[i] = span % st[i]
+  end
+  if x:size(d) ~= blocks[1] * blocks[2] then
+    error(("fold: expected input with %d blocks (%d x %d) in its last dim, got %s"):format(
+      blocks[1] * blocks[2], blocks[1], blocks[2], shape), 2)
+  end
+  local c = x:size(d - 1) // kk
+  local x4 = d == 3 and x:reshape(x:size(1), c * kk, blocks[1], blocks[2])
+                     or x:reshape(c * kk, blocks[1], blocks[2])
+  return dm.conv(x4, pick_weight(c, k, x.dtype), nil, st, pad, dil, c, op)
+end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 -- size and scale_factor lists given as positional arguments, boxed so that util.args does not take
 -- it for the options table (unboxed by the caller)

@@ -1,0 +1,445 @@
+/* conv.c -- PyTorch 1.13's conv1d, conv2d and conv_transpose2d (zero padding, symmetric),
+ * and unfold/fold (im2col/col2im exposed).
+ *
+ * One node, DM_OP_CONV (sub 0: convolution, 1: transposed convolution).  Both sides of a
+ * convolution are named here by their geometry: the "big" side is the convolution's input
+ * [Cb x Hb x Wb] (x for conv2d, the output for conv_transpose2d), the "small" side its output
+ * [R x Hs x Ws]; w is [R x Cb/G x kh x kw] in both cases.  Three primitives then serve the
+ * forward and backward of both ops, each an im2col/col2im and the device's gemm per image:
+ *   small = W @ im2col(big)           conv forward, transposed conv's grad input
+ *   big   = col2im(W^T @ small)       conv's grad input, transposed conv forward
+ *   gw   += small @ im2col(big)^T     both ops' grad weight
+ * The im2col workspace holds the columns of a chunk of one image's output rows (at most 8 MB
+ * unless one row needs more), in a per-thread buffer kept between calls. */
+#include "internal.h"
+#include "backend/backend.h"
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    int64_t N, Cb, Hb, Wb, R, Hs, Ws, kh, kw, sh, sw, ph, pw, dh, dw, G;
+} geom;
+
+/* the per-thread workspace: grows to the largest request, kept for the next call */
+static DM_TLS void *ws_buf;
+static DM_TLS size_t ws_cap;
+
+static void *workspace(size_t bytes)
+{
+    if (bytes <= ws_cap) return ws_buf;
+    void *p = realloc(ws_buf, bytes);
+    if (!p) { dm_seterr("conv: out of memory (%zu bytes of workspace)", bytes); return NULL; }
+    ws_buf = p;
+    ws_cap = bytes;
+    return p;
+}
+
+/* cols [Cb*kh*kw x nr*Ws] from one image [Cb x Hb x Wb] for the output rows r0 .. r0+nr-1
+   (zeros outside the image); col2im adds them back */
+#define DEF_IM2COL(name, T)                                                                   \
+static void name##_im2col(const geom *g, const T *img, T *cols, int64_t r0, int64_t nr)       \
+{                                                                                             \
+    int64_t L = nr * g->Ws;                                                                   \
+    for (int64_t c = 0; c < g->Cb; c++)                                                       \
+        for (int64_t ki = 0; ki < g->kh; ki++)                                                \
+            for (int64_t kj = 0; kj < g->kw; kj++) {                                          \
+                T *row = cols + ((c * g->kh + ki) * g->kw + kj) * L;                          \
+                const T *plane = img + c * g->Hb * g->Wb;                                     \
+                for (int64_t oi = 0; oi < nr; oi++) {                                         \
+                    int64_t i = (r0 + oi) * g->sh - g->ph + ki * g->dh;                       \
+                    T *r = row + oi * g->Ws;                                                  \
+                    if (i < 0 || i >= g->Hb) {                                                \
+                        for (int64_t oj = 0; oj < g->Ws; oj++) r[oj] = 0;                     \
+                        continue;                                                             \
+                    }                                                                         \
+                    const T *src = plane + i * g->Wb;                                         \
+                    for (int64_t oj = 0; oj < g->Ws; oj++) {                                  \
+                        int64_t j = oj * g->sw - g->pw + kj * g->dw;                          \
+                        r[oj] = j >= 0 && j < g->Wb ? src[j] : 0;                             \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+}                                                                                             \
+static void name##_col2im(const geom *g, const T *cols, T *img, int64_t r0, int64_t nr)       \
+{                                                                                             \
+    int64_t L = nr * g->Ws;                                                                   \
+    for (int64_t c = 0; c < g->Cb; c++)                                                       \
+        for (int64_t ki = 0; ki < g->kh; ki++)                                                \
+            for (int64_t kj = 0; kj < g->kw; kj++) {                                          \
+                const T *row = cols + ((c * g->kh + ki) * g->kw + kj) * L;                    \
+                T *plane = img + c * g->Hb * g->Wb;                                           \
+                for (int64_t oi = 0; oi < nr; oi++) {                                         \
+                    int64_t i = (r0 + oi) * g->sh - g->ph + ki * g->dh;                       \
+                    if (i < 0 || i >= g->Hb) continue;                                        \
+                    const T *r = row + oi * g->Ws;                                            \
+                    T *dst = plane + i * g->Wb;                                               \
+                    for (int64_t oj = 0; oj < g->Ws; oj++) {                                  \
+                        int64_t j = oj * g->sw - g->pw + kj * g->dw;                          \
+                        if (j >= 0 && j < g->Wb) dst[j] += r[oj];                             \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+}
+DEF_IM2COL(f32, float)
+DEF_IM2COL(f64, double)
+
+static void gemm_dt(dm_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, int64_t lda, const void *b, int64_t ldb, int acc,
+                    void *c, int64_t ldc)
+{
+    const dm_kernels *K = dm__kernels(dm__cur_device);
+    if (m == 0 || n == 0) return;
+    if (dt == DM_FLOAT32)
+        K->sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, acc ? 1.0f : 0.0f, c, ldc);
+    else
+        K->dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, acc ? 1.0 : 0.0, c, ldc);
+}
+
+static int64_t max1(int64_t v) { return v > 1 ? v : 1; }
+
+static void im2col_dt(dm_dtype dt, const geom *g, const void *img, void *cols, int64_t r0,
+                      int64_t nr)
+{
+    if (dt == DM_FLOAT32) f32_im2col(g, img, cols, r0, nr); else f64_im2col(g, img, cols, r0, nr);
+}
+static void col2im_dt(dm_dtype dt, const geom *g, const void *cols, void *img, int64_t r0,
+                      int64_t nr)
+{
+    if (dt == DM_FLOAT32) f32_col2im(g, cols, img, r0, nr); else f64_col2im(g, cols, img, r0, nr);
+}
+
+/* the workspace bound: the output rows of one chunk are as many as fit in it (at least one) */
+#define WS_BYTES ((int64_t)8 << 20)
+static int64_t chunk_rows(const geom *g, size_t es)
+{
+    int64_t row = g->Cb * g->kh * g->kw * g->Ws * (int64_t)es;
+    int64_t nr = row > 0 ? WS_BYTES / row : g->Hs;
+    return nr < 1 ? 1 : nr > g->Hs ? g->Hs : nr;
+}
+
+#define AT(p, i, es) ((char *)(p) + (i) * (int64_t)(es))
+
+/* small [N x R x Hs x Ws] = W @ im2col(big [N x Cb x Hb x Wb]), all contiguous */
+static int big_to_small(dm_dtype dt, const geom *g, const void *big, const void *w, void *small)
+{
+    size_t es = dm_dtype_size(dt);
+    int64_t L = g->Hs * g->Ws, Kg = g->Cb / g->G * g->kh * g->kw, Rg = g->R / g->G;
+    int64_t NR = chunk_rows(g, es);
+    void *cols = workspace((size_t)max1(Kg * g->G * NR * g->Ws) * es);
+    if (!cols) return -1;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t r0 = 0; r0 < g->Hs; r0 += NR) {
+            int64_t nr = g->Hs - r0 < NR ? g->Hs - r0 : NR, lc = nr * g->Ws;
+            im2col_dt(dt, g, AT(big, n * g->Cb * g->Hb * g->Wb, es), cols, r0, nr);
+            for (int64_t gr = 0; gr < g->G; gr++)
+                gemm_dt(dt, 0, 0, Rg, lc, Kg, AT(w, gr * Rg * Kg, es), max1(Kg),
+                        AT(cols, gr * Kg * lc, es), max1(lc), 0,
+                        AT(small, (n * g->R + gr * Rg) * L + r0 * g->Ws, es), max1(L));
+        }
+    return 0;
+}
+
+/* big = col2im(W^T @ small), big written (zeroed first) */
+static int small_to_big(dm_dtype dt, const geom *g, const void *small, const void *w, void *big)
+{
+    size_t es = dm_dtype_size(dt);
+    int64_t L = g->Hs * g->Ws, Kg = g->Cb / g->G * g->kh * g->kw, Rg = g->R / g->G;
+    int64_t B = g->Cb * g->Hb * g->Wb;
+    int64_t NR = chunk_rows(g, es);
+    void *cols = workspace((size_t)max1(Kg * g->G * NR * g->Ws) * es);
+    if (!cols) return -1;
+    memset(big, 0, (size_t)(g->N * B) * es);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t r0 = 0; r0 < g->Hs; r0 += NR) {
+            int64_t nr = g->Hs - r0 < NR ? g->Hs - r0 : NR, lc = nr * g->Ws;
+            for (int64_t gr = 0; gr < g->G; gr++)
+                gemm_dt(dt, 1, 0, Kg, lc, Rg, AT(w, gr * Rg * Kg, es), max1(Kg),
+                        AT(small, (n * g->R + gr * Rg) * L + r0 * g->Ws, es), max1(L), 0,
+                        AT(cols, gr * Kg * lc, es), max1(lc));
+            col2im_dt(dt, g, cols, AT(big, n * B, es), r0, nr);
+        }
+    return 0;
+}
+
+/* gw [R x Kg] (+)= small @ im2col(big)^T, summed over the batch */
+static int weight_grad(dm_dtype dt, const geom *g, const void *big, const void *small, int acc,
+                       void *gw)
+{
+    size_t es = dm_dtype_size(dt);
+    int64_t L = g->Hs * g->Ws, Kg = g->Cb / g->G * g->kh * g->kw, Rg = g->R / g->G;
+    int64_t NR = chunk_rows(g, es);
+    void *cols = workspace((size_t)max1(Kg * g->G * NR * g->Ws) * es);
+    if (!cols) return -1;
+    if (!acc) memset(gw, 0, (size_t)(g->R * Kg) * es);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t r0 = 0; r0 < g->Hs; r0 += NR) {
+            int64_t nr = g->Hs - r0 < NR ? g->Hs - r0 : NR, lc = nr * g->Ws;
+            im2col_dt(dt, g, AT(big, n * g->Cb * g->Hb * g->Wb, es), cols, r0, nr);
+            for (int64_t gr = 0; gr < g->G; gr++)
+                gemm_dt(dt, 0, 1, Rg, Kg, lc, AT(small, (n * g->R + gr * Rg) * L + r0 * g->Ws,
+                        es), max1(L), AT(cols, gr * Kg * lc, es), max1(lc), 1,
+                        AT(gw, gr * Rg * Kg, es), max1(Kg));
+        }
+    return 0;
+}
+
+static dm_tensor *contig_nograd(const dm_tensor *t)
+{
+    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
+    int gm = dm_set_grad_enabled(0);
+    dm_tensor *c = dm_clone(t);
+    dm_set_grad_enabled(gm);
+    return c;
+}
+
+/* out [N x C x H x W] (+)= b[c] */
+static void add_bias(dm_dtype dt, void *out, const dm_tensor *bc, int64_t N, int64_t C,
+                     int64_t L)
+{
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            if (dt == DM_FLOAT32) {
+                float *o = (float *)out + (n * C + c) * L, v = ((const float *)dm__ptr(bc))[c];
+                for (int64_t i = 0; i < L; i++) o[i] += v;
+            } else {
+                double *o = (double *)out + (n * C + c) * L, v = ((const double *)dm__ptr(bc))[c];
+                for (int64_t i = 0; i < L; i++) o[i] += v;
+            }
+        }
+}
+
+static const char *op_name(int sp, int transposed)
+{
+    return transposed ? "conv_transpose2d" : sp == 1 ? "conv1d" : "conv2d";
+}
+
+/* the geometry of a node or call: x and w shapes, the params; sp spatial dims (1 or 2) */
+static void fill_geom(geom *g, int transposed, int sp, const int64_t *xs, int xnd,
+                      const int64_t *ws, const int32_t *st, const int32_t *pd, const int32_t *dl,
+                      int64_t groups, const int64_t *ys)
+{
+    int batched = xnd == sp + 2;
+    int64_t xsh[4], ysh[4], wsh[4];
+    /* [N x C x H x W] views of x, y and w, 1d as H = 1 */
+    xsh[0] = batched ? xs[0] : 1; ysh[0] = xsh[0];
+    xsh[1] = xs[batched]; ysh[1] = ys[batched];
+    xsh[2] = sp == 2 ? xs[batched + 1] : 1; ysh[2] = sp == 2 ? ys[batched + 1] : 1;
+    xsh[3] = xs[xnd - 1]; ysh[3] = ys[xnd - 1];
+    wsh[0] = ws[0]; wsh[1] = ws[1]; wsh[2] = sp == 2 ? ws[2] : 1; wsh[3] = ws[sp + 1];
+    const int64_t *big = transposed ? ysh : xsh, *small = transposed ? xsh : ysh;
+    g->N = xsh[0];
+    g->Cb = big[1]; g->Hb = big[2]; g->Wb = big[3];
+    g->R = small[1]; g->Hs = small[2]; g->Ws = small[3];
+    g->kh = wsh[2]; g->kw = wsh[3];
+    g->sh = sp == 2 ? st[0] : 1; g->sw = st[sp - 1];
+    g->ph = sp == 2 ? pd[0] : 0; g->pw = pd[sp - 1];
+    g->dh = sp == 2 ? dl[0] : 1; g->dw = dl[sp - 1];
+    g->G = groups;
+}
+
+static dm_tensor *conv_common(int transposed, int sp, const dm_tensor *x, const dm_tensor *w,
+                              const dm_tensor *b, const int64_t *stride, const int64_t *padding,
+                              const int64_t *outpad, const int64_t *dilation, int64_t groups)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    const char *fn = op_name(sp, transposed);
+    const dm_tensor *ins[3] = { x, w, b };
+    if (dm__same_device(fn, 3, ins) < 0) return NULL;
+    if (x->dtype != DM_FLOAT32 && x->dtype != DM_FLOAT64) {
+        dm_seterr("%s: expected a float32 or float64 input, got %s", fn,
+                  dm_dtype_name(x->dtype));
+        return NULL;
+    }
+    if (w->dtype != x->dtype || (b && b->dtype != x->dtype)) {
+        dm_seterr("%s: expected input, weight and bias of one dtype, got input %s, weight %s%s%s",
+                  fn, dm_dtype_name(x->dtype), dm_dtype_name(w->dtype), b ? ", bias " : "",
+                  b ? dm_dtype_name(b->dtype) : "");
+        return NULL;
+    }
+    if (w->ndim != sp + 2) {
+        dm_seterr("%s: expected a %d-dim weight, got weight %s", fn, sp + 2, SHAPE(w, b1));
+        return NULL;
+    }
+    if (x->ndim != sp + 1 && x->ndim != sp + 2) {
+        dm_seterr("%s: expected a %dD (unbatched) or %dD (batched) input, got input %s", fn,
+                  sp + 1, sp + 2, SHAPE(x, b1));
+        return NULL;
+    }
+    if (groups < 1 || groups > INT32_MAX) {
+        dm_seterr("%s: groups must be positive, got %lld", fn, (long long)groups);
+        return NULL;
+    }
+    for (int i = 0; i < sp; i++) {
+        if (stride[i] < 1 || stride[i] > INT32_MAX || dilation[i] < 1 ||
+            dilation[i] > INT32_MAX) {
+            dm_seterr("%s: stride and dilation must be positive, got stride %lld, dilation "
+                      "%lld", fn, (long long)stride[i], (long long)dilation[i]);
+            return NULL;
+        }
+        if (padding[i] < 0 || padding[i] > INT32_MAX) {
+            dm_seterr("%s: padding must be non-negative, got %lld", fn, (long long)padding[i]);
+            return NULL;
+        }
+        if (outpad && (outpad[i] < 0 || (outpad[i] >= stride[i] && outpad[i] >= dilation[i]))) {
+            dm_seterr("%s: output padding must be smaller than either stride or dilation, got "
+                      "output_padding %lld, stride %lld, dilation %lld", fn,
+                      (long long)outpad[i], (long long)stride[i], (long long)dilation[i]);
+            return NULL;
+        }
+    }
+    int batched = x->ndim == sp + 2;
+    int64_t C = x->shape[batched];
+    int64_t wc = transposed ? w->shape[0] : w->shape[1] * groups;
+    int64_t cout = transposed ? w->shape[1] * groups : w->shape[0];
+    if (transposed ? w->shape[0] % groups : w->shape[0] % groups) {
+        dm_seterr("%s: %s (%lld) must be divisible by groups (%lld), got weight %s", fn,
+                  transposed ? "in_channels" : "out_channels", (long long)w->shape[0],
+                  (long long)groups, SHAPE(w, b1));
+        return NULL;
+    }
+    if (C != wc) {
+        dm_seterr("%s: expected input with %lld channels (weight %s, groups %lld), got input %s",
+                  fn, (long long)wc, SHAPE(w, b1), (long long)groups, SHAPE(x, b2));
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != cout)) {
+        dm_seterr("%s: expected bias [%lld], got bias %s", fn, (long long)cout, SHAPE(b, b1));
+        return NULL;
+    }
+    int64_t ys[4];
+    for (int d = 0; d < x->ndim; d++) ys[d] = x->shape[d];
+    ys[batched] = cout;
+    for (int i = 0; i < sp; i++) {
+        int64_t in = x->shape[batched + 1 + i], k = w->shape[2 + i];
+        int64_t ek = dilation[i] * (k - 1) + 1, o;
+        if (transposed) {
+            o = (in - 1) * stride[i] - 2 * padding[i] + ek + outpad[i];
+        } else {
+            if (in + 2 * padding[i] < ek) {
+                dm_seterr("%s: kernel size %lld (dilated %lld) can't be greater than the padded "
+                          "input size %lld, got input %s, weight %s", fn, (long long)k,
+                          (long long)ek, (long long)(in + 2 * padding[i]), SHAPE(x, b1),
+                          SHAPE(w, b2));
+                return NULL;
+            }
+            o = (in + 2 * padding[i] - ek) / stride[i] + 1;
+        }
+        if (o < 1) {
+            dm_seterr("%s: output size is too small: %lld, got input %s, weight %s", fn,
+                      (long long)o, SHAPE(x, b1), SHAPE(w, b2));
+            return NULL;
+        }
+        ys[batched + 1 + i] = o;
+    }
+    int32_t st[2], pd[2], dl[2];
+    for (int i = 0; i < sp; i++) {
+        st[i] = (int32_t)stride[i]; pd[i] = (int32_t)padding[i]; dl[i] = (int32_t)dilation[i];
+    }
+    geom g;
+    fill_geom(&g, transposed, sp, x->shape, x->ndim, w->shape, st, pd, dl, groups, ys);
+    dm_tensor *xc = contig_nograd(x), *wc_ = xc ? contig_nograd(w) : NULL;
+    dm_tensor *bc = wc_ && b ? contig_nograd(b) : NULL;
+    dm_tensor *y = wc_ && (bc || !b) ? dm_tensor_new_dtype(x->ndim, ys, x->dtype) : NULL;
+    int rc = -1;
+    if (y) {
+        rc = transposed ? small_to_big(x->dtype, &g, dm__ptr(xc), dm__ptr(wc_), dm__ptr(y))
+                        : big_to_small(x->dtype, &g, dm__ptr(xc), dm__ptr(wc_), dm__ptr(y));
+        if (!rc && b) add_bias(x->dtype, dm__ptr(y), bc, g.N, cout, dm__numel(y) / g.N / cout);
+    }
+    if (xc) dm_tensor_release(xc);
+    if (wc_) dm_tensor_release(wc_);
+    if (bc) dm_tensor_release(bc);
+    if (rc) { if (y) dm_tensor_release(y); return NULL; }
+    if (dm__needs_grad(3, ins)) {
+        dm_node *n = dm__record(DM_OP_CONV, transposed, y, 3, ins);
+        if (!n) { dm_tensor_release(y); return NULL; }
+        for (int i = 0; i < 2; i++) {
+            n->par.conv.stride[i] = i < sp ? st[i] : 1;
+            n->par.conv.pad[i] = i < sp ? pd[i] : 0;
+            n->par.conv.dil[i] = i < sp ? dl[i] : 1;
+        }
+        n->par.conv.groups = (int32_t)groups;
+        n->par.conv.sp = sp;
+    }
+    return y;
+}
+
+dm_tensor *dm_conv2d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                     const int64_t stride[2], const int64_t padding[2],
+                     const int64_t dilation[2], int64_t groups)
+{
+    return conv_common(0, 2, x, w, b, stride, padding, NULL, dilation, groups);
+}
+
+dm_tensor *dm_conv1d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                     const int64_t stride[1], const int64_t padding[1],
+                     const int64_t dilation[1], int64_t groups)
+{
+    return conv_common(0, 1, x, w, b, stride, padding, NULL, dilation, groups);
+}
+
+dm_tensor *dm_conv_transpose2d(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b,
+                               const int64_t stride[2], const int64_t padding[2],
+                               const int64_t output_padding[2], const int64_t dilation[2],
+                               int64_t groups)
+{
+    return conv_common(1, 2, x, w, b, stride, padding, output_padding, dilation, groups);
+}
+
+int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
+{
+    const dm_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int transposed = n->sub, sp = n->par.conv.sp;
+    dm_dtype dt = x->dtype;
+    dm_tensor *gc = contig_nograd(gout);
+    if (!gc) return -1;
+    geom g;
+    fill_geom(&g, transposed, sp, x->shape, x->ndim, w->shape, n->par.conv.stride,
+              n->par.conv.pad, n->par.conv.dil, n->par.conv.groups, gc->shape);
+    dm_tensor *xc = NULL, *wc = NULL;
+    int rc = -1;
+    if (!(xc = contig_nograd(x)) || !(wc = contig_nograd(w))) goto done;
+    if (x->requires_grad) {
+        dm_tensor *gx = dm_tensor_new_dtype(x->ndim, x->shape, dt);
+        if (!gx) goto done;
+        int r = transposed ? big_to_small(dt, &g, dm__ptr(gc), dm__ptr(wc), dm__ptr(gx))
+                           : small_to_big(dt, &g, dm__ptr(gc), dm__ptr(wc), dm__ptr(gx));
+        if (r) { dm_tensor_release(gx); goto done; }
+        gin[0] = gx;
+    }
+    if (w->requires_grad) {
+        dm_tensor *dst = dm__grad_dest(ctx, 1);
+        dm_tensor *gw = dst ? NULL : dm_tensor_new_dtype(w->ndim, w->shape, dt);
+        if (!dst && !gw) goto done;
+        const void *big = transposed ? dm__ptr(gc) : dm__ptr(xc);
+        const void *small = transposed ? dm__ptr(xc) : dm__ptr(gc);
+        int r = weight_grad(dt, &g, big, small, dst != NULL, dm__ptr(dst ? dst : gw));
+        if (dst) dm__grad_done(ctx, 1);
+        if (r) { if (gw) dm_tensor_release(gw); goto done; }
+        if (gw) gin[1] = gw;
+    }
+    if (b && b->requires_grad) {
+        dm_tensor *gb = dm_tensor_new_dtype(1, b->shape, dt);
+        if (!gb) goto done;
+        int64_t C = b->shape[0], L = dm__numel(gc) / max1(g.N * C);
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0;
+            for (int64_t i = 0; i < g.N; i++)
+                for (int64_t j = 0; j < L; j++) {
+                    int64_t k = (i * C + c) * L + j;
+                    s += dt == DM_FLOAT32 ? ((const float *)dm__ptr(gc))[k]
+                                          : ((const double *)dm__ptr(gc))[k];
+                }
+            if (dt == DM_FLOAT32) ((float *)dm__ptr(gb))[c] = (float)s;
+            else ((double *)dm__ptr(gb))[c] = s;
+        }
+        gin[2] = gb;
+    }
+    rc = 0;
+done:
+    if (xc) dm_tensor_release(xc);
+    if (wc) dm_tensor_release(wc);
+    dm_tensor_release(gc);
+    return rc;
+}
