@@ -113,6 +113,8 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_LAYER_NORM]   = { "NativeLayerNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
     [DM_OP_GROUP_NORM]   = { "NativeGroupNormBackward0",  3, "rownorm",   dm__bw_rownorm, R0 | R1 },
     [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
+    [DM_OP_MAX_POOL2D]   = { "MaxPool2DWithIndicesBackward0", 1, NULL,    dm__bw_max_pool2d, R0 },
+    [DM_OP_AVG_POOL2D]   = { "AvgPool2DBackward0",        1, "pool",      dm__bw_avg_pool2d, 0 },
 };
 #undef R0
 #undef R1

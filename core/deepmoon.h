@@ -812,6 +812,18 @@ dm_tensor *dm_flip(const dm_tensor *t, int n, const int *dims);         /* a cop
    replicate and circular pad the last 1..3 dims of a [N x] C x ... input (float32/64) */
 enum { DM_PAD_CONSTANT = 0, DM_PAD_REFLECT, DM_PAD_REPLICATE, DM_PAD_CIRCULAR };
 dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, double value);
+/* pooling over the last two dims of [N x C x H x W] or [C x H x W] (float32/64), PyTorch
+   1.13's output sizes ((H + 2p - d(k-1) - 1) / s + 1, rounded up with ceil_mode, the last window
+   starting inside the input or left padding); padding at most kernel / 2.  indices (NULL, or
+   receives a new [.. x OH x OW] int64 tensor): the 0-based flat index in its H x W plane of
+   each maximum; a NaN in a window wins */
+dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
+                         const int64_t padding[2], const int64_t dilation[2], int ceil_mode,
+                         dm_tensor **indices);
+/* each output the mean of its window; divisor_override (0: none) replaces the window size */
+dm_tensor *dm_avg_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
+                         const int64_t padding[2], int ceil_mode, int count_include_pad,
+                         int64_t divisor_override);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

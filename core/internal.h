@@ -235,6 +235,9 @@ typedef enum {
     DM_OP_LAYER_NORM, DM_OP_GROUP_NORM,
     /* F.pad (pad.c; sub: the mode + 4 x the dims padded for the modes but constant) */
     DM_OP_PAD,
+    /* max_pool2d (saved[0]: the int64 flat index per plane), avg_pool2d (sub: count_include_pad)
+       (pool.c) */
+    DM_OP_MAX_POOL2D, DM_OP_AVG_POOL2D,
     DM_OP_COUNT
 } dm_op;
 
@@ -346,6 +349,10 @@ typedef union {
         int32_t lo[DM_MAX_DIMS];  /* output index i along dim d reads input i - lo[d]
                                      (int32: the record stays within the union's 32 bytes) */
     } pad;
+    struct {                      /* avg_pool2d: the window geometry (H, W) */
+        int32_t k[2], s[2], p[2];
+        int32_t divisor;          /* divisor_override, 0: none */
+    } pool;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -480,6 +487,8 @@ int dm__bw_diag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_tri(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_max_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_avg_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

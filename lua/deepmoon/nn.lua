@@ -28,7 +28,7 @@ local nn = {
 nn.F = nn.functional
 
 for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
-                        "shape", "loss", "serialize", "collections", "padding" }) do
+                        "shape", "loss", "serialize", "collections", "padding", "pooling" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
 

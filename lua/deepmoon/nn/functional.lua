@@ -508,6 +508,114 @@ function F.one_hot (labels, num_classes)
   return dm.one_hot(labels, n)
 end
 
+-- ---- pooling -----------------------------------------------------------------------------
+-- Sizes are a number or a list ({h, w} in 2d, {l} in 1d); the 1d forms run the 2d op on
+-- [N x C x 1 x L].  Indices are 1-based flat positions in each H x W (or L) plane.
+
+local function pool_size (fname, name, v, n, default)
+  if v == nil then v = default end
+  if math.type(v) == "integer" then
+    return n == 2 and { v, v } or { v }
+  end
+  if type(v) == "table" and #v == n then
+    local out = {}
+    for i = 1, n do
+      if math.type(v[i]) ~= "integer" then
+        error(("%s: %s must be an integer or a list of %d integers, got %s at position %d")
+              :format(fname, name, n, check.typename(v[i]), i), 4)
+      end
+      out[i] = v[i]
+    end
+    return out
+  end
+  error(("%s: %s must be an integer or a list of %d integers, got %s"):format(fname, name, n,
+        type(v) == "table" and ("a list of " .. #v) or check.typename(v)), 4)
+end
+F._pool_size = pool_size
+
+-- util.args, but a trailing list ({2, 1}: a size) is a positional argument, not options
+local function pool_args (fname, level, names, ...)
+  local n = select("#", ...)
+  while n > 0 and select(n, ...) == nil do n = n - 1 end
+  local last = n > 0 and select(n, ...) or nil
+  if type(last) == "table" and util.is_options(last) and #last > 0 then
+    local t = table.pack(...)
+    t[n + 1] = {}
+    return util.args(fname, level + 1, names, nil, table.unpack(t, 1, n + 1))
+  end
+  return util.args(fname, level + 1, names, nil, ...)
+end
+F._pool_args = pool_args
+
+local function pool_rank (fname, x, n)
+  local d = x:dim()
+  if d ~= n + 1 and d ~= n + 2 then
+    error(("%s: expected %dD or %dD input, got %s"):format(fname, n + 1, n + 2, shape_str(x)), 4)
+  end
+end
+F._pool_rank = pool_rank
+
+local function maxpool (fname, n, x, kernel_size, ...)
+  need_tensor(fname, "input", x, 3)
+  local a = pool_args(fname, 3, { "stride", "padding", "dilation", "ceil_mode",
+                                  "return_indices" }, ...)
+  local k = pool_size(fname, "kernel_size", kernel_size, n)
+  local s = pool_size(fname, "stride", a.stride, n, kernel_size)
+  local p = pool_size(fname, "padding", a.padding, n, 0)
+  local d = pool_size(fname, "dilation", a.dilation, n, 1)
+  pool_rank(fname, x, n)
+  if n == 1 then
+    local y, ix = dm.max_pool2d(x:unsqueeze(-2), { 1, k[1] }, { 1, s[1] }, { 0, p[1] },
+                                { 1, d[1] }, a.ceil_mode, a.return_indices)
+    if a.return_indices then return y:squeeze(-2), ix:squeeze(-2) end
+    return y:squeeze(-2)
+  end
+  return dm.max_pool2d(x, k, s, p, d, a.ceil_mode, a.return_indices)
+end
+F._maxpool = maxpool
+
+local function avgpool (fname, n, x, kernel_size, ...)
+  need_tensor(fname, "input", x, 3)
+  local a = pool_args(fname, 3, n == 2 and { "stride", "padding", "ceil_mode",
+                        "count_include_pad", "divisor_override" }
+                        or { "stride", "padding", "ceil_mode", "count_include_pad" }, ...)
+  local k = pool_size(fname, "kernel_size", kernel_size, n)
+  local s = pool_size(fname, "stride", a.stride, n, kernel_size)
+  local p = pool_size(fname, "padding", a.padding, n, 0)
+  local cip = a.count_include_pad
+  if cip == nil then cip = true end
+  local dv = a.divisor_override
+  if dv ~= nil and dv ~= false and math.type(dv) ~= "integer" then
+    error(("%s: divisor_override must be an integer, got %s"):format(fname,
+          check.typename(dv)), 3)
+  end
+  pool_rank(fname, x, n)
+  if n == 1 then
+    return dm.avg_pool2d(x:unsqueeze(-2), { 1, k[1] }, { 1, s[1] }, { 0, p[1] }, a.ceil_mode,
+                         cip):squeeze(-2)
+  end
+  return dm.avg_pool2d(x, k, s, p, a.ceil_mode, cip, dv or nil)
+end
+F._avgpool = avgpool
+
+--- max_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, dilation = 1]
+--- [, ceil_mode = false] [, return_indices = false]): the maximum of each window over the
+--- last two dims of [N x] C x H x W; with return_indices also the 1-based flat index in H x W
+function F.max_pool2d (x, kernel_size, ...) return maxpool("max_pool2d", 2, x, kernel_size, ...) end
+
+--- max_pool1d(x, kernel_size [, stride] [, padding] [, dilation] [, ceil_mode]
+--- [, return_indices]): max_pool2d over the last dim of [N x] C x L
+function F.max_pool1d (x, kernel_size, ...) return maxpool("max_pool1d", 1, x, kernel_size, ...) end
+
+--- avg_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, ceil_mode = false]
+--- [, count_include_pad = true] [, divisor_override]): the mean of each window over the last
+--- two dims of [N x] C x H x W
+function F.avg_pool2d (x, kernel_size, ...) return avgpool("avg_pool2d", 2, x, kernel_size, ...) end
+
+--- avg_pool1d(x, kernel_size [, stride] [, padding] [, ceil_mode] [, count_include_pad]):
+--- avg_pool2d over the last dim of [N x] C x L
+function F.avg_pool1d (x, kernel_size, ...) return avgpool("avg_pool1d", 1, x, kernel_size, ...) end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
