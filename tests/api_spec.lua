@@ -317,6 +317,13 @@ local functions = {
   normal = function () assert.are.same({2, 3}, dm.normal(0, 1, {2, 3}):size()); assert.are.same({1.5}, dm.normal(dm.tensor({1.5}), 0):totable()) end,
   randint_like = function () assert.are.same({4, 4}, dm.randint_like(dm.zeros(2), 4, 5):totable()) end,
   einsum = function () assert.are.same({{1, 3}, {-2, 4}}, dm.einsum("ij->ji", x()):totable()) end,
+  max_pool2d = function ()
+    local y, i = core.max_pool2d(dm.arange(4):float():view(1, 2, 2), {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true)
+    assert.are.same({{{3}}}, y:totable()); assert.are.same({{{4}}}, i:totable())
+  end,
+  avg_pool2d = function ()
+    assert.are.same({{{1.5}}}, core.avg_pool2d(dm.arange(4):float():view(1, 2, 2), {2, 2}, {2, 2}, {0, 0}, false, true):totable())
+  end,
 }
 
 collectgarbage()

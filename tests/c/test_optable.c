@@ -351,6 +351,29 @@ static dm_tensor *f_pad_circular(dm_tensor *const *in, void *c)
     (void)c;
     return dm_pad(A, 2, (int64_t[]){3, 2}, DM_PAD_CIRCULAR, 0);
 }
+/* pool.c: max pool (the float32 2x2 fast path too), avg pool with every option */
+static dm_tensor *f_max_pool2d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_max_pool2d(A, (int64_t[]){2, 2}, (int64_t[]){2, 2}, (int64_t[]){0, 0},
+                         (int64_t[]){1, 1}, 0, NULL);
+}
+static dm_tensor *f_max_pool2d_opts(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_max_pool2d(A, (int64_t[]){3, 2}, (int64_t[]){2, 1}, (int64_t[]){1, 1},
+                         (int64_t[]){1, 2}, 1, NULL);
+}
+static dm_tensor *f_avg_pool2d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_avg_pool2d(A, (int64_t[]){3, 3}, (int64_t[]){2, 2}, (int64_t[]){1, 1}, 1, 1, 0);
+}
+static dm_tensor *f_avg_pool2d_opts(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_avg_pool2d(A, (int64_t[]){2, 3}, (int64_t[]){1, 2}, (int64_t[]){1, 1}, 1, 0, 0) ;
+}
 /* indexing (index.c) */
 static dm_tensor *i64v(int n, const int64_t *v)
 {
@@ -489,6 +512,10 @@ static const gcase cases[] = {
     { DM_OP_PAD, -1, "pad reflect", f_pad_reflect, 1, {4}, {{1, 2, 3, 4}}, -1, 1, 0 },
     { DM_OP_PAD, -1, "pad replicate", f_pad_replicate, 1, {4}, {{2, 1, 3, 3}}, -1, 1, 0 },
     { DM_OP_PAD, -1, "pad circular", f_pad_circular, 1, {3}, {{2, 2, 4}}, -1, 1, 0 },
+    { DM_OP_MAX_POOL2D, -1, "max_pool2d 2x2", f_max_pool2d, 1, {4}, {{2, 2, 4, 5}}, -1, 1, 0 },
+    { DM_OP_MAX_POOL2D, -1, "max_pool2d padded dilated ceil", f_max_pool2d_opts, 1, {3}, {{2, 5, 6}}, -1, 1, 0 },
+    { DM_OP_AVG_POOL2D, -1, "avg_pool2d padded ceil", f_avg_pool2d, 1, {4}, {{1, 2, 5, 5}}, -1, 1, 0 },
+    { DM_OP_AVG_POOL2D, -1, "avg_pool2d exclude pad, divisor", f_avg_pool2d_opts, 1, {3}, {{2, 4, 5}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -214,3 +214,26 @@
 -- @tparam table params a list of tensors
 -- @bool[opt=false] set_to_none
 -- @usage dm.zero_grads(model:parameters())
+
+--- Max pooling over the last two dims of [N x] C x H x W as PyTorch's F.max_pool2d (sizes as
+-- {h, w} lists); with return_indices also the 1-based flat index in H x W of each maximum.
+-- @function dm.max_pool2d
+-- @tparam Tensor x
+-- @tparam table kernel_size {kh, kw}
+-- @tparam table stride {sh, sw}
+-- @tparam table padding {ph, pw}, each at most half the kernel
+-- @tparam table dilation {dh, dw}
+-- @bool ceil_mode
+-- @bool return_indices
+-- @usage local y, idx = dm.max_pool2d(x, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true)
+
+--- Average pooling over the last two dims of [N x] C x H x W as PyTorch's F.avg_pool2d.
+-- @function dm.avg_pool2d
+-- @tparam Tensor x
+-- @tparam table kernel_size {kh, kw}
+-- @tparam table stride {sh, sw}
+-- @tparam table padding {ph, pw}, each at most half the kernel
+-- @bool ceil_mode
+-- @bool count_include_pad
+-- @int[opt] divisor_override
+-- @usage dm.avg_pool2d(x, {2, 2}, {2, 2}, {0, 0}, false, true)
