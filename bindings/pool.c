@@ -68,6 +68,63 @@ static int o_avg_pool2d(lua_State *L)
     return lb_done(L, vs);
 }
 
+static int o_adaptive_avg_pool2d(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t o[2];
+    check_pair(L, 2, "adaptive_avg_pool2d", "output_size", o);
+    dm_tensor **vs = lb_newbox(L);
+    *vs = dm_adaptive_avg_pool2d(t, o);
+    return lb_done(L, vs);
+}
+
+static int o_adaptive_max_pool2d(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    int64_t o[2];
+    check_pair(L, 2, "adaptive_max_pool2d", "output_size", o);
+    int want = lua_toboolean(L, 3);
+    dm_tensor **vs = lb_newbox(L);
+    if (!want) {
+        *vs = dm_adaptive_max_pool2d(t, o, NULL);
+        return lb_done(L, vs);
+    }
+    dm_tensor **is = lb_newbox(L), *ix = NULL;
+    *vs = dm_adaptive_max_pool2d(t, o, &ix);
+    if (ix) {   /* 1-based for Lua, in a copy: the node saved ix for its backward */
+        dm_tensor *c = dm_clone(ix);
+        dm_tensor_release(ix);
+        ix = c;
+    }
+    if (ix) {
+        int64_t *q = dm_data_ptr(ix), n = dm_numel(ix);
+        for (int64_t i = 0; i < n; i++) q[i]++;
+    }
+    *is = ix;
+    lb_done(L, vs);
+    lb_done(L, is);
+    return 2;
+}
+
+/* max_unpool2d(x, indices (1-based), output_size {oh, ow}) */
+static int o_max_unpool2d(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1), *ix = lb_check(L, 2);
+    int64_t o[2];
+    check_pair(L, 3, "max_unpool2d", "output_size", o);
+    if (ix->dtype != DM_INT64)
+        return luaL_error(L, "max_unpool2d: expected int64 indices, got %s",
+                          dm_dtype_name(ix->dtype));
+    dm_tensor *z = dm_clone(ix);   /* 0-based for the core */
+    if (!z) return luaL_error(L, "%s", dm_errmsg());
+    int64_t *q = dm_data_ptr(z), n = dm_numel(z);
+    for (int64_t i = 0; i < n; i++) q[i]--;
+    dm_tensor **vs = lb_newbox(L);
+    *vs = dm_max_unpool2d(t, z, o);
+    dm_tensor_release(z);
+    return lb_done(L, vs);
+}
+
 void lb_open_pool(lua_State *L, int methods, int module)
 {
     (void)methods;
@@ -75,4 +132,10 @@ void lb_open_pool(lua_State *L, int methods, int module)
     lua_setfield(L, module, "max_pool2d");
     lua_pushcfunction(L, o_avg_pool2d);
     lua_setfield(L, module, "avg_pool2d");
+    lua_pushcfunction(L, o_adaptive_avg_pool2d);
+    lua_setfield(L, module, "adaptive_avg_pool2d");
+    lua_pushcfunction(L, o_adaptive_max_pool2d);
+    lua_setfield(L, module, "adaptive_max_pool2d");
+    lua_pushcfunction(L, o_max_unpool2d);
+    lua_setfield(L, module, "max_unpool2d");
 }

@@ -115,6 +115,9 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
     [DM_OP_MAX_POOL2D]   = { "MaxPool2DWithIndicesBackward0", 1, NULL,    dm__bw_max_pool2d, R0 },
     [DM_OP_AVG_POOL2D]   = { "AvgPool2DBackward0",        1, "pool",      dm__bw_avg_pool2d, 0 },
+    [DM_OP_ADAPTIVE_AVG_POOL2D] = { "AdaptiveAvgPool2DBackward0", 1, NULL,  dm__bw_adaptive_avg_pool2d, 0 },
+    [DM_OP_ADAPTIVE_MAX_POOL2D] = { "AdaptiveMaxPool2DBackward0", 1, NULL,  dm__bw_max_pool2d, R0 },
+    [DM_OP_MAX_UNPOOL2D] = { "MaxUnpool2DBackward0",      1, NULL,        dm__bw_max_unpool2d, 0 },
 };
 #undef R0
 #undef R1
@@ -217,6 +220,8 @@ const char *dm__node_name(const dm_node *n)
         int m = n->sub % 4, k = n->sub / 4;
         return m == 0 ? pad[0] : k >= 1 && k <= 3 ? pad[1 + 3 * (m - 1) + (k - 1)] : "?";
     }
+    /* PyTorch 1.13 takes a mean for a 1 x 1 adaptive average (sub 1) */
+    case DM_OP_ADAPTIVE_AVG_POOL2D: return n->sub ? "MeanBackward1" : "AdaptiveAvgPool2DBackward0";
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }

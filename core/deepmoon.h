@@ -824,6 +824,13 @@ dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
 dm_tensor *dm_avg_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
                          const int64_t padding[2], int ceil_mode, int count_include_pad,
                          int64_t divisor_override);
+/* adaptive pools to an out[0] x out[1] plane: output o of O over an input of I reduces
+   [floor(o I / O), ceil((o + 1) I / O)); indices as dm_max_pool2d's */
+dm_tensor *dm_adaptive_avg_pool2d(const dm_tensor *x, const int64_t out[2]);
+dm_tensor *dm_adaptive_max_pool2d(const dm_tensor *x, const int64_t out[2], dm_tensor **indices);
+/* the inverse of max pooling: x [.. x H x W] written at indices (0-based flat in each
+   out[0] x out[1] output plane, of x's shape) into zeros */
+dm_tensor *dm_max_unpool2d(const dm_tensor *x, const dm_tensor *indices, const int64_t out[2]);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

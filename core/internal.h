@@ -238,6 +238,9 @@ typedef enum {
     /* max_pool2d (saved[0]: the int64 flat index per plane), avg_pool2d (sub: count_include_pad)
        (pool.c) */
     DM_OP_MAX_POOL2D, DM_OP_AVG_POOL2D,
+    /* adaptive pools (adaptive max: saved[0] its indices, the max pool rule), max_unpool2d
+       (saved[0]: the 0-based indices into each output plane) (pool.c) */
+    DM_OP_ADAPTIVE_AVG_POOL2D, DM_OP_ADAPTIVE_MAX_POOL2D, DM_OP_MAX_UNPOOL2D,
     DM_OP_COUNT
 } dm_op;
 
@@ -489,6 +492,8 @@ int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_max_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_avg_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_adaptive_avg_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_max_unpool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

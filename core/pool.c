@@ -347,3 +347,255 @@ int dm__bw_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
     gin[0] = r;
     return 0;
 }
+
+/* ---- adaptive pools and max_unpool2d ------------------------------------------------------
+ * Adaptive windows are PyTorch's: output o of O over an input of I covers
+ * [floor(o I / O), ceil((o + 1) I / O)). */
+
+static int adaptive_geometry(const char *fn, const dm_tensor *x, const int64_t *out,
+                             int64_t *planes, int64_t *oshape)
+{
+    char b1[DM_SHAPE_BUF];
+    if (x->ndim != 3 && x->ndim != 4) {
+        dm_seterr("%s: expected 3D or 4D input, got %s", fn, SHAPE(x, b1));
+        return -1;
+    }
+    if (x->dtype != DM_FLOAT32 && x->dtype != DM_FLOAT64) {
+        dm_seterr("%s: expected a float32 or float64 input, got %s", fn,
+                  dm_dtype_name(x->dtype));
+        return -1;
+    }
+    int nd = x->ndim;
+    for (int i = 0; i < nd; i++)
+        if (x->shape[i] == 0) {
+            dm_seterr("%s: expected input with non-zero sizes, got %s", fn, SHAPE(x, b1));
+            return -1;
+        }
+    if (out[0] < 1 || out[1] < 1) {
+        dm_seterr("%s: output_size must be positive, got (%lld, %lld)", fn, (long long)out[0],
+                  (long long)out[1]);
+        return -1;
+    }
+    *planes = 1;
+    for (int i = 0; i < nd - 2; i++) { oshape[i] = x->shape[i]; *planes *= x->shape[i]; }
+    oshape[nd - 2] = out[0];
+    oshape[nd - 1] = out[1];
+    return 0;
+}
+
+static int64_t astart(int64_t o, int64_t O, int64_t I) { return (o * I) / O; }
+static int64_t aend(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
+
+#define ADAPTIVE_KERNEL(T, NAME)                                                                \
+static void NAME(const T *x, T *y, int64_t *ix, int64_t P, int64_t H, int64_t W, int64_t OH,   \
+                 int64_t OW)                                                                    \
+{                                                                                               \
+    for (int64_t pl = 0; pl < P; pl++) {                                                        \
+        const T *xp = x + pl * H * W;                                                           \
+        for (int64_t oh = 0; oh < OH; oh++) {                                                   \
+            int64_t h0 = astart(oh, OH, H), h1 = aend(oh, OH, H);                               \
+            for (int64_t ow = 0; ow < OW; ow++) {                                               \
+                int64_t w0 = astart(ow, OW, W), w1 = aend(ow, OW, W);                           \
+                int64_t o = pl * OH * OW + oh * OW + ow;                                        \
+                if (ix) {                                                                       \
+                    T mv = -INFINITY;                                                           \
+                    int64_t mi = h0 * W + w0;                                                   \
+                    for (int64_t h = h0; h < h1; h++)                                           \
+                        for (int64_t w = w0; w < w1; w++) {                                     \
+                            T v = xp[h * W + w];                                                \
+                            if (v > mv || isnan(v)) { mv = v; mi = h * W + w; }                 \
+                        }                                                                       \
+                    y[o] = mv;                                                                  \
+                    ix[o] = mi;                                                                 \
+                } else {                                                                        \
+                    T sum = 0;                                                                  \
+                    for (int64_t h = h0; h < h1; h++)                                           \
+                        for (int64_t w = w0; w < w1; w++) sum += xp[h * W + w];                 \
+                    y[o] = sum / (T)((h1 - h0) * (w1 - w0));                                    \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+}
+ADAPTIVE_KERNEL(float, adaptive_f32)
+ADAPTIVE_KERNEL(double, adaptive_f64)
+
+static dm_tensor *adaptive(const char *fn, const dm_tensor *x, const int64_t out[2],
+                           dm_tensor **indices)
+{
+    int64_t P, oshape[4];
+    if (indices) *indices = NULL;
+    if (adaptive_geometry(fn, x, out, &P, oshape)) return NULL;
+    int nd = x->ndim, is_max = indices != NULL;
+    int64_t H = x->shape[nd - 2], W = x->shape[nd - 1];
+    dm__device_of(x);
+    dm_tensor *c = contig_nograd(x);
+    if (!c) return NULL;
+    dm_tensor *y = dm_tensor_new_dtype(nd, oshape, x->dtype);
+    dm_tensor *ix = is_max ? dm_tensor_new_dtype(nd, oshape, DM_INT64) : NULL;
+    if (!y || (is_max && !ix)) {
+        dm_tensor_release(c); dm_tensor_release(y); dm_tensor_release(ix);
+        return NULL;
+    }
+    int64_t *ip = is_max ? dm__ptr(ix) : NULL;
+    if (x->dtype == DM_FLOAT64) adaptive_f64(dm__ptr(c), dm__ptr(y), ip, P, H, W, out[0], out[1]);
+    else adaptive_f32(dm__ptr(c), dm__ptr(y), ip, P, H, W, out[0], out[1]);
+    dm_tensor_release(c);
+    if (dm__needs_grad(1, &x)) {
+        dm_node *n = dm__record(is_max ? DM_OP_ADAPTIVE_MAX_POOL2D : DM_OP_ADAPTIVE_AVG_POOL2D,
+                                !is_max && out[0] == 1 && out[1] == 1, y, 1, &x);
+        if (!n || (is_max && !dm__save(n, 0, ix))) {
+            dm_tensor_release(y); dm_tensor_release(ix);
+            return NULL;
+        }
+    }
+    if (is_max) *indices = ix;
+    return y;
+}
+
+dm_tensor *dm_adaptive_avg_pool2d(const dm_tensor *x, const int64_t out[2])
+{
+    return adaptive("adaptive_avg_pool2d", x, out, NULL);
+}
+
+dm_tensor *dm_adaptive_max_pool2d(const dm_tensor *x, const int64_t out[2], dm_tensor **indices)
+{
+    dm_tensor *ix = NULL;
+    dm_tensor *y = adaptive("adaptive_max_pool2d", x, out, &ix);
+    if (indices) *indices = ix;
+    else dm_tensor_release(ix);
+    return y;
+}
+
+#define ADAPTIVE_BW(T, NAME)                                                                    \
+static void NAME(const T *g, T *r, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW)    \
+{                                                                                               \
+    for (int64_t i = 0; i < P * H * W; i++) r[i] = 0;                                           \
+    for (int64_t pl = 0; pl < P; pl++)                                                          \
+        for (int64_t oh = 0; oh < OH; oh++) {                                                   \
+            int64_t h0 = astart(oh, OH, H), h1 = aend(oh, OH, H);                               \
+            for (int64_t ow = 0; ow < OW; ow++) {                                               \
+                int64_t w0 = astart(ow, OW, W), w1 = aend(ow, OW, W);                           \
+                T v = g[pl * OH * OW + oh * OW + ow] / (T)((h1 - h0) * (w1 - w0));              \
+                for (int64_t h = h0; h < h1; h++)                                               \
+                    for (int64_t w = w0; w < w1; w++) r[pl * H * W + h * W + w] += v;           \
+            }                                                                                   \
+        }                                                                                       \
+}
+ADAPTIVE_BW(float, adaptive_bw_f32)
+ADAPTIVE_BW(double, adaptive_bw_f64)
+
+int dm__bw_adaptive_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g,
+                               dm_tensor **gin)
+{
+    if (!n->in[0] || !n->in[0]->requires_grad) return 0;
+    int nd = n->in_ndim;
+    dm_tensor *gc = contig_nograd(g);
+    if (!gc) return -1;
+    dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
+    if (!r) { dm_tensor_release(gc); return -1; }
+    int64_t H = n->in_shape[nd - 2], W = n->in_shape[nd - 1];
+    int64_t OH = gc->shape[nd - 2], OW = gc->shape[nd - 1], P = dm__numel(r) / (H * W);
+    if (g->dtype == DM_FLOAT64) adaptive_bw_f64(dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW);
+    else adaptive_bw_f32(dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW);
+    dm_tensor_release(gc);
+    gin[0] = r;
+    return 0;
+}
+
+/* x and indices [.. x H x W] (indices 0-based flat in the OH x OW output plane) */
+dm_tensor *dm_max_unpool2d(const dm_tensor *x, const dm_tensor *indices, const int64_t out[2])
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    const char *fn = "max_unpool2d";
+    if (x->ndim != 3 && x->ndim != 4) {
+        dm_seterr("%s: expected 3D or 4D input, got %s", fn, SHAPE(x, b1));
+        return NULL;
+    }
+    if (x->dtype != DM_FLOAT32 && x->dtype != DM_FLOAT64) {
+        dm_seterr("%s: expected a float32 or float64 input, got %s", fn,
+                  dm_dtype_name(x->dtype));
+        return NULL;
+    }
+    if (indices->dtype != DM_INT64) {
+        dm_seterr("%s: expected int64 indices, got %s", fn, dm_dtype_name(indices->dtype));
+        return NULL;
+    }
+    int nd = x->ndim, same = indices->ndim == nd;
+    for (int i = 0; same && i < nd; i++) same = indices->shape[i] == x->shape[i];
+    if (!same) {
+        dm_seterr("%s: expected indices of the input's shape %s, got %s", fn, SHAPE(x, b1),
+                  SHAPE(indices, b2));
+        return NULL;
+    }
+    if (out[0] < 1 || out[1] < 1) {
+        dm_seterr("%s: output_size must be positive, got (%lld, %lld)", fn, (long long)out[0],
+                  (long long)out[1]);
+        return NULL;
+    }
+    int64_t oshape[4], P = 1;
+    for (int i = 0; i < nd - 2; i++) { oshape[i] = x->shape[i]; P *= x->shape[i]; }
+    oshape[nd - 2] = out[0];
+    oshape[nd - 1] = out[1];
+    int64_t HW = x->shape[nd - 2] * x->shape[nd - 1], OHW = out[0] * out[1];
+    dm__device_of(x);
+    dm_tensor *c = contig_nograd(x), *ic = c ? contig_nograd(indices) : NULL;
+    dm_tensor *y = ic ? dm_tensor_new_dtype(nd, oshape, x->dtype) : NULL;
+    if (!y) { dm_tensor_release(c); dm_tensor_release(ic); return NULL; }
+    const int64_t *ip = dm__ptr(ic);
+    for (int64_t i = 0; i < P * HW; i++)
+        if (ip[i] < 0 || ip[i] >= OHW) {
+            dm_seterr("%s: found an invalid max index %lld (output planes are of size %lld x "
+                      "%lld)", fn, (long long)ip[i], (long long)out[0], (long long)out[1]);
+            dm_tensor_release(c); dm_tensor_release(ic); dm_tensor_release(y);
+            return NULL;
+        }
+    if (x->dtype == DM_FLOAT64) {
+        const double *s = dm__ptr(c); double *o = dm__ptr(y);
+        for (int64_t i = 0; i < P * OHW; i++) o[i] = 0;
+        for (int64_t pl = 0; pl < P; pl++)
+            for (int64_t i = 0; i < HW; i++) o[pl * OHW + ip[pl * HW + i]] = s[pl * HW + i];
+    } else {
+        const float *s = dm__ptr(c); float *o = dm__ptr(y);
+        for (int64_t i = 0; i < P * OHW; i++) o[i] = 0;
+        for (int64_t pl = 0; pl < P; pl++)
+            for (int64_t i = 0; i < HW; i++) o[pl * OHW + ip[pl * HW + i]] = s[pl * HW + i];
+    }
+    dm_tensor_release(c);
+    if (dm__needs_grad(1, &x)) {
+        dm_node *n = dm__record(DM_OP_MAX_UNPOOL2D, 0, y, 1, &x);
+        if (!n || !dm__save(n, 0, ic)) {
+            dm_tensor_release(ic); dm_tensor_release(y);
+            return NULL;
+        }
+    }
+    dm_tensor_release(ic);
+    return y;
+}
+
+/* the gradient of unpool gathers g at the indices */
+int dm__bw_max_unpool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g,
+                        dm_tensor **gin)
+{
+    if (!n->in[0] || !n->in[0]->requires_grad) return 0;
+    int nd = n->in_ndim;
+    dm_tensor *gc = contig_nograd(g);
+    if (!gc) return -1;
+    dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
+    if (!r) { dm_tensor_release(gc); return -1; }
+    int64_t HW = n->in_shape[nd - 2] * n->in_shape[nd - 1];
+    int64_t OHW = gc->shape[nd - 2] * gc->shape[nd - 1], P = dm__numel(r) / HW;
+    const int64_t *ip = dm__ptr(n->saved[0]);
+    if (g->dtype == DM_FLOAT64) {
+        const double *s = dm__ptr(gc); double *o = dm__ptr(r);
+        for (int64_t pl = 0; pl < P; pl++)
+            for (int64_t i = 0; i < HW; i++) o[pl * HW + i] = s[pl * OHW + ip[pl * HW + i]];
+    } else {
+        const float *s = dm__ptr(gc); float *o = dm__ptr(r);
+        for (int64_t pl = 0; pl < P; pl++)
+            for (int64_t i = 0; i < HW; i++) o[pl * HW + i] = s[pl * OHW + ip[pl * HW + i]];
+    }
+    dm_tensor_release(gc);
+    gin[0] = r;
+    return 0;
+}

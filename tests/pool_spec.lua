@@ -78,6 +78,31 @@ describe("pooling against PyTorch 1.13", function ()
   end)
 end)
 
+describe("max_unpool2d against PyTorch 1.13", function ()
+  for _, c in ipairs(fixture.unpool) do
+    for _, dt in ipairs({ "float64", "float32" }) do
+      it(c.name .. " (" .. dt .. ", forward and gradient)", function ()
+        local opts = dt == "float64" and F64 or {}
+        local x = T(c.x, opts):requires_grad_()
+        local ix = dm.tensor(c.indices.data, { dtype = dm.int64 }):view(c.indices.shape)
+        local y = F.max_unpool2d(x, ix, c.kernel_size, c.stride, c.padding, c.output_size)
+        assert.are.same(c.y.shape, y:size())
+        util.assert_close(c.y, y, dt == "float64" and 0 or 1e-6, "forward")
+        assert.are.equal(c.grad_fn, y.grad_fn);
+        (y * T(c.w, opts)):sum():backward()
+        util.assert_close(c.grad, x.grad, dt == "float64" and 1e-15 or 1e-5, "gradient")
+      end)
+    end
+  end
+  it("nn.MaxUnpool2d inverts nn.MaxPool2d's indices", function ()
+    local x = dm.arange(16):double():view(1, 1, 4, 4)
+    local y, i = nn.MaxPool2d(2, { return_indices = true })(x)
+    local u = nn.MaxUnpool2d(2)(y, i)
+    assert.are.same({ { { { 0, 0, 0, 0 }, { 0, 5, 0, 7 }, { 0, 0, 0, 0 }, { 0, 13, 0, 15 } } } },
+                    u:totable())
+  end)
+end)
+
 describe("pooling modules", function ()
   it("MaxPool2d and MaxPool1d: forward, return_indices, repr", function ()
     local x = dm.arange(16):double():view(1, 1, 4, 4)
@@ -91,6 +116,20 @@ describe("pooling modules", function ()
                      .. "ceil_mode=True)", tostring(nn.MaxPool2d({ 3, 2 }, 1, 1, { ceil_mode = true })))
     assert.are.equal("MaxPool1d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)",
                      tostring(nn.MaxPool1d(3, 2, 1)))
+  end)
+  it("AdaptiveAvgPool2d and AdaptiveMaxPool2d: sizes with None, return_indices, repr", function ()
+    local x = dm.arange(20):double():view(1, 4, 5)
+    assert.are.same({ { { 3.5, 5.5 }, { 13.5, 15.5 } } }, nn.AdaptiveAvgPool2d(2)(x):totable())
+    assert.are.same({ 1, 4, 3 }, nn.AdaptiveAvgPool2d({ nil, 3 })(x):size())
+    assert.are.same({ 1, 2, 5 }, nn.AdaptiveMaxPool2d({ 2, false })(x):size())
+    local y, i = nn.AdaptiveMaxPool2d(1, true)(x)
+    assert.are.same({ { { 19 } } }, y:totable())
+    assert.are.same({ { { 20 } } }, i:totable())
+    assert.are.equal("AdaptiveAvgPool2d(output_size=(None, 7))", tostring(nn.AdaptiveAvgPool2d({ nil, 7 })))
+    assert.are.equal("AdaptiveAvgPool2d(output_size=(5, 7))", tostring(nn.AdaptiveAvgPool2d({ 5, 7 })))
+    assert.are.equal("AdaptiveMaxPool2d(output_size=5)", tostring(nn.AdaptiveMaxPool2d(5)))
+    assert.are.equal("MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))",
+                     tostring(nn.MaxUnpool2d(2)))
   end)
   it("AvgPool2d and AvgPool1d: forward, options, repr", function ()
     local x = dm.arange(16):double():view(1, 4, 4)
@@ -132,6 +171,19 @@ describe("pooling errors", function ()
     assert.matches("max_pool2d: expected a float32 or float64 input, got int64",
                    util.err(F.max_pool2d, dm.tensor({ 1, 2, 3, 4 }, { dtype = dm.int64 })
                             :view(1, 2, 2), 2), nil, true)
+    assert.are.equal("AdaptiveAvgPool2d: expected 3D or 4D input, got [4]",
+                     util.err(nn.AdaptiveAvgPool2d(2), dm.zeros(4)))
+    assert.matches("adaptive_max_pool2d: output_size must be positive, got (0, 2)",
+                   util.err(F.adaptive_max_pool2d, dm.zeros(1, 3, 3), { 0, 2 }), nil, true)
+    assert.matches("adaptive_avg_pool2d: expected input with non-zero sizes, got [1 x 0 x 3]",
+                   util.err(F.adaptive_avg_pool2d, dm.zeros(1, 0, 3), 2), nil, true)
+    local y, i = F.max_pool2d(dm.randn(1, 1, 4, 5), 2, { return_indices = true })
+    assert.matches("max_unpool2d: found an invalid max index",
+                   util.err(F.max_unpool2d, y, i, 2), nil, true)
+    assert.matches("max_unpool2d: invalid output_size [9 x 9]",
+                   util.err(F.max_unpool2d, y, i, 2, { output_size = { 9, 9 } }), nil, true)
+    assert.matches("max_unpool2d: expected indices of the input's shape [1 x 1 x 2 x 2], got [1 x 4]",
+                   util.err(F.max_unpool2d, y, i:view(1, 4), 2), nil, true)
   end)
 end)
 

@@ -616,6 +616,101 @@ function F.avg_pool2d (x, kernel_size, ...) return avgpool("avg_pool2d", 2, x, k
 --- avg_pool2d over the last dim of [N x] C x L
 function F.avg_pool1d (x, kernel_size, ...) return avgpool("avg_pool1d", 1, x, kernel_size, ...) end
 
+-- output_size of the adaptive pools: a number, or a list of 2 whose nil/false entries keep
+-- the input's size (PyTorch's None)
+local function adaptive_size (fname, v, x)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then
+    error(("%s: expected 3D or 4D input, got %s"):format(fname, shape_str(x)), 4)
+  end
+  local sz = x:size()
+  if math.type(v) == "integer" then return { v, v } end
+  if type(v) == "table" and util.is_options(v) and #v <= 2 then
+    local out = {}
+    for i = 1, 2 do
+      local e = v[i]
+      if e == nil or e == false then out[i] = sz[d - 2 + i]
+      elseif math.type(e) == "integer" then out[i] = e
+      else
+        error(("%s: output_size must be an integer or a list of 2 integers (nil keeps the "
+               .. "input size), got %s at position %d"):format(fname, check.typename(e), i), 4)
+      end
+    end
+    return out
+  end
+  error(("%s: output_size must be an integer or a list of 2 integers, got %s"):format(fname,
+        check.typename(v)), 4)
+end
+F._adaptive_size = adaptive_size
+
+local function adaptive_avg (fname, x, output_size)
+  need_tensor(fname, "input", x, 3)
+  return dm.adaptive_avg_pool2d(x, adaptive_size(fname, output_size, x))
+end
+F._adaptive_avg = adaptive_avg
+
+local function adaptive_max (fname, x, output_size, return_indices)
+  need_tensor(fname, "input", x, 3)
+  return dm.adaptive_max_pool2d(x, adaptive_size(fname, output_size, x), return_indices)
+end
+F._adaptive_max = adaptive_max
+
+--- adaptive_avg_pool2d(x, output_size): the mean over PyTorch's adaptive windows of the last
+--- two dims of [N x] C x H x W to output_size (a number or {h, w}, nil entries keep the size)
+function F.adaptive_avg_pool2d (x, output_size)
+  return adaptive_avg("adaptive_avg_pool2d", x, output_size)
+end
+
+--- adaptive_max_pool2d(x, output_size [, return_indices = false]): the maximum over
+--- adaptive windows; with return_indices also the 1-based flat index in H x W
+function F.adaptive_max_pool2d (x, output_size, return_indices)
+  if util.is_options(return_indices) then
+    local a = util.args("adaptive_max_pool2d", 2, { "return_indices" }, nil, return_indices)
+    return_indices = a.return_indices
+  end
+  return adaptive_max("adaptive_max_pool2d", x, output_size, return_indices)
+end
+
+local function unpool (fname, x, indices, kernel_size, stride, padding, output_size)
+  need_tensor(fname, "input", x, 3)
+  need_tensor(fname, "indices", indices, 3)
+  local k = pool_size(fname, "kernel_size", kernel_size, 2)
+  local s = pool_size(fname, "stride", stride, 2, kernel_size)
+  local p = pool_size(fname, "padding", padding, 2, 0)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then
+    error(("%s: expected 3D or 4D input, got %s"):format(fname, shape_str(x)), 3)
+  end
+  local sz = x:size()
+  local o = {}
+  for i = 1, 2 do o[i] = (sz[d - 2 + i] - 1) * s[i] - 2 * p[i] + k[i] end
+  if output_size ~= nil then
+    if type(output_size) ~= "table" or (#output_size ~= 2 and #output_size ~= d) then
+      error(("%s: output_size must be a list of 2 or %d integers, got %s"):format(fname, d,
+            check.typename(output_size)), 3)
+    end
+    local n = #output_size
+    for i = 1, 2 do
+      local v = output_size[n - 2 + i]
+      if math.type(v) ~= "integer" or v < o[i] - s[i] or v > o[i] + s[i] then
+        error(("%s: invalid output_size %s: each must be between %d x %d and %d x %d")
+              :format(fname, format.shape_str(output_size), o[1] - s[1], o[2] - s[2],
+                      o[1] + s[1], o[2] + s[2]), 3)
+      end
+      o[i] = v
+    end
+  end
+  return dm.max_unpool2d(x, indices, o)
+end
+F._unpool = unpool
+
+--- max_unpool2d(x, indices, kernel_size [, stride = kernel_size] [, padding = 0]
+--- [, output_size]): scatters x to the 1-based indices max_pool2d returned, zeros elsewhere
+function F.max_unpool2d (x, indices, kernel_size, ...)
+  local a = pool_args("max_unpool2d", 2, { "stride", "padding", "output_size" }, ...)
+  return unpool("max_unpool2d", x, indices, kernel_size, a.stride, a.padding, a.output_size)
+end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end

@@ -102,7 +102,63 @@ local function avg_pool (name, n)
   return M
 end
 
+local function none_repr (v)
+  if type(v) ~= "table" then return tostring(v) end
+  local a, b = v[1], v[2]
+  return ("(%s, %s)"):format(a and tostring(a) or "None", b and tostring(b) or "None")
+end
+
+local function adaptive (name, is_max)
+  local M = Module:extend(name)
+  function M:__init (output_size, ...)
+    local a = util.args(name, 3, is_max and { "return_indices" } or {}, nil, ...)
+    if output_size == nil or (math.type(output_size) ~= "integer" and
+                              not (type(output_size) == "table" and #output_size <= 2)) then
+      error(("%s: output_size must be an integer or a list of 2 integers, got %s"):format(
+            name, check.typename(output_size)), 3)
+    end
+    self.output_size = type(output_size) == "table"
+      and { output_size[1] or false, output_size[2] or false } or output_size
+    if is_max then self.return_indices = a.return_indices and true or false end
+  end
+  function M:forward (x)
+    need_input(name, x, 2)
+    if is_max then
+      return F._adaptive_max(name, x, self.output_size, self.return_indices)
+    end
+    return F._adaptive_avg(name, x, self.output_size)
+  end
+  function M:extra_repr () return "output_size=" .. none_repr(self.output_size) end
+  return M
+end
+
+local MaxUnpool2d = Module:extend("MaxUnpool2d")
+function MaxUnpool2d:__init (kernel_size, ...)
+  local a = F._pool_args("MaxUnpool2d", 3, { "stride", "padding" }, ...)
+  self.kernel_size = F._pool_size("MaxUnpool2d", "kernel_size", kernel_size, 2)
+  self.stride = F._pool_size("MaxUnpool2d", "stride", a.stride, 2, kernel_size)
+  self.padding = F._pool_size("MaxUnpool2d", "padding", a.padding, 2, 0)
+end
+function MaxUnpool2d:forward (x, indices, output_size)
+  need_input("MaxUnpool2d", x, 2)
+  return F._unpool("MaxUnpool2d", x, indices, self.kernel_size, self.stride, self.padding,
+                   output_size)
+end
+function MaxUnpool2d:extra_repr ()
+  return ("kernel_size=%s, stride=%s, padding=%s"):format(size_repr(self.kernel_size),
+    size_repr(self.stride), size_repr(self.padding))
+end
+
 return {
+  --- nn.AdaptiveAvgPool2d(output_size): means over adaptive windows to output_size (a
+  --- number or {h, w}; nil/false entries keep the input size)
+  AdaptiveAvgPool2d = adaptive("AdaptiveAvgPool2d", false),
+  --- nn.AdaptiveMaxPool2d(output_size [, return_indices = false]): maxima over adaptive
+  --- windows; with return_indices also 1-based flat indices per H x W plane
+  AdaptiveMaxPool2d = adaptive("AdaptiveMaxPool2d", true),
+  --- nn.MaxUnpool2d(kernel_size [, stride = kernel_size] [, padding = 0]): forward(x,
+  --- indices [, output_size]) puts x at MaxPool2d's 1-based indices, zeros elsewhere
+  MaxUnpool2d = MaxUnpool2d,
   --- nn.MaxPool2d(kernel_size [, stride = kernel_size] [, padding = 0] [, dilation = 1]
   --- [, return_indices = false] [, ceil_mode = false]): window maxima over H x W; with
   --- return_indices forward also returns 1-based flat indices per H x W plane
