@@ -324,6 +324,17 @@ local functions = {
   avg_pool2d = function ()
     assert.are.same({{{1.5}}}, core.avg_pool2d(dm.arange(4):float():view(1, 2, 2), {2, 2}, {2, 2}, {0, 0}, false, true):totable())
   end,
+  adaptive_avg_pool2d = function ()
+    assert.are.same({{{1.5}}}, core.adaptive_avg_pool2d(dm.arange(4):float():view(1, 2, 2), {1, 1}):totable())
+  end,
+  adaptive_max_pool2d = function ()
+    local y, i = core.adaptive_max_pool2d(dm.arange(4):float():view(1, 2, 2), {1, 1}, true)
+    assert.are.same({{{3}}}, y:totable()); assert.are.same({{{4}}}, i:totable())
+  end,
+  max_unpool2d = function ()
+    local u = core.max_unpool2d(dm.tensor({5.0}):view(1, 1, 1), dm.tensor({2}, {dtype = dm.int64}):view(1, 1, 1), {1, 2})
+    assert.are.same({{{0, 5}}}, u:totable())
+  end,
 }
 
 collectgarbage()
