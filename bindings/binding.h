@@ -100,6 +100,7 @@ void lb_open_ops_shape(lua_State *L, int methods, int module);
 void lb_open_pad(lua_State *L, int methods, int module);
 void lb_open_upsample(lua_State *L, int methods, int module);
 void lb_open_conv(lua_State *L, int methods, int module);
+void lb_open_pool(lua_State *L, int methods, int module);
 void lb_open_index(lua_State *L, int methods, int module);
 /* t[key] and t[key] = v for a key that is not a string (index.c): Tensor at 1, key at 2
    (value at 3); lb_index_get pushes the result */

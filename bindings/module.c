@@ -509,6 +509,7 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_pad(L, methods, module);
     lb_open_upsample(L, methods, module);
     lb_open_conv(L, methods, module);
+    lb_open_pool(L, methods, module);
     lb_open_index(L, methods, module);
     lb_open_pt(L, methods, module);
     lb_open_autograd(L, methods, module);

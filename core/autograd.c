@@ -115,6 +115,11 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_PAD]          = { "ConstantPadNdBackward0",    1, "pad",       dm__bw_pad, 0 },
     [DM_OP_UPSAMPLE]     = { "UpsampleNearest2DBackward1", 1, "upsample", dm__bw_upsample, 0 },
     [DM_OP_CONV]         = { "ConvolutionBackward0",      3, "conv",      dm__bw_conv, R0 | R1 },
+    [DM_OP_MAX_POOL2D]   = { "MaxPool2DWithIndicesBackward0", 1, NULL,    dm__bw_max_pool2d, R0 },
+    [DM_OP_AVG_POOL2D]   = { "AvgPool2DBackward0",        1, "pool",      dm__bw_avg_pool2d, 0 },
+    [DM_OP_ADAPTIVE_AVG_POOL2D] = { "AdaptiveAvgPool2DBackward0", 1, NULL,  dm__bw_adaptive_avg_pool2d, 0 },
+    [DM_OP_ADAPTIVE_MAX_POOL2D] = { "AdaptiveMaxPool2DBackward0", 1, NULL,  dm__bw_max_pool2d, R0 },
+    [DM_OP_MAX_UNPOOL2D] = { "MaxUnpool2DBackward0",      1, NULL,        dm__bw_max_unpool2d, 0 },
 };
 #undef R0
 #undef R1
@@ -222,6 +227,8 @@ const char *dm__node_name(const dm_node *n)
             "UpsampleNearest2DBackward1", "UpsampleBilinear2DBackward1" };
         return n->sub >= 0 && n->sub < 4 ? up[n->sub] : "?";
     }
+    /* PyTorch 1.13 takes a mean for a 1 x 1 adaptive average (sub 1) */
+    case DM_OP_ADAPTIVE_AVG_POOL2D: return n->sub ? "MeanBackward1" : "AdaptiveAvgPool2DBackward0";
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }

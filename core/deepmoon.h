@@ -837,6 +837,25 @@ dm_tensor *dm_conv_transpose2d(const dm_tensor *x, const dm_tensor *w, const dm_
                                const int64_t stride[2], const int64_t padding[2],
                                const int64_t output_padding[2], const int64_t dilation[2],
                                int64_t groups);
+/* pooling over the last two dims of [N x C x H x W] or [C x H x W] (float32/64), PyTorch
+   1.13's output sizes ((H + 2p - d(k-1) - 1) / s + 1, rounded up with ceil_mode, the last window
+   starting inside the input or left padding); padding at most kernel / 2.  indices (NULL, or
+   receives a new [.. x OH x OW] int64 tensor): the 0-based flat index in its H x W plane of
+   each maximum; a NaN in a window wins */
+dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
+                         const int64_t padding[2], const int64_t dilation[2], int ceil_mode,
+                         dm_tensor **indices);
+/* each output the mean of its window; divisor_override (0: none) replaces the window size */
+dm_tensor *dm_avg_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
+                         const int64_t padding[2], int ceil_mode, int count_include_pad,
+                         int64_t divisor_override);
+/* adaptive pools to an out[0] x out[1] plane: output o of O over an input of I reduces
+   [floor(o I / O), ceil((o + 1) I / O)); indices as dm_max_pool2d's */
+dm_tensor *dm_adaptive_avg_pool2d(const dm_tensor *x, const int64_t out[2]);
+dm_tensor *dm_adaptive_max_pool2d(const dm_tensor *x, const int64_t out[2], dm_tensor **indices);
+/* the inverse of max pooling: x [.. x H x W] written at indices (0-based flat in each
+   out[0] x out[1] output plane, of x's shape) into zeros */
+dm_tensor *dm_max_unpool2d(const dm_tensor *x, const dm_tensor *indices, const int64_t out[2]);
 /* elements shifted by shifts[i] along dims[i] (wrapping); ndims 0: over the flattened t */
 dm_tensor *dm_roll(const dm_tensor *t, int nshifts, const int64_t *shifts, int ndims,
                    const int *dims);

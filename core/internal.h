@@ -239,6 +239,12 @@ typedef enum {
     DM_OP_UPSAMPLE,
     /* conv1d/conv2d (sub 0) and conv_transpose2d (sub 1) (conv.c); in {x, w, b or NULL} */
     DM_OP_CONV,
+    /* max_pool2d (saved[0]: the int64 flat index per plane), avg_pool2d (sub: count_include_pad)
+       (pool.c) */
+    DM_OP_MAX_POOL2D, DM_OP_AVG_POOL2D,
+    /* adaptive pools (adaptive max: saved[0] its indices, the max pool rule), max_unpool2d
+       (saved[0]: the 0-based indices into each output plane) (pool.c) */
+    DM_OP_ADAPTIVE_AVG_POOL2D, DM_OP_ADAPTIVE_MAX_POOL2D, DM_OP_MAX_UNPOOL2D,
     DM_OP_COUNT
 } dm_op;
 
@@ -359,6 +365,10 @@ typedef union {
         int32_t groups;
         int32_t sp;               /* spatial dims: 1 (conv1d) or 2 */
     } conv;
+    struct {                      /* avg_pool2d: the window geometry (H, W) */
+        int32_t k[2], s[2], p[2];
+        int32_t divisor;          /* divisor_override, 0: none */
+    } pool;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -495,6 +505,10 @@ int dm__bw_flip(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_pad(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_upsample(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_conv(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_max_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_avg_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_adaptive_avg_pool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_max_unpool2d(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_slice(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);

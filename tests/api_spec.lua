@@ -319,9 +319,28 @@ local functions = {
   einsum = function () assert.are.same({{1, 3}, {-2, 4}}, dm.einsum("ij->ji", x()):totable()) end,
   upsample = function ()
     assert.are.same({1, 1, 2, 2}, core.upsample(dm.tensor({1.0, 2.0}):view(1, 1, 2), {4}):view(4):totable())
+  end,
   conv = function ()
     assert.are.same({{3, 5}}, core.conv(dm.tensor({{1.0, 2.0, 3.0}}), dm.ones(1, 1, 2),
                                           dm.tensor({0.0}), {1}, {0}, {1}, 1):totable())
+  end,
+  max_pool2d = function ()
+    local y, i = core.max_pool2d(dm.arange(4):float():view(1, 2, 2), {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true)
+    assert.are.same({{{3}}}, y:totable()); assert.are.same({{{4}}}, i:totable())
+  end,
+  avg_pool2d = function ()
+    assert.are.same({{{1.5}}}, core.avg_pool2d(dm.arange(4):float():view(1, 2, 2), {2, 2}, {2, 2}, {0, 0}, false, true):totable())
+  end,
+  adaptive_avg_pool2d = function ()
+    assert.are.same({{{1.5}}}, core.adaptive_avg_pool2d(dm.arange(4):float():view(1, 2, 2), {1, 1}):totable())
+  end,
+  adaptive_max_pool2d = function ()
+    local y, i = core.adaptive_max_pool2d(dm.arange(4):float():view(1, 2, 2), {1, 1}, true)
+    assert.are.same({{{3}}}, y:totable()); assert.are.same({{{4}}}, i:totable())
+  end,
+  max_unpool2d = function ()
+    local u = core.max_unpool2d(dm.tensor({5.0}):view(1, 1, 1), dm.tensor({2}, {dtype = dm.int64}):view(1, 1, 1), {1, 2})
+    assert.are.same({{{0, 5}}}, u:totable())
   end,
 }
 

@@ -396,6 +396,48 @@ static dm_tensor *f_up_linear(dm_tensor *const *in, void *c)
     (void)c;
     return dm_upsample(A, 1, (int64_t[]){7}, (double[]){2.5}, DM_UPSAMPLE_LINEAR, 0);
 }
+/* pool.c: max pool (the float32 2x2 fast path too), avg pool with every option */
+static dm_tensor *f_max_pool2d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_max_pool2d(A, (int64_t[]){2, 2}, (int64_t[]){2, 2}, (int64_t[]){0, 0},
+                         (int64_t[]){1, 1}, 0, NULL);
+}
+static dm_tensor *f_max_pool2d_opts(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_max_pool2d(A, (int64_t[]){3, 2}, (int64_t[]){2, 1}, (int64_t[]){1, 1},
+                         (int64_t[]){1, 2}, 1, NULL);
+}
+static dm_tensor *f_avg_pool2d(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_avg_pool2d(A, (int64_t[]){3, 3}, (int64_t[]){2, 2}, (int64_t[]){1, 1}, 1, 1, 0);
+}
+static dm_tensor *f_avg_pool2d_opts(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_avg_pool2d(A, (int64_t[]){2, 3}, (int64_t[]){1, 2}, (int64_t[]){1, 1}, 1, 0, 3);
+}
+static dm_tensor *f_adaptive_avg(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_adaptive_avg_pool2d(A, (int64_t[]){3, 4});
+}
+static dm_tensor *f_adaptive_max(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return dm_adaptive_max_pool2d(A, (int64_t[]){3, 2}, NULL);
+}
+static dm_tensor *f_max_unpool(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* A [2 x 2 x 3] into 2 planes of 4 x 6, each index once */
+    dm_tensor *ix = i64(3, (int64_t[]){2, 2, 3},
+                        (int64_t[]){0, 3, 5, 13, 14, 23, 7, 2, 10, 12, 20, 17});
+    dm_tensor *y = dm_max_unpool2d(A, ix, (int64_t[]){4, 6});
+    dm_tensor_release(ix);
+    return y;
+}
 /* indexing (index.c) */
 static dm_tensor *i64v(int n, const int64_t *v)
 {
@@ -544,6 +586,13 @@ static const gcase cases[] = {
     { DM_OP_CONV, 0, "conv1d", f_conv1d, 3, {3, 3, 1}, {{2, 3, 7}, {4, 3, 3}, {4}}, -1, 1, 0 },
     { DM_OP_CONV, 1, "conv_transpose2d", f_conv_transpose2d, 3, {4, 4, 1},
       {{2, 4, 3, 3}, {4, 3, 2, 3}, {6}}, -1, 1, 0 },
+    { DM_OP_MAX_POOL2D, -1, "max_pool2d 2x2", f_max_pool2d, 1, {4}, {{2, 2, 4, 5}}, -1, 1, 0 },
+    { DM_OP_MAX_POOL2D, -1, "max_pool2d padded dilated ceil", f_max_pool2d_opts, 1, {3}, {{2, 5, 6}}, -1, 1, 0 },
+    { DM_OP_AVG_POOL2D, -1, "avg_pool2d padded ceil", f_avg_pool2d, 1, {4}, {{1, 2, 5, 5}}, -1, 1, 0 },
+    { DM_OP_AVG_POOL2D, -1, "avg_pool2d exclude pad, divisor", f_avg_pool2d_opts, 1, {3}, {{2, 4, 5}}, -1, 1, 0 },
+    { DM_OP_ADAPTIVE_AVG_POOL2D, -1, "adaptive_avg_pool2d", f_adaptive_avg, 1, {4}, {{2, 2, 5, 7}}, -1, 1, 0 },
+    { DM_OP_ADAPTIVE_MAX_POOL2D, -1, "adaptive_max_pool2d", f_adaptive_max, 1, {3}, {{2, 7, 5}}, -1, 1, 0 },
+    { DM_OP_MAX_UNPOOL2D, -1, "max_unpool2d", f_max_unpool, 1, {3}, {{2, 2, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -240,3 +240,48 @@
 -- @int groups
 -- @tparam[opt] table output_padding
 -- @usage dm.conv(x, w, b, {1, 1}, {2, 2}, {1, 1}, 1)
+--- Max pooling over the last two dims of [N x] C x H x W as PyTorch's F.max_pool2d (sizes as
+-- {h, w} lists); with return_indices also the 1-based flat index in H x W of each maximum.
+-- @function dm.max_pool2d
+-- @tparam Tensor x
+-- @tparam table kernel_size {kh, kw}
+-- @tparam table stride {sh, sw}
+-- @tparam table padding {ph, pw}, each at most half the kernel
+-- @tparam table dilation {dh, dw}
+-- @bool ceil_mode
+-- @bool return_indices
+-- @usage local y, idx = dm.max_pool2d(x, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true)
+
+--- Average pooling over the last two dims of [N x] C x H x W as PyTorch's F.avg_pool2d.
+-- @function dm.avg_pool2d
+-- @tparam Tensor x
+-- @tparam table kernel_size {kh, kw}
+-- @tparam table stride {sh, sw}
+-- @tparam table padding {ph, pw}, each at most half the kernel
+-- @bool ceil_mode
+-- @bool count_include_pad
+-- @int[opt] divisor_override
+-- @usage dm.avg_pool2d(x, {2, 2}, {2, 2}, {0, 0}, false, true)
+
+--- Adaptive average pooling of the last two dims of [N x] C x H x W to output_size, with
+-- PyTorch's windows [floor(o H / OH), ceil((o + 1) H / OH)).
+-- @function dm.adaptive_avg_pool2d
+-- @tparam Tensor x
+-- @tparam table output_size {oh, ow}
+-- @usage dm.adaptive_avg_pool2d(x, {1, 1})
+
+--- Adaptive max pooling of the last two dims to output_size; with return_indices also the
+-- 1-based flat index in H x W of each maximum.
+-- @function dm.adaptive_max_pool2d
+-- @tparam Tensor x
+-- @tparam table output_size {oh, ow}
+-- @bool[opt=false] return_indices
+-- @usage local y, idx = dm.adaptive_max_pool2d(x, {2, 2}, true)
+
+--- The inverse of max pooling: x [N x] C x H x W written at its 1-based indices into each
+-- zeroed output_size plane.
+-- @function dm.max_unpool2d
+-- @tparam Tensor x
+-- @tparam Tensor indices int64, x's shape
+-- @tparam table output_size {oh, ow}
+-- @usage dm.max_unpool2d(y, idx, {4, 4})

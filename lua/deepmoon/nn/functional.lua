@@ -678,6 +678,209 @@ function F.fold (x, ...)
   return dm.conv(x4, pick_weight(c, k, x.dtype), nil, st, pad, dil, c, op)
 end
 
+-- ---- pooling -----------------------------------------------------------------------------
+-- Sizes are a number or a list ({h, w} in 2d, {l} in 1d); the 1d forms run the 2d op on
+-- [N x C x 1 x L].  Indices are 1-based flat positions in each H x W (or L) plane.
+
+local function pool_size (fname, name, v, n, default)
+  if v == nil then v = default end
+  if math.type(v) == "integer" then
+    return n == 2 and { v, v } or { v }
+  end
+  if type(v) == "table" and #v == n then
+    local out = {}
+    for i = 1, n do
+      if math.type(v[i]) ~= "integer" then
+        error(("%s: %s must be an integer or a list of %d integers, got %s at position %d")
+              :format(fname, name, n, check.typename(v[i]), i), 4)
+      end
+      out[i] = v[i]
+    end
+    return out
+  end
+  error(("%s: %s must be an integer or a list of %d integers, got %s"):format(fname, name, n,
+        type(v) == "table" and ("a list of " .. #v) or check.typename(v)), 4)
+end
+F._pool_size = pool_size
+
+-- util.args, but a trailing list ({2, 1}: a size) is a positional argument, not options
+local function pool_args (fname, level, names, ...)
+  local n = select("#", ...)
+  while n > 0 and select(n, ...) == nil do n = n - 1 end
+  local last = n > 0 and select(n, ...) or nil
+  if type(last) == "table" and util.is_options(last) and #last > 0 then
+    local t = table.pack(...)
+    t[n + 1] = {}
+    return util.args(fname, level + 1, names, nil, table.unpack(t, 1, n + 1))
+  end
+  return util.args(fname, level + 1, names, nil, ...)
+end
+F._pool_args = pool_args
+
+local function pool_rank (fname, x, n)
+  local d = x:dim()
+  if d ~= n + 1 and d ~= n + 2 then
+    error(("%s: expected %dD or %dD input, got %s"):format(fname, n + 1, n + 2, shape_str(x)), 4)
+  end
+end
+F._pool_rank = pool_rank
+
+local function maxpool (fname, n, x, kernel_size, ...)
+  need_tensor(fname, "input", x, 3)
+  local a = pool_args(fname, 3, { "stride", "padding", "dilation", "ceil_mode",
+                                  "return_indices" }, ...)
+  local k = pool_size(fname, "kernel_size", kernel_size, n)
+  local s = pool_size(fname, "stride", a.stride, n, kernel_size)
+  local p = pool_size(fname, "padding", a.padding, n, 0)
+  local d = pool_size(fname, "dilation", a.dilation, n, 1)
+  pool_rank(fname, x, n)
+  if n == 1 then
+    local y, ix = dm.max_pool2d(x:unsqueeze(-2), { 1, k[1] }, { 1, s[1] }, { 0, p[1] },
+                                { 1, d[1] }, a.ceil_mode, a.return_indices)
+    if a.return_indices then return y:squeeze(-2), ix:squeeze(-2) end
+    return y:squeeze(-2)
+  end
+  return dm.max_pool2d(x, k, s, p, d, a.ceil_mode, a.return_indices)
+end
+F._maxpool = maxpool
+
+local function avgpool (fname, n, x, kernel_size, ...)
+  need_tensor(fname, "input", x, 3)
+  local a = pool_args(fname, 3, n == 2 and { "stride", "padding", "ceil_mode",
+                        "count_include_pad", "divisor_override" }
+                        or { "stride", "padding", "ceil_mode", "count_include_pad" }, ...)
+  local k = pool_size(fname, "kernel_size", kernel_size, n)
+  local s = pool_size(fname, "stride", a.stride, n, kernel_size)
+  local p = pool_size(fname, "padding", a.padding, n, 0)
+  local cip = a.count_include_pad
+  if cip == nil then cip = true end
+  local dv = a.divisor_override
+  if dv ~= nil and dv ~= false and math.type(dv) ~= "integer" then
+    error(("%s: divisor_override must be an integer, got %s"):format(fname,
+          check.typename(dv)), 3)
+  end
+  pool_rank(fname, x, n)
+  if n == 1 then
+    return dm.avg_pool2d(x:unsqueeze(-2), { 1, k[1] }, { 1, s[1] }, { 0, p[1] }, a.ceil_mode,
+                         cip):squeeze(-2)
+  end
+  return dm.avg_pool2d(x, k, s, p, a.ceil_mode, cip, dv or nil)
+end
+F._avgpool = avgpool
+
+--- max_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, dilation = 1]
+--- [, ceil_mode = false] [, return_indices = false]): the maximum of each window over the
+--- last two dims of [N x] C x H x W; with return_indices also the 1-based flat index in H x W
+function F.max_pool2d (x, kernel_size, ...) return maxpool("max_pool2d", 2, x, kernel_size, ...) end
+
+--- max_pool1d(x, kernel_size [, stride] [, padding] [, dilation] [, ceil_mode]
+--- [, return_indices]): max_pool2d over the last dim of [N x] C x L
+function F.max_pool1d (x, kernel_size, ...) return maxpool("max_pool1d", 1, x, kernel_size, ...) end
+
+--- avg_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, ceil_mode = false]
+--- [, count_include_pad = true] [, divisor_override]): the mean of each window over the last
+--- two dims of [N x] C x H x W
+function F.avg_pool2d (x, kernel_size, ...) return avgpool("avg_pool2d", 2, x, kernel_size, ...) end
+
+--- avg_pool1d(x, kernel_size [, stride] [, padding] [, ceil_mode] [, count_include_pad]):
+--- avg_pool2d over the last dim of [N x] C x L
+function F.avg_pool1d (x, kernel_size, ...) return avgpool("avg_pool1d", 1, x, kernel_size, ...) end
+
+-- output_size of the adaptive pools: a number, or a list of 2 whose nil/false entries keep
+-- the input's size (PyTorch's None)
+local function adaptive_size (fname, v, x)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then
+    error(("%s: expected 3D or 4D input, got %s"):format(fname, shape_str(x)), 4)
+  end
+  local sz = x:size()
+  if math.type(v) == "integer" then return { v, v } end
+  if type(v) == "table" and util.is_options(v) and #v <= 2 then
+    local out = {}
+    for i = 1, 2 do
+      local e = v[i]
+      if e == nil or e == false then out[i] = sz[d - 2 + i]
+      elseif math.type(e) == "integer" then out[i] = e
+      else
+        error(("%s: output_size must be an integer or a list of 2 integers (nil keeps the "
+               .. "input size), got %s at position %d"):format(fname, check.typename(e), i), 4)
+      end
+    end
+    return out
+  end
+  error(("%s: output_size must be an integer or a list of 2 integers, got %s"):format(fname,
+        check.typename(v)), 4)
+end
+F._adaptive_size = adaptive_size
+
+local function adaptive_avg (fname, x, output_size)
+  need_tensor(fname, "input", x, 3)
+  return dm.adaptive_avg_pool2d(x, adaptive_size(fname, output_size, x))
+end
+F._adaptive_avg = adaptive_avg
+
+local function adaptive_max (fname, x, output_size, return_indices)
+  need_tensor(fname, "input", x, 3)
+  return dm.adaptive_max_pool2d(x, adaptive_size(fname, output_size, x), return_indices)
+end
+F._adaptive_max = adaptive_max
+
+--- adaptive_avg_pool2d(x, output_size): the mean over PyTorch's adaptive windows of the last
+--- two dims of [N x] C x H x W to output_size (a number or {h, w}, nil entries keep the size)
+function F.adaptive_avg_pool2d (x, output_size)
+  return adaptive_avg("adaptive_avg_pool2d", x, output_size)
+end
+
+--- adaptive_max_pool2d(x, output_size [, return_indices = false]): the maximum over
+--- adaptive windows; with return_indices also the 1-based flat index in H x W
+function F.adaptive_max_pool2d (x, output_size, return_indices)
+  if util.is_options(return_indices) then
+    local a = util.args("adaptive_max_pool2d", 2, { "return_indices" }, nil, return_indices)
+    return_indices = a.return_indices
+  end
+  return adaptive_max("adaptive_max_pool2d", x, output_size, return_indices)
+end
+
+local function unpool (fname, x, indices, kernel_size, stride, padding, output_size)
+  need_tensor(fname, "input", x, 3)
+  need_tensor(fname, "indices", indices, 3)
+  local k = pool_size(fname, "kernel_size", kernel_size, 2)
+  local s = pool_size(fname, "stride", stride, 2, kernel_size)
+  local p = pool_size(fname, "padding", padding, 2, 0)
+  local d = x:dim()
+  if d ~= 3 and d ~= 4 then
+    error(("%s: expected 3D or 4D input, got %s"):format(fname, shape_str(x)), 3)
+  end
+  local sz = x:size()
+  local o = {}
+  for i = 1, 2 do o[i] = (sz[d - 2 + i] - 1) * s[i] - 2 * p[i] + k[i] end
+  if output_size ~= nil then
+    if type(output_size) ~= "table" or (#output_size ~= 2 and #output_size ~= d) then
+      error(("%s: output_size must be a list of 2 or %d integers, got %s"):format(fname, d,
+            check.typename(output_size)), 3)
+    end
+    local n = #output_size
+    for i = 1, 2 do
+      local v = output_size[n - 2 + i]
+      if math.type(v) ~= "integer" or v < o[i] - s[i] or v > o[i] + s[i] then
+        error(("%s: invalid output_size %s: each must be between %d x %d and %d x %d")
+              :format(fname, format.shape_str(output_size), o[1] - s[1], o[2] - s[2],
+                      o[1] + s[1], o[2] + s[2]), 3)
+      end
+      o[i] = v
+    end
+  end
+  return dm.max_unpool2d(x, indices, o)
+end
+F._unpool = unpool
+
+--- max_unpool2d(x, indices, kernel_size [, stride = kernel_size] [, padding = 0]
+--- [, output_size]): scatters x to the 1-based indices max_pool2d returned, zeros elsewhere
+function F.max_unpool2d (x, indices, kernel_size, ...)
+  local a = pool_args("max_unpool2d", 2, { "stride", "padding", "output_size" }, ...)
+  return unpool("max_unpool2d", x, indices, kernel_size, a.stride, a.padding, a.output_size)
+end
+
 -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
 -- size and scale_factor lists given as positional arguments, boxed so that util.args does not take
 -- it for the options table (unboxed by the caller)
