@@ -3,7 +3,7 @@
 -- dataset-fashion-mnist, which `make` installs), with a progress bar per epoch and the loss
 -- and accuracy curves drawn to an SVG file.
 -- Run:  ./deepmoon examples/fashion_mnist.lua [epochs [training images [plot.svg]]]
---   defaults: 8 epochs over all 60 000 images, fashion_mnist.svg
+--   defaults: 3 epochs over all 60 000 images, fashion_mnist.svg
 local dm = require "deepmoon"
 local nn = require "deepmoon.nn"
 local optim = require "deepmoon.optim"
@@ -11,7 +11,7 @@ local data = require "deepmoon.data"
 local progress = require "deepmoon.progress"
 local plot = require "deepmoon.plot"
 
-local epochs = tonumber(arg and arg[1]) or 8
+local epochs = tonumber(arg and arg[1]) or 3
 local n_train = tonumber(arg and arg[2])
 local svg = arg and arg[3] or "fashion_mnist.svg"
 
