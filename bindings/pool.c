@@ -118,7 +118,7 @@ static int o_max_unpool2d(lua_State *L)
     dm_tensor *z = dm_clone(ix);   /* 0-based for the core */
     if (!z) return luaL_error(L, "%s", dm_errmsg());
     int64_t *q = dm_data_ptr(z), n = dm_numel(z);
-    for (int64_t i = 0; i < n; i++) q[i]--;
+    for (int64_t i = 0; i < n; i++) q[i] = q[i] >= 1 ? q[i] - 1 : -1;   /* below 1: invalid */
     dm_tensor **vs = lb_newbox(L);
     *vs = dm_max_unpool2d(t, z, o);
     dm_tensor_release(z);

@@ -29,6 +29,6 @@ done | xargs -r -n 3 -P "${FUZZ_JOBS:-2}" sh -c '
         exec '"\"$cc\" $flags"' -c "$1" -o "$2"
     fi'
 for t in "$@"; do
-    "$cc" $flags $san -fsanitize=fuzzer "$out"/obj/*.o "tests/fuzz/fuzz_$t.c" -lm -o "$out/fuzz_$t"
-    "$cc" $flags -DFUZZ_CLASSIFY "$out"/plain/*.o "tests/fuzz/fuzz_$t.c" -lm -o "$out/classify_$t"
+    "$cc" $flags $san -fsanitize=fuzzer "$out"/obj/*.o "tests/fuzz/fuzz_$t.c" -lz -lm -o "$out/fuzz_$t"
+    "$cc" $flags -DFUZZ_CLASSIFY "$out"/plain/*.o "tests/fuzz/fuzz_$t.c" -lz -lm -o "$out/classify_$t"
 done

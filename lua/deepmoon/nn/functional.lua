@@ -192,6 +192,12 @@ function F.instance_norm (x, ...)
                                             "use_input_stats", "momentum", "eps" },
                       { "unbatched" }, ...)
   local eps, momentum = a.eps or 1e-5, a.momentum or 0.1
+  for _, k in ipairs({ "running_mean", "running_var", "weight", "bias" }) do
+    if a[k] ~= nil then need_tensor("instance_norm", k, a[k], 2) end
+  end
+  if type(eps) ~= "number" or type(momentum) ~= "number" then
+    error("instance_norm: eps and momentum must be numbers", 2)
+  end
   local use = a.use_input_stats
   if use == nil then use = true end
   local xb = a.unbatched and x:unsqueeze(1) or x
@@ -513,7 +519,7 @@ local function conv_size (fn, name, v, sp, lo)
   local out = {}
   if math.type(v) == "integer" then
     for i = 1, sp do out[i] = v end
-  elseif type(v) == "table" and #v == sp then
+  elseif type(v) == "table" and rawlen(v) == sp then
     for i = 1, sp do
       if math.type(v[i]) ~= "integer" then out = nil break end
       out[i] = v[i]
@@ -522,7 +528,7 @@ local function conv_size (fn, name, v, sp, lo)
     out = nil
   end
   if out then
-    for i = 1, sp do if out[i] < lo then out = nil break end end
+    for i = 1, sp do if out[i] < lo or out[i] > 2147483647 then out = nil break end end
   end
   if not out then
     error(("%s: %s must be an integer >= %d or a list of %d such integers, got %s"):format(
@@ -687,7 +693,7 @@ local function pool_size (fname, name, v, n, default)
   if math.type(v) == "integer" then
     return n == 2 and { v, v } or { v }
   end
-  if type(v) == "table" and #v == n then
+  if type(v) == "table" and rawlen(v) == n then
     local out = {}
     for i = 1, n do
       if math.type(v[i]) ~= "integer" then
@@ -699,7 +705,7 @@ local function pool_size (fname, name, v, n, default)
     return out
   end
   error(("%s: %s must be an integer or a list of %d integers, got %s"):format(fname, name, n,
-        type(v) == "table" and ("a list of " .. #v) or check.typename(v)), 4)
+        type(v) == "table" and ("a list of " .. rawlen(v)) or check.typename(v)), 4)
 end
 F._pool_size = pool_size
 
@@ -708,7 +714,7 @@ local function pool_args (fname, level, names, ...)
   local n = select("#", ...)
   while n > 0 and select(n, ...) == nil do n = n - 1 end
   local last = n > 0 and select(n, ...) or nil
-  if type(last) == "table" and util.is_options(last) and #last > 0 then
+  if type(last) == "table" and util.is_options(last) and rawlen(last) > 0 then
     local t = table.pack(...)
     t[n + 1] = {}
     return util.args(fname, level + 1, names, nil, table.unpack(t, 1, n + 1))
@@ -795,7 +801,7 @@ local function adaptive_size (fname, v, x)
   end
   local sz = x:size()
   if math.type(v) == "integer" then return { v, v } end
-  if type(v) == "table" and util.is_options(v) and #v <= 2 then
+  if type(v) == "table" and util.is_options(v) and rawlen(v) <= 2 then
     local out = {}
     for i = 1, 2 do
       local e = v[i]
@@ -943,10 +949,10 @@ function F.interpolate (x, ...)
   end
   local function list (what, v, isint)
     if type(v) == "number" then v = k == 2 and { v, v } or { v } end
-    if type(v) ~= "table" or #v ~= k then
+    if type(v) ~= "table" or rawlen(v) ~= k then
       error(("interpolate: %s must be a number or a list of %d (the spatial dims of input %s), "
              .. "got %s"):format(what, k, shape_str(x), type(v) == "table"
-             and ("a list of " .. #v) or check.typename(v)), 3)
+             and ("a list of " .. rawlen(v)) or check.typename(v)), 3)
     end
     local out = {}
     for i = 1, k do

@@ -43,7 +43,7 @@ local function define (name, fixed_mode, fixed_align)
     else
       info = "size=" .. pyval(self.size)
     end
-    return info .. ", mode=" .. self.mode
+    return info .. ", mode=" .. tostring(self.mode)
   end
   return M
 end
