@@ -21,6 +21,19 @@ static void check_pair(lua_State *L, int idx, const char *fn, const char *name, 
     }
 }
 
+/* 0-based indices from the core -> a 1-based copy for Lua (the node saved the 0-based ones
+   for its backward); releases ix.  NULL when out of memory */
+static dm_tensor *one_based(dm_tensor *ix)
+{
+    dm_tensor *c = dm_clone(ix);
+    dm_tensor_release(ix);
+    if (c) {
+        int64_t *q = dm_data_ptr(c), n = dm_numel(c);
+        for (int64_t i = 0; i < n; i++) q[i]++;
+    }
+    return c;
+}
+
 static int o_max_pool2d(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
@@ -37,16 +50,7 @@ static int o_max_pool2d(lua_State *L)
     }
     dm_tensor **is = lb_newbox(L), *ix = NULL;
     *vs = dm_max_pool2d(t, k, s, p, d, ceil, &ix);
-    if (ix) {   /* 1-based for Lua, in a copy: the node saved ix for its backward */
-        dm_tensor *c = dm_clone(ix);
-        dm_tensor_release(ix);
-        ix = c;
-    }
-    if (ix) {
-        int64_t *q = dm_data_ptr(ix), n = dm_numel(ix);
-        for (int64_t i = 0; i < n; i++) q[i]++;
-    }
-    *is = ix;
+    *is = ix ? one_based(ix) : NULL;
     lb_done(L, vs);
     lb_done(L, is);
     return 2;
@@ -91,16 +95,7 @@ static int o_adaptive_max_pool2d(lua_State *L)
     }
     dm_tensor **is = lb_newbox(L), *ix = NULL;
     *vs = dm_adaptive_max_pool2d(t, o, &ix);
-    if (ix) {   /* 1-based for Lua, in a copy: the node saved ix for its backward */
-        dm_tensor *c = dm_clone(ix);
-        dm_tensor_release(ix);
-        ix = c;
-    }
-    if (ix) {
-        int64_t *q = dm_data_ptr(ix), n = dm_numel(ix);
-        for (int64_t i = 0; i < n; i++) q[i]++;
-    }
-    *is = ix;
+    *is = ix ? one_based(ix) : NULL;
     lb_done(L, vs);
     lb_done(L, is);
     return 2;

@@ -13,6 +13,45 @@ local util = require "deepmoon.nn.util"
 local Module, Parameter = module.Module, module.Parameter
 local pyrepr = util.pyrepr
 
+local function check_eps (cls, eps)
+  if eps == nil then return 1e-5 end
+  if type(eps) ~= "number" or eps < 0 then
+    error(("%s: eps must be a non-negative number, got %s"):format(cls, tostring(eps)), 4)
+  end
+  return eps
+end
+
+local function check_dtype (cls, dtype)
+  dtype = dtype or dm.float32
+  if dtype ~= dm.float32 and dtype ~= dm.float64 then
+    error(("%s: dtype must be dm.float32 or dm.float64, got %s"):format(cls, tostring(dtype)), 4)
+  end
+  return dtype
+end
+
+local function is_pos_int (n) return math.type(n) == "integer" and n > 0 end
+
+local function shape_text (s) return "[" .. table.concat(s, " x ") .. "]" end
+
+-- weight (ones) and bias (zeros) of the given size as parameters, or both registered as none
+local function affine_params (self, on, size, like)
+  if on then
+    self.weight = Parameter(dm.ones(size, like))
+    self.bias = Parameter(dm.zeros(size, like))
+  else
+    self:register_parameter("weight", nil)
+    self:register_parameter("bias", nil)
+  end
+end
+
+-- running_mean (zeros), running_var (ones) and num_batches_tracked (int64 0) as buffers, or
+-- all three registered as none
+local function running_stats (self, on, n, like)
+  self:register_buffer("running_mean", on and dm.zeros(n, like) or nil)
+  self:register_buffer("running_var", on and dm.ones(n, like) or nil)
+  self:register_buffer("num_batches_tracked", on and dm.tensor(0) or nil)   -- int64, as PyTorch
+end
+
 local BatchNorm1d = Module:extend("BatchNorm1d")
 -- the ranks each class takes, and how its error messages show a sample
 BatchNorm1d._ranks, BatchNorm1d._rank_text = { [2] = true, [3] = true }, "2D or 3D"
@@ -35,11 +74,7 @@ function BatchNorm1d:__init (...)
     error((cls .. ": num_features must be a positive integer, got %s"):format(tostring(n)),
           3)
   end
-  local eps = a.eps
-  if eps == nil then eps = 1e-5 end
-  if type(eps) ~= "number" or eps < 0 then
-    error((cls .. ": eps must be a non-negative number, got %s"):format(tostring(eps)), 3)
-  end
+  local eps = check_eps(cls, a.eps)
   local momentum = a.momentum
   if momentum == nil then momentum = 0.1 end
   if momentum ~= false and type(momentum) ~= "number" then
@@ -51,30 +86,11 @@ function BatchNorm1d:__init (...)
                           "boolean", true, 3)
   -- {dtype = dm.float64}: parameters and running statistics of that dtype (the input's must
   -- match, as in PyTorch)
-  local dtype = a.dtype or dm.float32
-  if dtype ~= dm.float32 and dtype ~= dm.float64 then
-    error((cls .. ": dtype must be dm.float32 or dm.float64, got %s"):format(
-      tostring(dtype)), 3)
-  end
-  local like = { dtype = dtype }
+  local like = { dtype = check_dtype(cls, a.dtype) }
   self.num_features, self.eps, self.momentum = n, eps, momentum
   self.affine, self.track_running_stats = affine, track
-  if affine then
-    self.weight = Parameter(dm.ones(n, like))
-    self.bias = Parameter(dm.zeros(n, like))
-  else
-    self:register_parameter("weight", nil)
-    self:register_parameter("bias", nil)
-  end
-  if track then
-    self:register_buffer("running_mean", dm.zeros(n, like))
-    self:register_buffer("running_var", dm.ones(n, like))
-    self:register_buffer("num_batches_tracked", dm.tensor(0))     -- int64, as in PyTorch
-  else
-    self:register_buffer("running_mean", nil)
-    self:register_buffer("running_var", nil)
-    self:register_buffer("num_batches_tracked", nil)
-  end
+  affine_params(self, affine, n, like)
+  running_stats(self, track, n, like)
 end
 
 --- Running statistics back to mean 0, variance 1, no batches seen.
@@ -150,26 +166,6 @@ function BatchNorm3d:__init (...) return BatchNorm1d.__init(self, ...) end
 
 local F = require "deepmoon.nn.functional"
 
-local function check_eps (cls, eps)
-  if eps == nil then return 1e-5 end
-  if type(eps) ~= "number" or eps < 0 then
-    error(("%s: eps must be a non-negative number, got %s"):format(cls, tostring(eps)), 4)
-  end
-  return eps
-end
-
-local function check_dtype (cls, dtype)
-  dtype = dtype or dm.float32
-  if dtype ~= dm.float32 and dtype ~= dm.float64 then
-    error(("%s: dtype must be dm.float32 or dm.float64, got %s"):format(cls, tostring(dtype)), 4)
-  end
-  return dtype
-end
-
-local function is_pos_int (n) return math.type(n) == "integer" and n > 0 end
-
-local function shape_text (s) return "[" .. table.concat(s, " x ") .. "]" end
-
 local LayerNorm = Module:extend("LayerNorm")
 
 --- nn.LayerNorm(normalized_shape [, eps = 1e-5] [, elementwise_affine = true]), also as an
@@ -200,13 +196,7 @@ function LayerNorm:__init (ns, ...)
   self.elementwise_affine = check.arg("LayerNorm", "elementwise_affine", a.elementwise_affine,
                                       "boolean", true, 3)
   local like = { dtype = check_dtype("LayerNorm", a.dtype) }
-  if self.elementwise_affine then
-    self.weight = Parameter(dm.ones(shape, like))
-    self.bias = Parameter(dm.zeros(shape, like))
-  else
-    self:register_parameter("weight", nil)
-    self:register_parameter("bias", nil)
-  end
+  affine_params(self, self.elementwise_affine, shape, like)
 end
 
 function LayerNorm:forward (x)
@@ -251,13 +241,7 @@ function GroupNorm:__init (...)
   self.eps = check_eps("GroupNorm", a.eps)
   self.affine = check.arg("GroupNorm", "affine", a.affine, "boolean", true, 3)
   local like = { dtype = check_dtype("GroupNorm", a.dtype) }
-  if self.affine then
-    self.weight = Parameter(dm.ones(c, like))
-    self.bias = Parameter(dm.zeros(c, like))
-  else
-    self:register_parameter("weight", nil)
-    self:register_parameter("bias", nil)
-  end
+  affine_params(self, self.affine, c, like)
 end
 
 function GroupNorm:forward (x)
@@ -305,22 +289,8 @@ function InstanceNorm1d:__init (...)
   self.track_running_stats = check.arg(cls, "track_running_stats", a.track_running_stats,
                                        "boolean", false, 3)
   local like = { dtype = check_dtype(cls, a.dtype) }
-  if self.affine then
-    self.weight = Parameter(dm.ones(n, like))
-    self.bias = Parameter(dm.zeros(n, like))
-  else
-    self:register_parameter("weight", nil)
-    self:register_parameter("bias", nil)
-  end
-  if self.track_running_stats then
-    self:register_buffer("running_mean", dm.zeros(n, like))
-    self:register_buffer("running_var", dm.ones(n, like))
-    self:register_buffer("num_batches_tracked", dm.tensor(0))
-  else
-    self:register_buffer("running_mean", nil)
-    self:register_buffer("running_var", nil)
-    self:register_buffer("num_batches_tracked", nil)
-  end
+  affine_params(self, self.affine, n, like)
+  running_stats(self, self.track_running_stats, n, like)
 end
 
 function InstanceNorm1d:forward (x)
