@@ -31,6 +31,12 @@ describe("vision layers on hostile input", function ()
     assert.truthy(tostring(e):find("fold: ", 1, true), tostring(e))
   end)
 
+  it("Unflatten reads its sizes as a plain list (a hostile __len)", function ()
+    local hostile = setmetatable({}, { __len = function () return "x" end })
+    assert.are.equal("Unflatten: unflattened_size must be a list of sizes, e.g. {1, 8, 8}",
+                     util.err(nn.Unflatten, 2, hostile))
+  end)
+
   it("max_unpool2d refuses indices below 1 (the most negative integer too)", function ()
     local ix = dm.full({ 1, 1, 2, 2 }, math.mininteger, { dtype = dm.int64 })
     local ok, e = pcall(F.max_unpool2d, dm.zeros(1, 1, 2, 2), ix, 2)

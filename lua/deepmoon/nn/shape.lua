@@ -50,15 +50,18 @@ function Unflatten:__init (dim, sizes)
     error(("Unflatten: dim must be a non-zero integer (dims are 1-based), got %s"):format(
       tostring(dim)), 3)
   end
-  local ok = type(sizes) == "table" and #sizes >= 1
-  for i = 1, ok and #sizes or 0 do
-    ok = ok and math.type(sizes[i]) == "integer" and (sizes[i] >= 0 or sizes[i] == -1)
+  local n = type(sizes) == "table" and rawlen(sizes) or 0     -- rawlen: a list, not a __len
+  local copy = {}
+  for i = 1, n do
+    local v = rawget(sizes, i)
+    if math.type(v) ~= "integer" or (v < 0 and v ~= -1) then n = 0 break end
+    copy[i] = v
   end
-  if not ok then
+  if n < 1 then
     error("Unflatten: unflattened_size must be a list of sizes, e.g. {1, 8, 8}", 3)
   end
   self.dim = dim
-  self.unflattened_size = { table.unpack(sizes) }
+  self.unflattened_size = copy
 end
 
 function Unflatten:forward (x)
