@@ -9,9 +9,9 @@ local Module = module.Module
 
 local function pyval (v, as_float)
   if type(v) == "table" then
-    local parts = {}
-    for i = 1, #v do parts[i] = util.pyrepr(v[i], as_float) end
-    return "(" .. table.concat(parts, ", ") .. (#v == 1 and ",)" or ")")
+    local parts, n = {}, rawlen(v)
+    for i = 1, n do parts[i] = util.pyrepr(rawget(v, i), as_float) end
+    return "(" .. table.concat(parts, ", ") .. (n == 1 and ",)" or ")")
   end
   return util.pyrepr(v, as_float)
 end
