@@ -287,7 +287,6 @@ describe("F.scaled_dot_product_attention", function ()
 end)
 
 describe("attention errors", function ()
-  local x = dm.randn(5, 2, 8)
 
   it("MultiheadAttention's constructor", function ()
     assert.are.equal("MultiheadAttention: embed_dim must be divisible by num_heads, got " ..
@@ -302,6 +301,7 @@ describe("attention errors", function ()
 
   it("MultiheadAttention's inputs", function ()
     local m = nn.MultiheadAttention(8, 2)
+    local x = dm.randn(5, 2, 8)
     assert.are.equal("MultiheadAttention: expected query [L x N x 8] (batched) or [L x 8] " ..
       "(unbatched), got [2 x 5 x 2 x 8]", util.err(m, dm.randn(2, 5, 2, 8), x, x))
     assert.are.equal("MultiheadAttention: expected query [L x N x 8], got [5 x 2 x 6]",
@@ -322,6 +322,7 @@ describe("attention errors", function ()
 
   it("MultiheadAttention's masks", function ()
     local m = nn.MultiheadAttention(8, 2)
+    local x = dm.randn(5, 2, 8)
     local q = dm.randn(4, 2, 8)
     assert.are.equal("MultiheadAttention: the shape of the 2-D attn_mask is [5 x 4], but " ..
       "should be [4 x 5] (L x S)",
