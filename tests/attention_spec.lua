@@ -369,6 +369,34 @@ describe("attention errors", function ()
   end)
 end)
 
+describe("attention with hostile arguments", function ()
+  it("raises deepmoon's errors, never Lua's own", function ()
+    local bad = setmetatable({}, { __len = function () return math.maxinteger end,
+                                   __index = function () return 1 end })
+    local pool = { false, 1.5, -1, "x", {}, bad, dm.tensor(1.0), dm.zeros(2, 5, { dtype = dm.int64 }),
+                   nn.Linear(2, 2), function () end }
+    local m = nn.MultiheadAttention(8, 2)
+    local x = dm.randn(5, 2, 8)
+    local function clean (f, ...)
+      local ok, e = pcall(f, ...)
+      if not ok then assert.is_nil(tostring(e):find("attempt to", 1, true), tostring(e)) end
+    end
+    for _, v in ipairs(pool) do
+      clean(nn.MultiheadAttention, v, 2)
+      clean(nn.MultiheadAttention, 8, 2, { kdim = v, dropout = v })
+      clean(m, v, x, x)
+      clean(m, x, x, x, { attn_mask = v })
+      clean(m, x, x, x, v, v, v, v)
+      clean(F.scaled_dot_product_attention, x, x, x, v, v)
+      clean(F.scaled_dot_product_attention, x, x, x, { scale = v, is_causal = v })
+      clean(F.multi_head_attention_forward, x, x, x, 8, 2, v, v, v, v, v, 0.0, v, v, v)
+      clean(nn.TransformerEncoderLayer, 8, 2, { activation = v, dim_feedforward = v })
+      clean(nn.TransformerEncoder, v, v)
+      clean(nn.Transformer.generate_square_subsequent_mask, v, v)
+    end
+  end)
+end)
+
 describe("attention memory", function ()
   it("frees what it made", function ()
     collectgarbage()

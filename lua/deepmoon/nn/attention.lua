@@ -133,8 +133,8 @@ end
 
 local function pos_int (fname, name, v, level)
   if math.type(v) ~= "integer" or v < 1 then
-    error(("%s: %s must be a positive integer, got %s"):format(fname, name, tostring(v)),
-          level + 1)
+    error(("%s: %s must be a positive integer, got %s"):format(fname, name,
+          type(v) == "number" and tostring(v) or typename(v)), level + 1)
   end
   return v
 end
@@ -165,7 +165,7 @@ end
 local MHA_FORWARD_OPTS = {
   "training", "key_padding_mask", "need_weights", "attn_mask", "use_separate_proj_weight",
   "q_proj_weight", "k_proj_weight", "v_proj_weight", "average_attn_weights", "batch_first",
-  "is_causal", "name",
+  "is_causal",
 }
 
 --- multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads,
@@ -185,7 +185,7 @@ function F.multi_head_attention_forward (query, key, value, embed_dim, num_heads
                                          opts)
   local o = opts or {}
   local fname = "multi_head_attention_forward"
-  if type(o) ~= "table" then
+  if not util.is_options(o) then
     error(("%s: expected an options table, got %s"):format(fname, typename(o)), 2)
   end
   if opts ~= nil then
@@ -193,12 +193,22 @@ function F.multi_head_attention_forward (query, key, value, embed_dim, num_heads
     for _, k in ipairs(MHA_FORWARD_OPTS) do spec[k] = true end
     check.options(fname, o, spec, 2)
   end
-  fname = rawget(o, "name") or fname
   pos_int(fname, "embed_dim_to_check", embed_dim, 2)
   pos_int(fname, "num_heads", num_heads, 2)
   check.arg(fname, "dropout_p", dropout_p, "number", nil, 2)
   dropout_p = dropout_p or 0
   need_tensor(fname, "out_proj_weight", out_w, 2)
+  for _, e in ipairs({ { "in_proj_weight", in_w }, { "in_proj_bias", in_b },
+                       { "bias_k", bias_k }, { "bias_v", bias_v }, { "out_proj_bias", out_b },
+                       { "q_proj_weight", rawget(o, "q_proj_weight") },
+                       { "k_proj_weight", rawget(o, "k_proj_weight") },
+                       { "v_proj_weight", rawget(o, "v_proj_weight") } }) do
+    if e[2] ~= nil then need_tensor(fname, e[1], e[2], 2) end
+  end
+  for _, k in ipairs({ "training", "need_weights", "use_separate_proj_weight",
+                       "average_attn_weights", "batch_first", "is_causal" }) do
+    check.arg(fname, k, rawget(o, k), "boolean", nil, 2)
+  end
   return M._mha(fname, 3, query, key, value, embed_dim, num_heads, in_w, in_b, bias_k, bias_v,
                 add_zero_attn, dropout_p, out_w, out_b, o)
 end
@@ -228,8 +238,8 @@ function M._mha (fname, level, query, key, value, E, H, in_w, in_b, bias_k, bias
   end
   local batched = qd == 3
   if key:dim() ~= qd or value:dim() ~= qd then
-    error(("%s: for a %s query %s, expected key and value %d-D, got key %s and value %s")
-          :format(fname, batched and "batched" or "unbatched", shp(query), qd, shp(key),
+    error(("%s: for %s query %s, expected key and value %d-D, got key %s and value %s")
+          :format(fname, batched and "a batched" or "an unbatched", shp(query), qd, shp(key),
                   shp(value)), level)
   end
   if query:size(qd) ~= E then
@@ -397,6 +407,8 @@ end
 
 -- PyTorch's out_proj class (a Linear under another name, so print(model) reads the same)
 local NonDynamicallyQuantizableLinear = Linear:extend("NonDynamicallyQuantizableLinear")
+--- nn.NonDynamicallyQuantizableLinear(in_features, out_features [, bias = true]): nn.Linear
+--- under PyTorch's name for MultiheadAttention's out_proj (so printed models read the same)
 function NonDynamicallyQuantizableLinear:__init (...) return Linear.__init(self, ...) end
 M.NonDynamicallyQuantizableLinear = NonDynamicallyQuantizableLinear
 

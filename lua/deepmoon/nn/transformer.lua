@@ -88,8 +88,8 @@ end
 
 local function pos_int (cname, name, v, level)
   if math.type(v) ~= "integer" or v < 1 then
-    error(("%s: %s must be a positive integer, got %s"):format(cname, name, tostring(v)),
-          level + 1)
+    error(("%s: %s must be a positive integer, got %s"):format(cname, name,
+          type(v) == "number" and tostring(v) or typename(v)), level + 1)
   end
   return v
 end
@@ -98,7 +98,7 @@ local function prob (cname, v, level)
   if v == nil then return 0.1 end
   if type(v) ~= "number" or not (v >= 0 and v <= 1) then
     error(("%s: dropout probability has to be between 0 and 1, but got %s"):format(cname,
-          tostring(v)), level + 1)
+          type(v) == "number" and tostring(v) or typename(v)), level + 1)
   end
   return v
 end
@@ -301,6 +301,9 @@ local function stack_init (self, cname, layer_cls, ...)
           typename_of(layer)), 3)
   end
   local n = pos_int(cname, "num_layers", a.num_layers, 3)
+  if n > 4096 then
+    error(("%s: num_layers must be at most 4096, got %d"):format(cname, n), 3)
+  end
   if a.norm ~= nil and not is_module(a.norm) then
     error(("%s: norm must be a Module (a LayerNorm) or nil, got %s"):format(cname,
           typename(a.norm)), 3)
@@ -472,10 +475,14 @@ function Transformer.generate_square_subsequent_mask (sz, opts)
   if is_module(sz) then sz, opts = opts, nil end
   if math.type(sz) ~= "integer" or sz < 0 then
     error(("generate_square_subsequent_mask: sz must be a non-negative integer, got %s"):format(
-          tostring(sz)), 2)
+          type(sz) == "number" and tostring(sz) or typename_of(sz)), 2)
   end
   local dtype
   if opts ~= nil then
+    if not util.is_options(opts) then
+      error(("generate_square_subsequent_mask: expected an options table, got %s"):format(
+            typename_of(opts)), 2)
+    end
     check.options("generate_square_subsequent_mask", opts, { dtype = true }, 2)
     dtype = opts.dtype
   end
