@@ -32,6 +32,11 @@ for _, name in ipairs({ "linear", "activation", "container", "normalization", "d
                         "pixel_shuffle", "conv", "pooling" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
+-- attention and the Transformer layers (they add F.scaled_dot_product_attention and
+-- F.multi_head_attention_forward to nn.functional)
+for _, name in ipairs({ "attention", "transformer" }) do
+  for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
+end
 
 -- nn.utils: gradient clipping, parameters <-> one vector
 nn.utils = require "deepmoon.nn.grad_utils"
