@@ -389,16 +389,24 @@ function impl.huber_loss (fname, input, target, reduction, delta)
   return out
 end
 
--- input [N x C] (or [C]); target [N] (or []) of 1-based classes, or probabilities of
--- input's shape when allowed
+-- input [N x C] (or [C], or [N x C x d1 x ...], PyTorch's K-dimensional form); target [N]
+-- (or [], or [N x d1 x ...]) of 1-based classes, or probabilities of input's shape when allowed
 local function check_class_target (fname, input, target, allow_probs)
   need_tensor(fname, "input", input, 3)
   need_tensor(fname, "target", target, 3)
   local d = input:dim()
-  if d ~= 1 and d ~= 2 then
-    error(("%s: expected input [N x C] or [C], got %s"):format(fname, shape_str(input)), 3)
+  if d < 1 then
+    error(("%s: expected input [N x C], [C] or [N x C x d1 x ...], got %s"):format(
+      fname, shape_str(input)), 3)
   end
-  local want = d == 2 and ("[" .. input:size(1) .. "]") or "[]"
+  local want
+  if d == 1 then
+    want = "[]"
+  else
+    local s = input:size()
+    table.remove(s, 2)
+    want = "[" .. table.concat(s, " x ") .. "]"
+  end
   local got = shape_str(target)
   if got == want then return end
   if allow_probs and got == shape_str(input) then return end
@@ -486,7 +494,8 @@ end
 
 --- cross_entropy(input, target [, weight] [, {weight =, ignore_index = -100, reduction =,
 --- label_smoothing = 0}]): log_softmax then nll; input [N x C] logits, target [N] of
---- 1-based classes or [N x C] of probabilities
+--- 1-based classes or [N x C] of probabilities; or the K-dimensional form: input
+--- [N x C x d1 x ...], target [N x d1 x ...] (or probabilities of the input's shape)
 function F.cross_entropy (input, target, ...)
   local a = util.args("cross_entropy", 2, { "weight" },
                       { "ignore_index", "reduction", "label_smoothing" }, ...)
@@ -495,7 +504,8 @@ function F.cross_entropy (input, target, ...)
 end
 
 --- nll_loss(input, target [, weight] [, {weight =, ignore_index = -100, reduction =}]):
---- -input[i][target[i]], input [N x C] log-probabilities, target [N] of 1-based classes
+--- -input[i][target[i]], input [N x C] log-probabilities, target [N] of 1-based classes;
+--- or input [N x C x d1 x ...] with target [N x d1 x ...]
 function F.nll_loss (input, target, ...)
   local a = util.args("nll_loss", 2, { "weight" }, { "ignore_index", "reduction" }, ...)
   return impl.nll_loss("nll_loss", input, target, a.weight, a.ignore_index, a.reduction)
