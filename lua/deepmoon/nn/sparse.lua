@@ -96,7 +96,7 @@ local EMB_POS = { "num_embeddings", "embedding_dim", "padding_idx", "max_norm", 
 --- padding_idx (1-based, negative from the end) gets no gradient; max_norm renormalises each
 --- row looked up whose norm_type-norm exceeds it, in place; sparse = true is not supported
 function Embedding:__init (...)
-  local a = util.args("Embedding", 3, EMB_POS, { "dtype", "device" }, ...)
+  local a = util.args("Embedding", 3, EMB_POS, { "dtype" }, ...)
   setup(self, "Embedding", a)
 end
 
@@ -158,7 +158,7 @@ local BAG_POS = { "num_embeddings", "embedding_dim", "max_norm", "norm_type",
 --- per_sample_weights (mode "sum" only) has input's shape; padding_idx's entries are left
 --- out of the bags (a mean divides by the rest); an empty bag gives zeros
 function EmbeddingBag:__init (...)
-  local a = util.args("EmbeddingBag", 3, BAG_POS, { "dtype", "device" }, ...)
+  local a = util.args("EmbeddingBag", 3, BAG_POS, { "dtype" }, ...)
   setup(self, "EmbeddingBag", a)
   local mode = a.mode or "mean"
   if mode ~= "sum" and mode ~= "mean" and mode ~= "max" then
