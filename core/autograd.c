@@ -120,6 +120,8 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_ADAPTIVE_AVG_POOL2D] = { "AdaptiveAvgPool2DBackward0", 1, NULL,  dm__bw_adaptive_avg_pool2d, 0 },
     [DM_OP_ADAPTIVE_MAX_POOL2D] = { "AdaptiveMaxPool2DBackward0", 1, NULL,  dm__bw_max_pool2d, R0 },
     [DM_OP_MAX_UNPOOL2D] = { "MaxUnpool2DBackward0",      1, NULL,        dm__bw_max_unpool2d, 0 },
+    [DM_OP_EMBEDDING]    = { "EmbeddingBackward0",        1, "embedding", dm__bw_embedding, 0 },
+    [DM_OP_EMBEDDING_BAG] = { "EmbeddingBagBackward0",    2, "embedding", dm__bw_embedding_bag, R0 | R1 },
 };
 #undef R0
 #undef R1

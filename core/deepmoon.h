@@ -943,6 +943,27 @@ dm_pydoc *dm_pt_load_buffer(const void *data, size_t len, const char *name);
    file renamed over path; 0, or -1 and "save: <path>: <problem>". */
 int dm_pt_save(const char *path, const dm_pyval *root);
 
+/* ---- embeddings (embedding.c): PyTorch 1.13's F.embedding / F.embedding_bag.  Ids are
+ * 0-based int64 (messages report them + 1, the 1-based ids the Lua layer takes); padding_idx
+ * is 0-based, -1 for none; weight [num x dim], float32 or float64. */
+/* weight's rows at ids: [ids... x dim]; padding_idx's row gets no gradient; with
+   scale_grad_by_freq each id's gradient is divided by its count in ids */
+dm_tensor *dm_embedding(const dm_tensor *weight, const dm_tensor *ids, int64_t padding_idx,
+                        int scale_grad_by_freq);
+/* max_norm: each distinct row named in ids with norm_type-norm above max_norm scaled to
+   max_norm / (norm + 1e-7) of itself, in place and outside autograd (0 or -1) */
+int dm_embedding_renorm_(dm_tensor *weight, const dm_tensor *ids, double max_norm,
+                         double norm_type);
+enum { DM_BAG_SUM = 0, DM_BAG_MEAN, DM_BAG_MAX };
+/* bags of rows reduced to [B x dim]: ids [B x L] (offsets NULL) or [n] with int64 offsets
+   [B] (0-based start of each bag; [B + 1] with include_last_offset, the last one the end);
+   per_sample_weights (sum only) of ids' shape; padding_idx's entries left out of every bag
+   (mean divides by the rest); an empty bag gives zeros */
+dm_tensor *dm_embedding_bag(const dm_tensor *weight, const dm_tensor *ids,
+                            const dm_tensor *offsets, int mode,
+                            const dm_tensor *per_sample_weights, int include_last_offset,
+                            int64_t padding_idx, int scale_grad_by_freq);
+
 #ifdef __cplusplus
 }
 #endif

@@ -245,6 +245,9 @@ typedef enum {
     /* adaptive pools (adaptive max: saved[0] its indices, the max pool rule), max_unpool2d
        (saved[0]: the 0-based indices into each output plane) (pool.c) */
     DM_OP_ADAPTIVE_AVG_POOL2D, DM_OP_ADAPTIVE_MAX_POOL2D, DM_OP_MAX_UNPOOL2D,
+    /* embedding (in {weight}, saved[0] the int64 ids), embedding_bag (sub: DM_BAG_*; in
+       {weight, per_sample_weights}, saved: ids, bag bounds, max's rows) (embedding.c) */
+    DM_OP_EMBEDDING, DM_OP_EMBEDDING_BAG,
     DM_OP_COUNT
 } dm_op;
 
@@ -369,6 +372,10 @@ typedef union {
         int32_t k[2], s[2], p[2];
         int32_t divisor;          /* divisor_override, 0: none */
     } pool;
+    struct {                      /* embedding, embedding_bag */
+        int64_t padding_idx;      /* 0-based, -1: none; its rows get no gradient */
+        int scale_grad_by_freq;   /* each id's gradient divided by its count in the batch */
+    } embedding;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -515,6 +522,8 @@ int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_masked_fill(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_embedding(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_embedding_bag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
    PyTorch's message (autograd.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);

@@ -207,7 +207,7 @@ static inline double elem_dt(dm_loss_kind k, double x, double t, double w, doubl
 
 /* ====================================================================================
  * Class losses: nll, cross entropy.  input [N x C] (or [C], N = 1), rows read with the
- * input's own strides.
+ * input's own strides; [N x C x d1 x ...] goes through kdim_loss below.
  * ==================================================================================== */
 
 typedef struct {
@@ -225,7 +225,8 @@ static int class_geom(const char *fn, const dm_tensor *input, classgeom *G)
         G->N = 1; G->C = input->shape[0];
         G->sn = 0; G->sc = input->stride[0];
     } else {
-        dm_seterr("%s: expected input [N x C] or [C], got %s", fn, SHAPE(input, b));
+        dm_seterr("%s: expected input [N x C], [C] or [N x C x d1 x ...], got %s", fn,
+                  SHAPE(input, b));
         return -1;
     }
     return 0;
@@ -503,6 +504,76 @@ dm_tensor *dm_huber_loss(const dm_tensor *input, const dm_tensor *target, dm_red
 #define WBASE(weight, T) ((weight) ? (const T *)(weight)->storage->data + (weight)->offset : NULL)
 #define WSTR(weight) ((weight) ? (weight)->stride[0] : 0)
 
+/* ---- the K-dimensional form: input [N x C x d1 x ...], target [N x d1 x ...] (class
+ * indices) or the input's shape (probabilities) ------------------------------------------
+ * PyTorch's nll_loss2d / nd forms give exactly the losses of the rows of the input with the
+ * class dim moved last and flattened: [N d1 ... x C] against [N d1 ...].  The drivers call
+ * themselves on those views (moved and reshaped with autograd, so gradients flow back to the
+ * original layout) and give a "none" result the target's shape [N x d1 x ...]. */
+typedef dm_tensor *(*class_loss_fn)(const dm_tensor *, const dm_tensor *, const void *);
+
+static dm_tensor *kdim_loss(const char *fn, const dm_tensor *input, const dm_tensor *target,
+                            int prob, dm_reduction r, class_loss_fn f, const void *ctx)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    int nd = input->ndim;
+    int64_t C = input->shape[1], rshape[DM_MAX_DIMS];
+    rshape[0] = input->shape[0];
+    for (int d = 2; d < nd; d++) rshape[d - 1] = input->shape[d];
+    int ok = prob ? 1 : target->ndim == nd - 1;
+    for (int d = 0; ok && !prob && d < nd - 1; d++) ok = target->shape[d] == rshape[d];
+    if (!ok) {
+        char b3[DM_SHAPE_BUF];
+        dm_seterr("%s: expected target %s of class indices for input %s [N x C x d1 x ...], "
+                  "got %s", fn, dm_shape_str(nd - 1, rshape, b3, sizeof b3), SHAPE(input, b1),
+                  SHAPE(target, b2));
+        return NULL;
+    }
+    int src = 1, dst = -1;
+    int64_t two[2] = { -1, C }, one[1] = { -1 };
+    dm_tensor *xm = dm_movedim(input, 1, &src, &dst);
+    dm_tensor *x2 = xm ? dm_reshape(xm, 2, two) : NULL;
+    dm_tensor_release(xm);
+    dm_tensor *t2 = NULL;
+    if (x2) {
+        if (prob) {
+            dm_tensor *tm = dm_movedim(target, 1, &src, &dst);
+            t2 = tm ? dm_reshape(tm, 2, two) : NULL;
+            dm_tensor_release(tm);
+        } else {
+            t2 = dm_reshape(target, 1, one);
+        }
+    }
+    dm_tensor *out = x2 && t2 ? f(x2, t2, ctx) : NULL;
+    dm_tensor_release(x2);
+    dm_tensor_release(t2);
+    if (out && r == DM_REDUCTION_NONE) {
+        dm_tensor *o = dm_reshape(out, nd - 1, rshape);
+        dm_tensor_release(out);
+        out = o;
+    }
+    return out;
+}
+
+typedef struct {
+    const dm_tensor *weight;
+    dm_reduction r;
+    int64_t ignore_index;
+    double label_smoothing;
+} class_loss_args;
+
+static dm_tensor *nll_rows(const dm_tensor *x, const dm_tensor *t, const void *ctx)
+{
+    const class_loss_args *a = ctx;
+    return dm_nll_loss(x, t, a->weight, a->r, a->ignore_index);
+}
+
+static dm_tensor *ce_rows(const dm_tensor *x, const dm_tensor *t, const void *ctx)
+{
+    const class_loss_args *a = ctx;
+    return dm_cross_entropy(x, t, a->weight, a->r, a->ignore_index, a->label_smoothing);
+}
+
 dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
                        const dm_tensor *weight, dm_reduction r, int64_t ignore_index)
 {
@@ -510,7 +581,14 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
     classgeom G;
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
     if (check_reduction(fn, r) || dm__need_float(fn, input, "input") ||
-        check_class_dtype(fn, target, 0) || class_geom(fn, input, &G) ||
+        check_class_dtype(fn, target, 0))
+        return NULL;
+    if (input->ndim > 2) {
+        if (check_class_weight(fn, weight, input->shape[1])) return NULL;
+        class_loss_args a = { weight, r, ignore_index, 0 };
+        return kdim_loss(fn, input, target, 0, r, nll_rows, &a);
+    }
+    if (class_geom(fn, input, &G) ||
         check_class_target(fn, input, target, &G) || check_class_weight(fn, weight, G.C))
         return NULL;
     dm_dtype dt = input->dtype;
@@ -582,13 +660,20 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
     const char *fn = "cross_entropy";
     classgeom G;
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
-    if (check_reduction(fn, r) || dm__need_float(fn, input, "input") || class_geom(fn, input, &G))
-        return NULL;
+    if (check_reduction(fn, r) || dm__need_float(fn, input, "input")) return NULL;
     if (!(label_smoothing >= 0 && label_smoothing <= 1)) {
         dm_seterr("%s: label_smoothing must be between 0.0 and 1.0, got %g", fn,
                   label_smoothing);
         return NULL;
     }
+    if (input->ndim > 2) {
+        int kprob = dm_is_floating(target->dtype) && dm_same_shape(input, target);
+        if (!kprob && check_class_dtype(fn, target, 1)) return NULL;
+        if (check_class_weight(fn, weight, input->shape[1])) return NULL;
+        class_loss_args a = { weight, r, ignore_index, label_smoothing };
+        return kdim_loss(fn, input, target, kprob, r, ce_rows, &a);
+    }
+    if (class_geom(fn, input, &G)) return NULL;
     /* a floating target is probabilities, and only when it has the input's shape */
     int prob = dm_is_floating(target->dtype) && dm_same_shape(input, target);
     if (!prob && (check_class_dtype(fn, target, 1) || check_class_target(fn, input, target, &G)))

@@ -342,6 +342,19 @@ local functions = {
     local u = core.max_unpool2d(dm.tensor({5.0}):view(1, 1, 1), dm.tensor({2}, {dtype = dm.int64}):view(1, 1, 1), {1, 2})
     assert.are.same({{{0, 5}}}, u:totable())
   end,
+  embedding = function ()
+    local w = dm.tensor({{1.0, 2.0}, {3.0, 4.0}})
+    assert.are.same({{3, 4}, {1, 2}}, core.embedding(w, dm.tensor({2, 1}, {dtype = dm.int64})):totable())
+  end,
+  embedding_renorm_ = function ()
+    local w = dm.tensor({{3.0, 4.0}, {0.3, 0.4}})
+    core.embedding_renorm_(w, dm.tensor({1, 2}, {dtype = dm.int64}), 1.0)
+    assert.is_true(math.abs(w[1][1]:item() - 0.6) < 1e-6 and w[2][1]:item() < 0.31)
+  end,
+  embedding_bag = function ()
+    local w = dm.tensor({{1.0, 2.0}, {3.0, 4.0}})
+    assert.are.same({{4, 6}}, core.embedding_bag(w, dm.tensor({{1, 2}}, {dtype = dm.int64}), nil, "sum"):totable())
+  end,
 }
 
 collectgarbage()

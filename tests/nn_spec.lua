@@ -1032,7 +1032,10 @@ describe("losses", function ()
     assert.has_error(function () nn.NLLLoss()(dm.rand(4, 3), dm.ones(4, 3)) end,
                      "NLLLoss: expected target [4] of class indices, got [4 x 3]")
     assert.has_error(function () nn.CrossEntropyLoss()(dm.rand(2, 3, 4), dm.ones(2)) end,
-                     "CrossEntropyLoss: expected input [N x C] or [C], got [2 x 3 x 4]")
+      "CrossEntropyLoss: expected target [2 x 4] of class indices or [2 x 3 x 4] of " ..
+      "probabilities, got [2]")
+    assert.has_error(function () nn.CrossEntropyLoss()(dm.tensor(1.5), dm.ones(2)) end,
+      "CrossEntropyLoss: expected input [N x C], [C] or [N x C x d1 x ...], got []")
     assert.has_error(function () nn.BCELoss{ reduction = "avg" } end,
       "BCELoss: 'avg' is not a valid value for reduction (expected 'none', 'mean' or 'sum')")
     assert.has_error(function () F.mse_loss(dm.ones(1), dm.ones(1), { reduction = "all" }) end,

@@ -29,7 +29,7 @@ nn.F = nn.functional
 
 for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
                         "shape", "loss", "serialize", "collections", "padding", "upsample",
-                        "pixel_shuffle", "conv", "pooling" }) do
+                        "pixel_shuffle", "conv", "pooling", "sparse" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
 -- attention and the Transformer layers (they add F.scaled_dot_product_attention and

@@ -438,6 +438,43 @@ static dm_tensor *f_max_unpool(dm_tensor *const *in, void *c)
     dm_tensor_release(ix);
     return y;
 }
+/* embedding.c: ids with repeats; bags of every mode (padding_idx's entries are left out of a
+   bag's forward too, so its gradient is the true one; embedding's padding_idx and
+   scale_grad_by_freq change the gradient on purpose: tests/embedding_spec.lua checks them) */
+static dm_tensor *f_embedding(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* A [5 x 3] */
+    dm_tensor *ix = i64(2, (int64_t[]){2, 3}, (int64_t[]){0, 2, 1, 2, 4, 2});
+    dm_tensor *y = dm_embedding(A, ix, -1, 0);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_bag_sum(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* A [5 x 3], B [6] per-sample weights; bags [0, 2), [2, 2), [2, 6) */
+    dm_tensor *ix = i64(1, (int64_t[]){6}, (int64_t[]){0, 3, 1, 3, 4, 0});
+    dm_tensor *of = i64(1, (int64_t[]){3}, (int64_t[]){0, 2, 2});
+    dm_tensor *y = dm_embedding_bag(A, ix, of, DM_BAG_SUM, B, 0, -1, 0);
+    dm_tensor_release(ix); dm_tensor_release(of);
+    return y;
+}
+static dm_tensor *f_bag_mean(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* A [5 x 3]; 2 bags of 3, padding_idx 2 left out */
+    dm_tensor *ix = i64(2, (int64_t[]){2, 3}, (int64_t[]){0, 2, 4, 1, 1, 3});
+    dm_tensor *y = dm_embedding_bag(A, ix, NULL, DM_BAG_MEAN, NULL, 0, 2, 0);
+    dm_tensor_release(ix);
+    return y;
+}
+static dm_tensor *f_bag_max(dm_tensor *const *in, void *c)
+{
+    (void)c;                 /* A [5 x 3]; include_last_offset: bags [0, 3), [3, 5) */
+    dm_tensor *ix = i64(1, (int64_t[]){5}, (int64_t[]){0, 2, 4, 1, 3});
+    dm_tensor *of = i64(1, (int64_t[]){3}, (int64_t[]){0, 3, 5});
+    dm_tensor *y = dm_embedding_bag(A, ix, of, DM_BAG_MAX, NULL, 1, -1, 0);
+    dm_tensor_release(ix); dm_tensor_release(of);
+    return y;
+}
 /* indexing (index.c) */
 static dm_tensor *i64v(int n, const int64_t *v)
 {
@@ -593,6 +630,10 @@ static const gcase cases[] = {
     { DM_OP_ADAPTIVE_AVG_POOL2D, -1, "adaptive_avg_pool2d", f_adaptive_avg, 1, {4}, {{2, 2, 5, 7}}, -1, 1, 0 },
     { DM_OP_ADAPTIVE_MAX_POOL2D, -1, "adaptive_max_pool2d", f_adaptive_max, 1, {3}, {{2, 7, 5}}, -1, 1, 0 },
     { DM_OP_MAX_UNPOOL2D, -1, "max_unpool2d", f_max_unpool, 1, {3}, {{2, 2, 3}}, -1, 1, 0 },
+    { DM_OP_EMBEDDING, -1, "embedding", f_embedding, 1, {2}, {{5, 3}}, -1, 1, 0 },
+    { DM_OP_EMBEDDING_BAG, -1, "embedding_bag sum offsets per_sample_weights", f_bag_sum, 2, {2, 1}, {{5, 3}, {6}}, -1, 1, 0 },
+    { DM_OP_EMBEDDING_BAG, -1, "embedding_bag mean padding", f_bag_mean, 1, {2}, {{5, 3}}, -1, 1, 0 },
+    { DM_OP_EMBEDDING_BAG, -1, "embedding_bag max include_last_offset", f_bag_max, 1, {2}, {{5, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -285,3 +285,39 @@
 -- @tparam Tensor indices int64, x's shape
 -- @tparam table output_size {oh, ow}
 -- @usage dm.max_unpool2d(y, idx, {4, 4})
+
+--- The rows of weight [num x dim] at 1-based int64 (or uint8) token ids: [ids... x dim], as
+-- PyTorch's F.embedding (nn.Embedding calls it).  padding_idx (1-based) gets no gradient;
+-- with scale_grad_by_freq each id's gradient is divided by its count in ids.
+-- @function dm.embedding
+-- @tparam Tensor weight float32 or float64 [num x dim]
+-- @tparam Tensor ids int64, 1-based
+-- @int[opt] padding_idx 1-based
+-- @bool[opt=false] scale_grad_by_freq
+-- @usage dm.embedding(w, dm.tensor({{1, 5, 2}}, {dtype = dm.int64}))
+
+--- PyTorch's embedding_renorm_ (F.embedding's max_norm): each row named in ids whose
+-- norm_type-norm exceeds max_norm is scaled by max_norm / (norm + 1e-7), in place, outside
+-- autograd.  Returns weight.
+-- @function dm.embedding_renorm_
+-- @tparam Tensor weight float32 or float64 [num x dim]
+-- @tparam Tensor ids int64, 1-based
+-- @number max_norm
+-- @number[opt=2] norm_type
+-- @usage dm.embedding_renorm_(w, ids, 1.0)
+
+--- Bags of embedding rows reduced to [B x dim], as PyTorch's F.embedding_bag: ids [B x L]
+-- (offsets nil) or ids [n] with offsets, the 1-based position in ids where each bag starts
+-- ([B + 1] with include_last_offset, the last one n + 1).  per_sample_weights (sum only)
+-- has ids' shape; padding_idx's entries are left out (mean divides by the rest); an empty
+-- bag gives zeros.
+-- @function dm.embedding_bag
+-- @tparam Tensor weight float32 or float64 [num x dim]
+-- @tparam Tensor ids int64, 1-based
+-- @tparam[opt] Tensor offsets int64, 1-based
+-- @string[opt="mean"] mode "sum", "mean" or "max"
+-- @tparam[opt] Tensor per_sample_weights
+-- @bool[opt=false] include_last_offset
+-- @int[opt] padding_idx 1-based
+-- @bool[opt=false] scale_grad_by_freq
+-- @usage dm.embedding_bag(w, ids, offsets, "sum")

@@ -389,16 +389,24 @@ function impl.huber_loss (fname, input, target, reduction, delta)
   return out
 end
 
--- input [N x C] (or [C]); target [N] (or []) of 1-based classes, or probabilities of
--- input's shape when allowed
+-- input [N x C] (or [C], or [N x C x d1 x ...], PyTorch's K-dimensional form); target [N]
+-- (or [], or [N x d1 x ...]) of 1-based classes, or probabilities of input's shape when allowed
 local function check_class_target (fname, input, target, allow_probs)
   need_tensor(fname, "input", input, 3)
   need_tensor(fname, "target", target, 3)
   local d = input:dim()
-  if d ~= 1 and d ~= 2 then
-    error(("%s: expected input [N x C] or [C], got %s"):format(fname, shape_str(input)), 3)
+  if d < 1 then
+    error(("%s: expected input [N x C], [C] or [N x C x d1 x ...], got %s"):format(
+      fname, shape_str(input)), 3)
   end
-  local want = d == 2 and ("[" .. input:size(1) .. "]") or "[]"
+  local want
+  if d == 1 then
+    want = "[]"
+  else
+    local s = input:size()
+    table.remove(s, 2)
+    want = "[" .. table.concat(s, " x ") .. "]"
+  end
   local got = shape_str(target)
   if got == want then return end
   if allow_probs and got == shape_str(input) then return end
@@ -486,7 +494,8 @@ end
 
 --- cross_entropy(input, target [, weight] [, {weight =, ignore_index = -100, reduction =,
 --- label_smoothing = 0}]): log_softmax then nll; input [N x C] logits, target [N] of
---- 1-based classes or [N x C] of probabilities
+--- 1-based classes or [N x C] of probabilities; or the K-dimensional form: input
+--- [N x C x d1 x ...], target [N x d1 x ...] (or probabilities of the input's shape)
 function F.cross_entropy (input, target, ...)
   local a = util.args("cross_entropy", 2, { "weight" },
                       { "ignore_index", "reduction", "label_smoothing" }, ...)
@@ -495,7 +504,8 @@ function F.cross_entropy (input, target, ...)
 end
 
 --- nll_loss(input, target [, weight] [, {weight =, ignore_index = -100, reduction =}]):
---- -input[i][target[i]], input [N x C] log-probabilities, target [N] of 1-based classes
+--- -input[i][target[i]], input [N x C] log-probabilities, target [N] of 1-based classes;
+--- or input [N x C x d1 x ...] with target [N x d1 x ...]
 function F.nll_loss (input, target, ...)
   local a = util.args("nll_loss", 2, { "weight" }, { "ignore_index", "reduction" }, ...)
   return impl.nll_loss("nll_loss", input, target, a.weight, a.ignore_index, a.reduction)
@@ -1042,6 +1052,121 @@ function F.pixel_unshuffle (x, r)
   for _, d in ipairs({ 1, 3, 5, 2, 4 }) do perm[#perm + 1] = nb + d end
   for _, d in ipairs({ c * r * r, h // r, w // r }) do o[#o + 1] = d end
   return x:reshape(v):permute(table.unpack(perm)):reshape(o)
+end
+
+-- ---- embeddings (core/embedding.c; nn.Embedding and nn.EmbeddingBag in nn/sparse.lua) ----
+-- Token ids, padding_idx and the bag offsets are 1-based.  A core message ("embedding: token
+-- id 0 out of range ...") is re-raised under the caller's name ("Embedding: token id 0 ...").
+
+local function core_call (fname, cname, f, ...)
+  local ok, res = pcall(f, ...)
+  if ok then return res end
+  if type(res) == "string" then
+    local prefix = cname .. ": "
+    if res:sub(1, #prefix) == prefix then res = res:sub(#prefix + 1) end
+    error(fname .. ": " .. res, 4)
+  end
+  error(res, 0)
+end
+
+--- impl.padding_idx(fname, p, num): a 1-based padding_idx (negative counts from the end, as
+--- PyTorch's: -1 is the last row) as its positive 1-based position, or nil for none
+function impl.padding_idx (fname, p, num)
+  if p == nil then return nil end
+  if math.type(p) ~= "integer" or p == 0 or p > num or p < -num then
+    error(("%s: padding_idx must be within num_embeddings (1 to %d, or -%d to -1 from the "
+           .. "end), got %s"):format(fname, num, num, tostring(p)), 4)
+  end
+  return p < 0 and num + p + 1 or p
+end
+
+local function embedding_args (fname, input, weight, max_norm, norm_type, sparse)
+  need_tensor(fname, "input", input, 4)
+  need_tensor(fname, "weight", weight, 4)
+  if sparse then
+    error(("%s: sparse = true is not supported (deepmoon's gradients are dense tensors)")
+          :format(fname), 4)
+  end
+  if max_norm ~= nil and type(max_norm) ~= "number" then
+    error(("%s: max_norm must be a number, got %s"):format(fname, check.typename(max_norm)), 4)
+  end
+  if norm_type ~= nil and type(norm_type) ~= "number" then
+    error(("%s: norm_type must be a number, got %s"):format(fname, check.typename(norm_type)),
+          4)
+  end
+  if weight:dim() ~= 2 then
+    error(("%s: expected weight [num_embeddings x embedding_dim], got %s"):format(
+      fname, shape_str(weight)), 4)
+  end
+end
+
+--- impl.embedding(fname, input, weight, padding_idx, max_norm, norm_type, scale, sparse):
+--- F.embedding with messages under fname (padding_idx 1-based, already resolved or not)
+function impl.embedding (fname, input, weight, padding_idx, max_norm, norm_type,
+                         scale_grad_by_freq, sparse)
+  embedding_args(fname, input, weight, max_norm, norm_type, sparse)
+  padding_idx = impl.padding_idx(fname, padding_idx, weight:size(1))
+  if max_norm ~= nil then
+    core_call(fname, "embedding_renorm_", dm.embedding_renorm_, weight, input, max_norm,
+              norm_type or 2)
+  end
+  return core_call(fname, "embedding", dm.embedding, weight, input, padding_idx,
+                   scale_grad_by_freq and true or false)
+end
+
+local BAG_MODES = { sum = true, mean = true, max = true }
+
+--- impl.embedding_bag(fname, input, weight, offsets, max_norm, norm_type, scale, mode,
+--- sparse, per_sample_weights, include_last_offset, padding_idx): F.embedding_bag with
+--- messages under fname
+function impl.embedding_bag (fname, input, weight, offsets, max_norm, norm_type,
+                             scale_grad_by_freq, mode, sparse, per_sample_weights,
+                             include_last_offset, padding_idx)
+  embedding_args(fname, input, weight, max_norm, norm_type, sparse)
+  if offsets ~= nil then need_tensor(fname, "offsets", offsets, 3) end
+  if per_sample_weights ~= nil then
+    need_tensor(fname, "per_sample_weights", per_sample_weights, 3)
+  end
+  mode = mode or "mean"
+  if not BAG_MODES[mode] then
+    error(("%s: mode must be 'sum', 'mean' or 'max', got %s"):format(fname,
+      type(mode) == "string" and ("'" .. mode .. "'") or check.typename(mode)), 3)
+  end
+  padding_idx = impl.padding_idx(fname, padding_idx, weight:size(1))
+  if max_norm ~= nil then
+    core_call(fname, "embedding_renorm_", dm.embedding_renorm_, weight, input, max_norm,
+              norm_type or 2)
+  end
+  return core_call(fname, "embedding_bag", dm.embedding_bag, weight, input, offsets, mode,
+                   per_sample_weights, include_last_offset and true or false, padding_idx,
+                   scale_grad_by_freq and true or false)
+end
+
+--- embedding(input, weight [, padding_idx] [, max_norm] [, norm_type = 2]
+--- [, scale_grad_by_freq = false] [, sparse = false]) (or those names in an options table):
+--- the rows of weight [num x dim] at the 1-based int64 token ids of input -> [input... x dim].
+--- padding_idx (1-based; negative counts from the end) gets no gradient; max_norm renormalises
+--- the rows looked up, in place, as PyTorch does
+function F.embedding (input, weight, ...)
+  local a = util.args("embedding", 2, { "padding_idx", "max_norm", "norm_type",
+                                        "scale_grad_by_freq", "sparse" }, {}, ...)
+  return impl.embedding("embedding", input, weight, a.padding_idx, a.max_norm, a.norm_type,
+                        a.scale_grad_by_freq, a.sparse)
+end
+
+--- embedding_bag(input, weight [, offsets] [, {max_norm, norm_type = 2, scale_grad_by_freq,
+--- mode = "mean", sparse, per_sample_weights, include_last_offset = false, padding_idx}]):
+--- sums, means or maxima of bags of rows -> [B x dim].  input [B x L] (bags of L ids) or [n]
+--- with offsets: the 1-based position in input where each bag starts (offsets[1] = 1; with
+--- include_last_offset one more, n + 1, ends the last bag).  per_sample_weights (mode "sum"
+--- only) has input's shape; padding_idx's entries are left out of every bag
+function F.embedding_bag (input, weight, ...)
+  local a = util.args("embedding_bag", 2, { "offsets", "max_norm", "norm_type",
+    "scale_grad_by_freq", "mode", "sparse", "per_sample_weights", "include_last_offset",
+    "padding_idx" }, {}, ...)
+  return impl.embedding_bag("embedding_bag", input, weight, a.offsets, a.max_norm, a.norm_type,
+                            a.scale_grad_by_freq, a.mode, a.sparse, a.per_sample_weights,
+                            a.include_last_offset, a.padding_idx)
 end
 
 setmetatable(F, { __index = function (_, k)

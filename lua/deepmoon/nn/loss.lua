@@ -103,13 +103,14 @@ loss_class("HuberLoss", "huber_loss", {}, { "reduction", "delta" }, {},
 
 --- nn.CrossEntropyLoss([weight] [, {weight =, ignore_index = -100, reduction =,
 --- label_smoothing = 0}]): input [N x C] logits, target [N] of 1-based classes (or [N x C]
---- probabilities)
+--- probabilities); or input [N x C x d1 x ...] with target [N x d1 x ...] (PyTorch's
+--- K-dimensional form, e.g. [N x C x T] logits of a sequence model against [N x T] ids)
 loss_class("CrossEntropyLoss", "cross_entropy", { "weight" },
            { "ignore_index", "reduction", "label_smoothing" }, { "weight" },
            { "weight", "ignore_index", "reduction", "label_smoothing" })
 
 --- nn.NLLLoss([weight] [, {weight =, ignore_index = -100, reduction =}]): input [N x C]
---- log-probabilities, target [N] of 1-based classes
+--- log-probabilities, target [N] of 1-based classes; or [N x C x d1 x ...] with [N x d1 x ...]
 loss_class("NLLLoss", "nll_loss", { "weight" }, { "ignore_index", "reduction" }, { "weight" },
            { "weight", "ignore_index", "reduction" })
 
