@@ -15,6 +15,9 @@ PACKAGES="$PACKAGES libreadline-dev tmux"
 # the image datasets' tests (tests/fmnist_spec.lua) read Debian's Fashion-MNIST files from
 # /usr/share/datasets/fashion-mnist (data.FashionMNIST's default root)
 PACKAGES="$PACKAGES dataset-fashion-mnist"
+# the character language model (examples/char_lm.lua, tests/examples_seq_spec.lua) reads the
+# fortune cookie texts under /usr/share/games/fortunes
+PACKAGES="$PACKAGES fortunes"
 
 installed () {
     dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
