@@ -592,8 +592,14 @@ typedef enum {
     DM_OPT_NUM,         /* a finite decimal number in lo .. hi */
     DM_OPT_BOOL,        /* true or false */
     DM_OPT_CHOICE,      /* one of the words of choices; its value is the word's index */
-    DM_OPT_DIM          /* a dim of [batch x sample...]: 1-based, negative from the end, not 0 */
+    DM_OPT_DIM,         /* a dim of [batch x sample...]: 1-based, negative from the end, not 0 */
+    DM_OPT_SIZE         /* a size, PyTorch's int or tuple: one integer ("5", every spatial
+                           dim) or up to DM_OPT_MAX_SIZES joined by commas ("3,2"), each in
+                           lo .. hi; where none_ok, "none" (the whole) and entries "none"
+                           (AdaptiveAvgPool2d's (7, None)); where choices is set, one of
+                           those words instead (Conv2d's padding "valid" or "same") */
 } dm_opt_type;
+#define DM_OPT_MAX_SIZES 3
 typedef struct dm_layer_opt {
     const char *name;   /* PyTorch's argument name (also the Lua module's field) */
     dm_opt_type type;
@@ -605,7 +611,10 @@ typedef struct dm_layer_opt {
 } dm_layer_opt;
 typedef struct dm_opt_value {
     int none;           /* the value is "none" */
-    double v;           /* the number; BOOL 0 or 1; CHOICE the word's index; DIM as written */
+    double v;           /* the number; BOOL 0 or 1; CHOICE the word's index; DIM as written;
+                           SIZE the word's index when n is 0, else size[0] */
+    int n;              /* SIZE: how many sizes were written (0: none or a word) */
+    int64_t size[DM_OPT_MAX_SIZES];  /* SIZE: the sizes as written; -1 for an entry "none" */
 } dm_opt_value;
 typedef struct dm_layer_tensor {
     const char *name;   /* the state_dict suffix: "weight", "running_mean" */
@@ -657,8 +666,12 @@ int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float
 int64_t dm_model_in_features(const dm_model *m);    /* floats per input row; -1 for NULL */
 int64_t dm_model_out_features(const dm_model *m);   /* floats per output row; -1 for NULL */
 int dm_model_input_shape(const dm_model *m, int64_t *shape);
-                        /* the sample the model expects, batch dim left out ([in_features]
-                           for now), into shape[DM_MAX_DIMS]; returns its ndim, -1 for NULL */
+                        /* the sample the model expects, batch dim left out, into
+                           shape[DM_MAX_DIMS]; returns its ndim, -1 for NULL: [in_features]
+                           for a model that starts with a Linear, [C x H x W] for one that
+                           starts with a Conv2d ([1 x 28 x 28] for Fashion-MNIST).  Inputs
+                           stay flat: dm_model_forward reads rows of dm_model_in_features()
+                           = C*H*W floats (row-major [C x H x W]) and views them so */
 int dm_model_output_shape(const dm_model *m, int64_t *shape);   /* the same for the output */
 int dm_model_num_layers(const dm_model *m);         /* -1 for NULL */
 /* layer i (0-based): its state_dict prefix ("0", "fc1"; "-" for a layer without tensors),

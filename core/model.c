@@ -54,6 +54,7 @@
 #include <string.h>
 
 #define DM_MODEL_MAX_LAYERS 10000
+#define DM_MODEL_MAX_SAMPLE ((int64_t)1 << 30)  /* values in one sample, anywhere in a chain */
 #define MAX_FIELDS 16
 #define MAX_NAME 200
 #define META_KEY "deepmoon.model"
@@ -129,8 +130,47 @@ static int parse_value(const dm_layer_opt *o, const char *s, const char *what, d
 {
     v->none = 0;
     v->v = 0;
+    v->n = 0;
     if (o->none_ok && strcmp(s, "none") == 0) { v->none = 1; return 0; }
     switch (o->type) {
+    case DM_OPT_SIZE: {
+        /* a word of choices, or 1 .. DM_OPT_MAX_SIZES integers (or "none" entries) */
+        if (o->choices && !isdigit((unsigned char)*s) && *s != '-' && strncmp(s, "none", 4) != 0) {
+            dm_layer_opt c = *o;
+            c.type = DM_OPT_CHOICE;
+            return parse_value(&c, s, what, v);
+        }
+        const char *p = s;
+        for (;;) {
+            size_t len = strcspn(p, ",");
+            char item[16];
+            if (v->n == DM_OPT_MAX_SIZES)
+                return kerr(what, "%s takes at most %d sizes, got '%.60s'", o->name,
+                            DM_OPT_MAX_SIZES, s);
+            if (len == 0 || len >= sizeof item)
+                return kerr(what, "%s must be a size (an integer or integers joined by commas), "
+                            "got '%.60s'", o->name, s);
+            memcpy(item, p, len);
+            item[len] = '\0';
+            if (o->none_ok && strcmp(item, "none") == 0) {
+                v->size[v->n++] = -1;
+            } else {
+                long long i = 0;
+                if (read_int(o, item, what, &i)) {
+                    return kerr(what, "%s must be a size (an integer or integers joined by "
+                                "commas), got '%.60s'", o->name, s);
+                }
+                if (i < o->lo || i > o->hi)
+                    return kerr(what, "%s must be in %lld .. %lld, got %.60s", o->name,
+                                (long long)o->lo, (long long)o->hi, s);
+                v->size[v->n++] = i;
+            }
+            if (p[len] == '\0') break;
+            p += len + 1;
+        }
+        v->v = (double)v->size[0];
+        return 0;
+    }
     case DM_OPT_INT: case DM_OPT_DIM: {
         long long i = 0;
         if (read_int(o, s, what, &i)) return -1;
@@ -222,6 +262,18 @@ static int parse_spec(int n, char **f, const dm_layer_kind **kind, dm_opt_value 
         snprintf(msg, sizeof msg, "%s", dm_errmsg());
         return kerr(k->name, "%s", msg);
     }
+    /* a sample of at most DM_MODEL_MAX_SAMPLE values flows out (sizes >= 1 each, so the
+       product is checked before it can overflow) */
+    int64_t total = 1;
+    for (int d = 0; d < out->ndim; d++) {
+        if (out->d[d] < 1 || out->d[d] > DM_MODEL_MAX_SAMPLE / total) {
+            char sh[128];
+            dm_shape_str(out->ndim, out->d, sh, sizeof sh);
+            return kerr(k->name, "the output samples %s have more than %lld values", sh,
+                        (long long)DM_MODEL_MAX_SAMPLE);
+        }
+        total *= out->d[d];
+    }
     for (int j = 0; j < DM_LAYER_MAX_TENSORS && k->tensor[j].name; j++) {
         const char *when = k->tensor[j].when;
         int w = when ? opt_index(k, when) : -1;
@@ -266,6 +318,39 @@ int dm_layer_parse(const char *spec, const dm_layer_kind **kind, dm_opt_value *o
 }
 
 /* ---- the description ------------------------------------------------------------------ */
+
+/* "C,H,W" (line 2's input_shape=): 1 .. DM_MAX_DIMS - 1 sizes, each >= 1, at most
+   DM_MODEL_MAX_SAMPLE values in all */
+static int parse_shape(const char *s, dm_layer_shape *x)
+{
+    static const dm_layer_opt dim_opt = { "input_shape", DM_OPT_INT, NULL, 1,
+                                          (double)DM_MODEL_MAX_SAMPLE, NULL, 0 };
+    const char *p = s;
+    int64_t total = 1;
+    x->ndim = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[16];
+        long long i = 0;
+        if (x->ndim == DM_MAX_DIMS - 1)
+            return kerr("model", "input_shape has more than %d sizes", DM_MAX_DIMS - 1);
+        if (len == 0 || len >= sizeof item)
+            return kerr("model", "input_shape must be sizes joined by commas, got '%.60s'", s);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (read_int(&dim_opt, item, "model", &i)) return -1;
+        if (i < 1 || i > DM_MODEL_MAX_SAMPLE)
+            return kerr("model", "input_shape sizes must be in 1 .. %lld, got %.60s",
+                        (long long)DM_MODEL_MAX_SAMPLE, item);
+        if (total > DM_MODEL_MAX_SAMPLE / i)
+            return kerr("model", "input_shape %.60s has more than %lld values", s,
+                        (long long)DM_MODEL_MAX_SAMPLE);
+        total *= i;
+        x->d[x->ndim++] = i;
+        if (p[len] == '\0') return 0;
+        p += len + 1;
+    }
+}
 
 typedef struct {
     const char *path;           /* for messages */
@@ -422,14 +507,20 @@ static dm_model *from_named(const dm_named_tensors *nt, const char *path)
                                                  (double)((int64_t)1 << 30), NULL, 0 };
             const char *f = p.fields[0];
             dm_opt_value v;
-            if (p.nfields != 1) { perr(&p, "expected 'in_features=N'"); goto fail; }
-            if (strncmp(f, "in_features=", 12) != 0) {
-                perr(&p, "model: expected in_features=..., got '%.60s'", f);
+            if (p.nfields != 1) {
+                perr(&p, "expected 'in_features=N' or 'input_shape=N,N,...'");
                 goto fail;
             }
-            if (parse_value(&in_opt, f + 12, "model", &v)) { perr(&p, "%s", dm_errmsg()); goto fail; }
-            x.ndim = 1;
-            x.d[0] = (int64_t)v.v;
+            if (strncmp(f, "input_shape=", 12) == 0) {
+                if (parse_shape(f + 12, &x)) { perr(&p, "%s", dm_errmsg()); goto fail; }
+            } else if (strncmp(f, "in_features=", 12) != 0) {
+                perr(&p, "model: expected in_features=... or input_shape=..., got '%.60s'", f);
+                goto fail;
+            } else {
+                if (parse_value(&in_opt, f + 12, "model", &v)) { perr(&p, "%s", dm_errmsg()); goto fail; }
+                x.ndim = 1;
+                x.d[0] = (int64_t)v.v;
+            }
             m->in = x;
         } else if (p.nfields == 1 && strcmp(p.fields[0], "end") == 0) {
             ended = 1;

@@ -63,9 +63,13 @@ local function class_name (m) return m:_get_name() end
 
 -- ---- writing ------------------------------------------------------------------------------
 
--- the registry row of m's class (itself or an ancestor whose forward it keeps), or nil
+-- the registry row of m's class (itself, else an ancestor whose forward it keeps), or nil:
+-- BatchNorm2d keeps BatchNorm1d's forward but is a row of its own
 local function kind_of (m)
   local N = nn()
+  local _, named = registry()
+  local own = named[class_name(m)]
+  if own and N[own.name] and getmetatable(m) == N[own.name] then return own end
   for _, k in ipairs((registry())) do
     local cls = N[k.name]
     if cls and m:is_a(cls) and m.forward == cls.forward then return k end
@@ -104,6 +108,15 @@ local function opt_text (o, v)
     return tostring(v)
   end
   if v == nil or v == false then return "none" end
+  if type(v) == "table" and not dm.is_tensor(v) then      -- a size: "3,2", none entries
+    local parts = {}
+    for i = 1, rawlen(v) do
+      local e = rawget(v, i)
+      parts[i] = (e == false or e == nil) and "none"
+                 or math.type(e) == "integer" and ("%d"):format(e) or tostring(e)
+    end
+    return table.concat(parts, ",")
+  end
   if type(v) == "number" then
     if o.type ~= "number" and math.type(v) == "integer" then return ("%d"):format(v) end
     return num_str(v)
@@ -179,7 +192,7 @@ local function check_opts (opts, level)
   if opts == nil then return {} end
   if type(opts) ~= "table" then fail(level, "expected an options table, got %s", type(opts)) end
   for k in pairs(opts) do
-    if k ~= "layers" and k ~= "in_features" and k ~= "metadata" then
+    if k ~= "layers" and k ~= "in_features" and k ~= "input_shape" and k ~= "metadata" then
       fail(level, "unknown option '%s'", tostring(k))
     end
   end
@@ -214,16 +227,50 @@ local function describe (model, opts, level)
   if #chain > MAX_LAYERS then fail(level, "more than %d layers", MAX_LAYERS) end
   local state = model:state_dict()
   local input
+  if opts.in_features ~= nil and opts.input_shape ~= nil then
+    fail(level, "pass in_features or input_shape, not both")
+  end
   if opts.in_features ~= nil then
     local w = opts.in_features
     if math.type(w) ~= "integer" or w < 1 or w > MAX_WIDTH then
       fail(level, "in_features must be an integer in 1 .. %d, got %s", MAX_WIDTH, tostring(w))
     end
     input = { w }
+  elseif opts.input_shape ~= nil then
+    -- one sample's shape, [C x H x W] for images: sizes >= 1, at most 2^30 values
+    local v = opts.input_shape
+    local n = type(v) == "table" and not is_module(v) and not dm.is_tensor(v) and rawlen(v) or 0
+    local total = 1
+    input = {}
+    for i = 1, n do
+      local e = rawget(v, i)
+      if math.type(e) ~= "integer" or e < 1 or e > MAX_WIDTH // total then input = nil break end
+      total = total * e
+      input[i] = e
+    end
+    if not input or n < 1 or n > 7 then
+      fail(level, "input_shape must be a list of 1 to 7 sizes >= 1 (one sample, at most %d " ..
+           "values), got %s", MAX_WIDTH, type(v) == "table" and "{...}" or tostring(v))
+    end
   else
-    -- the first layer that fixes the sample it takes tells the model's input
+    -- the first layer that fixes the sample it takes tells the model's input; a layer that
+    -- needs a known input before that (a Conv2d: its height and width) is answered with
+    -- the input_shape option
     local x
     for _, e in ipairs(chain) do
+      local k = kind_of(e.module)
+      if x == nil and not input and k and k.name ~= "Sequential" then
+        local spec = { k.name }
+        for _, o in ipairs(k.options) do
+          spec[#spec + 1] = o.name .. "=" .. opt_text(o, e.module[o.name])
+        end
+        local taken, msg = dm._layer_parse(table.concat(spec, " "))
+        if taken == nil and msg:find("no layer before it fixes them", 1, true) then
+          fail(level, "cannot tell the shape of the input: %s (%s) %s; pass {input_shape = " ..
+               "{...}}, one sample's shape", e.where, class_name(e.module),
+               (msg:gsub("^[^:]*: ", ""):gsub(", and no layer.*$", "")))
+        end
+      end
       local taken
       taken, x = check_layer(e, x, state, level)
       if taken and not input then input = taken end
@@ -233,7 +280,8 @@ local function describe (model, opts, level)
            "pass {in_features = n}")
     end
   end
-  local lines = { KEY .. " 1", "in_features=" .. input[1] }
+  local lines = { KEY .. " 1", #input == 1 and "in_features=" .. input[1]
+                               or "input_shape=" .. table.concat(input, ",") }
   local x = input
   for _, e in ipairs(chain) do
     local _, line
@@ -311,13 +359,16 @@ function M.load_model (path)
     end
     -- the constructor's options; none arrives as false, which stays for options whose
     -- default is not none (BatchNorm1d's momentum) and is left out for the others
-    local args = {}
-    for _, o in ipairs(k.options) do
+    -- the required options (kernel_size, ...) positionally, as the pooling layers take
+    -- them, then the others as an options table
+    local args, pos = {}, {}
+    for j, o in ipairs(k.options) do
       local v = l.options[o.name]
       if v == false and o.type ~= "boolean" and o.default == "none" then v = nil end
-      args[o.name] = v
+      if o.default == nil and #pos == j - 1 then pos[#pos + 1] = v else args[o.name] = v end
     end
-    local m = cls(args)
+    pos[#pos + 1] = args
+    local m = cls(table.unpack(pos))
     for _, t in ipairs(k.tensors) do
       local src, dst = tensors[l.name .. "." .. t.name], m[t.name]
       if src ~= nil and dst ~= nil then dst:copy_(src) end
