@@ -128,9 +128,7 @@ static int read_int(const dm_layer_opt *o, const char *s, const char *what, long
 /* the text s of option o into v; what ("Linear", "model") starts the message */
 static int parse_value(const dm_layer_opt *o, const char *s, const char *what, dm_opt_value *v)
 {
-    v->none = 0;
-    v->v = 0;
-    v->n = 0;
+    memset(v, 0, sizeof *v);
     if (o->none_ok && strcmp(s, "none") == 0) { v->none = 1; return 0; }
     switch (o->type) {
     case DM_OPT_SIZE: {
@@ -240,10 +238,7 @@ static int parse_spec(int n, char **f, const dm_layer_kind **kind, dm_opt_value 
     const dm_layer_kind *k = dm_layer_kind_find(f[0]);
     if (!k) { dm_seterr("unknown layer type '%.60s'", f[0]); return -1; }
     int i = 1;
-    for (int j = 0; j < DM_LAYER_MAX_OPTS; j++) {
-        opt[j].none = 0;
-        opt[j].v = 0;
-    }
+    memset(opt, 0, DM_LAYER_MAX_OPTS * sizeof *opt);
     for (int j = 0; j < DM_LAYER_MAX_OPTS && k->opt[j].name; j++) {
         const dm_layer_opt *o = &k->opt[j];
         size_t len = strlen(o->name);
