@@ -189,8 +189,8 @@ static int modelbox_gc(lua_State *L)
     return 0;
 }
 
-/* _model_parse(text, tensors, name) -> { {name =, kind =, options = {key = value}}, ... }
-   | nil, message.  text is the "deepmoon.model" description (nil: the file has none),
+/* _model_parse(text, tensors, name) -> { {name =, kind =, options = {key = value}}, ... },
+   input shape (dm_model_input_shape: one sample's sizes, {1, 28, 28}) | nil, message.  text is the "deepmoon.model" description (nil: the file has none),
    tensors {state_dict name = Tensor}, name the file in messages.  Everything is checked
    (the description, every tensor it calls for and their shapes) before anything else
    happens, so the caller may build the layers it returns. */
@@ -243,12 +243,16 @@ static int m_model_parse(lua_State *L)
         lua_setfield(L, -2, "options");
         lua_rawseti(L, -2, i + 1);
     }
+    int64_t shape[DM_MAX_DIMS];
+    dm_layer_shape in = { .ndim = dm_model_input_shape(b->m, shape) };
+    for (int d = 0; d < in.ndim; d++) in.d[d] = shape[d];
+    push_shape(L, &in);
     dm_model_free(b->m);
     dm_named_tensors_free(b->nt);
     b->m = NULL;
     b->nt = NULL;
     lua_remove(L, box);
-    return 1;
+    return 2;
 }
 
 static const luaL_Reg model_fns[] = {

@@ -346,6 +346,12 @@ describe("the plain-C inference API", function ()
     end)
   end
 
+  local function file_for_shape (layer)
+    local p = tmp()
+    assert.is_true(nn.save_model(nn.Sequential(layer), p))
+    return p
+  end
+
   it("says which input a CNN needs and checks it", function ()
     local model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                                 nn.Linear(18, 2))
@@ -365,6 +371,10 @@ describe("the plain-C inference API", function ()
     assert.are.equal("save_model: pass in_features or input_shape, not both",
                      err(nn.save_model, model, path, { input_shape = { 1, 8, 8 }, in_features = 64 }))
     assert.is_true(nn.save_model(model, path, { input_shape = { 1, 8, 8 } }))
+    local back, meta0, shape = nn.load_model(path)
+    assert(back, meta0)
+    assert.are.same({ 1, 8, 8 }, shape)                 -- dm_model_input_shape
+    assert.are.same({ 2 }, select(3, nn.load_model(file_for_shape(nn.Linear(2, 1)))))
     local _, meta = assert(dm.load(path))
     assert.truthy(meta["deepmoon.model"]:find("\ninput_shape=1,8,8\n", 1, true))
     assert.truthy(meta["deepmoon.model"]:find("layer 0 Conv2d in_channels=1 out_channels=2 " ..

@@ -12,7 +12,8 @@
 --
 -- Models: nn.Sequential (nested Sequentials are flattened) of the layer kinds of the core's
 -- layer registry (core/registry.c; dm._layer_kinds() lists them: Linear, BatchNorm1d on
--- [N x C], the activations, Dropout, Flatten with its default dims, ...).  This file keeps
+-- [N x C], the activations, Dropout, Flatten, Conv1d/Conv2d/ConvTranspose2d, the max, avg
+-- and adaptive pools, BatchNorm2d, Dropout2d, ...).  This file keeps
 -- no list of its own: a registry row names the kind (the nn class of that name), its
 -- options (the module's fields of those names: PyTorch's constructor arguments), its
 -- tensors (state_dict names) and its shape rule, and the core checks every layer and every
@@ -21,8 +22,13 @@
 -- model is saved, the chain's layers are found in it by identity, and layers without
 -- tensors may be new ones:
 --   nn.save_model(net, path, {layers = {net.fc1, nn.ReLU(), net.fc2, nn.Sigmoid()}})
--- The description is of inference on [batch x in_features] rows: Dropout is the identity
--- there and BatchNorm1d uses its running statistics.
+-- The description is of inference on [batch x sample...] (rows of in_features, or images
+-- [C x H x W] given by {input_shape = {C, H, W}}; plain C passes each sample as a flat row of
+-- C*H*W values): Dropout and Dropout2d are the identity there and BatchNorm1d/2d use their
+-- running statistics.  Sizes (kernel_size, stride, ...) are written as PyTorch's tuples:
+-- "3,3" (an integer alone means every spatial dim).
+--
+--   nn.save_model(cnn, "cnn.safetensors", {input_shape = {1, 28, 28}})
 
 local dm = require "deepmoon"
 local module = require "deepmoon.nn.module"
@@ -320,8 +326,10 @@ end
 --- Write model to a safetensors file that dm_model_load (C), nn.load_model and PyTorch's
 --- load_state_dict read: model:state_dict() plus the layer chain in the metadata.
 --- opts: layers (the chain, for models other than Sequential), in_features (needed only
---- when no layer of the chain fixes it, as a Linear or BatchNorm1d does), metadata (more
---- string metadata to store).  Returns true, or nil and a message when the file cannot be
+--- when no layer of the chain fixes it, as a Linear or BatchNorm1d does), input_shape (one
+--- sample's shape, {C, H, W}: needed by models that start with a convolution or pooling
+--- layer, which do not fix their input's height and width), metadata (more string
+--- metadata to store).  Returns true, or nil and a message when the file cannot be
 --- written; a model that cannot be described raises.
 function M.save_model (model, path, opts)
   local ok, msg = save(model, path, opts, 2)     -- not a tail call: error levels count it
@@ -337,16 +345,19 @@ end
 -- ---- reading ------------------------------------------------------------------------------
 
 --- Read a file written by save_model: the model as an nn.Sequential in eval mode (nested
---- Sequentials come back flat), and the file's metadata table; or nil and a message when
---- the file cannot be read or does not describe a model.  The core checks the whole
---- description and every tensor's shape before any layer is built here.
+--- Sequentials come back flat), the file's metadata table, and the shape of one sample the
+--- model takes (dm_model_input_shape: {in_features}, or {C, H, W} for a CNN saved with
+--- {input_shape = ...}); or nil and a message when the file cannot be read or does not
+--- describe a model.  The core checks the whole description and every tensor's shape
+--- before any layer is built here.
 function M.load_model (path)
   if type(path) ~= "string" then
     error(("load_model: expected a file name, got %s"):format(type(path)), 2)
   end
   local tensors, meta = dm.load(path)
   if not tensors then return nil, meta end
-  local layers, msg = dm._model_parse(meta[KEY], tensors, path)
+  local layers, msg_or_shape = dm._model_parse(meta[KEY], tensors, path)
+  local msg, input_shape = msg_or_shape, msg_or_shape
   if not layers then return nil, msg end
   local N = nn()
   local _, named = registry()
@@ -375,7 +386,7 @@ function M.load_model (path)
     end
     mods[i] = m
   end
-  return N.Sequential(table.unpack(mods)):eval(), meta
+  return N.Sequential(table.unpack(mods)):eval(), meta, input_shape
 end
 
 return M
