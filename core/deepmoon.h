@@ -566,9 +566,11 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
    no Lua needed.  The file is safetensors: the model's state_dict under PyTorch's names (so
    PyTorch's load_state_dict reads it too) plus a description of the layers in the metadata
    key "deepmoon.model": a Sequential of the layer kinds of the registry below (Linear,
-   BatchNorm1d, the activations, ...: dm_layer_kinds() lists them; the text format is
-   documented at the top of core/model.c).  Inference is eval mode (Dropout passes values
-   through, BatchNorm1d uses its running statistics) on rows of in_features floats:
+   BatchNorm1d, the activations, Conv1d/Conv2d/ConvTranspose2d, the pools, BatchNorm2d, ...:
+   dm_layer_kinds() lists them; the text format is documented at the top of core/model.c).
+   Inference is eval mode (Dropout and Dropout2d pass values through, BatchNorm1d/2d use
+   their running statistics) on flat rows of in_features floats; a CNN's row is one image,
+   C*H*W floats row-major, viewed as the [C x H x W] sample dm_model_input_shape gives:
        dm_model *m = dm_model_load("model.safetensors");
        if (!m) { fprintf(stderr, "%s\n", dm_errmsg()); return 1; }
        float x[2 * 4] = { ... }, y[2 * 3];          // in_features 4, out_features 3
@@ -584,7 +586,8 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
    options, its tensors, a shape rule and an eval-mode forward.  model.c parses, checks and
    runs descriptions with it, and nn.save_model / nn.load_model read it through the binding,
    so a new kind is one row plus its forward kernel (core/README.md walks through one).
-   Shapes here are one sample's: the batch dim is left out ([in_features] for a Linear). */
+   Shapes here are one sample's: the batch dim is left out ([in_features] for a Linear,
+   [C x H x W] for a Conv2d); every sample in a chain holds at most 2^30 values. */
 #define DM_LAYER_MAX_OPTS 12
 #define DM_LAYER_MAX_TENSORS 6
 typedef enum {
@@ -662,7 +665,8 @@ dm_model *dm_model_from_named(const dm_named_tensors *nt, const char *name);
                            retains the tensors it uses, so nt may be freed after */
 int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float *output);
                         /* input [batch x in_features] -> output [batch x out_features],
-                           row-major; 0, or -1 with a message */
+                           row-major (an input row is one sample of dm_model_input_shape,
+                           flattened); 0, or -1 with a message */
 int64_t dm_model_in_features(const dm_model *m);    /* floats per input row; -1 for NULL */
 int64_t dm_model_out_features(const dm_model *m);   /* floats per output row; -1 for NULL */
 int dm_model_input_shape(const dm_model *m, int64_t *shape);

@@ -6,7 +6,7 @@
  * describes the chain of layers in a line-based text this file parses:
  *
  *     deepmoon.model 1
- *     in_features=4
+ *     in_features=4                                    (input_shape=1,28,28 for images)
  *     layer 0 Linear in_features=4 out_features=8 bias=true
  *     layer 1 ReLU
  *     layer 2 BatchNorm1d num_features=8 eps=1e-05 momentum=0.1 affine=true
@@ -19,8 +19,9 @@
  * Grammar (strict: anything else is an error naming the line):
  *   - lines end in "\n" (the last may omit it); fields are separated by one space; only
  *     printable ASCII; at most 16 fields a line and DM_MODEL_MAX_LAYERS layer lines
- *   - line 1 "deepmoon.model 1" (the format version), line 2 "in_features=N", then layer
- *     lines "layer NAME TYPE [key=value ...]", then "end"
+ *   - line 1 "deepmoon.model 1" (the format version), line 2 "in_features=N" (rows of N
+ *     values) or "input_shape=C,H,W" (one sample's sizes, 1 .. 7 of them, at most 2^30
+ *     values in all: images), then layer lines "layer NAME TYPE [key=value ...]", then "end"
  *   - NAME is the layer's state_dict prefix (its tensors are NAME.weight, NAME.bias, ...),
  *     or "-" for a layer that has no tensors; names use [A-Za-z0-9_.] only, at most 200
  *     characters, no empty part between dots
@@ -32,10 +33,14 @@
  *       BOOL    true | false
  *       CHOICE  one of the option's words (GELU approximate=none|tanh)
  *       DIM     a dim of [batch x sample]: 1-based, negative from the end, not 0
+ *       SIZE    PyTorch's int or tuple: "5" (every spatial dim) or "3,2" (at most 3
+ *               sizes); "none" entries where the option takes none (output_size=7,none);
+ *               or one of the option's words (Conv2d padding=same|valid)
  *       none    PyTorch's None, where the option allows it (BatchNorm1d momentum)
- *   - shapes chain: the sample flowing into a layer is [in_features] for the first, the
+ *   - shapes chain: the sample flowing into a layer is line 2's for the first, the
  *     previous layer's output after; each row's shape rule checks it ("Linear:
- *     in_features 3 does not match the width 2 before it") and gives the layer's output
+ *     in_features 3 does not match the width 2 before it") and gives the layer's output,
+ *     which must hold at most 2^30 values
  *   - every tensor the options call for exists with exactly the shape the rule gives
  *     (optional ones, num_batches_tracked, only when present); other tensors are ignored.
  *     All of a line is checked before its tensors are kept, and nothing of the size a
