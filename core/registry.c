@@ -44,6 +44,8 @@ static int need_row(dm_layer_shape *in, const char *key, int64_t n)
     return 0;
 }
 
+static int need_planes(const dm_layer_shape *in, const char *key, int64_t c, int sp);
+
 /* any sample: out = in */
 static int same_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
                       dm_layer_shape *t)
@@ -231,12 +233,14 @@ static dm_tensor *flatten_forward(const dm_opt_value *opt, dm_tensor *const *t, 
 /* ---- BatchNorm1d ---------------------------------------------------------------------- */
 
 /* options: num_features, eps, momentum, affine, track_running_stats; tensors: weight, bias,
-   running_mean, running_var [num_features], num_batches_tracked [] */
+   running_mean, running_var [num_features], num_batches_tracked [].  Samples [C] or [C x L]
+   (after a Conv1d); an unknown input becomes [C] */
 static int batch_norm_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
                             dm_layer_shape *t)
 {
     int64_t c = iv(&opt[0]);
-    if (need_row(in, "num_features", c)) return -1;
+    if (in->ndim == 2 ? need_planes(in, "num_features", c, 1) : need_row(in, "num_features", c))
+        return -1;
     for (int i = 0; i < 4; i++) set1(&t[i], c);
     t[4].ndim = 0;
     *out = *in;

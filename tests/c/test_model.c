@@ -402,7 +402,7 @@ static double *ref_image(const char *spec, const dm_named_tensors *nt, int li, d
         }
         *sh = r;
         return x;
-    } else if (strcmp(n, "BatchNorm2d") == 0) {
+    } else if (strcmp(n, "BatchNorm2d") == 0 || strcmp(n, "BatchNorm1d") == 0) {
         int64_t C = sh->d[0], P = per / C;
         int track = o[4].v != 0, affine = o[3].v != 0;
         for (int64_t c = 0; c < C; c++) {
@@ -639,6 +639,8 @@ static void test_image_layers(void)
         "MaxPool1d kernel_size=3 stride=2 padding=1 dilation=2 ceil_mode=true",
         "AvgPool1d kernel_size=3 stride=2 padding=1",
         "AvgPool1d kernel_size=3 stride=2 padding=1 ceil_mode=true count_include_pad=false",
+        "BatchNorm1d num_features=3",
+        "BatchNorm1d num_features=3 affine=false track_running_stats=false",
     };
     for (size_t i = 0; i < sizeof conv1d / sizeof conv1d[0]; i++)
         check_image(conv1d[i], 2, 3, 9, 0, 2);
