@@ -387,6 +387,10 @@ describe("the plain-C inference API", function ()
       "padding_mode=zeros\n", 1, true))
     assert.truthy(meta["deepmoon.model"]:find("layer 2 MaxPool2d kernel_size=2 stride=2 " ..
       "padding=0 dilation=1 return_indices=false ceil_mode=false\n", 1, true))
+    -- a subclass keeping its base's forward is saved as the nearest registered class
+    local MyBN = nn.BatchNorm2d:extend("MyBN")
+    local text = serialize.describe_model(nn.Sequential(MyBN(1)), { input_shape = { 1, 4, 4 } })
+    assert.truthy(text:find("layer 0 BatchNorm2d num_features=1", 1, true), text)
     -- a pool with return_indices gives two values: not a chain layer
     assert.are.equal("save_model: Sequential[1] (MaxPool2d): return_indices=true gives two " ..
                      "outputs; a model's layers pass one",

@@ -69,16 +69,18 @@ local function class_name (m) return m:_get_name() end
 
 -- ---- writing ------------------------------------------------------------------------------
 
--- the registry row of m's class (itself, else an ancestor whose forward it keeps), or nil:
--- BatchNorm2d keeps BatchNorm1d's forward but is a row of its own
+-- the registry row of m's class, or of its nearest ancestor whose forward it keeps (a
+-- subclass of BatchNorm2d counts as BatchNorm2d, not as BatchNorm1d, which BatchNorm2d
+-- extends); nil when there is none
 local function kind_of (m)
   local N = nn()
   local _, named = registry()
-  local own = named[class_name(m)]
-  if own and N[own.name] and getmetatable(m) == N[own.name] then return own end
-  for _, k in ipairs((registry())) do
-    local cls = N[k.name]
-    if cls and m:is_a(cls) and m.forward == cls.forward then return k end
+  local c = getmetatable(m)
+  while c do
+    local name = rawget(c, "__name")
+    local k = name and named[name]
+    if k and N[name] == c and m.forward == c.forward then return k end
+    c = rawget(c, "super")
   end
   return nil
 end
