@@ -150,7 +150,8 @@ static int m_layer_parse(lua_State *L)
             lua_geti(L, 2, d + 1);
             int ok;
             lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 0) return luaL_argerror(L, 2, "sizes must be non-negative integers");
+            if (!ok || v < 0 || v > ((lua_Integer)1 << 30))
+                return luaL_argerror(L, 2, "sizes must be integers in 0 .. 1073741824");
             in.d[d] = v;
             lua_pop(L, 1);
         }

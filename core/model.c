@@ -269,6 +269,7 @@ static int parse_spec(int n, char **f, const dm_layer_kind **kind, dm_opt_value 
         if (out->d[d] < 1 || out->d[d] > DM_MODEL_MAX_SAMPLE / total) {
             char sh[128];
             dm_shape_str(out->ndim, out->d, sh, sizeof sh);
+            if (out->d[d] < 1) return kerr(k->name, "the output samples %s are empty", sh);
             return kerr(k->name, "the output samples %s have more than %lld values", sh,
                         (long long)DM_MODEL_MAX_SAMPLE);
         }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define MAX_WIDTH ((double)((int64_t)1 << 30))
+#define MAX_SAMPLE ((int64_t)1 << 30)         /* values in one sample (model.c checks outputs) */
 
 /* ---- shape helpers ------------------------------------------------------------------ */
 
@@ -357,6 +358,17 @@ static int conv_shape_sp(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_s
     }
     if (conv_geometry(opt, sp, &g) || need_planes(in, "in_channels", cin, sp)) return -1;
     int mode = (int)opt[CV_MODE].v;            /* zeros reflect replicate circular */
+    /* the padded input (dm_pad makes it for the modes other than zeros) is a sample too */
+    int64_t padded = cin;
+    for (int i = 0; i < sp; i++) {
+        int64_t n = in->d[1 + i] + g.lo[i] + g.hi[i];    /* each term at most 2^30 */
+        if (n > MAX_SAMPLE / padded) {
+            dm_seterr("padding %s makes padded samples of more than %lld values",
+                      tup(g.lo, sp, b1, sizeof b1), (long long)MAX_SAMPLE);
+            return -1;
+        }
+        padded *= n;
+    }
     out->ndim = sp + 1;
     out->d[0] = cout;
     for (int i = 0; i < sp; i++) {

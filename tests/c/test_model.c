@@ -1294,6 +1294,10 @@ static void test_hostile_images(void)
         { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3 padding=8 "
           "padding_mode=reflect\nend\n",
           "line 3: Conv2d: padding (8, 8) is too large for reflect padding of size 8" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3 stride=1073741824 "
+          "padding=1073741824 padding_mode=replicate\nend\n",
+          "line 3: Conv2d: padding (1073741824, 1073741824) makes padded samples of more than "
+          "1073741824 values" },
         { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=none\nend\n",
           "line 3: Conv2d: kernel_size must be a size (an integer or integers joined by "
           "commas), got 'none'" },
