@@ -1369,6 +1369,98 @@ static void test_hostile_images(void)
     dm_model_free(m);
 }
 
+/* image descriptions with random option values (a small mutation fuzz, seeded): each loads
+   or fails with a message, and each that loads runs on 2 samples (a Conv2d whose replicate
+   padding of 2^30 asked dm_pad for 300 GB was found so) */
+static unsigned mut_seed = 12345;
+static unsigned mut_rand(void)
+{
+    mut_seed = mut_seed * 1103515245u + 12345u;
+    return (mut_seed >> 8) & 0xffffff;
+}
+
+static void test_image_mutations(void)
+{
+    static const char *const lines[] = {
+        "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3,3 stride=%s padding=%s "
+        "dilation=%s groups=1 bias=true padding_mode=%s",
+        "layer - MaxPool2d kernel_size=%s stride=%s padding=%s dilation=%s "
+        "return_indices=false ceil_mode=%s",
+        "layer - AvgPool2d kernel_size=%s stride=%s padding=%s ceil_mode=%s "
+        "count_include_pad=%s divisor_override=%s",
+        "layer - AdaptiveAvgPool2d output_size=%s",
+        "layer - AdaptiveMaxPool2d output_size=%s",
+        "layer - Flatten start_dim=%s end_dim=%s",
+        "layer - MaxPool1d kernel_size=%s stride=%s padding=%s dilation=%s "
+        "return_indices=false ceil_mode=%s",
+        "layer - AvgPool1d kernel_size=%s stride=%s padding=%s ceil_mode=%s count_include_pad=%s",
+        "layer - BatchNorm2d num_features=%s affine=false track_running_stats=false",
+        "layer 1 ConvTranspose2d in_channels=%s out_channels=2 kernel_size=2,2 stride=%s "
+        "padding=%s output_padding=%s groups=1 bias=true dilation=%s padding_mode=zeros",
+    };
+    static const char *const small[] = { "1", "2", "3", "1,2", "2,1", "0", "none", "false",
+        "true", "zeros", "reflect", "circular", "replicate", "same", "valid" };
+    static const char *const any[] = { "1", "2", "3", "0", "-1", "none", "same", "valid", "1,2",
+        "2,1", "3,3,3", "1073741824", "5", "7", "9", "true", "false", "zeros", "reflect",
+        "replicate", "circular", "4", "2,none", "none,2", "", "-2", "100000", "33", "-3" };
+    static const char *const shapes[] = { "1,8,8", "1,5,7", "1,1,1", "2,3,4", "1,64", "64",
+                                          "1,2,3,4" };
+    dm_named_tensors *nt = dm_named_tensors_new();
+    dm_tensor *w = dm_tensor_full(4, (int64_t[]){ 2, 1, 3, 3 }, 0.1f);
+    dm_tensor *b = dm_tensor_full(1, (int64_t[]){ 2 }, 0.1f);
+    dm_tensor *w1 = dm_tensor_full(4, (int64_t[]){ 1, 2, 2, 2 }, 0.1f);
+    dm_named_tensors_add(nt, "0.weight", w);
+    dm_named_tensors_add(nt, "0.bias", b);
+    dm_named_tensors_add(nt, "1.weight", w1);
+    dm_named_tensors_add(nt, "1.bias", b);
+    dm_tensor_release(w);
+    dm_tensor_release(b);
+    dm_tensor_release(w1);
+    float *x = malloc(sizeof(float) * 2 * 64), *y = NULL;
+    for (int i = 0; i < 128; i++) x[i] = (float)(i % 17) - 8;
+    int loaded = 0, ran = 0, clean = 1;
+    for (int it = 0; it < 10000; it++) {
+        char text[4096];
+        int n = snprintf(text, sizeof text, "deepmoon.model 1\ninput_shape=%s\n",
+                         shapes[mut_rand() % 7]);
+        for (int l = 0, nl = 1 + (int)(mut_rand() % 3); l < nl; l++) {
+            const char *v[6];
+            for (int k = 0; k < 6; k++)
+                v[k] = mut_rand() % 4 ? small[mut_rand() % 15]
+                                      : any[mut_rand() % (sizeof any / sizeof any[0])];
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          lines[mut_rand() % (sizeof lines / sizeof lines[0])],
+                          v[0], v[1], v[2], v[3], v[4], v[5]);
+            n += snprintf(text + n, sizeof text - (size_t)n, "\n");
+        }
+        snprintf(text + n, sizeof text - (size_t)n, "end\n");
+        dm_named_tensors_set_meta(nt, "deepmoon.model", text);
+        dm_model *m = dm_model_from_named(nt, "mut");
+        if (!m) {
+            if (strncmp(dm_errmsg(), "load_model: mut: line ", 22) != 0) {
+                printf("  mutation %d: message '%s'\n", it, dm_errmsg());
+                clean = 0;
+            }
+            continue;
+        }
+        loaded++;
+        int64_t nout = dm_model_out_features(m);
+        y = realloc(y, sizeof(float) * 2 * (size_t)nout);
+        if (dm_model_forward(m, x, 2, y) == 0) ran++;
+        else if (!strstr(dm_errmsg(), "more than 1 value per channel")) {
+            printf("  mutation %d: a loaded model fails: %s\n%s", it, dm_errmsg(), text);
+            clean = 0;
+        }
+        dm_model_free(m);
+    }
+    free(x);
+    free(y);
+    dm_named_tensors_free(nt);
+    CHECKF(clean && loaded > 100 && ran > 80,
+           "10000 mutated image descriptions: %d load, %d run, the rest fail with a message",
+           loaded, ran);
+}
+
 /* ---- damaged files --------------------------------------------------------------------- */
 
 static void test_damaged(void)
@@ -1424,6 +1516,7 @@ int main(void)
     test_file_and_forward();
     test_hostile();
     test_hostile_images();
+    test_image_mutations();
     test_damaged();
     test_saved_v1();
     test_registry_rows();
