@@ -196,6 +196,13 @@ $(BUILDDIR)/examples/embed_infer: examples/embed/infer.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Icore -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< $(LIB_A) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
+# embed_classify: plain C classifying one Fashion-MNIST image with a saved CNN
+all: $(BUILDDIR)/examples/embed_classify
+$(BUILDDIR)/examples/embed_classify: examples/embed/classify_image.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Icore -MF $@.d -MT $@ $(LDFLAGS) -o $@ $< $(LIB_A) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
+-include $(BUILDDIR)/examples/embed_classify.d
+
 # test_threads opens Lua states in several threads: it links the binding and the Lua library
 $(BUILDDIR)/tests/test_threads: tests/c/test_threads.c $(LIB_LUA_A)
 	@mkdir -p $(@D)

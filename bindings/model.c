@@ -7,13 +7,14 @@
  *   _model_parse(text, tensors, name)   a whole description checked against tensors
  * A description that does not check out is an environmental failure: nil and the core's
  * message.  Option values cross as Lua values: INT and DIM integers, NUM numbers, BOOL
- * booleans, CHOICE the word, and none (PyTorch's None) as false. */
+ * booleans, CHOICE the word, SIZE an integer, a list of them ("none" entries false) or its
+ * word, and none (PyTorch's None) as false. */
 #include "binding.h"
 #include <string.h>
 
 #define LB_MODELBOX "deepmoon.ModelCheck"
 
-static const char *const type_names[] = { "int", "number", "boolean", "choice", "dim" };
+static const char *const type_names[] = { "int", "number", "boolean", "choice", "dim", "size" };
 
 /* the word of index i in the space-separated list s */
 static void push_word(lua_State *L, const char *s, int i)
@@ -42,13 +43,24 @@ static void push_value(lua_State *L, const dm_layer_opt *o, const dm_opt_value *
     case DM_OPT_NUM: lua_pushnumber(L, v->v); break;
     case DM_OPT_BOOL: lua_pushboolean(L, v->v != 0); break;
     case DM_OPT_CHOICE: push_word(L, o->choices, (int)v->v); break;
+    case DM_OPT_SIZE:
+        /* a word ("same"), a number, or a list of them with false for "none" entries */
+        if (v->n == 0) { push_word(L, o->choices ? o->choices : "", (int)v->v); break; }
+        if (v->n == 1 && v->size[0] >= 0) { lua_pushinteger(L, (lua_Integer)v->size[0]); break; }
+        lua_createtable(L, v->n, 0);
+        for (int i = 0; i < v->n; i++) {
+            if (v->size[i] < 0) lua_pushboolean(L, 0);
+            else lua_pushinteger(L, (lua_Integer)v->size[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        break;
     }
 }
 
 /* _layer_kinds() -> { {name =, options = {...}, tensors = {...}}, ... } in the registry's
    order; an option is {name =, type = "int"|"number"|"boolean"|"choice"|"dim", default =
-   the text or nil when required, min =, max = (int, number, dim), choices = {words}
-   (choice), none_ok =}; a tensor is {name =, buffer =, when = option or nil, optional =} */
+   the text or nil when required, min =, max = (int, number, dim, size: each size), choices =
+   {words} (choice; size: the words it also takes), none_ok =}; a tensor is {name =, buffer =, when = option or nil, optional =} */
 static int m_layer_kinds(lua_State *L)
 {
     int n;
@@ -70,7 +82,7 @@ static int m_layer_kinds(lua_State *L)
                 lua_pushstring(L, o->def);
                 lua_setfield(L, -2, "default");
             }
-            if (o->type == DM_OPT_INT || o->type == DM_OPT_DIM) {
+            if (o->type == DM_OPT_INT || o->type == DM_OPT_DIM || o->type == DM_OPT_SIZE) {
                 lua_pushinteger(L, (lua_Integer)o->lo);
                 lua_setfield(L, -2, "min");
                 lua_pushinteger(L, (lua_Integer)o->hi);
@@ -80,7 +92,8 @@ static int m_layer_kinds(lua_State *L)
                 lua_setfield(L, -2, "min");
                 lua_pushnumber(L, o->hi);
                 lua_setfield(L, -2, "max");
-            } else if (o->type == DM_OPT_CHOICE) {
+            }
+            if (o->choices) {
                 lua_newtable(L);
                 const char *w = o->choices;
                 for (int c = 1; *w; c++) {
@@ -137,7 +150,8 @@ static int m_layer_parse(lua_State *L)
             lua_geti(L, 2, d + 1);
             int ok;
             lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 0) return luaL_argerror(L, 2, "sizes must be non-negative integers");
+            if (!ok || v < 0 || v > ((lua_Integer)1 << 30))
+                return luaL_argerror(L, 2, "sizes must be integers in 0 .. 1073741824");
             in.d[d] = v;
             lua_pop(L, 1);
         }
@@ -176,8 +190,8 @@ static int modelbox_gc(lua_State *L)
     return 0;
 }
 
-/* _model_parse(text, tensors, name) -> { {name =, kind =, options = {key = value}}, ... }
-   | nil, message.  text is the "deepmoon.model" description (nil: the file has none),
+/* _model_parse(text, tensors, name) -> { {name =, kind =, options = {key = value}}, ... },
+   input shape (dm_model_input_shape: one sample's sizes, {1, 28, 28}) | nil, message.  text is the "deepmoon.model" description (nil: the file has none),
    tensors {state_dict name = Tensor}, name the file in messages.  Everything is checked
    (the description, every tensor it calls for and their shapes) before anything else
    happens, so the caller may build the layers it returns. */
@@ -230,12 +244,16 @@ static int m_model_parse(lua_State *L)
         lua_setfield(L, -2, "options");
         lua_rawseti(L, -2, i + 1);
     }
+    int64_t shape[DM_MAX_DIMS];
+    dm_layer_shape in = { .ndim = dm_model_input_shape(b->m, shape) };
+    for (int d = 0; d < in.ndim; d++) in.d[d] = shape[d];
+    push_shape(L, &in);
     dm_model_free(b->m);
     dm_named_tensors_free(b->nt);
     b->m = NULL;
     b->nt = NULL;
     lua_remove(L, box);
-    return 1;
+    return 2;
 }
 
 static const luaL_Reg model_fns[] = {

@@ -566,9 +566,11 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
    no Lua needed.  The file is safetensors: the model's state_dict under PyTorch's names (so
    PyTorch's load_state_dict reads it too) plus a description of the layers in the metadata
    key "deepmoon.model": a Sequential of the layer kinds of the registry below (Linear,
-   BatchNorm1d, the activations, ...: dm_layer_kinds() lists them; the text format is
-   documented at the top of core/model.c).  Inference is eval mode (Dropout passes values
-   through, BatchNorm1d uses its running statistics) on rows of in_features floats:
+   BatchNorm1d, the activations, Conv1d/Conv2d/ConvTranspose2d, the pools, BatchNorm2d, ...:
+   dm_layer_kinds() lists them; the text format is documented at the top of core/model.c).
+   Inference is eval mode (Dropout and Dropout2d pass values through, BatchNorm1d/2d use
+   their running statistics) on flat rows of in_features floats; a CNN's row is one image,
+   C*H*W floats row-major, viewed as the [C x H x W] sample dm_model_input_shape gives:
        dm_model *m = dm_model_load("model.safetensors");
        if (!m) { fprintf(stderr, "%s\n", dm_errmsg()); return 1; }
        float x[2 * 4] = { ... }, y[2 * 3];          // in_features 4, out_features 3
@@ -584,7 +586,8 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
    options, its tensors, a shape rule and an eval-mode forward.  model.c parses, checks and
    runs descriptions with it, and nn.save_model / nn.load_model read it through the binding,
    so a new kind is one row plus its forward kernel (core/README.md walks through one).
-   Shapes here are one sample's: the batch dim is left out ([in_features] for a Linear). */
+   Shapes here are one sample's: the batch dim is left out ([in_features] for a Linear,
+   [C x H x W] for a Conv2d); every sample in a chain holds at most 2^30 values. */
 #define DM_LAYER_MAX_OPTS 12
 #define DM_LAYER_MAX_TENSORS 6
 typedef enum {
@@ -592,8 +595,14 @@ typedef enum {
     DM_OPT_NUM,         /* a finite decimal number in lo .. hi */
     DM_OPT_BOOL,        /* true or false */
     DM_OPT_CHOICE,      /* one of the words of choices; its value is the word's index */
-    DM_OPT_DIM          /* a dim of [batch x sample...]: 1-based, negative from the end, not 0 */
+    DM_OPT_DIM,         /* a dim of [batch x sample...]: 1-based, negative from the end, not 0 */
+    DM_OPT_SIZE         /* a size, PyTorch's int or tuple: one integer ("5", every spatial
+                           dim) or up to DM_OPT_MAX_SIZES joined by commas ("3,2"), each in
+                           lo .. hi; where none_ok, "none" (the whole) and entries "none"
+                           (AdaptiveAvgPool2d's (7, None)); where choices is set, one of
+                           those words instead (Conv2d's padding "valid" or "same") */
 } dm_opt_type;
+#define DM_OPT_MAX_SIZES 3
 typedef struct dm_layer_opt {
     const char *name;   /* PyTorch's argument name (also the Lua module's field) */
     dm_opt_type type;
@@ -605,7 +614,10 @@ typedef struct dm_layer_opt {
 } dm_layer_opt;
 typedef struct dm_opt_value {
     int none;           /* the value is "none" */
-    double v;           /* the number; BOOL 0 or 1; CHOICE the word's index; DIM as written */
+    double v;           /* the number; BOOL 0 or 1; CHOICE the word's index; DIM as written;
+                           SIZE the word's index when n is 0, else size[0] */
+    int n;              /* SIZE: how many sizes were written (0: none or a word) */
+    int64_t size[DM_OPT_MAX_SIZES];  /* SIZE: the sizes as written; -1 for an entry "none" */
 } dm_opt_value;
 typedef struct dm_layer_tensor {
     const char *name;   /* the state_dict suffix: "weight", "running_mean" */
@@ -653,12 +665,17 @@ dm_model *dm_model_from_named(const dm_named_tensors *nt, const char *name);
                            retains the tensors it uses, so nt may be freed after */
 int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float *output);
                         /* input [batch x in_features] -> output [batch x out_features],
-                           row-major; 0, or -1 with a message */
+                           row-major (an input row is one sample of dm_model_input_shape,
+                           flattened); 0, or -1 with a message */
 int64_t dm_model_in_features(const dm_model *m);    /* floats per input row; -1 for NULL */
 int64_t dm_model_out_features(const dm_model *m);   /* floats per output row; -1 for NULL */
 int dm_model_input_shape(const dm_model *m, int64_t *shape);
-                        /* the sample the model expects, batch dim left out ([in_features]
-                           for now), into shape[DM_MAX_DIMS]; returns its ndim, -1 for NULL */
+                        /* the sample the model expects, batch dim left out, into
+                           shape[DM_MAX_DIMS]; returns its ndim, -1 for NULL: [in_features]
+                           for a model that starts with a Linear, [C x H x W] for one that
+                           starts with a Conv2d ([1 x 28 x 28] for Fashion-MNIST).  Inputs
+                           stay flat: dm_model_forward reads rows of dm_model_in_features()
+                           = C*H*W floats (row-major [C x H x W]) and views them so */
 int dm_model_output_shape(const dm_model *m, int64_t *shape);   /* the same for the output */
 int dm_model_num_layers(const dm_model *m);         /* -1 for NULL */
 /* layer i (0-based): its state_dict prefix ("0", "fc1"; "-" for a layer without tensors),

@@ -6,7 +6,7 @@
  * describes the chain of layers in a line-based text this file parses:
  *
  *     deepmoon.model 1
- *     in_features=4
+ *     in_features=4                                    (input_shape=1,28,28 for images)
  *     layer 0 Linear in_features=4 out_features=8 bias=true
  *     layer 1 ReLU
  *     layer 2 BatchNorm1d num_features=8 eps=1e-05 momentum=0.1 affine=true
@@ -19,8 +19,9 @@
  * Grammar (strict: anything else is an error naming the line):
  *   - lines end in "\n" (the last may omit it); fields are separated by one space; only
  *     printable ASCII; at most 16 fields a line and DM_MODEL_MAX_LAYERS layer lines
- *   - line 1 "deepmoon.model 1" (the format version), line 2 "in_features=N", then layer
- *     lines "layer NAME TYPE [key=value ...]", then "end"
+ *   - line 1 "deepmoon.model 1" (the format version), line 2 "in_features=N" (rows of N
+ *     values) or "input_shape=C,H,W" (one sample's sizes, 1 .. 7 of them, at most 2^30
+ *     values in all: images), then layer lines "layer NAME TYPE [key=value ...]", then "end"
  *   - NAME is the layer's state_dict prefix (its tensors are NAME.weight, NAME.bias, ...),
  *     or "-" for a layer that has no tensors; names use [A-Za-z0-9_.] only, at most 200
  *     characters, no empty part between dots
@@ -32,10 +33,14 @@
  *       BOOL    true | false
  *       CHOICE  one of the option's words (GELU approximate=none|tanh)
  *       DIM     a dim of [batch x sample]: 1-based, negative from the end, not 0
+ *       SIZE    PyTorch's int or tuple: "5" (every spatial dim) or "3,2" (at most 3
+ *               sizes); "none" entries where the option takes none (output_size=7,none);
+ *               or one of the option's words (Conv2d padding=same|valid)
  *       none    PyTorch's None, where the option allows it (BatchNorm1d momentum)
- *   - shapes chain: the sample flowing into a layer is [in_features] for the first, the
+ *   - shapes chain: the sample flowing into a layer is line 2's for the first, the
  *     previous layer's output after; each row's shape rule checks it ("Linear:
- *     in_features 3 does not match the width 2 before it") and gives the layer's output
+ *     in_features 3 does not match the width 2 before it") and gives the layer's output,
+ *     which must hold at most 2^30 values
  *   - every tensor the options call for exists with exactly the shape the rule gives
  *     (optional ones, num_batches_tracked, only when present); other tensors are ignored.
  *     All of a line is checked before its tensors are kept, and nothing of the size a
@@ -54,6 +59,7 @@
 #include <string.h>
 
 #define DM_MODEL_MAX_LAYERS 10000
+#define DM_MODEL_MAX_SAMPLE ((int64_t)1 << 30)  /* values in one sample, anywhere in a chain */
 #define MAX_FIELDS 16
 #define MAX_NAME 200
 #define META_KEY "deepmoon.model"
@@ -127,10 +133,47 @@ static int read_int(const dm_layer_opt *o, const char *s, const char *what, long
 /* the text s of option o into v; what ("Linear", "model") starts the message */
 static int parse_value(const dm_layer_opt *o, const char *s, const char *what, dm_opt_value *v)
 {
-    v->none = 0;
-    v->v = 0;
+    memset(v, 0, sizeof *v);
     if (o->none_ok && strcmp(s, "none") == 0) { v->none = 1; return 0; }
     switch (o->type) {
+    case DM_OPT_SIZE: {
+        /* a word of choices, or 1 .. DM_OPT_MAX_SIZES integers (or "none" entries) */
+        if (o->choices && !isdigit((unsigned char)*s) && *s != '-' && strncmp(s, "none", 4) != 0) {
+            dm_layer_opt c = *o;
+            c.type = DM_OPT_CHOICE;
+            return parse_value(&c, s, what, v);
+        }
+        const char *p = s;
+        for (;;) {
+            size_t len = strcspn(p, ",");
+            char item[16];
+            if (v->n == DM_OPT_MAX_SIZES)
+                return kerr(what, "%s takes at most %d sizes, got '%.60s'", o->name,
+                            DM_OPT_MAX_SIZES, s);
+            if (len == 0 || len >= sizeof item)
+                return kerr(what, "%s must be a size (an integer or integers joined by commas), "
+                            "got '%.60s'", o->name, s);
+            memcpy(item, p, len);
+            item[len] = '\0';
+            if (o->none_ok && strcmp(item, "none") == 0) {
+                v->size[v->n++] = -1;
+            } else {
+                long long i = 0;
+                if (read_int(o, item, what, &i)) {
+                    return kerr(what, "%s must be a size (an integer or integers joined by "
+                                "commas), got '%.60s'", o->name, s);
+                }
+                if (i < o->lo || i > o->hi)
+                    return kerr(what, "%s must be in %lld .. %lld, got %.60s", o->name,
+                                (long long)o->lo, (long long)o->hi, s);
+                v->size[v->n++] = i;
+            }
+            if (p[len] == '\0') break;
+            p += len + 1;
+        }
+        v->v = (double)v->size[0];
+        return 0;
+    }
     case DM_OPT_INT: case DM_OPT_DIM: {
         long long i = 0;
         if (read_int(o, s, what, &i)) return -1;
@@ -200,10 +243,7 @@ static int parse_spec(int n, char **f, const dm_layer_kind **kind, dm_opt_value 
     const dm_layer_kind *k = dm_layer_kind_find(f[0]);
     if (!k) { dm_seterr("unknown layer type '%.60s'", f[0]); return -1; }
     int i = 1;
-    for (int j = 0; j < DM_LAYER_MAX_OPTS; j++) {
-        opt[j].none = 0;
-        opt[j].v = 0;
-    }
+    memset(opt, 0, DM_LAYER_MAX_OPTS * sizeof *opt);
     for (int j = 0; j < DM_LAYER_MAX_OPTS && k->opt[j].name; j++) {
         const dm_layer_opt *o = &k->opt[j];
         size_t len = strlen(o->name);
@@ -221,6 +261,19 @@ static int parse_spec(int n, char **f, const dm_layer_kind **kind, dm_opt_value 
         char msg[400];
         snprintf(msg, sizeof msg, "%s", dm_errmsg());
         return kerr(k->name, "%s", msg);
+    }
+    /* a sample of at most DM_MODEL_MAX_SAMPLE values flows out (sizes >= 1 each, so the
+       product is checked before it can overflow) */
+    int64_t total = 1;
+    for (int d = 0; d < out->ndim; d++) {
+        if (out->d[d] < 1 || out->d[d] > DM_MODEL_MAX_SAMPLE / total) {
+            char sh[128];
+            dm_shape_str(out->ndim, out->d, sh, sizeof sh);
+            if (out->d[d] < 1) return kerr(k->name, "the output samples %s are empty", sh);
+            return kerr(k->name, "the output samples %s have more than %lld values", sh,
+                        (long long)DM_MODEL_MAX_SAMPLE);
+        }
+        total *= out->d[d];
     }
     for (int j = 0; j < DM_LAYER_MAX_TENSORS && k->tensor[j].name; j++) {
         const char *when = k->tensor[j].when;
@@ -266,6 +319,39 @@ int dm_layer_parse(const char *spec, const dm_layer_kind **kind, dm_opt_value *o
 }
 
 /* ---- the description ------------------------------------------------------------------ */
+
+/* "C,H,W" (line 2's input_shape=): 1 .. DM_MAX_DIMS - 1 sizes, each >= 1, at most
+   DM_MODEL_MAX_SAMPLE values in all */
+static int parse_shape(const char *s, dm_layer_shape *x)
+{
+    static const dm_layer_opt dim_opt = { "input_shape", DM_OPT_INT, NULL, 1,
+                                          (double)DM_MODEL_MAX_SAMPLE, NULL, 0 };
+    const char *p = s;
+    int64_t total = 1;
+    x->ndim = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[16];
+        long long i = 0;
+        if (x->ndim == DM_MAX_DIMS - 1)
+            return kerr("model", "input_shape has more than %d sizes", DM_MAX_DIMS - 1);
+        if (len == 0 || len >= sizeof item)
+            return kerr("model", "input_shape must be sizes joined by commas, got '%.60s'", s);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (read_int(&dim_opt, item, "model", &i)) return -1;
+        if (i < 1 || i > DM_MODEL_MAX_SAMPLE)
+            return kerr("model", "input_shape sizes must be in 1 .. %lld, got %.60s",
+                        (long long)DM_MODEL_MAX_SAMPLE, item);
+        if (total > DM_MODEL_MAX_SAMPLE / i)
+            return kerr("model", "input_shape %.60s has more than %lld values", s,
+                        (long long)DM_MODEL_MAX_SAMPLE);
+        total *= i;
+        x->d[x->ndim++] = i;
+        if (p[len] == '\0') return 0;
+        p += len + 1;
+    }
+}
 
 typedef struct {
     const char *path;           /* for messages */
@@ -422,14 +508,20 @@ static dm_model *from_named(const dm_named_tensors *nt, const char *path)
                                                  (double)((int64_t)1 << 30), NULL, 0 };
             const char *f = p.fields[0];
             dm_opt_value v;
-            if (p.nfields != 1) { perr(&p, "expected 'in_features=N'"); goto fail; }
-            if (strncmp(f, "in_features=", 12) != 0) {
-                perr(&p, "model: expected in_features=..., got '%.60s'", f);
+            if (p.nfields != 1) {
+                perr(&p, "expected 'in_features=N' or 'input_shape=N,N,...'");
                 goto fail;
             }
-            if (parse_value(&in_opt, f + 12, "model", &v)) { perr(&p, "%s", dm_errmsg()); goto fail; }
-            x.ndim = 1;
-            x.d[0] = (int64_t)v.v;
+            if (strncmp(f, "input_shape=", 12) == 0) {
+                if (parse_shape(f + 12, &x)) { perr(&p, "%s", dm_errmsg()); goto fail; }
+            } else if (strncmp(f, "in_features=", 12) != 0) {
+                perr(&p, "model: expected in_features=... or input_shape=..., got '%.60s'", f);
+                goto fail;
+            } else {
+                if (parse_value(&in_opt, f + 12, "model", &v)) { perr(&p, "%s", dm_errmsg()); goto fail; }
+                x.ndim = 1;
+                x.d[0] = (int64_t)v.v;
+            }
             m->in = x;
         } else if (p.nfields == 1 && strcmp(p.fields[0], "end") == 0) {
             ended = 1;

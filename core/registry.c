@@ -7,14 +7,18 @@
  * lua/deepmoon/nn/serialize.lua writes and rebuilds them from the same rows (through
  * deepmoon.core._layer_kinds), so nothing else lists the kinds.  Adding one: core/README.md.
  *
- * Shapes are of one sample (the batch dim left out); today every sample is a row of
- * `width` floats, [width].  Shape rules check and report; they never allocate, so a
- * description is checked against its tensors before anything of its size exists. */
+ * Shapes are of one sample (the batch dim left out): a row [width] (Linear, BatchNorm1d) or
+ * an image [C x L] / [C x H x W] (the convolutions, pools, BatchNorm2d); sizes such as
+ * kernel_size are DM_OPT_SIZE options ("3" or "3,2").  Shape rules check and report; they
+ * never allocate, so a description is checked against its tensors before anything of its
+ * size exists. */
 #include "deepmoon.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_WIDTH ((double)((int64_t)1 << 30))
+#define MAX_SAMPLE ((int64_t)1 << 30)         /* values in one sample (model.c checks outputs) */
 
 /* ---- shape helpers ------------------------------------------------------------------ */
 
@@ -40,6 +44,8 @@ static int need_row(dm_layer_shape *in, const char *key, int64_t n)
     }
     return 0;
 }
+
+static int need_planes(const dm_layer_shape *in, const char *key, int64_t c, int sp);
 
 /* any sample: out = in */
 static int same_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
@@ -173,39 +179,69 @@ static dm_tensor *log_softmax_forward(const dm_opt_value *opt, dm_tensor *const 
 
 /* ---- Flatten -------------------------------------------------------------------------- */
 
-/* options: start_dim, end_dim.  Only the default, which keeps the batch dim and joins the
-   sample's: [batch x a x b ...] -> [batch x (a * b ...)] */
+/* options: start_dim, end_dim (1-based dims of [batch x sample...]); the batch dim stays, so
+   start_dim must name a sample dim: [batch x a x b x c] with start_dim=3 -> [batch x a x bc] */
+static int flatten_dims(const dm_opt_value *opt, int rank, int *s, int *e)
+{
+    *s = dim0(&opt[0], rank);
+    *e = dim0(&opt[1], rank);
+    if (*s == 0) {
+        dm_seterr("start_dim=%lld flattens the batch dim (a model keeps it: start_dim >= 2)",
+                  (long long)iv(&opt[0]));
+        return -1;
+    }
+    if (*s > *e && rank > 1) {
+        dm_seterr("start_dim=%lld comes after end_dim=%lld", (long long)iv(&opt[0]),
+                  (long long)iv(&opt[1]));
+        return -1;
+    }
+    return 0;
+}
+
 static int flatten_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
                          dm_layer_shape *t)
 {
     (void)t;
-    if (iv(&opt[0]) != 2 || iv(&opt[1]) != -1) {
-        dm_seterr("only start_dim=2 end_dim=-1 is supported, got start_dim=%lld end_dim=%lld",
-                  (long long)iv(&opt[0]), (long long)iv(&opt[1]));
-        return -1;
+    if (in->ndim < 0) {
+        if (iv(&opt[0]) == 1 || iv(&opt[1]) == 1) {
+            dm_seterr("start_dim=%lld flattens the batch dim (a model keeps it: start_dim >= 2)",
+                      (long long)iv(&opt[0]));
+            return -1;
+        }
+        out->ndim = -1;
+        return 0;
     }
-    if (in->ndim < 0) { out->ndim = -1; return 0; }
-    int64_t n = 1;
-    for (int i = 0; i < in->ndim; i++) n *= in->d[i];
-    set1(out, n);
+    if (check_dim("start_dim", &opt[0], in) || check_dim("end_dim", &opt[1], in)) return -1;
+    int s, e;
+    if (flatten_dims(opt, in->ndim + 1, &s, &e)) return -1;
+    /* dims of the sample: s - 1 .. e - 1 joined */
+    out->ndim = 0;
+    for (int d = 0; d < in->ndim; d++) {
+        if (d + 1 > s && d + 1 <= e) out->d[out->ndim - 1] *= in->d[d];
+        else out->d[out->ndim++] = in->d[d];
+    }
     return 0;
 }
 
 static dm_tensor *flatten_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
 {
-    (void)opt; (void)t;
-    return x->ndim == 2 ? dm_tensor_retain(x) : dm_flatten(x, 1, -1);
+    (void)t;
+    int s, e;
+    if (flatten_dims(opt, x->ndim, &s, &e)) return NULL;
+    return s >= e ? dm_tensor_retain(x) : dm_flatten(x, s, e);
 }
 
 /* ---- BatchNorm1d ---------------------------------------------------------------------- */
 
 /* options: num_features, eps, momentum, affine, track_running_stats; tensors: weight, bias,
-   running_mean, running_var [num_features], num_batches_tracked [] */
+   running_mean, running_var [num_features], num_batches_tracked [].  Samples [C] or [C x L]
+   (after a Conv1d); an unknown input becomes [C] */
 static int batch_norm_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
                             dm_layer_shape *t)
 {
     int64_t c = iv(&opt[0]);
-    if (need_row(in, "num_features", c)) return -1;
+    if (in->ndim == 2 ? need_planes(in, "num_features", c, 1) : need_row(in, "num_features", c))
+        return -1;
     for (int i = 0; i < 4; i++) set1(&t[i], c);
     t[4].ndim = 0;
     *out = *in;
@@ -218,6 +254,498 @@ static dm_tensor *batch_norm_forward(const dm_opt_value *opt, dm_tensor *const *
     return dm_batch_norm(x, t[2], t[3], t[0], t[1], t[2] == NULL, 0.1, opt[1].v);
 }
 
+/* ---- images: samples [C x L] or [C x H x W] ------------------------------------------ */
+
+static const char *const planes_text[] = { "", "[C x L]", "[C x H x W]" };
+
+/* the sample flowing in must be [C x spatial...] with sp spatial dims and, when c > 0, c
+   channels (key names c); an unknown input is an error: these layers cannot tell the
+   model's input (save_model takes {input_shape = ...}) */
+static int need_planes(const dm_layer_shape *in, const char *key, int64_t c, int sp)
+{
+    char s[128];
+    if (in->ndim < 0) {
+        dm_seterr("needs to know its input, samples %s, and no layer before it fixes them",
+                  planes_text[sp]);
+        return -1;
+    }
+    if (in->ndim != sp + 1) {
+        dm_seterr("needs samples %s, got samples of %s", planes_text[sp],
+                  dm_shape_str(in->ndim, in->d, s, sizeof s));
+        return -1;
+    }
+    if (c > 0 && in->d[0] != c) {
+        dm_seterr("%s %lld does not match the %lld channels of the samples %s before it", key,
+                  (long long)c, (long long)in->d[0], dm_shape_str(in->ndim, in->d, s, sizeof s));
+        return -1;
+    }
+    return 0;
+}
+
+/* a SIZE option as sp sizes: one for every dim, or exactly sp; no "none" entries */
+static int sizes(const char *key, const dm_opt_value *o, int sp, int64_t *out)
+{
+    if (o->n != 1 && o->n != sp) {
+        dm_seterr("%s must be one size or %d, got %d", key, sp, o->n);
+        return -1;
+    }
+    for (int i = 0; i < sp; i++) {
+        out[i] = o->size[o->n == 1 ? 0 : i];
+        if (out[i] < 0) {
+            dm_seterr("%s cannot have none entries", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "(3, 2)" of sp sizes, for messages */
+static const char *tup(const int64_t *v, int sp, char *buf, size_t cap)
+{
+    if (sp == 1) snprintf(buf, cap, "(%lld,)", (long long)v[0]);
+    else snprintf(buf, cap, "(%lld, %lld)", (long long)v[0], (long long)v[1]);
+    return buf;
+}
+
+/* ---- Conv1d, Conv2d --------------------------------------------------------------------- */
+
+/* options: in_channels out_channels kernel_size stride padding dilation groups bias
+   padding_mode (PyTorch's order); tensors: weight [out x in/groups x k...], bias [out] */
+enum { CV_IN, CV_OUT, CV_K, CV_S, CV_P, CV_D, CV_G, CV_BIAS, CV_MODE };
+enum { PAD_WORD_VALID = 0, PAD_WORD_SAME = 1 };
+
+typedef struct {
+    int64_t k[2], s[2], d[2];
+    int64_t lo[2], hi[2];       /* padding before and after, per spatial dim */
+} conv_geom;
+
+/* kernel_size, stride, dilation and the padding on each side ("same": PyTorch's split, the
+   odd one on the right) */
+static int conv_geometry(const dm_opt_value *opt, int sp, conv_geom *g)
+{
+    if (sizes("kernel_size", &opt[CV_K], sp, g->k) || sizes("stride", &opt[CV_S], sp, g->s)
+        || sizes("dilation", &opt[CV_D], sp, g->d))
+        return -1;
+    const dm_opt_value *p = &opt[CV_P];
+    if (p->n == 0) {
+        for (int i = 0; i < sp; i++) {
+            if (p->v == PAD_WORD_SAME && g->s[i] != 1) {
+                dm_seterr("padding=same needs stride 1, got stride %lld", (long long)g->s[i]);
+                return -1;
+            }
+            int64_t total = p->v == PAD_WORD_SAME ? g->d[i] * (g->k[i] - 1) : 0;
+            g->lo[i] = total / 2;
+            g->hi[i] = total - total / 2;
+        }
+        return 0;
+    }
+    int64_t pad[2];
+    if (sizes("padding", p, sp, pad)) return -1;
+    for (int i = 0; i < sp; i++) g->lo[i] = g->hi[i] = pad[i];
+    return 0;
+}
+
+static int conv_shape_sp(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                         dm_layer_shape *t, int sp)
+{
+    int64_t cin = iv(&opt[CV_IN]), cout = iv(&opt[CV_OUT]), groups = iv(&opt[CV_G]);
+    conv_geom g;
+    char b1[64], b2[64];
+    if (cin % groups || cout % groups) {
+        dm_seterr("%s %lld is not divisible by groups %lld", cin % groups ? "in_channels"
+                  : "out_channels", (long long)(cin % groups ? cin : cout), (long long)groups);
+        return -1;
+    }
+    if (conv_geometry(opt, sp, &g) || need_planes(in, "in_channels", cin, sp)) return -1;
+    int mode = (int)opt[CV_MODE].v;            /* zeros reflect replicate circular */
+    /* the padded input (dm_pad makes it for the modes other than zeros) is a sample too */
+    int64_t padded = cin;
+    for (int i = 0; i < sp; i++) {
+        int64_t n = in->d[1 + i] + g.lo[i] + g.hi[i];    /* each term at most 2^30 */
+        if (n > MAX_SAMPLE / padded) {
+            dm_seterr("padding %s makes padded samples of more than %lld values",
+                      tup(g.lo, sp, b1, sizeof b1), (long long)MAX_SAMPLE);
+            return -1;
+        }
+        padded *= n;
+    }
+    out->ndim = sp + 1;
+    out->d[0] = cout;
+    for (int i = 0; i < sp; i++) {
+        int64_t n = in->d[1 + i], ek = g.d[i] * (g.k[i] - 1) + 1;
+        if ((mode == 1 && (g.lo[i] >= n || g.hi[i] >= n))
+            || (mode == 3 && (g.lo[i] > n || g.hi[i] > n))) {
+            dm_seterr("padding (%lld, %lld) is too large for %s padding of size %lld",
+                      (long long)g.lo[i], (long long)g.hi[i], mode == 1 ? "reflect" : "circular",
+                      (long long)n);
+            return -1;
+        }
+        if (n + g.lo[i] + g.hi[i] < ek) {
+            dm_seterr("kernel_size %s (dilation %s) is larger than the padded input %s",
+                      tup(g.k, sp, b1, sizeof b1), tup(g.d, sp, b2, sizeof b2),
+                      dm_shape_str(in->ndim, in->d, (char[128]){ 0 }, 128));
+            return -1;
+        }
+        out->d[1 + i] = (n + g.lo[i] + g.hi[i] - ek) / g.s[i] + 1;
+    }
+    t[0].ndim = sp + 2;
+    t[0].d[0] = cout;
+    t[0].d[1] = cin / groups;
+    for (int i = 0; i < sp; i++) t[0].d[2 + i] = g.k[i];
+    set1(&t[1], cout);
+    return 0;
+}
+
+static int conv1d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                        dm_layer_shape *t)
+{
+    return conv_shape_sp(opt, in, out, t, 1);
+}
+
+static int conv2d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                        dm_layer_shape *t)
+{
+    return conv_shape_sp(opt, in, out, t, 2);
+}
+
+/* as nn.Conv1d/Conv2d's forward: a padding_mode other than zeros pads with F.pad first and
+   convolves unpadded; "same" with an odd total pads the extra zero on the right first */
+static dm_tensor *conv_forward_sp(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x,
+                                  int sp)
+{
+    conv_geom g;
+    if (conv_geometry(opt, sp, &g)) return NULL;
+    int mode = (int)opt[CV_MODE].v, extra = 0;
+    int64_t pads[4] = { 0 }, conv_pad[2];
+    for (int i = 0; i < sp; i++) {
+        int64_t l = mode ? g.lo[i] : 0, r = mode ? g.hi[i] : g.hi[i] - g.lo[i];
+        pads[2 * (sp - 1 - i)] = l;             /* F.pad's order: the last dim first */
+        pads[2 * (sp - 1 - i) + 1] = r;
+        extra |= l != 0 || r != 0;
+        conv_pad[i] = mode ? 0 : g.lo[i];
+    }
+    static const int modes[] = { DM_PAD_CONSTANT, DM_PAD_REFLECT, DM_PAD_REPLICATE,
+                                 DM_PAD_CIRCULAR };
+    dm_tensor *xp = extra ? dm_pad(x, 2 * sp, pads, modes[mode], 0) : dm_tensor_retain(x);
+    if (!xp) return NULL;
+    dm_tensor *y = sp == 1 ? dm_conv1d(xp, t[0], t[1], g.s, conv_pad, g.d, iv(&opt[CV_G]))
+                           : dm_conv2d(xp, t[0], t[1], g.s, conv_pad, g.d, iv(&opt[CV_G]));
+    dm_tensor_release(xp);
+    return y;
+}
+
+static dm_tensor *conv1d_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    return conv_forward_sp(opt, t, x, 1);
+}
+
+static dm_tensor *conv2d_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    return conv_forward_sp(opt, t, x, 2);
+}
+
+/* ---- ConvTranspose2d -------------------------------------------------------------------- */
+
+/* options: in_channels out_channels kernel_size stride padding output_padding groups bias
+   dilation padding_mode (zeros only); tensors: weight [in x out/groups x kh x kw], bias [out] */
+enum { CT_IN, CT_OUT, CT_K, CT_S, CT_P, CT_OP, CT_G, CT_BIAS, CT_D };
+
+typedef struct { int64_t k[2], s[2], p[2], op[2], d[2]; } convt_geom;
+
+static int convt_geometry(const dm_opt_value *opt, convt_geom *g)
+{
+    if (sizes("kernel_size", &opt[CT_K], 2, g->k) || sizes("stride", &opt[CT_S], 2, g->s)
+        || sizes("padding", &opt[CT_P], 2, g->p) || sizes("output_padding", &opt[CT_OP], 2, g->op)
+        || sizes("dilation", &opt[CT_D], 2, g->d))
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (g->op[i] >= g->s[i] && g->op[i] >= g->d[i]) {
+            dm_seterr("output_padding %lld must be smaller than either stride %lld or "
+                      "dilation %lld", (long long)g->op[i], (long long)g->s[i],
+                      (long long)g->d[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static int convt_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                       dm_layer_shape *t)
+{
+    int64_t cin = iv(&opt[CT_IN]), cout = iv(&opt[CT_OUT]), groups = iv(&opt[CT_G]);
+    convt_geom g;
+    if (cin % groups || cout % groups) {
+        dm_seterr("%s %lld is not divisible by groups %lld", cin % groups ? "in_channels"
+                  : "out_channels", (long long)(cin % groups ? cin : cout), (long long)groups);
+        return -1;
+    }
+    if (convt_geometry(opt, &g) || need_planes(in, "in_channels", cin, 2)) return -1;
+    out->ndim = 3;
+    out->d[0] = cout;
+    for (int i = 0; i < 2; i++) {
+        /* every term is at most 2^30: no overflow */
+        int64_t o = (in->d[1 + i] - 1) * g.s[i] - 2 * g.p[i] + g.d[i] * (g.k[i] - 1)
+                    + g.op[i] + 1;
+        if (o < 1) {
+            char sh[128];
+            dm_seterr("the output size %lld is below 1 for the input %s", (long long)o,
+                      dm_shape_str(in->ndim, in->d, sh, sizeof sh));
+            return -1;
+        }
+        out->d[1 + i] = o;
+    }
+    t[0].ndim = 4;
+    t[0].d[0] = cin;
+    t[0].d[1] = cout / groups;
+    t[0].d[2] = g.k[0];
+    t[0].d[3] = g.k[1];
+    set1(&t[1], cout);
+    return 0;
+}
+
+static dm_tensor *convt_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    convt_geom g;
+    if (convt_geometry(opt, &g)) return NULL;
+    return dm_conv_transpose2d(x, t[0], t[1], g.s, g.p, g.op, g.d, iv(&opt[CT_G]));
+}
+
+/* ---- pooling ------------------------------------------------------------------------------ */
+
+/* PyTorch's pooling_output_shape: with ceil_mode the last window must start inside the input
+   or the left padding */
+static int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t s, int64_t d, int ceil)
+{
+    int64_t num = in + 2 * pad - d * (k - 1) - 1 + (ceil ? s - 1 : 0);
+    int64_t o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    if (ceil && (o - 1) * s >= in + pad) o--;
+    return o;
+}
+
+/* the windows of MaxPool (dilation d) and AvgPool (d NULL); stride none is kernel_size;
+   padding at most half the kernel */
+typedef struct { int64_t k[2], s[2], p[2], d[2]; } pool_geom;
+
+static int pool_geometry(const dm_opt_value *k, const dm_opt_value *s, const dm_opt_value *p,
+                         const dm_opt_value *d, int sp, pool_geom *g)
+{
+    char b1[64], b2[64];
+    if (sizes("kernel_size", k, sp, g->k)) return -1;
+    if (s->none) memcpy(g->s, g->k, sizeof g->s);
+    else if (sizes("stride", s, sp, g->s)) return -1;
+    if (sizes("padding", p, sp, g->p)) return -1;
+    if (d && sizes("dilation", d, sp, g->d)) return -1;
+    for (int i = 0; i < sp; i++) {
+        if (!d) g->d[i] = 1;
+        if (g->p[i] > g->k[i] / 2) {
+            dm_seterr("padding %s must be at most half of kernel_size %s",
+                      tup(g->p, sp, b1, sizeof b1), tup(g->k, sp, b2, sizeof b2));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* the output sample of the pool g with ceil over in ([C x L] or [C x H x W]) */
+static int pool_shape_of(const pool_geom *g, int sp, int ceil, dm_layer_shape *in,
+                         dm_layer_shape *out)
+{
+    if (need_planes(in, NULL, 0, sp)) return -1;
+    *out = *in;
+    for (int i = 0; i < sp; i++) {
+        int64_t o = pool_out(in->d[1 + i], g->k[i], g->p[i], g->s[i], g->d[i], ceil);
+        if (o < 1) {
+            char b1[64], sh[128];
+            dm_seterr("the input %s is too small for kernel_size %s: output size %lld",
+                      dm_shape_str(in->ndim, in->d, sh, sizeof sh), tup(g->k, sp, b1, sizeof b1),
+                      (long long)o);
+            return -1;
+        }
+        out->d[1 + i] = o;
+    }
+    return 0;
+}
+
+/* MaxPool options: kernel_size stride padding dilation return_indices ceil_mode */
+static int maxpool_shape_sp(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                            int sp)
+{
+    pool_geom g;
+    if (opt[4].v != 0) {
+        dm_seterr("return_indices=true gives two outputs; a model's layers pass one");
+        return -1;
+    }
+    if (pool_geometry(&opt[0], &opt[1], &opt[2], &opt[3], sp, &g)) return -1;
+    return pool_shape_of(&g, sp, opt[5].v != 0, in, out);
+}
+
+static int maxpool1d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                           dm_layer_shape *t)
+{
+    (void)t;
+    return maxpool_shape_sp(opt, in, out, 1);
+}
+
+static int maxpool2d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                           dm_layer_shape *t)
+{
+    (void)t;
+    return maxpool_shape_sp(opt, in, out, 2);
+}
+
+/* the 1-d pools run the 2-d op on [N x C x 1 x L], as F.max_pool1d does */
+static dm_tensor *pool1d_as_2d(dm_tensor *x, const pool_geom *g, int is_max, int ceil,
+                               int count_include_pad)
+{
+    int64_t k[2] = { 1, g->k[0] }, s[2] = { 1, g->s[0] }, p[2] = { 0, g->p[0] },
+            d[2] = { 1, g->d[0] };
+    dm_tensor *x4 = dm_unsqueeze(x, x->ndim - 1), *y4 = NULL, *y = NULL;
+    if (x4) y4 = is_max ? dm_max_pool2d(x4, k, s, p, d, ceil, NULL)
+                        : dm_avg_pool2d(x4, k, s, p, ceil, count_include_pad, 0);
+    if (y4) y = dm_squeeze(y4, y4->ndim - 2);
+    dm_tensor_release(x4);
+    dm_tensor_release(y4);
+    return y;
+}
+
+static dm_tensor *maxpool_forward_sp(const dm_opt_value *opt, dm_tensor *x, int sp)
+{
+    pool_geom g;
+    if (pool_geometry(&opt[0], &opt[1], &opt[2], &opt[3], sp, &g)) return NULL;
+    if (sp == 1) return pool1d_as_2d(x, &g, 1, opt[5].v != 0, 0);
+    return dm_max_pool2d(x, g.k, g.s, g.p, g.d, opt[5].v != 0, NULL);
+}
+
+static dm_tensor *maxpool1d_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    (void)t;
+    return maxpool_forward_sp(opt, x, 1);
+}
+
+static dm_tensor *maxpool2d_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    (void)t;
+    return maxpool_forward_sp(opt, x, 2);
+}
+
+/* AvgPool options: kernel_size stride padding ceil_mode count_include_pad [divisor_override] */
+static int avgpool_shape_sp(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                            int sp)
+{
+    pool_geom g;
+    if (pool_geometry(&opt[0], &opt[1], &opt[2], NULL, sp, &g)) return -1;
+    return pool_shape_of(&g, sp, opt[3].v != 0, in, out);
+}
+
+static int avgpool1d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                           dm_layer_shape *t)
+{
+    (void)t;
+    return avgpool_shape_sp(opt, in, out, 1);
+}
+
+static int avgpool2d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                           dm_layer_shape *t)
+{
+    (void)t;
+    return avgpool_shape_sp(opt, in, out, 2);
+}
+
+static dm_tensor *avgpool_forward_sp(const dm_opt_value *opt, dm_tensor *x, int sp)
+{
+    pool_geom g;
+    if (pool_geometry(&opt[0], &opt[1], &opt[2], NULL, sp, &g)) return NULL;
+    if (sp == 1) return pool1d_as_2d(x, &g, 0, opt[3].v != 0, opt[4].v != 0);
+    return dm_avg_pool2d(x, g.k, g.s, g.p, opt[3].v != 0, opt[4].v != 0,
+                         opt[5].none ? 0 : iv(&opt[5]));
+}
+
+static dm_tensor *avgpool1d_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    (void)t;
+    return avgpool_forward_sp(opt, x, 1);
+}
+
+static dm_tensor *avgpool2d_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    (void)t;
+    return avgpool_forward_sp(opt, x, 2);
+}
+
+/* Adaptive pools: output_size (entries none keep the input's size) [, return_indices] */
+static int adaptive_size(const dm_opt_value *o, const dm_layer_shape *in, int64_t *out)
+{
+    if (o->none) { out[0] = in->d[1]; out[1] = in->d[2]; return 0; }
+    if (o->n != 1 && o->n != 2) {
+        dm_seterr("output_size must be one size or 2, got %d", o->n);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        int64_t v = o->size[o->n == 1 ? 0 : i];
+        out[i] = v < 0 ? in->d[1 + i] : v;
+    }
+    return 0;
+}
+
+static int adaptive_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                          dm_layer_shape *t)
+{
+    (void)t;
+    int64_t o[2];
+    if (need_planes(in, NULL, 0, 2) || adaptive_size(&opt[0], in, o)) return -1;
+    *out = *in;
+    out->d[1] = o[0];
+    out->d[2] = o[1];
+    return 0;
+}
+
+static int adaptive_max_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                              dm_layer_shape *t)
+{
+    if (opt[1].v != 0) {
+        dm_seterr("return_indices=true gives two outputs; a model's layers pass one");
+        return -1;
+    }
+    return adaptive_shape(opt, in, out, t);
+}
+
+/* x [N x C x H x W]: its sample's shape for adaptive_size */
+static int adaptive_out(const dm_opt_value *opt, const dm_tensor *x, int64_t *o)
+{
+    dm_layer_shape s = { 3, { x->shape[x->ndim - 3], x->shape[x->ndim - 2],
+                              x->shape[x->ndim - 1] } };
+    return adaptive_size(&opt[0], &s, o);
+}
+
+static dm_tensor *adaptive_avg_forward(const dm_opt_value *opt, dm_tensor *const *t,
+                                       dm_tensor *x)
+{
+    (void)t;
+    int64_t o[2];
+    return adaptive_out(opt, x, o) ? NULL : dm_adaptive_avg_pool2d(x, o);
+}
+
+static dm_tensor *adaptive_max_forward(const dm_opt_value *opt, dm_tensor *const *t,
+                                       dm_tensor *x)
+{
+    (void)t;
+    int64_t o[2];
+    return adaptive_out(opt, x, o) ? NULL : dm_adaptive_max_pool2d(x, o, NULL);
+}
+
+/* ---- BatchNorm2d ------------------------------------------------------------------------ */
+
+/* BatchNorm1d's options and tensors over samples [C x H x W] */
+static int batch_norm2d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                              dm_layer_shape *t)
+{
+    int64_t c = iv(&opt[0]);
+    if (need_planes(in, "num_features", c, 2)) return -1;
+    for (int i = 0; i < 4; i++) set1(&t[i], c);
+    t[4].ndim = 0;
+    *out = *in;
+    return 0;
+}
+
 /* ---- the rows ------------------------------------------------------------------------- */
 
 #define WIDTH(name) { name, DM_OPT_INT, NULL, 1, MAX_WIDTH, NULL, 0 }
@@ -226,6 +754,28 @@ static dm_tensor *batch_norm_forward(const dm_opt_value *opt, dm_tensor *const *
 #define DIM(name, def, none) { name, DM_OPT_DIM, def, -DM_MAX_DIMS, DM_MAX_DIMS, NULL, none }
 #define PARAM(name, when) { name, 0, when, 0 }
 #define BUFFER(name, when, optional) { name, 1, when, optional }
+#define KSIZE(name, def) { name, DM_OPT_SIZE, def, 1, MAX_WIDTH, NULL, 0 }
+#define PSIZE(name, def) { name, DM_OPT_SIZE, def, 0, MAX_WIDTH, NULL, 0 }
+#define BN_OPTS WIDTH("num_features"), { "eps", DM_OPT_NUM, "1e-05", 0, INFINITY, NULL, 0 }, \
+    { "momentum", DM_OPT_NUM, "0.1", -INFINITY, INFINITY, NULL, 1 }, \
+    BOOL("affine", "true"), BOOL("track_running_stats", "true")
+#define BN_TENSORS PARAM("weight", "affine"), PARAM("bias", "affine"), \
+    BUFFER("running_mean", "track_running_stats", 0), \
+    BUFFER("running_var", "track_running_stats", 0), \
+    BUFFER("num_batches_tracked", "track_running_stats", 1)
+/* Conv1d, Conv2d: padding a size or "valid" | "same" (word 0, 1) */
+#define CONV_OPTS WIDTH("in_channels"), WIDTH("out_channels"), KSIZE("kernel_size", NULL), \
+    KSIZE("stride", "1"), { "padding", DM_OPT_SIZE, "0", 0, MAX_WIDTH, "valid same", 0 }, \
+    KSIZE("dilation", "1"), { "groups", DM_OPT_INT, "1", 1, MAX_WIDTH, NULL, 0 }, \
+    BOOL("bias", "true"), \
+    { "padding_mode", DM_OPT_CHOICE, "zeros", 0, 0, "zeros reflect replicate circular", 0 }
+/* stride none: kernel_size */
+#define MAXPOOL_OPTS KSIZE("kernel_size", NULL), \
+    { "stride", DM_OPT_SIZE, "none", 1, MAX_WIDTH, NULL, 1 }, PSIZE("padding", "0"), \
+    KSIZE("dilation", "1"), BOOL("return_indices", "false"), BOOL("ceil_mode", "false")
+#define AVGPOOL_OPTS KSIZE("kernel_size", NULL), \
+    { "stride", DM_OPT_SIZE, "none", 1, MAX_WIDTH, NULL, 1 }, PSIZE("padding", "0"), \
+    BOOL("ceil_mode", "false"), BOOL("count_include_pad", "true")
 
 static const dm_layer_kind kinds[] = {
     { "Linear", { WIDTH("in_features"), WIDTH("out_features"), BOOL("bias", "true") },
@@ -247,15 +797,31 @@ static const dm_layer_kind kinds[] = {
       flatten_shape, flatten_forward },
     { "Dropout", { { "p", DM_OPT_NUM, "0.5", 0, 1, NULL, 0 } }, { { 0 } },
       same_shape, pass_forward },
-    { "BatchNorm1d",
-      { WIDTH("num_features"), { "eps", DM_OPT_NUM, "1e-05", 0, INFINITY, NULL, 0 },
-        { "momentum", DM_OPT_NUM, "0.1", -INFINITY, INFINITY, NULL, 1 },
-        BOOL("affine", "true"), BOOL("track_running_stats", "true") },
-      { PARAM("weight", "affine"), PARAM("bias", "affine"),
-        BUFFER("running_mean", "track_running_stats", 0),
-        BUFFER("running_var", "track_running_stats", 0),
-        BUFFER("num_batches_tracked", "track_running_stats", 1) },
-      batch_norm_shape, batch_norm_forward },
+    { "BatchNorm1d", { BN_OPTS }, { BN_TENSORS }, batch_norm_shape, batch_norm_forward },
+    { "Conv1d", { CONV_OPTS }, { PARAM("weight", NULL), PARAM("bias", "bias") },
+      conv1d_shape, conv1d_forward },
+    { "Conv2d", { CONV_OPTS }, { PARAM("weight", NULL), PARAM("bias", "bias") },
+      conv2d_shape, conv2d_forward },
+    { "ConvTranspose2d",
+      { WIDTH("in_channels"), WIDTH("out_channels"), KSIZE("kernel_size", NULL),
+        KSIZE("stride", "1"), PSIZE("padding", "0"), PSIZE("output_padding", "0"),
+        { "groups", DM_OPT_INT, "1", 1, MAX_WIDTH, NULL, 0 }, BOOL("bias", "true"),
+        KSIZE("dilation", "1"), { "padding_mode", DM_OPT_CHOICE, "zeros", 0, 0, "zeros", 0 } },
+      { PARAM("weight", NULL), PARAM("bias", "bias") }, convt_shape, convt_forward },
+    { "MaxPool1d", { MAXPOOL_OPTS }, { { 0 } }, maxpool1d_shape, maxpool1d_forward },
+    { "MaxPool2d", { MAXPOOL_OPTS }, { { 0 } }, maxpool2d_shape, maxpool2d_forward },
+    { "AvgPool1d", { AVGPOOL_OPTS }, { { 0 } }, avgpool1d_shape, avgpool1d_forward },
+    { "AvgPool2d", { AVGPOOL_OPTS, { "divisor_override", DM_OPT_INT, "none", 1, MAX_WIDTH,
+                                     NULL, 1 } },
+      { { 0 } }, avgpool2d_shape, avgpool2d_forward },
+    { "AdaptiveAvgPool2d", { { "output_size", DM_OPT_SIZE, NULL, 1, MAX_WIDTH, NULL, 1 } },
+      { { 0 } }, adaptive_shape, adaptive_avg_forward },
+    { "AdaptiveMaxPool2d", { { "output_size", DM_OPT_SIZE, NULL, 1, MAX_WIDTH, NULL, 1 },
+                             BOOL("return_indices", "false") },
+      { { 0 } }, adaptive_max_shape, adaptive_max_forward },
+    { "BatchNorm2d", { BN_OPTS }, { BN_TENSORS }, batch_norm2d_shape, batch_norm_forward },
+    { "Dropout2d", { { "p", DM_OPT_NUM, "0.5", 0, 1, NULL, 0 } }, { { 0 } },
+      same_shape, pass_forward },
 };
 
 const dm_layer_kind *dm_layer_kinds(int *n)

@@ -169,13 +169,16 @@ describe("nn.save_model", function ()
                      err(nn.save_model, nn.Linear(2, 3), path))
     assert.are.equal("save_model: Sequential[2] (MSELoss) is not supported in model files " ..
                      "(Linear, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, GELU, Softmax, " ..
-                     "LogSoftmax, Identity, Flatten, Dropout, BatchNorm1d and Sequential are)",
+                     "LogSoftmax, Identity, Flatten, Dropout, BatchNorm1d, Conv1d, Conv2d, " ..
+                     "ConvTranspose2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, " ..
+                     "AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm2d, Dropout2d and " ..
+                     "Sequential are)",
                      err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.MSELoss()), path))
     assert.are.equal("save_model: Sequential[2] (Linear): in_features 4 does not match the " ..
                      "width 3 before it",
                      err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)), path))
-    assert.are.equal("save_model: Sequential[1] (Flatten): only start_dim=2 end_dim=-1 is " ..
-                     "supported, got start_dim=1 end_dim=-1",
+    assert.are.equal("save_model: Sequential[1] (Flatten): start_dim=1 flattens the batch " ..
+                     "dim (a model keeps it: start_dim >= 2)",
                      err(nn.save_model, nn.Sequential(nn.Flatten(1), nn.Linear(2, 1)), path))
     assert.are.equal("save_model: cannot tell the width of the input (no layer in the " ..
                      "chain fixes it); pass {in_features = n}",
@@ -233,9 +236,70 @@ describe("the plain-C inference API", function ()
       function () return nn.BatchNorm1d(5, { momentum = false }) end },
   }
 
+  -- each image layer on samples of the given shape ({C, H, W} or {C, L}), run by Lua and by
+  -- C on the same flat rows of C*H*W values
+  local image_cases = {
+    { "Conv2d", function () return nn.Conv2d(2, 3, 3) end, { 2, 7, 6 } },
+    { "Conv2d tuples, no bias", function ()
+      return nn.Conv2d(2, 4, { 3, 2 }, { stride = { 2, 1 }, padding = { 1, 0 }, bias = false })
+    end, { 2, 7, 6 } },
+    { "Conv2d same, dilated", function ()
+      return nn.Conv2d(2, 3, { 4, 3 }, { padding = "same", dilation = { 1, 2 } })
+    end, { 2, 7, 6 } },
+    { "Conv2d valid, groups", function ()
+      return nn.Conv2d(2, 4, 3, { padding = "valid", groups = 2 })
+    end, { 2, 7, 6 } },
+    { "Conv2d reflect", function ()
+      return nn.Conv2d(2, 3, 3, { padding = 1, padding_mode = "reflect" })
+    end, { 2, 7, 6 } },
+    { "Conv2d replicate same", function ()
+      return nn.Conv2d(2, 3, 2, { padding = "same", padding_mode = "replicate" })
+    end, { 2, 7, 6 } },
+    { "Conv2d circular strided", function ()
+      return nn.Conv2d(2, 2, 3, { stride = 2, padding = 2, padding_mode = "circular" })
+    end, { 2, 7, 6 } },
+    { "Conv1d", function ()
+      return nn.Conv1d(3, 2, 4, { padding = "same", padding_mode = "reflect" })
+    end, { 3, 9 } },
+    { "Conv1d strided, grouped", function ()
+      return nn.Conv1d(3, 6, 2, { stride = 2, padding = 1, dilation = 2, groups = 3 })
+    end, { 3, 9 } },
+    { "BatchNorm1d after a Conv1d", function ()
+      return nn.Sequential(nn.Conv1d(3, 4, 3), nn.BatchNorm1d(4))
+    end, { 3, 9 } },
+    { "ConvTranspose2d", function ()
+      return nn.ConvTranspose2d(2, 4, { 3, 2 }, { stride = 2, padding = 1, output_padding = 1,
+                                                 groups = 2, dilation = { 1, 2 } })
+    end, { 2, 5, 4 } },
+    { "MaxPool2d", function () return nn.MaxPool2d(2) end, { 2, 7, 6 } },
+    { "MaxPool2d tuples, ceil_mode", function ()
+      return nn.MaxPool2d({ 3, 2 }, { stride = { 2, 1 }, padding = { 1, 0 }, dilation = { 1, 2 },
+                                     ceil_mode = true })
+    end, { 2, 7, 6 } },
+    { "MaxPool1d", function () return nn.MaxPool1d(3, { stride = 2, padding = 1 }) end, { 3, 9 } },
+    { "AvgPool2d", function ()
+      return nn.AvgPool2d(3, { stride = 2, padding = 1, count_include_pad = false })
+    end, { 2, 7, 6 } },
+    { "AvgPool2d divisor_override", function ()
+      return nn.AvgPool2d(2, { divisor_override = 3 })
+    end, { 2, 7, 6 } },
+    { "AvgPool1d", function () return nn.AvgPool1d(3, { stride = 2, ceil_mode = true }) end,
+      { 3, 9 } },
+    { "AdaptiveAvgPool2d", function () return nn.AdaptiveAvgPool2d({ 2, false }) end, { 2, 7, 6 } },
+    { "AdaptiveMaxPool2d", function () return nn.AdaptiveMaxPool2d(3) end, { 2, 7, 6 } },
+    { "BatchNorm2d", function () return nn.BatchNorm2d(2) end, { 2, 7, 6 } },
+    { "BatchNorm2d with batch statistics", function ()
+      return nn.BatchNorm2d(2, { affine = false, track_running_stats = false })
+    end, { 2, 7, 6 } },
+    { "Dropout2d", function () return nn.Dropout2d(0.3) end, { 2, 7, 6 } },
+    { "Flatten start_dim=3", function () return nn.Flatten(3) end, { 2, 7, 6 } },
+    { "Flatten start_dim=2 end_dim=3", function () return nn.Flatten(2, 3) end, { 2, 7, 6 } },
+  }
+
   it("has a case above for every row of the layer registry", function ()
     local covered = {}
     for _, case in ipairs(cases) do covered[case[2]():_get_name()] = true end
+    for _, case in ipairs(image_cases) do covered[case[2]():_get_name()] = true end
     local kinds = dm._layer_kinds()
     assert(#kinds >= 14)
     for _, k in ipairs(kinds) do
@@ -260,6 +324,79 @@ describe("the plain-C inference API", function ()
       assert_close(want, back(x):totable(), 0)
     end)
   end
+
+  for _, case in ipairs(image_cases) do
+    it("matches the Lua forward: " .. case[1], function ()
+      dm.manual_seed(12)
+      local shape = case[3]
+      local model = nn.Sequential(case[2]())
+      model:train()
+      dm.no_grad(function ()             -- running statistics that look trained
+        for _ = 1, 3 do model(dm.randn(8, table.unpack(shape)) * 2 + 0.5) end
+      end)
+      model:eval()
+      local path = tmp()
+      assert.is_true(nn.save_model(model, path, { input_shape = shape }))
+      local x = dm.randn(5, table.unpack(shape)) * 2
+      local y = model(x)
+      local want = y:reshape(5, y:numel() // 5):totable()
+      assert_close(want, c_forward(path, x:reshape(5, x:numel() // 5)), 1e-5)
+      local back = assert(nn.load_model(path))
+      assert.is_false(back.training)
+      local first = case[2]()
+      if first:_get_name() == "Sequential" then first = first[1] end
+      assert.are.equal(first:_get_name(), back[1]:_get_name())
+      local yb = back(x)
+      assert_close(want, yb:reshape(5, yb:numel() // 5):totable(), 0)
+    end)
+  end
+
+  local function file_for_shape (layer)
+    local p = tmp()
+    assert.is_true(nn.save_model(nn.Sequential(layer), p))
+    return p
+  end
+
+  it("says which input a CNN needs and checks it", function ()
+    local model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                nn.Linear(18, 2))
+    local path = tmp()
+    assert.are.equal("save_model: cannot tell the shape of the input: Sequential[1] (Conv2d) " ..
+                     "needs to know its input, samples [C x H x W]; pass {input_shape = {...}}, " ..
+                     "one sample's shape", err(nn.save_model, model, path))
+    assert.are.equal("save_model: Sequential[5] (Linear): in_features 18 does not match the " ..
+                     "width 32 before it",
+                     err(nn.save_model, model, path, { input_shape = { 1, 10, 10 } }))
+    assert.are.equal("save_model: Sequential[1] (Conv2d): in_channels 1 does not match the 3 " ..
+                     "channels of the samples [3 x 8 x 8] before it",
+                     err(nn.save_model, model, path, { input_shape = { 3, 8, 8 } }))
+    assert.are.equal("save_model: input_shape must be a list of 1 to 7 sizes >= 1 (one " ..
+                     "sample, at most 1073741824 values), got {...}",
+                     err(nn.save_model, model, path, { input_shape = { 1, 0, 8 } }))
+    assert.are.equal("save_model: pass in_features or input_shape, not both",
+                     err(nn.save_model, model, path, { input_shape = { 1, 8, 8 }, in_features = 64 }))
+    assert.is_true(nn.save_model(model, path, { input_shape = { 1, 8, 8 } }))
+    local back, meta0, shape = nn.load_model(path)
+    assert(back, meta0)
+    assert.are.same({ 1, 8, 8 }, shape)                 -- dm_model_input_shape
+    assert.are.same({ 2 }, select(3, nn.load_model(file_for_shape(nn.Linear(2, 1)))))
+    local _, meta = assert(dm.load(path))
+    assert.truthy(meta["deepmoon.model"]:find("\ninput_shape=1,8,8\n", 1, true))
+    assert.truthy(meta["deepmoon.model"]:find("layer 0 Conv2d in_channels=1 out_channels=2 " ..
+      "kernel_size=3,3 stride=1,1 padding=0,0 dilation=1,1 groups=1 bias=true " ..
+      "padding_mode=zeros\n", 1, true))
+    assert.truthy(meta["deepmoon.model"]:find("layer 2 MaxPool2d kernel_size=2 stride=2 " ..
+      "padding=0 dilation=1 return_indices=false ceil_mode=false\n", 1, true))
+    -- a subclass keeping its base's forward is saved as the nearest registered class
+    local MyBN = nn.BatchNorm2d:extend("MyBN")
+    local text = serialize.describe_model(nn.Sequential(MyBN(1)), { input_shape = { 1, 4, 4 } })
+    assert.truthy(text:find("layer 0 BatchNorm2d num_features=1", 1, true), text)
+    -- a pool with return_indices gives two values: not a chain layer
+    assert.are.equal("save_model: Sequential[1] (MaxPool2d): return_indices=true gives two " ..
+                     "outputs; a model's layers pass one",
+                     err(nn.save_model, nn.Sequential(nn.MaxPool2d(2, { return_indices = true })),
+                         path, { input_shape = { 1, 4, 4 } }))
+  end)
 
   it("runs the example script's model", function ()
     local path = tmp()
@@ -296,7 +433,14 @@ describe("nn.load_model", function ()
       { "deepmoon.model 2\nin_features=2\nend\n",
         "line 1: format version '2' is not supported (this build reads 1)" },
       { HEAD .. "end\nend\n", "line 4: text after 'end'" },
-      { HEAD .. "layer 0 Conv2d\nend\n", "line 3: unknown layer type 'Conv2d'" },
+      { HEAD .. "layer 0 Conv7d\nend\n", "line 3: unknown layer type 'Conv7d'" },
+      { "deepmoon.model 1\ninput_shape=1,8,8\nlayer 0 Conv2d in_channels=2 out_channels=1 " ..
+        "kernel_size=3\nend\n", "line 3: Conv2d: in_channels 2 does not match the 1 channels " ..
+        "of the samples [1 x 8 x 8] before it" },
+      { "deepmoon.model 1\ninput_shape=1,8,8\nlayer 0 MaxPool2d kernel_size=3,3,3,3\nend\n",
+        "line 3: MaxPool2d: kernel_size takes at most 3 sizes, got '3,3,3,3'" },
+      { "deepmoon.model 1\ninput_shape=1,0,8\nend\n",
+        "line 2: model: input_shape sizes must be in 1 .. 1073741824, got 0" },
       { HEAD .. "layer 0 Linear in_features=3 out_features=3 bias=true\nend\n",
         "line 3: Linear: in_features 3 does not match the width 2 before it" },
       { HEAD .. "layer 0 Linear in_features=2 out_features=4 bias=true\nend\n",
@@ -314,7 +458,7 @@ describe("nn.load_model", function ()
       { HEAD .. LIN .. "layer 1 Softmax dim=3\nend\n",
         "line 4: Softmax: dim must be in -2 .. 2, got 3" },
       { HEAD .. LIN .. "layer 1 Flatten start_dim=1 end_dim=-1\nend\n",
-        "line 4: Flatten: only start_dim=2 end_dim=-1 is supported, got start_dim=1 end_dim=-1" },
+        "line 4: Flatten: start_dim=1 flattens the batch dim (a model keeps it: start_dim >= 2)" },
       { HEAD .. LIN .. "layer 1\tReLU\nend\n", "line 4: character 0x09 is not printable ASCII" },
       { HEAD .. LIN .. "layer 1  ReLU\nend\n", "line 4: extra space" },
       { HEAD .. LIN .. "layer ../x ReLU\nend\n",

@@ -7,6 +7,9 @@
 #include "testutil.h"
 #include <unistd.h>
 
+/* tmodel and tlayer literals leave their later fields out (zero) */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 static char tmpdir[256];
 
 /* ---- a model described in C ---------------------------------------------------------- */
@@ -19,25 +22,80 @@ typedef struct {
     int dim;                   /* Softmax / LogSoftmax: 1-based, 0 = none */
     int tanh_approx;           /* GELU */
     int affine, track;         /* BatchNorm1d */
+    const char *spec;          /* the image kinds: the layer's text, "Conv2d in_channels=..."
+                                  (type unused); tensors of the shapes its rule gives */
 } tlayer;
 
 typedef struct {
-    int64_t in;
+    int64_t in;                /* in_features, or 0 with in_shape */
     int n;
     tlayer l[12];
+    int in_nd;                 /* input_shape=..., when in is 0 */
+    int64_t in_shape[4];
 } tmodel;
+
+static int64_t in_numel(const tmodel *m)
+{
+    if (m->in) return m->in;
+    int64_t n = 1;
+    for (int d = 0; d < m->in_nd; d++) n *= m->in_shape[d];
+    return n;
+}
+
+/* fill a new tensor named "i.suffix": BatchNorm statistics and scales positive */
+static void add_tensor(dm_named_tensors *nt, int i, const char *suffix, const dm_layer_shape *s)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%d.%s", i, suffix);
+    dm_tensor *t = dm_tensor_new(s->ndim, s->d);
+    int positive = strcmp(suffix, "running_var") == 0 || strcmp(suffix, "weight") == 0;
+    if (strcmp(suffix, "num_batches_tracked") == 0) tu_fill(t, 1, 2, 3);
+    else if (positive && s->ndim == 1) tu_fill(t, 0.5f, 1.5f, 51u + (unsigned)i);
+    else tu_fill(t, -0.6f, 0.6f, 61u + (unsigned)i * 7u + (unsigned)strlen(suffix));
+    dm_named_tensors_add(nt, key, t);
+    dm_tensor_release(t);
+}
 
 /* the description text and the tensors ("0.weight", ...), widths chained from m->in */
 static dm_named_tensors *describe(const tmodel *m, char *text, size_t cap)
 {
     dm_named_tensors *nt = dm_named_tensors_new();
-    size_t len = (size_t)snprintf(text, cap, "deepmoon.model 1\nin_features=%lld\n",
-                                  (long long)m->in);
-    int64_t w = m->in;
+    size_t len;
+    dm_layer_shape cur = { 1, { m->in } };
+    if (m->in) {
+        len = (size_t)snprintf(text, cap, "deepmoon.model 1\nin_features=%lld\n",
+                               (long long)m->in);
+    } else {
+        len = (size_t)snprintf(text, cap, "deepmoon.model 1\ninput_shape=");
+        cur.ndim = m->in_nd;
+        for (int d = 0; d < m->in_nd; d++) {
+            cur.d[d] = m->in_shape[d];
+            len += (size_t)snprintf(text + len, cap - len, "%s%lld", d ? "," : "",
+                                    (long long)m->in_shape[d]);
+        }
+        len += (size_t)snprintf(text + len, cap - len, "\n");
+    }
+    int64_t w = in_numel(m);
     for (int i = 0; i < m->n; i++) {
         const tlayer *L = &m->l[i];
         char name[16], key[48];
         snprintf(name, sizeof name, "%d", i);
+        if (L->spec) {                           /* shapes from the row's rule */
+            const dm_layer_kind *k;
+            dm_opt_value opt[DM_LAYER_MAX_OPTS];
+            dm_layer_shape out, t[DM_LAYER_MAX_TENSORS];
+            if (dm_layer_parse(L->spec, &k, opt, &cur, &out, t) != 0) {
+                printf("  describe: %s: %s\n", L->spec, dm_errmsg());
+                continue;
+            }
+            for (int j = 0; j < DM_LAYER_MAX_TENSORS && k->tensor[j].name; j++)
+                if (t[j].ndim >= 0) add_tensor(nt, i, k->tensor[j].name, &t[j]);
+            len += (size_t)snprintf(text + len, cap - len, "layer %s %s\n", name, L->spec);
+            cur = out;
+            w = 1;
+            for (int d = 0; d < cur.ndim; d++) w *= cur.d[d];
+            continue;
+        }
         len += (size_t)snprintf(text + len, cap - len, "layer %s %s", name, L->type);
         if (strcmp(L->type, "Linear") == 0) {
             len += (size_t)snprintf(text + len, cap - len,
@@ -93,6 +151,10 @@ static dm_named_tensors *describe(const tmodel *m, char *text, size_t cap)
             }
         }
         len += (size_t)snprintf(text + len, cap - len, "\n");
+        if (strcmp(L->type, "Flatten") == 0 || strcmp(L->type, "Linear") == 0) {
+            cur.ndim = 1;
+            cur.d[0] = w;
+        }
     }
     snprintf(text + len, cap - len, "end\n");
     dm_named_tensors_set_meta(nt, "deepmoon.model", text);
@@ -127,17 +189,277 @@ static double tget(const dm_named_tensors *nt, int layer, const char *what, int6
     return dm_data(t)[i];
 }
 
+/* ---- the image kinds' reference: x [B x C x H x W] in double, 1-d as H = 1 ------------- */
+
+typedef struct { int nd; int64_t d[4]; } rshape;      /* one sample */
+
+/* a SIZE option as 2 (h, w) values; sp 1: h = one_h */
+static void opt2(const dm_opt_value *o, int sp, int64_t one_h, int64_t *v)
+{
+    if (sp == 1) { v[0] = one_h; v[1] = o->size[0]; return; }
+    v[0] = o->size[0];
+    v[1] = o->size[o->n == 1 ? 0 : 1];
+}
+
+/* index i of a dim of size n padded by lo: reflect, replicate, circular; -1: zero */
+static int64_t pad_index(int64_t i, int64_t n, int mode)
+{
+    if (i >= 0 && i < n) return i;
+    if (mode == 0) return -1;
+    if (mode == 1) return i < 0 ? -i : 2 * (n - 1) - i;
+    if (mode == 2) return i < 0 ? 0 : n - 1;
+    return ((i % n) + n) % n;
+}
+
+static double *ref_conv(const dm_opt_value *o, const dm_named_tensors *nt, int li,
+                        const double *x, int64_t B, rshape *sh, int sp, int transposed)
+{
+    int64_t C = sh->d[0], H = sp == 1 ? 1 : sh->d[1], W = sh->d[sp];
+    int64_t cout = (int64_t)o[1].v, k[2], st[2], dl[2], lo[2], hi[2], op[2] = { 0, 0 };
+    int64_t groups = (int64_t)o[transposed ? 6 : 6].v;
+    int mode = transposed ? 0 : (int)o[8].v;
+    opt2(&o[2], sp, 1, k);
+    opt2(&o[3], sp, 1, st);
+    opt2(&o[transposed ? 8 : 5], sp, 1, dl);
+    if (transposed) {
+        int64_t p[2];
+        opt2(&o[4], sp, 0, p);
+        opt2(&o[5], sp, 0, op);
+        lo[0] = p[0]; lo[1] = p[1];
+    } else if (o[4].n == 0) {                    /* valid 0, same 1 */
+        for (int i = 0; i < 2; i++) {
+            int64_t total = o[4].v == 1 ? dl[i] * (k[i] - 1) : 0;
+            lo[i] = total / 2;
+            hi[i] = total - lo[i];
+        }
+    } else {
+        opt2(&o[4], sp, 0, lo);
+        hi[0] = lo[0]; hi[1] = lo[1];
+    }
+    int64_t OH, OW, cin_g = C / groups, cout_g = cout / groups;
+    if (transposed) {
+        OH = (H - 1) * st[0] - 2 * lo[0] + dl[0] * (k[0] - 1) + op[0] + 1;
+        OW = (W - 1) * st[1] - 2 * lo[1] + dl[1] * (k[1] - 1) + op[1] + 1;
+    } else {
+        OH = (H + lo[0] + hi[0] - dl[0] * (k[0] - 1) - 1) / st[0] + 1;
+        OW = (W + lo[1] + hi[1] - dl[1] * (k[1] - 1) - 1) / st[1] + 1;
+    }
+    double *y = calloc((size_t)(B * cout * OH * OW), sizeof *y);
+    int bias = o[7].v != 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t oc = 0; oc < cout; oc++)
+            for (int64_t i = 0; i < OH * OW; i++)
+                y[(b * cout + oc) * OH * OW + i] = bias ? tget(nt, li, "bias", oc) : 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t oc = 0; oc < cout; oc++) {
+            int64_t g = oc / cout_g;
+            for (int64_t ic = 0; ic < cin_g; ic++)
+                for (int64_t kh = 0; kh < k[0]; kh++)
+                    for (int64_t kw = 0; kw < k[1]; kw++) {
+                        int64_t c = g * cin_g + ic;
+                        double wv = transposed
+                            ? tget(nt, li, "weight", ((c * cout_g + oc % cout_g) * k[0] + kh) * k[1] + kw)
+                            : tget(nt, li, "weight", ((oc * cin_g + ic) * k[0] + kh) * k[1] + kw);
+                        if (transposed) {        /* scatter each input value */
+                            for (int64_t ih = 0; ih < H; ih++)
+                                for (int64_t iw = 0; iw < W; iw++) {
+                                    int64_t oh = ih * st[0] - lo[0] + kh * dl[0];
+                                    int64_t ow = iw * st[1] - lo[1] + kw * dl[1];
+                                    if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
+                                    y[((b * cout + oc) * OH + oh) * OW + ow] +=
+                                        wv * x[((b * C + c) * H + ih) * W + iw];
+                                }
+                            continue;
+                        }
+                        for (int64_t oh = 0; oh < OH; oh++)
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                int64_t ih = pad_index(oh * st[0] - lo[0] + kh * dl[0], H, mode);
+                                int64_t iw = pad_index(ow * st[1] - lo[1] + kw * dl[1], W, mode);
+                                if (ih < 0 || iw < 0) continue;
+                                y[((b * cout + oc) * OH + oh) * OW + ow] +=
+                                    wv * x[((b * C + c) * H + ih) * W + iw];
+                            }
+                    }
+        }
+    sh->d[0] = cout;
+    if (sp == 2) sh->d[1] = OH;
+    sh->d[sp] = OW;
+    return y;
+}
+
+/* max (dil) or average windows; PyTorch's sizes and avg_pool2d's divisor */
+static double *ref_pool(const dm_opt_value *o, const double *x, int64_t B, rshape *sh, int sp,
+                        int is_max)
+{
+    int64_t C = sh->d[0], H = sp == 1 ? 1 : sh->d[1], W = sh->d[sp];
+    int64_t k[2], st[2], p[2], dl[2] = { 1, 1 }, O[2], I[2] = { H, W };
+    opt2(&o[0], sp, 1, k);
+    if (o[1].none) { st[0] = k[0]; st[1] = k[1]; } else opt2(&o[1], sp, 1, st);
+    opt2(&o[2], sp, 0, p);
+    if (is_max) opt2(&o[3], sp, 1, dl);
+    int cm = is_max ? o[5].v != 0 : o[3].v != 0, cip = !is_max && o[4].v != 0;
+    int64_t dv = !is_max && sp == 2 && !o[5].none ? (int64_t)o[5].v : 0;
+    for (int i = 0; i < 2; i++) {
+        double num = (double)(I[i] + 2 * p[i] - dl[i] * (k[i] - 1) - 1) / (double)st[i];
+        O[i] = (int64_t)(cm ? ceil(num) : floor(num)) + 1;
+        if (cm && (O[i] - 1) * st[i] >= I[i] + p[i]) O[i]--;
+    }
+    double *y = malloc((size_t)(B * C * O[0] * O[1]) * sizeof *y);
+    for (int64_t pl = 0; pl < B * C; pl++)
+        for (int64_t oh = 0; oh < O[0]; oh++)
+            for (int64_t ow = 0; ow < O[1]; ow++) {
+                const double *xp = x + pl * H * W;
+                double v;
+                if (is_max) {
+                    v = -INFINITY;
+                    for (int64_t a = 0; a < k[0]; a++)
+                        for (int64_t c = 0; c < k[1]; c++) {
+                            int64_t h = oh * st[0] - p[0] + a * dl[0], w = ow * st[1] - p[1] + c * dl[1];
+                            if (h >= 0 && h < H && w >= 0 && w < W && xp[h * W + w] > v) v = xp[h * W + w];
+                        }
+                } else {
+                    int64_t h0 = oh * st[0] - p[0], w0 = ow * st[1] - p[1];
+                    int64_t h1 = h0 + k[0] < H + p[0] ? h0 + k[0] : H + p[0];
+                    int64_t w1 = w0 + k[1] < W + p[1] ? w0 + k[1] : W + p[1];
+                    int64_t size = (h1 - h0) * (w1 - w0);
+                    if (h0 < 0) h0 = 0;
+                    if (w0 < 0) w0 = 0;
+                    if (h1 > H) h1 = H;
+                    if (w1 > W) w1 = W;
+                    double sum = 0;
+                    for (int64_t h = h0; h < h1; h++)
+                        for (int64_t w = w0; w < w1; w++) sum += xp[h * W + w];
+                    v = sum / (double)(dv ? dv : cip ? size : (h1 - h0) * (w1 - w0));
+                }
+                y[(pl * O[0] + oh) * O[1] + ow] = v;
+            }
+    if (sp == 2) sh->d[1] = O[0];
+    sh->d[sp] = O[1];
+    return y;
+}
+
+static double *ref_adaptive(const dm_opt_value *o, const double *x, int64_t B, rshape *sh,
+                            int is_max)
+{
+    int64_t C = sh->d[0], I[2] = { sh->d[1], sh->d[2] }, O[2];
+    for (int i = 0; i < 2; i++) {
+        int64_t v = o[0].size[o[0].n == 1 ? 0 : i];
+        O[i] = v < 0 ? I[i] : v;
+    }
+    double *y = malloc((size_t)(B * C * O[0] * O[1]) * sizeof *y);
+    for (int64_t pl = 0; pl < B * C; pl++)
+        for (int64_t oh = 0; oh < O[0]; oh++)
+            for (int64_t ow = 0; ow < O[1]; ow++) {
+                int64_t h0 = oh * I[0] / O[0], h1 = ((oh + 1) * I[0] + O[0] - 1) / O[0];
+                int64_t w0 = ow * I[1] / O[1], w1 = ((ow + 1) * I[1] + O[1] - 1) / O[1];
+                double v = is_max ? -INFINITY : 0;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) {
+                        double e = x[(pl * I[0] + h) * I[1] + w];
+                        if (is_max) { if (e > v) v = e; } else v += e;
+                    }
+                y[(pl * O[0] + oh) * O[1] + ow] = is_max ? v : v / (double)((h1 - h0) * (w1 - w0));
+            }
+    sh->d[1] = O[0];
+    sh->d[2] = O[1];
+    return y;
+}
+
+/* one image layer of spec on x [B x sample sh]; x is replaced (or NULL: no reference) */
+static double *ref_image(const char *spec, const dm_named_tensors *nt, int li, double *x,
+                         int64_t B, rshape *sh)
+{
+    const dm_layer_kind *k;
+    dm_opt_value o[DM_LAYER_MAX_OPTS];
+    dm_layer_shape in = { sh->nd, { 0 } }, out, t[DM_LAYER_MAX_TENSORS];
+    memcpy(in.d, sh->d, sizeof sh->d);
+    if (dm_layer_parse(spec, &k, o, &in, &out, t) != 0) {
+        printf("  reference: %s: %s\n", spec, dm_errmsg());
+        free(x);
+        return NULL;
+    }
+    const char *n = k->name;
+    double *y = NULL;
+    int64_t per = 1;
+    for (int d = 0; d < sh->nd; d++) per *= sh->d[d];
+    if (strcmp(n, "Conv1d") == 0) y = ref_conv(o, nt, li, x, B, sh, 1, 0);
+    else if (strcmp(n, "Conv2d") == 0) y = ref_conv(o, nt, li, x, B, sh, 2, 0);
+    else if (strcmp(n, "ConvTranspose2d") == 0) y = ref_conv(o, nt, li, x, B, sh, 2, 1);
+    else if (strcmp(n, "MaxPool1d") == 0) y = ref_pool(o, x, B, sh, 1, 1);
+    else if (strcmp(n, "MaxPool2d") == 0) y = ref_pool(o, x, B, sh, 2, 1);
+    else if (strcmp(n, "AvgPool1d") == 0) y = ref_pool(o, x, B, sh, 1, 0);
+    else if (strcmp(n, "AvgPool2d") == 0) y = ref_pool(o, x, B, sh, 2, 0);
+    else if (strcmp(n, "AdaptiveAvgPool2d") == 0) y = ref_adaptive(o, x, B, sh, 0);
+    else if (strcmp(n, "AdaptiveMaxPool2d") == 0) y = ref_adaptive(o, x, B, sh, 1);
+    else if (strcmp(n, "Dropout2d") == 0) return x;
+    else if (strcmp(n, "Flatten") == 0) {           /* values as they are; the shape joins */
+        int s0 = o[0].v > 0 ? (int)o[0].v - 1 : (int)o[0].v + sh->nd + 1;
+        int e0 = o[1].v > 0 ? (int)o[1].v - 1 : (int)o[1].v + sh->nd + 1;
+        rshape r = { 0, { 0 } };
+        for (int d = 0; d < sh->nd; d++) {
+            if (d + 1 > s0 && d + 1 <= e0) r.d[r.nd - 1] *= sh->d[d];
+            else r.d[r.nd++] = sh->d[d];
+        }
+        *sh = r;
+        return x;
+    } else if (strcmp(n, "BatchNorm2d") == 0 || strcmp(n, "BatchNorm1d") == 0) {
+        int64_t C = sh->d[0], P = per / C;
+        int track = o[4].v != 0, affine = o[3].v != 0;
+        for (int64_t c = 0; c < C; c++) {
+            double mean = 0, var = 0;
+            if (track) {
+                mean = tget(nt, li, "running_mean", c);
+                var = tget(nt, li, "running_var", c);
+            } else {
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t i = 0; i < P; i++) mean += x[(b * C + c) * P + i];
+                mean /= (double)(B * P);
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t i = 0; i < P; i++) var += pow(x[(b * C + c) * P + i] - mean, 2);
+                var /= (double)(B * P);
+            }
+            double g = affine ? tget(nt, li, "weight", c) : 1, be = affine ? tget(nt, li, "bias", c) : 0;
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t i = 0; i < P; i++) {
+                    double *v = &x[(b * C + c) * P + i];
+                    *v = (*v - mean) / sqrt(var + o[1].v) * g + be;
+                }
+        }
+        return x;
+    } else {
+        printf("  no reference for the layer kind '%s'\n", n);
+        free(x);
+        return NULL;
+    }
+    free(x);
+    return y;
+}
+
 /* x [B x w] (double, malloc'd) through the model; returns the output, *w updated */
 static double *reference(const tmodel *m, const dm_named_tensors *nt, const float *input,
                          int64_t B, int64_t *wout)
 {
-    int64_t w = m->in;
+    int64_t w = in_numel(m);
+    rshape sh = { 1, { w } };
+    if (!m->in) {
+        sh.nd = m->in_nd;
+        for (int d = 0; d < m->in_nd; d++) sh.d[d] = m->in_shape[d];
+    }
     double *x = malloc((size_t)(B * w) * sizeof *x);
     for (int64_t i = 0; i < B * w; i++) x[i] = input[i];
     for (int li = 0; li < m->n; li++) {
         const tlayer *L = &m->l[li];
         const char *t = L->type;
-        if (strcmp(t, "Linear") == 0) {          // y [B x out] = x [B x w] @ W^T [w x out] + b
+        if (L->spec) {
+            if (!(x = ref_image(L->spec, nt, li, x, B, &sh))) return NULL;
+            w = 1;
+            for (int d = 0; d < sh.nd; d++) w *= sh.d[d];
+            continue;
+        }
+        if (strcmp(t, "Flatten") == 0) { sh.nd = 1; sh.d[0] = w; }
+        if (strcmp(t, "Linear") == 0) {
+            sh.nd = 1;
+            sh.d[0] = L->out;          // y [B x out] = x [B x w] @ W^T [w x out] + b
             double *y = malloc((size_t)(B * L->out) * sizeof *y);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t o = 0; o < L->out; o++) {
@@ -214,7 +536,7 @@ static double *reference(const tmodel *m, const dm_named_tensors *nt, const floa
 /* build the model, load it from a file, run it on B rows, compare with the reference */
 static void check_model(const char *what, const tmodel *m, int64_t B)
 {
-    char text[4096], msg[200];
+    char text[8192], msg[200];
     dm_named_tensors *nt = describe(m, text, sizeof text);
     size_t len = 0;
     unsigned char *bytes = file_bytes(nt, &len);
@@ -222,8 +544,8 @@ static void check_model(const char *what, const tmodel *m, int64_t B)
     snprintf(msg, sizeof msg, "%s: loads (%s)", what, mod ? "ok" : dm_errmsg());
     CHECK(mod != NULL, msg);
     if (mod) {
-        float *x = malloc((size_t)(B * m->in) * sizeof *x);
-        tu_fill_buf(x, B * m->in, -2.5f, 2.5f, 5u);
+        float *x = malloc((size_t)(B * in_numel(m)) * sizeof *x);
+        tu_fill_buf(x, B * in_numel(m), -2.5f, 2.5f, 5u);
         int64_t w;
         double *want = reference(m, nt, x, B, &w);
         snprintf(msg, sizeof msg, "%s: has a reference", what);
@@ -233,7 +555,7 @@ static void check_model(const char *what, const tmodel *m, int64_t B)
             goto done;
         }
         snprintf(msg, sizeof msg, "%s: in_features", what);
-        CHECK(dm_model_in_features(mod) == m->in, msg);
+        CHECK(dm_model_in_features(mod) == in_numel(m), msg);
         snprintf(msg, sizeof msg, "%s: out_features", what);
         CHECK(dm_model_out_features(mod) == w, msg);
         float *y = malloc((size_t)(B * w) * sizeof *y);
@@ -259,6 +581,80 @@ done:
     dm_model_free(mod);
     free(bytes);
     dm_named_tensors_free(nt);
+}
+
+/* one image layer (spec) on samples of in_shape, batch B, through check_model */
+static void check_image(const char *spec, int nd, int64_t c, int64_t h, int64_t w, int64_t B)
+{
+    tmodel m = { 0, 1, { { .spec = spec } }, nd, { c, h, w } };
+    check_model(spec, &m, B);
+}
+
+static void test_image_layers(void)
+{
+    static const char *const conv2d[] = {
+        "Conv2d in_channels=2 out_channels=3 kernel_size=3",
+        "Conv2d in_channels=2 out_channels=4 kernel_size=3,2 stride=2,1 padding=1,0 bias=false",
+        "Conv2d in_channels=4 out_channels=2 kernel_size=2 dilation=2 groups=2",
+        "Conv2d in_channels=2 out_channels=3 kernel_size=3 padding=same",
+        "Conv2d in_channels=2 out_channels=3 kernel_size=4,3 padding=same dilation=1,2",
+        "Conv2d in_channels=2 out_channels=3 kernel_size=3 padding=valid",
+        "Conv2d in_channels=2 out_channels=3 kernel_size=3 padding=1 padding_mode=reflect",
+        "Conv2d in_channels=2 out_channels=3 kernel_size=2 padding=same padding_mode=replicate",
+        "Conv2d in_channels=2 out_channels=2 kernel_size=3 stride=2 padding=2 "
+        "padding_mode=circular",
+        "MaxPool2d kernel_size=2",
+        "MaxPool2d kernel_size=3,2 stride=2,1 padding=1,0 dilation=1,2 ceil_mode=true",
+        "MaxPool2d kernel_size=2 stride=3 ceil_mode=true",
+        "AvgPool2d kernel_size=2",
+        "AvgPool2d kernel_size=3 stride=2 padding=1 ceil_mode=true",
+        "AvgPool2d kernel_size=3 stride=2 padding=1 count_include_pad=false",
+        "AvgPool2d kernel_size=2,3 padding=1 divisor_override=5",
+        "AdaptiveAvgPool2d output_size=3",
+        "AdaptiveAvgPool2d output_size=2,none",
+        "AdaptiveMaxPool2d output_size=4,3",
+        "AdaptiveMaxPool2d output_size=none,2",
+        "BatchNorm2d num_features=4",
+        "BatchNorm2d num_features=4 eps=0.001 affine=false",
+        "BatchNorm2d num_features=4 track_running_stats=false",
+        "Dropout2d p=0.3",
+        "Flatten",
+        "Flatten start_dim=3",
+        "Flatten start_dim=2 end_dim=3",
+        "ConvTranspose2d in_channels=4 out_channels=2 kernel_size=3",
+        "ConvTranspose2d in_channels=4 out_channels=6 kernel_size=3,2 stride=2 padding=1 "
+        "output_padding=1 groups=2 dilation=1,2",
+    };
+    for (size_t i = 0; i < sizeof conv2d / sizeof conv2d[0]; i++) {
+        int64_t c = strstr(conv2d[i], "in_channels=2") ? 2 : 4;
+        check_image(conv2d[i], 3, c, 7, 6, 3);
+    }
+    static const char *const conv1d[] = {
+        "Conv1d in_channels=3 out_channels=2 kernel_size=3",
+        "Conv1d in_channels=3 out_channels=6 kernel_size=2 stride=2 padding=1 dilation=2 "
+        "groups=3 bias=false",
+        "Conv1d in_channels=3 out_channels=2 kernel_size=4 padding=same padding_mode=reflect",
+        "Conv1d in_channels=3 out_channels=2 kernel_size=3 padding=2 padding_mode=circular",
+        "MaxPool1d kernel_size=2",
+        "MaxPool1d kernel_size=3 stride=2 padding=1 dilation=2 ceil_mode=true",
+        "AvgPool1d kernel_size=3 stride=2 padding=1",
+        "AvgPool1d kernel_size=3 stride=2 padding=1 ceil_mode=true count_include_pad=false",
+        "BatchNorm1d num_features=3",
+        "BatchNorm1d num_features=3 affine=false track_running_stats=false",
+    };
+    for (size_t i = 0; i < sizeof conv1d / sizeof conv1d[0]; i++)
+        check_image(conv1d[i], 2, 3, 9, 0, 2);
+
+    /* a small LeNet-like chain, as nn.save_model writes it */
+    tmodel lenet = { 0, 9, {
+        { .spec = "Conv2d in_channels=1 out_channels=4 kernel_size=5 padding=2" },
+        { .spec = "BatchNorm2d num_features=4" }, { .type = "ReLU" },
+        { .spec = "MaxPool2d kernel_size=2" },
+        { .spec = "Conv2d in_channels=4 out_channels=6 kernel_size=3" }, { .type = "ReLU" },
+        { .spec = "AdaptiveAvgPool2d output_size=2" },
+        { .spec = "Flatten" },
+        { .type = "Linear", .out = 3, .bias = 1 } }, 3, { 1, 12, 12 } };
+    check_model("a LeNet-like chain", &lenet, 4);
 }
 
 static void test_layers(void)
@@ -312,6 +708,7 @@ static void test_layers(void)
         { .type = "Linear", .out = 3, .bias = 1 }, { .type = "LogSoftmax", .dim = 2 } } }, 9);
     check_model("batch of one", &(tmodel){ 2, 2, { { .type = "Linear", .out = 3, .bias = 1 },
                                                    { .type = "Sigmoid" } } }, 1);
+    test_image_layers();
 }
 
 /* ---- the layer registry ------------------------------------------------------------------ */
@@ -319,7 +716,9 @@ static void test_layers(void)
 static int same_values(const dm_opt_value *a, const dm_opt_value *b)
 {
     for (int j = 0; j < DM_LAYER_MAX_OPTS; j++)
-        if (a[j].none != b[j].none || a[j].v != b[j].v) return 0;
+        if (a[j].none != b[j].none || a[j].v != b[j].v || a[j].n != b[j].n
+            || memcmp(a[j].size, b[j].size, sizeof a[j].size) != 0)
+            return 0;
     return 1;
 }
 
@@ -348,8 +747,9 @@ static void test_registry_rows(void)
                 printf("  %s: boolean %s has no default or takes none\n", r->name, o->name);
                 ok = 0;
             }
-            if (!o->def && o->type != DM_OPT_INT) {
-                printf("  %s: only integer options may be required (%s)\n", r->name, o->name);
+            if (!o->def && o->type != DM_OPT_INT && o->type != DM_OPT_SIZE) {
+                printf("  %s: only integer and size options may be required (%s)\n", r->name,
+                       o->name);
                 ok = 0;
             }
             if (o->type == DM_OPT_CHOICE && (!o->choices || !*o->choices)) {
@@ -415,18 +815,28 @@ static int to_tlayer(const dm_layer_kind *k, const dm_opt_value *o, tlayer *L)
    with the double reference above (a new row without one fails here) */
 static void test_every_row(void)
 {
+    /* the samples tried: rows, [C x L], [C x H x W]; a row takes the first it accepts */
+    static const dm_layer_shape tries[] = { { 1, { 5 } }, { 2, { 5, 7 } }, { 3, { 5, 7, 7 } } };
+    static const char *const image_kinds = " Conv1d Conv2d ConvTranspose2d MaxPool1d MaxPool2d "
+        "AvgPool1d AvgPool2d AdaptiveAvgPool2d AdaptiveMaxPool2d BatchNorm2d Dropout2d ";
     int n;
     const dm_layer_kind *k = dm_layer_kinds(&n);
     for (int i = 0; i < n; i++) {
-        char spec[512], full[512], text[1200], msg[200];
+        char spec[512], full[512], text[1200], msg[200], word[64];
         const char *name = k[i].name;
         spec_of(&k[i], 0, 5, spec, sizeof spec);
         spec_of(&k[i], 1, 5, full, sizeof full);
         const dm_layer_kind *kind = NULL, *kind2 = NULL;
         dm_opt_value opt[DM_LAYER_MAX_OPTS], opt2[DM_LAYER_MAX_OPTS];
-        dm_layer_shape in = { 1, { 5 } }, out, t[DM_LAYER_MAX_TENSORS];
-        dm_layer_shape in2 = { 1, { 5 } }, out2, t2[DM_LAYER_MAX_TENSORS];
-        int rc = dm_layer_parse(spec, &kind, opt, &in, &out, t);
+        dm_layer_shape in, out, t[DM_LAYER_MAX_TENSORS];
+        dm_layer_shape in2, out2, t2[DM_LAYER_MAX_TENSORS];
+        int rc = -1;
+        size_t try = 0;
+        for (; rc != 0 && try < sizeof tries / sizeof tries[0]; try++) {
+            in = tries[try];
+            rc = dm_layer_parse(spec, &kind, opt, &in, &out, t);
+        }
+        in2 = in;
         CHECKF(rc == 0 && kind == &k[i], "%s: '%s' parses (%s)", name, spec,
                rc ? dm_errmsg() : "ok");
         rc |= dm_layer_parse(full, &kind2, opt2, &in2, &out2, t2);
@@ -444,7 +854,17 @@ static void test_every_row(void)
             dm_named_tensors_add(nt, key, v);
             dm_tensor_release(v);
         }
-        snprintf(text, sizeof text, "deepmoon.model 1\nin_features=5\nlayer 0 %s\nend\n", spec);
+        tmodel tm = { 5, 1, { { 0 } } };
+        if (in.ndim == 1) {
+            snprintf(text, sizeof text, "deepmoon.model 1\nin_features=5\nlayer 0 %s\nend\n", spec);
+        } else {
+            tm.in = 0;
+            tm.in_nd = in.ndim;
+            int64_t *d = tm.in_shape;
+            for (int j = 0; j < in.ndim; j++) d[j] = in.d[j];
+            snprintf(text, sizeof text, "deepmoon.model 1\ninput_shape=%lld,%lld%s\nlayer 0 %s\nend\n",
+                     (long long)d[0], (long long)d[1], in.ndim == 3 ? ",7" : "", spec);
+        }
         dm_named_tensors_set_meta(nt, "deepmoon.model", text);
         size_t len = 0;
         unsigned char *bytes = file_bytes(nt, &len);
@@ -457,22 +877,25 @@ static void test_every_row(void)
             int64_t shape[DM_MAX_DIMS];
             CHECKF(dm_model_num_layers(m) == 1 && lname && strcmp(lname, "0") == 0
                    && lk == &k[i] && same_values(lo, opt), "%s: the loaded layer", name);
-            CHECKF(dm_model_input_shape(m, shape) == 1 && shape[0] == 5,
-                   "%s: the input shape", name);
+            int id = dm_model_input_shape(m, shape), same_in = id == in.ndim;
+            for (int d = 0; same_in && d < id; d++) same_in = shape[d] == in.d[d];
+            CHECKF(same_in, "%s: the input shape", name);
             int od = dm_model_output_shape(m, shape);
             int same = od == out.ndim;
             for (int d = 0; same && d < od; d++) same = shape[d] == out.d[d];
             CHECKF(same, "%s: the output shape is the shape rule's", name);
-            tmodel tm = { 5, 1, { { 0 } } };
-            to_tlayer(&k[i], lo, &tm.l[0]);
-            const int64_t B = 4;
-            float x[4 * 5], y[4 * 64];
-            tu_fill_buf(x, B * 5, -2.0f, 2.0f, 7u + (unsigned)i);
+            snprintf(word, sizeof word, " %s ", name);
+            if (strstr(image_kinds, word)) tm.l[0].spec = spec;
+            else to_tlayer(&k[i], lo, &tm.l[0]);
+            const int64_t B = 4, nin = dm_model_in_features(m);
+            float *x = malloc((size_t)(B * nin) * sizeof *x);
+            float *y = malloc((size_t)(B * dm_model_out_features(m)) * sizeof *y);
+            tu_fill_buf(x, B * nin, -2.0f, 2.0f, 7u + (unsigned)i);
             int64_t w = 0;
             double *want = reference(&tm, nt, x, B, &w);
             snprintf(msg, sizeof msg, "%s: has a reference in this test", name);
             CHECK(want != NULL, msg);
-            if (want && w == dm_model_out_features(m) && w <= 64) {
+            if (want && w == dm_model_out_features(m)) {
                 rc = dm_model_forward(m, x, B, y);
                 int close = rc == 0;
                 for (int64_t j = 0; close && j < B * w; j++) close = tu_close(y[j], want[j], 2e-5);
@@ -481,6 +904,8 @@ static void test_every_row(void)
                 CHECKF(0, "%s: the reference gives %lld values a row", name, (long long)w);
             }
             free(want);
+            free(x);
+            free(y);
         }
         dm_model_free(m);
         free(bytes);
@@ -711,8 +1136,8 @@ static void test_hostile(void)
         { HEAD LIN, "load_model: m.safetensors: the model description is truncated (no 'end' "
                     "line)" },
         { HEAD "end\nend\n", "load_model: m.safetensors: line 4: text after 'end'" },
-        { HEAD "layer 0 Conv2d\nend\n",
-          "load_model: m.safetensors: line 3: unknown layer type 'Conv2d'" },
+        { HEAD "layer 0 Conv7d\nend\n",
+          "load_model: m.safetensors: line 3: unknown layer type 'Conv7d'" },
         { HEAD "layer 0 Linear in_features=3 out_features=3 bias=true\nend\n",
           "load_model: m.safetensors: line 3: Linear: in_features 3 does not match the width "
           "2 before it" },
@@ -736,7 +1161,7 @@ static void test_hostile(void)
           "load_model: m.safetensors: line 2: model: in_features must be an integer, got "
           "'0x10'" },
         { "deepmoon.model 1\nin_features= 2\nend\n",
-          "load_model: m.safetensors: line 2: expected 'in_features=N'" },
+          "load_model: m.safetensors: line 2: expected 'in_features=N' or 'input_shape=N,N,...'" },
         { HEAD LIN "layer 1 LeakyReLU negative_slope=nan\nend\n",
           "load_model: m.safetensors: line 4: LeakyReLU: negative_slope must be a number, got "
           "'nan'" },
@@ -762,8 +1187,8 @@ static void test_hostile(void)
         { HEAD LIN "layer 1 Dropout p=2\nend\n",
           "load_model: m.safetensors: line 4: Dropout: p must be in 0 .. 1, got 2" },
         { HEAD LIN "layer 1 Flatten start_dim=1 end_dim=-1\nend\n",
-          "load_model: m.safetensors: line 4: Flatten: only start_dim=2 end_dim=-1 is "
-          "supported, got start_dim=1 end_dim=-1" },
+          "load_model: m.safetensors: line 4: Flatten: start_dim=1 flattens the batch dim (a "
+          "model keeps it: start_dim >= 2)" },
         { HEAD LIN "layer 1 GELU approximate=erf\nend\n",
           "load_model: m.safetensors: line 4: GELU: approximate must be none or tanh, got "
           "'erf'" },
@@ -836,6 +1261,206 @@ static void test_hostile(void)
     free(big);
 }
 
+/* image descriptions that must fail, each with its message, before any tensor is looked at */
+#define IMG "deepmoon.model 1\ninput_shape=1,8,8\n"
+static void test_hostile_images(void)
+{
+    static const struct { const char *meta, *msg; } cases[] = {
+        { IMG "layer 0 Conv2d in_channels=3 out_channels=2 kernel_size=3\nend\n",
+          "line 3: Conv2d: in_channels 3 does not match the 1 channels of the samples "
+          "[1 x 8 x 8] before it" },
+        { "deepmoon.model 1\nin_features=64\nlayer 0 Conv2d in_channels=1 out_channels=2 "
+          "kernel_size=3\nend\n",
+          "line 3: Conv2d: needs samples [C x H x W], got samples of [64]" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=9\nend\n",
+          "line 3: Conv2d: kernel_size (9, 9) (dilation (1, 1)) is larger than the padded "
+          "input [1 x 8 x 8]" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=3 kernel_size=3 groups=2\nend\n",
+          "line 3: Conv2d: in_channels 1 is not divisible by groups 2" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3,3,3\nend\n",
+          "line 3: Conv2d: kernel_size must be one size or 2, got 3" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3,3,3,3\nend\n",
+          "line 3: Conv2d: kernel_size takes at most 3 sizes, got '3,3,3,3'" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3,\nend\n",
+          "line 3: Conv2d: kernel_size must be a size (an integer or integers joined by "
+          "commas), got '3,'" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=0\nend\n",
+          "line 3: Conv2d: kernel_size must be in 1 .. 1073741824, got 0" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3 padding=full\nend\n",
+          "line 3: Conv2d: padding must be valid or same, got 'full'" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3 stride=2 "
+          "padding=same\nend\n",
+          "line 3: Conv2d: padding=same needs stride 1, got stride 2" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3 padding=8 "
+          "padding_mode=reflect\nend\n",
+          "line 3: Conv2d: padding (8, 8) is too large for reflect padding of size 8" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3 stride=1073741824 "
+          "padding=1073741824 padding_mode=replicate\nend\n",
+          "line 3: Conv2d: padding (1073741824, 1073741824) makes padded samples of more than "
+          "1073741824 values" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=none\nend\n",
+          "line 3: Conv2d: kernel_size must be a size (an integer or integers joined by "
+          "commas), got 'none'" },
+        { IMG "layer 0 MaxPool2d kernel_size=2 return_indices=true\nend\n",
+          "line 3: MaxPool2d: return_indices=true gives two outputs; a model's layers pass one" },
+        { IMG "layer 0 MaxPool2d kernel_size=2 padding=2\nend\n",
+          "line 3: MaxPool2d: padding (2, 2) must be at most half of kernel_size (2, 2)" },
+        { IMG "layer 0 MaxPool2d kernel_size=9\nend\n",
+          "line 3: MaxPool2d: the input [1 x 8 x 8] is too small for kernel_size (9, 9): "
+          "output size 0" },
+        { IMG "layer 0 MaxPool2d kernel_size=2,none\nend\n",
+          "line 3: MaxPool2d: kernel_size must be a size (an integer or integers joined by "
+          "commas), got '2,none'" },
+        { IMG "layer 0 MaxPool1d kernel_size=2\nend\n",
+          "line 3: MaxPool1d: needs samples [C x L], got samples of [1 x 8 x 8]" },
+        { IMG "layer 0 AdaptiveMaxPool2d output_size=2 return_indices=true\nend\n",
+          "line 3: AdaptiveMaxPool2d: return_indices=true gives two outputs; a model's layers "
+          "pass one" },
+        { IMG "layer 0 BatchNorm2d num_features=2\nend\n",
+          "line 3: BatchNorm2d: num_features 2 does not match the 1 channels of the samples "
+          "[1 x 8 x 8] before it" },
+        { IMG "layer 0 Flatten start_dim=5\nend\n",
+          "line 3: Flatten: start_dim must be in -4 .. 4, got 5" },
+        { IMG "layer 0 Flatten start_dim=4 end_dim=3\nend\n",
+          "line 3: Flatten: start_dim=4 comes after end_dim=3" },
+        { IMG "layer 0 ConvTranspose2d in_channels=1 out_channels=2 kernel_size=3 "
+          "stride=1073741824\nend\n",
+          "line 3: ConvTranspose2d: the output samples [2 x 7516192771 x 7516192771] have more "
+          "than 1073741824 values" },
+        { IMG "layer 0 ConvTranspose2d in_channels=1 out_channels=2 kernel_size=3 "
+          "output_padding=1\nend\n",
+          "line 3: ConvTranspose2d: output_padding 1 must be smaller than either stride 1 or "
+          "dilation 1" },
+        { IMG "layer 0 ConvTranspose2d in_channels=1 out_channels=2 kernel_size=1 padding=5\nend\n",
+          "line 3: ConvTranspose2d: the output size -2 is below 1 for the input [1 x 8 x 8]" },
+        { IMG "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3\nend\n",
+          "line 3: Conv2d: tensor '0.weight' is [3 x 2], expected [2 x 1 x 3 x 3]" },
+        { "deepmoon.model 1\ninput_shape=1,0,8\nend\n",
+          "line 2: model: input_shape sizes must be in 1 .. 1073741824, got 0" },
+        { "deepmoon.model 1\ninput_shape=65536,65536\nend\n",
+          "line 2: model: input_shape 65536,65536 has more than 1073741824 values" },
+        { "deepmoon.model 1\ninput_shape=1,,8\nend\n",
+          "line 2: model: input_shape must be sizes joined by commas, got '1,,8'" },
+        { "deepmoon.model 1\ninput_shape=1,2,3,4,5,6,7,8\nend\n",
+          "line 2: model: input_shape has more than 7 sizes" },
+        { "deepmoon.model 1\ninput_shape=x\nend\n",
+          "line 2: model: input_shape must be an integer, got 'x'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[400];
+        snprintf(want, sizeof want, "load_model: m.safetensors: %s", cases[i].msg);
+        dm_model *m = with_meta(cases[i].meta);
+        CHECKF(m == NULL && strcmp(dm_errmsg(), want) == 0,
+               "image case %zu: expected \"%s\", got %s \"%s\"", i, want,
+               m ? "success" : "error", m ? "" : dm_errmsg());
+        dm_model_free(m);
+    }
+    /* a flat input of C*H*W floats is one [C x H x W] sample */
+    dm_model *m = with_meta(IMG "layer - MaxPool2d kernel_size=2\nlayer - Flatten\nend\n");
+    int64_t shape[DM_MAX_DIMS];
+    CHECK(m && dm_model_input_shape(m, shape) == 3 && shape[0] == 1 && shape[1] == 8
+          && shape[2] == 8 && dm_model_in_features(m) == 64 && dm_model_out_features(m) == 16
+          && dm_model_output_shape(m, shape) == 1 && shape[0] == 16,
+          "dm_model_input_shape gives [1 x 8 x 8], in_features 64");
+    float x[2 * 64], y[2 * 16];
+    for (int i = 0; i < 128; i++) x[i] = (float)i;
+    CHECK(m && dm_model_forward(m, x, 2, y) == 0 && y[0] == 9 && y[1] == 11 && y[16] == 73,
+          "rows of 64 floats are viewed as [1 x 8 x 8]");
+    dm_model_free(m);
+}
+
+/* image descriptions with random option values (a small mutation fuzz, seeded): each loads
+   or fails with a message, and each that loads runs on 2 samples (a Conv2d whose replicate
+   padding of 2^30 asked dm_pad for 300 GB was found so) */
+static unsigned mut_seed = 12345;
+static unsigned mut_rand(void)
+{
+    mut_seed = mut_seed * 1103515245u + 12345u;
+    return (mut_seed >> 8) & 0xffffff;
+}
+
+static void test_image_mutations(void)
+{
+    static const char *const lines[] = {
+        "layer 0 Conv2d in_channels=1 out_channels=2 kernel_size=3,3 stride=%s padding=%s "
+        "dilation=%s groups=1 bias=true padding_mode=%s",
+        "layer - MaxPool2d kernel_size=%s stride=%s padding=%s dilation=%s "
+        "return_indices=false ceil_mode=%s",
+        "layer - AvgPool2d kernel_size=%s stride=%s padding=%s ceil_mode=%s "
+        "count_include_pad=%s divisor_override=%s",
+        "layer - AdaptiveAvgPool2d output_size=%s",
+        "layer - AdaptiveMaxPool2d output_size=%s",
+        "layer - Flatten start_dim=%s end_dim=%s",
+        "layer - MaxPool1d kernel_size=%s stride=%s padding=%s dilation=%s "
+        "return_indices=false ceil_mode=%s",
+        "layer - AvgPool1d kernel_size=%s stride=%s padding=%s ceil_mode=%s count_include_pad=%s",
+        "layer - BatchNorm2d num_features=%s affine=false track_running_stats=false",
+        "layer 1 ConvTranspose2d in_channels=%s out_channels=2 kernel_size=2,2 stride=%s "
+        "padding=%s output_padding=%s groups=1 bias=true dilation=%s padding_mode=zeros",
+    };
+    static const char *const small[] = { "1", "2", "3", "1,2", "2,1", "0", "none", "false",
+        "true", "zeros", "reflect", "circular", "replicate", "same", "valid" };
+    static const char *const any[] = { "1", "2", "3", "0", "-1", "none", "same", "valid", "1,2",
+        "2,1", "3,3,3", "1073741824", "5", "7", "9", "true", "false", "zeros", "reflect",
+        "replicate", "circular", "4", "2,none", "none,2", "", "-2", "100000", "33", "-3" };
+    static const char *const shapes[] = { "1,8,8", "1,5,7", "1,1,1", "2,3,4", "1,64", "64",
+                                          "1,2,3,4" };
+    dm_named_tensors *nt = dm_named_tensors_new();
+    dm_tensor *w = dm_tensor_full(4, (int64_t[]){ 2, 1, 3, 3 }, 0.1f);
+    dm_tensor *b = dm_tensor_full(1, (int64_t[]){ 2 }, 0.1f);
+    dm_tensor *w1 = dm_tensor_full(4, (int64_t[]){ 1, 2, 2, 2 }, 0.1f);
+    dm_named_tensors_add(nt, "0.weight", w);
+    dm_named_tensors_add(nt, "0.bias", b);
+    dm_named_tensors_add(nt, "1.weight", w1);
+    dm_named_tensors_add(nt, "1.bias", b);
+    dm_tensor_release(w);
+    dm_tensor_release(b);
+    dm_tensor_release(w1);
+    float *x = malloc(sizeof(float) * 2 * 64), *y = NULL;
+    for (int i = 0; i < 128; i++) x[i] = (float)(i % 17) - 8;
+    int loaded = 0, ran = 0, clean = 1;
+    for (int it = 0; it < 10000; it++) {
+        char text[4096];
+        int n = snprintf(text, sizeof text, "deepmoon.model 1\ninput_shape=%s\n",
+                         shapes[mut_rand() % 7]);
+        for (int l = 0, nl = 1 + (int)(mut_rand() % 3); l < nl; l++) {
+            const char *v[6];
+            for (int k = 0; k < 6; k++)
+                v[k] = mut_rand() % 4 ? small[mut_rand() % 15]
+                                      : any[mut_rand() % (sizeof any / sizeof any[0])];
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          lines[mut_rand() % (sizeof lines / sizeof lines[0])],
+                          v[0], v[1], v[2], v[3], v[4], v[5]);
+            n += snprintf(text + n, sizeof text - (size_t)n, "\n");
+        }
+        snprintf(text + n, sizeof text - (size_t)n, "end\n");
+        dm_named_tensors_set_meta(nt, "deepmoon.model", text);
+        dm_model *m = dm_model_from_named(nt, "mut");
+        if (!m) {
+            if (strncmp(dm_errmsg(), "load_model: mut: line ", 22) != 0) {
+                printf("  mutation %d: message '%s'\n", it, dm_errmsg());
+                clean = 0;
+            }
+            continue;
+        }
+        loaded++;
+        int64_t nout = dm_model_out_features(m);
+        y = realloc(y, sizeof(float) * 2 * (size_t)nout);
+        if (dm_model_forward(m, x, 2, y) == 0) ran++;
+        else if (!strstr(dm_errmsg(), "more than 1 value per channel")) {
+            printf("  mutation %d: a loaded model fails: %s\n%s", it, dm_errmsg(), text);
+            clean = 0;
+        }
+        dm_model_free(m);
+    }
+    free(x);
+    free(y);
+    dm_named_tensors_free(nt);
+    CHECKF(clean && loaded > 100 && ran > 80,
+           "10000 mutated image descriptions: %d load, %d run, the rest fail with a message",
+           loaded, ran);
+}
+
 /* ---- damaged files --------------------------------------------------------------------- */
 
 static void test_damaged(void)
@@ -890,6 +1515,8 @@ int main(void)
     test_layers();
     test_file_and_forward();
     test_hostile();
+    test_hostile_images();
+    test_image_mutations();
     test_damaged();
     test_saved_v1();
     test_registry_rows();

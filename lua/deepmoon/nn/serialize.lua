@@ -12,7 +12,8 @@
 --
 -- Models: nn.Sequential (nested Sequentials are flattened) of the layer kinds of the core's
 -- layer registry (core/registry.c; dm._layer_kinds() lists them: Linear, BatchNorm1d on
--- [N x C], the activations, Dropout, Flatten with its default dims, ...).  This file keeps
+-- [N x C], the activations, Dropout, Flatten, Conv1d/Conv2d/ConvTranspose2d, the max, avg
+-- and adaptive pools, BatchNorm2d, Dropout2d, ...).  This file keeps
 -- no list of its own: a registry row names the kind (the nn class of that name), its
 -- options (the module's fields of those names: PyTorch's constructor arguments), its
 -- tensors (state_dict names) and its shape rule, and the core checks every layer and every
@@ -21,8 +22,13 @@
 -- model is saved, the chain's layers are found in it by identity, and layers without
 -- tensors may be new ones:
 --   nn.save_model(net, path, {layers = {net.fc1, nn.ReLU(), net.fc2, nn.Sigmoid()}})
--- The description is of inference on [batch x in_features] rows: Dropout is the identity
--- there and BatchNorm1d uses its running statistics.
+-- The description is of inference on [batch x sample...] (rows of in_features, or images
+-- [C x H x W] given by {input_shape = {C, H, W}}; plain C passes each sample as a flat row of
+-- C*H*W values): Dropout and Dropout2d are the identity there and BatchNorm1d/2d use their
+-- running statistics.  Sizes (kernel_size, stride, ...) are written as PyTorch's tuples:
+-- "3,3" (an integer alone means every spatial dim).
+--
+--   nn.save_model(cnn, "cnn.safetensors", {input_shape = {1, 28, 28}})
 
 local dm = require "deepmoon"
 local module = require "deepmoon.nn.module"
@@ -63,12 +69,18 @@ local function class_name (m) return m:_get_name() end
 
 -- ---- writing ------------------------------------------------------------------------------
 
--- the registry row of m's class (itself or an ancestor whose forward it keeps), or nil
+-- the registry row of m's class, or of its nearest ancestor whose forward it keeps (a
+-- subclass of BatchNorm2d counts as BatchNorm2d, not as BatchNorm1d, which BatchNorm2d
+-- extends); nil when there is none
 local function kind_of (m)
   local N = nn()
-  for _, k in ipairs((registry())) do
-    local cls = N[k.name]
-    if cls and m:is_a(cls) and m.forward == cls.forward then return k end
+  local _, named = registry()
+  local c = getmetatable(m)
+  while c do
+    local name = rawget(c, "__name")
+    local k = name and named[name]
+    if k and N[name] == c and m.forward == c.forward then return k end
+    c = rawget(c, "super")
   end
   return nil
 end
@@ -104,6 +116,15 @@ local function opt_text (o, v)
     return tostring(v)
   end
   if v == nil or v == false then return "none" end
+  if type(v) == "table" and not dm.is_tensor(v) then      -- a size: "3,2", none entries
+    local parts = {}
+    for i = 1, rawlen(v) do
+      local e = rawget(v, i)
+      parts[i] = (e == false or e == nil) and "none"
+                 or math.type(e) == "integer" and ("%d"):format(e) or tostring(e)
+    end
+    return table.concat(parts, ",")
+  end
   if type(v) == "number" then
     if o.type ~= "number" and math.type(v) == "integer" then return ("%d"):format(v) end
     return num_str(v)
@@ -179,7 +200,7 @@ local function check_opts (opts, level)
   if opts == nil then return {} end
   if type(opts) ~= "table" then fail(level, "expected an options table, got %s", type(opts)) end
   for k in pairs(opts) do
-    if k ~= "layers" and k ~= "in_features" and k ~= "metadata" then
+    if k ~= "layers" and k ~= "in_features" and k ~= "input_shape" and k ~= "metadata" then
       fail(level, "unknown option '%s'", tostring(k))
     end
   end
@@ -214,16 +235,50 @@ local function describe (model, opts, level)
   if #chain > MAX_LAYERS then fail(level, "more than %d layers", MAX_LAYERS) end
   local state = model:state_dict()
   local input
+  if opts.in_features ~= nil and opts.input_shape ~= nil then
+    fail(level, "pass in_features or input_shape, not both")
+  end
   if opts.in_features ~= nil then
     local w = opts.in_features
     if math.type(w) ~= "integer" or w < 1 or w > MAX_WIDTH then
       fail(level, "in_features must be an integer in 1 .. %d, got %s", MAX_WIDTH, tostring(w))
     end
     input = { w }
+  elseif opts.input_shape ~= nil then
+    -- one sample's shape, [C x H x W] for images: sizes >= 1, at most 2^30 values
+    local v = opts.input_shape
+    local n = type(v) == "table" and not is_module(v) and not dm.is_tensor(v) and rawlen(v) or 0
+    local total = 1
+    input = {}
+    for i = 1, n do
+      local e = rawget(v, i)
+      if math.type(e) ~= "integer" or e < 1 or e > MAX_WIDTH // total then input = nil break end
+      total = total * e
+      input[i] = e
+    end
+    if not input or n < 1 or n > 7 then
+      fail(level, "input_shape must be a list of 1 to 7 sizes >= 1 (one sample, at most %d " ..
+           "values), got %s", MAX_WIDTH, type(v) == "table" and "{...}" or tostring(v))
+    end
   else
-    -- the first layer that fixes the sample it takes tells the model's input
+    -- the first layer that fixes the sample it takes tells the model's input; a layer that
+    -- needs a known input before that (a Conv2d: its height and width) is answered with
+    -- the input_shape option
     local x
     for _, e in ipairs(chain) do
+      local k = kind_of(e.module)
+      if x == nil and not input and k and k.name ~= "Sequential" then
+        local spec = { k.name }
+        for _, o in ipairs(k.options) do
+          spec[#spec + 1] = o.name .. "=" .. opt_text(o, e.module[o.name])
+        end
+        local taken, msg = dm._layer_parse(table.concat(spec, " "))
+        if taken == nil and msg:find("no layer before it fixes them", 1, true) then
+          fail(level, "cannot tell the shape of the input: %s (%s) %s; pass {input_shape = " ..
+               "{...}}, one sample's shape", e.where, class_name(e.module),
+               (msg:gsub("^[^:]*: ", ""):gsub(", and no layer.*$", "")))
+        end
+      end
       local taken
       taken, x = check_layer(e, x, state, level)
       if taken and not input then input = taken end
@@ -233,7 +288,8 @@ local function describe (model, opts, level)
            "pass {in_features = n}")
     end
   end
-  local lines = { KEY .. " 1", "in_features=" .. input[1] }
+  local lines = { KEY .. " 1", #input == 1 and "in_features=" .. input[1]
+                               or "input_shape=" .. table.concat(input, ",") }
   local x = input
   for _, e in ipairs(chain) do
     local _, line
@@ -272,8 +328,10 @@ end
 --- Write model to a safetensors file that dm_model_load (C), nn.load_model and PyTorch's
 --- load_state_dict read: model:state_dict() plus the layer chain in the metadata.
 --- opts: layers (the chain, for models other than Sequential), in_features (needed only
---- when no layer of the chain fixes it, as a Linear or BatchNorm1d does), metadata (more
---- string metadata to store).  Returns true, or nil and a message when the file cannot be
+--- when no layer of the chain fixes it, as a Linear or BatchNorm1d does), input_shape (one
+--- sample's shape, {C, H, W}: needed by models that start with a convolution or pooling
+--- layer, which do not fix their input's height and width), metadata (more string
+--- metadata to store).  Returns true, or nil and a message when the file cannot be
 --- written; a model that cannot be described raises.
 function M.save_model (model, path, opts)
   local ok, msg = save(model, path, opts, 2)     -- not a tail call: error levels count it
@@ -289,16 +347,19 @@ end
 -- ---- reading ------------------------------------------------------------------------------
 
 --- Read a file written by save_model: the model as an nn.Sequential in eval mode (nested
---- Sequentials come back flat), and the file's metadata table; or nil and a message when
---- the file cannot be read or does not describe a model.  The core checks the whole
---- description and every tensor's shape before any layer is built here.
+--- Sequentials come back flat), the file's metadata table, and the shape of one sample the
+--- model takes (dm_model_input_shape: {in_features}, or {C, H, W} for a CNN saved with
+--- {input_shape = ...}); or nil and a message when the file cannot be read or does not
+--- describe a model.  The core checks the whole description and every tensor's shape
+--- before any layer is built here.
 function M.load_model (path)
   if type(path) ~= "string" then
     error(("load_model: expected a file name, got %s"):format(type(path)), 2)
   end
   local tensors, meta = dm.load(path)
   if not tensors then return nil, meta end
-  local layers, msg = dm._model_parse(meta[KEY], tensors, path)
+  local layers, msg_or_shape = dm._model_parse(meta[KEY], tensors, path)
+  local msg, input_shape = msg_or_shape, msg_or_shape
   if not layers then return nil, msg end
   local N = nn()
   local _, named = registry()
@@ -311,20 +372,23 @@ function M.load_model (path)
     end
     -- the constructor's options; none arrives as false, which stays for options whose
     -- default is not none (BatchNorm1d's momentum) and is left out for the others
-    local args = {}
-    for _, o in ipairs(k.options) do
+    -- the required options (kernel_size, ...) positionally, as the pooling layers take
+    -- them, then the others as an options table
+    local args, pos = {}, {}
+    for j, o in ipairs(k.options) do
       local v = l.options[o.name]
       if v == false and o.type ~= "boolean" and o.default == "none" then v = nil end
-      args[o.name] = v
+      if o.default == nil and #pos == j - 1 then pos[#pos + 1] = v else args[o.name] = v end
     end
-    local m = cls(args)
+    pos[#pos + 1] = args
+    local m = cls(table.unpack(pos))
     for _, t in ipairs(k.tensors) do
       local src, dst = tensors[l.name .. "." .. t.name], m[t.name]
       if src ~= nil and dst ~= nil then dst:copy_(src) end
     end
     mods[i] = m
   end
-  return N.Sequential(table.unpack(mods)):eval(), meta
+  return N.Sequential(table.unpack(mods)):eval(), meta, input_shape
 end
 
 return M
