@@ -198,7 +198,7 @@ end)
 describe("init.diagnose on CNNs", function ()
   local x = dm.randn(8, 3, 12, 12, { generator = dm.Generator(1) })
 
-  it("flags the vanishing signal of a deep tanh CNN under U(-0.01, 0.01), not under Xavier", function ()
+  it("flags a deep tanh CNN under U(-0.01, 0.01) as vanishing, not under Xavier", function ()
     local model = tanh_cnn(8)
     local g = dm.Generator(3)
     set_weights(model, function (w) init.uniform_(w, -0.01, 0.01, { generator = g }) end)
@@ -343,7 +343,10 @@ describe("init.compare on CNNs", function ()
       optimizer = function (p) return optim.SGD(p, { lr = 0.05 }) end,
       epochs = 3, batch_size = 8, seed = 1, verbose = false,
       schemes = { "default", "kaiming", "lsuv", "recommended",
-                  mine = function (w, layer) seen[#seen + 1] = layer:_get_name(); w:fill_(0.01) end },
+                  mine = function (w, layer)
+                    seen[#seen + 1] = layer:_get_name()
+                    w:fill_(0.01)
+                  end },
     }
     assert.are.same({ "Conv2d", "Linear" }, seen)
     for _, name in ipairs({ "default", "kaiming", "lsuv", "recommended", "mine" }) do

@@ -80,12 +80,12 @@ function M.pool_problem (name, n, x, k, s, p, d, ceil_mode)
   for i = 1, n do
     if k[i] < 1 or s[i] < 1 or d[i] < 1 or p[i] < 0 then
       return ("%s: kernel_size, stride and dilation must be greater than zero and padding " ..
-              "non-negative, got kernel_size %s, stride %s, padding %s, dilation %s"):format(
-              name, M.tuple(k), M.tuple(s), M.tuple(p), M.tuple(d))
+              "non-negative, got kernel_size %s, stride %s, padding %s, dilation %s (input %s)")
+              :format(name, M.tuple(k), M.tuple(s), M.tuple(p), M.tuple(d), M.shape(x))
     end
     if p[i] > k[i] // 2 then
       return ("%s: pad should be at most half of kernel size, but got padding %s and " ..
-              "kernel_size %s"):format(name, M.tuple(p), M.tuple(k))
+              "kernel_size %s (input %s)"):format(name, M.tuple(p), M.tuple(k), M.shape(x))
     end
   end
   for i = 1, dims - n do
@@ -190,8 +190,9 @@ function M.conv_transpose_problem (name, x, m)
   for i = 1, 2 do
     local op = m.output_padding[i]
     if op >= m.stride[i] and op >= m.dilation[i] then
-      return ("%s: output_padding %s must be smaller than either stride %s or dilation %s")
-        :format(name, M.tuple(m.output_padding), M.tuple(m.stride), M.tuple(m.dilation))
+      return ("%s: output_padding %s must be smaller than either stride %s or dilation %s " ..
+              "(input %s)"):format(name, M.tuple(m.output_padding), M.tuple(m.stride),
+                                   M.tuple(m.dilation), M.shape(x))
     end
   end
   return nil
