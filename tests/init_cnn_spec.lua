@@ -307,6 +307,25 @@ describe("init.lsuv_ on CNNs", function ()
     end)
   end)
 
+  it("rescales Conv1d layers too", function ()
+    local model = nn.Sequential(nn.Conv1d(2, 8, 5), nn.Tanh(), nn.MaxPool1d(2),
+                                nn.Conv1d(8, 8, 3, { groups = 2 }), nn.ReLU(), nn.Flatten(),
+                                nn.Linear(8 * 12, 2))
+    local xb = dm.randn(16, 2, 32, { generator = dm.Generator(4) }):mul(5)
+    local _, report = init.lsuv_(model, xb, { generator = dm.Generator(5), tol = 0.05 })
+    assert.are.equal(3, #report)
+    model:eval()
+    dm.no_grad(function ()
+      local h = xb
+      for i = 1, #model do
+        h = model[i](h)
+        if is_conv(model[i]) then
+          close(h:var():item(), 1, 0.05, "layer " .. (i - 1) .. " output variance")
+        end
+      end
+    end)
+  end)
+
   it("starts each convolution orthogonal, its weight viewed [out x in*kh*kw]", function ()
     local model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 4, 3))
     local xb = dm.randn(16, 3, 9, 9, { generator = dm.Generator(2) })
