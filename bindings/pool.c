@@ -113,7 +113,22 @@ static int o_max_unpool2d(lua_State *L)
     dm_tensor *z = dm_clone(ix);   /* 0-based for the core */
     if (!z) return luaL_error(L, "%s", dm_errmsg());
     int64_t *q = dm_data_ptr(z), n = dm_numel(z);
-    for (int64_t i = 0; i < n; i++) q[i] = q[i] >= 1 ? q[i] - 1 : -1;   /* below 1: invalid */
+    /* an index outside 1..oh*ow is reported as the caller gave it (1-based), not as the
+       core's 0-based one; sizes below 1 are left to the core's output_size check */
+    int same = t->ndim == ix->ndim;   /* indices of another shape: the core says so */
+    for (int i = 0; same && i < t->ndim; i++) same = t->shape[i] == ix->shape[i];
+    int64_t plane = (same && o[0] > 0 && o[1] > 0 && o[0] <= INT64_MAX / o[1]) ? o[0] * o[1]
+                                                                                : -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (plane > 0 && (q[i] < 1 || q[i] > plane)) {
+            lua_Integer bad = (lua_Integer)q[i];
+            dm_tensor_release(z);
+            return luaL_error(L, "max_unpool2d: found an invalid max index %I (indices are "
+                                 "1-based: 1 to %I for output planes of size %I x %I)",
+                              bad, (lua_Integer)plane, (lua_Integer)o[0], (lua_Integer)o[1]);
+        }
+        q[i] = q[i] >= 1 ? q[i] - 1 : -1;   /* below 1: invalid */
+    }
     dm_tensor **vs = lb_newbox(L);
     *vs = dm_max_unpool2d(t, z, o);
     dm_tensor_release(z);

@@ -93,9 +93,9 @@ describe("nn.BatchNorm2d", function ()
     local m = nn.BatchNorm2d(3)
     assert.are.equal("BatchNorm2d: expected input [N x 3 x H x W], got [8 x 1 x 28 x 28]",
                      util.err(m, dm.zeros(8, 1, 28, 28)))
-    assert.are.equal("BatchNorm2d: expected 4D input (got 3D input)",
+    assert.are.equal("BatchNorm2d: expected 4D input (got 3D input [3 x 4 x 4])",
                      util.err(m, dm.zeros(3, 4, 4)))
-    assert.are.equal("BatchNorm3d: expected 5D input (got 4D input)",
+    assert.are.equal("BatchNorm3d: expected 5D input (got 4D input [2 x 3 x 4 x 4])",
                      util.err(nn.BatchNorm3d(3), dm.zeros(2, 3, 4, 4)))
     assert.are.equal("BatchNorm2d: expected more than 1 value per channel when training, " ..
                      "got input size [1 x 3 x 1 x 1]", util.err(m, dm.zeros(1, 3, 1, 1)))

@@ -83,16 +83,16 @@ describe("nn.Dropout2d", function ()
     assert(math.abs(zeroed - 150) < 6 * math.sqrt(75))
   end)
 
-  it("repr and errors name the function, the argument and the shape", function ()
+  it("repr and errors name the layer or function, the argument and the shape", function ()
     assert.are.equal("Dropout2d(p=0.5, inplace=False)", tostring(nn.Dropout2d()))
     assert.are.equal("Dropout3d(p=0.1, inplace=False)", tostring(nn.Dropout3d(0.1)))
     assert.are.equal("Dropout2d: dropout probability has to be between 0 and 1, but got 1.5",
                      util.err(nn.Dropout2d, 1.5))
     assert.are.equal("dropout2d: dropout probability has to be between 0 and 1, but got -1",
                      util.err(F.dropout2d, dm.ones(2, 2, 2, 2), -1))
-    assert.are.equal("dropout1d: expected [C x L] or [N x C x L] input, got [2 x 3 x 4 x 5]",
+    assert.are.equal("Dropout1d: expected [C x L] or [N x C x L] input, got [2 x 3 x 4 x 5]",
                      util.err(nn.Dropout1d(), dm.ones(2, 3, 4, 5)))
-    assert.are.equal("dropout2d: expected [N x C x H x W] input, got [3]",
+    assert.are.equal("Dropout2d: expected [N x C x H x W] input, got [3]",
                      util.err(nn.Dropout2d(), dm.ones(3)))
     assert.are.equal("dropout2d: expected a floating-point input, got int64",
                      util.err(F.dropout2d, dm.tensor({ { 1, 2 } }), 0.5))

@@ -821,7 +821,7 @@ describe("nn.BatchNorm1d", function ()
   it("checks its input", function ()
     local bn = nn.BatchNorm1d(4)
     assert.has_error(function () bn(dm.zeros(4)) end,
-                     "BatchNorm1d: expected 2D or 3D input (got 1D input)")
+                     "BatchNorm1d: expected 2D or 3D input (got 1D input [4])")
     assert.has_error(function () bn(dm.zeros(16, 3)) end,
                      "BatchNorm1d: expected input [N x 4] or [N x 4 x L], got [16 x 3]")
     assert.has_error(function () bn(dm.zeros(1, 4)) end,

@@ -99,7 +99,7 @@ describe("normalization layers", function ()
                      util.err(nn.GroupNorm(1, 3), x))
     assert.are.equal("GroupNorm: num_channels (4) must be divisible by num_groups (3)",
                      util.err(nn.GroupNorm, 3, 4))
-    assert.are.equal("InstanceNorm2d: expected 3D or 4D input (got 2D input)",
+    assert.are.equal("InstanceNorm2d: expected 3D or 4D input (got 2D input [3 x 4])",
                      util.err(nn.InstanceNorm2d(3), dm.zeros(3, 4)))
     assert.are.equal("InstanceNorm2d: expected input [N x 3 x H x W], got [8 x 1 x 28 x 28]",
                      util.err(nn.InstanceNorm2d(3, { affine = true }), x))

@@ -9,10 +9,12 @@
 --
 -- Layers are found in forward order by tracing one forward pass (see deepmoon.nn.trace): on
 -- the batch given, or, for recommend without one, on 8 random rows shaped for the first
--- layer (in eval mode, so dropout and batch norm change nothing).  When the forward cannot
--- run, the registration order stands in (nn.Sequential's child order; a custom module's
--- children in the order its __init assigned them).  "The activation that follows a layer"
--- is the first activation met after it, skipping Dropout, Identity, Flatten and batch
+-- layer (a first convolution: [4 x C x L] or [4 x C x S x S] inputs of a few usual sizes,
+-- S = 28, 32, 8, 64, 16, until one runs), in eval mode, so dropout and batch norm change
+-- nothing.  When the forward cannot run, the registration order stands in (nn.Sequential's
+-- child order; a custom module's children in the order its __init assigned them).  "The
+-- activation that follows a layer" is the first activation met after it, skipping Dropout,
+-- Identity, Flatten, pooling, padding, upsampling and batch
 -- norm, before the next weighted layer -- an activation module, or a tensor method
 -- (x:relu()) recognised by the grad_fn of what the next layer received.
 --
@@ -33,8 +35,12 @@
 -- A batch norm after a layer keeps the activation's rule (the scale then matters little).
 --
 -- diagnose's flags (thresholds: opts.ratio, default 100):
---   vanishing   last weighted layer's output std < first's / ratio, or the gradient std at
---               the first weighted layer's output < the last's / ratio
+--   vanishing   last weighted layer's output std < first's / ratio (with convolutions: last
+--               convolution's < first's, and the same over the dense layers after them), or
+--               the gradient std at the first weighted layer's output < the last's / ratio
+--               (with convolutions, over the same two spans: pooling spreads the gradient
+--               of a feature map over its positions); activation_ratio and gradient_ratio
+--               are the spans' ratios furthest from 1
 --   exploding   the same ratios above ratio (gradients growing towards the input), or any
 --               nan / inf on the way
 --   saturating  on average over the Tanh and Sigmoid modules, more than half their outputs
@@ -53,7 +59,17 @@ local is_module = module.is_module
 
 -- ---- what each module is ------------------------------------------------------------------
 
-local PASS = { Dropout = true, AlphaDropout = true, Identity = true, Flatten = true }
+-- layers that pass the signal on without a nonlinearity of their own that an init should
+-- answer (max pooling commutes with the monotone activations that follow it)
+local PASS = { Dropout = true, AlphaDropout = true, Identity = true, Flatten = true,
+               Unflatten = true, Dropout1d = true, Dropout2d = true, Dropout3d = true,
+               MaxPool1d = true, MaxPool2d = true, AvgPool1d = true, AvgPool2d = true,
+               AdaptiveAvgPool2d = true, AdaptiveMaxPool2d = true, ZeroPad2d = true,
+               ConstantPad1d = true, ConstantPad2d = true, ReflectionPad1d = true,
+               ReflectionPad2d = true, ReplicationPad1d = true, ReplicationPad2d = true,
+               CircularPad1d = true, CircularPad2d = true, Upsample = true,
+               UpsamplingNearest2d = true, UpsamplingBilinear2d = true, PixelShuffle = true,
+               PixelUnshuffle = true }
 
 -- activation families: "relu" (He), "tanh", "sigmoid" (Xavier with gain), "selu" (LeCun),
 -- "output" (Xavier gain 1)
@@ -102,19 +118,36 @@ local function steps_of (model, batch, want_trace)
   elseif want_trace then
     -- batches shaped for each 2-D weighted layer's input, in registration order, until one
     -- runs (the first registered is usually, not always, the first called)
+    -- (a convolution: [4 x C x L] or [4 x C x S x S] images of the usual sizes)
     local tried = {}
+    local function try (shape)
+      local key = table.concat(shape, "x")
+      if not tried[key] then
+        tried[key] = true
+        candidates[#candidates + 1] = shape
+      end
+    end
     for _, l in ipairs(trace.leaves(model)) do
-      local w = trace.is_weighted(l.module) and l.module.weight
-      if w and w:dim() == 2 and not tried[w:size(2)] then
-        tried[w:size(2)] = true
-        candidates[#candidates + 1] = w:size(2)
+      local m = l.module
+      local w = trace.is_weighted(m) and m.weight
+      if w and w:dim() == 2 then
+        try({ 8, w:size(2) })
+      elseif w and w:dim() >= 3 and w:dim() <= 4 then
+        local c = math.type(m.in_channels) == "integer" and m.in_channels or w:size(2)
+        for _, s in ipairs(w:dim() == 3 and { 128, 64, 32, 100, 256 } or { 28, 32, 8, 64, 16 }) do
+          if w:dim() == 3 then try({ 4, c, s }) else try({ 4, c, s, s }) end
+        end
       end
     end
   end
   for _, c in ipairs(candidates) do
     local x
     if dm.is_tensor(c) then x = c:detach()
-    else x = dm.randn(8, c, { generator = dm.Generator(0) }) end
+    else
+      local shape = { table.unpack(c) }
+      shape[#shape + 1] = { generator = dm.Generator(0) }
+      x = dm.randn(table.unpack(shape))
+    end
     x.requires_grad = true        -- so that every op on the way records its grad_fn
     local restore_mode = trace.set_mode(model, false)
     local ok, calls, out = pcall(function ()
@@ -558,7 +591,9 @@ function M.diagnose (model, batch, opts)
     end
   end
   local first, last
+  local spatial = false   -- a convolution among the weighted layers
   for i, l in ipairs(layers) do
+    if l.weighted and l.module.weight:dim() > 2 then spatial = true end
     if l.weighted and l.std then
       first = first or i
       last = i
@@ -566,31 +601,68 @@ function M.diagnose (model, batch, opts)
   end
   if first and last ~= first then
     local f, z = layers[first], layers[last]
-    if f.std > 0 then
-      d.activation_ratio = z.std / f.std
-      local r = d.activation_ratio
-      if r < 1 / ratio then
-        flag("vanishing", ("activation std falls %.3gx from layer %d (%s, %.3g) to layer %d " ..
-                           "(%s, %.3g)"):format(1 / r, first, f.label, f.std, last, z.label, z.std))
-      elseif r > ratio then
-        flag("exploding", ("activation std grows %.3gx from layer %d (%s, %.3g) to layer %d " ..
-                           "(%s, %.3g)"):format(r, first, f.label, f.std, last, z.label, z.std))
+    -- the spans whose output stds are compared: first to last weighted layer; in a model
+    -- with convolutions, the convolutions' feature maps and the dense layers after them
+    -- apart (pooling over H x W shrinks a map's std by up to sqrt(H x W) with no init at
+    -- fault); activation_ratio is the span's ratio furthest from 1
+    local spans = { { first, last } }
+    if spatial then
+      local c1, c2, d1
+      for i, l in ipairs(layers) do
+        if l.weighted and l.std and l.module.weight:dim() > 2 then c1 = c1 or i; c2 = i end
       end
-    elseif z.std == 0 then
-      flag("vanishing", "the first weighted layer's output is constant")
+      for i = (c2 or 0) + 1, #layers do
+        if layers[i].weighted and layers[i].std then d1 = d1 or i end
+      end
+      spans = {}
+      if c1 and c2 ~= c1 then spans[#spans + 1] = { c1, c2 } end
+      if d1 and last ~= d1 then spans[#spans + 1] = { d1, last } end
     end
-    if f.grad_std and z.grad_std and z.grad_std > 0 then
-      d.gradient_ratio = f.grad_std / z.grad_std
+    for _, sp in ipairs(spans) do
+      local a, b = sp[1], sp[2]
+      local la, lb = layers[a], layers[b]
+      if la.std > 0 then
+        local r = lb.std / la.std
+        if d.activation_ratio == nil
+           or math.abs(math.log(r)) > math.abs(math.log(d.activation_ratio)) then
+          d.activation_ratio = r
+        end
+        if r < 1 / ratio then
+          flag("vanishing", ("activation std falls %.3gx from layer %d (%s, %.3g) to layer %d " ..
+                             "(%s, %.3g)"):format(1 / r, a, la.label, la.std, b, lb.label, lb.std))
+        elseif r > ratio then
+          flag("exploding", ("activation std grows %.3gx from layer %d (%s, %.3g) to layer %d " ..
+                             "(%s, %.3g)"):format(r, a, la.label, la.std, b, lb.label, lb.std))
+        end
+      elseif lb.std == 0 and a == first then
+        flag("vanishing", "the first weighted layer's output is constant")
+      end
+    end
+    -- the gradient reaching each span's first layer's output against its last's
+    for _, sp in ipairs(spans) do
+      local la, lb = layers[sp[1]], layers[sp[2]]
+      if la.grad_std and lb.grad_std and lb.grad_std > 0 then
+        local r = la.grad_std / lb.grad_std
+        if d.gradient_ratio == nil
+           or math.abs(math.log(r)) > math.abs(math.log(d.gradient_ratio)) then
+          d.gradient_ratio, d._gspan = r, sp
+        end
+      end
+    end
+    if d.gradient_ratio then
       local r = d.gradient_ratio
+      local a, b = d._gspan[1], d._gspan[2]
+      local la, lb = layers[a], layers[b]
       if r < 1 / ratio then
         flag("vanishing", ("gradient std falls %.3gx from layer %d (%s) back to layer %d (%s): " ..
-                           "the first layers barely learn"):format(1 / r, last, z.label, first,
-                                                                  f.label))
+                           "the first layers barely learn"):format(1 / r, b, lb.label, a,
+                                                                  la.label))
       elseif r > ratio then
         flag("exploding", ("gradient std grows %.3gx from layer %d (%s) back to layer %d (%s)")
-                          :format(r, last, z.label, first, f.label))
+                          :format(r, b, lb.label, a, la.label))
       end
     end
+    d._gspan = nil
   end
   local sat, nsat = 0, 0
   for _, l in ipairs(layers) do

@@ -7,6 +7,7 @@ local format = require "deepmoon.format"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 local F = require "deepmoon.nn.functional"
+local vc = require "deepmoon.nn.vision_check"
 
 local Module, Parameter = module.Module, module.Parameter
 local size = F._conv_size
@@ -156,9 +157,8 @@ end
 
 local function define (name, sp, fconv)
   local M = Module:extend(name)
-  function M:__init (...) init_conv(self, name, sp, false, ...) end
-  function M:forward (x)
-    check_input(self, name, sp, x)
+  local fname = { sp == 1 and "conv1d" or "conv2d", "pad" }
+  local function run (self, x)
     if self.padding_mode ~= "zeros" then
       x = F.pad(x, self._reversed_padding_repeated_twice, self.padding_mode)
       return fconv(x, self.weight, { bias = self.bias, stride = self.stride, padding = 0,
@@ -167,6 +167,13 @@ local function define (name, sp, fconv)
     return fconv(x, self.weight, { bias = self.bias, stride = self.stride,
                                    padding = self.padding, dilation = self.dilation,
                                    groups = self.groups })
+  end
+  local function problem (self, x) return vc.conv_problem(name, sp, x, self) end
+  function M:__init (...) init_conv(self, name, sp, false, ...) end
+  function M:forward (x)
+    check_input(self, name, sp, x)
+    local y = vc.call(name, fname, problem, run, self, x)
+    return y
   end
   function M:extra_repr () return repr(self, false) end
   return M
@@ -177,11 +184,19 @@ local ConvTranspose2d = Module:extend("ConvTranspose2d")
 --- [, output_padding = 0] [, groups = 1] [, bias = true] [, dilation = 1]): weight
 --- [in x out/groups x kh x kw], bias [out]
 function ConvTranspose2d:__init (...) init_conv(self, "ConvTranspose2d", 2, true, ...) end
-function ConvTranspose2d:forward (x)
-  check_input(self, "ConvTranspose2d", 2, x)
+local function run_transpose (self, x)
   return F.conv_transpose2d(x, self.weight, { bias = self.bias, stride = self.stride,
     padding = self.padding, output_padding = self.output_padding, groups = self.groups,
     dilation = self.dilation })
+end
+local function transpose_problem (self, x)
+  return vc.conv_transpose_problem("ConvTranspose2d", x, self)
+end
+function ConvTranspose2d:forward (x)
+  check_input(self, "ConvTranspose2d", 2, x)
+  local y = vc.call("ConvTranspose2d", "conv_transpose2d", transpose_problem, run_transpose,
+                    self, x)
+  return y
 end
 function ConvTranspose2d:extra_repr () return repr(self, true) end
 
@@ -199,9 +214,14 @@ function Unfold:__init (...)
   self.padding, self.stride = a.padding == nil and 0 or a.padding, a.stride == nil and 1 or a.stride
   size("Unfold", "kernel_size", self.kernel_size, 2, 1)
 end
+local function unfold_problem (x, o)
+  return vc.unfold_problem("Unfold", x, o.kernel_size, o.dilation, o.padding)
+end
 function Unfold:forward (x)
-  return F.unfold(x, { kernel_size = self.kernel_size, dilation = self.dilation,
-                       padding = self.padding, stride = self.stride })
+  local y = vc.call("Unfold", { "unfold", "conv2d" }, unfold_problem, F.unfold, x,
+                    { kernel_size = self.kernel_size, dilation = self.dilation,
+                      padding = self.padding, stride = self.stride })
+  return y
 end
 function Unfold:extra_repr ()
   return ("kernel_size=%s, dilation=%s, padding=%s, stride=%s"):format(show(self.kernel_size),
@@ -221,8 +241,10 @@ function Fold:__init (...)
   size("Fold", "kernel_size", self.kernel_size, 2, 1)
 end
 function Fold:forward (x)
-  return F.fold(x, { output_size = self.output_size, kernel_size = self.kernel_size,
-                     dilation = self.dilation, padding = self.padding, stride = self.stride })
+  local y = vc.call("Fold", "fold", nil, F.fold, x, { output_size = self.output_size,
+    kernel_size = self.kernel_size, dilation = self.dilation, padding = self.padding,
+    stride = self.stride })
+  return y
 end
 function Fold:extra_repr ()
   return ("output_size=%s, kernel_size=%s, dilation=%s, padding=%s, stride=%s"):format(

@@ -5,6 +5,7 @@ local dm = require "deepmoon"
 local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
+local vc = require "deepmoon.nn.vision_check"
 
 local is_tensor = check.is_tensor
 
@@ -43,7 +44,9 @@ local function channel_forward (self, f, x)
   if not is_tensor(x) then
     error(("%s: expected a Tensor input, got %s"):format(self:_get_name(), check.typename(x)), 3)
   end
-  return f(x, self.p, self.training and true or false)
+  local name = self:_get_name()
+  local y = vc.call(name, name:lower(), nil, f, x, self.p, self.training and true or false)
+  return y
 end
 
 local Dropout1d = Dropout:extend("Dropout1d")

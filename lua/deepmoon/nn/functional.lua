@@ -1169,6 +1169,161 @@ function F.embedding_bag (input, weight, ...)
                             a.include_last_offset, a.padding_idx)
 end
 
+-- ---- pooling errors in the function's own terms (deepmoon.nn.vision_check) -------------------
+-- The 1-d forms run the 2-d op on [N x C x 1 x L]: a failure is re-examined, so that the
+-- message names max_pool1d and the 1-d shapes, and points at the caller's line; unfold, a
+-- grouped conv2d, names itself and the input, not the conv2d's weight.
+local vc = require "deepmoon.nn.vision_check"
+
+local MAX_NAMES = { "stride", "padding", "dilation", "ceil_mode", "return_indices" }
+local AVG_NAMES = { [1] = { "stride", "padding", "ceil_mode", "count_include_pad" },
+                    [2] = { "stride", "padding", "ceil_mode", "count_include_pad",
+                            "divisor_override" } }
+
+local function pool_problem (fname, n, is_max)
+  return function (x, kernel_size, ...)
+    local a = pool_args(fname, 2, is_max and MAX_NAMES or AVG_NAMES[n], ...)
+    return vc.pool_problem(fname, n, x, pool_size(fname, "kernel_size", kernel_size, n),
+                           pool_size(fname, "stride", a.stride, n, kernel_size),
+                           pool_size(fname, "padding", a.padding, n, 0),
+                           is_max and pool_size(fname, "dilation", a.dilation, n, 1) or nil,
+                           a.ceil_mode)
+  end
+end
+
+local max1_problem, max2_problem = pool_problem("max_pool1d", 1, true),
+                                   pool_problem("max_pool2d", 2, true)
+local avg1_problem, avg2_problem = pool_problem("avg_pool1d", 1, false),
+                                   pool_problem("avg_pool2d", 2, false)
+local function max1 (...) return maxpool("max_pool1d", 1, ...) end
+local function max2 (...) return maxpool("max_pool2d", 2, ...) end
+local function avg1 (...) return avgpool("avg_pool1d", 1, ...) end
+local function avg2 (...) return avgpool("avg_pool2d", 2, ...) end
+
+--- max_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, dilation = 1]
+--- [, ceil_mode = false] [, return_indices = false]): the maximum of each window over the
+--- last two dims of [N x] C x H x W; with return_indices also the 1-based flat index in H x W
+function F.max_pool2d (x, kernel_size, ...)
+  local y, i = vc.call("max_pool2d", "max_pool2d", max2_problem, max2, x, kernel_size, ...)
+  if i ~= nil then return y, i end
+  return y
+end
+
+--- max_pool1d(x, kernel_size [, stride] [, padding] [, dilation] [, ceil_mode]
+--- [, return_indices]): max_pool2d over the last dim of [N x] C x L
+function F.max_pool1d (x, kernel_size, ...)
+  local y, i = vc.call("max_pool1d", { "max_pool2d", "max_pool1d" }, max1_problem, max1, x,
+                       kernel_size, ...)
+  if i ~= nil then return y, i end
+  return y
+end
+
+--- avg_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, ceil_mode = false]
+--- [, count_include_pad = true] [, divisor_override]): the mean of each window over the last
+--- two dims of [N x] C x H x W
+function F.avg_pool2d (x, kernel_size, ...)
+  local y = vc.call("avg_pool2d", "avg_pool2d", avg2_problem, avg2, x, kernel_size, ...)
+  return y
+end
+
+--- avg_pool1d(x, kernel_size [, stride] [, padding] [, ceil_mode] [, count_include_pad]):
+--- avg_pool2d over the last dim of [N x] C x L
+function F.avg_pool1d (x, kernel_size, ...)
+  local y = vc.call("avg_pool1d", { "avg_pool2d", "avg_pool1d" }, avg1_problem, avg1, x,
+                    kernel_size, ...)
+  return y
+end
+
+local raw_unfold = F.unfold
+local function unfold_problem (x, ...)
+  local a = util.args("unfold", 2, { "kernel_size", "dilation", "padding", "stride" }, nil, ...)
+  return vc.unfold_problem("unfold", x, a.kernel_size, a.dilation, a.padding)
+end
+
+--- unfold(x, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): im2col of
+--- x [N x C x H x W] (or [C x H x W]) -> [N x C*kh*kw x L], L the number of blocks
+function F.unfold (x, ...)
+  local y = vc.call("unfold", { "unfold", "conv2d" }, unfold_problem, raw_unfold, x, ...)
+  return y
+end
+
+-- The convolutions, the adaptive pools, max_unpool2d, fold and pad raise the C op's message
+-- (it names the function and the shapes); re-raised here at the caller's line.
+local raw_conv1d, raw_conv2d, raw_conv_transpose2d = F.conv1d, F.conv2d, F.conv_transpose2d
+local raw_adaptive_avg, raw_adaptive_max = F.adaptive_avg_pool2d, F.adaptive_max_pool2d
+local raw_unpool, raw_fold, raw_pad = F.max_unpool2d, F.fold, F.pad
+local function adaptive_avg_problem (x, o)
+  return vc.adaptive_problem("adaptive_avg_pool2d", x, o)
+end
+local function adaptive_max_problem (x, o)
+  return vc.adaptive_problem("adaptive_max_pool2d", x, o)
+end
+
+--- conv1d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+--- x [N x Cin x L] or [Cin x L], weight [Cout x Cin/groups x k]; padding a number, a list,
+--- "valid" or "same"
+function F.conv1d (x, w, ...)
+  local y = vc.call("conv1d", { "conv1d", "pad" }, nil, raw_conv1d, x, w, ...)
+  return y
+end
+
+--- conv2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+--- x [N x Cin x H x W] or [Cin x H x W], weight [Cout x Cin/groups x kh x kw]; sizes a
+--- number or {h, w}; padding also "valid" or "same"
+function F.conv2d (x, w, ...)
+  local y = vc.call("conv2d", { "conv2d", "pad" }, nil, raw_conv2d, x, w, ...)
+  return y
+end
+
+--- conv_transpose2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, output_padding = 0]
+--- [, groups = 1] [, dilation = 1]): x [N x Cin x H x W], weight [Cin x Cout/groups x kh x kw]
+function F.conv_transpose2d (x, w, ...)
+  local y = vc.call("conv_transpose2d", "conv_transpose2d", nil, raw_conv_transpose2d, x, w,
+                    ...)
+  return y
+end
+
+--- adaptive_avg_pool2d(x, output_size): the mean over PyTorch's adaptive windows of the last
+--- two dims of [N x] C x H x W to output_size (a number or {h, w}, nil entries keep the size)
+function F.adaptive_avg_pool2d (x, output_size)
+  local y = vc.call("adaptive_avg_pool2d", "adaptive_avg_pool2d", adaptive_avg_problem,
+                    raw_adaptive_avg, x, output_size)
+  return y
+end
+
+--- adaptive_max_pool2d(x, output_size [, return_indices = false]): the maximum over
+--- adaptive windows; with return_indices also the 1-based flat index in H x W
+function F.adaptive_max_pool2d (x, output_size, return_indices)
+  local y, i = vc.call("adaptive_max_pool2d", "adaptive_max_pool2d", adaptive_max_problem,
+                       raw_adaptive_max, x, output_size, return_indices)
+  if i ~= nil then return y, i end
+  return y
+end
+
+--- max_unpool2d(x, indices, kernel_size [, stride = kernel_size] [, padding = 0]
+--- [, output_size]): scatters x to the 1-based indices max_pool2d returned, zeros elsewhere
+function F.max_unpool2d (x, indices, kernel_size, ...)
+  local y = vc.call("max_unpool2d", "max_unpool2d", nil, raw_unpool, x, indices, kernel_size,
+                    ...)
+  return y
+end
+
+--- fold(x, output_size, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): col2im,
+--- x [N x C*kh*kw x L] (or [C*kh*kw x L]) summed into [N x C x H x W], (H, W) = output_size
+function F.fold (x, ...)
+  local y = vc.call("fold", { "fold", "conv_transpose2d" }, nil, raw_fold, x, ...)
+  return y
+end
+
+--- pad(x, pad [, mode = "constant"] [, value = 0]) or pad(x, pad, {mode =, value =}):
+--- PyTorch's F.pad; pad lists the last dim's left and right, then the dim before's, ...;
+--- "constant" pads any dims (negative values crop), "reflect", "replicate" and "circular"
+--- the last 1..3 dims of a [N x] C x ... input
+function F.pad (x, pad, ...)
+  local y = vc.call("pad", "pad", nil, raw_pad, x, pad, ...)
+  return y
+end
+
 setmetatable(F, { __index = function (_, k)
   if type(k) == "string" then error("deepmoon has no nn.functional." .. k, 2) end
   return nil

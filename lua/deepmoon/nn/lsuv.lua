@@ -5,8 +5,11 @@
 --   init.lsuv_(model, x_batch)                    -- x_batch: a few hundred training inputs
 --   init.lsuv_(model, x_batch, {tol = 0.05, max_iter = 20, generator = dm.Generator(1)})
 --
--- The weights of every weighted layer (Linear, or any layer with a weight of 2+ dims) are
--- first made orthogonal (init.orthogonal_) and their biases zero.  Then, layer by layer in
+-- The weights of every weighted layer (Linear, Conv1d, Conv2d, ConvTranspose2d, or any
+-- layer with a weight of 2+ dims) are first made orthogonal (init.orthogonal_: a conv weight
+-- [out x in/groups x kh x kw] is seen as the matrix [out x in/groups*kh*kw], a transposed
+-- one by its first dim as PyTorch does) and their biases zero.  A convolution's output
+-- variance is taken over all the values of its feature maps.  Then, layer by layer in
 -- forward order, the batch is run through the model and the layer's weight divided by the
 -- standard deviation of its output, until that output's variance (over all its values,
 -- t:var()) is within tol of 1 or max_iter rescalings were made.  A layer rescaled later

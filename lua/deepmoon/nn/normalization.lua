@@ -110,7 +110,8 @@ function BatchNorm1d:forward (x)
   end
   local d = x:dim()
   if not self._ranks[d] then
-    error(("%s: expected %s input (got %dD input)"):format(cls, self._rank_text, d), 2)
+    error(("%s: expected %s input (got %dD input %s)"):format(cls, self._rank_text, d,
+      format.shape_str(x:size())), 2)
   end
   local n = self.num_features
   if x:size(2) ~= n then
@@ -300,7 +301,8 @@ function InstanceNorm1d:forward (x)
   end
   local r, d = self._rank, x:dim()
   if d ~= r and d ~= r - 1 then
-    error(("%s: expected %dD or %dD input (got %dD input)"):format(cls, r - 1, r, d), 2)
+    error(("%s: expected %dD or %dD input (got %dD input %s)"):format(cls, r - 1, r, d,
+      format.shape_str(x:size())), 2)
   end
   local c = x:size(d == r and 2 or 1)
   if c ~= self.num_features and (self.affine or self.track_running_stats) then

@@ -5,6 +5,7 @@ local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 local F = require "deepmoon.nn.functional"
+local vc = require "deepmoon.nn.vision_check"
 
 local Module = module.Module
 
@@ -48,7 +49,8 @@ local function define (name, mode, with_value)
     if not check.is_tensor(x) then
       error(("%s: expected a Tensor input, got %s"):format(name, check.typename(x)), 2)
     end
-    return F.pad(x, self.padding, self.mode, self.value)
+    local y = vc.call(name, "pad", nil, F.pad, x, self.padding, self.mode, self.value)
+    return y
   end
   function M:extra_repr ()
     if self.value ~= nil then

@@ -5,6 +5,7 @@ local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 local F = require "deepmoon.nn.functional"
+local vc = require "deepmoon.nn.vision_check"
 
 local Module = module.Module
 
@@ -22,6 +23,12 @@ local function copy (v)
   local out = {}
   for i = 1, #v do out[i] = v[i] end
   return out
+end
+
+-- a size as a list of n (the constructors checked it)
+local function list (v, n)
+  if type(v) == "table" then return v end
+  return n == 2 and { v, v } or { v }
 end
 
 local function need_input (name, x, n)
@@ -51,11 +58,20 @@ local function max_pool (name, n)
     self.return_indices = a.return_indices and true or false
     self.ceil_mode = a.ceil_mode and true or false
   end
+  local fname = n == 2 and "max_pool2d" or "max_pool1d"
+  local function run (self, x)
+    return F._maxpool(fname, n, x, self.kernel_size, self.stride, self.padding, self.dilation,
+                      self.ceil_mode, self.return_indices)
+  end
+  local function problem (self, x)
+    return vc.pool_problem(name, n, x, list(self.kernel_size, n), list(self.stride, n),
+                           list(self.padding, n), list(self.dilation, n), self.ceil_mode)
+  end
   function M:forward (x)
     need_input(name, x, n)
-    return F._maxpool(name == "MaxPool2d" and "max_pool2d" or "max_pool1d", n, x,
-                      self.kernel_size, self.stride, self.padding, self.dilation,
-                      self.ceil_mode, self.return_indices)
+    local y, i = vc.call(name, { "max_pool2d", fname }, problem, run, self, x)
+    if self.return_indices then return y, i end
+    return y
   end
   function M:extra_repr ()
     return ("kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s"):format(
@@ -89,11 +105,19 @@ local function avg_pool (name, n)
       self.divisor_override = dv or nil
     end
   end
+  local fname = n == 2 and "avg_pool2d" or "avg_pool1d"
+  local function run (self, x)
+    return F._avgpool(fname, n, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                      self.count_include_pad, self.divisor_override)
+  end
+  local function problem (self, x)
+    return vc.pool_problem(name, n, x, list(self.kernel_size, n), list(self.stride, n),
+                           list(self.padding, n), nil, self.ceil_mode)
+  end
   function M:forward (x)
     need_input(name, x, n)
-    return F._avgpool(n == 2 and "avg_pool2d" or "avg_pool1d", n, x, self.kernel_size,
-                      self.stride, self.padding, self.ceil_mode, self.count_include_pad,
-                      self.divisor_override)
+    local y = vc.call(name, { "avg_pool2d", fname }, problem, run, self, x)
+    return y
   end
   function M:extra_repr ()
     return ("kernel_size=%s, stride=%s, padding=%s"):format(size_repr(self.kernel_size),
@@ -121,12 +145,17 @@ local function adaptive (name, is_max)
       and { output_size[1] or false, output_size[2] or false } or output_size
     if is_max then self.return_indices = a.return_indices and true or false end
   end
+  local fname = is_max and "adaptive_max_pool2d" or "adaptive_avg_pool2d"
+  local function run (self, x)
+    if is_max then return F._adaptive_max(name, x, self.output_size, self.return_indices) end
+    return F._adaptive_avg(name, x, self.output_size)
+  end
+  local function problem (self, x) return vc.adaptive_problem(name, x, self.output_size) end
   function M:forward (x)
     need_input(name, x, 2)
-    if is_max then
-      return F._adaptive_max(name, x, self.output_size, self.return_indices)
-    end
-    return F._adaptive_avg(name, x, self.output_size)
+    local y, i = vc.call(name, fname, problem, run, self, x)
+    if is_max and self.return_indices then return y, i end
+    return y
   end
   function M:extra_repr () return "output_size=" .. none_repr(self.output_size) end
   return M
@@ -141,8 +170,9 @@ function MaxUnpool2d:__init (kernel_size, ...)
 end
 function MaxUnpool2d:forward (x, indices, output_size)
   need_input("MaxUnpool2d", x, 2)
-  return F._unpool("MaxUnpool2d", x, indices, self.kernel_size, self.stride, self.padding,
-                   output_size)
+  local y = vc.call("MaxUnpool2d", "max_unpool2d", nil, F._unpool, "MaxUnpool2d", x, indices,
+                    self.kernel_size, self.stride, self.padding, output_size)
+  return y
 end
 function MaxUnpool2d:extra_repr ()
   return ("kernel_size=%s, stride=%s, padding=%s"):format(size_repr(self.kernel_size),

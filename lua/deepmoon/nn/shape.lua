@@ -4,6 +4,7 @@
 local check = require "deepmoon.check"
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
+local vc = require "deepmoon.nn.vision_check"
 
 local Module = module.Module
 
@@ -29,11 +30,18 @@ function Flatten:__init (...)
   self.end_dim = a.end_dim or -1
 end
 
+local function flatten (x, s, e) return x:flatten(s, e) end
+local function flatten_problem (x, s, e)
+  return vc.flatten_problem("Flatten", x, s, e)
+end
+
 function Flatten:forward (x)
   if not check.is_tensor(x) then
     error(("Flatten: expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end
-  return x:flatten(self.start_dim, self.end_dim)
+  local y = vc.call("Flatten", "flatten", flatten_problem, flatten, x, self.start_dim,
+                    self.end_dim)
+  return y
 end
 
 function Flatten:extra_repr ()

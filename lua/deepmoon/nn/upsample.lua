@@ -4,6 +4,7 @@
 local module = require "deepmoon.nn.module"
 local util = require "deepmoon.nn.util"
 local F = require "deepmoon.nn.functional"
+local vc = require "deepmoon.nn.vision_check"
 
 local Module = module.Module
 
@@ -32,9 +33,10 @@ local function define (name, fixed_mode, fixed_align)
     self.recompute_scale_factor = a.recompute_scale_factor
   end
   function M:forward (x)
-    return F.interpolate(x, { size = self.size, scale_factor = self.scale_factor,
-                              mode = self.mode, align_corners = self.align_corners,
-                              recompute_scale_factor = self.recompute_scale_factor })
+    local y = vc.call(name, "interpolate", nil, F.interpolate, x, { size = self.size,
+      scale_factor = self.scale_factor, mode = self.mode, align_corners = self.align_corners,
+      recompute_scale_factor = self.recompute_scale_factor })
+    return y
   end
   function M:extra_repr ()
     local info
