@@ -250,11 +250,11 @@ function F.dropout3d (x, ...)
                          false, 4, x, ...)
 end
 
---- pad(x, pad [, mode = "constant"] [, value = 0]) or pad(x, pad, {mode =, value =}):
---- PyTorch's F.pad; pad lists the last dim's left and right, then the dim before's, ...;
---- "constant" pads any dims (negative values crop), "reflect", "replicate" and "circular"
---- the last 1..3 dims of a [N x] C x ... input
-function F.pad (x, pad, ...)
+-- pad(x, pad [, mode = "constant"] [, value = 0]) or pad(x, pad, {mode =, value =}):
+-- PyTorch's F.pad; pad lists the last dim's left and right, then the dim before's, ...;
+-- "constant" pads any dims (negative values crop), "reflect", "replicate" and "circular"
+-- the last 1..3 dims of a [N x] C x ... input
+local function raw_pad (x, pad, ...)
   need_tensor("pad", "input", x, 2)
   if type(pad) ~= "table" or not util.is_options(pad) then
     error(("pad: argument 'pad' must be a list of integers, got %s"):format(
@@ -581,7 +581,7 @@ local function conv_nd (fn, sp, x, w, ...)
       pads[2 * (sp - i) + 1], pads[2 * (sp - i) + 2] = 0, r
       if r > 0 then extra = true end
     end
-    if extra then x = F.pad(x, pads) end
+    if extra then x = raw_pad(x, pads) end
     padding = sym
   elseif type(padding) == "string" then
     error(("%s: padding must be \"valid\", \"same\", an integer or a list, got '%s'"):format(
@@ -591,19 +591,19 @@ local function conv_nd (fn, sp, x, w, ...)
   return dm.conv(x, w, a.bias, stride, padding, dilation, groups)
 end
 
---- conv1d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
---- x [N x Cin x L] or [Cin x L], weight [Cout x Cin/groups x k]; padding a number, a list,
---- "valid" or "same"
-function F.conv1d (x, w, ...) return conv_nd("conv1d", 1, x, w, ...) end
+-- conv1d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+-- x [N x Cin x L] or [Cin x L], weight [Cout x Cin/groups x k]; padding a number, a list,
+-- "valid" or "same"
+local function raw_conv1d (x, w, ...) return conv_nd("conv1d", 1, x, w, ...) end
 
---- conv2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
---- x [N x Cin x H x W] or [Cin x H x W], weight [Cout x Cin/groups x kh x kw]; sizes a
---- number or {h, w}; padding also "valid" or "same"
-function F.conv2d (x, w, ...) return conv_nd("conv2d", 2, x, w, ...) end
+-- conv2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, dilation = 1] [, groups = 1]):
+-- x [N x Cin x H x W] or [Cin x H x W], weight [Cout x Cin/groups x kh x kw]; sizes a
+-- number or {h, w}; padding also "valid" or "same"
+local function raw_conv2d (x, w, ...) return conv_nd("conv2d", 2, x, w, ...) end
 
---- conv_transpose2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, output_padding = 0]
---- [, groups = 1] [, dilation = 1]): x [N x Cin x H x W], weight [Cin x Cout/groups x kh x kw]
-function F.conv_transpose2d (x, w, ...)
+-- conv_transpose2d(x, weight [, bias] [, stride = 1] [, padding = 0] [, output_padding = 0]
+-- [, groups = 1] [, dilation = 1]): x [N x Cin x H x W], weight [Cin x Cout/groups x kh x kw]
+local function raw_conv_transpose2d (x, w, ...)
   local fn = "conv_transpose2d"
   need_tensor(fn, "input", x, 2)
   need_tensor(fn, "weight", w, 2)
@@ -632,9 +632,9 @@ local function pick_weight (c, k, dtype)
   return dm.cat(parts, 1)
 end
 
---- unfold(x, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): im2col of
---- x [N x C x H x W] (or [C x H x W]) -> [N x C*kh*kw x L], L the number of blocks
-function F.unfold (x, ...)
+-- unfold(x, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): im2col of
+-- x [N x C x H x W] (or [C x H x W]) -> [N x C*kh*kw x L], L the number of blocks
+local function raw_unfold (x, ...)
   local fn = "unfold"
   need_tensor(fn, "input", x, 2)
   local a = util.args(fn, 2, { "kernel_size", "dilation", "padding", "stride" }, nil, ...)
@@ -654,9 +654,9 @@ function F.unfold (x, ...)
   return y:reshape(s[1], s[2] * s[3])
 end
 
---- fold(x, output_size, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): col2im,
---- x [N x C*kh*kw x L] (or [C*kh*kw x L]) summed into [N x C x H x W], (H, W) = output_size
-function F.fold (x, ...)
+-- fold(x, output_size, kernel_size [, dilation = 1] [, padding = 0] [, stride = 1]): col2im,
+-- x [N x C*kh*kw x L] (or [C*kh*kw x L]) summed into [N x C x H x W], (H, W) = output_size
+local function raw_fold (x, ...)
   local fn = "fold"
   need_tensor(fn, "input", x, 2)
   local a = util.args(fn, 2, { "output_size", "kernel_size", "dilation", "padding", "stride" },
@@ -784,24 +784,6 @@ local function avgpool (fname, n, x, kernel_size, ...)
 end
 F._avgpool = avgpool
 
---- max_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, dilation = 1]
---- [, ceil_mode = false] [, return_indices = false]): the maximum of each window over the
---- last two dims of [N x] C x H x W; with return_indices also the 1-based flat index in H x W
-function F.max_pool2d (x, kernel_size, ...) return maxpool("max_pool2d", 2, x, kernel_size, ...) end
-
---- max_pool1d(x, kernel_size [, stride] [, padding] [, dilation] [, ceil_mode]
---- [, return_indices]): max_pool2d over the last dim of [N x] C x L
-function F.max_pool1d (x, kernel_size, ...) return maxpool("max_pool1d", 1, x, kernel_size, ...) end
-
---- avg_pool2d(x, kernel_size [, stride = kernel_size] [, padding = 0] [, ceil_mode = false]
---- [, count_include_pad = true] [, divisor_override]): the mean of each window over the last
---- two dims of [N x] C x H x W
-function F.avg_pool2d (x, kernel_size, ...) return avgpool("avg_pool2d", 2, x, kernel_size, ...) end
-
---- avg_pool1d(x, kernel_size [, stride] [, padding] [, ceil_mode] [, count_include_pad]):
---- avg_pool2d over the last dim of [N x] C x L
-function F.avg_pool1d (x, kernel_size, ...) return avgpool("avg_pool1d", 1, x, kernel_size, ...) end
-
 -- output_size of the adaptive pools: a number, or a list of 2 whose nil/false entries keep
 -- the input's size (PyTorch's None)
 local function adaptive_size (fname, v, x)
@@ -841,15 +823,15 @@ local function adaptive_max (fname, x, output_size, return_indices)
 end
 F._adaptive_max = adaptive_max
 
---- adaptive_avg_pool2d(x, output_size): the mean over PyTorch's adaptive windows of the last
---- two dims of [N x] C x H x W to output_size (a number or {h, w}, nil entries keep the size)
-function F.adaptive_avg_pool2d (x, output_size)
+-- adaptive_avg_pool2d(x, output_size): the mean over PyTorch's adaptive windows of the last
+-- two dims of [N x] C x H x W to output_size (a number or {h, w}, nil entries keep the size)
+local function raw_adaptive_avg (x, output_size)
   return adaptive_avg("adaptive_avg_pool2d", x, output_size)
 end
 
---- adaptive_max_pool2d(x, output_size [, return_indices = false]): the maximum over
---- adaptive windows; with return_indices also the 1-based flat index in H x W
-function F.adaptive_max_pool2d (x, output_size, return_indices)
+-- adaptive_max_pool2d(x, output_size [, return_indices = false]): the maximum over
+-- adaptive windows; with return_indices also the 1-based flat index in H x W
+local function raw_adaptive_max (x, output_size, return_indices)
   if util.is_options(return_indices) then
     local a = util.args("adaptive_max_pool2d", 2, { "return_indices" }, nil, return_indices)
     return_indices = a.return_indices
@@ -890,9 +872,9 @@ local function unpool (fname, x, indices, kernel_size, stride, padding, output_s
 end
 F._unpool = unpool
 
---- max_unpool2d(x, indices, kernel_size [, stride = kernel_size] [, padding = 0]
---- [, output_size]): scatters x to the 1-based indices max_pool2d returned, zeros elsewhere
-function F.max_unpool2d (x, indices, kernel_size, ...)
+-- max_unpool2d(x, indices, kernel_size [, stride = kernel_size] [, padding = 0]
+-- [, output_size]): scatters x to the 1-based indices max_pool2d returned, zeros elsewhere
+local function raw_unpool (x, indices, kernel_size, ...)
   local a = pool_args("max_unpool2d", 2, { "stride", "padding", "output_size" }, ...)
   return unpool("max_unpool2d", x, indices, kernel_size, a.stride, a.padding, a.output_size)
 end
@@ -1234,7 +1216,6 @@ function F.avg_pool1d (x, kernel_size, ...)
   return y
 end
 
-local raw_unfold = F.unfold
 local function unfold_problem (x, ...)
   local a = util.args("unfold", 2, { "kernel_size", "dilation", "padding", "stride" }, nil, ...)
   return vc.unfold_problem("unfold", x, a.kernel_size, a.dilation, a.padding)
@@ -1249,9 +1230,6 @@ end
 
 -- The convolutions, the adaptive pools, max_unpool2d, fold and pad raise the C op's message
 -- (it names the function and the shapes); re-raised here at the caller's line.
-local raw_conv1d, raw_conv2d, raw_conv_transpose2d = F.conv1d, F.conv2d, F.conv_transpose2d
-local raw_adaptive_avg, raw_adaptive_max = F.adaptive_avg_pool2d, F.adaptive_max_pool2d
-local raw_unpool, raw_fold, raw_pad = F.max_unpool2d, F.fold, F.pad
 local function adaptive_avg_problem (x, o)
   return vc.adaptive_problem("adaptive_avg_pool2d", x, o)
 end
