@@ -5,8 +5,9 @@
 -- small Transformer encoder with a causal mask.  It reports the validation loss in bits per
 -- character beside a unigram baseline, draws a loss plot, saves the model with its
 -- vocabulary, loads it back and samples text from it at two temperatures.
--- Run:  ./deepmoon examples/char_lm.lua [lstm|transformer] [steps] [file ...]
---   defaults: lstm, 2000 steps, the fortunes; writes char_lm_<model>.svg and .safetensors
+-- Run:  ./deepmoon examples/char_lm.lua [lstm|transformer] [steps] [--out=prefix] [file ...]
+--   defaults: lstm, 2000 steps, the fortunes; writes <prefix>.svg and <prefix>.safetensors
+--   (prefix: char_lm_<model>)
 local dm = require "deepmoon"
 local nn = require "deepmoon.nn"
 local optim = require "deepmoon.optim"
@@ -16,8 +17,11 @@ local plot = require "deepmoon.plot"
 local kind = arg and arg[1] or "lstm"
 assert(kind == "lstm" or kind == "transformer", "char_lm: the model is lstm or transformer")
 local steps = tonumber(arg and arg[2]) or 2000
-local files = {}
-for i = 3, arg and #arg or 0 do files[#files + 1] = arg[i] end
+local files, prefix = {}, "char_lm_" .. kind
+for i = 3, arg and #arg or 0 do
+  local out = arg[i]:match("^%-%-out=(.+)$")
+  if out then prefix = out else files[#files + 1] = arg[i] end
+end
 local SEQ, BATCH = 64, 32
 
 -- the text: the named files, or every plain fortune file (not the .dat indexes, .u8 copies,
@@ -148,7 +152,7 @@ local final = val_curve[#val_curve]
 print(("validation: %.3f bits per character (unigram baseline %.3f) after %d steps in %.1f s (%.0f characters/s)")
       :format(final, unigram, steps, seconds, steps * BATCH * SEQ / seconds))
 
-local svg = "char_lm_" .. kind .. ".svg"
+local svg = prefix .. ".svg"
 if #xs >= 2 then
   assert(plot.line{ series = { { name = "training", x = xs, y = train_bits },
                                { name = "validation", x = xs, y = val_curve },
@@ -160,7 +164,7 @@ if #xs >= 2 then
 end
 
 -- save the weights with the vocabulary and the model kind, then load them into a new model
-local path = "char_lm_" .. kind .. ".safetensors"
+local path = prefix .. ".safetensors"
 -- (metadata values are UTF-8 text: the vocabulary is stored as its byte values)
 local codes = {}
 for i, c in ipairs(chars) do codes[i] = c:byte() end
