@@ -15,6 +15,11 @@ PACKAGES="$PACKAGES libreadline-dev tmux"
 # the image datasets' tests (tests/fmnist_spec.lua) read Debian's Fashion-MNIST files from
 # /usr/share/datasets/fashion-mnist (data.FashionMNIST's default root)
 PACKAGES="$PACKAGES dataset-fashion-mnist"
+# data-parallel training (bindings/dist.c, tests/dist_spec.lua): Open MPI, unless the build
+# leaves it out (make MPI=0; make exports the setting to this script)
+if [ "${MPI:-1}" != 0 ]; then
+    PACKAGES="$PACKAGES openmpi-bin libopenmpi-dev"
+fi
 
 installed () {
     dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'

@@ -35,6 +35,8 @@ M.NAMESPACES = {
   { "autograd", "deepmoon.autograd" },         -- skipped where a module is absent
   { "nn.utils", "deepmoon.nn.grad_utils" },
   { "data.transforms", "deepmoon.data.transforms" },
+  { "distributed", "deepmoon.distributed" },
+  { "nn.parallel", "deepmoon.nn.parallel" },
 }
 
 -- names that load on first use, so pairs() does not see them until then
