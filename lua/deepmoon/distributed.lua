@@ -76,7 +76,7 @@ end
 -- exchange the header of a collective; raise on every rank when they disagree
 local function header (fn, code, count, level)
   local same, hi, lo, chi, clo = D.ctrl(code, count or 0)
-  if not same then error(mismatch_message(fn, code, hi, lo, chi, clo), (level or 2) + 1) end
+  if not same then error(mismatch_message(fn, code, hi, lo, chi, clo), 0) end
 end
 M._header = header
 M._CODES = CODES

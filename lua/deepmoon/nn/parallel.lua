@@ -111,9 +111,9 @@ local function check_same (d, names, tensors)
       theirs[k] and ("'" .. theirs[k] .. "'") or "no more parameters")
   end
   error(("DistributedDataParallel: the model's parameters differ across ranks (rank %s " ..
-         "differ%s from rank 0 in parameter names, shapes or dtypes; rank %d%s). Build the " ..
-         "same model on every rank"):format(table.concat(differ, ", "),
-         #differ == 1 and "s" or "", rank, detail ~= "" and detail or " matches rank 0"), 0)
+         "differ%s from rank 0 in parameter names, shapes or dtypes; on rank %d%s). Build " ..
+         "the same model on every rank"):format(table.concat(differ, ", "),
+         #differ == 1 and "s" or "", rank, detail ~= "" and detail or ", they match rank 0's"), 0)
 end
 
 --- nn.parallel.DistributedDataParallel(model [, opts]): wrap model for data-parallel
