@@ -27,9 +27,11 @@ local M = {}
 
 local typename = check.typename
 
---- Reduction ops (PyTorch's dist.ReduceOp): SUM, AVG, MAX, MIN, PRODUCT -- the strings
---- "sum", "avg", "max", "min", "prod" may be given instead.
-M.ReduceOp = { SUM = "sum", AVG = "avg", MAX = "max", MIN = "min", PRODUCT = "prod" }
+--- dist.ReduceOp: the reduction ops (PyTorch's dist.ReduceOp) SUM, AVG, MAX, MIN, PRODUCT,
+--- which are the strings "sum", "avg", "max", "min", "prod" (either may be given as op).
+local function reduce_op () end
+M.ReduceOp = { SUM = "sum", AVG = "avg", MAX = "max", MIN = "min", PRODUCT = "prod",
+               __init = reduce_op }      -- (__init: where help() finds the doc above)
 
 -- header codes (what a rank is about to do)
 local CODES = { barrier = 1, all_reduce = 2, broadcast = 3, all_gather = 4, reduce = 5,
