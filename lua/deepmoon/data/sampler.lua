@@ -85,27 +85,20 @@ end
 --- The indices (1-based) of this rank for the current epoch, as a list.
 function DS.indices (self)
   local n = dataset.length(self.dataset, "DistributedSampler")
-  local idx
+  local base
   if self.shuffle then
     local g = core.Generator(self.seed + self.epoch)
-    idx = core.randperm(n, { generator = g }):totable()
-  else
-    idx = {}
-    for i = 1, n do idx[i] = i end
+    base = core.randperm(n, { generator = g }):totable()
   end
-  local total = self.total_size
-  if not self.drop_last then
-    local pad = total - #idx
-    local base = #idx
-    if base == 0 and pad > 0 then
-      error("DistributedSampler: the dataset is empty", 2)
-    end
-    for k = 1, pad do idx[base + k] = idx[(k - 1) % base + 1] end
-  else
-    for k = #idx, total + 1, -1 do idx[k] = nil end
+  if n == 0 and self.total_size > 0 then error("DistributedSampler: the dataset is empty", 2) end
+  -- the whole list is base (1..n in order without shuffle) padded cyclically with its own
+  -- first entries to total_size (drop_last: cut to it); rank r takes entries r+1, r+1+R, ...
+  local out, reps = {}, self.num_replicas
+  for k = 1, self.num_samples do
+    local j = self.rank + 1 + (k - 1) * reps
+    local p = (j - 1) % n + 1
+    out[k] = math.tointeger(base and base[p] or p)
   end
-  local out = {}
-  for i = self.rank + 1, total, self.num_replicas do out[#out + 1] = math.tointeger(idx[i]) end
   return out
 end
 
@@ -165,11 +158,30 @@ local function indices_of (sampler)
     return out
   end
   local f = sampler.indices
-  if type(f) == "function" then return f(sampler) end
+  if type(f) == "function" then
+    local list = f(sampler)
+    if type(list) ~= "table" then
+      dataset._raise("DataLoader: sampler:indices() must return a list, got %s", typename(list))
+    end
+    local out = {}
+    for i = 1, rawlen(list) do
+      local v = rawget(list, i)
+      if math.type(v) ~= "integer" then
+        dataset._raise("DataLoader: sampler index %d must be an integer, got %s", i, typename(v))
+      end
+      out[i] = v
+    end
+    return out
+  end
   f = sampler.iter
   if type(f) == "function" then
     local out = {}
-    for i in f(sampler) do out[#out + 1] = i end
+    for i in f(sampler) do
+      if math.type(i) ~= "integer" then
+        dataset._raise("DataLoader: sampler index %d must be an integer, got %s", #out + 1, typename(i))
+      end
+      out[#out + 1] = i
+    end
     return out
   end
   bad_sampler(sampler)
