@@ -174,7 +174,11 @@ function M.init_process_group (backend, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error(("init_process_group: expected an options table, got %s"):format(typename(opts)), 2)
   end
-  if not D.available() then D.init() end        -- raises: how to build with MPI
+  if not D.available() then
+    error("init_process_group: deepmoon was built without MPI: install Open MPI (apt-get " ..
+          "install openmpi-bin libopenmpi-dev) and rebuild with `make` (MPI=1, the default), " ..
+          "then launch with `mpirun -np N ./deepmoon script.lua`", 2)
+  end
   local rank, size = D.init()
   state.rank, state.size = rank, size
   if opts then
