@@ -27,6 +27,7 @@ static int g_inited;          /* this process called MPI_Init through us */
 static int g_finalized;
 static int g_broken;          /* a header mismatch was seen: no more collectives */
 static MPI_Comm g_data = MPI_COMM_NULL, g_ctrl = MPI_COMM_NULL;
+static MPI_Comm g_bcast = MPI_COMM_NULL;     /* the overlapped gradient sync's broadcasts */
 static int g_rank, g_size;
 
 enum { OP_SUM, OP_AVG, OP_MAX, OP_MIN, OP_PROD, OP_COUNT };
@@ -99,9 +100,9 @@ static int check_rank(lua_State *L, int idx, const char *fn, const char *what)
 
 /* A tensor's memory as one contiguous block: t itself, or a contiguous copy (*tmp) that
  * put_back writes back into t. */
-typedef struct { dm_tensor *t, *tmp; void *p; int64_t n; dm_dtype dt; } buf;
+typedef struct { dm_tensor *t, *tmp; void *p; int64_t n; dm_dtype dt; } dbuf;
 
-static void get_buf(lua_State *L, int idx, const char *fn, buf *b)
+static void get_buf(lua_State *L, int idx, const char *fn, dbuf *b)
 {
     dm_tensor *t = lb_check(L, idx);
     int dev = dm_tensor_device(t);
@@ -122,7 +123,7 @@ static void get_buf(lua_State *L, int idx, const char *fn, buf *b)
 }
 
 /* write a contiguous copy back (through a detached view: no autograd record) and free it */
-static void put_back(lua_State *L, const char *fn, buf *b, int write)
+static void put_back(lua_State *L, const char *fn, dbuf *b, int write)
 {
     if (!b->tmp) return;
     int rc = 0;
@@ -136,7 +137,7 @@ static void put_back(lua_State *L, const char *fn, buf *b, int write)
     if (rc != 0) luaL_error(L, "%s: %s", fn, dm_errmsg());
 }
 
-static void release_buf(buf *b)
+static void release_buf(dbuf *b)
 {
     dm_tensor_release(b->tmp);
     b->tmp = NULL;
@@ -174,8 +175,10 @@ static int d_init(lua_State *L)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_dup(MPI_COMM_WORLD, &g_data);
     MPI_Comm_dup(MPI_COMM_WORLD, &g_ctrl);
+    MPI_Comm_dup(MPI_COMM_WORLD, &g_bcast);
     MPI_Comm_set_errhandler(g_data, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(g_ctrl, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(g_bcast, MPI_ERRORS_RETURN);
     MPI_Comm_rank(g_data, &g_rank);
     MPI_Comm_size(g_data, &g_size);
     g_inited = 1;
@@ -220,6 +223,7 @@ static int d_finalize(lua_State *L)
     if (g_inited && !g_finalized) {
         if (g_data != MPI_COMM_NULL) MPI_Comm_free(&g_data);
         if (g_ctrl != MPI_COMM_NULL) MPI_Comm_free(&g_ctrl);
+        if (g_bcast != MPI_COMM_NULL) MPI_Comm_free(&g_bcast);
         MPI_Finalize();
         g_finalized = 1;
     }
@@ -260,7 +264,7 @@ static int d_all_reduce(lua_State *L)
     const char *fn = "all_reduce";
     need_group(L, fn);
     int op = check_op(L, 2, fn);
-    buf b;
+    dbuf b;
     get_buf(L, 1, fn, &b);
     MPI_Op mop = mpi_op(L, fn, op, b.dt);
     int rc;
@@ -286,7 +290,7 @@ static int d_reduce(lua_State *L)
     need_group(L, fn);
     int dst = check_rank(L, 2, fn, "dst");
     int op = check_op(L, 3, fn);
-    buf b;
+    dbuf b;
     get_buf(L, 1, fn, &b);
     MPI_Op mop = mpi_op(L, fn, op, b.dt);
     /* MPI needs no receive buffer off the root */
@@ -303,7 +307,7 @@ static int d_broadcast(lua_State *L)
     const char *fn = "broadcast";
     need_group(L, fn);
     int src = check_rank(L, 2, fn, "src");
-    buf b;
+    dbuf b;
     get_buf(L, 1, fn, &b);
     int rc = MPI_Bcast(b.p, (int)b.n, mpi_type(b.dt), src, g_data);
     if (rc != MPI_SUCCESS) { release_buf(&b); return mpi_fail(L, fn, rc); }
@@ -316,7 +320,7 @@ static int d_all_gather(lua_State *L)
 {
     const char *fn = "all_gather";
     need_group(L, fn);
-    buf o, b;
+    dbuf o, b;
     get_buf(L, 1, fn, &o);
     get_buf(L, 2, fn, &b);
     int rc = (o.n != b.n * g_size || o.dt != b.dt) ? -1 :
@@ -334,7 +338,7 @@ static int d_gather(lua_State *L)
     const char *fn = "gather";
     need_group(L, fn);
     int dst = check_rank(L, 3, fn, "dst");
-    buf o = { 0 }, b;
+    dbuf o = { 0 }, b;
     if (g_rank == dst) get_buf(L, 1, fn, &o);
     get_buf(L, 2, fn, &b);
     if (g_rank == dst && (o.n != b.n * g_size || o.dt != b.dt)) {
@@ -354,7 +358,7 @@ static int d_scatter(lua_State *L)
     const char *fn = "scatter";
     need_group(L, fn);
     int src = check_rank(L, 3, fn, "src");
-    buf o, b = { 0 };
+    dbuf o, b = { 0 };
     get_buf(L, 1, fn, &o);
     if (g_rank == src) get_buf(L, 2, fn, &b);
     if (g_rank == src && (b.n != o.n * g_size || o.dt != b.dt)) {
@@ -374,7 +378,7 @@ static int d_reduce_scatter(lua_State *L)
     const char *fn = "reduce_scatter";
     need_group(L, fn);
     int op = check_op(L, 3, fn);
-    buf o, b;
+    dbuf o, b;
     get_buf(L, 1, fn, &o);
     get_buf(L, 2, fn, &b);
     if (b.n != o.n * g_size || o.dt != b.dt) {
@@ -398,7 +402,7 @@ static int d_send(lua_State *L)
     int dst = check_rank(L, 2, fn, "dst");
     int tag = (int)luaL_optinteger(L, 3, 0);
     if (tag < 0 || tag > 32767) return luaL_error(L, "%s: tag must be 0 to 32767, got %d", fn, tag);
-    buf b;
+    dbuf b;
     get_buf(L, 1, fn, &b);
     int rc = MPI_Send(b.p, (int)b.n, mpi_type(b.dt), dst, tag, g_data);
     release_buf(&b);
@@ -413,7 +417,7 @@ static int d_recv(lua_State *L)
     need_group(L, fn);
     int src = lua_isnoneornil(L, 2) ? MPI_ANY_SOURCE : check_rank(L, 2, fn, "src");
     int tag = lua_isnoneornil(L, 3) ? MPI_ANY_TAG : (int)luaL_checkinteger(L, 3);
-    buf b;
+    dbuf b;
     get_buf(L, 1, fn, &b);
     MPI_Status st;
     int rc = MPI_Recv(b.p, (int)b.n, mpi_type(b.dt), src, tag, g_data, &st);
@@ -432,7 +436,276 @@ static int d_recv(lua_State *L)
     return 1;
 }
 
+/* ---- DistributedDataParallel: the gradient sync overlapped with the backward walk -------
+ * A reducer holds a DDP's buckets: a flat buffer each, and the parameters whose gradients it
+ * carries (slots).  ddp_backward runs the walk with engine callbacks: when a leaf's .grad is
+ * final its gradient is copied into its slot; a bucket whose slots are all filled starts a
+ * nonblocking reduce to rank 0 (buckets start strictly in order, so every rank issues the
+ * same sequence); each node the walk runs polls the requests (Open MPI has no progress
+ * thread: a request advances only inside MPI calls), and a reduced bucket is divided by the
+ * world size on rank 0 and broadcast (again in bucket order, on a communicator of its own).
+ * After the walk the rest is started and waited for, and every gradient takes its bucket's
+ * values: rank 0's bytes on every rank. */
+
+#define LB_REDUCER "deepmoon.dist.Reducer"
+
+typedef struct { dm_tensor *p; int64_t off, n; int seen; } rslot;
+typedef struct {
+    dm_tensor *buf;
+    char *data;
+    int64_t numel;
+    dm_dtype dt;
+    int nslots, ready, state;      /* state: 0 filling, 1 reducing, 2 reduced, 3 bcasting, 4 done */
+    rslot *slots;
+    MPI_Request req;
+} rbucket;
+typedef struct { int nb, next_start, next_bcast; rbucket *b; } reducer;
+
+static int reducer_gc(lua_State *L)
+{
+    reducer *r = luaL_checkudata(L, 1, LB_REDUCER);
+    for (int k = 0; k < r->nb; k++) {
+        for (int i = 0; i < r->b[k].nslots; i++) dm_tensor_release(r->b[k].slots[i].p);
+        free(r->b[k].slots);
+        dm_tensor_release(r->b[k].buf);
+    }
+    free(r->b);
+    r->b = NULL;
+    r->nb = 0;
+    return 0;
+}
+
+/* reducer({ {buf = tensor, params = {p1, p2, ...}}, ... }): buf contiguous, float32/64, of the
+   params' dtype, holding their elements one after the other */
+static int d_reducer(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int nb = (int)lua_rawlen(L, 1);
+    reducer *r = lua_newuserdatauv(L, sizeof *r, 0);
+    memset(r, 0, sizeof *r);
+    if (luaL_newmetatable(L, LB_REDUCER)) {
+        lua_pushcfunction(L, reducer_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    r->b = calloc((size_t)(nb > 0 ? nb : 1), sizeof *r->b);
+    if (!r->b) return luaL_error(L, "DistributedDataParallel: out of memory");
+    r->nb = nb;
+    for (int k = 0; k < nb; k++) {
+        rbucket *b = &r->b[k];
+        lua_rawgeti(L, 1, k + 1);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        lua_getfield(L, -1, "buf");
+        dm_tensor *buf = lb_check(L, -1);
+        if (!dm_is_contiguous(buf) || !dm_is_floating(buf->dtype))
+            return luaL_error(L, "DistributedDataParallel: a bucket must be contiguous and floating");
+        b->buf = dm_tensor_retain(buf);
+        b->data = dm_data_ptr(buf);
+        b->numel = dm_numel(buf);
+        b->dt = buf->dtype;
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "params");
+        luaL_checktype(L, -1, LUA_TTABLE);
+        int n = (int)lua_rawlen(L, -1);
+        b->slots = calloc((size_t)(n > 0 ? n : 1), sizeof *b->slots);
+        if (!b->slots) return luaL_error(L, "DistributedDataParallel: out of memory");
+        int64_t off = 0;
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, i + 1);
+            dm_tensor *p = lb_check(L, -1);
+            if (p->dtype != b->dt || off + dm_numel(p) > b->numel)
+                return luaL_error(L, "DistributedDataParallel: a parameter does not fit its bucket");
+            b->slots[i].p = dm_tensor_retain(p);
+            b->slots[i].off = off;
+            b->slots[i].n = dm_numel(p);
+            b->nslots = i + 1;
+            off += dm_numel(p);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 2);
+    }
+    return 1;
+}
+
+typedef struct { reducer **r; int nr; int mpi_rc; } walk_ctx;
+
+/* a view of bucket b's elements for slot s, with the parameter's shape */
+static dm_tensor *slot_view(rbucket *b, rslot *s)
+{
+    int64_t stride[DM_MAX_DIMS];
+    int64_t acc = 1;
+    for (int d = s->p->ndim - 1; d >= 0; d--) { stride[d] = acc; acc *= s->p->shape[d]; }
+    return dm_tensor_alias(b->buf, s->p->ndim, s->p->shape, stride, s->off);
+}
+
+/* the slot's gradient (or zeros) into the bucket */
+static int fill_slot(rbucket *b, rslot *s)
+{
+    size_t es = dm_dtype_size(b->dt);
+    char *dst = b->data + s->off * (int64_t)es;
+    dm_tensor *g = s->p->grad;
+    s->seen = 1;
+    b->ready++;
+    if (!g) { memset(dst, 0, (size_t)s->n * es); return 0; }
+    if (g->dtype == b->dt && dm_is_contiguous(g)) {
+        memcpy(dst, dm_data_ptr(g), (size_t)s->n * es);
+        return 0;
+    }
+    dm_tensor *v = slot_view(b, s);
+    int rc = v ? dm_copy_(v, g) : -1;
+    dm_tensor_release(v);
+    return rc;
+}
+
+static int start_ready(reducer *r)
+{
+    while (r->next_start < r->nb && r->b[r->next_start].ready == r->b[r->next_start].nslots) {
+        rbucket *b = &r->b[r->next_start];
+        int rc = MPI_Ireduce(g_rank == 0 ? MPI_IN_PLACE : b->data, g_rank == 0 ? b->data : NULL,
+                             (int)b->numel, mpi_type(b->dt), MPI_SUM, 0, g_data, &b->req);
+        if (rc != MPI_SUCCESS) return rc;
+        b->state = 1;
+        r->next_start++;
+    }
+    return MPI_SUCCESS;
+}
+
+/* advance the requests; wait = 1 blocks until every started bucket is done */
+static int progress(reducer *r, int wait)
+{
+    for (int k = 0; k < r->next_start; k++) {
+        rbucket *b = &r->b[k];
+        if (b->state == 1) {
+            int flag = 1, rc;
+            rc = wait ? MPI_Wait(&b->req, MPI_STATUS_IGNORE)
+                      : MPI_Test(&b->req, &flag, MPI_STATUS_IGNORE);
+            if (rc != MPI_SUCCESS) return rc;
+            if (flag) {
+                if (g_rank == 0) divide(b->data, b->numel, b->dt, g_size);
+                b->state = 2;
+            }
+        }
+        if (b->state == 2 && r->next_bcast == k) {
+            int rc = MPI_Ibcast(b->data, (int)b->numel, mpi_type(b->dt), 0, g_bcast, &b->req);
+            if (rc != MPI_SUCCESS) return rc;
+            b->state = 3;
+            r->next_bcast++;
+        }
+        if (b->state == 3) {
+            int flag = 1, rc;
+            rc = wait ? MPI_Wait(&b->req, MPI_STATUS_IGNORE)
+                      : MPI_Test(&b->req, &flag, MPI_STATUS_IGNORE);
+            if (rc != MPI_SUCCESS) return rc;
+            if (flag) b->state = 4;
+        }
+    }
+    return MPI_SUCCESS;
+}
+
+static int on_leaf(void *ud, dm_tensor *leaf)
+{
+    walk_ctx *c = ud;
+    if (c->mpi_rc != MPI_SUCCESS) return 0;
+    for (int i = 0; i < c->nr; i++) {
+        reducer *r = c->r[i];
+        for (int k = 0; k < r->nb; k++) {
+            rbucket *b = &r->b[k];
+            for (int j = 0; j < b->nslots; j++) {
+                if (b->slots[j].p != leaf || b->slots[j].seen) continue;
+                if (fill_slot(b, &b->slots[j]) != 0) return -1;
+                int rc = start_ready(r);
+                if (rc != MPI_SUCCESS) c->mpi_rc = rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static int on_node(void *ud, const char *name, const dm_tensor *out, const dm_tensor *grad,
+                   int after)
+{
+    (void)name; (void)out; (void)grad;
+    walk_ctx *c = ud;
+    if (!after || c->mpi_rc != MPI_SUCCESS) return 0;
+    for (int i = 0; i < c->nr; i++) {
+        int rc = progress(c->r[i], 0);
+        if (rc != MPI_SUCCESS) { c->mpi_rc = rc; break; }
+    }
+    return 0;
+}
+
+/* ddp_backward(t, gradient|nil, retain_graph, reducer, ...): t:backward() with every
+   reducer's gradients averaged across the ranks, overlapped with the walk */
+static int d_ddp_backward(lua_State *L)
+{
+    const char *fn = "backward";
+    need_group(L, fn);
+    dm_tensor *t = lb_check(L, 1);
+    dm_tensor *g = lb_opt(L, 2);
+    int retain = lua_toboolean(L, 3);
+    int nr = lua_gettop(L) - 3;
+    if (nr < 1 || nr > 64) return luaL_error(L, "%s: expected 1 to 64 reducers", fn);
+    reducer *rs[64];
+    for (int i = 0; i < nr; i++) {
+        rs[i] = luaL_checkudata(L, 4 + i, LB_REDUCER);
+        rs[i]->next_start = rs[i]->next_bcast = 0;
+        for (int k = 0; k < rs[i]->nb; k++) {
+            rs[i]->b[k].ready = 0;
+            rs[i]->b[k].state = 0;
+            for (int j = 0; j < rs[i]->b[k].nslots; j++) rs[i]->b[k].slots[j].seen = 0;
+        }
+    }
+    walk_ctx c = { rs, nr, MPI_SUCCESS };
+    dm_backward_hooks h = { on_node, on_leaf, &c };
+    lua_State *prev = lb_walk_L;
+    lb_walk_L = L;
+    int rc = dm_backward_ex(t, g, retain, g_size > 1 ? &h : NULL);
+    lb_walk_L = prev;
+    char msg[512] = "";
+    if (rc != 0) snprintf(msg, sizeof msg, "%s", dm_errmsg());
+    if (g_size > 1) {
+        /* the rest: slots no gradient reached (their .grad, or zeros), then wait for all;
+           done even after a failed walk, so the other ranks are not left waiting */
+        for (int i = 0; i < nr && c.mpi_rc == MPI_SUCCESS; i++) {
+            reducer *r = rs[i];
+            for (int k = 0; k < r->nb; k++)
+                for (int j = 0; j < r->b[k].nslots; j++)
+                    if (!r->b[k].slots[j].seen && fill_slot(&r->b[k], &r->b[k].slots[j]) != 0
+                        && !msg[0])
+                        snprintf(msg, sizeof msg, "%s", dm_errmsg());
+            int mrc = start_ready(r);
+            if (mrc == MPI_SUCCESS) mrc = progress(r, 1);
+            if (mrc != MPI_SUCCESS) c.mpi_rc = mrc;
+        }
+        if (c.mpi_rc != MPI_SUCCESS) { g_broken = 1; return mpi_fail(L, fn, c.mpi_rc); }
+        /* every gradient takes its bucket's values (those without one: the Lua side) */
+        for (int i = 0; i < nr; i++) {
+            reducer *r = rs[i];
+            for (int k = 0; k < r->nb; k++) {
+                rbucket *b = &r->b[k];
+                size_t es = dm_dtype_size(b->dt);
+                for (int j = 0; j < b->nslots; j++) {
+                    rslot *s = &b->slots[j];
+                    dm_tensor *gr = s->p->grad;
+                    if (!gr) continue;
+                    if (gr->dtype == b->dt && dm_is_contiguous(gr)) {
+                        memcpy(dm_data_ptr(gr), b->data + s->off * (int64_t)es, (size_t)s->n * es);
+                    } else {
+                        dm_tensor *v = slot_view(b, s);
+                        if ((!v || dm_copy_(gr, v) != 0) && !msg[0])
+                            snprintf(msg, sizeof msg, "%s", dm_errmsg());
+                        dm_tensor_release(v);
+                    }
+                }
+            }
+        }
+    }
+    if (msg[0]) return luaL_error(L, "backward: %s", msg);
+    return 0;
+}
+
 static const luaL_Reg dist_fns[] = {
+    { "reducer", d_reducer }, { "ddp_backward", d_ddp_backward },
     { "available", d_available }, { "init", d_init }, { "is_initialized", d_is_initialized },
     { "rank", d_rank }, { "size", d_size }, { "ctrl", d_ctrl }, { "finalize", d_finalize },
     { "abort", d_abort }, { "broken", d_broken }, { "barrier", d_barrier },

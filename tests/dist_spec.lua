@@ -214,6 +214,13 @@ describe("dm.distributed", function ()
                      "parameters after 25 steps" })
   end)
 
+  it("the same with the gradients averaged after the walk instead of during it", function ()
+    local out, rc = mpirun(3, "ddp_equiv.lua", "unequal after")
+    assert.are.equal(0, rc, out)
+    all_ok(out, 3, { "step-1 gradients", "bit-identical parameters on every rank after every step",
+                     "parameters after 25 steps" })
+  end)
+
   it("DDP checks the model on every rank; no_sync, module. prefix, buffers", function ()
     local out, rc = mpirun(3, "ddp_misc.lua")
     assert.are.equal(0, rc, out)

@@ -44,16 +44,54 @@ local function sync_pending ()
   for _, ddp in ipairs(list) do ddp:_sync_gradients() end
 end
 
+-- the arguments of t:backward([gradient] [, {gradient =, retain_graph =}]) when they are
+-- well formed (else nil: the plain backward then raises its own error)
+local function backward_args (a, b)
+  local g, opts
+  if check.is_tensor(a) then g, opts = a, b
+  elseif type(a) == "table" then opts = a
+  elseif a ~= nil then return nil end
+  if opts == nil then return true, g, false end
+  if type(opts) ~= "table" or getmetatable(opts) ~= nil then return nil end
+  for k in next, opts do
+    if k ~= "gradient" and k ~= "retain_graph" then return nil end
+  end
+  local og = rawget(opts, "gradient")
+  if og ~= nil then
+    if not check.is_tensor(og) then return nil end
+    g = og
+  end
+  return true, g, rawget(opts, "retain_graph") and true or false
+end
+
 local function wrap_backward ()
   if wrapped then return end
   wrapped = true
   local Tensor = core.Tensor
   local raw = Tensor.backward
+  local D = core._dist
   --- backward (with DistributedDataParallel: averages the gradients of the models a forward
-  --- in grad mode queued, across the ranks, when the walk is done)
-  local function backward (t, ...)
-    raw(t, ...)
-    if pending[1] then sync_pending() end
+  --- in grad mode queued, across the ranks, overlapped with the walk)
+  local function backward (t, a, b)
+    if pending[1] == nil then return raw(t, a, b) end
+    local ok, g, retain = backward_args(a, b)
+    local overlap = ok and D.ddp_backward ~= nil
+    for _, d in ipairs(pending) do
+      if not d._reducer or d._overlap == false then overlap = false end
+    end
+    if not overlap then
+      raw(t, a, b)
+      return sync_pending()
+    end
+    local list = pending
+    pending = {}
+    local reducers, count = {}, 0
+    for i, d in ipairs(list) do reducers[i] = d._reducer; count = count + d._grad_numel end
+    local d = dist()
+    local hok, err = pcall(d._header, "DistributedDataParallel", d._CODES.ddp_step, count)
+    if not hok then error(err, 0) end
+    D.ddp_backward(t, g, retain, table.unpack(reducers))
+    for _, m in ipairs(list) do m:_fill_missing_grads() end
   end
   Tensor.backward = backward
 end
@@ -192,6 +230,13 @@ function DDP.__init (self, model, opts)
   end
   self._buckets = buckets
   self._grad_numel = total
+  -- the C side of the overlapped sync (nil without MPI); ddp._overlap = false syncs after
+  -- the walk instead (for comparison)
+  if core._dist.reducer and self.world_size > 1 and #buckets > 0 then
+    local specs = {}
+    for i, b in ipairs(buckets) do specs[i] = { buf = b.buf, params = b.params } end
+    self._reducer = core._dist.reducer(specs)
+  end
   wrap_backward()
 end
 
@@ -237,6 +282,15 @@ function DDP._sync_gradients (self)
       end
     end
   end)
+end
+
+-- after an overlapped sync: parameters without a .grad take their bucket's average
+function DDP._fill_missing_grads (self)
+  for _, b in ipairs(self._buckets) do
+    for k, p in ipairs(b.params) do
+      if p.grad == nil then p.grad = b.views[k]:clone() end
+    end
+  end
 end
 
 local guard_mt = {
