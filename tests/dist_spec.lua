@@ -239,6 +239,27 @@ describe("dm.distributed", function ()
     end
   end)
 
+  -- the example, short (not under BLAS=0, where it would take minutes)
+  if os.getenv("DM_BLAS") ~= "0" then
+    it("examples/ddp_mnist.lua trains on 2 ranks, rank 0 reports and saves", function ()
+      local file = os.tmpname()
+      local root = DIR .. "../../"
+      local out, rc = run(("%s timeout 300 mpirun -np 2 --oversubscribe %s %sexamples/ddp_mnist.lua " ..
+                           "1 2000 %s 2000"):format(ENV, LUA, root, file .. ".safetensors"))
+      assert.are.equal(0, rc, out)
+      assert.truthy(out:find("2000 training images on 2 ranks, 2000 test images", 1, true), out)
+      local acc = tonumber(out:match("Test accuracy: ([%d.]+)%% after 1 epochs"))
+      assert(acc and acc >= 60, out)
+      local _, n = out:gsub("Test accuracy", "")
+      assert.are.equal(1, n)                  -- rank 0 only
+      local sd = assert(dm.io.load(file .. ".safetensors"))
+      assert.truthy(sd["0.weight"])
+      assert.is_nil(sd["module.0.weight"])
+      os.remove(file .. ".safetensors")
+      os.remove(file)
+    end)
+  end
+
   it("a rank that dies ends the job with an error, not a hang", function ()
     for _, how in ipairs({ "kill", "exit" }) do
       local out, rc = mpirun(3, "die.lua", how)
