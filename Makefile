@@ -378,6 +378,13 @@ bench: all
 	DM_BENCH_SGEMM=$(if $(filter 0,$(BLAS)),,$(abspath $(BUILDDIR))/bench/sgemm) \
 	    ./deepmoon bench/run.lua
 
+# (j) data-parallel training over MPI (bench/dist.lua): 1 process against 2 ranks of one
+# thread each on the MLP of (b), the cost of one gradient average over shared memory and TCP,
+# and the projected scaling; prints a table and records it in BENCHMARKS.md.  Needs MPI.
+.PHONY: bench-dist
+bench-dist: all
+	./deepmoon bench/dist.lua
+
 clean:
 	rm -rf $(sort build build-asan build-noblas build-asan-noblas build-tsan build-nompi build-noblas-nompi $(BUILDDIR))
 

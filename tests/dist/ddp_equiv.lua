@@ -2,8 +2,8 @@
 -- the same process also trains a plain copy on the mean of the per-shard mean losses (the
 -- whole batch when shards are equal).  Step 1's gradients agree to 1e-5 relative, the
 -- parameters after 25 SGD-momentum steps to 1e-5; and every rank's parameters are
--- bit-identical after every step.  arg[1]: "equal" or "unequal" shards; arg[2]: "after" to
--- average the gradients after the backward walk rather than overlapped with it.
+-- bit-identical after every step.  arg[1]: "equal" or "unequal" shards; arg[2]: "overlap" to
+-- average the gradients overlapped with the backward walk (ddp.overlap) rather than after it.
 local dm = require "deepmoon"
 local nn, optim = dm.nn, dm.optim
 local dist = dm.distributed
@@ -42,9 +42,12 @@ local model = build()
 if rank ~= 0 then dm.no_grad(function () for p in model:parameters() do p:add_(1) end end) end
 local ddp = nn.parallel.DistributedDataParallel(model, { bucket_cap_mb = 0.0005 })
 assert(#ddp._buckets > 1, "several buckets")
--- arg[2] = "after": average after the walk instead of overlapped with it
-if arg[2] == "after" then ddp._overlap = false
-elseif world > 1 then assert(ddp._reducer, "the overlapped sync is available") end
+-- arg[2] = "overlap": average overlapped with the backward walk (ddp.overlap)
+assert(ddp.overlap == false)
+if arg[2] == "overlap" then
+  ddp.overlap = true
+  if world > 1 then assert(ddp._reducer, "the overlapped sync is available") end
+end
 local ref = build()
 local opt = optim.SGD(ddp:parameters(), { lr = 0.1, momentum = 0.9 })
 local ropt = optim.SGD(ref:parameters(), { lr = 0.1, momentum = 0.9 })

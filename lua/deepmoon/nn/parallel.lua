@@ -17,9 +17,15 @@
 --
 -- Gradients are averaged when backward returns (loss:backward() after a forward through the
 -- wrapper in grad mode): the parameters' gradients, in buckets of about bucket_cap_mb, are
--- summed on rank 0 in a fixed order, divided by the world size and broadcast, so every rank
--- holds bit-identical gradients -- and, with the same optimizer, bit-identical parameters
--- after every step.
+-- summed on rank 0, divided by the world size and broadcast, so every rank holds rank 0's
+-- bytes -- bit-identical gradients by construction, whatever algorithm Open MPI picks for
+-- the sum -- and, with the same optimizer, bit-identical parameters after every step.
+-- ddp.overlap = true (a deepmoon switch, off by default) starts each bucket's average while
+-- the backward walk goes on, as soon as its gradients are final (engine callbacks; the
+-- requests are polled at each node, since Open MPI has no progress thread).  It pays only
+-- where the transfer runs beside the computation (a network card); over shared memory the
+-- copies are the CPU's own work and Open MPI's nonblocking collectives were slower than its
+-- blocking ones (BENCHMARKS.md, (j)).
 
 local core = require "deepmoon.core"
 local check = require "deepmoon.check"
@@ -77,7 +83,7 @@ local function wrap_backward ()
     local ok, g, retain = backward_args(a, b)
     local overlap = ok and D.ddp_backward ~= nil
     for _, d in ipairs(pending) do
-      if not d._reducer or d._overlap == false then overlap = false end
+      if not d._reducer or not d.overlap then overlap = false end
     end
     if not overlap then
       raw(t, a, b)
@@ -230,8 +236,8 @@ function DDP.__init (self, model, opts)
   end
   self._buckets = buckets
   self._grad_numel = total
-  -- the C side of the overlapped sync (nil without MPI); ddp._overlap = false syncs after
-  -- the walk instead (for comparison)
+  -- the C side of the overlapped sync (nil without MPI), used when ddp.overlap is true
+  self.overlap = false
   if core._dist.reducer and self.world_size > 1 and #buckets > 0 then
     local specs = {}
     for i, b in ipairs(buckets) do specs[i] = { buf = b.buf, params = b.params } end
