@@ -29,6 +29,7 @@ local M = {}
 --- Give it to data.DataLoader as {sampler = s}; call s:set_epoch(e) before each epoch.
 local DistributedSampler = {}
 local DS = {}
+local LIST_LIMIT = 1 << 26       -- indices per rank a Lua list may hold here
 
 local OPTIONS = { num_replicas = "number", rank = "number", shuffle = "boolean",
                   seed = "number", drop_last = "boolean" }
@@ -85,6 +86,10 @@ end
 --- The indices (1-based) of this rank for the current epoch, as a list.
 function DS.indices (self)
   local n = dataset.length(self.dataset, "DistributedSampler")
+  if self.num_samples > LIST_LIMIT or n > LIST_LIMIT * 4 then
+    error(("DistributedSampler: %d samples (%d per rank) are too many for a list of indices")
+          :format(n, self.num_samples), 2)
+  end
   local base
   if self.shuffle then
     local g = core.Generator(self.seed + self.epoch)
