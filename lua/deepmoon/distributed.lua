@@ -108,7 +108,7 @@ local function get_op (fn, opts, level)
   if opts == nil then return "sum" end
   local op = opts
   if type(opts) == "table" then
-    for k in pairs(opts) do
+    for k in next, opts do
       if k ~= "op" and k ~= "group" and k ~= "async_op" then
         error(("%s: unknown option '%s' (expected op)"):format(fn, tostring(k)), level + 1)
       end
@@ -182,7 +182,7 @@ function M.init_process_group (backend, opts)
   local rank, size = D.init()
   state.rank, state.size = rank, size
   if opts then
-    for k, v in pairs(opts) do
+    for k, v in next, opts do
       if k == "rank" or k == "world_size" then
         local have = k == "rank" and rank or size
         if v ~= -1 and v ~= have then
