@@ -200,6 +200,14 @@ $(OBJDIR)/bindings/embed.o: BIND_CFLAGS += -I$(OBJDIR)/gen
 # MPI: the binding's dist.c and what links the binding (target-specific, so the core library
 # and the C tests never link Open MPI)
 $(OBJDIR)/bindings/dist.o: BIND_CFLAGS += $(MPI_CFLAGS)
+# with MPI on, a plain `make` installs Open MPI first when it is missing (tools/deps.sh; the
+# flags above are read when dist.c compiles, after that)
+ifeq ($(MPI),1)
+$(OBJDIR)/bindings/dist.o: | mpi-deps
+.PHONY: mpi-deps
+mpi-deps:
+	@$(PKG_CONFIG) --exists ompi-c 2>/dev/null || command -v mpicc > /dev/null 2>&1 || tools/deps.sh
+endif
 $(MODULE) $(EMBED_BIN) $(BUILDDIR)/tests/test_threads install: BLAS_LIBS += $(MPI_LIBS)
 
 $(LIB_LUA_A): $(CORE_OBJ) $(BIND_OBJ)
