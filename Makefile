@@ -19,7 +19,17 @@ ifeq ($(TSAN),1)
   override BLAS := 0
   BUILDDIR ?= build-tsan
 endif
-BUILDDIR ?= build$(if $(filter 1,$(SANITIZE)),-asan)$(if $(filter 0,$(BLAS)),-noblas)
+# MPI (data-parallel training, bindings/dist.c): on by default; MPI=0 builds without it (objects
+# in build-nompi/).  The sanitizer and ThreadSanitizer builds leave it out: Open MPI's own
+# allocations and threads are not ours to report, so the MPI specs skip there (see tests/dist_spec.lua)
+MPI ?= 1
+ifneq ($(filter 1,$(SANITIZE) $(TSAN)),)
+  override MPI := 0
+  MPI_SUFFIX :=
+else
+  MPI_SUFFIX := $(if $(filter 0,$(MPI)),-nompi)
+endif
+BUILDDIR ?= build$(if $(filter 1,$(SANITIZE)),-asan)$(if $(filter 0,$(BLAS)),-noblas)$(MPI_SUFFIX)
 
 CC       ?= cc
 AR       ?= ar
@@ -51,6 +61,11 @@ endif
 # zlib: the IDX reader (core/idx.c) reads gzipped files (MNIST's .gz) through it
 ZLIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags zlib)
 ZLIB_LIBS   = $(shell $(PKG_CONFIG) --libs zlib)
+# Open MPI: only bindings/dist.c includes mpi.h; only what links the binding links -lmpi
+ifeq ($(MPI),1)
+  MPI_CFLAGS = -DDM_USE_MPI=1 $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || mpicc --showme:compile)
+  MPI_LIBS   = $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null || mpicc --showme:link)
+endif
 LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua5.4)
 LUA_LIBS   = $(shell $(PKG_CONFIG) --libs lua5.4)
 # GNU readline gives the prompt line editing, history and Tab completion; it is used when
@@ -181,6 +196,19 @@ $(LUA_SRC_H): $(LUA_MODS) $(LUA_LIST) tools/embed_lua.sh
 
 $(OBJDIR)/bindings/embed.o: $(LUA_SRC_H)
 $(OBJDIR)/bindings/embed.o: BIND_CFLAGS += -I$(OBJDIR)/gen
+
+# MPI: the binding's dist.c and what links the binding (target-specific, so the core library
+# and the C tests never link Open MPI)
+$(OBJDIR)/bindings/dist.o: BIND_CFLAGS += $(MPI_CFLAGS)
+# with MPI on, a plain `make` installs Open MPI first when it is missing (tools/deps.sh; the
+# flags above are read when dist.c compiles, after that)
+ifeq ($(MPI),1)
+$(OBJDIR)/bindings/dist.o: | mpi-deps
+.PHONY: mpi-deps
+mpi-deps:
+	@$(PKG_CONFIG) --exists ompi-c 2>/dev/null || command -v mpicc > /dev/null 2>&1 || tools/deps.sh
+endif
+$(MODULE) $(EMBED_BIN) $(BUILDDIR)/tests/test_threads install: BLAS_LIBS += $(MPI_LIBS)
 
 $(LIB_LUA_A): $(CORE_OBJ) $(BIND_OBJ)
 	@mkdir -p $(@D)
@@ -365,8 +393,15 @@ bench: all
 	DM_BENCH_SGEMM=$(if $(filter 0,$(BLAS)),,$(abspath $(BUILDDIR))/bench/sgemm) \
 	    ./deepmoon bench/run.lua
 
+# (j) data-parallel training over MPI (bench/dist.lua): 1 process against 2 ranks of one
+# thread each on the MLP of (b), the cost of one gradient average over shared memory and TCP,
+# and the projected scaling; prints a table and records it in BENCHMARKS.md.  Needs MPI.
+.PHONY: bench-dist
+bench-dist: all
+	./deepmoon bench/dist.lua
+
 clean:
-	rm -rf $(sort build build-asan build-noblas build-asan-noblas build-tsan $(BUILDDIR))
+	rm -rf $(sort build build-asan build-noblas build-asan-noblas build-tsan build-nompi build-noblas-nompi $(BUILDDIR))
 
 # ---- install ---------------------------------------------------------------------------
 # make install PREFIX=/usr/local DESTDIR=   installs

@@ -112,5 +112,7 @@ void lb_open_embedding(lua_State *L, int methods, int module);
 /* the Lua state a backward walk runs in (set by the functions that start one, for the hooks
    and custom nodes written in Lua that it calls: bindings/autograd.c) */
 extern DM_LB_TLS lua_State *lb_walk_L;
+/* core._dist: the MPI layer of deepmoon.distributed (dist.c; stubs without MPI) */
+void lb_open_dist(lua_State *L, int methods, int module);
 
 #endif

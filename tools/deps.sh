@@ -18,6 +18,11 @@ PACKAGES="$PACKAGES dataset-fashion-mnist"
 # the character language model (examples/char_lm.lua, tests/examples_seq_spec.lua) reads the
 # fortune cookie texts under /usr/share/games/fortunes
 PACKAGES="$PACKAGES fortunes"
+# data-parallel training (bindings/dist.c, tests/dist_spec.lua): Open MPI, unless the build
+# leaves it out (make MPI=0; make exports the setting to this script)
+if [ "${MPI:-1}" != 0 ]; then
+    PACKAGES="$PACKAGES openmpi-bin libopenmpi-dev"
+fi
 
 installed () {
     dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'

@@ -53,6 +53,8 @@ local lazy = {
   vision = function () return require "deepmoon.data.vision" end,
   transforms = function () return require "deepmoon.data.transforms" end,
 }
+-- data.DistributedSampler: each rank's share of a dataset (data/sampler.lua)
+lazy.DistributedSampler = function () return require("deepmoon.data.sampler").DistributedSampler end
 return setmetatable(data, { __index = function (t, k)
   local load = lazy[k]
   if not load then return nil end

@@ -35,13 +35,16 @@ M.NAMESPACES = {
   { "autograd", "deepmoon.autograd" },         -- skipped where a module is absent
   { "nn.utils", "deepmoon.nn.grad_utils" },
   { "data.transforms", "deepmoon.data.transforms" },
+  { "distributed", "deepmoon.distributed" },
+  { "nn.parallel", "deepmoon.nn.parallel" },
 }
 
 -- names that load on first use, so pairs() does not see them until then
 M.LAZY = {
-  dm = { "nn", "optim", "data", "init", "plot", "progress" },
+  dm = { "nn", "optim", "data", "init", "plot", "progress", "distributed" },
   ["nn.init"] = { "lsuv_", "recommend", "diagnose", "compare" },
-  data = { "read_csv", "standardize", "train_test_split", "csv", "prep", "FashionMNIST", "transforms" },
+  data = { "read_csv", "standardize", "train_test_split", "csv", "prep", "FashionMNIST", "transforms",
+           "DistributedSampler" },
 }
 
 -- other spellings of a namespace

@@ -131,6 +131,8 @@ function dm.enable_grad (fn, ...) return grad_mode(true, fn, ...) end
 local submodules = { nn = "deepmoon.nn", optim = "deepmoon.optim", data = "deepmoon.data",
                      init = "deepmoon.nn.init", plot = "deepmoon.plot",
                      progress = "deepmoon.progress" }
+-- dm.distributed: data-parallel training over MPI (deepmoon.distributed)
+submodules.distributed = "deepmoon.distributed"
 setmetatable(dm, {
   __index = function (t, k)
     local name = submodules[k]

@@ -40,6 +40,9 @@ end
 
 -- nn.utils: gradient clipping, parameters <-> one vector
 nn.utils = require "deepmoon.nn.grad_utils"
+-- nn.parallel: DistributedDataParallel (data-parallel training over MPI, deepmoon.distributed)
+nn.parallel = require "deepmoon.nn.parallel"
+nn.utils.consume_prefix_in_state_dict_if_present = nn.parallel._consume_prefix_in_state_dict_if_present
 
 -- nn.init is written separately (deepmoon.nn.init) and loaded when first used
 setmetatable(nn, {

@@ -286,6 +286,8 @@ end
 local OPTIONS = { batch_size = true, shuffle = "boolean", drop_last = "boolean",
                   generator = "generator", collate_fn = "callable", num_workers = true,
                   pin_memory = "boolean" }
+-- sampler (data.DistributedSampler, or a list of indices): the loader reads ds through it
+OPTIONS.sampler = true
 
 local function new (ds, ...)
   local opts = {}
@@ -318,6 +320,10 @@ local function new (ds, ...)
     ds = dataset.TensorDataset(ds)
   elseif type(ds) ~= "table" and type(ds) ~= "userdata" then
     fail("DataLoader: expected a dataset, got %s", typename(ds))
+  end
+  if opts.sampler ~= nil then
+    if opts.shuffle then fail("DataLoader: sampler option is mutually exclusive with shuffle") end
+    ds = require("deepmoon.data.sampler")._sampled(ds, opts.sampler)
   end
   length(ds, "DataLoader")
   local bs = opts.batch_size

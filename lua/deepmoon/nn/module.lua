@@ -762,6 +762,8 @@ function M.state_dict_from (names, map)
   sd_order[sd] = { table.unpack(names) }
   return sd
 end
+-- a state_dict's key order set anew (nn.utils.consume_prefix_in_state_dict_if_present)
+function M._set_state_dict_order (sd, names) sd_order[sd] = { table.unpack(names) } end
 
 -- (name, tensor) of everything state_dict holds, in PyTorch's order: each module's
 -- parameters, then its persistent buffers, then its children's, recursively

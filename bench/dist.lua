@@ -1,0 +1,206 @@
+--- bench/dist.lua: (j), data-parallel throughput over MPI (`make bench-dist`).
+--
+--   ./deepmoon bench/dist.lua                 runs everything below through mpirun and prints
+--                                             a markdown table and the scaling projection
+--   mpirun -np N ./deepmoon bench/dist.lua mlp BATCH [after|overlap [BUCKET_CAP_MB]]
+--                                             one measurement (rank 0 prints key=value)
+--   mpirun -np 2 ./deepmoon bench/dist.lua allreduce
+--
+-- The workload is (b) of bench/workloads.lua (784-512-512-10 ReLU MLP, cross-entropy, SGD
+-- momentum 0.9) with BATCH samples per rank, one BLAS thread per rank; samples/s summed over
+-- the ranks in the best window of 10 steps over ~3 s (the machine is shared).  "after"
+-- averages the gradients after the backward walk instead of overlapped with it; the
+-- difference is what the overlap buys.  allreduce: the time of one average of the MLP's
+-- gradients (2.7 MB of float32) as DistributedDataParallel does it (reduce to rank 0, then
+-- broadcast), over shared memory and over TCP: the best of 25 and the median.
+
+local dm = require "deepmoon"
+local nn, optim = dm.nn, dm.optim
+local clock = dm.clock
+
+local function mlp_model ()
+  return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                       nn.Linear(512, 10))
+end
+
+local function measure_mlp (batch, after, cap)
+  local dist = dm.distributed
+  dist.init_process_group("mpi")
+  dm.set_num_threads(tonumber(os.getenv("OPENBLAS_NUM_THREADS") or "1") or 1)
+  local rank, world = dist.get_rank(), dist.get_world_size()
+  dm.manual_seed(rank)
+  local nbatches = 16
+  local xs, ys = {}, {}
+  for k = 1, nbatches do
+    xs[k] = dm.randn(batch, 784)
+    ys[k] = ((dm.rand(batch) * 10):floor() + 1):long()
+  end
+  dm.manual_seed(0)
+  local model = mlp_model()
+  if world > 1 then
+    model = nn.parallel.DistributedDataParallel(model, { bucket_cap_mb = cap or 25 })
+    model.overlap = not after
+  end
+  local criterion = nn.CrossEntropyLoss()
+  local opt = optim.SGD(model:parameters(), { lr = 0.01, momentum = 0.9 })
+  local function step (k)
+    local i = k % nbatches + 1
+    opt:zero_grad()
+    criterion(model(xs[i]), ys[i]):backward()
+    opt:step()
+  end
+  for k = 1, 5 do step(k) end
+  local steps, best = 0, math.huge
+  local t0 = clock()
+  repeat
+    dist.barrier()
+    local w0 = clock()
+    for _ = 1, 10 do step(steps); steps = steps + 1 end
+    local w = dm.tensor({ clock() - w0 })
+    dist.all_reduce(w, { op = "max" })         -- the slowest rank's window
+    best = math.min(best, w:item())
+    local go = dm.tensor({ clock() - t0 > 3.0 and 1 or 0 })
+    dist.all_reduce(go, { op = "max" })
+  until go:item() == 1
+  if rank == 0 then
+    print(("ranks=%d batch=%d sync=%s samples_per_s=%.1f step_ms=%.3f"):format(world, batch,
+          world == 1 and "none" or (after and "after" or "overlap"), 10 * batch * world / best,
+          1000 * best / 10))
+  end
+  dist.destroy_process_group()
+end
+
+local function measure_allreduce ()
+  local dist = dm.distributed
+  dist.init_process_group("mpi")
+  local rank = dist.get_rank()
+  local n = 0
+  for p in mlp_model():parameters() do n = n + p:numel() end
+  local t = dm.randn(n)
+  local times = {}
+  for k = 1, 25 do
+    dist.barrier()
+    local t0 = clock()
+    dm._dist.all_reduce(t, "avg")               -- as the DDP buckets do (no header)
+    times[k] = clock() - t0
+  end
+  table.sort(times)
+  local b = dm.tensor({ times[1], times[13] })
+  dist.all_reduce(b, { op = "max" })
+  if rank == 0 then
+    print(("allreduce_bytes=%d allreduce_ms=%.3f allreduce_median_ms=%.3f"):format(4 * n,
+          1000 * b[1]:item(), 1000 * b[2]:item()))
+  end
+  dist.destroy_process_group()
+end
+
+local mode = arg[1]
+if mode == "mlp" then return measure_mlp(tonumber(arg[2]) or 128, arg[3] == "after", tonumber(arg[4])) end
+if mode == "allreduce" then return measure_allreduce() end
+
+-- ---- the driver: every measurement in its own mpirun, then the table ---------------------
+local here = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
+local root = here .. "../"
+local ENV = "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 "
+local function run (np, args, mca)
+  local cmd = ("%s timeout 120 mpirun -np %d --oversubscribe %s %sdeepmoon %sdist.lua %s 2>&1")
+              :format(ENV, np, mca or "", root, here, args)
+  io.stderr:write("bench-dist: mpirun -np ", np, " ", mca or "", " ", args, "\n")
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  local kv = {}
+  for k, v in out:gmatch("([%w_]+)=([%w_.]+)") do kv[k] = tonumber(v) or v end
+  if not next(kv) then error("bench-dist: no result from " .. cmd .. ":\n" .. out, 0) end
+  return kv
+end
+
+local lines = {}
+local function out (s) lines[#lines + 1] = s or "" end
+local r = {}
+r.one128 = run(1, "mlp 128")
+r.two128 = run(2, "mlp 128 after")
+r.two128_ov = run(2, "mlp 128 overlap")
+r.two128_ov_small = run(2, "mlp 128 overlap 0.5")
+r.one64 = run(1, "mlp 64")
+r.two64 = run(2, "mlp 64 after")
+r.ar_shm = run(2, "allreduce")
+r.ar_tcp = run(2, "allreduce", "--mca btl tcp,self")
+
+local function ratio (a, b) return ("%.2fx"):format(a.samples_per_s / b.samples_per_s) end
+local function line (what, x, base)
+  out(("| %s | %.0f | %.2f ms | %s |"):format(what, x.samples_per_s, x.step_ms, ratio(x, base)))
+end
+out("| (j) data-parallel MLP (b), 1 BLAS thread per rank | samples/s | step | vs 1 process |")
+out("|---|---|---|---|")
+line("1 process, batch 128", r.one128, r.one128)
+line("2 ranks, batch 128 each (sync after the walk, the default)", r.two128, r.one128)
+line("2 ranks, batch 128 each, ddp.overlap (1 bucket of 25 MB)", r.two128_ov, r.one128)
+line("2 ranks, batch 128 each, ddp.overlap, buckets of 0.5 MB", r.two128_ov_small, r.one128)
+line("1 process, batch 64", r.one64, r.one64)
+line("2 ranks, batch 64 each", r.two64, r.one64)
+out()
+out(("- communication per step (2 ranks, batch 128: the step time over 1 process's): %.2f ms"):format(
+  r.two128.step_ms - r.one128.step_ms))
+out(("- one average of the MLP's gradients (%.2f MB; best of 25, median in brackets): " ..
+     "%.3f ms (%.3f) over shared memory, %.3f ms (%.3f) over TCP (loopback)"):format(
+     r.ar_shm.allreduce_bytes / 1e6, r.ar_shm.allreduce_ms, r.ar_shm.allreduce_median_ms,
+     r.ar_tcp.allreduce_ms, r.ar_tcp.allreduce_median_ms))
+
+-- projection: p machines on 10 Gbit/s, ring allreduce 2 (p - 1) / p x bytes / bandwidth plus
+-- a latency of 2 (p - 1) x 50 us, with no overlap; compute per step as measured (1 process,
+-- batch 128 per machine)
+local BW = 10e9 / 8
+local function project (name, bytes, compute_ms)
+  out()
+  out(("Projection, %s (%.2f MB of gradients, %.2f ms compute per step of 128):"):format(
+    name, bytes / 1e6, compute_ms))
+  out("| machines | allreduce | step | speed-up | efficiency |")
+  out("|---|---|---|---|---|")
+  for _, p in ipairs({ 2, 8, 64 }) do
+    local c = 1000 * (2 * (p - 1) / p * bytes / BW + 2 * (p - 1) * 50e-6)
+    local step = compute_ms + c
+    out(("| %d | %.2f ms | %.2f ms | %.1fx | %.0f%% |"):format(p, c, step,
+      p * compute_ms / step, 100 * compute_ms / step))
+  end
+end
+project("MLP (b)", r.ar_shm.allreduce_bytes, r.one128.step_ms)
+-- LeNet-5 (61 706 parameters, 0.25 MB): its compute per step is not measured here, so only
+-- the communication: data parallelism pays while compute per step stays well above it
+do
+  local bytes = 61706 * 4
+  out()
+  out("LeNet-5 (0.25 MB of gradients): allreduce per step on 10 Gbit/s")
+  out("| machines | allreduce |")
+  out("|---|---|")
+  for _, p in ipairs({ 2, 8, 64 }) do
+    out(("| %d | %.2f ms |"):format(p, 1000 * (2 * (p - 1) / p * bytes / BW + 2 * (p - 1) * 50e-6)))
+  end
+end
+
+local report = table.concat(lines, "\n")
+print(report)
+
+-- recorded in BENCHMARKS.md between its own markers (make bench keeps its block apart)
+local path = root .. "BENCHMARKS.md"
+local BEGIN, END = "<!-- make bench-dist: begin -->", "<!-- make bench-dist: end -->"
+local f = io.open(path, "r")
+local text = f and f:read("a") or "# Benchmarks\n\n"
+if f then f:close() end
+local cpu = "?"
+for l in io.lines("/proc/cpuinfo") do
+  local m = l:match("^model name%s*:%s*(.+)")
+  if m then cpu = m; break end
+end
+local np = io.popen("nproc"):read("l")
+local block = ("%s\n%s, %s cores, load average %s; Open MPI %s\n\n%s\n%s"):format(BEGIN,
+  os.date("!%Y-%m-%d %H:%M UTC"), np, io.open("/proc/loadavg"):read("l"):match("^(%S+)"),
+  (io.popen("mpirun --version 2>/dev/null"):read("l") or "?"):match("[%d.]+$") or "?", report, END)
+local i = text:find(BEGIN, 1, true)
+local k, l = text:find(END, 1, true)
+if i and k and k > i then text = text:sub(1, i - 1) .. block .. text:sub(l + 1)
+else text = text .. "\n" .. block .. "\n" end
+f = assert(io.open(path, "w"))
+f:write(text)
+f:close()
+io.stderr:write("bench-dist: recorded in BENCHMARKS.md\n")
