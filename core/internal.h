@@ -245,6 +245,10 @@ typedef enum {
     /* adaptive pools (adaptive max: saved[0] its indices, the max pool rule), max_unpool2d
        (saved[0]: the 0-based indices into each output plane) (pool.c) */
     DM_OP_ADAPTIVE_AVG_POOL2D, DM_OP_ADAPTIVE_MAX_POOL2D, DM_OP_MAX_UNPOOL2D,
+    /* one recurrent layer in one direction over a whole sequence (rnn.c; sub: dm_rnn_mode
+       + 4 x reverse); in {x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr}, saved[0] the output,
+       saved[1] the gates per step, saved[2] the batch sizes (int64 [T]) */
+    DM_OP_RNN,
     DM_OP_COUNT
 } dm_op;
 
@@ -369,6 +373,11 @@ typedef union {
         int32_t k[2], s[2], p[2];
         int32_t divisor;          /* divisor_override, 0: none */
     } pool;
+    struct {                      /* rnn_layer */
+        int64_t nsteps;           /* T, the steps */
+        int64_t hidden;           /* H, the gates' width (the state's is h0's) */
+        int proj;                 /* LSTM: w_hr given (proj_size) */
+    } rnn;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -515,6 +524,7 @@ int dm__bw_index_put(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_masked_fill(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_rnn(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
    PyTorch's message (autograd.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);

@@ -1,0 +1,202 @@
+/* rnn_gen.h -- one recurrent layer in one direction, forward and backward through time, for
+ * one floating type; included by rnn.c once per type (T the element type, S its suffix,
+ * TEXP / TTANH its exp and tanh, GEMM the device table's gemm of that type).
+ *
+ * Layout (rnn.c explains it): time-major packed rows, step t holding rows off[t] ..
+ * off[t] + bs[t] (the first bs[t] sequences of the batch), so a padded batch is the case
+ * bs[t] = B for every t.  G gates of H each: RNN 1, LSTM 4 (i, f, g, o), GRU 3 (r, z, n).
+ * The workspace ws ([N x W], saved for backward) holds per row:
+ *   LSTM: i f g o (after their activations) | c_t | (proj) h_t before the projection
+ *   GRU:  r z n | W_hn h + b_hn
+ *   RNN:  nothing (the output is all its rule needs). */
+#define KN(name) KN2(name, S)
+#define KN2(name, s) KN3(name, s)
+#define KN3(name, s) name##_##s
+
+static inline T KN(sigm)(T a) { return (T)1 / ((T)1 + TEXP(-a)); }
+
+/* the forward pass: y = [out [N x Hout] | h_n [B x Hout] | c_n [B x H]], ws filled */
+static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
+                        const T *wih, const T *whh, const T *bih, const T *bhh, const T *whr,
+                        T *y, T *ws, T *hh)
+{
+    const int64_t H = g->H, Ho = g->Hout, GH = g->G * H, W = g->W, I = g->I, N = g->N;
+    const int64_t B = g->B;
+    T *out = y, *h = y + N * Ho, *c = h + B * Ho;
+    memcpy(h, h0, (size_t)(B * Ho) * sizeof(T));
+    if (g->mode == DM_RNN_LSTM) memcpy(c, c0, (size_t)(B * H) * sizeof(T));
+    /* the input side of every step at once: [N x I] @ w_ih^T + b_ih, into ws (or out) */
+    T *pre = g->mode <= DM_RNN_RELU ? out : ws;
+    int64_t ldp = g->mode <= DM_RNN_RELU ? Ho : W;
+    GEMM(0, 1, N, GH, I, (T)1, x, I, wih, I, (T)0, pre, ldp);
+    if (bih)
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t j = 0; j < GH; j++) pre[r * ldp + j] += bih[j];
+    for (int64_t s = 0; s < g->nt; s++) {
+        int64_t t = g->reverse ? g->nt - 1 - s : s, m = g->bs[t], r0 = g->off[t];
+        /* the hidden side: hh [m x GH] = h @ w_hh^T (+ b_hh) */
+        GEMM(0, 1, m, GH, Ho, (T)1, h, Ho, whh, Ho, (T)0, hh, GH);
+        if (bhh)
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < GH; j++) hh[i * GH + j] += bhh[j];
+        for (int64_t i = 0; i < m; i++) {
+            const T *a = hh + i * GH;
+            if (g->mode <= DM_RNN_RELU) {
+                T *o = out + (r0 + i) * Ho;
+                for (int64_t j = 0; j < H; j++) {
+                    T v = o[j] + a[j];
+                    v = g->mode == DM_RNN_TANH ? TTANH(v) : v > 0 ? v : 0;
+                    o[j] = v;
+                    h[i * Ho + j] = v;
+                }
+            } else if (g->mode == DM_RNN_LSTM) {
+                T *w = ws + (r0 + i) * W, *ci = c + i * H;
+                T *hp = g->proj ? w + 5 * H : out + (r0 + i) * Ho;
+                for (int64_t j = 0; j < H; j++) {
+                    T ig = KN(sigm)(w[j] + a[j]);
+                    T fg = KN(sigm)(w[H + j] + a[H + j]);
+                    T gg = TTANH(w[2 * H + j] + a[2 * H + j]);
+                    T og = KN(sigm)(w[3 * H + j] + a[3 * H + j]);
+                    T cn = fg * ci[j] + ig * gg;
+                    w[j] = ig; w[H + j] = fg; w[2 * H + j] = gg; w[3 * H + j] = og;
+                    w[4 * H + j] = cn;
+                    ci[j] = cn;
+                    hp[j] = og * TTANH(cn);
+                }
+                if (!g->proj) memcpy(h + i * Ho, hp, (size_t)H * sizeof(T));
+            } else {                                   /* GRU */
+                T *w = ws + (r0 + i) * W, *o = out + (r0 + i) * Ho, *hi = h + i * Ho;
+                for (int64_t j = 0; j < H; j++) {
+                    T rg = KN(sigm)(w[j] + a[j]);
+                    T zg = KN(sigm)(w[H + j] + a[H + j]);
+                    T hn = a[2 * H + j];
+                    T ng = TTANH(w[2 * H + j] + rg * hn);
+                    T v = ((T)1 - zg) * ng + zg * hi[j];
+                    w[j] = rg; w[H + j] = zg; w[2 * H + j] = ng; w[3 * H + j] = hn;
+                    o[j] = v;
+                    hi[j] = v;
+                }
+            }
+        }
+        if (g->mode == DM_RNN_LSTM && g->proj && m > 0) {
+            /* out rows = h_t (before projection) @ w_hr^T, then the state */
+            GEMM(0, 1, m, Ho, H, (T)1, ws + r0 * W + 5 * H, W, whr, H, (T)0, out + r0 * Ho, Ho);
+            memcpy(h, out + r0 * Ho, (size_t)(m * Ho) * sizeof(T));
+        }
+    }
+}
+
+/* the state a step started from, per row: the previous step's output (or cell) of that
+   sequence, or the initial state; rows [r0, r0 + m) of dst [N x n] */
+static void KN(prev_rows)(const rnn_geom *g, int64_t t, const T *seq, int64_t lds,
+                          const T *init, int64_t n, T *dst)
+{
+    int64_t m = g->bs[t], r0 = g->off[t];
+    int64_t tp = g->reverse ? t + 1 : t - 1;
+    int64_t mp = tp >= 0 && tp < g->nt ? g->bs[tp] : 0, rp = mp ? g->off[tp] : 0;
+    for (int64_t i = 0; i < m; i++) {
+        const T *src = i < mp ? seq + (rp + i) * lds : init + i * n;
+        memcpy(dst + (r0 + i) * n, src, (size_t)n * sizeof(T));
+    }
+}
+
+/* the backward pass.  gy = d loss / d y (y as the forward wrote it).  Gradients written
+   where their pointer is not NULL: gx [N x I], gh0 [B x Hout], gc0 [B x H], the weights and
+   biases.  dh [B x Hout], dc [B x H]; dA, dAh, hprev, dR are [N x ...] scratch. */
+static void KN(rnn_bwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
+                        const T *wih, const T *whh, const T *whr, const T *y, const T *ws,
+                        const T *gy, T *gx, T *gh0, T *gc0, T *gwih, T *gwhh, T *gbih,
+                        T *gbhh, T *gwhr, T *dh, T *dc, T *dA, T *dAh, T *hprev, T *cprev,
+                        T *dR, T *dhp)
+{
+    const int64_t H = g->H, Ho = g->Hout, GH = g->G * H, W = g->W, I = g->I, N = g->N;
+    const int64_t B = g->B;
+    const T *out = y, *gout = gy;
+    memcpy(dh, gy + N * Ho, (size_t)(B * Ho) * sizeof(T));
+    if (g->mode == DM_RNN_LSTM) memcpy(dc, gy + N * Ho + B * Ho, (size_t)(B * H) * sizeof(T));
+    for (int64_t t = 0; t < g->nt; t++) {
+        KN(prev_rows)(g, t, out, Ho, h0, Ho, hprev);
+        if (g->mode == DM_RNN_LSTM) KN(prev_rows)(g, t, ws + 4 * H, W, c0, H, cprev);
+    }
+    for (int64_t s = 0; s < g->nt; s++) {
+        int64_t t = g->reverse ? s : g->nt - 1 - s, m = g->bs[t], r0 = g->off[t];
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < Ho; j++) dh[i * Ho + j] += gout[(r0 + i) * Ho + j];
+        if (g->mode <= DM_RNN_RELU) {
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < H; j++) {
+                    T v = out[(r0 + i) * Ho + j], d = dh[i * Ho + j];
+                    dA[(r0 + i) * GH + j] = g->mode == DM_RNN_TANH ? d * ((T)1 - v * v)
+                                                                   : v > 0 ? d : 0;
+                }
+        } else if (g->mode == DM_RNN_LSTM) {
+            const T *dhpre = dh;
+            int64_t ldd = Ho;
+            if (g->proj) {
+                /* d h_t (before projection) = d out @ w_hr; dR keeps d out for d w_hr */
+                memcpy(dR + r0 * Ho, dh, (size_t)(m * Ho) * sizeof(T));
+                GEMM(0, 0, m, H, Ho, (T)1, dh, Ho, whr, H, (T)0, dhp, H);
+                dhpre = dhp;
+                ldd = H;
+            }
+            for (int64_t i = 0; i < m; i++) {
+                const T *w = ws + (r0 + i) * W, *cp = cprev + (r0 + i) * H;
+                T *a = dA + (r0 + i) * GH, *dci = dc + i * H;
+                for (int64_t j = 0; j < H; j++) {
+                    T ig = w[j], fg = w[H + j], gg = w[2 * H + j], og = w[3 * H + j];
+                    T tc = TTANH(w[4 * H + j]), d = dhpre[i * ldd + j];
+                    T dct = dci[j] + d * og * ((T)1 - tc * tc);
+                    T dog = d * tc;
+                    a[j] = dct * gg * ig * ((T)1 - ig);
+                    a[H + j] = dct * cp[j] * fg * ((T)1 - fg);
+                    a[2 * H + j] = dct * ig * ((T)1 - gg * gg);
+                    a[3 * H + j] = dog * og * ((T)1 - og);
+                    dci[j] = dct * fg;
+                }
+            }
+        } else {                                       /* GRU */
+            for (int64_t i = 0; i < m; i++) {
+                const T *w = ws + (r0 + i) * W, *hp = hprev + (r0 + i) * Ho;
+                T *a = dA + (r0 + i) * GH, *ah = dAh + (r0 + i) * GH, *dhi = dh + i * Ho;
+                for (int64_t j = 0; j < H; j++) {
+                    T rg = w[j], zg = w[H + j], ng = w[2 * H + j], hn = w[3 * H + j];
+                    T d = dhi[j];
+                    T dan = d * ((T)1 - zg) * ((T)1 - ng * ng);
+                    a[j] = ah[j] = dan * hn * rg * ((T)1 - rg);
+                    a[H + j] = ah[H + j] = d * (hp[j] - ng) * zg * ((T)1 - zg);
+                    a[2 * H + j] = dan;
+                    ah[2 * H + j] = dan * rg;
+                    dhi[j] = d * zg;
+                }
+            }
+        }
+        /* d h_{t-1} = dA_h @ w_hh (GRU: added to the direct path z * dh) */
+        const T *ah = g->mode == DM_RNN_GRU ? dAh : dA;
+        if (m > 0)
+            GEMM(0, 0, m, Ho, GH, (T)1, ah + r0 * GH, GH, whh, Ho,
+                 g->mode == DM_RNN_GRU ? (T)1 : (T)0, dh, Ho);
+    }
+    const T *ah = g->mode == DM_RNN_GRU ? dAh : dA;
+    if (gh0) memcpy(gh0, dh, (size_t)(B * Ho) * sizeof(T));
+    if (gc0) memcpy(gc0, dc, (size_t)(B * H) * sizeof(T));
+    if (gx) GEMM(0, 0, N, I, GH, (T)1, dA, GH, wih, I, (T)0, gx, I);
+    if (gwih) GEMM(1, 0, GH, I, N, (T)1, dA, GH, x, I, (T)0, gwih, I);
+    if (gwhh) GEMM(1, 0, GH, Ho, N, (T)1, ah, GH, hprev, Ho, (T)0, gwhh, Ho);
+    if (gwhr) GEMM(1, 0, Ho, H, N, (T)1, dR, Ho, ws + 5 * H, W, (T)0, gwhr, H);
+    if (gbih || gbhh)
+        for (int64_t j = 0; j < GH; j++) {
+            double si = 0, sh = 0;
+            for (int64_t r = 0; r < N; r++) { si += dA[r * GH + j]; sh += ah[r * GH + j]; }
+            if (gbih) gbih[j] = (T)si;
+            if (gbhh) gbhh[j] = (T)sh;
+        }
+}
+
+#undef KN
+#undef KN2
+#undef KN3
+#undef T
+#undef S
+#undef TEXP
+#undef TTANH
+#undef GEMM
