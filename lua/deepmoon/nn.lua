@@ -29,12 +29,15 @@ nn.F = nn.functional
 
 for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
                         "shape", "loss", "serialize", "collections", "padding", "upsample",
-                        "pixel_shuffle", "conv", "pooling" }) do
+                        "pixel_shuffle", "conv", "pooling",
+                        "rnn" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
 
 -- nn.utils: gradient clipping, parameters <-> one vector
 nn.utils = require "deepmoon.nn.grad_utils"
+-- nn.utils.rnn: padding and packing sequences of different lengths
+nn.utils.rnn = require "deepmoon.nn.utils_rnn"
 
 -- nn.init is written separately (deepmoon.nn.init) and loaded when first used
 setmetatable(nn, {
