@@ -150,9 +150,20 @@ dm_tensor *dm_rnn_layer(int mode, int reverse, const dm_tensor *x, int64_t nstep
         (b_hh && need_shape("b_hh", mn, b_hh, 1, g.G * g.H, 0)) ||
         (w_hr && need_shape("w_hr", mn, w_hr, 2, g.Hout, g.H)))
         return NULL;
-    if (nsteps < 1 || g.B < 1) {
-        dm_seterr("rnn_layer (%s): expected at least one step and one sequence, got %lld steps "
-                  "and h0 %s", mn, (long long)nsteps, SHAPE(h0, b1));
+    if (nsteps < 1 || g.B < 1 || g.I < 1 || g.Hout < 1) {
+        dm_seterr("rnn_layer (%s): expected at least one step, one sequence, one input feature "
+                  "and one state feature, got %lld steps, x %s and h0 %s", mn, (long long)nsteps,
+                  SHAPE(x, b1), SHAPE(h0, b2));
+        return NULL;
+    }
+    if (!batch_sizes && (g.N % g.B || g.N / g.B != nsteps)) {
+        dm_seterr("rnn_layer (%s): expected x with %lld steps of %lld rows (h0 %s), got %s", mn,
+                  (long long)nsteps, (long long)g.B, SHAPE(h0, b1), SHAPE(x, b2));
+        return NULL;
+    }
+    if (nsteps > g.N) {
+        dm_seterr("rnn_layer (%s): %lld steps need at least as many rows of x, got %s", mn,
+                  (long long)nsteps, SHAPE(x, b1));
         return NULL;
     }
     g.nt = nsteps;

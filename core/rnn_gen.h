@@ -183,13 +183,18 @@ static void KN(rnn_bwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
     if (gwih) GEMM(1, 0, GH, I, N, (T)1, dA, GH, x, I, (T)0, gwih, I);
     if (gwhh) GEMM(1, 0, GH, Ho, N, (T)1, ah, GH, hprev, Ho, (T)0, gwhh, Ho);
     if (gwhr) GEMM(1, 0, Ho, H, N, (T)1, dR, Ho, ws + 5 * H, W, (T)0, gwhr, H);
-    if (gbih || gbhh)
+    /* the biases: column sums, row by row (dA's rows are contiguous) */
+    if (gbih || gbhh) {
         for (int64_t j = 0; j < GH; j++) {
-            double si = 0, sh = 0;
-            for (int64_t r = 0; r < N; r++) { si += dA[r * GH + j]; sh += ah[r * GH + j]; }
-            if (gbih) gbih[j] = (T)si;
-            if (gbhh) gbhh[j] = (T)sh;
+            if (gbih) gbih[j] = 0;
+            if (gbhh) gbhh[j] = 0;
         }
+        for (int64_t r = 0; r < N; r++) {
+            const T *a = dA + r * GH, *b = ah + r * GH;
+            if (gbih) for (int64_t j = 0; j < GH; j++) gbih[j] += a[j];
+            if (gbhh) for (int64_t j = 0; j < GH; j++) gbhh[j] += b[j];
+        }
+    }
 }
 
 #undef KN

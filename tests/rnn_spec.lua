@@ -304,6 +304,15 @@ describe("recurrent errors", function ()
                      "the longest sequence (4), got 3",
                      util.err(R.pad_packed_sequence, R.pack_padded_sequence(x, { 4, 2, 1 }),
                               { total_length = 3 }))
+    local I64 = { dtype = dm.int64 }
+    assert.are.equal("PackedSequence: batch_sizes must be positive and non-increasing, got 3 " ..
+                     "at step 2", util.err(R.PackedSequence, dm.randn(5, 2),
+                                           dm.tensor({ 2, 3 }, I64)))
+    assert.are.equal("PackedSequence: expected data with 5 rows (the batch sizes' sum), got [4 x 2]",
+                     util.err(R.PackedSequence, dm.randn(4, 2), dm.tensor({ 3, 2 }, I64)))
+    assert.are.equal("PackedSequence: sorted_indices must be a permutation of 1..3 (1-based), " ..
+                     "got 0, 1, 2", util.err(R.PackedSequence, dm.randn(5, 2),
+                                             dm.tensor({ 3, 2 }, I64), dm.tensor({ 0, 1, 2 }, I64)))
     assert.are.equal("pad_sequence: sequences[2] must be a Tensor, got number",
                      util.err(R.pad_sequence, { dm.randn(2), 3 }))
     assert.are.equal("rnn_layer (GRU): batch sizes must start at the batch size 2 (h0 [2 x 3]) " ..

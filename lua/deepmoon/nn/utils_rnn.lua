@@ -40,6 +40,34 @@ function M.PackedSequence (data, batch_sizes, sorted_indices, unsorted_indices)
             typename(v)), 2)
     end
   end
+  -- batch sizes that fit the data (so that every use below stays within it)
+  local bs, total = batch_sizes:tolist(), 0
+  for i, b in ipairs(bs) do
+    if b < 1 or (i > 1 and b > bs[i - 1]) then
+      error(("PackedSequence: batch_sizes must be positive and non-increasing, got %d at " ..
+             "step %d"):format(b, i), 2)
+    end
+    total = total + b
+  end
+  if #bs == 0 or data:dim() < 1 or data:size(1) ~= total then
+    error(("PackedSequence: expected data with %d rows (the batch sizes' sum), got %s"):format(
+          total, shp(data)), 2)
+  end
+  for _, pair in ipairs({ { "sorted_indices", sorted_indices },
+                          { "unsorted_indices", unsorted_indices } }) do
+    local v = pair[2]
+    if v ~= nil then
+      local l, seen = v:tolist(), {}
+      for _, j in ipairs(l) do
+        if seen[j] or j < 1 or j > bs[1] then l = nil; break end
+        seen[j] = true
+      end
+      if not l or #l ~= bs[1] then
+        error(("PackedSequence: %s must be a permutation of 1..%d (1-based), got %s"):format(
+              pair[1], bs[1], table.concat(v:tolist(), ", ")), 2)
+      end
+    end
+  end
   if sorted_indices ~= nil and unsorted_indices == nil then
     -- the inverse permutation
     local s, inv = sorted_indices:tolist(), {}
