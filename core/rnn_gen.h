@@ -15,6 +15,59 @@
 
 static inline T KN(sigm)(T a) { return (T)1 / ((T)1 + TEXP(-a)); }
 
+/* One row of a step's gates (H wide), separate arrays (restrict: the loops vectorize).
+   a: the hidden side (W_h h + b_h) of every gate, G x H.  Elman: o holds the input side in
+   and the new state out, h the state. */
+static void KN(rnn_row)(int64_t H, int tanh_, T *restrict o, const T *restrict a,
+                        T *restrict h)
+{
+    if (tanh_)
+        for (int64_t j = 0; j < H; j++) { T v = TTANH(o[j] + a[j]); o[j] = v; h[j] = v; }
+    else
+        for (int64_t j = 0; j < H; j++) {
+            T v = o[j] + a[j];
+            v = v > 0 ? v : 0;
+            o[j] = v;
+            h[j] = v;
+        }
+}
+
+/* LSTM: gi gf gg go the input side in, the activations out; cs the cell saved; c the cell
+   state; hp the new h (before any projection) */
+static void KN(lstm_row)(int64_t H, T *restrict gi, T *restrict gf, T *restrict gg,
+                         T *restrict go, T *restrict cs, const T *restrict a, T *restrict c,
+                         T *restrict hp)
+{
+    for (int64_t j = 0; j < H; j++) {
+        T ig = KN(sigm)(gi[j] + a[j]);
+        T fg = KN(sigm)(gf[j] + a[H + j]);
+        T g_ = TTANH(gg[j] + a[2 * H + j]);
+        T og = KN(sigm)(go[j] + a[3 * H + j]);
+        T cn = fg * c[j] + ig * g_;
+        gi[j] = ig; gf[j] = fg; gg[j] = g_; go[j] = og;
+        cs[j] = cn;
+        c[j] = cn;
+        hp[j] = og * TTANH(cn);
+    }
+}
+
+/* GRU: gr gz gn the input side in, r z n out; hn gets W_hn h + b_hn; o the output row, h
+   the state */
+static void KN(gru_row)(int64_t H, T *restrict gr, T *restrict gz, T *restrict gn,
+                        T *restrict hn, const T *restrict a, T *restrict o, T *restrict h)
+{
+    for (int64_t j = 0; j < H; j++) {
+        T rg = KN(sigm)(gr[j] + a[j]);
+        T zg = KN(sigm)(gz[j] + a[H + j]);
+        T hv = a[2 * H + j];
+        T ng = TTANH(gn[j] + rg * hv);
+        T v = ((T)1 - zg) * ng + zg * h[j];
+        gr[j] = rg; gz[j] = zg; gn[j] = ng; hn[j] = hv;
+        o[j] = v;
+        h[j] = v;
+    }
+}
+
 /* the forward pass: y = [out [N x Hout] | h_n [B x Hout] | c_n [B x H]], ws filled */
 static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
                         const T *wih, const T *whh, const T *bih, const T *bhh, const T *whr,
@@ -42,40 +95,15 @@ static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
         for (int64_t i = 0; i < m; i++) {
             const T *a = hh + i * GH;
             if (g->mode <= DM_RNN_RELU) {
-                T *o = out + (r0 + i) * Ho;
-                for (int64_t j = 0; j < H; j++) {
-                    T v = o[j] + a[j];
-                    v = g->mode == DM_RNN_TANH ? TTANH(v) : v > 0 ? v : 0;
-                    o[j] = v;
-                    h[i * Ho + j] = v;
-                }
+                KN(rnn_row)(H, g->mode == DM_RNN_TANH, out + (r0 + i) * Ho, a, h + i * Ho);
             } else if (g->mode == DM_RNN_LSTM) {
-                T *w = ws + (r0 + i) * W, *ci = c + i * H;
+                T *w = ws + (r0 + i) * W;
                 T *hp = g->proj ? w + 5 * H : out + (r0 + i) * Ho;
-                for (int64_t j = 0; j < H; j++) {
-                    T ig = KN(sigm)(w[j] + a[j]);
-                    T fg = KN(sigm)(w[H + j] + a[H + j]);
-                    T gg = TTANH(w[2 * H + j] + a[2 * H + j]);
-                    T og = KN(sigm)(w[3 * H + j] + a[3 * H + j]);
-                    T cn = fg * ci[j] + ig * gg;
-                    w[j] = ig; w[H + j] = fg; w[2 * H + j] = gg; w[3 * H + j] = og;
-                    w[4 * H + j] = cn;
-                    ci[j] = cn;
-                    hp[j] = og * TTANH(cn);
-                }
+                KN(lstm_row)(H, w, w + H, w + 2 * H, w + 3 * H, w + 4 * H, a, c + i * H, hp);
                 if (!g->proj) memcpy(h + i * Ho, hp, (size_t)H * sizeof(T));
-            } else {                                   /* GRU */
-                T *w = ws + (r0 + i) * W, *o = out + (r0 + i) * Ho, *hi = h + i * Ho;
-                for (int64_t j = 0; j < H; j++) {
-                    T rg = KN(sigm)(w[j] + a[j]);
-                    T zg = KN(sigm)(w[H + j] + a[H + j]);
-                    T hn = a[2 * H + j];
-                    T ng = TTANH(w[2 * H + j] + rg * hn);
-                    T v = ((T)1 - zg) * ng + zg * hi[j];
-                    w[j] = rg; w[H + j] = zg; w[2 * H + j] = ng; w[3 * H + j] = hn;
-                    o[j] = v;
-                    hi[j] = v;
-                }
+            } else {
+                T *w = ws + (r0 + i) * W;
+                KN(gru_row)(H, w, w + H, w + 2 * H, w + 3 * H, a, out + (r0 + i) * Ho, h + i * Ho);
             }
         }
         if (g->mode == DM_RNN_LSTM && g->proj && m > 0) {
@@ -83,6 +111,43 @@ static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
             GEMM(0, 1, m, Ho, H, (T)1, ws + r0 * W + 5 * H, W, whr, H, (T)0, out + r0 * Ho, Ho);
             memcpy(h, out + r0 * Ho, (size_t)(m * Ho) * sizeof(T));
         }
+    }
+}
+
+/* LSTM backward of one row: w the saved gates and cell, cp the cell before, d = dL/dh
+   (before any projection); dc the cell's gradient in (from the step after) and out (to the
+   step before); a the gates' pre-activation gradients */
+static void KN(lstm_row_bw)(int64_t H, const T *restrict w, const T *restrict cp,
+                            const T *restrict d, T *restrict dc, T *restrict a)
+{
+    for (int64_t j = 0; j < H; j++) {
+        T ig = w[j], fg = w[H + j], gg = w[2 * H + j], og = w[3 * H + j];
+        T tc = TTANH(w[4 * H + j]), dj = d[j];
+        T dct = dc[j] + dj * og * ((T)1 - tc * tc);
+        a[j] = dct * gg * ig * ((T)1 - ig);
+        a[H + j] = dct * cp[j] * fg * ((T)1 - fg);
+        a[2 * H + j] = dct * ig * ((T)1 - gg * gg);
+        a[3 * H + j] = dj * tc * og * ((T)1 - og);
+        dc[j] = dct * fg;
+    }
+}
+
+/* GRU backward of one row: w the saved r z n (W_hn h + b_hn), hp the state before; dh in,
+   out its direct part z dh; a the input side's pre-activation gradients, ah the hidden
+   side's (n's differs: r (1 - n^2) dn) */
+static void KN(gru_row_bw)(int64_t H, const T *restrict w, const T *restrict hp,
+                           T *restrict dh, T *restrict a, T *restrict ah)
+{
+    for (int64_t j = 0; j < H; j++) {
+        T rg = w[j], zg = w[H + j], ng = w[2 * H + j], hn = w[3 * H + j];
+        T d = dh[j];
+        T dan = d * ((T)1 - zg) * ((T)1 - ng * ng);
+        T dar = dan * hn * rg * ((T)1 - rg), daz = d * (hp[j] - ng) * zg * ((T)1 - zg);
+        a[j] = dar; ah[j] = dar;
+        a[H + j] = daz; ah[H + j] = daz;
+        a[2 * H + j] = dan;
+        ah[2 * H + j] = dan * rg;
+        dh[j] = d * zg;
     }
 }
 
@@ -140,35 +205,14 @@ static void KN(rnn_bwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
                 ldd = H;
             }
             for (int64_t i = 0; i < m; i++) {
-                const T *w = ws + (r0 + i) * W, *cp = cprev + (r0 + i) * H;
-                T *a = dA + (r0 + i) * GH, *dci = dc + i * H;
-                for (int64_t j = 0; j < H; j++) {
-                    T ig = w[j], fg = w[H + j], gg = w[2 * H + j], og = w[3 * H + j];
-                    T tc = TTANH(w[4 * H + j]), d = dhpre[i * ldd + j];
-                    T dct = dci[j] + d * og * ((T)1 - tc * tc);
-                    T dog = d * tc;
-                    a[j] = dct * gg * ig * ((T)1 - ig);
-                    a[H + j] = dct * cp[j] * fg * ((T)1 - fg);
-                    a[2 * H + j] = dct * ig * ((T)1 - gg * gg);
-                    a[3 * H + j] = dog * og * ((T)1 - og);
-                    dci[j] = dct * fg;
-                }
+                const T *w = ws + (r0 + i) * W;
+                KN(lstm_row_bw)(H, w, cprev + (r0 + i) * H, dhpre + i * ldd, dc + i * H,
+                                dA + (r0 + i) * GH);
             }
         } else {                                       /* GRU */
-            for (int64_t i = 0; i < m; i++) {
-                const T *w = ws + (r0 + i) * W, *hp = hprev + (r0 + i) * Ho;
-                T *a = dA + (r0 + i) * GH, *ah = dAh + (r0 + i) * GH, *dhi = dh + i * Ho;
-                for (int64_t j = 0; j < H; j++) {
-                    T rg = w[j], zg = w[H + j], ng = w[2 * H + j], hn = w[3 * H + j];
-                    T d = dhi[j];
-                    T dan = d * ((T)1 - zg) * ((T)1 - ng * ng);
-                    a[j] = ah[j] = dan * hn * rg * ((T)1 - rg);
-                    a[H + j] = ah[H + j] = d * (hp[j] - ng) * zg * ((T)1 - zg);
-                    a[2 * H + j] = dan;
-                    ah[2 * H + j] = dan * rg;
-                    dhi[j] = d * zg;
-                }
-            }
+            for (int64_t i = 0; i < m; i++)
+                KN(gru_row_bw)(H, ws + (r0 + i) * W, hprev + (r0 + i) * Ho, dh + i * Ho,
+                               dA + (r0 + i) * GH, dAh + (r0 + i) * GH);
         }
         /* d h_{t-1} = dA_h @ w_hh (GRU: added to the direct path z * dh) */
         const T *ah = g->mode == DM_RNN_GRU ? dAh : dA;
