@@ -25,6 +25,7 @@
 #endif
 #include "internal.h"
 #include "backend/backend.h"
+#include "backend/loops.h"
 #include <math.h>
 #include <string.h>
 

@@ -18,7 +18,7 @@ static inline T KN(sigm)(T a) { return (T)1 / ((T)1 + TEXP(-a)); }
 /* One row of a step's gates (H wide), separate arrays (restrict: the loops vectorize).
    a: the hidden side (W_h h + b_h) of every gate, G x H.  Elman: o holds the input side in
    and the new state out, h the state. */
-static void KN(rnn_row)(int64_t H, int tanh_, T *restrict o, const T *restrict a,
+DM_AVX_CLONES static void KN(rnn_row)(int64_t H, int tanh_, T *restrict o, const T *restrict a,
                         T *restrict h)
 {
     if (tanh_)
@@ -34,7 +34,7 @@ static void KN(rnn_row)(int64_t H, int tanh_, T *restrict o, const T *restrict a
 
 /* LSTM: gi gf gg go the input side in, the activations out; cs the cell saved; c the cell
    state; hp the new h (before any projection) */
-static void KN(lstm_row)(int64_t H, T *restrict gi, T *restrict gf, T *restrict gg,
+DM_AVX_CLONES static void KN(lstm_row)(int64_t H, T *restrict gi, T *restrict gf, T *restrict gg,
                          T *restrict go, T *restrict cs, const T *restrict a, T *restrict c,
                          T *restrict hp)
 {
@@ -53,7 +53,7 @@ static void KN(lstm_row)(int64_t H, T *restrict gi, T *restrict gf, T *restrict 
 
 /* GRU: gr gz gn the input side in, r z n out; hn gets W_hn h + b_hn; o the output row, h
    the state */
-static void KN(gru_row)(int64_t H, T *restrict gr, T *restrict gz, T *restrict gn,
+DM_AVX_CLONES static void KN(gru_row)(int64_t H, T *restrict gr, T *restrict gz, T *restrict gn,
                         T *restrict hn, const T *restrict a, T *restrict o, T *restrict h)
 {
     for (int64_t j = 0; j < H; j++) {
@@ -117,7 +117,7 @@ static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
 /* LSTM backward of one row: w the saved gates and cell, cp the cell before, d = dL/dh
    (before any projection); dc the cell's gradient in (from the step after) and out (to the
    step before); a the gates' pre-activation gradients */
-static void KN(lstm_row_bw)(int64_t H, const T *restrict w, const T *restrict cp,
+DM_AVX_CLONES static void KN(lstm_row_bw)(int64_t H, const T *restrict w, const T *restrict cp,
                             const T *restrict d, T *restrict dc, T *restrict a)
 {
     for (int64_t j = 0; j < H; j++) {
@@ -135,7 +135,7 @@ static void KN(lstm_row_bw)(int64_t H, const T *restrict w, const T *restrict cp
 /* GRU backward of one row: w the saved r z n (W_hn h + b_hn), hp the state before; dh in,
    out its direct part z dh; a the input side's pre-activation gradients, ah the hidden
    side's (n's differs: r (1 - n^2) dn) */
-static void KN(gru_row_bw)(int64_t H, const T *restrict w, const T *restrict hp,
+DM_AVX_CLONES static void KN(gru_row_bw)(int64_t H, const T *restrict w, const T *restrict hp,
                            T *restrict dh, T *restrict a, T *restrict ah)
 {
     for (int64_t j = 0; j < H; j++) {
