@@ -285,6 +285,10 @@ describe("recurrent errors", function ()
     assert.are.equal("LSTM: proj_size has to be smaller than hidden_size, got proj_size 4, " ..
                      "hidden_size 4", util.err(nn.LSTM, 3, 4, { proj_size = 4 }))
     assert.are.equal("GRU: hidden_size must be a positive integer, got 0", util.err(nn.GRU, 3, 0))
+    assert.are.equal("GRUCell: dtype must be float32 or float64, got int64",
+                     util.err(nn.GRUCell, 3, 4, { dtype = "int64" }))
+    assert.are.equal("GRU: expected h0 [2 x 4], got [2 x 1 x 4]",
+                     util.err(nn.GRU(3, 4, 2), dm.randn(5, 3), dm.zeros(2, 1, 4)))
   end)
 
   it("refuse lengths that do not fit", function ()

@@ -31,6 +31,15 @@ local function need_size (fname, name, v, level)
   return v
 end
 
+local function need_dtype (fname, dtype, level)
+  if dtype ~= nil and dtype ~= dm.float32 and dtype ~= dm.float64 and dtype ~= "float32" and
+     dtype ~= "float64" then
+    error(("%s: dtype must be float32 or float64, got %s"):format(fname, tostring(dtype)),
+          level + 1)
+  end
+  return dtype
+end
+
 -- U(-1/sqrt(hidden), 1/sqrt(hidden)) for every parameter, as PyTorch's reset_parameters
 local function uniform_params (params, hidden)
   local stdv = 1 / math.sqrt(hidden)
@@ -84,11 +93,7 @@ local function define (name)
                "hidden_size %d"):format(name, proj, H), 3)
       end
     end
-    local dtype = a.dtype
-    if dtype ~= nil and dtype ~= dm.float32 and dtype ~= dm.float64 and dtype ~= "float32" and
-       dtype ~= "float64" then
-      error(("%s: dtype must be float32 or float64, got %s"):format(name, tostring(dtype)), 3)
-    end
+    local dtype = need_dtype(name, a.dtype, 3)
     self.mode, self.input_size, self.hidden_size, self.num_layers = mode, I, H, L
     self.bias, self.batch_first, self.dropout, self.bidirectional = bias, bf, p, bidir
     self.proj_size = proj
@@ -293,7 +298,7 @@ local function define_cell (name, base)
     end
     self.mode, self.input_size, self.hidden_size, self.bias = mode, I, H, bias
     local G = GATES[mode] * H
-    local dtype = a.dtype
+    local dtype = need_dtype(name, a.dtype, 3)
     local function new (...)
       if dtype then return dm.empty({ ... }, { dtype = dtype }) end
       return dm.empty(...)
