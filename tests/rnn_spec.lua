@@ -205,6 +205,49 @@ describe("recurrent layers", function ()
   end)
 end)
 
+describe("recurrent state_dicts", function ()
+  local c = fixture.pt
+
+  it("load from a PyTorch torch.save file and give PyTorch's output", function ()
+    local sd = assert(dm.load(dir .. "fixtures/" .. c.file))
+    local m = nn.LSTM(c.sizes[1], c.sizes[2], c.opts):double()
+    m:load_state_dict(sd)
+    local out = m(T(c.x, dm.float64))
+    close(c.out, out, "output", 1e-10, 1e-9)
+  end)
+
+  it("round-trip through safetensors", function ()
+    local m = nn.GRU(3, 4, { num_layers = 2, bidirectional = true })
+    local p = util.tmp(".safetensors")
+    assert.is_true(dm.save(p, m:state_dict()))
+    local m2 = nn.GRU(3, 4, { num_layers = 2, bidirectional = true })
+    m2:load_state_dict(assert(dm.load(p)))
+    local x = dm.randn(5, 2, 3)
+    assert.are.equal(0, (m(x) - m2(x)):abs():max():item())
+    util.remove_tmp()
+  end)
+
+  it("are read by PyTorch when /usr/bin/python3 has torch", function ()
+    local m = nn.LSTM(c.sizes[1], c.sizes[2], c.opts)
+    local x = dm.randn(4, 2, c.sizes[1])
+    local sd = {}
+    for k, v in pairs(m:state_dict()) do sd[k] = v end
+    sd.x, sd.out = x, m(x):detach()
+    local p = util.tmp(".pt")
+    assert.is_true(dm.save(p, sd))
+    local h = assert(io.popen(("/usr/bin/python3 %sfixtures/gen_rnn.py check %s 2>&1"):format(dir, p)))
+    local out = h:read("a")
+    local ok = h:close()
+    util.remove_tmp()
+    if not ok and (out:find("No module named") or out:find("not found")
+                   or out:find("No such file")) then
+      pending("/usr/bin/python3 cannot import torch: PyTorch cross-check skipped")
+      return
+    end
+    assert(ok and out:find("check: OK"), "PyTorch check failed:\n" .. out)
+  end)
+end)
+
 describe("nn.utils.rnn", function ()
   local function seqs ()
     local F32 = { dtype = dm.float32 }
