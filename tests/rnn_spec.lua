@@ -317,8 +317,8 @@ describe("recurrent errors", function ()
                      util.err(gru, dm.randn(2, 5, 4)))
     assert.are.equal("GRU: expected h0 [1 x 2 x 4], got [1 x 5 x 4]",
                      util.err(gru, dm.randn(2, 5, 3), dm.zeros(1, 5, 4)))
-    assert.are.equal("RNN: expected input of dtype deepmoon.float32 (the parameters'), got " ..
-                     "deepmoon.float64", util.err(nn.RNN(3, 4), dm.randn(2, 5, 3, { dtype = dm.float64 })))
+    assert.are.equal("RNN: expected input of dtype float32 (the parameters'), got " ..
+                     "float64", util.err(nn.RNN(3, 4), dm.randn(2, 5, 3, { dtype = dm.float64 })))
     assert.are.equal("GRUCell: expected input [B x 3] (or [3] unbatched), got [2 x 4]",
                      util.err(nn.GRUCell(3, 4), dm.randn(2, 4)))
     assert.are.equal("LSTMCell: expected hx [2 x 4], got [3 x 4]",
@@ -360,6 +360,14 @@ describe("recurrent errors", function ()
     assert.are.equal("PackedSequence: sorted_indices must be a permutation of 1..3 (1-based), " ..
                      "got 0, 1, 2", util.err(R.PackedSequence, dm.randn(5, 2),
                                              dm.tensor({ 3, 2 }, I64), dm.tensor({ 0, 1, 2 }, I64)))
+    assert.are.equal("pad_sequence: sequences[2] is float32 [2 x 3], expected " ..
+                     "float64 [L x 3] like sequences[1]",
+                     util.err(R.pad_sequence, { dm.randn(2, 3, { dtype = dm.float64 }),
+                                                dm.randn(2, 3) }))
+    assert.are.equal("pad_sequence: sequences[1] must have at least one dim (the steps), got " ..
+                     "a 0-dim Tensor", util.err(R.pad_sequence, { dm.tensor(1.0) }))
+    assert.are.equal("pack_padded_sequence: lengths must be a list of integers, got 4.5 at " ..
+                     "position 1", util.err(R.pack_padded_sequence, x, { 4.5, 2, 1 }))
     assert.are.equal("pad_sequence: sequences[2] must be a Tensor, got number",
                      util.err(R.pad_sequence, { dm.randn(2), 3 }))
     assert.are.equal("rnn_layer (GRU): batch sizes must start at the batch size 2 (h0 [2 x 3]) " ..

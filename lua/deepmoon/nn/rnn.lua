@@ -34,7 +34,8 @@ end
 local function need_dtype (fname, dtype, level)
   if dtype ~= nil and dtype ~= dm.float32 and dtype ~= dm.float64 and dtype ~= "float32" and
      dtype ~= "float64" then
-    error(("%s: dtype must be float32 or float64, got %s"):format(fname, tostring(dtype)),
+    error(("%s: dtype must be float32 or float64, got %s"):format(fname,
+          (tostring(dtype):gsub("^deepmoon%.", ""))),
           level + 1)
   end
   return dtype
@@ -174,7 +175,7 @@ local function define (name)
     end
     if x.dtype ~= w0.dtype then
       error(("%s: expected input of dtype %s (the parameters'), got %s"):format(name,
-            tostring(w0.dtype), tostring(x.dtype)), 2)
+            w0.dtype.name, x.dtype.name), 2)
     end
     -- the initial states [L*D x B x Ho] (and [L*D x B x H])
     local h0, c0
@@ -201,8 +202,8 @@ local function define (name)
           error(("%s: expected %s %s, got %s"):format(name, what, dims(want), shp(t)), 3)
         end
         if t.dtype ~= w0.dtype then
-          error(("%s: expected %s of dtype %s, got %s"):format(name, what, tostring(w0.dtype),
-                tostring(t.dtype)), 3)
+          error(("%s: expected %s of dtype %s, got %s"):format(name, what, w0.dtype.name,
+                t.dtype.name), 3)
         end
       end
       chk("h0", h0, hsz)

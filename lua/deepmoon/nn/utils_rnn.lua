@@ -13,6 +13,7 @@ local is_tensor, typename = check.is_tensor, check.typename
 local M = {}
 
 local function shp (t) return format.shape_str(t:size()) end
+local function dims_l (l) return "[" .. table.concat(l, " x ") .. "]" end
 
 -- ---- PackedSequence ------------------------------------------------------------------------
 
@@ -29,7 +30,7 @@ function M.PackedSequence (data, batch_sizes, sorted_indices, unsorted_indices)
   end
   if not is_tensor(batch_sizes) or batch_sizes.dtype ~= dm.int64 or batch_sizes:dim() ~= 1 then
     error(("PackedSequence: batch_sizes must be a 1-D int64 Tensor, got %s"):format(
-      is_tensor(batch_sizes) and (tostring(batch_sizes.dtype) .. " " .. shp(batch_sizes))
+      is_tensor(batch_sizes) and (batch_sizes.dtype.name .. " " .. shp(batch_sizes))
       or typename(batch_sizes)), 2)
   end
   for _, pair in ipairs({ { "sorted_indices", sorted_indices },
@@ -113,7 +114,7 @@ local function lengths_list (fname, lengths, level)
   if is_tensor(lengths) then
     if lengths:dim() ~= 1 or lengths:is_floating_point() then
       error(("%s: lengths must be a 1-D integer Tensor or a list of integers, got %s %s"):format(
-        fname, tostring(lengths.dtype), shp(lengths)), level + 1)
+        fname, lengths.dtype.name, shp(lengths)), level + 1)
     end
     l = lengths:tolist()
   elseif type(lengths) == "table" then
@@ -123,7 +124,7 @@ local function lengths_list (fname, lengths, level)
       if math.type(v) ~= "integer" then
         if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) else
           error(("%s: lengths must be a list of integers, got %s at position %d"):format(
-            fname, typename(v), i), level + 1)
+            fname, type(v) == "number" and tostring(v) or typename(v), i), level + 1)
         end
       end
       l[i] = v
@@ -147,12 +148,16 @@ function M.pad_sequence (sequences, ...)
   local first = seqs[1]
   local maxlen = 0
   for i, s in ipairs(seqs) do
-    local ok = s:dim() == first:dim() and s:dim() >= 1
+    if s:dim() == 0 then
+      error(("pad_sequence: sequences[%d] must have at least one dim (the steps), got a 0-dim " ..
+             "Tensor"):format(i), 2)
+    end
+    local ok = s:dim() == first:dim()
     for d = 2, ok and s:dim() or 0 do ok = ok and s:size(d) == first:size(d) end
     if not ok or s.dtype ~= first.dtype then
-      error(("pad_sequence: sequences[%d] is %s %s, expected [L x %s] like sequences[1] (%s)")
-            :format(i, tostring(s.dtype), shp(s), table.concat({ table.unpack(first:size(), 2) },
-            " x "), shp(first)), 2)
+      error(("pad_sequence: sequences[%d] is %s %s, expected %s %s like sequences[1]")
+            :format(i, s.dtype.name, shp(s), first.dtype.name,
+                    dims_l({ "L", table.unpack(first:size(), 2) })), 2)
     end
     if s:size(1) > maxlen then maxlen = s:size(1) end
   end
@@ -261,6 +266,9 @@ function M.pad_packed_sequence (sequence, ...)
            "(%d), got %d"):format(fn, Tm, total), 2)
   end
   local T = total or Tm
+  if T * B > (1 << 31) then
+    error(("%s: total_length %d is too large (%d x %d rows)"):format(fn, T, T, B), 2)
+  end
   local data = sequence.data
   local sz = data:size()
   local padrow = sz
