@@ -368,6 +368,9 @@ describe("recurrent errors", function ()
                      "a 0-dim Tensor", util.err(R.pad_sequence, { dm.tensor(1.0) }))
     assert.are.equal("pack_padded_sequence: lengths must be a list of integers, got 4.5 at " ..
                      "position 1", util.err(R.pack_padded_sequence, x, { 4.5, 2, 1 }))
+    assert.are.equal("pack_padded_sequence: lengths must be a 1-D integer Tensor or a list of " ..
+                     "integers, got bool [3]", util.err(R.pack_padded_sequence, x,
+                                                         dm.tensor({ true, true, false })))
     assert.are.equal("pad_sequence: sequences[2] must be a Tensor, got number",
                      util.err(R.pad_sequence, { dm.randn(2), 3 }))
     assert.are.equal("rnn_layer (GRU): batch sizes must start at the batch size 2 (h0 [2 x 3]) " ..

@@ -112,7 +112,7 @@ end
 local function lengths_list (fname, lengths, level)
   local l
   if is_tensor(lengths) then
-    if lengths:dim() ~= 1 or lengths:is_floating_point() then
+    if lengths:dim() ~= 1 or (lengths.dtype ~= dm.int64 and lengths.dtype ~= dm.uint8) then
       error(("%s: lengths must be a 1-D integer Tensor or a list of integers, got %s %s"):format(
         fname, lengths.dtype.name, shp(lengths)), level + 1)
     end
