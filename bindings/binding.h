@@ -109,6 +109,7 @@ int lb_index_set(lua_State *L);
 void lb_open_pt(lua_State *L, int methods, int module);
 void lb_open_autograd(lua_State *L, int methods, int module);
 void lb_open_embedding(lua_State *L, int methods, int module);
+void lb_open_rnn(lua_State *L, int methods, int module);
 /* the Lua state a backward walk runs in (set by the functions that start one, for the hooks
    and custom nodes written in Lua that it calls: bindings/autograd.c) */
 extern DM_LB_TLS lua_State *lb_walk_L;

@@ -122,6 +122,8 @@ static const dm_opdef optable[DM_OP_COUNT] = {
     [DM_OP_MAX_UNPOOL2D] = { "MaxUnpool2DBackward0",      1, NULL,        dm__bw_max_unpool2d, 0 },
     [DM_OP_EMBEDDING]    = { "EmbeddingBackward0",        1, "embedding", dm__bw_embedding, 0 },
     [DM_OP_EMBEDDING_BAG] = { "EmbeddingBagBackward0",    2, "embedding", dm__bw_embedding_bag, R0 | R1 },
+    [DM_OP_RNN]          = { "RnnTanhBackward0",          8, "rnn",       dm__bw_rnn,
+                             R0 | R1 | DM_READ_IN(2) | DM_READ_IN(3) | DM_READ_IN(4) | DM_READ_IN(7) | RO },
 };
 #undef R0
 #undef R1
@@ -231,6 +233,11 @@ const char *dm__node_name(const dm_node *n)
     }
     /* PyTorch 1.13 takes a mean for a 1 x 1 adaptive average (sub 1) */
     case DM_OP_ADAPTIVE_AVG_POOL2D: return n->sub ? "MeanBackward1" : "AdaptiveAvgPool2DBackward0";
+    case DM_OP_RNN: {
+        static const char *rn[] = { "RnnTanhBackward0", "RnnReluBackward0", "LstmBackward0",
+                                    "GruBackward0" };
+        return rn[n->sub % 4];
+    }
     case DM_OP_CUSTOM: return custom_of(n)->name;
     default: return optable[n->op].name;
     }

@@ -980,6 +980,21 @@ dm_tensor *dm_embedding_bag(const dm_tensor *weight, const dm_tensor *ids,
                             const dm_tensor *offsets, int mode,
                             const dm_tensor *per_sample_weights, int include_last_offset,
                             int64_t padding_idx, int scale_grad_by_freq);
+/* ---- recurrent layers (rnn.c) ----------------------------------------------------------
+ * One layer of nn.RNN / nn.LSTM / nn.GRU in one direction over a whole sequence, as one op.
+ * x [N x I] is time-major and packed (PyTorch's PackedSequence.data): step t's rows are the
+ * first batch_sizes[t] sequences (non-increasing, batch_sizes[0] = B); batch_sizes NULL:
+ * every step has B = h0's rows (a padded [T x B x I] seen as [T*B x I]).  reverse runs the
+ * steps from the last (each sequence from its own last step).  h0 [B x Hout], c0 [B x H]
+ * (LSTM only, else NULL), w_ih [G*H x I], w_hh [G*H x Hout], b_ih, b_hh [G*H] or NULL,
+ * w_hr [Hout x H] (LSTM's proj_size) or NULL (Hout = H); G = 1, 4 (i f g o), 3 (r z n).
+ * Returns one flat tensor [N*Hout + B*Hout (+ B*H)]: every step's output, h_n, c_n; the
+ * final states are each sequence's at its own length. */
+enum { DM_RNN_TANH = 0, DM_RNN_RELU, DM_RNN_LSTM, DM_RNN_GRU };
+dm_tensor *dm_rnn_layer(int mode, int reverse, const dm_tensor *x, int64_t nsteps,
+                        const int64_t *batch_sizes, const dm_tensor *h0, const dm_tensor *c0,
+                        const dm_tensor *w_ih, const dm_tensor *w_hh, const dm_tensor *b_ih,
+                        const dm_tensor *b_hh, const dm_tensor *w_hr);
 
 #ifdef __cplusplus
 }

@@ -248,6 +248,10 @@ typedef enum {
     /* embedding (in {weight}, saved[0] the int64 ids), embedding_bag (sub: DM_BAG_*; in
        {weight, per_sample_weights}, saved: ids, bag bounds, max's rows) (embedding.c) */
     DM_OP_EMBEDDING, DM_OP_EMBEDDING_BAG,
+    /* one recurrent layer in one direction over a whole sequence (rnn.c; sub: dm_rnn_mode
+       + 4 x reverse); in {x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr}, saved[0] the output,
+       saved[1] the gates per step, saved[2] the batch sizes (int64 [T]) */
+    DM_OP_RNN,
     DM_OP_COUNT
 } dm_op;
 
@@ -376,6 +380,11 @@ typedef union {
         int64_t padding_idx;      /* 0-based, -1: none; its rows get no gradient */
         int scale_grad_by_freq;   /* each id's gradient divided by its count in the batch */
     } embedding;
+    struct {                      /* rnn_layer */
+        int64_t nsteps;           /* T, the steps */
+        int64_t hidden;           /* H, the gates' width (the state's is h0's) */
+        int proj;                 /* LSTM: w_hr given (proj_size) */
+    } rnn;
 } dm_params;
 struct dm_node {
     dm_op op;
@@ -524,6 +533,7 @@ int dm__bw_copy(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_embedding(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_embedding_bag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_rnn(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
    PyTorch's message (autograd.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);

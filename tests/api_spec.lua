@@ -355,6 +355,14 @@ local functions = {
     local w = dm.tensor({{1.0, 2.0}, {3.0, 4.0}})
     assert.are.same({{4, 6}}, core.embedding_bag(w, dm.tensor({{1, 2}}, {dtype = dm.int64}), nil, "sum"):totable())
   end,
+  rnn_layer = function ()
+    local o, h = core.rnn_layer("RNN_TANH", false, dm.tensor({0.5}, {dtype = dm.float64}):view(1, 1), 1,
+                                dm.zeros({1, 1}, {dtype = dm.float64}), nil,
+                                dm.tensor({2.0}, {dtype = dm.float64}):view(1, 1),
+                                dm.tensor({1.0}, {dtype = dm.float64}):view(1, 1))
+    assert.are.same({{math.tanh(1.0)}}, o:totable())
+    assert.are.same({{math.tanh(1.0)}}, h:totable())
+  end,
 }
 
 collectgarbage()

@@ -29,7 +29,7 @@ nn.F = nn.functional
 
 for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
                         "shape", "loss", "serialize", "collections", "padding", "upsample",
-                        "pixel_shuffle", "conv", "pooling", "sparse" }) do
+                        "pixel_shuffle", "conv", "pooling", "sparse", "rnn" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
 -- attention and the Transformer layers (they add F.scaled_dot_product_attention and
@@ -43,6 +43,8 @@ nn.utils = require "deepmoon.nn.grad_utils"
 -- nn.parallel: DistributedDataParallel (data-parallel training over MPI, deepmoon.distributed)
 nn.parallel = require "deepmoon.nn.parallel"
 nn.utils.consume_prefix_in_state_dict_if_present = nn.parallel._consume_prefix_in_state_dict_if_present
+-- nn.utils.rnn: padding and packing sequences of different lengths
+nn.utils.rnn = require "deepmoon.nn.utils_rnn"
 
 -- nn.init is written separately (deepmoon.nn.init) and loaded when first used
 setmetatable(nn, {

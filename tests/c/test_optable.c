@@ -521,6 +521,70 @@ static dm_tensor *f_masked_fill(dm_tensor *const *in, void *c)
 }
 
 #define S1(a) 1, {{a}}
+/* rnn.c: the layer's tensors are views carved out of the case's inputs (so every gradient
+   reaches one): x = A [N x I], B the flat state(s) (h0, then c0), C the flat weights and
+   biases (w_ih, w_hh, b_ih, b_hh, w_hr) */
+static dm_tensor *rnn_part(const dm_tensor *t, int64_t *o, int64_t d0, int64_t d1)
+{
+    dm_tensor *nt = dm_narrow(t, 0, *o, d1 ? d0 * d1 : d0);
+    *o += d1 ? d0 * d1 : d0;
+    if (!d1) return nt;
+    dm_tensor *v = dm_view(nt, 2, (int64_t[]){ d0, d1 });
+    dm_tensor_release(nt);
+    return v;
+}
+static dm_tensor *rnn_case(dm_tensor *const *in, int mode, int rev, int64_t T, const int64_t *bs,
+                           int64_t Bn, int64_t H, int64_t Ho, int bias)
+{
+    int64_t G = mode == DM_RNN_LSTM ? 4 : mode == DM_RNN_GRU ? 3 : 1, I = A->shape[1], o = 0;
+    dm_tensor *t[8] = {0};
+    t[1] = rnn_part(B, &o, Bn, Ho);
+    if (mode == DM_RNN_LSTM) t[2] = rnn_part(B, &o, Bn, H);
+    o = 0;
+    t[3] = rnn_part(C, &o, G * H, I);
+    t[4] = rnn_part(C, &o, G * H, Ho);
+    if (bias) { t[5] = rnn_part(C, &o, G * H, 0); t[6] = rnn_part(C, &o, G * H, 0); }
+    if (Ho != H) t[7] = rnn_part(C, &o, Ho, H);
+    dm_tensor *y = dm_rnn_layer(mode, rev, A, T, bs, t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+    for (int k = 0; k < 8; k++) dm_tensor_release(t[k]);
+    return y;
+}
+static dm_tensor *f_rnn_tanh(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_TANH, 0, 3, NULL, 2, 4, 4, 1);
+}
+static dm_tensor *f_rnn_relu_rev_packed(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_RELU, 1, 3, (int64_t[]){3, 2, 1}, 3, 4, 4, 1);
+}
+static dm_tensor *f_lstm(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_LSTM, 0, 3, NULL, 2, 3, 3, 1);
+}
+static dm_tensor *f_lstm_rev_proj_packed(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_LSTM, 1, 3, (int64_t[]){2, 2, 1}, 2, 3, 2, 1);
+}
+static dm_tensor *f_lstm_proj_packed(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_LSTM, 0, 3, (int64_t[]){3, 2, 1}, 3, 3, 2, 0);
+}
+static dm_tensor *f_gru_packed(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_GRU, 0, 2, (int64_t[]){3, 1}, 3, 3, 3, 1);
+}
+static dm_tensor *f_gru_rev_nobias(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    return rnn_case(in, DM_RNN_GRU, 1, 2, NULL, 2, 3, 3, 0);
+}
+
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_TRANSPOSE, -1, "transpose", f_transpose, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -634,6 +698,17 @@ static const gcase cases[] = {
     { DM_OP_EMBEDDING_BAG, -1, "embedding_bag sum offsets per_sample_weights", f_bag_sum, 2, {2, 1}, {{5, 3}, {6}}, -1, 1, 0 },
     { DM_OP_EMBEDDING_BAG, -1, "embedding_bag mean padding", f_bag_mean, 1, {2}, {{5, 3}}, -1, 1, 0 },
     { DM_OP_EMBEDDING_BAG, -1, "embedding_bag max include_last_offset", f_bag_max, 1, {2}, {{5, 3}}, -1, 1, 0 },
+    { DM_OP_RNN, 0, "rnn tanh", f_rnn_tanh, 3, {2, 1, 1}, {{6, 3}, {8}, {36}}, -1, 1, 0 },
+    { DM_OP_RNN, 5, "rnn relu reverse packed", f_rnn_relu_rev_packed, 3, {2, 1, 1},
+      {{6, 3}, {12}, {36}}, -1, 1, 0 },
+    { DM_OP_RNN, 2, "lstm", f_lstm, 3, {2, 1, 1}, {{6, 2}, {12}, {84}}, -1, 1, 0 },
+    { DM_OP_RNN, 6, "lstm reverse proj packed", f_lstm_rev_proj_packed, 3, {2, 1, 1},
+      {{5, 2}, {10}, {78}}, -1, 1, 0 },
+    { DM_OP_RNN, 2, "lstm proj packed no bias", f_lstm_proj_packed, 3, {2, 1, 1},
+      {{6, 2}, {15}, {54}}, -1, 1, 0 },
+    { DM_OP_RNN, 3, "gru packed", f_gru_packed, 3, {2, 1, 1}, {{4, 2}, {9}, {63}}, -1, 1, 0 },
+    { DM_OP_RNN, 7, "gru reverse no bias", f_gru_rev_nobias, 3, {2, 1, 1}, {{4, 2}, {6}, {45}},
+      -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

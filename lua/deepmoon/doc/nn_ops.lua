@@ -321,3 +321,24 @@
 -- @int[opt] padding_idx 1-based
 -- @bool[opt=false] scale_grad_by_freq
 -- @usage dm.embedding_bag(w, ids, offsets, "sum")
+--- One recurrent layer in one direction over a whole sequence, as one op (what nn.RNN,
+-- nn.LSTM and nn.GRU stack): the forward runs every step, the backward runs back through
+-- time in C.  x [N x I] holds time-major rows (a padded [T x B x I] reshaped, or a
+-- PackedSequence's data); steps is T (every step has h0's B rows) or the list of batch sizes
+-- (non-increasing, the first B).  Weights as PyTorch's: w_ih [G*H x I], w_hh [G*H x Hout],
+-- b_ih, b_hh [G*H], w_hr [Hout x H] (LSTM proj_size), G = 1 (RNN), 4 (LSTM i f g o), 3 (GRU
+-- r z n).  Returns out [N x Hout], h_n [B x Hout] and, for an LSTM, c_n [B x H], each
+-- sequence's final state at its own length.
+-- @function dm.rnn_layer
+-- @string mode "RNN_TANH", "RNN_RELU", "LSTM" or "GRU"
+-- @bool reverse run from the last step (each sequence from its own last step)
+-- @tparam Tensor x [N x I]
+-- @tparam int|table steps T, or the batch sizes
+-- @tparam Tensor h0 [B x Hout]
+-- @tparam[opt] Tensor c0 [B x H], LSTM only
+-- @tparam Tensor w_ih
+-- @tparam Tensor w_hh
+-- @tparam[opt] Tensor b_ih
+-- @tparam[opt] Tensor b_hh
+-- @tparam[opt] Tensor w_hr
+-- @usage local out, h_n = dm.rnn_layer("GRU", false, x, 5, h0, nil, w_ih, w_hh, b_ih, b_hh)
