@@ -111,6 +111,10 @@ check "embed_host: missing file message" \
 san=
 [ "${DM_SANITIZE:-0}" = 1 ] && san="-fsanitize=address,undefined"
 blas="$(pkg-config --libs openblas 2>/dev/null) $(pkg-config --libs zlib)"
+# a module built with MPI (the default) holds dist.o, which needs Open MPI's libraries too
+if nm "$builddir/libdeepmoon_lua.a" 2>/dev/null | grep -q ' U MPI_Init'; then
+    blas="$blas $(pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link)"
+fi
 # shellcheck disable=SC2086  # flag lists
 if cc -std=c11 $san -I"$root/core" -I"$root/bindings" $(pkg-config --cflags lua5.4) \
         -o "$tmp/host" "$root/examples/embed/host.c" "$builddir/libdeepmoon_lua.a" \
