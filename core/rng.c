@@ -84,7 +84,11 @@
  * share one between threads only with the caller's own locking.
  */
 #include "internal.h"
-#include "walk.h"
+#include "backend.h"
+
+/* the fill loops are the device's kernels (backend.h: random; backend/cpu/fill.c, the
+   reference backend/ref/fill.c) */
+#define DEV (dm__kernels(dm__cur_device))
 
 #define PCG_MULT 6364136223846793005ULL
 #define PCG_INC  1442695040888963407ULL
@@ -229,13 +233,8 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t, "tensor")) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    if (t->dtype == DM_FLOAT64) {
-        double *base = t->storage->data;
-        DM_WALK_EACH(t, i, off, base[off] = a + (b - a) * dm_rng_uniform(g););
-        return 0;
-    }
-    float *base = dm__fbase(t);
-    DM_WALK_EACH(t, i, off, base[off] = (float)(a + (b - a) * (double)dm_rng_uniformf(g)););
+    dm__device_of(t);
+    DEV->random(DM_RAND_UNIFORM, t, &(dm_rand_par){ .a = a, .b = b }, g);
     return 0;
 }
 
@@ -243,13 +242,8 @@ int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t, "tensor")) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    if (t->dtype == DM_FLOAT64) {
-        double *base = t->storage->data;
-        DM_WALK_EACH(t, i, off, base[off] = mean + std * dm_rng_normal(g););
-        return 0;
-    }
-    float *base = dm__fbase(t);
-    DM_WALK_EACH(t, i, off, base[off] = (float)(mean + std * dm_rng_normal(g)););
+    dm__device_of(t);
+    DEV->random(DM_RAND_NORMAL, t, &(dm_rand_par){ .a = mean, .b = std }, g);
     return 0;
 }
 
@@ -261,13 +255,10 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
     }
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    /* the span can exceed INT64_MAX (low very negative); unsigned arithmetic wraps back
-       to the right signed value */
-    uint64_t span = (uint64_t)high - (uint64_t)low;
-    DM_WALK_EACH(t, i, off,
-        uint64_t v = (uint64_t)low + dm_rng_below(g, span);
-        int64_t sv = v > (uint64_t)INT64_MAX ? -(int64_t)(~v) - 1 : (int64_t)v;
-        dm__store_i64(t, off, sv););
+    /* the span can exceed INT64_MAX (low very negative): it is taken modulo 2^64 */
+    dm__device_of(t);
+    DEV->random(DM_RAND_RANDINT, t,
+                &(dm_rand_par){ .low = low, .span = (uint64_t)high - (uint64_t)low }, g);
     return 0;
 }
 
@@ -279,14 +270,7 @@ dm_tensor *dm_randperm(int64_t n, dm_rng *g) {
     if (!g) g = dm_default_rng();
     dm_tensor *t = dm_tensor_new_dtype(1, &n, DM_INT64);
     if (!t) return NULL;
-    int64_t *v = dm__ptr(t);
-    for (int64_t i = 0; i < n; i++) v[i] = i;
-    for (int64_t i = n - 1; i >= 1; i--) {
-        int64_t j = (int64_t)dm_rng_below(g, (uint64_t)i + 1);
-        int64_t tmp = v[i];
-        v[i] = v[j];
-        v[j] = tmp;
-    }
+    DEV->random(DM_RAND_PERM, t, &(dm_rand_par){ 0 }, g);
     return t;
 }
 
@@ -298,11 +282,7 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
     }
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    if (t->dtype == DM_FLOAT32) {
-        float *base = dm__fbase(t);
-        DM_WALK_EACH(t, i, off, base[off] = dm_rng_uniform(g) < p ? 1.0f : 0.0f;);
-        return 0;
-    }
-    DM_WALK_EACH(t, i, off, dm__store_i64(t, off, dm_rng_uniform(g) < p););
+    dm__device_of(t);
+    DEV->random(DM_RAND_BERNOULLI, t, &(dm_rand_par){ .a = p }, g);
     return 0;
 }
