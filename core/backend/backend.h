@@ -8,18 +8,26 @@
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
  *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
  *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
- *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c)
+ *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
+ *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
+ *          (join.c), dropout and batch norm (nn.c, nn_gen.h)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c, copy.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
+ *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c), compared with the cpu device op
+ *          by op in tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
  * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
  * backward kernels and dm_sum_to's sum, copies with conversion, fills and the float32
- * in-place updates.  Everything else (joins, losses, nn, init and random fills, optimizers)
+ * in-place updates, the optimizer updates (SGD, Adam, AdamW), the random fills (uniform_,
+ * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
+ * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
+ * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
+ * backward.  Everything else (losses, layer and group norm, the vision ops' own loops)
  * runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
- * here and a kernel in each backend, named in its table.c (core/README.md). */
+ * at the end of dm_kernels and a kernel in each backend, named in its table.c
+ * (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 

@@ -1,10 +1,11 @@
 /* cpu/fill.c -- the cpu device's random and structured fills (backend.h: random, pattern):
  * the loops of rng.c's and init.c's fills, walking t in row-major order with the strided
- * walker (walk.h) and drawing from the generator (rng.c) once per element in turn, so the
- * stream is rng.c's documented one.  The reference is ref/fill.c. */
+ * walker (walk.h) and drawing from the generator once per element in turn (draw.h, inline),
+ * so the stream is rng.c's documented one.  The reference is ref/fill.c. */
 #include "internal.h"
 #include "cpu.h"
 #include "walk.h"
+#include "draw.h"
 
 void dm__cpu_random(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *g)
 {
@@ -14,27 +15,27 @@ void dm__cpu_random(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *
     case DM_RAND_UNIFORM:
         if (f64) {
             double *base = t->storage->data;
-            DM_WALK_EACH(t, i, off, base[off] = a + (b - a) * dm_rng_uniform(g););
+            DM_WALK_EACH(t, i, off, base[off] = a + (b - a) * dm__draw_uniform(g););
         } else {
             float *base = dm__fbase(t);
-            DM_WALK_EACH(t, i, off, base[off] = (float)(a + (b - a) * (double)dm_rng_uniformf(g)););
+            DM_WALK_EACH(t, i, off, base[off] = (float)(a + (b - a) * (double)dm__draw_uniformf(g)););
         }
         break;
     case DM_RAND_NORMAL:
         if (f64) {
             double *base = t->storage->data;
-            DM_WALK_EACH(t, i, off, base[off] = a + b * dm_rng_normal(g););
+            DM_WALK_EACH(t, i, off, base[off] = a + b * dm__draw_normal(g););
         } else {
             float *base = dm__fbase(t);
-            DM_WALK_EACH(t, i, off, base[off] = (float)(a + b * dm_rng_normal(g)););
+            DM_WALK_EACH(t, i, off, base[off] = (float)(a + b * dm__draw_normal(g)););
         }
         break;
     case DM_RAND_BERNOULLI:
         if (t->dtype == DM_FLOAT32) {
             float *base = dm__fbase(t);
-            DM_WALK_EACH(t, i, off, base[off] = dm_rng_uniform(g) < a ? 1.0f : 0.0f;);
+            DM_WALK_EACH(t, i, off, base[off] = dm__draw_uniform(g) < a ? 1.0f : 0.0f;);
         } else {
-            DM_WALK_EACH(t, i, off, dm__store_i64(t, off, dm_rng_uniform(g) < a););
+            DM_WALK_EACH(t, i, off, dm__store_i64(t, off, dm__draw_uniform(g) < a););
         }
         break;
     case DM_RAND_RANDINT: {
@@ -42,7 +43,7 @@ void dm__cpu_random(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *
            to the right signed value */
         uint64_t low = (uint64_t)r->low, span = r->span;
         DM_WALK_EACH(t, i, off,
-            uint64_t v = low + dm_rng_below(g, span);
+            uint64_t v = low + dm__draw_below(g, span);
             int64_t sv = v > (uint64_t)INT64_MAX ? -(int64_t)(~v) - 1 : (int64_t)v;
             dm__store_i64(t, off, sv););
         break;
@@ -52,14 +53,14 @@ void dm__cpu_random(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *
         if (f64) {
             double *base = t->storage->data;
             DM_WALK_EACH(t, i, off,
-                double u = lo + (hi - lo) * dm_rng_uniform(g);
+                double u = lo + (hi - lo) * dm__draw_uniform(g);
                 double v = a + b * sqrt(2.0) * dm_erfinv(u);
                 base[off] = v < r->lo ? r->lo : v > r->hi ? r->hi : v;);
         } else {
             float fa = (float)r->lo, fb = (float)r->hi;
             float *base = dm__fbase(t);
             DM_WALK_EACH(t, i, off,
-                double u = lo + (hi - lo) * (double)dm_rng_uniformf(g);
+                double u = lo + (hi - lo) * (double)dm__draw_uniformf(g);
                 float v = (float)(a + b * sqrt(2.0) * dm_erfinv(u));
                 base[off] = v < fa ? fa : v > fb ? fb : v;);
         }
@@ -69,7 +70,7 @@ void dm__cpu_random(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *
         int64_t n = dm__numel(t), *v = dm__ptr(t);
         for (int64_t i = 0; i < n; i++) v[i] = i;
         for (int64_t i = n - 1; i >= 1; i--) {
-            int64_t j = (int64_t)dm_rng_below(g, (uint64_t)i + 1);
+            int64_t j = (int64_t)dm__draw_below(g, (uint64_t)i + 1);
             int64_t tmp = v[i];
             v[i] = v[j];
             v[j] = tmp;

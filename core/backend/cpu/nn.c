@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "cpu.h"
 #include "walk.h"
+#include "draw.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */

@@ -17,7 +17,7 @@ static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, 
     if (p == 1) {
         for (int64_t i = 0; i < n; i++) m[i] = (T)0;
     } else {
-        for (int64_t i = 0; i < n; i++) m[i] = dm_rng_uniform(g) < q ? scale : (T)0;
+        for (int64_t i = 0; i < n; i++) m[i] = dm__draw_uniform(g) < q ? scale : (T)0;
     }
     const T *base = x->storage->data;
     if (dm__is_contig(x)) {
