@@ -15,8 +15,6 @@
 #include "internal.h"
 #include "backend.h"
 
-#define DEV (dm__kernels(dm__cur_device))
-
 /* every state tensor must have p's shape */
 static int check_same(const char *fn, const char *what, const dm_tensor *t, const dm_tensor *p)
 {
@@ -86,7 +84,11 @@ int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
                 int maximize, int first)
 {
     const char *fn = "sgd_step";
-    if (dm__same_device(fn, 3, (const dm_tensor *[]){ p, grad, buf }) < 0) return -1;
+    /* one device for all (made current: a gathered copy of a view is made there) */
+    const int dev = p->storage->device;
+    if ((grad && grad->storage->device != dev) || (buf && buf->storage->device != dev))
+        return dm__device_mismatch(fn, 3, (const dm_tensor *[]){ p, grad, buf });
+    dm__cur_device = dev;
     if (check_same(fn, "grad", grad, p) || check_same(fn, "momentum_buffer", buf, p))
         return -1;
     if ((p->dtype | (grad ? grad->dtype : DM_FLOAT32) | (buf ? buf->dtype : DM_FLOAT32)) != DM_FLOAT32 &&
@@ -108,7 +110,7 @@ int dm_sgd_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *buf, double lr,
         return -1;
     }
     const dm_sgd_par par = { lr, momentum, dampening, weight_decay, nesterov, maximize, first };
-    DEV->sgd(p->dtype, dm_numel(p), sp.d, sg.d, sb.d, &par);
+    dm__kernels(dev)->sgd(p->dtype, dm_numel(p), sp.d, sg.d, sb.d, &par);
     put_back(&sp, 1); put_back(&sg, 0); put_back(&sb, 1);
     return 0;
 }
@@ -129,8 +131,13 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
                  int decoupled, int maximize)
 {
     const char *fn = "adam_step";
-    if (dm__same_device(fn, 5, (const dm_tensor *[]){ p, grad, exp_avg, exp_avg_sq, max_sq }) < 0)
-        return -1;
+    const int dev = p->storage->device;
+    if ((grad && grad->storage->device != dev) || (exp_avg && exp_avg->storage->device != dev) ||
+        (exp_avg_sq && exp_avg_sq->storage->device != dev) ||
+        (max_sq && max_sq->storage->device != dev))
+        return dm__device_mismatch(fn, 5, (const dm_tensor *[]){ p, grad, exp_avg, exp_avg_sq,
+                                                                  max_sq });
+    dm__cur_device = dev;
     if (check_same(fn, "grad", grad, p) || check_same(fn, "exp_avg", exp_avg, p) ||
         check_same(fn, "exp_avg_sq", exp_avg_sq, p) ||
         check_same(fn, "max_exp_avg_sq", max_sq, p))
@@ -162,7 +169,7 @@ int dm_adam_step(dm_tensor *p, const dm_tensor *grad, dm_tensor *exp_avg,
     const dm_adam_par par = { -(lr / bc1), sqrt(bc2), beta1, beta2, eps, weight_decay,
                               1 - lr * weight_decay, !decoupled && weight_decay != 0,
                               decoupled, maximize };
-    DEV->adam(p->dtype, dm_numel(p), sp.d, sg.d, sm.d, sv.d, sx.d, &par);
+    dm__kernels(dev)->adam(p->dtype, dm_numel(p), sp.d, sg.d, sm.d, sv.d, sx.d, &par);
     put_back(&sp, 1); put_back(&sg, 0); put_back(&sm, 1);
     put_back(&sv, 1); put_back(&sx, 1);
     return 0;

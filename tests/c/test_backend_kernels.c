@@ -343,10 +343,28 @@ static void test_table(void)
                (int)k);
 }
 
+/* an update whose tensors sit on two devices is refused, naming the function */
+static void test_mismatch(void)
+{
+    dm_set_device(DM_CPU);
+    dm_tensor *p = dm_tensor_zeros(1, (int64_t[]){ 3 }), *g = dm_tensor_zeros(1, (int64_t[]){ 3 });
+    dm_tensor *gr = dm_to_device(g, DM_CPU_REF), *pr = dm_to_device(p, DM_CPU_REF);
+    CHECK_ERR(dm_sgd_step(p, gr, NULL, 0.1, 0, 0, 0, 0, 0, 0),
+              "sgd_step: expected all tensors on one device, got cpu and cpu:ref");
+    CHECK_ERR(dm_adam_step(pr, gr, p, pr, NULL, 1, 0.1, 0.9, 0.999, 1e-8, 0, 0, 0),
+              "adam_step: expected all tensors on one device, got cpu:ref and cpu");
+    dm_tensor_release(pr);
+    dm_tensor_release(gr);
+    dm_tensor_release(g);
+    dm_tensor_release(p);
+    dm_set_device(DM_CPU);
+}
+
 int main(void)
 {
     tu_live live0 = tu_live_now();
     test_table();
+    test_mismatch();
     static const dm_dtype fl[2] = { DM_FLOAT32, DM_FLOAT64 };
     for (int k = 0; k < 2; k++) {
         dm_dtype dt = fl[k];
