@@ -17,8 +17,13 @@
  *     fan_in  = in  * k1 * k2 * ...        fan_out = out * k1 * k2 * ...
  */
 #include "internal.h"
-#include "walk.h"
+#include "backend.h"
+#include "convert.h"
 #include <float.h>
+
+/* the fill loops are the device's kernels (backend.h: random, pattern, fill; backend/cpu/,
+   the reference backend/ref/) */
+#define DEV (dm__kernels(dm__cur_device))
 
 /* ---- gains and fans ------------------------------------------------------------------- */
 
@@ -207,30 +212,20 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
     if (!g) g = dm_default_rng();
     double lo = 2 * norm_cdf((a - mean) / std) - 1;
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
-    int64_t n = dm_numel(t);
-    (void)n;
     dm__bump(t);
-    if (t->dtype == DM_FLOAT64) {
-        double *base = t->storage->data;
-        DM_WALK_EACH(t, i, off,
-            double u = lo + (hi - lo) * dm_rng_uniform(g);
-            double v = mean + std * sqrt(2.0) * dm_erfinv(u);
-            base[off] = v < a ? a : v > b ? b : v;);
-        return 0;
-    }
-    float fa = (float)a, fb = (float)b;
-    float *base = dm__fbase(t);
-    DM_WALK_EACH(t, i, off,
-        double u = lo + (hi - lo) * (double)dm_rng_uniformf(g);
-        float v = (float)(mean + std * sqrt(2.0) * dm_erfinv(u));
-        base[off] = v < fa ? fa : v > fb ? fb : v;);
+    dm__device_of(t);
+    DEV->random(DM_RAND_TRUNC_NORMAL, t,
+                &(dm_rand_par){ .a = mean, .b = std, .lo = a, .hi = b, .ulo = lo, .uhi = hi }, g);
     return 0;
 }
 
 int dm_init_constant_(dm_tensor *t, double v)
 {
     dm__bump(t);
-    DM_WALK_EACH(t, i, off, dm__store_f64(t, off, v););
+    char e[8];                              /* v in t's dtype, then the device's fill */
+    dm__convert1(e, t->dtype, (const char *)&v, DM_FLOAT64);
+    dm__device_of(t);
+    DEV->fill(t, e);
     return 0;
 }
 
@@ -244,9 +239,8 @@ int dm_init_eye_(dm_tensor *t)
         return -1;
     }
     dm__bump(t);
-    // t is [rows x cols]: 1 where row == col
-    int64_t cols = t->shape[1];
-    DM_WALK_EACH(t, i, off, dm__store_f64(t, off, i / cols == i % cols););
+    dm__device_of(t);
+    DEV->pattern(DM_PAT_EYE, t, 1);
     return 0;
 }
 
@@ -267,18 +261,9 @@ int dm_init_dirac_(dm_tensor *t, int64_t groups)
                   (long long)t->shape[0], (long long)groups);
         return -1;
     }
-    // t is [out x in x k1 (x k2 (x k3))]: in group gr, output channel gr * per + d passes
-    // input channel d through the kernel's centre, for d < min(per, in)
     dm__bump(t);
-    int64_t per = t->shape[0] / groups;
-    int64_t min_dim = per < t->shape[1] ? per : t->shape[1];
-    DM_WALK_EACH(t, i, off,
-        int64_t idx[DM_MAX_DIMS] = { 0 }, rest = i;           /* element i's index */
-        for (int k = t->ndim - 1; k >= 0; k--) { idx[k] = rest % t->shape[k]; rest /= t->shape[k]; }
-        int64_t d = idx[0] % per;
-        int one = d < min_dim && idx[1] == d;
-        for (int k = 2; one && k < t->ndim; k++) one = idx[k] == t->shape[k] / 2;
-        dm__store_f64(t, off, one););
+    dm__device_of(t);
+    DEV->pattern(DM_PAT_DIRAC, t, groups);
     return 0;
 }
 
@@ -416,42 +401,44 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
     int64_t total = dm_numel(t);
     if (total == 0) return 0;
     if (!g) g = dm_default_rng();
-    int f64 = t->dtype == DM_FLOAT64;
     int64_t rows = t->shape[0], cols = total / rows;
     int wide = rows < cols;
     int64_t m = wide ? cols : rows, n = wide ? rows : cols;    /* the tall shape */
-    double *a = malloc((size_t)(m * n) * sizeof *a);
-    double *q = malloc((size_t)(m * n) * sizeof *q);
-    double *rdiag = malloc((size_t)n * sizeof *rdiag);
-    if (!a || !q || !rdiag) {
-        free(a); free(q); free(rdiag);
-        dm_seterr("orthogonal_: out of memory");
+    dm__device_of(t);
+    /* draw the [rows x cols] matrix d in t's dtype (PyTorch's draw), row by row; column-major
+       tall a ([n x m] row-major) is d's transpose (tall) or d itself (wide) */
+    int64_t dshape[2] = { rows, cols }, qshape[2] = { n, m };
+    dm_tensor *d = dm_tensor_new_dtype(2, dshape, t->dtype);
+    dm_tensor *dv = d ? (wide ? dm_tensor_retain(d) : dm_transpose(d, 0, 1)) : NULL;
+    dm_tensor *qt = dv ? dm_tensor_new_dtype(2, qshape, DM_FLOAT64) : NULL;
+    double *a = qt ? malloc((size_t)(m * n) * sizeof *a) : NULL;
+    double *rdiag = a ? malloc((size_t)n * sizeof *rdiag) : NULL;
+    if (!rdiag) {
+        if (qt) dm_seterr("orthogonal_: out of memory");
+        free(a); dm_tensor_release(d); dm_tensor_release(dv); dm_tensor_release(qt);
         return -1;
     }
-    /* draw the [rows x cols] matrix row by row; column-major tall a is it (tall) or its
-       transpose (wide) */
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) {
-            /* PyTorch draws a tensor of t's dtype */
-            double v = f64 ? dm_rng_normal(g) : (double)(float)dm_rng_normal(g);
-            if (wide) a[i * m + j] = v;     /* a[j, i] of [cols x rows] */
-            else a[j * m + i] = v;          /* a[i, j] of [rows x cols] */
-        }
+    DEV->random(DM_RAND_NORMAL, d, &(dm_rand_par){ .a = 0, .b = 1 }, g);
+    dm_to_buffer_dtype(dv, a, DM_FLOAT64);
+    double *q = dm__ptr(qt);            /* q, column-major [m x n], is qt [n x m] row-major */
     householder_qr(a, m, n, q, rdiag);
     for (int64_t j = 0; j < n; j++) {
         double s = rdiag[j] < 0 ? -gain : gain;
         for (int64_t i = 0; i < m; i++) q[j * m + i] *= s;
     }
-    // result [rows x cols] is q (tall, [rows x cols]) or q^T (q is [cols x rows])
-    dm__bump(t);
-    DM_WALK_EACH(t, k, off,
-        int64_t i = k / cols, j = k % cols;
-        dm__store_f64(t, off, wide ? q[i * m + j] : q[j * m + i]););
-    (void)rows;
     free(a);
-    free(q);
     free(rdiag);
-    return 0;
+    // result [rows x cols] is q (tall, [rows x cols]: qt's transpose) or q^T (wide: qt), in
+    // t's shape
+    dm_tensor *r = wide ? dm_tensor_retain(qt) : dm_transpose(qt, 0, 1);
+    dm_tensor *rs = r ? dm_reshape(r, t->ndim, t->shape) : NULL;
+    if (rs) {
+        dm__bump(t);
+        dm__copy_convert(t, rs);
+    }
+    dm_tensor_release(rs); dm_tensor_release(r); dm_tensor_release(qt);
+    dm_tensor_release(dv); dm_tensor_release(d);
+    return rs ? 0 : -1;
 }
 
 /* ---- sparse ---------------------------------------------------------------------------------- */

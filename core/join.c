@@ -7,7 +7,12 @@
  * contiguous copy) when they are not. */
 #include "internal.h"
 #include "walk.h"
+#include "backend.h"
 #include <stdio.h>
+
+/* the copies are the device's kernels (backend.h: slabs, index_rows, index_add;
+   backend/cpu/join.c, the reference backend/ref/join.c) */
+#define DEV (dm__kernels(dm__cur_device))
 
 static int64_t prod(const int64_t *shape, int from, int to)
 {
@@ -26,11 +31,8 @@ static int put_slab(dm_tensor *out, const dm_tensor *t, int d, int stack, int64_
     if (run == 0 || outer == 0) return 0;
     size_t es = dm__esize(out->dtype);
     if (t->dtype == out->dtype && dm_is_contiguous(t)) {
-        char *dst = (char *)dm__ptr(out) + off * inner * (int64_t)es;
-        const char *s = dm__ptr(t);
-        for (int64_t o = 0; o < outer; o++)
-            memcpy(dst + o * total * inner * (int64_t)es, s + o * run * (int64_t)es,
-                   (size_t)run * es);
+        DEV->slabs(es, outer, run, (char *)dm__ptr(out) + off * inner * (int64_t)es,
+                   total * inner, dm__ptr(t), run);
         return 0;
     }
     /* strided or of another dtype: through a view of out's slab */
@@ -177,12 +179,9 @@ int dm__bw_cat(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
             /* the slab in the result's dtype, then back to the input's (a mixed cat) */
             dm_tensor *gx = dm_tensor_new_dtype(x->ndim, x->shape, gout->dtype);
             if (!gx) return -1;
-            char *dst = dm__ptr(gx);
             int64_t run = e * inner;
-            if (run > 0)
-                for (int64_t o = 0; o < outer; o++)
-                    memcpy(dst + o * run * (int64_t)es, g + (o * total + off) * inner * (int64_t)es,
-                           (size_t)run * es);
+            DEV->slabs(es, outer, run, dm__ptr(gx), run, g + off * inner * (int64_t)es,
+                       total * inner);
             if (x->dtype != gx->dtype) {
                 dm_tensor *c = dm_to_dtype(gx, x->dtype);
                 dm_tensor_release(gx);
@@ -266,12 +265,7 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
     // x is [outer x size x inner], out is [outer x m x inner]
     int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
     int64_t size = x->shape[d];
-    char *o = dm__ptr(out);
-    int64_t row = inner * (int64_t)dm__esize(x->dtype);     /* bytes of one slab */
-    if (inner > 0)
-        for (int64_t a = 0; a < outer; a++)
-            for (int64_t j = 0; j < m; j++)
-                memcpy(o + (a * m + j) * row, src + (a * size + pos[j]) * row, (size_t)row);
+    DEV->index_rows(dm__esize(x->dtype), outer, m, size, inner, pos, src, dm__ptr(out));
     dm_tensor_release(held);
     free(pos);
     const dm_tensor *ins[2] = { x, idx };
@@ -282,24 +276,6 @@ dm_tensor *dm_index_select(const dm_tensor *x, int dim, const dm_tensor *idx)
     }
     return out;
 }
-
-/* dst [outer x size x inner] += g [outer x m x inner] scattered by pos; one definition
-   per float type */
-#define DEF_SCATTER_ADD(NAME, T) \
-static void NAME(void *dst_, const void *g_, const int64_t *pos, int64_t outer, int64_t m, \
-                 int64_t size, int64_t inner) \
-{ \
-    T *dst = dst_; \
-    const T *g = g_; \
-    for (int64_t a = 0; a < outer; a++) \
-        for (int64_t j = 0; j < m; j++) { \
-            T *row = dst + (a * size + pos[j]) * inner; \
-            const T *grow = g + (a * m + j) * inner; \
-            for (int64_t r = 0; r < inner; r++) row[r] += grow[r]; \
-        } \
-}
-DEF_SCATTER_ADD(scatter_add_f32, float)
-DEF_SCATTER_ADD(scatter_add_f64, double)
 
 /* Scatter the gradient back; repeated indices accumulate. */
 int dm__bw_index_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
@@ -315,8 +291,7 @@ int dm__bw_index_select(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tens
     if (!gx) { free(pos); return -1; }
     int64_t outer = prod(x->shape, 0, d), inner = prod(x->shape, d + 1, x->ndim);
     // g is [outer x m x inner], gx is [outer x size x inner]
-    (x->dtype == DM_FLOAT64 ? scatter_add_f64 : scatter_add_f32)(dm__ptr(gx), dm__ptr(gout),
-        pos, outer, m, x->shape[d], inner);
+    DEV->index_add(x->dtype, outer, m, x->shape[d], inner, pos, dm__ptr(gout), dm__ptr(gx));
     free(pos);
     gin[0] = gx;
     return 0;

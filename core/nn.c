@@ -2,22 +2,14 @@
  *
  * Both follow PyTorch 1.13 on the CPU: dropout multiplies by a mask of 0 and 1 / (1 - p)
  * drawn as bernoulli(1 - p) (the same draws as dm_bernoulli_(mask, 1 - p, g)); batch norm is
- * aten's native_batch_norm, statistics accumulated in double. */
+ * aten's native_batch_norm, statistics accumulated in double.  The functions here check,
+ * allocate and record; the loops are the device's kernels (backend.h). */
 #include "internal.h"
-#include "walk.h"
-/* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
- * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
- * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
-#endif
+#include "backend.h"
 
-#define T float
-#define S f
-#include "nn_gen.h"
-#define T double
-#define S d
-#include "nn_gen.h"
+/* the loops are the device's kernels (backend.h: dropout, dropout_bw, batch_norm,
+   batch_norm_bw; backend/cpu/nn.c and nn_gen.h, the reference backend/ref/nn.c) */
+#define DEV (dm__kernels(dm__cur_device))
 
 /* ---- dropout -------------------------------------------------------------------------- */
 
@@ -36,8 +28,7 @@ dm_tensor *dm_dropout(const dm_tensor *x, double p, int training, dm_rng *g)
     dm_tensor *mask = dm_tensor_new_dtype(x->ndim, x->shape, x->dtype);
     dm_tensor *out = mask ? dm_tensor_new_dtype(x->ndim, x->shape, x->dtype) : NULL;
     if (!out) { dm_tensor_release(mask); return NULL; }
-    if (x->dtype == DM_FLOAT32) dropout_fwd_f(x, n, p, g, dm__ptr(mask), dm__ptr(out));
-    else dropout_fwd_d(x, n, p, g, dm__ptr(mask), dm__ptr(out));
+    DEV->dropout(x->dtype, x, n, p, g, dm__ptr(mask), dm__ptr(out));
 
     const dm_tensor *ins[1] = { x };
     if (dm__needs_grad(1, ins)) {
@@ -61,8 +52,7 @@ int dm__bw_dropout(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     dm_tensor *hg, *gx = dm_tensor_new_dtype(gout->ndim, gout->shape, dt);
     const void *g = gx ? dm__contig_as(gout, dt, &hg) : NULL;
     if (!g) { dm_tensor_release(gx); return -1; }
-    if (dt == DM_FLOAT32) dropout_bw_f(g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
-    else dropout_bw_d(g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
+    DEV->dropout_bw(dt, g, dm__ptr(mask), dm__ptr(gx), dm__numel(gout));
     dm_tensor_release(hg);
     gin[0] = gx;
     return 0;
@@ -131,12 +121,8 @@ dm_tensor *dm_batch_norm(const dm_tensor *x, dm_tensor *running_mean, dm_tensor 
         dm_tensor_release(hx);
         return NULL;
     }
-    if (dt == DM_FLOAT32)
-        bn_fwd_f(xd, N, C, L, training, momentum, eps, running_mean, running_var, weight, bias,
-                 acc, acc + C, dm__ptr(out), dm__ptr(meant), dm__ptr(invt));
-    else
-        bn_fwd_d(xd, N, C, L, training, momentum, eps, running_mean, running_var, weight, bias,
-                 acc, acc + C, dm__ptr(out), dm__ptr(meant), dm__ptr(invt));
+    DEV->batch_norm(dt, xd, N, C, L, training, momentum, eps, running_mean, running_var, weight,
+                    bias, acc, acc + C, dm__ptr(out), dm__ptr(meant), dm__ptr(invt));
     free(acc);
     dm_tensor_release(hx);
     /* the running statistics were updated in place (buffers no node reads: as in PyTorch,
@@ -185,14 +171,10 @@ int dm__bw_batchnorm(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor 
         if (g && !acc) dm_seterr("batch_norm: out of memory");
         dm_tensor_release(gx); dm_tensor_release(gw); dm_tensor_release(gb);
         rc = -1;
-    } else if (dt == DM_FLOAT32) {
-        bn_bw_f(xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), N, C, L, training, weight,
-                acc, acc + C, gx ? dm__ptr(gx) : NULL, gw ? dm__ptr(gw) : NULL,
-                gb ? dm__ptr(gb) : NULL);
     } else {
-        bn_bw_d(xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), N, C, L, training, weight,
-                acc, acc + C, gx ? dm__ptr(gx) : NULL, gw ? dm__ptr(gw) : NULL,
-                gb ? dm__ptr(gb) : NULL);
+        DEV->batch_norm_bw(dt, xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), N, C, L,
+                           training, weight, acc, acc + C, gx ? dm__ptr(gx) : NULL,
+                           gw ? dm__ptr(gw) : NULL, gb ? dm__ptr(gb) : NULL);
     }
     free(acc);
     dm_tensor_release(hx);

@@ -84,18 +84,16 @@
  * share one between threads only with the caller's own locking.
  */
 #include "internal.h"
-#include "walk.h"
+#include "backend.h"
 
-#define PCG_MULT 6364136223846793005ULL
-#define PCG_INC  1442695040888963407ULL
+/* the fill loops are the device's kernels (backend.h: random; backend/cpu/fill.c, the
+   reference backend/ref/fill.c) */
+#define DEV (dm__kernels(dm__cur_device))
 
-/* Every field is 64 bits wide so the state blob has no padding bytes. */
-struct dm_rng {
-    uint64_t state;
-    uint64_t seed;          /* what the generator was last seeded with */
-    uint64_t has_normal;    /* 1 when `normal` holds the second Box-Muller value */
-    double normal;
-};
+#include "draw.h"            /* struct dm_rng and the draws, inline */
+
+#define PCG_MULT DM_PCG_MULT
+#define PCG_INC  DM_PCG_INC
 
 static uint64_t splitmix64(uint64_t s) {
     uint64_t z = s + 0x9e3779b97f4a7c15ULL;
@@ -147,65 +145,11 @@ dm_rng *dm_default_rng(void) {
     return &default_rng;
 }
 
-uint32_t dm_rng_u32(dm_rng *g) {
-    uint64_t old = g->state;
-    g->state = old * PCG_MULT + PCG_INC;
-    uint32_t x = (uint32_t)(((old >> 18) ^ old) >> 27);
-    uint32_t rot = (uint32_t)(old >> 59);
-    /* masking the left shift keeps rot == 0 defined behaviour */
-    return (x >> rot) | (x << ((32u - rot) & 31u));
-}
-
-float dm_rng_uniformf(dm_rng *g) {
-    /* 24 bits fill a float's significand exactly, so every value is representable */
-    return (float)(dm_rng_u32(g) >> 8) * 0x1.0p-24f;
-}
-
-double dm_rng_uniform(dm_rng *g) {
-    uint32_t hi = dm_rng_u32(g);
-    uint32_t lo = dm_rng_u32(g);
-    return ((double)(hi >> 5) * 67108864.0 + (double)(lo >> 6)) * 0x1.0p-53;
-}
-
-double dm_rng_normal(dm_rng *g) {
-    if (g->has_normal) {
-        g->has_normal = 0;
-        return g->normal;
-    }
-    const double two_pi = 6.283185307179586476925286766559;
-    double u1 = 1.0 - dm_rng_uniform(g);
-    double u2 = dm_rng_uniform(g);
-    double r = sqrt(-2.0 * log(u1));
-    g->normal = r * sin(two_pi * u2);
-    g->has_normal = 1;
-    return r * cos(two_pi * u2);
-}
-
-uint64_t dm_rng_below(dm_rng *g, uint64_t n) {
-    if (n == 0) return 0;
-    if (n <= (1ULL << 32)) {
-        /* Lemire: the high word of x * n is in [0, n); the low word tells when x fell in
-           the short final interval that would over-represent some results */
-        uint64_t m = (uint64_t)dm_rng_u32(g) * n;
-        uint32_t l = (uint32_t)m;
-        if (l < n) {
-            uint32_t t = (uint32_t)(((1ULL << 32) - n) % n);
-            while (l < t) {
-                m = (uint64_t)dm_rng_u32(g) * n;
-                l = (uint32_t)m;
-            }
-        }
-        return m >> 32;
-    }
-    /* (2^64 - n) mod n values are cut from the bottom so the rest is a multiple of n */
-    uint64_t t = (0 - n) % n;
-    uint64_t x;
-    do {
-        uint64_t hi = dm_rng_u32(g);
-        x = (hi << 32) | dm_rng_u32(g);
-    } while (x < t);
-    return x % n;
-}
+uint32_t dm_rng_u32(dm_rng *g) { return dm__draw_u32(g); }
+float dm_rng_uniformf(dm_rng *g) { return dm__draw_uniformf(g); }
+double dm_rng_uniform(dm_rng *g) { return dm__draw_uniform(g); }
+double dm_rng_normal(dm_rng *g) { return dm__draw_normal(g); }
+uint64_t dm_rng_below(dm_rng *g, uint64_t n) { return dm__draw_below(g, n); }
 
 size_t dm_rng_state_size(void) {
     return sizeof(dm_rng);
@@ -229,13 +173,8 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t, "tensor")) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    if (t->dtype == DM_FLOAT64) {
-        double *base = t->storage->data;
-        DM_WALK_EACH(t, i, off, base[off] = a + (b - a) * dm_rng_uniform(g););
-        return 0;
-    }
-    float *base = dm__fbase(t);
-    DM_WALK_EACH(t, i, off, base[off] = (float)(a + (b - a) * (double)dm_rng_uniformf(g)););
+    dm__device_of(t);
+    DEV->random(DM_RAND_UNIFORM, t, &(dm_rand_par){ .a = a, .b = b }, g);
     return 0;
 }
 
@@ -243,13 +182,8 @@ int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t, "tensor")) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    if (t->dtype == DM_FLOAT64) {
-        double *base = t->storage->data;
-        DM_WALK_EACH(t, i, off, base[off] = mean + std * dm_rng_normal(g););
-        return 0;
-    }
-    float *base = dm__fbase(t);
-    DM_WALK_EACH(t, i, off, base[off] = (float)(mean + std * dm_rng_normal(g)););
+    dm__device_of(t);
+    DEV->random(DM_RAND_NORMAL, t, &(dm_rand_par){ .a = mean, .b = std }, g);
     return 0;
 }
 
@@ -261,13 +195,10 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
     }
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    /* the span can exceed INT64_MAX (low very negative); unsigned arithmetic wraps back
-       to the right signed value */
-    uint64_t span = (uint64_t)high - (uint64_t)low;
-    DM_WALK_EACH(t, i, off,
-        uint64_t v = (uint64_t)low + dm_rng_below(g, span);
-        int64_t sv = v > (uint64_t)INT64_MAX ? -(int64_t)(~v) - 1 : (int64_t)v;
-        dm__store_i64(t, off, sv););
+    /* the span can exceed INT64_MAX (low very negative): it is taken modulo 2^64 */
+    dm__device_of(t);
+    DEV->random(DM_RAND_RANDINT, t,
+                &(dm_rand_par){ .low = low, .span = (uint64_t)high - (uint64_t)low }, g);
     return 0;
 }
 
@@ -279,14 +210,7 @@ dm_tensor *dm_randperm(int64_t n, dm_rng *g) {
     if (!g) g = dm_default_rng();
     dm_tensor *t = dm_tensor_new_dtype(1, &n, DM_INT64);
     if (!t) return NULL;
-    int64_t *v = dm__ptr(t);
-    for (int64_t i = 0; i < n; i++) v[i] = i;
-    for (int64_t i = n - 1; i >= 1; i--) {
-        int64_t j = (int64_t)dm_rng_below(g, (uint64_t)i + 1);
-        int64_t tmp = v[i];
-        v[i] = v[j];
-        v[j] = tmp;
-    }
+    DEV->random(DM_RAND_PERM, t, &(dm_rand_par){ 0 }, g);
     return t;
 }
 
@@ -298,11 +222,7 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
     }
     dm__bump(t);
     if (!g) g = dm_default_rng();
-    if (t->dtype == DM_FLOAT32) {
-        float *base = dm__fbase(t);
-        DM_WALK_EACH(t, i, off, base[off] = dm_rng_uniform(g) < p ? 1.0f : 0.0f;);
-        return 0;
-    }
-    DM_WALK_EACH(t, i, off, dm__store_i64(t, off, dm_rng_uniform(g) < p););
+    dm__device_of(t);
+    DEV->random(DM_RAND_BERNOULLI, t, &(dm_rand_par){ .a = p }, g);
     return 0;
 }

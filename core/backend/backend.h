@@ -8,18 +8,26 @@
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
  *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
  *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
- *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c)
+ *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
+ *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
+ *          (join.c), dropout and batch norm (nn.c, nn_gen.h)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c, copy.c), compared with the cpu device op by op in tests/c/test_backend_ops.c
+ *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c), compared with the cpu device op
+ *          by op in tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
  * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
  * backward kernels and dm_sum_to's sum, copies with conversion, fills and the float32
- * in-place updates.  Everything else (joins, losses, nn, init and random fills, optimizers)
+ * in-place updates, the optimizer updates (SGD, Adam, AdamW), the random fills (uniform_,
+ * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
+ * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
+ * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
+ * backward.  Everything else (losses, layer and group norm, the vision ops' own loops)
  * runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
- * here and a kernel in each backend, named in its table.c (core/README.md). */
+ * at the end of dm_kernels and a kernel in each backend, named in its table.c
+ * (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
@@ -133,6 +141,87 @@ typedef int (*dm_reduce_bw_fn)(dm_dtype dt, const struct dm_node *n, dm_geom G, 
                                const void *x, const void *g, const int64_t *ix, const void *sd,
                                void *gi, int64_t nin);
 
+/* ---- optimizers, random and init fills, joins, dropout and batch norm ------------------ */
+
+/* One optimizer update (optim.c) of n contiguous elements of dt (float32, float64) in place:
+ * p the parameter, g its gradient, buf / m, v, vmax the state (NULL where unused), all
+ * distinct or equal arrays.  The scalars come as the op computes them (double); a float32
+ * kernel rounds each to float first, as aten does.  PyTorch 1.13's single-tensor formulas
+ * (optim.c's comments), fused multiply-adds where aten's CPU kernels use them. */
+typedef struct {
+    double lr, momentum, dampening, weight_decay;
+    int nesterov, maximize, first;        /* first: the momentum buffer is set, not updated */
+} dm_sgd_par;
+typedef void (*dm_sgd_fn)(dm_dtype dt, int64_t n, void *p, const void *g, void *buf,
+                          const dm_sgd_par *s);
+typedef struct {
+    double neg_step_size, bc2_sqrt;       /* -(lr / bc1), sqrt(bc2) */
+    double beta1, beta2, eps, weight_decay, decay;   /* decay: 1 - lr weight_decay (AdamW) */
+    int l2, decoupled, maximize;          /* l2: Adam's weight decay into the gradient */
+} dm_adam_par;
+typedef void (*dm_adam_fn)(dm_dtype dt, int64_t n, void *p, const void *g, void *m, void *v,
+                           void *vmax, const dm_adam_par *s);
+
+/* Random fills (rng.c, init.c): t (any strides) filled in row-major order, one draw (or
+ * Box-Muller value) per element in turn from g, so a fill equals the same draws made one by
+ * one and both devices give the same stream.  Float kinds draw in t's precision (float32
+ * from 24-bit uniforms, float64 from 53-bit).  rng.c's header spells each formula out. */
+typedef enum {
+    DM_RAND_UNIFORM,       /* a + (b - a) u: float32, float64 */
+    DM_RAND_NORMAL,        /* a + b n (mean a, std b): float32, float64 */
+    DM_RAND_BERNOULLI,     /* uniform() < a: any dtype */
+    DM_RAND_RANDINT,       /* low + below(span): any dtype, stored exactly */
+    DM_RAND_TRUNC_NORMAL,  /* a + b sqrt 2 erfinv(u), u in [ulo, uhi), clamped to [lo, hi] */
+    DM_RAND_PERM           /* t int64 [n], contiguous: 0 .. n-1, then Fisher-Yates */
+} dm_rand_kind;
+typedef struct {
+    double a, b, lo, hi, ulo, uhi;
+    int64_t low;
+    uint64_t span;
+} dm_rand_par;
+typedef void (*dm_random_fn)(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *g);
+/* the structured init fills (init.c), any dtype and strides: eye_ (t 2-D: 1 where row ==
+   col), dirac_ (t [out x in x k...], groups: 1 at the kernel's centre of in-channel d of
+   out-channel gr * out/groups + d, d < min(out/groups, in)); 0 elsewhere */
+typedef enum { DM_PAT_EYE, DM_PAT_DIRAC } dm_pattern_kind;
+typedef void (*dm_pattern_fn)(dm_pattern_kind k, dm_tensor *t, int64_t groups);
+
+/* Joins (join.c), es bytes an element: outer runs of run elements each, from src (run k at
+ * src + k * sstep elements) to dst (at dst + k * dstep); cat, stack and cat's backward */
+typedef void (*dm_slabs_fn)(size_t es, int64_t outer, int64_t run, void *dst, int64_t dstep,
+                            const void *src, int64_t sstep);
+/* index_select: src [outer x size x inner] (contiguous) -> dst [outer x m x inner], slab j
+   of each outer row from slab pos[j] (0-based, checked); and its backward, dst [outer x size
+   x inner] += g [outer x m x inner] scattered by pos (repeats add up; dt float32, float64) */
+typedef void (*dm_index_rows_fn)(size_t es, int64_t outer, int64_t m, int64_t size,
+                                 int64_t inner, const int64_t *pos, const void *src, void *dst);
+typedef void (*dm_index_add_fn)(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                                int64_t inner, const int64_t *pos, const void *g, void *dst);
+
+/* Dropout and batch norm (nn.c), dt float32 or float64.  dropout: the mask m (0 or
+ * 1 / (1 - p), drawn as bernoulli(1 - p): uniform() < 1 - p per element in order) and
+ * o = x * m, n elements, x any strides, m and o contiguous; dropout_bw: d = g * m (k
+ * elements, contiguous). */
+typedef void (*dm_dropout_fn)(dm_dtype dt, const dm_tensor *x, int64_t n, double p, dm_rng *g,
+                              void *m, void *o);
+typedef void (*dm_dropout_bw_fn)(dm_dtype dt, const void *g, const void *m, void *d, int64_t k);
+/* batch norm over x [N x C x L] (contiguous): training uses the batch's statistics and
+ * updates the running ones (any stride, may be NULL) with momentum; eval uses the running
+ * ones.  mean and inv (C doubles each, zeroed) receive the mean and 1/sqrt(var + eps) used,
+ * sm and si (C each, dt) their copies, o the output; weight and bias may be NULL.
+ * Statistics in double, as aten's native_batch_norm. */
+typedef void (*dm_bn_fn)(dm_dtype dt, const void *x, int64_t N, int64_t C, int64_t L,
+                         int training, double momentum, double eps, dm_tensor *running_mean,
+                         dm_tensor *running_var, const dm_tensor *weight,
+                         const dm_tensor *bias, double *mean, double *inv, void *o, void *sm,
+                         void *si);
+/* its backward from g (contiguous, x's shape), the saved mean sm and inverse std si: gx,
+ * gw, gb (each NULL when not wanted); s1, s2 C doubles each (zeroed), scratch */
+typedef void (*dm_bn_bw_fn)(dm_dtype dt, const void *x, const void *g, const void *sm,
+                            const void *si, int64_t N, int64_t C, int64_t L, int training,
+                            const dm_tensor *weight, double *s1, double *s2, void *gx,
+                            void *gw, void *gb);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -160,6 +249,17 @@ typedef struct dm_kernels {
     DM_GEMM_FN(dgemm, double);        /* float64 */
     DM_GEMM_FN(gemm_i64, int64_t);    /* exact modulo 2^64 (PyTorch's Long mm) */
     DM_GEMM_FN(gemm_u8, uint8_t);     /* exact modulo 2^8 */
+    dm_sgd_fn sgd;                    /* optimizer updates (optim.c) */
+    dm_adam_fn adam;
+    dm_random_fn random;              /* random and init fills (rng.c, init.c) */
+    dm_pattern_fn pattern;
+    dm_slabs_fn slabs;                /* joins (join.c) */
+    dm_index_rows_fn index_rows;
+    dm_index_add_fn index_add;
+    dm_dropout_fn dropout;            /* dropout and batch norm (nn.c) */
+    dm_dropout_bw_fn dropout_bw;
+    dm_bn_fn batch_norm;
+    dm_bn_bw_fn batch_norm_bw;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

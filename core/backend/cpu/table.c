@@ -34,4 +34,15 @@ const dm_kernels dm__cpu_kernels = {
     .sum_to = dm__cpu_sum_to,          /* reduce_bw.c */
     .softmax_bw = dm__cpu_softmax_bw,
     .reduce_bw = dm__cpu_reduce_bw,
+    .sgd = dm__cpu_sgd,                /* optim.c */
+    .adam = dm__cpu_adam,
+    .random = dm__cpu_random,          /* fill.c */
+    .pattern = dm__cpu_pattern,
+    .slabs = dm__cpu_slabs,            /* join.c */
+    .index_rows = dm__cpu_index_rows,
+    .index_add = dm__cpu_index_add,
+    .dropout = dm__cpu_dropout,        /* nn.c */
+    .dropout_bw = dm__cpu_dropout_bw,
+    .batch_norm = dm__cpu_batch_norm,
+    .batch_norm_bw = dm__cpu_batch_norm_bw,
 };

@@ -38,4 +38,28 @@ void dm__ref_gather(const dm_tensor *src, void *out, dm_dtype od);
 void dm__ref_fill(dm_tensor *t, const void *v);
 void dm__ref_inplace_f32(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a, float b);
 
+void dm__ref_sgd(dm_dtype dt, int64_t n, void *p, const void *g, void *buf,
+                 const dm_sgd_par *s);
+void dm__ref_adam(dm_dtype dt, int64_t n, void *p, const void *g, void *m, void *v, void *vmax,
+                  const dm_adam_par *s);
+void dm__ref_random(dm_rand_kind k, dm_tensor *t, const dm_rand_par *r, dm_rng *g);
+void dm__ref_pattern(dm_pattern_kind k, dm_tensor *t, int64_t groups);
+void dm__ref_slabs(size_t es, int64_t outer, int64_t run, void *dst, int64_t dstep,
+                   const void *src, int64_t sstep);
+void dm__ref_index_rows(size_t es, int64_t outer, int64_t m, int64_t size, int64_t inner,
+                        const int64_t *pos, const void *src, void *dst);
+void dm__ref_index_add(dm_dtype dt, int64_t outer, int64_t m, int64_t size, int64_t inner,
+                       const int64_t *pos, const void *g, void *dst);
+void dm__ref_dropout(dm_dtype dt, const dm_tensor *x, int64_t n, double p, dm_rng *g, void *m,
+                     void *o);
+void dm__ref_dropout_bw(dm_dtype dt, const void *g, const void *m, void *d, int64_t k);
+void dm__ref_batch_norm(dm_dtype dt, const void *x, int64_t N, int64_t C, int64_t L,
+                        int training, double momentum, double eps, dm_tensor *running_mean,
+                        dm_tensor *running_var, const dm_tensor *weight, const dm_tensor *bias,
+                        double *mean, double *inv, void *o, void *sm, void *si);
+void dm__ref_batch_norm_bw(dm_dtype dt, const void *x, const void *g, const void *sm,
+                           const void *si, int64_t N, int64_t C, int64_t L, int training,
+                           const dm_tensor *weight, double *s1, double *s2, void *gx, void *gw,
+                           void *gb);
+
 #endif

@@ -31,4 +31,15 @@ const dm_kernels dm__ref_kernels = {
     .sum_to = dm__ref_sum_to,          /* reduce.c */
     .softmax_bw = dm__ref_softmax_bw,
     .reduce_bw = dm__ref_reduce_bw,
+    .sgd = dm__ref_sgd,                /* optim.c */
+    .adam = dm__ref_adam,
+    .random = dm__ref_random,          /* fill.c */
+    .pattern = dm__ref_pattern,
+    .slabs = dm__ref_slabs,            /* join.c */
+    .index_rows = dm__ref_index_rows,
+    .index_add = dm__ref_index_add,
+    .dropout = dm__ref_dropout,        /* nn.c */
+    .dropout_bw = dm__ref_dropout_bw,
+    .batch_norm = dm__ref_batch_norm,
+    .batch_norm_bw = dm__ref_batch_norm_bw,
 };

@@ -1,7 +1,7 @@
-/* nn_gen.h -- dropout and batch norm kernels for one floating type, included by nn.c once
- * per type (as backend/cpu/reduce_gen.h): T the element type, S its suffix (f float32,
- * d float64).  The drivers in nn.c check arguments, allocate and record; these loops only
- * compute, with statistics in double for every T. */
+/* nn_gen.h -- dropout and batch norm kernels for one floating type, included by cpu/nn.c
+ * once per type (as reduce_gen.h): T the element type, S its suffix (f float32, d float64).
+ * The drivers in core/nn.c check arguments, allocate and record; these loops only compute,
+ * with statistics in double for every T. */
 #define KN(name) KN2(name, S)
 #define KN2(name, s) KN3(name, s)
 #define KN3(name, s) name##_##s
@@ -17,7 +17,7 @@ static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, 
     if (p == 1) {
         for (int64_t i = 0; i < n; i++) m[i] = (T)0;
     } else {
-        for (int64_t i = 0; i < n; i++) m[i] = dm_rng_uniform(g) < q ? scale : (T)0;
+        for (int64_t i = 0; i < n; i++) m[i] = dm__draw_uniform(g) < q ? scale : (T)0;
     }
     const T *base = x->storage->data;
     if (dm__is_contig(x)) {

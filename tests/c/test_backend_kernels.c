@@ -1,0 +1,389 @@
+/* test_backend_kernels.c -- the kernel-table entries that the op table's cases do not
+ * reach, on both devices and compared (as test_backend_ops.c does for the op table): the
+ * optimizer updates (sgd, adam), the random and init fills (random, pattern, fill), the
+ * join copies (slabs, index_rows, index_add) and dropout and batch norm (dropout,
+ * dropout_bw, batch_norm, batch_norm_bw); core/backend/backend.h describes each.
+ *
+ * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
+ * core/backend/ref/) from the same inputs and, for the random ones, a generator seeded alike;
+ * its results (tensors, updated state, the generator's next draw) are collected as doubles
+ * and compared.  The updates, fills, copies and dropout are the same arithmetic on both
+ * devices and must agree exactly; batch norm sums in another order on each (relative 1e-6 in
+ * float32, 1e-12 in float64).  Inputs are transposed views where the entry takes strides. */
+#include "testutil.h"
+#include "../../core/internal.h"
+#include "../../core/backend/backend.h"
+
+/* ---- collecting results ----------------------------------------------------------------- */
+
+typedef struct { double *v; int64_t n, cap; int dev_ok; } vals;
+
+static void put(vals *o, const dm_tensor *t, int dev)
+{
+    if (!t) { o->dev_ok = 0; return; }
+    if (dm_tensor_device(t) != dev) o->dev_ok = 0;
+    int64_t k = dm_numel(t);
+    if (o->n + k > o->cap) {
+        o->cap = (o->n + k) * 2 + 16;
+        o->v = realloc(o->v, (size_t)o->cap * sizeof *o->v);
+    }
+    dm_to_buffer_dtype(t, o->v + o->n, DM_FLOAT64);
+    o->n += k;
+}
+
+static void put1(vals *o, double x)
+{
+    if (o->n + 1 > o->cap) {
+        o->cap = o->n * 2 + 16;
+        o->v = realloc(o->v, (size_t)o->cap * sizeof *o->v);
+    }
+    o->v[o->n++] = x;
+}
+
+/* the worst relative difference (to max(1, |x|)); NaNs match NaNs */
+static double worst(const vals *a, const vals *b)
+{
+    if (a->n != b->n) return INFINITY;
+    double w = 0;
+    for (int64_t i = 0; i < a->n; i++) {
+        double x = a->v[i], y = b->v[i];
+        if (x == y || (isnan(x) && isnan(y))) continue;
+        double d = fabs(x - y) / fmax(1.0, fmax(fabs(x), fabs(y)));
+        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
+    }
+    return w;
+}
+
+typedef void (*scenario)(int dev, dm_dtype dt, int variant, vals *out);
+
+static int ncompared;
+
+/* run s on both devices and compare within tol */
+static void compare(const char *name, scenario s, dm_dtype dt, int variant, double tol)
+{
+    vals a = { NULL, 0, 0, 1 }, b = { NULL, 0, 0, 1 };
+    s(DM_CPU, dt, variant, &a);
+    dm_set_device(DM_CPU);
+    s(DM_CPU_REF, dt, variant, &b);
+    dm_set_device(DM_CPU);
+    double e = worst(&a, &b);
+    CHECKF(a.n > 0 && a.dev_ok && b.dev_ok, "%s %s (variant %d): ran, results on their device",
+           name, dm_dtype_name(dt), variant);
+    CHECKF(e <= tol, "%s %s (variant %d): cpu and cpu:ref agree (rel %.1e, %lld values)", name,
+           dm_dtype_name(dt), variant, e, (long long)a.n);
+    ncompared++;
+    free(a.v);
+    free(b.v);
+}
+
+/* a [r x c] tensor of dt on dev with tu_fill's values in [lo, hi) (seeded), as the
+   transposed view [c x r] in *view; returns the base (the caller releases both) */
+static dm_tensor *mkT(dm_dtype dt, int dev, int64_t r, int64_t c, float lo, float hi,
+                      unsigned seed, dm_tensor **view)
+{
+    dm_set_device(DM_CPU);
+    dm_tensor *f = dm_tensor_new(2, (int64_t[]){ r, c });
+    tu_fill(f, lo, hi, seed);
+    dm_tensor *d = dm_to_dtype(f, dt), *t = dm_to_device(d, dev);
+    dm_tensor_release(f);
+    dm_tensor_release(d);
+    *view = dm_transpose(t, 0, 1);
+    dm_set_device(dev);
+    return t;
+}
+
+/* a contiguous tensor of dt on dev with tu_fill's values */
+static dm_tensor *mk(dm_dtype dt, int dev, int ndim, const int64_t *shape, float lo, float hi,
+                     unsigned seed)
+{
+    dm_set_device(DM_CPU);
+    dm_tensor *f = dm_tensor_new(ndim, shape);
+    tu_fill(f, lo, hi, seed);
+    dm_tensor *d = dm_to_dtype(f, dt), *t = dm_to_device(d, dev);
+    dm_tensor_release(f);
+    dm_tensor_release(d);
+    dm_set_device(dev);
+    return t;
+}
+
+/* ---- optimizers --------------------------------------------------------------------------- */
+
+/* SGD variants: 0 plain, 1 momentum, 2 momentum + dampening + weight decay, 3 nesterov +
+   weight decay, 4 maximize + momentum; three steps (the first sets the buffer), the
+   parameter a transposed view (gathered and written back) in odd variants */
+static void sc_sgd(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const double mom[5] = { 0, 0.9, 0.8, 0.9, 0.5 }, damp[5] = { 0, 0, 0.25, 0, 0 };
+    static const double wd[5] = { 0, 0, 1e-2, 5e-3, 0 };
+    dm_tensor *pv, *p = mkT(dt, dev, 7, 33, -1, 1, 11, &pv);
+    dm_tensor *pc = v % 2 ? dm_tensor_retain(pv) : dm_contiguous(pv);
+    dm_tensor *buf = dm_tensor_zeros_dtype(pc->ndim, pc->shape, dt);
+    for (int step = 0; step < 3; step++) {
+        dm_tensor *g = mk(dt, dev, pc->ndim, pc->shape, -0.5f, 0.5f, 100u + (unsigned)step);
+        CHECKF(dm_sgd_step(pc, g, mom[v] != 0 ? buf : NULL, 0.05, mom[v], damp[v], wd[v],
+                           v == 3, v == 4, step == 0) == 0, "sgd_step runs (%s)", dm_errmsg());
+        dm_tensor_release(g);
+    }
+    put(out, pc, dev);
+    put(out, buf, dev);
+    dm_tensor_release(buf);
+    dm_tensor_release(pc);
+    dm_tensor_release(pv);
+    dm_tensor_release(p);
+}
+
+/* Adam variants: 0 Adam, 1 amsgrad, 2 AdamW, 3 Adam with weight decay (L2), 4 maximize and
+   amsgrad; four steps */
+static void sc_adam(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *pv, *p = mkT(dt, dev, 9, 21, -1, 1, 21, &pv);
+    dm_tensor *pc = v % 2 ? dm_tensor_retain(pv) : dm_contiguous(pv);
+    dm_tensor *m = dm_tensor_zeros_dtype(pc->ndim, pc->shape, dt);
+    dm_tensor *s = dm_tensor_zeros_dtype(pc->ndim, pc->shape, dt);
+    dm_tensor *x = v == 1 || v == 4 ? dm_tensor_zeros_dtype(pc->ndim, pc->shape, dt) : NULL;
+    for (int step = 1; step <= 4; step++) {
+        dm_tensor *g = mk(dt, dev, pc->ndim, pc->shape, -0.5f, 0.5f, 200u + (unsigned)step);
+        CHECKF(dm_adam_step(pc, g, m, s, x, step, 1e-2, 0.9, 0.999, 1e-8,
+                            v == 2 ? 1e-2 : v == 3 ? 1e-3 : 0, v == 2, v == 4) == 0,
+               "adam_step runs (%s)", dm_errmsg());
+        dm_tensor_release(g);
+    }
+    put(out, pc, dev);
+    put(out, m, dev);
+    put(out, s, dev);
+    if (x) put(out, x, dev);
+    dm_tensor_release(x);
+    dm_tensor_release(s);
+    dm_tensor_release(m);
+    dm_tensor_release(pc);
+    dm_tensor_release(pv);
+    dm_tensor_release(p);
+}
+
+/* ---- random and init fills ----------------------------------------------------------------- */
+
+/* a fill into a transposed view of a tensor of dt, from a generator seeded 7; the values and
+   the generator's next draw.  0 uniform_, 1 normal_, 2 bernoulli_, 3 randint_, 4
+   trunc_normal_, 5 randperm, 6 constant_, 7 eye_, 8 dirac_ (groups 2), 9 orthogonal_ (wide),
+   10 orthogonal_ (tall, 3-D), 11 kaiming_normal_ */
+static void sc_fill(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_rng *g = dm_rng_new(7);
+    dm_tensor *tv, *t = mkT(dt, dev, 5, 6, -3, 3, 31, &tv);
+    dm_tensor *extra = NULL;
+    int rc = 0;
+    switch (v) {
+    case 0: rc = dm_uniform_(tv, -2, 3, g); break;
+    case 1: rc = dm_normal_(tv, 0.5, 2, g); break;
+    case 2: rc = dm_bernoulli_(tv, 0.3, g); break;
+    case 3: rc = dm_randint_(tv, -40, 200, g); break;
+    case 4: rc = dm_init_trunc_normal_(tv, 0.1, 1, -1.5, 0.75, g); break;
+    case 5: extra = dm_randperm(37, g); rc = extra ? 0 : -1; break;
+    case 6: rc = dm_init_constant_(tv, -2.75); break;
+    case 7: rc = dm_init_eye_(tv); break;
+    case 8: {
+        dm_tensor *w = dm_tensor_zeros_dtype(4, (int64_t[]){ 4, 3, 3, 5 }, dt);
+        dm_tensor *wv = w ? dm_transpose(w, 2, 3) : NULL;
+        rc = wv ? dm_init_dirac_(wv, 2) : -1;
+        extra = w;
+        dm_tensor_release(wv);
+        break;
+    }
+    case 9: rc = dm_init_orthogonal_(tv, 1.5, g); break;
+    case 10: {
+        extra = dm_tensor_zeros_dtype(3, (int64_t[]){ 12, 2, 2 }, dt);
+        rc = extra ? dm_init_orthogonal_(extra, 1, g) : -1;
+        break;
+    }
+    default: rc = dm_init_kaiming_normal_(tv, 0, "fan_in", "relu", g); break;
+    }
+    CHECKF(rc == 0, "fill %d runs on %s (%s)", v, dm_device_name(dev), rc ? dm_errmsg() : "");
+    put(out, extra ? extra : t, dev);
+    put1(out, (double)dm_rng_u32(g));              /* the stream moved alike */
+    dm_tensor_release(extra);
+    dm_tensor_release(tv);
+    dm_tensor_release(t);
+    dm_rng_free(g);
+}
+
+/* ---- joins -------------------------------------------------------------------------------- */
+
+/* 0 cat along dim 1 of a contiguous, a transposed and a contiguous input, and its backward;
+   1 stack along dim 0 and its backward; 2 index_select along dim 0 with repeats, and its
+   backward (repeats add up); 3 index_select along dim 1 */
+static void sc_join(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *av, *a = mkT(dt, dev, 4, 3, -1, 1, 41, &av);          /* av [3 x 4] */
+    dm_tensor *b = mk(dt, dev, 2, (int64_t[]){ 3, 2 }, -1, 1, 42);
+    dm_tensor *c = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, -1, 1, 43);
+    dm_tensor *in[3] = { av, v == 1 ? c : b, c };
+    int fl = dt == DM_FLOAT32 || dt == DM_FLOAT64;
+    for (int k = 0; fl && k < 3; k++) dm_set_requires_grad(in[k], 1);
+    dm_tensor *y;
+    dm_tensor *idx = NULL;
+    if (v >= 2) {
+        int64_t pos[5] = { 2, 0, 2, 1, 2 };
+        dm_tensor *pi = dm_tensor_new_dtype(1, (int64_t[]){ 5 }, DM_INT64);
+        memcpy(dm__ptr(pi), pos, sizeof pos);
+        idx = dm_to_device(pi, dev);
+        dm_tensor_release(pi);
+        dm_set_device(dev);
+    }
+    if (v == 0) y = dm_cat(3, in, 1);
+    else if (v == 1) y = dm_stack(3, in, 0);
+    else y = dm_index_select(v == 2 ? c : av, v == 2 ? 0 : 1, idx);
+    CHECKF(y != NULL, "join %d runs (%s)", v, y ? "" : dm_errmsg());
+    if (y && !fl) { put(out, y, dev); dm_tensor_release(y); }
+    if (y && fl) {
+        dm_tensor *w = mk(dt, dev, y->ndim, y->shape, -2, 2, 44);
+        dm_tensor *yw = dm_mul(y, w), *s = dm_reduce(DM_RED_SUM, yw, DM_ALL, 0, 0);
+        CHECK(s && dm_backward(s, NULL, 0) == 0, "join backward runs");
+        put(out, y, dev);
+        for (int k = 0; k < 3; k++)
+            if (in[k]->grad) put(out, in[k]->grad, dev);
+        dm_tensor_release(s);
+        dm_tensor_release(yw);
+        dm_tensor_release(w);
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(idx);
+    dm_tensor_release(c);
+    dm_tensor_release(b);
+    dm_tensor_release(av);
+    dm_tensor_release(a);
+}
+
+/* ---- dropout and batch norm --------------------------------------------------------------- */
+
+/* dropout of a transposed view (p 0.3, and 1 in variant 1), forward and backward, from a
+   generator seeded 9 */
+static void sc_dropout(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_rng *g = dm_rng_new(9);
+    dm_tensor *x0, *x = mkT(dt, dev, 6, 11, -2, 2, 51, &x0);
+    dm_tensor_release(x0);
+    dm_set_requires_grad(x, 1);
+    dm_tensor *xv = dm_transpose(x, 0, 1);
+    dm_tensor *y = dm_dropout(xv, v ? 1.0 : 0.3, 1, g);
+    CHECKF(y != NULL, "dropout runs (%s)", y ? "" : dm_errmsg());
+    if (y) {
+        dm_tensor *w = mk(dt, dev, y->ndim, y->shape, -2, 2, 52);
+        dm_tensor *yw = dm_mul(y, w), *s = dm_reduce(DM_RED_SUM, yw, DM_ALL, 0, 0);
+        CHECK(s && dm_backward(s, NULL, 0) == 0, "dropout backward runs");
+        put(out, y, dev);
+        put(out, x->grad, dev);
+        dm_tensor_release(s);
+        dm_tensor_release(yw);
+        dm_tensor_release(w);
+        dm_tensor_release(y);
+    }
+    put1(out, (double)dm_rng_u32(g));
+    dm_tensor_release(xv);
+    dm_tensor_release(x);
+    dm_rng_free(g);
+}
+
+/* batch norm of x [5 x 3 x 4] (a permuted view): 0 training with running statistics (the
+   running mean a strided view), weight and bias; 1 eval; 2 training without affine
+   parameters or running statistics; forward, backward, the updated statistics */
+static void sc_bn(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *x0 = mk(dt, dev, 3, (int64_t[]){ 4, 5, 3 }, -2, 3, 61);
+    dm_set_requires_grad(x0, 1);
+    dm_tensor *x = dm_permute(x0, (int[]){ 1, 2, 0 });               /* [5 x 3 x 4] */
+    dm_tensor *rm2 = mk(dt, dev, 2, (int64_t[]){ 3, 2 }, -0.5f, 0.5f, 62);
+    dm_tensor *rm = dm_select(rm2, 1, 1);                             /* stride 2 */
+    dm_tensor *rv = mk(dt, dev, 1, (int64_t[]){ 3 }, 0.5f, 2, 63);
+    dm_tensor *w = mk(dt, dev, 1, (int64_t[]){ 3 }, 0.5f, 1.5f, 64);
+    dm_tensor *b = mk(dt, dev, 1, (int64_t[]){ 3 }, -1, 1, 65);
+    dm_set_requires_grad(w, 1);
+    dm_set_requires_grad(b, 1);
+    int affine = v != 2;
+    dm_tensor *y = dm_batch_norm(x, v == 2 ? NULL : rm, v == 2 ? NULL : rv, affine ? w : NULL,
+                                 affine ? b : NULL, v != 1, 0.1, 1e-5);
+    CHECKF(y != NULL, "batch_norm runs (%s)", y ? "" : dm_errmsg());
+    if (y) {
+        dm_tensor *g = mk(dt, dev, y->ndim, y->shape, -2, 2, 66);
+        dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+        CHECK(s && dm_backward(s, NULL, 0) == 0, "batch_norm backward runs");
+        put(out, y, dev);
+        put(out, x0->grad, dev);
+        if (affine) { put(out, w->grad, dev); put(out, b->grad, dev); }
+        put(out, rm, dev);
+        put(out, rv, dev);
+        dm_tensor_release(s);
+        dm_tensor_release(yg);
+        dm_tensor_release(g);
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(b);
+    dm_tensor_release(w);
+    dm_tensor_release(rv);
+    dm_tensor_release(rm);
+    dm_tensor_release(rm2);
+    dm_tensor_release(x);
+    dm_tensor_release(x0);
+}
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+static void test_table(void)
+{
+    const dm_kernels *c = dm__kernels(DM_CPU), *r = dm__kernels(DM_CPU_REF);
+    const void *cp[] = { (void *)c->sgd, (void *)c->adam, (void *)c->random, (void *)c->pattern,
+                         (void *)c->slabs, (void *)c->index_rows, (void *)c->index_add,
+                         (void *)c->dropout, (void *)c->dropout_bw, (void *)c->batch_norm,
+                         (void *)c->batch_norm_bw };
+    const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
+                         (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
+                         (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
+                         (void *)r->batch_norm_bw };
+    for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
+        CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
+               (int)k);
+}
+
+/* an update whose tensors sit on two devices is refused, naming the function */
+static void test_mismatch(void)
+{
+    dm_set_device(DM_CPU);
+    dm_tensor *p = dm_tensor_zeros(1, (int64_t[]){ 3 }), *g = dm_tensor_zeros(1, (int64_t[]){ 3 });
+    dm_tensor *gr = dm_to_device(g, DM_CPU_REF), *pr = dm_to_device(p, DM_CPU_REF);
+    CHECK_ERR(dm_sgd_step(p, gr, NULL, 0.1, 0, 0, 0, 0, 0, 0),
+              "sgd_step: expected all tensors on one device, got cpu and cpu:ref");
+    CHECK_ERR(dm_adam_step(pr, gr, p, pr, NULL, 1, 0.1, 0.9, 0.999, 1e-8, 0, 0, 0),
+              "adam_step: expected all tensors on one device, got cpu:ref and cpu");
+    dm_tensor_release(pr);
+    dm_tensor_release(gr);
+    dm_tensor_release(g);
+    dm_tensor_release(p);
+    dm_set_device(DM_CPU);
+}
+
+int main(void)
+{
+    tu_live live0 = tu_live_now();
+    test_table();
+    test_mismatch();
+    static const dm_dtype fl[2] = { DM_FLOAT32, DM_FLOAT64 };
+    for (int k = 0; k < 2; k++) {
+        dm_dtype dt = fl[k];
+        for (int v = 0; v < 5; v++) compare("sgd", sc_sgd, dt, v, 0);
+        for (int v = 0; v < 5; v++) compare("adam", sc_adam, dt, v, 0);
+        for (int v = 0; v < 12; v++) compare("fill", sc_fill, dt, v, 0);
+        for (int v = 0; v < 4; v++) compare("join", sc_join, dt, v, 0);
+        for (int v = 0; v < 2; v++) compare("dropout", sc_dropout, dt, v, 0);
+        for (int v = 0; v < 3; v++)
+            compare("batch_norm", sc_bn, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+    }
+    /* the fills that take any dtype, on integer and bool tensors */
+    static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };
+    static const int any_dtype[] = { 2, 3, 6, 7, 8 };
+    for (int k = 0; k < 3; k++)
+        for (size_t j = 0; j < sizeof any_dtype / sizeof *any_dtype; j++)
+            compare("fill", sc_fill, ints[k], any_dtype[j], 0);
+    compare("join", sc_join, DM_INT64, 3, 0);         /* index_select of int64 (no grad) */
+    printf("test_backend_kernels: %d scenarios compared\n", ncompared);
+    CHECK_NO_LEAKS(live0);
+    return TEST_END("test_backend_kernels");
+}
