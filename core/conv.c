@@ -9,8 +9,17 @@
  *   small = W @ im2col(big)           conv forward, transposed conv's grad input
  *   big   = col2im(W^T @ small)       conv's grad input, transposed conv forward
  *   gw   += small @ im2col(big)^T     both ops' grad weight
- * The im2col workspace holds the columns of a chunk of one image's output rows (at most 8 MB
- * unless one row needs more), in a per-thread buffer kept between calls. */
+ * Two paths compute them.  The reference path (the cpu:ref device's) takes one image at a time
+ * and a chunk of its output rows, its im2col workspace holding the columns of that chunk (at
+ * most 8 MB unless one row needs more).  The fast path (the cpu device's) takes as many whole
+ * images as fit in 8 MB at once: their columns side by side [Cb*kh*kw x nb*L] and the small
+ * side gathered to [R x nb*L], so each primitive is one gemm per group over nb images (long
+ * rows for BLAS instead of nb thin products), with the im2col/col2im rows as contiguous runs
+ * (stride 1) and the bias added in the scatter.  A geometry whose one image needs more than
+ * 8 MB takes the reference path on cpu too.  Both workspaces are one per-thread buffer, grown
+ * to the largest request and kept between calls: no allocation per call once warm.
+ * tests/c/test_backend_ops.c compares the two (cpu against cpu:ref) on every conv case. */
+#pragma GCC optimize("O3")      /* vectorize the copy loops (no fast-math: results unchanged) */
 #include "internal.h"
 #include "backend/backend.h"
 #include <stdio.h>
@@ -184,6 +193,196 @@ static int weight_grad(dm_dtype dt, const geom *g, const void *big, const void *
     return 0;
 }
 
+/* ---- the fast path ----------------------------------------------------------------------
+ * cols [Cb*kh*kw x ld]: image img's columns at cols + col0 (L = Hs*Ws of them); a row of
+ * output positions reads a contiguous run of the input row between lo and hi (zeros outside)
+ * when the stride is 1, and a strided one otherwise. */
+static inline void out_range(const geom *g, int64_t kj, int64_t *lo, int64_t *hi)
+{
+    int64_t off = kj * g->dw - g->pw;     /* j = oj * sw + off */
+    int64_t a = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    int64_t b = g->Wb - off <= 0 ? 0 : (g->Wb - off + g->sw - 1) / g->sw;  /* first oj past */
+    if (a > g->Ws) a = g->Ws;
+    if (b > g->Ws) b = g->Ws;
+    if (b < a) b = a;
+    *lo = a; *hi = b;
+}
+
+#define DEF_FAST(name, T)                                                                     \
+static __attribute__((noinline)) void name##_im2col_fast(const geom *g, const T *img, T *cols,\
+                                                         int64_t ld)                          \
+{                                                                                             \
+    for (int64_t c = 0; c < g->Cb; c++)                                                       \
+        for (int64_t ki = 0; ki < g->kh; ki++)                                                \
+            for (int64_t kj = 0; kj < g->kw; kj++) {                                          \
+                T *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;                         \
+                const T *plane = img + c * g->Hb * g->Wb;                                     \
+                int64_t lo, hi, off = kj * g->dw - g->pw, sw = g->sw, Ws = g->Ws;             \
+                out_range(g, kj, &lo, &hi);                                                   \
+                for (int64_t oi = 0; oi < g->Hs; oi++) {                                      \
+                    int64_t i = oi * g->sh - g->ph + ki * g->dh;                              \
+                    T *r = row + oi * Ws;                                                     \
+                    if (i < 0 || i >= g->Hb) {                                                \
+                        for (int64_t oj = 0; oj < Ws; oj++) r[oj] = 0;                        \
+                        continue;                                                             \
+                    }                                                                         \
+                    const T *src = plane + i * g->Wb + off;                                   \
+                    for (int64_t oj = 0; oj < lo; oj++) r[oj] = 0;                            \
+                    if (sw == 1)                                                              \
+                        for (int64_t oj = lo; oj < hi; oj++) r[oj] = src[oj];                 \
+                    else                                                                      \
+                        for (int64_t oj = lo; oj < hi; oj++) r[oj] = src[oj * sw];            \
+                    for (int64_t oj = hi; oj < Ws; oj++) r[oj] = 0;                           \
+                }                                                                             \
+            }                                                                                 \
+}                                                                                             \
+static __attribute__((noinline)) void name##_col2im_fast(const geom *g, const T *cols, T *img,\
+                                                         int64_t ld)                          \
+{                                                                                             \
+    for (int64_t c = 0; c < g->Cb; c++)                                                       \
+        for (int64_t ki = 0; ki < g->kh; ki++)                                                \
+            for (int64_t kj = 0; kj < g->kw; kj++) {                                          \
+                const T *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;                   \
+                T *plane = img + c * g->Hb * g->Wb;                                           \
+                int64_t lo, hi, off = kj * g->dw - g->pw, sw = g->sw, Ws = g->Ws;             \
+                out_range(g, kj, &lo, &hi);                                                   \
+                for (int64_t oi = 0; oi < g->Hs; oi++) {                                      \
+                    int64_t i = oi * g->sh - g->ph + ki * g->dh;                              \
+                    if (i < 0 || i >= g->Hb) continue;                                        \
+                    const T *r = row + oi * Ws;                                               \
+                    T *dst = plane + i * g->Wb + off;                                         \
+                    if (sw == 1)                                                              \
+                        for (int64_t oj = lo; oj < hi; oj++) dst[oj] += r[oj];                \
+                    else                                                                      \
+                        for (int64_t oj = lo; oj < hi; oj++) dst[oj * sw] += r[oj];           \
+                }                                                                             \
+            }                                                                                 \
+}                                                                                             \
+/* small [N x R x L] images n0 .. n0+nb-1 <-> buf [R x nb*L]; the scatter adds bias[r] */     \
+static __attribute__((noinline)) void name##_scatter(const T *buf, T *small, const T *bias,   \
+                                                     int64_t R, int64_t L, int64_t nb)        \
+{                                                                                             \
+    for (int64_t r = 0; r < R; r++)                                                           \
+        for (int64_t i = 0; i < nb; i++) {                                                    \
+            const T *s = buf + (r * nb + i) * L;                                              \
+            T *d = small + (i * R + r) * L, b = bias ? bias[r] : 0;                           \
+            if (bias) for (int64_t l = 0; l < L; l++) d[l] = s[l] + b;                        \
+            else for (int64_t l = 0; l < L; l++) d[l] = s[l];                                 \
+        }                                                                                     \
+}                                                                                             \
+static __attribute__((noinline)) void name##_gather(const T *small, T *buf, int64_t R,        \
+                                                    int64_t L, int64_t nb)                    \
+{                                                                                             \
+    for (int64_t r = 0; r < R; r++)                                                           \
+        for (int64_t i = 0; i < nb; i++)                                                      \
+            memcpy(buf + (r * nb + i) * L, small + (i * R + r) * L, (size_t)L * sizeof(T));   \
+}
+DEF_FAST(f32, float)
+DEF_FAST(f64, double)
+
+/* images per chunk of the fast path: as many as fit in WS_BYTES with their columns and their
+   gathered small side, balanced over the chunks; 0 when one image does not fit (the reference
+   path then runs) */
+static int64_t fast_images(const geom *g, size_t es)
+{
+    if (dm__cur_device != DM_CPU) return 0;
+    int64_t per = (g->Cb * g->kh * g->kw + g->R) * g->Hs * g->Ws * (int64_t)es;
+    if (per <= 0 || per > WS_BYTES || g->N < 1) return 0;
+    int64_t most = WS_BYTES / per, chunks = (g->N + most - 1) / most;
+    return (g->N + chunks - 1) / chunks;
+}
+
+#define IM2COL_FAST(dt, g, img, cols, ld)                                                     \
+    ((dt) == DM_FLOAT32 ? f32_im2col_fast(g, (const float *)(img), (float *)(cols), ld)       \
+                        : f64_im2col_fast(g, (const double *)(img), (double *)(cols), ld))
+#define COL2IM_FAST(dt, g, cols, img, ld)                                                     \
+    ((dt) == DM_FLOAT32 ? f32_col2im_fast(g, (const float *)(cols), (float *)(img), ld)       \
+                        : f64_col2im_fast(g, (const double *)(cols), (double *)(img), ld))
+#define GATHER(dt, s, b, R, L, nb)                                                            \
+    ((dt) == DM_FLOAT32 ? f32_gather((const float *)(s), (float *)(b), R, L, nb)              \
+                        : f64_gather((const double *)(s), (double *)(b), R, L, nb))
+
+/* small (+ bias) = W @ im2col(big), nb images per gemm */
+static int fast_big_to_small(dm_dtype dt, const geom *g, int64_t NB, const void *big,
+                             const void *w, const void *bias, void *small)
+{
+    size_t es = dm_dtype_size(dt);
+    int64_t L = g->Hs * g->Ws, K = g->Cb * g->kh * g->kw, Kg = K / g->G, Rg = g->R / g->G;
+    int64_t B = g->Cb * g->Hb * g->Wb;
+    char *cols = workspace((size_t)((K + g->R) * NB * L) * es);
+    if (!cols) return -1;
+    char *buf = cols + (size_t)(K * NB * L) * es;
+    for (int64_t n0 = 0; n0 < g->N; n0 += NB) {
+        int64_t nb = g->N - n0 < NB ? g->N - n0 : NB, ld = nb * L;
+        for (int64_t i = 0; i < nb; i++)
+            IM2COL_FAST(dt, g, AT(big, (n0 + i) * B, es), AT(cols, i * L, es), ld);
+        for (int64_t gr = 0; gr < g->G; gr++)
+            gemm_dt(dt, 0, 0, Rg, ld, Kg, AT(w, gr * Rg * Kg, es), max1(Kg),
+                    AT(cols, gr * Kg * ld, es), max1(ld), 0, AT(buf, gr * Rg * ld, es), max1(ld));
+        void *out = AT(small, n0 * g->R * L, es);
+        if (dt == DM_FLOAT32) f32_scatter((float *)buf, out, bias, g->R, L, nb);
+        else f64_scatter((double *)buf, out, bias, g->R, L, nb);
+    }
+    return 0;
+}
+
+/* big = col2im(W^T @ small) (+ bias[c] when given: the transposed convolution's) */
+static int fast_small_to_big(dm_dtype dt, const geom *g, int64_t NB, const void *small,
+                             const void *w, const void *bias, void *big)
+{
+    size_t es = dm_dtype_size(dt);
+    int64_t L = g->Hs * g->Ws, K = g->Cb * g->kh * g->kw, Kg = K / g->G, Rg = g->R / g->G;
+    int64_t B = g->Cb * g->Hb * g->Wb, HW = g->Hb * g->Wb;
+    char *cols = workspace((size_t)((K + g->R) * NB * L) * es);
+    if (!cols) return -1;
+    char *buf = cols + (size_t)(K * NB * L) * es;
+    for (int64_t n0 = 0; n0 < g->N; n0 += NB) {
+        int64_t nb = g->N - n0 < NB ? g->N - n0 : NB, ld = nb * L;
+        GATHER(dt, AT(small, n0 * g->R * L, es), (void *)buf, g->R, L, nb);
+        for (int64_t gr = 0; gr < g->G; gr++)
+            gemm_dt(dt, 1, 0, Kg, ld, Rg, AT(w, gr * Rg * Kg, es), max1(Kg),
+                    AT(buf, gr * Rg * ld, es), max1(ld), 0, AT(cols, gr * Kg * ld, es), max1(ld));
+        for (int64_t i = 0; i < nb; i++) {
+            char *img = AT(big, (n0 + i) * B, es);
+            for (int64_t c = 0; c < g->Cb; c++) {
+                if (dt == DM_FLOAT32) {
+                    float *p = (float *)img + c * HW, v = bias ? ((const float *)bias)[c] : 0;
+                    for (int64_t k = 0; k < HW; k++) p[k] = v;
+                } else {
+                    double *p = (double *)img + c * HW, v = bias ? ((const double *)bias)[c] : 0;
+                    for (int64_t k = 0; k < HW; k++) p[k] = v;
+                }
+            }
+            COL2IM_FAST(dt, g, AT(cols, i * L, es), img, ld);
+        }
+    }
+    return 0;
+}
+
+/* gw [R x Kg] (+)= small @ im2col(big)^T over the batch, nb images per gemm */
+static int fast_weight_grad(dm_dtype dt, const geom *g, int64_t NB, const void *big,
+                            const void *small, int acc, void *gw)
+{
+    size_t es = dm_dtype_size(dt);
+    int64_t L = g->Hs * g->Ws, K = g->Cb * g->kh * g->kw, Kg = K / g->G, Rg = g->R / g->G;
+    int64_t B = g->Cb * g->Hb * g->Wb;
+    char *cols = workspace((size_t)((K + g->R) * NB * L) * es);
+    if (!cols) return -1;
+    char *buf = cols + (size_t)(K * NB * L) * es;
+    for (int64_t n0 = 0; n0 < g->N; n0 += NB) {
+        int64_t nb = g->N - n0 < NB ? g->N - n0 : NB, ld = nb * L;
+        for (int64_t i = 0; i < nb; i++)
+            IM2COL_FAST(dt, g, AT(big, (n0 + i) * B, es), AT(cols, i * L, es), ld);
+        GATHER(dt, AT(small, n0 * g->R * L, es), (void *)buf, g->R, L, nb);
+        for (int64_t gr = 0; gr < g->G; gr++)
+            gemm_dt(dt, 0, 1, Rg, Kg, ld, AT(buf, gr * Rg * ld, es), max1(ld),
+                    AT(cols, gr * Kg * ld, es), max1(ld), acc || n0 > 0,
+                    AT(gw, gr * Rg * Kg, es), max1(Kg));
+    }
+    if (g->N == 0 && !acc) memset(gw, 0, (size_t)(g->R * Kg) * es);
+    return 0;
+}
+
 static dm_tensor *contig_nograd(const dm_tensor *t)
 {
     if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
@@ -343,9 +542,19 @@ static dm_tensor *conv_common(int transposed, int sp, const dm_tensor *x, const 
     dm_tensor *y = wc_ && (bc || !b) ? dm_tensor_new_dtype(x->ndim, ys, x->dtype) : NULL;
     int rc = -1;
     if (y) {
-        rc = transposed ? small_to_big(x->dtype, &g, dm__ptr(xc), dm__ptr(wc_), dm__ptr(y))
-                        : big_to_small(x->dtype, &g, dm__ptr(xc), dm__ptr(wc_), dm__ptr(y));
-        if (!rc && b) add_bias(x->dtype, dm__ptr(y), bc, g.N, cout, dm__numel(y) / g.N / cout);
+        int64_t nb = fast_images(&g, dm_dtype_size(x->dtype));
+        const void *bp = bc ? dm__ptr(bc) : NULL;
+        if (nb)
+            rc = transposed ? fast_small_to_big(x->dtype, &g, nb, dm__ptr(xc), dm__ptr(wc_), bp,
+                                                dm__ptr(y))
+                            : fast_big_to_small(x->dtype, &g, nb, dm__ptr(xc), dm__ptr(wc_), bp,
+                                                dm__ptr(y));
+        else {
+            rc = transposed ? small_to_big(x->dtype, &g, dm__ptr(xc), dm__ptr(wc_), dm__ptr(y))
+                            : big_to_small(x->dtype, &g, dm__ptr(xc), dm__ptr(wc_), dm__ptr(y));
+            if (!rc && b)
+                add_bias(x->dtype, dm__ptr(y), bc, g.N, cout, dm__numel(y) / g.N / cout);
+        }
     }
     if (xc) dm_tensor_release(xc);
     if (wc_) dm_tensor_release(wc_);
@@ -399,12 +608,17 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
               n->par.conv.pad, n->par.conv.dil, n->par.conv.groups, gc->shape);
     dm_tensor *xc = NULL, *wc = NULL;
     int rc = -1;
+    int64_t nb = fast_images(&g, dm_dtype_size(dt));
     if (!(xc = contig_nograd(x)) || !(wc = contig_nograd(w))) goto done;
     if (x->requires_grad) {
         dm_tensor *gx = dm_tensor_new_dtype(x->ndim, x->shape, dt);
         if (!gx) goto done;
-        int r = transposed ? big_to_small(dt, &g, dm__ptr(gc), dm__ptr(wc), dm__ptr(gx))
-                           : small_to_big(dt, &g, dm__ptr(gc), dm__ptr(wc), dm__ptr(gx));
+        int r = nb ? (transposed ? fast_big_to_small(dt, &g, nb, dm__ptr(gc), dm__ptr(wc), NULL,
+                                                     dm__ptr(gx))
+                                 : fast_small_to_big(dt, &g, nb, dm__ptr(gc), dm__ptr(wc), NULL,
+                                                     dm__ptr(gx)))
+                   : (transposed ? big_to_small(dt, &g, dm__ptr(gc), dm__ptr(wc), dm__ptr(gx))
+                                 : small_to_big(dt, &g, dm__ptr(gc), dm__ptr(wc), dm__ptr(gx)));
         if (r) { dm_tensor_release(gx); goto done; }
         gin[0] = gx;
     }
@@ -414,7 +628,9 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
         if (!dst && !gw) goto done;
         const void *big = transposed ? dm__ptr(gc) : dm__ptr(xc);
         const void *small = transposed ? dm__ptr(xc) : dm__ptr(gc);
-        int r = weight_grad(dt, &g, big, small, dst != NULL, dm__ptr(dst ? dst : gw));
+        int r = nb ? fast_weight_grad(dt, &g, nb, big, small, dst != NULL,
+                                      dm__ptr(dst ? dst : gw))
+                   : weight_grad(dt, &g, big, small, dst != NULL, dm__ptr(dst ? dst : gw));
         if (dst) dm__grad_done(ctx, 1);
         if (r) { if (gw) dm_tensor_release(gw); goto done; }
         if (gw) gin[1] = gw;
@@ -423,14 +639,25 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
         dm_tensor *gb = dm_tensor_new_dtype(1, b->shape, dt);
         if (!gb) goto done;
         int64_t C = b->shape[0], L = dm__numel(gc) / max1(g.N * C);
+        /* each plane summed in double, four partial sums (vectorized), then over the batch */
         for (int64_t c = 0; c < C; c++) {
             double s = 0;
-            for (int64_t i = 0; i < g.N; i++)
-                for (int64_t j = 0; j < L; j++) {
-                    int64_t k = (i * C + c) * L + j;
-                    s += dt == DM_FLOAT32 ? ((const float *)dm__ptr(gc))[k]
-                                          : ((const double *)dm__ptr(gc))[k];
+            for (int64_t i = 0; i < g.N; i++) {
+                double p[4] = { 0, 0, 0, 0 };
+                int64_t j = 0, k0 = (i * C + c) * L;
+                if (dt == DM_FLOAT32) {
+                    const float *v = (const float *)dm__ptr(gc) + k0;
+                    for (; j + 4 <= L; j += 4)
+                        for (int q = 0; q < 4; q++) p[q] += v[j + q];
+                    for (; j < L; j++) p[0] += v[j];
+                } else {
+                    const double *v = (const double *)dm__ptr(gc) + k0;
+                    for (; j + 4 <= L; j += 4)
+                        for (int q = 0; q < 4; q++) p[q] += v[j + q];
+                    for (; j < L; j++) p[0] += v[j];
                 }
+                s += (p[0] + p[1]) + (p[2] + p[3]);
+            }
             if (dt == DM_FLOAT32) ((float *)dm__ptr(gb))[c] = (float)s;
             else ((double *)dm__ptr(gb))[c] = s;
         }
