@@ -12,12 +12,13 @@
  * Two paths compute them.  The reference path (the cpu:ref device's) takes one image at a time
  * and a chunk of its output rows, its im2col workspace holding the columns of that chunk (at
  * most 8 MB unless one row needs more).  The fast path (the cpu device's) takes as many whole
- * images as fit in 8 MB at once: their columns side by side [Cb*kh*kw x nb*L] and the small
- * side gathered to [R x nb*L], so each primitive is one gemm per group over nb images (long
- * rows for BLAS instead of nb thin products), with the im2col/col2im rows as contiguous runs
- * (stride 1) and the bias added in the scatter.  A geometry whose one image needs more than
- * 8 MB takes the reference path on cpu too.  Both workspaces are one per-thread buffer, grown
- * to the largest request and kept between calls: no allocation per call once warm.
+ * images as fit in 2 MB at once (at least one, up to 8 MB): their columns side by side
+ * [Cb*kh*kw x nb*L] and the small side gathered to [R x nb*L], so each primitive is one gemm
+ * per group over nb images (long rows for BLAS instead of nb thin products), with the
+ * im2col/col2im rows as contiguous runs (stride 1) and the bias added in the scatter.  A
+ * geometry whose one image needs more than 8 MB takes the reference path on cpu too.  Both
+ * paths share one per-thread workspace, grown to the largest request (at most 8 MB unless one
+ * output row needs more) and kept between calls: no allocation per call once warm.
  * tests/c/test_backend_ops.c compares the two (cpu against cpu:ref) on every conv case. */
 #pragma GCC optimize("O3")      /* vectorize the copy loops (no fast-math: results unchanged) */
 #include "internal.h"
@@ -193,6 +194,43 @@ static int weight_grad(dm_dtype dt, const geom *g, const void *big, const void *
     return 0;
 }
 
+/* Timers for BENCHMARKS.md's breakdown, compiled in only with -DDM_CONV_PROFILE (never in a
+   normal build: no cost on the hot path).  Totals by part go to stderr at exit. */
+#ifdef DM_CONV_PROFILE
+#include <stdlib.h>
+#include <sys/time.h>
+static double prof_t[8];
+static long prof_n[8];
+static const char *prof_name[8] = { "im2col", "conv gemm", "col2im", "scatter/gather",
+                                     "maxpool fwd", "maxpool bw", "conv fwd total",
+                                     "conv bw total" };
+double dm__prof_now(void);
+void dm__prof_add(int k, double t);
+double dm__prof_now(void)
+{
+    struct timeval tv;               /* (gettimeofday: c11 without _POSIX_C_SOURCE) */
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+static void prof_dump(void)
+{
+    for (int k = 0; k < 8; k++)
+        fprintf(stderr, "prof %-16s %10.3f ms %8ld calls\n", prof_name[k], prof_t[k] * 1e3,
+                prof_n[k]);
+}
+void dm__prof_add(int k, double t)
+{
+    static int reg;
+    if (!reg) { reg = 1; atexit(prof_dump); }
+    prof_t[k] += t;
+    prof_n[k]++;
+}
+#define PROF(k, ...) do { double t0_ = dm__prof_now(); __VA_ARGS__; \
+                          dm__prof_add(k, dm__prof_now() - t0_); } while (0)
+#else
+#define PROF(k, ...) do { __VA_ARGS__; } while (0)
+#endif
+
 /* ---- the fast path ----------------------------------------------------------------------
  * cols [Cb*kh*kw x ld]: image img's columns at cols + col0 (L = Hs*Ws of them); a row of
  * output positions reads a contiguous run of the input row between lo and hi (zeros outside)
@@ -206,6 +244,30 @@ static inline void out_range(const geom *g, int64_t kj, int64_t *lo, int64_t *hi
     if (b > g->Ws) b = g->Ws;
     if (b < a) b = a;
     *lo = a; *hi = b;
+}
+
+/* dst[0 .. n) = src[0 .. n): the rows of im2col are short (10 to 30 elements in LeNet), and a
+   loop's or memcpy's handling of the tail cost more than the copy: 8-element blocks, the last
+   one overlapping the one before (a copy, so writing an element twice is harmless) */
+typedef float v8f_c __attribute__((vector_size(32)));
+static inline void f32_copy_run(float *dst, const float *src, int64_t n)
+{
+    if (n >= 8) {
+        v8f_c v;
+        int64_t i = 0;
+        for (; i + 8 < n; i += 8) {
+            memcpy(&v, src + i, sizeof v);
+            memcpy(dst + i, &v, sizeof v);
+        }
+        memcpy(&v, src + n - 8, sizeof v);
+        memcpy(dst + n - 8, &v, sizeof v);
+    } else {
+        for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+    }
+}
+static inline void f64_copy_run(double *dst, const double *src, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof *dst);
 }
 
 #define DEF_FAST(name, T)                                                                     \
@@ -227,12 +289,12 @@ static __attribute__((noinline)) void name##_im2col_fast(const geom *g, const T 
                         continue;                                                             \
                     }                                                                         \
                     const T *src = plane + i * g->Wb + off;                                   \
-                    for (int64_t oj = 0; oj < lo; oj++) r[oj] = 0;                            \
+                    if (lo) memset(r, 0, (size_t)lo * sizeof(T));                             \
                     if (sw == 1)                                                              \
-                        for (int64_t oj = lo; oj < hi; oj++) r[oj] = src[oj];                 \
+                        name##_copy_run(r + lo, src + lo, hi - lo);                           \
                     else                                                                      \
                         for (int64_t oj = lo; oj < hi; oj++) r[oj] = src[oj * sw];            \
-                    for (int64_t oj = hi; oj < Ws; oj++) r[oj] = 0;                           \
+                    if (hi < Ws) memset(r + hi, 0, (size_t)(Ws - hi) * sizeof(T));            \
                 }                                                                             \
             }                                                                                 \
 }                                                                                             \
@@ -280,15 +342,18 @@ static __attribute__((noinline)) void name##_gather(const T *small, T *buf, int6
 DEF_FAST(f32, float)
 DEF_FAST(f64, double)
 
-/* images per chunk of the fast path: as many as fit in WS_BYTES with their columns and their
-   gathered small side, balanced over the chunks; 0 when one image does not fit (the reference
-   path then runs) */
+/* images per chunk of the fast path: as many as fit in FAST_BYTES (2 MB: the columns stay in
+   cache between im2col and the gemm; 8 MB chunks measured no faster) with their columns and
+   their gathered small side, balanced over the chunks; 0 when one image needs more than
+   WS_BYTES (the reference path then runs, by row chunks) */
+#define FAST_BYTES ((int64_t)2 << 20)
 static int64_t fast_images(const geom *g, size_t es)
 {
     if (dm__cur_device != DM_CPU) return 0;
     int64_t per = (g->Cb * g->kh * g->kw + g->R) * g->Hs * g->Ws * (int64_t)es;
     if (per <= 0 || per > WS_BYTES || g->N < 1) return 0;
-    int64_t most = WS_BYTES / per, chunks = (g->N + most - 1) / most;
+    int64_t most = FAST_BYTES / per > 0 ? FAST_BYTES / per : 1;
+    int64_t chunks = (g->N + most - 1) / most;
     return (g->N + chunks - 1) / chunks;
 }
 
@@ -314,14 +379,14 @@ static int fast_big_to_small(dm_dtype dt, const geom *g, int64_t NB, const void 
     char *buf = cols + (size_t)(K * NB * L) * es;
     for (int64_t n0 = 0; n0 < g->N; n0 += NB) {
         int64_t nb = g->N - n0 < NB ? g->N - n0 : NB, ld = nb * L;
-        for (int64_t i = 0; i < nb; i++)
-            IM2COL_FAST(dt, g, AT(big, (n0 + i) * B, es), AT(cols, i * L, es), ld);
-        for (int64_t gr = 0; gr < g->G; gr++)
+        PROF(0, for (int64_t i = 0; i < nb; i++)
+                    IM2COL_FAST(dt, g, AT(big, (n0 + i) * B, es), AT(cols, i * L, es), ld));
+        PROF(1, for (int64_t gr = 0; gr < g->G; gr++)
             gemm_dt(dt, 0, 0, Rg, ld, Kg, AT(w, gr * Rg * Kg, es), max1(Kg),
-                    AT(cols, gr * Kg * ld, es), max1(ld), 0, AT(buf, gr * Rg * ld, es), max1(ld));
+                    AT(cols, gr * Kg * ld, es), max1(ld), 0, AT(buf, gr * Rg * ld, es), max1(ld)));
         void *out = AT(small, n0 * g->R * L, es);
-        if (dt == DM_FLOAT32) f32_scatter((float *)buf, out, bias, g->R, L, nb);
-        else f64_scatter((double *)buf, out, bias, g->R, L, nb);
+        PROF(3, if (dt == DM_FLOAT32) f32_scatter((float *)buf, out, bias, g->R, L, nb);
+                else f64_scatter((double *)buf, out, bias, g->R, L, nb));
     }
     return 0;
 }
@@ -338,11 +403,11 @@ static int fast_small_to_big(dm_dtype dt, const geom *g, int64_t NB, const void 
     char *buf = cols + (size_t)(K * NB * L) * es;
     for (int64_t n0 = 0; n0 < g->N; n0 += NB) {
         int64_t nb = g->N - n0 < NB ? g->N - n0 : NB, ld = nb * L;
-        GATHER(dt, AT(small, n0 * g->R * L, es), (void *)buf, g->R, L, nb);
-        for (int64_t gr = 0; gr < g->G; gr++)
+        PROF(3, GATHER(dt, AT(small, n0 * g->R * L, es), (void *)buf, g->R, L, nb));
+        PROF(1, for (int64_t gr = 0; gr < g->G; gr++)
             gemm_dt(dt, 1, 0, Kg, ld, Rg, AT(w, gr * Rg * Kg, es), max1(Kg),
-                    AT(buf, gr * Rg * ld, es), max1(ld), 0, AT(cols, gr * Kg * ld, es), max1(ld));
-        for (int64_t i = 0; i < nb; i++) {
+                    AT(buf, gr * Rg * ld, es), max1(ld), 0, AT(cols, gr * Kg * ld, es), max1(ld)));
+        PROF(2, for (int64_t i = 0; i < nb; i++) {
             char *img = AT(big, (n0 + i) * B, es);
             for (int64_t c = 0; c < g->Cb; c++) {
                 if (dt == DM_FLOAT32) {
@@ -354,7 +419,7 @@ static int fast_small_to_big(dm_dtype dt, const geom *g, int64_t NB, const void 
                 }
             }
             COL2IM_FAST(dt, g, AT(cols, i * L, es), img, ld);
-        }
+        });
     }
     return 0;
 }
@@ -371,13 +436,13 @@ static int fast_weight_grad(dm_dtype dt, const geom *g, int64_t NB, const void *
     char *buf = cols + (size_t)(K * NB * L) * es;
     for (int64_t n0 = 0; n0 < g->N; n0 += NB) {
         int64_t nb = g->N - n0 < NB ? g->N - n0 : NB, ld = nb * L;
-        for (int64_t i = 0; i < nb; i++)
-            IM2COL_FAST(dt, g, AT(big, (n0 + i) * B, es), AT(cols, i * L, es), ld);
-        GATHER(dt, AT(small, n0 * g->R * L, es), (void *)buf, g->R, L, nb);
-        for (int64_t gr = 0; gr < g->G; gr++)
+        PROF(0, for (int64_t i = 0; i < nb; i++)
+                    IM2COL_FAST(dt, g, AT(big, (n0 + i) * B, es), AT(cols, i * L, es), ld));
+        PROF(3, GATHER(dt, AT(small, n0 * g->R * L, es), (void *)buf, g->R, L, nb));
+        PROF(1, for (int64_t gr = 0; gr < g->G; gr++)
             gemm_dt(dt, 0, 1, Rg, Kg, ld, AT(buf, gr * Rg * ld, es), max1(ld),
                     AT(cols, gr * Kg * ld, es), max1(ld), acc || n0 > 0,
-                    AT(gw, gr * Rg * Kg, es), max1(Kg));
+                    AT(gw, gr * Rg * Kg, es), max1(Kg)));
     }
     if (g->N == 0 && !acc) memset(gw, 0, (size_t)(g->R * Kg) * es);
     return 0;
@@ -541,6 +606,9 @@ static dm_tensor *conv_common(int transposed, int sp, const dm_tensor *x, const 
     dm_tensor *bc = wc_ && b ? contig_nograd(b) : NULL;
     dm_tensor *y = wc_ && (bc || !b) ? dm_tensor_new_dtype(x->ndim, ys, x->dtype) : NULL;
     int rc = -1;
+#ifdef DM_CONV_PROFILE
+    double tf0 = dm__prof_now();
+#endif
     if (y) {
         int64_t nb = fast_images(&g, dm_dtype_size(x->dtype));
         const void *bp = bc ? dm__ptr(bc) : NULL;
@@ -556,6 +624,9 @@ static dm_tensor *conv_common(int transposed, int sp, const dm_tensor *x, const 
                 add_bias(x->dtype, dm__ptr(y), bc, g.N, cout, dm__numel(y) / g.N / cout);
         }
     }
+#ifdef DM_CONV_PROFILE
+    dm__prof_add(6, dm__prof_now() - tf0);
+#endif
     if (xc) dm_tensor_release(xc);
     if (wc_) dm_tensor_release(wc_);
     if (bc) dm_tensor_release(bc);
@@ -601,6 +672,9 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
     const dm_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int transposed = n->sub, sp = n->par.conv.sp;
     dm_dtype dt = x->dtype;
+#ifdef DM_CONV_PROFILE
+    double tb0 = dm__prof_now();
+#endif
     dm_tensor *gc = contig_nograd(gout);
     if (!gc) return -1;
     geom g;
@@ -665,6 +739,9 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
     }
     rc = 0;
 done:
+#ifdef DM_CONV_PROFILE
+    dm__prof_add(7, dm__prof_now() - tb0);
+#endif
     if (xc) dm_tensor_release(xc);
     if (wc) dm_tensor_release(wc);
     dm_tensor_release(gc);
