@@ -45,6 +45,11 @@ describe("conv fast path against the reference path", function ()
       both(dt, { 64, 1, 28, 28 }, { 6, 1, 5, 5 }, 6,
            function (x, w, b) return F.conv2d(x, w, b, { padding = 2 }) end, tol)
     end)
+    it("conv2d, LeNet's second layer (6 channels, 5x5, no padding, batch 64) (" .. dt .. ")",
+       function ()
+      both(dt, { 64, 6, 14, 14 }, { 16, 6, 5, 5 }, 16,
+           function (x, w, b) return F.conv2d(x, w, b) end, tol)
+    end)
     it("conv2d, stride, dilation, uneven padding, groups (" .. dt .. ")", function ()
       both(dt, { 9, 6, 41, 37 }, { 8, 3, 3, 4 }, 8, function (x, w, b)
         return F.conv2d(x, w, b, { stride = { 2, 3 }, padding = { 2, 1 }, dilation = { 2, 1 },
