@@ -247,20 +247,22 @@ static inline void out_range(const geom *g, int64_t kj, int64_t *lo, int64_t *hi
 }
 
 /* dst[0 .. n) = src[0 .. n): the rows of im2col are short (10 to 30 elements in LeNet), and a
-   loop's or memcpy's handling of the tail cost more than the copy: 8-element blocks, the last
-   one overlapping the one before (a copy, so writing an element twice is harmless) */
-typedef float v8f_c __attribute__((vector_size(32)));
+   loop's or memcpy's handling of the tail cost more than the copy: 4-element blocks (one SSE
+   register; 8-element vectors went through the stack without AVX), the last one overlapping
+   the one before (a copy, so writing an element twice is harmless) */
+typedef float v4f_c __attribute__((vector_size(16)));
 static inline void f32_copy_run(float *dst, const float *src, int64_t n)
 {
-    if (n >= 8) {
-        v8f_c v;
+    if (n >= 4) {
         int64_t i = 0;
-        for (; i + 8 < n; i += 8) {
+        for (; i + 4 < n; i += 4) {
+            v4f_c v;
             memcpy(&v, src + i, sizeof v);
             memcpy(dst + i, &v, sizeof v);
         }
-        memcpy(&v, src + n - 8, sizeof v);
-        memcpy(dst + n - 8, &v, sizeof v);
+        v4f_c v;
+        memcpy(&v, src + n - 4, sizeof v);
+        memcpy(dst + n - 4, &v, sizeof v);
     } else {
         for (int64_t i = 0; i < n; i++) dst[i] = src[i];
     }
