@@ -23,6 +23,7 @@
 #pragma GCC optimize("O3")      /* vectorize the copy loops (no fast-math: results unchanged) */
 #include "internal.h"
 #include "backend/backend.h"
+#include "backend/loops.h"
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -247,25 +248,28 @@ static inline void out_range(const geom *g, int64_t kj, int64_t *lo, int64_t *hi
 }
 
 /* dst[0 .. n) = src[0 .. n): the rows of im2col are short (10 to 30 elements in LeNet), and a
-   loop's or memcpy's handling of the tail cost more than the copy: 4-element blocks (one SSE
-   register; 8-element vectors went through the stack without AVX), the last one overlapping
-   the one before (a copy, so writing an element twice is harmless) */
+   loop's or memcpy's handling of the tail cost more than the copy: 8-element blocks (one AVX
+   register in the AVX clones of the callers below), else 4-element ones, the last block
+   overlapping the one before (a copy, so writing an element twice is harmless) */
+#define DM_NOINLINE __attribute__((noinline))    /* (each its own symbol in a profile) */
+typedef float v8f_c __attribute__((vector_size(32)));
 typedef float v4f_c __attribute__((vector_size(16)));
+#define COPY_BLOCKS(V, W) do {                                                                \
+        int64_t i_ = 0;                                                                       \
+        for (; i_ + (W) < n; i_ += (W)) {                                                     \
+            V v_;                                                                             \
+            memcpy(&v_, src + i_, sizeof v_);                                                 \
+            memcpy(dst + i_, &v_, sizeof v_);                                                 \
+        }                                                                                     \
+        V v_;                                                                                 \
+        memcpy(&v_, src + n - (W), sizeof v_);                                                \
+        memcpy(dst + n - (W), &v_, sizeof v_);                                                \
+    } while (0)
 static inline void f32_copy_run(float *dst, const float *src, int64_t n)
 {
-    if (n >= 4) {
-        int64_t i = 0;
-        for (; i + 4 < n; i += 4) {
-            v4f_c v;
-            memcpy(&v, src + i, sizeof v);
-            memcpy(dst + i, &v, sizeof v);
-        }
-        v4f_c v;
-        memcpy(&v, src + n - 4, sizeof v);
-        memcpy(dst + n - 4, &v, sizeof v);
-    } else {
-        for (int64_t i = 0; i < n; i++) dst[i] = src[i];
-    }
+    if (n >= 8) COPY_BLOCKS(v8f_c, 8);
+    else if (n >= 4) COPY_BLOCKS(v4f_c, 4);
+    else for (int64_t i = 0; i < n; i++) dst[i] = src[i];
 }
 static inline void f64_copy_run(double *dst, const double *src, int64_t n)
 {
@@ -273,7 +277,7 @@ static inline void f64_copy_run(double *dst, const double *src, int64_t n)
 }
 
 #define DEF_FAST(name, T)                                                                     \
-static __attribute__((noinline)) void name##_im2col_fast(const geom *g, const T *img, T *cols,\
+static DM_AVX_CLONES DM_NOINLINE void name##_im2col_fast(const geom *g, const T *img, T *cols,\
                                                          int64_t ld)                          \
 {                                                                                             \
     for (int64_t c = 0; c < g->Cb; c++)                                                       \
@@ -300,7 +304,7 @@ static __attribute__((noinline)) void name##_im2col_fast(const geom *g, const T 
                 }                                                                             \
             }                                                                                 \
 }                                                                                             \
-static __attribute__((noinline)) void name##_col2im_fast(const geom *g, const T *cols, T *img,\
+static DM_AVX_CLONES DM_NOINLINE void name##_col2im_fast(const geom *g, const T *cols, T *img,\
                                                          int64_t ld)                          \
 {                                                                                             \
     for (int64_t c = 0; c < g->Cb; c++)                                                       \
@@ -323,7 +327,7 @@ static __attribute__((noinline)) void name##_col2im_fast(const geom *g, const T 
             }                                                                                 \
 }                                                                                             \
 /* small [N x R x L] images n0 .. n0+nb-1 <-> buf [R x nb*L]; the scatter adds bias[r] */     \
-static __attribute__((noinline)) void name##_scatter(const T *buf, T *small, const T *bias,   \
+static DM_AVX_CLONES DM_NOINLINE void name##_scatter(const T *buf, T *small, const T *bias,   \
                                                      int64_t R, int64_t L, int64_t nb)        \
 {                                                                                             \
     for (int64_t r = 0; r < R; r++)                                                           \
@@ -334,7 +338,7 @@ static __attribute__((noinline)) void name##_scatter(const T *buf, T *small, con
             else for (int64_t l = 0; l < L; l++) d[l] = s[l];                                 \
         }                                                                                     \
 }                                                                                             \
-static __attribute__((noinline)) void name##_gather(const T *small, T *buf, int64_t R,        \
+static DM_AVX_CLONES DM_NOINLINE void name##_gather(const T *small, T *buf, int64_t R,        \
                                                     int64_t L, int64_t nb)                    \
 {                                                                                             \
     for (int64_t r = 0; r < R; r++)                                                           \
