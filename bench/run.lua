@@ -83,25 +83,6 @@ for _ = 1, 3 do                         -- three processes, the best of each fig
   end
 end
 
--- (f) LeNet-5 and (g) the conv/BatchNorm block: two processes at each thread count, the best
--- training window kept (and, separately, the best inference window)
-local function cnn_runs (name, runner)
-  local best, best_inf
-  for _, n in ipairs(thread_counts) do
-    for _ = 1, 2 do
-      local r = runner(name, n)
-      if r and (not best or r.samples_per_s > best.samples_per_s) then best = r end
-      if r and (not best_inf or r.infer_samples_per_s > best_inf.infer_samples_per_s) then
-        best_inf = r
-      end
-    end
-  end
-  return best, best_inf
-end
-progress("bench: deepmoon (f) LeNet-5, (g) conv block ...")
-local f, f_inf = cnn_runs("lenet", function (w, n) return deepmoon(w, tostring(n)) end)
-local g, g_inf = cnn_runs("block", function (w, n) return deepmoon(w, tostring(n)) end)
-
 local ceiling = {}
 if sgemm and io.open(sgemm, "r") then
   progress("bench: sgemm ceiling ...")
@@ -134,9 +115,29 @@ do
         if rc and rc.linear_us < tc.linear_us then tc.linear_us = rc.linear_us end
       end
     end
-    progress("bench: PyTorch (f), (g) at " .. table.concat(thread_counts, ", ") .. " threads ...")
-    tf, tf_inf = cnn_runs("lenet", torch)
-    tg, tg_inf = cnn_runs("block", torch)
+  end
+end
+
+-- (f) LeNet-5 and (g) the conv/BatchNorm block: two processes at each thread count on each
+-- side, deepmoon's and PyTorch's interleaved (this machine's load changes from minute to
+-- minute; (a)-(c) above run all of deepmoon's first), the best training window kept (and,
+-- separately, the best inference window)
+progress("bench: (f) LeNet-5, (g) conv block, deepmoon and PyTorch interleaved, at " ..
+         table.concat(thread_counts, ", ") .. " threads ...")
+local f, f_inf, g, g_inf
+local function keep (r, best, best_inf)
+  if r and (not best or r.samples_per_s > best.samples_per_s) then best = r end
+  if r and (not best_inf or r.infer_samples_per_s > best_inf.infer_samples_per_s) then
+    best_inf = r
+  end
+  return best, best_inf
+end
+for _, n in ipairs(thread_counts) do
+  for _ = 1, 2 do
+    f, f_inf = keep(deepmoon("lenet", tostring(n)), f, f_inf)
+    if not torch_err then tf, tf_inf = keep(torch("lenet", n), tf, tf_inf) end
+    g, g_inf = keep(deepmoon("block", tostring(n)), g, g_inf)
+    if not torch_err then tg, tg_inf = keep(torch("block", n), tg, tg_inf) end
   end
 end
 
