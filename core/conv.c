@@ -19,6 +19,8 @@
  * geometry whose one image needs more than 8 MB takes the reference path on cpu too.  Both
  * paths share one per-thread workspace, grown to the largest request (at most 8 MB unless one
  * output row needs more) and kept between calls: no allocation per call once warm.
+ * The fast path's forward computes a float32 convolution with at most 8 output channels
+ * directly, without im2col or gemm (direct_f32 below: LeNet's first layer).
  * tests/c/test_backend_ops.c compares the two (cpu against cpu:ref) on every conv case. */
 #pragma GCC optimize("O3")      /* vectorize the copy loops (no fast-math: results unchanged) */
 #include "internal.h"
@@ -373,10 +375,83 @@ static int64_t fast_images(const geom *g, size_t es)
     ((dt) == DM_FLOAT32 ? f32_gather((const float *)(s), (float *)(b), R, L, nb)              \
                         : f64_gather((const double *)(s), (double *)(b), R, L, nb))
 
+/* ---- direct convolution for few output channels -----------------------------------------
+ * A convolution with at most 8 output channels and a short kernel (LeNet's first: 6 channels,
+ * 1 x 5 x 5) is a thin product (M = R <= 8) that BLAS runs far below its peak, after an
+ * im2col that writes kh*kw times the input.  Computed directly instead (float32, stride 1,
+ * dilation 1, one group, rows of at least 8 outputs): each image is copied once into a
+ * zero-padded plane, and each block of 8 outputs of a row accumulates all R channels at once
+ * in 8 vectors (AVX: one register each), tap by tap, the weights transposed to [K x 8]
+ * (zeros past R).  The last block of a row overlaps the one before when Ws is not a multiple
+ * of 8 (its outputs are computed twice, identically). */
+static int direct_ok(dm_dtype dt, const geom *g)
+{
+    int64_t K = g->Cb * g->kh * g->kw;
+    return dt == DM_FLOAT32 && g->G == 1 && g->R <= 8 && g->sh == 1 && g->sw == 1 &&
+           g->dh == 1 && g->dw == 1 && g->Ws >= 8 && K <= 64 &&
+           g->Cb * (g->Hb + 2 * g->ph) * (g->Wb + 2 * g->pw) * 4 <= WS_BYTES;
+}
+
+static DM_AVX_CLONES DM_NOINLINE void direct_f32(const geom *g, const float *pad,
+                                                 const float *wt, const float *bias, float *y)
+{
+    int64_t Hp = g->Hb + 2 * g->ph, Wp = g->Wb + 2 * g->pw, Ws = g->Ws, L = g->Hs * Ws;
+    int64_t R = g->R, kh = g->kh, kw = g->kw;
+    for (int64_t oi = 0; oi < g->Hs; oi++)
+        for (int64_t oj = 0; oj < Ws; oj += 8) {
+            int64_t o = oj + 8 <= Ws ? oj : Ws - 8;
+            v8f_c acc[8];
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++) acc[q] = (v8f_c){ 0 };
+            for (int64_t c = 0; c < g->Cb; c++)
+                for (int64_t ki = 0; ki < kh; ki++) {
+                    const float *xr = pad + (c * Hp + oi + ki) * Wp + o;
+                    const float *wk = wt + (c * kh + ki) * kw * 8;
+                    for (int64_t kj = 0; kj < kw; kj++) {
+                        v8f_c xv;
+                        memcpy(&xv, xr + kj, sizeof xv);
+#pragma GCC unroll 8
+                        for (int q = 0; q < 8; q++) acc[q] += wk[kj * 8 + q] * xv;
+                    }
+                }
+            for (int64_t q = 0; q < R; q++) {
+                float b = bias ? bias[q] : 0;
+                v8f_c v = acc[q] + b;
+                memcpy(y + q * L + oi * Ws + o, &v, sizeof v);
+            }
+        }
+}
+
+static int direct_big_to_small(const geom *g, const float *big, const float *w,
+                               const float *bias, float *small)
+{
+    int64_t Hp = g->Hb + 2 * g->ph, Wp = g->Wb + 2 * g->pw, K = g->Cb * g->kh * g->kw;
+    float *ws = workspace((size_t)(g->Cb * Hp * Wp + K * 8) * sizeof(float));
+    if (!ws) return -1;
+    float *pad = ws, *wt = ws + g->Cb * Hp * Wp;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t q = 0; q < 8; q++) wt[k * 8 + q] = q < g->R ? w[q * K + k] : 0;
+    memset(pad, 0, (size_t)(g->Cb * Hp * Wp) * sizeof(float));    /* the borders stay 0 */
+    for (int64_t n = 0; n < g->N; n++) {
+        const float *img = big + n * g->Cb * g->Hb * g->Wb;
+        for (int64_t c = 0; c < g->Cb; c++)
+            for (int64_t i = 0; i < g->Hb; i++)
+                memcpy(pad + (c * Hp + g->ph + i) * Wp + g->pw, img + (c * g->Hb + i) * g->Wb,
+                       (size_t)g->Wb * sizeof(float));
+        direct_f32(g, pad, wt, bias, small + n * g->R * g->Hs * g->Ws);
+    }
+    return 0;
+}
+
 /* small (+ bias) = W @ im2col(big), nb images per gemm */
 static int fast_big_to_small(dm_dtype dt, const geom *g, int64_t NB, const void *big,
                              const void *w, const void *bias, void *small)
 {
+    if (direct_ok(dt, g)) {
+        int rc;
+        PROF(1, rc = direct_big_to_small(g, big, w, bias, small));
+        return rc;
+    }
     size_t es = dm_dtype_size(dt);
     int64_t L = g->Hs * g->Ws, K = g->Cb * g->kh * g->kw, Kg = K / g->G, Rg = g->R / g->G;
     int64_t B = g->Cb * g->Hb * g->Wb;

@@ -27,7 +27,7 @@ local function both (dtype, xs, ws, bs, f, tol)
     g = g or dm.randn(table.unpack(y:size())):to(y.dtype)
     local loss = (y * g:to(dev)):sum()
     loss:backward()
-    res[dev] = { y:cpu(), xd.grad:cpu(), wd.grad:cpu(), bd.grad:cpu() }
+    res[dev] = { y:cpu(), xd.grad:cpu(), wd.grad:cpu(), (bd.grad or dm.zeros(1)):cpu() }
   end
   for i = 1, 4 do close(res.cpu[i], res["cpu:ref"][i], tol) end
 end
@@ -49,6 +49,13 @@ describe("conv fast path against the reference path", function ()
        function ()
       both(dt, { 64, 6, 14, 14 }, { 16, 6, 5, 5 }, 16,
            function (x, w, b) return F.conv2d(x, w, b) end, tol)
+    end)
+    it("conv2d, few output channels, no bias, rows of 8 to 15 (" .. dt .. ")", function ()
+      -- float32 takes the direct convolution here (at most 8 output channels, stride 1)
+      both(dt, { 5, 3, 11, 13 }, { 4, 3, 3, 2 }, 4,
+           function (x, w) return F.conv2d(x, w, nil, { padding = { 1, 0 } }) end, tol)
+      both(dt, { 3, 2, 9, 17 }, { 8, 2, 2, 3 }, 8,
+           function (x, w, b) return F.conv2d(x, w, b, { padding = 1 }) end, tol)
     end)
     it("conv2d, stride, dilation, uneven padding, groups (" .. dt .. ")", function ()
       both(dt, { 9, 6, 41, 37 }, { 8, 3, 3, 4 }, 8, function (x, w, b)
