@@ -19,8 +19,9 @@
  * geometry whose one image needs more than 8 MB takes the reference path on cpu too.  Both
  * paths share one per-thread workspace, grown to the largest request (at most 8 MB unless one
  * output row needs more) and kept between calls: no allocation per call once warm.
- * The fast path's forward computes a float32 convolution with at most 8 output channels
- * directly, without im2col or gemm (direct_f32 below: LeNet's first layer).
+ * The fast path computes a float32 convolution with at most 8 output channels (forward and
+ * weight gradient) directly, without im2col or gemm (direct_f32 and direct_wgrad_f32 below:
+ * LeNet's first layer).
  * tests/c/test_backend_ops.c compares the two (cpu against cpu:ref) on every conv case. */
 #pragma GCC optimize("O3")      /* vectorize the copy loops (no fast-math: results unchanged) */
 #include "internal.h"
@@ -443,6 +444,78 @@ static int direct_big_to_small(const geom *g, const float *big, const float *w,
     return 0;
 }
 
+/* the weight gradient of the same geometry, gw [R x K] += gy @ im2col(pad)^T for one image:
+   tap by tap, the R sums of the tap in 8-lane vectors over the image's outputs (the image's
+   gradient and its padded plane stay in L1), the lanes summed at the end; the last block of a
+   row masks the lanes the block before already counted */
+typedef int32_t v8i_c __attribute__((vector_size(32)));
+static DM_AVX_CLONES DM_NOINLINE void direct_wgrad_f32(const geom *g, const float *pad,
+                                                       const float *gy, float *gw)
+{
+    int64_t Hp = g->Hb + 2 * g->ph, Wp = g->Wb + 2 * g->pw, Ws = g->Ws, L = g->Hs * Ws;
+    int64_t R = g->R, K = g->Cb * g->kh * g->kw, rem = Ws % 8, full = Ws - rem;
+    v8i_c mask;
+    for (int j = 0; j < 8; j++) mask[j] = j >= 8 - rem ? -1 : 0;
+    for (int64_t c = 0; c < g->Cb; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++)
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                int64_t k = (c * g->kh + ki) * g->kw + kj;
+                v8f_c acc[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < 8; q++) acc[q] = (v8f_c){ 0 };
+                for (int64_t oi = 0; oi < g->Hs; oi++) {
+                    const float *xr = pad + (c * Hp + oi + ki) * Wp + kj, *gr = gy + oi * Ws;
+                    for (int64_t oj = 0; oj < full; oj += 8) {
+                        v8f_c xv;
+                        memcpy(&xv, xr + oj, sizeof xv);
+#pragma GCC unroll 8
+                        for (int q = 0; q < 8; q++)
+                            if (q < R) {
+                                v8f_c gv;
+                                memcpy(&gv, gr + q * L + oj, sizeof gv);
+                                acc[q] += gv * xv;
+                            }
+                    }
+                    if (rem) {
+                        v8f_c xv;
+                        memcpy(&xv, xr + Ws - 8, sizeof xv);
+#pragma GCC unroll 8
+                        for (int q = 0; q < 8; q++)
+                            if (q < R) {
+                                v8f_c gv;
+                                memcpy(&gv, gr + q * L + Ws - 8, sizeof gv);
+                                gv = (v8f_c)((v8i_c)gv & mask);
+                                acc[q] += gv * xv;
+                            }
+                    }
+                }
+                for (int64_t q = 0; q < R; q++) {
+                    v8f_c a = acc[q];
+                    gw[q * K + k] += ((a[0] + a[4]) + (a[1] + a[5])) +
+                                     ((a[2] + a[6]) + (a[3] + a[7]));
+                }
+            }
+}
+
+static int direct_weight_grad(const geom *g, const float *big, const float *small, int acc,
+                              float *gw)
+{
+    int64_t Hp = g->Hb + 2 * g->ph, Wp = g->Wb + 2 * g->pw, K = g->Cb * g->kh * g->kw;
+    float *pad = workspace((size_t)(g->Cb * Hp * Wp) * sizeof(float));
+    if (!pad) return -1;
+    if (!acc) memset(gw, 0, (size_t)(g->R * K) * sizeof(float));
+    memset(pad, 0, (size_t)(g->Cb * Hp * Wp) * sizeof(float));    /* the borders stay 0 */
+    for (int64_t n = 0; n < g->N; n++) {
+        const float *img = big + n * g->Cb * g->Hb * g->Wb;
+        for (int64_t c = 0; c < g->Cb; c++)
+            for (int64_t i = 0; i < g->Hb; i++)
+                memcpy(pad + (c * Hp + g->ph + i) * Wp + g->pw, img + (c * g->Hb + i) * g->Wb,
+                       (size_t)g->Wb * sizeof(float));
+        direct_wgrad_f32(g, pad, small + n * g->R * g->Hs * g->Ws, gw);
+    }
+    return 0;
+}
+
 /* small (+ bias) = W @ im2col(big), nb images per gemm */
 static int fast_big_to_small(dm_dtype dt, const geom *g, int64_t NB, const void *big,
                              const void *w, const void *bias, void *small)
@@ -509,6 +582,11 @@ static int fast_small_to_big(dm_dtype dt, const geom *g, int64_t NB, const void 
 static int fast_weight_grad(dm_dtype dt, const geom *g, int64_t NB, const void *big,
                             const void *small, int acc, void *gw)
 {
+    if (direct_ok(dt, g)) {
+        int rc;
+        PROF(1, rc = direct_weight_grad(g, big, small, acc, gw));
+        return rc;
+    }
     size_t es = dm_dtype_size(dt);
     int64_t L = g->Hs * g->Ws, K = g->Cb * g->kh * g->kw, Kg = K / g->G, Rg = g->R / g->G;
     int64_t B = g->Cb * g->Hb * g->Wb;
