@@ -23,6 +23,9 @@
  * weight gradient) directly, without im2col or gemm (direct_f32 and direct_wgrad_f32 below:
  * LeNet's first layer).
  * tests/c/test_backend_ops.c compares the two (cpu against cpu:ref) on every conv case. */
+#ifdef DM_CONV_PROFILE          /* (clock_gettime for the timers below) */
+#define _POSIX_C_SOURCE 200809L
+#endif
 #pragma GCC optimize("O3")      /* vectorize the copy loops (no fast-math: results unchanged) */
 #include "internal.h"
 #include "backend/backend.h"
@@ -199,26 +202,27 @@ static int weight_grad(dm_dtype dt, const geom *g, const void *big, const void *
 }
 
 /* Timers for BENCHMARKS.md's breakdown, compiled in only with -DDM_CONV_PROFILE (never in a
-   normal build: no cost on the hot path).  Totals by part go to stderr at exit. */
+   normal build: no cost on the hot path), in the calling thread's CPU time (run with one
+   thread).  Totals by part go to stderr at exit. */
 #ifdef DM_CONV_PROFILE
 #include <stdlib.h>
-#include <sys/time.h>
-static double prof_t[8];
-static long prof_n[8];
-static const char *prof_name[8] = { "im2col", "conv gemm", "col2im", "scatter/gather",
+#include <time.h>
+static double prof_t[9];
+static long prof_n[9];
+static const char *prof_name[9] = { "im2col", "conv gemm", "col2im", "scatter/gather",
                                      "maxpool fwd", "maxpool bw", "conv fwd total",
-                                     "conv bw total" };
+                                     "conv bw total", "direct conv" };
 double dm__prof_now(void);
 void dm__prof_add(int k, double t);
 double dm__prof_now(void)
 {
-    struct timeval tv;               /* (gettimeofday: c11 without _POSIX_C_SOURCE) */
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+    struct timespec ts;              /* the thread's CPU time: the machine is shared */
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 static void prof_dump(void)
 {
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 9; k++)
         fprintf(stderr, "prof %-16s %10.3f ms %8ld calls\n", prof_name[k], prof_t[k] * 1e3,
                 prof_n[k]);
 }
@@ -522,7 +526,7 @@ static int fast_big_to_small(dm_dtype dt, const geom *g, int64_t NB, const void 
 {
     if (direct_ok(dt, g)) {
         int rc;
-        PROF(1, rc = direct_big_to_small(g, big, w, bias, small));
+        PROF(8, rc = direct_big_to_small(g, big, w, bias, small));
         return rc;
     }
     size_t es = dm_dtype_size(dt);
@@ -584,7 +588,7 @@ static int fast_weight_grad(dm_dtype dt, const geom *g, int64_t NB, const void *
 {
     if (direct_ok(dt, g)) {
         int rc;
-        PROF(1, rc = direct_weight_grad(g, big, small, acc, gw));
+        PROF(8, rc = direct_weight_grad(g, big, small, acc, gw));
         return rc;
     }
     size_t es = dm_dtype_size(dt);
