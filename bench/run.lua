@@ -1,7 +1,7 @@
 --- bench/run.lua: `make bench`.  Runs every workload of bench/workloads.lua in a fresh
 -- process (so each peak RSS is its own), the same workloads in PyTorch through
 -- bench/torch_bench.py when /usr/bin/python3 imports torch (at 1 and 2 threads, keeping the
--- best), the sgemm ceiling through the helper the bench target builds (bench/sgemm.c), then
+-- best; for (b), (f) and (g) two processes at each), the sgemm ceiling through the helper the bench target builds (bench/sgemm.c), then
 -- prints one table and records it, with the machine, in BENCHMARKS.md between the
 -- "make bench" markers (the analysis around them is kept).
 --
@@ -90,6 +90,7 @@ if sgemm and io.open(sgemm, "r") then
 end
 
 local ta, tb, tc, torch_err = nil, nil, nil, nil
+local tf, tf_inf, tg, tg_inf
 do
   local probe, err = torch("ops", 1)
   if not probe then
@@ -114,6 +115,29 @@ do
         if rc and rc.linear_us < tc.linear_us then tc.linear_us = rc.linear_us end
       end
     end
+  end
+end
+
+-- (f) LeNet-5 and (g) the conv/BatchNorm block: two processes at each thread count on each
+-- side, deepmoon's and PyTorch's interleaved (this machine's load changes from minute to
+-- minute; (a)-(c) above run all of deepmoon's first), the best training window kept (and,
+-- separately, the best inference window)
+progress("bench: (f) LeNet-5, (g) conv block, deepmoon and PyTorch interleaved, at " ..
+         table.concat(thread_counts, ", ") .. " threads ...")
+local f, f_inf, g, g_inf
+local function keep (r, best, best_inf)
+  if r and (not best or r.samples_per_s > best.samples_per_s) then best = r end
+  if r and (not best_inf or r.infer_samples_per_s > best_inf.infer_samples_per_s) then
+    best_inf = r
+  end
+  return best, best_inf
+end
+for _, n in ipairs(thread_counts) do
+  for _ = 1, 2 do
+    f, f_inf = keep(deepmoon("lenet", tostring(n)), f, f_inf)
+    if not torch_err then tf, tf_inf = keep(torch("lenet", n), tf, tf_inf) end
+    g, g_inf = keep(deepmoon("block", tostring(n)), g, g_inf)
+    if not torch_err then tg, tg_inf = keep(torch("block", n), tg, tg_inf) end
   end
 end
 
@@ -187,6 +211,41 @@ row("(e) RSS of (a) after 1 000 / 50 000 steps",
     ("%s / %s (%+.1f%%)"):format(mb(r1), mb(r50), (drift or 0) * 100), "", "",
     "within 10%", yes(drift and math.abs(drift) <= 0.10))
 
+-- (f), (g): conv + linear flops of a training step per sample, 3 x the forward's (forward,
+-- input gradient, weight gradient; the first conv's input gradient is not computed, so the
+-- work done is a little less), as (d) counts 6 x params for the MLP
+local LENET_MACS = 6 * 25 * 28 * 28 + 16 * 6 * 25 * 10 * 10 + 400 * 120 + 120 * 84 + 84 * 10
+local BLOCK_MACS = 32 * 3 * 9 * 32 * 32 + 64 * 32 * 9 * 16 * 16 + 4096 * 10
+local function cnn_rows (tag, what, r, r_inf, t, t_inf, macs, target)
+  local speed = t and r.samples_per_s / t.samples_per_s
+  row(("%s %s, training"):format(tag, what),
+      ("%s samples/s (%d thr)"):format(thousands(r.samples_per_s), r.threads),
+      t and ("%s samples/s (%s)"):format(thousands(t.samples_per_s), torch_threads(t)) or "n/a",
+      speed and ("%.2fx"):format(speed) or "n/a", ("at least %.1fx"):format(target),
+      yes(speed and speed >= target))
+  local si = t_inf and r_inf.infer_samples_per_s / t_inf.infer_samples_per_s
+  row(("%s inference (eval, no_grad)"):format(tag),
+      ("%s samples/s (%d thr)"):format(thousands(r_inf.infer_samples_per_s), r_inf.threads),
+      t_inf and ("%s samples/s (%s)"):format(thousands(t_inf.infer_samples_per_s),
+                                             torch_threads(t_inf)) or "n/a",
+      si and ("%.2fx"):format(si) or "n/a", "", "")
+  local fl = 6 * macs                          -- 3 products of 2 flops per multiply-add
+  local cf = ceiling[r.threads]
+  local tcf = t and ceiling[torch_blas(t)]
+  row(("%s training as a fraction of the sgemm ceiling (%.2f MFLOP/sample)"):format(tag, fl / 1e6),
+      cf and ("%.0f%% (%.1f GFLOP/s)"):format(r.samples_per_s * fl / 1e9 / cf.gflops * 100,
+                                             r.samples_per_s * fl / 1e9) or "n/a",
+      tcf and ("%.0f%% (%.1f GFLOP/s)"):format(t.samples_per_s * fl / 1e9 / tcf.gflops * 100,
+                                              t.samples_per_s * fl / 1e9) or "n/a",
+      "", "", "")
+end
+cnn_rows("(f)", "LeNet-5, 1x28x28, CE, SGD m=0.9, batch 64", f, f_inf, tf, tf_inf, LENET_MACS,
+         1.5)
+row("(f) peak RSS of (f)", mb(f.hwm_kb), tf and mb(tf.hwm_kb) or "n/a",
+    tf and ("%.0fx smaller"):format(tf.hwm_kb / f.hwm_kb) or "n/a", "", "")
+cnn_rows("(g)", "conv 32/64 3x3 + BatchNorm2d + ReLU + max-pool, 3x32x32, batch 32", g, g_inf, tg,
+         tg_inf, BLOCK_MACS, 1.0)
+
 -- ---- the machine ---------------------------------------------------------------------
 
 local function first_line (cmd)
@@ -225,6 +284,12 @@ local machine = {
     end
     return table.concat(parts, ", ")
   end)()),
+  ("- (f) and (g) training, deepmoon / PyTorch, samples/s in their best windows: " ..
+   "(f) %s / %s, (g) %s / %s (average over each best process: (f) %s / %s, (g) %s / %s)"):format(
+    thousands(f.samples_per_s), tf and thousands(tf.samples_per_s) or "n/a",
+    thousands(g.samples_per_s), tg and thousands(tg.samples_per_s) or "n/a",
+    thousands(f.samples_per_s_avg), tf and thousands(tf.samples_per_s_avg) or "n/a",
+    thousands(g.samples_per_s_avg), tg and thousands(tg.samples_per_s_avg) or "n/a"),
 }
 
 local lines = {

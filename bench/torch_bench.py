@@ -10,6 +10,10 @@ prints one line of key=value pairs (times in seconds, rss in KB), or
             100 samples, shuffled DataLoader, 1000 epochs = 7000 steps
   mlp       784-512-512-10 ReLU MLP, cross-entropy, SGD momentum 0.9, batch 128, random data
   ops       per-op overhead: a + b on 4x4 tensors, nn.Linear(2, 2) forward on a 1x2 input
+  lenet     LeNet-5 on 1x28x28, batch 64, cross-entropy, SGD momentum 0.9: training and
+            inference (eval, no_grad) samples/s
+  block     3x32x32, conv 3x3 32 + BatchNorm2d + ReLU + max-pool 2, conv 3x3 64 + the same,
+            Linear 4096-10, batch 32, cross-entropy, SGD momentum 0.9
 """
 import sys
 import time
@@ -150,6 +154,68 @@ def main():
 
         out["add_us"], out["add_us_avg"] = measure(adds)
         out["linear_us"], out["linear_us_avg"] = measure(lins)
+    elif workload in ("lenet", "block"):
+        torch.manual_seed(0)
+        if workload == "lenet":
+            batch, shape = 64, (1, 28, 28)
+            model = nn.Sequential(
+                nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        else:
+            batch, shape = 32, (3, 32, 32)
+            model = nn.Sequential(
+                nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
+        nbatches = 8
+        xs = [torch.randn(batch, *shape) for _ in range(nbatches)]
+        ys = [torch.randint(0, 10, (batch,)) for _ in range(nbatches)]
+        criterion = nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        state = {"k": 0, "loss": None}
+
+        def step():
+            state["k"] += 1
+            i = state["k"] % nbatches
+            optimizer.zero_grad()
+            loss = criterion(model(xs[i]), ys[i])
+            loss.backward()
+            optimizer.step()
+            state["loss"] = loss
+
+        def infer():
+            state["k"] += 1
+            model(xs[state["k"] % nbatches])
+
+        def best_window(f, win, secs, warm):
+            """as bench/workloads.lua: the best window's time per call, the average, calls"""
+            for _ in range(warm):
+                f()
+            best, calls, t0 = float("inf"), 0, time.perf_counter()
+            while True:
+                w0 = time.perf_counter()
+                for _ in range(win):
+                    f()
+                best = min(best, time.perf_counter() - w0)
+                calls += win
+                if time.perf_counter() - t0 > secs:
+                    break
+            return best / win, (time.perf_counter() - t0) / calls, calls
+
+        t0 = time.perf_counter()
+        train_s, train_avg, steps = best_window(step, 5, 2.0, 5)
+        out["time"] = time.perf_counter() - t0
+        model.eval()
+        with torch.no_grad():
+            inf_s, inf_avg, _ = best_window(infer, 10, 1.0, 3)
+        out["steps"] = steps
+        out["samples_per_s"] = batch / train_s
+        out["samples_per_s_avg"] = batch / train_avg
+        out["infer_samples_per_s"] = batch / inf_s
+        out["infer_samples_per_s_avg"] = batch / inf_avg
+        out["loss"] = state["loss"].item()
     else:
         print("error=unknown_workload_%s" % workload)
         return

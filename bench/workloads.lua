@@ -4,6 +4,8 @@
 --   ./deepmoon bench/workloads.lua article [steps [checkpoint,...]]
 --   ./deepmoon bench/workloads.lua mlp [threads]
 --   ./deepmoon bench/workloads.lua ops
+--   ./deepmoon bench/workloads.lua lenet [threads]
+--   ./deepmoon bench/workloads.lua block [threads]
 --
 -- Each prints one line of key=value pairs (times in seconds, memory in KB).  The same
 -- workloads in PyTorch are in bench/torch_bench.py; keep the two in step.
@@ -158,9 +160,86 @@ function W.ops ()
   report({ add_us = add_us, add_us_avg = add_avg, linear_us = lin_us, linear_us_avg = lin_avg })
 end
 
+-- best window of `win` calls of f over ~`secs` seconds (after `warm` calls): the best window's
+-- time per call and the average time per call
+local function best_window (f, win, secs, warm)
+  for _ = 1, warm do f() end
+  local best, calls = math.huge, 0
+  local t0 = clock()
+  repeat
+    local w0 = clock()
+    for _ = 1, win do f() end
+    best = math.min(best, clock() - w0)
+    calls = calls + win
+  until clock() - t0 > secs
+  return best / win, (clock() - t0) / calls, calls
+end
+
+-- a CNN's training step and inference pass on fixed random batches: samples/s in the best
+-- window of 5 steps over ~2 s (training) and of 10 passes over ~1 s (inference, eval mode,
+-- no_grad), after warm-up, as (b)
+local function cnn (model, shape, batch, threads)
+  threads = tonumber(threads)
+  if threads then dm.set_num_threads(threads) end
+  local nbatches = 8
+  local xs, ys = {}, {}
+  for k = 1, nbatches do
+    xs[k] = dm.randn(batch, table.unpack(shape))
+    ys[k] = ((dm.rand(batch) * 10):floor() + 1):long()
+  end
+  local criterion = nn.CrossEntropyLoss()
+  local optimizer = optim.SGD(model:parameters(), { lr = 0.01, momentum = 0.9 })
+  local k, loss = 0, nil
+  local function step ()
+    k = k + 1
+    local i = k % nbatches + 1
+    optimizer:zero_grad()
+    loss = criterion(model(xs[i]), ys[i])
+    loss:backward()
+    optimizer:step()
+  end
+  local t0 = clock()
+  local train_s, train_avg, steps = best_window(step, 5, 2.0, 5)
+  local t = clock() - t0
+  model:eval()
+  local function infer ()
+    k = k + 1
+    local _ = model(xs[k % nbatches + 1])
+  end
+  local inf_s, inf_avg = dm.no_grad(function () return best_window(infer, 10, 1.0, 3) end)
+  report({ time = t, steps = steps, samples_per_s = batch / train_s,
+           samples_per_s_avg = batch / train_avg, infer_samples_per_s = batch / inf_s,
+           infer_samples_per_s_avg = batch / inf_avg, loss = loss:item(),
+           threads = dm.get_num_threads() })
+end
+
+--- (f) LeNet-5 on 1x28x28 (conv 6x5x5 padding 2, ReLU, max-pool 2; conv 16x5x5, ReLU,
+--- max-pool 2; Linear 400-120-84-10 with ReLU), batch 64, cross-entropy, SGD momentum 0.9
+function W.lenet (threads)
+  dm.manual_seed(0)
+  local model = nn.Sequential(
+    nn.Conv2d(1, 6, 5, { padding = 2 }), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(),
+    nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+  cnn(model, { 1, 28, 28 }, 64, threads)
+end
+
+--- (g) a wider block on 3x32x32: conv 3x3 32 (padding 1), BatchNorm2d, ReLU, max-pool 2;
+--- conv 3x3 64 (padding 1), BatchNorm2d, ReLU, max-pool 2; Linear 4096-10; batch 32,
+--- cross-entropy, SGD momentum 0.9
+function W.block (threads)
+  dm.manual_seed(0)
+  local model = nn.Sequential(
+    nn.Conv2d(3, 32, 3, { padding = 1 }), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3, { padding = 1 }), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
+  cnn(model, { 3, 32, 32 }, 32, threads)
+end
+
 local name = arg and arg[1]
 if not W[name] then
-  io.stderr:write("usage: workloads.lua article|mlp|ops [args]\n")
+  io.stderr:write("usage: workloads.lua article|mlp|ops|lenet|block [args]\n")
   os.exit(2)
 end
 W[name](select(2, table.unpack(arg)))

@@ -122,7 +122,15 @@ MAXPOOL_KERNEL(float, maxpool_f32)
 MAXPOOL_KERNEL(double, maxpool_f64)
 
 /* the common 2x2 stride-2 case without padding or dilation (LeNet's), float32: the window
-   always lies inside the input (floor mode) */
+   always lies inside the input (floor mode).  Branch-free, four outputs at a time with SSE2
+   where the compiler has it: the comparisons select (after a ReLU half the inputs are 0, and
+   the branches of the general loop mispredicted about once per output).  Same rule, in the
+   same order: a, b (row 0), c, e (row 1); the first maximum, a NaN wins. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define SEL_PS(t, a, b) _mm_or_ps(_mm_and_ps(t, a), _mm_andnot_ps(t, b))
+#define SEL_I32(t, a, b) _mm_or_si128(_mm_and_si128(t, a), _mm_andnot_si128(t, b))
+#endif
 static void maxpool_2x2_f32(const float *x, float *y, int64_t *ix, int64_t P, int64_t H,
                             int64_t W, int64_t OH, int64_t OW)
 {
@@ -132,8 +140,35 @@ static void maxpool_2x2_f32(const float *x, float *y, int64_t *ix, int64_t P, in
         int64_t *ip = ix + pl * OH * OW;
         for (int64_t oh = 0; oh < OH; oh++) {
             const float *r0 = xp + 2 * oh * W, *r1 = r0 + W;
-            int64_t base = 2 * oh * W;
-            for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t base = 2 * oh * W, ow = 0;
+#if defined(__SSE2__)
+            if (W <= INT32_MAX) {
+                __m128i k1 = _mm_set1_epi32(1), kW = _mm_set1_epi32((int)W);
+                __m128i kW1 = _mm_set1_epi32((int)W + 1);
+                for (; ow + 4 <= OW; ow += 4) {
+                    __m128 p0 = _mm_loadu_ps(r0 + 2 * ow), p1 = _mm_loadu_ps(r0 + 2 * ow + 4);
+                    __m128 q0 = _mm_loadu_ps(r1 + 2 * ow), q1 = _mm_loadu_ps(r1 + 2 * ow + 4);
+                    __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+                    __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+                    __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+                    __m128 e = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+                    __m128 mv = a, t;
+                    __m128i k = _mm_setzero_si128();
+                    t = _mm_or_ps(_mm_cmpgt_ps(b, mv), _mm_cmpunord_ps(b, b));
+                    mv = SEL_PS(t, b, mv); k = SEL_I32(_mm_castps_si128(t), k1, k);
+                    t = _mm_or_ps(_mm_cmpgt_ps(c, mv), _mm_cmpunord_ps(c, c));
+                    mv = SEL_PS(t, c, mv); k = SEL_I32(_mm_castps_si128(t), kW, k);
+                    t = _mm_or_ps(_mm_cmpgt_ps(e, mv), _mm_cmpunord_ps(e, e));
+                    mv = SEL_PS(t, e, mv); k = SEL_I32(_mm_castps_si128(t), kW1, k);
+                    _mm_storeu_ps(yp + oh * OW + ow, mv);
+                    int32_t kk[4];
+                    _mm_storeu_si128((__m128i *)kk, k);
+                    for (int q = 0; q < 4; q++)
+                        ip[oh * OW + ow + q] = base + 2 * (ow + q) + kk[q];
+                }
+            }
+#endif
+            for (; ow < OW; ow++) {
                 float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
                 float mv = a;
                 int64_t mi = base + 2 * ow;
@@ -167,6 +202,11 @@ dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
         dm_tensor_release(c); dm_tensor_release(out); dm_tensor_release(ix);
         return NULL;
     }
+#ifdef DM_CONV_PROFILE          /* the timers of core/conv.c (BENCHMARKS.md's breakdown) */
+    double dm__prof_now(void);
+    void dm__prof_add(int k, double t);
+    double tp0 = dm__prof_now();
+#endif
     if (x->dtype == DM_FLOAT64)
         maxpool_f64(dm__ptr(c), dm__ptr(out), dm__ptr(ix), P, H, W, OH, OW, kernel, stride,
                     padding, dilation);
@@ -176,6 +216,9 @@ dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
     else
         maxpool_f32(dm__ptr(c), dm__ptr(out), dm__ptr(ix), P, H, W, OH, OW, kernel, stride,
                     padding, dilation);
+#ifdef DM_CONV_PROFILE
+    dm__prof_add(4, dm__prof_now() - tp0);
+#endif
     dm_tensor_release(c);
     if (dm__needs_grad(1, &x)) {
         dm_node *n = dm__record(DM_OP_MAX_POOL2D, 0, out, 1, &x);
@@ -193,6 +236,11 @@ int dm__bw_max_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
                       dm_tensor **gin)
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
+#ifdef DM_CONV_PROFILE
+    double dm__prof_now(void);
+    void dm__prof_add(int k, double t);
+    double tp0 = dm__prof_now();
+#endif
     int nd = n->in_ndim;
     dm_tensor *gc = contig_nograd(g);
     if (!gc) return -1;
@@ -215,6 +263,9 @@ int dm__bw_max_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
     }
     dm_tensor_release(gc);
     gin[0] = r;
+#ifdef DM_CONV_PROFILE
+    dm__prof_add(5, dm__prof_now() - tp0);
+#endif
     return 0;
 }
 
