@@ -451,8 +451,9 @@ static void test_errors(void)
     CHECK_ERR(dm_nll_loss(x33, t3l, w2, DM_REDUCTION_MEAN, -100),
               "nll_loss: weight should have one element per class (3), got [2]");
     dm_tensor *x3d = dm_tensor_full(3, (int64_t[]){ 2, 3, 4 }, 0);
-    CHECK_ERR(dm_cross_entropy(x3d, t4, NULL, DM_REDUCTION_MEAN, -100, 0),
-              "cross_entropy: expected input [N x C] or [C], got [2 x 3 x 4]");
+    CHECK_ERR(dm_cross_entropy(x3d, t4l, NULL, DM_REDUCTION_MEAN, -100, 0),
+              "cross_entropy: expected target [2 x 4] of class indices for input [2 x 3 x 4] "
+              "[N x C x d1 x ...], got [4]");
     CHECK_ERR(dm_cross_entropy(x33, w3, NULL, DM_REDUCTION_MEAN, -100, 1.5),
               "cross_entropy: label_smoothing must be between 0.0 and 1.0, got 1.5");
     dm_tensor *objs[] = { x16, t16, bad, w3, x23, w2, t4, x33, tbad, tneg, tfrac, x3d, t4l, t3l };
