@@ -22,7 +22,7 @@ local test_set = data.FashionMNIST(nil, { train = false })
 -- whole splits as tensors: images [N x 1 x 28 x 28] in [0, 1], standardised with the
 -- training split's mean and std; labels 1..10
 local function tensors (set, n)
-  local x = set.data:float():div(255):unsqueeze(2)
+  local x = set.data:float():div_(255):unsqueeze(2)     -- in place: one copy of the split
   local y = set.targets
   if n and n < x:size(1) then x, y = x:narrow(1, 1, n), y:narrow(1, 1, n) end
   return x, y
@@ -30,7 +30,7 @@ end
 local Xtr, ytr = tensors(train_set, n_train)
 local Xte, yte = tensors(test_set)
 local mean, std = Xtr:mean():item(), Xtr:std():item()
-Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
+Xtr, Xte = Xtr:sub_(mean):div_(std), Xte:sub_(mean):div_(std)
 print(("%d training images, %d test images of %s"):format(Xtr:size(1), Xte:size(1),
       table.concat(train_set.classes, ", ")))
 
