@@ -34,6 +34,8 @@ static void test_tensor_block(void)
 static void test_cache_limit(void)
 {
     int64_t lim = dm_cache_limit(-1);
+    CHECKF(lim >= ((int64_t)256 << 20) && lim <= ((int64_t)2 << 30),
+           "the default limit is an eighth of RAM within 256 MB .. 2 GB (got %lld)", (long long)lim);
     dm_tensor *t = dm_tensor_zeros(1, (int64_t[]){1000});
     dm_tensor_release(t);
     CHECK(dm_cached_bytes() >= 4000, "a freed block is cached");

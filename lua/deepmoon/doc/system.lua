@@ -64,7 +64,8 @@
 -- @function dm.live_tensors
 -- @usage dm.live_tensors()
 
---- Bytes of freed blocks the core keeps for reuse.
+--- Bytes of freed blocks the core keeps for reuse: at most an eighth of the machine's memory
+-- (256 MB to 2 GB), and no more than 256 MB while the system is short of memory.
 -- @function dm.memory_cached
 -- @usage dm.memory_cached()
 
