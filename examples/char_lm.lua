@@ -6,7 +6,7 @@
 -- character beside a unigram baseline, draws a loss plot, saves the model with its
 -- vocabulary, loads it back and samples text from it at two temperatures.
 -- Run:  ./deepmoon examples/char_lm.lua [lstm|transformer] [steps] [--out=prefix] [file ...]
---   defaults: lstm, 2000 steps, the fortunes; writes <prefix>.svg and <prefix>.safetensors
+--   defaults: lstm, 1500 steps, the fortunes; writes <prefix>.svg and <prefix>.safetensors
 --   (prefix: char_lm_<model>)
 local dm = require "deepmoon"
 local nn = require "deepmoon.nn"
@@ -16,7 +16,7 @@ local plot = require "deepmoon.plot"
 
 local kind = arg and arg[1] or "lstm"
 assert(kind == "lstm" or kind == "transformer", "char_lm: the model is lstm or transformer")
-local steps = tonumber(arg and arg[2]) or 2000
+local steps = tonumber(arg and arg[2]) or 1500
 local files, prefix = {}, "char_lm_" .. kind
 for i = 3, arg and #arg or 0 do
   local out = arg[i]:match("^%-%-out=(.+)$")
@@ -70,8 +70,8 @@ function Model:__init (vocab, k)
   self.kind = k
   if k == "lstm" then
     self.embed = nn.Embedding(vocab, 64)
-    self.rnn = nn.LSTM(64, 256, { num_layers = 2, batch_first = true })
-    self.head = nn.Linear(256, vocab)
+    self.rnn = nn.LSTM(64, 192, { num_layers = 2, batch_first = true })
+    self.head = nn.Linear(192, vocab)
   else
     self.embed = nn.Embedding(vocab, 128)
     self.pos = nn.Embedding(SEQ, 128)
