@@ -91,7 +91,8 @@ static int KN(nll_bw)(const classgeom *G, const dm_tensor *target, const T *wb, 
     return 0;
 }
 
-/* log_softmax of every row into lp (contiguous [N x C]) */
+/* log_softmax of every row into lp (contiguous [N x C]).  Contiguous rows (sc = 1) take
+   loops that vectorise: the exps go to the row of lp first, summed in eight double lanes. */
 static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
 {
     for (int64_t i = 0; i < G->N; i++) {
@@ -101,7 +102,18 @@ static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
         for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
         if (mx == -INFINITY || mx != mx) mx = 0;   /* all -inf row, or NaN: no shift */
         double s = 0;
-        for (int64_t c = 0; c < G->C; c++) s += TEXP(x[c * G->sc] - mx);
+        if (G->sc == 1) {
+            for (int64_t c = 0; c < G->C; c++) y[c] = TEXP(x[c] - mx);
+            double lane[8] = { 0 };
+            int64_t c = 0;
+            for (; c + 8 <= G->C; c += 8)
+                for (int j = 0; j < 8; j++) lane[j] += (double)y[c + j];
+            for (; c < G->C; c++) s += (double)y[c];
+            s += ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                 ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        } else {
+            for (int64_t c = 0; c < G->C; c++) s += TEXP(x[c * G->sc] - mx);
+        }
         T lse = (T)log(s);
         for (int64_t c = 0; c < G->C; c++) y[c] = (x[c * G->sc] - mx) - lse;
     }

@@ -5,7 +5,7 @@
  * subnormals), and the maximum error in ulps asserted.  The reference is libm in double
  * (exp, tanh) rounded to float: the errors are those of the float results against the
  * (nearly) exact ones; libm's own float functions' distance is printed beside them.  The
- * evaluation loops are compiled as the kernels are (O3, the same target clones), so the
+ * evaluation loops are compiled as the kernels are (O3, no-trapping-math, the same target clones), so the
  * vector code is what is measured. */
 #include "testutil.h"
 #include "backend/cpu/vmath.h"
@@ -16,7 +16,7 @@
 #define CHUNK 4096
 
 #if defined(__GNUC__) && !defined(__clang__)
-#define VM_O3 __attribute__((optimize("O3")))
+#define VM_O3 __attribute__((optimize("O3", "no-trapping-math")))
 #else
 #define VM_O3
 #endif

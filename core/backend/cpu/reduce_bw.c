@@ -9,7 +9,7 @@
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")   /* see loops.h, vmath.h */
 #endif
 
 typedef dm_geom geom;

@@ -117,30 +117,60 @@ static void KN(maxmin)(const void *xv, geom G, int is_min, void *vv, int64_t *id
         }
 }
 
-/* one softmax over s[r * st], r < R, into y[r * st]; subtracting the max keeps exp finite.
-   Like PyTorch, softmax multiplies by the reciprocal of the sum.  Inlined with st = 1 for
-   the common last-dim case so those loops are plain contiguous ones. */
+/* max of s[0..n) (-inf if none, NaN ignored): eight lanes of selects, which vectorise */
+static inline T KN(max_contig)(const T *s, int64_t n)
+{
+    T lane[8] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                  -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] = s[i + j] > lane[j] ? s[i + j] : lane[j];
+    T mx = -INFINITY;
+    for (; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+    for (int j = 0; j < 8; j++) mx = lane[j] > mx ? lane[j] : mx;
+    return mx;
+}
+
+/* y[r] = exp(s[r] - mx), r < n, contiguous */
+static inline void KN(exp_shifted)(const T *restrict s, T *restrict y, int64_t n, T mx)
+{
+    for (int64_t r = 0; r < n; r++) y[r] = TEXP(s[r] - mx);
+}
+
+/* one softmax over s[r * st], r < R, into y[r * st] (y never overlaps s); subtracting the
+   max keeps exp finite.  Like PyTorch, softmax multiplies by the reciprocal of the sum, which
+   is in double.  The common last-dim case (st = 1) has loops of its own that vectorise: the
+   exps go to y first (TEXP is vmath.h's for float32), summed in eight lanes after. */
 static inline void KN(softmax_slice)(const T *s, T *y, int64_t R, int64_t st, int logsm)
 {
-    T mx = -INFINITY;
-    for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
+    T mx;
     double sum = 0;
-    if (logsm) {
-        for (int64_t r = 0; r < R; r++) sum += (double)TEXP(s[r * st] - mx);
-        T lse = (T)log(sum);
-        for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
+    if (st == 1) {
+        mx = KN(max_contig)(s, R);
+        KN(exp_shifted)(s, y, R, mx);
+        sum = KN(sum_contig)(y, R);
     } else {
+        mx = -INFINITY;
+        for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
         for (int64_t r = 0; r < R; r++) {
             T e = TEXP(s[r * st] - mx);
             y[r * st] = e;
             sum += (double)e;
         }
+    }
+    if (logsm) {
+        T lse = (T)log(sum);
+        if (st == 1) for (int64_t r = 0; r < R; r++) y[r] = (s[r] - mx) - lse;
+        else for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
+    } else {
         T inv = (T)(1.0 / sum);
-        for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
+        if (st == 1) for (int64_t r = 0; r < R; r++) y[r] *= inv;
+        else for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
     }
 }
 
 // x and y are [outer x R x inner]; one softmax per (o, i)
+DM_VMATH_CLONES
 static void KN(softmax)(const void *xv, void *yv, geom G, int logsm)
 {
     const T *xd = xv;

@@ -20,7 +20,15 @@
  *              exactly +-1).  Max error 1.5 ulp.
  *
  * No FMA contraction (C11 mode sets -ffp-contract=off) and no libm call: every clone (AVX2,
- * AVX, SSE2) gives bit-identical results. */
+ * AVX, SSE2) gives bit-identical results.
+ *
+ * A file whose loops call these sets #pragma GCC optimize("O3", "no-trapping-math"): O3 for
+ * the vectoriser (loops.h), and no-trapping-math because GCC threads the clamps' constant
+ * branches (x > 89 -> the whole formula folded at 89, where 2^64 * 2^64 "could trap" by
+ * overflowing) and then refuses to if-convert them, so the loop would stay scalar.  It changes
+ * no value (no reassociation, no contraction): only the floating-point exception flags, which
+ * nothing here reads, are no longer kept exact.  Include this header after that pragma: an
+ * inline function compiled under other options does not vectorise where it is inlined. */
 #ifndef DM_VMATH_H
 #define DM_VMATH_H
 
