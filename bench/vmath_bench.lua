@@ -22,12 +22,16 @@ local v = dm.randn(1024 * 1024)
 local logits = dm.randn(128, 1000)
 local target = dm.randint(1, 1001, { 128 })
 local ce = nn.CrossEntropyLoss()
+local sq = small:clone():requires_grad_()
+local gsq = dm.randn(16 * 4, 64, 64)
 local lg = logits:clone():requires_grad_()
 
 local rows = {
   { "softmax [64x64x64] dim 3", function () dm.softmax(small, 3) end, 50 },
   { "softmax [1024x64x64] dim 3", function () dm.softmax(att, 3) end, 10 },
   { "log_softmax [1024x64x64] dim 3", function () dm.log_softmax(att, 3) end, 10 },
+  { "softmax [64x64x64] fwd+bwd", function () dm.softmax(sq, 3):backward(gsq) end, 50 },
+  { "log_softmax [64x64x64] fwd+bwd", function () dm.log_softmax(sq, 3):backward(gsq) end, 50 },
   { "sigmoid 1M", function () dm.sigmoid(v) end, 30 },
   { "tanh 1M", function () dm.tanh(v) end, 30 },
   { "exp 1M", function () dm.exp(v) end, 30 },
