@@ -29,6 +29,7 @@ local lg = logits:clone():requires_grad_()
 local rows = {
   { "softmax [64x64x64] dim 3", function () dm.softmax(small, 3) end, 50 },
   { "softmax [1024x64x64] dim 3", function () dm.softmax(att, 3) end, 10 },
+  { "softmax [1024x64x64] dim 2", function () dm.softmax(att, 2) end, 10 },
   { "log_softmax [1024x64x64] dim 3", function () dm.log_softmax(att, 3) end, 10 },
   { "softmax [64x64x64] fwd+bwd", function () dm.softmax(sq, 3):backward(gsq) end, 50 },
   { "log_softmax [64x64x64] fwd+bwd", function () dm.log_softmax(sq, 3):backward(gsq) end, 50 },

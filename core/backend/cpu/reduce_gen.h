@@ -169,19 +169,63 @@ static inline void KN(softmax_slice)(const T *s, T *y, int64_t R, int64_t st, in
     }
 }
 
+/* the softmaxes over r of an [R x inner] block x into y, one per i, vectorised across i
+   (rows of inner contiguous values): the same steps and roundings as softmax_slice's.
+   mx and sum are scratch of inner values each. */
+DM_VMATH_CLONES
+static void KN(softmax_block)(const T *x, T *y, int64_t R, int64_t inner, int logsm, T *mx,
+                              double *sum)
+{
+    for (int64_t i = 0; i < inner; i++) mx[i] = -INFINITY;
+    for (int64_t r = 0; r < R; r++) {
+        const T *xr = x + r * inner;
+        for (int64_t i = 0; i < inner; i++) mx[i] = xr[i] > mx[i] ? xr[i] : mx[i];
+    }
+    for (int64_t i = 0; i < inner; i++) sum[i] = 0;
+    for (int64_t r = 0; r < R; r++) {
+        const T *xr = x + r * inner;
+        T *yr = y + r * inner;
+        for (int64_t i = 0; i < inner; i++) yr[i] = TEXP(xr[i] - mx[i]);
+        KN(add_row)(sum, yr, inner);
+    }
+    if (logsm) {
+        for (int64_t i = 0; i < inner; i++) sum[i] = (T)log(sum[i]);        /* lse, in T */
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = x + r * inner;
+            T *yr = y + r * inner;
+            for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - mx[i]) - (T)sum[i];
+        }
+    } else {
+        for (int64_t i = 0; i < inner; i++) sum[i] = (T)(1.0 / sum[i]);     /* inv, in T */
+        for (int64_t r = 0; r < R; r++) {
+            T *yr = y + r * inner;
+            for (int64_t i = 0; i < inner; i++) yr[i] *= (T)sum[i];
+        }
+    }
+}
+
 // x and y are [outer x R x inner]; one softmax per (o, i)
 DM_VMATH_CLONES
 static void KN(softmax)(const void *xv, void *yv, geom G, int logsm)
 {
     const T *xd = xv;
     T *yd = yv;
+    T *mx = NULL;
+    double *sum = NULL;
+    if (G.inner > 1) {                 /* scratch for the blocks; without it, slice by slice */
+        mx = malloc((size_t)G.inner * sizeof *mx);
+        sum = mx ? malloc((size_t)G.inner * sizeof *sum) : NULL;
+    }
     for (int64_t o = 0; o < G.outer; o++) {
         int64_t base = o * G.r * G.inner;
         if (G.inner == 1) KN(softmax_slice)(xd + base, yd + base, G.r, 1, logsm);
+        else if (sum) KN(softmax_block)(xd + base, yd + base, G.r, G.inner, logsm, mx, sum);
         else
             for (int64_t i = 0; i < G.inner; i++)
                 KN(softmax_slice)(xd + base + i, yd + base + i, G.r, G.inner, logsm);
     }
+    free(mx);
+    free(sum);
 }
 
 #undef KN
