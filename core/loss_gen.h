@@ -93,13 +93,24 @@ static int KN(nll_bw)(const classgeom *G, const dm_tensor *target, const T *wb, 
 
 /* log_softmax of every row into lp (contiguous [N x C]).  Contiguous rows (sc = 1) take
    loops that vectorise: the exps go to the row of lp first, summed in eight double lanes. */
+DM_VMATH_CLONES
 static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
 {
     for (int64_t i = 0; i < G->N; i++) {
         const T *x = xb + i * G->sn;
         T *y = lp + i * G->C;
         T mx = -INFINITY;
-        for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
+        if (G->sc == 1) {                          /* eight lanes of selects: vectorises */
+            T lm[8] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                        -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+            int64_t c = 0;
+            for (; c + 8 <= G->C; c += 8)
+                for (int j = 0; j < 8; j++) lm[j] = x[c + j] > lm[j] ? x[c + j] : lm[j];
+            for (; c < G->C; c++) if (x[c] > mx) mx = x[c];
+            for (int j = 0; j < 8; j++) if (lm[j] > mx) mx = lm[j];
+        } else {
+            for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
+        }
         if (mx == -INFINITY || mx != mx) mx = 0;   /* all -inf row, or NaN: no shift */
         double s = 0;
         if (G->sc == 1) {
@@ -168,6 +179,7 @@ static int KN(ce_fwd)(const T *lp, const classgeom *G, int prob, const T *tb, in
 
 /* d loss / d x_ik = p_ik S_i - a_ik, where a_ic is the coefficient of -lp_ic in the loss
  * (times the incoming gradient) and S_i = sum_c a_ic; a is scratch of C doubles */
+DM_VMATH_CLONES
 static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int64_t tn,
                      int64_t tc, const dm_tensor *target, const T *wb, int64_t ws,
                      int64_t ignore_index, double ls, const T *go, double g0, double *a,
