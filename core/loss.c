@@ -20,8 +20,9 @@
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")   /* see backend/cpu/vmath.h */
 #endif
+#include "cpu/vmath.h"    /* after the pragma (see there) */
 
 #define BCE_EPSILON 1e-12     /* PyTorch's clamp of x (1 - x) in the BCE gradient */
 
@@ -287,7 +288,7 @@ static int check_class_dtype(const char *fn, const dm_tensor *target, int probs_
 
 #define T float
 #define S f
-#define TEXP expf
+#define TEXP dm_vexpf      /* inline, vectorisable; float64 stays on libm */
 #include "loss_gen.h"
 #define T double
 #define S d

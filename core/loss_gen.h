@@ -91,17 +91,40 @@ static int KN(nll_bw)(const classgeom *G, const dm_tensor *target, const T *wb, 
     return 0;
 }
 
-/* log_softmax of every row into lp (contiguous [N x C]) */
+/* log_softmax of every row into lp (contiguous [N x C]).  Contiguous rows (sc = 1) take
+   loops that vectorise: the exps go to the row of lp first, summed in eight double lanes. */
+DM_VMATH_CLONES
 static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
 {
     for (int64_t i = 0; i < G->N; i++) {
         const T *x = xb + i * G->sn;
         T *y = lp + i * G->C;
         T mx = -INFINITY;
-        for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
+        if (G->sc == 1) {                          /* eight lanes of selects: vectorises */
+            T lm[8] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                        -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+            int64_t c = 0;
+            for (; c + 8 <= G->C; c += 8)
+                for (int j = 0; j < 8; j++) lm[j] = x[c + j] > lm[j] ? x[c + j] : lm[j];
+            for (; c < G->C; c++) if (x[c] > mx) mx = x[c];
+            for (int j = 0; j < 8; j++) if (lm[j] > mx) mx = lm[j];
+        } else {
+            for (int64_t c = 0; c < G->C; c++) if (x[c * G->sc] > mx) mx = x[c * G->sc];
+        }
         if (mx == -INFINITY || mx != mx) mx = 0;   /* all -inf row, or NaN: no shift */
         double s = 0;
-        for (int64_t c = 0; c < G->C; c++) s += TEXP(x[c * G->sc] - mx);
+        if (G->sc == 1) {
+            for (int64_t c = 0; c < G->C; c++) y[c] = TEXP(x[c] - mx);
+            double lane[8] = { 0 };
+            int64_t c = 0;
+            for (; c + 8 <= G->C; c += 8)
+                for (int j = 0; j < 8; j++) lane[j] += (double)y[c + j];
+            for (; c < G->C; c++) s += (double)y[c];
+            s += ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                 ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        } else {
+            for (int64_t c = 0; c < G->C; c++) s += TEXP(x[c * G->sc] - mx);
+        }
         T lse = (T)log(s);
         for (int64_t c = 0; c < G->C; c++) y[c] = (x[c * G->sc] - mx) - lse;
     }
@@ -156,6 +179,7 @@ static int KN(ce_fwd)(const T *lp, const classgeom *G, int prob, const T *tb, in
 
 /* d loss / d x_ik = p_ik S_i - a_ik, where a_ic is the coefficient of -lp_ic in the loss
  * (times the incoming gradient) and S_i = sum_c a_ic; a is scratch of C doubles */
+DM_VMATH_CLONES
 static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int64_t tn,
                      int64_t tc, const dm_tensor *target, const T *wb, int64_t ws,
                      int64_t ignore_index, double ls, const T *go, double g0, double *a,

@@ -4,7 +4,9 @@
  *   row kernel:  a row of n elements, each operand with its own stride (0 = broadcast),
  *                written once over its element type for one op, so the compiler inlines and
  *                vectorises the function (float32 and float64 share the formula: <tgmath.h>
- *                picks expf or exp by type; int64 has its own exact, wrapping one);
+ *                picks the float or double libm function by type, but for float32's exp,
+ *                sigmoid and tanh (also under selu and elu), which are vmath.h's inline,
+ *                vectorisable ones; int64 has its own exact, wrapping formula);
  *   table entry: the fast paths (contiguous operands of one shape, one operand a single
  *                element: the row kernel once on the whole buffer), else the strided walker
  *                (walk.h) row by row.
@@ -21,8 +23,15 @@
 #include "loops.h"
 #include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")   /* see loops.h */
+#pragma GCC optimize("O3", "no-trapping-math")   /* see loops.h, vmath.h */
 #endif
+#include "vmath.h"    /* after the pragma (see there) */
+
+/* float32's exp, sigmoid and tanh are vmath.h's (inline, vectorisable); float64's libm's */
+#define VEXP(x) _Generic((x), float: dm_vexpf, default: exp)(x)
+#define VTANH(x) _Generic((x), float: dm_vtanhf, default: tanh)(x)
+#define VSIGMOID(x) _Generic((x), float: dm_vsigmoidf, default: sigmoid_d)(x)
+static inline double sigmoid_d(double x) { return 1 / (1 + exp(-x)); }
 
 /* ---- binary kernels: o[i] = f(a[i*sa], b[i*sb]) --------------------------------------- */
 
@@ -211,8 +220,9 @@ static void map1(dm_tensor *out, const dm_tensor *x, const rowctx *c)
 
 typedef void (*ukern)(int64_t n, const void *x, int64_t sx, void *o);
 
-#define UNARY_KERNEL_T(name, T, EXPR)                                                       \
-    DM_AVX_CLONES                                                                           \
+#define UNARY_KERNEL_T(name, T, EXPR) UNARY_KERNEL_CT(name, T, DM_AVX_CLONES, EXPR)
+#define UNARY_KERNEL_CT(name, T, CLONES, EXPR)                                              \
+    CLONES                                                                                  \
     static void name(int64_t n, const T *xs, int64_t sx, T *restrict o)                     \
     {                                                                                       \
         if (sx == 1) {                                                                      \
@@ -227,10 +237,13 @@ typedef void (*ukern)(int64_t n, const void *x, int64_t sx, void *o);
     }
 #define UNARY_FLOATS(name, EXPR) UNARY_KERNEL_T(name, float, EXPR) \
     UNARY_KERNEL_T(name##_d, double, EXPR)
+/* the same where float32 calls vmath.h: its clones add AVX2 (256-bit integer ops) */
+#define UNARY_FLOATS_VM(name, EXPR) UNARY_KERNEL_CT(name, float, DM_VMATH_CLONES, EXPR) \
+    UNARY_KERNEL_T(name##_d, double, EXPR)
 
 static inline float selu_f(float x)
 {
-    return x <= 0 ? (expf(x) - 1.0f) * (SELU_ALPHA * SELU_SCALE) : x * SELU_SCALE;
+    return x <= 0 ? (dm_vexpf(x) - 1.0f) * (SELU_ALPHA * SELU_SCALE) : x * SELU_SCALE;
 }
 static inline double selu_d(double x)
 {
@@ -242,7 +255,7 @@ static inline double gelu_d(double x) { return x * 0.5 * (1.0 + erf(x * GELU_ALP
 #define GELU(x) _Generic((x), float: gelu_f, default: gelu_d)(x)
 
 UNARY_FLOATS(u_neg, -x)
-UNARY_FLOATS(u_exp, exp(x))
+UNARY_FLOATS_VM(u_exp, VEXP(x))
 UNARY_FLOATS(u_log, log(x))
 UNARY_FLOATS(u_sqrt, sqrt(x))
 UNARY_FLOATS(u_abs, fabs(x))
@@ -250,13 +263,13 @@ UNARY_FLOATS(u_sign, (__typeof__(x))SIGN_OF(x))
 UNARY_FLOATS(u_round, nearbyint(x))
 UNARY_FLOATS(u_floor, floor(x))
 UNARY_FLOATS(u_ceil, ceil(x))
-UNARY_FLOATS(u_tanh, tanh(x))
-UNARY_FLOATS(u_sigmoid, 1 / (1 + exp(-x)))
+UNARY_FLOATS_VM(u_tanh, VTANH(x))
+UNARY_FLOATS_VM(u_sigmoid, VSIGMOID(x))
 UNARY_FLOATS(u_relu, x < 0 ? 0 : x)          /* keeps NaN, as clamp_min(x, 0) does */
 UNARY_FLOATS(u_reciprocal, 1 / x)
 UNARY_FLOATS(u_sin, sin(x))
 UNARY_FLOATS(u_cos, cos(x))
-UNARY_FLOATS(u_selu, SELU(x))
+UNARY_FLOATS_VM(u_selu, SELU(x))
 UNARY_FLOATS(u_gelu, GELU(x))
 UNARY_FLOATS(u_square, x * x)
 UNARY_FLOATS(u_log1p, log1p(x))
@@ -373,7 +386,7 @@ ROW_FLOATS(row_clamp,
 ROW_FLOATS(row_leaky,
     ROWLOOP_T(__typeof__(s), const __typeof__(s) vs = v * s; o[i] = v > 0 ? v : vs;);)
 
-ROW_FLOATS(row_elu, ROWLOOP_T(__typeof__(s), o[i] = v <= 0 ? (exp(v) - 1) * s : v;);)
+ROW_FLOATS(row_elu, ROWLOOP_T(__typeof__(s), o[i] = v <= 0 ? (VEXP(v) - 1) * s : v;);)
 
 void dm__cpu_clamp(dm_tensor *out, const dm_tensor *x, double lo, double hi)
 {

@@ -10,8 +10,12 @@
 #include "loops.h"
 #include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")   /* see loops.h */
+#pragma GCC optimize("O3", "no-trapping-math")   /* see loops.h, vmath.h */
 #endif
+#include "vmath.h"    /* after the pragma (see there) */
+
+/* float32's exp is vmath.h's (inline, vectorisable); float64's libm's */
+#define VEXP(x) _Generic((x), float: dm_vexpf, default: exp)(x)
 
 /* call name_f or name_d, by dt */
 #define PICK(name, dt, ...) \
@@ -169,7 +173,7 @@ static void name(dm_unop u, int64_t m, const T *g, const T *x, const T *y, T *re
         break;                                                                              \
     case DM_UN_SELU:                                                                        \
         for (int64_t i = 0; i < m; i++)                                                     \
-            o[i] = x[i] <= 0 ? g[i] * (KT(x[i], SELU_ALPHA) * KT(x[i], SELU_SCALE)) * exp(x[i]) \
+            o[i] = x[i] <= 0 ? g[i] * (KT(x[i], SELU_ALPHA) * KT(x[i], SELU_SCALE)) * VEXP(x[i]) \
                              : g[i] * KT(x[i], SELU_SCALE);                                 \
         break;                                                                              \
     case DM_UN_GELU:                                                                        \
@@ -218,7 +222,7 @@ static void name(int op, int64_t m, const T *g, const T *x, double d0, double d1
         VLOOP(m, const T gi = g[i], gs = gi * p0; o[i] = x[i] > 0 ? gi : gs;);              \
         break;                                                                              \
     default:                                       /* DM_OP_ELU, p0 = alpha */              \
-        VLOOP(m, o[i] = x[i] <= 0 ? g[i] * p0 * exp(x[i]) : g[i];);                         \
+        VLOOP(m, o[i] = x[i] <= 0 ? g[i] * p0 * VEXP(x[i]) : g[i];);                        \
         break;                                                                              \
     }                                                                                       \
 }

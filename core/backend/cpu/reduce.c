@@ -13,15 +13,16 @@
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
  * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")   /* see loops.h, vmath.h */
 #endif
+#include "vmath.h"      /* after the pragma: its functions are compiled under it too */
 
 typedef dm_geom geom;
 
 #define IS_NAN(v) ((v) != (v))
 #define T float
 #define S f
-#define TEXP expf
+#define TEXP dm_vexpf      /* vectorisable; float64 stays on libm */
 #include "reduce_gen.h"
 #define T double
 #define S d

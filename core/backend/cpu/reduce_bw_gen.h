@@ -1,6 +1,7 @@
 /* cpu/reduce_bw_gen.h -- the cpu device's backward kernels of the reductions and
  * dm_sum_to's kernel for one element type, included by cpu/reduce_bw.c once per type
- * (Torch7's generic/ pattern): T is the element type, S its suffix (f float32, d float64).
+ * (Torch7's generic/ pattern): T is the element type, S its suffix (f float32, d float64),
+ * TEXP its exp.
  * Each inclusion defines the kernels as T_S-suffixed static functions.  Kernels see
  * contiguous [outer x R x inner] blocks (dm_geom, backend.h); none allocates tensors or
  * records nodes.  The naive reference for each is in ref/reduce.c. */
@@ -46,13 +47,45 @@ static void KN(sum_runs)(const void *xv, int nb, const int64_t *bsize, const int
     }
 }
 
+/* sum of a[k] * b[k], k < n, in double: eight lanes, as sum_contig */
+static inline double KN(dot_contig)(const T *a, const T *b, int64_t n)
+{
+    double lane[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)a[i + j] * (double)b[i + j];
+    double s = 0;
+    for (; i < n; i++) s += (double)a[i] * (double)b[i];
+    return s + (((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+}
+
 /* softmax:     gin = y * (g - sum_r g*y)
-   log_softmax: gin = g - exp(y) * sum_r g */
+   log_softmax: gin = g - exp(y) * sum_r g
+   (TEXP: vmath.h's exp for float32, libm's for float64.)  The last-dim case (inner = 1)
+   has contiguous loops of its own, which vectorise. */
+DM_VMATH_CLONES
 static void KN(softmax_bw)(const void *yv, const void *gv, void *giv, geom G, int logsm)
 {
     const T *yd = yv, *g = gv;
     T *gd = giv;
     int64_t st = G.inner;
+    if (st == 1) {
+        for (int64_t o = 0; o < G.outer; o++) {
+            const T *ys = yd + o * G.r, *gs = g + o * G.r;
+            T *out = gd + o * G.r;
+            if (logsm) {
+                double acc = KN(sum_contig)(gs, G.r);
+                for (int64_t r = 0; r < G.r; r++)
+                    out[r] = (T)((double)gs[r] - (double)TEXP(ys[r]) * acc);
+            } else {
+                double acc = KN(dot_contig)(gs, ys, G.r);
+                for (int64_t r = 0; r < G.r; r++)
+                    out[r] = (T)((double)ys[r] * ((double)gs[r] - acc));
+            }
+        }
+        return;
+    }
     for (int64_t o = 0; o < G.outer; o++)
         for (int64_t i = 0; i < G.inner; i++) {
             int64_t base = o * G.r * G.inner + i;
@@ -62,7 +95,7 @@ static void KN(softmax_bw)(const void *yv, const void *gv, void *giv, geom G, in
             if (logsm) {
                 for (int64_t r = 0; r < G.r; r++) acc += (double)gs[r * st];
                 for (int64_t r = 0; r < G.r; r++)
-                    out[r * st] = (T)((double)gs[r * st] - exp((double)ys[r * st]) * acc);
+                    out[r * st] = (T)((double)gs[r * st] - (double)TEXP(ys[r * st]) * acc);
             } else {
                 for (int64_t r = 0; r < G.r; r++) acc += (double)gs[r * st] * ys[r * st];
                 for (int64_t r = 0; r < G.r; r++)
@@ -178,3 +211,4 @@ static int KN(reduce_bw)(const dm_node *n, geom G, int full, const void *xv, con
 #undef KN3
 #undef T
 #undef S
+#undef TEXP

@@ -117,41 +117,115 @@ static void KN(maxmin)(const void *xv, geom G, int is_min, void *vv, int64_t *id
         }
 }
 
-/* one softmax over s[r * st], r < R, into y[r * st]; subtracting the max keeps exp finite.
-   Like PyTorch, softmax multiplies by the reciprocal of the sum.  Inlined with st = 1 for
-   the common last-dim case so those loops are plain contiguous ones. */
+/* max of s[0..n) (-inf if none, NaN ignored): eight lanes of selects, which vectorise */
+static inline T KN(max_contig)(const T *s, int64_t n)
+{
+    T lane[8] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                  -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] = s[i + j] > lane[j] ? s[i + j] : lane[j];
+    T mx = -INFINITY;
+    for (; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+    for (int j = 0; j < 8; j++) mx = lane[j] > mx ? lane[j] : mx;
+    return mx;
+}
+
+/* y[r] = exp(s[r] - mx), r < n, contiguous */
+static inline void KN(exp_shifted)(const T *restrict s, T *restrict y, int64_t n, T mx)
+{
+    for (int64_t r = 0; r < n; r++) y[r] = TEXP(s[r] - mx);
+}
+
+/* one softmax over s[r * st], r < R, into y[r * st] (y never overlaps s); subtracting the
+   max keeps exp finite.  Like PyTorch, softmax multiplies by the reciprocal of the sum, which
+   is in double.  The common last-dim case (st = 1) has loops of its own that vectorise: the
+   exps go to y first (TEXP is vmath.h's for float32), summed in eight lanes after. */
 static inline void KN(softmax_slice)(const T *s, T *y, int64_t R, int64_t st, int logsm)
 {
-    T mx = -INFINITY;
-    for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
+    T mx;
     double sum = 0;
-    if (logsm) {
-        for (int64_t r = 0; r < R; r++) sum += (double)TEXP(s[r * st] - mx);
-        T lse = (T)log(sum);
-        for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
+    if (st == 1) {
+        mx = KN(max_contig)(s, R);
+        KN(exp_shifted)(s, y, R, mx);
+        sum = KN(sum_contig)(y, R);
     } else {
+        mx = -INFINITY;
+        for (int64_t r = 0; r < R; r++) mx = s[r * st] > mx ? s[r * st] : mx;
         for (int64_t r = 0; r < R; r++) {
             T e = TEXP(s[r * st] - mx);
             y[r * st] = e;
             sum += (double)e;
         }
+    }
+    if (logsm) {
+        T lse = (T)log(sum);
+        if (st == 1) for (int64_t r = 0; r < R; r++) y[r] = (s[r] - mx) - lse;
+        else for (int64_t r = 0; r < R; r++) y[r * st] = (s[r * st] - mx) - lse;
+    } else {
         T inv = (T)(1.0 / sum);
-        for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
+        if (st == 1) for (int64_t r = 0; r < R; r++) y[r] *= inv;
+        else for (int64_t r = 0; r < R; r++) y[r * st] *= inv;
+    }
+}
+
+/* the softmaxes over r of an [R x inner] block x into y, one per i, vectorised across i
+   (rows of inner contiguous values): the same steps and roundings as softmax_slice's.
+   mx and sum are scratch of inner values each. */
+DM_VMATH_CLONES
+static void KN(softmax_block)(const T *x, T *y, int64_t R, int64_t inner, int logsm, T *mx,
+                              double *sum)
+{
+    for (int64_t i = 0; i < inner; i++) mx[i] = -INFINITY;
+    for (int64_t r = 0; r < R; r++) {
+        const T *xr = x + r * inner;
+        for (int64_t i = 0; i < inner; i++) mx[i] = xr[i] > mx[i] ? xr[i] : mx[i];
+    }
+    for (int64_t i = 0; i < inner; i++) sum[i] = 0;
+    for (int64_t r = 0; r < R; r++) {
+        const T *xr = x + r * inner;
+        T *yr = y + r * inner;
+        for (int64_t i = 0; i < inner; i++) yr[i] = TEXP(xr[i] - mx[i]);
+        KN(add_row)(sum, yr, inner);
+    }
+    if (logsm) {
+        for (int64_t i = 0; i < inner; i++) sum[i] = (T)log(sum[i]);        /* lse, in T */
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = x + r * inner;
+            T *yr = y + r * inner;
+            for (int64_t i = 0; i < inner; i++) yr[i] = (xr[i] - mx[i]) - (T)sum[i];
+        }
+    } else {
+        for (int64_t i = 0; i < inner; i++) sum[i] = (T)(1.0 / sum[i]);     /* inv, in T */
+        for (int64_t r = 0; r < R; r++) {
+            T *yr = y + r * inner;
+            for (int64_t i = 0; i < inner; i++) yr[i] *= (T)sum[i];
+        }
     }
 }
 
 // x and y are [outer x R x inner]; one softmax per (o, i)
+DM_VMATH_CLONES
 static void KN(softmax)(const void *xv, void *yv, geom G, int logsm)
 {
     const T *xd = xv;
     T *yd = yv;
+    T *mx = NULL;
+    double *sum = NULL;
+    if (G.inner > 1) {                 /* scratch for the blocks; without it, slice by slice */
+        mx = malloc((size_t)G.inner * sizeof *mx);
+        sum = mx ? malloc((size_t)G.inner * sizeof *sum) : NULL;
+    }
     for (int64_t o = 0; o < G.outer; o++) {
         int64_t base = o * G.r * G.inner;
         if (G.inner == 1) KN(softmax_slice)(xd + base, yd + base, G.r, 1, logsm);
+        else if (sum) KN(softmax_block)(xd + base, yd + base, G.r, G.inner, logsm, mx, sum);
         else
             for (int64_t i = 0; i < G.inner; i++)
                 KN(softmax_slice)(xd + base + i, yd + base + i, G.r, G.inner, logsm);
     }
+    free(mx);
+    free(sum);
 }
 
 #undef KN
