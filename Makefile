@@ -392,10 +392,14 @@ bench: all
 	    || exit 1; fi
 	DM_BENCH_SGEMM=$(if $(filter 0,$(BLAS)),,$(abspath $(BUILDDIR))/bench/sgemm) \
 	    ./deepmoon bench/run.lua
+ifeq ($(MPI),1)
+	./deepmoon bench/dist.lua
+endif
 
 # (j) data-parallel training over MPI (bench/dist.lua): 1 process against 2 ranks of one
 # thread each on the MLP of (b), the cost of one gradient average over shared memory and TCP,
-# and the projected scaling; prints a table and records it in BENCHMARKS.md.  Needs MPI.
+# and the projected scaling; prints a table and records it in BENCHMARKS.md.  Needs MPI;
+# `make bench` runs it after the others when built with MPI.
 .PHONY: bench-dist
 bench-dist: all
 	./deepmoon bench/dist.lua
