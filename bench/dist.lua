@@ -165,16 +165,28 @@ local function project (name, bytes, compute_ms)
   end
 end
 project("MLP (b)", r.ar_shm.allreduce_bytes, r.one128.step_ms)
--- LeNet-5 (61 706 parameters, 0.25 MB): its compute per step is not measured here, so only
--- the communication: data parallelism pays while compute per step stays well above it
+-- LeNet-5 (61 706 parameters, 0.25 MB): its compute per step is (f)'s training step at one
+-- thread, batch 64, measured here by bench/workloads.lua in a process of its own
 do
+  local cmd = ("OPENBLAS_NUM_THREADS=1 %sdeepmoon %sworkloads.lua lenet 1 2>&1"):format(root, here)
+  io.stderr:write("bench-dist: workloads.lua lenet 1\n")
+  local p = io.popen(cmd)
+  local res = p:read("a")
+  p:close()
+  local sps = tonumber(res:match("samples_per_s=([%d.e+-]+)"))
+  if not sps then error("bench-dist: no result from " .. cmd .. ":\n" .. res, 0) end
   local bytes = 61706 * 4
+  local compute_ms = 1000 * 64 / sps
   out()
-  out("LeNet-5 (0.25 MB of gradients): allreduce per step on 10 Gbit/s")
-  out("| machines | allreduce |")
-  out("|---|---|")
-  for _, p in ipairs({ 2, 8, 64 }) do
-    out(("| %d | %.2f ms |"):format(p, 1000 * (2 * (p - 1) / p * bytes / BW + 2 * (p - 1) * 50e-6)))
+  out(("Projection, LeNet-5 (f) (%.2f MB of gradients, %.2f ms compute per step of 64, one thread):")
+      :format(bytes / 1e6, compute_ms))
+  out("| machines | allreduce | step | speed-up | efficiency |")
+  out("|---|---|---|---|---|")
+  for _, np in ipairs({ 2, 8, 64 }) do
+    local c = 1000 * (2 * (np - 1) / np * bytes / BW + 2 * (np - 1) * 50e-6)
+    local step = compute_ms + c
+    out(("| %d | %.2f ms | %.2f ms | %.1fx | %.0f%% |"):format(np, c, step,
+      np * compute_ms / step, 100 * compute_ms / step))
   end
 end
 
