@@ -45,4 +45,6 @@ const dm_kernels dm__cpu_kernels = {
     .dropout_bw = dm__cpu_dropout_bw,
     .batch_norm = dm__cpu_batch_norm,
     .batch_norm_bw = dm__cpu_batch_norm_bw,
+    .pad = dm__cpu_pad,
+    .pad_bw = dm__cpu_pad_bw,
 };

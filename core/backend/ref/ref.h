@@ -62,4 +62,10 @@ void dm__ref_batch_norm_bw(dm_dtype dt, const void *x, const void *g, const void
                            const dm_tensor *weight, double *s1, double *s2, void *gx, void *gw,
                            void *gb);
 
+/* vision ops: pad.c, upsample.c, pool.c */
+int dm__ref_pad(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
+                const int32_t *lo, int mode, double value, const void *x, void *o);
+int dm__ref_pad_bw(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
+                   const int32_t *lo, int mode, const void *g, void *r);
+
 #endif

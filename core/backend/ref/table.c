@@ -42,4 +42,6 @@ const dm_kernels dm__ref_kernels = {
     .dropout_bw = dm__ref_dropout_bw,
     .batch_norm = dm__ref_batch_norm,
     .batch_norm_bw = dm__ref_batch_norm_bw,
+    .pad = dm__ref_pad,
+    .pad_bw = dm__ref_pad_bw,
 };
