@@ -45,6 +45,9 @@ const dm_kernels dm__cpu_kernels = {
     .dropout_bw = dm__cpu_dropout_bw,
     .batch_norm = dm__cpu_batch_norm,
     .batch_norm_bw = dm__cpu_batch_norm_bw,
+    /* ---- vision ops (pad.c, upsample.c, pool.c) ---- */
     .pad = dm__cpu_pad,
     .pad_bw = dm__cpu_pad_bw,
+    .upsample = dm__cpu_upsample,
+    .upsample_bw = dm__cpu_upsample_bw,
 };

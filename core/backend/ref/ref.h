@@ -67,5 +67,9 @@ int dm__ref_pad(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshap
                 const int32_t *lo, int mode, double value, const void *x, void *o);
 int dm__ref_pad_bw(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
                    const int32_t *lo, int mode, const void *g, void *r);
+int dm__ref_upsample(dm_dtype dt, int nsp, int mode, int align, const double *sc,
+                     const int64_t *ishape, const int64_t *oshape, const void *x, void *y);
+int dm__ref_upsample_bw(dm_dtype dt, int nsp, int mode, int align, const double *sc,
+                        const int64_t *ishape, const int64_t *oshape, const void *g, void *r);
 
 #endif

@@ -42,6 +42,9 @@ const dm_kernels dm__ref_kernels = {
     .dropout_bw = dm__ref_dropout_bw,
     .batch_norm = dm__ref_batch_norm,
     .batch_norm_bw = dm__ref_batch_norm_bw,
+    /* ---- vision ops (pad.c, upsample.c, pool.c) ---- */
     .pad = dm__ref_pad,
     .pad_bw = dm__ref_pad_bw,
+    .upsample = dm__ref_upsample,
+    .upsample_bw = dm__ref_upsample_bw,
 };
