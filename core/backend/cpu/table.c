@@ -50,4 +50,12 @@ const dm_kernels dm__cpu_kernels = {
     .pad_bw = dm__cpu_pad_bw,
     .upsample = dm__cpu_upsample,
     .upsample_bw = dm__cpu_upsample_bw,
+    .max_pool2d = dm__cpu_max_pool2d,
+    .max_pool2d_bw = dm__cpu_max_pool2d_bw,
+    .avg_pool2d = dm__cpu_avg_pool2d,
+    .avg_pool2d_bw = dm__cpu_avg_pool2d_bw,
+    .adaptive_pool2d = dm__cpu_adaptive_pool2d,
+    .adaptive_avg_pool2d_bw = dm__cpu_adaptive_avg_pool2d_bw,
+    .max_unpool2d = dm__cpu_max_unpool2d,
+    .max_unpool2d_bw = dm__cpu_max_unpool2d_bw,
 };

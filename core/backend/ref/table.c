@@ -47,4 +47,12 @@ const dm_kernels dm__ref_kernels = {
     .pad_bw = dm__ref_pad_bw,
     .upsample = dm__ref_upsample,
     .upsample_bw = dm__ref_upsample_bw,
+    .max_pool2d = dm__ref_max_pool2d,
+    .max_pool2d_bw = dm__ref_max_pool2d_bw,
+    .avg_pool2d = dm__ref_avg_pool2d,
+    .avg_pool2d_bw = dm__ref_avg_pool2d_bw,
+    .adaptive_pool2d = dm__ref_adaptive_pool2d,
+    .adaptive_avg_pool2d_bw = dm__ref_adaptive_avg_pool2d_bw,
+    .max_unpool2d = dm__ref_max_unpool2d,
+    .max_unpool2d_bw = dm__ref_max_unpool2d_bw,
 };
