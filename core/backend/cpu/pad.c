@@ -30,16 +30,14 @@ static int64_t src_index(int mode, int64_t o, int64_t l, int64_t n, int64_t on)
 }
 
 /* for each element of out (shape oshape, contiguous), its offset in the contiguous input (of
-   shape ishape), or -1; a new array of numel(out) entries (NULL and a message: out of
-   memory) */
-static int64_t *build_map(int nd, const int64_t *ishape, const int64_t *oshape,
-                          const int32_t *lo, int mode, int64_t *ptotal)
+   shape ishape), or -1; map has numel(out) entries */
+#if defined(__GNUC__)
+__attribute__((aligned(64)))    /* the hot loop's placement otherwise varies with the link */
+#endif
+static void build_map(int nd, const int64_t *ishape, const int64_t *oshape, const int32_t *lo,
+                      int mode, int64_t *map, int64_t total)
 {
-    int64_t cs[DM_MAX_DIMS], idx[DM_MAX_DIMS] = {0}, s = 1, total = 1;
-    for (int d = 0; d < nd; d++) total *= oshape[d];
-    *ptotal = total;
-    int64_t *map = malloc((size_t)(total ? total : 1) * sizeof *map);
-    if (!map) { dm_seterr("pad: out of memory"); return NULL; }
+    int64_t cs[DM_MAX_DIMS], idx[DM_MAX_DIMS] = {0}, s = 1;
     for (int d = nd - 1; d >= 0; d--) { cs[d] = s; s *= ishape[d]; }
     for (int64_t o = 0; o < total; o++) {
         int64_t off = 0;
@@ -54,15 +52,22 @@ static int64_t *build_map(int nd, const int64_t *ishape, const int64_t *oshape,
             idx[d] = 0;
         }
     }
-    return map;
+}
+
+static int64_t numel(int nd, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < nd; d++) n *= shape[d];
+    return n;
 }
 
 int dm__cpu_pad(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
                 const int32_t *lo, int mode, double value, const void *x, void *out)
 {
-    int64_t total;
-    int64_t *map = build_map(nd, ishape, oshape, lo, mode, &total);
-    if (!map) return -1;
+    int64_t total = numel(nd, oshape);
+    int64_t *map = total ? malloc((size_t)total * sizeof *map) : NULL;
+    if (total && !map) { dm_seterr("pad: out of memory"); return -1; }
+    build_map(nd, ishape, oshape, lo, mode, map, total);
     if (dt == DM_FLOAT64) {
         const double *s = x; double *o = out;
         for (int64_t i = 0; i < total; i++) o[i] = map[i] < 0 ? value : s[map[i]];
@@ -77,10 +82,10 @@ int dm__cpu_pad(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshap
 int dm__cpu_pad_bw(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
                    const int32_t *lo, int mode, const void *g, void *r)
 {
-    int64_t total, rn = 1;
-    for (int d = 0; d < nd; d++) rn *= ishape[d];
-    int64_t *map = build_map(nd, ishape, oshape, lo, mode, &total);
-    if (!map) return -1;
+    int64_t total = numel(nd, oshape), rn = numel(nd, ishape);
+    int64_t *map = total ? malloc((size_t)total * sizeof *map) : NULL;
+    if (total && !map) { dm_seterr("pad: out of memory"); return -1; }
+    build_map(nd, ishape, oshape, lo, mode, map, total);
     if (dt == DM_FLOAT64) {
         const double *s = g; double *o = r;
         for (int64_t i = 0; i < rn; i++) o[i] = 0;
