@@ -10,10 +10,12 @@
  *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
  *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
- *          (join.c), dropout and batch norm (nn.c, nn_gen.h)
+ *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
+ *          pools (pad.c, upsample.c, pool.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c), compared with the cpu device op
- *          by op in tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
+ *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c),
+ *          compared with the cpu device op by op in tests/c/test_backend_ops.c and
+ *          tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
@@ -23,8 +25,8 @@
  * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
- * backward.  Everything else (losses, layer and group norm, the vision ops' own loops)
- * runs one implementation on both devices, correct because both hold host memory
+ * backward, and pad, interpolate and the pools, forward and backward.  Everything else
+ * (losses, layer and group norm, conv's im2col and col2im) runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
  * (core/README.md). */
