@@ -3,57 +3,16 @@
  *
  * One node, DM_OP_PAD (sub: the mode + 4 x the dims padded, 1..3, for the modes but constant).  Every output element comes from one input element
  * (or the fill value), so the forward is a gather through a per-dim source map and the
- * backward a scatter-add of the gradient into the source positions (float32, float64). */
+ * backward a scatter-add of the gradient into the source positions (float32, float64): the
+ * kernels pad and pad_bw of the device's table (core/backend/{cpu,ref}/pad.c). */
 #include "internal.h"
 #include <stdio.h>
 #include <stdint.h>
+#include "backend.h"
+
+#define DEV (dm__kernels(dm__cur_device))
 
 static const char *const mode_names[] = { "constant", "reflect", "replicate", "circular" };
-
-/* the source index along a dim of size n (padded to size on, l before it) for output index
-   o, or -1 (the fill value).  Circular wraps within what is left after negative pads crop
-   (PyTorch 1.13's _pad_circular crops first) */
-static int64_t src_index(int mode, int64_t o, int64_t l, int64_t n, int64_t on)
-{
-    int64_t i = o - l;
-    switch (mode) {
-    case DM_PAD_REFLECT:
-        if (i < 0) i = -i;
-        if (i >= n) i = 2 * (n - 1) - i;
-        return i;
-    case DM_PAD_REPLICATE:
-        return i < 0 ? 0 : i >= n ? n - 1 : i;
-    case DM_PAD_CIRCULAR: {
-        int64_t r = on - n - l, cs = l < 0 ? -l : 0, m = n - cs - (r < 0 ? -r : 0);
-        int64_t q = o - (l > 0 ? l : 0);
-        return cs + ((q % m) + m) % m;
-    }
-    default:
-        return i >= 0 && i < n ? i : -1;
-    }
-}
-
-/* for each element of out (shape oshape, contiguous), its offset in the contiguous input (of
-   shape ishape), or -1; map has numel(out) entries */
-static void build_map(int nd, const int64_t *ishape, const int64_t *oshape, const int32_t *lo,
-                      int mode, int64_t *map, int64_t total)
-{
-    int64_t cs[DM_MAX_DIMS], idx[DM_MAX_DIMS] = {0}, s = 1;
-    for (int d = nd - 1; d >= 0; d--) { cs[d] = s; s *= ishape[d]; }
-    for (int64_t o = 0; o < total; o++) {
-        int64_t off = 0;
-        for (int d = 0; d < nd; d++) {
-            int64_t si = src_index(mode, idx[d], lo[d], ishape[d], oshape[d]);
-            if (si < 0) { off = -1; break; }
-            off += si * cs[d];
-        }
-        map[o] = off;
-        for (int d = nd - 1; d >= 0; d--) {
-            if (++idx[d] < oshape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
 
 static dm_tensor *contig_nograd(const dm_tensor *t)
 {
@@ -148,22 +107,10 @@ dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, do
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(nd, oshape, x->dtype);
     if (!out) { dm_tensor_release(c); return NULL; }
-    int64_t total = dm__numel(out);
-    int64_t *map = total ? malloc((size_t)total * sizeof *map) : NULL;
-    if (total && !map) {
-        dm_seterr("pad: out of memory");
+    if (DEV->pad(x->dtype, nd, x->shape, oshape, lo, mode, value, dm__ptr(c), dm__ptr(out))) {
         dm_tensor_release(c); dm_tensor_release(out);
         return NULL;
     }
-    build_map(nd, x->shape, oshape, lo, mode, map, total);
-    if (x->dtype == DM_FLOAT64) {
-        const double *s = dm__ptr(c); double *o = dm__ptr(out);
-        for (int64_t i = 0; i < total; i++) o[i] = map[i] < 0 ? value : s[map[i]];
-    } else {
-        const float *s = dm__ptr(c); float *o = dm__ptr(out);
-        for (int64_t i = 0; i < total; i++) o[i] = map[i] < 0 ? (float)value : s[map[i]];
-    }
-    free(map);
     dm_tensor_release(c);
     if (dm__needs_grad(1, &x)) {
         dm_node *n = dm__record(DM_OP_PAD, mode + 4 * (mode == DM_PAD_CONSTANT ? 0 : k), out, 1, &x);
@@ -181,24 +128,11 @@ int dm__bw_pad(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }
-    int64_t total = dm__numel(gc), rn = dm__numel(r);
-    int64_t *map = total ? malloc((size_t)total * sizeof *map) : NULL;
-    if (total && !map) {
-        dm_seterr("pad: out of memory");
+    if (DEV->pad_bw(g->dtype, nd, n->in_shape, gc->shape, n->par.pad.lo, n->sub % 4,
+                    dm__ptr(gc), dm__ptr(r))) {
         dm_tensor_release(gc); dm_tensor_release(r);
         return -1;
     }
-    build_map(nd, n->in_shape, gc->shape, n->par.pad.lo, n->sub % 4, map, total);
-    if (g->dtype == DM_FLOAT64) {
-        const double *s = dm__ptr(gc); double *o = dm__ptr(r);
-        for (int64_t i = 0; i < rn; i++) o[i] = 0;
-        for (int64_t i = 0; i < total; i++) if (map[i] >= 0) o[map[i]] += s[i];
-    } else {
-        const float *s = dm__ptr(gc); float *o = dm__ptr(r);
-        for (int64_t i = 0; i < rn; i++) o[i] = 0;
-        for (int64_t i = 0; i < total; i++) if (map[i] >= 0) o[map[i]] += s[i];
-    }
-    free(map);
     dm_tensor_release(gc);
     gin[0] = r;
     return 0;

@@ -3,10 +3,15 @@
  *
  * Two nodes: DM_OP_MAX_POOL2D (saved[0]: the int64 flat index per plane of each output's
  * maximum; the backward scatter-adds the gradient there) and DM_OP_AVG_POOL2D (the window
- * geometry in par.pool; the backward spreads each output's gradient over its window). */
+ * geometry in par.pool; the backward spreads each output's gradient over its window).  The
+ * loops, forward and backward, are kernels of the device's table (core/backend/{cpu,ref}/
+ * pool.c; cpu's max pool has the float32 2x2 stride-2 fast path). */
 #include "internal.h"
 #include <math.h>
 #include <stdint.h>
+#include "backend.h"
+
+#define DEV (dm__kernels(dm__cur_device))
 
 /* PyTorch's pooling_output_shape: with ceil_mode the last window must start inside the input
    or the left padding */
@@ -86,102 +91,6 @@ static dm_tensor *contig_nograd(const dm_tensor *t)
     return c;
 }
 
-/* x is [P x H x W], y and ix [P x OH x OW]; PyTorch's CPU rule: the first maximum, and a NaN
-   wins (the last NaN) */
-#define MAXPOOL_KERNEL(T, NAME)                                                                \
-static void NAME(const T *x, T *y, int64_t *ix, int64_t P, int64_t H, int64_t W, int64_t OH,  \
-                 int64_t OW, const int64_t *k, const int64_t *s, const int64_t *p,             \
-                 const int64_t *d)                                                              \
-{                                                                                               \
-    for (int64_t pl = 0; pl < P; pl++) {                                                        \
-        const T *xp = x + pl * H * W;                                                           \
-        T *yp = y + pl * OH * OW;                                                               \
-        int64_t *ip = ix + pl * OH * OW;                                                        \
-        for (int64_t oh = 0; oh < OH; oh++) {                                                   \
-            int64_t h0 = oh * s[0] - p[0], h1 = h0 + (k[0] - 1) * d[0] + 1;                     \
-            if (h1 > H) h1 = H;                                                                 \
-            while (h0 < 0) h0 += d[0];                                                          \
-            for (int64_t ow = 0; ow < OW; ow++) {                                               \
-                int64_t w0 = ow * s[1] - p[1], w1 = w0 + (k[1] - 1) * d[1] + 1;                 \
-                if (w1 > W) w1 = W;                                                             \
-                while (w0 < 0) w0 += d[1];                                                      \
-                int64_t mi = h0 * W + w0;                                                       \
-                T mv = -INFINITY;                                                               \
-                for (int64_t h = h0; h < h1; h += d[0])                                         \
-                    for (int64_t w = w0; w < w1; w += d[1]) {                                   \
-                        T v = xp[h * W + w];                                                    \
-                        if (v > mv || isnan(v)) { mv = v; mi = h * W + w; }                     \
-                    }                                                                           \
-                yp[oh * OW + ow] = mv;                                                          \
-                ip[oh * OW + ow] = mi;                                                          \
-            }                                                                                   \
-        }                                                                                       \
-    }                                                                                           \
-}
-MAXPOOL_KERNEL(float, maxpool_f32)
-MAXPOOL_KERNEL(double, maxpool_f64)
-
-/* the common 2x2 stride-2 case without padding or dilation (LeNet's), float32: the window
-   always lies inside the input (floor mode).  Branch-free, four outputs at a time with SSE2
-   where the compiler has it: the comparisons select (after a ReLU half the inputs are 0, and
-   the branches of the general loop mispredicted about once per output).  Same rule, in the
-   same order: a, b (row 0), c, e (row 1); the first maximum, a NaN wins. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define SEL_PS(t, a, b) _mm_or_ps(_mm_and_ps(t, a), _mm_andnot_ps(t, b))
-#define SEL_I32(t, a, b) _mm_or_si128(_mm_and_si128(t, a), _mm_andnot_si128(t, b))
-#endif
-static void maxpool_2x2_f32(const float *x, float *y, int64_t *ix, int64_t P, int64_t H,
-                            int64_t W, int64_t OH, int64_t OW)
-{
-    for (int64_t pl = 0; pl < P; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * OH * OW;
-        int64_t *ip = ix + pl * OH * OW;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            const float *r0 = xp + 2 * oh * W, *r1 = r0 + W;
-            int64_t base = 2 * oh * W, ow = 0;
-#if defined(__SSE2__)
-            if (W <= INT32_MAX) {
-                __m128i k1 = _mm_set1_epi32(1), kW = _mm_set1_epi32((int)W);
-                __m128i kW1 = _mm_set1_epi32((int)W + 1);
-                for (; ow + 4 <= OW; ow += 4) {
-                    __m128 p0 = _mm_loadu_ps(r0 + 2 * ow), p1 = _mm_loadu_ps(r0 + 2 * ow + 4);
-                    __m128 q0 = _mm_loadu_ps(r1 + 2 * ow), q1 = _mm_loadu_ps(r1 + 2 * ow + 4);
-                    __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
-                    __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
-                    __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
-                    __m128 e = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
-                    __m128 mv = a, t;
-                    __m128i k = _mm_setzero_si128();
-                    t = _mm_or_ps(_mm_cmpgt_ps(b, mv), _mm_cmpunord_ps(b, b));
-                    mv = SEL_PS(t, b, mv); k = SEL_I32(_mm_castps_si128(t), k1, k);
-                    t = _mm_or_ps(_mm_cmpgt_ps(c, mv), _mm_cmpunord_ps(c, c));
-                    mv = SEL_PS(t, c, mv); k = SEL_I32(_mm_castps_si128(t), kW, k);
-                    t = _mm_or_ps(_mm_cmpgt_ps(e, mv), _mm_cmpunord_ps(e, e));
-                    mv = SEL_PS(t, e, mv); k = SEL_I32(_mm_castps_si128(t), kW1, k);
-                    _mm_storeu_ps(yp + oh * OW + ow, mv);
-                    int32_t kk[4];
-                    _mm_storeu_si128((__m128i *)kk, k);
-                    for (int q = 0; q < 4; q++)
-                        ip[oh * OW + ow + q] = base + 2 * (ow + q) + kk[q];
-                }
-            }
-#endif
-            for (; ow < OW; ow++) {
-                float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
-                float mv = a;
-                int64_t mi = base + 2 * ow;
-                if (b > mv || isnan(b)) { mv = b; mi = base + 2 * ow + 1; }
-                if (c > mv || isnan(c)) { mv = c; mi = base + W + 2 * ow; }
-                if (e > mv || isnan(e)) { mv = e; mi = base + W + 2 * ow + 1; }
-                yp[oh * OW + ow] = mv;
-                ip[oh * OW + ow] = mi;
-            }
-        }
-    }
-}
-
 dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
                          const int64_t padding[2], const int64_t dilation[2], int ceil_mode,
                          dm_tensor **indices)
@@ -207,15 +116,8 @@ dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
     void dm__prof_add(int k, double t);
     double tp0 = dm__prof_now();
 #endif
-    if (x->dtype == DM_FLOAT64)
-        maxpool_f64(dm__ptr(c), dm__ptr(out), dm__ptr(ix), P, H, W, OH, OW, kernel, stride,
-                    padding, dilation);
-    else if (kernel[0] == 2 && kernel[1] == 2 && stride[0] == 2 && stride[1] == 2 &&
-             !padding[0] && !padding[1] && dilation[0] == 1 && dilation[1] == 1 && !ceil_mode)
-        maxpool_2x2_f32(dm__ptr(c), dm__ptr(out), dm__ptr(ix), P, H, W, OH, OW);
-    else
-        maxpool_f32(dm__ptr(c), dm__ptr(out), dm__ptr(ix), P, H, W, OH, OW, kernel, stride,
-                    padding, dilation);
+    DEV->max_pool2d(x->dtype, dm__ptr(c), dm__ptr(out), dm__ptr(ix), P, H, W, OH, OW, kernel,
+                    stride, padding, dilation, ceil_mode);
 #ifdef DM_CONV_PROFILE
     dm__prof_add(4, dm__prof_now() - tp0);
 #endif
@@ -248,19 +150,8 @@ int dm__bw_max_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
     if (!r) { dm_tensor_release(gc); return -1; }
     int64_t HW = n->in_shape[nd - 2] * n->in_shape[nd - 1];
     int64_t OHW = gc->shape[nd - 2] * gc->shape[nd - 1];
-    int64_t P = dm__numel(gc) / (OHW ? OHW : 1), rn = dm__numel(r);
-    const int64_t *ix = dm__ptr(n->saved[0]);
-    if (g->dtype == DM_FLOAT64) {
-        const double *s = dm__ptr(gc); double *o = dm__ptr(r);
-        for (int64_t i = 0; i < rn; i++) o[i] = 0;
-        for (int64_t pl = 0; pl < P; pl++)
-            for (int64_t i = 0; i < OHW; i++) o[pl * HW + ix[pl * OHW + i]] += s[pl * OHW + i];
-    } else {
-        const float *s = dm__ptr(gc); float *o = dm__ptr(r);
-        for (int64_t i = 0; i < rn; i++) o[i] = 0;
-        for (int64_t pl = 0; pl < P; pl++)
-            for (int64_t i = 0; i < OHW; i++) o[pl * HW + ix[pl * OHW + i]] += s[pl * OHW + i];
-    }
+    int64_t P = HW ? dm__numel(r) / HW : 0;
+    DEV->max_pool2d_bw(g->dtype, dm__ptr(gc), dm__ptr(n->saved[0]), dm__ptr(r), P, HW, OHW);
     dm_tensor_release(gc);
     gin[0] = r;
 #ifdef DM_CONV_PROFILE
@@ -268,68 +159,6 @@ int dm__bw_max_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
 #endif
     return 0;
 }
-
-/* the window of output (oh, ow) clipped to the input, and its divisor (PyTorch's rule: the
-   window clipped to the padded input when count_include_pad, else to the input) */
-typedef struct { int64_t h0, h1, w0, w1; double div; } win;
-
-static win avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const int32_t *k,
-                      const int32_t *s, const int32_t *p, int cip, int64_t divisor)
-{
-    win r;
-    int64_t h0 = oh * s[0] - p[0], w0 = ow * s[1] - p[1];
-    int64_t h1 = h0 + k[0], w1 = w0 + k[1];
-    if (h1 > H + p[0]) h1 = H + p[0];
-    if (w1 > W + p[1]) w1 = W + p[1];
-    int64_t pool = (h1 - h0) * (w1 - w0);
-    if (h0 < 0) h0 = 0;
-    if (w0 < 0) w0 = 0;
-    if (h1 > H) h1 = H;
-    if (w1 > W) w1 = W;
-    r.h0 = h0; r.h1 = h1; r.w0 = w0; r.w1 = w1;
-    r.div = divisor ? (double)divisor : cip ? (double)pool : (double)((h1 - h0) * (w1 - w0));
-    return r;
-}
-
-#define AVGPOOL_KERNEL(T, NAME)                                                                 \
-static void NAME(const T *x, T *y, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,    \
-                 const int32_t *k, const int32_t *s, const int32_t *p, int cip, int64_t dv)    \
-{                                                                                               \
-    for (int64_t pl = 0; pl < P; pl++) {                                                        \
-        const T *xp = x + pl * H * W;                                                           \
-        T *yp = y + pl * OH * OW;                                                               \
-        for (int64_t oh = 0; oh < OH; oh++)                                                     \
-            for (int64_t ow = 0; ow < OW; ow++) {                                               \
-                win w = avg_window(oh, ow, H, W, k, s, p, cip, dv);                             \
-                T sum = 0;                                                                      \
-                for (int64_t h = w.h0; h < w.h1; h++)                                           \
-                    for (int64_t c = w.w0; c < w.w1; c++) sum += xp[h * W + c];                 \
-                yp[oh * OW + ow] = sum / (T)w.div;                                              \
-            }                                                                                   \
-    }                                                                                           \
-}
-AVGPOOL_KERNEL(float, avgpool_f32)
-AVGPOOL_KERNEL(double, avgpool_f64)
-
-#define AVGPOOL_BW(T, NAME)                                                                     \
-static void NAME(const T *g, T *r, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,    \
-                 const int32_t *k, const int32_t *s, const int32_t *p, int cip, int64_t dv)    \
-{                                                                                               \
-    for (int64_t i = 0; i < P * H * W; i++) r[i] = 0;                                           \
-    for (int64_t pl = 0; pl < P; pl++) {                                                        \
-        const T *gp = g + pl * OH * OW;                                                         \
-        T *rp = r + pl * H * W;                                                                 \
-        for (int64_t oh = 0; oh < OH; oh++)                                                     \
-            for (int64_t ow = 0; ow < OW; ow++) {                                               \
-                win w = avg_window(oh, ow, H, W, k, s, p, cip, dv);                             \
-                T v = gp[oh * OW + ow] / (T)w.div;                                              \
-                for (int64_t h = w.h0; h < w.h1; h++)                                           \
-                    for (int64_t c = w.w0; c < w.w1; c++) rp[h * W + c] += v;                   \
-            }                                                                                   \
-    }                                                                                           \
-}
-AVGPOOL_BW(float, avgpool_bw_f32)
-AVGPOOL_BW(double, avgpool_bw_f64)
 
 dm_tensor *dm_avg_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
                          const int64_t padding[2], int ceil_mode, int count_include_pad,
@@ -355,12 +184,8 @@ dm_tensor *dm_avg_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(nd, oshape, x->dtype);
     if (!out) { dm_tensor_release(c); return NULL; }
-    if (x->dtype == DM_FLOAT64)
-        avgpool_f64(dm__ptr(c), dm__ptr(out), P, H, W, OH, OW, k, s, p, count_include_pad,
-                    divisor_override);
-    else
-        avgpool_f32(dm__ptr(c), dm__ptr(out), P, H, W, OH, OW, k, s, p, count_include_pad,
-                    divisor_override);
+    DEV->avg_pool2d(x->dtype, dm__ptr(c), dm__ptr(out), P, H, W, OH, OW, k, s, p,
+                    count_include_pad, divisor_override);
     dm_tensor_release(c);
     if (dm__needs_grad(1, &x)) {
         dm_node *n = dm__record(DM_OP_AVG_POOL2D, count_include_pad ? 1 : 0, out, 1, &x);
@@ -388,11 +213,7 @@ int dm__bw_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
     int64_t OH = gc->shape[nd - 2], OW = gc->shape[nd - 1];
     int64_t P = H * W > 0 ? dm__numel(r) / (H * W) : 0;
     const int32_t *k = n->par.pool.k, *s = n->par.pool.s, *p = n->par.pool.p;
-    if (g->dtype == DM_FLOAT64)
-        avgpool_bw_f64(dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW, k, s, p, n->sub,
-                       n->par.pool.divisor);
-    else
-        avgpool_bw_f32(dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW, k, s, p, n->sub,
+    DEV->avg_pool2d_bw(g->dtype, dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW, k, s, p, n->sub,
                        n->par.pool.divisor);
     dm_tensor_release(gc);
     gin[0] = r;
@@ -434,43 +255,6 @@ static int adaptive_geometry(const char *fn, const dm_tensor *x, const int64_t *
     return 0;
 }
 
-static int64_t astart(int64_t o, int64_t O, int64_t I) { return (o * I) / O; }
-static int64_t aend(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
-
-#define ADAPTIVE_KERNEL(T, NAME)                                                                \
-static void NAME(const T *x, T *y, int64_t *ix, int64_t P, int64_t H, int64_t W, int64_t OH,   \
-                 int64_t OW)                                                                    \
-{                                                                                               \
-    for (int64_t pl = 0; pl < P; pl++) {                                                        \
-        const T *xp = x + pl * H * W;                                                           \
-        for (int64_t oh = 0; oh < OH; oh++) {                                                   \
-            int64_t h0 = astart(oh, OH, H), h1 = aend(oh, OH, H);                               \
-            for (int64_t ow = 0; ow < OW; ow++) {                                               \
-                int64_t w0 = astart(ow, OW, W), w1 = aend(ow, OW, W);                           \
-                int64_t o = pl * OH * OW + oh * OW + ow;                                        \
-                if (ix) {                                                                       \
-                    T mv = -INFINITY;                                                           \
-                    int64_t mi = h0 * W + w0;                                                   \
-                    for (int64_t h = h0; h < h1; h++)                                           \
-                        for (int64_t w = w0; w < w1; w++) {                                     \
-                            T v = xp[h * W + w];                                                \
-                            if (v > mv || isnan(v)) { mv = v; mi = h * W + w; }                 \
-                        }                                                                       \
-                    y[o] = mv;                                                                  \
-                    ix[o] = mi;                                                                 \
-                } else {                                                                        \
-                    T sum = 0;                                                                  \
-                    for (int64_t h = h0; h < h1; h++)                                           \
-                        for (int64_t w = w0; w < w1; w++) sum += xp[h * W + w];                 \
-                    y[o] = sum / (T)((h1 - h0) * (w1 - w0));                                    \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
-    }                                                                                           \
-}
-ADAPTIVE_KERNEL(float, adaptive_f32)
-ADAPTIVE_KERNEL(double, adaptive_f64)
-
 static dm_tensor *adaptive(const char *fn, const dm_tensor *x, const int64_t out[2],
                            dm_tensor **indices)
 {
@@ -489,8 +273,7 @@ static dm_tensor *adaptive(const char *fn, const dm_tensor *x, const int64_t out
         return NULL;
     }
     int64_t *ip = is_max ? dm__ptr(ix) : NULL;
-    if (x->dtype == DM_FLOAT64) adaptive_f64(dm__ptr(c), dm__ptr(y), ip, P, H, W, out[0], out[1]);
-    else adaptive_f32(dm__ptr(c), dm__ptr(y), ip, P, H, W, out[0], out[1]);
+    DEV->adaptive_pool2d(x->dtype, dm__ptr(c), dm__ptr(y), ip, P, H, W, out[0], out[1]);
     dm_tensor_release(c);
     if (dm__needs_grad(1, &x)) {
         dm_node *n = dm__record(is_max ? DM_OP_ADAPTIVE_MAX_POOL2D : DM_OP_ADAPTIVE_AVG_POOL2D,
@@ -518,24 +301,6 @@ dm_tensor *dm_adaptive_max_pool2d(const dm_tensor *x, const int64_t out[2], dm_t
     return y;
 }
 
-#define ADAPTIVE_BW(T, NAME)                                                                    \
-static void NAME(const T *g, T *r, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW)    \
-{                                                                                               \
-    for (int64_t i = 0; i < P * H * W; i++) r[i] = 0;                                           \
-    for (int64_t pl = 0; pl < P; pl++)                                                          \
-        for (int64_t oh = 0; oh < OH; oh++) {                                                   \
-            int64_t h0 = astart(oh, OH, H), h1 = aend(oh, OH, H);                               \
-            for (int64_t ow = 0; ow < OW; ow++) {                                               \
-                int64_t w0 = astart(ow, OW, W), w1 = aend(ow, OW, W);                           \
-                T v = g[pl * OH * OW + oh * OW + ow] / (T)((h1 - h0) * (w1 - w0));              \
-                for (int64_t h = h0; h < h1; h++)                                               \
-                    for (int64_t w = w0; w < w1; w++) r[pl * H * W + h * W + w] += v;           \
-            }                                                                                   \
-        }                                                                                       \
-}
-ADAPTIVE_BW(float, adaptive_bw_f32)
-ADAPTIVE_BW(double, adaptive_bw_f64)
-
 int dm__bw_adaptive_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g,
                                dm_tensor **gin)
 {
@@ -547,8 +312,7 @@ int dm__bw_adaptive_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const 
     if (!r) { dm_tensor_release(gc); return -1; }
     int64_t H = n->in_shape[nd - 2], W = n->in_shape[nd - 1];
     int64_t OH = gc->shape[nd - 2], OW = gc->shape[nd - 1], P = dm__numel(r) / (H * W);
-    if (g->dtype == DM_FLOAT64) adaptive_bw_f64(dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW);
-    else adaptive_bw_f32(dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW);
+    DEV->adaptive_avg_pool2d_bw(g->dtype, dm__ptr(gc), dm__ptr(r), P, H, W, OH, OW);
     dm_tensor_release(gc);
     gin[0] = r;
     return 0;
@@ -601,17 +365,7 @@ dm_tensor *dm_max_unpool2d(const dm_tensor *x, const dm_tensor *indices, const i
             dm_tensor_release(c); dm_tensor_release(ic); dm_tensor_release(y);
             return NULL;
         }
-    if (x->dtype == DM_FLOAT64) {
-        const double *s = dm__ptr(c); double *o = dm__ptr(y);
-        for (int64_t i = 0; i < P * OHW; i++) o[i] = 0;
-        for (int64_t pl = 0; pl < P; pl++)
-            for (int64_t i = 0; i < HW; i++) o[pl * OHW + ip[pl * HW + i]] = s[pl * HW + i];
-    } else {
-        const float *s = dm__ptr(c); float *o = dm__ptr(y);
-        for (int64_t i = 0; i < P * OHW; i++) o[i] = 0;
-        for (int64_t pl = 0; pl < P; pl++)
-            for (int64_t i = 0; i < HW; i++) o[pl * OHW + ip[pl * HW + i]] = s[pl * HW + i];
-    }
+    DEV->max_unpool2d(x->dtype, dm__ptr(c), ip, dm__ptr(y), P, HW, OHW);
     dm_tensor_release(c);
     if (dm__needs_grad(1, &x)) {
         dm_node *n = dm__record(DM_OP_MAX_UNPOOL2D, 0, y, 1, &x);
@@ -636,16 +390,8 @@ int dm__bw_max_unpool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tens
     if (!r) { dm_tensor_release(gc); return -1; }
     int64_t HW = n->in_shape[nd - 2] * n->in_shape[nd - 1];
     int64_t OHW = gc->shape[nd - 2] * gc->shape[nd - 1], P = dm__numel(r) / HW;
-    const int64_t *ip = dm__ptr(n->saved[0]);
-    if (g->dtype == DM_FLOAT64) {
-        const double *s = dm__ptr(gc); double *o = dm__ptr(r);
-        for (int64_t pl = 0; pl < P; pl++)
-            for (int64_t i = 0; i < HW; i++) o[pl * HW + i] = s[pl * OHW + ip[pl * HW + i]];
-    } else {
-        const float *s = dm__ptr(gc); float *o = dm__ptr(r);
-        for (int64_t pl = 0; pl < P; pl++)
-            for (int64_t i = 0; i < HW; i++) o[pl * HW + i] = s[pl * OHW + ip[pl * HW + i]];
-    }
+    DEV->max_unpool2d_bw(g->dtype, dm__ptr(gc), dm__ptr(n->saved[0]), dm__ptr(r), P, HW,
+                         OHW);
     dm_tensor_release(gc);
     gin[0] = r;
     return 0;

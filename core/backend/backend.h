@@ -10,10 +10,12 @@
  *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
  *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
- *          (join.c), dropout and batch norm (nn.c, nn_gen.h)
+ *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
+ *          pools (pad.c, upsample.c, pool.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c), compared with the cpu device op
- *          by op in tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
+ *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c),
+ *          compared with the cpu device op by op in tests/c/test_backend_ops.c and
+ *          tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
@@ -23,8 +25,8 @@
  * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
- * backward.  Everything else (losses, layer and group norm, the vision ops' own loops)
- * runs one implementation on both devices, correct because both hold host memory
+ * backward, and pad, interpolate and the pools, forward and backward.  Everything else
+ * (losses, layer and group norm, conv's im2col and col2im) runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
  * (core/README.md). */
@@ -222,6 +224,45 @@ typedef void (*dm_bn_bw_fn)(dm_dtype dt, const void *x, const void *g, const voi
                             const dm_tensor *weight, double *s1, double *s2, void *gx,
                             void *gw, void *gb);
 
+/* ---- vision ops: pad, interpolate, pools (pad.c, upsample.c, pool.c) ----------------
+ * All of dt (float32, float64), contiguous.  pad: o [oshape] from x [ishape] (nd dims; lo the
+ * left pad per dim, negative crops), mode DM_PAD_*, value the constant fill; pad_bw: r
+ * [ishape] (written whole) = the scatter-add of g [oshape] into the source positions.
+ * 0, or -1 and a message (out of memory). */
+typedef int (*dm_pad_fn)(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
+                         const int32_t *lo, int mode, double value, const void *x, void *o);
+typedef int (*dm_pad_bw_fn)(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
+                            const int32_t *lo, int mode, const void *g, void *r);
+/* interpolate over the last nsp (1, 2) dims of [N x C x ...]: mode DM_UPSAMPLE_*, sc the
+   scale factors (0: none) per spatial dim; forward src x [ishape] -> dst [oshape]; backward
+   src g [oshape] -> dst r [ishape] (written whole).  0, or -1 and a message */
+typedef int (*dm_upsample_fn)(dm_dtype dt, int nsp, int mode, int align, const double *sc,
+                              const int64_t *ishape, const int64_t *oshape, const void *src,
+                              void *dst);
+/* pools over P planes of H x W -> OH x OW.  max: y and ix (0-based flat index within the
+   plane of each window's first maximum, a NaN wins); k, s, p, d kernel, stride, padding,
+   dilation (rows, cols); ceil the ceil_mode the output size was computed with */
+typedef void (*dm_maxpool_fn)(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
+                              int64_t H, int64_t W, int64_t OH, int64_t OW, const int64_t *k,
+                              const int64_t *s, const int64_t *p, const int64_t *d, int ceil);
+/* avg_pool2d (x -> y) and its backward (src g [P x OH x OW] -> dst r [P x H x W], written
+   whole): cip count_include_pad, divisor the override (0: none) */
+typedef void (*dm_avgpool_fn)(dm_dtype dt, const void *src, void *dst, int64_t P, int64_t H,
+                              int64_t W, int64_t OH, int64_t OW, const int32_t *k,
+                              const int32_t *s, const int32_t *p, int cip, int64_t divisor);
+/* adaptive pools, windows [floor(o I / O), ceil((o + 1) I / O)): max with ix (as max
+   pool's), avg with ix NULL; adaptive avg's backward g [P x OH x OW] -> r [P x H x W] */
+typedef void (*dm_adaptive_fn)(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
+                               int64_t H, int64_t W, int64_t OH, int64_t OW);
+typedef void (*dm_adaptive_bw_fn)(dm_dtype dt, const void *g, void *r, int64_t P, int64_t H,
+                                  int64_t W, int64_t OH, int64_t OW);
+/* the index moves, ix [P x HW] or [P x OHW] 0-based within a plane (checked by the caller):
+   max_pool2d_bw: dst [P x HW] = 0, dst[ix] += src [P x OHW] (ix [P x OHW]);
+   max_unpool2d: dst [P x OHW] = 0, dst[ix] = src [P x HW] (ix [P x HW]);
+   max_unpool2d_bw: dst [P x HW] = src [P x OHW] at ix [P x HW] */
+typedef void (*dm_index_move_fn)(dm_dtype dt, const void *src, const int64_t *ix, void *dst,
+                                 int64_t P, int64_t HW, int64_t OHW);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -260,6 +301,19 @@ typedef struct dm_kernels {
     dm_dropout_bw_fn dropout_bw;
     dm_bn_fn batch_norm;
     dm_bn_bw_fn batch_norm_bw;
+    /* ---- vision ops (pad.c, upsample.c, pool.c) ---- */
+    dm_pad_fn pad;
+    dm_pad_bw_fn pad_bw;
+    dm_upsample_fn upsample;
+    dm_upsample_fn upsample_bw;
+    dm_maxpool_fn max_pool2d;
+    dm_index_move_fn max_pool2d_bw;
+    dm_avgpool_fn avg_pool2d;
+    dm_avgpool_fn avg_pool2d_bw;
+    dm_adaptive_fn adaptive_pool2d;
+    dm_adaptive_bw_fn adaptive_avg_pool2d_bw;
+    dm_index_move_fn max_unpool2d;
+    dm_index_move_fn max_unpool2d_bw;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

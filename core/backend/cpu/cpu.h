@@ -62,4 +62,33 @@ void dm__cpu_batch_norm_bw(dm_dtype dt, const void *x, const void *g, const void
                            const dm_tensor *weight, double *s1, double *s2, void *gx, void *gw,
                            void *gb);
 
+/* vision ops: pad.c, upsample.c, pool.c */
+int dm__cpu_pad(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
+                const int32_t *lo, int mode, double value, const void *x, void *o);
+int dm__cpu_pad_bw(dm_dtype dt, int nd, const int64_t *ishape, const int64_t *oshape,
+                   const int32_t *lo, int mode, const void *g, void *r);
+int dm__cpu_upsample(dm_dtype dt, int nsp, int mode, int align, const double *sc,
+                     const int64_t *ishape, const int64_t *oshape, const void *x, void *y);
+int dm__cpu_upsample_bw(dm_dtype dt, int nsp, int mode, int align, const double *sc,
+                        const int64_t *ishape, const int64_t *oshape, const void *g, void *r);
+void dm__cpu_max_pool2d(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
+                        int64_t H, int64_t W, int64_t OH, int64_t OW, const int64_t *k,
+                        const int64_t *s, const int64_t *p, const int64_t *d, int ceil_mode);
+void dm__cpu_max_pool2d_bw(dm_dtype dt, const void *g, const int64_t *ix, void *r, int64_t P,
+                           int64_t HW, int64_t OHW);
+void dm__cpu_avg_pool2d(dm_dtype dt, const void *x, void *y, int64_t P, int64_t H, int64_t W,
+                        int64_t OH, int64_t OW, const int32_t *k, const int32_t *s,
+                        const int32_t *p, int cip, int64_t divisor);
+void dm__cpu_avg_pool2d_bw(dm_dtype dt, const void *g, void *r, int64_t P, int64_t H,
+                           int64_t W, int64_t OH, int64_t OW, const int32_t *k,
+                           const int32_t *s, const int32_t *p, int cip, int64_t divisor);
+void dm__cpu_adaptive_pool2d(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
+                             int64_t H, int64_t W, int64_t OH, int64_t OW);
+void dm__cpu_adaptive_avg_pool2d_bw(dm_dtype dt, const void *g, void *r, int64_t P, int64_t H,
+                                    int64_t W, int64_t OH, int64_t OW);
+void dm__cpu_max_unpool2d(dm_dtype dt, const void *x, const int64_t *ip, void *y, int64_t P,
+                          int64_t HW, int64_t OHW);
+void dm__cpu_max_unpool2d_bw(dm_dtype dt, const void *g, const int64_t *ip, void *r,
+                             int64_t P, int64_t HW, int64_t OHW);
+
 #endif

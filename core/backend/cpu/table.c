@@ -45,4 +45,17 @@ const dm_kernels dm__cpu_kernels = {
     .dropout_bw = dm__cpu_dropout_bw,
     .batch_norm = dm__cpu_batch_norm,
     .batch_norm_bw = dm__cpu_batch_norm_bw,
+    /* ---- vision ops (pad.c, upsample.c, pool.c) ---- */
+    .pad = dm__cpu_pad,
+    .pad_bw = dm__cpu_pad_bw,
+    .upsample = dm__cpu_upsample,
+    .upsample_bw = dm__cpu_upsample_bw,
+    .max_pool2d = dm__cpu_max_pool2d,
+    .max_pool2d_bw = dm__cpu_max_pool2d_bw,
+    .avg_pool2d = dm__cpu_avg_pool2d,
+    .avg_pool2d_bw = dm__cpu_avg_pool2d_bw,
+    .adaptive_pool2d = dm__cpu_adaptive_pool2d,
+    .adaptive_avg_pool2d_bw = dm__cpu_adaptive_avg_pool2d_bw,
+    .max_unpool2d = dm__cpu_max_unpool2d,
+    .max_unpool2d_bw = dm__cpu_max_unpool2d_bw,
 };

@@ -42,4 +42,17 @@ const dm_kernels dm__ref_kernels = {
     .dropout_bw = dm__ref_dropout_bw,
     .batch_norm = dm__ref_batch_norm,
     .batch_norm_bw = dm__ref_batch_norm_bw,
+    /* ---- vision ops (pad.c, upsample.c, pool.c) ---- */
+    .pad = dm__ref_pad,
+    .pad_bw = dm__ref_pad_bw,
+    .upsample = dm__ref_upsample,
+    .upsample_bw = dm__ref_upsample_bw,
+    .max_pool2d = dm__ref_max_pool2d,
+    .max_pool2d_bw = dm__ref_max_pool2d_bw,
+    .avg_pool2d = dm__ref_avg_pool2d,
+    .avg_pool2d_bw = dm__ref_avg_pool2d_bw,
+    .adaptive_pool2d = dm__ref_adaptive_pool2d,
+    .adaptive_avg_pool2d_bw = dm__ref_adaptive_avg_pool2d_bw,
+    .max_unpool2d = dm__ref_max_unpool2d,
+    .max_unpool2d_bw = dm__ref_max_unpool2d_bw,
 };
