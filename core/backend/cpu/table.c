@@ -45,4 +45,11 @@ const dm_kernels dm__cpu_kernels = {
     .dropout_bw = dm__cpu_dropout_bw,
     .batch_norm = dm__cpu_batch_norm,
     .batch_norm_bw = dm__cpu_batch_norm_bw,
+    .loss = dm__cpu_loss,              /* loss.c */
+    .loss_bw = dm__cpu_loss_bw,
+    .nll = dm__cpu_nll,
+    .nll_bw = dm__cpu_nll_bw,
+    .ce_log_softmax = dm__cpu_ce_log_softmax,
+    .cross_entropy = dm__cpu_cross_entropy,
+    .cross_entropy_bw = dm__cpu_cross_entropy_bw,
 };

@@ -42,4 +42,11 @@ const dm_kernels dm__ref_kernels = {
     .dropout_bw = dm__ref_dropout_bw,
     .batch_norm = dm__ref_batch_norm,
     .batch_norm_bw = dm__ref_batch_norm_bw,
+    .loss = dm__ref_loss,              /* loss.c */
+    .loss_bw = dm__ref_loss_bw,
+    .nll = dm__ref_nll,
+    .nll_bw = dm__ref_nll_bw,
+    .ce_log_softmax = dm__ref_ce_log_softmax,
+    .cross_entropy = dm__ref_cross_entropy,
+    .cross_entropy_bw = dm__ref_cross_entropy_bw,
 };
