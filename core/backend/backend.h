@@ -10,7 +10,8 @@
  *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
  *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
- *          (join.c), dropout and batch norm (nn.c, nn_gen.h), the losses (loss.c, loss_gen.h)
+ *          (join.c), dropout and batch norm (nn.c, nn_gen.h), the losses (loss.c, loss_gen.h),
+ *          the caching allocator (alloc.c; cpu:ref's too)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, loss.c), compared with the cpu device op
  *          by op in tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
@@ -23,7 +24,8 @@
  * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
- * backward, the losses forward and backward.  Everything else (layer and group norm, the vision ops' own loops)
+ * backward, the losses forward and backward, and the device's memory (the caching
+ * allocator).  Everything else (layer and group norm, the vision ops' own loops)
  * runs one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
@@ -267,6 +269,16 @@ typedef void (*dm_ce_fn)(dm_dtype dt, const void *lp, const dm_class_loss *L, in
 typedef void (*dm_ce_bw_fn)(dm_dtype dt, const void *lp, const dm_class_loss *L,
                             const void *go, double g0, double *a, void *dx, void *dtg);
 
+/* ---- memory (mem.c) ----------------------------------------------------------------------- */
+
+/* The device's allocator: alloc gives a block of at least bytes (its size, as free wants it
+ * back, in *size; NULL when out of memory, no message set) and free takes one back; dbytes
+ * and dtensors are what the block adds to (removes from) the live counters, dm_live_bytes
+ * and dm_live_tensors.  Blocks hold a tensor block (mem.c: tensor, storage header, data),
+ * so they are host-addressable on the devices that exist today. */
+typedef void *(*dm_alloc_fn)(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
+typedef void (*dm_free_fn)(void *p, size_t size, int64_t dbytes, int dtensors);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -312,6 +324,8 @@ typedef struct dm_kernels {
     dm_ce_log_softmax_fn ce_log_softmax;
     dm_ce_fn cross_entropy;
     dm_ce_bw_fn cross_entropy_bw;
+    dm_alloc_fn alloc;                /* the device's memory (mem.c) */
+    dm_free_fn free;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

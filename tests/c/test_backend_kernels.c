@@ -443,6 +443,9 @@ static void test_table(void)
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
+    /* the allocator: one, shared (both devices hold host memory) */
+    CHECK(c->alloc && c->free && r->alloc == c->alloc && r->free == c->free,
+          "alloc and free: cpu's caching allocator in both tables");
 }
 
 /* an update whose tensors sit on two devices is refused, naming the function */

@@ -76,4 +76,7 @@ void dm__cpu_cross_entropy(dm_dtype dt, const void *lp, const dm_class_loss *L, 
 void dm__cpu_cross_entropy_bw(dm_dtype dt, const void *lp, const dm_class_loss *L,
                                const void *go, double g0, double *a, void *dx, void *dtg);
 
+void *dm__cpu_alloc(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
+void dm__cpu_free(void *p, size_t size, int64_t dbytes, int dtensors);
+
 #endif

@@ -52,4 +52,6 @@ const dm_kernels dm__cpu_kernels = {
     .ce_log_softmax = dm__cpu_ce_log_softmax,
     .cross_entropy = dm__cpu_cross_entropy,
     .cross_entropy_bw = dm__cpu_cross_entropy_bw,
+    .alloc = dm__cpu_alloc,            /* cpu/alloc.c */
+    .free = dm__cpu_free,
 };

@@ -1,6 +1,7 @@
 /* ref/table.c -- the cpu:ref device's kernel table (backend.h): the naive loops */
 #include "internal.h"
 #include "ref.h"
+#include "cpu/cpu.h"    /* the allocator, shared */
 
 const dm_kernels dm__ref_kernels = {
     .name = "cpu:ref",
@@ -49,4 +50,6 @@ const dm_kernels dm__ref_kernels = {
     .ce_log_softmax = dm__ref_ce_log_softmax,
     .cross_entropy = dm__ref_cross_entropy,
     .cross_entropy_bw = dm__ref_cross_entropy_bw,
+    .alloc = dm__cpu_alloc,            /* cpu/alloc.c: both hold host memory */
+    .free = dm__cpu_free,
 };
