@@ -12,7 +12,8 @@
  * its results (tensors, updated state, the generator's next draw) are collected as doubles
  * and compared.  The updates, fills, copies and dropout are the same arithmetic on both
  * devices and must agree exactly; batch norm and the losses sum in another order on each, and
- * the losses' float32 exp is cpu's own (relative 1e-6 in float32, 1e-12 in float64).  Inputs are transposed views where the entry takes strides. */
+ * the losses' float32 exp is cpu's own (relative 1e-6 in float32, 1e-12 in float64).
+ * Inputs are transposed views where the entry takes strides. */
 #include "testutil.h"
 #include "../../core/internal.h"
 #include "../../core/backend/backend.h"
