@@ -16,15 +16,9 @@
  */
 #include "internal.h"
 #include "walk.h"
-/* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
- * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
- * unswitches loops on invariant flags.  No fast-math: results are the same as at -O2. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3", "no-trapping-math")   /* see backend/cpu/vmath.h */
-#endif
-#include "cpu/vmath.h"    /* after the pragma (see there) */
+#include "backend.h"
 
-#define BCE_EPSILON 1e-12     /* PyTorch's clamp of x (1 - x) in the BCE gradient */
+#define DEV (dm__kernels(dm__cur_device))
 
 static const char *loss_name[DM_LOSS_COUNT] = {
     [DM_LOSS_BCE] = "binary_cross_entropy",
@@ -107,118 +101,15 @@ static int check_bcast_to(const char *fn, const char *what, const dm_tensor *t, 
 }
 
 /* ====================================================================================
- * Elementwise losses: bce, bce with logits, mse, l1, smooth l1, huber
- * ==================================================================================== */
-
-/* max(log(v), -100) as PyTorch's binary_cross_entropy */
-static inline double clamped_log(double v)
-{
-    double l = log(v);
-    return l < -100 ? -100 : l;
-}
-
-/* loss of one element; w, pw are 1 when absent */
-static inline double elem_loss(dm_loss_kind k, double x, double t, double w, double pw,
-                               double par)
-{
-    double d, z;
-    switch (k) {
-    case DM_LOSS_BCE:
-        return w * ((t - 1) * clamped_log(1 - x) - t * clamped_log(x));
-    case DM_LOSS_BCE_LOGITS: {
-        /* (1 - t) x + (1 + (pw - 1) t) (log(exp(-m) + exp(-x - m)) + m), m = max(-x, 0) */
-        double m = -x > 0 ? -x : 0;
-        double lw = (pw - 1) * t + 1;
-        return w * ((1 - t) * x + lw * (log(exp(-m) + exp(-x - m)) + m));
-    }
-    case DM_LOSS_MSE:
-        d = x - t;
-        return d * d;
-    case DM_LOSS_L1:
-        return fabs(x - t);
-    case DM_LOSS_SMOOTH_L1:         /* par = beta > 0 */
-        z = fabs(x - t);
-        return z < par ? 0.5 * z * z / par : z - 0.5 * par;
-    case DM_LOSS_HUBER:             /* par = delta > 0 */
-        z = fabs(x - t);
-        return z < par ? 0.5 * z * z : par * (z - 0.5 * par);
-    default:
-        return 0;
-    }
-}
-
-/* d loss / d x of one element, times g (which already holds the mean's 1/n) */
-static inline double elem_dx(dm_loss_kind k, double x, double t, double w, double pw,
-                             double par, double g)
-{
-    double d;
-    switch (k) {
-    case DM_LOSS_BCE: {
-        double den = (1 - x) * x;
-        if (den < BCE_EPSILON) den = BCE_EPSILON;
-        return g * (x - t) / den * w;
-    }
-    case DM_LOSS_BCE_LOGITS: {
-        double s = 1 / (1 + exp(-x));
-        double pt = pw * t;
-        return ((pt + 1 - t) * s - pt) * g * w;
-    }
-    case DM_LOSS_MSE:
-        return 2 * (x - t) * g;
-    case DM_LOSS_L1:
-        d = x - t;
-        return d > 0 ? g : d < 0 ? -g : 0;
-    case DM_LOSS_SMOOTH_L1:
-        d = x - t;
-        return d <= -par ? -g : d >= par ? g : d * g / par;
-    case DM_LOSS_HUBER:
-        d = x - t;
-        return d <= -par ? -g * par : d >= par ? g * par : d * g;
-    default:
-        return 0;
-    }
-}
-
-/* d loss / d t of one element, times g */
-static inline double elem_dt(dm_loss_kind k, double x, double t, double w, double pw,
-                             double par, double g)
-{
-    switch (k) {
-    case DM_LOSS_BCE:               /* PyTorch's binary_cross_entropy_target_backward */
-        return g * w * (clamped_log(1 - x) - clamped_log(x));
-    case DM_LOSS_BCE_LOGITS: {      /* -x + (pw - 1) softplus(-x) */
-        double sp = (-x > 0 ? -x : 0) + log1p(exp(-fabs(x)));
-        return g * w * (-x + (pw - 1) * sp);
-    }
-    default:                        /* the rest depend on x - t only */
-        return -elem_dx(k, x, t, w, pw, par, g);
-    }
-}
-
-/* The loops below are instantiated once per kind (K a constant), so that elem_* inline
- * into straight-line code with no switch per element. */
-#define FOR_EACH_KIND(k, LOOP) do { switch (k) { \
-    case DM_LOSS_BCE: LOOP(DM_LOSS_BCE); break; \
-    case DM_LOSS_BCE_LOGITS: LOOP(DM_LOSS_BCE_LOGITS); break; \
-    case DM_LOSS_MSE: LOOP(DM_LOSS_MSE); break; \
-    case DM_LOSS_L1: LOOP(DM_LOSS_L1); break; \
-    case DM_LOSS_SMOOTH_L1: LOOP(DM_LOSS_SMOOTH_L1); break; \
-    case DM_LOSS_HUBER: LOOP(DM_LOSS_HUBER); break; \
-    default: break; } } while (0)
-
-/* ====================================================================================
  * Class losses: nll, cross entropy.  input [N x C] (or [C], N = 1), rows read with the
  * input's own strides; [N x C x d1 x ...] goes through kdim_loss below.
  * ==================================================================================== */
 
-typedef struct {
-    int64_t N, C;
-    int64_t sn, sc;       /* input strides of the batch and class dims */
-} classgeom;
-
-static int class_geom(const char *fn, const dm_tensor *input, classgeom *G)
+/* the rows' geometry (N, C, sn, sc) into G, everything else cleared */
+static int class_geom(const char *fn, const dm_tensor *input, dm_class_loss *G)
 {
     char b[DM_SHAPE_BUF];
+    memset(G, 0, sizeof *G);
     if (input->ndim == 2) {
         G->N = input->shape[0]; G->C = input->shape[1];
         G->sn = input->stride[0]; G->sc = input->stride[1];
@@ -234,7 +125,7 @@ static int class_geom(const char *fn, const dm_tensor *input, classgeom *G)
 }
 
 static int check_class_target(const char *fn, const dm_tensor *input, const dm_tensor *target,
-                              const classgeom *G)
+                              const dm_class_loss *G)
 {
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     int ok = input->ndim == 2 ? target->ndim == 1 && target->shape[0] == G->N
@@ -276,6 +167,28 @@ static int64_t class_of(const char *fn, const dm_tensor *target, int64_t i, int6
     return v;
 }
 
+/* the class of every row of target into cls (class_of: -1 ignored), G->cls pointed at it;
+   cls is buf when the N rows fit in nbuf, else malloc'ed (free it when it is not buf) */
+static int64_t *resolve_classes(const char *fn, const dm_tensor *target, dm_class_loss *G,
+                                int64_t ignore_index, int64_t *buf, int64_t nbuf)
+{
+    int64_t *cls = G->N <= nbuf ? buf : malloc((size_t)G->N * sizeof *cls);
+    if (!cls) {
+        dm_seterr("%s: out of memory", fn);
+        return NULL;
+    }
+    for (int64_t i = 0; i < G->N; i++) {
+        if ((cls[i] = class_of(fn, target, i, G->C, ignore_index)) == -2) {
+            if (cls != buf) free(cls);
+            return NULL;
+        }
+    }
+    G->cls = cls;
+    return cls;
+}
+
+#define NBUF 256    /* rows whose classes fit on the stack */
+
 /* class targets are int64 (uint8 accepted, as PyTorch); floats are refused with advice */
 static int check_class_dtype(const char *fn, const dm_tensor *target, int probs_ok)
 {
@@ -285,15 +198,6 @@ static int check_class_dtype(const char *fn, const dm_tensor *target, int probs_
               dm_dtype_name(target->dtype));
     return -1;
 }
-
-#define T float
-#define S f
-#define TEXP dm_vexpf      /* inline, vectorisable; float64 stays on libm */
-#include "loss_gen.h"
-#define T double
-#define S d
-#define TEXP exp
-#include "loss_gen.h"
 
 /* ---- elementwise losses: drivers ----------------------------------------------------- */
 
@@ -368,11 +272,9 @@ static dm_tensor *elementwise_loss(dm_loss_kind k, const dm_tensor *input,
     if (r == DM_REDUCTION_NONE) {
         out = dm_tensor_new_dtype(nd, shape, dt);
         if (!out) goto done;
-        if (dt == DM_FLOAT32) forward_kernel_f(k, n, x, t, w, pw, par, dm__ptr(out));
-        else forward_kernel_d(k, n, x, t, w, pw, par, dm__ptr(out));
+        DEV->loss(dt, k, n, x, t, w, pw, par, dm__ptr(out));
     } else {
-        double s = dt == DM_FLOAT32 ? forward_kernel_f(k, n, x, t, w, pw, par, NULL)
-                                    : forward_kernel_d(k, n, x, t, w, pw, par, NULL);
+        double s = DEV->loss(dt, k, n, x, t, w, pw, par, NULL);
         if (r == DM_REDUCTION_MEAN) s = n ? s / (double)n : NAN;
         out = dm_tensor_full_dtype(0, NULL, s, dt);
         if (!out) goto done;
@@ -434,12 +336,8 @@ static int bw_elementwise(dm_node *nd_, const dm_tensor *gout, dm_tensor **gin)
     const void *go = r == DM_REDUCTION_NONE ? g : NULL;
     double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
     if (r == DM_REDUCTION_MEAN) g0 /= (double)n;
-    if (dt == DM_FLOAT32)
-        backward_kernel_f(k, n, x, t, w, pw, par, go, g0, gx ? dm__ptr(gx) : NULL,
-                          gt ? dm__ptr(gt) : NULL);
-    else
-        backward_kernel_d(k, n, x, t, w, pw, par, go, g0, gx ? dm__ptr(gx) : NULL,
-                          gt ? dm__ptr(gt) : NULL);
+    DEV->loss_bw(dt, k, n, x, t, w, pw, par, go, g0, gx ? dm__ptr(gx) : NULL,
+                 gt ? dm__ptr(gt) : NULL);
     if (gx && !(gx = reduce_to_input(gx, input))) goto done;
     if (gt && !(gt = reduce_to_input(gt, target))) goto done;
     gin[0] = gx;
@@ -501,9 +399,13 @@ dm_tensor *dm_huber_loss(const dm_tensor *input, const dm_tensor *target, dm_red
 
 /* ---- class losses: drivers ------------------------------------------------------------ */
 
-/* weight (of the input's dtype after the drivers' conversion) as base and stride */
-#define WBASE(weight, T) ((weight) ? (const T *)(weight)->storage->data + (weight)->offset : NULL)
-#define WSTR(weight) ((weight) ? (weight)->stride[0] : 0)
+/* weight (of the input's dtype after the drivers' conversion) as base and stride in G */
+static void set_weight(dm_class_loss *G, const dm_tensor *weight)
+{
+    G->wb = weight ? (const char *)weight->storage->data +
+                     weight->offset * (int64_t)dm_dtype_size(weight->dtype) : NULL;
+    G->ws = weight ? weight->stride[0] : 0;
+}
 
 /* ---- the K-dimensional form: input [N x C x d1 x ...], target [N x d1 x ...] (class
  * indices) or the input's shape (probabilities) ------------------------------------------
@@ -579,7 +481,7 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
                        const dm_tensor *weight, dm_reduction r, int64_t ignore_index)
 {
     const char *fn = "nll_loss";
-    classgeom G;
+    dm_class_loss G;
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
     if (check_reduction(fn, r) || dm__need_float(fn, input, "input") ||
         check_class_dtype(fn, target, 0))
@@ -605,12 +507,11 @@ dm_tensor *dm_nll_loss(const dm_tensor *input, const dm_tensor *target,
                           : dm_tensor_zeros_dtype(0, NULL, dt);
     if (!out) return NULL;
     double sum = 0, tw = 0;
-    int rc = dt == DM_FLOAT32
-        ? nll_fwd_f(fn, (const float *)dm__ptr(input), &G, target, WBASE(weight, float),
-                    WSTR(weight), ignore_index, none, dm__ptr(out), &sum, &tw)
-        : nll_fwd_d(fn, (const double *)dm__ptr(input), &G, target, WBASE(weight, double),
-                    WSTR(weight), ignore_index, none, dm__ptr(out), &sum, &tw);
-    if (rc) { dm_tensor_release(out); return NULL; }
+    int64_t buf[NBUF], *cls = resolve_classes(fn, target, &G, ignore_index, buf, NBUF);
+    if (!cls) { dm_tensor_release(out); return NULL; }
+    set_weight(&G, weight);
+    DEV->nll(dt, dm__ptr(input), &G, none, dm__ptr(out), &sum, &tw);
+    if (cls != buf) free(cls);
     if (!none) {
         double v = r == DM_REDUCTION_SUM ? sum : tw != 0 ? sum / tw : NAN;
         if (dt == DM_FLOAT32) *(float *)dm__ptr(out) = (float)v;
@@ -635,7 +536,7 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     dm_reduction r = nd->par.nll.reduction;
     int64_t ignore = nd->par.nll.ignore_index;
     dm_dtype dt = input->dtype;
-    classgeom G;
+    dm_class_loss G;
     if (class_geom("nll_loss", input, &G)) return -1;
     dm_tensor *hg, *gx = dm_tensor_zeros_dtype(input->ndim, input->shape, dt);
     const void *g = gx ? dm__contig_as(gout, dt, &hg) : NULL;
@@ -643,13 +544,14 @@ static int bw_nll(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     const void *go = r == DM_REDUCTION_NONE ? g : NULL;
     double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
     if (r == DM_REDUCTION_MEAN) g0 /= nd->par.nll.total_weight;
-    int rc = dt == DM_FLOAT32
-        ? nll_bw_f(&G, target, WBASE(weight, float), WSTR(weight), ignore, go, g0,
-                   dm__ptr(gx))
-        : nll_bw_d(&G, target, WBASE(weight, double), WSTR(weight), ignore, go, g0,
-                   dm__ptr(gx));
+    int64_t buf[NBUF], *cls = resolve_classes("nll_loss", target, &G, ignore, buf, NBUF);
+    if (cls) {
+        set_weight(&G, weight);
+        DEV->nll_bw(dt, &G, go, g0, dm__ptr(gx));
+        if (cls != buf) free(cls);
+    }
     dm_tensor_release(hg);
-    if (rc) { dm_tensor_release(gx); return -1; }
+    if (!cls) { dm_tensor_release(gx); return -1; }
     gin[0] = gx;
     return 0;
 }
@@ -659,7 +561,7 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
                             double label_smoothing)
 {
     const char *fn = "cross_entropy";
-    classgeom G;
+    dm_class_loss G;
     if (dm__same_device(fn, 3, (const dm_tensor *[]){ input, target, weight }) < 0) return NULL;
     if (check_reduction(fn, r) || dm__need_float(fn, input, "input")) return NULL;
     if (!(label_smoothing >= 0 && label_smoothing <= 1)) {
@@ -692,8 +594,7 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
 
     dm_tensor *lpt = dm_tensor_new_dtype(input->ndim, input->shape, dt);
     if (!lpt) return NULL;
-    if (dt == DM_FLOAT32) log_softmax_rows_f(dm__ptr(input), &G, dm__ptr(lpt));
-    else log_softmax_rows_d(dm__ptr(input), &G, dm__ptr(lpt));
+    DEV->ce_log_softmax(dt, dm__ptr(input), &G, dm__ptr(lpt));
 
     int none = r == DM_REDUCTION_NONE;
     dm_tensor *out = none ? (prob ? dm_tensor_new_dtype(input->ndim - 1, input->shape, dt)
@@ -701,16 +602,19 @@ dm_tensor *dm_cross_entropy(const dm_tensor *input, const dm_tensor *target,
                           : dm_tensor_zeros_dtype(0, NULL, dt);
     if (!out) { dm_tensor_release(lpt); return NULL; }
     double sum = 0, div = 1;
-    int64_t tn = prob && target->ndim == 2 ? target->stride[0] : 0;
-    int64_t tc = prob ? target->stride[target->ndim - 1] : 0;
-    int rc = dt == DM_FLOAT32
-        ? ce_fwd_f(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
-                   WBASE(weight, float), WSTR(weight), ignore_index, label_smoothing, none,
-                   dm__ptr(out), &sum, &div)
-        : ce_fwd_d(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
-                   WBASE(weight, double), WSTR(weight), ignore_index, label_smoothing, none,
-                   dm__ptr(out), &sum, &div);
-    if (rc) { dm_tensor_release(out); dm_tensor_release(lpt); return NULL; }
+    int64_t buf[NBUF], *cls = NULL;
+    if (prob) {
+        G.tb = dm__ptr(target);
+        G.tn = target->ndim == 2 ? target->stride[0] : 0;
+        G.tc = target->stride[target->ndim - 1];
+    } else if (!(cls = resolve_classes(fn, target, &G, ignore_index, buf, NBUF))) {
+        dm_tensor_release(out); dm_tensor_release(lpt);
+        return NULL;
+    }
+    set_weight(&G, weight);
+    G.ls = label_smoothing;
+    DEV->cross_entropy(dt, dm__ptr(lpt), &G, none, dm__ptr(out), &sum, &div);
+    if (cls && cls != buf) free(cls);
     if (!none) {
         double v = r == DM_REDUCTION_SUM ? sum : div != 0 ? sum / div : NAN;
         if (dt == DM_FLOAT32) *(float *)dm__ptr(out) = (float)v;
@@ -745,13 +649,14 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     int want_x = input->requires_grad, want_t = prob && target->requires_grad;
     if (!want_x && !want_t) return 0;
     dm_dtype dt = input->dtype;
-    classgeom G;
+    dm_class_loss G;
     if (class_geom("cross_entropy", input, &G)) return -1;
     dm_tensor *hg = NULL;
     const void *g = dm__contig_as(gout, dt, &hg);
     dm_tensor *gx = want_x ? dm_tensor_new_dtype(input->ndim, input->shape, dt) : NULL;
     dm_tensor *gt = want_t ? dm_tensor_new_dtype(target->ndim, target->shape, dt) : NULL;
     double *a = malloc((size_t)(G.C ? G.C : 1) * sizeof *a);
+    int64_t buf[NBUF], *cls = NULL;
     int rc = -1;
     if (!g || (want_x && !gx) || (want_t && !gt) || !a) {
         if (!a) dm_seterr("cross_entropy: out of memory");
@@ -760,16 +665,20 @@ static int bw_cross_entropy(dm_node *nd, const dm_tensor *gout, dm_tensor **gin)
     const void *go = r == DM_REDUCTION_NONE ? g : NULL;
     double g0 = dt == DM_FLOAT32 ? *(const float *)g : *(const double *)g;
     if (r == DM_REDUCTION_MEAN) g0 /= div;
-    int64_t tn = prob && target->ndim == 2 ? target->stride[0] : 0;
-    int64_t tc = prob && target->ndim ? target->stride[target->ndim - 1] : 0;
-    rc = dt == DM_FLOAT32
-        ? ce_bw_f(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
-                  WBASE(weight, float), WSTR(weight), ignore, ls, go, g0, a,
-                  gx ? dm__ptr(gx) : NULL, gt ? dm__ptr(gt) : NULL)
-        : ce_bw_d(dm__ptr(lpt), &G, prob, prob ? dm__ptr(target) : NULL, tn, tc, target,
-                  WBASE(weight, double), WSTR(weight), ignore, ls, go, g0, a,
-                  gx ? dm__ptr(gx) : NULL, gt ? dm__ptr(gt) : NULL);
+    if (prob) {
+        G.tb = dm__ptr(target);
+        G.tn = target->ndim == 2 ? target->stride[0] : 0;
+        G.tc = target->ndim ? target->stride[target->ndim - 1] : 0;
+    } else if (!(cls = resolve_classes("cross_entropy", target, &G, ignore, buf, NBUF))) {
+        goto done;
+    }
+    set_weight(&G, weight);
+    G.ls = ls;
+    DEV->cross_entropy_bw(dt, dm__ptr(lpt), &G, go, g0, a, gx ? dm__ptr(gx) : NULL,
+                          gt ? dm__ptr(gt) : NULL);
+    rc = 0;
 done:
+    if (cls && cls != buf) free(cls);
     free(a);
     dm_tensor_release(hg);
     if (rc) { dm_tensor_release(gx); dm_tensor_release(gt); return -1; }

@@ -11,10 +11,11 @@
  *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
- *          pools (pad.c, upsample.c, pool.c)
+ *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
+ *          allocator (alloc.c; cpu:ref's too)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
- *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c),
- *          compared with the cpu device op by op in tests/c/test_backend_ops.c and
+ *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
+ *          loss.c), compared with the cpu device op by op in tests/c/test_backend_ops.c and
  *          tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -25,8 +26,10 @@
  * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
- * backward, and pad, interpolate and the pools, forward and backward.  Everything else
- * (losses, layer and group norm, conv's im2col and col2im) runs one implementation on both devices, correct because both hold host memory
+ * backward, pad, interpolate and the pools forward and backward, the losses forward and
+ * backward, and the device's memory (the caching allocator).  Everything else (layer and
+ * group norm, conv's im2col and col2im, the embedding and recurrent pointwise loops) runs
+ * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
  * (core/README.md). */
@@ -262,6 +265,60 @@ typedef void (*dm_adaptive_bw_fn)(dm_dtype dt, const void *g, void *r, int64_t P
    max_unpool2d_bw: dst [P x HW] = src [P x OHW] at ix [P x HW] */
 typedef void (*dm_index_move_fn)(dm_dtype dt, const void *src, const int64_t *ix, void *dst,
                                  int64_t P, int64_t HW, int64_t OHW);
+/* ---- losses (loss.c) -------------------------------------------------------------------- */
+
+/* The elementwise losses (k a dm_loss_kind: bce, bce with logits, mse, l1, smooth l1, huber;
+ * par: beta or delta) of n elements of dt (float32, float64): x the input, t the target, w the
+ * weight and pw the pos_weight (NULL: 1), all contiguous [n] (loss.c broadcasts them first).
+ * loss: the losses into out and 0 returned, or with out NULL their sum (in double).
+ * loss_bw: the gradients into dx and dt (either NULL), the incoming gradient go[i]
+ * (contiguous) or g0 for every element when go is NULL (the mean's 1/n already in it). */
+typedef double (*dm_loss_fn)(dm_dtype dt, int k, int64_t n, const void *x, const void *t,
+                             const void *w, const void *pw, double par, void *out);
+typedef void (*dm_loss_bw_fn)(dm_dtype dt, int k, int64_t n, const void *x, const void *t,
+                              const void *w, const void *pw, double par, const void *go,
+                              double g0, void *dx, void *dt_);
+/* The class losses, nll and cross entropy, over rows: the input [N x C] read with strides
+ * sn, sc (elements; the log-probabilities of cross entropy are contiguous [N x C]); the row
+ * targets cls[i] (0-based class, -1: ignored; loss.c checks them) or, for cross entropy with
+ * probabilities (cls NULL), tb [N x C] with strides tn, tc; class weights wb (stride ws; NULL:
+ * 1) and label smoothing ls.  Every array of dt (float32, float64) but cls. */
+typedef struct {
+    int64_t N, C, sn, sc;
+    const int64_t *cls;
+    const void *tb;
+    int64_t tn, tc;
+    const void *wb;
+    int64_t ws;
+    double ls;
+} dm_class_loss;
+/* nll: the row losses into o (none) or their sum into *sum; the summed weight of the rows
+   not ignored into *tw (both accumulate).  nll_bw: d (zeroed, contiguous [N x C]) at each
+   row's class, from go[i] (none) or g0 */
+typedef void (*dm_nll_fn)(dm_dtype dt, const void *x, const dm_class_loss *L, int none,
+                          void *o, double *sum, double *tw);
+typedef void (*dm_nll_bw_fn)(dm_dtype dt, const dm_class_loss *L, const void *go, double g0,
+                             void *d);
+/* cross entropy: log_softmax of every row of x into lp; the row losses from lp into o (none)
+   or their sum into *sum, the mean's divisor into *div (N, or the summed weight of the rows
+   not ignored); its backward into dx and dtg ([N x C] each, contiguous, either NULL; dtg the
+   probability targets' gradient), a scratch of C doubles */
+typedef void (*dm_ce_log_softmax_fn)(dm_dtype dt, const void *x, const dm_class_loss *L,
+                                     void *lp);
+typedef void (*dm_ce_fn)(dm_dtype dt, const void *lp, const dm_class_loss *L, int none,
+                         void *o, double *sum, double *div);
+typedef void (*dm_ce_bw_fn)(dm_dtype dt, const void *lp, const dm_class_loss *L,
+                            const void *go, double g0, double *a, void *dx, void *dtg);
+
+/* ---- memory (mem.c) ----------------------------------------------------------------------- */
+
+/* The device's allocator: alloc gives a block of at least bytes (its size, as free wants it
+ * back, in *size; NULL when out of memory, no message set) and free takes one back; dbytes
+ * and dtensors are what the block adds to (removes from) the live counters, dm_live_bytes
+ * and dm_live_tensors.  Blocks hold a tensor block (mem.c: tensor, storage header, data),
+ * so they are host-addressable on the devices that exist today. */
+typedef void *(*dm_alloc_fn)(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
+typedef void (*dm_free_fn)(void *p, size_t size, int64_t dbytes, int dtensors);
 
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
@@ -314,6 +371,15 @@ typedef struct dm_kernels {
     dm_adaptive_bw_fn adaptive_avg_pool2d_bw;
     dm_index_move_fn max_unpool2d;
     dm_index_move_fn max_unpool2d_bw;
+    dm_loss_fn loss;                  /* losses (loss.c) */
+    dm_loss_bw_fn loss_bw;
+    dm_nll_fn nll;
+    dm_nll_bw_fn nll_bw;
+    dm_ce_log_softmax_fn ce_log_softmax;
+    dm_ce_fn cross_entropy;
+    dm_ce_bw_fn cross_entropy_bw;
+    dm_alloc_fn alloc;                /* the device's memory (mem.c) */
+    dm_free_fn free;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -1,15 +1,19 @@
 /* test_backend_kernels.c -- the kernel-table entries that the op table's cases do not
  * reach, on both devices and compared (as test_backend_ops.c does for the op table): the
  * optimizer updates (sgd, adam), the random and init fills (random, pattern, fill), the
- * join copies (slabs, index_rows, index_add) and dropout and batch norm (dropout,
- * dropout_bw, batch_norm, batch_norm_bw); core/backend/backend.h describes each.
+ * join copies (slabs, index_rows, index_add), dropout and batch norm (dropout,
+ * dropout_bw, batch_norm, batch_norm_bw) and the losses' options that the op table's one
+ * case per loss leaves out (loss, loss_bw, nll, nll_bw, ce_log_softmax, cross_entropy,
+ * cross_entropy_bw: weights, pos_weight, ignored rows, label smoothing, probability
+ * targets, every reduction, strided inputs); core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
  * core/backend/ref/) from the same inputs and, for the random ones, a generator seeded alike;
  * its results (tensors, updated state, the generator's next draw) are collected as doubles
  * and compared.  The updates, fills, copies and dropout are the same arithmetic on both
- * devices and must agree exactly; batch norm sums in another order on each (relative 1e-6 in
- * float32, 1e-12 in float64).  Inputs are transposed views where the entry takes strides. */
+ * devices and must agree exactly; batch norm and the losses sum in another order on each, and
+ * the losses' float32 exp is cpu's own (relative 1e-6 in float32, 1e-12 in float64).
+ * Inputs are transposed views where the entry takes strides. */
 #include "testutil.h"
 #include "../../core/internal.h"
 #include "../../core/backend/backend.h"
@@ -325,6 +329,101 @@ static void sc_bn(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(x0);
 }
 
+/* ---- losses ------------------------------------------------------------------------------ */
+
+/* variants 0-5: the elementwise kinds (bce, bce with logits, mse, l1, smooth l1, huber) on a
+   transposed input [3 x 4] with a class weight [4] (bce, bce with logits) and pos_weight
+   (bce with logits), the reduction none, mean, sum in turn, gradients of input and target;
+   6: nll with a weight and an ignored row, none; 7: cross entropy, class targets, weight,
+   ignored row, label smoothing 0.2, mean; 8: cross entropy with probability targets (their
+   gradient too), weight, label smoothing 0.1, sum; 9: cross entropy of a transposed input
+   (strided rows), mean; 10: of [2 x 4 x 3] (the class dim second), none */
+static void sc_loss(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *xb, *x, *tb, *t, *y = NULL;
+    xb = mk(dt, dev, 2, (int64_t[]){ 4, 3 }, -2, 2, 71);
+    dm_set_requires_grad(xb, 1);
+    x = dm_transpose(xb, 0, 1);                                       /* x [3 x 4], strided */
+    dm_tensor *w = mk(dt, dev, 1, (int64_t[]){ 4 }, 0.5f, 2, 72);
+    dm_tensor *pw = mk(dt, dev, 1, (int64_t[]){ 4 }, 0.5f, 3, 73);
+    dm_tensor *cls = NULL, *x3 = NULL;
+    dm_reduction r = (dm_reduction)(v % 3 == 0 ? DM_REDUCTION_NONE
+                                               : v % 3 == 1 ? DM_REDUCTION_MEAN : DM_REDUCTION_SUM);
+    if (v <= 5) {
+        tb = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, 0, 1, 74);
+        t = dm_tensor_retain(tb);
+        dm_set_requires_grad(tb, 1);
+    } else {
+        tb = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, 0.1f, 1, 75);         /* probabilities */
+        dm_set_requires_grad(tb, v == 8);
+        t = dm_tensor_retain(tb);
+        dm_set_device(DM_CPU);
+        dm_tensor *c = dm_tensor_new_dtype(1, (int64_t[]){ 3 }, DM_INT64);
+        memcpy(dm_data_ptr(c), (int64_t[]){ 2, 0, 3 }, 3 * sizeof(int64_t));
+        cls = dm_to_device(c, dev);
+        dm_tensor_release(c);
+        dm_set_device(dev);
+    }
+    dm_tensor *p = NULL;
+    switch (v) {
+    case 0:
+        p = dm_unary(DM_UN_SIGMOID, x);
+        y = dm_bce_loss(p, t, w, r);
+        break;
+    case 1: y = dm_bce_with_logits_loss(x, t, w, pw, r); break;
+    case 2: y = dm_mse_loss(x, t, r); break;
+    case 3: y = dm_l1_loss(x, t, r); break;
+    case 4: y = dm_smooth_l1_loss(x, t, r, 0.6); break;
+    case 5: y = dm_huber_loss(x, t, r, 0.8); break;
+    case 6:
+        p = dm_contiguous(x);
+        y = dm_nll_loss(p, cls, w, DM_REDUCTION_NONE, 0);
+        break;
+    case 7:
+        p = dm_contiguous(x);
+        y = dm_cross_entropy(p, cls, w, DM_REDUCTION_MEAN, 0, 0.2);
+        break;
+    case 8:
+        p = dm_contiguous(x);
+        y = dm_cross_entropy(p, t, w, DM_REDUCTION_SUM, -100, 0.1);
+        break;
+    case 9: y = dm_cross_entropy(x, cls, NULL, DM_REDUCTION_MEAN, -100, 0); break;
+    default:
+        x3 = dm_view(xb, 3, (int64_t[]){ 2, 2, 3 });                  /* [N=2 x C=2 x 3] */
+        dm_set_device(DM_CPU);
+        dm_tensor *c = dm_tensor_new_dtype(2, (int64_t[]){ 2, 3 }, DM_INT64);
+        memcpy(dm_data_ptr(c), (int64_t[]){ 1, 0, 1, 0, 0, 1 }, 6 * sizeof(int64_t));
+        dm_tensor *c3 = dm_to_device(c, dev);
+        dm_tensor_release(c);
+        dm_set_device(dev);
+        y = dm_cross_entropy(x3, c3, NULL, DM_REDUCTION_NONE, -100, 0.05);
+        dm_tensor_release(c3);
+        break;
+    }
+    CHECKF(y != NULL, "loss %d runs (%s)", v, y ? "" : dm_errmsg());
+    if (y) {
+        dm_tensor *g = mk(dt, dev, y->ndim, y->shape, 0.5f, 2, 76);
+        dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+        CHECK(s && dm_backward(s, NULL, 0) == 0, "loss backward runs");
+        put(out, y, dev);
+        put(out, xb->grad, dev);
+        if (tb->requires_grad) put(out, tb->grad, dev);
+        dm_tensor_release(s);
+        dm_tensor_release(yg);
+        dm_tensor_release(g);
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(p);
+    dm_tensor_release(x3);
+    dm_tensor_release(cls);
+    dm_tensor_release(pw);
+    dm_tensor_release(w);
+    dm_tensor_release(t);
+    dm_tensor_release(tb);
+    dm_tensor_release(x);
+    dm_tensor_release(xb);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 static void test_table(void)
@@ -333,14 +432,21 @@ static void test_table(void)
     const void *cp[] = { (void *)c->sgd, (void *)c->adam, (void *)c->random, (void *)c->pattern,
                          (void *)c->slabs, (void *)c->index_rows, (void *)c->index_add,
                          (void *)c->dropout, (void *)c->dropout_bw, (void *)c->batch_norm,
-                         (void *)c->batch_norm_bw };
+                         (void *)c->batch_norm_bw, (void *)c->loss, (void *)c->loss_bw,
+                         (void *)c->nll, (void *)c->nll_bw, (void *)c->ce_log_softmax,
+                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
-                         (void *)r->batch_norm_bw };
+                         (void *)r->batch_norm_bw, (void *)r->loss, (void *)r->loss_bw,
+                         (void *)r->nll, (void *)r->nll_bw, (void *)r->ce_log_softmax,
+                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
+    /* the allocator: one, shared (both devices hold host memory) */
+    CHECK(c->alloc && c->free && r->alloc == c->alloc && r->free == c->free,
+          "alloc and free: cpu's caching allocator in both tables");
 }
 
 /* an update whose tensors sit on two devices is refused, naming the function */
@@ -375,6 +481,8 @@ int main(void)
         for (int v = 0; v < 2; v++) compare("dropout", sc_dropout, dt, v, 0);
         for (int v = 0; v < 3; v++)
             compare("batch_norm", sc_bn, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+        for (int v = 0; v < 11; v++)
+            compare("loss", sc_loss, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
     }
     /* the fills that take any dtype, on integer and bool tensors */
     static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };

@@ -6,13 +6,13 @@
  * table with its gradient case is compared here too, and an op without one fails there.  For
  * each case and dtype the same inputs are made on both devices; the op runs on each, and the
  * test checks that the result and every input's gradient sit on that device and agree:
- *   ops with two kernels (elementwise, reductions, softmax: core/backend/{cpu,ref}/, and
- *            their backward kernels):
+ *   ops with two kernels (elementwise, reductions, softmax, losses: core/backend/{cpu,ref}/,
+ *            and their backward kernels):
  *            float32 relative 1e-6 (the reference computes in double and rounds once, the
  *            cpu kernels in float, or sum in another order), float64 1e-12
  *   matrix products: float32 1e-4 (BLAS sums in float in its own order, the reference in
  *            double), float64 1e-12
- *   the rest (one implementation on both devices: losses, nn, joins, views, conversions):
+ *   the rest (one implementation on both devices: nn, joins, views, conversions):
  *            float32 1e-5, float64 1e-12; for them this checks that the device propagates
  *            (results, temporaries, gradients) and the numbers agree.
  * (relative to max(1, |x|), so tiny values are compared absolutely.)  test_kernels below
@@ -111,7 +111,8 @@ static int ncompared, nnoted;
 /* ops whose forward kernels are in both tables (core/backend/{cpu,ref}/) */
 static int two_kernels(dm_op op)
 {
-    return (op >= DM_OP_ADD && op <= DM_OP_WHERE) || (op >= DM_OP_SUM && op <= DM_OP_LOG_SOFTMAX);
+    return (op >= DM_OP_ADD && op <= DM_OP_WHERE) || (op >= DM_OP_SUM && op <= DM_OP_LOG_SOFTMAX) ||
+           op == DM_OP_LOSS;
 }
 
 static void compare_case(const gcase *c, int sub)

@@ -90,5 +90,21 @@ void dm__cpu_max_unpool2d(dm_dtype dt, const void *x, const int64_t *ip, void *y
                           int64_t HW, int64_t OHW);
 void dm__cpu_max_unpool2d_bw(dm_dtype dt, const void *g, const int64_t *ip, void *r,
                              int64_t P, int64_t HW, int64_t OHW);
+double dm__cpu_loss(dm_dtype dt, int k, int64_t n, const void *x, const void *t, const void *w,
+                     const void *pw, double par, void *out);
+void dm__cpu_loss_bw(dm_dtype dt, int k, int64_t n, const void *x, const void *t,
+                      const void *w, const void *pw, double par, const void *go, double g0,
+                      void *dx, void *dt_);
+void dm__cpu_nll(dm_dtype dt, const void *x, const dm_class_loss *L, int none, void *o,
+                  double *sum, double *tw);
+void dm__cpu_nll_bw(dm_dtype dt, const dm_class_loss *L, const void *go, double g0, void *d);
+void dm__cpu_ce_log_softmax(dm_dtype dt, const void *x, const dm_class_loss *L, void *lp);
+void dm__cpu_cross_entropy(dm_dtype dt, const void *lp, const dm_class_loss *L, int none,
+                            void *o, double *sum, double *div);
+void dm__cpu_cross_entropy_bw(dm_dtype dt, const void *lp, const dm_class_loss *L,
+                               const void *go, double g0, double *a, void *dx, void *dtg);
+
+void *dm__cpu_alloc(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
+void dm__cpu_free(void *p, size_t size, int64_t dbytes, int dtensors);
 
 #endif

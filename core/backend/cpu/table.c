@@ -58,4 +58,13 @@ const dm_kernels dm__cpu_kernels = {
     .adaptive_avg_pool2d_bw = dm__cpu_adaptive_avg_pool2d_bw,
     .max_unpool2d = dm__cpu_max_unpool2d,
     .max_unpool2d_bw = dm__cpu_max_unpool2d_bw,
+    .loss = dm__cpu_loss,              /* loss.c */
+    .loss_bw = dm__cpu_loss_bw,
+    .nll = dm__cpu_nll,
+    .nll_bw = dm__cpu_nll_bw,
+    .ce_log_softmax = dm__cpu_ce_log_softmax,
+    .cross_entropy = dm__cpu_cross_entropy,
+    .cross_entropy_bw = dm__cpu_cross_entropy_bw,
+    .alloc = dm__cpu_alloc,            /* cpu/alloc.c */
+    .free = dm__cpu_free,
 };

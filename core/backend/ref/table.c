@@ -1,6 +1,7 @@
 /* ref/table.c -- the cpu:ref device's kernel table (backend.h): the naive loops */
 #include "internal.h"
 #include "ref.h"
+#include "cpu/cpu.h"    /* the allocator, shared */
 
 const dm_kernels dm__ref_kernels = {
     .name = "cpu:ref",
@@ -55,4 +56,13 @@ const dm_kernels dm__ref_kernels = {
     .adaptive_avg_pool2d_bw = dm__ref_adaptive_avg_pool2d_bw,
     .max_unpool2d = dm__ref_max_unpool2d,
     .max_unpool2d_bw = dm__ref_max_unpool2d_bw,
+    .loss = dm__ref_loss,              /* loss.c */
+    .loss_bw = dm__ref_loss_bw,
+    .nll = dm__ref_nll,
+    .nll_bw = dm__ref_nll_bw,
+    .ce_log_softmax = dm__ref_ce_log_softmax,
+    .cross_entropy = dm__ref_cross_entropy,
+    .cross_entropy_bw = dm__ref_cross_entropy_bw,
+    .alloc = dm__cpu_alloc,            /* cpu/alloc.c: both hold host memory */
+    .free = dm__cpu_free,
 };

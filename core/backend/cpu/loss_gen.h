@@ -1,8 +1,9 @@
-/* loss_gen.h -- the loss kernels for one floating type, included by loss.c once per type
- * (as backend/cpu/reduce_gen.h): T the element type, S its suffix (f float32, d float64),
- * TEXP its exp.
- * The drivers in loss.c check arguments, bring every operand to T, allocate and record;
- * these loops only compute.  Sums are in double for every T. */
+/* cpu/loss_gen.h -- the cpu device's loss kernels for one floating type, included by
+ * cpu/loss.c once per type (as reduce_gen.h): T the element type, S its suffix (f float32,
+ * d float64), TEXP its exp.
+ * The drivers in core/loss.c check arguments and targets, bring every operand to T, allocate
+ * and record; these loops only compute (backend.h: loss, loss_bw, nll, nll_bw,
+ * ce_log_softmax, cross_entropy, cross_entropy_bw).  Sums are in double for every T. */
 #define KN(name) KN2(name, S)
 #define KN2(name, s) KN3(name, s)
 #define KN3(name, s) name##_##s
@@ -57,14 +58,14 @@ static void KN(backward_kernel)(dm_loss_kind k, int64_t n, const T *x, const T *
 /* a class weight (wb/ws: base and stride of a 1-D tensor of type T, NULL: 1) */
 #define CW_(c) (wb ? (double)wb[(c) * ws] : 1.0)
 
-/* nll: o[i] (none) or the sum into *sum, the summed weight into *tw; -1 on a bad target */
-static int KN(nll_fwd)(const char *fn, const T *xb, const classgeom *G, const dm_tensor *target,
-                       const T *wb, int64_t ws, int64_t ignore_index, int none, T *o,
-                       double *sum, double *tw)
+/* nll: o[i] (none) or the sum into *sum, the summed weight into *tw */
+static void KN(nll_fwd)(const T *xb, const dm_class_loss *G, int none, T *o, double *sum,
+                        double *tw)
 {
+    const T *wb = G->wb;
+    int64_t ws = G->ws;
     for (int64_t i = 0; i < G->N; i++) {
-        int64_t c = class_of(fn, target, i, G->C, ignore_index);
-        if (c == -2) return -1;
+        int64_t c = G->cls[i];
         double l = 0;
         if (c >= 0) {
             double w = CW_(c);
@@ -74,27 +75,25 @@ static int KN(nll_fwd)(const char *fn, const T *xb, const classgeom *G, const dm
         if (none) o[i] = (T)l;
         else *sum += l;
     }
-    return 0;
 }
 
 /* nll's gradient into d (zeroed, contiguous [N x C]); go[i] when none, else g0 */
-static int KN(nll_bw)(const classgeom *G, const dm_tensor *target, const T *wb, int64_t ws,
-                      int64_t ignore_index, const T *go, double g0, T *d)
+static void KN(nll_bw)(const dm_class_loss *G, const T *go, double g0, T *d)
 {
+    const T *wb = G->wb;
+    int64_t ws = G->ws;
     for (int64_t i = 0; i < G->N; i++) {
-        int64_t c = class_of("nll_loss", target, i, G->C, ignore_index);
-        if (c == -2) return -1;
+        int64_t c = G->cls[i];
         if (c < 0) continue;
         double g = go ? (double)go[i] : g0;
         d[i * G->C + c] = (T)(-CW_(c) * g);
     }
-    return 0;
 }
 
 /* log_softmax of every row into lp (contiguous [N x C]).  Contiguous rows (sc = 1) take
    loops that vectorise: the exps go to the row of lp first, summed in eight double lanes. */
 DM_VMATH_CLONES
-static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
+static void KN(log_softmax_rows)(const T *xb, const dm_class_loss *G, T *lp)
 {
     for (int64_t i = 0; i < G->N; i++) {
         const T *x = xb + i * G->sn;
@@ -131,14 +130,15 @@ static void KN(log_softmax_rows)(const T *xb, const classgeom *G, T *lp)
 }
 
 /* cross entropy from the log-probabilities lp: o[i] (none) or the sum into *sum; *div the
-   mean's divisor.  tb/tn/tc: probability targets (prob), else target holds classes */
-static int KN(ce_fwd)(const T *lp, const classgeom *G, int prob, const T *tb, int64_t tn,
-                      int64_t tc, const dm_tensor *target, const T *wb, int64_t ws,
-                      int64_t ignore_index, double ls, int none, T *o, double *sum,
-                      double *div)
+   mean's divisor.  G->tb/tn/tc: probability targets (G->cls NULL), else G->cls the classes */
+static void KN(ce_fwd)(const T *lp, const dm_class_loss *G, int none, T *o, double *sum,
+                       double *div)
 {
+    const T *wb = G->wb, *tb = G->tb;
+    int64_t ws = G->ws, tn = G->tn, tc = G->tc;
+    double ls = G->ls;
     double C = (double)G->C;
-    if (prob) {
+    if (!G->cls) {
         /* loss_i = -sum_c w_c t'_ic lp_ic,  t' = t (1 - ls) + ls / C;  mean divides by N */
         for (int64_t i = 0; i < G->N; i++) {
             double l = 0;
@@ -151,14 +151,13 @@ static int KN(ce_fwd)(const T *lp, const classgeom *G, int prob, const T *tb, in
             else *sum += l;
         }
         *div = (double)G->N;
-        return 0;
+        return;
     }
     /* loss_i = (1 - ls) w_t (-lp_it) + ls / C sum_c w_c (-lp_ic), ignored rows 0;
        mean divides both parts by the summed weight of the rows not ignored */
     double tw = 0;
     for (int64_t i = 0; i < G->N; i++) {
-        int64_t t = class_of("cross_entropy", target, i, G->C, ignore_index);
-        if (t == -2) return -1;
+        int64_t t = G->cls[i];
         double l = 0;
         if (t >= 0) {
             double wt = CW_(t);
@@ -174,17 +173,18 @@ static int KN(ce_fwd)(const T *lp, const classgeom *G, int prob, const T *tb, in
         else *sum += l;
     }
     *div = tw;
-    return 0;
 }
 
 /* d loss / d x_ik = p_ik S_i - a_ik, where a_ic is the coefficient of -lp_ic in the loss
  * (times the incoming gradient) and S_i = sum_c a_ic; a is scratch of C doubles */
 DM_VMATH_CLONES
-static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int64_t tn,
-                     int64_t tc, const dm_tensor *target, const T *wb, int64_t ws,
-                     int64_t ignore_index, double ls, const T *go, double g0, double *a,
-                     T *dx, T *dt)
+static void KN(ce_bw)(const T *lp, const dm_class_loss *G, const T *go, double g0, double *a,
+                      T *dx, T *dt)
 {
+    const T *wb = G->wb, *tb = G->tb;
+    int64_t ws = G->ws, tn = G->tn, tc = G->tc;
+    double ls = G->ls;
+    int prob = !G->cls;
     double C = (double)G->C;
     for (int64_t i = 0; i < G->N; i++) {
         double g = go ? (double)go[i] : g0;
@@ -200,8 +200,7 @@ static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int
                 if (dt) dt[i * G->C + c] = (T)(-g * w * (ls > 0 ? 1 - ls : 1) * l[c]);
             }
         } else {
-            int64_t t = class_of("cross_entropy", target, i, G->C, ignore_index);
-            if (t == -2) return -1;
+            int64_t t = G->cls[i];
             for (int64_t c = 0; c < G->C; c++) a[c] = 0;
             if (t >= 0) {
                 if (ls > 0)
@@ -214,7 +213,6 @@ static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int
             for (int64_t c = 0; c < G->C; c++)
                 dx[i * G->C + c] = (T)(TEXP(l[c]) * S - a[c]);
     }
-    return 0;
 }
 
 #undef CW_
