@@ -280,6 +280,7 @@ def main():
         out["steps"] = calls
         out["tokens_per_s"] = batch * seq / best
         out["tokens_per_s_avg"] = batch * seq * calls / t
+        out["cpu_tokens_per_s"] = batch * seq * calls / out["cpu"]
         out["loss"] = state["loss"].item()
     else:
         print("error=unknown_workload_%s" % workload)

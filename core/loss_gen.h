@@ -202,6 +202,20 @@ static int KN(ce_bw)(const T *lp, const classgeom *G, int prob, const T *tb, int
         } else {
             int64_t t = class_of("cross_entropy", target, i, G->C, ignore_index);
             if (t == -2) return -1;
+            if (ls == 0) {
+                /* one class, no smoothing: a is zero but at t, S = a_t; the same values as
+                   the general form below without its C-wide scratch passes */
+                if (!dx) continue;
+                T *dr = dx + i * G->C;
+                if (t < 0) {               /* ignored: exp(l) * 0 (NaN stays NaN) */
+                    for (int64_t c = 0; c < G->C; c++) dr[c] = (T)(TEXP(l[c]) * 0.0);
+                    continue;
+                }
+                S = g * CW_(t);
+                for (int64_t c = 0; c < G->C; c++) dr[c] = (T)(TEXP(l[c]) * S);
+                dr[t] = (T)(TEXP(l[t]) * S - S);
+                continue;
+            }
             for (int64_t c = 0; c < G->C; c++) a[c] = 0;
             if (t >= 0) {
                 if (ls > 0)
