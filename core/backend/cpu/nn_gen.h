@@ -8,6 +8,38 @@
 /* element i of a 1-D tensor of type T (any stride) */
 #define AT1(t, i) ((T *)(t)->storage->data + (t)->offset + (i) * (t)->stride[0])
 
+#ifndef DM_DROPOUT_LANES
+#define DM_DROPOUT_LANES
+/* The uniform draws of dropout's mask, the same stream as n calls of dm__draw_uniform (two
+   PCG32 outputs an element): one generator's steps are a chain of dependent multiplies, so
+   eight copies run interleaved, each jumping eight steps ahead (state' = A8 state + C8),
+   and g is left where the serial calls would leave it. */
+static inline uint32_t dm__pcg_out(uint64_t old)
+{
+    uint32_t x = (uint32_t)(((old >> 18) ^ old) >> 27);
+    uint32_t rot = (uint32_t)(old >> 59);
+    return (x >> rot) | (x << ((32u - rot) & 31u));
+}
+
+/* the first n4 (a multiple of 4) keep flags, 1 where the uniform is below q */
+static void dm__dropout_keep(dm_rng *g, int64_t n4, double q, unsigned char *keep)
+{
+    uint64_t s[8], a8 = 1, c8 = 0;
+    s[0] = g->state;
+    for (int k = 1; k < 8; k++) s[k] = s[k - 1] * DM_PCG_MULT + DM_PCG_INC;
+    for (int k = 0; k < 8; k++) { a8 *= DM_PCG_MULT; c8 = c8 * DM_PCG_MULT + DM_PCG_INC; }
+    for (int64_t i = 0; i < n4; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            uint32_t hi = dm__pcg_out(s[2 * k]), lo = dm__pcg_out(s[2 * k + 1]);
+            double u = ((double)(hi >> 5) * 67108864.0 + (double)(lo >> 6)) * 0x1.0p-53;
+            keep[i + k] = u < q;
+        }
+        for (int k = 0; k < 8; k++) s[k] = s[k] * a8 + c8;
+    }
+    g->state = s[0];
+}
+#endif
+
 /* m = the mask (0 or 1 / (1 - p)), o = x * m; n elements, x any strides */
 static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, T *m, T *o)
 {
@@ -17,7 +49,16 @@ static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, 
     if (p == 1) {
         for (int64_t i = 0; i < n; i++) m[i] = (T)0;
     } else {
-        for (int64_t i = 0; i < n; i++) m[i] = dm__draw_uniform(g) < q ? scale : (T)0;
+        /* blocks of 4096 keep flags through the interleaved generators, the tail serially */
+        unsigned char keep[4096];
+        int64_t i = 0;
+        for (; i + 4 <= n; ) {
+            int64_t k = n - i < 4096 ? (n - i) & ~(int64_t)3 : 4096;
+            dm__dropout_keep(g, k, q, keep);
+            for (int64_t j = 0; j < k; j++) m[i + j] = keep[j] ? scale : (T)0;
+            i += k;
+        }
+        for (; i < n; i++) m[i] = dm__draw_uniform(g) < q ? scale : (T)0;
     }
     const T *base = x->storage->data;
     if (dm__is_contig(x)) {
