@@ -1,7 +1,7 @@
 --- bench/run.lua: `make bench`.  Runs every workload of bench/workloads.lua in a fresh
 -- process (so each peak RSS is its own), the same workloads in PyTorch through
 -- bench/torch_bench.py when /usr/bin/python3 imports torch (at 1 and 2 threads, keeping the
--- best; for (b), (f) and (g) two processes at each), the sgemm ceiling through the helper the bench target builds (bench/sgemm.c), then
+-- best; for (b), (f)-(i) two processes at each), the sgemm ceiling through the helper the bench target builds (bench/sgemm.c), then
 -- prints one table and records it, with the machine, in BENCHMARKS.md between the
 -- "make bench" markers (the analysis around them is kept).
 --
@@ -141,6 +141,24 @@ for _, n in ipairs(thread_counts) do
   end
 end
 
+-- (h) the LSTM language model and (i) the Transformer encoder: as (f) and (g), two processes
+-- at each thread count on each side, interleaved, the best training window kept
+progress("bench: (h) LSTM LM, (i) Transformer encoder, deepmoon and PyTorch interleaved, at " ..
+         table.concat(thread_counts, ", ") .. " threads ...")
+local h, th, ti_, i_
+local function keep_tok (r, best)
+  if r and (not best or r.tokens_per_s > best.tokens_per_s) then return r end
+  return best
+end
+for _, n in ipairs(thread_counts) do
+  for _ = 1, 2 do
+    h = keep_tok(deepmoon("lstm", tostring(n)), h)
+    if not torch_err then th = keep_tok(torch("lstm", n), th) end
+    i_ = keep_tok(deepmoon("transformer", tostring(n)), i_)
+    if not torch_err then ti_ = keep_tok(torch("transformer", n), ti_) end
+  end
+end
+
 -- ---- the table -----------------------------------------------------------------------
 
 local PARAMS = 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10   -- 669 706
@@ -246,6 +264,19 @@ row("(f) peak RSS of (f)", mb(f.hwm_kb), tf and mb(tf.hwm_kb) or "n/a",
 cnn_rows("(g)", "conv 32/64 3x3 + BatchNorm2d + ReLU + max-pool, 3x32x32, batch 32", g, g_inf, tg,
          tg_inf, BLOCK_MACS, 1.0)
 
+-- (h), (i): training tokens/s in the best windows
+local function lm_row (what, r, t, target)
+  local speed = t and r.tokens_per_s / t.tokens_per_s
+  row(what, ("%s tokens/s (%d thr)"):format(thousands(r.tokens_per_s), r.threads),
+      t and ("%s tokens/s (%s)"):format(thousands(t.tokens_per_s), torch_threads(t)) or "n/a",
+      speed and ("%.2fx"):format(speed) or "n/a", ("at least %.1fx"):format(target),
+      yes(speed and speed >= target))
+end
+lm_row("(h) LSTM LM: Embedding 1000x64, LSTM 64-128, Linear 128-1000, seq 35, batch 32, Adam, " ..
+       "clip 1.0, training", h, th, 1.5)
+lm_row("(i) Transformer encoder: 2 layers, d_model 128, 4 heads, ff 512, seq 64, batch 16, " ..
+       "Adam, training", i_, ti_, 1.0)
+
 -- ---- the machine ---------------------------------------------------------------------
 
 local function first_line (cmd)
@@ -290,6 +321,12 @@ local machine = {
     thousands(g.samples_per_s), tg and thousands(tg.samples_per_s) or "n/a",
     thousands(f.samples_per_s_avg), tf and thousands(tf.samples_per_s_avg) or "n/a",
     thousands(g.samples_per_s_avg), tg and thousands(tg.samples_per_s_avg) or "n/a"),
+  ("- (h) and (i) training, deepmoon / PyTorch, tokens/s in their best windows: (h) %s / %s, " ..
+   "(i) %s / %s (average over each best process: (h) %s / %s, (i) %s / %s)"):format(
+    thousands(h.tokens_per_s), th and thousands(th.tokens_per_s) or "n/a",
+    thousands(i_.tokens_per_s), ti_ and thousands(ti_.tokens_per_s) or "n/a",
+    thousands(h.tokens_per_s_avg), th and thousands(th.tokens_per_s_avg) or "n/a",
+    thousands(i_.tokens_per_s_avg), ti_ and thousands(ti_.tokens_per_s_avg) or "n/a"),
 }
 
 local lines = {

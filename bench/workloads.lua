@@ -6,6 +6,8 @@
 --   ./deepmoon bench/workloads.lua ops
 --   ./deepmoon bench/workloads.lua lenet [threads]
 --   ./deepmoon bench/workloads.lua block [threads]
+--   ./deepmoon bench/workloads.lua lstm [threads]
+--   ./deepmoon bench/workloads.lua transformer [threads]
 --
 -- Each prints one line of key=value pairs (times in seconds, memory in KB).  The same
 -- workloads in PyTorch are in bench/torch_bench.py; keep the two in step.
@@ -237,9 +239,71 @@ function W.block (threads)
   cnn(model, { 3, 32, 32 }, 32, threads)
 end
 
+-- a language model's training step on fixed random token batches ([batch x seq] ids in
+-- 1 .. vocab, targets the same shape): tokens/s in the best window of 5 steps over ~2 s,
+-- after 5 warm-up steps, as (b).  `forward(x)` gives the [batch x seq x vocab] logits.
+local function lm (model, forward, batch, seq, vocab, clip, threads)
+  threads = tonumber(threads)
+  if threads then dm.set_num_threads(threads) end
+  local nbatches = 8
+  local xs, ys = {}, {}
+  for k = 1, nbatches do
+    xs[k] = ((dm.rand(batch, seq) * vocab):floor() + 1):long()
+    ys[k] = ((dm.rand(batch * seq) * vocab):floor() + 1):long()
+  end
+  local criterion = nn.CrossEntropyLoss()
+  local params = model:parameters()
+  local optimizer = optim.Adam(params, { lr = 1e-3 })
+  local k, loss = 0, nil
+  local function step ()
+    k = k + 1
+    local i = k % nbatches + 1
+    optimizer:zero_grad()
+    loss = criterion(forward(xs[i]):reshape(batch * seq, vocab), ys[i])
+    loss:backward()
+    if clip then nn.utils.clip_grad_norm_(params, clip) end
+    optimizer:step()
+  end
+  for _ = 1, 5 do step() end
+  local c0 = os.clock()
+  local t0 = clock()
+  local train_s, train_avg, steps = best_window(step, 5, 2.0, 0)
+  local t, cpu = clock() - t0, os.clock() - c0
+  -- cpu_tokens_per_s: tokens per second of the process's CPU time (all its threads), the
+  -- figure least moved by other processes on a shared machine
+  report({ time = t, cpu = cpu, steps = steps, tokens_per_s = batch * seq / train_s,
+           tokens_per_s_avg = batch * seq / train_avg, cpu_tokens_per_s = batch * seq * steps / cpu,
+           loss = loss:item(), threads = dm.get_num_threads() })
+end
+
+--- (h) an LSTM language model: Embedding(1000, 64), LSTM(64, 128, batch_first),
+--- Linear(128, 1000); sequence 35, batch 32, cross-entropy, Adam, clip_grad_norm_ 1.0
+function W.lstm (threads)
+  dm.manual_seed(0)
+  local emb, rnn, head = nn.Embedding(1000, 64), nn.LSTM(64, 128, { batch_first = true }),
+                         nn.Linear(128, 1000)
+  local model = nn.ModuleList({ emb, rnn, head })
+  lm(model, function (x) return head((rnn(emb(x)))) end, 32, 35, 1000, 1.0, threads)
+end
+
+--- (i) a 2-layer Transformer encoder (d_model 128, 4 heads, ff 512, dropout 0.1,
+--- batch_first) between Embedding(1000, 128) and Linear(128, 1000); sequence 64, batch 16,
+--- cross-entropy, Adam
+function W.transformer (threads)
+  dm.manual_seed(0)
+  local emb = nn.Embedding(1000, 128)
+  local enc = nn.TransformerEncoder(
+    nn.TransformerEncoderLayer(128, 4, { dim_feedforward = 512, dropout = 0.1,
+                                         batch_first = true }), 2)
+  local head = nn.Linear(128, 1000)
+  local model = nn.ModuleList({ emb, enc, head })
+  model:train()
+  lm(model, function (x) return head(enc(emb(x))) end, 16, 64, 1000, nil, threads)
+end
+
 local name = arg and arg[1]
 if not W[name] then
-  io.stderr:write("usage: workloads.lua article|mlp|ops|lenet|block [args]\n")
+  io.stderr:write("usage: workloads.lua article|mlp|ops|lenet|block|lstm|transformer [args]\n")
   os.exit(2)
 end
 W[name](select(2, table.unpack(arg)))

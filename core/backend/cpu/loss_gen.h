@@ -201,6 +201,20 @@ static void KN(ce_bw)(const T *lp, const dm_class_loss *G, const T *go, double g
             }
         } else {
             int64_t t = G->cls[i];
+            if (ls == 0) {
+                /* one class, no smoothing: a is zero but at t, S = a_t; the same values as
+                   the general form below without its C-wide scratch passes */
+                if (!dx) continue;
+                T *dr = dx + i * G->C;
+                if (t < 0) {               /* ignored: exp(l) * 0 (NaN stays NaN) */
+                    for (int64_t c = 0; c < G->C; c++) dr[c] = (T)(TEXP(l[c]) * 0.0);
+                    continue;
+                }
+                S = g * CW_(t);
+                for (int64_t c = 0; c < G->C; c++) dr[c] = (T)(TEXP(l[c]) * S);
+                dr[t] = (T)(TEXP(l[t]) * S - S);
+                continue;
+            }
             for (int64_t c = 0; c < G->C; c++) a[c] = 0;
             if (t >= 0) {
                 if (ls > 0)

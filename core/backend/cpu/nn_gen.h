@@ -8,6 +8,54 @@
 /* element i of a 1-D tensor of type T (any stride) */
 #define AT1(t, i) ((T *)(t)->storage->data + (t)->offset + (i) * (t)->stride[0])
 
+#ifndef DM_DROPOUT_LANES
+#define DM_DROPOUT_LANES
+/* as DM_AVX_CLONES (backend/loops.h): not under ThreadSanitizer */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(__SANITIZE_THREAD__)
+#define DM_DROPOUT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DM_DROPOUT_CLONES
+#endif
+/* The uniform draws of dropout's mask, the same stream as n calls of dm__draw_uniform (two
+   PCG32 outputs an element): one generator's steps are a chain of dependent multiplies, so
+   eight copies run interleaved, each jumping eight steps ahead (state' = A8 state + C8), as
+   two vectors of four (GCC's vector extensions: AVX2 in that clone), and g is left where
+   the serial calls would leave it.  u = v 2^-53 with v = (hi >> 5) 2^26 + (lo >> 6) an
+   integer below 2^53, so u < q exactly when v < ceil(q 2^53) (scaling by 2^53 is exact). */
+typedef uint64_t dm__u64x4 __attribute__((vector_size(32)));
+typedef uint32_t dm__u32x4 __attribute__((vector_size(16)));
+
+static inline dm__u32x4 dm__pcg_out4(dm__u64x4 old)
+{
+    dm__u32x4 x = __builtin_convertvector(((old >> 18) ^ old) >> 27, dm__u32x4);
+    dm__u32x4 rot = __builtin_convertvector(old >> 59, dm__u32x4);
+    return (x >> rot) | (x << ((32u - rot) & 31u));
+}
+
+/* the first n4 (a multiple of 4) keep flags, 1 where the uniform is below q */
+DM_DROPOUT_CLONES static void dm__dropout_keep(dm_rng *g, int64_t n4, double q,
+                                               unsigned char *keep)
+{
+    uint64_t thr = (uint64_t)ceil(q * 0x1.0p53);
+    uint64_t s[8], a8 = 1, c8 = 0;
+    s[0] = g->state;
+    for (int k = 1; k < 8; k++) s[k] = s[k - 1] * DM_PCG_MULT + DM_PCG_INC;
+    for (int k = 0; k < 8; k++) { a8 *= DM_PCG_MULT; c8 = c8 * DM_PCG_MULT + DM_PCG_INC; }
+    dm__u64x4 sa = { s[0], s[1], s[2], s[3] }, sb = { s[4], s[5], s[6], s[7] };
+    for (int64_t i = 0; i < n4; i += 4) {
+        dm__u32x4 oa = dm__pcg_out4(sa), ob = dm__pcg_out4(sb);
+        keep[i] = ((uint64_t)(oa[0] >> 5) << 26 | (oa[1] >> 6)) < thr;
+        keep[i + 1] = ((uint64_t)(oa[2] >> 5) << 26 | (oa[3] >> 6)) < thr;
+        keep[i + 2] = ((uint64_t)(ob[0] >> 5) << 26 | (ob[1] >> 6)) < thr;
+        keep[i + 3] = ((uint64_t)(ob[2] >> 5) << 26 | (ob[3] >> 6)) < thr;
+        sa = sa * a8 + c8;
+        sb = sb * a8 + c8;
+    }
+    g->state = sa[0];
+}
+#endif
+
 /* m = the mask (0 or 1 / (1 - p)), o = x * m; n elements, x any strides */
 static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, T *m, T *o)
 {
@@ -17,7 +65,16 @@ static void KN(dropout_fwd)(const dm_tensor *x, int64_t n, double p, dm_rng *g, 
     if (p == 1) {
         for (int64_t i = 0; i < n; i++) m[i] = (T)0;
     } else {
-        for (int64_t i = 0; i < n; i++) m[i] = dm__draw_uniform(g) < q ? scale : (T)0;
+        /* blocks of 4096 keep flags through the interleaved generators, the tail serially */
+        unsigned char keep[4096];
+        int64_t i = 0;
+        for (; i + 4 <= n; ) {
+            int64_t k = n - i < 4096 ? (n - i) & ~(int64_t)3 : 4096;
+            dm__dropout_keep(g, k, q, keep);
+            for (int64_t j = 0; j < k; j++) m[i + j] = keep[j] ? scale : (T)0;
+            i += k;
+        }
+        for (; i < n; i++) m[i] = dm__draw_uniform(g) < q ? scale : (T)0;
     }
     const T *base = x->storage->data;
     if (dm__is_contig(x)) {
