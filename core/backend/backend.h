@@ -320,6 +320,25 @@ typedef void (*dm_ce_bw_fn)(dm_dtype dt, const void *lp, const dm_class_loss *L,
 typedef void *(*dm_alloc_fn)(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
 typedef void (*dm_free_fn)(void *p, size_t size, int64_t dbytes, int dtensors);
 
+/* ---- convolutions (conv.c) ---------------------------------------------------------------
+ * A convolution's geometry: the "big" side is its input [N x Cb x Hb x Wb] (conv1d's H = 1; the
+ * output of conv_transpose2d), the "small" side its output [N x R x Hs x Ws]; w is
+ * [R x Cb/G x kh x kw]; stride, padding, dilation per dim, G groups.  Every pointer is
+ * contiguous.  big_to_small: small = W @ im2col(big) (+ bias[r]) (conv forward, transposed
+ * conv's grad input); small_to_big: big = col2im(W^T @ small) (+ bias[c]) (transposed conv
+ * forward, conv's grad input); weight_grad: gw [R x Cb/G*kh*kw] (+ when acc)= small @
+ * im2col(big)^T over the batch; bias_grad: gb [C] = the sums of go [N x C x L].  float32 and
+ * float64; -1 (message set) when out of workspace memory. */
+typedef struct dm_conv_geom {
+    int64_t N, Cb, Hb, Wb, R, Hs, Ws, kh, kw, sh, sw, ph, pw, dh, dw, G;
+} dm_conv_geom;
+typedef int (*dm_conv_fn)(dm_dtype dt, const dm_conv_geom *g, const void *in, const void *w,
+                          const void *bias, void *out);
+typedef int (*dm_conv_wgrad_fn)(dm_dtype dt, const dm_conv_geom *g, const void *big,
+                                const void *small, int acc, void *gw);
+typedef void (*dm_conv_bgrad_fn)(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
+                                 void *gb);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -380,6 +399,11 @@ typedef struct dm_kernels {
     dm_ce_bw_fn cross_entropy_bw;
     dm_alloc_fn alloc;                /* the device's memory (mem.c) */
     dm_free_fn free;
+    /* ---- convolutions (conv.c): im2col/col2im, the direct kernels, bias ---- */
+    dm_conv_fn conv_big_to_small;
+    dm_conv_fn conv_small_to_big;
+    dm_conv_wgrad_fn conv_weight_grad;
+    dm_conv_bgrad_fn conv_bias_grad;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */
