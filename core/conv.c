@@ -23,7 +23,7 @@ typedef dm_conv_geom geom;
 
 static int64_t max1(int64_t v) { return v > 1 ? v : 1; }
 
-#ifdef DM_CONV_PROFILE          /* the timers of backend/cpu/conv.c (BENCHMARKS.md's breakdown) */
+#ifdef DM_CONV_PROFILE      /* the timers of backend/cpu/conv.c (BENCHMARKS.md's breakdown) */
 double dm__prof_now(void);
 void dm__prof_add(int k, double t);
 #endif

@@ -12,11 +12,12 @@
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
- *          allocator (alloc.c; cpu:ref's too)
+ *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
+ *          and gemm, the direct small-channel kernels, the per-thread workspace)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c), compared with the cpu device op by op in tests/c/test_backend_ops.c and
- *          tests/c/test_backend_kernels.c
+ *          loss.c, conv.c), compared with the cpu device op by op in
+ *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
@@ -27,8 +28,9 @@
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
- * backward, and the device's memory (the caching allocator).  Everything else (layer and
- * group norm, conv's im2col and col2im, the embedding and recurrent pointwise loops) runs
+ * backward, the device's memory (the caching allocator), and the convolutions forward and
+ * backward (im2col/col2im with the products, the bias).  Everything else (layer and
+ * group norm, the embedding and recurrent pointwise loops) runs
  * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
