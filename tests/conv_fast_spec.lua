@@ -1,6 +1,6 @@
 -- The convolution's fast path (the cpu device: whole images per gemm, several chunks of
 -- images when a batch needs more than the 2 MB the path takes at once) against its reference
--- path (the cpu:ref device: one image and a chunk of output rows at a time, the naive gemm),
+-- kernels (the cpu:ref device: the defining sums in double, backend/ref/conv.c),
 -- forward and every gradient, float32 and float64; and the 2x2 max-pool fast path against
 -- the general one.  Sizes are chosen so the batch spans several chunks.
 local dm = require "deepmoon"

@@ -12,11 +12,12 @@
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
- *          allocator (alloc.c; cpu:ref's too)
+ *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
+ *          and gemm, the direct small-channel kernels, the per-thread workspace)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c), compared with the cpu device op by op in tests/c/test_backend_ops.c and
- *          tests/c/test_backend_kernels.c
+ *          loss.c, conv.c), compared with the cpu device op by op in
+ *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
@@ -27,8 +28,9 @@
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
- * backward, and the device's memory (the caching allocator).  Everything else (layer and
- * group norm, conv's im2col and col2im, the embedding and recurrent pointwise loops) runs
+ * backward, the device's memory (the caching allocator), and the convolutions forward and
+ * backward (im2col/col2im with the products, the bias).  Everything else (layer and
+ * group norm, the embedding and recurrent pointwise loops) runs
  * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
@@ -320,6 +322,25 @@ typedef void (*dm_ce_bw_fn)(dm_dtype dt, const void *lp, const dm_class_loss *L,
 typedef void *(*dm_alloc_fn)(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
 typedef void (*dm_free_fn)(void *p, size_t size, int64_t dbytes, int dtensors);
 
+/* ---- convolutions (conv.c) ---------------------------------------------------------------
+ * A convolution's geometry: the "big" side is its input [N x Cb x Hb x Wb] (conv1d's H = 1; the
+ * output of conv_transpose2d), the "small" side its output [N x R x Hs x Ws]; w is
+ * [R x Cb/G x kh x kw]; stride, padding, dilation per dim, G groups.  Every pointer is
+ * contiguous.  big_to_small: small = W @ im2col(big) (+ bias[r]) (conv forward, transposed
+ * conv's grad input); small_to_big: big = col2im(W^T @ small) (+ bias[c]) (transposed conv
+ * forward, conv's grad input); weight_grad: gw [R x Cb/G*kh*kw] (+ when acc)= small @
+ * im2col(big)^T over the batch; bias_grad: gb [C] = the sums of go [N x C x L].  float32 and
+ * float64; -1 (message set) when out of workspace memory. */
+typedef struct dm_conv_geom {
+    int64_t N, Cb, Hb, Wb, R, Hs, Ws, kh, kw, sh, sw, ph, pw, dh, dw, G;
+} dm_conv_geom;
+typedef int (*dm_conv_fn)(dm_dtype dt, const dm_conv_geom *g, const void *in, const void *w,
+                          const void *bias, void *out);
+typedef int (*dm_conv_wgrad_fn)(dm_dtype dt, const dm_conv_geom *g, const void *big,
+                                const void *small, int acc, void *gw);
+typedef void (*dm_conv_bgrad_fn)(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
+                                 void *gb);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -380,6 +401,11 @@ typedef struct dm_kernels {
     dm_ce_bw_fn cross_entropy_bw;
     dm_alloc_fn alloc;                /* the device's memory (mem.c) */
     dm_free_fn free;
+    /* ---- convolutions (conv.c): im2col/col2im, the direct kernels, bias ---- */
+    dm_conv_fn conv_big_to_small;
+    dm_conv_fn conv_small_to_big;
+    dm_conv_wgrad_fn conv_weight_grad;
+    dm_conv_bgrad_fn conv_bias_grad;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -107,4 +107,14 @@ void dm__cpu_cross_entropy_bw(dm_dtype dt, const void *lp, const dm_class_loss *
 void *dm__cpu_alloc(size_t bytes, size_t *size, int64_t dbytes, int dtensors);
 void dm__cpu_free(void *p, size_t size, int64_t dbytes, int dtensors);
 
+/* convolutions: conv.c */
+int dm__cpu_conv_big_to_small(dm_dtype dt, const dm_conv_geom *g, const void *big,
+                              const void *w, const void *bias, void *small);
+int dm__cpu_conv_small_to_big(dm_dtype dt, const dm_conv_geom *g, const void *small,
+                              const void *w, const void *bias, void *big);
+int dm__cpu_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big,
+                             const void *small, int acc, void *gw);
+void dm__cpu_conv_bias_grad(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
+                            void *gb);
+
 #endif

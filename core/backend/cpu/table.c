@@ -67,4 +67,9 @@ const dm_kernels dm__cpu_kernels = {
     .cross_entropy_bw = dm__cpu_cross_entropy_bw,
     .alloc = dm__cpu_alloc,            /* cpu/alloc.c */
     .free = dm__cpu_free,
+    /* ---- convolutions (conv.c) ---- */
+    .conv_big_to_small = dm__cpu_conv_big_to_small,
+    .conv_small_to_big = dm__cpu_conv_small_to_big,
+    .conv_weight_grad = dm__cpu_conv_weight_grad,
+    .conv_bias_grad = dm__cpu_conv_bias_grad,
 };

@@ -104,4 +104,14 @@ void dm__ref_cross_entropy(dm_dtype dt, const void *lp, const dm_class_loss *L, 
 void dm__ref_cross_entropy_bw(dm_dtype dt, const void *lp, const dm_class_loss *L,
                                const void *go, double g0, double *a, void *dx, void *dtg);
 
+/* convolutions: conv.c */
+int dm__ref_conv_big_to_small(dm_dtype dt, const dm_conv_geom *g, const void *big,
+                              const void *w, const void *bias, void *small);
+int dm__ref_conv_small_to_big(dm_dtype dt, const dm_conv_geom *g, const void *small,
+                              const void *w, const void *bias, void *big);
+int dm__ref_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big,
+                             const void *small, int acc, void *gw);
+void dm__ref_conv_bias_grad(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
+                            void *gb);
+
 #endif

@@ -65,4 +65,9 @@ const dm_kernels dm__ref_kernels = {
     .cross_entropy_bw = dm__ref_cross_entropy_bw,
     .alloc = dm__cpu_alloc,            /* cpu/alloc.c: both hold host memory */
     .free = dm__cpu_free,
+    /* ---- convolutions (conv.c) ---- */
+    .conv_big_to_small = dm__ref_conv_big_to_small,
+    .conv_small_to_big = dm__ref_conv_small_to_big,
+    .conv_weight_grad = dm__ref_conv_weight_grad,
+    .conv_bias_grad = dm__ref_conv_bias_grad,
 };
