@@ -16,15 +16,7 @@ local function T (f, dtype) return dm.tensor(f.data, { dtype = dtype }):view(f.s
 
 -- |got - want| <= atol + rtol |want| elementwise (the issue's 1e-5 + 1e-4 |want| by default)
 local function close (want, t, what, atol, rtol)
-  atol, rtol = atol or 1e-5, rtol or 1e-4
-  assert.are.same(want.shape, t:size(), what .. ": shape")
-  local got = t:double():contiguous():values()
-  for i = 1, #got do
-    local w = want.data[i]
-    if not (math.abs(got[i] - w) <= atol + rtol * math.abs(w)) then
-      error(("%s: element %d is %.17g, PyTorch has %.17g"):format(what, i, got[i], w), 2)
-    end
-  end
+  return util.close(want, t, atol or 1e-5, rtol or 1e-4, what)
 end
 
 local function build (c, dtype)
