@@ -86,13 +86,7 @@ local function clones (m, n)
   return ModuleList(list)
 end
 
-local function pos_int (cname, name, v, level)
-  if math.type(v) ~= "integer" or v < 1 then
-    error(("%s: %s must be a positive integer, got %s"):format(cname, name,
-          type(v) == "number" and tostring(v) or typename(v)), level + 1)
-  end
-  return v
-end
+local pos_int = util.pos_int
 
 local function prob (cname, v, level)
   if v == nil then return 0.1 end
