@@ -17,11 +17,7 @@ local T, close, copy = util.fixture_tensor, util.close, util.copy
 
 -- the case's module with PyTorch's parameters, in dtype
 local function build (c, dtype)
-  local m = nn.MultiheadAttention(c.ctor):double()
-  local sd = {}
-  for k, v in pairs(c.state) do sd[k] = T(v) end
-  m:load_state_dict(sd)
-  if dtype == dm.float32 then m:float() end
+  local m = util.load_fixture_state(nn.MultiheadAttention(c.ctor):double(), c.state, dtype)
   if c.eval then m:eval() end
   return m
 end

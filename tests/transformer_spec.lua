@@ -34,12 +34,7 @@ local function make (c)
 end
 
 local function build (c, dtype)
-  local m = make(c):double()
-  local sd = {}
-  for k, v in pairs(c.state) do sd[k] = T(v) end
-  m:load_state_dict(sd)
-  if dtype == dm.float32 then m:float() end
-  return m
+  return util.load_fixture_state(make(c):double(), c.state, dtype)
 end
 
 local function run (c, dtype, atol, rtol, mk)

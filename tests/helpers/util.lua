@@ -43,6 +43,17 @@ function util.close (want, t, atol, rtol, what)
   end
 end
 
+--- m (a float64 module) with a fixture's state {key = tensor entry} loaded, then cast to
+--- dtype (float32 or float64); returns m.
+function util.load_fixture_state (m, state, dtype)
+  local dm = require "deepmoon"
+  local sd = {}
+  for k, v in pairs(state) do sd[k] = util.fixture_tensor(v) end
+  m:load_state_dict(sd)
+  if dtype == dm.float32 then m:float() end
+  return m
+end
+
 --- Every gradient a fixture names is checked with util.close: grads["name"] for each of
 --- module m's parameters, grads["input:name"] for each inputs[name]; and no other is named.
 function util.check_grads (grads, m, inputs, atol, rtol)
