@@ -78,6 +78,16 @@ function util.copy (t)
   return o
 end
 
+--- Runs `lua args` (the interpreter DM_LUA names, else lua5.4) in folder dir: its output
+--- (stdout and stderr together) and whether it exited with 0.
+function util.run_lua (dir, args)
+  local lua = os.getenv("DM_LUA") or "lua5.4"
+  local p = assert(io.popen(("cd %q && %s %s 2>&1"):format(dir, lua, args)))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
 --- A file's bytes, and bytes written to a file (raising on failure).
 function util.read_bytes (path)
   local f = assert(io.open(path, "rb"))
