@@ -34,6 +34,20 @@ local function build (c, dtype)
   return m
 end
 
+-- atol and rtol for dtype
+local function tolerances (dtype)
+  if dtype == dm.float64 then return 1e-10, 1e-9 end
+  return 1e-5, 1e-4
+end
+
+-- the gradients of x, h0 and c0 (where given) and of every parameter, against case c
+local function check_grads (c, m, x, h0, c0, a, r)
+  close(c.grad_x, x.grad, "grad x", a, r)
+  if h0 then close(c.grad_h0, h0.grad, "grad h0", a, r) end
+  if c0 then close(c.grad_c0, c0.grad, "grad c0", a, r) end
+  for _, kv in ipairs(c.grad_params) do close(kv[2], m[kv[1]].grad, "grad " .. kv[1], a, r) end
+end
+
 collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
@@ -41,7 +55,6 @@ local baseline = dm.memory()
 describe("recurrent layers against PyTorch 1.13", function ()
   for _, c in ipairs(fixture.layers) do
     for _, dt in ipairs({ dm.float64, dm.float32 }) do
-      local tight = dt == dm.float64
       it(("%s (%s)"):format(c.name, tostring(dt)), function ()
         local m = build(c, dt)
         local x = T(c.x, dt):requires_grad_()
@@ -60,18 +73,14 @@ describe("recurrent layers against PyTorch 1.13", function ()
         if c.kind == "LSTM" then hn, cn = hn[1], hn[2] end
         local od = c.lengths and out.data or out
         if c.lengths then assert.is_true(R.is_packed(out)) end
-        local a, r = 1e-5, 1e-4
-        if tight then a, r = 1e-10, 1e-9 end
+        local a, r = tolerances(dt)
         close(c.out, od, "output", a, r)
         close(c.h_n, hn, "h_n", a, r)
         if cn then close(c.c_n, cn, "c_n", a, r) end
         local loss = (od * T(c.w_out, dt)):sum() + (hn * T(c.w_h, dt)):sum()
         if cn then loss = loss + (cn * T(c.w_c, dt)):sum() end
         loss:backward()
-        close(c.grad_x, x.grad, "grad x", a, r)
-        if h0 then close(c.grad_h0, h0.grad, "grad h0", a, r) end
-        if c0 then close(c.grad_c0, c0.grad, "grad c0", a, r) end
-        for _, kv in ipairs(c.grad_params) do close(kv[2], m[kv[1]].grad, "grad " .. kv[1], a, r) end
+        check_grads(c, m, x, h0, c0, a, r)
       end)
     end
   end
@@ -91,8 +100,7 @@ describe("recurrent cells against PyTorch 1.13", function ()
         else
           h = m(x, h0)
         end
-        local a, r = 1e-5, 1e-4
-        if dt == dm.float64 then a, r = 1e-10, 1e-9 end
+        local a, r = tolerances(dt)
         close(c.h, h, "h'", a, r)
         local loss = (h * T(c.w_h, dt)):sum()
         if cc then
@@ -100,10 +108,7 @@ describe("recurrent cells against PyTorch 1.13", function ()
           loss = loss + (cc * T(c.w_c, dt)):sum()
         end
         loss:backward()
-        close(c.grad_x, x.grad, "grad x", a, r)
-        if h0 then close(c.grad_h0, h0.grad, "grad h0", a, r) end
-        if c0 then close(c.grad_c0, c0.grad, "grad c0", a, r) end
-        for _, kv in ipairs(c.grad_params) do close(kv[2], m[kv[1]].grad, "grad " .. kv[1], a, r) end
+        check_grads(c, m, x, h0, c0, a, r)
       end)
     end
   end
