@@ -151,10 +151,10 @@ out(("- one average of the MLP's gradients (%.2f MB; best of 25, median in brack
 -- a latency of 2 (p - 1) x 50 us, with no overlap; compute per step as measured (1 process,
 -- batch 128 per machine)
 local BW = 10e9 / 8
-local function project (name, bytes, compute_ms)
+local function project (name, bytes, compute_ms, per_step)
   out()
-  out(("Projection, %s (%.2f MB of gradients, %.2f ms compute per step of 128):"):format(
-    name, bytes / 1e6, compute_ms))
+  out(("Projection, %s (%.2f MB of gradients, %.2f ms compute per step of %s):"):format(
+    name, bytes / 1e6, compute_ms, per_step or "128"))
   out("| machines | allreduce | step | speed-up | efficiency |")
   out("|---|---|---|---|---|")
   for _, p in ipairs({ 2, 8, 64 }) do
@@ -177,17 +177,7 @@ do
   if not sps then error("bench-dist: no result from " .. cmd .. ":\n" .. res, 0) end
   local bytes = 61706 * 4
   local compute_ms = 1000 * 64 / sps
-  out()
-  out(("Projection, LeNet-5 (f) (%.2f MB of gradients, %.2f ms compute per step of 64, one thread):")
-      :format(bytes / 1e6, compute_ms))
-  out("| machines | allreduce | step | speed-up | efficiency |")
-  out("|---|---|---|---|---|")
-  for _, np in ipairs({ 2, 8, 64 }) do
-    local c = 1000 * (2 * (np - 1) / np * bytes / BW + 2 * (np - 1) * 50e-6)
-    local step = compute_ms + c
-    out(("| %d | %.2f ms | %.2f ms | %.1fx | %.0f%% |"):format(np, c, step,
-      np * compute_ms / step, 100 * compute_ms / step))
-  end
+  project("LeNet-5 (f)", bytes, compute_ms, "64, one thread")
 end
 
 local report = table.concat(lines, "\n")

@@ -13,37 +13,11 @@ local util = dofile(dir .. "helpers/util.lua")
 local cases = dofile(dir .. "fixtures/attention_cases.lua")
 local F64 = { dtype = dm.float64 }
 
--- a fixture tensor as a deepmoon tensor (bool masks from 0/1, floats as dtype)
-local function T (f, dtype)
-  if f.dtype == "bool" then return dm.tensor(f.data):view(f.shape):bool() end
-  return dm.tensor(f.data, { dtype = dtype or dm.float64 }):view(f.shape)
-end
-
--- |got - want| <= atol + rtol |want| element by element
-local function close (want, t, atol, rtol, what)
-  assert.are.same(want.shape, t:size(), what .. ": shape")
-  local got = t:double():contiguous():values()
-  for i = 1, #got do
-    local w = want.data[i]
-    if not (math.abs(got[i] - w) <= atol + rtol * math.abs(w)) then
-      error(("%s: element %d is %.17g, PyTorch has %.17g"):format(what, i, got[i], w), 2)
-    end
-  end
-end
-
-local function copy (t)
-  local o = {}
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local T, close, copy = util.fixture_tensor, util.close, util.copy
 
 -- the case's module with PyTorch's parameters, in dtype
 local function build (c, dtype)
-  local m = nn.MultiheadAttention(c.ctor):double()
-  local sd = {}
-  for k, v in pairs(c.state) do sd[k] = T(v) end
-  m:load_state_dict(sd)
-  if dtype == dm.float32 then m:float() end
+  local m = util.load_fixture_state(nn.MultiheadAttention(c.ctor):double(), c.state, dtype)
   if c.eval then m:eval() end
   return m
 end
@@ -73,18 +47,7 @@ local function run (c, dtype, atol, rtol, mk)
     assert.is_nil(w)
   end
   loss:backward()
-  local seen = 0
-  for name, p in m:named_parameters() do
-    close(c.grads[name], p.grad, atol, rtol, "gradient of " .. name)
-    seen = seen + 1
-  end
-  for name, t in pairs(inputs) do
-    close(c.grads["input:" .. name], t.grad, atol, rtol, "gradient of input " .. name)
-    seen = seen + 1
-  end
-  local want = 0
-  for _ in pairs(c.grads) do want = want + 1 end
-  assert.are.equal(want, seen)
+  util.check_grads(c.grads, m, inputs, atol, rtol)
   return m
 end
 

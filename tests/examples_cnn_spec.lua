@@ -5,15 +5,9 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local util = dofile(here .. "helpers/util.lua")
 local ROOT = here .. "../"
-local LUA = os.getenv("DM_LUA") or "lua5.4"
 local default_stage = os.getenv("DM_SANITIZE") ~= "1" and os.getenv("DM_BLAS") ~= "0"
 
-local function run (args)
-  local p = assert(io.popen(("cd %q && %s %s 2>&1"):format(ROOT, LUA, args)))
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok
-end
+local function run (args) return util.run_lua(ROOT, args) end
 
 describe("the CNN examples", function ()
   if not default_stage then

@@ -35,6 +35,20 @@ local function is_conv (m)
   return n == "Conv1d" or n == "Conv2d" or n == "ConvTranspose2d"
 end
 
+-- run model (in eval mode) on xb layer by layer: each convolution's output has variance 1 to tol
+local function conv_outputs_unit_var (model, xb, tol)
+  model:eval()
+  dm.no_grad(function ()
+    local h = xb
+    for i = 1, #model do
+      h = model[i](h)
+      if is_conv(model[i]) then
+        close(h:var():item(), 1, tol, "layer " .. (i - 1) .. " output variance")
+      end
+    end
+  end)
+end
+
 -- every weight of 2+ dims by fn(w), biases zeroed
 local function set_weights (model, fn)
   dm.no_grad(function ()
@@ -295,16 +309,7 @@ describe("init.lsuv_ on CNNs", function ()
       assert.is_true(math.abs(l.var - 1) < 0.02, l.name .. " " .. l.var)
     end
     -- measured independently: run the layers one by one
-    model:eval()
-    dm.no_grad(function ()
-      local h = xb
-      for i = 1, #model do
-        h = model[i](h)
-        if is_conv(model[i]) then
-          close(h:var():item(), 1, 0.02, "layer " .. (i - 1) .. " output variance")
-        end
-      end
-    end)
+    conv_outputs_unit_var(model, xb, 0.02)
   end)
 
   it("rescales Conv1d layers too", function ()
@@ -314,16 +319,7 @@ describe("init.lsuv_ on CNNs", function ()
     local xb = dm.randn(16, 2, 32, { generator = dm.Generator(4) }):mul(5)
     local _, report = init.lsuv_(model, xb, { generator = dm.Generator(5), tol = 0.05 })
     assert.are.equal(3, #report)
-    model:eval()
-    dm.no_grad(function ()
-      local h = xb
-      for i = 1, #model do
-        h = model[i](h)
-        if is_conv(model[i]) then
-          close(h:var():item(), 1, 0.05, "layer " .. (i - 1) .. " output variance")
-        end
-      end
-    end)
+    conv_outputs_unit_var(model, xb, 0.05)
   end)
 
   it("starts each convolution orthogonal, its weight viewed [out x in*kh*kw]", function ()

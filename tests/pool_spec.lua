@@ -22,8 +22,7 @@ local function run (c, opts)
   local x = T(c.x, opts):requires_grad_()
   local xin = c.transpose and x:transpose(c.transpose[1], c.transpose[2]) or x
   if c.transpose then assert.is_false(xin:is_contiguous()) end
-  local o = {}
-  for k, v in pairs(c.opts) do o[k] = v end
+  local o = util.copy(c.opts)
   if c.indices then o.return_indices = true end
   local y, ix = F[c.fn](xin, c.kernel_size, o)
   return x, y, ix

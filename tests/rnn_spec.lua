@@ -16,15 +16,7 @@ local function T (f, dtype) return dm.tensor(f.data, { dtype = dtype }):view(f.s
 
 -- |got - want| <= atol + rtol |want| elementwise (the issue's 1e-5 + 1e-4 |want| by default)
 local function close (want, t, what, atol, rtol)
-  atol, rtol = atol or 1e-5, rtol or 1e-4
-  assert.are.same(want.shape, t:size(), what .. ": shape")
-  local got = t:double():contiguous():values()
-  for i = 1, #got do
-    local w = want.data[i]
-    if not (math.abs(got[i] - w) <= atol + rtol * math.abs(w)) then
-      error(("%s: element %d is %.17g, PyTorch has %.17g"):format(what, i, got[i], w), 2)
-    end
-  end
+  return util.close(want, t, atol or 1e-5, rtol or 1e-4, what)
 end
 
 local function build (c, dtype)
@@ -33,7 +25,27 @@ local function build (c, dtype)
   for _, kv in ipairs(c.params) do sd[kv[1]] = T(kv[2], dtype) end
   if dtype == dm.float64 then m:double() end
   m:load_state_dict(sd)
+  -- state_dict keys in PyTorch's order
+  local keys = {}
+  for k in pairs(m:state_dict()) do keys[#keys + 1] = k end
+  local want = {}
+  for i, kv in ipairs(c.params) do want[i] = kv[1] end
+  assert.are.same(want, keys)
   return m
+end
+
+-- atol and rtol for dtype
+local function tolerances (dtype)
+  if dtype == dm.float64 then return 1e-10, 1e-9 end
+  return 1e-5, 1e-4
+end
+
+-- the gradients of x, h0 and c0 (where given) and of every parameter, against case c
+local function check_grads (c, m, x, h0, c0, a, r)
+  close(c.grad_x, x.grad, "grad x", a, r)
+  if h0 then close(c.grad_h0, h0.grad, "grad h0", a, r) end
+  if c0 then close(c.grad_c0, c0.grad, "grad c0", a, r) end
+  for _, kv in ipairs(c.grad_params) do close(kv[2], m[kv[1]].grad, "grad " .. kv[1], a, r) end
 end
 
 collectgarbage()
@@ -43,15 +55,8 @@ local baseline = dm.memory()
 describe("recurrent layers against PyTorch 1.13", function ()
   for _, c in ipairs(fixture.layers) do
     for _, dt in ipairs({ dm.float64, dm.float32 }) do
-      local tight = dt == dm.float64
       it(("%s (%s)"):format(c.name, tostring(dt)), function ()
         local m = build(c, dt)
-        -- state_dict keys in PyTorch's order
-        local keys = {}
-        for k in pairs(m:state_dict()) do keys[#keys + 1] = k end
-        local want = {}
-        for i, kv in ipairs(c.params) do want[i] = kv[1] end
-        assert.are.same(want, keys)
         local x = T(c.x, dt):requires_grad_()
         local inp = x
         if c.lengths then
@@ -68,18 +73,14 @@ describe("recurrent layers against PyTorch 1.13", function ()
         if c.kind == "LSTM" then hn, cn = hn[1], hn[2] end
         local od = c.lengths and out.data or out
         if c.lengths then assert.is_true(R.is_packed(out)) end
-        local a, r = 1e-5, 1e-4
-        if tight then a, r = 1e-10, 1e-9 end
+        local a, r = tolerances(dt)
         close(c.out, od, "output", a, r)
         close(c.h_n, hn, "h_n", a, r)
         if cn then close(c.c_n, cn, "c_n", a, r) end
         local loss = (od * T(c.w_out, dt)):sum() + (hn * T(c.w_h, dt)):sum()
         if cn then loss = loss + (cn * T(c.w_c, dt)):sum() end
         loss:backward()
-        close(c.grad_x, x.grad, "grad x", a, r)
-        if h0 then close(c.grad_h0, h0.grad, "grad h0", a, r) end
-        if c0 then close(c.grad_c0, c0.grad, "grad c0", a, r) end
-        for _, kv in ipairs(c.grad_params) do close(kv[2], m[kv[1]].grad, "grad " .. kv[1], a, r) end
+        check_grads(c, m, x, h0, c0, a, r)
       end)
     end
   end
@@ -90,11 +91,6 @@ describe("recurrent cells against PyTorch 1.13", function ()
     for _, dt in ipairs({ dm.float64, dm.float32 }) do
       it(("%s (%s)"):format(c.name, tostring(dt)), function ()
         local m = build(c, dt)
-        local keys = {}
-        for k in pairs(m:state_dict()) do keys[#keys + 1] = k end
-        local want = {}
-        for i, kv in ipairs(c.params) do want[i] = kv[1] end
-        assert.are.same(want, keys)
         local x = T(c.x, dt):requires_grad_()
         local h0 = c.h0 and T(c.h0, dt):requires_grad_()
         local c0 = c.c0 and T(c.c0, dt):requires_grad_()
@@ -104,8 +100,7 @@ describe("recurrent cells against PyTorch 1.13", function ()
         else
           h = m(x, h0)
         end
-        local a, r = 1e-5, 1e-4
-        if dt == dm.float64 then a, r = 1e-10, 1e-9 end
+        local a, r = tolerances(dt)
         close(c.h, h, "h'", a, r)
         local loss = (h * T(c.w_h, dt)):sum()
         if cc then
@@ -113,10 +108,7 @@ describe("recurrent cells against PyTorch 1.13", function ()
           loss = loss + (cc * T(c.w_c, dt)):sum()
         end
         loss:backward()
-        close(c.grad_x, x.grad, "grad x", a, r)
-        if h0 then close(c.grad_h0, h0.grad, "grad h0", a, r) end
-        if c0 then close(c.grad_c0, c0.grad, "grad c0", a, r) end
-        for _, kv in ipairs(c.grad_params) do close(kv[2], m[kv[1]].grad, "grad " .. kv[1], a, r) end
+        check_grads(c, m, x, h0, c0, a, r)
       end)
     end
   end

@@ -13,21 +13,7 @@ local util = dofile(dir .. "helpers/util.lua")
 local cases = dofile(dir .. "fixtures/transformer_cases.lua")
 local F64 = { dtype = dm.float64 }
 
-local function T (f, dtype)
-  if f.dtype == "bool" then return dm.tensor(f.data):view(f.shape):bool() end
-  return dm.tensor(f.data, { dtype = dtype or dm.float64 }):view(f.shape)
-end
-
-local function close (want, t, atol, rtol, what)
-  assert.are.same(want.shape, t:size(), what .. ": shape")
-  local got = t:double():contiguous():values()
-  for i = 1, #got do
-    local w = want.data[i]
-    if not (math.abs(got[i] - w) <= atol + rtol * math.abs(w)) then
-      error(("%s: element %d is %.17g, PyTorch has %.17g"):format(what, i, got[i], w), 2)
-    end
-  end
-end
+local T, close = util.fixture_tensor, util.close
 
 local function make (c)
   local k, o = c.kind, c.ctor
@@ -48,12 +34,7 @@ local function make (c)
 end
 
 local function build (c, dtype)
-  local m = make(c):double()
-  local sd = {}
-  for k, v in pairs(c.state) do sd[k] = T(v) end
-  m:load_state_dict(sd)
-  if dtype == dm.float32 then m:float() end
-  return m
+  return util.load_fixture_state(make(c):double(), c.state, dtype)
 end
 
 local function run (c, dtype, atol, rtol, mk)
@@ -77,18 +58,7 @@ local function run (c, dtype, atol, rtol, mk)
   end
   close(c.y, y, atol, rtol, "output");
   (y * T(c.wy, dtype)):sum():backward()
-  local seen = 0
-  for name, p in m:named_parameters() do
-    close(c.grads[name], p.grad, atol, rtol, "gradient of " .. name)
-    seen = seen + 1
-  end
-  for name, t in pairs(inputs) do
-    close(c.grads["input:" .. name], t.grad, atol, rtol, "gradient of input " .. name)
-    seen = seen + 1
-  end
-  local want = 0
-  for _ in pairs(c.grads) do want = want + 1 end
-  assert.are.equal(want, seen)
+  util.check_grads(c.grads, m, inputs, atol, rtol)
   return m
 end
 

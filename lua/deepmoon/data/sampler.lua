@@ -150,17 +150,21 @@ local function bad_sampler (sampler)
                  "or iter method, got %s", typename(sampler))
 end
 
+-- a copy of list[1 .. rawlen(list)], every one an integer; otherwise msg (formatted with the
+-- position and the type) is raised
+local function int_list (list, msg)
+  local out = {}
+  for i = 1, rawlen(list) do
+    local v = rawget(list, i)
+    if math.type(v) ~= "integer" then dataset._raise(msg, i, typename(v)) end
+    out[i] = v
+  end
+  return out
+end
+
 local function indices_of (sampler)
   if type(sampler) == "table" and getmetatable(sampler) == nil then
-    local out = {}
-    for i = 1, rawlen(sampler) do
-      local v = rawget(sampler, i)
-      if math.type(v) ~= "integer" then
-        dataset._raise("DataLoader: sampler[%d] must be an integer index, got %s", i, typename(v))
-      end
-      out[i] = v
-    end
-    return out
+    return int_list(sampler, "DataLoader: sampler[%d] must be an integer index, got %s")
   end
   local f = sampler.indices
   if type(f) == "function" then
@@ -168,15 +172,7 @@ local function indices_of (sampler)
     if type(list) ~= "table" then
       dataset._raise("DataLoader: sampler:indices() must return a list, got %s", typename(list))
     end
-    local out = {}
-    for i = 1, rawlen(list) do
-      local v = rawget(list, i)
-      if math.type(v) ~= "integer" then
-        dataset._raise("DataLoader: sampler index %d must be an integer, got %s", i, typename(v))
-      end
-      out[i] = v
-    end
-    return out
+    return int_list(list, "DataLoader: sampler index %d must be an integer, got %s")
   end
   f = sampler.iter
   if type(f) == "function" then

@@ -131,12 +131,11 @@ function F.scaled_dot_product_attention (query, key, value, ...)
   return dm.matmul(attn, value)
 end
 
-local function pos_int (fname, name, v, level)
-  if math.type(v) ~= "integer" or v < 1 then
-    error(("%s: %s must be a positive integer, got %s"):format(fname, name,
-          type(v) == "number" and tostring(v) or typename(v)), level + 1)
-  end
-  return v
+local pos_int = util.pos_int
+
+-- t's three blocks of E along dim (q, k, v of a packed in-projection)
+local function split3 (t, dim, E)
+  return t:narrow(dim, 1, E), t:narrow(dim, E + 1, E), t:narrow(dim, 2 * E + 1, E)
 end
 
 -- ---- F.multi_head_attention_forward ------------------------------------------------------
@@ -316,14 +315,11 @@ function M._mha (fname, level, query, key, value, E, H, in_w, in_b, bias_k, bias
     end
     if rawequal(query, key) and rawequal(key, value) then
       local qkv = dm.linear(q_in, in_w, in_b)                 -- [N x L x 3E]
-      q, k, v = qkv:narrow(3, 1, E), qkv:narrow(3, E + 1, E), qkv:narrow(3, 2 * E + 1, E)
+      q, k, v = split3(qkv, 3, E)
     else
-      local wq, wk, wv = in_w:narrow(1, 1, E), in_w:narrow(1, E + 1, E),
-                         in_w:narrow(1, 2 * E + 1, E)
+      local wq, wk, wv = split3(in_w, 1, E)
       local bq, bk, bv
-      if in_b ~= nil then
-        bq, bk, bv = in_b:narrow(1, 1, E), in_b:narrow(1, E + 1, E), in_b:narrow(1, 2 * E + 1, E)
-      end
+      if in_b ~= nil then bq, bk, bv = split3(in_b, 1, E) end
       q, k, v = dm.linear(q_in, wq, bq), dm.linear(k_in, wk, bk), dm.linear(v_in, wv, bv)
     end
   else
@@ -340,9 +336,7 @@ function M._mha (fname, level, query, key, value, E, H, in_w, in_b, bias_k, bias
              batched and layout:gsub("L", "S") or "S", vdim, shp(key), shp(value)), level)
     end
     local bq, bk, bv
-    if in_b ~= nil then
-      bq, bk, bv = in_b:narrow(1, 1, E), in_b:narrow(1, E + 1, E), in_b:narrow(1, 2 * E + 1, E)
-    end
+    if in_b ~= nil then bq, bk, bv = split3(in_b, 1, E) end
     q, k, v = dm.linear(q_in, wq, bq), dm.linear(k_in, wk, bk), dm.linear(v_in, wv, bv)
   end
 

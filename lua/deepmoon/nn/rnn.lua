@@ -23,12 +23,7 @@ local function dims (l) return "[" .. table.concat(l, " x ") .. "]" end
 local GATES = { RNN_TANH = 1, RNN_RELU = 1, LSTM = 4, GRU = 3 }
 
 local function need_size (fname, name, v, level)
-  if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
-  if math.type(v) ~= "integer" or v < 1 then
-    error(("%s: %s must be a positive integer, got %s"):format(fname, name,
-          type(v) == "number" and tostring(v) or typename(v)), level + 1)
-  end
-  return v
+  return util.pos_int(fname, name, v, level, true)
 end
 
 local function need_dtype (fname, dtype, level)

@@ -86,13 +86,7 @@ local function clones (m, n)
   return ModuleList(list)
 end
 
-local function pos_int (cname, name, v, level)
-  if math.type(v) ~= "integer" or v < 1 then
-    error(("%s: %s must be a positive integer, got %s"):format(cname, name,
-          type(v) == "number" and tostring(v) or typename(v)), level + 1)
-  end
-  return v
-end
+local pos_int = util.pos_int
 
 local function prob (cname, v, level)
   if v == nil then return 0.1 end
@@ -165,6 +159,27 @@ local function layer_args (self, cname, level, ...)
   return d, h, ff, p, eps, bf, nf, act
 end
 
+-- a layer's children in PyTorch's order (state_dict keys follow it): self-attention, (for a
+-- decoder layer, attention over memory,) the feed-forward block, the norms and the dropouts
+local function layer_init (self, cname, decoder, ...)
+  local d, h, ff, p, eps, bf, nf, act = layer_args(self, cname, 3, ...)
+  self.self_attn = MultiheadAttention(d, h, { dropout = p, batch_first = bf })
+  if decoder then
+    self.multihead_attn = MultiheadAttention(d, h, { dropout = p, batch_first = bf })
+  end
+  self.linear1 = Linear(d, ff)
+  self.dropout = Dropout(p)
+  self.linear2 = Linear(ff, d)
+  self.norm_first = nf
+  self.norm1 = LayerNorm(d, { eps = eps })
+  self.norm2 = LayerNorm(d, { eps = eps })
+  if decoder then self.norm3 = LayerNorm(d, { eps = eps }) end
+  self.dropout1 = Dropout(p)
+  self.dropout2 = Dropout(p)
+  if decoder then self.dropout3 = Dropout(p) end
+  self.activation = act
+end
+
 -- ---- TransformerEncoderLayer ---------------------------------------------------------------
 
 local TransformerEncoderLayer = Module:extend("TransformerEncoderLayer")
@@ -179,18 +194,7 @@ M.TransformerEncoderLayer = TransformerEncoderLayer
 --- [S x N x d_model] ([N x S x d_model] with batch_first, or [S x d_model]); src_mask [S x S]
 --- or [N*nhead x S x S] and src_key_padding_mask [N x S], bool (true = masked out) or float.
 function TransformerEncoderLayer:__init (...)
-  local cname = "TransformerEncoderLayer"
-  local d, h, ff, p, eps, bf, nf, act = layer_args(self, cname, 2, ...)
-  self.self_attn = MultiheadAttention(d, h, { dropout = p, batch_first = bf })
-  self.linear1 = Linear(d, ff)
-  self.dropout = Dropout(p)
-  self.linear2 = Linear(ff, d)
-  self.norm_first = nf
-  self.norm1 = LayerNorm(d, { eps = eps })
-  self.norm2 = LayerNorm(d, { eps = eps })
-  self.dropout1 = Dropout(p)
-  self.dropout2 = Dropout(p)
-  self.activation = act
+  layer_init(self, "TransformerEncoderLayer", false, ...)
 end
 
 local ENC_LAYER_CALL = { "src_mask", "src_key_padding_mask", "is_causal" }
@@ -233,21 +237,7 @@ M.TransformerDecoderLayer = TransformerDecoderLayer
 --- memory [S x N x d_model] (batch_first: N first), tgt_mask [T x T], memory_mask [T x S],
 --- key padding masks [N x T] and [N x S]; bool masks true = masked out, float masks added.
 function TransformerDecoderLayer:__init (...)
-  local cname = "TransformerDecoderLayer"
-  local d, h, ff, p, eps, bf, nf, act = layer_args(self, cname, 2, ...)
-  self.self_attn = MultiheadAttention(d, h, { dropout = p, batch_first = bf })
-  self.multihead_attn = MultiheadAttention(d, h, { dropout = p, batch_first = bf })
-  self.linear1 = Linear(d, ff)
-  self.dropout = Dropout(p)
-  self.linear2 = Linear(ff, d)
-  self.norm_first = nf
-  self.norm1 = LayerNorm(d, { eps = eps })
-  self.norm2 = LayerNorm(d, { eps = eps })
-  self.norm3 = LayerNorm(d, { eps = eps })
-  self.dropout1 = Dropout(p)
-  self.dropout2 = Dropout(p)
-  self.dropout3 = Dropout(p)
-  self.activation = act
+  layer_init(self, "TransformerDecoderLayer", true, ...)
 end
 
 local DEC_CALL = { "tgt_mask", "memory_mask", "tgt_key_padding_mask", "memory_key_padding_mask",

@@ -89,4 +89,18 @@ function util.pyrepr (v, as_float)
   return tostring(v)
 end
 
+--- v itself when it is a positive integer (with whole_float, a float with an integer value is
+--- taken as that integer); otherwise an error "fname: name must be a positive integer, got v"
+--- pointing `level` frames up.
+function util.pos_int (fname, name, v, level, whole_float)
+  if whole_float and math.type(v) == "float" and v == math.floor(v) then
+    v = math.tointeger(v)
+  end
+  if math.type(v) ~= "integer" or v < 1 then
+    error(("%s: %s must be a positive integer, got %s"):format(fname, name,
+          type(v) == "number" and tostring(v) or check.typename(v)), level + 1)
+  end
+  return v
+end
+
 return util
