@@ -977,6 +977,9 @@ function F.pixel_shuffle (x, r)
     error(("pixel_shuffle: upscale_factor must be a positive integer, got %s"):format(
       check.typename(r)), 2)
   end
+  if r > 0x7fffffff then     -- r * r must not wrap around
+    error(("pixel_shuffle: upscale_factor must be at most 2^31 - 1, got %d"):format(r), 2)
+  end
   local s = x:size()
   local nd = #s
   if nd < 3 then
@@ -1011,6 +1014,9 @@ function F.pixel_unshuffle (x, r)
   if math.type(r) ~= "integer" or r < 1 then
     error(("pixel_unshuffle: downscale_factor must be a positive integer, got %s"):format(
       check.typename(r)), 2)
+  end
+  if r > 0x7fffffff then     -- r * r must not wrap around
+    error(("pixel_unshuffle: downscale_factor must be at most 2^31 - 1, got %d"):format(r), 2)
   end
   local s = x:size()
   local nd = #s
