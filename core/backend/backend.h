@@ -13,10 +13,11 @@
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
- *          and gemm, the direct small-channel kernels, the per-thread workspace)
+ *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
+ *          and group norm (norm.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, norm.c), compared with the cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -29,8 +30,8 @@
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
  * backward, the device's memory (the caching allocator), and the convolutions forward and
- * backward (im2col/col2im with the products, the bias).  Everything else (layer and
- * group norm, the embedding and recurrent pointwise loops) runs
+ * backward (im2col/col2im with the products, the bias), layer and group norm forward and
+ * backward.  Everything else (the embedding and recurrent pointwise loops) runs
  * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
@@ -341,6 +342,19 @@ typedef int (*dm_conv_wgrad_fn)(dm_dtype dt, const dm_conv_geom *g, const void *
 typedef void (*dm_conv_bgrad_fn)(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
                                  void *gb);
 
+/* ---- layer and group norm (norm.c) --------------------------------------------------------
+ * rows of x [R x K] (contiguous, dt float32 or float64); the affine index of element k of row
+ * r is ((r % G) * K + k) / HW (layer norm: G = HW = 1), w and b NULL or contiguous of dt.
+ * rownorm: y [R x K], mean [R] and inv [R] (1 / sqrt(var + eps), biased var; dt), statistics
+ * in double.  rownorm_bw from g [R x K] and the saved mean and inv: gx (NULL: not wanted),
+ * and dw, db (doubles indexed by the affine index, accumulated; NULL: not wanted). */
+typedef void (*dm_rownorm_fn)(dm_dtype dt, const void *x, int64_t R, int64_t K, int64_t G,
+                              int64_t HW, double eps, const void *w, const void *b, void *y,
+                              void *mean, void *inv);
+typedef void (*dm_rownorm_bw_fn)(dm_dtype dt, const void *x, const void *g, const void *mean,
+                                 const void *inv, int64_t R, int64_t K, int64_t G, int64_t HW,
+                                 const void *w, void *gx, double *dw, double *db);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -406,6 +420,9 @@ typedef struct dm_kernels {
     dm_conv_fn conv_small_to_big;
     dm_conv_wgrad_fn conv_weight_grad;
     dm_conv_bgrad_fn conv_bias_grad;
+    /* ---- layer and group norm (norm.c) ---- */
+    dm_rownorm_fn rownorm;
+    dm_rownorm_bw_fn rownorm_bw;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -5,7 +5,9 @@
  * dropout_bw, batch_norm, batch_norm_bw) and the losses' options that the op table's one
  * case per loss leaves out (loss, loss_bw, nll, nll_bw, ce_log_softmax, cross_entropy,
  * cross_entropy_bw: weights, pos_weight, ignored rows, label smoothing, probability
- * targets, every reduction, strided inputs); core/backend/backend.h describes each.
+ * targets, every reduction, strided inputs), layer and group norm's options (rownorm,
+ * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims);
+ * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
  * core/backend/ref/) from the same inputs and, for the random ones, a generator seeded alike;
@@ -329,6 +331,67 @@ static void sc_bn(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(x0);
 }
 
+/* ---- layer and group norm ----------------------------------------------------------------- */
+
+/* 0 layer_norm over the last dim of x [5 x 3 x 4] (a permuted view) without weight or bias;
+   1 layer_norm over the last two dims with a weight only; 2 group_norm of x0 as [2 x 6 x 5]
+   (3 groups of 2 channels, HW 5) with a bias only; 3 group_norm (3 groups of 1 channel) with both, only x's gradient wanted;
+   forward and backward */
+static void sc_norm(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *x0 = mk(dt, dev, 3, (int64_t[]){ 4, 5, 3 }, -2, 3, 71);
+    dm_set_requires_grad(x0, 1);
+    dm_tensor *x = dm_permute(x0, (int[]){ 1, 2, 0 });               /* [5 x 3 x 4] */
+    dm_tensor *w1 = mk(dt, dev, 1, (int64_t[]){ 3 }, 0.5f, 1.5f, 72);
+    dm_tensor *b1 = mk(dt, dev, 1, (int64_t[]){ 3 }, -1, 1, 73);
+    dm_tensor *w2 = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, 0.5f, 1.5f, 74);
+    dm_set_requires_grad(w1, v != 3);
+    dm_set_requires_grad(b1, v != 3);
+    dm_set_requires_grad(w2, 1);
+    dm_tensor *y = NULL;
+    switch (v) {
+    case 0: y = dm_layer_norm(x, 1, (int64_t[]){ 4 }, NULL, NULL, 1e-5); break;
+    case 1: y = dm_layer_norm(x, 2, (int64_t[]){ 3, 4 }, w2, NULL, 1e-3); break;
+    case 2: {
+        dm_tensor *x4 = dm_reshape(x0, 3, (int64_t[]){ 2, 6, 5 });
+        dm_tensor *b5 = mk(dt, dev, 1, (int64_t[]){ 6 }, -1, 1, 75);
+        dm_set_requires_grad(b5, 1);
+        y = x4 ? dm_group_norm(x4, 3, NULL, b5, 1e-5) : NULL;
+        if (y) {
+            dm_tensor *g = mk(dt, dev, y->ndim, y->shape, -2, 2, 76);
+            dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+            CHECK(s && dm_backward(s, NULL, 0) == 0, "group_norm backward runs");
+            put(out, b5->grad, dev);
+            dm_tensor_release(s); dm_tensor_release(yg); dm_tensor_release(g);
+        }
+        dm_tensor_release(b5);
+        dm_tensor_release(x4);
+        break;
+    }
+    default: y = dm_group_norm(x, 3, w1, b1, 1e-5); break;
+    }
+    CHECKF(y != NULL, "norm %d runs (%s)", v, y ? "" : dm_errmsg());
+    if (y) {
+        if (v != 2) {
+            dm_tensor *g = mk(dt, dev, y->ndim, y->shape, -2, 2, 76);
+            dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+            CHECK(s && dm_backward(s, NULL, 0) == 0, "norm backward runs");
+            if (v == 1) put(out, w2->grad, dev);
+            dm_tensor_release(s);
+            dm_tensor_release(yg);
+            dm_tensor_release(g);
+        }
+        put(out, y, dev);
+        put(out, x0->grad, dev);
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(w2);
+    dm_tensor_release(b1);
+    dm_tensor_release(w1);
+    dm_tensor_release(x);
+    dm_tensor_release(x0);
+}
+
 /* ---- losses ------------------------------------------------------------------------------ */
 
 /* variants 0-5: the elementwise kinds (bce, bce with logits, mse, l1, smooth l1, huber) on a
@@ -434,13 +497,15 @@ static void test_table(void)
                          (void *)c->dropout, (void *)c->dropout_bw, (void *)c->batch_norm,
                          (void *)c->batch_norm_bw, (void *)c->loss, (void *)c->loss_bw,
                          (void *)c->nll, (void *)c->nll_bw, (void *)c->ce_log_softmax,
-                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw };
+                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
+                         (void *)c->rownorm, (void *)c->rownorm_bw };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
                          (void *)r->batch_norm_bw, (void *)r->loss, (void *)r->loss_bw,
                          (void *)r->nll, (void *)r->nll_bw, (void *)r->ce_log_softmax,
-                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw };
+                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
+                         (void *)r->rownorm, (void *)r->rownorm_bw };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -483,6 +548,8 @@ int main(void)
             compare("batch_norm", sc_bn, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
         for (int v = 0; v < 11; v++)
             compare("loss", sc_loss, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+        for (int v = 0; v < 4; v++)
+            compare("norm", sc_norm, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
     }
     /* the fills that take any dtype, on integer and bool tensors */
     static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };

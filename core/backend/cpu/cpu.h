@@ -117,4 +117,11 @@ int dm__cpu_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big
 void dm__cpu_conv_bias_grad(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
                             void *gb);
 
+/* layer and group norm: norm.c */
+void dm__cpu_rownorm(dm_dtype dt, const void *x, int64_t R, int64_t K, int64_t G, int64_t HW,
+                    double eps, const void *w, const void *b, void *y, void *mean, void *inv);
+void dm__cpu_rownorm_bw(dm_dtype dt, const void *x, const void *g, const void *mean,
+                       const void *inv, int64_t R, int64_t K, int64_t G, int64_t HW,
+                       const void *w, void *gx, double *dw, double *db);
+
 #endif

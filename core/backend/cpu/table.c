@@ -72,4 +72,7 @@ const dm_kernels dm__cpu_kernels = {
     .conv_small_to_big = dm__cpu_conv_small_to_big,
     .conv_weight_grad = dm__cpu_conv_weight_grad,
     .conv_bias_grad = dm__cpu_conv_bias_grad,
+    /* ---- layer and group norm (norm.c) ---- */
+    .rownorm = dm__cpu_rownorm,
+    .rownorm_bw = dm__cpu_rownorm_bw,
 };

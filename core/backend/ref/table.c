@@ -70,4 +70,7 @@ const dm_kernels dm__ref_kernels = {
     .conv_small_to_big = dm__ref_conv_small_to_big,
     .conv_weight_grad = dm__ref_conv_weight_grad,
     .conv_bias_grad = dm__ref_conv_bias_grad,
+    /* ---- layer and group norm (norm.c) ---- */
+    .rownorm = dm__ref_rownorm,
+    .rownorm_bw = dm__ref_rownorm_bw,
 };
