@@ -14,10 +14,10 @@
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
  *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
- *          and group norm (norm.c)
+ *          and group norm (norm.c), the samplers (sample.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, norm.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, norm.c, sample.c), compared with the cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -31,7 +31,8 @@
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
  * backward, the device's memory (the caching allocator), and the convolutions forward and
  * backward (im2col/col2im with the products, the bias), layer and group norm forward and
- * backward.  Everything else (the embedding and recurrent pointwise loops) runs
+ * backward, the samplers (multinomial, bernoulli and normal with tensor parameters).
+ * Everything else (the embedding and recurrent pointwise loops) runs
  * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
@@ -355,6 +356,25 @@ typedef void (*dm_rownorm_bw_fn)(dm_dtype dt, const void *x, const void *g, cons
                                  const void *inv, int64_t R, int64_t K, int64_t G, int64_t HW,
                                  const void *w, void *gx, double *dw, double *db);
 
+/* ---- samplers (sample.c) -------------------------------------------------------------------
+ * Each draws from g in the order sample.c's header and rng.c's stream define (draw.h's
+ * draws, inline), so every device gives the same values from a generator seeded alike.
+ * multinomial: p [rows x c] (float64, contiguous; sample.c has checked every row: finite,
+ * >= 0, a positive sum) -> o [rows x n] int64, 0-based categories.  With replacement one
+ * uniform per draw scaled by the row's total, the first category whose cumulative sum
+ * exceeds it (then the nearest one of nonzero probability, against rounding at the ends);
+ * without, the exponential race: c uniforms per row, key_i = p_i / -log1p(-u_i), the n
+ * largest keys in decreasing order, ties by position.  w (c doubles) and perm (c int64) are
+ * scratch.  bernoulli_p: o [n] of dt (float32, float64) = uniform() < p[i] (p [n] float64 in
+ * [0, 1]).  normal_p: o [n] = (mv ? mv[i] : mean_s) + (sv ? sv[i] : std_s) * normal(), all
+ * float64 (mv, sv [n] or NULL). */
+typedef void (*dm_multinomial_fn)(const double *p, int64_t rows, int64_t c, int64_t n,
+                                  int replacement, dm_rng *g, double *w, int64_t *perm,
+                                  int64_t *o);
+typedef void (*dm_bernoulli_p_fn)(dm_dtype dt, const double *p, int64_t n, dm_rng *g, void *o);
+typedef void (*dm_normal_p_fn)(const double *mv, double mean_s, const double *sv, double std_s,
+                               int64_t n, dm_rng *g, double *o);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -423,6 +443,10 @@ typedef struct dm_kernels {
     /* ---- layer and group norm (norm.c) ---- */
     dm_rownorm_fn rownorm;
     dm_rownorm_bw_fn rownorm_bw;
+    /* ---- samplers (sample.c): multinomial, bernoulli and normal with tensor parameters ---- */
+    dm_multinomial_fn multinomial;
+    dm_bernoulli_p_fn bernoulli_p;
+    dm_normal_p_fn normal_p;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -6,7 +6,9 @@
  * case per loss leaves out (loss, loss_bw, nll, nll_bw, ce_log_softmax, cross_entropy,
  * cross_entropy_bw: weights, pos_weight, ignored rows, label smoothing, probability
  * targets, every reduction, strided inputs), layer and group norm's options (rownorm,
- * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims);
+ * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims)
+ * and the samplers (multinomial, bernoulli_p, normal_p: from generators seeded alike,
+ * exactly);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -392,6 +394,52 @@ static void sc_norm(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(x0);
 }
 
+/* ---- samplers ---------------------------------------------------------------------------- */
+
+/* from a generator seeded 9, probabilities p [4 x 7] in [0, 1) with zeros (relu of a fill), a
+   transposed view pt [7 x 4]: 0 multinomial of p with replacement, 40 draws a row; 1 without,
+   5 a row; 2 of p's first row (1-D) with replacement, 300 draws; 3 without, every category;
+   4 bernoulli of pt; 5 bernoulli_ into a [3 x 7 x 4] tensor from pt (broadcast); 6 normal
+   with mean pt and std p^T + 0.1 broadcast from [7 x 1]; 7 mean only (std 2.5); 8 std only
+   (mean -1); the results and the generator's next draw */
+static void sc_sample(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_rng *g = dm_rng_new(9);
+    dm_tensor *r = mk(dt, dev, 2, (int64_t[]){ 4, 7 }, -0.4f, 1, 81);
+    dm_tensor *p = dm_unary(DM_UN_RELU, r), *pt = p ? dm_transpose(p, 0, 1) : NULL;
+    dm_tensor *p0 = p ? dm_select(p, 0, 0) : NULL;
+    dm_tensor *y = NULL, *t = NULL;
+    switch (v) {
+    case 0: y = dm_multinomial(p, 40, 1, g); break;
+    case 1: y = dm_multinomial(p, 5, 0, g); break;
+    case 2: y = dm_multinomial(p0, 300, 1, g); break;
+    case 3: y = dm_multinomial(p0, 7, 0, g); break;
+    case 4: y = dm_bernoulli(pt, g); break;
+    case 5:
+        t = dm_tensor_zeros_dtype(3, (int64_t[]){ 3, 7, 4 }, dt);
+        if (t && dm_bernoulli_tensor_(t, pt, g) == 0) y = dm_tensor_retain(t);
+        break;
+    case 6: {
+        dm_tensor *sd = mk(dt, dev, 2, (int64_t[]){ 7, 1 }, 0.1f, 2, 82);
+        y = sd ? dm_normal_tensor(pt, 0, sd, 0, g) : NULL;
+        dm_tensor_release(sd);
+        break;
+    }
+    case 7: y = dm_normal_tensor(pt, 0, NULL, 2.5, g); break;
+    default: y = dm_normal_tensor(NULL, -1, pt, 0, g); break;
+    }
+    CHECKF(y != NULL, "sample %d runs on %s (%s)", v, dm_device_name(dev), y ? "" : dm_errmsg());
+    put(out, y, dev);
+    put1(out, (double)dm_rng_u32(g));              /* the stream moved alike */
+    dm_tensor_release(y);
+    dm_tensor_release(t);
+    dm_tensor_release(p0);
+    dm_tensor_release(pt);
+    dm_tensor_release(p);
+    dm_tensor_release(r);
+    dm_rng_free(g);
+}
+
 /* ---- losses ------------------------------------------------------------------------------ */
 
 /* variants 0-5: the elementwise kinds (bce, bce with logits, mse, l1, smooth l1, huber) on a
@@ -498,14 +546,16 @@ static void test_table(void)
                          (void *)c->batch_norm_bw, (void *)c->loss, (void *)c->loss_bw,
                          (void *)c->nll, (void *)c->nll_bw, (void *)c->ce_log_softmax,
                          (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
-                         (void *)c->rownorm, (void *)c->rownorm_bw };
+                         (void *)c->rownorm, (void *)c->rownorm_bw, (void *)c->multinomial,
+                         (void *)c->bernoulli_p, (void *)c->normal_p };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
                          (void *)r->batch_norm_bw, (void *)r->loss, (void *)r->loss_bw,
                          (void *)r->nll, (void *)r->nll_bw, (void *)r->ce_log_softmax,
                          (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
-                         (void *)r->rownorm, (void *)r->rownorm_bw };
+                         (void *)r->rownorm, (void *)r->rownorm_bw, (void *)r->multinomial,
+                         (void *)r->bernoulli_p, (void *)r->normal_p };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -550,6 +600,7 @@ int main(void)
             compare("loss", sc_loss, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
         for (int v = 0; v < 4; v++)
             compare("norm", sc_norm, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+        for (int v = 0; v < 9; v++) compare("sample", sc_sample, dt, v, 0);
     }
     /* the fills that take any dtype, on integer and bool tensors */
     static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };

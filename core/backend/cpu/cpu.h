@@ -124,4 +124,11 @@ void dm__cpu_rownorm_bw(dm_dtype dt, const void *x, const void *g, const void *m
                        const void *inv, int64_t R, int64_t K, int64_t G, int64_t HW,
                        const void *w, void *gx, double *dw, double *db);
 
+/* samplers: sample.c */
+void dm__cpu_multinomial(const double *p, int64_t rows, int64_t c, int64_t n, int replacement,
+                        dm_rng *g, double *w, int64_t *perm, int64_t *o);
+void dm__cpu_bernoulli_p(dm_dtype dt, const double *p, int64_t n, dm_rng *g, void *o);
+void dm__cpu_normal_p(const double *mv, double mean_s, const double *sv, double std_s, int64_t n,
+                     dm_rng *g, double *o);
+
 #endif

@@ -75,4 +75,8 @@ const dm_kernels dm__cpu_kernels = {
     /* ---- layer and group norm (norm.c) ---- */
     .rownorm = dm__cpu_rownorm,
     .rownorm_bw = dm__cpu_rownorm_bw,
+    /* ---- samplers (sample.c) ---- */
+    .multinomial = dm__cpu_multinomial,
+    .bernoulli_p = dm__cpu_bernoulli_p,
+    .normal_p = dm__cpu_normal_p,
 };

@@ -73,4 +73,8 @@ const dm_kernels dm__ref_kernels = {
     /* ---- layer and group norm (norm.c) ---- */
     .rownorm = dm__ref_rownorm,
     .rownorm_bw = dm__ref_rownorm_bw,
+    /* ---- samplers (sample.c) ---- */
+    .multinomial = dm__ref_multinomial,
+    .bernoulli_p = dm__ref_bernoulli_p,
+    .normal_p = dm__ref_normal_p,
 };
