@@ -14,10 +14,11 @@
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
  *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
- *          and group norm (norm.c), the samplers (sample.c)
+ *          and group norm (norm.c), the samplers (sample.c), orthogonal_'s QR and
+ *          sparse_'s zeroing (init.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, norm.c, sample.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, norm.c, sample.c, init.c), compared with the cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -31,9 +32,10 @@
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
  * backward, the device's memory (the caching allocator), and the convolutions forward and
  * backward (im2col/col2im with the products, the bias), layer and group norm forward and
- * backward, the samplers (multinomial, bernoulli and normal with tensor parameters).
- * Everything else (the embedding and recurrent pointwise loops) runs
- * one implementation on both devices, correct because both hold host memory
+ * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
+ * orthogonal_'s QR and sparse_'s zeroing.  Everything else (the embedding and recurrent
+ * pointwise loops) runs one implementation on both devices, correct because both hold host
+ * memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
  * (core/README.md). */
@@ -375,6 +377,18 @@ typedef void (*dm_bernoulli_p_fn)(dm_dtype dt, const double *p, int64_t n, dm_rn
 typedef void (*dm_normal_p_fn)(const double *mv, double mean_s, const double *sv, double std_s,
                                int64_t n, dm_rng *g, double *o);
 
+/* ---- orthogonal_ and sparse_ (init.c) --------------------------------------------------------
+ * qr: the reduced QR of a [m x n] (m >= n, column-major: column j at a + j * m; a is
+ * overwritten), in double: q [m x n] (column-major) with orthonormal columns and rdiag [n],
+ * R's diagonal, a = q r (a zero column: rdiag 0).  The signs of q's columns follow rdiag's;
+ * init.c makes them those of the QR with a positive diagonal, so every device gives the same
+ * q up to rounding.  sparse_zero: t [rows x cols] (float32 or float64, any strides): in each
+ * column in order, nzero distinct rows set to 0, chosen by a partial Fisher-Yates shuffle of
+ * perm (rows int64, scratch; 0 .. rows-1 on entry to the first column, kept from column to
+ * column) with draw_below(rows - k) for pick k. */
+typedef void (*dm_qr_fn)(double *a, int64_t m, int64_t n, double *q, double *rdiag);
+typedef void (*dm_sparse_zero_fn)(dm_tensor *t, int64_t nzero, dm_rng *g, int64_t *perm);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -447,6 +461,9 @@ typedef struct dm_kernels {
     dm_multinomial_fn multinomial;
     dm_bernoulli_p_fn bernoulli_p;
     dm_normal_p_fn normal_p;
+    /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
+    dm_qr_fn qr;
+    dm_sparse_zero_fn sparse_zero;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -8,7 +8,7 @@
  * targets, every reduction, strided inputs), layer and group norm's options (rownorm,
  * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims)
  * and the samplers (multinomial, bernoulli_p, normal_p: from generators seeded alike,
- * exactly);
+ * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -173,7 +173,9 @@ static void sc_adam(int dev, dm_dtype dt, int v, vals *out)
 /* a fill into a transposed view of a tensor of dt, from a generator seeded 7; the values and
    the generator's next draw.  0 uniform_, 1 normal_, 2 bernoulli_, 3 randint_, 4
    trunc_normal_, 5 randperm, 6 constant_, 7 eye_, 8 dirac_ (groups 2), 9 orthogonal_ (wide),
-   10 orthogonal_ (tall, 3-D), 11 kaiming_normal_ */
+   10 orthogonal_ (tall, 3-D), 11 kaiming_normal_, 12 sparse_ (sparsity 0.4: 3 rows of each
+   column of the view), 13 orthogonal_ ([40 x 9]); orthogonal_'s QR is another algorithm on
+   each device (agreeing to rounding), the rest draw and store alike (exactly) */
 static void sc_fill(int dev, dm_dtype dt, int v, vals *out)
 {
     dm_rng *g = dm_rng_new(7);
@@ -203,7 +205,13 @@ static void sc_fill(int dev, dm_dtype dt, int v, vals *out)
         rc = extra ? dm_init_orthogonal_(extra, 1, g) : -1;
         break;
     }
-    default: rc = dm_init_kaiming_normal_(tv, 0, "fan_in", "relu", g); break;
+    case 11: rc = dm_init_kaiming_normal_(tv, 0, "fan_in", "relu", g); break;
+    case 12: rc = dm_init_sparse_(tv, 0.4, 1.5, g); break;
+    default: {
+        extra = dm_tensor_zeros_dtype(2, (int64_t[]){ 40, 9 }, dt);
+        rc = extra ? dm_init_orthogonal_(extra, 0.5, g) : -1;
+        break;
+    }
     }
     CHECKF(rc == 0, "fill %d runs on %s (%s)", v, dm_device_name(dev), rc ? dm_errmsg() : "");
     put(out, extra ? extra : t, dev);
@@ -547,7 +555,8 @@ static void test_table(void)
                          (void *)c->nll, (void *)c->nll_bw, (void *)c->ce_log_softmax,
                          (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
                          (void *)c->rownorm, (void *)c->rownorm_bw, (void *)c->multinomial,
-                         (void *)c->bernoulli_p, (void *)c->normal_p };
+                         (void *)c->bernoulli_p, (void *)c->normal_p, (void *)c->qr,
+                         (void *)c->sparse_zero };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -555,7 +564,8 @@ static void test_table(void)
                          (void *)r->nll, (void *)r->nll_bw, (void *)r->ce_log_softmax,
                          (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
                          (void *)r->rownorm, (void *)r->rownorm_bw, (void *)r->multinomial,
-                         (void *)r->bernoulli_p, (void *)r->normal_p };
+                         (void *)r->bernoulli_p, (void *)r->normal_p, (void *)r->qr,
+                         (void *)r->sparse_zero };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -591,7 +601,9 @@ int main(void)
         dm_dtype dt = fl[k];
         for (int v = 0; v < 5; v++) compare("sgd", sc_sgd, dt, v, 0);
         for (int v = 0; v < 5; v++) compare("adam", sc_adam, dt, v, 0);
-        for (int v = 0; v < 12; v++) compare("fill", sc_fill, dt, v, 0);
+        for (int v = 0; v < 14; v++)
+            compare("fill", sc_fill, dt, v,
+                    v == 9 || v == 10 || v == 13 ? (dt == DM_FLOAT32 ? 1e-6 : 1e-12) : 0);
         for (int v = 0; v < 4; v++) compare("join", sc_join, dt, v, 0);
         for (int v = 0; v < 2; v++) compare("dropout", sc_dropout, dt, v, 0);
         for (int v = 0; v < 3; v++)

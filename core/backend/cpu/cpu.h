@@ -131,4 +131,8 @@ void dm__cpu_bernoulli_p(dm_dtype dt, const double *p, int64_t n, dm_rng *g, voi
 void dm__cpu_normal_p(const double *mv, double mean_s, const double *sv, double std_s, int64_t n,
                      dm_rng *g, double *o);
 
+/* orthogonal_'s QR and sparse_'s zeroing: init.c */
+void dm__cpu_qr(double *a, int64_t m, int64_t n, double *q, double *rdiag);
+void dm__cpu_sparse_zero(dm_tensor *t, int64_t nzero, dm_rng *g, int64_t *perm);
+
 #endif

@@ -79,4 +79,7 @@ const dm_kernels dm__cpu_kernels = {
     .multinomial = dm__cpu_multinomial,
     .bernoulli_p = dm__cpu_bernoulli_p,
     .normal_p = dm__cpu_normal_p,
+    /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
+    .qr = dm__cpu_qr,
+    .sparse_zero = dm__cpu_sparse_zero,
 };

@@ -77,4 +77,7 @@ const dm_kernels dm__ref_kernels = {
     .multinomial = dm__ref_multinomial,
     .bernoulli_p = dm__ref_bernoulli_p,
     .normal_p = dm__ref_normal_p,
+    /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
+    .qr = dm__ref_qr,
+    .sparse_zero = dm__ref_sparse_zero,
 };
