@@ -21,8 +21,8 @@
 #include "convert.h"
 #include <float.h>
 
-/* the fill loops are the device's kernels (backend.h: random, pattern, fill; backend/cpu/,
-   the reference backend/ref/) */
+/* the fill loops are the device's kernels (backend.h: random, pattern, fill, and qr and
+   sparse_zero for orthogonal_ and sparse_; backend/cpu/, the reference backend/ref/) */
 #define DEV (dm__kernels(dm__cur_device))
 
 /* ---- gains and fans ------------------------------------------------------------------- */
@@ -338,52 +338,6 @@ int dm_init_lecun_normal_(dm_tensor *t, dm_rng *g)
 
 /* ---- orthogonal ---------------------------------------------------------------------------- */
 
-/* Reduced QR of a [m x n] matrix (m >= n), column-major in a (column j at a + j*m), by
- * Householder reflections in double.  On return q [m x n] (column-major) has orthonormal
- * columns and rdiag[j] is R's diagonal, so that a = q r. */
-static void householder_qr(double *a, int64_t m, int64_t n, double *q, double *rdiag)
-{
-    /* reflection k is I - 2 v v^T with unit v, v[0..k-1] = 0, stored in a's column k */
-    for (int64_t k = 0; k < n; k++) {
-        double *x = a + k * m;
-        double norm = 0;
-        for (int64_t i = k; i < m; i++) norm += x[i] * x[i];
-        norm = sqrt(norm);
-        if (norm == 0) {            /* column already zero below the diagonal: no reflection */
-            rdiag[k] = 0;
-            for (int64_t i = k; i < m; i++) x[i] = 0;
-            continue;
-        }
-        /* reflect x onto alpha e_k, alpha of x[k]'s opposite sign: no cancellation in v */
-        double alpha = x[k] >= 0 ? -norm : norm;
-        rdiag[k] = alpha;
-        x[k] -= alpha;
-        double vnorm = 0;
-        for (int64_t i = k; i < m; i++) vnorm += x[i] * x[i];
-        vnorm = sqrt(vnorm);
-        for (int64_t i = k; i < m; i++) x[i] /= vnorm;
-        for (int64_t j = k + 1; j < n; j++) {
-            double *c = a + j * m, s = 0;
-            for (int64_t i = k; i < m; i++) s += x[i] * c[i];
-            s *= 2;
-            for (int64_t i = k; i < m; i++) c[i] -= s * x[i];
-        }
-    }
-    /* q = H_0 H_1 ... H_{n-1} applied to the first n columns of the identity */
-    memset(q, 0, (size_t)(m * n) * sizeof *q);
-    for (int64_t j = 0; j < n; j++) q[j * m + j] = 1;
-    for (int64_t k = n - 1; k >= 0; k--) {
-        const double *v = a + k * m;
-        if (rdiag[k] == 0) continue;
-        for (int64_t j = 0; j < n; j++) {
-            double *c = q + j * m, s = 0;
-            for (int64_t i = k; i < m; i++) s += v[i] * c[i];
-            s *= 2;
-            for (int64_t i = k; i < m; i++) c[i] -= s * v[i];
-        }
-    }
-}
-
 /* PyTorch's method: t flattened to [rows x cols] (cols = numel / rows) filled with N(0, 1);
  * the tall one of it and its transpose is factored as Q R; Q's columns are multiplied by
  * sign(diag(R)) (which makes Q independent of the reflection convention: it is the Q of
@@ -421,7 +375,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
     DEV->random(DM_RAND_NORMAL, d, &(dm_rand_par){ .a = 0, .b = 1 }, g);
     dm_to_buffer_dtype(dv, a, DM_FLOAT64);
     double *q = dm__ptr(qt);            /* q, column-major [m x n], is qt [n x m] row-major */
-    householder_qr(a, m, n, q, rdiag);
+    DEV->qr(a, m, n, q, rdiag);
     for (int64_t j = 0; j < n; j++) {
         double s = rdiag[j] < 0 ? -gain : gain;
         for (int64_t i = 0; i < m; i++) q[j * m + i] *= s;
@@ -463,7 +417,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
     }
     if (dm__need_float("sparse_", t, "tensor")) return -1;
     if (!g) g = dm_default_rng();
-    int64_t rows = t->shape[0], cols = t->shape[1];
+    int64_t rows = t->shape[0];
     int64_t nzero = (int64_t)ceil(sparsity * (double)rows);
     if (nzero > rows) nzero = rows;
     int64_t *perm = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *perm);
@@ -473,16 +427,8 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
     }
     dm_normal_(t, 0, std, g);
     for (int64_t i = 0; i < rows; i++) perm[i] = i;
-    for (int64_t c = 0; c < cols; c++) {
-        /* perm stays a permutation across columns, so each column's pick is uniform */
-        for (int64_t k = 0; k < nzero; k++) {
-            int64_t j = k + (int64_t)dm_rng_below(g, (uint64_t)(rows - k));
-            int64_t tmp = perm[k];
-            perm[k] = perm[j];
-            perm[j] = tmp;
-            dm__store_f64(t, t->offset + perm[k] * t->stride[0] + c * t->stride[1], 0.0);
-        }
-    }
+    dm__device_of(t);
+    DEV->sparse_zero(t, nzero, g, perm);
     free(perm);
     return 0;
 }

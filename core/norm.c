@@ -7,71 +7,13 @@
  * channel (group norm: channel g * C / G + k / HW of row n * G + g), as PyTorch 1.13's
  * native_layer_norm and native_group_norm do: biased variance, statistics in double, eps
  * inside the square root.  The mean and 1 / sqrt(var + eps) of every row are saved for the
- * backward rule. */
+ * backward rule.  The functions here check, allocate and record; the loops are the device's
+ * kernels (backend.h: rownorm, rownorm_bw; backend/cpu/norm.c, the reference
+ * backend/ref/norm.c). */
 #include "internal.h"
+#include "backend.h"
 #include <math.h>
 #include <stdlib.h>
-
-/* the affine index of element k of row r: ((r % G) * K + k) / HW (G = HW = 1: layer norm) */
-#define AFF(r, k) ((((r) % G) * K + (k)) / HW)
-
-#define ROWNORM_FWD(S, T)                                                                    \
-static void fwd_##S(const T *x, int64_t R, int64_t K, int64_t G, int64_t HW, double eps,     \
-                    const T *w, const T *b, T *y, T *mean, T *inv)                           \
-{                                                                                            \
-    for (int64_t r = 0; r < R; r++) {                                                        \
-        const T *xr = x + r * K;                                                             \
-        T *yr = y + r * K;                                                                   \
-        double s = 0, ss = 0;                                                                \
-        for (int64_t k = 0; k < K; k++) s += xr[k];                                          \
-        double m = s / (double)K;                                                            \
-        for (int64_t k = 0; k < K; k++) { double d = xr[k] - m; ss += d * d; }               \
-        double is = 1.0 / sqrt(ss / (double)K + eps);                                        \
-        mean[r] = (T)m;                                                                      \
-        inv[r] = (T)is;                                                                      \
-        for (int64_t k = 0; k < K; k++) {                                                    \
-            double v = (xr[k] - m) * is;                                                     \
-            int64_t a = AFF(r, k);                                                           \
-            if (w) v *= w[a];                                                                \
-            if (b) v += b[a];                                                                \
-            yr[k] = (T)v;                                                                    \
-        }                                                                                    \
-    }                                                                                        \
-}
-ROWNORM_FWD(f, float)
-ROWNORM_FWD(d, double)
-
-/* dxhat = g w;  dx = inv (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per row;
-   dw[a] += g xhat, db[a] += g over the elements of affine index a (sums in double) */
-#define ROWNORM_BW(S, T)                                                                     \
-static void bw_##S(const T *x, const T *g, const T *mean, const T *inv, int64_t R, int64_t K, \
-                   int64_t G, int64_t HW, const T *w, T *gx, double *dw, double *db)         \
-{                                                                                            \
-    for (int64_t r = 0; r < R; r++) {                                                        \
-        const T *xr = x + r * K, *gr = g + r * K;                                            \
-        double m = mean[r], is = inv[r], s1 = 0, s2 = 0;                                     \
-        for (int64_t k = 0; k < K; k++) {                                                    \
-            int64_t a = AFF(r, k);                                                           \
-            double xh = (xr[k] - m) * is, gk = gr[k];                                        \
-            double dxh = w ? gk * w[a] : gk;                                                 \
-            s1 += dxh;                                                                       \
-            s2 += dxh * xh;                                                                  \
-            if (dw) dw[a] += gk * xh;                                                        \
-            if (db) db[a] += gk;                                                             \
-        }                                                                                    \
-        if (!gx) continue;                                                                   \
-        s1 /= (double)K;                                                                     \
-        s2 /= (double)K;                                                                     \
-        for (int64_t k = 0; k < K; k++) {                                                    \
-            int64_t a = AFF(r, k);                                                           \
-            double xh = (xr[k] - m) * is;                                                    \
-            double dxh = w ? gr[k] * (double)w[a] : gr[k];                                   \
-            gx[r * K + k] = (T)(is * (dxh - s1 - xh * s2));                                  \
-        }                                                                                    \
-    }                                                                                        \
-}
-ROWNORM_BW(f, float)
-ROWNORM_BW(d, double)
 
 /* the shared op: x any strides, w and b NULL or of A elements (contiguous after conversion) */
 static dm_tensor *rownorm(dm_op op, const char *fn, const dm_tensor *x, int64_t R, int64_t K,
@@ -91,10 +33,8 @@ static dm_tensor *rownorm(dm_op op, const char *fn, const dm_tensor *x, int64_t 
         inv = mean ? dm_tensor_new_dtype(1, &rr, dt) : NULL;
     }
     if (inv) {
-        if (dt == DM_FLOAT32)
-            fwd_f(xd, R, K, G, HW, eps, wd, bd, dm__ptr(out), dm__ptr(mean), dm__ptr(inv));
-        else
-            fwd_d(xd, R, K, G, HW, eps, wd, bd, dm__ptr(out), dm__ptr(mean), dm__ptr(inv));
+        dm__kernels(dm__cur_device)->rownorm(dt, xd, R, K, G, HW, eps, wd, bd, dm__ptr(out),
+                                             dm__ptr(mean), dm__ptr(inv));
     }
     dm_tensor_release(hx);
     dm_tensor_release(hw);
@@ -220,12 +160,9 @@ int dm__bw_rownorm(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
         rc = -1;
     } else {
         double *dw = want_w ? acc : NULL, *db = want_b ? acc + A : NULL;
-        if (dt == DM_FLOAT32)
-            bw_f(xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), R, K, G, HW, wd,
-                 gx ? dm__ptr(gx) : NULL, dw, db);
-        else
-            bw_d(xd, g, dm__ptr(n->saved[0]), dm__ptr(n->saved[1]), R, K, G, HW, wd,
-                 gx ? dm__ptr(gx) : NULL, dw, db);
+        dm__kernels(dm__cur_device)->rownorm_bw(dt, xd, g, dm__ptr(n->saved[0]),
+                                                dm__ptr(n->saved[1]), R, K, G, HW, wd,
+                                                gx ? dm__ptr(gx) : NULL, dw, db);
         for (int64_t a = 0; a < A; a++) {
             if (gw && dt == DM_FLOAT32) ((float *)dm__ptr(gw))[a] = (float)dw[a];
             if (gw && dt == DM_FLOAT64) ((double *)dm__ptr(gw))[a] = dw[a];

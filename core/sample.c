@@ -1,10 +1,15 @@
 /* sample.c -- multinomial, bernoulli with a tensor of probabilities, normal with tensor
  * means or stds.  The draws come from the project's generator (rng.c: PCG32, not PyTorch's
  * Mersenne twister, so a seed gives deepmoon's own stream); elements are drawn in row-major
- * order of the result. */
+ * order of the result.  The functions here check, allocate and convert; the draws are the
+ * device's kernels (backend.h: multinomial, bernoulli_p, normal_p; backend/cpu/sample.c, the
+ * reference backend/ref/sample.c). */
 #include "ops_index.h"
+#include "backend.h"
 #include "walk.h"
 #include <stdio.h>
+
+#define DEV (dm__kernels(dm__cur_device))
 
 /* probs [C] or [B x C] -> int64 [n] or [B x n], 0-based categories.  With replacement: the
  * cumulative distribution and a binary search per draw (as PyTorch's CPU kernel).  Without:
@@ -69,40 +74,7 @@ dm_tensor *dm_multinomial(const dm_tensor *probs, int64_t n, int replacement, dm
         free(w); dm_tensor_release(out); dm_tensor_release(h);
         return NULL;
     }
-    int64_t *o = dm__ptr(out);
-    for (int64_t b = 0; b < rows; b++) {
-        const double *pr = p + b * c;
-        if (replacement) {
-            double s = 0;
-            for (int64_t i = 0; i < c; i++) w[i] = s += pr[i];
-            for (int64_t k = 0; k < n; k++) {
-                double u = dm_rng_uniform(g) * s;
-                int64_t lo = 0, hi = c - 1;            /* first i with w[i] > u */
-                while (lo < hi) {
-                    int64_t mid = lo + (hi - lo) / 2;
-                    if (w[mid] > u) hi = mid; else lo = mid + 1;
-                }
-                while (lo > 0 && pr[lo] == 0) lo--;    /* rounding at the top: a real one */
-                while (pr[lo] == 0 && lo < c - 1) lo++;
-                o[b * n + k] = lo;
-            }
-        } else {
-            for (int64_t i = 0; i < c; i++) {
-                double e = -log1p(-dm_rng_uniform(g));   /* Exp(1), > 0 but for u = 0 */
-                w[i] = e > 0 ? pr[i] / e : (pr[i] > 0 ? INFINITY : 0);
-                perm[i] = i;
-            }
-            /* the n largest keys by selection (n is usually small), ties by position */
-            for (int64_t k = 0; k < n; k++) {
-                int64_t best = k;
-                for (int64_t i = k + 1; i < c; i++)
-                    if (w[perm[i]] > w[perm[best]] ||
-                        (w[perm[i]] == w[perm[best]] && perm[i] < perm[best])) best = i;
-                int64_t t = perm[k]; perm[k] = perm[best]; perm[best] = t;
-                o[b * n + k] = perm[k];
-            }
-        }
-    }
+    DEV->multinomial(p, rows, c, n, replacement, g, w, perm, dm__ptr(out));
     free(w); free(perm); dm_tensor_release(h);
     return out;
 }
@@ -124,9 +96,7 @@ dm_tensor *dm_bernoulli(const dm_tensor *p, dm_rng *g)
             return NULL;
         }
     dm_tensor *out = dm_tensor_new_dtype(p->ndim, p->shape, p->dtype);
-    if (out)
-        DM_TYPED(p->dtype, T *o = dm__ptr(out);
-                 for (int64_t i = 0; i < n; i++) o[i] = dm_rng_uniform(g) < pv[i];);
+    if (out) DEV->bernoulli_p(p->dtype, pv, n, g, dm__ptr(out));
     dm_tensor_release(h);
     return out;
 }
@@ -195,9 +165,7 @@ dm_tensor *dm_normal_tensor(const dm_tensor *mean, double mean_s, const dm_tenso
         }
     if (ok) {
         if (!g) g = dm_default_rng();
-        double *o = dm__ptr(out);
-        for (int64_t i = 0; i < n; i++)
-            o[i] = (mv ? mv[i] : mean_s) + (sv ? sv[i] : std_s) * dm_rng_normal(g);
+        DEV->normal_p(mv, mean_s, sv, std_s, n, g, dm__ptr(out));
     }
     dm_tensor_release(me); dm_tensor_release(se); dm_tensor_release(hm); dm_tensor_release(hs);
     if (!ok) { dm_tensor_release(out); return NULL; }

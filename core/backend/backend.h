@@ -13,10 +13,12 @@
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
- *          and gemm, the direct small-channel kernels, the per-thread workspace)
+ *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
+ *          and group norm (norm.c), the samplers (sample.c), orthogonal_'s QR and
+ *          sparse_'s zeroing (init.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, norm.c, sample.c, init.c), compared with the cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -29,9 +31,11 @@
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
  * backward, the device's memory (the caching allocator), and the convolutions forward and
- * backward (im2col/col2im with the products, the bias).  Everything else (layer and
- * group norm, the embedding and recurrent pointwise loops) runs
- * one implementation on both devices, correct because both hold host memory
+ * backward (im2col/col2im with the products, the bias), layer and group norm forward and
+ * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
+ * orthogonal_'s QR and sparse_'s zeroing.  Everything else (the embedding and recurrent
+ * pointwise loops) runs one implementation on both devices, correct because both hold host
+ * memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
  * (core/README.md). */
@@ -341,6 +345,50 @@ typedef int (*dm_conv_wgrad_fn)(dm_dtype dt, const dm_conv_geom *g, const void *
 typedef void (*dm_conv_bgrad_fn)(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
                                  void *gb);
 
+/* ---- layer and group norm (norm.c) --------------------------------------------------------
+ * rows of x [R x K] (contiguous, dt float32 or float64); the affine index of element k of row
+ * r is ((r % G) * K + k) / HW (layer norm: G = HW = 1), w and b NULL or contiguous of dt.
+ * rownorm: y [R x K], mean [R] and inv [R] (1 / sqrt(var + eps), biased var; dt), statistics
+ * in double.  rownorm_bw from g [R x K] and the saved mean and inv: gx (NULL: not wanted),
+ * and dw, db (doubles indexed by the affine index, accumulated; NULL: not wanted). */
+typedef void (*dm_rownorm_fn)(dm_dtype dt, const void *x, int64_t R, int64_t K, int64_t G,
+                              int64_t HW, double eps, const void *w, const void *b, void *y,
+                              void *mean, void *inv);
+typedef void (*dm_rownorm_bw_fn)(dm_dtype dt, const void *x, const void *g, const void *mean,
+                                 const void *inv, int64_t R, int64_t K, int64_t G, int64_t HW,
+                                 const void *w, void *gx, double *dw, double *db);
+
+/* ---- samplers (sample.c) -------------------------------------------------------------------
+ * Each draws from g in the order sample.c's header and rng.c's stream define (draw.h's
+ * draws, inline), so every device gives the same values from a generator seeded alike.
+ * multinomial: p [rows x c] (float64, contiguous; sample.c has checked every row: finite,
+ * >= 0, a positive sum) -> o [rows x n] int64, 0-based categories.  With replacement one
+ * uniform per draw scaled by the row's total, the first category whose cumulative sum
+ * exceeds it (then the nearest one of nonzero probability, against rounding at the ends);
+ * without, the exponential race: c uniforms per row, key_i = p_i / -log1p(-u_i), the n
+ * largest keys in decreasing order, ties by position.  w (c doubles) and perm (c int64) are
+ * scratch.  bernoulli_p: o [n] of dt (float32, float64) = uniform() < p[i] (p [n] float64 in
+ * [0, 1]).  normal_p: o [n] = (mv ? mv[i] : mean_s) + (sv ? sv[i] : std_s) * normal(), all
+ * float64 (mv, sv [n] or NULL). */
+typedef void (*dm_multinomial_fn)(const double *p, int64_t rows, int64_t c, int64_t n,
+                                  int replacement, dm_rng *g, double *w, int64_t *perm,
+                                  int64_t *o);
+typedef void (*dm_bernoulli_p_fn)(dm_dtype dt, const double *p, int64_t n, dm_rng *g, void *o);
+typedef void (*dm_normal_p_fn)(const double *mv, double mean_s, const double *sv, double std_s,
+                               int64_t n, dm_rng *g, double *o);
+
+/* ---- orthogonal_ and sparse_ (init.c) --------------------------------------------------------
+ * qr: the reduced QR of a [m x n] (m >= n, column-major: column j at a + j * m; a is
+ * overwritten), in double: q [m x n] (column-major) with orthonormal columns and rdiag [n],
+ * R's diagonal, a = q r (a zero column: rdiag 0).  The signs of q's columns follow rdiag's;
+ * init.c makes them those of the QR with a positive diagonal, so every device gives the same
+ * q up to rounding.  sparse_zero: t [rows x cols] (float32 or float64, any strides): in each
+ * column in order, nzero distinct rows set to 0, chosen by a partial Fisher-Yates shuffle of
+ * perm (rows int64, scratch; 0 .. rows-1 on entry to the first column, kept from column to
+ * column) with draw_below(rows - k) for pick k. */
+typedef void (*dm_qr_fn)(double *a, int64_t m, int64_t n, double *q, double *rdiag);
+typedef void (*dm_sparse_zero_fn)(dm_tensor *t, int64_t nzero, dm_rng *g, int64_t *perm);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -406,6 +454,16 @@ typedef struct dm_kernels {
     dm_conv_fn conv_small_to_big;
     dm_conv_wgrad_fn conv_weight_grad;
     dm_conv_bgrad_fn conv_bias_grad;
+    /* ---- layer and group norm (norm.c) ---- */
+    dm_rownorm_fn rownorm;
+    dm_rownorm_bw_fn rownorm_bw;
+    /* ---- samplers (sample.c): multinomial, bernoulli and normal with tensor parameters ---- */
+    dm_multinomial_fn multinomial;
+    dm_bernoulli_p_fn bernoulli_p;
+    dm_normal_p_fn normal_p;
+    /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
+    dm_qr_fn qr;
+    dm_sparse_zero_fn sparse_zero;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

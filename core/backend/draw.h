@@ -1,6 +1,6 @@
 /* draw.h -- the generator's state and its draws, inline, for the fills of rng.c and the
- * cpu kernels that draw per element (cpu/fill.c, cpu/nn_gen.h): a call per element into
- * rng.c costs as much as the draw.  rng.c's header comment is the specification (PCG32
+ * kernels that draw per element (cpu/fill.c, cpu/nn_gen.h, cpu/ and ref/sample.c): a call
+ * per element into rng.c costs as much as the draw.  rng.c's header comment is the specification (PCG32
  * XSH-RR, the uniform and Box-Muller formulas, Lemire's bounded draw); dm_rng_u32,
  * dm_rng_uniformf, ... (rng.c) are these functions. */
 #ifndef DM_DRAW_H

@@ -5,7 +5,11 @@
  * dropout_bw, batch_norm, batch_norm_bw) and the losses' options that the op table's one
  * case per loss leaves out (loss, loss_bw, nll, nll_bw, ce_log_softmax, cross_entropy,
  * cross_entropy_bw: weights, pos_weight, ignored rows, label smoothing, probability
- * targets, every reduction, strided inputs); core/backend/backend.h describes each.
+ * targets, every reduction, strided inputs), layer and group norm's options (rownorm,
+ * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims)
+ * and the samplers (multinomial, bernoulli_p, normal_p: from generators seeded alike,
+ * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero);
+ * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
  * core/backend/ref/) from the same inputs and, for the random ones, a generator seeded alike;
@@ -169,7 +173,9 @@ static void sc_adam(int dev, dm_dtype dt, int v, vals *out)
 /* a fill into a transposed view of a tensor of dt, from a generator seeded 7; the values and
    the generator's next draw.  0 uniform_, 1 normal_, 2 bernoulli_, 3 randint_, 4
    trunc_normal_, 5 randperm, 6 constant_, 7 eye_, 8 dirac_ (groups 2), 9 orthogonal_ (wide),
-   10 orthogonal_ (tall, 3-D), 11 kaiming_normal_ */
+   10 orthogonal_ (tall, 3-D), 11 kaiming_normal_, 12 sparse_ (sparsity 0.4: 3 rows of each
+   column of the view), 13 orthogonal_ ([40 x 9]); orthogonal_'s QR is another algorithm on
+   each device (agreeing to rounding), the rest draw and store alike (exactly) */
 static void sc_fill(int dev, dm_dtype dt, int v, vals *out)
 {
     dm_rng *g = dm_rng_new(7);
@@ -199,7 +205,13 @@ static void sc_fill(int dev, dm_dtype dt, int v, vals *out)
         rc = extra ? dm_init_orthogonal_(extra, 1, g) : -1;
         break;
     }
-    default: rc = dm_init_kaiming_normal_(tv, 0, "fan_in", "relu", g); break;
+    case 11: rc = dm_init_kaiming_normal_(tv, 0, "fan_in", "relu", g); break;
+    case 12: rc = dm_init_sparse_(tv, 0.4, 1.5, g); break;
+    default: {
+        extra = dm_tensor_zeros_dtype(2, (int64_t[]){ 40, 9 }, dt);
+        rc = extra ? dm_init_orthogonal_(extra, 0.5, g) : -1;
+        break;
+    }
     }
     CHECKF(rc == 0, "fill %d runs on %s (%s)", v, dm_device_name(dev), rc ? dm_errmsg() : "");
     put(out, extra ? extra : t, dev);
@@ -329,6 +341,113 @@ static void sc_bn(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(x0);
 }
 
+/* ---- layer and group norm ----------------------------------------------------------------- */
+
+/* 0 layer_norm over the last dim of x [5 x 3 x 4] (a permuted view) without weight or bias;
+   1 layer_norm over the last two dims with a weight only; 2 group_norm of x0 as [2 x 6 x 5]
+   (3 groups of 2 channels, HW 5) with a bias only; 3 group_norm (3 groups of 1 channel) with both, only x's gradient wanted;
+   forward and backward */
+static void sc_norm(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *x0 = mk(dt, dev, 3, (int64_t[]){ 4, 5, 3 }, -2, 3, 71);
+    dm_set_requires_grad(x0, 1);
+    dm_tensor *x = dm_permute(x0, (int[]){ 1, 2, 0 });               /* [5 x 3 x 4] */
+    dm_tensor *w1 = mk(dt, dev, 1, (int64_t[]){ 3 }, 0.5f, 1.5f, 72);
+    dm_tensor *b1 = mk(dt, dev, 1, (int64_t[]){ 3 }, -1, 1, 73);
+    dm_tensor *w2 = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, 0.5f, 1.5f, 74);
+    dm_set_requires_grad(w1, v != 3);
+    dm_set_requires_grad(b1, v != 3);
+    dm_set_requires_grad(w2, 1);
+    dm_tensor *y = NULL;
+    switch (v) {
+    case 0: y = dm_layer_norm(x, 1, (int64_t[]){ 4 }, NULL, NULL, 1e-5); break;
+    case 1: y = dm_layer_norm(x, 2, (int64_t[]){ 3, 4 }, w2, NULL, 1e-3); break;
+    case 2: {
+        dm_tensor *x4 = dm_reshape(x0, 3, (int64_t[]){ 2, 6, 5 });
+        dm_tensor *b5 = mk(dt, dev, 1, (int64_t[]){ 6 }, -1, 1, 75);
+        dm_set_requires_grad(b5, 1);
+        y = x4 ? dm_group_norm(x4, 3, NULL, b5, 1e-5) : NULL;
+        if (y) {
+            dm_tensor *g = mk(dt, dev, y->ndim, y->shape, -2, 2, 76);
+            dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+            CHECK(s && dm_backward(s, NULL, 0) == 0, "group_norm backward runs");
+            put(out, b5->grad, dev);
+            dm_tensor_release(s); dm_tensor_release(yg); dm_tensor_release(g);
+        }
+        dm_tensor_release(b5);
+        dm_tensor_release(x4);
+        break;
+    }
+    default: y = dm_group_norm(x, 3, w1, b1, 1e-5); break;
+    }
+    CHECKF(y != NULL, "norm %d runs (%s)", v, y ? "" : dm_errmsg());
+    if (y) {
+        if (v != 2) {
+            dm_tensor *g = mk(dt, dev, y->ndim, y->shape, -2, 2, 76);
+            dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+            CHECK(s && dm_backward(s, NULL, 0) == 0, "norm backward runs");
+            if (v == 1) put(out, w2->grad, dev);
+            dm_tensor_release(s);
+            dm_tensor_release(yg);
+            dm_tensor_release(g);
+        }
+        put(out, y, dev);
+        put(out, x0->grad, dev);
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(w2);
+    dm_tensor_release(b1);
+    dm_tensor_release(w1);
+    dm_tensor_release(x);
+    dm_tensor_release(x0);
+}
+
+/* ---- samplers ---------------------------------------------------------------------------- */
+
+/* from a generator seeded 9, probabilities p [4 x 7] in [0, 1) with zeros (relu of a fill), a
+   transposed view pt [7 x 4]: 0 multinomial of p with replacement, 40 draws a row; 1 without,
+   5 a row; 2 of p's first row (1-D) with replacement, 300 draws; 3 without, every category;
+   4 bernoulli of pt; 5 bernoulli_ into a [3 x 7 x 4] tensor from pt (broadcast); 6 normal
+   with mean pt and std p^T + 0.1 broadcast from [7 x 1]; 7 mean only (std 2.5); 8 std only
+   (mean -1); the results and the generator's next draw */
+static void sc_sample(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_rng *g = dm_rng_new(9);
+    dm_tensor *r = mk(dt, dev, 2, (int64_t[]){ 4, 7 }, -0.4f, 1, 81);
+    dm_tensor *p = dm_unary(DM_UN_RELU, r), *pt = p ? dm_transpose(p, 0, 1) : NULL;
+    dm_tensor *p0 = p ? dm_select(p, 0, 0) : NULL;
+    dm_tensor *y = NULL, *t = NULL;
+    switch (v) {
+    case 0: y = dm_multinomial(p, 40, 1, g); break;
+    case 1: y = dm_multinomial(p, 5, 0, g); break;
+    case 2: y = dm_multinomial(p0, 300, 1, g); break;
+    case 3: y = dm_multinomial(p0, 7, 0, g); break;
+    case 4: y = dm_bernoulli(pt, g); break;
+    case 5:
+        t = dm_tensor_zeros_dtype(3, (int64_t[]){ 3, 7, 4 }, dt);
+        if (t && dm_bernoulli_tensor_(t, pt, g) == 0) y = dm_tensor_retain(t);
+        break;
+    case 6: {
+        dm_tensor *sd = mk(dt, dev, 2, (int64_t[]){ 7, 1 }, 0.1f, 2, 82);
+        y = sd ? dm_normal_tensor(pt, 0, sd, 0, g) : NULL;
+        dm_tensor_release(sd);
+        break;
+    }
+    case 7: y = dm_normal_tensor(pt, 0, NULL, 2.5, g); break;
+    default: y = dm_normal_tensor(NULL, -1, pt, 0, g); break;
+    }
+    CHECKF(y != NULL, "sample %d runs on %s (%s)", v, dm_device_name(dev), y ? "" : dm_errmsg());
+    put(out, y, dev);
+    put1(out, (double)dm_rng_u32(g));              /* the stream moved alike */
+    dm_tensor_release(y);
+    dm_tensor_release(t);
+    dm_tensor_release(p0);
+    dm_tensor_release(pt);
+    dm_tensor_release(p);
+    dm_tensor_release(r);
+    dm_rng_free(g);
+}
+
 /* ---- losses ------------------------------------------------------------------------------ */
 
 /* variants 0-5: the elementwise kinds (bce, bce with logits, mse, l1, smooth l1, huber) on a
@@ -434,13 +553,19 @@ static void test_table(void)
                          (void *)c->dropout, (void *)c->dropout_bw, (void *)c->batch_norm,
                          (void *)c->batch_norm_bw, (void *)c->loss, (void *)c->loss_bw,
                          (void *)c->nll, (void *)c->nll_bw, (void *)c->ce_log_softmax,
-                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw };
+                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
+                         (void *)c->rownorm, (void *)c->rownorm_bw, (void *)c->multinomial,
+                         (void *)c->bernoulli_p, (void *)c->normal_p, (void *)c->qr,
+                         (void *)c->sparse_zero };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
                          (void *)r->batch_norm_bw, (void *)r->loss, (void *)r->loss_bw,
                          (void *)r->nll, (void *)r->nll_bw, (void *)r->ce_log_softmax,
-                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw };
+                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
+                         (void *)r->rownorm, (void *)r->rownorm_bw, (void *)r->multinomial,
+                         (void *)r->bernoulli_p, (void *)r->normal_p, (void *)r->qr,
+                         (void *)r->sparse_zero };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -476,13 +601,18 @@ int main(void)
         dm_dtype dt = fl[k];
         for (int v = 0; v < 5; v++) compare("sgd", sc_sgd, dt, v, 0);
         for (int v = 0; v < 5; v++) compare("adam", sc_adam, dt, v, 0);
-        for (int v = 0; v < 12; v++) compare("fill", sc_fill, dt, v, 0);
+        for (int v = 0; v < 14; v++)
+            compare("fill", sc_fill, dt, v,
+                    v == 9 || v == 10 || v == 13 ? (dt == DM_FLOAT32 ? 1e-6 : 1e-12) : 0);
         for (int v = 0; v < 4; v++) compare("join", sc_join, dt, v, 0);
         for (int v = 0; v < 2; v++) compare("dropout", sc_dropout, dt, v, 0);
         for (int v = 0; v < 3; v++)
             compare("batch_norm", sc_bn, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
         for (int v = 0; v < 11; v++)
             compare("loss", sc_loss, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+        for (int v = 0; v < 4; v++)
+            compare("norm", sc_norm, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+        for (int v = 0; v < 9; v++) compare("sample", sc_sample, dt, v, 0);
     }
     /* the fills that take any dtype, on integer and bool tensors */
     static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };

@@ -72,4 +72,14 @@ const dm_kernels dm__cpu_kernels = {
     .conv_small_to_big = dm__cpu_conv_small_to_big,
     .conv_weight_grad = dm__cpu_conv_weight_grad,
     .conv_bias_grad = dm__cpu_conv_bias_grad,
+    /* ---- layer and group norm (norm.c) ---- */
+    .rownorm = dm__cpu_rownorm,
+    .rownorm_bw = dm__cpu_rownorm_bw,
+    /* ---- samplers (sample.c) ---- */
+    .multinomial = dm__cpu_multinomial,
+    .bernoulli_p = dm__cpu_bernoulli_p,
+    .normal_p = dm__cpu_normal_p,
+    /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
+    .qr = dm__cpu_qr,
+    .sparse_zero = dm__cpu_sparse_zero,
 };

@@ -114,4 +114,22 @@ int dm__ref_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big
 void dm__ref_conv_bias_grad(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
                             void *gb);
 
+/* layer and group norm: norm.c */
+void dm__ref_rownorm(dm_dtype dt, const void *x, int64_t R, int64_t K, int64_t G, int64_t HW,
+                    double eps, const void *w, const void *b, void *y, void *mean, void *inv);
+void dm__ref_rownorm_bw(dm_dtype dt, const void *x, const void *g, const void *mean,
+                       const void *inv, int64_t R, int64_t K, int64_t G, int64_t HW,
+                       const void *w, void *gx, double *dw, double *db);
+
+/* samplers: sample.c */
+void dm__ref_multinomial(const double *p, int64_t rows, int64_t c, int64_t n, int replacement,
+                        dm_rng *g, double *w, int64_t *perm, int64_t *o);
+void dm__ref_bernoulli_p(dm_dtype dt, const double *p, int64_t n, dm_rng *g, void *o);
+void dm__ref_normal_p(const double *mv, double mean_s, const double *sv, double std_s, int64_t n,
+                     dm_rng *g, double *o);
+
+/* orthogonal_'s QR and sparse_'s zeroing: init.c */
+void dm__ref_qr(double *a, int64_t m, int64_t n, double *q, double *rdiag);
+void dm__ref_sparse_zero(dm_tensor *t, int64_t nzero, dm_rng *g, int64_t *perm);
+
 #endif

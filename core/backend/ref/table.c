@@ -70,4 +70,14 @@ const dm_kernels dm__ref_kernels = {
     .conv_small_to_big = dm__ref_conv_small_to_big,
     .conv_weight_grad = dm__ref_conv_weight_grad,
     .conv_bias_grad = dm__ref_conv_bias_grad,
+    /* ---- layer and group norm (norm.c) ---- */
+    .rownorm = dm__ref_rownorm,
+    .rownorm_bw = dm__ref_rownorm_bw,
+    /* ---- samplers (sample.c) ---- */
+    .multinomial = dm__ref_multinomial,
+    .bernoulli_p = dm__ref_bernoulli_p,
+    .normal_p = dm__ref_normal_p,
+    /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
+    .qr = dm__ref_qr,
+    .sparse_zero = dm__ref_sparse_zero,
 };
