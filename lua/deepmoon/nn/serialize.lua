@@ -94,14 +94,23 @@ local function fail (level, fmt, ...)
   error(("save_model: " .. fmt):format(...), level + 1)
 end
 
--- append {name, module, where} for the leaves of the chain starting at m
-local function flatten_chain (m, name, where, out)
+-- append {name, module, where} for the leaves of the chain starting at m; a Sequential
+-- that holds itself, nesting deeper than MAX_DEPTH or more than MAX_LAYERS leaves is an
+-- error raised at `level` (before a name grows with every level walked)
+local MAX_DEPTH = 64
+local function flatten_chain (m, name, where, out, level, path, depth)
+  path, depth = path or {}, depth or 0
   if is_sequential(m) then
+    if path[m] then fail(level, "%s holds itself: a chain of layers cannot", where) end
+    if depth >= MAX_DEPTH then fail(level, "Sequentials nested deeper than %d", MAX_DEPTH) end
+    path[m] = true
     for i, child in ipairs(m) do
       flatten_chain(child, name and (name == "" and tostring(i - 1) or (name .. "." .. (i - 1))),
-                    ("%s[%d]"):format(where, i), out)
+                    ("%s[%d]"):format(where, i), out, level + 1, path, depth + 1)
     end
+    path[m] = nil
   else
+    if #out >= MAX_LAYERS then fail(level, "more than %d layers", MAX_LAYERS) end
     out[#out + 1] = { name = name, module = m, where = where }
   end
 end
@@ -223,14 +232,14 @@ local function describe (model, opts, level)
       if not is_module(m) then
         fail(level, "layers[%d] is not a Module (got %s)", i, type(m))
       end
-      flatten_chain(m, names[m], ("layers[%d]"):format(i), chain)
+      flatten_chain(m, names[m], ("layers[%d]"):format(i), chain, level + 1)
     end
   else
     if not is_sequential(model) then
       fail(level, "expected a Sequential, got %s (for another model, pass the chain its " ..
            "forward runs: {layers = {...}})", class_name(model))
     end
-    flatten_chain(model, "", "Sequential", chain)
+    flatten_chain(model, "", "Sequential", chain, level + 1)
   end
   if #chain > MAX_LAYERS then fail(level, "more than %d layers", MAX_LAYERS) end
   local state = model:state_dict()
