@@ -766,8 +766,16 @@ end
 function M._set_state_dict_order (sd, names) sd_order[sd] = { table.unpack(names) } end
 
 -- (name, tensor) of everything state_dict holds, in PyTorch's order: each module's
--- parameters, then its persistent buffers, then its children's, recursively
-local function state_entries (self, prefix, names, values)
+-- parameters, then its persistent buffers, then its children's, recursively; a module that
+-- holds itself (a cycle: path holds the modules being walked) is an error, not a walk
+-- without end
+local function state_entries (self, prefix, names, values, path)
+  path = path or {}
+  if path[self] then
+    error(("state_dict: module '%s' (%s) holds itself"):format(prefix:sub(1, -2),
+      class_name(self)), 0)
+  end
+  path[self] = true
   local params, bufs = rawget(self, "_parameters"), rawget(self, "_buffers")
   for _, k in ipairs(params.keys) do
     local v = params.map[k]
@@ -782,8 +790,9 @@ local function state_entries (self, prefix, names, values)
   end
   local mods = rawget(self, "_modules")
   for _, k in ipairs(mods.keys) do
-    state_entries(mods.map[k], prefix .. k .. ".", names, values)
+    state_entries(mods.map[k], prefix .. k .. ".", names, values, path)
   end
+  path[self] = nil
   return names, values
 end
 
