@@ -391,7 +391,10 @@ static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
                                 const dm_tensor *const *in, size_t extra)
 {
     for (int i = 0; i < n; i++) {
-        const dm_tensor *base = in[i] && in[i]->requires_grad ? stale_view(in[i]) : NULL;
+        /* only a view op's output can be stale: most inputs are leaves or plain results */
+        const dm_tensor *x = in[i];
+        const dm_tensor *base = x && x->requires_grad && x->grad_fn &&
+                                dm__is_view_op(x->grad_fn->op) ? stale_view(x) : NULL;
         if (base) {
             char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
             dm_seterr("%s: input %d [%s %s] is a view of [%s %s], which was modified by an "
