@@ -65,7 +65,7 @@ typedef float v8f __attribute__((vector_size(32)));
 #define DM_AVX_CLONES
 #endif
 
-static int small_ok(int64_t m, int64_t n, int64_t k)
+DM_MAYBE_UNUSED static int small_ok(int64_t m, int64_t n, int64_t k)
 {
     return HAVE_V8F && m * n * k <= SMALL_WORK && k * n <= SMALL_KN;
 }
@@ -89,7 +89,7 @@ static inline float dot(const float *x, const float *y, int64_t k)
     } while (0)
 
 DM_AVX_CLONES
-static void gemm_small(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+DM_MAYBE_UNUSED static void gemm_small(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                        float *c, int64_t ldc)
 {

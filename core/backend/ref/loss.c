@@ -74,7 +74,7 @@ void dm__ref_loss_bw(dm_dtype dt, int k, int64_t n, const void *x, const void *t
 {
     for (int64_t i = 0; i < n; i++) {
         double xv = ld(dt, x, i), tv = ld(dt, t, i), wv = opt(dt, w, i);
-        double g = go ? ld(dt, go, i) : g0, d = xv - tv, gx = 0, gt;
+        double g = go ? ld(dt, go, i) : g0, d = xv - tv, gx = 0, gt = 0;
         switch (k) {
         case DM_LOSS_BCE:           /* w (x - t) / max(x (1 - x), 1e-12) */
             gx = g * wv * d / fmax(xv * (1 - xv), 1e-12);
