@@ -208,7 +208,8 @@ $(OBJDIR)/bindings/dist.o: | mpi-deps
 mpi-deps:
 	@$(PKG_CONFIG) --exists ompi-c 2>/dev/null || command -v mpicc > /dev/null 2>&1 || tools/deps.sh
 endif
-$(MODULE) $(EMBED_BIN) $(BUILDDIR)/tests/test_threads install: BLAS_LIBS += $(MPI_LIBS)
+# (embed_infer and libdeepmoon use the core only: no MPI; deepmoon-lua.pc names it below)
+$(MODULE) $(BUILDDIR)/examples/embed_host $(BUILDDIR)/tests/test_threads: BLAS_LIBS += $(MPI_LIBS)
 
 $(LIB_LUA_A): $(CORE_OBJ) $(BIND_OBJ)
 	@mkdir -p $(@D)
@@ -448,7 +449,7 @@ ifeq ($(INSTALL_DEV),1)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	    'Name: deepmoon-lua' 'Description: deepmoon for programs hosting Lua 5.4 (luaopen_deepmoon)' \
 	    'Version: $(VERSION)' 'Requires: lua5.4' 'Cflags: -I$${includedir}' \
-	    'Libs: -L$${libdir} -ldeepmoon_lua $(BLAS_LIBS) $(ZLIB_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon-lua.pc
+	    'Libs: -L$${libdir} -ldeepmoon_lua $(BLAS_LIBS) $(MPI_LIBS) $(ZLIB_LIBS) -lm' > $(DESTDIR)$(PCDIR)/deepmoon-lua.pc
 	@# a real install into a system directory: let the dynamic loader see libdeepmoon.so
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig > /dev/null; then \
 	    ldconfig; fi

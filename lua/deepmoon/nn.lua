@@ -27,14 +27,12 @@ local nn = {
 }
 nn.F = nn.functional
 
+-- (attention also adds F.scaled_dot_product_attention and F.multi_head_attention_forward to
+-- nn.functional)
 for _, name in ipairs({ "linear", "activation", "container", "normalization", "dropout",
                         "shape", "loss", "serialize", "collections", "padding", "upsample",
-                        "pixel_shuffle", "conv", "pooling", "sparse", "rnn" }) do
-  for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
-end
--- attention and the Transformer layers (they add F.scaled_dot_product_attention and
--- F.multi_head_attention_forward to nn.functional)
-for _, name in ipairs({ "attention", "transformer" }) do
+                        "pixel_shuffle", "conv", "pooling", "sparse", "rnn", "attention",
+                        "transformer" }) do
   for k, v in pairs(require("deepmoon.nn." .. name)) do nn[k] = v end
 end
 
