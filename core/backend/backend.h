@@ -13,10 +13,11 @@
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
- *          and gemm, the direct small-channel kernels, the per-thread workspace)
+ *          and gemm, the direct small-channel kernels, the per-thread workspace), the
+ *          embeddings (embedding.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, embedding.c), compared with the cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -29,8 +30,9 @@
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
  * backward, the device's memory (the caching allocator), and the convolutions forward and
- * backward (im2col/col2im with the products, the bias).  Everything else (layer and
- * group norm, the embedding and recurrent pointwise loops) runs
+ * backward (im2col/col2im with the products, the bias), the embeddings (gather, scatter-add,
+ * max_norm's renorm, embedding_bag forward and backward).  Everything else (layer and
+ * group norm, the recurrent pointwise loops) runs
  * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
@@ -341,6 +343,35 @@ typedef int (*dm_conv_wgrad_fn)(dm_dtype dt, const dm_conv_geom *g, const void *
 typedef void (*dm_conv_bgrad_fn)(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
                                  void *gb);
 
+/* ---- embedding (embedding.c) --------------------------------------------------------------
+ * All of dt (float32, float64); ids [n] int64, 0-based, checked by embedding.c; w the weight's
+ * first element with its strides s0, s1 (any).  embedding: out [n x dim] (contiguous) = the
+ * rows w[ids[i]].  embedding_bw: r [num x dim] (zero on entry) += g [n x dim] row by row,
+ * skipping pad (-1: none), each divided by cnt[ids[i]] when cnt (scale_grad_by_freq).
+ * embedding_renorm: every distinct row ids name whose norm_type-norm exceeds max_norm is
+ * scaled by max_norm / (norm + 1e-7) in place; seen [num] zero on entry (workspace).
+ * embedding_bag: out [B x dim] (zero on entry) from the bags ids[bd[k] .. bd[k+1]) (pad
+ * skipped), mode a DM_BAG_*: sum (each row times psw[i] when psw), mean, max with arg
+ * [B x dim] (-1 on entry) the row each element came from (the first maximum).
+ * embedding_bag_bw: from g [B x dim] (contiguous) gw [num x dim] (zero on entry, or NULL) and
+ * gp [n] (zero on entry, or NULL: psw's gradient, g . the contiguous weight wc's rows, summed
+ * in double); cnt as embedding_bw's (not for max). */
+typedef void (*dm_embedding_fn)(dm_dtype dt, const void *w, int64_t s0, int64_t s1,
+                                const int64_t *ids, int64_t n, int64_t dim, void *out);
+typedef void (*dm_embedding_bw_fn)(dm_dtype dt, const void *g, const int64_t *ids, int64_t n,
+                                   int64_t dim, int64_t pad, const int64_t *cnt, void *r);
+typedef void (*dm_embedding_renorm_fn)(dm_dtype dt, void *w, int64_t s0, int64_t s1,
+                                       int64_t dim, const int64_t *ids, int64_t n,
+                                       double max_norm, double norm_type, unsigned char *seen);
+typedef void (*dm_embedding_bag_fn)(dm_dtype dt, int mode, const void *w, int64_t s0,
+                                    int64_t s1, int64_t dim, const int64_t *ids,
+                                    const int64_t *bd, int64_t B, int64_t pad, const void *psw,
+                                    void *out, int64_t *arg);
+typedef void (*dm_embedding_bag_bw_fn)(dm_dtype dt, int mode, const void *g, int64_t dim,
+                                       const int64_t *ids, const int64_t *bd, int64_t B,
+                                       int64_t pad, const void *psw, const int64_t *cnt,
+                                       const int64_t *arg, const void *wc, void *gw, void *gp);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -406,6 +437,12 @@ typedef struct dm_kernels {
     dm_conv_fn conv_small_to_big;
     dm_conv_wgrad_fn conv_weight_grad;
     dm_conv_bgrad_fn conv_bias_grad;
+    /* ---- embedding (embedding.c) ---- */
+    dm_embedding_fn embedding;
+    dm_embedding_bw_fn embedding_bw;
+    dm_embedding_renorm_fn embedding_renorm;
+    dm_embedding_bag_fn embedding_bag;
+    dm_embedding_bag_bw_fn embedding_bag_bw;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

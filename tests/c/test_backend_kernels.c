@@ -110,6 +110,33 @@ static dm_tensor *mk(dm_dtype dt, int dev, int ndim, const int64_t *shape, float
     return t;
 }
 
+/* ---- embedding (max_norm) -------------------------------------------------------------------- */
+
+/* embedding_renorm_ (max_norm), which no op-table case reaches: norm_type 2, 1, inf, -inf, 0
+   and 3 (variant % 6), the weight [9 x 5] contiguous (variants 0-5) or the transposed view of a
+   [5 x 9] (6-11); ids name rows more than once, some rows stay under max_norm */
+static void sc_renorm(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const double nt[6] = { 2, 1, INFINITY, -INFINITY, 0, 3 };
+    static const double mn[6] = { 0.9, 1.8, 0.7, 0.1, 4, 0.8 };
+    dm_tensor *wv, *base = mkT(dt, dev, 5, 9, -1, 1, 21, &wv);
+    dm_tensor *w = v < 6 ? dm_contiguous(wv) : dm_tensor_retain(wv);
+    int64_t ids[7] = { 3, 0, 8, 3, 5, 0, 1 };
+    dm_set_device(DM_CPU);
+    dm_tensor *pi = dm_tensor_new_dtype(1, (int64_t[]){ 7 }, DM_INT64);
+    memcpy(dm__ptr(pi), ids, sizeof ids);
+    dm_tensor *id = dm_to_device(pi, dev);
+    dm_tensor_release(pi);
+    dm_set_device(dev);
+    CHECKF(dm_embedding_renorm_(w, id, mn[v % 6], nt[v % 6]) == 0, "renorm runs (%s)",
+           dm_errmsg());
+    put(out, w, dev);
+    dm_tensor_release(id);
+    dm_tensor_release(w);
+    dm_tensor_release(wv);
+    dm_tensor_release(base);
+}
+
 /* ---- optimizers --------------------------------------------------------------------------- */
 
 /* SGD variants: 0 plain, 1 momentum, 2 momentum + dampening + weight decay, 3 nesterov +
@@ -434,13 +461,19 @@ static void test_table(void)
                          (void *)c->dropout, (void *)c->dropout_bw, (void *)c->batch_norm,
                          (void *)c->batch_norm_bw, (void *)c->loss, (void *)c->loss_bw,
                          (void *)c->nll, (void *)c->nll_bw, (void *)c->ce_log_softmax,
-                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw };
+                         (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
+                         (void *)c->embedding, (void *)c->embedding_bw,
+                         (void *)c->embedding_renorm, (void *)c->embedding_bag,
+                         (void *)c->embedding_bag_bw };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
                          (void *)r->batch_norm_bw, (void *)r->loss, (void *)r->loss_bw,
                          (void *)r->nll, (void *)r->nll_bw, (void *)r->ce_log_softmax,
-                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw };
+                         (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
+                         (void *)r->embedding, (void *)r->embedding_bw,
+                         (void *)r->embedding_renorm, (void *)r->embedding_bag,
+                         (void *)r->embedding_bag_bw };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -483,6 +516,8 @@ int main(void)
             compare("batch_norm", sc_bn, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
         for (int v = 0; v < 11; v++)
             compare("loss", sc_loss, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
+        for (int v = 0; v < 12; v++)
+            compare("embedding_renorm", sc_renorm, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
     }
     /* the fills that take any dtype, on integer and bool tensors */
     static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };

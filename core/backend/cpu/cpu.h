@@ -117,4 +117,20 @@ int dm__cpu_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big
 void dm__cpu_conv_bias_grad(dm_dtype dt, const void *go, int64_t N, int64_t C, int64_t L,
                             void *gb);
 
+/* embedding: embedding.c */
+void dm__cpu_embedding(dm_dtype dt, const void *w, int64_t s0, int64_t s1, const int64_t *ids,
+                     int64_t n, int64_t dim, void *out);
+void dm__cpu_embedding_bw(dm_dtype dt, const void *g, const int64_t *ids, int64_t n, int64_t dim,
+                        int64_t pad, const int64_t *cnt, void *r);
+void dm__cpu_embedding_renorm(dm_dtype dt, void *w, int64_t s0, int64_t s1, int64_t dim,
+                            const int64_t *ids, int64_t n, double max_norm, double norm_type,
+                            unsigned char *seen);
+void dm__cpu_embedding_bag(dm_dtype dt, int mode, const void *w, int64_t s0, int64_t s1,
+                         int64_t dim, const int64_t *ids, const int64_t *bd, int64_t B,
+                         int64_t pad, const void *psw, void *out, int64_t *arg);
+void dm__cpu_embedding_bag_bw(dm_dtype dt, int mode, const void *g, int64_t dim,
+                            const int64_t *ids, const int64_t *bd, int64_t B, int64_t pad,
+                            const void *psw, const int64_t *cnt, const int64_t *arg,
+                            const void *wc, void *gw, void *gp);
+
 #endif
