@@ -372,6 +372,32 @@ typedef void (*dm_embedding_bag_bw_fn)(dm_dtype dt, int mode, const void *g, int
                                        int64_t pad, const void *psw, const int64_t *cnt,
                                        const int64_t *arg, const void *wc, void *gw, void *gp);
 
+/* ---- recurrent layers (rnn.c) --------------------------------------------------------------
+ * The pointwise gates of one step of one layer (rnn_gen.h walks the steps and does the
+ * products with sgemm/dgemm), over the step's m rows, all of dt (float32, float64),
+ * contiguous.  G gates of H each (RNN 1, LSTM 4: i f g o, GRU 3: r z n), Hout the state's
+ * width (H, or LSTM's proj_size), W the workspace row's width.  rnn_gates: hh [m x G*H] the
+ * hidden side (W_hh h + b_hh); RNN: out [m x Hout] the input side in, the new state out and
+ * into h [m x Hout]; LSTM: ws [m x W] the input side of i f g o in, the activations out, then
+ * the cell c_t, then (proj) h_t before the projection; c [m x H] the cell state updated;
+ * without proj the new h into out and h (with proj rnn_gen.h projects); GRU: ws r z n in
+ * (input side) and out (activations), then W_hn h + b_hn; the new state into out and h.
+ * rnn_gates_bw: from the step's out and ws rows (as the forward left them), cprev [m x H]
+ * (LSTM: the cells the step started from), hprev [m x Hout] (GRU: the states), dhpre
+ * [m x ldd] (LSTM: d h_t before any projection), dh [m x Hout] d h_t (GRU: replaced by its
+ * direct part z dh), dc [m x H] (LSTM: d c_t in, d c_{t-1} out), the pre-activation
+ * gradients dA [m x G*H] of the input side and (GRU) dAh [m x G*H] of the hidden side. */
+typedef struct dm_rnn_step {
+    int mode, proj;                   /* a DM_RNN_* mode; LSTM with w_hr */
+    int64_t m, H, Hout, G, W;
+} dm_rnn_step;
+typedef void (*dm_rnn_gates_fn)(dm_dtype dt, const dm_rnn_step *s, const void *hh, void *out,
+                                void *ws, void *h, void *c);
+typedef void (*dm_rnn_gates_bw_fn)(dm_dtype dt, const dm_rnn_step *s, const void *out,
+                                   const void *ws, const void *cprev, const void *hprev,
+                                   const void *dhpre, int64_t ldd, void *dh, void *dc,
+                                   void *dA, void *dAh);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -437,12 +463,14 @@ typedef struct dm_kernels {
     dm_conv_fn conv_small_to_big;
     dm_conv_wgrad_fn conv_weight_grad;
     dm_conv_bgrad_fn conv_bias_grad;
-    /* ---- embedding (embedding.c) ---- */
+    /* ---- embedding (embedding.c) and recurrent layers (rnn.c) ---- */
     dm_embedding_fn embedding;
     dm_embedding_bw_fn embedding_bw;
     dm_embedding_renorm_fn embedding_renorm;
     dm_embedding_bag_fn embedding_bag;
     dm_embedding_bag_bw_fn embedding_bag_bw;
+    dm_rnn_gates_fn rnn_gates;        /* one step's pointwise gates (rnn.c) */
+    dm_rnn_gates_bw_fn rnn_gates_bw;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -464,7 +464,8 @@ static void test_table(void)
                          (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
                          (void *)c->embedding, (void *)c->embedding_bw,
                          (void *)c->embedding_renorm, (void *)c->embedding_bag,
-                         (void *)c->embedding_bag_bw };
+                         (void *)c->embedding_bag_bw, (void *)c->rnn_gates,
+                         (void *)c->rnn_gates_bw };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -473,7 +474,8 @@ static void test_table(void)
                          (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
                          (void *)r->embedding, (void *)r->embedding_bw,
                          (void *)r->embedding_renorm, (void *)r->embedding_bag,
-                         (void *)r->embedding_bag_bw };
+                         (void *)r->embedding_bag_bw, (void *)r->rnn_gates,
+                         (void *)r->rnn_gates_bw };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);

@@ -72,10 +72,12 @@ const dm_kernels dm__cpu_kernels = {
     .conv_small_to_big = dm__cpu_conv_small_to_big,
     .conv_weight_grad = dm__cpu_conv_weight_grad,
     .conv_bias_grad = dm__cpu_conv_bias_grad,
-    /* ---- embedding (embedding.c) ---- */
+    /* ---- embedding (embedding.c) and recurrent layers (rnn.c) ---- */
     .embedding = dm__cpu_embedding,
     .embedding_bw = dm__cpu_embedding_bw,
     .embedding_renorm = dm__cpu_embedding_renorm,
     .embedding_bag = dm__cpu_embedding_bag,
     .embedding_bag_bw = dm__cpu_embedding_bag_bw,
+    .rnn_gates = dm__cpu_rnn_gates,      /* rnn.c */
+    .rnn_gates_bw = dm__cpu_rnn_gates_bw,
 };

@@ -130,4 +130,11 @@ void dm__ref_embedding_bag_bw(dm_dtype dt, int mode, const void *g, int64_t dim,
                             const void *psw, const int64_t *cnt, const int64_t *arg,
                             const void *wc, void *gw, void *gp);
 
+/* recurrent layers' gates: rnn.c */
+void dm__ref_rnn_gates(dm_dtype dt, const dm_rnn_step *s, const void *hh, void *out, void *ws,
+                     void *h, void *c);
+void dm__ref_rnn_gates_bw(dm_dtype dt, const dm_rnn_step *s, const void *out, const void *ws,
+                        const void *cprev, const void *hprev, const void *dhpre, int64_t ldd,
+                        void *dh, void *dc, void *dA, void *dAh);
+
 #endif

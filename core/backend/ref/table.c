@@ -70,10 +70,12 @@ const dm_kernels dm__ref_kernels = {
     .conv_small_to_big = dm__ref_conv_small_to_big,
     .conv_weight_grad = dm__ref_conv_weight_grad,
     .conv_bias_grad = dm__ref_conv_bias_grad,
-    /* ---- embedding (embedding.c) ---- */
+    /* ---- embedding (embedding.c) and recurrent layers (rnn.c) ---- */
     .embedding = dm__ref_embedding,
     .embedding_bw = dm__ref_embedding_bw,
     .embedding_renorm = dm__ref_embedding_renorm,
     .embedding_bag = dm__ref_embedding_bag,
     .embedding_bag_bw = dm__ref_embedding_bag_bw,
+    .rnn_gates = dm__ref_rnn_gates,      /* rnn.c */
+    .rnn_gates_bw = dm__ref_rnn_gates_bw,
 };
