@@ -14,10 +14,10 @@
  *          pools (pad.c, upsample.c, pool.c), the losses (loss.c, loss_gen.h), the caching
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
  *          and gemm, the direct small-channel kernels, the per-thread workspace), the
- *          embeddings (embedding.c)
+ *          embeddings (embedding.c), the recurrent gates (rnn.c, rnn_gen.h)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, embedding.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, embedding.c, rnn.c), compared with the cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -31,8 +31,8 @@
  * backward, pad, interpolate and the pools forward and backward, the losses forward and
  * backward, the device's memory (the caching allocator), and the convolutions forward and
  * backward (im2col/col2im with the products, the bias), the embeddings (gather, scatter-add,
- * max_norm's renorm, embedding_bag forward and backward).  Everything else (layer and
- * group norm, the recurrent pointwise loops) runs
+ * max_norm's renorm, embedding_bag forward and backward) and the recurrent layers' pointwise
+ * gates (their products are the gemms above).  Everything else (layer and group norm) runs
  * one implementation on both devices, correct because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
