@@ -12,10 +12,13 @@
  *   ids, saved[1] the int64 bag bounds [B + 1], saved[2] (max) the int64 row of weight each
  *   output element came from (-1: an empty bag). */
 #include "internal.h"
+#include "backend.h"
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+
+#define DEV (dm__kernels(dm__cur_device))
 
 static const char *const bag_modes[] = { "sum", "mean", "max" };
 
@@ -104,23 +107,9 @@ dm_tensor *dm_embedding(const dm_tensor *weight, const dm_tensor *ids, int64_t p
     if (!out) { dm_tensor_release(c); return NULL; }
     const int64_t *v = dm__ptr(c);
     int64_t n = dm__numel(c), s0 = weight->stride[0], s1 = weight->stride[1];
-    if (weight->dtype == DM_FLOAT64) {
-        const double *w = (const double *)weight->storage->data + weight->offset;
-        double *o = dm__ptr(out);
-        for (int64_t i = 0; i < n; i++, o += dim) {
-            const double *r = w + v[i] * s0;
-            if (s1 == 1) memcpy(o, r, (size_t)dim * sizeof *o);
-            else for (int64_t j = 0; j < dim; j++) o[j] = r[j * s1];
-        }
-    } else {
-        const float *w = (const float *)weight->storage->data + weight->offset;
-        float *o = dm__ptr(out);
-        for (int64_t i = 0; i < n; i++, o += dim) {
-            const float *r = w + v[i] * s0;
-            if (s1 == 1) memcpy(o, r, (size_t)dim * sizeof *o);
-            else for (int64_t j = 0; j < dim; j++) o[j] = r[j * s1];
-        }
-    }
+    DEV->embedding(weight->dtype, (const char *)weight->storage->data +
+                   (size_t)weight->offset * dm__esize(weight->dtype), s0, s1, v, n, dim,
+                   dm__ptr(out));
     if (dm__needs_grad(1, &weight)) {
         dm_node *nd = dm__record(DM_OP_EMBEDDING, 0, out, 1, &weight);
         if (!nd || !dm__save(nd, 0, c)) {
@@ -161,23 +150,7 @@ int dm__bw_embedding(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *nd, const dm_tensor
         dm_tensor_release(r); dm_tensor_release(hg);
         return -1;
     }
-    if (g->dtype == DM_FLOAT64) {
-        const double *s = gp; double *o = dm__ptr(r);
-        for (int64_t i = 0; i < n; i++, s += dim) {
-            if (v[i] == pad) continue;
-            double *row = o + v[i] * dim;
-            if (cnt) { double k = 1.0 / (double)cnt[v[i]]; for (int64_t j = 0; j < dim; j++) row[j] += s[j] * k; }
-            else for (int64_t j = 0; j < dim; j++) row[j] += s[j];
-        }
-    } else {
-        const float *s = gp; float *o = dm__ptr(r);
-        for (int64_t i = 0; i < n; i++, s += dim) {
-            if (v[i] == pad) continue;
-            float *row = o + v[i] * dim;
-            if (cnt) { float k = (float)(1.0 / (double)cnt[v[i]]); for (int64_t j = 0; j < dim; j++) row[j] += s[j] * k; }
-            else for (int64_t j = 0; j < dim; j++) row[j] += s[j];
-        }
-    }
+    DEV->embedding_bw(g->dtype, gp, v, n, dim, pad, cnt, dm__ptr(r));
     free(cnt);
     dm_tensor_release(hg);
     gin[0] = r;
@@ -204,35 +177,9 @@ int dm_embedding_renorm_(dm_tensor *weight, const dm_tensor *ids, double max_nor
     if (!seen) { dm_tensor_release(c); dm_seterr("%s: out of memory", fn); return -1; }
     const int64_t *v = dm__ptr(c);
     int64_t n = dm__numel(c), s0 = weight->stride[0], s1 = weight->stride[1];
-    int dbl = weight->dtype == DM_FLOAT64;
-    char *base = (char *)weight->storage->data;
-    size_t es = dm__esize(weight->dtype);
-    for (int64_t i = 0; i < n; i++) {
-        if (seen[v[i]]) continue;
-        seen[v[i]] = 1;
-        char *row = base + (size_t)(weight->offset + v[i] * s0) * es;
-        double norm = 0;
-        for (int64_t j = 0; j < dim; j++) {
-            double x = dbl ? ((double *)row)[j * s1] : ((float *)row)[j * s1];
-            x = fabs(x);
-            if (norm_type == 1) norm += x;
-            else if (norm_type == 2) norm += x * x;
-            else if (isinf(norm_type)) norm = norm_type > 0 ? (x > norm ? x : norm)
-                                                            : (j == 0 || x < norm ? x : norm);
-            else if (norm_type == 0) norm += x != 0;
-            else norm += pow(x, norm_type);
-        }
-        if (norm_type == 2) norm = sqrt(norm);
-        else if (!isinf(norm_type) && norm_type != 1 && norm_type != 0)
-            norm = pow(norm, 1.0 / norm_type);
-        if (norm > max_norm) {
-            double scale = max_norm / (norm + 1e-7);
-            for (int64_t j = 0; j < dim; j++) {
-                if (dbl) ((double *)row)[j * s1] *= scale;
-                else ((float *)row)[j * s1] = (float)(((float *)row)[j * s1] * scale);
-            }
-        }
-    }
+    DEV->embedding_renorm(weight->dtype, (char *)weight->storage->data +
+                          (size_t)weight->offset * dm__esize(weight->dtype), s0, s1, dim, v,
+                          n, max_norm, norm_type, seen);
     free(seen);
     dm_tensor_release(c);
     dm__bump(weight);
@@ -343,33 +290,9 @@ dm_tensor *dm_embedding_bag(const dm_tensor *weight, const dm_tensor *ids,
     const int64_t *v = dm__ptr(c), *bd = dm__ptr(bounds);
     int64_t s0 = weight->stride[0], s1 = weight->stride[1];
     int64_t *am = arg ? dm__ptr(arg) : NULL;
-#define BAG_FWD(T) do { \
-        const T *w = (const T *)weight->storage->data + weight->offset; \
-        const T *p = pw; \
-        T *o = dm__ptr(out); \
-        for (int64_t k = 0; k < B; k++) { \
-            T *ob = o + k * dim; \
-            int64_t *ab = am ? am + k * dim : NULL; \
-            int64_t cntk = 0; \
-            for (int64_t i = bd[k]; i < bd[k + 1]; i++) { \
-                if (v[i] == padding_idx) continue; \
-                const T *r = w + v[i] * s0; \
-                if (mode == DM_BAG_MAX) { \
-                    for (int64_t j = 0; j < dim; j++) \
-                        if (ab[j] < 0 || r[j * s1] > ob[j]) { ob[j] = r[j * s1]; ab[j] = v[i]; } \
-                } else { \
-                    T f = p ? p[i] : (T)1; \
-                    for (int64_t j = 0; j < dim; j++) ob[j] += f * r[j * s1]; \
-                } \
-                cntk++; \
-            } \
-            if (mode == DM_BAG_MEAN && cntk > 0) \
-                for (int64_t j = 0; j < dim; j++) ob[j] /= (T)cntk; \
-        } \
-    } while (0)
-    if (weight->dtype == DM_FLOAT64) BAG_FWD(double);
-    else BAG_FWD(float);
-#undef BAG_FWD
+    DEV->embedding_bag(weight->dtype, mode, (const char *)weight->storage->data +
+                       (size_t)weight->offset * dm__esize(weight->dtype), s0, s1, dim, v, bd,
+                       B, padding_idx, pw, dm__ptr(out), am);
     const dm_tensor *ins[2] = { weight, psw };
     if (dm__needs_grad(2, ins)) {
         dm_node *nd = dm__record(DM_OP_EMBEDDING_BAG, mode, out, 2, ins);
@@ -411,39 +334,9 @@ int dm__bw_embedding_bag(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *nd, const dm_te
     if (want_w && nd->par.embedding.scale_grad_by_freq && mode != DM_BAG_MAX &&
         !(cnt = id_counts(v, n, num)))
         goto fail;
-#define BAG_BW(T) do { \
-        const T *G = gd, *p = pw, *W = wd; \
-        T *ow = gw ? dm__ptr(gw) : NULL, *op = gp ? dm__ptr(gp) : NULL; \
-        if (mode == DM_BAG_MAX) { \
-            const int64_t *a = dm__ptr(arg); \
-            for (int64_t k = 0; ow && k < B * dim; k++) \
-                if (a[k] >= 0) ow[a[k] * dim + k % dim] += G[k]; \
-            break; \
-        } \
-        for (int64_t k = 0; k < B; k++) { \
-            const T *gk = G + k * dim; \
-            int64_t cntk = 0; \
-            if (mode == DM_BAG_MEAN) \
-                for (int64_t i = bd[k]; i < bd[k + 1]; i++) cntk += v[i] != pad; \
-            for (int64_t i = bd[k]; i < bd[k + 1]; i++) { \
-                if (v[i] == pad) continue; \
-                if (op) { \
-                    double s = 0; \
-                    for (int64_t j = 0; j < dim; j++) s += (double)gk[j] * W[v[i] * dim + j]; \
-                    op[i] = (T)s; \
-                } \
-                if (!ow) continue; \
-                T f = p ? p[i] : (T)1; \
-                if (mode == DM_BAG_MEAN) f /= (T)cntk; \
-                if (cnt) f /= (T)cnt[v[i]]; \
-                T *row = ow + v[i] * dim; \
-                for (int64_t j = 0; j < dim; j++) row[j] += f * gk[j]; \
-            } \
-        } \
-    } while (0)
-    if (g->dtype == DM_FLOAT64) BAG_BW(double);
-    else BAG_BW(float);
-#undef BAG_BW
+    DEV->embedding_bag_bw(g->dtype, mode, gd, dim, v, bd, B, pad, pw, cnt,
+                          arg ? dm__ptr(arg) : NULL, wd, gw ? dm__ptr(gw) : NULL,
+                          gp ? dm__ptr(gp) : NULL);
     free(cnt);
     dm_tensor_release(hg); dm_tensor_release(hp); dm_tensor_release(hw);
     gin[0] = gw;

@@ -19,13 +19,12 @@
  * with r applied to W_hn h + b_hn.  Weights: w_ih [G*H x I], w_hh [G*H x Hout], b_ih and
  * b_hh [G*H], w_hr [Hout x H] (LSTM proj_size; Hout = H without it). */
 #if defined(__GNUC__) && !defined(__clang__)
-/* the gate loops vectorize (see backend/loops.h); without trapping math GCC may if-convert
-   the clamps in rnn_expf (no value changes: exceptions are not looked at) */
-#pragma GCC optimize("O3", "no-trapping-math")
+/* the bias and gradient-accumulation loops of rnn_gen.h vectorize (the gate loops are the
+   device table's, backend/cpu/rnn.c) */
+#pragma GCC optimize("O3")
 #endif
 #include "internal.h"
 #include "backend/backend.h"
-#include "backend/loops.h"
 #include <math.h>
 #include <string.h>
 
@@ -38,50 +37,20 @@ typedef struct {
 
 static const char *const mode_names[] = { "RNN_TANH", "RNN_RELU", "LSTM", "GRU" };
 
-/* float32's exp and tanh: libm's tanhf (through expm1f) was half the time of an LSTM step.
-   These are Cephes' single-precision formulas written without branches or calls, so the
-   gate loops vectorize: exp within 2 ulp over [-87, 88] (clamped outside: sigmoid stays in
-   [0, 1]), tanh by its odd polynomial below 0.625 and 1 - 2 / (exp(2|x|) + 1) above, within
-   a few ulp.  float64 keeps libm's. */
-static inline float rnn_expf(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    /* n = round(x / ln 2) by the 1.5 * 2^23 trick: its integer is in t's low mantissa bits */
-    union { float f; int32_t i; } t = { .f = x * 1.44269504088896341f + 12582912.0f };
-    float n = t.f - 12582912.0f;
-    int32_t ni = t.i - 0x4B400000;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float z = r * r;
-    float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
-                4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
-    y = y * z + r + 1.0f;
-    union { int32_t i; float f; } u = { .i = (ni + 127) << 23 };
-    return y * u.f;
-}
-
-static inline float rnn_tanhf(float x)
-{
-    float ax = __builtin_fabsf(x), z = ax * ax;
-    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * ax + ax;
-    float big = 1.0f - 2.0f / (rnn_expf(2.0f * ax) + 1.0f);
-    float r = ax < 0.625f ? small : big;
-    return __builtin_copysignf(r, x);
-}
-
 #define T float
 #define S f
-#define TEXP rnn_expf
-#define TTANH rnn_tanhf
+#define DT DM_FLOAT32
 #define GEMM dm__kernels(dm__cur_device)->sgemm
+#define GATES dm__kernels(dm__cur_device)->rnn_gates
+#define GATES_BW dm__kernels(dm__cur_device)->rnn_gates_bw
 #include "rnn_gen.h"
 #define T double
 #define S d
-#define TEXP exp
-#define TTANH tanh
+#define DT DM_FLOAT64
 #define GEMM dm__kernels(dm__cur_device)->dgemm
 #include "rnn_gen.h"
+#undef GATES
+#undef GATES_BW
 
 static int64_t gates_of(int mode) { return mode == DM_RNN_LSTM ? 4 : mode == DM_RNN_GRU ? 3 : 1; }
 

@@ -1,6 +1,8 @@
 /* rnn_gen.h -- one recurrent layer in one direction, forward and backward through time, for
- * one floating type; included by rnn.c once per type (T the element type, S its suffix,
- * TEXP / TTANH its exp and tanh, GEMM the device table's gemm of that type).
+ * one floating type; included by rnn.c once per type (T the element type, S its suffix, DT
+ * its dm_dtype, GEMM the device table's gemm of that type).  The pointwise gate loops of each
+ * step are the device table's rnn_gates / rnn_gates_bw (GATES, GATES_BW; backend/cpu/rnn.c,
+ * backend/ref/rnn.c).
  *
  * Layout (rnn.c explains it): time-major packed rows, step t holding rows off[t] ..
  * off[t] + bs[t] (the first bs[t] sequences of the batch), so a padded batch is the case
@@ -12,61 +14,6 @@
 #define KN(name) KN2(name, S)
 #define KN2(name, s) KN3(name, s)
 #define KN3(name, s) name##_##s
-
-static inline T KN(sigm)(T a) { return (T)1 / ((T)1 + TEXP(-a)); }
-
-/* One row of a step's gates (H wide), separate arrays (restrict: the loops vectorize).
-   a: the hidden side (W_h h + b_h) of every gate, G x H.  Elman: o holds the input side in
-   and the new state out, h the state. */
-DM_AVX_CLONES static void KN(rnn_row)(int64_t H, int tanh_, T *restrict o, const T *restrict a,
-                        T *restrict h)
-{
-    if (tanh_)
-        for (int64_t j = 0; j < H; j++) { T v = TTANH(o[j] + a[j]); o[j] = v; h[j] = v; }
-    else
-        for (int64_t j = 0; j < H; j++) {
-            T v = o[j] + a[j];
-            v = v > 0 ? v : 0;
-            o[j] = v;
-            h[j] = v;
-        }
-}
-
-/* LSTM: gi gf gg go the input side in, the activations out; cs the cell saved; c the cell
-   state; hp the new h (before any projection) */
-DM_AVX_CLONES static void KN(lstm_row)(int64_t H, T *restrict gi, T *restrict gf, T *restrict gg,
-                         T *restrict go, T *restrict cs, const T *restrict a, T *restrict c,
-                         T *restrict hp)
-{
-    for (int64_t j = 0; j < H; j++) {
-        T ig = KN(sigm)(gi[j] + a[j]);
-        T fg = KN(sigm)(gf[j] + a[H + j]);
-        T g_ = TTANH(gg[j] + a[2 * H + j]);
-        T og = KN(sigm)(go[j] + a[3 * H + j]);
-        T cn = fg * c[j] + ig * g_;
-        gi[j] = ig; gf[j] = fg; gg[j] = g_; go[j] = og;
-        cs[j] = cn;
-        c[j] = cn;
-        hp[j] = og * TTANH(cn);
-    }
-}
-
-/* GRU: gr gz gn the input side in, r z n out; hn gets W_hn h + b_hn; o the output row, h
-   the state */
-DM_AVX_CLONES static void KN(gru_row)(int64_t H, T *restrict gr, T *restrict gz, T *restrict gn,
-                        T *restrict hn, const T *restrict a, T *restrict o, T *restrict h)
-{
-    for (int64_t j = 0; j < H; j++) {
-        T rg = KN(sigm)(gr[j] + a[j]);
-        T zg = KN(sigm)(gz[j] + a[H + j]);
-        T hv = a[2 * H + j];
-        T ng = TTANH(gn[j] + rg * hv);
-        T v = ((T)1 - zg) * ng + zg * h[j];
-        gr[j] = rg; gz[j] = zg; gn[j] = ng; hn[j] = hv;
-        o[j] = v;
-        h[j] = v;
-    }
-}
 
 /* the forward pass: y = [out [N x Hout] | h_n [B x Hout] | c_n [B x H]], ws filled */
 static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
@@ -92,62 +39,13 @@ static void KN(rnn_fwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
         if (bhh)
             for (int64_t i = 0; i < m; i++)
                 for (int64_t j = 0; j < GH; j++) hh[i * GH + j] += bhh[j];
-        for (int64_t i = 0; i < m; i++) {
-            const T *a = hh + i * GH;
-            if (g->mode <= DM_RNN_RELU) {
-                KN(rnn_row)(H, g->mode == DM_RNN_TANH, out + (r0 + i) * Ho, a, h + i * Ho);
-            } else if (g->mode == DM_RNN_LSTM) {
-                T *w = ws + (r0 + i) * W;
-                T *hp = g->proj ? w + 5 * H : out + (r0 + i) * Ho;
-                KN(lstm_row)(H, w, w + H, w + 2 * H, w + 3 * H, w + 4 * H, a, c + i * H, hp);
-                if (!g->proj) memcpy(h + i * Ho, hp, (size_t)H * sizeof(T));
-            } else {
-                T *w = ws + (r0 + i) * W;
-                KN(gru_row)(H, w, w + H, w + 2 * H, w + 3 * H, a, out + (r0 + i) * Ho, h + i * Ho);
-            }
-        }
+        const dm_rnn_step st = { g->mode, g->proj, m, H, Ho, g->G, W };
+        GATES(DT, &st, hh, out + r0 * Ho, ws ? ws + r0 * W : NULL, h, c);
         if (g->mode == DM_RNN_LSTM && g->proj && m > 0) {
             /* out rows = h_t (before projection) @ w_hr^T, then the state */
             GEMM(0, 1, m, Ho, H, (T)1, ws + r0 * W + 5 * H, W, whr, H, (T)0, out + r0 * Ho, Ho);
             memcpy(h, out + r0 * Ho, (size_t)(m * Ho) * sizeof(T));
         }
-    }
-}
-
-/* LSTM backward of one row: w the saved gates and cell, cp the cell before, d = dL/dh
-   (before any projection); dc the cell's gradient in (from the step after) and out (to the
-   step before); a the gates' pre-activation gradients */
-DM_AVX_CLONES static void KN(lstm_row_bw)(int64_t H, const T *restrict w, const T *restrict cp,
-                            const T *restrict d, T *restrict dc, T *restrict a)
-{
-    for (int64_t j = 0; j < H; j++) {
-        T ig = w[j], fg = w[H + j], gg = w[2 * H + j], og = w[3 * H + j];
-        T tc = TTANH(w[4 * H + j]), dj = d[j];
-        T dct = dc[j] + dj * og * ((T)1 - tc * tc);
-        a[j] = dct * gg * ig * ((T)1 - ig);
-        a[H + j] = dct * cp[j] * fg * ((T)1 - fg);
-        a[2 * H + j] = dct * ig * ((T)1 - gg * gg);
-        a[3 * H + j] = dj * tc * og * ((T)1 - og);
-        dc[j] = dct * fg;
-    }
-}
-
-/* GRU backward of one row: w the saved r z n (W_hn h + b_hn), hp the state before; dh in,
-   out its direct part z dh; a the input side's pre-activation gradients, ah the hidden
-   side's (n's differs: r (1 - n^2) dn) */
-DM_AVX_CLONES static void KN(gru_row_bw)(int64_t H, const T *restrict w, const T *restrict hp,
-                           T *restrict dh, T *restrict a, T *restrict ah)
-{
-    for (int64_t j = 0; j < H; j++) {
-        T rg = w[j], zg = w[H + j], ng = w[2 * H + j], hn = w[3 * H + j];
-        T d = dh[j];
-        T dan = d * ((T)1 - zg) * ((T)1 - ng * ng);
-        T dar = dan * hn * rg * ((T)1 - rg), daz = d * (hp[j] - ng) * zg * ((T)1 - zg);
-        a[j] = dar; ah[j] = dar;
-        a[H + j] = daz; ah[H + j] = daz;
-        a[2 * H + j] = dan;
-        ah[2 * H + j] = dan * rg;
-        dh[j] = d * zg;
     }
 }
 
@@ -187,33 +85,20 @@ static void KN(rnn_bwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
         int64_t t = g->reverse ? s : g->nt - 1 - s, m = g->bs[t], r0 = g->off[t];
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < Ho; j++) dh[i * Ho + j] += gout[(r0 + i) * Ho + j];
-        if (g->mode <= DM_RNN_RELU) {
-            for (int64_t i = 0; i < m; i++)
-                for (int64_t j = 0; j < H; j++) {
-                    T v = out[(r0 + i) * Ho + j], d = dh[i * Ho + j];
-                    dA[(r0 + i) * GH + j] = g->mode == DM_RNN_TANH ? d * ((T)1 - v * v)
-                                                                   : v > 0 ? d : 0;
-                }
-        } else if (g->mode == DM_RNN_LSTM) {
-            const T *dhpre = dh;
-            int64_t ldd = Ho;
-            if (g->proj) {
-                /* d h_t (before projection) = d out @ w_hr; dR keeps d out for d w_hr */
-                memcpy(dR + r0 * Ho, dh, (size_t)(m * Ho) * sizeof(T));
-                GEMM(0, 0, m, H, Ho, (T)1, dh, Ho, whr, H, (T)0, dhp, H);
-                dhpre = dhp;
-                ldd = H;
-            }
-            for (int64_t i = 0; i < m; i++) {
-                const T *w = ws + (r0 + i) * W;
-                KN(lstm_row_bw)(H, w, cprev + (r0 + i) * H, dhpre + i * ldd, dc + i * H,
-                                dA + (r0 + i) * GH);
-            }
-        } else {                                       /* GRU */
-            for (int64_t i = 0; i < m; i++)
-                KN(gru_row_bw)(H, ws + (r0 + i) * W, hprev + (r0 + i) * Ho, dh + i * Ho,
-                               dA + (r0 + i) * GH, dAh + (r0 + i) * GH);
+        const T *dhpre = dh;
+        int64_t ldd = Ho;
+        if (g->mode == DM_RNN_LSTM && g->proj) {
+            /* d h_t (before projection) = d out @ w_hr; dR keeps d out for d w_hr */
+            memcpy(dR + r0 * Ho, dh, (size_t)(m * Ho) * sizeof(T));
+            GEMM(0, 0, m, H, Ho, (T)1, dh, Ho, whr, H, (T)0, dhp, H);
+            dhpre = dhp;
+            ldd = H;
         }
+        const dm_rnn_step st = { g->mode, g->proj, m, H, Ho, g->G, W };
+        int lstm = g->mode == DM_RNN_LSTM, gru = g->mode == DM_RNN_GRU;
+        GATES_BW(DT, &st, out + r0 * Ho, ws ? ws + r0 * W : NULL, lstm ? cprev + r0 * H : NULL,
+                 hprev + r0 * Ho, dhpre, ldd, dh, lstm ? dc : NULL, dA + r0 * GH,
+                 gru ? dAh + r0 * GH : NULL);
         /* d h_{t-1} = dA_h @ w_hh (GRU: added to the direct path z * dh) */
         const T *ah = g->mode == DM_RNN_GRU ? dAh : dA;
         if (m > 0)
@@ -246,6 +131,5 @@ static void KN(rnn_bwd)(const rnn_geom *g, const T *x, const T *h0, const T *c0,
 #undef KN3
 #undef T
 #undef S
-#undef TEXP
-#undef TTANH
+#undef DT
 #undef GEMM

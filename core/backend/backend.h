@@ -15,10 +15,12 @@
  *          allocator (alloc.c; cpu:ref's too), the convolutions (conv.c: batched im2col
  *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
  *          and group norm (norm.c), the samplers (sample.c), orthogonal_'s QR and
- *          sparse_'s zeroing (init.c)
+ *          sparse_'s zeroing (init.c), the embeddings (embedding.c), the recurrent gates
+ *          (rnn.c, rnn_gen.h)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, norm.c, sample.c, init.c), compared with the cpu device op by op in
+ *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c), compared with the
+ *          cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
  * What is behind the table today: the matrix products (matmul, linear and their backward
@@ -33,9 +35,11 @@
  * backward, the device's memory (the caching allocator), and the convolutions forward and
  * backward (im2col/col2im with the products, the bias), layer and group norm forward and
  * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
- * orthogonal_'s QR and sparse_'s zeroing.  Everything else (the embedding and recurrent
- * pointwise loops) runs one implementation on both devices, correct because both hold host
- * memory
+ * orthogonal_'s QR and sparse_'s zeroing, the embeddings (gather, scatter-add, max_norm's
+ * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
+ * (their products are the gemms above).  Everything else (dm_sum_to of integers, in-place
+ * ops on dtypes other than float32) runs one implementation on both devices, correct
+ * because both hold host memory
  * (results carry the inputs' device); moving a loop behind the table is adding its field
  * at the end of dm_kernels and a kernel in each backend, named in its table.c
  * (core/README.md). */
@@ -388,6 +392,60 @@ typedef void (*dm_normal_p_fn)(const double *mv, double mean_s, const double *sv
  * column) with draw_below(rows - k) for pick k. */
 typedef void (*dm_qr_fn)(double *a, int64_t m, int64_t n, double *q, double *rdiag);
 typedef void (*dm_sparse_zero_fn)(dm_tensor *t, int64_t nzero, dm_rng *g, int64_t *perm);
+/* ---- embedding (embedding.c) --------------------------------------------------------------
+ * All of dt (float32, float64); ids [n] int64, 0-based, checked by embedding.c; w the weight's
+ * first element with its strides s0, s1 (any).  embedding: out [n x dim] (contiguous) = the
+ * rows w[ids[i]].  embedding_bw: r [num x dim] (zero on entry) += g [n x dim] row by row,
+ * skipping pad (-1: none), each divided by cnt[ids[i]] when cnt (scale_grad_by_freq).
+ * embedding_renorm: every distinct row ids name whose norm_type-norm exceeds max_norm is
+ * scaled by max_norm / (norm + 1e-7) in place; seen [num] zero on entry (workspace).
+ * embedding_bag: out [B x dim] (zero on entry) from the bags ids[bd[k] .. bd[k+1]) (pad
+ * skipped), mode a DM_BAG_*: sum (each row times psw[i] when psw), mean, max with arg
+ * [B x dim] (-1 on entry) the row each element came from (the first maximum).
+ * embedding_bag_bw: from g [B x dim] (contiguous) gw [num x dim] (zero on entry, or NULL) and
+ * gp [n] (zero on entry, or NULL: psw's gradient, g . the contiguous weight wc's rows, summed
+ * in double); cnt as embedding_bw's (not for max). */
+typedef void (*dm_embedding_fn)(dm_dtype dt, const void *w, int64_t s0, int64_t s1,
+                                const int64_t *ids, int64_t n, int64_t dim, void *out);
+typedef void (*dm_embedding_bw_fn)(dm_dtype dt, const void *g, const int64_t *ids, int64_t n,
+                                   int64_t dim, int64_t pad, const int64_t *cnt, void *r);
+typedef void (*dm_embedding_renorm_fn)(dm_dtype dt, void *w, int64_t s0, int64_t s1,
+                                       int64_t dim, const int64_t *ids, int64_t n,
+                                       double max_norm, double norm_type, unsigned char *seen);
+typedef void (*dm_embedding_bag_fn)(dm_dtype dt, int mode, const void *w, int64_t s0,
+                                    int64_t s1, int64_t dim, const int64_t *ids,
+                                    const int64_t *bd, int64_t B, int64_t pad, const void *psw,
+                                    void *out, int64_t *arg);
+typedef void (*dm_embedding_bag_bw_fn)(dm_dtype dt, int mode, const void *g, int64_t dim,
+                                       const int64_t *ids, const int64_t *bd, int64_t B,
+                                       int64_t pad, const void *psw, const int64_t *cnt,
+                                       const int64_t *arg, const void *wc, void *gw, void *gp);
+
+/* ---- recurrent layers (rnn.c) --------------------------------------------------------------
+ * The pointwise gates of one step of one layer (rnn_gen.h walks the steps and does the
+ * products with sgemm/dgemm), over the step's m rows, all of dt (float32, float64),
+ * contiguous.  G gates of H each (RNN 1, LSTM 4: i f g o, GRU 3: r z n), Hout the state's
+ * width (H, or LSTM's proj_size), W the workspace row's width.  rnn_gates: hh [m x G*H] the
+ * hidden side (W_hh h + b_hh); RNN: out [m x Hout] the input side in, the new state out and
+ * into h [m x Hout]; LSTM: ws [m x W] the input side of i f g o in, the activations out, then
+ * the cell c_t, then (proj) h_t before the projection; c [m x H] the cell state updated;
+ * without proj the new h into out and h (with proj rnn_gen.h projects); GRU: ws r z n in
+ * (input side) and out (activations), then W_hn h + b_hn; the new state into out and h.
+ * rnn_gates_bw: from the step's out and ws rows (as the forward left them), cprev [m x H]
+ * (LSTM: the cells the step started from), hprev [m x Hout] (GRU: the states), dhpre
+ * [m x ldd] (LSTM: d h_t before any projection), dh [m x Hout] d h_t (GRU: replaced by its
+ * direct part z dh), dc [m x H] (LSTM: d c_t in, d c_{t-1} out), the pre-activation
+ * gradients dA [m x G*H] of the input side and (GRU) dAh [m x G*H] of the hidden side. */
+typedef struct dm_rnn_step {
+    int mode, proj;                   /* a DM_RNN_* mode; LSTM with w_hr */
+    int64_t m, H, Hout, G, W;
+} dm_rnn_step;
+typedef void (*dm_rnn_gates_fn)(dm_dtype dt, const dm_rnn_step *s, const void *hh, void *out,
+                                void *ws, void *h, void *c);
+typedef void (*dm_rnn_gates_bw_fn)(dm_dtype dt, const dm_rnn_step *s, const void *out,
+                                   const void *ws, const void *cprev, const void *hprev,
+                                   const void *dhpre, int64_t ldd, void *dh, void *dc,
+                                   void *dA, void *dAh);
 
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
@@ -464,6 +522,14 @@ typedef struct dm_kernels {
     /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
     dm_qr_fn qr;
     dm_sparse_zero_fn sparse_zero;
+    /* ---- embedding (embedding.c) and recurrent layers (rnn.c) ---- */
+    dm_embedding_fn embedding;
+    dm_embedding_bw_fn embedding_bw;
+    dm_embedding_renorm_fn embedding_renorm;
+    dm_embedding_bag_fn embedding_bag;
+    dm_embedding_bag_bw_fn embedding_bag_bw;
+    dm_rnn_gates_fn rnn_gates;        /* one step's pointwise gates (rnn.c) */
+    dm_rnn_gates_bw_fn rnn_gates_bw;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

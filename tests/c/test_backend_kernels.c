@@ -114,6 +114,33 @@ static dm_tensor *mk(dm_dtype dt, int dev, int ndim, const int64_t *shape, float
     return t;
 }
 
+/* ---- embedding (max_norm) -------------------------------------------------------------------- */
+
+/* embedding_renorm_ (max_norm), which no op-table case reaches: norm_type 2, 1, inf, -inf, 0
+   and 3 (variant % 6), the weight [9 x 5] contiguous (variants 0-5) or the transposed view of a
+   [5 x 9] (6-11); ids name rows more than once, some rows stay under max_norm */
+static void sc_renorm(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const double nt[6] = { 2, 1, INFINITY, -INFINITY, 0, 3 };
+    static const double mn[6] = { 0.9, 1.8, 0.7, 0.1, 4, 0.8 };
+    dm_tensor *wv, *base = mkT(dt, dev, 5, 9, -1, 1, 21, &wv);
+    dm_tensor *w = v < 6 ? dm_contiguous(wv) : dm_tensor_retain(wv);
+    int64_t ids[7] = { 3, 0, 8, 3, 5, 0, 1 };
+    dm_set_device(DM_CPU);
+    dm_tensor *pi = dm_tensor_new_dtype(1, (int64_t[]){ 7 }, DM_INT64);
+    memcpy(dm__ptr(pi), ids, sizeof ids);
+    dm_tensor *id = dm_to_device(pi, dev);
+    dm_tensor_release(pi);
+    dm_set_device(dev);
+    CHECKF(dm_embedding_renorm_(w, id, mn[v % 6], nt[v % 6]) == 0, "renorm runs (%s)",
+           dm_errmsg());
+    put(out, w, dev);
+    dm_tensor_release(id);
+    dm_tensor_release(w);
+    dm_tensor_release(wv);
+    dm_tensor_release(base);
+}
+
 /* ---- optimizers --------------------------------------------------------------------------- */
 
 /* SGD variants: 0 plain, 1 momentum, 2 momentum + dampening + weight decay, 3 nesterov +
@@ -556,7 +583,11 @@ static void test_table(void)
                          (void *)c->cross_entropy, (void *)c->cross_entropy_bw,
                          (void *)c->rownorm, (void *)c->rownorm_bw, (void *)c->multinomial,
                          (void *)c->bernoulli_p, (void *)c->normal_p, (void *)c->qr,
-                         (void *)c->sparse_zero };
+                         (void *)c->sparse_zero,
+                         (void *)c->embedding, (void *)c->embedding_bw,
+                         (void *)c->embedding_renorm, (void *)c->embedding_bag,
+                         (void *)c->embedding_bag_bw, (void *)c->rnn_gates,
+                         (void *)c->rnn_gates_bw };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -565,7 +596,11 @@ static void test_table(void)
                          (void *)r->cross_entropy, (void *)r->cross_entropy_bw,
                          (void *)r->rownorm, (void *)r->rownorm_bw, (void *)r->multinomial,
                          (void *)r->bernoulli_p, (void *)r->normal_p, (void *)r->qr,
-                         (void *)r->sparse_zero };
+                         (void *)r->sparse_zero,
+                         (void *)r->embedding, (void *)r->embedding_bw,
+                         (void *)r->embedding_renorm, (void *)r->embedding_bag,
+                         (void *)r->embedding_bag_bw, (void *)r->rnn_gates,
+                         (void *)r->rnn_gates_bw };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -613,6 +648,8 @@ int main(void)
         for (int v = 0; v < 4; v++)
             compare("norm", sc_norm, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
         for (int v = 0; v < 9; v++) compare("sample", sc_sample, dt, v, 0);
+        for (int v = 0; v < 12; v++)
+            compare("embedding_renorm", sc_renorm, dt, v, dt == DM_FLOAT32 ? 1e-6 : 1e-12);
     }
     /* the fills that take any dtype, on integer and bool tensors */
     static const dm_dtype ints[3] = { DM_INT64, DM_UINT8, DM_BOOL };

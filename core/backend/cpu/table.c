@@ -82,4 +82,12 @@ const dm_kernels dm__cpu_kernels = {
     /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
     .qr = dm__cpu_qr,
     .sparse_zero = dm__cpu_sparse_zero,
+    /* ---- embedding (embedding.c) and recurrent layers (rnn.c) ---- */
+    .embedding = dm__cpu_embedding,
+    .embedding_bw = dm__cpu_embedding_bw,
+    .embedding_renorm = dm__cpu_embedding_renorm,
+    .embedding_bag = dm__cpu_embedding_bag,
+    .embedding_bag_bw = dm__cpu_embedding_bag_bw,
+    .rnn_gates = dm__cpu_rnn_gates,      /* rnn.c */
+    .rnn_gates_bw = dm__cpu_rnn_gates_bw,
 };

@@ -131,5 +131,27 @@ void dm__ref_normal_p(const double *mv, double mean_s, const double *sv, double 
 /* orthogonal_'s QR and sparse_'s zeroing: init.c */
 void dm__ref_qr(double *a, int64_t m, int64_t n, double *q, double *rdiag);
 void dm__ref_sparse_zero(dm_tensor *t, int64_t nzero, dm_rng *g, int64_t *perm);
+/* embedding: embedding.c */
+void dm__ref_embedding(dm_dtype dt, const void *w, int64_t s0, int64_t s1, const int64_t *ids,
+                     int64_t n, int64_t dim, void *out);
+void dm__ref_embedding_bw(dm_dtype dt, const void *g, const int64_t *ids, int64_t n, int64_t dim,
+                        int64_t pad, const int64_t *cnt, void *r);
+void dm__ref_embedding_renorm(dm_dtype dt, void *w, int64_t s0, int64_t s1, int64_t dim,
+                            const int64_t *ids, int64_t n, double max_norm, double norm_type,
+                            unsigned char *seen);
+void dm__ref_embedding_bag(dm_dtype dt, int mode, const void *w, int64_t s0, int64_t s1,
+                         int64_t dim, const int64_t *ids, const int64_t *bd, int64_t B,
+                         int64_t pad, const void *psw, void *out, int64_t *arg);
+void dm__ref_embedding_bag_bw(dm_dtype dt, int mode, const void *g, int64_t dim,
+                            const int64_t *ids, const int64_t *bd, int64_t B, int64_t pad,
+                            const void *psw, const int64_t *cnt, const int64_t *arg,
+                            const void *wc, void *gw, void *gp);
+
+/* recurrent layers' gates: rnn.c */
+void dm__ref_rnn_gates(dm_dtype dt, const dm_rnn_step *s, const void *hh, void *out, void *ws,
+                     void *h, void *c);
+void dm__ref_rnn_gates_bw(dm_dtype dt, const dm_rnn_step *s, const void *out, const void *ws,
+                        const void *cprev, const void *hprev, const void *dhpre, int64_t ldd,
+                        void *dh, void *dc, void *dA, void *dAh);
 
 #endif

@@ -80,4 +80,12 @@ const dm_kernels dm__ref_kernels = {
     /* ---- orthogonal_'s QR and sparse_'s zeroing (init.c) ---- */
     .qr = dm__ref_qr,
     .sparse_zero = dm__ref_sparse_zero,
+    /* ---- embedding (embedding.c) and recurrent layers (rnn.c) ---- */
+    .embedding = dm__ref_embedding,
+    .embedding_bw = dm__ref_embedding_bw,
+    .embedding_renorm = dm__ref_embedding_renorm,
+    .embedding_bag = dm__ref_embedding_bag,
+    .embedding_bag_bw = dm__ref_embedding_bag_bw,
+    .rnn_gates = dm__ref_rnn_gates,      /* rnn.c */
+    .rnn_gates_bw = dm__ref_rnn_gates_bw,
 };
