@@ -58,7 +58,7 @@ else
   BLAS_CFLAGS = -DDM_USE_BLAS=1 $(shell $(PKG_CONFIG) --cflags openblas)
   BLAS_LIBS   = $(shell $(PKG_CONFIG) --libs openblas)
 endif
-# zlib: the IDX reader (core/idx.c) reads gzipped files (MNIST's .gz) through it
+# zlib: the IDX reader (core/io/idx.c) reads gzipped files (MNIST's .gz) through it
 ZLIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags zlib)
 ZLIB_LIBS   = $(shell $(PKG_CONFIG) --libs zlib)
 # Open MPI: only bindings/dist.c includes mpi.h; only what links the binding links -lmpi

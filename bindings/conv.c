@@ -1,5 +1,5 @@
 /* conv.c -- conv(x, w, b, stride, padding, dilation, groups [, output_padding]): PyTorch's
- * F.conv1d / F.conv2d, and F.conv_transpose2d when output_padding is given (core/conv.c).
+ * F.conv1d / F.conv2d, and F.conv_transpose2d when output_padding is given (core/ops/conv.c).
  * The spatial dims (1 or 2) are the weight's dims less two; each size list has that many. */
 #include "binding.h"
 

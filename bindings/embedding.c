@@ -1,4 +1,4 @@
-/* embedding.c -- embedding, embedding_renorm_ and embedding_bag (core/embedding.c).
+/* embedding.c -- embedding, embedding_renorm_ and embedding_bag (core/ops/embedding.c).
  *
  * Token ids, padding_idx and the bag offsets arrive 1-based from Lua; the core takes them
  * 0-based, so each is passed shifted by one (ids as a temporary int64 copy: int64 and uint8

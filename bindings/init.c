@@ -1,4 +1,4 @@
-/* init.c -- the weight initialisers of core/init.c for Lua, as the private table
+/* init.c -- the weight initialisers of core/ops/init.c for Lua, as the private table
  * deepmoon.core._init that lua/deepmoon/nn/init.lua (deepmoon.nn.init) wraps with PyTorch's
  * argument handling (defaults, options tables, type checks).
  *

@@ -1,5 +1,5 @@
-/* model.c -- the layer registry (core/registry.c) and the description checks of
- * core/model.c for Lua, as private functions of deepmoon.core that
+/* model.c -- the layer registry (core/io/registry.c) and the description checks of
+ * core/io/model.c for Lua, as private functions of deepmoon.core that
  * lua/deepmoon/nn/serialize.lua (nn.save_model, nn.load_model) builds on, so that Lua keeps
  * no list of layer kinds and no second parser:
  *   _layer_kinds()             the rows, as Lua tables

@@ -1,4 +1,4 @@
-/* nn.c -- Lua functions for layers, losses and optimizer updates (core/nn.c, loss.c,
+/* nn.c -- Lua functions for layers, losses and optimizer updates (core/ops/nn.c, loss.c,
  * optim.c).  These are the kernels the Lua nn and optim layers call; arguments are
  * positional, in PyTorch's order, optional ones nil.
  *

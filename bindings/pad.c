@@ -1,4 +1,4 @@
-/* pad.c -- pad(x, pad_list [, mode = "constant"] [, value = 0]): PyTorch's F.pad (core/pad.c).
+/* pad.c -- pad(x, pad_list [, mode = "constant"] [, value = 0]): PyTorch's F.pad (core/ops/pad.c).
  * The pad list is in PyTorch's order: the last dim's left and right, then the dim before's. */
 #include "binding.h"
 #include <string.h>

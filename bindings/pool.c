@@ -1,6 +1,6 @@
 /* pool.c -- max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, return_indices) and
  * avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
- * PyTorch's F.max_pool2d / F.avg_pool2d (core/pool.c).  Sizes are {h, w} lists of integers;
+ * PyTorch's F.max_pool2d / F.avg_pool2d (core/ops/pool.c).  Sizes are {h, w} lists of integers;
  * indices come back 1-based (flat per H x W plane). */
 #include "binding.h"
 

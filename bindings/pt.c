@@ -1,5 +1,5 @@
 /* pt.c -- PyTorch checkpoints for Lua (deepmoon.io uses these for dm.load and for dm.save
- * with a .pt or .pth name).  A checkpoint's tree (core/pt.c) becomes Lua values: a dict a
+ * with a .pt or .pth name).  A checkpoint's tree (core/io/pt.c) becomes Lua values: a dict a
  * table with the same keys (str, int, float, bool keys), a list or tuple a 1-based array,
  * None nil, a tensor a Tensor; a value met twice (shared through the pickle's memo) is the
  * same Lua value twice.  A file that cannot be read gives nil and a message; wrong

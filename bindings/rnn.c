@@ -1,5 +1,5 @@
 /* rnn.c -- rnn_layer(mode, reverse, x, steps, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr): one
- * recurrent layer in one direction over a whole sequence (core/rnn.c), the op nn.RNN,
+ * recurrent layer in one direction over a whole sequence (core/ops/rnn.c), the op nn.RNN,
  * nn.LSTM and nn.GRU stack.  mode "RNN_TANH", "RNN_RELU", "LSTM" or "GRU"; x [N x I]
  * time-major rows; steps the step count T (every step B = h0's rows) or the list of batch
  * sizes (a PackedSequence's); c0, b_ih, b_hh and w_hr may be nil.  Returns out [N x Hout],

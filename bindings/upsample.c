@@ -1,5 +1,5 @@
 /* upsample.c -- upsample(x, size [, scales] [, mode = "nearest"] [, align_corners = false]):
- * the core of F.interpolate (core/upsample.c).  size lists the output's 1 or 2 spatial sizes;
+ * the core of F.interpolate (core/ops/upsample.c).  size lists the output's 1 or 2 spatial sizes;
  * scales, nil or a list of as many numbers (0: none), the scale_factor given. */
 #include "binding.h"
 #include <string.h>

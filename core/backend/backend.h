@@ -1,6 +1,6 @@
 /* backend.h -- the device seam: one table of kernels per device (dm_device).
  *
- * An op function (core/elementwise.c, linalg.c, ...) checks its arguments, computes the
+ * An op function (core/ops/elementwise.c, linalg.c, ...) checks its arguments, computes the
  * result's shape, records the autograd node and calls the kernel of its inputs' device from
  * this table: dm__kernels(dm__cur_device), which is the inputs' device (internal.h).  A
  * backend is a directory under core/backend/ that defines one dm_kernels:

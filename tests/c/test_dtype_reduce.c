@@ -1,4 +1,4 @@
-/* test_dtype_reduce.c -- reductions, losses, dropout and batch norm per dtype (core/reduce.c,
+/* test_dtype_reduce.c -- reductions, losses, dropout and batch norm per dtype (core/ops/reduce.c,
  * loss.c, nn.c): float64 values against double references, float64 gradients by central
  * differences in double, float64 agreeing with float32, integer and bool reductions (exact
  * int64 sums, dtypes kept by max/min, int64 indices), class targets, non-contiguous inputs,

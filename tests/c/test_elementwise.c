@@ -1,6 +1,6 @@
 /*
  * test_elementwise.c -- broadcasting binary ops, tensor-scalar ops, unary ops, clamp,
- * leaky_relu, elu and where (core/elementwise.c), forward and backward.
+ * leaky_relu, elu and where (core/ops/elementwise.c), forward and backward.
  *
  * The fixtures (forward values and gradients for a gradient of ones) come from PyTorch 1.13
  * (Debian's python3-torch); they were printed by this script and pasted below:

@@ -1,4 +1,4 @@
-/* test_init.c -- weight initialisers (core/init.c): PyTorch's torch.nn.init.
+/* test_init.c -- weight initialisers (core/ops/init.c): PyTorch's torch.nn.init.
  *
  * Random initialisers are checked statistically on large tensors (mean, std and bounds
  * against the formula, to a few percent at most; with 10^5 to 10^6 samples the sampling

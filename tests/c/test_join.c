@@ -1,5 +1,5 @@
 /*
- * test_join.c -- cat, stack and index_select (core/join.c): values, gradients,
+ * test_join.c -- cat, stack and index_select (core/ops/join.c): values, gradients,
  * non-contiguous inputs and error texts.
  */
 #include "testutil.h"

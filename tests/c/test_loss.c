@@ -1,4 +1,4 @@
-/* test_loss.c -- the losses of core/loss.c.
+/* test_loss.c -- the losses of core/ops/loss.c.
  *
  * Hand-computed values for every loss and reduction (PyTorch 1.13's formulas: BCE's logs
  * clamped at -100, nll's mean over the summed weights of the targets not ignored, label

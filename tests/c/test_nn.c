@@ -1,4 +1,4 @@
-/* test_nn.c -- dropout and batch norm (core/nn.c).
+/* test_nn.c -- dropout and batch norm (core/ops/nn.c).
  *
  * Dropout: identity when not training or p == 0, zeros at p == 1, the mask equal to
  * bernoulli(1 - p) draws from the given generator scaled by 1 / (1 - p), its gradient

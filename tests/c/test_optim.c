@@ -1,4 +1,4 @@
-/* test_optim.c -- the SGD and Adam / AdamW updates (core/optim.c).
+/* test_optim.c -- the SGD and Adam / AdamW updates (core/ops/optim.c).
  *
  * Every option combination runs five steps with changing gradients and is compared with a
  * plain double-precision transcription of torch.optim's single-tensor code (below, ref_*);

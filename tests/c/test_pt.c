@@ -1,4 +1,4 @@
-/* test_pt.c -- PyTorch checkpoints (core/pt.c, pickle.c, zip.c) against hostile bytes:
+/* test_pt.c -- PyTorch checkpoints (core/io/pt.c, pickle.c, zip.c) against hostile bytes:
  * every truncation of a file and of its pickle, thousands of seeded bit flips (in the file
  * as it is, where the CRC catches most, and in the pickle with the CRC made right again, so
  * the unpickler itself sees them), and crafted pickles, each refused with its message.  A

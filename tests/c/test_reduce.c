@@ -1,4 +1,4 @@
-/* test_reduce.c -- reductions, dm_max_dim, dm_sum_to, softmax / log_softmax (core/reduce.c).
+/* test_reduce.c -- reductions, dm_max_dim, dm_sum_to, softmax / log_softmax (core/ops/reduce.c).
  *
  * Hand-computed values (checked against PyTorch's documented semantics: NaN wins max/min,
  * ties go to the first index, var/std with correction, mean of nothing is nan, max of

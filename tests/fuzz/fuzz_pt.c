@@ -1,4 +1,4 @@
-/* fuzz_pt.c -- libFuzzer target for deepmoon's PyTorch checkpoint reader (core/pt.c, pickle.c,
+/* fuzz_pt.c -- libFuzzer target for deepmoon's PyTorch checkpoint reader (core/io/pt.c, pickle.c,
  * zip.c), through the entry points the Lua binding (bindings/pt.c) uses: dm_pt_load_buffer
  * and dm_pt_load.
  *

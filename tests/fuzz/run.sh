@@ -9,7 +9,7 @@
 # With --keep, the smallest input for each distinct error message found is copied to
 # tests/fuzz/regress/ too (regression inputs for paths the unit tests do not spell out).
 # FUZZ_JOBS=N runs N fuzzing processes in parallel.
-# FUZZ_TARGET=pt fuzzes the PyTorch checkpoint reader instead (tests/fuzz/fuzz_pt.c: core/pt.c,
+# FUZZ_TARGET=pt fuzzes the PyTorch checkpoint reader instead (tests/fuzz/fuzz_pt.c: core/io/pt.c,
 # pickle.c, zip.c), seeded with tests/fixtures/pt_*.pt, its findings in tests/fuzz/regress/pt/
 # (replayed by tests/c/test_pt_regress.c).
 set -eu

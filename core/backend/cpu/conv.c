@@ -1,4 +1,4 @@
-/* cpu/conv.c -- the convolutions' loops (core/conv.c checks, shapes, records the node and
+/* cpu/conv.c -- the convolutions' loops (core/ops/conv.c checks, shapes, records the node and
  * calls these through the table).  Both sides of a convolution are named by their geometry
  * (dm_conv_geom, backend.h): the "big" side is the convolution's input [Cb x Hb x Wb] (x for
  * conv2d, the output for conv_transpose2d), the "small" side its output [R x Hs x Ws]; w is

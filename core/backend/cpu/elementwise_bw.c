@@ -2,7 +2,7 @@
  * unary maths and activations, the tensor-scalar ops, clamp, leaky_relu and elu over
  * contiguous gradients, and the strided ones of pow, maximum, minimum and where.  Each is
  * written once over the element type T and instantiated for float32 (_f) and float64 (_d);
- * every operand is in T, as the op functions hand them (core/elementwise.c).  The reference
+ * every operand is in T, as the op functions hand them (core/ops/elementwise.c).  The reference
  * for each is the naive loop in ref/elementwise.c. */
 #include "internal.h"
 #include "cpu.h"

@@ -1,4 +1,4 @@
-/* cpu/embedding.c -- the embedding loops (core/embedding.c checks ids, shapes and modes and
+/* cpu/embedding.c -- the embedding loops (core/ops/embedding.c checks ids, shapes and modes and
  * allocates): the row gather, its scatter-add backward, max_norm's renorm in place, and
  * embedding_bag's sum/mean/max forward and backward (backend.h describes each). */
 #include "internal.h"

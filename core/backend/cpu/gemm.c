@@ -57,7 +57,7 @@ typedef float v8f __attribute__((vector_size(32)));
 #else
 #define HAVE_V8F 0
 #endif
-/* (not under ThreadSanitizer: see core/elementwise.c) */
+/* (not under ThreadSanitizer: see core/ops/elementwise.c) */
 #if HAVE_V8F && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && !defined(__SANITIZE_THREAD__)
 #define DM_AVX_CLONES __attribute__((target_clones("avx", "default")))

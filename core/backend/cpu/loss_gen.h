@@ -1,7 +1,7 @@
 /* cpu/loss_gen.h -- the cpu device's loss kernels for one floating type, included by
  * cpu/loss.c once per type (as reduce_gen.h): T the element type, S its suffix (f float32,
  * d float64), TEXP its exp.
- * The drivers in core/loss.c check arguments and targets, bring every operand to T, allocate
+ * The drivers in core/ops/loss.c check arguments and targets, bring every operand to T, allocate
  * and record; these loops only compute (backend.h: loss, loss_bw, nll, nll_bw,
  * ce_log_softmax, cross_entropy, cross_entropy_bw).  Sums are in double for every T. */
 #define KN(name) KN2(name, S)

@@ -1,6 +1,6 @@
 /* nn_gen.h -- dropout and batch norm kernels for one floating type, included by cpu/nn.c
  * once per type (as reduce_gen.h): T the element type, S its suffix (f float32, d float64).
- * The drivers in core/nn.c check arguments, allocate and record; these loops only compute,
+ * The drivers in core/ops/nn.c check arguments, allocate and record; these loops only compute,
  * with statistics in double for every T. */
 #define KN(name) KN2(name, S)
 #define KN2(name, s) KN3(name, s)

@@ -1,6 +1,6 @@
 /* cpu/optim.c -- the cpu device's optimizer updates (backend.h: sgd, adam): PyTorch 1.13's
  * single-tensor SGD, Adam and AdamW, one element at a time with the same float32 operations
- * in the same order (core/optim.c's comments give the formulas), the common SGD cases in
+ * in the same order (core/ops/optim.c's comments give the formulas), the common SGD cases in
  * loops of their own that vectorize.  The reference is ref/optim.c. */
 #include "internal.h"
 #include "cpu.h"

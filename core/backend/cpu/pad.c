@@ -1,4 +1,4 @@
-/* cpu/pad.c -- F.pad's loops (core/pad.c checks and shapes): every output element comes from
+/* cpu/pad.c -- F.pad's loops (core/ops/pad.c checks and shapes): every output element comes from
  * one input element (or the fill value), so the forward is a gather through a per-element
  * source map and the backward a scatter-add of the gradient into the source positions. */
 #include "internal.h"

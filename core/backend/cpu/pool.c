@@ -1,4 +1,4 @@
-/* cpu/pool.c -- the pooling loops (core/pool.c checks and shapes): max pool (with the
+/* cpu/pool.c -- the pooling loops (core/ops/pool.c checks and shapes): max pool (with the
  * float32 2x2 stride-2 fast path), avg pool, the adaptive pools, max_unpool2d, and their
  * backward loops; PyTorch 1.13's CPU rules (the first maximum, a NaN wins). */
 #include "internal.h"

@@ -18,7 +18,7 @@ static inline double KN(slice_mean)(const T *s, int64_t R, int64_t stride)
     return R > 0 ? sum / (double)R : NAN;
 }
 
-/* dm_sum_to's odometer over runs of dims (see core/reduce.c): acc[m] += the summed elements */
+/* dm_sum_to's odometer over runs of dims (see core/ops/reduce.c): acc[m] += the summed elements */
 static void KN(sum_runs)(const void *xv, int nb, const int64_t *bsize, const int *bred,
                          int64_t n, double *acc)
 {

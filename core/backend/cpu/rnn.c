@@ -1,4 +1,4 @@
-/* cpu/rnn.c -- the recurrent layers' pointwise gate loops (core/rnn.c and rnn_gen.h walk the
+/* cpu/rnn.c -- the recurrent layers' pointwise gate loops (core/ops/rnn.c and rnn_gen.h walk the
  * steps and do the products): one step's rows of RNN tanh/relu, LSTM and GRU, forward and
  * backward (backend.h's rnn_gates, rnn_gates_bw), from cpu/rnn_gen.h once per type.
  *

@@ -1,6 +1,6 @@
 /* cpu/rnn_gen.h -- the recurrent layers' pointwise gate loops for one floating type,
  * included by cpu/rnn.c once per type (T the element type, S its suffix, TSIGM / TTANH its
- * sigmoid and tanh).  The gemms and the walk through time are core/rnn.c's (rnn_gen.h);
+ * sigmoid and tanh).  The gemms and the walk through time are core/ops/rnn.c's (rnn_gen.h);
  * these are one step's rows, backend.h's rnn_gates and rnn_gates_bw.
  *
  * G gates of H each: RNN 1, LSTM 4 (i, f, g, o), GRU 3 (r, z, n).  The workspace rows ws

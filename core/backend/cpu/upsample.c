@@ -1,4 +1,4 @@
-/* cpu/upsample.c -- F.interpolate's loops (core/upsample.c checks and shapes): per spatial
+/* cpu/upsample.c -- F.interpolate's loops (core/ops/upsample.c checks and shapes): per spatial
  * dim a table of source indices and weights (PyTorch's CPU rules, UpSample.h; float32 computes
  * them in float as aten does), then each output element is a weighted sum of at most 2 (1d)
  * or 4 (2d) input elements; the backward scatters the same weights. */

@@ -1,5 +1,5 @@
 /* ref/optim.c -- the naive optimizer updates: the cpu:ref device's, and the reference for
- * cpu/optim.c.  One loop per update, element by element, the formulas of core/optim.c in
+ * cpu/optim.c.  One loop per update, element by element, the formulas of core/ops/optim.c in
  * PyTorch's order with its roundings (float32 scalars rounded to float first, fused
  * multiply-adds where aten's CPU kernels fuse), so both devices agree exactly. */
 #include "internal.h"

@@ -1042,7 +1042,7 @@ function F.pixel_unshuffle (x, r)
   return x:reshape(v):permute(table.unpack(perm)):reshape(o)
 end
 
--- ---- embeddings (core/embedding.c; nn.Embedding and nn.EmbeddingBag in nn/sparse.lua) ----
+-- ---- embeddings (core/ops/embedding.c; nn.Embedding and nn.EmbeddingBag in nn/sparse.lua) ----
 -- Token ids, padding_idx and the bag offsets are 1-based.  A core message ("embedding: token
 -- id 0 out of range ...") is re-raised under the caller's name ("Embedding: token id 0 ...").
 

@@ -17,7 +17,7 @@
 --
 -- Beyond PyTorch: lecun_normal_ (std = 1 / sqrt(fan_in)) and lecun_uniform_
 -- (bound = sqrt(3 / fan_in)), i.e. kaiming with nonlinearity "linear".  Random values follow
--- PyTorch's formulas, not its random stream.  The kernels live in C (core/init.c), reached
+-- PyTorch's formulas, not its random stream.  The kernels live in C (core/ops/init.c), reached
 -- through the private table deepmoon.core._init.
 
 local core = require "deepmoon.core"

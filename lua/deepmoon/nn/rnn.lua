@@ -2,7 +2,7 @@
 -- PyTorch 1.13's: the same constructor arguments, parameter names (weight_ih_l0,
 -- weight_hh_l0_reverse, bias_ih_l1, weight_hr_l0 ...), shapes, initialisation
 -- (U(-1/sqrt(hidden), 1/sqrt(hidden))) and gate order (LSTM i, f, g, o; GRU r, z, n).  Each
--- layer and direction is one op (dm.rnn_layer, core/rnn.c) that runs the whole sequence and
+-- layer and direction is one op (dm.rnn_layer, core/ops/rnn.c) that runs the whole sequence and
 -- its backward through time in C.
 
 local dm = require "deepmoon"

@@ -8,10 +8,10 @@
 -- PyTorch reads it into the same architecture with
 --   model.load_state_dict(safetensors.torch.load_file(path))
 -- and the metadata key "deepmoon.model": the chain of layers as text, which plain C reads
--- with dm_model_load (core/deepmoon.h; the format is documented at the top of core/model.c).
+-- with dm_model_load (core/deepmoon.h; the format is documented at the top of core/io/model.c).
 --
 -- Models: nn.Sequential (nested Sequentials are flattened) of the layer kinds of the core's
--- layer registry (core/registry.c; dm._layer_kinds() lists them: Linear, BatchNorm1d on
+-- layer registry (core/io/registry.c; dm._layer_kinds() lists them: Linear, BatchNorm1d on
 -- [N x C], the activations, Dropout, Flatten, Conv1d/Conv2d/ConvTranspose2d, the max, avg
 -- and adaptive pools, BatchNorm2d, Dropout2d, ...).  This file keeps
 -- no list of its own: a registry row names the kind (the nn class of that name), its

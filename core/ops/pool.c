@@ -111,7 +111,7 @@ dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
         dm_tensor_release(c); dm_tensor_release(out); dm_tensor_release(ix);
         return NULL;
     }
-#ifdef DM_CONV_PROFILE          /* the timers of core/conv.c (BENCHMARKS.md's breakdown) */
+#ifdef DM_CONV_PROFILE          /* the timers of core/ops/conv.c (BENCHMARKS.md's breakdown) */
     double dm__prof_now(void);
     void dm__prof_add(int k, double t);
     double tp0 = dm__prof_now();

@@ -1,4 +1,4 @@
-/* pickle.h -- a restricted unpickler and a small pickler (core/pickle.c): the pickle
+/* pickle.h -- a restricted unpickler and a small pickler (core/io/pickle.c): the pickle
  * opcodes a PyTorch weights file uses, over the dm_pyval values of deepmoon.h.  What a
  * GLOBAL names, what a persistent id loads and what a REDUCE or BUILD does are the caller's
  * (pt.c), through hooks: the unpickler itself never calls anything a file names.

@@ -1,4 +1,4 @@
-/* zip.h -- the core's own zip reader and writer (core/zip.c), enough for PyTorch's
+/* zip.h -- the core's own zip reader and writer (core/io/zip.c), enough for PyTorch's
  * checkpoint container: stored (uncompressed) entries, zip64 on reading.  Internal: never
  * installed. */
 #ifndef DM_ZIP_H
