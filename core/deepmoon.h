@@ -508,7 +508,7 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g);
 /* 2-D: N(0, std^2) with ceil(sparsity * rows) zeros in every column */
 int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g);
 
-/* ---- files (io.c) ------------------------------------------------------------------ */
+/* ---- files (named.c, safetensors.c, npy.c) ----------------------------------------- */
 /* Named tensors with string metadata: what a safetensors file holds.  The struct is public
    so plain-C hosts can walk it:
        dm_named_tensors *w = dm_safetensors_load("model.safetensors");

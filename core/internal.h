@@ -187,7 +187,7 @@ static inline int dm__inplace_records(const dm_tensor *t, const dm_tensor *o)
  * CopySlices; inplace.c says when that is refused). */
 int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r);
 
-/* n when p[0..n) is valid UTF-8, else the offset of the first bad byte (io.c) */
+/* n when p[0..n) is valid UTF-8, else the offset of the first bad byte (io/bytes.c) */
 size_t dm__utf8_valid_prefix(const unsigned char *p, size_t n);
 
 /* ---- autograd nodes ------------------------------------------------------------------

@@ -1,9 +1,9 @@
 /* model.c -- run a saved model from plain C: no Lua, no autograd, float arrays in and out.
  *
- * A model file is a safetensors file (io.c) written by the Lua helper nn.save_model(model,
- * path): the tensors are the model's state_dict() under PyTorch's names ("0.weight"), so
- * PyTorch's load_state_dict reads the same file, and the metadata key "deepmoon.model"
- * describes the chain of layers in a line-based text this file parses:
+ * A model file is a safetensors file (safetensors.c) written by the Lua helper
+ * nn.save_model(model, path): the tensors are the model's state_dict() under PyTorch's names
+ * ("0.weight"), so PyTorch's load_state_dict reads the same file, and the metadata key
+ * "deepmoon.model" describes the chain of layers in a line-based text this file parses:
  *
  *     deepmoon.model 1
  *     in_features=4                                    (input_shape=1,28,28 for images)

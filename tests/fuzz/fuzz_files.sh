@@ -3,7 +3,7 @@
 # run: build the file readers' libFuzzer targets (tests/fuzz/build.sh) and fuzz each for
 # SECONDS (default 60) from the fixtures and the regression inputs, libFuzzer's -seed=SEED
 # (default: from the date; printed, so a finding replays with the same seed).
-#   safetensors   tests/fuzz/fuzz_safetensors.c (core/io/io.c: safetensors and .npy)
+#   safetensors   tests/fuzz/fuzz_safetensors.c (core/io/safetensors.c, npy.c)
 #   pt            tests/fuzz/fuzz_pt.c (core/io/pt.c, pickle.c, zip.c: torch.save checkpoints)
 # A crash, leak, timeout (10 s), out-of-memory (2 GB) or failed check is a finding: its input
 # is kept in build-fuzz/findings/<target>/ and named here, and the target counts as failed

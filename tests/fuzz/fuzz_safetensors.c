@@ -1,4 +1,5 @@
-/* fuzz_safetensors.c -- libFuzzer target for deepmoon's file readers (core/io/io.c).
+/* fuzz_safetensors.c -- libFuzzer target for deepmoon's file readers (core/io/safetensors.c,
+ * npy.c).
  *
  * Every input goes to the safetensors reader and the .npy reader, from memory and from a
  * file.  Whatever the bytes, a reader must return a result or NULL with a message naming
