@@ -122,6 +122,19 @@ typedef enum { DM_IP_COPY, DM_IP_AXPY, DM_IP_MUL, DM_IP_ADDS, DM_IP_MULS, DM_IP_
 typedef void (*dm_inplace_f32_fn)(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a,
                                   float b);
 
+/* In place on any dtype (inplace.c): t (any dtype and strides) = f(t, src), each element of
+ * t read in ct (the op's compute type: float32, float64, or int64, wrapping; dtype.c's
+ * conversions), f computed there as the out-of-place kernels compute it (binary, scalar,
+ * clamp), and the result (bool for a comparison) stored back converted to t's dtype
+ * (dtype.c's rules: int64 to uint8 the low byte, to bool v != 0).  op is a dm_binop with src
+ * (of ct, any strides, broadcast to t's shape; the caller handles overlap; the op defined
+ * for ct: no int64 div), or DM_IPX_POWS (x ^ s, src 0-dim holding s: torch's pow(Tensor,
+ * Scalar) with its special cases; floating ct), or DM_IPX_CLAMP (min(max(x, lo), hi), a NaN
+ * bound none, NaN x stays NaN; floating ct; src NULL). */
+enum { DM_IPX_POWS = DM_BIN_MINIMUM + 1, DM_IPX_CLAMP };
+typedef void (*dm_inplace_fn)(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src,
+                              double lo, double hi);
+
 /* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
  * reduced dim, outer the product of the dims before it, inner of those after it (a full
  * reduction is 1 x numel x 1); slice (o, i)'s result sits at y[o * inner + i]. */
@@ -143,6 +156,11 @@ typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, in
  * Accumulates in double.  0, or -1 and a message */
 typedef int (*dm_sum_to_fn)(dm_dtype dt, const void *x, int nb, const int64_t *bsize,
                             const int *bred, int64_t n, int64_t m, void *y);
+/* dm_sum_to's sum of integers: x int64 (an int64, uint8 or bool input converted),
+ * contiguous, seen as sum_to's runs; y [m] int64 receives the sums, exact modulo 2^64 (as
+ * PyTorch's sum of integers). */
+typedef void (*dm_sum_to_i64_fn)(const int64_t *x, int nb, const int64_t *bsize,
+                                 const int *bred, int64_t n, int64_t m, int64_t *y);
 /* softmax's (logsm 0) or log_softmax's backward along r: gi from the output y and its
    gradient g, all [outer x r x inner] of dt (float32, float64) */
 typedef void (*dm_softmax_bw_fn)(dm_dtype dt, const void *y, const void *g, void *gi,
@@ -530,6 +548,9 @@ typedef struct dm_kernels {
     dm_embedding_bag_bw_fn embedding_bag_bw;
     dm_rnn_gates_fn rnn_gates;        /* one step's pointwise gates (rnn.c) */
     dm_rnn_gates_bw_fn rnn_gates_bw;
+    /* ---- dm_sum_to of integers (reduce.c) and in place on any dtype (inplace.c) ---- */
+    dm_sum_to_i64_fn sum_to_i64;
+    dm_inplace_fn inplace;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */
