@@ -2,8 +2,10 @@
  *
  * Every write bumps the version counter of the tensor's storage (dm__bump), which its views
  * and detach() share.  With grad mode off, or when neither the tensor written nor the source
- * requires grad, an op writes directly (the float32 ones through the device's kernels: the
- * fast path).  Otherwise it is recorded as PyTorch records it: the result is computed out of
+ * requires grad, an op writes directly through the device's kernels: float32 copies, axpy,
+ * products, scalars and clamp through inplace_f32 (the fast path), every other dtype and op
+ * through inplace (below: the out-of-place op's values, without its intermediate tensor).
+ * Otherwise it is recorded as PyTorch records it: the result is computed out of
  * place (recording its node) and dm__inplace_commit hands the tensor written that node (PyTorch's
  * rebase_history).  A leaf that requires grad is refused in grad mode, as in PyTorch, so
  * optimizers and initializers run under no_grad. */
@@ -524,7 +526,8 @@ int dm_mul_scalar_(dm_tensor *t, float x)
 
 int dm_clamp_(dm_tensor *t, float lo, float hi) { return dm_clamp_ex_(t, lo, hi, 0); }
 
-/* ---- in-place ops on any dtype: t = t op x, computed out of place and written back ----- */
+/* ---- in-place ops on any dtype: t = t op x, directly (binary_direct, scalar_direct) or,
+ * recording or refused, computed out of place and written back -------------------------- */
 
 int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o)
 {

@@ -240,6 +240,8 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
  * dropped); an odometer walks the outer runs and the innermost run is one tight loop: a
  * contiguous sum when it is summed away, a row accumulation when it is kept.  So
  * [B x N] -> [N] (bias gradients) and [B x N] -> [B x 1] both run as vectorisable loops.
+ * Integer and bool inputs sum exactly in int64 (the device's sum_to_i64), floating ones in
+ * double (sum_to).
  *
  * The target is right-aligned against x; each target size must equal x's or be 1, and
  * target dims beyond x's ndim must be 1.  The result is always a new tensor with its own

@@ -6,8 +6,8 @@
  * backend is a directory under core/backend/ that defines one dm_kernels:
  *
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
- *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
- *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
+ *          elementwise kernels and the in-place ops on any dtype (elementwise.c), reductions
+ *          and softmax (reduce.c), their backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
  *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
@@ -26,8 +26,8 @@
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
  * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
- * backward kernels and dm_sum_to's sum, copies with conversion, fills and the float32
- * in-place updates, the optimizer updates (SGD, Adam, AdamW), the random fills (uniform_,
+ * backward kernels and dm_sum_to's sums (floating, and integers in int64), copies with
+ * conversion, fills, the float32 in-place updates and the in-place ops on every dtype, the optimizer updates (SGD, Adam, AdamW), the random fills (uniform_,
  * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
@@ -37,12 +37,13 @@
  * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
  * orthogonal_'s QR and sparse_'s zeroing, the embeddings (gather, scatter-add, max_norm's
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
- * (their products are the gemms above).  Everything else (dm_sum_to of integers, in-place
- * ops on dtypes other than float32) runs one implementation on both devices, correct
- * because both hold host memory
- * (results carry the inputs' device); moving a loop behind the table is adding its field
- * at the end of dm_kernels and a kernel in each backend, named in its table.c
- * (core/README.md). */
+ * (their products are the gemms above): everything those ops compute.  What is not yet
+ * behind it are the ops of the files added beside the table (gather.c, reduce_multi.c,
+ * sort.c, scan.c, index.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
+ * whose loops stay in the op files: one implementation run on both devices, correct because
+ * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
+ * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
+ * table.c (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 

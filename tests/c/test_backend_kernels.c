@@ -8,7 +8,9 @@
  * targets, every reduction, strided inputs), layer and group norm's options (rownorm,
  * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims)
  * and the samplers (multinomial, bernoulli_p, normal_p: from generators seeded alike,
- * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero);
+ * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero), the in-place ops on
+ * every dtype (inplace: each result also against the out-of-place op's on its device) and
+ * dm_sum_to of integers (sum_to_i64);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
