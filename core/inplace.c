@@ -364,6 +364,15 @@ int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r)
  * intermediate tensor.  Anything else returns 0 and the op takes the out-of-place path,
  * which raises what is wrong with PyTorch's messages. */
 
+/* no two elements of t share memory (an expanded t takes the out-of-place path, which writes
+   each location once) */
+static int no_self_overlap(const dm_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] > 1 && t->stride[d] == 0) return 0;
+    return 1;
+}
+
 /* o broadcasts to t's shape (silently) */
 static int broadcasts_to(const dm_tensor *t, const dm_tensor *o)
 {
@@ -407,6 +416,7 @@ static int binary_direct(dm_binop op, dm_tensor *t, const dm_tensor *o)
     dm_dtype ct, ot, sdt;
     int flt;
     if (!o || o->storage->device != t->storage->device || !broadcasts_to(t, o) ||
+        !no_self_overlap(t) ||
         dm__binary_types(op, t, o, 0, 0, &ct, &ot, &sdt, &flt) || !can_cast(ot, t->dtype))
         return 0;
     return run_direct(op, ct, t, o, 0, 0);
@@ -417,7 +427,8 @@ static int scalar_direct(dm_binop op, dm_tensor *t, double sd, int64_t si, int i
 {
     dm_dtype ct, ot, sdt;
     int flt, kop = op;
-    if (dm__binary_types(op, t, NULL, is_int, si < 0, &ct, &ot, &sdt, &flt) ||
+    if (!no_self_overlap(t) ||
+        dm__binary_types(op, t, NULL, is_int, si < 0, &ct, &ot, &sdt, &flt) ||
         !can_cast(ot, t->dtype))
         return 0;
     dm__device_of(t);
@@ -577,7 +588,7 @@ int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds)
         return 0;
     }
     if (dm__check_inplace("clamp_", t)) return -1;
-    if (!dm__inplace_records(t, NULL) && !(isnan(lo) && isnan(hi))) {
+    if (!dm__inplace_records(t, NULL) && !(isnan(lo) && isnan(hi)) && no_self_overlap(t)) {
         dm_dtype ct, ot, sdt;
         int flt;
         if (t->dtype == DM_FLOAT64) {                  /* dm_clamp_ex's clamp kernel */
