@@ -408,8 +408,6 @@ static int run_direct(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *o, dou
     return 1;
 }
 
-static int can_cast(dm_dtype from, dm_dtype to);
-
 /* t op= o, nothing recording: 1 written, 0 not (the out-of-place path runs), -1 failed */
 static int binary_direct(dm_binop op, dm_tensor *t, const dm_tensor *o)
 {
