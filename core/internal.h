@@ -538,4 +538,14 @@ int dm__bw_rnn(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
    PyTorch's message (autograd.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);
 
+/* The types of t op= o as dm_binary (o a tensor) or dm_binary_scalar_* (o NULL: a number,
+ * is_int, neg: a negative integer) give them (elementwise.c; inplace.c writes with them): 0
+ * with *ct the compute type (float32, float64, int64), *ot the result's dtype (bool for a
+ * comparison, float32 for a true division of integers), and for a number *flt, whether the
+ * floating path takes it (rounded to ct; x - s as x + (-s), x ^ s with torch's special
+ * cases), else *sdt, the dtype it is made in before its conversion to ct; -1 where the op
+ * refuses the types (its message set) */
+int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is_int, int neg,
+                     dm_dtype *ct, dm_dtype *ot, dm_dtype *sdt, int *flt);
+
 #endif

@@ -6,8 +6,8 @@
  * backend is a directory under core/backend/ that defines one dm_kernels:
  *
  *   cpu/   DM_CPU, "cpu": BLAS and the in-place small-product path (gemm.c), the vectorised
- *          elementwise kernels (elementwise.c), reductions and softmax (reduce.c), their
- *          backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
+ *          elementwise kernels and the in-place ops on any dtype (elementwise.c), reductions
+ *          and softmax (reduce.c), their backward kernels and dm_sum_to's (reduce_bw.c), the elementwise backward kernels
  *          (elementwise_bw.c), copies with conversion, fills and float32 in place (copy.c),
  *          the optimizer updates (optim.c), random and init fills (fill.c), the join copies
  *          (join.c), dropout and batch norm (nn.c, nn_gen.h), F.pad, F.interpolate and the
@@ -26,8 +26,8 @@
  * What is behind the table today: the matrix products (matmul, linear and their backward
  * rules, every dtype), the elementwise forward kernels (binary, scalar, unary, clamp,
  * leaky_relu, elu, where) and their backward kernels, the reductions and softmax, their
- * backward kernels and dm_sum_to's sum, copies with conversion, fills and the float32
- * in-place updates, the optimizer updates (SGD, Adam, AdamW), the random fills (uniform_,
+ * backward kernels and dm_sum_to's sums (floating, and integers in int64), copies with
+ * conversion, fills, the float32 in-place updates and the in-place ops on every dtype, the optimizer updates (SGD, Adam, AdamW), the random fills (uniform_,
  * normal_, bernoulli_, randint_, trunc_normal_, randperm) and the structured init fills
  * (eye_, dirac_; constant_ and orthogonal_'s result go through fill and copy), the copies of
  * cat, stack and index_select and index_select's backward, dropout and batch norm forward and
@@ -37,12 +37,13 @@
  * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
  * orthogonal_'s QR and sparse_'s zeroing, the embeddings (gather, scatter-add, max_norm's
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
- * (their products are the gemms above).  Everything else (dm_sum_to of integers, in-place
- * ops on dtypes other than float32) runs one implementation on both devices, correct
- * because both hold host memory
- * (results carry the inputs' device); moving a loop behind the table is adding its field
- * at the end of dm_kernels and a kernel in each backend, named in its table.c
- * (core/README.md). */
+ * (their products are the gemms above): everything those ops compute.  What is not yet
+ * behind it are the ops of the files added beside the table (gather.c, reduce_multi.c,
+ * sort.c, scan.c, index.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
+ * whose loops stay in the op files: one implementation run on both devices, correct because
+ * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
+ * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
+ * table.c (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
@@ -122,6 +123,19 @@ typedef enum { DM_IP_COPY, DM_IP_AXPY, DM_IP_MUL, DM_IP_ADDS, DM_IP_MULS, DM_IP_
 typedef void (*dm_inplace_f32_fn)(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float a,
                                   float b);
 
+/* In place on any dtype (inplace.c): t (any dtype and strides) = f(t, src), each element of
+ * t read in ct (the op's compute type: float32, float64, or int64, wrapping; dtype.c's
+ * conversions), f computed there as the out-of-place kernels compute it (binary, scalar,
+ * clamp), and the result (bool for a comparison) stored back converted to t's dtype
+ * (dtype.c's rules: int64 to uint8 the low byte, to bool v != 0).  op is a dm_binop with src
+ * (of ct, any strides, broadcast to t's shape; the caller handles overlap; the op defined
+ * for ct: no int64 div), or DM_IPX_POWS (x ^ s, src 0-dim holding s: torch's pow(Tensor,
+ * Scalar) with its special cases; floating ct), or DM_IPX_CLAMP (min(max(x, lo), hi), a NaN
+ * bound none, NaN x stays NaN; floating ct; src NULL). */
+enum { DM_IPX_POWS = DM_BIN_MINIMUM + 1, DM_IPX_CLAMP };
+typedef void (*dm_inplace_fn)(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src,
+                              double lo, double hi);
+
 /* Reductions see their input as a contiguous [outer x r x inner] block: r elements along the
  * reduced dim, outer the product of the dims before it, inner of those after it (a full
  * reduction is 1 x numel x 1); slice (o, i)'s result sits at y[o * inner + i]. */
@@ -143,6 +157,11 @@ typedef void (*dm_softmax_fn)(dm_dtype dt, const void *x, void *y, dm_geom g, in
  * Accumulates in double.  0, or -1 and a message */
 typedef int (*dm_sum_to_fn)(dm_dtype dt, const void *x, int nb, const int64_t *bsize,
                             const int *bred, int64_t n, int64_t m, void *y);
+/* dm_sum_to's sum of integers: x int64 (an int64, uint8 or bool input converted),
+ * contiguous, seen as sum_to's runs; y [m] int64 receives the sums, exact modulo 2^64 (as
+ * PyTorch's sum of integers). */
+typedef void (*dm_sum_to_i64_fn)(const int64_t *x, int nb, const int64_t *bsize,
+                                 const int *bred, int64_t n, int64_t m, int64_t *y);
 /* softmax's (logsm 0) or log_softmax's backward along r: gi from the output y and its
    gradient g, all [outer x r x inner] of dt (float32, float64) */
 typedef void (*dm_softmax_bw_fn)(dm_dtype dt, const void *y, const void *g, void *gi,
@@ -530,6 +549,9 @@ typedef struct dm_kernels {
     dm_embedding_bag_bw_fn embedding_bag_bw;
     dm_rnn_gates_fn rnn_gates;        /* one step's pointwise gates (rnn.c) */
     dm_rnn_gates_bw_fn rnn_gates_bw;
+    /* ---- dm_sum_to of integers (reduce.c) and in place on any dtype (inplace.c) ---- */
+    dm_sum_to_i64_fn sum_to_i64;
+    dm_inplace_fn inplace;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -760,3 +760,21 @@ int dm__bw_where(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
         K->where_bw(g->dtype, cond, g, ga, gb);
     return finish2(n, ga, gb, need_a, need_b, gin);
 }
+
+/* ---- the types of an in-place op (inplace.c) ------------------------------------------- */
+
+int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is_int, int neg,
+                     dm_dtype *ct, dm_dtype *ot, dm_dtype *sdt, int *flt)
+{
+    if ((unsigned)op >= NBINOPS) return -1;
+    dm_dtype st = o ? o->dtype : scalar_type(is_int);
+    dm_dtype rt = o ? result_type2(t, o) : combine_types(t->dtype, st);
+    if (check_types(op, t->dtype, st, rt, !o && is_int && neg)) return -1;
+    *ct = compute_type(op, rt);
+    *ot = IS_CMP(op) ? DM_BOOL : op == DM_BIN_DIV ? *ct : rt;
+    /* a number: binary_scalar_any's two paths */
+    *flt = !o && dm_is_floating(rt) && !IS_CMP(op) && op != DM_BIN_MAXIMUM &&
+           op != DM_BIN_MINIMUM;
+    *sdt = op == DM_BIN_DIV && !dm_is_floating(rt) ? DM_FLOAT32 : rt;
+    return 0;
+}

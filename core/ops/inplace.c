@@ -2,8 +2,10 @@
  *
  * Every write bumps the version counter of the tensor's storage (dm__bump), which its views
  * and detach() share.  With grad mode off, or when neither the tensor written nor the source
- * requires grad, an op writes directly (the float32 ones through the device's kernels: the
- * fast path).  Otherwise it is recorded as PyTorch records it: the result is computed out of
+ * requires grad, an op writes directly through the device's kernels: float32 copies, axpy,
+ * products, scalars and clamp through inplace_f32 (the fast path), every other dtype and op
+ * through inplace (below: the out-of-place op's values, without its intermediate tensor).
+ * Otherwise it is recorded as PyTorch records it: the result is computed out of
  * place (recording its node) and dm__inplace_commit hands the tensor written that node (PyTorch's
  * rebase_history).  A leaf that requires grad is refused in grad mode, as in PyTorch, so
  * optimizers and initializers run under no_grad. */
@@ -355,6 +357,98 @@ int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r)
     return rc;
 }
 
+/* ---- writing directly on any dtype: the device's inplace kernel --------------------------
+ * With nothing to record, t op= x is written by the device's inplace kernel (backend.h) when
+ * the out-of-place op accepts the types, its result casts back to t's dtype and x broadcasts
+ * to t's shape: the values the out-of-place op and the copy back would give, without the
+ * intermediate tensor.  Anything else returns 0 and the op takes the out-of-place path,
+ * which raises what is wrong with PyTorch's messages. */
+
+/* no two elements of t share memory (an expanded t takes the out-of-place path, which writes
+   each location once) */
+static int no_self_overlap(const dm_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] > 1 && t->stride[d] == 0) return 0;
+    return 1;
+}
+
+/* o broadcasts to t's shape (silently) */
+static int broadcasts_to(const dm_tensor *t, const dm_tensor *o)
+{
+    if (o->ndim > t->ndim) return 0;
+    for (int d = 0; d < o->ndim; d++) {
+        int64_t s = o->shape[d];
+        if (s != 1 && s != t->shape[d + t->ndim - o->ndim]) return 0;
+    }
+    return 1;
+}
+
+/* t op= src (of ct) through the kernel (the caller bumps t's version); src converted to ct
+   first, or read first when it overlaps t otherwise than element for element
+   (x:add_(x:t())) */
+static int run_direct(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *o, double lo,
+                      double hi)
+{
+    dm__device_of(t);
+    dm_tensor *s = NULL;
+    if (o) {
+        if (o->dtype == ct && o->storage == t->storage &&
+            !(dm_same_shape(o, t) && o->offset == t->offset &&
+              !memcmp(o->stride, t->stride, sizeof o->stride))) {
+            if ((s = dm_tensor_new_dtype(o->ndim, o->shape, ct)))
+                dm_to_buffer_dtype(o, dm__ptr(s), ct);
+        } else {
+            s = dm_to_dtype(o, ct);
+        }
+        if (!s) return -1;
+    }
+    if (dm__numel(t)) dm__kernels(t->storage->device)->inplace(op, ct, t, s, lo, hi);
+    dm_tensor_release(s);
+    return 1;
+}
+
+/* t op= o, nothing recording: 1 written, 0 not (the out-of-place path runs), -1 failed */
+static int binary_direct(dm_binop op, dm_tensor *t, const dm_tensor *o)
+{
+    dm_dtype ct, ot, sdt;
+    int flt;
+    if (!o || o->storage->device != t->storage->device || !broadcasts_to(t, o) ||
+        !no_self_overlap(t) ||
+        dm__binary_types(op, t, o, 0, 0, &ct, &ot, &sdt, &flt) || !can_cast(ot, t->dtype))
+        return 0;
+    return run_direct(op, ct, t, o, 0, 0);
+}
+
+/* t op= a number (is_int: the integer si, else sd), nothing recording: as binary_direct */
+static int scalar_direct(dm_binop op, dm_tensor *t, double sd, int64_t si, int is_int)
+{
+    dm_dtype ct, ot, sdt;
+    int flt, kop = op;
+    if (!no_self_overlap(t) ||
+        dm__binary_types(op, t, NULL, is_int, si < 0, &ct, &ot, &sdt, &flt) ||
+        !can_cast(ot, t->dtype))
+        return 0;
+    dm__device_of(t);
+    dm_tensor *s;
+    if (flt) {                      /* as scalar_floating: the number rounded to ct */
+        double sv = is_int ? (double)si : sd;
+        if (ct == DM_FLOAT32) sv = (float)sv;
+        if (op == DM_BIN_SUB) { kop = DM_BIN_ADD; sv = -sv; }
+        else if (op == DM_BIN_POW) kop = DM_IPX_POWS;
+        s = dm_tensor_full_dtype(0, NULL, sv, ct);
+    } else {                        /* a 0-dim tensor of sdt, converted to ct */
+        dm_tensor *s0 = is_int ? dm_tensor_full_i64(0, NULL, si, sdt)
+                               : dm_tensor_full_dtype(0, NULL, sd, sdt);
+        s = s0 ? dm_to_dtype(s0, ct) : NULL;
+        dm_tensor_release(s0);
+    }
+    if (!s) return -1;
+    int rc = run_direct(kop, ct, t, s, 0, 0);
+    dm_tensor_release(s);
+    return rc;
+}
+
 /* ---- the ops ---------------------------------------------------------------------------- */
 
 static const char *const inplace_name[] = {
@@ -371,9 +465,12 @@ static int add_like(dm_binop op, dm_tensor *t, const dm_tensor *o, float alpha)
     if ((t->dtype | o->dtype) == DM_FLOAT32 && !dm__inplace_records(t, o))  /* DM_FLOAT32 is 0 */
         return apply_pair(fn, t, o, DM_IP_AXPY, op == DM_BIN_SUB ? -alpha : alpha);
     if (dm__check_inplace(fn, t)) return -1;
-    if (alpha == 1.0f) return dm__inplace_commit(fn, t, dm_binary(op, t, o));
-    dm_tensor *ao = dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
-    int rc = ao ? dm__inplace_commit(fn, t, dm_binary(op, t, ao)) : -1;
+    dm_tensor *ao = alpha == 1.0f ? dm_tensor_retain((dm_tensor *)o)
+                                  : dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
+    if (!ao) return -1;
+    int rc = dm__inplace_records(t, ao) ? 0 : binary_direct(op, t, ao);
+    if (rc > 0) dm__bump(t);
+    rc = rc ? (rc < 0 ? -1 : 0) : dm__inplace_commit(fn, t, dm_binary(op, t, ao));
     dm_tensor_release(ao);
     return rc;
 }
@@ -438,7 +535,8 @@ int dm_mul_scalar_(dm_tensor *t, float x)
 
 int dm_clamp_(dm_tensor *t, float lo, float hi) { return dm_clamp_ex_(t, lo, hi, 0); }
 
-/* ---- in-place ops on any dtype: t = t op x, computed out of place and written back ----- */
+/* ---- in-place ops on any dtype: t = t op x, directly (binary_direct, scalar_direct) or,
+ * recording or refused, computed out of place and written back -------------------------- */
 
 int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o)
 {
@@ -450,6 +548,9 @@ int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o)
         if (op == DM_BIN_MUL) return apply_pair(fn, t, o, DM_IP_MUL, 0);
     }
     if (dm__check_inplace(fn, t)) return -1;
+    int rc = dm__inplace_records(t, o) ? 0 : binary_direct(op, t, o);
+    if (rc > 0) dm__bump(t);
+    if (rc) return rc < 0 ? -1 : 0;
     return dm__inplace_commit(fn, t, dm_binary(op, t, o));
 }
 
@@ -468,6 +569,10 @@ int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int)
         return 0;
     }
     if (dm__check_inplace(fn, t)) return -1;
+    int rc = dm__inplace_records(t, NULL) ? 0
+           : scalar_direct(op, t, s, is_int ? (int64_t)s : 0, is_int);
+    if (rc > 0) dm__bump(t);
+    if (rc) return rc < 0 ? -1 : 0;
     dm_tensor *r = is_int ? dm_binary_scalar_i64(op, t, (int64_t)s, 0)
                           : dm_binary_scalar_f64(op, t, s, 0);
     return dm__inplace_commit(fn, t, r);
@@ -481,5 +586,23 @@ int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds)
         return 0;
     }
     if (dm__check_inplace("clamp_", t)) return -1;
+    if (!dm__inplace_records(t, NULL) && !(isnan(lo) && isnan(hi)) && no_self_overlap(t)) {
+        dm_dtype ct, ot, sdt;
+        int flt;
+        if (t->dtype == DM_FLOAT64) {                  /* dm_clamp_ex's clamp kernel */
+            run_direct(DM_IPX_CLAMP, DM_FLOAT64, t, NULL, lo, hi);
+            dm__bump(t);
+            return 0;
+        }
+        /* integers with integer bounds: dm_clamp_ex's maximum, then minimum */
+        if (int_bounds && !dm_is_floating(t->dtype) &&
+            !dm__binary_types(DM_BIN_MAXIMUM, t, NULL, 1, 0, &ct, &ot, &sdt, &flt) &&
+            ot == t->dtype) {
+            int rc = isnan(lo) ? 1 : scalar_direct(DM_BIN_MAXIMUM, t, 0, (int64_t)lo, 1);
+            if (rc > 0 && !isnan(hi)) rc = scalar_direct(DM_BIN_MINIMUM, t, 0, (int64_t)hi, 1);
+            if (rc > 0) dm__bump(t);
+            if (rc) return rc < 0 ? -1 : 0;
+        }
+    }
     return dm__inplace_commit("clamp_", t, dm_clamp_ex(t, lo, hi, int_bounds));
 }

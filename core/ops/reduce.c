@@ -25,7 +25,6 @@
  *             DM_OP_SOFTMAX, _LOG_SOFTMAX)
  */
 #include "internal.h"
-#include "walk.h"
 #include "backend.h"
 /* -O2's vectorizer ("very cheap" cost model) skips loops whose trip count is not known to be
  * a multiple of the vector width, i.e. nearly all of these kernels; O3 vectorizes them and
@@ -67,8 +66,8 @@ static int reduced_shape(const dm_tensor *x, int dim, int keepdim, int64_t *os)
 }
 
 /* ---- kernels ---------------------------------------------------------------------------
- * The forward reductions, softmax, their backward kernels and dm_sum_to's sum are the
- * device's (backend.h: cpu/reduce.c, cpu/reduce_bw.c; ref/reduce.c). */
+ * The forward reductions, softmax, their backward kernels and dm_sum_to's sums (floating,
+ * and integers in int64) are the device's (backend.h: cpu/reduce.c, cpu/reduce_bw.c; ref/reduce.c). */
 
 /* the kernels of the current device: the op's input's (dm__device_of) */
 #define DEV (dm__kernels(dm__cur_device))
@@ -241,6 +240,8 @@ dm_tensor *dm_reduce(dm_redop op, const dm_tensor *x, int dim, int keepdim, int6
  * dropped); an odometer walks the outer runs and the innermost run is one tight loop: a
  * contiguous sum when it is summed away, a row accumulation when it is kept.  So
  * [B x N] -> [N] (bias gradients) and [B x N] -> [B x 1] both run as vectorisable loops.
+ * Integer and bool inputs sum exactly in int64 (the device's sum_to_i64), floating ones in
+ * double (sum_to).
  *
  * The target is right-aligned against x; each target size must equal x's or be 1, and
  * target dims beyond x's ndim must be 1.  The result is always a new tensor with its own
@@ -287,23 +288,11 @@ dm_tensor *dm_sum_to(const dm_tensor *x, int ndim, const int64_t *shape)
         memset(dm__ptr(out), 0, (size_t)m * dm__esize(ot));
     } else if (!any_red) {
         dm_to_buffer_dtype(x, dm__ptr(out), ot);       /* same elements, same order */
-    } else if (ot == DM_INT64) {                       /* rare: plain broadcast walk */
-        int64_t *y = dm__ptr(out);
-        memset(y, 0, (size_t)m * sizeof *y);
+    } else if (ot == DM_INT64) {            /* integers and bool: exact, in int64 */
         dm_tensor *held = NULL;
         const int64_t *xd = dm__contig_as(x, DM_INT64, &held);
         if (!xd) { dm_tensor_release(out); return NULL; }
-        /* out seen with x's ndim (its extra leading dims are all 1), broadcast to x */
-        dm_tensor ov = *out;
-        int extra = ndim > nd ? ndim - nd : 0;
-        ov.ndim = ndim - extra;
-        for (int d = 0; d < ov.ndim; d++) {
-            ov.shape[d] = out->shape[d + extra];
-            ov.stride[d] = out->stride[d + extra];
-        }
-        (void)n;
-        DM_WALK_EACH_TO(&ov, nd, x->shape, k, off,
-            y[off] = (int64_t)((uint64_t)y[off] + (uint64_t)xd[k]););
+        DEV->sum_to_i64(xd, nb, bsize, bred, n, m, dm__ptr(out));
         dm_tensor_release(held);
     } else {
         dm_tensor *held = NULL;

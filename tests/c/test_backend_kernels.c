@@ -8,7 +8,9 @@
  * targets, every reduction, strided inputs), layer and group norm's options (rownorm,
  * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims)
  * and the samplers (multinomial, bernoulli_p, normal_p: from generators seeded alike,
- * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero);
+ * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero), the in-place ops on
+ * every dtype (inplace: each result also against the out-of-place op's on its device) and
+ * dm_sum_to of integers (sum_to_i64);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -570,6 +572,132 @@ static void sc_loss(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(xb);
 }
 
+/* ---- in place on any dtype, dm_sum_to of integers ------------------------------------------ */
+
+/* the in-place op of variant v on tv, a [3 x 4] transposed view of dt: op v / 8 (a dm_binop)
+   with operand v % 8: 0 a tensor of dt, 1 an int64 row [4] (broadcast), 2 a float64 0-dim
+   tensor, 3 a transposed view of dt, 4 the integer 3, 5 the number 0.5, 6 the integer -2,
+   7 clamp_ (op 0: float bounds, 1: integer bounds, 2: an upper one only), add_ with alpha 2
+   (op 3), or tv op= tv (the rest); v 104-106 (tv expanded: a [1 x 4] row seen as [3 x 4]) the
+   integer 1 added, the integer -2 multiplied, clamp_ to integer bounds.  in: NULL to write in
+   place (the rc), else the out-of-place result into *in (NULL when the op refuses) */
+static int inplace_case(int v, dm_dtype dt, int dev, dm_tensor *tv, dm_tensor **in)
+{
+    int op = v / 8, kind = v % 8, rc = -1;
+    dm_tensor *o = NULL, *ob = NULL, *r = NULL;
+    if (v >= 104) {
+        if (v == 106) {
+            if (in) *in = dm_clamp_ex(tv, -1, 1, 1);
+            else rc = dm_clamp_ex_(tv, -1, 1, 1);
+        } else {
+            dm_binop bop = v == 104 ? DM_BIN_ADD : DM_BIN_MUL;
+            double sv = v == 104 ? 1 : -2;
+            if (in) *in = dm_binary_scalar_i64(bop, tv, (int64_t)sv, 0);
+            else rc = dm_binary_scalar_(bop, tv, sv, 1);
+        }
+        return rc;
+    }
+    if (kind == 0) o = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, -3, 3, 5);
+    else if (kind == 1) o = mk(DM_INT64, dev, 1, (int64_t[]){ 4 }, -3, 3, 6);
+    else if (kind == 2) o = mk(DM_FLOAT64, dev, 0, NULL, 0.5f, 2, 7);
+    else if (kind == 3) ob = mkT(dt, dev, 4, 3, -3, 3, 8, &o);
+    else if (kind == 7 && op == 3) o = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, -3, 3, 9);
+    if (kind <= 3) {
+        if (in) r = dm_binary(op, tv, o);
+        else rc = dm_binary_(op, tv, o);
+    } else if (kind <= 6) {
+        static const double sv[3] = { 3, 0.5, -2 };
+        double s = sv[kind - 4];
+        if (in) r = kind == 5 ? dm_binary_scalar_f64(op, tv, s, 0)
+                              : dm_binary_scalar_i64(op, tv, (int64_t)s, 0);
+        else rc = dm_binary_scalar_(op, tv, s, kind != 5);
+    } else if (op <= 2) {
+        double lo = op == 2 ? NAN : -1, hi = op == 0 ? 1.5 : op == 1 ? 1 : 0;
+        if (in) r = dm_clamp_ex(tv, lo, hi, op != 0);
+        else rc = dm_clamp_ex_(tv, lo, hi, op != 0);
+    } else if (op == 3) {
+        dm_tensor *ao = in ? dm_binary_scalar_f64(DM_BIN_MUL, o, 2, 0) : NULL;
+        if (in) r = ao ? dm_add(tv, ao) : NULL;
+        else rc = dm_add_(tv, o, 2.0f);
+        dm_tensor_release(ao);
+    } else {
+        if (in) r = dm_binary(op, tv, tv);
+        else rc = dm_binary_(op, tv, tv);
+    }
+    if (in) *in = r;
+    dm_tensor_release(o);
+    dm_tensor_release(ob);
+    return rc;
+}
+
+/* an in-place op on a view of dt: whether it ran, t's values and its version; on each device
+   the values are those of the out-of-place op converted back to dt, exactly, and one version
+   bump */
+static void sc_inplace(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *tv, *t, *tv0, *t0;
+    if (v < 104) {
+        t = mkT(dt, dev, 4, 3, -3, 3, 11 + (unsigned)v, &tv);
+        t0 = mkT(dt, dev, 4, 3, -3, 3, 11 + (unsigned)v, &tv0);
+    } else {
+        t = mk(dt, dev, 2, (int64_t[]){ 1, 4 }, -3, 3, 12);
+        t0 = mk(dt, dev, 2, (int64_t[]){ 1, 4 }, -3, 3, 12);
+        tv = dm_expand(t, 2, (int64_t[]){ 3, 4 });
+        tv0 = dm_expand(t0, 2, (int64_t[]){ 3, 4 });
+    }
+    uint32_t ver = dm_tensor_version(t);
+    int rc = inplace_case(v, dt, dev, tv, NULL);
+    dm_tensor *r = NULL;
+    inplace_case(v, dt, dev, tv0, &r);
+    put1(out, rc);
+    put(out, t, dev);
+    put1(out, (double)(dm_tensor_version(t) - ver));
+    /* (float32's fast path writes an expanded tensor element by element, each location
+       once per element that refers to it) */
+    if (rc == 0 && !(v >= 104 && dt == DM_FLOAT32)) {
+        dm_tensor *want = r ? dm_to_dtype(r, dt) : NULL;
+        vals a = { NULL, 0, 0, 1 }, b = { NULL, 0, 0, 1 };
+        put(&a, tv, dev);
+        if (want) put(&b, want, dm_tensor_device(want));
+        /* but float32's x / s, which the float32 fast path takes as x * (1 / s) */
+        int recip = dt == DM_FLOAT32 && v / 8 == DM_BIN_DIV && v % 8 >= 4 && v % 8 <= 6;
+        CHECKF(want && worst(&a, &b) <= (recip ? 1e-7 : 0) && dm_tensor_version(t) == ver + 1,
+               "in place %d on %s %s: the out-of-place values, one version", v,
+               dm_dtype_name(dt), dm_device_name(dev));
+        free(a.v);
+        free(b.v);
+        dm_tensor_release(want);
+    }
+    dm_tensor_release(r);
+    dm_tensor_release(tv0);
+    dm_tensor_release(t0);
+    dm_tensor_release(tv);
+    dm_tensor_release(t);
+}
+
+/* dm_sum_to of dt (int64, uint8, bool): x the [5 x 6] transposed view (variants 0-3: to [6],
+   [5 x 1], [1 x 1], []) or [4 x 5 x 6] contiguous (4: [5 x 1], 5: [4 x 1 x 6], 6:
+   [1 x 5 x 1], 7: [3 x 1 x 1 x 1]... a target of more dims, int64 times 2^61, wrapping) */
+static void sc_sum_to_int(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const int nds[8] = { 1, 2, 2, 0, 2, 3, 3, 4 };
+    static const int64_t shp[8][4] = { { 6 }, { 5, 1 }, { 1, 1 }, { 0 }, { 5, 1 }, { 4, 1, 6 },
+                                       { 1, 5, 1 }, { 1, 4, 1, 6 } };
+    dm_tensor *xv = NULL, *x;
+    if (v < 4) x = mkT(dt, dev, 6, 5, -40, 40, 21, &xv);
+    else x = mk(dt, dev, 3, (int64_t[]){ 4, 5, 6 }, -40, 40, 22);
+    dm_tensor *src = xv ? xv : x, *big = NULL;
+    if (v == 7 && dt == DM_INT64) src = big = dm_binary_scalar_i64(DM_BIN_MUL, x, INT64_C(1) << 61, 0);
+    dm_tensor *y = dm_sum_to(src, nds[v], shp[v]);
+    CHECKF(y && y->dtype == DM_INT64, "sum_to %d of %s runs, int64", v,
+           dm_dtype_name(dt));
+    put(out, y, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(big);
+    dm_tensor_release(xv);
+    dm_tensor_release(x);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 static void test_table(void)
@@ -587,7 +715,7 @@ static void test_table(void)
                          (void *)c->embedding, (void *)c->embedding_bw,
                          (void *)c->embedding_renorm, (void *)c->embedding_bag,
                          (void *)c->embedding_bag_bw, (void *)c->rnn_gates,
-                         (void *)c->rnn_gates_bw };
+                         (void *)c->rnn_gates_bw, (void *)c->sum_to_i64, (void *)c->inplace };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -600,7 +728,7 @@ static void test_table(void)
                          (void *)r->embedding, (void *)r->embedding_bw,
                          (void *)r->embedding_renorm, (void *)r->embedding_bag,
                          (void *)r->embedding_bag_bw, (void *)r->rnn_gates,
-                         (void *)r->rnn_gates_bw };
+                         (void *)r->rnn_gates_bw, (void *)r->sum_to_i64, (void *)r->inplace };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -658,6 +786,15 @@ int main(void)
         for (size_t j = 0; j < sizeof any_dtype / sizeof *any_dtype; j++)
             compare("fill", sc_fill, ints[k], any_dtype[j], 0);
     compare("join", sc_join, DM_INT64, 3, 0);         /* index_select of int64 (no grad) */
+    /* in place on every dtype (cpu's float32 in its own type, cpu:ref's in double: pow's
+       last bits), dm_sum_to of integers (exactly) */
+    static const dm_dtype all[5] = { DM_FLOAT32, DM_FLOAT64, DM_INT64, DM_UINT8, DM_BOOL };
+    for (int k = 0; k < 5; k++)
+        for (int v = 0; v < 13 * 8 + 3; v++)
+            compare("inplace", sc_inplace, all[k], v,
+                    all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0);
+    for (int k = 0; k < 3; k++)
+        for (int v = 0; v < 8; v++) compare("sum_to", sc_sum_to_int, ints[k], v, 0);
     printf("test_backend_kernels: %d scenarios compared\n", ncompared);
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_backend_kernels");

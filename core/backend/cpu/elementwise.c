@@ -439,3 +439,64 @@ void dm__cpu_where(dm_tensor *out, const dm_tensor *cond, const dm_tensor *a,
     }
 }
 
+
+/* ---- in place on any dtype (inplace.c) ----------------------------------------------------
+ * t and src walked together row by row; each row in chunks of IP_CHUNK elements: t's chunk
+ * (read in place when it is of ct and contiguous, else converted into a buffer), the row
+ * kernel of the out-of-place op into a second buffer, written back converted to t's dtype
+ * (copied when the types agree).  So the values are the out-of-place kernels' exactly. */
+#include "convert.h"
+
+#define IP_CHUNK 256
+#define IS_CMP_OP(op) ((op) >= DM_BIN_EQ && (op) <= DM_BIN_GE)
+
+static void ip_chunk(int op, int kc, int64_t m, const void *a, const void *s, int64_t ss,
+                     double lo, double hi, void *o)
+{
+    if (op == DM_IPX_POWS) {
+        if (kc == 0) pow_scalar_row(m, a, 1, *(const float *)s, o);
+        else pow_scalar_row_d(m, a, 1, *(const double *)s, o);
+    } else if (op == DM_IPX_CLAMP) {
+        rowctx c = { .lo = (float)lo, .hi = (float)hi, .lod = lo, .hid = hi };
+        if (kc == 0) row_clamp(&c, m, a, 1, o);
+        else row_clamp_d(&c, m, a, 1, o);
+    } else {
+        bink[op][kc](m, a, 1, s, ss, o);
+    }
+}
+
+void dm__cpu_inplace(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src, double lo,
+                     double hi)
+{
+    int64_t n = dm__numel(t);
+    if (n == 0) return;
+    int kc = kclass(ct), cmp = IS_CMP_OP(op);
+    dm_dtype td = t->dtype, rt = cmp ? DM_BOOL : ct;        /* the row kernel's output */
+    int64_t te = (int64_t)dm__esize(td), ce = (int64_t)dm__esize(ct),
+            re = (int64_t)dm__esize(rt);
+    dm_walk w;
+    dm_walk_init(&w, src ? 2 : 1, (const dm_tensor *[]){ t, src }, t->ndim, t->shape);
+    int64_t len = dm_walk_row_len(&w), st = dm_walk_row_stride(&w, 0),
+            ss = src ? dm_walk_row_stride(&w, 1) : 0;
+    uint64_t abuf[IP_CHUNK], obuf[IP_CHUNK];               /* 8-byte elements at most */
+    for (int64_t done = 0; done < n; done += len) {
+        char *tp = (char *)dm_walk_ptr(&w, 0);
+        const char *sp = src ? dm_walk_ptr(&w, 1) : NULL;
+        for (int64_t j = 0; j < len; j += IP_CHUNK) {
+            int64_t m = len - j < IP_CHUNK ? len - j : IP_CHUNK;
+            char *tj = tp + j * st * te;
+            const void *a = tj;
+            if (td != ct || st != 1) {
+                for (int64_t i = 0; i < m; i++)
+                    dm__convert1((char *)abuf + i * ce, ct, tj + i * st * te, td);
+                a = abuf;
+            }
+            ip_chunk(op, kc, m, a, sp ? sp + j * ss * ce : NULL, ss, lo, hi, obuf);
+            if (td == rt && st == 1) memcpy(tj, obuf, (size_t)(m * re));
+            else
+                for (int64_t i = 0; i < m; i++)
+                    dm__convert1(tj + i * st * te, td, (const char *)obuf + i * re, rt);
+        }
+        dm_walk_next_row(&w);
+    }
+}

@@ -42,6 +42,46 @@ int dm__cpu_sum_to(dm_dtype dt, const void *x, int nb, const int64_t *bsize, con
     return 0;
 }
 
+/* dm_sum_to of integers: the odometer of sum_runs (reduce_bw_gen.h) in uint64 (wrapping, so
+   exact modulo 2^64), the innermost run one tight loop: a sum when summed away, a row added
+   into the kept elements when kept */
+void dm__cpu_sum_to_i64(const int64_t *x, int nb, const int64_t *bsize, const int *bred,
+                        int64_t n, int64_t m, int64_t *y)
+{
+    uint64_t *acc = (uint64_t *)y;
+    memset(acc, 0, (size_t)m * sizeof *acc);
+    const uint64_t *xd = (const uint64_t *)x;
+    int64_t xstr[DM_MAX_DIMS], ostr[DM_MAX_DIMS], idx[DM_MAX_DIMS] = { 0 };
+    int64_t xs = 1, ost = 1;
+    for (int b = nb - 1; b >= 0; b--) {
+        xstr[b] = xs;
+        xs *= bsize[b];
+        ostr[b] = bred[b] ? 0 : ost;
+        if (!bred[b]) ost *= bsize[b];
+    }
+    int last = nb - 1;
+    int64_t len = bsize[last], xoff = 0, ooff = 0;
+    for (int64_t it = 0, nit = n / len; it < nit; it++) {
+        const uint64_t *r = xd + xoff;
+        if (bred[last]) {
+            uint64_t s = 0;
+            for (int64_t i = 0; i < len; i++) s += r[i];
+            acc[ooff] += s;
+        } else {
+            uint64_t *o = acc + ooff;
+            for (int64_t i = 0; i < len; i++) o[i] += r[i];
+        }
+        for (int b = last - 1; b >= 0; b--) {
+            xoff += xstr[b];
+            ooff += ostr[b];
+            if (++idx[b] < bsize[b]) break;
+            xoff -= xstr[b] * bsize[b];
+            ooff -= ostr[b] * bsize[b];
+            idx[b] = 0;
+        }
+    }
+}
+
 void dm__cpu_softmax_bw(dm_dtype dt, const void *y, const void *g, void *gi, dm_geom G,
                         int logsm)
 {

@@ -90,4 +90,7 @@ const dm_kernels dm__cpu_kernels = {
     .embedding_bag_bw = dm__cpu_embedding_bag_bw,
     .rnn_gates = dm__cpu_rnn_gates,      /* rnn.c */
     .rnn_gates_bw = dm__cpu_rnn_gates_bw,
+    /* ---- dm_sum_to of integers, in place on any dtype ---- */
+    .sum_to_i64 = dm__cpu_sum_to_i64,     /* reduce_bw.c */
+    .inplace = dm__cpu_inplace,           /* elementwise.c */
 };

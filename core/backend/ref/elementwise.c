@@ -389,3 +389,60 @@ void dm__ref_where_bw(dm_dtype dt, const dm_tensor *cond, const dm_tensor *gout,
         if (gb) put(gb, i, c ? 0 : gv);
     }
 }
+
+/* ---- in place on any dtype (inplace.c) ----------------------------------------------------
+ * Element i of t (row-major) by its own index arithmetic: read and rounded to ct, the op in
+ * int64 (wrapping) or in double (a float32 ct rounded once), stored back spelled out in t's
+ * dtype (int64 to uint8 the low byte, to bool v != 0). */
+
+// t's element at off as an integer of ct int64 (t is int64, uint8 or bool there)
+static int64_t ip_geti(const dm_tensor *t, int64_t off) { return geti(t, off); }
+
+// t's element at off rounded to the floating ct
+static double ip_getf(const dm_tensor *t, int64_t off, dm_dtype ct)
+{
+    double v = get(t, off);
+    if (ct == DM_FLOAT32)
+        v = t->dtype == DM_INT64 ? (float)((const int64_t *)t->storage->data)[off] : (float)v;
+    return v;
+}
+
+static void ip_puti(dm_tensor *t, int64_t off, int64_t v)
+{
+    void *p = t->storage->data;
+    switch (t->dtype) {
+    case DM_FLOAT32: ((float *)p)[off] = (float)v; break;      /* a comparison's 0 or 1 */
+    case DM_FLOAT64: ((double *)p)[off] = (double)v; break;
+    case DM_INT64: ((int64_t *)p)[off] = v; break;
+    case DM_UINT8: ((uint8_t *)p)[off] = (uint8_t)((uint64_t)v & 0xff); break;
+    default: ((uint8_t *)p)[off] = v != 0; break;
+    }
+}
+
+void dm__ref_inplace(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src, double lo,
+                     double hi)
+{
+    int cmp = op >= DM_BIN_EQ && op <= DM_BIN_GE;
+    for (int64_t i = 0, n = dm__numel(t); i < n; i++) {
+        int64_t off = at(t, t, i);
+        if (ct == DM_INT64) {
+            int64_t y = geti(src, at(src, t, i));
+            ip_puti(t, off, bin_i(op == DM_IPX_POWS ? DM_BIN_POW : (dm_binop)op,
+                                  ip_geti(t, off), y));
+            continue;
+        }
+        double x = ip_getf(t, off, ct), r;
+        if (op == DM_IPX_CLAMP) {
+            r = x;
+            if (!isnan(lo) && r < lo) r = lo;
+            if (!isnan(hi) && r > hi) r = hi;
+        } else {
+            double y = get(src, at(src, t, i));
+            r = op == DM_IPX_POWS ? pow_scalar(x, y) : bin_f((dm_binop)op, x, y);
+        }
+        if (cmp) { ip_puti(t, off, r != 0); continue; }
+        if (ct == DM_FLOAT32) r = (float)r;
+        if (t->dtype == DM_FLOAT32) ((float *)t->storage->data)[off] = (float)r;
+        else ((double *)t->storage->data)[off] = r;
+    }
+}

@@ -134,6 +134,21 @@ int dm__ref_sum_to(dm_dtype dt, const void *x, int nb, const int64_t *bsize, con
     return 0;
 }
 
+// the same for integers: one element at a time, the sums in uint64 (exact modulo 2^64)
+void dm__ref_sum_to_i64(const int64_t *x, int nb, const int64_t *bsize, const int *bred,
+                        int64_t n, int64_t m, int64_t *y)
+{
+    for (int64_t k = 0; k < m; k++) y[k] = 0;
+    int64_t idx[DM_MAX_DIMS] = { 0 };
+    for (int64_t k = 0; k < n; k++) {
+        int64_t at = 0;                   /* row-major index over the kept runs */
+        for (int b = 0; b < nb; b++)
+            if (!bred[b]) at = at * bsize[b] + idx[b];
+        y[at] = (int64_t)((uint64_t)y[at] + (uint64_t)x[k]);
+        for (int b = nb - 1; b >= 0 && ++idx[b] == bsize[b]; b--) idx[b] = 0;
+    }
+}
+
 // y, g, gi are [outer x r x inner]: gi = y (g - sum g y), or g - exp(y) sum g
 void dm__ref_softmax_bw(dm_dtype dt, const void *y, const void *g, void *gi, dm_geom G,
                         int logsm)

@@ -154,4 +154,10 @@ void dm__ref_rnn_gates_bw(dm_dtype dt, const dm_rnn_step *s, const void *out, co
                         const void *cprev, const void *hprev, const void *dhpre, int64_t ldd,
                         void *dh, void *dc, void *dA, void *dAh);
 
+/* dm_sum_to of integers (reduce.c) and in place on any dtype (elementwise.c) */
+void dm__ref_sum_to_i64(const int64_t *x, int nb, const int64_t *bsize, const int *bred,
+                        int64_t n, int64_t m, int64_t *y);
+void dm__ref_inplace(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src, double lo,
+                     double hi);
+
 #endif

@@ -88,4 +88,7 @@ const dm_kernels dm__ref_kernels = {
     .embedding_bag_bw = dm__ref_embedding_bag_bw,
     .rnn_gates = dm__ref_rnn_gates,      /* rnn.c */
     .rnn_gates_bw = dm__ref_rnn_gates_bw,
+    /* ---- dm_sum_to of integers, in place on any dtype ---- */
+    .sum_to_i64 = dm__ref_sum_to_i64,     /* reduce.c */
+    .inplace = dm__ref_inplace,           /* elementwise.c */
 };
