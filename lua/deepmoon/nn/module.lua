@@ -122,17 +122,36 @@ end
 local default_calls = setmetatable({}, { __mode = "k" })
 
 local hooked_call              -- defined with the hooks, below
--- a module's hooks ({pre, fwd, bwd}) live in its _attrs under this key: every call reads it
--- (a short-string lookup in a table the call reads anyway, the cheapest check there is)
+-- a module's hooks ({pre, fwd, bwd}) live in its _attrs under this key
 local HOOKS = "\0hooks"
+
+-- The call of a module with neither hooks nor a forward of its own (nearly every call) reads
+-- one field of _attrs, "\0call" (a constant key: one GETFIELD), finds nil and runs the
+-- class's forward.  An instance forward or a hook puts `dispatch` there (sync_call), which
+-- finds the forward and runs the hooks.  Every write of _attrs.forward or _attrs[HOOKS]
+-- goes through sync_call.
+local function dispatch (self, cls, ...)
+  local attrs = self._attrs
+  local f = attrs.forward
+  if f == nil then f = cls.forward end
+  if attrs[HOOKS] then return hooked_call(self, f, ...) end
+  return f(self, ...)
+end
+
+local function sync_call (attrs)
+  if attrs.forward ~= nil or attrs[HOOKS] ~= nil then
+    attrs["\0call"] = dispatch
+  else
+    attrs["\0call"] = nil
+  end
+end
+M._sync_call = sync_call
 
 local function make_call (cls)
   local function call (self, ...)
-    local attrs = self._attrs
-    local f = attrs.forward
-    if f == nil then f = cls.forward end
-    if attrs[HOOKS] then return hooked_call(self, f, ...) end
-    return f(self, ...)
+    local d = self._attrs["\0call"]
+    if d == nil then return cls.forward(self, ...) end
+    return d(self, cls, ...)
   end
   default_calls[call] = true
   return call
@@ -222,7 +241,9 @@ local function remove_everywhere (self, k)
   od_set(rawget(self, "_parameters"), k, nil)
   od_set(rawget(self, "_buffers"), k, nil)
   od_set(rawget(self, "_modules"), k, nil)
-  rawget(self, "_attrs")[k] = nil
+  local attrs = rawget(self, "_attrs")
+  attrs[k] = nil
+  if k == "forward" then sync_call(attrs) end
 end
 
 -- field writes register modules and parameters (PyTorch's Module.__setattr__)
@@ -259,7 +280,9 @@ function Module.__newindex (self, k, v)
     end
     od_set(mods, k, nil)
   else
-    rawget(self, "_attrs")[k] = v
+    local attrs = rawget(self, "_attrs")
+    attrs[k] = v
+    if k == "forward" then sync_call(attrs) end
   end
 end
 
@@ -518,8 +541,8 @@ function Module.zero_grad (self, opts)
 end
 
 -- ---- hooks -------------------------------------------------------------------------------
--- Kept in a raw field of the instance, made when the first hook is registered: a module
--- without hooks pays one rawget per call.  Each list holds { id =, fn = } in the order
+-- Kept in the instance's _attrs, made when the first hook is registered: a module
+-- without hooks pays nothing for them (see dispatch).  Each list holds { id =, fn = } in the order
 -- registered; a handle's remove() takes its entry out.
 
 local hook_ids = 0
@@ -547,7 +570,9 @@ local function add_hook (self, kind, fn, what)
   local H = self._attrs[HOOKS]
   if not H then
     H = { pre = {}, fwd = {}, bwd = {} }
-    self._attrs[HOOKS] = H
+    local attrs = self._attrs
+    attrs[HOOKS] = H
+    sync_call(attrs)
   end
   hook_ids = hook_ids + 1
   local list = H[kind]
