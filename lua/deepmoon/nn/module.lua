@@ -112,7 +112,8 @@ end
 -- the fresh private state of an instance (raw fields; everything else goes through
 -- __index / __newindex)
 local function new_state ()
-  return { _parameters = od_new(), _buffers = od_new(), _modules = od_new(), _attrs = {},
+  return { _parameters = od_new(), _buffers = od_new(), _modules = od_new(),
+           _attrs = { ["\0call"] = false },
            _non_persistent = {}, training = true }
 end
 
@@ -126,10 +127,10 @@ local hooked_call              -- defined with the hooks, below
 local HOOKS = "\0hooks"
 
 -- The call of a module with neither hooks nor a forward of its own (nearly every call) reads
--- one field of _attrs, "\0call" (a constant key: one GETFIELD), finds nil and runs the
--- class's forward.  An instance forward or a hook puts `dispatch` there (sync_call), which
--- finds the forward and runs the hooks.  Every write of _attrs.forward or _attrs[HOOKS]
--- goes through sync_call.
+-- one field of _attrs, "\0call" (a constant key: one GETFIELD; false, not nil, so that the
+-- read hits and the test is a TEST, not a comparison) and runs the class's forward.  An
+-- instance forward or a hook puts `dispatch` there (sync_call), which finds the forward and
+-- runs the hooks.  Every write of _attrs.forward or _attrs[HOOKS] goes through sync_call.
 local function dispatch (self, cls, ...)
   local attrs = self._attrs
   local f = attrs.forward
@@ -142,7 +143,7 @@ local function sync_call (attrs)
   if attrs.forward ~= nil or attrs[HOOKS] ~= nil then
     attrs["\0call"] = dispatch
   else
-    attrs["\0call"] = nil
+    attrs["\0call"] = false
   end
 end
 M._sync_call = sync_call
@@ -150,7 +151,7 @@ M._sync_call = sync_call
 local function make_call (cls)
   local function call (self, ...)
     local d = self._attrs["\0call"]
-    if d == nil then return cls.forward(self, ...) end
+    if not d then return cls.forward(self, ...) end
     return d(self, cls, ...)
   end
   default_calls[call] = true
