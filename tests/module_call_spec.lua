@@ -91,6 +91,37 @@ describe("module call", function ()
   end)
 end)
 
+describe("module field reads", function ()
+  it("children, plain fields (false too), parameters, None slots, buffers, the class, indices", function ()
+    local M = nn.Module:extend("CallSpecFields")
+    function M:__init ()
+      self.child = nn.ReLU()
+      self.flag = false
+      self.w = nn.Parameter(dm.ones(2))
+      self:register_parameter("none_p", nil)
+      self:register_buffer("buf", dm.zeros(3))
+      self:register_buffer("none_b", nil)
+    end
+    function M:hello () return "hi" end
+    local m = M()
+    assert.is_true(nn.is_module(m.child))
+    assert.are.equal(false, m.flag)
+    assert.are.same({ 1, 1 }, m.w:totable())
+    assert.is_nil(m.none_p)
+    assert.are.same({ 0, 0, 0 }, m.buf:totable())
+    assert.is_nil(m.none_b)
+    assert.are.equal("hi", m:hello())
+    assert.is_nil(m.missing)
+    assert.is_nil(m[1])
+    m.child = nil
+    assert.is_nil(m.child)
+    local seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    assert.are.equal("Linear", seq[1]:_get_name())
+    assert.are.equal("Sequential: index 3 out of range (1 to 2)",
+                     (err(function () return seq[3] end):gsub("^.-:%d+: ", "")))
+  end)
+end)
+
 describe("optimizer method checks", function ()
   it("misuse raises the full check's messages at the caller's line", function ()
     local p = dm.zeros(2, { requires_grad = true })

@@ -161,21 +161,30 @@ end
 local default_indexes = setmetatable({}, { __mode = "k" })
 
 local function make_index (cls)
+  -- The maps of modules, parameters and buffers hold no false (modules, tensors, NONE), so
+  -- they are tested with TEST; a comparison (== nil, == NONE) is a C call in Lua 5.4's VM.
+  -- The modules map holds no NONE either (a module slot set to nil is removed): a child,
+  -- the most read field (a forward's self.fc1), returns after one test.
   local function index (self, k)
     local v = self._modules.map[k]
-    if v == nil then v = self._attrs[k] end
-    if v == nil then v = self._parameters.map[k] end
-    if v == nil then v = self._buffers.map[k] end
-    if v ~= nil then
-      if v == NONE then return nil end
-      return v
+    if v then return v end
+    v = self._attrs[k]
+    if v == nil then
+      v = self._parameters.map[k]
+      if not v then
+        v = self._buffers.map[k]
+        if not v then
+          if type(k) == "number" then
+            local get = cls.__getitem
+            if get then return get(self, k) end
+            return nil
+          end
+          return cls[k]
+        end
+      end
     end
-    if type(k) == "number" then
-      local get = cls.__getitem
-      if get then return get(self, k) end
-      return nil
-    end
-    return cls[k]
+    if v == NONE then return nil end
+    return v
   end
   default_indexes[index] = true
   return index
