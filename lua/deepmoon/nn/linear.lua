@@ -56,7 +56,7 @@ function Linear:forward (x)
   local b = p.bias
   if b == NONE then b = nil end
   local y = try_linear(x, p.weight, b)
-  if y ~= nil then return y end
+  if y then return y end
   if not check.is_tensor(x) then
     error(("Linear: expected a Tensor input, got %s"):format(check.typename(x)), 2)
   end

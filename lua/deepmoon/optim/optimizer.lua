@@ -243,7 +243,7 @@ local ZERO_GRAD_OPTIONS = { set_to_none = true }
 function Optimizer.zero_grad (self, opts)
   if not built[self] then Optimizer._need_self(self, "zero_grad") end
   local to_none = false
-  if opts ~= nil then
+  if opts then               -- nil or false: zero in place
     if type(opts) == "boolean" then
       to_none = opts
     elseif type(opts) == "table" then
