@@ -91,6 +91,44 @@ describe("module call", function ()
   end)
 end)
 
+describe("nn.Linear's own call", function ()
+  local x = dm.tensor({ { 1.0, 2.0 } })
+
+  it("gives the forward's results and messages, with and without bias", function ()
+    dm.manual_seed(3)
+    local lin = nn.Linear(2, 3)
+    local want = dm.linear(x, lin.weight, lin.bias):totable()
+    assert.are.same(want, lin(x):totable())
+    assert.are.same(want, lin:forward(x):totable())
+    local nb = nn.Linear(2, 3, false)
+    assert.are.same(dm.linear(x, nb.weight):totable(), nb(x):totable())
+    assert.are.equal("Linear: expected input [N x 2], got [3]",
+                     (err(function () return lin(dm.zeros(3)) end):gsub("^.-:%d+: ", "")))
+    assert.are.equal("Linear: expected a Tensor input, got nil",
+                     (err(function () return lin() end):gsub("^.-:%d+: ", "")))
+    lin.weight = nil
+    assert.is_nil(lin.weight)
+    assert.has_error(function () return lin(x) end)
+  end)
+
+  it("a subclass's forward, a replaced class forward and a 1-D input take the forward", function ()
+    local Sub = nn.Linear:extend("CallSpecLinear")
+    function Sub:forward (v) return nn.Linear.forward(self, v) * 0 end
+    local s = Sub(2, 2)
+    assert.are.same({ { 0, 0 } }, s(x):totable())
+    local lin = nn.Linear(2, 2)
+    local one = lin(dm.tensor({ 1.0, 2.0 }))
+    assert.are.same({ 2 }, one:size())
+    local saved = nn.Linear.forward
+    nn.Linear.forward = function (_, v, extra) return extra or v end
+    local ok, r = pcall(function () return lin(x, "extra") end)
+    nn.Linear.forward = saved
+    assert.is_true(ok)
+    assert.are.equal("extra", r)
+    assert.are.same({ 1, 2 }, lin(x):size())
+  end)
+end)
+
 describe("module field reads", function ()
   it("children, plain fields (false too), parameters, None slots, buffers, the class, indices", function ()
     local M = nn.Module:extend("CallSpecFields")

@@ -158,6 +158,15 @@ local function make_call (cls)
   return call
 end
 
+-- (internal) give cls its own __call, e.g. one with forward's fast path inline (nn.Linear):
+-- `call` is treated as a default call, so a subclass (which may define its own forward)
+-- gets make_call's; returns make_call(cls), for `call` to fall back on
+function M._own_call (cls, call)
+  cls.__call = call
+  default_calls[call] = true
+  return make_call(cls)
+end
+
 local default_indexes = setmetatable({}, { __mode = "k" })
 
 local function make_index (cls)
