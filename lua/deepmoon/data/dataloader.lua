@@ -263,7 +263,7 @@ DataLoader.__name = "deepmoon.data.DataLoader"
 -- only on a loop's first call, which starts an epoch
 DataLoader.__call = function (self, _, control)
   local e = self._epoch
-  if control == nil or e == nil then
+  if control == nil or not e then
     e = start_epoch(self)
     self._epoch = e
   end

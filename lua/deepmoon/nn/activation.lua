@@ -38,7 +38,7 @@ local function simple (name, method, has_inplace)
   local try, code = core._try_unary, core._unary_codes[method]
   function C:forward (x)
     local y = try(x, code)
-    if y == nil then bad_input(name, x) end
+    if not y then bad_input(name, x) end
     return y
   end
   if has_inplace then

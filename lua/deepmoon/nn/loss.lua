@@ -66,7 +66,7 @@ local function loss_class (name, fn, positional, extra, weights, order)
       local out = try_loss(kind, input, target, hw and self.weight or nil,
                            hpw and self.pos_weight or nil, self.reduction,
                            hii and self.ignore_index or nil, hls and self.label_smoothing or nil)
-      if out ~= nil then return out end
+      if out then return out end
     end
     local s = {}
     for i = 1, n do s[i] = self[order[i]] end

@@ -112,7 +112,8 @@ end
 -- the fresh private state of an instance (raw fields; everything else goes through
 -- __index / __newindex)
 local function new_state ()
-  return { _parameters = od_new(), _buffers = od_new(), _modules = od_new(), _attrs = {},
+  return { _parameters = od_new(), _buffers = od_new(), _modules = od_new(),
+           _attrs = { ["\0call"] = false },
            _non_persistent = {}, training = true }
 end
 
@@ -122,40 +123,77 @@ end
 local default_calls = setmetatable({}, { __mode = "k" })
 
 local hooked_call              -- defined with the hooks, below
--- a module's hooks ({pre, fwd, bwd}) live in its _attrs under this key: every call reads it
--- (a short-string lookup in a table the call reads anyway, the cheapest check there is)
+-- a module's hooks ({pre, fwd, bwd}) live in its _attrs under this key
 local HOOKS = "\0hooks"
+
+-- The call of a module with neither hooks nor a forward of its own (nearly every call) reads
+-- one field of _attrs, "\0call" (a constant key: one GETFIELD; false, not nil, so that the
+-- read hits and the test is a TEST, not a comparison) and runs the class's forward.  An
+-- instance forward or a hook puts `dispatch` there (sync_call), which finds the forward and
+-- runs the hooks.  Every write of _attrs.forward or _attrs[HOOKS] goes through sync_call.
+local function dispatch (self, cls, ...)
+  local attrs = self._attrs
+  local f = attrs.forward
+  if f == nil then f = cls.forward end
+  if attrs[HOOKS] then return hooked_call(self, f, ...) end
+  return f(self, ...)
+end
+
+local function sync_call (attrs)
+  if attrs.forward ~= nil or attrs[HOOKS] ~= nil then
+    attrs["\0call"] = dispatch
+  else
+    attrs["\0call"] = false
+  end
+end
+M._sync_call = sync_call
 
 local function make_call (cls)
   local function call (self, ...)
-    local attrs = self._attrs
-    local f = attrs.forward
-    if f == nil then f = cls.forward end
-    if attrs[HOOKS] then return hooked_call(self, f, ...) end
-    return f(self, ...)
+    local d = self._attrs["\0call"]
+    if not d then return cls.forward(self, ...) end
+    return d(self, cls, ...)
   end
   default_calls[call] = true
   return call
 end
 
+-- (internal) give cls its own __call, e.g. one with forward's fast path inline (nn.Linear):
+-- `call` is treated as a default call, so a subclass (which may define its own forward)
+-- gets make_call's; returns make_call(cls), for `call` to fall back on
+function M._own_call (cls, call)
+  cls.__call = call
+  default_calls[call] = true
+  return make_call(cls)
+end
+
 local default_indexes = setmetatable({}, { __mode = "k" })
 
 local function make_index (cls)
+  -- The maps of modules, parameters and buffers hold no false (modules, tensors, NONE), so
+  -- they are tested with TEST; a comparison (== nil, == NONE) is a C call in Lua 5.4's VM.
+  -- The modules map holds no NONE either (a module slot set to nil is removed): a child,
+  -- the most read field (a forward's self.fc1), returns after one test.
   local function index (self, k)
     local v = self._modules.map[k]
-    if v == nil then v = self._attrs[k] end
-    if v == nil then v = self._parameters.map[k] end
-    if v == nil then v = self._buffers.map[k] end
-    if v ~= nil then
-      if v == NONE then return nil end
-      return v
+    if v then return v end
+    v = self._attrs[k]
+    if v == nil then
+      v = self._parameters.map[k]
+      if not v then
+        v = self._buffers.map[k]
+        if not v then
+          if type(k) == "number" then
+            local get = cls.__getitem
+            if get then return get(self, k) end
+            return nil
+          end
+          return cls[k]
+        end
+      end
     end
-    if type(k) == "number" then
-      local get = cls.__getitem
-      if get then return get(self, k) end
-      return nil
-    end
-    return cls[k]
+    if v == NONE then return nil end
+    return v
   end
   default_indexes[index] = true
   return index
@@ -222,7 +260,9 @@ local function remove_everywhere (self, k)
   od_set(rawget(self, "_parameters"), k, nil)
   od_set(rawget(self, "_buffers"), k, nil)
   od_set(rawget(self, "_modules"), k, nil)
-  rawget(self, "_attrs")[k] = nil
+  local attrs = rawget(self, "_attrs")
+  attrs[k] = nil
+  if k == "forward" then sync_call(attrs) end
 end
 
 -- field writes register modules and parameters (PyTorch's Module.__setattr__)
@@ -259,7 +299,9 @@ function Module.__newindex (self, k, v)
     end
     od_set(mods, k, nil)
   else
-    rawget(self, "_attrs")[k] = v
+    local attrs = rawget(self, "_attrs")
+    attrs[k] = v
+    if k == "forward" then sync_call(attrs) end
   end
 end
 
@@ -518,8 +560,8 @@ function Module.zero_grad (self, opts)
 end
 
 -- ---- hooks -------------------------------------------------------------------------------
--- Kept in a raw field of the instance, made when the first hook is registered: a module
--- without hooks pays one rawget per call.  Each list holds { id =, fn = } in the order
+-- Kept in the instance's _attrs, made when the first hook is registered: a module
+-- without hooks pays nothing for them (see dispatch).  Each list holds { id =, fn = } in the order
 -- registered; a handle's remove() takes its entry out.
 
 local hook_ids = 0
@@ -547,7 +589,9 @@ local function add_hook (self, kind, fn, what)
   local H = self._attrs[HOOKS]
   if not H then
     H = { pre = {}, fwd = {}, bwd = {} }
-    self._attrs[HOOKS] = H
+    local attrs = self._attrs
+    attrs[HOOKS] = H
+    sync_call(attrs)
   end
   hook_ids = hook_ids + 1
   local list = H[kind]

@@ -75,9 +75,14 @@ function M.run (model, input, opts)
       calls[#calls + 1] = c
       return table.unpack(res, 1, res.n)
     end
+    module._sync_call(attrs)
   end
   local ok, out = pcall(model, input)
-  for m, s in pairs(saved) do rawget(m, "_attrs").forward = s.had end
+  for m, s in pairs(saved) do
+    local attrs = rawget(m, "_attrs")
+    attrs.forward = s.had
+    module._sync_call(attrs)
+  end
   if not ok then error(out, 0) end
   return calls, out
 end

@@ -20,6 +20,7 @@ local adam_step = core.adam_step
 local has_grad = core.has_grad
 local zeros_like = core.zeros_like
 local fail = Optimizer._fail
+local built = Optimizer._built
 
 -- the values of a group whose types are checked (TYPES), but for betas
 local function validate (name, g, where)
@@ -102,7 +103,7 @@ local Adam = Optimizer.class {
 --- One Adam update of every parameter that has a gradient (nil grads are skipped);
 --- closure (optional) re-evaluates the model and returns the loss, which step returns.
 function Adam.step (self, closure)
-  Optimizer._need_self(self, "step")
+  if not built[self] then Optimizer._need_self(self, "step") end
   return step(self, closure, false)
 end
 
@@ -120,7 +121,7 @@ local AdamW = Optimizer.class {
 
 --- One AdamW update (decoupled weight decay); as Adam.step otherwise.
 function AdamW.step (self, closure)
-  Optimizer._need_self(self, "step")
+  if not built[self] then Optimizer._need_self(self, "step") end
   return step(self, closure, true)
 end
 

@@ -36,6 +36,12 @@ local function fail (msg, ...)
 end
 Optimizer._fail = fail
 
+-- the optimizers Optimizer.class has built (weak keys): the hot methods (zero_grad, step)
+-- test `built[self]`, one table read, and call _need_self only when it fails, so a built
+-- optimizer pays no function call and the misuse messages stay _need_self's
+local built = setmetatable({}, { __mode = "k" })
+Optimizer._built = built
+
 --- Raise at the caller's caller unless self is an optimizer (an instance of a class made by
 --- Optimizer.class): a method called with `.` instead of `:`, or on something else.
 function Optimizer._need_self (self, fname)
@@ -235,9 +241,9 @@ local ZERO_GRAD_OPTIONS = { set_to_none = true }
 --- Set the gradients of all parameters to zero in place (PyTorch 1.13's default), or drop
 --- them with zero_grad({set_to_none = true}) (zero_grad(true) also works).
 function Optimizer.zero_grad (self, opts)
-  Optimizer._need_self(self, "zero_grad")
+  if not built[self] then Optimizer._need_self(self, "zero_grad") end
   local to_none = false
-  if opts ~= nil then
+  if opts then               -- nil or false: zero in place
     if type(opts) == "boolean" then
       to_none = opts
     elseif type(opts) == "table" then
@@ -406,6 +412,7 @@ function Optimizer.class (spec)
   cls._spec = spec
   local function build (params, ...)
     local self = setmetatable({}, cls)
+    built[self] = true
     local opts = Optimizer._options(spec.name, spec.positional, ...)
     Optimizer._init(self, spec, params, opts)
     return self

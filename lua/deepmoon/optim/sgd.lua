@@ -17,6 +17,7 @@ local sgd_step, sgd_steps = core.sgd_step, core._sgd_steps
 local has_grad = core.has_grad
 local zeros_like = core.zeros_like
 local fail = Optimizer._fail
+local built = Optimizer._built
 
 -- the values of a group whose types are checked (spec.types)
 local function validate (name, g, where)
@@ -49,7 +50,7 @@ local SGD = Optimizer.class {
 --- skipped.  closure (optional) re-evaluates the model and returns the loss, which step
 --- returns.
 function SGD.step (self, closure)
-  Optimizer._need_self(self, "step")
+  if not built[self] then Optimizer._need_self(self, "step") end
   if not self._bufs then self._bufs = setmetatable({}, { __mode = "k" }) end
   local loss
   if closure ~= nil then loss = Optimizer._closure(closure) end
