@@ -64,6 +64,7 @@ typedef struct {
 
 static cache own, shared;                       /* shared: under the lock */
 static _Atomic int64_t cache_limit = -1;     /* -1: the default, worked out on first use */
+static _Atomic int64_t fast_limit;              /* min(limit, CACHE_BASE) once known (keep) */
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 static atomic_int owner_taken;
 static DM_TLS int role;                         /* 0: not yet known, 1: owner, 2: other */
@@ -200,11 +201,25 @@ static int room_beyond_base(cache *k, size_t r)
     return !k->tight;
 }
 
-/* put p (class c) into k when the limit allows; returns p when it must go to free() */
+/* may the caches hold r more bytes (k's total then `total`)?  The limit and the pressure
+ * check beyond CACHE_BASE; out of line: keep's fast path answers for totals up to
+ * fast_limit */
+static __attribute__((noinline)) int room_slow(cache *k, size_t r, int64_t total)
+{
+    int64_t l = limit_now();
+    atomic_store_explicit(&fast_limit, l < CACHE_BASE ? l : CACHE_BASE, memory_order_relaxed);
+    if (get(&cache_limit) != l)           /* changed meanwhile: no fast path until next time */
+        atomic_store_explicit(&fast_limit, 0, memory_order_relaxed);
+    return total <= l && (total <= CACHE_BASE || room_beyond_base(k, r));
+}
+
+/* put p (class c) into k when the limit allows; returns p when it must go to free().  The
+ * fast path: the caches' total stays within fast_limit (the limit, at most CACHE_BASE, set
+ * once the limit is known: 0 before), where the limit and the pressure check both say yes */
 static inline void *keep(cache *k, void *p, int c, size_t r, int64_t dbytes, int dtensors)
 {
     int64_t total = get(&own.cached) + get(&shared.cached) + (int64_t)r;
-    if (c >= 0 && total <= limit_now() && (total <= CACHE_BASE || room_beyond_base(k, r))) {
+    if (c >= 0 && (total <= get(&fast_limit) || room_slow(k, r, total))) {
         block *b = p;
         b->next = k->free[c];
         k->free[c] = b;
@@ -296,6 +311,8 @@ int64_t dm_cache_limit(int64_t bytes)
 {
     if (bytes >= 0) {
         atomic_store_explicit(&cache_limit, bytes, memory_order_relaxed);
+        atomic_store_explicit(&fast_limit, bytes < CACHE_BASE ? bytes : CACHE_BASE,
+                              memory_order_relaxed);
         int64_t own_part = 0;
         if (is_owner()) {
             trim(&own, bytes);
