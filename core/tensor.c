@@ -2,11 +2,22 @@
 #include "internal.h"
 #include <stdio.h>
 
+/* zero a tensor struct in stores of at most 64 bytes (a memset of all of it is a `rep stos`,
+   some 30 instructions; this is 13) */
+_Static_assert(sizeof(dm_tensor) > 128 && sizeof(dm_tensor) <= 192, "zero_tensor: resize");
+static inline void zero_tensor(dm_tensor *t)
+{
+    char *c = (char *)t;
+    memset(c, 0, 64);
+    memset(c + 64, 0, 64);
+    memset(c + 128, 0, sizeof *t - 128);
+}
+
 static dm_tensor *tensor_struct(void)
 {
     dm_tensor *t = dm__tensor_alloc();
     if (!t) return NULL;
-    memset(t, 0, sizeof *t);       /* unused shape/stride slots too: some code compares them */
+    zero_tensor(t);                /* unused shape/stride slots too: some code compares them */
     t->refcount = 1;
     return t;
 }
