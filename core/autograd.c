@@ -865,8 +865,9 @@ static int version_error(const dm_node *n, const dm_tensor *x, uint32_t want, co
     return -1;
 }
 
-/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved */
-int dm__check_versions(const dm_node *n)
+/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved;
+   the error for the first that changed (out of line: dm__check_versions found one) */
+static __attribute__((noinline, cold)) int versions_error(const dm_node *n)
 {
     const unsigned reads = op_reads(n->op, n->sub);
     if ((reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
@@ -887,6 +888,33 @@ int dm__check_versions(const dm_node *n)
         uint32_t v = x->storage->version, want = v - (uint16_t)(v - n->ver_saved[i]);
         return version_error(n, x, want, "output", 0, reads & DM_READ_OUT ? n : NULL);
     }
+    return 0;
+}
+
+/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved.
+   Runs once per node in every backward: one pass that only compares, the message (which
+   names the first that changed, in that order) made by versions_error */
+int dm__check_versions(const dm_node *n)
+{
+    const unsigned reads = op_reads(n->op, n->sub);
+    if ((reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
+        return versions_error(n);
+    if (reads & DM_READ_INS) {
+        const uint32_t *ver = dm__vers(n);
+        for (int k = 0; k < n->ninputs; k++) {
+            const dm_tensor *x = n->in[k];
+            if (x && x->storage->version != ver[k] && dm__reads_in(reads, k))
+                return versions_error(n);
+        }
+    }
+    _Static_assert(DM_NODE_MAX_SAVED == 4, "check_versions: the saved slots, unrolled");
+    const dm_tensor *s0 = n->saved[0], *s1 = n->saved[1], *s2 = n->saved[2],
+                    *s3 = n->saved[3];
+    if ((s0 && (uint16_t)s0->storage->version != n->ver_saved[0]) ||
+        (s1 && (uint16_t)s1->storage->version != n->ver_saved[1]) ||
+        (s2 && (uint16_t)s2->storage->version != n->ver_saved[2]) ||
+        (s3 && (uint16_t)s3->storage->version != n->ver_saved[3]))
+        return versions_error(n);
     return 0;
 }
 

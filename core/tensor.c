@@ -51,20 +51,25 @@ int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape)
     return zero ? 0 : span;
 }
 
-static void set_contiguous_strides(dm_tensor *t)
-{
-    int64_t s = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        t->stride[d] = s;
-        s *= t->shape[d] ? t->shape[d] : 1;
-    }
-}
-
 dm_tensor *dm_tensor_new(int ndim, const int64_t *shape)
 {
     int64_t n = dm__check_shape("tensor", ndim, shape);
     if (n < 0) return NULL;
     return dm__tensor_new_checked(ndim, shape, n);
+}
+
+/* shape and contiguous strides in one loop (a new tensor's: a memcpy call of a few sizes
+   cost more than the copy) */
+static inline void set_shape_contiguous(dm_tensor *t, int ndim, const int64_t *shape)
+{
+    t->ndim = ndim;
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t n = shape[d];
+        t->shape[d] = n;
+        t->stride[d] = s;
+        s *= n ? n : 1;
+    }
 }
 
 dm_tensor *dm_tensor_new_dtype(int ndim, const int64_t *shape, dm_dtype dt)
@@ -81,9 +86,7 @@ dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n)
 {
     dm_tensor *t = dm__tensor_block_bytes(n * (int64_t)sizeof(float));
     if (!t) return NULL;
-    t->ndim = ndim;
-    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-    set_contiguous_strides(t);
+    set_shape_contiguous(t, ndim, shape);
     return t;
 }
 
@@ -92,9 +95,7 @@ dm_tensor *dm__tensor_new_checked_dt(int ndim, const int64_t *shape, int64_t n, 
     dm_tensor *t = dm__tensor_block_bytes(n * (int64_t)dm__esize(dt));
     if (!t) return NULL;
     t->dtype = dt;
-    t->ndim = ndim;
-    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-    set_contiguous_strides(t);
+    set_shape_contiguous(t, ndim, shape);
     return t;
 }
 
@@ -196,9 +197,9 @@ dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
     dm_tensor *a = tensor_struct();
     if (!a) return NULL;
     a->ndim = ndim;
-    if (ndim) {
-        memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
-        memcpy(a->stride, stride, (size_t)ndim * sizeof *stride);
+    for (int d = 0; d < ndim; d++) {    /* a few sizes: a loop, not two calls to memcpy */
+        a->shape[d] = shape[d];
+        a->stride[d] = stride[d];
     }
     a->offset = offset;
     a->dtype = t->dtype;
