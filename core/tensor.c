@@ -22,8 +22,15 @@ static dm_tensor *tensor_struct(void)
     return t;
 }
 
+/* the usual shapes first: one or two sizes in [0, 2^30) cannot overflow (their product is
+   below DM_MAX_NUMEL), nor be negative; anything else takes the full check below */
+#define SMALL_SIZE(v) ((uint64_t)(v) < ((uint64_t)1 << 30))
+_Static_assert(DM_MAX_NUMEL >= ((int64_t)1 << 60), "check_shape: the fast path's bound");
+
 int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape)
 {
+    if (ndim == 1 && SMALL_SIZE(shape[0])) return shape[0];
+    if (ndim == 2 && SMALL_SIZE(shape[0]) && SMALL_SIZE(shape[1])) return shape[0] * shape[1];
     if (ndim < 0 || ndim > DM_MAX_DIMS) {
         dm_seterr("%s: %d dimensions (at most %d supported)", fn, ndim, DM_MAX_DIMS);
         return -1;
@@ -262,13 +269,19 @@ void dm_to_buffer(const dm_tensor *t, float *out)
     dm_to_buffer_dtype(t, out, DM_FLOAT32);
 }
 
+static __attribute__((noinline)) const void *contig_copy(const dm_tensor *t, dm_dtype dt,
+                                                         dm_tensor **hold)
+{
+    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
+    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
+    return dm__ptr(*hold);
+}
+
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
 {
     *hold = NULL;
     if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
-    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
-    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
-    return dm__ptr(*hold);
+    return contig_copy(t, dt, hold);
 }
 
 int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b, int64_t *out)
