@@ -27,6 +27,7 @@
 typedef struct {
     const void *tag;
     int64_t pending_bytes, soft_limit;      /* lb_account's */
+    int mt_ref;                             /* the Tensor metatable's registry reference */
     dm_rng *rng;                            /* the state's default generator */
 } lb_state;
 
@@ -81,6 +82,7 @@ static lb_state *push_state(lua_State *L)
     S->pending_bytes = 0;
     S->soft_limit = (int64_t)16 << 20;
     S->rng = NULL;
+    S->mt_ref = LUA_NOREF;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");
@@ -126,13 +128,14 @@ static dm_tensor **newbox(lua_State *L, int upvalue)
     dm_set_device(lb_next_device >= 0 ? lb_next_device : DM_CPU);
     lb_next_device = -1;
     lb_state *S = upvalue ? upvalue_state(L) : NULL;
-    int from_upvalue = S != NULL;
     if (!S) S = registry_state(L);
     lb_box *b = lua_newuserdatauv(L, sizeof(lb_box), 0);
     b->t = NULL;
     b->tag = &box_tag;
     b->state = S;
-    if (from_upvalue) lua_pushvalue(L, lua_upvalueindex(2));
+    /* the metatable by the state's integer reference: a registry array read costs less
+       than pushing an upvalue (or a pointer-keyed read) */
+    if (S->mt_ref != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_ref);
     else lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     lua_setmetatable(L, -2);
     return &b->t;
@@ -183,30 +186,42 @@ dm_tensor *lb_opt(lua_State *L, int idx)
  *   in the CPU cache (a training step of small tensors ran 1.5x slower when its garbage was
  *   left to pile up to megabytes).  The cap keeps the collector's work per large tensor
  *   bounded: reporting all 256 KB of an activation made it traverse the Lua heap several
- *   times per step of a large model, a tenth of its training time.
+ *   times per step of a large model, a tenth of its training time.  Each new tensor also
+ *   counts TENSOR_OVERHEAD bytes besides its data, for what it holds outside the Lua heap
+ *   (its struct and storage header, 240 bytes, its node and saved aliases): counting the
+ *   data alone, a loop of Linear(2, 2) calls (8-byte outputs, each keeping a node and two
+ *   aliases) reported so little that its garbage kept growing, past 100 000 live tensors
+ *   after 300 000 calls; with it, about 5 000 at most (and fewer trips to malloc).
  * - Large garbage is bounded by Torch7's rule: when live tensor bytes (which include tensors
  *   whose boxes are garbage not yet collected) pass a soft limit, run a full collection,
  *   then set the limit to twice what is still live, and at least SOFT_MIN. */
 #define REPORT_CAP ((int64_t)16 << 10)
 #define STEP_BATCH ((int64_t)32 << 10)
 #define SOFT_MIN ((int64_t)16 << 20)
+#define TENSOR_OVERHEAD 128
 
 /* The live-byte counter is the process's (the core's caches are shared): with several
  * states a collection in this one may free nothing of what pushed the counter up, and the
  * limit then doubles from what is live, so no state collects on every allocation. */
-static void account(lua_State *L, lb_state *S, int64_t bytes)
+static __attribute__((noinline)) void account_step(lua_State *L, lb_state *S)
+{
+    int kb = (int)(S->pending_bytes >> 10);
+    S->pending_bytes = 0;
+    lua_gc(L, LUA_GCSTEP, kb);
+}
+
+static __attribute__((noinline)) void account_collect(lua_State *L, lb_state *S)
+{
+    lua_gc(L, LUA_GCCOLLECT);
+    int64_t live = dm_live_bytes();
+    S->soft_limit = live * 2 > SOFT_MIN ? live * 2 : SOFT_MIN;
+}
+
+static inline void account(lua_State *L, lb_state *S, int64_t bytes)
 {
     S->pending_bytes += bytes < REPORT_CAP ? bytes : REPORT_CAP;
-    if (S->pending_bytes >= STEP_BATCH) {
-        int kb = (int)(S->pending_bytes >> 10);
-        S->pending_bytes = 0;
-        lua_gc(L, LUA_GCSTEP, kb);
-    }
-    if (dm_live_bytes() > S->soft_limit) {
-        lua_gc(L, LUA_GCCOLLECT);
-        int64_t live = dm_live_bytes();
-        S->soft_limit = live * 2 > SOFT_MIN ? live * 2 : SOFT_MIN;
-    }
+    if (S->pending_bytes >= STEP_BATCH) account_step(L, S);
+    if (dm_live_bytes() > S->soft_limit) account_collect(L, S);
 }
 
 void lb_account(lua_State *L, int64_t bytes) { account(L, get_state(L), bytes); }
@@ -216,7 +231,7 @@ int lb_done(lua_State *L, dm_tensor **slot)
     dm_tensor *t = *slot;
     if (!t) return luaL_error(L, "%s", dm_errmsg());
     int64_t fresh = dm_fresh_bytes(t);
-    if (fresh) account(L, ((lb_box *)slot)->state, fresh);
+    if (fresh) account(L, ((lb_box *)slot)->state, fresh + TENSOR_OVERHEAD);
     return 1;
 }
 
@@ -492,6 +507,11 @@ int luaopen_deepmoon_core(lua_State *L)
     luaL_newmetatable(L, LB_TENSOR);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    lb_state *S = lua_touserdata(L, state);
+    if (S->mt_ref == LUA_NOREF) {
+        lua_pushvalue(L, -1);
+        S->mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     int mt = lua_gettop(L);
     lua_newtable(L);                            /* Tensor methods (lb_open_tensor: on top) */
     int methods = lua_gettop(L);

@@ -2,17 +2,35 @@
 #include "internal.h"
 #include <stdio.h>
 
+/* zero a tensor struct in stores of at most 64 bytes (a memset of all of it is a `rep stos`,
+   some 30 instructions; this is 13) */
+_Static_assert(sizeof(dm_tensor) > 128 && sizeof(dm_tensor) <= 192, "zero_tensor: resize");
+static inline void zero_tensor(dm_tensor *t)
+{
+    char *c = (char *)t;
+    memset(c, 0, 64);
+    memset(c + 64, 0, 64);
+    memset(c + 128, 0, sizeof *t - 128);
+}
+
 static dm_tensor *tensor_struct(void)
 {
     dm_tensor *t = dm__tensor_alloc();
     if (!t) return NULL;
-    memset(t, 0, sizeof *t);       /* unused shape/stride slots too: some code compares them */
+    zero_tensor(t);                /* unused shape/stride slots too: some code compares them */
     t->refcount = 1;
     return t;
 }
 
+/* the usual shapes first: one or two sizes in [0, 2^30) cannot overflow (their product is
+   below DM_MAX_NUMEL), nor be negative; anything else takes the full check below */
+#define SMALL_SIZE(v) ((uint64_t)(v) < ((uint64_t)1 << 30))
+_Static_assert(DM_MAX_NUMEL >= ((int64_t)1 << 60), "check_shape: the fast path's bound");
+
 int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape)
 {
+    if (ndim == 1 && SMALL_SIZE(shape[0])) return shape[0];
+    if (ndim == 2 && SMALL_SIZE(shape[0]) && SMALL_SIZE(shape[1])) return shape[0] * shape[1];
     if (ndim < 0 || ndim > DM_MAX_DIMS) {
         dm_seterr("%s: %d dimensions (at most %d supported)", fn, ndim, DM_MAX_DIMS);
         return -1;
@@ -40,20 +58,25 @@ int64_t dm__check_shape(const char *fn, int ndim, const int64_t *shape)
     return zero ? 0 : span;
 }
 
-static void set_contiguous_strides(dm_tensor *t)
-{
-    int64_t s = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        t->stride[d] = s;
-        s *= t->shape[d] ? t->shape[d] : 1;
-    }
-}
-
 dm_tensor *dm_tensor_new(int ndim, const int64_t *shape)
 {
     int64_t n = dm__check_shape("tensor", ndim, shape);
     if (n < 0) return NULL;
     return dm__tensor_new_checked(ndim, shape, n);
+}
+
+/* shape and contiguous strides in one loop (a new tensor's: a memcpy call of a few sizes
+   cost more than the copy) */
+static inline void set_shape_contiguous(dm_tensor *t, int ndim, const int64_t *shape)
+{
+    t->ndim = ndim;
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t n = shape[d];
+        t->shape[d] = n;
+        t->stride[d] = s;
+        s *= n ? n : 1;
+    }
 }
 
 dm_tensor *dm_tensor_new_dtype(int ndim, const int64_t *shape, dm_dtype dt)
@@ -70,9 +93,7 @@ dm_tensor *dm__tensor_new_checked(int ndim, const int64_t *shape, int64_t n)
 {
     dm_tensor *t = dm__tensor_block_bytes(n * (int64_t)sizeof(float));
     if (!t) return NULL;
-    t->ndim = ndim;
-    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-    set_contiguous_strides(t);
+    set_shape_contiguous(t, ndim, shape);
     return t;
 }
 
@@ -81,9 +102,7 @@ dm_tensor *dm__tensor_new_checked_dt(int ndim, const int64_t *shape, int64_t n, 
     dm_tensor *t = dm__tensor_block_bytes(n * (int64_t)dm__esize(dt));
     if (!t) return NULL;
     t->dtype = dt;
-    t->ndim = ndim;
-    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-    set_contiguous_strides(t);
+    set_shape_contiguous(t, ndim, shape);
     return t;
 }
 
@@ -185,9 +204,9 @@ dm_tensor *dm_tensor_alias(const dm_tensor *t, int ndim, const int64_t *shape,
     dm_tensor *a = tensor_struct();
     if (!a) return NULL;
     a->ndim = ndim;
-    if (ndim) {
-        memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
-        memcpy(a->stride, stride, (size_t)ndim * sizeof *stride);
+    for (int d = 0; d < ndim; d++) {    /* a few sizes: a loop, not two calls to memcpy */
+        a->shape[d] = shape[d];
+        a->stride[d] = stride[d];
     }
     a->offset = offset;
     a->dtype = t->dtype;
@@ -250,13 +269,19 @@ void dm_to_buffer(const dm_tensor *t, float *out)
     dm_to_buffer_dtype(t, out, DM_FLOAT32);
 }
 
+static __attribute__((noinline)) const void *contig_copy(const dm_tensor *t, dm_dtype dt,
+                                                         dm_tensor **hold)
+{
+    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
+    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
+    return dm__ptr(*hold);
+}
+
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)
 {
     *hold = NULL;
     if (t->dtype == dt && dm__is_contig(t)) return dm__ptr(t);
-    if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
-    dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
-    return dm__ptr(*hold);
+    return contig_copy(t, dt, hold);
 }
 
 int dm__broadcast_shape(const char *fn, const dm_tensor *a, const dm_tensor *b, int64_t *out)

@@ -387,48 +387,75 @@ static const dm_tensor *stale_view(const dm_tensor *x)
     return NULL;
 }
 
+/* the error for input i, a view of `base` written in place since (stale_view) */
+static __attribute__((noinline, cold)) void stale_error(dm_op op, int sub, int i,
+                                                        const dm_tensor *x,
+                                                        const dm_tensor *base)
+{
+    char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
+    dm_seterr("%s: input %d [%s %s] is a view of [%s %s], which was modified by an "
+              "inplace operation after the view was taken; this is not supported yet "
+              "(take the view again after the in-place operation)",
+              op_name(op, sub), i + 1, dm_dtype_name(x->dtype),
+              SHAPE(x, b1), dm_dtype_name(base->dtype), SHAPE(base, b2));
+}
+
+/* A node is recorded per op on every forward with grad, so this is written for few
+ * instructions: one pass over the inputs (retain, version, edge, and the stale-view check,
+ * which only a view op's output can fail), and the struct zeroed only where nothing else is
+ * written (memsets of at most 64 bytes each: stores, not a `rep stos`). */
 static inline dm_node *node_new(dm_op op, int sub, dm_tensor *out, int n,
                                 const dm_tensor *const *in, size_t extra)
 {
-    for (int i = 0; i < n; i++) {
-        /* only a view op's output can be stale: most inputs are leaves or plain results */
-        const dm_tensor *x = in[i];
-        const dm_tensor *base = x && x->requires_grad && x->grad_fn &&
-                                dm__is_view_op(x->grad_fn->op) ? stale_view(x) : NULL;
-        if (base) {
-            char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
-            dm_seterr("%s: input %d [%s %s] is a view of [%s %s], which was modified by an "
-                      "inplace operation after the view was taken; this is not supported yet "
-                      "(take the view again after the in-place operation)",
-                      op_name(op, sub), i + 1, dm_dtype_name(in[i]->dtype),
-                      SHAPE(in[i], b1), dm_dtype_name(base->dtype), SHAPE(base, b2));
-            return NULL;
-        }
-    }
     size_t bytes = node_bytes(n) + extra;
     dm_node *node = dm__obj_alloc(bytes);
     if (!node) return NULL;
-    /* the struct zeroed; the arrays after it written in full below (a custom node's
-       extra bytes are its caller's) */
-    memset(node, 0, sizeof *node);
     dm_tensor **ins = (dm_tensor **)(node + 1);
     node->op = op;
     node->sub = sub;
     node->ninputs = n;
     node->in = ins;
     node->ver_out = out->storage->version;
+    memset(node->ver_saved, 0, sizeof node->ver_saved);
+    memset(node->saved, 0, sizeof node->saved);
+    memset(&node->par, 0, sizeof node->par);
+    node->gacc = NULL;
+    node->pending = 0;
+    node->freed = 0;
+    node->mark = 0;
     dm_node **edge = dm__edges(node);
     uint32_t *ver = dm__vers(node);
     if (!n) { ins[0] = NULL; edge[0] = NULL; ver[0] = 0; }
     for (int i = 0; i < n; i++) {
         dm_tensor *x = (dm_tensor *)in[i];
-        ins[i] = x ? dm_tensor_retain(x) : NULL;
-        ver[i] = x ? x->storage->version : 0;
-        edge[i] = x && x->requires_grad ? (x->grad_fn ? x->grad_fn : DM_EDGE_LEAF) : NULL;
+        if (!x) { ins[i] = NULL; ver[i] = 0; edge[i] = NULL; continue; }
+        dm_node *e = NULL;
+        if (x->requires_grad) {
+            e = x->grad_fn;
+            if (!e) e = DM_EDGE_LEAF;
+            else if (dm__is_view_op(e->op)) {
+                /* only a view op's output can be stale: most inputs are leaves or plain
+                   results */
+                const dm_tensor *base = stale_view(x);
+                if (base) {
+                    stale_error(op, sub, i, x, base);
+                    for (int j = 0; j < i; j++) dm_tensor_release(ins[j]);
+                    dm__obj_free(node, bytes);
+                    return NULL;
+                }
+            }
+        }
+        x->refcount++;                    /* dm_tensor_retain, inline */
+        ins[i] = x;
+        ver[i] = x->storage->version;
+        edge[i] = e;
     }
     if (n && in[0]) {
         node->in_ndim = in[0]->ndim;
         memcpy(node->in_shape, in[0]->shape, sizeof node->in_shape);
+    } else {
+        node->in_ndim = 0;
+        memset(node->in_shape, 0, sizeof node->in_shape);
     }
     node->out = out;
     if (out->grad_fn) dm__node_free(out->grad_fn);
@@ -838,8 +865,9 @@ static int version_error(const dm_node *n, const dm_tensor *x, uint32_t want, co
     return -1;
 }
 
-/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved */
-int dm__check_versions(const dm_node *n)
+/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved;
+   the error for the first that changed (out of line: dm__check_versions found one) */
+static __attribute__((noinline, cold)) int versions_error(const dm_node *n)
 {
     const unsigned reads = op_reads(n->op, n->sub);
     if ((reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
@@ -860,6 +888,33 @@ int dm__check_versions(const dm_node *n)
         uint32_t v = x->storage->version, want = v - (uint16_t)(v - n->ver_saved[i]);
         return version_error(n, x, want, "output", 0, reads & DM_READ_OUT ? n : NULL);
     }
+    return 0;
+}
+
+/* the versions n noted when it was recorded, of what its rule reads: output, inputs, saved.
+   Runs once per node in every backward: one pass that only compares, the message (which
+   names the first that changed, in that order) made by versions_error */
+int dm__check_versions(const dm_node *n)
+{
+    const unsigned reads = op_reads(n->op, n->sub);
+    if ((reads & DM_READ_OUT) && n->out->storage->version != n->ver_out)
+        return versions_error(n);
+    if (reads & DM_READ_INS) {
+        const uint32_t *ver = dm__vers(n);
+        for (int k = 0; k < n->ninputs; k++) {
+            const dm_tensor *x = n->in[k];
+            if (x && x->storage->version != ver[k] && dm__reads_in(reads, k))
+                return versions_error(n);
+        }
+    }
+    _Static_assert(DM_NODE_MAX_SAVED == 4, "check_versions: the saved slots, unrolled");
+    const dm_tensor *s0 = n->saved[0], *s1 = n->saved[1], *s2 = n->saved[2],
+                    *s3 = n->saved[3];
+    if ((s0 && (uint16_t)s0->storage->version != n->ver_saved[0]) ||
+        (s1 && (uint16_t)s1->storage->version != n->ver_saved[1]) ||
+        (s2 && (uint16_t)s2->storage->version != n->ver_saved[2]) ||
+        (s3 && (uint16_t)s3->storage->version != n->ver_saved[3]))
+        return versions_error(n);
     return 0;
 }
 

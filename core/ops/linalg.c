@@ -326,7 +326,7 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
         return NULL;
     }
     int64_t shape[DM_MAX_DIMS];
-    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    memcpy(shape, x->shape, sizeof shape);  /* all the slots: a fixed size, no memcpy call */
     shape[x->ndim - 1] = nout;
     /* (cpu's own small-product path; cpu:ref takes its table's gemm) */
     if (dt == DM_FLOAT32 && x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR &&

@@ -40,14 +40,9 @@ static int check_reduction(const char *fn, dm_reduction r)
 /* t's values broadcast to shape (numel n) as a contiguous array of t's dtype: t's own data
  * when it is already contiguous with exactly that shape (*hold NULL), else the data of a
  * new tensor *hold for the caller to release */
-static void *operand(const dm_tensor *t, int nd, const int64_t *shape, int64_t n,
-                     dm_tensor **hold)
+static __attribute__((noinline)) void *operand_copy(const dm_tensor *t, int nd,
+                                                    const int64_t *shape, dm_tensor **hold)
 {
-    *hold = NULL;
-    (void)n;                                  /* the walk counts shape's elements itself */
-    int same = t->ndim == nd;
-    for (int d = 0; same && d < nd; d++) same = t->shape[d] == shape[d];
-    if (same && dm__is_contig(t)) return dm__ptr(t);
     if (!(*hold = dm_tensor_new_dtype(nd, shape, t->dtype))) return NULL;
     if (t->dtype != DM_FLOAT32) {
         dm__copy_convert(*hold, t);
@@ -57,6 +52,18 @@ static void *operand(const dm_tensor *t, int nd, const int64_t *shape, int64_t n
         DM_WALK_EACH_TO(t, nd, shape, i, off, buf[i] = base[off];);
     }
     return dm__ptr(*hold);
+}
+
+/* the usual case inline (t contiguous, of that shape); the copy out of line */
+static inline void *operand(const dm_tensor *t, int nd, const int64_t *shape, int64_t n,
+                            dm_tensor **hold)
+{
+    *hold = NULL;
+    (void)n;                                  /* the walk counts shape's elements itself */
+    int same = t->ndim == nd;
+    for (int d = 0; same && d < nd; d++) same = t->shape[d] == shape[d];
+    if (same && dm__is_contig(t)) return dm__ptr(t);
+    return operand_copy(t, nd, shape, hold);
 }
 
 /* t converted to dt (retained when it already is; differentiable between floating types):

@@ -64,6 +64,7 @@ typedef struct {
 
 static cache own, shared;                       /* shared: under the lock */
 static _Atomic int64_t cache_limit = -1;     /* -1: the default, worked out on first use */
+static _Atomic int64_t fast_limit;              /* min(limit, CACHE_BASE) once known (keep) */
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 static atomic_int owner_taken;
 static DM_TLS int role;                         /* 0: not yet known, 1: owner, 2: other */
@@ -200,11 +201,25 @@ static int room_beyond_base(cache *k, size_t r)
     return !k->tight;
 }
 
-/* put p (class c) into k when the limit allows; returns p when it must go to free() */
+/* may the caches hold r more bytes (k's total then `total`)?  The limit and the pressure
+ * check beyond CACHE_BASE; out of line: keep's fast path answers for totals up to
+ * fast_limit */
+static __attribute__((noinline)) int room_slow(cache *k, size_t r, int64_t total)
+{
+    int64_t l = limit_now();
+    atomic_store_explicit(&fast_limit, l < CACHE_BASE ? l : CACHE_BASE, memory_order_relaxed);
+    if (get(&cache_limit) != l)           /* changed meanwhile: no fast path until next time */
+        atomic_store_explicit(&fast_limit, 0, memory_order_relaxed);
+    return total <= l && (total <= CACHE_BASE || room_beyond_base(k, r));
+}
+
+/* put p (class c) into k when the limit allows; returns p when it must go to free().  The
+ * fast path: the caches' total stays within fast_limit (the limit, at most CACHE_BASE, set
+ * once the limit is known: 0 before), where the limit and the pressure check both say yes */
 static inline void *keep(cache *k, void *p, int c, size_t r, int64_t dbytes, int dtensors)
 {
     int64_t total = get(&own.cached) + get(&shared.cached) + (int64_t)r;
-    if (c >= 0 && total <= limit_now() && (total <= CACHE_BASE || room_beyond_base(k, r))) {
+    if (c >= 0 && (total <= get(&fast_limit) || room_slow(k, r, total))) {
         block *b = p;
         b->next = k->free[c];
         k->free[c] = b;
@@ -296,6 +311,8 @@ int64_t dm_cache_limit(int64_t bytes)
 {
     if (bytes >= 0) {
         atomic_store_explicit(&cache_limit, bytes, memory_order_relaxed);
+        atomic_store_explicit(&fast_limit, bytes < CACHE_BASE ? bytes : CACHE_BASE,
+                              memory_order_relaxed);
         int64_t own_part = 0;
         if (is_owner()) {
             trim(&own, bytes);
@@ -389,6 +406,17 @@ static int check_bytes(int64_t nbytes)
 #define TENSOR_HEAD (((sizeof(dm_tensor)) + 31) & ~(size_t)31)
 _Static_assert(sizeof(dm_storage) <= STORAGE_HEADER, "storage header too small");
 
+/* zero a tensor struct in stores of at most 64 bytes (a memset of all of it is a `rep stos`,
+   some 30 instructions; this is 13) */
+_Static_assert(sizeof(dm_tensor) > 128 && sizeof(dm_tensor) <= 192, "zero_tensor: resize");
+static inline void zero_tensor(dm_tensor *t)
+{
+    char *c = (char *)t;
+    memset(c, 0, 64);
+    memset(c + 64, 0, 64);
+    memset(c + 128, 0, sizeof *t - 128);
+}
+
 static size_t block_bytes(int64_t nbytes) { return TENSOR_HEAD + STORAGE_HEADER + (size_t)nbytes; }
 
 dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
@@ -400,7 +428,7 @@ dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
         dm_seterr("out of memory: cannot allocate %lld bytes", (long long)block_bytes(nbytes));
         return NULL;
     }
-    memset(t, 0, sizeof *t);
+    zero_tensor(t);
     dm_storage *s = (dm_storage *)((char *)t + TENSOR_HEAD);
     s->data = (char *)s + STORAGE_HEADER;
     s->nbytes = nbytes;
