@@ -273,7 +273,7 @@ static inline int dm__is_view_op(int op)
 static inline int dm__reads_in(unsigned reads, int k) { return (int)((reads >> (k < 30 ? k : 30)) & 1u); }
 
 /* A node's parameters: one typed record per kind of op, the one its op table row names
- * (autograd.c's optable, .params).  The op function writes it when it records the node and
+ * (autograd/optable.c's dm__optable, .params).  The op function writes it when it records the node and
  * the backward rule reads the same member back; no member is read through another. */
 typedef union {
     struct {                      /* adds, muls, rsubs, rdivs, pows, rpows (a op s, s op a) */
@@ -456,6 +456,8 @@ typedef enum {
     DM_LOSS_BCE, DM_LOSS_BCE_LOGITS, DM_LOSS_MSE, DM_LOSS_L1, DM_LOSS_SMOOTH_L1,
     DM_LOSS_HUBER, DM_LOSS_NLL, DM_LOSS_CROSS_ENTROPY, DM_LOSS_COUNT
 } dm_loss_kind;
+/* the op table (autograd/optable.c), indexed by dm_op; dm__opdef checks the index */
+extern const dm_opdef dm__optable[DM_OP_COUNT];
 const dm_opdef *dm__opdef(dm_op op);
 /* name per op/sub: DM_OP_UNARY and DM_OP_LOSS pick by n->sub */
 const char *dm__node_name(const dm_node *n);
@@ -535,7 +537,7 @@ int dm__bw_embedding(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_embedding_bag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_rnn(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
-   PyTorch's message (autograd.c; the engine runs it before every rule) */
+   PyTorch's message (autograd/engine.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);
 
 /* The types of t op= o as dm_binary (o a tensor) or dm_binary_scalar_* (o NULL: a number,

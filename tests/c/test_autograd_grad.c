@@ -1,4 +1,4 @@
-/* test_autograd_grad.c -- dm_autograd_grad (core/autograd/autograd_grad.c): gradients returned, no
+/* test_autograd_grad.c -- dm_autograd_grad (core/autograd/grad.c): gradients returned, no
  * .grad touched (leaves' and retained non-leaves', set aside and put back), non-leaf inputs,
  * unused inputs, errors, and the graph freed or kept as asked. */
 #include "testutil.h"

@@ -215,7 +215,7 @@ static void test_float64_reference(void)
 
 typedef dm_tensor *(*gfn)(dm_tensor *const *in, int which);
 
-/* The engine (autograd.c) seeds and accumulates float32 gradients today, so the float64
+/* The engine (autograd/engine.c) seeds and accumulates float32 gradients today, so the float64
  * rules are checked one node deep: the backward rule of y's node is called with a float64
  * gout = w, giving d sum(y * w) / d input for each input, compared with central differences
  * of sum(f(in) * w) in double. */

@@ -276,7 +276,7 @@ static void test_matmul_i64(void)
 typedef dm_tensor *(*dfn)(dm_tensor *const *in, void *ctx);
 
 /* loss = sum(w * f(in)) with fixed float64 weights w, f one op; the op's backward rule (called
- * directly: the engine's seed and accumulation are float32's for now, autograd.c) against
+ * directly: the engine's seed and accumulation are float32's for now, autograd/engine.c) against
  * central differences in double.  Returns the worst relative error (inf on failure). */
 static double dgradcheck(dfn f, int n, dm_tensor *const *in, void *ctx)
 {

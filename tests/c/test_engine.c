@@ -1,4 +1,4 @@
-/* test_engine.c -- the backward walk calling its host (core/autograd/autograd.c): tensor hooks,
+/* test_engine.c -- the backward walk calling its host (core/autograd/engine.c): tensor hooks,
  * a walk's node and leaf-ready callbacks, and custom nodes whose rule is a host function.
  *
  * Expected gradients are worked out by hand beside each case.  Every host datum handed

@@ -1,4 +1,4 @@
-/* autograd_grad.c -- gradients of a root with respect to chosen tensors, returned rather
+/* grad.c -- gradients of a root with respect to chosen tensors, returned rather
  * than accumulated (PyTorch's torch.autograd.grad).
  *
  * The walk is the ordinary one (dm_backward, so hooks and custom nodes run as usual); what
