@@ -328,23 +328,15 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
     shape[x->ndim - 1] = nout;
-    /* (cpu's own small-product path; cpu:ref takes its table's gemm) */
     if (dt == DM_FLOAT32 && x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR &&
-        x->storage->device == DM_CPU && dm__is_contig(x) &&
-        dm__is_contig(w) && (!b || dm__is_contig(b))) {
-        /* a product this small costs less than a call into any gemm: dot products in
-           place, then the bias, as addmm adds it */
+        dm__is_contig(x) && dm__is_contig(w) && (!b || dm__is_contig(b))) {
+        /* a product this small costs less than a call into any gemm: the device's dot
+           products in place, then the bias, as addmm adds it */
         int64_t N = x->ndim == 2 ? x->shape[0] : 1;
         dm_tensor *y = dm__tensor_new_checked(x->ndim, shape, N * nout);
         if (!y) return NULL;
-        const float *xd = dm__data(x), *wd = dm__data(w), *bd = b ? dm__data(b) : NULL;
-        float *yd = dm__data(y);
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t j = 0; j < nout; j++) {
-                float acc = 0;
-                for (int64_t k = 0; k < in; k++) acc += xd[i * in + k] * wd[j * in + k];
-                yd[i * nout + j] = bd ? acc + bd[j] : acc;
-            }
+        dm__kernels(dm__cur_device)->linear_small(N, in, nout, dm__data(x), dm__data(w),
+                                                  b ? dm__data(b) : NULL, dm__data(y));
         if (dm__needs_grad(3, ins) && !dm__record(DM_OP_LINEAR, b ? 1 : 0, y, 3, ins)) {
             dm_tensor_release(y);
             return NULL;
