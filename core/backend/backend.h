@@ -16,10 +16,13 @@
  *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
  *          and group norm (norm.c), the samplers (sample.c), orthogonal_'s QR and
  *          sparse_'s zeroing (init.c), the embeddings (embedding.c), the recurrent gates
- *          (rnn.c, rnn_gen.h)
+ *          (rnn.c, rnn_gen.h), the bitwise and logical ops with floor_divide, remainder
+ *          and fmod (bitwise.c), tril, triu and flip (shape.c), arange and linspace
+ *          (range.c), linear's small float32 product (linear.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c), compared with the
+ *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c, bitwise.c, shape.c,
+ *          range.c, linear.c), compared with the
  *          cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
@@ -37,9 +40,13 @@
  * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
  * orthogonal_'s QR and sparse_'s zeroing, the embeddings (gather, scatter-add, max_norm's
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
- * (their products are the gemms above): everything those ops compute.  What is not yet
+ * (their products are the gemms above), the bitwise and logical ops, floor_divide,
+ * remainder and fmod and their gradients, tril, triu and flip (diagonal a view; diag, trace
+ * through copy and reduce), arange, linspace and eye (eye: zeros and a fill), and linear's
+ * small float32 product and its bias (the rows seeded, the column sums): everything those
+ * ops compute.  What is not yet
  * behind it are the ops of the files added beside the table (gather.c, reduce_multi.c,
- * sort.c, scan.c, index.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
+ * sort.c, scan.c, index.c; core/README.md lists them),
  * whose loops stay in the op files: one implementation run on both devices, correct because
  * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
  * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
@@ -505,6 +512,13 @@ typedef void (*dm_range_fn)(dm_dtype dt, int linspace, double start, double end,
  * dot products themselves (cpu: float sums in place; cpu:ref: as its gemm, in double) */
 typedef void (*dm_linear_small_fn)(int64_t N, int64_t in, int64_t nout, const float *x,
                                    const float *w, const float *b, float *y);
+/* linear's bias: bias_rows seeds y [N x nout] (contiguous, es-byte elements) with b [nout]
+ * (stride bs) in every row, before gemm adds the product; bias_sum: d [nout] = (acc: +=) the
+ * column sums of g [N x nout] (contiguous), summed in double, dt float32 or float64 */
+typedef void (*dm_bias_rows_fn)(size_t es, const void *b, int64_t bs, int64_t N, int64_t nout,
+                                void *y);
+typedef void (*dm_bias_sum_fn)(dm_dtype dt, const void *g, int64_t N, int64_t nout, int acc,
+                               void *d);
 
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
@@ -600,6 +614,8 @@ typedef struct dm_kernels {
     dm_flip_fn flip;
     dm_range_fn range;
     dm_linear_small_fn linear_small;
+    dm_bias_rows_fn bias_rows;
+    dm_bias_sum_fn bias_sum;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -13,7 +13,8 @@
  * dm_sum_to of integers (sum_to_i64), the bitwise and logical ops, floor_divide, remainder
  * and fmod with their gradients on every dtype they take (binop2, unop2, divmod_bw), tril,
  * triu and flip on every dtype with diag and trace (tri, flip), arange, linspace and eye
- * (range) and linear's small float32 product (linear_small);
+ * (range), linear's small float32 product (linear_small) and its bias (bias_rows,
+ * bias_sum: strided, accumulated into an existing gradient);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -843,6 +844,47 @@ static void sc_create(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(r);
 }
 
+/* linear past the small path, with its bias: x [5 x 7] (v odd: the transposed view of a
+   [7 x 5]), w [6 x 7], the bias contiguous (v < 2) or every other element (bias_rows
+   with a stride: a column of a [6 x 2]); floating: backward twice, the second adding into
+   the existing gradients (bias_sum with acc) */
+static void sc_linear_bias(int dev, dm_dtype dt, int v, vals *out)
+{
+    int fl = dm_is_floating(dt);
+    dm_tensor *x, *xb = NULL, *bb = NULL, *b = NULL;
+    if (v % 2) xb = mkT(dt, dev, 7, 5, -3, 3, 71, &x);
+    else x = mk(dt, dev, 2, (int64_t[]){ 5, 7 }, -3, 3, 71);
+    dm_tensor *w = mk(dt, dev, 2, (int64_t[]){ 6, 7 }, -3, 3, 72);
+    if (v < 2) b = mk(dt, dev, 1, (int64_t[]){ 6 }, -3, 3, 73);
+    else bb = mk(dt, dev, 2, (int64_t[]){ 6, 2 }, -3, 3, 73);
+    if (fl) {
+        dm_set_requires_grad(w, 1);
+        dm_set_requires_grad(bb ? bb : b, 1);
+    }
+    dm_set_device(dev);
+    for (int pass = 0; pass < (fl ? 2 : 1); pass++) {
+        if (bb) {                               /* [6], stride 2; a new node each pass */
+            dm_tensor_release(b);
+            b = dm_select(bb, 1, 1);
+        }
+        dm_tensor *y = dm_linear(x, w, b);
+        put(out, y, dev);
+        if (fl && y) {
+            dm_tensor *s = dm_reduce(DM_RED_SUM, y, DM_ALL, 0, 0);
+            CHECKF(s && dm_backward(s, NULL, 0) == 0, "linear backward runs (%s)", dm_errmsg());
+            put(out, w->grad, dev);
+            put(out, (bb ? bb : b)->grad, dev);
+            dm_tensor_release(s);
+        }
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(b);
+    dm_tensor_release(bb);
+    dm_tensor_release(w);
+    dm_tensor_release(x);
+    dm_tensor_release(xb);
+}
+
 /* an integer division by zero is refused on both devices with one message */
 static void test_div_zero(void)
 {
@@ -876,7 +918,7 @@ static void test_table(void)
                          (void *)c->rnn_gates_bw, (void *)c->sum_to_i64, (void *)c->inplace,
                          (void *)c->binop2, (void *)c->unop2, (void *)c->divmod_bw,
                          (void *)c->tri, (void *)c->flip, (void *)c->range,
-                         (void *)c->linear_small };
+                         (void *)c->linear_small, (void *)c->bias_rows, (void *)c->bias_sum };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -892,7 +934,7 @@ static void test_table(void)
                          (void *)r->rnn_gates_bw, (void *)r->sum_to_i64, (void *)r->inplace,
                          (void *)r->binop2, (void *)r->unop2, (void *)r->divmod_bw,
                          (void *)r->tri, (void *)r->flip, (void *)r->range,
-                         (void *)r->linear_small };
+                         (void *)r->linear_small, (void *)r->bias_rows, (void *)r->bias_sum };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -971,6 +1013,10 @@ int main(void)
     for (int k = 0; k < 2; k++)
         for (int v = 0; v < 5; v++)
             compare("create", sc_create, fl[k], v, fl[k] == DM_FLOAT32 ? 1e-6 : 1e-12);
+    for (int k = 0; k < 4; k++)
+        for (int v = 0; v < 4; v++)
+            compare("linear_bias", sc_linear_bias, all[k], v,
+                    all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0);
     printf("test_backend_kernels: %d scenarios compared\n", ncompared);
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_backend_kernels");

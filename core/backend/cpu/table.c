@@ -101,4 +101,6 @@ const dm_kernels dm__cpu_kernels = {
     .flip = dm__cpu_flip,
     .range = dm__cpu_range,             /* range.c */
     .linear_small = dm__cpu_linear_small, /* linear.c */
+    .bias_rows = dm__cpu_bias_rows,
+    .bias_sum = dm__cpu_bias_sum,
 };

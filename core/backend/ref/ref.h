@@ -174,5 +174,7 @@ void dm__ref_range(dm_dtype dt, int linspace, double start, double end, double s
                    int64_t n, void *out);
 void dm__ref_linear_small(int64_t N, int64_t in, int64_t nout, const float *x, const float *w,
                           const float *b, float *y);
+void dm__ref_bias_rows(size_t es, const void *b, int64_t bs, int64_t N, int64_t nout, void *y);
+void dm__ref_bias_sum(dm_dtype dt, const void *g, int64_t N, int64_t nout, int acc, void *d);
 
 #endif

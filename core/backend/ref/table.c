@@ -99,4 +99,6 @@ const dm_kernels dm__ref_kernels = {
     .flip = dm__ref_flip,
     .range = dm__ref_range,             /* range.c */
     .linear_small = dm__ref_linear_small, /* linear.c */
+    .bias_rows = dm__ref_bias_rows,
+    .bias_sum = dm__ref_bias_sum,
 };
