@@ -1,5 +1,8 @@
-/* create.c -- tensors made from ranges and patterns. */
+/* create.c -- tensors made from ranges and patterns: the bounds and counts checked here, the
+ * values written by the current device's kernels (backend.h: range for arange and linspace,
+ * fill on eye's diagonal). */
 #include "internal.h"
+#include "backend.h"
 
 dm_tensor *dm_arange(double start, double end, double step)
 {
@@ -18,8 +21,7 @@ dm_tensor *dm_arange(double start, double end, double step)
     int64_t n = (int64_t)count;
     dm_tensor *t = dm_tensor_new(1, &n);
     if (!t) return NULL;
-    float *d = dm_data(t);
-    for (int64_t i = 0; i < n; i++) d[i] = (float)(start + (double)i * step);
+    dm__kernels(t->storage->device)->range(DM_FLOAT32, 0, start, end, step, n, dm__ptr(t));
     return t;
 }
 
@@ -28,14 +30,9 @@ dm_tensor *dm_linspace(double start, double end, int64_t steps)
     if (steps < 0) { dm_seterr("linspace: number of steps must be non-negative, got %lld", (long long)steps); return NULL; }
     dm_tensor *t = dm_tensor_new(1, &steps);
     if (!t) return NULL;
-    float *d = dm_data(t);
-    if (steps == 1) d[0] = (float)start;
     /* PyTorch fills the first half from start and the second half from end */
     double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
-    int64_t half = steps / 2;
-    for (int64_t i = 0; i < steps && steps > 1; i++)
-        d[i] = i < half ? (float)(start + step * (double)i)
-                        : (float)(end - step * (double)(steps - 1 - i));
+    dm__kernels(t->storage->device)->range(DM_FLOAT32, 1, start, end, step, steps, dm__ptr(t));
     return t;
 }
 
@@ -47,7 +44,12 @@ dm_tensor *dm_eye(int64_t n, int64_t m)
     }
     dm_tensor *t = dm_tensor_zeros(2, (int64_t[]){n, m});
     if (!t) return NULL;
-    float *d = dm_data(t);
-    for (int64_t i = 0; i < n && i < m; i++) d[i * m + i] = 1.0f;
+    /* ones on the diagonal: a view of it [min(n, m)] (stride m + 1) filled */
+    int64_t len = n < m ? n : m, st = m + 1;
+    dm_tensor *d = dm_tensor_alias(t, 1, &len, &st, t->offset);
+    if (!d) { dm_tensor_release(t); return NULL; }
+    const float one = 1.0f;
+    dm__kernels(t->storage->device)->fill(d, &one);
+    dm_tensor_release(d);
     return t;
 }

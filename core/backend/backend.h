@@ -16,10 +16,13 @@
  *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
  *          and group norm (norm.c), the samplers (sample.c), orthogonal_'s QR and
  *          sparse_'s zeroing (init.c), the embeddings (embedding.c), the recurrent gates
- *          (rnn.c, rnn_gen.h)
+ *          (rnn.c, rnn_gen.h), the bitwise and logical ops with floor_divide, remainder
+ *          and fmod (bitwise.c), tril, triu and flip (shape.c), arange and linspace
+ *          (range.c), linear's small float32 product (linear.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c), compared with the
+ *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c, bitwise.c, shape.c,
+ *          range.c, linear.c), compared with the
  *          cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
@@ -37,9 +40,13 @@
  * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
  * orthogonal_'s QR and sparse_'s zeroing, the embeddings (gather, scatter-add, max_norm's
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
- * (their products are the gemms above): everything those ops compute.  What is not yet
+ * (their products are the gemms above), the bitwise and logical ops, floor_divide,
+ * remainder and fmod and their gradients, tril, triu and flip (diagonal a view; diag, trace
+ * through copy and reduce), arange, linspace and eye (eye: zeros and a fill), and linear's
+ * small float32 product and its bias (the rows seeded, the column sums): everything those
+ * ops compute.  What is not yet
  * behind it are the ops of the files added beside the table (gather.c, reduce_multi.c,
- * sort.c, scan.c, index.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
+ * sort.c, scan.c, index.c; core/README.md lists them),
  * whose loops stay in the op files: one implementation run on both devices, correct because
  * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
  * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
@@ -466,6 +473,53 @@ typedef void (*dm_rnn_gates_bw_fn)(dm_dtype dt, const dm_rnn_step *s, const void
                                    const void *dhpre, int64_t ldd, void *dh, void *dc,
                                    void *dA, void *dAh);
 
+/* ---- bitwise and logical ops, floor_divide, remainder, fmod (bitwise.c) -------------------
+ * Flat loops over n elements, every pointer contiguous (bitwise.c broadcasts the operands and
+ * converts them to the compute type ct first).  binop2: y = a op b, op a dm_binop2; ct
+ * float64 for the logical ops (y bool: nonzero is true), int64 for the bitwise ops and the
+ * integer floor_divide, remainder, fmod (y int64, converted back by bitwise.c; a zero divisor
+ * anywhere: -1 and nothing written, no message; INT64_MIN by -1 wraps), float32 or float64
+ * for the floating ones (y of ct): c10's div_floor_floating, remainder with the divisor's
+ * sign, fmod.  0, or -1.  unop2: logical_not (logical 1: x float64, y bool: x == 0) or
+ * bitwise_not (x, y int64: ~x).  divmod_bw: the divisor's gradient of remainder (fmod_ 0:
+ * y = -g floor_divide(a, b)) or fmod (1: y = -g trunc(a / b)), all float64. */
+typedef int (*dm_binop2_fn)(int op, dm_dtype ct, const void *a, const void *b, void *y,
+                            int64_t n);
+typedef void (*dm_unop2_fn)(int logical, const void *x, void *y, int64_t n);
+typedef void (*dm_divmod_bw_fn)(int fmod_, const double *g, const double *a, const double *b,
+                                double *y, int64_t n);
+
+/* ---- tril, triu and flip (shape_ops.c): moves of es-byte elements, src and dst contiguous
+ * (the views -- diagonal -- stay views; diag, trace and the backward rules of diagonal and
+ * diag are copies and sums through copy and reduce).  tri: nb matrices [r x c], the elements
+ * off the triangle zeroed: tril (upper 0) keeps j <= i + k, triu (upper 1) j >= i + k, any k.
+ * flip: dst = src [nd dims of shape] reversed along the dims whose bit is set in mask. */
+typedef void (*dm_tri_fn)(size_t es, int64_t nb, int64_t r, int64_t c, int64_t k, int upper,
+                          const void *src, void *dst);
+typedef void (*dm_flip_fn)(size_t es, int nd, const int64_t *shape, unsigned mask,
+                           const void *src, void *dst);
+
+/* ---- arange and linspace (create.c; eye is zeros and a fill of its diagonal view) --------
+ * out [n] of dt (float32, float64), contiguous, each value computed in double and rounded
+ * once: linspace 0 (arange) start + i step; 1 (linspace, n >= 2) PyTorch's halves, start +
+ * step i for i < n / 2, end - step (n - 1 - i) after; n == 1: start. */
+typedef void (*dm_range_fn)(dm_dtype dt, int linspace, double start, double end, double step,
+                            int64_t n, void *out);
+
+/* ---- linear's small float32 product (linalg.c) ---------------------------------------------
+ * y [N x nout] = x [N x in] @ w [nout x in]^T (+ b [nout], NULL: none), all contiguous; for
+ * products of at most a few hundred multiply-adds, where a call into gemm costs more than the
+ * dot products themselves (cpu: float sums in place; cpu:ref: as its gemm, in double) */
+typedef void (*dm_linear_small_fn)(int64_t N, int64_t in, int64_t nout, const float *x,
+                                   const float *w, const float *b, float *y);
+/* linear's bias: bias_rows seeds y [N x nout] (contiguous, es-byte elements) with b [nout]
+ * (stride bs) in every row, before gemm adds the product; bias_sum: d [nout] = (acc: +=) the
+ * column sums of g [N x nout] (contiguous), summed in double, dt float32 or float64 */
+typedef void (*dm_bias_rows_fn)(size_t es, const void *b, int64_t bs, int64_t N, int64_t nout,
+                                void *y);
+typedef void (*dm_bias_sum_fn)(dm_dtype dt, const void *g, int64_t N, int64_t nout, int acc,
+                               void *d);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -552,6 +606,16 @@ typedef struct dm_kernels {
     /* ---- dm_sum_to of integers (reduce.c) and in place on any dtype (inplace.c) ---- */
     dm_sum_to_i64_fn sum_to_i64;
     dm_inplace_fn inplace;
+    /* ---- bitwise.c, shape_ops.c (tril, triu, flip), create.c, linalg.c's small linear ---- */
+    dm_binop2_fn binop2;
+    dm_unop2_fn unop2;
+    dm_divmod_bw_fn divmod_bw;
+    dm_tri_fn tri;
+    dm_flip_fn flip;
+    dm_range_fn range;
+    dm_linear_small_fn linear_small;
+    dm_bias_rows_fn bias_rows;
+    dm_bias_sum_fn bias_sum;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -2,12 +2,14 @@
  * torch.result_type's promotion), and the gradients of remainder, fmod and floor_divide.
  *
  * Operands are broadcast to the result's shape and read as flat arrays of the compute type
- * (dm__contig_as of an expanded view), so every kernel is one plain loop.  Integer results
- * are computed in int64 and converted back (uint8 wraps as PyTorch's); floating ones in
- * their own type, with PyTorch's formulas (c10's div_floor_floating, remainder's sign fix).
+ * (dm__contig_as of an expanded view), and the device's kernels (backend.h: binop2, unop2,
+ * divmod_bw; backend/cpu/bitwise.c, ref/bitwise.c) loop over them.  Integer results are
+ * computed in int64 and converted back (uint8 wraps as PyTorch's); floating ones in their
+ * own type, with PyTorch's formulas (c10's div_floor_floating, remainder's sign fix).
  *
  * Nodes: REMAINDER, FMOD, FLOOR_DIVIDE record {a, b} (either may not need grad). */
 #include "internal.h"
+#include "backend.h"
 
 static const char *const b2_name[] = {
     [DM_B2_BITWISE_AND] = "bitwise_and", [DM_B2_BITWISE_OR] = "bitwise_or",
@@ -47,57 +49,6 @@ static const void *flat(const dm_tensor *t, int nd, const int64_t *shape, dm_dty
     return p;
 }
 
-/* c10's div_floor_floating: floor(a / b) computed from fmod so that a == b q + r exactly */
-#define DIV_FLOOR(T, FMOD, FLOOR, a, b, out) do {                               \
-        T a_ = (a), b_ = (b);                                                   \
-        if (b_ == 0) { out = a_ / b_; break; }                                  \
-        T mod_ = FMOD(a_, b_), div_ = (a_ - mod_) / b_;                          \
-        if (mod_ != 0 && (b_ < 0) != (mod_ < 0)) div_ -= 1;                     \
-        T fl_;                                                                  \
-        if (div_ != 0) { fl_ = FLOOR(div_); if (div_ - fl_ > (T)0.5) fl_ += 1; } \
-        else fl_ = copysign((T)0, a_ / b_);                                     \
-        out = fl_;                                                              \
-    } while (0)
-
-static void arith_f64(dm_binop2 op, const double *a, const double *b, double *y, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double r;
-        if (op == DM_B2_FLOOR_DIVIDE) DIV_FLOOR(double, fmod, floor, a[i], b[i], r);
-        else {
-            r = fmod(a[i], b[i]);
-            if (op == DM_B2_REMAINDER && r != 0 && (b[i] < 0) != (r < 0)) r += b[i];
-        }
-        y[i] = r;
-    }
-}
-
-static void arith_f32(dm_binop2 op, const float *a, const float *b, float *y, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float r;
-        if (op == DM_B2_FLOOR_DIVIDE) DIV_FLOOR(float, fmodf, floorf, a[i], b[i], r);
-        else {
-            r = fmodf(a[i], b[i]);
-            if (op == DM_B2_REMAINDER && r != 0 && (b[i] < 0) != (r < 0)) r += b[i];
-        }
-        y[i] = r;
-    }
-}
-
-/* integers: b == 0 refused before; INT64_MIN by -1 wraps (PyTorch traps) */
-static void arith_i64(dm_binop2 op, const int64_t *a, const int64_t *b, int64_t *y, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        int64_t x = a[i], d = b[i], q, r;
-        if (d == -1) { q = (int64_t)(0 - (uint64_t)x); r = 0; }
-        else { q = x / d; r = x % d; }
-        if (op == DM_B2_FLOOR_DIVIDE) y[i] = (r != 0 && ((r < 0) != (d < 0))) ? q - 1 : q;
-        else if (op == DM_B2_REMAINDER) y[i] = (r != 0 && ((r < 0) != (d < 0))) ? r + d : r;
-        else y[i] = r;
-    }
-}
-
 dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
 {
     if ((int)op < 0 || op >= DM_B2_COUNT) {
@@ -129,40 +80,18 @@ dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
     const void *pb = pa ? flat(b, nd, shape, ct, &hb) : NULL;
     if (!pb) goto fail;
     int64_t n = dm__numel(out);
-    if (logical) {
-        const double *x = pa, *z = pb;
-        uint8_t *y = dm__ptr(out);
-        for (int64_t i = 0; i < n; i++) {
-            int p = x[i] != 0, q = z[i] != 0;
-            y[i] = (uint8_t)(op == DM_B2_LOGICAL_AND ? p && q : op == DM_B2_LOGICAL_OR ? p || q
-                             : p != q);
-        }
-    } else if (ct == DM_INT64) {
-        const int64_t *x = pa, *z = pb;
-        dm_tensor *tmp = ot == DM_INT64 ? NULL : dm_tensor_new_dtype(nd, shape, DM_INT64);
-        if (ot != DM_INT64 && !tmp) goto fail;
-        int64_t *y = dm__ptr(tmp ? tmp : out);
-        if (bitwise) {
-            for (int64_t i = 0; i < n; i++)
-                y[i] = op == DM_B2_BITWISE_AND ? x[i] & z[i] : op == DM_B2_BITWISE_OR
-                       ? x[i] | z[i] : x[i] ^ z[i];
-        } else {
-            for (int64_t i = 0; i < n; i++)
-                if (z[i] == 0) {
-                    dm_tensor_release(tmp);
-                    dm_seterr("%s: integer division by zero", fn);
-                    goto fail;
-                }
-            arith_i64(op, x, z, y, n);
-        }
-        if (tmp) {
-            dm__copy_convert(out, tmp);
-            dm_tensor_release(tmp);
-        }
-    } else if (ct == DM_FLOAT32) {
-        arith_f32(op, pa, pb, dm__ptr(out), n);
-    } else {
-        arith_f64(op, pa, pb, dm__ptr(out), n);
+    /* integers computed in int64 and converted back (uint8 wraps as PyTorch's) */
+    dm_tensor *tmp = ct == DM_INT64 && ot != DM_INT64 ? dm_tensor_new_dtype(nd, shape, DM_INT64)
+                                                       : NULL;
+    if (ct == DM_INT64 && ot != DM_INT64 && !tmp) goto fail;
+    if (dm__kernels(dm__cur_device)->binop2(op, ct, pa, pb, dm__ptr(tmp ? tmp : out), n) < 0) {
+        dm_tensor_release(tmp);
+        dm_seterr("%s: integer division by zero", fn);
+        goto fail;
+    }
+    if (tmp) {
+        dm__copy_convert(out, tmp);
+        dm_tensor_release(tmp);
     }
     dm_tensor_release(ha);
     dm_tensor_release(hb);
@@ -195,20 +124,14 @@ dm_tensor *dm_unop2_apply(int logical, const dm_tensor *x)
         dm_tensor *hold = NULL;
         const double *v = dm__contig_as(x, DM_FLOAT64, &hold);
         dm_tensor *out = v ? dm_tensor_new_dtype(x->ndim, x->shape, DM_BOOL) : NULL;
-        if (out) {
-            uint8_t *y = dm__ptr(out);
-            for (int64_t i = 0, n = dm__numel(x); i < n; i++) y[i] = v[i] == 0;
-        }
+        if (out) dm__kernels(dm__cur_device)->unop2(1, v, dm__ptr(out), dm__numel(x));
         dm_tensor_release(hold);
         return out;
     }
     dm_tensor *hold = NULL;
     const int64_t *v = dm__contig_as(x, DM_INT64, &hold);
     dm_tensor *out = v ? dm_tensor_new_dtype(x->ndim, x->shape, DM_INT64) : NULL;
-    if (out) {
-        int64_t *y = dm__ptr(out);
-        for (int64_t i = 0, n = dm__numel(x); i < n; i++) y[i] = ~v[i];
-    }
+    if (out) dm__kernels(dm__cur_device)->unop2(0, v, dm__ptr(out), dm__numel(x));
     dm_tensor_release(hold);
     if (!out || x->dtype == DM_INT64) return out;
     dm_tensor *c = dm_to_dtype(out, x->dtype);         /* uint8: ~1 = 254 */
@@ -233,24 +156,19 @@ int dm__bw_divmod(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
     for (int k = 0; k < 2; k++) {
         dm_tensor *in = n->in[k];
         if (!(k ? need_b : need_a)) continue;
-        full = dm_tensor_new_dtype(nd, shape, DM_FLOAT64);
-        if (!full) goto fail;
-        double *y = dm__ptr(full);
         if (n->op == DM_OP_FLOOR_DIVIDE) {
-            memset(y, 0, (size_t)cnt * sizeof *y);
+            full = dm_tensor_zeros_dtype(nd, shape, DM_FLOAT64);
         } else if (k == 0) {
-            memcpy(y, g, (size_t)cnt * sizeof *y);
+            full = dm_tensor_retain(hg ? hg : (dm_tensor *)gout);   /* g itself, float64 */
         } else {
             const double *pa = flat(a, nd, shape, DM_FLOAT64, &ha);
             const double *pb = pa ? flat(b, nd, shape, DM_FLOAT64, &hb) : NULL;
-            if (!pb) goto fail;
-            for (int64_t i = 0; i < cnt; i++) {
-                double q;
-                if (n->op == DM_OP_REMAINDER) DIV_FLOOR(double, fmod, floor, pa[i], pb[i], q);
-                else q = trunc(pa[i] / pb[i]);
-                y[i] = -g[i] * q;
-            }
+            full = pb ? dm_tensor_new_dtype(nd, shape, DM_FLOAT64) : NULL;
+            if (full)
+                dm__kernels(dm__cur_device)->divmod_bw(n->op == DM_OP_FMOD, g, pa, pb,
+                                                       dm__ptr(full), cnt);
         }
+        if (!full) goto fail;
         int prev = dm_set_grad_enabled(0);
         dm_tensor *s = dm_sum_to(full, in->ndim, in->shape);
         dm_set_grad_enabled(prev);

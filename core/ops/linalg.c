@@ -233,7 +233,9 @@ int dm__bw_matmul(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
     const void *g = dm__ptr(gout);           /* [nbo x m x n], contiguous */
     int rc = 0;
     if (need_a) {
-        dm_tensor *ga = dm_tensor_new_dtype(a->ndim, a->shape, dt);   /* [A.nb x m x k] */
+        /* [A.nb x m x k]; zeros when no batch adds to it (a broadcast over 0 batches) */
+        dm_tensor *ga = A.nb != nbo && nbo == 0 ? dm_tensor_zeros_dtype(a->ndim, a->shape, dt)
+                                                : dm_tensor_new_dtype(a->ndim, a->shape, dt);
         if (!ga) rc = -1;
         else {
             void *d = dm__ptr(ga);
@@ -245,7 +247,6 @@ int dm__bw_matmul(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
                     gemm_dt(dt, 0, bt, m, k, nn, AT(g, bo * m * nn, es), max1(nn),
                             mat_at(&B, bo), B.ld, 0, AT(d, bo * m * k, es), max1(k));
             } else {                         /* a broadcast over nbo batches */
-                if (nbo == 0) memset(d, 0, (size_t)dm_numel(ga) * es);
                 for (int64_t bo = 0; bo < nbo; bo++)
                     gemm_dt(dt, 0, bt, m, k, nn, AT(g, bo * m * nn, es), max1(nn),
                             mat_at(&B, bo), B.ld, bo != 0, d, max1(k));
@@ -254,7 +255,9 @@ int dm__bw_matmul(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         }
     }
     if (need_b && rc == 0) {
-        dm_tensor *gb = dm_tensor_new_dtype(b->ndim, b->shape, dt);   /* [B.nb x k x n] */
+        /* [B.nb x k x n]; zeros when no batch adds to it (b broadcast over 0 batches) */
+        dm_tensor *gb = B.nb != nbo && nbo == 0 ? dm_tensor_zeros_dtype(b->ndim, b->shape, dt)
+                                                : dm_tensor_new_dtype(b->ndim, b->shape, dt);
         if (!gb) rc = -1;
         else {
             void *d = dm__ptr(gb);
@@ -266,7 +269,6 @@ int dm__bw_matmul(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
             } else if (mat_foldable(&A)) {   /* b broadcast: A_flat^T @ dC_flat */
                 gemm_dt(dt, 1, 0, k, nn, nbo * m, A.p, A.ld, g, max1(nn), 0, d, max1(nn));
             } else {
-                if (nbo == 0) memset(d, 0, (size_t)dm_numel(gb) * es);
                 for (int64_t bo = 0; bo < nbo; bo++)
                     gemm_dt(dt, at, 0, k, nn, m, mat_at(&A, bo), A.ld, AT(g, bo * m * nn, es),
                             max1(nn), bo != 0, d, max1(nn));
@@ -328,23 +330,15 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);  /* all the slots: a fixed size, no memcpy call */
     shape[x->ndim - 1] = nout;
-    /* (cpu's own small-product path; cpu:ref takes its table's gemm) */
     if (dt == DM_FLOAT32 && x->ndim <= 2 && dm__numel(x) * nout <= TINY_LINEAR &&
-        x->storage->device == DM_CPU && dm__is_contig(x) &&
-        dm__is_contig(w) && (!b || dm__is_contig(b))) {
-        /* a product this small costs less than a call into any gemm: dot products in
-           place, then the bias, as addmm adds it */
+        dm__is_contig(x) && dm__is_contig(w) && (!b || dm__is_contig(b))) {
+        /* a product this small costs less than a call into any gemm: the device's dot
+           products in place, then the bias, as addmm adds it */
         int64_t N = x->ndim == 2 ? x->shape[0] : 1;
         dm_tensor *y = dm__tensor_new_checked(x->ndim, shape, N * nout);
         if (!y) return NULL;
-        const float *xd = dm__data(x), *wd = dm__data(w), *bd = b ? dm__data(b) : NULL;
-        float *yd = dm__data(y);
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t j = 0; j < nout; j++) {
-                float acc = 0;
-                for (int64_t k = 0; k < in; k++) acc += xd[i * in + k] * wd[j * in + k];
-                yd[i * nout + j] = bd ? acc + bd[j] : acc;
-            }
+        dm__kernels(dm__cur_device)->linear_small(N, in, nout, dm__data(x), dm__data(w),
+                                                  b ? dm__data(b) : NULL, dm__data(y));
         if (dm__needs_grad(3, ins) && !dm__record(DM_OP_LINEAR, b ? 1 : 0, y, 3, ins)) {
             dm_tensor_release(y);
             return NULL;
@@ -360,17 +354,8 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
         char *yd = dm__ptr(y);
         size_t es = X.es;
         int64_t N = X.r;
-        if (b && N > 0) {
-            char *row0 = yd;
-            if (b->stride[0] == 1 || nout == 1) {
-                memcpy(row0, dm__ptr(b), (size_t)nout * es);
-            } else {
-                const char *bd = dm__ptr(b);
-                for (int64_t j = 0; j < nout; j++)
-                    memcpy(row0 + j * (int64_t)es, bd + j * b->stride[0] * (int64_t)es, es);
-            }
-            for (int64_t i = 1; i < N; i++) memcpy(AT(yd, i * nout, es), row0, (size_t)nout * es);
-        }
+        if (b) dm__kernels(dm__cur_device)->bias_rows(es, dm__ptr(b), b->stride[0], N, nout,
+                                                      yd);
         /* op(B) = w^T: w stored row-major needs the trans flag, a transposed w does not */
         gemm_dt(dt, X.trans, !W.trans, N, nout, in, X.p, X.ld, W.p, W.ld, b != NULL,
                 yd, max1(nout));
@@ -384,28 +369,6 @@ dm_tensor *dm_linear(const dm_tensor *x, const dm_tensor *w, const dm_tensor *b)
     }
     return y;
 }
-
-/* d[j] (+)= column sum j of g [N x nout] (added when acc), a block of columns at a time,
-   in double; one definition per float type */
-#define DEF_BIAS_SUM(NAME, T) \
-static void NAME(const void *g_, void *d_, int64_t N, int64_t nout, int acc) \
-{ \
-    const T *g = g_; \
-    T *d = d_; \
-    for (int64_t j0 = 0; j0 < nout; j0 += 256) { \
-        int64_t jn = nout - j0 < 256 ? nout - j0 : 256; \
-        double s[256]; \
-        for (int64_t jj = 0; jj < jn; jj++) s[jj] = 0.0; \
-        for (int64_t i = 0; i < N; i++) { \
-            const T *row = g + i * nout + j0; \
-            for (int64_t jj = 0; jj < jn; jj++) s[jj] += row[jj]; \
-        } \
-        if (acc) for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] += (T)s[jj]; \
-        else for (int64_t jj = 0; jj < jn; jj++) d[j0 + jj] = (T)s[jj]; \
-    } \
-}
-DEF_BIAS_SUM(bias_sum_f32, float)
-DEF_BIAS_SUM(bias_sum_f64, double)
 
 /* dx = dy @ w, dw = dy^T @ x, db = column sums of dy */
 int dm__bw_linear(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gin)
@@ -445,7 +408,7 @@ int dm__bw_linear(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **
         dm_tensor *gb = dst ? NULL : dm_tensor_new_dtype(1, b->shape, dt);
         if (!dst && !gb) return -1;
         void *d = dm__ptr(dst ? dst : gb);
-        (dt == DM_FLOAT32 ? bias_sum_f32 : bias_sum_f64)(g, d, N, nout, dst != NULL);
+        dm__kernels(dm__cur_device)->bias_sum(dt, g, N, nout, dst != NULL, d);
         if (dst) dm__grad_done(ctx, 2);
         else gin[2] = gb;
     }

@@ -5,8 +5,11 @@
  * Four ops have nodes of their own: diagonal (a view, DiagonalBackward0), diag of a vector
  * (DiagBackward0), tril/triu and flip (copies).  Everything else is a composition of
  * differentiable ops (narrow, select, cat, permute, reshape, clone), so its backward is
- * theirs.  Every dtype is taken: the kernels here move elements, they do no arithmetic. */
+ * theirs.  Every dtype is taken: the kernels move elements, they do no arithmetic (the
+ * device's tri and flip, backend/cpu/shape.c, ref/shape.c; diagonal is a view, and diag's,
+ * trace's and diagonal's backward copies and sums are the table's copy and reduce). */
 #include "internal.h"
+#include "backend.h"
 #include <stdio.h>
 
 static int want(dm_node *n, int k) { return n->in[k] && n->in[k]->requires_grad; }
@@ -161,29 +164,14 @@ dm_tensor *dm_trace(const dm_tensor *t)
 
 /* ---- tril / triu ---------------------------------------------------------------------- */
 
-/* out = t with the elements above (tril) or below (triu) diagonal k of every matrix (the
- * last two dims) zeroed; t contiguous */
+/* out (contiguous, t's shape and dtype) = t (contiguous) with the elements above (tril) or
+ * below (triu) diagonal k of every matrix (the last two dims) zeroed: the device's tri */
 static void tri_kernel(const dm_tensor *t, dm_tensor *out, int64_t k, int upper)
 {
-    size_t es = dm__esize(t->dtype);
     int64_t r = t->shape[t->ndim - 2], c = t->shape[t->ndim - 1];
-    /* beyond -r..c every k keeps or zeroes whole rows alike; clamped, i + k cannot overflow */
-    if (k > c) k = c;
-    if (k < -r) k = -r;
     int64_t nb = r != 0 && c != 0 ? dm__numel(t) / (r * c) : 0;
-    const char *src = dm__ptr(t);
-    char *dst = dm__ptr(out);
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t i = 0; i < r; i++) {
-            const char *s = src + (b * r + i) * c * (int64_t)es;
-            char *o = dst + (b * r + i) * c * (int64_t)es;
-            /* tril keeps j <= i + k, triu keeps j >= i + k */
-            int64_t lim = i + k;
-            int64_t lo = upper ? (lim < 0 ? 0 : lim > c ? c : lim) : 0;
-            int64_t hi = upper ? c : (lim + 1 < 0 ? 0 : lim + 1 > c ? c : lim + 1);
-            memset(o, 0, (size_t)c * es);
-            if (hi > lo) memcpy(o + lo * (int64_t)es, s + lo * (int64_t)es, (size_t)(hi - lo) * es);
-        }
+    dm__kernels(dm__cur_device)->tri(dm__esize(t->dtype), nb, r, c, k, upper, dm__ptr(t),
+                                     dm__ptr(out));
 }
 
 static dm_tensor *tri(const char *fn, dm_op op, const dm_tensor *t, int64_t k)
@@ -224,34 +212,12 @@ int dm__bw_tri(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm
 
 /* ---- flip ----------------------------------------------------------------------------- */
 
-/* out (contiguous) = t (contiguous) reversed along the dims whose bit is set in mask */
+/* out (contiguous) = t (contiguous) reversed along the dims whose bit is set in mask: the
+   device's flip */
 static void flip_kernel(const dm_tensor *t, dm_tensor *out, unsigned mask)
 {
-    size_t es = dm__esize(t->dtype);
-    int nd = t->ndim;
-    int64_t n = dm__numel(t), idx[DM_MAX_DIMS] = {0}, cs[DM_MAX_DIMS];
-    int64_t s = 1;
-    for (int d = nd - 1; d >= 0; d--) { cs[d] = s; s *= t->shape[d]; }
-    const char *src = dm__ptr(t);
-    char *dst = dm__ptr(out);
-    int64_t inner = nd ? t->shape[nd - 1] : 1;
-    int rev_inner = nd && (mask >> (nd - 1) & 1);
-    if (n == 0) return;
-    for (int64_t o = 0; o < n; o += inner) {
-        int64_t so = 0;
-        for (int d = 0; d < nd - 1; d++)
-            so += (mask >> d & 1 ? t->shape[d] - 1 - idx[d] : idx[d]) * cs[d];
-        if (!rev_inner) {
-            memcpy(dst + o * (int64_t)es, src + so * (int64_t)es, (size_t)inner * es);
-        } else {
-            for (int64_t j = 0; j < inner; j++)
-                memcpy(dst + (o + j) * (int64_t)es, src + (so + inner - 1 - j) * (int64_t)es, es);
-        }
-        for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < t->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
+    dm__kernels(dm__cur_device)->flip(dm__esize(t->dtype), t->ndim, t->shape, mask,
+                                      dm__ptr(t), dm__ptr(out));
 }
 
 static dm_tensor *flip_mask(const dm_tensor *t, unsigned mask)

@@ -9,8 +9,12 @@
  * rownorm_bw: no weight or bias, one of them, only some gradients wanted, several dims)
  * and the samplers (multinomial, bernoulli_p, normal_p: from generators seeded alike,
  * exactly), orthogonal_'s QR and sparse_'s zeroing (qr, sparse_zero), the in-place ops on
- * every dtype (inplace: each result also against the out-of-place op's on its device) and
- * dm_sum_to of integers (sum_to_i64);
+ * every dtype (inplace: each result also against the out-of-place op's on its device),
+ * dm_sum_to of integers (sum_to_i64), the bitwise and logical ops, floor_divide, remainder
+ * and fmod with their gradients on every dtype they take (binop2, unop2, divmod_bw), tril,
+ * triu and flip on every dtype with diag and trace (tri, flip), arange, linspace and eye
+ * (range), linear's small float32 product (linear_small) and its bias (bias_rows,
+ * bias_sum: strided, accumulated into an existing gradient);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -698,6 +702,202 @@ static void sc_sum_to_int(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(x);
 }
 
+/* ---- bitwise.c, shape_ops.c, create.c, linalg.c's small linear -------------------------------- */
+
+/* the ops of bitwise.c that take dt: bool the bitwise and logical ones, the other integers
+   all nine, the floating types the logical ones and floor_divide, remainder, fmod */
+static int binop2_takes(dm_dtype dt, int op)
+{
+    if (dt == DM_BOOL) return op <= DM_B2_LOGICAL_XOR;
+    if (dm_is_floating(dt)) return op >= DM_B2_LOGICAL_AND;
+    return 1;
+}
+
+/* an integer divisor that is never 0: 2 t + 1 (odd, uint8 wrapping), for the divisions */
+static dm_tensor *odd(dm_tensor *t)
+{
+    dm_tensor *m = dm_binary_scalar_i64(DM_BIN_MUL, t, 2, 0);
+    dm_tensor *r = m ? dm_binary_scalar_i64(DM_BIN_ADD, m, 1, 0) : NULL;
+    dm_tensor_release(m);
+    dm_tensor_release(t);
+    return r;
+}
+
+/* binop2 op v % 9 on dt, layout v / 9: 0 both [3 x 4] contiguous, 1 a the transposed view of a
+   [4 x 3] and b a row [4] (broadcast), 2 a [3 x 4] and b a 0-dim tensor; floating: a's and b's
+   gradients through the sum of the result (remainder, fmod, floor_divide); then unop2 on a
+   (logical_not, and bitwise_not where dt takes it) */
+static void sc_binop2(int dev, dm_dtype dt, int v, vals *out)
+{
+    int op = v % 9, lay = v / 9, fl = dm_is_floating(dt);
+    dm_tensor *a, *ab = NULL, *b;
+    if (lay == 1) ab = mkT(dt, dev, 4, 3, -9, 9, 31, &a);
+    else a = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, -9, 9, 31);
+    if (lay == 0) b = mk(dt, dev, 2, (int64_t[]){ 3, 4 }, -4, 4, 32);
+    else if (lay == 1) b = mk(dt, dev, 1, (int64_t[]){ 4 }, -4, 4, 33);
+    else b = mk(dt, dev, 0, NULL, -4, 4, 34);
+    if (!fl && dt != DM_BOOL && op >= DM_B2_FLOOR_DIVIDE) b = odd(b);
+    dm_set_device(dev);
+    if (fl) {
+        dm_set_requires_grad(ab ? ab : a, 1);
+        dm_set_requires_grad(b, 1);
+        if (ab) {                               /* the view again, now with a history */
+            dm_tensor_release(a);
+            a = dm_transpose(ab, 0, 1);
+        }
+    }
+    dm_tensor *y = dm_binop2_apply((dm_binop2)op, a, b);
+    CHECKF(y && y->dtype == (op >= DM_B2_LOGICAL_AND && op <= DM_B2_LOGICAL_XOR ? DM_BOOL : dt),
+           "binop2 %d of %s runs, its dtype", op, dm_dtype_name(dt));
+    put(out, y, dev);
+    if (fl && y && y->requires_grad) {
+        dm_tensor *s = dm_reduce(DM_RED_SUM, y, DM_ALL, 0, 0);
+        CHECK(s && dm_backward(s, NULL, 0) == 0, "binop2 backward runs");
+        put(out, (ab ? ab : a)->grad, dev);
+        put(out, b->grad, dev);
+        dm_tensor_release(s);
+    }
+    dm_tensor *n1 = dm_unop2_apply(1, a), *n2 = fl ? NULL : dm_unop2_apply(0, a);
+    put(out, n1, dev);
+    if (!fl) put(out, n2, dev);
+    dm_tensor_release(n1);
+    dm_tensor_release(n2);
+    dm_tensor_release(y);
+    dm_tensor_release(b);
+    dm_tensor_release(a);
+    dm_tensor_release(ab);
+}
+
+/* tril (v even) or triu (odd) with k = ks[v / 2] of a [2 x 3 x 4] (v < 14) or of the
+   transposed view [5 x 3] of a [3 x 5]; flip along the dims of variant v % 7 of the same input;
+   diag (k = ks[v / 2] clamped to +-6) of a matrix and trace */
+static void sc_shape(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const int64_t ks[7] = { -5, -1, 0, 1, 3, 7, INT64_MAX };
+    static const int dl[7][3] = { { 0 }, { 2 }, { 1 }, { 0, 2 }, { 0, 1, 2 }, { -1, 0 }, { 1 } };
+    static const int dn[7] = { 0, 1, 1, 2, 3, 2, 1 };
+    int64_t k = v % 14 / 2 < 7 ? ks[v % 14 / 2] : 0;
+    dm_tensor *t, *tb = NULL;
+    if (v < 14) t = mk(dt, dev, 3, (int64_t[]){ 2, 3, 4 }, -5, 5, 41);
+    else tb = mkT(dt, dev, 3, 5, -5, 5, 42, &t);
+    dm_tensor *tr = v % 2 ? dm_triu(t, k) : dm_tril(t, k);
+    put(out, tr, dev);
+    int nd = t->ndim, dims[3], nf = 0;
+    for (int i = 0; i < dn[v % 7]; i++) {       /* wrapped to t's dims, each once */
+        int d = dl[v % 7][i] % nd, seen = 0;
+        for (int j = 0; j < nf; j++) seen |= dims[j] == d;
+        if (!seen) dims[nf++] = d;
+    }
+    dm_tensor *f = dm_flip(t, nf, dims);
+    put(out, f, dev);
+    dm_tensor *m = tb ? dm_tensor_retain(t) : dm_select(t, 0, 1);
+    int64_t dk = k > 6 ? 6 : k;
+    dm_tensor *d = dm_diag(m, dk), *dd = d ? dm_diag(d, -dk) : NULL;
+    put(out, d, dev);
+    put(out, dd, dev);
+    if (dt != DM_BOOL) {
+        dm_tensor *tc = dm_trace(m);
+        put(out, tc, dev);
+        dm_tensor_release(tc);
+    }
+    dm_tensor_release(dd);
+    dm_tensor_release(d);
+    dm_tensor_release(m);
+    dm_tensor_release(f);
+    dm_tensor_release(tr);
+    dm_tensor_release(t);
+    dm_tensor_release(tb);
+}
+
+/* arange, linspace and eye made on dev (variant v: a set of bounds and counts each), and the
+   small float32 linear (x [2 x 3] or [3], w [4 x 3], with and without a bias; float64 takes
+   the gemm) */
+static void sc_create(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const double ar[5][3] = { { 0, 10, 1 }, { -3, 2.5, 0.7 }, { 5, -5, -0.3 },
+                                     { 1, 1, 1 }, { 0.1, 1e3, 7.3 } };
+    static const double ls[5][2] = { { 0, 1 }, { -2, 3 }, { 10, -10 }, { 1e-3, 1e3 }, { 4, 4 } };
+    static const int64_t lsn[5] = { 0, 1, 2, 11, 100 };
+    static const int64_t ey[5][2] = { { 3, 3 }, { 2, 5 }, { 6, 1 }, { 0, 4 }, { 7, 7 } };
+    dm_set_device(dev);
+    dm_tensor *r = dm_arange(ar[v][0], ar[v][1], ar[v][2]);
+    dm_tensor *l = dm_linspace(ls[v][0], ls[v][1], lsn[v]);
+    dm_tensor *e = dm_eye(ey[v][0], ey[v][1]);
+    put(out, r, dev);
+    put(out, l, dev);
+    put(out, e, dev);
+    put1(out, r ? (double)dm_numel(r) : -1);
+    put1(out, l ? (double)dm_numel(l) : -1);
+    dm_tensor *x = v % 2 ? mk(dt, dev, 1, (int64_t[]){ 3 }, -2, 2, 51)
+                         : mk(dt, dev, 2, (int64_t[]){ 2, 3 }, -2, 2, 51);
+    dm_tensor *w = mk(dt, dev, 2, (int64_t[]){ 4, 3 }, -2, 2, 52);
+    dm_tensor *b = v < 3 ? mk(dt, dev, 1, (int64_t[]){ 4 }, -2, 2, 53) : NULL;
+    dm_set_device(dev);
+    dm_tensor *y = dm_linear(x, w, b);
+    put(out, y, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(b);
+    dm_tensor_release(w);
+    dm_tensor_release(x);
+    dm_tensor_release(e);
+    dm_tensor_release(l);
+    dm_tensor_release(r);
+}
+
+/* linear past the small path, with its bias: x [5 x 7] (v odd: the transposed view of a
+   [7 x 5]), w [6 x 7], the bias contiguous (v < 2) or every other element (bias_rows
+   with a stride: a column of a [6 x 2]); floating: backward twice, the second adding into
+   the existing gradients (bias_sum with acc) */
+static void sc_linear_bias(int dev, dm_dtype dt, int v, vals *out)
+{
+    int fl = dm_is_floating(dt);
+    dm_tensor *x, *xb = NULL, *bb = NULL, *b = NULL;
+    if (v % 2) xb = mkT(dt, dev, 7, 5, -3, 3, 71, &x);
+    else x = mk(dt, dev, 2, (int64_t[]){ 5, 7 }, -3, 3, 71);
+    dm_tensor *w = mk(dt, dev, 2, (int64_t[]){ 6, 7 }, -3, 3, 72);
+    if (v < 2) b = mk(dt, dev, 1, (int64_t[]){ 6 }, -3, 3, 73);
+    else bb = mk(dt, dev, 2, (int64_t[]){ 6, 2 }, -3, 3, 73);
+    if (fl) {
+        dm_set_requires_grad(w, 1);
+        dm_set_requires_grad(bb ? bb : b, 1);
+    }
+    dm_set_device(dev);
+    for (int pass = 0; pass < (fl ? 2 : 1); pass++) {
+        if (bb) {                               /* [6], stride 2; a new node each pass */
+            dm_tensor_release(b);
+            b = dm_select(bb, 1, 1);
+        }
+        dm_tensor *y = dm_linear(x, w, b);
+        put(out, y, dev);
+        if (fl && y) {
+            dm_tensor *s = dm_reduce(DM_RED_SUM, y, DM_ALL, 0, 0);
+            CHECKF(s && dm_backward(s, NULL, 0) == 0, "linear backward runs (%s)", dm_errmsg());
+            put(out, w->grad, dev);
+            put(out, (bb ? bb : b)->grad, dev);
+            dm_tensor_release(s);
+        }
+        dm_tensor_release(y);
+    }
+    dm_tensor_release(b);
+    dm_tensor_release(bb);
+    dm_tensor_release(w);
+    dm_tensor_release(x);
+    dm_tensor_release(xb);
+}
+
+/* an integer division by zero is refused on both devices with one message */
+static void test_div_zero(void)
+{
+    for (int dev = DM_CPU; dev <= DM_CPU_REF; dev++) {
+        dm_tensor *a = mk(DM_INT64, dev, 1, (int64_t[]){ 3 }, 1, 5, 61);
+        dm_tensor *b = mk(DM_INT64, dev, 1, (int64_t[]){ 3 }, 0, 0.5f, 62);
+        CHECK_ERR(dm_binop2_apply(DM_B2_REMAINDER, a, b), "remainder: integer division by zero");
+        dm_tensor_release(a);
+        dm_tensor_release(b);
+    }
+    dm_set_device(DM_CPU);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 static void test_table(void)
@@ -715,7 +915,10 @@ static void test_table(void)
                          (void *)c->embedding, (void *)c->embedding_bw,
                          (void *)c->embedding_renorm, (void *)c->embedding_bag,
                          (void *)c->embedding_bag_bw, (void *)c->rnn_gates,
-                         (void *)c->rnn_gates_bw, (void *)c->sum_to_i64, (void *)c->inplace };
+                         (void *)c->rnn_gates_bw, (void *)c->sum_to_i64, (void *)c->inplace,
+                         (void *)c->binop2, (void *)c->unop2, (void *)c->divmod_bw,
+                         (void *)c->tri, (void *)c->flip, (void *)c->range,
+                         (void *)c->linear_small, (void *)c->bias_rows, (void *)c->bias_sum };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -728,7 +931,10 @@ static void test_table(void)
                          (void *)r->embedding, (void *)r->embedding_bw,
                          (void *)r->embedding_renorm, (void *)r->embedding_bag,
                          (void *)r->embedding_bag_bw, (void *)r->rnn_gates,
-                         (void *)r->rnn_gates_bw, (void *)r->sum_to_i64, (void *)r->inplace };
+                         (void *)r->rnn_gates_bw, (void *)r->sum_to_i64, (void *)r->inplace,
+                         (void *)r->binop2, (void *)r->unop2, (void *)r->divmod_bw,
+                         (void *)r->tri, (void *)r->flip, (void *)r->range,
+                         (void *)r->linear_small, (void *)r->bias_rows, (void *)r->bias_sum };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -795,6 +1001,22 @@ int main(void)
                     all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0);
     for (int k = 0; k < 3; k++)
         for (int v = 0; v < 8; v++) compare("sum_to", sc_sum_to_int, ints[k], v, 0);
+    /* bitwise.c's ops on every dtype they take, tril/triu/flip/diag/trace on every dtype,
+       arange, linspace, eye and the small linear; integers and bool exactly */
+    test_div_zero();
+    for (int k = 0; k < 5; k++) {
+        double tol = all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0;
+        for (int v = 0; v < 27; v++)
+            if (binop2_takes(all[k], v % 9)) compare("binop2", sc_binop2, all[k], v, tol);
+        for (int v = 0; v < 28; v++) compare("shape", sc_shape, all[k], v, tol);
+    }
+    for (int k = 0; k < 2; k++)
+        for (int v = 0; v < 5; v++)
+            compare("create", sc_create, fl[k], v, fl[k] == DM_FLOAT32 ? 1e-6 : 1e-12);
+    for (int k = 0; k < 4; k++)
+        for (int v = 0; v < 4; v++)
+            compare("linear_bias", sc_linear_bias, all[k], v,
+                    all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0);
     printf("test_backend_kernels: %d scenarios compared\n", ncompared);
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_backend_kernels");

@@ -93,4 +93,14 @@ const dm_kernels dm__cpu_kernels = {
     /* ---- dm_sum_to of integers, in place on any dtype ---- */
     .sum_to_i64 = dm__cpu_sum_to_i64,     /* reduce_bw.c */
     .inplace = dm__cpu_inplace,           /* elementwise.c */
+    /* ---- bitwise.c, shape_ops.c, create.c, linalg.c's small linear ---- */
+    .binop2 = dm__cpu_binop2,           /* bitwise.c */
+    .unop2 = dm__cpu_unop2,
+    .divmod_bw = dm__cpu_divmod_bw,
+    .tri = dm__cpu_tri,                 /* shape.c */
+    .flip = dm__cpu_flip,
+    .range = dm__cpu_range,             /* range.c */
+    .linear_small = dm__cpu_linear_small, /* linear.c */
+    .bias_rows = dm__cpu_bias_rows,
+    .bias_sum = dm__cpu_bias_sum,
 };

@@ -160,4 +160,21 @@ void dm__ref_sum_to_i64(const int64_t *x, int nb, const int64_t *bsize, const in
 void dm__ref_inplace(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src, double lo,
                      double hi);
 
+/* bitwise.c; tril, triu, flip: shape.c; arange, linspace: range.c; linear's small product:
+   linear.c */
+int dm__ref_binop2(int op, dm_dtype ct, const void *a, const void *b, void *y, int64_t n);
+void dm__ref_unop2(int logical, const void *x, void *y, int64_t n);
+void dm__ref_divmod_bw(int fmod_, const double *g, const double *a, const double *b, double *y,
+                       int64_t n);
+void dm__ref_tri(size_t es, int64_t nb, int64_t r, int64_t c, int64_t k, int upper,
+                 const void *src, void *dst);
+void dm__ref_flip(size_t es, int nd, const int64_t *shape, unsigned mask, const void *src,
+                  void *dst);
+void dm__ref_range(dm_dtype dt, int linspace, double start, double end, double step,
+                   int64_t n, void *out);
+void dm__ref_linear_small(int64_t N, int64_t in, int64_t nout, const float *x, const float *w,
+                          const float *b, float *y);
+void dm__ref_bias_rows(size_t es, const void *b, int64_t bs, int64_t N, int64_t nout, void *y);
+void dm__ref_bias_sum(dm_dtype dt, const void *g, int64_t N, int64_t nout, int acc, void *d);
+
 #endif

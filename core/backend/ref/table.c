@@ -91,4 +91,14 @@ const dm_kernels dm__ref_kernels = {
     /* ---- dm_sum_to of integers, in place on any dtype ---- */
     .sum_to_i64 = dm__ref_sum_to_i64,     /* reduce.c */
     .inplace = dm__ref_inplace,           /* elementwise.c */
+    /* ---- bitwise.c, shape_ops.c, create.c, linalg.c's small linear ---- */
+    .binop2 = dm__ref_binop2,           /* bitwise.c */
+    .unop2 = dm__ref_unop2,
+    .divmod_bw = dm__ref_divmod_bw,
+    .tri = dm__ref_tri,                 /* shape.c */
+    .flip = dm__ref_flip,
+    .range = dm__ref_range,             /* range.c */
+    .linear_small = dm__ref_linear_small, /* linear.c */
+    .bias_rows = dm__ref_bias_rows,
+    .bias_sum = dm__ref_bias_sum,
 };
