@@ -177,25 +177,35 @@ describe("add and sub with alpha", function ()
 end)
 
 describe("float32 division by a number", function ()
-  it("is a true division, bitwise PyTorch's, in place and not", function ()
-    local x = dm.tensor(cases.div.x)
-    assert.are.equal(dm.float32, x.dtype)
+  it("is a true division, bitwise PyTorch's, in place and not, on both devices", function ()
+    local x0 = dm.tensor(cases.div.x)
+    assert.are.equal(dm.float32, x0.dtype)
     local n = #cases.div.x
-    for _, c in ipairs(cases.div) do
-      local forms = {
-        div_ = x:clone():div_(c.s), div = x:div(c.s), op = x / c.s, dmdiv = dm.div(x, c.s),
-        strided = dm.stack({ x, x }, 2):select(2, 1):div_(c.s),
-      }
-      for name, y in pairs(forms) do
-        local v = y:totable()
-        assert.are.equal(n, #v)
-        for k = 1, n do
-          if v[k] ~= c.y[k] then
-            error(string.format("%s by %s: [%d] %.9g / %s: expected %.9g, got %.9g", name,
-                  tostring(c.s), k, cases.div.x[k], tostring(c.s), c.y[k], v[k]))
+    for _, dev in ipairs({ "cpu", "cpu:ref" }) do
+      local x = x0:to(dev)
+      for _, c in ipairs(cases.div) do
+        local forms = {
+          div_ = x:clone():div_(c.s), div = x:div(c.s), op = x / c.s, dmdiv = dm.div(x, c.s),
+          strided = dm.stack({ x, x }, 2):select(2, 1):div_(c.s),
+        }
+        for name, y in pairs(forms) do
+          local v = y:totable()
+          assert.are.equal(n, #v)
+          for k = 1, n do
+            if v[k] ~= c.y[k] then
+              error(string.format("%s %s by %s: [%d] %.9g / %s: expected %.9g, got %.9g", dev,
+                    name, tostring(c.s), k, cases.div.x[k], tostring(c.s), c.y[k], v[k]))
+            end
           end
         end
       end
     end
+  end)
+
+  it("on a cpu:ref tensor refuses an expanded destination too", function ()
+    local e = dm.zeros(1, 3):to("cpu:ref"):expand(4, 3)
+    assert.are.equal("div_: " .. OVERLAP_MSG, err(function () return e:div_(2) end))
+    assert.are.equal("add_: " .. OVERLAP_MSG,
+                     err(function () return e:add_(dm.ones(4, 3):to("cpu:ref"), 2) end))
   end)
 end)
