@@ -8,7 +8,9 @@
  * Otherwise it is recorded as PyTorch records it: the result is computed out of
  * place (recording its node) and dm__inplace_commit hands the tensor written that node (PyTorch's
  * rebase_history).  A leaf that requires grad is refused in grad mode, as in PyTorch, so
- * optimizers and initializers run under no_grad. */
+ * optimizers and initializers run under no_grad.  A destination whose elements share memory
+ * (an expanded tensor) is refused by every op here but fill_ and zero_, with PyTorch's
+ * message (dm__check_overlap: a look at the strides, before any fast path). */
 #include "internal.h"
 #include "backend.h"
 
@@ -397,8 +399,9 @@ int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r)
  * intermediate tensor.  Anything else returns 0 and the op takes the out-of-place path,
  * which raises what is wrong with PyTorch's messages. */
 
-/* no two elements of t share memory (an expanded t takes the out-of-place path, which writes
-   each location once) */
+/* no two elements of t share memory (the ops above refuse an expanded t; one that reaches
+   here through dm__inplace_commit takes the out-of-place path, which writes each location
+   once) */
 static int no_self_overlap(const dm_tensor *t)
 {
     for (int d = 0; d < t->ndim; d++)
