@@ -1,5 +1,6 @@
 /* tensor.c -- the Tensor type for Lua: creation, inspection, views, math, autograd. */
 #include "binding.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -721,17 +722,22 @@ static int alpha_arg(lua_State *L, int idx, const char *fn, double *alpha, int *
     }
 }
 
-/* t op alpha * x for a number x at idx, alpha checked against rt_floating (whether the
-   result, t's dtype for the in-place forms, is floating; a number never makes it bool):
-   the product pushed as one number, integral when both are (wrapping as int64) */
-static int alpha_times(lua_State *L, int idx, const char *fn, int rt_floating, double alpha,
+/* t op alpha * x for a number x at idx, alpha checked against rt (the result's dtype, t's
+   for the in-place forms; a number never makes it bool) as dm_binary_alpha checks it: the
+   product made as one number, integral when both are (wrapping as int64): 1 with *si, or
+   0 with *sd */
+static int alpha_times(lua_State *L, int idx, const char *fn, dm_dtype rt, double alpha,
                        int kind, double *sd, lua_Integer *si)
 {
     if (kind == DM_ALPHA_BOOL)
         return luaL_error(L, "%s: Boolean alpha only supported for Boolean results.", fn);
-    if (kind == DM_ALPHA_FLOAT && !rt_floating)
+    if (kind == DM_ALPHA_FLOAT && !dm_is_floating(rt))
         return luaL_error(L, "%s: For integral input tensors, argument alpha must not be a "
                           "floating point number.", fn);
+    if (rt == DM_UINT8 && !(alpha >= -255 && alpha <= 255))
+        return luaL_error(L, "%s: value cannot be converted to type uint8_t without overflow", fn);
+    if (rt == DM_FLOAT32 && alpha - alpha == 0 && (alpha > FLT_MAX || alpha < -FLT_MAX))
+        return luaL_error(L, "%s: value cannot be converted to type float without overflow", fn);
     if (lua_isinteger(L, idx) && kind == DM_ALPHA_INT) {
         *si = (lua_Integer)((lua_Unsigned)lua_tointeger(L, idx) * (lua_Unsigned)(lua_Integer)alpha);
         return 1;
@@ -756,8 +762,12 @@ static int add_sub(lua_State *L, dm_binop op, const char *fn)
     if (lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
     double sd = 0;
     lua_Integer si = 0;
-    int flt = dm_is_floating(a->dtype) || !lua_isinteger(L, 2);
-    if (alpha_times(L, 2, fn, flt, alpha, kind, &sd, &si))
+    /* the result's dtype: a's when floating or x integral (bool with an integer: int64),
+       else the default float dtype */
+    dm_dtype rt = dm_is_floating(a->dtype) ? a->dtype
+                : !lua_isinteger(L, 2) ? lb_default_dtype(L)
+                : a->dtype == DM_BOOL ? DM_INT64 : a->dtype;
+    if (alpha_times(L, 2, fn, rt, alpha, kind, &sd, &si))
         RESULT(dm_binary_scalar_i64(op, a, si, 0));
     RESULT(dm_binary_scalar_f64(op, default_float(L, a), sd, 0));
 }
@@ -1174,7 +1184,7 @@ static int add_like(lua_State *L, int sign)
                                                        lua_isinteger(L, 2)));
         double sd = 0;
         lua_Integer si = 0;
-        if (alpha_times(L, 2, fn, dm_is_floating(t->dtype), alpha, kind, &sd, &si))
+        if (alpha_times(L, 2, fn, t->dtype, alpha, kind, &sd, &si))
             return inplace_result(L, dm_binary_scalar_(op, t, (double)si, 1));
         return inplace_result(L, dm_binary_scalar_(op, t, sd, 0));
     }

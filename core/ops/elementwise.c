@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "walk.h"
 #include "loops.h"
+#include <float.h>
 #include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 /* the backward rules' loops: O3 and AVX clones as the cpu kernels (loops.h) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -782,7 +783,8 @@ int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is
 /* ---- add and sub with alpha: a op alpha * b (PyTorch's add/sub(Tensor, Tensor, alpha)) ----
  * alpha is checked against rt, the result's dtype (PyTorch's alpha_check): a boolean alpha
  * only for a bool result, a floating one only for a floating result; an integer alpha must
- * be within +-255 for a uint8 result (c10's checked conversion, negatives wrapping).  The
+ * be within +-255 for a uint8 result (c10's checked conversion, negatives wrapping), a
+ * finite one within float's range for a float32 result.  The
  * product is made in rt (b converted, then scaled by the number: integers wrap as rt's
  * arithmetic does) and added with the ordinary op, which records the gradients (b's through
  * the product).  A floating alpha rounds twice where PyTorch's CPU kernel fuses a + alpha * b
@@ -800,6 +802,10 @@ int dm__alpha_check(const char *fn, dm_dtype rt, double alpha, int kind)
     }
     if (kind == DM_ALPHA_INT && rt == DM_UINT8 && !(alpha >= -255 && alpha <= 255)) {
         dm_seterr("%s: value cannot be converted to type uint8_t without overflow", fn);
+        return -1;
+    }
+    if (rt == DM_FLOAT32 && isfinite(alpha) && fabs(alpha) > FLT_MAX) {
+        dm_seterr("%s: value cannot be converted to type float without overflow", fn);
         return -1;
     }
     return 0;
