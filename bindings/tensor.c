@@ -1,5 +1,6 @@
 /* tensor.c -- the Tensor type for Lua: creation, inspection, views, math, autograd. */
 #include "binding.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,8 +692,88 @@ static int binary(lua_State *L, dm_binop op, const char *fn)
     RESULT(dm_binary_scalar_f64(op, default_float(L, t), lua_tonumber(L, si), rev));
 }
 
-static int t_add(lua_State *L) { return binary(L, DM_BIN_ADD, "add"); }
-static int t_sub(lua_State *L) { return binary(L, DM_BIN_SUB, "sub"); }
+/* alpha of add/sub at idx: a number (an integer or a float, typed as Python's int and
+   float), a boolean, or an options table {alpha = }; 0 when none is given, else 1 with
+   *alpha and *kind (DM_ALPHA_*) set */
+static int alpha_arg(lua_State *L, int idx, const char *fn, double *alpha, int *kind)
+{
+    int v = idx;
+    if (lua_type(L, idx) == LUA_TTABLE) {
+        static const char *const known[] = { "alpha", NULL };
+        lb_opts_check(L, idx, fn, known);
+        lua_pushliteral(L, "alpha");
+        lua_rawget(L, idx);
+        v = lua_gettop(L);
+    }
+    switch (lua_type(L, v)) {
+    case LUA_TNONE: case LUA_TNIL:
+        return 0;
+    case LUA_TBOOLEAN:
+        *alpha = lua_toboolean(L, v);
+        *kind = DM_ALPHA_BOOL;
+        return 1;
+    case LUA_TNUMBER:
+        *alpha = lua_tonumber(L, v);
+        *kind = lua_isinteger(L, v) ? DM_ALPHA_INT : DM_ALPHA_FLOAT;
+        return 1;
+    default:
+        return luaL_error(L, "%s: alpha must be a number or a boolean, got %s", fn,
+                          luaL_typename(L, v));
+    }
+}
+
+/* t op alpha * x for a number x at idx, alpha checked against rt (the result's dtype, t's
+   for the in-place forms; a number never makes it bool) as dm_binary_alpha checks it: the
+   product made as one number, integral when both are (wrapping as int64): 1 with *si, or
+   0 with *sd */
+static int alpha_times(lua_State *L, int idx, const char *fn, dm_dtype rt, double alpha,
+                       int kind, double *sd, lua_Integer *si)
+{
+    if (kind == DM_ALPHA_BOOL)
+        return luaL_error(L, "%s: Boolean alpha only supported for Boolean results.", fn);
+    if (kind == DM_ALPHA_FLOAT && !dm_is_floating(rt))
+        return luaL_error(L, "%s: For integral input tensors, argument alpha must not be a "
+                          "floating point number.", fn);
+    if (rt == DM_UINT8 && !(alpha >= -255 && alpha <= 255))
+        return luaL_error(L, "%s: value cannot be converted to type uint8_t without overflow", fn);
+    if (rt == DM_FLOAT32 && alpha - alpha == 0 && (alpha > FLT_MAX || alpha < -FLT_MAX))
+        return luaL_error(L, "%s: value cannot be converted to type float without overflow", fn);
+    if (lua_isinteger(L, idx) && kind == DM_ALPHA_INT) {
+        *si = (lua_Integer)((lua_Unsigned)lua_tointeger(L, idx) * (lua_Unsigned)(lua_Integer)alpha);
+        return 1;
+    }
+    *sd = lua_tonumber(L, idx) * alpha;
+    return 0;
+}
+
+/* add(a, b [, alpha | {alpha =}]) and sub: a op alpha * b */
+static int add_sub(lua_State *L, dm_binop op, const char *fn)
+{
+    double alpha = 1;
+    int kind = DM_ALPHA_INT;
+    if (lua_gettop(L) < 3 || !alpha_arg(L, 3, fn, &alpha, &kind)) {
+        lua_settop(L, 2);
+        return binary(L, op, fn);
+    }
+    lua_settop(L, 3);
+    dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
+    if (!a) return luaL_typeerror(L, 1, "deepmoon.Tensor");
+    if (b) RESULT(dm_binary_alpha(op, a, b, alpha, kind));
+    if (lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
+    double sd = 0;
+    lua_Integer si = 0;
+    /* the result's dtype: a's when floating or x integral (bool with an integer: int64),
+       else the default float dtype */
+    dm_dtype rt = dm_is_floating(a->dtype) ? a->dtype
+                : !lua_isinteger(L, 2) ? lb_default_dtype(L)
+                : a->dtype == DM_BOOL ? DM_INT64 : a->dtype;
+    if (alpha_times(L, 2, fn, rt, alpha, kind, &sd, &si))
+        RESULT(dm_binary_scalar_i64(op, a, si, 0));
+    RESULT(dm_binary_scalar_f64(op, default_float(L, a), sd, 0));
+}
+
+static int t_add(lua_State *L) { return add_sub(L, DM_BIN_ADD, "add"); }
+static int t_sub(lua_State *L) { return add_sub(L, DM_BIN_SUB, "sub"); }
 static int t_mul(lua_State *L) { return binary(L, DM_BIN_MUL, "mul"); }
 static int t_div(lua_State *L) { return binary(L, DM_BIN_DIV, "div"); }
 static int t_pow(lua_State *L) { return binary(L, DM_BIN_POW, "pow"); }
@@ -1092,22 +1173,32 @@ static int add_like(lua_State *L, int sign)
 {
     dm_tensor *t = lb_check(L, 1);
     dm_binop op = sign > 0 ? DM_BIN_ADD : DM_BIN_SUB;
+    const char *fn = sign > 0 ? "add_" : "sub_";
+    double alpha = 1;
+    int kind = DM_ALPHA_INT;
+    int has_alpha = alpha_arg(L, 3, fn, &alpha, &kind);
+    if (has_alpha && lua_type(L, 2) == LUA_TNUMBER) {
+        /* a float number into an integer tensor, anything into bool: the op's cast error */
+        if (t->dtype == DM_BOOL || (!dm_is_floating(t->dtype) && !lua_isinteger(L, 2)))
+            return inplace_result(L, dm_binary_scalar_(op, t, lua_tonumber(L, 2),
+                                                       lua_isinteger(L, 2)));
+        double sd = 0;
+        lua_Integer si = 0;
+        if (alpha_times(L, 2, fn, t->dtype, alpha, kind, &sd, &si))
+            return inplace_result(L, dm_binary_scalar_(op, t, (double)si, 1));
+        return inplace_result(L, dm_binary_scalar_(op, t, sd, 0));
+    }
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->dtype == DM_FLOAT32)            /* float32: the scalar in float, as before */
             return inplace_result(L, dm_binary_scalar_(op, t, (float)lua_tonumber(L, 2), 0));
         return inplace_result(L, dm_binary_scalar_(op, t, lua_tonumber(L, 2), lua_isinteger(L, 2)));
     }
     dm_tensor *o = lb_check(L, 2);
-    double alpha = luaL_optnumber(L, 3, 1.0);
-    if ((t->dtype | o->dtype) == DM_FLOAT32)
-        return inplace_result(L, sign > 0 ? dm_add_(t, o, (float)alpha) : dm_sub_(t, o, (float)alpha));
-    if (alpha == 1.0) return inplace_result(L, dm_binary_(op, t, o));
-    /* t op= alpha * o, alpha typed as any number (an integer keeps integer tensors) */
-    dm_tensor **slot = lb_newbox(L);
-    *slot = lua_isinteger(L, 3) ? dm_binary_scalar_i64(DM_BIN_MUL, o, lua_tointeger(L, 3), 0)
-                                : dm_binary_scalar_f64(DM_BIN_MUL, o, alpha, 0);
-    lb_done(L, slot);
-    return inplace_result(L, dm_binary_(op, t, *slot));
+    if (!has_alpha && (t->dtype | o->dtype) == DM_FLOAT32)
+        return inplace_result(L, sign > 0 ? dm_add_(t, o, 1.0f) : dm_sub_(t, o, 1.0f));
+    if (!has_alpha) return inplace_result(L, dm_binary_(op, t, o));
+    /* t op= alpha * o, alpha typed as PyTorch types it (an integer keeps integer tensors) */
+    return inplace_result(L, dm_binary_alpha_(op, t, o, alpha, kind));
 }
 
 static int t_add_(lua_State *L) { return add_like(L, 1); }

@@ -996,6 +996,16 @@ dm_tensor *dm_rnn_layer(int mode, int reverse, const dm_tensor *x, int64_t nstep
                         const dm_tensor *w_ih, const dm_tensor *w_hh, const dm_tensor *b_ih,
                         const dm_tensor *b_hh, const dm_tensor *w_hr);
 
+
+/* a op alpha * b and t = t op alpha * o for op add or sub, as PyTorch's add/sub with alpha:
+ * alpha typed by kind as a Python int (DM_ALPHA_INT), float (DM_ALPHA_FLOAT) or bool
+ * (DM_ALPHA_BOOL, 0 or 1).  A boolean alpha is only for bool results, a floating one only
+ * for floating results; integers with an integer alpha stay integers. */
+enum { DM_ALPHA_INT = 0, DM_ALPHA_FLOAT, DM_ALPHA_BOOL };
+dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, double alpha,
+                           int kind);
+int dm_binary_alpha_(dm_binop op, dm_tensor *t, const dm_tensor *o, double alpha, int kind);
+
 #ifdef __cplusplus
 }
 #endif

@@ -550,4 +550,14 @@ int dm__check_versions(const dm_node *n);
 int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is_int, int neg,
                      dm_dtype *ct, dm_dtype *ot, dm_dtype *sdt, int *flt);
 
+
+/* In-place writes (inplace.c): -1 and PyTorch's message (prefixed fn) when t has internal
+ * overlap -- a dim of size > 1 and stride 0 (an expanded tensor), an empty t has none;
+ * PyTorch refuses such a destination in every in-place op but fill_ and zero_. */
+int dm__check_overlap(const char *fn, const dm_tensor *t);
+/* add/sub with alpha (elementwise.c): alpha checked against the result's dtype rt (-1 and
+ * PyTorch's message prefixed fn), and alpha * b made in rt (bool: b or false) */
+int dm__alpha_check(const char *fn, dm_dtype rt, double alpha, int kind);
+dm_tensor *dm__alpha_scaled(const dm_tensor *b, dm_dtype rt, double alpha, int kind);
+
 #endif

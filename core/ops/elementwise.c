@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "walk.h"
 #include "loops.h"
+#include <float.h>
 #include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 /* the backward rules' loops: O3 and AVX clones as the cpu kernels (loops.h) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -777,4 +778,70 @@ int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is
            op != DM_BIN_MINIMUM;
     *sdt = op == DM_BIN_DIV && !dm_is_floating(rt) ? DM_FLOAT32 : rt;
     return 0;
+}
+
+/* ---- add and sub with alpha: a op alpha * b (PyTorch's add/sub(Tensor, Tensor, alpha)) ----
+ * alpha is checked against rt, the result's dtype (PyTorch's alpha_check): a boolean alpha
+ * only for a bool result, a floating one only for a floating result; an integer alpha must
+ * be within +-255 for a uint8 result (c10's checked conversion, negatives wrapping), a
+ * finite one within float's range for a float32 result.  The
+ * product is made in rt (b converted, then scaled by the number: integers wrap as rt's
+ * arithmetic does) and added with the ordinary op, which records the gradients (b's through
+ * the product).  A floating alpha rounds twice where PyTorch's CPU kernel fuses a + alpha * b
+ * (one fma): the last bit may differ. */
+int dm__alpha_check(const char *fn, dm_dtype rt, double alpha, int kind)
+{
+    if (kind == DM_ALPHA_BOOL && rt != DM_BOOL) {
+        dm_seterr("%s: Boolean alpha only supported for Boolean results.", fn);
+        return -1;
+    }
+    if (kind == DM_ALPHA_FLOAT && !dm_is_floating(rt)) {
+        dm_seterr("%s: For integral input tensors, argument alpha must not be a floating point "
+                  "number.", fn);
+        return -1;
+    }
+    if (kind == DM_ALPHA_INT && rt == DM_UINT8 && !(alpha >= -255 && alpha <= 255)) {
+        dm_seterr("%s: value cannot be converted to type uint8_t without overflow", fn);
+        return -1;
+    }
+    if (rt == DM_FLOAT32 && isfinite(alpha) && fabs(alpha) > FLT_MAX) {
+        dm_seterr("%s: value cannot be converted to type float without overflow", fn);
+        return -1;
+    }
+    return 0;
+}
+
+dm_tensor *dm__alpha_scaled(const dm_tensor *b, dm_dtype rt, double alpha, int kind)
+{
+    if (rt == DM_BOOL)                            /* alpha as a bool: b, or nothing added */
+        return alpha != 0 ? dm_tensor_retain((dm_tensor *)b)
+                          : dm_tensor_zeros_dtype(b->ndim, b->shape, DM_BOOL);
+    dm_tensor *bc = b->dtype == rt ? dm_tensor_retain((dm_tensor *)b) : dm_to_dtype(b, rt);
+    if (!bc) return NULL;
+    dm_tensor *s = kind == DM_ALPHA_FLOAT ? dm_binary_scalar_f64(DM_BIN_MUL, bc, alpha, 0)
+                                          : dm_binary_scalar_i64(DM_BIN_MUL, bc, (int64_t)alpha, 0);
+    dm_tensor_release(bc);
+    return s;
+}
+
+dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, double alpha,
+                           int kind)
+{
+    if (op != DM_BIN_ADD && op != DM_BIN_SUB) {
+        dm_seterr("binary_alpha: alpha goes with add or sub only");
+        return NULL;
+    }
+    const char *fn = bininfo[op].name;
+    if (!a || !b) {
+        dm_seterr("%s: expected a tensor, got NULL", fn);
+        return NULL;
+    }
+    dm_dtype rt = result_type2(a, b);
+    if (check_types(op, a->dtype, b->dtype, rt, 0) || dm__alpha_check(fn, rt, alpha, kind))
+        return NULL;
+    if (alpha == 1) return dm_binary(op, a, b);
+    dm_tensor *s = dm__alpha_scaled(b, rt, alpha, kind);
+    dm_tensor *out = s ? dm_binary(op, a, s) : NULL;
+    dm_tensor_release(s);
+    return out;
 }

@@ -8,7 +8,9 @@
  * Otherwise it is recorded as PyTorch records it: the result is computed out of
  * place (recording its node) and dm__inplace_commit hands the tensor written that node (PyTorch's
  * rebase_history).  A leaf that requires grad is refused in grad mode, as in PyTorch, so
- * optimizers and initializers run under no_grad. */
+ * optimizers and initializers run under no_grad.  A destination whose elements share memory
+ * (an expanded tensor) is refused by every op here but fill_ and zero_, with PyTorch's
+ * message (dm__check_overlap: a look at the strides, before any fast path). */
 #include "internal.h"
 #include "backend.h"
 
@@ -20,6 +22,36 @@ int dm__check_inplace(const char *fn, const dm_tensor *t)
         return -1;
     }
     return 0;
+}
+
+/* PyTorch's assert_no_internal_overlap: a dim of size > 1 and stride 0 (an expanded tensor)
+   makes elements share memory; an empty tensor has none.  Only t's strides are read. */
+int dm__check_overlap(const char *fn, const dm_tensor *t)
+{
+    int hit = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] == 0) return 0;
+        hit |= t->shape[d] > 1 && t->stride[d] == 0;
+    }
+    if (!hit) return 0;
+    /* PyTorch's autograd refuses a view of a leaf that requires grad before the kernel looks
+       (as rebase_view below does) */
+    if (dm_grad_enabled() && t->grad_fn && dm__is_view_op(t->grad_fn->op)) {
+        dm_node *bottom = t->grad_fn;
+        while (bottom->in[0] && bottom->in[0]->grad_fn &&
+               dm__is_view_op(bottom->in[0]->grad_fn->op))
+            bottom = bottom->in[0]->grad_fn;
+        const dm_tensor *base = bottom->in[0];
+        if (!base || dm__edges(bottom)[0] == DM_EDGE_LEAF || !base->grad_fn) {
+            dm_seterr("%s: a view of a leaf Variable that requires grad is being used in an "
+                      "in-place operation.", fn);
+            return -1;
+        }
+    }
+    dm_seterr("%s: unsupported operation: more than one element of the written-to tensor "
+              "refers to a single memory location. Please clone() the tensor before "
+              "performing the operation.", fn);
+    return -1;
 }
 
 /* src broadcasts to dst's shape exactly (0), or -1 and the message */
@@ -75,6 +107,9 @@ static int copy_raw(const char *fn, dm_tensor *dst, const dm_tensor *src)
 
 int dm_copy_(dm_tensor *dst, const dm_tensor *src)
 {
+    /* (a 0-dim source is let through: the bindings fill other dtypes with it, and fill_ is
+       allowed on an expanded tensor) */
+    if (src != dst && src->ndim > 0 && dm__check_overlap("copy_", dst)) return -1;
     if (!dm__inplace_records(dst, src)) return copy_raw("copy_", dst, src);
     /* CopyBackwards: the old values get a zero gradient, src the gradient summed back to
        its shape */
@@ -364,8 +399,9 @@ int dm__inplace_commit(const char *fn, dm_tensor *t, dm_tensor *r)
  * intermediate tensor.  Anything else returns 0 and the op takes the out-of-place path,
  * which raises what is wrong with PyTorch's messages. */
 
-/* no two elements of t share memory (an expanded t takes the out-of-place path, which writes
-   each location once) */
+/* no two elements of t share memory (the ops above refuse an expanded t; one that reaches
+   here through dm__inplace_commit takes the out-of-place path, which writes each location
+   once) */
 static int no_self_overlap(const dm_tensor *t)
 {
     for (int d = 0; d < t->ndim; d++)
@@ -462,6 +498,7 @@ static const char *const inplace_name[] = {
 static int add_like(dm_binop op, dm_tensor *t, const dm_tensor *o, float alpha)
 {
     const char *fn = inplace_name[op];
+    if (dm__check_overlap(fn, t)) return -1;
     if ((t->dtype | o->dtype) == DM_FLOAT32 && !dm__inplace_records(t, o))  /* DM_FLOAT32 is 0 */
         return apply_pair(fn, t, o, DM_IP_AXPY, op == DM_BIN_SUB ? -alpha : alpha);
     if (dm__check_inplace(fn, t)) return -1;
@@ -521,6 +558,7 @@ int dm_zero_(dm_tensor *t)
 
 int dm_add_scalar_(dm_tensor *t, float x)
 {
+    if (dm__check_overlap("add_", t)) return -1;
     if (t->dtype != DM_FLOAT32 || t->requires_grad) return dm_binary_scalar_(DM_BIN_ADD, t, x, 0);
     inplace_scalar(t, DM_IP_ADDS, x, 0);
     return 0;
@@ -528,6 +566,7 @@ int dm_add_scalar_(dm_tensor *t, float x)
 
 int dm_mul_scalar_(dm_tensor *t, float x)
 {
+    if (dm__check_overlap("mul_", t)) return -1;
     if (t->dtype != DM_FLOAT32 || t->requires_grad) return dm_binary_scalar_(DM_BIN_MUL, t, x, 0);
     inplace_scalar(t, DM_IP_MULS, x, 0);
     return 0;
@@ -542,6 +581,7 @@ int dm_binary_(dm_binop op, dm_tensor *t, const dm_tensor *o)
 {
     if ((unsigned)op > DM_BIN_MINIMUM) { dm_seterr("binary_: unknown op %d", (int)op); return -1; }
     const char *fn = inplace_name[op];
+    if (dm__check_overlap(fn, t)) return -1;
     if (t->dtype == DM_FLOAT32 && o->dtype == DM_FLOAT32 && !dm__inplace_records(t, o)) {
         if (op == DM_BIN_ADD) return apply_pair(fn, t, o, DM_IP_AXPY, 1.0f);
         if (op == DM_BIN_SUB) return apply_pair(fn, t, o, DM_IP_AXPY, -1.0f);
@@ -558,13 +598,14 @@ int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int)
 {
     if ((unsigned)op > DM_BIN_MINIMUM) { dm_seterr("binary_: unknown op %d", (int)op); return -1; }
     const char *fn = inplace_name[op];
+    if (dm__check_overlap(fn, t)) return -1;
     if (t->dtype == DM_FLOAT32 && !dm__inplace_records(t, NULL) &&
-        (op == DM_BIN_ADD || op == DM_BIN_SUB || op == DM_BIN_MUL || op == DM_BIN_DIV)) {
+        (op == DM_BIN_ADD || op == DM_BIN_SUB || op == DM_BIN_MUL)) {
         float x = (float)s;
-        /* v - x is v + (-x) exactly (IEEE negation is exact); v / x is v * (1 / x), as the
-           out-of-place op computes it */
+        /* v - x is v + (-x) exactly (IEEE negation is exact).  v / x is not v * (1 / x):
+           division takes scalar_direct below, the true division of the out-of-place op
+           (PyTorch's CPU kernel divides) */
         if (op == DM_BIN_MUL) inplace_scalar(t, DM_IP_MULS, x, 0);
-        else if (op == DM_BIN_DIV) inplace_scalar(t, DM_IP_MULS, 1.0f / x, 0);
         else inplace_scalar(t, DM_IP_ADDS, op == DM_BIN_ADD ? x : -x, 0);
         return 0;
     }
@@ -580,6 +621,7 @@ int dm_binary_scalar_(dm_binop op, dm_tensor *t, double s, int is_int)
 
 int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds)
 {
+    if (dm__check_overlap("clamp_", t)) return -1;
     if (t->dtype == DM_FLOAT32 && !dm__inplace_records(t, NULL)) {
         /* min(max(x, lo), hi), NaN stays NaN */
         inplace_scalar(t, DM_IP_CLAMP, (float)lo, (float)hi);
@@ -605,4 +647,30 @@ int dm_clamp_ex_(dm_tensor *t, double lo, double hi, int int_bounds)
         }
     }
     return dm__inplace_commit("clamp_", t, dm_clamp_ex(t, lo, hi, int_bounds));
+}
+
+/* t = t op alpha * o for op add or sub, alpha typed by kind (deepmoon.h): the result type
+   must cast to t's (checked first, as PyTorch does), then alpha is checked against the
+   computing dtype (whether floating or bool is t's: the cast allows no other); float32 with
+   float32 keeps dm_add_'s loops */
+int dm_binary_alpha_(dm_binop op, dm_tensor *t, const dm_tensor *o, double alpha, int kind)
+{
+    if (op != DM_BIN_ADD && op != DM_BIN_SUB) {
+        dm_seterr("binary_alpha_: alpha goes with add or sub only");
+        return -1;
+    }
+    const char *fn = inplace_name[op];
+    if (dm__check_inplace(fn, t) || dm__check_overlap(fn, t)) return -1;
+    dm_dtype ct, ot, sdt;
+    int flt;
+    if (dm__binary_types(op, t, o, 0, 0, &ct, &ot, &sdt, &flt)) return -1;
+    if (!can_cast(ot, t->dtype)) return dm_binary_(op, t, o);        /* its message */
+    if (dm__alpha_check(fn, ot, alpha, kind)) return -1;
+    if (alpha == 1) return dm_binary_(op, t, o);
+    if ((t->dtype | o->dtype) == DM_FLOAT32)
+        return add_like(op, t, o, (float)alpha);
+    dm_tensor *s = dm__alpha_scaled(o, ot, alpha, kind);
+    int rc = s ? dm_binary_(op, t, s) : -1;
+    dm_tensor_release(s);
+    return rc;
 }
