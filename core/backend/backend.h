@@ -466,6 +466,57 @@ typedef void (*dm_rnn_gates_bw_fn)(dm_dtype dt, const dm_rnn_step *s, const void
                                    const void *dhpre, int64_t ldd, void *dh, void *dc,
                                    void *dA, void *dAh);
 
+/* ---- reductions over several dims, tests, scans, sorts (reduce_multi.c, scan.c, sort.c) ----
+ * mreduce: the rows of v [K x R] (contiguous) reduced into y [K]: kind 0 amax, 1 amin
+ * (NaN wins; dt float64, or int64 exactly), 2 logsumexp (the maximum shifted out, an
+ * infinite one by 0), 3 norm of order p (0: the nonzero count, inf/-inf: max/min of |v|, 0
+ * over nothing), in double for float64.  mreduce_bw: gi [K x R] from the rows x, the results
+ * y [K] and their gradient g [K], float64: kind 0/1 g shared evenly by the elements equal to
+ * y, 2 g exp(x - y), 3 PyTorch's norm_backward (0 where the norm is 0).  any_all: y[k] = 1
+ * when some (any) / every (all) element of row k of v [K x R] (float64) is nonzero.
+ * isclass: y [n] = isnan, isinf, isfinite (kind 0, 1, 2) of v [n] (float64).  nan_to_num:
+ * y [n] = v with NaN, +inf, -inf replaced by nan, pi, ni (float64); nan_to_num_bw: gi = g
+ * where x is finite, 0 elsewhere (float64, [n] each). */
+typedef void (*dm_mreduce_fn)(int kind, dm_dtype dt, const void *v, int64_t K, int64_t R,
+                              double p, void *y);
+typedef void (*dm_mreduce_bw_fn)(int kind, const double *x, const double *y, const double *g,
+                                 int64_t K, int64_t R, double p, double *gi);
+typedef void (*dm_any_all_fn)(int is_all, const double *v, int64_t K, int64_t R, uint8_t *y);
+typedef void (*dm_isclass_fn)(int kind, const double *v, int64_t n, uint8_t *y);
+typedef void (*dm_nan_to_num_fn)(const double *v, int64_t n, double nan, double pi, double ni,
+                                 double *y);
+typedef void (*dm_nan_to_num_bw_fn)(const double *x, const double *g, int64_t n, double *gi);
+/* scan: o [outer x n x inner] (dt float32, float64, or int64 wrapping) replaced in place by
+ * its running sums (prod 0) or products (prod 1) along n.  scan_bw: gi [outer x n x inner]
+ * (dt float32, float64) from g (its gradient) and, for cumprod, x (contiguous): cumsum's
+ * suffix sums, cumprod's rule with the row's first zero (scan.c's comment). */
+typedef void (*dm_scan_fn)(int prod, dm_dtype dt, void *o, int64_t outer, int64_t n,
+                           int64_t inner);
+typedef void (*dm_scan_bw_fn)(int prod, dm_dtype dt, const void *g, const void *x,
+                              int64_t outer, int64_t n, int64_t inner, void *gi);
+/* sort: x [outer x n x inner] (contiguous; float32, float64, int64, uint8, bool) sorted
+ * stably along n, ascending with NaN last or descending (desc) with NaN first; the first k
+ * of each row into v [outer x k x inner] (x's dtype) and their 0-based positions into ix
+ * [outer x k x inner].  row (n elements of dt) and perm (2n int64) are scratch.  sort_bw:
+ * gi [outer x size x inner] (zero on entry, dt float32 or float64) += g [outer x m x inner]
+ * at the positions ix [outer x m x inner].  unique: the n items of x [outer x n x inner]
+ * (item i is slice i, its outer * inner values compared in (q, r) order) sorted ascending,
+ * lexicographically, stably: perm[0..n) the items in order, perm[2n..3n) each sorted item's
+ * group (equal neighbours share one; NaNs never equal); returns the number of groups u.
+ * perm [3n] and items (n * outer * inner elements of dt, the items in the layout the same
+ * device's unique_out reads) are scratch.  unique_out from them: v [outer x u x inner] each
+ * group's values, inv [n] each item's group, cnt [u] (zero on entry) the group sizes. */
+typedef void (*dm_sort_fn)(dm_dtype dt, const void *x, int64_t outer, int64_t n,
+                           int64_t inner, int desc, int64_t k, void *row, int64_t *perm,
+                           void *v, int64_t *ix);
+typedef void (*dm_sort_bw_fn)(dm_dtype dt, const void *g, const int64_t *ix, int64_t outer,
+                              int64_t m, int64_t size, int64_t inner, void *gi);
+typedef int64_t (*dm_unique_fn)(dm_dtype dt, const void *x, int64_t outer, int64_t n,
+                                int64_t inner, void *items, int64_t *perm);
+typedef void (*dm_unique_out_fn)(dm_dtype dt, const void *items, const int64_t *perm,
+                                 int64_t outer, int64_t n, int64_t inner, int64_t u, void *v,
+                                 int64_t *inv, int64_t *cnt);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -552,6 +603,20 @@ typedef struct dm_kernels {
     /* ---- dm_sum_to of integers (reduce.c) and in place on any dtype (inplace.c) ---- */
     dm_sum_to_i64_fn sum_to_i64;
     dm_inplace_fn inplace;
+    /* ---- reductions over several dims and the tests (reduce_multi.c), scans (scan.c),
+       sorts (sort.c) ---- */
+    dm_mreduce_fn mreduce;
+    dm_mreduce_bw_fn mreduce_bw;
+    dm_any_all_fn any_all;
+    dm_isclass_fn isclass;
+    dm_nan_to_num_fn nan_to_num;
+    dm_nan_to_num_bw_fn nan_to_num_bw;
+    dm_scan_fn scan;
+    dm_scan_bw_fn scan_bw;
+    dm_sort_fn sort;
+    dm_sort_bw_fn sort_bw;
+    dm_unique_fn unique;
+    dm_unique_out_fn unique_out;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

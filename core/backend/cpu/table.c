@@ -93,4 +93,17 @@ const dm_kernels dm__cpu_kernels = {
     /* ---- dm_sum_to of integers, in place on any dtype ---- */
     .sum_to_i64 = dm__cpu_sum_to_i64,     /* reduce_bw.c */
     .inplace = dm__cpu_inplace,           /* elementwise.c */
+    /* ---- reductions over several dims and the tests, scans, sorts ---- */
+    .mreduce = dm__cpu_mreduce,         /* reduce_multi.c */
+    .mreduce_bw = dm__cpu_mreduce_bw,
+    .any_all = dm__cpu_any_all,
+    .isclass = dm__cpu_isclass,
+    .nan_to_num = dm__cpu_nan_to_num,
+    .nan_to_num_bw = dm__cpu_nan_to_num_bw,
+    .scan = dm__cpu_scan,               /* scan.c */
+    .scan_bw = dm__cpu_scan_bw,
+    .sort = dm__cpu_sort,               /* sort.c */
+    .sort_bw = dm__cpu_sort_bw,
+    .unique = dm__cpu_unique,
+    .unique_out = dm__cpu_unique_out,
 };

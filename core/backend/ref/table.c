@@ -91,4 +91,17 @@ const dm_kernels dm__ref_kernels = {
     /* ---- dm_sum_to of integers, in place on any dtype ---- */
     .sum_to_i64 = dm__ref_sum_to_i64,     /* reduce.c */
     .inplace = dm__ref_inplace,           /* elementwise.c */
+    /* ---- reductions over several dims and the tests, scans, sorts ---- */
+    .mreduce = dm__ref_mreduce,         /* reduce_multi.c */
+    .mreduce_bw = dm__ref_mreduce_bw,
+    .any_all = dm__ref_any_all,
+    .isclass = dm__ref_isclass,
+    .nan_to_num = dm__ref_nan_to_num,
+    .nan_to_num_bw = dm__ref_nan_to_num_bw,
+    .scan = dm__ref_scan,               /* scan.c */
+    .scan_bw = dm__ref_scan_bw,
+    .sort = dm__ref_sort,               /* sort.c */
+    .sort_bw = dm__ref_sort_bw,
+    .unique = dm__ref_unique,
+    .unique_out = dm__ref_unique_out,
 };
