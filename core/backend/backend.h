@@ -18,11 +18,13 @@
  *          sparse_'s zeroing (init.c), the embeddings (embedding.c), the recurrent gates
  *          (rnn.c, rnn_gen.h), the bitwise and logical ops with floor_divide, remainder
  *          and fmod (bitwise.c), tril, triu and flip (shape.c), arange and linspace
- *          (range.c), linear's small float32 product (linear.c)
+ *          (range.c), linear's small float32 product (linear.c), amax/amin, logsumexp,
+ *          norm over rows, any/all, the tests and nan_to_num (reduce_multi.c), cumsum and
+ *          cumprod (scan.c), the sorts and unique (sort.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
  *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c, bitwise.c, shape.c,
- *          range.c, linear.c), compared with the
+ *          range.c, linear.c, reduce_multi.c, scan.c, sort.c), compared with the
  *          cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
@@ -42,11 +44,12 @@
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
  * (their products are the gemms above), the bitwise and logical ops, floor_divide,
  * remainder and fmod and their gradients, tril, triu and flip (diagonal a view; diag, trace
- * through copy and reduce), arange, linspace and eye (eye: zeros and a fill), and linear's
- * small float32 product and its bias (the rows seeded, the column sums): everything those
- * ops compute.  What is not yet
- * behind it are the ops of the files added beside the table (gather.c, reduce_multi.c,
- * sort.c, scan.c, index.c; core/README.md lists them),
+ * through copy and reduce), arange, linspace and eye (eye: zeros and a fill), linear's
+ * small float32 product and its bias (the rows seeded, the column sums), amax/amin,
+ * logsumexp and norm over several dims, any/all, isnan/isinf/isfinite, nan_to_num, cumsum,
+ * cumprod, sort, topk, kthvalue and unique with their backward: everything those ops
+ * compute.  What is not yet behind it are the ops of the files added beside the table
+ * (gather.c, index.c; core/README.md lists them),
  * whose loops stay in the op files: one implementation run on both devices, correct because
  * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
  * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
@@ -519,6 +522,56 @@ typedef void (*dm_bias_rows_fn)(size_t es, const void *b, int64_t bs, int64_t N,
                                 void *y);
 typedef void (*dm_bias_sum_fn)(dm_dtype dt, const void *g, int64_t N, int64_t nout, int acc,
                                void *d);
+/* ---- reductions over several dims, tests, scans, sorts (reduce_multi.c, scan.c, sort.c) ----
+ * mreduce: the rows of v [K x R] (contiguous) reduced into y [K]: kind 0 amax, 1 amin
+ * (NaN wins; dt float64, or int64 exactly), 2 logsumexp (the maximum shifted out, an
+ * infinite one by 0), 3 norm of order p (0: the nonzero count, inf/-inf: max/min of |v|, 0
+ * over nothing), in double for float64.  mreduce_bw: gi [K x R] from the rows x, the results
+ * y [K] and their gradient g [K], float64: kind 0/1 g shared evenly by the elements equal to
+ * y, 2 g exp(x - y), 3 PyTorch's norm_backward (0 where the norm is 0).  any_all: y[k] = 1
+ * when some (any) / every (all) element of row k of v [K x R] (float64) is nonzero.
+ * isclass: y [n] = isnan, isinf, isfinite (kind 0, 1, 2) of v [n] (float64).  nan_to_num:
+ * y [n] = v with NaN, +inf, -inf replaced by nan, pi, ni (float64); nan_to_num_bw: gi = g
+ * where x is finite, 0 elsewhere (float64, [n] each). */
+typedef void (*dm_mreduce_fn)(int kind, dm_dtype dt, const void *v, int64_t K, int64_t R,
+                              double p, void *y);
+typedef void (*dm_mreduce_bw_fn)(int kind, const double *x, const double *y, const double *g,
+                                 int64_t K, int64_t R, double p, double *gi);
+typedef void (*dm_any_all_fn)(int is_all, const double *v, int64_t K, int64_t R, uint8_t *y);
+typedef void (*dm_isclass_fn)(int kind, const double *v, int64_t n, uint8_t *y);
+typedef void (*dm_nan_to_num_fn)(const double *v, int64_t n, double nan, double pi, double ni,
+                                 double *y);
+typedef void (*dm_nan_to_num_bw_fn)(const double *x, const double *g, int64_t n, double *gi);
+/* scan: o [outer x n x inner] (dt float32, float64, or int64 wrapping) replaced in place by
+ * its running sums (prod 0) or products (prod 1) along n.  scan_bw: gi [outer x n x inner]
+ * (dt float32, float64) from g (its gradient) and, for cumprod, x (contiguous): cumsum's
+ * suffix sums, cumprod's rule with the row's first zero (scan.c's comment). */
+typedef void (*dm_scan_fn)(int prod, dm_dtype dt, void *o, int64_t outer, int64_t n,
+                           int64_t inner);
+typedef void (*dm_scan_bw_fn)(int prod, dm_dtype dt, const void *g, const void *x,
+                              int64_t outer, int64_t n, int64_t inner, void *gi);
+/* sort: x [outer x n x inner] (contiguous; float32, float64, int64, uint8, bool) sorted
+ * stably along n, ascending with NaN last or descending (desc) with NaN first; the first k
+ * of each row into v [outer x k x inner] (x's dtype) and their 0-based positions into ix
+ * [outer x k x inner].  row (n elements of dt) and perm (2n int64) are scratch.  sort_bw:
+ * gi [outer x size x inner] (zero on entry, dt float32 or float64) += g [outer x m x inner]
+ * at the positions ix [outer x m x inner].  unique: the n items of x [outer x n x inner]
+ * (item i is slice i, its outer * inner values compared in (q, r) order) sorted ascending,
+ * lexicographically, stably: perm[0..n) the items in order, perm[2n..3n) each sorted item's
+ * group (equal neighbours share one; NaNs never equal); returns the number of groups u.
+ * perm [3n] and items (n * outer * inner elements of dt, the items in the layout the same
+ * device's unique_out reads) are scratch.  unique_out from them: v [outer x u x inner] each
+ * group's values, inv [n] each item's group, cnt [u] (zero on entry) the group sizes. */
+typedef void (*dm_sort_fn)(dm_dtype dt, const void *x, int64_t outer, int64_t n,
+                           int64_t inner, int desc, int64_t k, void *row, int64_t *perm,
+                           void *v, int64_t *ix);
+typedef void (*dm_sort_bw_fn)(dm_dtype dt, const void *g, const int64_t *ix, int64_t outer,
+                              int64_t m, int64_t size, int64_t inner, void *gi);
+typedef int64_t (*dm_unique_fn)(dm_dtype dt, const void *x, int64_t outer, int64_t n,
+                                int64_t inner, void *items, int64_t *perm);
+typedef void (*dm_unique_out_fn)(dm_dtype dt, const void *items, const int64_t *perm,
+                                 int64_t outer, int64_t n, int64_t inner, int64_t u, void *v,
+                                 int64_t *inv, int64_t *cnt);
 
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
@@ -616,6 +669,20 @@ typedef struct dm_kernels {
     dm_linear_small_fn linear_small;
     dm_bias_rows_fn bias_rows;
     dm_bias_sum_fn bias_sum;
+    /* ---- reductions over several dims and the tests (reduce_multi.c), scans (scan.c),
+       sorts (sort.c) ---- */
+    dm_mreduce_fn mreduce;
+    dm_mreduce_bw_fn mreduce_bw;
+    dm_any_all_fn any_all;
+    dm_isclass_fn isclass;
+    dm_nan_to_num_fn nan_to_num;
+    dm_nan_to_num_bw_fn nan_to_num_bw;
+    dm_scan_fn scan;
+    dm_scan_bw_fn scan_bw;
+    dm_sort_fn sort;
+    dm_sort_bw_fn sort_bw;
+    dm_unique_fn unique;
+    dm_unique_out_fn unique_out;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

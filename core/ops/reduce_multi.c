@@ -12,10 +12,17 @@
  * sum and mean over several dims are built from existing ops (permute, reshape, the one-dim
  * reduction, view), so their gradients are those ops'; one dim goes straight to dm_reduce.
  *
+ * The loops over the values are the device's kernels (backend.h: mreduce, mreduce_bw,
+ * any_all, isclass, nan_to_num, nan_to_num_bw; backend/cpu/reduce_multi.c and
+ * backend/ref/reduce_multi.c); this file checks, lays the rows out and builds the results.
+ *
  * Node parameters: par.dims .mask (bit d: input dim d reduced), .p (norm's order).
  *   saved[0]  the output (amax/amin, logsumexp, norm) */
 #include "internal.h"
+#include "backend.h"
 #include <float.h>
+
+#define DEV (dm__kernels(dm__cur_device))
 
 /* ---- dims ------------------------------------------------------------------------------ */
 
@@ -80,18 +87,26 @@ static const void *rows_of(const dm_tensor *x, uint32_t mask, dm_dtype dt, int64
     return d;
 }
 
-/* a [K x R] float64 block laid back into a new tensor of x's shape and dtype dt */
-static dm_tensor *unrows(const double *g, int ndim, const int64_t *shape, uint32_t mask,
-                         dm_dtype dt)
+/* a new float64 [K x R] block for x's shape (ndim, shape) and mask: the shape permuted
+   kept dims first, as unrows reads it */
+static dm_tensor *rows_block(int ndim, const int64_t *shape, uint32_t mask)
 {
     int perm[DM_MAX_DIMS];
     int64_t K, R, ps[DM_MAX_DIMS];
     rows_perm(ndim, shape, mask, perm, &K, &R);
     for (int d = 0; d < ndim; d++) ps[d] = shape[perm[d]];
+    return dm_tensor_new_dtype(ndim, ps, DM_FLOAT64);
+}
+
+/* rows_block's blk laid back into a new tensor of x's shape and dtype dt (blk released) */
+static dm_tensor *unrows(dm_tensor *blk, int ndim, const int64_t *shape, uint32_t mask,
+                         dm_dtype dt)
+{
+    int perm[DM_MAX_DIMS];
+    int64_t K, R;
+    rows_perm(ndim, shape, mask, perm, &K, &R);
     dm_tensor *out = dm_tensor_new_dtype(ndim, shape, dt);
-    dm_tensor *blk = out ? dm_tensor_new_dtype(ndim, ps, DM_FLOAT64) : NULL;
-    if (!blk) { dm_tensor_release(out); return NULL; }
-    memcpy(dm__ptr(blk), g, (size_t)(K * R) * sizeof(double));
+    if (!out) { dm_tensor_release(blk); return NULL; }
     int prev = dm_set_grad_enabled(0);
     dm_tensor *pv = dm_permute(out, perm);      /* out seen in the block's order */
     int rc = pv ? dm_copy_(pv, blk) : -1;
@@ -102,23 +117,13 @@ static dm_tensor *unrows(const double *g, int ndim, const int64_t *shape, uint32
     return out;
 }
 
-/* a new tensor of shape (nd, os) and dtype dt from n doubles */
-static dm_tensor *from_doubles(const double *v, int nd, const int64_t *os, dm_dtype dt)
+/* t (float64) as dtype dt (t released) */
+static dm_tensor *as_dtype(dm_tensor *t, dm_dtype dt)
 {
-    dm_tensor *t = dm_tensor_new_dtype(nd, os, DM_FLOAT64);
-    if (!t) return NULL;
-    memcpy(dm__ptr(t), v, (size_t)dm__numel(t) * sizeof(double));
-    if (dt == DM_FLOAT64) return t;
+    if (!t || dt == DM_FLOAT64) return t;
     dm_tensor *c = dm_to_dtype(t, dt);
     dm_tensor_release(t);
     return c;
-}
-
-static double *dalloc(int64_t n)
-{
-    double *p = malloc((size_t)(n ? n : 1) * sizeof(double));
-    if (!p) dm_seterr("out of memory");
-    return p;
 }
 
 /* ---- sum and mean over several dims ------------------------------------------------------ */
@@ -192,14 +197,7 @@ static dm_tensor *mreduce(mred kind, const dm_tensor *x, double p, int n, const 
         const int64_t *v = rows_of(x, mask, DM_INT64, &K, &R, &hold);
         dm_tensor *o = v ? dm_tensor_new_dtype(ond, os, DM_INT64) : NULL;
         if (!o) { dm_tensor_release(hold); return NULL; }
-        int64_t *y = dm__ptr(o);
-        for (int64_t k = 0; k < K; k++) {
-            const int64_t *row = v + k * R;
-            int64_t m = row[0];
-            for (int64_t r = 1; r < R; r++)
-                if (kind == MR_AMAX ? row[r] > m : row[r] < m) m = row[r];
-            y[k] = m;
-        }
+        DEV->mreduce((int)kind, DM_INT64, v, K, R, 0, dm__ptr(o));
         dm_tensor_release(hold);
         if (x->dtype == DM_INT64) return o;
         out = dm_to_dtype(o, x->dtype);
@@ -208,53 +206,11 @@ static dm_tensor *mreduce(mred kind, const dm_tensor *x, double p, int n, const 
     }
 
     const double *v = rows_of(x, mask, DM_FLOAT64, &K, &R, &hold);
-    double *y = v ? dalloc(K) : NULL;
+    dm_tensor *y = v ? dm_tensor_new_dtype(ond, os, DM_FLOAT64) : NULL;
     if (!y) { dm_tensor_release(hold); return NULL; }
-    for (int64_t k = 0; k < K; k++) {
-        const double *row = v + k * R;
-        double acc = 0;
-        switch (kind) {
-        case MR_AMAX: case MR_AMIN: {
-            double m = row[0];
-            for (int64_t r = 1; r < R && !isnan(m); r++) {
-                if (isnan(row[r])) m = row[r];
-                else if (kind == MR_AMAX ? row[r] > m : row[r] < m) m = row[r];
-            }
-            acc = m;
-            break;
-        }
-        case MR_LOGSUMEXP: {
-            double m = -INFINITY;
-            for (int64_t r = 0; r < R; r++) if (row[r] > m || isnan(row[r])) m = row[r];
-            if (isinf(m)) m = 0;                  /* PyTorch: infinite maxima shift by 0 */
-            for (int64_t r = 0; r < R; r++) acc += exp(row[r] - m);
-            acc = log(acc) + m;
-            break;
-        }
-        case MR_NORM:
-            if (p == 0) for (int64_t r = 0; r < R; r++) acc += row[r] != 0;
-            else if (p == 1) for (int64_t r = 0; r < R; r++) acc += fabs(row[r]);
-            else if (p == 2) {
-                for (int64_t r = 0; r < R; r++) acc += row[r] * row[r];
-                acc = sqrt(acc);
-            } else if (isinf(p)) {
-                acc = R ? fabs(row[0]) : 0;       /* PyTorch: 0 over nothing */
-                for (int64_t r = 1; r < R; r++) {
-                    double a = fabs(row[r]);
-                    if (isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;
-                    if (isnan(acc)) break;
-                }
-            } else {
-                for (int64_t r = 0; r < R; r++) acc += pow(fabs(row[r]), p);
-                acc = pow(acc, 1.0 / p);
-            }
-            break;
-        }
-        y[k] = acc;
-    }
+    DEV->mreduce((int)kind, DM_FLOAT64, v, K, R, p, dm__ptr(y));
     dm_tensor_release(hold);
-    out = from_doubles(y, ond, os, ot);
-    free(y);
+    out = as_dtype(y, ot);
     if (!out) return NULL;
     if (dm_is_floating(x->dtype) && dm__needs_grad(1, &x)) {
         static const dm_op ops[] = { DM_OP_AMAX, DM_OP_AMIN, DM_OP_LOGSUMEXP, DM_OP_NORM };
@@ -284,8 +240,6 @@ dm_tensor *dm_norm(const dm_tensor *x, double p, int n, const int *dims, int kee
     return mreduce(MR_NORM, x, p, n, dims, keepdim);
 }
 
-static double sgn(double v) { return v > 0 ? 1 : v < 0 ? -1 : 0; }
-
 /* amax/amin: the gradient shared evenly by the elements equal to the result;
    logsumexp: g exp(x - y); norm: PyTorch's norm_backward (0 where the norm is 0) */
 int dm__bw_mreduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
@@ -300,49 +254,15 @@ int dm__bw_mreduce(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     const double *xv = rows_of(x, mask, DM_FLOAT64, &K, &R, &hx);
     const double *yv = xv ? dm__contig_as(n->saved[0], DM_FLOAT64, &hy) : NULL;
     const double *g = yv ? dm__contig_as(gout, DM_FLOAT64, &hg) : NULL;
-    double *gi = g ? dalloc(K * R) : NULL;
+    dm_tensor *gi = g ? rows_block(n->in_ndim, n->in_shape, mask) : NULL;
     int rc = -1;
-    if (!gi) goto done;
-    for (int64_t k = 0; k < K; k++) {
-        const double *row = xv + k * R;
-        double *o = gi + k * R, yk = yv[k], gk = g[k];
-        switch (n->op) {
-        case DM_OP_AMAX: case DM_OP_AMIN: {
-            int64_t cnt = 0;
-            for (int64_t r = 0; r < R; r++) cnt += row[r] == yk;
-            for (int64_t r = 0; r < R; r++) o[r] = row[r] == yk ? gk / (double)cnt : 0;
-            break;
-        }
-        case DM_OP_LOGSUMEXP:
-            for (int64_t r = 0; r < R; r++) o[r] = gk * exp(row[r] - yk);
-            break;
-        default:                                  /* norm */
-            if (p == 0) {
-                for (int64_t r = 0; r < R; r++) o[r] = 0;
-            } else if (p == 1) {
-                for (int64_t r = 0; r < R; r++) o[r] = sgn(row[r]) * gk;
-            } else if (isinf(p)) {
-                int64_t cnt = 0;
-                for (int64_t r = 0; r < R; r++) cnt += fabs(row[r]) == yk;
-                for (int64_t r = 0; r < R; r++)
-                    o[r] = fabs(row[r]) == yk ? sgn(row[r]) * gk / (double)cnt : 0;
-            } else if (yk == 0) {
-                for (int64_t r = 0; r < R; r++) o[r] = 0;
-            } else if (p == 2) {
-                for (int64_t r = 0; r < R; r++) o[r] = row[r] * (gk / yk);
-            } else {
-                double s = gk / pow(yk, p - 1);
-                for (int64_t r = 0; r < R; r++)
-                    o[r] = (p < 2 ? sgn(row[r]) * pow(fabs(row[r]), p - 1)
-                                  : row[r] * pow(fabs(row[r]), p - 2)) * s;
-            }
-            break;
-        }
+    if (gi) {
+        DEV->mreduce_bw(n->op == DM_OP_AMAX ? MR_AMAX : n->op == DM_OP_AMIN ? MR_AMIN
+                        : n->op == DM_OP_LOGSUMEXP ? MR_LOGSUMEXP : MR_NORM,
+                        xv, yv, g, K, R, p, dm__ptr(gi));
+        gin[0] = unrows(gi, n->in_ndim, n->in_shape, mask, x->dtype);
+        rc = gin[0] ? 0 : -1;
     }
-    gin[0] = unrows(gi, n->in_ndim, n->in_shape, mask, x->dtype);
-    rc = gin[0] ? 0 : -1;
-done:
-    free(gi);
     dm_tensor_release(hx);
     dm_tensor_release(hy);
     dm_tensor_release(hg);
@@ -366,15 +286,7 @@ dm_tensor *dm_any_all(const dm_tensor *x, int dim, int keepdim, int is_all)
     dm_tensor *out = v ? dm_tensor_new_dtype(ond, os, x->dtype == DM_UINT8 ? DM_UINT8
                                                                              : DM_BOOL) : NULL;
     if (!out) { dm_tensor_release(hold); return NULL; }
-    uint8_t *y = dm__ptr(out);
-    for (int64_t k = 0; k < K; k++) {
-        int acc = is_all;
-        for (int64_t r = 0; r < R; r++) {
-            int nz = v[k * R + r] != 0;
-            if (is_all ? !nz : nz) { acc = !is_all; break; }
-        }
-        y[k] = (uint8_t)acc;
-    }
+    DEV->any_all(is_all, v, K, R, dm__ptr(out));
     dm_tensor_release(hold);
     return out;
 }
@@ -386,18 +298,16 @@ dm_tensor *dm_isclass(const dm_tensor *x, int kind)
     dm__device_of(x);
     dm_tensor *out = dm_tensor_new_dtype(x->ndim, x->shape, DM_BOOL);
     if (!out) return NULL;
-    uint8_t *y = dm__ptr(out);
     int64_t n = dm__numel(x);
     if (!dm_is_floating(x->dtype)) {               /* integers are finite numbers */
-        memset(y, kind == 2, (size_t)n);
+        uint8_t b = kind == 2;
+        DEV->fill(out, &b);
         return out;
     }
     dm_tensor *hold = NULL;
     const double *v = dm__contig_as(x, DM_FLOAT64, &hold);
     if (!v) { dm_tensor_release(out); return NULL; }
-    for (int64_t i = 0; i < n; i++)
-        y[i] = (uint8_t)(kind == 0 ? !!isnan(v[i]) : kind == 1 ? !!isinf(v[i])   /* isinf(-inf): -1 */
-                                                     : !!isfinite(v[i]));
+    DEV->isclass(kind, v, n, dm__ptr(out));
     dm_tensor_release(hold);
     return out;
 }
@@ -417,13 +327,11 @@ dm_tensor *dm_nan_to_num(const dm_tensor *x, double nan, const double *posinf,
     dm_tensor *hold = NULL;
     const double *v = dm__contig_as(x, DM_FLOAT64, &hold);
     int64_t n = dm__numel(x);
-    double *y = v ? dalloc(n) : NULL;
+    dm_tensor *y = v ? dm_tensor_new_dtype(x->ndim, x->shape, DM_FLOAT64) : NULL;
     if (!y) { dm_tensor_release(hold); return NULL; }
-    for (int64_t i = 0; i < n; i++)
-        y[i] = isnan(v[i]) ? nan : isinf(v[i]) ? (v[i] > 0 ? pi : ni) : v[i];
+    DEV->nan_to_num(v, n, nan, pi, ni, dm__ptr(y));
     dm_tensor_release(hold);
-    dm_tensor *out = from_doubles(y, x->ndim, x->shape, x->dtype);
-    free(y);
+    dm_tensor *out = as_dtype(y, x->dtype);
     if (out && dm__needs_grad(1, &x) && !dm__record(DM_OP_NAN_TO_NUM, 0, out, 1, &x)) {
         dm_tensor_release(out);
         return NULL;
@@ -441,12 +349,11 @@ int dm__bw_nan_to_num(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
     const double *xv = dm__contig_as(x, DM_FLOAT64, &hx);
     const double *g = xv ? dm__contig_as(gout, DM_FLOAT64, &hg) : NULL;
     int64_t cnt = dm__numel(x);
-    double *gi = g ? dalloc(cnt) : NULL;
+    dm_tensor *gi = g ? dm_tensor_new_dtype(n->in_ndim, n->in_shape, DM_FLOAT64) : NULL;
     if (gi) {
-        for (int64_t i = 0; i < cnt; i++) gi[i] = isfinite(xv[i]) ? g[i] : 0;
-        gin[0] = from_doubles(gi, n->in_ndim, n->in_shape, x->dtype);
+        DEV->nan_to_num_bw(xv, g, cnt, dm__ptr(gi));
+        gin[0] = as_dtype(gi, x->dtype);
     }
-    free(gi);
     dm_tensor_release(hx);
     dm_tensor_release(hg);
     return gin[0] ? 0 : -1;

@@ -1,6 +1,11 @@
 /* scan.c -- cumsum and cumprod along a dim, with their backward rules.  Dtypes as PyTorch:
- * floating inputs keep their dtype, integer and bool inputs give int64 (wrapping). */
+ * floating inputs keep their dtype, integer and bool inputs give int64 (wrapping).  The
+ * loops are the device's kernels (backend.h: scan, scan_bw; backend/cpu/scan.c,
+ * backend/ref/scan.c). */
 #include "ops_index.h"
+#include "backend.h"
+
+#define DEV (dm__kernels(dm__cur_device))
 
 static dm_tensor *scan(const char *fn, dm_op op, const dm_tensor *x, int dim)
 {
@@ -14,25 +19,7 @@ static dm_tensor *scan(const char *fn, dm_op op, const dm_tensor *x, int dim)
     dm__split_dim(x, d, &outer, &n, &inner);
     if (x->ndim == 0) n = 1;
     // out is [outer x n x inner]; each (q, r) row runs along n
-    if (rt == DM_INT64) {               /* int64 wraps (as PyTorch's): unsigned arithmetic,
-                                           signed overflow would be undefined */
-        int64_t *o = dm__ptr(out);
-        for (int64_t q = 0; q < outer; q++)
-            for (int64_t i = 1; i < n; i++) {
-                int64_t *cur = o + (q * n + i) * inner, *prev = cur - inner;
-                for (int64_t r = 0; r < inner; r++)
-                    cur[r] = (int64_t)(op == DM_OP_CUMSUM ? (uint64_t)cur[r] + (uint64_t)prev[r]
-                                                          : (uint64_t)cur[r] * (uint64_t)prev[r]);
-            }
-    } else
-    DM_TYPED(rt,
-        T *o = dm__ptr(out);
-        for (int64_t q = 0; q < outer; q++)
-            for (int64_t i = 1; i < n; i++) {
-                T *cur = o + (q * n + i) * inner, *prev = cur - inner;
-                if (op == DM_OP_CUMSUM) for (int64_t r = 0; r < inner; r++) cur[r] += prev[r];
-                else for (int64_t r = 0; r < inner; r++) cur[r] *= prev[r];
-            });
+    DEV->scan(op == DM_OP_CUMPROD, rt, dm__ptr(out), outer, n, inner);
     if (dm__needs_grad(1, (const dm_tensor *[]){ x })) {
         dm_node *nd = dm__record(op, 0, out, 1, (const dm_tensor *[]){ x });
         if (!nd) { dm_tensor_release(out); return NULL; }
@@ -64,40 +51,8 @@ int dm__bw_scan(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *nd, const dm_tensor *gou
     int64_t outer, n, inner;
     dm__split_dim(x, d, &outer, &n, &inner);
     if (x->ndim == 0) n = 1;
-    DM_TYPED(gout->dtype,
-        T *o = dm__ptr(gx);
-        const T *g = dm__ptr(gout), *xs = xv;
-        for (int64_t q = 0; q < outer; q++)
-            for (int64_t r = 0; r < inner; r++) {
-                const int64_t base = q * n * inner + r;
-                T *oo = o + base;
-                const T *gg = g + base, *xx = xs ? xs + base : NULL;
-                if (nd->op == DM_OP_CUMSUM) {
-                    T acc = 0;
-                    for (int64_t i = n - 1; i >= 0; i--) { acc += gg[(i) * inner]; oo[(i) * inner] = acc; }
-                    continue;
-                }
-                int64_t z = 0;
-                while (z < n && xx[(z) * inner] != 0) z++;
-                /* i < z: suffix sums of g y over the nonzero prefix (y is 0 from z on) */
-                T y = 1, pre;
-                for (int64_t i = 0; i < z; i++) { y *= xx[(i) * inner]; oo[(i) * inner] = gg[(i) * inner] * y; }
-                pre = y;                               /* prod of x before z */
-                T acc = 0;
-                for (int64_t i = z - 1; i >= 0; i--) {
-                    acc += oo[(i) * inner];
-                    oo[(i) * inner] = acc / xx[(i) * inner];
-                }
-                if (z < n) {
-                    T run = 1, s = 0;
-                    for (int64_t k = z; k < n; k++) {
-                        if (k > z) run *= xx[(k) * inner];
-                        s += gg[(k) * inner] * run;
-                    }
-                    oo[(z) * inner] = pre * s;
-                    for (int64_t i = z + 1; i < n; i++) oo[(i) * inner] = 0;
-                }
-            });
+    DEV->scan_bw(nd->op == DM_OP_CUMPROD, gout->dtype, dm__ptr(gout), xv, outer, n, inner,
+                 dm__ptr(gx));
     dm_tensor_release(hx);
     gin[0] = gx;
     return 0;

@@ -14,7 +14,12 @@
  * and fmod with their gradients on every dtype they take (binop2, unop2, divmod_bw), tril,
  * triu and flip on every dtype with diag and trace (tri, flip), arange, linspace and eye
  * (range), linear's small float32 product (linear_small) and its bias (bias_rows,
- * bias_sum: strided, accumulated into an existing gradient);
+ * bias_sum: strided, accumulated into an existing gradient); amax/amin, logsumexp and norm over several dims with
+ * their gradients, any/all, isnan/isinf/isfinite and nan_to_num (mreduce, mreduce_bw,
+ * any_all, isclass, nan_to_num, nan_to_num_bw), cumsum and cumprod with their gradients
+ * (scan, scan_bw), sort, topk, kthvalue and unique (sort, sort_bw, unique, unique_out), on
+ * every dtype each takes, transposed, permuted and sliced, with ties, zeros, NaN and
+ * infinities (integers exactly);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -898,6 +903,178 @@ static void test_div_zero(void)
     dm_set_device(DM_CPU);
 }
 
+/* ---- reductions over several dims, tests, scans and sorts ---------------------------------- */
+
+/* the input of the reduce_multi, scan and sort scenarios, of dt on dev: layout 0 the
+   transposed view [6 x 4] of a [4 x 6], 1 a [3 x 4 x 5] permuted to [5 x 3 x 4], 2 a 0-dim
+   tensor, 3 columns 1-5 of a [6 x 8] (a slice); values tu_fill's in [lo, hi), rounded down
+   to integers when ints (ties, zeros), with NaN, inf and -inf among them when specials (floats
+   only); *base the leaf, requiring grad when grad and dt is floating */
+static dm_tensor *mkV(dm_dtype dt, int dev, int layout, float lo, float hi, int ints,
+                      int specials, int grad, unsigned seed, dm_tensor **base)
+{
+    static const int nds[4] = { 2, 3, 0, 2 };
+    static const int64_t shp[4][3] = { { 4, 6 }, { 3, 4, 5 }, { 0 }, { 6, 8 } };
+    dm_set_device(DM_CPU);
+    dm_tensor *f = dm_tensor_new(nds[layout], shp[layout]);
+    tu_fill(f, lo, hi, seed);
+    float *fv = dm_data_ptr(f);
+    int64_t n = dm_numel(f);
+    for (int64_t i = 0; i < n; i++) {
+        if (ints) fv[i] = floorf(fv[i]);
+        if (specials && n > 1 && dm_is_floating(dt))
+            if (i % 5 == 1) fv[i] = i / 5 % 3 == 0 ? NAN : i / 5 % 3 == 1 ? INFINITY : -INFINITY;
+    }
+    dm_tensor *d = dm_to_dtype(f, dt), *t = dm_to_device(d, dev);
+    dm_tensor_release(f);
+    dm_tensor_release(d);
+    dm_set_device(dev);
+    if (grad && dm_is_floating(dt)) dm_set_requires_grad(t, 1);
+    *base = t;
+    switch (layout) {
+    case 0: return dm_transpose(t, 0, 1);
+    case 1: return dm_permute(t, (int[]){ 2, 0, 1 });
+    case 3: return dm_narrow(t, 1, 1, 5);
+    default: return dm_tensor_retain(t);
+    }
+}
+
+/* y and, when base requires grad, the gradient of sum(y * g) into base (g seeded) */
+static void put_grad(vals *out, dm_tensor *y, dm_tensor *base, int dev)
+{
+    put(out, y, dev);
+    if (!y || !base->requires_grad || !y->requires_grad) return;
+    dm_tensor *g = mk(y->dtype, dev, y->ndim, y->shape, 0.5f, 2, 91);
+    dm_tensor *yg = dm_mul(y, g), *s = dm_reduce(DM_RED_SUM, yg, DM_ALL, 0, 0);
+    CHECK(s && dm_backward(s, NULL, 0) == 0, "backward runs");
+    put(out, base->grad, dev);
+    dm_tensor_release(s);
+    dm_tensor_release(yg);
+    dm_tensor_release(g);
+}
+
+/* amax, amin, logsumexp, norm (kind v % 4 for v < 24, norm of order ps[v - 24] after, in
+   layout (v - 21) % 6, or 4 for v 31, 32) over the dims of layout (v / 4) % 6: 0 dim 0 of the transposed view, 1 dim 1 kept, 2 every dim,
+   3 dims 0 and 2 of the permuted one, 4 dim 1 of the transposed view with NaN and infinities,
+   5 dims 0 and 1 of the slice kept; integer rows (ties) in odd layouts; forward and the
+   input's gradient */
+static void sc_mreduce(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const double ps[9] = { 1, INFINITY, -INFINITY, 0, 3, 0.5, 1.5, -INFINITY, 3 };
+    static const int lay[6] = { 0, 0, 0, 1, 0, 3 }, nd[6] = { 1, 1, 0, 2, 1, 2 };
+    static const int dims[6][2] = { { 0 }, { 1 }, { 0 }, { 0, 2 }, { 1 }, { 0, 1 } };
+    int kind = v < 24 ? v % 4 : 3, l = v < 24 ? v / 4 : v < 31 ? (v - 21) % 6 : 4;
+    double p = v < 24 ? 2 : ps[v - 24];
+    dm_tensor *base, *x = mkV(dt, dev, lay[l], dt == DM_UINT8 || dt == DM_BOOL ? 0 : -2, 3,
+                              l % 2, l == 4, 1, 31 + (unsigned)v, &base);
+    int keep = l == 1 || l == 5;
+    dm_tensor *y = kind == 0 ? dm_amax(x, nd[l], dims[l], keep)
+                 : kind == 1 ? dm_amin(x, nd[l], dims[l], keep)
+                 : kind == 2 ? dm_logsumexp(x, nd[l], dims[l], keep)
+                             : dm_norm(x, p, nd[l], dims[l], keep);
+    CHECKF(y != NULL, "mreduce %d on %s runs (%s)", v, dm_dtype_name(dt), y ? "" : dm_errmsg());
+    put_grad(out, y, base, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(x);
+    dm_tensor_release(base);
+}
+
+/* any (even v) and all (odd) of integer values with zeros: v / 2 = 0 dim 0 of the transposed
+   view, 1 dim 1 kept, 2 everything, 3 dim 1 of the permuted one, 4 dim 0 of the slice */
+static void sc_any_all(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const int lay[5] = { 0, 0, 0, 1, 3 }, dim[5] = { 0, 1, DM_ALL, 1, 0 };
+    int l = v / 2;
+    dm_tensor *base, *x = mkV(dt, dev, lay[l], dt == DM_UINT8 || dt == DM_BOOL ? 0 : -1.5f, 3,
+                              1, 0, 0, 41 + (unsigned)v, &base);
+    dm_tensor *y = dm_any_all(x, dim[l], l == 1, v % 2);
+    CHECKF(y != NULL, "any_all %d runs (%s)", v, y ? "" : dm_errmsg());
+    put(out, y, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(x);
+    dm_tensor_release(base);
+}
+
+/* isnan, isinf, isfinite (v 0-2), nan_to_num with the defaults (3) and with values given
+   (4, with the gradient), of the transposed view (v < 5) or the slice (5-9) with NaN and
+   infinities */
+static void sc_isclass(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *base, *x = mkV(dt, dev, v < 5 ? 0 : 3, dt == DM_UINT8 || dt == DM_BOOL ? 0 : -2, 3,
+                              0, 1, 1, 51 + (unsigned)v, &base);
+    int k = v % 5;
+    double pi = 7.5, ni = -3.25;
+    dm_tensor *y = k < 3 ? dm_isclass(x, k) : k == 3 ? dm_nan_to_num(x, 0, NULL, NULL)
+                                                     : dm_nan_to_num(x, 1.5, &pi, &ni);
+    CHECKF(y != NULL, "isclass %d runs (%s)", v, y ? "" : dm_errmsg());
+    put_grad(out, y, base, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(x);
+    dm_tensor_release(base);
+}
+
+/* cumsum (even v) and cumprod (odd) along: v / 2 = 0 dim 0 of the transposed view, 1 dim -1
+   of it, 2 dim 1 of the permuted one, 3 dim 1 of the transposed view of integers with zeros
+   (cumprod's zero rule), 4 the 0-dim tensor, 5 dim 0 of the slice; the gradient too */
+static void sc_scan(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const int lay[6] = { 0, 0, 1, 0, 2, 3 }, dim[6] = { 0, -1, 1, 1, 0, 0 };
+    int l = v / 2, small = dt == DM_UINT8 || dt == DM_BOOL;
+    dm_tensor *base, *x = mkV(dt, dev, lay[l], l == 3 ? (small ? 0 : -2) : (small ? 0 : 0.5f),
+                              l == 3 ? 3 : 2, l == 3 || !dm_is_floating(dt), 0, 1,
+                              61 + (unsigned)v, &base);
+    dm_tensor *y = v % 2 ? dm_cumprod(x, dim[l]) : dm_cumsum(x, dim[l]);
+    CHECKF(y != NULL, "scan %d runs (%s)", v, y ? "" : dm_errmsg());
+    put_grad(out, y, base, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(x);
+    dm_tensor_release(base);
+}
+
+/* sort, topk, kthvalue, unique: v = 0 sort dim 0 of the transposed view, 1 sort descending
+   along dim -1, 2 topk 3 largest along dim 1, 3 topk 2 smallest along dim 0, 4 kthvalue 2
+   along dim 1, 5 kthvalue 3 along dim 0 kept, 6 sort descending along dim 1 of the permuted
+   one, 7 and 8 sort ascending and descending along dim 1 with NaN and infinities, 9 unique
+   of everything, 10 unique(dim 0), 11 unique(dim 1) of the slice, 12 sort of the 0-dim
+   tensor, 13 unique of everything with NaNs, 14 kthvalue 4 along dim 0 of the slice; integer
+   values (ties) in even v; values, indices and the gradient (sort, topk, kthvalue), or
+   values, inverse and counts (unique) */
+static void sc_sort(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const int lay[15] = { 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 3, 2, 0, 3 };
+    int small = dt == DM_UINT8 || dt == DM_BOOL;
+    int ints = v % 2 == 0 || v >= 9, spec = v == 7 || v == 8 || v == 13;
+    dm_tensor *base, *x = mkV(dt, dev, lay[v], small ? 0 : -3, 3, ints || !dm_is_floating(dt),
+                              spec, 1, 71 + (unsigned)v, &base);
+    dm_tensor *a = NULL, *b = NULL, *c = NULL;
+    int rc;
+    switch (v) {
+    case 0: case 12: rc = dm_sort(x, 0, 0, 1, &a, &b); break;
+    case 1: rc = dm_sort(x, -1, 1, 1, &a, &b); break;
+    case 2: rc = dm_topk(x, 3, 1, 1, 1, &a, &b); break;
+    case 3: rc = dm_topk(x, 2, 0, 0, 1, &a, &b); break;
+    case 4: rc = dm_kthvalue(x, 2, 1, 0, &a, &b); break;
+    case 5: rc = dm_kthvalue(x, 3, 0, 1, &a, &b); break;
+    case 6: case 8: rc = dm_sort(x, 1, 1, 1, &a, &b); break;
+    case 7: rc = dm_sort(x, 1, 0, 1, &a, &b); break;
+    case 9: case 13: rc = dm_unique(x, DM_ALL, &a, &b, &c); break;
+    case 10: rc = dm_unique(x, 0, &a, &b, &c); break;
+    case 11: rc = dm_unique(x, 1, &a, &b, &c); break;
+    default: rc = dm_kthvalue(x, 4, 0, 0, &a, &b); break;
+    }
+    CHECKF(rc == 0, "sort %d on %s runs (%s)", v, dm_dtype_name(dt), rc ? dm_errmsg() : "");
+    if (rc == 0) {
+        put(out, b, dev);
+        if (c) put(out, c, dev);
+        put_grad(out, a, base, dev);
+    }
+    dm_tensor_release(a);
+    dm_tensor_release(b);
+    dm_tensor_release(c);
+    dm_tensor_release(x);
+    dm_tensor_release(base);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 static void test_table(void)
@@ -918,7 +1095,11 @@ static void test_table(void)
                          (void *)c->rnn_gates_bw, (void *)c->sum_to_i64, (void *)c->inplace,
                          (void *)c->binop2, (void *)c->unop2, (void *)c->divmod_bw,
                          (void *)c->tri, (void *)c->flip, (void *)c->range,
-                         (void *)c->linear_small, (void *)c->bias_rows, (void *)c->bias_sum };
+                         (void *)c->linear_small, (void *)c->bias_rows, (void *)c->bias_sum,
+                         (void *)c->mreduce, (void *)c->mreduce_bw, (void *)c->any_all,
+                         (void *)c->isclass, (void *)c->nan_to_num, (void *)c->nan_to_num_bw,
+                         (void *)c->scan, (void *)c->scan_bw, (void *)c->sort,
+                         (void *)c->sort_bw, (void *)c->unique, (void *)c->unique_out };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -934,7 +1115,11 @@ static void test_table(void)
                          (void *)r->rnn_gates_bw, (void *)r->sum_to_i64, (void *)r->inplace,
                          (void *)r->binop2, (void *)r->unop2, (void *)r->divmod_bw,
                          (void *)r->tri, (void *)r->flip, (void *)r->range,
-                         (void *)r->linear_small, (void *)r->bias_rows, (void *)r->bias_sum };
+                         (void *)r->linear_small, (void *)r->bias_rows, (void *)r->bias_sum,
+                         (void *)r->mreduce, (void *)r->mreduce_bw, (void *)r->any_all,
+                         (void *)r->isclass, (void *)r->nan_to_num, (void *)r->nan_to_num_bw,
+                         (void *)r->scan, (void *)r->scan_bw, (void *)r->sort,
+                         (void *)r->sort_bw, (void *)r->unique, (void *)r->unique_out };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -1017,6 +1202,20 @@ int main(void)
         for (int v = 0; v < 4; v++)
             compare("linear_bias", sc_linear_bias, all[k], v,
                     all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0);
+    /* reductions over several dims, any/all, the tests and nan_to_num, the scans and sorts
+       on every dtype they take (integers exactly; norm takes floats only) */
+    for (int k = 0; k < 5; k++) {
+        dm_dtype dt = all[k];
+        double tol = dt == DM_FLOAT32 ? 1e-6 : dt == DM_FLOAT64 ? 1e-12 : 0;
+        for (int v = 0; v < 33; v++)
+            if (dm_is_floating(dt) || (v < 24 && v % 4 != 3))
+                compare("mreduce", sc_mreduce, dt, v, v % 4 == 2 && v < 24 && !dm_is_floating(dt)
+                                                          ? 1e-6 : tol);
+        for (int v = 0; v < 10; v++) compare("any_all", sc_any_all, dt, v, 0);
+        for (int v = 0; v < 10; v++) compare("isclass", sc_isclass, dt, v, tol);
+        for (int v = 0; v < 12; v++) compare("scan", sc_scan, dt, v, tol);
+        for (int v = 0; v < 15; v++) compare("sort", sc_sort, dt, v, tol);
+    }
     printf("test_backend_kernels: %d scenarios compared\n", ncompared);
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_backend_kernels");

@@ -103,4 +103,17 @@ const dm_kernels dm__cpu_kernels = {
     .linear_small = dm__cpu_linear_small, /* linear.c */
     .bias_rows = dm__cpu_bias_rows,
     .bias_sum = dm__cpu_bias_sum,
+    /* ---- reductions over several dims and the tests, scans, sorts ---- */
+    .mreduce = dm__cpu_mreduce,         /* reduce_multi.c */
+    .mreduce_bw = dm__cpu_mreduce_bw,
+    .any_all = dm__cpu_any_all,
+    .isclass = dm__cpu_isclass,
+    .nan_to_num = dm__cpu_nan_to_num,
+    .nan_to_num_bw = dm__cpu_nan_to_num_bw,
+    .scan = dm__cpu_scan,               /* scan.c */
+    .scan_bw = dm__cpu_scan_bw,
+    .sort = dm__cpu_sort,               /* sort.c */
+    .sort_bw = dm__cpu_sort_bw,
+    .unique = dm__cpu_unique,
+    .unique_out = dm__cpu_unique_out,
 };

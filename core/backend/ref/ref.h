@@ -176,5 +176,27 @@ void dm__ref_linear_small(int64_t N, int64_t in, int64_t nout, const float *x, c
                           const float *b, float *y);
 void dm__ref_bias_rows(size_t es, const void *b, int64_t bs, int64_t N, int64_t nout, void *y);
 void dm__ref_bias_sum(dm_dtype dt, const void *g, int64_t N, int64_t nout, int acc, void *d);
+/* reductions over several dims and the tests: reduce_multi.c; scans: scan.c; sorts: sort.c */
+void dm__ref_mreduce(int kind, dm_dtype dt, const void *v, int64_t K, int64_t R, double p,
+                     void *y);
+void dm__ref_mreduce_bw(int kind, const double *x, const double *y, const double *g,
+                        int64_t K, int64_t R, double p, double *gi);
+void dm__ref_any_all(int is_all, const double *v, int64_t K, int64_t R, uint8_t *y);
+void dm__ref_isclass(int kind, const double *v, int64_t n, uint8_t *y);
+void dm__ref_nan_to_num(const double *v, int64_t n, double nan, double pi, double ni,
+                        double *y);
+void dm__ref_nan_to_num_bw(const double *x, const double *g, int64_t n, double *gi);
+void dm__ref_scan(int prod, dm_dtype dt, void *o, int64_t outer, int64_t n, int64_t inner);
+void dm__ref_scan_bw(int prod, dm_dtype dt, const void *g, const void *x, int64_t outer,
+                     int64_t n, int64_t inner, void *gi);
+void dm__ref_sort(dm_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
+                  int desc, int64_t k, void *row, int64_t *perm, void *v, int64_t *ix);
+void dm__ref_sort_bw(dm_dtype dt, const void *g, const int64_t *ix, int64_t outer, int64_t m,
+                     int64_t size, int64_t inner, void *gi);
+int64_t dm__ref_unique(dm_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
+                       void *items, int64_t *perm);
+void dm__ref_unique_out(dm_dtype dt, const void *items, const int64_t *perm, int64_t outer,
+                        int64_t n, int64_t inner, int64_t u, void *v, int64_t *inv,
+                        int64_t *cnt);
 
 #endif

@@ -101,4 +101,17 @@ const dm_kernels dm__ref_kernels = {
     .linear_small = dm__ref_linear_small, /* linear.c */
     .bias_rows = dm__ref_bias_rows,
     .bias_sum = dm__ref_bias_sum,
+    /* ---- reductions over several dims and the tests, scans, sorts ---- */
+    .mreduce = dm__ref_mreduce,         /* reduce_multi.c */
+    .mreduce_bw = dm__ref_mreduce_bw,
+    .any_all = dm__ref_any_all,
+    .isclass = dm__ref_isclass,
+    .nan_to_num = dm__ref_nan_to_num,
+    .nan_to_num_bw = dm__ref_nan_to_num_bw,
+    .scan = dm__ref_scan,               /* scan.c */
+    .scan_bw = dm__ref_scan_bw,
+    .sort = dm__ref_sort,               /* sort.c */
+    .sort_bw = dm__ref_sort_bw,
+    .unique = dm__ref_unique,
+    .unique_out = dm__ref_unique_out,
 };
