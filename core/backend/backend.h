@@ -466,6 +466,41 @@ typedef void (*dm_rnn_gates_bw_fn)(dm_dtype dt, const dm_rnn_step *s, const void
                                    const void *dhpre, int64_t ldd, void *dh, void *dc,
                                    void *dA, void *dAh);
 
+/* ---- gather, scatter, index_add, bincount, one_hot (gather.c); advanced indexing,
+ * index_put, masks, nonzero (index.c) --------------------------------------------------------
+ * put: m elements of dt (any dtype), j = 0 .. m-1: dst[doff ? doff[j] : j] op= (src ?
+ * src[soff ? soff[j] : j] : *value), offsets in elements from dst and src (value one element
+ * of dt), in order (a repeated offset sees the earlier writes); op a DM_PUT_*: set, add,
+ * multiply (int64 wrapping, modulo 2^64; uint8 modulo 2^8; bool add: the uint8 sum, then
+ * every element written 0 or 1), or (bool accumulation: |).  The callers have checked every
+ * offset (gather, scatter and their backward; advanced indexing's gather and index_put).
+ * index_add_alpha: dst [outer x size x inner] (contiguous, dt any) += alpha * src [outer x m
+ * x inner] scattered by pos (0-based, checked): alpha 1 adds, floats multiply in dt, int64
+ * wraps, alpha an integer for integer dts; bool results 0 or 1.  index_add_bw: dst
+ * [outer x m x inner] = alpha * g [outer x size x inner] read at pos (dt float32, float64;
+ * the product in double).  bincount: o [len] (zero on entry) counts v[i] (int64, checked in
+ * [0, len)) over n, int64, or adds w[i] in rt (float32, float64) when w.  one_hot: o
+ * [n x nc] int64 (zero on entry) with o[i][v[i]] = 1.  nonzero: the count of v[i] != 0 (n
+ * doubles, x's elements in row-major order; NaN counts); with o, also the coordinates of each
+ * (row-major in a tensor of shape [nd], 0-based) into o [count x nd].  masked_fill: o[i] =
+ * *value (one element of dt) where mask[i] (bool), n elements, both contiguous. */
+enum { DM_PUT_SET, DM_PUT_ADD, DM_PUT_MUL, DM_PUT_OR };
+typedef void (*dm_put_fn)(int op, dm_dtype dt, void *dst, const int64_t *doff, const void *src,
+                          const int64_t *soff, const void *value, int64_t m);
+typedef void (*dm_index_add_alpha_fn)(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                                      int64_t inner, const int64_t *pos, const void *src,
+                                      double alpha, void *dst);
+typedef void (*dm_index_add_bw_fn)(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                                   int64_t inner, const int64_t *pos, const void *g,
+                                   double alpha, void *dst);
+typedef void (*dm_bincount_fn)(dm_dtype rt, const int64_t *v, int64_t n, const void *w,
+                               void *o);
+typedef void (*dm_one_hot_fn)(const int64_t *v, int64_t n, int64_t nc, int64_t *o);
+typedef int64_t (*dm_nonzero_fn)(const double *v, int64_t n, int nd, const int64_t *shape,
+                                 int64_t *o);
+typedef void (*dm_masked_fill_fn)(dm_dtype dt, void *o, const uint8_t *mask, int64_t n,
+                                  const void *value);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -552,6 +587,15 @@ typedef struct dm_kernels {
     /* ---- dm_sum_to of integers (reduce.c) and in place on any dtype (inplace.c) ---- */
     dm_sum_to_i64_fn sum_to_i64;
     dm_inplace_fn inplace;
+    /* ---- gather, scatter, index_add, bincount, one_hot (gather.c); advanced indexing,
+       index_put, masks, nonzero (index.c) ---- */
+    dm_put_fn put;
+    dm_index_add_alpha_fn index_add_alpha;
+    dm_index_add_bw_fn index_add_bw;
+    dm_bincount_fn bincount;
+    dm_one_hot_fn one_hot;
+    dm_nonzero_fn nonzero;
+    dm_masked_fill_fn masked_fill;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

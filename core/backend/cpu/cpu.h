@@ -163,4 +163,18 @@ void dm__cpu_sum_to_i64(const int64_t *x, int nb, const int64_t *bsize, const in
 void dm__cpu_inplace(int op, dm_dtype ct, dm_tensor *t, const dm_tensor *src, double lo,
                      double hi);
 
+/* gather, scatter, index_add, bincount, one_hot: gather.c; nonzero, masked_fill: index.c */
+void dm__cpu_put(int op, dm_dtype dt, void *dst, const int64_t *doff, const void *src,
+                 const int64_t *soff, const void *value, int64_t m);
+void dm__cpu_index_add_alpha(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                             int64_t inner, const int64_t *pos, const void *src, double alpha,
+                             void *dst);
+void dm__cpu_index_add_bw(dm_dtype dt, int64_t outer, int64_t m, int64_t size, int64_t inner,
+                          const int64_t *pos, const void *g, double alpha, void *dst);
+void dm__cpu_bincount(dm_dtype rt, const int64_t *v, int64_t n, const void *w, void *out);
+void dm__cpu_one_hot(const int64_t *v, int64_t n, int64_t nc, int64_t *o);
+int64_t dm__cpu_nonzero(const double *v, int64_t n, int nd, const int64_t *shape, int64_t *o);
+void dm__cpu_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
+                         const void *value);
+
 #endif

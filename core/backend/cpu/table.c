@@ -93,4 +93,12 @@ const dm_kernels dm__cpu_kernels = {
     /* ---- dm_sum_to of integers, in place on any dtype ---- */
     .sum_to_i64 = dm__cpu_sum_to_i64,     /* reduce_bw.c */
     .inplace = dm__cpu_inplace,           /* elementwise.c */
+    /* ---- gather.c's and index.c's indexed copies ---- */
+    .put = dm__cpu_put,                 /* gather.c */
+    .index_add_alpha = dm__cpu_index_add_alpha,
+    .index_add_bw = dm__cpu_index_add_bw,
+    .bincount = dm__cpu_bincount,
+    .one_hot = dm__cpu_one_hot,
+    .nonzero = dm__cpu_nonzero,         /* index.c */
+    .masked_fill = dm__cpu_masked_fill,
 };

@@ -91,4 +91,12 @@ const dm_kernels dm__ref_kernels = {
     /* ---- dm_sum_to of integers, in place on any dtype ---- */
     .sum_to_i64 = dm__ref_sum_to_i64,     /* reduce.c */
     .inplace = dm__ref_inplace,           /* elementwise.c */
+    /* ---- gather.c's and index.c's indexed copies ---- */
+    .put = dm__ref_put,                 /* gather.c */
+    .index_add_alpha = dm__ref_index_add_alpha,
+    .index_add_bw = dm__ref_index_add_bw,
+    .bincount = dm__ref_bincount,
+    .one_hot = dm__ref_one_hot,
+    .nonzero = dm__ref_nonzero,         /* index.c */
+    .masked_fill = dm__ref_masked_fill,
 };
