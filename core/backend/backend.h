@@ -16,10 +16,12 @@
  *          and gemm, the direct small-channel kernels, the per-thread workspace), layer
  *          and group norm (norm.c), the samplers (sample.c), orthogonal_'s QR and
  *          sparse_'s zeroing (init.c), the embeddings (embedding.c), the recurrent gates
- *          (rnn.c, rnn_gen.h)
+ *          (rnn.c, rnn_gen.h), the indexed copies of gather.c and index.c (gather.c,
+ *          index.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
- *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c), compared with the
+ *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c, gather.c,
+ *          index.c), compared with the
  *          cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
@@ -37,9 +39,12 @@
  * backward, the samplers (multinomial, bernoulli and normal with tensor parameters),
  * orthogonal_'s QR and sparse_'s zeroing, the embeddings (gather, scatter-add, max_norm's
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
- * (their products are the gemms above): everything those ops compute.  What is not yet
- * behind it are the ops of the files added beside the table (gather.c, reduce_multi.c,
- * sort.c, scan.c, index.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
+ * (their products are the gemms above), and the indexed copies of gather.c and index.c
+ * (gather, scatter, scatter_add, index_add, bincount, one_hot, advanced indexing, index_put,
+ * masked_fill, nonzero, forward and backward; the op files check the indices and compute
+ * the offsets they name): everything those ops compute.  What is not yet
+ * behind it are the ops of the files added beside the table (reduce_multi.c,
+ * sort.c, scan.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
  * whose loops stay in the op files: one implementation run on both devices, correct because
  * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
  * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
