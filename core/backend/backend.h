@@ -41,8 +41,8 @@
  * renorm, embedding_bag forward and backward) and the recurrent layers' pointwise gates
  * (their products are the gemms above), and the indexed copies of gather.c and index.c
  * (gather, scatter, scatter_add, index_add, bincount, one_hot, advanced indexing, index_put,
- * masked_fill, nonzero, forward and backward; the op files check the indices and compute
- * the offsets they name): everything those ops compute.  What is not yet
+ * masked_fill, nonzero, forward and backward, and the offsets their indices name):
+ * everything those ops compute.  What is not yet
  * behind it are the ops of the files added beside the table (reduce_multi.c,
  * sort.c, scan.c, bitwise.c, shape_ops.c, create.c; core/README.md lists them),
  * whose loops stay in the op files: one implementation run on both devices, correct because
@@ -488,8 +488,28 @@ typedef void (*dm_rnn_gates_bw_fn)(dm_dtype dt, const dm_rnn_step *s, const void
  * [n x nc] int64 (zero on entry) with o[i][v[i]] = 1.  nonzero: the count of v[i] != 0 (n
  * doubles, x's elements in row-major order; NaN counts); with o, also the coordinates of each
  * (row-major in a tensor of shape [nd], 0-based) into o [count x nd].  masked_fill: o[i] =
- * *value (one element of dt) where mask[i] (bool), n elements, both contiguous. */
+ * *value (one element of dt) where mask[i] (bool), n elements, both contiguous.
+ * index_offsets (gather, scatter): for each element j of idx (contiguous int64 of shape
+ * is[nd]) with coordinates c, xo[j] the offset in a contiguous tensor of shape xs[nd] of c
+ * with c[d] replaced by idx[j], and (so not NULL) so[j] that of c in one of shape ss[nd];
+ * returns -1, or the first j whose idx[j] is outside [0, xs[d]) (the offsets then partly
+ * written).  adv_offsets (advanced indexing): p->off[i] for every element i of the result
+ * (row-major in p->rshape), the storage offset of the element of x it reads (dm_adv_plan). */
 enum { DM_PUT_SET, DM_PUT_ADD, DM_PUT_MUL, DM_PUT_OR };
+/* where each element of x[indices] sits in x (index.c): result dim r is x's dim src[r], or
+   (src[r] -1) one of B's, the k index tensors' broadcast shape (nB elements); ix [k x B]
+   the wrapped indices, index q along x's dim kdim[q]; off [n] receives the offsets */
+typedef struct dm_adv_plan {
+    int rnd, k;
+    int64_t n, nB, xoffset;
+    const int64_t *rshape, *xstride, *ix;
+    const int *src, *kdim;
+    int64_t *off;
+} dm_adv_plan;
+typedef int64_t (*dm_index_offsets_fn)(const int64_t *idx, int nd, const int64_t *is, int d,
+                                       const int64_t *xs, const int64_t *ss, int64_t *xo,
+                                       int64_t *so);
+typedef void (*dm_adv_offsets_fn)(const dm_adv_plan *p);
 typedef void (*dm_put_fn)(int op, dm_dtype dt, void *dst, const int64_t *doff, const void *src,
                           const int64_t *soff, const void *value, int64_t m);
 typedef void (*dm_index_add_alpha_fn)(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
@@ -601,6 +621,8 @@ typedef struct dm_kernels {
     dm_one_hot_fn one_hot;
     dm_nonzero_fn nonzero;
     dm_masked_fill_fn masked_fill;
+    dm_index_offsets_fn index_offsets;
+    dm_adv_offsets_fn adv_offsets;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

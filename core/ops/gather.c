@@ -4,9 +4,9 @@
  *
  * gather/scatter walk the index: element j of index (row-major) with coordinates c names
  * the element of self at c with c[dim] replaced by index[j], and the element of src (or of
- * the output, for gather) at c.  Both offsets are computed once per call (index_offsets),
- * from the index checked here; the elements move in the device's kernels (backend.h's put,
- * index_add_alpha, index_add_bw, bincount, one_hot). */
+ * the output, for gather) at c.  Both offsets are computed once per call by the device's
+ * index_offsets, which also checks the positions; the elements move in its kernels
+ * (backend.h's put, index_add_alpha, index_add_bw, bincount, one_hot). */
 #include "ops_index.h"
 #include "backend.h"
 
@@ -39,38 +39,17 @@ static int need_index(const char *fn, const dm_tensor *idx)
 
 /* For each element j of idx (contiguous int64, shape is): xo[j], the offset in a contiguous
  * tensor of shape xs of the element it names along d, and so[j] (when so is not NULL) the
- * offset of c in a contiguous tensor of shape ss.  Positions are checked against xs[d]. */
+ * offset of c in a contiguous tensor of shape ss (the device's index_offsets).  Positions are
+ * checked against xs[d]. */
 static int index_offsets(const char *fn, const int64_t *idx, const eshape *is, int d,
                          const eshape *xs, const eshape *ss, int64_t *xo, int64_t *so)
 {
-    int nd = is->nd;
-    int64_t xst[DM_MAX_DIMS], sst[DM_MAX_DIMS], c[DM_MAX_DIMS] = { 0 }, m = 1;
-    int64_t a = 1, b = 1;
-    for (int k = nd - 1; k >= 0; k--) {
-        xst[k] = a; a *= xs->s[k];
-        sst[k] = ss ? b : 0; if (ss) b *= ss->s[k];
-        m *= is->s[k];
-    }
-    int64_t xbase = 0, sbase = 0;            /* the offsets of c without dim d (x), with (s) */
-    for (int64_t j = 0; j < m; j++) {
-        int64_t p = idx[j];
-        if (p < 0 || p >= xs->s[d]) {        /* shown 1-based, as the caller passed it */
-            dm_seterr("%s: index %lld is out of bounds for dim %d with size %lld", fn,
-                      (long long)(p == INT64_MAX ? p : p + 1), d + 1, (long long)xs->s[d]);
-            return -1;
-        }
-        xo[j] = xbase + p * xst[d];
-        if (so) so[j] = sbase;
-        for (int k = nd - 1; k >= 0; k--) {   /* next c */
-            if (++c[k] < is->s[k]) {
-                if (k != d) xbase += xst[k];
-                sbase += sst[k];
-                break;
-            }
-            if (k != d) xbase -= (c[k] - 1) * xst[k];
-            sbase -= (c[k] - 1) * sst[k];
-            c[k] = 0;
-        }
+    int64_t bad = DEV->index_offsets(idx, is->nd, is->s, d, xs->s, ss ? ss->s : NULL, xo, so);
+    if (bad >= 0) {                          /* shown 1-based, as the caller passed it */
+        int64_t p = idx[bad];
+        dm_seterr("%s: index %lld is out of bounds for dim %d with size %lld", fn,
+                  (long long)(p == INT64_MAX ? p : p + 1), d + 1, (long long)xs->s[d]);
+        return -1;
     }
     return 0;
 }

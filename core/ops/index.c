@@ -8,8 +8,9 @@
  * the dims not indexed in order.  Internally the broadcast indices are stacked into one
  * contiguous int64 tensor [k x B...], wrapped to 0..size-1, which the node saves.
  *
- * The indices are checked and wrapped here, and the offsets they name computed (make_plan);
- * the elements move in the device's kernels (backend.h's put, nonzero, masked_fill). */
+ * The indices are checked and wrapped here (prep_indices); the offsets they name
+ * (adv_offsets, from make_plan) and the elements moved are the device's kernels (backend.h's
+ * put, nonzero, masked_fill). */
 #include "internal.h"
 #include "backend.h"
 #include "convert.h"
@@ -243,23 +244,11 @@ static int make_plan(const char *fn, const dm_tensor *x, unsigned dims, const dm
     p->n = n;
     p->off = malloc((size_t)(n ? n : 1) * sizeof *p->off);
     if (!p->off) { dm_seterr("%s: out of memory", fn); return -1; }
-    const int64_t *ix = stack ? dm__ptr(stack) : NULL;
     int64_t nB = 1;
     for (int q = 0; q < nb; q++) nB *= stack->shape[1 + q];
-    int64_t ri[DM_MAX_DIMS] = { 0 };
-    for (int64_t i = 0; i < n; i++) {
-        int64_t o = x->offset, bi = 0;
-        for (int r = 0; r < rnd; r++) {
-            if (src[r] >= 0) o += ri[r] * x->stride[src[r]];
-            else bi = bi * p->rshape[r] + ri[r];
-        }
-        for (int q = 0; q < k; q++) o += ix[q * nB + bi] * x->stride[kdim[q]];
-        p->off[i] = o;
-        for (int r = rnd - 1; r >= 0; r--) {
-            if (++ri[r] < p->rshape[r]) break;
-            ri[r] = 0;
-        }
-    }
+    dm_adv_plan ap = { rnd, k, n, nB, x->offset, p->rshape, x->stride,
+                       stack ? dm__ptr(stack) : NULL, src, kdim, p->off };
+    DEV->adv_offsets(&ap);
     return 0;
 }
 

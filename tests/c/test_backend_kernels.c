@@ -12,7 +12,8 @@
  * every dtype (inplace: each result also against the out-of-place op's on its device),
  * dm_sum_to of integers (sum_to_i64) and the ops of gather.c and index.c on every dtype,
  * strided and contiguous, with the floats' gradients (put, index_add_alpha, index_add_bw,
- * bincount, one_hot, nonzero, masked_fill: exactly for integers);
+ * bincount, one_hot, nonzero, masked_fill, index_offsets, adv_offsets: exactly for
+ * integers);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -905,7 +906,8 @@ static void test_table(void)
                          (void *)c->rnn_gates_bw, (void *)c->sum_to_i64, (void *)c->inplace,
                          (void *)c->put, (void *)c->index_add_alpha, (void *)c->index_add_bw,
                          (void *)c->bincount, (void *)c->one_hot, (void *)c->nonzero,
-                         (void *)c->masked_fill };
+                         (void *)c->masked_fill, (void *)c->index_offsets,
+                         (void *)c->adv_offsets };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -921,7 +923,8 @@ static void test_table(void)
                          (void *)r->rnn_gates_bw, (void *)r->sum_to_i64, (void *)r->inplace,
                          (void *)r->put, (void *)r->index_add_alpha, (void *)r->index_add_bw,
                          (void *)r->bincount, (void *)r->one_hot, (void *)r->nonzero,
-                         (void *)r->masked_fill };
+                         (void *)r->masked_fill, (void *)r->index_offsets,
+                         (void *)r->adv_offsets };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);

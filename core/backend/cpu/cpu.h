@@ -176,5 +176,8 @@ void dm__cpu_one_hot(const int64_t *v, int64_t n, int64_t nc, int64_t *o);
 int64_t dm__cpu_nonzero(const double *v, int64_t n, int nd, const int64_t *shape, int64_t *o);
 void dm__cpu_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
                          const void *value);
+int64_t dm__cpu_index_offsets(const int64_t *idx, int nd, const int64_t *is, int d,
+                              const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so);
+void dm__cpu_adv_offsets(const dm_adv_plan *p);
 
 #endif

@@ -153,3 +153,35 @@ void dm__cpu_one_hot(const int64_t *v, int64_t n, int64_t nc, int64_t *o)
 {
     for (int64_t i = 0; i < n; i++) o[i * nc + v[i]] = 1;
 }
+
+/* the offsets of gather's and scatter's index, the coordinates c stepped in row-major order
+   with both offsets kept up to date (xbase without dim d, sbase with it) */
+int64_t dm__cpu_index_offsets(const int64_t *idx, int nd, const int64_t *is, int d,
+                              const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so)
+{
+    int64_t xst[DM_MAX_DIMS], sst[DM_MAX_DIMS], c[DM_MAX_DIMS] = { 0 }, m = 1;
+    int64_t a = 1, b = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        xst[k] = a; a *= xs[k];
+        sst[k] = ss ? b : 0; if (ss) b *= ss[k];
+        m *= is[k];
+    }
+    int64_t xbase = 0, sbase = 0;
+    for (int64_t j = 0; j < m; j++) {
+        int64_t p = idx[j];
+        if (p < 0 || p >= xs[d]) return j;
+        xo[j] = xbase + p * xst[d];
+        if (so) so[j] = sbase;
+        for (int k = nd - 1; k >= 0; k--) {   /* next c */
+            if (++c[k] < is[k]) {
+                if (k != d) xbase += xst[k];
+                sbase += sst[k];
+                break;
+            }
+            if (k != d) xbase -= (c[k] - 1) * xst[k];
+            sbase -= (c[k] - 1) * sst[k];
+            c[k] = 0;
+        }
+    }
+    return -1;
+}

@@ -48,3 +48,22 @@ void dm__cpu_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
     }
     }
 }
+
+/* advanced indexing's offsets: the result's coordinates ri stepped in row-major order */
+void dm__cpu_adv_offsets(const dm_adv_plan *p)
+{
+    int64_t ri[DM_MAX_DIMS] = { 0 };
+    for (int64_t i = 0; i < p->n; i++) {
+        int64_t o = p->xoffset, bi = 0;
+        for (int r = 0; r < p->rnd; r++) {
+            if (p->src[r] >= 0) o += ri[r] * p->xstride[p->src[r]];
+            else bi = bi * p->rshape[r] + ri[r];
+        }
+        for (int q = 0; q < p->k; q++) o += p->ix[q * p->nB + bi] * p->xstride[p->kdim[q]];
+        p->off[i] = o;
+        for (int r = p->rnd - 1; r >= 0; r--) {
+            if (++ri[r] < p->rshape[r]) break;
+            ri[r] = 0;
+        }
+    }
+}

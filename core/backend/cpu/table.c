@@ -101,4 +101,6 @@ const dm_kernels dm__cpu_kernels = {
     .one_hot = dm__cpu_one_hot,
     .nonzero = dm__cpu_nonzero,         /* index.c */
     .masked_fill = dm__cpu_masked_fill,
+    .index_offsets = dm__cpu_index_offsets,  /* gather.c */
+    .adv_offsets = dm__cpu_adv_offsets,      /* index.c */
 };

@@ -95,3 +95,27 @@ void dm__ref_one_hot(const int64_t *v, int64_t n, int64_t nc, int64_t *o)
         for (int64_t c = 0; c < nc; c++)
             if (c == v[i]) o[i * nc + c] = 1;
 }
+
+/* each element's coordinates found by division, its offsets summed from scratch */
+int64_t dm__ref_index_offsets(const int64_t *idx, int nd, const int64_t *is, int d,
+                              const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so)
+{
+    int64_t m = 1;
+    for (int k = 0; k < nd; k++) m *= is[k];
+    for (int64_t j = 0; j < m; j++) {
+        if (idx[j] < 0 || idx[j] >= xs[d]) return j;
+        int64_t c[DM_MAX_DIMS], rest = j;
+        for (int k = nd - 1; k >= 0; k--) {
+            c[k] = rest % is[k];
+            rest /= is[k];
+        }
+        int64_t xoff = 0, soff = 0;
+        for (int k = 0; k < nd; k++) {
+            xoff = xoff * xs[k] + (k == d ? idx[j] : c[k]);
+            if (ss) soff = soff * ss[k] + c[k];
+        }
+        xo[j] = xoff;
+        if (so) so[j] = soff;
+    }
+    return -1;
+}

@@ -27,3 +27,22 @@ void dm__ref_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
     for (int64_t i = 0; i < n; i++)
         if (mask[i] != 0) memcpy((char *)out + i * (int64_t)es, value, es);
 }
+
+/* each result element's coordinates found by division, its offset summed from scratch */
+void dm__ref_adv_offsets(const dm_adv_plan *p)
+{
+    for (int64_t i = 0; i < p->n; i++) {
+        int64_t ri[DM_MAX_DIMS], rest = i;
+        for (int r = p->rnd - 1; r >= 0; r--) {
+            ri[r] = rest % p->rshape[r];
+            rest /= p->rshape[r];
+        }
+        int64_t o = p->xoffset, bi = 0;
+        for (int r = 0; r < p->rnd; r++) {
+            if (p->src[r] >= 0) o += ri[r] * p->xstride[p->src[r]];
+            else bi = bi * p->rshape[r] + ri[r];
+        }
+        for (int q = 0; q < p->k; q++) o += p->ix[q * p->nB + bi] * p->xstride[p->kdim[q]];
+        p->off[i] = o;
+    }
+}

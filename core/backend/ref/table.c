@@ -99,4 +99,6 @@ const dm_kernels dm__ref_kernels = {
     .one_hot = dm__ref_one_hot,
     .nonzero = dm__ref_nonzero,         /* index.c */
     .masked_fill = dm__ref_masked_fill,
+    .index_offsets = dm__ref_index_offsets,  /* gather.c */
+    .adv_offsets = dm__ref_adv_offsets,      /* index.c */
 };
