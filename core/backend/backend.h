@@ -20,11 +20,13 @@
  *          and fmod (bitwise.c), tril, triu and flip (shape.c), arange and linspace
  *          (range.c), linear's small float32 product (linear.c), amax/amin, logsumexp,
  *          norm over rows, any/all, the tests and nan_to_num (reduce_multi.c), cumsum and
- *          cumprod (scan.c), the sorts and unique (sort.c)
+ *          cumprod (scan.c), the sorts and unique (sort.c), the indexed copies of
+ *          gather.c and index.c (gather.c, index.c)
  *   ref/   DM_CPU_REF, "cpu:ref": the naive reference kernels (gemm.c, elementwise.c,
  *          reduce.c, copy.c, optim.c, fill.c, join.c, nn.c, pad.c, upsample.c, pool.c,
  *          loss.c, conv.c, norm.c, sample.c, init.c, embedding.c, rnn.c, bitwise.c, shape.c,
- *          range.c, linear.c, reduce_multi.c, scan.c, sort.c), compared with the
+ *          range.c, linear.c, reduce_multi.c, scan.c, sort.c, gather.c, index.c), compared
+ *          with the
  *          cpu device op by op in
  *          tests/c/test_backend_ops.c and tests/c/test_backend_kernels.c
  *
@@ -47,13 +49,14 @@
  * through copy and reduce), arange, linspace and eye (eye: zeros and a fill), linear's
  * small float32 product and its bias (the rows seeded, the column sums), amax/amin,
  * logsumexp and norm over several dims, any/all, isnan/isinf/isfinite, nan_to_num, cumsum,
- * cumprod, sort, topk, kthvalue and unique with their backward: everything those ops
- * compute.  What is not yet behind it are the ops of the files added beside the table
- * (gather.c, index.c; core/README.md lists them),
- * whose loops stay in the op files: one implementation run on both devices, correct because
- * both hold host memory (results carry the inputs' device).  Moving a loop behind the table
- * is adding its field at the end of dm_kernels and a kernel in each backend, named in its
- * table.c (core/README.md). */
+ * cumprod, sort, topk, kthvalue and unique with their backward, and the indexed copies of
+ * gather.c and index.c (gather, scatter, scatter_add, index_add, bincount, one_hot,
+ * advanced indexing, index_put, masked_fill, nonzero, forward and backward, and the
+ * offsets their indices name): everything those ops
+ * compute.  The op files keep no loop over tensor values: only host-side range checks of
+ * index values (core/README.md).  Moving a new op's loop behind the table is adding its
+ * field at the end of dm_kernels and a kernel in each backend, named in its table.c
+ * (core/README.md). */
 #ifndef DM_BACKEND_H
 #define DM_BACKEND_H
 
@@ -572,6 +575,60 @@ typedef int64_t (*dm_unique_fn)(dm_dtype dt, const void *x, int64_t outer, int64
 typedef void (*dm_unique_out_fn)(dm_dtype dt, const void *items, const int64_t *perm,
                                  int64_t outer, int64_t n, int64_t inner, int64_t u, void *v,
                                  int64_t *inv, int64_t *cnt);
+/* ---- gather, scatter, index_add, bincount, one_hot (gather.c); advanced indexing,
+ * index_put, masks, nonzero (index.c) --------------------------------------------------------
+ * put: m elements of dt (any dtype), j = 0 .. m-1: dst[doff ? doff[j] : j] op= (src ?
+ * src[soff ? soff[j] : j] : *value), offsets in elements from dst and src (value one element
+ * of dt), in order (a repeated offset sees the earlier writes); op a DM_PUT_*: set, add,
+ * multiply (int64 wrapping, modulo 2^64; uint8 modulo 2^8; bool add: the uint8 sum, then
+ * every element written 0 or 1), or (bool accumulation: |).  The callers have checked every
+ * offset (gather, scatter and their backward; advanced indexing's gather and index_put).
+ * index_add_alpha: dst [outer x size x inner] (contiguous, dt any) += alpha * src [outer x m
+ * x inner] scattered by pos (0-based, checked): alpha 1 adds, floats multiply in dt, int64
+ * wraps, alpha an integer for integer dts; bool results 0 or 1.  index_add_bw: dst
+ * [outer x m x inner] = alpha * g [outer x size x inner] read at pos (dt float32, float64;
+ * the product in double).  bincount: o [len] (zero on entry) counts v[i] (int64, checked in
+ * [0, len)) over n, int64, or adds w[i] in rt (float32, float64) when w.  one_hot: o
+ * [n x nc] int64 (zero on entry) with o[i][v[i]] = 1.  nonzero: the count of v[i] != 0 (n
+ * doubles, x's elements in row-major order; NaN counts); with o, also the coordinates of each
+ * (row-major in a tensor of shape [nd], 0-based) into o [count x nd].  masked_fill: o[i] =
+ * *value (one element of dt) where mask[i] (bool), n elements, both contiguous.
+ * index_offsets (gather, scatter): for each element j of idx (contiguous int64 of shape
+ * is[nd]) with coordinates c, xo[j] the offset in a contiguous tensor of shape xs[nd] of c
+ * with c[d] replaced by idx[j], and (so not NULL) so[j] that of c in one of shape ss[nd];
+ * returns -1, or the first j whose idx[j] is outside [0, xs[d]) (the offsets then partly
+ * written).  adv_offsets (advanced indexing): p->off[i] for every element i of the result
+ * (row-major in p->rshape), the storage offset of the element of x it reads (dm_adv_plan). */
+enum { DM_PUT_SET, DM_PUT_ADD, DM_PUT_MUL, DM_PUT_OR };
+/* where each element of x[indices] sits in x (index.c): result dim r is x's dim src[r], or
+   (src[r] -1) one of B's, the k index tensors' broadcast shape (nB elements); ix [k x B]
+   the wrapped indices, index q along x's dim kdim[q]; off [n] receives the offsets */
+typedef struct dm_adv_plan {
+    int rnd, k;
+    int64_t n, nB, xoffset;
+    const int64_t *rshape, *xstride, *ix;
+    const int *src, *kdim;
+    int64_t *off;
+} dm_adv_plan;
+typedef int64_t (*dm_index_offsets_fn)(const int64_t *idx, int nd, const int64_t *is, int d,
+                                       const int64_t *xs, const int64_t *ss, int64_t *xo,
+                                       int64_t *so);
+typedef void (*dm_adv_offsets_fn)(const dm_adv_plan *p);
+typedef void (*dm_put_fn)(int op, dm_dtype dt, void *dst, const int64_t *doff, const void *src,
+                          const int64_t *soff, const void *value, int64_t m);
+typedef void (*dm_index_add_alpha_fn)(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                                      int64_t inner, const int64_t *pos, const void *src,
+                                      double alpha, void *dst);
+typedef void (*dm_index_add_bw_fn)(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                                   int64_t inner, const int64_t *pos, const void *g,
+                                   double alpha, void *dst);
+typedef void (*dm_bincount_fn)(dm_dtype rt, const int64_t *v, int64_t n, const void *w,
+                               void *o);
+typedef void (*dm_one_hot_fn)(const int64_t *v, int64_t n, int64_t nc, int64_t *o);
+typedef int64_t (*dm_nonzero_fn)(const double *v, int64_t n, int nd, const int64_t *shape,
+                                 int64_t *o);
+typedef void (*dm_masked_fill_fn)(dm_dtype dt, void *o, const uint8_t *mask, int64_t n,
+                                  const void *value);
 
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
@@ -683,6 +740,17 @@ typedef struct dm_kernels {
     dm_sort_bw_fn sort_bw;
     dm_unique_fn unique;
     dm_unique_out_fn unique_out;
+    /* ---- gather, scatter, index_add, bincount, one_hot (gather.c); advanced indexing,
+       index_put, masks, nonzero (index.c) ---- */
+    dm_put_fn put;
+    dm_index_add_alpha_fn index_add_alpha;
+    dm_index_add_bw_fn index_add_bw;
+    dm_bincount_fn bincount;
+    dm_one_hot_fn one_hot;
+    dm_nonzero_fn nonzero;
+    dm_masked_fill_fn masked_fill;
+    dm_index_offsets_fn index_offsets;
+    dm_adv_offsets_fn adv_offsets;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

@@ -4,8 +4,13 @@
  *
  * gather/scatter walk the index: element j of index (row-major) with coordinates c names
  * the element of self at c with c[dim] replaced by index[j], and the element of src (or of
- * the output, for gather) at c.  Both offsets are computed once per call (index_offsets). */
+ * the output, for gather) at c.  Both offsets are computed once per call by the device's
+ * index_offsets, which also checks the positions; the elements move in its kernels
+ * (backend.h's put, index_add_alpha, index_add_bw, bincount, one_hot). */
 #include "ops_index.h"
+#include "backend.h"
+
+#define DEV (dm__kernels(dm__cur_device))
 
 dm_tensor *dm__contig_copy(const dm_tensor *x, dm_dtype dt)
 {
@@ -34,38 +39,17 @@ static int need_index(const char *fn, const dm_tensor *idx)
 
 /* For each element j of idx (contiguous int64, shape is): xo[j], the offset in a contiguous
  * tensor of shape xs of the element it names along d, and so[j] (when so is not NULL) the
- * offset of c in a contiguous tensor of shape ss.  Positions are checked against xs[d]. */
+ * offset of c in a contiguous tensor of shape ss (the device's index_offsets).  Positions are
+ * checked against xs[d]. */
 static int index_offsets(const char *fn, const int64_t *idx, const eshape *is, int d,
                          const eshape *xs, const eshape *ss, int64_t *xo, int64_t *so)
 {
-    int nd = is->nd;
-    int64_t xst[DM_MAX_DIMS], sst[DM_MAX_DIMS], c[DM_MAX_DIMS] = { 0 }, m = 1;
-    int64_t a = 1, b = 1;
-    for (int k = nd - 1; k >= 0; k--) {
-        xst[k] = a; a *= xs->s[k];
-        sst[k] = ss ? b : 0; if (ss) b *= ss->s[k];
-        m *= is->s[k];
-    }
-    int64_t xbase = 0, sbase = 0;            /* the offsets of c without dim d (x), with (s) */
-    for (int64_t j = 0; j < m; j++) {
-        int64_t p = idx[j];
-        if (p < 0 || p >= xs->s[d]) {        /* shown 1-based, as the caller passed it */
-            dm_seterr("%s: index %lld is out of bounds for dim %d with size %lld", fn,
-                      (long long)(p == INT64_MAX ? p : p + 1), d + 1, (long long)xs->s[d]);
-            return -1;
-        }
-        xo[j] = xbase + p * xst[d];
-        if (so) so[j] = sbase;
-        for (int k = nd - 1; k >= 0; k--) {   /* next c */
-            if (++c[k] < is->s[k]) {
-                if (k != d) xbase += xst[k];
-                sbase += sst[k];
-                break;
-            }
-            if (k != d) xbase -= (c[k] - 1) * xst[k];
-            sbase -= (c[k] - 1) * sst[k];
-            c[k] = 0;
-        }
+    int64_t bad = DEV->index_offsets(idx, is->nd, is->s, d, xs->s, ss ? ss->s : NULL, xo, so);
+    if (bad >= 0) {                          /* shown 1-based, as the caller passed it */
+        int64_t p = idx[bad];
+        dm_seterr("%s: index %lld is out of bounds for dim %d with size %lld", fn,
+                  (long long)(p == INT64_MAX ? p : p + 1), d + 1, (long long)xs->s[d]);
+        return -1;
     }
     return 0;
 }
@@ -148,11 +132,7 @@ dm_tensor *dm_gather(const dm_tensor *x, int dim, const dm_tensor *index)
     int64_t m, *so;
     int64_t *xo = idx ? offsets_for("gather", x, d, idx, index, NULL, &so, &m) : NULL;
     dm_tensor *out = xo ? dm_tensor_new_dtype(index->ndim, index->shape, x->dtype) : NULL;
-    if (out) {
-        size_t es = dm__esize(x->dtype);
-        char *o = dm__ptr(out);
-        for (int64_t j = 0; j < m; j++) memcpy(o + j * (int64_t)es, src + xo[j] * (int64_t)es, es);
-    }
+    if (out) DEV->put(DM_PUT_SET, x->dtype, dm__ptr(out), NULL, src, xo, NULL, m);
     free(xo);
     dm_tensor_release(hx);
     if (out && dm__needs_grad(1, (const dm_tensor *[]){ x })) {
@@ -176,12 +156,7 @@ int dm__bw_gather(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
     int64_t *xo = offsets_for("gather", x, n->par.index.dim, dm__ptr(index), index, NULL,
                               &so, &m);
     dm_tensor *gx = xo ? dm_tensor_zeros_dtype(x->ndim, x->shape, gout->dtype) : NULL;
-    if (gx) {
-        DM_TYPED(gout->dtype,
-            T *o = dm__ptr(gx);
-            const T *g = dm__ptr(gout);
-            for (int64_t j = 0; j < m; j++) o[xo[j]] += g[j];);
-    }
+    if (gx) DEV->put(DM_PUT_ADD, gout->dtype, dm__ptr(gx), xo, dm__ptr(gout), NULL, NULL, m);
     free(xo);
     gin[0] = gx;
     return gx ? 0 : -1;
@@ -220,32 +195,19 @@ static dm_tensor *scatter_impl(const char *fn, const dm_tensor *x, int dim,
     int64_t m, *so = NULL;
     int64_t *xo = idx && (sp || !src) ? offsets_for(fn, x, d, idx, index, src, &so, &m) : NULL;
     dm_tensor *out = xo ? dm__contig_copy(x, x->dtype) : NULL;
-    if (out && x->dtype == DM_INT64 && reduce != DM_SCATTER_NONE) {
-        /* int64 sums and products wrap (as PyTorch's): unsigned arithmetic, since signed
-           overflow is undefined */
-        uint64_t *o = dm__ptr(out);
-        const uint64_t *s = sp, v = (uint64_t)(int64_t)value;
-        for (int64_t j = 0; j < m; j++) {
-            uint64_t b = src ? s[so[j]] : v;
-            o[xo[j]] = reduce == DM_SCATTER_ADD ? o[xo[j]] + b : o[xo[j]] * b;
+    if (out) {
+        /* the value in x's dtype: integer types through int64 (PyTorch's cast of the
+           Scalar); the sums and products of int64 wrap (the kernel's unsigned arithmetic) */
+        union { float f; double d; int64_t i; uint8_t b; } v = { 0 };
+        switch (x->dtype) {
+        case DM_FLOAT32: v.f = (float)value; break;
+        case DM_FLOAT64: v.d = value; break;
+        case DM_INT64: v.i = (int64_t)value; break;
+        case DM_UINT8: v.b = (uint8_t)(int64_t)value; break;
+        default: v.b = value != 0; break;
         }
-    } else if (out) {
-        DM_TYPED(x->dtype,
-            T *o = dm__ptr(out);
-            const T *s = sp;
-            /* integer types: through int64 (PyTorch's cast of the Scalar) */
-            T v = dm_is_floating(x->dtype) ? (T)value : (T)(int64_t)value;
-            if (x->dtype == DM_BOOL) v = value != 0;
-            if (src) {
-                if (reduce == DM_SCATTER_ADD) for (int64_t j = 0; j < m; j++) o[xo[j]] += s[so[j]];
-                else if (reduce == DM_SCATTER_MUL) for (int64_t j = 0; j < m; j++) o[xo[j]] *= s[so[j]];
-                else for (int64_t j = 0; j < m; j++) o[xo[j]] = s[so[j]];
-            } else {
-                if (reduce == DM_SCATTER_ADD) for (int64_t j = 0; j < m; j++) o[xo[j]] += v;
-                else if (reduce == DM_SCATTER_MUL) for (int64_t j = 0; j < m; j++) o[xo[j]] *= v;
-                else for (int64_t j = 0; j < m; j++) o[xo[j]] = v;
-            });
-        dm__bool_normalize(out);
+        DEV->put(reduce == DM_SCATTER_ADD ? DM_PUT_ADD : reduce == DM_SCATTER_MUL ? DM_PUT_MUL
+                 : DM_PUT_SET, x->dtype, dm__ptr(out), xo, sp, so, &v, m);
     }
     free(xo);
     free(so);
@@ -296,17 +258,13 @@ int dm__bw_scatter(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g
     if (x->requires_grad) {
         dm_tensor *gx = dm__contig_copy(gout, gout->dtype);
         if (gx && !add)
-            DM_TYPED(gout->dtype, T *o = dm__ptr(gx); for (int64_t j = 0; j < m; j++) o[xo[j]] = 0;);
+            DEV->put(DM_PUT_SET, gout->dtype, dm__ptr(gx), xo, NULL, NULL, &(int64_t){ 0 }, m);
         gin[0] = gx;
         if (!gx) rc = -1;
     }
     if (src && src->requires_grad && !rc) {
         dm_tensor *gs = dm_tensor_zeros_dtype(src->ndim, src->shape, gout->dtype);
-        if (gs)
-            DM_TYPED(gout->dtype,
-                T *o = dm__ptr(gs);
-                const T *g = dm__ptr(gout);
-                for (int64_t j = 0; j < m; j++) o[so[j]] = g[xo[j]];);
+        if (gs) DEV->put(DM_PUT_SET, gout->dtype, dm__ptr(gs), so, dm__ptr(gout), xo, NULL, m);
         gin[1] = gs;
         if (!gs) rc = -1;
     }
@@ -367,28 +325,7 @@ static dm_tensor *index_add_impl(const char *fn, const dm_tensor *x, int dim,
         dm__split_dim(out, d, &outer, &size, &inner);
         if (x->ndim == 0) size = 1;
         // out is [outer x size x inner], src is [outer x m x inner]
-        if (x->dtype == DM_INT64) {     /* wraps (as PyTorch's): unsigned arithmetic */
-            uint64_t *o = dm__ptr(out);
-            const uint64_t *s = sp, a = (uint64_t)(int64_t)alpha;
-            for (int64_t q = 0; q < outer; q++)
-                for (int64_t j = 0; j < m; j++) {
-                    uint64_t *row = o + (q * size + pos[j]) * inner;
-                    const uint64_t *srow = s + (q * m + j) * inner;
-                    for (int64_t r = 0; r < inner; r++) row[r] += a * srow[r];
-                }
-        } else
-        DM_TYPED(x->dtype,
-            T *o = dm__ptr(out);
-            const T *s = sp;
-            T a = dm_is_floating(x->dtype) ? (T)alpha : (T)(int64_t)alpha;
-            for (int64_t q = 0; q < outer; q++)
-                for (int64_t j = 0; j < m; j++) {
-                    T *row = o + (q * size + pos[j]) * inner;
-                    const T *srow = s + (q * m + j) * inner;
-                    if (alpha == 1) for (int64_t r = 0; r < inner; r++) row[r] += srow[r];
-                    else for (int64_t r = 0; r < inner; r++) row[r] += a * srow[r];
-                });
-        dm__bool_normalize(out);
+        DEV->index_add_alpha(x->dtype, outer, m, size, inner, pos, sp, alpha, dm__ptr(out));
     }
     dm_tensor_release(hs);
     if (out && dm__needs_grad(2, ins)) {
@@ -423,13 +360,8 @@ int dm__bw_index_add(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor 
     int64_t outer, m, inner, size = x->ndim ? x->shape[d] : 1;
     dm__split_dim(src, d, &outer, &m, &inner);
     if (src->ndim == 0) m = 1;
-    DM_TYPED(gout->dtype,
-        T *o = dm__ptr(gs);
-        const T *g = dm__ptr(gout);
-        for (int64_t q = 0; q < outer; q++)
-            for (int64_t j = 0; j < m; j++)
-                for (int64_t r = 0; r < inner; r++)
-                    o[(q * m + j) * inner + r] = (T)(alpha * g[(q * size + pos[j]) * inner + r]););
+    DEV->index_add_bw(gout->dtype, outer, m, size, inner, pos, dm__ptr(gout), alpha,
+                      dm__ptr(gs));
     gin[1] = gs;
     return 0;
 }
@@ -475,20 +407,7 @@ dm_tensor *dm_bincount(const dm_tensor *x, const dm_tensor *weights, int64_t min
     dm_tensor *out = dm_tensor_zeros_dtype(1, &len, rt);
     const void *w = out && weights ? dm__contig_as(weights, rt, &hw) : NULL;
     if (out && weights && !w) { dm_tensor_release(out); out = NULL; }
-    if (out) {
-        if (!weights) {
-            int64_t *o = dm__ptr(out);
-            for (int64_t i = 0; i < n; i++) o[v[i]]++;
-        } else if (rt == DM_FLOAT32) {
-            float *o = dm__ptr(out);
-            const float *wf = w;
-            for (int64_t i = 0; i < n; i++) o[v[i]] += wf[i];
-        } else {
-            double *o = dm__ptr(out);
-            const double *wd = w;
-            for (int64_t i = 0; i < n; i++) o[v[i]] += wd[i];
-        }
-    }
+    if (out) DEV->bincount(rt, v, n, weights ? w : NULL, dm__ptr(out));
     dm_tensor_release(hx);
     dm_tensor_release(hw);
     return out;
@@ -540,10 +459,7 @@ dm_tensor *dm_one_hot(const dm_tensor *labels, int64_t num_classes)
     memcpy(shape, labels->shape, (size_t)labels->ndim * sizeof *shape);
     shape[labels->ndim] = num_classes;
     dm_tensor *out = dm_tensor_zeros_dtype(labels->ndim + 1, shape, DM_INT64);
-    if (out) {
-        int64_t *o = dm__ptr(out);
-        for (int64_t i = 0; i < n; i++) o[i * num_classes + v[i]] = 1;
-    }
+    if (out) DEV->one_hot(v, n, num_classes, dm__ptr(out));
     dm_tensor_release(h);
     return out;
 }

@@ -6,9 +6,17 @@
  * stands for the nonzero() columns of the dims it covers), broadcast together to a shape B;
  * the result has B in place of the indexed dims when those are adjacent, else B first, and
  * the dims not indexed in order.  Internally the broadcast indices are stacked into one
- * contiguous int64 tensor [k x B...], wrapped to 0..size-1, which the node saves. */
+ * contiguous int64 tensor [k x B...], wrapped to 0..size-1, which the node saves.
+ *
+ * The indices are checked and wrapped here (prep_indices); the offsets they name
+ * (adv_offsets, from make_plan) and the elements moved are the device's kernels (backend.h's
+ * put, nonzero, masked_fill). */
 #include "internal.h"
+#include "backend.h"
+#include "convert.h"
 #include <stdio.h>
+
+#define DEV (dm__kernels(dm__cur_device))
 
 /* ---- strided slice (a view) ---------------------------------------------------------- */
 
@@ -65,19 +73,11 @@ dm_tensor *dm_nonzero(const dm_tensor *t)
     dm_tensor *hold = NULL;
     const double *v = dm__contig_as(t, DM_FLOAT64, &hold);
     if (!v) return NULL;
-    int64_t n = dm__numel(t), cnt = 0;
-    for (int64_t i = 0; i < n; i++) cnt += v[i] != 0;
+    int64_t n = dm__numel(t), cnt = DEV->nonzero(v, n, t->ndim, t->shape, NULL);
     int64_t sh[2] = { cnt, t->ndim };
     dm_tensor *out = dm_tensor_new_dtype(2, sh, DM_INT64);
     if (!out) { dm_tensor_release(hold); return NULL; }
-    int64_t *o = dm__ptr(out), idx[DM_MAX_DIMS] = { 0 };
-    for (int64_t i = 0; i < n; i++) {
-        if (v[i] != 0) for (int d = 0; d < t->ndim; d++) *o++ = idx[d];
-        for (int d = t->ndim - 1; d >= 0; d--) {        /* the next row-major position */
-            if (++idx[d] < t->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
+    DEV->nonzero(v, n, t->ndim, t->shape, dm__ptr(out));
     dm_tensor_release(hold);
     return out;
 }
@@ -244,23 +244,11 @@ static int make_plan(const char *fn, const dm_tensor *x, unsigned dims, const dm
     p->n = n;
     p->off = malloc((size_t)(n ? n : 1) * sizeof *p->off);
     if (!p->off) { dm_seterr("%s: out of memory", fn); return -1; }
-    const int64_t *ix = stack ? dm__ptr(stack) : NULL;
     int64_t nB = 1;
     for (int q = 0; q < nb; q++) nB *= stack->shape[1 + q];
-    int64_t ri[DM_MAX_DIMS] = { 0 };
-    for (int64_t i = 0; i < n; i++) {
-        int64_t o = x->offset, bi = 0;
-        for (int r = 0; r < rnd; r++) {
-            if (src[r] >= 0) o += ri[r] * x->stride[src[r]];
-            else bi = bi * p->rshape[r] + ri[r];
-        }
-        for (int q = 0; q < k; q++) o += ix[q * nB + bi] * x->stride[kdim[q]];
-        p->off[i] = o;
-        for (int r = rnd - 1; r >= 0; r--) {
-            if (++ri[r] < p->rshape[r]) break;
-            ri[r] = 0;
-        }
-    }
+    dm_adv_plan ap = { rnd, k, n, nB, x->offset, p->rshape, x->stride,
+                       stack ? dm__ptr(stack) : NULL, src, kdim, p->off };
+    DEV->adv_offsets(&ap);
     return 0;
 }
 
@@ -269,42 +257,16 @@ static dm_tensor *gather(const dm_tensor *x, const plan *p)
 {
     dm_tensor *out = dm_tensor_new_dtype(p->rnd, p->rshape, x->dtype);
     if (!out) return NULL;
-    size_t es = dm__esize(x->dtype);
-    const char *base = x->storage->data;
-    char *o = dm__ptr(out);
-    for (int64_t i = 0; i < p->n; i++) memcpy(o + i * es, base + p->off[i] * es, es);
+    DEV->put(DM_PUT_SET, x->dtype, dm__ptr(out), NULL, x->storage->data, p->off, NULL, p->n);
     return out;
 }
 
 /* x's elements at p->off = (or +=) v's, v contiguous of p's shape and x's dtype */
 static void scatter(dm_tensor *x, const plan *p, const dm_tensor *v, int acc)
 {
-    size_t es = dm__esize(x->dtype);
-    char *base = x->storage->data;
-    const char *s = dm__ptr(v);
-    if (!acc) {
-        for (int64_t i = 0; i < p->n; i++) memcpy(base + p->off[i] * es, s + i * es, es);
-        return;
-    }
-    switch (x->dtype) {
-    case DM_FLOAT32:
-        for (int64_t i = 0; i < p->n; i++) ((float *)base)[p->off[i]] += ((const float *)s)[i];
-        break;
-    case DM_FLOAT64:
-        for (int64_t i = 0; i < p->n; i++) ((double *)base)[p->off[i]] += ((const double *)s)[i];
-        break;
-    case DM_INT64:
-        for (int64_t i = 0; i < p->n; i++)
-            ((int64_t *)base)[p->off[i]] = (int64_t)((uint64_t)((int64_t *)base)[p->off[i]] +
-                                                     (uint64_t)((const int64_t *)s)[i]);
-        break;
-    case DM_UINT8:
-        for (int64_t i = 0; i < p->n; i++) ((uint8_t *)base)[p->off[i]] += ((const uint8_t *)s)[i];
-        break;
-    default:                                    /* bool: or */
-        for (int64_t i = 0; i < p->n; i++) ((uint8_t *)base)[p->off[i]] |= ((const uint8_t *)s)[i];
-        break;
-    }
+    /* accumulating into bool: or */
+    int op = !acc ? DM_PUT_SET : x->dtype == DM_BOOL ? DM_PUT_OR : DM_PUT_ADD;
+    DEV->put(op, x->dtype, x->storage->data, p->off, dm__ptr(v), NULL, NULL, p->n);
 }
 
 /* v converted to dt and broadcast to a contiguous tensor of p's shape (fn names the op) */
@@ -541,9 +503,9 @@ dm_tensor *dm_masked_fill(const dm_tensor *t, const dm_tensor *mask, double valu
     if (!out || !m) { dm_tensor_release(out); dm_tensor_release(m); return NULL; }
     dm__copy_convert(out, t);
     dm__copy_convert(m, mask);
-    const uint8_t *mp = dm__ptr(m);
-    for (int64_t i = 0, n = dm__numel(out); i < n; i++)
-        if (mp[i]) dm__store_f64(out, out->offset + i, value);
+    union { double d; int64_t i; } ve;                /* the value in t's dtype */
+    dm__convert1((char *)&ve, t->dtype, (const char *)&value, DM_FLOAT64);
+    DEV->masked_fill(out->dtype, dm__ptr(out), dm__ptr(m), dm__numel(out), &ve);
     if (dm__needs_grad(1, &t)) {
         dm_node *nd_ = dm__record(DM_OP_MASKED_FILL, 0, out, 1, &t);
         if (!nd_ || !dm__save(nd_, 0, m)) { dm_tensor_release(out); out = NULL; }
@@ -564,9 +526,8 @@ int dm__bw_masked_fill(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tenso
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     dm_tensor *gs = dm_clone(g);
     if (!gs) return -1;
-    const uint8_t *mp = dm__ptr(n->saved[0]);
-    for (int64_t i = 0, k = dm__numel(gs); i < k; i++)
-        if (mp[i]) dm__store_f64(gs, gs->offset + i, 0);
+    DEV->masked_fill(gs->dtype, dm__ptr(gs), dm__ptr(n->saved[0]), dm__numel(gs),
+                     &(int64_t){ 0 });
     if (dm__same_shape(gs, n->in[0])) { gin[0] = gs; return 0; }
     gin[0] = dm_sum_to(gs, n->in_ndim, n->in_shape);
     dm_tensor_release(gs);

@@ -19,7 +19,10 @@
  * any_all, isclass, nan_to_num, nan_to_num_bw), cumsum and cumprod with their gradients
  * (scan, scan_bw), sort, topk, kthvalue and unique (sort, sort_bw, unique, unique_out), on
  * every dtype each takes, transposed, permuted and sliced, with ties, zeros, NaN and
- * infinities (integers exactly);
+ * infinities (integers exactly); the ops of gather.c and index.c on every dtype,
+ * strided and contiguous, with the floats' gradients (put, index_add_alpha, index_add_bw,
+ * bincount, one_hot, nonzero, masked_fill, index_offsets, adv_offsets: exactly for
+ * integers);
  * core/backend/backend.h describes each.
  *
  * Every scenario runs once on cpu (core/backend/cpu/) and once on cpu:ref (the naive loops of
@@ -1075,6 +1078,191 @@ static void sc_sort(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(base);
 }
 
+/* ---- gather.c and index.c (put, index_add_alpha, index_add_bw, bincount, one_hot, nonzero,
+   masked_fill) ---------------------------------------------------------------------------- */
+
+/* an int64 tensor on dev holding v */
+static dm_tensor *ids(int dev, int ndim, const int64_t *shape, const int64_t *v)
+{
+    dm_set_device(DM_CPU);
+    dm_tensor *p = dm_tensor_new_dtype(ndim, shape, DM_INT64);
+    memcpy(dm__ptr(p), v, (size_t)dm_numel(p) * sizeof *v);
+    dm_tensor *t = dm_to_device(p, dev);
+    dm_tensor_release(p);
+    dm_set_device(dev);
+    return t;
+}
+
+/* y's values, and for floats the gradients of the leaves l0, l1 (either NULL) after
+   backward with a seeded gradient of y's shape */
+static void put_with_grads(vals *out, dm_tensor *y, int dev, dm_dtype dt, dm_tensor *l0,
+                           dm_tensor *l1)
+{
+    CHECKF(y != NULL, "%s runs on %s (%s)", dm_dtype_name(dt), dm_device_name(dev),
+           y ? "" : dm_errmsg());
+    put(out, y, dev);
+    if (!y || !dm_is_floating(dt) || !y->requires_grad) return;
+    dm_tensor *g = mk(dt, dev, y->ndim, y->shape, -1, 1, 77);
+    CHECKF(dm_backward(y, g, 0) == 0, "backward runs (%s)", dm_errmsg());
+    if (l0) put(out, l0->grad, dev);
+    if (l1) put(out, l1->grad, dev);
+    dm_tensor_release(g);
+}
+
+/* a [r x c] leaf of dt on dev (requiring grad when grad) and its transposed view in *view */
+static dm_tensor *leafT(dm_dtype dt, int dev, int64_t r, int64_t c, float lo, float hi,
+                        unsigned seed, int grad, dm_tensor **view)
+{
+    dm_tensor *b = mk(dt, dev, 2, (int64_t[]){ r, c }, lo, hi, seed);
+    if (grad) dm_set_requires_grad(b, 1);
+    *view = dm_transpose(b, 0, 1);
+    return b;
+}
+
+/* gather, scatter (src or value; none, add, multiply), scatter_add, index_add (alpha 1, and
+   2.5 for floats, 2 for integers) along dim 0 or 1 (v % 2) of x, the transposed view of a
+   [5 x 4] (v < 16) or its contiguous copy; src a transposed view; indices repeat; the floats'
+   gradients where PyTorch has them (gather, scatter without reduce, scatter_add, index_add) */
+static void sc_gather(int dev, dm_dtype dt, int v, vals *out)
+{
+    int d = v % 2, kind = v / 2 % 8, strided = v < 16;
+    int grad = dm_is_floating(dt) && kind != 2 && kind != 3 && kind != 5;
+    dm_tensor *xv, *xb = leafT(dt, dev, 5, 4, -3, 3, 31, grad, &xv);
+    dm_tensor *x = strided ? dm_tensor_retain(xv) : dm_contiguous(xv);
+    dm_tensor *sv, *sb = leafT(dt, dev, 5, 4, -2, 2, 32, grad, &sv);      /* src [4 x 5] */
+    /* index [3 x 4] along dim 0 (values < 4) or [4 x 3] along dim 1 (values < 5) */
+    static const int64_t i0[12] = { 3, 0, 1, 3, 0, 0, 2, 1, 3, 2, 0, 3 };
+    static const int64_t i1[12] = { 4, 0, 4, 1, 2, 2, 3, 0, 1, 1, 4, 0 };
+    dm_tensor *ix = d == 0 ? ids(dev, 2, (int64_t[]){ 3, 4 }, i0)
+                           : ids(dev, 2, (int64_t[]){ 4, 3 }, i1);
+    static const int64_t p0[6] = { 3, 0, 3, 1, 0, 3 }, p1[6] = { 4, 0, 4, 2, 1, 4 };
+    static const dm_scatter_reduce red[3] = { DM_SCATTER_NONE, DM_SCATTER_ADD, DM_SCATTER_MUL };
+    dm_tensor *y = NULL;
+    if (kind == 0) {
+        y = dm_gather(x, d, ix);
+        put_with_grads(out, y, dev, dt, xb, NULL);
+    } else if (kind <= 3) {
+        y = dm_scatter(x, d, ix, sv, red[kind - 1]);
+        put_with_grads(out, y, dev, dt, xb, sb);
+    } else if (kind == 4) {
+        y = dm_scatter_add(x, d, ix, sv);
+        put_with_grads(out, y, dev, dt, xb, sb);
+    } else if (kind == 5) {
+        for (int r = 0; r < 3; r++) {
+            dm_tensor *yr = dm_scatter_value(x, d, ix, r == 2 ? -1.5 : 2.5, red[r]);
+            put_with_grads(out, yr, dev, dt, NULL, NULL);
+            dm_tensor_release(yr);
+        }
+    } else {             /* index_add of src [6 rows along d], alpha 1 (6) or 2.5 / 2 (7) */
+        dm_tensor *pos = ids(dev, 1, (int64_t[]){ 6 }, d == 0 ? p0 : p1);
+        int64_t r = d == 0 ? 6 : 4, c = d == 0 ? 5 : 6;
+        dm_tensor *src, *s2 = leafT(dt, dev, c, r, -2, 2, 33, grad, &src);
+        y = dm_index_add(x, d, pos, src, kind == 6 ? 1 : dm_is_floating(dt) ? 2.5 : 2);
+        put_with_grads(out, y, dev, dt, xb, s2);
+        dm_tensor_release(src);
+        dm_tensor_release(s2);
+        dm_tensor_release(pos);
+    }
+    dm_tensor_release(y);
+    dm_tensor_release(ix);
+    dm_tensor_release(sv);
+    dm_tensor_release(sb);
+    dm_tensor_release(x);
+    dm_tensor_release(xv);
+    dm_tensor_release(xb);
+}
+
+/* advanced indexing of x (the transposed view of a [6 x 5] with zeros, or its contiguous
+   copy: v % 2): 0 x[i] (negative and repeated int64 indices), 1 x[:, i], 2 x[i, j] (two
+   broadcast indices), 3 x[mask] (a bool mask [5 x 6]), 4 index_put (values broadcast),
+   5 index_put accumulating (repeats add up; bool: or), 6 masked_fill (a mask broadcast from
+   [1 x 6]), 7 masked_select, 8 nonzero; the floats' gradients */
+static void sc_index(int dev, dm_dtype dt, int v, vals *out)
+{
+    int kind = v / 2, grad = dm_is_floating(dt) && kind != 8;
+    dm_set_device(DM_CPU);
+    dm_tensor *f = dm_tensor_new(2, (int64_t[]){ 6, 5 });
+    tu_fill(f, -2, 2, 41);
+    dm_tensor *fi = dm_to_dtype(f, DM_INT64), *fd = dm_to_dtype(fi, dt);   /* zeros among */
+    dm_tensor *xb = dm_to_device(fd, dev);
+    dm_tensor_release(f);
+    dm_tensor_release(fi);
+    dm_tensor_release(fd);
+    dm_set_device(dev);
+    if (grad) dm_set_requires_grad(xb, 1);
+    dm_tensor *xv = dm_transpose(xb, 0, 1);
+    dm_tensor *x = v % 2 ? dm_contiguous(xv) : dm_tensor_retain(xv);      /* [5 x 6] */
+    dm_tensor *i = ids(dev, 1, (int64_t[]){ 4 }, (const int64_t[]){ 4, -1, 0, 4 });
+    dm_tensor *j = ids(dev, 2, (int64_t[]){ 2, 1 }, (const int64_t[]){ -6, 2 });
+    dm_tensor *mf = mk(DM_FLOAT32, dev, 2, (int64_t[]){ 5, 6 }, -1, 1, 42);
+    dm_tensor *mask = dm_binary_scalar_f64(DM_BIN_GT, mf, 0, 0);
+    dm_tensor *mf1 = mk(DM_FLOAT32, dev, 2, (int64_t[]){ 1, 6 }, -1, 1, 43);
+    dm_tensor *mask1 = dm_binary_scalar_f64(DM_BIN_GT, mf1, 0, 0);
+    dm_tensor *vb, *vals_ = leafT(dt, dev, 6, 1, -3, 3, 44, grad, &vb);    /* [1 x 6] */
+    dm_tensor *y = NULL;
+    switch (kind) {
+    case 0: y = dm_index(x, 1, (const dm_tensor *[]){ i }); break;
+    case 1: y = dm_index(x, 2, (const dm_tensor *[]){ NULL, i }); break;
+    case 2: y = dm_index(x, 2, (const dm_tensor *[]){ i, j }); break;
+    case 3: y = dm_index(x, 1, (const dm_tensor *[]){ mask }); break;
+    case 4: case 5:
+        y = dm_index_put(x, 1, (const dm_tensor *[]){ i }, vb, kind == 5);
+        break;
+    case 6: y = dm_masked_fill(x, mask1, -7.5); break;
+    case 7: y = dm_masked_select(x, mask); break;
+    default: y = dm_nonzero(x); break;
+    }
+    put_with_grads(out, y, dev, dt, xb, kind >= 4 && kind <= 5 ? vals_ : NULL);
+    dm_tensor_release(y);
+    dm_tensor_release(vb);
+    dm_tensor_release(vals_);
+    dm_tensor_release(mask1);
+    dm_tensor_release(mf1);
+    dm_tensor_release(mask);
+    dm_tensor_release(mf);
+    dm_tensor_release(j);
+    dm_tensor_release(i);
+    dm_tensor_release(x);
+    dm_tensor_release(xv);
+    dm_tensor_release(xb);
+}
+
+/* bincount of a strided int64, uint8 or bool input (v % 3) without weights (dt int64) or
+   with float32 / float64 weights (a strided view), minlength 0 or 9; one_hot of int64
+   labels [2 x 5] (transposed) with num_classes -1 and 7 */
+static void sc_count(int dev, dm_dtype dt, int v, vals *out)
+{
+    static const dm_dtype in[3] = { DM_INT64, DM_UINT8, DM_BOOL };
+    dm_tensor *xb = mk(DM_FLOAT32, dev, 2, (int64_t[]){ 8, 2 }, 0, 6, 51);
+    dm_tensor *xi = dm_to_dtype(xb, in[v % 3]);
+    dm_tensor *x = dm_select(xi, 1, 1), *x1 = dm_slice(x, 0, 1, 7, 1);    /* [7], stride 2 */
+    dm_tensor *w = NULL, *wv = NULL, *wb = NULL;
+    if (dt != DM_INT64) {
+        wb = mk(dt, dev, 2, (int64_t[]){ 7, 2 }, -1, 2, 52);
+        wv = dm_select(wb, 1, 0);                                           /* stride 2 */
+        w = wv;
+    }
+    dm_tensor *y = dm_bincount(x1, w, v / 3 ? 9 : 0);
+    put_with_grads(out, y, dev, dt, NULL, NULL);
+    dm_tensor_release(y);
+    dm_tensor *lb = mk(DM_FLOAT32, dev, 2, (int64_t[]){ 5, 2 }, 0, 6, 53);
+    dm_tensor *li = dm_to_dtype(lb, DM_INT64), *lt = dm_transpose(li, 0, 1);
+    for (int k = 0; k < 2; k++) {
+        dm_tensor *oh = dm_one_hot(lt, k ? 7 : -1);
+        put_with_grads(out, oh, dev, DM_INT64, NULL, NULL);
+        dm_tensor_release(oh);
+    }
+    dm_tensor_release(lt);
+    dm_tensor_release(li);
+    dm_tensor_release(lb);
+    dm_tensor_release(wv);
+    dm_tensor_release(wb);
+    dm_tensor_release(x1);
+    dm_tensor_release(x);
+    dm_tensor_release(xi);
+    dm_tensor_release(xb);
+}
+
 /* ---- the table ------------------------------------------------------------------------------ */
 
 static void test_table(void)
@@ -1099,7 +1287,11 @@ static void test_table(void)
                          (void *)c->mreduce, (void *)c->mreduce_bw, (void *)c->any_all,
                          (void *)c->isclass, (void *)c->nan_to_num, (void *)c->nan_to_num_bw,
                          (void *)c->scan, (void *)c->scan_bw, (void *)c->sort,
-                         (void *)c->sort_bw, (void *)c->unique, (void *)c->unique_out };
+                         (void *)c->sort_bw, (void *)c->unique, (void *)c->unique_out,
+                         (void *)c->put, (void *)c->index_add_alpha, (void *)c->index_add_bw,
+                         (void *)c->bincount, (void *)c->one_hot, (void *)c->nonzero,
+                         (void *)c->masked_fill, (void *)c->index_offsets,
+                         (void *)c->adv_offsets };
     const void *rp[] = { (void *)r->sgd, (void *)r->adam, (void *)r->random, (void *)r->pattern,
                          (void *)r->slabs, (void *)r->index_rows, (void *)r->index_add,
                          (void *)r->dropout, (void *)r->dropout_bw, (void *)r->batch_norm,
@@ -1119,7 +1311,11 @@ static void test_table(void)
                          (void *)r->mreduce, (void *)r->mreduce_bw, (void *)r->any_all,
                          (void *)r->isclass, (void *)r->nan_to_num, (void *)r->nan_to_num_bw,
                          (void *)r->scan, (void *)r->scan_bw, (void *)r->sort,
-                         (void *)r->sort_bw, (void *)r->unique, (void *)r->unique_out };
+                         (void *)r->sort_bw, (void *)r->unique, (void *)r->unique_out,
+                         (void *)r->put, (void *)r->index_add_alpha, (void *)r->index_add_bw,
+                         (void *)r->bincount, (void *)r->one_hot, (void *)r->nonzero,
+                         (void *)r->masked_fill, (void *)r->index_offsets,
+                         (void *)r->adv_offsets };
     for (size_t k = 0; k < sizeof cp / sizeof *cp; k++)
         CHECKF(cp[k] && rp[k] && cp[k] != rp[k], "kernel entry %d: one in each table, different",
                (int)k);
@@ -1216,6 +1412,16 @@ int main(void)
         for (int v = 0; v < 12; v++) compare("scan", sc_scan, dt, v, tol);
         for (int v = 0; v < 15; v++) compare("sort", sc_sort, dt, v, tol);
     }
+    /* gather.c's and index.c's ops on every dtype, their gradients on floats; bincount
+       with float weights (float32, float64) or counting (int64) */
+    for (int k = 0; k < 5; k++) {
+        double tol = all[k] == DM_FLOAT32 ? 1e-6 : all[k] == DM_FLOAT64 ? 1e-12 : 0;
+        for (int v = 0; v < 32; v++) compare("gather", sc_gather, all[k], v, tol);
+        for (int v = 0; v < 18; v++) compare("index", sc_index, all[k], v, tol);
+    }
+    for (int k = 0; k < 3; k++)
+        for (int v = 0; v < 6; v++)
+            compare("count", sc_count, all[k], v, all[k] == DM_FLOAT32 ? 1e-6 : 1e-12);
     printf("test_backend_kernels: %d scenarios compared\n", ncompared);
     CHECK_NO_LEAKS(live0);
     return TEST_END("test_backend_kernels");

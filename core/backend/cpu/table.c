@@ -116,4 +116,14 @@ const dm_kernels dm__cpu_kernels = {
     .sort_bw = dm__cpu_sort_bw,
     .unique = dm__cpu_unique,
     .unique_out = dm__cpu_unique_out,
+    /* ---- gather.c's and index.c's indexed copies ---- */
+    .put = dm__cpu_put,                 /* gather.c */
+    .index_add_alpha = dm__cpu_index_add_alpha,
+    .index_add_bw = dm__cpu_index_add_bw,
+    .bincount = dm__cpu_bincount,
+    .one_hot = dm__cpu_one_hot,
+    .nonzero = dm__cpu_nonzero,         /* index.c */
+    .masked_fill = dm__cpu_masked_fill,
+    .index_offsets = dm__cpu_index_offsets,  /* gather.c */
+    .adv_offsets = dm__cpu_adv_offsets,      /* index.c */
 };

@@ -198,5 +198,21 @@ int64_t dm__ref_unique(dm_dtype dt, const void *x, int64_t outer, int64_t n, int
 void dm__ref_unique_out(dm_dtype dt, const void *items, const int64_t *perm, int64_t outer,
                         int64_t n, int64_t inner, int64_t u, void *v, int64_t *inv,
                         int64_t *cnt);
+/* gather, scatter, index_add, bincount, one_hot: gather.c; nonzero, masked_fill: index.c */
+void dm__ref_put(int op, dm_dtype dt, void *dst, const int64_t *doff, const void *src,
+                 const int64_t *soff, const void *value, int64_t m);
+void dm__ref_index_add_alpha(dm_dtype dt, int64_t outer, int64_t m, int64_t size,
+                             int64_t inner, const int64_t *pos, const void *src, double alpha,
+                             void *dst);
+void dm__ref_index_add_bw(dm_dtype dt, int64_t outer, int64_t m, int64_t size, int64_t inner,
+                          const int64_t *pos, const void *g, double alpha, void *dst);
+void dm__ref_bincount(dm_dtype rt, const int64_t *v, int64_t n, const void *w, void *out);
+void dm__ref_one_hot(const int64_t *v, int64_t n, int64_t nc, int64_t *o);
+int64_t dm__ref_nonzero(const double *v, int64_t n, int nd, const int64_t *shape, int64_t *o);
+void dm__ref_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
+                         const void *value);
+int64_t dm__ref_index_offsets(const int64_t *idx, int nd, const int64_t *is, int d,
+                              const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so);
+void dm__ref_adv_offsets(const dm_adv_plan *p);
 
 #endif

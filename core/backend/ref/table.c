@@ -114,4 +114,14 @@ const dm_kernels dm__ref_kernels = {
     .sort_bw = dm__ref_sort_bw,
     .unique = dm__ref_unique,
     .unique_out = dm__ref_unique_out,
+    /* ---- gather.c's and index.c's indexed copies ---- */
+    .put = dm__ref_put,                 /* gather.c */
+    .index_add_alpha = dm__ref_index_add_alpha,
+    .index_add_bw = dm__ref_index_add_bw,
+    .bincount = dm__ref_bincount,
+    .one_hot = dm__ref_one_hot,
+    .nonzero = dm__ref_nonzero,         /* index.c */
+    .masked_fill = dm__ref_masked_fill,
+    .index_offsets = dm__ref_index_offsets,  /* gather.c */
+    .adv_offsets = dm__ref_adv_offsets,      /* index.c */
 };
