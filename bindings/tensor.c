@@ -128,7 +128,7 @@ static int fill_value(lua_State *L, dm_tensor *dst, int vidx)
     dm_tensor *one = dm_tensor_new_dtype(0, NULL, dst->dtype);
     if (!one) return -1;
     lb_set_value(L, one, NULL, vidx);
-    int rc = dm_copy_(dst, one);
+    int rc = dm_fill_tensor_(dst, one);
     dm_tensor_release(one);
     return rc;
 }

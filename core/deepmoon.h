@@ -256,6 +256,8 @@ dm_tensor *dm_detach(const dm_tensor *t);        /* shares storage, no grad */
  * was written in place after the node was recorded. */
 uint32_t dm_tensor_version(const dm_tensor *t);       /* t._version */
 int dm_copy_(dm_tensor *dst, const dm_tensor *src);   /* src broadcast to dst, converted */
+/* fill_ with a 0-dim tensor's value, converted: as dm_copy_, but allowed on an expanded t */
+int dm_fill_tensor_(dm_tensor *t, const dm_tensor *v);
 int dm_fill_(dm_tensor *t, float v);
 int dm_zero_(dm_tensor *t);
 int dm_add_(dm_tensor *t, const dm_tensor *o, float alpha);   /* t += alpha * o (broadcast) */

@@ -171,6 +171,7 @@ void dm_rng_set_state(dm_rng *g, const void *buf) {
 
 int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("uniform_", t, "tensor")) return -1;
+    if (dm__check_overlap("uniform_", t)) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
     dm__device_of(t);
@@ -180,6 +181,7 @@ int dm_uniform_(dm_tensor *t, double a, double b, dm_rng *g) {
 
 int dm_normal_(dm_tensor *t, double mean, double std, dm_rng *g) {
     if (t->dtype != DM_FLOAT32 && dm__need_float("normal_", t, "tensor")) return -1;
+    if (dm__check_overlap("normal_", t)) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
     dm__device_of(t);
@@ -193,6 +195,7 @@ int dm_randint_(dm_tensor *t, int64_t low, int64_t high, dm_rng *g) {
                   (long long)high, (long long)low);
         return -1;
     }
+    if (dm__check_overlap("random_", t)) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
     /* the span can exceed INT64_MAX (low very negative): it is taken modulo 2^64 */
@@ -220,6 +223,7 @@ int dm_bernoulli_(dm_tensor *t, double p, dm_rng *g) {
         dm_seterr("bernoulli_: p must be in [0, 1], got %g", p);
         return -1;
     }
+    if (dm__check_overlap("bernoulli_", t)) return -1;
     dm__bump(t);
     if (!g) g = dm_default_rng();
     dm__device_of(t);

@@ -46,6 +46,23 @@ local OPS = {
     return dm.zeros(4, 3):add_(dm.ones(1, 3):expand(4, 3)) end },
   ["int64 to float cast"] = { "add_", function () return E("int64"):add_(1.5) end },
   ["broadcast mismatch"] = { "add_", function () return E():add_(dm.ones(5, 3)) end },
+  ["uniform_"] = { "uniform_", function () return E():uniform_() end },
+  ["normal_"] = { "normal_", function () return E():normal_() end },
+  ["bernoulli_"] = { "bernoulli_", function () return E():bernoulli_(0.5) end },
+  ["bernoulli_ tensor"] = { "bernoulli_", function () return E():bernoulli_(dm.full({4, 3}, 0.5)) end },
+  ["index_add_"] = { "index_add_", function ()
+    return E():index_add_(1, dm.tensor({1}), dm.ones(1, 3)) end },
+  ["scatter_"] = { "scatter_", function () return E():scatter_(1, dm.tensor({{1, 1, 1}}), 1.0) end },
+  ["scatter_add_"] = { "scatter_add_", function ()
+    return E():scatter_add_(1, dm.tensor({{1, 1, 1}}), dm.ones(1, 3)) end },
+  ["kaiming_uniform_"] = { "uniform_", function () return dm.nn.init.kaiming_uniform_(E()) end },
+  ["xavier_normal_"] = { "normal_", function () return dm.nn.init.xavier_normal_(E()) end },
+  ["trunc_normal_"] = { "trunc_normal_", function () return dm.nn.init.trunc_normal_(E()) end },
+  ["orthogonal_"] = { "orthogonal_", function () return dm.nn.init.orthogonal_(E()) end },
+  ["copy_ 0-dim"] = { "copy_", function () return E():copy_(dm.tensor(1.0)) end },
+  ["masked_fill_"] = { "masked_fill_", function ()
+    return E():masked_fill_(dm.ones(4, 3):bool(), 1.0) end },
+  ["constant_"] = { "constant_", function () return dm.nn.init.constant_(E(), 2.0) end },
 }
 
 describe("an in-place op on a tensor whose elements share memory", function ()
@@ -211,5 +228,25 @@ describe("float32 division by a number", function ()
     assert.are.equal("div_: " .. OVERLAP_MSG, err(function () return e:div_(2) end))
     assert.are.equal("add_: " .. OVERLAP_MSG,
                      err(function () return e:add_(dm.ones(4, 3):to("cpu:ref"), 2) end))
+  end)
+end)
+
+describe("add_ and sub_ with a float alpha on float32", function ()
+  it("round a + alpha b once, as PyTorch's fused multiply-add (bit for bit)", function ()
+    local A, B = cases.axpy.a, cases.axpy.b
+    assert.is_true(#cases.axpy >= 4 and #A >= 400)
+    for _, dev in ipairs({ "cpu", "cpu:ref" }) do
+      local a = dm.tensor(A, { device = dev })
+      local b = dm.tensor(B, { device = dev })
+      for _, c in ipairs(cases.axpy) do
+        for _, fn in ipairs({ "add_", "sub_" }) do
+          local got = a:clone()[fn](a:clone(), b, c.alpha):totable()
+          local bad = 0
+          for k = 1, #A do if got[k] ~= c[fn][k] then bad = bad + 1 end end
+          assert.are.equal(0, bad, ("%s on %s, alpha %g: %d of %d values differ"):format(
+            fn, dev, c.alpha, bad, #A))
+        end
+      end
+    end
   end)
 end)

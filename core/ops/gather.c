@@ -469,14 +469,14 @@ dm_tensor *dm_one_hot(const dm_tensor *labels, int64_t num_classes)
 int dm_scatter_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
                 double value, dm_scatter_reduce reduce)
 {
-    if (dm__check_inplace("scatter_", t)) return -1;
+    if (dm__check_inplace("scatter_", t) || dm__check_overlap("scatter_", t)) return -1;
     return dm__inplace_commit("scatter_", t,
         scatter_impl("scatter_", t, dim, index, src, value, reduce, DM_OP_SCATTER));
 }
 
 int dm_scatter_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src)
 {
-    if (dm__check_inplace("scatter_add_", t)) return -1;
+    if (dm__check_inplace("scatter_add_", t) || dm__check_overlap("scatter_add_", t)) return -1;
     if (!src) { dm_seterr("scatter_add_: src is required"); return -1; }
     return dm__inplace_commit("scatter_add_", t, scatter_impl("scatter_add_", t, dim, index, src,
                                                               0, DM_SCATTER_ADD,
@@ -486,7 +486,7 @@ int dm_scatter_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tens
 int dm_index_add_(dm_tensor *t, int dim, const dm_tensor *index, const dm_tensor *src,
                   double alpha)
 {
-    if (dm__check_inplace("index_add_", t)) return -1;
+    if (dm__check_inplace("index_add_", t) || dm__check_overlap("index_add_", t)) return -1;
     return dm__inplace_commit("index_add_", t, index_add_impl("index_add_", t, dim, index, src,
                                                               alpha));
 }

@@ -208,7 +208,8 @@ int dm_init_trunc_normal_(dm_tensor *t, double mean, double std, double a, doubl
         dm_seterr("trunc_normal_: expected a <= b, got a = %g, b = %g", a, b);
         return -1;
     }
-    if (dm__need_float("trunc_normal_", t, "tensor")) return -1;
+    if (dm__need_float("trunc_normal_", t, "tensor") || dm__check_overlap("trunc_normal_", t))
+        return -1;
     if (!g) g = dm_default_rng();
     double lo = 2 * norm_cdf((a - mean) / std) - 1;
     double hi = 2 * norm_cdf((b - mean) / std) - 1;
@@ -351,7 +352,8 @@ int dm_init_orthogonal_(dm_tensor *t, double gain, dm_rng *g)
                   SHAPE(t, sb));
         return -1;
     }
-    if (dm__need_float("orthogonal_", t, "tensor")) return -1;
+    if (dm__need_float("orthogonal_", t, "tensor") || dm__check_overlap("orthogonal_", t))
+        return -1;
     int64_t total = dm_numel(t);
     if (total == 0) return 0;
     if (!g) g = dm_default_rng();
@@ -415,7 +417,7 @@ int dm_init_sparse_(dm_tensor *t, double sparsity, double std, dm_rng *g)
         dm_seterr("sparse_: std must be non-negative, got %g", std);
         return -1;
     }
-    if (dm__need_float("sparse_", t, "tensor")) return -1;
+    if (dm__need_float("sparse_", t, "tensor") || dm__check_overlap("sparse_", t)) return -1;
     if (!g) g = dm_default_rng();
     int64_t rows = t->shape[0];
     int64_t nzero = (int64_t)ceil(sparsity * (double)rows);

@@ -105,15 +105,15 @@ static int copy_raw(const char *fn, dm_tensor *dst, const dm_tensor *src)
     return 0;
 }
 
-int dm_copy_(dm_tensor *dst, const dm_tensor *src)
+/* copy_ (fn "copy_", refused on an expanded dst as PyTorch refuses it) and fill_ with a
+   0-dim tensor (fn "fill_", allowed there: every element gets the one value) */
+static int copy_into(const char *fn, dm_tensor *dst, const dm_tensor *src)
 {
-    /* (a 0-dim source is let through: the bindings fill other dtypes with it, and fill_ is
-       allowed on an expanded tensor) */
-    if (src != dst && src->ndim > 0 && dm__check_overlap("copy_", dst)) return -1;
-    if (!dm__inplace_records(dst, src)) return copy_raw("copy_", dst, src);
+    if (src != dst && fn[0] == 'c' && dm__check_overlap(fn, dst)) return -1;
+    if (!dm__inplace_records(dst, src)) return copy_raw(fn, dst, src);
     /* CopyBackwards: the old values get a zero gradient, src the gradient summed back to
        its shape */
-    if (dm__check_inplace("copy_", dst) || check_broadcast("copy_", dst, src)) return -1;
+    if (dm__check_inplace(fn, dst) || check_broadcast(fn, dst, src)) return -1;
     dm_tensor *r = dm_tensor_new_dtype(dst->ndim, dst->shape, dst->dtype);
     if (!r) return -1;
     dm__copy_convert(r, src);
@@ -121,7 +121,18 @@ int dm_copy_(dm_tensor *dst, const dm_tensor *src)
         dm_tensor_release(r);
         return -1;
     }
-    return dm__inplace_commit("copy_", dst, r);
+    return dm__inplace_commit(fn, dst, r);
+}
+
+int dm_copy_(dm_tensor *dst, const dm_tensor *src) { return copy_into("copy_", dst, src); }
+
+int dm_fill_tensor_(dm_tensor *t, const dm_tensor *v)
+{
+    if (v->ndim != 0) {
+        dm_seterr("fill_: expected a 0-dim value tensor, got %d dims", v->ndim);
+        return -1;
+    }
+    return copy_into("fill_", t, v);
 }
 
 /* CopyBackwards, FillBackward2, ZeroBackward0: in {old self [, src]} */

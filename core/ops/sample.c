@@ -106,7 +106,7 @@ int dm_bernoulli_tensor_(dm_tensor *t, const dm_tensor *p, dm_rng *g)
 {
     char b1[DM_SHAPE_BUF], b2[DM_SHAPE_BUF];
     if (dm__same_device2("bernoulli_", t, p) < 0) return -1;
-    if (dm__check_inplace("bernoulli_", t)) return -1;
+    if (dm__check_inplace("bernoulli_", t) || dm__check_overlap("bernoulli_", t)) return -1;
     dm_tensor *pe = dm_expand(p, t->ndim, t->shape);
     if (!pe) {
         dm_seterr("bernoulli_: p %s cannot be broadcast to the tensor's shape %s",

@@ -83,7 +83,7 @@ static inline void ip1(dm_ip_kind k, float *d, float s, float a, float b)
 {
     switch (k) {
     case DM_IP_COPY: *d = s; break;
-    case DM_IP_AXPY: *d += a * s; break;
+    case DM_IP_AXPY: *d = (float)((double)*d + (double)a * s); break;   /* rounded once */
     case DM_IP_MUL: *d *= s; break;
     case DM_IP_ADDS: *d += a; break;
     case DM_IP_MULS: *d *= a; break;
@@ -117,7 +117,8 @@ void dm__cpu_inplace_f32(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float
         float *dp = dd + t->offset;
         const float *sp = sd + src->offset;
         if (k == DM_IP_COPY) memmove(dp, sp, (size_t)n * sizeof(float));
-        else if (k == DM_IP_AXPY) for (int64_t i = 0; i < n; i++) dp[i] += a * sp[i];
+        else if (k == DM_IP_AXPY)          /* d + a s rounded once, as PyTorch's FMA */
+            for (int64_t i = 0; i < n; i++) dp[i] = (float)((double)dp[i] + (double)a * sp[i]);
         else for (int64_t i = 0; i < n; i++) ip1(k, dp + i, sp[i], a, b);
         return;
     }

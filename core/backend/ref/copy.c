@@ -76,7 +76,7 @@ void dm__ref_inplace_f32(dm_ip_kind k, dm_tensor *t, const dm_tensor *src, float
         float s = src ? sd[offset(src, t->ndim, t->shape, i)] : 0;
         switch (k) {
         case DM_IP_COPY: *d = s; break;
-        case DM_IP_AXPY: *d = *d + a * s; break;
+        case DM_IP_AXPY: *d = (float)((double)*d + (double)a * s); break;
         case DM_IP_MUL: *d = *d * s; break;
         case DM_IP_ADDS: *d = *d + a; break;
         case DM_IP_MULS: *d = *d * a; break;
