@@ -165,6 +165,20 @@ void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_
    (*hold NULL), else those of a converted contiguous copy *hold, to release (NULL and a
    message on failure).  The one way kernels that want flat data get it (tensor.c). */
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
+/* t itself (retained) when contiguous, else a contiguous copy made without recording
+   (tensor.c); NULL and a message on failure */
+dm_tensor *dm__contig_nograd(const dm_tensor *t);
+
+/* zero a tensor struct in stores of at most 64 bytes (a memset of all of it is a `rep stos`,
+   some 30 instructions; this is 13) */
+_Static_assert(sizeof(dm_tensor) > 128 && sizeof(dm_tensor) <= 192, "dm__zero_tensor: resize");
+static inline void dm__zero_tensor(dm_tensor *t)
+{
+    char *c = (char *)t;
+    memset(c, 0, 64);
+    memset(c + 64, 0, 64);
+    memset(c + 128, 0, sizeof *t - 128);
+}
 
 /* refuse in-place writes to leaves that require grad while grad mode is on */
 int dm__check_inplace(const char *fn, const dm_tensor *t);

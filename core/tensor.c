@@ -2,22 +2,12 @@
 #include "internal.h"
 #include <stdio.h>
 
-/* zero a tensor struct in stores of at most 64 bytes (a memset of all of it is a `rep stos`,
-   some 30 instructions; this is 13) */
-_Static_assert(sizeof(dm_tensor) > 128 && sizeof(dm_tensor) <= 192, "zero_tensor: resize");
-static inline void zero_tensor(dm_tensor *t)
-{
-    char *c = (char *)t;
-    memset(c, 0, 64);
-    memset(c + 64, 0, 64);
-    memset(c + 128, 0, sizeof *t - 128);
-}
 
 static dm_tensor *tensor_struct(void)
 {
     dm_tensor *t = dm__tensor_alloc();
     if (!t) return NULL;
-    zero_tensor(t);                /* unused shape/stride slots too: some code compares them */
+    dm__zero_tensor(t);                /* unused shape/stride slots too: some code compares them */
     t->refcount = 1;
     return t;
 }
@@ -275,6 +265,15 @@ static __attribute__((noinline)) const void *contig_copy(const dm_tensor *t, dm_
     if (!(*hold = dm_tensor_new_dtype(t->ndim, t->shape, dt))) return NULL;
     dm_to_buffer_dtype(t, dm__ptr(*hold), dt);
     return dm__ptr(*hold);
+}
+
+dm_tensor *dm__contig_nograd(const dm_tensor *t)
+{
+    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
+    int g = dm_set_grad_enabled(0);
+    dm_tensor *c = dm_clone(t);
+    dm_set_grad_enabled(g);
+    return c;
 }
 
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold)

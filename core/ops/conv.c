@@ -28,15 +28,6 @@ double dm__prof_now(void);
 void dm__prof_add(int k, double t);
 #endif
 
-static dm_tensor *contig_nograd(const dm_tensor *t)
-{
-    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
-    int gm = dm_set_grad_enabled(0);
-    dm_tensor *c = dm_clone(t);
-    dm_set_grad_enabled(gm);
-    return c;
-}
-
 /* out [N x C x H x W] (+)= b[c] */
 static const char *op_name(int sp, int transposed)
 {
@@ -167,8 +158,8 @@ static dm_tensor *conv_common(int transposed, int sp, const dm_tensor *x, const 
     }
     geom g;
     fill_geom(&g, transposed, sp, x->shape, x->ndim, w->shape, st, pd, dl, groups, ys);
-    dm_tensor *xc = contig_nograd(x), *wc_ = xc ? contig_nograd(w) : NULL;
-    dm_tensor *bc = wc_ && b ? contig_nograd(b) : NULL;
+    dm_tensor *xc = dm__contig_nograd(x), *wc_ = xc ? dm__contig_nograd(w) : NULL;
+    dm_tensor *bc = wc_ && b ? dm__contig_nograd(b) : NULL;
     dm_tensor *y = wc_ && (bc || !b) ? dm_tensor_new_dtype(x->ndim, ys, x->dtype) : NULL;
     int rc = -1;
 #ifdef DM_CONV_PROFILE
@@ -233,7 +224,7 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
 #ifdef DM_CONV_PROFILE
     double tb0 = dm__prof_now();
 #endif
-    dm_tensor *gc = contig_nograd(gout);
+    dm_tensor *gc = dm__contig_nograd(gout);
     if (!gc) return -1;
     geom g;
     fill_geom(&g, transposed, sp, x->shape, x->ndim, w->shape, n->par.conv.stride,
@@ -241,7 +232,7 @@ int dm__bw_conv(dm_bwctx *ctx, dm_node *n, const dm_tensor *gout, dm_tensor **gi
     dm_tensor *xc = NULL, *wc = NULL;
     int rc = -1;
     const dm_kernels *K = dm__kernels(dm__cur_device);
-    if (!(xc = contig_nograd(x)) || !(wc = contig_nograd(w))) goto done;
+    if (!(xc = dm__contig_nograd(x)) || !(wc = dm__contig_nograd(w))) goto done;
     if (x->requires_grad) {
         dm_tensor *gx = dm_tensor_new_dtype(x->ndim, x->shape, dt);
         if (!gx) goto done;

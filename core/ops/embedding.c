@@ -22,15 +22,6 @@
 
 static const char *const bag_modes[] = { "sum", "mean", "max" };
 
-static dm_tensor *contig_nograd(const dm_tensor *t)
-{
-    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
-    int g = dm_set_grad_enabled(0);
-    dm_tensor *c = dm_clone(t);
-    dm_set_grad_enabled(g);
-    return c;
-}
-
 static int check_weight(const char *fn, const dm_tensor *w)
 {
     char b[DM_SHAPE_BUF];
@@ -56,7 +47,7 @@ static dm_tensor *checked_ids(const char *fn, const dm_tensor *ids, int64_t num)
                   dm_dtype_name(ids->dtype));
         return NULL;
     }
-    dm_tensor *c = contig_nograd(ids);
+    dm_tensor *c = dm__contig_nograd(ids);
     if (!c) return NULL;
     const int64_t *v = dm__ptr(c);
     for (int64_t i = 0, n = dm__numel(c); i < n; i++) {

@@ -14,15 +14,6 @@
 
 static const char *const mode_names[] = { "constant", "reflect", "replicate", "circular" };
 
-static dm_tensor *contig_nograd(const dm_tensor *t)
-{
-    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
-    int g = dm_set_grad_enabled(0);
-    dm_tensor *c = dm_clone(t);
-    dm_set_grad_enabled(g);
-    return c;
-}
-
 dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, double value)
 {
     char b1[96];
@@ -103,7 +94,7 @@ dm_tensor *dm_pad(const dm_tensor *x, int npad, const int64_t *pad, int mode, do
         oshape[d] = n + l + r;
     }
     dm__device_of(x);
-    dm_tensor *c = contig_nograd(x);
+    dm_tensor *c = dm__contig_nograd(x);
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(nd, oshape, x->dtype);
     if (!out) { dm_tensor_release(c); return NULL; }
@@ -124,7 +115,7 @@ int dm__bw_pad(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *g, dm
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     int nd = n->in_ndim;
-    dm_tensor *gc = contig_nograd(g);
+    dm_tensor *gc = dm__contig_nograd(g);
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }

@@ -82,15 +82,6 @@ static int geometry(const char *fn, const dm_tensor *x, const int64_t *k, const 
     return 0;
 }
 
-static dm_tensor *contig_nograd(const dm_tensor *t)
-{
-    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
-    int g = dm_set_grad_enabled(0);
-    dm_tensor *c = dm_clone(t);
-    dm_set_grad_enabled(g);
-    return c;
-}
-
 dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int64_t stride[2],
                          const int64_t padding[2], const int64_t dilation[2], int ceil_mode,
                          dm_tensor **indices)
@@ -103,7 +94,7 @@ dm_tensor *dm_max_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
     int nd = x->ndim;
     int64_t H = x->shape[nd - 2], W = x->shape[nd - 1];
     dm__device_of(x);
-    dm_tensor *c = contig_nograd(x);
+    dm_tensor *c = dm__contig_nograd(x);
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(nd, oshape, x->dtype);
     dm_tensor *ix = dm_tensor_new_dtype(nd, oshape, DM_INT64);
@@ -144,7 +135,7 @@ int dm__bw_max_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
     double tp0 = dm__prof_now();
 #endif
     int nd = n->in_ndim;
-    dm_tensor *gc = contig_nograd(g);
+    dm_tensor *gc = dm__contig_nograd(g);
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }
@@ -180,7 +171,7 @@ dm_tensor *dm_avg_pool2d(const dm_tensor *x, const int64_t kernel[2], const int6
     int32_t s[2] = { (int32_t)stride[0], (int32_t)stride[1] };
     int32_t p[2] = { (int32_t)padding[0], (int32_t)padding[1] };
     dm__device_of(x);
-    dm_tensor *c = contig_nograd(x);
+    dm_tensor *c = dm__contig_nograd(x);
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(nd, oshape, x->dtype);
     if (!out) { dm_tensor_release(c); return NULL; }
@@ -205,7 +196,7 @@ int dm__bw_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     int nd = n->in_ndim;
-    dm_tensor *gc = contig_nograd(g);
+    dm_tensor *gc = dm__contig_nograd(g);
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }
@@ -264,7 +255,7 @@ static dm_tensor *adaptive(const char *fn, const dm_tensor *x, const int64_t out
     int nd = x->ndim, is_max = indices != NULL;
     int64_t H = x->shape[nd - 2], W = x->shape[nd - 1];
     dm__device_of(x);
-    dm_tensor *c = contig_nograd(x);
+    dm_tensor *c = dm__contig_nograd(x);
     if (!c) return NULL;
     dm_tensor *y = dm_tensor_new_dtype(nd, oshape, x->dtype);
     dm_tensor *ix = is_max ? dm_tensor_new_dtype(nd, oshape, DM_INT64) : NULL;
@@ -306,7 +297,7 @@ int dm__bw_adaptive_avg_pool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const 
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     int nd = n->in_ndim;
-    dm_tensor *gc = contig_nograd(g);
+    dm_tensor *gc = dm__contig_nograd(g);
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }
@@ -354,7 +345,7 @@ dm_tensor *dm_max_unpool2d(const dm_tensor *x, const dm_tensor *indices, const i
     oshape[nd - 1] = out[1];
     int64_t HW = x->shape[nd - 2] * x->shape[nd - 1], OHW = out[0] * out[1];
     dm__device_of(x);
-    dm_tensor *c = contig_nograd(x), *ic = c ? contig_nograd(indices) : NULL;
+    dm_tensor *c = dm__contig_nograd(x), *ic = c ? dm__contig_nograd(indices) : NULL;
     dm_tensor *y = ic ? dm_tensor_new_dtype(nd, oshape, x->dtype) : NULL;
     if (!y) { dm_tensor_release(c); dm_tensor_release(ic); return NULL; }
     const int64_t *ip = dm__ptr(ic);
@@ -384,7 +375,7 @@ int dm__bw_max_unpool2d(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tens
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     int nd = n->in_ndim;
-    dm_tensor *gc = contig_nograd(g);
+    dm_tensor *gc = dm__contig_nograd(g);
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(nd, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }

@@ -15,15 +15,6 @@
 static int want(dm_node *n, int k) { return n->in[k] && n->in[k]->requires_grad; }
 
 /* t's values as a contiguous tensor with no history (t itself, retained, when it is one) */
-static dm_tensor *contig_nograd(const dm_tensor *t)
-{
-    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
-    int g = dm_set_grad_enabled(0);
-    dm_tensor *c = dm_clone(t);
-    dm_set_grad_enabled(g);
-    return c;
-}
-
 /* ---- diagonal ------------------------------------------------------------------------- */
 
 /* the length of the diagonal `offset` of a [s1 x s2] matrix */
@@ -182,7 +173,7 @@ static dm_tensor *tri(const char *fn, dm_op op, const dm_tensor *t, int64_t k)
         return NULL;
     }
     dm__device_of(t);
-    dm_tensor *c = contig_nograd(t);
+    dm_tensor *c = dm__contig_nograd(t);
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype);
     if (out) tri_kernel(c, out, k, op == DM_OP_TRIU);
@@ -223,7 +214,7 @@ static void flip_kernel(const dm_tensor *t, dm_tensor *out, unsigned mask)
 static dm_tensor *flip_mask(const dm_tensor *t, unsigned mask)
 {
     dm__device_of(t);
-    dm_tensor *c = contig_nograd(t);
+    dm_tensor *c = dm__contig_nograd(t);
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(t->ndim, t->shape, t->dtype);
     if (out) flip_kernel(c, out, mask);

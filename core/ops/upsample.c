@@ -16,15 +16,6 @@
 
 #define DEV (dm__kernels(dm__cur_device))
 
-static dm_tensor *contig_nograd(const dm_tensor *t)
-{
-    if (dm__is_contig(t)) return dm_tensor_retain((dm_tensor *)t);
-    int g = dm_set_grad_enabled(0);
-    dm_tensor *c = dm_clone(t);
-    dm_set_grad_enabled(g);
-    return c;
-}
-
 dm_tensor *dm_upsample(const dm_tensor *x, int nsp, const int64_t *osize, const double *scales,
                        int mode, int align_corners)
 {
@@ -67,7 +58,7 @@ dm_tensor *dm_upsample(const dm_tensor *x, int nsp, const int64_t *osize, const 
         sc[d] = scales && scales[d] > 0 ? scales[d] : 0;
     }
     dm__device_of(x);
-    dm_tensor *c = contig_nograd(x);
+    dm_tensor *c = dm__contig_nograd(x);
     if (!c) return NULL;
     dm_tensor *out = dm_tensor_new_dtype(nsp + 2, oshape, x->dtype);
     if (!out) { dm_tensor_release(c); return NULL; }
@@ -90,7 +81,7 @@ int dm__bw_upsample(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *
 {
     if (!n->in[0] || !n->in[0]->requires_grad) return 0;
     int nsp = n->sub / 2 + 1, mode = n->sub % 2;
-    dm_tensor *gc = contig_nograd(g);
+    dm_tensor *gc = dm__contig_nograd(g);
     if (!gc) return -1;
     dm_tensor *r = dm_tensor_new_dtype(n->in_ndim, n->in_shape, g->dtype);
     if (!r) { dm_tensor_release(gc); return -1; }

@@ -406,16 +406,6 @@ static int check_bytes(int64_t nbytes)
 #define TENSOR_HEAD (((sizeof(dm_tensor)) + 31) & ~(size_t)31)
 _Static_assert(sizeof(dm_storage) <= STORAGE_HEADER, "storage header too small");
 
-/* zero a tensor struct in stores of at most 64 bytes (a memset of all of it is a `rep stos`,
-   some 30 instructions; this is 13) */
-_Static_assert(sizeof(dm_tensor) > 128 && sizeof(dm_tensor) <= 192, "zero_tensor: resize");
-static inline void zero_tensor(dm_tensor *t)
-{
-    char *c = (char *)t;
-    memset(c, 0, 64);
-    memset(c + 64, 0, 64);
-    memset(c + 128, 0, sizeof *t - 128);
-}
 
 static size_t block_bytes(int64_t nbytes) { return TENSOR_HEAD + STORAGE_HEADER + (size_t)nbytes; }
 
@@ -428,7 +418,7 @@ dm_tensor *dm__tensor_block_bytes(int64_t nbytes)
         dm_seterr("out of memory: cannot allocate %lld bytes", (long long)block_bytes(nbytes));
         return NULL;
     }
-    zero_tensor(t);
+    dm__zero_tensor(t);
     dm_storage *s = (dm_storage *)((char *)t + TENSOR_HEAD);
     s->data = (char *)s + STORAGE_HEADER;
     s->nbytes = nbytes;
