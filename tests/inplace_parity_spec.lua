@@ -231,7 +231,7 @@ describe("float32 division by a number", function ()
   end)
 end)
 
-describe("add_ and sub_ with a float alpha on float32", function ()
+describe("add, sub, add_ and sub_ with a float alpha on float32", function ()
   it("round a + alpha b once, as PyTorch's fused multiply-add (bit for bit)", function ()
     local A, B = cases.axpy.a, cases.axpy.b
     assert.is_true(#cases.axpy >= 4 and #A >= 400)
@@ -239,7 +239,7 @@ describe("add_ and sub_ with a float alpha on float32", function ()
       local a = dm.tensor(A, { device = dev })
       local b = dm.tensor(B, { device = dev })
       for _, c in ipairs(cases.axpy) do
-        for _, fn in ipairs({ "add_", "sub_" }) do
+        for _, fn in ipairs({ "add_", "sub_", "add", "sub" }) do
           local got = a:clone()[fn](a:clone(), b, c.alpha):totable()
           local bad = 0
           for k = 1, #A do if got[k] ~= c[fn][k] then bad = bad + 1 end end

@@ -787,8 +787,8 @@ int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is
  * finite one within float's range for a float32 result.  The
  * product is made in rt (b converted, then scaled by the number: integers wrap as rt's
  * arithmetic does) and added with the ordinary op, which records the gradients (b's through
- * the product).  A floating alpha rounds twice where PyTorch's CPU kernel fuses a + alpha * b
- * (one fma): the last bit may differ. */
+ * the product); a float32 result's values are then made again rounded once, as PyTorch's
+ * CPU kernel fuses a + alpha * b (one fma; fused_f32). */
 int dm__alpha_check(const char *fn, dm_dtype rt, double alpha, int kind)
 {
     if (kind == DM_ALPHA_BOOL && rt != DM_BOOL) {
@@ -824,6 +824,31 @@ dm_tensor *dm__alpha_scaled(const dm_tensor *b, dm_dtype rt, double alpha, int k
     return s;
 }
 
+/* out's values (float32) made again as PyTorch's kernel makes them, a + alpha b rounded
+ * once (its fused multiply-add): the operands in float32, then in float64, where alpha
+ * (rounded to float, as PyTorch does) times b is exact and the sum rounds once before the
+ * last rounding to float.  out's graph (b's gradient through the product) stays; its values
+ * are written in place before anyone sees them.  0, or -1 with the message. */
+static int fused_f32(dm_binop op, const dm_tensor *a, const dm_tensor *b, double alpha,
+                     dm_tensor *out)
+{
+    int g = dm_set_grad_enabled(0);
+    dm_tensor *a32 = dm_to_dtype(a, DM_FLOAT32), *b32 = dm_to_dtype(b, DM_FLOAT32);
+    dm_tensor *a64 = a32 ? dm_to_dtype(a32, DM_FLOAT64) : NULL;
+    dm_tensor *b64 = b32 ? dm_to_dtype(b32, DM_FLOAT64) : NULL;
+    dm_tensor *p = b64 ? dm_binary_scalar_f64(DM_BIN_MUL, b64, (double)(float)alpha, 0) : NULL;
+    dm_tensor *f = a64 && p ? dm_binary(op, a64, p) : NULL;
+    dm_set_grad_enabled(g);
+    if (f) dm__copy_convert(out, f);
+    dm_tensor_release(a32);
+    dm_tensor_release(b32);
+    dm_tensor_release(a64);
+    dm_tensor_release(b64);
+    dm_tensor_release(p);
+    dm_tensor_release(f);
+    return f ? 0 : -1;
+}
+
 dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, double alpha,
                            int kind)
 {
@@ -843,5 +868,9 @@ dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, 
     dm_tensor *s = dm__alpha_scaled(b, rt, alpha, kind);
     dm_tensor *out = s ? dm_binary(op, a, s) : NULL;
     dm_tensor_release(s);
+    if (out && rt == DM_FLOAT32 && fused_f32(op, a, b, alpha, out)) {
+        dm_tensor_release(out);
+        return NULL;
+    }
     return out;
 }
