@@ -591,7 +591,7 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
    Shapes here are one sample's: the batch dim is left out ([in_features] for a Linear,
    [C x H x W] for a Conv2d); every sample in a chain holds at most 2^30 values. */
 #define DM_LAYER_MAX_OPTS 12
-#define DM_LAYER_MAX_TENSORS 6
+#define DM_LAYER_MAX_TENSORS 80      /* LSTM: 5 tensors x 2 directions x 8 layers */
 typedef enum {
     DM_OPT_INT,         /* a decimal integer in lo .. hi */
     DM_OPT_NUM,         /* a finite decimal number in lo .. hi */

@@ -81,22 +81,34 @@ static int dim0(const dm_opt_value *o, int ndim)
 
 /* ---- Linear --------------------------------------------------------------------------- */
 
-/* options: in_features, out_features, bias; tensors: weight [out x in], bias [out] */
+/* options: in_features, out_features, bias; tensors: weight [out x in], bias [out].  As
+   PyTorch's Linear, on the last dim of a sample of any rank: [... x in] -> [... x out] (a row
+   [in], or [T x in] after a recurrent layer) */
 static int linear_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
                         dm_layer_shape *t)
 {
     int64_t nin = iv(&opt[0]), nout = iv(&opt[1]);
-    if (need_row(in, "in_features", nin)) return -1;
+    if (in->ndim > 1) {
+        if (in->d[in->ndim - 1] != nin) {
+            char s[128];
+            dm_seterr("in_features %lld does not match the last dim of the samples %s before it",
+                      (long long)nin, dm_shape_str(in->ndim, in->d, s, sizeof s));
+            return -1;
+        }
+    } else if (need_row(in, "in_features", nin)) {
+        return -1;
+    }
     set2(&t[0], nout, nin);
     set1(&t[1], nout);
-    set1(out, nout);
+    *out = *in;
+    out->d[out->ndim - 1] = nout;
     return 0;
 }
 
 static dm_tensor *linear_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
 {
     (void)opt;
-    return dm_linear(x, t[0], t[1]);            /* [B x in] @ [out x in]^T + [out] -> [B x out] */
+    return dm_linear(x, t[0], t[1]);    /* [B x ... x in] @ [out x in]^T + [out] -> [B x ... x out] */
 }
 
 /* ---- activations ---------------------------------------------------------------------- */
@@ -746,6 +758,238 @@ static int batch_norm2d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_la
     return 0;
 }
 
+/* ---- Embedding ---------------------------------------------------------------------------- */
+
+/* options: num_embeddings embedding_dim padding_idx max_norm norm_type scale_grad_by_freq
+   sparse (PyTorch's order; padding_idx 1-based as deepmoon's, negative from the end);
+   tensors: weight [num x dim].  Samples of token ids of any shape -> [ids... x dim].  The ids
+   come in as the C API's floats: each must be an integer in 1 .. num_embeddings (exact as
+   float32 up to 2^24).  max_norm renormalises the weight in place at every lookup, which a
+   saved (fixed) weight cannot do: only none.  padding_idx, norm_type, scale_grad_by_freq
+   and sparse only change training */
+enum { EM_NUM, EM_DIM, EM_PAD, EM_MAXNORM };
+
+static int embedding_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                           dm_layer_shape *t)
+{
+    int64_t num = iv(&opt[EM_NUM]), dim = iv(&opt[EM_DIM]);
+    if (!opt[EM_PAD].none) {
+        int64_t p = iv(&opt[EM_PAD]);
+        if (p == 0 || p > num || p < -num) {
+            dm_seterr("padding_idx must be within num_embeddings (1 to %lld, or -%lld to -1 "
+                      "from the end), got %lld", (long long)num, (long long)num, (long long)p);
+            return -1;
+        }
+    }
+    if (!opt[EM_MAXNORM].none) {
+        dm_seterr("max_norm=%g renormalises the weight at every lookup; a model file's weight "
+                  "is fixed (save the layer with max_norm = nil)", opt[EM_MAXNORM].v);
+        return -1;
+    }
+    if (in->ndim < 0) {
+        dm_seterr("needs to know its input, samples [T] of token ids, and no layer before it "
+                  "fixes them");
+        return -1;
+    }
+    if (in->ndim > DM_MAX_DIMS - 2) {
+        char s[128];
+        dm_seterr("samples of token ids %s have too many dims to add one",
+                  dm_shape_str(in->ndim, in->d, s, sizeof s));
+        return -1;
+    }
+    set2(&t[0], num, dim);
+    *out = *in;
+    out->d[out->ndim++] = dim;
+    return 0;
+}
+
+/* x [B x ids...] float32 holding 1-based ids -> [B x ids... x dim] */
+static dm_tensor *embedding_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{
+    int64_t num = iv(&opt[EM_NUM]);
+    if (x->dtype != DM_FLOAT32) {
+        dm_seterr("Embedding: expected float32 token ids, got %s", dm_dtype_name(x->dtype));
+        return NULL;
+    }
+    dm_tensor *xc = dm_contiguous(x), *ids = NULL, *y = NULL;
+    if (!xc || !(ids = dm_tensor_new_dtype(xc->ndim, xc->shape, DM_INT64))) goto done;
+    const float *v = dm_data(xc);
+    int64_t *id = dm_data_ptr(ids), n = dm_numel(xc), per = n / (xc->shape[0] > 0 ? xc->shape[0] : 1);
+    for (int64_t i = 0; i < n; i++) {
+        float f = v[i];
+        if (!(f >= 1.0f && f <= (float)num) || f != floorf(f)) {
+            dm_seterr("Embedding: input %.9g (sample %lld, position %lld) is not a token id: "
+                      "ids are integers in 1 .. %lld", (double)f, (long long)(i / per + 1),
+                      (long long)(i % per + 1), (long long)num);
+            goto done;
+        }
+        id[i] = (int64_t)f - 1;
+    }
+    {
+        int64_t q = iv(&opt[EM_PAD]), pad = opt[EM_PAD].none ? -1 : q > 0 ? q - 1 : num + q;
+        y = dm_embedding(t[0], ids, pad, 0);   /* 0-based padding_idx: training only */
+    }
+done:
+    dm_tensor_release(xc);
+    dm_tensor_release(ids);
+    return y;
+}
+
+/* ---- RNN, LSTM, GRU ------------------------------------------------------------------------ */
+
+/* PyTorch's options: input_size hidden_size num_layers [nonlinearity (RNN)] bias batch_first
+   dropout bidirectional [proj_size (LSTM)]; tensors weight_ih_l<k>, weight_hh_l<k>, bias_ih_l<k>,
+   bias_hh_l<k> [, weight_hr_l<k> (LSTM, proj_size > 0)], each also _reverse (bidirectional),
+   for the layers k < num_layers (at most RNN_MAX_LAYERS): the row lists every name and the
+   shape rule leaves out those these options do not call for.  Samples [T x input_size] ->
+   [T x dirs*H_out] (H_out: proj_size when > 0, else hidden_size): the output sequence, which
+   nn.Sequential passes on from these layers (their first result).  The model's batch is the
+   layer's batch, so only batch_first=true: with batch_first=false the layer would read the
+   batch dim as time.  Eval mode: dropout does nothing; the initial states are zeros */
+#define RNN_MAX_LAYERS 8
+
+typedef struct {
+    int mode;                   /* DM_RNN_* */
+    int64_t I, H, L, D, Ho, proj;
+    int bias, batch_first;
+} rnn_conf;
+
+/* the options of a row (kind: 0 RNN, 1 LSTM, 2 GRU) */
+static void rnn_options(const dm_opt_value *opt, int kind, rnn_conf *c)
+{
+    int o = kind == 0 ? 1 : 0;          /* RNN has nonlinearity at 3 */
+    c->mode = kind == 1 ? DM_RNN_LSTM : kind == 2 ? DM_RNN_GRU
+              : opt[3].v != 0 ? DM_RNN_RELU : DM_RNN_TANH;
+    c->I = iv(&opt[0]);
+    c->H = iv(&opt[1]);
+    c->L = iv(&opt[2]);
+    c->bias = opt[3 + o].v != 0;
+    c->batch_first = opt[4 + o].v != 0;
+    c->D = opt[6 + o].v != 0 ? 2 : 1;
+    c->proj = kind == 1 ? iv(&opt[7]) : 0;
+    c->Ho = c->proj > 0 ? c->proj : c->H;
+}
+
+static int64_t rnn_gates(int mode) { return mode == DM_RNN_LSTM ? 4 : mode == DM_RNN_GRU ? 3 : 1; }
+
+/* tensors per layer and direction in the row: 4, or 5 for an LSTM (weight_hr) */
+static int rnn_per(int kind) { return kind == 1 ? 5 : 4; }
+
+static int rnn_shape_kind(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                          dm_layer_shape *t, int kind)
+{
+    rnn_conf c;
+    char s[128];
+    rnn_options(opt, kind, &c);
+    if (c.proj >= c.H) {
+        dm_seterr("proj_size %lld has to be smaller than hidden_size %lld", (long long)c.proj,
+                  (long long)c.H);
+        return -1;
+    }
+    if (!c.batch_first) {
+        dm_seterr("batch_first=false reads [T x batch x input_size], but a model's batch dim "
+                  "comes first: build the layer with batch_first = true");
+        return -1;
+    }
+    if (in->ndim < 0) {
+        dm_seterr("needs to know its input, samples [T x %lld], and no layer before it fixes "
+                  "them", (long long)c.I);
+        return -1;
+    }
+    if (in->ndim != 2) {
+        dm_seterr("needs samples [T x %lld] (sequences), got samples of %s", (long long)c.I,
+                  dm_shape_str(in->ndim, in->d, s, sizeof s));
+        return -1;
+    }
+    if (in->d[1] != c.I) {
+        dm_seterr("input_size %lld does not match the samples %s before it", (long long)c.I,
+                  dm_shape_str(in->ndim, in->d, s, sizeof s));
+        return -1;
+    }
+    int64_t G = rnn_gates(c.mode) * c.H, per = rnn_per(kind);
+    for (int64_t l = 0; l < c.L; l++)
+        for (int64_t d = 0; d < c.D; d++) {
+            dm_layer_shape *p = &t[(l * 2 + d) * per];
+            set2(&p[0], G, l == 0 ? c.I : c.D * c.Ho);
+            set2(&p[1], G, c.Ho);
+            if (c.bias) { set1(&p[2], G); set1(&p[3], G); }
+            if (c.proj > 0) set2(&p[4], c.proj, c.H);
+        }
+    set2(out, in->d[0], c.D * c.Ho);
+    return 0;
+}
+
+static int rnn_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                     dm_layer_shape *t) { return rnn_shape_kind(opt, in, out, t, 0); }
+static int lstm_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                      dm_layer_shape *t) { return rnn_shape_kind(opt, in, out, t, 1); }
+static int gru_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_layer_shape *out,
+                     dm_layer_shape *t) { return rnn_shape_kind(opt, in, out, t, 2); }
+
+/* the output rows [N x Ho] of dm_rnn_layer's flat result */
+static dm_tensor *rnn_part(dm_tensor *y, int64_t n, int64_t ho)
+{
+    dm_tensor *nt = y ? dm_narrow(y, 0, 0, n * ho) : NULL;
+    dm_tensor *v = nt ? dm_view(nt, 2, (int64_t[]){ n, ho }) : NULL;
+    dm_tensor_release(nt);
+    return v;
+}
+
+/* x [B x T x I] -> [B x T x D*Ho], as nn.RNN / LSTM / GRU's forward with batch_first: the
+   sequence time-major [T*B x I], each layer and direction one dm_rnn_layer from zero states,
+   the directions joined */
+static dm_tensor *rnn_forward_kind(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x,
+                                   int kind)
+{
+    rnn_conf c;
+    rnn_options(opt, kind, &c);
+    int64_t B = x->shape[0], T = x->shape[1], per = rnn_per(kind);
+    dm_tensor *xt = dm_transpose(x, 0, 1), *h0 = NULL, *c0 = NULL, *y = NULL;
+    dm_tensor *in = xt ? dm_reshape(xt, 2, (int64_t[]){ T * B, c.I }) : NULL;
+    dm_tensor_release(xt);
+    if (!in) return NULL;
+    if (!(h0 = dm_tensor_zeros(2, (int64_t[]){ B, c.Ho }))) goto fail;
+    if (c.mode == DM_RNN_LSTM && !(c0 = dm_tensor_zeros(2, (int64_t[]){ B, c.H }))) goto fail;
+    for (int64_t l = 0; l < c.L; l++) {
+        dm_tensor *outs[2] = { NULL, NULL };
+        int ok = 1;
+        for (int64_t d = 0; ok && d < c.D; d++) {
+            dm_tensor *const *p = &t[(l * 2 + d) * per];
+            dm_tensor *r = dm_rnn_layer(c.mode, (int)d, in, T, NULL, h0, c0, p[0], p[1],
+                                        c.bias ? p[2] : NULL, c.bias ? p[3] : NULL,
+                                        c.proj > 0 ? p[4] : NULL);
+            outs[d] = rnn_part(r, T * B, c.Ho);
+            dm_tensor_release(r);
+            ok = outs[d] != NULL;
+        }
+        dm_tensor *next = !ok ? NULL : c.D == 2 ? dm_cat(2, outs, 1) : dm_tensor_retain(outs[0]);
+        dm_tensor_release(outs[0]);
+        dm_tensor_release(outs[1]);
+        dm_tensor_release(in);
+        in = next;
+        if (!in) goto fail;
+    }
+    {
+        dm_tensor *v = dm_view(in, 3, (int64_t[]){ T, B, c.D * c.Ho });
+        dm_tensor *vt = v ? dm_transpose(v, 0, 1) : NULL;
+        y = vt ? dm_contiguous(vt) : NULL;
+        dm_tensor_release(v);
+        dm_tensor_release(vt);
+    }
+fail:
+    dm_tensor_release(in);
+    dm_tensor_release(h0);
+    dm_tensor_release(c0);
+    return y;
+}
+
+static dm_tensor *rnn_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{ return rnn_forward_kind(opt, t, x, 0); }
+static dm_tensor *lstm_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{ return rnn_forward_kind(opt, t, x, 1); }
+static dm_tensor *gru_forward(const dm_opt_value *opt, dm_tensor *const *t, dm_tensor *x)
+{ return rnn_forward_kind(opt, t, x, 2); }
+
 /* ---- the rows ------------------------------------------------------------------------- */
 
 #define WIDTH(name) { name, DM_OPT_INT, NULL, 1, MAX_WIDTH, NULL, 0 }
@@ -776,6 +1020,22 @@ static int batch_norm2d_shape(const dm_opt_value *opt, dm_layer_shape *in, dm_la
 #define AVGPOOL_OPTS KSIZE("kernel_size", NULL), \
     { "stride", DM_OPT_SIZE, "none", 1, MAX_WIDTH, NULL, 1 }, PSIZE("padding", "0"), \
     BOOL("ceil_mode", "false"), BOOL("count_include_pad", "true")
+
+/* the recurrent layers: options and tensors (see "RNN, LSTM, GRU" above) */
+#define RNN_HEAD WIDTH("input_size"), WIDTH("hidden_size"), \
+    { "num_layers", DM_OPT_INT, "1", 1, RNN_MAX_LAYERS, NULL, 0 }
+#define RNN_TAIL BOOL("bias", "true"), BOOL("batch_first", "false"), \
+    { "dropout", DM_OPT_NUM, "0", 0, 1, NULL, 0 }, BOOL("bidirectional", "false")
+#define RNN_DIR(l, s) PARAM("weight_ih_l" #l s, NULL), PARAM("weight_hh_l" #l s, NULL), \
+    PARAM("bias_ih_l" #l s, "bias"), PARAM("bias_hh_l" #l s, "bias")
+#define LSTM_DIR(l, s) RNN_DIR(l, s), PARAM("weight_hr_l" #l s, NULL)
+#define RNN_LAYER(l) RNN_DIR(l, ""), RNN_DIR(l, "_reverse")
+#define LSTM_LAYER(l) LSTM_DIR(l, ""), LSTM_DIR(l, "_reverse")
+#define RNN_TENSORS RNN_LAYER(0), RNN_LAYER(1), RNN_LAYER(2), RNN_LAYER(3), RNN_LAYER(4), \
+    RNN_LAYER(5), RNN_LAYER(6), RNN_LAYER(7)
+#define LSTM_TENSORS LSTM_LAYER(0), LSTM_LAYER(1), LSTM_LAYER(2), LSTM_LAYER(3), \
+    LSTM_LAYER(4), LSTM_LAYER(5), LSTM_LAYER(6), LSTM_LAYER(7)
+_Static_assert(RNN_MAX_LAYERS * 2 * 5 <= DM_LAYER_MAX_TENSORS, "an LSTM row lists its tensors");
 
 static const dm_layer_kind kinds[] = {
     { "Linear", { WIDTH("in_features"), WIDTH("out_features"), BOOL("bias", "true") },
@@ -822,6 +1082,18 @@ static const dm_layer_kind kinds[] = {
     { "BatchNorm2d", { BN_OPTS }, { BN_TENSORS }, batch_norm2d_shape, batch_norm_forward },
     { "Dropout2d", { { "p", DM_OPT_NUM, "0.5", 0, 1, NULL, 0 } }, { { 0 } },
       same_shape, pass_forward },
+    { "Embedding", { WIDTH("num_embeddings"), WIDTH("embedding_dim"),
+                     { "padding_idx", DM_OPT_INT, "none", -MAX_WIDTH, MAX_WIDTH, NULL, 1 },
+                     { "max_norm", DM_OPT_NUM, "none", 0, INFINITY, NULL, 1 },
+                     NUMBER("norm_type", "2"), BOOL("scale_grad_by_freq", "false"),
+                     BOOL("sparse", "false") },
+      { PARAM("weight", NULL) }, embedding_shape, embedding_forward },
+    { "RNN", { RNN_HEAD, { "nonlinearity", DM_OPT_CHOICE, "tanh", 0, 0, "tanh relu", 0 },
+               RNN_TAIL },
+      { RNN_TENSORS }, rnn_shape, rnn_forward },
+    { "LSTM", { RNN_HEAD, RNN_TAIL, { "proj_size", DM_OPT_INT, "0", 0, MAX_WIDTH, NULL, 0 } },
+      { LSTM_TENSORS }, lstm_shape, lstm_forward },
+    { "GRU", { RNN_HEAD, RNN_TAIL }, { RNN_TENSORS }, gru_shape, gru_forward },
 };
 
 const dm_layer_kind *dm_layer_kinds(int *n)

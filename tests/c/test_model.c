@@ -32,7 +32,15 @@ typedef struct {
     tlayer l[12];
     int in_nd;                 /* input_shape=..., when in is 0 */
     int64_t in_shape[4];
+    int64_t ids;               /* > 0: the input is token ids 1 .. ids (an Embedding first) */
 } tmodel;
+
+/* inputs of m: token ids as floats when m->ids, else values in lo .. hi */
+static void fill_input(const tmodel *m, float *x, int64_t n, float lo, float hi, unsigned seed)
+{
+    tu_fill_buf(x, n, lo, hi, seed);
+    for (int64_t i = 0; m->ids > 0 && i < n; i++) x[i] = (float)(1 + (i * 7 + seed) % m->ids);
+}
 
 static int64_t in_numel(const tmodel *m)
 {
@@ -365,6 +373,121 @@ static double *ref_adaptive(const dm_opt_value *o, const double *x, int64_t B, r
     return y;
 }
 
+/* Linear on the last dim of x [B x sample sh] */
+static double *ref_linear(const dm_opt_value *o, const dm_named_tensors *nt, int li,
+                          const double *x, int64_t B, rshape *sh)
+{
+    int64_t in = (int64_t)o[0].v, out = (int64_t)o[1].v, per = 1;
+    for (int d = 0; d < sh->nd; d++) per *= sh->d[d];
+    int64_t rows = B * per / in;
+    double *y = malloc((size_t)(rows * out) * sizeof *y);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < out; j++) {
+            double s = o[2].v != 0 ? tget(nt, li, "bias", j) : 0;
+            for (int64_t k = 0; k < in; k++) s += x[r * in + k] * tget(nt, li, "weight", j * in + k);
+            y[r * out + j] = s;
+        }
+    sh->d[sh->nd - 1] = out;
+    return y;
+}
+
+/* Embedding: x [B x ids...] -> [B x ids... x dim], the weight's rows */
+static double *ref_embedding(const dm_opt_value *o, const dm_named_tensors *nt, int li,
+                             const double *x, int64_t B, rshape *sh)
+{
+    int64_t dim = (int64_t)o[1].v, per = 1;
+    for (int d = 0; d < sh->nd; d++) per *= sh->d[d];
+    double *y = malloc((size_t)(B * per * dim) * sizeof *y);
+    for (int64_t i = 0; i < B * per; i++)
+        for (int64_t j = 0; j < dim; j++)
+            y[i * dim + j] = tget(nt, li, "weight", ((int64_t)x[i] - 1) * dim + j);
+    sh->d[sh->nd++] = dim;
+    return y;
+}
+
+static double sigm(double v) { return 1 / (1 + exp(-v)); }
+
+/* RNN (kind 0), LSTM (1), GRU (2), batch_first: x [B x T x I] -> [B x T x D*Ho], zero
+   initial states, every sequence on its own, step by step, in double */
+static double *ref_rnn(int kind, const dm_opt_value *o, const dm_named_tensors *nt, int li,
+                       const double *x, int64_t B, rshape *sh)
+{
+    int of = kind == 0;
+    int relu = kind == 0 && o[3].v != 0, bias = o[3 + of].v != 0;
+    int64_t H = (int64_t)o[1].v, L = (int64_t)o[2].v, D = o[6 + of].v != 0 ? 2 : 1;
+    int64_t P = kind == 1 ? (int64_t)o[7].v : 0, Ho = P > 0 ? P : H;
+    int64_t G = kind == 1 ? 4 : kind == 2 ? 3 : 1, T = sh->d[0], F = sh->d[1];
+    double *in = malloc((size_t)(B * T * F) * sizeof *in);
+    memcpy(in, x, (size_t)(B * T * F) * sizeof *in);
+    double *gi = malloc((size_t)(G * H) * sizeof *gi), *gh = malloc((size_t)(G * H) * sizeof *gh);
+    double *h = malloc((size_t)Ho * sizeof *h), *c = malloc((size_t)H * sizeof *c);
+    double *hf = malloc((size_t)H * sizeof *hf);
+    for (int64_t l = 0; l < L; l++) {
+        double *out = malloc((size_t)(B * T * D * Ho) * sizeof *out);
+        for (int64_t d = 0; d < D; d++) {
+            char wi[40], wh[40], bi[40], bh[40], wr[40];
+            const char *sfx = d ? "_reverse" : "";
+            snprintf(wi, sizeof wi, "weight_ih_l%lld%s", (long long)l, sfx);
+            snprintf(wh, sizeof wh, "weight_hh_l%lld%s", (long long)l, sfx);
+            snprintf(bi, sizeof bi, "bias_ih_l%lld%s", (long long)l, sfx);
+            snprintf(bh, sizeof bh, "bias_hh_l%lld%s", (long long)l, sfx);
+            snprintf(wr, sizeof wr, "weight_hr_l%lld%s", (long long)l, sfx);
+            for (int64_t b = 0; b < B; b++) {
+                for (int64_t j = 0; j < Ho; j++) h[j] = 0;
+                for (int64_t j = 0; j < H; j++) c[j] = 0;
+                for (int64_t s = 0; s < T; s++) {
+                    int64_t t = d ? T - 1 - s : s;
+                    const double *xt = in + (b * T + t) * F;
+                    for (int64_t g = 0; g < G * H; g++) {
+                        double a = bias ? tget(nt, li, bi, g) : 0, e = bias ? tget(nt, li, bh, g) : 0;
+                        for (int64_t k = 0; k < F; k++) a += tget(nt, li, wi, g * F + k) * xt[k];
+                        for (int64_t k = 0; k < Ho; k++) e += tget(nt, li, wh, g * Ho + k) * h[k];
+                        gi[g] = a;
+                        gh[g] = e;
+                    }
+                    if (kind == 0) {
+                        for (int64_t j = 0; j < H; j++) {
+                            double v = gi[j] + gh[j];
+                            h[j] = relu ? (v > 0 ? v : 0) : tanh(v);
+                        }
+                    } else if (kind == 1) {
+                        for (int64_t j = 0; j < H; j++) {
+                            double ig = sigm(gi[j] + gh[j]), fg = sigm(gi[H + j] + gh[H + j]);
+                            double gg = tanh(gi[2 * H + j] + gh[2 * H + j]);
+                            double og = sigm(gi[3 * H + j] + gh[3 * H + j]);
+                            c[j] = fg * c[j] + ig * gg;
+                            hf[j] = og * tanh(c[j]);
+                        }
+                        for (int64_t j = 0; j < Ho; j++) {
+                            if (P == 0) { h[j] = hf[j]; continue; }
+                            double v = 0;
+                            for (int64_t k = 0; k < H; k++) v += tget(nt, li, wr, j * H + k) * hf[k];
+                            h[j] = v;
+                        }
+                    } else {
+                        for (int64_t j = 0; j < H; j++) {
+                            double r = sigm(gi[j] + gh[j]), z = sigm(gi[H + j] + gh[H + j]);
+                            double n = tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+                            h[j] = (1 - z) * n + z * h[j];
+                        }
+                    }
+                    for (int64_t j = 0; j < Ho; j++) out[((b * T + t) * D + d) * Ho + j] = h[j];
+                }
+            }
+        }
+        free(in);
+        in = out;
+        F = D * Ho;
+    }
+    free(gi);
+    free(gh);
+    free(h);
+    free(c);
+    free(hf);
+    sh->d[1] = F;
+    return in;
+}
+
 /* one image layer of spec on x [B x sample sh]; x is replaced (or NULL: no reference) */
 static double *ref_image(const char *spec, const dm_named_tensors *nt, int li, double *x,
                          int64_t B, rshape *sh)
@@ -392,6 +515,11 @@ static double *ref_image(const char *spec, const dm_named_tensors *nt, int li, d
     else if (strcmp(n, "AdaptiveAvgPool2d") == 0) y = ref_adaptive(o, x, B, sh, 0);
     else if (strcmp(n, "AdaptiveMaxPool2d") == 0) y = ref_adaptive(o, x, B, sh, 1);
     else if (strcmp(n, "Dropout2d") == 0) return x;
+    else if (strcmp(n, "Linear") == 0) y = ref_linear(o, nt, li, x, B, sh);
+    else if (strcmp(n, "Embedding") == 0) y = ref_embedding(o, nt, li, x, B, sh);
+    else if (strcmp(n, "RNN") == 0) y = ref_rnn(0, o, nt, li, x, B, sh);
+    else if (strcmp(n, "LSTM") == 0) y = ref_rnn(1, o, nt, li, x, B, sh);
+    else if (strcmp(n, "GRU") == 0) y = ref_rnn(2, o, nt, li, x, B, sh);
     else if (strcmp(n, "Flatten") == 0) {           /* values as they are; the shape joins */
         int s0 = o[0].v > 0 ? (int)o[0].v - 1 : (int)o[0].v + sh->nd + 1;
         int e0 = o[1].v > 0 ? (int)o[1].v - 1 : (int)o[1].v + sh->nd + 1;
@@ -545,7 +673,7 @@ static void check_model(const char *what, const tmodel *m, int64_t B)
     CHECK(mod != NULL, msg);
     if (mod) {
         float *x = malloc((size_t)(B * in_numel(m)) * sizeof *x);
-        tu_fill_buf(x, B * in_numel(m), -2.5f, 2.5f, 5u);
+        fill_input(m, x, B * in_numel(m), -2.5f, 2.5f, 5u);
         int64_t w;
         double *want = reference(m, nt, x, B, &w);
         snprintf(msg, sizeof msg, "%s: has a reference", what);
@@ -711,6 +839,126 @@ static void test_layers(void)
     test_image_layers();
 }
 
+/* Embedding and the recurrent layers: chains as nn.save_model writes them, and what the
+   rows refuse */
+static void test_recurrent(void)
+{
+    static const struct { const char *what; int nd; int64_t d0, d1; int64_t ids; int n;
+                          const char *spec[3]; } cases[] = {
+        { "Embedding -> LSTM -> Linear", 1, 6, 0, 9, 3, {
+          "Embedding num_embeddings=9 embedding_dim=4 padding_idx=1",
+          "LSTM input_size=4 hidden_size=3 batch_first=true",
+          "Linear in_features=3 out_features=2" } },
+        { "Embedding -> GRU 2 layers", 1, 5, 0, 7, 2, {
+          "Embedding num_embeddings=7 embedding_dim=3",
+          "GRU input_size=3 hidden_size=4 num_layers=2 batch_first=true" } },
+        { "RNN relu, bidirectional, 2 layers", 2, 6, 3, 0, 1, {
+          "RNN input_size=3 hidden_size=4 num_layers=2 nonlinearity=relu batch_first=true "
+          "bidirectional=true" } },
+        { "RNN tanh without bias", 2, 4, 3, 0, 1, {
+          "RNN input_size=3 hidden_size=2 bias=false batch_first=true dropout=0.5" } },
+        { "LSTM proj_size, bidirectional, 2 layers", 2, 5, 3, 0, 2, {
+          "LSTM input_size=3 hidden_size=4 num_layers=2 batch_first=true bidirectional=true "
+          "proj_size=2",
+          "Linear in_features=4 out_features=3 bias=false" } },
+        { "GRU bidirectional -> Linear", 2, 3, 2, 0, 2, {
+          "GRU input_size=2 hidden_size=3 batch_first=true bidirectional=true",
+          "Linear in_features=6 out_features=2" } },
+        { "Embedding of [2 x 3] ids", 2, 2, 3, 4, 1, {
+          "Embedding num_embeddings=4 embedding_dim=2 padding_idx=-1" } },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tmodel m = { 0, cases[i].n, { { 0 } }, cases[i].nd, { cases[i].d0, cases[i].d1 },
+                     cases[i].ids };
+        for (int j = 0; j < cases[i].n; j++) m.l[j].spec = cases[i].spec[j];
+        check_model(cases[i].what, &m, 3);
+    }
+
+    const dm_layer_kind *k;
+    dm_opt_value opt[DM_LAYER_MAX_OPTS];
+    dm_layer_shape in = { 2, { 5, 3 } }, out, t[DM_LAYER_MAX_TENSORS];
+    CHECK_ERR(dm_layer_parse("LSTM input_size=3 hidden_size=4", &k, opt, &in, &out, t),
+              "LSTM: batch_first=false reads [T x batch x input_size], but a model's batch dim "
+              "comes first: build the layer with batch_first = true");
+    CHECK_ERR(dm_layer_parse("GRU input_size=4 hidden_size=4 batch_first=true", &k, opt, &in,
+                             &out, t),
+              "GRU: input_size 4 does not match the samples [5 x 3] before it");
+    CHECK_ERR(dm_layer_parse("RNN input_size=3 hidden_size=4 num_layers=9 batch_first=true", &k,
+                             opt, &in, &out, t),
+              "RNN: num_layers must be in 1 .. 8, got 9");
+    CHECK_ERR(dm_layer_parse("RNN input_size=3 hidden_size=4 nonlinearity=gelu", &k, opt, &in,
+                             &out, t),
+              "RNN: nonlinearity must be tanh or relu, got 'gelu'");
+    CHECK_ERR(dm_layer_parse("LSTM input_size=3 hidden_size=4 batch_first=true proj_size=4", &k,
+                             opt, &in, &out, t),
+              "LSTM: proj_size 4 has to be smaller than hidden_size 4");
+    in = (dm_layer_shape){ 1, { 5 } };
+    CHECK_ERR(dm_layer_parse("LSTM input_size=5 hidden_size=4 batch_first=true", &k, opt, &in,
+                             &out, t),
+              "LSTM: needs samples [T x 5] (sequences), got samples of [5]");
+    in = (dm_layer_shape){ .ndim = -1 };
+    CHECK_ERR(dm_layer_parse("GRU input_size=5 hidden_size=4 batch_first=true", &k, opt, &in,
+                             &out, t),
+              "GRU: needs to know its input, samples [T x 5], and no layer before it fixes them");
+    CHECK_ERR(dm_layer_parse("Embedding num_embeddings=5 embedding_dim=2", &k, opt, &in, &out, t),
+              "Embedding: needs to know its input, samples [T] of token ids, and no layer "
+              "before it fixes them");
+    in = (dm_layer_shape){ 1, { 5 } };
+    CHECK_ERR(dm_layer_parse("Embedding num_embeddings=5 embedding_dim=2 padding_idx=6", &k, opt,
+                             &in, &out, t),
+              "Embedding: padding_idx must be within num_embeddings (1 to 5, or -5 to -1 from "
+              "the end), got 6");
+    CHECK_ERR(dm_layer_parse("Embedding num_embeddings=5 embedding_dim=2 max_norm=1", &k, opt,
+                             &in, &out, t),
+              "Embedding: max_norm=1 renormalises the weight at every lookup; a model file's "
+              "weight is fixed (save the layer with max_norm = nil)");
+    in = (dm_layer_shape){ 2, { 5, 3 } };
+    int rc = dm_layer_parse("LSTM input_size=3 hidden_size=4 num_layers=2 bias=false "
+                            "batch_first=true bidirectional=true", &k, opt, &in, &out, t);
+    /* the tensors: (layer * 2 + direction) * 5 + weight_ih, weight_hh, bias_ih, bias_hh, hr */
+    CHECK(rc == 0 && out.ndim == 2 && out.d[0] == 5 && out.d[1] == 8 && t[0].ndim == 2
+          && t[0].d[0] == 16 && t[0].d[1] == 3 && t[2].ndim == -1 && t[4].ndim == -1
+          && t[5].ndim == 2 && t[10].d[1] == 8 && t[15].ndim == 2 && t[20].ndim == -1
+          && strcmp(k->tensor[15].name, "weight_ih_l1_reverse") == 0,
+          "LSTM: the tensors of 2 layers, both directions, no bias");
+
+    /* ids the forward refuses, and a missing tensor */
+    tmodel em = { 0, 1, { { .spec = "Embedding num_embeddings=4 embedding_dim=2" } }, 1, { 3 } };
+    char text[2048];
+    dm_named_tensors *nt = describe(&em, text, sizeof text);
+    dm_model *mod = dm_model_from_named(nt, "emb");
+    CHECK(mod != NULL, "an Embedding model loads");
+    float y[2 * 3 * 2];
+    CHECK_ERR(dm_model_forward(mod, (float[]){ 1, 2, 3, 4, 2.5f, 1 }, 2, y),
+              "Embedding: input 2.5 (sample 2, position 2) is not a token id: ids are integers "
+              "in 1 .. 4");
+    CHECK_ERR(dm_model_forward(mod, (float[]){ 1, 5, 3 }, 1, y),
+              "Embedding: input 5 (sample 1, position 2) is not a token id: ids are integers "
+              "in 1 .. 4");
+    CHECK_ERR(dm_model_forward(mod, (float[]){ 0, 1, 3 }, 1, y),
+              "Embedding: input 0 (sample 1, position 1) is not a token id: ids are integers "
+              "in 1 .. 4");
+    CHECK_ERR(dm_model_forward(mod, (float[]){ 1, NAN, 3 }, 1, y),
+              "Embedding: input nan (sample 1, position 2) is not a token id: ids are integers "
+              "in 1 .. 4");
+    CHECK(dm_model_forward(mod, (float[]){ 4, 1, 3 }, 1, y) == 0
+          && y[0] == dm_data(dm_named_tensors_get(nt, "0.weight"))[6], "ids 1 .. 4 run");
+    dm_model_free(mod);
+    dm_named_tensors_free(nt);
+    /* one layer's tensors under a description of two */
+    tmodel gm = { 0, 1, { { .spec = "GRU input_size=2 hidden_size=3 batch_first=true" } }, 2,
+                  { 4, 2 } };
+    nt = describe(&gm, text, sizeof text);
+    dm_named_tensors_set_meta(nt, "deepmoon.model", "deepmoon.model 1\ninput_shape=4,2\n"
+                              "layer 0 GRU input_size=2 hidden_size=3 num_layers=2 "
+                              "batch_first=true\nend\n");
+    mod = dm_model_from_named(nt, "gru");
+    CHECK(mod == NULL && strcmp(dm_errmsg(), "load_model: gru: line 3: GRU: tensor "
+                                "'0.weight_ih_l1' is missing") == 0,
+          "a recurrent layer's missing tensor is named");
+    dm_named_tensors_free(nt);
+}
+
 /* ---- the layer registry ------------------------------------------------------------------ */
 
 static int same_values(const dm_opt_value *a, const dm_opt_value *b)
@@ -783,7 +1031,9 @@ static void spec_of(const dm_layer_kind *k, int all, int64_t w, char *buf, size_
     size_t len = (size_t)snprintf(buf, cap, "%s", k->name);
     for (int j = 0; j < DM_LAYER_MAX_OPTS && k->opt[j].name; j++) {
         const dm_layer_opt *o = &k->opt[j];
-        if (o->def && all)
+        if (strcmp(o->name, "batch_first") == 0)   /* a model's batch comes first: only true */
+            len += (size_t)snprintf(buf + len, cap - len, " batch_first=true");
+        else if (o->def && all)
             len += (size_t)snprintf(buf + len, cap - len, " %s=%s", o->name, o->def);
         else if (!o->def)
             len += (size_t)snprintf(buf + len, cap - len, " %s=%lld", o->name, (long long)w);
@@ -816,9 +1066,11 @@ static int to_tlayer(const dm_layer_kind *k, const dm_opt_value *o, tlayer *L)
 static void test_every_row(void)
 {
     /* the samples tried: rows, [C x L], [C x H x W]; a row takes the first it accepts */
-    static const dm_layer_shape tries[] = { { 1, { 5 } }, { 2, { 5, 7 } }, { 3, { 5, 7, 7 } } };
+    static const dm_layer_shape tries[] = { { 1, { 5 } }, { 2, { 5, 7 } }, { 3, { 5, 7, 7 } },
+                                            { 2, { 7, 5 } } };
     static const char *const image_kinds = " Conv1d Conv2d ConvTranspose2d MaxPool1d MaxPool2d "
-        "AvgPool1d AvgPool2d AdaptiveAvgPool2d AdaptiveMaxPool2d BatchNorm2d Dropout2d ";
+        "AvgPool1d AvgPool2d AdaptiveAvgPool2d AdaptiveMaxPool2d BatchNorm2d Dropout2d "
+        "Embedding RNN LSTM GRU ";
     int n;
     const dm_layer_kind *k = dm_layer_kinds(&n);
     for (int i = 0; i < n; i++) {
@@ -887,10 +1139,11 @@ static void test_every_row(void)
             snprintf(word, sizeof word, " %s ", name);
             if (strstr(image_kinds, word)) tm.l[0].spec = spec;
             else to_tlayer(&k[i], lo, &tm.l[0]);
+            if (strcmp(name, "Embedding") == 0) tm.ids = 5;     /* num_embeddings=5 */
             const int64_t B = 4, nin = dm_model_in_features(m);
             float *x = malloc((size_t)(B * nin) * sizeof *x);
             float *y = malloc((size_t)(B * dm_model_out_features(m)) * sizeof *y);
-            tu_fill_buf(x, B * nin, -2.0f, 2.0f, 7u + (unsigned)i);
+            fill_input(&tm, x, B * nin, -2.0f, 2.0f, 7u + (unsigned)i);
             int64_t w = 0;
             double *want = reference(&tm, nt, x, B, &w);
             snprintf(msg, sizeof msg, "%s: has a reference in this test", name);
@@ -1513,6 +1766,7 @@ int main(void)
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
 
     test_layers();
+    test_recurrent();
     test_file_and_forward();
     test_hostile();
     test_hostile_images();
