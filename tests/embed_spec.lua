@@ -187,8 +187,8 @@ describe("nn.save_model", function ()
                      "(Linear, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, GELU, Softmax, " ..
                      "LogSoftmax, Identity, Flatten, Dropout, BatchNorm1d, Conv1d, Conv2d, " ..
                      "ConvTranspose2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, " ..
-                     "AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm2d, Dropout2d and " ..
-                     "Sequential are)",
+                     "AdaptiveAvgPool2d, AdaptiveMaxPool2d, BatchNorm2d, Dropout2d, " ..
+                     "Embedding, RNN, LSTM, GRU and Sequential are)",
                      err(nn.save_model, nn.Sequential(nn.Linear(2, 3), nn.MSELoss()), path))
     assert.are.equal("save_model: Sequential[2] (Linear): in_features 4 does not match the " ..
                      "width 3 before it",
@@ -310,6 +310,14 @@ describe("the plain-C inference API", function ()
     { "Dropout2d", function () return nn.Dropout2d(0.3) end, { 2, 7, 6 } },
     { "Flatten start_dim=3", function () return nn.Flatten(3) end, { 2, 7, 6 } },
     { "Flatten start_dim=2 end_dim=3", function () return nn.Flatten(2, 3) end, { 2, 7, 6 } },
+    -- sequences [T x features] (batch_first), and token ids [T] (a maker of inputs)
+    { "RNN", function ()
+      return nn.RNN(3, 4, { nonlinearity = "relu", batch_first = true, bidirectional = true })
+    end, { 5, 3 } },
+    { "LSTM", function () return nn.LSTM(3, 4, 2, { batch_first = true }) end, { 5, 3 } },
+    { "GRU", function () return nn.GRU(3, 2, { batch_first = true }) end, { 5, 3 } },
+    { "Embedding", function () return nn.Embedding(9, 3, { padding_idx = 2 }) end, { 6 },
+      function (n, shape) return dm.randint(1, 10, { n, table.unpack(shape) }) end },
   }
 
   it("has a case above for every row of the layer registry", function ()
@@ -347,16 +355,18 @@ describe("the plain-C inference API", function ()
       local shape = case[3]
       local model = nn.Sequential(case[2]())
       model:train()
+      local make = case[4] or function (n, s) return dm.randn(n, table.unpack(s)) * 2 + 0.5 end
       dm.no_grad(function ()             -- running statistics that look trained
-        for _ = 1, 3 do model(dm.randn(8, table.unpack(shape)) * 2 + 0.5) end
+        for _ = 1, 3 do model(make(8, shape)) end
       end)
       model:eval()
       local path = tmp()
       assert.is_true(nn.save_model(model, path, { input_shape = shape }))
-      local x = dm.randn(5, table.unpack(shape)) * 2
+      local x = case[4] and case[4](5, shape) or dm.randn(5, table.unpack(shape)) * 2
       local y = model(x)
       local want = y:reshape(5, y:numel() // 5):totable()
-      assert_close(want, c_forward(path, x:reshape(5, x:numel() // 5)), 1e-5)
+      local xf = x:to(dm.float32)
+      assert_close(want, c_forward(path, xf:reshape(5, xf:numel() // 5)), 1e-5)
       local back = assert(nn.load_model(path))
       assert.is_false(back.training)
       local first = case[2]()
