@@ -568,7 +568,8 @@ dm_tensor *dm_idx_load_buffer(const void *data, size_t len, const char *name);
    no Lua needed.  The file is safetensors: the model's state_dict under PyTorch's names (so
    PyTorch's load_state_dict reads it too) plus a description of the layers in the metadata
    key "deepmoon.model": a Sequential of the layer kinds of the registry below (Linear,
-   BatchNorm1d, the activations, Conv1d/Conv2d/ConvTranspose2d, the pools, BatchNorm2d, ...:
+   BatchNorm1d, the activations, Conv1d/Conv2d/ConvTranspose2d, the pools, BatchNorm2d,
+   Embedding (token ids passed as floats), RNN/LSTM/GRU (batch_first), ...:
    dm_layer_kinds() lists them; the text format is documented at the top of core/io/model.c).
    Inference is eval mode (Dropout and Dropout2d pass values through, BatchNorm1d/2d use
    their running statistics) on flat rows of in_features floats; a CNN's row is one image,

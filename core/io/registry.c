@@ -7,8 +7,9 @@
  * lua/deepmoon/nn/serialize.lua writes and rebuilds them from the same rows (through
  * deepmoon.core._layer_kinds), so nothing else lists the kinds.  Adding one: core/README.md.
  *
- * Shapes are of one sample (the batch dim left out): a row [width] (Linear, BatchNorm1d) or
- * an image [C x L] / [C x H x W] (the convolutions, pools, BatchNorm2d); sizes such as
+ * Shapes are of one sample (the batch dim left out): a row [width] (BatchNorm1d), an image
+ * [C x L] / [C x H x W] (the convolutions, pools, BatchNorm2d), token ids [T] (Embedding),
+ * a sequence [T x F] (RNN, LSTM, GRU), any rank for Linear (its last dim); sizes such as
  * kernel_size are DM_OPT_SIZE options ("3" or "3,2").  Shape rules check and report; they
  * never allocate, so a description is checked against its tensors before anything of its
  * size exists. */

@@ -13,7 +13,8 @@
 -- Models: nn.Sequential (nested Sequentials are flattened) of the layer kinds of the core's
 -- layer registry (core/io/registry.c; dm._layer_kinds() lists them: Linear, BatchNorm1d on
 -- [N x C], the activations, Dropout, Flatten, Conv1d/Conv2d/ConvTranspose2d, the max, avg
--- and adaptive pools, BatchNorm2d, Dropout2d, ...).  This file keeps
+-- and adaptive pools, BatchNorm2d, Dropout2d, Embedding, RNN/LSTM/GRU with batch_first =
+-- true, ...).  This file keeps
 -- no list of its own: a registry row names the kind (the nn class of that name), its
 -- options (the module's fields of those names: PyTorch's constructor arguments), its
 -- tensors (state_dict names) and its shape rule, and the core checks every layer and every
