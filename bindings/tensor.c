@@ -671,9 +671,21 @@ static dm_tensor *default_float(lua_State *L, dm_tensor *t)
 
 /* Lua numbers keep their kind: an integer is integral, a float floating (as Python's int
    and float), which decides the result's dtype (dm_binary_scalar_i64 / _f64) */
+/* a Lua boolean as a 0-dim bool tensor in a box on the stack: PyTorch types a Python bool
+   operand as a bool scalar, which the 0-dim tensor's promotion matches */
+static dm_tensor *bool_operand(lua_State *L, int i)
+{
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_tensor_full_i64(0, NULL, lua_toboolean(L, i), DM_BOOL);
+    lb_done(L, slot);
+    return *slot;
+}
+
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
     dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
+    if (a && !b && lua_type(L, 2) == LUA_TBOOLEAN) b = bool_operand(L, 2);
+    else if (b && !a && lua_type(L, 1) == LUA_TBOOLEAN) a = bool_operand(L, 1);
     if (a && b) {
         if (op == DM_BIN_DIV && !dm_is_floating(a->dtype) && !dm_is_floating(b->dtype))
             a = default_float(L, a);
@@ -689,7 +701,10 @@ static int binary(lua_State *L, dm_binop op, const char *fn)
         if (op == DM_BIN_DIV) t = default_float(L, t);
         RESULT(dm_binary_scalar_i64(op, t, lua_tointeger(L, si), rev));
     }
-    RESULT(dm_binary_scalar_f64(op, default_float(L, t), lua_tonumber(L, si), rev));
+    /* outside RESULT: default_float may push a box of its own, which must lie below the
+       result's box, the one returned */
+    dm_tensor *ft = default_float(L, t);
+    RESULT(dm_binary_scalar_f64(op, ft, lua_tonumber(L, si), rev));
 }
 
 /* alpha of add/sub at idx: a number (an integer or a float, typed as Python's int and
@@ -769,7 +784,8 @@ static int add_sub(lua_State *L, dm_binop op, const char *fn)
                 : a->dtype == DM_BOOL ? DM_INT64 : a->dtype;
     if (alpha_times(L, 2, fn, rt, alpha, kind, &sd, &si))
         RESULT(dm_binary_scalar_i64(op, a, si, 0));
-    RESULT(dm_binary_scalar_f64(op, default_float(L, a), sd, 0));
+    dm_tensor *fa = default_float(L, a);     /* its box below the result's */
+    RESULT(dm_binary_scalar_f64(op, fa, sd, 0));
 }
 
 static int t_add(lua_State *L) { return add_sub(L, DM_BIN_ADD, "add"); }
