@@ -366,10 +366,25 @@ static int t_linspace(lua_State *L)
     return 1;
 }
 
+/* eye(n [, m] [, {dtype =, device =, requires_grad =}]) */
 static int t_eye(lua_State *L)
 {
-    lua_Integer n = luaL_checkinteger(L, 1), m = luaL_optinteger(L, 2, n);
-    RESULT(dm_eye(n, m));
+    lua_Integer n = luaL_checkinteger(L, 1);
+    int o = lua_istable(L, 2) ? 2 : lua_istable(L, 3) ? 3 : 0;
+    lua_Integer m = o == 2 || lua_isnoneornil(L, 2) ? n : luaL_checkinteger(L, 2);
+    if (o) lb_opts_check(L, o, "eye", grad_opts);
+    check_device(L, o);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, lb_default_dtype(L));
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_eye(n, m);
+    if (*slot && dt != (*slot)->dtype) {
+        dm_tensor *f = *slot;
+        *slot = dm_to_dtype(f, dt);
+        dm_tensor_release(f);
+    }
+    lb_done(L, slot);
+    apply_requires_grad(L, o, *slot);
+    return 1;
 }
 
 /* ---- inspection ----------------------------------------------------------------------- */
@@ -914,16 +929,35 @@ static int t_where(lua_State *L)
     return lb_done(L, slot);
 }
 
-/* reductions: t:sum([dim | {dims}] [, keepdim] [, {dim =, keepdim =}]) (reduce_args.c);
-   sum and mean over several dims at once, prod over one */
+/* reductions: t:sum([dim | {dims}] [, keepdim] [, {dim =, keepdim =, dtype =}])
+   (reduce_args.c); sum and mean over several dims at once, prod over one; a dtype converts
+   the input to it first, as PyTorch's dtype= (so mean {dtype = dm.float32} of integers) */
 static int reduce(lua_State *L, dm_redop op, const char *fn)
 {
+    static const char *const extra[] = { "dtype", NULL };
     dm_tensor *t = lb_check(L, 1);
     lb_rargs a;
-    lb_reduce_args(L, 2, fn, op == DM_RED_PROD ? 0 : LB_RA_MULTI, 0, NULL, &a);
-    if (a.n < 0) RESULT(dm_reduce(op, t, DM_ALL, a.keepdim, 1));
-    if (a.n == 1) RESULT(dm_reduce(op, t, a.dims[0], a.keepdim, 1));
-    RESULT(dm_reduce_dims(op, t, a.n, a.dims, a.keepdim));
+    lb_reduce_args(L, 2, fn, op == DM_RED_PROD ? 0 : LB_RA_MULTI, 0, extra, &a);
+    int has_dt = a.opts && lua_getfield(L, a.opts, "dtype") != LUA_TNIL;
+    if (a.opts) lua_pop(L, 1);
+    dm_dtype dt = has_dt ? (dm_dtype)lb_opt_dtype(L, a.opts, t->dtype) : t->dtype;
+    if (dt != t->dtype) {                       /* its box below the result's */
+        dm_tensor **slot = lb_newbox(L);
+        *slot = dm_to_dtype(t, dt);
+        lb_done(L, slot);
+        t = *slot;
+    }
+    dm_tensor **slot = lb_newbox(L);
+    *slot = a.n < 0 ? dm_reduce(op, t, DM_ALL, a.keepdim, 1)
+          : a.n == 1 ? dm_reduce(op, t, a.dims[0], a.keepdim, 1)
+          : dm_reduce_dims(op, t, a.n, a.dims, a.keepdim);
+    /* {dtype = dm.uint8} of a uint8 sum: the int64 result wrapped back, as PyTorch's */
+    if (*slot && has_dt && (*slot)->dtype != dt) {
+        dm_tensor *r = *slot;
+        *slot = dm_to_dtype(r, dt);
+        dm_tensor_release(r);
+    }
+    return lb_done(L, slot);
 }
 static int t_sum(lua_State *L) { return reduce(L, DM_RED_SUM, "sum"); }
 static int t_mean(lua_State *L) { return reduce(L, DM_RED_MEAN, "mean"); }
