@@ -696,6 +696,14 @@ static dm_tensor *bool_operand(lua_State *L, int i)
     return *slot;
 }
 
+/* a boolean argument at i replaced by that 0-dim bool tensor (for the in-place ops) */
+static void bool_arg(lua_State *L, int i)
+{
+    if (lua_type(L, i) != LUA_TBOOLEAN) return;
+    bool_operand(L, i);
+    lua_replace(L, i);
+}
+
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
     dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
@@ -902,6 +910,12 @@ static int t_elu(lua_State *L)
 static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
 {
     *made = 0;
+    if (lua_type(L, idx) == LUA_TBOOLEAN) {      /* a bool scalar: a 0-dim bool tensor */
+        dm_tensor *bt = dm_tensor_full_i64(0, NULL, lua_toboolean(L, idx), DM_BOOL);
+        if (!bt) luaL_error(L, "%s", dm_errmsg());
+        *made = 1;
+        return bt;
+    }
     if (lua_type(L, idx) != LUA_TNUMBER) return lb_check(L, idx);
     dm_tensor *o = lb_totensor(L, other);
     dm_tensor *t = lua_isinteger(L, idx)
@@ -1222,6 +1236,7 @@ static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check(L,
 static int add_like(lua_State *L, int sign)
 {
     dm_tensor *t = lb_check(L, 1);
+    bool_arg(L, 2);
     dm_binop op = sign > 0 ? DM_BIN_ADD : DM_BIN_SUB;
     const char *fn = sign > 0 ? "add_" : "sub_";
     double alpha = 1;
@@ -1257,6 +1272,7 @@ static int t_sub_(lua_State *L) { return add_like(L, -1); }
 static int t_mul_(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
+    bool_arg(L, 2);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_mul_scalar_(t, (float)lua_tonumber(L, 2)));
         return inplace_result(L, dm_binary_scalar_(DM_BIN_MUL, t, lua_tonumber(L, 2),
@@ -1268,6 +1284,7 @@ static int t_mul_(lua_State *L)
 static int t_div_(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
+    bool_arg(L, 2);
     if (lua_type(L, 2) != LUA_TNUMBER) return inplace_result(L, dm_binary_(DM_BIN_DIV, t, lb_check(L, 2)));
     if (t->dtype == DM_FLOAT32)
         return inplace_result(L, dm_binary_scalar_(DM_BIN_DIV, t, (float)luaL_checknumber(L, 2), 0));

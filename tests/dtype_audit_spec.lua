@@ -84,6 +84,32 @@ local function same_value (want, got, dtype)
   return math.abs(want - got) <= tol * math.max(1, math.abs(want))
 end
 
+-- a Lua value as PyTorch's .item()/.tolist() gives it: integers integers, floats floats
+local function same_lua (want, got)
+  if type(want) == "table" then
+    if type(got) ~= "table" or #got ~= #want then return false end
+    for k = 1, #want do
+      if not same_lua(want[k], got[k]) then return false end
+    end
+    return true
+  end
+  if type(want) == "number" then
+    if math.type(got) ~= math.type(want) then return false end
+    if want ~= want then return got ~= got end
+    return want == got or math.abs(want - got) <= 1e-6 * math.max(1, math.abs(want))
+  end
+  return want == got
+end
+
+local function show_lua (v)
+  if type(v) == "table" then
+    local o = {}
+    for k = 1, #v do o[k] = show_lua(v[k]) end
+    return "{" .. table.concat(o, ", ") .. "}"
+  end
+  return ("%s (%s)"):format(tostring(v), math.type(v) or type(v))
+end
+
 local check_in_default
 
 -- nil when the case holds, else what differs; printed under the case's default dtype
@@ -104,7 +130,9 @@ function check_in_default (c)
   end
   if not ok then return "deepmoon raised: " .. tostring(r) end
   if c.scalar ~= nil then
-    if r ~= c.scalar then return ("expected %s, got %s"):format(tostring(c.scalar), tostring(r)) end
+    if not same_lua(c.scalar, r) then
+      return ("expected %s, got %s"):format(show_lua(c.scalar), show_lua(r))
+    end
     return nil
   end
   if not dm.is_tensor(r) then return "expected a tensor, got " .. tostring(r) end
