@@ -31,6 +31,7 @@ local ROPS = {
 
 local function arg (v)
   if type(v) == "string" and v:match("^dt:") then return dm[v:sub(4)] end
+  if type(v) == "table" and v.tensor then return dm.tensor(v.values, { dtype = dm[v.dtype] }) end
   return v
 end
 
@@ -67,7 +68,7 @@ local function describe_case (c)
   if c.kind == "bin" then return ("%s %s %s%s"):format(c.op, show(c.a), show(c.b), d) end
   if c.kind == "un" then
     local o = {}
-    for k, v in ipairs(c.args) do o[k] = tostring(v) end
+    for k, v in ipairs(c.args) do o[k] = type(v) == "table" and show(v) or tostring(v) end
     return ("%s(%s; %s)%s"):format(c.op, show(c.a), table.concat(o, ", "), d)
   end
   return c.name .. d
