@@ -101,29 +101,87 @@ static int convert(lua_State *L, dm_dtype dt)
     return lb_done(L, slot);
 }
 
+/* the dtype at i for to(): a dtype object or name, else an error naming the argument */
+static int to_arg_dtype(lua_State *L, int i)
+{
+    int dt = to_dtype(L, i);
+    if (dt >= 0) return dt;
+    if (lua_type(L, i) == LUA_TSTRING)
+        return luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype or device '%s'",
+                                                   lua_tostring(L, i)));
+    return luaL_typeerror(L, i, "deepmoon dtype, device name or Tensor");
+}
+
+/* t:to(dtype), t:to(device [, dtype]), t:to(other), each with an optional options table
+   {dtype =, device =, copy =, non_blocking =} (alone too: t:to({dtype = dm.float64})), as
+   PyTorch's Tensor.to; t itself when nothing changes and copy is not asked for */
 static int t_to(lua_State *L)
 {
+    static const char *const known[] = { "dtype", "device", "copy", "non_blocking", NULL };
     dm_tensor *t = lb_check(L, 1);
-    int dt;
-    int dev = lua_type(L, 2) == LUA_TSTRING ? dm_device_parse(lua_tostring(L, 2)) : -1;
-    if (dev >= 0) {
-        if (dm_tensor_device(t) == dev) { lua_settop(L, 1); return 1; }   /* self, as PyTorch */
-        dm_tensor **slot = lb_newbox(L);
-        *slot = dm_to_device(t, dev);           /* t:to("cpu:ref"), t:to("cpu") */
-        return lb_done(L, slot);
-    } else if (lb_is_tensor(L, 2)) {
-        dt = lb_check(L, 2)->dtype;         /* t:to(other): other's dtype */
-    } else {
-        dt = to_dtype(L, 2);
-        if (dt < 0) {
-            if (lua_type(L, 2) == LUA_TSTRING)
-                return luaL_argerror(L, 2, lua_pushfstring(L, "unknown dtype or device '%s'",
-                                                           lua_tostring(L, 2)));
-            return luaL_typeerror(L, 2, "deepmoon dtype, device name or Tensor");
-        }
+    int top = lua_gettop(L), a = 2, dt = -1, dev = -1, copy = 0;
+    if (lua_type(L, a) == LUA_TSTRING && (dev = dm_device_parse(lua_tostring(L, a))) >= 0) a++;
+    if (a <= top && lb_is_tensor(L, a)) {
+        dm_tensor *o = lb_check(L, a++);        /* t:to(other): other's dtype and device */
+        dt = o->dtype;
+        dev = dm_tensor_device(o);
+    } else if (a <= top && !lua_isnil(L, a) &&
+               !(lua_type(L, a) == LUA_TTABLE && to_dtype(L, a) < 0)) {
+        dt = to_arg_dtype(L, a++);
     }
+    if (a <= top && lua_type(L, a) == LUA_TTABLE && !lb_is_tensor(L, a) &&
+        to_dtype(L, a) < 0) {                               /* the options table */
+        lb_opts_check(L, a, "to", known);
+        if (lua_getfield(L, a, "dtype") != LUA_TNIL) {
+            if (dt >= 0) return luaL_error(L, "to: dtype given twice");
+            dt = to_arg_dtype(L, lua_gettop(L));
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, a, "device") != LUA_TNIL) {
+            const char *name = lua_tostring(L, -1);
+            int d = name ? dm_device_parse(name) : -1;
+            if (d < 0) return luaL_error(L, "to: unknown device '%s'", name ? name : "?");
+            if (dev >= 0 && d != dev) return luaL_error(L, "to: device given twice");
+            dev = d;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, a, "copy");
+        copy = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        a++;
+    } else if (a == 2) {
+        return luaL_typeerror(L, 2, "deepmoon dtype, device name or Tensor");
+    }
+    if (a <= top && !lua_isnil(L, a))
+        return luaL_error(L, "to: unexpected argument #%d (%s)", a - 1, luaL_typename(L, a));
+    dm_tensor *r = t;
+    if (dev >= 0 && dm_tensor_device(r) != dev) {
+        dm_tensor **slot = lb_newbox(L);
+        *slot = dm_to_device(r, dev);           /* t:to("cpu:ref"), t:to("cpu") */
+        lb_done(L, slot);
+        r = *slot;
+    }
+    if (dt >= 0 && r->dtype != (dm_dtype)dt) {
+        dm_tensor **slot = lb_newbox(L);
+        *slot = dm_to_dtype(r, (dm_dtype)dt);
+        lb_done(L, slot);
+        r = *slot;
+    }
+    if (r == t) {
+        if (!copy) { lua_settop(L, 1); return 1; }      /* self, as PyTorch */
+        dm_tensor **slot = lb_newbox(L);
+        *slot = dm_clone(t);
+        return lb_done(L, slot);
+    }
+    return 1;                                   /* the last box pushed */
+}
+
+/* t:type_as(other): t in other's dtype */
+static int t_type_as(lua_State *L)
+{
+    dm_dtype dt = lb_check(L, 2)->dtype;
     lua_settop(L, 1);
-    return convert(L, (dm_dtype)dt);
+    return convert(L, dt);
 }
 
 static int t_float(lua_State *L) { return convert(L, DM_FLOAT32); }
@@ -209,6 +267,7 @@ static const luaL_Reg methods_fns[] = {
     { "to", t_to }, { "float", t_float }, { "double", t_double }, { "long", t_long },
     { "byte", t_byte }, { "bool", t_bool }, { "is_floating_point", t_is_floating_point },
     { "type", t_type }, { "element_size", t_element_size }, { "cpu", t_cpu },
+    { "type_as", t_type_as },
     { NULL, NULL }
 };
 

@@ -123,17 +123,25 @@ static int m_randint(lua_State *L)
     return lb_done(L, slot);
 }
 
-/* randperm(n [, opts]): a permutation of 1..n (1-based, as Lua indices), int64 */
+/* randperm(n [, opts]): a permutation of 1..n (1-based, as Lua indices), int64 unless
+   {dtype = ...} says otherwise, as PyTorch */
 static int m_randperm(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
-    lb_opts_check(L, 2, "randperm", rand_opts);
-    dm_rng *g = lb_generator(L, lua_istable(L, 2) ? 2 : 0);
+    lb_opts_check(L, 2, "randperm", randint_opts);
+    int opts = lua_istable(L, 2) ? 2 : 0;
+    dm_rng *g = lb_generator(L, opts);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, opts, DM_INT64);
     dm_tensor **slot = lb_newbox(L);
     *slot = dm_randperm(n, g);
     if (*slot) {
         int64_t *v = dm_data_ptr(*slot);
         for (lua_Integer i = 0; i < n; i++) v[i] += 1;
+    }
+    if (*slot && dt != DM_INT64) {
+        dm_tensor *p = *slot;
+        *slot = dm_to_dtype(p, dt);
+        dm_tensor_release(p);
     }
     return lb_done(L, slot);
 }

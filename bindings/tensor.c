@@ -366,10 +366,25 @@ static int t_linspace(lua_State *L)
     return 1;
 }
 
+/* eye(n [, m] [, {dtype =, device =, requires_grad =}]) */
 static int t_eye(lua_State *L)
 {
-    lua_Integer n = luaL_checkinteger(L, 1), m = luaL_optinteger(L, 2, n);
-    RESULT(dm_eye(n, m));
+    lua_Integer n = luaL_checkinteger(L, 1);
+    int o = lua_istable(L, 2) ? 2 : lua_istable(L, 3) ? 3 : 0;
+    lua_Integer m = o == 2 || lua_isnoneornil(L, 2) ? n : luaL_checkinteger(L, 2);
+    if (o) lb_opts_check(L, o, "eye", grad_opts);
+    check_device(L, o);
+    dm_dtype dt = (dm_dtype)lb_opt_dtype(L, o, lb_default_dtype(L));
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_eye(n, m);
+    if (*slot && dt != (*slot)->dtype) {
+        dm_tensor *f = *slot;
+        *slot = dm_to_dtype(f, dt);
+        dm_tensor_release(f);
+    }
+    lb_done(L, slot);
+    apply_requires_grad(L, o, *slot);
+    return 1;
 }
 
 /* ---- inspection ----------------------------------------------------------------------- */
@@ -671,9 +686,29 @@ static dm_tensor *default_float(lua_State *L, dm_tensor *t)
 
 /* Lua numbers keep their kind: an integer is integral, a float floating (as Python's int
    and float), which decides the result's dtype (dm_binary_scalar_i64 / _f64) */
+/* a Lua boolean as a 0-dim bool tensor in a box on the stack: PyTorch types a Python bool
+   operand as a bool scalar, which the 0-dim tensor's promotion matches */
+static dm_tensor *bool_operand(lua_State *L, int i)
+{
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_tensor_full_i64(0, NULL, lua_toboolean(L, i), DM_BOOL);
+    lb_done(L, slot);
+    return *slot;
+}
+
+/* a boolean argument at i replaced by that 0-dim bool tensor (for the in-place ops) */
+static void bool_arg(lua_State *L, int i)
+{
+    if (lua_type(L, i) != LUA_TBOOLEAN) return;
+    bool_operand(L, i);
+    lua_replace(L, i);
+}
+
 static int binary(lua_State *L, dm_binop op, const char *fn)
 {
     dm_tensor *a = lb_totensor(L, 1), *b = lb_totensor(L, 2);
+    if (a && !b && lua_type(L, 2) == LUA_TBOOLEAN) b = bool_operand(L, 2);
+    else if (b && !a && lua_type(L, 1) == LUA_TBOOLEAN) a = bool_operand(L, 1);
     if (a && b) {
         if (op == DM_BIN_DIV && !dm_is_floating(a->dtype) && !dm_is_floating(b->dtype))
             a = default_float(L, a);
@@ -689,7 +724,10 @@ static int binary(lua_State *L, dm_binop op, const char *fn)
         if (op == DM_BIN_DIV) t = default_float(L, t);
         RESULT(dm_binary_scalar_i64(op, t, lua_tointeger(L, si), rev));
     }
-    RESULT(dm_binary_scalar_f64(op, default_float(L, t), lua_tonumber(L, si), rev));
+    /* outside RESULT: default_float may push a box of its own, which must lie below the
+       result's box, the one returned */
+    dm_tensor *ft = default_float(L, t);
+    RESULT(dm_binary_scalar_f64(op, ft, lua_tonumber(L, si), rev));
 }
 
 /* alpha of add/sub at idx: a number (an integer or a float, typed as Python's int and
@@ -769,7 +807,8 @@ static int add_sub(lua_State *L, dm_binop op, const char *fn)
                 : a->dtype == DM_BOOL ? DM_INT64 : a->dtype;
     if (alpha_times(L, 2, fn, rt, alpha, kind, &sd, &si))
         RESULT(dm_binary_scalar_i64(op, a, si, 0));
-    RESULT(dm_binary_scalar_f64(op, default_float(L, a), sd, 0));
+    dm_tensor *fa = default_float(L, a);     /* its box below the result's */
+    RESULT(dm_binary_scalar_f64(op, fa, sd, 0));
 }
 
 static int t_add(lua_State *L) { return add_sub(L, DM_BIN_ADD, "add"); }
@@ -871,6 +910,12 @@ static int t_elu(lua_State *L)
 static dm_tensor *where_value(lua_State *L, int idx, int other, int *made)
 {
     *made = 0;
+    if (lua_type(L, idx) == LUA_TBOOLEAN) {      /* a bool scalar: a 0-dim bool tensor */
+        dm_tensor *bt = dm_tensor_full_i64(0, NULL, lua_toboolean(L, idx), DM_BOOL);
+        if (!bt) luaL_error(L, "%s", dm_errmsg());
+        *made = 1;
+        return bt;
+    }
     if (lua_type(L, idx) != LUA_TNUMBER) return lb_check(L, idx);
     dm_tensor *o = lb_totensor(L, other);
     dm_tensor *t = lua_isinteger(L, idx)
@@ -898,16 +943,35 @@ static int t_where(lua_State *L)
     return lb_done(L, slot);
 }
 
-/* reductions: t:sum([dim | {dims}] [, keepdim] [, {dim =, keepdim =}]) (reduce_args.c);
-   sum and mean over several dims at once, prod over one */
+/* reductions: t:sum([dim | {dims}] [, keepdim] [, {dim =, keepdim =, dtype =}])
+   (reduce_args.c); sum and mean over several dims at once, prod over one; a dtype converts
+   the input to it first, as PyTorch's dtype= (so mean {dtype = dm.float32} of integers) */
 static int reduce(lua_State *L, dm_redop op, const char *fn)
 {
+    static const char *const extra[] = { "dtype", NULL };
     dm_tensor *t = lb_check(L, 1);
     lb_rargs a;
-    lb_reduce_args(L, 2, fn, op == DM_RED_PROD ? 0 : LB_RA_MULTI, 0, NULL, &a);
-    if (a.n < 0) RESULT(dm_reduce(op, t, DM_ALL, a.keepdim, 1));
-    if (a.n == 1) RESULT(dm_reduce(op, t, a.dims[0], a.keepdim, 1));
-    RESULT(dm_reduce_dims(op, t, a.n, a.dims, a.keepdim));
+    lb_reduce_args(L, 2, fn, op == DM_RED_PROD ? 0 : LB_RA_MULTI, 0, extra, &a);
+    int has_dt = a.opts && lua_getfield(L, a.opts, "dtype") != LUA_TNIL;
+    if (a.opts) lua_pop(L, 1);
+    dm_dtype dt = has_dt ? (dm_dtype)lb_opt_dtype(L, a.opts, t->dtype) : t->dtype;
+    if (dt != t->dtype) {                       /* its box below the result's */
+        dm_tensor **slot = lb_newbox(L);
+        *slot = dm_to_dtype(t, dt);
+        lb_done(L, slot);
+        t = *slot;
+    }
+    dm_tensor **slot = lb_newbox(L);
+    *slot = a.n < 0 ? dm_reduce(op, t, DM_ALL, a.keepdim, 1)
+          : a.n == 1 ? dm_reduce(op, t, a.dims[0], a.keepdim, 1)
+          : dm_reduce_dims(op, t, a.n, a.dims, a.keepdim);
+    /* {dtype = dm.uint8} of a uint8 sum: the int64 result wrapped back, as PyTorch's */
+    if (*slot && has_dt && (*slot)->dtype != dt) {
+        dm_tensor *r = *slot;
+        *slot = dm_to_dtype(r, dt);
+        dm_tensor_release(r);
+    }
+    return lb_done(L, slot);
 }
 static int t_sum(lua_State *L) { return reduce(L, DM_RED_SUM, "sum"); }
 static int t_mean(lua_State *L) { return reduce(L, DM_RED_MEAN, "mean"); }
@@ -1172,6 +1236,7 @@ static int t_zero_(lua_State *L) { return inplace_result(L, dm_zero_(lb_check(L,
 static int add_like(lua_State *L, int sign)
 {
     dm_tensor *t = lb_check(L, 1);
+    bool_arg(L, 2);
     dm_binop op = sign > 0 ? DM_BIN_ADD : DM_BIN_SUB;
     const char *fn = sign > 0 ? "add_" : "sub_";
     double alpha = 1;
@@ -1207,6 +1272,7 @@ static int t_sub_(lua_State *L) { return add_like(L, -1); }
 static int t_mul_(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
+    bool_arg(L, 2);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->dtype == DM_FLOAT32) return inplace_result(L, dm_mul_scalar_(t, (float)lua_tonumber(L, 2)));
         return inplace_result(L, dm_binary_scalar_(DM_BIN_MUL, t, lua_tonumber(L, 2),
@@ -1218,6 +1284,7 @@ static int t_mul_(lua_State *L)
 static int t_div_(lua_State *L)
 {
     dm_tensor *t = lb_check(L, 1);
+    bool_arg(L, 2);
     if (lua_type(L, 2) != LUA_TNUMBER) return inplace_result(L, dm_binary_(DM_BIN_DIV, t, lb_check(L, 2)));
     if (t->dtype == DM_FLOAT32)
         return inplace_result(L, dm_binary_scalar_(DM_BIN_DIV, t, (float)luaL_checknumber(L, 2), 0));

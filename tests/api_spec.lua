@@ -207,6 +207,7 @@ local methods = {
   roll = function () assert.are.same({2, 0.5, -1}, v():roll(1):totable()) end,
   narrow_copy = function () assert.are.same({-1, 2}, v():narrow_copy(1, 2, 2):totable()) end,
   movedim = function () assert.are.same({{1, 3}, {-2, 4}}, x():movedim(1, 2):totable()) end,
+  type_as = function () assert.are.equal(dm.int64, v():type_as(dm.tensor({1})).dtype) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

@@ -75,6 +75,16 @@ dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
     }
     dm_dtype ct = logical ? DM_FLOAT64 : dm_is_floating(rt) ? rt : DM_INT64;
     dm_dtype ot = logical ? DM_BOOL : rt;
+    /* a uint8 result: the other operand converted to uint8 first, as PyTorch casts both to
+       the common dtype (uint8 // -3 divides by 253, 300 % uint8 takes 44) */
+    dm_tensor *wa = NULL, *wb = NULL;
+    if (!logical && rt == DM_UINT8) {
+        if (a->dtype != DM_UINT8 && !(a = wa = dm_to_dtype(a, DM_UINT8))) return NULL;
+        if (b->dtype != DM_UINT8 && !(b = wb = dm_to_dtype(b, DM_UINT8))) {
+            dm_tensor_release(wa);
+            return NULL;
+        }
+    }
     dm_tensor *ha = NULL, *hb = NULL, *out = dm_tensor_new_dtype(nd, shape, ot);
     const void *pa = out ? flat(a, nd, shape, ct, &ha) : NULL;
     const void *pb = pa ? flat(b, nd, shape, ct, &hb) : NULL;
@@ -95,6 +105,8 @@ dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
     }
     dm_tensor_release(ha);
     dm_tensor_release(hb);
+    dm_tensor_release(wa);
+    dm_tensor_release(wb);
     if (dm_is_floating(ot) && dm__needs_grad(2, (const dm_tensor *const[]){ a, b })) {
         dm_op nop = op == DM_B2_REMAINDER ? DM_OP_REMAINDER : op == DM_B2_FMOD ? DM_OP_FMOD
                     : DM_OP_FLOOR_DIVIDE;
@@ -107,6 +119,8 @@ dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
 fail:
     dm_tensor_release(ha);
     dm_tensor_release(hb);
+    dm_tensor_release(wa);
+    dm_tensor_release(wb);
     dm_tensor_release(out);
     return NULL;
 }

@@ -121,7 +121,22 @@ static dm_tensor *binary_any(dm_binop op, const dm_tensor *a, const dm_tensor *b
 {
     *ca = *cb = NULL;
     dm_dtype ct = compute_type(op, rt);
-    if (!(*ca = dm_to_dtype(a, ct)) || !(*cb = dm_to_dtype(b, ct))) return NULL;
+    if (rt == DM_UINT8 && ct != DM_UINT8 && op != DM_BIN_DIV) {
+        /* a uint8 result type: both operands in uint8 first, as PyTorch casts them to the
+           common dtype (a 0-dim int64 -1 compares and combines as 255); a true division
+           takes the values as they are */
+        dm_tensor *a8 = a->dtype == DM_UINT8 ? NULL : dm_to_dtype(a, DM_UINT8);
+        dm_tensor *b8 = b->dtype == DM_UINT8 ? NULL : dm_to_dtype(b, DM_UINT8);
+        if ((a->dtype == DM_UINT8 || a8) && (b->dtype == DM_UINT8 || b8)) {
+            *ca = dm_to_dtype(a8 ? a8 : a, ct);
+            *cb = *ca ? dm_to_dtype(b8 ? b8 : b, ct) : NULL;
+        }
+        dm_tensor_release(a8);
+        dm_tensor_release(b8);
+        if (!*ca || !*cb) return NULL;
+    } else if (!(*ca = dm_to_dtype(a, ct)) || !(*cb = dm_to_dtype(b, ct))) {
+        return NULL;
+    }
     int cmp = IS_CMP(op);
     dm_tensor *out = binary_forward(bininfo[op].name, op, *ca, *cb, cmp ? DM_BOOL : ct);
     if (out && !cmp && ct != rt && op != DM_BIN_DIV) {      /* uint8, bool: back from int64 */

@@ -241,19 +241,30 @@ local function printed_indices (n, summarize, edge)
   return idx
 end
 
--- PyTorch's _add_suffixes: ", suffix" unless that would run the last line past linewidth
+-- PyTorch's _add_suffixes: ", suffix" unless that would run the last line past linewidth.
+-- A dtype suffix is measured as PyTorch's "dtype=torch.float64", three characters shorter
+-- than "dtype=deepmoon.float64", so that the lines break where PyTorch's break.
+local DTYPE_PREFIX = "dtype=deepmoon."
+local function suffix_len (suffix)
+  if suffix:sub(1, #DTYPE_PREFIX) == DTYPE_PREFIX then
+    return #suffix - (#"deepmoon" - #"torch")
+  end
+  return #suffix
+end
+
 local function add_suffixes (s, suffixes, indent, linewidth)
   local out = { s }
   local last_nl = s:match(".*()\n") -- 1-based position of the last newline
   local last_line_len = #s - (last_nl and last_nl - 1 or -1) + 1
   for i = 1, #suffixes do
     local suffix = suffixes[i]
-    if last_line_len + #suffix + 2 > linewidth then
+    local len = suffix_len(suffix)
+    if last_line_len + len + 2 > linewidth then
       out[#out + 1] = ",\n" .. srep(" ", indent) .. suffix
-      last_line_len = indent + #suffix
+      last_line_len = indent + len
     else
       out[#out + 1] = ", " .. suffix
-      last_line_len = last_line_len + #suffix + 2
+      last_line_len = last_line_len + len + 2
     end
   end
   out[#out + 1] = ")"

@@ -13,17 +13,20 @@
 -- @usage x:sum()          -- 0-dim
 -- @usage x:sum(2, true)   -- [n x 1]
 
---- The mean of all elements, or over dim(s) (floating inputs only).
+--- The mean of all elements, or over dim(s) (floating inputs only; `{dtype =}` converts
+-- the input first, as PyTorch's dtype=).
 -- @function Tensor:mean
 -- @param[opt] dim an integer or a table of them
 -- @bool[opt=false] keepdim
--- @tparam[opt] table opts `{dim =, keepdim =}`
+-- @tparam[opt] table opts `{dim =, keepdim =, dtype =}`
 -- @usage x:mean(1)
+-- @usage dm.tensor({1, 2}):mean({dtype = dm.float32})   -- 1.5
 
 --- The product of all elements, or over one dim.
 -- @function Tensor:prod
 -- @int[opt] dim
 -- @bool[opt=false] keepdim
+-- @tparam[opt] table opts `{dim =, keepdim =, dtype =}`
 -- @usage x:prod(2)
 
 --- Standard deviation, with Bessel's correction by default (correction = 1).

@@ -93,11 +93,22 @@
 -- @usage x:type()              -- "deepmoon.FloatTensor"
 -- @usage x:type(dm.float64)
 
---- Convert to a dtype and/or a device; returns self when nothing changes.  Differentiable
--- between floating dtypes.
+--- Convert to a dtype and/or a device; returns self when nothing changes (unless
+-- `copy = true`).  Differentiable between floating dtypes.  The forms of PyTorch's
+-- Tensor.to: `to(dtype)`, `to(device [, dtype])`, `to(other)` (other's dtype and device),
+-- each with an optional options table `{dtype =, device =, copy =, non_blocking =}`, which
+-- may also come alone.
 -- @function Tensor:to
--- @param target a dtype (dm.float64), a dtype's name, or a device name ("cpu")
+-- @param target a dtype (dm.float64), a dtype's name, a device name ("cpu"), a Tensor or
+-- the options table
 -- @usage x:to(dm.float64)
+-- @usage x:to("cpu", dm.float64)
+-- @usage x:to({dtype = dm.float64})
+
+--- t converted to other's dtype (t:to(other.dtype)).
+-- @function Tensor:type_as
+-- @tparam Tensor other
+-- @usage dm.tensor({1.5}):type_as(dm.tensor({1}))   -- tensor([1])
 
 --- t:to(dm.float32).
 -- @function Tensor:float
