@@ -118,7 +118,12 @@ describe("io audit: safetensors", function ()
         local path = tmp(".safetensors")
         assert(dm.save(path, tensors, next(meta) and meta or nil))
         local got, want = read_bytes(path), read_bytes(FIX .. c.file)
-        if got ~= want then
+        if got ~= want and c.lib_order then
+          -- the library orders data by dtype size; deepmoon by name: the same content
+          local back, bmeta = assert(dm.load(path))
+          for name, w in pairs(c.tensors) do check(w, back[name], "rewritten " .. name) end
+          assert.are.same(c.metadata, bmeta)
+        elseif got ~= want then
           -- the same content at least, so the failure names what differs
           local back, bmeta = assert(dm.load(path))
           for name, w in pairs(c.tensors) do check(w, back[name], "rewritten " .. name) end
