@@ -179,6 +179,11 @@ int64_t dm_storage_nbytes(const dm_tensor *t); /* bytes of t's storage */
 int64_t dm_fresh_bytes(const dm_tensor *t);    /* t's storage bytes when no other tensor
                                                   views it, else 0 (a new op result's cost) */
 int dm_storage_shared(const dm_tensor *t);     /* another tensor views t's storage */
+/* the dtype form of dm_tensor_from_data: numel elements of dt copied from data (a host's
+   int64 labels, uint8 pixels, bool masks, float64 values); bool bytes other than 0 are true.
+   NULL with a message for an unknown dtype or NULL data */
+dm_tensor *dm_tensor_from_data_dtype(int ndim, const int64_t *shape, const void *data,
+                                     dm_dtype dt);
 
 /* ---- inspection --------------------------------------------------------------------- */
 int64_t dm_numel(const dm_tensor *t);
@@ -687,6 +692,12 @@ int dm_model_num_layers(const dm_model *m);         /* -1 for NULL */
 const char *dm_model_layer(const dm_model *m, int i, const dm_layer_kind **kind,
                            const dm_opt_value **opt);
 void dm_model_free(dm_model *m);                                /* NULL is fine */
+/* dm_model_forward for hosts whose rows are not float32: input [batch x in_features] of
+   in_dt (float64 values, uint8 pixels, int64 token ids for an Embedding model, ...) converted
+   to float32 as dm_to_dtype converts (the model computes in float32), and the output written
+   as out_dt (dm_to_buffer_dtype).  0, or -1 with a message "model_forward_dtype: ..." */
+int dm_model_forward_dtype(const dm_model *m, const void *input, dm_dtype in_dt, int64_t batch,
+                           void *output, dm_dtype out_dt);
 
 /* ---- autograd ----------------------------------------------------------------------- */
 /* gradient NULL means ones (t must then hold one element); a given gradient of any dtype is

@@ -126,6 +126,29 @@ dm_tensor *dm_tensor_from_data(int ndim, const int64_t *shape, const float *data
     return t;
 }
 
+dm_tensor *dm_tensor_from_data_dtype(int ndim, const int64_t *shape, const void *data,
+                                     dm_dtype dt)
+{
+    if ((unsigned)dt >= DM_NDTYPES) {
+        dm_seterr("tensor_from_data_dtype: unknown dtype %d", (int)dt);
+        return NULL;
+    }
+    dm_tensor *t = dm_tensor_new_dtype(ndim, shape, dt);
+    if (!t) return NULL;
+    size_t n = (size_t)dm__numel(t) * dm_dtype_size(dt);
+    if (n && !data) {
+        dm_seterr("tensor_from_data_dtype: data is NULL");
+        dm_tensor_release(t);
+        return NULL;
+    }
+    if (n) memcpy(dm_data_ptr(t), data, n);
+    if (dt == DM_BOOL) {                  /* any nonzero byte is true, stored as 1 */
+        unsigned char *b = dm_data_ptr(t);
+        for (size_t i = 0; i < n; i++) b[i] = b[i] != 0;
+    }
+    return t;
+}
+
 dm_tensor *dm_tensor_like(const dm_tensor *t) { return dm_tensor_new_dtype(t->ndim, t->shape, t->dtype); }
 
 dm_tensor *dm_tensor_retain(dm_tensor *t)

@@ -629,15 +629,21 @@ const char *dm_model_layer(const dm_model *m, int i, const dm_layer_kind **kind,
 
 /* ---- forward ------------------------------------------------------------------------ */
 
-int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float *output)
+static int forward_any(const char *fn, const dm_model *m, const void *input, dm_dtype in_dt,
+                       int64_t batch, void *output, dm_dtype out_dt)
 {
     if (!m || !input || !output) {
-        dm_seterr("model_forward: %s is NULL", !m ? "the model" : !input ? "input" : "output");
+        dm_seterr("%s: %s is NULL", fn, !m ? "the model" : !input ? "input" : "output");
+        return -1;
+    }
+    if ((unsigned)in_dt >= DM_NDTYPES || (unsigned)out_dt >= DM_NDTYPES) {
+        dm_seterr("%s: unknown %s dtype %d", fn, (unsigned)in_dt >= DM_NDTYPES ? "input"
+                  : "output", (int)((unsigned)in_dt >= DM_NDTYPES ? in_dt : out_dt));
         return -1;
     }
     int64_t nin = numel(&m->in), nout = numel(&m->out);
     if (batch < 0 || batch > INT64_MAX / nin || batch > INT64_MAX / (nout > 0 ? nout : 1)) {
-        dm_seterr("model_forward: batch must be in 0 .. %lld, got %lld",
+        dm_seterr("%s: batch must be in 0 .. %lld, got %lld", fn,
                   (long long)(INT64_MAX / nin), (long long)batch);
         return -1;
     }
@@ -646,7 +652,12 @@ int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float
     shape[0] = batch;
     for (int d = 0; d < m->in.ndim; d++) shape[d + 1] = m->in.d[d];
     int prev = dm_set_grad_enabled(0);
-    dm_tensor *x = dm_tensor_from_data(m->in.ndim + 1, shape, input);
+    dm_tensor *x = dm_tensor_from_data_dtype(m->in.ndim + 1, shape, input, in_dt);
+    if (x && in_dt != DM_FLOAT32) {
+        dm_tensor *f = dm_to_dtype(x, DM_FLOAT32);
+        dm_tensor_release(x);
+        x = f;
+    }
     for (int i = 0; x && i < m->n; i++) {
         const layer *L = &m->layers[i];
         dm_tensor *y = L->kind->forward(L->opt, L->t, x);
@@ -659,12 +670,25 @@ int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float
     for (int d = 0; ok && d < m->out.ndim; d++) ok = x->shape[d + 1] == m->out.d[d];
     if (!ok) {
         char s[128];
-        dm_seterr("model_forward: internal error: output is %s",
+        dm_seterr("%s: internal error: output is %s", fn,
                   dm_shape_str(x->ndim, x->shape, s, sizeof s));
         rc = -1;
-    } else {
+    } else if (out_dt == DM_FLOAT32) {
         dm_to_buffer(x, output);
+    } else {
+        dm_to_buffer_dtype(x, output, out_dt);
     }
     dm_tensor_release(x);
     return rc;
+}
+
+int dm_model_forward(const dm_model *m, const float *input, int64_t batch, float *output)
+{
+    return forward_any("model_forward", m, input, DM_FLOAT32, batch, output, DM_FLOAT32);
+}
+
+int dm_model_forward_dtype(const dm_model *m, const void *input, dm_dtype in_dt, int64_t batch,
+                           void *output, dm_dtype out_dt)
+{
+    return forward_any("model_forward_dtype", m, input, in_dt, batch, output, out_dt);
 }

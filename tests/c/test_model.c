@@ -1758,6 +1758,79 @@ static void test_damaged(void)
     free(b);
 }
 
+/* ---- the dtype forms of the C API --------------------------------------------------------- */
+
+static void test_forward_dtype(void)
+{
+    /* dm_tensor_from_data_dtype: every dtype copied exactly; bool bytes normalised */
+    int64_t sh[2] = { 2, 2 };
+    int64_t iv[4] = { INT64_MIN, INT64_MAX, -1, (INT64_C(1) << 53) + 1 };
+    dm_tensor *t = dm_tensor_from_data_dtype(2, sh, iv, DM_INT64);
+    CHECK(t && t->dtype == DM_INT64 && memcmp(dm_data_ptr(t), iv, sizeof iv) == 0,
+          "from_data_dtype: int64 exact");
+    dm_tensor_release(t);
+    double dv[4] = { -0.0, 5e-324, 1.7976931348623157e308, 0.1 };
+    t = dm_tensor_from_data_dtype(2, sh, dv, DM_FLOAT64);
+    CHECK(t && t->dtype == DM_FLOAT64 && memcmp(dm_data_ptr(t), dv, sizeof dv) == 0,
+          "from_data_dtype: float64 exact");
+    dm_tensor_release(t);
+    unsigned char bv[4] = { 0, 1, 2, 255 }, want_b[4] = { 0, 1, 1, 1 };
+    t = dm_tensor_from_data_dtype(2, sh, bv, DM_BOOL);
+    CHECK(t && t->dtype == DM_BOOL && memcmp(dm_data_ptr(t), want_b, 4) == 0,
+          "from_data_dtype: bool bytes other than 0 are true");
+    dm_tensor_release(t);
+    t = dm_tensor_from_data_dtype(2, sh, bv, DM_UINT8);
+    CHECK(t && t->dtype == DM_UINT8 && memcmp(dm_data_ptr(t), bv, 4) == 0,
+          "from_data_dtype: uint8 exact");
+    dm_tensor_release(t);
+    int64_t sh0[2] = { 0, 3 };
+    t = dm_tensor_from_data_dtype(2, sh0, NULL, DM_INT64);
+    CHECK(t && dm_numel(t) == 0, "from_data_dtype: empty from NULL");
+    dm_tensor_release(t);
+    t = dm_tensor_from_data_dtype(0, NULL, dv, DM_FLOAT64);
+    CHECK(t && t->ndim == 0 && ((double *)dm_data_ptr(t))[0] == 0.0, "from_data_dtype: 0-d");
+    dm_tensor_release(t);
+    CHECK(dm_tensor_from_data_dtype(2, sh, dv, (dm_dtype)17) == NULL
+          && strcmp(dm_errmsg(), "tensor_from_data_dtype: unknown dtype 17") == 0,
+          "from_data_dtype: unknown dtype");
+    CHECK(dm_tensor_from_data_dtype(2, sh, NULL, DM_INT64) == NULL
+          && strcmp(dm_errmsg(), "tensor_from_data_dtype: data is NULL") == 0,
+          "from_data_dtype: NULL data");
+
+    /* dm_model_forward_dtype on an Embedding model: int64 ids in, float64 values out */
+    tmodel em = { 0, 1, { { .spec = "Embedding num_embeddings=4 embedding_dim=2" } }, 1, { 3 } };
+    char text[2048];
+    dm_named_tensors *nt = describe(&em, text, sizeof text);
+    dm_model *mod = dm_model_from_named(nt, "emb");
+    CHECK(mod != NULL, "forward_dtype: an Embedding model loads");
+    float yf[3 * 2];
+    double yd[3 * 2];
+    int64_t ids[3] = { 4, 1, 3 };
+    unsigned char ids8[3] = { 4, 1, 3 };
+    CHECK(dm_model_forward(mod, (float[]){ 4, 1, 3 }, 1, yf) == 0, "forward_dtype: float32");
+    CHECK(dm_model_forward_dtype(mod, ids, DM_INT64, 1, yd, DM_FLOAT64) == 0,
+          "forward_dtype: int64 in, float64 out");
+    int same = 1;
+    for (int i = 0; i < 6; i++) same &= yd[i] == (double)yf[i];
+    CHECK(same, "forward_dtype: the same values as dm_model_forward");
+    float yf2[6];
+    CHECK(dm_model_forward_dtype(mod, ids8, DM_UINT8, 1, yf2, DM_FLOAT32) == 0
+          && memcmp(yf2, yf, sizeof yf) == 0, "forward_dtype: uint8 in, float32 out");
+    CHECK_ERR(dm_model_forward_dtype(mod, (int64_t[]){ 1, 5, 3 }, DM_INT64, 1, yd, DM_FLOAT64),
+              "Embedding: input 5 (sample 1, position 2) is not a token id: ids are integers "
+              "in 1 .. 4");
+    CHECK_ERR(dm_model_forward_dtype(mod, ids, (dm_dtype)9, 1, yd, DM_FLOAT64),
+              "model_forward_dtype: unknown input dtype 9");
+    CHECK_ERR(dm_model_forward_dtype(mod, ids, DM_INT64, 1, yd, (dm_dtype)-1),
+              "model_forward_dtype: unknown output dtype -1");
+    CHECK_ERR(dm_model_forward_dtype(mod, NULL, DM_INT64, 1, yd, DM_FLOAT64),
+              "model_forward_dtype: input is NULL");
+    CHECK_ERR(dm_model_forward_dtype(mod, ids, DM_INT64, -1, yd, DM_FLOAT64),
+              "model_forward_dtype: batch must be in 0 .. 3074457345618258602, got -1");
+    dm_model_free(mod);
+    dm_named_tensors_free(nt);
+}
+
 int main(void)
 {
     tu_live start = tu_live_now();
@@ -1777,6 +1850,7 @@ int main(void)
     test_every_row();
     test_layer_parse();
     test_large_layer();
+    test_forward_dtype();
 
     CHECK(rmdir(tmpdir) == 0, "no files left in the temporary directory");
     CHECK_NO_LEAKS(start);

@@ -24,9 +24,10 @@ if ! tests/fuzz/build.sh $targets; then
 fi
 for t in $targets; do
     if [ "$t" = pt ]; then
-        seeds="tests/fixtures/pt_*.pt" regress=tests/fuzz/regress/pt maxlen=16384
+        seeds="tests/fixtures/pt_*.pt tests/fixtures/io_audit/*.pt" regress=tests/fuzz/regress/pt maxlen=16384
     else
-        seeds="tests/fixtures/*.safetensors tests/fixtures/*.npy" regress=tests/fuzz/regress maxlen=8192
+        seeds="tests/fixtures/*.safetensors tests/fixtures/*.npy tests/fixtures/io_audit/*.safetensors tests/fixtures/io_audit/*.npy"
+        regress=tests/fuzz/regress maxlen=8192
     fi
     work=build-fuzz/ci/$t found=build-fuzz/findings/$t
     rm -rf "$work" "$found" && mkdir -p "$work/corpus" "$work/seeds" "$found"

@@ -29,9 +29,10 @@ work=$out/run-$target
 mkdir -p "$work/corpus" "$work/seeds" "$regress"
 tests/fuzz/build.sh "$target"
 if [ "$target" = pt ]; then
-    cp tests/fixtures/pt_*.pt "$work/seeds/"
+    cp tests/fixtures/pt_*.pt tests/fixtures/io_audit/*.pt "$work/seeds/"
 else
-    cp tests/fixtures/*.safetensors tests/fixtures/*.npy "$work/seeds/"
+    cp tests/fixtures/*.safetensors tests/fixtures/*.npy tests/fixtures/io_audit/*.safetensors \
+       tests/fixtures/io_audit/*.npy "$work/seeds/"
 fi
 for f in "$regress"/*; do [ -f "$f" ] && cp "$f" "$work/seeds/"; done
 "$out/fuzz_$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=$maxlen \
