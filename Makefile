@@ -355,6 +355,7 @@ fuzz-files:
 # "tsan: N passed, N failed" (one count per run).  Uninstrumented code (Lua, libc) is not
 # checked, only what it does to memory deepmoon's code touches.
 TSAN_TESTS  := test_threads
+TSAN_TESTS  += test_par_threads
 TSAN_ROUNDS ?= 3
 test-tsan:
 	@tools/deps.sh

@@ -361,7 +361,9 @@ void dm_dgemm_naive(int transa, int transb, int64_t m, int64_t n, int64_t k, dou
 int dm_have_blas(void);
 void dm_set_use_blas(int on);          /* testing: route dm_gemm to the naive kernel */
 /* threads for BLAS (OpenBLAS's pool); n >= 1.  deepmoon's own loops run on the calling
-   thread: split across threads they competed with OpenBLAS's spinning workers (BENCHMARKS.md) */
+   thread (split across threads they competed with OpenBLAS's spinning workers: BENCHMARKS.md),
+   except the convolutions and max_pool2d over a batch: with n >= 2 they run in two halves at
+   once, on the caller and one helper thread (core/backend/cpu/par.c) */
 int dm_set_num_threads(int n);         /* 0, or -1 with a message */
 int dm_get_num_threads(void);
 const char *dm_blas_info(void);        /* e.g. "OpenBLAS 0.3.21 ... (core Zen)"; borrowed */

@@ -619,11 +619,69 @@ static void add_bias(dm_dtype dt, void *out, const void *bias, int64_t N, int64_
         }
 }
 
-/* ---- the table's entries ---- */
+/* ---- the table's entries ----
+ * With dm_set_num_threads(2 or more), a fast-path call over a batch of at least two images
+ * and enough work is split in two halves of the batch run at once (par.c), each with its own
+ * workspace and BLAS at one thread: the outputs of the halves are disjoint, and the weight
+ * gradient of the second half is summed into a buffer of its own, added to the first's after
+ * (the sum's order differs from one thread's: equal within rounding). */
+#define PAR_WORK 1000000            /* multiply-adds of a call worth splitting, at least */
+
+typedef struct {
+    int kind;                       /* 0 big_to_small, 1 small_to_big, 2 weight_grad */
+    dm_dtype dt;
+    dm_conv_geom g[2];              /* the halves' geometries (N differs) */
+    const void *in[2], *sm[2], *w, *bias;       /* sm: weight_grad's small sides */
+    void *out[2];
+    int acc[2];
+} par_job;
+
+static int par_part(void *arg, int part)
+{
+    par_job *j = arg;
+    const geom *g = &j->g[part];
+    if (g->N == 0) return 0;
+    int64_t nb = fast_images(g, dm_dtype_size(j->dt));
+    switch (j->kind) {
+    case 0: return fast_big_to_small(j->dt, g, nb, j->in[part], j->w, j->bias, j->out[part]);
+    case 1: return fast_small_to_big(j->dt, g, nb, j->in[part], j->w, j->bias, j->out[part]);
+    default: return fast_weight_grad(j->dt, g, nb, j->in[part], j->sm[part], j->acc[part],
+                                     j->out[part]);
+    }
+}
+
+/* should this call be split? (the fast path, two images or more, enough work) */
+static int par_ok(const geom *g, int64_t nb)
+{
+    return nb && g->N >= 2 && dm__cpu_par_on() &&
+           g->N * g->R * g->Cb / g->G * g->kh * g->kw * g->Hs * g->Ws >= PAR_WORK;
+}
+
+static void par_halves(par_job *j, dm_dtype dt, const geom *g)
+{
+    j->dt = dt;
+    j->g[0] = j->g[1] = *g;
+    j->g[0].N = g->N / 2;
+    j->g[1].N = g->N - g->N / 2;
+}
+
 int dm__cpu_conv_big_to_small(dm_dtype dt, const dm_conv_geom *g, const void *big,
                               const void *w, const void *bias, void *small)
 {
-    int64_t nb = fast_images(g, dm_dtype_size(dt));
+    size_t es = dm_dtype_size(dt);
+    int64_t nb = fast_images(g, es);
+    if (par_ok(g, nb)) {
+        par_job j;
+        par_halves(&j, dt, g);
+        j.kind = 0;
+        j.w = w;
+        j.bias = bias;
+        j.in[0] = big;
+        j.in[1] = AT(big, j.g[0].N * g->Cb * g->Hb * g->Wb, es);
+        j.out[0] = small;
+        j.out[1] = AT(small, j.g[0].N * g->R * g->Hs * g->Ws, es);
+        return dm__cpu_par2(par_part, &j);
+    }
     if (nb) return fast_big_to_small(dt, g, nb, big, w, bias, small);
     int rc = big_to_small(dt, g, big, w, small);
     if (!rc && bias) add_bias(dt, small, bias, g->N, g->R, g->Hs * g->Ws);
@@ -633,7 +691,20 @@ int dm__cpu_conv_big_to_small(dm_dtype dt, const dm_conv_geom *g, const void *bi
 int dm__cpu_conv_small_to_big(dm_dtype dt, const dm_conv_geom *g, const void *small,
                               const void *w, const void *bias, void *big)
 {
-    int64_t nb = fast_images(g, dm_dtype_size(dt));
+    size_t es = dm_dtype_size(dt);
+    int64_t nb = fast_images(g, es);
+    if (par_ok(g, nb)) {
+        par_job j;
+        par_halves(&j, dt, g);
+        j.kind = 1;
+        j.w = w;
+        j.bias = bias;
+        j.in[0] = small;
+        j.in[1] = AT(small, j.g[0].N * g->R * g->Hs * g->Ws, es);
+        j.out[0] = big;
+        j.out[1] = AT(big, j.g[0].N * g->Cb * g->Hb * g->Wb, es);
+        return dm__cpu_par2(par_part, &j);
+    }
     if (nb) return fast_small_to_big(dt, g, nb, small, w, bias, big);
     int rc = small_to_big(dt, g, small, w, big);
     if (!rc && bias) add_bias(dt, big, bias, g->N, g->Cb, g->Hb * g->Wb);
@@ -643,7 +714,34 @@ int dm__cpu_conv_small_to_big(dm_dtype dt, const dm_conv_geom *g, const void *sm
 int dm__cpu_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big,
                              const void *small, int acc, void *gw)
 {
-    int64_t nb = fast_images(g, dm_dtype_size(dt));
+    size_t es = dm_dtype_size(dt);
+    int64_t nb = fast_images(g, es);
+    if (par_ok(g, nb)) {
+        int64_t n = g->R * (g->Cb / g->G) * g->kh * g->kw;
+        void *part = malloc((size_t)n * es);
+        if (part) {
+            par_job j;
+            par_halves(&j, dt, g);
+            j.kind = 2;
+            j.in[0] = big;
+            j.in[1] = AT(big, j.g[0].N * g->Cb * g->Hb * g->Wb, es);
+            j.sm[0] = small;
+            j.sm[1] = AT(small, j.g[0].N * g->R * g->Hs * g->Ws, es);
+            j.out[0] = gw;
+            j.out[1] = part;
+            j.acc[0] = acc;
+            j.acc[1] = 0;
+            int rc = dm__cpu_par2(par_part, &j);
+            if (!rc) {
+                if (dt == DM_FLOAT32)
+                    for (int64_t i = 0; i < n; i++) ((float *)gw)[i] += ((float *)part)[i];
+                else
+                    for (int64_t i = 0; i < n; i++) ((double *)gw)[i] += ((double *)part)[i];
+            }
+            free(part);
+            return rc;
+        }
+    }
     return nb ? fast_weight_grad(dt, g, nb, big, small, acc, gw)
               : weight_grad(dt, g, big, small, acc, gw);
 }

@@ -218,4 +218,11 @@ int64_t dm__cpu_index_offsets(const int64_t *idx, int nd, const int64_t *is, int
                               const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so);
 void dm__cpu_adv_offsets(const dm_adv_plan *p);
 
+/* two-way parallel sections (par.c): fn(arg, 0) here and fn(arg, 1) on a helper thread when
+   dm_set_num_threads set 2 or more (else both here, in turn); 0 or the first nonzero rc */
+int dm__cpu_par2(int (*fn)(void *, int), void *arg);
+int dm__cpu_par_on(void);
+int dm__cpu_threads(void);          /* gemm.c: dm_set_num_threads's count, 0 when not set */
+void dm__blas_threads(int n);       /* gemm.c: BLAS's thread count */
+
 #endif

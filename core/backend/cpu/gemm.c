@@ -9,7 +9,7 @@
  * dm_gemm_naive (dm_dgemm_naive for double, in ref/gemm.c) is the reference the BLAS path is
  * tested against, the kernel of the cpu:ref device, and what `make BLAS=0` builds run on. */
 #include "internal.h"
-#include "backend.h"
+#include "cpu.h"
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -262,5 +262,21 @@ const char *dm_blas_info(void)
     return buf;
 #else
     return "naive kernels (built without BLAS)";
+#endif
+}
+
+/* the thread count set by dm_set_num_threads (0: not set), for the kernels' own parallel
+   sections (par.c), and BLAS's count changed for the length of one */
+int dm__cpu_threads(void)
+{
+    return nthreads;
+}
+
+void dm__blas_threads(int n)
+{
+#if HAVE_BLAS
+    openblas_set_num_threads(n);
+#else
+    (void)n;
 #endif
 }

@@ -219,9 +219,10 @@ static void NAME(const T *g, T *r, int64_t P, int64_t H, int64_t W, int64_t OH, 
 ADAPTIVE_BW(float, adaptive_bw_f32)
 ADAPTIVE_BW(double, adaptive_bw_f64)
 
-void dm__cpu_max_pool2d(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
-                        int64_t H, int64_t W, int64_t OH, int64_t OW, const int64_t *k,
-                        const int64_t *s, const int64_t *p, const int64_t *d, int ceil_mode)
+static void max_pool2d_planes(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
+                              int64_t H, int64_t W, int64_t OH, int64_t OW, const int64_t *k,
+                              const int64_t *s, const int64_t *p, const int64_t *d,
+                              int ceil_mode)
 {
     if (dt == DM_FLOAT64)
         maxpool_f64(x, y, ix, P, H, W, OH, OW, k, s, p, d);
@@ -230,6 +231,42 @@ void dm__cpu_max_pool2d(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_
         maxpool_2x2_f32(x, y, ix, P, H, W, OH, OW);
     else
         maxpool_f32(x, y, ix, P, H, W, OH, OW, k, s, p, d);
+}
+
+/* with dm_set_num_threads(2 or more) and enough inputs, the planes in two halves at once
+   (par.c); each plane's outputs and indices are its own, so the results are the same */
+#define POOL_PAR_ELEMS 65536
+typedef struct {
+    dm_dtype dt;
+    const char *x;
+    char *y;
+    int64_t *ix, P0, P, H, W, OH, OW;
+    const int64_t *k, *s, *p, *d;
+    int ceil_mode;
+} pool_job;
+
+static int pool_part(void *arg, int part)
+{
+    pool_job *j = arg;
+    int64_t p0 = part ? j->P0 : 0, np = part ? j->P - j->P0 : j->P0;
+    size_t es = dm_dtype_size(j->dt);
+    int64_t in = j->H * j->W, out = j->OH * j->OW;
+    max_pool2d_planes(j->dt, j->x + (size_t)(p0 * in) * es, j->y + (size_t)(p0 * out) * es,
+                      j->ix + p0 * out, np, j->H, j->W, j->OH, j->OW, j->k, j->s, j->p, j->d,
+                      j->ceil_mode);
+    return 0;
+}
+
+void dm__cpu_max_pool2d(dm_dtype dt, const void *x, void *y, int64_t *ix, int64_t P,
+                        int64_t H, int64_t W, int64_t OH, int64_t OW, const int64_t *k,
+                        const int64_t *s, const int64_t *p, const int64_t *d, int ceil_mode)
+{
+    if (P >= 2 && P * H * W >= POOL_PAR_ELEMS && dm__cpu_par_on()) {
+        pool_job j = { dt, x, y, ix, P / 2, P, H, W, OH, OW, k, s, p, d, ceil_mode };
+        dm__cpu_par2(pool_part, &j);
+        return;
+    }
+    max_pool2d_planes(dt, x, y, ix, P, H, W, OH, OW, k, s, p, d, ceil_mode);
 }
 
 void dm__cpu_max_pool2d_bw(dm_dtype dt, const void *g, const int64_t *ix, void *r, int64_t P,
