@@ -128,16 +128,19 @@ $(LIB_A): $(CORE_OBJ)
 
 $(LIB_SO): $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--no-undefined -o $@ $^ $(BLAS_LIBS) $(ZLIB_LIBS) -lm
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--no-undefined -Wl,-z,nodelete -o $@ $^ $(BLAS_LIBS) \
+	    $(ZLIB_LIBS) -lm
 
 # The module gets the core linked in statically but never -llua5.4: the interpreter that loads
 # it provides the Lua API, and a second copy of the Lua runtime in one process corrupts state
 # silently.  It exports only luaopen_* (the version script).  A dm_ symbol left undefined is a
 # binding calling a core function nobody wrote, which would only show at require time: refuse
 # it here.
+# -z nodelete: the module stays mapped when Lua closes its state (dlclose), since the conv
+# helper thread (core/backend/cpu/par.c), once started, sleeps in its code until exit
 $(MODULE): $(BIND_OBJ) $(LIB_A) $(BUILDDIR)/module.map
 	@mkdir -p $(@D)
-	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,--version-script=$(BUILDDIR)/module.map \
+	$(CC) -shared $(SANFLAGS) $(LDFLAGS) -Wl,-z,nodelete -Wl,--version-script=$(BUILDDIR)/module.map \
 	    -o $@ $(BIND_OBJ) $(LIB_A) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 	@if nm -u $@ | grep -q ' dm_'; then \
 	    echo "$@: undefined core symbols:" $$(nm -u $@ | grep ' dm_' | awk '{print $$2}') >&2; \
