@@ -86,7 +86,8 @@
 -- @function dm.blas_info
 -- @usage print(dm.blas_info())
 
---- Set the number of BLAS threads (process-wide).
+--- Set the number of threads (process-wide): BLAS's, and with 2 or more the convolutions
+-- and max_pool2d split a batch in two halves run on two threads (one BLAS thread each).
 -- @function dm.set_num_threads
 -- @int n
 -- @usage dm.set_num_threads(1)
