@@ -28,12 +28,19 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <pthread.h>
 
 typedef dm_conv_geom geom;
 
-/* the per-thread workspace: grows to the largest request, kept for the next call */
+/* the per-thread workspace: grows to the largest request, kept for the next call, freed when
+   its thread exits (a key's destructor holds it) */
 static DM_TLS void *ws_buf;
 static DM_TLS size_t ws_cap;
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+static int ws_keyed;
+
+static void ws_key_make(void) { ws_keyed = pthread_key_create(&ws_key, free) == 0; }
 
 static void *workspace(size_t bytes)
 {
@@ -42,6 +49,8 @@ static void *workspace(size_t bytes)
     if (!p) { dm_seterr("conv: out of memory (%zu bytes of workspace)", bytes); return NULL; }
     ws_buf = p;
     ws_cap = bytes;
+    pthread_once(&ws_once, ws_key_make);
+    if (ws_keyed) pthread_setspecific(ws_key, p);
     return p;
 }
 

@@ -20,7 +20,8 @@
 static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;   /* one section at a time */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;     /* guards everything below */
 static pthread_cond_t go = PTHREAD_COND_INITIALIZER, done = PTHREAD_COND_INITIALIZER;
-static int started;
+static int started, quit;
+static pthread_t helper_tid;
 static unsigned long posted, finished;
 static int (*job_fn)(void *, int);
 static void *job_arg;
@@ -32,7 +33,8 @@ static void *helper(void *unused)
     unsigned long seen = 0;
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (posted == seen) pthread_cond_wait(&go, &mu);
+        while (posted == seen && !quit) pthread_cond_wait(&go, &mu);
+        if (quit) break;
         seen = posted;
         int (*fn)(void *, int) = job_fn;
         void *arg = job_arg;
@@ -43,7 +45,18 @@ static void *helper(void *unused)
         finished = seen;
         pthread_cond_signal(&done);
     }
+    pthread_mutex_unlock(&mu);
     return NULL;
+}
+
+/* at exit: the helper is told to stop and joined, so its stack and workspace go back */
+static void stop_helper(void)
+{
+    pthread_mutex_lock(&mu);
+    quit = 1;
+    pthread_cond_broadcast(&go);
+    pthread_mutex_unlock(&mu);
+    pthread_join(helper_tid, NULL);
 }
 
 int dm__cpu_par_on(void)
@@ -56,13 +69,9 @@ int dm__cpu_par2(int (*fn)(void *, int), void *arg)
     if (dm__cpu_threads() < 2 || pthread_mutex_trylock(&busy) != 0) goto serial;
     pthread_mutex_lock(&mu);
     if (!started) {
-        pthread_t t;
-        pthread_attr_t at;
-        int ok = pthread_attr_init(&at) == 0;
-        if (ok) {
-            pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-            ok = pthread_create(&t, &at, helper, NULL) == 0;
-            pthread_attr_destroy(&at);
+        int ok = pthread_create(&helper_tid, NULL, helper, NULL) == 0;
+        if (ok && atexit(stop_helper) != 0) {       /* no exit hook: keep it, unjoined */
+            pthread_detach(helper_tid);
         }
         if (!ok) {
             pthread_mutex_unlock(&mu);
