@@ -146,6 +146,13 @@ static void release_buf(dbuf *b)
 /* divide n values of dtype dt at p by d (avg); integers divide truncating, as C */
 static void divide(void *p, int64_t n, dm_dtype dt, int d)
 {
+    /* a power of two: multiplying by its reciprocal is exact (the same bytes as dividing)
+       and vectorizes; a division per element costs about 1 ms for the MLP's 2.7 MB */
+    if ((dt == DM_FLOAT32 || dt == DM_FLOAT64) && d > 0 && (d & (d - 1)) == 0) {
+        if (dt == DM_FLOAT32) { float *x = p, r = 1.0f / (float)d; for (int64_t i = 0; i < n; i++) x[i] *= r; }
+        else { double *x = p, r = 1.0 / d; for (int64_t i = 0; i < n; i++) x[i] *= r; }
+        return;
+    }
     switch (dt) {
     case DM_FLOAT32: { float *x = p; for (int64_t i = 0; i < n; i++) x[i] /= (float)d; break; }
     case DM_FLOAT64: { double *x = p; for (int64_t i = 0; i < n; i++) x[i] /= d; break; }
@@ -704,8 +711,81 @@ static int d_ddp_backward(lua_State *L)
     return 0;
 }
 
+/* y[i] = x[i] / d for n values (y may be x): the average's division fused into a copy */
+static void divide_into(void *y, const void *x, int64_t n, dm_dtype dt, int d)
+{
+    int pow2 = d > 0 && (d & (d - 1)) == 0;
+    if (dt == DM_FLOAT32) {
+        float *o = y; const float *a = x;
+        if (pow2) { float r = 1.0f / (float)d; for (int64_t i = 0; i < n; i++) o[i] = a[i] * r; }
+        else for (int64_t i = 0; i < n; i++) o[i] = a[i] / (float)d;
+    } else {
+        double *o = y; const double *a = x;
+        if (pow2) { double r = 1.0 / d; for (int64_t i = 0; i < n; i++) o[i] = a[i] * r; }
+        else for (int64_t i = 0; i < n; i++) o[i] = a[i] / d;
+    }
+}
+
+/* ddp_sync(reducer): the gradient average after the walk, in one call: every slot's .grad
+   (or zeros) into its bucket, the buckets summed (2 ranks: one MPI_Allreduce in place, whose
+   a + b is the same bytes on both; more: a reduce to rank 0 and a broadcast of its bytes),
+   then every rank divides by the world size while copying back into each .grad (slots
+   without a .grad keep the average in the bucket, for the Lua side to clone).  Every rank
+   divides the same bytes, so the gradients stay bit-identical across the ranks. */
+static int d_ddp_sync(lua_State *L)
+{
+    const char *fn = "DistributedDataParallel";
+    need_group(L, fn);
+    reducer *r = luaL_checkudata(L, 1, LB_REDUCER);
+    if (g_size < 2) return 0;
+    char msg[512] = "";
+    for (int k = 0; k < r->nb; k++) {
+        rbucket *b = &r->b[k];
+        b->ready = 0;
+        for (int j = 0; j < b->nslots; j++)
+            if (fill_slot(b, &b->slots[j]) != 0 && !msg[0])
+                snprintf(msg, sizeof msg, "%s", dm_errmsg());
+    }
+    /* the collectives run even after a failed copy, so the other ranks are not left waiting */
+    for (int k = 0; k < r->nb; k++) {
+        rbucket *b = &r->b[k];
+        int rc;
+        if (g_size == 2) {
+            rc = MPI_Allreduce(MPI_IN_PLACE, b->data, (int)b->numel, mpi_type(b->dt), MPI_SUM,
+                               g_data);
+        } else {
+            rc = MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : b->data, g_rank == 0 ? b->data : NULL,
+                            (int)b->numel, mpi_type(b->dt), MPI_SUM, 0, g_data);
+            if (rc == MPI_SUCCESS)
+                rc = MPI_Bcast(b->data, (int)b->numel, mpi_type(b->dt), 0, g_data);
+        }
+        if (rc != MPI_SUCCESS) { g_broken = 1; return mpi_fail(L, fn, rc); }
+    }
+    for (int k = 0; k < r->nb; k++) {
+        rbucket *b = &r->b[k];
+        size_t es = dm_dtype_size(b->dt);
+        for (int j = 0; j < b->nslots; j++) {
+            rslot *s = &b->slots[j];
+            char *src = b->data + s->off * (int64_t)es;
+            dm_tensor *gr = s->p->grad;
+            if (gr && gr->dtype == b->dt && dm_is_contiguous(gr)) {
+                divide_into(dm_data_ptr(gr), src, s->n, b->dt, g_size);
+                continue;
+            }
+            divide_into(src, src, s->n, b->dt, g_size);
+            if (!gr) continue;
+            dm_tensor *v = slot_view(b, s);
+            if ((!v || dm_copy_(gr, v) != 0) && !msg[0])
+                snprintf(msg, sizeof msg, "%s", dm_errmsg());
+            dm_tensor_release(v);
+        }
+    }
+    if (msg[0]) return luaL_error(L, "%s: %s", fn, msg);
+    return 0;
+}
+
 static const luaL_Reg dist_fns[] = {
-    { "reducer", d_reducer }, { "ddp_backward", d_ddp_backward },
+    { "reducer", d_reducer }, { "ddp_backward", d_ddp_backward }, { "ddp_sync", d_ddp_sync },
     { "available", d_available }, { "init", d_init }, { "is_initialized", d_is_initialized },
     { "rank", d_rank }, { "size", d_size }, { "ctrl", d_ctrl }, { "finalize", d_finalize },
     { "abort", d_abort }, { "broken", d_broken }, { "barrier", d_barrier },

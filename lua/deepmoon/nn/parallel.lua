@@ -17,9 +17,10 @@
 --
 -- Gradients are averaged when backward returns (loss:backward() after a forward through the
 -- wrapper in grad mode): the parameters' gradients, in buckets of about bucket_cap_mb, are
--- summed on rank 0, divided by the world size and broadcast, so every rank holds rank 0's
--- bytes -- bit-identical gradients by construction, whatever algorithm Open MPI picks for
--- the sum -- and, with the same optimizer, bit-identical parameters after every step.
+-- summed (2 ranks: one in-place allreduce, whose a + b is the same bytes on both; more: a
+-- sum on rank 0 broadcast to all) and every rank divides the same sum by the world size --
+-- bit-identical gradients by construction, whatever algorithm Open MPI picks for the sum --
+-- and, with the same optimizer, bit-identical parameters after every step.
 -- ddp.overlap = true (a deepmoon switch, off by default) starts each bucket's average while
 -- the backward walk goes on, as soon as its gradients are final (engine callbacks; the
 -- requests are polled at each node, since Open MPI has no progress thread).  It pays only
@@ -275,6 +276,11 @@ function DDP._sync_gradients (self)
   local ok, err = pcall(hdr, "DistributedDataParallel", d._CODES.ddp_step, self._grad_numel)
   if not ok then error(err, 0) end
   if self.world_size == 1 then return end
+  if self._reducer then
+    -- in C: the copies in, one collective per bucket, the division fused into the copies out
+    core._dist.ddp_sync(self._reducer)
+    return self:_fill_missing_grads()
+  end
   require("deepmoon").no_grad(function ()
     for _, b in ipairs(self._buckets) do
       for k, p in ipairs(b.params) do
