@@ -12,54 +12,17 @@ collectgarbage()
 collectgarbage()
 local baseline = dm.memory()
 
-local function script_dir ()
-  local src = debug.getinfo(1, "S").source
-  return src:match("^@(.*/)") or "./"
-end
-local ROOT = script_dir() .. "../"
-
--- the build directory of the configuration under test: the first LUA_CPATH_5_4 entry
-local BUILD = ((os.getenv("LUA_CPATH_5_4") or ""):match("^([^;]*)/%?%.so")) or (ROOT .. "build")
+local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
+                 "helpers/embed_infer.lua")
+local ROOT, BUILD, sh_quote, run, tmp = C.ROOT, C.BUILD, C.sh_quote, C.run, C.tmp
 local LUA = os.getenv("DM_LUA") or "lua5.4"
-
-local function sh_quote (s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "helpers/util.lua").err
 
-local tmpfiles = {}
-local function tmp (suffix)
-  local base = os.tmpname()
-  os.remove(base)
-  local p = base .. (suffix or ".safetensors")
-  tmpfiles[#tmpfiles + 1] = p
-  return p
-end
-
--- run a command; its stdout and whether it succeeded
-local function run (cmd)
-  local f = assert(io.popen(cmd .. " 2>&1"))
-  local out = f:read("a")
-  local ok = f:close()
-  return out, ok
-end
-
 -- rows of x through the C program; a Lua table of rows of numbers
 local function c_forward (path, x)
-  local args = {}
-  for i, row in ipairs(x:totable()) do
-    local vals = {}
-    for j, v in ipairs(row) do vals[j] = ("%.9g"):format(v) end
-    args[i] = table.concat(vals, ",")
-  end
-  local out, ok = run(sh_quote(BUILD .. "/examples/embed_infer") .. " " .. sh_quote(path) ..
-                      " " .. table.concat(args, " "))
-  assert(ok, "embed_infer failed: " .. out)
-  local rows = {}
-  for line in out:gmatch("[^\n]+") do
-    local r = {}
-    for v in line:gmatch("%S+") do r[#r + 1] = tonumber(v) end
-    rows[#rows + 1] = r
-  end
+  local rows, out = C.forward(path, x)
+  assert(rows, "embed_infer failed: " .. tostring(out))
   return rows
 end
 
@@ -650,7 +613,7 @@ describe("embed", function ()
   end)
 
   it("returns to the live-byte baseline", function ()
-    for _, p in ipairs(tmpfiles) do os.remove(p) end
+    C.remove_tmp()
     collectgarbage()
     collectgarbage()
     assert.are.equal(baseline, dm.memory())

@@ -9,47 +9,9 @@ local nn = dm.nn
 local err = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
                    "helpers/util.lua").err
 
-local ROOT = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../"
-local BUILD = ((os.getenv("LUA_CPATH_5_4") or ""):match("^([^;]*)/%?%.so")) or (ROOT .. "build")
-
-local function sh_quote (s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local tmpfiles = {}
-local function tmp ()
-  local base = os.tmpname()
-  os.remove(base)
-  local p = base .. ".safetensors"
-  tmpfiles[#tmpfiles + 1] = p
-  return p
-end
-
-local function run (cmd)
-  local f = assert(io.popen(cmd .. " 2>&1"))
-  local out = f:read("a")
-  local ok = f:close()
-  return out, ok
-end
-
--- rows of x (a 2-D tensor: one flat sample a row) through the C program: its output rows,
--- or nil and its message
-local function c_forward (path, x)
-  local args = {}
-  for i, row in ipairs(x:totable()) do
-    local vals = {}
-    for j, v in ipairs(row) do vals[j] = ("%.9g"):format(v) end
-    args[i] = table.concat(vals, ",")
-  end
-  local out, ok = run(sh_quote(BUILD .. "/examples/embed_infer") .. " " .. sh_quote(path) ..
-                      " " .. table.concat(args, " "))
-  if not ok then return nil, out end
-  local rows = {}
-  for line in out:gmatch("[^\n]+") do
-    local r = {}
-    for v in line:gmatch("%S+") do r[#r + 1] = tonumber(v) end
-    rows[#rows + 1] = r
-  end
-  return rows
-end
+local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
+                 "helpers/embed_infer.lua")
+local tmp, c_forward = C.tmp, C.forward
 
 local function assert_close (want, got, tol)
   assert.are.equal(#want, #got)
@@ -81,9 +43,7 @@ local function round_trip (model, x, opts)
 end
 
 describe("recurrent layers in model files", function ()
-  teardown(function ()
-    for _, p in ipairs(tmpfiles) do os.remove(p) end
-  end)
+  teardown(C.remove_tmp)
 
   it("Embedding -> LSTM -> Linear runs from C as in Lua", function ()
     dm.manual_seed(3)

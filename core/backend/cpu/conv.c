@@ -640,8 +640,9 @@ typedef struct {
     int kind;                       /* 0 big_to_small, 1 small_to_big, 2 weight_grad */
     dm_dtype dt;
     dm_conv_geom g[2];              /* the halves' geometries (N differs) */
-    const void *in[2], *sm[2], *w, *bias;       /* sm: weight_grad's small sides */
-    void *out[2];
+    char *big[2], *small[2];        /* each half's images, both sides (one is written) */
+    const void *w, *bias;
+    void *gw[2];                    /* weight_grad: the sum's destination, per half */
     int acc[2];
 } par_job;
 
@@ -652,10 +653,10 @@ static int par_part(void *arg, int part)
     if (g->N == 0) return 0;
     int64_t nb = fast_images(g, dm_dtype_size(j->dt));
     switch (j->kind) {
-    case 0: return fast_big_to_small(j->dt, g, nb, j->in[part], j->w, j->bias, j->out[part]);
-    case 1: return fast_small_to_big(j->dt, g, nb, j->in[part], j->w, j->bias, j->out[part]);
-    default: return fast_weight_grad(j->dt, g, nb, j->in[part], j->sm[part], j->acc[part],
-                                     j->out[part]);
+    case 0: return fast_big_to_small(j->dt, g, nb, j->big[part], j->w, j->bias, j->small[part]);
+    case 1: return fast_small_to_big(j->dt, g, nb, j->small[part], j->w, j->bias, j->big[part]);
+    default: return fast_weight_grad(j->dt, g, nb, j->big[part], j->small[part], j->acc[part],
+                                     j->gw[part]);
     }
 }
 
@@ -666,12 +667,21 @@ static int par_ok(const geom *g, int64_t nb)
            g->N * g->R * g->Cb / g->G * g->kh * g->kw * g->Hs * g->Ws >= PAR_WORK;
 }
 
-static void par_halves(par_job *j, dm_dtype dt, const geom *g)
+/* j split into two halves of g's batch: kind, geometries, and each half's images on the big
+   side [N x Cb x Hb x Wb] and the small side [N x R x Hs x Ws] */
+static void par_halves(par_job *j, int kind, dm_dtype dt, const geom *g, const void *big,
+                       const void *small)
 {
+    size_t es = dm_dtype_size(dt);
+    j->kind = kind;
     j->dt = dt;
     j->g[0] = j->g[1] = *g;
     j->g[0].N = g->N / 2;
     j->g[1].N = g->N - g->N / 2;
+    j->big[0] = (char *)big;
+    j->big[1] = (char *)AT(big, j->g[0].N * g->Cb * g->Hb * g->Wb, es);
+    j->small[0] = (char *)small;
+    j->small[1] = (char *)AT(small, j->g[0].N * g->R * g->Hs * g->Ws, es);
 }
 
 int dm__cpu_conv_big_to_small(dm_dtype dt, const dm_conv_geom *g, const void *big,
@@ -681,14 +691,9 @@ int dm__cpu_conv_big_to_small(dm_dtype dt, const dm_conv_geom *g, const void *bi
     int64_t nb = fast_images(g, es);
     if (par_ok(g, nb)) {
         par_job j;
-        par_halves(&j, dt, g);
-        j.kind = 0;
+        par_halves(&j, 0, dt, g, big, small);
         j.w = w;
         j.bias = bias;
-        j.in[0] = big;
-        j.in[1] = AT(big, j.g[0].N * g->Cb * g->Hb * g->Wb, es);
-        j.out[0] = small;
-        j.out[1] = AT(small, j.g[0].N * g->R * g->Hs * g->Ws, es);
         return dm__cpu_par2(par_part, &j);
     }
     if (nb) return fast_big_to_small(dt, g, nb, big, w, bias, small);
@@ -704,14 +709,9 @@ int dm__cpu_conv_small_to_big(dm_dtype dt, const dm_conv_geom *g, const void *sm
     int64_t nb = fast_images(g, es);
     if (par_ok(g, nb)) {
         par_job j;
-        par_halves(&j, dt, g);
-        j.kind = 1;
+        par_halves(&j, 1, dt, g, big, small);
         j.w = w;
         j.bias = bias;
-        j.in[0] = small;
-        j.in[1] = AT(small, j.g[0].N * g->R * g->Hs * g->Ws, es);
-        j.out[0] = big;
-        j.out[1] = AT(big, j.g[0].N * g->Cb * g->Hb * g->Wb, es);
         return dm__cpu_par2(par_part, &j);
     }
     if (nb) return fast_small_to_big(dt, g, nb, small, w, bias, big);
@@ -730,14 +730,9 @@ int dm__cpu_conv_weight_grad(dm_dtype dt, const dm_conv_geom *g, const void *big
         void *part = malloc((size_t)n * es);
         if (part) {
             par_job j;
-            par_halves(&j, dt, g);
-            j.kind = 2;
-            j.in[0] = big;
-            j.in[1] = AT(big, j.g[0].N * g->Cb * g->Hb * g->Wb, es);
-            j.sm[0] = small;
-            j.sm[1] = AT(small, j.g[0].N * g->R * g->Hs * g->Ws, es);
-            j.out[0] = gw;
-            j.out[1] = part;
+            par_halves(&j, 2, dt, g, big, small);
+            j.gw[0] = gw;
+            j.gw[1] = part;
             j.acc[0] = acc;
             j.acc[1] = 0;
             int rc = dm__cpu_par2(par_part, &j);

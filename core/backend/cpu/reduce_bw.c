@@ -15,6 +15,44 @@
 
 typedef dm_geom geom;
 
+/* dm_sum_to's odometer over runs of dims (see core/ops/reduce.c): x [bsize...] read as rows
+   of the last dim; the offsets of the current row in x and in the output, whose reduced dims
+   (bred) have stride 0 */
+typedef struct {
+    int64_t xstr[DM_MAX_DIMS], ostr[DM_MAX_DIMS], idx[DM_MAX_DIMS];
+    const int64_t *bsize;
+    int last;
+    int64_t xoff, ooff;
+} runs;
+
+static inline void runs_init(runs *o, int nb, const int64_t *bsize, const int *bred)
+{
+    int64_t xs = 1, ost = 1;
+    for (int b = nb - 1; b >= 0; b--) {
+        o->xstr[b] = xs;
+        xs *= bsize[b];
+        o->ostr[b] = bred[b] ? 0 : ost;
+        if (!bred[b]) ost *= bsize[b];
+        o->idx[b] = 0;
+    }
+    o->bsize = bsize;
+    o->last = nb - 1;
+    o->xoff = o->ooff = 0;
+}
+
+/* to the next row */
+static inline void runs_next(runs *o)
+{
+    for (int b = o->last - 1; b >= 0; b--) {
+        o->xoff += o->xstr[b];
+        o->ooff += o->ostr[b];
+        if (++o->idx[b] < o->bsize[b]) break;
+        o->xoff -= o->xstr[b] * o->bsize[b];
+        o->ooff -= o->ostr[b] * o->bsize[b];
+        o->idx[b] = 0;
+    }
+}
+
 #define IS_NAN(v) ((v) != (v))
 #define T float
 #define S f
@@ -51,33 +89,18 @@ void dm__cpu_sum_to_i64(const int64_t *x, int nb, const int64_t *bsize, const in
     uint64_t *acc = (uint64_t *)y;
     memset(acc, 0, (size_t)m * sizeof *acc);
     const uint64_t *xd = (const uint64_t *)x;
-    int64_t xstr[DM_MAX_DIMS], ostr[DM_MAX_DIMS], idx[DM_MAX_DIMS] = { 0 };
-    int64_t xs = 1, ost = 1;
-    for (int b = nb - 1; b >= 0; b--) {
-        xstr[b] = xs;
-        xs *= bsize[b];
-        ostr[b] = bred[b] ? 0 : ost;
-        if (!bred[b]) ost *= bsize[b];
-    }
-    int last = nb - 1;
-    int64_t len = bsize[last], xoff = 0, ooff = 0;
-    for (int64_t it = 0, nit = n / len; it < nit; it++) {
-        const uint64_t *r = xd + xoff;
-        if (bred[last]) {
+    runs o;
+    runs_init(&o, nb, bsize, bred);
+    int64_t len = bsize[nb - 1];
+    for (int64_t it = 0, nit = n / len; it < nit; it++, runs_next(&o)) {
+        const uint64_t *r = xd + o.xoff;
+        if (bred[nb - 1]) {
             uint64_t s = 0;
             for (int64_t i = 0; i < len; i++) s += r[i];
-            acc[ooff] += s;
+            acc[o.ooff] += s;
         } else {
-            uint64_t *o = acc + ooff;
-            for (int64_t i = 0; i < len; i++) o[i] += r[i];
-        }
-        for (int b = last - 1; b >= 0; b--) {
-            xoff += xstr[b];
-            ooff += ostr[b];
-            if (++idx[b] < bsize[b]) break;
-            xoff -= xstr[b] * bsize[b];
-            ooff -= ostr[b] * bsize[b];
-            idx[b] = 0;
+            uint64_t *out = acc + o.ooff;
+            for (int64_t i = 0; i < len; i++) out[i] += r[i];
         }
     }
 }

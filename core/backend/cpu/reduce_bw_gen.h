@@ -23,27 +23,12 @@ static void KN(sum_runs)(const void *xv, int nb, const int64_t *bsize, const int
                          int64_t n, double *acc)
 {
     const T *xd = xv;
-    int64_t xstr[DM_MAX_DIMS], ostr[DM_MAX_DIMS], idx[DM_MAX_DIMS] = { 0 };
-    int64_t xs = 1, ost = 1;
-    for (int b = nb - 1; b >= 0; b--) {
-        xstr[b] = xs;
-        xs *= bsize[b];
-        ostr[b] = bred[b] ? 0 : ost;
-        if (!bred[b]) ost *= bsize[b];
-    }
-    int last = nb - 1;
-    int64_t len = bsize[last], xoff = 0, ooff = 0;
-    for (int64_t it = 0, nit = n / len; it < nit; it++) {
-        if (bred[last]) acc[ooff] += KN(sum_contig)(xd + xoff, len);
-        else KN(add_row)(acc + ooff, xd + xoff, len);
-        for (int b = last - 1; b >= 0; b--) {
-            xoff += xstr[b];
-            ooff += ostr[b];
-            if (++idx[b] < bsize[b]) break;
-            xoff -= xstr[b] * bsize[b];
-            ooff -= ostr[b] * bsize[b];
-            idx[b] = 0;
-        }
+    runs o;
+    runs_init(&o, nb, bsize, bred);
+    int64_t len = bsize[nb - 1];
+    for (int64_t it = 0, nit = n / len; it < nit; it++, runs_next(&o)) {
+        if (bred[nb - 1]) acc[o.ooff] += KN(sum_contig)(xd + o.xoff, len);
+        else KN(add_row)(acc + o.ooff, xd + o.xoff, len);
     }
 }
 
