@@ -20,21 +20,11 @@ function C.run (cmd)
   return out, ok
 end
 
-local tmpfiles = {}
+local util = dofile(here .. "util.lua")
 --- A fresh temporary path ending in suffix (".safetensors" by default), removed by
---- C.remove_tmp().
-function C.tmp (suffix)
-  local base = os.tmpname()
-  os.remove(base)
-  local p = base .. (suffix or ".safetensors")
-  tmpfiles[#tmpfiles + 1] = p
-  return p
-end
-
-function C.remove_tmp ()
-  for _, p in ipairs(tmpfiles) do os.remove(p) end
-  tmpfiles = {}
-end
+--- C.remove_tmp() (util.tmp's).
+function C.tmp (suffix) return util.tmp(suffix or ".safetensors") end
+C.remove_tmp = util.remove_tmp
 
 --- The rows of x (a 2-D tensor, one flat sample a row) through embed_infer on the model file
 --- at path: its output rows (Lua tables of numbers), or nil and its output.
