@@ -60,11 +60,9 @@ int lb_opt_dtype(lua_State *L, int opts, dm_dtype def)
     int dt = def;
     if (lua_getfield(L, opts, "dtype") != LUA_TNIL) {
         dt = to_dtype(L, -1);
-        if (dt < 0) {
-            lua_pop(L, 1);
+        if (dt < 0)             /* the value's type, before it is popped */
             return luaL_error(L, "dtype: expected a deepmoon dtype (deepmoon.float32, ...), got %s",
                               luaL_typename(L, -1));
-        }
     }
     lua_pop(L, 1);
     return dt;

@@ -152,3 +152,11 @@ describe("dtypes", function ()
     assert.are.equal(baseline, dm.memory())
   end)
 end)
+
+describe("a dtype option that is not a dtype", function ()
+  it("names the value's type", function ()
+    local msg = "dtype: expected a deepmoon dtype (deepmoon.float32, ...), got "
+    assert.are.equal(msg .. "string", err(function () return dm.zeros(2):sum({ dtype = "x" }) end))
+    assert.are.equal(msg .. "number", err(function () return dm.zeros(2, { dtype = 3 }) end))
+  end)
+end)
