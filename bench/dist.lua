@@ -11,10 +11,10 @@
 -- the ranks in the best window of 10 steps over ~3 s (the machine is shared).  "after"
 -- averages the gradients after the backward walk instead of overlapped with it; the
 -- difference is what the overlap buys.  allreduce: the time of one average of the MLP's
--- gradients (2.7 MB of float32) as DistributedDataParallel does it after the walk (the
--- gradients copied into one flat bucket, one in-place allreduce of 2 ranks, the division by
--- the world size fused into the copies back), over shared memory and over TCP: the best of
--- 25 and the median.
+-- gradients (2.7 MB of float32) as DistributedDataParallel does it after the walk (each
+-- large gradient averaged in place by one allreduce of 2 ranks whose operation is
+-- (a + b) / 2, the small ones through their bucket), over shared memory and over TCP: the
+-- best of 25 and the median.
 
 local dm = require "deepmoon"
 local nn, optim = dm.nn, dm.optim

@@ -16,6 +16,7 @@
  * every rank ends with bit-identical values by construction, whatever algorithm Open MPI
  * picks for the reduction. */
 #include "binding.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ static int g_broken;          /* a header mismatch was seen: no more collectives
 static MPI_Comm g_data = MPI_COMM_NULL, g_ctrl = MPI_COMM_NULL;
 static MPI_Comm g_bcast = MPI_COMM_NULL;     /* the overlapped gradient sync's broadcasts */
 static int g_rank, g_size;
+static MPI_Op g_avg2[2] = { MPI_OP_NULL, MPI_OP_NULL };   /* (a + b) / 2: float32, float64 */
 
 enum { OP_SUM, OP_AVG, OP_MAX, OP_MIN, OP_PROD, OP_COUNT };
 static const char *const op_names[] = { "sum", "avg", "max", "min", "prod", NULL };
@@ -162,6 +164,37 @@ static void divide(void *p, int64_t n, dm_dtype dt, int d)
     }
 }
 
+/* The average of two ranks' values as one MPI operation, (a + b) * 0.5: the same bytes as
+   the sum divided by 2 (halving is exact), in one pass over the data instead of a sum and a
+   division after it.  With two ranks each element meets the operation exactly once, and
+   a + b is b + a in IEEE arithmetic, so both ranks hold the same bytes whatever algorithm
+   Open MPI picks (a NaN, whose bits could depend on the order, is written as one NaN).
+   O3 vectorizes the loops (no fast-math: the same results). */
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+static void avg2_f32(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    (void)dt;
+    const float *restrict a = in;
+    float *restrict b = inout;
+    for (int i = 0, n = *len; i < n; i++) {
+        float v = (a[i] + b[i]) * 0.5f;
+        b[i] = v == v ? v : NAN;
+    }
+}
+
+static void avg2_f64(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    (void)dt;
+    const double *restrict a = in;
+    double *restrict b = inout;
+    for (int i = 0, n = *len; i < n; i++) {
+        double v = (a[i] + b[i]) * 0.5;
+        b[i] = v == v ? v : (double)NAN;
+    }
+}
+#pragma GCC pop_options
+
 /* ---- the process group ------------------------------------------------------------------ */
 
 static int d_available(lua_State *L) { lua_pushboolean(L, 1); return 1; }
@@ -188,6 +221,8 @@ static int d_init(lua_State *L)
     MPI_Comm_set_errhandler(g_bcast, MPI_ERRORS_RETURN);
     MPI_Comm_rank(g_data, &g_rank);
     MPI_Comm_size(g_data, &g_size);
+    MPI_Op_create(avg2_f32, 1, &g_avg2[0]);
+    MPI_Op_create(avg2_f64, 1, &g_avg2[1]);
     g_inited = 1;
     g_broken = 0;
     lua_pushinteger(L, g_rank);
@@ -231,6 +266,7 @@ static int d_finalize(lua_State *L)
         if (g_data != MPI_COMM_NULL) MPI_Comm_free(&g_data);
         if (g_ctrl != MPI_COMM_NULL) MPI_Comm_free(&g_ctrl);
         if (g_bcast != MPI_COMM_NULL) MPI_Comm_free(&g_bcast);
+        for (int i = 0; i < 2; i++) if (g_avg2[i] != MPI_OP_NULL) MPI_Op_free(&g_avg2[i]);
         MPI_Finalize();
         g_finalized = 1;
     }
@@ -711,27 +747,47 @@ static int d_ddp_backward(lua_State *L)
     return 0;
 }
 
-/* y[i] = x[i] / d for n values (y may be x): the average's division fused into a copy */
-static void divide_into(void *y, const void *x, int64_t n, dm_dtype dt, int d)
+/* Slots of at least this many elements are averaged in place in their own .grad (a
+   collective each, nothing copied); a run of smaller neighbours shares one collective on
+   their bucket.  The choice depends on the sizes alone, so every rank issues the same
+   sequence of collectives. */
+#define DIRECT_MIN 16384
+
+/* the average of n values at p, in place, the same bytes on every rank: 2 ranks, one
+   allreduce with the avg2 operation; more, a sum to rank 0 broadcast to all, then every
+   rank divides the same bytes */
+static int average(void *p, int64_t n, dm_dtype dt)
 {
-    int pow2 = d > 0 && (d & (d - 1)) == 0;
-    if (dt == DM_FLOAT32) {
-        float *o = y; const float *a = x;
-        if (pow2) { float r = 1.0f / (float)d; for (int64_t i = 0; i < n; i++) o[i] = a[i] * r; }
-        else for (int64_t i = 0; i < n; i++) o[i] = a[i] / (float)d;
-    } else {
-        double *o = y; const double *a = x;
-        if (pow2) { double r = 1.0 / d; for (int64_t i = 0; i < n; i++) o[i] = a[i] * r; }
-        else for (int64_t i = 0; i < n; i++) o[i] = a[i] / d;
-    }
+    MPI_Datatype ty = mpi_type(dt);
+    if (g_size == 2)
+        return MPI_Allreduce(MPI_IN_PLACE, p, (int)n, ty, g_avg2[dt == DM_FLOAT64], g_data);
+    int rc = MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : p, g_rank == 0 ? p : NULL, (int)n, ty,
+                        MPI_SUM, 0, g_data);
+    if (rc == MPI_SUCCESS) rc = MPI_Bcast(p, (int)n, ty, 0, g_data);
+    if (rc == MPI_SUCCESS) divide(p, n, dt, g_size);
+    return rc;
 }
 
-/* ddp_sync(reducer): the gradient average after the walk, in one call: every slot's .grad
-   (or zeros) into its bucket, the buckets summed (2 ranks: one MPI_Allreduce in place, whose
-   a + b is the same bytes on both; more: a reduce to rank 0 and a broadcast of its bytes),
-   then every rank divides by the world size while copying back into each .grad (slots
-   without a .grad keep the average in the bucket, for the Lua side to clone).  Every rank
-   divides the same bytes, so the gradients stay bit-identical across the ranks. */
+/* the slot's average from the bucket into its .grad (none: the Lua side clones the view) */
+static int copy_out(rbucket *b, rslot *s)
+{
+    dm_tensor *gr = s->p->grad;
+    if (!gr) return 0;
+    size_t es = dm_dtype_size(b->dt);
+    if (gr->dtype == b->dt && dm_is_contiguous(gr)) {
+        memcpy(dm_data_ptr(gr), b->data + s->off * (int64_t)es, (size_t)s->n * es);
+        return 0;
+    }
+    dm_tensor *v = slot_view(b, s);
+    int rc = v ? dm_copy_(gr, v) : -1;
+    dm_tensor_release(v);
+    return rc;
+}
+
+/* ddp_sync(reducer): the gradient average after the walk, in one call.  A large slot whose
+   .grad is contiguous is averaged in place there; other large slots, and each run of small
+   ones, go through their bucket (copied in, averaged, copied back).  Every rank ends with
+   the same bytes (see average). */
 static int d_ddp_sync(lua_State *L)
 {
     const char *fn = "DistributedDataParallel";
@@ -739,47 +795,37 @@ static int d_ddp_sync(lua_State *L)
     reducer *r = luaL_checkudata(L, 1, LB_REDUCER);
     if (g_size < 2) return 0;
     char msg[512] = "";
-    for (int k = 0; k < r->nb; k++) {
-        rbucket *b = &r->b[k];
-        b->ready = 0;
-        for (int j = 0; j < b->nslots; j++)
-            if (fill_slot(b, &b->slots[j]) != 0 && !msg[0])
-                snprintf(msg, sizeof msg, "%s", dm_errmsg());
-    }
+#define KEEP_FIRST_ERROR(x) do { if ((x) != 0 && !msg[0]) snprintf(msg, sizeof msg, "%s", dm_errmsg()); } while (0)
     /* the collectives run even after a failed copy, so the other ranks are not left waiting */
     for (int k = 0; k < r->nb; k++) {
         rbucket *b = &r->b[k];
-        int rc;
-        if (g_size == 2) {
-            rc = MPI_Allreduce(MPI_IN_PLACE, b->data, (int)b->numel, mpi_type(b->dt), MPI_SUM,
-                               g_data);
-        } else {
-            rc = MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : b->data, g_rank == 0 ? b->data : NULL,
-                            (int)b->numel, mpi_type(b->dt), MPI_SUM, 0, g_data);
-            if (rc == MPI_SUCCESS)
-                rc = MPI_Bcast(b->data, (int)b->numel, mpi_type(b->dt), 0, g_data);
-        }
-        if (rc != MPI_SUCCESS) { g_broken = 1; return mpi_fail(L, fn, rc); }
-    }
-    for (int k = 0; k < r->nb; k++) {
-        rbucket *b = &r->b[k];
         size_t es = dm_dtype_size(b->dt);
-        for (int j = 0; j < b->nslots; j++) {
+        b->ready = 0;
+        for (int j = 0; j < b->nslots;) {
             rslot *s = &b->slots[j];
-            char *src = b->data + s->off * (int64_t)es;
-            dm_tensor *gr = s->p->grad;
-            if (gr && gr->dtype == b->dt && dm_is_contiguous(gr)) {
-                divide_into(dm_data_ptr(gr), src, s->n, b->dt, g_size);
-                continue;
+            int rc;
+            if (s->n >= DIRECT_MIN) {
+                dm_tensor *gr = s->p->grad;
+                if (gr && gr->dtype == b->dt && dm_is_contiguous(gr)) {
+                    rc = average(dm_data_ptr(gr), s->n, b->dt);
+                } else {
+                    KEEP_FIRST_ERROR(fill_slot(b, s));
+                    rc = average(b->data + s->off * (int64_t)es, s->n, b->dt);
+                    if (rc == MPI_SUCCESS) KEEP_FIRST_ERROR(copy_out(b, s));
+                }
+                j++;
+            } else {
+                int e = j;
+                while (e < b->nslots && b->slots[e].n < DIRECT_MIN) KEEP_FIRST_ERROR(fill_slot(b, &b->slots[e++]));
+                rslot *last = &b->slots[e - 1];
+                rc = average(b->data + s->off * (int64_t)es, last->off + last->n - s->off, b->dt);
+                for (; rc == MPI_SUCCESS && j < e; j++) KEEP_FIRST_ERROR(copy_out(b, &b->slots[j]));
+                j = e;
             }
-            divide_into(src, src, s->n, b->dt, g_size);
-            if (!gr) continue;
-            dm_tensor *v = slot_view(b, s);
-            if ((!v || dm_copy_(gr, v) != 0) && !msg[0])
-                snprintf(msg, sizeof msg, "%s", dm_errmsg());
-            dm_tensor_release(v);
+            if (rc != MPI_SUCCESS) { g_broken = 1; return mpi_fail(L, fn, rc); }
         }
     }
+#undef KEEP_FIRST_ERROR
     if (msg[0]) return luaL_error(L, "%s: %s", fn, msg);
     return 0;
 }

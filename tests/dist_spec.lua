@@ -214,6 +214,20 @@ describe("dm.distributed", function ()
                      "parameters after 25 steps" })
   end)
 
+  it("large parameters averaged in place, float32 and float64, a missing and a strided .grad", function ()
+    for _, np in ipairs({ 2, 3 }) do
+      local out, rc = mpirun(np, "ddp_large.lua")
+      assert.are.equal(0, rc, out)
+      local whats = {}
+      for _, dt in ipairs({ "float32", "float64" }) do
+        for _, w in ipairs({ "step-1 gradients ", "bit-identical parameters ", "parameters after 10 steps " }) do
+          whats[#whats + 1] = w .. dt
+        end
+      end
+      all_ok(out, np, whats)
+    end
+  end)
+
   it("the same with the gradients averaged during the backward walk (ddp.overlap)", function ()
     local out, rc = mpirun(3, "ddp_equiv.lua", "unequal overlap")
     assert.are.equal(0, rc, out)

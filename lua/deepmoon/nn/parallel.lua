@@ -17,10 +17,12 @@
 --
 -- Gradients are averaged when backward returns (loss:backward() after a forward through the
 -- wrapper in grad mode): the parameters' gradients, in buckets of about bucket_cap_mb, are
--- summed (2 ranks: one in-place allreduce, whose a + b is the same bytes on both; more: a
--- sum on rank 0 broadcast to all) and every rank divides the same sum by the world size --
--- bit-identical gradients by construction, whatever algorithm Open MPI picks for the sum --
--- and, with the same optimizer, bit-identical parameters after every step.
+-- averaged in place (2 ranks: one allreduce whose operation is (a + b) / 2, the same bytes
+-- on both since a + b is b + a; more: a sum on rank 0 broadcast to all, and every rank
+-- divides the same sum by the world size) -- bit-identical gradients by construction,
+-- whatever algorithm Open MPI picks -- and, with the same optimizer, bit-identical
+-- parameters after every step.  A parameter of 16384 elements or more is averaged in its
+-- own .grad, nothing copied; smaller neighbours share one collective on their bucket.
 -- ddp.overlap = true (a deepmoon switch, off by default) starts each bucket's average while
 -- the backward walk goes on, as soon as its gradients are final (engine callbacks; the
 -- requests are polled at each node, since Open MPI has no progress thread).  It pays only
@@ -277,7 +279,7 @@ function DDP._sync_gradients (self)
   if not ok then error(err, 0) end
   if self.world_size == 1 then return end
   if self._reducer then
-    -- in C: the copies in, one collective per bucket, the division fused into the copies out
+    -- in C: large gradients averaged where they are, small ones through their bucket
     core._dist.ddp_sync(self._reducer)
     return self:_fill_missing_grads()
   end
