@@ -12,9 +12,9 @@
  *
  * Collectives work in place on the tensor's memory (CPU tensors of any dtype; a
  * non-contiguous tensor goes through a contiguous copy written back).  all_reduce of floating
- * types with sum, avg or prod is a reduce to rank 0 followed by a broadcast of rank 0's bytes:
- * every rank ends with bit-identical values by construction, whatever algorithm Open MPI
- * picks for the reduction. */
+ * types with sum, avg or prod reduces each block of the elements once and sends its bytes to
+ * every rank (reduce_allgather): every rank ends with bit-identical values by construction,
+ * whatever algorithm Open MPI picks for the reduction. */
 #include "binding.h"
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +31,7 @@ static MPI_Comm g_data = MPI_COMM_NULL, g_ctrl = MPI_COMM_NULL;
 static MPI_Comm g_bcast = MPI_COMM_NULL;     /* the overlapped gradient sync's broadcasts */
 static int g_rank, g_size;
 static MPI_Op g_avg2[2] = { MPI_OP_NULL, MPI_OP_NULL };   /* (a + b) / 2: float32, float64 */
+static int *g_counts;         /* reduce_allgather's blocks: counts[size], then displs[size] */
 
 enum { OP_SUM, OP_AVG, OP_MAX, OP_MIN, OP_PROD, OP_COUNT };
 static const char *const op_names[] = { "sum", "avg", "max", "min", "prod", NULL };
@@ -195,6 +196,34 @@ static void avg2_f64(void *in, void *inout, int *len, MPI_Datatype *dt)
 }
 #pragma GCC pop_options
 
+/* The reduction (op; avg: the sum divided by the world size) of n values at p over the
+   ranks, in place, with the same bytes on every rank by construction: MPI_Reduce_scatter
+   leaves each rank the reduction of its own block of the elements, computed once (avg: the
+   owner divides it), and MPI_Allgatherv then hands every rank the owners' bytes.  Every
+   element crosses the network about twice whatever the number of ranks (the ring
+   allreduce's cost), where a reduce to rank 0 and a broadcast funnel all of it through one
+   rank.  Two ranks averaging floats take one allreduce with the avg2 operation instead. */
+static int reduce_allgather(void *p, int64_t n, dm_dtype dt, MPI_Op op, int avg)
+{
+    MPI_Datatype ty = mpi_type(dt);
+    if (avg && g_size == 2 && (dt == DM_FLOAT32 || dt == DM_FLOAT64))
+        return MPI_Allreduce(MPI_IN_PLACE, p, (int)n, ty, g_avg2[dt == DM_FLOAT64], g_data);
+    int *cnt = g_counts, *dsp = g_counts + g_size;
+    for (int r = 0; r < g_size; r++) {
+        int64_t lo = n * r / g_size, hi = n * (r + 1) / g_size;
+        cnt[r] = (int)(hi - lo);
+        dsp[r] = (int)lo;
+    }
+    /* in place: the input is p, the rank's block lands at p[0] */
+    int rc = MPI_Reduce_scatter(MPI_IN_PLACE, p, cnt, ty, op, g_data);
+    if (rc != MPI_SUCCESS) return rc;
+    size_t es = dm_dtype_size(dt);
+    char *mine = (char *)p + (size_t)dsp[g_rank] * es;
+    if (dsp[g_rank] > 0) memmove(mine, p, (size_t)cnt[g_rank] * es);
+    if (avg) divide(mine, cnt[g_rank], dt, g_size);
+    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, p, cnt, dsp, ty, g_data);
+}
+
 /* ---- the process group ------------------------------------------------------------------ */
 
 static int d_available(lua_State *L) { lua_pushboolean(L, 1); return 1; }
@@ -221,6 +250,8 @@ static int d_init(lua_State *L)
     MPI_Comm_set_errhandler(g_bcast, MPI_ERRORS_RETURN);
     MPI_Comm_rank(g_data, &g_rank);
     MPI_Comm_size(g_data, &g_size);
+    if (!g_counts) g_counts = malloc(2 * (size_t)g_size * sizeof *g_counts);
+    if (!g_counts) return luaL_error(L, "init_process_group: out of memory");
     MPI_Op_create(avg2_f32, 1, &g_avg2[0]);
     MPI_Op_create(avg2_f64, 1, &g_avg2[1]);
     g_inited = 1;
@@ -267,6 +298,8 @@ static int d_finalize(lua_State *L)
         if (g_ctrl != MPI_COMM_NULL) MPI_Comm_free(&g_ctrl);
         if (g_bcast != MPI_COMM_NULL) MPI_Comm_free(&g_bcast);
         for (int i = 0; i < 2; i++) if (g_avg2[i] != MPI_OP_NULL) MPI_Op_free(&g_avg2[i]);
+        free(g_counts);
+        g_counts = NULL;
         MPI_Finalize();
         g_finalized = 1;
     }
@@ -312,11 +345,8 @@ static int d_all_reduce(lua_State *L)
     MPI_Op mop = mpi_op(L, fn, op, b.dt);
     int rc;
     if (dm_is_floating(b.dt) && (op == OP_SUM || op == OP_AVG || op == OP_PROD)) {
-        /* reduce to rank 0, then everyone takes rank 0's bytes: identical on every rank */
-        rc = MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : b.p, g_rank == 0 ? b.p : NULL, (int)b.n,
-                        mpi_type(b.dt), mop, 0, g_data);
-        if (rc == MPI_SUCCESS && op == OP_AVG && g_rank == 0) divide(b.p, b.n, b.dt, g_size);
-        if (rc == MPI_SUCCESS) rc = MPI_Bcast(b.p, (int)b.n, mpi_type(b.dt), 0, g_data);
+        /* each block reduced once, then its bytes sent to all: identical on every rank */
+        rc = reduce_allgather(b.p, b.n, b.dt, mop, op == OP_AVG);
     } else {
         rc = MPI_Allreduce(MPI_IN_PLACE, b.p, (int)b.n, mpi_type(b.dt), mop, g_data);
         if (rc == MPI_SUCCESS && op == OP_AVG) divide(b.p, b.n, b.dt, g_size);
@@ -753,21 +783,6 @@ static int d_ddp_backward(lua_State *L)
    sequence of collectives. */
 #define DIRECT_MIN 16384
 
-/* the average of n values at p, in place, the same bytes on every rank: 2 ranks, one
-   allreduce with the avg2 operation; more, a sum to rank 0 broadcast to all, then every
-   rank divides the same bytes */
-static int average(void *p, int64_t n, dm_dtype dt)
-{
-    MPI_Datatype ty = mpi_type(dt);
-    if (g_size == 2)
-        return MPI_Allreduce(MPI_IN_PLACE, p, (int)n, ty, g_avg2[dt == DM_FLOAT64], g_data);
-    int rc = MPI_Reduce(g_rank == 0 ? MPI_IN_PLACE : p, g_rank == 0 ? p : NULL, (int)n, ty,
-                        MPI_SUM, 0, g_data);
-    if (rc == MPI_SUCCESS) rc = MPI_Bcast(p, (int)n, ty, 0, g_data);
-    if (rc == MPI_SUCCESS) divide(p, n, dt, g_size);
-    return rc;
-}
-
 /* the slot's average from the bucket into its .grad (none: the Lua side clones the view) */
 static int copy_out(rbucket *b, rslot *s)
 {
@@ -787,7 +802,7 @@ static int copy_out(rbucket *b, rslot *s)
 /* ddp_sync(reducer): the gradient average after the walk, in one call.  A large slot whose
    .grad is contiguous is averaged in place there; other large slots, and each run of small
    ones, go through their bucket (copied in, averaged, copied back).  Every rank ends with
-   the same bytes (see average). */
+   the same bytes (see reduce_allgather). */
 static int d_ddp_sync(lua_State *L)
 {
     const char *fn = "DistributedDataParallel";
@@ -807,10 +822,10 @@ static int d_ddp_sync(lua_State *L)
             if (s->n >= DIRECT_MIN) {
                 dm_tensor *gr = s->p->grad;
                 if (gr && gr->dtype == b->dt && dm_is_contiguous(gr)) {
-                    rc = average(dm_data_ptr(gr), s->n, b->dt);
+                    rc = reduce_allgather(dm_data_ptr(gr), s->n, b->dt, MPI_SUM, 1);
                 } else {
                     KEEP_FIRST_ERROR(fill_slot(b, s));
-                    rc = average(b->data + s->off * (int64_t)es, s->n, b->dt);
+                    rc = reduce_allgather(b->data + s->off * (int64_t)es, s->n, b->dt, MPI_SUM, 1);
                     if (rc == MPI_SUCCESS) KEEP_FIRST_ERROR(copy_out(b, s));
                 }
                 j++;
@@ -818,7 +833,8 @@ static int d_ddp_sync(lua_State *L)
                 int e = j;
                 while (e < b->nslots && b->slots[e].n < DIRECT_MIN) KEEP_FIRST_ERROR(fill_slot(b, &b->slots[e++]));
                 rslot *last = &b->slots[e - 1];
-                rc = average(b->data + s->off * (int64_t)es, last->off + last->n - s->off, b->dt);
+                rc = reduce_allgather(b->data + s->off * (int64_t)es, last->off + last->n - s->off, b->dt,
+                                      MPI_SUM, 1);
                 for (; rc == MPI_SUCCESS && j < e; j++) KEEP_FIRST_ERROR(copy_out(b, &b->slots[j]));
                 j = e;
             }

@@ -189,7 +189,8 @@ describe("dm.distributed", function ()
       local out, rc = mpirun(np, "collectives.lua")
       assert.are.equal(0, rc, out)
       all_ok(out, np, { "collectives float32", "collectives float64", "collectives int64",
-                        "collectives uint8", "collectives bool", "non-contiguous", "send/recv",
+                        "collectives uint8", "collectives bool", "non-contiguous",
+                        "floating reductions bit-identical", "send/recv",
                         "argument errors", "size mismatch raises" })
     end
   end)

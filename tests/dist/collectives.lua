@@ -93,6 +93,30 @@ local k = world * (world + 1) / 2
 same(m:reshape(-1), { k, 2 * k, 3 * k, 4 * k, 5 * k, 6 * k }, "non-contiguous all_reduce")
 C.ok(rank, "non-contiguous")
 
+-- floating sum, avg and prod of 1001 values (blocks of unequal size over 3 ranks): the value
+-- against the reduction computed here from every rank's values, and the same bits on every
+-- rank
+for _, dt in ipairs({ dm.float32, dm.float64 }) do
+  for _, op in ipairs({ "sum", "avg", "prod" }) do
+    local function mine (r) return dm.randn({ 1001 }, { generator = dm.Generator(100 + r) }):to(dt) end
+    local t = mine(rank)
+    dist.all_reduce(t, { op = op })
+    local want = mine(0):double()
+    for r = 1, world - 1 do
+      if op == "prod" then want = want * mine(r):double() else want = want + mine(r):double() end
+    end
+    if op == "avg" then want = want / world end
+    C.close(t, want, 1e-5, ("all_reduce %s %s of 1001 values"):format(dt.name, op))
+    local all = {}
+    dist.all_gather(all, t)
+    for r = 2, world do
+      assert(all[r]:eq(all[1]):all():item(),
+             ("all_reduce %s %s: rank %d's bits differ from rank 0's"):format(dt.name, op, r - 1))
+    end
+  end
+end
+C.ok(rank, "floating reductions bit-identical")
+
 -- point to point: a ring
 if world > 1 then
   local nxt, prev = (rank + 1) % world, (rank - 1) % world
