@@ -147,6 +147,9 @@ setmetatable(dm, {
   end
 })
 
+-- ---- PyTorch's other names (dm.clip, t:multiply, ...): deepmoon.aliases --------------
+require("deepmoon.aliases").install(dm)
+
 -- ---- autograd (deepmoon.autograd): loaded now, since it adds t:register_hook ---------
 dm.autograd = require "deepmoon.autograd"
 
