@@ -839,6 +839,14 @@ UNARY(floor, DM_UN_FLOOR) UNARY(ceil, DM_UN_CEIL) UNARY_F(tanh, DM_UN_TANH)
 UNARY_F(sigmoid, DM_UN_SIGMOID) UNARY(relu, DM_UN_RELU) UNARY_F(reciprocal, DM_UN_RECIPROCAL)
 UNARY_F(sin, DM_UN_SIN) UNARY_F(cos, DM_UN_COS) UNARY(selu, DM_UN_SELU) UNARY(gelu, DM_UN_GELU)
 UNARY(square, DM_UN_SQUARE) UNARY_F(log1p, DM_UN_LOG1P)
+UNARY(trunc, DM_UN_TRUNC) UNARY(fix, DM_UN_TRUNC) UNARY(frac, DM_UN_FRAC)
+UNARY_F(expm1, DM_UN_EXPM1) UNARY_F(log2, DM_UN_LOG2) UNARY_F(log10, DM_UN_LOG10)
+UNARY_F(exp2, DM_UN_EXP2) UNARY_F(rsqrt, DM_UN_RSQRT) UNARY_F(tan, DM_UN_TAN)
+UNARY_F(asin, DM_UN_ASIN) UNARY_F(acos, DM_UN_ACOS) UNARY_F(atan, DM_UN_ATAN)
+UNARY_F(sinh, DM_UN_SINH) UNARY_F(cosh, DM_UN_COSH) UNARY_F(asinh, DM_UN_ASINH)
+UNARY_F(acosh, DM_UN_ACOSH) UNARY_F(atanh, DM_UN_ATANH) UNARY_F(erf, DM_UN_ERF)
+UNARY_F(erfc, DM_UN_ERFC) UNARY_F(deg2rad, DM_UN_DEG2RAD) UNARY_F(rad2deg, DM_UN_RAD2DEG)
+UNARY(sgn, DM_UN_SGN)
 
 /* core._try_unary(x, code): unary op `code` (core._unary_codes) on x, as the method of that
    name does, or nothing when x is not a Tensor: the nn activations make this one C call and
@@ -1464,6 +1472,12 @@ static const luaL_Reg methods_fns[] = {
     { "backward", t_backward }, { "requires_grad_", t_requires_grad_ },
     { "retain_grad", t_retain_grad }, { "free", t_free }, { "is_released", t_is_released },
     { "storage_id", t_storage_id },
+    { "trunc", t_trunc }, { "fix", t_fix }, { "frac", t_frac }, { "expm1", t_expm1 },
+    { "log2", t_log2 }, { "log10", t_log10 }, { "exp2", t_exp2 }, { "rsqrt", t_rsqrt },
+    { "tan", t_tan }, { "asin", t_asin }, { "acos", t_acos }, { "atan", t_atan },
+    { "sinh", t_sinh }, { "cosh", t_cosh }, { "asinh", t_asinh }, { "acosh", t_acosh },
+    { "atanh", t_atanh }, { "erf", t_erf }, { "erfc", t_erfc }, { "deg2rad", t_deg2rad },
+    { "rad2deg", t_rad2deg }, { "sgn", t_sgn },
     { NULL, NULL }
 };
 
@@ -1487,7 +1501,10 @@ static const char *const shared_names[] = {
     "leaky_relu", "elu", "sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std",
     "softmax", "log_softmax", "matmul", "mm", "index_select", "reshape", "transpose",
     "permute", "narrow", "select", "squeeze", "unsqueeze", "flatten", "clone", "detach",
-    "numel", "t", NULL
+    "numel", "t",
+    "trunc", "fix", "frac", "expm1", "log2", "log10", "exp2", "rsqrt", "tan", "asin", "acos",
+    "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf", "erfc", "deg2rad", "rad2deg",
+    "sgn", NULL
 };
 
 void lb_open_tensor(lua_State *L, int methods, int module)

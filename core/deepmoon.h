@@ -309,6 +309,10 @@ typedef enum {
     DM_UN_NEG, DM_UN_EXP, DM_UN_LOG, DM_UN_SQRT, DM_UN_ABS, DM_UN_SIGN, DM_UN_ROUND,
     DM_UN_FLOOR, DM_UN_CEIL, DM_UN_TANH, DM_UN_SIGMOID, DM_UN_RELU, DM_UN_RECIPROCAL,
     DM_UN_SIN, DM_UN_COS, DM_UN_SELU, DM_UN_GELU, DM_UN_SQUARE, DM_UN_LOG1P,
+    /* trunc (= fix), frac, ... rad2deg; sgn: sign on real tensors, its own grad_fn name */
+    DM_UN_TRUNC, DM_UN_FRAC, DM_UN_EXPM1, DM_UN_LOG2, DM_UN_LOG10, DM_UN_EXP2, DM_UN_RSQRT,
+    DM_UN_TAN, DM_UN_ASIN, DM_UN_ACOS, DM_UN_ATAN, DM_UN_SINH, DM_UN_COSH, DM_UN_ASINH,
+    DM_UN_ACOSH, DM_UN_ATANH, DM_UN_ERF, DM_UN_ERFC, DM_UN_DEG2RAD, DM_UN_RAD2DEG, DM_UN_SGN,
     DM_UN_COUNT
 } dm_unop;
 dm_tensor *dm_unary(dm_unop op, const dm_tensor *x);

@@ -85,6 +85,17 @@ const char *dm__node_name(const dm_node *n)
         [DM_UN_COS] = "CosBackward0", [DM_UN_SELU] = "EluBackward0",
         [DM_UN_GELU] = "GeluBackward0", [DM_UN_SQUARE] = "PowBackward0",
         [DM_UN_LOG1P] = "Log1PBackward0",
+        [DM_UN_TRUNC] = "TruncBackward0", [DM_UN_FRAC] = "FracBackward0",
+        [DM_UN_EXPM1] = "Expm1Backward0", [DM_UN_LOG2] = "Log2Backward0",
+        [DM_UN_LOG10] = "Log10Backward0", [DM_UN_EXP2] = "Exp2Backward0",
+        [DM_UN_RSQRT] = "RsqrtBackward0", [DM_UN_TAN] = "TanBackward0",
+        [DM_UN_ASIN] = "AsinBackward0", [DM_UN_ACOS] = "AcosBackward0",
+        [DM_UN_ATAN] = "AtanBackward0", [DM_UN_SINH] = "SinhBackward0",
+        [DM_UN_COSH] = "CoshBackward0", [DM_UN_ASINH] = "AsinhBackward0",
+        [DM_UN_ACOSH] = "AcoshBackward0", [DM_UN_ATANH] = "AtanhBackward0",
+        [DM_UN_ERF] = "ErfBackward0", [DM_UN_ERFC] = "ErfcBackward0",
+        [DM_UN_DEG2RAD] = "Deg2RadBackward0", [DM_UN_RAD2DEG] = "Rad2DegBackward0",
+        [DM_UN_SGN] = "SgnBackward0",
     };
     static const char *loss[DM_LOSS_COUNT] = {
         [DM_LOSS_BCE] = "BinaryCrossEntropyBackward0",

@@ -99,8 +99,9 @@ typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tens
 /* The elementwise backward kernels write o, the input's gradient, from g, the output's, over
  * m contiguous elements of dt (float32, float64); x the input's values and y the output's,
  * contiguous, each NULL where the rule reads none.  op is the node's dm_op (internal.h). */
-/* the rule of unary op u: x for log abs sin cos selu gelu square log1p, y for exp sqrt tanh
-   sigmoid relu reciprocal */
+/* the rule of unary op u: x for log abs sin cos selu gelu square log1p log2 log10 asin acos
+   atan sinh cosh asinh acosh atanh erf erfc, y for exp sqrt tanh sigmoid relu reciprocal
+   expm1 exp2 rsqrt tan */
 typedef void (*dm_unary_bw_fn)(dm_dtype dt, dm_unop u, int64_t m, const void *g,
                                const void *x, const void *y, void *o);
 /* the tensor-scalar rules, s the scalar: DM_OP_MULS g * s (div: g / p1, x / s), DM_OP_RSUBS

@@ -248,6 +248,27 @@ static const struct {
     [DM_UN_GELU] = { "gelu", 1, 0, UN_NONE, UN_NONE },
     [DM_UN_SQUARE] = { "square", 1, 0, UN_INT, UN_INT },
     [DM_UN_LOG1P] = { "log1p", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_TRUNC] = { "trunc", 0, 0, UN_SAME, UN_NONE },
+    [DM_UN_FRAC] = { "frac", 0, 0, UN_NONE, UN_NONE },      /* torch: not for integers */
+    [DM_UN_EXPM1] = { "expm1", 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_LOG2] = { "log2", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_LOG10] = { "log10", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_EXP2] = { "exp2", 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_RSQRT] = { "rsqrt", 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_TAN] = { "tan", 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ASIN] = { "asin", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ACOS] = { "acos", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ATAN] = { "atan", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SINH] = { "sinh", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_COSH] = { "cosh", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ASINH] = { "asinh", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ACOSH] = { "acosh", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ATANH] = { "atanh", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ERF] = { "erf", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ERFC] = { "erfc", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_DEG2RAD] = { "deg2rad", 0, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_RAD2DEG] = { "rad2deg", 0, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SGN] = { "sgn", 0, 0, UN_INT, UN_INT },
 };
 
 /* f(x) through the device's unary kernel (x float32, float64, or int64 for UN_INT ops) */

@@ -108,7 +108,10 @@ static void test_binary_table(void)
 
 static const char *const UN[] = { "neg", "exp", "log", "sqrt", "abs", "sign", "round", "floor",
                                   "ceil", "tanh", "sigmoid", "relu", "reciprocal", "sin",
-                                  "cos", "selu", "gelu", "square", "log1p" };
+                                  "cos", "selu", "gelu", "square", "log1p", "trunc", "frac",
+                                  "expm1", "log2", "log10", "exp2", "rsqrt", "tan", "asin",
+                                  "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+                                  "erf", "erfc", "deg2rad", "rad2deg", "sgn" };
 
 static void test_unary_table(void)
 {
@@ -304,13 +307,22 @@ static void test_float64_gradients(void)
     double *p = dm_data_ptr(x);
     for (int i = 0; i < 7; i++) if (fabs(p[i] - 1) < 0.05 || fabs(p[i] - 0.5) < 0.05 ||
                                      fabs(p[i] - 1.5) < 0.05 || fabs(p[i] - 0.9) < 0.05) p[i] += 0.1;
+    /* inside (-1, 1) for asin, acos, atanh (tan and frac too: no pole, no step); above 1 for
+       acosh */
+    dm_tensor *x3 = rand_f64(7, -0.8, 0.8, 14), *x4 = rand_f64(7, 1.2, 3, 15);
     for (int op = 0; op < DM_UN_COUNT; op++) {
-        if (op == DM_UN_SIGN || op == DM_UN_ROUND || op == DM_UN_FLOOR || op == DM_UN_CEIL)
+        if (op == DM_UN_SIGN || op == DM_UN_ROUND || op == DM_UN_FLOOR || op == DM_UN_CEIL ||
+            op == DM_UN_TRUNC || op == DM_UN_SGN)
             continue;                               /* zero gradients, steps at integers */
         int neg = op == DM_UN_SELU || op == DM_UN_GELU || op == DM_UN_RELU || op == DM_UN_ABS;
-        double err = gradcheck64(g_unary, op, 1, neg ? &x2 : &x);
+        int unit = op == DM_UN_ASIN || op == DM_UN_ACOS || op == DM_UN_ATANH ||
+                   op == DM_UN_TAN || op == DM_UN_FRAC;
+        double err = gradcheck64(g_unary, op, 1, neg ? &x2 : unit ? &x3
+                                                 : op == DM_UN_ACOSH ? &x4 : &x);
         CHECKF(err < 1e-6, "float64 gradcheck %s (err %.3g)", UN[op], err);
     }
+    dm_tensor_release(x3);
+    dm_tensor_release(x4);
     static const int bops[] = { DM_BIN_ADD, DM_BIN_SUB, DM_BIN_MUL, DM_BIN_DIV, DM_BIN_POW,
                                 DM_BIN_MAXIMUM, DM_BIN_MINIMUM };
     for (size_t k = 0; k < sizeof bops / sizeof bops[0]; k++) {

@@ -112,6 +112,27 @@ static float ref_un(dm_unop op, float x)
     case DM_UN_GELU: return (float)(0.5 * x * (1 + erf(x / sqrt(2.0))));
     case DM_UN_SQUARE: return x * x;
     case DM_UN_LOG1P: return log1pf(x);
+    case DM_UN_TRUNC: return truncf(x);
+    case DM_UN_FRAC: return x - truncf(x);
+    case DM_UN_EXPM1: return expm1f(x);
+    case DM_UN_LOG2: return log2f(x);
+    case DM_UN_LOG10: return log10f(x);
+    case DM_UN_EXP2: return exp2f(x);
+    case DM_UN_RSQRT: return 1.0f / sqrtf(x);
+    case DM_UN_TAN: return tanf(x);
+    case DM_UN_ASIN: return asinf(x);
+    case DM_UN_ACOS: return acosf(x);
+    case DM_UN_ATAN: return atanf(x);
+    case DM_UN_SINH: return sinhf(x);
+    case DM_UN_COSH: return coshf(x);
+    case DM_UN_ASINH: return asinhf(x);
+    case DM_UN_ACOSH: return acoshf(x);
+    case DM_UN_ATANH: return atanhf(x);
+    case DM_UN_ERF: return erff(x);
+    case DM_UN_ERFC: return erfcf(x);
+    case DM_UN_DEG2RAD: return (float)(x * (3.14159265358979323846 / 180));
+    case DM_UN_RAD2DEG: return (float)(x * (180 / 3.14159265358979323846));
+    case DM_UN_SGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : 0.0f;
     case DM_UN_COUNT: break;
     }
     return NAN;
@@ -163,12 +184,59 @@ static const struct { dm_unop op; float y[8], dx[8]; } UFIX[] = {
       {-5, -2, -1, 0, 1, 3, 5, 7.4000001f} },
     { DM_UN_LOG1P, {NAN, -INFINITY, -0.693147182f, 0, 0.405465096f, 0.91629076f, 1.25276291f, 1.54756248f},
       {-0.666666687f, INFINITY, 2, 1, 0.666666687f, 0.400000006f, 0.285714298f, 0.212765962f} },
+    { DM_UN_TRUNC, {-2, -1, -0, 0, 0, 1, 2, 3},
+      {0, 0, 0, 0, 0, 0, 0, 0} },
+    { DM_UN_FRAC, {-0.5f, 0, -0.5f, 0, 0.5f, 0.5f, 0.5f, 0.700000048f},
+      {1, 1, 1, 1, 1, 1, 1, 1} },
+    { DM_UN_EXPM1, {-0.917914987f, -0.63212055f, -0.393469334f, 0, 0.648721278f, 3.48168898f, 11.1824942f, 39.4473076f},
+      {0.0820850134f, 0.36787945f, 0.606530666f, 1, 1.64872122f, 4.48168898f, 12.1824942f, 40.4473076f} },
+    { DM_UN_LOG2, {NAN, NAN, NAN, -INFINITY, -1, 0.584962487f, 1.32192814f, 1.88752532f},
+      {-0.577078044f, -1.44269502f, -2.88539004f, INFINITY, 2.88539004f, 0.961796701f, 0.577078044f, 0.389917582f} },
+    { DM_UN_LOG10, {NAN, NAN, NAN, -INFINITY, -0.30103001f, 0.176091254f, 0.39794001f, 0.568201721f},
+      {-0.173717782f, -0.434294462f, -0.868588924f, INFINITY, 0.868588924f, 0.289529651f, 0.173717782f, 0.117376886f} },
+    { DM_UN_EXP2, {0.176776692f, 0.5f, 0.707106769f, 1, 1.41421354f, 2.82842708f, 5.65685415f, 12.9960384f},
+      {0.122532263f, 0.346573591f, 0.490129054f, 0.693147182f, 0.980258107f, 1.96051621f, 3.92103243f, 9.00816727f} },
+    { DM_UN_RSQRT, {NAN, NAN, NAN, INFINITY, 1.41421354f, 0.816496551f, 0.632455528f, 0.519875228f},
+      {NAN, NAN, NAN, -INFINITY, -1.41421342f, -0.272165507f, -0.126491114f, -0.0702534094f} },
+    { DM_UN_TAN, {0.747022331f, -1.55740774f, -0.546302497f, 0, 0.546302497f, 14.1014204f, -0.747022331f, 0.62473315f},
+      {1.55804229f, 3.42551875f, 1.29844642f, 1, 1.29844642f, 199.850052f, 1.55804229f, 1.39029145f} },
+    { DM_UN_ASIN, {NAN, -1.57079637f, -0.52359879f, 0, 0.52359879f, NAN, NAN, NAN},
+      {NAN, INFINITY, 1.15470052f, 1, 1.15470052f, NAN, NAN, NAN} },
+    { DM_UN_ACOS, {NAN, 3.14159274f, 2.09439516f, 1.57079637f, 1.04719758f, NAN, NAN, NAN},
+      {NAN, -INFINITY, -1.15470052f, -1, -1.15470052f, NAN, NAN, NAN} },
+    { DM_UN_ATAN, {-1.19028997f, -0.785398126f, -0.463647604f, 0, 0.463647604f, 0.982793748f, 1.19028997f, 1.30683255f},
+      {0.137931034f, 0.5f, 0.800000012f, 1, 0.800000012f, 0.307692319f, 0.137931034f, 0.0680735186f} },
+    { DM_UN_SINH, {-6.05020475f, -1.17520118f, -0.521095276f, 0, 0.521095276f, 2.12927938f, 6.05020475f, 20.2112923f},
+      {6.13228941f, 1.54308057f, 1.12762594f, 1, 1.12762594f, 2.3524096f, 6.13228941f, 20.2360153f} },
+    { DM_UN_COSH, {6.13228941f, 1.54308057f, 1.12762594f, 1, 1.12762594f, 2.3524096f, 6.13228941f, 20.2360153f},
+      {-6.05020475f, -1.17520118f, -0.521095276f, 0, 0.521095276f, 2.12927938f, 6.05020475f, 20.2112923f} },
+    { DM_UN_ASINH, {-1.64723122f, -0.881373584f, -0.481211841f, 0, 0.481211841f, 1.19476318f, 1.64723122f, 2.01926064f},
+      {0.371390671f, 0.707106769f, 0.89442718f, 1, 0.89442718f, 0.554700196f, 0.371390671f, 0.260909021f} },
+    { DM_UN_ACOSH, {NAN, NAN, NAN, NAN, NAN, 0.962423682f, 1.56679928f, 1.98269701f},
+      {0.436435759f, INFINITY, NAN, NAN, NAN, 0.89442718f, 0.436435759f, 0.280717313f} },
+    { DM_UN_ATANH, {NAN, -INFINITY, -0.549306154f, 0, 0.549306154f, NAN, NAN, NAN},
+      {-0.190476194f, INFINITY, 1.33333337f, 1, 1.33333337f, -0.800000012f, -0.190476194f, -0.0788022056f} },
+    { DM_UN_ERF, {-0.999593019f, -0.842700779f, -0.520499885f, 0, 0.520499885f, 0.966105163f, 0.999593019f, 0.999999821f},
+      {0.00217828434f, 0.415107518f, 0.87878263f, 1.12837923f, 0.87878263f, 0.118930295f, 0.00217828434f, 1.27927342e-06f} },
+    { DM_UN_ERFC, {1.99959302f, 1.84270084f, 1.52049994f, 1, 0.479500115f, 0.0338948518f, 0.000406952022f, 1.67151001e-07f},
+      {-0.00217828434f, -0.415107518f, -0.87878263f, -1.12837923f, -0.87878263f, -0.118930295f, -0.00217828434f, -1.27927342e-06f} },
+    { DM_UN_DEG2RAD, {-0.04363323f, -0.0174532924f, -0.00872664619f, 0, 0.00872664619f, 0.0261799395f, 0.04363323f, 0.0645771846f},
+      {0.0174532924f, 0.0174532924f, 0.0174532924f, 0.0174532924f, 0.0174532924f, 0.0174532924f, 0.0174532924f, 0.0174532924f} },
+    { DM_UN_RAD2DEG, {-143.239456f, -57.2957802f, -28.6478901f, 0, 28.6478901f, 85.9436722f, 143.239456f, 211.994385f},
+      {57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f} },
+    { DM_UN_SGN, {-1, -1, -1, 0, 1, 1, 1, 1},
+      {0, 0, 0, 0, 0, 0, 0, 0} },
 };
 static const char *UNAME[DM_UN_COUNT] = {
     "NegBackward0", "ExpBackward0", "LogBackward0", "SqrtBackward0", "AbsBackward0",
     "SignBackward0", "RoundBackward0", "FloorBackward0", "CeilBackward0", "TanhBackward0",
     "SigmoidBackward0", "ReluBackward0", "ReciprocalBackward0", "SinBackward0", "CosBackward0",
     "EluBackward0", "GeluBackward0", "PowBackward0", "Log1PBackward0",
+    "TruncBackward0", "FracBackward0", "Expm1Backward0", "Log2Backward0", "Log10Backward0",
+    "Exp2Backward0", "RsqrtBackward0", "TanBackward0", "AsinBackward0", "AcosBackward0",
+    "AtanBackward0", "SinhBackward0", "CoshBackward0", "AsinhBackward0", "AcoshBackward0",
+    "AtanhBackward0", "ErfBackward0", "ErfcBackward0", "Deg2RadBackward0", "Rad2DegBackward0",
+    "SgnBackward0",
 };
 
 static const float BA[8] = { 0.0f, -1.5f, 2.0f, 0.5f, 3.0f, -2.0f, 0.0f, 1.0f };
@@ -555,6 +623,15 @@ static void test_gradcheck(void)
         [DM_UN_RELU] = { -2, 2, 0.1f }, [DM_UN_RECIPROCAL] = { 0.5f, 2, 0 },
         [DM_UN_SIN] = { -3, 3, 0 }, [DM_UN_COS] = { -3, 3, 0 }, [DM_UN_SELU] = { -2, 2, 0.1f },
         [DM_UN_GELU] = { -3, 3, 0 }, [DM_UN_SQUARE] = { -2, 2, 0 }, [DM_UN_LOG1P] = { -0.5f, 2, 0 },
+        [DM_UN_TRUNC] = { 0.1f, 0.9f, 0 }, [DM_UN_FRAC] = { 0.1f, 0.9f, 0 },
+        [DM_UN_EXPM1] = { -2, 2, 0 }, [DM_UN_LOG2] = { 0.5f, 2, 0 }, [DM_UN_LOG10] = { 0.5f, 2, 0 },
+        [DM_UN_EXP2] = { -2, 2, 0 }, [DM_UN_RSQRT] = { 0.5f, 2, 0 }, [DM_UN_TAN] = { -1, 1, 0 },
+        [DM_UN_ASIN] = { -0.8f, 0.8f, 0 }, [DM_UN_ACOS] = { -0.8f, 0.8f, 0 },
+        [DM_UN_ATAN] = { -3, 3, 0 }, [DM_UN_SINH] = { -2, 2, 0 }, [DM_UN_COSH] = { -2, 2, 0 },
+        [DM_UN_ASINH] = { -3, 3, 0 }, [DM_UN_ACOSH] = { 1.2f, 3, 0 },
+        [DM_UN_ATANH] = { -0.8f, 0.8f, 0 }, [DM_UN_ERF] = { -2, 2, 0 }, [DM_UN_ERFC] = { -2, 2, 0 },
+        [DM_UN_DEG2RAD] = { -2, 2, 0 }, [DM_UN_RAD2DEG] = { -2, 2, 0 },
+        [DM_UN_SGN] = { -2, 2, 0.1f },
     };
     for (int op = 0; op < DM_UN_COUNT; op++) {
         CHECK(dom[op].hi > dom[op].lo, "a gradcheck domain for every unary op");
@@ -959,7 +1036,7 @@ static void test_errors(void)
     CHECK_ERR(dm_clamp(a, NAN, NAN), "clamp: at least one of min and max must be given");
     CHECK_ERR(dm_binary((dm_binop)99, a, a), "binary: unknown op 99");
     CHECK_ERR(dm_binary_scalar((dm_binop)-1, a, 1, 0), "binary: unknown op -1");
-    CHECK_ERR(dm_unary((dm_unop)DM_UN_COUNT, a), "unary: unknown op 19");
+    CHECK_ERR(dm_unary((dm_unop)DM_UN_COUNT, a), "unary: unknown op 40");
     CHECK_ERR(dm_mul(a, NULL), "mul: expected two tensors, got NULL");
     /* an op that fails records nothing and leaks nothing */
     dm_tensor *g = leaf(dm_tensor_zeros(1, (int64_t[]){4}));

@@ -709,6 +709,14 @@ static const gcase cases[] = {
     { DM_OP_RNN, 3, "gru packed", f_gru_packed, 3, {2, 1, 1}, {{4, 2}, {9}, {63}}, -1, 1, 0 },
     { DM_OP_RNN, 7, "gru reverse no bias", f_gru_rev_nobias, 3, {2, 1, 1}, {{4, 2}, {6}, {45}},
       -1, 1, 0 },
+    /* the unary functions whose domain the generic unary case leaves */
+    { DM_OP_UNARY, DM_UN_ASIN, "asin", f_unary, 1, {2}, {{2, 3}}, -0.8f, 0.8f, 0 },
+    { DM_OP_UNARY, DM_UN_ACOS, "acos", f_unary, 1, {2}, {{2, 3}}, -0.8f, 0.8f, 0 },
+    { DM_OP_UNARY, DM_UN_ATANH, "atanh", f_unary, 1, {2}, {{2, 3}}, -0.8f, 0.8f, 0 },
+    { DM_OP_UNARY, DM_UN_ACOSH, "acosh", f_unary, 1, {2}, {{2, 3}}, 1.2f, 3, 0 },
+    { DM_OP_UNARY, DM_UN_TAN, "tan", f_unary, 1, {2}, {{2, 3}}, -1, 1, 0 },
+    { DM_OP_UNARY, DM_UN_FRAC, "frac", f_unary, 1, {2}, {{2, 3}}, 0.1f, 0.9f, 0 },
+    { DM_OP_UNARY, DM_UN_TRUNC, "trunc", f_unary, 1, {2}, {{2, 3}}, 0.1f, 0.9f, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -909,6 +917,8 @@ static int run_case(const gcase *c, int want_sub, dm_dtype dt)
 
 static const gcase *find(dm_op op, int sub)
 {
+    for (int i = 0; i < NCASES; i++)           /* a case for this very variant first */
+        if (cases[i].op == op && sub >= 0 && cases[i].sub == sub) return &cases[i];
     for (int i = 0; i < NCASES; i++)
         if (cases[i].op == op && (cases[i].sub == -1 || cases[i].sub == sub || cases[i].sub < -1))
             return &cases[i];

@@ -273,6 +273,27 @@ UNARY_FLOATS_VM(u_selu, SELU(x))
 UNARY_FLOATS(u_gelu, GELU(x))
 UNARY_FLOATS(u_square, x * x)
 UNARY_FLOATS(u_log1p, log1p(x))
+/* the libm functions, in the input's type (float32 in float, as torch computes them) */
+UNARY_FLOATS(u_trunc, trunc(x))
+UNARY_FLOATS(u_frac, x - trunc(x))
+UNARY_FLOATS(u_expm1, expm1(x))
+UNARY_FLOATS(u_log2, log2(x))
+UNARY_FLOATS(u_log10, log10(x))
+UNARY_FLOATS(u_exp2, exp2(x))
+UNARY_FLOATS(u_rsqrt, 1 / sqrt(x))
+UNARY_FLOATS(u_tan, tan(x))
+UNARY_FLOATS(u_asin, asin(x))
+UNARY_FLOATS(u_acos, acos(x))
+UNARY_FLOATS(u_atan, atan(x))
+UNARY_FLOATS(u_sinh, sinh(x))
+UNARY_FLOATS(u_cosh, cosh(x))
+UNARY_FLOATS(u_asinh, asinh(x))
+UNARY_FLOATS(u_acosh, acosh(x))
+UNARY_FLOATS(u_atanh, atanh(x))
+UNARY_FLOATS(u_erf, erf(x))
+UNARY_FLOATS(u_erfc, erfc(x))
+UNARY_FLOATS(u_deg2rad, x * (__typeof__(x))0.017453292519943295769)   /* x * (pi / 180) */
+UNARY_FLOATS(u_rad2deg, x * (__typeof__(x))57.295779513082320877)     /* x * (180 / pi) */
 /* integers: exact, wrapping as PyTorch's (-INT64_MIN is INT64_MIN) */
 UNARY_KERNEL_T(u_neg_i, int64_t, WRAP(0, -, x))
 UNARY_KERNEL_T(u_abs_i, int64_t, x < 0 ? WRAP(0, -, x) : x)
@@ -291,6 +312,14 @@ static const ukern unk[DM_UN_COUNT][3] = {
     [DM_UN_RECIPROCAL] = UK(u_reciprocal), [DM_UN_SIN] = UK(u_sin), [DM_UN_COS] = UK(u_cos),
     [DM_UN_SELU] = UK(u_selu), [DM_UN_GELU] = UK(u_gelu), [DM_UN_SQUARE] = UKI(u_square),
     [DM_UN_LOG1P] = UK(u_log1p),
+    [DM_UN_TRUNC] = UK(u_trunc), [DM_UN_FRAC] = UK(u_frac), [DM_UN_EXPM1] = UK(u_expm1),
+    [DM_UN_LOG2] = UK(u_log2), [DM_UN_LOG10] = UK(u_log10), [DM_UN_EXP2] = UK(u_exp2),
+    [DM_UN_RSQRT] = UK(u_rsqrt), [DM_UN_TAN] = UK(u_tan), [DM_UN_ASIN] = UK(u_asin),
+    [DM_UN_ACOS] = UK(u_acos), [DM_UN_ATAN] = UK(u_atan), [DM_UN_SINH] = UK(u_sinh),
+    [DM_UN_COSH] = UK(u_cosh), [DM_UN_ASINH] = UK(u_asinh), [DM_UN_ACOSH] = UK(u_acosh),
+    [DM_UN_ATANH] = UK(u_atanh), [DM_UN_ERF] = UK(u_erf), [DM_UN_ERFC] = UK(u_erfc),
+    [DM_UN_DEG2RAD] = UK(u_deg2rad), [DM_UN_RAD2DEG] = UK(u_rad2deg),
+    [DM_UN_SGN] = UKI(u_sign),
 };
 
 static void row_unary(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)

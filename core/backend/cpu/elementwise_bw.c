@@ -189,6 +189,68 @@ static void name(dm_unop u, int64_t m, const T *g, const T *x, const T *y, T *re
     case DM_UN_LOG1P:                                                                       \
         VLOOP(m, o[i] = g[i] / (x[i] + 1););                                                \
         break;                                                                              \
+    case DM_UN_TRUNC: case DM_UN_SGN:                                                       \
+        for (int64_t i = 0; i < m; i++) o[i] = 0;                                           \
+        break;                                                                              \
+    case DM_UN_FRAC:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i];                                        \
+        break;                                                                              \
+    case DM_UN_EXPM1:                              /* y + 1 = e^x */                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (y[i] + 1);                           \
+        break;                                                                              \
+    case DM_UN_LOG2:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] / (x[i] * (T)0.69314718055994530942);   \
+        break;                                                                              \
+    case DM_UN_LOG10:                                                                       \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] / (x[i] * (T)2.30258509299404568402);   \
+        break;                                                                              \
+    case DM_UN_EXP2:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (y[i] * (T)0.69314718055994530942);   \
+        break;                                                                              \
+    case DM_UN_RSQRT:                              /* -x^(-3/2) / 2 = -y^3 / 2 */           \
+        for (int64_t i = 0; i < m; i++) o[i] = (T)-0.5 * g[i] * (y[i] * y[i] * y[i]);       \
+        break;                                                                              \
+    case DM_UN_TAN:                                                                         \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1 + y[i] * y[i]);                    \
+        break;                                                                              \
+    case DM_UN_ASIN:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1 / sqrt(1 - x[i] * x[i]));          \
+        break;                                                                              \
+    case DM_UN_ACOS:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * -(1 / sqrt(1 - x[i] * x[i]));         \
+        break;                                                                              \
+    case DM_UN_ATAN:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] / (x[i] * x[i] + 1);                    \
+        break;                                                                              \
+    case DM_UN_SINH:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * cosh(x[i]);                           \
+        break;                                                                              \
+    case DM_UN_COSH:                                                                        \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * sinh(x[i]);                           \
+        break;                                                                              \
+    case DM_UN_ASINH:                                                                       \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1 / sqrt(x[i] * x[i] + 1));          \
+        break;                                                                              \
+    case DM_UN_ACOSH:                                                                       \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1 / sqrt(x[i] * x[i] - 1));          \
+        break;                                                                              \
+    case DM_UN_ATANH:                                                                       \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (1 / (1 - x[i] * x[i]));              \
+        break;                                                                              \
+    case DM_UN_ERF:                                /* 2 / sqrt(pi) e^(-x^2) */              \
+        for (int64_t i = 0; i < m; i++)                                                     \
+            o[i] = g[i] * ((T)1.12837916709551257390 * exp(-(x[i] * x[i])));               \
+        break;                                                                              \
+    case DM_UN_ERFC:                                                                        \
+        for (int64_t i = 0; i < m; i++)                                                     \
+            o[i] = g[i] * ((T)-1.12837916709551257390 * exp(-(x[i] * x[i])));              \
+        break;                                                                              \
+    case DM_UN_DEG2RAD:                                                                     \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (T)0.017453292519943295769;           \
+        break;                                                                              \
+    case DM_UN_RAD2DEG:                                                                     \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * (T)57.295779513082320877;             \
+        break;                                                                              \
     case DM_UN_COUNT:                                                                       \
         break;                                                                              \
     }                                                                                       \

@@ -159,7 +159,7 @@ void dm__ref_unary(dm_unop op, dm_tensor *out, const dm_tensor *x)
             switch (op) {
             case DM_UN_NEG: r = wrap(0 - (uint64_t)v); break;
             case DM_UN_ABS: r = v < 0 ? wrap(0 - (uint64_t)v) : v; break;
-            case DM_UN_SIGN: r = (v > 0) - (v < 0); break;
+            case DM_UN_SIGN: case DM_UN_SGN: r = (v > 0) - (v < 0); break;
             case DM_UN_SQUARE: r = wrap((uint64_t)v * (uint64_t)v); break;
             case DM_UN_RELU: r = v < 0 ? 0 : v; break;
             default: break;                     /* the others compute in float32 */
@@ -189,6 +189,27 @@ void dm__ref_unary(dm_unop op, dm_tensor *out, const dm_tensor *x)
         case DM_UN_GELU: r = v * 0.5 * (1 + erf(v * SQRT1_2)); break;
         case DM_UN_SQUARE: r = v * v; break;
         case DM_UN_LOG1P: r = log1p(v); break;
+        case DM_UN_TRUNC: r = trunc(v); break;
+        case DM_UN_FRAC: r = v - trunc(v); break;
+        case DM_UN_EXPM1: r = expm1(v); break;
+        case DM_UN_LOG2: r = log2(v); break;
+        case DM_UN_LOG10: r = log10(v); break;
+        case DM_UN_EXP2: r = exp2(v); break;
+        case DM_UN_RSQRT: r = 1 / sqrt(v); break;
+        case DM_UN_TAN: r = tan(v); break;
+        case DM_UN_ASIN: r = asin(v); break;
+        case DM_UN_ACOS: r = acos(v); break;
+        case DM_UN_ATAN: r = atan(v); break;
+        case DM_UN_SINH: r = sinh(v); break;
+        case DM_UN_COSH: r = cosh(v); break;
+        case DM_UN_ASINH: r = asinh(v); break;
+        case DM_UN_ACOSH: r = acosh(v); break;
+        case DM_UN_ATANH: r = atanh(v); break;
+        case DM_UN_ERF: r = erf(v); break;
+        case DM_UN_ERFC: r = erfc(v); break;
+        case DM_UN_DEG2RAD: r = v * (3.14159265358979323846 / 180); break;
+        case DM_UN_RAD2DEG: r = v * (180 / 3.14159265358979323846); break;
+        case DM_UN_SGN: r = (v > 0) - (v < 0); break;
         case DM_UN_COUNT: break;
         }
         put(out, i, r);
@@ -314,7 +335,26 @@ void dm__ref_unary_bw(dm_dtype dt, dm_unop u, int64_t m, const void *g, const vo
             break;
         case DM_UN_SQUARE: d = 2 * xv; break;
         case DM_UN_LOG1P: d = 1 / (xv + 1); break;
-        default: stk(dt, o, i, 0); continue;        /* sign, round, floor, ceil: 0 */
+        case DM_UN_FRAC: d = 1; break;
+        case DM_UN_EXPM1: d = yv + 1; break;
+        case DM_UN_LOG2: d = 1 / (xv * 0.69314718055994530942); break;
+        case DM_UN_LOG10: d = 1 / (xv * 2.30258509299404568402); break;
+        case DM_UN_EXP2: d = yv * 0.69314718055994530942; break;
+        case DM_UN_RSQRT: d = -0.5 * yv * yv * yv; break;
+        case DM_UN_TAN: d = 1 + yv * yv; break;
+        case DM_UN_ASIN: d = 1 / sqrt(1 - xv * xv); break;
+        case DM_UN_ACOS: d = -1 / sqrt(1 - xv * xv); break;
+        case DM_UN_ATAN: d = 1 / (xv * xv + 1); break;
+        case DM_UN_SINH: d = cosh(xv); break;
+        case DM_UN_COSH: d = sinh(xv); break;
+        case DM_UN_ASINH: d = 1 / sqrt(xv * xv + 1); break;
+        case DM_UN_ACOSH: d = 1 / sqrt(xv * xv - 1); break;
+        case DM_UN_ATANH: d = 1 / (1 - xv * xv); break;
+        case DM_UN_ERF: d = 1.12837916709551257390 * exp(-xv * xv); break;
+        case DM_UN_ERFC: d = -1.12837916709551257390 * exp(-xv * xv); break;
+        case DM_UN_DEG2RAD: d = 3.14159265358979323846 / 180; break;
+        case DM_UN_RAD2DEG: d = 180 / 3.14159265358979323846; break;
+        default: stk(dt, o, i, 0); continue;  /* sign, round, floor, ceil, trunc, sgn: 0 */
         }
         stk(dt, o, i, gv * d);
     }

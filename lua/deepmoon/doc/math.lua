@@ -299,3 +299,91 @@
 -- @string equation e.g. "ij,jk->ik"
 -- @param ... the tensors (or one table of them)
 -- @usage dm.einsum("ij,jk->ik", a, b)
+
+--- Round toward zero (integer inputs are returned as they are; bool is an error).
+-- @function Tensor:trunc
+-- @usage dm.tensor({-1.5, 1.5}):trunc()   -- {-1, 1}
+
+--- trunc under its other name.
+-- @function Tensor:fix
+-- @usage x:fix()
+
+--- The fractional part, self - trunc(self) (floating tensors only, as PyTorch).
+-- @function Tensor:frac
+-- @usage dm.tensor({-1.25, 2.5}):frac()   -- {-0.25, 0.5}
+
+--- e^self - 1, accurate near 0.
+-- @function Tensor:expm1
+-- @usage x:expm1()
+
+--- Base-2 logarithm.
+-- @function Tensor:log2
+-- @usage x:log2()
+
+--- Base-10 logarithm.
+-- @function Tensor:log10
+-- @usage x:log10()
+
+--- 2^self.
+-- @function Tensor:exp2
+-- @usage x:exp2()
+
+--- 1 / sqrt(self).
+-- @function Tensor:rsqrt
+-- @usage x:rsqrt()
+
+--- Tangent.
+-- @function Tensor:tan
+-- @usage x:tan()
+
+--- Arcsine (NaN outside [-1, 1]).
+-- @function Tensor:asin
+-- @usage x:asin()
+
+--- Arccosine (NaN outside [-1, 1]).
+-- @function Tensor:acos
+-- @usage x:acos()
+
+--- Arctangent.
+-- @function Tensor:atan
+-- @usage x:atan()
+
+--- Hyperbolic sine.
+-- @function Tensor:sinh
+-- @usage x:sinh()
+
+--- Hyperbolic cosine.
+-- @function Tensor:cosh
+-- @usage x:cosh()
+
+--- Inverse hyperbolic sine.
+-- @function Tensor:asinh
+-- @usage x:asinh()
+
+--- Inverse hyperbolic cosine (NaN below 1).
+-- @function Tensor:acosh
+-- @usage x:acosh()
+
+--- Inverse hyperbolic tangent (NaN outside [-1, 1], infinite at -1 and 1).
+-- @function Tensor:atanh
+-- @usage x:atanh()
+
+--- The error function.
+-- @function Tensor:erf
+-- @usage x:erf()
+
+--- The complementary error function, 1 - erf(self), accurate for large self.
+-- @function Tensor:erfc
+-- @usage x:erfc()
+
+--- Degrees to radians, self * pi / 180.
+-- @function Tensor:deg2rad
+-- @usage dm.tensor({180}):deg2rad()   -- {3.1416}
+
+--- Radians to degrees, self * 180 / pi.
+-- @function Tensor:rad2deg
+-- @usage x:rad2deg()
+
+--- sign for real tensors (its grad_fn is SgnBackward0, as PyTorch's).
+-- @function Tensor:sgn
+-- @usage x:sgn()
