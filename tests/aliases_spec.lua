@@ -13,7 +13,7 @@ describe("aliases", function ()
       if T[name] then assert.are.equal(T[name], T[alias], "Tensor." .. alias) end
       n = n + 1
     end
-    assert.is_true(n >= 17)
+    assert.is_true(n >= 23)
     assert.are.equal(T.mul_, T.multiply_)
     assert.are.equal(T.clamp_, T.clip_)
     assert.are.equal(dm.cat, dm.concatenate)
@@ -36,6 +36,12 @@ describe("aliases", function ()
     assert.are.same({ { -2, 3 }, { 0.5, -0.25 } }, dm.swapdims(x, 1, 2):totable())
     assert.are.same({ 2, 3, 4 }, dm.zeros(4, 2, 3):moveaxis(1, 3):size())
     assert.are.same({ 4, 2 }, dm.concat({ x, y }):size())
+    local u = dm.tensor({ -0.5, 0.25 }, { dtype = dm.float64 })
+    for _, pair in ipairs({ { "arcsin", "asin" }, { "arccos", "acos" }, { "arctan", "atan" },
+                            { "arcsinh", "asinh" }, { "arctanh", "atanh" } }) do
+      assert.are.same(dm[pair[2]](u):totable(), dm[pair[1]](u):totable(), pair[1])
+    end
+    assert.are.same(dm.acosh(u + 2):totable(), (u + 2):arccosh():totable())
     local z = x:clone()
     z:multiply_(2)
     assert.are.same({ { -4, 1 }, { 6, -0.5 } }, z:totable())

@@ -13,6 +13,8 @@ M.ALIASES = {
   negative = "neg", absolute = "abs", greater = "gt", greater_equal = "ge", less = "lt",
   less_equal = "le", not_equal = "ne", swapaxes = "transpose", swapdims = "transpose",
   moveaxis = "movedim", concat = "cat", concatenate = "cat",
+  arcsin = "asin", arccos = "acos", arctan = "atan", arcsinh = "asinh", arccosh = "acosh",
+  arctanh = "atanh", arctan2 = "atan2",
 }
 
 local function lookup (t, k)
