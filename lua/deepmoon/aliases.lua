@@ -1,6 +1,7 @@
 --- deepmoon.aliases: PyTorch's other names for functions deepmoon already has (torch.clip
---- is torch.clamp, torch.multiply is torch.mul, ...), installed on dm and on Tensor by
---- require "deepmoon".  An alias is the same function: its errors name the original.
+--- is torch.clamp, torch.multiply is torch.mul, ...): methods installed on Tensor by
+--- require "deepmoon", and dm.<alias> found by dm's __index (lua/deepmoon/init.lua) without
+--- being stored in dm.  An alias is the same function: its errors name the original.
 
 local core = require "deepmoon.core"
 local check = require "deepmoon.check"
@@ -41,8 +42,7 @@ function M.install (dm)
   local T = core.Tensor
   local added = M.installed
   for alias, name in pairs(M.ALIASES) do
-    local f = rawget(dm, name)
-    if f and rawget(dm, alias) == nil then dm[alias] = f; added[alias] = name end
+    if rawget(dm, name) ~= nil then added[alias] = name end
     local m = lookup(T, name)
     if m and rawget(T, alias) == nil then T[alias] = m; added[alias] = name end
     local inplace = lookup(T, name .. "_")

@@ -127,6 +127,11 @@ function dm.no_grad (fn, ...) return grad_mode(false, fn, ...) end
 --- The opposite of no_grad, same two forms.
 function dm.enable_grad (fn, ...) return grad_mode(true, fn, ...) end
 
+-- PyTorch's other names (dm.clip, dm.multiply, ...; deepmoon.aliases): found here rather
+-- than stored in dm, so that Lua's argument errors, which name a C function by the first
+-- field of a loaded module holding it, keep naming the original (dm.atan, not dm.arctan)
+local ALIASES = require("deepmoon.aliases").ALIASES
+
 -- submodules load on first use so `require "deepmoon"` stays cheap
 local submodules = { nn = "deepmoon.nn", optim = "deepmoon.optim", data = "deepmoon.data",
                      init = "deepmoon.nn.init", plot = "deepmoon.plot",
@@ -140,6 +145,11 @@ setmetatable(dm, {
       local m = require(name)
       rawset(t, k, m)
       return m
+    end
+    local orig = ALIASES[k]
+    if orig ~= nil then
+      local f = rawget(t, orig)
+      if f ~= nil then return f end
     end
     -- a name deepmoon lacks is an error, not a nil that fails later (probe with rawget)
     if type(k) == "string" then error("deepmoon has no dm." .. k, 2) end
