@@ -72,6 +72,14 @@ describe("aliases", function ()
     assert.truthy(err:find("[2 x 3]", 1, true), err)
   end)
 
+  it("are documented as their originals (help)", function ()
+    local help = require "deepmoon.help"
+    assert.are.equal(help.lookup("dm.clamp"), help.lookup("dm.clip"))
+    assert.are.equal(help.lookup("dm.cat"), help.lookup("concatenate"))
+    assert.are.equal(help.lookup("Tensor.mul"), help.lookup("Tensor:multiply"))
+    assert.truthy(help.lookup("dm.clip"))
+  end)
+
   it("positive returns its input; bool is an error", function ()
     local x = dm.tensor({ 1, -2 })
     assert.are.equal(x, dm.positive(x))

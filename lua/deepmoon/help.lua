@@ -317,6 +317,10 @@ local function normalize (name)
     if not changed then break end
   end
   local by_name = maps()
+  -- PyTorch's other names (deepmoon.aliases): dm.clip is documented as dm.clamp
+  local short = name:match("^dm%.([%w_]+)$") or (not name:find("%.") and name) or nil
+  local orig = short and require("deepmoon.aliases").ALIASES[short]
+  if orig and not by_name[name] then name = "dm." .. orig end
   if not by_name[name] and not M.entries()[name] and not name:find("%.") then
     if by_name["dm." .. name] then return "dm." .. name end
     if by_name["Tensor." .. name] then return "Tensor." .. name end
