@@ -1022,6 +1022,18 @@ dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, 
                            int kind);
 int dm_binary_alpha_(dm_binop op, dm_tensor *t, const dm_tensor *o, double alpha, int kind);
 
+/* two-input math functions (ops/bmath.c), broadcasting with torch.result_type's promotion:
+ * atan2, xlogy, copysign give float32 for integer and bool inputs; hypot, logaddexp and
+ * logaddexp2 take floating types only; fmax and fmin keep integer and bool types (a NaN
+ * operand is ignored); heaviside(a, values) needs both of one dtype and has no gradient. */
+typedef enum {
+    DM_BM_ATAN2, DM_BM_HYPOT, DM_BM_XLOGY, DM_BM_LOGADDEXP, DM_BM_LOGADDEXP2, DM_BM_COPYSIGN,
+    DM_BM_FMAX, DM_BM_FMIN, DM_BM_HEAVISIDE,
+    DM_BM_COUNT
+} dm_bmath;
+dm_tensor *dm_bmath_apply(dm_bmath op, const dm_tensor *a, const dm_tensor *b);
+const char *dm_bmath_name(dm_bmath op);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,90 @@
+/* bmath.c -- Tensor methods and dm.<name> for the two-input math functions atan2, hypot,
+ * xlogy, logaddexp, logaddexp2, copysign, fmax, fmin and heaviside (core/ops/bmath.c).
+ * Either argument may be a number (or a boolean), taken as a 0-dim tensor as the bitwise
+ * ops take it (ops_reduce.c): an integer as int64, a float as float64 that does not promote
+ * a tensor with dims, and a float with an integer tensor gives the default float dtype, as
+ * a Python float; heaviside's number takes the tensor's dtype (it wants one dtype). */
+#include "binding.h"
+
+#define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
+                          return lb_done(L, slot_); } while (0)
+
+/* a new box holding t converted to dt (collected with the stack) */
+static dm_tensor *boxed_to(lua_State *L, const dm_tensor *t, dm_dtype dt)
+{
+    dm_tensor **slot = lb_newbox(L);
+    *slot = dm_to_dtype(t, dt);
+    lb_done(L, slot);
+    return *slot;
+}
+
+/* the operand at i: a Tensor, or a number or boolean as a 0-dim tensor in a box on the
+   stack (of dtype like when given, else integers int64, floats float64, booleans bool) */
+static dm_tensor *operand(lua_State *L, int i, const dm_tensor *like)
+{
+    dm_tensor *t = lb_totensor(L, i);
+    if (t) return t;
+    dm_tensor **slot;
+    switch (lua_type(L, i)) {
+    case LUA_TNUMBER:
+        slot = lb_newbox(L);
+        if (like)
+            *slot = lua_isinteger(L, i) ? dm_tensor_full_i64(0, NULL, lua_tointeger(L, i), like->dtype)
+                                        : dm_tensor_full_dtype(0, NULL, lua_tonumber(L, i), like->dtype);
+        else
+            *slot = lua_isinteger(L, i) ? dm_tensor_full_i64(0, NULL, lua_tointeger(L, i), DM_INT64)
+                                        : dm_tensor_full_dtype(0, NULL, lua_tonumber(L, i), DM_FLOAT64);
+        lb_done(L, slot);
+        return *slot;
+    case LUA_TBOOLEAN:
+        slot = lb_newbox(L);
+        *slot = dm_tensor_full_i64(0, NULL, lua_toboolean(L, i), like ? like->dtype : DM_BOOL);
+        lb_done(L, slot);
+        return *slot;
+    default:
+        luaL_typeerror(L, i, "deepmoon.Tensor, number or boolean");
+        return NULL;
+    }
+}
+
+static int bmath(lua_State *L, dm_bmath op)
+{
+    const char *fn = dm_bmath_name(op);
+    int ta = lb_is_tensor(L, 1), tb = lb_is_tensor(L, 2);
+    if (!ta && !tb) return luaL_error(L, "%s: expected at least one tensor", fn);
+    lua_settop(L, 2);
+    int same = op == DM_BM_HEAVISIDE;
+    dm_tensor *a = operand(L, 1, same && tb ? lb_totensor(L, 2) : NULL);
+    dm_tensor *b = operand(L, 2, same && ta ? lb_totensor(L, 1) : NULL);
+    if (!same && ta && !tb && lua_type(L, 2) == LUA_TNUMBER && !lua_isinteger(L, 2) &&
+        !dm_is_floating(a->dtype))
+        a = boxed_to(L, a, lb_default_dtype(L));
+    if (!same && tb && !ta && lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) &&
+        !dm_is_floating(b->dtype))
+        b = boxed_to(L, b, lb_default_dtype(L));
+    RESULT(dm_bmath_apply(op, a, b));
+}
+
+#define BM(name, op) static int t_##name(lua_State *L) { return bmath(L, op); }
+BM(atan2, DM_BM_ATAN2) BM(hypot, DM_BM_HYPOT) BM(xlogy, DM_BM_XLOGY)
+BM(logaddexp, DM_BM_LOGADDEXP) BM(logaddexp2, DM_BM_LOGADDEXP2)
+BM(copysign, DM_BM_COPYSIGN) BM(fmax, DM_BM_FMAX) BM(fmin, DM_BM_FMIN)
+BM(heaviside, DM_BM_HEAVISIDE)
+
+static const luaL_Reg methods_fns[] = {
+    { "atan2", t_atan2 }, { "hypot", t_hypot }, { "xlogy", t_xlogy },
+    { "logaddexp", t_logaddexp }, { "logaddexp2", t_logaddexp2 }, { "copysign", t_copysign },
+    { "fmax", t_fmax }, { "fmin", t_fmin }, { "heaviside", t_heaviside },
+    { NULL, NULL }
+};
+
+void lb_open_bmath(lua_State *L, int methods, int module)
+{
+    lua_pushvalue(L, methods);
+    luaL_setfuncs(L, methods_fns, 0);
+    lua_pop(L, 1);
+    for (const luaL_Reg *r = methods_fns; r->name; r++) {    /* dm.<name> too */
+        lua_getfield(L, methods, r->name);
+        lua_setfield(L, module, r->name);
+    }
+}
