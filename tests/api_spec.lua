@@ -208,6 +208,16 @@ local methods = {
   narrow_copy = function () assert.are.same({-1, 2}, v():narrow_copy(1, 2, 2):totable()) end,
   movedim = function () assert.are.same({{1, 3}, {-2, 4}}, x():movedim(1, 2):totable()) end,
   type_as = function () assert.are.equal(dm.int64, v():type_as(dm.tensor({1})).dtype) end,
+  -- bmath (tests/binary_math_spec.lua has the PyTorch fixtures)
+  atan2 = function () close(dm.tensor({1.0, 0}):atan2(dm.tensor({1.0, -1})):totable(), {math.pi / 4, math.pi}) end,
+  hypot = function () close(dm.tensor({3.0}):hypot(4):totable(), {5}) end,
+  xlogy = function () close(dm.tensor({0.0, 2}):xlogy(dm.tensor({0.0, math.exp(1)})):totable(), {0, 2}) end,
+  logaddexp = function () close(dm.tensor({0.0}):logaddexp(0):totable(), {math.log(2)}) end,
+  logaddexp2 = function () close(dm.tensor({1.0}):logaddexp2(1):totable(), {2}) end,
+  copysign = function () assert.are.same({-1, -2}, dm.tensor({1.0, -2}):copysign(-1):totable()) end,
+  fmax = function () assert.are.same({1, 2}, dm.tensor({0 / 0, 2}):fmax(dm.tensor({1.0, 0 / 0})):totable()) end,
+  fmin = function () assert.are.same({1, 0}, dm.tensor({0 / 0, 0}):fmin(dm.tensor({1.0, 2})):totable()) end,
+  heaviside = function () assert.are.same({0, 0.5, 1}, dm.tensor({-2.0, 0, 3}):heaviside(0.5):totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

@@ -299,3 +299,55 @@
 -- @string equation e.g. "ij,jk->ik"
 -- @param ... the tensors (or one table of them)
 -- @usage dm.einsum("ij,jk->ik", a, b)
+
+--- atan2(self, other): the angle of the point (other, self), elementwise, in (-pi, pi].
+-- Broadcasts; integer and bool inputs give float32.  Gradients other / (self^2 + other^2)
+-- and -self / (self^2 + other^2).
+-- @function Tensor:atan2
+-- @param other Tensor or number
+-- @usage y:atan2(x)   -- dm.atan2(y, x)
+
+--- sqrt(self^2 + other^2) without overflow, elementwise (floating types only).
+-- @function Tensor:hypot
+-- @param other Tensor or number
+-- @usage a:hypot(b)   -- dm.hypot(a, b)
+
+--- self * log(other), elementwise, 0 where self is 0 (but NaN where other is NaN).
+-- Integer and bool inputs give float32.
+-- @function Tensor:xlogy
+-- @param other Tensor or number
+-- @usage p:xlogy(q)   -- dm.xlogy(p, q)
+
+--- log(exp(self) + exp(other)), elementwise, computed without overflow (floating types only).
+-- @function Tensor:logaddexp
+-- @param other Tensor or number
+-- @usage a:logaddexp(b)   -- dm.logaddexp(a, b)
+
+--- log2(2^self + 2^other), elementwise, computed without overflow (floating types only).
+-- @function Tensor:logaddexp2
+-- @param other Tensor or number
+-- @usage a:logaddexp2(b)   -- dm.logaddexp2(a, b)
+
+--- |self| with the sign of other (its sign bit: -0 counts as negative), elementwise.
+-- Integer and bool inputs give float32; other gets a zero gradient.
+-- @function Tensor:copysign
+-- @param other Tensor or number
+-- @usage x:copysign(-1)   -- dm.copysign(x, -1)
+
+--- The elementwise maximum ignoring NaN: a NaN operand gives the other one (NaN only when
+-- both are).  Integer and bool types are kept.  Ties send the gradient to self.
+-- @function Tensor:fmax
+-- @param other Tensor or number
+-- @usage a:fmax(b)   -- dm.fmax(a, b)
+
+--- The elementwise minimum ignoring NaN: a NaN operand gives the other one (NaN only when
+-- both are).  Integer and bool types are kept.  Ties send the gradient to self.
+-- @function Tensor:fmin
+-- @param other Tensor or number
+-- @usage a:fmin(b)   -- dm.fmin(a, b)
+
+--- The Heaviside step: 0 where self < 0, values where self == 0, 1 where self > 0.
+-- self and values must have one dtype (a number takes self's); no gradient.
+-- @function Tensor:heaviside
+-- @param values Tensor or number
+-- @usage x:heaviside(0.5)   -- dm.heaviside(x, dm.tensor(0.5))
