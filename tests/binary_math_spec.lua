@@ -1,0 +1,229 @@
+-- The two-input math functions atan2, hypot, xlogy, logaddexp, logaddexp2, copysign, fmax,
+-- fmin and heaviside (core/ops/bmath.c) against PyTorch 1.13: forward values in float64 and
+-- float32 (same shape, broadcast, a number as the second argument, NaN/inf/zeros), grad_fn
+-- names and gradients of sum(y * w), from tests/fixtures/binary_math.lua (regenerate with
+-- /usr/bin/python3 tests/fixtures/gen_binary_math.py); integer and bool inputs; finite
+-- differences in float64; non-contiguous inputs; the error messages.
+
+local dm = require "deepmoon"
+
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local fixture = dofile(dir .. "fixtures/binary_math.lua")
+
+local OPS = { "atan2", "hypot", "xlogy", "logaddexp", "logaddexp2", "copysign", "fmax", "fmin",
+              "heaviside" }
+
+local function T (f, dtype) return dm.tensor(f.data, { dtype = dtype }):view(f.shape) end
+
+-- got (a tensor) equals want ({shape, data}) within tol relative to max(1, |want|); NaN
+-- matches NaN, infinities must be equal
+local function check (want, got, tol, what)
+  assert.are.same(want.shape, got:size(), what .. ": shape")
+  local g = got:double():contiguous():values()
+  assert(#g == #want.data, what .. ": element count")
+  for i = 1, #g do
+    local w, v = want.data[i], g[i]
+    local ok
+    if w ~= w then ok = v ~= v
+    elseif w == math.huge or w == -math.huge then ok = v == w
+    else ok = math.abs(v - w) <= tol * math.max(1, math.abs(w)) end
+    if not ok then
+      error(("%s: element %d is %.17g, PyTorch has %.17g"):format(what, i, v, w), 2)
+    end
+  end
+end
+
+collectgarbage()
+collectgarbage()
+local baseline = dm.memory()
+
+local TOL = { float64 = { y = 1e-14, g = 1e-13 }, float32 = { y = 2e-6, g = 2e-5 } }
+
+describe("two-input math functions against PyTorch 1.13", function ()
+  for _, op in ipairs(OPS) do
+    for _, dtn in ipairs({ "float64", "float32" }) do
+      local dt, tol = dm[dtn], TOL[dtn]
+      for _, c in ipairs(fixture[op][dtn]) do
+        it(("%s %s: %s"):format(op, dtn, c.name), function ()
+          local a = T(c.a, dt)
+          -- a 0-dim float64 b is what a Lua number is: both ways; heaviside's takes a's dtype
+          local bdt = c.b0dim and op ~= "heaviside" and dm.float64 or dt
+          local b = T(c.b, bdt)
+          local grad = c.grad_fn ~= nil
+          if grad then a:requires_grad_(); b:requires_grad_() end
+          local y = dm[op](a, b)
+          assert.are.equal(dt, y.dtype)
+          check(c.y, y, tol.y, op .. " forward")
+          check(c.y, a[op](a, b), tol.y, op .. " as a method")
+          if c.b0dim then
+            check(c.y, a[op](a, c.b.data[1]), tol.y, op .. " with a number")
+            check(c.y, dm[op](a, c.b.data[1]), tol.y, op .. " with a number (dm)")
+          end
+          if grad then
+            assert.are.equal(c.grad_fn, y.grad_fn)
+            local w = T(c.w, dt);
+            (y * w):sum():backward()
+            check(c.ga, a.grad, tol.g, op .. " gradient to a")
+            check(c.gb, b.grad, tol.g, op .. " gradient to b")
+            assert.are.equal(dt, a.grad.dtype)
+            assert.are.equal(bdt, b.grad.dtype)
+          else
+            assert.is_nil(y.grad_fn)
+            assert.is_false(y.requires_grad)
+          end
+        end)
+      end
+    end
+
+    for _, c in ipairs(fixture[op].ints) do
+      it(("%s of %s tensors"):format(op, c.name), function ()
+        local a, b
+        if c.name == "bool" then
+          a = dm.tensor(c.a.data):bool(); b = dm.tensor(c.b.data):bool()
+        else
+          a = T(c.a, dm.int64); b = T(c.b, dm.int64)
+        end
+        if c.error then
+          local ok, msg = pcall(dm[op], a, b)
+          assert.is_false(ok)
+          assert.truthy(tostring(msg):find(op .. ": not implemented for " .. c.name, 1, true), msg)
+        else
+          local y = dm[op](a, b)
+          assert.are.equal(dm[c.dtype], y.dtype)
+          check(c.y, y, 1e-6, op .. " " .. c.name)
+        end
+      end)
+    end
+
+    it(op .. ": non-contiguous inputs give the contiguous inputs' values and gradients", function ()
+      local c = fixture[op].float64[1]
+      local a, b = T(c.a, dm.float64), T(c.b, dm.float64)
+      -- the same values through transposed storage
+      local an = a:t():contiguous():t()
+      local bn = b:t():contiguous():t()
+      assert.is_false(an:is_contiguous())
+      assert.is_false(bn:is_contiguous())
+      local grad = op ~= "heaviside"
+      if grad then an:requires_grad_(); bn:requires_grad_() end
+      local y = dm[op](an, bn)
+      check(c.y, y, 1e-14, op .. " forward (strided)")
+      if grad then
+        (y * T(c.w, dm.float64)):sum():backward()
+        check(c.ga, an.grad, 1e-13, op .. " gradient to a (strided)")
+        check(c.gb, bn.grad, 1e-13, op .. " gradient to b (strided)")
+      end
+    end)
+
+    it(op .. ": the error for shapes that do not broadcast names the function and both shapes", function ()
+      local ok, msg = pcall(dm[op], dm.ones(2, 3), dm.ones(4))
+      assert.is_false(ok)
+      msg = tostring(msg)
+      assert.truthy(msg:find(op .. ":", 1, true), msg)
+      assert.truthy(msg:find("[2 x 3]", 1, true), msg)
+      assert.truthy(msg:find("[4]", 1, true), msg)
+      ok, msg = pcall(dm[op], "x", dm.ones(2))
+      assert.is_false(ok)
+      ok, msg = pcall(dm[op], 1, 2)
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find(op .. ": expected at least one tensor", 1, true), msg)
+    end)
+  end
+
+  -- central differences in float64 at points away from the kinks
+  local DOMAIN = {
+    atan2 = { 0.3, 1.2, 0.3, 1.2 }, hypot = { -1.2, 1.2, 0.3, 1.2 },
+    xlogy = { -1, 1, 0.3, 1.5 }, logaddexp = { -2, 2, -2, 2 }, logaddexp2 = { -2, 2, -2, 2 },
+    copysign = { 0.3, 1.2, -1, 1 }, fmax = { -1, 1, -1, 1 }, fmin = { -1, 1, -1, 1 },
+  }
+  for _, op in ipairs(OPS) do
+    local d = DOMAIN[op]
+    if d then
+      it(op .. ": gradients match central differences (float64, broadcast)", function ()
+        dm.manual_seed(7)
+        local a = (dm.rand(2, 3, { dtype = dm.float64 }) * (d[2] - d[1]) + d[1]):requires_grad_()
+        local b = (dm.rand(3, { dtype = dm.float64 }) * (d[4] - d[3]) + d[3]):requires_grad_()
+        local w = dm.randn(2, 3, { dtype = dm.float64 })
+        local function f (x, z) return (dm[op](x, z) * w):sum():item() end
+        local ok = pcall(function () (dm[op](a, b) * w):sum():backward() end)
+        assert.is_true(ok)
+        local eps = 1e-6
+        for _, pair in ipairs({ { a, a.grad, 1 }, { b, b.grad, 2 } }) do
+          local t, g = pair[1], pair[2]:contiguous():values()
+          local base = t:detach():clone()
+          local vals = base:values()
+          for i = 1, #vals do
+            local plus, minus = base:clone():view(-1), base:clone():view(-1)
+            plus[i] = vals[i] + eps
+            minus[i] = vals[i] - eps
+            plus, minus = plus:view(base:size()), minus:view(base:size())
+            local fp = pair[3] == 1 and f(plus, b:detach()) or f(a:detach(), plus)
+            local fm = pair[3] == 1 and f(minus, b:detach()) or f(a:detach(), minus)
+            local num = (fp - fm) / (2 * eps)
+            assert(math.abs(num - g[i]) <= 1e-7 * math.max(1, math.abs(num)),
+                   ("%s: d/d%s[%d]: autograd %.12g, differences %.12g"):format(
+                     op, pair[3] == 1 and "a" or "b", i, g[i], num))
+          end
+        end
+      end)
+    end
+  end
+
+  it("fmax and fmin keep integer dtypes and ignore NaN", function ()
+    local y = dm.fmax(dm.tensor({1, 5}), dm.tensor({3, 2}))
+    assert.are.equal(dm.int64, y.dtype)
+    assert.are.same({3, 5}, y:totable())
+    local u = dm.fmin(dm.tensor({200, 3}, { dtype = dm.uint8 }), 7)
+    assert.are.equal(dm.uint8, u.dtype)
+    assert.are.same({7, 3}, u:totable())
+    local nan = 0 / 0
+    local m = dm.fmax(dm.tensor({nan, 1, nan}), dm.tensor({2.0, nan, nan})):totable()
+    assert.are.equal(2, m[1]); assert.are.equal(1, m[2]); assert.is_true(m[3] ~= m[3])
+  end)
+
+  it("fmax and fmin send a tie's gradient to the first argument, as PyTorch", function ()
+    local a = dm.tensor({1.0, 2.0}):requires_grad_()
+    local b = dm.tensor({1.0, 3.0}):requires_grad_()
+    dm.fmax(a, b):sum():backward()
+    assert.are.same({1, 0}, a.grad:totable())
+    assert.are.same({0, 1}, b.grad:totable())
+    a.grad, b.grad = nil, nil
+    dm.fmin(a, b):sum():backward()
+    assert.are.same({1, 1}, a.grad:totable())
+    assert.are.same({0, 0}, b.grad:totable())
+  end)
+
+  it("xlogy and copysign take numbers on either side; an integer tensor with a float gives float32", function ()
+    local i = dm.tensor({1, 2})
+    local y = dm.xlogy(i, 2.5)
+    assert.are.equal(dm.float32, y.dtype)
+    check({ shape = {2}, data = {math.log(2.5), 2 * math.log(2.5)} }, y, 1e-6, "xlogy(int, 2.5)")
+    assert.are.same({0, 0}, dm.xlogy(0, dm.tensor({1.0, 2.0})):totable())
+    check({ shape = {2}, data = {math.log(3), 2 * math.log(3)} }, dm.xlogy(i, 3), 1e-6, "xlogy(int, 3)")
+    assert.are.equal(dm.float32, dm.xlogy(i, 3).dtype)
+    assert.are.same({-1, -2}, dm.copysign(i, -1):totable())
+    assert.are.equal(dm.float32, dm.copysign(i, -1).dtype)
+    assert.are.equal(dm.float64, dm.atan2(dm.tensor({1.0}, { dtype = dm.float64 }), 1).dtype)
+  end)
+
+  it("heaviside wants one dtype, and a number takes the tensor's", function ()
+    local ok, msg = pcall(dm.heaviside, dm.tensor({1.0}), dm.tensor({1.0}, { dtype = dm.float64 }))
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("heaviside is not yet implemented for tensors with different dtypes", 1, true), msg)
+    assert.are.same({0, 7, 1}, dm.tensor({-1, 0, 4}):heaviside(7):totable())
+    assert.are.equal(dm.int64, dm.tensor({-1, 0, 4}):heaviside(7).dtype)
+  end)
+
+  it("copysign gives b a zero gradient and a zero's gradient is 0", function ()
+    local a = dm.tensor({0.0, -2.0, 3.0}):requires_grad_()
+    local b = dm.tensor({-1.0, 1.0, -0.0}):requires_grad_()
+    dm.copysign(a, b):sum():backward()
+    assert.are.same({0, -1, -1}, a.grad:totable())
+    assert.are.same({0, 0, 0}, b.grad:totable())
+  end)
+
+  it("leaves live tensor bytes at the baseline", function ()
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(baseline, dm.memory())
+  end)
+end)
