@@ -3,7 +3,8 @@
  * Either argument may be a number (or a boolean), taken as a 0-dim tensor as the bitwise
  * ops take it (ops_reduce.c): an integer as int64, a float as float64 that does not promote
  * a tensor with dims, and a float with an integer tensor gives the default float dtype, as
- * a Python float; heaviside's number takes the tensor's dtype (it wants one dtype). */
+ * a Python float; heaviside's number takes the tensor's dtype (it wants one dtype).
+ * Also lerp (a number or tensor weight) and float_power (pow in float64). */
 #include "binding.h"
 
 #define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
@@ -71,10 +72,35 @@ BM(logaddexp, DM_BM_LOGADDEXP) BM(logaddexp2, DM_BM_LOGADDEXP2)
 BM(copysign, DM_BM_COPYSIGN) BM(fmax, DM_BM_FMAX) BM(fmin, DM_BM_FMIN)
 BM(heaviside, DM_BM_HEAVISIDE)
 
+/* lerp(start, end, weight): weight a Tensor or a number */
+static int t_lerp(lua_State *L)
+{
+    dm_tensor *a = lb_check(L, 1), *b = lb_check(L, 2);
+    if (lua_type(L, 3) == LUA_TNUMBER) RESULT(dm_lerp_scalar(a, b, lua_tonumber(L, 3)));
+    dm_tensor *w = lb_totensor(L, 3);
+    if (!w) return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
+    RESULT(dm_lerp(a, b, w));
+}
+
+/* float_power(a, b): a and b in float64 (either may be a number), a ^ b, float64 */
+static int t_float_power(lua_State *L)
+{
+    int ta = lb_is_tensor(L, 1), tb = lb_is_tensor(L, 2);
+    if (!ta && !tb) return luaL_error(L, "float_power: expected at least one tensor");
+    lua_settop(L, 2);
+    dm_tensor *a = ta ? boxed_to(L, lb_totensor(L, 1), DM_FLOAT64) : NULL;
+    dm_tensor *b = tb ? boxed_to(L, lb_totensor(L, 2), DM_FLOAT64) : NULL;
+    if (a && b) RESULT(dm_pow(a, b));
+    int si = a ? 2 : 1;
+    if (lua_type(L, si) != LUA_TNUMBER) return luaL_typeerror(L, si, "deepmoon.Tensor or number");
+    RESULT(dm_binary_scalar_f64(DM_BIN_POW, a ? a : b, lua_tonumber(L, si), a == NULL));
+}
+
 static const luaL_Reg methods_fns[] = {
     { "atan2", t_atan2 }, { "hypot", t_hypot }, { "xlogy", t_xlogy },
     { "logaddexp", t_logaddexp }, { "logaddexp2", t_logaddexp2 }, { "copysign", t_copysign },
     { "fmax", t_fmax }, { "fmin", t_fmin }, { "heaviside", t_heaviside },
+    { "lerp", t_lerp }, { "float_power", t_float_power },
     { NULL, NULL }
 };
 

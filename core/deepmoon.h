@@ -1033,6 +1033,11 @@ typedef enum {
 } dm_bmath;
 dm_tensor *dm_bmath_apply(dm_bmath op, const dm_tensor *a, const dm_tensor *b);
 const char *dm_bmath_name(dm_bmath op);
+/* lerp(start, end, weight) = start + weight (end - start), as torch.lerp (its two formulas
+ * for |weight| < 0.5 and above): floating types; start, end and a tensor weight of one dtype,
+ * broadcast together.  dm_lerp_scalar takes a number weight (LerpBackward0). */
+dm_tensor *dm_lerp(const dm_tensor *start, const dm_tensor *end, const dm_tensor *weight);
+dm_tensor *dm_lerp_scalar(const dm_tensor *start, const dm_tensor *end, double weight);
 
 #ifdef __cplusplus
 }

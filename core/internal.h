@@ -269,6 +269,9 @@ typedef enum {
     /* two-input math functions (bmath.c); in {a, b} */
     DM_OP_ATAN2, DM_OP_HYPOT, DM_OP_XLOGY, DM_OP_LOGADDEXP, DM_OP_LOGADDEXP2, DM_OP_COPYSIGN,
     DM_OP_FMAX, DM_OP_FMIN,
+    /* lerp (bmath.c): LERP_SCALAR in {start, end}, par.scalar.s the weight; LERP in {start,
+       end, weight} */
+    DM_OP_LERP_SCALAR, DM_OP_LERP,
     DM_OP_COUNT
 } dm_op;
 
@@ -554,6 +557,7 @@ int dm__bw_embedding(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_embedding_bag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_rnn(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_bmath(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_lerp(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
    PyTorch's message (autograd/engine.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);

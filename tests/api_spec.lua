@@ -218,6 +218,8 @@ local methods = {
   fmax = function () assert.are.same({1, 2}, dm.tensor({0 / 0, 2}):fmax(dm.tensor({1.0, 0 / 0})):totable()) end,
   fmin = function () assert.are.same({1, 0}, dm.tensor({0 / 0, 0}):fmin(dm.tensor({1.0, 2})):totable()) end,
   heaviside = function () assert.are.same({0, 0.5, 1}, dm.tensor({-2.0, 0, 3}):heaviside(0.5):totable()) end,
+  lerp = function () close(dm.tensor({1.0, 2}):lerp(dm.tensor({3.0, 6}), 0.25):totable(), {1.5, 3}) end,
+  float_power = function () local y = dm.tensor({2, 3}):float_power(2); assert.are.equal(dm.float64, y.dtype); assert.are.same({4, 9}, y:totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

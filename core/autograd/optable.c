@@ -110,6 +110,8 @@ const dm_opdef dm__optable[DM_OP_COUNT] = {
     [DM_OP_COPYSIGN]     = { "CopysignBackward0",         2, NULL,        dm__bw_bmath, R0 | R1 },
     [DM_OP_FMAX]         = { "FmaxBackward0",             2, NULL,        dm__bw_bmath, R0 | R1 },
     [DM_OP_FMIN]         = { "FminBackward0",             2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_LERP_SCALAR]  = { "LerpBackward0",             2, "scalar",    dm__bw_lerp, 0 },
+    [DM_OP_LERP]         = { "LerpBackward1",             3, NULL,        dm__bw_lerp, R0 | R1 | DM_READ_IN(2) },
 };
 #undef R0
 #undef R1

@@ -638,6 +638,9 @@ typedef void (*dm_bmath_fn)(int op, dm_dtype ct, const void *a, const void *b, v
                             int64_t n);
 typedef void (*dm_bmath_bw_fn)(int op, dm_dtype ct, const void *g, const void *a,
                                const void *b, void *ga, void *gb, int64_t n);
+/* lerp: y = a + w (b - a) for |w| < 0.5, else b - (b - a) (1 - w); ct float32 or float64 */
+typedef void (*dm_lerp_fn)(dm_dtype ct, const void *a, const void *b, const void *w, void *y,
+                           int64_t n);
 
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
@@ -763,6 +766,7 @@ typedef struct dm_kernels {
     /* ---- two-input math functions (bmath.c) ---- */
     dm_bmath_fn bmath;
     dm_bmath_bw_fn bmath_bw;
+    dm_lerp_fn lerp;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

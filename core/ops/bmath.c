@@ -179,3 +179,123 @@ int dm__bw_bmath(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     }
     return 0;
 }
+
+/* ---- lerp ------------------------------------------------------------------------------
+ * start + weight (end - start) through the device's lerp kernel, weight a tensor or a
+ * number (a 0-dim tensor of the compute type, rounded to it as PyTorch's scalar is).
+ * Types as torch.lerp: floating only; start, end and a tensor weight of one dtype. */
+
+static dm_tensor *lerp_any(const dm_tensor *start, const dm_tensor *end, const dm_tensor *wt,
+                           double ws)
+{
+    const char *fn = "lerp";
+    if (!start || !end) { dm_seterr("lerp: expected tensors, got NULL"); return NULL; }
+    if (dm__same_device2(fn, start, end) < 0 || (wt && dm__same_device2(fn, start, wt) < 0))
+        return NULL;
+    dm_dtype dt = start->dtype;
+    if (!dm_is_floating(dt)) {
+        dm_seterr("lerp: not implemented for %s tensors", dm_dtype_name(dt));
+        return NULL;
+    }
+    if (end->dtype != dt) {
+        dm_seterr("lerp: expected dtype %s for `end` but got dtype %s", dm_dtype_name(dt),
+                  dm_dtype_name(end->dtype));
+        return NULL;
+    }
+    if (wt && wt->dtype != dt) {
+        dm_seterr("lerp: expected dtype %s for `weight` but got dtype %s", dm_dtype_name(dt),
+                  dm_dtype_name(wt->dtype));
+        return NULL;
+    }
+    int64_t shape[DM_MAX_DIMS];
+    int nd = dm__broadcast_shape(fn, start, end, shape);
+    if (nd < 0) return NULL;
+    dm_tensor *w0 = wt ? dm_tensor_retain((dm_tensor *)wt) : dm_tensor_full_dtype(0, NULL, ws, dt);
+    if (!w0) return NULL;
+    if (wt) {                                  /* the weight broadcast in as well */
+        int prev = dm_set_grad_enabled(0);
+        dm_tensor *se = dm_expand(start, nd, shape);
+        dm_set_grad_enabled(prev);
+        nd = se ? dm__broadcast_shape(fn, se, wt, shape) : -1;
+        dm_tensor_release(se);
+        if (nd < 0) { dm_tensor_release(w0); return NULL; }
+    }
+    dm_tensor *ha = NULL, *hb = NULL, *hw = NULL, *out = dm_tensor_new_dtype(nd, shape, dt);
+    const void *pa = out ? flat(start, nd, shape, dt, &ha) : NULL;
+    const void *pb = pa ? flat(end, nd, shape, dt, &hb) : NULL;
+    const void *pw = pb ? flat(w0, nd, shape, dt, &hw) : NULL;
+    if (pw && dm__numel(out))
+        dm__kernels(dm__cur_device)->lerp(dt, pa, pb, pw, dm__ptr(out), dm__numel(out));
+    dm_tensor_release(ha);
+    dm_tensor_release(hb);
+    dm_tensor_release(hw);
+    dm_tensor_release(w0);
+    if (!pw) { dm_tensor_release(out); return NULL; }
+    const dm_tensor *ins[3] = { start, end, wt };
+    int nin = wt ? 3 : 2;
+    if (dm__needs_grad(nin, ins)) {
+        dm_node *node = dm__record(wt ? DM_OP_LERP : DM_OP_LERP_SCALAR, 0, out, nin, ins);
+        if (!node) { dm_tensor_release(out); return NULL; }
+        if (!wt) node->par = (dm_params){ .scalar.s = ws };
+    }
+    return out;
+}
+
+dm_tensor *dm_lerp(const dm_tensor *start, const dm_tensor *end, const dm_tensor *weight)
+{
+    if (!weight) { dm_seterr("lerp: expected a weight tensor, got NULL"); return NULL; }
+    return lerp_any(start, end, weight, 0);
+}
+
+dm_tensor *dm_lerp_scalar(const dm_tensor *start, const dm_tensor *end, double weight)
+{
+    return lerp_any(start, end, NULL, weight);
+}
+
+/* g summed back to x's shape (a new reference; takes g) */
+static dm_tensor *to_shape(dm_tensor *g, const dm_tensor *x)
+{
+    if (!g || dm_same_shape(g, x)) return g;
+    dm_tensor *r = dm_sum_to(g, x->ndim, x->shape);
+    dm_tensor_release(g);
+    return r;
+}
+
+/* start: g (1 - w), end: g w, weight: g (end - start), each summed to its input's shape */
+int dm__bw_lerp(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout,
+                dm_tensor **gin)
+{
+    int scalar = n->op == DM_OP_LERP_SCALAR;
+    const dm_tensor *st = n->in[0], *en = n->in[1], *w = scalar ? NULL : n->in[2];
+    int need[3] = { st && st->requires_grad, en && en->requires_grad,
+                    w && w->requires_grad };
+    double ws = scalar ? n->par.scalar.s : 0;
+    dm_tensor *g[3] = { NULL, NULL, NULL };
+    int ok = 1;
+    if (need[0]) {
+        if (scalar) {
+            g[0] = dm_binary_scalar_f64(DM_BIN_MUL, gout, 1.0 - ws, 0);
+        } else {
+            dm_tensor *w1 = dm_binary_scalar_f64(DM_BIN_SUB, w, 1.0, 1);
+            g[0] = w1 ? dm_mul(gout, w1) : NULL;
+            dm_tensor_release(w1);
+        }
+        ok = (g[0] = to_shape(g[0], st)) != NULL;
+    }
+    if (ok && need[1]) {
+        g[1] = scalar ? dm_binary_scalar_f64(DM_BIN_MUL, gout, ws, 0) : dm_mul(gout, w);
+        ok = (g[1] = to_shape(g[1], en)) != NULL;
+    }
+    if (ok && need[2]) {
+        dm_tensor *d = dm_sub(en, st);
+        g[2] = d ? dm_mul(gout, d) : NULL;
+        dm_tensor_release(d);
+        ok = (g[2] = to_shape(g[2], w)) != NULL;
+    }
+    if (!ok) {
+        for (int k = 0; k < 3; k++) dm_tensor_release(g[k]);
+        return -1;
+    }
+    for (int k = 0; k < 3; k++) gin[k] = g[k];
+    return 0;
+}

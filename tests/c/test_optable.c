@@ -601,6 +601,8 @@ static dm_tensor *f_copysign(dm_tensor *const *in, void *c)
     dm_tensor_release(b);
     return y;
 }
+static dm_tensor *f_lerp(dm_tensor *const *in, void *c) { (void)c; return dm_lerp(A, B, C); }
+static dm_tensor *f_lerp_scalar(dm_tensor *const *in, void *c) { (void)c; return dm_lerp_scalar(A, B, 0.7); }
 
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -734,6 +736,8 @@ static const gcase cases[] = {
     { DM_OP_COPYSIGN, -1, "copysign", f_copysign, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.3f, 1.2f, 0 },
     { DM_OP_FMAX, -1, "fmax", f_fmax, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
     { DM_OP_FMIN, -1, "fmin", f_fmin, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_LERP_SCALAR, -1, "lerp scalar weight", f_lerp_scalar, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_LERP, -1, "lerp tensor weight", f_lerp, 3, {2, 1, 2}, {{2, 3}, {3}, {1, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -89,3 +89,19 @@ void dm__cpu_bmath_bw(int op, dm_dtype ct, const void *g, const void *a, const v
         BACKWARD(double)
     }
 }
+
+/* lerp: PyTorch's two formulas, the one for small weights exact at w = 0, the other at 1 */
+#define LERP(T) do {                                                            \
+        const T *a_ = a, *b_ = b, *w_ = w;                                      \
+        T *restrict y_ = y;                                                     \
+        for (int64_t i = 0; i < n; i++) {                                       \
+            T x = a_[i], z = b_[i], t = w_[i];                                  \
+            y_[i] = fabs(t) < (T)0.5 ? x + t * (z - x) : z - (z - x) * ((T)1 - t); \
+        }                                                                       \
+    } while (0)
+
+void dm__cpu_lerp(dm_dtype ct, const void *a, const void *b, const void *w, void *y, int64_t n)
+{
+    if (ct == DM_FLOAT32) LERP(float);
+    else LERP(double);
+}

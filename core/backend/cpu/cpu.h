@@ -220,6 +220,7 @@ void dm__cpu_adv_offsets(const dm_adv_plan *p);
 void dm__cpu_bmath(int op, dm_dtype ct, const void *a, const void *b, void *y, int64_t n);
 void dm__cpu_bmath_bw(int op, dm_dtype ct, const void *g, const void *a, const void *b,
                       void *ga, void *gb, int64_t n);
+void dm__cpu_lerp(dm_dtype ct, const void *a, const void *b, const void *w, void *y, int64_t n);
 
 /* two-way parallel sections (par.c): fn(arg, 0) here and fn(arg, 1) on a helper thread when
    dm_set_num_threads set 2 or more (else both here, in turn); 0 or the first nonzero rc */

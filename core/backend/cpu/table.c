@@ -128,4 +128,5 @@ const dm_kernels dm__cpu_kernels = {
     .adv_offsets = dm__cpu_adv_offsets,      /* index.c */
     .bmath = dm__cpu_bmath,             /* bmath.c */
     .bmath_bw = dm__cpu_bmath_bw,
+    .lerp = dm__cpu_lerp,
 };

@@ -80,3 +80,17 @@ void dm__ref_bmath_bw(int op, dm_dtype ct, const void *g, const void *a, const v
         }
     }
 }
+
+void dm__ref_lerp(dm_dtype ct, const void *a, const void *b, const void *w, void *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (ct == DM_FLOAT32) {
+            float x = ((const float *)a)[i], z = ((const float *)b)[i], t = ((const float *)w)[i];
+            ((float *)y)[i] = fabsf(t) < 0.5f ? x + t * (z - x) : z - (z - x) * (1.0f - t);
+        } else {
+            double x = ((const double *)a)[i], z = ((const double *)b)[i];
+            double t = ((const double *)w)[i];
+            ((double *)y)[i] = fabs(t) < 0.5 ? x + t * (z - x) : z - (z - x) * (1.0 - t);
+        }
+    }
+}

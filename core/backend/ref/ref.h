@@ -217,5 +217,6 @@ void dm__ref_adv_offsets(const dm_adv_plan *p);
 void dm__ref_bmath(int op, dm_dtype ct, const void *a, const void *b, void *y, int64_t n);
 void dm__ref_bmath_bw(int op, dm_dtype ct, const void *g, const void *a, const void *b,
                       void *ga, void *gb, int64_t n);
+void dm__ref_lerp(dm_dtype ct, const void *a, const void *b, const void *w, void *y, int64_t n);
 
 #endif

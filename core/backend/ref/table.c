@@ -126,4 +126,5 @@ const dm_kernels dm__ref_kernels = {
     .adv_offsets = dm__ref_adv_offsets,      /* index.c */
     .bmath = dm__ref_bmath,             /* bmath.c */
     .bmath_bw = dm__ref_bmath_bw,
+    .lerp = dm__ref_lerp,
 };

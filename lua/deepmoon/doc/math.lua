@@ -351,3 +351,16 @@
 -- @function Tensor:heaviside
 -- @param values Tensor or number
 -- @usage x:heaviside(0.5)   -- dm.heaviside(x, dm.tensor(0.5))
+
+--- Linear interpolation start + weight * (end - start), elementwise (PyTorch's two formulas:
+-- exact at weight 0 and 1).  start, end and a tensor weight broadcast together and must have
+-- one floating dtype.  Gradients go to start, end and a tensor weight.
+-- @function Tensor:lerp
+-- @tparam Tensor end_
+-- @param weight Tensor or number
+-- @usage a:lerp(b, 0.25)   -- dm.lerp(a, b, w)
+
+--- self ^ exponent computed in float64 (both converted), the result float64.
+-- @function Tensor:float_power
+-- @param exponent Tensor or number
+-- @usage x:float_power(2)   -- dm.float_power(2, x) too
