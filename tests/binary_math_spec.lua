@@ -3,7 +3,8 @@
 -- float32 (same shape, broadcast, a number as the second argument, NaN/inf/zeros), grad_fn
 -- names and gradients of sum(y * w), from tests/fixtures/binary_math.lua (regenerate with
 -- /usr/bin/python3 tests/fixtures/gen_binary_math.py); integer and bool inputs; finite
--- differences in float64; non-contiguous inputs; the error messages.
+-- differences in float64; non-contiguous inputs; the error messages.  Then lerp and
+-- float_power from the same file.
 
 local dm = require "deepmoon"
 
@@ -219,6 +220,95 @@ describe("two-input math functions against PyTorch 1.13", function ()
     dm.copysign(a, b):sum():backward()
     assert.are.same({0, -1, -1}, a.grad:totable())
     assert.are.same({0, 0, 0}, b.grad:totable())
+  end)
+
+  for _, dtn in ipairs({ "float64", "float32" }) do
+    local dt, tol = dm[dtn], TOL[dtn]
+    for _, c in ipairs(fixture.lerp[dtn]) do
+      it(("lerp %s: %s"):format(dtn, c.name), function ()
+        local a, b = T(c.a, dt):requires_grad_(), T(c.b, dt):requires_grad_()
+        local w = type(c.weight) == "table" and T(c.weight, dt):requires_grad_() or c.weight
+        local y = dm.lerp(a, b, w)
+        assert.are.equal(dt, y.dtype)
+        check(c.y, y, tol.y, "lerp forward")
+        check(c.y, a:lerp(b, w), tol.y, "lerp as a method")
+        assert.are.equal(c.grad_fn, y.grad_fn);
+        (y * T(c.w, dt)):sum():backward()
+        check(c.ga, a.grad, tol.g, "lerp gradient to start")
+        check(c.gb, b.grad, tol.g, "lerp gradient to end")
+        if c.gw then check(c.gw, w.grad, tol.g, "lerp gradient to weight") end
+      end)
+    end
+    for _, c in ipairs(fixture.float_power[dtn]) do
+      it(("float_power %s: %s"):format(dtn, c.name), function ()
+        local a = type(c.a) == "table" and T(c.a, dt):requires_grad_() or c.a
+        local b = type(c.b) == "table" and T(c.b, dt):requires_grad_() or c.b
+        local y = dm.float_power(a, b)
+        assert.are.equal(dm.float64, y.dtype)
+        check(c.y, y, TOL.float64.y, "float_power forward")
+        if type(a) ~= "number" then check(c.y, a:float_power(b), TOL.float64.y, "float_power as a method") end
+        (y * T(c.w, dm.float64)):sum():backward()
+        if c.ga then check(c.ga, a.grad, tol.g, "float_power gradient to self"); assert.are.equal(dt, a.grad.dtype) end
+        if c.gb then check(c.gb, b.grad, tol.g, "float_power gradient to exponent"); assert.are.equal(dt, b.grad.dtype) end
+      end)
+    end
+  end
+
+  it("float_power of integer tensors is float64; a negative base to 0.5 is NaN", function ()
+    local c = fixture.float_power.ints
+    local y = dm.float_power(dm.tensor(c.a), dm.tensor(c.b))
+    assert.are.equal(dm.float64, y.dtype)
+    check(c.y, y, 0, "float_power ints")
+    check(fixture.float_power.negative_base.y, dm.tensor({-8.0, 4.0}):float_power(0.5), 1e-15, "float_power(-8, 0.5)")
+    local ok, msg = pcall(dm.float_power, 2, 3)
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("float_power: expected at least one tensor", 1, true), msg)
+  end)
+
+  it("lerp: non-contiguous inputs, gradients by central differences (float64)", function ()
+    dm.manual_seed(11)
+    local F64 = { dtype = dm.float64 }
+    local a = dm.randn(3, 2, F64):t()
+    local b = dm.randn(3, 2, F64):t()
+    local w = (dm.rand(2, 3, F64) * 2 - 0.5)
+    assert.is_false(a:is_contiguous())
+    local want = a:contiguous() + w * (b:contiguous() - a:contiguous())
+    check({ shape = want:size(), data = want:values() }, dm.lerp(a, b, w), 1e-14, "lerp strided")
+    local g = dm.randn(2, 3, F64)
+    local ins = { a:contiguous():requires_grad_(), b:contiguous():requires_grad_(), w:requires_grad_() }
+    local function f (x, y, z) return (dm.lerp(x, y, z) * g):sum():item() end
+    (dm.lerp(ins[1], ins[2], ins[3]) * g):sum():backward()
+    for k = 1, 3 do
+      local grad = ins[k].grad:values()
+      local base = ins[k]:detach()
+      for i = 1, #grad do
+        local args = { ins[1]:detach(), ins[2]:detach(), ins[3]:detach() }
+        local p, m = base:clone():view(-1), base:clone():view(-1)
+        local v = base:contiguous():view(-1):values()[i]
+        p[i] = v + 1e-6; m[i] = v - 1e-6
+        args[k] = p:view(base:size()); local fp = f(args[1], args[2], args[3])
+        args[k] = m:view(base:size()); local fm = f(args[1], args[2], args[3])
+        local num = (fp - fm) / 2e-6
+        assert(math.abs(num - grad[i]) <= 1e-7 * math.max(1, math.abs(num)),
+               ("lerp d/d input %d [%d]: %.12g vs %.12g"):format(k, i, grad[i], num))
+      end
+    end
+  end)
+
+  it("lerp's errors: dtypes, integer tensors, shapes, the weight's type", function ()
+    local ok, msg = pcall(dm.lerp, dm.ones(2), dm.ones(2, { dtype = dm.float64 }), 0.5)
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("lerp: expected dtype float32 for `end` but got dtype float64", 1, true), msg)
+    ok, msg = pcall(dm.lerp, dm.ones(2), dm.ones(2), dm.ones(2, { dtype = dm.float64 }))
+    assert.truthy(tostring(msg):find("lerp: expected dtype float32 for `weight` but got dtype float64", 1, true), msg)
+    ok, msg = pcall(dm.lerp, dm.tensor({1, 2}), dm.tensor({1, 2}), 0.5)
+    assert.truthy(tostring(msg):find("lerp: not implemented for int64 tensors", 1, true), msg)
+    ok, msg = pcall(dm.lerp, dm.ones(2, 3), dm.ones(4), 0.5)
+    assert.truthy(tostring(msg):find("lerp: shapes [2 x 3] and [4]", 1, true), msg)
+    ok, msg = pcall(dm.lerp, dm.ones(2, 3), dm.ones(3), dm.ones(4))
+    assert.truthy(tostring(msg):find("lerp: shapes [2 x 3] and [4]", 1, true), msg)
+    ok, msg = pcall(dm.lerp, dm.ones(2), dm.ones(2), "x")
+    assert.is_false(ok)
   end)
 
   it("leaves live tensor bytes at the baseline", function ()
