@@ -4,7 +4,8 @@
  * ops take it (ops_reduce.c): an integer as int64, a float as float64 that does not promote
  * a tensor with dims, and a float with an integer tensor gives the default float dtype, as
  * a Python float; heaviside's number takes the tensor's dtype (it wants one dtype).
- * Also lerp (a number or tensor weight) and float_power (pow in float64). */
+ * Also lerp (a number or tensor weight) and float_power (pow in float64), and the in-place
+ * methods PyTorch has: atan2_, hypot_, xlogy_, copysign_, heaviside_, lerp_, float_power_. */
 #include "binding.h"
 
 #define RESULT(expr) do { dm_tensor **slot_ = lb_newbox(L); *slot_ = (expr); \
@@ -96,6 +97,51 @@ static int t_float_power(lua_State *L)
     RESULT(dm_binary_scalar_f64(DM_BIN_POW, a ? a : b, lua_tonumber(L, si), a == NULL));
 }
 
+static int inplace_result(lua_State *L, int rc)
+{
+    if (rc != 0) return luaL_error(L, "%s", dm_errmsg());
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* t:op_(other): other a Tensor or a number (as the out-of-place form takes it) */
+static int bmath_(lua_State *L, dm_bmath op)
+{
+    dm_tensor *t = lb_check(L, 1);
+    lua_settop(L, 2);
+    dm_tensor *o = operand(L, 2, op == DM_BM_HEAVISIDE ? t : NULL);
+    if (op != DM_BM_HEAVISIDE && lua_type(L, 2) == LUA_TNUMBER && !lua_isinteger(L, 2) &&
+        !dm_is_floating(t->dtype))
+        o = boxed_to(L, o, lb_default_dtype(L));
+    return inplace_result(L, dm_bmath_(op, t, o));
+}
+#define BM_(name, op) static int t_##name##_(lua_State *L) { return bmath_(L, op); }
+BM_(atan2, DM_BM_ATAN2) BM_(hypot, DM_BM_HYPOT) BM_(xlogy, DM_BM_XLOGY)
+BM_(copysign, DM_BM_COPYSIGN) BM_(heaviside, DM_BM_HEAVISIDE)
+
+static int t_lerp_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1), *b = lb_check(L, 2);
+    if (lua_type(L, 3) == LUA_TNUMBER) return inplace_result(L, dm_lerp_(t, b, NULL, lua_tonumber(L, 3)));
+    dm_tensor *w = lb_totensor(L, 3);
+    if (!w) return luaL_typeerror(L, 3, "deepmoon.Tensor or number");
+    return inplace_result(L, dm_lerp_(t, b, w, 0));
+}
+
+static int t_float_power_(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1), *o = lb_totensor(L, 2);
+    if (!o && lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "deepmoon.Tensor or number");
+    return inplace_result(L, dm_float_power_(t, o, o ? 0 : lua_tonumber(L, 2)));
+}
+
+static const luaL_Reg inplace_fns[] = {
+    { "atan2_", t_atan2_ }, { "hypot_", t_hypot_ }, { "xlogy_", t_xlogy_ },
+    { "copysign_", t_copysign_ }, { "heaviside_", t_heaviside_ }, { "lerp_", t_lerp_ },
+    { "float_power_", t_float_power_ },
+    { NULL, NULL }
+};
+
 static const luaL_Reg methods_fns[] = {
     { "atan2", t_atan2 }, { "hypot", t_hypot }, { "xlogy", t_xlogy },
     { "logaddexp", t_logaddexp }, { "logaddexp2", t_logaddexp2 }, { "copysign", t_copysign },
@@ -113,4 +159,7 @@ void lb_open_bmath(lua_State *L, int methods, int module)
         lua_getfield(L, methods, r->name);
         lua_setfield(L, module, r->name);
     }
+    lua_pushvalue(L, methods);                                /* methods only */
+    luaL_setfuncs(L, inplace_fns, 0);
+    lua_pop(L, 1);
 }

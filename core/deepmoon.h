@@ -1038,6 +1038,14 @@ const char *dm_bmath_name(dm_bmath op);
  * broadcast together.  dm_lerp_scalar takes a number weight (LerpBackward0). */
 dm_tensor *dm_lerp(const dm_tensor *start, const dm_tensor *end, const dm_tensor *weight);
 dm_tensor *dm_lerp_scalar(const dm_tensor *start, const dm_tensor *end, double weight);
+/* in place, as PyTorch's atan2_, hypot_, xlogy_, copysign_, heaviside_, lerp_ and
+ * float_power_ (t = op(t, o), o broadcast to t's shape; the result's dtype must cast to
+ * t's; recorded as the out-of-place op when t's history is wanted); 0 or -1 with the message.
+ * dm_lerp_ takes a tensor weight, or NULL and the number ws; dm_float_power_ wants a float64
+ * t and takes a tensor o, or NULL and the number s. */
+int dm_bmath_(dm_bmath op, dm_tensor *t, const dm_tensor *o);
+int dm_lerp_(dm_tensor *t, const dm_tensor *end, const dm_tensor *weight, double ws);
+int dm_float_power_(dm_tensor *t, const dm_tensor *o, double s);
 
 #ifdef __cplusplus
 }

@@ -311,6 +311,68 @@ describe("two-input math functions against PyTorch 1.13", function ()
     assert.is_false(ok)
   end)
 
+  it("in place: atan2_, hypot_, xlogy_, copysign_, heaviside_ write the out-of-place values into self", function ()
+    for _, op in ipairs({ "atan2", "hypot", "xlogy", "copysign", "heaviside" }) do
+      for _, dtn in ipairs({ "float64", "float32" }) do
+        for _, c in ipairs(fixture[op][dtn]) do
+          if #c.a.shape >= #c.b.shape and c.a.shape[1] == (c.y.shape[1]) then
+            local dt = dm[dtn]
+            local t = T(c.a, dt)
+            local b = T(c.b, (c.b0dim and op ~= "heaviside") and dm.float64 or dt)
+            local v0 = t._version
+            local r = t[op .. "_"](t, b)
+            assert.are.equal(t, r)
+            assert.are.equal(dt, t.dtype)
+            check(c.y, t, TOL[dtn].y, op .. "_ " .. dtn .. " " .. c.name)
+            if v0 then assert.is_true(t._version > v0) end
+          end
+        end
+      end
+      -- a strided self is written through
+      local c = fixture[op].float64[1]
+      local base = T(c.a, dm.float64):t():contiguous()
+      local t = base:t()
+      assert.is_false(t:is_contiguous())
+      t[op .. "_"](t, T(c.b, dm.float64))
+      check(c.y, t, 1e-14, op .. "_ strided")
+      check(c.y, base:t(), 1e-14, op .. "_ strided, through the base")
+    end
+  end)
+
+  it("in place: errors as PyTorch's (integer self, leaf requiring grad, self that would grow)", function ()
+    local ok, msg = pcall(function () return dm.tensor({1, 2}):atan2_(dm.tensor({1, 1})) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("atan2_: result type float32 can't be cast to the desired output type int64", 1, true), msg)
+    local a = dm.ones(2):requires_grad_()
+    ok, msg = pcall(function () return a:hypot_(dm.ones(2)) end)
+    assert.truthy(tostring(msg):find("hypot_: a leaf Variable that requires grad is being used in an in-place operation.", 1, true), msg)
+    ok, msg = pcall(function () return dm.ones(3):xlogy_(dm.ones(2, 3)) end)
+    assert.is_false(ok)
+    ok, msg = pcall(function () return dm.ones(2):float_power_(2) end)
+    assert.truthy(tostring(msg):find("float_power_: the base given to float_power_ has dtype float32 but the operation's result requires dtype float64", 1, true), msg)
+    assert.are.same({0, 7, 1}, dm.tensor({-1, 0, 2}):heaviside_(7):totable())
+  end)
+
+  it("in place: lerp_ and float_power_ record their gradients on a non-leaf", function ()
+    local a = dm.tensor({1.0, 2.0}):requires_grad_()
+    local t = a * 1
+    t:lerp_(dm.tensor({3.0, 6.0}), 0.25)
+    assert.are.equal("LerpBackward0", t.grad_fn)
+    assert.are.same({1.5, 3}, t:totable())
+    t:sum():backward()
+    assert.are.same({0.75, 0.75}, a.grad:totable())
+    local d = dm.tensor({2.0, 3.0}, { dtype = dm.float64 }):requires_grad_()
+    local u = d * 1
+    u:float_power_(dm.tensor({2.0, 2.0}, { dtype = dm.float64 }))
+    assert.are.same({4, 9}, u:totable())
+    u:sum():backward()
+    assert.are.same({4, 6}, d.grad:totable())
+    local w = dm.tensor({0.5, 1.0})
+    local s = dm.zeros(2)
+    assert.are.equal(s, s:lerp_(dm.tensor({2.0, 4.0}), w))
+    assert.are.same({1, 4}, s:totable())
+  end)
+
   it("leaves live tensor bytes at the baseline", function ()
     collectgarbage()
     collectgarbage()

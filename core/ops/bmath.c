@@ -299,3 +299,44 @@ int dm__bw_lerp(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gout
     for (int k = 0; k < 3; k++) gin[k] = g[k];
     return 0;
 }
+
+/* ---- in place: the out-of-place result written back (inplace.c's dm__inplace_commit) --- */
+
+int dm_bmath_(dm_bmath op, dm_tensor *t, const dm_tensor *o)
+{
+    static const char *const names[DM_BM_COUNT] = {
+        [DM_BM_ATAN2] = "atan2_", [DM_BM_HYPOT] = "hypot_", [DM_BM_XLOGY] = "xlogy_",
+        [DM_BM_COPYSIGN] = "copysign_", [DM_BM_HEAVISIDE] = "heaviside_",
+    };
+    if ((int)op < 0 || op >= DM_BM_COUNT || !names[op]) {
+        dm_seterr("bmath_: no in-place form of op %d", (int)op);
+        return -1;
+    }
+    if (!t || !o) { dm_seterr("%s: expected two tensors, got NULL", names[op]); return -1; }
+    if (dm__check_overlap(names[op], t) || dm__check_inplace(names[op], t)) return -1;
+    return dm__inplace_commit(names[op], t, dm_bmath_apply(op, t, o));
+}
+
+int dm_lerp_(dm_tensor *t, const dm_tensor *end, const dm_tensor *weight, double ws)
+{
+    if (!t || !end) { dm_seterr("lerp_: expected tensors, got NULL"); return -1; }
+    if (dm__check_overlap("lerp_", t) || dm__check_inplace("lerp_", t)) return -1;
+    return dm__inplace_commit("lerp_", t, weight ? dm_lerp(t, end, weight)
+                                                 : dm_lerp_scalar(t, end, ws));
+}
+
+int dm_float_power_(dm_tensor *t, const dm_tensor *o, double s)
+{
+    if (!t) { dm_seterr("float_power_: expected a tensor, got NULL"); return -1; }
+    if (t->dtype != DM_FLOAT64) {
+        dm_seterr("float_power_: the base given to float_power_ has dtype %s but the "
+                  "operation's result requires dtype float64", dm_dtype_name(t->dtype));
+        return -1;
+    }
+    if (dm__check_overlap("float_power_", t) || dm__check_inplace("float_power_", t)) return -1;
+    dm_tensor *o64 = o ? dm_to_dtype(o, DM_FLOAT64) : NULL;
+    if (o && !o64) return -1;
+    dm_tensor *r = o ? dm_pow(t, o64) : dm_binary_scalar_f64(DM_BIN_POW, t, s, 0);
+    dm_tensor_release(o64);
+    return dm__inplace_commit("float_power_", t, r);
+}

@@ -364,3 +364,40 @@
 -- @function Tensor:float_power
 -- @param exponent Tensor or number
 -- @usage x:float_power(2)   -- dm.float_power(2, x) too
+
+--- In place: self = atan2(self, other) (other broadcast to self's shape; an integer self is
+-- an error, as the result is floating).  Returns self.
+-- @function Tensor:atan2_
+-- @param other Tensor or number
+-- @usage y:atan2_(x)
+
+--- In place: self = hypot(self, other).  Returns self.
+-- @function Tensor:hypot_
+-- @param other Tensor or number
+-- @usage a:hypot_(b)
+
+--- In place: self = xlogy(self, other).  Returns self.
+-- @function Tensor:xlogy_
+-- @param other Tensor or number
+-- @usage p:xlogy_(q)
+
+--- In place: self = copysign(self, other).  Returns self.
+-- @function Tensor:copysign_
+-- @param other Tensor or number
+-- @usage x:copysign_(-1)
+
+--- In place: self = heaviside(self, values).  Returns self.
+-- @function Tensor:heaviside_
+-- @param values Tensor or number
+-- @usage x:heaviside_(0.5)
+
+--- In place: self = lerp(self, end_, weight).  Returns self.
+-- @function Tensor:lerp_
+-- @tparam Tensor end_
+-- @param weight Tensor or number
+-- @usage a:lerp_(b, 0.1)
+
+--- In place: self = float_power(self, exponent); self must be float64.  Returns self.
+-- @function Tensor:float_power_
+-- @param exponent Tensor or number
+-- @usage x:double():float_power_(2)
