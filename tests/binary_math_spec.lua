@@ -373,6 +373,34 @@ describe("two-input math functions against PyTorch 1.13", function ()
     assert.are.same({1, 4}, s:totable())
   end)
 
+  it("the reference device cpu:ref gives PyTorch's values and gradients too", function ()
+    for _, op in ipairs(OPS) do
+      for _, dtn in ipairs({ "float64", "float32" }) do
+        local dt, tol = dm[dtn], TOL[dtn]
+        for _, c in ipairs(fixture[op][dtn]) do
+          local what = ("%s %s %s on cpu:ref"):format(op, dtn, c.name)
+          local bdt = c.b0dim and op ~= "heaviside" and dm.float64 or dt
+          local a = dm.tensor(c.a.data, { dtype = dt, device = "cpu:ref" }):view(c.a.shape)
+          local b = dm.tensor(c.b.data, { dtype = bdt, device = "cpu:ref" }):view(c.b.shape)
+          if c.grad_fn then a:requires_grad_(); b:requires_grad_() end
+          local y = dm[op](a, b)
+          assert.are.equal("cpu:ref", y.device)
+          check(c.y, y, tol.y, what)
+          if c.grad_fn then
+            (y * dm.tensor(c.w.data, { dtype = dt, device = "cpu:ref" }):view(c.w.shape)):sum():backward()
+            check(c.ga, a.grad, tol.g, what .. ", gradient to a")
+            check(c.gb, b.grad, tol.g, what .. ", gradient to b")
+          end
+        end
+      end
+    end
+    for _, c in ipairs(fixture.lerp.float64) do
+      local function R (f) return dm.tensor(f.data, { dtype = dm.float64, device = "cpu:ref" }):view(f.shape) end
+      local w = type(c.weight) == "table" and R(c.weight) or c.weight
+      check(c.y, dm.lerp(R(c.a), R(c.b), w), 1e-14, "lerp on cpu:ref " .. c.name)
+    end
+  end)
+
   it("leaves live tensor bytes at the baseline", function ()
     collectgarbage()
     collectgarbage()
