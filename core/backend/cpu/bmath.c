@@ -21,7 +21,7 @@
     switch (op) {                                                                            \
     case DM_BM_ATAN2: LOOP(T, atan2(x, z)); break;                                           \
     case DM_BM_HYPOT: LOOP(T, hypot(x, z)); break;                                           \
-    case DM_BM_XLOGY: LOOP(T, z != z ? z : x == 0 ? (T)0 : x * log(z)); break;               \
+    case DM_BM_XLOGY: LOOP(T, z != z ? (T)NAN : x == 0 ? (T)0 : x * log(z)); break;          \
     case DM_BM_LOGADDEXP:                                                                    \
         LOOP(T, isinf(x) && x == z ? x                                                       \
                 : (x > z ? x : z) + log1p(exp(-fabs(x - z)))); break;                        \
@@ -69,7 +69,7 @@ void dm__cpu_bmath(int op, dm_dtype ct, const void *a, const void *b, void *y, i
         BW(T, gg * z * ((T)1 / (x * x + z * z)), gg * -x * ((T)1 / (x * x + z * z))); break; \
     case DM_BM_HYPOT: BW(T, gg * x / hypot(x, z), gg * z / hypot(x, z)); break;              \
     case DM_BM_XLOGY:                                                                        \
-        BW(T, gg * (z != z ? z : x != 0 ? log(z) : (T)0), gg * x / z); break;                \
+        BW(T, gg * (z != z ? (T)NAN : x != 0 ? log(z) : (T)0), gg * x / z); break;           \
     case DM_BM_LOGADDEXP:                                                                    \
         BW(T, gg / (1 + exp(z - x)), gg / (1 + exp(x - z))); break;                          \
     case DM_BM_LOGADDEXP2:                                                                   \

@@ -10,7 +10,7 @@ static double fwd(int op, double x, double z)
     switch (op) {
     case DM_BM_ATAN2: return atan2(x, z);
     case DM_BM_HYPOT: return hypot(x, z);
-    case DM_BM_XLOGY: return isnan(z) ? z : x == 0 ? 0.0 : x * log(z);
+    case DM_BM_XLOGY: return isnan(z) ? NAN : x == 0 ? 0.0 : x * log(z);
     case DM_BM_LOGADDEXP:
         if (isinf(x) && x == z) return x;
         return fmax(x, z) + log1p(exp(-fabs(x - z)));
@@ -53,7 +53,7 @@ static double grad(int op, int k, double g, double x, double z)
     case DM_BM_HYPOT: return g * (k ? z : x) / hypot(x, z);
     case DM_BM_XLOGY:
         if (k) return g * x / z;
-        return g * (isnan(z) ? z : x != 0 ? log(z) : 0.0);
+        return g * (isnan(z) ? NAN : x != 0 ? log(z) : 0.0);
     case DM_BM_LOGADDEXP: return g / (1 + exp(k ? x - z : z - x));
     case DM_BM_LOGADDEXP2: return g / (1 + exp2(k ? x - z : z - x));
     case DM_BM_COPYSIGN: return k ? 0.0 : g * (x == 0 ? 0.0 : copysign(x, z) / x);
