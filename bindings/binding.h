@@ -115,5 +115,7 @@ void lb_open_rnn(lua_State *L, int methods, int module);
 extern DM_LB_TLS lua_State *lb_walk_L;
 /* core._dist: the MPI layer of deepmoon.distributed (dist.c; stubs without MPI) */
 void lb_open_dist(lua_State *L, int methods, int module);
+/* atan2, hypot, xlogy, logaddexp(2), copysign, fmax, fmin, heaviside (bmath.c) */
+void lb_open_bmath(lua_State *L, int methods, int module);
 
 #endif

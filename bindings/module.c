@@ -536,6 +536,7 @@ int luaopen_deepmoon_core(lua_State *L)
     lb_open_embedding(L, methods, module);
     lb_open_dist(L, methods, module);
     lb_open_rnn(L, methods, module);
+    lb_open_bmath(L, methods, module);
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");
     lua_pushliteral(L, DM_VERSION);

@@ -1026,6 +1026,31 @@ dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, 
                            int kind);
 int dm_binary_alpha_(dm_binop op, dm_tensor *t, const dm_tensor *o, double alpha, int kind);
 
+/* two-input math functions (ops/bmath.c), broadcasting with torch.result_type's promotion:
+ * atan2, xlogy, copysign give float32 for integer and bool inputs; hypot, logaddexp and
+ * logaddexp2 take floating types only; fmax and fmin keep integer and bool types (a NaN
+ * operand is ignored); heaviside(a, values) needs both of one dtype and has no gradient. */
+typedef enum {
+    DM_BM_ATAN2, DM_BM_HYPOT, DM_BM_XLOGY, DM_BM_LOGADDEXP, DM_BM_LOGADDEXP2, DM_BM_COPYSIGN,
+    DM_BM_FMAX, DM_BM_FMIN, DM_BM_HEAVISIDE,
+    DM_BM_COUNT
+} dm_bmath;
+dm_tensor *dm_bmath_apply(dm_bmath op, const dm_tensor *a, const dm_tensor *b);
+const char *dm_bmath_name(dm_bmath op);
+/* lerp(start, end, weight) = start + weight (end - start), as torch.lerp (its two formulas
+ * for |weight| < 0.5 and above): floating types; start, end and a tensor weight of one dtype,
+ * broadcast together.  dm_lerp_scalar takes a number weight (LerpBackward0). */
+dm_tensor *dm_lerp(const dm_tensor *start, const dm_tensor *end, const dm_tensor *weight);
+dm_tensor *dm_lerp_scalar(const dm_tensor *start, const dm_tensor *end, double weight);
+/* in place, as PyTorch's atan2_, hypot_, xlogy_, copysign_, heaviside_, lerp_ and
+ * float_power_ (t = op(t, o), o broadcast to t's shape; the result's dtype must cast to
+ * t's; recorded as the out-of-place op when t's history is wanted); 0 or -1 with the message.
+ * dm_lerp_ takes a tensor weight, or NULL and the number ws; dm_float_power_ wants a float64
+ * t and takes a tensor o, or NULL and the number s. */
+int dm_bmath_(dm_bmath op, dm_tensor *t, const dm_tensor *o);
+int dm_lerp_(dm_tensor *t, const dm_tensor *end, const dm_tensor *weight, double ws);
+int dm_float_power_(dm_tensor *t, const dm_tensor *o, double s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -266,6 +266,12 @@ typedef enum {
        + 4 x reverse); in {x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr}, saved[0] the output,
        saved[1] the gates per step, saved[2] the batch sizes (int64 [T]) */
     DM_OP_RNN,
+    /* two-input math functions (bmath.c); in {a, b} */
+    DM_OP_ATAN2, DM_OP_HYPOT, DM_OP_XLOGY, DM_OP_LOGADDEXP, DM_OP_LOGADDEXP2, DM_OP_COPYSIGN,
+    DM_OP_FMAX, DM_OP_FMIN,
+    /* lerp (bmath.c): LERP_SCALAR in {start, end}, par.scalar.s the weight; LERP in {start,
+       end, weight} */
+    DM_OP_LERP_SCALAR, DM_OP_LERP,
     DM_OP_COUNT
 } dm_op;
 
@@ -550,6 +556,8 @@ int dm__bw_copy_slices(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_embedding(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_embedding_bag(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 int dm__bw_rnn(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_bmath(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
+int dm__bw_lerp(dm_bwctx *, dm_node *, const dm_tensor *, dm_tensor **);
 /* 0 when nothing n's rule reads was written in place since n was recorded, else -1 and
    PyTorch's message (autograd/engine.c; the engine runs it before every rule) */
 int dm__check_versions(const dm_node *n);

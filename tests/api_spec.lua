@@ -230,6 +230,25 @@ local methods = {
   deg2rad = function () close(dm.tensor({180, -90}):deg2rad():totable(), {math.pi, -math.pi / 2}) end,
   rad2deg = function () close(dm.tensor({math.pi, -math.pi / 2}):rad2deg():totable(), {180, -90}) end,
   sgn = function () assert.are.same({1, -1, 1}, v():sgn():totable()) end,
+  -- bmath (tests/binary_math_spec.lua has the PyTorch fixtures)
+  atan2 = function () close(dm.tensor({1.0, 0}):atan2(dm.tensor({1.0, -1})):totable(), {math.pi / 4, math.pi}) end,
+  hypot = function () close(dm.tensor({3.0}):hypot(4):totable(), {5}) end,
+  xlogy = function () close(dm.tensor({0.0, 2}):xlogy(dm.tensor({0.0, math.exp(1)})):totable(), {0, 2}) end,
+  logaddexp = function () close(dm.tensor({0.0}):logaddexp(0):totable(), {math.log(2)}) end,
+  logaddexp2 = function () close(dm.tensor({1.0}):logaddexp2(1):totable(), {2}) end,
+  copysign = function () assert.are.same({-1, -2}, dm.tensor({1.0, -2}):copysign(-1):totable()) end,
+  fmax = function () assert.are.same({1, 2}, dm.tensor({0 / 0, 2}):fmax(dm.tensor({1.0, 0 / 0})):totable()) end,
+  fmin = function () assert.are.same({1, 0}, dm.tensor({0 / 0, 0}):fmin(dm.tensor({1.0, 2})):totable()) end,
+  heaviside = function () assert.are.same({0, 0.5, 1}, dm.tensor({-2.0, 0, 3}):heaviside(0.5):totable()) end,
+  lerp = function () close(dm.tensor({1.0, 2}):lerp(dm.tensor({3.0, 6}), 0.25):totable(), {1.5, 3}) end,
+  float_power = function () local y = dm.tensor({2, 3}):float_power(2); assert.are.equal(dm.float64, y.dtype); assert.are.same({4, 9}, y:totable()) end,
+  atan2_ = function () close(dm.tensor({1.0}):atan2_(1):totable(), {math.pi / 4}) end,
+  hypot_ = function () close(dm.tensor({3.0}):hypot_(4):totable(), {5}) end,
+  xlogy_ = function () close(dm.tensor({2.0}):xlogy_(math.exp(1)):totable(), {2}) end,
+  copysign_ = function () assert.are.same({-3}, dm.tensor({3.0}):copysign_(-1):totable()) end,
+  heaviside_ = function () assert.are.same({0, 7, 1}, dm.tensor({-1, 0, 2}):heaviside_(7):totable()) end,
+  lerp_ = function () close(dm.tensor({1.0}):lerp_(dm.tensor({3.0}), 0.5):totable(), {2}) end,
+  float_power_ = function () assert.are.same({8}, dm.tensor({2.0}, { dtype = dm.float64 }):float_power_(3):totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

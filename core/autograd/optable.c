@@ -102,6 +102,16 @@ const dm_opdef dm__optable[DM_OP_COUNT] = {
     [DM_OP_EMBEDDING_BAG] = { "EmbeddingBagBackward0",    2, "embedding", dm__bw_embedding_bag, R0 | R1 },
     [DM_OP_RNN]          = { "RnnTanhBackward0",          8, "rnn",       dm__bw_rnn,
                              R0 | R1 | DM_READ_IN(2) | DM_READ_IN(3) | DM_READ_IN(4) | DM_READ_IN(7) | RO },
+    [DM_OP_ATAN2]        = { "Atan2Backward0",            2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_HYPOT]        = { "HypotBackward0",            2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_XLOGY]        = { "XlogyBackward0",            2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_LOGADDEXP]    = { "LogaddexpBackward0",        2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_LOGADDEXP2]   = { "Logaddexp2Backward0",       2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_COPYSIGN]     = { "CopysignBackward0",         2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_FMAX]         = { "FmaxBackward0",             2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_FMIN]         = { "FminBackward0",             2, NULL,        dm__bw_bmath, R0 | R1 },
+    [DM_OP_LERP_SCALAR]  = { "LerpBackward0",             2, "scalar",    dm__bw_lerp, 0 },
+    [DM_OP_LERP]         = { "LerpBackward1",             3, NULL,        dm__bw_lerp, R0 | R1 | DM_READ_IN(2) },
 };
 #undef R0
 #undef R1

@@ -631,6 +631,18 @@ typedef int64_t (*dm_nonzero_fn)(const double *v, int64_t n, int nd, const int64
 typedef void (*dm_masked_fill_fn)(dm_dtype dt, void *o, const uint8_t *mask, int64_t n,
                                   const void *value);
 
+/* ---- two-input math functions (ops/bmath.c): a, b, y flat [n] of the compute type ct
+ * (float32, float64; int64 for fmax, fmin, heaviside).  bmath: y = op(a, b), op a dm_bmath.
+ * bmath_bw: ga, gb = the gradients of op at (a, b) times g, in ct (float32 or float64);
+ * either may be NULL (not wanted). */
+typedef void (*dm_bmath_fn)(int op, dm_dtype ct, const void *a, const void *b, void *y,
+                            int64_t n);
+typedef void (*dm_bmath_bw_fn)(int op, dm_dtype ct, const void *g, const void *a,
+                               const void *b, void *ga, void *gb, int64_t n);
+/* lerp: y = a + w (b - a) for |w| < 0.5, else b - (b - a) (1 - w); ct float32 or float64 */
+typedef void (*dm_lerp_fn)(dm_dtype ct, const void *a, const void *b, const void *w, void *y,
+                           int64_t n);
+
 typedef struct dm_kernels {
     const char *name;                 /* the device's name, dm_device_name */
     dm_binary_fn binary;              /* a op b, any dm_binop */
@@ -752,6 +764,10 @@ typedef struct dm_kernels {
     dm_masked_fill_fn masked_fill;
     dm_index_offsets_fn index_offsets;
     dm_adv_offsets_fn adv_offsets;
+    /* ---- two-input math functions (bmath.c) ---- */
+    dm_bmath_fn bmath;
+    dm_bmath_bw_fn bmath_bw;
+    dm_lerp_fn lerp;
 } dm_kernels;
 
 extern const dm_kernels dm__cpu_kernels;      /* cpu/ */

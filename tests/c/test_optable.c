@@ -585,6 +585,25 @@ static dm_tensor *f_gru_rev_nobias(dm_tensor *const *in, void *c)
     return rnn_case(in, DM_RNN_GRU, 1, 2, NULL, 2, 3, 3, 0);
 }
 
+/* the two-input math functions (bmath.c); copysign's b shifted to take both signs */
+static dm_tensor *f_atan2(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_ATAN2, A, B); }
+static dm_tensor *f_hypot(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_HYPOT, A, B); }
+static dm_tensor *f_xlogy(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_XLOGY, A, B); }
+static dm_tensor *f_logaddexp(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_LOGADDEXP, A, B); }
+static dm_tensor *f_logaddexp2(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_LOGADDEXP2, A, B); }
+static dm_tensor *f_fmax(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_FMAX, A, B); }
+static dm_tensor *f_fmin(dm_tensor *const *in, void *c) { (void)c; return dm_bmath_apply(DM_BM_FMIN, A, B); }
+static dm_tensor *f_copysign(dm_tensor *const *in, void *c)
+{
+    (void)c;
+    dm_tensor *b = dm_binary_scalar(DM_BIN_SUB, B, 0.75f, 0);
+    dm_tensor *y = b ? dm_bmath_apply(DM_BM_COPYSIGN, A, b) : NULL;
+    dm_tensor_release(b);
+    return y;
+}
+static dm_tensor *f_lerp(dm_tensor *const *in, void *c) { (void)c; return dm_lerp(A, B, C); }
+static dm_tensor *f_lerp_scalar(dm_tensor *const *in, void *c) { (void)c; return dm_lerp_scalar(A, B, 0.7); }
+
 static const gcase cases[] = {
     { DM_OP_VIEW, -1, "view", f_view, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_TRANSPOSE, -1, "transpose", f_transpose, 1, {2}, {{2, 3}}, -1, 1, 0 },
@@ -717,6 +736,16 @@ static const gcase cases[] = {
     { DM_OP_UNARY, DM_UN_TAN, "tan", f_unary, 1, {2}, {{2, 3}}, -1, 1, 0 },
     { DM_OP_UNARY, DM_UN_FRAC, "frac", f_unary, 1, {2}, {{2, 3}}, 0.1f, 0.9f, 0 },
     { DM_OP_UNARY, DM_UN_TRUNC, "trunc", f_unary, 1, {2}, {{2, 3}}, 0.1f, 0.9f, 0 },
+    { DM_OP_ATAN2, -1, "atan2", f_atan2, 2, {2, 1}, {{2, 3}, {3}}, 0.3f, 1.2f, 0 },
+    { DM_OP_HYPOT, -1, "hypot", f_hypot, 2, {2, 1}, {{2, 3}, {3}}, 0.3f, 1.2f, 0 },
+    { DM_OP_XLOGY, -1, "xlogy", f_xlogy, 2, {2, 1}, {{2, 3}, {3}}, 0.3f, 1.2f, 0 },
+    { DM_OP_LOGADDEXP, -1, "logaddexp", f_logaddexp, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_LOGADDEXP2, -1, "logaddexp2", f_logaddexp2, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_COPYSIGN, -1, "copysign", f_copysign, 2, {2, 2}, {{2, 3}, {2, 3}}, 0.3f, 1.2f, 0 },
+    { DM_OP_FMAX, -1, "fmax", f_fmax, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_FMIN, -1, "fmin", f_fmin, 2, {2, 2}, {{2, 3}, {2, 3}}, -1, 1, 0 },
+    { DM_OP_LERP_SCALAR, -1, "lerp scalar weight", f_lerp_scalar, 2, {2, 1}, {{2, 3}, {3}}, -1, 1, 0 },
+    { DM_OP_LERP, -1, "lerp tensor weight", f_lerp, 3, {2, 1, 2}, {{2, 3}, {3}, {1, 3}}, -1, 1, 0 },
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -217,6 +217,10 @@ void dm__cpu_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
 int64_t dm__cpu_index_offsets(const int64_t *idx, int nd, const int64_t *is, int d,
                               const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so);
 void dm__cpu_adv_offsets(const dm_adv_plan *p);
+void dm__cpu_bmath(int op, dm_dtype ct, const void *a, const void *b, void *y, int64_t n);
+void dm__cpu_bmath_bw(int op, dm_dtype ct, const void *g, const void *a, const void *b,
+                      void *ga, void *gb, int64_t n);
+void dm__cpu_lerp(dm_dtype ct, const void *a, const void *b, const void *w, void *y, int64_t n);
 
 /* two-way parallel sections (par.c): fn(arg, 0) here and fn(arg, 1) on a helper thread when
    dm_set_num_threads set 2 or more (else both here, in turn); 0 or the first nonzero rc */

@@ -126,4 +126,7 @@ const dm_kernels dm__cpu_kernels = {
     .masked_fill = dm__cpu_masked_fill,
     .index_offsets = dm__cpu_index_offsets,  /* gather.c */
     .adv_offsets = dm__cpu_adv_offsets,      /* index.c */
+    .bmath = dm__cpu_bmath,             /* bmath.c */
+    .bmath_bw = dm__cpu_bmath_bw,
+    .lerp = dm__cpu_lerp,
 };

@@ -214,5 +214,9 @@ void dm__ref_masked_fill(dm_dtype dt, void *out, const uint8_t *mask, int64_t n,
 int64_t dm__ref_index_offsets(const int64_t *idx, int nd, const int64_t *is, int d,
                               const int64_t *xs, const int64_t *ss, int64_t *xo, int64_t *so);
 void dm__ref_adv_offsets(const dm_adv_plan *p);
+void dm__ref_bmath(int op, dm_dtype ct, const void *a, const void *b, void *y, int64_t n);
+void dm__ref_bmath_bw(int op, dm_dtype ct, const void *g, const void *a, const void *b,
+                      void *ga, void *gb, int64_t n);
+void dm__ref_lerp(dm_dtype ct, const void *a, const void *b, const void *w, void *y, int64_t n);
 
 #endif

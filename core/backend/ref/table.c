@@ -124,4 +124,7 @@ const dm_kernels dm__ref_kernels = {
     .masked_fill = dm__ref_masked_fill,
     .index_offsets = dm__ref_index_offsets,  /* gather.c */
     .adv_offsets = dm__ref_adv_offsets,      /* index.c */
+    .bmath = dm__ref_bmath,             /* bmath.c */
+    .bmath_bw = dm__ref_bmath_bw,
+    .lerp = dm__ref_lerp,
 };

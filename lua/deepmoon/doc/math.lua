@@ -387,3 +387,104 @@
 --- sign for real tensors (its grad_fn is SgnBackward0, as PyTorch's).
 -- @function Tensor:sgn
 -- @usage x:sgn()
+--- atan2(self, other): the angle of the point (other, self), elementwise, in (-pi, pi].
+-- Broadcasts; integer and bool inputs give float32.  Gradients other / (self^2 + other^2)
+-- and -self / (self^2 + other^2).
+-- @function Tensor:atan2
+-- @param other Tensor or number
+-- @usage y:atan2(x)   -- dm.atan2(y, x)
+
+--- sqrt(self^2 + other^2) without overflow, elementwise (floating types only).
+-- @function Tensor:hypot
+-- @param other Tensor or number
+-- @usage a:hypot(b)   -- dm.hypot(a, b)
+
+--- self * log(other), elementwise, 0 where self is 0 (but NaN where other is NaN).
+-- Integer and bool inputs give float32.
+-- @function Tensor:xlogy
+-- @param other Tensor or number
+-- @usage p:xlogy(q)   -- dm.xlogy(p, q)
+
+--- log(exp(self) + exp(other)), elementwise, computed without overflow (floating types only).
+-- @function Tensor:logaddexp
+-- @param other Tensor or number
+-- @usage a:logaddexp(b)   -- dm.logaddexp(a, b)
+
+--- log2(2^self + 2^other), elementwise, computed without overflow (floating types only).
+-- @function Tensor:logaddexp2
+-- @param other Tensor or number
+-- @usage a:logaddexp2(b)   -- dm.logaddexp2(a, b)
+
+--- |self| with the sign of other (its sign bit: -0 counts as negative), elementwise.
+-- Integer and bool inputs give float32; other gets a zero gradient.
+-- @function Tensor:copysign
+-- @param other Tensor or number
+-- @usage x:copysign(-1)   -- dm.copysign(x, -1)
+
+--- The elementwise maximum ignoring NaN: a NaN operand gives the other one (NaN only when
+-- both are).  Integer and bool types are kept.  Ties send the gradient to self.
+-- @function Tensor:fmax
+-- @param other Tensor or number
+-- @usage a:fmax(b)   -- dm.fmax(a, b)
+
+--- The elementwise minimum ignoring NaN: a NaN operand gives the other one (NaN only when
+-- both are).  Integer and bool types are kept.  Ties send the gradient to self.
+-- @function Tensor:fmin
+-- @param other Tensor or number
+-- @usage a:fmin(b)   -- dm.fmin(a, b)
+
+--- The Heaviside step: 0 where self < 0, values where self == 0, 1 where self > 0.
+-- self and values must have one dtype (a number takes self's); no gradient.
+-- @function Tensor:heaviside
+-- @param values Tensor or number
+-- @usage x:heaviside(0.5)   -- dm.heaviside(x, dm.tensor(0.5))
+
+--- Linear interpolation start + weight * (end - start), elementwise (PyTorch's two formulas:
+-- exact at weight 0 and 1).  start, end and a tensor weight broadcast together and must have
+-- one floating dtype.  Gradients go to start, end and a tensor weight.
+-- @function Tensor:lerp
+-- @tparam Tensor end_
+-- @param weight Tensor or number
+-- @usage a:lerp(b, 0.25)   -- dm.lerp(a, b, w)
+
+--- self ^ exponent computed in float64 (both converted), the result float64.
+-- @function Tensor:float_power
+-- @param exponent Tensor or number
+-- @usage x:float_power(2)   -- dm.float_power(2, x) too
+
+--- In place: self = atan2(self, other) (other broadcast to self's shape; an integer self is
+-- an error, as the result is floating).  Returns self.
+-- @function Tensor:atan2_
+-- @param other Tensor or number
+-- @usage y:atan2_(x)
+
+--- In place: self = hypot(self, other).  Returns self.
+-- @function Tensor:hypot_
+-- @param other Tensor or number
+-- @usage a:hypot_(b)
+
+--- In place: self = xlogy(self, other).  Returns self.
+-- @function Tensor:xlogy_
+-- @param other Tensor or number
+-- @usage p:xlogy_(q)
+
+--- In place: self = copysign(self, other).  Returns self.
+-- @function Tensor:copysign_
+-- @param other Tensor or number
+-- @usage x:copysign_(-1)
+
+--- In place: self = heaviside(self, values).  Returns self.
+-- @function Tensor:heaviside_
+-- @param values Tensor or number
+-- @usage x:heaviside_(0.5)
+
+--- In place: self = lerp(self, end_, weight).  Returns self.
+-- @function Tensor:lerp_
+-- @tparam Tensor end_
+-- @param weight Tensor or number
+-- @usage a:lerp_(b, 0.1)
+
+--- In place: self = float_power(self, exponent); self must be float64.  Returns self.
+-- @function Tensor:float_power_
+-- @param exponent Tensor or number
+-- @usage x:double():float_power_(2)
