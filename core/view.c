@@ -28,8 +28,11 @@ static int view_strides(const dm_tensor *t, int ndim, const int64_t *shape, int6
     int64_t chunk = 1, base_stride = t->stride[t->ndim - 1];
     for (int td = t->ndim - 1; td >= 0; td--) {
         chunk *= t->shape[td];
-        /* a chunk ends where t's dims stop being mergeable */
-        if (td == 0 || (t->shape[td - 1] != 1 && t->stride[td - 1] != t->stride[td] * t->shape[td])) {
+        /* a chunk ends where t's dims stop being mergeable: the next dim's stride is not the
+           chunk's extent (its element count times its innermost stride; comparing with the
+           neighbouring dim alone merged across a size-1 dim of another stride, e.g. an
+           expanded [3 x 1 x 2] with strides (1, 1, 0)) */
+        if (td == 0 || (t->shape[td - 1] != 1 && t->stride[td - 1] != chunk * base_stride)) {
             int64_t acc = 1;
             while (vd >= 0 && (acc < chunk || shape[vd] == 1)) {
                 stride[vd] = base_stride * acc;

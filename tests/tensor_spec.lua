@@ -132,6 +132,29 @@ describe("views", function ()
                      err(nc.view, nc, 12))
     assert.are.same({0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, nc:reshape(12):totable())
   end)
+  it("view accepts exactly the layouts PyTorch's does, and view and reshape read the right values", function ()
+    -- random permuted, expanded, narrowed layouts (tests/fixtures/gen_view_layouts.py)
+    local cases = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") ..
+                         "fixtures/view_layouts.lua")
+    for k, c in ipairs(cases) do
+      local shape, ops, target, ok, want = c[1], c[2], c[3], c[4], c[5]
+      local n = 1
+      for _, s in ipairs(shape) do n = n * s end
+      local t = dm.arange(0, n):float():view(shape)
+      for _, op in ipairs(ops) do
+        if op[1] == "permute" then t = t:permute(op[2])
+        elseif op[1] == "unsqueeze" then t = t:unsqueeze(op[2])
+        elseif op[1] == "expand" then t = t:expand(op[2])
+        else t = t:narrow(op[2], op[3], op[4]) end
+      end
+      local what = ("case %d: %s -> view %s"):format(k, table.concat(t:size(), "x"), table.concat(target, "x"))
+      assert.are.same(want, t:reshape(target):reshape(-1):totable(), what .. " (reshape)")
+      local vok, v = pcall(t.view, t, target)
+      assert.are.equal(ok, vok, what .. (vok and "" or (": " .. tostring(v))))
+      if vok then assert.are.same(want, v:contiguous():reshape(-1):totable(), what) end
+    end
+  end)
+
   it("transpose, permute, narrow, select", function ()
     local a = dm.arange(24):view(2, 3, 4)
     assert.are.same({4, 3, 2}, a:transpose(1, 3):size())
