@@ -230,6 +230,20 @@ local methods = {
   deg2rad = function () close(dm.tensor({180, -90}):deg2rad():totable(), {math.pi, -math.pi / 2}) end,
   rad2deg = function () close(dm.tensor({math.pi, -math.pi / 2}):rad2deg():totable(), {180, -90}) end,
   sgn = function () assert.are.same({1, -1, 1}, v():sgn():totable()) end,
+  ravel = function () assert.are.same({1, 3, -2, 4}, x():t():ravel():totable()) end,
+  broadcast_to = function () assert.are.same({2, 3}, v():broadcast_to({2, 3}):size()) end,
+  fliplr = function () assert.are.same({{-2, 1}, {4, 3}}, x():fliplr():totable()) end,
+  flipud = function () assert.are.same({{3, 4}, {1, -2}}, x():flipud():totable()) end,
+  rot90 = function () assert.are.same({{-2, 4}, {1, 3}}, x():rot90():totable()) end,
+  dot = function () assert.are.equal(5.25, v():dot(v()):item()) end,
+  vdot = function () assert.are.equal(5.25, v():vdot(v()):item()) end,
+  mv = function () assert.are.same({-3, 11}, x():mv(dm.tensor({1.0, 2.0})):totable()) end,
+  inner = function () assert.are.same({-3, 11}, x():inner(dm.tensor({1.0, 2.0})):totable()) end,
+  kron = function () assert.are.same({0.5, 1, -1, -2, 2, 4}, v():kron(dm.tensor({1.0, 2.0})):totable()) end,
+  cross = function () assert.are.same({0, 0, 1}, dm.tensor({1.0, 0, 0}):cross(dm.tensor({0.0, 1, 0})):totable()) end,
+  diff = function () assert.are.same({-1.5, 3}, v():diff():totable()) end,
+  diag_embed = function () assert.are.same({{0.5, 0, 0}, {0, -1, 0}, {0, 0, 2}}, v():diag_embed():totable()) end,
+  repeat_interleave = function () assert.are.same({0.5, 0.5, -1, -1, 2, 2}, v():repeat_interleave(2):totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

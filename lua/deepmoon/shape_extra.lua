@@ -135,6 +135,13 @@ local function no_bool (t)
   if t.dtype == core.bool then fail("not implemented for bool tensors") end
 end
 
+-- t reshaped; a non-contiguous t is copied first (reshape's view of some expanded layouts,
+-- e.g. [3 x 1 x 2] with strides (1, 1, 0), reads the wrong elements)
+local function reshape (t, sizes)
+  if not t:is_contiguous() then t = t:contiguous() end
+  return t:reshape(sizes)
+end
+
 local function product (s, i, j)
   local p = 1
   for k = i or 1, j or #s do p = p * s[k] end
@@ -171,12 +178,12 @@ end
 local function atleast (nd, t)
   local d = t:dim()
   if d >= nd then return t end
-  if nd == 1 then return t:reshape({ 1 }) end
+  if nd == 1 then return reshape(t, { 1 }) end
   if nd == 2 then
-    if d == 0 then return t:reshape({ 1, 1 }) end
+    if d == 0 then return reshape(t, { 1, 1 }) end
     return t:unsqueeze(1)
   end
-  if d == 0 then return t:reshape({ 1, 1, 1 }) end
+  if d == 0 then return reshape(t, { 1, 1, 1 }) end
   if d == 1 then return t:unsqueeze(1):unsqueeze(3) end
   return t:unsqueeze(3)
 end
@@ -232,7 +239,7 @@ public("column_stack", function (tensors)
   local list = tensor_list(tensors)
   local parts = {}
   for k, t in ipairs(list) do
-    if t:dim() <= 1 then parts[k] = t:reshape({ t:numel(), 1 }) else parts[k] = t end
+    if t:dim() <= 1 then parts[k] = reshape(t, { t:numel(), 1 }) else parts[k] = t end
   end
   return core.cat(parts, 2)
 end)
@@ -240,7 +247,7 @@ end)
 --- ravel(t): t as a 1-D tensor (a view when t is contiguous, a copy otherwise).
 public("ravel", function (t)
   need_tensor(t, "input")
-  return t:reshape({ -1 })
+  return reshape(t, { -1 })
 end)
 
 --- broadcast_to(t, size): t expanded to size (a list, -1 keeps a dim; a view, as expand).
@@ -384,8 +391,8 @@ local function tensordot (a, b, da, db)
   if #pb > 0 then rb = b:permute(pb) end
   local rows = product(out, 1, free_a)
   local cols = product(out, free_a + 1, #out)
-  local r = core.mm(ra:reshape({ rows, K }), rb:reshape({ K, cols }))
-  return r:reshape(out)
+  local r = core.mm(reshape(ra, { rows, K }), reshape(rb, { K, cols }))
+  return reshape(r, out)
 end
 
 --- tensordot(a, b, dims = 2): the sum of products over dims: a number n (the last n dims of a with the first n of b) or a pair of lists {{dims of a}, {dims of b}} (1-based); a and b of one dtype.
@@ -422,7 +429,7 @@ public("kron", function (a, b)
     vb[2 * d - 1], vb[2 * d] = 1, y
     out[d] = x * y
   end
-  return core.mul(a:reshape(va), b:reshape(vb)):reshape(out)
+  return core.mul(reshape(a, va), reshape(b, vb)):reshape(out)
 end)
 
 --- cross(a, b, dim): the cross product of 3-vectors along dim (both inputs size 3 there, the same number of dims and one dtype; other dims broadcast); with no dim, the first dim of a of size 3.
@@ -464,7 +471,7 @@ public("diff", function (t, ...)
   for k = 1, nargs do
     local v = select(k, ...)
     if is_plain_table(v) and k == nargs then
-      for key in pairs(v) do
+      for key in next, v do
         if not DIFF_OPTS[key] then fail("unknown option '%s'", tostring(key)) end
       end
       for key in pairs(DIFF_OPTS) do
@@ -536,7 +543,7 @@ local function mesh_args (...)
   local indexing = "ij"
   if opts ~= nil then
     if not is_plain_table(opts) then fail("expected an options table, got %s", typename(opts)) end
-    for key in pairs(opts) do
+    for key in next, opts do
       if key ~= "indexing" then fail("unknown option '%s'", tostring(key)) end
     end
     local ix = rawget(opts, "indexing")
@@ -570,7 +577,7 @@ local function meshgrid (list, indexing)
     local v = {}
     for j = 1, n do v[j] = 1 end
     v[pos[k]] = sizes[pos[k]]
-    out[k] = t:reshape(v):expand(sizes)
+    out[k] = reshape(t, v):expand(sizes)
   end
   return out
 end
@@ -589,7 +596,7 @@ public("cartesian_prod", function (...)
   end
   if #list == 1 then return list[1] end
   local grids = meshgrid(list, "ij")
-  for k, g in ipairs(grids) do grids[k] = g:reshape({ -1 }) end
+  for k, g in ipairs(grids) do grids[k] = reshape(g, { -1 }) end
   return core.stack(grids, 2)
 end)
 
@@ -605,7 +612,7 @@ public("block_diag", function (...)
       fail("expected tensors of 2 or fewer dimensions, got %s at position %d", shape(t), k)
     end
     dtype = core.promote_types(dtype, t.dtype)
-    blocks[k] = t:dim() == 2 and t or t:reshape({ 1, -1 })
+    blocks[k] = t:dim() == 2 and t or reshape(t, { 1, -1 })
     cols = cols + blocks[k]:size(2)
   end
   local rows = {}
@@ -666,7 +673,7 @@ public("repeat_interleave", function (t, repeats, dim, opts)
   local output_size
   if opts ~= nil then
     if not is_plain_table(opts) then fail("expected an options table, got %s", typename(opts)) end
-    for key in pairs(opts) do
+    for key in next, opts do
       if not RI_OPTS[key] then fail("unknown option '%s'", tostring(key)) end
     end
     output_size = rawget(opts, "output_size")
@@ -677,7 +684,7 @@ public("repeat_interleave", function (t, repeats, dim, opts)
   local function counts_of (c, len)
     if c.dtype ~= core.int64 then fail("expected repeats to be an int64 tensor, got %s", c.dtype.name) end
     if c:dim() > 1 then fail("expected repeats to be a 0-D or 1-D tensor, got %s", shape(c)) end
-    local v = c:reshape({ -1 }):values()
+    local v = reshape(c, { -1 }):values()
     if #v == 1 and len ~= nil and len ~= 1 then
       local one = v[1]
       v = {}
@@ -698,14 +705,14 @@ public("repeat_interleave", function (t, repeats, dim, opts)
   end
   if repeats == nil then
     local idx = counts_of(t, nil)
-    return core.tensor(idx, { dtype = core.int64 }):reshape({ #idx })
+    return reshape(core.tensor(idx, { dtype = core.int64 }), { #idx })
   end
   local x, d
-  if dim == nil then x, d = t:reshape({ -1 }), 1
+  if dim == nil then x, d = reshape(t, { -1 }), 1
   else x, d = t, norm_dim(dim, t:dim()) end
   if is_tensor(repeats) then
     local idx = counts_of(repeats, x:size(d))
-    local it = core.tensor(idx, { dtype = core.int64 }):reshape({ #idx })
+    local it = reshape(core.tensor(idx, { dtype = core.int64 }), { #idx })
     return x:index_select(d, it)
   end
   local rn = as_integer(repeats)
@@ -724,7 +731,7 @@ public("repeat_interleave", function (t, repeats, dim, opts)
   local out = {}
   for i = 1, #s do out[i] = s[i] end
   out[d] = s[d] * rn
-  return x:unsqueeze(d + 1):expand(e):reshape(out)
+  return reshape(x:unsqueeze(d + 1):expand(e), out)
 end)
 
 -- ---- install ----------------------------------------------------------------------------
