@@ -272,6 +272,10 @@ describe("shape_extra", function ()
     err("repeat_interleave: output_size 5 does not match the sum of repeats (6)", dm.repeat_interleave, v3, 2,
         { output_size = 5 })
     err("repeat_interleave: dim 3 out of range for a tensor of 2 dimensions", dm.repeat_interleave, m, 2, 3)
+    err("repeat_interleave: the repeats add up to more than", dm.repeat_interleave, dm.zeros(2),
+        dm.tensor({ math.maxinteger, 2 }))
+    err("repeat_interleave: expected repeats to be an integer or an int64 tensor, got 1.5", dm.repeat_interleave,
+        v3, 1.5)
   end)
 
   it("raise at the caller's line", function ()

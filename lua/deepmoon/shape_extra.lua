@@ -664,6 +664,8 @@ public("diag_embed", function (t, offset, dim1, dim2)
 end)
 
 local RI_OPTS = { output_size = true }
+-- the most elements a tensor of repeats may ask for (its positions are built in a Lua table)
+local MAX_REPEAT = 1 << 28
 
 --- repeat_interleave(t, repeats, dim) (opts {output_size =}): each element of t (flattened when dim is nil) repeated along dim: repeats is a number or a 1-D int64 tensor of counts (one per element along dim, or one for all); repeat_interleave(counts) alone gives the 1-based positions 1..n, each repeated counts[i] times.
 public("repeat_interleave", function (t, repeats, dim, opts)
@@ -696,6 +698,13 @@ public("repeat_interleave", function (t, repeats, dim, opts)
     local idx, total = {}, 0
     for i = 1, #v do
       if v[i] < 0 then fail("repeats must not be negative, got %d at position %d", v[i], i) end
+      total = total + v[i]
+      if total > MAX_REPEAT or total < 0 then
+        fail("the repeats add up to more than %d elements", MAX_REPEAT)
+      end
+    end
+    total = 0
+    for i = 1, #v do
       for _ = 1, v[i] do total = total + 1; idx[total] = i end
     end
     if output_size ~= nil and as_integer(output_size) ~= total then
