@@ -249,6 +249,20 @@ local methods = {
   heaviside_ = function () assert.are.same({0, 7, 1}, dm.tensor({-1, 0, 2}):heaviside_(7):totable()) end,
   lerp_ = function () close(dm.tensor({1.0}):lerp_(dm.tensor({3.0}), 0.5):totable(), {2}) end,
   float_power_ = function () assert.are.same({8}, dm.tensor({2.0}, { dtype = dm.float64 }):float_power_(3):totable()) end,
+  ravel = function () assert.are.same({1, 3, -2, 4}, x():t():ravel():totable()) end,
+  broadcast_to = function () assert.are.same({2, 3}, v():broadcast_to({2, 3}):size()) end,
+  fliplr = function () assert.are.same({{-2, 1}, {4, 3}}, x():fliplr():totable()) end,
+  flipud = function () assert.are.same({{3, 4}, {1, -2}}, x():flipud():totable()) end,
+  rot90 = function () assert.are.same({{-2, 4}, {1, 3}}, x():rot90():totable()) end,
+  dot = function () assert.are.equal(5.25, v():dot(v()):item()) end,
+  vdot = function () assert.are.equal(5.25, v():vdot(v()):item()) end,
+  mv = function () assert.are.same({-3, 11}, x():mv(dm.tensor({1.0, 2.0})):totable()) end,
+  inner = function () assert.are.same({-3, 11}, x():inner(dm.tensor({1.0, 2.0})):totable()) end,
+  kron = function () assert.are.same({0.5, 1, -1, -2, 2, 4}, v():kron(dm.tensor({1.0, 2.0})):totable()) end,
+  cross = function () assert.are.same({0, 0, 1}, dm.tensor({1.0, 0, 0}):cross(dm.tensor({0.0, 1, 0})):totable()) end,
+  diff = function () assert.are.same({-1.5, 3}, v():diff():totable()) end,
+  diag_embed = function () assert.are.same({{0.5, 0, 0}, {0, -1, 0}, {0, 0, 2}}, v():diag_embed():totable()) end,
+  repeat_interleave = function () assert.are.same({0.5, 0.5, -1, -1, 2, 2}, v():repeat_interleave(2):totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

@@ -169,4 +169,7 @@ dm.io = dmio
 dm.save, dm.load = dmio.save, dmio.load
 dm.save_npy, dm.load_npy = dmio.save_npy, dmio.load_npy
 
+-- ---- PyTorch 1.13 shape and product utilities (hstack, rot90, kron, ...): deepmoon.shape_extra
+require("deepmoon.shape_extra").install(dm)
+
 return dm
