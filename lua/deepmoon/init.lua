@@ -159,4 +159,7 @@ dm.io = dmio
 dm.save, dm.load = dmio.save, dmio.load
 dm.save_npy, dm.load_npy = dmio.save_npy, dmio.load_npy
 
+-- ---- NaN-aware reductions and comparisons (dm.nansum, t:isclose, ...): deepmoon.reduce_extra
+require("deepmoon.reduce_extra").install(dm)
+
 return dm
