@@ -241,6 +241,12 @@ local methods = {
   var_mean = function () local s, m = v():var_mean({correction = 0}); close(s:item(), 1.5); close(m:item(), 0.5) end,
   median = function () assert.are.equal(0.5, v():median():item()); local m, i = x():median(2); assert.are.same({-2, 3}, m:totable()); assert.are.same({2, 1}, i:totable()) end,
   nanmedian = function () assert.are.equal(2, dm.tensor({0 / 0, 2, 3}):nanmedian():item()) end,
+  quantile = function () close(dm.tensor({1.0, 2.0, 3.0, 4.0}):quantile(0.5):item(), 2.5) end,
+  nanquantile = function () close(dm.tensor({1.0, 0 / 0, 3.0}):nanquantile(0.25):item(), 1.5) end,
+  cummax = function () local m, i = v():cummax(1); assert.are.same({0.5, 0.5, 2}, m:totable()); assert.are.same({1, 1, 3}, i:totable()) end,
+  cummin = function () local m, i = v():cummin(1); assert.are.same({0.5, -1, -1}, m:totable()); assert.are.same({1, 2, 2}, i:totable()) end,
+  logcumsumexp = function () close(dm.tensor({0.0, 0.0}):logcumsumexp(1):totable(), {0, math.log(2)}) end,
+  msort = function () assert.are.same({{2, 1}, {3, 2}}, dm.tensor({{3, 1}, {2, 2}}):msort():totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

@@ -140,6 +140,13 @@ describe("reduce_extra gradients by central differences (float64)", function ()
     fd_check({ 3, 4 }, vals, function (x) return (dm.nanmedian(x, 1, true)) end)
     fd_check({ 3, 4 }, vals, function (x) return dm.median(x) end)
   end)
+  it("quantile, nanquantile, cummax, cummin, logcumsumexp", function ()
+    fd_check({ 3, 4 }, vals, function (x) return dm.quantile(x, 0.3, 2) end)
+    fd_check({ 3, 4 }, vals, function (x) return dm.nanquantile(x, dm.tensor({ 0.1, 0.8 }, F64), 1, true) end)
+    fd_check({ 3, 4 }, vals, function (x) return (dm.cummax(x, 2)) end)
+    fd_check({ 3, 4 }, vals, function (x) return (dm.cummin(x, 1)) end)
+    fd_check({ 3, 4 }, vals, function (x) return dm.logcumsumexp(x, 2) end)
+  end)
 end)
 
 describe("reduce_extra dtypes and results", function ()
@@ -215,6 +222,30 @@ describe("reduce_extra argument errors", function ()
     { function () local r = dm.median(dm.tensor({ true })); return r end, "median: not implemented for bool tensors" },
     { function () local r = dm.nanmedian(x, { 1 }); return r end, "nanmedian: dim must be an integer, got table" },
     { function () local r = dm.median(x, nil, true); return r end, "median: keepdim needs a dim" },
+    { function () local r = dm.quantile(dm.tensor({ 1, 2 }), 0.5); return r end,
+      "quantile: expected a floating point tensor (float32 or float64), got int64 (use :float())" },
+    { function () local r = dm.quantile(x, 1.5); return r end, "quantile: q values must be in the range [0, 1], got 1.5" },
+    { function () local r = dm.nanquantile(x, dm.tensor({ 0.5, 0 / 0 })); return r end,
+      "nanquantile: q values must be in the range [0, 1], got " },
+    { function () local r = dm.quantile(x, "a"); return r end, "quantile: q must be a number or a 1-D Tensor, got string" },
+    { function () local r = dm.quantile(x, dm.zeros(1, 1)); return r end,
+      "quantile: q must be a number or a 1-D tensor, got a tensor of size [1 x 1]" },
+    { function () local r = dm.quantile(x, dm.zeros(1, F64)); return r end,
+      "quantile: q is float64 but self is float32 (the dtypes must match)" },
+    { function () local r = dm.quantile(x, 0.5, 1, { interpolation = "cubic" }); return r end,
+      "quantile: interpolation must be 'linear', 'lower', 'higher', 'midpoint' or 'nearest', got 'cubic'" },
+    { function () local r = dm.quantile(dm.zeros(0), 0.5); return r end, "quantile: the input must be non-empty, got size [0]" },
+    { function () local r = dm.quantile(x, 0.5, 3); return r end,
+      "quantile: dim 3 out of range for a tensor of 2 dimensions (expected 1 to 2, or -2 to -1)" },
+    { function () local r = dm.cummax(x); return r end, "cummax: dim is required" },
+    { function () local r = dm.cummin(x, { 1 }); return r end, "cummin: dim must be an integer, got table" },
+    { function () local r = dm.cummin(x, -3); return r end,
+      "cummin: dim -3 out of range for a tensor of 2 dimensions (expected 1 to 2, or -2 to -1)" },
+    { function () local r = dm.logcumsumexp(dm.tensor({ 1, 2 }), 1); return r end,
+      "logcumsumexp: expected a floating point tensor, got int64 (use :float())" },
+    { function () local r = dm.logcumsumexp(x); return r end, "logcumsumexp: dim is required" },
+    { function () local r = dm.msort(x, 1); return r end, "msort: too many arguments (expected msort(self))" },
+    { function () local r = dm.msort("x"); return r end, "msort: self must be a Tensor, got string" },
   }
   for i, c in ipairs(cases) do
     it(c[2], function ()
@@ -234,7 +265,8 @@ describe("reduce_extra argument errors", function ()
       __pairs = function () error("touched __pairs") end,
     })
     for _, name in ipairs({ "nansum", "nanmean", "count_nonzero", "isclose", "allclose", "equal",
-                            "aminmax", "std_mean", "var_mean", "median", "nanmedian" }) do
+                            "aminmax", "std_mean", "var_mean", "median", "nanmedian", "quantile",
+                            "nanquantile", "cummax", "cummin", "logcumsumexp", "msort" }) do
       for _, args in ipairs({ { boom }, { x, boom }, { x, 1, boom }, { x, { boom } } }) do
         local ok, msg = pcall(dm[name], table.unpack(args))
         assert.is_false(ok)

@@ -472,10 +472,218 @@ local function nanmedian (t, ...)
   return v, i
 end
 
+-- ---- group 3 -------------------------------------------------------------------------
+
+local INTERP = { linear = true, lower = true, higher = true, midpoint = true, nearest = true }
+
+-- one quantile q (a number in [0, 1]) of t along d (t at least 1-D), keepdim shape
+local function quantile_one (t, sorted, d, n, q, skip_nan)
+  local ks = t:size()
+  ks[d] = 1
+  local isnan = t:detach():isnan()
+  local ranks
+  if skip_nan then
+    local cnt = isnan:logical_not():sum({ dim = d, keepdim = true })
+    ranks = core.full(ks, q, { dtype = t.dtype }) * (cnt - 1)
+    ranks = core.where(ranks:lt(0), 0, ranks)
+  else
+    ranks = core.full(ks, q, { dtype = t.dtype }) * (n - 1)
+    ranks = core.where(isnan:any(d, true), n - 1, ranks)
+  end
+  return ranks
+end
+
+local function quantile_impl (fn, skip_nan, t, n, ...)
+  need_tensor(fn, "self", t, 4)
+  local a = parse(3, fn, { "q", "dim", "keepdim" }, { "interpolation" }, n, ...)
+  local q = a.q
+  local qs, qvec
+  if type(q) == "number" then
+    qs = { q }
+  elseif is_tensor(q) then
+    if q:dim() > 1 then
+      error(("%s: q must be a number or a 1-D tensor, got a tensor of size %s")
+            :format(fn, shape_str(q:size())), 3)
+    end
+    if q.dtype ~= t.dtype then
+      error(("%s: q is %s but self is %s (the dtypes must match)"):format(fn, dtname(q), dtname(t)), 3)
+    end
+    qvec = q:dim() == 1
+    qs = q:numel() > 0 and q:reshape(-1):totable() or {}
+  else
+    error(("%s: q must be a number or a 1-D Tensor, got %s"):format(fn, what(q)), 3)
+  end
+  for i = 1, #qs do
+    local v = qs[i]
+    if not (v >= 0 and v <= 1) then
+      error(("%s: q values must be in the range [0, 1], got %s"):format(fn, tostring(v)), 3)
+    end
+  end
+  local dims = norm_dims(fn, a.dim, t:dim(), false, 4)
+  local keepdim = opt_bool(fn, "keepdim", a.keepdim, false, 4)
+  local interp = a.interpolation
+  if interp == nil then interp = "linear" end
+  if type(interp) ~= "string" or not INTERP[interp] then
+    error(("%s: interpolation must be 'linear', 'lower', 'higher', 'midpoint' or 'nearest', got %s")
+          :format(fn, type(interp) == "string" and ("'" .. interp .. "'") or what(interp)), 3)
+  end
+  if not is_float(t) then
+    error(("%s: expected a floating point tensor (float32 or float64), got %s (use :float())")
+          :format(fn, dtname(t)), 3)
+  end
+  if t:numel() == 0 then
+    error(("%s: the input must be non-empty, got size %s"):format(fn, shape_str(t:size())), 3)
+  end
+  local size = t:size()
+  local x, d = t, nil
+  if not dims or #size == 0 then x, d = t:reshape(-1), 1 else d = dims[1] end
+  local nd = x:size()[d]
+  local _, si = x:detach():sort(d)
+  local sorted = x:gather(d, si)
+  local outs = {}
+  local no_q = #qs == 0                             -- an empty q: a result with a 0-size dim
+  if no_q then qs = { 0 } end
+  for i = 1, #qs do
+    local ranks = quantile_one(x, sorted, d, nd, qs[i], skip_nan)
+    if interp == "lower" then ranks = ranks:floor()
+    elseif interp == "higher" then ranks = ranks:ceil()
+    elseif interp == "nearest" then ranks = ranks:round() end
+    local below = ranks:floor()
+    local vb = sorted:gather(d, below:to(core.int64) + 1)
+    local r = vb
+    if interp == "linear" or interp == "midpoint" then
+      local w = interp == "midpoint" and core.full_like(ranks, 0.5) or ranks - below
+      local va = sorted:gather(d, ranks:ceil():to(core.int64) + 1)
+      -- lerp as PyTorch computes it (from the nearer end)
+      r = core.where(w:lt(0.5), vb + w * (va - vb), va - (va - vb) * (1 - w))
+    end
+    -- the reduced shape
+    if not dims or #size == 0 then
+      if keepdim then
+        local ones = {}
+        for k = 1, #size do ones[k] = 1 end
+        r = r:reshape(ones)
+      else
+        r = r:reshape({})
+      end
+    elseif not keepdim then
+      r = r:squeeze(d)
+    end
+    outs[i] = r
+  end
+  if qvec then
+    if no_q then
+      local shape = outs[1]:size()
+      table.insert(shape, 1, 0)
+      local z = core.zeros(shape, { dtype = t.dtype })
+      return z
+    end
+    local st = core.stack(outs, 1)
+    return st
+  end
+  return outs[1]
+end
+
+--- quantile(t, q, dim, keepdim): the q-th quantiles (q a number in [0, 1] or a 1-D tensor of
+--- them, which adds a first dim) of all elements or along dim, NaN where a slice holds NaN;
+--- `{dim =, keepdim =, interpolation = "linear" | "lower" | "higher" | "midpoint" |
+--- "nearest"}`; floating inputs only (torch.quantile).
+local function quantile (t, ...)
+  local r = quantile_impl("quantile", false, t, select("#", ...), ...)
+  return r
+end
+
+--- nanquantile(t, q, dim, keepdim): quantile ignoring NaN (NaN only where a slice is all
+--- NaN); the same arguments and options as quantile (torch.nanquantile).
+local function nanquantile (t, ...)
+  local r = quantile_impl("nanquantile", true, t, select("#", ...), ...)
+  return r
+end
+
+-- cummax/cummin: the positions by a scan of slices (no gradient), values gathered from them
+local function cumext (fn, is_min, t, n, ...)
+  need_tensor(fn, "self", t, 4)
+  local a = parse(3, fn, { "dim" }, nil, n, ...)
+  if a.dim == nil then error(("%s: dim is required"):format(fn), 3) end
+  local d = norm_dims(fn, a.dim, t:dim(), false, 4)[1]
+  local size = t:size()
+  if #size == 0 then
+    return t:gather(1, core.ones({}, { dtype = core.int64 })), core.ones({}, { dtype = core.int64 })
+  end
+  local len = size[d]
+  if len == 0 or t:numel() == 0 then
+    return t:clone(), core.zeros(size, { dtype = core.int64 })
+  end
+  local x = t:detach()
+  local float = is_float(t)
+  local best = x:narrow(d, 1, 1)
+  local pos = core.ones(best:size(), { dtype = core.int64 })
+  local parts = { pos }
+  for k = 2, len do
+    local xk = x:narrow(d, k, 1)
+    local take = is_min and xk:le(best) or xk:ge(best)
+    if float then take = take:logical_or(xk:isnan()) end
+    best = core.where(take, xk, best)
+    pos = core.where(take, k, pos)
+    parts[k] = pos
+  end
+  local idx = core.cat(parts, d)
+  return t:gather(d, idx), idx
+end
+
+--- cummax(t, dim): the running maximum along dim and the 1-based positions (int64) where it
+--- was found (the last on ties; NaN propagates, at the latest NaN); also `{dim =}`
+--- (torch.cummax).
+local function cummax (t, ...)
+  local v, i = cumext("cummax", false, t, select("#", ...), ...)
+  return v, i
+end
+
+--- cummin(t, dim): the running minimum along dim and its 1-based positions (int64), as
+--- cummax (torch.cummin).
+local function cummin (t, ...)
+  local v, i = cumext("cummin", true, t, select("#", ...), ...)
+  return v, i
+end
+
+--- logcumsumexp(t, dim): log(cumsum(exp(t))) along dim, computed stably (floating inputs
+--- only); also `{dim =}` (torch.logcumsumexp).
+local function logcumsumexp (t, ...)
+  need_tensor("logcumsumexp", "self", t)
+  local a = parse(2, "logcumsumexp", { "dim" }, nil, select("#", ...), ...)
+  if a.dim == nil then error("logcumsumexp: dim is required", 2) end
+  local d = norm_dims("logcumsumexp", a.dim, t:dim(), false)[1]
+  if not is_float(t) then
+    error(("logcumsumexp: expected a floating point tensor, got %s (use :float())"):format(dtname(t)), 2)
+  end
+  local size = t:size()
+  if #size == 0 or size[d] <= 1 or t:numel() == 0 then return t * 1 end
+  local acc = t:narrow(d, 1, 1)
+  local parts = { acc }
+  for k = 2, size[d] do
+    local xk = t:narrow(d, k, 1)
+    local m = core.maximum(acc, xk):detach()
+    m = core.where(m:isinf(), 0, m)
+    acc = ((acc - m):exp() + (xk - m):exp()):log() + m
+    parts[k] = acc
+  end
+  return core.cat(parts, d)
+end
+
+--- msort(t): t sorted along its first dim, values only (torch.msort).
+local function msort (t, ...)
+  need_tensor("msort", "self", t)
+  if select("#", ...) > 0 then error("msort: too many arguments (expected msort(self))", 2) end
+  local v = t:sort(1)
+  return v
+end
+
 M.functions = {
   nansum = nansum, nanmean = nanmean, count_nonzero = count_nonzero, isclose = isclose,
   allclose = allclose, equal = equal, aminmax = aminmax,
   std_mean = std_mean, var_mean = var_mean, median = median, nanmedian = nanmedian,
+  quantile = quantile, nanquantile = nanquantile, cummax = cummax, cummin = cummin,
+  logcumsumexp = logcumsumexp, msort = msort,
 }
 
 -- helpers the later groups share
