@@ -201,7 +201,7 @@ describe("reduce_extra argument errors", function ()
     { function () local r = x:isclose(dm.randn(4)); return r end, "isclose: shapes [2 x 3] and [4] do not broadcast" },
     { function () local r = x:isclose(dm.tensor({ 1, 2, 3 })); return r end,
       "isclose: self is float32 but other is int64 (the dtypes must match)" },
-    { function () local r = x:isclose(1); return r end, "isclose: other must be a Tensor, got 1" },
+    { function () local r = x:isclose(1); return r end, "isclose: other must be a Tensor, got number" },
     { function () local r = x:isclose(x, -1); return r end, "isclose: rtol must be greater than or equal to zero, got -1" },
     { function () local r = x:allclose(x, 0, -0.5); return r end, "allclose: atol must be greater than or equal to zero, got -0.5" },
     { function () local r = x:isclose(x, nil, nil, 1); return r end, "isclose: equal_nan must be a boolean, got 1" },
@@ -246,6 +246,14 @@ describe("reduce_extra argument errors", function ()
     { function () local r = dm.logcumsumexp(x); return r end, "logcumsumexp: dim is required" },
     { function () local r = dm.msort(x, 1); return r end, "msort: too many arguments (expected msort(self))" },
     { function () local r = dm.msort("x"); return r end, "msort: self must be a Tensor, got string" },
+    { function () local t = dm.randn(2); t:free(); local r = dm.nansum(t); return r end,
+      "nansum: self is a released tensor" },
+    { function () local t = dm.randn(2); t:free(); local r = dm.randn(2):isclose(t); return r end,
+      "isclose: other is a released tensor" },
+    { function () local t = dm.randn(2); t:free(); local r = dm.quantile(dm.randn(2), t); return r end,
+      "quantile: q is a released tensor" },
+    { function () local r = dm.quantile(dm.tensor({ true }), dm.tensor({ true })); return r end,
+      "quantile: expected a floating point tensor (float32 or float64), got bool (use :float())" },
   }
   for i, c in ipairs(cases) do
     it(c[2], function ()

@@ -35,6 +35,9 @@ local function need_tensor (fn, name, v, lv)
   if not is_tensor(v) then
     error(("%s: %s must be a Tensor, got %s"):format(fn, name, typename(v)), lv or 3)
   end
+  if v:is_released() then
+    error(("%s: %s is a released tensor"):format(fn, name), lv or 3)
+  end
 end
 
 -- a plain table: no metatable, so no __index/__len/__pairs to run
@@ -235,9 +238,7 @@ local function isclose_args (fn, t, n, ...)
   need_tensor(fn, "self", t, 4)
   local a = parse(3, fn, { "other", "rtol", "atol", "equal_nan" }, nil, n, ...)
   local other = a.other
-  if not is_tensor(other) then
-    error(("%s: other must be a Tensor, got %s"):format(fn, what(other)), 3)
-  end
+  need_tensor(fn, "other", other, 4)
   local rtol = opt_number(fn, "rtol", a.rtol, 1e-5, 4)
   local atol = opt_number(fn, "atol", a.atol, 1e-8, 4)
   local equal_nan = opt_bool(fn, "equal_nan", a.equal_nan, false, 4)
@@ -496,11 +497,16 @@ end
 local function quantile_impl (fn, skip_nan, t, n, ...)
   need_tensor(fn, "self", t, 4)
   local a = parse(3, fn, { "q", "dim", "keepdim" }, { "interpolation" }, n, ...)
+  if not is_float(t) then
+    error(("%s: expected a floating point tensor (float32 or float64), got %s (use :float())")
+          :format(fn, dtname(t)), 3)
+  end
   local q = a.q
   local qs, qvec
   if type(q) == "number" then
     qs = { q }
   elseif is_tensor(q) then
+    need_tensor(fn, "q", q, 4)
     if q:dim() > 1 then
       error(("%s: q must be a number or a 1-D tensor, got a tensor of size %s")
             :format(fn, shape_str(q:size())), 3)
@@ -526,10 +532,6 @@ local function quantile_impl (fn, skip_nan, t, n, ...)
   if type(interp) ~= "string" or not INTERP[interp] then
     error(("%s: interpolation must be 'linear', 'lower', 'higher', 'midpoint' or 'nearest', got %s")
           :format(fn, type(interp) == "string" and ("'" .. interp .. "'") or what(interp)), 3)
-  end
-  if not is_float(t) then
-    error(("%s: expected a floating point tensor (float32 or float64), got %s (use :float())")
-          :format(fn, dtname(t)), 3)
   end
   if t:numel() == 0 then
     error(("%s: the input must be non-empty, got size %s"):format(fn, shape_str(t:size())), 3)
