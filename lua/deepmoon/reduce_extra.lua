@@ -1,7 +1,9 @@
---- deepmoon.reduce_extra: PyTorch's NaN-aware reductions and comparisons (nansum, nanmean,
---- count_nonzero, isclose, allclose, equal, aminmax, std_mean, var_mean, median, nanmedian),
---- written as compositions of the existing tensor ops (autograd works through them), installed
---- on dm and on Tensor by require "deepmoon".
+--- deepmoon.reduce_extra: PyTorch's other reductions and comparisons (nansum, nanmean,
+--- count_nonzero, isclose, allclose, equal, aminmax, std_mean, var_mean, median, nanmedian,
+--- quantile, nanquantile, cummax, cummin, logcumsumexp, msort), written as compositions of
+--- the existing tensor ops (autograd works through them), installed on dm and on Tensor by
+--- require "deepmoon".  Dims are 1-based (negative from the end), returned positions 1-based.
+--- cummax, cummin and logcumsumexp scan the dim in Lua (one step of tensor ops per position).
 
 local core = require "deepmoon.core"
 local check = require "deepmoon.check"
@@ -687,12 +689,6 @@ M.functions = {
   quantile = quantile, nanquantile = nanquantile, cummax = cummax, cummin = cummin,
   logcumsumexp = logcumsumexp, msort = msort,
 }
-
--- helpers the later groups share
-M._h = { parse = parse, norm_dims = norm_dims, norm_dim = norm_dim, opt_bool = opt_bool,
-         need_tensor = need_tensor, need_float = need_float, is_float = is_float,
-         red_opts = red_opts, shape_str = shape_str, what = what, is_int = is_int,
-         dtname = dtname, floor = floor }
 
 --- the names install() added; tests read it
 M.installed = {}
