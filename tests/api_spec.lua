@@ -263,6 +263,23 @@ local methods = {
   diff = function () assert.are.same({-1.5, 3}, v():diff():totable()) end,
   diag_embed = function () assert.are.same({{0.5, 0, 0}, {0, -1, 0}, {0, 0, 2}}, v():diag_embed():totable()) end,
   repeat_interleave = function () assert.are.same({0.5, 0.5, -1, -1, 2, 2}, v():repeat_interleave(2):totable()) end,
+  nansum = function () assert.are.same({1.5, 2}, dm.tensor({{0.5, 0 / 0}, {1, 2}}):nansum(1):totable()) end,
+  nanmean = function () assert.are.same({0.5, 1.5}, dm.tensor({{0.5, 0 / 0}, {1, 2}}):nanmean(2):totable()) end,
+  count_nonzero = function () assert.are.same({0, 2}, dm.tensor({{0, 3}, {0, 4}}):count_nonzero(1):totable()) end,
+  isclose = function () assert.are.same({true, false}, v():narrow(1, 1, 2):isclose(dm.tensor({0.5, -1.1})):totable()) end,
+  allclose = function () assert.is_true(v():allclose(v() + 1e-9)); assert.is_false(v():allclose(v() + 1)) end,
+  equal = function () assert.is_true(x():equal(x())); assert.is_false(x():equal(x():t())) end,
+  aminmax = function () local lo, hi = x():aminmax({dim = 2}); assert.are.same({-2, 3}, lo:totable()); assert.are.same({1, 4}, hi:totable()) end,
+  std_mean = function () local s, m = v():std_mean(); close(s:item(), math.sqrt(2.25)); close(m:item(), 0.5) end,
+  var_mean = function () local s, m = v():var_mean({correction = 0}); close(s:item(), 1.5); close(m:item(), 0.5) end,
+  median = function () assert.are.equal(0.5, v():median():item()); local m, i = x():median(2); assert.are.same({-2, 3}, m:totable()); assert.are.same({2, 1}, i:totable()) end,
+  nanmedian = function () assert.are.equal(2, dm.tensor({0 / 0, 2, 3}):nanmedian():item()) end,
+  quantile = function () close(dm.tensor({1.0, 2.0, 3.0, 4.0}):quantile(0.5):item(), 2.5) end,
+  nanquantile = function () close(dm.tensor({1.0, 0 / 0, 3.0}):nanquantile(0.25):item(), 1.5) end,
+  cummax = function () local m, i = v():cummax(1); assert.are.same({0.5, 0.5, 2}, m:totable()); assert.are.same({1, 1, 3}, i:totable()) end,
+  cummin = function () local m, i = v():cummin(1); assert.are.same({0.5, -1, -1}, m:totable()); assert.are.same({1, 2, 2}, i:totable()) end,
+  logcumsumexp = function () close(dm.tensor({0.0, 0.0}):logcumsumexp(1):totable(), {0, math.log(2)}) end,
+  msort = function () assert.are.same({{2, 1}, {3, 2}}, dm.tensor({{3, 1}, {2, 2}}):msort():totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

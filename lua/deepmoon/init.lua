@@ -171,5 +171,7 @@ dm.save_npy, dm.load_npy = dmio.save_npy, dmio.load_npy
 
 -- ---- PyTorch 1.13 shape and product utilities (hstack, rot90, kron, ...): deepmoon.shape_extra
 require("deepmoon.shape_extra").install(dm)
+-- ---- NaN-aware reductions and comparisons (dm.nansum, t:isclose, ...): deepmoon.reduce_extra
+require("deepmoon.reduce_extra").install(dm)
 
 return dm
