@@ -169,4 +169,7 @@ dm.io = dmio
 dm.save, dm.load = dmio.save, dmio.load
 dm.save_npy, dm.load_npy = dmio.save_npy, dmio.load_npy
 
+-- ---- PyTorch's indexing and inspection utilities in Lua (deepmoon.index_extra) -------
+require("deepmoon.index_extra").install(dm)
+
 return dm
