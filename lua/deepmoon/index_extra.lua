@@ -76,6 +76,13 @@ local function int_list (fname, what, t, lvl)
   return out
 end
 
+-- a raw copy of a checked options table (no metamethods run when its fields are read)
+local function plain (t)
+  local out = {}
+  for k, v in next, t do out[k] = v end
+  return out
+end
+
 -- the smallest and largest value of an int64 tensor (nil for an empty one)
 local function range_of (idx)
   if idx:numel() == 0 then return nil end
@@ -505,7 +512,7 @@ local SEARCH_OPTS = { right = "boolean", side = "string" }
 --- number (a 0-dim result).  Compares every value with every element (memory values x length).
 local function searchsorted (sorted_sequence, values, opts)
   need_tensor("searchsorted", "sorted_sequence", sorted_sequence, 2)
-  local o = check.options("searchsorted", opts, SEARCH_OPTS)
+  local o = plain(check.options("searchsorted", opts, SEARCH_OPTS))
   local right = o.right == true
   if o.side ~= nil then
     if o.side ~= "left" and o.side ~= "right" then
@@ -546,7 +553,7 @@ local BUCKET_OPTS = { right = "boolean" }
 --- (#boundaries + 1 past the last).  input may be a number (a 0-dim result).
 local function bucketize (input, boundaries, opts)
   need_tensor("bucketize", "boundaries", boundaries, 2)
-  local o = check.options("bucketize", opts, BUCKET_OPTS)
+  local o = plain(check.options("bucketize", opts, BUCKET_OPTS))
   if boundaries:dim() ~= 1 then
     error(("bucketize: expected 1-D boundaries, got %s"):format(shp(boundaries)), 2)
   end
@@ -566,7 +573,7 @@ local UC_OPTS = { return_inverse = "boolean", return_counts = "boolean", dim = "
 --- lengths (int64), as PyTorch's unique_consecutive (whose inverse is 0-based).
 local function unique_consecutive (input, opts)
   need_tensor("unique_consecutive", "input", input, 2)
-  local o = check.options("unique_consecutive", opts, UC_OPTS)
+  local o = plain(check.options("unique_consecutive", opts, UC_OPTS))
   local x, n, d
   if o.dim == nil then
     x = input:reshape(-1)
@@ -598,9 +605,12 @@ local function unique_consecutive (input, opts)
     res[#res + 1] = inv
   end
   if o.return_counts then
-    local ends = core.cat({ pos:narrow(1, 2, math.max(pos:numel() - 1, 0)),
-                            core.tensor({ n + 1 }, { dtype = core.int64 }) })
-    local counts = pos:numel() == 0 and pos or (ends - pos)
+    local counts = pos
+    if pos:numel() > 0 then
+      local ends = core.cat({ pos:narrow(1, 2, pos:numel() - 1),
+                              core.tensor({ n + 1 }, { dtype = core.int64 }) })
+      counts = ends - pos
+    end
     res[#res + 1] = counts
   end
   return table.unpack(res)
@@ -712,7 +722,7 @@ local function logspace (start, end_, steps, base, opts)
   if type(base) ~= "number" then
     error(("logspace: expected base to be a number, got %s"):format(check.typename(base)), 2)
   end
-  local o = check.options("logspace", opts, LOGSPACE_OPTS)
+  local o = plain(check.options("logspace", opts, LOGSPACE_OPTS))
   local dtype = o.dtype or core.get_default_dtype()
   if not is_dtype(dtype) then
     error(("logspace: option 'dtype' must be a dtype, got %s"):format(check.typename(dtype)), 2)
