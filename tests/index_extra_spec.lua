@@ -177,6 +177,9 @@ describe("index_extra", function ()
     assert.are.equal(3, dm.searchsorted(s, 2.0, { right = true }):item())
     assert.are.equal(3, dm.bucketize(2.5, s):item())
     assert.are.equal(4, dm.bucketize(9, s):item())
+    -- a NaN value goes after everything, as PyTorch's binary search puts it
+    assert.are.same({ 4, 2 }, dm.searchsorted(s, dm.tensor({ 0 / 0, 2.0 })):totable())
+    assert.are.same({ 4, 3 }, dm.searchsorted(s, dm.tensor({ 0 / 0, 2.0 }), { right = true }):totable())
     -- a transposed (non-contiguous) batch of sequences
     local seq = dm.tensor({ { 1.0, 5.0 }, { 2.0, 6.0 }, { 3.0, 7.0 } }):t()
     assert.are.same({ { 2 }, { 4 } }, dm.searchsorted(seq, dm.tensor({ { 1.5 }, { 9.0 } })):totable())

@@ -499,7 +499,8 @@ end
 local function insert_positions (seq, values, right)
   local v = values:unsqueeze(-1)
   local s = seq:dim() == 1 and seq or seq:unsqueeze(-2)
-  local cmp = right and s:le(v) or s:lt(v)
+  -- PyTorch's binary search tests !(s >= v) (left) and !(s > v) (right): a NaN value goes last
+  local cmp = (right and s:gt(v) or s:ge(v)):logical_not()
   return cmp:sum(-1):long():add(1)
 end
 
