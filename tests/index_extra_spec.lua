@@ -167,6 +167,13 @@ describe("index_extra", function ()
     assert.are.same({ 2, 5, 2 }, y:totable())
     y:sum():backward()
     assert.are.same({ 2, 0, 2 }, x.grad:totable())
+    -- a 0-dim tensor value needing grad gets the sum over the slices filled
+    local val = dm.tensor(3.0):requires_grad_()
+    local z = dm.ones(3):requires_grad_() * 1
+    z:index_fill_(1, dm.tensor({ 1, 3, 1 }), val)
+    assert.are.same({ 3, 1, 3 }, z:totable())
+    z:mul(dm.tensor({ 2.0, 5.0, 7.0 })):sum():backward()
+    assert.are.equal(9, val.grad:item())
   end)
 
   it("searchsorted and bucketize take numbers and give 0-dim results", function ()

@@ -216,12 +216,22 @@ end
 --- slices at the 1-based positions index along dim (PyTorch's index_fill; -1 the last).
 local function index_fill (input, dim, index, value)
   local mask = index_fill_args("index_fill", input, dim, index, value)
+  if check.is_tensor(value) and value.requires_grad then
+    -- masked_fill passes no gradient to a tensor value; where does (the sum over the slices)
+    if value.dtype ~= input.dtype then value = value:to(input.dtype) end
+    return core.where(mask, value, input)
+  end
   return input:masked_fill(mask, value)
 end
 
 --- index_fill_(input, dim, index, value): index_fill in place; returns input.
 local function index_fill_ (input, dim, index, value)
   local mask = index_fill_args("index_fill_", input, dim, index, value)
+  if check.is_tensor(value) and value.requires_grad then
+    if value.dtype ~= input.dtype then value = value:to(input.dtype) end
+    input:copy_(core.where(mask, value, input))
+    return input
+  end
   input:masked_fill_(mask, value)
   return input
 end
