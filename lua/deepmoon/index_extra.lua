@@ -270,24 +270,38 @@ local function index_copy_parts (fname, input, dim, index, source)
   end
   -- duplicate positions: the last source slice wins (as PyTorch's CPU kernel)
   local vals = idx:totable()
-  local last, keep = {}, {}
+  local last, keep, drop = {}, {}, {}
   for i = 1, #vals do last[vals[i]] = i end
-  for i = 1, #vals do if last[vals[i]] == i then keep[#keep + 1] = i end end
-  if #keep < #vals then
+  for i = 1, #vals do
+    if last[vals[i]] == i then keep[#keep + 1] = i else drop[#drop + 1] = i end
+  end
+  local carrier
+  if #drop > 0 then
     local kt = core.tensor(keep, { dtype = core.int64 })
-    idx = idx:index_select(1, kt)
+    local all = idx
+    idx = all:index_select(1, kt)
     src = source:index_select(d, kt)
+    if source.requires_grad then
+      -- the slices overwritten still get grad[index[i]], as PyTorch's backward gives them:
+      -- they enter as s - s:detach(), zero in value (NaN ones zeroed, with no gradient)
+      local dt = core.tensor(drop, { dtype = core.int64 })
+      local sd = source:index_select(d, dt)
+      local c = sd - sd:detach()
+      carrier = { all:index_select(1, dt), c:masked_fill(c:ne(0), 0) }
+    end
   end
   local bool = input.dtype == core.bool
   local base = bool and core.zeros(input:size(), { dtype = core.uint8 }) or core.zeros_like(input)
   local placed = base:index_add(d, idx, bool and src:to(core.uint8) or src)
+  if carrier then placed = placed:index_add(d, carrier[1], carrier[2]) end
   if bool then placed = placed:bool() end
   return mask, placed
 end
 
 --- index_copy(input, dim, index, source): a copy with the slices at the 1-based positions
 --- index along dim replaced by source's slices (source: input's shape with #index at dim;
---- PyTorch's index_copy; with a position repeated, the last slice wins).
+--- PyTorch's index_copy; with a position repeated, the last slice wins, as PyTorch's CPU
+--- kernel, and every slice gets the gradient of its position).
 local function index_copy (input, dim, index, source)
   local mask, placed = index_copy_parts("index_copy", input, dim, index, source)
   return core.where(mask, placed, input)
