@@ -312,6 +312,9 @@ describe("index_extra", function ()
                      E(dm.result_type, x, "a"))
     assert.are.equal("can_cast: expected from to be a dtype, got string", E(dm.can_cast, "float32", dm.int64))
     assert.are.equal("logspace: expected steps to be an integer, got 2.5", E(dm.logspace, 0, 1, 2.5))
+    assert.are.equal("tensor_split: 4611686018427387904 sections are more than the 1000000 a call can return",
+                     E(dm.tensor_split, dm.zeros(0), 2 ^ 62))
+    assert.is_truthy(E(dm.logspace, 0, 1, 2 ^ 62):find("^logspace: "))
   end)
 
   it("raises at the caller's line", function ()

@@ -455,6 +455,10 @@ local function split_spec (fname, arg, lvl)
     if s < 1 then
       error(("%s: number of sections must be larger than 0, got %d"):format(fname, s), lvl + 1)
     end
+    if s > 1000000 then   -- returned as that many values: beyond what Lua can unpack
+      error(("%s: %d sections are more than the 1000000 a call can return"):format(fname, s),
+            lvl + 1)
+    end
     return s, nil
   end
   if type(arg) ~= "table" then
@@ -752,20 +756,11 @@ local function logspace (start, end_, steps, base, opts)
   if not is_dtype(dtype) then
     error(("logspace: option 'dtype' must be a dtype, got %s"):format(check.typename(dtype)), 2)
   end
-  local vals = {}
-  local step = n > 1 and (end_ - start) / (n - 1) or 0
-  for i = 1, n do
-    local e = (i - 1 < n / 2) and (start + step * (i - 1)) or (end_ - step * (n - i))
-    vals[i] = base ^ e
-  end
-  local t
-  if dtype.is_floating_point then
-    t = core.tensor(vals, { dtype = dtype })
-  else
-    for i = 1, n do vals[i] = vals[i] < 0 and math.ceil(vals[i]) or math.floor(vals[i]) end
-    t = core.tensor(vals, { dtype = core.float64 }):to(dtype)
-  end
-  if n == 0 then t = core.zeros(0, { dtype = dtype }) end
+  -- the exponents as linspace's (in float64), then base ^ them, then the dtype
+  local ok, lin = pcall(core.linspace, start, end_, n, { dtype = core.float64 })
+  if not ok then error("logspace: " .. tostring(lin):gsub("^[^:]*:%d+: ", ""), 2) end
+  local t = core.tensor(base, { dtype = core.float64 }):pow(lin)
+  if dtype ~= core.float64 then t = t:to(dtype) end
   if o.requires_grad then t:requires_grad_() end
   return t
 end
