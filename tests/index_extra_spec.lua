@@ -154,6 +154,24 @@ describe("index_extra", function ()
     assert.are.same({ 3, 2, 2 }, xi:t():unflatten(2, { 2, 2 }):size())
   end)
 
+  it("handles 0-dim inputs as PyTorch", function ()
+    local s = dm.tensor(2.0)
+    assert.are.equal(2, s:take(dm.tensor(1)):item())
+    assert.are.equal(2, s:take_along_dim(dm.tensor({ 1 })):item())
+    assert.are.equal(5, s:index_fill(1, dm.tensor(1), 5):item())
+    assert.are.equal(5, s:index_copy(1, dm.tensor({ 1 }), dm.tensor({ 5.0 })):item())
+    assert.are.equal(5, s:masked_scatter(dm.tensor(true), dm.tensor({ 5.0, 6.0 })):item())
+    local u, inv = s:unique_consecutive({ return_inverse = true })
+    assert.are.same({ 2 }, u:totable())
+    assert.are.equal(0, inv:dim())
+    assert.are.equal(1, inv:item())
+    -- empty slices along dim are fine
+    local e, einv, ec = dm.zeros(0, 3):unique_consecutive({ dim = 1, return_inverse = true, return_counts = true })
+    assert.are.same({ 0, 3 }, e:size())
+    assert.are.same({ 0 }, einv:size())
+    assert.are.same({ 0 }, ec:size())
+  end)
+
   it("index_copy: a repeated position takes the last slice", function ()
     local y = dm.zeros(3):index_copy(1, dm.tensor({ 2, 2, 1 }), dm.tensor({ 5.0, 6.0, 7.0 }))
     assert.are.same({ 7, 6, 0 }, y:totable())
@@ -304,6 +322,12 @@ describe("index_extra", function ()
     assert.are.equal("bucketize: expected 1-D boundaries, got [2 x 3]", E(dm.bucketize, dm.zeros(1), x))
     assert.are.equal("unique_consecutive: dim 3 out of range for a 2-dim input",
                      E(dm.unique_consecutive, x, { dim = 3 }))
+    assert.are.equal("unique_consecutive: input [3 x 0] has a 0-sized dim other than dim 1",
+                     E(dm.unique_consecutive, dm.zeros(3, 0), { dim = 1 }))
+    assert.are.equal("unique_consecutive: dim 1 out of range for a 0-dim input",
+                     E(dm.unique_consecutive, dm.tensor(1.0), { dim = 1 }))
+    assert.are.equal("take_along_dim: dim 1 out of range for a 0-dim input",
+                     E(dm.take_along_dim, dm.tensor(1.0), dm.tensor(1), 1))
     assert.are.equal("is_nonzero: Boolean value of Tensor with no values is ambiguous",
                      E(dm.is_nonzero, dm.zeros(0)))
     assert.are.equal("is_nonzero: Boolean value of Tensor with more than one value is ambiguous, got [2 x 3]",

@@ -161,14 +161,12 @@ local function take_along_dim (input, indices, dim)
     return input:reshape(-1):gather(1, idx)
   end
   local n = input:dim()
+  if n == 0 then
+    error(("take_along_dim: dim %s out of range for a 0-dim input"):format(tostring(dim)), 2)
+  end
   local d = norm_dim("take_along_dim", dim, n, 2)
   if indices:dim() ~= n then
     error(("take_along_dim: expected indices with %d dims, got %s"):format(n, shp(indices)), 2)
-  end
-  if n == 0 then
-    check_positions("take_along_dim", "index", indices:reshape(-1), 1, false, 2,
-                    "dim 1 of size 1")
-    return input:reshape(-1):gather(1, indices:reshape(-1)):reshape({})
   end
   local isz, xsz = input:size(), indices:size()
   local a = input:size(); a[d] = xsz[d]
@@ -608,8 +606,17 @@ local function unique_consecutive (input, opts)
     x = input:reshape(-1)
     d = 1
   else
+    if input:dim() == 0 then
+      error(("unique_consecutive: dim %s out of range for a 0-dim input"):format(tostring(o.dim)), 2)
+    end
     d = norm_dim("unique_consecutive", o.dim, input:dim(), 2)
-    if input:dim() == 0 then x = input:reshape(-1) else x = input end
+    x = input
+    local sz = x:size()
+    for i = 1, #sz do
+      if i ~= d and sz[i] == 0 then
+        error(("unique_consecutive: input %s has a 0-sized dim other than dim %d"):format(shp(x), d), 2)
+      end
+    end
   end
   n = x:size()[d]
   local starts
