@@ -280,6 +280,22 @@ local methods = {
   cummin = function () local m, i = v():cummin(1); assert.are.same({0.5, -1, -1}, m:totable()); assert.are.same({1, 2, 2}, i:totable()) end,
   logcumsumexp = function () close(dm.tensor({0.0, 0.0}):logcumsumexp(1):totable(), {0, math.log(2)}) end,
   msort = function () assert.are.same({{2, 1}, {3, 2}}, dm.tensor({{3, 1}, {2, 2}}):msort():totable()) end,
+  take = function () assert.are.same({{4, -2}}, x():take(dm.tensor({{4, 2}})):totable()) end,
+  take_along_dim = function () assert.are.same({{-2}, {3}}, x():take_along_dim(dm.tensor({{2}, {1}}), 2):totable()) end,
+  index_fill = function () assert.are.same({{0, -2}, {0, 4}}, x():index_fill(2, dm.tensor({1}), 0):totable()) end,
+  index_fill_ = function () local t = x(); assert.are.equal(t, t:index_fill_(1, dm.tensor({2}), 7)); assert.are.same({{1, -2}, {7, 7}}, t:totable()) end,
+  index_copy = function () assert.are.same({{1, -2}, {5, 6}}, x():index_copy(1, dm.tensor({2}), dm.tensor({{5.0, 6.0}})):totable()) end,
+  index_copy_ = function () local t = v(); t:index_copy_(1, dm.tensor({3, 1}), dm.tensor({7.0, 8.0})); assert.are.same({8, -1, 7}, t:totable()) end,
+  masked_scatter = function () assert.are.same({9, -1, 8}, v():masked_scatter(v():gt(0), dm.tensor({9.0, 8.0})):totable()) end,
+  masked_scatter_ = function () local t = v(); t:masked_scatter_(v():lt(0), dm.tensor({5.0})); assert.are.same({0.5, 5, 2}, t:totable()) end,
+  argwhere = function () assert.are.same({{1}, {3}}, v():gt(0):argwhere():totable()) end,
+  unflatten = function () assert.are.same({2, 1, 2}, x():unflatten(2, {1, 2}):size()) end,
+  tensor_split = function () local a, b = v():tensor_split({1}); assert.are.same({0.5}, a:totable()); assert.are.same({-1, 2}, b:totable()) end,
+  hsplit = function () local a, b = x():hsplit(2); assert.are.same({{1}, {3}}, a:totable()); assert.are.same({{-2}, {4}}, b:totable()) end,
+  vsplit = function () local a, b = x():vsplit({1}); assert.are.same({{1, -2}}, a:totable()); assert.are.same({{3, 4}}, b:totable()) end,
+  dsplit = function () local a, b = x():view(1, 2, 2):dsplit(2); assert.are.same({{{1}, {3}}}, a:totable()); assert.are.same({{{-2}, {4}}}, b:totable()) end,
+  unique_consecutive = function () local u, c = dm.tensor({1, 1, 2, 1}):unique_consecutive({return_counts = true}); assert.are.same({1, 2, 1}, u:totable()); assert.are.same({2, 1, 1}, c:totable()) end,
+  is_nonzero = function () assert.is_true(dm.tensor({2.0}):is_nonzero()); assert.is_false(dm.tensor(0):is_nonzero()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

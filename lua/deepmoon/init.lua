@@ -173,5 +173,7 @@ dm.save_npy, dm.load_npy = dmio.save_npy, dmio.load_npy
 require("deepmoon.shape_extra").install(dm)
 -- ---- NaN-aware reductions and comparisons (dm.nansum, t:isclose, ...): deepmoon.reduce_extra
 require("deepmoon.reduce_extra").install(dm)
+-- ---- PyTorch's indexing and inspection utilities in Lua (deepmoon.index_extra) -------
+require("deepmoon.index_extra").install(dm)
 
 return dm
