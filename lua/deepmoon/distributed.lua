@@ -206,9 +206,13 @@ function M.destroy_process_group ()
   need_init("destroy_process_group", 2)
   if D.broken() then D.finalize(); return end
   local ok, err = pcall(header, "destroy_process_group", CODES.leave, 0)
+  -- on a mismatch the group is broken and MPI is finalized at the end of the script, after
+  -- the error is out: MPI_Finalize waits for every rank, and mpirun stops the job as soon as
+  -- one rank exits with an error, so a rank finalizing before raising could be stopped
+  -- before its message was printed
+  if not ok then error(err, 2) end
   D.finalize()
   state.sentinel = nil
-  if not ok then error(err, 2) end
 end
 
 --- This process's rank, 0 to get_world_size() - 1.
