@@ -249,6 +249,15 @@ local methods = {
   heaviside_ = function () assert.are.same({0, 7, 1}, dm.tensor({-1, 0, 2}):heaviside_(7):totable()) end,
   lerp_ = function () close(dm.tensor({1.0}):lerp_(dm.tensor({3.0}), 0.5):totable(), {2}) end,
   float_power_ = function () assert.are.same({8}, dm.tensor({2.0}, { dtype = dm.float64 }):float_power_(3):totable()) end,
+  -- special functions (tests/special_spec.lua has the PyTorch fixtures)
+  lgamma = function () close(dm.tensor({0.5, 3}):lgamma():totable(), {0.5 * math.log(math.pi), math.log(2)}) end,
+  digamma = function () close(dm.tensor({1, 0.5}):digamma():totable(), {-0.5772156649, -0.5772156649 - 2 * math.log(2)}) end,
+  erfinv = function () close(dm.tensor({0, 0.8427007929497149}):erfinv():totable(), {0, 1}) end,
+  logit = function () close(dm.tensor({0.5, 0.75, 1}):logit(0.25):totable(), {0, math.log(3), math.log(3)}) end,
+  sinc = function () close(dm.tensor({0, 0.5}):sinc():totable(), {1, 2 / math.pi}) end,
+  isposinf = function () assert.are.same({true, false, false}, dm.tensor({1/0, -1/0, 1}):isposinf():totable()) end,
+  isneginf = function () assert.are.same({false, true, false}, dm.tensor({1/0, -1/0, 1}):isneginf():totable()) end,
+  signbit = function () assert.are.same({true, false, true}, dm.tensor({-0.0, 0.0, -2}):signbit():totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

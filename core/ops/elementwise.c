@@ -269,6 +269,11 @@ static const struct {
     [DM_UN_DEG2RAD] = { "deg2rad", 0, 0, UN_FLOAT, UN_FLOAT },
     [DM_UN_RAD2DEG] = { "rad2deg", 0, 0, UN_FLOAT, UN_FLOAT },
     [DM_UN_SGN] = { "sgn", 0, 0, UN_INT, UN_INT },
+    [DM_UN_LGAMMA] = { "lgamma", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_DIGAMMA] = { "digamma", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ERFINV] = { "erfinv", 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_LOGIT] = { "logit", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SINC] = { "sinc", 1, 0, UN_FLOAT, UN_FLOAT },
 };
 
 /* f(x) through the device's unary kernel (x float32, float64, or int64 for UN_INT ops) */

@@ -299,7 +299,8 @@ dm_tensor *dm_isclass(const dm_tensor *x, int kind)
     dm_tensor *out = dm_tensor_new_dtype(x->ndim, x->shape, DM_BOOL);
     if (!out) return NULL;
     int64_t n = dm__numel(x);
-    if (!dm_is_floating(x->dtype)) {               /* integers are finite numbers */
+    if ((unsigned)kind > 5) { dm_tensor_release(out); dm_seterr("isclass: unknown kind %d", kind); return NULL; }
+    if (!dm_is_floating(x->dtype) && kind != 5) {  /* integers are finite numbers */
         uint8_t b = kind == 2;
         DEV->fill(out, &b);
         return out;
