@@ -199,6 +199,22 @@ describe("special functions", function ()
     assert.are.same(dm.logit(x):totable(), x:logit(nil):totable())
     assert.are.same(dm.logit(x):totable(), x:logit({}):totable())
     assert.are.same({ -math.huge, 0, math.huge }, dm.logit(x):totable())
+    -- one LogitBackward0 node on x (as PyTorch's), 0 outside [eps, 1 - eps] and at NaN (PyTorch
+    -- 1.13's vectorised loop; its scalar loop for a row's last elements gives NaN)
+    for _, opts in ipairs({ {}, F64 }) do
+      local xs = {}
+      for i = 1, 32 do xs[i] = ({ 0 / 0, -0.5, 0.01, 0.5, 0.99, 1.5, 0.25, 0.75 })[(i - 1) % 8 + 1] end
+      local t = dm.tensor(xs, opts):requires_grad_()
+      local y = t:logit(0.05)
+      assert.are.equal("LogitBackward0", y.grad_fn)
+      y:sum():backward()
+      local g = t.grad:totable()
+      for i = 1, 32 do
+        local v = xs[i]
+        local want = (v >= 0.05 and v <= 0.95) and 1 / (v * (1 - v)) or 0
+        assert.is_true(math.abs(g[i] - want) <= 1e-6 * math.abs(want), tostring(v))
+      end
+    end
     for _, bad in ipairs({ "0.1", true, { eps = "x" } }) do
       local ok, err = pcall(dm.logit, x, bad)
       assert.is_false(ok)
