@@ -313,7 +313,7 @@ typedef enum {
     DM_UN_TRUNC, DM_UN_FRAC, DM_UN_EXPM1, DM_UN_LOG2, DM_UN_LOG10, DM_UN_EXP2, DM_UN_RSQRT,
     DM_UN_TAN, DM_UN_ASIN, DM_UN_ACOS, DM_UN_ATAN, DM_UN_SINH, DM_UN_COSH, DM_UN_ASINH,
     DM_UN_ACOSH, DM_UN_ATANH, DM_UN_ERF, DM_UN_ERFC, DM_UN_DEG2RAD, DM_UN_RAD2DEG, DM_UN_SGN,
-    /* the special functions: lgamma, digamma, erfinv, logit (no eps: dm_logit clamps first),
+    /* the special functions lgamma, digamma, erfinv, logit (without eps; dm_logit has eps),
        sinc */
     DM_UN_LGAMMA, DM_UN_DIGAMMA, DM_UN_ERFINV, DM_UN_LOGIT, DM_UN_SINC,
     DM_UN_COUNT
