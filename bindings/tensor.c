@@ -864,7 +864,8 @@ static int t_logit(lua_State *L)
     }
     if (!lua_isnoneornil(L, ai)) {
         if (lua_type(L, ai) != LUA_TNUMBER)
-            return luaL_error(L, "logit: eps must be a number or nil, got %s", luaL_typename(L, ai));
+            return luaL_error(L, "logit: eps must be a number or nil, got %s",
+                              luaL_typename(L, ai));
         eps = lua_tonumber(L, ai);
     }
     t = default_float(L, t);

@@ -535,8 +535,8 @@ typedef void (*dm_bias_sum_fn)(dm_dtype dt, const void *g, int64_t N, int64_t no
  * y, 2 g exp(x - y), 3 PyTorch's norm_backward (0 where the norm is 0).  any_all: y[k] = 1
  * when some (any) / every (all) element of row k of v [K x R] (float64) is nonzero.
  * isclass: y [n] = isnan, isinf, isfinite, isposinf, isneginf, signbit (kind 0..5) of v [n]
- * (float64).  nan_to_num: y [n] = v with NaN, +inf, -inf replaced by nan, pi, ni (float64); nan_to_num_bw: gi = g
- * where x is finite, 0 elsewhere (float64, [n] each). */
+ * (float64).  nan_to_num: y [n] = v with NaN, +inf, -inf replaced by nan, pi, ni (float64);
+ * nan_to_num_bw: gi = g where x is finite, 0 elsewhere (float64, [n] each). */
 typedef void (*dm_mreduce_fn)(int kind, dm_dtype dt, const void *v, int64_t K, int64_t R,
                               double p, void *y);
 typedef void (*dm_mreduce_bw_fn)(int kind, const double *x, const double *y, const double *g,

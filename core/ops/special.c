@@ -1,9 +1,9 @@
 /* ops/special.c -- logit with PyTorch's eps: the logit of x clamped to [eps, 1 - eps] (the
  * bounds in x's type, as PyTorch's kernel computes them), recorded as one LogitBackward0 node
  * on x itself whose rule is logit's, 1 / (x (1 - x)), with 0 where x is outside the range
- * and where x is NaN (PyTorch 1.13's vectorised logit_backward gives 0 there, its scalar loop,
- * which only takes the last elements of a row that do not fill a vector, NaN).  The one-input special
- * functions themselves (lgamma, digamma, erfinv, logit, sinc) are unary ops (ops/elementwise.c,
+ * and where x is NaN (PyTorch 1.13's vectorised logit_backward gives 0 there; its scalar
+ * loop, which only takes the last elements of a row that do not fill a vector, NaN).  The
+ * one-input special functions themselves (lgamma, digamma, erfinv, logit, sinc) are unary ops (ops/elementwise.c,
  * backend/specfun.h); the predicates isposinf, isneginf and signbit are dm_isclass kinds
  * (ops/reduce_multi.c). */
 #include "internal.h"
