@@ -847,6 +847,35 @@ UNARY_F(sinh, DM_UN_SINH) UNARY_F(cosh, DM_UN_COSH) UNARY_F(asinh, DM_UN_ASINH)
 UNARY_F(acosh, DM_UN_ACOSH) UNARY_F(atanh, DM_UN_ATANH) UNARY_F(erf, DM_UN_ERF)
 UNARY_F(erfc, DM_UN_ERFC) UNARY_F(deg2rad, DM_UN_DEG2RAD) UNARY_F(rad2deg, DM_UN_RAD2DEG)
 UNARY(sgn, DM_UN_SGN)
+UNARY_F(lgamma, DM_UN_LGAMMA) UNARY_F(digamma, DM_UN_DIGAMMA) UNARY_F(erfinv, DM_UN_ERFINV)
+UNARY_F(sinc, DM_UN_SINC)
+
+/* logit([eps]) or logit({eps =}): eps nil (none) or a number */
+static int t_logit(lua_State *L)
+{
+    dm_tensor *t = lb_check(L, 1);
+    double eps = NAN;
+    int ai = 2;
+    lua_settop(L, 2);
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "eps");
+        lua_rawget(L, 2);
+        ai = lua_gettop(L);
+    }
+    if (!lua_isnoneornil(L, ai)) {
+        if (lua_type(L, ai) != LUA_TNUMBER)
+            return luaL_error(L, "logit: eps must be a number or nil, got %s",
+                              luaL_typename(L, ai));
+        eps = lua_tonumber(L, ai);
+    }
+    t = default_float(L, t);
+    RESULT(dm_logit(t, eps));
+}
+
+/* isposinf, isneginf, signbit: bool tensors (dm_isclass kinds 3, 4, 5) */
+static int t_isposinf(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_isclass(t, 3)); }
+static int t_isneginf(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_isclass(t, 4)); }
+static int t_signbit(lua_State *L) { dm_tensor *t = lb_check(L, 1); RESULT(dm_isclass(t, 5)); }
 
 /* core._try_unary(x, code): unary op `code` (core._unary_codes) on x, as the method of that
    name does, or nothing when x is not a Tensor: the nn activations make this one C call and
@@ -1478,6 +1507,9 @@ static const luaL_Reg methods_fns[] = {
     { "sinh", t_sinh }, { "cosh", t_cosh }, { "asinh", t_asinh }, { "acosh", t_acosh },
     { "atanh", t_atanh }, { "erf", t_erf }, { "erfc", t_erfc }, { "deg2rad", t_deg2rad },
     { "rad2deg", t_rad2deg }, { "sgn", t_sgn },
+    { "lgamma", t_lgamma }, { "digamma", t_digamma }, { "erfinv", t_erfinv },
+    { "logit", t_logit }, { "sinc", t_sinc }, { "isposinf", t_isposinf },
+    { "isneginf", t_isneginf }, { "signbit", t_signbit },
     { NULL, NULL }
 };
 
@@ -1504,7 +1536,8 @@ static const char *const shared_names[] = {
     "numel", "t",
     "trunc", "fix", "frac", "expm1", "log2", "log10", "exp2", "rsqrt", "tan", "asin", "acos",
     "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf", "erfc", "deg2rad", "rad2deg",
-    "sgn", NULL
+    "sgn",
+    "lgamma", "digamma", "erfinv", "logit", "sinc", "isposinf", "isneginf", "signbit", NULL
 };
 
 void lb_open_tensor(lua_State *L, int methods, int module)

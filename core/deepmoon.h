@@ -313,6 +313,9 @@ typedef enum {
     DM_UN_TRUNC, DM_UN_FRAC, DM_UN_EXPM1, DM_UN_LOG2, DM_UN_LOG10, DM_UN_EXP2, DM_UN_RSQRT,
     DM_UN_TAN, DM_UN_ASIN, DM_UN_ACOS, DM_UN_ATAN, DM_UN_SINH, DM_UN_COSH, DM_UN_ASINH,
     DM_UN_ACOSH, DM_UN_ATANH, DM_UN_ERF, DM_UN_ERFC, DM_UN_DEG2RAD, DM_UN_RAD2DEG, DM_UN_SGN,
+    /* the special functions lgamma, digamma, erfinv, logit (without eps; dm_logit has eps),
+       sinc */
+    DM_UN_LGAMMA, DM_UN_DIGAMMA, DM_UN_ERFINV, DM_UN_LOGIT, DM_UN_SINC,
     DM_UN_COUNT
 } dm_unop;
 dm_tensor *dm_unary(dm_unop op, const dm_tensor *x);
@@ -802,6 +805,9 @@ dm_tensor *dm_norm(const dm_tensor *x, double p, int n, const int *dims, int kee
 /* any/all over dim (DM_ALL: everything): bool (uint8 for a uint8 x, as PyTorch 1.13) */
 dm_tensor *dm_any_all(const dm_tensor *x, int dim, int keepdim, int is_all);
 dm_tensor *dm_isclass(const dm_tensor *x, int kind);    /* kind 0 isnan, 1 isinf, 2 isfinite */
+/* dm_isclass kinds 3 isposinf, 4 isneginf, 5 signbit (integers: x < 0; bool, uint8: false) */
+/* logit(x), x first clamped to [eps, 1 - eps] (in x's type) when eps is not NAN */
+dm_tensor *dm_logit(const dm_tensor *x, double eps);
 /* nan -> nan, +inf -> *posinf, -inf -> *neginf (NULL: the dtype's largest/lowest value) */
 dm_tensor *dm_nan_to_num(const dm_tensor *x, double nan, const double *posinf,
                          const double *neginf);

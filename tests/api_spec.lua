@@ -296,6 +296,15 @@ local methods = {
   dsplit = function () local a, b = x():view(1, 2, 2):dsplit(2); assert.are.same({{{1}, {3}}}, a:totable()); assert.are.same({{{-2}, {4}}}, b:totable()) end,
   unique_consecutive = function () local u, c = dm.tensor({1, 1, 2, 1}):unique_consecutive({return_counts = true}); assert.are.same({1, 2, 1}, u:totable()); assert.are.same({2, 1, 1}, c:totable()) end,
   is_nonzero = function () assert.is_true(dm.tensor({2.0}):is_nonzero()); assert.is_false(dm.tensor(0):is_nonzero()) end,
+  -- special functions (tests/special_spec.lua has the PyTorch fixtures)
+  lgamma = function () close(dm.tensor({0.5, 3}):lgamma():totable(), {0.5 * math.log(math.pi), math.log(2)}) end,
+  digamma = function () close(dm.tensor({1, 0.5}):digamma():totable(), {-0.5772156649, -0.5772156649 - 2 * math.log(2)}) end,
+  erfinv = function () close(dm.tensor({0, 0.8427007929497149}):erfinv():totable(), {0, 1}) end,
+  logit = function () close(dm.tensor({0.5, 0.75, 1}):logit(0.25):totable(), {0, math.log(3), math.log(3)}) end,
+  sinc = function () close(dm.tensor({0, 0.5}):sinc():totable(), {1, 2 / math.pi}) end,
+  isposinf = function () assert.are.same({true, false, false}, dm.tensor({1/0, -1/0, 1}):isposinf():totable()) end,
+  isneginf = function () assert.are.same({false, true, false}, dm.tensor({1/0, -1/0, 1}):isneginf():totable()) end,
+  signbit = function () assert.are.same({true, false, true}, dm.tensor({-0.0, 0.0, -2}):signbit():totable()) end,
 }
 
 local function tmpfile(ext) return os.tmpname() .. ext end

@@ -96,6 +96,9 @@ const char *dm__node_name(const dm_node *n)
         [DM_UN_ERF] = "ErfBackward0", [DM_UN_ERFC] = "ErfcBackward0",
         [DM_UN_DEG2RAD] = "Deg2RadBackward0", [DM_UN_RAD2DEG] = "Rad2DegBackward0",
         [DM_UN_SGN] = "SgnBackward0",
+        [DM_UN_LGAMMA] = "LgammaBackward0", [DM_UN_DIGAMMA] = "DigammaBackward0",
+        [DM_UN_ERFINV] = "ErfinvBackward0", [DM_UN_LOGIT] = "LogitBackward0",
+        [DM_UN_SINC] = "SincBackward0",
     };
     static const char *loss[DM_LOSS_COUNT] = {
         [DM_LOSS_BCE] = "BinaryCrossEntropyBackward0",

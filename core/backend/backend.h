@@ -100,8 +100,8 @@ typedef void (*dm_where_fn)(dm_tensor *out, const dm_tensor *cond, const dm_tens
  * m contiguous elements of dt (float32, float64); x the input's values and y the output's,
  * contiguous, each NULL where the rule reads none.  op is the node's dm_op (internal.h). */
 /* the rule of unary op u: x for log abs sin cos selu gelu square log1p log2 log10 asin acos
-   atan sinh cosh asinh acosh atanh erf erfc, y for exp sqrt tanh sigmoid relu reciprocal
-   expm1 exp2 rsqrt tan */
+   atan sinh cosh asinh acosh atanh erf erfc lgamma digamma logit sinc, y for exp sqrt tanh
+   sigmoid relu reciprocal expm1 exp2 rsqrt tan erfinv */
 typedef void (*dm_unary_bw_fn)(dm_dtype dt, dm_unop u, int64_t m, const void *g,
                                const void *x, const void *y, void *o);
 /* the tensor-scalar rules, s the scalar: DM_OP_MULS g * s (div: g / p1, x / s), DM_OP_RSUBS
@@ -534,9 +534,9 @@ typedef void (*dm_bias_sum_fn)(dm_dtype dt, const void *g, int64_t N, int64_t no
  * y [K] and their gradient g [K], float64: kind 0/1 g shared evenly by the elements equal to
  * y, 2 g exp(x - y), 3 PyTorch's norm_backward (0 where the norm is 0).  any_all: y[k] = 1
  * when some (any) / every (all) element of row k of v [K x R] (float64) is nonzero.
- * isclass: y [n] = isnan, isinf, isfinite (kind 0, 1, 2) of v [n] (float64).  nan_to_num:
- * y [n] = v with NaN, +inf, -inf replaced by nan, pi, ni (float64); nan_to_num_bw: gi = g
- * where x is finite, 0 elsewhere (float64, [n] each). */
+ * isclass: y [n] = isnan, isinf, isfinite, isposinf, isneginf, signbit (kind 0..5) of v [n]
+ * (float64).  nan_to_num: y [n] = v with NaN, +inf, -inf replaced by nan, pi, ni (float64);
+ * nan_to_num_bw: gi = g where x is finite, 0 elsewhere (float64, [n] each). */
 typedef void (*dm_mreduce_fn)(int kind, dm_dtype dt, const void *v, int64_t K, int64_t R,
                               double p, void *y);
 typedef void (*dm_mreduce_bw_fn)(int kind, const double *x, const double *y, const double *g,

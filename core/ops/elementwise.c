@@ -269,6 +269,11 @@ static const struct {
     [DM_UN_DEG2RAD] = { "deg2rad", 0, 0, UN_FLOAT, UN_FLOAT },
     [DM_UN_RAD2DEG] = { "rad2deg", 0, 0, UN_FLOAT, UN_FLOAT },
     [DM_UN_SGN] = { "sgn", 0, 0, UN_INT, UN_INT },
+    [DM_UN_LGAMMA] = { "lgamma", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_DIGAMMA] = { "digamma", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_ERFINV] = { "erfinv", 0, 1, UN_FLOAT, UN_FLOAT },
+    [DM_UN_LOGIT] = { "logit", 1, 0, UN_FLOAT, UN_FLOAT },
+    [DM_UN_SINC] = { "sinc", 1, 0, UN_FLOAT, UN_FLOAT },
 };
 
 /* f(x) through the device's unary kernel (x float32, float64, or int64 for UN_INT ops) */
@@ -753,6 +758,8 @@ int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     /* g, x, y, gx are all [m], row-major in x's shape */
     K->unary_bw(gout->dtype, (dm_unop)n->sub, dm__numel(gout), dm__ptr(gout), x, y,
                 dm__ptr(gx));
+    if (n->sub == DM_UN_LOGIT && n->par.logit.has_eps)   /* 0 where eps clamped x */
+        dm__logit_eps_mask(gx, x, n->par.logit.lo, n->par.logit.hi);
     dm_tensor_release(hold);
     gin[0] = gx;
     return 0;

@@ -295,11 +295,16 @@ dm_tensor *dm_any_all(const dm_tensor *x, int dim, int keepdim, int is_all)
 
 dm_tensor *dm_isclass(const dm_tensor *x, int kind)
 {
+    if ((unsigned)kind > 5) {          /* isnan isinf isfinite isposinf isneginf signbit */
+        dm_seterr("isclass: unknown kind %d", kind);
+        return NULL;
+    }
     dm__device_of(x);
     dm_tensor *out = dm_tensor_new_dtype(x->ndim, x->shape, DM_BOOL);
     if (!out) return NULL;
     int64_t n = dm__numel(x);
-    if (!dm_is_floating(x->dtype)) {               /* integers are finite numbers */
+    /* integers are finite numbers, never infinite; signbit reads their sign (below) */
+    if (!dm_is_floating(x->dtype) && kind != 5) {
         uint8_t b = kind == 2;
         DEV->fill(out, &b);
         return out;

@@ -1016,6 +1016,20 @@ static void sc_isclass(int dev, dm_dtype dt, int v, vals *out)
     dm_tensor_release(base);
 }
 
+/* isposinf, isneginf, signbit (v % 3) of the transposed view (v < 3) or the slice with NaN and
+   infinities */
+static void sc_isclass_sign(int dev, dm_dtype dt, int v, vals *out)
+{
+    dm_tensor *base, *x = mkV(dt, dev, v < 3 ? 0 : 3, dt == DM_UINT8 || dt == DM_BOOL ? 0 : -2, 3,
+                              0, 1, 1, 61 + (unsigned)v, &base);
+    dm_tensor *y = dm_isclass(x, 3 + v % 3);
+    CHECKF(y != NULL, "isclass %d runs (%s)", 3 + v % 3, y ? "" : dm_errmsg());
+    put_grad(out, y, base, dev);
+    dm_tensor_release(y);
+    dm_tensor_release(x);
+    dm_tensor_release(base);
+}
+
 /* cumsum (even v) and cumprod (odd) along: v / 2 = 0 dim 0 of the transposed view, 1 dim -1
    of it, 2 dim 1 of the permuted one, 3 dim 1 of the transposed view of integers with zeros
    (cumprod's zero rule), 4 the 0-dim tensor, 5 dim 0 of the slice; the gradient too */
@@ -1409,6 +1423,7 @@ int main(void)
                                                           ? 1e-6 : tol);
         for (int v = 0; v < 10; v++) compare("any_all", sc_any_all, dt, v, 0);
         for (int v = 0; v < 10; v++) compare("isclass", sc_isclass, dt, v, tol);
+        for (int v = 0; v < 6; v++) compare("isclass sign", sc_isclass_sign, dt, v, 0);
         for (int v = 0; v < 12; v++) compare("scan", sc_scan, dt, v, tol);
         for (int v = 0; v < 15; v++) compare("sort", sc_sort, dt, v, tol);
     }

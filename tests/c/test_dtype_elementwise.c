@@ -111,7 +111,8 @@ static const char *const UN[] = { "neg", "exp", "log", "sqrt", "abs", "sign", "r
                                   "cos", "selu", "gelu", "square", "log1p", "trunc", "frac",
                                   "expm1", "log2", "log10", "exp2", "rsqrt", "tan", "asin",
                                   "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
-                                  "erf", "erfc", "deg2rad", "rad2deg", "sgn" };
+                                  "erf", "erfc", "deg2rad", "rad2deg", "sgn", "lgamma",
+                                  "digamma", "erfinv", "logit", "sinc" };
 
 static void test_unary_table(void)
 {
@@ -310,19 +311,22 @@ static void test_float64_gradients(void)
     /* inside (-1, 1) for asin, acos, atanh (tan and frac too: no pole, no step); above 1 for
        acosh */
     dm_tensor *x3 = rand_f64(7, -0.8, 0.8, 14), *x4 = rand_f64(7, 1.2, 3, 15);
+    dm_tensor *x5 = rand_f64(7, 0.1, 0.9, 16);                  /* inside (0, 1) for logit */
     for (int op = 0; op < DM_UN_COUNT; op++) {
         if (op == DM_UN_SIGN || op == DM_UN_ROUND || op == DM_UN_FLOOR || op == DM_UN_CEIL ||
             op == DM_UN_TRUNC || op == DM_UN_SGN)
             continue;                               /* zero gradients, steps at integers */
         int neg = op == DM_UN_SELU || op == DM_UN_GELU || op == DM_UN_RELU || op == DM_UN_ABS;
         int unit = op == DM_UN_ASIN || op == DM_UN_ACOS || op == DM_UN_ATANH ||
-                   op == DM_UN_TAN || op == DM_UN_FRAC;
+                   op == DM_UN_TAN || op == DM_UN_FRAC || op == DM_UN_ERFINV;
         double err = gradcheck64(g_unary, op, 1, neg ? &x2 : unit ? &x3
-                                                 : op == DM_UN_ACOSH ? &x4 : &x);
+                                                 : op == DM_UN_ACOSH ? &x4
+                                                 : op == DM_UN_LOGIT ? &x5 : &x);
         CHECKF(err < 1e-6, "float64 gradcheck %s (err %.3g)", UN[op], err);
     }
     dm_tensor_release(x3);
     dm_tensor_release(x4);
+    dm_tensor_release(x5);
     static const int bops[] = { DM_BIN_ADD, DM_BIN_SUB, DM_BIN_MUL, DM_BIN_DIV, DM_BIN_POW,
                                 DM_BIN_MAXIMUM, DM_BIN_MINIMUM };
     for (size_t k = 0; k < sizeof bops / sizeof bops[0]; k++) {

@@ -89,6 +89,28 @@ static float ref_bin(dm_binop op, float x, float y)
     return NAN;
 }
 
+/* independent double references of the special functions: digamma by the recurrence to
+   x >= 6 and the asymptotic series (reflection below 0), erfinv by Newton's method on erf from
+   0 (erf is concave there: monotone convergence) */
+#define REF_PI 3.14159265358979323846
+static double ref_digamma(double x)
+{
+    if (x == 0) return copysign(INFINITY, -x);
+    if (x < 0) return x == floor(x) ? NAN : ref_digamma(1 - x) - REF_PI / tan(REF_PI * x);
+    double r = 0;
+    for (; x < 6; x += 1) r -= 1 / x;
+    double z = 1 / (x * x);
+    return r + log(x) - 0.5 / x - z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z / 240)));
+}
+static double ref_erfinv(double y)
+{
+    if (!(fabs(y) <= 1)) return NAN;
+    if (fabs(y) == 1) return copysign(INFINITY, y);
+    double x = 0;
+    for (int i = 0; i < 200; i++) x -= (erf(x) - y) / (1.12837916709551257390 * exp(-x * x));
+    return x;
+}
+
 static float ref_un(dm_unop op, float x)
 {
     switch (op) {
@@ -133,6 +155,11 @@ static float ref_un(dm_unop op, float x)
     case DM_UN_DEG2RAD: return (float)(x * (3.14159265358979323846 / 180));
     case DM_UN_RAD2DEG: return (float)(x * (180 / 3.14159265358979323846));
     case DM_UN_SGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : 0.0f;
+    case DM_UN_LGAMMA: return (float)lgamma(x);
+    case DM_UN_DIGAMMA: return (float)ref_digamma(x);
+    case DM_UN_ERFINV: return (float)ref_erfinv(x);
+    case DM_UN_LOGIT: return (float)log((double)x / (1 - (double)x));
+    case DM_UN_SINC: return x == 0 ? 1.0f : (float)(sin(REF_PI * x) / (REF_PI * x));
     case DM_UN_COUNT: break;
     }
     return NAN;
@@ -226,6 +253,16 @@ static const struct { dm_unop op; float y[8], dx[8]; } UFIX[] = {
       {57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f, 57.2957802f} },
     { DM_UN_SGN, {-1, -1, -1, 0, 1, 1, 1, 1},
       {0, 0, 0, 0, 0, 0, 0, 0} },
+    { DM_UN_LGAMMA, {-0.0562437177f, INFINITY, 1.26551211f, INFINITY, 0.572364926f, -0.120782234f, 0.28468287f, 1.42807233f},
+      {1.10315669f, NAN, 0.0364899151f, -INFINITY, -1.96351087f, 0.0364899151f, 0.703156769f, 1.16715372f} },
+    { DM_UN_DIGAMMA, {1.10315669f, NAN, 0.0364899151f, -INFINITY, -1.96351087f, 0.0364899151f, 0.703156769f, 1.16715372f},
+      {9.53924751f, 1.2913697e+15f, 8.93480206f, INFINITY, 4.93480206f, 0.934802234f, 0.490357757f, 0.310037851f} },
+    { DM_UN_ERFINV, {NAN, -INFINITY, -0.476936281f, 0, 0.476936281f, NAN, NAN, NAN},
+      {NAN, INFINITY, 1.11258495f, 0.886226952f, 1.11258495f, NAN, NAN, NAN} },
+    { DM_UN_LOGIT, {NAN, NAN, NAN, -INFINITY, 0, NAN, NAN, NAN},
+      {NAN, NAN, NAN, INFINITY, 4, NAN, NAN, NAN} },
+    { DM_UN_SINC, {0.127323955f, -2.78275341e-08f, 0.636619747f, 1, 0.636619747f, -0.212206587f, 0.127323955f, -0.0695994347f},
+      {0.050929714f, 1, 1.27323961f, 0, -1.27323961f, 0.141471058f, -0.050929714f, 0.177671731f} },
 };
 static const char *UNAME[DM_UN_COUNT] = {
     "NegBackward0", "ExpBackward0", "LogBackward0", "SqrtBackward0", "AbsBackward0",
@@ -237,6 +274,7 @@ static const char *UNAME[DM_UN_COUNT] = {
     "AtanBackward0", "SinhBackward0", "CoshBackward0", "AsinhBackward0", "AcoshBackward0",
     "AtanhBackward0", "ErfBackward0", "ErfcBackward0", "Deg2RadBackward0", "Rad2DegBackward0",
     "SgnBackward0",
+    "LgammaBackward0", "DigammaBackward0", "ErfinvBackward0", "LogitBackward0", "SincBackward0",
 };
 
 static const float BA[8] = { 0.0f, -1.5f, 2.0f, 0.5f, 3.0f, -2.0f, 0.0f, 1.0f };
@@ -632,6 +670,9 @@ static void test_gradcheck(void)
         [DM_UN_ATANH] = { -0.8f, 0.8f, 0 }, [DM_UN_ERF] = { -2, 2, 0 }, [DM_UN_ERFC] = { -2, 2, 0 },
         [DM_UN_DEG2RAD] = { -2, 2, 0 }, [DM_UN_RAD2DEG] = { -2, 2, 0 },
         [DM_UN_SGN] = { -2, 2, 0.1f },
+        [DM_UN_LGAMMA] = { 0.5f, 3, 0 }, [DM_UN_DIGAMMA] = { 0.5f, 3, 0 },
+        [DM_UN_ERFINV] = { -0.8f, 0.8f, 0 }, [DM_UN_LOGIT] = { 0.2f, 0.8f, 0 },
+        [DM_UN_SINC] = { 0.2f, 2, 0 },
     };
     for (int op = 0; op < DM_UN_COUNT; op++) {
         CHECK(dom[op].hi > dom[op].lo, "a gradcheck domain for every unary op");
@@ -1036,7 +1077,7 @@ static void test_errors(void)
     CHECK_ERR(dm_clamp(a, NAN, NAN), "clamp: at least one of min and max must be given");
     CHECK_ERR(dm_binary((dm_binop)99, a, a), "binary: unknown op 99");
     CHECK_ERR(dm_binary_scalar((dm_binop)-1, a, 1, 0), "binary: unknown op -1");
-    CHECK_ERR(dm_unary((dm_unop)DM_UN_COUNT, a), "unary: unknown op 40");
+    CHECK_ERR(dm_unary((dm_unop)DM_UN_COUNT, a), "unary: unknown op 45");
     CHECK_ERR(dm_mul(a, NULL), "mul: expected two tensors, got NULL");
     /* an op that fails records nothing and leaks nothing */
     dm_tensor *g = leaf(dm_tensor_zeros(1, (int64_t[]){4}));

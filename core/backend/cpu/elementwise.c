@@ -21,6 +21,7 @@
 #include "cpu.h"
 #include "walk.h"
 #include "loops.h"
+#include "specfun.h"  /* digamma, erfinv: before tgmath.h, in math.h's terms */
 #include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3", "no-trapping-math")   /* see loops.h, vmath.h */
@@ -294,6 +295,15 @@ UNARY_FLOATS(u_erf, erf(x))
 UNARY_FLOATS(u_erfc, erfc(x))
 UNARY_FLOATS(u_deg2rad, x * (__typeof__(x))0.017453292519943295769)   /* x * (pi / 180) */
 UNARY_FLOATS(u_rad2deg, x * (__typeof__(x))57.295779513082320877)     /* x * (180 / pi) */
+/* the special functions: float32 in float, as PyTorch's kernels (specfun.h) */
+#define DIGAMMA(x) _Generic((x), float: dm__digammaf, default: dm__digamma)(x)
+#define ERFINV(x) _Generic((x), float: dm__erfinvf, default: dm__erfinv)(x)
+UNARY_FLOATS(u_lgamma, lgamma(x))
+UNARY_FLOATS(u_digamma, DIGAMMA(x))
+UNARY_FLOATS(u_erfinv, ERFINV(x))
+UNARY_FLOATS(u_logit, log(x / (1 - x)))                  /* x = 1: inf */
+UNARY_FLOATS(u_sinc, x == 0 ? 1 : sin(x * (__typeof__(x))3.14159265358979323846) /
+                                  (x * (__typeof__(x))3.14159265358979323846))
 /* integers: exact, wrapping as PyTorch's (-INT64_MIN is INT64_MIN) */
 UNARY_KERNEL_T(u_neg_i, int64_t, WRAP(0, -, x))
 UNARY_KERNEL_T(u_abs_i, int64_t, x < 0 ? WRAP(0, -, x) : x)
@@ -320,6 +330,8 @@ static const ukern unk[DM_UN_COUNT][3] = {
     [DM_UN_ATANH] = UK(u_atanh), [DM_UN_ERF] = UK(u_erf), [DM_UN_ERFC] = UK(u_erfc),
     [DM_UN_DEG2RAD] = UK(u_deg2rad), [DM_UN_RAD2DEG] = UK(u_rad2deg),
     [DM_UN_SGN] = UKI(u_sign),
+    [DM_UN_LGAMMA] = UK(u_lgamma), [DM_UN_DIGAMMA] = UK(u_digamma),
+    [DM_UN_ERFINV] = UK(u_erfinv), [DM_UN_LOGIT] = UK(u_logit), [DM_UN_SINC] = UK(u_sinc),
 };
 
 static void row_unary(const rowctx *c, int64_t n, const void *x, int64_t sx, void *o)

@@ -8,6 +8,7 @@
 #include "cpu.h"
 #include "walk.h"
 #include "loops.h"
+#include "specfun.h"  /* digamma, trigamma: before tgmath.h */
 #include <tgmath.h>   /* exp, log, pow ... pick the float or double function by type */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3", "no-trapping-math")   /* see loops.h, vmath.h */
@@ -16,6 +17,8 @@
 
 /* float32's exp is vmath.h's (inline, vectorisable); float64's libm's */
 #define VEXP(x) _Generic((x), float: dm_vexpf, default: exp)(x)
+#define DIGAMMA(x) _Generic((x), float: dm__digammaf, default: dm__digamma)(x)
+#define TRIGAMMA(x) _Generic((x), float: dm__trigammaf, default: dm__trigamma)(x)
 
 /* call name_f or name_d, by dt */
 #define PICK(name, dt, ...) \
@@ -251,6 +254,30 @@ static void name(dm_unop u, int64_t m, const T *g, const T *x, const T *y, T *re
     case DM_UN_RAD2DEG:                                                                     \
         for (int64_t i = 0; i < m; i++) o[i] = g[i] * (T)57.295779513082320877;             \
         break;                                                                              \
+    case DM_UN_LGAMMA:                                                                      \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * DIGAMMA(x[i]);                        \
+        break;                                                                              \
+    case DM_UN_DIGAMMA:                            /* polygamma(1, x) */                    \
+        for (int64_t i = 0; i < m; i++) o[i] = g[i] * TRIGAMMA(x[i]);                       \
+        break;                                                                              \
+    case DM_UN_ERFINV:                             /* sqrt(pi) / 2 e^(y^2) */              \
+        for (int64_t i = 0; i < m; i++)                                                     \
+            o[i] = (T)0.88622692545275801365 * exp(y[i] * y[i]) * g[i];                     \
+        break;                                                                              \
+    case DM_UN_LOGIT:                              /* nan outside [0, 1] */                 \
+        for (int64_t i = 0; i < m; i++)                                                     \
+            o[i] = x[i] < 0 || x[i] > 1 ? (T)NAN                                            \
+                 : x[i] == 0 || x[i] == 1 ? g[i] * (T)INFINITY                              \
+                 : g[i] / (x[i] * (1 - x[i]));                                              \
+        break;                                                                              \
+    case DM_UN_SINC: {                             /* 0 where x^2 pi is 0 */                \
+        const T pi = (T)3.14159265358979323846;                                             \
+        for (int64_t i = 0; i < m; i++) {                                                   \
+            T t = x[i] * pi, s2 = x[i] * x[i] * pi;                                         \
+            o[i] = s2 == 0 ? 0 : g[i] * (t * cos(t) - sin(t)) / s2;                         \
+        }                                                                                   \
+        break;                                                                              \
+    }                                                                                       \
     case DM_UN_COUNT:                                                                       \
         break;                                                                              \
     }                                                                                       \

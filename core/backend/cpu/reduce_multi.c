@@ -126,7 +126,8 @@ void dm__cpu_isclass(int kind, const double *v, int64_t n, uint8_t *y)
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = (uint8_t)(kind == 0 ? !!isnan(v[i]) : kind == 1 ? !!isinf(v[i])   /* isinf(-inf): -1 */
-                                                     : !!isfinite(v[i]));
+                       : kind == 2 ? !!isfinite(v[i]) : kind == 3 ? v[i] == INFINITY
+                       : kind == 4 ? v[i] == -INFINITY : !!signbit(v[i]));
 }
 
 void dm__cpu_nan_to_num(const double *v, int64_t n, double nan, double pi, double ni,

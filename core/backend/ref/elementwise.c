@@ -10,6 +10,7 @@
  * formulas as cpu, PyTorch's (s / x is reciprocal(x) * s, x ^ s special-cases a few s). */
 #include "internal.h"
 #include "ref.h"
+#include "specfun.h"
 #include <math.h>
 #include <string.h>
 
@@ -210,6 +211,13 @@ void dm__ref_unary(dm_unop op, dm_tensor *out, const dm_tensor *x)
         case DM_UN_DEG2RAD: r = v * (3.14159265358979323846 / 180); break;
         case DM_UN_RAD2DEG: r = v * (180 / 3.14159265358979323846); break;
         case DM_UN_SGN: r = (v > 0) - (v < 0); break;
+        case DM_UN_LGAMMA: r = lgamma(v); break;
+        case DM_UN_DIGAMMA: r = dm__digamma(v); break;
+        case DM_UN_ERFINV: r = dm__erfinv(v); break;
+        case DM_UN_LOGIT: r = log(v / (1 - v)); break;
+        case DM_UN_SINC:
+            r = v == 0 ? 1 : sin(v * 3.14159265358979323846) / (v * 3.14159265358979323846);
+            break;
         case DM_UN_COUNT: break;
         }
         put(out, i, r);
@@ -354,6 +362,17 @@ void dm__ref_unary_bw(dm_dtype dt, dm_unop u, int64_t m, const void *g, const vo
         case DM_UN_ERFC: d = -1.12837916709551257390 * exp(-xv * xv); break;
         case DM_UN_DEG2RAD: d = 3.14159265358979323846 / 180; break;
         case DM_UN_RAD2DEG: d = 180 / 3.14159265358979323846; break;
+        case DM_UN_LGAMMA: d = dm__digamma(xv); break;
+        case DM_UN_DIGAMMA: d = dm__trigamma(xv); break;
+        case DM_UN_ERFINV: d = 0.88622692545275801365 * exp(yv * yv); break;
+        case DM_UN_LOGIT:                                   /* nan outside [0, 1] */
+            stk(dt, o, i, xv < 0 || xv > 1 ? NAN : gv / (xv * (1 - xv)));
+            continue;
+        case DM_UN_SINC: {
+            double t = xv * 3.14159265358979323846, s2 = xv * xv * 3.14159265358979323846;
+            stk(dt, o, i, s2 == 0 ? 0 : gv * (t * cos(t) - sin(t)) / s2);
+            continue;
+        }
         default: stk(dt, o, i, 0); continue;  /* sign, round, floor, ceil, trunc, sgn: 0 */
         }
         stk(dt, o, i, gv * d);

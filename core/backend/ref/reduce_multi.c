@@ -92,7 +92,9 @@ void dm__ref_isclass(int kind, const double *v, int64_t n, uint8_t *y)
 {
     for (int64_t i = 0; i < n; i++) {
         int c = kind == 0 ? v[i] != v[i] : kind == 1 ? (v[i] == INFINITY || v[i] == -INFINITY)
-                                                     : (v[i] == v[i] && fabs(v[i]) != INFINITY);
+              : kind == 2 ? (v[i] == v[i] && fabs(v[i]) != INFINITY)
+              : kind == 3 ? v[i] == INFINITY : kind == 4 ? v[i] == -INFINITY
+              : copysign(1.0, v[i]) < 0;                            /* signbit, -0 and -nan too */
         y[i] = (uint8_t)c;
     }
 }

@@ -488,3 +488,42 @@
 -- @function Tensor:float_power_
 -- @param exponent Tensor or number
 -- @usage x:double():float_power_(2)
+
+--- The logarithm of the absolute value of the gamma function (inf at 0 and the negative
+-- integers). Its gradient is digamma(self).
+-- @function Tensor:lgamma
+-- @usage dm.tensor({0.5, 3}):lgamma()   -- {0.5724, 0.6931}
+
+--- The digamma function, the derivative of lgamma (-inf at 0, +inf at -0, NaN at the
+-- negative integers and -inf, as PyTorch 1.13). Its gradient is the trigamma function,
+-- PyTorch's polygamma(1, self).
+-- @function Tensor:digamma
+-- @usage dm.tensor({1}):digamma()   -- {-0.5772}
+
+--- The inverse error function (+-inf at +-1, NaN outside [-1, 1]).
+-- @function Tensor:erfinv
+-- @usage dm.tensor({0, 0.5}):erfinv()   -- {0, 0.4769}
+
+--- The logit, log(self / (1 - self)), the inverse of sigmoid. With eps (a number; positional
+-- or logit({eps = ...})) self is first clamped to [eps, 1 - eps], and the gradient is 0
+-- outside that range.
+-- @function Tensor:logit
+-- @number[opt] eps the clamp's margin (nil: no clamp)
+-- @usage dm.tensor({0.25, 1}):logit(1e-6)   -- {-1.0986, 13.8155}
+
+--- The normalized sinc, sin(pi self) / (pi self), 1 at 0.
+-- @function Tensor:sinc
+-- @usage dm.tensor({0, 0.5}):sinc()   -- {1, 0.6366}
+
+--- Whether each element is +inf (a bool tensor; false for integers).
+-- @function Tensor:isposinf
+-- @usage dm.tensor({math.huge, -math.huge}):isposinf()   -- {true, false}
+
+--- Whether each element is -inf (a bool tensor; false for integers).
+-- @function Tensor:isneginf
+-- @usage dm.tensor({math.huge, -math.huge}):isneginf()   -- {false, true}
+
+--- Whether each element's sign bit is set (a bool tensor: true for -0.0 and a negative NaN;
+-- integers: self < 0).
+-- @function Tensor:signbit
+-- @usage dm.tensor({-0.0, 1}):signbit()   -- {true, false}
