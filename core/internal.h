@@ -165,6 +165,14 @@ void dm__gemm_u8(int transa, int transb, int64_t m, int64_t n, int64_t k, uint8_
    (*hold NULL), else those of a converted contiguous copy *hold, to release (NULL and a
    message on failure).  The one way kernels that want flat data get it (tensor.c). */
 const void *dm__contig_as(const dm_tensor *t, dm_dtype dt, dm_tensor **hold);
+/* torch.result_type: hi (a tensor with dims, or a 0-dim one against a number) meeting lo (a
+   0-dim tensor or a number) promotes only from a higher category (bool < integer <
+   floating) or when hi is bool; and of two tensors (elementwise.c) */
+dm_dtype dm__combine_types(dm_dtype hi, dm_dtype lo);
+dm_dtype dm__result_type2(const dm_tensor *a, const dm_tensor *b);
+/* t broadcast to (nd, shape) as a flat array of dt, *hold to release (bitwise.c) */
+const void *dm__flat_broadcast(const dm_tensor *t, int nd, const int64_t *shape, dm_dtype dt,
+                               dm_tensor **hold);
 /* t itself (retained) when contiguous, else a contiguous copy made without recording
    (tensor.c); NULL and a message on failure */
 dm_tensor *dm__contig_nograd(const dm_tensor *t);

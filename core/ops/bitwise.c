@@ -19,23 +19,9 @@ static const char *const b2_name[] = {
     [DM_B2_FMOD] = "fmod",
 };
 
-/* torch.result_type of two tensors: a 0-dim one promotes one with dims only from a higher
-   category (bool < integer < floating), or when that one is bool (as elementwise.c) */
-static dm_dtype combine(dm_dtype hi, dm_dtype lo)
-{
-    if (dm_is_floating(hi)) return hi;
-    if (hi == DM_BOOL || dm_is_floating(lo)) return dm_promote_types(hi, lo);
-    return hi;
-}
-static dm_dtype result_type(const dm_tensor *a, const dm_tensor *b)
-{
-    if ((a->ndim == 0) == (b->ndim == 0)) return dm_promote_types(a->dtype, b->dtype);
-    return a->ndim ? combine(a->dtype, b->dtype) : combine(b->dtype, a->dtype);
-}
-
 /* t broadcast to (nd, shape) as a flat array of dt; *hold to release */
-static const void *flat(const dm_tensor *t, int nd, const int64_t *shape, dm_dtype dt,
-                        dm_tensor **hold)
+const void *dm__flat_broadcast(const dm_tensor *t, int nd, const int64_t *shape, dm_dtype dt,
+                               dm_tensor **hold)
 {
     int prev = dm_set_grad_enabled(0);
     dm_tensor *e = dm_expand(t, nd, shape);
@@ -61,7 +47,7 @@ dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     int nd = dm__broadcast_shape(fn, a, b, shape);
     if (nd < 0) return NULL;
-    dm_dtype rt = result_type(a, b);
+    dm_dtype rt = dm__result_type2(a, b);
     int bitwise = op <= DM_B2_BITWISE_XOR, logical = op >= DM_B2_LOGICAL_AND &&
                   op <= DM_B2_LOGICAL_XOR;
     if (bitwise && dm_is_floating(rt)) {
@@ -86,8 +72,8 @@ dm_tensor *dm_binop2_apply(dm_binop2 op, const dm_tensor *a, const dm_tensor *b)
         }
     }
     dm_tensor *ha = NULL, *hb = NULL, *out = dm_tensor_new_dtype(nd, shape, ot);
-    const void *pa = out ? flat(a, nd, shape, ct, &ha) : NULL;
-    const void *pb = pa ? flat(b, nd, shape, ct, &hb) : NULL;
+    const void *pa = out ? dm__flat_broadcast(a, nd, shape, ct, &ha) : NULL;
+    const void *pb = pa ? dm__flat_broadcast(b, nd, shape, ct, &hb) : NULL;
     if (!pb) goto fail;
     int64_t n = dm__numel(out);
     /* integers computed in int64 and converted back (uint8 wraps as PyTorch's) */
@@ -175,8 +161,8 @@ int dm__bw_divmod(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *go
         } else if (k == 0) {
             full = dm_tensor_retain(hg ? hg : (dm_tensor *)gout);   /* g itself, float64 */
         } else {
-            const double *pa = flat(a, nd, shape, DM_FLOAT64, &ha);
-            const double *pb = pa ? flat(b, nd, shape, DM_FLOAT64, &hb) : NULL;
+            const double *pa = dm__flat_broadcast(a, nd, shape, DM_FLOAT64, &ha);
+            const double *pb = pa ? dm__flat_broadcast(b, nd, shape, DM_FLOAT64, &hb) : NULL;
             full = pb ? dm_tensor_new_dtype(nd, shape, DM_FLOAT64) : NULL;
             if (full)
                 dm__kernels(dm__cur_device)->divmod_bw(n->op == DM_OP_FMOD, g, pa, pb,

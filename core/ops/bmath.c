@@ -33,35 +33,6 @@ const char *dm_bmath_name(dm_bmath op)
     return (int)op >= 0 && op < DM_BM_COUNT ? bm_name[op] : NULL;
 }
 
-/* torch.result_type of two tensors (as elementwise.c, bitwise.c) */
-static dm_dtype combine(dm_dtype hi, dm_dtype lo)
-{
-    if (dm_is_floating(hi)) return hi;
-    if (hi == DM_BOOL || dm_is_floating(lo)) return dm_promote_types(hi, lo);
-    return hi;
-}
-static dm_dtype result_type(const dm_tensor *a, const dm_tensor *b)
-{
-    if ((a->ndim == 0) == (b->ndim == 0)) return dm_promote_types(a->dtype, b->dtype);
-    return a->ndim ? combine(a->dtype, b->dtype) : combine(b->dtype, a->dtype);
-}
-
-/* t broadcast to (nd, shape) as a flat array of dt; *hold to release */
-static const void *flat(const dm_tensor *t, int nd, const int64_t *shape, dm_dtype dt,
-                        dm_tensor **hold)
-{
-    int prev = dm_set_grad_enabled(0);
-    dm_tensor *e = dm_expand(t, nd, shape);
-    dm_set_grad_enabled(prev);
-    if (!e) return NULL;
-    dm_tensor *h = NULL;
-    const void *p = dm__contig_as(e, dt, &h);
-    if (p && !h) h = dm_tensor_retain(e);
-    dm_tensor_release(e);
-    *hold = h;
-    return p;
-}
-
 dm_tensor *dm_bmath_apply(dm_bmath op, const dm_tensor *a, const dm_tensor *b)
 {
     if ((int)op < 0 || op >= DM_BM_COUNT) {
@@ -79,7 +50,7 @@ dm_tensor *dm_bmath_apply(dm_bmath op, const dm_tensor *a, const dm_tensor *b)
     int64_t shape[DM_MAX_DIMS];
     int nd = dm__broadcast_shape(fn, a, b, shape);
     if (nd < 0) return NULL;
-    dm_dtype rt = result_type(a, b);
+    dm_dtype rt = dm__result_type2(a, b);
     int keeps = op == DM_BM_FMAX || op == DM_BM_FMIN || op == DM_BM_HEAVISIDE;
     if (!dm_is_floating(rt) && (op == DM_BM_HYPOT || op == DM_BM_LOGADDEXP ||
                                 op == DM_BM_LOGADDEXP2)) {
@@ -99,8 +70,8 @@ dm_tensor *dm_bmath_apply(dm_bmath op, const dm_tensor *a, const dm_tensor *b)
         }
     }
     dm_tensor *ha = NULL, *hb = NULL, *tmp = NULL, *out = dm_tensor_new_dtype(nd, shape, ot);
-    const void *pa = out ? flat(a, nd, shape, ct, &ha) : NULL;
-    const void *pb = pa ? flat(b, nd, shape, ct, &hb) : NULL;
+    const void *pa = out ? dm__flat_broadcast(a, nd, shape, ct, &ha) : NULL;
+    const void *pb = pa ? dm__flat_broadcast(b, nd, shape, ct, &hb) : NULL;
     if (pb && ct != ot && !(tmp = dm_tensor_new_dtype(nd, shape, ct))) pb = NULL;
     if (!pb) {
         dm_tensor_release(out);
@@ -141,8 +112,8 @@ int dm__bw_bmath(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     dm_dtype ct = gout->dtype;
     dm_tensor *hg = NULL, *ha = NULL, *hb = NULL, *full[2] = { NULL, NULL };
     const void *pg = dm__contig_as(gout, ct, &hg);
-    const void *pa = pg ? flat(a, nd, shape, ct, &ha) : NULL;
-    const void *pb = pa ? flat(b, nd, shape, ct, &hb) : NULL;
+    const void *pa = pg ? dm__flat_broadcast(a, nd, shape, ct, &ha) : NULL;
+    const void *pb = pa ? dm__flat_broadcast(b, nd, shape, ct, &hb) : NULL;
     int ok = pb != NULL;
     for (int k = 0; k < 2 && ok; k++)
         if (need[k] && !(full[k] = dm_tensor_new_dtype(nd, shape, ct))) ok = 0;
@@ -221,9 +192,9 @@ static dm_tensor *lerp_any(const dm_tensor *start, const dm_tensor *end, const d
         if (nd < 0) { dm_tensor_release(w0); return NULL; }
     }
     dm_tensor *ha = NULL, *hb = NULL, *hw = NULL, *out = dm_tensor_new_dtype(nd, shape, dt);
-    const void *pa = out ? flat(start, nd, shape, dt, &ha) : NULL;
-    const void *pb = pa ? flat(end, nd, shape, dt, &hb) : NULL;
-    const void *pw = pb ? flat(w0, nd, shape, dt, &hw) : NULL;
+    const void *pa = out ? dm__flat_broadcast(start, nd, shape, dt, &ha) : NULL;
+    const void *pb = pa ? dm__flat_broadcast(end, nd, shape, dt, &hb) : NULL;
+    const void *pw = pb ? dm__flat_broadcast(w0, nd, shape, dt, &hw) : NULL;
     if (pw && dm__numel(out))
         dm__kernels(dm__cur_device)->lerp(dt, pa, pb, pw, dm__ptr(out), dm__numel(out));
     dm_tensor_release(ha);

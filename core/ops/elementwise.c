@@ -65,17 +65,20 @@ static dm_tensor *binary_forward(const char *fn, dm_binop op, const dm_tensor *a
 /* the type of hi (a tensor with dims, or a 0-dim one against a Lua number) meeting lo (a
    0-dim tensor or a number): lo promotes hi only from a higher category (bool < integer <
    floating), or when hi is bool */
-static dm_dtype combine_types(dm_dtype hi, dm_dtype lo)
+dm_dtype dm__combine_types(dm_dtype hi, dm_dtype lo)
 {
     if (dm_is_floating(hi)) return hi;
     if (hi == DM_BOOL || dm_is_floating(lo)) return dm_promote_types(hi, lo);
     return hi;
 }
 
-static dm_dtype result_type2(const dm_tensor *a, const dm_tensor *b)
+/* torch.result_type of two tensors: a 0-dim one against one with dims counts only through
+   dm__combine_types (elementwise.c, bitwise.c, bmath.c) */
+dm_dtype dm__result_type2(const dm_tensor *a, const dm_tensor *b)
 {
     if ((a->ndim == 0) == (b->ndim == 0)) return dm_promote_types(a->dtype, b->dtype);
-    return a->ndim ? combine_types(a->dtype, b->dtype) : combine_types(b->dtype, a->dtype);
+    return a->ndim ? dm__combine_types(a->dtype, b->dtype)
+                   : dm__combine_types(b->dtype, a->dtype);
 }
 
 /* a number's own type: integral numbers are int64, floating ones the default float32 */
@@ -166,7 +169,7 @@ static dm_tensor *record_binary(dm_binop op, dm_tensor *out, const dm_tensor *a,
 /* dm_binary for anything but two float32 operands of an arithmetic op */
 static dm_tensor *binary_other(dm_binop op, const dm_tensor *a, const dm_tensor *b)
 {
-    dm_dtype rt = result_type2(a, b);
+    dm_dtype rt = dm__result_type2(a, b);
     if (check_types(op, a->dtype, b->dtype, rt, 0)) return NULL;
     dm_tensor *ca, *cb;
     dm_tensor *out = binary_any(op, a, b, rt, &ca, &cb);
@@ -419,7 +422,7 @@ static dm_tensor *binary_scalar_any(dm_binop op, const dm_tensor *a, double sd, 
         dm_seterr("%s: expected a tensor, got NULL", bininfo[op].name);
         return NULL;
     }
-    dm_dtype st = scalar_type(is_int), rt = combine_types(a->dtype, st);
+    dm_dtype st = scalar_type(is_int), rt = dm__combine_types(a->dtype, st);
     if (check_types(op, reversed ? st : a->dtype, reversed ? a->dtype : st, rt,
                     !reversed && is_int && si < 0))
         return NULL;
@@ -503,7 +506,7 @@ dm_tensor *dm_clamp_ex(const dm_tensor *x, double lo, double hi, int int_bounds)
         dm_seterr("clamp: at least one of min and max must be given");
         return NULL;
     }
-    dm_dtype rt = combine_types(x->dtype, scalar_type(int_bounds));
+    dm_dtype rt = dm__combine_types(x->dtype, scalar_type(int_bounds));
     if (!dm_is_floating(rt)) {                     /* integers: exact, through max/min */
         dm_tensor *t = isnan(lo) ? dm_tensor_retain((dm_tensor *)x)
                      : dm_binary_scalar_i64(DM_BIN_MAXIMUM, x, (int64_t)lo, 0);
@@ -582,7 +585,7 @@ dm_tensor *dm_where(const dm_tensor *cond, const dm_tensor *a0, const dm_tensor 
         dm_seterr("where: expected a bool condition, got %s", dm_dtype_name(cond->dtype));
         return NULL;
     }
-    dm_dtype rt = result_type2(a0, b0);
+    dm_dtype rt = dm__result_type2(a0, b0);
     dm_tensor *a = dm_to_dtype(a0, rt), *b = a ? dm_to_dtype(b0, rt) : NULL;
     dm_tensor *out = b ? dm_tensor_new_dtype(nd, shape, rt) : NULL;
     int64_t n = out ? dm__numel(out) : 0;
@@ -812,7 +815,7 @@ int dm__binary_types(dm_binop op, const dm_tensor *t, const dm_tensor *o, int is
 {
     if ((unsigned)op >= NBINOPS) return -1;
     dm_dtype st = o ? o->dtype : scalar_type(is_int);
-    dm_dtype rt = o ? result_type2(t, o) : combine_types(t->dtype, st);
+    dm_dtype rt = o ? dm__result_type2(t, o) : dm__combine_types(t->dtype, st);
     if (check_types(op, t->dtype, st, rt, !o && is_int && neg)) return -1;
     *ct = compute_type(op, rt);
     *ot = IS_CMP(op) ? DM_BOOL : op == DM_BIN_DIV ? *ct : rt;
@@ -904,7 +907,7 @@ dm_tensor *dm_binary_alpha(dm_binop op, const dm_tensor *a, const dm_tensor *b, 
         dm_seterr("%s: expected a tensor, got NULL", fn);
         return NULL;
     }
-    dm_dtype rt = result_type2(a, b);
+    dm_dtype rt = dm__result_type2(a, b);
     if (check_types(op, a->dtype, b->dtype, rt, 0) || dm__alpha_check(fn, rt, alpha, kind))
         return NULL;
     if (alpha == 1) return dm_binary(op, a, b);
