@@ -45,6 +45,9 @@ void lb_account(lua_State *L, int64_t bytes);
    function's first upvalue (module.c): call them from this module's own C functions only.
    A host's C function (upvalues unknown) pushes a box of t (retained) with lb_push_foreign. */
 void lb_push_foreign(lua_State *L, dm_tensor *t);
+/* fns as Tensor methods (the table at index methods) and as dm.<name> (at module): the
+   same functions under both names (module.c) */
+void lb_setfuncs_both(lua_State *L, int methods, int module, const luaL_Reg *fns);
 
 /* ---- arguments ---------------------------------------------------------------------- */
 /* Lua dim (1-based, negative from the end, 0 invalid) -> core dim (0-based or negative) */

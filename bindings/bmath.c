@@ -152,13 +152,7 @@ static const luaL_Reg methods_fns[] = {
 
 void lb_open_bmath(lua_State *L, int methods, int module)
 {
-    lua_pushvalue(L, methods);
-    luaL_setfuncs(L, methods_fns, 0);
-    lua_pop(L, 1);
-    for (const luaL_Reg *r = methods_fns; r->name; r++) {    /* dm.<name> too */
-        lua_getfield(L, methods, r->name);
-        lua_setfield(L, module, r->name);
-    }
+    lb_setfuncs_both(L, methods, module, methods_fns);
     lua_pushvalue(L, methods);                                /* methods only */
     luaL_setfuncs(L, inplace_fns, 0);
     lua_pop(L, 1);

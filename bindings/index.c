@@ -470,13 +470,7 @@ static const luaL_Reg index_methods[] = {
 
 void lb_open_index(lua_State *L, int methods, int module)
 {
-    lua_pushvalue(L, methods);
-    luaL_setfuncs(L, index_methods, 0);
-    lua_pop(L, 1);
-    for (const luaL_Reg *r = index_methods; r->name; r++) {
-        lua_getfield(L, methods, r->name);
-        lua_setfield(L, module, r->name);
-    }
+    lb_setfuncs_both(L, methods, module, index_methods);
     lua_pushcfunction(L, m_index_put_key);
     lua_setfield(L, module, "_index_put_key");
     /* where: the module's functions keep the module state as their first upvalue */

@@ -461,6 +461,16 @@ static void register_cache_sentinel(lua_State *L)
 /* Make every C function without upvalues in the table at t (and in the tables it holds, to
  * any depth) a closure over the lb_state at S and the Tensor metatable at mt; memo (a table)
  * maps each function to its closure, so a function stored under two names stays one value. */
+void lb_setfuncs_both(lua_State *L, int methods, int module, const luaL_Reg *fns)
+{
+    lua_pushvalue(L, methods);
+    luaL_setfuncs(L, fns, 0);
+    lua_pop(L, 1);
+    lua_pushvalue(L, module);
+    luaL_setfuncs(L, fns, 0);
+    lua_pop(L, 1);
+}
+
 static void wrap_functions(lua_State *L, int t, int S, int mt, int memo)
 {
     lua_pushvalue(L, t);

@@ -561,12 +561,11 @@ void lb_open_ops_index(lua_State *L, int methods, int module)
     static const luaL_Reg module_only[] = {
         { "normal", m_normal }, { "randint_like", m_randint_like }, { NULL, NULL }
     };
+    lb_setfuncs_both(L, methods, module, both);
     lua_pushvalue(L, methods);
-    luaL_setfuncs(L, both, 0);
     luaL_setfuncs(L, methods_only, 0);
     lua_pop(L, 1);
     lua_pushvalue(L, module);
-    luaL_setfuncs(L, both, 0);
     luaL_setfuncs(L, module_only, 0);
     lua_pop(L, 1);
 }

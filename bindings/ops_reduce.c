@@ -208,13 +208,7 @@ static const luaL_Reg methods_fns[] = {
 
 void lb_open_ops_reduce(lua_State *L, int methods, int module)
 {
-    lua_pushvalue(L, methods);
-    luaL_setfuncs(L, methods_fns, 0);
-    lua_pop(L, 1);
-    for (const luaL_Reg *r = methods_fns; r->name; r++) {    /* dm.<name> too */
-        lua_getfield(L, methods, r->name);
-        lua_setfield(L, module, r->name);
-    }
+    lb_setfuncs_both(L, methods, module, methods_fns);
     luaL_getmetatable(L, LB_TENSOR);
     static const luaL_Reg meta[] = {
         { "__band", t_bitwise_and }, { "__bor", t_bitwise_or }, { "__bxor", t_bitwise_xor },

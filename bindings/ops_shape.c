@@ -350,12 +350,7 @@ static const luaL_Reg shared_fns[] = {
 
 void lb_open_ops_shape(lua_State *L, int methods, int module)
 {
-    lua_pushvalue(L, methods);
-    luaL_setfuncs(L, shared_fns, 0);
-    lua_pop(L, 1);
-    lua_pushvalue(L, module);
-    luaL_setfuncs(L, shared_fns, 0);
+    lb_setfuncs_both(L, methods, module, shared_fns);
     lua_pushcfunction(L, o_einsum);
-    lua_setfield(L, -2, "einsum");
-    lua_pop(L, 1);
+    lua_setfield(L, module, "einsum");
 }

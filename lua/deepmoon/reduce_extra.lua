@@ -11,7 +11,6 @@ local check = require "deepmoon.check"
 local is_tensor, typename = check.is_tensor, check.typename
 local type, error, rawget, rawlen, next, getmetatable = type, error, rawget, rawlen, next, getmetatable
 local math_type, tointeger, floor = math.type, math.tointeger, math.floor
-local concat = table.concat
 
 local M = {}
 
@@ -27,11 +26,7 @@ local FLOAT = {}
 if rawget(core, "float32") then FLOAT[core.float32] = true end
 if rawget(core, "float64") then FLOAT[core.float64] = true end
 
-local function shape_str (s)
-  local p = {}
-  for i = 1, #s do p[i] = tostring(s[i]) end
-  return "[" .. concat(p, " x ") .. "]"
-end
+local shape_str = require("deepmoon.format").shape_str
 
 local function need_tensor (fn, name, v, lv)
   if not is_tensor(v) then
