@@ -482,9 +482,6 @@ typedef struct {
 /* the inputs of a node the rule reads (DM_READ_*), refined by sub where the row says so */
 unsigned dm__op_reads(dm_op op, int sub);
 unsigned dm__unary_reads(int sub);        /* elementwise.c: DM_READ_IN(0) and/or DM_READ_OUT */
-/* ops/special.c: gx (contiguous, float32 or float64) = 0 where x (its values, contiguous) is
-   outside [lo, hi] or NaN (PyTorch's vectorised logit_backward with eps) */
-void dm__logit_eps_mask(dm_tensor *gx, const void *x, double lo, double hi);
 #define DM_EDGE_LEAF ((dm_node *)&dm__edge_leaf)
 extern const char dm__edge_leaf;
 typedef enum {

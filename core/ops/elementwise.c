@@ -761,9 +761,16 @@ int dm__bw_unary(dm_bwctx *ctx DM_MAYBE_UNUSED, dm_node *n, const dm_tensor *gou
     /* g, x, y, gx are all [m], row-major in x's shape */
     K->unary_bw(gout->dtype, (dm_unop)n->sub, dm__numel(gout), dm__ptr(gout), x, y,
                 dm__ptr(gx));
-    if (n->sub == DM_UN_LOGIT && n->par.logit.has_eps)   /* 0 where eps clamped x */
-        dm__logit_eps_mask(gx, x, n->par.logit.lo, n->par.logit.hi);
+    if (n->sub == DM_UN_LOGIT && n->par.logit.has_eps) {
+        /* logit with eps: 0 where eps clamped x (and at NaN), clamp's backward rule */
+        dm_tensor *m = dm_tensor_new_dtype(gx->ndim, gx->shape, gx->dtype);
+        if (m) K->param_bw(gx->dtype, DM_OP_CLAMP, dm__numel(gx), dm__ptr(gx), x,
+                           n->par.logit.lo, n->par.logit.hi, dm__ptr(m));
+        dm_tensor_release(gx);
+        gx = m;
+    }
     dm_tensor_release(hold);
+    if (!gx) return -1;
     gin[0] = gx;
     return 0;
 }

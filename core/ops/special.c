@@ -2,10 +2,11 @@
  * bounds in x's type, as PyTorch's kernel computes them), recorded as one LogitBackward0 node
  * on x itself whose rule is logit's, 1 / (x (1 - x)), with 0 where x is outside the range
  * and where x is NaN (PyTorch 1.13's vectorised logit_backward gives 0 there; its scalar
- * loop, which only takes the last elements of a row that do not fill a vector, NaN).  The
- * one-input special functions themselves (lgamma, digamma, erfinv, logit, sinc) are unary ops (ops/elementwise.c,
- * backend/specfun.h); the predicates isposinf, isneginf and signbit are dm_isclass kinds
- * (ops/reduce_multi.c). */
+ * loop, which only takes the last elements of a row that do not fill a vector, NaN): the
+ * unary backward (ops/elementwise.c) passes logit's gradient through clamp's backward
+ * kernel.  The one-input special functions themselves (lgamma, digamma, erfinv, logit,
+ * sinc) are unary ops (ops/elementwise.c, backend/specfun.h); the predicates isposinf,
+ * isneginf and signbit are dm_isclass kinds (ops/reduce_multi.c). */
 #include "internal.h"
 #include <math.h>
 
@@ -40,18 +41,4 @@ dm_tensor *dm_logit(const dm_tensor *x, double eps)
         nd->par.logit.has_eps = 1;
     }
     return out;
-}
-
-void dm__logit_eps_mask(dm_tensor *gx, const void *x, double lo, double hi)
-{
-    int64_t n = dm__numel(gx);
-    if (gx->dtype == DM_FLOAT32) {
-        float *g = dm__ptr(gx);
-        const float *v = x;
-        for (int64_t i = 0; i < n; i++) if (!(v[i] >= lo && v[i] <= hi)) g[i] = 0;
-    } else {
-        double *g = dm__ptr(gx);
-        const double *v = x;
-        for (int64_t i = 0; i < n; i++) if (!(v[i] >= lo && v[i] <= hi)) g[i] = 0;
-    }
 }
